@@ -1,0 +1,23 @@
+//! Namespace constants. Every namespace Rhein speaks is named here, once.
+
+pub const CLIENT: &str = "jabber:client";
+pub const SERVER: &str = "jabber:server";
+pub const STREAM: &str = "http://etherx.jabber.org/streams";
+pub const STREAMS: &str = "urn:ietf:params:xml:ns:xmpp-streams";
+pub const STANZAS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
+pub const TLS: &str = "urn:ietf:params:xml:ns:xmpp-tls";
+pub const SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
+pub const BIND: &str = "urn:ietf:params:xml:ns:xmpp-bind";
+pub const SESSION: &str = "urn:ietf:params:xml:ns:xmpp-session";
+pub const SASL_CB: &str = "urn:xss:xep-0440:0";
+pub const ROSTER: &str = "jabber:iq:roster";
+pub const ROSTER_VER: &str = "urn:xmpp:features:rosterver";
+pub const PRE_APPROVAL: &str = "urn:xmpp:features:pre-approval";
+pub const PING: &str = "urn:xmpp:ping";
+pub const VERSION: &str = "jabber:iq:version";
+pub const LAST: &str = "jabber:iq:last";
+pub const DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
+pub const DISCO_ITEMS: &str = "http://jabber.org/protocol/disco#items";
+pub const DELAY: &str = "urn:xmpp:delay";
+pub const OFFLINE: &str = "msgoffline";
+pub const XML: &str = "http://www.w3.org/XML/1998/namespace";

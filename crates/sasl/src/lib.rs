@@ -1,0 +1,53 @@
+//! SASL for XMPP (RFC 6120 §6) without I/O: the c2s session feeds it the client's messages and
+//! sends back what it returns. Mechanisms: SCRAM-SHA-1, SCRAM-SHA-256 and their -PLUS variants
+//! (RFC 5802, RFC 7677; channel bindings `tls-exporter` and `tls-server-end-point`), and PLAIN.
+//!
+//! Credentials are stored as SCRAM keys (StoredKey/ServerKey, never the SaltedPassword, which
+//! would let a thief log in) plus an argon2id hash for PLAIN. Depends on nothing else in Rhein.
+
+mod credentials;
+mod mechanism;
+mod plain;
+mod scram;
+
+pub use credentials::{Credentials, ScramKeys, SCRAM_ITERATIONS};
+pub use mechanism::{ChannelBinding, Mechanism};
+pub use plain::PlainRequest;
+pub use scram::{ClientFirst, ScramServer};
+
+/// SASL failure conditions (RFC 6120 §6.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SaslError {
+    #[error("aborted")]
+    Aborted,
+    #[error("encryption-required")]
+    EncryptionRequired,
+    #[error("incorrect-encoding")]
+    IncorrectEncoding,
+    #[error("invalid-authzid")]
+    InvalidAuthzid,
+    #[error("invalid-mechanism")]
+    InvalidMechanism,
+    #[error("malformed-request")]
+    MalformedRequest,
+    #[error("not-authorized")]
+    NotAuthorized,
+    #[error("temporary-auth-failure")]
+    TemporaryAuthFailure,
+}
+
+impl SaslError {
+    /// The element name of the condition inside `<failure/>`.
+    pub fn condition(self) -> &'static str {
+        match self {
+            Self::Aborted => "aborted",
+            Self::EncryptionRequired => "encryption-required",
+            Self::IncorrectEncoding => "incorrect-encoding",
+            Self::InvalidAuthzid => "invalid-authzid",
+            Self::InvalidMechanism => "invalid-mechanism",
+            Self::MalformedRequest => "malformed-request",
+            Self::NotAuthorized => "not-authorized",
+            Self::TemporaryAuthFailure => "temporary-auth-failure",
+        }
+    }
+}

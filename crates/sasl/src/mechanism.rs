@@ -1,0 +1,80 @@
+//! Mechanism names and the channel-binding data the TLS layer hands to SCRAM-PLUS.
+
+/// A SASL mechanism Rhein offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mechanism {
+    ScramSha256Plus,
+    ScramSha1Plus,
+    ScramSha256,
+    ScramSha1,
+    Plain,
+}
+
+impl Mechanism {
+    /// All mechanisms, strongest first (the order they are advertised in).
+    pub const ALL: [Mechanism; 5] =
+        [Self::ScramSha256Plus, Self::ScramSha1Plus, Self::ScramSha256, Self::ScramSha1, Self::Plain];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ScramSha256Plus => "SCRAM-SHA-256-PLUS",
+            Self::ScramSha1Plus => "SCRAM-SHA-1-PLUS",
+            Self::ScramSha256 => "SCRAM-SHA-256",
+            Self::ScramSha1 => "SCRAM-SHA-1",
+            Self::Plain => "PLAIN",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    /// The SCRAM hash of this mechanism (PLAIN has none; it never reaches SCRAM code).
+    pub(crate) fn hash(self) -> crate::credentials::Hash {
+        match self {
+            Self::ScramSha1 | Self::ScramSha1Plus => crate::credentials::Hash::Sha1,
+            _ => crate::credentials::Hash::Sha256,
+        }
+    }
+
+    /// Whether the mechanism needs channel binding (and therefore TLS).
+    pub fn is_plus(self) -> bool {
+        matches!(self, Self::ScramSha256Plus | Self::ScramSha1Plus)
+    }
+}
+
+/// Channel-binding data of the current TLS connection (RFC 9266, RFC 5929).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChannelBinding {
+    /// `tls-exporter`: 32 bytes exported with label "EXPORTER-Channel-Binding" (TLS 1.3).
+    pub tls_exporter: Option<Vec<u8>>,
+    /// `tls-server-end-point`: hash of the server certificate.
+    pub tls_server_end_point: Option<Vec<u8>>,
+}
+
+impl ChannelBinding {
+    /// Whether any binding type is available, i.e. whether -PLUS can be offered.
+    pub fn any(&self) -> bool {
+        self.tls_exporter.is_some() || self.tls_server_end_point.is_some()
+    }
+
+    /// Binding types to advertise (XEP-0440).
+    pub fn types(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        if self.tls_exporter.is_some() {
+            v.push("tls-exporter");
+        }
+        if self.tls_server_end_point.is_some() {
+            v.push("tls-server-end-point");
+        }
+        v
+    }
+
+    pub(crate) fn data(&self, kind: &str) -> Option<&[u8]> {
+        match kind {
+            "tls-exporter" => self.tls_exporter.as_deref(),
+            "tls-server-end-point" => self.tls_server_end_point.as_deref(),
+            _ => None,
+        }
+    }
+}
