@@ -1,0 +1,112 @@
+//! Accounts and their credentials.
+
+use crate::db::on_pool;
+use crate::{Db, StorageError};
+use rhein_sasl::{Credentials, ScramKeys};
+
+/// Repository of accounts (`db.accounts()`).
+pub struct Accounts<'a> {
+    pub(crate) db: &'a Db,
+}
+
+type CredRow = (Vec<u8>, i32, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>, String);
+
+impl Accounts<'_> {
+    /// Creates an account; `false` if it already exists.
+    pub async fn create(&self, host: &str, username: &str, c: &Credentials) -> Result<bool, StorageError> {
+        const SQL: &str = "INSERT INTO account (host, username, salt, iterations, sha1_stored_key, \
+            sha1_server_key, sha256_stored_key, sha256_server_key, argon2, created_at) \
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (host, username) DO NOTHING";
+        let done = on_pool!(self.db, |p| sqlx::query(SQL)
+            .bind(host)
+            .bind(username)
+            .bind(&c.salt)
+            .bind(c.iterations as i32)
+            .bind(&c.sha1.stored_key)
+            .bind(&c.sha1.server_key)
+            .bind(&c.sha256.stored_key)
+            .bind(&c.sha256.server_key)
+            .bind(&c.argon2)
+            .bind(crate::now_ms())
+            .execute(p)
+            .await?
+            .rows_affected());
+        Ok(done == 1)
+    }
+
+    /// Replaces the credentials of an existing account; `false` if there is no such account.
+    pub async fn set_credentials(&self, host: &str, username: &str, c: &Credentials) -> Result<bool, StorageError> {
+        const SQL: &str = "UPDATE account SET salt = $3, iterations = $4, sha1_stored_key = $5, \
+            sha1_server_key = $6, sha256_stored_key = $7, sha256_server_key = $8, argon2 = $9 \
+            WHERE host = $1 AND username = $2";
+        let done = on_pool!(self.db, |p| sqlx::query(SQL)
+            .bind(host)
+            .bind(username)
+            .bind(&c.salt)
+            .bind(c.iterations as i32)
+            .bind(&c.sha1.stored_key)
+            .bind(&c.sha1.server_key)
+            .bind(&c.sha256.stored_key)
+            .bind(&c.sha256.server_key)
+            .bind(&c.argon2)
+            .execute(p)
+            .await?
+            .rows_affected());
+        Ok(done == 1)
+    }
+
+    /// Deletes an account and everything stored for it; `false` if there was none.
+    pub async fn delete(&self, host: &str, username: &str) -> Result<bool, StorageError> {
+        let bare = format!("{username}@{host}");
+        let done = on_pool!(self.db, |p| {
+            let mut tx = p.begin().await?;
+            let n = sqlx::query("DELETE FROM account WHERE host = $1 AND username = $2")
+                .bind(host)
+                .bind(username)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            for table in ["roster_item", "roster_version", "subscription_request", "offline_message", "last_activity"] {
+                let sql = format!("DELETE FROM {table} WHERE owner = $1");
+                sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&bare).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            n
+        });
+        Ok(done == 1)
+    }
+
+    pub async fn credentials(&self, host: &str, username: &str) -> Result<Option<Credentials>, StorageError> {
+        const SQL: &str = "SELECT salt, iterations, sha1_stored_key, sha1_server_key, sha256_stored_key, \
+            sha256_server_key, argon2 FROM account WHERE host = $1 AND username = $2";
+        let row: Option<CredRow> =
+            on_pool!(self.db, |p| sqlx::query_as(SQL).bind(host).bind(username).fetch_optional(p).await)?;
+        Ok(row.map(|(salt, iterations, s1, k1, s256, k256, argon2)| Credentials {
+            salt,
+            iterations: iterations as u32,
+            sha1: ScramKeys { stored_key: s1, server_key: k1 },
+            sha256: ScramKeys { stored_key: s256, server_key: k256 },
+            argon2,
+        }))
+    }
+
+    pub async fn exists(&self, host: &str, username: &str) -> Result<bool, StorageError> {
+        const SQL: &str = "SELECT 1 FROM account WHERE host = $1 AND username = $2";
+        let row: Option<(i32,)> =
+            on_pool!(self.db, |p| sqlx::query_as(SQL).bind(host).bind(username).fetch_optional(p).await)?;
+        Ok(row.is_some())
+    }
+
+    /// Usernames of a host, sorted.
+    pub async fn list(&self, host: &str) -> Result<Vec<String>, StorageError> {
+        const SQL: &str = "SELECT username FROM account WHERE host = $1 ORDER BY username";
+        let rows: Vec<(String,)> = on_pool!(self.db, |p| sqlx::query_as(SQL).bind(host).fetch_all(p).await)?;
+        Ok(rows.into_iter().map(|(u,)| u).collect())
+    }
+
+    /// Number of accounts over all hosts.
+    pub async fn count(&self) -> Result<i64, StorageError> {
+        let row: (i64,) = on_pool!(self.db, |p| sqlx::query_as("SELECT COUNT(*) FROM account").fetch_one(p).await)?;
+        Ok(row.0)
+    }
+}

@@ -1,0 +1,92 @@
+//! The database handle and the macro that runs one SQL text on either pool.
+
+use crate::{StorageError, migrate};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A connection pool to the configured database. Cheap to clone.
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs the same expression against whichever pool `$db` holds; `$p` names the pool.
+macro_rules! on_pool {
+    ($db:expr, |$p:ident| $e:expr) => {
+        match $db {
+            $crate::Db::Sqlite($p) => $e,
+            $crate::Db::Postgres($p) => $e,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+impl Db {
+    /// Connects and runs pending migrations. URLs: `sqlite://path/to/file.db`, `sqlite::memory:`,
+    /// `postgres://user@host/db`.
+    pub async fn connect(url: &str) -> Result<Self, StorageError> {
+        let db = if url.starts_with("sqlite:") {
+            let memory = url.contains(":memory:") || url.contains("mode=memory");
+            let mut opts = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            if !memory {
+                // WAL + NORMAL: a committed transaction survives a process crash (kill -9).
+                opts = opts.journal_mode(SqliteJournalMode::Wal).synchronous(SqliteSynchronous::Normal);
+            }
+            // An in-memory database vanishes with its last connection: keep one open for good.
+            let pool = SqlitePoolOptions::new()
+                .max_connections(if memory { 1 } else { 4 })
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(opts)
+                .await?;
+            Db::Sqlite(pool)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Db::Postgres(PgPoolOptions::new().max_connections(16).connect(url).await?)
+        } else {
+            return Err(StorageError::BadUrl { url: url.to_owned() });
+        };
+        migrate::run(&db).await?;
+        Ok(db)
+    }
+
+    /// Which backend this is, for logs.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Closes all connections (waits for running queries).
+    pub async fn close(&self) {
+        on_pool!(self, |p| p.close().await)
+    }
+
+    pub fn accounts(&self) -> crate::Accounts<'_> {
+        crate::Accounts { db: self }
+    }
+    pub fn roster(&self) -> crate::Roster<'_> {
+        crate::Roster { db: self }
+    }
+    pub fn subscription_requests(&self) -> crate::SubscriptionRequests<'_> {
+        crate::SubscriptionRequests { db: self }
+    }
+    pub fn offline(&self) -> crate::Offline<'_> {
+        crate::Offline { db: self }
+    }
+    pub fn last_activity(&self) -> crate::LastActivity<'_> {
+        crate::LastActivity { db: self }
+    }
+}
+
+/// Milliseconds since the Unix epoch, the time unit of every stored timestamp.
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}

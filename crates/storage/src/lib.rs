@@ -1,0 +1,30 @@
+//! The one storage layer of Rhein: a [`Db`] over SQLite (embedded default) or PostgreSQL,
+//! chosen by URL scheme, with embedded migrations and one repository per concern.
+//!
+//! SQL is written once with `$N` placeholders, which both sqlx drivers accept. Column types are
+//! the portable subset (BIGINT epoch milliseconds, TEXT, BLOB/BYTEA, BOOLEAN). Must not depend
+//! on XMPP crates: JIDs arrive here as strings already prepared by the caller.
+
+mod accounts;
+mod db;
+mod migrate;
+mod offline;
+mod roster;
+
+pub use accounts::Accounts;
+pub use db::{Db, now_ms};
+pub use offline::{Offline, OfflineMessage};
+pub use roster::{LastActivity, Roster, RosterRow, SubscriptionRequests};
+
+/// Why a storage call failed. Details are for the log; peers only ever see `internal-server-error`.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("database error: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    #[error("invalid storage URL {url:?}: expected sqlite://PATH, sqlite::memory: or postgres://...")]
+    BadUrl { url: String },
+    #[error("migration {version} failed: {source}")]
+    Migration { version: i64, source: sqlx::Error },
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}

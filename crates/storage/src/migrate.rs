@@ -1,0 +1,75 @@
+//! Embedded migrations, one folder per backend with the same versions (a test checks it).
+//! Each migration runs in its own transaction together with its bookkeeping row.
+
+use crate::db::on_pool;
+use crate::{Db, StorageError};
+use sqlx::AssertSqlSafe;
+
+struct Migration {
+    version: i64,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+macro_rules! migration {
+    ($version:literal, $file:literal) => {
+        Migration {
+            version: $version,
+            sqlite: include_str!(concat!("../../../migrations/sqlite/", $file)),
+            postgres: include_str!(concat!("../../../migrations/postgres/", $file)),
+        }
+    };
+}
+
+const MIGRATIONS: &[Migration] = &[migration!(1, "0001_core.sql")];
+
+const BOOKKEEPING: &str =
+    "CREATE TABLE IF NOT EXISTS rhein_schema (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)";
+
+pub(crate) async fn run(db: &Db) -> Result<(), StorageError> {
+    on_pool!(db, |p| sqlx::raw_sql(BOOKKEEPING).execute(p).await.map(|_| ()))?;
+    let applied: Vec<(i64,)> =
+        on_pool!(db, |p| sqlx::query_as("SELECT version FROM rhein_schema").fetch_all(p).await)?;
+    for m in MIGRATIONS.iter().filter(|m| !applied.iter().any(|(v,)| *v == m.version)) {
+        let sql = match db {
+            Db::Sqlite(_) => m.sqlite,
+            Db::Postgres(_) => m.postgres,
+        };
+        let fail = |source| StorageError::Migration { version: m.version, source };
+        on_pool!(db, |p| {
+            let mut tx = p.begin().await.map_err(fail)?;
+            sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *tx).await.map_err(fail)?;
+            sqlx::query("INSERT INTO rhein_schema (version, applied_at) VALUES ($1, $2)")
+                .bind(m.version)
+                .bind(crate::now_ms())
+                .execute(&mut *tx)
+                .await
+                .map_err(fail)?;
+            tx.commit().await.map_err(fail)?;
+        });
+        tracing::info!(version = m.version, backend = db.backend(), "applied migration");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(dir: &str) -> Vec<String> {
+        let path = format!("{}/../../migrations/{dir}", env!("CARGO_MANIFEST_DIR"));
+        let mut v: Vec<String> = std::fs::read_dir(path)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn both_backends_have_the_same_migrations() {
+        let sqlite = names("sqlite");
+        assert_eq!(sqlite, names("postgres"));
+        assert_eq!(sqlite.len(), MIGRATIONS.len(), "every migration file is listed in MIGRATIONS");
+    }
+}

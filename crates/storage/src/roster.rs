@@ -1,0 +1,195 @@
+//! RFC 6121 roster items with XEP-0237 versions, pending subscription requests, and XEP-0012
+//! last activity.
+
+use crate::db::on_pool;
+use crate::{Db, StorageError};
+
+/// One roster item as stored. `subscription` is one of `none`, `to`, `from`, `both`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RosterRow {
+    pub contact: String,
+    pub name: Option<String>,
+    pub subscription: String,
+    /// An outbound subscription request is pending (`ask='subscribe'`).
+    pub ask: bool,
+    /// The user pre-approved the contact's subscription (RFC 6121 §3.4).
+    pub approved: bool,
+    pub groups: Vec<String>,
+}
+
+impl RosterRow {
+    /// A fresh item with no subscription.
+    pub fn new(contact: impl Into<String>) -> Self {
+        Self {
+            contact: contact.into(),
+            name: None,
+            subscription: "none".into(),
+            ask: false,
+            approved: false,
+            groups: Vec::new(),
+        }
+    }
+}
+
+type Row = (String, Option<String>, String, bool, bool, String);
+
+fn from_row((contact, name, subscription, ask, approved, groups): Row) -> Result<RosterRow, StorageError> {
+    let groups = serde_json::from_str(&groups).map_err(|e| StorageError::Corrupt(format!("roster groups: {e}")))?;
+    Ok(RosterRow { contact, name, subscription, ask, approved, groups })
+}
+
+/// Repository of rosters (`db.roster()`).
+pub struct Roster<'a> {
+    pub(crate) db: &'a Db,
+}
+
+const BUMP: &str = "INSERT INTO roster_version (owner, version) VALUES ($1, 1) \
+    ON CONFLICT (owner) DO UPDATE SET version = roster_version.version + 1 RETURNING version";
+
+impl Roster<'_> {
+    pub async fn items(&self, owner: &str) -> Result<Vec<RosterRow>, StorageError> {
+        const SQL: &str = "SELECT contact, name, subscription, ask, approved, groups_json FROM roster_item \
+            WHERE owner = $1 ORDER BY contact";
+        let rows: Vec<Row> = on_pool!(self.db, |p| sqlx::query_as(SQL).bind(owner).fetch_all(p).await)?;
+        rows.into_iter().map(from_row).collect()
+    }
+
+    pub async fn item(&self, owner: &str, contact: &str) -> Result<Option<RosterRow>, StorageError> {
+        const SQL: &str = "SELECT contact, name, subscription, ask, approved, groups_json FROM roster_item \
+            WHERE owner = $1 AND contact = $2";
+        let row: Option<Row> =
+            on_pool!(self.db, |p| sqlx::query_as(SQL).bind(owner).bind(contact).fetch_optional(p).await)?;
+        row.map(from_row).transpose()
+    }
+
+    /// Inserts or replaces an item and returns the roster's new version.
+    pub async fn upsert(&self, owner: &str, item: &RosterRow) -> Result<i64, StorageError> {
+        const SQL: &str = "INSERT INTO roster_item (owner, contact, name, subscription, ask, approved, groups_json) \
+            VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (owner, contact) DO UPDATE SET name = $3, \
+            subscription = $4, ask = $5, approved = $6, groups_json = $7";
+        let groups = serde_json::to_string(&item.groups).unwrap_or_else(|_| "[]".into());
+        let version = on_pool!(self.db, |p| {
+            let mut tx = p.begin().await?;
+            sqlx::query(SQL)
+                .bind(owner)
+                .bind(&item.contact)
+                .bind(&item.name)
+                .bind(&item.subscription)
+                .bind(item.ask)
+                .bind(item.approved)
+                .bind(&groups)
+                .execute(&mut *tx)
+                .await?;
+            let (v,): (i64,) = sqlx::query_as(BUMP).bind(owner).fetch_one(&mut *tx).await?;
+            tx.commit().await?;
+            v
+        });
+        Ok(version)
+    }
+
+    /// Removes an item; the new version, or `None` if there was no such item.
+    pub async fn remove(&self, owner: &str, contact: &str) -> Result<Option<i64>, StorageError> {
+        const SQL: &str = "DELETE FROM roster_item WHERE owner = $1 AND contact = $2";
+        let version = on_pool!(self.db, |p| {
+            let mut tx = p.begin().await?;
+            let n = sqlx::query(SQL).bind(owner).bind(contact).execute(&mut *tx).await?.rows_affected();
+            if n == 0 {
+                None
+            } else {
+                let (v,): (i64,) = sqlx::query_as(BUMP).bind(owner).fetch_one(&mut *tx).await?;
+                tx.commit().await?;
+                Some(v)
+            }
+        });
+        Ok(version)
+    }
+
+    /// The current version (0 for a roster never written).
+    pub async fn version(&self, owner: &str) -> Result<i64, StorageError> {
+        const SQL: &str = "SELECT version FROM roster_version WHERE owner = $1";
+        let row: Option<(i64,)> = on_pool!(self.db, |p| sqlx::query_as(SQL).bind(owner).fetch_optional(p).await)?;
+        Ok(row.map(|(v,)| v).unwrap_or(0))
+    }
+}
+
+/// Inbound subscription requests the user has not answered yet (`db.subscription_requests()`).
+pub struct SubscriptionRequests<'a> {
+    pub(crate) db: &'a Db,
+}
+
+impl SubscriptionRequests<'_> {
+    pub async fn put(&self, owner: &str, contact: &str, stanza: &str) -> Result<(), StorageError> {
+        const SQL: &str = "INSERT INTO subscription_request (owner, contact, stanza) VALUES ($1, $2, $3) \
+            ON CONFLICT (owner, contact) DO UPDATE SET stanza = $3";
+        on_pool!(self.db, |p| sqlx::query(SQL).bind(owner).bind(contact).bind(stanza).execute(p).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Removes a request; whether there was one.
+    pub async fn remove(&self, owner: &str, contact: &str) -> Result<bool, StorageError> {
+        const SQL: &str = "DELETE FROM subscription_request WHERE owner = $1 AND contact = $2";
+        let n = on_pool!(self.db, |p| sqlx::query(SQL).bind(owner).bind(contact).execute(p).await?.rows_affected());
+        Ok(n > 0)
+    }
+
+    /// `(contact, stanza)` pairs, oldest contact first.
+    pub async fn list(&self, owner: &str) -> Result<Vec<(String, String)>, StorageError> {
+        const SQL: &str = "SELECT contact, stanza FROM subscription_request WHERE owner = $1 ORDER BY contact";
+        Ok(on_pool!(self.db, |p| sqlx::query_as(SQL).bind(owner).fetch_all(p).await)?)
+    }
+}
+
+/// When an account was last online (`db.last_activity()`).
+pub struct LastActivity<'a> {
+    pub(crate) db: &'a Db,
+}
+
+impl LastActivity<'_> {
+    pub async fn set(&self, owner: &str, stamp: i64, status: &str) -> Result<(), StorageError> {
+        const SQL: &str = "INSERT INTO last_activity (owner, stamp, status) VALUES ($1, $2, $3) \
+            ON CONFLICT (owner) DO UPDATE SET stamp = $2, status = $3";
+        on_pool!(self.db, |p| sqlx::query(SQL).bind(owner).bind(stamp).bind(status).execute(p).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    pub async fn get(&self, owner: &str) -> Result<Option<(i64, String)>, StorageError> {
+        const SQL: &str = "SELECT stamp, status FROM last_activity WHERE owner = $1";
+        Ok(on_pool!(self.db, |p| sqlx::query_as(SQL).bind(owner).fetch_optional(p).await)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn roster_versions_bump_and_rows_round_trip() {
+        let db = Db::connect("sqlite::memory:").await.unwrap();
+        let r = db.roster();
+        assert_eq!(r.version("a@x").await.unwrap(), 0);
+        let mut item = RosterRow::new("b@x");
+        item.groups = vec!["Friends".into(), "Work, \"quoted\"".into()];
+        item.name = Some("Bob".into());
+        assert_eq!(r.upsert("a@x", &item).await.unwrap(), 1);
+        item.subscription = "to".into();
+        assert_eq!(r.upsert("a@x", &item).await.unwrap(), 2);
+        assert_eq!(r.item("a@x", "b@x").await.unwrap(), Some(item.clone()));
+        assert_eq!(r.items("a@x").await.unwrap(), vec![item]);
+        assert_eq!(r.remove("a@x", "b@x").await.unwrap(), Some(3));
+        assert_eq!(r.remove("a@x", "b@x").await.unwrap(), None);
+        assert!(r.items("a@x").await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn offline_limit_and_order() {
+        let db = Db::connect("sqlite::memory:").await.unwrap();
+        let o = db.offline();
+        assert!(o.push("a@x", 1, "<m1/>", 2).await.unwrap());
+        assert!(o.push("a@x", 2, "<m2/>", 2).await.unwrap());
+        assert!(!o.push("a@x", 3, "<m3/>", 2).await.unwrap());
+        let list = o.list("a@x").await.unwrap();
+        assert_eq!(list.iter().map(|(_, m)| m.stanza.as_str()).collect::<Vec<_>>(), ["<m1/>", "<m2/>"]);
+        o.remove_through("a@x", list[0].0).await.unwrap();
+        assert_eq!(o.count("a@x").await.unwrap(), 1);
+    }
+}
