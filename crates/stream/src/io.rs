@@ -1,0 +1,202 @@
+//! One XML stream over one connection: framed reads under byte-rate and size limits, writes
+//! under a timeout, restarts after STARTTLS and SASL, and stream errors.
+
+use crate::tls::TlsSettings;
+use crate::{Conn, Frame, FrameError, Framer};
+use minidom::Element;
+use rhein_proto::{StreamErrorCondition, ns, xml};
+use std::io;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Per-stream limits; every one is configurable and has a default suited to c2s.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest top-level element accepted, in bytes (RFC 6120 §13.12: at least 10,000).
+    pub max_stanza_size: usize,
+    /// Sustained inbound bytes per second; reads pause when a client goes faster.
+    pub bytes_per_second: u64,
+    /// Seconds of inbound silence after which the stream is closed (`connection-timeout`).
+    pub idle_timeout: Duration,
+    /// Longest a single write may block on a client that does not read.
+    pub write_timeout: Duration,
+    /// Silence on the outbound side after which a whitespace keepalive is sent.
+    pub keepalive: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_stanza_size: 256 * 1024,
+            bytes_per_second: 256 * 1024,
+            idle_timeout: Duration::from_secs(600),
+            write_timeout: Duration::from_secs(30),
+            keepalive: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Why reading stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("connection closed by peer")]
+    Closed,
+    #[error("I/O: {0}")]
+    Io(#[from] io::Error),
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+}
+
+/// Token bucket over inbound bytes; allows a burst of two seconds' worth.
+struct RateLimit {
+    rate: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl RateLimit {
+    fn new(bytes_per_second: u64) -> Self {
+        let rate = bytes_per_second.max(1) as f64;
+        Self { rate, tokens: rate * 2.0, last: Instant::now() }
+    }
+
+    /// How long to pause after receiving `n` bytes.
+    fn consume(&mut self, n: usize) -> Option<Duration> {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.rate * 2.0);
+        self.last = now;
+        self.tokens -= n as f64;
+        (self.tokens < 0.0).then(|| Duration::from_secs_f64(-self.tokens / self.rate))
+    }
+}
+
+/// A framed XML stream on a connection.
+pub struct StreamIo {
+    conn: Conn,
+    framer: Framer,
+    limits: Limits,
+    rate: RateLimit,
+    buf: Box<[u8]>,
+    last_write: Instant,
+}
+
+impl StreamIo {
+    pub fn new(conn: Conn, limits: Limits) -> Self {
+        Self {
+            conn,
+            framer: Framer::new(limits.max_stanza_size),
+            rate: RateLimit::new(limits.bytes_per_second),
+            limits,
+            buf: vec![0u8; 16 * 1024].into_boxed_slice(),
+            last_write: Instant::now(),
+        }
+    }
+
+    pub fn conn(&self) -> &Conn {
+        &self.conn
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The next frame. Cancel-safe: the only await points are a socket read (which loses no
+    /// data when dropped) and a rate-limit pause.
+    pub async fn read_frame(&mut self) -> Result<Frame, ReadError> {
+        loop {
+            if let Some(frame) = self.framer.next_frame()? {
+                return Ok(frame);
+            }
+            let n = self.conn.read(&mut self.buf).await?;
+            if n == 0 {
+                return Err(ReadError::Closed);
+            }
+            self.framer.push(&self.buf[..n]);
+            if let Some(pause) = self.rate.consume(n) {
+                tokio::time::sleep(pause).await;
+            }
+        }
+    }
+
+    /// Writes bytes, failing with `TimedOut` if the peer does not read for `write_timeout`.
+    pub async fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        let fut = async {
+            self.conn.write_all(data).await?;
+            self.conn.flush().await
+        };
+        match tokio::time::timeout(self.limits.write_timeout, fut).await {
+            Ok(r) => {
+                self.last_write = Instant::now();
+                r
+            }
+            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "peer does not read")),
+        }
+    }
+
+    pub async fn send(&mut self, el: &Element) -> io::Result<()> {
+        self.write(&xml::to_bytes(el)).await
+    }
+
+    /// When the next whitespace keepalive is due.
+    pub fn keepalive_due(&self) -> Instant {
+        self.last_write + self.limits.keepalive
+    }
+
+    /// Writes the response stream header (RFC 6120 §4.7).
+    pub async fn send_header(&mut self, from: &str, id: &str, to: Option<&str>) -> io::Result<()> {
+        let to = to.map(|t| format!(" to='{}'", xml::escape(t))).unwrap_or_default();
+        let header = format!(
+            "<?xml version='1.0'?><stream:stream xmlns='{}' xmlns:stream='{}' from='{}' id='{}'{to} \
+             version='1.0' xml:lang='en'>",
+            ns::CLIENT,
+            ns::STREAM,
+            xml::escape(from),
+            xml::escape(id),
+        );
+        self.write(header.as_bytes()).await
+    }
+
+    /// Sends a stream error and closes the stream (RFC 6120 §4.9.1.1). Errors while doing so
+    /// are ignored: the peer is being dropped either way.
+    pub async fn fail(&mut self, condition: StreamErrorCondition, text: Option<&str>) {
+        let mut out = condition.to_wire(text);
+        out.push_str("</stream:stream>");
+        let _ = self.write(out.as_bytes()).await;
+        self.close().await;
+    }
+
+    /// Closes our side of the stream and the connection.
+    pub async fn close(&mut self) {
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.conn.shutdown()).await;
+    }
+
+    /// Starts a new stream on the same connection (after SASL success).
+    pub fn restart(&mut self) {
+        self.framer.reset();
+    }
+
+    /// Upgrades to TLS after `<proceed/>`. Bytes the client sent before the handshake are a
+    /// protocol violation (and a known injection attack), so they fail the upgrade.
+    pub async fn starttls(self, tls: &TlsSettings) -> io::Result<Self> {
+        let Self { conn, mut framer, limits, rate, buf, last_write } = self;
+        if framer.take_pending() > 0 {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "data before TLS handshake"));
+        }
+        framer.reset();
+        let conn = conn.into_tls(tls).await?;
+        Ok(Self { conn, framer, limits, rate, buf, last_write })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limit_allows_burst_then_pauses() {
+        let mut r = RateLimit::new(1000);
+        assert_eq!(r.consume(1500), None);
+        let pause = r.consume(1000).unwrap();
+        assert!(pause > Duration::from_millis(400) && pause < Duration::from_millis(600), "{pause:?}");
+    }
+}

@@ -1,0 +1,13 @@
+//! The stream engine shared by every XMPP stream kind: connections (plain TCP, STARTTLS
+//! upgrade, direct TLS), incremental XML framing with size and rate limits, stream headers and
+//! stream errors. Knows nothing of SASL flows, sessions or routing; c2s (and later s2s and
+//! components) drive it.
+
+mod conn;
+mod framer;
+mod io;
+pub mod tls;
+
+pub use conn::Conn;
+pub use framer::{Frame, FrameError, Framer};
+pub use io::{Limits, StreamIo};
