@@ -1,0 +1,86 @@
+//! Client-to-server streams (RFC 6120): accept a connection, negotiate TLS, SASL and a
+//! resource, then run the bound session until either side ends it. Stanzas go to the router;
+//! the router's deliveries come back through the session's queue.
+
+mod auth;
+mod negotiate;
+mod session;
+mod throttle;
+
+pub use throttle::{AuthThrottle, ThrottleLimits};
+
+use rhein_router::Router;
+use rhein_storage::Db;
+use rhein_stream::tls::TlsSettings;
+use rhein_stream::{Conn, Limits};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tracing::Instrument;
+
+/// Settings shared by every c2s connection of a listener.
+#[derive(Clone)]
+pub struct C2sConfig {
+    /// Hosts served; the first answers streams that name no host.
+    pub hosts: Vec<String>,
+    pub tls: Option<TlsSettings>,
+    /// Refuse SASL until STARTTLS (RFC 7590). Only `--ephemeral` on loopback turns it off.
+    pub require_tls: bool,
+    pub limits: Limits,
+    /// Sessions one account may bind at once.
+    pub max_sessions_per_account: usize,
+    /// Stanzas queued for a session before it counts as a slow consumer and is closed.
+    pub queue_size: usize,
+    /// Time allowed from connect to a bound resource.
+    pub negotiation_timeout: Duration,
+    /// Failed SASL attempts allowed on one stream before it is closed.
+    pub sasl_retries: u32,
+}
+
+impl C2sConfig {
+    pub fn new(hosts: Vec<String>, tls: Option<TlsSettings>) -> Self {
+        Self {
+            hosts,
+            tls,
+            require_tls: true,
+            limits: Limits::default(),
+            max_sessions_per_account: 10,
+            queue_size: 1024,
+            negotiation_timeout: Duration::from_secs(60),
+            sasl_retries: 3,
+        }
+    }
+}
+
+/// What every connection needs from the server.
+pub struct C2sShared {
+    pub config: C2sConfig,
+    pub router: Router,
+    pub db: Db,
+    pub throttle: AuthThrottle,
+    /// Bounds concurrent argon2 checks (PLAIN) so logins cannot starve the blocking pool.
+    pub hash_permits: tokio::sync::Semaphore,
+}
+
+/// Serves one accepted TCP connection to the end. `direct_tls` for XEP-0368 ports.
+pub async fn serve(shared: Arc<C2sShared>, tcp: TcpStream, peer: SocketAddr, direct_tls: bool) {
+    let _ = tcp.set_nodelay(true);
+    let span = tracing::info_span!("c2s", %peer);
+    async move {
+        let conn = if direct_tls {
+            let Some(tls) = shared.config.tls.as_ref() else { return };
+            match tokio::time::timeout(Duration::from_secs(15), Conn::Plain(tcp).into_tls(tls)).await {
+                Ok(Ok(conn)) => conn,
+                Ok(Err(e)) => return tracing::debug!(error = %e, "TLS handshake failed"),
+                Err(_) => return tracing::debug!("TLS handshake timed out"),
+            }
+        } else {
+            Conn::Plain(tcp)
+        };
+        let Some(bound) = negotiate::negotiate(&shared, conn, peer).await else { return };
+        session::run(&shared, bound).await;
+    }
+    .instrument(span)
+    .await
+}

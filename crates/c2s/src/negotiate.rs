@@ -1,0 +1,272 @@
+//! Stream negotiation up to a bound resource: headers, STARTTLS, SASL, resource binding
+//! (RFC 6120 §4–§7), each step offering exactly the features that apply to it.
+
+use crate::C2sShared;
+use crate::auth::{self, AuthOutcome};
+use rhein_proto::{Element, FullJid, StanzaError, StreamErrorCondition as Cond, ns, xml};
+use rhein_router::{BindError, Outbound, SessionHandle};
+use rhein_sasl::ChannelBinding;
+use rhein_stream::{Conn, Frame, ReadError, StreamIo};
+use tokio::time::Instant;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::{Notify, mpsc};
+
+/// A session that has bound a resource and is ready for the stanza loop.
+pub(crate) struct Bound {
+    pub io: StreamIo,
+    pub jid: FullJid,
+    pub session_id: u64,
+    pub rx: mpsc::Receiver<Outbound>,
+    pub overflow: Arc<Notify>,
+}
+
+/// Where negotiation stands.
+enum Phase {
+    /// Before SASL (plaintext or secured).
+    Unauthenticated { failures: u32 },
+    /// SASL succeeded for this local part; binding is next.
+    Authenticated { localpart: String },
+}
+
+/// Negotiates within the configured time; `None` if the stream ended before binding.
+pub(crate) async fn negotiate(shared: &C2sShared, conn: Conn, peer: SocketAddr) -> Option<Bound> {
+    let deadline = Instant::now() + shared.config.negotiation_timeout;
+    Negotiation { io: StreamIo::new(conn, shared.config.limits.clone()), header_sent: false, deadline }
+        .run(shared, peer)
+        .await
+}
+
+struct Negotiation {
+    io: StreamIo,
+    header_sent: bool,
+    /// Binding must be done by then; reads past it end the stream with `connection-timeout`.
+    deadline: Instant,
+}
+
+impl Negotiation {
+    /// Closes with a stream error, sending our header first if the client never got one
+    /// (RFC 6120 §4.9.1.1).
+    async fn fail(&mut self, cond: Cond, text: Option<&str>) {
+        if !self.header_sent {
+            let _ = self.io.send_header("", &new_id(), None).await;
+        }
+        self.io.fail(cond, text).await;
+    }
+
+    async fn run(mut self, shared: &C2sShared, peer: SocketAddr) -> Option<Bound> {
+        let mut phase = Phase::Unauthenticated { failures: 0 };
+        loop {
+            let host = self.open_stream(shared).await?;
+            let cb = match &shared.config.tls {
+                Some(tls) => self.io.conn().channel_binding(tls),
+                None => ChannelBinding::default(),
+            };
+            let tls_pending = !self.io.conn().is_tls() && shared.config.tls.is_some();
+            let mechs = auth::offered(shared, &self.io, &cb);
+            // Features for this step.
+            let mut features = Element::bare("features", ns::STREAM);
+            match &phase {
+                Phase::Unauthenticated { .. } => {
+                    if tls_pending {
+                        let mut st = Element::bare("starttls", ns::TLS);
+                        if shared.config.require_tls {
+                            st.append_child(Element::bare("required", ns::TLS));
+                        }
+                        features.append_child(st);
+                    }
+                    if !mechs.is_empty() {
+                        for f in auth::features(&mechs, &cb) {
+                            features.append_child(f);
+                        }
+                    }
+                }
+                Phase::Authenticated { .. } => {
+                    features.append_child(Element::bare("bind", ns::BIND));
+                    let mut session = Element::bare("session", ns::SESSION);
+                    session.append_child(Element::bare("optional", ns::SESSION));
+                    features.append_child(session);
+                    for f in shared.router.stream_features() {
+                        features.append_child(f.clone());
+                    }
+                }
+            }
+            self.io.send(&features).await.ok()?;
+
+            // Elements until the stream restarts (STARTTLS, SASL success) or a resource is bound.
+            loop {
+                let el = self.read_element().await?;
+                match &mut phase {
+                    Phase::Unauthenticated { failures } => {
+                        if el.is("starttls", ns::TLS) && tls_pending {
+                            self.io.send(&Element::bare("proceed", ns::TLS)).await.ok()?;
+                            let tls = shared.config.tls.as_ref()?;
+                            match self.io.starttls(tls).await {
+                                Ok(io) => self.io = io,
+                                Err(e) => {
+                                    tracing::debug!(error = %e, "STARTTLS failed");
+                                    return None;
+                                }
+                            }
+                            self.header_sent = false;
+                            break;
+                        }
+                        if el.is("auth", ns::SASL) {
+                            if tls_pending && shared.config.require_tls {
+                                self.fail(Cond::PolicyViolation, Some("STARTTLS is required before authentication")).await;
+                                return None;
+                            }
+                            match auth::authenticate(shared, &mut self.io, peer.ip(), &host, &el, &mechs, &cb).await {
+                                AuthOutcome::Success(localpart) => {
+                                    tracing::debug!(%localpart, "authenticated");
+                                    phase = Phase::Authenticated { localpart };
+                                    self.io.restart();
+                                    self.header_sent = false;
+                                    break;
+                                }
+                                AuthOutcome::Failed => {
+                                    *failures += 1;
+                                    if *failures >= shared.config.sasl_retries {
+                                        self.fail(Cond::PolicyViolation, Some("too many failed authentication attempts")).await;
+                                        return None;
+                                    }
+                                }
+                                AuthOutcome::Broken => return None,
+                            }
+                            continue;
+                        }
+                        // RFC 6120 §6.4: nothing else is allowed before authentication.
+                        self.fail(Cond::NotAuthorized, None).await;
+                        return None;
+                    }
+                    Phase::Authenticated { localpart } => {
+                        if !el.is("iq", ns::CLIENT) {
+                            self.fail(Cond::NotAuthorized, Some("bind a resource first")).await;
+                            return None;
+                        }
+                        if el.get_child("session", ns::SESSION).is_some() {
+                            self.io.send(&xml::iq_result(&el, None)).await.ok()?;
+                            continue;
+                        }
+                        let Some(bind) = el.get_child("bind", ns::BIND).filter(|_| el.attr("type") == Some("set")) else {
+                            self.fail(Cond::NotAuthorized, Some("bind a resource first")).await;
+                            return None;
+                        };
+                        if let Some((jid, session_id, rx, overflow)) = self.bind(shared, &host, localpart, &el, bind).await? {
+                            return Some(Bound { io: self.io, jid, session_id, rx, overflow });
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits for the client's stream header, answers it, and returns the host it names.
+    /// Reads a frame before the negotiation deadline.
+    async fn read(&mut self) -> Option<Result<Frame, ReadError>> {
+        match tokio::time::timeout_at(self.deadline, self.io.read_frame()).await {
+            Ok(r) => Some(r),
+            Err(_) => {
+                self.fail(Cond::ConnectionTimeout, Some("negotiation took too long")).await;
+                None
+            }
+        }
+    }
+
+    async fn open_stream(&mut self, shared: &C2sShared) -> Option<String> {
+        let header = match self.read().await? {
+            Ok(Frame::Open(h)) => h,
+            Ok(_) => {
+                self.fail(Cond::NotWellFormed, None).await;
+                return None;
+            }
+            Err(ReadError::Frame(e)) => {
+                self.fail(e.condition(), Some(&e.to_string())).await;
+                return None;
+            }
+            Err(_) => return None,
+        };
+        let requested = header.attr("to").map(str::to_ascii_lowercase);
+        let host = requested.clone().or_else(|| shared.config.hosts.first().cloned())?;
+        let id = new_id();
+        self.io.send_header(&host, &id, None).await.ok()?;
+        self.header_sent = true;
+        if !header.is("stream", ns::STREAM) {
+            self.fail(Cond::InvalidNamespace, None).await;
+            return None;
+        }
+        if !shared.config.hosts.contains(&host) {
+            self.fail(Cond::HostUnknown, Some("this server does not serve that domain")).await;
+            return None;
+        }
+        let major = header.attr("version").and_then(|v| v.split('.').next()).and_then(|m| m.parse::<u32>().ok());
+        if major != Some(1) {
+            self.fail(Cond::UnsupportedVersion, Some("XMPP 1.0 streams only")).await;
+            return None;
+        }
+        Some(host)
+    }
+
+    /// The next top-level element; stream errors and closes are handled here.
+    async fn read_element(&mut self) -> Option<Element> {
+        match self.read().await? {
+            Ok(Frame::Element(el)) => Some(el),
+            Ok(Frame::Close) => {
+                let _ = self.io.write(b"</stream:stream>").await;
+                self.io.close().await;
+                None
+            }
+            Ok(Frame::Open(_)) => None,
+            Err(ReadError::Frame(e)) => {
+                self.fail(e.condition(), Some(&e.to_string())).await;
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// Handles `<bind/>`: `Some(Some(_))` bound, `Some(None)` answered with an error.
+    async fn bind(
+        &mut self,
+        shared: &C2sShared,
+        host: &str,
+        localpart: &str,
+        iq: &Element,
+        bind: &Element,
+    ) -> Option<Option<(FullJid, u64, mpsc::Receiver<Outbound>, Arc<Notify>)>> {
+        let requested = bind.get_child("resource", ns::BIND).map(|r| r.text()).filter(|r| !r.trim().is_empty());
+        let resource = requested.unwrap_or_else(|| format!("rhein-{}", new_id()));
+        let Ok(jid) = FullJid::new(&format!("{localpart}@{host}/{resource}")) else {
+            let err = StanzaError::bad_request().with_text("invalid resource");
+            self.io.send(&err.reply_to(iq)).await.ok()?;
+            return Some(None);
+        };
+        let (handle, rx, overflow) = SessionHandle::new(shared.config.queue_size);
+        let session_id = handle.id;
+        match shared.router.bind(jid.clone(), handle, shared.config.max_sessions_per_account).await {
+            Ok(()) => {}
+            Err(BindError::TooManySessions) => {
+                let err = StanzaError::resource_constraint().with_text("too many sessions for this account");
+                self.io.send(&err.reply_to(iq)).await.ok()?;
+                return Some(None);
+            }
+        }
+        let mut reply_bind = Element::bare("bind", ns::BIND);
+        reply_bind.append_child(xml::text_el("jid", ns::BIND, jid.as_str()));
+        let mut reply = xml::iq_result(iq, Some(reply_bind));
+        xml::remove_attr(&mut reply, "from");
+        if self.io.send(&reply).await.is_err() {
+            shared.router.unbind(&jid, session_id).await;
+            return None;
+        }
+        tracing::info!(%jid, "session bound");
+        Some(Some((jid, session_id, rx, overflow)))
+    }
+}
+
+fn new_id() -> String {
+    let mut b = [0u8; 8];
+    rand::fill(&mut b[..]);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+

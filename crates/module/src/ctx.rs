@@ -1,0 +1,59 @@
+//! What a handler gets to work with.
+
+use crate::registry::BoxFuture;
+use rhein_proto::{BareJid, Element, FullJid};
+use rhein_storage::Db;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// A bound resource as the router sees it.
+#[derive(Debug, Clone)]
+pub struct ResourceInfo {
+    pub jid: FullJid,
+    pub priority: i8,
+    /// The last available presence broadcast by this resource; `None` until initial presence.
+    pub presence: Option<Element>,
+    /// The resource fetched the roster, so it gets roster pushes (RFC 6121 §2.1.6).
+    pub roster_interested: bool,
+}
+
+impl ResourceInfo {
+    pub fn is_available(&self) -> bool {
+        self.presence.is_some()
+    }
+}
+
+/// The router as modules see it.
+pub trait RouterApi: Send + Sync + 'static {
+    /// Routes a stanza towards its `to`, as the server would route any inbound stanza
+    /// (recipient-side stages and delivery rules apply; sender-side stages do not).
+    fn route(&self, stanza: Element) -> BoxFuture<'_, ()>;
+    /// Hands a stanza straight to one session; `false` if it is gone.
+    fn send_to(&self, jid: &FullJid, stanza: Element) -> bool;
+    /// The bound resources of an account.
+    fn resources(&self, bare: &BareJid) -> Vec<ResourceInfo>;
+    /// Records a resource's broadcast presence (`None`: it became unavailable).
+    fn set_presence(&self, jid: &FullJid, presence: Option<Element>, priority: i8);
+    /// Marks a resource as interested in roster pushes.
+    fn set_roster_interested(&self, jid: &FullJid);
+    /// Whether a domain is one of ours (account host or service).
+    fn is_local_host(&self, domain: &str) -> bool;
+}
+
+/// Facts about the running server.
+#[derive(Debug)]
+pub struct ServerInfo {
+    pub name: &'static str,
+    pub version: &'static str,
+    pub started: Instant,
+}
+
+/// Handed to every handler: the host it serves, storage, the router and server facts.
+#[derive(Clone)]
+pub struct Ctx {
+    pub host: Arc<str>,
+    pub db: Db,
+    pub router: Arc<dyn RouterApi>,
+    pub server: Arc<ServerInfo>,
+    pub disco: Arc<crate::Disco>,
+}

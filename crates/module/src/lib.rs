@@ -1,0 +1,40 @@
+//! The module API. Every XMPP feature is a [`Module`] that declares, in [`Module::register`],
+//! the IQs it answers, the stages it hooks, the events it follows and what it adds to service
+//! discovery and stream features. Nothing else of a module can be called.
+//!
+//! Modules talk to the rest of the server only through [`Ctx`]: storage through `ctx.db`,
+//! sessions and delivery through `ctx.router` (a [`RouterApi`]). This crate must never depend on
+//! the router or the stream crates, so a module compiles and is tested on its own.
+
+mod ctx;
+mod registry;
+
+pub use ctx::{Ctx, ResourceInfo, RouterApi, ServerInfo};
+pub use registry::{
+    BoxFuture, Disco, Event, EventHandler, Flow, IqHandler, IqKind, IqResult, Registry, Stage, StageHandler, Targets,
+};
+
+use std::sync::Arc;
+
+/// One XMPP feature.
+pub trait Module: Send + Sync + 'static {
+    /// Name in the config's module list and in logs.
+    fn name(&self) -> &'static str;
+    /// Declares everything the module handles. Called once at start.
+    fn register(self: Arc<Self>, reg: &mut Registry) -> Result<(), ModuleError>;
+}
+
+/// How a built-in module is found by name and built from its config table.
+pub struct ModuleSpec {
+    pub name: &'static str,
+    pub build: fn(&toml::Table) -> Result<Arc<dyn Module>, ModuleError>,
+}
+
+/// A module could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ModuleError {
+    #[error("module {module}: {reason}")]
+    Config { module: &'static str, reason: String },
+    #[error("IQ {ns} {name} ({kind:?}) is registered twice")]
+    DuplicateIq { kind: IqKind, ns: String, name: String },
+}

@@ -1,0 +1,168 @@
+//! The registry modules declare their handlers in; built once at start, then read without locks.
+
+use crate::{Ctx, ModuleError};
+use rhein_proto::{Element, FullJid, StanzaError};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What an IQ handler returns: the payload of the result (if any) or a stanza error. The router
+/// writes exactly one reply from it, so a handler cannot forget to answer or answer twice.
+pub type IqResult = Result<Option<Element>, StanzaError>;
+
+/// What a stage handler decides: pass the (possibly rewritten) stanza on, or stop here.
+pub enum Flow {
+    Continue(Element),
+    Handled,
+}
+
+pub type IqHandler = Arc<dyn Fn(Ctx, Element) -> BoxFuture<'static, IqResult> + Send + Sync>;
+pub type StageHandler = Arc<dyn Fn(Ctx, Element) -> BoxFuture<'static, Result<Flow, StanzaError>> + Send + Sync>;
+pub type EventHandler = Arc<dyn Fn(Ctx, Event) -> BoxFuture<'static, ()> + Send + Sync>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IqKind {
+    Get,
+    Set,
+}
+
+/// Which addresses an IQ handler serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Targets {
+    /// The server itself (`to` absent or a local domain).
+    Host,
+    /// A local account's bare JID (the sender's own included).
+    Account,
+}
+
+/// Points in the stanza flow where modules hook in. Names mirror Prosody's events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stage {
+    /// `pre-presence`: a presence sent by a local session, before routing.
+    OutboundPresence,
+    /// `presence/bare` and `presence/full`: a presence for a local account.
+    InboundPresence,
+    /// `message/bare` and `message/full`: a message for an existing local account, before delivery.
+    InboundMessage,
+    /// A chat or normal message for a local account with no resource to take it (offline).
+    Undeliverable,
+}
+
+/// Session lifecycle events.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A resource was bound.
+    SessionBound(FullJid),
+    /// A resource went away; carries its last available presence, if it had one.
+    SessionClosed { jid: FullJid, presence: Option<Element> },
+}
+
+/// Service discovery data gathered from every module.
+#[derive(Debug, Default)]
+pub struct Disco {
+    /// `(category, type, name)` of the server.
+    pub identities: Vec<(&'static str, &'static str, &'static str)>,
+    pub features: Vec<&'static str>,
+    pub account_features: Vec<&'static str>,
+}
+
+/// Collects handlers from modules.
+#[derive(Default)]
+pub struct Registry {
+    iqs: HashMap<(IqKind, Targets, String, String), IqHandler>,
+    stages: HashMap<Stage, Vec<(i32, StageHandler)>>,
+    events: Vec<EventHandler>,
+    stream_features: Vec<Element>,
+    disco: Disco,
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A feature of the server (disco#info on the domain).
+    pub fn feature(&mut self, ns: &'static str) {
+        if !self.disco.features.contains(&ns) {
+            self.disco.features.push(ns);
+        }
+    }
+
+    /// A feature of accounts (disco#info on a bare JID).
+    pub fn account_feature(&mut self, ns: &'static str) {
+        if !self.disco.account_features.contains(&ns) {
+            self.disco.account_features.push(ns);
+        }
+    }
+
+    pub fn identity(&mut self, category: &'static str, kind: &'static str, name: &'static str) {
+        self.disco.identities.push((category, kind, name));
+    }
+
+    /// An element added to the stream features once a client is authenticated.
+    pub fn stream_feature(&mut self, el: Element) {
+        self.stream_features.push(el);
+    }
+
+    /// Answers IQs of `kind` to `targets` whose payload is `<name xmlns='ns'/>`.
+    pub fn iq<F, Fut>(&mut self, kind: IqKind, targets: Targets, ns: &str, name: &str, handler: F) -> Result<(), ModuleError>
+    where
+        F: Fn(Ctx, Element) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = IqResult> + Send + 'static,
+    {
+        let key = (kind, targets, ns.to_owned(), name.to_owned());
+        if self.iqs.contains_key(&key) {
+            return Err(ModuleError::DuplicateIq { kind, ns: ns.to_owned(), name: name.to_owned() });
+        }
+        let h: IqHandler = Arc::new(move |ctx, el| Box::pin(handler(ctx, el)));
+        self.iqs.insert(key, h);
+        Ok(())
+    }
+
+    /// Hooks a stage; higher priorities run first.
+    pub fn stage<F, Fut>(&mut self, stage: Stage, priority: i32, handler: F)
+    where
+        F: Fn(Ctx, Element) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Flow, StanzaError>> + Send + 'static,
+    {
+        let h: StageHandler = Arc::new(move |ctx, el| Box::pin(handler(ctx, el)));
+        let chain = self.stages.entry(stage).or_default();
+        chain.push((priority, h));
+        chain.sort_by_key(|(p, _)| -p);
+    }
+
+    /// Follows session lifecycle events.
+    pub fn on_event<F, Fut>(&mut self, handler: F)
+    where
+        F: Fn(Ctx, Event) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.events.push(Arc::new(move |ctx, ev| Box::pin(handler(ctx, ev))));
+    }
+
+    // Read side, for the router.
+
+    pub fn iq_handler(&self, kind: IqKind, targets: Targets, ns: &str, name: &str) -> Option<&IqHandler> {
+        self.iqs.get(&(kind, targets, ns.to_owned(), name.to_owned()))
+    }
+
+    pub fn stage_chain(&self, stage: Stage) -> impl Iterator<Item = &StageHandler> {
+        self.stages.get(&stage).into_iter().flatten().map(|(_, h)| h)
+    }
+
+    pub fn event_handlers(&self) -> &[EventHandler] {
+        &self.events
+    }
+
+    pub fn stream_features(&self) -> &[Element] {
+        &self.stream_features
+    }
+
+    /// Takes the disco data out (it lives in every `Ctx` afterwards).
+    pub fn take_disco(&mut self) -> Disco {
+        std::mem::take(&mut self.disco)
+    }
+}

@@ -1,0 +1,236 @@
+//! Stanza processing: from a local session (`process`) or from inside the server (`route`),
+//! to modules (IQ table, stages) and sessions (RFC 6121 §8.5 delivery rules).
+
+use crate::{Router, sessions::Resource};
+use rhein_module::{BoxFuture, Flow, IqKind, ResourceInfo, RouterApi, Stage, Targets};
+use rhein_proto::xml::{self, StanzaKind};
+use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError};
+
+impl Router {
+    /// Processes a stanza sent by a bound local session. `from` is stamped here: a client
+    /// never chooses its own `from` (RFC 6120 §8.1.2.1).
+    pub async fn process(&self, from: &FullJid, mut el: Element) {
+        xml::set_attr(&mut el, "from", from.as_str());
+        let Some(kind) = StanzaKind::of(&el) else { return };
+        // A message or IQ without `to` is addressed to the sender's account (RFC 6120 §10.3).
+        if el.attr("to").is_none() && kind == StanzaKind::Message {
+            xml::set_attr(&mut el, "to", from.to_bare().as_str());
+        }
+        if kind == StanzaKind::Presence {
+            match self.run_stage(Stage::OutboundPresence, from.domain().as_str(), el).await {
+                Some(el) if el.attr("to").is_some() => self.deliver(el).await,
+                _ => {}
+            }
+            return;
+        }
+        self.deliver(el).await
+    }
+
+    /// Runs a stage chain; `None` when a handler took the stanza (or answered with an error).
+    async fn run_stage(&self, stage: Stage, host: &str, mut el: Element) -> Option<Element> {
+        for handler in self.inner.registry.stage_chain(stage) {
+            match handler(self.ctx(host), el.clone()).await {
+                Ok(Flow::Continue(next)) => el = next,
+                Ok(Flow::Handled) => return None,
+                Err(err) => {
+                    self.bounce(&el, err).await;
+                    return None;
+                }
+            }
+        }
+        Some(el)
+    }
+
+    /// Sends an error reply for `el`, unless `el` is itself an error or an IQ result (which
+    /// must never be answered, to avoid loops).
+    async fn bounce(&self, el: &Element, err: StanzaError) {
+        if matches!(el.attr("type"), Some("error") | Some("result")) {
+            return;
+        }
+        if el.name() == "presence" {
+            return;
+        }
+        let reply = err.reply_to(el);
+        Box::pin(self.deliver(reply)).await
+    }
+
+    /// Routes a stanza towards its `to` (recipient side).
+    pub async fn deliver(&self, el: Element) {
+        let Some(kind) = StanzaKind::of(&el) else { return };
+        let to = match el.attr("to").map(Jid::new) {
+            Some(Ok(jid)) => jid,
+            Some(Err(_)) => return self.bounce(&el, StanzaError::jid_malformed()).await,
+            None => match el.attr("from").map(Jid::new) {
+                // An IQ without `to` goes to the sender's account (RFC 6120 §10.3.3).
+                Some(Ok(from)) if kind == StanzaKind::Iq => Jid::from(from.to_bare()),
+                _ => return,
+            },
+        };
+        let domain = to.domain().as_str().to_owned();
+        if !self.is_host(&domain) {
+            // Federation is not there yet: every remote domain is unreachable.
+            return self.bounce(&el, StanzaError::remote_server_not_found()).await;
+        }
+        match (kind, to.node().is_some()) {
+            (StanzaKind::Iq, false) => self.dispatch_iq(Targets::Host, &domain, el).await,
+            (_, false) => {} // Messages and presence to the bare domain: nothing handles them yet.
+            (StanzaKind::Iq, true) => match to.try_as_full() {
+                Ok(full) => self.deliver_iq_to_full(full, el).await,
+                Err(_) => self.dispatch_iq(Targets::Account, &domain, el).await,
+            },
+            (StanzaKind::Message, true) => self.deliver_message(&to, &domain, el).await,
+            (StanzaKind::Presence, true) => self.deliver_presence(&to, &domain, el).await,
+        }
+    }
+
+    async fn dispatch_iq(&self, targets: Targets, host: &str, el: Element) {
+        let kind = match el.attr("type") {
+            Some("get") => IqKind::Get,
+            Some("set") => IqKind::Set,
+            Some("result") | Some("error") => return, // No server-originated IQs are pending.
+            _ => return self.bounce(&el, StanzaError::bad_request().with_text("IQ type must be get, set, result or error")).await,
+        };
+        let mut payloads = el.children();
+        let (Some(payload), None) = (payloads.next(), payloads.next()) else {
+            return self.bounce(&el, StanzaError::bad_request().with_text("an IQ get or set carries exactly one payload")).await;
+        };
+        let Some(handler) = self.inner.registry.iq_handler(kind, targets, &payload.ns(), payload.name()).cloned() else {
+            return self.bounce(&el, StanzaError::service_unavailable()).await;
+        };
+        if targets == Targets::Account && !self.account_exists(el.attr("to").unwrap_or_default()).await {
+            return self.bounce(&el, StanzaError::service_unavailable()).await;
+        }
+        match handler(self.ctx(host), el.clone()).await {
+            Ok(payload) => {
+                let mut reply = xml::iq_result(&el, payload);
+                if el.attr("to").is_none() {
+                    // The request went to the account implicitly; answer from nobody (RFC 6120 §8.1.2.1).
+                    xml::remove_attr(&mut reply, "from");
+                }
+                Box::pin(self.deliver(reply)).await
+            }
+            Err(err) => self.bounce(&el, err).await,
+        }
+    }
+
+    async fn deliver_iq_to_full(&self, to: &FullJid, el: Element) {
+        if !self.inner.sessions.send_to(to, el.clone()) {
+            // RFC 6121 §8.5.3.2.1: no such resource → service-unavailable for get/set.
+            self.bounce(&el, StanzaError::service_unavailable()).await;
+        }
+    }
+
+    async fn account_exists(&self, bare: &str) -> bool {
+        let Ok(jid) = BareJid::new(bare) else { return false };
+        if !self.inner.sessions.resources(&jid).is_empty() {
+            return true;
+        }
+        let (Some(node), domain) = (jid.node(), jid.domain()) else { return false };
+        match self.inner.db.accounts().exists(domain.as_str(), node.as_str()).await {
+            Ok(exists) => exists,
+            Err(e) => {
+                tracing::error!(error = %e, "account lookup failed");
+                false
+            }
+        }
+    }
+
+    /// RFC 6121 §8.5.2 (bare) and §8.5.3 (full) for messages.
+    async fn deliver_message(&self, to: &Jid, host: &str, el: Element) {
+        let mtype = el.attr("type").unwrap_or("normal").to_owned();
+        let bare = to.to_bare();
+        if !self.account_exists(bare.as_str()).await {
+            return self.bounce(&el, StanzaError::service_unavailable()).await;
+        }
+        let Some(el) = self.run_stage(Stage::InboundMessage, host, el).await else { return };
+        if let Ok(full) = to.try_as_full() {
+            if self.inner.sessions.send_to(full, el.clone()) {
+                return;
+            }
+            // No such resource: chat and normal fall back to the bare JID, the rest stops here.
+            match mtype.as_str() {
+                "groupchat" => return self.bounce(&el, StanzaError::service_unavailable()).await,
+                "headline" | "error" => return,
+                _ => {}
+            }
+        }
+        let targets = self.message_targets(&bare, &mtype);
+        match mtype.as_str() {
+            "error" => {}
+            "groupchat" => self.bounce(&el, StanzaError::service_unavailable()).await,
+            _ if !targets.is_empty() => {
+                for t in targets {
+                    self.inner.sessions.send_to(&t, el.clone());
+                }
+            }
+            "headline" => {}
+            _ => {
+                if let Some(el) = self.run_stage(Stage::Undeliverable, host, el).await {
+                    self.bounce(&el, StanzaError::service_unavailable()).await;
+                }
+            }
+        }
+    }
+
+    /// Available resources with non-negative priority; for chat and normal only the highest.
+    fn message_targets(&self, bare: &BareJid, mtype: &str) -> Vec<FullJid> {
+        let eligible: Vec<ResourceInfo> =
+            self.inner.sessions.resources(bare).into_iter().filter(|r| r.is_available() && r.priority >= 0).collect();
+        let top = eligible.iter().map(|r| r.priority).max().unwrap_or(0);
+        eligible
+            .into_iter()
+            .filter(|r| mtype == "headline" || r.priority == top)
+            .map(|r| r.jid)
+            .collect()
+    }
+
+    /// Presence for a local account: modules (subscriptions, probes) first, then delivery to
+    /// the addressed resource or to every available one.
+    async fn deliver_presence(&self, to: &Jid, host: &str, el: Element) {
+        let bare = to.to_bare();
+        if !self.account_exists(bare.as_str()).await {
+            return;
+        }
+        let Some(el) = self.run_stage(Stage::InboundPresence, host, el).await else { return };
+        match to.try_as_full() {
+            Ok(full) => {
+                self.inner.sessions.send_to(full, el);
+            }
+            Err(_) => {
+                for r in self.inner.sessions.resources(&bare).into_iter().filter(ResourceInfo::is_available) {
+                    self.inner.sessions.send_to(&r.jid, el.clone());
+                }
+            }
+        }
+    }
+}
+
+impl RouterApi for Router {
+    fn route(&self, stanza: Element) -> BoxFuture<'_, ()> {
+        Box::pin(self.deliver(stanza))
+    }
+
+    fn send_to(&self, jid: &FullJid, stanza: Element) -> bool {
+        self.inner.sessions.send_to(jid, stanza)
+    }
+
+    fn resources(&self, bare: &BareJid) -> Vec<ResourceInfo> {
+        self.inner.sessions.resources(bare)
+    }
+
+    fn set_presence(&self, jid: &FullJid, presence: Option<Element>, priority: i8) {
+        self.inner.sessions.with_resource(jid, |r: &mut Resource| {
+            r.presence = presence;
+            r.priority = priority;
+        });
+    }
+
+    fn set_roster_interested(&self, jid: &FullJid) {
+        self.inner.sessions.with_resource(jid, |r: &mut Resource| r.roster_interested = true);
+    }
+
+    fn is_local_host(&self, domain: &str) -> bool {
+        self.is_host(domain)
+    }
+}
+

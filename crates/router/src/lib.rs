@@ -1,0 +1,99 @@
+//! The router: owns who is where (the session table), applies the delivery rules of RFC 6121
+//! §8.5, and dispatches stanzas into the module handlers of the registry. It does no socket
+//! I/O and holds no lock across an `.await`.
+
+mod deliver;
+mod sessions;
+
+pub use sessions::{BindError, Outbound, SessionHandle};
+
+use rhein_module::{Ctx, Disco, Event, Registry, ServerInfo};
+use rhein_proto::{Element, FullJid};
+use rhein_storage::Db;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// The router. Cheap to clone; all clones share one state.
+#[derive(Clone)]
+pub struct Router {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    sessions: sessions::Table,
+    hosts: HashSet<String>,
+    registry: Registry,
+    disco: Arc<Disco>,
+    db: Db,
+    server: Arc<ServerInfo>,
+}
+
+impl Router {
+    /// Builds the router over the handlers modules registered.
+    pub fn new(hosts: impl IntoIterator<Item = String>, db: Db, server: Arc<ServerInfo>, mut registry: Registry) -> Self {
+        let disco = Arc::new(registry.take_disco());
+        Self {
+            inner: Arc::new(Inner {
+                sessions: sessions::Table::default(),
+                hosts: hosts.into_iter().map(|h| h.to_ascii_lowercase()).collect(),
+                registry,
+                disco,
+                db,
+                server,
+            }),
+        }
+    }
+
+    /// The handler context for one of our hosts.
+    pub fn ctx(&self, host: &str) -> Ctx {
+        Ctx {
+            host: host.into(),
+            db: self.inner.db.clone(),
+            router: Arc::new(self.clone()),
+            server: self.inner.server.clone(),
+            disco: self.inner.disco.clone(),
+        }
+    }
+
+    pub fn is_host(&self, domain: &str) -> bool {
+        self.inner.hosts.contains(domain)
+    }
+
+    /// Extra stream features modules offer to authenticated clients.
+    pub fn stream_features(&self) -> &[Element] {
+        self.inner.registry.stream_features()
+    }
+
+    /// Binds a resource (RFC 6120 §7). A session already bound to the same full JID is closed
+    /// with `<conflict/>`, as Prosody and ejabberd do by default.
+    pub async fn bind(&self, jid: FullJid, handle: SessionHandle, max_sessions: usize) -> Result<(), BindError> {
+        self.inner.sessions.bind(jid.clone(), handle, max_sessions)?;
+        let host = jid.domain().as_str().to_owned();
+        self.emit(&host, Event::SessionBound(jid)).await;
+        Ok(())
+    }
+
+    /// Removes a session (if `session_id` still owns the resource) and tells the modules.
+    pub async fn unbind(&self, jid: &FullJid, session_id: u64) {
+        if let Some(presence) = self.inner.sessions.unbind(jid, session_id) {
+            let ev = Event::SessionClosed { jid: jid.clone(), presence };
+            self.emit(jid.domain().as_str(), ev).await;
+        }
+    }
+
+    async fn emit(&self, host: &str, event: Event) {
+        for h in self.inner.registry.event_handlers() {
+            h(self.ctx(host), event.clone()).await;
+        }
+    }
+
+    /// Number of bound sessions (for logs and tests).
+    pub fn session_count(&self) -> usize {
+        self.inner.sessions.count()
+    }
+
+    /// Closes every session with `system-shutdown`.
+    pub fn shutdown_sessions(&self) {
+        self.inner.sessions.close_all();
+    }
+}

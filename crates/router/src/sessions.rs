@@ -1,0 +1,148 @@
+//! The session table: bare JID to bound resources, each with its outbound channel.
+
+use rhein_module::ResourceInfo;
+use rhein_proto::{BareJid, Element, FullJid, StreamErrorCondition};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use tokio::sync::{Notify, mpsc};
+
+/// What the router asks a session to do.
+#[derive(Debug)]
+pub enum Outbound {
+    Stanza(Element),
+    /// Close the stream with this error (e.g. `conflict` when another session takes the resource).
+    Close(StreamErrorCondition),
+}
+
+/// The router's end of a session.
+#[derive(Clone)]
+pub struct SessionHandle {
+    pub id: u64,
+    tx: mpsc::Sender<Outbound>,
+    /// Fired when the session cannot keep up (its queue is full): it must close itself.
+    overflow: Arc<Notify>,
+}
+
+static NEXT_SESSION_ID: AtomicU64 = AtomicU64::new(1);
+
+impl SessionHandle {
+    /// A handle plus the receiving ends the session task listens on.
+    pub fn new(queue: usize) -> (Self, mpsc::Receiver<Outbound>, Arc<Notify>) {
+        let (tx, rx) = mpsc::channel(queue.max(1));
+        let overflow = Arc::new(Notify::new());
+        let id = NEXT_SESSION_ID.fetch_add(1, Ordering::Relaxed);
+        (Self { id, tx, overflow: overflow.clone() }, rx, overflow)
+    }
+
+    /// Queues without waiting: a full queue is a slow consumer, which is told to go rather
+    /// than allowed to block the router.
+    pub fn push(&self, out: Outbound) -> bool {
+        match self.tx.try_send(out) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.overflow.notify_one();
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+}
+
+/// Why binding failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BindError {
+    /// The account has as many sessions as it may (`resource-constraint`).
+    TooManySessions,
+}
+
+pub(crate) struct Resource {
+    pub(crate) name: String,
+    pub(crate) priority: i8,
+    pub(crate) presence: Option<Element>,
+    pub(crate) roster_interested: bool,
+    pub(crate) handle: SessionHandle,
+}
+
+#[derive(Default)]
+pub(crate) struct Table {
+    map: RwLock<HashMap<BareJid, Vec<Resource>>>,
+}
+
+impl Table {
+    // A poisoned lock means a panic elsewhere while holding it; the table itself is still
+    // consistent (every mutation is a single push/remove), so keep serving.
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, HashMap<BareJid, Vec<Resource>>> {
+        self.map.read().unwrap_or_else(|e| e.into_inner())
+    }
+    fn write(&self) -> RwLockWriteGuard<'_, HashMap<BareJid, Vec<Resource>>> {
+        self.map.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn bind(&self, jid: FullJid, handle: SessionHandle, max: usize) -> Result<(), BindError> {
+        let mut map = self.write();
+        let list = map.entry(jid.to_bare()).or_default();
+        let resource = jid.resource().as_str();
+        if let Some(pos) = list.iter().position(|r| r.name == resource) {
+            let old = list.remove(pos);
+            old.handle.push(Outbound::Close(StreamErrorCondition::Conflict));
+        } else if list.len() >= max {
+            return Err(BindError::TooManySessions);
+        }
+        list.push(Resource { name: resource.to_owned(), priority: 0, presence: None, roster_interested: false, handle });
+        Ok(())
+    }
+
+    /// Removes the resource if it still belongs to `session_id`; returns its last presence
+    /// (`Some(None)` if it never sent one), or `None` if it was not there.
+    pub(crate) fn unbind(&self, jid: &FullJid, session_id: u64) -> Option<Option<Element>> {
+        let mut map = self.write();
+        let bare = jid.to_bare();
+        let list = map.get_mut(&bare)?;
+        let pos = list.iter().position(|r| r.name == jid.resource().as_str() && r.handle.id == session_id)?;
+        let r = list.remove(pos);
+        if list.is_empty() {
+            map.remove(&bare);
+        }
+        Some(r.presence)
+    }
+
+    pub(crate) fn resources(&self, bare: &BareJid) -> Vec<ResourceInfo> {
+        let map = self.read();
+        map.get(bare)
+            .into_iter()
+            .flatten()
+            .filter_map(|r| {
+                Some(ResourceInfo {
+                    jid: bare.with_resource_str(&r.name).ok()?,
+                    priority: r.priority,
+                    presence: r.presence.clone(),
+                    roster_interested: r.roster_interested,
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) fn with_resource<T>(&self, jid: &FullJid, f: impl FnOnce(&mut Resource) -> T) -> Option<T> {
+        let mut map = self.write();
+        let r = map.get_mut(&jid.to_bare())?.iter_mut().find(|r| r.name == jid.resource().as_str())?;
+        Some(f(r))
+    }
+
+    pub(crate) fn send_to(&self, jid: &FullJid, el: Element) -> bool {
+        let map = self.read();
+        map.get(&jid.to_bare())
+            .and_then(|l| l.iter().find(|r| r.name == jid.resource().as_str()))
+            .is_some_and(|r| r.handle.push(Outbound::Stanza(el)))
+    }
+
+    pub(crate) fn count(&self) -> usize {
+        self.read().values().map(Vec::len).sum()
+    }
+
+    pub(crate) fn close_all(&self) {
+        for r in self.read().values().flatten() {
+            r.handle.push(Outbound::Close(StreamErrorCondition::SystemShutdown));
+        }
+    }
+}
