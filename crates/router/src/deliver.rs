@@ -76,7 +76,13 @@ impl Router {
             (_, false) => {} // Messages and presence to the bare domain: nothing handles them yet.
             (StanzaKind::Iq, true) => match to.try_as_full() {
                 Ok(full) => self.deliver_iq_to_full(full, el).await,
-                Err(_) => self.dispatch_iq(Targets::Account, &domain, el).await,
+                Err(bare) => {
+                    if self.account_exists(bare.as_str()).await {
+                        self.dispatch_iq(Targets::Account, &domain, el).await
+                    } else {
+                        self.bounce(&el, StanzaError::service_unavailable()).await
+                    }
+                }
             },
             (StanzaKind::Message, true) => self.deliver_message(&to, &domain, el).await,
             (StanzaKind::Presence, true) => self.deliver_presence(&to, &domain, el).await,
@@ -97,9 +103,6 @@ impl Router {
         let Some(handler) = self.inner.registry.iq_handler(kind, targets, &payload.ns(), payload.name()).cloned() else {
             return self.bounce(&el, StanzaError::service_unavailable()).await;
         };
-        if targets == Targets::Account && !self.account_exists(el.attr("to").unwrap_or_default()).await {
-            return self.bounce(&el, StanzaError::service_unavailable()).await;
-        }
         match handler(self.ctx(host), el.clone()).await {
             Ok(payload) => {
                 let mut reply = xml::iq_result(&el, payload);

@@ -8,37 +8,59 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::rustls::ProtocolVersion;
-use tokio_rustls::server::TlsStream;
+use tokio_rustls::rustls::pki_types::ServerName;
+use tokio_rustls::{TlsConnector, TlsStream};
 
-/// A TCP connection, plaintext or TLS.
+/// A TCP connection, plaintext or TLS (server side, or client side for tests and s2s).
 pub enum Conn {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
 }
 
 impl Conn {
-    /// Performs the TLS handshake on a plaintext connection (STARTTLS, or direct TLS at accept).
+    /// Performs the server's TLS handshake (STARTTLS, or direct TLS at accept).
     pub async fn into_tls(self, tls: &TlsSettings) -> io::Result<Conn> {
         match self {
-            Conn::Plain(tcp) => Ok(Conn::Tls(Box::new(tls.acceptor.accept(tcp).await?))),
+            Conn::Plain(tcp) => Ok(Conn::Tls(Box::new(TlsStream::Server(tls.acceptor.accept(tcp).await?)))),
             tls @ Conn::Tls(_) => Ok(tls),
         }
+    }
+
+    /// Performs a client's TLS handshake towards `domain`.
+    pub async fn into_client_tls(self, connector: &TlsConnector, domain: &str) -> io::Result<Conn> {
+        let name = ServerName::try_from(domain.to_owned()).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        match self {
+            Conn::Plain(tcp) => Ok(Conn::Tls(Box::new(TlsStream::Client(connector.connect(name, tcp).await?)))),
+            tls @ Conn::Tls(_) => Ok(tls),
+        }
+    }
+
+    /// `tls-exporter` channel-binding data: 32 bytes exported with label
+    /// "EXPORTER-Channel-Binding", only on TLS 1.3, where it is safe (RFC 9266 §3).
+    pub fn tls_exporter(&self) -> Option<Vec<u8>> {
+        const LABEL: &[u8] = b"EXPORTER-Channel-Binding";
+        let Conn::Tls(s) = self else { return None };
+        if s.get_ref().1.protocol_version() != Some(ProtocolVersion::TLSv1_3) {
+            return None;
+        }
+        let out = match s.as_ref() {
+            TlsStream::Server(s) => s.get_ref().1.export_keying_material([0u8; 32], LABEL, None),
+            TlsStream::Client(c) => c.get_ref().1.export_keying_material([0u8; 32], LABEL, None),
+        };
+        out.ok().map(|k| k.to_vec())
     }
 
     pub fn is_tls(&self) -> bool {
         matches!(self, Conn::Tls(_))
     }
 
-    /// Channel-binding data for SCRAM-PLUS. `tls-exporter` only on TLS 1.3, where it is safe
-    /// (RFC 9266 §3); `tls-server-end-point` on any TLS version.
+    /// Channel-binding data for SCRAM-PLUS on the server side: `tls-exporter` (TLS 1.3) and
+    /// `tls-server-end-point` (any TLS version).
     pub fn channel_binding(&self, tls: &TlsSettings) -> ChannelBinding {
         let Conn::Tls(s) = self else { return ChannelBinding::default() };
-        let conn = s.get_ref().1;
-        let tls_exporter = (conn.protocol_version() == Some(ProtocolVersion::TLSv1_3))
-            .then(|| conn.export_keying_material([0u8; 32], b"EXPORTER-Channel-Binding", None).ok())
-            .flatten()
-            .map(|k| k.to_vec());
-        ChannelBinding { tls_exporter, tls_server_end_point: Some(tls.end_point(conn.server_name())) }
+        let TlsStream::Server(server) = s.as_ref() else { return ChannelBinding::default() };
+        let end_point = tls.end_point(server.get_ref().1.server_name());
+        ChannelBinding { tls_exporter: self.tls_exporter(), tls_server_end_point: Some(end_point) }
     }
 }
 

@@ -1,0 +1,55 @@
+//! One-file XEPs that every server answers: XEP-0199 ping, XEP-0092 software version,
+//! XEP-0030 service discovery and XEP-0012 last activity. Each file registers its handlers.
+
+mod disco;
+mod last;
+mod ping;
+mod version;
+
+use rhein_module::{Module, ModuleError, ModuleSpec, Registry};
+use rhein_proto::{BareJid, Element};
+use rhein_storage::Db;
+use std::sync::Arc;
+
+/// The module specs this crate provides.
+pub const SPECS: &[ModuleSpec] = &[
+    ModuleSpec { name: "ping", build: |_| Ok(Arc::new(Basic("ping", ping::register))) },
+    ModuleSpec { name: "version", build: |_| Ok(Arc::new(Basic("version", version::register))) },
+    ModuleSpec { name: "disco", build: |_| Ok(Arc::new(Basic("disco", disco::register))) },
+    ModuleSpec { name: "last", build: |_| Ok(Arc::new(Basic("last", last::register))) },
+];
+
+/// A stateless module: a name and a registration function.
+struct Basic(&'static str, fn(&mut Registry) -> Result<(), ModuleError>);
+
+impl Module for Basic {
+    fn name(&self) -> &'static str {
+        self.0
+    }
+    fn register(self: Arc<Self>, reg: &mut Registry) -> Result<(), ModuleError> {
+        (self.1)(reg)
+    }
+}
+
+/// The bare JIDs of an IQ's sender and addressee, if both parse.
+pub(crate) fn parties(iq: &Element) -> Option<(BareJid, Option<BareJid>)> {
+    let from = BareJid::new(iq.attr("from")?).ok().or_else(|| rhein_proto::FullJid::new(iq.attr("from")?).ok().map(|f| f.to_bare()))?;
+    let to = iq.attr("to").and_then(|t| rhein_proto::Jid::new(t).ok()).map(|j| j.to_bare());
+    Some((from, to))
+}
+
+/// Whether `requester` may see `owner`'s presence-like data: itself, or a contact the owner
+/// lets see its presence (subscription `from` or `both`).
+pub(crate) async fn may_see(db: &Db, owner: &BareJid, requester: &BareJid) -> bool {
+    if owner == requester {
+        return true;
+    }
+    match db.roster().item(owner.as_str(), requester.as_str()).await {
+        Ok(Some(item)) => matches!(item.subscription.as_str(), "from" | "both"),
+        Ok(None) => false,
+        Err(e) => {
+            tracing::error!(error = %e, "roster lookup failed");
+            false
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! Instant messaging and presence (RFC 6121): the roster (with XEP-0237 versioning), the
+//! subscription state machine (with pre-approval and pending requests kept for offline
+//! users), presence broadcast and probes, and XEP-0160 offline messages with XEP-0203 delay.
+
+mod offline;
+mod presence;
+mod roster;
+mod subscription;
+
+use rhein_module::{IqKind, Module, ModuleError, ModuleSpec, Registry, Stage, Targets};
+use rhein_proto::{Element, StanzaError, ns};
+use serde::Deserialize;
+use std::sync::Arc;
+
+pub const SPECS: &[ModuleSpec] = &[ModuleSpec { name: "im", build: build }];
+
+/// `[modules.im]` settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImConfig {
+    /// Messages kept per offline account; beyond it senders get `service-unavailable`.
+    pub offline_limit: i64,
+}
+
+impl Default for ImConfig {
+    fn default() -> Self {
+        Self { offline_limit: 1000 }
+    }
+}
+
+fn build(table: &toml::Table) -> Result<Arc<dyn Module>, ModuleError> {
+    let config = ImConfig::deserialize(toml::Value::Table(table.clone()))
+        .map_err(|e| ModuleError::Config { module: "im", reason: e.to_string() })?;
+    Ok(Arc::new(Im { config }))
+}
+
+/// The IM module.
+pub struct Im {
+    config: ImConfig,
+}
+
+impl Module for Im {
+    fn name(&self) -> &'static str {
+        "im"
+    }
+
+    fn register(self: Arc<Self>, reg: &mut Registry) -> Result<(), ModuleError> {
+        reg.stream_feature(Element::bare("ver", ns::ROSTER_VER));
+        reg.stream_feature(Element::bare("sub", ns::PRE_APPROVAL));
+        reg.feature(ns::OFFLINE);
+        reg.iq(IqKind::Get, Targets::Account, ns::ROSTER, "query", roster::handle_roster_get)?;
+        reg.iq(IqKind::Set, Targets::Account, ns::ROSTER, "query", roster::handle_roster_set)?;
+        reg.stage(Stage::OutboundPresence, 0, presence::handle_outbound_presence);
+        reg.stage(Stage::InboundPresence, 0, presence::handle_inbound_presence);
+        let limit = self.config.offline_limit;
+        reg.stage(Stage::Undeliverable, 0, move |ctx, el| offline::handle_store_offline(ctx, el, limit));
+        reg.on_event(presence::handle_session_event);
+        Ok(())
+    }
+}
+
+/// Storage failures become `internal-server-error` for the peer; details go to the log.
+pub(crate) fn internal(e: rhein_storage::StorageError) -> StanzaError {
+    tracing::error!(error = %e, "storage failure");
+    StanzaError::internal_server_error()
+}

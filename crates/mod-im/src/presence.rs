@@ -1,0 +1,191 @@
+//! RFC 6121 §4: presence broadcast to subscribers and own resources, probes on initial
+//! presence, answers to probes, unavailable presence when a session goes away.
+
+use crate::{internal, offline, subscription};
+use rhein_module::{Ctx, Event, Flow};
+use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, ns, xml};
+use rhein_storage::now_ms;
+
+fn sender(el: &Element) -> Result<FullJid, StanzaError> {
+    el.attr("from").and_then(|f| FullJid::new(f).ok()).ok_or_else(StanzaError::bad_request)
+}
+
+/// `<priority/>` of a presence: -128..=127, 0 when absent or invalid.
+fn priority(el: &Element) -> i8 {
+    el.get_child("priority", ns::CLIENT).and_then(|p| p.text().trim().parse().ok()).unwrap_or(0)
+}
+
+fn addressed(mut el: Element, to: &str) -> Element {
+    xml::set_attr(&mut el, "to", to);
+    el
+}
+
+/// Contacts whose subscription lets them see the owner's presence (`from`, `both`) and those
+/// whose presence the owner sees (`to`, `both`).
+async fn contacts(ctx: &Ctx, owner: &BareJid) -> Result<(Vec<String>, Vec<String>), StanzaError> {
+    let rows = ctx.db.roster().items(owner.as_str()).await.map_err(internal)?;
+    let from = rows.iter().filter(|r| matches!(r.subscription.as_str(), "from" | "both")).map(|r| r.contact.clone()).collect();
+    let to = rows.iter().filter(|r| matches!(r.subscription.as_str(), "to" | "both")).map(|r| r.contact.clone()).collect();
+    Ok((from, to))
+}
+
+/// `pre-presence`: what a local session sends.
+pub(crate) async fn handle_outbound_presence(ctx: Ctx, el: Element) -> Result<Flow, StanzaError> {
+    let from = sender(&el)?;
+    let owner = from.to_bare();
+    let kind = el.attr("type").unwrap_or("available").to_owned();
+    let to = match el.attr("to") {
+        Some(t) => Some(Jid::new(t).map_err(|_| StanzaError::jid_malformed())?),
+        None => None,
+    };
+    match (kind.as_str(), to) {
+        ("subscribe" | "subscribed" | "unsubscribe" | "unsubscribed", Some(to)) => {
+            subscription::outbound(&ctx, &owner, &to.to_bare(), &kind, el).await?;
+            Ok(Flow::Handled)
+        }
+        // Probes are the server's business (RFC 6121 §4.3).
+        ("probe", _) => Ok(Flow::Handled),
+        // Directed presence: the router delivers it.
+        (_, Some(_)) => Ok(Flow::Continue(el)),
+        ("available", None) => {
+            broadcast_available(&ctx, &from, el).await?;
+            Ok(Flow::Handled)
+        }
+        ("unavailable", None) => {
+            ctx.router.set_presence(&from, None, 0);
+            broadcast(&ctx, &owner, el).await?;
+            Ok(Flow::Handled)
+        }
+        _ => Ok(Flow::Handled),
+    }
+}
+
+async fn broadcast_available(ctx: &Ctx, from: &FullJid, el: Element) -> Result<(), StanzaError> {
+    let owner = from.to_bare();
+    let initial = !ctx.router.resources(&owner).iter().any(|r| r.jid == *from && r.is_available());
+    let prio = priority(&el);
+    ctx.router.set_presence(from, Some(el.clone()), prio);
+    broadcast(ctx, &owner, el).await?;
+    if !initial {
+        return Ok(());
+    }
+    // Initial presence (RFC 6121 §4.2.2): probe contacts, show the other resources, hand over
+    // pending subscription requests and offline messages.
+    let (_, see) = contacts(ctx, &owner).await?;
+    for contact in see {
+        let mut probe = xml::with_attr(Element::bare("presence", ns::CLIENT), "type", "probe");
+        xml::set_attr(&mut probe, "from", owner.as_str());
+        xml::set_attr(&mut probe, "to", contact.as_str());
+        ctx.router.route(probe).await;
+    }
+    for r in ctx.router.resources(&owner) {
+        if r.jid != *from
+            && let Some(p) = r.presence
+        {
+            ctx.router.send_to(from, addressed(p, from.as_str()));
+        }
+    }
+    for (_, stanza) in ctx.db.subscription_requests().list(owner.as_str()).await.map_err(internal)? {
+        if let Ok(req) = stanza.parse::<Element>() {
+            ctx.router.send_to(from, req);
+        }
+    }
+    if prio >= 0 {
+        offline::deliver_stored(ctx, from).await?;
+    }
+    Ok(())
+}
+
+/// Sends `el` (from a local resource, no `to`) to every subscriber and every own available resource.
+async fn broadcast(ctx: &Ctx, owner: &BareJid, el: Element) -> Result<(), StanzaError> {
+    let (subscribers, _) = contacts(ctx, owner).await?;
+    for contact in subscribers {
+        ctx.router.route(addressed(el.clone(), &contact)).await;
+    }
+    for r in ctx.router.resources(owner).into_iter().filter(|r| r.is_available() || el.attr("type") == Some("unavailable")) {
+        ctx.router.send_to(&r.jid, addressed(el.clone(), r.jid.as_str()));
+    }
+    Ok(())
+}
+
+/// The current presence of each available resource of `owner`, sent to `contact` (after an
+/// approval or in answer to a probe).
+pub(crate) async fn send_current(ctx: &Ctx, owner: &BareJid, contact: &BareJid) {
+    for r in ctx.router.resources(owner) {
+        if let Some(p) = r.presence {
+            ctx.router.route(addressed(p, contact.as_str())).await;
+        }
+    }
+}
+
+/// Unavailable presence from each available resource of `owner` to `contact` (after a
+/// subscription was revoked).
+pub(crate) async fn send_unavailable(ctx: &Ctx, owner: &BareJid, contact: &BareJid) {
+    for r in ctx.router.resources(owner).into_iter().filter(|r| r.is_available()) {
+        let mut p = xml::with_attr(Element::bare("presence", ns::CLIENT), "type", "unavailable");
+        xml::set_attr(&mut p, "from", r.jid.as_str());
+        xml::set_attr(&mut p, "to", contact.as_str());
+        ctx.router.route(p).await;
+    }
+}
+
+/// `presence/bare`, `presence/full`: presence for a local account.
+pub(crate) async fn handle_inbound_presence(ctx: Ctx, el: Element) -> Result<Flow, StanzaError> {
+    let Some(owner) = el.attr("to").and_then(|t| Jid::new(t).ok()).map(|j| j.to_bare()) else {
+        return Ok(Flow::Handled);
+    };
+    let Some(from) = el.attr("from").and_then(|f| Jid::new(f).ok()) else {
+        return Ok(Flow::Handled);
+    };
+    let kind = el.attr("type").unwrap_or("available").to_owned();
+    match kind.as_str() {
+        "subscribe" | "subscribed" | "unsubscribe" | "unsubscribed" => {
+            subscription::inbound(&ctx, &owner, &from.to_bare(), &kind, el).await
+        }
+        "probe" => {
+            let allowed = ctx
+                .db
+                .roster()
+                .item(owner.as_str(), from.to_bare().as_str())
+                .await
+                .map_err(internal)?
+                .is_some_and(|r| matches!(r.subscription.as_str(), "from" | "both"));
+            if allowed {
+                let available: Vec<_> = ctx.router.resources(&owner).into_iter().filter(|r| r.is_available()).collect();
+                if available.is_empty() {
+                    let mut p = xml::with_attr(Element::bare("presence", ns::CLIENT), "type", "unavailable");
+                    xml::set_attr(&mut p, "from", owner.as_str());
+                    xml::set_attr(&mut p, "to", from.as_str());
+                    ctx.router.route(p).await;
+                } else {
+                    for r in available {
+                        if let Some(p) = r.presence {
+                            ctx.router.route(addressed(p, from.as_str())).await;
+                        }
+                    }
+                }
+            }
+            Ok(Flow::Handled)
+        }
+        _ => Ok(Flow::Continue(el)),
+    }
+}
+
+/// Session ends: an available resource goes unavailable to everyone who saw it, and the
+/// account's last activity is recorded when its last resource leaves.
+pub(crate) async fn handle_session_event(ctx: Ctx, event: Event) {
+    let Event::SessionClosed { jid, presence } = event else { return };
+    let owner = jid.to_bare();
+    if presence.is_some() {
+        let mut p = xml::with_attr(Element::bare("presence", ns::CLIENT), "type", "unavailable");
+        xml::set_attr(&mut p, "from", jid.as_str());
+        if let Err(e) = broadcast(&ctx, &owner, p).await {
+            tracing::warn!(error = %e, "unavailable broadcast failed");
+        }
+    }
+    if ctx.router.resources(&owner).is_empty()
+        && let Err(e) = ctx.db.last_activity().set(owner.as_str(), now_ms(), "").await
+    {
+        tracing::error!(error = %e, "recording last activity failed");
+    }
+}

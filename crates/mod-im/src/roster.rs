@@ -1,0 +1,146 @@
+//! RFC 6121 §2: roster get, set and remove, roster pushes to interested resources, and
+//! XEP-0237 versioning (a client sending the current `ver` gets an empty result).
+
+use crate::{internal, subscription};
+use rhein_module::{Ctx, IqResult};
+use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, ns, xml};
+use rhein_storage::RosterRow;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The `<item/>` of a stored roster row.
+pub(crate) fn item_element(row: &RosterRow) -> Element {
+    let mut item = xml::with_attr(Element::bare("item", ns::ROSTER), "jid", row.contact.as_str());
+    xml::set_attr(&mut item, "subscription", row.subscription.as_str());
+    if let Some(name) = &row.name {
+        xml::set_attr(&mut item, "name", name.as_str());
+    }
+    if row.ask {
+        xml::set_attr(&mut item, "ask", "subscribe");
+    }
+    if row.approved {
+        xml::set_attr(&mut item, "approved", "true");
+    }
+    for g in &row.groups {
+        item.append_child(xml::text_el("group", ns::ROSTER, g.as_str()));
+    }
+    item
+}
+
+/// The sender, which must be the roster's owner (RFC 6121 §2.1.5: `forbidden` otherwise).
+fn owner_of(iq: &Element) -> Result<FullJid, StanzaError> {
+    let from = iq.attr("from").and_then(|f| FullJid::new(f).ok()).ok_or_else(StanzaError::bad_request)?;
+    if let Some(to) = iq.attr("to") {
+        let to = Jid::new(to).map_err(|_| StanzaError::jid_malformed())?;
+        if to.to_bare() != from.to_bare() {
+            return Err(StanzaError::forbidden());
+        }
+    }
+    Ok(from)
+}
+
+pub(crate) async fn handle_roster_get(ctx: Ctx, iq: Element) -> IqResult {
+    let from = owner_of(&iq)?;
+    let owner = from.to_bare();
+    ctx.router.set_roster_interested(&from);
+    let version = ctx.db.roster().version(owner.as_str()).await.map_err(internal)?;
+    let ver = version.to_string();
+    let query = iq.get_child("query", ns::ROSTER);
+    if query.and_then(|q| q.attr("ver")) == Some(ver.as_str()) {
+        return Ok(None);
+    }
+    let mut q = xml::with_attr(Element::bare("query", ns::ROSTER), "ver", ver);
+    for row in ctx.db.roster().items(owner.as_str()).await.map_err(internal)? {
+        q.append_child(item_element(&row));
+    }
+    Ok(Some(q))
+}
+
+pub(crate) async fn handle_roster_set(ctx: Ctx, iq: Element) -> IqResult {
+    let from = owner_of(&iq)?;
+    let owner = from.to_bare();
+    let query = iq.get_child("query", ns::ROSTER).ok_or_else(StanzaError::bad_request)?;
+    let mut items = query.children().filter(|c| c.is("item", ns::ROSTER));
+    let (Some(item), None) = (items.next(), items.next()) else {
+        return Err(StanzaError::bad_request().with_text("a roster set carries exactly one item"));
+    };
+    let contact = item
+        .attr("jid")
+        .and_then(|j| BareJid::new(j).ok())
+        .ok_or_else(|| StanzaError::bad_request().with_text("the item needs a bare JID"))?;
+    if contact == owner {
+        return Err(StanzaError::not_allowed().with_text("an account cannot be in its own roster"));
+    }
+    if item.attr("subscription") == Some("remove") {
+        return remove(&ctx, &owner, &contact).await;
+    }
+    let mut groups: Vec<String> = Vec::new();
+    for g in item.children().filter(|c| c.is("group", ns::ROSTER)) {
+        let name = g.text();
+        if name.trim().is_empty() || name.len() > 1023 {
+            return Err(StanzaError::not_acceptable().with_text("group names must be 1 to 1023 bytes"));
+        }
+        if groups.contains(&name) {
+            return Err(StanzaError::bad_request().with_text("duplicate group"));
+        }
+        groups.push(name);
+    }
+    let name = item.attr("name").filter(|n| !n.is_empty()).map(str::to_owned);
+    if name.as_ref().is_some_and(|n| n.len() > 1023) {
+        return Err(StanzaError::not_acceptable().with_text("name too long"));
+    }
+    let mut row = ctx
+        .db
+        .roster()
+        .item(owner.as_str(), contact.as_str())
+        .await
+        .map_err(internal)?
+        .unwrap_or_else(|| RosterRow::new(contact.as_str()));
+    // Subscription state is the server's to keep; `subscription` and `ask` from clients are ignored.
+    row.name = name;
+    row.groups = groups;
+    let version = ctx.db.roster().upsert(owner.as_str(), &row).await.map_err(internal)?;
+    push(&ctx, &owner, item_element(&row), version).await;
+    Ok(None)
+}
+
+/// Removes an item, cancelling subscriptions both ways (RFC 6121 §2.5.2).
+async fn remove(ctx: &Ctx, owner: &BareJid, contact: &BareJid) -> IqResult {
+    let Some(row) = ctx.db.roster().item(owner.as_str(), contact.as_str()).await.map_err(internal)? else {
+        return Err(StanzaError::item_not_found());
+    };
+    if matches!(row.subscription.as_str(), "to" | "both") || row.ask {
+        subscription::send(ctx, owner, contact, "unsubscribe").await;
+    }
+    if matches!(row.subscription.as_str(), "from" | "both") {
+        subscription::send(ctx, owner, contact, "unsubscribed").await;
+    }
+    ctx.db.subscription_requests().remove(owner.as_str(), contact.as_str()).await.map_err(internal)?;
+    if let Some(version) = ctx.db.roster().remove(owner.as_str(), contact.as_str()).await.map_err(internal)? {
+        let mut item = xml::with_attr(Element::bare("item", ns::ROSTER), "jid", contact.as_str());
+        xml::set_attr(&mut item, "subscription", "remove");
+        push(ctx, owner, item, version).await;
+    }
+    Ok(None)
+}
+
+static PUSH_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Sends a roster push to every resource that fetched the roster (RFC 6121 §2.1.6).
+pub(crate) async fn push(ctx: &Ctx, owner: &BareJid, item: Element, version: i64) {
+    for r in ctx.router.resources(owner).into_iter().filter(|r| r.roster_interested) {
+        let mut query = xml::with_attr(Element::bare("query", ns::ROSTER), "ver", version.to_string());
+        query.append_child(item.clone());
+        let mut iq = xml::with_attr(Element::bare("iq", ns::CLIENT), "type", "set");
+        xml::set_attr(&mut iq, "id", format!("push{}", PUSH_ID.fetch_add(1, Ordering::Relaxed)));
+        xml::set_attr(&mut iq, "to", r.jid.as_str());
+        iq.append_child(query);
+        ctx.router.send_to(&r.jid, iq);
+    }
+}
+
+/// Stores a changed row and pushes it.
+pub(crate) async fn save(ctx: &Ctx, owner: &BareJid, row: &RosterRow) -> Result<(), StanzaError> {
+    let version = ctx.db.roster().upsert(owner.as_str(), row).await.map_err(internal)?;
+    push(ctx, owner, item_element(row), version).await;
+    Ok(())
+}

@@ -1,0 +1,184 @@
+//! RFC 6121 §3: the subscription state machine, on the user's side (outbound requests and
+//! answers) and on the contact's side (inbound ones), including pre-approval (§3.4) and
+//! requests kept until an offline user comes back (§3.1.3).
+
+use crate::{internal, presence, roster};
+use rhein_module::{Ctx, Flow};
+use rhein_proto::{BareJid, Element, StanzaError, ns, xml};
+use rhein_storage::RosterRow;
+
+/// Routes a subscription-type presence from `from` (bare, as RFC 6121 requires) to `to`.
+pub(crate) async fn send(ctx: &Ctx, from: &BareJid, to: &BareJid, kind: &str) {
+    let mut p = xml::with_attr(Element::bare("presence", ns::CLIENT), "type", kind);
+    xml::set_attr(&mut p, "from", from.as_str());
+    xml::set_attr(&mut p, "to", to.as_str());
+    ctx.router.route(p).await;
+}
+
+async fn row(ctx: &Ctx, owner: &BareJid, contact: &BareJid) -> Result<Option<RosterRow>, StanzaError> {
+    ctx.db.roster().item(owner.as_str(), contact.as_str()).await.map_err(internal)
+}
+
+fn has_to(sub: &str) -> bool {
+    matches!(sub, "to" | "both")
+}
+fn has_from(sub: &str) -> bool {
+    matches!(sub, "from" | "both")
+}
+fn with(sub: &str, to: bool, from: bool) -> String {
+    let to = to || has_to(sub);
+    let from = from || has_from(sub);
+    match (to, from) {
+        (true, true) => "both",
+        (true, false) => "to",
+        (false, true) => "from",
+        (false, false) => "none",
+    }
+    .into()
+}
+fn without(sub: &str, to: bool, from: bool) -> String {
+    let keep_to = has_to(sub) && !to;
+    let keep_from = has_from(sub) && !from;
+    with("none", keep_to, keep_from)
+}
+
+/// A subscription stanza sent by the local user `owner` to `contact`.
+pub(crate) async fn outbound(ctx: &Ctx, owner: &BareJid, contact: &BareJid, kind: &str, el: Element) -> Result<(), StanzaError> {
+    let current = row(ctx, owner, contact).await?;
+    let mut el = el;
+    xml::set_attr(&mut el, "from", owner.as_str());
+    xml::set_attr(&mut el, "to", contact.as_str());
+    match kind {
+        "subscribe" => {
+            let mut r = current.unwrap_or_else(|| RosterRow::new(contact.as_str()));
+            if !has_to(&r.subscription) && !r.ask {
+                r.ask = true;
+                roster::save(ctx, owner, &r).await?;
+            }
+            ctx.router.route(el).await;
+        }
+        "subscribed" => {
+            let pending = ctx.db.subscription_requests().remove(owner.as_str(), contact.as_str()).await.map_err(internal)?;
+            let mut r = current.unwrap_or_else(|| RosterRow::new(contact.as_str()));
+            if has_from(&r.subscription) {
+                return Ok(());
+            }
+            if pending {
+                r.subscription = with(&r.subscription, false, true);
+                r.approved = false;
+                roster::save(ctx, owner, &r).await?;
+                ctx.router.route(el).await;
+                presence::send_current(ctx, owner, contact).await;
+            } else if !r.approved {
+                // No request yet: remember the approval (RFC 6121 §3.4).
+                r.approved = true;
+                roster::save(ctx, owner, &r).await?;
+            }
+        }
+        "unsubscribe" => {
+            if let Some(mut r) = current
+                && (has_to(&r.subscription) || r.ask)
+            {
+                r.subscription = without(&r.subscription, true, false);
+                r.ask = false;
+                roster::save(ctx, owner, &r).await?;
+            }
+            ctx.router.route(el).await;
+        }
+        "unsubscribed" => {
+            let pending = ctx.db.subscription_requests().remove(owner.as_str(), contact.as_str()).await.map_err(internal)?;
+            if let Some(mut r) = current
+                && (has_from(&r.subscription) || r.approved)
+            {
+                let had_from = has_from(&r.subscription);
+                r.subscription = without(&r.subscription, false, true);
+                r.approved = false;
+                roster::save(ctx, owner, &r).await?;
+                ctx.router.route(el).await;
+                if had_from {
+                    presence::send_unavailable(ctx, owner, contact).await;
+                }
+            } else if pending {
+                ctx.router.route(el).await;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// A subscription stanza from `contact` to the local user `owner`. Returns whether it should be
+/// delivered to the user's resources.
+pub(crate) async fn inbound(ctx: &Ctx, owner: &BareJid, contact: &BareJid, kind: &str, el: Element) -> Result<Flow, StanzaError> {
+    let current = row(ctx, owner, contact).await?;
+    // Subscription stanzas are always about bare JIDs.
+    let mut el = el;
+    xml::set_attr(&mut el, "from", contact.as_str());
+    xml::set_attr(&mut el, "to", owner.as_str());
+    match kind {
+        "subscribe" => {
+            match current {
+                Some(r) if has_from(&r.subscription) => send(ctx, owner, contact, "subscribed").await,
+                Some(mut r) if r.approved => {
+                    r.subscription = with(&r.subscription, false, true);
+                    r.approved = false;
+                    roster::save(ctx, owner, &r).await?;
+                    send(ctx, owner, contact, "subscribed").await;
+                    presence::send_current(ctx, owner, contact).await;
+                }
+                _ => {
+                    // Kept until answered; delivered now to available resources, later on login.
+                    let stanza = xml::to_string(&el);
+                    ctx.db.subscription_requests().put(owner.as_str(), contact.as_str(), &stanza).await.map_err(internal)?;
+                    return Ok(Flow::Continue(el));
+                }
+            }
+            Ok(Flow::Handled)
+        }
+        "subscribed" => match current {
+            Some(mut r) if r.ask => {
+                r.subscription = with(&r.subscription, true, false);
+                r.ask = false;
+                roster::save(ctx, owner, &r).await?;
+                Ok(Flow::Continue(el))
+            }
+            _ => Ok(Flow::Handled),
+        },
+        "unsubscribe" => {
+            let pending = ctx.db.subscription_requests().remove(owner.as_str(), contact.as_str()).await.map_err(internal)?;
+            match current {
+                Some(mut r) if has_from(&r.subscription) => {
+                    r.subscription = without(&r.subscription, false, true);
+                    roster::save(ctx, owner, &r).await?;
+                    Ok(Flow::Continue(el))
+                }
+                _ if pending => Ok(Flow::Continue(el)),
+                _ => Ok(Flow::Handled),
+            }
+        }
+        "unsubscribed" => match current {
+            Some(mut r) if has_to(&r.subscription) || r.ask => {
+                r.subscription = without(&r.subscription, true, false);
+                r.ask = false;
+                roster::save(ctx, owner, &r).await?;
+                Ok(Flow::Continue(el))
+            }
+            _ => Ok(Flow::Handled),
+        },
+        _ => Ok(Flow::Continue(el)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_arithmetic() {
+        assert_eq!(with("none", true, false), "to");
+        assert_eq!(with("to", false, true), "both");
+        assert_eq!(without("both", true, false), "from");
+        assert_eq!(without("from", false, true), "none");
+        assert_eq!(without("to", false, true), "to");
+    }
+}

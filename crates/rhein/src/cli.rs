@@ -1,0 +1,91 @@
+//! Command-line arguments.
+
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "rhein", version, about = "Rhein, an XMPP server")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the server. Without options: domain localhost, SQLite in ./rhein-data, ports 5222/5223.
+    Serve(ServeArgs),
+    /// Manage accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Configuration file (TOML); see deploy/rhein.toml.
+    #[arg(long, conflicts_with = "ephemeral")]
+    pub config: Option<PathBuf>,
+    /// Throwaway server for integration tests: in-memory storage, nothing written to disk,
+    /// plaintext c2s allowed on loopback; prints one JSON line with its addresses when ready.
+    #[arg(long)]
+    pub ephemeral: bool,
+    /// Account to create, as NAME:PASSWORD (repeatable; --ephemeral only).
+    #[arg(long = "user", value_name = "NAME:PASSWORD", requires = "ephemeral")]
+    pub users: Vec<String>,
+    /// Domain served (--ephemeral only).
+    #[arg(long, default_value = "localhost", requires = "ephemeral")]
+    pub domain: String,
+    /// STARTTLS c2s address (--ephemeral only; port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:0", requires = "ephemeral")]
+    pub c2s: SocketAddr,
+    /// Direct-TLS c2s address (--ephemeral only; port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:0", requires = "ephemeral")]
+    pub c2s_tls: SocketAddr,
+    /// Log filter (overrides the config), e.g. "debug" or "info,rhein_c2s=trace".
+    #[arg(long)]
+    pub log: Option<String>,
+}
+
+#[derive(Args)]
+pub struct Target {
+    /// Configuration file whose storage and first host to use (default: the embedded default).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Host the account belongs to (default: the first configured host).
+    #[arg(long)]
+    pub domain: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Create an account.
+    Add {
+        name: String,
+        /// Read the password from the first line of standard input instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Delete an account and everything stored for it.
+    Del {
+        name: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Change an account's password.
+    Passwd {
+        name: String,
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// List the accounts of a host.
+    List {
+        #[command(flatten)]
+        target: Target,
+    },
+}

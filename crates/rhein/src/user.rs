@@ -1,0 +1,92 @@
+//! `rhein user add|del|passwd|list`.
+
+use crate::cli::{Target, UserCommand};
+use anyhow::{Context, bail};
+use rhein_server::{Config, accounts};
+use rhein_storage::Db;
+use std::io::{BufRead, IsTerminal, Write};
+
+pub async fn run(command: UserCommand) -> anyhow::Result<()> {
+    match command {
+        UserCommand::Add { name, password_stdin, target } => {
+            let (db, host) = open(&target).await?;
+            let password = password(password_stdin)?;
+            if !accounts::add(&db, &host, &name, &password).await? {
+                bail!("{name}@{host} already exists");
+            }
+            println!("created {}@{host}", accounts::prepare(&name, &host)?);
+        }
+        UserCommand::Del { name, target } => {
+            let (db, host) = open(&target).await?;
+            if !accounts::delete(&db, &host, &name).await? {
+                bail!("no account {name}@{host}");
+            }
+            println!("deleted {name}@{host}");
+        }
+        UserCommand::Passwd { name, password_stdin, target } => {
+            let (db, host) = open(&target).await?;
+            let password = password(password_stdin)?;
+            if !accounts::set_password(&db, &host, &name, &password).await? {
+                bail!("no account {name}@{host}");
+            }
+            println!("password changed for {name}@{host}");
+        }
+        UserCommand::List { target } => {
+            let (db, host) = open(&target).await?;
+            for user in db.accounts().list(&host).await? {
+                println!("{user}@{host}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Storage and host named by the config (or the embedded default).
+async fn open(target: &Target) -> anyhow::Result<(Db, String)> {
+    let config = match &target.config {
+        Some(path) => Config::load(path)?,
+        None => Config::embedded_default(),
+    };
+    let host = match &target.domain {
+        Some(d) if config.hosts.iter().any(|h| h.domain.eq_ignore_ascii_case(d)) => d.to_ascii_lowercase(),
+        Some(d) => bail!("{d} is not a configured host"),
+        None => config.hosts[0].domain.clone(),
+    };
+    if config.server.storage.is_none() {
+        std::fs::create_dir_all(&config.server.data_dir)
+            .with_context(|| format!("creating {}", config.server.data_dir.display()))?;
+    }
+    let url = config.server.storage_url();
+    let db = Db::connect(&url).await.with_context(|| format!("opening storage {url}"))?;
+    Ok((db, host))
+}
+
+/// The password from stdin, or prompted twice on a terminal without echo.
+fn password(from_stdin: bool) -> anyhow::Result<String> {
+    let stdin = std::io::stdin();
+    if from_stdin || !stdin.is_terminal() {
+        let mut line = String::new();
+        stdin.lock().read_line(&mut line)?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_owned());
+    }
+    let first = prompt("Password: ")?;
+    let second = prompt("Again: ")?;
+    if first != second {
+        bail!("the passwords differ");
+    }
+    Ok(first)
+}
+
+fn prompt(label: &str) -> anyhow::Result<String> {
+    eprint!("{label}");
+    std::io::stderr().flush()?;
+    let echo_off = std::process::Command::new("stty").arg("-echo").stdin(std::process::Stdio::inherit()).status();
+    let mut line = String::new();
+    let read = std::io::stdin().lock().read_line(&mut line);
+    if echo_off.is_ok() {
+        let _ = std::process::Command::new("stty").arg("echo").stdin(std::process::Stdio::inherit()).status();
+    }
+    eprintln!();
+    read?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}

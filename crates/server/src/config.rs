@@ -1,0 +1,240 @@
+//! The configuration file: TOML into typed structs, unknown keys refused, every limit with a
+//! default. Errors name the file, line and column.
+
+use serde::Deserialize;
+pub use toml::Table;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerSection,
+    /// Virtual hosts; the first is the default.
+    pub hosts: Vec<HostConfig>,
+    #[serde(default = "default_listeners")]
+    pub listeners: Vec<ListenerConfig>,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    #[serde(default)]
+    pub modules: ModulesConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    /// Where generated certificates (and the default SQLite database) live.
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH`, `sqlite::memory:` or `postgres://...`; default: SQLite in `data_dir`.
+    pub storage: Option<String>,
+    /// `error`, `warn`, `info`, `debug`, `trace`, or a tracing filter.
+    pub log_level: String,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        Self { data_dir: PathBuf::from("rhein-data"), storage: None, log_level: "info".into() }
+    }
+}
+
+impl ServerSection {
+    pub fn storage_url(&self) -> String {
+        self.storage
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("rhein.db").display()))
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostConfig {
+    pub domain: String,
+    /// PEM certificate chain; without it a self-signed one is generated once in `data_dir`.
+    pub certificate: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+/// What a listener speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ListenerKind {
+    /// Client connections, STARTTLS (port 5222).
+    C2s,
+    /// Client connections, direct TLS (XEP-0368, port 5223).
+    C2sTls,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerConfig {
+    pub kind: ListenerKind,
+    pub address: SocketAddr,
+    /// Allow SASL without TLS. Refused at start unless the address is loopback.
+    #[serde(default)]
+    pub allow_plaintext: bool,
+}
+
+fn default_listeners() -> Vec<ListenerConfig> {
+    vec![
+        ListenerConfig { kind: ListenerKind::C2s, address: SocketAddr::from(([0, 0, 0, 0], 5222)), allow_plaintext: false },
+        ListenerConfig { kind: ListenerKind::C2sTls, address: SocketAddr::from(([0, 0, 0, 0], 5223)), allow_plaintext: false },
+    ]
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    pub max_stanza_size: usize,
+    pub bytes_per_second: u64,
+    pub idle_timeout_secs: u64,
+    pub negotiation_timeout_secs: u64,
+    pub max_sessions_per_account: usize,
+    pub max_connections_per_address: usize,
+    pub session_queue: usize,
+    pub auth_failures_per_account: u32,
+    pub auth_failures_per_address: u32,
+    pub auth_failure_window_secs: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_stanza_size: 256 * 1024,
+            bytes_per_second: 256 * 1024,
+            idle_timeout_secs: 600,
+            negotiation_timeout_secs: 60,
+            max_sessions_per_account: 10,
+            max_connections_per_address: 1000,
+            session_queue: 1024,
+            auth_failures_per_account: 5,
+            auth_failures_per_address: 20,
+            auth_failure_window_secs: 60,
+        }
+    }
+}
+
+/// `[modules]`: which modules run, and one table of settings per module (`[modules.im]`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ModulesConfig {
+    #[serde(default = "default_modules")]
+    pub enabled: Vec<String>,
+    #[serde(flatten)]
+    pub settings: toml::Table,
+}
+
+impl Default for ModulesConfig {
+    fn default() -> Self {
+        Self { enabled: default_modules(), settings: toml::Table::new() }
+    }
+}
+
+pub fn default_modules() -> Vec<String> {
+    ["disco", "ping", "version", "last", "im"].map(String::from).to_vec()
+}
+
+/// A configuration that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+impl Config {
+    /// Reads and checks a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses config text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let message = match e.span() {
+                Some(span) => {
+                    let line = text[..span.start].matches('\n').count() + 1;
+                    let col = span.start - text[..span.start].rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+                    format!("line {line}, column {col}: {}", e.message())
+                }
+                None => e.message().to_owned(),
+            };
+            ConfigError::Parse { path: origin.to_owned(), message }
+        })?;
+        config.validate().map_err(|message| ConfigError::Invalid { path: origin.to_owned(), message })?;
+        Ok(config)
+    }
+
+    /// Checks what serde cannot.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.hosts.is_empty() {
+            return Err("at least one [[hosts]] entry is needed".into());
+        }
+        for h in &self.hosts {
+            if rhein_proto::BareJid::new(&h.domain).map(|j| j.node().is_some()).unwrap_or(true) {
+                return Err(format!("hosts: {:?} is not a valid domain", h.domain));
+            }
+            if h.certificate.is_some() != h.key.is_some() {
+                return Err(format!("hosts: {}: give both certificate and key, or neither", h.domain));
+            }
+        }
+        for l in &self.listeners {
+            if l.allow_plaintext && !l.address.ip().is_loopback() {
+                return Err(format!("listeners: allow_plaintext is only allowed on loopback, not {}", l.address));
+            }
+        }
+        if self.limits.max_stanza_size < 10_000 {
+            return Err("limits.max_stanza_size must be at least 10000 (RFC 6120 §13.12)".into());
+        }
+        let known: Vec<&str> = crate::modules::SPECS.iter().flat_map(|s| s.iter()).map(|s| s.name).collect();
+        for name in self.modules.enabled.iter().map(String::as_str).chain(self.modules.settings.keys().map(String::as_str)) {
+            if !known.contains(&name) {
+                return Err(format!("modules: unknown module {name:?} (known: {})", known.join(", ")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The embedded default: `localhost`, SQLite in `./rhein-data`, ports 5222 and 5223.
+    pub fn embedded_default() -> Self {
+        Self {
+            server: ServerSection::default(),
+            hosts: vec![HostConfig { domain: "localhost".into(), certificate: None, key: None }],
+            listeners: default_listeners(),
+            limits: LimitsConfig::default(),
+            modules: ModulesConfig::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses() {
+        let text = include_str!("../../../deploy/rhein.toml");
+        let c = Config::parse(text, "rhein.toml").unwrap();
+        assert_eq!(c.hosts[0].domain, "example.org");
+        assert_eq!(c.listeners.len(), 2);
+    }
+
+    #[test]
+    fn errors_name_line_and_reason() {
+        let err = Config::parse("[[hosts]]\ndomain = \"a.example\"\n\n[limits]\nmax_stanza_sise = 5\n", "x.toml").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("x.toml: line 5, column 1"), "{msg}");
+        assert!(msg.contains("max_stanza_sise"), "{msg}");
+
+        let err = Config::parse("[[hosts]]\ndomain = \"a.example\"\n[[listeners]]\nkind = \"c2s\"\naddress = \"0.0.0.0:5222\"\nallow_plaintext = true\n", "x.toml").unwrap_err();
+        assert!(err.to_string().contains("only allowed on loopback"), "{err}");
+
+        let err = Config::parse("[[hosts]]\ndomain = \"a.example\"\n[modules]\nenabled = [\"nope\"]\n", "x.toml").unwrap_err();
+        assert!(err.to_string().contains("unknown module \"nope\""), "{err}");
+    }
+}

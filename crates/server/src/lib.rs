@@ -1,0 +1,141 @@
+//! Assembles a running server from a [`Config`]: storage, certificates, modules, router and
+//! listeners. `start` returns once every listener is bound, so callers (the CLI, tests) can
+//! connect immediately.
+
+pub mod accounts;
+mod certs;
+pub mod config;
+mod listener;
+pub mod modules;
+
+pub use config::{Config, ConfigError, ListenerKind};
+
+use rhein_c2s::{AuthThrottle, C2sConfig, C2sShared, ThrottleLimits};
+use rhein_module::{Registry, ServerInfo};
+use rhein_router::Router;
+use rhein_storage::Db;
+use rhein_stream::Limits;
+use rhein_stream::tls::TlsSettings;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("storage: {0}")]
+    Storage(#[from] rhein_storage::StorageError),
+    #[error("TLS: {0}")]
+    Tls(#[from] rhein_stream::tls::TlsError),
+    #[error("module setup: {0}")]
+    Module(#[from] rhein_module::ModuleError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+    #[error("{0}")]
+    Config(String),
+}
+
+/// Where state goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Persistence {
+    /// Storage URL and certificates from the config; generated certificates kept in `data_dir`.
+    Disk,
+    /// Nothing written to disk: generated certificates stay in memory (storage should be
+    /// `sqlite::memory:`).
+    Ephemeral,
+}
+
+/// A started server. Dropping it does not stop it; call [`RunningServer::shutdown`].
+pub struct RunningServer {
+    pub db: Db,
+    pub router: Router,
+    listeners: Vec<(ListenerKind, SocketAddr)>,
+    stop: watch::Sender<bool>,
+    connections: listener::Connections,
+}
+
+impl RunningServer {
+    /// Bound addresses, in config order.
+    pub fn listeners(&self) -> &[(ListenerKind, SocketAddr)] {
+        &self.listeners
+    }
+
+    /// The first bound address of a listener kind.
+    pub fn addr(&self, kind: ListenerKind) -> Option<SocketAddr> {
+        self.listeners.iter().find(|(k, _)| *k == kind).map(|(_, a)| *a)
+    }
+
+    /// Resolves when a shutdown was requested.
+    pub async fn stopped(&self) {
+        let mut rx = self.stop.subscribe();
+        let _ = rx.wait_for(|s| *s).await;
+    }
+
+    /// Stops accepting, closes every session with `system-shutdown`, waits briefly for them,
+    /// and closes storage.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        self.router.shutdown_sessions();
+        self.connections.drain(Duration::from_secs(3)).await;
+        self.db.close().await;
+    }
+}
+
+/// Starts a server.
+pub async fn start(config: Config, persistence: Persistence) -> Result<RunningServer, StartError> {
+    config.validate().map_err(StartError::Config)?;
+    let db = Db::connect(&config.server.storage_url()).await?;
+    let data_dir = (persistence == Persistence::Disk).then_some(config.server.data_dir.as_path());
+    let tls = TlsSettings::new(&certs::for_hosts(&config.hosts, data_dir)?)?;
+
+    let mut registry = Registry::new();
+    for name in &config.modules.enabled {
+        let spec = modules::find(name).ok_or_else(|| StartError::Config(format!("unknown module {name}")))?;
+        let settings = match config.modules.settings.get(name) {
+            Some(toml::Value::Table(t)) => t.clone(),
+            Some(_) => return Err(StartError::Config(format!("[modules.{name}] must be a table"))),
+            None => toml::Table::new(),
+        };
+        (spec.build)(&settings)?.register(&mut registry)?;
+    }
+    let hosts: Vec<String> = config.hosts.iter().map(|h| h.domain.to_ascii_lowercase()).collect();
+    let server = Arc::new(ServerInfo { name: "Rhein", version: env!("CARGO_PKG_VERSION"), started: Instant::now() });
+    let router = Router::new(hosts.clone(), db.clone(), server, registry);
+
+    let l = &config.limits;
+    let (stop, _) = watch::channel(false);
+    let connections = listener::Connections::new(l.max_connections_per_address);
+    let mut bound = Vec::new();
+    for lc in &config.listeners {
+        let mut c2s = C2sConfig::new(hosts.clone(), Some(tls.clone()));
+        c2s.require_tls = !lc.allow_plaintext;
+        c2s.limits = Limits {
+            max_stanza_size: l.max_stanza_size,
+            bytes_per_second: l.bytes_per_second,
+            idle_timeout: Duration::from_secs(l.idle_timeout_secs),
+            ..Limits::default()
+        };
+        c2s.negotiation_timeout = Duration::from_secs(l.negotiation_timeout_secs);
+        c2s.max_sessions_per_account = l.max_sessions_per_account;
+        c2s.queue_size = l.session_queue;
+        let shared = Arc::new(C2sShared {
+            config: c2s,
+            router: router.clone(),
+            db: db.clone(),
+            throttle: AuthThrottle::new(ThrottleLimits {
+                per_address: l.auth_failures_per_address,
+                per_account: l.auth_failures_per_account,
+                window: Duration::from_secs(l.auth_failure_window_secs),
+            }),
+            hash_permits: tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
+        });
+        let direct_tls = lc.kind == ListenerKind::C2sTls;
+        let addr = listener::spawn(lc.address, shared, direct_tls, stop.subscribe(), connections.clone())
+            .await
+            .map_err(|source| StartError::Listen { addr: lc.address, source })?;
+        tracing::info!(kind = ?lc.kind, %addr, "listening");
+        bound.push((lc.kind, addr));
+    }
+    Ok(RunningServer { db, router, listeners: bound, stop, connections })
+}

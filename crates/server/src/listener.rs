@@ -1,0 +1,105 @@
+//! TCP listeners: bind with a large backlog, accept until shutdown, cap connections per
+//! address, and hand each connection to its stream kind.
+
+use rhein_c2s::C2sShared;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpSocket;
+use tokio::sync::watch;
+
+/// Open connections per address, shared by all listeners.
+#[derive(Clone)]
+pub(crate) struct Connections {
+    max_per_address: usize,
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+/// Held for the life of a connection; gives its slot back on drop.
+struct Slot {
+    ip: IpAddr,
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
+impl Connections {
+    pub(crate) fn new(max_per_address: usize) -> Self {
+        Self { max_per_address, open: Arc::default() }
+    }
+
+    fn acquire(&self, ip: IpAddr) -> Option<Slot> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(ip).or_insert(0);
+        if *n >= self.max_per_address {
+            return None;
+        }
+        *n += 1;
+        Some(Slot { ip, open: self.open.clone() })
+    }
+
+    fn total(&self) -> usize {
+        self.open.lock().unwrap_or_else(|e| e.into_inner()).values().sum()
+    }
+
+    /// Waits until every connection has ended, at most `limit`.
+    pub(crate) async fn drain(&self, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.total() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// Binds `addr` and accepts in a background task; returns the bound address (port 0 picks one).
+pub(crate) async fn spawn(
+    addr: SocketAddr,
+    shared: Arc<C2sShared>,
+    direct_tls: bool,
+    mut stop: watch::Receiver<bool>,
+    connections: Connections,
+) -> std::io::Result<SocketAddr> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    // Bursts of logins must queue, not be reset.
+    let listener = socket.listen(4096)?;
+    let local = listener.local_addr()?;
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((tcp, peer)) => {
+                        let Some(slot) = connections.acquire(peer.ip()) else {
+                            tracing::warn!(%peer, "too many connections from this address");
+                            continue;
+                        };
+                        let shared = shared.clone();
+                        tokio::spawn(async move {
+                            rhein_c2s::serve(shared, tcp, peer, direct_tls).await;
+                            drop(slot);
+                        });
+                    }
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                () = async { drop(stop.wait_for(|s| *s).await) } => break,
+            }
+        }
+    });
+    Ok(local)
+}

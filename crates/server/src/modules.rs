@@ -1,0 +1,10 @@
+//! The built-in modules, by crate. Adding a module crate means adding its `SPECS` here.
+
+use rhein_module::ModuleSpec;
+
+pub const SPECS: &[&[ModuleSpec]] = &[rhein_mod_basic::SPECS, rhein_mod_im::SPECS];
+
+/// The spec of a module by name.
+pub fn find(name: &str) -> Option<&'static ModuleSpec> {
+    SPECS.iter().flat_map(|s| s.iter()).find(|s| s.name == name)
+}

@@ -1,0 +1,344 @@
+//! A raw XMPP client over real sockets, for tests: it sends XML text and waits for elements.
+
+use crate::scram::ScramClient;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use rhein_proto::{Element, ns};
+use rhein_stream::{Conn, Frame, Framer};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use tokio_rustls::rustls::{self, ClientConfig, DigitallySignedStruct, SignatureScheme};
+
+/// How the client secures its connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tls {
+    StartTls,
+    Direct,
+    None,
+}
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Accepts the server's self-signed certificate (tests only).
+#[derive(Debug)]
+struct AcceptAny;
+
+impl ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(&self, _: &CertificateDer<'_>, _: &[CertificateDer<'_>], _: &ServerName<'_>, _: &[u8], _: UnixTime) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(&self, _: &[u8], _: &CertificateDer<'_>, _: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+    fn verify_tls13_signature(&self, _: &[u8], _: &CertificateDer<'_>, _: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        rustls::crypto::ring::default_provider().signature_verification_algorithms.supported_schemes()
+    }
+}
+
+fn connector(alpn: bool) -> TlsConnector {
+    let mut config = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAny))
+        .with_no_client_auth();
+    if alpn {
+        config.alpn_protocols = vec![b"xmpp-client".to_vec()];
+    }
+    TlsConnector::from(Arc::new(config))
+}
+
+/// Connection options.
+pub struct ClientBuilder {
+    addr: SocketAddr,
+    domain: String,
+    tls: Tls,
+    mechanism: String,
+    resource: Option<String>,
+}
+
+impl ClientBuilder {
+    pub fn new(addr: SocketAddr, domain: &str) -> Self {
+        Self { addr, domain: domain.into(), tls: Tls::StartTls, mechanism: "SCRAM-SHA-256".into(), resource: None }
+    }
+    pub fn tls(mut self, tls: Tls) -> Self {
+        self.tls = tls;
+        self
+    }
+    pub fn addr(mut self, addr: SocketAddr) -> Self {
+        self.addr = addr;
+        self
+    }
+    pub fn mechanism(mut self, m: &str) -> Self {
+        self.mechanism = m.into();
+        self
+    }
+    pub fn resource(mut self, r: &str) -> Self {
+        self.resource = Some(r.into());
+        self
+    }
+
+    /// Connects, opens the stream, and (unless `Tls::None`) secures it; features are read.
+    pub async fn open(self) -> TestClient {
+        let tcp = TcpStream::connect(self.addr).await.expect("connect");
+        let mut conn = Conn::Plain(tcp);
+        if self.tls == Tls::Direct {
+            conn = conn.into_client_tls(&connector(true), &self.domain).await.expect("direct TLS");
+        }
+        let mut c = TestClient {
+            conn: Some(conn),
+            framer: Framer::new(10 * 1024 * 1024),
+            backlog: VecDeque::new(),
+            domain: self.domain,
+            features: None,
+            jid: None,
+            mechanism: self.mechanism,
+            resource: self.resource,
+        };
+        c.open_stream().await;
+        if self.tls == Tls::StartTls {
+            c.starttls().await;
+        }
+        c
+    }
+
+    /// Opens, authenticates with the chosen mechanism and binds.
+    pub async fn login(self, user: &str, password: &str) -> TestClient {
+        let mut c = self.open().await;
+        let mech = c.mechanism.clone();
+        c.authenticate(&mech, user, password).await.unwrap_or_else(|e| panic!("login as {user} failed: {e}"));
+        let resource = c.resource.clone();
+        c.bind(resource.as_deref()).await;
+        c
+    }
+}
+
+/// A connected client.
+pub struct TestClient {
+    /// `None` only while STARTTLS swaps the plaintext connection for the TLS one.
+    conn: Option<Conn>,
+    framer: Framer,
+    backlog: VecDeque<Element>,
+    pub domain: String,
+    /// The latest `<stream:features/>`.
+    pub features: Option<Element>,
+    /// The bound full JID.
+    pub jid: Option<String>,
+    mechanism: String,
+    resource: Option<String>,
+}
+
+impl TestClient {
+    fn io(&mut self) -> &mut Conn {
+        self.conn.as_mut().expect("connected")
+    }
+
+    pub async fn send_raw(&mut self, data: &[u8]) {
+        self.io().write_all(data).await.expect("write");
+        self.io().flush().await.expect("flush");
+    }
+
+    pub async fn send(&mut self, xml: &str) {
+        self.send_raw(xml.as_bytes()).await;
+    }
+
+    /// Sends a stream header and reads the server's header and features.
+    pub async fn open_stream(&mut self) {
+        let header = format!(
+            "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='{}' version='1.0'>",
+            self.domain
+        );
+        self.send(&header).await;
+        self.framer.reset();
+        match self.read_frame().await {
+            Some(Frame::Open(_)) => {}
+            other => panic!("expected a stream header, got {other:?}"),
+        }
+        let features = self.next().await;
+        assert!(features.is("features", ns::STREAM), "expected features, got {features:?}");
+        self.features = Some(features);
+    }
+
+    async fn starttls(&mut self) {
+        self.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>").await;
+        let proceed = self.next().await;
+        assert!(proceed.is("proceed", ns::TLS), "{proceed:?}");
+        let conn = self.conn.take().expect("connected");
+        self.conn = Some(conn.into_client_tls(&connector(false), &self.domain).await.expect("STARTTLS handshake"));
+        self.open_stream().await;
+    }
+
+    /// Mechanisms offered in the current features.
+    pub fn mechanisms(&self) -> Vec<String> {
+        self.features
+            .as_ref()
+            .and_then(|f| f.get_child("mechanisms", ns::SASL))
+            .map(|m| m.children().map(Element::text).collect())
+            .unwrap_or_default()
+    }
+
+    /// SASL with `mechanism`; `Err(condition)` on `<failure/>`. Restarts the stream on success.
+    pub async fn authenticate(&mut self, mechanism: &str, user: &str, password: &str) -> Result<(), String> {
+        if mechanism == "PLAIN" {
+            let msg = B64.encode(format!("\0{user}\0{password}"));
+            self.send(&format!("<auth xmlns='{}' mechanism='PLAIN'>{msg}</auth>", ns::SASL)).await;
+            let reply = self.next().await;
+            return self.finish_auth(reply, None).await;
+        }
+        let cb = mechanism.ends_with("-PLUS").then(|| ("tls-exporter", self.conn.as_ref().and_then(Conn::tls_exporter).expect("TLS 1.3")));
+        let mut scram = ScramClient::new(mechanism, user, password, cb);
+        self.send(&format!("<auth xmlns='{}' mechanism='{mechanism}'>{}</auth>", ns::SASL, B64.encode(scram.first()))).await;
+        let challenge = self.next().await;
+        if !challenge.is("challenge", ns::SASL) {
+            return self.finish_auth(challenge, None).await;
+        }
+        let server_first = B64.decode(challenge.text().trim()).expect("base64 challenge");
+        let response = scram.respond(&server_first);
+        self.send(&format!("<response xmlns='{}'>{}</response>", ns::SASL, B64.encode(response))).await;
+        let reply = self.next().await;
+        self.finish_auth(reply, Some(&scram)).await
+    }
+
+    async fn finish_auth(&mut self, reply: Element, scram: Option<&ScramClient>) -> Result<(), String> {
+        if reply.is("success", ns::SASL) {
+            if let Some(scram) = scram {
+                let data = B64.decode(reply.text().trim()).expect("base64 success");
+                assert!(scram.verify(&data), "server signature verifies");
+            }
+            self.open_stream().await;
+            return Ok(());
+        }
+        assert!(reply.is("failure", ns::SASL), "expected success or failure, got {reply:?}");
+        Err(reply.children().find(|c| c.name() != "text").map(|c| c.name().to_owned()).unwrap_or_default())
+    }
+
+    /// Binds a resource (server-chosen when `None`) and returns the full JID.
+    pub async fn bind(&mut self, resource: Option<&str>) -> String {
+        let res = resource.map(|r| format!("<resource>{r}</resource>")).unwrap_or_default();
+        let reply = self.iq(&format!("<iq type='set' id='bind1'><bind xmlns='{}'>{res}</bind></iq>", ns::BIND)).await;
+        assert_eq!(reply.attr("type"), Some("result"), "bind failed: {reply:?}");
+        let jid = reply.get_child("bind", ns::BIND).and_then(|b| b.get_child("jid", ns::BIND)).expect("jid").text();
+        self.jid = Some(jid.clone());
+        jid
+    }
+
+    async fn read_frame(&mut self) -> Option<Frame> {
+        let mut buf = [0u8; 16384];
+        loop {
+            match self.framer.next_frame() {
+                Ok(Some(f)) => return Some(f),
+                Ok(None) => {}
+                Err(e) => panic!("server sent bad XML: {e}"),
+            }
+            let n = match tokio::time::timeout(TIMEOUT, self.io().read(&mut buf)).await {
+                Ok(Ok(n)) => n,
+                Ok(Err(_)) => 0,
+                Err(_) => panic!("timed out waiting for the server"),
+            };
+            if n == 0 {
+                return None;
+            }
+            self.framer.push(&buf[..n]);
+        }
+    }
+
+    /// The next element (from the backlog first). Panics on timeout or stream end.
+    pub async fn next(&mut self) -> Element {
+        if let Some(el) = self.backlog.pop_front() {
+            return el;
+        }
+        match self.read_frame().await {
+            Some(Frame::Element(el)) => el,
+            other => panic!("expected an element, got {other:?}"),
+        }
+    }
+
+    /// The first element matching `pred`; others are kept for later `expect`s.
+    pub async fn expect(&mut self, pred: impl Fn(&Element) -> bool) -> Element {
+        if let Some(pos) = self.backlog.iter().position(&pred) {
+            return self.backlog.remove(pos).expect("position is valid");
+        }
+        loop {
+            match self.read_frame().await {
+                Some(Frame::Element(el)) if pred(&el) => return el,
+                Some(Frame::Element(el)) => self.backlog.push_back(el),
+                other => panic!("expected a matching element, got {other:?}; skipped: {:?}", self.backlog),
+            }
+        }
+    }
+
+    /// Asserts that nothing matching `pred` arrives within `wait`.
+    pub async fn expect_none(&mut self, wait: Duration, pred: impl Fn(&Element) -> bool) {
+        assert!(!self.backlog.iter().any(&pred), "unexpected element in backlog: {:?}", self.backlog);
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut buf = [0u8; 16384];
+        loop {
+            while let Ok(Some(frame)) = self.framer.next_frame() {
+                if let Frame::Element(el) = frame {
+                    assert!(!pred(&el), "unexpected element: {el:?}");
+                    self.backlog.push_back(el);
+                }
+            }
+            match tokio::time::timeout_at(deadline, self.io().read(&mut buf)).await {
+                Err(_) => return,
+                Ok(Ok(0)) | Ok(Err(_)) => return,
+                Ok(Ok(n)) => self.framer.push(&buf[..n]),
+            }
+        }
+    }
+
+    /// Sends an IQ and returns the reply with the same id.
+    pub async fn iq(&mut self, xml: &str) -> Element {
+        let el: Element = xml.replacen("<iq ", "<iq xmlns='jabber:client' ", 1).parse().expect("test IQ parses");
+        let id = el.attr("id").expect("test IQs carry an id").to_owned();
+        self.send(xml).await;
+        self.expect(|e| e.name() == "iq" && e.attr("id") == Some(id.as_str()) && matches!(e.attr("type"), Some("result" | "error")))
+            .await
+    }
+
+    /// Waits for a stream error and the end of the stream; returns the condition.
+    pub async fn expect_stream_error(&mut self) -> String {
+        loop {
+            match self.read_frame().await {
+                Some(Frame::Element(el)) if el.is("error", ns::STREAM) => {
+                    let cond = el.children().find(|c| c.ns() == ns::STREAMS && c.name() != "text").map(|c| c.name().to_owned());
+                    assert!(self.read_frame().await.is_none_or(|f| matches!(f, Frame::Close)), "stream closes after the error");
+                    return cond.unwrap_or_default();
+                }
+                Some(Frame::Element(el)) => self.backlog.push_back(el),
+                other => panic!("expected a stream error, got {other:?}"),
+            }
+        }
+    }
+
+    /// Whether the server closed the connection (reads until EOF, skipping elements).
+    pub async fn expect_closed(&mut self) {
+        loop {
+            match self.read_frame().await {
+                None | Some(Frame::Close) => return,
+                Some(Frame::Element(el)) => self.backlog.push_back(el),
+                Some(Frame::Open(_)) => {}
+            }
+        }
+    }
+
+    /// Ends the stream politely.
+    pub async fn close(mut self) {
+        let _ = self.io().write_all(b"</stream:stream>").await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.expect_closed()).await;
+    }
+
+    /// Drops the TCP connection without closing the stream.
+    pub fn kill(self) {}
+}
+

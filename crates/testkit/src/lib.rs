@@ -1,0 +1,13 @@
+//! Test helpers: [`TestServer`] starts Rhein in-process on free loopback ports (storage:
+//! in-memory SQLite, or a fresh PostgreSQL database when `RHEIN_TEST_POSTGRES_URL` is set), and
+//! [`TestClient`] speaks XMPP to it over real sockets, STARTTLS and SCRAM included.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod client;
+mod scram;
+mod server;
+
+pub use client::{ClientBuilder, TestClient, Tls};
+pub use server::{TestServer, TestServerBuilder};
+
+pub use rhein_proto::{Element, ns};

@@ -1,0 +1,95 @@
+//! The client side of SCRAM, for tests only (RFC 5802).
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use hmac::{Hmac, KeyInit, Mac};
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+
+pub(crate) struct ScramClient {
+    sha1: bool,
+    password: String,
+    gs2: String,
+    cb_data: Vec<u8>,
+    client_first_bare: String,
+    nonce: String,
+    expected_server_signature: Option<Vec<u8>>,
+}
+
+fn hmac(sha1: bool, key: &[u8], data: &[u8]) -> Vec<u8> {
+    if sha1 {
+        <Hmac<Sha1> as KeyInit>::new_from_slice(key).unwrap().chain_update(data).finalize().into_bytes().to_vec()
+    } else {
+        <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap().chain_update(data).finalize().into_bytes().to_vec()
+    }
+}
+
+fn h(sha1: bool, data: &[u8]) -> Vec<u8> {
+    if sha1 { Sha1::digest(data).to_vec() } else { Sha256::digest(data).to_vec() }
+}
+
+impl ScramClient {
+    /// `cb`: `None` for plain SCRAM (flag `n`), `Some((type, data))` for -PLUS.
+    pub(crate) fn new(mechanism: &str, user: &str, password: &str, cb: Option<(&str, Vec<u8>)>) -> Self {
+        let mut b = [0u8; 12];
+        rand::fill(&mut b[..]);
+        let nonce = B64.encode(b);
+        let (gs2, cb_data) = match cb {
+            Some((kind, data)) => (format!("p={kind},,"), data),
+            None => ("n,,".to_owned(), Vec::new()),
+        };
+        Self {
+            sha1: mechanism.starts_with("SCRAM-SHA-1"),
+            password: password.into(),
+            client_first_bare: format!("n={},r={nonce}", user.replace('=', "=3D").replace(',', "=2C")),
+            gs2,
+            cb_data,
+            nonce,
+            expected_server_signature: None,
+        }
+    }
+
+    pub(crate) fn first(&self) -> Vec<u8> {
+        format!("{}{}", self.gs2, self.client_first_bare).into_bytes()
+    }
+
+    pub(crate) fn respond(&mut self, server_first: &[u8]) -> Vec<u8> {
+        let sf = String::from_utf8(server_first.to_vec()).unwrap();
+        let mut r = "";
+        let mut s = "";
+        let mut i = 0u32;
+        for part in sf.split(',') {
+            match part.split_at(2) {
+                ("r=", v) => r = v,
+                ("s=", v) => s = v,
+                ("i=", v) => i = v.parse().unwrap(),
+                _ => {}
+            }
+        }
+        assert!(r.starts_with(&self.nonce), "server nonce extends ours");
+        let salt = B64.decode(s).unwrap();
+        let salted = if self.sha1 {
+            pbkdf2::pbkdf2_hmac_array::<Sha1, 20>(self.password.as_bytes(), &salt, i).to_vec()
+        } else {
+            pbkdf2::pbkdf2_hmac_array::<Sha256, 32>(self.password.as_bytes(), &salt, i).to_vec()
+        };
+        let mut cbind = self.gs2.as_bytes().to_vec();
+        cbind.extend_from_slice(&self.cb_data);
+        let without_proof = format!("c={},r={r}", B64.encode(cbind));
+        let auth = format!("{},{sf},{without_proof}", self.client_first_bare);
+        let client_key = hmac(self.sha1, &salted, b"Client Key");
+        let stored = h(self.sha1, &client_key);
+        let sig = hmac(self.sha1, &stored, auth.as_bytes());
+        let proof: Vec<u8> = client_key.iter().zip(sig).map(|(a, b)| a ^ b).collect();
+        let server_key = hmac(self.sha1, &salted, b"Server Key");
+        self.expected_server_signature = Some(hmac(self.sha1, &server_key, auth.as_bytes()));
+        format!("{without_proof},p={}", B64.encode(proof)).into_bytes()
+    }
+
+    /// Whether the server proved it knows the credentials too.
+    pub(crate) fn verify(&self, server_final: &[u8]) -> bool {
+        let text = String::from_utf8_lossy(server_final);
+        let Some(v) = text.strip_prefix("v=") else { return false };
+        B64.decode(v).ok() == self.expected_server_signature
+    }
+}

@@ -1,0 +1,114 @@
+//! An in-process server for tests.
+
+use crate::client::ClientBuilder;
+use rhein_server::config::{HostConfig, ListenerConfig};
+use rhein_server::{Config, ListenerKind, Persistence, RunningServer, accounts};
+use std::net::SocketAddr;
+
+pub struct TestServerBuilder {
+    config: Config,
+    users: Vec<(String, String)>,
+}
+
+impl TestServerBuilder {
+    pub fn user(mut self, name: &str, password: &str) -> Self {
+        self.users.push((name.into(), password.into()));
+        self
+    }
+
+    pub fn domain(mut self, domain: &str) -> Self {
+        self.config.hosts = vec![HostConfig { domain: domain.into(), certificate: None, key: None }];
+        self
+    }
+
+    /// Adjusts the configuration before start.
+    pub fn configure(mut self, f: impl FnOnce(&mut Config)) -> Self {
+        f(&mut self.config);
+        self
+    }
+
+    pub async fn start(self) -> TestServer {
+        let (url, pg_db) = storage_url().await;
+        let mut config = self.config;
+        config.server.storage = Some(url.clone());
+        let domain = config.hosts[0].domain.clone();
+        let server = rhein_server::start(config, Persistence::Ephemeral).await.expect("server starts");
+        for (name, password) in &self.users {
+            assert!(accounts::add(&server.db, &domain, name, password).await.unwrap(), "user {name} created");
+        }
+        TestServer { server: Some(server), domain, storage_url: url, _pg_db: pg_db }
+    }
+}
+
+/// Storage for one test: in-memory SQLite, or a fresh PostgreSQL database.
+async fn storage_url() -> (String, Option<String>) {
+    match std::env::var("RHEIN_TEST_POSTGRES_URL") {
+        Ok(admin) if !admin.is_empty() => {
+            use sqlx::Executor;
+            let mut b = [0u8; 6];
+            rand::fill(&mut b[..]);
+            let name = format!("rhein_t_{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>());
+            let pool = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(&admin).await.expect("postgres reachable");
+            pool.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("create test database");
+            pool.close().await;
+            let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+            (format!("{base}/{name}"), Some(name))
+        }
+        _ => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true") || std::env::var("RHEIN_TEST_SQLITE_ONLY").is_ok(),
+                "CI=true needs RHEIN_TEST_POSTGRES_URL (or RHEIN_TEST_SQLITE_ONLY for the SQLite pass), so PostgreSQL is never skipped unnoticed"
+            );
+            ("sqlite::memory:".into(), None)
+        }
+    }
+}
+
+/// A running server; stopped when dropped.
+pub struct TestServer {
+    server: Option<RunningServer>,
+    pub domain: String,
+    pub storage_url: String,
+    _pg_db: Option<String>,
+}
+
+impl TestServer {
+    pub fn builder() -> TestServerBuilder {
+        let mut config = Config::embedded_default();
+        config.hosts = vec![HostConfig { domain: "localhost".into(), certificate: None, key: None }];
+        config.listeners = vec![
+            ListenerConfig { kind: ListenerKind::C2s, address: SocketAddr::from(([127, 0, 0, 1], 0)), allow_plaintext: false },
+            ListenerConfig { kind: ListenerKind::C2sTls, address: SocketAddr::from(([127, 0, 0, 1], 0)), allow_plaintext: false },
+        ];
+        TestServerBuilder { config, users: Vec::new() }
+    }
+
+    pub fn running(&self) -> &RunningServer {
+        self.server.as_ref().expect("running")
+    }
+
+    pub fn c2s_addr(&self) -> SocketAddr {
+        self.running().addr(ListenerKind::C2s).expect("c2s listener")
+    }
+
+    pub fn c2s_tls_addr(&self) -> SocketAddr {
+        self.running().addr(ListenerKind::C2sTls).expect("c2s_tls listener")
+    }
+
+    /// A client builder aimed at the STARTTLS listener.
+    pub fn connect(&self) -> ClientBuilder {
+        ClientBuilder::new(self.c2s_addr(), &self.domain)
+    }
+
+    /// Logs `user` in (STARTTLS, SCRAM-SHA-256, bind) and returns the bound client.
+    pub async fn client(&self, user: &str, password: &str) -> crate::TestClient {
+        self.connect().login(user, password).await
+    }
+
+    /// Stops the server and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await;
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! RFC 6120 §5–§7: STARTTLS, direct TLS, SASL mechanisms and failures, resource binding.
+
+use rhein_testkit::{TestServer, Tls, ns};
+
+#[tokio::test]
+async fn starttls_is_required_and_offers_every_mechanism_after_it() {
+    let server = TestServer::builder().user("alice", "secret").start().await;
+    let plain = server.connect().tls(Tls::None).open().await;
+    let features = plain.features.clone().unwrap();
+    let starttls = features.get_child("starttls", ns::TLS).expect("STARTTLS offered");
+    assert!(starttls.get_child("required", ns::TLS).is_some());
+    assert!(plain.mechanisms().is_empty(), "no SASL before TLS: {:?}", plain.mechanisms());
+
+    let secured = server.connect().open().await;
+    assert_eq!(
+        secured.mechanisms(),
+        ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"]
+    );
+    let cb = secured.features.as_ref().unwrap().get_child("sasl-channel-binding", ns::SASL_CB).expect("XEP-0440");
+    let types: Vec<_> = cb.children().filter_map(|c| c.attr("type")).collect();
+    assert_eq!(types, ["tls-exporter", "tls-server-end-point"]);
+}
+
+#[tokio::test]
+async fn auth_before_starttls_is_a_policy_violation() {
+    let server = TestServer::builder().user("alice", "secret").start().await;
+    let mut c = server.connect().tls(Tls::None).open().await;
+    c.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>biwsbj1hbGljZSxyPWFiYw==</auth>").await;
+    assert_eq!(c.expect_stream_error().await, "policy-violation");
+}
+
+#[tokio::test]
+async fn every_mechanism_logs_in() {
+    let server = TestServer::builder().user("alice", "secret").start().await;
+    for mech in ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"] {
+        let c = server.connect().mechanism(mech).login("alice", "secret").await;
+        assert!(c.jid.as_deref().unwrap().starts_with("alice@localhost/"), "{mech}");
+    }
+    let direct = server.connect().addr(server.c2s_tls_addr()).tls(Tls::Direct).login("alice", "secret").await;
+    assert!(direct.jid.is_some());
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_user_fail_alike() {
+    let server = TestServer::builder().user("alice", "secret").start().await;
+    for mech in ["SCRAM-SHA-256", "PLAIN"] {
+        let mut c = server.connect().open().await;
+        assert_eq!(c.authenticate(mech, "alice", "wrong").await, Err("not-authorized".into()), "{mech}");
+        assert_eq!(c.authenticate(mech, "nobody", "secret").await, Err("not-authorized".into()), "{mech}");
+    }
+}
+
+#[tokio::test]
+async fn failed_attempts_are_throttled_per_account_and_per_stream() {
+    let server = TestServer::builder().user("alice", "secret").start().await;
+    let mut c = server.connect().open().await;
+    for _ in 0..2 {
+        assert_eq!(c.authenticate("SCRAM-SHA-256", "alice", "bad").await, Err("not-authorized".into()));
+    }
+    assert_eq!(c.authenticate("SCRAM-SHA-256", "alice", "bad").await, Err("not-authorized".into()));
+    // Three failures on one stream close it.
+    assert_eq!(c.expect_stream_error().await, "policy-violation");
+    let mut c = server.connect().open().await;
+    assert_eq!(c.authenticate("SCRAM-SHA-256", "alice", "bad").await, Err("not-authorized".into()));
+    assert_eq!(c.authenticate("SCRAM-SHA-256", "alice", "bad").await, Err("not-authorized".into()));
+    // Five failures for the account within the window: even the right password waits.
+    let mut c = server.connect().open().await;
+    assert_eq!(c.authenticate("SCRAM-SHA-256", "alice", "secret").await, Err("temporary-auth-failure".into()));
+}
+
+#[tokio::test]
+async fn unknown_mechanism_and_bad_base64_get_sasl_failures() {
+    let server = TestServer::builder().user("alice", "secret").start().await;
+    let mut c = server.connect().open().await;
+    c.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='DIGEST-MD5'/>").await;
+    let f = c.next().await;
+    assert!(f.is("failure", ns::SASL) && f.get_child("invalid-mechanism", ns::SASL).is_some(), "{f:?}");
+    c.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>!!!</auth>").await;
+    let f = c.next().await;
+    assert!(f.get_child("incorrect-encoding", ns::SASL).is_some(), "{f:?}");
+}
+
+#[tokio::test]
+async fn resources_bind_with_conflicts_resolved_by_replacing_the_old_session() {
+    let server = TestServer::builder().user("alice", "secret").start().await;
+    let generated = server.client("alice", "secret").await;
+    assert!(generated.jid.as_deref().unwrap().starts_with("alice@localhost/rhein-"));
+    let mut first = server.connect().resource("phone").login("alice", "secret").await;
+    assert_eq!(first.jid.as_deref(), Some("alice@localhost/phone"));
+    let second = server.connect().resource("phone").login("alice", "secret").await;
+    assert_eq!(second.jid.as_deref(), Some("alice@localhost/phone"));
+    assert_eq!(first.expect_stream_error().await, "conflict");
+}
+
+#[tokio::test]
+async fn too_many_sessions_is_a_resource_constraint() {
+    let server = TestServer::builder()
+        .user("alice", "secret")
+        .configure(|c| c.limits.max_sessions_per_account = 2)
+        .start()
+        .await;
+    let _a = server.client("alice", "secret").await;
+    let _b = server.client("alice", "secret").await;
+    let mut c = server.connect().open().await;
+    c.authenticate("SCRAM-SHA-256", "alice", "secret").await.unwrap();
+    let reply = c.iq("<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>").await;
+    let err = reply.get_child("error", ns::CLIENT).expect("error");
+    assert!(err.get_child("resource-constraint", ns::STANZAS).is_some(), "{reply:?}");
+}

@@ -1,0 +1,267 @@
+//! RFC 6121: messages, roster, subscriptions, presence, offline storage; and the small XEPs.
+
+use crate::named;
+use rhein_testkit::{Element, TestServer, ns};
+use std::time::Duration;
+
+fn body(e: &Element) -> Option<String> {
+    e.get_child("body", ns::CLIENT).map(Element::text)
+}
+
+/// Makes alice and bob mutual contacts through the real subscription flow.
+async fn befriend(a: &mut rhein_testkit::TestClient, b: &mut rhein_testkit::TestClient, a_bare: &str, b_bare: &str) {
+    a.send(&format!("<presence to='{b_bare}' type='subscribe'/>")).await;
+    b.expect(|e| e.name() == "presence" && e.attr("type") == Some("subscribe")).await;
+    b.send(&format!("<presence to='{a_bare}' type='subscribed'/>")).await;
+    a.expect(|e| e.name() == "presence" && e.attr("type") == Some("subscribed")).await;
+    b.send(&format!("<presence to='{a_bare}' type='subscribe'/>")).await;
+    a.expect(|e| e.name() == "presence" && e.attr("type") == Some("subscribe")).await;
+    a.send(&format!("<presence to='{b_bare}' type='subscribed'/>")).await;
+    b.expect(|e| e.name() == "presence" && e.attr("type") == Some("subscribed")).await;
+}
+
+#[tokio::test]
+async fn chat_between_two_online_users_with_stamped_from() {
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
+    let mut alice = server.connect().resource("laptop").login("alice", "pw").await;
+    let mut bob = server.client("bob", "pw").await;
+    alice.send("<presence/>").await;
+    bob.send("<presence/>").await;
+    alice.send("<message to='bob@localhost' type='chat' from='mallory@localhost/x' id='m1'><body>hello bob</body></message>").await;
+    let m = bob.expect(named("message")).await;
+    assert_eq!(body(&m).as_deref(), Some("hello bob"));
+    assert_eq!(m.attr("from"), Some("alice@localhost/laptop"), "the server stamps from");
+    assert_eq!(m.attr("id"), Some("m1"));
+    let bob_jid = bob.jid.clone().unwrap();
+    bob.send(&format!("<message to='{}' type='chat'><body>hi alice</body></message>", "alice@localhost/laptop")).await;
+    let m = alice.expect(named("message")).await;
+    assert_eq!(m.attr("from"), Some(bob_jid.as_str()));
+}
+
+#[tokio::test]
+async fn messages_to_unknown_accounts_and_remote_domains_bounce() {
+    let server = TestServer::builder().user("alice", "pw").start().await;
+    let mut alice = server.client("alice", "pw").await;
+    alice.send("<message to='nobody@localhost' id='x1'><body>?</body></message>").await;
+    let e = alice.expect(|e| e.attr("id") == Some("x1")).await;
+    assert_eq!(e.attr("type"), Some("error"));
+    assert!(e.get_child("error", ns::CLIENT).unwrap().get_child("service-unavailable", ns::STANZAS).is_some());
+    alice.send("<message to='someone@remote.example' id='x2'><body>?</body></message>").await;
+    let e = alice.expect(|e| e.attr("id") == Some("x2")).await;
+    assert!(e.get_child("error", ns::CLIENT).unwrap().get_child("remote-server-not-found", ns::STANZAS).is_some());
+    alice.send("<message to='bad@@jid' id='x3'><body>?</body></message>").await;
+    let e = alice.expect(|e| e.attr("id") == Some("x3")).await;
+    assert!(e.get_child("error", ns::CLIENT).unwrap().get_child("jid-malformed", ns::STANZAS).is_some());
+}
+
+#[tokio::test]
+async fn bare_jid_messages_go_to_the_highest_priority_resources() {
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
+    let mut high = server.connect().resource("high").login("bob", "pw").await;
+    let mut low = server.connect().resource("low").login("bob", "pw").await;
+    high.send("<presence><priority>5</priority></presence>").await;
+    low.send("<presence><priority>1</priority></presence>").await;
+    let mut alice = server.client("alice", "pw").await;
+    // Both resources are available before the message goes out.
+    high.expect(|e| e.name() == "presence" && e.attr("from") == Some("bob@localhost/low")).await;
+    alice.send("<message to='bob@localhost' type='chat'><body>to the best</body></message>").await;
+    assert_eq!(body(&high.expect(named("message")).await).as_deref(), Some("to the best"));
+    low.expect_none(Duration::from_millis(300), named("message")).await;
+    // A full JID reaches exactly that resource.
+    alice.send("<message to='bob@localhost/low' type='chat'><body>just you</body></message>").await;
+    assert_eq!(body(&low.expect(named("message")).await).as_deref(), Some("just you"));
+}
+
+#[tokio::test]
+async fn offline_messages_are_stored_and_delivered_with_delay() {
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
+    let mut alice = server.client("alice", "pw").await;
+    alice.send("<message to='bob@localhost' type='chat'><body>first</body></message>").await;
+    alice.send("<message to='bob@localhost'><body>second</body></message>").await;
+    alice.send("<message to='bob@localhost' type='chat'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>").await;
+    // Let the stores finish: a ping's answer comes after the messages were processed.
+    alice.iq("<iq type='get' id='sync' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+    let mut bob = server.client("bob", "pw").await;
+    bob.send("<presence/>").await;
+    let first = bob.expect(named("message")).await;
+    let second = bob.expect(named("message")).await;
+    assert_eq!(body(&first).as_deref(), Some("first"));
+    assert_eq!(body(&second).as_deref(), Some("second"));
+    let delay = first.get_child("delay", ns::DELAY).expect("XEP-0203 delay");
+    assert_eq!(delay.attr("from"), Some("localhost"));
+    assert!(delay.attr("stamp").unwrap().ends_with('Z'));
+    bob.expect_none(Duration::from_millis(300), named("message")).await;
+    // Delivered once: a second login gets nothing.
+    let mut again = server.client("bob", "pw").await;
+    again.send("<presence/>").await;
+    again.expect_none(Duration::from_millis(300), named("message")).await;
+}
+
+#[tokio::test]
+async fn offline_store_limit_bounces_with_service_unavailable() {
+    let server = TestServer::builder()
+        .user("alice", "pw")
+        .user("bob", "pw")
+        .configure(|c| {
+            let mut im = rhein_server::config::ModulesConfig::default().settings;
+            let mut t = toml_table();
+            t.insert("offline_limit".into(), 1.into());
+            im.insert("im".into(), t.into());
+            c.modules.settings = im;
+        })
+        .start()
+        .await;
+    let mut alice = server.client("alice", "pw").await;
+    alice.send("<message to='bob@localhost' id='o1'><body>kept</body></message>").await;
+    alice.send("<message to='bob@localhost' id='o2'><body>too many</body></message>").await;
+    let e = alice.expect(|e| e.attr("id") == Some("o2")).await;
+    assert_eq!(e.attr("type"), Some("error"));
+}
+
+fn toml_table() -> rhein_server::config::Table {
+    rhein_server::config::Table::new()
+}
+
+#[tokio::test]
+async fn roster_set_get_push_versioning_and_remove() {
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
+    let mut a1 = server.client("alice", "pw").await;
+    let mut a2 = server.client("alice", "pw").await;
+    let r = a2.iq("<iq type='get' id='r0'><query xmlns='jabber:iq:roster'/></iq>").await;
+    let q = r.get_child("query", ns::ROSTER).unwrap();
+    assert_eq!(q.attr("ver"), Some("0"));
+    assert_eq!(q.children().count(), 0);
+
+    let set = a1
+        .iq("<iq type='set' id='r1'><query xmlns='jabber:iq:roster'><item jid='bob@localhost' name='Bob'><group>Friends</group></item></query></iq>")
+        .await;
+    assert_eq!(set.attr("type"), Some("result"));
+    // a2 asked for the roster, so it gets the push; a1 did not.
+    let push = a2.expect(|e| e.name() == "iq" && e.attr("type") == Some("set")).await;
+    let item = push.get_child("query", ns::ROSTER).unwrap().get_child("item", ns::ROSTER).unwrap();
+    assert_eq!(item.attr("jid"), Some("bob@localhost"));
+    assert_eq!(item.attr("subscription"), Some("none"));
+    assert_eq!(item.get_child("group", ns::ROSTER).unwrap().text(), "Friends");
+    a1.expect_none(Duration::from_millis(200), |e| e.name() == "iq" && e.attr("type") == Some("set")).await;
+
+    // Versioning: the current version gets an empty result, an old one the full roster.
+    let ver = push.get_child("query", ns::ROSTER).unwrap().attr("ver").unwrap().to_owned();
+    let same = a2.iq(&format!("<iq type='get' id='r2'><query xmlns='jabber:iq:roster' ver='{ver}'/></iq>")).await;
+    assert!(same.get_child("query", ns::ROSTER).is_none());
+    let old = a2.iq("<iq type='get' id='r3'><query xmlns='jabber:iq:roster' ver='0'/></iq>").await;
+    assert_eq!(old.get_child("query", ns::ROSTER).unwrap().children().count(), 1);
+
+    // Bad sets.
+    let two = a2
+        .iq("<iq type='set' id='r4'><query xmlns='jabber:iq:roster'><item jid='x@localhost'/><item jid='y@localhost'/></query></iq>")
+        .await;
+    assert_eq!(two.attr("type"), Some("error"));
+    let other = a2.iq("<iq type='get' id='r5' to='bob@localhost'><query xmlns='jabber:iq:roster'/></iq>").await;
+    assert!(other.get_child("error", ns::CLIENT).unwrap().get_child("forbidden", ns::STANZAS).is_some());
+
+    let rm = a2
+        .iq("<iq type='set' id='r6'><query xmlns='jabber:iq:roster'><item jid='bob@localhost' subscription='remove'/></query></iq>")
+        .await;
+    assert_eq!(rm.attr("type"), Some("result"));
+    let push = a2.expect(|e| e.name() == "iq" && e.attr("type") == Some("set")).await;
+    let item = push.get_child("query", ns::ROSTER).unwrap().get_child("item", ns::ROSTER).unwrap();
+    assert_eq!(item.attr("subscription"), Some("remove"));
+    let missing = a2
+        .iq("<iq type='set' id='r7'><query xmlns='jabber:iq:roster'><item jid='bob@localhost' subscription='remove'/></query></iq>")
+        .await;
+    assert!(missing.get_child("error", ns::CLIENT).unwrap().get_child("item-not-found", ns::STANZAS).is_some());
+}
+
+#[tokio::test]
+async fn subscription_handshake_then_presence_flows_both_ways() {
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
+    let mut alice = server.connect().resource("a").login("alice", "pw").await;
+    let mut bob = server.connect().resource("b").login("bob", "pw").await;
+    alice.iq("<iq type='get' id='g'><query xmlns='jabber:iq:roster'/></iq>").await;
+    bob.iq("<iq type='get' id='g'><query xmlns='jabber:iq:roster'/></iq>").await;
+    alice.send("<presence/>").await;
+    bob.send("<presence/>").await;
+    befriend(&mut alice, &mut bob, "alice@localhost", "bob@localhost").await;
+
+    // Roster state after the handshake.
+    let r = alice.iq("<iq type='get' id='r'><query xmlns='jabber:iq:roster'/></iq>").await;
+    let item = r.get_child("query", ns::ROSTER).unwrap().get_child("item", ns::ROSTER).unwrap().clone();
+    assert_eq!(item.attr("subscription"), Some("both"));
+    assert_eq!(item.attr("ask"), None);
+
+    // Presence broadcast and unavailable on disconnect.
+    bob.send("<presence><show>away</show><status>lunch</status></presence>").await;
+    let p = alice
+        .expect(|e| e.name() == "presence" && e.get_child("show", ns::CLIENT).is_some_and(|s| s.text() == "away"))
+        .await;
+    assert_eq!(p.attr("from"), Some("bob@localhost/b"));
+    bob.kill();
+    let gone = alice.expect(|e| e.name() == "presence" && e.attr("type") == Some("unavailable")).await;
+    assert_eq!(gone.attr("from"), Some("bob@localhost/b"));
+
+    // Initial presence probes: bob comes back and sees alice at once.
+    let mut bob = server.connect().resource("b2").login("bob", "pw").await;
+    bob.send("<presence/>").await;
+    let p = bob.expect(|e| e.name() == "presence" && e.attr("from") == Some("alice@localhost/a")).await;
+    assert_eq!(p.attr("type"), None);
+
+    // Last activity is visible to a subscribed contact.
+    let last = alice.iq("<iq type='get' id='l' to='bob@localhost'><query xmlns='jabber:iq:last'/></iq>").await;
+    assert_eq!(last.get_child("query", ns::LAST).unwrap().attr("seconds"), Some("0"));
+}
+
+#[tokio::test]
+async fn subscription_requests_wait_for_offline_users_and_pre_approval_skips_the_prompt() {
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").user("carol", "pw").start().await;
+    let mut alice = server.client("alice", "pw").await;
+    alice.send("<presence/>").await;
+    alice.send("<presence to='bob@localhost' type='subscribe'><status>it is me</status></presence>").await;
+    alice.iq("<iq type='get' id='sync' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+    let r = alice.iq("<iq type='get' id='r'><query xmlns='jabber:iq:roster'/></iq>").await;
+    let item = r.get_child("query", ns::ROSTER).unwrap().get_child("item", ns::ROSTER).unwrap().clone();
+    assert_eq!(item.attr("ask"), Some("subscribe"));
+
+    let mut bob = server.client("bob", "pw").await;
+    bob.send("<presence/>").await;
+    let req = bob.expect(|e| e.name() == "presence" && e.attr("type") == Some("subscribe")).await;
+    assert_eq!(req.attr("from"), Some("alice@localhost"));
+    assert_eq!(req.get_child("status", ns::CLIENT).unwrap().text(), "it is me");
+
+    // Carol pre-approves alice; alice's request is then answered without carol seeing it.
+    let mut carol = server.client("carol", "pw").await;
+    carol.send("<presence/>").await;
+    carol.send("<presence to='alice@localhost' type='subscribed'/>").await;
+    carol.iq("<iq type='get' id='sync' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+    alice.iq("<iq type='get' id='g2'><query xmlns='jabber:iq:roster'/></iq>").await;
+    alice.send("<presence to='carol@localhost' type='subscribe'/>").await;
+    alice.expect(|e| e.name() == "presence" && e.attr("type") == Some("subscribed") && e.attr("from") == Some("carol@localhost")).await;
+    carol.expect_none(Duration::from_millis(300), |e| e.name() == "presence" && e.attr("type") == Some("subscribe")).await;
+}
+
+#[tokio::test]
+async fn server_answers_ping_version_disco_and_uptime() {
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
+    let mut alice = server.client("alice", "pw").await;
+    let v = alice.iq("<iq type='get' id='v' to='localhost'><query xmlns='jabber:iq:version'/></iq>").await;
+    assert_eq!(v.get_child("query", ns::VERSION).unwrap().get_child("name", ns::VERSION).unwrap().text(), "Rhein");
+    let info = alice.iq("<iq type='get' id='d' to='localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>").await;
+    let q = info.get_child("query", ns::DISCO_INFO).unwrap();
+    let features: Vec<_> = q.children().filter_map(|c| c.attr("var")).collect();
+    for f in [ns::PING, ns::VERSION, ns::LAST, ns::DISCO_INFO, ns::DISCO_ITEMS, ns::OFFLINE] {
+        assert!(features.contains(&f), "{f} in {features:?}");
+    }
+    let identity = q.get_child("identity", ns::DISCO_INFO).unwrap();
+    assert_eq!((identity.attr("category"), identity.attr("type")), (Some("server"), Some("im")));
+    let up = alice.iq("<iq type='get' id='u' to='localhost'><query xmlns='jabber:iq:last'/></iq>").await;
+    assert!(up.get_child("query", ns::LAST).unwrap().attr("seconds").is_some());
+    // Own account disco; a stranger's account is not disclosed.
+    let own = alice.iq("<iq type='get' id='o'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>").await;
+    assert_eq!(own.attr("type"), Some("result"));
+    let bob = alice.iq("<iq type='get' id='b' to='bob@localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>").await;
+    assert_eq!(bob.attr("type"), Some("error"));
+    // Unknown IQs get service-unavailable; malformed IQs bad-request.
+    let unknown = alice.iq("<iq type='get' id='x' to='localhost'><query xmlns='urn:example:nothing'/></iq>").await;
+    assert!(unknown.get_child("error", ns::CLIENT).unwrap().get_child("service-unavailable", ns::STANZAS).is_some());
+    let empty = alice.iq("<iq type='get' id='y' to='localhost'/>").await;
+    assert!(empty.get_child("error", ns::CLIENT).unwrap().get_child("bad-request", ns::STANZAS).is_some());
+}

@@ -1,0 +1,113 @@
+//! RFC 6120 §4 and §11: stream headers, stream errors for bad input, limits.
+
+use rhein_testkit::{TestServer, ns};
+
+#[tokio::test]
+async fn unknown_host_and_bad_version_are_stream_errors() {
+    let server = TestServer::builder().start().await;
+    let tcp = tokio::net::TcpStream::connect(server.c2s_addr()).await.unwrap();
+    let mut raw = Raw(tcp);
+    raw.send("<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='elsewhere.example' version='1.0'>").await;
+    let reply = raw.read_all().await;
+    assert!(reply.contains("<host-unknown"), "{reply}");
+
+    let tcp = tokio::net::TcpStream::connect(server.c2s_addr()).await.unwrap();
+    let mut raw = Raw(tcp);
+    raw.send("<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost'>").await;
+    assert!(raw.read_all().await.contains("<unsupported-version"));
+}
+
+/// A bare TCP peer that writes text and reads until the server closes.
+struct Raw(tokio::net::TcpStream);
+
+impl Raw {
+    async fn send(&mut self, s: &str) {
+        use tokio::io::AsyncWriteExt;
+        self.0.write_all(s.as_bytes()).await.unwrap();
+    }
+    async fn read_all(&mut self) -> String {
+        use tokio::io::AsyncReadExt;
+        let mut out = Vec::new();
+        tokio::time::timeout(std::time::Duration::from_secs(5), self.0.read_to_end(&mut out)).await.expect("server closes").unwrap();
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+#[tokio::test]
+async fn garbage_before_the_header_gets_a_header_and_an_error() {
+    let server = TestServer::builder().start().await;
+    let tcp = tokio::net::TcpStream::connect(server.c2s_addr()).await.unwrap();
+    let mut raw = Raw(tcp);
+    raw.send("<<<not xml").await;
+    let reply = raw.read_all().await;
+    assert!(reply.starts_with("<?xml version='1.0'?><stream:stream"), "{reply}");
+    assert!(reply.contains("<not-well-formed"), "{reply}");
+    assert!(reply.ends_with("</stream:stream>"), "{reply}");
+}
+
+#[tokio::test]
+async fn restricted_xml_and_oversize_stanzas_close_only_the_offender() {
+    let server = TestServer::builder()
+        .user("alice", "secret")
+        .user("bob", "secret")
+        .configure(|c| c.limits.max_stanza_size = 10_000)
+        .start()
+        .await;
+    let mut bob = server.client("bob", "secret").await;
+    bob.send("<presence/>").await;
+
+    let mut c = server.client("alice", "secret").await;
+    c.send("<!DOCTYPE foo [<!ENTITY x 'y'>]>").await;
+    assert_eq!(c.expect_stream_error().await, "restricted-xml");
+
+    let mut c = server.client("alice", "secret").await;
+    c.send("<message to='bob@localhost'><body>&x;</body></message>").await;
+    assert_eq!(c.expect_stream_error().await, "restricted-xml");
+
+    let mut c = server.client("alice", "secret").await;
+    c.send(&format!("<message to='bob@localhost'><body>{}</body></message>", "a".repeat(20_000))).await;
+    assert_eq!(c.expect_stream_error().await, "policy-violation");
+
+    let mut c = server.client("alice", "secret").await;
+    c.send("<message to='bob@localhost'><body>unclosed</message>").await;
+    assert_eq!(c.expect_stream_error().await, "not-well-formed");
+
+    let mut c = server.client("alice", "secret").await;
+    c.send("<foo xmlns='urn:example'/>").await;
+    assert_eq!(c.expect_stream_error().await, "unsupported-stanza-type");
+
+    // Bob never noticed.
+    let reply = bob.iq("<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+    assert_eq!(reply.attr("type"), Some("result"));
+}
+
+#[tokio::test]
+async fn stanzas_before_authentication_are_not_authorized() {
+    let server = TestServer::builder().start().await;
+    let mut c = server.connect().open().await;
+    c.send("<message to='bob@localhost'><body>hi</body></message>").await;
+    assert_eq!(c.expect_stream_error().await, "not-authorized");
+}
+
+#[tokio::test]
+async fn closing_the_stream_is_answered_and_whitespace_is_keepalive() {
+    let server = TestServer::builder().user("alice", "secret").start().await;
+    let mut c = server.client("alice", "secret").await;
+    c.send("   \n  ").await;
+    let reply = c.iq("<iq type='get' id='p1' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+    assert_eq!(reply.attr("type"), Some("result"));
+    c.send("</stream:stream>").await;
+    c.expect_closed().await;
+}
+
+#[tokio::test]
+async fn idle_streams_time_out() {
+    let server = TestServer::builder()
+        .user("alice", "secret")
+        .configure(|c| c.limits.idle_timeout_secs = 1)
+        .start()
+        .await;
+    let mut c = server.client("alice", "secret").await;
+    assert_eq!(c.expect_stream_error().await, "connection-timeout");
+    let _ = ns::CLIENT;
+}

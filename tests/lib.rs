@@ -1,0 +1,1 @@
+//! Integration tests live in `it/`, compiled into one binary to keep link time down.
