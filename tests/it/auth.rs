@@ -25,7 +25,8 @@ async fn starttls_is_required_and_offers_every_mechanism_after_it() {
 async fn auth_before_starttls_is_a_policy_violation() {
     let server = TestServer::builder().user("alice", "secret").start().await;
     let mut c = server.connect().tls(Tls::None).open().await;
-    c.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>biwsbj1hbGljZSxyPWFiYw==</auth>").await;
+    c.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>biwsbj1hbGljZSxyPWFiYw==</auth>")
+        .await;
     assert_eq!(c.expect_stream_error().await, "policy-violation");
 }
 

@@ -234,8 +234,14 @@ async fn subscription_requests_wait_for_offline_users_and_pre_approval_skips_the
     carol.iq("<iq type='get' id='sync' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>").await;
     alice.iq("<iq type='get' id='g2'><query xmlns='jabber:iq:roster'/></iq>").await;
     alice.send("<presence to='carol@localhost' type='subscribe'/>").await;
-    alice.expect(|e| e.name() == "presence" && e.attr("type") == Some("subscribed") && e.attr("from") == Some("carol@localhost")).await;
-    carol.expect_none(Duration::from_millis(300), |e| e.name() == "presence" && e.attr("type") == Some("subscribe")).await;
+    alice
+        .expect(|e| {
+            e.name() == "presence" && e.attr("type") == Some("subscribed") && e.attr("from") == Some("carol@localhost")
+        })
+        .await;
+    carol
+        .expect_none(Duration::from_millis(300), |e| e.name() == "presence" && e.attr("type") == Some("subscribe"))
+        .await;
 }
 
 #[tokio::test]
@@ -244,7 +250,9 @@ async fn server_answers_ping_version_disco_and_uptime() {
     let mut alice = server.client("alice", "pw").await;
     let v = alice.iq("<iq type='get' id='v' to='localhost'><query xmlns='jabber:iq:version'/></iq>").await;
     assert_eq!(v.get_child("query", ns::VERSION).unwrap().get_child("name", ns::VERSION).unwrap().text(), "Rhein");
-    let info = alice.iq("<iq type='get' id='d' to='localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>").await;
+    let info = alice
+        .iq("<iq type='get' id='d' to='localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
+        .await;
     let q = info.get_child("query", ns::DISCO_INFO).unwrap();
     let features: Vec<_> = q.children().filter_map(|c| c.attr("var")).collect();
     for f in [ns::PING, ns::VERSION, ns::LAST, ns::DISCO_INFO, ns::DISCO_ITEMS, ns::OFFLINE] {
@@ -257,7 +265,9 @@ async fn server_answers_ping_version_disco_and_uptime() {
     // Own account disco; a stranger's account is not disclosed.
     let own = alice.iq("<iq type='get' id='o'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>").await;
     assert_eq!(own.attr("type"), Some("result"));
-    let bob = alice.iq("<iq type='get' id='b' to='bob@localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>").await;
+    let bob = alice
+        .iq("<iq type='get' id='b' to='bob@localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
+        .await;
     assert_eq!(bob.attr("type"), Some("error"));
     // Unknown IQs get service-unavailable; malformed IQs bad-request.
     let unknown = alice.iq("<iq type='get' id='x' to='localhost'><query xmlns='urn:example:nothing'/></iq>").await;

@@ -28,7 +28,10 @@ impl Raw {
     async fn read_all(&mut self) -> String {
         use tokio::io::AsyncReadExt;
         let mut out = Vec::new();
-        tokio::time::timeout(std::time::Duration::from_secs(5), self.0.read_to_end(&mut out)).await.expect("server closes").unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(5), self.0.read_to_end(&mut out))
+            .await
+            .expect("server closes")
+            .unwrap();
         String::from_utf8_lossy(&out).into_owned()
     }
 }
@@ -102,11 +105,8 @@ async fn closing_the_stream_is_answered_and_whitespace_is_keepalive() {
 
 #[tokio::test]
 async fn idle_streams_time_out() {
-    let server = TestServer::builder()
-        .user("alice", "secret")
-        .configure(|c| c.limits.idle_timeout_secs = 1)
-        .start()
-        .await;
+    let server =
+        TestServer::builder().user("alice", "secret").configure(|c| c.limits.idle_timeout_secs = 1).start().await;
     let mut c = server.client("alice", "secret").await;
     assert_eq!(c.expect_stream_error().await, "connection-timeout");
     let _ = ns::CLIENT;

@@ -155,7 +155,13 @@ type Verified = Result<(String, Option<Vec<u8>>), Option<(SaslError, Option<&'st
 const THROTTLED: &str = "Too many failed attempts; try again later";
 
 /// Checks authzid, throttling and the account; returns the prepared local part.
-fn admit(shared: &C2sShared, peer: IpAddr, host: &str, username: &str, authzid: Option<&str>) -> Result<String, (SaslError, Option<&'static str>)> {
+fn admit(
+    shared: &C2sShared,
+    peer: IpAddr,
+    host: &str,
+    username: &str,
+    authzid: Option<&str>,
+) -> Result<String, (SaslError, Option<&'static str>)> {
     let localpart = local_part(username, host).ok_or((SaslError::NotAuthorized, None))?;
     let bare = format!("{localpart}@{host}");
     if let Some(a) = authzid
@@ -169,7 +175,11 @@ fn admit(shared: &C2sShared, peer: IpAddr, host: &str, username: &str, authzid: 
     Ok(localpart)
 }
 
-async fn credentials(shared: &C2sShared, host: &str, localpart: &str) -> Result<Option<Credentials>, (SaslError, Option<&'static str>)> {
+async fn credentials(
+    shared: &C2sShared,
+    host: &str,
+    localpart: &str,
+) -> Result<Option<Credentials>, (SaslError, Option<&'static str>)> {
     shared.db.accounts().credentials(host, localpart).await.map_err(|e| {
         tracing::error!(error = %e, "credential lookup failed");
         (SaslError::TemporaryAuthFailure, None)

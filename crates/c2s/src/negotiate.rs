@@ -7,10 +7,10 @@ use rhein_proto::{Element, FullJid, StanzaError, StreamErrorCondition as Cond, n
 use rhein_router::{BindError, Outbound, SessionHandle};
 use rhein_sasl::ChannelBinding;
 use rhein_stream::{Conn, Frame, ReadError, StreamIo};
-use tokio::time::Instant;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::{Notify, mpsc};
+use tokio::time::Instant;
 
 /// A session that has bound a resource and is ready for the stanza loop.
 pub(crate) struct Bound {
@@ -113,7 +113,8 @@ impl Negotiation {
                         }
                         if el.is("auth", ns::SASL) {
                             if tls_pending && shared.config.require_tls {
-                                self.fail(Cond::PolicyViolation, Some("STARTTLS is required before authentication")).await;
+                                self.fail(Cond::PolicyViolation, Some("STARTTLS is required before authentication"))
+                                    .await;
                                 return None;
                             }
                             match auth::authenticate(shared, &mut self.io, peer.ip(), &host, &el, &mechs, &cb).await {
@@ -127,7 +128,11 @@ impl Negotiation {
                                 AuthOutcome::Failed => {
                                     *failures += 1;
                                     if *failures >= shared.config.sasl_retries {
-                                        self.fail(Cond::PolicyViolation, Some("too many failed authentication attempts")).await;
+                                        self.fail(
+                                            Cond::PolicyViolation,
+                                            Some("too many failed authentication attempts"),
+                                        )
+                                        .await;
                                         return None;
                                     }
                                 }
@@ -148,11 +153,14 @@ impl Negotiation {
                             self.io.send(&xml::iq_result(&el, None)).await.ok()?;
                             continue;
                         }
-                        let Some(bind) = el.get_child("bind", ns::BIND).filter(|_| el.attr("type") == Some("set")) else {
+                        let Some(bind) = el.get_child("bind", ns::BIND).filter(|_| el.attr("type") == Some("set"))
+                        else {
                             self.fail(Cond::NotAuthorized, Some("bind a resource first")).await;
                             return None;
                         };
-                        if let Some((jid, session_id, rx, overflow)) = self.bind(shared, &host, localpart, &el, bind).await? {
+                        if let Some((jid, session_id, rx, overflow)) =
+                            self.bind(shared, &host, localpart, &el, bind).await?
+                        {
                             return Some(Bound { io: self.io, jid, session_id, rx, overflow });
                         }
                     }
@@ -269,4 +277,3 @@ fn new_id() -> String {
     rand::fill(&mut b[..]);
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
-

@@ -49,7 +49,8 @@ impl AuthThrottle {
             Some((n, since)) if now.duration_since(*since) < w => *n < max,
             _ => true,
         };
-        under(c.by_address.get(&addr), self.limits.per_address) && under(c.by_account.get(account), self.limits.per_account)
+        under(c.by_address.get(&addr), self.limits.per_address)
+            && under(c.by_account.get(account), self.limits.per_account)
     }
 
     pub fn failed(&self, addr: IpAddr, account: &str) {

@@ -33,7 +33,9 @@ impl Module for Basic {
 
 /// The bare JIDs of an IQ's sender and addressee, if both parse.
 pub(crate) fn parties(iq: &Element) -> Option<(BareJid, Option<BareJid>)> {
-    let from = BareJid::new(iq.attr("from")?).ok().or_else(|| rhein_proto::FullJid::new(iq.attr("from")?).ok().map(|f| f.to_bare()))?;
+    let from = BareJid::new(iq.attr("from")?)
+        .ok()
+        .or_else(|| rhein_proto::FullJid::new(iq.attr("from")?).ok().map(|f| f.to_bare()))?;
     let to = iq.attr("to").and_then(|t| rhein_proto::Jid::new(t).ok()).map(|j| j.to_bare());
     Some((from, to))
 }

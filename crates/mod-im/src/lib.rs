@@ -12,7 +12,7 @@ use rhein_proto::{Element, StanzaError, ns};
 use serde::Deserialize;
 use std::sync::Arc;
 
-pub const SPECS: &[ModuleSpec] = &[ModuleSpec { name: "im", build: build }];
+pub const SPECS: &[ModuleSpec] = &[ModuleSpec { name: "im", build }];
 
 /// `[modules.im]` settings.
 #[derive(Debug, Clone, Deserialize)]

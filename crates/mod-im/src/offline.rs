@@ -30,12 +30,8 @@ pub(crate) async fn handle_store_offline(ctx: Ctx, el: Element, limit: i64) -> R
     let Some(owner) = el.attr("to").and_then(|t| rhein_proto::Jid::new(t).ok()).map(|j| j.to_bare()) else {
         return Ok(Flow::Handled);
     };
-    let stored = ctx
-        .db
-        .offline()
-        .push(owner.as_str(), now_ms(), &xml::to_string(&el), limit)
-        .await
-        .map_err(internal)?;
+    let stored =
+        ctx.db.offline().push(owner.as_str(), now_ms(), &xml::to_string(&el), limit).await.map_err(internal)?;
     Ok(if stored { Flow::Handled } else { Flow::Continue(el) })
 }
 

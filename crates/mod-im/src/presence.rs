@@ -24,8 +24,10 @@ fn addressed(mut el: Element, to: &str) -> Element {
 /// whose presence the owner sees (`to`, `both`).
 async fn contacts(ctx: &Ctx, owner: &BareJid) -> Result<(Vec<String>, Vec<String>), StanzaError> {
     let rows = ctx.db.roster().items(owner.as_str()).await.map_err(internal)?;
-    let from = rows.iter().filter(|r| matches!(r.subscription.as_str(), "from" | "both")).map(|r| r.contact.clone()).collect();
-    let to = rows.iter().filter(|r| matches!(r.subscription.as_str(), "to" | "both")).map(|r| r.contact.clone()).collect();
+    let from =
+        rows.iter().filter(|r| matches!(r.subscription.as_str(), "from" | "both")).map(|r| r.contact.clone()).collect();
+    let to =
+        rows.iter().filter(|r| matches!(r.subscription.as_str(), "to" | "both")).map(|r| r.contact.clone()).collect();
     Ok((from, to))
 }
 
@@ -102,7 +104,9 @@ async fn broadcast(ctx: &Ctx, owner: &BareJid, el: Element) -> Result<(), Stanza
     for contact in subscribers {
         ctx.router.route(addressed(el.clone(), &contact)).await;
     }
-    for r in ctx.router.resources(owner).into_iter().filter(|r| r.is_available() || el.attr("type") == Some("unavailable")) {
+    for r in
+        ctx.router.resources(owner).into_iter().filter(|r| r.is_available() || el.attr("type") == Some("unavailable"))
+    {
         ctx.router.send_to(&r.jid, addressed(el.clone(), r.jid.as_str()));
     }
     Ok(())

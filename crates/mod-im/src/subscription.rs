@@ -43,7 +43,13 @@ fn without(sub: &str, to: bool, from: bool) -> String {
 }
 
 /// A subscription stanza sent by the local user `owner` to `contact`.
-pub(crate) async fn outbound(ctx: &Ctx, owner: &BareJid, contact: &BareJid, kind: &str, el: Element) -> Result<(), StanzaError> {
+pub(crate) async fn outbound(
+    ctx: &Ctx,
+    owner: &BareJid,
+    contact: &BareJid,
+    kind: &str,
+    el: Element,
+) -> Result<(), StanzaError> {
     let current = row(ctx, owner, contact).await?;
     let mut el = el;
     xml::set_attr(&mut el, "from", owner.as_str());
@@ -58,7 +64,8 @@ pub(crate) async fn outbound(ctx: &Ctx, owner: &BareJid, contact: &BareJid, kind
             ctx.router.route(el).await;
         }
         "subscribed" => {
-            let pending = ctx.db.subscription_requests().remove(owner.as_str(), contact.as_str()).await.map_err(internal)?;
+            let pending =
+                ctx.db.subscription_requests().remove(owner.as_str(), contact.as_str()).await.map_err(internal)?;
             let mut r = current.unwrap_or_else(|| RosterRow::new(contact.as_str()));
             if has_from(&r.subscription) {
                 return Ok(());
@@ -86,7 +93,8 @@ pub(crate) async fn outbound(ctx: &Ctx, owner: &BareJid, contact: &BareJid, kind
             ctx.router.route(el).await;
         }
         "unsubscribed" => {
-            let pending = ctx.db.subscription_requests().remove(owner.as_str(), contact.as_str()).await.map_err(internal)?;
+            let pending =
+                ctx.db.subscription_requests().remove(owner.as_str(), contact.as_str()).await.map_err(internal)?;
             if let Some(mut r) = current
                 && (has_from(&r.subscription) || r.approved)
             {
@@ -109,7 +117,13 @@ pub(crate) async fn outbound(ctx: &Ctx, owner: &BareJid, contact: &BareJid, kind
 
 /// A subscription stanza from `contact` to the local user `owner`. Returns whether it should be
 /// delivered to the user's resources.
-pub(crate) async fn inbound(ctx: &Ctx, owner: &BareJid, contact: &BareJid, kind: &str, el: Element) -> Result<Flow, StanzaError> {
+pub(crate) async fn inbound(
+    ctx: &Ctx,
+    owner: &BareJid,
+    contact: &BareJid,
+    kind: &str,
+    el: Element,
+) -> Result<Flow, StanzaError> {
     let current = row(ctx, owner, contact).await?;
     // Subscription stanzas are always about bare JIDs.
     let mut el = el;
@@ -129,7 +143,11 @@ pub(crate) async fn inbound(ctx: &Ctx, owner: &BareJid, contact: &BareJid, kind:
                 _ => {
                     // Kept until answered; delivered now to available resources, later on login.
                     let stanza = xml::to_string(&el);
-                    ctx.db.subscription_requests().put(owner.as_str(), contact.as_str(), &stanza).await.map_err(internal)?;
+                    ctx.db
+                        .subscription_requests()
+                        .put(owner.as_str(), contact.as_str(), &stanza)
+                        .await
+                        .map_err(internal)?;
                     return Ok(Flow::Continue(el));
                 }
             }
@@ -145,7 +163,8 @@ pub(crate) async fn inbound(ctx: &Ctx, owner: &BareJid, contact: &BareJid, kind:
             _ => Ok(Flow::Handled),
         },
         "unsubscribe" => {
-            let pending = ctx.db.subscription_requests().remove(owner.as_str(), contact.as_str()).await.map_err(internal)?;
+            let pending =
+                ctx.db.subscription_requests().remove(owner.as_str(), contact.as_str()).await.map_err(internal)?;
             match current {
                 Some(mut r) if has_from(&r.subscription) => {
                     r.subscription = without(&r.subscription, false, true);

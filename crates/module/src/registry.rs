@@ -108,7 +108,14 @@ impl Registry {
     }
 
     /// Answers IQs of `kind` to `targets` whose payload is `<name xmlns='ns'/>`.
-    pub fn iq<F, Fut>(&mut self, kind: IqKind, targets: Targets, ns: &str, name: &str, handler: F) -> Result<(), ModuleError>
+    pub fn iq<F, Fut>(
+        &mut self,
+        kind: IqKind,
+        targets: Targets,
+        ns: &str,
+        name: &str,
+        handler: F,
+    ) -> Result<(), ModuleError>
     where
         F: Fn(Ctx, Element) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = IqResult> + Send + 'static,

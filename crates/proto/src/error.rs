@@ -156,9 +156,7 @@ impl StreamErrorCondition {
 
     /// `<stream:error>` serialised with the `stream` prefix the stream header declared.
     pub fn to_wire(self, text: Option<&str>) -> String {
-        let text = text
-            .map(|t| format!("<text xmlns='{}'>{}</text>", ns::STREAMS, xml::escape(t)))
-            .unwrap_or_default();
+        let text = text.map(|t| format!("<text xmlns='{}'>{}</text>", ns::STREAMS, xml::escape(t))).unwrap_or_default();
         format!("<stream:error><{} xmlns='{}'/>{text}</stream:error>", self.as_str(), ns::STREAMS)
     }
 }
@@ -169,9 +167,8 @@ mod tests {
 
     #[test]
     fn iq_error_reply_carries_condition_and_payload() {
-        let req: Element = "<iq xmlns='jabber:client' id='q' from='a@x/r' type='get'><query xmlns='urn:x'/></iq>"
-            .parse()
-            .unwrap();
+        let req: Element =
+            "<iq xmlns='jabber:client' id='q' from='a@x/r' type='get'><query xmlns='urn:x'/></iq>".parse().unwrap();
         let reply = StanzaError::service_unavailable().reply_to(&req);
         assert_eq!(reply.attr("type"), Some("error"));
         assert!(reply.get_child("query", "urn:x").is_some());

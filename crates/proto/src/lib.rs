@@ -11,4 +11,3 @@ pub mod xml;
 pub use error::{ErrorType, StanzaError, StreamErrorCondition};
 pub use jid::{self, BareJid, FullJid, Jid};
 pub use minidom::{self, Element};
-

@@ -119,9 +119,7 @@ mod tests {
 
     #[test]
     fn reply_swaps_addresses_and_keeps_id() {
-        let req: Element = "<iq xmlns='jabber:client' id='a1' from='a@x/r' to='x' type='get'/>"
-            .parse()
-            .unwrap();
+        let req: Element = "<iq xmlns='jabber:client' id='a1' from='a@x/r' to='x' type='get'/>".parse().unwrap();
         let r = iq_result(&req, None);
         assert_eq!(r.attr("to"), Some("a@x/r"));
         assert_eq!(r.attr("from"), Some("x"));

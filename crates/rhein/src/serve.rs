@@ -33,7 +33,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         println!("{ready}");
     } else if server.db.accounts().count().await? == 0 {
         tracing::warn!("no accounts yet; create the first one with: rhein user add <name>");
-        eprintln!("Rhein is running for {domain}. No accounts yet; create the first one with:\n    rhein user add <name>");
+        eprintln!(
+            "Rhein is running for {domain}. No accounts yet; create the first one with:\n    rhein user add <name>"
+        );
     }
 
     shutdown_signal().await;

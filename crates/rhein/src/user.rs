@@ -52,10 +52,6 @@ async fn open(target: &Target) -> anyhow::Result<(Db, String)> {
         Some(d) => bail!("{d} is not a configured host"),
         None => config.hosts[0].domain.clone(),
     };
-    if config.server.storage.is_none() {
-        std::fs::create_dir_all(&config.server.data_dir)
-            .with_context(|| format!("creating {}", config.server.data_dir.display()))?;
-    }
     let url = config.server.storage_url();
     let db = Db::connect(&url).await.with_context(|| format!("opening storage {url}"))?;
     Ok((db, host))

@@ -94,13 +94,20 @@ impl Router {
             Some("get") => IqKind::Get,
             Some("set") => IqKind::Set,
             Some("result") | Some("error") => return, // No server-originated IQs are pending.
-            _ => return self.bounce(&el, StanzaError::bad_request().with_text("IQ type must be get, set, result or error")).await,
+            _ => {
+                return self
+                    .bounce(&el, StanzaError::bad_request().with_text("IQ type must be get, set, result or error"))
+                    .await;
+            }
         };
         let mut payloads = el.children();
         let (Some(payload), None) = (payloads.next(), payloads.next()) else {
-            return self.bounce(&el, StanzaError::bad_request().with_text("an IQ get or set carries exactly one payload")).await;
+            return self
+                .bounce(&el, StanzaError::bad_request().with_text("an IQ get or set carries exactly one payload"))
+                .await;
         };
-        let Some(handler) = self.inner.registry.iq_handler(kind, targets, &payload.ns(), payload.name()).cloned() else {
+        let Some(handler) = self.inner.registry.iq_handler(kind, targets, &payload.ns(), payload.name()).cloned()
+        else {
             return self.bounce(&el, StanzaError::service_unavailable()).await;
         };
         match handler(self.ctx(host), el.clone()).await {
@@ -180,11 +187,7 @@ impl Router {
         let eligible: Vec<ResourceInfo> =
             self.inner.sessions.resources(bare).into_iter().filter(|r| r.is_available() && r.priority >= 0).collect();
         let top = eligible.iter().map(|r| r.priority).max().unwrap_or(0);
-        eligible
-            .into_iter()
-            .filter(|r| mtype == "headline" || r.priority == top)
-            .map(|r| r.jid)
-            .collect()
+        eligible.into_iter().filter(|r| mtype == "headline" || r.priority == top).map(|r| r.jid).collect()
     }
 
     /// Presence for a local account: modules (subscriptions, probes) first, then delivery to
@@ -236,4 +239,3 @@ impl RouterApi for Router {
         self.is_host(domain)
     }
 }
-

@@ -30,7 +30,12 @@ struct Inner {
 
 impl Router {
     /// Builds the router over the handlers modules registered.
-    pub fn new(hosts: impl IntoIterator<Item = String>, db: Db, server: Arc<ServerInfo>, mut registry: Registry) -> Self {
+    pub fn new(
+        hosts: impl IntoIterator<Item = String>,
+        db: Db,
+        server: Arc<ServerInfo>,
+        mut registry: Registry,
+    ) -> Self {
         let disco = Arc::new(registry.take_disco());
         Self {
             inner: Arc::new(Inner {

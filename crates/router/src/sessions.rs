@@ -89,7 +89,13 @@ impl Table {
         } else if list.len() >= max {
             return Err(BindError::TooManySessions);
         }
-        list.push(Resource { name: resource.to_owned(), priority: 0, presence: None, roster_interested: false, handle });
+        list.push(Resource {
+            name: resource.to_owned(),
+            priority: 0,
+            presence: None,
+            roster_interested: false,
+            handle,
+        });
         Ok(())
     }
 

@@ -33,10 +33,8 @@ impl Credentials {
     pub fn derive(password: &str) -> Self {
         let mut salt = vec![0u8; 16];
         rand::fill(&mut salt[..]);
-        let argon2 = argon2::Argon2::default()
-            .hash_password(password.as_bytes())
-            .map(|h| h.to_string())
-            .unwrap_or_default();
+        let argon2 =
+            argon2::Argon2::default().hash_password(password.as_bytes()).map(|h| h.to_string()).unwrap_or_default();
         Self::derive_scram(password, salt, SCRAM_ITERATIONS, argon2)
     }
 

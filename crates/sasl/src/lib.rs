@@ -10,7 +10,7 @@ mod mechanism;
 mod plain;
 mod scram;
 
-pub use credentials::{Credentials, ScramKeys, SCRAM_ITERATIONS};
+pub use credentials::{Credentials, SCRAM_ITERATIONS, ScramKeys};
 pub use mechanism::{ChannelBinding, Mechanism};
 pub use plain::PlainRequest;
 pub use scram::{ClientFirst, ScramServer};

@@ -52,9 +52,7 @@ impl ClientFirst {
         for (i, attr) in bare.split(',').enumerate() {
             match (i, attr.split_at_checked(2)) {
                 (0, Some(("n=", v))) => username = Some(unescape_saslname(v)?),
-                (1, Some(("r=", v))) if !v.is_empty() && v.chars().all(is_printable) => {
-                    nonce = Some(v.to_owned())
-                }
+                (1, Some(("r=", v))) if !v.is_empty() && v.chars().all(is_printable) => nonce = Some(v.to_owned()),
                 (0 | 1, _) => return Err(SaslError::MalformedRequest),
                 // Mandatory extensions are not supported (RFC 5802 §5.1, "m").
                 (_, Some(("m=", _))) => return Err(SaslError::MalformedRequest),
@@ -107,7 +105,11 @@ impl ScramServer {
                 };
                 (c.salt.clone(), c.iterations, Some(keys))
             }
-            None => (Sha256::digest(format!("rhein-unknown-user:{}", first.username)).to_vec()[..16].to_vec(), crate::SCRAM_ITERATIONS, None),
+            None => (
+                Sha256::digest(format!("rhein-unknown-user:{}", first.username)).to_vec()[..16].to_vec(),
+                crate::SCRAM_ITERATIONS,
+                None,
+            ),
         };
         let server_first = format!("r={nonce},s={},i={iterations}", B64.encode(salt));
         let out = server_first.clone().into_bytes();

@@ -2,9 +2,9 @@
 //! default. Errors name the file, line and column.
 
 use serde::Deserialize;
-pub use toml::Table;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+pub use toml::Table;
 
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -41,9 +41,7 @@ impl Default for ServerSection {
 
 impl ServerSection {
     pub fn storage_url(&self) -> String {
-        self.storage
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("rhein.db").display()))
+        self.storage.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("rhein.db").display()))
     }
 }
 
@@ -78,8 +76,16 @@ pub struct ListenerConfig {
 
 fn default_listeners() -> Vec<ListenerConfig> {
     vec![
-        ListenerConfig { kind: ListenerKind::C2s, address: SocketAddr::from(([0, 0, 0, 0], 5222)), allow_plaintext: false },
-        ListenerConfig { kind: ListenerKind::C2sTls, address: SocketAddr::from(([0, 0, 0, 0], 5223)), allow_plaintext: false },
+        ListenerConfig {
+            kind: ListenerKind::C2s,
+            address: SocketAddr::from(([0, 0, 0, 0], 5222)),
+            allow_plaintext: false,
+        },
+        ListenerConfig {
+            kind: ListenerKind::C2sTls,
+            address: SocketAddr::from(([0, 0, 0, 0], 5223)),
+            allow_plaintext: false,
+        },
     ]
 }
 
@@ -192,7 +198,9 @@ impl Config {
             return Err("limits.max_stanza_size must be at least 10000 (RFC 6120 §13.12)".into());
         }
         let known: Vec<&str> = crate::modules::SPECS.iter().flat_map(|s| s.iter()).map(|s| s.name).collect();
-        for name in self.modules.enabled.iter().map(String::as_str).chain(self.modules.settings.keys().map(String::as_str)) {
+        for name in
+            self.modules.enabled.iter().map(String::as_str).chain(self.modules.settings.keys().map(String::as_str))
+        {
             if !known.contains(&name) {
                 return Err(format!("modules: unknown module {name:?} (known: {})", known.join(", ")));
             }
@@ -226,7 +234,8 @@ mod tests {
 
     #[test]
     fn errors_name_line_and_reason() {
-        let err = Config::parse("[[hosts]]\ndomain = \"a.example\"\n\n[limits]\nmax_stanza_sise = 5\n", "x.toml").unwrap_err();
+        let err = Config::parse("[[hosts]]\ndomain = \"a.example\"\n\n[limits]\nmax_stanza_sise = 5\n", "x.toml")
+            .unwrap_err();
         let msg = err.to_string();
         assert!(msg.starts_with("x.toml: line 5, column 1"), "{msg}");
         assert!(msg.contains("max_stanza_sise"), "{msg}");
@@ -234,7 +243,8 @@ mod tests {
         let err = Config::parse("[[hosts]]\ndomain = \"a.example\"\n[[listeners]]\nkind = \"c2s\"\naddress = \"0.0.0.0:5222\"\nallow_plaintext = true\n", "x.toml").unwrap_err();
         assert!(err.to_string().contains("only allowed on loopback"), "{err}");
 
-        let err = Config::parse("[[hosts]]\ndomain = \"a.example\"\n[modules]\nenabled = [\"nope\"]\n", "x.toml").unwrap_err();
+        let err = Config::parse("[[hosts]]\ndomain = \"a.example\"\n[modules]\nenabled = [\"nope\"]\n", "x.toml")
+            .unwrap_err();
         assert!(err.to_string().contains("unknown module \"nope\""), "{err}");
     }
 }

@@ -35,6 +35,12 @@ impl Db {
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10));
             if !memory {
+                if let Some(dir) = opts.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| StorageError::CreateDir {
+                        path: dir.display().to_string(),
+                        error: e.to_string(),
+                    })?;
+                }
                 // WAL + NORMAL: a committed transaction survives a process crash (kill -9).
                 opts = opts.journal_mode(SqliteJournalMode::Wal).synchronous(SqliteSynchronous::Normal);
             }

@@ -25,6 +25,8 @@ pub enum StorageError {
     BadUrl { url: String },
     #[error("migration {version} failed: {source}")]
     Migration { version: i64, source: sqlx::Error },
+    #[error("cannot create {path}: {error}")]
+    CreateDir { path: String, error: String },
     #[error("corrupt row: {0}")]
     Corrupt(String),
 }

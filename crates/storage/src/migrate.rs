@@ -28,8 +28,7 @@ const BOOKKEEPING: &str =
 
 pub(crate) async fn run(db: &Db) -> Result<(), StorageError> {
     on_pool!(db, |p| sqlx::raw_sql(BOOKKEEPING).execute(p).await.map(|_| ()))?;
-    let applied: Vec<(i64,)> =
-        on_pool!(db, |p| sqlx::query_as("SELECT version FROM rhein_schema").fetch_all(p).await)?;
+    let applied: Vec<(i64,)> = on_pool!(db, |p| sqlx::query_as("SELECT version FROM rhein_schema").fetch_all(p).await)?;
     for m in MIGRATIONS.iter().filter(|m| !applied.iter().any(|(v,)| *v == m.version)) {
         let sql = match db {
             Db::Sqlite(_) => m.sqlite,
@@ -58,10 +57,8 @@ mod tests {
 
     fn names(dir: &str) -> Vec<String> {
         let path = format!("{}/../../migrations/{dir}", env!("CARGO_MANIFEST_DIR"));
-        let mut v: Vec<String> = std::fs::read_dir(path)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
+        let mut v: Vec<String> =
+            std::fs::read_dir(path).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         v.sort();
         v
     }

@@ -28,7 +28,8 @@ impl Conn {
 
     /// Performs a client's TLS handshake towards `domain`.
     pub async fn into_client_tls(self, connector: &TlsConnector, domain: &str) -> io::Result<Conn> {
-        let name = ServerName::try_from(domain.to_owned()).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let name =
+            ServerName::try_from(domain.to_owned()).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         match self {
             Conn::Plain(tcp) => Ok(Conn::Tls(Box::new(TlsStream::Client(connector.connect(name, tcp).await?)))),
             tls @ Conn::Tls(_) => Ok(tls),

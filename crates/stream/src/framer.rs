@@ -57,9 +57,8 @@ pub struct Framer {
 
 impl Framer {
     pub fn new(max_element: usize) -> Self {
-        let mut opts = rxml::Options::default();
         // One token (attribute value, text chunk) can never exceed the stanza limit.
-        opts.max_token_length = max_element.max(1024);
+        let opts = rxml::Options { max_token_length: max_element.max(1024), ..Default::default() };
         Self {
             parser: RawParser::with_options(opts),
             builder: TreeBuilder::new(),
@@ -132,9 +131,7 @@ impl Framer {
             }
             let opens = matches!(event, RawEvent::ElementHeadClose(_));
             let closes = matches!(event, RawEvent::ElementFoot(_));
-            self.builder
-                .process_event(event)
-                .map_err(|e| FrameError::NotWellFormed(e.to_string()))?;
+            self.builder.process_event(event).map_err(|e| FrameError::NotWellFormed(e.to_string()))?;
             if opens {
                 self.depth += 1;
                 if self.depth == 1 {
@@ -195,7 +192,9 @@ mod tests {
     #[test]
     fn frames_header_stanzas_and_close_byte_by_byte() {
         let mut f = Framer::new(10_000);
-        let doc = format!("{HEADER} <message to='a@b'><body>hi &amp; bye</body></message>\n<iq type='get' id='1'/></stream:stream>");
+        let doc = format!(
+            "{HEADER} <message to='a@b'><body>hi &amp; bye</body></message>\n<iq type='get' id='1'/></stream:stream>"
+        );
         let mut got = Vec::new();
         for b in doc.as_bytes() {
             f.push(&[*b]);

@@ -117,8 +117,6 @@ impl TlsSettings {
     /// `tls-server-end-point` data (RFC 5929 §4: SHA-256 of the certificate, which is what an
     /// ECDSA-with-SHA-256 or RSA-SHA-256 certificate calls for).
     pub fn end_point(&self, sni: Option<&str>) -> Vec<u8> {
-        sni.and_then(|n| self.end_points.get(&n.to_ascii_lowercase()))
-            .unwrap_or(&self.default_end_point)
-            .clone()
+        sni.and_then(|n| self.end_points.get(&n.to_ascii_lowercase())).unwrap_or(&self.default_end_point).clone()
     }
 }

@@ -31,13 +31,30 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 struct AcceptAny;
 
 impl ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(&self, _: &CertificateDer<'_>, _: &[CertificateDer<'_>], _: &ServerName<'_>, _: &[u8], _: UnixTime) -> Result<ServerCertVerified, rustls::Error> {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
         Ok(ServerCertVerified::assertion())
     }
-    fn verify_tls12_signature(&self, _: &[u8], _: &CertificateDer<'_>, _: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         Ok(HandshakeSignatureValid::assertion())
     }
-    fn verify_tls13_signature(&self, _: &[u8], _: &CertificateDer<'_>, _: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         Ok(HandshakeSignatureValid::assertion())
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -195,9 +212,12 @@ impl TestClient {
             let reply = self.next().await;
             return self.finish_auth(reply, None).await;
         }
-        let cb = mechanism.ends_with("-PLUS").then(|| ("tls-exporter", self.conn.as_ref().and_then(Conn::tls_exporter).expect("TLS 1.3")));
+        let cb = mechanism
+            .ends_with("-PLUS")
+            .then(|| ("tls-exporter", self.conn.as_ref().and_then(Conn::tls_exporter).expect("TLS 1.3")));
         let mut scram = ScramClient::new(mechanism, user, password, cb);
-        self.send(&format!("<auth xmlns='{}' mechanism='{mechanism}'>{}</auth>", ns::SASL, B64.encode(scram.first()))).await;
+        self.send(&format!("<auth xmlns='{}' mechanism='{mechanism}'>{}</auth>", ns::SASL, B64.encode(scram.first())))
+            .await;
         let challenge = self.next().await;
         if !challenge.is("challenge", ns::SASL) {
             return self.finish_auth(challenge, None).await;
@@ -302,8 +322,10 @@ impl TestClient {
         let el: Element = xml.replacen("<iq ", "<iq xmlns='jabber:client' ", 1).parse().expect("test IQ parses");
         let id = el.attr("id").expect("test IQs carry an id").to_owned();
         self.send(xml).await;
-        self.expect(|e| e.name() == "iq" && e.attr("id") == Some(id.as_str()) && matches!(e.attr("type"), Some("result" | "error")))
-            .await
+        self.expect(|e| {
+            e.name() == "iq" && e.attr("id") == Some(id.as_str()) && matches!(e.attr("type"), Some("result" | "error"))
+        })
+        .await
     }
 
     /// Waits for a stream error and the end of the stream; returns the condition.
@@ -311,8 +333,14 @@ impl TestClient {
         loop {
             match self.read_frame().await {
                 Some(Frame::Element(el)) if el.is("error", ns::STREAM) => {
-                    let cond = el.children().find(|c| c.ns() == ns::STREAMS && c.name() != "text").map(|c| c.name().to_owned());
-                    assert!(self.read_frame().await.is_none_or(|f| matches!(f, Frame::Close)), "stream closes after the error");
+                    let cond = el
+                        .children()
+                        .find(|c| c.ns() == ns::STREAMS && c.name() != "text")
+                        .map(|c| c.name().to_owned());
+                    assert!(
+                        self.read_frame().await.is_none_or(|f| matches!(f, Frame::Close)),
+                        "stream closes after the error"
+                    );
                     return cond.unwrap_or_default();
                 }
                 Some(Frame::Element(el)) => self.backlog.push_back(el),
@@ -341,4 +369,3 @@ impl TestClient {
     /// Drops the TCP connection without closing the stream.
     pub fn kill(self) {}
 }
-

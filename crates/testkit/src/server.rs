@@ -48,7 +48,11 @@ async fn storage_url() -> (String, Option<String>) {
             let mut b = [0u8; 6];
             rand::fill(&mut b[..]);
             let name = format!("rhein_t_{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>());
-            let pool = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(&admin).await.expect("postgres reachable");
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .connect(&admin)
+                .await
+                .expect("postgres reachable");
             pool.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("create test database");
             pool.close().await;
             let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
@@ -77,8 +81,16 @@ impl TestServer {
         let mut config = Config::embedded_default();
         config.hosts = vec![HostConfig { domain: "localhost".into(), certificate: None, key: None }];
         config.listeners = vec![
-            ListenerConfig { kind: ListenerKind::C2s, address: SocketAddr::from(([127, 0, 0, 1], 0)), allow_plaintext: false },
-            ListenerConfig { kind: ListenerKind::C2sTls, address: SocketAddr::from(([127, 0, 0, 1], 0)), allow_plaintext: false },
+            ListenerConfig {
+                kind: ListenerKind::C2s,
+                address: SocketAddr::from(([127, 0, 0, 1], 0)),
+                allow_plaintext: false,
+            },
+            ListenerConfig {
+                kind: ListenerKind::C2sTls,
+                address: SocketAddr::from(([127, 0, 0, 1], 0)),
+                allow_plaintext: false,
+            },
         ];
         TestServerBuilder { config, users: Vec::new() }
     }

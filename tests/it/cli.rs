@@ -1,0 +1,226 @@
+//! The `rhein` binary: `serve --ephemeral`, `serve` with the embedded default and with a
+//! config file, `user` commands, config errors, and durability across `kill -9`.
+
+use crate::named;
+use rhein_testkit::{ClientBuilder, ns};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_rhein");
+
+/// A fresh directory under the system temp dir.
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "rhein-{tag}-{}-{}",
+        std::process::id(),
+        Instant::now().elapsed().as_nanos()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Kills the child when dropped, so a failing test leaves no server behind.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn rhein(args: &[&str], cwd: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(args).current_dir(cwd).env_remove("RUST_LOG");
+    c
+}
+
+/// Runs `rhein` to completion with `stdin`, returning (success, stdout, stderr).
+fn run(args: &[&str], cwd: &Path, stdin: &str) -> (bool, String, String) {
+    let mut child =
+        rhein(args, cwd).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Starts `rhein serve --ephemeral ...` and returns it with its parsed ready line.
+fn ephemeral(extra: &[&str]) -> (Server, serde_json::Value, Duration) {
+    let started = Instant::now();
+    let mut args = vec!["serve", "--ephemeral"];
+    args.extend_from_slice(extra);
+    let mut child = rhein(&args, &std::env::temp_dir()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let ready = started.elapsed();
+    let json: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("ready line {line:?}: {e}"));
+    (Server(child), json, ready)
+}
+
+#[tokio::test]
+async fn ephemeral_prints_one_ready_line_and_serves_its_users() {
+    let (_server, ready, took) =
+        ephemeral(&["--user", "alice:secret", "--user", "bob:secret", "--domain", "test.example"]);
+    eprintln!("ephemeral server ready after {took:?}");
+    assert_eq!(ready["domain"], "test.example");
+    let c2s: std::net::SocketAddr = ready["c2s"].as_str().unwrap().parse().unwrap();
+    let c2s_tls: std::net::SocketAddr = ready["c2s_tls"].as_str().unwrap().parse().unwrap();
+    assert!(c2s.ip().is_loopback() && c2s.port() != 0);
+
+    // Plaintext SCRAM is allowed on loopback; TLS works too.
+    let plain = ClientBuilder::new(c2s, "test.example").tls(rhein_testkit::Tls::None).open().await;
+    assert!(plain.mechanisms().contains(&"SCRAM-SHA-256".to_owned()));
+    assert!(!plain.mechanisms().contains(&"PLAIN".to_owned()), "PLAIN only over TLS");
+    let mut alice =
+        ClientBuilder::new(c2s, "test.example").tls(rhein_testkit::Tls::None).login("alice", "secret").await;
+    let mut bob =
+        ClientBuilder::new(c2s_tls, "test.example").tls(rhein_testkit::Tls::Direct).login("bob", "secret").await;
+    bob.send("<presence/>").await;
+    bob.iq("<iq type='get' id='s' to='test.example'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+    alice.send("<message to='bob@test.example'><body>over the wire</body></message>").await;
+    let m = bob.expect(named("message")).await;
+    assert_eq!(m.get_child("body", ns::CLIENT).unwrap().text(), "over the wire");
+}
+
+#[tokio::test]
+async fn embedded_default_starts_in_the_current_directory_and_says_how_to_add_a_user() {
+    let dir = temp_dir("default");
+    let mut child = rhein(&["serve"], &dir).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let server = Server(child);
+    let mut seen = String::new();
+    while !seen.contains("rhein user add") {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "server exited early: {seen}");
+        seen.push_str(&line);
+    }
+    assert!(dir.join("rhein-data/rhein.db").exists());
+    assert!(dir.join("rhein-data/certs/localhost.crt").exists());
+    let c = ClientBuilder::new("127.0.0.1:5222".parse().unwrap(), "localhost").open().await;
+    assert!(c.mechanisms().contains(&"SCRAM-SHA-256-PLUS".to_owned()));
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn write_config(dir: &Path, c2s: u16) -> PathBuf {
+    let path = dir.join("rhein.toml");
+    let storage = std::env::var("RHEIN_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty());
+    let storage = storage
+        .map(|_| String::new())
+        .unwrap_or_else(|| format!("storage = \"sqlite://{}/data/rhein.db\"\n", dir.display()));
+    std::fs::write(
+        &path,
+        format!(
+            "[server]\ndata_dir = \"{}/data\"\n{storage}\n[[hosts]]\ndomain = \"cli.example\"\n\n[[listeners]]\nkind = \"c2s\"\naddress = \"127.0.0.1:{c2s}\"\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Starts `rhein serve --config` and waits until it accepts connections.
+fn serve_config(config: &Path) -> Server {
+    let child = rhein(&["serve", "--config", config.to_str().unwrap()], config.parent().unwrap())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let text = std::fs::read_to_string(config).unwrap();
+    let port: u16 = text.split("127.0.0.1:").nth(1).unwrap().split('"').next().unwrap().parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Server(child)
+}
+
+#[tokio::test]
+async fn user_commands_manage_accounts_in_the_configured_storage() {
+    let dir = temp_dir("users");
+    let port = free_port();
+    let config = write_config(&dir, port);
+    let cfg = config.to_str().unwrap();
+    let (ok, out, err) = run(&["user", "add", "Alice", "--password-stdin", "--config", cfg], &dir, "first\n");
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "created alice@cli.example");
+    let (ok, _, err) = run(&["user", "add", "alice", "--password-stdin", "--config", cfg], &dir, "again\n");
+    assert!(!ok && err.contains("already exists"), "{err}");
+    assert!(run(&["user", "add", "bob", "--config", cfg], &dir, "pw\n").0);
+    let (_, out, _) = run(&["user", "list", "--config", cfg], &dir, "");
+    assert_eq!(out, "alice@cli.example\nbob@cli.example\n");
+    assert!(run(&["user", "passwd", "alice", "--password-stdin", "--config", cfg], &dir, "second\n").0);
+    assert!(run(&["user", "del", "bob", "--config", cfg], &dir, "").0);
+    let (ok, _, err) = run(&["user", "del", "bob", "--config", cfg], &dir, "");
+    assert!(!ok && err.contains("no account"), "{err}");
+
+    let _server = serve_config(&config);
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut c = ClientBuilder::new(addr, "cli.example").open().await;
+    assert_eq!(c.authenticate("SCRAM-SHA-256", "alice", "first").await, Err("not-authorized".into()));
+    let c = ClientBuilder::new(addr, "cli.example").mechanism("PLAIN").login("alice", "second").await;
+    assert_eq!(c.jid.as_deref().map(|j| j.split('/').next().unwrap()), Some("alice@cli.example"));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_bad_config_is_refused_with_file_line_and_reason() {
+    let dir = temp_dir("badconfig");
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, "[[hosts]]\ndomain = \"x.example\"\n\n[limits]\nmax_stanza_size = \"big\"\n").unwrap();
+    let mut child = rhein(&["serve", "--config", path.to_str().unwrap()], &dir).stderr(Stdio::piped()).spawn().unwrap();
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(!status.success());
+    assert!(err.contains(&format!("{}: line 5, column 19", path.display())), "{err}");
+    assert!(err.contains("invalid type"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn acknowledged_state_survives_kill_9() {
+    let dir = temp_dir("kill9");
+    let port = free_port();
+    let config = write_config(&dir, port);
+    let cfg = config.to_str().unwrap();
+    assert!(run(&["user", "add", "alice", "--config", cfg], &dir, "pw\n").0);
+    assert!(run(&["user", "add", "bob", "--config", cfg], &dir, "pw\n").0);
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    {
+        let mut server = serve_config(&config);
+        let mut alice = ClientBuilder::new(addr, "cli.example").login("alice", "pw").await;
+        let set = alice
+            .iq("<iq type='set' id='r'><query xmlns='jabber:iq:roster'><item jid='bob@cli.example' name='Bob'/></query></iq>")
+            .await;
+        assert_eq!(set.attr("type"), Some("result"));
+        alice.send("<message to='bob@cli.example' type='chat'><body>before the crash</body></message>").await;
+        // Stanzas are processed in order: once the ping is answered, the message is stored.
+        alice.iq("<iq type='get' id='p' to='cli.example'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+        // SIGKILL: no shutdown code runs.
+        server.0.kill().unwrap();
+        server.0.wait().unwrap();
+    }
+    let _server = serve_config(&config);
+    let mut alice = ClientBuilder::new(addr, "cli.example").login("alice", "pw").await;
+    let roster = alice.iq("<iq type='get' id='g'><query xmlns='jabber:iq:roster'/></iq>").await;
+    let item = roster.get_child("query", ns::ROSTER).unwrap().get_child("item", ns::ROSTER).unwrap();
+    assert_eq!(item.attr("name"), Some("Bob"));
+    let mut bob = ClientBuilder::new(addr, "cli.example").login("bob", "pw").await;
+    bob.send("<presence/>").await;
+    let m = bob.expect(named("message")).await;
+    assert_eq!(m.get_child("body", ns::CLIENT).unwrap().text(), "before the crash");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -1,1 +1,0 @@
-//! Integration tests live in `it/`, compiled into one binary to keep link time down.

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Runs every Rhein test: lints, unit and integration tests on SQLite and on PostgreSQL, and
+# interop with slixmpp. Installs what it needs (PostgreSQL from Debian packages, slixmpp from
+# PyPI) and starts a private PostgreSQL on loopback, stopped again on exit.
+#
+#   bash tests/run.sh
+#
+# Set RHEIN_TEST_POSTGRES_URL (a superuser URL, e.g. postgres://postgres@127.0.0.1:5432/postgres)
+# to use an existing PostgreSQL instead.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+step() { printf '\n==> %s\n' "$*"; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+start_postgres() {
+    local bin
+    bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+    if [ -z "$bin" ]; then
+        step "installing PostgreSQL (Debian packages)"
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+        bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+    fi
+    pg_dir=$(mktemp -d /tmp/rhein-pg.XXXXXX)
+    pg_port=$(free_port)
+    # PostgreSQL refuses to run as root: run it as the postgres user then.
+    local run=()
+    if [ "$(id -u)" = 0 ]; then
+        chown postgres "$pg_dir"
+        run=(runuser -u postgres --)
+    fi
+    "${run[@]}" "$bin/initdb" -D "$pg_dir/data" -A trust -U postgres >/dev/null
+    "${run[@]}" "$bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/log" -w \
+        -o "-c listen_addresses=127.0.0.1 -p $pg_port -k $pg_dir -c fsync=off" start >/dev/null
+    pg_stop=("${run[@]}" "$bin/pg_ctl" -D "$pg_dir/data" -m immediate stop)
+    export RHEIN_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/postgres"
+    echo "PostgreSQL on 127.0.0.1:$pg_port"
+}
+
+cleanup() {
+    if [ -n "${pg_stop+x}" ]; then "${pg_stop[@]}" >/dev/null 2>&1 || true; rm -rf "$pg_dir"; fi
+}
+trap cleanup EXIT
+
+step "format and lints"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "tests on SQLite"
+RHEIN_TEST_SQLITE_ONLY=1 RHEIN_TEST_POSTGRES_URL= cargo test --workspace --locked
+
+step "integration tests on PostgreSQL"
+if [ -z "${RHEIN_TEST_POSTGRES_URL:-}" ]; then start_postgres; fi
+cargo test -p rhein --test it --locked
+
+step "interop with slixmpp"
+venv="$root/target/interop-venv"
+if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/interop/requirements.txt
+fi
+cargo build -p rhein --locked
+"$venv/bin/python" tests/interop/slixmpp_basic.py "$root/target/debug/rhein"
+
+step "all tests passed"
