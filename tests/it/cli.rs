@@ -109,12 +109,14 @@ async fn embedded_default_starts_in_the_current_directory_and_says_how_to_add_a_
     let _ = std::fs::remove_dir_all(dir);
 }
 
-fn write_config(dir: &Path, c2s: u16) -> PathBuf {
+/// A config for `cli.example` on `c2s`, storing in a file-backed SQLite database in `dir` (or a
+/// fresh PostgreSQL database when the suite runs against PostgreSQL).
+async fn write_config(dir: &Path, c2s: u16) -> PathBuf {
     let path = dir.join("rhein.toml");
-    let storage = std::env::var("RHEIN_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty());
-    let storage = storage
-        .map(|_| String::new())
-        .unwrap_or_else(|| format!("storage = \"sqlite://{}/data/rhein.db\"\n", dir.display()));
+    let storage = match rhein_testkit::fresh_storage().await {
+        (url, Some(_)) => format!("storage = \"{url}\"\n"),
+        _ => format!("storage = \"sqlite://{}/data/rhein.db\"\n", dir.display()),
+    };
     std::fs::write(
         &path,
         format!(
@@ -131,14 +133,12 @@ fn free_port() -> u16 {
 }
 
 /// Starts `rhein serve --config` and waits until it accepts connections.
-fn serve_config(config: &Path) -> Server {
+fn serve_config(config: &Path, port: u16) -> Server {
     let child = rhein(&["serve", "--config", config.to_str().unwrap()], config.parent().unwrap())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let text = std::fs::read_to_string(config).unwrap();
-    let port: u16 = text.split("127.0.0.1:").nth(1).unwrap().split('"').next().unwrap().parse().unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "server did not start");
@@ -151,7 +151,7 @@ fn serve_config(config: &Path) -> Server {
 async fn user_commands_manage_accounts_in_the_configured_storage() {
     let dir = temp_dir("users");
     let port = free_port();
-    let config = write_config(&dir, port);
+    let config = write_config(&dir, port).await;
     let cfg = config.to_str().unwrap();
     let (ok, out, err) = run(&["user", "add", "Alice", "--password-stdin", "--config", cfg], &dir, "first\n");
     assert!(ok, "{err}");
@@ -166,7 +166,7 @@ async fn user_commands_manage_accounts_in_the_configured_storage() {
     let (ok, _, err) = run(&["user", "del", "bob", "--config", cfg], &dir, "");
     assert!(!ok && err.contains("no account"), "{err}");
 
-    let _server = serve_config(&config);
+    let _server = serve_config(&config, port);
     let addr = format!("127.0.0.1:{port}").parse().unwrap();
     let mut c = ClientBuilder::new(addr, "cli.example").open().await;
     assert_eq!(c.authenticate("SCRAM-SHA-256", "alice", "first").await, Err("not-authorized".into()));
@@ -194,13 +194,13 @@ fn a_bad_config_is_refused_with_file_line_and_reason() {
 async fn acknowledged_state_survives_kill_9() {
     let dir = temp_dir("kill9");
     let port = free_port();
-    let config = write_config(&dir, port);
+    let config = write_config(&dir, port).await;
     let cfg = config.to_str().unwrap();
     assert!(run(&["user", "add", "alice", "--config", cfg], &dir, "pw\n").0);
     assert!(run(&["user", "add", "bob", "--config", cfg], &dir, "pw\n").0);
     let addr = format!("127.0.0.1:{port}").parse().unwrap();
     {
-        let mut server = serve_config(&config);
+        let mut server = serve_config(&config, port);
         let mut alice = ClientBuilder::new(addr, "cli.example").login("alice", "pw").await;
         let set = alice
             .iq("<iq type='set' id='r'><query xmlns='jabber:iq:roster'><item jid='bob@cli.example' name='Bob'/></query></iq>")
@@ -213,7 +213,7 @@ async fn acknowledged_state_survives_kill_9() {
         server.0.kill().unwrap();
         server.0.wait().unwrap();
     }
-    let _server = serve_config(&config);
+    let _server = serve_config(&config, port);
     let mut alice = ClientBuilder::new(addr, "cli.example").login("alice", "pw").await;
     let roster = alice.iq("<iq type='get' id='g'><query xmlns='jabber:iq:roster'/></iq>").await;
     let item = roster.get_child("query", ns::ROSTER).unwrap().get_child("item", ns::ROSTER).unwrap();

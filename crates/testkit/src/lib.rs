@@ -8,6 +8,6 @@ mod scram;
 mod server;
 
 pub use client::{ClientBuilder, TestClient, Tls};
-pub use server::{TestServer, TestServerBuilder};
+pub use server::{TestServer, TestServerBuilder, fresh_storage};
 
 pub use rhein_proto::{Element, ns};

@@ -28,7 +28,7 @@ impl TestServerBuilder {
     }
 
     pub async fn start(self) -> TestServer {
-        let (url, pg_db) = storage_url().await;
+        let (url, pg_db) = fresh_storage().await;
         let mut config = self.config;
         config.server.storage = Some(url.clone());
         let domain = config.hosts[0].domain.clone();
@@ -40,8 +40,8 @@ impl TestServerBuilder {
     }
 }
 
-/// Storage for one test: in-memory SQLite, or a fresh PostgreSQL database.
-async fn storage_url() -> (String, Option<String>) {
+/// Storage for one test: in-memory SQLite, or a fresh PostgreSQL database (its URL and name).
+pub async fn fresh_storage() -> (String, Option<String>) {
     match std::env::var("RHEIN_TEST_POSTGRES_URL") {
         Ok(admin) if !admin.is_empty() => {
             use sqlx::Executor;
