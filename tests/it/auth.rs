@@ -108,3 +108,39 @@ async fn too_many_sessions_is_a_resource_constraint() {
     let err = reply.get_child("error", ns::CLIENT).expect("error");
     assert!(err.get_child("resource-constraint", ns::STANZAS).is_some(), "{reply:?}");
 }
+
+#[tokio::test]
+async fn plus_mechanisms_bind_to_the_tls_channel() {
+    let server = TestServer::builder().user("alice", "secret").start().await;
+    for binding in ["tls-exporter", "tls-server-end-point"] {
+        let mut c = server.connect().open().await;
+        c.authenticate_with_binding("SCRAM-SHA-256-PLUS", "alice", "secret", binding).await.unwrap();
+    }
+    // Data from another channel (a man in the middle) is refused.
+    let mut c = server.connect().open().await;
+    assert_eq!(
+        c.authenticate_with_binding("SCRAM-SHA-256-PLUS", "alice", "secret", "tls-unique").await,
+        Err("not-authorized".into())
+    );
+}
+
+#[tokio::test]
+async fn connections_per_address_are_capped() {
+    let server = TestServer::builder().configure(|c| c.limits.max_connections_per_address = 2).start().await;
+    let _a = server.connect().open().await;
+    let _b = server.connect().open().await;
+    let mut tcp = tokio::net::TcpStream::connect(server.c2s_addr()).await.unwrap();
+    let mut text = String::new();
+    use tokio::io::AsyncReadExt;
+    tokio::time::timeout(std::time::Duration::from_secs(5), tcp.read_to_string(&mut text)).await.unwrap().unwrap();
+    assert!(text.contains("<policy-violation"), "{text}");
+}
+
+#[tokio::test]
+async fn shutdown_closes_sessions_with_system_shutdown() {
+    let server = TestServer::builder().user("alice", "secret").start().await;
+    let mut c = server.client("alice", "secret").await;
+    let stop = tokio::spawn(server.stop());
+    assert_eq!(c.expect_stream_error().await, "system-shutdown");
+    stop.await.unwrap();
+}

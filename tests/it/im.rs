@@ -275,3 +275,18 @@ async fn server_answers_ping_version_disco_and_uptime() {
     let empty = alice.iq("<iq type='get' id='y' to='localhost'/>").await;
     assert!(empty.get_child("error", ns::CLIENT).unwrap().get_child("bad-request", ns::STANZAS).is_some());
 }
+
+#[tokio::test]
+async fn directed_presence_recipients_learn_of_the_disconnect() {
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
+    let mut bob = server.connect().resource("b").login("bob", "pw").await;
+    bob.send("<presence/>").await;
+    let alice = server.connect().resource("a").login("alice", "pw").await;
+    let mut alice = alice;
+    alice.send("<presence to='bob@localhost/b'><status>just for you</status></presence>").await;
+    let p = bob.expect(|e| e.name() == "presence" && e.attr("from") == Some("alice@localhost/a")).await;
+    assert_eq!(p.attr("type"), None);
+    alice.kill();
+    let gone = bob.expect(|e| e.name() == "presence" && e.attr("type") == Some("unavailable")).await;
+    assert_eq!(gone.attr("from"), Some("alice@localhost/a"));
+}

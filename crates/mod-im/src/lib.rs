@@ -2,6 +2,7 @@
 //! subscription state machine (with pre-approval and pending requests kept for offline
 //! users), presence broadcast and probes, and XEP-0160 offline messages with XEP-0203 delay.
 
+mod directed;
 mod offline;
 mod presence;
 mod roster;
@@ -50,11 +51,13 @@ impl Module for Im {
         reg.feature(ns::OFFLINE);
         reg.iq(IqKind::Get, Targets::Account, ns::ROSTER, "query", roster::handle_roster_get)?;
         reg.iq(IqKind::Set, Targets::Account, ns::ROSTER, "query", roster::handle_roster_set)?;
-        reg.stage(Stage::OutboundPresence, 0, presence::handle_outbound_presence);
+        let directed = Arc::new(directed::Directed::default());
+        let d = directed.clone();
+        reg.stage(Stage::OutboundPresence, 0, move |ctx, el| presence::handle_outbound_presence(ctx, el, d.clone()));
         reg.stage(Stage::InboundPresence, 0, presence::handle_inbound_presence);
         let limit = self.config.offline_limit;
         reg.stage(Stage::Undeliverable, 0, move |ctx, el| offline::handle_store_offline(ctx, el, limit));
-        reg.on_event(presence::handle_session_event);
+        reg.on_event(move |ctx, ev| presence::handle_session_event(ctx, ev, directed.clone()));
         Ok(())
     }
 }

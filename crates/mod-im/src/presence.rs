@@ -1,10 +1,12 @@
 //! RFC 6121 §4: presence broadcast to subscribers and own resources, probes on initial
 //! presence, answers to probes, unavailable presence when a session goes away.
 
+use crate::directed::Directed;
 use crate::{internal, offline, subscription};
 use rhein_module::{Ctx, Event, Flow};
 use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, ns, xml};
 use rhein_storage::now_ms;
+use std::sync::Arc;
 
 fn sender(el: &Element) -> Result<FullJid, StanzaError> {
     el.attr("from").and_then(|f| FullJid::new(f).ok()).ok_or_else(StanzaError::bad_request)
@@ -32,7 +34,11 @@ async fn contacts(ctx: &Ctx, owner: &BareJid) -> Result<(Vec<String>, Vec<String
 }
 
 /// `pre-presence`: what a local session sends.
-pub(crate) async fn handle_outbound_presence(ctx: Ctx, el: Element) -> Result<Flow, StanzaError> {
+pub(crate) async fn handle_outbound_presence(
+    ctx: Ctx,
+    el: Element,
+    directed: Arc<Directed>,
+) -> Result<Flow, StanzaError> {
     let from = sender(&el)?;
     let owner = from.to_bare();
     let kind = el.attr("type").unwrap_or("available").to_owned();
@@ -47,7 +53,15 @@ pub(crate) async fn handle_outbound_presence(ctx: Ctx, el: Element) -> Result<Fl
         }
         // Probes are the server's business (RFC 6121 §4.3).
         ("probe", _) => Ok(Flow::Handled),
-        // Directed presence: the router delivers it.
+        // Directed presence: the router delivers it; remembered for the final unavailable.
+        ("available", Some(to)) => {
+            directed.record(&from, to.as_str());
+            Ok(Flow::Continue(el))
+        }
+        ("unavailable", Some(to)) => {
+            directed.forget(&from, to.as_str());
+            Ok(Flow::Continue(el))
+        }
         (_, Some(_)) => Ok(Flow::Continue(el)),
         ("available", None) => {
             broadcast_available(&ctx, &from, el).await?;
@@ -55,7 +69,8 @@ pub(crate) async fn handle_outbound_presence(ctx: Ctx, el: Element) -> Result<Fl
         }
         ("unavailable", None) => {
             ctx.router.set_presence(&from, None, 0);
-            broadcast(&ctx, &owner, el).await?;
+            broadcast(&ctx, &owner, el.clone()).await?;
+            send_to_directed(&ctx, &directed, &from, &el).await;
             Ok(Flow::Handled)
         }
         _ => Ok(Flow::Handled),
@@ -133,6 +148,13 @@ pub(crate) async fn send_unavailable(ctx: &Ctx, owner: &BareJid, contact: &BareJ
     }
 }
 
+/// Unavailable presence to everyone `from` sent directed presence to.
+async fn send_to_directed(ctx: &Ctx, directed: &Directed, from: &FullJid, unavailable: &Element) {
+    for to in directed.take(from) {
+        ctx.router.route(addressed(unavailable.clone(), &to)).await;
+    }
+}
+
 /// `presence/bare`, `presence/full`: presence for a local account.
 pub(crate) async fn handle_inbound_presence(ctx: Ctx, el: Element) -> Result<Flow, StanzaError> {
     let Some(owner) = el.attr("to").and_then(|t| Jid::new(t).ok()).map(|j| j.to_bare()) else {
@@ -177,16 +199,17 @@ pub(crate) async fn handle_inbound_presence(ctx: Ctx, el: Element) -> Result<Flo
 
 /// Session ends: an available resource goes unavailable to everyone who saw it, and the
 /// account's last activity is recorded when its last resource leaves.
-pub(crate) async fn handle_session_event(ctx: Ctx, event: Event) {
+pub(crate) async fn handle_session_event(ctx: Ctx, event: Event, directed: Arc<Directed>) {
     let Event::SessionClosed { jid, presence } = event else { return };
     let owner = jid.to_bare();
-    if presence.is_some() {
-        let mut p = xml::with_attr(Element::bare("presence", ns::CLIENT), "type", "unavailable");
-        xml::set_attr(&mut p, "from", jid.as_str());
-        if let Err(e) = broadcast(&ctx, &owner, p).await {
-            tracing::warn!(error = %e, "unavailable broadcast failed");
-        }
+    let mut p = xml::with_attr(Element::bare("presence", ns::CLIENT), "type", "unavailable");
+    xml::set_attr(&mut p, "from", jid.as_str());
+    if presence.is_some()
+        && let Err(e) = broadcast(&ctx, &owner, p.clone()).await
+    {
+        tracing::warn!(error = %e, "unavailable broadcast failed");
     }
+    send_to_directed(&ctx, &directed, &jid, &p).await;
     if ctx.router.resources(&owner).is_empty()
         && let Err(e) = ctx.db.last_activity().set(owner.as_str(), now_ms(), "").await
     {

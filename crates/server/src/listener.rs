@@ -2,6 +2,7 @@
 //! address, and hand each connection to its stream kind.
 
 use rhein_c2s::C2sShared;
+use rhein_proto::StreamErrorCondition;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -62,6 +63,20 @@ impl Connections {
     }
 }
 
+/// Tells a plaintext client why it is turned away (RFC 6120 §4.9.1.1: header, then the error).
+async fn refuse(mut tcp: tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let header = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
+        xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>";
+    let error = StreamErrorCondition::PolicyViolation.to_wire(Some("too many connections from your address"));
+    let refusal = format!("{header}{error}</stream:stream>");
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        let _ = tcp.write_all(refusal.as_bytes()).await;
+        let _ = tcp.shutdown().await;
+    })
+    .await;
+}
+
 /// Binds `addr` and accepts in a background task; returns the bound address (port 0 picks one).
 pub(crate) async fn spawn(
     addr: SocketAddr,
@@ -83,6 +98,9 @@ pub(crate) async fn spawn(
                     Ok((tcp, peer)) => {
                         let Some(slot) = connections.acquire(peer.ip()) else {
                             tracing::warn!(%peer, "too many connections from this address");
+                            if !direct_tls {
+                                tokio::spawn(refuse(tcp));
+                            }
                             continue;
                         };
                         let shared = shared.clone();

@@ -5,6 +5,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use rhein_proto::{Element, ns};
 use rhein_stream::{Conn, Frame, Framer};
+use sha2::Digest;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -204,17 +205,42 @@ impl TestClient {
             .unwrap_or_default()
     }
 
-    /// SASL with `mechanism`; `Err(condition)` on `<failure/>`. Restarts the stream on success.
+    /// SASL with `mechanism` (-PLUS variants bind with `tls-exporter`); `Err(condition)` on
+    /// `<failure/>`. Restarts the stream on success.
     pub async fn authenticate(&mut self, mechanism: &str, user: &str, password: &str) -> Result<(), String> {
+        self.authenticate_with_binding(mechanism, user, password, "tls-exporter").await
+    }
+
+    /// Channel-binding data of this connection as a client computes it.
+    fn binding(&self, kind: &str) -> Vec<u8> {
+        let conn = self.conn.as_ref().expect("connected");
+        match kind {
+            "tls-exporter" => conn.tls_exporter().expect("TLS 1.3"),
+            "tls-server-end-point" => {
+                let Conn::Tls(tls) = conn else { panic!("not TLS") };
+                let tokio_rustls::TlsStream::Client(client) = tls.as_ref() else { panic!("not a client") };
+                let certs = client.get_ref().1.peer_certificates().expect("server certificate");
+                sha2::Sha256::digest(certs[0].as_ref()).to_vec()
+            }
+            other => other.as_bytes().to_vec(),
+        }
+    }
+
+    /// Like [`TestClient::authenticate`], choosing the channel-binding type for -PLUS.
+    pub async fn authenticate_with_binding(
+        &mut self,
+        mechanism: &str,
+        user: &str,
+        password: &str,
+        binding: &str,
+    ) -> Result<(), String> {
         if mechanism == "PLAIN" {
             let msg = B64.encode(format!("\0{user}\0{password}"));
             self.send(&format!("<auth xmlns='{}' mechanism='PLAIN'>{msg}</auth>", ns::SASL)).await;
             let reply = self.next().await;
             return self.finish_auth(reply, None).await;
         }
-        let cb = mechanism
-            .ends_with("-PLUS")
-            .then(|| ("tls-exporter", self.conn.as_ref().and_then(Conn::tls_exporter).expect("TLS 1.3")));
+        let cb = mechanism.ends_with("-PLUS").then(|| (binding, self.binding(binding)));
         let mut scram = ScramClient::new(mechanism, user, password, cb);
         self.send(&format!("<auth xmlns='{}' mechanism='{mechanism}'>{}</auth>", ns::SASL, B64.encode(scram.first())))
             .await;
