@@ -3,6 +3,7 @@
 
 mod auth;
 mod cli;
+mod essentials;
 mod im;
 mod stream;
 

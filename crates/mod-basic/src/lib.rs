@@ -1,13 +1,18 @@
 //! One-file XEPs that every server answers: XEP-0199 ping, XEP-0092 software version,
-//! XEP-0030 service discovery and XEP-0012 last activity. Each file registers its handlers.
+//! XEP-0030 service discovery, XEP-0012 last activity, XEP-0049 private storage, XEP-0054
+//! vcard-temp, XEP-0191 blocking and XEP-0280 carbons. Each file registers its handlers.
 
+mod blocking;
+mod carbons;
 mod disco;
 mod last;
 mod ping;
+mod private;
+mod vcard;
 mod version;
 
 use rhein_module::{Module, ModuleError, ModuleSpec, Registry};
-use rhein_proto::{BareJid, Element};
+use rhein_proto::{BareJid, Element, StanzaError};
 use rhein_storage::Db;
 use std::sync::Arc;
 
@@ -17,6 +22,10 @@ pub const SPECS: &[ModuleSpec] = &[
     ModuleSpec { name: "version", build: |_| Ok(Arc::new(Basic("version", version::register))) },
     ModuleSpec { name: "disco", build: |_| Ok(Arc::new(Basic("disco", disco::register))) },
     ModuleSpec { name: "last", build: |_| Ok(Arc::new(Basic("last", last::register))) },
+    ModuleSpec { name: "private", build: |_| Ok(Arc::new(Basic("private", private::register))) },
+    ModuleSpec { name: "vcard", build: |_| Ok(Arc::new(Basic("vcard", vcard::register))) },
+    ModuleSpec { name: "carbons", build: |_| Ok(Arc::new(Basic("carbons", carbons::register))) },
+    ModuleSpec { name: "blocking", build: |_| Ok(Arc::new(blocking::Blocking::default())) },
 ];
 
 /// A stateless module: a name and a registration function.
@@ -39,6 +48,18 @@ pub(crate) fn parties(iq: &Element) -> Option<(BareJid, Option<BareJid>)> {
     let to = iq.attr("to").and_then(|t| rhein_proto::Jid::new(t).ok()).map(|j| j.to_bare());
     Some((from, to))
 }
+
+/// The sender's account, for requests only an account may make about itself (`to` absent or
+/// its own bare JID; anything else is `forbidden`).
+pub(crate) fn own_account(iq: &Element) -> Result<BareJid, StanzaError> {
+    let (from, to) = parties(iq).ok_or_else(StanzaError::bad_request)?;
+    match to {
+        Some(to) if to != from => Err(StanzaError::forbidden()),
+        _ => Ok(from),
+    }
+}
+
+pub(crate) use rhein_module::storage_failure as internal;
 
 /// Whether `requester` may see `owner`'s presence-like data: itself, or a contact the owner
 /// lets see its presence (subscription `from` or `both`).

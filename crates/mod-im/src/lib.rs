@@ -9,7 +9,7 @@ mod roster;
 mod subscription;
 
 use rhein_module::{IqKind, Module, ModuleError, ModuleSpec, Registry, Stage, Targets};
-use rhein_proto::{Element, StanzaError, ns};
+use rhein_proto::{Element, ns};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -62,8 +62,4 @@ impl Module for Im {
     }
 }
 
-/// Storage failures become `internal-server-error` for the peer; details go to the log.
-pub(crate) fn internal(e: rhein_storage::StorageError) -> StanzaError {
-    tracing::error!(error = %e, "storage failure");
-    StanzaError::internal_server_error()
-}
+pub(crate) use rhein_module::storage_failure as internal;

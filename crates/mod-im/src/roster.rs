@@ -2,7 +2,7 @@
 //! XEP-0237 versioning (a client sending the current `ver` gets an empty result).
 
 use crate::{internal, subscription};
-use rhein_module::{Ctx, IqResult};
+use rhein_module::{Ctx, Interest, IqResult};
 use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, ns, xml};
 use rhein_storage::RosterRow;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,7 +41,7 @@ fn owner_of(iq: &Element) -> Result<FullJid, StanzaError> {
 pub(crate) async fn handle_roster_get(ctx: Ctx, iq: Element) -> IqResult {
     let from = owner_of(&iq)?;
     let owner = from.to_bare();
-    ctx.router.set_roster_interested(&from);
+    ctx.router.set_interest(&from, Interest::Roster, true);
     let version = ctx.db.roster().version(owner.as_str()).await.map_err(internal)?;
     let ver = version.to_string();
     let query = iq.get_child("query", ns::ROSTER);
@@ -127,7 +127,7 @@ static PUSH_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Sends a roster push to every resource that fetched the roster (RFC 6121 §2.1.6).
 pub(crate) async fn push(ctx: &Ctx, owner: &BareJid, item: Element, version: i64) {
-    for r in ctx.router.resources(owner).into_iter().filter(|r| r.roster_interested) {
+    for r in ctx.router.resources(owner).into_iter().filter(|r| r.wants(Interest::Roster)) {
         let mut query = xml::with_attr(Element::bare("query", ns::ROSTER), "ver", version.to_string());
         query.append_child(item.clone());
         let mut iq = xml::with_attr(Element::bare("iq", ns::CLIENT), "type", "set");

@@ -13,13 +13,48 @@ pub struct ResourceInfo {
     pub priority: i8,
     /// The last available presence broadcast by this resource; `None` until initial presence.
     pub presence: Option<Element>,
-    /// The resource fetched the roster, so it gets roster pushes (RFC 6121 §2.1.6).
-    pub roster_interested: bool,
+    /// What the resource asked to be kept informed of.
+    pub interests: Interests,
 }
 
 impl ResourceInfo {
     pub fn is_available(&self) -> bool {
         self.presence.is_some()
+    }
+
+    pub fn wants(&self, interest: Interest) -> bool {
+        self.interests.contains(interest)
+    }
+}
+
+/// Something a session opts into during its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interest {
+    /// Fetched the roster: gets roster pushes (RFC 6121 §2.1.6).
+    Roster,
+    /// Fetched the blocklist: gets block and unblock pushes (XEP-0191).
+    Blocklist,
+    /// Enabled message carbons (XEP-0280).
+    Carbons,
+}
+
+/// A small set of [`Interest`]s.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Interests(u8);
+
+impl Interests {
+    fn bit(i: Interest) -> u8 {
+        1 << (i as u8)
+    }
+    pub fn contains(self, i: Interest) -> bool {
+        self.0 & Self::bit(i) != 0
+    }
+    pub fn set(&mut self, i: Interest, on: bool) {
+        if on {
+            self.0 |= Self::bit(i);
+        } else {
+            self.0 &= !Self::bit(i);
+        }
     }
 }
 
@@ -34,8 +69,10 @@ pub trait RouterApi: Send + Sync + 'static {
     fn resources(&self, bare: &BareJid) -> Vec<ResourceInfo>;
     /// Records a resource's broadcast presence (`None`: it became unavailable).
     fn set_presence(&self, jid: &FullJid, presence: Option<Element>, priority: i8);
-    /// Marks a resource as interested in roster pushes.
-    fn set_roster_interested(&self, jid: &FullJid);
+    /// Turns an interest of a resource on or off.
+    fn set_interest(&self, jid: &FullJid, interest: Interest, on: bool);
+    /// The resources a message of type `mtype` to `bare` is delivered to (RFC 6121 §8.5.2).
+    fn message_targets(&self, bare: &BareJid, mtype: &str) -> Vec<FullJid>;
     /// Whether a domain is one of ours (account host or service).
     fn is_local_host(&self, domain: &str) -> bool;
 }

@@ -9,12 +9,18 @@
 mod ctx;
 mod registry;
 
-pub use ctx::{Ctx, ResourceInfo, RouterApi, ServerInfo};
+pub use ctx::{Ctx, Interest, Interests, ResourceInfo, RouterApi, ServerInfo};
 pub use registry::{
     BoxFuture, Disco, Event, EventHandler, Flow, IqHandler, IqKind, IqResult, Registry, Stage, StageHandler, Targets,
 };
 
 use std::sync::Arc;
+
+/// Storage failures become `internal-server-error` for the peer; details go to the log.
+pub fn storage_failure(e: rhein_storage::StorageError) -> rhein_proto::StanzaError {
+    tracing::error!(error = %e, "storage failure");
+    rhein_proto::StanzaError::internal_server_error()
+}
 
 /// One XMPP feature.
 pub trait Module: Send + Sync + 'static {

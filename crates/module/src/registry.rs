@@ -41,6 +41,10 @@ pub enum Targets {
 /// Points in the stanza flow where modules hook in. Names mirror Prosody's events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Stage {
+    /// `pre-message`, `pre-presence`, `pre-iq`: any stanza sent by a local session, before routing.
+    Outbound,
+    /// Any stanza for an existing local account, before the kind-specific stages.
+    Inbound,
     /// `pre-presence`: a presence sent by a local session, before routing.
     OutboundPresence,
     /// `presence/bare` and `presence/full`: a presence for a local account.

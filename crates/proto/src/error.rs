@@ -31,6 +31,8 @@ pub struct StanzaError {
     pub kind: ErrorType,
     pub condition: &'static str,
     pub text: Option<String>,
+    /// An application-specific condition (RFC 6120 §8.3.3 last paragraph), e.g. XEP-0191's `<blocked/>`.
+    pub app: Option<Element>,
 }
 
 macro_rules! conditions {
@@ -39,7 +41,7 @@ macro_rules! conditions {
             $(
                 #[doc = concat!("`<", $cond, "/>` with its usual type.")]
                 pub fn $fn_name() -> Self {
-                    Self { kind: ErrorType::$kind, condition: $cond, text: None }
+                    Self { kind: ErrorType::$kind, condition: $cond, text: None, app: None }
                 }
             )*
         }
@@ -73,12 +75,21 @@ impl StanzaError {
         self
     }
 
+    /// Adds an application-specific condition element.
+    pub fn with_app(mut self, app: Element) -> Self {
+        self.app = Some(app);
+        self
+    }
+
     /// The `<error/>` child element.
     pub fn to_element(&self) -> Element {
         let mut err = xml::with_attr(Element::bare("error", ns::CLIENT), "type", self.kind.as_str());
         err.append_child(Element::bare(self.condition, ns::STANZAS));
         if let Some(text) = &self.text {
             err.append_child(xml::text_el("text", ns::STANZAS, text.clone()));
+        }
+        if let Some(app) = &self.app {
+            err.append_child(app.clone());
         }
         err
     }

@@ -2,7 +2,7 @@
 //! to modules (IQ table, stages) and sessions (RFC 6121 §8.5 delivery rules).
 
 use crate::{Router, sessions::Resource};
-use rhein_module::{BoxFuture, Flow, IqKind, ResourceInfo, RouterApi, Stage, Targets};
+use rhein_module::{BoxFuture, Flow, Interest, IqKind, ResourceInfo, RouterApi, Stage, Targets};
 use rhein_proto::xml::{self, StanzaKind};
 use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError};
 
@@ -16,6 +16,7 @@ impl Router {
         if el.attr("to").is_none() && kind == StanzaKind::Message {
             xml::set_attr(&mut el, "to", from.to_bare().as_str());
         }
+        let Some(el) = self.run_stage(Stage::Outbound, from.domain().as_str(), el).await else { return };
         if kind == StanzaKind::Presence {
             match self.run_stage(Stage::OutboundPresence, from.domain().as_str(), el).await {
                 Some(el) if el.attr("to").is_some() => self.deliver(el).await,
@@ -51,11 +52,18 @@ impl Router {
             return;
         }
         let reply = err.reply_to(el);
+        // A server-generated error for a local session goes straight to it: recipient-side
+        // stages (blocking, for one) must not swallow the server's own answer.
+        if let Some(to) = reply.attr("to").and_then(|t| FullJid::new(t).ok())
+            && self.inner.sessions.send_to(&to, reply.clone())
+        {
+            return;
+        }
         Box::pin(self.deliver(reply)).await
     }
 
     /// Routes a stanza towards its `to` (recipient side).
-    pub async fn deliver(&self, el: Element) {
+    pub async fn deliver(&self, mut el: Element) {
         let Some(kind) = StanzaKind::of(&el) else { return };
         let to = match el.attr("to").map(Jid::new) {
             Some(Ok(jid)) => jid,
@@ -71,18 +79,22 @@ impl Router {
             // Federation is not there yet: every remote domain is unreachable.
             return self.bounce(&el, StanzaError::remote_server_not_found()).await;
         }
+        if to.node().is_some() {
+            if !self.account_exists(to.to_bare().as_str()).await {
+                return match kind {
+                    StanzaKind::Presence => {}
+                    _ => self.bounce(&el, StanzaError::service_unavailable()).await,
+                };
+            }
+            let Some(next) = self.run_stage(Stage::Inbound, &domain, el).await else { return };
+            el = next;
+        }
         match (kind, to.node().is_some()) {
             (StanzaKind::Iq, false) => self.dispatch_iq(Targets::Host, &domain, el).await,
             (_, false) => {} // Messages and presence to the bare domain: nothing handles them yet.
             (StanzaKind::Iq, true) => match to.try_as_full() {
                 Ok(full) => self.deliver_iq_to_full(full, el).await,
-                Err(bare) => {
-                    if self.account_exists(bare.as_str()).await {
-                        self.dispatch_iq(Targets::Account, &domain, el).await
-                    } else {
-                        self.bounce(&el, StanzaError::service_unavailable()).await
-                    }
-                }
+                Err(_) => self.dispatch_iq(Targets::Account, &domain, el).await,
             },
             (StanzaKind::Message, true) => self.deliver_message(&to, &domain, el).await,
             (StanzaKind::Presence, true) => self.deliver_presence(&to, &domain, el).await,
@@ -149,9 +161,6 @@ impl Router {
     async fn deliver_message(&self, to: &Jid, host: &str, el: Element) {
         let mtype = el.attr("type").unwrap_or("normal").to_owned();
         let bare = to.to_bare();
-        if !self.account_exists(bare.as_str()).await {
-            return self.bounce(&el, StanzaError::service_unavailable()).await;
-        }
         let Some(el) = self.run_stage(Stage::InboundMessage, host, el).await else { return };
         if let Ok(full) = to.try_as_full() {
             if self.inner.sessions.send_to(full, el.clone()) {
@@ -183,7 +192,7 @@ impl Router {
     }
 
     /// Available resources with non-negative priority; for chat and normal only the highest.
-    fn message_targets(&self, bare: &BareJid, mtype: &str) -> Vec<FullJid> {
+    pub fn message_targets(&self, bare: &BareJid, mtype: &str) -> Vec<FullJid> {
         let eligible: Vec<ResourceInfo> =
             self.inner.sessions.resources(bare).into_iter().filter(|r| r.is_available() && r.priority >= 0).collect();
         let top = eligible.iter().map(|r| r.priority).max().unwrap_or(0);
@@ -194,9 +203,6 @@ impl Router {
     /// the addressed resource or to every available one.
     async fn deliver_presence(&self, to: &Jid, host: &str, el: Element) {
         let bare = to.to_bare();
-        if !self.account_exists(bare.as_str()).await {
-            return;
-        }
         let Some(el) = self.run_stage(Stage::InboundPresence, host, el).await else { return };
         match to.try_as_full() {
             Ok(full) => {
@@ -231,8 +237,12 @@ impl RouterApi for Router {
         });
     }
 
-    fn set_roster_interested(&self, jid: &FullJid) {
-        self.inner.sessions.with_resource(jid, |r: &mut Resource| r.roster_interested = true);
+    fn set_interest(&self, jid: &FullJid, interest: Interest, on: bool) {
+        self.inner.sessions.with_resource(jid, |r: &mut Resource| r.interests.set(interest, on));
+    }
+
+    fn message_targets(&self, bare: &BareJid, mtype: &str) -> Vec<FullJid> {
+        Router::message_targets(self, bare, mtype)
     }
 
     fn is_local_host(&self, domain: &str) -> bool {

@@ -1,6 +1,6 @@
 //! The session table: bare JID to bound resources, each with its outbound channel.
 
-use rhein_module::ResourceInfo;
+use rhein_module::{Interests, ResourceInfo};
 use rhein_proto::{BareJid, Element, FullJid, StreamErrorCondition};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -60,7 +60,7 @@ pub(crate) struct Resource {
     pub(crate) name: String,
     pub(crate) priority: i8,
     pub(crate) presence: Option<Element>,
-    pub(crate) roster_interested: bool,
+    pub(crate) interests: Interests,
     pub(crate) handle: SessionHandle,
 }
 
@@ -93,7 +93,7 @@ impl Table {
             name: resource.to_owned(),
             priority: 0,
             presence: None,
-            roster_interested: false,
+            interests: Interests::default(),
             handle,
         });
         Ok(())
@@ -123,7 +123,7 @@ impl Table {
                     jid: bare.with_resource_str(&r.name).ok()?,
                     priority: r.priority,
                     presence: r.presence.clone(),
-                    roster_interested: r.roster_interested,
+                    interests: r.interests,
                 })
             })
             .collect()

@@ -66,7 +66,7 @@ impl Accounts<'_> {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-            for table in ["roster_item", "roster_version", "subscription_request", "offline_message", "last_activity"] {
+            for table in crate::OWNED_TABLES {
                 let sql = format!("DELETE FROM {table} WHERE owner = $1");
                 sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&bare).execute(&mut *tx).await?;
             }

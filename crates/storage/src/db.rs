@@ -87,6 +87,12 @@ impl Db {
     pub fn offline(&self) -> crate::Offline<'_> {
         crate::Offline { db: self }
     }
+    pub fn account_data(&self) -> crate::AccountData<'_> {
+        crate::AccountData { db: self }
+    }
+    pub fn blocklist(&self) -> crate::Blocklist<'_> {
+        crate::Blocklist { db: self }
+    }
     pub fn last_activity(&self) -> crate::LastActivity<'_> {
         crate::LastActivity { db: self }
     }

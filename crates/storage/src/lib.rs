@@ -5,16 +5,29 @@
 //! the portable subset (BIGINT epoch milliseconds, TEXT, BLOB/BYTEA, BOOLEAN). Must not depend
 //! on XMPP crates: JIDs arrive here as strings already prepared by the caller.
 
+mod account_data;
 mod accounts;
 mod db;
 mod migrate;
 mod offline;
 mod roster;
 
+pub use account_data::{AccountData, Blocklist};
 pub use accounts::Accounts;
 pub use db::{Db, now_ms};
 pub use offline::{Offline, OfflineMessage};
 pub use roster::{LastActivity, Roster, RosterRow, SubscriptionRequests};
+
+/// Tables keyed by `owner` (a bare JID): emptied when the account is deleted.
+pub(crate) const OWNED_TABLES: &[&str] = &[
+    "roster_item",
+    "roster_version",
+    "subscription_request",
+    "offline_message",
+    "last_activity",
+    "account_data",
+    "blocklist",
+];
 
 /// Why a storage call failed. Details are for the log; peers only ever see `internal-server-error`.
 #[derive(Debug, thiserror::Error)]

@@ -21,7 +21,7 @@ macro_rules! migration {
     };
 }
 
-const MIGRATIONS: &[Migration] = &[migration!(1, "0001_core.sql")];
+const MIGRATIONS: &[Migration] = &[migration!(1, "0001_core.sql"), migration!(2, "0002_account_data.sql")];
 
 const BOOKKEEPING: &str =
     "CREATE TABLE IF NOT EXISTS rhein_schema (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)";

@@ -1,0 +1,189 @@
+//! XEP-0191: Blocking Command — an account blocks JIDs (full, bare, domain/resource or
+//! domain, matched as in XEP-0016); nothing from them reaches it, nothing it sends reaches them.
+
+use crate::{internal, own_account};
+use rhein_module::{Ctx, Flow, Interest, IqKind, IqResult, Module, ModuleError, Registry, Stage, Targets};
+use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, ns, xml};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+const NS: &str = "urn:xmpp:blocking";
+const NS_ERRORS: &str = "urn:xmpp:blocking:errors";
+
+/// The module, with a cache of blocklists (checked on every stanza to or from an account).
+#[derive(Default)]
+pub(crate) struct Blocking {
+    cache: Mutex<HashMap<BareJid, Arc<HashSet<String>>>>,
+}
+
+impl Module for Blocking {
+    fn name(&self) -> &'static str {
+        "blocking"
+    }
+
+    fn register(self: Arc<Self>, reg: &mut Registry) -> Result<(), ModuleError> {
+        reg.feature(NS);
+        reg.account_feature(NS);
+        reg.iq(IqKind::Get, Targets::Account, NS, "blocklist", handle_blocklist_get)?;
+        let this = self.clone();
+        reg.iq(IqKind::Set, Targets::Account, NS, "block", move |ctx, iq| this.clone().handle_change(ctx, iq, true))?;
+        let this = self.clone();
+        reg.iq(IqKind::Set, Targets::Account, NS, "unblock", move |ctx, iq| {
+            this.clone().handle_change(ctx, iq, false)
+        })?;
+        let this = self.clone();
+        reg.stage(Stage::Outbound, 100, move |ctx, el| this.clone().handle_outbound(ctx, el));
+        reg.stage(Stage::Inbound, 100, move |ctx, el| self.clone().handle_inbound(ctx, el));
+        Ok(())
+    }
+}
+
+/// Whether `jid` is matched by a blocklist (full, bare, domain/resource, domain).
+fn matches(list: &HashSet<String>, jid: &Jid) -> bool {
+    let domain = jid.domain().as_str();
+    let bare = jid.to_bare();
+    list.contains(jid.as_str())
+        || list.contains(bare.as_str())
+        || jid.resource().is_some_and(|r| list.contains(&format!("{domain}/{}", r.as_str())))
+        || list.contains(domain)
+}
+
+fn items(el: &Element) -> Result<Vec<String>, StanzaError> {
+    el.children()
+        .filter(|c| c.is("item", NS))
+        .map(|i| {
+            let jid = i.attr("jid").ok_or_else(|| StanzaError::bad_request().with_text("item without jid"))?;
+            Jid::new(jid).map(|j| j.as_str().to_owned()).map_err(|_| StanzaError::jid_malformed())
+        })
+        .collect()
+}
+
+fn item_list(name: &str, jids: &[String]) -> Element {
+    let mut el = Element::bare(name, NS);
+    for j in jids {
+        el.append_child(xml::with_attr(Element::bare("item", NS), "jid", j.as_str()));
+    }
+    el
+}
+
+async fn handle_blocklist_get(ctx: Ctx, iq: Element) -> IqResult {
+    let owner = own_account(&iq)?;
+    if let Some(from) = iq.attr("from").and_then(|f| FullJid::new(f).ok()) {
+        ctx.router.set_interest(&from, Interest::Blocklist, true);
+    }
+    let list = ctx.db.blocklist().list(owner.as_str()).await.map_err(internal)?;
+    Ok(Some(item_list("blocklist", &list)))
+}
+
+impl Blocking {
+    async fn list(&self, ctx: &Ctx, owner: &BareJid) -> Result<Arc<HashSet<String>>, StanzaError> {
+        if let Some(l) = self.cache.lock().unwrap_or_else(|e| e.into_inner()).get(owner) {
+            return Ok(l.clone());
+        }
+        let list: Arc<HashSet<String>> =
+            Arc::new(ctx.db.blocklist().list(owner.as_str()).await.map_err(internal)?.into_iter().collect());
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).insert(owner.clone(), list.clone());
+        Ok(list)
+    }
+
+    async fn handle_change(self: Arc<Self>, ctx: Ctx, iq: Element, block: bool) -> IqResult {
+        let owner = own_account(&iq)?;
+        let payload = iq.children().next().ok_or_else(StanzaError::bad_request)?;
+        let jids = items(payload)?;
+        if block && jids.is_empty() {
+            return Err(StanzaError::bad_request().with_text("block at least one JID"));
+        }
+        let before = self.list(&ctx, &owner).await?;
+        if block {
+            // Contacts that could see us stop doing so now (XEP-0191 §3.3).
+            for r in ctx.router.resources(&owner).into_iter().filter(|r| r.is_available()) {
+                for j in jids.iter().filter(|j| !before.contains(*j)) {
+                    let mut p = xml::with_attr(Element::bare("presence", ns::CLIENT), "type", "unavailable");
+                    xml::set_attr(&mut p, "from", r.jid.as_str());
+                    xml::set_attr(&mut p, "to", j.as_str());
+                    ctx.router.route(p).await;
+                }
+            }
+            ctx.db.blocklist().add(owner.as_str(), &jids).await.map_err(internal)?;
+        } else {
+            ctx.db.blocklist().remove(owner.as_str(), &jids).await.map_err(internal)?;
+        }
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).remove(&owner);
+        if !block {
+            // Unblocked contacts that may see our presence get it again.
+            let unblocked: Vec<String> = if jids.is_empty() { before.iter().cloned().collect() } else { jids.clone() };
+            for j in unblocked {
+                let Ok(Some(item)) = ctx.db.roster().item(owner.as_str(), &j).await else { continue };
+                if matches!(item.subscription.as_str(), "from" | "both") {
+                    for r in ctx.router.resources(&owner) {
+                        if let Some(mut p) = r.presence {
+                            xml::set_attr(&mut p, "to", j.as_str());
+                            ctx.router.route(p).await;
+                        }
+                    }
+                }
+            }
+        }
+        // Pushes to every resource that fetched the blocklist.
+        let push_payload = item_list(if block { "block" } else { "unblock" }, &jids);
+        for r in ctx.router.resources(&owner).into_iter().filter(|r| r.wants(Interest::Blocklist)) {
+            let mut push = xml::with_attr(Element::bare("iq", ns::CLIENT), "type", "set");
+            xml::set_attr(&mut push, "id", format!("block-{}", r.jid.resource().as_str()));
+            xml::set_attr(&mut push, "to", r.jid.as_str());
+            push.append_child(push_payload.clone());
+            ctx.router.send_to(&r.jid, push);
+        }
+        Ok(None)
+    }
+
+    /// Stanzas from the account to someone it blocked: refused with `<blocked/>`.
+    async fn handle_outbound(self: Arc<Self>, ctx: Ctx, el: Element) -> Result<Flow, StanzaError> {
+        let (Some(from), Some(to)) = (jid_attr(&el, "from"), jid_attr(&el, "to")) else {
+            return Ok(Flow::Continue(el));
+        };
+        let list = self.list(&ctx, &from.to_bare()).await?;
+        if list.is_empty() || !matches(&list, &to) {
+            return Ok(Flow::Continue(el));
+        }
+        if el.name() == "presence" {
+            return Ok(Flow::Handled);
+        }
+        Err(StanzaError::not_acceptable().with_app(Element::bare("blocked", NS_ERRORS)))
+    }
+
+    /// Stanzas for the account from someone it blocked: never delivered.
+    async fn handle_inbound(self: Arc<Self>, ctx: Ctx, el: Element) -> Result<Flow, StanzaError> {
+        let (Some(from), Some(to)) = (jid_attr(&el, "from"), jid_attr(&el, "to")) else {
+            return Ok(Flow::Continue(el));
+        };
+        let list = self.list(&ctx, &to.to_bare()).await?;
+        if list.is_empty() || !matches(&list, &from) {
+            return Ok(Flow::Continue(el));
+        }
+        if el.name() == "presence" {
+            return Ok(Flow::Handled);
+        }
+        Err(StanzaError::service_unavailable())
+    }
+}
+
+fn jid_attr(el: &Element, name: &str) -> Option<Jid> {
+    el.attr(name).and_then(|j| Jid::new(j).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matching_follows_xep_0016() {
+        let list: HashSet<String> = ["bad@x", "evil.example", "y/phone", "c@x/r"].map(String::from).into();
+        let j = |s: &str| Jid::new(s).unwrap();
+        assert!(matches(&list, &j("bad@x/any")));
+        assert!(matches(&list, &j("anyone@evil.example/r")));
+        assert!(matches(&list, &j("y/phone")));
+        assert!(matches(&list, &j("c@x/r")));
+        assert!(!matches(&list, &j("c@x/other")));
+        assert!(!matches(&list, &j("good@x")));
+    }
+}

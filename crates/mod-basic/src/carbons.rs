@@ -1,0 +1,100 @@
+//! XEP-0280: Message Carbons — every resource of an account that enabled carbons sees the
+//! chats its other resources send and receive.
+
+use rhein_module::{Ctx, Flow, Interest, IqKind, IqResult, ModuleError, Registry, Stage, Targets};
+use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, ns, xml};
+
+const NS: &str = "urn:xmpp:carbons:2";
+const FORWARD: &str = "urn:xmpp:forward:0";
+const HINTS: &str = "urn:xmpp:hints";
+
+pub(crate) fn register(reg: &mut Registry) -> Result<(), ModuleError> {
+    reg.feature(NS);
+    reg.iq(IqKind::Set, Targets::Account, NS, "enable", |ctx, iq| toggle(ctx, iq, true))?;
+    reg.iq(IqKind::Set, Targets::Account, NS, "disable", |ctx, iq| toggle(ctx, iq, false))?;
+    reg.stage(Stage::Outbound, 0, handle_sent);
+    reg.stage(Stage::InboundMessage, 0, handle_received);
+    Ok(())
+}
+
+async fn toggle(ctx: Ctx, iq: Element, on: bool) -> IqResult {
+    let from = iq.attr("from").and_then(|f| FullJid::new(f).ok()).ok_or_else(StanzaError::bad_request)?;
+    if iq.attr("to").is_some_and(|t| t != from.to_bare().as_str()) {
+        return Err(StanzaError::forbidden());
+    }
+    ctx.router.set_interest(&from, Interest::Carbons, on);
+    Ok(None)
+}
+
+/// Chats, and normal messages with a body (XEP-0280 §6), unless marked private or no-copy.
+fn eligible(el: &Element) -> bool {
+    if el.name() != "message" || el.get_child("private", NS).is_some() || el.get_child("no-copy", HINTS).is_some() {
+        return false;
+    }
+    // Carbon copies themselves are never copied again.
+    if el.get_child("sent", NS).is_some() || el.get_child("received", NS).is_some() {
+        return false;
+    }
+    match el.attr("type").unwrap_or("normal") {
+        "chat" => true,
+        "normal" => el.get_child("body", ns::CLIENT).is_some(),
+        _ => false,
+    }
+}
+
+/// `<message from=bare to=resource><{wrapper}><forwarded><message/></forwarded></{wrapper}></message>`
+fn carbon(wrapper: &str, owner: &BareJid, to: &FullJid, original: &Element) -> Element {
+    let mut forwarded = Element::bare("forwarded", FORWARD);
+    forwarded.append_child(original.clone());
+    let mut w = Element::bare(wrapper, NS);
+    w.append_child(forwarded);
+    let mut m = xml::with_attr(Element::bare("message", ns::CLIENT), "from", owner.as_str());
+    xml::set_attr(&mut m, "to", to.as_str());
+    xml::set_attr(&mut m, "type", original.attr("type").unwrap_or("normal"));
+    m.append_child(w);
+    m
+}
+
+/// Strips `<private/>`: it is an instruction to this server, not to the recipient.
+fn without_private(mut el: Element) -> Element {
+    el.remove_child("private", NS);
+    el
+}
+
+/// A message sent by one resource is copied to the account's other carbon-enabled resources.
+async fn handle_sent(ctx: Ctx, el: Element) -> Result<Flow, StanzaError> {
+    if el.name() != "message" {
+        return Ok(Flow::Continue(el));
+    }
+    if !eligible(&el) {
+        return Ok(Flow::Continue(without_private(el)));
+    }
+    let Some(from) = el.attr("from").and_then(|f| FullJid::new(f).ok()) else { return Ok(Flow::Continue(el)) };
+    let owner = from.to_bare();
+    for r in ctx.router.resources(&owner) {
+        if r.jid != from && r.wants(Interest::Carbons) {
+            ctx.router.send_to(&r.jid, carbon("sent", &owner, &r.jid, &el));
+        }
+    }
+    Ok(Flow::Continue(el))
+}
+
+/// A message to the account is copied to its carbon-enabled resources that do not get it.
+async fn handle_received(ctx: Ctx, el: Element) -> Result<Flow, StanzaError> {
+    if !eligible(&el) {
+        return Ok(Flow::Continue(without_private(el)));
+    }
+    let Some(to) = el.attr("to").and_then(|t| Jid::new(t).ok()) else { return Ok(Flow::Continue(el)) };
+    let owner = to.to_bare();
+    let resources = ctx.router.resources(&owner);
+    let targets: Vec<FullJid> = match to.try_as_full() {
+        Ok(full) if resources.iter().any(|r| r.jid == *full) => vec![full.clone()],
+        _ => ctx.router.message_targets(&owner, el.attr("type").unwrap_or("normal")),
+    };
+    for r in resources {
+        if r.wants(Interest::Carbons) && !targets.contains(&r.jid) {
+            ctx.router.send_to(&r.jid, carbon("received", &owner, &r.jid, &el));
+        }
+    }
+    Ok(Flow::Continue(el))
+}
