@@ -32,7 +32,7 @@ pub struct StanzaError {
     pub condition: &'static str,
     pub text: Option<String>,
     /// An application-specific condition (RFC 6120 §8.3.3 last paragraph), e.g. XEP-0191's `<blocked/>`.
-    pub app: Option<Element>,
+    pub app: Option<Box<Element>>,
 }
 
 macro_rules! conditions {
@@ -77,7 +77,7 @@ impl StanzaError {
 
     /// Adds an application-specific condition element.
     pub fn with_app(mut self, app: Element) -> Self {
-        self.app = Some(app);
+        self.app = Some(Box::new(app));
         self
     }
 
@@ -89,7 +89,7 @@ impl StanzaError {
             err.append_child(xml::text_el("text", ns::STANZAS, text.clone()));
         }
         if let Some(app) = &self.app {
-            err.append_child(app.clone());
+            err.append_child((**app).clone());
         }
         err
     }
