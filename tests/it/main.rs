@@ -5,6 +5,7 @@ mod auth;
 mod cli;
 mod essentials;
 mod im;
+mod sm;
 mod stream;
 
 use rhein_testkit::Element;

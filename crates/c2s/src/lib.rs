@@ -5,8 +5,10 @@
 mod auth;
 mod negotiate;
 mod session;
+mod sm;
 mod throttle;
 
+pub use sm::Resumable;
 pub use throttle::{AuthThrottle, ThrottleLimits};
 
 use rhein_router::Router;
@@ -36,6 +38,10 @@ pub struct C2sConfig {
     pub negotiation_timeout: Duration,
     /// Failed SASL attempts allowed on one stream before it is closed.
     pub sasl_retries: u32,
+    /// How long a session with XEP-0198 resumption waits for its client to come back.
+    pub resume_timeout: Duration,
+    /// Unacknowledged stanzas kept for a hibernating session before it is given up.
+    pub max_unacked: usize,
 }
 
 impl C2sConfig {
@@ -49,6 +55,8 @@ impl C2sConfig {
             queue_size: 1024,
             negotiation_timeout: Duration::from_secs(60),
             sasl_retries: 3,
+            resume_timeout: Duration::from_secs(300),
+            max_unacked: 5000,
         }
     }
 }
@@ -61,6 +69,8 @@ pub struct C2sShared {
     pub throttle: AuthThrottle,
     /// Bounds concurrent argon2 checks (PLAIN) so logins cannot starve the blocking pool.
     pub hash_permits: tokio::sync::Semaphore,
+    /// Sessions a new connection may resume (XEP-0198).
+    pub resumable: Resumable,
 }
 
 /// Serves one accepted TCP connection to the end. `direct_tls` for XEP-0368 ports.

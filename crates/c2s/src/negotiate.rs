@@ -3,7 +3,8 @@
 
 use crate::C2sShared;
 use crate::auth::{self, AuthOutcome};
-use rhein_proto::{Element, FullJid, StanzaError, StreamErrorCondition as Cond, ns, xml};
+use crate::sm::{self, ResumeRequest};
+use rhein_proto::{BareJid, Element, FullJid, StanzaError, StreamErrorCondition as Cond, ns, xml};
 use rhein_router::{BindError, Outbound, SessionHandle};
 use rhein_sasl::ChannelBinding;
 use rhein_stream::{Conn, Frame, ReadError, StreamIo};
@@ -86,6 +87,7 @@ impl Negotiation {
                     let mut session = Element::bare("session", ns::SESSION);
                     session.append_child(Element::bare("optional", ns::SESSION));
                     features.append_child(session);
+                    features.append_child(Element::bare("sm", sm::NS));
                     for f in shared.router.stream_features() {
                         features.append_child(f.clone());
                     }
@@ -145,6 +147,28 @@ impl Negotiation {
                         return None;
                     }
                     Phase::Authenticated { localpart } => {
+                        if el.is("resume", sm::NS) {
+                            let owner = BareJid::new(&format!("{localpart}@{host}")).ok()?;
+                            let target = el.attr("previd").and_then(|id| shared.resumable.find(id, &owner));
+                            match (target, sm::h_of(&el)) {
+                                (Some(tx), Some(h)) => match tx.send(ResumeRequest { io: self.io, h }).await {
+                                    // The session's own task carries on with this connection.
+                                    Ok(()) => return None,
+                                    Err(mpsc::error::SendError(req)) => self.io = req.io,
+                                },
+                                (_, None) => {
+                                    self.io.send(&sm::failed("bad-request", None)).await.ok()?;
+                                    continue;
+                                }
+                                (None, Some(_)) => {}
+                            }
+                            self.io.send(&sm::failed("item-not-found", None)).await.ok()?;
+                            continue;
+                        }
+                        if el.is("enable", sm::NS) {
+                            self.io.send(&sm::failed("unexpected-request", None)).await.ok()?;
+                            continue;
+                        }
                         if !el.is("iq", ns::CLIENT) {
                             self.fail(Cond::NotAuthorized, Some("bind a resource first")).await;
                             return None;

@@ -1,88 +1,312 @@
 //! The bound session: client stanzas to the router in order, router deliveries to the client,
-//! keepalives, idle timeout and slow-consumer protection.
+//! XEP-0198 acks and resumption, keepalives, idle timeout and slow-consumer protection.
+//!
+//! The session outlives its connection when the client enabled resumption: it hibernates,
+//! queueing deliveries, until a new connection resumes it or the resume timeout passes.
 
 use crate::C2sShared;
 use crate::negotiate::Bound;
+use crate::sm::{self, ResumeRequest, Sm};
 use rhein_proto::xml::{self, StanzaKind};
-use rhein_proto::{Element, StreamErrorCondition as Cond, ns};
+use rhein_proto::{Element, FullJid, StreamErrorCondition as Cond, ns};
 use rhein_router::Outbound;
-use rhein_stream::{Frame, ReadError};
+use rhein_stream::{Frame, ReadError, StreamIo};
+use std::sync::Arc;
+use tokio::sync::{Notify, mpsc};
 use tokio::time::{Instant, sleep_until};
 
-/// Runs until the stream ends, then unbinds.
+struct Session<'a> {
+    shared: &'a C2sShared,
+    jid: FullJid,
+    session_id: u64,
+    rx: mpsc::Receiver<Outbound>,
+    overflow: Arc<Notify>,
+    sm: Option<Sm>,
+    resume_rx: Option<mpsc::Receiver<ResumeRequest>>,
+    out: Vec<u8>,
+}
+
+/// How a connection ended, from the session's point of view.
+enum Ended {
+    /// The session ends (clean close, stream error, replaced by a new bind, shutdown).
+    Session,
+    /// Only the connection was lost; a resumable session hibernates.
+    Connection,
+}
+
+/// What woke the live loop.
+enum Wake {
+    Frame(Result<Frame, ReadError>),
+    Deliver(Outbound),
+    Resume(Box<ResumeRequest>),
+    Overflow,
+    Idle,
+    Keepalive,
+}
+
+/// Runs until the session ends, then unbinds it and re-routes what the client never got.
 pub(crate) async fn run(shared: &C2sShared, bound: Bound) {
-    let Bound { mut io, jid, session_id, mut rx, overflow } = bound;
-    let idle = io.limits().idle_timeout;
-    let mut last_read = Instant::now();
-    let mut out = Vec::with_capacity(4096);
+    let Bound { io, jid, session_id, rx, overflow } = bound;
+    let mut s =
+        Session { shared, jid, session_id, rx, overflow, sm: None, resume_rx: None, out: Vec::with_capacity(4096) };
+    let mut conn = Some(io);
     loop {
-        let keepalive_due = io.keepalive_due();
-        tokio::select! {
-            frame = io.read_frame() => {
-                last_read = Instant::now();
-                match frame {
-                    Ok(Frame::Element(el)) => {
-                        if let Err((cond, text)) = check_top_level(&el) {
-                            io.fail(cond, Some(text)).await;
-                            break;
-                        }
-                        shared.router.process(&jid, el).await;
-                    }
-                    Ok(Frame::Close) => {
-                        let _ = io.write(b"</stream:stream>").await;
-                        io.close().await;
-                        break;
-                    }
-                    Ok(Frame::Open(_)) => break,
-                    Err(ReadError::Frame(e)) => {
-                        tracing::debug!(error = %e, "bad XML from client");
-                        io.fail(e.condition(), Some(&e.to_string())).await;
-                        break;
-                    }
-                    Err(_) => break,
-                }
-            }
-            Some(first) = rx.recv() => {
-                // Batch whatever else is queued into one write.
-                let mut next = Some(first);
-                let mut close = None;
-                out.clear();
-                while let Some(item) = next.take() {
-                    match item {
-                        Outbound::Stanza(el) => {
-                            out.extend_from_slice(&xml::to_bytes(&el));
-                            if out.len() < 64 * 1024 {
-                                next = rx.try_recv().ok();
+        conn = match conn.take() {
+            Some(io) => match s.live(io).await {
+                Ended::Connection if s.resume_rx.is_some() => None,
+                _ => break,
+            },
+            None => match s.hibernate().await {
+                Some(io) => Some(io),
+                None => break,
+            },
+        };
+    }
+    s.finish().await;
+}
+
+impl Session<'_> {
+    async fn live(&mut self, mut io: StreamIo) -> Ended {
+        let idle = io.limits().idle_timeout;
+        let mut last_read = Instant::now();
+        loop {
+            let keepalive_due = io.keepalive_due();
+            let wake = tokio::select! {
+                frame = io.read_frame() => Wake::Frame(frame),
+                Some(item) = self.rx.recv() => Wake::Deliver(item),
+                Some(req) = recv_opt(&mut self.resume_rx) => Wake::Resume(Box::new(req)),
+                () = self.overflow.notified() => Wake::Overflow,
+                () = sleep_until(last_read + idle) => Wake::Idle,
+                () = sleep_until(keepalive_due.into()) => Wake::Keepalive,
+            };
+            match wake {
+                Wake::Frame(frame) => {
+                    last_read = Instant::now();
+                    match frame {
+                        Ok(Frame::Element(el)) => {
+                            if let Some(ended) = self.handle_element(&mut io, el).await {
+                                return ended;
                             }
                         }
-                        Outbound::Close(cond) => close = Some(cond),
+                        Ok(Frame::Close) => {
+                            let _ = io.write(b"</stream:stream>").await;
+                            io.close().await;
+                            return Ended::Session;
+                        }
+                        Ok(Frame::Open(_)) => return Ended::Session,
+                        Err(ReadError::Frame(e)) => {
+                            tracing::debug!(error = %e, "bad XML from client");
+                            io.fail(e.condition(), Some(&e.to_string())).await;
+                            return Ended::Session;
+                        }
+                        Err(_) => return Ended::Connection,
                     }
                 }
-                if !out.is_empty() && io.write(&out).await.is_err() {
-                    break;
+                Wake::Deliver(first) => {
+                    if let Some(ended) = self.write_batch(&mut io, first).await {
+                        return ended;
+                    }
                 }
-                if let Some(cond) = close {
-                    io.fail(cond, None).await;
-                    break;
+                Wake::Resume(req) => {
+                    // The client came back on a new connection before we noticed the old one died.
+                    io.fail(Cond::Conflict, Some("replaced by a resumed stream")).await;
+                    match self.resume(*req).await {
+                        Some(new_io) => {
+                            io = new_io;
+                            last_read = Instant::now();
+                        }
+                        None => return Ended::Connection,
+                    }
                 }
-            }
-            () = overflow.notified() => {
-                io.fail(Cond::PolicyViolation, Some("too many stanzas queued for this session")).await;
-                break;
-            }
-            () = sleep_until(last_read + idle) => {
-                io.fail(Cond::ConnectionTimeout, None).await;
-                break;
-            }
-            () = sleep_until(keepalive_due.into()) => {
-                if io.write(b" ").await.is_err() {
-                    break;
+                Wake::Overflow => {
+                    io.fail(Cond::PolicyViolation, Some("too many stanzas queued for this session")).await;
+                    return Ended::Session;
+                }
+                Wake::Idle => {
+                    io.fail(Cond::ConnectionTimeout, None).await;
+                    return Ended::Connection;
+                }
+                Wake::Keepalive => {
+                    if io.write(b" ").await.is_err() {
+                        return Ended::Connection;
+                    }
                 }
             }
         }
     }
-    tracing::info!(%jid, "session closed");
-    shared.router.unbind(&jid, session_id).await;
+
+    /// A top-level element from the client: SM nonzas here, stanzas to the router.
+    async fn handle_element(&mut self, io: &mut StreamIo, el: Element) -> Option<Ended> {
+        if el.ns() == sm::NS {
+            return self.handle_sm(io, &el).await;
+        }
+        if let Err((cond, text)) = check_top_level(&el) {
+            io.fail(cond, Some(text)).await;
+            return Some(Ended::Session);
+        }
+        if let Some(sm) = &mut self.sm {
+            sm.inbound = sm.inbound.wrapping_add(1);
+        }
+        self.shared.router.process(&self.jid, el).await;
+        None
+    }
+
+    async fn handle_sm(&mut self, io: &mut StreamIo, el: &Element) -> Option<Ended> {
+        let reply = match (el.name(), &mut self.sm) {
+            ("enable", None) => {
+                let resume = matches!(el.attr("resume"), Some("true" | "1"));
+                let mut attrs = Vec::new();
+                let id = resume.then(|| {
+                    let (id, rx) = self.shared.resumable.register(self.jid.to_bare());
+                    self.resume_rx = Some(rx);
+                    attrs.push(("id", id.clone()));
+                    attrs.push(("resume", "true".to_owned()));
+                    attrs.push(("max", self.shared.config.resume_timeout.as_secs().to_string()));
+                    id
+                });
+                self.sm = Some(Sm::new(id));
+                sm::el("enabled", &attrs)
+            }
+            ("enable", Some(_)) => sm::failed("unexpected-request", None),
+            ("r", Some(sm)) => sm::el("a", &[("h", sm.inbound.to_string())]),
+            ("a", Some(sm)) => {
+                sm.ack_requested = false;
+                match sm::h_of(el).map(|h| sm.ack(h)) {
+                    Some(Ok(())) => return None,
+                    _ => {
+                        let text = "acknowledged more stanzas than were sent";
+                        io.fail(Cond::UndefinedCondition, Some(text)).await;
+                        return Some(Ended::Session);
+                    }
+                }
+            }
+            _ => sm::failed("unexpected-request", None),
+        };
+        if io.send(&reply).await.is_err() {
+            return Some(Ended::Connection);
+        }
+        None
+    }
+
+    /// Writes `first` and whatever else is queued in one go, counting for SM and asking for
+    /// an ack when stanzas are outstanding.
+    async fn write_batch(&mut self, io: &mut StreamIo, first: Outbound) -> Option<Ended> {
+        let mut next = Some(first);
+        let mut close = None;
+        self.out.clear();
+        while let Some(item) = next.take() {
+            match item {
+                Outbound::Stanza(el) => {
+                    self.out.extend_from_slice(&xml::to_bytes(&el));
+                    if let Some(sm) = &mut self.sm {
+                        sm.sent(&el);
+                    }
+                    if self.out.len() < 64 * 1024 {
+                        next = self.rx.try_recv().ok();
+                    }
+                }
+                Outbound::Close(cond) => close = Some(cond),
+            }
+        }
+        if let Some(sm) = &mut self.sm
+            && sm.unacked_len() > 0
+            && !sm.ack_requested
+        {
+            sm.ack_requested = true;
+            self.out.extend_from_slice(&xml::to_bytes(&sm::el("r", &[])));
+        }
+        if !self.out.is_empty() && io.write(&self.out).await.is_err() {
+            return Some(Ended::Connection);
+        }
+        if let Some(cond) = close {
+            io.fail(cond, None).await;
+            return Some(Ended::Session);
+        }
+        None
+    }
+
+    /// Waits, connection-less, for a resumption; deliveries pile up as unacknowledged.
+    async fn hibernate(&mut self) -> Option<StreamIo> {
+        tracing::debug!(jid = %self.jid, "session hibernating");
+        let deadline = Instant::now() + self.shared.config.resume_timeout;
+        loop {
+            tokio::select! {
+                Some(req) = recv_opt(&mut self.resume_rx) => {
+                    if let Some(io) = self.resume(req).await {
+                        return Some(io);
+                    }
+                }
+                item = self.rx.recv() => match (item, &mut self.sm) {
+                    (Some(Outbound::Stanza(el)), Some(sm)) if sm.unacked_len() < self.shared.config.max_unacked => sm.sent(&el),
+                    _ => return None,
+                },
+                () = self.overflow.notified() => return None,
+                () = sleep_until(deadline) => return None,
+            }
+        }
+    }
+
+    /// Completes a resumption on the new connection: `<resumed/>`, then every stanza the client
+    /// has not acknowledged, in order. `None` if the new connection fails on the way.
+    async fn resume(&mut self, req: ResumeRequest) -> Option<StreamIo> {
+        let ResumeRequest { mut io, h } = req;
+        let sm = self.sm.as_mut()?;
+        if sm.ack(h).is_err() {
+            let _ = io.send(&sm::failed("undefined-condition", Some(sm.inbound))).await;
+            io.close().await;
+            return None;
+        }
+        let previd = sm.resume_id.clone().unwrap_or_default();
+        self.out.clear();
+        self.out.extend_from_slice(&xml::to_bytes(&sm::el(
+            "resumed",
+            &[("previd", previd), ("h", sm.inbound.to_string())],
+        )));
+        for el in sm.unacked() {
+            self.out.extend_from_slice(&xml::to_bytes(el));
+        }
+        if sm.unacked_len() > 0 {
+            sm.ack_requested = true;
+            self.out.extend_from_slice(&xml::to_bytes(&sm::el("r", &[])));
+        }
+        io.write(&self.out).await.ok()?;
+        tracing::info!(jid = %self.jid, resent = sm.unacked_len(), "session resumed");
+        Some(io)
+    }
+
+    /// Unbinds, then hands messages the client never acknowledged (or never got) back to the
+    /// router, which delivers them to other resources or offline storage (XEP-0198 §5).
+    async fn finish(mut self) {
+        if let Some(id) = self.sm.as_ref().and_then(|sm| sm.resume_id.as_ref()) {
+            self.shared.resumable.remove(id);
+        }
+        tracing::info!(jid = %self.jid, "session closed");
+        self.shared.router.unbind(&self.jid, self.session_id).await;
+        let mut pending: Vec<Element> = self.sm.as_mut().map(Sm::take_unacked).unwrap_or_default();
+        while let Ok(item) = self.rx.try_recv() {
+            if let Outbound::Stanza(el) = item {
+                pending.push(el);
+            }
+        }
+        for el in pending.into_iter().filter(worth_rerouting) {
+            self.shared.router.deliver(el).await;
+        }
+    }
+}
+
+/// Messages with content, addressed to the user (not carbon copies, which other resources
+/// got already).
+fn worth_rerouting(el: &Element) -> bool {
+    el.is("message", ns::CLIENT)
+        && matches!(el.attr("type"), None | Some("chat" | "normal"))
+        && el.get_child("body", ns::CLIENT).is_some()
+}
+
+async fn recv_opt<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Only stanzas in `jabber:client` may follow binding (RFC 6120 §4.9.3.10, §4.9.3.24).

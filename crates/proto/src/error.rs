@@ -140,6 +140,7 @@ pub enum StreamErrorCondition {
     ResourceConstraint,
     RestrictedXml,
     SystemShutdown,
+    UndefinedCondition,
     UnsupportedStanzaType,
     UnsupportedVersion,
 }
@@ -160,6 +161,7 @@ impl StreamErrorCondition {
             Self::ResourceConstraint => "resource-constraint",
             Self::RestrictedXml => "restricted-xml",
             Self::SystemShutdown => "system-shutdown",
+            Self::UndefinedCondition => "undefined-condition",
             Self::UnsupportedStanzaType => "unsupported-stanza-type",
             Self::UnsupportedVersion => "unsupported-version",
         }

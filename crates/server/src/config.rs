@@ -102,6 +102,8 @@ pub struct LimitsConfig {
     pub auth_failures_per_account: u32,
     pub auth_failures_per_address: u32,
     pub auth_failure_window_secs: u64,
+    pub resume_timeout_secs: u64,
+    pub max_unacked: usize,
 }
 
 impl Default for LimitsConfig {
@@ -117,6 +119,8 @@ impl Default for LimitsConfig {
             auth_failures_per_account: 5,
             auth_failures_per_address: 20,
             auth_failure_window_secs: 60,
+            resume_timeout_secs: 300,
+            max_unacked: 5000,
         }
     }
 }

@@ -10,7 +10,7 @@ pub mod modules;
 
 pub use config::{Config, ConfigError, ListenerKind};
 
-use rhein_c2s::{AuthThrottle, C2sConfig, C2sShared, ThrottleLimits};
+use rhein_c2s::{AuthThrottle, C2sConfig, C2sShared, Resumable, ThrottleLimits};
 use rhein_module::{Registry, ServerInfo};
 use rhein_router::Router;
 use rhein_storage::Db;
@@ -119,6 +119,8 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
         c2s.negotiation_timeout = Duration::from_secs(l.negotiation_timeout_secs);
         c2s.max_sessions_per_account = l.max_sessions_per_account;
         c2s.queue_size = l.session_queue;
+        c2s.resume_timeout = Duration::from_secs(l.resume_timeout_secs);
+        c2s.max_unacked = l.max_unacked;
         let shared = Arc::new(C2sShared {
             config: c2s,
             router: router.clone(),
@@ -129,6 +131,7 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
                 window: Duration::from_secs(l.auth_failure_window_secs),
             }),
             hash_permits: tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
+            resumable: Resumable::default(),
         });
         let direct_tls = lc.kind == ListenerKind::C2sTls;
         let addr = listener::spawn(lc.address, shared, direct_tls, stop.subscribe(), connections.clone())

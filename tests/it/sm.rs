@@ -1,0 +1,144 @@
+//! XEP-0198 Stream Management: acks both ways, resumption after a killed connection with every
+//! unacknowledged stanza delivered exactly once, and what happens when nobody comes back.
+
+use crate::named;
+use rhein_testkit::{Element, TestClient, TestServer, ns};
+use std::time::Duration;
+
+const SM: &str = "urn:xmpp:sm:3";
+
+fn body(e: &Element) -> String {
+    e.get_child("body", ns::CLIENT).map(Element::text).unwrap_or_default()
+}
+
+async fn enable(c: &mut TestClient, resume: bool) -> Element {
+    let attr = if resume { " resume='true'" } else { "" };
+    c.send(&format!("<enable xmlns='{SM}'{attr}/>")).await;
+    c.expect(|e| e.ns() == SM).await
+}
+
+#[tokio::test]
+async fn acks_count_stanzas_both_ways() {
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
+    let mut alice = server.client("alice", "pw").await;
+    assert!(alice.features.as_ref().unwrap().get_child("sm", SM).is_some(), "SM offered after authentication");
+    let enabled = enable(&mut alice, false).await;
+    assert_eq!(enabled.name(), "enabled");
+    assert_eq!(enabled.attr("id"), None);
+    alice.send(&format!("<r xmlns='{SM}'/>")).await;
+    assert_eq!(alice.expect(|e| e.is("a", SM)).await.attr("h"), Some("0"));
+    alice.iq("<iq type='get' id='p' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+    alice.send("<presence/>").await;
+    alice.send(&format!("<r xmlns='{SM}'/>")).await;
+    assert_eq!(alice.expect(|e| e.is("a", SM)).await.attr("h"), Some("2"));
+
+    // The server asks for acks of what it sent.
+    let mut bob = server.client("bob", "pw").await;
+    bob.send("<message to='alice@localhost' type='chat'><body>one</body></message>").await;
+    alice.expect(named("message")).await;
+    alice.expect(|e| e.is("r", SM)).await;
+    alice.send(&format!("<a xmlns='{SM}' h='3'/>")).await; // ping result, own presence, message
+    let again = enable(&mut alice, false).await;
+    assert_eq!(again.name(), "failed");
+    // Acknowledging more than was sent is a stream error.
+    alice.send(&format!("<a xmlns='{SM}' h='99'/>")).await;
+    assert_eq!(alice.expect_stream_error().await, "undefined-condition");
+}
+
+#[tokio::test]
+async fn resumption_after_a_killed_connection_delivers_every_unacked_stanza_once() {
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
+    let mut alice = server.connect().resource("phone").login("alice", "pw").await;
+    alice.send("<presence/>").await;
+    alice.expect(named("presence")).await; // its own broadcast, before counting starts
+    let enabled = enable(&mut alice, true).await;
+    assert_eq!(enabled.attr("resume"), Some("true"));
+    let id = enabled.attr("id").unwrap().to_owned();
+    let mut bob = server.client("bob", "pw").await;
+    for i in 1..=3 {
+        bob.send(&format!("<message to='alice@localhost/phone' type='chat' id='m{i}'><body>m{i}</body></message>"))
+            .await;
+    }
+    for i in 1..=3 {
+        assert_eq!(body(&alice.expect(named("message")).await), format!("m{i}"));
+    }
+    // The client handled only m1 when the connection died.
+    let handled_before_death = 1;
+    alice.kill();
+    for i in 4..=5 {
+        bob.send(&format!("<message to='alice@localhost/phone' type='chat' id='m{i}'><body>m{i}</body></message>"))
+            .await;
+    }
+    bob.iq("<iq type='get' id='sync' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+
+    let mut back = server.connect().open().await;
+    back.authenticate("SCRAM-SHA-256", "alice", "pw").await.unwrap();
+    back.send(&format!("<resume xmlns='{SM}' previd='{id}' h='{handled_before_death}'/>")).await;
+    let resumed = back.expect(|e| e.ns() == SM && e.name() != "r").await;
+    assert_eq!(resumed.name(), "resumed", "{resumed:?}");
+    assert_eq!(resumed.attr("previd"), Some(id.as_str()));
+    assert_eq!(resumed.attr("h"), Some("0"), "alice sent nothing since enabling");
+    for i in 2..=5 {
+        assert_eq!(body(&back.expect(named("message")).await), format!("m{i}"));
+    }
+    back.expect_none(Duration::from_millis(300), named("message")).await;
+    // The resumed session is the same resource: it still receives, and bob never saw it leave.
+    bob.send("<message to='alice@localhost/phone' type='chat'><body>after</body></message>").await;
+    assert_eq!(body(&back.expect(named("message")).await), "after");
+    bob.expect_none(Duration::from_millis(100), |e| e.attr("type") == Some("unavailable")).await;
+
+    // Resuming again with the old id while the session lives elsewhere takes it over once more;
+    // an unknown id or another account's id fails.
+    let mut wrong = server.connect().open().await;
+    wrong.authenticate("SCRAM-SHA-256", "bob", "pw").await.unwrap();
+    wrong.send(&format!("<resume xmlns='{SM}' previd='{id}' h='0'/>")).await;
+    let failed = wrong.expect(|e| e.ns() == SM).await;
+    assert_eq!(failed.name(), "failed");
+    assert!(failed.get_child("item-not-found", ns::STANZAS).is_some());
+}
+
+#[tokio::test]
+async fn unacked_messages_are_rerouted_when_the_session_times_out() {
+    let server = TestServer::builder()
+        .user("alice", "pw")
+        .user("bob", "pw")
+        .configure(|c| c.limits.resume_timeout_secs = 1)
+        .start()
+        .await;
+    let mut alice = server.connect().resource("phone").login("alice", "pw").await;
+    alice.send("<presence/>").await;
+    enable(&mut alice, true).await;
+    let mut bob = server.client("bob", "pw").await;
+    bob.send("<message to='alice@localhost/phone' type='chat'><body>did you get this?</body></message>").await;
+    alice.expect(named("message")).await;
+    alice.kill();
+    // Another resource comes online; when the hibernating one gives up, the message moves here.
+    let mut laptop = server.connect().resource("laptop").login("alice", "pw").await;
+    laptop.send("<presence/>").await;
+    let m = laptop.expect(named("message")).await;
+    assert_eq!(body(&m), "did you get this?");
+}
+
+#[tokio::test]
+async fn unacked_messages_go_offline_when_no_resource_is_left() {
+    let server = TestServer::builder()
+        .user("alice", "pw")
+        .user("bob", "pw")
+        .configure(|c| c.limits.resume_timeout_secs = 1)
+        .start()
+        .await;
+    let mut alice = server.connect().resource("phone").login("alice", "pw").await;
+    alice.send("<presence/>").await;
+    enable(&mut alice, false).await;
+    let mut bob = server.client("bob", "pw").await;
+    bob.send("<message to='alice@localhost' type='chat'><body>keep me</body></message>").await;
+    alice.expect(named("message")).await;
+    // No resumption was enabled: the connection's end is the session's end, right away.
+    alice.kill();
+    bob.iq("<iq type='get' id='sync' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+    let mut again = server.client("alice", "pw").await;
+    again.send("<presence/>").await;
+    let m = again.expect(named("message")).await;
+    assert_eq!(body(&m), "keep me");
+    assert!(m.get_child("delay", ns::DELAY).is_some());
+}
