@@ -151,3 +151,40 @@ async fn carbons_copy_sent_and_received_chats_to_enabled_resources() {
     bob.expect(|e| e.attr("id") == Some("out3")).await;
     laptop.expect_none(Duration::from_millis(200), named("message")).await;
 }
+
+#[tokio::test]
+async fn inactive_clients_get_presence_and_chat_states_only_with_something_that_matters() {
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
+    let mut alice = server.connect().resource("phone").login("alice", "pw").await;
+    let mut bob = server.connect().resource("b").login("bob", "pw").await;
+    assert!(alice.features.as_ref().unwrap().get_child("csi", "urn:xmpp:csi:0").is_some());
+    alice.send("<presence/>").await;
+    bob.send("<presence/>").await;
+    crate::befriend(&mut alice, &mut bob, "alice@localhost", "bob@localhost").await;
+    alice.expect(|e| e.name() == "presence" && e.attr("from") == Some("bob@localhost/b")).await;
+
+    alice.send("<inactive xmlns='urn:xmpp:csi:0'/>").await;
+    alice.iq("<iq type='get' id='sync' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+    alice.drain_backlog();
+    bob.send("<presence><show>away</show></presence>").await;
+    bob.send("<presence><show>xa</show></presence>").await;
+    bob.send("<message to='alice@localhost' type='chat'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>").await;
+    alice.expect_none(Duration::from_millis(300), |e| e.name() != "iq").await;
+
+    bob.send("<message to='alice@localhost' type='chat' id='wake'><body>wake up</body></message>").await;
+    let p = alice.next().await;
+    assert_eq!(p.name(), "presence");
+    assert_eq!(p.get_child("show", ns::CLIENT).unwrap().text(), "xa", "only the newest presence");
+    let cs = alice.next().await;
+    assert!(cs.get_child("composing", "http://jabber.org/protocol/chatstates").is_some());
+    assert_eq!(alice.next().await.attr("id"), Some("wake"));
+
+    // Back to active: held stanzas flush at once and new ones flow.
+    bob.send("<presence><show>dnd</show></presence>").await;
+    alice.expect_none(Duration::from_millis(200), named("presence")).await;
+    alice.send("<active xmlns='urn:xmpp:csi:0'/>").await;
+    let p = alice.expect(named("presence")).await;
+    assert_eq!(p.get_child("show", ns::CLIENT).unwrap().text(), "dnd");
+    bob.send("<presence/>").await;
+    alice.expect(named("presence")).await;
+}

@@ -1,23 +1,11 @@
 //! RFC 6121: messages, roster, subscriptions, presence, offline storage; and the small XEPs.
 
-use crate::named;
+use crate::{befriend, named};
 use rhein_testkit::{Element, TestServer, ns};
 use std::time::Duration;
 
 fn body(e: &Element) -> Option<String> {
     e.get_child("body", ns::CLIENT).map(Element::text)
-}
-
-/// Makes alice and bob mutual contacts through the real subscription flow.
-async fn befriend(a: &mut rhein_testkit::TestClient, b: &mut rhein_testkit::TestClient, a_bare: &str, b_bare: &str) {
-    a.send(&format!("<presence to='{b_bare}' type='subscribe'/>")).await;
-    b.expect(|e| e.name() == "presence" && e.attr("type") == Some("subscribe")).await;
-    b.send(&format!("<presence to='{a_bare}' type='subscribed'/>")).await;
-    a.expect(|e| e.name() == "presence" && e.attr("type") == Some("subscribed")).await;
-    b.send(&format!("<presence to='{a_bare}' type='subscribe'/>")).await;
-    a.expect(|e| e.name() == "presence" && e.attr("type") == Some("subscribe")).await;
-    a.send(&format!("<presence to='{b_bare}' type='subscribed'/>")).await;
-    b.expect(|e| e.name() == "presence" && e.attr("type") == Some("subscribed")).await;
 }
 
 #[tokio::test]

@@ -14,3 +14,20 @@ use rhein_testkit::Element;
 pub fn named(name: &'static str) -> impl Fn(&Element) -> bool {
     move |e| e.name() == name
 }
+
+/// Makes alice and bob mutual contacts through the real subscription flow.
+pub async fn befriend(
+    a: &mut rhein_testkit::TestClient,
+    b: &mut rhein_testkit::TestClient,
+    a_bare: &str,
+    b_bare: &str,
+) {
+    a.send(&format!("<presence to='{b_bare}' type='subscribe'/>")).await;
+    b.expect(|e| e.name() == "presence" && e.attr("type") == Some("subscribe")).await;
+    b.send(&format!("<presence to='{a_bare}' type='subscribed'/>")).await;
+    a.expect(|e| e.name() == "presence" && e.attr("type") == Some("subscribed")).await;
+    b.send(&format!("<presence to='{a_bare}' type='subscribe'/>")).await;
+    a.expect(|e| e.name() == "presence" && e.attr("type") == Some("subscribe")).await;
+    a.send(&format!("<presence to='{b_bare}' type='subscribed'/>")).await;
+    b.expect(|e| e.name() == "presence" && e.attr("type") == Some("subscribed")).await;
+}

@@ -3,6 +3,7 @@
 //! the router's deliveries come back through the session's queue.
 
 mod auth;
+mod csi;
 mod negotiate;
 mod session;
 mod sm;

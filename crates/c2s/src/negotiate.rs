@@ -88,6 +88,7 @@ impl Negotiation {
                     session.append_child(Element::bare("optional", ns::SESSION));
                     features.append_child(session);
                     features.append_child(Element::bare("sm", sm::NS));
+                    features.append_child(Element::bare("csi", crate::csi::NS));
                     for f in shared.router.stream_features() {
                         features.append_child(f.clone());
                     }

@@ -5,6 +5,7 @@
 //! queueing deliveries, until a new connection resumes it or the resume timeout passes.
 
 use crate::C2sShared;
+use crate::csi::{self, Held};
 use crate::negotiate::Bound;
 use crate::sm::{self, ResumeRequest, Sm};
 use rhein_proto::xml::{self, StanzaKind};
@@ -23,6 +24,8 @@ struct Session<'a> {
     overflow: Arc<Notify>,
     sm: Option<Sm>,
     resume_rx: Option<mpsc::Receiver<ResumeRequest>>,
+    /// Set while the client is inactive (XEP-0352).
+    held: Option<Held>,
     out: Vec<u8>,
 }
 
@@ -47,8 +50,17 @@ enum Wake {
 /// Runs until the session ends, then unbinds it and re-routes what the client never got.
 pub(crate) async fn run(shared: &C2sShared, bound: Bound) {
     let Bound { io, jid, session_id, rx, overflow } = bound;
-    let mut s =
-        Session { shared, jid, session_id, rx, overflow, sm: None, resume_rx: None, out: Vec::with_capacity(4096) };
+    let mut s = Session {
+        shared,
+        jid,
+        session_id,
+        rx,
+        overflow,
+        sm: None,
+        resume_rx: None,
+        held: None,
+        out: Vec::with_capacity(4096),
+    };
     let mut conn = Some(io);
     loop {
         conn = match conn.take() {
@@ -140,6 +152,9 @@ impl Session<'_> {
         if el.ns() == sm::NS {
             return self.handle_sm(io, &el).await;
         }
+        if el.ns() == csi::NS {
+            return self.handle_csi(io, &el).await;
+        }
         if let Err((cond, text)) = check_top_level(&el) {
             io.fail(cond, Some(text)).await;
             return Some(Ended::Session);
@@ -188,6 +203,43 @@ impl Session<'_> {
         None
     }
 
+    async fn handle_csi(&mut self, io: &mut StreamIo, el: &Element) -> Option<Ended> {
+        match el.name() {
+            "inactive" => {
+                self.held.get_or_insert_with(Held::default);
+                None
+            }
+            "active" => {
+                let held = self.held.take().map(|mut h| h.take()).unwrap_or_default();
+                self.write_stanzas(io, held).await
+            }
+            _ => {
+                io.fail(Cond::UnsupportedStanzaType, Some("unknown CSI element")).await;
+                Some(Ended::Session)
+            }
+        }
+    }
+
+    /// Writes stanzas now (used when CSI releases what it held).
+    async fn write_stanzas(&mut self, io: &mut StreamIo, stanzas: Vec<Element>) -> Option<Ended> {
+        self.out.clear();
+        for el in stanzas {
+            self.encode(&el);
+        }
+        if !self.out.is_empty() && io.write(&self.out).await.is_err() {
+            return Some(Ended::Connection);
+        }
+        None
+    }
+
+    /// Appends a stanza to the write buffer, counting it for SM.
+    fn encode(&mut self, el: &Element) {
+        self.out.extend_from_slice(&xml::to_bytes(el));
+        if let Some(sm) = &mut self.sm {
+            sm.sent(el);
+        }
+    }
+
     /// Writes `first` and whatever else is queued in one go, counting for SM and asking for
     /// an ack when stanzas are outstanding.
     async fn write_batch(&mut self, io: &mut StreamIo, first: Outbound) -> Option<Ended> {
@@ -197,9 +249,15 @@ impl Session<'_> {
         while let Some(item) = next.take() {
             match item {
                 Outbound::Stanza(el) => {
-                    self.out.extend_from_slice(&xml::to_bytes(&el));
-                    if let Some(sm) = &mut self.sm {
-                        sm.sent(&el);
+                    match &mut self.held {
+                        Some(held) if !Held::is_urgent(&el) && held.len() < MAX_HELD => held.hold(el),
+                        Some(held) => {
+                            for h in held.take() {
+                                self.encode(&h);
+                            }
+                            self.encode(&el);
+                        }
+                        None => self.encode(&el),
                     }
                     if self.out.len() < 64 * 1024 {
                         next = self.rx.try_recv().ok();
@@ -283,6 +341,7 @@ impl Session<'_> {
         tracing::info!(jid = %self.jid, "session closed");
         self.shared.router.unbind(&self.jid, self.session_id).await;
         let mut pending: Vec<Element> = self.sm.as_mut().map(Sm::take_unacked).unwrap_or_default();
+        pending.extend(self.held.take().map(|mut h| h.take()).unwrap_or_default());
         while let Ok(item) = self.rx.try_recv() {
             if let Outbound::Stanza(el) = item {
                 pending.push(el);
@@ -293,6 +352,9 @@ impl Session<'_> {
         }
     }
 }
+
+/// Stanzas held for an inactive client before they are sent anyway.
+const MAX_HELD: usize = 500;
 
 /// Messages with content, addressed to the user (not carbon copies, which other resources
 /// got already).

@@ -343,6 +343,11 @@ impl TestClient {
         }
     }
 
+    /// Forgets elements that arrived but were not expected yet.
+    pub fn drain_backlog(&mut self) -> Vec<Element> {
+        self.backlog.drain(..).collect()
+    }
+
     /// Sends an IQ and returns the reply with the same id.
     pub async fn iq(&mut self, xml: &str) -> Element {
         let el: Element = xml.replacen("<iq ", "<iq xmlns='jabber:client' ", 1).parse().expect("test IQ parses");

@@ -1,0 +1,71 @@
+//! XEP-0352 Client State Indication: while a client says it is inactive (a phone in a pocket),
+//! presence updates and chat states wait; anything that matters flushes them, in order.
+
+use rhein_proto::Element;
+
+pub(crate) const NS: &str = "urn:xmpp:csi:0";
+const CHAT_STATES: &str = "http://jabber.org/protocol/chatstates";
+const HINTS: &str = "urn:xmpp:hints";
+
+/// Stanzas held back for an inactive client, at most one presence per sender.
+#[derive(Default)]
+pub(crate) struct Held {
+    items: Vec<Element>,
+}
+
+impl Held {
+    /// Whether a stanza should wake the client.
+    pub(crate) fn is_urgent(el: &Element) -> bool {
+        match el.name() {
+            "presence" => {
+                matches!(el.attr("type"), Some("subscribe" | "subscribed" | "unsubscribe" | "unsubscribed" | "error"))
+            }
+            "message" => el.children().any(|c| c.ns() != CHAT_STATES && c.ns() != HINTS),
+            _ => true,
+        }
+    }
+
+    /// Holds `el`; a newer presence from the same sender replaces the older one.
+    pub(crate) fn hold(&mut self, el: Element) {
+        if el.name() == "presence" {
+            self.items.retain(|h| !(h.name() == "presence" && h.attr("from") == el.attr("from")));
+        }
+        self.items.push(el);
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub(crate) fn take(&mut self) -> Vec<Element> {
+        std::mem::take(&mut self.items)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn el(s: &str) -> Element {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn presence_is_deduplicated_and_chat_states_wait() {
+        let mut h = Held::default();
+        h.hold(el("<presence xmlns='jabber:client' from='a@x/1'><show>away</show></presence>"));
+        h.hold(el("<presence xmlns='jabber:client' from='b@x/1'/>"));
+        h.hold(el("<presence xmlns='jabber:client' from='a@x/1'/>"));
+        let held = h.take();
+        assert_eq!(held.len(), 2);
+        assert_eq!(held[1].attr("from"), Some("a@x/1"));
+        assert!(held[1].children().next().is_none(), "the newest presence of a@x/1 is kept");
+
+        let composing =
+            el("<message xmlns='jabber:client'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>");
+        assert!(!Held::is_urgent(&composing));
+        assert!(Held::is_urgent(&el("<message xmlns='jabber:client'><body>hi</body></message>")));
+        assert!(Held::is_urgent(&el("<presence xmlns='jabber:client' type='subscribe'/>")));
+        assert!(Held::is_urgent(&el("<iq xmlns='jabber:client' type='get'/>")));
+    }
+}
