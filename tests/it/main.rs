@@ -5,6 +5,7 @@ mod auth;
 mod cli;
 mod essentials;
 mod im;
+mod mam;
 mod sm;
 mod stream;
 

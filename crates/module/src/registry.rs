@@ -22,6 +22,8 @@ pub enum Flow {
 pub type IqHandler = Arc<dyn Fn(Ctx, Element) -> BoxFuture<'static, IqResult> + Send + Sync>;
 pub type StageHandler = Arc<dyn Fn(Ctx, Element) -> BoxFuture<'static, Result<Flow, StanzaError>> + Send + Sync>;
 pub type EventHandler = Arc<dyn Fn(Ctx, Event) -> BoxFuture<'static, ()> + Send + Sync>;
+/// A background task, started once per host when the server starts and dropped with it.
+pub type Worker = Arc<dyn Fn(Ctx) -> BoxFuture<'static, ()> + Send + Sync>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum IqKind {
@@ -79,6 +81,7 @@ pub struct Registry {
     iqs: HashMap<(IqKind, Targets, String, String), IqHandler>,
     stages: HashMap<Stage, Vec<(i32, StageHandler)>>,
     events: Vec<EventHandler>,
+    workers: Vec<(&'static str, Worker)>,
     stream_features: Vec<Element>,
     disco: Disco,
 }
@@ -154,7 +157,20 @@ impl Registry {
         self.events.push(Arc::new(move |ctx, ev| Box::pin(handler(ctx, ev))));
     }
 
+    /// A background task per host (expiry, cleanup).
+    pub fn worker<F, Fut>(&mut self, name: &'static str, f: F)
+    where
+        F: Fn(Ctx) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.workers.push((name, Arc::new(move |ctx| Box::pin(f(ctx)))));
+    }
+
     // Read side, for the router.
+
+    pub fn workers(&self) -> &[(&'static str, Worker)] {
+        &self.workers
+    }
 
     pub fn iq_handler(&self, kind: IqKind, targets: Targets, ns: &str, name: &str) -> Option<&IqHandler> {
         self.iqs.get(&(kind, targets, ns.to_owned(), name.to_owned()))

@@ -26,6 +26,7 @@ struct Inner {
     disco: Arc<Disco>,
     db: Db,
     server: Arc<ServerInfo>,
+    workers: std::sync::Mutex<Vec<tokio::task::AbortHandle>>,
 }
 
 impl Router {
@@ -45,6 +46,7 @@ impl Router {
                 disco,
                 db,
                 server,
+                workers: Default::default(),
             }),
         }
     }
@@ -92,13 +94,28 @@ impl Router {
         }
     }
 
+    /// Starts the modules' background workers, once per host.
+    pub fn start_workers(&self) {
+        for host in &self.inner.hosts {
+            for (name, worker) in self.inner.registry.workers() {
+                let task = worker(self.ctx(host));
+                let span = tracing::info_span!("worker", name, host = %host);
+                let handle = tokio::spawn(tracing::Instrument::instrument(task, span));
+                self.inner.workers.lock().unwrap_or_else(|e| e.into_inner()).push(handle.abort_handle());
+            }
+        }
+    }
+
     /// Number of bound sessions (for logs and tests).
     pub fn session_count(&self) -> usize {
         self.inner.sessions.count()
     }
 
-    /// Closes every session with `system-shutdown`.
-    pub fn shutdown_sessions(&self) {
+    /// Stops the workers and closes every session with `system-shutdown`.
+    pub fn shutdown(&self) {
+        for w in self.inner.workers.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+            w.abort();
+        }
         self.inner.sessions.close_all();
     }
 }

@@ -141,7 +141,9 @@ impl Default for ModulesConfig {
 }
 
 pub fn default_modules() -> Vec<String> {
-    ["disco", "ping", "version", "last", "im", "private", "vcard", "blocking", "carbons"].map(String::from).to_vec()
+    ["disco", "ping", "version", "last", "im", "private", "vcard", "blocking", "carbons", "mam"]
+        .map(String::from)
+        .to_vec()
 }
 
 /// A configuration that could not be used.

@@ -76,7 +76,7 @@ impl RunningServer {
     /// and closes storage.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
-        self.router.shutdown_sessions();
+        self.router.shutdown();
         self.connections.drain(Duration::from_secs(3)).await;
         self.db.close().await;
     }
@@ -102,6 +102,7 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
     let hosts: Vec<String> = config.hosts.iter().map(|h| h.domain.to_ascii_lowercase()).collect();
     let server = Arc::new(ServerInfo { name: "Rhein", version: env!("CARGO_PKG_VERSION"), started: Instant::now() });
     let router = Router::new(hosts.clone(), db.clone(), server, registry);
+    router.start_workers();
 
     let l = &config.limits;
     let (stop, _) = watch::channel(false);

@@ -90,6 +90,9 @@ impl Db {
     pub fn account_data(&self) -> crate::AccountData<'_> {
         crate::AccountData { db: self }
     }
+    pub fn archive(&self) -> crate::Archive<'_> {
+        crate::Archive { db: self }
+    }
     pub fn blocklist(&self) -> crate::Blocklist<'_> {
         crate::Blocklist { db: self }
     }

@@ -7,6 +7,7 @@
 
 mod account_data;
 mod accounts;
+mod archive;
 mod db;
 mod migrate;
 mod offline;
@@ -14,6 +15,7 @@ mod roster;
 
 pub use account_data::{AccountData, Blocklist};
 pub use accounts::Accounts;
+pub use archive::{Archive, ArchivePage, ArchivePrefs, ArchiveQuery, ArchiveRow, Page};
 pub use db::{Db, now_ms};
 pub use offline::{Offline, OfflineMessage};
 pub use roster::{LastActivity, Roster, RosterRow, SubscriptionRequests};
@@ -27,6 +29,8 @@ pub(crate) const OWNED_TABLES: &[&str] = &[
     "last_activity",
     "account_data",
     "blocklist",
+    "archive",
+    "archive_prefs",
 ];
 
 /// Why a storage call failed. Details are for the log; peers only ever see `internal-server-error`.

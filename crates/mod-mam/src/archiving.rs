@@ -1,0 +1,98 @@
+//! What goes into archives: chats and normal messages with a body, to and from the account,
+//! each stamped with an XEP-0359 `<stanza-id/>` the recipient's server vouches for.
+
+use crate::{NS_SID, prefs};
+use rhein_module::{Ctx, Flow, storage_failure};
+use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, xml};
+use rhein_storage::{ArchiveRow, now_ms};
+use std::time::Duration;
+
+/// Messages worth keeping (XEP-0313 §5.1.1): chat and normal messages with a body.
+fn archivable(el: &Element) -> bool {
+    el.name() == "message"
+        && matches!(el.attr("type"), None | Some("chat" | "normal"))
+        && el.get_child("body", ns::CLIENT).is_some()
+        && el.get_child("no-store", "urn:xmpp:hints").is_none()
+        && el.get_child("no-permanent-store", "urn:xmpp:hints").is_none()
+}
+
+fn new_id() -> String {
+    let mut b = [0u8; 12];
+    rand::fill(&mut b[..]);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn bare_attr(el: &Element, name: &str) -> Option<BareJid> {
+    el.attr(name).and_then(|j| Jid::new(j).ok()).map(|j| j.to_bare())
+}
+
+async fn store(ctx: &Ctx, owner: &BareJid, with: &BareJid, stanza_id: &str, el: &Element) -> Result<(), StanzaError> {
+    if !prefs::should_archive(ctx, owner, with).await? {
+        return Ok(());
+    }
+    let row = ArchiveRow {
+        stanza_id: stanza_id.to_owned(),
+        with_jid: with.to_string(),
+        ts: now_ms(),
+        stanza: xml::to_string(el),
+    };
+    ctx.db.archive().append(owner.as_str(), &row).await.map_err(storage_failure)?;
+    Ok(())
+}
+
+/// A message for a local account: stamped with our stanza id (replacing any claiming to be
+/// from us) and archived for the recipient.
+pub(crate) async fn handle_inbound(ctx: Ctx, mut el: Element) -> Result<Flow, StanzaError> {
+    if !archivable(&el) {
+        return Ok(Flow::Continue(el));
+    }
+    let (Some(owner), Some(with)) = (bare_attr(&el, "to"), bare_attr(&el, "from")) else {
+        return Ok(Flow::Continue(el));
+    };
+    // A sender must not be able to forge ids in our name (XEP-0359 §5).
+    remove_own_stanza_ids(&mut el, owner.as_str());
+    let id = new_id();
+    let mut sid = xml::with_attr(Element::bare("stanza-id", NS_SID), "id", id.as_str());
+    xml::set_attr(&mut sid, "by", owner.as_str());
+    el.append_child(sid);
+    store(&ctx, &owner, &with, &id, &el).await?;
+    Ok(Flow::Continue(el))
+}
+
+fn remove_own_stanza_ids(el: &mut Element, owner: &str) {
+    for node in el.take_nodes() {
+        let forged = node.as_element().is_some_and(|c| c.is("stanza-id", NS_SID) && c.attr("by") == Some(owner));
+        if !forged {
+            el.append_node(node);
+        }
+    }
+}
+
+/// A message sent by a local session: archived for the sender.
+pub(crate) async fn handle_outbound(ctx: Ctx, el: Element) -> Result<Flow, StanzaError> {
+    if !archivable(&el) {
+        return Ok(Flow::Continue(el));
+    }
+    let (Some(owner), Some(with)) = (bare_attr(&el, "from"), bare_attr(&el, "to")) else {
+        return Ok(Flow::Continue(el));
+    };
+    if owner == with {
+        return Ok(Flow::Continue(el)); // archived once, on the inbound side
+    }
+    store(&ctx, &owner, &with, &new_id(), &el).await?;
+    Ok(Flow::Continue(el))
+}
+
+/// Deletes messages older than `keep`, hourly, for as long as the server runs.
+pub(crate) async fn expire_forever(ctx: Ctx, keep: Duration) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        let cutoff = now_ms() - keep.as_millis() as i64;
+        match ctx.db.archive().expire(cutoff).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "expired archived messages"),
+            Err(e) => tracing::warn!(error = %e, "archive expiry failed"),
+        }
+    }
+}

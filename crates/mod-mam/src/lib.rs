@@ -1,0 +1,78 @@
+//! XEP-0313 Message Archive Management for accounts: chats to and from an account are
+//! archived with an XEP-0359 stanza id, and the account queries its archive with filters
+//! (with, start, end, before-id, after-id, ids) and XEP-0059 paging in both directions.
+//! Preferences (always, never, roster) decide what is kept; retention is configurable.
+
+mod archiving;
+mod prefs;
+mod query;
+
+use rhein_module::{IqKind, Module, ModuleError, ModuleSpec, Registry, Stage, Targets};
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub(crate) const NS: &str = "urn:xmpp:mam:2";
+pub(crate) const NS_EXTENDED: &str = "urn:xmpp:mam:2#extended";
+pub(crate) const NS_SID: &str = "urn:xmpp:sid:0";
+pub(crate) const NS_RSM: &str = "http://jabber.org/protocol/rsm";
+pub(crate) const NS_FORWARD: &str = "urn:xmpp:forward:0";
+pub(crate) const NS_DATA: &str = "jabber:x:data";
+
+pub const SPECS: &[ModuleSpec] = &[ModuleSpec { name: "mam", build }];
+
+/// `[modules.mam]` settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MamConfig {
+    /// Days messages are kept; 0 keeps them forever.
+    pub retention_days: u64,
+    /// Largest page a client may ask for.
+    pub max_page: i64,
+    /// Page size when the client names none.
+    pub default_page: i64,
+}
+
+impl Default for MamConfig {
+    fn default() -> Self {
+        Self { retention_days: 0, max_page: 250, default_page: 50 }
+    }
+}
+
+fn build(table: &toml::Table) -> Result<Arc<dyn Module>, ModuleError> {
+    let config = MamConfig::deserialize(toml::Value::Table(table.clone()))
+        .map_err(|e| ModuleError::Config { module: "mam", reason: e.to_string() })?;
+    Ok(Arc::new(Mam { config }))
+}
+
+struct Mam {
+    config: MamConfig,
+}
+
+impl Module for Mam {
+    fn name(&self) -> &'static str {
+        "mam"
+    }
+
+    fn register(self: Arc<Self>, reg: &mut Registry) -> Result<(), ModuleError> {
+        reg.account_feature(NS);
+        reg.account_feature(NS_EXTENDED);
+        reg.account_feature(NS_SID);
+        reg.feature(NS_SID);
+        reg.iq(IqKind::Get, Targets::Account, NS, "query", query::handle_form)?;
+        let config = self.config.clone();
+        reg.iq(IqKind::Set, Targets::Account, NS, "query", move |ctx, iq| {
+            query::handle_query(ctx, iq, config.clone())
+        })?;
+        reg.iq(IqKind::Get, Targets::Account, NS, "prefs", prefs::handle_prefs_get)?;
+        reg.iq(IqKind::Set, Targets::Account, NS, "prefs", prefs::handle_prefs_set)?;
+        // Before carbons (priority 0), so copies carry the stanza id; after blocking (100).
+        reg.stage(Stage::InboundMessage, 10, archiving::handle_inbound);
+        reg.stage(Stage::Outbound, 10, archiving::handle_outbound);
+        if self.config.retention_days > 0 {
+            let keep = Duration::from_secs(self.config.retention_days * 86_400);
+            reg.worker("mam-retention", move |ctx| archiving::expire_forever(ctx, keep));
+        }
+        Ok(())
+    }
+}

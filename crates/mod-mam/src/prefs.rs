@@ -1,0 +1,75 @@
+//! XEP-0313 §6 archiving preferences: a default (always, never, roster) and JIDs always or
+//! never archived.
+
+use crate::NS;
+use rhein_module::{Ctx, IqResult, storage_failure};
+use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, xml};
+use rhein_storage::ArchivePrefs;
+
+fn owner(iq: &Element) -> Result<BareJid, StanzaError> {
+    let from = iq.attr("from").and_then(|f| FullJid::new(f).ok()).ok_or_else(StanzaError::bad_request)?.to_bare();
+    match iq.attr("to").map(Jid::new) {
+        Some(Ok(to)) if to.to_bare() != from => Err(StanzaError::forbidden()),
+        Some(Err(_)) => Err(StanzaError::jid_malformed()),
+        _ => Ok(from),
+    }
+}
+
+/// Whether a message with `with` goes into `owner`'s archive.
+pub(crate) async fn should_archive(ctx: &Ctx, owner: &BareJid, with: &BareJid) -> Result<bool, StanzaError> {
+    let prefs = ctx.db.archive().prefs(owner.as_str()).await.map_err(storage_failure)?;
+    let w = with.to_string();
+    if prefs.never.contains(&w) {
+        return Ok(false);
+    }
+    if prefs.always.contains(&w) {
+        return Ok(true);
+    }
+    Ok(match prefs.default_mode.as_str() {
+        "never" => false,
+        "roster" => ctx.db.roster().item(owner.as_str(), with.as_str()).await.map_err(storage_failure)?.is_some(),
+        _ => true,
+    })
+}
+
+fn prefs_element(p: &ArchivePrefs) -> Element {
+    let mut el = xml::with_attr(Element::bare("prefs", NS), "default", p.default_mode.as_str());
+    for (name, list) in [("always", &p.always), ("never", &p.never)] {
+        let mut l = Element::bare(name, NS);
+        for j in list {
+            l.append_child(xml::text_el("jid", NS, j.as_str()));
+        }
+        el.append_child(l);
+    }
+    el
+}
+
+pub(crate) async fn handle_prefs_get(ctx: Ctx, iq: Element) -> IqResult {
+    let owner = owner(&iq)?;
+    Ok(Some(prefs_element(&ctx.db.archive().prefs(owner.as_str()).await.map_err(storage_failure)?)))
+}
+
+pub(crate) async fn handle_prefs_set(ctx: Ctx, iq: Element) -> IqResult {
+    let owner = owner(&iq)?;
+    let el = iq.get_child("prefs", NS).ok_or_else(StanzaError::bad_request)?;
+    let default_mode = match el.attr("default") {
+        Some(m @ ("always" | "never" | "roster")) => m.to_owned(),
+        _ => return Err(StanzaError::bad_request().with_text("default must be always, never or roster")),
+    };
+    let list = |name: &str| -> Result<Vec<String>, StanzaError> {
+        el.get_child(name, NS)
+            .map(|l| {
+                l.children()
+                    .map(|j| {
+                        Jid::new(j.text().trim())
+                            .map(|j| j.to_bare().to_string())
+                            .map_err(|_| StanzaError::jid_malformed())
+                    })
+                    .collect()
+            })
+            .unwrap_or(Ok(Vec::new()))
+    };
+    let prefs = ArchivePrefs { default_mode, always: list("always")?, never: list("never")? };
+    ctx.db.archive().set_prefs(owner.as_str(), &prefs).await.map_err(storage_failure)?;
+    Ok(Some(prefs_element(&prefs)))
+}

@@ -1,0 +1,135 @@
+//! XEP-0313 §4 queries: the search form, filters, XEP-0059 paging, results as forwarded
+//! messages followed by `<fin/>`.
+
+use crate::{MamConfig, NS, NS_DATA, NS_FORWARD, NS_RSM};
+use rhein_module::{Ctx, IqResult, storage_failure};
+use rhein_proto::{Element, FullJid, Jid, StanzaError, ns, time, xml};
+use rhein_storage::{ArchiveQuery, Page};
+
+fn owner(iq: &Element) -> Result<FullJid, StanzaError> {
+    let from = iq.attr("from").and_then(|f| FullJid::new(f).ok()).ok_or_else(StanzaError::bad_request)?;
+    match iq.attr("to").map(Jid::new) {
+        Some(Ok(to)) if to.to_bare() != from.to_bare() => Err(StanzaError::forbidden()),
+        Some(Err(_)) => Err(StanzaError::jid_malformed()),
+        _ => Ok(from),
+    }
+}
+
+const FIELDS: &[(&str, &str)] = &[
+    ("with", "jid-single"),
+    ("start", "text-single"),
+    ("end", "text-single"),
+    ("before-id", "text-single"),
+    ("after-id", "text-single"),
+    ("ids", "text-multi"),
+];
+
+/// The search form (XEP-0313 §7.1.1).
+pub(crate) async fn handle_form(_ctx: Ctx, iq: Element) -> IqResult {
+    owner(&iq)?;
+    let mut form = xml::with_attr(Element::bare("x", NS_DATA), "type", "form");
+    let mut form_type = xml::with_attr(Element::bare("field", NS_DATA), "var", "FORM_TYPE");
+    xml::set_attr(&mut form_type, "type", "hidden");
+    form_type.append_child(xml::text_el("value", NS_DATA, NS));
+    form.append_child(form_type);
+    for (var, kind) in FIELDS {
+        let mut f = xml::with_attr(Element::bare("field", NS_DATA), "var", *var);
+        xml::set_attr(&mut f, "type", *kind);
+        form.append_child(f);
+    }
+    let mut q = Element::bare("query", NS);
+    q.append_child(form);
+    Ok(Some(q))
+}
+
+/// Values of a submitted form field.
+fn field(form: Option<&Element>, var: &str) -> Vec<String> {
+    form.into_iter()
+        .flat_map(|f| f.children())
+        .filter(|f| f.is("field", NS_DATA) && f.attr("var") == Some(var))
+        .flat_map(|f| f.children().filter(|v| v.is("value", NS_DATA)).map(Element::text))
+        .collect()
+}
+
+fn single(form: Option<&Element>, var: &str) -> Option<String> {
+    field(form, var).into_iter().next().filter(|v| !v.is_empty())
+}
+
+fn parse(query: &Element, config: &MamConfig) -> Result<ArchiveQuery, StanzaError> {
+    let form = query.get_child("x", NS_DATA);
+    let bad = |what: &str| StanzaError::bad_request().with_text(what.to_owned());
+    let time_field = |var: &str| -> Result<Option<i64>, StanzaError> {
+        single(form, var)
+            .map(|v| time::parse_datetime(&v).ok_or_else(|| bad(&format!("{var} is not an XEP-0082 date"))))
+            .transpose()
+    };
+    let with = single(form, "with")
+        .map(|w| Jid::new(&w).map(|j| j.to_bare().to_string()).map_err(|_| StanzaError::jid_malformed()))
+        .transpose()?;
+    let rsm = query.get_child("set", NS_RSM);
+    let rsm_text = |name: &str| rsm.and_then(|s| s.get_child(name, NS_RSM)).map(Element::text);
+    let max = match rsm_text("max") {
+        Some(m) => m.trim().parse::<i64>().map_err(|_| bad("max must be a number"))?.clamp(0, config.max_page),
+        None => config.default_page,
+    };
+    let page = match (rsm_text("after"), rsm_text("before")) {
+        (Some(a), _) if !a.is_empty() => Page::After(a),
+        (_, Some(b)) if b.is_empty() => Page::Last,
+        (_, Some(b)) => Page::Before(b),
+        _ => Page::First,
+    };
+    Ok(ArchiveQuery {
+        with,
+        start: time_field("start")?,
+        end: time_field("end")?,
+        after_id: single(form, "after-id"),
+        before_id: single(form, "before-id"),
+        ids: field(form, "ids"),
+        page,
+        max,
+    })
+}
+
+pub(crate) async fn handle_query(ctx: Ctx, iq: Element, config: MamConfig) -> IqResult {
+    let requester = owner(&iq)?;
+    let owner = requester.to_bare();
+    let query = iq.get_child("query", NS).ok_or_else(StanzaError::bad_request)?;
+    let q = parse(query, &config)?;
+    let page = ctx
+        .db
+        .archive()
+        .query(owner.as_str(), &q)
+        .await
+        .map_err(storage_failure)?
+        .ok_or_else(|| StanzaError::item_not_found().with_text("no such archive id"))?;
+    let query_id = query.attr("queryid");
+    for row in &page.rows {
+        let Ok(original) = row.stanza.parse::<Element>() else { continue };
+        let mut delay = xml::with_attr(Element::bare("delay", ns::DELAY), "stamp", time::datetime(row.ts));
+        xml::set_attr(&mut delay, "from", owner.as_str());
+        let mut forwarded = Element::bare("forwarded", NS_FORWARD);
+        forwarded.append_child(delay);
+        forwarded.append_child(original);
+        let mut result = xml::with_attr(Element::bare("result", NS), "id", row.stanza_id.as_str());
+        if let Some(qid) = query_id {
+            xml::set_attr(&mut result, "queryid", qid);
+        }
+        result.append_child(forwarded);
+        let mut msg = xml::with_attr(Element::bare("message", ns::CLIENT), "to", requester.as_str());
+        xml::set_attr(&mut msg, "from", owner.as_str());
+        msg.append_child(result);
+        ctx.router.send_to(&requester, msg);
+    }
+    let mut set = Element::bare("set", NS_RSM);
+    if let (Some(first), Some(last)) = (page.rows.first(), page.rows.last()) {
+        set.append_child(xml::text_el("first", NS_RSM, first.stanza_id.as_str()));
+        set.append_child(xml::text_el("last", NS_RSM, last.stanza_id.as_str()));
+    }
+    set.append_child(xml::text_el("count", NS_RSM, page.count.to_string()));
+    let mut fin = Element::bare("fin", NS);
+    if page.complete {
+        xml::set_attr(&mut fin, "complete", "true");
+    }
+    fin.append_child(set);
+    Ok(Some(fin))
+}

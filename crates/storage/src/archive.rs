@@ -1,0 +1,303 @@
+//! XEP-0313 message archives: append, and filtered queries paged by archive id (RSM) in either
+//! direction, with the full count of matching messages.
+
+use crate::db::on_pool;
+use crate::{Db, StorageError};
+use sqlx::AssertSqlSafe;
+
+/// One archived message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveRow {
+    pub stanza_id: String,
+    pub with_jid: String,
+    pub ts: i64,
+    pub stanza: String,
+}
+
+/// Which page of the matching messages (XEP-0059).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Page {
+    /// From the oldest.
+    #[default]
+    First,
+    /// The messages right after this archive id.
+    After(String),
+    /// The messages right before this archive id.
+    Before(String),
+    /// The newest messages.
+    Last,
+}
+
+/// A query's filters (XEP-0313 §4.1) and page.
+#[derive(Debug, Clone, Default)]
+pub struct ArchiveQuery {
+    pub with: Option<String>,
+    pub start: Option<i64>,
+    pub end: Option<i64>,
+    pub after_id: Option<String>,
+    pub before_id: Option<String>,
+    pub ids: Vec<String>,
+    pub page: Page,
+    pub max: i64,
+}
+
+/// A page of results, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchivePage {
+    pub rows: Vec<ArchiveRow>,
+    /// No more results in the paging direction.
+    pub complete: bool,
+    /// How many messages match the filters in all.
+    pub count: i64,
+}
+
+/// A user's archiving preferences (`db.archive().prefs()`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchivePrefs {
+    pub default_mode: String,
+    pub always: Vec<String>,
+    pub never: Vec<String>,
+}
+
+impl Default for ArchivePrefs {
+    fn default() -> Self {
+        Self { default_mode: "always".into(), always: Vec::new(), never: Vec::new() }
+    }
+}
+
+/// Repository of archives (`db.archive()`).
+pub struct Archive<'a> {
+    pub(crate) db: &'a Db,
+}
+
+enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+/// SQL conditions with numbered placeholders, written once for both backends.
+#[derive(Default)]
+struct Conditions {
+    sql: Vec<String>,
+    args: Vec<Arg>,
+}
+
+impl Conditions {
+    fn push(&mut self, template: &str, arg: Arg) {
+        self.args.push(arg);
+        self.sql.push(template.replace('?', &format!("${}", self.args.len())));
+    }
+    fn push_raw(&mut self, sql: String) {
+        self.sql.push(sql);
+    }
+    fn clause(&self) -> String {
+        self.sql.join(" AND ")
+    }
+}
+
+type Row = (i64, String, String, i64, String);
+
+impl Archive<'_> {
+    /// Appends a message; `false` if the stanza id is already archived for this owner.
+    pub async fn append(&self, owner: &str, row: &ArchiveRow) -> Result<bool, StorageError> {
+        const SQL: &str = "INSERT INTO archive (owner, stanza_id, with_jid, ts, stanza) VALUES ($1, $2, $3, $4, $5) \
+            ON CONFLICT (owner, stanza_id) DO NOTHING";
+        let n = on_pool!(self.db, |p| sqlx::query(SQL)
+            .bind(owner)
+            .bind(&row.stanza_id)
+            .bind(&row.with_jid)
+            .bind(row.ts)
+            .bind(&row.stanza)
+            .execute(p)
+            .await?
+            .rows_affected());
+        Ok(n == 1)
+    }
+
+    /// The internal id of an archived message.
+    async fn position(&self, owner: &str, stanza_id: &str) -> Result<Option<i64>, StorageError> {
+        const SQL: &str = "SELECT id FROM archive WHERE owner = $1 AND stanza_id = $2";
+        let row: Option<(i64,)> =
+            on_pool!(self.db, |p| sqlx::query_as(SQL).bind(owner).bind(stanza_id).fetch_optional(p).await)?;
+        Ok(row.map(|(id,)| id))
+    }
+
+    /// Runs a query. `Ok(None)` when a referenced id (filter or page) is not in the archive.
+    pub async fn query(&self, owner: &str, q: &ArchiveQuery) -> Result<Option<ArchivePage>, StorageError> {
+        let mut c = Conditions::default();
+        c.push("owner = ?", Arg::Text(owner.to_owned()));
+        if let Some(w) = &q.with {
+            c.push("with_jid = ?", Arg::Text(w.clone()));
+        }
+        if let Some(s) = q.start {
+            c.push("ts >= ?", Arg::Int(s));
+        }
+        if let Some(e) = q.end {
+            c.push("ts <= ?", Arg::Int(e));
+        }
+        for (id, op) in [(&q.after_id, ">"), (&q.before_id, "<")] {
+            if let Some(id) = id {
+                let Some(pos) = self.position(owner, id).await? else { return Ok(None) };
+                c.push(&format!("id {op} ?"), Arg::Int(pos));
+            }
+        }
+        if !q.ids.is_empty() {
+            let mut placeholders = Vec::new();
+            for id in &q.ids {
+                c.args.push(Arg::Text(id.clone()));
+                placeholders.push(format!("${}", c.args.len()));
+            }
+            c.push_raw(format!("stanza_id IN ({})", placeholders.join(", ")));
+        }
+        let count_sql = format!("SELECT COUNT(*) FROM archive WHERE {}", c.clause());
+        let count = self.fetch_count(&count_sql, &c.args).await?;
+
+        let (descending, bound) = match &q.page {
+            Page::First => (false, None),
+            Page::Last => (true, None),
+            Page::After(id) => (false, Some((id, ">"))),
+            Page::Before(id) => (true, Some((id, "<"))),
+        };
+        if let Some((id, op)) = bound {
+            let Some(pos) = self.position(owner, id).await? else { return Ok(None) };
+            c.push(&format!("id {op} ?"), Arg::Int(pos));
+        }
+        let order = if descending { "DESC" } else { "ASC" };
+        let sql = format!(
+            "SELECT id, stanza_id, with_jid, ts, stanza FROM archive WHERE {} ORDER BY id {order} LIMIT {}",
+            c.clause(),
+            q.max + 1
+        );
+        let mut rows = self.fetch_rows(&sql, &c.args).await?;
+        let complete = rows.len() as i64 <= q.max;
+        rows.truncate(q.max.max(0) as usize);
+        if descending {
+            rows.reverse();
+        }
+        let rows = rows
+            .into_iter()
+            .map(|(_, stanza_id, with_jid, ts, stanza)| ArchiveRow { stanza_id, with_jid, ts, stanza })
+            .collect();
+        Ok(Some(ArchivePage { rows, complete, count }))
+    }
+
+    async fn fetch_count(&self, sql: &str, args: &[Arg]) -> Result<i64, StorageError> {
+        let (n,): (i64,) = on_pool!(self.db, |p| {
+            let mut q = sqlx::query_as(AssertSqlSafe(sql.to_owned()));
+            for a in args {
+                q = match a {
+                    Arg::Text(s) => q.bind(s.clone()),
+                    Arg::Int(i) => q.bind(*i),
+                };
+            }
+            q.fetch_one(p).await?
+        });
+        Ok(n)
+    }
+
+    async fn fetch_rows(&self, sql: &str, args: &[Arg]) -> Result<Vec<Row>, StorageError> {
+        Ok(on_pool!(self.db, |p| {
+            let mut q = sqlx::query_as(AssertSqlSafe(sql.to_owned()));
+            for a in args {
+                q = match a {
+                    Arg::Text(s) => q.bind(s.clone()),
+                    Arg::Int(i) => q.bind(*i),
+                };
+            }
+            q.fetch_all(p).await?
+        }))
+    }
+
+    /// Deletes messages older than `before` (epoch ms) from every archive; how many went.
+    pub async fn expire(&self, before: i64) -> Result<u64, StorageError> {
+        const SQL: &str = "DELETE FROM archive WHERE ts < $1";
+        Ok(on_pool!(self.db, |p| sqlx::query(SQL).bind(before).execute(p).await?.rows_affected()))
+    }
+
+    pub async fn prefs(&self, owner: &str) -> Result<ArchivePrefs, StorageError> {
+        const SQL: &str = "SELECT default_mode, always_json, never_json FROM archive_prefs WHERE owner = $1";
+        let row: Option<(String, String, String)> =
+            on_pool!(self.db, |p| sqlx::query_as(SQL).bind(owner).fetch_optional(p).await)?;
+        let Some((default_mode, always, never)) = row else { return Ok(ArchivePrefs::default()) };
+        let parse = |s: &str| serde_json::from_str(s).map_err(|e| StorageError::Corrupt(format!("archive prefs: {e}")));
+        Ok(ArchivePrefs { default_mode, always: parse(&always)?, never: parse(&never)? })
+    }
+
+    pub async fn set_prefs(&self, owner: &str, prefs: &ArchivePrefs) -> Result<(), StorageError> {
+        const SQL: &str = "INSERT INTO archive_prefs (owner, default_mode, always_json, never_json) VALUES ($1, $2, $3, $4) \
+            ON CONFLICT (owner) DO UPDATE SET default_mode = $2, always_json = $3, never_json = $4";
+        let always = serde_json::to_string(&prefs.always).unwrap_or_else(|_| "[]".into());
+        let never = serde_json::to_string(&prefs.never).unwrap_or_else(|_| "[]".into());
+        on_pool!(self.db, |p| sqlx::query(SQL)
+            .bind(owner)
+            .bind(&prefs.default_mode)
+            .bind(&always)
+            .bind(&never)
+            .execute(p)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn filled() -> Db {
+        let db = Db::connect("sqlite::memory:").await.unwrap();
+        for i in 0..10 {
+            let with = if i % 2 == 0 { "b@x" } else { "c@x" };
+            let row = ArchiveRow {
+                stanza_id: format!("s{i}"),
+                with_jid: with.into(),
+                ts: 1000 + i,
+                stanza: format!("<m{i}/>"),
+            };
+            assert!(db.archive().append("a@x", &row).await.unwrap());
+        }
+        db
+    }
+
+    fn ids(p: &ArchivePage) -> Vec<&str> {
+        p.rows.iter().map(|r| r.stanza_id.as_str()).collect()
+    }
+
+    #[tokio::test]
+    async fn pages_forward_and_backward_with_counts() {
+        let db = filled().await;
+        let a = db.archive();
+        let q = |page, max| ArchiveQuery { page, max, ..Default::default() };
+        let first = a.query("a@x", &q(Page::First, 4)).await.unwrap().unwrap();
+        assert_eq!((ids(&first), first.complete, first.count), (vec!["s0", "s1", "s2", "s3"], false, 10));
+        let next = a.query("a@x", &q(Page::After("s7".into()), 4)).await.unwrap().unwrap();
+        assert_eq!((ids(&next), next.complete), (vec!["s8", "s9"], true));
+        let last = a.query("a@x", &q(Page::Last, 3)).await.unwrap().unwrap();
+        assert_eq!((ids(&last), last.complete), (vec!["s7", "s8", "s9"], false));
+        let before = a.query("a@x", &q(Page::Before("s2".into()), 5)).await.unwrap().unwrap();
+        assert_eq!((ids(&before), before.complete), (vec!["s0", "s1"], true));
+        assert!(a.query("a@x", &q(Page::After("nope".into()), 5)).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn filters_combine() {
+        let db = filled().await;
+        let a = db.archive();
+        let q = ArchiveQuery {
+            with: Some("b@x".into()),
+            start: Some(1002),
+            end: Some(1008),
+            max: 10,
+            ..Default::default()
+        };
+        let p = a.query("a@x", &q).await.unwrap().unwrap();
+        assert_eq!((ids(&p), p.count), (vec!["s2", "s4", "s6", "s8"], 4));
+        let q =
+            ArchiveQuery { after_id: Some("s3".into()), before_id: Some("s6".into()), max: 10, ..Default::default() };
+        assert_eq!(ids(&a.query("a@x", &q).await.unwrap().unwrap()), ["s4", "s5"]);
+        let q = ArchiveQuery { ids: vec!["s9".into(), "s1".into()], max: 10, ..Default::default() };
+        assert_eq!(ids(&a.query("a@x", &q).await.unwrap().unwrap()), ["s1", "s9"]);
+        assert_eq!(a.query("other@x", &ArchiveQuery { max: 5, ..Default::default() }).await.unwrap().unwrap().count, 0);
+        assert_eq!(a.expire(1005).await.unwrap(), 5);
+    }
+}
