@@ -188,3 +188,88 @@ async fn inactive_clients_get_presence_and_chat_states_only_with_something_that_
     bob.send("<presence/>").await;
     alice.expect(named("presence")).await;
 }
+
+#[tokio::test]
+async fn server_caps_contact_addresses_and_external_services() {
+    let server = TestServer::builder()
+        .user("alice", "pw")
+        .configure(|c| {
+            let table: toml::Table = toml::from_str(
+                r#"
+                enabled = ["disco", "ping", "contact", "extdisco"]
+                [contact]
+                abuse = ["mailto:abuse@localhost"]
+                security = ["xmpp:security@localhost", "https://localhost/security"]
+                [extdisco]
+                secret = "s3cret"
+                [[extdisco.services]]
+                type = "stun"
+                host = "stun.localhost"
+                port = 3478
+                [[extdisco.services]]
+                type = "turn"
+                host = "turn.localhost"
+                port = 3478
+                transport = "udp"
+                restricted = true
+                "#,
+            )
+            .unwrap();
+            c.modules = toml::Value::Table(table).try_into().unwrap();
+        })
+        .start()
+        .await;
+    let mut alice = server.client("alice", "pw").await;
+
+    // XEP-0115: the server's caps are a stream feature, and the caps node answers disco.
+    let c = alice.features.as_ref().unwrap().get_child("c", "http://jabber.org/protocol/caps").expect("caps").clone();
+    let node = format!("{}#{}", c.attr("node").unwrap(), c.attr("ver").unwrap());
+    let info = alice
+        .iq(&format!("<iq type='get' id='i' to='localhost'><query xmlns='http://jabber.org/protocol/disco#info' node='{node}'/></iq>"))
+        .await;
+    assert_eq!(info.attr("type"), Some("result"));
+    let q = info.get_child("query", ns::DISCO_INFO).unwrap();
+    assert_eq!(q.attr("node"), Some(node.as_str()));
+
+    // XEP-0157 form in disco#info.
+    let form = q.get_child("x", "jabber:x:data").expect("serverinfo form");
+    let values = |var: &str| -> Vec<String> {
+        form.children().filter(|f| f.attr("var") == Some(var)).flat_map(|f| f.children().map(Element::text)).collect()
+    };
+    assert_eq!(values("FORM_TYPE"), ["http://jabber.org/network/serverinfo"]);
+    assert_eq!(values("abuse-addresses"), ["mailto:abuse@localhost"]);
+    assert_eq!(values("security-addresses").len(), 2);
+
+    // XEP-0215 services with TURN REST credentials.
+    let services = alice.iq("<iq type='get' id='s' to='localhost'><services xmlns='urn:xmpp:extdisco:2'/></iq>").await;
+    let list: Vec<Element> =
+        services.get_child("services", "urn:xmpp:extdisco:2").unwrap().children().cloned().collect();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0].attr("username"), None, "STUN is not restricted");
+    let turn = &list[1];
+    let username = turn.attr("username").unwrap();
+    assert!(username.ends_with(":alice@localhost"), "{username}");
+    use base64::Engine;
+    use hmac::{KeyInit, Mac};
+    let mac = <hmac::Hmac<sha1::Sha1> as KeyInit>::new_from_slice(b"s3cret").unwrap().chain_update(username.as_bytes());
+    assert_eq!(
+        turn.attr("password").unwrap(),
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    );
+    assert!(turn.attr("expires").unwrap().ends_with('Z'));
+    let only_turn =
+        alice.iq("<iq type='get' id='t' to='localhost'><services xmlns='urn:xmpp:extdisco:2' type='turn'/></iq>").await;
+    assert_eq!(only_turn.get_child("services", "urn:xmpp:extdisco:2").unwrap().children().count(), 1);
+    let creds = alice
+        .iq("<iq type='get' id='c' to='localhost'><credentials xmlns='urn:xmpp:extdisco:2'><service type='turn' host='turn.localhost'/></credentials></iq>")
+        .await;
+    assert!(
+        creds
+            .get_child("credentials", "urn:xmpp:extdisco:2")
+            .unwrap()
+            .get_child("service", "urn:xmpp:extdisco:2")
+            .unwrap()
+            .attr("password")
+            .is_some()
+    );
+}

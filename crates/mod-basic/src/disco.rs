@@ -1,7 +1,7 @@
 //! XEP-0030: Service Discovery for the server and for accounts, from what modules registered.
 
 use crate::{may_see, parties};
-use rhein_module::{Ctx, IqKind, IqResult, ModuleError, Registry, Targets};
+use rhein_module::{CAPS_NODE, Ctx, IqKind, IqResult, ModuleError, Registry, Targets};
 use rhein_proto::{Element, StanzaError, ns, xml};
 
 pub(crate) fn register(reg: &mut Registry) -> Result<(), ModuleError> {
@@ -40,10 +40,20 @@ fn info(identities: &[(&str, &str, &str)], features: &[&str]) -> Element {
 }
 
 async fn handle_host_info(ctx: Ctx, iq: Element) -> IqResult {
-    if node_of(&iq, ns::DISCO_INFO).is_some() {
+    let node = node_of(&iq, ns::DISCO_INFO);
+    // The XEP-0115 node answers like the server itself.
+    let caps_node = format!("{CAPS_NODE}#{}", ctx.disco.caps_ver());
+    if node.as_ref().is_some_and(|n| *n != caps_node) {
         return Err(StanzaError::item_not_found());
     }
-    Ok(Some(info(&ctx.disco.identities, &ctx.disco.features)))
+    let mut q = info(&ctx.disco.identities, &ctx.disco.features);
+    if let Some(n) = node {
+        xml::set_attr(&mut q, "node", n);
+    }
+    for form in &ctx.disco.forms {
+        q.append_child(form.clone());
+    }
+    Ok(Some(q))
 }
 
 async fn handle_items(_ctx: Ctx, iq: Element) -> IqResult {

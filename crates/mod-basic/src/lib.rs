@@ -4,7 +4,9 @@
 
 mod blocking;
 mod carbons;
+mod contact;
 mod disco;
+mod extdisco;
 mod last;
 mod ping;
 mod private;
@@ -26,6 +28,8 @@ pub const SPECS: &[ModuleSpec] = &[
     ModuleSpec { name: "vcard", build: |_| Ok(Arc::new(Basic("vcard", vcard::register))) },
     ModuleSpec { name: "carbons", build: |_| Ok(Arc::new(Basic("carbons", carbons::register))) },
     ModuleSpec { name: "blocking", build: |_| Ok(Arc::new(blocking::Blocking::default())) },
+    ModuleSpec { name: "contact", build: contact::build },
+    ModuleSpec { name: "extdisco", build: extdisco::build },
 ];
 
 /// A stateless module: a name and a registration function.

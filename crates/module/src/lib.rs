@@ -11,8 +11,8 @@ mod registry;
 
 pub use ctx::{Ctx, Interest, Interests, ResourceInfo, RouterApi, ServerInfo};
 pub use registry::{
-    BoxFuture, Disco, Event, EventHandler, Flow, IqHandler, IqKind, IqResult, Registry, Stage, StageHandler, Targets,
-    Worker,
+    BoxFuture, CAPS_NODE, Disco, Event, EventHandler, Flow, IqHandler, IqKind, IqResult, Registry, Stage, StageHandler,
+    Targets, Worker,
 };
 
 use std::sync::Arc;

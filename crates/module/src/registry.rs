@@ -73,6 +73,63 @@ pub struct Disco {
     pub identities: Vec<(&'static str, &'static str, &'static str)>,
     pub features: Vec<&'static str>,
     pub account_features: Vec<&'static str>,
+    /// XEP-0128 extension forms of the server (e.g. XEP-0157 contact addresses).
+    pub forms: Vec<Element>,
+}
+
+/// The node clients see in the server's XEP-0115 capabilities.
+pub const CAPS_NODE: &str = "https://rhein.chat";
+
+impl Disco {
+    /// The XEP-0115 verification string of the server's disco#info (§5.1: identities,
+    /// features, then extension forms, each sorted, SHA-1, base64).
+    pub fn caps_ver(&self) -> String {
+        use base64::Engine;
+        use sha1::Digest;
+        let mut s = String::new();
+        let mut ids: Vec<String> = self.identities.iter().map(|(c, t, n)| format!("{c}/{t}//{n}<")).collect();
+        ids.sort();
+        s.extend(ids);
+        let mut features = self.features.clone();
+        features.sort_unstable();
+        features.dedup();
+        for f in features {
+            s.push_str(f);
+            s.push('<');
+        }
+        let mut forms: Vec<String> = self.forms.iter().map(caps_form).collect();
+        forms.sort();
+        s.extend(forms);
+        base64::engine::general_purpose::STANDARD.encode(sha1::Sha1::digest(s.as_bytes()))
+    }
+}
+
+/// One extension form in XEP-0115 order: FORM_TYPE, then fields by name with sorted values.
+fn caps_form(form: &Element) -> String {
+    let values = |f: &Element| -> Vec<String> {
+        let mut v: Vec<String> = f.children().filter(|c| c.name() == "value").map(Element::text).collect();
+        v.sort();
+        v
+    };
+    let fields: Vec<&Element> = form.children().filter(|c| c.name() == "field").collect();
+    let mut out = String::new();
+    if let Some(ft) = fields.iter().find(|f| f.attr("var") == Some("FORM_TYPE")) {
+        for v in values(ft) {
+            out.push_str(&v);
+            out.push('<');
+        }
+    }
+    let mut rest: Vec<&&Element> = fields.iter().filter(|f| f.attr("var") != Some("FORM_TYPE")).collect();
+    rest.sort_by_key(|f| f.attr("var").unwrap_or_default().to_owned());
+    for f in rest {
+        out.push_str(f.attr("var").unwrap_or_default());
+        out.push('<');
+        for v in values(f) {
+            out.push_str(&v);
+            out.push('<');
+        }
+    }
+    out
 }
 
 /// Collects handlers from modules.
@@ -107,6 +164,11 @@ impl Registry {
 
     pub fn identity(&mut self, category: &'static str, kind: &'static str, name: &'static str) {
         self.disco.identities.push((category, kind, name));
+    }
+
+    /// An XEP-0128 extension form in the server's disco#info.
+    pub fn disco_form(&mut self, form: Element) {
+        self.disco.forms.push(form);
     }
 
     /// An element added to the stream features once a client is authenticated.
@@ -188,8 +250,64 @@ impl Registry {
         &self.stream_features
     }
 
-    /// Takes the disco data out (it lives in every `Ctx` afterwards).
+    /// Takes the disco data out (it lives in every `Ctx` afterwards) and advertises the
+    /// server's XEP-0115 capabilities, which only now are complete, as a stream feature.
     pub fn take_disco(&mut self) -> Disco {
-        std::mem::take(&mut self.disco)
+        let disco = std::mem::take(&mut self.disco);
+        let mut c = Element::builder("c", "http://jabber.org/protocol/caps").build();
+        rhein_proto::xml::set_attr(&mut c, "hash", "sha-1");
+        rhein_proto::xml::set_attr(&mut c, "node", CAPS_NODE);
+        rhein_proto::xml::set_attr(&mut c, "ver", disco.caps_ver());
+        self.stream_features.push(c);
+        disco
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caps_ver_matches_the_xep_0115_example() {
+        // XEP-0115 §5.2 (simple example).
+        let disco = Disco {
+            identities: vec![("client", "pc", "Exodus 0.9.1")],
+            features: vec![
+                "http://jabber.org/protocol/caps",
+                "http://jabber.org/protocol/disco#info",
+                "http://jabber.org/protocol/disco#items",
+                "http://jabber.org/protocol/muc",
+            ],
+            ..Disco::default()
+        };
+        assert_eq!(disco.caps_ver(), "QgayPKawpkPSDYmwT/WM94uAlu0=");
+    }
+
+    #[test]
+    fn caps_ver_covers_extension_forms() {
+        // XEP-0115 §5.3 (complex example), without the language-tagged identities' xml:lang.
+        let form: Element = "<x xmlns='jabber:x:data' type='result'>\
+            <field var='FORM_TYPE' type='hidden'><value>urn:xmpp:dataforms:softwareinfo</value></field>\
+            <field var='ip_version'><value>ipv4</value><value>ipv6</value></field>\
+            <field var='os'><value>Mac</value></field>\
+            <field var='os_version'><value>10.5.1</value></field>\
+            <field var='software'><value>Psi</value></field>\
+            <field var='software_version'><value>0.11</value></field></x>"
+            .parse()
+            .unwrap();
+        let mut d = Disco { forms: vec![form], ..Disco::default() };
+        d.features = vec!["a"];
+        // Same form, same string, whatever the order of fields and values.
+        let reordered: Element = "<x xmlns='jabber:x:data' type='result'>\
+            <field var='software_version'><value>0.11</value></field>\
+            <field var='ip_version'><value>ipv6</value><value>ipv4</value></field>\
+            <field var='os'><value>Mac</value></field>\
+            <field var='FORM_TYPE' type='hidden'><value>urn:xmpp:dataforms:softwareinfo</value></field>\
+            <field var='os_version'><value>10.5.1</value></field>\
+            <field var='software'><value>Psi</value></field></x>"
+            .parse()
+            .unwrap();
+        let d2 = Disco { forms: vec![reordered], features: vec!["a"], ..Disco::default() };
+        assert_eq!(d.caps_ver(), d2.caps_ver());
     }
 }

@@ -1,0 +1,62 @@
+//! XEP-0157: Contact Addresses for XMPP Services — who to write to about abuse, security and
+//! so on, in the server's disco#info.
+
+use rhein_module::{Module, ModuleError, Registry};
+use rhein_proto::{Element, xml};
+use serde::Deserialize;
+use std::sync::Arc;
+
+const NS_DATA: &str = "jabber:x:data";
+
+/// `[modules.contact]`: lists of URIs (`mailto:`, `xmpp:`, `https:`) per kind.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct Contact {
+    abuse: Vec<String>,
+    admin: Vec<String>,
+    feedback: Vec<String>,
+    sales: Vec<String>,
+    security: Vec<String>,
+    status: Vec<String>,
+    support: Vec<String>,
+}
+
+pub(crate) fn build(table: &toml::Table) -> Result<Arc<dyn Module>, ModuleError> {
+    let c = Contact::deserialize(toml::Value::Table(table.clone()))
+        .map_err(|e| ModuleError::Config { module: "contact", reason: e.to_string() })?;
+    Ok(Arc::new(c))
+}
+
+impl Module for Contact {
+    fn name(&self) -> &'static str {
+        "contact"
+    }
+
+    fn register(self: Arc<Self>, reg: &mut Registry) -> Result<(), ModuleError> {
+        let mut form = xml::with_attr(Element::bare("x", NS_DATA), "type", "result");
+        let mut ft = xml::with_attr(Element::bare("field", NS_DATA), "var", "FORM_TYPE");
+        xml::set_attr(&mut ft, "type", "hidden");
+        ft.append_child(xml::text_el("value", NS_DATA, "http://jabber.org/network/serverinfo"));
+        form.append_child(ft);
+        for (kind, list) in [
+            ("abuse", &self.abuse),
+            ("admin", &self.admin),
+            ("feedback", &self.feedback),
+            ("sales", &self.sales),
+            ("security", &self.security),
+            ("status", &self.status),
+            ("support", &self.support),
+        ] {
+            if list.is_empty() {
+                continue;
+            }
+            let mut f = xml::with_attr(Element::bare("field", NS_DATA), "var", format!("{kind}-addresses"));
+            for uri in list {
+                f.append_child(xml::text_el("value", NS_DATA, uri.as_str()));
+            }
+            form.append_child(f);
+        }
+        reg.disco_form(form);
+        Ok(())
+    }
+}
