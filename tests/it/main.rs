@@ -6,6 +6,7 @@ mod cli;
 mod essentials;
 mod im;
 mod mam;
+mod push;
 mod sm;
 mod stream;
 

@@ -135,7 +135,7 @@ async fn unacked_messages_go_offline_when_no_resource_is_left() {
     alice.expect(named("message")).await;
     // No resumption was enabled: the connection's end is the session's end, right away.
     alice.kill();
-    bob.iq("<iq type='get' id='sync' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+    server.wait_for_sessions(1).await;
     let mut again = server.client("alice", "pw").await;
     again.send("<presence/>").await;
     let m = again.expect(named("message")).await;

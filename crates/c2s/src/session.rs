@@ -286,6 +286,7 @@ impl Session<'_> {
     /// Waits, connection-less, for a resumption; deliveries pile up as unacknowledged.
     async fn hibernate(&mut self) -> Option<StreamIo> {
         tracing::debug!(jid = %self.jid, "session hibernating");
+        self.shared.router.set_detached(&self.jid, true);
         let deadline = Instant::now() + self.shared.config.resume_timeout;
         loop {
             tokio::select! {
@@ -329,6 +330,7 @@ impl Session<'_> {
         }
         io.write(&self.out).await.ok()?;
         tracing::info!(jid = %self.jid, resent = sm.unacked_len(), "session resumed");
+        self.shared.router.set_detached(&self.jid, false);
         Some(io)
     }
 

@@ -15,6 +15,9 @@ pub struct ResourceInfo {
     pub presence: Option<Element>,
     /// What the resource asked to be kept informed of.
     pub interests: Interests,
+    /// The connection is gone and the session waits for resumption (XEP-0198): stanzas are
+    /// queued for it, but nobody is looking at them.
+    pub detached: bool,
 }
 
 impl ResourceInfo {
@@ -75,6 +78,9 @@ pub trait RouterApi: Send + Sync + 'static {
     fn message_targets(&self, bare: &BareJid, mtype: &str) -> Vec<FullJid>;
     /// Whether a domain is one of ours (account host or service).
     fn is_local_host(&self, domain: &str) -> bool;
+    /// Sends an IQ get or set from the server and waits for the answer (result or error), at
+    /// most `timeout`; `None` on timeout. The IQ's `id` is chosen here.
+    fn send_iq(&self, iq: Element, timeout: std::time::Duration) -> BoxFuture<'_, Option<Element>>;
 }
 
 /// Facts about the running server.

@@ -105,7 +105,7 @@ impl Router {
         let kind = match el.attr("type") {
             Some("get") => IqKind::Get,
             Some("set") => IqKind::Set,
-            Some("result") | Some("error") => return, // No server-originated IQs are pending.
+            Some("result") | Some("error") => return self.answer_pending(el),
             _ => {
                 return self
                     .bounce(&el, StanzaError::bad_request().with_text("IQ type must be get, set, result or error"))
@@ -133,6 +133,31 @@ impl Router {
             }
             Err(err) => self.bounce(&el, err).await,
         }
+    }
+
+    /// An answer to an IQ the server sent goes to whoever waits for it, if it comes from the
+    /// entity the IQ went to (ids alone are guessable).
+    fn answer_pending(&self, el: Element) {
+        let (Some(id), Some(from)) = (el.attr("id"), el.attr("from")) else { return };
+        let mut pending = self.inner.pending_iqs.lock().unwrap_or_else(|e| e.into_inner());
+        if pending.get(id).is_some_and(|(to, _)| to == from)
+            && let Some((_, tx)) = pending.remove(id)
+        {
+            let _ = tx.send(el);
+        }
+    }
+
+    async fn send_server_iq(&self, mut iq: Element, timeout: std::time::Duration) -> Option<Element> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let id = format!("rhein-{}", NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        xml::set_attr(&mut iq, "id", id.as_str());
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let to = iq.attr("to").unwrap_or_default().to_owned();
+        self.inner.pending_iqs.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), (to, tx));
+        self.deliver(iq).await;
+        let answer = tokio::time::timeout(timeout, rx).await.ok().and_then(Result::ok);
+        self.inner.pending_iqs.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        answer
     }
 
     async fn deliver_iq_to_full(&self, to: &FullJid, el: Element) {
@@ -247,5 +272,9 @@ impl RouterApi for Router {
 
     fn is_local_host(&self, domain: &str) -> bool {
         self.is_host(domain)
+    }
+
+    fn send_iq(&self, iq: Element, timeout: std::time::Duration) -> BoxFuture<'_, Option<Element>> {
+        Box::pin(self.send_server_iq(iq, timeout))
     }
 }

@@ -27,6 +27,8 @@ struct Inner {
     db: Db,
     server: Arc<ServerInfo>,
     workers: std::sync::Mutex<Vec<tokio::task::AbortHandle>>,
+    /// Server-originated IQs waiting for their answer: id to (addressee, waiter).
+    pending_iqs: std::sync::Mutex<std::collections::HashMap<String, (String, tokio::sync::oneshot::Sender<Element>)>>,
 }
 
 impl Router {
@@ -47,6 +49,7 @@ impl Router {
                 db,
                 server,
                 workers: Default::default(),
+                pending_iqs: Default::default(),
             }),
         }
     }
@@ -104,6 +107,11 @@ impl Router {
                 self.inner.workers.lock().unwrap_or_else(|e| e.into_inner()).push(handle.abort_handle());
             }
         }
+    }
+
+    /// Marks a session as detached (its connection is gone, it waits for resumption) or back.
+    pub fn set_detached(&self, jid: &FullJid, detached: bool) {
+        self.inner.sessions.with_resource(jid, |r| r.detached = detached);
     }
 
     /// Number of bound sessions (for logs and tests).

@@ -61,6 +61,7 @@ pub(crate) struct Resource {
     pub(crate) priority: i8,
     pub(crate) presence: Option<Element>,
     pub(crate) interests: Interests,
+    pub(crate) detached: bool,
     pub(crate) handle: SessionHandle,
 }
 
@@ -94,6 +95,7 @@ impl Table {
             priority: 0,
             presence: None,
             interests: Interests::default(),
+            detached: false,
             handle,
         });
         Ok(())
@@ -124,6 +126,7 @@ impl Table {
                     priority: r.priority,
                     presence: r.presence.clone(),
                     interests: r.interests,
+                    detached: r.detached,
                 })
             })
             .collect()

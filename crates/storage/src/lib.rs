@@ -11,6 +11,7 @@ mod archive;
 mod db;
 mod migrate;
 mod offline;
+mod push;
 mod roster;
 
 pub use account_data::{AccountData, Blocklist};
@@ -18,6 +19,7 @@ pub use accounts::Accounts;
 pub use archive::{Archive, ArchivePage, ArchivePrefs, ArchiveQuery, ArchiveRow, Page};
 pub use db::{Db, now_ms};
 pub use offline::{Offline, OfflineMessage};
+pub use push::{PushRegistration, PushRegistrations};
 pub use roster::{LastActivity, Roster, RosterRow, SubscriptionRequests};
 
 /// Tables keyed by `owner` (a bare JID): emptied when the account is deleted.
@@ -31,6 +33,7 @@ pub(crate) const OWNED_TABLES: &[&str] = &[
     "blocklist",
     "archive",
     "archive_prefs",
+    "push_registration",
 ];
 
 /// Why a storage call failed. Details are for the log; peers only ever see `internal-server-error`.

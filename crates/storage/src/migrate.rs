@@ -21,8 +21,12 @@ macro_rules! migration {
     };
 }
 
-const MIGRATIONS: &[Migration] =
-    &[migration!(1, "0001_core.sql"), migration!(2, "0002_account_data.sql"), migration!(3, "0003_archive.sql")];
+const MIGRATIONS: &[Migration] = &[
+    migration!(1, "0001_core.sql"),
+    migration!(2, "0002_account_data.sql"),
+    migration!(3, "0003_archive.sql"),
+    migration!(4, "0004_push.sql"),
+];
 
 const BOOKKEEPING: &str =
     "CREATE TABLE IF NOT EXISTS rhein_schema (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)";

@@ -117,6 +117,31 @@ impl TestServer {
         self.connect().login(user, password).await
     }
 
+    /// Waits (at most 5 s) until exactly `n` sessions are bound: a test that drops a
+    /// connection uses it to know the server has noticed.
+    pub async fn wait_for_sessions(&self, n: usize) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        while self.running().router.session_count() != n {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "expected {n} sessions, have {}",
+                self.running().router.session_count()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Waits (at most 5 s) until the session of `jid` lost its connection and hibernates.
+    pub async fn wait_for_detached(&self, jid: &str) {
+        use rhein_module::RouterApi;
+        let jid = rhein_proto::FullJid::new(jid).expect("full JID");
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !self.running().router.resources(&jid.to_bare()).iter().any(|r| r.jid == jid && r.detached) {
+            assert!(tokio::time::Instant::now() < deadline, "{jid} never detached");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
     /// Stops the server and waits for it.
     pub async fn stop(mut self) {
         if let Some(s) = self.server.take() {

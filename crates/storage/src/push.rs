@@ -1,0 +1,82 @@
+//! XEP-0357 push registrations.
+
+use crate::db::on_pool;
+use crate::{Db, StorageError};
+
+/// Where to push for one client of an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushRegistration {
+    pub service: String,
+    pub node: String,
+    pub options: Option<String>,
+}
+
+/// Repository of push registrations (`db.push()`).
+pub struct PushRegistrations<'a> {
+    pub(crate) db: &'a Db,
+}
+
+impl PushRegistrations<'_> {
+    pub async fn enable(&self, owner: &str, r: &PushRegistration) -> Result<(), StorageError> {
+        const SQL: &str = "INSERT INTO push_registration (owner, service, node, options, created_at) VALUES ($1, $2, $3, $4, $5) \
+            ON CONFLICT (owner, service, node) DO UPDATE SET options = $4";
+        on_pool!(self.db, |p| sqlx::query(SQL)
+            .bind(owner)
+            .bind(&r.service)
+            .bind(&r.node)
+            .bind(&r.options)
+            .bind(crate::now_ms())
+            .execute(p)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Removes the registration of `node` at `service`, or all at `service` when `node` is `None`.
+    pub async fn disable(&self, owner: &str, service: &str, node: Option<&str>) -> Result<u64, StorageError> {
+        Ok(match node {
+            Some(n) => on_pool!(self.db, |p| sqlx::query(
+                "DELETE FROM push_registration WHERE owner = $1 AND service = $2 AND node = $3"
+            )
+            .bind(owner)
+            .bind(service)
+            .bind(n)
+            .execute(p)
+            .await?
+            .rows_affected()),
+            None => {
+                on_pool!(self.db, |p| sqlx::query("DELETE FROM push_registration WHERE owner = $1 AND service = $2")
+                    .bind(owner)
+                    .bind(service)
+                    .execute(p)
+                    .await?
+                    .rows_affected())
+            }
+        })
+    }
+
+    pub async fn list(&self, owner: &str) -> Result<Vec<PushRegistration>, StorageError> {
+        const SQL: &str = "SELECT service, node, options FROM push_registration WHERE owner = $1 ORDER BY created_at";
+        let rows: Vec<(String, String, Option<String>)> =
+            on_pool!(self.db, |p| sqlx::query_as(SQL).bind(owner).fetch_all(p).await)?;
+        Ok(rows.into_iter().map(|(service, node, options)| PushRegistration { service, node, options }).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn registrations_round_trip() {
+        let db = Db::connect("sqlite::memory:").await.unwrap();
+        let p = db.push();
+        let r = PushRegistration { service: "push.example".into(), node: "n1".into(), options: Some("<x/>".into()) };
+        p.enable("a@x", &r).await.unwrap();
+        p.enable("a@x", &PushRegistration { node: "n2".into(), options: None, ..r.clone() }).await.unwrap();
+        assert_eq!(p.list("a@x").await.unwrap().len(), 2);
+        assert_eq!(p.disable("a@x", "push.example", Some("n1")).await.unwrap(), 1);
+        assert_eq!(p.disable("a@x", "push.example", None).await.unwrap(), 1);
+        assert!(p.list("a@x").await.unwrap().is_empty());
+    }
+}
