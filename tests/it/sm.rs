@@ -135,7 +135,12 @@ async fn unacked_messages_go_offline_when_no_resource_is_left() {
     alice.expect(named("message")).await;
     // No resumption was enabled: the connection's end is the session's end, right away.
     alice.kill();
-    server.wait_for_sessions(1).await;
+    // The dropped session ends and hands the message to offline storage.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while server.running().db.offline().count("alice@localhost").await.unwrap() == 0 {
+        assert!(std::time::Instant::now() < deadline, "the unacked message never reached offline storage");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let mut again = server.client("alice", "pw").await;
     again.send("<presence/>").await;
     let m = again.expect(named("message")).await;
