@@ -64,6 +64,8 @@ if [ ! -x "$venv/bin/python" ]; then
     "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/interop/requirements.txt
 fi
 cargo build -p rhein --locked
-"$venv/bin/python" tests/interop/slixmpp_basic.py "$root/target/debug/rhein"
+for script in tests/interop/slixmpp_*.py; do
+    "$venv/bin/python" "$script" "$root/target/debug/rhein"
+done
 
 step "all tests passed"
