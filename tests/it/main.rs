@@ -7,6 +7,7 @@ mod essentials;
 mod im;
 mod mam;
 mod push;
+mod sasl2;
 mod sm;
 mod stream;
 

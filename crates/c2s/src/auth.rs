@@ -1,18 +1,43 @@
-//! SASL negotiation on a c2s stream (RFC 6120 §6): runs the mechanism chosen in `<auth/>`
-//! through its challenges and ends in `<success/>` or `<failure/>`.
+//! SASL on a c2s stream, in both profiles: RFC 6120 §6 (`<auth/>`) and XEP-0388 SASL2
+//! (`<authenticate/>`), which also carries XEP-0484 FAST token logins. Runs the mechanism
+//! through its challenges; the caller sends `<success/>`, since SASL2 adds inline results to it.
 
 use crate::C2sShared;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use rhein_proto::{BareJid, Element, ns, xml};
-use rhein_sasl::{ChannelBinding, ClientFirst, Credentials, Mechanism, PlainRequest, SaslError, ScramServer};
+use rhein_sasl::{
+    ChannelBinding, ClientFirst, Credentials, HtMechanism, Mechanism, PlainRequest, SaslError, ScramServer,
+};
 use rhein_stream::{Frame, StreamIo};
 use std::net::IpAddr;
 
-/// How an `<auth/>` exchange ended.
+pub(crate) const NS_SASL2: &str = "urn:xmpp:sasl:2";
+pub(crate) const NS_FAST: &str = "urn:xmpp:fast:0";
+
+/// The two SASL profiles: same mechanisms, different wrapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Profile {
+    /// RFC 6120 `<auth/>`: success restarts the stream.
+    Legacy,
+    /// XEP-0388 `<authenticate/>`: no restart, inline features.
+    Sasl2,
+}
+
+impl Profile {
+    fn ns(self) -> &'static str {
+        match self {
+            Self::Legacy => ns::SASL,
+            Self::Sasl2 => NS_SASL2,
+        }
+    }
+}
+
+/// How an exchange ended.
 pub(crate) enum AuthOutcome {
-    /// Authenticated as this (prepared) local part.
-    Success(String),
+    /// Authenticated as this (prepared) local part; `additional` is the mechanism's final
+    /// data for `<success/>`.
+    Success { localpart: String, additional: Option<Vec<u8>> },
     /// `<failure/>` was sent; the client may retry.
     Failed,
     /// The stream broke or misbehaved mid-exchange; it is already closed.
@@ -32,13 +57,31 @@ pub(crate) fn offered(shared: &C2sShared, io: &StreamIo, cb: &ChannelBinding) ->
         .collect()
 }
 
-/// `<mechanisms/>` plus the XEP-0440 channel-binding types.
+/// `<mechanisms/>`, the SASL2 `<authentication/>` with what it can do inline (Bind2 with
+/// carbons, CSI and SM; SM resumption; FAST), and the XEP-0440 channel-binding types.
 pub(crate) fn features(mechs: &[Mechanism], cb: &ChannelBinding) -> Vec<Element> {
     let mut m = Element::bare("mechanisms", ns::SASL);
+    let mut authentication = Element::bare("authentication", NS_SASL2);
     for mech in mechs {
         m.append_child(xml::text_el("mechanism", ns::SASL, mech.name()));
+        authentication.append_child(xml::text_el("mechanism", NS_SASL2, mech.name()));
     }
-    let mut out = vec![m];
+    let mut bind_inline = Element::bare("inline", crate::sasl2::NS_BIND2);
+    for var in ["urn:xmpp:carbons:2", crate::csi::NS, crate::sm::NS] {
+        bind_inline.append_child(xml::with_attr(Element::bare("feature", crate::sasl2::NS_BIND2), "var", var));
+    }
+    let mut bind = Element::bare("bind", crate::sasl2::NS_BIND2);
+    bind.append_child(bind_inline);
+    let mut fast = Element::bare("fast", NS_FAST);
+    for ht in HtMechanism::ALL.into_iter().filter(|h| h.available(cb)) {
+        fast.append_child(xml::text_el("mechanism", NS_FAST, ht.name()));
+    }
+    let mut inline = Element::bare("inline", NS_SASL2);
+    inline.append_child(bind);
+    inline.append_child(Element::bare("sm", crate::sm::NS));
+    inline.append_child(fast);
+    authentication.append_child(inline);
+    let mut out = vec![m, authentication];
     if cb.any() {
         let mut c = Element::bare("sasl-channel-binding", ns::SASL_CB);
         for t in cb.types() {
@@ -49,19 +92,26 @@ pub(crate) fn features(mechs: &[Mechanism], cb: &ChannelBinding) -> Vec<Element>
     out
 }
 
-fn sasl_el(name: &str, data: Option<&[u8]>) -> Element {
+/// `<name>base64</name>` in the profile's namespace (`=` for empty data, RFC 6120 §6.4.2).
+pub(crate) fn sasl_el(profile: Profile, name: &str, data: Option<&[u8]>) -> Element {
     match data {
-        Some(d) if !d.is_empty() => xml::text_el(name, ns::SASL, B64.encode(d)),
-        Some(_) => xml::text_el(name, ns::SASL, "="),
-        None => Element::bare(name, ns::SASL),
+        Some(d) if !d.is_empty() => xml::text_el(name, profile.ns(), B64.encode(d)),
+        Some(_) => xml::text_el(name, profile.ns(), "="),
+        None => Element::bare(name, profile.ns()),
     }
 }
 
-async fn send_failure(io: &mut StreamIo, err: SaslError, text: Option<&str>) -> bool {
-    let mut f = Element::bare("failure", ns::SASL);
+/// SASL2 `<additional-data/>` (base64 of the mechanism's final data).
+pub(crate) fn additional_data(data: &[u8]) -> Element {
+    xml::text_el("additional-data", NS_SASL2, B64.encode(data))
+}
+
+async fn send_failure(io: &mut StreamIo, profile: Profile, err: SaslError, text: Option<&str>) -> bool {
+    let mut f = Element::bare("failure", profile.ns());
+    // SASL2 keeps the RFC 6120 condition elements (XEP-0388 §2.6.2).
     f.append_child(Element::bare(err.condition(), ns::SASL));
     if let Some(t) = text {
-        f.append_child(xml::text_el("text", ns::SASL, t));
+        f.append_child(xml::text_el("text", profile.ns(), t));
     }
     io.send(&f).await.is_ok()
 }
@@ -76,12 +126,12 @@ fn decode(el: &Element) -> Result<Option<Vec<u8>>, SaslError> {
 }
 
 /// Reads the client's next `<response/>` (or `<abort/>`).
-async fn next_response(io: &mut StreamIo) -> Result<Vec<u8>, Option<SaslError>> {
+async fn next_response(io: &mut StreamIo, profile: Profile) -> Result<Vec<u8>, Option<SaslError>> {
     match io.read_frame().await {
-        Ok(Frame::Element(el)) if el.is("response", ns::SASL) => {
+        Ok(Frame::Element(el)) if el.is("response", profile.ns()) => {
             decode(&el).map(Option::unwrap_or_default).map_err(Some)
         }
-        Ok(Frame::Element(el)) if el.is("abort", ns::SASL) => Err(Some(SaslError::Aborted)),
+        Ok(Frame::Element(el)) if el.is("abort", profile.ns()) => Err(Some(SaslError::Aborted)),
         _ => Err(None),
     }
 }
@@ -93,57 +143,113 @@ fn local_part(username: &str, host: &str) -> Option<String> {
     jid.node().map(|n| n.as_str().to_owned())
 }
 
-/// Runs one SASL exchange that began with `auth`.
+/// Runs one SASL exchange that began with `auth` (`<auth/>` or `<authenticate/>`).
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn authenticate(
     shared: &C2sShared,
     io: &mut StreamIo,
+    profile: Profile,
     peer: IpAddr,
     host: &str,
     auth: &Element,
     mechs: &[Mechanism],
     cb: &ChannelBinding,
 ) -> AuthOutcome {
-    let Some(mech) = auth.attr("mechanism").and_then(Mechanism::from_name).filter(|m| mechs.contains(m)) else {
-        let err = if auth.attr("mechanism") == Some("PLAIN") && !io.conn().is_tls() {
+    let name = auth.attr("mechanism").unwrap_or_default();
+    if profile == Profile::Sasl2
+        && let Some(ht) = HtMechanism::from_name(name).filter(|m| m.available(cb))
+    {
+        return match fast(shared, peer, host, auth, ht, cb).await {
+            Ok((localpart, proof)) => {
+                shared.throttle.succeeded(&format!("{localpart}@{host}"));
+                AuthOutcome::Success { localpart, additional: Some(proof) }
+            }
+            Err(Some((e, text))) => outcome(send_failure(io, profile, e, text).await),
+            Err(None) => AuthOutcome::Broken,
+        };
+    }
+    let Some(mech) = Mechanism::from_name(name).filter(|m| mechs.contains(m)) else {
+        let err = if name == "PLAIN" && !io.conn().is_tls() {
             SaslError::EncryptionRequired
         } else {
             SaslError::InvalidMechanism
         };
-        return outcome(send_failure(io, err, None).await);
+        return outcome(send_failure(io, profile, err, None).await);
     };
-    let initial = match decode(auth) {
-        Ok(data) => data,
-        Err(e) => return outcome(send_failure(io, e, None).await),
+    let initial = match profile {
+        Profile::Legacy => decode(auth),
+        Profile::Sasl2 => auth.get_child("initial-response", NS_SASL2).map_or(Ok(None), decode),
     };
     let initial = match initial {
-        Some(d) => d,
-        None => {
+        Ok(Some(d)) => d,
+        Ok(None) => {
             // No initial response: an empty challenge asks for it (RFC 6120 §6.4.2).
-            if io.send(&sasl_el("challenge", None)).await.is_err() {
+            if io.send(&sasl_el(profile, "challenge", None)).await.is_err() {
                 return AuthOutcome::Broken;
             }
-            match next_response(io).await {
+            match next_response(io, profile).await {
                 Ok(d) => d,
-                Err(Some(e)) => return outcome(send_failure(io, e, None).await),
+                Err(Some(e)) => return outcome(send_failure(io, profile, e, None).await),
                 Err(None) => return AuthOutcome::Broken,
             }
         }
+        Err(e) => return outcome(send_failure(io, profile, e, None).await),
     };
     let result = match mech {
         Mechanism::Plain => plain(shared, peer, host, &initial).await,
-        _ => scram(shared, io, peer, host, mech, &initial, cb).await,
+        _ => scram(shared, io, profile, peer, host, mech, &initial, cb).await,
     };
     match result {
-        Ok((localpart, server_final)) => {
+        Ok((localpart, additional)) => {
             shared.throttle.succeeded(&format!("{localpart}@{host}"));
-            if io.send(&sasl_el("success", server_final.as_deref())).await.is_err() {
-                return AuthOutcome::Broken;
-            }
-            AuthOutcome::Success(localpart)
+            AuthOutcome::Success { localpart, additional }
         }
-        Err(Some((e, text))) => outcome(send_failure(io, e, text).await),
+        Err(Some((e, text))) => outcome(send_failure(io, profile, e, text).await),
         Err(None) => AuthOutcome::Broken,
     }
+}
+
+/// The SASL2 user-agent id (XEP-0388 §2.3), which FAST tokens are bound to.
+pub(crate) fn user_agent_id(auth: &Element) -> Option<String> {
+    auth.get_child("user-agent", NS_SASL2).and_then(|u| u.attr("id")).filter(|id| !id.is_empty()).map(str::to_owned)
+}
+
+/// XEP-0484: a login with a token from an earlier login, in one round trip.
+async fn fast(
+    shared: &C2sShared,
+    peer: IpAddr,
+    host: &str,
+    auth: &Element,
+    mech: HtMechanism,
+    cb: &ChannelBinding,
+) -> Result<(String, Vec<u8>), Option<(SaslError, Option<&'static str>)>> {
+    let initial = auth
+        .get_child("initial-response", NS_SASL2)
+        .map_or(Ok(None), decode)
+        .map_err(|e| Some((e, None)))?
+        .ok_or(Some((SaslError::MalformedRequest, None)))?;
+    let (username, proof) = HtMechanism::parse(&initial).map_err(|e| Some((e, None)))?;
+    let client = user_agent_id(auth).ok_or(Some((SaslError::MalformedRequest, Some("FAST needs a user-agent id"))))?;
+    let localpart = admit(shared, peer, host, &username, None).map_err(Some)?;
+    let owner = format!("{localpart}@{host}");
+    let storage = |e: rhein_storage::StorageError| {
+        tracing::error!(error = %e, "FAST token lookup failed");
+        Some((SaslError::TemporaryAuthFailure, None))
+    };
+    let tokens =
+        shared.db.fast_tokens().valid(&owner, &client, mech.name(), rhein_storage::now_ms()).await.map_err(storage)?;
+    for (token, expiry) in tokens {
+        if let Some(server_proof) = mech.verify(token.as_bytes(), &proof, cb) {
+            let invalidate = auth
+                .get_child("fast", NS_FAST)
+                .and_then(|f| f.attr("invalidate"))
+                .is_some_and(|v| v == "true" || v == "1");
+            shared.db.fast_tokens().used(&owner, &client, &token, expiry, invalidate).await.map_err(storage)?;
+            return Ok((localpart, server_proof));
+        }
+    }
+    shared.throttle.failed(peer, &owner);
+    Err(Some((SaslError::NotAuthorized, None)))
 }
 
 fn outcome(sent: bool) -> AuthOutcome {
@@ -205,9 +311,11 @@ async fn plain(shared: &C2sShared, peer: IpAddr, host: &str, msg: &[u8]) -> Veri
     Ok((localpart, None))
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn scram(
     shared: &C2sShared,
     io: &mut StreamIo,
+    profile: Profile,
     peer: IpAddr,
     host: &str,
     mech: Mechanism,
@@ -218,8 +326,8 @@ async fn scram(
     let localpart = admit(shared, peer, host, &first.username, first.authzid.as_deref()).map_err(Some)?;
     let creds = credentials(shared, host, &localpart).await.map_err(Some)?;
     let (server, server_first) = ScramServer::start(first, creds.as_ref());
-    io.send(&sasl_el("challenge", Some(&server_first))).await.map_err(|_| None)?;
-    let client_final = match next_response(io).await {
+    io.send(&sasl_el(profile, "challenge", Some(&server_first))).await.map_err(|_| None)?;
+    let client_final = match next_response(io, profile).await {
         Ok(d) => d,
         Err(e) => return Err(e.map(|e| (e, None))),
     };

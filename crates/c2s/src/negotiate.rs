@@ -2,8 +2,9 @@
 //! (RFC 6120 §4–§7), each step offering exactly the features that apply to it.
 
 use crate::C2sShared;
-use crate::auth::{self, AuthOutcome};
-use crate::sm::{self, ResumeRequest};
+use crate::auth::{self, AuthOutcome, Profile};
+use crate::sasl2::Sasl2Next;
+use crate::sm::{self, ResumeRequest, Sm};
 use rhein_proto::{BareJid, Element, FullJid, StanzaError, StreamErrorCondition as Cond, ns, xml};
 use rhein_router::{BindError, Outbound, SessionHandle};
 use rhein_sasl::ChannelBinding;
@@ -20,6 +21,25 @@ pub(crate) struct Bound {
     pub session_id: u64,
     pub rx: mpsc::Receiver<Outbound>,
     pub overflow: Arc<Notify>,
+    /// Set up inline by Bind2 (XEP-0386): stream management, and CSI's initial state.
+    pub sm: Option<Sm>,
+    pub resume_rx: Option<mpsc::Receiver<ResumeRequest>>,
+    pub inactive: bool,
+}
+
+/// A freshly bound resource, before the stream is handed to the session loop.
+pub(crate) struct Binding {
+    pub jid: FullJid,
+    pub session_id: u64,
+    pub rx: mpsc::Receiver<Outbound>,
+    pub overflow: Arc<Notify>,
+}
+
+impl Binding {
+    pub(crate) fn into_bound(self, io: StreamIo) -> Bound {
+        let Binding { jid, session_id, rx, overflow } = self;
+        Bound { io, jid, session_id, rx, overflow, sm: None, resume_rx: None, inactive: false }
+    }
 }
 
 /// Where negotiation stands.
@@ -38,17 +58,32 @@ pub(crate) async fn negotiate(shared: &C2sShared, conn: Conn, peer: SocketAddr) 
         .await
 }
 
-struct Negotiation {
-    io: StreamIo,
+pub(crate) struct Negotiation {
+    pub(crate) io: StreamIo,
     header_sent: bool,
     /// Binding must be done by then; reads past it end the stream with `connection-timeout`.
     deadline: Instant,
 }
 
+/// Stream features once a client is authenticated.
+pub(crate) fn authenticated_features(shared: &C2sShared) -> Element {
+    let mut features = Element::bare("features", ns::STREAM);
+    features.append_child(Element::bare("bind", ns::BIND));
+    let mut session = Element::bare("session", ns::SESSION);
+    session.append_child(Element::bare("optional", ns::SESSION));
+    features.append_child(session);
+    features.append_child(Element::bare("sm", sm::NS));
+    features.append_child(Element::bare("csi", crate::csi::NS));
+    for f in shared.router.stream_features() {
+        features.append_child(f.clone());
+    }
+    features
+}
+
 impl Negotiation {
     /// Closes with a stream error, sending our header first if the client never got one
     /// (RFC 6120 §4.9.1.1).
-    async fn fail(&mut self, cond: Cond, text: Option<&str>) {
+    pub(crate) async fn fail(&mut self, cond: Cond, text: Option<&str>) {
         if !self.header_sent {
             let _ = self.io.send_header("", &new_id(), None).await;
         }
@@ -66,9 +101,9 @@ impl Negotiation {
             let tls_pending = !self.io.conn().is_tls() && shared.config.tls.is_some();
             let mechs = auth::offered(shared, &self.io, &cb);
             // Features for this step.
-            let mut features = Element::bare("features", ns::STREAM);
-            match &phase {
+            let features = match &phase {
                 Phase::Unauthenticated { .. } => {
+                    let mut features = Element::bare("features", ns::STREAM);
                     if tls_pending {
                         let mut st = Element::bare("starttls", ns::TLS);
                         if shared.config.require_tls {
@@ -81,19 +116,10 @@ impl Negotiation {
                             features.append_child(f);
                         }
                     }
+                    features
                 }
-                Phase::Authenticated { .. } => {
-                    features.append_child(Element::bare("bind", ns::BIND));
-                    let mut session = Element::bare("session", ns::SESSION);
-                    session.append_child(Element::bare("optional", ns::SESSION));
-                    features.append_child(session);
-                    features.append_child(Element::bare("sm", sm::NS));
-                    features.append_child(Element::bare("csi", crate::csi::NS));
-                    for f in shared.router.stream_features() {
-                        features.append_child(f.clone());
-                    }
-                }
-            }
+                Phase::Authenticated { .. } => authenticated_features(shared),
+            };
             self.io.send(&features).await.ok()?;
 
             // Elements until the stream restarts (STARTTLS, SASL success) or a resource is bound.
@@ -114,19 +140,54 @@ impl Negotiation {
                             self.header_sent = false;
                             break;
                         }
-                        if el.is("auth", ns::SASL) {
-                            if tls_pending && shared.config.require_tls {
-                                self.fail(Cond::PolicyViolation, Some("STARTTLS is required before authentication"))
-                                    .await;
-                                return None;
-                            }
-                            match auth::authenticate(shared, &mut self.io, peer.ip(), &host, &el, &mechs, &cb).await {
-                                AuthOutcome::Success(localpart) => {
+                        let profile = if el.is("auth", ns::SASL) {
+                            Profile::Legacy
+                        } else if el.is("authenticate", auth::NS_SASL2) {
+                            Profile::Sasl2
+                        } else {
+                            // RFC 6120 §6.4: nothing else is allowed before authentication.
+                            self.fail(Cond::NotAuthorized, None).await;
+                            return None;
+                        };
+                        if tls_pending && shared.config.require_tls {
+                            self.fail(Cond::PolicyViolation, Some("STARTTLS is required before authentication")).await;
+                            return None;
+                        }
+                        {
+                            match auth::authenticate(shared, &mut self.io, profile, peer.ip(), &host, &el, &mechs, &cb)
+                                .await
+                            {
+                                AuthOutcome::Success { localpart, additional } if profile == Profile::Legacy => {
                                     tracing::debug!(%localpart, "authenticated");
+                                    let success = auth::sasl_el(profile, "success", additional.as_deref());
+                                    self.io.send(&success).await.ok()?;
                                     phase = Phase::Authenticated { localpart };
                                     self.io.restart();
                                     self.header_sent = false;
                                     break;
+                                }
+                                AuthOutcome::Success { localpart, additional } => {
+                                    tracing::debug!(%localpart, "authenticated (SASL2)");
+                                    match self.sasl2_success(shared, &host, &localpart, &el, additional).await? {
+                                        Sasl2Next::Bound { binding, sm, resume_rx, inactive } => {
+                                            let mut bound = binding.into_bound(self.io);
+                                            bound.sm = sm;
+                                            bound.resume_rx = resume_rx;
+                                            bound.inactive = inactive;
+                                            return Some(bound);
+                                        }
+                                        Sasl2Next::Resume { tx, h, success, features } => {
+                                            let req =
+                                                ResumeRequest { io: self.io, h, sasl2: Some((success, features)) };
+                                            // The session's own task carries on with this connection.
+                                            let _ = tx.send(req).await;
+                                            return None;
+                                        }
+                                        Sasl2Next::Authenticated => {
+                                            phase = Phase::Authenticated { localpart };
+                                            continue;
+                                        }
+                                    }
                                 }
                                 AuthOutcome::Failed => {
                                     *failures += 1;
@@ -143,20 +204,19 @@ impl Negotiation {
                             }
                             continue;
                         }
-                        // RFC 6120 §6.4: nothing else is allowed before authentication.
-                        self.fail(Cond::NotAuthorized, None).await;
-                        return None;
                     }
                     Phase::Authenticated { localpart } => {
                         if el.is("resume", sm::NS) {
                             let owner = BareJid::new(&format!("{localpart}@{host}")).ok()?;
                             let target = el.attr("previd").and_then(|id| shared.resumable.find(id, &owner));
                             match (target, sm::h_of(&el)) {
-                                (Some(tx), Some(h)) => match tx.send(ResumeRequest { io: self.io, h }).await {
-                                    // The session's own task carries on with this connection.
-                                    Ok(()) => return None,
-                                    Err(mpsc::error::SendError(req)) => self.io = req.io,
-                                },
+                                (Some(tx), Some(h)) => {
+                                    match tx.send(ResumeRequest { io: self.io, h, sasl2: None }).await {
+                                        // The session's own task carries on with this connection.
+                                        Ok(()) => return None,
+                                        Err(mpsc::error::SendError(req)) => self.io = req.io,
+                                    }
+                                }
                                 (_, None) => {
                                     self.io.send(&sm::failed("bad-request", None)).await.ok()?;
                                     continue;
@@ -183,10 +243,22 @@ impl Negotiation {
                             self.fail(Cond::NotAuthorized, Some("bind a resource first")).await;
                             return None;
                         };
-                        if let Some((jid, session_id, rx, overflow)) =
-                            self.bind(shared, &host, localpart, &el, bind).await?
-                        {
-                            return Some(Bound { io: self.io, jid, session_id, rx, overflow });
+                        let requested =
+                            bind.get_child("resource", ns::BIND).map(|r| r.text()).filter(|r| !r.trim().is_empty());
+                        let resource = requested.unwrap_or_else(|| format!("rhein-{}", new_id()));
+                        match bind_resource(shared, &host, localpart, &resource).await {
+                            Ok(binding) => {
+                                let mut reply_bind = Element::bare("bind", ns::BIND);
+                                reply_bind.append_child(xml::text_el("jid", ns::BIND, binding.jid.as_str()));
+                                let mut reply = xml::iq_result(&el, Some(reply_bind));
+                                xml::remove_attr(&mut reply, "from");
+                                if self.io.send(&reply).await.is_err() {
+                                    shared.router.unbind(&binding.jid, binding.session_id).await;
+                                    return None;
+                                }
+                                return Some(binding.into_bound(self.io));
+                            }
+                            Err(err) => self.io.send(&err.reply_to(&el)).await.ok()?,
                         }
                     }
                 }
@@ -257,47 +329,31 @@ impl Negotiation {
             Err(_) => None,
         }
     }
+}
 
-    /// Handles `<bind/>`: `Some(Some(_))` bound, `Some(None)` answered with an error.
-    async fn bind(
-        &mut self,
-        shared: &C2sShared,
-        host: &str,
-        localpart: &str,
-        iq: &Element,
-        bind: &Element,
-    ) -> Option<Option<(FullJid, u64, mpsc::Receiver<Outbound>, Arc<Notify>)>> {
-        let requested = bind.get_child("resource", ns::BIND).map(|r| r.text()).filter(|r| !r.trim().is_empty());
-        let resource = requested.unwrap_or_else(|| format!("rhein-{}", new_id()));
-        let Ok(jid) = FullJid::new(&format!("{localpart}@{host}/{resource}")) else {
-            let err = StanzaError::bad_request().with_text("invalid resource");
-            self.io.send(&err.reply_to(iq)).await.ok()?;
-            return Some(None);
-        };
-        let (handle, rx, overflow) = SessionHandle::new(shared.config.queue_size);
-        let session_id = handle.id;
-        match shared.router.bind(jid.clone(), handle, shared.config.max_sessions_per_account).await {
-            Ok(()) => {}
-            Err(BindError::TooManySessions) => {
-                let err = StanzaError::resource_constraint().with_text("too many sessions for this account");
-                self.io.send(&err.reply_to(iq)).await.ok()?;
-                return Some(None);
-            }
+/// Binds `localpart@host/resource` for a new session; a taken resource replaces the old session.
+pub(crate) async fn bind_resource(
+    shared: &C2sShared,
+    host: &str,
+    localpart: &str,
+    resource: &str,
+) -> Result<Binding, StanzaError> {
+    let jid = FullJid::new(&format!("{localpart}@{host}/{resource}"))
+        .map_err(|_| StanzaError::bad_request().with_text("invalid resource"))?;
+    let (handle, rx, overflow) = SessionHandle::new(shared.config.queue_size);
+    let session_id = handle.id;
+    match shared.router.bind(jid.clone(), handle, shared.config.max_sessions_per_account).await {
+        Ok(()) => {
+            tracing::info!(%jid, "session bound");
+            Ok(Binding { jid, session_id, rx, overflow })
         }
-        let mut reply_bind = Element::bare("bind", ns::BIND);
-        reply_bind.append_child(xml::text_el("jid", ns::BIND, jid.as_str()));
-        let mut reply = xml::iq_result(iq, Some(reply_bind));
-        xml::remove_attr(&mut reply, "from");
-        if self.io.send(&reply).await.is_err() {
-            shared.router.unbind(&jid, session_id).await;
-            return None;
+        Err(BindError::TooManySessions) => {
+            Err(StanzaError::resource_constraint().with_text("too many sessions for this account"))
         }
-        tracing::info!(%jid, "session bound");
-        Some(Some((jid, session_id, rx, overflow)))
     }
 }
 
-fn new_id() -> String {
+pub(crate) fn new_id() -> String {
     let mut b = [0u8; 8];
     rand::fill(&mut b[..]);
     b.iter().map(|x| format!("{x:02x}")).collect()

@@ -49,18 +49,9 @@ enum Wake {
 
 /// Runs until the session ends, then unbinds it and re-routes what the client never got.
 pub(crate) async fn run(shared: &C2sShared, bound: Bound) {
-    let Bound { io, jid, session_id, rx, overflow } = bound;
-    let mut s = Session {
-        shared,
-        jid,
-        session_id,
-        rx,
-        overflow,
-        sm: None,
-        resume_rx: None,
-        held: None,
-        out: Vec::with_capacity(4096),
-    };
+    let Bound { io, jid, session_id, rx, overflow, sm, resume_rx, inactive } = bound;
+    let held = inactive.then(Held::default);
+    let mut s = Session { shared, jid, session_id, rx, overflow, sm, resume_rx, held, out: Vec::with_capacity(4096) };
     let mut conn = Some(io);
     loop {
         conn = match conn.take() {
@@ -169,18 +160,11 @@ impl Session<'_> {
     async fn handle_sm(&mut self, io: &mut StreamIo, el: &Element) -> Option<Ended> {
         let reply = match (el.name(), &mut self.sm) {
             ("enable", None) => {
-                let resume = matches!(el.attr("resume"), Some("true" | "1"));
-                let mut attrs = Vec::new();
-                let id = resume.then(|| {
-                    let (id, rx) = self.shared.resumable.register(self.jid.to_bare());
-                    self.resume_rx = Some(rx);
-                    attrs.push(("id", id.clone()));
-                    attrs.push(("resume", "true".to_owned()));
-                    attrs.push(("max", self.shared.config.resume_timeout.as_secs().to_string()));
-                    id
-                });
-                self.sm = Some(Sm::new(id));
-                sm::el("enabled", &attrs)
+                let (sm, enabled, resume_rx) =
+                    Sm::enable(el, self.jid.to_bare(), &self.shared.resumable, self.shared.config.resume_timeout);
+                self.sm = Some(sm);
+                self.resume_rx = resume_rx;
+                enabled
             }
             ("enable", Some(_)) => sm::failed("unexpected-request", None),
             ("r", Some(sm)) => sm::el("a", &[("h", sm.inbound.to_string())]),
@@ -308,7 +292,7 @@ impl Session<'_> {
     /// Completes a resumption on the new connection: `<resumed/>`, then every stanza the client
     /// has not acknowledged, in order. `None` if the new connection fails on the way.
     async fn resume(&mut self, req: ResumeRequest) -> Option<StreamIo> {
-        let ResumeRequest { mut io, h } = req;
+        let ResumeRequest { mut io, h, sasl2 } = req;
         let sm = self.sm.as_mut()?;
         if sm.ack(h).is_err() {
             let _ = io.send(&sm::failed("undefined-condition", Some(sm.inbound))).await;
@@ -316,11 +300,17 @@ impl Session<'_> {
             return None;
         }
         let previd = sm.resume_id.clone().unwrap_or_default();
+        let resumed = sm::el("resumed", &[("previd", previd), ("h", sm.inbound.to_string())]);
         self.out.clear();
-        self.out.extend_from_slice(&xml::to_bytes(&sm::el(
-            "resumed",
-            &[("previd", previd), ("h", sm.inbound.to_string())],
-        )));
+        match sasl2 {
+            // XEP-0388: the result goes inside <success/>, and the stream features follow.
+            Some((mut success, features)) => {
+                success.append_child(resumed);
+                self.out.extend_from_slice(&xml::to_bytes(&success));
+                self.out.extend_from_slice(&xml::to_bytes(&features));
+            }
+            None => self.out.extend_from_slice(&xml::to_bytes(&resumed)),
+        }
         for el in sm.unacked() {
             self.out.extend_from_slice(&xml::to_bytes(el));
         }

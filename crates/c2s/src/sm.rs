@@ -14,6 +14,9 @@ pub(crate) struct ResumeRequest {
     pub io: StreamIo,
     /// How many stanzas the client says it handled.
     pub h: u32,
+    /// Resumption inside a SASL2 `<authenticate/>`: the `<success/>` to put `<resumed/>` into,
+    /// and the stream features that follow it.
+    pub sasl2: Option<(Element, Element)>,
 }
 
 /// Sessions that may be resumed, by their (unguessable) SM id.
@@ -63,6 +66,25 @@ pub(crate) struct Sm {
 pub(crate) struct TooHigh;
 
 impl Sm {
+    /// Starts stream management on `<enable/>`; returns the state, the `<enabled/>` answer and,
+    /// with resumption, the channel resumptions arrive on.
+    pub(crate) fn enable(
+        el: &Element,
+        owner: BareJid,
+        resumable: &Resumable,
+        resume_timeout: std::time::Duration,
+    ) -> (Self, Element, Option<mpsc::Receiver<ResumeRequest>>) {
+        if !matches!(el.attr("resume"), Some("true" | "1")) {
+            return (Self::new(None), self::el("enabled", &[]), None);
+        }
+        let (id, rx) = resumable.register(owner);
+        let enabled = self::el(
+            "enabled",
+            &[("id", id.clone()), ("resume", "true".to_owned()), ("max", resume_timeout.as_secs().to_string())],
+        );
+        (Self::new(Some(id)), enabled, Some(rx))
+    }
+
     pub(crate) fn new(resume_id: Option<String>) -> Self {
         Self { resume_id, inbound: 0, acked: 0, unacked: VecDeque::new(), ack_requested: false }
     }

@@ -6,11 +6,13 @@
 //! would let a thief log in) plus an argon2id hash for PLAIN. Depends on nothing else in Rhein.
 
 mod credentials;
+mod ht;
 mod mechanism;
 mod plain;
 mod scram;
 
 pub use credentials::{Credentials, SCRAM_ITERATIONS, ScramKeys};
+pub use ht::HtMechanism;
 pub use mechanism::{ChannelBinding, Mechanism};
 pub use plain::PlainRequest;
 pub use scram::{ClientFirst, ScramServer};
@@ -34,6 +36,8 @@ pub enum SaslError {
     NotAuthorized,
     #[error("temporary-auth-failure")]
     TemporaryAuthFailure,
+    #[error("credentials-expired")]
+    CredentialsExpired,
 }
 
 impl SaslError {
@@ -48,6 +52,7 @@ impl SaslError {
             Self::MalformedRequest => "malformed-request",
             Self::NotAuthorized => "not-authorized",
             Self::TemporaryAuthFailure => "temporary-auth-failure",
+            Self::CredentialsExpired => "credentials-expired",
         }
     }
 }

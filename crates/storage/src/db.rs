@@ -96,6 +96,9 @@ impl Db {
     pub fn blocklist(&self) -> crate::Blocklist<'_> {
         crate::Blocklist { db: self }
     }
+    pub fn fast_tokens(&self) -> crate::FastTokens<'_> {
+        crate::FastTokens { db: self }
+    }
     pub fn push(&self) -> crate::PushRegistrations<'_> {
         crate::PushRegistrations { db: self }
     }

@@ -9,6 +9,7 @@ mod account_data;
 mod accounts;
 mod archive;
 mod db;
+mod fast;
 mod migrate;
 mod offline;
 mod push;
@@ -18,6 +19,7 @@ pub use account_data::{AccountData, Blocklist};
 pub use accounts::Accounts;
 pub use archive::{Archive, ArchivePage, ArchivePrefs, ArchiveQuery, ArchiveRow, Page};
 pub use db::{Db, now_ms};
+pub use fast::FastTokens;
 pub use offline::{Offline, OfflineMessage};
 pub use push::{PushRegistration, PushRegistrations};
 pub use roster::{LastActivity, Roster, RosterRow, SubscriptionRequests};
@@ -34,6 +36,7 @@ pub(crate) const OWNED_TABLES: &[&str] = &[
     "archive",
     "archive_prefs",
     "push_registration",
+    "fast_token",
 ];
 
 /// Why a storage call failed. Details are for the log; peers only ever see `internal-server-error`.

@@ -26,6 +26,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(2, "0002_account_data.sql"),
     migration!(3, "0003_archive.sql"),
     migration!(4, "0004_push.sql"),
+    migration!(5, "0005_fast.sql"),
 ];
 
 const BOOKKEEPING: &str =

@@ -268,6 +268,66 @@ impl TestClient {
         Err(reply.children().find(|c| c.name() != "text").map(|c| c.name().to_owned()).unwrap_or_default())
     }
 
+    /// XEP-0388 SASL2 with a password mechanism (SCRAM-*, PLAIN) or, for `HT-*` mechanisms,
+    /// a FAST token in place of the password. `inline` is XML added inside `<authenticate/>`
+    /// (user-agent, bind, resume, request-token...). Returns `<success/>`, after which the
+    /// stream features have been read (there is no restart), or the failure condition.
+    pub async fn authenticate2(
+        &mut self,
+        mechanism: &str,
+        user: &str,
+        secret: &str,
+        inline: &str,
+    ) -> Result<Element, String> {
+        const NS2: &str = "urn:xmpp:sasl:2";
+        let mut scram = None;
+        let initial = if mechanism == "PLAIN" {
+            format!("\0{user}\0{secret}").into_bytes()
+        } else if let Some(ht) = rhein_sasl::HtMechanism::from_name(mechanism) {
+            ht.client_initial(user, secret.as_bytes(), &self.channel_binding()).expect("binding available")
+        } else {
+            let cb = mechanism.ends_with("-PLUS").then(|| ("tls-exporter", self.binding("tls-exporter")));
+            let client = ScramClient::new(mechanism, user, secret, cb);
+            let first = client.first();
+            scram = Some(client);
+            first
+        };
+        self.send(&format!(
+            "<authenticate xmlns='{NS2}' mechanism='{mechanism}'><initial-response>{}</initial-response>{inline}</authenticate>",
+            B64.encode(initial)
+        ))
+        .await;
+        let mut reply = self.next().await;
+        if reply.is("challenge", NS2) {
+            let server_first = B64.decode(reply.text().trim()).expect("base64 challenge");
+            let response = scram.as_mut().expect("only SCRAM challenges").respond(&server_first);
+            self.send(&format!("<response xmlns='{NS2}'>{}</response>", B64.encode(response))).await;
+            reply = self.next().await;
+        }
+        if reply.is("failure", NS2) {
+            return Err(reply.children().find(|c| c.ns() == ns::SASL).map(|c| c.name().to_owned()).unwrap_or_default());
+        }
+        assert!(reply.is("success", NS2), "expected SASL2 success, got {reply:?}");
+        if let Some(scram) = &scram {
+            let data = reply.get_child("additional-data", NS2).expect("SCRAM server-final").text();
+            assert!(scram.verify(&B64.decode(data.trim()).unwrap()), "server signature verifies");
+        }
+        if let Some(identity) = reply.get_child("authorization-identifier", NS2) {
+            self.jid = Some(identity.text()).filter(|j| j.contains('/'));
+        }
+        let features = self.expect(|e| e.is("features", ns::STREAM)).await;
+        self.features = Some(features);
+        Ok(reply)
+    }
+
+    /// Channel-binding data of this connection, as the server computes it.
+    pub fn channel_binding(&self) -> rhein_sasl::ChannelBinding {
+        rhein_sasl::ChannelBinding {
+            tls_exporter: self.conn.as_ref().and_then(Conn::tls_exporter),
+            tls_server_end_point: matches!(self.conn, Some(Conn::Tls(_))).then(|| self.binding("tls-server-end-point")),
+        }
+    }
+
     /// Binds a resource (server-chosen when `None`) and returns the full JID.
     pub async fn bind(&mut self, resource: Option<&str>) -> String {
         let res = resource.map(|r| format!("<resource>{r}</resource>")).unwrap_or_default();

@@ -1,0 +1,149 @@
+//! XEP-0388 SASL2 with XEP-0386 Bind2 and XEP-0484 FAST: a mobile client logs in, binds,
+//! enables carbons and stream management in one round trip, and comes back with a token or
+//! resumes its session inline.
+
+use crate::named;
+use rhein_testkit::{Element, TestClient, TestServer, ns};
+use std::time::Duration;
+
+const SASL2: &str = "urn:xmpp:sasl:2";
+const BIND2: &str = "urn:xmpp:bind:0";
+const FAST: &str = "urn:xmpp:fast:0";
+const SM: &str = "urn:xmpp:sm:3";
+const UA: &str = "<user-agent id='d4565fa7-4d72-4749-b3d3-740edbf87770'><software>Test</software></user-agent>";
+
+async fn ping(c: &mut TestClient, id: &str) -> Element {
+    c.iq(&format!("<iq type='get' id='{id}' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")).await
+}
+
+#[tokio::test]
+async fn features_announce_sasl2_bind2_sm_and_fast() {
+    let server = TestServer::builder().start().await;
+    let c = server.connect().open().await;
+    let auth = c.features.as_ref().unwrap().get_child("authentication", SASL2).expect("SASL2 offered").clone();
+    let mechs: Vec<String> = auth.children().filter(|m| m.name() == "mechanism").map(Element::text).collect();
+    assert!(mechs.contains(&"SCRAM-SHA-256-PLUS".to_owned()) && mechs.contains(&"PLAIN".to_owned()), "{mechs:?}");
+    let inline = auth.get_child("inline", SASL2).unwrap();
+    let bind_features: Vec<_> = inline
+        .get_child("bind", BIND2)
+        .unwrap()
+        .get_child("inline", BIND2)
+        .unwrap()
+        .children()
+        .filter_map(|f| f.attr("var"))
+        .collect();
+    assert_eq!(bind_features, ["urn:xmpp:carbons:2", "urn:xmpp:csi:0", SM]);
+    assert!(inline.get_child("sm", SM).is_some());
+    let fast: Vec<String> = inline.get_child("fast", FAST).unwrap().children().map(Element::text).collect();
+    assert_eq!(fast, ["HT-SHA-256-EXPR", "HT-SHA-256-ENDP", "HT-SHA-256-NONE"]);
+}
+
+#[tokio::test]
+async fn one_round_trip_login_binds_enables_and_issues_a_token_then_fast_logs_in() {
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
+    let mut c = server.connect().open().await;
+    let inline = format!(
+        "{UA}<bind xmlns='{BIND2}'><tag>Phone</tag><enable xmlns='urn:xmpp:carbons:2'/><enable xmlns='{SM}' resume='true'/></bind>\
+         <request-token xmlns='{FAST}' mechanism='HT-SHA-256-EXPR'/>"
+    );
+    let success = c.authenticate2("SCRAM-SHA-256-PLUS", "alice", "pw", &inline).await.unwrap();
+    let jid = success.get_child("authorization-identifier", SASL2).unwrap().text();
+    assert!(jid.starts_with("alice@localhost/Phone/"), "{jid}");
+    let bound = success.get_child("bound", BIND2).expect("bound");
+    let enabled = bound.get_child("enabled", SM).expect("SM enabled inline");
+    assert_eq!(enabled.attr("resume"), Some("true"));
+    let token_el = success.get_child("token", FAST).expect("token");
+    let token = token_el.attr("token").unwrap().to_owned();
+    assert!(token_el.attr("expiry").unwrap().ends_with('Z'));
+    // The features after success are those of an authenticated stream; the session is live.
+    assert!(c.features.as_ref().unwrap().get_child("bind", ns::BIND).is_some());
+    assert_eq!(ping(&mut c, "p1").await.attr("type"), Some("result"));
+    c.send(&format!("<r xmlns='{SM}'/>")).await;
+    assert_eq!(c.expect(|e| e.is("a", SM)).await.attr("h"), Some("1"));
+
+    // Carbons were enabled inline: a message to another resource is copied here.
+    let mut other = server.connect().resource("desk").login("alice", "pw").await;
+    other.send("<presence/>").await;
+    let mut bob = server.client("bob", "pw").await;
+    bob.send("<message to='alice@localhost/desk' type='chat'><body>carbon me</body></message>").await;
+    other.expect(named("message")).await;
+    let carbon = c.expect(|e| e.get_child("received", "urn:xmpp:carbons:2").is_some()).await;
+    assert_eq!(carbon.attr("from"), Some("alice@localhost"));
+
+    // FAST: the token logs in with one message; the server proves it knows the token too.
+    let mut again = server.connect().open().await;
+    let inline = format!("{UA}<fast xmlns='{FAST}'/><bind xmlns='{BIND2}'><tag>Phone</tag></bind>");
+    let success = again.authenticate2("HT-SHA-256-EXPR", "alice", &token, &inline).await.unwrap();
+    let proof = success.get_child("additional-data", SASL2).expect("server proof").text();
+    use base64::Engine;
+    let cb = again.channel_binding();
+    let msg = rhein_sasl::HtMechanism::Exporter.client_initial("alice", token.as_bytes(), &cb).unwrap();
+    let (_, client_proof) = rhein_sasl::HtMechanism::parse(&msg).unwrap();
+    let expected = rhein_sasl::HtMechanism::Exporter.verify(token.as_bytes(), &client_proof, &cb).unwrap();
+    assert_eq!(base64::engine::general_purpose::STANDARD.decode(proof.trim()).unwrap(), expected);
+    assert!(success.get_child("bound", BIND2).is_some());
+    assert_eq!(ping(&mut again, "p2").await.attr("type"), Some("result"));
+
+    // Wrong token, wrong mechanism, another client's id: refused.
+    let mut bad = server.connect().open().await;
+    assert_eq!(bad.authenticate2("HT-SHA-256-EXPR", "alice", "not-the-token", UA).await, Err("not-authorized".into()));
+    assert_eq!(bad.authenticate2("HT-SHA-256-NONE", "alice", &token, UA).await, Err("not-authorized".into()));
+    let other_ua = "<user-agent id='someone-else'/>";
+    let mut bad = server.connect().open().await;
+    assert_eq!(bad.authenticate2("HT-SHA-256-EXPR", "alice", &token, other_ua).await, Err("not-authorized".into()));
+
+    // Invalidation: the token works once more, then never again.
+    let mut last = server.connect().open().await;
+    let inline = format!("{UA}<fast xmlns='{FAST}' invalidate='true'/>");
+    last.authenticate2("HT-SHA-256-EXPR", "alice", &token, &inline).await.unwrap();
+    let mut after = server.connect().open().await;
+    assert_eq!(after.authenticate2("HT-SHA-256-EXPR", "alice", &token, UA).await, Err("not-authorized".into()));
+}
+
+#[tokio::test]
+async fn sasl2_resumes_a_hibernating_session_inline() {
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
+    let mut c = server.connect().open().await;
+    let inline = format!("{UA}<bind xmlns='{BIND2}'><enable xmlns='{SM}' resume='true'/></bind>");
+    let success = c.authenticate2("SCRAM-SHA-256", "alice", "pw", &inline).await.unwrap();
+    let jid = c.jid.clone().unwrap();
+    let id =
+        success.get_child("bound", BIND2).unwrap().get_child("enabled", SM).unwrap().attr("id").unwrap().to_owned();
+    c.send("<presence/>").await;
+    c.expect(named("presence")).await;
+    let mut bob = server.client("bob", "pw").await;
+    bob.send(&format!("<message to='{jid}' type='chat'><body>while away</body></message>")).await;
+    c.expect(named("message")).await;
+    c.kill();
+    server.wait_for_detached(&jid).await;
+
+    let mut back = server.connect().open().await;
+    let inline = format!("{UA}<resume xmlns='{SM}' previd='{id}' h='1'/><bind xmlns='{BIND2}'/>");
+    let success = back.authenticate2("SCRAM-SHA-256", "alice", "pw", &inline).await.unwrap();
+    let resumed = success.get_child("resumed", SM).expect("resumed inline");
+    assert_eq!(resumed.attr("previd"), Some(id.as_str()));
+    assert!(success.get_child("bound", BIND2).is_none(), "a resumed session is not bound again");
+    // The message and the presence echo were sent; the client handled one (h=1): the message comes again.
+    let again = back.expect(named("message")).await;
+    assert_eq!(again.get_child("body", ns::CLIENT).unwrap().text(), "while away");
+    assert_eq!(ping(&mut back, "p").await.attr("type"), Some("result"));
+
+    // An unknown id fails, and the bind in the same request still happens.
+    let mut fresh = server.connect().open().await;
+    let inline = format!("{UA}<resume xmlns='{SM}' previd='nope' h='0'/><bind xmlns='{BIND2}'/>");
+    let success = fresh.authenticate2("SCRAM-SHA-256", "alice", "pw", &inline).await.unwrap();
+    assert!(success.get_child("failed", SM).is_some());
+    assert!(success.get_child("bound", BIND2).is_some());
+}
+
+#[tokio::test]
+async fn sasl2_without_bind2_falls_back_to_legacy_binding_and_fails_cleanly() {
+    let server = TestServer::builder().user("alice", "pw").start().await;
+    let mut c = server.connect().open().await;
+    assert_eq!(c.authenticate2("SCRAM-SHA-1", "alice", "wrong", "").await, Err("not-authorized".into()));
+    let success = c.authenticate2("PLAIN", "alice", "pw", "").await.unwrap();
+    assert_eq!(success.get_child("authorization-identifier", SASL2).unwrap().text(), "alice@localhost");
+    let jid = c.bind(Some("legacy")).await;
+    assert_eq!(jid, "alice@localhost/legacy");
+    c.expect_none(Duration::from_millis(100), |e| e.name() == "success").await;
+}
