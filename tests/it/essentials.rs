@@ -273,3 +273,29 @@ async fn server_caps_contact_addresses_and_external_services() {
             .is_some()
     );
 }
+
+#[tokio::test]
+async fn presence_carries_the_vcard_photo_hash() {
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
+    let mut alice = server.connect().resource("a").login("alice", "pw").await;
+    let mut bob = server.connect().resource("b").login("bob", "pw").await;
+    alice.send("<presence/>").await;
+    bob.send("<presence/>").await;
+    crate::befriend(&mut alice, &mut bob, "alice@localhost", "bob@localhost").await;
+    let update = |p: &Element| {
+        p.get_child("x", "vcard-temp:x:update").map(|x| x.get_child("photo", "vcard-temp:x:update").unwrap().text())
+    };
+    let p = bob.expect(|e| e.name() == "presence" && e.attr("from") == Some("alice@localhost/a")).await;
+    assert_eq!(update(&p).as_deref(), Some(""), "no photo yet");
+
+    alice.iq("<iq type='set' id='v'><vCard xmlns='vcard-temp'><PHOTO><TYPE>image/png</TYPE><BINVAL>aGVsbG8=</BINVAL></PHOTO></vCard></iq>").await;
+    alice.send("<presence><status>new avatar</status></presence>").await;
+    let p = bob.expect(|e| e.name() == "presence" && e.get_child("status", ns::CLIENT).is_some()).await;
+    assert_eq!(update(&p).as_deref(), Some("aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d"));
+    // A client that sends its own update element keeps it.
+    alice.send("<presence><status>mine</status><x xmlns='vcard-temp:x:update'/></presence>").await;
+    let p = bob
+        .expect(|e| e.name() == "presence" && e.get_child("status", ns::CLIENT).is_some_and(|s| s.text() == "mine"))
+        .await;
+    assert!(p.get_child("x", "vcard-temp:x:update").unwrap().get_child("photo", "vcard-temp:x:update").is_none());
+}

@@ -25,7 +25,7 @@ pub const SPECS: &[ModuleSpec] = &[
     ModuleSpec { name: "disco", build: |_| Ok(Arc::new(Basic("disco", disco::register))) },
     ModuleSpec { name: "last", build: |_| Ok(Arc::new(Basic("last", last::register))) },
     ModuleSpec { name: "private", build: |_| Ok(Arc::new(Basic("private", private::register))) },
-    ModuleSpec { name: "vcard", build: |_| Ok(Arc::new(Basic("vcard", vcard::register))) },
+    ModuleSpec { name: "vcard", build: |_| Ok(Arc::new(vcard::Vcard::default())) },
     ModuleSpec { name: "carbons", build: |_| Ok(Arc::new(Basic("carbons", carbons::register))) },
     ModuleSpec { name: "blocking", build: |_| Ok(Arc::new(blocking::Blocking::default())) },
     ModuleSpec { name: "contact", build: contact::build },
