@@ -9,7 +9,8 @@ pub const TLS: &str = "urn:ietf:params:xml:ns:xmpp-tls";
 pub const SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
 pub const BIND: &str = "urn:ietf:params:xml:ns:xmpp-bind";
 pub const SESSION: &str = "urn:ietf:params:xml:ns:xmpp-session";
-pub const SASL_CB: &str = "urn:xss:xep-0440:0";
+/// XEP-0440 (1.0): the channel-binding types a server supports.
+pub const SASL_CB: &str = "urn:xmpp:sasl-cb:0";
 pub const ROSTER: &str = "jabber:iq:roster";
 pub const ROSTER_VER: &str = "urn:xmpp:features:rosterver";
 pub const PRE_APPROVAL: &str = "urn:xmpp:features:pre-approval";
