@@ -15,6 +15,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the server. Without options: domain localhost, SQLite in ./rhein-data, ports 5222/5223.
     Serve(ServeArgs),
+    /// Print the DOAP description of Rhein (the XEPs it implements).
+    Doap,
     /// Manage accounts.
     User {
         #[command(subcommand)]

@@ -20,6 +20,10 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             cli::Command::Serve(args) => serve::run(args).await,
             cli::Command::User { command } => user::run(command).await,
+            cli::Command::Doap => {
+                print!("{}", rhein_server::xeps::doap());
+                Ok(())
+            }
         }
     });
     match result {

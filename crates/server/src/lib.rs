@@ -7,6 +7,7 @@ mod certs;
 pub mod config;
 mod listener;
 pub mod modules;
+pub mod xeps;
 
 pub use config::{Config, ConfigError, ListenerKind};
 

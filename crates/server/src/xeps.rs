@@ -1,0 +1,111 @@
+//! The XEPs Rhein implements, with the version implemented: the one list the README table and
+//! the DOAP file (`rhein doap`, committed as doap.xml) are generated from; tests keep both true.
+
+/// One supported specification.
+pub struct Supported {
+    pub xep: u16,
+    pub name: &'static str,
+    pub version: &'static str,
+    /// `complete` or `partial` (DOAP's vocabulary).
+    pub status: &'static str,
+    pub note: &'static str,
+}
+
+const fn x(xep: u16, name: &'static str, version: &'static str, status: &'static str, note: &'static str) -> Supported {
+    Supported { xep, name, version, status, note }
+}
+
+pub const SUPPORTED: &[Supported] = &[
+    x(4, "Data Forms", "2.13.2", "partial", "forms in MAM, push, contact addresses"),
+    x(12, "Last Activity", "2.0", "complete", "server uptime and accounts"),
+    x(30, "Service Discovery", "2.5.0", "complete", "server and accounts"),
+    x(49, "Private XML Storage", "1.2", "complete", ""),
+    x(54, "vcard-temp", "1.3.0", "complete", ""),
+    x(59, "Result Set Management", "1.0", "partial", "MAM paging (before/after/max/count)"),
+    x(82, "XMPP Date and Time Profiles", "1.1.1", "complete", ""),
+    x(92, "Software Version", "1.1", "complete", ""),
+    x(115, "Entity Capabilities", "1.6.0", "partial", "the server's own capabilities"),
+    x(153, "vCard-Based Avatars", "1.1", "complete", "photo hash added to broadcast presence"),
+    x(157, "Contact Addresses for XMPP Services", "1.1.1", "complete", ""),
+    x(160, "Best Practices for Handling Offline Messages", "1.0.1", "complete", ""),
+    x(191, "Blocking Command", "1.3", "complete", ""),
+    x(198, "Stream Management", "1.6.3", "complete", "acks and resumption"),
+    x(199, "XMPP Ping", "2.0.1", "complete", ""),
+    x(203, "Delayed Delivery", "2.0", "complete", ""),
+    x(215, "External Service Discovery", "1.0.0", "complete", "TURN REST credentials"),
+    x(237, "Roster Versioning", "1.3", "complete", ""),
+    x(280, "Message Carbons", "1.0.1", "complete", ""),
+    x(297, "Stanza Forwarding", "1.0", "complete", ""),
+    x(313, "Message Archive Management", "1.1.3", "complete", "accounts"),
+    x(334, "Message Processing Hints", "1.0.0", "complete", ""),
+    x(352, "Client State Indication", "1.0.0", "complete", ""),
+    x(357, "Push Notifications", "0.4.1", "complete", "accounts"),
+    x(359, "Unique and Stable Stanza IDs", "0.7.0", "complete", "stanza-id"),
+    x(368, "SRV records for XMPP over TLS", "1.1.0", "complete", "direct TLS listener with ALPN"),
+    x(386, "Bind 2", "1.1.0", "partial", "no MAM metadata in <bound/>"),
+    x(388, "Extensible SASL Profile", "1.0.4", "complete", ""),
+    x(440, "SASL Channel-Binding Type Capability", "1.0.0", "complete", ""),
+    x(484, "Fast Authentication Streamlining Tokens", "0.2.0", "complete", "HT-SHA-256-EXPR/ENDP/NONE; no 0-RTT"),
+];
+
+/// The README's table of supported XEPs.
+pub fn markdown() -> String {
+    let mut out = String::from("| XEP | name | version | status | notes |\n|---|---|---|---|---|\n");
+    for s in SUPPORTED {
+        out.push_str(&format!(
+            "| [XEP-{:04}](https://xmpp.org/extensions/xep-{:04}.html) | {} | {} | {} | {} |\n",
+            s.xep, s.xep, s.name, s.version, s.status, s.note
+        ));
+    }
+    out
+}
+
+/// A DOAP description (as the XSF lists servers), with every supported XEP.
+pub fn doap() -> String {
+    let mut out = String::from(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+         xmlns="http://usefulinc.com/ns/doap#"
+         xmlns:xmpp="https://linkmauve.fr/ns/xmpp-doap#">
+  <Project>
+    <name>Rhein</name>
+    <shortdesc>An XMPP server written in Rust</shortdesc>
+    <license rdf:resource="https://www.gnu.org/licenses/agpl-3.0.html"/>
+    <programming-language>Rust</programming-language>
+    <category rdf:resource="https://linkmauve.fr/ns/xmpp-doap#category-server"/>
+    <implements rdf:resource="https://xmpp.org/rfcs/rfc6120.html"/>
+    <implements rdf:resource="https://xmpp.org/rfcs/rfc6121.html"/>
+    <implements rdf:resource="https://xmpp.org/rfcs/rfc7622.html"/>
+"#,
+    );
+    for s in SUPPORTED {
+        out.push_str(&format!(
+            "    <implements>\n      <xmpp:SupportedXep>\n        <xmpp:xep rdf:resource=\"https://xmpp.org/extensions/xep-{:04}.html\"/>\n        <xmpp:status>{}</xmpp:status>\n        <xmpp:version>{}</xmpp:version>\n",
+            s.xep, s.status, s.version
+        ));
+        if !s.note.is_empty() {
+            out.push_str(&format!("        <xmpp:note>{}</xmpp:note>\n", rhein_proto::xml::escape(s.note)));
+        }
+        out.push_str("      </xmpp:SupportedXep>\n    </implements>\n");
+    }
+    out.push_str("  </Project>\n</rdf:RDF>\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn doap_file_is_generated_from_the_list() {
+        let committed = include_str!("../../../doap.xml");
+        assert!(committed == doap(), "doap.xml is stale: run `cargo run -p rhein -- doap > doap.xml`");
+    }
+
+    #[test]
+    fn readme_lists_every_supported_xep() {
+        let readme = include_str!("../../../README.md");
+        let table = markdown();
+        assert!(readme.contains(&table), "README.md's XEP table is stale; it should read:\n{table}");
+    }
+}
