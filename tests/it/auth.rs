@@ -16,7 +16,8 @@ async fn starttls_is_required_and_offers_every_mechanism_after_it() {
         secured.mechanisms(),
         ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"]
     );
-    let cb = secured.features.as_ref().unwrap().get_child("sasl-channel-binding", "urn:xmpp:sasl-cb:0").expect("XEP-0440");
+    let cb =
+        secured.features.as_ref().unwrap().get_child("sasl-channel-binding", "urn:xmpp:sasl-cb:0").expect("XEP-0440");
     let types: Vec<_> = cb.children().filter_map(|c| c.attr("type")).collect();
     assert_eq!(types, ["tls-exporter", "tls-server-end-point"]);
 }
