@@ -63,7 +63,9 @@ impl ServerCertVerifier for AcceptAny {
     }
 }
 
-fn connector(alpn: bool) -> TlsConnector {
+/// A TLS client that accepts any certificate (test servers' are self-signed); with `alpn`, it
+/// offers `xmpp-client` as direct-TLS clients do.
+pub fn insecure_connector(alpn: bool) -> TlsConnector {
     let mut config = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .unwrap()
@@ -111,7 +113,7 @@ impl ClientBuilder {
         let tcp = TcpStream::connect(self.addr).await.expect("connect");
         let mut conn = Conn::Plain(tcp);
         if self.tls == Tls::Direct {
-            conn = conn.into_client_tls(&connector(true), &self.domain).await.expect("direct TLS");
+            conn = conn.into_client_tls(&insecure_connector(true), &self.domain).await.expect("direct TLS");
         }
         let mut c = TestClient {
             conn: Some(conn),
@@ -192,7 +194,8 @@ impl TestClient {
         let proceed = self.next().await;
         assert!(proceed.is("proceed", ns::TLS), "{proceed:?}");
         let conn = self.conn.take().expect("connected");
-        self.conn = Some(conn.into_client_tls(&connector(false), &self.domain).await.expect("STARTTLS handshake"));
+        self.conn =
+            Some(conn.into_client_tls(&insecure_connector(false), &self.domain).await.expect("STARTTLS handshake"));
         self.open_stream().await;
     }
 

@@ -4,10 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod client;
-mod scram;
+pub mod scram;
 mod server;
 
-pub use client::{ClientBuilder, TestClient, Tls};
+pub use client::{ClientBuilder, TestClient, Tls, insecure_connector};
 pub use server::{TestServer, TestServerBuilder, fresh_storage};
 
 pub use rhein_proto::{Element, ns};

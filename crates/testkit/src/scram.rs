@@ -1,4 +1,4 @@
-//! The client side of SCRAM, for tests only (RFC 5802).
+//! The client side of SCRAM (RFC 5802), for tests and the load generator.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -6,7 +6,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
-pub(crate) struct ScramClient {
+/// One client-side SCRAM exchange.
+pub struct ScramClient {
     sha1: bool,
     password: String,
     gs2: String,
@@ -30,7 +31,7 @@ fn h(sha1: bool, data: &[u8]) -> Vec<u8> {
 
 impl ScramClient {
     /// `cb`: `None` for plain SCRAM (flag `n`), `Some((type, data))` for -PLUS.
-    pub(crate) fn new(mechanism: &str, user: &str, password: &str, cb: Option<(&str, Vec<u8>)>) -> Self {
+    pub fn new(mechanism: &str, user: &str, password: &str, cb: Option<(&str, Vec<u8>)>) -> Self {
         let mut b = [0u8; 12];
         rand::fill(&mut b[..]);
         let nonce = B64.encode(b);
@@ -49,11 +50,21 @@ impl ScramClient {
         }
     }
 
-    pub(crate) fn first(&self) -> Vec<u8> {
+    pub fn first(&self) -> Vec<u8> {
         format!("{}{}", self.gs2, self.client_first_bare).into_bytes()
     }
 
-    pub(crate) fn respond(&mut self, server_first: &[u8]) -> Vec<u8> {
+    pub fn respond(&mut self, server_first: &[u8]) -> Vec<u8> {
+        self.respond_cached(server_first, &mut std::collections::HashMap::new())
+    }
+
+    /// Like [`ScramClient::respond`], reusing salted passwords by (salt, iterations): PBKDF2 is
+    /// the client's dearest step, and a load generator must not be its own bottleneck.
+    pub fn respond_cached(
+        &mut self,
+        server_first: &[u8],
+        cache: &mut std::collections::HashMap<(Vec<u8>, u32), Vec<u8>>,
+    ) -> Vec<u8> {
         let sf = String::from_utf8(server_first.to_vec()).unwrap();
         let mut r = "";
         let mut s = "";
@@ -68,11 +79,17 @@ impl ScramClient {
         }
         assert!(r.starts_with(&self.nonce), "server nonce extends ours");
         let salt = B64.decode(s).unwrap();
-        let salted = if self.sha1 {
-            pbkdf2::pbkdf2_hmac_array::<Sha1, 20>(self.password.as_bytes(), &salt, i).to_vec()
-        } else {
-            pbkdf2::pbkdf2_hmac_array::<Sha256, 32>(self.password.as_bytes(), &salt, i).to_vec()
-        };
+        let (sha1, password) = (self.sha1, &self.password);
+        let salted = cache
+            .entry((salt.clone(), i))
+            .or_insert_with(|| {
+                if sha1 {
+                    pbkdf2::pbkdf2_hmac_array::<Sha1, 20>(password.as_bytes(), &salt, i).to_vec()
+                } else {
+                    pbkdf2::pbkdf2_hmac_array::<Sha256, 32>(password.as_bytes(), &salt, i).to_vec()
+                }
+            })
+            .clone();
         let mut cbind = self.gs2.as_bytes().to_vec();
         cbind.extend_from_slice(&self.cb_data);
         let without_proof = format!("c={},r={r}", B64.encode(cbind));
@@ -87,7 +104,7 @@ impl ScramClient {
     }
 
     /// Whether the server proved it knows the credentials too.
-    pub(crate) fn verify(&self, server_final: &[u8]) -> bool {
+    pub fn verify(&self, server_final: &[u8]) -> bool {
         let text = String::from_utf8_lossy(server_final);
         let Some(v) = text.strip_prefix("v=") else { return false };
         B64.decode(v).ok() == self.expected_server_signature

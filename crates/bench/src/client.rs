@@ -1,0 +1,166 @@
+//! A lean XMPP client for load: connect from a chosen source address, STARTTLS, SCRAM-SHA-256
+//! (salted passwords cached), bind; then send and receive raw stanzas.
+
+use anyhow::{Context, anyhow, bail};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use rhein_proto::{Element, ns};
+use rhein_stream::{Conn, Frame, Framer};
+use rhein_testkit::scram::ScramClient;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpSocket;
+use tokio_rustls::TlsConnector;
+
+/// Salted passwords by (salt, iterations); all bench accounts share one password.
+pub type SaltCache = Arc<Mutex<HashMap<(Vec<u8>, u32), Vec<u8>>>>;
+
+/// Where and how to connect.
+#[derive(Clone)]
+pub struct Target {
+    pub addr: SocketAddr,
+    pub domain: String,
+    pub tls: bool,
+    pub connector: TlsConnector,
+    pub password: String,
+    pub cache: SaltCache,
+}
+
+pub struct Client {
+    /// `None` only while STARTTLS swaps the connection.
+    conn: Option<Conn>,
+    framer: Framer,
+    buf: Vec<u8>,
+    pub jid: String,
+}
+
+impl Client {
+    /// Connects, secures, authenticates as `user` and binds.
+    pub async fn login(t: &Target, source: IpAddr, user: &str) -> anyhow::Result<Client> {
+        let socket = if source.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+        socket.bind(SocketAddr::new(source, 0)).context("binding the source address")?;
+        let tcp = socket.connect(t.addr).await.context("connecting")?;
+        tcp.set_nodelay(true)?;
+        let mut c = Client {
+            conn: Some(Conn::Plain(tcp)),
+            framer: Framer::new(1 << 20),
+            buf: vec![0; 16 * 1024],
+            jid: String::new(),
+        };
+        let mut features = c.open(&t.domain).await?;
+        if t.tls {
+            if features.get_child("starttls", ns::TLS).is_none() {
+                bail!("no STARTTLS offered");
+            }
+            c.send_raw(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>").await?;
+            c.next().await?;
+            let plain = c.conn.take().ok_or_else(|| anyhow!("no connection"))?;
+            c.conn = Some(plain.into_client_tls(&t.connector, &t.domain).await?);
+            features = c.open(&t.domain).await?;
+        }
+        let mechs: Vec<String> = features
+            .get_child("mechanisms", ns::SASL)
+            .map(|m| m.children().map(Element::text).collect())
+            .unwrap_or_default();
+        if !mechs.iter().any(|m| m == "SCRAM-SHA-256") {
+            bail!("SCRAM-SHA-256 not offered: {mechs:?}");
+        }
+        let mut scram = ScramClient::new("SCRAM-SHA-256", user, &t.password, None);
+        c.send_raw(
+            format!("<auth xmlns='{}' mechanism='SCRAM-SHA-256'>{}</auth>", ns::SASL, B64.encode(scram.first()))
+                .as_bytes(),
+        )
+        .await?;
+        let challenge = c.next().await?;
+        let server_first = B64.decode(challenge.text().trim())?;
+        let response = {
+            let mut cache = t.cache.lock().map_err(|_| anyhow!("cache poisoned"))?;
+            scram.respond_cached(&server_first, &mut cache)
+        };
+        c.send_raw(format!("<response xmlns='{}'>{}</response>", ns::SASL, B64.encode(response)).as_bytes()).await?;
+        let outcome = c.next().await?;
+        if !outcome.is("success", ns::SASL) {
+            bail!("authentication failed for {user}");
+        }
+        c.open(&t.domain).await?;
+        c.send_raw(b"<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>").await?;
+        let bound = c.next().await?;
+        c.jid = bound
+            .get_child("bind", ns::BIND)
+            .and_then(|b| b.get_child("jid", ns::BIND))
+            .map(Element::text)
+            .ok_or_else(|| anyhow!("bind failed"))?;
+        Ok(c)
+    }
+
+    async fn open(&mut self, domain: &str) -> anyhow::Result<Element> {
+        let header = format!(
+            "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='{domain}' version='1.0'>"
+        );
+        self.send_raw(header.as_bytes()).await?;
+        self.framer.reset();
+        match self.frame().await? {
+            Frame::Open(_) => {}
+            _ => bail!("no stream header"),
+        }
+        let features = self.next().await?;
+        if !features.is("features", ns::STREAM) {
+            bail!("no stream features");
+        }
+        Ok(features)
+    }
+
+    fn io(&mut self) -> anyhow::Result<&mut Conn> {
+        self.conn.as_mut().ok_or_else(|| anyhow!("no connection"))
+    }
+
+    pub async fn send_raw(&mut self, data: &[u8]) -> anyhow::Result<()> {
+        let io = self.io()?;
+        io.write_all(data).await?;
+        io.flush().await?;
+        Ok(())
+    }
+
+    async fn frame(&mut self) -> anyhow::Result<Frame> {
+        loop {
+            if let Some(f) = self.framer.next_frame().map_err(|e| anyhow!("bad XML from server: {e}"))? {
+                return Ok(f);
+            }
+            let Some(io) = self.conn.as_mut() else { bail!("no connection") };
+            let n = io.read(&mut self.buf).await?;
+            if n == 0 {
+                bail!("server closed the connection");
+            }
+            self.framer.push(&self.buf[..n]);
+        }
+    }
+
+    /// The next top-level element.
+    pub async fn next(&mut self) -> anyhow::Result<Element> {
+        match self.frame().await? {
+            Frame::Element(el) => Ok(el),
+            Frame::Close => bail!("stream closed"),
+            Frame::Open(_) => bail!("unexpected stream header"),
+        }
+    }
+
+    /// Sends a request and waits for the element with its id.
+    pub async fn request(&mut self, xml: &str, id: &str) -> anyhow::Result<Element> {
+        self.send_raw(xml.as_bytes()).await?;
+        loop {
+            let el = self.next().await?;
+            if el.attr("id") == Some(id) {
+                return Ok(el);
+            }
+        }
+    }
+
+    pub async fn close(mut self) {
+        if let Some(io) = self.conn.as_mut() {
+            let _ = io.write_all(b"</stream:stream>").await;
+            let _ = io.shutdown().await;
+        }
+    }
+}

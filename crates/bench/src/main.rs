@@ -1,0 +1,298 @@
+//! `rhein-bench`: a load generator that drives any XMPP server over real TCP and TLS.
+//! Scenarios are bounded in count and time and stop by themselves; each prints one JSON line.
+//!
+//! ```text
+//! rhein-bench --addr 127.0.0.1:5222 --domain localhost --password pw idle --sessions 5000 --server-pid 1234
+//! rhein-bench ... login --concurrency 64 --duration 10
+//! rhein-bench ... messages --pairs 50 --window 64 --duration 10
+//! ```
+//! Accounts `<prefix>0` .. `<prefix><accounts-1>` must exist with the same password.
+
+mod client;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use client::{Client, SaltCache, Target};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+
+/// This machine allows about 20,000 open files per process.
+const MAX_SESSIONS: usize = 19_000;
+
+#[derive(Parser)]
+#[command(name = "rhein-bench", about = "Load generator for XMPP servers")]
+struct Args {
+    /// c2s address of the server under test (loopback only).
+    #[arg(long)]
+    addr: SocketAddr,
+    #[arg(long, default_value = "localhost")]
+    domain: String,
+    #[arg(long, default_value = "bench")]
+    prefix: String,
+    /// How many accounts exist (`<prefix>0` ..).
+    #[arg(long, default_value_t = 100)]
+    accounts: usize,
+    #[arg(long, default_value = "bench")]
+    password: String,
+    /// Source addresses to spread connections over (about 28k ports each).
+    #[arg(long, value_delimiter = ',', default_value = "127.0.0.1")]
+    sources: Vec<IpAddr>,
+    /// Connect without STARTTLS (the server must allow plaintext SCRAM).
+    #[arg(long)]
+    no_tls: bool,
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// Hold N bound sessions and report the server's RSS growth per session.
+    Idle {
+        #[arg(long)]
+        sessions: usize,
+        /// PID of the server, to read its RSS.
+        #[arg(long)]
+        server_pid: u32,
+        #[arg(long, default_value_t = 200)]
+        concurrency: usize,
+    },
+    /// Log in (TLS, SCRAM-SHA-256, bind, roster, presence) and out again, as fast as possible.
+    Login {
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 10)]
+        duration: u64,
+    },
+    /// Pairs of sessions exchange 100-byte chats; throughput and latency end to end.
+    Messages {
+        #[arg(long, default_value_t = 20)]
+        pairs: usize,
+        /// Messages in flight per pair.
+        #[arg(long, default_value_t = 32)]
+        window: u64,
+        #[arg(long, default_value_t = 10)]
+        duration: u64,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if !args.addr.ip().is_loopback() || args.sources.iter().any(|s| !s.is_loopback()) {
+        bail!("only loopback addresses are load targets");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(run(args))
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let target = Target {
+        addr: args.addr,
+        domain: args.domain.clone(),
+        tls: !args.no_tls,
+        connector: rhein_testkit::insecure_connector(false),
+        password: args.password.clone(),
+        cache: SaltCache::default(),
+    };
+    let user = |i: usize| format!("{}{}", args.prefix, i % args.accounts.max(1));
+    let source = |i: usize| args.sources[i % args.sources.len()];
+    // Warm the salted-password cache so the generator is not the bottleneck.
+    for i in 0..args.accounts.min(1000) {
+        Client::login(&target, source(i), &user(i))
+            .await
+            .with_context(|| format!("warm-up login of {}", user(i)))?
+            .close()
+            .await;
+    }
+    let result = match args.scenario {
+        Scenario::Idle { sessions, server_pid, concurrency } => {
+            idle(&target, &user, &source, sessions, server_pid, concurrency).await?
+        }
+        Scenario::Login { concurrency, duration } => login(&target, &args, concurrency, duration).await?,
+        Scenario::Messages { pairs, window, duration } => {
+            messages(&target, &user, &source, pairs, window, duration).await?
+        }
+    };
+    println!("{result}");
+    Ok(())
+}
+
+fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).context("reading the server's /proc status")?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no VmRSS")
+}
+
+async fn idle(
+    target: &Target,
+    user: &dyn Fn(usize) -> String,
+    source: &dyn Fn(usize) -> IpAddr,
+    sessions: usize,
+    pid: u32,
+    concurrency: usize,
+) -> anyhow::Result<serde_json::Value> {
+    if sessions > MAX_SESSIONS {
+        bail!("at most {MAX_SESSIONS} sessions per process");
+    }
+    let before = rss_kib(pid)?;
+    let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(sessions);
+    for i in 0..sessions {
+        let (t, u, s, permits) = (target.clone(), user(i), source(i), permits.clone());
+        tasks.push(tokio::spawn(async move {
+            let _p = permits.acquire_owned().await;
+            Client::login(&t, s, &u).await
+        }));
+    }
+    let mut clients = Vec::with_capacity(sessions);
+    for t in tasks {
+        clients.push(t.await??);
+    }
+    let connect_secs = started.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = rss_kib(pid)?;
+    let per_session = (after.saturating_sub(before) * 1024) as f64 / sessions as f64;
+    for c in clients {
+        c.close().await;
+    }
+    Ok(serde_json::json!({
+        "scenario": "idle", "sessions": sessions, "tls": target.tls,
+        "rss_before_kib": before, "rss_after_kib": after,
+        "bytes_per_session": per_session.round(), "connect_secs": connect_secs,
+    }))
+}
+
+async fn login(target: &Target, args: &Args, concurrency: usize, duration: u64) -> anyhow::Result<serde_json::Value> {
+    let done = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let stop = Instant::now() + Duration::from_secs(duration);
+    let mut workers = Vec::new();
+    for w in 0..concurrency.max(1) {
+        let (t, done, failed) = (target.clone(), done.clone(), failed.clone());
+        let (prefix, accounts, sources) = (args.prefix.clone(), args.accounts.max(1), args.sources.clone());
+        workers.push(tokio::spawn(async move {
+            let mut i = w;
+            while Instant::now() < stop {
+                let user = format!("{prefix}{}", i % accounts);
+                let outcome = async {
+                    let mut c = Client::login(&t, sources[i % sources.len()], &user).await?;
+                    c.request("<iq type='get' id='r'><query xmlns='jabber:iq:roster'/></iq>", "r").await?;
+                    c.send_raw(b"<presence/>").await?;
+                    c.close().await;
+                    anyhow::Ok(())
+                }
+                .await;
+                match outcome {
+                    Ok(()) => done.fetch_add(1, Ordering::Relaxed),
+                    Err(_) => failed.fetch_add(1, Ordering::Relaxed),
+                };
+                i += concurrency;
+            }
+        }));
+    }
+    let started = Instant::now();
+    for w in workers {
+        w.await?;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let n = done.load(Ordering::Relaxed);
+    Ok(serde_json::json!({
+        "scenario": "login", "concurrency": concurrency, "logins": n,
+        "failed": failed.load(Ordering::Relaxed), "logins_per_sec": (n as f64 / secs).round(),
+    }))
+}
+
+async fn messages(
+    target: &Target,
+    user: &dyn Fn(usize) -> String,
+    source: &dyn Fn(usize) -> IpAddr,
+    pairs: usize,
+    window: u64,
+    duration: u64,
+) -> anyhow::Result<serde_json::Value> {
+    let epoch = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let received = Arc::new(AtomicU64::new(0));
+    let mut senders = Vec::new();
+    let mut receivers = Vec::new();
+    for p in 0..pairs {
+        let mut tx = Client::login(target, source(2 * p), &user(2 * p)).await?;
+        let mut rx = Client::login(target, source(2 * p + 1), &user(2 * p + 1)).await?;
+        // Both sessions are fully set up before the clock starts.
+        tx.request("<iq type='get' id='s' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>", "s").await.ok();
+        rx.request("<iq type='get' id='s' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>", "s").await.ok();
+        let to = rx.jid.clone();
+        let delivered = Arc::new(AtomicU64::new(0));
+        let (stop_rx, total, d2) = (stop.clone(), received.clone(), delivered.clone());
+        receivers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while !stop_rx.load(Ordering::Relaxed) {
+                let Ok(Ok(el)) = tokio::time::timeout(Duration::from_millis(200), rx.next()).await else { continue };
+                if el.name() != "message" {
+                    continue;
+                }
+                let n = d2.fetch_add(1, Ordering::Relaxed);
+                total.fetch_add(1, Ordering::Relaxed);
+                if n % 16 == 0
+                    && let Some(sent) = el.attr("id").and_then(|i| i.parse::<u64>().ok())
+                {
+                    latencies.push(epoch.elapsed().as_micros() as u64 - sent);
+                }
+            }
+            latencies
+        }));
+        let stop_tx = stop.clone();
+        senders.push(tokio::spawn(async move {
+            let body = "x".repeat(100);
+            let mut sent = 0u64;
+            let mut batch = Vec::with_capacity(8192);
+            while !stop_tx.load(Ordering::Relaxed) {
+                let inflight = sent - delivered.load(Ordering::Relaxed);
+                if inflight >= window {
+                    tokio::time::sleep(Duration::from_micros(200)).await;
+                    continue;
+                }
+                batch.clear();
+                for _ in 0..(window - inflight).min(16) {
+                    let stamp = epoch.elapsed().as_micros();
+                    batch.extend_from_slice(
+                        format!("<message to='{to}' type='chat' id='{stamp}'><body>{body}</body></message>").as_bytes(),
+                    );
+                    sent += 1;
+                }
+                if tx.send_raw(&batch).await.is_err() {
+                    break;
+                }
+            }
+            sent
+        }));
+    }
+    let counted_from = Instant::now();
+    let start_count = received.load(Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_secs(duration)).await;
+    let delivered = received.load(Ordering::Relaxed) - start_count;
+    let secs = counted_from.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    let mut sent = 0;
+    for s in senders {
+        sent += s.await?;
+    }
+    let mut latencies = Vec::new();
+    for r in receivers {
+        latencies.extend(r.await?);
+    }
+    latencies.sort_unstable();
+    let pct =
+        |p: f64| latencies.get(((latencies.len() as f64 - 1.0) * p) as usize).copied().unwrap_or(0) as f64 / 1000.0;
+    Ok(serde_json::json!({
+        "scenario": "messages", "pairs": pairs, "window": window, "sent": sent,
+        "msgs_per_sec": (delivered as f64 / secs).round(),
+        "latency_ms_p50": pct(0.5), "latency_ms_p99": pct(0.99),
+    }))
+}
