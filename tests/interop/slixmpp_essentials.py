@@ -7,46 +7,22 @@ XEP-0059, XEP-0191 blocking and XEP-0054 vCards, each through slixmpp's own plug
 """
 
 import asyncio
-import json
-import ssl
-import subprocess
 import sys
 
-import slixmpp
-from slixmpp.exceptions import IqError
+from common import TIMEOUT, Client, check, ephemeral_server, run
 
-TIMEOUT = 10
 PLUGINS = ("xep_0030", "xep_0054", "xep_0059", "xep_0191", "xep_0198", "xep_0280", "xep_0297", "xep_0313")
 
 
-class Client(slixmpp.ClientXMPP):
+class MobileClient(Client):
+    """Also collects carbons and notices when stream management is on."""
+
     def __init__(self, jid, password):
-        super().__init__(jid, password)
-        for plugin in PLUGINS:
-            self.register_plugin(plugin)
-        self.ssl_context.check_hostname = False
-        self.ssl_context.verify_mode = ssl.CERT_NONE
-        self.messages = asyncio.Queue()
+        super().__init__(jid, password, PLUGINS)
         self.carbons = asyncio.Queue()
         self.sm_enabled = asyncio.Event()
-        self.add_event_handler("session_start", self.on_start)
-        self.add_event_handler("message", lambda m: self.messages.put_nowait(m))
         self.add_event_handler("carbon_received", lambda m: self.carbons.put_nowait(m))
         self.add_event_handler("sm_enabled", lambda _: self.sm_enabled.set())
-
-    async def on_start(self, _event):
-        await self.get_roster()
-        self.send_presence()
-
-    async def online(self, host, port):
-        self.connect(host, port)
-        await self.wait_until("session_start", TIMEOUT)
-
-
-def check(condition, what):
-    if not condition:
-        raise AssertionError(what)
-    print(f"ok - {what}")
 
 
 async def next_item(queue, what):
@@ -59,19 +35,10 @@ async def next_item(queue, what):
 
 
 async def main(binary):
-    server = subprocess.Popen(
-        [binary, "serve", "--ephemeral", "--user", "alice:secret", "--user", "bob:secret"],
-        stdout=subprocess.PIPE,
-    )
-    try:
-        ready = json.loads(server.stdout.readline())
-        host, port = ready["c2s"].rsplit(":", 1)
-        port = int(port)
-        d = ready["domain"]
-
-        phone = Client(f"alice@{d}/phone", "secret")
-        laptop = Client(f"alice@{d}/laptop", "secret")
-        bob = Client(f"bob@{d}/desk", "secret")
+    with ephemeral_server(binary, [("alice", "secret"), ("bob", "secret")]) as (host, port, d):
+        phone = MobileClient(f"alice@{d}/phone", "secret")
+        laptop = MobileClient(f"alice@{d}/laptop", "secret")
+        bob = MobileClient(f"bob@{d}/desk", "secret")
         for c in (phone, laptop, bob):
             await c.online(host, port)
         await asyncio.wait_for(phone.sm_enabled.wait(), TIMEOUT)
@@ -105,15 +72,7 @@ async def main(binary):
 
         for c in (phone, laptop, bob):
             c.disconnect()
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 if __name__ == "__main__":
-    try:
-        asyncio.run(asyncio.wait_for(main(sys.argv[1]), 90))
-    except (Exception, IqError) as e:  # noqa: BLE001 - any failure fails the run
-        print(f"not ok - {type(e).__name__}: {e}")
-        sys.exit(1)
-    print("slixmpp essentials interop: all checks passed")
+    run(main, sys.argv[1], "slixmpp essentials interop", limit=90)

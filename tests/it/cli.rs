@@ -56,12 +56,13 @@ fn ephemeral(extra: &[&str]) -> (Server, serde_json::Value, Duration) {
     let started = Instant::now();
     let mut args = vec!["serve", "--ephemeral"];
     args.extend_from_slice(extra);
-    let mut child = rhein(&args, &std::env::temp_dir()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut server =
+        Server(rhein(&args, &std::env::temp_dir()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap());
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(server.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let ready = started.elapsed();
     let json: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("ready line {line:?}: {e}"));
-    (Server(child), json, ready)
+    (server, json, ready)
 }
 
 #[tokio::test]
@@ -134,17 +135,20 @@ fn free_port() -> u16 {
 
 /// Starts `rhein serve --config` and waits until it accepts connections.
 fn serve_config(config: &Path, port: u16) -> Server {
-    let child = rhein(&["serve", "--config", config.to_str().unwrap()], config.parent().unwrap())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    // Owned by `Server` at once, so a failing assertion below still stops it.
+    let server = Server(
+        rhein(&["serve", "--config", config.to_str().unwrap()], config.parent().unwrap())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "server did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
-    Server(child)
+    server
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! A lean XMPP client for load: connect from a chosen source address, STARTTLS, SCRAM-SHA-256
-//! (salted passwords cached), bind; then send and receive raw stanzas.
+//! (SHA-1 where that is all the server has; salted passwords cached), bind; then send and
+//! receive raw stanzas.
 
 use anyhow::{Context, anyhow, bail};
 use base64::Engine;
@@ -34,6 +35,8 @@ pub struct Client {
     framer: Framer,
     buf: Vec<u8>,
     pub jid: String,
+    /// The SASL mechanism used.
+    pub mechanism: &'static str,
 }
 
 impl Client {
@@ -48,6 +51,7 @@ impl Client {
             framer: Framer::new(1 << 20),
             buf: vec![0; 16 * 1024],
             jid: String::new(),
+            mechanism: "",
         };
         let mut features = c.open(&t.domain).await?;
         if t.tls {
@@ -64,15 +68,14 @@ impl Client {
             .get_child("mechanisms", ns::SASL)
             .map(|m| m.children().map(Element::text).collect())
             .unwrap_or_default();
-        if !mechs.iter().any(|m| m == "SCRAM-SHA-256") {
-            bail!("SCRAM-SHA-256 not offered: {mechs:?}");
-        }
-        let mut scram = ScramClient::new("SCRAM-SHA-256", user, &t.password, None);
-        c.send_raw(
-            format!("<auth xmlns='{}' mechanism='SCRAM-SHA-256'>{}</auth>", ns::SASL, B64.encode(scram.first()))
-                .as_bytes(),
-        )
-        .await?;
+        // SCRAM-SHA-256 where offered; Prosody 0.12 only has SCRAM-SHA-1.
+        let Some(mech) = ["SCRAM-SHA-256", "SCRAM-SHA-1"].into_iter().find(|m| mechs.iter().any(|o| o == m)) else {
+            bail!("no SCRAM mechanism offered: {mechs:?}");
+        };
+        let mut scram = ScramClient::new(mech, user, &t.password, None);
+        let auth = format!("<auth xmlns='{}' mechanism='{mech}'>{}</auth>", ns::SASL, B64.encode(scram.first()));
+        c.send_raw(auth.as_bytes()).await?;
+        c.mechanism = mech;
         let challenge = c.next().await?;
         let server_first = B64.decode(challenge.text().trim())?;
         let response = {

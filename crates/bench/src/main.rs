@@ -99,14 +99,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let user = |i: usize| format!("{}{}", args.prefix, i % args.accounts.max(1));
     let source = |i: usize| args.sources[i % args.sources.len()];
     // Warm the salted-password cache so the generator is not the bottleneck.
+    let mut mechanism = "";
     for i in 0..args.accounts.min(1000) {
-        Client::login(&target, source(i), &user(i))
+        let c = Client::login(&target, source(i), &user(i))
             .await
-            .with_context(|| format!("warm-up login of {}", user(i)))?
-            .close()
-            .await;
+            .with_context(|| format!("warm-up login of {}", user(i)))?;
+        mechanism = c.mechanism;
+        c.close().await;
     }
-    let result = match args.scenario {
+    let mut result = match args.scenario {
         Scenario::Idle { sessions, server_pid, concurrency } => {
             idle(&target, &user, &source, sessions, server_pid, concurrency).await?
         }
@@ -115,6 +116,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             messages(&target, &user, &source, pairs, window, duration).await?
         }
     };
+    result["mechanism"] = mechanism.into();
     println!("{result}");
     Ok(())
 }

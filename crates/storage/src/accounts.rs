@@ -9,6 +9,20 @@ pub struct Accounts<'a> {
     pub(crate) db: &'a Db,
 }
 
+/// Binds the credential columns, in table order, after host and username.
+macro_rules! bind_credentials {
+    ($query:expr, $c:expr) => {
+        $query
+            .bind(&$c.salt)
+            .bind($c.iterations as i32)
+            .bind(&$c.sha1.stored_key)
+            .bind(&$c.sha1.server_key)
+            .bind(&$c.sha256.stored_key)
+            .bind(&$c.sha256.server_key)
+            .bind(&$c.argon2)
+    };
+}
+
 type CredRow = (Vec<u8>, i32, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>, String);
 
 impl Accounts<'_> {
@@ -17,16 +31,7 @@ impl Accounts<'_> {
         const SQL: &str = "INSERT INTO account (host, username, salt, iterations, sha1_stored_key, \
             sha1_server_key, sha256_stored_key, sha256_server_key, argon2, created_at) \
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (host, username) DO NOTHING";
-        let done = on_pool!(self.db, |p| sqlx::query(SQL)
-            .bind(host)
-            .bind(username)
-            .bind(&c.salt)
-            .bind(c.iterations as i32)
-            .bind(&c.sha1.stored_key)
-            .bind(&c.sha1.server_key)
-            .bind(&c.sha256.stored_key)
-            .bind(&c.sha256.server_key)
-            .bind(&c.argon2)
+        let done = on_pool!(self.db, |p| bind_credentials!(sqlx::query(SQL).bind(host).bind(username), c)
             .bind(crate::now_ms())
             .execute(p)
             .await?
@@ -39,16 +44,7 @@ impl Accounts<'_> {
         const SQL: &str = "UPDATE account SET salt = $3, iterations = $4, sha1_stored_key = $5, \
             sha1_server_key = $6, sha256_stored_key = $7, sha256_server_key = $8, argon2 = $9 \
             WHERE host = $1 AND username = $2";
-        let done = on_pool!(self.db, |p| sqlx::query(SQL)
-            .bind(host)
-            .bind(username)
-            .bind(&c.salt)
-            .bind(c.iterations as i32)
-            .bind(&c.sha1.stored_key)
-            .bind(&c.sha1.server_key)
-            .bind(&c.sha256.stored_key)
-            .bind(&c.sha256.server_key)
-            .bind(&c.argon2)
+        let done = on_pool!(self.db, |p| bind_credentials!(sqlx::query(SQL).bind(host).bind(username), c)
             .execute(p)
             .await?
             .rows_affected());

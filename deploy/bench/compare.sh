@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark of Rhein, Prosody and ejabberd on this machine, same scenarios, same
+# accounts, one server at a time, each as a private process on its own loopback port.
+#
+#   bash deploy/bench/compare.sh [--servers "rhein prosody ejabberd"] [--runs 3] [--out FILE]
+#
+# Installs Prosody and ejabberd from Debian packages (without starting their system services),
+# builds rhein and rhein-bench in release mode, and writes a Markdown table of medians.
+# Two regimes: the server pinned to core 0 with the load generator on core 1, and unpinned.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$(pwd)
+servers="rhein prosody ejabberd"
+runs=3
+out="$root/target/bench-results.md"
+accounts=100
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --servers) servers="$2"; shift 2 ;;
+        --runs) runs="$2"; shift 2 ;;
+        --out) out="$2"; shift 2 ;;
+        *) echo "unknown option $1" >&2; exit 2 ;;
+    esac
+done
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+work=$(mktemp -d /tmp/rhein-bench.XXXXXX)
+# Servers that drop privileges (ejabberd) must reach their files in here.
+chmod 755 "$work"
+server_pid=""
+cleanup() {
+    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
+    pkill -f "beam.*bench@localhost" 2>/dev/null || true
+    epmd -kill >/dev/null 2>&1 || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+install_packages() {
+    local missing=()
+    for p in prosody ejabberd; do
+        case " $servers " in *" $p "*) command -v "$p" >/dev/null || [ -x "/usr/sbin/$p" ] || dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p") ;; esac
+    done
+    [ ${#missing[@]} -eq 0 ] && return
+    echo "installing ${missing[*]} (Debian packages, services not started)"
+    # Keep the packages' own system services from starting on the standard ports.
+    printf '#!/bin/sh\nexit 101\n' | as_root tee /usr/sbin/policy-rc.d >/dev/null
+    as_root chmod +x /usr/sbin/policy-rc.d
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    as_root rm -f /usr/sbin/policy-rc.d
+}
+
+wait_port() {
+    for _ in $(seq 1 600); do
+        (echo > "/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "nothing listens on $1" >&2
+    return 1
+}
+
+cert() {
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+        -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost" \
+        -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+    chmod 644 "$work/key.pem" "$work/cert.pem"
+}
+
+# start_<server> PINNING: starts the server, sets server_pid and port.
+start_rhein() {
+    port=5522
+    mkdir -p "$work/rhein"
+    cat > "$work/rhein/rhein.toml" <<TOML
+[server]
+data_dir = "$work/rhein"
+log_level = "warn"
+[[hosts]]
+domain = "localhost"
+certificate = "$work/cert.pem"
+key = "$work/key.pem"
+[[listeners]]
+kind = "c2s"
+address = "127.0.0.1:$port"
+[limits]
+max_sessions_per_account = 1000
+max_connections_per_address = 100000
+[modules]
+enabled = ["disco", "ping", "version", "last", "im", "private", "vcard", "carbons"]
+TOML
+    if [ ! -f "$work/rhein/users-done" ]; then
+        for i in $(seq 0 $((accounts - 1))); do
+            echo bench | "$root/target/release/rhein" user add "bench$i" --password-stdin --config "$work/rhein/rhein.toml" >/dev/null
+        done
+        touch "$work/rhein/users-done"
+    fi
+    $1 "$root/target/release/rhein" serve --config "$work/rhein/rhein.toml" 2>"$work/rhein/log" &
+    server_pid=$!
+    wait_port $port
+}
+
+start_prosody() {
+    port=5622
+    mkdir -p "$work/prosody/data"
+    cat > "$work/prosody/prosody.cfg.lua" <<LUA
+run_as_root = true
+daemonize = false
+pidfile = "$work/prosody/prosody.pid"
+data_path = "$work/prosody/data"
+plugin_paths = {}
+modules_enabled = { "roster", "saslauth", "tls", "disco", "ping", "private", "vcard_legacy", "carbons" }
+modules_disabled = { "s2s", "offline" }
+c2s_ports = { $port }
+c2s_direct_tls_ports = {}
+s2s_ports = {}
+http_ports = {}
+https_ports = {}
+c2s_require_encryption = true
+authentication = "internal_hashed"
+storage = "internal"
+log = { warn = "$work/prosody/log" }
+VirtualHost "localhost"
+    ssl = { certificate = "$work/cert.pem", key = "$work/key.pem" }
+LUA
+    if [ ! -f "$work/prosody/users-done" ]; then
+        for i in $(seq 0 $((accounts - 1))); do
+            prosodyctl --config "$work/prosody/prosody.cfg.lua" register "bench$i" localhost bench >/dev/null 2>&1
+        done
+        touch "$work/prosody/users-done"
+    fi
+    $1 prosody --config "$work/prosody/prosody.cfg.lua" >/dev/null 2>&1 &
+    server_pid=$!
+    wait_port $port
+}
+
+start_ejabberd() {
+    port=5722
+    local dir="$work/ejabberd"
+    mkdir -p "$dir/db" "$dir/logs"
+    cat "$work/key.pem" "$work/cert.pem" > "$dir/server.pem"
+    cat > "$dir/ejabberd.yml" <<YML
+hosts: [localhost]
+loglevel: warning
+certfiles: ["$dir/server.pem"]
+listen:
+  - port: $port
+    ip: "127.0.0.1"
+    module: ejabberd_c2s
+    starttls_required: true
+    max_stanza_size: 262144
+    backlog: 4096
+auth_method: internal
+auth_password_format: scram
+auth_scram_hash: sha256
+modules:
+  mod_roster: {}
+  mod_disco: {}
+  mod_ping: {}
+  mod_private: {}
+  mod_vcard: {}
+  mod_carboncopy: {}
+YML
+    # The package's own ejabberdctl.cfg would point back at /etc/ejabberd: bring our own, and
+    # keep Erlang distribution on loopback.
+    cat > "$dir/ejabberdctl.cfg" <<CFG
+EJABBERD_CONFIG_PATH=$dir/ejabberd.yml
+EJABBERD_PID_PATH=$dir/ejabberd.pid
+INET_DIST_INTERFACE=127.0.0.1
+ERL_OPTIONS="-env ERL_CRASH_DUMP_BYTES 0"
+CFG
+    chown -R ejabberd "$dir"
+    # As root, ejabberdctl re-executes itself through su, which drops the environment and the
+    # open-files limit: switch to the ejabberd user without PAM instead.
+    local ctl=(setpriv --reuid=ejabberd --regid=ejabberd --init-groups env HOME=/var/lib/ejabberd
+        ERL_EPMD_ADDRESS=127.0.0.1 ejabberdctl --ctl-config "$dir/ejabberdctl.cfg"
+        --config "$dir/ejabberd.yml" --spool "$dir/db" --logs "$dir/logs" --node bench@localhost)
+    $1 "${ctl[@]}" foreground >"$dir/console.log" 2>&1 &
+    wait_port $port || { tail -n 20 "$dir/console.log" "$dir/logs/"*.log >&2; return 1; }
+    if [ ! -f "$dir/users-done" ]; then
+        for i in $(seq 0 $((accounts - 1))); do "${ctl[@]}" register "bench$i" localhost bench >/dev/null; done
+        touch "$dir/users-done"
+    fi
+    server_pid=$(pgrep -f "beam.*bench@localhost" | head -n 1)
+}
+
+stop_server() {
+    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
+    pkill -f "beam.*bench@localhost" 2>/dev/null || true
+    wait 2>/dev/null || true
+    server_pid=""
+    sleep 1
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print "-"; else print a[int((NR+1)/2)]}'; }
+
+# The load generator, on the generator's core when pinned.
+bench() { $gen_pin "$root/target/release/rhein-bench" --addr "127.0.0.1:$port" --accounts $accounts --password bench --sources 127.0.0.1,127.0.0.2,127.0.0.3 "$@"; }
+
+install_packages
+cargo build --release -q -p rhein -p rhein-bench
+# Every server (and the generator) may hold ~20k sockets.
+ulimit -n 20000 || true
+cert
+
+declare -A result
+for regime in pinned unpinned; do
+    if [ $regime = pinned ]; then srv_pin="taskset -c 0"; gen_pin="taskset -c 1"; else srv_pin=""; gen_pin=""; fi
+    for s in $servers; do
+        for run in $(seq 1 "$runs"); do
+            echo "== $s, $regime, run $run"
+            "start_$s" "$srv_pin"
+            idle=$(bench idle --sessions 1000 --server-pid "$server_pid" | tail -n 1)
+            login=$(bench login --concurrency 32 --duration 8 | tail -n 1)
+            msgs=$(bench messages --pairs 20 --window 64 --duration 8 | tail -n 1)
+            stop_server
+            echo "$idle"; echo "$login"; echo "$msgs"
+            result[$s,$regime,idle]+="$(echo "$idle" | python3 -c 'import json,sys; print(json.load(sys.stdin)["bytes_per_session"])') "
+            result[$s,$regime,login]+="$(echo "$login" | python3 -c 'import json,sys; print(json.load(sys.stdin)["logins_per_sec"])') "
+            result[$s,$regime,msgs]+="$(echo "$msgs" | python3 -c 'import json,sys; print(json.load(sys.stdin)["msgs_per_sec"])') "
+            result[$s,$regime,p99]+="$(echo "$msgs" | python3 -c 'import json,sys; print(json.load(sys.stdin)["latency_ms_p99"])') "
+        done
+    done
+done
+
+{
+    echo "# Rhein vs Prosody vs ejabberd ($(date -u +%Y-%m-%d), $(nproc) cores, medians of $runs runs)"
+    echo
+    echo "Idle: RSS growth per bound TLS session at 1,000 sessions. Login: TLS 1.3 + SCRAM-SHA-256 + bind + roster + presence, 32 at a time."
+    echo "Messages: 20 pairs, 100-byte chats, 64 in flight per pair; p99 is end-to-end latency at that load."
+    echo
+    for regime in pinned unpinned; do
+        echo "## ${regime} (server $( [ $regime = pinned ] && echo 'on core 0, generator on core 1' || echo 'and generator unpinned'))"
+        echo
+        echo "| server | idle bytes/session | logins/s | msgs/s | p99 ms |"
+        echo "|---|---|---|---|---|"
+        for s in $servers; do
+            row="| $s"
+            for k in idle login msgs p99; do row="$row | $(echo ${result[$s,$regime,$k]} | tr ' ' '\n' | grep -v '^$' | median)"; done
+            echo "$row |"
+        done
+        echo
+    done
+} > "$out"
+cat "$out"
