@@ -153,57 +153,51 @@ impl Negotiation {
                             self.fail(Cond::PolicyViolation, Some("STARTTLS is required before authentication")).await;
                             return None;
                         }
+                        match auth::authenticate(shared, &mut self.io, profile, peer.ip(), &host, &el, &mechs, &cb)
+                            .await
                         {
-                            match auth::authenticate(shared, &mut self.io, profile, peer.ip(), &host, &el, &mechs, &cb)
-                                .await
-                            {
-                                AuthOutcome::Success { localpart, additional } if profile == Profile::Legacy => {
-                                    tracing::debug!(%localpart, "authenticated");
-                                    let success = auth::sasl_el(profile, "success", additional.as_deref());
-                                    self.io.send(&success).await.ok()?;
-                                    phase = Phase::Authenticated { localpart };
-                                    self.io.restart();
-                                    self.header_sent = false;
-                                    break;
-                                }
-                                AuthOutcome::Success { localpart, additional } => {
-                                    tracing::debug!(%localpart, "authenticated (SASL2)");
-                                    match self.sasl2_success(shared, &host, &localpart, &el, additional).await? {
-                                        Sasl2Next::Bound { binding, sm, resume_rx, inactive } => {
-                                            let mut bound = binding.into_bound(self.io);
-                                            bound.sm = sm;
-                                            bound.resume_rx = resume_rx;
-                                            bound.inactive = inactive;
-                                            return Some(bound);
-                                        }
-                                        Sasl2Next::Resume { tx, h, success, features } => {
-                                            let req =
-                                                ResumeRequest { io: self.io, h, sasl2: Some((success, features)) };
-                                            // The session's own task carries on with this connection.
-                                            let _ = tx.send(req).await;
-                                            return None;
-                                        }
-                                        Sasl2Next::Authenticated => {
-                                            phase = Phase::Authenticated { localpart };
-                                            continue;
-                                        }
+                            AuthOutcome::Success { localpart, additional } if profile == Profile::Legacy => {
+                                tracing::debug!(%localpart, "authenticated");
+                                let success = auth::sasl_el(profile, "success", additional.as_deref());
+                                self.io.send(&success).await.ok()?;
+                                phase = Phase::Authenticated { localpart };
+                                self.io.restart();
+                                self.header_sent = false;
+                                break;
+                            }
+                            AuthOutcome::Success { localpart, additional } => {
+                                tracing::debug!(%localpart, "authenticated (SASL2)");
+                                match self.sasl2_success(shared, &host, &localpart, &el, additional).await? {
+                                    Sasl2Next::Bound { binding, sm, resume_rx, inactive } => {
+                                        let mut bound = binding.into_bound(self.io);
+                                        bound.sm = sm;
+                                        bound.resume_rx = resume_rx;
+                                        bound.inactive = inactive;
+                                        return Some(bound);
                                     }
-                                }
-                                AuthOutcome::Failed => {
-                                    *failures += 1;
-                                    if *failures >= shared.config.sasl_retries {
-                                        self.fail(
-                                            Cond::PolicyViolation,
-                                            Some("too many failed authentication attempts"),
-                                        )
-                                        .await;
+                                    Sasl2Next::Resume { tx, h, success, features } => {
+                                        let req = ResumeRequest { io: self.io, h, sasl2: Some((success, features)) };
+                                        // The session's own task carries on with this connection.
+                                        let _ = tx.send(req).await;
                                         return None;
                                     }
+                                    Sasl2Next::Authenticated => {
+                                        phase = Phase::Authenticated { localpart };
+                                        continue;
+                                    }
                                 }
-                                AuthOutcome::Broken => return None,
                             }
-                            continue;
+                            AuthOutcome::Failed => {
+                                *failures += 1;
+                                if *failures >= shared.config.sasl_retries {
+                                    self.fail(Cond::PolicyViolation, Some("too many failed authentication attempts"))
+                                        .await;
+                                    return None;
+                                }
+                            }
+                            AuthOutcome::Broken => return None,
                         }
+                        continue;
                     }
                     Phase::Authenticated { localpart } => {
                         if el.is("resume", sm::NS) {
