@@ -51,7 +51,7 @@ enum Wake {
 pub(crate) async fn run(shared: &C2sShared, bound: Bound) {
     let Bound { io, jid, session_id, rx, overflow, sm, resume_rx, inactive } = bound;
     let held = inactive.then(Held::default);
-    let mut s = Session { shared, jid, session_id, rx, overflow, sm, resume_rx, held, out: Vec::with_capacity(4096) };
+    let mut s = Session { shared, jid, session_id, rx, overflow, sm, resume_rx, held, out: Vec::new() };
     let mut conn = Some(io);
     loop {
         conn = match conn.take() {

@@ -82,6 +82,15 @@ impl Framer {
         std::mem::take(&mut self.pending).len()
     }
 
+    /// Gives back scratch memory while the stream is idle between stanzas (an idle session's
+    /// memory is dominated by such buffers).
+    pub fn release_idle_memory(&mut self) {
+        if self.pending.is_empty() && self.depth <= 1 {
+            self.parser.release_temporaries();
+            self.pending = Vec::new();
+        }
+    }
+
     pub fn push(&mut self, data: &[u8]) {
         self.pending.extend_from_slice(data);
     }

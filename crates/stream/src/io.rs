@@ -70,6 +70,10 @@ impl RateLimit {
     }
 }
 
+/// Bytes read from the socket at a time. Every connection holds one such buffer, so it is kept
+/// small (idle memory per session matters more than syscalls per large stanza).
+const READ_CHUNK: usize = 4 * 1024;
+
 /// A framed XML stream on a connection.
 pub struct StreamIo {
     conn: Conn,
@@ -87,7 +91,7 @@ impl StreamIo {
             framer: Framer::new(limits.max_stanza_size),
             rate: RateLimit::new(limits.bytes_per_second),
             limits,
-            buf: vec![0u8; 16 * 1024].into_boxed_slice(),
+            buf: vec![0u8; READ_CHUNK].into_boxed_slice(),
             last_write: Instant::now(),
         }
     }
@@ -107,6 +111,7 @@ impl StreamIo {
             if let Some(frame) = self.framer.next_frame()? {
                 return Ok(frame);
             }
+            self.framer.release_idle_memory();
             let n = self.conn.read(&mut self.buf).await?;
             if n == 0 {
                 return Err(ReadError::Closed);
