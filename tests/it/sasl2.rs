@@ -61,6 +61,8 @@ async fn one_round_trip_login_binds_enables_and_issues_a_token_then_fast_logs_in
     c.send(&format!("<r xmlns='{SM}'/>")).await;
     assert_eq!(c.expect(|e| e.is("a", SM)).await.attr("h"), Some("1"));
 
+    assert!(bound.get_child("metadata", "urn:xmpp:mam:2").is_none(), "nothing archived yet");
+
     // Carbons were enabled inline: a message to another resource is copied here.
     let mut other = server.connect().resource("desk").login("alice", "pw").await;
     other.send("<presence/>").await;
@@ -81,7 +83,13 @@ async fn one_round_trip_login_binds_enables_and_issues_a_token_then_fast_logs_in
     let (_, client_proof) = rhein_sasl::HtMechanism::parse(&msg).unwrap();
     let expected = rhein_sasl::HtMechanism::Exporter.verify(token.as_bytes(), &client_proof, &cb).unwrap();
     assert_eq!(base64::engine::general_purpose::STANDARD.decode(proof.trim()).unwrap(), expected);
-    assert!(success.get_child("bound", BIND2).is_some());
+    // The archive holds the carbon-copied chat now: <bound/> says where it starts and ends.
+    let metadata =
+        success.get_child("bound", BIND2).unwrap().get_child("metadata", "urn:xmpp:mam:2").expect("MAM metadata");
+    let (start, end) =
+        (metadata.get_child("start", "urn:xmpp:mam:2").unwrap(), metadata.get_child("end", "urn:xmpp:mam:2").unwrap());
+    assert_eq!(start.attr("id"), end.attr("id"), "one message archived");
+    assert!(start.attr("timestamp").unwrap().ends_with('Z'));
     assert_eq!(ping(&mut again, "p2").await.attr("type"), Some("result"));
 
     // Wrong token, wrong mechanism, another client's id: refused.

@@ -10,7 +10,7 @@ use base64::Engine;
 use rhein_module::{Interest, RouterApi};
 use rhein_proto::{BareJid, Element, time, xml};
 use rhein_sasl::HtMechanism;
-use rhein_storage::now_ms;
+use rhein_storage::{ArchiveQuery, Page, now_ms};
 use tokio::sync::mpsc;
 
 pub(crate) const NS_BIND2: &str = "urn:xmpp:bind:0";
@@ -76,6 +76,9 @@ impl Negotiation {
             if let Ok(binding) = bind_resource(shared, host, localpart, &resource).await {
                 let jid = binding.jid.clone();
                 let mut bound_el = Element::bare("bound", NS_BIND2);
+                if let Some(metadata) = archive_metadata(shared, &owner).await {
+                    bound_el.append_child(metadata);
+                }
                 let mut sm_state = None;
                 let mut resume_rx = None;
                 if bind.get_child("enable", NS_CARBONS).is_some() {
@@ -107,6 +110,21 @@ impl Negotiation {
         self.io.write(&out).await.ok()?;
         Some(Sasl2Next::Authenticated)
     }
+}
+
+/// XEP-0313 `<metadata/>` for `<bound/>`: the oldest and newest archived messages, so the client
+/// knows what to fetch (XEP-0386 §3.2). `None` for an empty archive.
+async fn archive_metadata(shared: &C2sShared, owner: &BareJid) -> Option<Element> {
+    const NS_MAM: &str = "urn:xmpp:mam:2";
+    let mut metadata = Element::bare("metadata", NS_MAM);
+    for (name, page) in [("start", Page::First), ("end", Page::Last)] {
+        let q = ArchiveQuery { page, max: 1, ..ArchiveQuery::default() };
+        let row = shared.db.archive().query(owner.as_str(), &q).await.ok()??.rows.pop()?;
+        let mut el = xml::with_attr(Element::bare(name, NS_MAM), "id", row.stanza_id);
+        xml::set_attr(&mut el, "timestamp", time::datetime(row.ts));
+        metadata.append_child(el);
+    }
+    Some(metadata)
 }
 
 /// A new FAST token when the client asked for one (XEP-0484 §3.3), for its user-agent id.

@@ -42,7 +42,7 @@ pub const SUPPORTED: &[Supported] = &[
     x(357, "Push Notifications", "0.4.1", "complete", "accounts"),
     x(359, "Unique and Stable Stanza IDs", "0.7.0", "complete", "stanza-id"),
     x(368, "SRV records for XMPP over TLS", "1.1.0", "complete", "direct TLS listener with ALPN"),
-    x(386, "Bind 2", "1.1.0", "partial", "no MAM metadata in <bound/>"),
+    x(386, "Bind 2", "1.1.0", "complete", "carbons, SM and CSI inline; MAM metadata"),
     x(388, "Extensible SASL Profile", "1.0.4", "complete", ""),
     x(440, "SASL Channel-Binding Type Capability", "1.0.0", "complete", ""),
     x(484, "Fast Authentication Streamlining Tokens", "0.2.0", "complete", "HT-SHA-256-EXPR/ENDP/NONE; no 0-RTT"),
