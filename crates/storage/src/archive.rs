@@ -97,6 +97,20 @@ impl Conditions {
 
 type Row = (i64, String, String, i64, String);
 
+/// `sqlx::query_as(sql)` with the collected arguments bound in order.
+macro_rules! with_args {
+    ($sql:expr, $args:expr) => {{
+        let mut q = sqlx::query_as(AssertSqlSafe($sql.to_owned()));
+        for a in $args {
+            q = match a {
+                Arg::Text(s) => q.bind(s.clone()),
+                Arg::Int(i) => q.bind(*i),
+            };
+        }
+        q
+    }};
+}
+
 impl Archive<'_> {
     /// Appends a message; `false` if the stanza id is already archived for this owner.
     pub async fn append(&self, owner: &str, row: &ArchiveRow) -> Result<bool, StorageError> {
@@ -182,30 +196,12 @@ impl Archive<'_> {
     }
 
     async fn fetch_count(&self, sql: &str, args: &[Arg]) -> Result<i64, StorageError> {
-        let (n,): (i64,) = on_pool!(self.db, |p| {
-            let mut q = sqlx::query_as(AssertSqlSafe(sql.to_owned()));
-            for a in args {
-                q = match a {
-                    Arg::Text(s) => q.bind(s.clone()),
-                    Arg::Int(i) => q.bind(*i),
-                };
-            }
-            q.fetch_one(p).await?
-        });
+        let (n,): (i64,) = on_pool!(self.db, |p| with_args!(sql, args).fetch_one(p).await?);
         Ok(n)
     }
 
     async fn fetch_rows(&self, sql: &str, args: &[Arg]) -> Result<Vec<Row>, StorageError> {
-        Ok(on_pool!(self.db, |p| {
-            let mut q = sqlx::query_as(AssertSqlSafe(sql.to_owned()));
-            for a in args {
-                q = match a {
-                    Arg::Text(s) => q.bind(s.clone()),
-                    Arg::Int(i) => q.bind(*i),
-                };
-            }
-            q.fetch_all(p).await?
-        }))
+        Ok(on_pool!(self.db, |p| with_args!(sql, args).fetch_all(p).await?))
     }
 
     /// Deletes messages older than `before` (epoch ms) from every archive; how many went.
