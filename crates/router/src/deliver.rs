@@ -29,8 +29,13 @@ impl Router {
 
     /// Runs a stage chain; `None` when a handler took the stanza (or answered with an error).
     async fn run_stage(&self, stage: Stage, host: &str, mut el: Element) -> Option<Element> {
-        for handler in self.inner.registry.stage_chain(stage) {
-            match handler(self.ctx(host), el.clone()).await {
+        let mut chain = self.inner.registry.stage_chain(stage).peekable();
+        if chain.peek().is_none() {
+            return Some(el);
+        }
+        let ctx = self.ctx(host);
+        for handler in chain {
+            match handler(ctx.clone(), el.clone()).await {
                 Ok(Flow::Continue(next)) => el = next,
                 Ok(Flow::Handled) => return None,
                 Err(err) => {

@@ -92,8 +92,9 @@ impl Router {
     }
 
     async fn emit(&self, host: &str, event: Event) {
+        let ctx = self.ctx(host);
         for h in self.inner.registry.event_handlers() {
-            h(self.ctx(host), event.clone()).await;
+            h(ctx.clone(), event.clone()).await;
         }
     }
 
