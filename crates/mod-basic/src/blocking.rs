@@ -1,8 +1,8 @@
 //! XEP-0191: Blocking Command — an account blocks JIDs (full, bare, domain/resource or
 //! domain, matched as in XEP-0016); nothing from them reaches it, nothing it sends reaches them.
 
-use crate::{internal, own_account};
-use rhein_module::{Ctx, Flow, Interest, IqKind, IqResult, Module, ModuleError, Registry, Stage, Targets};
+use crate::internal;
+use rhein_module::{Ctx, Flow, Interest, IqKind, IqResult, Module, ModuleError, Registry, Stage, Targets, own_request};
 use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, ns, xml};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -67,7 +67,7 @@ fn item_list(name: &str, jids: &[String]) -> Element {
 }
 
 async fn handle_blocklist_get(ctx: Ctx, iq: Element) -> IqResult {
-    let owner = own_account(&iq)?;
+    let owner = own_request(&iq)?.to_bare();
     if let Some(from) = iq.attr("from").and_then(|f| FullJid::new(f).ok()) {
         ctx.router.set_interest(&from, Interest::Blocklist, true);
     }
@@ -87,7 +87,7 @@ impl Blocking {
     }
 
     async fn handle_change(self: Arc<Self>, ctx: Ctx, iq: Element, block: bool) -> IqResult {
-        let owner = own_account(&iq)?;
+        let owner = own_request(&iq)?.to_bare();
         let payload = iq.children().next().ok_or_else(StanzaError::bad_request)?;
         let jids = items(payload)?;
         if block && jids.is_empty() {

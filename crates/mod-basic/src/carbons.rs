@@ -1,7 +1,7 @@
 //! XEP-0280: Message Carbons — every resource of an account that enabled carbons sees the
 //! chats its other resources send and receive.
 
-use rhein_module::{Ctx, Flow, Interest, IqKind, IqResult, ModuleError, Registry, Stage, Targets};
+use rhein_module::{Ctx, Flow, Interest, IqKind, IqResult, ModuleError, Registry, Stage, Targets, own_request};
 use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, ns, xml};
 
 const NS: &str = "urn:xmpp:carbons:2";
@@ -18,11 +18,7 @@ pub(crate) fn register(reg: &mut Registry) -> Result<(), ModuleError> {
 }
 
 async fn toggle(ctx: Ctx, iq: Element, on: bool) -> IqResult {
-    let from = iq.attr("from").and_then(|f| FullJid::new(f).ok()).ok_or_else(StanzaError::bad_request)?;
-    if iq.attr("to").is_some_and(|t| t != from.to_bare().as_str()) {
-        return Err(StanzaError::forbidden());
-    }
-    ctx.router.set_interest(&from, Interest::Carbons, on);
+    ctx.router.set_interest(&own_request(&iq)?, Interest::Carbons, on);
     Ok(None)
 }
 

@@ -14,7 +14,7 @@ mod vcard;
 mod version;
 
 use rhein_module::{Module, ModuleError, ModuleSpec, Registry};
-use rhein_proto::{BareJid, Element, StanzaError};
+use rhein_proto::{BareJid, Element};
 use rhein_storage::Db;
 use std::sync::Arc;
 
@@ -51,16 +51,6 @@ pub(crate) fn parties(iq: &Element) -> Option<(BareJid, Option<BareJid>)> {
         .or_else(|| rhein_proto::FullJid::new(iq.attr("from")?).ok().map(|f| f.to_bare()))?;
     let to = iq.attr("to").and_then(|t| rhein_proto::Jid::new(t).ok()).map(|j| j.to_bare());
     Some((from, to))
-}
-
-/// The sender's account, for requests only an account may make about itself (`to` absent or
-/// its own bare JID; anything else is `forbidden`).
-pub(crate) fn own_account(iq: &Element) -> Result<BareJid, StanzaError> {
-    let (from, to) = parties(iq).ok_or_else(StanzaError::bad_request)?;
-    match to {
-        Some(to) if to != from => Err(StanzaError::forbidden()),
-        _ => Ok(from),
-    }
 }
 
 pub(crate) use rhein_module::storage_failure as internal;

@@ -1,8 +1,8 @@
 //! XEP-0049: Private XML Storage — an account keeps XML documents on its server, one per
 //! namespace, readable only by itself (older clients keep bookmarks here).
 
-use crate::{internal, own_account};
-use rhein_module::{Ctx, IqKind, IqResult, ModuleError, Registry, Targets};
+use crate::internal;
+use rhein_module::{Ctx, IqKind, IqResult, ModuleError, Registry, Targets, own_request};
 use rhein_proto::{Element, StanzaError, xml};
 
 const NS: &str = "jabber:iq:private";
@@ -28,7 +28,7 @@ fn document(iq: &Element) -> Result<Vec<&Element>, StanzaError> {
 }
 
 async fn handle_private_get(ctx: Ctx, iq: Element) -> IqResult {
-    let owner = own_account(&iq)?;
+    let owner = own_request(&iq)?.to_bare();
     let docs = document(&iq)?;
     let [wanted] = docs.as_slice() else {
         return Err(StanzaError::bad_request().with_text("get one namespace at a time"));
@@ -42,7 +42,7 @@ async fn handle_private_get(ctx: Ctx, iq: Element) -> IqResult {
 }
 
 async fn handle_private_set(ctx: Ctx, iq: Element) -> IqResult {
-    let owner = own_account(&iq)?;
+    let owner = own_request(&iq)?.to_bare();
     let docs: Vec<(String, String)> = document(&iq)?.into_iter().map(|d| (d.ns(), xml::to_string(d))).collect();
     ctx.db.account_data().put_all(owner.as_str(), "private", &docs).await.map_err(internal)?;
     Ok(None)

@@ -2,9 +2,9 @@
 //! account may change it. XEP-0153: the account's available presence carries the SHA-1 of
 //! its vCard photo, so contacts know when to fetch a new avatar.
 
-use crate::{internal, own_account, parties};
+use crate::{internal, parties};
 use base64::Engine;
-use rhein_module::{Ctx, Flow, IqKind, IqResult, Module, ModuleError, Registry, Stage, Targets};
+use rhein_module::{Ctx, Flow, IqKind, IqResult, Module, ModuleError, Registry, Stage, Targets, own_request};
 use rhein_proto::{BareJid, Element, FullJid, StanzaError, xml};
 use sha1::{Digest, Sha1};
 use std::collections::HashMap;
@@ -54,7 +54,7 @@ async fn handle_vcard_get(ctx: Ctx, iq: Element) -> IqResult {
 
 impl Vcard {
     async fn handle_vcard_set(self: Arc<Self>, ctx: Ctx, iq: Element) -> IqResult {
-        let owner = own_account(&iq)?;
+        let owner = own_request(&iq)?.to_bare();
         let vcard = iq.get_child("vCard", NS).ok_or_else(StanzaError::bad_request)?;
         ctx.db
             .account_data()

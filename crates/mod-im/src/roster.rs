@@ -2,8 +2,8 @@
 //! XEP-0237 versioning (a client sending the current `ver` gets an empty result).
 
 use crate::{internal, subscription};
-use rhein_module::{Ctx, Interest, IqResult};
-use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, ns, xml};
+use rhein_module::{Ctx, Interest, IqResult, own_request};
+use rhein_proto::{BareJid, Element, StanzaError, ns, xml};
 use rhein_storage::RosterRow;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -26,20 +26,8 @@ pub(crate) fn item_element(row: &RosterRow) -> Element {
     item
 }
 
-/// The sender, which must be the roster's owner (RFC 6121 §2.1.5: `forbidden` otherwise).
-fn owner_of(iq: &Element) -> Result<FullJid, StanzaError> {
-    let from = iq.attr("from").and_then(|f| FullJid::new(f).ok()).ok_or_else(StanzaError::bad_request)?;
-    if let Some(to) = iq.attr("to") {
-        let to = Jid::new(to).map_err(|_| StanzaError::jid_malformed())?;
-        if to.to_bare() != from.to_bare() {
-            return Err(StanzaError::forbidden());
-        }
-    }
-    Ok(from)
-}
-
 pub(crate) async fn handle_roster_get(ctx: Ctx, iq: Element) -> IqResult {
-    let from = owner_of(&iq)?;
+    let from = own_request(&iq)?;
     let owner = from.to_bare();
     ctx.router.set_interest(&from, Interest::Roster, true);
     let version = ctx.db.roster().version(owner.as_str()).await.map_err(internal)?;
@@ -56,7 +44,7 @@ pub(crate) async fn handle_roster_get(ctx: Ctx, iq: Element) -> IqResult {
 }
 
 pub(crate) async fn handle_roster_set(ctx: Ctx, iq: Element) -> IqResult {
-    let from = owner_of(&iq)?;
+    let from = own_request(&iq)?;
     let owner = from.to_bare();
     let query = iq.get_child("query", ns::ROSTER).ok_or_else(StanzaError::bad_request)?;
     let mut items = query.children().filter(|c| c.is("item", ns::ROSTER));

@@ -2,18 +2,9 @@
 //! never archived.
 
 use crate::NS;
-use rhein_module::{Ctx, IqResult, storage_failure};
-use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, xml};
+use rhein_module::{Ctx, IqResult, own_request, storage_failure};
+use rhein_proto::{BareJid, Element, Jid, StanzaError, xml};
 use rhein_storage::ArchivePrefs;
-
-fn owner(iq: &Element) -> Result<BareJid, StanzaError> {
-    let from = iq.attr("from").and_then(|f| FullJid::new(f).ok()).ok_or_else(StanzaError::bad_request)?.to_bare();
-    match iq.attr("to").map(Jid::new) {
-        Some(Ok(to)) if to.to_bare() != from => Err(StanzaError::forbidden()),
-        Some(Err(_)) => Err(StanzaError::jid_malformed()),
-        _ => Ok(from),
-    }
-}
 
 /// Whether a message with `with` goes into `owner`'s archive.
 pub(crate) async fn should_archive(ctx: &Ctx, owner: &BareJid, with: &BareJid) -> Result<bool, StanzaError> {
@@ -45,12 +36,12 @@ fn prefs_element(p: &ArchivePrefs) -> Element {
 }
 
 pub(crate) async fn handle_prefs_get(ctx: Ctx, iq: Element) -> IqResult {
-    let owner = owner(&iq)?;
+    let owner = own_request(&iq)?.to_bare();
     Ok(Some(prefs_element(&ctx.db.archive().prefs(owner.as_str()).await.map_err(storage_failure)?)))
 }
 
 pub(crate) async fn handle_prefs_set(ctx: Ctx, iq: Element) -> IqResult {
-    let owner = owner(&iq)?;
+    let owner = own_request(&iq)?.to_bare();
     let el = iq.get_child("prefs", NS).ok_or_else(StanzaError::bad_request)?;
     let default_mode = match el.attr("default") {
         Some(m @ ("always" | "never" | "roster")) => m.to_owned(),

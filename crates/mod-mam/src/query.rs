@@ -2,18 +2,9 @@
 //! messages followed by `<fin/>`.
 
 use crate::{MamConfig, NS, NS_DATA, NS_FORWARD, NS_RSM};
-use rhein_module::{Ctx, IqResult, storage_failure};
-use rhein_proto::{Element, FullJid, Jid, StanzaError, ns, time, xml};
+use rhein_module::{Ctx, IqResult, own_request, storage_failure};
+use rhein_proto::{Element, Jid, StanzaError, ns, time, xml};
 use rhein_storage::{ArchiveQuery, Page};
-
-fn owner(iq: &Element) -> Result<FullJid, StanzaError> {
-    let from = iq.attr("from").and_then(|f| FullJid::new(f).ok()).ok_or_else(StanzaError::bad_request)?;
-    match iq.attr("to").map(Jid::new) {
-        Some(Ok(to)) if to.to_bare() != from.to_bare() => Err(StanzaError::forbidden()),
-        Some(Err(_)) => Err(StanzaError::jid_malformed()),
-        _ => Ok(from),
-    }
-}
 
 const FIELDS: &[(&str, &str)] = &[
     ("with", "jid-single"),
@@ -26,7 +17,7 @@ const FIELDS: &[(&str, &str)] = &[
 
 /// The search form (XEP-0313 §7.1.1).
 pub(crate) async fn handle_form(_ctx: Ctx, iq: Element) -> IqResult {
-    owner(&iq)?;
+    own_request(&iq)?;
     let mut form = xml::with_attr(Element::bare("x", NS_DATA), "type", "form");
     let mut form_type = xml::with_attr(Element::bare("field", NS_DATA), "var", "FORM_TYPE");
     xml::set_attr(&mut form_type, "type", "hidden");
@@ -91,7 +82,7 @@ fn parse(query: &Element, config: &MamConfig) -> Result<ArchiveQuery, StanzaErro
 }
 
 pub(crate) async fn handle_query(ctx: Ctx, iq: Element, config: MamConfig) -> IqResult {
-    let requester = owner(&iq)?;
+    let requester = own_request(&iq)?;
     let owner = requester.to_bare();
     let query = iq.get_child("query", NS).ok_or_else(StanzaError::bad_request)?;
     let q = parse(query, &config)?;

@@ -5,9 +5,10 @@
 //! it. Pushes go through the router like any IQ; an app server that keeps failing is disabled.
 
 use rhein_module::{
-    Ctx, Event, Flow, IqKind, IqResult, Module, ModuleError, ModuleSpec, Registry, Stage, Targets, storage_failure,
+    Ctx, Event, Flow, IqKind, IqResult, Module, ModuleError, ModuleSpec, Registry, Stage, Targets, own_request,
+    storage_failure,
 };
-use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, ns, xml};
+use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, xml};
 use rhein_storage::PushRegistration;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -73,17 +74,8 @@ impl Module for Push {
     }
 }
 
-fn own(iq: &Element) -> Result<BareJid, StanzaError> {
-    let from = iq.attr("from").and_then(|f| FullJid::new(f).ok()).ok_or_else(StanzaError::bad_request)?.to_bare();
-    match iq.attr("to").map(Jid::new) {
-        Some(Ok(to)) if to.to_bare() != from => Err(StanzaError::forbidden()),
-        Some(Err(_)) => Err(StanzaError::jid_malformed()),
-        _ => Ok(from),
-    }
-}
-
 async fn handle_enable(ctx: Ctx, iq: Element) -> IqResult {
-    let owner = own(&iq)?;
+    let owner = own_request(&iq)?.to_bare();
     let el = iq.get_child("enable", NS).ok_or_else(StanzaError::bad_request)?;
     let service = el
         .attr("jid")
@@ -100,7 +92,7 @@ async fn handle_enable(ctx: Ctx, iq: Element) -> IqResult {
 }
 
 async fn handle_disable(ctx: Ctx, iq: Element) -> IqResult {
-    let owner = own(&iq)?;
+    let owner = own_request(&iq)?.to_bare();
     let el = iq.get_child("disable", NS).ok_or_else(StanzaError::bad_request)?;
     let service = el
         .attr("jid")

@@ -17,6 +17,18 @@ pub use registry::{
 
 use std::sync::Arc;
 
+/// The sender of an IQ that an account may only make about itself (`to` absent or the sender's
+/// own bare JID): its full JID, `forbidden` for another address, `jid-malformed` for a bad one.
+pub fn own_request(iq: &rhein_proto::Element) -> Result<rhein_proto::FullJid, rhein_proto::StanzaError> {
+    use rhein_proto::{FullJid, Jid, StanzaError};
+    let from = iq.attr("from").and_then(|f| FullJid::new(f).ok()).ok_or_else(StanzaError::bad_request)?;
+    match iq.attr("to").map(Jid::new) {
+        Some(Ok(to)) if to.to_bare() != from.to_bare() => Err(StanzaError::forbidden()),
+        Some(Err(_)) => Err(StanzaError::jid_malformed()),
+        _ => Ok(from),
+    }
+}
+
 /// Storage failures become `internal-server-error` for the peer; details go to the log.
 pub fn storage_failure(e: rhein_storage::StorageError) -> rhein_proto::StanzaError {
     tracing::error!(error = %e, "storage failure");
