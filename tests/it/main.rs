@@ -6,6 +6,7 @@ mod cli;
 mod essentials;
 mod im;
 mod mam;
+mod pep;
 mod push;
 mod sasl2;
 mod sm;

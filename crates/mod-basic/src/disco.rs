@@ -72,7 +72,9 @@ async fn handle_account_info(ctx: Ctx, iq: Element) -> IqResult {
     if node_of(&iq, ns::DISCO_INFO).is_some() {
         return Err(StanzaError::item_not_found());
     }
-    Ok(Some(info(&[("account", "registered", "")], &ctx.disco.account_features)))
+    let mut identities = vec![("account", "registered", "")];
+    identities.extend(ctx.disco.account_identities.iter().copied());
+    Ok(Some(info(&identities, &ctx.disco.account_features)))
 }
 
 async fn handle_account_items(ctx: Ctx, iq: Element) -> IqResult {

@@ -3,6 +3,7 @@
 //! users), presence broadcast and probes, and XEP-0160 offline messages with XEP-0203 delay.
 
 mod directed;
+mod moved;
 mod offline;
 mod presence;
 mod roster;
@@ -21,11 +22,13 @@ pub const SPECS: &[ModuleSpec] = &[ModuleSpec { name: "im", build }];
 pub struct ImConfig {
     /// Messages kept per offline account; beyond it senders get `service-unavailable`.
     pub offline_limit: i64,
+    /// Carry roster entries over when a contact announces a verified move (XEP-0283).
+    pub accept_moves: bool,
 }
 
 impl Default for ImConfig {
     fn default() -> Self {
-        Self { offline_limit: 1000 }
+        Self { offline_limit: 1000, accept_moves: true }
     }
 }
 
@@ -55,6 +58,9 @@ impl Module for Im {
         let d = directed.clone();
         reg.stage(Stage::OutboundPresence, 0, move |ctx, el| presence::handle_outbound_presence(ctx, el, d.clone()));
         reg.stage(Stage::InboundPresence, 0, presence::handle_inbound_presence);
+        if self.config.accept_moves {
+            reg.stage(Stage::InboundPresence, 5, moved::handle_inbound);
+        }
         let limit = self.config.offline_limit;
         reg.stage(Stage::Undeliverable, 0, move |ctx, el| offline::handle_store_offline(ctx, el, limit));
         reg.on_event(move |ctx, ev| presence::handle_session_event(ctx, ev, directed.clone()));

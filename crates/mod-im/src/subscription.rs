@@ -19,13 +19,13 @@ async fn row(ctx: &Ctx, owner: &BareJid, contact: &BareJid) -> Result<Option<Ros
     ctx.db.roster().item(owner.as_str(), contact.as_str()).await.map_err(internal)
 }
 
-fn has_to(sub: &str) -> bool {
+pub(crate) fn has_to(sub: &str) -> bool {
     matches!(sub, "to" | "both")
 }
-fn has_from(sub: &str) -> bool {
+pub(crate) fn has_from(sub: &str) -> bool {
     matches!(sub, "from" | "both")
 }
-fn with(sub: &str, to: bool, from: bool) -> String {
+pub(crate) fn with(sub: &str, to: bool, from: bool) -> String {
     let to = to || has_to(sub);
     let from = from || has_from(sub);
     match (to, from) {
@@ -36,7 +36,7 @@ fn with(sub: &str, to: bool, from: bool) -> String {
     }
     .into()
 }
-fn without(sub: &str, to: bool, from: bool) -> String {
+pub(crate) fn without(sub: &str, to: bool, from: bool) -> String {
     let keep_to = has_to(sub) && !to;
     let keep_from = has_from(sub) && !from;
     with("none", keep_to, keep_from)

@@ -16,12 +16,6 @@ fn archivable(el: &Element) -> bool {
         && el.get_child("no-permanent-store", "urn:xmpp:hints").is_none()
 }
 
-fn new_id() -> String {
-    let mut b = [0u8; 12];
-    rand::fill(&mut b[..]);
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 fn bare_attr(el: &Element, name: &str) -> Option<BareJid> {
     el.attr(name).and_then(|j| Jid::new(j).ok()).map(|j| j.to_bare())
 }
@@ -51,7 +45,7 @@ pub(crate) async fn handle_inbound(ctx: Ctx, mut el: Element) -> Result<Flow, St
     };
     // A sender must not be able to forge ids in our name (XEP-0359 §5).
     remove_own_stanza_ids(&mut el, owner.as_str());
-    let id = new_id();
+    let id = xml::random_id();
     let mut sid = xml::with_attr(Element::bare("stanza-id", NS_SID), "id", id.as_str());
     xml::set_attr(&mut sid, "by", owner.as_str());
     el.append_child(sid);
@@ -79,7 +73,7 @@ pub(crate) async fn handle_outbound(ctx: Ctx, el: Element) -> Result<Flow, Stanz
     if owner == with {
         return Ok(Flow::Continue(el)); // archived once, on the inbound side
     }
-    store(&ctx, &owner, &with, &new_id(), &el).await?;
+    store(&ctx, &owner, &with, &xml::random_id(), &el).await?;
     Ok(Flow::Continue(el))
 }
 

@@ -73,6 +73,8 @@ pub struct Disco {
     pub identities: Vec<(&'static str, &'static str, &'static str)>,
     pub features: Vec<&'static str>,
     pub account_features: Vec<&'static str>,
+    /// `(category, type, name)` of accounts besides `account/registered` (e.g. `pubsub/pep`).
+    pub account_identities: Vec<(&'static str, &'static str, &'static str)>,
     /// XEP-0128 extension forms of the server (e.g. XEP-0157 contact addresses).
     pub forms: Vec<Element>,
 }
@@ -84,24 +86,46 @@ impl Disco {
     /// The XEP-0115 verification string of the server's disco#info (§5.1: identities,
     /// features, then extension forms, each sorted, SHA-1, base64).
     pub fn caps_ver(&self) -> String {
-        use base64::Engine;
-        use sha1::Digest;
-        let mut s = String::new();
-        let mut ids: Vec<String> = self.identities.iter().map(|(c, t, n)| format!("{c}/{t}//{n}<")).collect();
-        ids.sort();
-        s.extend(ids);
-        let mut features = self.features.clone();
-        features.sort_unstable();
-        features.dedup();
-        for f in features {
-            s.push_str(f);
-            s.push('<');
-        }
-        let mut forms: Vec<String> = self.forms.iter().map(caps_form).collect();
-        forms.sort();
-        s.extend(forms);
-        base64::engine::general_purpose::STANDARD.encode(sha1::Sha1::digest(s.as_bytes()))
+        caps_hash(
+            self.identities.iter().map(|(c, t, n)| format!("{c}/{t}//{n}")).collect(),
+            self.features.iter().map(|f| f.to_string()).collect(),
+            self.forms.iter().map(caps_form).collect(),
+        )
     }
+}
+
+/// The XEP-0115 verification string of any entity's disco#info result (to check what a
+/// client announces in its presence before trusting it for everyone with the same `ver`).
+pub fn caps_ver_of(info: &Element) -> String {
+    let identities = info
+        .children()
+        .filter(|c| c.name() == "identity")
+        .map(|i| {
+            let a = |n: &str| i.attr(n).unwrap_or_default().to_owned();
+            let lang = i.attr("xml:lang").unwrap_or_default();
+            format!("{}/{}/{lang}/{}", a("category"), a("type"), a("name"))
+        })
+        .collect();
+    let features = info.children().filter(|c| c.name() == "feature").filter_map(|f| f.attr("var")).map(str::to_owned);
+    let forms = info.children().filter(|c| c.is("x", "jabber:x:data")).map(caps_form).collect();
+    caps_hash(identities, features.collect(), forms)
+}
+
+/// XEP-0115 §5.1: identities, features, then extension forms, each sorted, SHA-1, base64.
+fn caps_hash(mut identities: Vec<String>, mut features: Vec<String>, mut forms: Vec<String>) -> String {
+    use base64::Engine;
+    use sha1::Digest;
+    identities.sort();
+    features.sort_unstable();
+    features.dedup();
+    forms.sort();
+    let mut s = String::new();
+    for part in identities.iter().chain(&features) {
+        s.push_str(part);
+        s.push('<');
+    }
+    s.extend(forms);
+    base64::engine::general_purpose::STANDARD.encode(sha1::Sha1::digest(s.as_bytes()))
 }
 
 /// One extension form in XEP-0115 order: FORM_TYPE, then fields by name with sorted values.
@@ -164,6 +188,11 @@ impl Registry {
 
     pub fn identity(&mut self, category: &'static str, kind: &'static str, name: &'static str) {
         self.disco.identities.push((category, kind, name));
+    }
+
+    /// An identity of accounts (disco#info on a bare JID).
+    pub fn account_identity(&mut self, category: &'static str, kind: &'static str, name: &'static str) {
+        self.disco.account_identities.push((category, kind, name));
     }
 
     /// An XEP-0128 extension form in the server's disco#info.
@@ -281,6 +310,14 @@ mod tests {
             ..Disco::default()
         };
         assert_eq!(disco.caps_ver(), "QgayPKawpkPSDYmwT/WM94uAlu0=");
+        let info: Element = "<query xmlns='http://jabber.org/protocol/disco#info'>\
+            <identity category='client' type='pc' name='Exodus 0.9.1'/>\
+            <feature var='http://jabber.org/protocol/muc'/><feature var='http://jabber.org/protocol/caps'/>\
+            <feature var='http://jabber.org/protocol/disco#info'/>\
+            <feature var='http://jabber.org/protocol/disco#items'/></query>"
+            .parse()
+            .unwrap();
+        assert_eq!(caps_ver_of(&info), "QgayPKawpkPSDYmwT/WM94uAlu0=");
     }
 
     #[test]

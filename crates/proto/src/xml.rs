@@ -113,6 +113,13 @@ pub fn iq_result(req: &Element, payload: Option<Element>) -> Element {
     el
 }
 
+/// A fresh unguessable identifier (96 random bits, hex) for stanza ids, archive ids and items.
+pub fn random_id() -> String {
+    let mut b = [0u8; 12];
+    rand::fill(&mut b[..]);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

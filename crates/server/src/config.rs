@@ -141,7 +141,7 @@ impl Default for ModulesConfig {
 }
 
 pub fn default_modules() -> Vec<String> {
-    ["disco", "ping", "version", "last", "im", "private", "vcard", "blocking", "carbons", "mam", "push"]
+    ["disco", "ping", "version", "last", "im", "private", "vcard", "blocking", "carbons", "mam", "push", "pep"]
         .map(String::from)
         .to_vec()
 }

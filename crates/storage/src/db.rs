@@ -102,6 +102,9 @@ impl Db {
     pub fn push(&self) -> crate::PushRegistrations<'_> {
         crate::PushRegistrations { db: self }
     }
+    pub fn pubsub(&self) -> crate::Pubsub<'_> {
+        crate::Pubsub { db: self }
+    }
     pub fn last_activity(&self) -> crate::LastActivity<'_> {
         crate::LastActivity { db: self }
     }

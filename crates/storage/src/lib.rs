@@ -12,6 +12,7 @@ mod db;
 mod fast;
 mod migrate;
 mod offline;
+mod pubsub;
 mod push;
 mod roster;
 
@@ -21,6 +22,7 @@ pub use archive::{Archive, ArchivePage, ArchivePrefs, ArchiveQuery, ArchiveRow, 
 pub use db::{Db, now_ms};
 pub use fast::FastTokens;
 pub use offline::{Offline, OfflineMessage};
+pub use pubsub::{ItemPage, ItemRow, Pubsub};
 pub use push::{PushRegistration, PushRegistrations};
 pub use roster::{LastActivity, Roster, RosterRow, SubscriptionRequests};
 
@@ -37,6 +39,10 @@ pub(crate) const OWNED_TABLES: &[&str] = &[
     "archive_prefs",
     "push_registration",
     "fast_token",
+    "pubsub_subscription",
+    "pubsub_affiliation",
+    "pubsub_item",
+    "pubsub_node",
 ];
 
 /// Why a storage call failed. Details are for the log; peers only ever see `internal-server-error`.

@@ -27,6 +27,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(3, "0003_archive.sql"),
     migration!(4, "0004_push.sql"),
     migration!(5, "0005_fast.sql"),
+    migration!(6, "0006_pubsub.sql"),
 ];
 
 const BOOKKEEPING: &str =

@@ -1,0 +1,89 @@
+//! XEP-0283 (0.2) §2.4, server-side processing of a moved notification: a subscription
+//! request from a contact's new account that names the old one is checked against the old
+//! account's published statement; if it holds, the roster entry moves to the new JID without
+//! bothering the user, and the old subscription is revoked. Anything unverifiable is an
+//! ordinary subscription request.
+
+use crate::subscription::{self, has_from, with, without};
+use crate::{internal, presence, roster};
+use rhein_module::{Ctx, Flow};
+use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, xml};
+use rhein_storage::RosterRow;
+use std::time::Duration;
+
+const NS: &str = "urn:xmpp:moved:1";
+/// How long the old account's server gets to produce the statement.
+const VERIFY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `presence/bare` before the subscription state machine.
+pub(crate) async fn handle_inbound(ctx: Ctx, el: Element) -> Result<Flow, StanzaError> {
+    let claim = el.get_child("moved", NS).and_then(|m| m.get_child("old-jid", NS)).map(Element::text);
+    let parties = (el.attr("type"), el.attr("to").map(Jid::new), el.attr("from").map(Jid::new), claim);
+    let (Some("subscribe"), Some(Ok(to)), Some(Ok(from)), Some(old)) = parties else { return Ok(Flow::Continue(el)) };
+    let Ok(old) = BareJid::new(old.trim()) else { return Ok(Flow::Continue(el)) };
+    let (owner, new) = (to.to_bare(), from.to_bare());
+    if carry_over(&ctx, &owner, &old, &new).await? { Ok(Flow::Handled) } else { Ok(Flow::Continue(el)) }
+}
+
+async fn carry_over(ctx: &Ctx, owner: &BareJid, old: &BareJid, new: &BareJid) -> Result<bool, StanzaError> {
+    if old == new {
+        return Ok(false);
+    }
+    let roster = ctx.db.roster();
+    let Some(mut old_row) = roster.item(owner.as_str(), old.as_str()).await.map_err(internal)? else {
+        return Ok(false);
+    };
+    if !has_from(&old_row.subscription) || !statement_names(ctx, owner, old, new).await {
+        return Ok(false);
+    }
+    let mutual = old_row.subscription == "both";
+    let mut new_row = roster.item(owner.as_str(), new.as_str()).await.map_err(internal)?.unwrap_or_else(|| RosterRow {
+        name: old_row.name.clone(),
+        groups: old_row.groups.clone(),
+        ..RosterRow::new(new.as_str())
+    });
+    new_row.subscription = with(&new_row.subscription, false, true);
+    new_row.approved = false;
+    roster::save(ctx, owner, &new_row).await?;
+    ctx.db.subscription_requests().remove(owner.as_str(), new.as_str()).await.map_err(internal)?;
+    subscription::send(ctx, owner, new, "subscribed").await;
+    presence::send_current(ctx, owner, new).await;
+    old_row.subscription = without(&old_row.subscription, false, true);
+    roster::save(ctx, owner, &old_row).await?;
+    subscription::send(ctx, owner, old, "unsubscribed").await;
+    if mutual {
+        let request = xml::with_attr(Element::bare("presence", ns::CLIENT), "type", "subscribe");
+        subscription::outbound(ctx, owner, new, "subscribe", request).await?;
+    }
+    tracing::info!(%owner, %old, %new, "contact moved");
+    Ok(true)
+}
+
+/// Whether the old account's `urn:xmpp:moved:1` statement names `new` (or its server
+/// answers `<gone/>` with that address).
+async fn statement_names(ctx: &Ctx, asker: &BareJid, old: &BareJid, new: &BareJid) -> bool {
+    let mut items = xml::with_attr(Element::bare("items", ns::PUBSUB), "node", NS);
+    items.append_child(xml::with_attr(Element::bare("item", ns::PUBSUB), "id", "current"));
+    let mut pubsub = Element::bare("pubsub", ns::PUBSUB);
+    pubsub.append_child(items);
+    let mut iq = xml::with_attr(Element::bare("iq", ns::CLIENT), "type", "get");
+    xml::set_attr(&mut iq, "from", asker.as_str());
+    xml::set_attr(&mut iq, "to", old.as_str());
+    iq.append_child(pubsub);
+    let Some(answer) = ctx.router.send_iq(iq, VERIFY_TIMEOUT).await else { return false };
+    let named = match answer.attr("type") {
+        Some("result") => answer
+            .get_child("pubsub", ns::PUBSUB)
+            .and_then(|p| p.get_child("items", ns::PUBSUB))
+            .and_then(|i| i.get_child("item", ns::PUBSUB))
+            .and_then(|i| i.get_child("moved", NS))
+            .and_then(|m| m.get_child("new-jid", NS))
+            .map(Element::text),
+        Some("error") => answer
+            .get_child("error", ns::CLIENT)
+            .and_then(|e| e.get_child("gone", ns::STANZAS))
+            .and_then(|g| g.text().trim().strip_prefix("xmpp:").map(str::to_owned)),
+        _ => None,
+    };
+    named.and_then(|n| BareJid::new(n.trim()).ok()).is_some_and(|n| n == *new)
+}

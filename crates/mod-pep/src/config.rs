@@ -1,0 +1,280 @@
+//! Node configuration (XEP-0060 §8.2): what is stored per node, the `pubsub#node_config`
+//! form it is shown and changed through, and publish-options preconditions (§7.1.5).
+
+use rhein_proto::{Element, StanzaError, ns, xml};
+use serde::{Deserialize, Serialize};
+
+const NODE_CONFIG: &str = "http://jabber.org/protocol/pubsub#node_config";
+const PUBLISH_OPTIONS: &str = "http://jabber.org/protocol/pubsub#publish-options";
+
+/// Who may see a node's items and receive its notifications (XEP-0060 §4.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    Open,
+    Presence,
+    Roster,
+    Whitelist,
+}
+
+/// When subscribers get the last published item on their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SendLast {
+    Never,
+    OnSub,
+    OnSubAndPresence,
+}
+
+/// The stored configuration of one node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NodeConfig {
+    pub title: String,
+    pub access_model: Access,
+    pub roster_groups_allowed: Vec<String>,
+    /// `None`: as many as the server keeps (`max`).
+    pub max_items: Option<u32>,
+    pub persist_items: bool,
+    pub send_last_published_item: SendLast,
+    pub notify_retract: bool,
+    pub notify_delete: bool,
+    pub notify_config: bool,
+    pub deliver_payloads: bool,
+    pub deliver_notifications: bool,
+    pub payload_type: String,
+}
+
+impl Default for NodeConfig {
+    /// XEP-0163 §4.1's defaults, except that retraction and deletion are notified: a client
+    /// that keeps a list in sync must hear of removals too.
+    fn default() -> Self {
+        Self {
+            title: String::new(),
+            access_model: Access::Presence,
+            roster_groups_allowed: Vec::new(),
+            max_items: Some(crate::DEFAULT_MAX_ITEMS),
+            persist_items: true,
+            send_last_published_item: SendLast::OnSubAndPresence,
+            notify_retract: true,
+            notify_delete: true,
+            notify_config: false,
+            deliver_payloads: true,
+            deliver_notifications: true,
+            payload_type: String::new(),
+        }
+    }
+}
+
+/// Nodes that are private lists by nature start out private and unbounded, whatever the
+/// client forgets to ask for.
+pub fn default_for(node: &str) -> NodeConfig {
+    let base = NodeConfig::default();
+    match node {
+        crate::bookmarks::NODE | crate::OPEN_CONVERSATIONS => NodeConfig {
+            access_model: Access::Whitelist,
+            max_items: None,
+            send_last_published_item: SendLast::Never,
+            ..base
+        },
+        crate::MOVED => NodeConfig { access_model: Access::Open, max_items: Some(1), ..base },
+        _ => base,
+    }
+}
+
+fn bad(text: &str) -> StanzaError {
+    StanzaError::not_acceptable().with_text(text.to_owned())
+}
+
+fn boolean(v: &str) -> Result<bool, StanzaError> {
+    match v.trim() {
+        "1" | "true" => Ok(true),
+        "0" | "false" => Ok(false),
+        _ => Err(bad("expected a boolean")),
+    }
+}
+
+fn values(field: &Element) -> Vec<String> {
+    field.children().filter(|c| c.is("value", ns::DATA)).map(Element::text).collect()
+}
+
+impl NodeConfig {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// A stored configuration; a corrupt one falls back to the defaults of its node.
+    pub fn from_json(node: &str, json: &str) -> Self {
+        serde_json::from_str(json).unwrap_or_else(|e| {
+            tracing::warn!(node, error = %e, "unreadable node configuration, using defaults");
+            default_for(node)
+        })
+    }
+
+    /// How many items storage keeps, with `max` meaning the server's limit.
+    pub fn item_limit(&self, limit: u32) -> i64 {
+        if !self.persist_items {
+            return 1;
+        }
+        i64::from(self.max_items.unwrap_or(limit).min(limit))
+    }
+
+    /// Sets the fields a submitted form names; unknown fields are ignored.
+    pub fn apply(&mut self, form: &Element) -> Result<(), StanzaError> {
+        for field in form.children().filter(|c| c.is("field", ns::DATA)) {
+            let vals = values(field);
+            let one = vals.first().map(String::as_str).unwrap_or_default();
+            match field.attr("var").unwrap_or_default() {
+                "pubsub#title" => self.title = one.to_owned(),
+                "pubsub#type" => self.payload_type = one.to_owned(),
+                "pubsub#access_model" => {
+                    self.access_model = serde_json::from_value(one.into()).map_err(|_| bad("unknown access model"))?
+                }
+                "pubsub#roster_groups_allowed" => self.roster_groups_allowed = vals,
+                "pubsub#max_items" => {
+                    self.max_items = match one.trim() {
+                        "max" => None,
+                        n => Some(n.parse().map_err(|_| bad("max_items must be a number or max"))?),
+                    }
+                }
+                "pubsub#persist_items" => self.persist_items = boolean(one)?,
+                "pubsub#send_last_published_item" => {
+                    self.send_last_published_item =
+                        serde_json::from_value(one.into()).map_err(|_| bad("unknown send_last_published_item"))?
+                }
+                "pubsub#notify_retract" => self.notify_retract = boolean(one)?,
+                "pubsub#notify_delete" => self.notify_delete = boolean(one)?,
+                "pubsub#notify_config" => self.notify_config = boolean(one)?,
+                "pubsub#deliver_payloads" => self.deliver_payloads = boolean(one)?,
+                "pubsub#deliver_notifications" => self.deliver_notifications = boolean(one)?,
+                "pubsub#publish_model" if one != "publishers" => {
+                    return Err(bad("only the owner publishes to a personal node"));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// XEP-0060 §7.1.5: publish-options are preconditions on an existing node. Any named
+    /// option that differs from the node's configuration fails the publication.
+    pub fn check_preconditions(&self, options: &Element) -> Result<(), StanzaError> {
+        let mut wanted = self.clone();
+        wanted.apply(options).map_err(|_| precondition_not_met())?;
+        if wanted == *self { Ok(()) } else { Err(precondition_not_met()) }
+    }
+
+    /// The configuration as a data form (`form` to fill in, `result` to report).
+    pub fn to_form(&self, form_type: &str) -> Element {
+        let mut x = xml::with_attr(Element::bare("x", ns::DATA), "type", form_type);
+        x.append_child(field("FORM_TYPE", "hidden", &[NODE_CONFIG]));
+        let b = |v: bool| if v { "1" } else { "0" };
+        let access = match self.access_model {
+            Access::Open => "open",
+            Access::Presence => "presence",
+            Access::Roster => "roster",
+            Access::Whitelist => "whitelist",
+        };
+        let send_last = match self.send_last_published_item {
+            SendLast::Never => "never",
+            SendLast::OnSub => "on_sub",
+            SendLast::OnSubAndPresence => "on_sub_and_presence",
+        };
+        let max = self.max_items.map_or("max".to_owned(), |n| n.to_string());
+        x.append_child(field("pubsub#title", "text-single", &[&self.title]));
+        x.append_child(field("pubsub#type", "text-single", &[&self.payload_type]));
+        x.append_child(options(
+            field("pubsub#access_model", "list-single", &[access]),
+            &["open", "presence", "roster", "whitelist"],
+        ));
+        let groups: Vec<&str> = self.roster_groups_allowed.iter().map(String::as_str).collect();
+        x.append_child(field("pubsub#roster_groups_allowed", "list-multi", &groups));
+        x.append_child(field("pubsub#max_items", "text-single", &[&max]));
+        x.append_child(field("pubsub#persist_items", "boolean", &[b(self.persist_items)]));
+        x.append_child(options(
+            field("pubsub#send_last_published_item", "list-single", &[send_last]),
+            &["never", "on_sub", "on_sub_and_presence"],
+        ));
+        x.append_child(field("pubsub#notify_retract", "boolean", &[b(self.notify_retract)]));
+        x.append_child(field("pubsub#notify_delete", "boolean", &[b(self.notify_delete)]));
+        x.append_child(field("pubsub#notify_config", "boolean", &[b(self.notify_config)]));
+        x.append_child(field("pubsub#deliver_payloads", "boolean", &[b(self.deliver_payloads)]));
+        x.append_child(field("pubsub#deliver_notifications", "boolean", &[b(self.deliver_notifications)]));
+        x.append_child(options(field("pubsub#publish_model", "list-single", &["publishers"]), &["publishers"]));
+        x
+    }
+}
+
+/// The publish-options form of a `<publish-options/>`, if the client sent one.
+pub fn publish_options(pubsub: &Element) -> Option<&Element> {
+    pubsub.get_child("publish-options", ns::PUBSUB)?.get_child("x", ns::DATA)
+}
+
+/// Whether a form is of the type it claims to be (the FORM_TYPE check of XEP-0004 §3.4).
+pub fn is_options_form(form: &Element) -> bool {
+    form.children().filter(|f| f.attr("var") == Some("FORM_TYPE")).flat_map(values).all(|v| v == PUBLISH_OPTIONS)
+}
+
+fn precondition_not_met() -> StanzaError {
+    StanzaError::conflict()
+        .with_text("the node's configuration differs from the publish-options")
+        .with_app(Element::bare("precondition-not-met", ns::PUBSUB_ERRORS))
+}
+
+fn field(var: &str, kind: &str, vals: &[&str]) -> Element {
+    let mut f = xml::with_attr(Element::bare("field", ns::DATA), "var", var);
+    xml::set_attr(&mut f, "type", kind);
+    for v in vals {
+        f.append_child(xml::text_el("value", ns::DATA, *v));
+    }
+    f
+}
+
+fn options(mut f: Element, choices: &[&str]) -> Element {
+    for c in choices {
+        let mut o = Element::bare("option", ns::DATA);
+        o.append_child(xml::text_el("value", ns::DATA, *c));
+        f.append_child(o);
+    }
+    f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(fields: &[(&str, &str)]) -> Element {
+        let mut x = xml::with_attr(Element::bare("x", ns::DATA), "type", "submit");
+        x.append_child(field("FORM_TYPE", "hidden", &[PUBLISH_OPTIONS]));
+        for (var, v) in fields {
+            x.append_child(field(var, "text-single", &[v]));
+        }
+        x
+    }
+
+    #[test]
+    fn a_form_round_trips_through_the_configuration() {
+        let mut c = NodeConfig::default();
+        c.apply(&form(&[
+            ("pubsub#access_model", "whitelist"),
+            ("pubsub#max_items", "max"),
+            ("pubsub#notify_retract", "0"),
+        ]))
+        .unwrap();
+        assert_eq!((c.access_model, c.max_items, c.notify_retract), (Access::Whitelist, None, false));
+        let mut again = NodeConfig::default();
+        again.apply(&c.to_form("submit")).unwrap();
+        assert_eq!(again, c);
+        assert_eq!(NodeConfig::from_json("n", &c.to_json()), c);
+    }
+
+    #[test]
+    fn preconditions_compare_only_what_is_named() {
+        let c = default_for(crate::bookmarks::NODE);
+        c.check_preconditions(&form(&[("pubsub#access_model", "whitelist"), ("pubsub#persist_items", "true")]))
+            .unwrap();
+        let err = c.check_preconditions(&form(&[("pubsub#access_model", "open")])).unwrap_err();
+        assert_eq!(err.condition, "conflict");
+        assert!(NodeConfig::default().clone().apply(&form(&[("pubsub#access_model", "friends")])).is_err());
+    }
+}

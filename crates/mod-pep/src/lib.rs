@@ -1,0 +1,121 @@
+//! Personal Eventing (XEP-0163) on the XEP-0060 subset it needs: every account is a pubsub
+//! service whose nodes are created on first publish. Notifications reach the owner's
+//! resources and the contacts allowed by the node's access model, filtered by their `+notify`
+//! capabilities; retractions, purges and deletions are notified too (by default), so that a
+//! client can keep a list in sync item by item. Also: XEP-0411 (private-XML bookmarks served
+//! from XEP-0402's node) and the defaults of the nodes clients rely on.
+
+mod access;
+mod bookmarks;
+mod caps;
+mod config;
+mod handlers;
+mod service;
+
+use rhein_module::{Event, IqKind, Module, ModuleError, ModuleSpec, Registry, Stage, Targets};
+use rhein_proto::ns;
+use serde::Deserialize;
+use std::sync::Arc;
+
+pub const SPECS: &[ModuleSpec] = &[ModuleSpec { name: "pep", build }];
+
+/// `max_items` of a node created without one.
+pub(crate) const DEFAULT_MAX_ITEMS: u32 = 1000;
+/// Rhein's open-conversations list: one item per open chat (see the README).
+pub const OPEN_CONVERSATIONS: &str = "https://rhein.chat/protocol/open-conversations:0";
+/// XEP-0283's moved statement.
+pub const MOVED: &str = "urn:xmpp:moved:1";
+
+/// `[modules.pep]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PepConfig {
+    /// The most items one node keeps; `max_items = "max"` means this.
+    pub max_items: u32,
+    /// The most nodes one account may have.
+    pub max_nodes: usize,
+}
+
+impl Default for PepConfig {
+    fn default() -> Self {
+        Self { max_items: 10_000, max_nodes: 1_000 }
+    }
+}
+
+fn build(table: &toml::Table) -> Result<Arc<dyn Module>, ModuleError> {
+    let config = PepConfig::deserialize(toml::Value::Table(table.clone()))
+        .map_err(|e| ModuleError::Config { module: "pep", reason: e.to_string() })?;
+    Ok(Arc::new(service::Pep::new(config)))
+}
+
+/// What accounts announce (XEP-0163 §6 and the XEP-0060 features PEP clients look for).
+const FEATURES: &[&str] = &[
+    ns::PUBSUB,
+    "http://jabber.org/protocol/pubsub#access-open",
+    "http://jabber.org/protocol/pubsub#access-presence",
+    "http://jabber.org/protocol/pubsub#access-roster",
+    "http://jabber.org/protocol/pubsub#access-whitelist",
+    "http://jabber.org/protocol/pubsub#auto-create",
+    "http://jabber.org/protocol/pubsub#auto-subscribe",
+    "http://jabber.org/protocol/pubsub#config-node",
+    "http://jabber.org/protocol/pubsub#config-node-max",
+    "http://jabber.org/protocol/pubsub#create-and-configure",
+    "http://jabber.org/protocol/pubsub#create-nodes",
+    "http://jabber.org/protocol/pubsub#delete-items",
+    "http://jabber.org/protocol/pubsub#delete-nodes",
+    "http://jabber.org/protocol/pubsub#filtered-notifications",
+    "http://jabber.org/protocol/pubsub#item-ids",
+    "http://jabber.org/protocol/pubsub#last-published",
+    "http://jabber.org/protocol/pubsub#manage-affiliations",
+    "http://jabber.org/protocol/pubsub#modify-affiliations",
+    "http://jabber.org/protocol/pubsub#persistent-items",
+    "http://jabber.org/protocol/pubsub#publish",
+    "http://jabber.org/protocol/pubsub#publish-options",
+    "http://jabber.org/protocol/pubsub#purge-nodes",
+    "http://jabber.org/protocol/pubsub#retract-items",
+    "http://jabber.org/protocol/pubsub#retrieve-affiliations",
+    "http://jabber.org/protocol/pubsub#retrieve-default",
+    "http://jabber.org/protocol/pubsub#retrieve-items",
+    "http://jabber.org/protocol/pubsub#retrieve-subscriptions",
+    "http://jabber.org/protocol/pubsub#rsm",
+    "http://jabber.org/protocol/pubsub#subscribe",
+    "urn:xmpp:bookmarks:1#compat",
+];
+
+impl Module for service::Pep {
+    fn name(&self) -> &'static str {
+        "pep"
+    }
+
+    fn register(self: Arc<Self>, reg: &mut Registry) -> Result<(), ModuleError> {
+        reg.account_identity("pubsub", "pep", "");
+        for f in FEATURES {
+            reg.account_feature(f);
+        }
+        let this = self.clone();
+        reg.iq(IqKind::Get, Targets::Account, ns::PUBSUB, "pubsub", move |ctx, iq| this.clone().user_get(ctx, iq))?;
+        let this = self.clone();
+        reg.iq(IqKind::Set, Targets::Account, ns::PUBSUB, "pubsub", move |ctx, iq| this.clone().user_set(ctx, iq))?;
+        let this = self.clone();
+        reg.iq(IqKind::Get, Targets::Account, ns::PUBSUB_OWNER, "pubsub", move |ctx, iq| {
+            this.clone().owner_get(ctx, iq)
+        })?;
+        let this = self.clone();
+        reg.iq(IqKind::Set, Targets::Account, ns::PUBSUB_OWNER, "pubsub", move |ctx, iq| {
+            this.clone().owner_set(ctx, iq)
+        })?;
+        // Before presence broadcast (0): it only watches for capabilities.
+        let this = self.clone();
+        reg.stage(Stage::OutboundPresence, 10, move |ctx, el| this.clone().watch_presence(ctx, el));
+        // Before private XML storage sees the request.
+        let this = self.clone();
+        reg.stage(Stage::Outbound, 10, move |ctx, el| bookmarks::intercept(this.clone(), ctx, el));
+        reg.on_event(move |_ctx, ev| {
+            if let Event::SessionClosed { jid, .. } = ev {
+                self.caps.forget(&jid);
+            }
+            async {}
+        });
+        Ok(())
+    }
+}

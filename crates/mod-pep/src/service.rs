@@ -1,0 +1,357 @@
+//! The operations on personal nodes, shared by the IQ handlers and bookmarks compatibility:
+//! each changes storage first and then tells whoever may and wants to know.
+
+use crate::PepConfig;
+use crate::access::Audience;
+use crate::caps::Caps;
+use crate::config::{NodeConfig, SendLast, default_for};
+use rhein_module::{Ctx, Flow, storage_failure};
+use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, ns, xml};
+use rhein_storage::{ItemPage, ItemRow};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+pub(crate) struct Pep {
+    pub(crate) config: PepConfig,
+    pub(crate) caps: Caps,
+}
+
+/// An `<item/>` in namespace `ns` (`pubsub` for results, `pubsub#event` for notifications).
+pub(crate) fn item_element(ns_: &str, row: &ItemRow, with_payload: bool) -> Element {
+    let mut item = xml::with_attr(Element::bare("item", ns_), "id", row.id.as_str());
+    if with_payload
+        && !row.payload.is_empty()
+        && let Ok(payload) = row.payload.parse::<Element>()
+    {
+        item.append_child(payload);
+    }
+    item
+}
+
+/// `<event><items node='…'/></event>` around `children`.
+fn items_event(node: &str, children: impl IntoIterator<Item = Element>) -> Element {
+    let mut items = xml::with_attr(Element::bare("items", ns::PUBSUB_EVENT), "node", node);
+    for c in children {
+        items.append_child(c);
+    }
+    let mut event = Element::bare("event", ns::PUBSUB_EVENT);
+    event.append_child(items);
+    event
+}
+
+fn event_of(name: &str, node: &str) -> Element {
+    let mut event = Element::bare("event", ns::PUBSUB_EVENT);
+    event.append_child(xml::with_attr(Element::bare(name, ns::PUBSUB_EVENT), "node", node));
+    event
+}
+
+pub(crate) fn node_required() -> StanzaError {
+    StanzaError::bad_request().with_app(Element::bare("nodeid-required", ns::PUBSUB_ERRORS))
+}
+
+impl Pep {
+    pub(crate) fn new(config: PepConfig) -> Self {
+        Self { config, caps: Caps::default() }
+    }
+
+    pub(crate) async fn node_config(
+        &self,
+        ctx: &Ctx,
+        owner: &BareJid,
+        node: &str,
+    ) -> Result<Option<NodeConfig>, StanzaError> {
+        let stored = ctx.db.pubsub().node(owner.as_str(), node).await.map_err(storage_failure)?;
+        Ok(stored.map(|json| NodeConfig::from_json(node, &json)))
+    }
+
+    /// Like [`Self::node_config`], with `item-not-found` for a missing node.
+    pub(crate) async fn existing(&self, ctx: &Ctx, owner: &BareJid, node: &str) -> Result<NodeConfig, StanzaError> {
+        self.node_config(ctx, owner, node).await?.ok_or_else(|| StanzaError::item_not_found().with_text("no such node"))
+    }
+
+    async fn ensure_room_for_node(&self, ctx: &Ctx, owner: &BareJid) -> Result<(), StanzaError> {
+        let count = ctx.db.pubsub().nodes(owner.as_str()).await.map_err(storage_failure)?.len();
+        if count >= self.config.max_nodes {
+            return Err(StanzaError::policy_violation().with_text("too many nodes"));
+        }
+        Ok(())
+    }
+
+    /// Creates a node (`<create/>`), configured by the defaults of its name and `form`.
+    pub(crate) async fn create(
+        &self,
+        ctx: &Ctx,
+        owner: &BareJid,
+        node: &str,
+        form: Option<&Element>,
+    ) -> Result<(), StanzaError> {
+        let mut config = default_for(node);
+        if let Some(form) = form {
+            config.apply(form)?;
+        }
+        self.ensure_room_for_node(ctx, owner).await?;
+        let created = ctx.db.pubsub().create(owner.as_str(), node, &config.to_json()).await.map_err(storage_failure)?;
+        if !created {
+            return Err(StanzaError::conflict().with_text("the node exists"));
+        }
+        Ok(())
+    }
+
+    /// Publishes one item, creating the node on first use (XEP-0163 auto-create) with the
+    /// publish-options as its configuration, or checking them as preconditions.
+    pub(crate) async fn publish(
+        &self,
+        ctx: &Ctx,
+        owner: &BareJid,
+        node: &str,
+        item: ItemRow,
+        options: Option<&Element>,
+    ) -> Result<(), StanzaError> {
+        let config = match self.node_config(ctx, owner, node).await? {
+            Some(existing) => {
+                if let Some(options) = options {
+                    existing.check_preconditions(options)?;
+                }
+                existing
+            }
+            None => {
+                let mut config = default_for(node);
+                if let Some(options) = options {
+                    config.apply(options)?;
+                }
+                self.ensure_room_for_node(ctx, owner).await?;
+                config
+            }
+        };
+        let limit = config.item_limit(self.config.max_items);
+        ctx.db
+            .pubsub()
+            .publish(owner.as_str(), node, &config.to_json(), &item, Some(limit))
+            .await
+            .map_err(storage_failure)?;
+        if config.deliver_notifications {
+            let event = items_event(node, [item_element(ns::PUBSUB_EVENT, &item, config.deliver_payloads)]);
+            self.broadcast(ctx, owner, node, &config, event).await?;
+        }
+        Ok(())
+    }
+
+    /// Retracts items; notifies when `notify` says so, or else when the node does.
+    pub(crate) async fn retract(
+        &self,
+        ctx: &Ctx,
+        owner: &BareJid,
+        node: &str,
+        ids: &[String],
+        notify: Option<bool>,
+    ) -> Result<(), StanzaError> {
+        let config = self.existing(ctx, owner, node).await?;
+        let mut gone = Vec::new();
+        for id in ids {
+            if ctx.db.pubsub().retract(owner.as_str(), node, id).await.map_err(storage_failure)? {
+                gone.push(id);
+            }
+        }
+        if gone.is_empty() {
+            return Err(StanzaError::item_not_found().with_text("no such item"));
+        }
+        if notify.unwrap_or(config.notify_retract) {
+            let retracts = gone.iter().map(|id| xml::with_attr(Element::bare("retract", ns::PUBSUB_EVENT), "id", *id));
+            self.broadcast(ctx, owner, node, &config, items_event(node, retracts)).await?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn purge(&self, ctx: &Ctx, owner: &BareJid, node: &str) -> Result<(), StanzaError> {
+        let config = self.existing(ctx, owner, node).await?;
+        ctx.db.pubsub().purge(owner.as_str(), node).await.map_err(storage_failure)?;
+        if config.notify_retract {
+            self.broadcast(ctx, owner, node, &config, event_of("purge", node)).await?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn delete(
+        &self,
+        ctx: &Ctx,
+        owner: &BareJid,
+        node: &str,
+        redirect: Option<&str>,
+    ) -> Result<(), StanzaError> {
+        let config = self.existing(ctx, owner, node).await?;
+        // The audience is judged before the node (and its affiliations) disappear.
+        let recipients = self.recipients(ctx, owner, node, &config).await?;
+        ctx.db.pubsub().delete(owner.as_str(), node).await.map_err(storage_failure)?;
+        if config.notify_delete {
+            let mut event = event_of("delete", node);
+            if let (Some(uri), Some(delete)) = (redirect, event.get_child_mut("delete", ns::PUBSUB_EVENT)) {
+                delete.append_child(xml::with_attr(Element::bare("redirect", ns::PUBSUB_EVENT), "uri", uri));
+            }
+            send_event(ctx, owner, &recipients, &event).await;
+        }
+        Ok(())
+    }
+
+    /// Applies a new configuration; `notify_config` tells subscribers.
+    pub(crate) async fn configure(
+        &self,
+        ctx: &Ctx,
+        owner: &BareJid,
+        node: &str,
+        form: &Element,
+    ) -> Result<(), StanzaError> {
+        let mut config = self.existing(ctx, owner, node).await?;
+        config.apply(form)?;
+        let limit = config.item_limit(self.config.max_items);
+        ctx.db
+            .pubsub()
+            .configure(owner.as_str(), node, &config.to_json(), Some(limit))
+            .await
+            .map_err(storage_failure)?;
+        if config.notify_config {
+            let mut event = event_of("configuration", node);
+            if config.deliver_payloads
+                && let Some(c) = event.get_child_mut("configuration", ns::PUBSUB_EVENT)
+            {
+                c.append_child(config.to_form("result"));
+            }
+            self.broadcast(ctx, owner, node, &config, event).await?;
+        }
+        Ok(())
+    }
+
+    /// Everyone a notification of `node` goes to: the owner's resources and the resources of
+    /// contacts the access model lets in, each only if it asked for `node+notify`; then
+    /// explicit subscribers not already reached that way.
+    async fn recipients(
+        &self,
+        ctx: &Ctx,
+        owner: &BareJid,
+        node: &str,
+        config: &NodeConfig,
+    ) -> Result<Vec<String>, StanzaError> {
+        let audience = Audience::load(ctx, owner, node).await?;
+        let mut out = Vec::new();
+        let mut reached = HashSet::new();
+        let mut add_resources = |bare: &BareJid, out: &mut Vec<String>| {
+            for r in ctx.router.resources(bare) {
+                if self.caps.wants(&r, node) {
+                    reached.insert(bare.clone());
+                    out.push(r.jid.to_string());
+                }
+            }
+        };
+        add_resources(owner, &mut out);
+        for contact in audience.presence_subscribers() {
+            let Ok(contact) = BareJid::new(contact) else { continue };
+            if audience.check(config, &contact).is_ok() && ctx.router.is_local_host(contact.domain().as_str()) {
+                add_resources(&contact, &mut out);
+            }
+        }
+        for subscriber in ctx.db.pubsub().subscribers(owner.as_str(), node).await.map_err(storage_failure)? {
+            let Ok(jid) = Jid::new(&subscriber) else { continue };
+            if !reached.contains(&jid.to_bare()) && audience.check(config, &jid.to_bare()).is_ok() {
+                out.push(subscriber);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn broadcast(
+        &self,
+        ctx: &Ctx,
+        owner: &BareJid,
+        node: &str,
+        config: &NodeConfig,
+        event: Element,
+    ) -> Result<(), StanzaError> {
+        let recipients = self.recipients(ctx, owner, node, config).await?;
+        send_event(ctx, owner, &recipients, &event).await;
+        Ok(())
+    }
+
+    /// `pre-presence`: a client's capabilities may ask for new notifications; it then gets the
+    /// last item of each such node it may see (XEP-0163 §4.3.2, `on_sub_and_presence`).
+    pub(crate) async fn watch_presence(self: Arc<Self>, ctx: Ctx, el: Element) -> Result<Flow, StanzaError> {
+        let broadcast = el.attr("to").is_none() && el.attr("type").is_none();
+        if let (true, Some(from)) = (broadcast, el.attr("from").and_then(|f| FullJid::new(f).ok()))
+            && el.get_child("c", ns::CAPS).is_some()
+        {
+            let presence = el.clone();
+            // Learning capabilities may wait on the client; presence does not.
+            tokio::spawn(async move {
+                if let Err(e) = self.send_last_items(&ctx, &from, &presence).await {
+                    tracing::debug!(jid = %from, error = %e, "last items not sent");
+                }
+            });
+        }
+        Ok(Flow::Continue(el))
+    }
+
+    async fn send_last_items(&self, ctx: &Ctx, jid: &FullJid, presence: &Element) -> Result<(), StanzaError> {
+        let Some((before, now)) = self.caps.update(ctx, jid, presence).await else { return Ok(()) };
+        let fresh: HashSet<&str> = now
+            .iter()
+            .filter(|f| !before.as_ref().is_some_and(|b| b.contains(*f)))
+            .filter_map(|f| f.strip_suffix("+notify"))
+            .collect();
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        let me = jid.to_bare();
+        let mut owners = vec![me.clone()];
+        for item in ctx.db.roster().items(me.as_str()).await.map_err(storage_failure)? {
+            if matches!(item.subscription.as_str(), "to" | "both")
+                && let Ok(contact) = BareJid::new(&item.contact)
+                && ctx.router.is_local_host(contact.domain().as_str())
+            {
+                owners.push(contact);
+            }
+        }
+        for owner in owners {
+            for (node, json) in ctx.db.pubsub().nodes(owner.as_str()).await.map_err(storage_failure)? {
+                if !fresh.contains(node.as_str()) {
+                    continue;
+                }
+                let config = NodeConfig::from_json(&node, &json);
+                if config.send_last_published_item != SendLast::OnSubAndPresence || !config.deliver_notifications {
+                    continue;
+                }
+                if owner != me && Audience::load(ctx, &owner, &node).await?.check(&config, &me).is_err() {
+                    continue;
+                }
+                self.send_last(ctx, &owner, &node, &config, jid.as_str()).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The newest item of a node, as a notification to `to`.
+    pub(crate) async fn send_last(
+        &self,
+        ctx: &Ctx,
+        owner: &BareJid,
+        node: &str,
+        config: &NodeConfig,
+        to: &str,
+    ) -> Result<(), StanzaError> {
+        let page = ctx.db.pubsub().items(owner.as_str(), node, &ItemPage::Last(1)).await.map_err(storage_failure)?;
+        if let Some(last) = page.and_then(|(rows, _)| rows.into_iter().next()) {
+            let event = items_event(node, [item_element(ns::PUBSUB_EVENT, &last, config.deliver_payloads)]);
+            send_event(ctx, owner, &[to.to_owned()], &event).await;
+        }
+        Ok(())
+    }
+}
+
+/// One headline message per recipient, from the owner's bare JID (XEP-0163 §4.3.3).
+async fn send_event(ctx: &Ctx, owner: &BareJid, recipients: &[String], event: &Element) {
+    for to in recipients {
+        let mut msg = xml::with_attr(Element::bare("message", ns::CLIENT), "type", "headline");
+        xml::set_attr(&mut msg, "from", owner.as_str());
+        xml::set_attr(&mut msg, "to", to.as_str());
+        xml::set_attr(&mut msg, "id", xml::random_id());
+        msg.append_child(event.clone());
+        ctx.router.route(msg).await;
+    }
+}
