@@ -456,3 +456,38 @@ async fn a_verified_move_carries_the_roster_entry_and_a_forged_one_changes_nothi
     assert_eq!(sub("old@localhost"), Some("to"));
     assert_eq!(sub("new@localhost"), Some("from"));
 }
+
+#[tokio::test]
+async fn open_conversations_follow_the_user_across_devices_and_stay_private() {
+    const OC: &str = "https://rhein.chat/protocol/open-conversations:0";
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
+    let mut phone = server.connect().resource("phone").login("alice", "pw").await;
+    let mut laptop = server.connect().resource("laptop").login("alice", "pw").await;
+    let mut bob = server.client("bob", "pw").await;
+    announce(&mut phone, "p", &[OC]).await;
+    announce(&mut laptop, "l", &[OC]).await;
+    announce(&mut bob, "b", &[OC]).await;
+    befriend(&mut phone, &mut bob, "alice@localhost", "bob@localhost").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let chat = format!("<conversation xmlns='{OC}' jid='bob@localhost' type='chat'/>");
+    assert_eq!(phone.iq(&publish(OC, "bob@localhost", &chat, "")).await.attr("type"), Some("result"));
+    let m = laptop.expect(is_event(OC, "item")).await;
+    assert_eq!(event_items(&m, OC).unwrap().get_child("item", NS_EVENT).unwrap().attr("id"), Some("bob@localhost"));
+    // Contacts do not see which chats are open.
+    bob.expect_none(Duration::from_millis(300), is_event(OC, "item")).await;
+    let r = bob
+        .iq(&format!("<iq type='get' id='peek' to='alice@localhost'><pubsub xmlns='{NS_PUBSUB}'><items node='{OC}'/></pubsub></iq>"))
+        .await;
+    assert_eq!(error_of(&r).0, "not-allowed");
+
+    let close = format!(
+        "<iq type='set' id='close'><pubsub xmlns='{NS_PUBSUB}'><retract node='{OC}'><item id='bob@localhost'/></retract></pubsub></iq>"
+    );
+    assert_eq!(laptop.iq(&close).await.attr("type"), Some("result"));
+    phone.expect(is_event(OC, "retract")).await;
+    let r = phone
+        .iq(&format!("<iq type='get' id='list'><pubsub xmlns='{NS_PUBSUB}'><items node='{OC}'/></pubsub></iq>"))
+        .await;
+    assert!(item_ids(&r).is_empty());
+}
