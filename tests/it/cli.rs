@@ -210,6 +210,11 @@ async fn acknowledged_state_survives_kill_9() {
             .iq("<iq type='set' id='r'><query xmlns='jabber:iq:roster'><item jid='bob@cli.example' name='Bob'/></query></iq>")
             .await;
         assert_eq!(set.attr("type"), Some("result"));
+        let publish = alice
+            .iq("<iq type='set' id='pep'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='urn:example:n'>\
+                 <item id='kept'><entry xmlns='urn:example'/></item></publish></pubsub></iq>")
+            .await;
+        assert_eq!(publish.attr("type"), Some("result"));
         alice.send("<message to='bob@cli.example' type='chat'><body>before the crash</body></message>").await;
         // Stanzas are processed in order: once the ping is answered, the message is stored.
         alice.iq("<iq type='get' id='p' to='cli.example'><ping xmlns='urn:xmpp:ping'/></iq>").await;
@@ -222,6 +227,11 @@ async fn acknowledged_state_survives_kill_9() {
     let roster = alice.iq("<iq type='get' id='g'><query xmlns='jabber:iq:roster'/></iq>").await;
     let item = roster.get_child("query", ns::ROSTER).unwrap().get_child("item", ns::ROSTER).unwrap();
     assert_eq!(item.attr("name"), Some("Bob"));
+    let items = alice
+        .iq("<iq type='get' id='i'><pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='urn:example:n'/></pubsub></iq>")
+        .await;
+    let items = items.get_child("pubsub", "http://jabber.org/protocol/pubsub").unwrap();
+    assert_eq!(items.get_child("items", "http://jabber.org/protocol/pubsub").unwrap().children().count(), 1);
     let mut bob = ClientBuilder::new(addr, "cli.example").login("bob", "pw").await;
     bob.send("<presence/>").await;
     let m = bob.expect(named("message")).await;

@@ -135,6 +135,10 @@ async fn retraction_purge_and_deletion_reach_every_device_and_contact() {
     let purged = |m: &Element| m.get_child("event", NS_EVENT).and_then(|e| e.get_child("purge", NS_EVENT)).is_some();
     a2.expect(purged).await;
     bob.expect(purged).await;
+    let r = bob
+        .iq(&format!("<iq type='get' id='g3' to='alice@localhost'><pubsub xmlns='{NS_PUBSUB}'><items node='{LIST}'/></pubsub></iq>"))
+        .await;
+    assert!(item_ids(&r).is_empty(), "a purged node is empty for everyone: {r:?}");
     let r = a1
         .iq(&format!("<iq type='set' id='d1'><pubsub xmlns='http://jabber.org/protocol/pubsub#owner'><delete node='{LIST}'/></pubsub></iq>"))
         .await;

@@ -11,6 +11,10 @@ use std::time::Duration;
 
 pub(crate) type Features = Arc<HashSet<String>>;
 
+/// Verification strings remembered for everyone; beyond this, new ones are kept per client
+/// (and forgotten with it), so announcing endless capabilities cannot grow memory.
+const MAX_SHARED: usize = 4096;
+
 /// How long a client gets to answer the disco#info query about its own capabilities.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -72,8 +76,10 @@ impl Caps {
                         .collect(),
                 );
                 // A client may announce anything; only a matching hash is shared with others.
-                let key = if hash == "sha-1" && caps_ver_of(&info) == ver { verified_key } else { jid.to_string() };
-                lock(&self.known).insert(key.clone(), features.clone());
+                let mut known = lock(&self.known);
+                let shareable = hash == "sha-1" && caps_ver_of(&info) == ver && known.len() < MAX_SHARED;
+                let key = if shareable { verified_key } else { jid.to_string() };
+                known.insert(key.clone(), features.clone());
                 (key, features)
             }
         };
