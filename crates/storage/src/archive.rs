@@ -70,10 +70,24 @@ pub struct Archive<'a> {
     pub(crate) db: &'a Db,
 }
 
+#[derive(Clone)]
 enum Arg {
     Text(String),
     Int(i64),
 }
+
+/// What [`Archive::query`] runs.
+struct Plan {
+    count_sql: String,
+    count_args: Vec<Arg>,
+    page_sql: String,
+    page_args: Vec<Arg>,
+    descending: bool,
+}
+
+const EXPIRE: &str = "DELETE FROM archive WHERE ts < $1";
+const APPEND: &str = "INSERT INTO archive (owner, stanza_id, with_jid, ts, stanza) VALUES ($1, $2, $3, $4, $5) \
+    ON CONFLICT (owner, stanza_id) DO NOTHING";
 
 /// SQL conditions with numbered placeholders, written once for both backends.
 #[derive(Default)]
@@ -114,9 +128,7 @@ macro_rules! with_args {
 impl Archive<'_> {
     /// Appends a message; `false` if the stanza id is already archived for this owner.
     pub async fn append(&self, owner: &str, row: &ArchiveRow) -> Result<bool, StorageError> {
-        const SQL: &str = "INSERT INTO archive (owner, stanza_id, with_jid, ts, stanza) VALUES ($1, $2, $3, $4, $5) \
-            ON CONFLICT (owner, stanza_id) DO NOTHING";
-        let n = on_pool!(self.db, |p| sqlx::query(SQL)
+        let n = on_pool!(self.db, |p| sqlx::query(APPEND)
             .bind(owner)
             .bind(&row.stanza_id)
             .bind(&row.with_jid)
@@ -136,8 +148,47 @@ impl Archive<'_> {
         Ok(row.map(|(id,)| id))
     }
 
+    /// Appends many messages in one transaction (imports, benchmarks); how many were new.
+    pub async fn append_batch(&self, owner: &str, rows: &[ArchiveRow]) -> Result<u64, StorageError> {
+        let mut added = 0;
+        on_pool!(self.db, |p| {
+            let mut tx = p.begin().await?;
+            for row in rows {
+                added += sqlx::query(APPEND)
+                    .bind(owner)
+                    .bind(&row.stanza_id)
+                    .bind(&row.with_jid)
+                    .bind(row.ts)
+                    .bind(&row.stanza)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            }
+            tx.commit().await?;
+        });
+        Ok(added)
+    }
+
     /// Runs a query. `Ok(None)` when a referenced id (filter or page) is not in the archive.
     pub async fn query(&self, owner: &str, q: &ArchiveQuery) -> Result<Option<ArchivePage>, StorageError> {
+        let Some(plan) = self.plan(owner, q).await? else { return Ok(None) };
+        let count = self.fetch_count(&plan.count_sql, &plan.count_args).await?;
+        let mut rows = self.fetch_rows(&plan.page_sql, &plan.page_args).await?;
+        let complete = rows.len() as i64 <= q.max;
+        rows.truncate(q.max.max(0) as usize);
+        if plan.descending {
+            rows.reverse();
+        }
+        let rows = rows
+            .into_iter()
+            .map(|(_, stanza_id, with_jid, ts, stanza)| ArchiveRow { stanza_id, with_jid, ts, stanza })
+            .collect();
+        Ok(Some(ArchivePage { rows, complete, count }))
+    }
+
+    /// The two statements a query runs (full count, then one page) with their arguments;
+    /// `None` when a referenced id is not in the archive.
+    async fn plan(&self, owner: &str, q: &ArchiveQuery) -> Result<Option<Plan>, StorageError> {
         let mut c = Conditions::default();
         c.push("owner = ?", Arg::Text(owner.to_owned()));
         if let Some(w) = &q.with {
@@ -164,7 +215,7 @@ impl Archive<'_> {
             c.push_raw(format!("stanza_id IN ({})", placeholders.join(", ")));
         }
         let count_sql = format!("SELECT COUNT(*) FROM archive WHERE {}", c.clause());
-        let count = self.fetch_count(&count_sql, &c.args).await?;
+        let count_args = c.args.clone();
 
         let (descending, bound) = match &q.page {
             Page::First => (false, None),
@@ -177,22 +228,12 @@ impl Archive<'_> {
             c.push(&format!("id {op} ?"), Arg::Int(pos));
         }
         let order = if descending { "DESC" } else { "ASC" };
-        let sql = format!(
+        let page_sql = format!(
             "SELECT id, stanza_id, with_jid, ts, stanza FROM archive WHERE {} ORDER BY id {order} LIMIT {}",
             c.clause(),
             q.max + 1
         );
-        let mut rows = self.fetch_rows(&sql, &c.args).await?;
-        let complete = rows.len() as i64 <= q.max;
-        rows.truncate(q.max.max(0) as usize);
-        if descending {
-            rows.reverse();
-        }
-        let rows = rows
-            .into_iter()
-            .map(|(_, stanza_id, with_jid, ts, stanza)| ArchiveRow { stanza_id, with_jid, ts, stanza })
-            .collect();
-        Ok(Some(ArchivePage { rows, complete, count }))
+        Ok(Some(Plan { count_sql, count_args, page_sql, page_args: c.args, descending }))
     }
 
     async fn fetch_count(&self, sql: &str, args: &[Arg]) -> Result<i64, StorageError> {
@@ -206,8 +247,7 @@ impl Archive<'_> {
 
     /// Deletes messages older than `before` (epoch ms) from every archive; how many went.
     pub async fn expire(&self, before: i64) -> Result<u64, StorageError> {
-        const SQL: &str = "DELETE FROM archive WHERE ts < $1";
-        Ok(on_pool!(self.db, |p| sqlx::query(SQL).bind(before).execute(p).await?.rows_affected()))
+        Ok(on_pool!(self.db, |p| sqlx::query(EXPIRE).bind(before).execute(p).await?.rows_affected()))
     }
 
     pub async fn prefs(&self, owner: &str) -> Result<ArchivePrefs, StorageError> {
@@ -295,5 +335,47 @@ mod tests {
         assert_eq!(ids(&a.query("a@x", &q).await.unwrap().unwrap()), ["s1", "s9"]);
         assert_eq!(a.query("other@x", &ArchiveQuery { max: 5, ..Default::default() }).await.unwrap().unwrap().count, 0);
         assert_eq!(a.expire(1005).await.unwrap(), 5);
+    }
+
+    /// SQLite's plan for a statement, one line per step.
+    async fn explain(db: &Db, sql: &str, args: &[Arg]) -> Vec<String> {
+        let Db::Sqlite(p) = db else { unreachable!() };
+        let explain = format!("EXPLAIN QUERY PLAN {sql}");
+        let rows: Vec<(i64, i64, i64, String)> = with_args!(explain, args).fetch_all(p).await.unwrap();
+        rows.into_iter().map(|r| r.3).collect()
+    }
+
+    fn assert_indexed(plan: &[String], what: &str) {
+        for step in plan {
+            let scans_table = step.starts_with("SCAN archive") && !step.contains("USING");
+            assert!(!scans_table, "{what} scans the archive: {plan:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn every_archive_query_uses_an_index() {
+        let db = filled().await;
+        let a = db.archive();
+        let base = ArchiveQuery { max: 50, ..Default::default() };
+        let shapes = [
+            ("newest page", ArchiveQuery { page: Page::Last, ..base.clone() }),
+            ("oldest page", base.clone()),
+            ("one conversation, newest", ArchiveQuery { with: Some("b@x".into()), page: Page::Last, ..base.clone() }),
+            (
+                "one conversation, after",
+                ArchiveQuery { with: Some("b@x".into()), page: Page::After("s2".into()), ..base.clone() },
+            ),
+            ("before an id", ArchiveQuery { page: Page::Before("s5".into()), ..base.clone() }),
+            ("time range", ArchiveQuery { start: Some(1002), end: Some(1006), ..base.clone() }),
+            ("after-id filter", ArchiveQuery { after_id: Some("s3".into()), ..base.clone() }),
+            ("ids", ArchiveQuery { ids: vec!["s1".into(), "s4".into()], ..base.clone() }),
+        ];
+        for (what, q) in shapes {
+            let plan = a.plan("a@x", &q).await.unwrap().unwrap();
+            assert_indexed(&explain(&db, &plan.count_sql, &plan.count_args).await, what);
+            assert_indexed(&explain(&db, &plan.page_sql, &plan.page_args).await, what);
+        }
+        let expire = explain(&db, EXPIRE, &[Arg::Int(0)]).await;
+        assert_indexed(&expire, "retention");
     }
 }
