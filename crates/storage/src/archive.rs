@@ -367,6 +367,10 @@ mod tests {
             ),
             ("before an id", ArchiveQuery { page: Page::Before("s5".into()), ..base.clone() }),
             ("time range", ArchiveQuery { start: Some(1002), end: Some(1006), ..base.clone() }),
+            (
+                "one conversation, time range",
+                ArchiveQuery { with: Some("c@x".into()), start: Some(1002), end: Some(1006), ..base.clone() },
+            ),
             ("after-id filter", ArchiveQuery { after_id: Some("s3".into()), ..base.clone() }),
             ("ids", ArchiveQuery { ids: vec!["s1".into(), "s4".into()], ..base.clone() }),
         ];

@@ -28,7 +28,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(4, "0004_push.sql"),
     migration!(5, "0005_fast.sql"),
     migration!(6, "0006_pubsub.sql"),
-    migration!(7, "0007_archive_retention_index.sql"),
+    migration!(7, "0007_archive_indexes.sql"),
 ];
 
 const BOOKKEEPING: &str =
