@@ -36,6 +36,11 @@ fn node_of(op: &Element) -> Result<String, StanzaError> {
     op.attr("node").filter(|n| !n.is_empty()).map(str::to_owned).ok_or_else(node_required)
 }
 
+/// The ids of the `<item/>`s an operation names.
+fn item_ids(op: &Element) -> Vec<String> {
+    op.children().filter(|c| c.is("item", ns::PUBSUB)).filter_map(|i| i.attr("id")).map(str::to_owned).collect()
+}
+
 fn unsupported(feature: &str) -> StanzaError {
     StanzaError::feature_not_implemented().with_app(xml::with_attr(
         Element::bare("unsupported", ns::PUBSUB_ERRORS),
@@ -87,12 +92,7 @@ impl Pep {
             "retract" => {
                 only_owner(&from, &owner)?;
                 let node = node_of(op)?;
-                let ids: Vec<String> = op
-                    .children()
-                    .filter(|c| c.is("item", ns::PUBSUB))
-                    .filter_map(|i| i.attr("id"))
-                    .map(str::to_owned)
-                    .collect();
+                let ids = item_ids(op);
                 if ids.is_empty() {
                     return Err(StanzaError::bad_request().with_app(Element::bare("item-required", ns::PUBSUB_ERRORS)));
                 }
@@ -189,12 +189,7 @@ impl Pep {
         let config = self.existing(ctx, owner, &node).await?;
         Audience::load(ctx, owner, &node).await?.check(&config, &from.to_bare())?;
         let limit = i64::from(self.config.max_items);
-        let ids: Vec<String> = op
-            .children()
-            .filter(|c| c.is("item", ns::PUBSUB))
-            .filter_map(|i| i.attr("id"))
-            .map(str::to_owned)
-            .collect();
+        let ids = item_ids(op);
         let rsm = pubsub.get_child("set", ns::RSM);
         let rsm_text = |name: &str| rsm.and_then(|s| s.get_child(name, ns::RSM)).map(Element::text);
         let number = |s: &str| {

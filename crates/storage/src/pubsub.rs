@@ -86,24 +86,17 @@ impl Pubsub<'_> {
 
     /// Deletes a node with its items, affiliations and subscriptions; `false` if there was none.
     pub async fn delete(&self, owner: &str, node: &str) -> Result<bool, StorageError> {
-        let done = on_pool!(self.db, |p| sqlx::query("DELETE FROM pubsub_node WHERE owner = $1 AND node = $2")
-            .bind(owner)
-            .bind(node)
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected()))?;
-        Ok(done == 1)
+        Ok(self.on_node("DELETE FROM pubsub_node WHERE owner = $1 AND node = $2", owner, node).await? == 1)
     }
 
     /// Removes every item of a node; how many there were.
     pub async fn purge(&self, owner: &str, node: &str) -> Result<u64, StorageError> {
-        let done = on_pool!(self.db, |p| sqlx::query("DELETE FROM pubsub_item WHERE owner = $1 AND node = $2")
-            .bind(owner)
-            .bind(node)
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected()))?;
-        Ok(done)
+        self.on_node("DELETE FROM pubsub_item WHERE owner = $1 AND node = $2", owner, node).await
+    }
+
+    /// Runs a statement about one node; how many rows it touched.
+    async fn on_node(&self, sql: &'static str, owner: &str, node: &str) -> Result<u64, StorageError> {
+        Ok(on_pool!(self.db, |p| sqlx::query(sql).bind(owner).bind(node).execute(p).await.map(|r| r.rows_affected()))?)
     }
 
     /// Stores an item (replacing one with the same id, which then counts as the newest),
