@@ -1,6 +1,7 @@
 //! XEP-0030: Service Discovery for the server and for accounts, from what modules registered.
 
-use crate::{may_see, parties};
+use crate::may_see;
+use rhein_module::account_request;
 use rhein_module::{CAPS_NODE, Ctx, IqKind, IqResult, ModuleError, Registry, Targets};
 use rhein_proto::{Element, StanzaError, ns, xml};
 
@@ -64,8 +65,8 @@ async fn handle_items(_ctx: Ctx, iq: Element) -> IqResult {
 }
 
 async fn handle_account_info(ctx: Ctx, iq: Element) -> IqResult {
-    let (from, to) = parties(&iq).ok_or_else(StanzaError::bad_request)?;
-    let owner = to.unwrap_or_else(|| from.clone());
+    let (from, owner) = account_request(&iq)?;
+    let from = from.to_bare();
     if !may_see(&ctx.db, &owner, &from).await {
         return Err(StanzaError::service_unavailable());
     }
@@ -78,8 +79,8 @@ async fn handle_account_info(ctx: Ctx, iq: Element) -> IqResult {
 }
 
 async fn handle_account_items(ctx: Ctx, iq: Element) -> IqResult {
-    let (from, to) = parties(&iq).ok_or_else(StanzaError::bad_request)?;
-    let owner = to.unwrap_or_else(|| from.clone());
+    let (from, owner) = account_request(&iq)?;
+    let from = from.to_bare();
     if !may_see(&ctx.db, &owner, &from).await {
         return Err(StanzaError::service_unavailable());
     }

@@ -1,7 +1,8 @@
 //! XEP-0012: Last Activity — the server's uptime, and for an account how long ago it was last
 //! online (only to the account itself and contacts allowed to see its presence).
 
-use crate::{may_see, parties};
+use crate::may_see;
+use rhein_module::account_request;
 use rhein_module::{Ctx, IqKind, IqResult, ModuleError, Registry, Targets};
 use rhein_proto::{Element, StanzaError, ns, xml};
 use rhein_storage::now_ms;
@@ -26,8 +27,8 @@ async fn handle_uptime(ctx: Ctx, _iq: Element) -> IqResult {
 }
 
 async fn handle_account_last(ctx: Ctx, iq: Element) -> IqResult {
-    let (from, to) = parties(&iq).ok_or_else(StanzaError::bad_request)?;
-    let owner = to.unwrap_or_else(|| from.clone());
+    let (from, owner) = account_request(&iq)?;
+    let from = from.to_bare();
     if !may_see(&ctx.db, &owner, &from).await {
         return Err(StanzaError::forbidden());
     }

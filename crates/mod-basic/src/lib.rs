@@ -14,7 +14,7 @@ mod vcard;
 mod version;
 
 use rhein_module::{Module, ModuleError, ModuleSpec, Registry};
-use rhein_proto::{BareJid, Element};
+use rhein_proto::BareJid;
 use rhein_storage::Db;
 use std::sync::Arc;
 
@@ -42,15 +42,6 @@ impl Module for Basic {
     fn register(self: Arc<Self>, reg: &mut Registry) -> Result<(), ModuleError> {
         (self.1)(reg)
     }
-}
-
-/// The bare JIDs of an IQ's sender and addressee, if both parse.
-pub(crate) fn parties(iq: &Element) -> Option<(BareJid, Option<BareJid>)> {
-    let from = BareJid::new(iq.attr("from")?)
-        .ok()
-        .or_else(|| rhein_proto::FullJid::new(iq.attr("from")?).ok().map(|f| f.to_bare()))?;
-    let to = iq.attr("to").and_then(|t| rhein_proto::Jid::new(t).ok()).map(|j| j.to_bare());
-    Some((from, to))
 }
 
 pub(crate) use rhein_module::storage_failure as internal;

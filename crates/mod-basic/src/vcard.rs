@@ -2,8 +2,9 @@
 //! account may change it. XEP-0153: the account's available presence carries the SHA-1 of
 //! its vCard photo, so contacts know when to fetch a new avatar.
 
-use crate::{internal, parties};
+use crate::internal;
 use base64::Engine;
+use rhein_module::account_request;
 use rhein_module::{Ctx, Flow, IqKind, IqResult, Module, ModuleError, Registry, Stage, Targets, own_request};
 use rhein_proto::{BareJid, Element, FullJid, StanzaError, xml};
 use sha1::{Digest, Sha1};
@@ -45,8 +46,7 @@ fn photo_hash(vcard: &Element) -> Option<String> {
 }
 
 async fn handle_vcard_get(ctx: Ctx, iq: Element) -> IqResult {
-    let (from, to) = parties(&iq).ok_or_else(StanzaError::bad_request)?;
-    let owner = to.unwrap_or(from);
+    let (_, owner) = account_request(&iq)?;
     let stored = ctx.db.account_data().get(owner.as_str(), "vcard", "").await.map_err(internal)?;
     // No vCard yet: an empty one (XEP-0054 §3.1).
     Ok(Some(stored.and_then(|s| s.parse().ok()).unwrap_or_else(|| Element::bare("vCard", NS))))

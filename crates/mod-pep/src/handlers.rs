@@ -4,20 +4,10 @@
 use crate::access::Audience;
 use crate::config::{NodeConfig, SendLast, is_options_form, publish_options};
 use crate::service::{Pep, item_element, node_required};
-use rhein_module::{Ctx, IqResult, storage_failure};
+use rhein_module::{Ctx, IqResult, account_request, storage_failure};
 use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, xml};
 use rhein_storage::{ItemPage, ItemRow};
 use std::sync::Arc;
-
-/// The requester's JID and the account the request is about (`to`, or the requester's own).
-fn parties(iq: &Element) -> Result<(Jid, BareJid), StanzaError> {
-    let from = iq.attr("from").and_then(|f| Jid::new(f).ok()).ok_or_else(StanzaError::bad_request)?;
-    let owner = match iq.attr("to") {
-        Some(to) => Jid::new(to).map_err(|_| StanzaError::jid_malformed())?.to_bare(),
-        None => from.to_bare(),
-    };
-    Ok((from, owner))
-}
 
 fn only_owner(from: &Jid, owner: &BareJid) -> Result<(), StanzaError> {
     if from.to_bare() == *owner { Ok(()) } else { Err(StanzaError::forbidden()) }
@@ -57,7 +47,7 @@ fn wrap(ns_: &str, child: Element) -> Element {
 
 impl Pep {
     pub(crate) async fn user_set(self: Arc<Self>, ctx: Ctx, iq: Element) -> IqResult {
-        let (from, owner) = parties(&iq)?;
+        let (from, owner) = account_request(&iq)?;
         let (pubsub, op) = operation(&iq, ns::PUBSUB)?;
         match op.name() {
             "publish" => {
@@ -143,7 +133,7 @@ impl Pep {
     }
 
     pub(crate) async fn user_get(self: Arc<Self>, ctx: Ctx, iq: Element) -> IqResult {
-        let (from, owner) = parties(&iq)?;
+        let (from, owner) = account_request(&iq)?;
         let (pubsub, op) = operation(&iq, ns::PUBSUB)?;
         match op.name() {
             "items" => self.items(&ctx, &from, &owner, pubsub, op).await,
@@ -243,7 +233,7 @@ impl Pep {
     }
 
     pub(crate) async fn owner_get(self: Arc<Self>, ctx: Ctx, iq: Element) -> IqResult {
-        let (from, owner) = parties(&iq)?;
+        let (from, owner) = account_request(&iq)?;
         only_owner(&from, &owner)?;
         let (_, op) = operation(&iq, ns::PUBSUB_OWNER)?;
         match op.name() {
@@ -289,7 +279,7 @@ impl Pep {
     }
 
     pub(crate) async fn owner_set(self: Arc<Self>, ctx: Ctx, iq: Element) -> IqResult {
-        let (from, owner) = parties(&iq)?;
+        let (from, owner) = account_request(&iq)?;
         only_owner(&from, &owner)?;
         let (_, op) = operation(&iq, ns::PUBSUB_OWNER)?;
         let node = node_of(op)?;

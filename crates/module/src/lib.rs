@@ -29,6 +29,20 @@ pub fn own_request(iq: &rhein_proto::Element) -> Result<rhein_proto::FullJid, rh
     }
 }
 
+/// An IQ about an account: the sender and the account asked about (`to`, or the sender's own
+/// when absent); `bad-request` without a sender, `jid-malformed` for a bad `to`.
+pub fn account_request(
+    iq: &rhein_proto::Element,
+) -> Result<(rhein_proto::Jid, rhein_proto::BareJid), rhein_proto::StanzaError> {
+    use rhein_proto::{Jid, StanzaError};
+    let from = iq.attr("from").and_then(|f| Jid::new(f).ok()).ok_or_else(StanzaError::bad_request)?;
+    let owner = match iq.attr("to") {
+        Some(to) => Jid::new(to).map_err(|_| StanzaError::jid_malformed())?.to_bare(),
+        None => from.to_bare(),
+    };
+    Ok((from, owner))
+}
+
 /// Storage failures become `internal-server-error` for the peer; details go to the log.
 pub fn storage_failure(e: rhein_storage::StorageError) -> rhein_proto::StanzaError {
     tracing::error!(error = %e, "storage failure");
