@@ -15,7 +15,6 @@ use std::time::Duration;
 pub(crate) const NS: &str = "urn:xmpp:mam:2";
 pub(crate) const NS_EXTENDED: &str = "urn:xmpp:mam:2#extended";
 pub(crate) const NS_SID: &str = "urn:xmpp:sid:0";
-pub(crate) const NS_RSM: &str = "http://jabber.org/protocol/rsm";
 pub(crate) const NS_FORWARD: &str = "urn:xmpp:forward:0";
 pub(crate) const NS_DATA: &str = "jabber:x:data";
 

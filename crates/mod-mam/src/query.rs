@@ -1,9 +1,9 @@
 //! XEP-0313 §4 queries: the search form, filters, XEP-0059 paging, results as forwarded
 //! messages followed by `<fin/>`.
 
-use crate::{MamConfig, NS, NS_DATA, NS_FORWARD, NS_RSM};
+use crate::{MamConfig, NS, NS_DATA, NS_FORWARD};
 use rhein_module::{Ctx, IqResult, own_request, storage_failure};
-use rhein_proto::{Element, Jid, StanzaError, ns, time, xml};
+use rhein_proto::{Element, Jid, StanzaError, ns, rsm, time, xml};
 use rhein_storage::{ArchiveQuery, Page};
 
 const FIELDS: &[(&str, &str)] = &[
@@ -57,13 +57,9 @@ fn parse(query: &Element, config: &MamConfig) -> Result<ArchiveQuery, StanzaErro
     let with = single(form, "with")
         .map(|w| Jid::new(&w).map(|j| j.to_bare().to_string()).map_err(|_| StanzaError::jid_malformed()))
         .transpose()?;
-    let rsm = query.get_child("set", NS_RSM);
-    let rsm_text = |name: &str| rsm.and_then(|s| s.get_child(name, NS_RSM)).map(Element::text);
-    let max = match rsm_text("max") {
-        Some(m) => m.trim().parse::<i64>().map_err(|_| bad("max must be a number"))?.clamp(0, config.max_page),
-        None => config.default_page,
-    };
-    let page = match (rsm_text("after"), rsm_text("before")) {
+    let rsm = rsm::Request::parse(query)?.unwrap_or_default();
+    let max = rsm.max.map_or(config.default_page, |m| m.clamp(0, config.max_page));
+    let page = match (rsm.after, rsm.before) {
         (Some(a), _) if !a.is_empty() => Page::After(a),
         (_, Some(b)) if b.is_empty() => Page::Last,
         (_, Some(b)) => Page::Before(b),
@@ -111,12 +107,8 @@ pub(crate) async fn handle_query(ctx: Ctx, iq: Element, config: MamConfig) -> Iq
         msg.append_child(result);
         ctx.router.send_to(&requester, msg);
     }
-    let mut set = Element::bare("set", NS_RSM);
-    if let (Some(first), Some(last)) = (page.rows.first(), page.rows.last()) {
-        set.append_child(xml::text_el("first", NS_RSM, first.stanza_id.as_str()));
-        set.append_child(xml::text_el("last", NS_RSM, last.stanza_id.as_str()));
-    }
-    set.append_child(xml::text_el("count", NS_RSM, page.count.to_string()));
+    let bounds = page.rows.first().zip(page.rows.last());
+    let set = rsm::result(bounds.map(|(f, l)| (f.stanza_id.as_str(), l.stanza_id.as_str())), page.count);
     let mut fin = Element::bare("fin", NS);
     if page.complete {
         xml::set_attr(&mut fin, "complete", "true");

@@ -5,7 +5,7 @@ use crate::access::Audience;
 use crate::config::{NodeConfig, SendLast, is_options_form, publish_options};
 use crate::service::{Pep, item_element, node_required};
 use rhein_module::{Ctx, IqResult, account_request, storage_failure};
-use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, xml};
+use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, rsm, xml};
 use rhein_storage::{ItemPage, ItemRow};
 use std::sync::Arc;
 
@@ -180,14 +180,6 @@ impl Pep {
         Audience::load(ctx, owner, &node).await?.check(&config, &from.to_bare())?;
         let limit = i64::from(self.config.max_items);
         let ids = item_ids(op);
-        let rsm = pubsub.get_child("set", ns::RSM);
-        let rsm_text = |name: &str| rsm.and_then(|s| s.get_child(name, ns::RSM)).map(Element::text);
-        let number = |s: &str| {
-            s.trim()
-                .parse::<i64>()
-                .map(|n| n.clamp(0, limit))
-                .map_err(|_| StanzaError::bad_request().with_text("not a number"))
-        };
         let (rows, count) = if !ids.is_empty() {
             let rows = ctx.db.pubsub().items_by_id(owner.as_str(), &node, &ids).await.map_err(storage_failure)?;
             if rows.is_empty() {
@@ -195,12 +187,19 @@ impl Pep {
             }
             (rows, None)
         } else {
-            let max = match (rsm_text("max"), op.attr("max_items")) {
-                (Some(m), _) => number(&m)?,
-                (None, Some(m)) => number(m)?,
+            let rsm = rsm::Request::parse(pubsub)?;
+            let max = match (rsm.as_ref().and_then(|r| r.max), op.attr("max_items")) {
+                (Some(m), _) => m.clamp(0, limit),
+                (None, Some(m)) => m
+                    .trim()
+                    .parse::<i64>()
+                    .map(|n| n.clamp(0, limit))
+                    .map_err(|_| StanzaError::bad_request().with_text("max_items must be a number"))?,
                 (None, None) => limit,
             };
-            let page = match (rsm_text("after"), rsm_text("before"), op.attr("max_items")) {
+            let paged = rsm.is_some();
+            let (after, before) = rsm.map(|r| (r.after, r.before)).unwrap_or_default();
+            let page = match (after, before, op.attr("max_items")) {
                 (Some(a), _, _) if !a.is_empty() => ItemPage::After(a, max),
                 (_, Some(b), _) if !b.is_empty() => ItemPage::Before(b, max),
                 (_, Some(_), _) | (None, None, Some(_)) => ItemPage::Last(max),
@@ -213,7 +212,7 @@ impl Pep {
                 .await
                 .map_err(storage_failure)?
                 .ok_or_else(|| StanzaError::item_not_found().with_text("no such item to page from"))?;
-            (rows, rsm.map(|_| count))
+            (rows, paged.then_some(count))
         };
         let mut items = xml::with_attr(Element::bare("items", ns::PUBSUB), "node", node);
         for row in &rows {
@@ -221,13 +220,8 @@ impl Pep {
         }
         let mut out = wrap(ns::PUBSUB, items);
         if let Some(count) = count {
-            let mut set = Element::bare("set", ns::RSM);
-            if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
-                set.append_child(xml::text_el("first", ns::RSM, first.id.as_str()));
-                set.append_child(xml::text_el("last", ns::RSM, last.id.as_str()));
-            }
-            set.append_child(xml::text_el("count", ns::RSM, count.to_string()));
-            out.append_child(set);
+            let bounds = rows.first().zip(rows.last());
+            out.append_child(rsm::result(bounds.map(|(f, l)| (f.id.as_str(), l.id.as_str())), count));
         }
         Ok(Some(out))
     }

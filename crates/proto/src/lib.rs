@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod ns;
+pub mod rsm;
 pub mod time;
 pub mod xml;
 
