@@ -50,9 +50,7 @@ impl Pubsub<'_> {
 
     /// Creates a node; `false` if it already exists.
     pub async fn create(&self, owner: &str, node: &str, config: &str) -> Result<bool, StorageError> {
-        const SQL: &str = "INSERT INTO pubsub_node (owner, node, config, created_at) VALUES ($1, $2, $3, $4) \
-            ON CONFLICT (owner, node) DO NOTHING";
-        let done = on_pool!(self.db, |p| sqlx::query(SQL)
+        let done = on_pool!(self.db, |p| sqlx::query(CREATE_NODE)
             .bind(owner)
             .bind(node)
             .bind(config)
@@ -86,17 +84,24 @@ impl Pubsub<'_> {
 
     /// Deletes a node with its items, affiliations and subscriptions; `false` if there was none.
     pub async fn delete(&self, owner: &str, node: &str) -> Result<bool, StorageError> {
-        Ok(self.on_node("DELETE FROM pubsub_node WHERE owner = $1 AND node = $2", owner, node).await? == 1)
+        Ok(self.on_node("DELETE FROM pubsub_node WHERE owner = $1 AND node = $2", owner, node, &[]).await? == 1)
     }
 
     /// Removes every item of a node; how many there were.
     pub async fn purge(&self, owner: &str, node: &str) -> Result<u64, StorageError> {
-        self.on_node("DELETE FROM pubsub_item WHERE owner = $1 AND node = $2", owner, node).await
+        self.on_node("DELETE FROM pubsub_item WHERE owner = $1 AND node = $2", owner, node, &[]).await
     }
 
-    /// Runs a statement about one node; how many rows it touched.
-    async fn on_node(&self, sql: &'static str, owner: &str, node: &str) -> Result<u64, StorageError> {
-        Ok(on_pool!(self.db, |p| sqlx::query(sql).bind(owner).bind(node).execute(p).await.map(|r| r.rows_affected()))?)
+    /// Runs a statement about one node (`$1` owner, `$2` node, then `more` as `$3`…); how many
+    /// rows it touched.
+    async fn on_node(&self, sql: &'static str, owner: &str, node: &str, more: &[&str]) -> Result<u64, StorageError> {
+        Ok(on_pool!(self.db, |p| {
+            let mut q = sqlx::query(sql).bind(owner).bind(node);
+            for arg in more {
+                q = q.bind(*arg);
+            }
+            q.execute(p).await.map(|r| r.rows_affected())
+        })?)
     }
 
     /// Stores an item (replacing one with the same id, which then counts as the newest),
@@ -110,8 +115,6 @@ impl Pubsub<'_> {
         item: &ItemRow,
         max_items: Option<i64>,
     ) -> Result<(), StorageError> {
-        const NODE: &str = "INSERT INTO pubsub_node (owner, node, config, created_at) VALUES ($1, $2, $3, $4) \
-            ON CONFLICT (owner, node) DO NOTHING";
         const ITEM: &str = "INSERT INTO pubsub_item (owner, node, item_id, seq, publisher, payload, published_at) \
             VALUES ($1, $2, $3, (SELECT COALESCE(MAX(seq), 0) + 1 FROM pubsub_item WHERE owner = $1 AND node = $2), \
             $4, $5, $6) \
@@ -120,7 +123,7 @@ impl Pubsub<'_> {
         let now = crate::now_ms();
         on_pool!(self.db, |p| {
             let mut tx = p.begin().await?;
-            sqlx::query(NODE).bind(owner).bind(node).bind(config).bind(now).execute(&mut *tx).await?;
+            sqlx::query(CREATE_NODE).bind(owner).bind(node).bind(config).bind(now).execute(&mut *tx).await?;
             sqlx::query(ITEM)
                 .bind(owner)
                 .bind(node)
@@ -141,14 +144,7 @@ impl Pubsub<'_> {
     /// Removes one item; `false` if the node has no such item.
     pub async fn retract(&self, owner: &str, node: &str, id: &str) -> Result<bool, StorageError> {
         const SQL: &str = "DELETE FROM pubsub_item WHERE owner = $1 AND node = $2 AND item_id = $3";
-        let done = on_pool!(self.db, |p| sqlx::query(SQL)
-            .bind(owner)
-            .bind(node)
-            .bind(id)
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected()))?;
-        Ok(done == 1)
+        Ok(self.on_node(SQL, owner, node, &[id]).await? == 1)
     }
 
     /// The items with these ids that exist, in publication order.
@@ -221,18 +217,11 @@ impl Pubsub<'_> {
     ) -> Result<(), StorageError> {
         if affiliation == "none" {
             const SQL: &str = "DELETE FROM pubsub_affiliation WHERE owner = $1 AND node = $2 AND jid = $3";
-            on_pool!(self.db, |p| sqlx::query(SQL).bind(owner).bind(node).bind(jid).execute(p).await.map(|_| ()))?;
+            self.on_node(SQL, owner, node, &[jid]).await?;
         } else {
             const SQL: &str = "INSERT INTO pubsub_affiliation (owner, node, jid, affiliation) VALUES ($1, $2, $3, $4) \
                 ON CONFLICT (owner, node, jid) DO UPDATE SET affiliation = excluded.affiliation";
-            on_pool!(self.db, |p| sqlx::query(SQL)
-                .bind(owner)
-                .bind(node)
-                .bind(jid)
-                .bind(affiliation)
-                .execute(p)
-                .await
-                .map(|_| ()))?;
+            self.on_node(SQL, owner, node, &[jid, affiliation]).await?;
         }
         Ok(())
     }
@@ -247,29 +236,19 @@ impl Pubsub<'_> {
 
     /// Subscribes (`true`) or unsubscribes a JID; whether anything changed.
     pub async fn set_subscription(&self, owner: &str, node: &str, jid: &str, on: bool) -> Result<bool, StorageError> {
-        let done = if on {
-            const SQL: &str = "INSERT INTO pubsub_subscription (owner, node, jid) VALUES ($1, $2, $3) \
-                ON CONFLICT (owner, node, jid) DO NOTHING";
-            on_pool!(self.db, |p| sqlx::query(SQL)
-                .bind(owner)
-                .bind(node)
-                .bind(jid)
-                .execute(p)
-                .await
-                .map(|r| r.rows_affected()))?
+        let sql = if on {
+            "INSERT INTO pubsub_subscription (owner, node, jid) VALUES ($1, $2, $3) \
+                ON CONFLICT (owner, node, jid) DO NOTHING"
         } else {
-            const SQL: &str = "DELETE FROM pubsub_subscription WHERE owner = $1 AND node = $2 AND jid = $3";
-            on_pool!(self.db, |p| sqlx::query(SQL)
-                .bind(owner)
-                .bind(node)
-                .bind(jid)
-                .execute(p)
-                .await
-                .map(|r| r.rows_affected()))?
+            "DELETE FROM pubsub_subscription WHERE owner = $1 AND node = $2 AND jid = $3"
         };
-        Ok(done == 1)
+        Ok(self.on_node(sql, owner, node, &[jid]).await? == 1)
     }
 }
+
+/// Creates a node unless it exists.
+const CREATE_NODE: &str = "INSERT INTO pubsub_node (owner, node, config, created_at) VALUES ($1, $2, $3, $4) \
+    ON CONFLICT (owner, node) DO NOTHING";
 
 /// Keeps the newest `$3` items of a node.
 const TRIM: &str = "DELETE FROM pubsub_item WHERE owner = $1 AND node = $2 AND item_id NOT IN \
