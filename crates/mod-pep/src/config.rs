@@ -94,6 +94,15 @@ fn boolean(v: &str) -> Result<bool, StanzaError> {
     }
 }
 
+/// An option's name in forms: its serde name, so reading and writing cannot disagree.
+fn wire_name<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+fn from_wire<T: serde::de::DeserializeOwned>(name: &str, error: &str) -> Result<T, StanzaError> {
+    serde_json::from_value(name.into()).map_err(|_| bad(error))
+}
+
 fn values(field: &Element) -> Vec<String> {
     field.children().filter(|c| c.is("value", ns::DATA)).map(Element::text).collect()
 }
@@ -127,9 +136,7 @@ impl NodeConfig {
             match field.attr("var").unwrap_or_default() {
                 "pubsub#title" => self.title = one.to_owned(),
                 "pubsub#type" => self.payload_type = one.to_owned(),
-                "pubsub#access_model" => {
-                    self.access_model = serde_json::from_value(one.into()).map_err(|_| bad("unknown access model"))?
-                }
+                "pubsub#access_model" => self.access_model = from_wire(one, "unknown access model")?,
                 "pubsub#roster_groups_allowed" => self.roster_groups_allowed = vals,
                 "pubsub#max_items" => {
                     self.max_items = match one.trim() {
@@ -139,8 +146,7 @@ impl NodeConfig {
                 }
                 "pubsub#persist_items" => self.persist_items = boolean(one)?,
                 "pubsub#send_last_published_item" => {
-                    self.send_last_published_item =
-                        serde_json::from_value(one.into()).map_err(|_| bad("unknown send_last_published_item"))?
+                    self.send_last_published_item = from_wire(one, "unknown send_last_published_item")?
                 }
                 "pubsub#notify_retract" => self.notify_retract = boolean(one)?,
                 "pubsub#notify_delete" => self.notify_delete = boolean(one)?,
@@ -169,22 +175,13 @@ impl NodeConfig {
         let mut x = xml::with_attr(Element::bare("x", ns::DATA), "type", form_type);
         x.append_child(field("FORM_TYPE", "hidden", &[NODE_CONFIG]));
         let b = |v: bool| if v { "1" } else { "0" };
-        let access = match self.access_model {
-            Access::Open => "open",
-            Access::Presence => "presence",
-            Access::Roster => "roster",
-            Access::Whitelist => "whitelist",
-        };
-        let send_last = match self.send_last_published_item {
-            SendLast::Never => "never",
-            SendLast::OnSub => "on_sub",
-            SendLast::OnSubAndPresence => "on_sub_and_presence",
-        };
+        let access = wire_name(&self.access_model);
+        let send_last = wire_name(&self.send_last_published_item);
         let max = self.max_items.map_or("max".to_owned(), |n| n.to_string());
         x.append_child(field("pubsub#title", "text-single", &[&self.title]));
         x.append_child(field("pubsub#type", "text-single", &[&self.payload_type]));
         x.append_child(options(
-            field("pubsub#access_model", "list-single", &[access]),
+            field("pubsub#access_model", "list-single", &[&access]),
             &["open", "presence", "roster", "whitelist"],
         ));
         let groups: Vec<&str> = self.roster_groups_allowed.iter().map(String::as_str).collect();
@@ -192,7 +189,7 @@ impl NodeConfig {
         x.append_child(field("pubsub#max_items", "text-single", &[&max]));
         x.append_child(field("pubsub#persist_items", "boolean", &[b(self.persist_items)]));
         x.append_child(options(
-            field("pubsub#send_last_published_item", "list-single", &[send_last]),
+            field("pubsub#send_last_published_item", "list-single", &[&send_last]),
             &["never", "on_sub", "on_sub_and_presence"],
         ));
         x.append_child(field("pubsub#notify_retract", "boolean", &[b(self.notify_retract)]));
