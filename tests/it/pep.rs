@@ -365,8 +365,9 @@ async fn private_xml_bookmarks_and_pep_bookmarks_are_the_same_list() {
         .iq(&publish(BM, "other@conference.localhost", &format!("<conference xmlns='{BM}' autojoin='false'/>"), ""))
         .await;
     let r = legacy
-        .iq("<iq type='get' id='g1'><query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'/></query></iq>")
+        .iq("<iq type='get' id='g1' to='alice@localhost'><query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'/></query></iq>")
         .await;
+    assert_eq!(r.attr("from"), Some("alice@localhost"), "answered from the address asked");
     let storage = r.get_child("query", "jabber:iq:private").unwrap().get_child("storage", "storage:bookmarks").unwrap();
     let rooms: Vec<_> = storage.children().filter(|c| c.name() == "conference").filter_map(|c| c.attr("jid")).collect();
     assert_eq!(rooms, ["room@conference.localhost", "other@conference.localhost"]);

@@ -29,11 +29,10 @@ pub(crate) async fn intercept(pep: Arc<Pep>, ctx: Ctx, el: Element) -> Result<Fl
     }
     let outcome =
         if el.attr("type") == Some("get") { get(&pep, &ctx, &owner).await } else { set(&pep, &ctx, &owner, &el).await };
-    let mut reply = match outcome {
+    let reply = match outcome {
         Ok(payload) => xml::iq_result(&el, payload),
         Err(e) => e.reply_to(&el),
     };
-    xml::remove_attr(&mut reply, "from");
     ctx.router.send_to(&from, reply);
     Ok(Flow::Handled)
 }
