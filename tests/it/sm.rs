@@ -97,8 +97,8 @@ async fn resumption_after_a_killed_connection_delivers_every_unacked_stanza_once
     assert!(failed.get_child("item-not-found", ns::STANZAS).is_some());
 }
 
-#[tokio::test]
-async fn unacked_messages_are_rerouted_when_the_session_times_out() {
+/// alice (available, as `phone`) and bob on a server that keeps sessions 1 s for resumption.
+async fn alice_on_a_short_resume_timeout() -> (TestServer, rhein_testkit::TestClient) {
     let server = TestServer::builder()
         .user("alice", "pw")
         .user("bob", "pw")
@@ -107,6 +107,12 @@ async fn unacked_messages_are_rerouted_when_the_session_times_out() {
         .await;
     let mut alice = server.connect().resource("phone").login("alice", "pw").await;
     alice.send("<presence/>").await;
+    (server, alice)
+}
+
+#[tokio::test]
+async fn unacked_messages_are_rerouted_when_the_session_times_out() {
+    let (server, mut alice) = alice_on_a_short_resume_timeout().await;
     enable(&mut alice, true).await;
     let mut bob = server.client("bob", "pw").await;
     bob.send("<message to='alice@localhost/phone' type='chat'><body>did you get this?</body></message>").await;
@@ -121,14 +127,7 @@ async fn unacked_messages_are_rerouted_when_the_session_times_out() {
 
 #[tokio::test]
 async fn unacked_messages_go_offline_when_no_resource_is_left() {
-    let server = TestServer::builder()
-        .user("alice", "pw")
-        .user("bob", "pw")
-        .configure(|c| c.limits.resume_timeout_secs = 1)
-        .start()
-        .await;
-    let mut alice = server.connect().resource("phone").login("alice", "pw").await;
-    alice.send("<presence/>").await;
+    let (server, mut alice) = alice_on_a_short_resume_timeout().await;
     enable(&mut alice, false).await;
     let mut bob = server.client("bob", "pw").await;
     bob.send("<message to='alice@localhost' type='chat'><body>keep me</body></message>").await;
