@@ -125,18 +125,17 @@ macro_rules! with_args {
     }};
 }
 
+/// The INSERT of one archived message, for either backend.
+macro_rules! append_query {
+    ($owner:expr, $row:expr) => {
+        sqlx::query(APPEND).bind($owner).bind(&$row.stanza_id).bind(&$row.with_jid).bind($row.ts).bind(&$row.stanza)
+    };
+}
+
 impl Archive<'_> {
     /// Appends a message; `false` if the stanza id is already archived for this owner.
     pub async fn append(&self, owner: &str, row: &ArchiveRow) -> Result<bool, StorageError> {
-        let n = on_pool!(self.db, |p| sqlx::query(APPEND)
-            .bind(owner)
-            .bind(&row.stanza_id)
-            .bind(&row.with_jid)
-            .bind(row.ts)
-            .bind(&row.stanza)
-            .execute(p)
-            .await?
-            .rows_affected());
+        let n = on_pool!(self.db, |p| append_query!(owner, row).execute(p).await?.rows_affected());
         Ok(n == 1)
     }
 
@@ -154,15 +153,7 @@ impl Archive<'_> {
         on_pool!(self.db, |p| {
             let mut tx = p.begin().await?;
             for row in rows {
-                added += sqlx::query(APPEND)
-                    .bind(owner)
-                    .bind(&row.stanza_id)
-                    .bind(&row.with_jid)
-                    .bind(row.ts)
-                    .bind(&row.stanza)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
+                added += append_query!(owner, row).execute(&mut *tx).await?.rows_affected();
             }
             tx.commit().await?;
         });
