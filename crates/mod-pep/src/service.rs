@@ -70,8 +70,8 @@ impl Pep {
     }
 
     async fn ensure_room_for_node(&self, ctx: &Ctx, owner: &BareJid) -> Result<(), StanzaError> {
-        let count = ctx.db.pubsub().nodes(owner.as_str()).await.map_err(storage_failure)?.len();
-        if count >= self.config.max_nodes {
+        let count = ctx.db.pubsub().node_count(owner.as_str()).await.map_err(storage_failure)?;
+        if count >= i64::try_from(self.config.max_nodes).unwrap_or(i64::MAX) {
             return Err(StanzaError::policy_violation().with_text("too many nodes"));
         }
         Ok(())

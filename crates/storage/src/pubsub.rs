@@ -48,6 +48,13 @@ impl Pubsub<'_> {
         Ok(on_pool!(self.db, |p| sqlx::query_as(SQL).bind(owner).fetch_all(p).await)?)
     }
 
+    /// How many nodes `owner` has.
+    pub async fn node_count(&self, owner: &str) -> Result<i64, StorageError> {
+        const SQL: &str = "SELECT COUNT(*) FROM pubsub_node WHERE owner = $1";
+        let (n,): (i64,) = on_pool!(self.db, |p| sqlx::query_as(SQL).bind(owner).fetch_one(p).await)?;
+        Ok(n)
+    }
+
     /// Creates a node; `false` if it already exists.
     pub async fn create(&self, owner: &str, node: &str, config: &str) -> Result<bool, StorageError> {
         let done = on_pool!(self.db, |p| sqlx::query(CREATE_NODE)
