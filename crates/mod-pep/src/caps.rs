@@ -67,7 +67,10 @@ impl Caps {
         let (key, features) = match cached {
             Some(f) => (verified_key, f),
             None => {
-                let info = query(ctx, jid, &format!("{node}#{ver}")).await?;
+                let Some(info) = query(ctx, jid, &format!("{node}#{ver}")).await else {
+                    tracing::debug!(%jid, ver, "capabilities query failed");
+                    return None;
+                };
                 let features: Features = Arc::new(
                     info.children()
                         .filter(|c| c.name() == "feature")
@@ -80,6 +83,7 @@ impl Caps {
                 let shareable = hash == "sha-1" && caps_ver_of(&info) == ver && known.len() < MAX_SHARED;
                 let key = if shareable { verified_key } else { jid.to_string() };
                 known.insert(key.clone(), features.clone());
+                tracing::debug!(%jid, ver, shared = shareable, "capabilities learnt");
                 (key, features)
             }
         };

@@ -266,6 +266,7 @@ impl Pep {
         event: Element,
     ) -> Result<(), StanzaError> {
         let recipients = self.recipients(ctx, owner, node, config).await?;
+        tracing::debug!(%owner, node, ?recipients, "pubsub notification");
         send_event(ctx, owner, &recipients, &event).await;
         Ok(())
     }
