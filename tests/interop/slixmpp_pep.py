@@ -77,11 +77,7 @@ async def main(binary):
         phone.send_presence(pto=f"bob@{d}", ptype="subscribe")
         await wait_for(phone.presences, lambda p: p["type"] == "subscribed", "bob approves alice")
         await wait_for(bob.presences, lambda p: p["type"] == "subscribed", "alice approves bob")
-        # Plugins may change a client's capabilities after its first presence (XEP-0084 adds
-        # its interest at bind time); announce the final ones once more before publishing.
-        for c in (phone, laptop, bob, carol):
-            await c.plugin["xep_0115"].update_caps(broadcast=True)
-        await asyncio.sleep(1)  # capabilities learnt by the server
+        await asyncio.sleep(0.5)  # capabilities learnt by the server
 
         pubsub = phone.plugin["xep_0060"]
         await pubsub.publish(f"alice@{d}", LIST, id="chat-1", payload=entry("one"), timeout=TIMEOUT)

@@ -278,3 +278,37 @@ async fn directed_presence_recipients_learn_of_the_disconnect() {
     let gone = bob.expect(|e| e.name() == "presence" && e.attr("type") == Some("unavailable")).await;
     assert_eq!(gone.attr("from"), Some("alice@localhost/a"));
 }
+
+#[tokio::test]
+async fn two_resources_approving_at_once_leave_one_consistent_subscription() {
+    // Both of alice's clients answer each request at the same moment (as clients that approve on
+    // their own do); neither answer may overwrite the other's change.
+    const CONTACTS: usize = 12;
+    let mut builder = TestServer::builder().user("alice", "pw");
+    for i in 0..CONTACTS {
+        builder = builder.user(&format!("c{i}"), "pw");
+    }
+    let server = builder.start().await;
+    let mut phone = server.connect().resource("phone").login("alice", "pw").await;
+    let mut laptop = server.connect().resource("laptop").login("alice", "pw").await;
+    phone.send("<presence/>").await;
+    laptop.send("<presence/>").await;
+    for i in 0..CONTACTS {
+        let mut contact = server.client(&format!("c{i}"), "pw").await;
+        contact.send("<presence/>").await;
+        contact.send("<presence to='alice@localhost' type='subscribe'/>").await;
+        let asked = |e: &Element| e.name() == "presence" && e.attr("type") == Some("subscribe");
+        phone.expect(asked).await;
+        laptop.expect(asked).await;
+        let answer = format!("<presence to='c{i}@localhost' type='subscribed'/>");
+        tokio::join!(phone.send(&answer), laptop.send(&answer));
+        contact.expect(|e| e.name() == "presence" && e.attr("type") == Some("subscribed")).await;
+    }
+    let roster = phone.iq("<iq type='get' id='r'><query xmlns='jabber:iq:roster'/></iq>").await;
+    let query = roster.get_child("query", ns::ROSTER).unwrap();
+    for i in 0..CONTACTS {
+        let jid = format!("c{i}@localhost");
+        let item = query.children().find(|c| c.attr("jid") == Some(jid.as_str())).unwrap();
+        assert_eq!(item.attr("subscription"), Some("from"), "{jid}: {item:?}");
+    }
+}

@@ -29,27 +29,33 @@ async fn carry_over(ctx: &Ctx, owner: &BareJid, old: &BareJid, new: &BareJid) ->
     if old == new {
         return Ok(false);
     }
-    let roster = ctx.db.roster();
-    let Some(mut old_row) = roster.item(owner.as_str(), old.as_str()).await.map_err(internal)? else {
-        return Ok(false);
-    };
-    if !has_from(&old_row.subscription) || !statement_names(ctx, owner, old, new).await {
+    let has_old = |row: &Option<RosterRow>| row.as_ref().is_some_and(|r| has_from(&r.subscription));
+    if !has_old(&ctx.db.roster().item(owner.as_str(), old.as_str()).await.map_err(internal)?)
+        || !statement_names(ctx, owner, old, new).await
+    {
         return Ok(false);
     }
-    let mutual = old_row.subscription == "both";
-    let mut new_row = roster.item(owner.as_str(), new.as_str()).await.map_err(internal)?.unwrap_or_else(|| RosterRow {
-        name: old_row.name.clone(),
-        groups: old_row.groups.clone(),
-        ..RosterRow::new(new.as_str())
-    });
-    new_row.subscription = with(&new_row.subscription, false, true);
-    new_row.approved = false;
-    roster::save(ctx, owner, &new_row).await?;
-    ctx.db.subscription_requests().remove(owner.as_str(), new.as_str()).await.map_err(internal)?;
+    let mutual = {
+        // The roster is read again under its lock: it may have changed while the statement
+        // was fetched.
+        let _roster = roster::lock(owner).await;
+        let roster = ctx.db.roster();
+        let old_row = roster.item(owner.as_str(), old.as_str()).await.map_err(internal)?;
+        let Some(mut old_row) = old_row.filter(|r| has_from(&r.subscription)) else { return Ok(false) };
+        let mutual = old_row.subscription == "both";
+        let mut new_row = roster.item(owner.as_str(), new.as_str()).await.map_err(internal)?.unwrap_or_else(|| {
+            RosterRow { name: old_row.name.clone(), groups: old_row.groups.clone(), ..RosterRow::new(new.as_str()) }
+        });
+        new_row.subscription = with(&new_row.subscription, false, true);
+        new_row.approved = false;
+        roster::save(ctx, owner, &new_row).await?;
+        ctx.db.subscription_requests().remove(owner.as_str(), new.as_str()).await.map_err(internal)?;
+        old_row.subscription = without(&old_row.subscription, false, true);
+        roster::save(ctx, owner, &old_row).await?;
+        mutual
+    };
     subscription::send(ctx, owner, new, "subscribed").await;
     presence::send_current(ctx, owner, new).await;
-    old_row.subscription = without(&old_row.subscription, false, true);
-    roster::save(ctx, owner, &old_row).await?;
     subscription::send(ctx, owner, old, "unsubscribed").await;
     if mutual {
         let request = xml::with_attr(Element::bare("presence", ns::CLIENT), "type", "subscribe");

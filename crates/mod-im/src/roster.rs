@@ -5,7 +5,21 @@ use crate::{internal, subscription};
 use rhein_module::{Ctx, Interest, IqResult, own_request};
 use rhein_proto::{BareJid, Element, StanzaError, ns, xml};
 use rhein_storage::RosterRow;
+use std::hash::{Hash, Hasher};
+use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Serializes the read-modify-write of one account's roster: several sessions of the account
+/// (two clients approving the same request) must not overwrite each other's change. Held only
+/// around storage, never while routing, so accounts sharing a stripe cannot deadlock.
+pub(crate) async fn lock(owner: &BareJid) -> tokio::sync::MutexGuard<'static, ()> {
+    const STRIPES: usize = 64;
+    static LOCKS: LazyLock<Vec<tokio::sync::Mutex<()>>> =
+        LazyLock::new(|| (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect());
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    owner.hash(&mut h);
+    LOCKS[(h.finish() % STRIPES as u64) as usize].lock().await
+}
 
 /// The `<item/>` of a stored roster row.
 pub(crate) fn item_element(row: &RosterRow) -> Element {
@@ -76,6 +90,7 @@ pub(crate) async fn handle_roster_set(ctx: Ctx, iq: Element) -> IqResult {
     if name.as_ref().is_some_and(|n| n.len() > 1023) {
         return Err(StanzaError::not_acceptable().with_text("name too long"));
     }
+    let _roster = lock(&owner).await;
     let mut row = ctx
         .db
         .roster()

@@ -42,7 +42,8 @@ pub(crate) fn without(sub: &str, to: bool, from: bool) -> String {
     with("none", keep_to, keep_from)
 }
 
-/// A subscription stanza sent by the local user `owner` to `contact`.
+/// A subscription stanza sent by the local user `owner` to `contact`. The roster changes under
+/// the account's roster lock; the stanza is routed after it is released.
 pub(crate) async fn outbound(
     ctx: &Ctx,
     owner: &BareJid,
@@ -50,64 +51,80 @@ pub(crate) async fn outbound(
     kind: &str,
     el: Element,
 ) -> Result<(), StanzaError> {
-    let current = row(ctx, owner, contact).await?;
     let mut el = el;
     xml::set_attr(&mut el, "from", owner.as_str());
     xml::set_attr(&mut el, "to", contact.as_str());
     match kind {
         "subscribe" => {
-            let mut r = current.unwrap_or_else(|| RosterRow::new(contact.as_str()));
-            if !has_to(&r.subscription) && !r.ask {
-                r.ask = true;
-                roster::save(ctx, owner, &r).await?;
+            {
+                let _roster = roster::lock(owner).await;
+                let mut r = row(ctx, owner, contact).await?.unwrap_or_else(|| RosterRow::new(contact.as_str()));
+                if !has_to(&r.subscription) && !r.ask {
+                    r.ask = true;
+                    roster::save(ctx, owner, &r).await?;
+                }
             }
             ctx.router.route(el).await;
         }
         "subscribed" => {
-            let pending =
-                ctx.db.subscription_requests().remove(owner.as_str(), contact.as_str()).await.map_err(internal)?;
-            let mut r = current.unwrap_or_else(|| RosterRow::new(contact.as_str()));
-            if has_from(&r.subscription) {
-                return Ok(());
-            }
-            if pending {
-                r.subscription = with(&r.subscription, false, true);
-                r.approved = false;
-                roster::save(ctx, owner, &r).await?;
+            let approved = {
+                let _roster = roster::lock(owner).await;
+                let pending =
+                    ctx.db.subscription_requests().remove(owner.as_str(), contact.as_str()).await.map_err(internal)?;
+                let mut r = row(ctx, owner, contact).await?.unwrap_or_else(|| RosterRow::new(contact.as_str()));
+                if has_from(&r.subscription) {
+                    return Ok(());
+                }
+                if pending {
+                    r.subscription = with(&r.subscription, false, true);
+                    r.approved = false;
+                    roster::save(ctx, owner, &r).await?;
+                } else if !r.approved {
+                    // No request yet: remember the approval (RFC 6121 §3.4).
+                    r.approved = true;
+                    roster::save(ctx, owner, &r).await?;
+                }
+                pending
+            };
+            if approved {
                 ctx.router.route(el).await;
                 presence::send_current(ctx, owner, contact).await;
-            } else if !r.approved {
-                // No request yet: remember the approval (RFC 6121 §3.4).
-                r.approved = true;
-                roster::save(ctx, owner, &r).await?;
             }
         }
         "unsubscribe" => {
-            if let Some(mut r) = current
-                && (has_to(&r.subscription) || r.ask)
             {
-                r.subscription = without(&r.subscription, true, false);
-                r.ask = false;
-                roster::save(ctx, owner, &r).await?;
+                let _roster = roster::lock(owner).await;
+                if let Some(mut r) = row(ctx, owner, contact).await?
+                    && (has_to(&r.subscription) || r.ask)
+                {
+                    r.subscription = without(&r.subscription, true, false);
+                    r.ask = false;
+                    roster::save(ctx, owner, &r).await?;
+                }
             }
             ctx.router.route(el).await;
         }
         "unsubscribed" => {
-            let pending =
-                ctx.db.subscription_requests().remove(owner.as_str(), contact.as_str()).await.map_err(internal)?;
-            if let Some(mut r) = current
-                && (has_from(&r.subscription) || r.approved)
-            {
-                let had_from = has_from(&r.subscription);
-                r.subscription = without(&r.subscription, false, true);
-                r.approved = false;
-                roster::save(ctx, owner, &r).await?;
-                ctx.router.route(el).await;
-                if had_from {
-                    presence::send_unavailable(ctx, owner, contact).await;
+            let (deliver, had_from) = {
+                let _roster = roster::lock(owner).await;
+                let pending =
+                    ctx.db.subscription_requests().remove(owner.as_str(), contact.as_str()).await.map_err(internal)?;
+                match row(ctx, owner, contact).await? {
+                    Some(mut r) if has_from(&r.subscription) || r.approved => {
+                        let had_from = has_from(&r.subscription);
+                        r.subscription = without(&r.subscription, false, true);
+                        r.approved = false;
+                        roster::save(ctx, owner, &r).await?;
+                        (true, had_from)
+                    }
+                    _ => (pending, false),
                 }
-            } else if pending {
+            };
+            if deliver {
                 ctx.router.route(el).await;
+            }
+            if had_from {
+                presence::send_unavailable(ctx, owner, contact).await;
             }
         }
         _ => {}
@@ -124,6 +141,8 @@ pub(crate) async fn inbound(
     kind: &str,
     el: Element,
 ) -> Result<Flow, StanzaError> {
+    // Held until the roster is settled; answers are routed after it is released.
+    let roster_lock = roster::lock(owner).await;
     let current = row(ctx, owner, contact).await?;
     // Subscription stanzas are always about bare JIDs.
     let mut el = el;
@@ -131,14 +150,13 @@ pub(crate) async fn inbound(
     xml::set_attr(&mut el, "to", owner.as_str());
     match kind {
         "subscribe" => {
-            match current {
-                Some(r) if has_from(&r.subscription) => send(ctx, owner, contact, "subscribed").await,
+            let newly_approved = match current {
+                Some(r) if has_from(&r.subscription) => false,
                 Some(mut r) if r.approved => {
                     r.subscription = with(&r.subscription, false, true);
                     r.approved = false;
                     roster::save(ctx, owner, &r).await?;
-                    send(ctx, owner, contact, "subscribed").await;
-                    presence::send_current(ctx, owner, contact).await;
+                    true
                 }
                 _ => {
                     // Kept until answered; delivered now to available resources, later on login.
@@ -150,6 +168,11 @@ pub(crate) async fn inbound(
                         .map_err(internal)?;
                     return Ok(Flow::Continue(el));
                 }
+            };
+            drop(roster_lock);
+            send(ctx, owner, contact, "subscribed").await;
+            if newly_approved {
+                presence::send_current(ctx, owner, contact).await;
             }
             Ok(Flow::Handled)
         }
