@@ -60,14 +60,17 @@ async def wait_for(queue, predicate, what):
 
 
 @contextlib.contextmanager
-def ephemeral_server(binary, users):
-    """Runs `rhein serve --ephemeral` with `users` (name, password); yields (host, port, domain)."""
-    args = [binary, "serve", "--ephemeral"]
+def ephemeral_server(binary, users, extra_args=(), ready_out=None):
+    """Runs `rhein serve --ephemeral` with `users` (name, password); yields (host, port, domain).
+    `ready_out`, a dict, receives the whole ready line (other listeners' addresses)."""
+    args = [binary, "serve", "--ephemeral", *extra_args]
     for name, password in users:
         args += ["--user", f"{name}:{password}"]
     server = subprocess.Popen(args, stdout=subprocess.PIPE)
     try:
         ready = json.loads(server.stdout.readline())
+        if ready_out is not None:
+            ready_out.update(ready)
         host, port = ready["c2s"].rsplit(":", 1)
         yield host, int(port), ready["domain"]
     finally:

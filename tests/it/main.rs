@@ -3,6 +3,7 @@
 
 mod auth;
 mod cli;
+mod component;
 mod essentials;
 mod im;
 mod mam;

@@ -68,11 +68,11 @@ pub struct C2sShared {
     pub config: C2sConfig,
     pub router: Router,
     pub db: Db,
-    pub throttle: AuthThrottle,
+    pub throttle: Arc<AuthThrottle>,
     /// Bounds concurrent argon2 checks (PLAIN) so logins cannot starve the blocking pool.
-    pub hash_permits: tokio::sync::Semaphore,
+    pub hash_permits: Arc<tokio::sync::Semaphore>,
     /// Sessions a new connection may resume (XEP-0198).
-    pub resumable: Resumable,
+    pub resumable: Arc<Resumable>,
 }
 
 /// Serves one accepted TCP connection to the end. `direct_tls` for XEP-0368 ports.

@@ -57,11 +57,16 @@ async fn handle_host_info(ctx: Ctx, iq: Element) -> IqResult {
     Ok(Some(q))
 }
 
-async fn handle_items(_ctx: Ctx, iq: Element) -> IqResult {
+/// The host's items are its services (components, group chat), as clients look for them there.
+async fn handle_items(ctx: Ctx, iq: Element) -> IqResult {
     if node_of(&iq, ns::DISCO_ITEMS).is_some() {
         return Err(StanzaError::item_not_found());
     }
-    Ok(Some(Element::bare("query", ns::DISCO_ITEMS)))
+    let mut q = Element::bare("query", ns::DISCO_ITEMS);
+    for service in ctx.router.services(&ctx.host) {
+        q.append_child(xml::with_attr(Element::bare("item", ns::DISCO_ITEMS), "jid", service));
+    }
+    Ok(Some(q))
 }
 
 async fn handle_account_info(ctx: Ctx, iq: Element) -> IqResult {

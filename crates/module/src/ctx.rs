@@ -78,6 +78,8 @@ pub trait RouterApi: Send + Sync + 'static {
     fn message_targets(&self, bare: &BareJid, mtype: &str) -> Vec<FullJid>;
     /// Whether a domain is one of ours (account host or service).
     fn is_local_host(&self, domain: &str) -> bool;
+    /// Service domains below a host (components, later MUC and MIX), for the host's disco#items.
+    fn services(&self, host: &str) -> Vec<String>;
     /// Sends an IQ get or set from the server and waits for the answer (result or error), at
     /// most `timeout`; `None` on timeout. The IQ's `id` is chosen here.
     fn send_iq(&self, iq: Element, timeout: std::time::Duration) -> BoxFuture<'_, Option<Element>>;

@@ -2,6 +2,11 @@
 
 pub const CLIENT: &str = "jabber:client";
 pub const SERVER: &str = "jabber:server";
+/// XEP-0114: the default namespace of an accepted component's stream.
+pub const COMPONENT_ACCEPT: &str = "jabber:component:accept";
+/// XEP-0220 server dialback, and its stream feature.
+pub const DIALBACK: &str = "jabber:server:dialback";
+pub const DIALBACK_FEATURE: &str = "urn:xmpp:features:dialback";
 pub const STREAM: &str = "http://etherx.jabber.org/streams";
 pub const STREAMS: &str = "urn:ietf:params:xml:ns:xmpp-streams";
 pub const STANZAS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";

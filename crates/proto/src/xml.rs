@@ -88,6 +88,31 @@ impl StanzaKind {
     }
 }
 
+/// Moves a stanza between stream namespaces (`jabber:client` inside the server,
+/// `jabber:server` or `jabber:component:accept` on the wire): the top element and every
+/// descendant that inherited the stream's default namespace. Other elements are left alone.
+pub fn renamespace(el: Element, from_ns: &str, to_ns: &str) -> Element {
+    if el.ns() != from_ns {
+        return el;
+    }
+    rebuild(el, from_ns, to_ns)
+}
+
+fn rebuild(mut el: Element, from_ns: &str, to_ns: &str) -> Element {
+    let mut out = Element::bare(el.name(), to_ns);
+    *out.attrs_mut() = el.attrs().clone();
+    for node in el.take_nodes() {
+        match node {
+            minidom::Node::Element(child) => {
+                let child = if child.ns() == from_ns { rebuild(child, from_ns, to_ns) } else { child };
+                out.append_child(child);
+            }
+            minidom::Node::Text(text) => out.append_text_node(text),
+        }
+    }
+    out
+}
+
 /// Swaps `to` and `from` and sets `type`, turning a request into the shell of a reply.
 pub fn reply_shell(req: &Element, kind: &str) -> Element {
     let mut el = Element::bare(req.name(), req.ns());
@@ -132,6 +157,22 @@ mod tests {
         assert_eq!(r.attr("from"), Some("x"));
         assert_eq!(r.attr("id"), Some("a1"));
         assert_eq!(r.attr("type"), Some("result"));
+    }
+
+    #[test]
+    fn renamespace_moves_inherited_children_only() {
+        let el: Element = "<message xmlns='jabber:component:accept' to='a@b' id='1'><body>hi &amp; x</body>\
+            <x xmlns='urn:x'><y/></x></message>"
+            .parse()
+            .unwrap();
+        let moved = renamespace(el, crate::ns::COMPONENT_ACCEPT, crate::ns::CLIENT);
+        assert!(moved.is("message", crate::ns::CLIENT));
+        assert_eq!(moved.attr("to"), Some("a@b"));
+        assert_eq!(moved.get_child("body", crate::ns::CLIENT).unwrap().text(), "hi & x");
+        let x = moved.get_child("x", "urn:x").unwrap();
+        assert!(x.get_child("y", "urn:x").is_some());
+        let back = renamespace(moved.clone(), crate::ns::SERVER, crate::ns::CLIENT);
+        assert_eq!(back, moved, "an element in another namespace is untouched");
     }
 
     #[test]

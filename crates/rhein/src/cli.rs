@@ -45,6 +45,12 @@ pub struct ServeArgs {
     /// Direct-TLS c2s address (--ephemeral only; port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:0", requires = "ephemeral")]
     pub c2s_tls: SocketAddr,
+    /// External component to accept, as DOMAIN:SECRET (repeatable; --ephemeral only).
+    #[arg(long = "component", value_name = "DOMAIN:SECRET", requires = "ephemeral")]
+    pub components: Vec<String>,
+    /// Address components connect to (--ephemeral only, with --component).
+    #[arg(long, default_value = "127.0.0.1:0", requires = "ephemeral")]
+    pub component_listener: SocketAddr,
     /// Log filter (overrides the config), e.g. "debug" or "info,rhein_c2s=trace".
     #[arg(long)]
     pub log: Option<String>,

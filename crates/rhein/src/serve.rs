@@ -2,12 +2,12 @@
 
 use crate::cli::ServeArgs;
 use anyhow::{Context, bail};
-use rhein_server::config::{HostConfig, ListenerConfig};
+use rhein_server::config::{ComponentConfig, HostConfig, ListenerConfig};
 use rhein_server::{Config, ListenerKind, Persistence, accounts};
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let (config, persistence) = if args.ephemeral {
-        (ephemeral_config(&args), Persistence::Ephemeral)
+        (ephemeral_config(&args)?, Persistence::Ephemeral)
     } else if let Some(path) = &args.config {
         (Config::load(path)?, Persistence::Disk)
     } else {
@@ -29,6 +29,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             "domain": domain,
             "c2s": addr(ListenerKind::C2s),
             "c2s_tls": addr(ListenerKind::C2sTls),
+            "component": addr(ListenerKind::Component),
         });
         println!("{ready}");
     } else if server.db.accounts().count().await? == 0 {
@@ -44,7 +45,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn ephemeral_config(args: &ServeArgs) -> Config {
+fn ephemeral_config(args: &ServeArgs) -> anyhow::Result<Config> {
     let mut config = Config::embedded_default();
     config.server.storage = Some("sqlite::memory:".into());
     config.hosts = vec![HostConfig { domain: args.domain.to_ascii_lowercase(), certificate: None, key: None }];
@@ -52,8 +53,21 @@ fn ephemeral_config(args: &ServeArgs) -> Config {
         ListenerConfig { kind: ListenerKind::C2s, address: args.c2s, allow_plaintext: args.c2s.ip().is_loopback() },
         ListenerConfig { kind: ListenerKind::C2sTls, address: args.c2s_tls, allow_plaintext: false },
     ];
+    for component in &args.components {
+        let Some((domain, secret)) = component.split_once(':') else {
+            bail!("--component expects DOMAIN:SECRET, got {component:?}");
+        };
+        config.components.push(ComponentConfig { domain: domain.to_ascii_lowercase(), secret: secret.into() });
+    }
+    if !config.components.is_empty() {
+        config.listeners.push(ListenerConfig {
+            kind: ListenerKind::Component,
+            address: args.component_listener,
+            allow_plaintext: false,
+        });
+    }
     config.server.log_level = "warn".into();
-    config
+    Ok(config)
 }
 
 fn init_logging(filter: &str) {

@@ -49,7 +49,7 @@ impl Router {
 
     /// Sends an error reply for `el`, unless `el` is itself an error or an IQ result (which
     /// must never be answered, to avoid loops).
-    async fn bounce(&self, el: &Element, err: StanzaError) {
+    pub async fn bounce(&self, el: &Element, err: StanzaError) {
         if matches!(el.attr("type"), Some("error") | Some("result")) {
             return;
         }
@@ -81,8 +81,7 @@ impl Router {
         };
         let domain = to.domain().as_str().to_owned();
         if !self.is_host(&domain) {
-            // Federation is not there yet: every remote domain is unreachable.
-            return self.bounce(&el, StanzaError::remote_server_not_found()).await;
+            return self.deliver_remote(&domain, el).await;
         }
         if to.node().is_some() {
             if !self.account_exists(to.to_bare().as_str()).await {
@@ -277,6 +276,10 @@ impl RouterApi for Router {
 
     fn is_local_host(&self, domain: &str) -> bool {
         self.is_host(domain)
+    }
+
+    fn services(&self, host: &str) -> Vec<String> {
+        self.services_of(host)
     }
 
     fn send_iq(&self, iq: Element, timeout: std::time::Duration) -> BoxFuture<'_, Option<Element>> {

@@ -3,8 +3,10 @@
 //! I/O and holds no lock across an `.await`.
 
 mod deliver;
+mod remote;
 mod sessions;
 
+pub use remote::{AttachError, Federation};
 pub use sessions::{BindError, Outbound, SessionHandle};
 
 use rhein_module::{Ctx, Disco, Event, Registry, ServerInfo};
@@ -22,6 +24,8 @@ pub struct Router {
 struct Inner {
     sessions: sessions::Table,
     hosts: HashSet<String>,
+    components: remote::Components,
+    federation: std::sync::OnceLock<Arc<dyn Federation>>,
     registry: Registry,
     disco: Arc<Disco>,
     db: Db,
@@ -35,6 +39,7 @@ impl Router {
     /// Builds the router over the handlers modules registered.
     pub fn new(
         hosts: impl IntoIterator<Item = String>,
+        components: impl IntoIterator<Item = String>,
         db: Db,
         server: Arc<ServerInfo>,
         mut registry: Registry,
@@ -44,6 +49,8 @@ impl Router {
             inner: Arc::new(Inner {
                 sessions: sessions::Table::default(),
                 hosts: hosts.into_iter().map(|h| h.to_ascii_lowercase()).collect(),
+                components: remote::Components::new(components),
+                federation: Default::default(),
                 registry,
                 disco,
                 db,

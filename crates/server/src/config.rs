@@ -20,6 +20,24 @@ pub struct Config {
     pub limits: LimitsConfig,
     #[serde(default)]
     pub modules: ModulesConfig,
+    /// External components (XEP-0114), served on `component` listeners.
+    #[serde(default)]
+    pub components: Vec<ComponentConfig>,
+}
+
+/// One external component: the domain it serves and the secret of its handshake.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComponentConfig {
+    pub domain: String,
+    pub secret: String,
+}
+
+/// Secrets stay out of debug output (and so out of logs).
+impl std::fmt::Debug for ComponentConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ComponentConfig").field("domain", &self.domain).field("secret", &"<redacted>").finish()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -62,6 +80,8 @@ pub enum ListenerKind {
     C2s,
     /// Client connections, direct TLS (XEP-0368, port 5223).
     C2sTls,
+    /// External components (XEP-0114, port 5347; keep it on loopback or a private network).
+    Component,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -200,6 +220,21 @@ impl Config {
                 return Err(format!("listeners: allow_plaintext is only allowed on loopback, not {}", l.address));
             }
         }
+        for c in &self.components {
+            let domain = c.domain.to_ascii_lowercase();
+            if rhein_proto::BareJid::new(&domain).map(|j| j.node().is_some()).unwrap_or(true) {
+                return Err(format!("components: {:?} is not a valid domain", c.domain));
+            }
+            if self.hosts.iter().any(|h| h.domain.eq_ignore_ascii_case(&domain)) {
+                return Err(format!("components: {domain} is also a host"));
+            }
+            if c.secret.len() < 8 {
+                return Err(format!("components: {domain}: the secret needs at least 8 characters"));
+            }
+        }
+        if !self.components.is_empty() && !self.listeners.iter().any(|l| l.kind == ListenerKind::Component) {
+            return Err("components are configured but no listener has kind = \"component\"".into());
+        }
         if self.limits.max_stanza_size < 10_000 {
             return Err("limits.max_stanza_size must be at least 10000 (RFC 6120 §13.12)".into());
         }
@@ -222,6 +257,7 @@ impl Config {
             listeners: default_listeners(),
             limits: LimitsConfig::default(),
             modules: ModulesConfig::default(),
+            components: Vec::new(),
         }
     }
 }

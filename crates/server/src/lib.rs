@@ -11,9 +11,11 @@ pub mod xeps;
 
 pub use config::{Config, ConfigError, ListenerKind};
 
+use listener::Service;
 use rhein_c2s::{AuthThrottle, C2sConfig, C2sShared, Resumable, ThrottleLimits};
 use rhein_module::{Registry, ServerInfo};
 use rhein_router::Router;
+use rhein_s2s::component::ComponentShared;
 use rhein_storage::Db;
 use rhein_stream::Limits;
 use rhein_stream::tls::TlsSettings;
@@ -83,6 +85,55 @@ impl RunningServer {
     }
 }
 
+fn stream_limits(l: &config::LimitsConfig) -> Limits {
+    Limits {
+        max_stanza_size: l.max_stanza_size,
+        bytes_per_second: l.bytes_per_second,
+        idle_timeout: Duration::from_secs(l.idle_timeout_secs),
+        ..Limits::default()
+    }
+}
+
+/// The c2s state every client listener shares (one session registry, one auth throttle),
+/// in the two variants listeners differ in: plaintext SASL allowed or not.
+struct C2sListeners {
+    tls_only: Arc<C2sShared>,
+    plaintext: Arc<C2sShared>,
+}
+
+fn c2s_shared(config: &Config, hosts: &[String], tls: &TlsSettings, router: &Router, db: &Db) -> C2sListeners {
+    let l = &config.limits;
+    let mut c2s = C2sConfig::new(hosts.to_vec(), Some(tls.clone()));
+    c2s.limits = stream_limits(l);
+    c2s.negotiation_timeout = Duration::from_secs(l.negotiation_timeout_secs);
+    c2s.max_sessions_per_account = l.max_sessions_per_account;
+    c2s.queue_size = l.session_queue;
+    c2s.resume_timeout = Duration::from_secs(l.resume_timeout_secs);
+    c2s.max_unacked = l.max_unacked;
+    let throttle = Arc::new(AuthThrottle::new(ThrottleLimits {
+        per_address: l.auth_failures_per_address,
+        per_account: l.auth_failures_per_account,
+        window: Duration::from_secs(l.auth_failure_window_secs),
+    }));
+    let resumable = Arc::new(Resumable::default());
+    // One pool of argon2 permits for every listener.
+    let hash_permits =
+        Arc::new(tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())));
+    let shared = |require_tls: bool| {
+        let mut config = c2s.clone();
+        config.require_tls = require_tls;
+        C2sShared {
+            config,
+            router: router.clone(),
+            db: db.clone(),
+            throttle: throttle.clone(),
+            hash_permits: hash_permits.clone(),
+            resumable: resumable.clone(),
+        }
+    };
+    C2sListeners { tls_only: Arc::new(shared(true)), plaintext: Arc::new(shared(false)) }
+}
+
 /// Starts a server.
 pub async fn start(config: Config, persistence: Persistence) -> Result<RunningServer, StartError> {
     config.validate().map_err(StartError::Config)?;
@@ -102,41 +153,31 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
     }
     let hosts: Vec<String> = config.hosts.iter().map(|h| h.domain.to_ascii_lowercase()).collect();
     let server = Arc::new(ServerInfo { name: "Rhein", version: env!("CARGO_PKG_VERSION"), started: Instant::now() });
-    let router = Router::new(hosts.clone(), db.clone(), server, registry);
+    let router =
+        Router::new(hosts.clone(), config.components.iter().map(|c| c.domain.clone()), db.clone(), server, registry);
     router.start_workers();
 
     let l = &config.limits;
     let (stop, _) = watch::channel(false);
     let connections = listener::Connections::new(l.max_connections_per_address);
+    let c2s = c2s_shared(&config, &hosts, &tls, &router, &db);
+    let component = Arc::new(ComponentShared {
+        secrets: config.components.iter().map(|c| (c.domain.to_ascii_lowercase(), c.secret.clone())).collect(),
+        router: router.clone(),
+        limits: stream_limits(l),
+        queue_size: l.session_queue,
+        handshake_timeout: Duration::from_secs(l.negotiation_timeout_secs),
+    });
     let mut bound = Vec::new();
     for lc in &config.listeners {
-        let mut c2s = C2sConfig::new(hosts.clone(), Some(tls.clone()));
-        c2s.require_tls = !lc.allow_plaintext;
-        c2s.limits = Limits {
-            max_stanza_size: l.max_stanza_size,
-            bytes_per_second: l.bytes_per_second,
-            idle_timeout: Duration::from_secs(l.idle_timeout_secs),
-            ..Limits::default()
+        let service = match lc.kind {
+            ListenerKind::C2s | ListenerKind::C2sTls => {
+                let shared = if lc.allow_plaintext { c2s.plaintext.clone() } else { c2s.tls_only.clone() };
+                Service::C2s { shared, direct_tls: lc.kind == ListenerKind::C2sTls }
+            }
+            ListenerKind::Component => Service::Component(component.clone()),
         };
-        c2s.negotiation_timeout = Duration::from_secs(l.negotiation_timeout_secs);
-        c2s.max_sessions_per_account = l.max_sessions_per_account;
-        c2s.queue_size = l.session_queue;
-        c2s.resume_timeout = Duration::from_secs(l.resume_timeout_secs);
-        c2s.max_unacked = l.max_unacked;
-        let shared = Arc::new(C2sShared {
-            config: c2s,
-            router: router.clone(),
-            db: db.clone(),
-            throttle: AuthThrottle::new(ThrottleLimits {
-                per_address: l.auth_failures_per_address,
-                per_account: l.auth_failures_per_account,
-                window: Duration::from_secs(l.auth_failure_window_secs),
-            }),
-            hash_permits: tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
-            resumable: Resumable::default(),
-        });
-        let direct_tls = lc.kind == ListenerKind::C2sTls;
-        let addr = listener::spawn(lc.address, shared, direct_tls, stop.subscribe(), connections.clone())
+        let addr = listener::spawn(lc.address, service, stop.subscribe(), connections.clone())
             .await
             .map_err(|source| StartError::Listen { addr: lc.address, source })?;
         tracing::info!(kind = ?lc.kind, %addr, "listening");

@@ -3,6 +3,7 @@
 
 use rhein_c2s::C2sShared;
 use rhein_proto::StreamErrorCondition;
+use rhein_s2s::component::ComponentShared;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -77,11 +78,31 @@ async fn refuse(mut tcp: tokio::net::TcpStream) {
     .await;
 }
 
+/// What a listener hands its connections to.
+#[derive(Clone)]
+pub(crate) enum Service {
+    C2s { shared: Arc<C2sShared>, direct_tls: bool },
+    Component(Arc<ComponentShared>),
+}
+
+impl Service {
+    async fn serve(self, tcp: tokio::net::TcpStream, peer: SocketAddr) {
+        match self {
+            Service::C2s { shared, direct_tls } => rhein_c2s::serve(shared, tcp, peer, direct_tls).await,
+            Service::Component(shared) => rhein_s2s::component::serve(shared, tcp, peer).await,
+        }
+    }
+
+    /// Direct-TLS listeners cannot be told why they are refused in plaintext.
+    fn speaks_plaintext_first(&self) -> bool {
+        !matches!(self, Service::C2s { direct_tls: true, .. })
+    }
+}
+
 /// Binds `addr` and accepts in a background task; returns the bound address (port 0 picks one).
 pub(crate) async fn spawn(
     addr: SocketAddr,
-    shared: Arc<C2sShared>,
-    direct_tls: bool,
+    service: Service,
     mut stop: watch::Receiver<bool>,
     connections: Connections,
 ) -> std::io::Result<SocketAddr> {
@@ -98,14 +119,14 @@ pub(crate) async fn spawn(
                     Ok((tcp, peer)) => {
                         let Some(slot) = connections.acquire(peer.ip()) else {
                             tracing::warn!(%peer, "too many connections from this address");
-                            if !direct_tls {
+                            if service.speaks_plaintext_first() {
                                 tokio::spawn(refuse(tcp));
                             }
                             continue;
                         };
-                        let shared = shared.clone();
+                        let service = service.clone();
                         tokio::spawn(async move {
-                            rhein_c2s::serve(shared, tcp, peer, direct_tls).await;
+                            service.serve(tcp, peer).await;
                             drop(slot);
                         });
                     }

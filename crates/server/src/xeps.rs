@@ -25,6 +25,7 @@ pub const SUPPORTED: &[Supported] = &[
     x(60, "Publish-Subscribe", "1.30.0", "partial", "the subset PEP uses"),
     x(82, "XMPP Date and Time Profiles", "1.1.1", "complete", ""),
     x(92, "Software Version", "1.1", "complete", ""),
+    x(114, "Jabber Component Protocol", "1.6", "complete", "accept role; one connection per component domain"),
     x(115, "Entity Capabilities", "1.6.0", "complete", "the server's own; clients' verified for PEP"),
     x(153, "vCard-Based Avatars", "1.1", "complete", "photo hash added to broadcast presence"),
     x(157, "Contact Addresses for XMPP Services", "1.1.1", "complete", ""),

@@ -36,6 +36,42 @@ impl Default for Limits {
     }
 }
 
+/// The opening `<stream:stream>` of one side of a stream.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamHeader<'a> {
+    /// The content namespace: `jabber:client`, `jabber:server` or `jabber:component:accept`.
+    pub ns: &'a str,
+    pub from: Option<&'a str>,
+    pub to: Option<&'a str>,
+    pub id: Option<&'a str>,
+    /// `version='1.0'` (stream features follow); XEP-0114 component streams have none.
+    pub version: bool,
+    /// Declares the XEP-0220 `db:` prefix (server streams).
+    pub dialback: bool,
+}
+
+impl<'a> StreamHeader<'a> {
+    pub fn new(ns: &'a str) -> Self {
+        Self { ns, from: None, to: None, id: None, version: true, dialback: false }
+    }
+
+    pub fn to_wire(&self) -> String {
+        let attr = |name: &str, value: Option<&str>| {
+            value.map(|v| format!(" {name}='{}'", xml::escape(v))).unwrap_or_default()
+        };
+        format!(
+            "<?xml version='1.0'?><stream:stream xmlns='{}' xmlns:stream='{}'{}{}{}{}{} xml:lang='en'>",
+            self.ns,
+            ns::STREAM,
+            if self.dialback { format!(" xmlns:db='{}'", ns::DIALBACK) } else { String::new() },
+            attr("from", self.from),
+            attr("to", self.to),
+            attr("id", self.id),
+            if self.version { " version='1.0'" } else { "" },
+        )
+    }
+}
+
 /// Why reading stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
@@ -147,18 +183,14 @@ impl StreamIo {
         self.last_write + self.limits.keepalive
     }
 
-    /// Writes the response stream header (RFC 6120 §4.7).
+    /// Writes a c2s response stream header (RFC 6120 §4.7).
     pub async fn send_header(&mut self, from: &str, id: &str, to: Option<&str>) -> io::Result<()> {
-        let to = to.map(|t| format!(" to='{}'", xml::escape(t))).unwrap_or_default();
-        let header = format!(
-            "<?xml version='1.0'?><stream:stream xmlns='{}' xmlns:stream='{}' from='{}' id='{}'{to} \
-             version='1.0' xml:lang='en'>",
-            ns::CLIENT,
-            ns::STREAM,
-            xml::escape(from),
-            xml::escape(id),
-        );
-        self.write(header.as_bytes()).await
+        let header = StreamHeader { from: Some(from), id: Some(id), to, ..StreamHeader::new(ns::CLIENT) };
+        self.send_stream_header(&header).await
+    }
+
+    pub async fn send_stream_header(&mut self, header: &StreamHeader<'_>) -> io::Result<()> {
+        self.write(header.to_wire().as_bytes()).await
     }
 
     /// Sends a stream error and closes the stream (RFC 6120 §4.9.1.1). Errors while doing so

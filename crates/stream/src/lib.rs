@@ -10,4 +10,4 @@ pub mod tls;
 
 pub use conn::Conn;
 pub use framer::{Frame, FrameError, Framer};
-pub use io::{Limits, ReadError, StreamIo};
+pub use io::{Limits, ReadError, StreamHeader, StreamIo};

@@ -189,6 +189,49 @@ impl TestClient {
         self.features = Some(features);
     }
 
+    /// Connects as an external component (XEP-0114) for `domain` and reads the server's
+    /// header; returns the client and the stream id the handshake digest is computed over.
+    pub async fn component(addr: SocketAddr, domain: &str) -> (TestClient, String) {
+        let tcp = TcpStream::connect(addr).await.expect("connect");
+        let mut c = TestClient {
+            conn: Some(Conn::Plain(tcp)),
+            framer: Framer::new(10 * 1024 * 1024),
+            backlog: VecDeque::new(),
+            domain: domain.into(),
+            features: None,
+            jid: None,
+            mechanism: String::new(),
+            resource: None,
+        };
+        let header = format!(
+            "<?xml version='1.0'?><stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams' to='{domain}'>"
+        );
+        c.send(&header).await;
+        let id = match c.read_frame().await {
+            Some(Frame::Open(h)) => h.attr("id").unwrap_or_default().to_owned(),
+            other => panic!("expected a stream header, got {other:?}"),
+        };
+        (c, id)
+    }
+
+    /// Sends the XEP-0114 handshake for `stream_id` and `secret`; `Err(condition)` if the
+    /// server answers with a stream error instead of `<handshake/>`.
+    pub async fn component_handshake(&mut self, stream_id: &str, secret: &str) -> Result<(), String> {
+        use sha1::Digest;
+        let digest = sha1::Sha1::new().chain_update(stream_id).chain_update(secret).finalize();
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        self.send(&format!("<handshake>{hex}</handshake>")).await;
+        let reply = self.next().await;
+        if reply.is("handshake", ns::COMPONENT_ACCEPT) {
+            return Ok(());
+        }
+        Err(reply
+            .children()
+            .find(|c| c.ns() == ns::STREAMS && c.name() != "text")
+            .map(|c| c.name().to_owned())
+            .unwrap_or_default())
+    }
+
     async fn starttls(&mut self) {
         self.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>").await;
         let proceed = self.next().await;

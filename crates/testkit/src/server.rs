@@ -21,6 +21,20 @@ impl TestServerBuilder {
         self
     }
 
+    /// Adds an external component (XEP-0114) and, once, a loopback listener for components.
+    pub fn component(mut self, domain: &str, secret: &str) -> Self {
+        use rhein_server::config::ComponentConfig;
+        self.config.components.push(ComponentConfig { domain: domain.into(), secret: secret.into() });
+        if !self.config.listeners.iter().any(|l| l.kind == ListenerKind::Component) {
+            self.config.listeners.push(ListenerConfig {
+                kind: ListenerKind::Component,
+                address: SocketAddr::from(([127, 0, 0, 1], 0)),
+                allow_plaintext: false,
+            });
+        }
+        self
+    }
+
     /// Adjusts the configuration before start.
     pub fn configure(mut self, f: impl FnOnce(&mut Config)) -> Self {
         f(&mut self.config);
@@ -105,6 +119,10 @@ impl TestServer {
 
     pub fn c2s_tls_addr(&self) -> SocketAddr {
         self.running().addr(ListenerKind::C2sTls).expect("c2s_tls listener")
+    }
+
+    pub fn component_addr(&self) -> SocketAddr {
+        self.running().addr(ListenerKind::Component).expect("component listener")
     }
 
     /// A client builder aimed at the STARTTLS listener.

@@ -1,0 +1,159 @@
+//! XEP-0114 external components: a process in any language connects, names the domain it
+//! serves, proves it knows that domain's secret, and from then on receives every stanza for
+//! the domain and may send stanzas from it.
+
+use crate::link::{self, Receiver, Refusal, Sending};
+use rhein_proto::xml::StanzaKind;
+use rhein_proto::{Element, Jid, StreamErrorCondition as Cond, ns, xml};
+use rhein_router::{AttachError, Router, SessionHandle};
+use rhein_stream::{Conn, Frame, Limits, StreamHeader, StreamIo};
+use sha1::{Digest, Sha1};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use subtle::ConstantTimeEq;
+use tokio::net::TcpStream;
+use tracing::Instrument;
+
+/// What every component connection needs.
+pub struct ComponentShared {
+    /// Domain to handshake secret.
+    pub secrets: HashMap<String, String>,
+    pub router: Router,
+    pub limits: Limits,
+    /// Stanzas queued for the component before it counts as too slow.
+    pub queue_size: usize,
+    /// Time allowed from connect to a completed handshake.
+    pub handshake_timeout: Duration,
+}
+
+/// Serves one accepted connection to the end.
+pub async fn serve(shared: Arc<ComponentShared>, tcp: TcpStream, peer: SocketAddr) {
+    let _ = tcp.set_nodelay(true);
+    let span = tracing::info_span!("component", %peer, domain = tracing::field::Empty);
+    async move {
+        let mut io = StreamIo::new(Conn::Plain(tcp), shared.limits.clone());
+        let domain = match tokio::time::timeout(shared.handshake_timeout, handshake(&shared, &mut io)).await {
+            Ok(Ok(domain)) => domain,
+            Ok(Err(refusal)) => {
+                tracing::info!(condition = refusal.cond.as_str(), reason = %refusal.text, "component refused");
+                return io.fail(refusal.cond, Some(&refusal.text)).await;
+            }
+            Err(_) => return io.fail(Cond::ConnectionTimeout, Some("no handshake in time")).await,
+        };
+        tracing::Span::current().record("domain", domain.as_str());
+        let (handle, mut rx, overflow) = SessionHandle::new(shared.queue_size);
+        let session_id = handle.id;
+        if let Err(e) = shared.router.attach_component(&domain, handle) {
+            let text = match e {
+                AttachError::Taken => "another connection serves this component",
+                AttachError::Unknown => "no such component",
+            };
+            return io.fail(Cond::Conflict, Some(text)).await;
+        }
+        tracing::info!("component connected");
+        if io.send(&Element::bare("handshake", ns::COMPONENT_ACCEPT)).await.is_ok() {
+            let sending = Sending { rx: &mut rx, overflow };
+            let mut receiver = FromComponent { domain: &domain, router: &shared.router };
+            link::run(&mut io, ns::COMPONENT_ACCEPT, Some(sending), &mut receiver).await;
+        }
+        shared.router.detach_component(&domain, session_id);
+        tracing::info!("component disconnected");
+    }
+    .instrument(span)
+    .await
+}
+
+/// Routes what an attached component sends.
+struct FromComponent<'a> {
+    domain: &'a str,
+    router: &'a Router,
+}
+
+impl Receiver for FromComponent<'_> {
+    async fn receive(&mut self, el: Element) -> Result<(), Refusal> {
+        let el = check_stanza(self.domain, el)?;
+        self.router.deliver(el).await;
+        Ok(())
+    }
+}
+
+/// The stream header and `<handshake/>`; the component's domain once it proved the secret.
+async fn handshake(shared: &ComponentShared, io: &mut StreamIo) -> Result<String, Refusal> {
+    let header = match io.read_frame().await {
+        Ok(Frame::Open(header)) => header,
+        _ => return Err(Refusal::new(Cond::BadFormat, "expected a stream header")),
+    };
+    let domain = header.attr("to").unwrap_or_default().to_ascii_lowercase();
+    let id = xml::random_id();
+    let reply =
+        StreamHeader { from: Some(&domain), id: Some(&id), version: false, ..StreamHeader::new(ns::COMPONENT_ACCEPT) };
+    io.send_stream_header(&reply).await.map_err(|e| Refusal::new(Cond::UndefinedCondition, e.to_string()))?;
+    let Some(secret) = shared.secrets.get(&domain) else {
+        return Err(Refusal::new(Cond::HostUnknown, format!("no component is configured for {domain:?}")));
+    };
+    let proof = match io.read_frame().await {
+        Ok(Frame::Element(el)) if el.is("handshake", ns::COMPONENT_ACCEPT) => el.text(),
+        _ => return Err(Refusal::new(Cond::NotAuthorized, "expected <handshake/>")),
+    };
+    let expected = handshake_digest(&id, secret);
+    let given = proof.trim().to_ascii_lowercase();
+    if !bool::from(expected.as_bytes().ct_eq(given.as_bytes())) {
+        return Err(Refusal::new(Cond::NotAuthorized, "wrong handshake"));
+    }
+    Ok(domain)
+}
+
+/// XEP-0114 §3: lowercase hex SHA-1 of the stream id followed by the secret.
+fn handshake_digest(stream_id: &str, secret: &str) -> String {
+    let digest = Sha1::new().chain_update(stream_id.as_bytes()).chain_update(secret.as_bytes()).finalize();
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A component may send stanzas only from its own domain, and only addressed ones.
+fn check_stanza(domain: &str, el: Element) -> Result<Element, Refusal> {
+    if StanzaKind::of(&el).is_none() {
+        return Err(Refusal::new(Cond::UnsupportedStanzaType, format!("<{}/> is not a stanza", el.name())));
+    }
+    let from = match el.attr("from").map(Jid::new) {
+        Some(Ok(from)) => from,
+        Some(Err(_)) => return Err(Refusal::new(Cond::InvalidFrom, "malformed from")),
+        None => return Err(Refusal::new(Cond::ImproperAddressing, "a component's stanza needs a from")),
+    };
+    if from.domain().as_str() != domain {
+        return Err(Refusal::new(Cond::InvalidFrom, format!("{from} is not at {domain}")));
+    }
+    if el.attr("to").is_none() {
+        return Err(Refusal::new(Cond::ImproperAddressing, "a component's stanza needs a to"));
+    }
+    Ok(el)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_matches_the_xep_example() {
+        // XEP-0114 §3 example: stream id 3BF96D32, secret "sesame".
+        assert_eq!(handshake_digest("3BF96D32", "sesame"), sha1_hex("3BF96D32sesame"));
+        assert_eq!(handshake_digest("a", "b").len(), 40);
+    }
+
+    fn sha1_hex(s: &str) -> String {
+        Sha1::digest(s.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn stanzas_must_come_from_the_component_domain() {
+        let ok: Element = "<message xmlns='jabber:client' from='bot@echo.example' to='a@example'/>".parse().unwrap();
+        assert!(check_stanza("echo.example", ok).is_ok());
+        let spoof: Element = "<message xmlns='jabber:client' from='a@example' to='b@example'/>".parse().unwrap();
+        assert_eq!(check_stanza("echo.example", spoof).unwrap_err().cond, Cond::InvalidFrom);
+        let nofrom: Element = "<iq xmlns='jabber:client' to='example' type='get' id='1'/>".parse().unwrap();
+        assert_eq!(check_stanza("echo.example", nofrom).unwrap_err().cond, Cond::ImproperAddressing);
+        let nonza: Element = "<handshake xmlns='jabber:client'/>".parse().unwrap();
+        assert_eq!(check_stanza("echo.example", nonza).unwrap_err().cond, Cond::UnsupportedStanzaType);
+    }
+}

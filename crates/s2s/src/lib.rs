@@ -1,0 +1,4 @@
+//! Streams with other servers: external components (XEP-0114) and, next, federation.
+
+pub mod component;
+mod link;
