@@ -9,6 +9,7 @@ mod im;
 mod mam;
 mod pep;
 mod push;
+mod s2s;
 mod sasl2;
 mod sm;
 mod stream;

@@ -2,10 +2,10 @@
 //! serves, proves it knows that domain's secret, and from then on receives every stanza for
 //! the domain and may send stanzas from it.
 
-use crate::link::{self, Receiver, Refusal, Sending};
+use crate::link::{self, Local, Peer, Refusal};
 use rhein_proto::xml::StanzaKind;
 use rhein_proto::{Element, Jid, StreamErrorCondition as Cond, ns, xml};
-use rhein_router::{AttachError, Router, SessionHandle};
+use rhein_router::{AttachError, Outbound, Router, SessionHandle};
 use rhein_stream::{Conn, Frame, Limits, StreamHeader, StreamIo};
 use sha1::{Digest, Sha1};
 use std::collections::HashMap;
@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use subtle::ConstantTimeEq;
 use tokio::net::TcpStream;
+use tokio::sync::{Notify, mpsc};
 use tracing::Instrument;
 
 /// What every component connection needs.
@@ -54,9 +55,8 @@ pub async fn serve(shared: Arc<ComponentShared>, tcp: TcpStream, peer: SocketAdd
         }
         tracing::info!("component connected");
         if io.send(&Element::bare("handshake", ns::COMPONENT_ACCEPT)).await.is_ok() {
-            let sending = Sending { rx: &mut rx, overflow };
-            let mut receiver = FromComponent { domain: &domain, router: &shared.router };
-            link::run(&mut io, ns::COMPONENT_ACCEPT, Some(sending), &mut receiver).await;
+            let mut peer = Attached { domain: &domain, router: &shared.router, rx: &mut rx, overflow };
+            link::run(&mut io, ns::COMPONENT_ACCEPT, &mut peer).await;
         }
         shared.router.detach_component(&domain, session_id);
         tracing::info!("component disconnected");
@@ -65,17 +65,30 @@ pub async fn serve(shared: Arc<ComponentShared>, tcp: TcpStream, peer: SocketAdd
     .await
 }
 
-/// Routes what an attached component sends.
-struct FromComponent<'a> {
+/// An attached component: what it sends is routed, what the router queues for it is written.
+struct Attached<'a> {
     domain: &'a str,
     router: &'a Router,
+    rx: &'a mut mpsc::Receiver<Outbound>,
+    overflow: Arc<Notify>,
 }
 
-impl Receiver for FromComponent<'_> {
-    async fn receive(&mut self, el: Element) -> Result<(), Refusal> {
+impl Peer for Attached<'_> {
+    async fn next_local(&mut self) -> Local {
+        tokio::select! {
+            out = self.rx.recv() => match out {
+                Some(Outbound::Stanza(el)) => Local::Send(el),
+                Some(Outbound::Close(cond)) => Local::Fail(Refusal::new(cond, "closed by the server")),
+                None => Local::Close,
+            },
+            () = self.overflow.notified() => Local::Fail(Refusal::new(Cond::PolicyViolation, "too many stanzas queued")),
+        }
+    }
+
+    async fn receive(&mut self, el: Element) -> Result<Vec<Element>, Refusal> {
         let el = check_stanza(self.domain, el)?;
         self.router.deliver(el).await;
-        Ok(())
+        Ok(Vec::new())
     }
 }
 

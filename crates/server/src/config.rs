@@ -20,9 +20,32 @@ pub struct Config {
     pub limits: LimitsConfig,
     #[serde(default)]
     pub modules: ModulesConfig,
+    /// Federation; active when an `s2s` or `s2s_tls` listener is configured.
+    #[serde(default)]
+    pub s2s: S2sSection,
     /// External components (XEP-0114), served on `component` listeners.
     #[serde(default)]
     pub components: Vec<ComponentConfig>,
+}
+
+/// `[s2s]`: federation settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct S2sSection {
+    /// Refuse server-to-server streams without TLS, both ways.
+    pub require_tls: bool,
+    /// Time allowed to connect, secure and authenticate a stream.
+    pub connect_timeout_secs: u64,
+    /// First wait before an unreachable domain is tried again (doubles up to 32×).
+    pub retry_after_secs: u64,
+    /// Remote domains pinned to an address, bypassing DNS (tests, private federations).
+    pub routes: std::collections::HashMap<String, SocketAddr>,
+}
+
+impl Default for S2sSection {
+    fn default() -> Self {
+        Self { require_tls: true, connect_timeout_secs: 30, retry_after_secs: 10, routes: Default::default() }
+    }
 }
 
 /// One external component: the domain it serves and the secret of its handshake.
@@ -82,6 +105,10 @@ pub enum ListenerKind {
     C2sTls,
     /// External components (XEP-0114, port 5347; keep it on loopback or a private network).
     Component,
+    /// Other servers, STARTTLS (RFC 6120, port 5269).
+    S2s,
+    /// Other servers, direct TLS (XEP-0368, port 5270).
+    S2sTls,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -258,6 +285,7 @@ impl Config {
             limits: LimitsConfig::default(),
             modules: ModulesConfig::default(),
             components: Vec::new(),
+            s2s: S2sSection::default(),
         }
     }
 }

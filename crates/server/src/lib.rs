@@ -53,6 +53,8 @@ pub enum Persistence {
 pub struct RunningServer {
     pub db: Db,
     pub router: Router,
+    /// Federation, when an s2s listener is configured.
+    pub s2s: Option<rhein_s2s::S2s>,
     listeners: Vec<(ListenerKind, SocketAddr)>,
     stop: watch::Sender<bool>,
     connections: listener::Connections,
@@ -168,6 +170,23 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
         queue_size: l.session_queue,
         handshake_timeout: Duration::from_secs(l.negotiation_timeout_secs),
     });
+    let federates = config.listeners.iter().any(|l| matches!(l.kind, ListenerKind::S2s | ListenerKind::S2sTls));
+    let s2s = federates.then(|| {
+        let local_domains =
+            hosts.iter().cloned().chain(config.components.iter().map(|c| c.domain.to_ascii_lowercase()));
+        let s = &config.s2s;
+        let s2s_config = rhein_s2s::S2sConfig {
+            local_domains: local_domains.collect(),
+            routes: s.routes.iter().map(|(d, a)| (d.to_ascii_lowercase(), *a)).collect(),
+            require_tls: s.require_tls,
+            tls: tls.clone(),
+            limits: stream_limits(l),
+            queue_size: l.session_queue,
+            connect_timeout: Duration::from_secs(s.connect_timeout_secs),
+            retry_after: Duration::from_secs(s.retry_after_secs),
+        };
+        rhein_s2s::S2s::install(s2s_config, router.clone())
+    });
     let mut bound = Vec::new();
     for lc in &config.listeners {
         let service = match lc.kind {
@@ -176,6 +195,10 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
                 Service::C2s { shared, direct_tls: lc.kind == ListenerKind::C2sTls }
             }
             ListenerKind::Component => Service::Component(component.clone()),
+            ListenerKind::S2s | ListenerKind::S2sTls => Service::S2s {
+                s2s: s2s.clone().ok_or_else(|| StartError::Config("s2s listener without federation".into()))?,
+                direct_tls: lc.kind == ListenerKind::S2sTls,
+            },
         };
         let addr = listener::spawn(lc.address, service, stop.subscribe(), connections.clone())
             .await
@@ -183,5 +206,5 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
         tracing::info!(kind = ?lc.kind, %addr, "listening");
         bound.push((lc.kind, addr));
     }
-    Ok(RunningServer { db, router, listeners: bound, stop, connections })
+    Ok(RunningServer { db, router, s2s, listeners: bound, stop, connections })
 }

@@ -212,6 +212,17 @@ impl StreamIo {
         self.framer.reset();
     }
 
+    /// The client side of STARTTLS (s2s outbound), after the peer's `<proceed/>`.
+    pub async fn starttls_client(self, connector: &tokio_rustls::TlsConnector, domain: &str) -> io::Result<Self> {
+        let Self { conn, mut framer, limits, rate, buf, last_write } = self;
+        if framer.take_pending() > 0 {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "data before TLS handshake"));
+        }
+        framer.reset();
+        let conn = conn.into_client_tls(connector, domain).await?;
+        Ok(Self { conn, framer, limits, rate, buf, last_write })
+    }
+
     /// Upgrades to TLS after `<proceed/>`. Bytes the client sent before the handshake are a
     /// protocol violation (and a known injection attack), so they fail the upgrade.
     pub async fn starttls(self, tls: &TlsSettings) -> io::Result<Self> {

@@ -8,11 +8,15 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use tokio_rustls::rustls::crypto::ring::default_provider;
+use tokio_rustls::rustls::crypto::{WebPkiSupportedAlgorithms, verify_tls12_signature, verify_tls13_signature};
+use tokio_rustls::rustls::pki_types::{ServerName, UnixTime};
 use tokio_rustls::rustls::server::{ClientHello, ResolvesServerCert};
 use tokio_rustls::rustls::sign::CertifiedKey;
 use tokio_rustls::rustls::{self, ServerConfig};
+use tokio_rustls::rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 /// Why a certificate could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -105,8 +109,9 @@ impl TlsSettings {
             .with_safe_default_protocol_versions()?
             .with_no_client_auth()
             .with_cert_resolver(Arc::new(SniResolver { by_name, default }));
-        // XEP-0368: direct TLS clients announce "xmpp-client"; clients without ALPN are fine too.
-        config.alpn_protocols = vec![b"xmpp-client".to_vec()];
+        // XEP-0368: direct TLS clients announce "xmpp-client", servers "xmpp-server"; peers
+        // without ALPN are fine too.
+        config.alpn_protocols = vec![b"xmpp-client".to_vec(), b"xmpp-server".to_vec()];
         Ok(Self {
             acceptor: TlsAcceptor::from(Arc::new(config)),
             end_points: Arc::new(end_points),
@@ -119,4 +124,57 @@ impl TlsSettings {
     pub fn end_point(&self, sni: Option<&str>) -> Vec<u8> {
         sni.and_then(|n| self.end_points.get(&n.to_ascii_lowercase())).unwrap_or(&self.default_end_point).clone()
     }
+}
+
+/// Accepts any certificate chain but checks the handshake signatures: the connection is
+/// encrypted to whoever holds the presented key, and the peer's identity is established some
+/// other way (XEP-0220 dialback for s2s; nothing, in tests against self-signed servers).
+#[derive(Debug)]
+struct AnyCertificate {
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// A TLS client that does not validate the server's certificate chain (see [`AnyCertificate`]),
+/// offering the given ALPN protocols.
+pub fn unverified_connector(alpn: &[&[u8]]) -> TlsConnector {
+    let provider = Arc::new(default_provider());
+    let verifier = Arc::new(AnyCertificate { algorithms: provider.signature_verification_algorithms });
+    let builder = ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions();
+    // The default protocol versions are always supported by the default provider.
+    let Ok(builder) = builder else { unreachable!("ring supports TLS 1.2 and 1.3") };
+    let mut config = builder.dangerous().with_custom_certificate_verifier(verifier).with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    TlsConnector::from(Arc::new(config))
 }

@@ -8,14 +8,10 @@ use rhein_stream::{Conn, Frame, Framer};
 use sha2::Digest;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
-use tokio_rustls::rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use tokio_rustls::rustls::{self, ClientConfig, DigitallySignedStruct, SignatureScheme};
 
 /// How the client secures its connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,55 +23,10 @@ pub enum Tls {
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Accepts the server's self-signed certificate (tests only).
-#[derive(Debug)]
-struct AcceptAny;
-
-impl ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Ok(HandshakeSignatureValid::assertion())
-    }
-    fn verify_tls13_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Ok(HandshakeSignatureValid::assertion())
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        rustls::crypto::ring::default_provider().signature_verification_algorithms.supported_schemes()
-    }
-}
-
 /// A TLS client that accepts any certificate (test servers' are self-signed); with `alpn`, it
 /// offers `xmpp-client` as direct-TLS clients do.
 pub fn insecure_connector(alpn: bool) -> TlsConnector {
-    let mut config = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAny))
-        .with_no_client_auth();
-    if alpn {
-        config.alpn_protocols = vec![b"xmpp-client".to_vec()];
-    }
-    TlsConnector::from(Arc::new(config))
+    rhein_stream::tls::unverified_connector(if alpn { &[b"xmpp-client"] } else { &[] })
 }
 
 /// Connection options.
@@ -211,6 +162,45 @@ impl TestClient {
             Some(Frame::Open(h)) => h.attr("id").unwrap_or_default().to_owned(),
             other => panic!("expected a stream header, got {other:?}"),
         };
+        (c, id)
+    }
+
+    /// Connects to an s2s listener as server `from` asking for `to`, secures the stream with
+    /// STARTTLS, and returns the client and the stream id (what dialback keys are bound to).
+    pub async fn server(addr: SocketAddr, from: &str, to: &str) -> (TestClient, String) {
+        let tcp = TcpStream::connect(addr).await.expect("connect");
+        let mut c = TestClient {
+            conn: Some(Conn::Plain(tcp)),
+            framer: Framer::new(10 * 1024 * 1024),
+            backlog: VecDeque::new(),
+            domain: to.into(),
+            features: None,
+            jid: None,
+            mechanism: String::new(),
+            resource: None,
+        };
+        let header = format!(
+            "<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' \
+             xmlns:db='jabber:server:dialback' from='{from}' to='{to}' version='1.0'>"
+        );
+        c.send(&header).await;
+        c.framer.reset();
+        assert!(matches!(c.read_frame().await, Some(Frame::Open(_))), "stream header");
+        let features = c.next().await;
+        assert!(features.get_child("starttls", ns::TLS).is_some(), "s2s offers STARTTLS: {features:?}");
+        c.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>").await;
+        assert!(c.next().await.is("proceed", ns::TLS));
+        let conn = c.conn.take().expect("connected");
+        c.conn = Some(conn.into_client_tls(&insecure_connector(false), to).await.expect("STARTTLS handshake"));
+        c.send(&header).await;
+        c.framer.reset();
+        let id = match c.read_frame().await {
+            Some(Frame::Open(h)) => h.attr("id").unwrap_or_default().to_owned(),
+            other => panic!("expected a stream header, got {other:?}"),
+        };
+        let features = c.next().await;
+        assert!(features.get_child("dialback", ns::DIALBACK_FEATURE).is_some(), "dialback offered: {features:?}");
+        c.features = Some(features);
         (c, id)
     }
 

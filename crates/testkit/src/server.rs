@@ -35,6 +35,17 @@ impl TestServerBuilder {
         self
     }
 
+    /// Federates: an s2s listener on `addr` (a loopback address; port 0 picks one).
+    /// Peers are pinned after start with [`TestServer::pin`].
+    pub fn federation(mut self, addr: &str) -> Self {
+        self.config.listeners.push(ListenerConfig {
+            kind: ListenerKind::S2s,
+            address: addr.parse().expect("socket address"),
+            allow_plaintext: false,
+        });
+        self
+    }
+
     /// Adjusts the configuration before start.
     pub fn configure(mut self, f: impl FnOnce(&mut Config)) -> Self {
         f(&mut self.config);
@@ -42,6 +53,10 @@ impl TestServerBuilder {
     }
 
     pub async fn start(self) -> TestServer {
+        // RHEIN_TEST_LOG=debug (any tracing filter) shows the servers' logs of a failing test.
+        if let Ok(filter) = std::env::var("RHEIN_TEST_LOG") {
+            let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+        }
         let (url, pg_db) = fresh_storage().await;
         let mut config = self.config;
         config.server.storage = Some(url.clone());
@@ -123,6 +138,15 @@ impl TestServer {
 
     pub fn component_addr(&self) -> SocketAddr {
         self.running().addr(ListenerKind::Component).expect("component listener")
+    }
+
+    pub fn s2s_addr(&self) -> SocketAddr {
+        self.running().addr(ListenerKind::S2s).expect("s2s listener")
+    }
+
+    /// Routes `domain` to `addr` instead of DNS.
+    pub fn pin(&self, domain: &str, addr: SocketAddr) {
+        self.running().s2s.as_ref().expect("federation configured").pin(domain, addr);
     }
 
     /// A client builder aimed at the STARTTLS listener.

@@ -1,0 +1,191 @@
+//! Inbound streams: a remote server connects, secures the stream, proves with dialback
+//! which of its domains it speaks for, and sends stanzas from those domains to ours. It may
+//! also ask us (as the authoritative server) whether we issued a key.
+
+use crate::link::{self, Local, Peer, Refusal};
+use crate::{S2s, Shared, dialback};
+use rhein_proto::xml::{self, StanzaKind};
+use rhein_proto::{Element, Jid, StreamErrorCondition as Cond, ns};
+use rhein_stream::{Conn, Frame, StreamHeader, StreamIo};
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::time::timeout_at;
+use tracing::Instrument;
+
+/// Serves one accepted connection from a remote server; `direct_tls` for XEP-0368 ports.
+pub async fn serve(s2s: S2s, tcp: TcpStream, peer: SocketAddr, direct_tls: bool) {
+    let _ = tcp.set_nodelay(true);
+    let shared = s2s.shared;
+    let span = tracing::info_span!("s2s_in", %peer);
+    async move {
+        let deadline = tokio::time::Instant::now() + shared.config.connect_timeout;
+        let conn = if direct_tls {
+            match timeout_at(deadline, Conn::Plain(tcp).into_tls(&shared.config.tls)).await {
+                Ok(Ok(conn)) => conn,
+                _ => return tracing::debug!("TLS handshake failed"),
+            }
+        } else {
+            Conn::Plain(tcp)
+        };
+        let io = StreamIo::new(conn, shared.config.limits.clone());
+        let (mut io, stream_id, first) = match timeout_at(deadline, negotiate(&shared, io)).await {
+            Ok(Some(negotiated)) => negotiated,
+            Ok(None) => return,
+            Err(_) => return tracing::debug!("negotiation timed out"),
+        };
+        let (verdicts_tx, verdicts) = mpsc::channel(16);
+        let mut incoming = Incoming { shared, stream_id, authenticated: HashSet::new(), verdicts_tx, verdicts };
+        if let Some(el) = first {
+            match incoming.receive(el).await {
+                Ok(answers) => {
+                    for a in answers {
+                        if io.send(&a).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                Err(refusal) => return io.fail(refusal.cond, Some(&refusal.text)).await,
+            }
+        }
+        link::run(&mut io, ns::SERVER, &mut incoming).await;
+    }
+    .instrument(span)
+    .await
+}
+
+/// Stream headers and STARTTLS. Returns the stream, its id (what dialback keys are bound to)
+/// and, on a plaintext stream where TLS is optional, the first element already read.
+async fn negotiate(shared: &Shared, mut io: StreamIo) -> Option<(StreamIo, String, Option<Element>)> {
+    loop {
+        let header = match io.read_frame().await {
+            Ok(Frame::Open(h)) => h,
+            _ => return None,
+        };
+        let to = header.attr("to").unwrap_or_default().to_ascii_lowercase();
+        let from = header.attr("from").map(str::to_ascii_lowercase);
+        let id = xml::random_id();
+        let reply = StreamHeader {
+            from: Some(&to),
+            to: from.as_deref(),
+            id: Some(&id),
+            dialback: true,
+            ..StreamHeader::new(ns::SERVER)
+        };
+        io.send_stream_header(&reply).await.ok()?;
+        if !shared.is_local(&to) {
+            io.fail(Cond::HostUnknown, Some(&format!("{to:?} is not served here"))).await;
+            return None;
+        }
+        let secured = io.conn().is_tls();
+        let mut features = Element::bare("features", ns::STREAM);
+        if secured {
+            features.append_child(dialback::feature());
+        } else {
+            let mut starttls = Element::bare("starttls", ns::TLS);
+            if shared.config.require_tls {
+                starttls.append_child(Element::bare("required", ns::TLS));
+            } else {
+                features.append_child(dialback::feature());
+            }
+            features.append_child(starttls);
+        }
+        io.send(&features).await.ok()?;
+        if secured {
+            return Some((io, id, None));
+        }
+        match io.read_frame().await {
+            Ok(Frame::Element(el)) if el.is("starttls", ns::TLS) => {
+                io.send(&Element::bare("proceed", ns::TLS)).await.ok()?;
+                io = io.starttls(&shared.config.tls).await.ok()?;
+            }
+            Ok(Frame::Element(_)) if shared.config.require_tls => {
+                io.fail(Cond::PolicyViolation, Some("STARTTLS is required")).await;
+                return None;
+            }
+            Ok(Frame::Element(el)) => return Some((io, id, Some(el))),
+            _ => return None,
+        }
+    }
+}
+
+struct Incoming {
+    shared: Arc<Shared>,
+    stream_id: String,
+    /// (remote domain, local domain) pairs dialback verified on this stream.
+    authenticated: HashSet<(String, String)>,
+    verdicts_tx: mpsc::Sender<(String, String, bool)>,
+    verdicts: mpsc::Receiver<(String, String, bool)>,
+}
+
+impl Peer for Incoming {
+    async fn next_local(&mut self) -> Local {
+        // `verdicts_tx` lives in `self`, so the channel never closes.
+        let Some((remote, local, valid)) = self.verdicts.recv().await else { return Local::Close };
+        if valid {
+            tracing::info!(%remote, %local, "dialback verified");
+            self.authenticated.insert((remote.clone(), local.clone()));
+        } else {
+            tracing::warn!(%remote, %local, "dialback key rejected by the domain it claims");
+        }
+        Local::Send(dialback::element("result", &local, &remote, None, None, Some(valid)))
+    }
+
+    async fn receive(&mut self, el: Element) -> Result<Vec<Element>, Refusal> {
+        let (from, to) = (el.attr("from").unwrap_or_default(), el.attr("to").unwrap_or_default());
+        if el.is("result", ns::DIALBACK) {
+            return self.start_verification(from, to, &el.text());
+        }
+        if el.is("verify", ns::DIALBACK) {
+            // We are the authoritative server: did we issue this key for that stream?
+            let (Some(id), true) = (el.attr("id"), self.shared.is_local(to)) else {
+                return Ok(vec![dialback::element("verify", to, from, el.attr("id"), None, Some(false))]);
+            };
+            let valid = self.shared.secret.check(from, to, id, &el.text());
+            return Ok(vec![dialback::element("verify", to, from, Some(id), None, Some(valid))]);
+        }
+        if StanzaKind::of(&el).is_none() {
+            return Err(Refusal::new(Cond::UnsupportedStanzaType, format!("<{}/> is not a stanza", el.name())));
+        }
+        let (from, to) = match (Jid::new(from), Jid::new(to)) {
+            (Ok(from), Ok(to)) => (from, to),
+            _ => return Err(Refusal::new(Cond::ImproperAddressing, "a server's stanza needs a valid from and to")),
+        };
+        let pair = (from.domain().as_str().to_owned(), to.domain().as_str().to_owned());
+        if !self.authenticated.contains(&pair) {
+            if !self.shared.is_local(&pair.1) {
+                return Err(Refusal::new(Cond::HostUnknown, format!("{} is not served here", pair.1)));
+            }
+            return Err(Refusal::new(Cond::InvalidFrom, format!("{} is not authenticated on this stream", pair.0)));
+        }
+        self.shared.router.deliver(el).await;
+        Ok(Vec::new())
+    }
+}
+
+impl Incoming {
+    /// A peer presents a key for `from` → `to`: ask `from`'s authoritative server in the
+    /// background (the stream keeps serving meanwhile; waiting here could deadlock two
+    /// servers verifying each other) and answer when it replies.
+    fn start_verification(&mut self, from: &str, to: &str, key: &str) -> Result<Vec<Element>, Refusal> {
+        let (remote, local) = (from.to_ascii_lowercase(), to.to_ascii_lowercase());
+        if !self.shared.is_local(&local) {
+            return Err(Refusal::new(Cond::HostUnknown, format!("{local:?} is not served here")));
+        }
+        if remote.is_empty() || self.shared.is_local(&remote) || Jid::new(&remote).is_err() {
+            return Err(Refusal::new(Cond::InvalidFrom, format!("{remote:?} cannot be authenticated here")));
+        }
+        let (shared, stream_id, key, tx) =
+            (self.shared.clone(), self.stream_id.clone(), key.trim().to_owned(), self.verdicts_tx.clone());
+        tokio::spawn(
+            async move {
+                let valid = shared.verify(&local, &remote, &stream_id, &key).await;
+                let _ = tx.send((remote, local, valid)).await;
+            }
+            .in_current_span(),
+        );
+        Ok(Vec::new())
+    }
+}

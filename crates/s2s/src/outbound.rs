@@ -1,0 +1,237 @@
+//! Outbound streams, one per (local domain, remote domain) pair: connect (pinned address or
+//! DNS), STARTTLS, present our dialback key, then carry the pair's stanzas. The same stream
+//! carries our questions about keys other servers of that domain showed us (`db:verify`),
+//! which must not wait behind stanzas or for the stream's own authentication.
+
+use crate::link::{self, Local, Peer, Refusal};
+use crate::{Shared, VerifyRequest, dialback};
+use rhein_proto::{Element, StanzaError, StreamErrorCondition as Cond, ns};
+use rhein_stream::{Conn, Frame, StreamHeader, StreamIo};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, sleep_until, timeout_at};
+use tracing::Instrument;
+
+/// The default port of server-to-server streams (RFC 6120 §3.2.2).
+const S2S_PORT: u16 = 5269;
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The sending end of an outbound stream.
+#[derive(Clone)]
+pub(crate) struct Handle {
+    pub id: u64,
+    pub stanzas: mpsc::Sender<Element>,
+    pub verifies: mpsc::Sender<VerifyRequest>,
+}
+
+impl Handle {
+    /// A handle and the task that runs its stream (to be spawned by the caller).
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        local: &str,
+        remote: &str,
+    ) -> (Self, impl Future<Output = ()> + Send + 'static) {
+        let (stanzas, stanzas_rx) = mpsc::channel(shared.config.queue_size.max(1));
+        let (verifies, verifies_rx) = mpsc::channel(64);
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let span = tracing::info_span!(parent: None, "s2s_out", %local, %remote);
+        let out = Outgoing {
+            shared,
+            id,
+            local: local.to_owned(),
+            remote: remote.to_owned(),
+            authenticated: false,
+            deadline: Instant::now(),
+            stanzas: stanzas_rx,
+            verifies: verifies_rx,
+            pending: HashMap::new(),
+            failure: None,
+        };
+        (Self { id, stanzas, verifies }, out.run().instrument(span))
+    }
+}
+
+struct Outgoing {
+    shared: Arc<Shared>,
+    id: u64,
+    local: String,
+    remote: String,
+    authenticated: bool,
+    /// Dialback must have succeeded by then.
+    deadline: Instant,
+    stanzas: mpsc::Receiver<Element>,
+    verifies: mpsc::Receiver<VerifyRequest>,
+    /// Our open `db:verify` questions, by the stream id they are about.
+    pending: HashMap<String, Vec<oneshot::Sender<bool>>>,
+    /// What queued stanzas are bounced with if the stream never authenticates.
+    failure: Option<StanzaError>,
+}
+
+impl Outgoing {
+    async fn run(mut self) {
+        self.deadline = Instant::now() + self.shared.config.connect_timeout;
+        match timeout_at(self.deadline, self.open()).await {
+            Ok(Ok((mut io, stream_id))) => {
+                let key = self.shared.secret.key(&self.remote, &self.local, &stream_id);
+                let result = dialback::element("result", &self.local, &self.remote, None, Some(&key), None);
+                if io.send(&result).await.is_ok() {
+                    link::run(&mut io, ns::SERVER, &mut self).await;
+                }
+            }
+            Ok(Err(reason)) => {
+                tracing::warn!(%reason, "cannot open a stream");
+                self.failure = Some(StanzaError::remote_server_not_found().with_text(reason));
+            }
+            Err(_) => {
+                tracing::warn!("opening the stream timed out");
+                self.failure = Some(StanzaError::remote_server_timeout());
+            }
+        }
+        self.finish().await;
+    }
+
+    /// Connects and negotiates up to the point where our dialback key can be presented;
+    /// returns the stream and the id the peer gave it.
+    async fn open(&self) -> Result<(StreamIo, String), String> {
+        let addr = self.resolve().await?;
+        let tcp = TcpStream::connect(addr).await.map_err(|e| format!("connect to {addr}: {e}"))?;
+        let _ = tcp.set_nodelay(true);
+        let mut io = StreamIo::new(Conn::Plain(tcp), self.shared.config.limits.clone());
+        let (mut stream_id, features) = self.open_stream(&mut io).await?;
+        if features.get_child("starttls", ns::TLS).is_some() {
+            io.send(&Element::bare("starttls", ns::TLS)).await.map_err(|e| e.to_string())?;
+            match io.read_frame().await {
+                Ok(Frame::Element(el)) if el.is("proceed", ns::TLS) => {}
+                _ => return Err("STARTTLS refused".into()),
+            }
+            io = io.starttls_client(&self.shared.connector, &self.remote).await.map_err(|e| format!("TLS: {e}"))?;
+            (stream_id, _) = self.open_stream(&mut io).await?;
+        } else if self.shared.config.require_tls {
+            return Err("the peer does not offer STARTTLS".into());
+        }
+        Ok((io, stream_id))
+    }
+
+    /// Where the remote domain listens: a pinned address, else its name on the s2s port.
+    async fn resolve(&self) -> Result<SocketAddr, String> {
+        if let Some(addr) = self.shared.pinned(&self.remote) {
+            return Ok(addr);
+        }
+        let mut addrs = tokio::net::lookup_host((self.remote.as_str(), S2S_PORT))
+            .await
+            .map_err(|e| format!("cannot resolve {}: {e}", self.remote))?;
+        addrs.next().ok_or_else(|| format!("{} has no address", self.remote))
+    }
+
+    /// Sends our header; reads the peer's header and features.
+    async fn open_stream(&self, io: &mut StreamIo) -> Result<(String, Element), String> {
+        let header = StreamHeader {
+            from: Some(&self.local),
+            to: Some(&self.remote),
+            dialback: true,
+            ..StreamHeader::new(ns::SERVER)
+        };
+        io.send_stream_header(&header).await.map_err(|e| e.to_string())?;
+        let stream_id = match io.read_frame().await {
+            Ok(Frame::Open(h)) => h.attr("id").map(str::to_owned).ok_or("the peer's stream has no id")?,
+            Ok(other) => return Err(format!("expected a stream header, got {other:?}")),
+            Err(e) => return Err(e.to_string()),
+        };
+        match io.read_frame().await {
+            Ok(Frame::Element(f)) if f.is("features", ns::STREAM) => Ok((stream_id, f)),
+            Ok(Frame::Element(e)) if e.is("error", ns::STREAM) => Err(stream_error_text(&e)),
+            Ok(other) => Err(format!("expected stream features, got {other:?}")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// After the stream: stanzas still queued are bounced (never authenticated) or sent on a
+    /// fresh stream (an authenticated stream that closed).
+    async fn finish(mut self) {
+        self.shared.forget(&self.local, &self.remote, self.id);
+        self.stanzas.close();
+        self.verifies.close();
+        if !self.authenticated {
+            self.shared.record_failure(&self.remote);
+        }
+        let failure = self.failure.take().unwrap_or_else(StanzaError::remote_server_not_found);
+        while let Some(el) = self.stanzas.recv().await {
+            let retry = if self.authenticated {
+                self.shared.queue(&self.remote, el)
+            } else {
+                Err(Box::new((el, failure.clone())))
+            };
+            if let Err(refused) = retry {
+                self.shared.router.bounce(&refused.0, refused.1).await;
+            }
+        }
+    }
+}
+
+impl Peer for Outgoing {
+    async fn next_local(&mut self) -> Local {
+        let authenticated = self.authenticated;
+        tokio::select! {
+            Some(request) = self.verifies.recv() => {
+                let question = dialback::element(
+                    "verify",
+                    &self.local,
+                    &self.remote,
+                    Some(&request.stream_id),
+                    Some(&request.key),
+                    None,
+                );
+                self.pending.entry(request.stream_id).or_default().push(request.answer);
+                Local::Send(question)
+            }
+            stanza = self.stanzas.recv(), if authenticated => match stanza {
+                Some(el) => Local::Send(el),
+                None => Local::Close,
+            },
+            () = sleep_until(self.deadline), if !authenticated => {
+                self.failure = Some(StanzaError::remote_server_timeout());
+                Local::Fail(Refusal::new(Cond::ConnectionTimeout, "dialback took too long"))
+            }
+        }
+    }
+
+    async fn receive(&mut self, el: Element) -> Result<Vec<Element>, Refusal> {
+        let addressed = el.attr("from") == Some(self.remote.as_str()) && el.attr("to") == Some(self.local.as_str());
+        if el.is("result", ns::DIALBACK) && addressed {
+            if el.attr("type") == Some("valid") {
+                tracing::info!("dialback accepted; stream ready");
+                self.authenticated = true;
+                self.shared.record_success(&self.remote);
+                return Ok(Vec::new());
+            }
+            let text = format!("{} refused our dialback key", self.remote);
+            self.failure = Some(StanzaError::remote_server_not_found().with_text(text.clone()));
+            return Err(Refusal::new(Cond::NotAuthorized, text));
+        }
+        if el.is("verify", ns::DIALBACK) && addressed {
+            let valid = el.attr("type") == Some("valid");
+            for answer in el.attr("id").and_then(|id| self.pending.remove(id)).into_iter().flatten() {
+                let _ = answer.send(valid);
+            }
+            return Ok(Vec::new());
+        }
+        if el.is("error", ns::STREAM) {
+            tracing::warn!(error = %stream_error_text(&el), "the peer closed the stream");
+            return Ok(Vec::new());
+        }
+        // Stanzas on our outbound stream would need XEP-0288, which we do not offer.
+        tracing::debug!(name = el.name(), "ignoring an element on an outbound stream");
+        Ok(Vec::new())
+    }
+}
+
+fn stream_error_text(error: &Element) -> String {
+    let names: Vec<String> =
+        error.children().map(|c| if c.name() == "text" { c.text() } else { c.name().to_owned() }).collect();
+    format!("stream error: {}", names.join(": "))
+}

@@ -1,0 +1,109 @@
+//! Federation: two Rhein servers on different loopback addresses, dialback-authenticated
+//! STARTTLS streams both ways, and peers that misbehave.
+
+use crate::named;
+use rhein_testkit::{Element, TestClient, TestServer, ns};
+
+async fn pair() -> (TestServer, TestServer) {
+    let alpha = TestServer::builder().domain("alpha.test").user("alice", "pw").federation("127.0.0.2:0").start().await;
+    let beta = TestServer::builder().domain("beta.test").user("bob", "pw").federation("127.0.0.3:0").start().await;
+    alpha.pin("beta.test", beta.s2s_addr());
+    beta.pin("alpha.test", alpha.s2s_addr());
+    (alpha, beta)
+}
+
+fn stanza_error(el: &Element) -> Option<String> {
+    let err = el.get_child("error", ns::CLIENT)?;
+    err.children().find(|c| c.ns() == ns::STANZAS && c.name() != "text").map(|c| c.name().to_owned())
+}
+
+#[tokio::test]
+async fn two_servers_federate_subscriptions_presence_and_messages() {
+    let (alpha, beta) = pair().await;
+    let mut alice = alpha.client("alice", "pw").await;
+    let mut bob = beta.client("bob", "pw").await;
+    alice.iq("<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>").await;
+    alice.send("<presence/>").await;
+    bob.send("<presence/>").await;
+
+    alice.send("<presence to='bob@beta.test' type='subscribe'/>").await;
+    let request = bob.expect(|e| e.name() == "presence" && e.attr("type") == Some("subscribe")).await;
+    assert_eq!(request.attr("from"), Some("alice@alpha.test"));
+    bob.send("<presence to='alice@alpha.test' type='subscribed'/>").await;
+    alice.expect(|e| e.name() == "presence" && e.attr("type") == Some("subscribed")).await;
+    let roster_item = |e: &Element| {
+        let item = e.get_child("query", ns::ROSTER).and_then(|q| q.get_child("item", ns::ROSTER));
+        item.map(|i| (i.attr("jid").map(str::to_owned), i.attr("subscription").map(str::to_owned)))
+    };
+    let push =
+        alice.expect(|e| e.name() == "iq" && roster_item(e).is_some_and(|(_, s)| s.as_deref() == Some("to"))).await;
+    assert_eq!(roster_item(&push).unwrap().0.as_deref(), Some("bob@beta.test"));
+    // The contact's server sends its current presence once the subscription exists.
+    let presence = alice
+        .expect(|e| e.name() == "presence" && e.attr("type").is_none() && e.attr("from") == bob.jid.as_deref())
+        .await;
+    assert!(presence.is("presence", ns::CLIENT));
+
+    alice.send("<message to='bob@beta.test' type='chat' id='m1'><body>hello beta</body></message>").await;
+    let got = bob.expect(named("message")).await;
+    assert_eq!(got.attr("from"), alice.jid.as_deref());
+    assert_eq!(got.get_child("body", ns::CLIENT).map(|b| b.text()).as_deref(), Some("hello beta"));
+    let alice_jid = alice.jid.clone().unwrap();
+    bob.send(&format!("<message to='{alice_jid}' type='chat' id='m2'><body>hello alpha</body></message>")).await;
+    let back = alice.expect(named("message")).await;
+    assert_eq!(back.get_child("body", ns::CLIENT).map(|b| b.text()).as_deref(), Some("hello alpha"));
+
+    // IQs cross too: ping the other server and the other user.
+    let pong = alice.iq("<iq to='beta.test' type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+    assert_eq!(pong.attr("type"), Some("result"));
+    let unknown = alice.iq("<iq to='nobody@beta.test' type='get' id='p2'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+    assert_eq!(stanza_error(&unknown).as_deref(), Some("service-unavailable"));
+
+    // Going offline is seen across.
+    bob.close().await;
+    let gone = alice.expect(|e| e.name() == "presence" && e.attr("type") == Some("unavailable")).await;
+    assert_eq!(gone.attr("from").map(|f| f.starts_with("bob@beta.test/")), Some(true));
+    assert_eq!(alpha.running().s2s.as_ref().unwrap().outbound_count(), 1, "one stream per domain pair");
+}
+
+#[tokio::test]
+async fn unreachable_domains_bounce_remote_server_not_found() {
+    let alpha = TestServer::builder().domain("alpha.test").user("alice", "pw").federation("127.0.0.2:0").start().await;
+    // A port where nothing listens: bind one, then free it.
+    let closed = std::net::TcpListener::bind("127.0.0.4:0").unwrap().local_addr().unwrap();
+    alpha.pin("nowhere.test", closed);
+    let mut alice = alpha.client("alice", "pw").await;
+    alice.send("<message to='someone@nowhere.test' id='x1'><body>hello?</body></message>").await;
+    let bounce = alice.expect(|e| e.attr("id") == Some("x1")).await;
+    assert_eq!(bounce.attr("type"), Some("error"));
+    assert_eq!(stanza_error(&bounce).as_deref(), Some("remote-server-not-found"));
+    // While the domain is backing off, stanzas bounce at once.
+    alice.send("<message to='someone@nowhere.test' id='x2'><body>still?</body></message>").await;
+    let bounce = alice.expect(|e| e.attr("id") == Some("x2")).await;
+    assert_eq!(stanza_error(&bounce).as_deref(), Some("remote-server-not-found"));
+}
+
+#[tokio::test]
+async fn bad_peers_are_refused() {
+    let (alpha, _beta) = pair().await;
+
+    // A peer claiming beta.test with a key beta.test never issued.
+    let (mut liar, _id) = TestClient::server(alpha.s2s_addr(), "beta.test", "alpha.test").await;
+    liar.send("<db:result xmlns:db='jabber:server:dialback' from='beta.test' to='alpha.test'>0badc0ffee</db:result>")
+        .await;
+    let verdict = liar.expect(|e| e.is("result", ns::DIALBACK)).await;
+    assert_eq!(verdict.attr("type"), Some("invalid"));
+    // ... and its stanzas are not accepted.
+    liar.send("<message xmlns='jabber:server' from='bob@beta.test' to='alice@alpha.test'><body>x</body></message>")
+        .await;
+    assert_eq!(liar.expect_stream_error().await, "invalid-from");
+
+    // A peer asking for a domain that is not served here.
+    let (mut lost, _) = TestClient::component(alpha.s2s_addr(), "elsewhere.test").await;
+    assert_eq!(lost.expect_stream_error().await, "host-unknown");
+
+    // Stanzas before any authentication.
+    let (mut eager, _) = TestClient::server(alpha.s2s_addr(), "beta.test", "alpha.test").await;
+    eager.send("<message xmlns='jabber:server' from='bob@beta.test' to='alice@alpha.test'/>").await;
+    assert_eq!(eager.expect_stream_error().await, "invalid-from");
+}
