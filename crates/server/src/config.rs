@@ -299,7 +299,9 @@ mod tests {
         let text = include_str!("../../../deploy/rhein.toml");
         let c = Config::parse(text, "rhein.toml").unwrap();
         assert_eq!(c.hosts[0].domain, "example.org");
-        assert_eq!(c.listeners.len(), 2);
+        assert_eq!(c.listeners.len(), 3);
+        assert!(c.listeners.iter().any(|l| l.kind == ListenerKind::S2s));
+        assert!(c.s2s.require_tls);
     }
 
     #[test]
