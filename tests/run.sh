@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every Rhein test: lints, unit and integration tests on SQLite and on PostgreSQL, and
-# interop with slixmpp. Installs what it needs (PostgreSQL from Debian packages, slixmpp from
-# PyPI) and starts a private PostgreSQL on loopback, stopped again on exit.
+# interop with slixmpp and Prosody. Installs what it needs (PostgreSQL and Prosody from Debian
+# packages, slixmpp from PyPI) and starts a private PostgreSQL on loopback, stopped again on
+# exit (the Prosody test starts and stops its own Prosody).
 #
 #   bash tests/run.sh
 #
@@ -57,7 +58,20 @@ step "integration tests on PostgreSQL"
 if [ -z "${RHEIN_TEST_POSTGRES_URL:-}" ]; then start_postgres; fi
 cargo test -p rhein --test it --locked
 
-step "interop with slixmpp"
+install_prosody() {
+    command -v prosody >/dev/null && command -v openssl >/dev/null && return
+    step "installing Prosody (Debian packages, its service not started)"
+    # Keep the package's system service from starting on the standard ports.
+    printf '#!/bin/sh\nexit 101\n' | as_root tee /usr/sbin/policy-rc.d >/dev/null
+    as_root chmod +x /usr/sbin/policy-rc.d
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prosody openssl >/dev/null
+    as_root rm -f /usr/sbin/policy-rc.d
+}
+
+step "interop with slixmpp (and Prosody, for federation)"
+install_prosody
+export RHEIN_REQUIRE_PROSODY=1
 venv="$root/target/interop-venv"
 if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"

@@ -51,6 +51,13 @@ pub struct ServeArgs {
     /// Address components connect to (--ephemeral only, with --component).
     #[arg(long, default_value = "127.0.0.1:0", requires = "ephemeral")]
     pub component_listener: SocketAddr,
+    /// Federate: accept other servers on this address (--ephemeral only).
+    #[arg(long, value_name = "ADDR", requires = "ephemeral")]
+    pub s2s: Option<SocketAddr>,
+    /// Reach a remote domain at a fixed address instead of DNS, as DOMAIN=ADDR (repeatable;
+    /// --ephemeral only, with --s2s).
+    #[arg(long = "s2s-route", value_name = "DOMAIN=ADDR", requires = "s2s")]
+    pub s2s_routes: Vec<String>,
     /// Log filter (overrides the config), e.g. "debug" or "info,rhein_c2s=trace".
     #[arg(long)]
     pub log: Option<String>,

@@ -30,6 +30,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             "c2s": addr(ListenerKind::C2s),
             "c2s_tls": addr(ListenerKind::C2sTls),
             "component": addr(ListenerKind::Component),
+            "s2s": addr(ListenerKind::S2s),
         });
         println!("{ready}");
     } else if server.db.accounts().count().await? == 0 {
@@ -65,6 +66,16 @@ fn ephemeral_config(args: &ServeArgs) -> anyhow::Result<Config> {
             address: args.component_listener,
             allow_plaintext: false,
         });
+    }
+    if let Some(address) = args.s2s {
+        config.listeners.push(ListenerConfig { kind: ListenerKind::S2s, address, allow_plaintext: false });
+    }
+    for route in &args.s2s_routes {
+        let Some((domain, addr)) = route.split_once('=') else {
+            bail!("--s2s-route expects DOMAIN=ADDR, got {route:?}");
+        };
+        let addr = addr.parse().with_context(|| format!("--s2s-route {route:?}: bad address"))?;
+        config.s2s.routes.insert(domain.to_ascii_lowercase(), addr);
     }
     config.server.log_level = "warn".into();
     Ok(config)

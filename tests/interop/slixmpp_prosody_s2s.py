@@ -1,0 +1,139 @@
+"""Interop: Rhein federating with Prosody (Debian package) over STARTTLS with dialback.
+
+Usage: python slixmpp_prosody_s2s.py PATH/TO/rhein
+
+Starts a private Prosody for `prosody.test` on 127.0.0.6 and `rhein serve --ephemeral` for
+`rhein.test` with its s2s listener on 127.0.0.5; each reaches the other through a pinned
+route (Prosody through tests/interop/prosody/mod_pinned_routes.lua), both with self-signed
+certificates, so the streams authenticate with XEP-0220 dialback. A slixmpp client on each
+side subscribes and exchanges messages and presence. Skipped (exit 0 with a note) when
+Prosody is not installed and RHEIN_REQUIRE_PROSODY is unset.
+"""
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+from common import Client, check, ephemeral_server, run, wait_for
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+# Addresses of their own and unusual ports, so a system-wide server cannot be in the way.
+RHEIN_S2S = ("127.0.0.5", 25269)
+PROSODY_C2S = ("127.0.0.6", 25222)
+PROSODY_S2S = ("127.0.0.6", 25269)
+
+
+def prosody_config(work):
+    return f"""
+run_as_root = true
+daemonize = false
+pidfile = "{work}/prosody.pid"
+data_path = "{work}/data"
+plugin_paths = {{ "{HERE}/prosody" }}
+modules_enabled = {{ "roster", "saslauth", "tls", "dialback", "disco", "ping", "presence", "message", "pinned_routes" }}
+modules_disabled = {{ "offline", "s2s_bidi" }}
+interfaces = {{ "{PROSODY_C2S[0]}" }}
+c2s_ports = {{ {PROSODY_C2S[1]} }}
+s2s_ports = {{ {PROSODY_S2S[1]} }}
+c2s_direct_tls_ports = {{}}
+s2s_direct_tls_ports = {{}}
+http_ports = {{}}
+https_ports = {{}}
+s2s_require_encryption = true
+s2s_secure_auth = false
+c2s_require_encryption = true
+authentication = "internal_hashed"
+storage = "internal"
+pinned_routes = {{ ["rhein.test"] = {{ "{RHEIN_S2S[0]}", {RHEIN_S2S[1]} }} }}
+log = {{ debug = "{work}/prosody.log" }}
+VirtualHost "prosody.test"
+    ssl = {{ certificate = "{work}/cert.pem", key = "{work}/key.pem" }}
+"""
+
+
+def start_prosody(work):
+    os.makedirs(f"{work}/data", exist_ok=True)
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", f"{work}/key.pem", "-out", f"{work}/cert.pem", "-days", "2", "-subj", "/CN=prosody.test",
+         "-addext", "subjectAltName=DNS:prosody.test"],
+        check=True, capture_output=True)
+    with open(f"{work}/prosody.cfg.lua", "w") as f:
+        f.write(prosody_config(work))
+    cfg = ["--config", f"{work}/prosody.cfg.lua"]
+    subprocess.run(["prosodyctl", *cfg, "register", "pat", "prosody.test", "secret"], check=True, capture_output=True)
+    proc = subprocess.Popen(["prosody", *cfg], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        try:
+            socket.create_connection(PROSODY_C2S, timeout=0.5).close()
+            return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("Prosody did not start; see " + f"{work}/prosody.log")
+
+
+async def main(binary):
+    work = tempfile.mkdtemp(prefix="rhein-prosody-")
+    prosody = start_prosody(work)
+    args = ["--domain", "rhein.test", "--s2s", f"{RHEIN_S2S[0]}:{RHEIN_S2S[1]}",
+            "--s2s-route", f"prosody.test={PROSODY_S2S[0]}:{PROSODY_S2S[1]}"]
+    try:
+        with ephemeral_server(binary, [("rita", "secret")], args) as (host, port, domain):
+            rita = Client(f"rita@{domain}/py", "secret", ())
+            pat = Client("pat@prosody.test/py", "secret", ())
+            await rita.online(host, port)
+            await pat.online(*PROSODY_C2S)
+            check(True, "a client on each server is online")
+
+            rita.send_presence_subscription(pto="pat@prosody.test")
+            await wait_for(pat.presences, lambda p: p["type"] == "subscribe", "Prosody's user gets Rhein's request")
+            pat.send_presence(pto="rita@rhein.test", ptype="subscribed")
+            pat.send_presence_subscription(pto="rita@rhein.test")
+            await wait_for(rita.presences, lambda p: p["type"] == "subscribed", "Rhein's user gets the approval")
+            await wait_for(rita.presences, lambda p: p["type"] == "subscribe", "and Prosody's user's request")
+            rita.send_presence(pto="pat@prosody.test", ptype="subscribed")
+            await wait_for(
+                rita.presences,
+                lambda p: p["type"] == "available" and str(p["from"]).startswith("pat@prosody.test"),
+                "Rhein's user sees Prosody's user online",
+            )
+            await wait_for(
+                pat.presences,
+                lambda p: p["type"] == "available" and str(p["from"]).startswith("rita@rhein.test"),
+                "Prosody's user sees Rhein's user online",
+            )
+
+            rita.send_message(mto="pat@prosody.test", mbody="hello from Rhein", mtype="chat")
+            await wait_for(pat.messages, lambda m: m["body"] == "hello from Rhein", "a message Rhein -> Prosody")
+            pat.send_message(mto="rita@rhein.test", mbody="hello from Prosody", mtype="chat")
+            msg = await wait_for(rita.messages, lambda m: m["body"] == "hello from Prosody", "a message Prosody -> Rhein")
+            check(str(msg["from"]) == "pat@prosody.test/py", "it carries the sender's full JID")
+
+            pat.disconnect()
+            await wait_for(
+                rita.presences,
+                lambda p: p["type"] == "unavailable" and str(p["from"]).startswith("pat@prosody.test"),
+                "Rhein's user sees Prosody's user leave",
+            )
+            rita.disconnect()
+    finally:
+        prosody.terminate()
+        try:
+            prosody.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            prosody.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    if shutil.which("prosody") is None and not os.environ.get("RHEIN_REQUIRE_PROSODY"):
+        print("slixmpp_prosody_s2s: skipped, Prosody is not installed")
+        sys.exit(0)
+    run(main, sys.argv[1], "slixmpp_prosody_s2s", limit=90)
