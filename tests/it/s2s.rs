@@ -67,6 +67,29 @@ async fn two_servers_federate_subscriptions_presence_and_messages() {
 }
 
 #[tokio::test]
+async fn direct_tls_streams_carry_stanzas_too() {
+    let alpha = TestServer::builder()
+        .domain("alpha.test")
+        .user("alice", "pw")
+        .federation("127.0.0.2:0")
+        .federation_direct_tls("127.0.0.2:0")
+        .start()
+        .await;
+    let beta = TestServer::builder().domain("beta.test").user("bob", "pw").federation("127.0.0.3:0").start().await;
+    alpha.pin("beta.test", beta.s2s_addr());
+    beta.pin_direct_tls("alpha.test", alpha.s2s_tls_addr());
+    let mut alice = alpha.client("alice", "pw").await;
+    let mut bob = beta.client("bob", "pw").await;
+    bob.send("<presence/>").await;
+    let alice_jid = alice.jid.clone().unwrap();
+    bob.send(&format!("<message to='{alice_jid}' type='chat' id='t1'><body>over direct TLS</body></message>")).await;
+    let got = alice.expect(named("message")).await;
+    assert_eq!(got.get_child("body", ns::CLIENT).map(|b| b.text()).as_deref(), Some("over direct TLS"));
+    alice.send("<message to='bob@beta.test' type='chat' id='t2'><body>and back over STARTTLS</body></message>").await;
+    bob.expect(|e| e.attr("id") == Some("t2")).await;
+}
+
+#[tokio::test]
 async fn unreachable_domains_bounce_remote_server_not_found() {
     let alpha = TestServer::builder().domain("alpha.test").user("alice", "pw").federation("127.0.0.2:0").start().await;
     // A port where nothing listens: bind one, then free it.

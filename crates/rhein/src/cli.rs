@@ -54,8 +54,8 @@ pub struct ServeArgs {
     /// Federate: accept other servers on this address (--ephemeral only).
     #[arg(long, value_name = "ADDR", requires = "ephemeral")]
     pub s2s: Option<SocketAddr>,
-    /// Reach a remote domain at a fixed address instead of DNS, as DOMAIN=ADDR (repeatable;
-    /// --ephemeral only, with --s2s).
+    /// Reach a remote domain at a fixed address instead of DNS, as DOMAIN=ADDR, or
+    /// DOMAIN=tls:ADDR for direct TLS (repeatable; --ephemeral only, with --s2s).
     #[arg(long = "s2s-route", value_name = "DOMAIN=ADDR", requires = "s2s")]
     pub s2s_routes: Vec<String>,
     /// Log filter (overrides the config), e.g. "debug" or "info,rhein_c2s=trace".

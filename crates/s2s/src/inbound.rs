@@ -160,6 +160,7 @@ impl Peer for Incoming {
             }
             return Err(Refusal::new(Cond::InvalidFrom, format!("{} is not authenticated on this stream", pair.0)));
         }
+        tracing::trace!(name = el.name(), "stanza from the peer");
         self.shared.router.deliver(el).await;
         Ok(Vec::new())
     }

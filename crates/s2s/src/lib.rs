@@ -12,15 +12,16 @@ mod dialback;
 mod inbound;
 mod link;
 mod outbound;
+mod resolve;
 
 pub use inbound::serve;
+pub use resolve::Route;
 
 use rhein_proto::{Element, Jid, StanzaError};
 use rhein_router::{Federation, Router};
 use rhein_stream::Limits;
 use rhein_stream::tls::TlsSettings;
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -32,7 +33,7 @@ pub struct S2sConfig {
     /// Domains we federate as: the account hosts and component domains.
     pub local_domains: Vec<String>,
     /// Remote domains pinned to an address instead of being looked up in DNS.
-    pub routes: HashMap<String, SocketAddr>,
+    pub routes: HashMap<String, Route>,
     /// Refuse streams, both ways, that do not use TLS.
     pub require_tls: bool,
     pub tls: TlsSettings,
@@ -58,7 +59,10 @@ pub(crate) struct Shared {
     router: Router,
     secret: dialback::Secret,
     connector: tokio_rustls::TlsConnector,
-    routes: RwLock<HashMap<String, SocketAddr>>,
+    routes: RwLock<HashMap<String, Route>>,
+    /// The system's DNS resolver, set up on first use (a server with pinned routes only
+    /// never reads resolv.conf).
+    resolver: std::sync::OnceLock<Result<hickory_resolver::TokioResolver, String>>,
     outbound: Mutex<HashMap<(String, String), outbound::Handle>>,
     /// Remote domains that failed recently: until when they are not retried, and the wait
     /// that follows the next failure.
@@ -79,6 +83,7 @@ impl S2s {
         let routes = RwLock::new(config.routes.clone());
         let shared = Arc::new(Shared {
             routes,
+            resolver: std::sync::OnceLock::new(),
             config,
             local,
             router: router.clone(),
@@ -93,8 +98,8 @@ impl S2s {
     }
 
     /// Pins a remote domain to an address (as `[s2s.routes]` does), replacing any earlier pin.
-    pub fn pin(&self, domain: &str, addr: SocketAddr) {
-        self.shared.routes.write().unwrap_or_else(|e| e.into_inner()).insert(domain.to_ascii_lowercase(), addr);
+    pub fn pin(&self, domain: &str, route: Route) {
+        self.shared.routes.write().unwrap_or_else(|e| e.into_inner()).insert(domain.to_ascii_lowercase(), route);
     }
 
     /// Outbound streams currently open or opening (for tests and logs).
@@ -119,8 +124,16 @@ impl Shared {
         self.outbound.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(crate) fn pinned(&self, domain: &str) -> Option<SocketAddr> {
+    pub(crate) fn pinned(&self, domain: &str) -> Option<Route> {
         self.routes.read().unwrap_or_else(|e| e.into_inner()).get(domain).copied()
+    }
+
+    pub(crate) fn resolver(&self) -> Result<&hickory_resolver::TokioResolver, String> {
+        let built = self.resolver.get_or_init(|| {
+            let builder = hickory_resolver::TokioResolver::builder_tokio().map_err(|e| format!("DNS setup: {e}"))?;
+            Ok(builder.build())
+        });
+        built.as_ref().map_err(Clone::clone)
     }
 
     pub(crate) fn is_local(&self, domain: &str) -> bool {

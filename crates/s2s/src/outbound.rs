@@ -4,6 +4,7 @@
 //! which must not wait behind stanzas or for the stream's own authentication.
 
 use crate::link::{self, Local, Peer, Refusal};
+use crate::resolve;
 use crate::{Shared, VerifyRequest, dialback};
 use rhein_proto::{Element, StanzaError, StreamErrorCondition as Cond, ns};
 use rhein_stream::{Conn, Frame, StreamHeader, StreamIo};
@@ -15,9 +16,6 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until, timeout_at};
 use tracing::Instrument;
-
-/// The default port of server-to-server streams (RFC 6120 §3.2.2).
-const S2S_PORT: u16 = 5269;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -98,11 +96,12 @@ impl Outgoing {
     /// Connects and negotiates up to the point where our dialback key can be presented;
     /// returns the stream and the id the peer gave it.
     async fn open(&self) -> Result<(StreamIo, String), String> {
-        let addr = self.resolve().await?;
-        let tcp = TcpStream::connect(addr).await.map_err(|e| format!("connect to {addr}: {e}"))?;
-        let _ = tcp.set_nodelay(true);
-        let mut io = StreamIo::new(Conn::Plain(tcp), self.shared.config.limits.clone());
+        let (conn, direct_tls) = self.connect().await?;
+        let mut io = StreamIo::new(conn, self.shared.config.limits.clone());
         let (mut stream_id, features) = self.open_stream(&mut io).await?;
+        if direct_tls {
+            return Ok((io, stream_id));
+        }
         if features.get_child("starttls", ns::TLS).is_some() {
             io.send(&Element::bare("starttls", ns::TLS)).await.map_err(|e| e.to_string())?;
             match io.read_frame().await {
@@ -117,15 +116,46 @@ impl Outgoing {
         Ok((io, stream_id))
     }
 
-    /// Where the remote domain listens: a pinned address, else its name on the s2s port.
-    async fn resolve(&self) -> Result<SocketAddr, String> {
-        if let Some(addr) = self.shared.pinned(&self.remote) {
-            return Ok(addr);
+    /// A connection to the first target that answers (pinned, else from DNS), already in
+    /// TLS for a direct-TLS target; and whether it was one.
+    async fn connect(&self) -> Result<(Conn, bool), String> {
+        let targets = match self.shared.pinned(&self.remote) {
+            Some(route) => vec![(route.direct_tls, vec![route.addr])],
+            None => {
+                let resolver = self.shared.resolver()?;
+                let mut resolved = Vec::new();
+                for target in resolve::targets(resolver, &self.remote).await? {
+                    match resolve::addresses(resolver, &target).await {
+                        Ok(addrs) => resolved.push((target.direct_tls, addrs)),
+                        Err(e) => tracing::debug!(error = %e, "skipping a target"),
+                    }
+                }
+                resolved
+            }
+        };
+        let mut last_error = format!("{} has no reachable address", self.remote);
+        for (direct_tls, addrs) in targets {
+            for addr in addrs {
+                match self.connect_one(addr, direct_tls).await {
+                    Ok(conn) => return Ok((conn, direct_tls)),
+                    Err(e) => {
+                        tracing::debug!(%addr, error = %e, "connection attempt failed");
+                        last_error = e;
+                    }
+                }
+            }
         }
-        let mut addrs = tokio::net::lookup_host((self.remote.as_str(), S2S_PORT))
-            .await
-            .map_err(|e| format!("cannot resolve {}: {e}", self.remote))?;
-        addrs.next().ok_or_else(|| format!("{} has no address", self.remote))
+        Err(last_error)
+    }
+
+    async fn connect_one(&self, addr: SocketAddr, direct_tls: bool) -> Result<Conn, String> {
+        let tcp = TcpStream::connect(addr).await.map_err(|e| format!("connect to {addr}: {e}"))?;
+        let _ = tcp.set_nodelay(true);
+        let conn = Conn::Plain(tcp);
+        if !direct_tls {
+            return Ok(conn);
+        }
+        conn.into_client_tls(&self.shared.connector, &self.remote).await.map_err(|e| format!("TLS to {addr}: {e}"))
     }
 
     /// Sends our header; reads the peer's header and features.
@@ -190,7 +220,10 @@ impl Peer for Outgoing {
                 Local::Send(question)
             }
             stanza = self.stanzas.recv(), if authenticated => match stanza {
-                Some(el) => Local::Send(el),
+                Some(el) => {
+                    tracing::trace!(name = el.name(), "stanza to the peer");
+                    Local::Send(el)
+                }
                 None => Local::Close,
             },
             () = sleep_until(self.deadline), if !authenticated => {

@@ -38,8 +38,9 @@ pub struct S2sSection {
     pub connect_timeout_secs: u64,
     /// First wait before an unreachable domain is tried again (doubles up to 32×).
     pub retry_after_secs: u64,
-    /// Remote domains pinned to an address, bypassing DNS (tests, private federations).
-    pub routes: std::collections::HashMap<String, SocketAddr>,
+    /// Remote domains pinned to an address, bypassing DNS (tests, private federations):
+    /// `"ADDR:PORT"` (STARTTLS) or `"tls:ADDR:PORT"` (direct TLS).
+    pub routes: std::collections::HashMap<String, String>,
 }
 
 impl Default for S2sSection {
@@ -261,6 +262,9 @@ impl Config {
         }
         if !self.components.is_empty() && !self.listeners.iter().any(|l| l.kind == ListenerKind::Component) {
             return Err("components are configured but no listener has kind = \"component\"".into());
+        }
+        for (domain, route) in &self.s2s.routes {
+            route.parse::<rhein_s2s::Route>().map_err(|e| format!("s2s.routes.{domain}: {e}"))?;
         }
         if self.limits.max_stanza_size < 10_000 {
             return Err("limits.max_stanza_size must be at least 10000 (RFC 6120 §13.12)".into());

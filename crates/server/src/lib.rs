@@ -177,7 +177,8 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
         let s = &config.s2s;
         let s2s_config = rhein_s2s::S2sConfig {
             local_domains: local_domains.collect(),
-            routes: s.routes.iter().map(|(d, a)| (d.to_ascii_lowercase(), *a)).collect(),
+            // Checked by `validate`; an unparsable route cannot get here.
+            routes: s.routes.iter().filter_map(|(d, r)| Some((d.to_ascii_lowercase(), r.parse().ok()?))).collect(),
             require_tls: s.require_tls,
             tls: tls.clone(),
             limits: stream_limits(l),

@@ -46,6 +46,16 @@ impl TestServerBuilder {
         self
     }
 
+    /// Federates over direct TLS too (XEP-0368): an s2s_tls listener on `addr`.
+    pub fn federation_direct_tls(mut self, addr: &str) -> Self {
+        self.config.listeners.push(ListenerConfig {
+            kind: ListenerKind::S2sTls,
+            address: addr.parse().expect("socket address"),
+            allow_plaintext: false,
+        });
+        self
+    }
+
     /// Adjusts the configuration before start.
     pub fn configure(mut self, f: impl FnOnce(&mut Config)) -> Self {
         f(&mut self.config);
@@ -144,9 +154,20 @@ impl TestServer {
         self.running().addr(ListenerKind::S2s).expect("s2s listener")
     }
 
-    /// Routes `domain` to `addr` instead of DNS.
+    pub fn s2s_tls_addr(&self) -> SocketAddr {
+        self.running().addr(ListenerKind::S2sTls).expect("s2s_tls listener")
+    }
+
+    /// Routes `domain` to `addr` (STARTTLS) instead of DNS.
     pub fn pin(&self, domain: &str, addr: SocketAddr) {
-        self.running().s2s.as_ref().expect("federation configured").pin(domain, addr);
+        let route = rhein_s2s::Route { addr, direct_tls: false };
+        self.running().s2s.as_ref().expect("federation configured").pin(domain, route);
+    }
+
+    /// Routes `domain` to `addr` with direct TLS (XEP-0368).
+    pub fn pin_direct_tls(&self, domain: &str, addr: SocketAddr) {
+        let route = rhein_s2s::Route { addr, direct_tls: true };
+        self.running().s2s.as_ref().expect("federation configured").pin(domain, route);
     }
 
     /// A client builder aimed at the STARTTLS listener.
