@@ -2,6 +2,7 @@
 //! STARTTLS streams both ways, and peers that misbehave.
 
 use crate::named;
+use rhein_testkit::pki::TestCa;
 use rhein_testkit::{Element, TestClient, TestServer, ns};
 
 async fn pair() -> (TestServer, TestServer) {
@@ -87,6 +88,73 @@ async fn direct_tls_streams_carry_stanzas_too() {
     assert_eq!(got.get_child("body", ns::CLIENT).map(|b| b.text()).as_deref(), Some("over direct TLS"));
     alice.send("<message to='bob@beta.test' type='chat' id='t2'><body>and back over STARTTLS</body></message>").await;
     bob.expect(|e| e.attr("id") == Some("t2")).await;
+}
+
+/// Two servers with certificates from `ca` (beta's for `beta_name`), both requiring valid
+/// certificates (no dialback).
+async fn certified_pair(ca: &TestCa, beta_name: &str) -> (TestServer, TestServer) {
+    let alpha = TestServer::builder()
+        .domain("alpha.test")
+        .user("alice", "pw")
+        .federation("127.0.0.2:0")
+        .certified(ca.issue(&["alpha.test"]), ca.anchors())
+        .configure(|c| c.s2s.secure_auth = true)
+        .start()
+        .await;
+    let beta = TestServer::builder()
+        .domain("beta.test")
+        .user("bob", "pw")
+        .federation("127.0.0.3:0")
+        .certified(ca.issue(&[beta_name]), ca.anchors())
+        .configure(|c| c.s2s.secure_auth = true)
+        .start()
+        .await;
+    alpha.pin("beta.test", beta.s2s_addr());
+    beta.pin("alpha.test", alpha.s2s_addr());
+    (alpha, beta)
+}
+
+fn error_text(el: &Element) -> String {
+    let err = el.get_child("error", ns::CLIENT);
+    err.and_then(|e| e.get_child("text", ns::STANZAS)).map(|t| t.text()).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn valid_certificates_authenticate_with_sasl_external() {
+    let ca = TestCa::new();
+    let (alpha, beta) = certified_pair(&ca, "beta.test").await;
+    let mut alice = alpha.client("alice", "pw").await;
+    let mut bob = beta.client("bob", "pw").await;
+    let (alice_jid, bob_jid) = (alice.jid.clone().unwrap(), bob.jid.clone().unwrap());
+    // Dialback is off on both sides, so these can only pass over SASL EXTERNAL streams.
+    alice.send(&format!("<message to='{bob_jid}' type='chat' id='e1'><body>certified</body></message>")).await;
+    let got = bob.expect(named("message")).await;
+    assert_eq!(got.get_child("body", ns::CLIENT).map(|b| b.text()).as_deref(), Some("certified"));
+    bob.send(&format!("<message to='{alice_jid}' type='chat' id='e2'><body>likewise</body></message>")).await;
+    let back = alice.expect(named("message")).await;
+    assert_eq!(back.attr("from"), Some(bob_jid.as_str()));
+}
+
+#[tokio::test]
+async fn a_certificate_for_the_wrong_name_is_refused() {
+    let ca = TestCa::new();
+    let (alpha, beta) = certified_pair(&ca, "wrong.test").await;
+    let mut alice = alpha.client("alice", "pw").await;
+    let mut bob = beta.client("bob", "pw").await;
+    let (alice_jid, bob_jid) = (alice.jid.clone().unwrap(), bob.jid.clone().unwrap());
+
+    // alpha will not talk to a beta.test whose certificate names wrong.test ...
+    alice.send(&format!("<message to='{bob_jid}' id='w1'><body>hi</body></message>")).await;
+    let bounce = alice.expect(|e| e.attr("id") == Some("w1")).await;
+    assert_eq!(stanza_error(&bounce).as_deref(), Some("remote-server-not-found"));
+    assert!(error_text(&bounce).contains("not valid"), "{bounce:?}");
+
+    // ... nor accept one: no SASL EXTERNAL, and dialback refused.
+    bob.send(&format!("<message to='{alice_jid}' id='w2'><body>hi</body></message>")).await;
+    let bounce = bob.expect(|e| e.attr("id") == Some("w2")).await;
+    assert_eq!(stanza_error(&bounce).as_deref(), Some("remote-server-not-found"));
+    assert!(error_text(&bounce).contains("refused"), "{bounce:?}");
+    alice.expect_none(std::time::Duration::from_millis(200), named("message")).await;
 }
 
 #[tokio::test]

@@ -57,6 +57,16 @@ pub(crate) fn element(
     el
 }
 
+/// A `<db:result type='error'/>` refusing to authenticate `remote` at all (XEP-0220 §2.4).
+pub(crate) fn refusal(local: &str, remote: &str, text: &str) -> Element {
+    let mut el = element("result", local, remote, None, None, None);
+    xml::set_attr(&mut el, "type", "error");
+    let error = rhein_proto::StanzaError::not_authorized().with_text(text).to_element();
+    // The <error/> inherits the stream's default namespace.
+    el.append_child(xml::renamespace(error, ns::CLIENT, ns::SERVER));
+    el
+}
+
 /// The stream feature a receiving server offers (XEP-0220 §2.4; `<errors/>`: we send
 /// dialback errors rather than closing the stream).
 pub(crate) fn feature() -> Element {

@@ -7,6 +7,7 @@ use crate::{S2s, Shared, dialback};
 use rhein_proto::xml::{self, StanzaKind};
 use rhein_proto::{Element, Jid, StreamErrorCondition as Cond, ns};
 use rhein_stream::{Conn, Frame, StreamHeader, StreamIo};
+use rustls_pki_types::CertificateDer;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,7 +24,7 @@ pub async fn serve(s2s: S2s, tcp: TcpStream, peer: SocketAddr, direct_tls: bool)
     async move {
         let deadline = tokio::time::Instant::now() + shared.config.connect_timeout;
         let conn = if direct_tls {
-            match timeout_at(deadline, Conn::Plain(tcp).into_tls(&shared.config.tls)).await {
+            match timeout_at(deadline, Conn::Plain(tcp).accept_tls(&shared.config.tls.s2s_acceptor)).await {
                 Ok(Ok(conn)) => conn,
                 _ => return tracing::debug!("TLS handshake failed"),
             }
@@ -31,13 +32,15 @@ pub async fn serve(s2s: S2s, tcp: TcpStream, peer: SocketAddr, direct_tls: bool)
             Conn::Plain(tcp)
         };
         let io = StreamIo::new(conn, shared.config.limits.clone());
-        let (mut io, stream_id, first) = match timeout_at(deadline, negotiate(&shared, io)).await {
+        let negotiated = match timeout_at(deadline, negotiate(&shared, io)).await {
             Ok(Some(negotiated)) => negotiated,
             Ok(None) => return,
             Err(_) => return tracing::debug!("negotiation timed out"),
         };
+        let Negotiated { mut io, stream_id, first, authenticated } = negotiated;
+        let chain = io.conn().peer_certificates();
         let (verdicts_tx, verdicts) = mpsc::channel(16);
-        let mut incoming = Incoming { shared, stream_id, authenticated: HashSet::new(), verdicts_tx, verdicts };
+        let mut incoming = Incoming { shared, stream_id, chain, authenticated, verdicts_tx, verdicts };
         if let Some(el) = first {
             match incoming.receive(el).await {
                 Ok(answers) => {
@@ -56,9 +59,21 @@ pub async fn serve(s2s: S2s, tcp: TcpStream, peer: SocketAddr, direct_tls: bool)
     .await
 }
 
-/// Stream headers and STARTTLS. Returns the stream, its id (what dialback keys are bound to)
-/// and, on a plaintext stream where TLS is optional, the first element already read.
-async fn negotiate(shared: &Shared, mut io: StreamIo) -> Option<(StreamIo, String, Option<Element>)> {
+struct Negotiated {
+    io: StreamIo,
+    /// What dialback keys on this stream are bound to.
+    stream_id: String,
+    /// On a plaintext stream where TLS is optional, or after features offering SASL, the
+    /// first element the peer sent, already read.
+    first: Option<Element>,
+    /// The (remote, local) pair SASL EXTERNAL authenticated, if it did.
+    authenticated: HashSet<(String, String)>,
+}
+
+/// Stream headers, STARTTLS and SASL EXTERNAL (RFC 6120 §5, §6; XEP-0178): a peer whose
+/// certificate is valid for the domain it names in its header may authenticate with it.
+async fn negotiate(shared: &Shared, mut io: StreamIo) -> Option<Negotiated> {
+    let mut authenticated = HashSet::new();
     loop {
         let header = match io.read_frame().await {
             Ok(Frame::Open(h)) => h,
@@ -80,8 +95,25 @@ async fn negotiate(shared: &Shared, mut io: StreamIo) -> Option<(StreamIo, Strin
             return None;
         }
         let secured = io.conn().is_tls();
+        // SASL EXTERNAL, once per stream, for the domain the header names if its
+        // certificate is valid for it.
+        let external = match (&from, secured && authenticated.is_empty()) {
+            (Some(from), true) => match shared.config.pkix.validate(&io.conn().peer_certificates(), from) {
+                Ok(()) => Some(from.clone()),
+                Err(reason) => {
+                    tracing::debug!(%from, %reason, "certificate not valid for the peer's domain; dialback only");
+                    None
+                }
+            },
+            _ => None,
+        };
         let mut features = Element::bare("features", ns::STREAM);
         if secured {
+            if external.is_some() {
+                let mut mechanisms = Element::bare("mechanisms", ns::SASL);
+                mechanisms.append_child(xml::text_el("mechanism", ns::SASL, "EXTERNAL"));
+                features.append_child(mechanisms);
+            }
             features.append_child(dialback::feature());
         } else {
             let mut starttls = Element::bare("starttls", ns::TLS);
@@ -93,27 +125,61 @@ async fn negotiate(shared: &Shared, mut io: StreamIo) -> Option<(StreamIo, Strin
             features.append_child(starttls);
         }
         io.send(&features).await.ok()?;
-        if secured {
-            return Some((io, id, None));
+        if secured && external.is_none() {
+            return Some(Negotiated { io, stream_id: id, first: None, authenticated });
         }
-        match io.read_frame().await {
-            Ok(Frame::Element(el)) if el.is("starttls", ns::TLS) => {
-                io.send(&Element::bare("proceed", ns::TLS)).await.ok()?;
-                io = io.starttls(&shared.config.tls).await.ok()?;
-            }
-            Ok(Frame::Element(_)) if shared.config.require_tls => {
-                io.fail(Cond::PolicyViolation, Some("STARTTLS is required")).await;
+        let el = match io.read_frame().await {
+            Ok(Frame::Element(el)) => el,
+            _ => return None,
+        };
+        if el.is("starttls", ns::TLS) && !secured {
+            io.send(&Element::bare("proceed", ns::TLS)).await.ok()?;
+            io = io.starttls_with(&shared.config.tls.s2s_acceptor).await.ok()?;
+            continue;
+        }
+        if let (true, Some(domain)) = (el.is("auth", ns::SASL), &external) {
+            if el.attr("mechanism") != Some("EXTERNAL") || !authzid_matches(&el.text(), domain) {
+                io.send(&sasl_failure()).await.ok()?;
+                io.fail(Cond::NotAuthorized, Some("SASL EXTERNAL must name the certificate's domain")).await;
                 return None;
             }
-            Ok(Frame::Element(el)) => return Some((io, id, Some(el))),
-            _ => return None,
+            tracing::info!(remote = %domain, local = %to, "authenticated with SASL EXTERNAL");
+            io.send(&Element::bare("success", ns::SASL)).await.ok()?;
+            io.restart();
+            authenticated.insert((domain.clone(), to));
+            continue;
         }
+        if !secured && shared.config.require_tls {
+            io.fail(Cond::PolicyViolation, Some("STARTTLS is required")).await;
+            return None;
+        }
+        return Some(Negotiated { io, stream_id: id, first: Some(el), authenticated });
     }
+}
+
+/// The authorization identity of SASL EXTERNAL: empty (`=`) or the certificate's domain.
+fn authzid_matches(text: &str, domain: &str) -> bool {
+    use base64::Engine;
+    let text = text.trim();
+    if text.is_empty() || text == "=" {
+        return true;
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .is_ok_and(|id| String::from_utf8_lossy(&id).eq_ignore_ascii_case(domain))
+}
+
+fn sasl_failure() -> Element {
+    let mut failure = Element::bare("failure", ns::SASL);
+    failure.append_child(Element::bare("not-authorized", ns::SASL));
+    failure
 }
 
 struct Incoming {
     shared: Arc<Shared>,
     stream_id: String,
+    /// The peer's TLS certificate chain (empty if it presented none).
+    chain: Vec<CertificateDer<'static>>,
     /// (remote domain, local domain) pairs dialback verified on this stream.
     authenticated: HashSet<(String, String)>,
     verdicts_tx: mpsc::Sender<(String, String, bool)>,
@@ -177,6 +243,21 @@ impl Incoming {
         }
         if remote.is_empty() || self.shared.is_local(&remote) || Jid::new(&remote).is_err() {
             return Err(Refusal::new(Cond::InvalidFrom, format!("{remote:?} cannot be authenticated here")));
+        }
+        // A certificate valid for the claimed domain settles it (XEP-0344 §2.4); otherwise
+        // dialback is allowed only where the configuration allows it for that domain.
+        match self.shared.config.pkix.validate(&self.chain, &remote) {
+            Ok(()) => {
+                tracing::info!(%remote, %local, "certificate valid for the claimed domain");
+                self.authenticated.insert((remote.clone(), local.clone()));
+                return Ok(vec![dialback::element("result", &local, &remote, None, None, Some(true))]);
+            }
+            Err(reason) if !self.shared.dialback_allowed(&remote) => {
+                tracing::warn!(%remote, %reason, "refusing dialback: a valid certificate is required for this domain");
+                let text = format!("{remote} must present a valid certificate: {reason}");
+                return Ok(vec![dialback::refusal(&local, &remote, &text)]);
+            }
+            Err(_) => {}
         }
         let (shared, stream_id, key, tx) =
             (self.shared.clone(), self.stream_id.clone(), key.trim().to_owned(), self.verdicts_tx.clone());

@@ -20,7 +20,7 @@ pub use resolve::Route;
 use rhein_proto::{Element, Jid, StanzaError};
 use rhein_router::{Federation, Router};
 use rhein_stream::Limits;
-use rhein_stream::tls::TlsSettings;
+use rhein_stream::tls::{Pkix, TlsSettings};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -37,6 +37,14 @@ pub struct S2sConfig {
     /// Refuse streams, both ways, that do not use TLS.
     pub require_tls: bool,
     pub tls: TlsSettings,
+    /// Validates peers' certificates (SASL EXTERNAL, and whether dialback is needed).
+    pub pkix: Pkix,
+    /// Peers must present a valid certificate; no dialback (Prosody's `s2s_secure_auth`).
+    pub secure_auth: bool,
+    /// Domains treated as if `secure_auth` were on.
+    pub secure_domains: HashSet<String>,
+    /// Domains allowed dialback even with `secure_auth` on.
+    pub insecure_domains: HashSet<String>,
     pub limits: Limits,
     /// Stanzas queued for one remote domain (while connecting, or a slow peer).
     pub queue_size: usize,
@@ -58,7 +66,8 @@ pub(crate) struct Shared {
     local: HashSet<String>,
     router: Router,
     secret: dialback::Secret,
-    connector: tokio_rustls::TlsConnector,
+    /// TLS clients per local domain (each presents that domain's certificate).
+    connectors: HashMap<String, tokio_rustls::TlsConnector>,
     routes: RwLock<HashMap<String, Route>>,
     /// The system's DNS resolver, set up on first use (a server with pinned routes only
     /// never reads resolv.conf).
@@ -81,6 +90,7 @@ impl S2s {
     pub fn install(config: S2sConfig, router: Router) -> Self {
         let local = config.local_domains.iter().map(|d| d.to_ascii_lowercase()).collect();
         let routes = RwLock::new(config.routes.clone());
+        let connectors = local_connectors(&config);
         let shared = Arc::new(Shared {
             routes,
             resolver: std::sync::OnceLock::new(),
@@ -88,7 +98,7 @@ impl S2s {
             local,
             router: router.clone(),
             secret: dialback::Secret::random(),
-            connector: rhein_stream::tls::unverified_connector(&[b"xmpp-server"]),
+            connectors,
             outbound: Mutex::default(),
             backoff: Mutex::default(),
         });
@@ -106,6 +116,10 @@ impl S2s {
     pub fn outbound_count(&self) -> usize {
         self.shared.outbound_table().len()
     }
+}
+
+fn local_connectors(config: &S2sConfig) -> HashMap<String, tokio_rustls::TlsConnector> {
+    config.local_domains.iter().map(|d| (d.to_ascii_lowercase(), config.tls.s2s_connector(d))).collect()
 }
 
 impl Federation for S2s {
@@ -134,6 +148,18 @@ impl Shared {
             Ok(builder.build())
         });
         built.as_ref().map_err(Clone::clone)
+    }
+
+    pub(crate) fn connector(&self, local: &str) -> tokio_rustls::TlsConnector {
+        self.connectors.get(local).cloned().unwrap_or_else(|| self.config.tls.s2s_connector(local))
+    }
+
+    /// Whether `remote` may authenticate (and be authenticated) without a valid certificate.
+    pub(crate) fn dialback_allowed(&self, remote: &str) -> bool {
+        if self.config.insecure_domains.contains(remote) {
+            return true;
+        }
+        !self.config.secure_auth && !self.config.secure_domains.contains(remote)
     }
 
     pub(crate) fn is_local(&self, domain: &str) -> bool {

@@ -60,6 +60,11 @@ pub(crate) async fn run(io: &mut StreamIo, wire_ns: &'static str, peer: &mut imp
             () = sleep_until(keepalive_due.into()) => Wake::Keepalive,
         };
         let out = match wake {
+            Wake::Frame(Ok(Frame::Element(el))) if el.is("error", ns::STREAM) => {
+                tracing::info!(error = %describe_stream_error(&el), "the peer ended the stream");
+                let _ = io.write(b"</stream:stream>").await;
+                return io.close().await;
+            }
             Wake::Frame(Ok(Frame::Element(el))) => {
                 last_read = Instant::now();
                 match peer.receive(xml::renamespace(el, wire_ns, ns::CLIENT)).await {
@@ -92,6 +97,13 @@ pub(crate) async fn run(io: &mut StreamIo, wire_ns: &'static str, peer: &mut imp
             }
         }
     }
+}
+
+/// `condition: text` of a `<stream:error/>`.
+pub(crate) fn describe_stream_error(error: &Element) -> String {
+    let parts: Vec<String> =
+        error.children().map(|c| if c.name() == "text" { c.text() } else { c.name().to_owned() }).collect();
+    parts.join(": ")
 }
 
 async fn fail(io: &mut StreamIo, refusal: Refusal) {

@@ -6,7 +6,7 @@
 use crate::link::{self, Local, Peer, Refusal};
 use crate::resolve;
 use crate::{Shared, VerifyRequest, dialback};
-use rhein_proto::{Element, StanzaError, StreamErrorCondition as Cond, ns};
+use rhein_proto::{Element, StanzaError, StreamErrorCondition as Cond, ns, xml};
 use rhein_stream::{Conn, Frame, StreamHeader, StreamIo};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -74,7 +74,13 @@ impl Outgoing {
     async fn run(mut self) {
         self.deadline = Instant::now() + self.shared.config.connect_timeout;
         match timeout_at(self.deadline, self.open()).await {
-            Ok(Ok((mut io, stream_id))) => {
+            Ok(Ok(Opened { mut io, stream_id, external: true })) => {
+                tracing::info!(%stream_id, "authenticated with SASL EXTERNAL; stream ready");
+                self.authenticated = true;
+                self.shared.record_success(&self.remote);
+                link::run(&mut io, ns::SERVER, &mut self).await;
+            }
+            Ok(Ok(Opened { mut io, stream_id, external: false })) => {
                 let key = self.shared.secret.key(&self.remote, &self.local, &stream_id);
                 let result = dialback::element("result", &self.local, &self.remote, None, Some(&key), None);
                 if io.send(&result).await.is_ok() {
@@ -95,25 +101,58 @@ impl Outgoing {
 
     /// Connects and negotiates up to the point where our dialback key can be presented;
     /// returns the stream and the id the peer gave it.
-    async fn open(&self) -> Result<(StreamIo, String), String> {
+    async fn open(&self) -> Result<Opened, String> {
         let (conn, direct_tls) = self.connect().await?;
         let mut io = StreamIo::new(conn, self.shared.config.limits.clone());
-        let (mut stream_id, features) = self.open_stream(&mut io).await?;
-        if direct_tls {
-            return Ok((io, stream_id));
-        }
-        if features.get_child("starttls", ns::TLS).is_some() {
-            io.send(&Element::bare("starttls", ns::TLS)).await.map_err(|e| e.to_string())?;
-            match io.read_frame().await {
-                Ok(Frame::Element(el)) if el.is("proceed", ns::TLS) => {}
-                _ => return Err("STARTTLS refused".into()),
+        let (mut stream_id, mut features) = self.open_stream(&mut io).await?;
+        if !direct_tls {
+            if features.get_child("starttls", ns::TLS).is_some() {
+                io.send(&Element::bare("starttls", ns::TLS)).await.map_err(|e| e.to_string())?;
+                match io.read_frame().await {
+                    Ok(Frame::Element(el)) if el.is("proceed", ns::TLS) => {}
+                    _ => return Err("STARTTLS refused".into()),
+                }
+                let connector = self.shared.connector(&self.local);
+                io = io.starttls_client(&connector, &self.remote).await.map_err(|e| format!("TLS: {e}"))?;
+                (stream_id, features) = self.open_stream(&mut io).await?;
+            } else if self.shared.config.require_tls {
+                return Err("the peer does not offer STARTTLS".into());
             }
-            io = io.starttls_client(&self.shared.connector, &self.remote).await.map_err(|e| format!("TLS: {e}"))?;
-            (stream_id, _) = self.open_stream(&mut io).await?;
-        } else if self.shared.config.require_tls {
-            return Err("the peer does not offer STARTTLS".into());
         }
-        Ok((io, stream_id))
+        if let Err(reason) = self.shared.config.pkix.validate(&io.conn().peer_certificates(), &self.remote) {
+            if !self.shared.dialback_allowed(&self.remote) {
+                tracing::warn!(%reason, "refusing the peer: its certificate is not valid for its domain");
+                return Err(format!("the certificate of {} is not valid: {reason}", self.remote));
+            }
+            tracing::debug!(%reason, "the peer's certificate does not validate; dialback decides");
+        }
+        if offers_external(&features)
+            && let Some(stream_id) = self.sasl_external(&mut io).await?
+        {
+            return Ok(Opened { io, stream_id, external: true });
+        }
+        Ok(Opened { io, stream_id, external: false })
+    }
+
+    /// Authenticates with our certificate (XEP-0178); the new stream's id on success, `None`
+    /// if the peer refuses (dialback may still work).
+    async fn sasl_external(&self, io: &mut StreamIo) -> Result<Option<String>, String> {
+        use base64::Engine;
+        let authzid = base64::engine::general_purpose::STANDARD.encode(&self.local);
+        let auth = xml::with_attr(xml::text_el("auth", ns::SASL, authzid), "mechanism", "EXTERNAL");
+        io.send(&auth).await.map_err(|e| e.to_string())?;
+        match io.read_frame().await {
+            Ok(Frame::Element(el)) if el.is("success", ns::SASL) => {
+                io.restart();
+                let (stream_id, _) = self.open_stream(io).await?;
+                Ok(Some(stream_id))
+            }
+            Ok(Frame::Element(el)) if el.is("failure", ns::SASL) => {
+                tracing::debug!("SASL EXTERNAL refused; trying dialback");
+                Ok(None)
+            }
+            other => Err(format!("unexpected answer to SASL EXTERNAL: {other:?}")),
+        }
     }
 
     /// A connection to the first target that answers (pinned, else from DNS), already in
@@ -155,7 +194,8 @@ impl Outgoing {
         if !direct_tls {
             return Ok(conn);
         }
-        conn.into_client_tls(&self.shared.connector, &self.remote).await.map_err(|e| format!("TLS to {addr}: {e}"))
+        let connector = self.shared.connector(&self.local);
+        conn.into_client_tls(&connector, &self.remote).await.map_err(|e| format!("TLS to {addr}: {e}"))
     }
 
     /// Sends our header; reads the peer's header and features.
@@ -174,7 +214,9 @@ impl Outgoing {
         };
         match io.read_frame().await {
             Ok(Frame::Element(f)) if f.is("features", ns::STREAM) => Ok((stream_id, f)),
-            Ok(Frame::Element(e)) if e.is("error", ns::STREAM) => Err(stream_error_text(&e)),
+            Ok(Frame::Element(e)) if e.is("error", ns::STREAM) => {
+                Err(format!("stream error: {}", link::describe_stream_error(&e)))
+            }
             Ok(other) => Err(format!("expected stream features, got {other:?}")),
             Err(e) => Err(e.to_string()),
         }
@@ -253,18 +295,22 @@ impl Peer for Outgoing {
             }
             return Ok(Vec::new());
         }
-        if el.is("error", ns::STREAM) {
-            tracing::warn!(error = %stream_error_text(&el), "the peer closed the stream");
-            return Ok(Vec::new());
-        }
         // Stanzas on our outbound stream would need XEP-0288, which we do not offer.
         tracing::debug!(name = el.name(), "ignoring an element on an outbound stream");
         Ok(Vec::new())
     }
 }
 
-fn stream_error_text(error: &Element) -> String {
-    let names: Vec<String> =
-        error.children().map(|c| if c.name() == "text" { c.text() } else { c.name().to_owned() }).collect();
-    format!("stream error: {}", names.join(": "))
+/// A negotiated stream, ready for dialback or already authenticated.
+struct Opened {
+    io: StreamIo,
+    stream_id: String,
+    /// Authenticated by SASL EXTERNAL: no dialback needed.
+    external: bool,
+}
+
+fn offers_external(features: &Element) -> bool {
+    features
+        .get_child("mechanisms", ns::SASL)
+        .is_some_and(|m| m.children().any(|c| c.is("mechanism", ns::SASL) && c.text().trim() == "EXTERNAL"))
 }

@@ -38,14 +38,41 @@ pub struct S2sSection {
     pub connect_timeout_secs: u64,
     /// First wait before an unreachable domain is tried again (doubles up to 32×).
     pub retry_after_secs: u64,
+    /// PEM bundle of the certificate authorities peers' certificates are validated against;
+    /// default: the system bundle (`/etc/ssl/certs/ca-certificates.crt`) when present.
+    pub trust_anchors: Option<PathBuf>,
+    /// Require a valid certificate from every peer: no dialback (like Prosody's
+    /// `s2s_secure_auth`).
+    pub secure_auth: bool,
+    /// Domains that must present a valid certificate even with `secure_auth = false`.
+    pub secure_domains: Vec<String>,
+    /// Domains allowed to use dialback even with `secure_auth = true`.
+    pub insecure_domains: Vec<String>,
     /// Remote domains pinned to an address, bypassing DNS (tests, private federations):
     /// `"ADDR:PORT"` (STARTTLS) or `"tls:ADDR:PORT"` (direct TLS).
     pub routes: std::collections::HashMap<String, String>,
 }
 
+impl S2sSection {
+    /// The configured trust anchors, else the system bundle if there is one.
+    pub fn trust_anchors(&self) -> Option<PathBuf> {
+        let system = Path::new("/etc/ssl/certs/ca-certificates.crt");
+        self.trust_anchors.clone().or_else(|| system.exists().then(|| system.to_path_buf()))
+    }
+}
+
 impl Default for S2sSection {
     fn default() -> Self {
-        Self { require_tls: true, connect_timeout_secs: 30, retry_after_secs: 10, routes: Default::default() }
+        Self {
+            require_tls: true,
+            connect_timeout_secs: 30,
+            retry_after_secs: 10,
+            trust_anchors: None,
+            secure_auth: false,
+            secure_domains: Vec::new(),
+            insecure_domains: Vec::new(),
+            routes: Default::default(),
+        }
     }
 }
 

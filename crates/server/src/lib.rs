@@ -171,6 +171,10 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
         handshake_timeout: Duration::from_secs(l.negotiation_timeout_secs),
     });
     let federates = config.listeners.iter().any(|l| matches!(l.kind, ListenerKind::S2s | ListenerKind::S2sTls));
+    let pkix = match federates {
+        true => rhein_stream::tls::Pkix::from_pem_file(config.s2s.trust_anchors().as_deref())?,
+        false => rhein_stream::tls::Pkix::from_pem_file(None)?,
+    };
     let s2s = federates.then(|| {
         let local_domains =
             hosts.iter().cloned().chain(config.components.iter().map(|c| c.domain.to_ascii_lowercase()));
@@ -181,6 +185,10 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
             routes: s.routes.iter().filter_map(|(d, r)| Some((d.to_ascii_lowercase(), r.parse().ok()?))).collect(),
             require_tls: s.require_tls,
             tls: tls.clone(),
+            pkix,
+            secure_auth: s.secure_auth,
+            secure_domains: s.secure_domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
+            insecure_domains: s.insecure_domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
             limits: stream_limits(l),
             queue_size: l.session_queue,
             connect_timeout: Duration::from_secs(s.connect_timeout_secs),

@@ -20,8 +20,13 @@ pub enum Conn {
 impl Conn {
     /// Performs the server's TLS handshake (STARTTLS, or direct TLS at accept).
     pub async fn into_tls(self, tls: &TlsSettings) -> io::Result<Conn> {
+        self.accept_tls(&tls.acceptor).await
+    }
+
+    /// The server's TLS handshake with a given acceptor.
+    pub async fn accept_tls(self, acceptor: &tokio_rustls::TlsAcceptor) -> io::Result<Conn> {
         match self {
-            Conn::Plain(tcp) => Ok(Conn::Tls(Box::new(TlsStream::Server(tls.acceptor.accept(tcp).await?)))),
+            Conn::Plain(tcp) => Ok(Conn::Tls(Box::new(TlsStream::Server(acceptor.accept(tcp).await?)))),
             tls @ Conn::Tls(_) => Ok(tls),
         }
     }
@@ -49,6 +54,16 @@ impl Conn {
             TlsStream::Client(c) => c.get_ref().1.export_keying_material([0u8; 32], LABEL, None),
         };
         out.ok().map(|k| k.to_vec())
+    }
+
+    /// The certificate chain the peer presented in the TLS handshake (end entity first).
+    pub fn peer_certificates(&self) -> Vec<rustls_pki_types::CertificateDer<'static>> {
+        let Conn::Tls(s) = self else { return Vec::new() };
+        let certs = match s.as_ref() {
+            TlsStream::Server(s) => s.get_ref().1.peer_certificates(),
+            TlsStream::Client(c) => c.get_ref().1.peer_certificates(),
+        };
+        certs.map(|c| c.iter().map(|c| c.clone().into_owned()).collect()).unwrap_or_default()
     }
 
     pub fn is_tls(&self) -> bool {

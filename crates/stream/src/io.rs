@@ -214,24 +214,31 @@ impl StreamIo {
 
     /// The client side of STARTTLS (s2s outbound), after the peer's `<proceed/>`.
     pub async fn starttls_client(self, connector: &tokio_rustls::TlsConnector, domain: &str) -> io::Result<Self> {
-        let Self { conn, mut framer, limits, rate, buf, last_write } = self;
-        if framer.take_pending() > 0 {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "data before TLS handshake"));
-        }
-        framer.reset();
-        let conn = conn.into_client_tls(connector, domain).await?;
-        Ok(Self { conn, framer, limits, rate, buf, last_write })
+        self.upgrade(|conn| conn.into_client_tls(connector, domain)).await
     }
 
-    /// Upgrades to TLS after `<proceed/>`. Bytes the client sent before the handshake are a
-    /// protocol violation (and a known injection attack), so they fail the upgrade.
+    /// Upgrades to TLS after `<proceed/>` (c2s).
     pub async fn starttls(self, tls: &TlsSettings) -> io::Result<Self> {
+        self.starttls_with(&tls.acceptor).await
+    }
+
+    /// Upgrades to TLS after `<proceed/>` with a given acceptor (s2s asks for certificates).
+    pub async fn starttls_with(self, acceptor: &tokio_rustls::TlsAcceptor) -> io::Result<Self> {
+        self.upgrade(|conn| conn.accept_tls(acceptor)).await
+    }
+
+    /// Bytes the peer sent before the handshake are a protocol violation (and a known
+    /// injection attack), so they fail the upgrade.
+    async fn upgrade<F>(self, handshake: impl FnOnce(Conn) -> F) -> io::Result<Self>
+    where
+        F: Future<Output = io::Result<Conn>>,
+    {
         let Self { conn, mut framer, limits, rate, buf, last_write } = self;
         if framer.take_pending() > 0 {
             return Err(io::Error::new(io::ErrorKind::InvalidData, "data before TLS handshake"));
         }
         framer.reset();
-        let conn = conn.into_tls(tls).await?;
+        let conn = handshake(conn).await?;
         Ok(Self { conn, framer, limits, rate, buf, last_write })
     }
 }

@@ -9,13 +9,16 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use tokio_rustls::rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use tokio_rustls::rustls::client::{ResolvesClientCert, WebPkiServerVerifier};
 use tokio_rustls::rustls::crypto::ring::default_provider;
 use tokio_rustls::rustls::crypto::{WebPkiSupportedAlgorithms, verify_tls12_signature, verify_tls13_signature};
 use tokio_rustls::rustls::pki_types::{ServerName, UnixTime};
+use tokio_rustls::rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use tokio_rustls::rustls::server::{ClientHello, ResolvesServerCert};
 use tokio_rustls::rustls::sign::CertifiedKey;
 use tokio_rustls::rustls::{self, ServerConfig};
 use tokio_rustls::rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use tokio_rustls::rustls::{DistinguishedName, RootCertStore};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 /// Why a certificate could not be set up.
@@ -85,6 +88,11 @@ impl ResolvesServerCert for SniResolver {
 #[derive(Clone)]
 pub struct TlsSettings {
     pub acceptor: TlsAcceptor,
+    /// For server-to-server streams: also asks the peer for its certificate (optional, not
+    /// validated in the handshake; see [`Pkix`]).
+    pub s2s_acceptor: TlsAcceptor,
+    /// Each host's certificate, presented as a client certificate on outbound s2s streams.
+    keys: Arc<HashMap<String, Arc<CertifiedKey>>>,
     end_points: Arc<HashMap<String, Vec<u8>>>,
     default_end_point: Arc<Vec<u8>>,
 }
@@ -105,18 +113,30 @@ impl TlsSettings {
         let Some((default, default_end_point)) = default else {
             return Err(TlsError::Generate("no virtual host has a certificate".into()));
         };
-        let mut config = ServerConfig::builder_with_provider(Arc::new(default_provider()))
-            .with_safe_default_protocol_versions()?
-            .with_no_client_auth()
-            .with_cert_resolver(Arc::new(SniResolver { by_name, default }));
+        let resolver = Arc::new(SniResolver { by_name: by_name.clone(), default });
+        let builder =
+            || ServerConfig::builder_with_provider(Arc::new(default_provider())).with_safe_default_protocol_versions();
+        let mut config = builder()?.with_no_client_auth().with_cert_resolver(resolver.clone());
         // XEP-0368: direct TLS clients announce "xmpp-client", servers "xmpp-server"; peers
         // without ALPN are fine too.
         config.alpn_protocols = vec![b"xmpp-client".to_vec(), b"xmpp-server".to_vec()];
+        let verifier = Arc::new(AnyCertificate::new());
+        let mut s2s = builder()?.with_client_cert_verifier(verifier).with_cert_resolver(resolver);
+        s2s.alpn_protocols = vec![b"xmpp-server".to_vec()];
         Ok(Self {
             acceptor: TlsAcceptor::from(Arc::new(config)),
+            s2s_acceptor: TlsAcceptor::from(Arc::new(s2s)),
+            keys: Arc::new(by_name),
             end_points: Arc::new(end_points),
             default_end_point: Arc::new(default_end_point),
         })
+    }
+
+    /// A TLS client for outbound s2s streams of `host`: presents the host's certificate (for
+    /// SASL EXTERNAL), accepts any server certificate (validate it afterwards with [`Pkix`]).
+    pub fn s2s_connector(&self, host: &str) -> TlsConnector {
+        let key = self.keys.get(host).cloned();
+        unverified_connector_with(&[b"xmpp-server"], key)
     }
 
     /// `tls-server-end-point` data (RFC 5929 §4: SHA-256 of the certificate, which is what an
@@ -132,6 +152,64 @@ impl TlsSettings {
 #[derive(Debug)]
 struct AnyCertificate {
     algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl AnyCertificate {
+    fn new() -> Self {
+        Self { algorithms: default_provider().signature_verification_algorithms }
+    }
+}
+
+/// The server side of the same: a peer server may present its certificate, which is checked
+/// later against the domain it claims (a failed validation must not fail the handshake,
+/// since dialback can still authenticate it).
+impl ClientCertVerifier for AnyCertificate {
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+    fn verify_client_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// Presents one certificate to every server that asks.
+#[derive(Debug)]
+struct ClientCertificate(Arc<CertifiedKey>);
+
+impl ResolvesClientCert for ClientCertificate {
+    fn resolve(&self, _: &[&[u8]], _: &[SignatureScheme]) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.clone())
+    }
+    fn has_certs(&self) -> bool {
+        true
+    }
 }
 
 impl ServerCertVerifier for AnyCertificate {
@@ -169,12 +247,62 @@ impl ServerCertVerifier for AnyCertificate {
 /// A TLS client that does not validate the server's certificate chain (see [`AnyCertificate`]),
 /// offering the given ALPN protocols.
 pub fn unverified_connector(alpn: &[&[u8]]) -> TlsConnector {
-    let provider = Arc::new(default_provider());
-    let verifier = Arc::new(AnyCertificate { algorithms: provider.signature_verification_algorithms });
-    let builder = ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions();
+    unverified_connector_with(alpn, None)
+}
+
+fn unverified_connector_with(alpn: &[&[u8]], client_cert: Option<Arc<CertifiedKey>>) -> TlsConnector {
+    let builder =
+        ClientConfig::builder_with_provider(Arc::new(default_provider())).with_safe_default_protocol_versions();
     // The default protocol versions are always supported by the default provider.
     let Ok(builder) = builder else { unreachable!("ring supports TLS 1.2 and 1.3") };
-    let mut config = builder.dangerous().with_custom_certificate_verifier(verifier).with_no_client_auth();
+    let builder = builder.dangerous().with_custom_certificate_verifier(Arc::new(AnyCertificate::new()));
+    let mut config = match client_cert {
+        Some(key) => builder.with_client_cert_resolver(Arc::new(ClientCertificate(key))),
+        None => builder.with_no_client_auth(),
+    };
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     TlsConnector::from(Arc::new(config))
+}
+
+/// PKIX validation of a peer server's certificate chain for a domain (RFC 6125 DNS-IDs, as
+/// webpki checks them), against a set of trust anchors.
+#[derive(Clone)]
+pub struct Pkix {
+    verifier: Option<Arc<WebPkiServerVerifier>>,
+}
+
+impl Pkix {
+    /// Trust anchors from a PEM bundle (e.g. `/etc/ssl/certs/ca-certificates.crt`); `None`
+    /// trusts nothing, so no certificate validates.
+    pub fn from_pem_file(path: Option<&Path>) -> Result<Self, TlsError> {
+        let Some(path) = path else { return Ok(Self { verifier: None }) };
+        let label = path.display().to_string();
+        let pem = std::fs::read(path).map_err(|source| TlsError::Read { path: label.clone(), source })?;
+        let mut roots = RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(&pem) {
+            let cert = cert.map_err(|e| TlsError::Pem { path: label.clone(), reason: e.to_string() })?;
+            // A bundle may hold certificates webpki cannot use as anchors; skip those.
+            let _ = roots.add(cert);
+        }
+        if roots.is_empty() {
+            return Ok(Self { verifier: None });
+        }
+        let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::new(default_provider()))
+            .build()
+            .map_err(|e| TlsError::Generate(e.to_string()))?;
+        Ok(Self { verifier: Some(verifier) })
+    }
+
+    /// Whether `chain` (end entity first) is a valid certificate for `domain`; the reason if not.
+    pub fn validate(&self, chain: &[CertificateDer<'static>], domain: &str) -> Result<(), String> {
+        let Some(verifier) = &self.verifier else { return Err("no trust anchors configured".into()) };
+        let Some((end_entity, intermediates)) = chain.split_first() else {
+            return Err("no certificate presented".into());
+        };
+        let name = ServerName::try_from(domain.to_owned()).map_err(|e| e.to_string())?;
+        verifier
+            .verify_server_cert(end_entity, intermediates, &name, &[], UnixTime::now())
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
 }

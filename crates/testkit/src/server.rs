@@ -46,6 +46,18 @@ impl TestServerBuilder {
         self
     }
 
+    /// Serves the host with this certificate and trusts `anchors` for peers' certificates.
+    pub fn certified(
+        mut self,
+        (cert, key): (std::path::PathBuf, std::path::PathBuf),
+        anchors: std::path::PathBuf,
+    ) -> Self {
+        self.config.hosts[0].certificate = Some(cert);
+        self.config.hosts[0].key = Some(key);
+        self.config.s2s.trust_anchors = Some(anchors);
+        self
+    }
+
     /// Federates over direct TLS too (XEP-0368): an s2s_tls listener on `addr`.
     pub fn federation_direct_tls(mut self, addr: &str) -> Self {
         self.config.listeners.push(ListenerConfig {
