@@ -9,7 +9,7 @@ const RSM: &str = "http://jabber.org/protocol/rsm";
 const SID: &str = "urn:xmpp:sid:0";
 
 /// Runs a query; returns (archive ids, bodies, fin).
-async fn query(c: &mut TestClient, id: &str, form: &str, rsm: &str) -> (Vec<String>, Vec<String>, Element) {
+pub(crate) async fn query(c: &mut TestClient, id: &str, form: &str, rsm: &str) -> (Vec<String>, Vec<String>, Element) {
     let x = if form.is_empty() {
         String::new()
     } else {

@@ -496,3 +496,65 @@ async fn open_conversations_follow_the_user_across_devices_and_stay_private() {
         .await;
     assert!(item_ids(&r).is_empty());
 }
+
+/// Answers the disco#info questions about `ver` that arrive (the own server's and, for
+/// contacts elsewhere, their servers'), `n` of them.
+async fn answer_caps_queries(c: &mut TestClient, ver: &str, nodes: &[&str], n: usize) -> Vec<String> {
+    let mut askers = Vec::new();
+    for _ in 0..n {
+        let q = c.expect(|e| e.name() == "iq" && e.get_child("query", ns::DISCO_INFO).is_some()).await;
+        let features: String = nodes.iter().map(|n| format!("<feature var='{n}+notify'/>")).collect();
+        c.send(&format!(
+            "<iq type='result' id='{}' to='{}'><query xmlns='{}' node='https://tests#{ver}'>\
+             <identity category='client' type='pc'/>{features}</query></iq>",
+            q.attr("id").unwrap(),
+            q.attr("from").unwrap(),
+            ns::DISCO_INFO
+        ))
+        .await;
+        askers.push(q.attr("from").unwrap().to_owned());
+    }
+    askers
+}
+
+#[tokio::test]
+async fn notifications_reach_contacts_on_other_servers() {
+    let (alpha, beta) = crate::s2s::pair().await;
+    let mut alice = alpha.client("alice", "pw").await;
+    let mut bob = beta.client("bob", "pw").await;
+    alice.send("<presence/>").await;
+    bob.send("<presence/>").await;
+    befriend(&mut alice, &mut bob, "alice@alpha.test", "bob@beta.test").await;
+    let first =
+        alice.iq(&publish("urn:xmpp:tune", "t1", "<tune xmlns='urn:xmpp:tune'><title>One</title></tune>", "")).await;
+    assert_eq!(first.attr("type"), Some("result"));
+
+    // bob's client says it wants tunes: alpha learns his capabilities over federation and
+    // sends him alice's last tune.
+    bob.send("<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='https://tests' ver='fed1'/></presence>")
+        .await;
+    let mut askers = answer_caps_queries(&mut bob, "fed1", &["urn:xmpp:tune"], 2).await;
+    askers.sort();
+    assert_eq!(askers, ["alpha.test", "beta.test"], "both servers ask bob");
+    let last = bob.expect(is_event("urn:xmpp:tune", "item")).await;
+    assert_eq!(last.attr("from"), Some("alice@alpha.test"));
+
+    // New items and retractions cross too.
+    alice.iq(&publish("urn:xmpp:tune", "t2", "<tune xmlns='urn:xmpp:tune'><title>Two</title></tune>", "")).await;
+    let next = bob.expect(is_event("urn:xmpp:tune", "item")).await;
+    let item = event_items(&next, "urn:xmpp:tune").unwrap().children().next().unwrap();
+    assert_eq!(item.attr("id"), Some("t2"));
+    alice
+        .iq(&format!(
+            "<iq type='set' id='r1'><pubsub xmlns='{NS_PUBSUB}'><retract node='urn:xmpp:tune' notify='true'><item id='t2'/></retract></pubsub></iq>"
+        ))
+        .await;
+    bob.expect(is_event("urn:xmpp:tune", "retract")).await;
+
+    // alpha forgets bob's resource when he leaves; publishing goes on.
+    bob.close().await;
+    alice.expect(|e| e.name() == "presence" && e.attr("type") == Some("unavailable")).await;
+    let mut alice_too = alpha.client("alice", "pw").await;
+    alice_too.iq(&publish("urn:xmpp:tune", "t3", "<tune xmlns='urn:xmpp:tune'/>", "")).await;
+    drop(beta);
+}

@@ -5,7 +5,7 @@ use crate::named;
 use rhein_testkit::pki::TestCa;
 use rhein_testkit::{Element, TestClient, TestServer, ns};
 
-async fn pair() -> (TestServer, TestServer) {
+pub(crate) async fn pair() -> (TestServer, TestServer) {
     let alpha = TestServer::builder().domain("alpha.test").user("alice", "pw").federation("127.0.0.2:0").start().await;
     let beta = TestServer::builder().domain("beta.test").user("bob", "pw").federation("127.0.0.3:0").start().await;
     alpha.pin("beta.test", beta.s2s_addr());
@@ -53,6 +53,14 @@ async fn two_servers_federate_subscriptions_presence_and_messages() {
     bob.send(&format!("<message to='{alice_jid}' type='chat' id='m2'><body>hello alpha</body></message>")).await;
     let back = alice.expect(named("message")).await;
     assert_eq!(back.get_child("body", ns::CLIENT).map(|b| b.text()).as_deref(), Some("hello alpha"));
+
+    // Both sides archive the federated conversation (XEP-0313).
+    let with = "<field var='with'><value>bob@beta.test</value></field>";
+    let (_, bodies, _) = crate::mam::query(&mut alice, "a1", with, "").await;
+    assert_eq!(bodies, ["hello beta", "hello alpha"]);
+    let with = "<field var='with'><value>alice@alpha.test</value></field>";
+    let (_, bodies, _) = crate::mam::query(&mut bob, "b1", with, "").await;
+    assert_eq!(bodies, ["hello beta", "hello alpha"]);
 
     // IQs cross too: ping the other server and the other user.
     let pong = alice.iq("<iq to='beta.test' type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>").await;

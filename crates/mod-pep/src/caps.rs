@@ -39,8 +39,18 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Caps {
     /// The features of an online resource, if its capabilities are known.
     pub(crate) fn of(&self, resource: &ResourceInfo) -> Option<Features> {
-        let key = lock(&self.seen).get(&resource.jid).cloned()?;
+        self.of_jid(&resource.jid)
+    }
+
+    /// The features last learnt for a JID (local or remote).
+    pub(crate) fn of_jid(&self, jid: &FullJid) -> Option<Features> {
+        let key = lock(&self.seen).get(jid).cloned()?;
         lock(&self.known).get(&key).cloned()
+    }
+
+    /// Whether a remote resource (known only from its presence) asked for notifications of `node`.
+    pub(crate) fn wants_jid(&self, jid: &FullJid, node: &str) -> bool {
+        self.of_jid(jid).is_some_and(|f| f.contains(&format!("{node}+notify")))
     }
 
     /// Whether an online resource asked for notifications of `node`.

@@ -10,6 +10,7 @@ mod bookmarks;
 mod caps;
 mod config;
 mod handlers;
+mod remote;
 mod service;
 
 use rhein_module::{Event, IqKind, Module, ModuleError, ModuleSpec, Registry, Stage, Targets};
@@ -107,6 +108,8 @@ impl Module for service::Pep {
         // Before presence broadcast (0): it only watches for capabilities.
         let this = self.clone();
         reg.stage(Stage::OutboundPresence, 10, move |ctx, el| this.clone().watch_presence(ctx, el));
+        let this = self.clone();
+        reg.stage(Stage::InboundPresence, 10, move |ctx, el| this.clone().watch_remote_presence(ctx, el));
         // Before private XML storage sees the request.
         let this = self.clone();
         reg.stage(Stage::Outbound, 10, move |ctx, el| bookmarks::intercept(this.clone(), ctx, el));

@@ -14,6 +14,7 @@ use std::sync::Arc;
 pub(crate) struct Pep {
     pub(crate) config: PepConfig,
     pub(crate) caps: Caps,
+    pub(crate) remote: crate::remote::RemoteContacts,
 }
 
 /// An `<item/>` in namespace `ns` (`pubsub` for results, `pubsub#event` for notifications).
@@ -51,7 +52,7 @@ pub(crate) fn node_required() -> StanzaError {
 
 impl Pep {
     pub(crate) fn new(config: PepConfig) -> Self {
-        Self { config, caps: Caps::default() }
+        Self { config, caps: Caps::default(), remote: Default::default() }
     }
 
     pub(crate) async fn node_config(
@@ -233,19 +234,13 @@ impl Pep {
         let audience = Audience::load(ctx, owner, node).await?;
         let mut out = Vec::new();
         let mut reached = HashSet::new();
-        let mut add_resources = |bare: &BareJid, out: &mut Vec<String>| {
-            for r in ctx.router.resources(bare) {
-                if self.caps.wants(&r, node) {
-                    reached.insert(bare.clone());
-                    out.push(r.jid.to_string());
-                }
-            }
-        };
-        add_resources(owner, &mut out);
-        for contact in audience.presence_subscribers() {
-            let Ok(contact) = BareJid::new(contact) else { continue };
-            if audience.check(config, &contact).is_ok() && ctx.router.is_local_host(contact.domain().as_str()) {
-                add_resources(&contact, &mut out);
+        let contacts = audience.presence_subscribers().filter_map(|c| BareJid::new(c).ok());
+        let allowed: Vec<BareJid> = contacts.filter(|c| audience.check(config, c).is_ok()).collect();
+        for bare in std::iter::once(owner.clone()).chain(allowed) {
+            let wanting = self.notified_resources(ctx, &bare, node);
+            if !wanting.is_empty() {
+                reached.insert(bare);
+                out.extend(wanting);
             }
         }
         for subscriber in ctx.db.pubsub().subscribers(owner.as_str(), node).await.map_err(storage_failure)? {
@@ -255,6 +250,17 @@ impl Pep {
             }
         }
         Ok(out)
+    }
+
+    /// The resources of `bare` that asked for `node+notify`: from the session table for our
+    /// users, from the presence they sent us for contacts on other servers.
+    fn notified_resources(&self, ctx: &Ctx, bare: &BareJid, node: &str) -> Vec<String> {
+        if ctx.router.is_local_host(bare.domain().as_str()) {
+            let resources = ctx.router.resources(bare).into_iter();
+            return resources.filter(|r| self.caps.wants(r, node)).map(|r| r.jid.to_string()).collect();
+        }
+        let online = self.remote.online(bare).into_iter();
+        online.filter(|jid| self.caps.wants_jid(jid, node)).map(|jid| jid.to_string()).collect()
     }
 
     async fn broadcast(
