@@ -69,16 +69,14 @@ impl Pep {
             return Ok(Flow::Continue(el));
         }
         match el.attr("type") {
-            None => {
-                if self.remote.arrived(&from) {
-                    let presence = el.clone();
-                    // Learning capabilities waits on the remote client; presence does not.
-                    tokio::spawn(async move {
-                        if let Err(e) = self.catch_up_remote(&ctx, &to, &from, &presence).await {
-                            tracing::debug!(jid = %from, error = %e, "last items not sent");
-                        }
-                    });
-                }
+            None if self.remote.arrived(&from) => {
+                let presence = el.clone();
+                // Learning capabilities waits on the remote client; presence does not.
+                tokio::spawn(async move {
+                    if let Err(e) = self.catch_up_remote(&ctx, &to, &from, &presence).await {
+                        tracing::debug!(jid = %from, error = %e, "last items not sent");
+                    }
+                });
             }
             Some("unavailable") => {
                 self.remote.left(&from);
