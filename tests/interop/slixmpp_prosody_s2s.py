@@ -5,7 +5,8 @@ Usage: python slixmpp_prosody_s2s.py PATH/TO/rhein
 Starts a private Prosody for `prosody.test` on 127.0.0.6 and `rhein serve --ephemeral` for
 `rhein.test` with its s2s listener on 127.0.0.5; each reaches the other through a pinned
 route (Prosody through tests/interop/prosody/mod_pinned_routes.lua), both with self-signed
-certificates, so the streams authenticate with XEP-0220 dialback. A slixmpp client on each
+certificates, so the streams authenticate with XEP-0220 dialback; both sides offer XEP-0288
+bidirectional streams. A slixmpp client on each
 side subscribes and exchanges messages and presence. Skipped (exit 0 with a note) when
 Prosody is not installed and RHEIN_REQUIRE_PROSODY is unset.
 """
@@ -35,8 +36,8 @@ daemonize = false
 pidfile = "{work}/prosody.pid"
 data_path = "{work}/data"
 plugin_paths = {{ "{HERE}/prosody" }}
-modules_enabled = {{ "roster", "saslauth", "tls", "dialback", "disco", "ping", "presence", "message", "pinned_routes" }}
-modules_disabled = {{ "offline", "s2s_bidi" }}
+modules_enabled = {{ "roster", "saslauth", "tls", "dialback", "s2s_bidi", "disco", "ping", "presence", "message", "pinned_routes" }}
+modules_disabled = {{ "offline" }}
 interfaces = {{ "{PROSODY_C2S[0]}" }}
 c2s_ports = {{ {PROSODY_C2S[1]} }}
 s2s_ports = {{ {PROSODY_S2S[1]} }}

@@ -141,6 +141,9 @@ async fn valid_certificates_authenticate_with_sasl_external() {
     bob.send(&format!("<message to='{alice_jid}' type='chat' id='e2'><body>likewise</body></message>")).await;
     let back = alice.expect(named("message")).await;
     assert_eq!(back.attr("from"), Some(bob_jid.as_str()));
+    // XEP-0288: beta answered over alpha's stream instead of opening its own.
+    let opened = |s: &TestServer| s.running().s2s.as_ref().unwrap().connections_opened();
+    assert_eq!((opened(&alpha), opened(&beta)), (1, 0));
 }
 
 #[tokio::test]

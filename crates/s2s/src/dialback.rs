@@ -4,10 +4,13 @@
 //! as the process (XEP-0185): only this process ever checks its own keys, so nothing needs to
 //! be stored, and a restart merely fails the verifications in flight.
 
+use crate::VerifyRequest;
 use hmac::{Hmac, KeyInit, Mac};
 use rhein_proto::{Element, ns, xml};
 use sha2::Sha256;
+use std::collections::HashMap;
 use subtle::ConstantTimeEq;
+use tokio::sync::{mpsc, oneshot};
 
 /// The process's dialback secret.
 pub(crate) struct Secret([u8; 32]);
@@ -57,6 +60,42 @@ pub(crate) fn element(
     el
 }
 
+/// Our `db:verify` questions to one remote domain, asked over whichever stream we send to it
+/// on, and matched to their answers by stream id.
+pub(crate) struct Questions {
+    requests: mpsc::Receiver<VerifyRequest>,
+    pending: HashMap<String, Vec<oneshot::Sender<bool>>>,
+}
+
+impl Questions {
+    pub(crate) fn new(requests: mpsc::Receiver<VerifyRequest>) -> Self {
+        Self { requests, pending: HashMap::new() }
+    }
+
+    /// The next question to send, as a `db:verify` from `local` to `remote`; pending while
+    /// there is none.
+    pub(crate) async fn next(&mut self, local: &str, remote: &str) -> Element {
+        let Some(request) = self.requests.recv().await else { return std::future::pending().await };
+        let question = element("verify", local, remote, Some(&request.stream_id), Some(&request.key), None);
+        self.pending.entry(request.stream_id).or_default().push(request.answer);
+        question
+    }
+
+    /// Takes a `db:verify` answer (it has a `type`).
+    pub(crate) fn answer(&mut self, el: &Element) {
+        let valid = el.attr("type") == Some("valid");
+        for waiter in el.attr("id").and_then(|id| self.pending.remove(id)).into_iter().flatten() {
+            let _ = waiter.send(valid);
+        }
+    }
+
+    /// No more questions are taken; unanswered ones fail.
+    pub(crate) fn close(&mut self) {
+        self.requests.close();
+        self.pending.clear();
+    }
+}
+
 /// A `<db:result type='error'/>` refusing to authenticate `remote` at all (XEP-0220 §2.4).
 pub(crate) fn refusal(local: &str, remote: &str, text: &str) -> Element {
     let mut el = element("result", local, remote, None, None, None);
@@ -74,6 +113,10 @@ pub(crate) fn feature() -> Element {
     f.append_child(Element::bare("errors", ns::DIALBACK_FEATURE));
     f
 }
+
+/// XEP-0288: the stream feature, and the element that turns bidirectionality on.
+pub(crate) const BIDI_FEATURE: &str = "urn:xmpp:features:bidi";
+pub(crate) const BIDI: &str = "urn:xmpp:bidi";
 
 #[cfg(test)]
 mod tests {

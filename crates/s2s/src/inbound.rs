@@ -3,7 +3,7 @@
 //! also ask us (as the authoritative server) whether we issued a key.
 
 use crate::link::{self, Local, Peer, Refusal};
-use crate::{S2s, Shared, dialback};
+use crate::{S2s, Shared, dialback, outbound};
 use rhein_proto::xml::{self, StanzaKind};
 use rhein_proto::{Element, Jid, StreamErrorCondition as Cond, ns};
 use rhein_stream::{Conn, Frame, StreamHeader, StreamIo};
@@ -37,10 +37,22 @@ pub async fn serve(s2s: S2s, tcp: TcpStream, peer: SocketAddr, direct_tls: bool)
             Ok(None) => return,
             Err(_) => return tracing::debug!("negotiation timed out"),
         };
-        let Negotiated { mut io, stream_id, first, authenticated } = negotiated;
+        let Negotiated { mut io, stream_id, first, authenticated, bidi } = negotiated;
         let chain = io.conn().peer_certificates();
         let (verdicts_tx, verdicts) = mpsc::channel(16);
-        let mut incoming = Incoming { shared, stream_id, chain, authenticated, verdicts_tx, verdicts };
+        let mut incoming = Incoming {
+            shared,
+            stream_id,
+            chain,
+            authenticated: HashSet::new(),
+            verdicts_tx,
+            verdicts,
+            bidi,
+            reverse: None,
+        };
+        for (remote, local) in authenticated {
+            incoming.authenticate(remote, local);
+        }
         if let Some(el) = first {
             match incoming.receive(el).await {
                 Ok(answers) => {
@@ -54,6 +66,9 @@ pub async fn serve(s2s: S2s, tcp: TcpStream, peer: SocketAddr, direct_tls: bool)
             }
         }
         link::run(&mut io, ns::SERVER, &mut incoming).await;
+        if let Some(reverse) = incoming.reverse.take() {
+            reverse.finish(&incoming.shared).await;
+        }
     }
     .instrument(span)
     .await
@@ -68,12 +83,15 @@ struct Negotiated {
     first: Option<Element>,
     /// The (remote, local) pair SASL EXTERNAL authenticated, if it did.
     authenticated: HashSet<(String, String)>,
+    /// The peer turned on XEP-0288.
+    bidi: bool,
 }
 
 /// Stream headers, STARTTLS and SASL EXTERNAL (RFC 6120 §5, §6; XEP-0178): a peer whose
 /// certificate is valid for the domain it names in its header may authenticate with it.
 async fn negotiate(shared: &Shared, mut io: StreamIo) -> Option<Negotiated> {
     let mut authenticated = HashSet::new();
+    let mut bidi = false;
     loop {
         let header = match io.read_frame().await {
             Ok(Frame::Open(h)) => h,
@@ -115,6 +133,7 @@ async fn negotiate(shared: &Shared, mut io: StreamIo) -> Option<Negotiated> {
                 features.append_child(mechanisms);
             }
             features.append_child(dialback::feature());
+            features.append_child(Element::bare("bidi", dialback::BIDI_FEATURE));
         } else {
             let mut starttls = Element::bare("starttls", ns::TLS);
             if shared.config.require_tls {
@@ -126,12 +145,19 @@ async fn negotiate(shared: &Shared, mut io: StreamIo) -> Option<Negotiated> {
         }
         io.send(&features).await.ok()?;
         if secured && external.is_none() {
-            return Some(Negotiated { io, stream_id: id, first: None, authenticated });
+            return Some(Negotiated { io, stream_id: id, first: None, authenticated, bidi });
         }
-        let el = match io.read_frame().await {
+        let mut el = match io.read_frame().await {
             Ok(Frame::Element(el)) => el,
             _ => return None,
         };
+        if secured && el.is("bidi", dialback::BIDI) {
+            bidi = true;
+            el = match io.read_frame().await {
+                Ok(Frame::Element(el)) => el,
+                _ => return None,
+            };
+        }
         if el.is("starttls", ns::TLS) && !secured {
             io.send(&Element::bare("proceed", ns::TLS)).await.ok()?;
             io = io.starttls_with(&shared.config.tls.s2s_acceptor).await.ok()?;
@@ -153,7 +179,7 @@ async fn negotiate(shared: &Shared, mut io: StreamIo) -> Option<Negotiated> {
             io.fail(Cond::PolicyViolation, Some("STARTTLS is required")).await;
             return None;
         }
-        return Some(Negotiated { io, stream_id: id, first: Some(el), authenticated });
+        return Some(Negotiated { io, stream_id: id, first: Some(el), authenticated, bidi });
     }
 }
 
@@ -184,15 +210,26 @@ struct Incoming {
     authenticated: HashSet<(String, String)>,
     verdicts_tx: mpsc::Sender<(String, String, bool)>,
     verdicts: mpsc::Receiver<(String, String, bool)>,
+    /// The peer turned on XEP-0288: we may send on this stream for authenticated pairs.
+    bidi: bool,
+    /// What we send to the peer on this stream, if it became our way to it.
+    reverse: Option<outbound::Reverse>,
 }
 
 impl Peer for Incoming {
     async fn next_local(&mut self) -> Local {
+        let verdict = match &mut self.reverse {
+            Some(reverse) => tokio::select! {
+                verdict = self.verdicts.recv() => verdict,
+                el = reverse.next() => return Local::Send(el),
+            },
+            None => self.verdicts.recv().await,
+        };
         // `verdicts_tx` lives in `self`, so the channel never closes.
-        let Some((remote, local, valid)) = self.verdicts.recv().await else { return Local::Close };
+        let Some((remote, local, valid)) = verdict else { return Local::Close };
         if valid {
             tracing::info!(%remote, %local, "dialback verified");
-            self.authenticated.insert((remote.clone(), local.clone()));
+            self.authenticate(remote.clone(), local.clone());
         } else {
             tracing::warn!(%remote, %local, "dialback key rejected by the domain it claims");
         }
@@ -203,6 +240,17 @@ impl Peer for Incoming {
         let (from, to) = (el.attr("from").unwrap_or_default(), el.attr("to").unwrap_or_default());
         if el.is("result", ns::DIALBACK) {
             return self.start_verification(from, to, &el.text());
+        }
+        if el.is("bidi", dialback::BIDI) {
+            self.bidi = true;
+            return Ok(Vec::new());
+        }
+        if el.is("verify", ns::DIALBACK) && el.attr("type").is_some() {
+            // An answer to a question we asked on this XEP-0288 stream.
+            if let Some(reverse) = &mut self.reverse {
+                reverse.questions.answer(&el);
+            }
+            return Ok(Vec::new());
         }
         if el.is("verify", ns::DIALBACK) {
             // We are the authoritative server: did we issue this key for that stream?
@@ -233,6 +281,18 @@ impl Peer for Incoming {
 }
 
 impl Incoming {
+    /// A (remote, local) pair is authenticated on this stream; with XEP-0288 on, the stream
+    /// also becomes our way to `remote` (for the first such pair, if we have no other).
+    fn authenticate(&mut self, remote: String, local: String) {
+        if self.bidi && self.reverse.is_none() {
+            self.reverse = self.shared.adopt(&local, &remote);
+            if self.reverse.is_some() {
+                tracing::info!(%remote, %local, "bidirectional: our stanzas to the peer use this stream");
+            }
+        }
+        self.authenticated.insert((remote, local));
+    }
+
     /// A peer presents a key for `from` → `to`: ask `from`'s authoritative server in the
     /// background (the stream keeps serving meanwhile; waiting here could deadlock two
     /// servers verifying each other) and answer when it replies.
@@ -249,7 +309,7 @@ impl Incoming {
         match self.shared.config.pkix.validate(&self.chain, &remote) {
             Ok(()) => {
                 tracing::info!(%remote, %local, "certificate valid for the claimed domain");
-                self.authenticated.insert((remote.clone(), local.clone()));
+                self.authenticate(remote.clone(), local.clone());
                 return Ok(vec![dialback::element("result", &local, &remote, None, None, Some(true))]);
             }
             Err(reason) if !self.shared.dialback_allowed(&remote) => {

@@ -73,6 +73,8 @@ pub(crate) struct Shared {
     /// never reads resolv.conf).
     resolver: std::sync::OnceLock<Result<hickory_resolver::TokioResolver, String>>,
     outbound: Mutex<HashMap<(String, String), outbound::Handle>>,
+    /// Outbound connections opened so far (for tests and metrics).
+    opened: std::sync::atomic::AtomicUsize,
     /// Remote domains that failed recently: until when they are not retried, and the wait
     /// that follows the next failure.
     backoff: Mutex<HashMap<String, (Instant, Duration)>>,
@@ -101,6 +103,7 @@ impl S2s {
             connectors,
             outbound: Mutex::default(),
             backoff: Mutex::default(),
+            opened: Default::default(),
         });
         let s2s = Self { shared };
         router.set_federation(Arc::new(s2s.clone()));
@@ -110,6 +113,11 @@ impl S2s {
     /// Pins a remote domain to an address (as `[s2s.routes]` does), replacing any earlier pin.
     pub fn pin(&self, domain: &str, route: Route) {
         self.shared.routes.write().unwrap_or_else(|e| e.into_inner()).insert(domain.to_ascii_lowercase(), route);
+    }
+
+    /// Outbound connections opened since start (an XEP-0288 stream saves one).
+    pub fn connections_opened(&self) -> usize {
+        self.shared.opened.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Outbound streams currently open or opening (for tests and logs).
@@ -193,6 +201,19 @@ impl Shared {
             }
         }
         Err(Box::new((el, StanzaError::remote_server_not_found())))
+    }
+
+    /// Makes an inbound XEP-0288 stream the way to `remote` for `local`, unless there is one
+    /// already; returns the receiving ends for the stream to serve.
+    pub(crate) fn adopt(&self, local: &str, remote: &str) -> Option<outbound::Reverse> {
+        let mut table = self.outbound_table();
+        let key = (local.to_owned(), remote.to_owned());
+        if table.contains_key(&key) {
+            return None;
+        }
+        let (handle, reverse) = outbound::Handle::reverse(self.config.queue_size, local, remote);
+        table.insert(key, handle);
+        Some(reverse)
     }
 
     /// The outbound stream of a domain pair, started if there is none.

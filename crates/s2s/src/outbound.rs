@@ -6,14 +6,14 @@
 use crate::link::{self, Local, Peer, Refusal};
 use crate::resolve;
 use crate::{Shared, VerifyRequest, dialback};
-use rhein_proto::{Element, StanzaError, StreamErrorCondition as Cond, ns, xml};
+use rhein_proto::xml::StanzaKind;
+use rhein_proto::{Element, Jid, StanzaError, StreamErrorCondition as Cond, ns, xml};
 use rhein_stream::{Conn, Frame, StreamHeader, StreamIo};
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until, timeout_at};
 use tracing::Instrument;
 
@@ -46,11 +46,57 @@ impl Handle {
             authenticated: false,
             deadline: Instant::now(),
             stanzas: stanzas_rx,
-            verifies: verifies_rx,
-            pending: HashMap::new(),
+            questions: dialback::Questions::new(verifies_rx),
+            bidi: false,
             failure: None,
         };
         (Self { id, stanzas, verifies }, out.run().instrument(span))
+    }
+
+    /// A handle served by an inbound XEP-0288 stream instead of a connection of our own.
+    pub(crate) fn reverse(queue: usize, local: &str, remote: &str) -> (Self, Reverse) {
+        let (stanzas, stanzas_rx) = mpsc::channel(queue.max(1));
+        let (verifies, verifies_rx) = mpsc::channel(64);
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let reverse = Reverse {
+            id,
+            local: local.to_owned(),
+            remote: remote.to_owned(),
+            stanzas: stanzas_rx,
+            questions: dialback::Questions::new(verifies_rx),
+        };
+        (Self { id, stanzas, verifies }, reverse)
+    }
+}
+
+/// The receiving ends of a handle that an inbound XEP-0288 stream serves.
+pub(crate) struct Reverse {
+    pub id: u64,
+    pub local: String,
+    pub remote: String,
+    pub stanzas: mpsc::Receiver<Element>,
+    pub questions: dialback::Questions,
+}
+
+impl Reverse {
+    /// The next thing to send to the peer.
+    pub(crate) async fn next(&mut self) -> Element {
+        tokio::select! {
+            question = self.questions.next(&self.local, &self.remote) => question,
+            Some(el) = self.stanzas.recv() => el,
+        }
+    }
+
+    /// The stream ended: this handle goes, and what it still queued takes a stream of its own.
+    pub(crate) async fn finish(mut self, shared: &Arc<Shared>) {
+        shared.forget(&self.local, &self.remote, self.id);
+        self.stanzas.close();
+        self.questions.close();
+        while let Some(el) = self.stanzas.recv().await {
+            if let Err(refused) = shared.queue(&self.remote, el) {
+                shared.router.bounce(&refused.0, refused.1).await;
+            }
+        }
     }
 }
 
@@ -63,9 +109,9 @@ struct Outgoing {
     /// Dialback must have succeeded by then.
     deadline: Instant,
     stanzas: mpsc::Receiver<Element>,
-    verifies: mpsc::Receiver<VerifyRequest>,
-    /// Our open `db:verify` questions, by the stream id they are about.
-    pending: HashMap<String, Vec<oneshot::Sender<bool>>>,
+    questions: dialback::Questions,
+    /// XEP-0288 is on: the peer may send us stanzas on this stream too.
+    bidi: bool,
     /// What queued stanzas are bounced with if the stream never authenticates.
     failure: Option<StanzaError>,
 }
@@ -74,13 +120,15 @@ impl Outgoing {
     async fn run(mut self) {
         self.deadline = Instant::now() + self.shared.config.connect_timeout;
         match timeout_at(self.deadline, self.open()).await {
-            Ok(Ok(Opened { mut io, stream_id, external: true })) => {
+            Ok(Ok(Opened { mut io, stream_id, external: true, bidi })) => {
+                self.bidi = bidi;
                 tracing::info!(%stream_id, "authenticated with SASL EXTERNAL; stream ready");
                 self.authenticated = true;
                 self.shared.record_success(&self.remote);
                 link::run(&mut io, ns::SERVER, &mut self).await;
             }
-            Ok(Ok(Opened { mut io, stream_id, external: false })) => {
+            Ok(Ok(Opened { mut io, stream_id, external: false, bidi })) => {
+                self.bidi = bidi;
                 let key = self.shared.secret.key(&self.remote, &self.local, &stream_id);
                 let result = dialback::element("result", &self.local, &self.remote, None, Some(&key), None);
                 if io.send(&result).await.is_ok() {
@@ -126,12 +174,16 @@ impl Outgoing {
             }
             tracing::debug!(%reason, "the peer's certificate does not validate; dialback decides");
         }
+        let bidi = features.get_child("bidi", dialback::BIDI_FEATURE).is_some();
+        if bidi {
+            io.send(&Element::bare("bidi", dialback::BIDI)).await.map_err(|e| e.to_string())?;
+        }
         if offers_external(&features)
             && let Some(stream_id) = self.sasl_external(&mut io).await?
         {
-            return Ok(Opened { io, stream_id, external: true });
+            return Ok(Opened { io, stream_id, external: true, bidi });
         }
-        Ok(Opened { io, stream_id, external: false })
+        Ok(Opened { io, stream_id, external: false, bidi })
     }
 
     /// Authenticates with our certificate (XEP-0178); the new stream's id on success, `None`
@@ -176,7 +228,10 @@ impl Outgoing {
         for (direct_tls, addrs) in targets {
             for addr in addrs {
                 match self.connect_one(addr, direct_tls).await {
-                    Ok(conn) => return Ok((conn, direct_tls)),
+                    Ok(conn) => {
+                        self.shared.opened.fetch_add(1, Ordering::Relaxed);
+                        return Ok((conn, direct_tls));
+                    }
                     Err(e) => {
                         tracing::debug!(%addr, error = %e, "connection attempt failed");
                         last_error = e;
@@ -227,7 +282,7 @@ impl Outgoing {
     async fn finish(mut self) {
         self.shared.forget(&self.local, &self.remote, self.id);
         self.stanzas.close();
-        self.verifies.close();
+        self.questions.close();
         if !self.authenticated {
             self.shared.record_failure(&self.remote);
         }
@@ -249,18 +304,7 @@ impl Peer for Outgoing {
     async fn next_local(&mut self) -> Local {
         let authenticated = self.authenticated;
         tokio::select! {
-            Some(request) = self.verifies.recv() => {
-                let question = dialback::element(
-                    "verify",
-                    &self.local,
-                    &self.remote,
-                    Some(&request.stream_id),
-                    Some(&request.key),
-                    None,
-                );
-                self.pending.entry(request.stream_id).or_default().push(request.answer);
-                Local::Send(question)
-            }
+            question = self.questions.next(&self.local, &self.remote) => Local::Send(question),
             stanza = self.stanzas.recv(), if authenticated => match stanza {
                 Some(el) => {
                     tracing::trace!(name = el.name(), "stanza to the peer");
@@ -289,10 +333,18 @@ impl Peer for Outgoing {
             return Err(Refusal::new(Cond::NotAuthorized, text));
         }
         if el.is("verify", ns::DIALBACK) && addressed {
-            let valid = el.attr("type") == Some("valid");
-            for answer in el.attr("id").and_then(|id| self.pending.remove(id)).into_iter().flatten() {
-                let _ = answer.send(valid);
+            self.questions.answer(&el);
+            return Ok(Vec::new());
+        }
+        if self.bidi && self.authenticated && StanzaKind::of(&el).is_some() {
+            // XEP-0288: the peer answers on our stream, from its domain to ours only.
+            let domain = |attr| el.attr(attr).and_then(|j| Jid::new(j).ok()).map(|j| j.domain().as_str().to_owned());
+            if domain("from").as_deref() != Some(self.remote.as_str())
+                || domain("to").as_deref() != Some(self.local.as_str())
+            {
+                return Err(Refusal::new(Cond::InvalidFrom, "only stanzas between the authenticated domains"));
             }
+            self.shared.router.deliver(el).await;
             return Ok(Vec::new());
         }
         // Stanzas on our outbound stream would need XEP-0288, which we do not offer.
@@ -307,6 +359,8 @@ struct Opened {
     stream_id: String,
     /// Authenticated by SASL EXTERNAL: no dialback needed.
     external: bool,
+    /// XEP-0288 enabled.
+    bidi: bool,
 }
 
 fn offers_external(features: &Element) -> bool {
