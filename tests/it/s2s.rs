@@ -8,8 +8,13 @@ use rhein_testkit::{Element, TestClient, TestServer, ns};
 pub(crate) async fn pair() -> (TestServer, TestServer) {
     let alpha = TestServer::builder().domain("alpha.test").user("alice", "pw").federation("127.0.0.2:0").start().await;
     let beta = TestServer::builder().domain("beta.test").user("bob", "pw").federation("127.0.0.3:0").start().await;
-    alpha.pin("beta.test", beta.s2s_addr());
-    beta.pin("alpha.test", alpha.s2s_addr());
+    // Each server's group chat service federates through the same listener.
+    for domain in ["beta.test", "conference.beta.test"] {
+        alpha.pin(domain, beta.s2s_addr());
+    }
+    for domain in ["alpha.test", "conference.alpha.test"] {
+        beta.pin(domain, alpha.s2s_addr());
+    }
     (alpha, beta)
 }
 

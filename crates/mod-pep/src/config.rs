@@ -1,6 +1,7 @@
 //! Node configuration (XEP-0060 §8.2): what is stored per node, the `pubsub#node_config`
 //! form it is shown and changed through, and publish-options preconditions (§7.1.5).
 
+use rhein_proto::form::{boolean, field, options, values};
 use rhein_proto::{Element, StanzaError, ns, xml};
 use serde::{Deserialize, Serialize};
 
@@ -86,14 +87,6 @@ fn bad(text: &str) -> StanzaError {
     StanzaError::not_acceptable().with_text(text.to_owned())
 }
 
-fn boolean(v: &str) -> Result<bool, StanzaError> {
-    match v.trim() {
-        "1" | "true" => Ok(true),
-        "0" | "false" => Ok(false),
-        _ => Err(bad("expected a boolean")),
-    }
-}
-
 /// An option's name in forms: its serde name, so reading and writing cannot disagree.
 fn wire_name<T: Serialize>(value: &T) -> String {
     serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
@@ -101,10 +94,6 @@ fn wire_name<T: Serialize>(value: &T) -> String {
 
 fn from_wire<T: serde::de::DeserializeOwned>(name: &str, error: &str) -> Result<T, StanzaError> {
     serde_json::from_value(name.into()).map_err(|_| bad(error))
-}
-
-fn values(field: &Element) -> Vec<String> {
-    field.children().filter(|c| c.is("value", ns::DATA)).map(Element::text).collect()
 }
 
 impl NodeConfig {
@@ -216,24 +205,6 @@ fn precondition_not_met() -> StanzaError {
     StanzaError::conflict()
         .with_text("the node's configuration differs from the publish-options")
         .with_app(Element::bare("precondition-not-met", ns::PUBSUB_ERRORS))
-}
-
-fn field(var: &str, kind: &str, vals: &[&str]) -> Element {
-    let mut f = xml::with_attr(Element::bare("field", ns::DATA), "var", var);
-    xml::set_attr(&mut f, "type", kind);
-    for v in vals {
-        f.append_child(xml::text_el("value", ns::DATA, *v));
-    }
-    f
-}
-
-fn options(mut f: Element, choices: &[&str]) -> Element {
-    for c in choices {
-        let mut o = Element::bare("option", ns::DATA);
-        o.append_child(xml::text_el("value", ns::DATA, *c));
-        f.append_child(o);
-    }
-    f
 }
 
 #[cfg(test)]

@@ -11,8 +11,8 @@ mod registry;
 
 pub use ctx::{Ctx, Interest, Interests, ResourceInfo, RouterApi, ServerInfo};
 pub use registry::{
-    BoxFuture, CAPS_NODE, Disco, Event, EventHandler, Flow, IqHandler, IqKind, IqResult, Registry, Stage, StageHandler,
-    Targets, Worker, caps_ver_of,
+    BoxFuture, CAPS_NODE, Disco, Event, EventHandler, Flow, IqHandler, IqKind, IqResult, Registry, ServiceHandler,
+    Stage, StageHandler, Targets, Worker, caps_ver_of,
 };
 
 use std::sync::Arc;

@@ -22,6 +22,9 @@ pub enum Flow {
 pub type IqHandler = Arc<dyn Fn(Ctx, Element) -> BoxFuture<'static, IqResult> + Send + Sync>;
 pub type StageHandler = Arc<dyn Fn(Ctx, Element) -> BoxFuture<'static, Result<Flow, StanzaError>> + Send + Sync>;
 pub type EventHandler = Arc<dyn Fn(Ctx, Event) -> BoxFuture<'static, ()> + Send + Sync>;
+/// A whole domain below each host (`conference.<host>`): every stanza addressed to it or to
+/// a JID at it. The handler routes whatever it answers itself.
+pub type ServiceHandler = Arc<dyn Fn(Ctx, Element) -> BoxFuture<'static, ()> + Send + Sync>;
 /// A background task, started once per host when the server starts and dropped with it.
 pub type Worker = Arc<dyn Fn(Ctx) -> BoxFuture<'static, ()> + Send + Sync>;
 
@@ -163,6 +166,7 @@ pub struct Registry {
     stages: HashMap<Stage, Vec<(i32, StageHandler)>>,
     events: Vec<EventHandler>,
     workers: Vec<(&'static str, Worker)>,
+    services: Vec<(String, ServiceHandler)>,
     stream_features: Vec<Element>,
     disco: Disco,
 }
@@ -257,7 +261,21 @@ impl Registry {
         self.workers.push((name, Arc::new(move |ctx| Box::pin(f(ctx)))));
     }
 
+    /// Serves the domain `<prefix>.<host>` of every host (group chat services). The handler's
+    /// `Ctx::host` is the parent host.
+    pub fn service<F, Fut>(&mut self, prefix: &str, handler: F)
+    where
+        F: Fn(Ctx, Element) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.services.push((prefix.to_ascii_lowercase(), Arc::new(move |ctx, el| Box::pin(handler(ctx, el)))));
+    }
+
     // Read side, for the router.
+
+    pub fn services(&self) -> &[(String, ServiceHandler)] {
+        &self.services
+    }
 
     pub fn workers(&self) -> &[(&'static str, Worker)] {
         &self.workers

@@ -61,6 +61,7 @@ conditions! {
     not_authorized => (Auth, "not-authorized"),
     policy_violation => (Modify, "policy-violation"),
     recipient_unavailable => (Wait, "recipient-unavailable"),
+    registration_required => (Auth, "registration-required"),
     remote_server_not_found => (Cancel, "remote-server-not-found"),
     remote_server_timeout => (Wait, "remote-server-timeout"),
     resource_constraint => (Wait, "resource-constraint"),

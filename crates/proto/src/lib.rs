@@ -4,6 +4,7 @@
 //! Depends on minidom/jid only (typed xmpp-parsers payloads join when a module needs them); never on I/O, storage or routing.
 
 pub mod error;
+pub mod form;
 pub mod ns;
 pub mod rsm;
 pub mod time;

@@ -25,6 +25,8 @@ struct Inner {
     sessions: sessions::Table,
     hosts: HashSet<String>,
     components: remote::Components,
+    /// Service domains (`conference.<host>`) to their host and handler.
+    services: std::collections::HashMap<String, (String, rhein_module::ServiceHandler)>,
     federation: std::sync::OnceLock<Arc<dyn Federation>>,
     registry: Registry,
     disco: Arc<Disco>,
@@ -45,11 +47,22 @@ impl Router {
         mut registry: Registry,
     ) -> Self {
         let disco = Arc::new(registry.take_disco());
+        let hosts: HashSet<String> = hosts.into_iter().map(|h| h.to_ascii_lowercase()).collect();
+        let services = hosts
+            .iter()
+            .flat_map(|host| {
+                registry
+                    .services()
+                    .iter()
+                    .map(move |(prefix, h)| (format!("{prefix}.{host}"), (host.clone(), h.clone())))
+            })
+            .collect();
         Self {
             inner: Arc::new(Inner {
                 sessions: sessions::Table::default(),
-                hosts: hosts.into_iter().map(|h| h.to_ascii_lowercase()).collect(),
+                hosts,
                 components: remote::Components::new(components),
+                services,
                 federation: Default::default(),
                 registry,
                 disco,
@@ -74,6 +87,13 @@ impl Router {
 
     pub fn is_host(&self, domain: &str) -> bool {
         self.inner.hosts.contains(domain)
+    }
+
+    /// Every domain served here: hosts, module services and components (what federation
+    /// sends and receives for).
+    pub fn local_domains(&self) -> Vec<String> {
+        let i = &self.inner;
+        i.hosts.iter().chain(i.services.keys()).cloned().chain(self.component_domains()).collect()
     }
 
     /// Extra stream features modules offer to authenticated clients.

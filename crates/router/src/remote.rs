@@ -78,8 +78,15 @@ impl Router {
         let _ = self.inner.federation.set(federation);
     }
 
+    pub(crate) fn component_domains(&self) -> impl Iterator<Item = String> + '_ {
+        self.inner.components.configured.iter().cloned()
+    }
+
     /// A stanza for a domain that is not an account host.
     pub(crate) async fn deliver_remote(&self, domain: &str, el: Element) {
+        if let Some((host, handler)) = self.inner.services.get(domain) {
+            return handler(self.ctx(host), el).await;
+        }
         if self.is_component(domain) {
             let handle = self.inner.components.connected.read().unwrap_or_else(|e| e.into_inner()).get(domain).cloned();
             // Queued without waiting, as for sessions: a component that does not read is closed.
@@ -96,11 +103,13 @@ impl Router {
         }
     }
 
-    /// Component domains below `host` (`echo.example.org` for `example.org`), for disco#items.
+    /// Service and component domains below `host` (`conference.example.org` for
+    /// `example.org`), for disco#items.
     pub fn services_of(&self, host: &str) -> Vec<String> {
         let suffix = format!(".{host}");
-        let mut out: Vec<String> =
-            self.inner.components.configured.iter().filter(|d| d.ends_with(&suffix)).cloned().collect();
+        let services = self.inner.services.iter().filter(|(_, (h, _))| h == host).map(|(d, _)| d.clone());
+        let components = self.inner.components.configured.iter().filter(|d| d.ends_with(&suffix)).cloned();
+        let mut out: Vec<String> = services.chain(components).collect();
         out.sort();
         out
     }

@@ -216,7 +216,7 @@ impl Default for ModulesConfig {
 }
 
 pub fn default_modules() -> Vec<String> {
-    ["disco", "ping", "version", "last", "im", "private", "vcard", "blocking", "carbons", "mam", "push", "pep"]
+    ["disco", "ping", "version", "last", "im", "private", "vcard", "blocking", "carbons", "mam", "push", "pep", "muc"]
         .map(String::from)
         .to_vec()
 }

@@ -176,11 +176,9 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
         false => rhein_stream::tls::Pkix::from_pem_file(None)?,
     };
     let s2s = federates.then(|| {
-        let local_domains =
-            hosts.iter().cloned().chain(config.components.iter().map(|c| c.domain.to_ascii_lowercase()));
         let s = &config.s2s;
         let s2s_config = rhein_s2s::S2sConfig {
-            local_domains: local_domains.collect(),
+            local_domains: router.local_domains(),
             // Checked by `validate`; an unparsable route cannot get here.
             routes: s.routes.iter().filter_map(|(d, r)| Some((d.to_ascii_lowercase(), r.parse().ok()?))).collect(),
             require_tls: s.require_tls,

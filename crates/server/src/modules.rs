@@ -2,8 +2,14 @@
 
 use rhein_module::ModuleSpec;
 
-pub const SPECS: &[&[ModuleSpec]] =
-    &[rhein_mod_basic::SPECS, rhein_mod_im::SPECS, rhein_mod_mam::SPECS, rhein_mod_push::SPECS, rhein_mod_pep::SPECS];
+pub const SPECS: &[&[ModuleSpec]] = &[
+    rhein_mod_basic::SPECS,
+    rhein_mod_im::SPECS,
+    rhein_mod_mam::SPECS,
+    rhein_mod_push::SPECS,
+    rhein_mod_pep::SPECS,
+    rhein_mod_muc::SPECS,
+];
 
 /// The spec of a module by name.
 pub fn find(name: &str) -> Option<&'static ModuleSpec> {

@@ -102,6 +102,9 @@ impl Db {
     pub fn push(&self) -> crate::PushRegistrations<'_> {
         crate::PushRegistrations { db: self }
     }
+    pub fn muc(&self) -> crate::Muc<'_> {
+        crate::Muc { db: self }
+    }
     pub fn pubsub(&self) -> crate::Pubsub<'_> {
         crate::Pubsub { db: self }
     }

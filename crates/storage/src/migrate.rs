@@ -29,6 +29,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(5, "0005_fast.sql"),
     migration!(6, "0006_pubsub.sql"),
     migration!(7, "0007_archive_indexes.sql"),
+    migration!(8, "0008_muc.sql"),
 ];
 
 const BOOKKEEPING: &str =

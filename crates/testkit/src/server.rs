@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 pub struct TestServerBuilder {
     config: Config,
     users: Vec<(String, String)>,
+    durable: bool,
 }
 
 impl TestServerBuilder {
@@ -68,6 +69,13 @@ impl TestServerBuilder {
         self
     }
 
+    /// Keeps storage across [`TestServer::restart`] (SQLite in a temporary file instead of
+    /// memory; PostgreSQL databases are durable anyway).
+    pub fn durable(mut self) -> Self {
+        self.durable = true;
+        self
+    }
+
     /// Adjusts the configuration before start.
     pub fn configure(mut self, f: impl FnOnce(&mut Config)) -> Self {
         f(&mut self.config);
@@ -79,15 +87,21 @@ impl TestServerBuilder {
         if let Ok(filter) = std::env::var("RHEIN_TEST_LOG") {
             let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
         }
-        let (url, pg_db) = fresh_storage().await;
+        let (mut url, pg_db) = fresh_storage().await;
+        if self.durable && pg_db.is_none() {
+            let mut b = [0u8; 6];
+            rand::fill(&mut b[..]);
+            let name: String = b.iter().map(|x| format!("{x:02x}")).collect();
+            url = format!("sqlite://{}", std::env::temp_dir().join(format!("rhein-test-{name}.db")).display());
+        }
         let mut config = self.config;
         config.server.storage = Some(url.clone());
         let domain = config.hosts[0].domain.clone();
-        let server = rhein_server::start(config, Persistence::Ephemeral).await.expect("server starts");
+        let server = rhein_server::start(config.clone(), Persistence::Ephemeral).await.expect("server starts");
         for (name, password) in &self.users {
             assert!(accounts::add(&server.db, &domain, name, password).await.unwrap(), "user {name} created");
         }
-        TestServer { server: Some(server), domain, storage_url: url, _pg_db: pg_db }
+        TestServer { server: Some(server), domain, storage_url: url, config, _pg_db: pg_db }
     }
 }
 
@@ -124,6 +138,7 @@ pub struct TestServer {
     server: Option<RunningServer>,
     pub domain: String,
     pub storage_url: String,
+    config: Config,
     _pg_db: Option<String>,
 }
 
@@ -143,7 +158,7 @@ impl TestServer {
                 allow_plaintext: false,
             },
         ];
-        TestServerBuilder { config, users: Vec::new() }
+        TestServerBuilder { config, users: Vec::new(), durable: false }
     }
 
     pub fn running(&self) -> &RunningServer {
@@ -215,6 +230,16 @@ impl TestServer {
             assert!(tokio::time::Instant::now() < deadline, "{jid} never detached");
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
+    }
+
+    /// Stops the server and starts it again on the same storage and configuration (listeners
+    /// on new ports). Only meaningful for [`TestServerBuilder::durable`] servers.
+    pub async fn restart(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await;
+        }
+        let server = rhein_server::start(self.config.clone(), Persistence::Ephemeral).await.expect("server restarts");
+        self.server = Some(server);
     }
 
     /// Stops the server and waits for it.

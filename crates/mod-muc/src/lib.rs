@@ -1,0 +1,69 @@
+//! Multi-user chat (XEP-0045): a group chat service per host (`conference.<host>` by
+//! default). Rooms are created by joining them, configured by their owners with the
+//! standard form, kept in memory while occupied and in storage when persistent; their
+//! messages go to the archive under the room's JID (history for newcomers, XEP-0359 ids).
+
+mod disco;
+mod messages;
+mod occupants;
+mod owner;
+mod room;
+mod service;
+
+use rhein_module::{Module, ModuleError, ModuleSpec, Registry};
+use serde::Deserialize;
+use std::sync::Arc;
+
+pub const SPECS: &[ModuleSpec] = &[ModuleSpec { name: "muc", build }];
+
+pub(crate) const NS_MUC: &str = "http://jabber.org/protocol/muc";
+pub(crate) const NS_USER: &str = "http://jabber.org/protocol/muc#user";
+pub(crate) const NS_OWNER: &str = "http://jabber.org/protocol/muc#owner";
+pub(crate) const NS_SID: &str = "urn:xmpp:sid:0";
+
+/// `[modules.muc]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MucConfig {
+    /// The service is `<subdomain>.<host>`.
+    pub subdomain: String,
+    /// Its name in service discovery.
+    pub name: String,
+    /// Messages a newcomer gets at most (and without asking).
+    pub history: usize,
+    /// Occupants a room holds at most (a room's own `maxusers` can only be lower).
+    pub max_occupants: usize,
+    /// Advertised in each room's info form (`muc#roominfo_webchat_url`), with `{room}` replaced
+    /// by the room's JID, e.g. `https://chat.example.org/#/guest?join={room}`.
+    pub webchat_url: Option<String>,
+}
+
+impl Default for MucConfig {
+    fn default() -> Self {
+        Self {
+            subdomain: "conference".into(),
+            name: "Chatrooms".into(),
+            history: 20,
+            max_occupants: 1000,
+            webchat_url: None,
+        }
+    }
+}
+
+fn build(table: &toml::Table) -> Result<Arc<dyn Module>, ModuleError> {
+    let config = MucConfig::deserialize(toml::Value::Table(table.clone()))
+        .map_err(|e| ModuleError::Config { module: "muc", reason: e.to_string() })?;
+    Ok(Arc::new(service::Muc::new(config)))
+}
+
+impl Module for service::Muc {
+    fn name(&self) -> &'static str {
+        "muc"
+    }
+
+    fn register(self: Arc<Self>, reg: &mut Registry) -> Result<(), ModuleError> {
+        let subdomain = self.config.subdomain.clone();
+        reg.service(&subdomain, move |ctx, el| self.clone().handle(ctx, el));
+        Ok(())
+    }
+}

@@ -1,0 +1,181 @@
+//! Group messages, the subject, private messages between occupants, and the history a
+//! newcomer gets (XEP-0045 §7.2.15, §7.4, §7.5, §8.1). Group messages are archived under the
+//! room's JID, and the archive id is their XEP-0359 stanza id.
+
+use crate::room::{Role, Room};
+use crate::service::Muc;
+use crate::{NS_SID, NS_USER};
+use rhein_module::{Ctx, storage_failure};
+use rhein_proto::{BareJid, Element, FullJid, StanzaError, ns, time, xml};
+use rhein_storage::{ArchiveQuery, ArchiveRow, Page, now_ms};
+
+/// `<history/>` limits a client asked for when joining.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct HistoryRequest {
+    pub max_stanzas: Option<usize>,
+    pub max_chars: Option<usize>,
+    pub since_ms: Option<i64>,
+}
+
+impl HistoryRequest {
+    pub(crate) fn parse(history: Option<&Element>) -> Self {
+        let Some(h) = history else { return Self::default() };
+        let num = |name: &str| h.attr(name).and_then(|v| v.trim().parse::<usize>().ok());
+        let seconds = num("seconds").map(|s| now_ms() - (s as i64) * 1000);
+        let since = h.attr("since").and_then(time::parse_datetime);
+        Self { max_stanzas: num("maxstanzas"), max_chars: num("maxchars"), since_ms: seconds.max(since) }
+    }
+}
+
+impl Muc {
+    /// A message to the room itself: a group message, or a subject change.
+    pub(crate) async fn room_message(
+        &self,
+        ctx: &Ctx,
+        from: &FullJid,
+        room_jid: &BareJid,
+        el: Element,
+    ) -> Result<(), StanzaError> {
+        let room_ref = self.room(ctx, room_jid).await?.ok_or_else(StanzaError::item_not_found)?;
+        let mut room = room_ref.lock().await;
+        if el.attr("type") != Some("groupchat") {
+            return Err(StanzaError::bad_request().with_text("messages to a room are of type groupchat"));
+        }
+        let sender = room.by_session(from).cloned().ok_or_else(|| {
+            StanzaError::not_acceptable().with_text("only occupants may send to the room; join it first")
+        })?;
+        let is_subject = el.get_child("subject", ns::CLIENT).is_some() && el.get_child("body", ns::CLIENT).is_none();
+        if is_subject {
+            let may =
+                sender.role == Role::Moderator || (room.config.change_subject && sender.role >= Role::Participant);
+            if !may {
+                return Err(StanzaError::forbidden().with_text("you may not change the subject"));
+            }
+            room.subject = el.get_child("subject", ns::CLIENT).map(Element::text).unwrap_or_default();
+            room.subject_by = sender.nick.clone();
+            if room.config.persistent {
+                ctx.db
+                    .muc()
+                    .set_subject(room.jid.as_str(), &room.subject, &room.subject_by)
+                    .await
+                    .map_err(storage_failure)?;
+            }
+        } else if sender.role < Role::Participant {
+            return Err(StanzaError::forbidden().with_text("visitors need voice to speak in this room"));
+        }
+        let mut out = xml::with_attr(Element::bare("message", ns::CLIENT), "type", "groupchat");
+        xml::set_attr(&mut out, "from", format!("{}/{}", room.jid, sender.nick));
+        if let Some(id) = el.attr("id") {
+            xml::set_attr(&mut out, "id", id);
+        }
+        // Whatever the client sent, except ids claiming to be the room's.
+        for child in el.children() {
+            let spoofed_id = child.is("stanza-id", NS_SID) && child.attr("by") == Some(room.jid.as_str());
+            if !spoofed_id {
+                out.append_child(child.clone());
+            }
+        }
+        if room.config.logging && !is_subject {
+            let id = xml::random_id();
+            let row = ArchiveRow {
+                stanza_id: id.clone(),
+                with_jid: sender.bare.to_string(),
+                ts: now_ms(),
+                stanza: xml::to_string(&out),
+            };
+            ctx.db.archive().append(room.jid.as_str(), &row).await.map_err(storage_failure)?;
+            let mut sid = xml::with_attr(Element::bare("stanza-id", NS_SID), "id", id);
+            xml::set_attr(&mut sid, "by", room.jid.as_str());
+            out.append_child(sid);
+        }
+        crate::occupants::to_everyone(ctx, &room, |_| out.clone()).await;
+        Ok(())
+    }
+
+    /// A private message from one occupant to another, by nickname.
+    pub(crate) async fn private_message(
+        &self,
+        ctx: &Ctx,
+        from: &FullJid,
+        room_jid: &BareJid,
+        nick: &str,
+        el: Element,
+    ) -> Result<(), StanzaError> {
+        if matches!(el.attr("type"), Some("error")) {
+            return Ok(());
+        }
+        if el.attr("type") == Some("groupchat") {
+            return Err(StanzaError::bad_request().with_text("private messages are not groupchat"));
+        }
+        let room_ref = self.room(ctx, room_jid).await?.ok_or_else(StanzaError::item_not_found)?;
+        let room = room_ref.lock().await;
+        let sender =
+            room.by_session(from).ok_or_else(|| StanzaError::not_acceptable().with_text("join the room first"))?;
+        if !room.config.allow_pm && sender.role != Role::Moderator {
+            return Err(StanzaError::forbidden().with_text("private messages are off in this room"));
+        }
+        let target = room.occupant(nick).ok_or_else(|| StanzaError::item_not_found().with_text("no such occupant"))?;
+        let mut out = el.clone();
+        xml::set_attr(&mut out, "from", format!("{}/{}", room.jid, sender.nick));
+        if out.get_child("x", NS_USER).is_none() {
+            out.append_child(Element::bare("x", NS_USER));
+        }
+        for (session, _) in &target.sessions {
+            ctx.router.route(xml::with_attr(out.clone(), "to", session.as_str())).await;
+        }
+        Ok(())
+    }
+
+    /// Recent group messages for a newcomer, oldest first, each with its delay.
+    pub(crate) async fn send_history(
+        &self,
+        ctx: &Ctx,
+        room: &Room,
+        to: &FullJid,
+        request: &HistoryRequest,
+    ) -> Result<(), StanzaError> {
+        let max = request.max_stanzas.unwrap_or(self.config.history).min(self.config.history);
+        if max == 0 || request.max_chars == Some(0) || !room.config.logging {
+            return Ok(());
+        }
+        let query =
+            ArchiveQuery { start: request.since_ms, page: Page::Last, max: max as i64, ..ArchiveQuery::default() };
+        let Some(page) = ctx.db.archive().query(room.jid.as_str(), &query).await.map_err(storage_failure)? else {
+            return Ok(());
+        };
+        let mut messages: Vec<Element> = Vec::new();
+        let mut chars = 0;
+        for row in page.rows.iter().rev() {
+            let Ok(mut m) = row.stanza.parse::<Element>() else { continue };
+            chars += row.stanza.len();
+            if request.max_chars.is_some_and(|limit| chars > limit) {
+                break;
+            }
+            let mut delay = xml::with_attr(Element::bare("delay", ns::DELAY), "from", room.jid.as_str());
+            xml::set_attr(&mut delay, "stamp", time::datetime(row.ts));
+            m.append_child(delay);
+            let mut sid = xml::with_attr(Element::bare("stanza-id", NS_SID), "id", row.stanza_id.as_str());
+            xml::set_attr(&mut sid, "by", room.jid.as_str());
+            m.append_child(sid);
+            messages.push(xml::with_attr(m, "to", to.as_str()));
+        }
+        for m in messages.into_iter().rev() {
+            ctx.router.route(m).await;
+        }
+        Ok(())
+    }
+
+    /// The subject, last thing a newcomer gets (empty when none is set, §7.2.15).
+    pub(crate) async fn send_subject(&self, ctx: &Ctx, room: &Room, to: &FullJid) {
+        let from = match room.subject_by.is_empty() {
+            true => room.jid.to_string(),
+            false => format!("{}/{}", room.jid, room.subject_by),
+        };
+        let mut m = xml::with_attr(Element::bare("message", ns::CLIENT), "type", "groupchat");
+        xml::set_attr(&mut m, "from", from);
+        xml::set_attr(&mut m, "to", to.as_str());
+        xml::set_attr(&mut m, "id", xml::random_id());
+        m.append_child(xml::text_el("subject", ns::CLIENT, room.subject.clone()));
+        ctx.router.route(m).await;
+    }
+}

@@ -1,0 +1,276 @@
+//! Entering, changing, leaving (XEP-0045 §7.2–§7.6, §7.14): the presences every occupant
+//! sees, with their `muc#user` items and status codes.
+
+use crate::room::{Affiliation, Occupant, Room, Whois};
+use crate::service::Muc;
+use crate::{NS_MUC, NS_USER};
+use rhein_module::Ctx;
+use rhein_proto::{BareJid, Element, FullJid, StanzaError, ns, xml};
+
+/// Status codes (XEP-0045 §15.6).
+pub(crate) const SELF: &str = "110";
+const NON_ANONYMOUS: &str = "100";
+const CREATED: &str = "201";
+const NICK_CHANGED: &str = "303";
+
+/// What a joining client asked for in `<x xmlns='…muc'/>`.
+struct JoinRequest {
+    password: String,
+    history: crate::messages::HistoryRequest,
+}
+
+fn join_request(el: &Element) -> Option<JoinRequest> {
+    let x = el.get_child("x", NS_MUC)?;
+    let password = x.get_child("password", NS_MUC).map(Element::text).unwrap_or_default();
+    Some(JoinRequest { password, history: crate::messages::HistoryRequest::parse(x.get_child("history", NS_MUC)) })
+}
+
+/// The client's presence as others see it: its own children but the join request.
+fn public_children(el: &Element) -> Vec<Element> {
+    el.children().filter(|c| !c.is("x", NS_MUC) && c.ns() != NS_USER).cloned().collect()
+}
+
+/// The presence of `occ` for `viewer`, with the given status codes (and `item_extra`
+/// attributes such as the new nick of a 303).
+pub(crate) fn presence_of(
+    room: &Room,
+    occ: &Occupant,
+    viewer: &Occupant,
+    unavailable: bool,
+    codes: &[&str],
+    new_nick: Option<&str>,
+) -> Element {
+    let mut p = Element::bare("presence", ns::CLIENT);
+    xml::set_attr(&mut p, "from", format!("{}/{}", room.jid, occ.nick));
+    if unavailable {
+        xml::set_attr(&mut p, "type", "unavailable");
+    } else if let Some((_, last)) = occ.sessions.last() {
+        for child in public_children(last) {
+            p.append_child(child);
+        }
+    }
+    let mut x = Element::bare("x", NS_USER);
+    let mut item = Element::bare("item", NS_USER);
+    xml::set_attr(&mut item, "affiliation", room.affiliation(&occ.bare).as_str());
+    xml::set_attr(&mut item, "role", if unavailable && new_nick.is_none() { "none" } else { occ.role.as_str() });
+    if (room.shows_jids_to(viewer) || viewer.bare == occ.bare)
+        && let Some((jid, _)) = occ.sessions.last()
+    {
+        xml::set_attr(&mut item, "jid", jid.as_str());
+    }
+    if let Some(nick) = new_nick {
+        xml::set_attr(&mut item, "nick", nick);
+    }
+    x.append_child(item);
+    for code in codes {
+        x.append_child(xml::with_attr(Element::bare("status", NS_USER), "code", *code));
+    }
+    p.append_child(x);
+    p
+}
+
+/// Sends `build(viewer)` to every session of every occupant.
+pub(crate) async fn to_everyone(ctx: &Ctx, room: &Room, build: impl Fn(&Occupant) -> Element) {
+    for viewer in &room.occupants {
+        let el = build(viewer);
+        for (session, _) in &viewer.sessions {
+            ctx.router.route(xml::with_attr(el.clone(), "to", session.as_str())).await;
+        }
+    }
+}
+
+/// Codes `viewer` sees on a presence of `occ`: 110 on its own, the others as given.
+fn codes_for<'a>(occ: &Occupant, viewer: &Occupant, shared: &[&'a str]) -> Vec<&'a str> {
+    let mut codes = shared.to_vec();
+    if occ.nick == viewer.nick {
+        codes.insert(0, SELF);
+    }
+    codes
+}
+
+impl Muc {
+    pub(crate) async fn presence(
+        &self,
+        ctx: &Ctx,
+        from: &FullJid,
+        room_jid: &BareJid,
+        nick: &str,
+        el: Element,
+    ) -> Result<(), StanzaError> {
+        match el.attr("type") {
+            None => self.available(ctx, from, room_jid, nick, el).await,
+            Some("unavailable") | Some("error") => self.leave(ctx, from, room_jid).await,
+            _ => Ok(()),
+        }
+    }
+
+    async fn available(
+        &self,
+        ctx: &Ctx,
+        from: &FullJid,
+        room_jid: &BareJid,
+        nick: &str,
+        el: Element,
+    ) -> Result<(), StanzaError> {
+        if nick.trim().is_empty() {
+            return Err(StanzaError::jid_malformed().with_text("a nickname is needed"));
+        }
+        let (room_ref, created) = match self.room(ctx, room_jid).await? {
+            Some(r) => (r, false),
+            None if ctx.router.is_local_host(from.domain().as_str()) => self.create(room_jid, &from.to_bare()),
+            None => return Err(StanzaError::not_allowed().with_text("rooms are created by this server's users")),
+        };
+        let mut room = room_ref.lock().await;
+        if let Some(current) = room.by_session(from).map(|o| o.nick.clone()) {
+            return match current == nick {
+                true => self.update(ctx, &mut room, from, el).await,
+                false => self.change_nick(ctx, &mut room, &current, nick).await,
+            };
+        }
+        self.join(ctx, &mut room, from, nick, el, created).await
+    }
+
+    async fn join(
+        &self,
+        ctx: &Ctx,
+        room: &mut Room,
+        from: &FullJid,
+        nick: &str,
+        el: Element,
+        created: bool,
+    ) -> Result<(), StanzaError> {
+        let bare = from.to_bare();
+        let affiliation = room.affiliation(&bare);
+        let request = join_request(&el);
+        if room.locked && affiliation != Affiliation::Owner {
+            return Err(StanzaError::item_not_found().with_text("the room is being set up"));
+        }
+        if affiliation == Affiliation::Outcast {
+            return Err(StanzaError::forbidden().with_text("you are banned from this room"));
+        }
+        if room.config.members_only && affiliation < Affiliation::Member {
+            return Err(StanzaError::registration_required().with_text("members only"));
+        }
+        let password = request.as_ref().map(|r| r.password.as_str()).unwrap_or_default();
+        if !room.config.password.is_empty() && password != room.config.password && affiliation < Affiliation::Admin {
+            return Err(StanzaError::not_authorized().with_text("a password is required"));
+        }
+        let same_user = room.occupant(nick).map(|o| o.bare == bare);
+        if same_user == Some(false) {
+            return Err(StanzaError::conflict().with_text("that nickname is taken"));
+        }
+        let limit = match room.config.max_users {
+            0 => self.config.max_occupants,
+            n => n.min(self.config.max_occupants),
+        };
+        if same_user.is_none() && room.occupants.len() >= limit && affiliation < Affiliation::Admin {
+            return Err(StanzaError::service_unavailable().with_text("the room is full"));
+        }
+        // Everyone already in, for the newcomer (before its own presence, §7.2.3).
+        let newcomer_view = Occupant {
+            nick: nick.to_owned(),
+            bare: bare.clone(),
+            role: room.default_role(affiliation),
+            sessions: vec![(from.clone(), el.clone())],
+        };
+        for occ in room.occupants.iter().filter(|o| o.nick != nick) {
+            let p = presence_of(room, occ, &newcomer_view, false, &[], None);
+            ctx.router.route(xml::with_attr(p, "to", from.as_str())).await;
+        }
+        match room.occupant_mut(nick) {
+            Some(occ) => occ.sessions.push((from.clone(), el)),
+            None => room.occupants.push(newcomer_view),
+        }
+        let mut codes = Vec::new();
+        if room.config.whois == Whois::Anyone {
+            codes.push(NON_ANONYMOUS);
+        }
+        if created {
+            codes.push(CREATED);
+        }
+        let Some(occ) = room.occupant(nick).cloned() else { return Ok(()) };
+        to_everyone(ctx, room, |viewer| {
+            let own = viewer.nick == occ.nick;
+            let shared: &[&str] = if own { &codes } else { &[] };
+            presence_of(room, &occ, viewer, false, &codes_for(&occ, viewer, shared), None)
+        })
+        .await;
+        let history = request.map(|r| r.history).unwrap_or_default();
+        self.send_history(ctx, room, from, &history).await?;
+        self.send_subject(ctx, room, from).await;
+        Ok(())
+    }
+
+    /// A joined client's new presence (show, status), for everyone.
+    async fn update(&self, ctx: &Ctx, room: &mut Room, from: &FullJid, el: Element) -> Result<(), StanzaError> {
+        let Some(nick) = room.by_session(from).map(|o| o.nick.clone()) else { return Ok(()) };
+        if let Some(occ) = room.occupant_mut(&nick)
+            && let Some(session) = occ.sessions.iter_mut().find(|(s, _)| s == from)
+        {
+            session.1 = el;
+        }
+        let Some(occ) = room.occupant(&nick).cloned() else { return Ok(()) };
+        to_everyone(ctx, room, |viewer| presence_of(room, &occ, viewer, false, &codes_for(&occ, viewer, &[]), None))
+            .await;
+        Ok(())
+    }
+
+    /// §7.6: unavailable with 303 and the new nick under the old one, then the new one.
+    async fn change_nick(&self, ctx: &Ctx, room: &mut Room, old: &str, new: &str) -> Result<(), StanzaError> {
+        if room.occupant(new).is_some() {
+            return Err(StanzaError::conflict().with_text("that nickname is taken"));
+        }
+        let Some(before) = room.occupant(old).cloned() else { return Ok(()) };
+        to_everyone(ctx, room, |viewer| {
+            let codes = codes_for(&before, viewer, &[NICK_CHANGED]);
+            presence_of(room, &before, viewer, true, &codes, Some(new))
+        })
+        .await;
+        if let Some(occ) = room.occupant_mut(old) {
+            occ.nick = new.to_owned();
+        }
+        let Some(after) = room.occupant(new).cloned() else { return Ok(()) };
+        to_everyone(ctx, room, |viewer| {
+            presence_of(room, &after, viewer, false, &codes_for(&after, viewer, &[]), None)
+        })
+        .await;
+        Ok(())
+    }
+
+    /// A client leaves (or its server reports it gone); the occupant goes with its last client.
+    async fn leave(&self, ctx: &Ctx, from: &FullJid, room_jid: &BareJid) -> Result<(), StanzaError> {
+        let Some(room_ref) = self.room(ctx, room_jid).await? else { return Ok(()) };
+        let mut room = room_ref.lock().await;
+        let Some(nick) = room.by_session(from).map(|o| o.nick.clone()) else { return Ok(()) };
+        let Some(occ) = room.occupant(&nick).cloned() else { return Ok(()) };
+        if occ.sessions.len() > 1 {
+            if let Some(o) = room.occupant_mut(&nick) {
+                o.sessions.retain(|(s, _)| s != from);
+            }
+            // That client alone is told it is out.
+            let p = presence_of(&room, &occ, &occ, true, &[SELF], None);
+            ctx.router.route(xml::with_attr(p, "to", from.as_str())).await;
+            return Ok(());
+        }
+        to_everyone(ctx, &room, |viewer| presence_of(&room, &occ, viewer, true, &codes_for(&occ, viewer, &[]), None))
+            .await;
+        room.occupants.retain(|o| o.nick != nick);
+        if room.occupants.is_empty() && (!room.config.persistent || room.locked) {
+            self.unload(room_jid);
+        }
+        Ok(())
+    }
+
+    /// Everyone leaves at once (room destroyed): unavailable with `<destroy/>`.
+    pub(crate) async fn evict_all(&self, ctx: &Ctx, room: &mut Room, destroy: Element) {
+        for occ in std::mem::take(&mut room.occupants) {
+            let mut p = presence_of(room, &occ, &occ, true, &[], None);
+            if let Some(x) = p.get_child_mut("x", NS_USER) {
+                x.append_child(destroy.clone());
+            }
+            for (session, _) in &occ.sessions {
+                ctx.router.route(xml::with_attr(p.clone(), "to", session.as_str())).await;
+            }
+        }
+    }
+}

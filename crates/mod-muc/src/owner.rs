@@ -1,0 +1,86 @@
+//! IQs to a room: its configuration and destruction by owners (XEP-0045 §10), and service
+//! discovery of the room.
+
+use crate::room::{Affiliation, Room};
+use crate::service::Muc;
+use crate::{NS_OWNER, NS_USER};
+use rhein_module::{Ctx, storage_failure};
+use rhein_proto::{BareJid, Element, FullJid, StanzaError, ns, xml};
+
+impl Muc {
+    pub(crate) async fn room_iq(
+        &self,
+        ctx: &Ctx,
+        from: &FullJid,
+        room_jid: &BareJid,
+        el: &Element,
+    ) -> Result<(), StanzaError> {
+        if matches!(el.attr("type"), Some("result") | Some("error")) {
+            return Ok(());
+        }
+        let payload = el.children().next().ok_or_else(StanzaError::bad_request)?;
+        let room_ref = self.room(ctx, room_jid).await?.ok_or_else(StanzaError::item_not_found)?;
+        let mut room = room_ref.lock().await;
+        let answer = match (el.attr("type"), payload.ns().as_str(), payload.name()) {
+            (Some("get"), ns::DISCO_INFO, "query") => Some(self.room_info(&room)),
+            (Some("get"), ns::DISCO_ITEMS, "query") => Some(Element::bare("query", ns::DISCO_ITEMS)),
+            (Some("get"), NS_OWNER, "query") => {
+                owner_only(&room, from)?;
+                let mut q = Element::bare("query", NS_OWNER);
+                q.append_child(room.config.to_form());
+                Some(q)
+            }
+            (Some("set"), NS_OWNER, "query") => {
+                owner_only(&room, from)?;
+                self.owner_set(ctx, &mut room, payload).await?;
+                None
+            }
+            _ => return Err(StanzaError::service_unavailable()),
+        };
+        ctx.router.route(xml::iq_result(el, answer)).await;
+        Ok(())
+    }
+
+    /// A submitted configuration (which unlocks a new room), a cancelled one (which removes
+    /// a room still locked), or `<destroy/>`.
+    async fn owner_set(&self, ctx: &Ctx, room: &mut Room, query: &Element) -> Result<(), StanzaError> {
+        if let Some(destroy) = query.get_child("destroy", NS_OWNER) {
+            let mut notice = Element::bare("destroy", NS_USER);
+            if let Some(alt) = destroy.attr("jid") {
+                xml::set_attr(&mut notice, "jid", alt);
+            }
+            if let Some(reason) = destroy.get_child("reason", NS_OWNER) {
+                notice.append_child(xml::text_el("reason", NS_USER, reason.text()));
+            }
+            return self.destroy(ctx, room, notice).await;
+        }
+        let form =
+            query.get_child("x", ns::DATA).ok_or_else(|| StanzaError::bad_request().with_text("a form is needed"))?;
+        match form.attr("type") {
+            Some("cancel") if room.locked => self.destroy(ctx, room, Element::bare("destroy", NS_USER)).await,
+            Some("cancel") => Ok(()),
+            Some("submit") => {
+                let mut config = room.config.clone();
+                config.apply(form)?;
+                room.config = config;
+                room.locked = false;
+                self.save(ctx, room).await
+            }
+            _ => Err(StanzaError::bad_request().with_text("submit or cancel the form")),
+        }
+    }
+
+    async fn destroy(&self, ctx: &Ctx, room: &mut Room, notice: Element) -> Result<(), StanzaError> {
+        self.evict_all(ctx, room, notice).await;
+        ctx.db.muc().delete(room.jid.as_str()).await.map_err(storage_failure)?;
+        self.unload(&room.jid);
+        Ok(())
+    }
+}
+
+fn owner_only(room: &Room, from: &FullJid) -> Result<(), StanzaError> {
+    match room.affiliation(&from.to_bare()) {
+        Affiliation::Owner => Ok(()),
+        _ => Err(StanzaError::forbidden().with_text("only owners configure the room")),
+    }
+}

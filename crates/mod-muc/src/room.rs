@@ -1,0 +1,286 @@
+//! A room: its configuration (the XEP-0045 §15.5.3 form), affiliations, and who is in it.
+
+use rhein_proto::form::{bit, boolean, field, form, options, submitted};
+use rhein_proto::{BareJid, Element, FullJid, StanzaError};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+pub(crate) const ROOMCONFIG: &str = "http://jabber.org/protocol/muc#roomconfig";
+
+/// Who may see occupants' real JIDs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Whois {
+    Moderators,
+    Anyone,
+}
+
+/// The room configuration, stored as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub(crate) struct RoomConfig {
+    pub name: String,
+    pub description: String,
+    pub persistent: bool,
+    pub public: bool,
+    pub members_only: bool,
+    pub moderated: bool,
+    /// Empty: no password.
+    pub password: String,
+    pub whois: Whois,
+    /// Participants (not only moderators) may change the subject.
+    pub change_subject: bool,
+    /// 0: the service's limit.
+    pub max_users: usize,
+    pub allow_invites: bool,
+    /// Private messages between occupants.
+    pub allow_pm: bool,
+    /// Messages are archived (XEP-0313 on the room, and history for newcomers).
+    pub logging: bool,
+}
+
+impl Default for RoomConfig {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            description: String::new(),
+            persistent: false,
+            public: true,
+            members_only: false,
+            moderated: false,
+            password: String::new(),
+            whois: Whois::Moderators,
+            change_subject: false,
+            max_users: 0,
+            allow_invites: false,
+            allow_pm: true,
+            logging: true,
+        }
+    }
+}
+
+impl RoomConfig {
+    pub(crate) fn from_json(json: &str) -> Self {
+        serde_json::from_str(json).unwrap_or_default()
+    }
+
+    pub(crate) fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// The configuration form (XEP-0045 §10.2).
+    pub(crate) fn to_form(&self) -> Element {
+        let mut x = form("form", ROOMCONFIG);
+        let whois = match self.whois {
+            Whois::Moderators => "moderators",
+            Whois::Anyone => "anyone",
+        };
+        let max = if self.max_users == 0 { String::new() } else { self.max_users.to_string() };
+        x.append_child(field("muc#roomconfig_roomname", "text-single", &[&self.name]));
+        x.append_child(field("muc#roomconfig_roomdesc", "text-single", &[&self.description]));
+        x.append_child(field("muc#roomconfig_persistentroom", "boolean", &[bit(self.persistent)]));
+        x.append_child(field("muc#roomconfig_publicroom", "boolean", &[bit(self.public)]));
+        x.append_child(field("muc#roomconfig_membersonly", "boolean", &[bit(self.members_only)]));
+        x.append_child(field("muc#roomconfig_moderatedroom", "boolean", &[bit(self.moderated)]));
+        x.append_child(field("muc#roomconfig_passwordprotectedroom", "boolean", &[bit(!self.password.is_empty())]));
+        x.append_child(field("muc#roomconfig_roomsecret", "text-private", &[&self.password]));
+        x.append_child(options(field("muc#roomconfig_whois", "list-single", &[whois]), &["moderators", "anyone"]));
+        x.append_child(field("muc#roomconfig_changesubject", "boolean", &[bit(self.change_subject)]));
+        x.append_child(field("muc#roomconfig_maxusers", "text-single", &[&max]));
+        x.append_child(field("muc#roomconfig_allowinvites", "boolean", &[bit(self.allow_invites)]));
+        x.append_child(options(
+            field("muc#roomconfig_allowpm", "list-single", &[if self.allow_pm { "anyone" } else { "none" }]),
+            &["anyone", "none"],
+        ));
+        x.append_child(field("muc#roomconfig_enablelogging", "boolean", &[bit(self.logging)]));
+        x
+    }
+
+    /// Applies a submitted form; unknown fields are ignored, bad values refused.
+    pub(crate) fn apply(&mut self, x: &Element) -> Result<(), StanzaError> {
+        let mut protected = None;
+        for (var, vals) in submitted(x) {
+            let one = vals.first().map(String::as_str).unwrap_or_default();
+            match var {
+                "muc#roomconfig_roomname" => self.name = one.to_owned(),
+                "muc#roomconfig_roomdesc" => self.description = one.to_owned(),
+                "muc#roomconfig_persistentroom" => self.persistent = boolean(one)?,
+                "muc#roomconfig_publicroom" => self.public = boolean(one)?,
+                "muc#roomconfig_membersonly" => self.members_only = boolean(one)?,
+                "muc#roomconfig_moderatedroom" => self.moderated = boolean(one)?,
+                "muc#roomconfig_passwordprotectedroom" => protected = Some(boolean(one)?),
+                "muc#roomconfig_roomsecret" => self.password = one.to_owned(),
+                "muc#roomconfig_whois" => {
+                    self.whois = match one {
+                        "anyone" => Whois::Anyone,
+                        "moderators" => Whois::Moderators,
+                        _ => return Err(StanzaError::not_acceptable().with_text("whois is moderators or anyone")),
+                    }
+                }
+                "muc#roomconfig_changesubject" => self.change_subject = boolean(one)?,
+                "muc#roomconfig_maxusers" => {
+                    self.max_users = match one.trim() {
+                        "" | "none" => 0,
+                        n => n.parse().map_err(|_| StanzaError::not_acceptable().with_text("maxusers is a number"))?,
+                    }
+                }
+                "muc#roomconfig_allowinvites" => self.allow_invites = boolean(one)?,
+                "muc#roomconfig_allowpm" => self.allow_pm = one != "none",
+                "muc#roomconfig_enablelogging" => self.logging = boolean(one)?,
+                _ => {}
+            }
+        }
+        if protected == Some(false) {
+            self.password.clear();
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Affiliation {
+    Outcast,
+    None,
+    Member,
+    Admin,
+    Owner,
+}
+
+impl Affiliation {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Owner => "owner",
+            Self::Admin => "admin",
+            Self::Member => "member",
+            Self::None => "none",
+            Self::Outcast => "outcast",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "owner" => Self::Owner,
+            "admin" => Self::Admin,
+            "member" => Self::Member,
+            "none" => Self::None,
+            "outcast" => Self::Outcast,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Role {
+    None,
+    Visitor,
+    Participant,
+    Moderator,
+}
+
+impl Role {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Moderator => "moderator",
+            Self::Participant => "participant",
+            Self::Visitor => "visitor",
+            Self::None => "none",
+        }
+    }
+}
+
+/// One nickname in the room, with every client of its user that joined under it.
+#[derive(Debug, Clone)]
+pub(crate) struct Occupant {
+    pub nick: String,
+    pub bare: BareJid,
+    pub role: Role,
+    /// Each joined client and its last presence (as the client sent it).
+    pub sessions: Vec<(FullJid, Element)>,
+}
+
+/// A live room.
+#[derive(Debug)]
+pub(crate) struct Room {
+    pub jid: BareJid,
+    pub config: RoomConfig,
+    /// Just created: only its owner may enter until it is configured (XEP-0045 §10.1.1).
+    pub locked: bool,
+    pub subject: String,
+    pub subject_by: String,
+    pub affiliations: HashMap<BareJid, Affiliation>,
+    pub occupants: Vec<Occupant>,
+}
+
+impl Room {
+    pub(crate) fn new(jid: BareJid, config: RoomConfig) -> Self {
+        Self {
+            jid,
+            config,
+            locked: false,
+            subject: String::new(),
+            subject_by: String::new(),
+            affiliations: HashMap::new(),
+            occupants: Vec::new(),
+        }
+    }
+
+    pub(crate) fn affiliation(&self, who: &BareJid) -> Affiliation {
+        self.affiliations.get(who).copied().unwrap_or(Affiliation::None)
+    }
+
+    /// The role someone enters with (XEP-0045 §5.1.2).
+    pub(crate) fn default_role(&self, affiliation: Affiliation) -> Role {
+        match affiliation {
+            Affiliation::Owner | Affiliation::Admin => Role::Moderator,
+            Affiliation::Member => Role::Participant,
+            Affiliation::None if self.config.moderated => Role::Visitor,
+            Affiliation::None => Role::Participant,
+            Affiliation::Outcast => Role::None,
+        }
+    }
+
+    pub(crate) fn occupant(&self, nick: &str) -> Option<&Occupant> {
+        self.occupants.iter().find(|o| o.nick == nick)
+    }
+
+    pub(crate) fn occupant_mut(&mut self, nick: &str) -> Option<&mut Occupant> {
+        self.occupants.iter_mut().find(|o| o.nick == nick)
+    }
+
+    /// The occupant a client joined as.
+    pub(crate) fn by_session(&self, jid: &FullJid) -> Option<&Occupant> {
+        self.occupants.iter().find(|o| o.sessions.iter().any(|(s, _)| s == jid))
+    }
+
+    /// Whether `viewer` may see occupants' real JIDs.
+    pub(crate) fn shows_jids_to(&self, viewer: &Occupant) -> bool {
+        self.config.whois == Whois::Anyone || viewer.role == Role::Moderator
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_form_round_trips() {
+        let mut c = RoomConfig {
+            name: "Lounge".into(),
+            persistent: true,
+            members_only: true,
+            password: "pw".into(),
+            whois: Whois::Anyone,
+            max_users: 30,
+            allow_pm: false,
+            ..RoomConfig::default()
+        };
+        let mut back = RoomConfig::default();
+        back.apply(&c.to_form()).unwrap();
+        assert_eq!(back, c);
+        let off: Element = "<x xmlns='jabber:x:data' type='submit'><field var='muc#roomconfig_passwordprotectedroom'><value>0</value></field></x>".parse().unwrap();
+        c.apply(&off).unwrap();
+        assert!(c.password.is_empty());
+        let bad: Element = "<x xmlns='jabber:x:data' type='submit'><field var='muc#roomconfig_whois'><value>everyone</value></field></x>".parse().unwrap();
+        assert!(c.apply(&bad).is_err());
+    }
+}

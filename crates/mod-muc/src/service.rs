@@ -1,0 +1,144 @@
+//! The service: which room a stanza is for, rooms loaded on demand, and the replies.
+
+use crate::MucConfig;
+use crate::room::{Affiliation, Room, RoomConfig};
+use rhein_module::{Ctx, storage_failure};
+use rhein_proto::xml::StanzaKind;
+use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+pub(crate) type RoomRef = Arc<tokio::sync::Mutex<Room>>;
+
+pub(crate) struct Muc {
+    pub config: MucConfig,
+    /// Rooms in memory: every occupied room, and persistent ones once looked at.
+    rooms: Mutex<HashMap<BareJid, RoomRef>>,
+}
+
+impl Muc {
+    pub(crate) fn new(config: MucConfig) -> Self {
+        Self { config, rooms: Mutex::default() }
+    }
+
+    fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<BareJid, RoomRef>> {
+        // Every mutation is one insert or remove: a poisoned map is still consistent.
+        self.rooms.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The service's domain for the host of `ctx`.
+    pub(crate) fn domain(&self, ctx: &Ctx) -> String {
+        format!("{}.{}", self.config.subdomain, ctx.host)
+    }
+
+    /// Everything addressed to the service, a room, or an occupant.
+    pub(crate) async fn handle(self: Arc<Self>, ctx: Ctx, el: Element) {
+        let Some(kind) = StanzaKind::of(&el) else { return };
+        let Some(Ok(to)) = el.attr("to").map(Jid::new) else { return };
+        let Some(Ok(from)) = el.attr("from").map(FullJid::new) else {
+            // Only clients (full JIDs) take part; a bare sender gets told so, once.
+            return bounce(&ctx, &el, StanzaError::bad_request().with_text("send from a full JID")).await;
+        };
+        let result = match (to.node(), to.resource(), kind) {
+            (None, _, StanzaKind::Iq) => self.service_iq(&ctx, &el).await,
+            (None, _, _) => Err(StanzaError::service_unavailable()),
+            (Some(_), None, StanzaKind::Presence) => {
+                Err(StanzaError::jid_malformed().with_text("join as room@service/nick"))
+            }
+            (Some(_), None, StanzaKind::Message) => self.room_message(&ctx, &from, &to.to_bare(), el.clone()).await,
+            (Some(_), None, StanzaKind::Iq) => self.room_iq(&ctx, &from, &to.to_bare(), &el).await,
+            (Some(_), Some(nick), StanzaKind::Presence) => {
+                self.presence(&ctx, &from, &to.to_bare(), nick.as_str(), el.clone()).await
+            }
+            (Some(_), Some(nick), StanzaKind::Message) => {
+                self.private_message(&ctx, &from, &to.to_bare(), nick.as_str(), el.clone()).await
+            }
+            (Some(_), Some(_), StanzaKind::Iq) => {
+                Err(StanzaError::feature_not_implemented().with_text("IQs to occupants are not relayed yet"))
+            }
+        };
+        if let Err(e) = result {
+            bounce(&ctx, &el, e).await;
+        }
+    }
+
+    /// A room, from memory or storage; `None` if it does not exist.
+    pub(crate) async fn room(&self, ctx: &Ctx, jid: &BareJid) -> Result<Option<RoomRef>, StanzaError> {
+        if let Some(r) = self.rooms().get(jid) {
+            return Ok(Some(r.clone()));
+        }
+        let Some(row) = ctx.db.muc().room(jid.as_str()).await.map_err(storage_failure)? else { return Ok(None) };
+        let mut room = Room::new(jid.clone(), RoomConfig::from_json(&row.config));
+        room.subject = row.subject;
+        room.subject_by = row.subject_by;
+        for a in ctx.db.muc().affiliations(jid.as_str()).await.map_err(storage_failure)? {
+            if let (Ok(who), Some(aff)) = (BareJid::new(&a.jid), Affiliation::parse(&a.affiliation)) {
+                room.affiliations.insert(who, aff);
+            }
+        }
+        // Another stanza may have loaded it meanwhile: keep the first.
+        Ok(Some(self.rooms().entry(jid.clone()).or_insert_with(|| Arc::new(tokio::sync::Mutex::new(room))).clone()))
+    }
+
+    /// Creates a room (locked, `owner` its owner), unless someone just did.
+    pub(crate) fn create(&self, jid: &BareJid, owner: &BareJid) -> (RoomRef, bool) {
+        let mut rooms = self.rooms();
+        if let Some(r) = rooms.get(jid) {
+            return (r.clone(), false);
+        }
+        let mut room = Room::new(jid.clone(), RoomConfig::default());
+        room.locked = true;
+        room.affiliations.insert(owner.clone(), Affiliation::Owner);
+        let r = Arc::new(tokio::sync::Mutex::new(room));
+        rooms.insert(jid.clone(), r.clone());
+        (r, true)
+    }
+
+    /// Forgets a room from memory (it stays in storage if persistent).
+    pub(crate) fn unload(&self, jid: &BareJid) {
+        self.rooms().remove(jid);
+    }
+
+    /// Rooms in memory (for the service's items; persistent ones are also read from storage).
+    pub(crate) fn loaded(&self) -> Vec<RoomRef> {
+        self.rooms().values().cloned().collect()
+    }
+
+    /// Stores a persistent room's configuration, subject and affiliations; drops a room that
+    /// stopped being persistent.
+    pub(crate) async fn save(&self, ctx: &Ctx, room: &Room) -> Result<(), StanzaError> {
+        let muc = ctx.db.muc();
+        let jid = room.jid.as_str();
+        if !room.config.persistent {
+            muc.delete(jid).await.map_err(storage_failure)?;
+            return Ok(());
+        }
+        muc.save(jid, &room.config.to_json()).await.map_err(storage_failure)?;
+        muc.set_subject(jid, &room.subject, &room.subject_by).await.map_err(storage_failure)?;
+        let stored = muc.affiliations(jid).await.map_err(storage_failure)?;
+        for row in &stored {
+            if BareJid::new(&row.jid).map_or(true, |j| !room.affiliations.contains_key(&j)) {
+                let gone = rhein_storage::AffiliationRow { affiliation: "none".into(), ..row.clone() };
+                muc.set_affiliation(jid, &gone).await.map_err(storage_failure)?;
+            }
+        }
+        for (who, aff) in &room.affiliations {
+            let row = rhein_storage::AffiliationRow {
+                jid: who.to_string(),
+                affiliation: aff.as_str().into(),
+                nick: String::new(),
+                reason: String::new(),
+            };
+            muc.set_affiliation(jid, &row).await.map_err(storage_failure)?;
+        }
+        Ok(())
+    }
+}
+
+/// Sends the error reply for `el`, unless it is an error or result itself.
+pub(crate) async fn bounce(ctx: &Ctx, el: &Element, err: StanzaError) {
+    if matches!(el.attr("type"), Some("error") | Some("result")) {
+        return;
+    }
+    ctx.router.route(err.reply_to(el)).await;
+}

@@ -1,0 +1,121 @@
+//! Multi-user chat rooms that persist (XEP-0045): configuration (opaque JSON here), subject,
+//! and affiliations with reserved nicknames. Room history lives in the archive, owned by the
+//! room's JID.
+
+use crate::db::on_pool;
+use crate::{Db, StorageError};
+
+/// A stored room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomRow {
+    pub jid: String,
+    pub config: String,
+    pub subject: String,
+    pub subject_by: String,
+}
+
+/// A stored affiliation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AffiliationRow {
+    pub jid: String,
+    pub affiliation: String,
+    pub nick: String,
+    pub reason: String,
+}
+
+/// Repository of rooms (`db.muc()`).
+pub struct Muc<'a> {
+    pub(crate) db: &'a Db,
+}
+
+impl Muc<'_> {
+    pub async fn room(&self, jid: &str) -> Result<Option<RoomRow>, StorageError> {
+        const SQL: &str = "SELECT jid, config, subject, subject_by FROM muc_room WHERE jid = $1";
+        let row: Option<(String, String, String, String)> =
+            on_pool!(self.db, |p| sqlx::query_as(SQL).bind(jid).fetch_optional(p).await)?;
+        Ok(row.map(|(jid, config, subject, subject_by)| RoomRow { jid, config, subject, subject_by }))
+    }
+
+    /// The JIDs of the stored rooms of a service (`@conference.example.org`), by name.
+    pub async fn rooms(&self, service: &str) -> Result<Vec<RoomRow>, StorageError> {
+        const SQL: &str = "SELECT jid, config, subject, subject_by FROM muc_room WHERE jid LIKE $1 ORDER BY jid";
+        // `_` and `%` in the pattern may over-match; the exact suffix is checked below.
+        let suffix = format!("@{service}");
+        let pattern = format!("%{suffix}");
+        let rows: Vec<(String, String, String, String)> =
+            on_pool!(self.db, |p| sqlx::query_as(SQL).bind(&pattern).fetch_all(p).await)?;
+        let rows = rows.into_iter().filter(|(jid, ..)| jid.ends_with(&suffix));
+        Ok(rows.map(|(jid, config, subject, subject_by)| RoomRow { jid, config, subject, subject_by }).collect())
+    }
+
+    /// Creates or updates a room's configuration.
+    pub async fn save(&self, jid: &str, config: &str) -> Result<(), StorageError> {
+        const SQL: &str = "INSERT INTO muc_room (jid, config, created_at) VALUES ($1, $2, $3) \
+            ON CONFLICT (jid) DO UPDATE SET config = excluded.config";
+        let now = crate::now_ms();
+        on_pool!(self.db, |p| sqlx::query(SQL)
+            .bind(jid)
+            .bind(config)
+            .bind(now)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn set_subject(&self, jid: &str, subject: &str, by: &str) -> Result<(), StorageError> {
+        const SQL: &str = "UPDATE muc_room SET subject = $2, subject_by = $3 WHERE jid = $1";
+        on_pool!(self.db, |p| sqlx::query(SQL)
+            .bind(jid)
+            .bind(subject)
+            .bind(by)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Deletes a room with its affiliations; `false` if there was none.
+    pub async fn delete(&self, jid: &str) -> Result<bool, StorageError> {
+        const SQL: &str = "DELETE FROM muc_room WHERE jid = $1";
+        let done = on_pool!(self.db, |p| sqlx::query(SQL).bind(jid).execute(p).await.map(|r| r.rows_affected()))?;
+        Ok(done > 0)
+    }
+
+    pub async fn affiliations(&self, room: &str) -> Result<Vec<AffiliationRow>, StorageError> {
+        const SQL: &str = "SELECT jid, affiliation, nick, reason FROM muc_affiliation WHERE room = $1 ORDER BY jid";
+        let rows: Vec<(String, String, String, String)> =
+            on_pool!(self.db, |p| sqlx::query_as(SQL).bind(room).fetch_all(p).await)?;
+        Ok(rows
+            .into_iter()
+            .map(|(jid, affiliation, nick, reason)| AffiliationRow { jid, affiliation, nick, reason })
+            .collect())
+    }
+
+    /// Sets an affiliation (`none` removes it).
+    pub async fn set_affiliation(&self, room: &str, row: &AffiliationRow) -> Result<(), StorageError> {
+        if row.affiliation == "none" {
+            const SQL: &str = "DELETE FROM muc_affiliation WHERE room = $1 AND jid = $2";
+            on_pool!(self.db, |p| sqlx::query(SQL)
+                .bind(room)
+                .bind(&row.jid)
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected()))?;
+            return Ok(());
+        }
+        const SQL: &str = "INSERT INTO muc_affiliation (room, jid, affiliation, nick, reason) VALUES ($1, $2, $3, $4, $5) \
+            ON CONFLICT (room, jid) DO UPDATE SET affiliation = excluded.affiliation, nick = excluded.nick, \
+            reason = excluded.reason";
+        on_pool!(self.db, |p| sqlx::query(SQL)
+            .bind(room)
+            .bind(&row.jid)
+            .bind(&row.affiliation)
+            .bind(&row.nick)
+            .bind(&row.reason)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,279 @@
+//! XEP-0045 multi-user chat: creating and configuring rooms, joining with the exact
+//! presences and status codes, messages, subject, history, private messages, nickname
+//! changes, leaving, discovery, persistence, and a user from another server in a room.
+
+use rhein_testkit::{Element, TestClient, TestServer, ns};
+
+const MUC: &str = "http://jabber.org/protocol/muc";
+const USER: &str = "http://jabber.org/protocol/muc#user";
+const OWNER: &str = "http://jabber.org/protocol/muc#owner";
+const ROOM: &str = "lounge@conference.localhost";
+
+/// The `<x xmlns='…#user'/>` of a room presence: (affiliation, role, jid, status codes).
+fn muc_item(p: &Element) -> (String, String, Option<String>, Vec<String>) {
+    let x = p.get_child("x", USER).unwrap_or_else(|| panic!("no muc#user in {p:?}"));
+    let item = x.get_child("item", USER).unwrap();
+    let codes = x.children().filter(|c| c.name() == "status").filter_map(|c| c.attr("code")).map(str::to_owned);
+    (
+        item.attr("affiliation").unwrap().to_owned(),
+        item.attr("role").unwrap().to_owned(),
+        item.attr("jid").map(str::to_owned),
+        codes.collect(),
+    )
+}
+
+fn presence_from(from: &str) -> impl Fn(&Element) -> bool + '_ {
+    move |e| e.name() == "presence" && e.attr("from") == Some(from)
+}
+
+fn error_condition(el: &Element) -> Option<String> {
+    let err = el.get_child("error", ns::CLIENT)?;
+    err.children().find(|c| c.ns() == ns::STANZAS && c.name() != "text").map(|c| c.name().to_owned())
+}
+
+async fn join(c: &mut TestClient, room: &str, nick: &str, extra: &str) {
+    c.send(&format!("<presence to='{room}/{nick}'><x xmlns='{MUC}'>{extra}</x></presence>")).await;
+}
+
+/// Creates `room` as an instant room (optionally with config fields) and drains the join.
+async fn create(c: &mut TestClient, room: &str, nick: &str, fields: &str) {
+    join(c, room, nick, "").await;
+    let own = c.expect(presence_from(&format!("{room}/{nick}"))).await;
+    let (aff, role, _, codes) = muc_item(&own);
+    assert_eq!((aff.as_str(), role.as_str()), ("owner", "moderator"));
+    assert!(codes.contains(&"110".into()) && codes.contains(&"201".into()), "created: {codes:?}");
+    c.expect(|e| e.name() == "message" && e.get_child("subject", ns::CLIENT).is_some()).await;
+    let done = c
+        .iq(&format!(
+            "<iq type='set' to='{room}' id='cfg'><query xmlns='{OWNER}'><x xmlns='jabber:x:data' type='submit'>{fields}</x></query></iq>"
+        ))
+        .await;
+    assert_eq!(done.attr("type"), Some("result"), "{done:?}");
+}
+
+fn field(var: &str, value: &str) -> String {
+    format!("<field var='muc#roomconfig_{var}'><value>{value}</value></field>")
+}
+
+#[tokio::test]
+async fn rooms_are_created_joined_and_left_with_the_xep_presences() {
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").user("carol", "pw").start().await;
+    let mut alice = server.client("alice", "pw").await;
+    let mut bob = server.client("bob", "pw").await;
+
+    // A new room stays locked until its owner configures it.
+    join(&mut alice, ROOM, "alice", "").await;
+    alice.expect(presence_from(&format!("{ROOM}/alice"))).await;
+    alice.expect(|e| e.get_child("subject", ns::CLIENT).is_some()).await;
+    join(&mut bob, ROOM, "bob", "").await;
+    let locked = bob.expect(|e| e.name() == "presence" && e.attr("type") == Some("error")).await;
+    assert_eq!(error_condition(&locked).as_deref(), Some("item-not-found"));
+    let form = alice.iq(&format!("<iq type='get' to='{ROOM}' id='f1'><query xmlns='{OWNER}'/></iq>")).await;
+    let x = form.get_child("query", OWNER).and_then(|q| q.get_child("x", "jabber:x:data")).unwrap();
+    assert!(x.children().any(|f| f.attr("var") == Some("muc#roomconfig_whois")));
+    let instant = alice
+        .iq(&format!("<iq type='set' to='{ROOM}' id='f2'><query xmlns='{OWNER}'><x xmlns='jabber:x:data' type='submit'/></query></iq>"))
+        .await;
+    assert_eq!(instant.attr("type"), Some("result"));
+    // Non-owners may not configure.
+    let denied = bob.iq(&format!("<iq type='get' to='{ROOM}' id='f3'><query xmlns='{OWNER}'/></iq>")).await;
+    assert_eq!(error_condition(&denied).as_deref(), Some("forbidden"));
+
+    // bob joins: first alice's presence (no real JID: semi-anonymous), then his own (110).
+    join(&mut bob, ROOM, "bob", "").await;
+    let seen = bob.expect(presence_from(&format!("{ROOM}/alice"))).await;
+    assert_eq!(muc_item(&seen), ("owner".into(), "moderator".into(), None, vec![]));
+    let own = bob.expect(presence_from(&format!("{ROOM}/bob"))).await;
+    let (aff, role, jid, codes) = muc_item(&own);
+    assert_eq!((aff.as_str(), role.as_str(), codes), ("none", "participant", vec!["110".to_owned()]));
+    assert_eq!(jid.as_deref(), bob.jid.as_deref(), "one sees one's own JID");
+    let subject = bob.expect(|e| e.get_child("subject", ns::CLIENT).is_some()).await;
+    assert_eq!(subject.attr("type"), Some("groupchat"));
+    // The moderator sees bob's real JID.
+    let arrival = alice.expect(presence_from(&format!("{ROOM}/bob"))).await;
+    assert_eq!(muc_item(&arrival).2.as_deref(), bob.jid.as_deref());
+
+    // A taken nickname.
+    let mut carol = server.client("carol", "pw").await;
+    join(&mut carol, ROOM, "bob", "").await;
+    let taken = carol.expect(|e| e.name() == "presence" && e.attr("type") == Some("error")).await;
+    assert_eq!(error_condition(&taken).as_deref(), Some("conflict"));
+
+    // Group messages reach everyone, from the nick, with the room's stanza id.
+    alice.send(&format!("<message to='{ROOM}' type='groupchat' id='g1'><body>welcome</body></message>")).await;
+    for c in [&mut alice, &mut bob] {
+        let m = c.expect(|e| e.name() == "message" && e.attr("id") == Some("g1")).await;
+        assert_eq!(m.attr("from"), Some(format!("{ROOM}/alice").as_str()));
+        let sid = m.get_child("stanza-id", "urn:xmpp:sid:0").unwrap();
+        assert_eq!(sid.attr("by"), Some(ROOM));
+    }
+    // Outsiders may not post.
+    carol.send(&format!("<message to='{ROOM}' type='groupchat' id='g2'><body>hi</body></message>")).await;
+    let refused = carol.expect(|e| e.attr("id") == Some("g2")).await;
+    assert_eq!(error_condition(&refused).as_deref(), Some("not-acceptable"));
+
+    // Private messages go by nickname.
+    bob.send(&format!("<message to='{ROOM}/alice' type='chat' id='p1'><body>psst</body></message>")).await;
+    let pm = alice.expect(|e| e.attr("id") == Some("p1")).await;
+    assert_eq!(pm.attr("from"), Some(format!("{ROOM}/bob").as_str()));
+    assert!(pm.get_child("x", USER).is_some());
+    bob.send(&format!("<message to='{ROOM}/nobody' type='chat' id='p2'><body>?</body></message>")).await;
+    let nobody = bob.expect(|e| e.attr("id") == Some("p2")).await;
+    assert_eq!(error_condition(&nobody).as_deref(), Some("item-not-found"));
+
+    // A nickname change: unavailable with 303 and the new nick, then the new presence.
+    bob.send(&format!("<presence to='{ROOM}/robert'/>")).await;
+    let gone = alice.expect(presence_from(&format!("{ROOM}/bob"))).await;
+    assert_eq!(gone.attr("type"), Some("unavailable"));
+    let (_, _, _, codes) = muc_item(&gone);
+    assert_eq!(codes, ["303"]);
+    let nick = gone.get_child("x", USER).and_then(|x| x.get_child("item", USER)).and_then(|i| i.attr("nick"));
+    assert_eq!(nick, Some("robert"));
+    alice.expect(presence_from(&format!("{ROOM}/robert"))).await;
+    let own_change = bob.expect(presence_from(&format!("{ROOM}/bob"))).await;
+    assert!(muc_item(&own_change).3.contains(&"110".into()));
+
+    // Leaving.
+    bob.send(&format!("<presence to='{ROOM}/robert' type='unavailable'/>")).await;
+    let left = alice.expect(presence_from(&format!("{ROOM}/robert"))).await;
+    assert_eq!((left.attr("type"), muc_item(&left).1.as_str()), (Some("unavailable"), "none"));
+    let own_leave = bob
+        .expect(|e| e.attr("from") == Some(&format!("{ROOM}/robert")) && e.attr("type") == Some("unavailable"))
+        .await;
+    assert!(muc_item(&own_leave).3.contains(&"110".into()));
+}
+
+#[tokio::test]
+async fn newcomers_get_history_and_the_subject() {
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
+    let mut alice = server.client("alice", "pw").await;
+    create(&mut alice, ROOM, "alice", "").await;
+    alice
+        .send(&format!("<message to='{ROOM}' type='groupchat' id='s'><subject>Rust and XMPP</subject></message>"))
+        .await;
+    alice.expect(|e| e.attr("id") == Some("s")).await;
+    for i in 1..=3 {
+        alice
+            .send(&format!("<message to='{ROOM}' type='groupchat' id='m{i}'><body>message {i}</body></message>"))
+            .await;
+        alice.expect(|e| e.attr("id") == Some(format!("m{i}").as_str())).await;
+    }
+    let mut bob = server.client("bob", "pw").await;
+    join(&mut bob, ROOM, "bob", "<history maxstanzas='2'/>").await;
+    bob.expect(presence_from(&format!("{ROOM}/bob"))).await;
+    let first = bob.expect(|e| e.name() == "message").await;
+    let second = bob.expect(|e| e.name() == "message").await;
+    let body = |m: &Element| m.get_child("body", ns::CLIENT).map(|b| b.text());
+    assert_eq!((body(&first).as_deref(), body(&second).as_deref()), (Some("message 2"), Some("message 3")));
+    assert!(first.get_child("delay", ns::DELAY).is_some());
+    let subject = bob.expect(|e| e.name() == "message").await;
+    assert_eq!(subject.get_child("subject", ns::CLIENT).map(|s| s.text()).as_deref(), Some("Rust and XMPP"));
+    assert_eq!(subject.attr("from"), Some(format!("{ROOM}/alice").as_str()));
+    // Participants may not change the subject by default.
+    bob.send(&format!("<message to='{ROOM}' type='groupchat' id='s2'><subject>mine</subject></message>")).await;
+    let refused = bob.expect(|e| e.attr("id") == Some("s2")).await;
+    assert_eq!(error_condition(&refused).as_deref(), Some("forbidden"));
+}
+
+#[tokio::test]
+async fn room_kinds_are_enforced_and_discoverable() {
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
+    let mut alice = server.client("alice", "pw").await;
+    let secret = "vault@conference.localhost";
+    let fields = format!(
+        "{}{}{}{}",
+        field("roomname", "The Vault"),
+        field("passwordprotectedroom", "1"),
+        field("roomsecret", "sesame"),
+        field("whois", "anyone")
+    );
+    create(&mut alice, secret, "alice", &fields).await;
+    let mut bob = server.client("bob", "pw").await;
+    join(&mut bob, secret, "bob", "").await;
+    let refused = bob.expect(|e| e.name() == "presence" && e.attr("type") == Some("error")).await;
+    assert_eq!(error_condition(&refused).as_deref(), Some("not-authorized"));
+    join(&mut bob, secret, "bob", "<password>sesame</password>").await;
+    let own = bob.expect(presence_from(&format!("{secret}/bob"))).await;
+    assert!(muc_item(&own).3.contains(&"100".into()), "non-anonymous rooms say so");
+    let alice_seen = bob.expect(|e| e.attr("from") == Some(&format!("{secret}/alice"))).await;
+    assert!(muc_item(&alice_seen).2.is_some(), "everyone sees real JIDs in a non-anonymous room");
+
+    let info = bob.iq(&format!("<iq type='get' to='{secret}' id='i1'><query xmlns='{}'/></iq>", ns::DISCO_INFO)).await;
+    let q = info.get_child("query", ns::DISCO_INFO).unwrap();
+    let features: Vec<&str> = q.children().filter_map(|f| f.attr("var")).collect();
+    for f in ["http://jabber.org/protocol/muc", "muc_passwordprotected", "muc_nonanonymous", "muc_temporary"] {
+        assert!(features.contains(&f), "{f} in {features:?}");
+    }
+    assert_eq!(q.get_child("identity", ns::DISCO_INFO).and_then(|i| i.attr("name")), Some("The Vault"));
+
+    let items = bob
+        .iq(&format!("<iq type='get' to='conference.localhost' id='i2'><query xmlns='{}'/></iq>", ns::DISCO_ITEMS))
+        .await;
+    let rooms: Vec<&str> =
+        items.get_child("query", ns::DISCO_ITEMS).unwrap().children().filter_map(|i| i.attr("jid")).collect();
+    assert_eq!(rooms, [secret]);
+    let host_items =
+        bob.iq(&format!("<iq type='get' to='localhost' id='i3'><query xmlns='{}'/></iq>", ns::DISCO_ITEMS)).await;
+    let services: Vec<&str> =
+        host_items.get_child("query", ns::DISCO_ITEMS).unwrap().children().filter_map(|i| i.attr("jid")).collect();
+    assert!(services.contains(&"conference.localhost"), "{services:?}");
+
+    // Destruction sends everyone out with the alternate venue.
+    let destroyed = alice
+        .iq(&format!("<iq type='set' to='{secret}' id='d1'><query xmlns='{OWNER}'><destroy jid='{ROOM}'><reason>moved</reason></destroy></query></iq>"))
+        .await;
+    assert_eq!(destroyed.attr("type"), Some("result"));
+    let out = bob.expect(|e| e.name() == "presence" && e.attr("type") == Some("unavailable")).await;
+    let destroy = out.get_child("x", USER).and_then(|x| x.get_child("destroy", USER)).unwrap();
+    assert_eq!(destroy.attr("jid"), Some(ROOM));
+}
+
+#[tokio::test]
+async fn persistent_rooms_survive_a_restart() {
+    let mut server = TestServer::builder().user("alice", "pw").user("bob", "pw").durable().start().await;
+    {
+        let mut alice = server.client("alice", "pw").await;
+        create(&mut alice, ROOM, "alice", &format!("{}{}", field("persistentroom", "1"), field("roomname", "Lounge")))
+            .await;
+        alice.send(&format!("<message to='{ROOM}' type='groupchat' id='s'><subject>kept</subject></message>")).await;
+        alice.expect(|e| e.attr("id") == Some("s")).await;
+        alice
+            .send(&format!("<message to='{ROOM}' type='groupchat' id='m'><body>before the restart</body></message>"))
+            .await;
+        alice.expect(|e| e.attr("id") == Some("m")).await;
+    }
+    server.restart().await;
+    let mut bob = server.client("bob", "pw").await;
+    join(&mut bob, ROOM, "bob", "").await;
+    bob.expect(presence_from(&format!("{ROOM}/bob"))).await;
+    let history = bob.expect(|e| e.name() == "message" && e.get_child("body", ns::CLIENT).is_some()).await;
+    assert_eq!(history.get_child("body", ns::CLIENT).unwrap().text(), "before the restart");
+    let subject = bob.expect(|e| e.get_child("subject", ns::CLIENT).is_some()).await;
+    assert_eq!(subject.get_child("subject", ns::CLIENT).unwrap().text(), "kept");
+    // alice is still the owner.
+    let mut alice = server.client("alice", "pw").await;
+    let form = alice.iq(&format!("<iq type='get' to='{ROOM}' id='f'><query xmlns='{OWNER}'/></iq>")).await;
+    assert_eq!(form.attr("type"), Some("result"));
+}
+
+#[tokio::test]
+async fn a_user_of_another_server_joins_and_chats() {
+    let (alpha, beta) = crate::s2s::pair().await;
+    let room = "lounge@conference.alpha.test";
+    let mut alice = alpha.client("alice", "pw").await;
+    create(&mut alice, room, "alice", "").await;
+    let mut bob = beta.client("bob", "pw").await;
+    join(&mut bob, room, "bob", "").await;
+    bob.expect(presence_from(&format!("{room}/alice"))).await;
+    let own = bob.expect(presence_from(&format!("{room}/bob"))).await;
+    assert!(muc_item(&own).3.contains(&"110".into()));
+    alice.expect(presence_from(&format!("{room}/bob"))).await;
+    bob.send(&format!("<message to='{room}' type='groupchat' id='x1'><body>hello from beta</body></message>")).await;
+    let got = alice.expect(|e| e.attr("id") == Some("x1")).await;
+    assert_eq!(got.attr("from"), Some(format!("{room}/bob").as_str()));
+    bob.expect(|e| e.attr("id") == Some("x1")).await;
+    // Remote users cannot create rooms here.
+    join(&mut bob, "new@conference.alpha.test", "bob", "").await;
+    let refused = bob.expect(|e| e.name() == "presence" && e.attr("type") == Some("error")).await;
+    assert_eq!(error_condition(&refused).as_deref(), Some("not-allowed"));
+}
