@@ -19,6 +19,7 @@ pub const SUPPORTED: &[Supported] = &[
     x(4, "Data Forms", "2.13.2", "partial", "forms in MAM, push, contact addresses"),
     x(12, "Last Activity", "2.0", "complete", "server uptime and accounts"),
     x(30, "Service Discovery", "2.5.0", "complete", "server and accounts"),
+    x(45, "Multi-User Chat", "1.35.5", "partial", "rooms, configuration, joins, messages, subject, history, PMs, nick changes, destroy; not yet admin lists, invitations, registration"),
     x(49, "Private XML Storage", "1.2", "complete", ""),
     x(54, "vcard-temp", "1.3.0", "complete", ""),
     x(59, "Result Set Management", "1.0", "partial", "MAM and PEP paging (before/after/max/count)"),
