@@ -277,3 +277,81 @@ async fn a_user_of_another_server_joins_and_chats() {
     let refused = bob.expect(|e| e.name() == "presence" && e.attr("type") == Some("error")).await;
     assert_eq!(error_condition(&refused).as_deref(), Some("not-allowed"));
 }
+
+const ADMIN: &str = "http://jabber.org/protocol/muc#admin";
+
+fn admin_set(id: &str, room: &str, item: &str) -> String {
+    format!("<iq type='set' to='{room}' id='{id}'><query xmlns='{ADMIN}'>{item}</query></iq>")
+}
+
+fn reason_of(p: &Element) -> Option<String> {
+    p.get_child("x", USER)?.get_child("item", USER)?.get_child("reason", USER).map(|r| r.text())
+}
+
+#[tokio::test]
+async fn moderators_kick_ban_and_give_voice() {
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").user("carol", "pw").start().await;
+    let mut alice = server.client("alice", "pw").await;
+    create(&mut alice, ROOM, "alice", &field("moderatedroom", "1")).await;
+    let mut bob = server.client("bob", "pw").await;
+    let mut carol = server.client("carol", "pw").await;
+    join(&mut bob, ROOM, "bob", "").await;
+    let own = bob.expect(presence_from(&format!("{ROOM}/bob"))).await;
+    assert_eq!(muc_item(&own).1, "visitor", "a moderated room admits newcomers as visitors");
+    join(&mut carol, ROOM, "carol", "").await;
+    carol.expect(presence_from(&format!("{ROOM}/carol"))).await;
+    bob.expect(presence_from(&format!("{ROOM}/carol"))).await;
+
+    // Visitors cannot speak; voice lets them.
+    bob.send(&format!("<message to='{ROOM}' type='groupchat' id='v1'><body>hello?</body></message>")).await;
+    let muted = bob.expect(|e| e.attr("id") == Some("v1")).await;
+    assert_eq!(error_condition(&muted).as_deref(), Some("forbidden"));
+    let voiced = alice.iq(&admin_set("a1", ROOM, "<item nick='bob' role='participant'/>")).await;
+    assert_eq!(voiced.attr("type"), Some("result"));
+    let now = bob.expect(|e| e.attr("from") == Some(&format!("{ROOM}/bob")) && e.attr("type").is_none()).await;
+    assert_eq!(muc_item(&now).1, "participant");
+    bob.send(&format!("<message to='{ROOM}' type='groupchat' id='v2'><body>thanks</body></message>")).await;
+    bob.expect(|e| e.attr("id") == Some("v2") && e.attr("type") == Some("groupchat")).await;
+
+    // Participants cannot kick.
+    let denied = bob.iq(&admin_set("b1", ROOM, "<item nick='carol' role='none'/>")).await;
+    assert_eq!(error_condition(&denied).as_deref(), Some("forbidden"));
+
+    // A kick with a reason: everyone sees 307, the kicked one 110 too.
+    let kicked = alice.iq(&admin_set("a2", ROOM, "<item nick='carol' role='none'><reason>spam</reason></item>")).await;
+    assert_eq!(kicked.attr("type"), Some("result"));
+    let out = carol
+        .expect(|e| e.attr("from") == Some(&format!("{ROOM}/carol")) && e.attr("type") == Some("unavailable"))
+        .await;
+    assert_eq!(muc_item(&out).3, ["110", "307"]);
+    assert_eq!(reason_of(&out).as_deref(), Some("spam"));
+    let seen =
+        bob.expect(|e| e.attr("from") == Some(&format!("{ROOM}/carol")) && e.attr("type") == Some("unavailable")).await;
+    assert_eq!(muc_item(&seen).3, ["307"]);
+
+    // A ban by JID keeps carol out, and shows on the outcast list.
+    let banned = alice
+        .iq(&admin_set("a3", ROOM, "<item jid='carol@localhost' affiliation='outcast'><reason>really</reason></item>"))
+        .await;
+    assert_eq!(banned.attr("type"), Some("result"));
+    join(&mut carol, ROOM, "carol", "").await;
+    let refused = carol.expect(|e| e.name() == "presence" && e.attr("type") == Some("error")).await;
+    assert_eq!(error_condition(&refused).as_deref(), Some("forbidden"));
+    let list = alice
+        .iq(&format!(
+            "<iq type='get' to='{ROOM}' id='l1'><query xmlns='{ADMIN}'><item affiliation='outcast'/></query></iq>"
+        ))
+        .await;
+    let jids: Vec<&str> = list.get_child("query", ADMIN).unwrap().children().filter_map(|i| i.attr("jid")).collect();
+    assert_eq!(jids, ["carol@localhost"]);
+
+    // Promotion to admin makes bob a moderator; the last owner cannot step down.
+    alice.iq(&admin_set("a4", ROOM, "<item jid='bob@localhost' affiliation='admin'/>")).await;
+    let promoted = bob.expect(|e| e.attr("from") == Some(&format!("{ROOM}/bob")) && muc_item(e).0 == "admin").await;
+    assert_eq!(muc_item(&promoted).1, "moderator");
+    let alone = alice.iq(&admin_set("a5", ROOM, "<item jid='alice@localhost' affiliation='member'/>")).await;
+    assert_eq!(error_condition(&alone).as_deref(), Some("conflict"));
+    // Admins cannot touch owners.
+    let up = bob.iq(&admin_set("b2", ROOM, "<item jid='alice@localhost' affiliation='none'/>")).await;
+    assert_eq!(error_condition(&up).as_deref(), Some("not-allowed"));
+}

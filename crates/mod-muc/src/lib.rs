@@ -3,6 +3,7 @@
 //! standard form, kept in memory while occupied and in storage when persistent; their
 //! messages go to the archive under the room's JID (history for newcomers, XEP-0359 ids).
 
+mod admin;
 mod disco;
 mod messages;
 mod occupants;

@@ -35,6 +35,11 @@ impl Muc {
                 self.owner_set(ctx, &mut room, payload).await?;
                 None
             }
+            (Some("get"), crate::admin::NS_ADMIN, "query") => Some(self.admin_get(&room, from, payload)?),
+            (Some("set"), crate::admin::NS_ADMIN, "query") => {
+                self.admin_set(ctx, &mut room, from, payload).await?;
+                None
+            }
             _ => return Err(StanzaError::service_unavailable()),
         };
         ctx.router.route(xml::iq_result(el, answer)).await;

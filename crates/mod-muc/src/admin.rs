@@ -1,0 +1,261 @@
+//! Moderation and affiliations (XEP-0045 §8, §9, §10.3–10.8): `muc#admin` items that change a
+//! role by nickname (kick, voice, moderator) or an affiliation by JID (ban, member, admin,
+//! owner), and the lists of each.
+
+use crate::NS_USER;
+use crate::occupants::{SELF, presence_of, to_everyone};
+use crate::room::{Affiliation, Occupant, Role, Room};
+use crate::service::Muc;
+use rhein_module::Ctx;
+use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, xml};
+
+pub(crate) const NS_ADMIN: &str = "http://jabber.org/protocol/muc#admin";
+
+/// Status codes of §15.6 for removals.
+const BANNED: &str = "301";
+const KICKED: &str = "307";
+const AFFILIATION_CHANGED: &str = "321";
+
+fn not_allowed(text: &str) -> StanzaError {
+    StanzaError::not_allowed().with_text(text.to_owned())
+}
+
+impl Muc {
+    /// `get`: the occupants with a role, or the JIDs with an affiliation.
+    pub(crate) fn admin_get(&self, room: &Room, from: &FullJid, query: &Element) -> Result<Element, StanzaError> {
+        let actor = room.by_session(from).map(|o| o.role).unwrap_or(Role::None);
+        let actor_affiliation = room.affiliation(&from.to_bare());
+        let item = query.get_child("item", NS_ADMIN).ok_or_else(StanzaError::bad_request)?;
+        let mut out = Element::bare("query", NS_ADMIN);
+        if let Some(role) = item.attr("role") {
+            if actor != Role::Moderator {
+                return Err(StanzaError::forbidden().with_text("moderators only"));
+            }
+            for occ in room.occupants.iter().filter(|o| o.role.as_str() == role) {
+                out.append_child(self.list_item(room, &occ.bare, Some(occ)));
+            }
+            return Ok(out);
+        }
+        let wanted = item.attr("affiliation").and_then(Affiliation::parse).ok_or_else(StanzaError::bad_request)?;
+        // Members are listed to admins; admin and owner lists to owners, outcasts to admins.
+        let may = match wanted {
+            Affiliation::Owner | Affiliation::Admin => actor_affiliation >= Affiliation::Admin,
+            _ => actor_affiliation >= Affiliation::Admin || actor == Role::Moderator,
+        };
+        if !may {
+            return Err(StanzaError::forbidden().with_text("not allowed to see that list"));
+        }
+        let mut jids: Vec<&BareJid> = room.affiliations.iter().filter(|(_, a)| **a == wanted).map(|(j, _)| j).collect();
+        jids.sort();
+        for jid in jids {
+            let present = room.occupants.iter().find(|o| o.bare == *jid);
+            out.append_child(self.list_item(room, jid, present));
+        }
+        Ok(out)
+    }
+
+    fn list_item(&self, room: &Room, jid: &BareJid, present: Option<&Occupant>) -> Element {
+        let mut item = xml::with_attr(Element::bare("item", NS_ADMIN), "jid", jid.as_str());
+        xml::set_attr(&mut item, "affiliation", room.affiliation(jid).as_str());
+        if let Some(occ) = present {
+            xml::set_attr(&mut item, "role", occ.role.as_str());
+            xml::set_attr(&mut item, "nick", occ.nick.as_str());
+        }
+        item
+    }
+
+    /// `set`: every item is checked before any is applied (all or nothing, §10.5).
+    pub(crate) async fn admin_set(
+        &self,
+        ctx: &Ctx,
+        room: &mut Room,
+        from: &FullJid,
+        query: &Element,
+    ) -> Result<(), StanzaError> {
+        let actor_bare = from.to_bare();
+        let actor_role = room.by_session(from).map(|o| o.role).unwrap_or(Role::None);
+        let actor_affiliation = room.affiliation(&actor_bare);
+        let actor_nick = room.by_session(from).map(|o| o.nick.clone());
+        let mut changes = Vec::new();
+        for item in query.children().filter(|c| c.is("item", NS_ADMIN)) {
+            let reason = item.get_child("reason", NS_ADMIN).map(Element::text).unwrap_or_default();
+            let change = match (item.attr("role"), item.attr("affiliation")) {
+                (Some(role), _) => {
+                    let role = parse_role(role)?;
+                    let nick = item
+                        .attr("nick")
+                        .ok_or_else(|| StanzaError::bad_request().with_text("a role change names a nick"))?;
+                    let target = room
+                        .occupant(nick)
+                        .ok_or_else(|| StanzaError::item_not_found().with_text("no such occupant"))?;
+                    check_role_change(room, actor_role, actor_affiliation, target, role)?;
+                    Change::Role { nick: nick.to_owned(), role, reason }
+                }
+                (None, Some(affiliation)) => {
+                    let affiliation = Affiliation::parse(affiliation).ok_or_else(StanzaError::bad_request)?;
+                    let jid = item
+                        .attr("jid")
+                        .ok_or_else(|| StanzaError::bad_request().with_text("an affiliation change names a JID"))?;
+                    let jid = Jid::new(jid).map_err(|_| StanzaError::jid_malformed())?.to_bare();
+                    check_affiliation_change(room, actor_affiliation, &jid, affiliation)?;
+                    Change::Affiliation { jid, affiliation, reason }
+                }
+                (None, None) => {
+                    return Err(StanzaError::bad_request().with_text("an item changes a role or an affiliation"));
+                }
+            };
+            changes.push(change);
+        }
+        let owners_left = room.affiliations.values().filter(|a| **a == Affiliation::Owner).count();
+        let owners_removed = changes
+            .iter()
+            .filter(|c| matches!(c, Change::Affiliation { jid, affiliation, .. } if *affiliation != Affiliation::Owner && room.affiliation(jid) == Affiliation::Owner))
+            .count();
+        if owners_removed > 0 && owners_removed >= owners_left {
+            return Err(StanzaError::conflict().with_text("a room keeps at least one owner"));
+        }
+        let actor = actor_nick.unwrap_or_default();
+        for change in changes {
+            match change {
+                Change::Role { nick, role, reason } => self.apply_role(ctx, room, &nick, role, &reason, &actor).await,
+                Change::Affiliation { jid, affiliation, reason } => {
+                    self.apply_affiliation(ctx, room, &jid, affiliation, &reason, &actor).await
+                }
+            }
+        }
+        if room.config.persistent {
+            self.save(ctx, room).await?;
+        }
+        Ok(())
+    }
+
+    async fn apply_role(&self, ctx: &Ctx, room: &mut Room, nick: &str, role: Role, reason: &str, actor: &str) {
+        if role == Role::None {
+            return self.remove_occupant(ctx, room, nick, KICKED, reason, actor).await;
+        }
+        if let Some(occ) = room.occupant_mut(nick) {
+            occ.role = role;
+        }
+        self.announce(ctx, room, nick, reason, actor).await;
+    }
+
+    async fn apply_affiliation(
+        &self,
+        ctx: &Ctx,
+        room: &mut Room,
+        jid: &BareJid,
+        affiliation: Affiliation,
+        reason: &str,
+        actor: &str,
+    ) {
+        match affiliation {
+            Affiliation::None => room.affiliations.remove(jid),
+            a => room.affiliations.insert(jid.clone(), a),
+        };
+        let present: Vec<String> = room.occupants.iter().filter(|o| o.bare == *jid).map(|o| o.nick.clone()).collect();
+        for nick in present {
+            if affiliation == Affiliation::Outcast {
+                self.remove_occupant(ctx, room, &nick, BANNED, reason, actor).await;
+            } else if room.config.members_only && affiliation < Affiliation::Member {
+                self.remove_occupant(ctx, room, &nick, AFFILIATION_CHANGED, reason, actor).await;
+            } else {
+                let role = room.default_role(affiliation);
+                if let Some(occ) = room.occupant_mut(&nick) {
+                    occ.role = role;
+                }
+                self.announce(ctx, room, &nick, reason, actor).await;
+            }
+        }
+    }
+
+    /// Everyone sees an occupant's new role or affiliation.
+    async fn announce(&self, ctx: &Ctx, room: &Room, nick: &str, reason: &str, actor: &str) {
+        let Some(occ) = room.occupant(nick).cloned() else { return };
+        to_everyone(ctx, room, |viewer| {
+            let codes: &[&str] = if viewer.nick == occ.nick { &[SELF] } else { &[] };
+            with_reason(presence_of(room, &occ, viewer, false, codes, None), reason, actor)
+        })
+        .await;
+    }
+
+    /// Kicks or bans: everyone (the removed occupant included) sees it leave with `code`.
+    async fn remove_occupant(&self, ctx: &Ctx, room: &mut Room, nick: &str, code: &str, reason: &str, actor: &str) {
+        let Some(mut occ) = room.occupant(nick).cloned() else { return };
+        occ.role = Role::None;
+        to_everyone(ctx, room, |viewer| {
+            let codes: Vec<&str> = if viewer.nick == occ.nick { vec![SELF, code] } else { vec![code] };
+            with_reason(presence_of(room, &occ, viewer, true, &codes, None), reason, actor)
+        })
+        .await;
+        room.occupants.retain(|o| o.nick != nick);
+    }
+}
+
+enum Change {
+    Role { nick: String, role: Role, reason: String },
+    Affiliation { jid: BareJid, affiliation: Affiliation, reason: String },
+}
+
+fn parse_role(s: &str) -> Result<Role, StanzaError> {
+    match s {
+        "moderator" => Ok(Role::Moderator),
+        "participant" => Ok(Role::Participant),
+        "visitor" => Ok(Role::Visitor),
+        "none" => Ok(Role::None),
+        _ => Err(StanzaError::bad_request().with_text("unknown role")),
+    }
+}
+
+/// §8.2–§8.5, §9.6: moderators kick and (de)voice those below admins; only admins and owners
+/// grant or revoke the moderator role.
+fn check_role_change(
+    room: &Room,
+    actor_role: Role,
+    actor_affiliation: Affiliation,
+    target: &Occupant,
+    role: Role,
+) -> Result<(), StanzaError> {
+    if actor_role != Role::Moderator {
+        return Err(StanzaError::forbidden().with_text("moderators only"));
+    }
+    let target_affiliation = room.affiliation(&target.bare);
+    if target_affiliation >= Affiliation::Admin && target_affiliation >= actor_affiliation {
+        return Err(not_allowed("that occupant outranks you"));
+    }
+    let touches_moderator = role == Role::Moderator || target.role == Role::Moderator;
+    if touches_moderator && actor_affiliation < Affiliation::Admin {
+        return Err(not_allowed("only admins and owners grant or revoke moderation"));
+    }
+    Ok(())
+}
+
+/// §9, §10: admins manage members and outcasts below them; owners manage everything.
+fn check_affiliation_change(
+    room: &Room,
+    actor: Affiliation,
+    target: &BareJid,
+    affiliation: Affiliation,
+) -> Result<(), StanzaError> {
+    if actor < Affiliation::Admin {
+        return Err(StanzaError::forbidden().with_text("admins and owners only"));
+    }
+    let current = room.affiliation(target);
+    let needs_owner = affiliation >= Affiliation::Admin || current >= Affiliation::Admin;
+    if needs_owner && actor != Affiliation::Owner {
+        return Err(not_allowed("only owners change admins and owners"));
+    }
+    Ok(())
+}
+
+/// Adds the moderator's reason and nick to the item of a removal or change.
+fn with_reason(mut p: Element, reason: &str, actor: &str) -> Element {
+    if let Some(item) = p.get_child_mut("x", NS_USER).and_then(|x| x.get_child_mut("item", NS_USER)) {
+        if !actor.is_empty() {
+            item.append_child(xml::with_attr(Element::bare("actor", NS_USER), "nick", actor));
+        }
+        if !reason.is_empty() {
+            item.append_child(xml::text_el("reason", NS_USER, reason));
+        }
+    }
+    p
+}
