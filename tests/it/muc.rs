@@ -355,3 +355,72 @@ async fn moderators_kick_ban_and_give_voice() {
     let up = bob.iq(&admin_set("b2", ROOM, "<item jid='alice@localhost' affiliation='none'/>")).await;
     assert_eq!(error_condition(&up).as_deref(), Some("not-allowed"));
 }
+
+#[tokio::test]
+async fn invitations_occupant_ids_self_ping_and_relayed_iqs() {
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").user("carol", "pw").start().await;
+    let mut alice = server.client("alice", "pw").await;
+    alice.send("<presence/>").await;
+    create(&mut alice, ROOM, "alice", &field("membersonly", "1")).await;
+    let mut bob = server.client("bob", "pw").await;
+    bob.send("<presence/>").await;
+
+    // A mediated invitation to a members-only room makes bob a member.
+    alice
+        .send(&format!("<message to='{ROOM}'><x xmlns='{USER}'><invite to='bob@localhost'><reason>join us</reason></invite></x></message>"))
+        .await;
+    let invitation = bob.expect(|e| e.name() == "message" && e.get_child("x", USER).is_some()).await;
+    assert_eq!(invitation.attr("from"), Some(ROOM));
+    let invite = invitation.get_child("x", USER).and_then(|x| x.get_child("invite", USER)).unwrap();
+    assert_eq!(invite.attr("from"), Some("alice@localhost"));
+    assert_eq!(invite.get_child("reason", USER).map(|r| r.text()).as_deref(), Some("join us"));
+    join(&mut bob, ROOM, "bob", "").await;
+    let own = bob.expect(presence_from(&format!("{ROOM}/bob"))).await;
+    assert_eq!(muc_item(&own).0, "member");
+    // carol was not invited.
+    let mut carol = server.client("carol", "pw").await;
+    carol.send("<presence/>").await;
+    join(&mut carol, ROOM, "carol", "").await;
+    let refused = carol.expect(|e| e.name() == "presence" && e.attr("type") == Some("error")).await;
+    assert_eq!(error_condition(&refused).as_deref(), Some("registration-required"));
+    // carol declines an invitation; alice hears of it.
+    carol
+        .send(&format!("<message to='{ROOM}'><x xmlns='{USER}'><decline to='alice@localhost'><reason>busy</reason></decline></x></message>"))
+        .await;
+    let declined = alice
+        .expect(|e| {
+            e.name() == "message" && e.get_child("x", USER).is_some_and(|x| x.get_child("decline", USER).is_some())
+        })
+        .await;
+    assert_eq!(
+        declined.get_child("x", USER).unwrap().get_child("decline", USER).unwrap().attr("from"),
+        Some("carol@localhost")
+    );
+
+    // XEP-0421: the same stable occupant id on presence and messages, different per user.
+    let alice_presence = bob.expect(presence_from(&format!("{ROOM}/alice"))).await;
+    let id_of = |e: &Element| {
+        e.get_child("occupant-id", "urn:xmpp:occupant-id:0").and_then(|o| o.attr("id")).map(str::to_owned)
+    };
+    let alice_id = id_of(&alice_presence).expect("occupant id on presence");
+    assert_ne!(id_of(&own), Some(alice_id.clone()));
+    alice
+        .send(&format!("<message to='{ROOM}' type='groupchat' id='o1'><body>hi</body><occupant-id xmlns='urn:xmpp:occupant-id:0' id='forged'/></message>"))
+        .await;
+    let m = bob.expect(|e| e.attr("id") == Some("o1")).await;
+    assert_eq!(id_of(&m), Some(alice_id));
+
+    // XEP-0410 self-ping: joined answers result, not joined not-acceptable.
+    let pong = bob.iq(&format!("<iq type='get' to='{ROOM}/bob' id='sp1'><ping xmlns='urn:xmpp:ping'/></iq>")).await;
+    assert_eq!(pong.attr("type"), Some("result"));
+    let outside =
+        carol.iq(&format!("<iq type='get' to='{ROOM}/carol' id='sp2'><ping xmlns='urn:xmpp:ping'/></iq>")).await;
+    assert_eq!(error_condition(&outside).as_deref(), Some("not-acceptable"));
+
+    // A vCard request to an occupant is answered by its account, through the room.
+    alice.iq("<iq type='set' id='vc'><vCard xmlns='vcard-temp'><FN>Alice</FN></vCard></iq>").await;
+    let card = bob.iq(&format!("<iq type='get' to='{ROOM}/alice' id='vc2'><vCard xmlns='vcard-temp'/></iq>")).await;
+    assert_eq!(card.attr("from"), Some(format!("{ROOM}/alice").as_str()));
+    let fname = card.get_child("vCard", "vcard-temp").and_then(|v| v.get_child("FN", "vcard-temp")).map(|f| f.text());
+    assert_eq!(fname.as_deref(), Some("Alice"));
+}

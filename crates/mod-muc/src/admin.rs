@@ -5,7 +5,7 @@
 use crate::NS_USER;
 use crate::occupants::{SELF, presence_of, to_everyone};
 use crate::room::{Affiliation, Occupant, Role, Room};
-use crate::service::Muc;
+use crate::service::{Muc, Outbox};
 use rhein_module::Ctx;
 use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, xml};
 
@@ -68,6 +68,7 @@ impl Muc {
     pub(crate) async fn admin_set(
         &self,
         ctx: &Ctx,
+        out: &mut Outbox,
         room: &mut Room,
         from: &FullJid,
         query: &Element,
@@ -117,9 +118,9 @@ impl Muc {
         let actor = actor_nick.unwrap_or_default();
         for change in changes {
             match change {
-                Change::Role { nick, role, reason } => self.apply_role(ctx, room, &nick, role, &reason, &actor).await,
+                Change::Role { nick, role, reason } => self.apply_role(out, room, &nick, role, &reason, &actor),
                 Change::Affiliation { jid, affiliation, reason } => {
-                    self.apply_affiliation(ctx, room, &jid, affiliation, &reason, &actor).await
+                    self.apply_affiliation(out, room, &jid, affiliation, &reason, &actor)
                 }
             }
         }
@@ -129,19 +130,19 @@ impl Muc {
         Ok(())
     }
 
-    async fn apply_role(&self, ctx: &Ctx, room: &mut Room, nick: &str, role: Role, reason: &str, actor: &str) {
+    fn apply_role(&self, out: &mut Outbox, room: &mut Room, nick: &str, role: Role, reason: &str, actor: &str) {
         if role == Role::None {
-            return self.remove_occupant(ctx, room, nick, KICKED, reason, actor).await;
+            return self.remove_occupant(out, room, nick, KICKED, reason, actor);
         }
         if let Some(occ) = room.occupant_mut(nick) {
             occ.role = role;
         }
-        self.announce(ctx, room, nick, reason, actor).await;
+        self.announce(out, room, nick, reason, actor);
     }
 
-    async fn apply_affiliation(
+    fn apply_affiliation(
         &self,
-        ctx: &Ctx,
+        out: &mut Outbox,
         room: &mut Room,
         jid: &BareJid,
         affiliation: Affiliation,
@@ -155,38 +156,36 @@ impl Muc {
         let present: Vec<String> = room.occupants.iter().filter(|o| o.bare == *jid).map(|o| o.nick.clone()).collect();
         for nick in present {
             if affiliation == Affiliation::Outcast {
-                self.remove_occupant(ctx, room, &nick, BANNED, reason, actor).await;
+                self.remove_occupant(out, room, &nick, BANNED, reason, actor);
             } else if room.config.members_only && affiliation < Affiliation::Member {
-                self.remove_occupant(ctx, room, &nick, AFFILIATION_CHANGED, reason, actor).await;
+                self.remove_occupant(out, room, &nick, AFFILIATION_CHANGED, reason, actor);
             } else {
                 let role = room.default_role(affiliation);
                 if let Some(occ) = room.occupant_mut(&nick) {
                     occ.role = role;
                 }
-                self.announce(ctx, room, &nick, reason, actor).await;
+                self.announce(out, room, &nick, reason, actor);
             }
         }
     }
 
     /// Everyone sees an occupant's new role or affiliation.
-    async fn announce(&self, ctx: &Ctx, room: &Room, nick: &str, reason: &str, actor: &str) {
+    fn announce(&self, out: &mut Outbox, room: &Room, nick: &str, reason: &str, actor: &str) {
         let Some(occ) = room.occupant(nick).cloned() else { return };
-        to_everyone(ctx, room, |viewer| {
+        to_everyone(out, room, |viewer| {
             let codes: &[&str] = if viewer.nick == occ.nick { &[SELF] } else { &[] };
             with_reason(presence_of(room, &occ, viewer, false, codes, None), reason, actor)
-        })
-        .await;
+        });
     }
 
     /// Kicks or bans: everyone (the removed occupant included) sees it leave with `code`.
-    async fn remove_occupant(&self, ctx: &Ctx, room: &mut Room, nick: &str, code: &str, reason: &str, actor: &str) {
+    fn remove_occupant(&self, out: &mut Outbox, room: &mut Room, nick: &str, code: &str, reason: &str, actor: &str) {
         let Some(mut occ) = room.occupant(nick).cloned() else { return };
         occ.role = Role::None;
-        to_everyone(ctx, room, |viewer| {
+        to_everyone(out, room, |viewer| {
             let codes: Vec<&str> = if viewer.nick == occ.nick { vec![SELF, code] } else { vec![code] };
             with_reason(presence_of(room, &occ, viewer, true, &codes, None), reason, actor)
-        })
-        .await;
+        });
         room.occupants.retain(|o| o.nick != nick);
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::NS_MUC;
 use crate::room::{Room, Whois};
-use crate::service::Muc;
+use crate::service::{Muc, Outbox};
 use rhein_module::{Ctx, storage_failure};
 use rhein_proto::form::{field, form};
 use rhein_proto::{BareJid, Element, StanzaError, ns, xml};
@@ -22,7 +22,7 @@ fn feature(var: &str) -> Element {
 
 impl Muc {
     /// disco#info and disco#items of the service itself.
-    pub(crate) async fn service_iq(&self, ctx: &Ctx, el: &Element) -> Result<(), StanzaError> {
+    pub(crate) async fn service_iq(&self, ctx: &Ctx, out: &mut Outbox, el: &Element) -> Result<(), StanzaError> {
         if matches!(el.attr("type"), Some("result") | Some("error")) {
             return Ok(());
         }
@@ -39,7 +39,7 @@ impl Muc {
             (Some("get"), ns::DISCO_ITEMS, "query") => self.public_rooms(ctx).await?,
             _ => return Err(StanzaError::service_unavailable()),
         };
-        ctx.router.route(xml::iq_result(el, Some(answer))).await;
+        out.push(xml::iq_result(el, Some(answer)));
         Ok(())
     }
 

@@ -3,8 +3,8 @@
 //! room's JID, and the archive id is their XEP-0359 stanza id.
 
 use crate::room::{Role, Room};
-use crate::service::Muc;
-use crate::{NS_SID, NS_USER};
+use crate::service::{Muc, Outbox};
+use crate::{NS_OCCUPANT_ID, NS_SID, NS_USER};
 use rhein_module::{Ctx, storage_failure};
 use rhein_proto::{BareJid, Element, FullJid, StanzaError, ns, time, xml};
 use rhein_storage::{ArchiveQuery, ArchiveRow, Page, now_ms};
@@ -32,12 +32,19 @@ impl Muc {
     pub(crate) async fn room_message(
         &self,
         ctx: &Ctx,
+        out: &mut Outbox,
         from: &FullJid,
         room_jid: &BareJid,
         el: Element,
     ) -> Result<(), StanzaError> {
         let room_ref = self.room(ctx, room_jid).await?.ok_or_else(StanzaError::item_not_found)?;
         let mut room = room_ref.lock().await;
+        if el.attr("type") == Some("error") {
+            return Ok(());
+        }
+        if let Some(what) = crate::invite::special(&el) {
+            return self.special(ctx, out, &mut room, from, what).await;
+        }
         if el.attr("type") != Some("groupchat") {
             return Err(StanzaError::bad_request().with_text("messages to a room are of type groupchat"));
         }
@@ -63,32 +70,33 @@ impl Muc {
         } else if sender.role < Role::Participant {
             return Err(StanzaError::forbidden().with_text("visitors need voice to speak in this room"));
         }
-        let mut out = xml::with_attr(Element::bare("message", ns::CLIENT), "type", "groupchat");
-        xml::set_attr(&mut out, "from", format!("{}/{}", room.jid, sender.nick));
+        let mut msg = xml::with_attr(Element::bare("message", ns::CLIENT), "type", "groupchat");
+        xml::set_attr(&mut msg, "from", format!("{}/{}", room.jid, sender.nick));
         if let Some(id) = el.attr("id") {
-            xml::set_attr(&mut out, "id", id);
+            xml::set_attr(&mut msg, "id", id);
         }
         // Whatever the client sent, except ids claiming to be the room's.
         for child in el.children() {
             let spoofed_id = child.is("stanza-id", NS_SID) && child.attr("by") == Some(room.jid.as_str());
-            if !spoofed_id {
-                out.append_child(child.clone());
+            if !spoofed_id && child.ns() != NS_OCCUPANT_ID {
+                msg.append_child(child.clone());
             }
         }
+        msg.append_child(crate::occupant_id(&room, &sender.bare));
         if room.config.logging && !is_subject {
             let id = xml::random_id();
             let row = ArchiveRow {
                 stanza_id: id.clone(),
                 with_jid: sender.bare.to_string(),
                 ts: now_ms(),
-                stanza: xml::to_string(&out),
+                stanza: xml::to_string(&msg),
             };
             ctx.db.archive().append(room.jid.as_str(), &row).await.map_err(storage_failure)?;
             let mut sid = xml::with_attr(Element::bare("stanza-id", NS_SID), "id", id);
             xml::set_attr(&mut sid, "by", room.jid.as_str());
-            out.append_child(sid);
+            msg.append_child(sid);
         }
-        crate::occupants::to_everyone(ctx, &room, |_| out.clone()).await;
+        crate::occupants::to_everyone(out, &room, |_| msg.clone());
         Ok(())
     }
 
@@ -96,6 +104,7 @@ impl Muc {
     pub(crate) async fn private_message(
         &self,
         ctx: &Ctx,
+        out: &mut Outbox,
         from: &FullJid,
         room_jid: &BareJid,
         nick: &str,
@@ -115,13 +124,15 @@ impl Muc {
             return Err(StanzaError::forbidden().with_text("private messages are off in this room"));
         }
         let target = room.occupant(nick).ok_or_else(|| StanzaError::item_not_found().with_text("no such occupant"))?;
-        let mut out = el.clone();
-        xml::set_attr(&mut out, "from", format!("{}/{}", room.jid, sender.nick));
-        if out.get_child("x", NS_USER).is_none() {
-            out.append_child(Element::bare("x", NS_USER));
+        let mut msg = el.clone();
+        xml::set_attr(&mut msg, "from", format!("{}/{}", room.jid, sender.nick));
+        while msg.remove_child("occupant-id", NS_OCCUPANT_ID).is_some() {}
+        if msg.get_child("x", NS_USER).is_none() {
+            msg.append_child(Element::bare("x", NS_USER));
         }
+        msg.append_child(crate::occupant_id(&room, &sender.bare));
         for (session, _) in &target.sessions {
-            ctx.router.route(xml::with_attr(out.clone(), "to", session.as_str())).await;
+            out.push(xml::with_attr(msg.clone(), "to", session.as_str()));
         }
         Ok(())
     }
@@ -130,6 +141,7 @@ impl Muc {
     pub(crate) async fn send_history(
         &self,
         ctx: &Ctx,
+        out: &mut Outbox,
         room: &Room,
         to: &FullJid,
         request: &HistoryRequest,
@@ -160,13 +172,13 @@ impl Muc {
             messages.push(xml::with_attr(m, "to", to.as_str()));
         }
         for m in messages.into_iter().rev() {
-            ctx.router.route(m).await;
+            out.push(m);
         }
         Ok(())
     }
 
     /// The subject, last thing a newcomer gets (empty when none is set, §7.2.15).
-    pub(crate) async fn send_subject(&self, ctx: &Ctx, room: &Room, to: &FullJid) {
+    pub(crate) fn send_subject(&self, out: &mut Outbox, room: &Room, to: &FullJid) {
         let from = match room.subject_by.is_empty() {
             true => room.jid.to_string(),
             false => format!("{}/{}", room.jid, room.subject_by),
@@ -176,6 +188,6 @@ impl Muc {
         xml::set_attr(&mut m, "to", to.as_str());
         xml::set_attr(&mut m, "id", xml::random_id());
         m.append_child(xml::text_el("subject", ns::CLIENT, room.subject.clone()));
-        ctx.router.route(m).await;
+        out.push(m);
     }
 }

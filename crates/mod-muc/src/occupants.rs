@@ -2,8 +2,8 @@
 //! sees, with their `muc#user` items and status codes.
 
 use crate::room::{Affiliation, Occupant, Room, Whois};
-use crate::service::Muc;
-use crate::{NS_MUC, NS_USER};
+use crate::service::{Muc, Outbox};
+use crate::{NS_MUC, NS_OCCUPANT_ID, NS_USER};
 use rhein_module::Ctx;
 use rhein_proto::{BareJid, Element, FullJid, StanzaError, ns, xml};
 
@@ -12,6 +12,14 @@ pub(crate) const SELF: &str = "110";
 const NON_ANONYMOUS: &str = "100";
 const CREATED: &str = "201";
 const NICK_CHANGED: &str = "303";
+
+/// A client entering a room under a nickname; `created` if its presence created the room.
+struct Arrival<'a> {
+    from: &'a FullJid,
+    nick: &'a str,
+    presence: Element,
+    created: bool,
+}
 
 /// What a joining client asked for in `<x xmlns='…muc'/>`.
 struct JoinRequest {
@@ -25,9 +33,10 @@ fn join_request(el: &Element) -> Option<JoinRequest> {
     Some(JoinRequest { password, history: crate::messages::HistoryRequest::parse(x.get_child("history", NS_MUC)) })
 }
 
-/// The client's presence as others see it: its own children but the join request.
+/// The client's presence as others see it: its own children but the join request (and any
+/// occupant id it made up).
 fn public_children(el: &Element) -> Vec<Element> {
-    el.children().filter(|c| !c.is("x", NS_MUC) && c.ns() != NS_USER).cloned().collect()
+    el.children().filter(|c| !c.is("x", NS_MUC) && c.ns() != NS_USER && c.ns() != NS_OCCUPANT_ID).cloned().collect()
 }
 
 /// The presence of `occ` for `viewer`, with the given status codes (and `item_extra`
@@ -66,15 +75,16 @@ pub(crate) fn presence_of(
         x.append_child(xml::with_attr(Element::bare("status", NS_USER), "code", *code));
     }
     p.append_child(x);
+    p.append_child(crate::occupant_id(room, &occ.bare));
     p
 }
 
 /// Sends `build(viewer)` to every session of every occupant.
-pub(crate) async fn to_everyone(ctx: &Ctx, room: &Room, build: impl Fn(&Occupant) -> Element) {
+pub(crate) fn to_everyone(out: &mut Outbox, room: &Room, build: impl Fn(&Occupant) -> Element) {
     for viewer in &room.occupants {
         let el = build(viewer);
         for (session, _) in &viewer.sessions {
-            ctx.router.route(xml::with_attr(el.clone(), "to", session.as_str())).await;
+            out.push(xml::with_attr(el.clone(), "to", session.as_str()));
         }
     }
 }
@@ -92,14 +102,15 @@ impl Muc {
     pub(crate) async fn presence(
         &self,
         ctx: &Ctx,
+        out: &mut Outbox,
         from: &FullJid,
         room_jid: &BareJid,
         nick: &str,
         el: Element,
     ) -> Result<(), StanzaError> {
         match el.attr("type") {
-            None => self.available(ctx, from, room_jid, nick, el).await,
-            Some("unavailable") | Some("error") => self.leave(ctx, from, room_jid).await,
+            None => self.available(ctx, out, from, room_jid, nick, el).await,
+            Some("unavailable") | Some("error") => self.leave(ctx, out, from, room_jid).await,
             _ => Ok(()),
         }
     }
@@ -107,6 +118,7 @@ impl Muc {
     async fn available(
         &self,
         ctx: &Ctx,
+        out: &mut Outbox,
         from: &FullJid,
         room_jid: &BareJid,
         nick: &str,
@@ -123,22 +135,22 @@ impl Muc {
         let mut room = room_ref.lock().await;
         if let Some(current) = room.by_session(from).map(|o| o.nick.clone()) {
             return match current == nick {
-                true => self.update(ctx, &mut room, from, el).await,
-                false => self.change_nick(ctx, &mut room, &current, nick).await,
+                true => self.update(out, &mut room, from, el),
+                false => self.change_nick(out, &mut room, &current, nick),
             };
         }
-        self.join(ctx, &mut room, from, nick, el, created).await
+        let arrival = Arrival { from, nick, presence: el, created };
+        self.join(ctx, out, &mut room, arrival).await
     }
 
     async fn join(
         &self,
         ctx: &Ctx,
+        out: &mut Outbox,
         room: &mut Room,
-        from: &FullJid,
-        nick: &str,
-        el: Element,
-        created: bool,
+        arrival: Arrival<'_>,
     ) -> Result<(), StanzaError> {
+        let Arrival { from, nick, presence: el, created } = arrival;
         let bare = from.to_bare();
         let affiliation = room.affiliation(&bare);
         let request = join_request(&el);
@@ -175,7 +187,7 @@ impl Muc {
         };
         for occ in room.occupants.iter().filter(|o| o.nick != nick) {
             let p = presence_of(room, occ, &newcomer_view, false, &[], None);
-            ctx.router.route(xml::with_attr(p, "to", from.as_str())).await;
+            out.push(xml::with_attr(p, "to", from.as_str()));
         }
         match room.occupant_mut(nick) {
             Some(occ) => occ.sessions.push((from.clone(), el)),
@@ -189,20 +201,19 @@ impl Muc {
             codes.push(CREATED);
         }
         let Some(occ) = room.occupant(nick).cloned() else { return Ok(()) };
-        to_everyone(ctx, room, |viewer| {
+        to_everyone(out, room, |viewer| {
             let own = viewer.nick == occ.nick;
             let shared: &[&str] = if own { &codes } else { &[] };
             presence_of(room, &occ, viewer, false, &codes_for(&occ, viewer, shared), None)
-        })
-        .await;
+        });
         let history = request.map(|r| r.history).unwrap_or_default();
-        self.send_history(ctx, room, from, &history).await?;
-        self.send_subject(ctx, room, from).await;
+        self.send_history(ctx, out, room, from, &history).await?;
+        self.send_subject(out, room, from);
         Ok(())
     }
 
     /// A joined client's new presence (show, status), for everyone.
-    async fn update(&self, ctx: &Ctx, room: &mut Room, from: &FullJid, el: Element) -> Result<(), StanzaError> {
+    fn update(&self, out: &mut Outbox, room: &mut Room, from: &FullJid, el: Element) -> Result<(), StanzaError> {
         let Some(nick) = room.by_session(from).map(|o| o.nick.clone()) else { return Ok(()) };
         if let Some(occ) = room.occupant_mut(&nick)
             && let Some(session) = occ.sessions.iter_mut().find(|(s, _)| s == from)
@@ -210,35 +221,32 @@ impl Muc {
             session.1 = el;
         }
         let Some(occ) = room.occupant(&nick).cloned() else { return Ok(()) };
-        to_everyone(ctx, room, |viewer| presence_of(room, &occ, viewer, false, &codes_for(&occ, viewer, &[]), None))
-            .await;
+        to_everyone(out, room, |viewer| presence_of(room, &occ, viewer, false, &codes_for(&occ, viewer, &[]), None));
         Ok(())
     }
 
     /// §7.6: unavailable with 303 and the new nick under the old one, then the new one.
-    async fn change_nick(&self, ctx: &Ctx, room: &mut Room, old: &str, new: &str) -> Result<(), StanzaError> {
+    fn change_nick(&self, out: &mut Outbox, room: &mut Room, old: &str, new: &str) -> Result<(), StanzaError> {
         if room.occupant(new).is_some() {
             return Err(StanzaError::conflict().with_text("that nickname is taken"));
         }
         let Some(before) = room.occupant(old).cloned() else { return Ok(()) };
-        to_everyone(ctx, room, |viewer| {
+        to_everyone(out, room, |viewer| {
             let codes = codes_for(&before, viewer, &[NICK_CHANGED]);
             presence_of(room, &before, viewer, true, &codes, Some(new))
-        })
-        .await;
+        });
         if let Some(occ) = room.occupant_mut(old) {
             occ.nick = new.to_owned();
         }
         let Some(after) = room.occupant(new).cloned() else { return Ok(()) };
-        to_everyone(ctx, room, |viewer| {
+        to_everyone(out, room, |viewer| {
             presence_of(room, &after, viewer, false, &codes_for(&after, viewer, &[]), None)
-        })
-        .await;
+        });
         Ok(())
     }
 
     /// A client leaves (or its server reports it gone); the occupant goes with its last client.
-    async fn leave(&self, ctx: &Ctx, from: &FullJid, room_jid: &BareJid) -> Result<(), StanzaError> {
+    async fn leave(&self, ctx: &Ctx, out: &mut Outbox, from: &FullJid, room_jid: &BareJid) -> Result<(), StanzaError> {
         let Some(room_ref) = self.room(ctx, room_jid).await? else { return Ok(()) };
         let mut room = room_ref.lock().await;
         let Some(nick) = room.by_session(from).map(|o| o.nick.clone()) else { return Ok(()) };
@@ -249,11 +257,10 @@ impl Muc {
             }
             // That client alone is told it is out.
             let p = presence_of(&room, &occ, &occ, true, &[SELF], None);
-            ctx.router.route(xml::with_attr(p, "to", from.as_str())).await;
+            out.push(xml::with_attr(p, "to", from.as_str()));
             return Ok(());
         }
-        to_everyone(ctx, &room, |viewer| presence_of(&room, &occ, viewer, true, &codes_for(&occ, viewer, &[]), None))
-            .await;
+        to_everyone(out, &room, |viewer| presence_of(&room, &occ, viewer, true, &codes_for(&occ, viewer, &[]), None));
         room.occupants.retain(|o| o.nick != nick);
         if room.occupants.is_empty() && (!room.config.persistent || room.locked) {
             self.unload(room_jid);
@@ -262,14 +269,14 @@ impl Muc {
     }
 
     /// Everyone leaves at once (room destroyed): unavailable with `<destroy/>`.
-    pub(crate) async fn evict_all(&self, ctx: &Ctx, room: &mut Room, destroy: Element) {
+    pub(crate) fn evict_all(&self, out: &mut Outbox, room: &mut Room, destroy: Element) {
         for occ in std::mem::take(&mut room.occupants) {
             let mut p = presence_of(room, &occ, &occ, true, &[], None);
             if let Some(x) = p.get_child_mut("x", NS_USER) {
                 x.append_child(destroy.clone());
             }
             for (session, _) in &occ.sessions {
-                ctx.router.route(xml::with_attr(p.clone(), "to", session.as_str())).await;
+                out.push(xml::with_attr(p.clone(), "to", session.as_str()));
             }
         }
     }

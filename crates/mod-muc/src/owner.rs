@@ -2,7 +2,7 @@
 //! discovery of the room.
 
 use crate::room::{Affiliation, Room};
-use crate::service::Muc;
+use crate::service::{Muc, Outbox};
 use crate::{NS_OWNER, NS_USER};
 use rhein_module::{Ctx, storage_failure};
 use rhein_proto::{BareJid, Element, FullJid, StanzaError, ns, xml};
@@ -11,6 +11,7 @@ impl Muc {
     pub(crate) async fn room_iq(
         &self,
         ctx: &Ctx,
+        out: &mut Outbox,
         from: &FullJid,
         room_jid: &BareJid,
         el: &Element,
@@ -32,23 +33,29 @@ impl Muc {
             }
             (Some("set"), NS_OWNER, "query") => {
                 owner_only(&room, from)?;
-                self.owner_set(ctx, &mut room, payload).await?;
+                self.owner_set(ctx, out, &mut room, payload).await?;
                 None
             }
             (Some("get"), crate::admin::NS_ADMIN, "query") => Some(self.admin_get(&room, from, payload)?),
             (Some("set"), crate::admin::NS_ADMIN, "query") => {
-                self.admin_set(ctx, &mut room, from, payload).await?;
+                self.admin_set(ctx, out, &mut room, from, payload).await?;
                 None
             }
             _ => return Err(StanzaError::service_unavailable()),
         };
-        ctx.router.route(xml::iq_result(el, answer)).await;
+        out.push(xml::iq_result(el, answer));
         Ok(())
     }
 
     /// A submitted configuration (which unlocks a new room), a cancelled one (which removes
     /// a room still locked), or `<destroy/>`.
-    async fn owner_set(&self, ctx: &Ctx, room: &mut Room, query: &Element) -> Result<(), StanzaError> {
+    async fn owner_set(
+        &self,
+        ctx: &Ctx,
+        out: &mut Outbox,
+        room: &mut Room,
+        query: &Element,
+    ) -> Result<(), StanzaError> {
         if let Some(destroy) = query.get_child("destroy", NS_OWNER) {
             let mut notice = Element::bare("destroy", NS_USER);
             if let Some(alt) = destroy.attr("jid") {
@@ -57,12 +64,12 @@ impl Muc {
             if let Some(reason) = destroy.get_child("reason", NS_OWNER) {
                 notice.append_child(xml::text_el("reason", NS_USER, reason.text()));
             }
-            return self.destroy(ctx, room, notice).await;
+            return self.destroy(ctx, out, room, notice).await;
         }
         let form =
             query.get_child("x", ns::DATA).ok_or_else(|| StanzaError::bad_request().with_text("a form is needed"))?;
         match form.attr("type") {
-            Some("cancel") if room.locked => self.destroy(ctx, room, Element::bare("destroy", NS_USER)).await,
+            Some("cancel") if room.locked => self.destroy(ctx, out, room, Element::bare("destroy", NS_USER)).await,
             Some("cancel") => Ok(()),
             Some("submit") => {
                 let mut config = room.config.clone();
@@ -75,8 +82,8 @@ impl Muc {
         }
     }
 
-    async fn destroy(&self, ctx: &Ctx, room: &mut Room, notice: Element) -> Result<(), StanzaError> {
-        self.evict_all(ctx, room, notice).await;
+    async fn destroy(&self, ctx: &Ctx, out: &mut Outbox, room: &mut Room, notice: Element) -> Result<(), StanzaError> {
+        self.evict_all(out, room, notice);
         ctx.db.muc().delete(room.jid.as_str()).await.map_err(storage_failure)?;
         self.unload(&room.jid);
         Ok(())

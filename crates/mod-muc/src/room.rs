@@ -37,6 +37,9 @@ pub(crate) struct RoomConfig {
     pub allow_pm: bool,
     /// Messages are archived (XEP-0313 on the room, and history for newcomers).
     pub logging: bool,
+    /// Salt of the room's XEP-0421 occupant ids (random per room, kept with it, so ids are
+    /// stable and cannot be computed from a guessed JID).
+    pub salt: String,
 }
 
 impl Default for RoomConfig {
@@ -55,6 +58,7 @@ impl Default for RoomConfig {
             allow_invites: false,
             allow_pm: true,
             logging: true,
+            salt: rhein_proto::xml::random_id(),
         }
     }
 }
@@ -252,6 +256,20 @@ impl Room {
         self.occupants.iter().find(|o| o.sessions.iter().any(|(s, _)| s == jid))
     }
 
+    /// The XEP-0421 occupant id of a user in this room.
+    pub(crate) fn occupant_id(&self, who: &BareJid) -> String {
+        use base64::Engine;
+        use sha2::Digest;
+        let digest = sha2::Sha256::new()
+            .chain_update(self.config.salt.as_bytes())
+            .chain_update(b"\0")
+            .chain_update(self.jid.as_str().as_bytes())
+            .chain_update(b"\0")
+            .chain_update(who.as_str().as_bytes())
+            .finalize();
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(&digest[..18])
+    }
+
     /// Whether `viewer` may see occupants' real JIDs.
     pub(crate) fn shows_jids_to(&self, viewer: &Occupant) -> bool {
         self.config.whois == Whois::Anyone || viewer.role == Role::Moderator
@@ -274,7 +292,7 @@ mod tests {
             allow_pm: false,
             ..RoomConfig::default()
         };
-        let mut back = RoomConfig::default();
+        let mut back = RoomConfig { salt: c.salt.clone(), ..RoomConfig::default() };
         back.apply(&c.to_form()).unwrap();
         assert_eq!(back, c);
         let off: Element = "<x xmlns='jabber:x:data' type='submit'><field var='muc#roomconfig_passwordprotectedroom'><value>0</value></field></x>".parse().unwrap();

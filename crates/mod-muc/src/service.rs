@@ -4,7 +4,7 @@ use crate::MucConfig;
 use crate::room::{Affiliation, Room, RoomConfig};
 use rhein_module::{Ctx, storage_failure};
 use rhein_proto::xml::StanzaKind;
-use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError};
+use rhein_proto::{BareJid, Element, Jid, StanzaError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -35,28 +35,40 @@ impl Muc {
     pub(crate) async fn handle(self: Arc<Self>, ctx: Ctx, el: Element) {
         let Some(kind) = StanzaKind::of(&el) else { return };
         let Some(Ok(to)) = el.attr("to").map(Jid::new) else { return };
-        let Some(Ok(from)) = el.attr("from").map(FullJid::new) else {
-            // Only clients (full JIDs) take part; a bare sender gets told so, once.
-            return bounce(&ctx, &el, StanzaError::bad_request().with_text("send from a full JID")).await;
+        let Some(Ok(from)) = el.attr("from").map(Jid::new) else { return };
+        let mut out = Outbox::default();
+        let from = match from.try_as_full() {
+            Ok(full) => full.clone(),
+            // An account answering a relayed vCard request (its server answers from the bare JID).
+            Err(_) if kind == StanzaKind::Iq && to.resource().is_some() => {
+                let _ = self.account_answer(&ctx, &mut out, &from.to_bare(), &to, el).await;
+                return out.flush(&ctx).await;
+            }
+            // Otherwise only clients (full JIDs) take part.
+            Err(_) => return bounce(&ctx, &el, StanzaError::bad_request().with_text("send from a full JID")).await,
         };
         let result = match (to.node(), to.resource(), kind) {
-            (None, _, StanzaKind::Iq) => self.service_iq(&ctx, &el).await,
+            (None, _, StanzaKind::Iq) => self.service_iq(&ctx, &mut out, &el).await,
             (None, _, _) => Err(StanzaError::service_unavailable()),
             (Some(_), None, StanzaKind::Presence) => {
                 Err(StanzaError::jid_malformed().with_text("join as room@service/nick"))
             }
-            (Some(_), None, StanzaKind::Message) => self.room_message(&ctx, &from, &to.to_bare(), el.clone()).await,
-            (Some(_), None, StanzaKind::Iq) => self.room_iq(&ctx, &from, &to.to_bare(), &el).await,
+            (Some(_), None, StanzaKind::Message) => {
+                self.room_message(&ctx, &mut out, &from, &to.to_bare(), el.clone()).await
+            }
+            (Some(_), None, StanzaKind::Iq) => self.room_iq(&ctx, &mut out, &from, &to.to_bare(), &el).await,
             (Some(_), Some(nick), StanzaKind::Presence) => {
-                self.presence(&ctx, &from, &to.to_bare(), nick.as_str(), el.clone()).await
+                self.presence(&ctx, &mut out, &from, &to.to_bare(), nick.as_str(), el.clone()).await
             }
             (Some(_), Some(nick), StanzaKind::Message) => {
-                self.private_message(&ctx, &from, &to.to_bare(), nick.as_str(), el.clone()).await
+                self.private_message(&ctx, &mut out, &from, &to.to_bare(), nick.as_str(), el.clone()).await
             }
-            (Some(_), Some(_), StanzaKind::Iq) => {
-                Err(StanzaError::feature_not_implemented().with_text("IQs to occupants are not relayed yet"))
+            (Some(_), Some(nick), StanzaKind::Iq) => {
+                self.occupant_iq(&ctx, &mut out, &from, &to.to_bare(), nick.as_str(), el.clone()).await
             }
         };
+        // Every room lock is released by now.
+        out.flush(&ctx).await;
         if let Err(e) = result {
             bounce(&ctx, &el, e).await;
         }
@@ -132,6 +144,24 @@ impl Muc {
             muc.set_affiliation(jid, &row).await.map_err(storage_failure)?;
         }
         Ok(())
+    }
+}
+
+/// Stanzas a room operation produces. They are sent once the room's lock is released: a
+/// delivery can come straight back to the same room (a bounce, an answer to a relayed IQ),
+/// which would otherwise wait on the lock forever.
+#[derive(Default)]
+pub(crate) struct Outbox(Vec<Element>);
+
+impl Outbox {
+    pub(crate) fn push(&mut self, el: Element) {
+        self.0.push(el);
+    }
+
+    pub(crate) async fn flush(self, ctx: &Ctx) {
+        for el in self.0 {
+            ctx.router.route(el).await;
+        }
     }
 }
 
