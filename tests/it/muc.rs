@@ -424,3 +424,51 @@ async fn invitations_occupant_ids_self_ping_and_relayed_iqs() {
     let fname = card.get_child("vCard", "vcard-temp").and_then(|v| v.get_child("FN", "vcard-temp")).map(|f| f.text());
     assert_eq!(fname.as_deref(), Some("Alice"));
 }
+
+#[tokio::test]
+async fn room_archives_are_queried_with_mam() {
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
+    let mut alice = server.client("alice", "pw").await;
+    create(&mut alice, ROOM, "alice", "").await;
+    for i in 1..=3 {
+        alice
+            .send(&format!("<message to='{ROOM}' type='groupchat' id='m{i}'><body>message {i}</body></message>"))
+            .await;
+        alice.expect(|e| e.attr("id") == Some(format!("m{i}").as_str())).await;
+    }
+    let mut bob = server.client("bob", "pw").await;
+    join(&mut bob, ROOM, "bob", "<history maxstanzas='0'/>").await;
+    bob.expect(|e| e.get_child("subject", ns::CLIENT).is_some()).await;
+    bob.send(&format!(
+        "<iq type='set' to='{ROOM}' id='q1'><query xmlns='urn:xmpp:mam:2' queryid='r'>\
+         <set xmlns='http://jabber.org/protocol/rsm'><max>2</max><before/></set></query></iq>"
+    ))
+    .await;
+    let mut bodies = Vec::new();
+    loop {
+        let el = bob.expect(|e| e.attr("id") == Some("q1") || e.get_child("result", "urn:xmpp:mam:2").is_some()).await;
+        if el.name() == "iq" {
+            assert_eq!(el.attr("type"), Some("result"));
+            let fin = el.get_child("fin", "urn:xmpp:mam:2").unwrap();
+            let count = fin
+                .get_child("set", "http://jabber.org/protocol/rsm")
+                .and_then(|s| s.get_child("count", "http://jabber.org/protocol/rsm"))
+                .map(|c| c.text());
+            assert_eq!(count.as_deref(), Some("3"));
+            break;
+        }
+        assert_eq!(el.attr("from"), Some(ROOM));
+        let fwd = el
+            .get_child("result", "urn:xmpp:mam:2")
+            .and_then(|r| r.get_child("forwarded", "urn:xmpp:forward:0"))
+            .unwrap();
+        let m = fwd.get_child("message", ns::CLIENT).unwrap();
+        assert_eq!(m.attr("from"), Some(format!("{ROOM}/alice").as_str()));
+        bodies.push(m.get_child("body", ns::CLIENT).unwrap().text());
+    }
+    assert_eq!(bodies, ["message 2", "message 3"]);
+    let info = bob.iq(&format!("<iq type='get' to='{ROOM}' id='i'><query xmlns='{}'/></iq>", ns::DISCO_INFO)).await;
+    let features: Vec<&str> =
+        info.get_child("query", ns::DISCO_INFO).unwrap().children().filter_map(|f| f.attr("var")).collect();
+    assert!(features.contains(&"urn:xmpp:mam:2") && features.contains(&"urn:xmpp:occupant-id:0"), "{features:?}");
+}

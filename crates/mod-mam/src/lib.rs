@@ -7,12 +7,14 @@ mod archiving;
 mod prefs;
 mod query;
 
+pub use query::{run as query_archive, search_form};
+
 use rhein_module::{IqKind, Module, ModuleError, ModuleSpec, Registry, Stage, Targets};
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub(crate) const NS: &str = "urn:xmpp:mam:2";
+pub const NS: &str = "urn:xmpp:mam:2";
 pub(crate) const NS_EXTENDED: &str = "urn:xmpp:mam:2#extended";
 pub(crate) const NS_SID: &str = "urn:xmpp:sid:0";
 pub(crate) const NS_FORWARD: &str = "urn:xmpp:forward:0";

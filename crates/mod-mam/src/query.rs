@@ -18,6 +18,11 @@ const FIELDS: &[(&str, &str)] = &[
 /// The search form (XEP-0313 §7.1.1).
 pub(crate) async fn handle_form(_ctx: Ctx, iq: Element) -> IqResult {
     own_request(&iq)?;
+    Ok(Some(search_form()))
+}
+
+/// `<query/>` with the search form, for any archive (accounts and rooms).
+pub fn search_form() -> Element {
     let mut form = xml::with_attr(Element::bare("x", NS_DATA), "type", "form");
     let mut form_type = xml::with_attr(Element::bare("field", NS_DATA), "var", "FORM_TYPE");
     xml::set_attr(&mut form_type, "type", "hidden");
@@ -30,7 +35,7 @@ pub(crate) async fn handle_form(_ctx: Ctx, iq: Element) -> IqResult {
     }
     let mut q = Element::bare("query", NS);
     q.append_child(form);
-    Ok(Some(q))
+    q
 }
 
 /// Values of a submitted form field.
@@ -81,19 +86,36 @@ pub(crate) async fn handle_query(ctx: Ctx, iq: Element, config: MamConfig) -> Iq
     let requester = own_request(&iq)?;
     let owner = requester.to_bare();
     let query = iq.get_child("query", NS).ok_or_else(StanzaError::bad_request)?;
-    let q = parse(query, &config)?;
+    let (results, fin) = run(&ctx, owner.as_str(), requester.as_str(), query, &config).await?;
+    for msg in results {
+        ctx.router.send_to(&requester, msg);
+    }
+    Ok(Some(fin))
+}
+
+/// Runs a query over the archive of `owner` (an account, or a room) for `requester`: the
+/// result messages (from `owner` to `requester`) and the `<fin/>` that ends them.
+pub async fn run(
+    ctx: &Ctx,
+    owner: &str,
+    requester: &str,
+    query: &Element,
+    config: &MamConfig,
+) -> Result<(Vec<Element>, Element), StanzaError> {
+    let q = parse(query, config)?;
     let page = ctx
         .db
         .archive()
-        .query(owner.as_str(), &q)
+        .query(owner, &q)
         .await
         .map_err(storage_failure)?
         .ok_or_else(|| StanzaError::item_not_found().with_text("no such archive id"))?;
     let query_id = query.attr("queryid");
+    let mut results = Vec::new();
     for row in &page.rows {
         let Ok(original) = row.stanza.parse::<Element>() else { continue };
         let mut delay = xml::with_attr(Element::bare("delay", ns::DELAY), "stamp", time::datetime(row.ts));
-        xml::set_attr(&mut delay, "from", owner.as_str());
+        xml::set_attr(&mut delay, "from", owner);
         let mut forwarded = Element::bare("forwarded", NS_FORWARD);
         forwarded.append_child(delay);
         forwarded.append_child(original);
@@ -102,10 +124,10 @@ pub(crate) async fn handle_query(ctx: Ctx, iq: Element, config: MamConfig) -> Iq
             xml::set_attr(&mut result, "queryid", qid);
         }
         result.append_child(forwarded);
-        let mut msg = xml::with_attr(Element::bare("message", ns::CLIENT), "to", requester.as_str());
-        xml::set_attr(&mut msg, "from", owner.as_str());
+        let mut msg = xml::with_attr(Element::bare("message", ns::CLIENT), "to", requester);
+        xml::set_attr(&mut msg, "from", owner);
         msg.append_child(result);
-        ctx.router.send_to(&requester, msg);
+        results.push(msg);
     }
     let bounds = page.rows.first().zip(page.rows.last());
     let set = rsm::result(bounds.map(|(f, l)| (f.stanza_id.as_str(), l.stanza_id.as_str())), page.count);
@@ -114,5 +136,5 @@ pub(crate) async fn handle_query(ctx: Ctx, iq: Element, config: MamConfig) -> Iq
         xml::set_attr(&mut fin, "complete", "true");
     }
     fin.append_child(set);
-    Ok(Some(fin))
+    Ok((results, fin))
 }

@@ -92,9 +92,14 @@ impl Muc {
             if c.whois == Whois::Anyone { "muc_nonanonymous" } else { "muc_semianonymous" },
             if c.password.is_empty() { "muc_unsecured" } else { "muc_passwordprotected" },
             "http://jabber.org/protocol/muc#stable_id",
+            crate::NS_OCCUPANT_ID,
+            "urn:xmpp:ping",
         ];
         for f in features {
             q.append_child(feature(f));
+        }
+        if c.logging {
+            q.append_child(feature(rhein_mod_mam::NS));
         }
         let mut info = form("result", ROOMINFO);
         info.append_child(field("muc#roominfo_description", "text-single", &[&c.description]));

@@ -36,6 +36,17 @@ impl Muc {
                 self.owner_set(ctx, out, &mut room, payload).await?;
                 None
             }
+            (Some("get"), rhein_mod_mam::NS, "query") => Some(rhein_mod_mam::search_form()),
+            (Some("set"), rhein_mod_mam::NS, "query") => {
+                may_read_archive(&room, from)?;
+                let limits = rhein_mod_mam::MamConfig::default();
+                let (results, fin) =
+                    rhein_mod_mam::query_archive(ctx, room.jid.as_str(), from.as_str(), payload, &limits).await?;
+                for r in results {
+                    out.push(r);
+                }
+                Some(fin)
+            }
             (Some("get"), crate::admin::NS_ADMIN, "query") => Some(self.admin_get(&room, from, payload)?),
             (Some("set"), crate::admin::NS_ADMIN, "query") => {
                 self.admin_set(ctx, out, &mut room, from, payload).await?;
@@ -88,6 +99,17 @@ impl Muc {
         self.unload(&room.jid);
         Ok(())
     }
+}
+
+/// XEP-0313 §5.1.2 on rooms: occupants, and anyone who could join.
+fn may_read_archive(room: &Room, from: &FullJid) -> Result<(), StanzaError> {
+    let affiliation = room.affiliation(&from.to_bare());
+    let could_join =
+        affiliation != Affiliation::Outcast && (!room.config.members_only || affiliation >= Affiliation::Member);
+    if room.by_session(from).is_some() || (could_join && room.config.password.is_empty()) {
+        return Ok(());
+    }
+    Err(StanzaError::forbidden().with_text("join the room to read its archive"))
 }
 
 fn owner_only(room: &Room, from: &FullJid) -> Result<(), StanzaError> {
