@@ -472,3 +472,46 @@ async fn room_archives_are_queried_with_mam() {
         info.get_child("query", ns::DISCO_INFO).unwrap().children().filter_map(|f| f.attr("var")).collect();
     assert!(features.contains(&"urn:xmpp:mam:2") && features.contains(&"urn:xmpp:occupant-id:0"), "{features:?}");
 }
+
+#[tokio::test]
+async fn registered_nicknames_are_reserved_and_survive_restarts() {
+    let mut server =
+        TestServer::builder().user("alice", "pw").user("bob", "pw").user("carol", "pw").durable().start().await;
+    let mut alice = server.client("alice", "pw").await;
+    create(&mut alice, ROOM, "alice", &field("persistentroom", "1")).await;
+    let mut bob = server.client("bob", "pw").await;
+    let form = bob.iq(&format!("<iq type='get' to='{ROOM}' id='r1'><query xmlns='jabber:iq:register'/></iq>")).await;
+    assert!(form.get_child("query", "jabber:iq:register").and_then(|q| q.get_child("x", "jabber:x:data")).is_some());
+    let submit = |nick: &str, id: &str| {
+        format!(
+            "<iq type='set' to='{ROOM}' id='{id}'><query xmlns='jabber:iq:register'><x xmlns='jabber:x:data' type='submit'>\
+             <field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#register</value></field>\
+             <field var='muc#register_roomnick'><value>{nick}</value></field></x></query></iq>"
+        )
+    };
+    assert_eq!(bob.iq(&submit("bobby", "r2")).await.attr("type"), Some("result"));
+    let mut carol = server.client("carol", "pw").await;
+    let taken = carol.iq(&submit("bobby", "r3")).await;
+    assert_eq!(error_condition(&taken).as_deref(), Some("conflict"));
+
+    server.restart().await;
+    let mut carol = server.client("carol", "pw").await;
+    join(&mut carol, ROOM, "bobby", "").await;
+    let refused = carol.expect(|e| e.name() == "presence" && e.attr("type") == Some("error")).await;
+    assert_eq!(error_condition(&refused).as_deref(), Some("conflict"));
+    let mut bob = server.client("bob", "pw").await;
+    let mine = bob
+        .iq(&format!(
+            "<iq type='get' to='{ROOM}' id='n1'><query xmlns='{}' node='x-roomuser-item'/></iq>",
+            ns::DISCO_INFO
+        ))
+        .await;
+    let name = mine
+        .get_child("query", ns::DISCO_INFO)
+        .and_then(|q| q.get_child("identity", ns::DISCO_INFO))
+        .and_then(|i| i.attr("name"));
+    assert_eq!(name, Some("bobby"));
+    join(&mut bob, ROOM, "bobby", "").await;
+    let own = bob.expect(presence_from(&format!("{ROOM}/bobby"))).await;
+    assert_eq!(muc_item(&own).0, "member", "registration made bob a member");
+}

@@ -94,6 +94,7 @@ impl Muc {
             "http://jabber.org/protocol/muc#stable_id",
             crate::NS_OCCUPANT_ID,
             "urn:xmpp:ping",
+            "jabber:iq:register",
         ];
         for f in features {
             q.append_child(feature(f));

@@ -9,6 +9,7 @@ mod invite;
 mod messages;
 mod occupants;
 mod owner;
+mod register;
 mod relay;
 mod room;
 mod service;

@@ -167,6 +167,9 @@ impl Muc {
         if !room.config.password.is_empty() && password != room.config.password && affiliation < Affiliation::Admin {
             return Err(StanzaError::not_authorized().with_text("a password is required"));
         }
+        if room.reserved_by(nick).is_some_and(|owner| *owner != bare) {
+            return Err(StanzaError::conflict().with_text("that nickname is registered to someone else"));
+        }
         let same_user = room.occupant(nick).map(|o| o.bare == bare);
         if same_user == Some(false) {
             return Err(StanzaError::conflict().with_text("that nickname is taken"));

@@ -23,7 +23,15 @@ impl Muc {
         let room_ref = self.room(ctx, room_jid).await?.ok_or_else(StanzaError::item_not_found)?;
         let mut room = room_ref.lock().await;
         let answer = match (el.attr("type"), payload.ns().as_str(), payload.name()) {
+            (Some("get"), ns::DISCO_INFO, "query") if payload.attr("node") == Some(crate::register::ROOMUSER_NODE) => {
+                Some(crate::register::reserved_nick_info(&room, from))
+            }
             (Some("get"), ns::DISCO_INFO, "query") => Some(self.room_info(&room)),
+            (Some("get"), crate::register::NS_REGISTER, "query") => Some(self.register_get(&room, from)?),
+            (Some("set"), crate::register::NS_REGISTER, "query") => {
+                self.register_set(ctx, &mut room, from, payload).await?;
+                None
+            }
             (Some("get"), ns::DISCO_ITEMS, "query") => Some(Element::bare("query", ns::DISCO_ITEMS)),
             (Some("get"), NS_OWNER, "query") => {
                 owner_only(&room, from)?;

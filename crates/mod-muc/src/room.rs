@@ -212,6 +212,8 @@ pub(crate) struct Room {
     pub subject: String,
     pub subject_by: String,
     pub affiliations: HashMap<BareJid, Affiliation>,
+    /// Nicknames registered with the room (§7.10), by user.
+    pub reserved: HashMap<BareJid, String>,
     pub occupants: Vec<Occupant>,
 }
 
@@ -224,6 +226,7 @@ impl Room {
             subject: String::new(),
             subject_by: String::new(),
             affiliations: HashMap::new(),
+            reserved: HashMap::new(),
             occupants: Vec::new(),
         }
     }
@@ -249,6 +252,11 @@ impl Room {
 
     pub(crate) fn occupant_mut(&mut self, nick: &str) -> Option<&mut Occupant> {
         self.occupants.iter_mut().find(|o| o.nick == nick)
+    }
+
+    /// Who registered `nick`, if anyone.
+    pub(crate) fn reserved_by(&self, nick: &str) -> Option<&BareJid> {
+        self.reserved.iter().find(|(_, n)| n.as_str() == nick).map(|(who, _)| who)
     }
 
     /// The occupant a client joined as.

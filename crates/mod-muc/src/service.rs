@@ -85,6 +85,9 @@ impl Muc {
         room.subject_by = row.subject_by;
         for a in ctx.db.muc().affiliations(jid.as_str()).await.map_err(storage_failure)? {
             if let (Ok(who), Some(aff)) = (BareJid::new(&a.jid), Affiliation::parse(&a.affiliation)) {
+                if !a.nick.is_empty() {
+                    room.reserved.insert(who.clone(), a.nick);
+                }
                 room.affiliations.insert(who, aff);
             }
         }
@@ -138,7 +141,7 @@ impl Muc {
             let row = rhein_storage::AffiliationRow {
                 jid: who.to_string(),
                 affiliation: aff.as_str().into(),
-                nick: String::new(),
+                nick: room.reserved.get(who).cloned().unwrap_or_default(),
                 reason: String::new(),
             };
             muc.set_affiliation(jid, &row).await.map_err(storage_failure)?;
