@@ -515,3 +515,117 @@ async fn registered_nicknames_are_reserved_and_survive_restarts() {
     let own = bob.expect(presence_from(&format!("{ROOM}/bobby"))).await;
     assert_eq!(muc_item(&own).0, "member", "registration made bob a member");
 }
+
+const PUSH: &str = "https://rhein.chat/protocol/muc-push:0";
+
+/// The push notification a component receives: (token, mentioned, forwarded body).
+async fn notification(push: &mut TestClient) -> (String, String, String) {
+    let m = push.expect(|e| e.name() == "message" && e.get_child("notification", PUSH).is_some()).await;
+    assert_eq!(m.attr("from"), Some(ROOM));
+    let n = m.get_child("notification", PUSH).unwrap();
+    let inner = n.get_child("forwarded", "urn:xmpp:forward:0").and_then(|f| f.children().next()).unwrap();
+    let body = inner.children().find(|c| c.name() == "body").map(|b| b.text()).unwrap_or_default();
+    (n.attr("token").unwrap().to_owned(), n.attr("mentioned").unwrap().to_owned(), body)
+}
+
+async fn push_service(server: &TestServer) -> TestClient {
+    let (mut c, id) = TestClient::component(server.component_addr(), "push.localhost").await;
+    c.component_handshake(&id, "push-secret").await.unwrap();
+    c
+}
+
+#[tokio::test]
+async fn token_push_registrations_notify_while_away_with_mentions() {
+    let mut server = TestServer::builder()
+        .user("alice", "pw")
+        .user("bob", "pw")
+        .component("push.localhost", "push-secret")
+        .durable()
+        .start()
+        .await;
+    let mut push = push_service(&server).await;
+    let mut alice = server.client("alice", "pw").await;
+    create(&mut alice, ROOM, "alice", &field("persistentroom", "1")).await;
+    let mut bob = server.client("bob", "pw").await;
+    join(&mut bob, ROOM, "bob", "").await;
+    bob.expect(presence_from(&format!("{ROOM}/bob"))).await;
+    let enable = format!(
+        "<iq type='set' to='{ROOM}' id='e1'><enable xmlns='{PUSH}' service='push.localhost' token='tok-1'/></iq>"
+    );
+    assert_eq!(bob.iq(&enable).await.attr("type"), Some("result"));
+
+    // While bob is in the room, nothing is pushed.
+    alice
+        .send(&format!("<message to='{ROOM}' type='groupchat' id='a1'><body>while you are here</body></message>"))
+        .await;
+    bob.expect(|e| e.attr("id") == Some("a1")).await;
+    push.expect_none(std::time::Duration::from_millis(200), |e| e.get_child("notification", PUSH).is_some()).await;
+
+    // bob leaves: every message is pushed, flagged when it mentions him.
+    bob.send(&format!("<presence to='{ROOM}/bob' type='unavailable'/>")).await;
+    alice.expect(|e| e.attr("from") == Some(&format!("{ROOM}/bob")) && e.attr("type") == Some("unavailable")).await;
+    alice.send(&format!("<message to='{ROOM}' type='groupchat' id='a2'><body>small talk</body></message>")).await;
+    assert_eq!(notification(&mut push).await, ("tok-1".into(), "false".into(), "small talk".into()));
+    alice
+        .send(&format!("<message to='{ROOM}' type='groupchat' id='a3'><body>bob: are you there?</body></message>"))
+        .await;
+    assert_eq!(notification(&mut push).await.1, "true", "the nickname counts as a mention");
+    alice
+        .send(&format!(
+            "<message to='{ROOM}' type='groupchat' id='a4'><body>ping</body>\
+             <reference xmlns='urn:xmpp:reference:0' type='mention' uri='xmpp:bob@localhost'/></message>"
+        ))
+        .await;
+    assert_eq!(notification(&mut push).await.1, "true", "an XEP-0372 mention of the account counts");
+
+    // Registrations survive a restart.
+    drop(push);
+    server.restart().await;
+    let mut push = push_service(&server).await;
+    let mut alice = server.client("alice", "pw").await;
+    join(&mut alice, ROOM, "alice", "").await;
+    alice.expect(presence_from(&format!("{ROOM}/alice"))).await;
+    alice
+        .send(&format!("<message to='{ROOM}' type='groupchat' id='a5'><body>after the restart</body></message>"))
+        .await;
+    assert_eq!(notification(&mut push).await.2, "after the restart");
+
+    // Unregistering stops them (the token is all it takes).
+    let mut bob = server.client("bob", "pw").await;
+    join(&mut bob, ROOM, "bob", "").await;
+    bob.expect(presence_from(&format!("{ROOM}/bob"))).await;
+    let disable = format!("<iq type='set' to='{ROOM}' id='d1'><disable xmlns='{PUSH}' token='tok-1'/></iq>");
+    assert_eq!(bob.iq(&disable).await.attr("type"), Some("result"));
+    bob.send(&format!("<presence to='{ROOM}/bob' type='unavailable'/>")).await;
+    alice.expect(|e| e.attr("from") == Some(&format!("{ROOM}/bob")) && e.attr("type") == Some("unavailable")).await;
+    alice.send(&format!("<message to='{ROOM}' type='groupchat' id='a6'><body>bob?</body></message>")).await;
+    alice.expect(|e| e.attr("id") == Some("a6")).await;
+    push.expect_none(std::time::Duration::from_millis(300), |e| e.get_child("notification", PUSH).is_some()).await;
+}
+
+#[tokio::test]
+async fn registered_users_away_get_their_mentions() {
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
+    let mut alice = server.client("alice", "pw").await;
+    create(&mut alice, ROOM, "alice", &field("forwardmentions", "1")).await;
+    let mut bob = server.client("bob", "pw").await;
+    bob.send("<presence/>").await;
+    let register = format!(
+        "<iq type='set' to='{ROOM}' id='r'><query xmlns='jabber:iq:register'><x xmlns='jabber:x:data' type='submit'>\
+         <field var='muc#register_roomnick'><value>bob</value></field></x></query></iq>"
+    );
+    assert_eq!(bob.iq(&register).await.attr("type"), Some("result"));
+    alice.send(&format!("<message to='{ROOM}' type='groupchat' id='n1'><body>no mention</body></message>")).await;
+    alice.send(&format!("<message to='{ROOM}' type='groupchat' id='n2'><body>hi bob</body></message>")).await;
+    let m = bob.expect(|e| e.get_child("mentions", "urn:xmpp:mmn:0").is_some()).await;
+    assert_eq!(m.attr("from"), Some(ROOM));
+    let inner = m
+        .get_child("mentions", "urn:xmpp:mmn:0")
+        .and_then(|x| x.get_child("forwarded", "urn:xmpp:forward:0"))
+        .and_then(|f| f.children().next())
+        .unwrap();
+    assert_eq!(inner.attr("id"), Some("n2"));
+    assert!(inner.get_child("stanza-id", "urn:xmpp:sid:0").is_some());
+    bob.expect_none(std::time::Duration::from_millis(200), |e| e.get_child("mentions", "urn:xmpp:mmn:0").is_some())
+        .await;
+}

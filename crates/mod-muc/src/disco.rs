@@ -95,6 +95,8 @@ impl Muc {
             crate::NS_OCCUPANT_ID,
             "urn:xmpp:ping",
             "jabber:iq:register",
+            crate::notify::NS_PUSH,
+            "urn:xmpp:mmn:0",
         ];
         for f in features {
             q.append_child(feature(f));

@@ -7,6 +7,7 @@ mod admin;
 mod disco;
 mod invite;
 mod messages;
+mod notify;
 mod occupants;
 mod owner;
 mod register;

@@ -97,6 +97,9 @@ impl Muc {
             msg.append_child(sid);
         }
         crate::occupants::to_everyone(out, &room, |_| msg.clone());
+        if !is_subject {
+            self.notify_absent(ctx, out, &mut room, &msg).await?;
+        }
         Ok(())
     }
 

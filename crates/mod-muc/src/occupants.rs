@@ -134,13 +134,17 @@ impl Muc {
         };
         let mut room = room_ref.lock().await;
         if let Some(current) = room.by_session(from).map(|o| o.nick.clone()) {
-            return match current == nick {
-                true => self.update(out, &mut room, from, el),
-                false => self.change_nick(out, &mut room, &current, nick),
-            };
+            if current == nick {
+                return self.update(out, &mut room, from, el);
+            }
+            self.change_nick(out, &mut room, &current, nick)?;
+        } else {
+            let arrival = Arrival { from, nick, presence: el, created };
+            self.join(ctx, out, &mut room, arrival).await?;
         }
-        let arrival = Arrival { from, nick, presence: el, created };
-        self.join(ctx, out, &mut room, arrival).await
+        // Push registrations recognise mentions by the nickname in use.
+        let id = room.occupant_id(&from.to_bare());
+        self.push_rename(ctx, &mut room, &id, nick).await
     }
 
     async fn join(
@@ -184,6 +188,7 @@ impl Muc {
         // Everyone already in, for the newcomer (before its own presence, §7.2.3).
         let newcomer_view = Occupant {
             nick: nick.to_owned(),
+            id: room.occupant_id(&bare),
             bare: bare.clone(),
             role: room.default_role(affiliation),
             sessions: vec![(from.clone(), el.clone())],

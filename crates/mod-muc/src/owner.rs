@@ -44,6 +44,14 @@ impl Muc {
                 self.owner_set(ctx, out, &mut room, payload).await?;
                 None
             }
+            (Some("set"), crate::notify::NS_PUSH, "enable") => {
+                self.push_enable(ctx, &mut room, from, payload).await?;
+                None
+            }
+            (Some("set"), crate::notify::NS_PUSH, "disable") => {
+                self.push_disable(ctx, &mut room, payload).await?;
+                None
+            }
             (Some("get"), rhein_mod_mam::NS, "query") => Some(rhein_mod_mam::search_form()),
             (Some("set"), rhein_mod_mam::NS, "query") => {
                 may_read_archive(&room, from)?;

@@ -37,6 +37,8 @@ pub(crate) struct RoomConfig {
     pub allow_pm: bool,
     /// Messages are archived (XEP-0313 on the room, and history for newcomers).
     pub logging: bool,
+    /// Mentions of registered users who are not in the room are forwarded to them (XEP-0452).
+    pub forward_mentions: bool,
     /// Salt of the room's XEP-0421 occupant ids (random per room, kept with it, so ids are
     /// stable and cannot be computed from a guessed JID).
     pub salt: String,
@@ -58,6 +60,7 @@ impl Default for RoomConfig {
             allow_invites: false,
             allow_pm: true,
             logging: true,
+            forward_mentions: false,
             salt: rhein_proto::xml::random_id(),
         }
     }
@@ -97,6 +100,7 @@ impl RoomConfig {
             &["anyone", "none"],
         ));
         x.append_child(field("muc#roomconfig_enablelogging", "boolean", &[bit(self.logging)]));
+        x.append_child(field("muc#roomconfig_forwardmentions", "boolean", &[bit(self.forward_mentions)]));
         x
     }
 
@@ -131,6 +135,7 @@ impl RoomConfig {
                 "muc#roomconfig_allowinvites" => self.allow_invites = boolean(one)?,
                 "muc#roomconfig_allowpm" => self.allow_pm = one != "none",
                 "muc#roomconfig_enablelogging" => self.logging = boolean(one)?,
+                "muc#roomconfig_forwardmentions" => self.forward_mentions = boolean(one)?,
                 _ => {}
             }
         }
@@ -198,6 +203,8 @@ pub(crate) struct Occupant {
     pub nick: String,
     pub bare: BareJid,
     pub role: Role,
+    /// Its XEP-0421 occupant id (kept: push registrations are matched by it).
+    pub id: String,
     /// Each joined client and its last presence (as the client sent it).
     pub sessions: Vec<(FullJid, Element)>,
 }
@@ -212,6 +219,8 @@ pub(crate) struct Room {
     pub subject: String,
     pub subject_by: String,
     pub affiliations: HashMap<BareJid, Affiliation>,
+    /// Push registrations by token, loaded on first use.
+    pub pushes: Option<Vec<rhein_storage::RoomPushRow>>,
     /// Nicknames registered with the room (§7.10), by user.
     pub reserved: HashMap<BareJid, String>,
     pub occupants: Vec<Occupant>,
@@ -226,6 +235,7 @@ impl Room {
             subject: String::new(),
             subject_by: String::new(),
             affiliations: HashMap::new(),
+            pushes: None,
             reserved: HashMap::new(),
             occupants: Vec::new(),
         }

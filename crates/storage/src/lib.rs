@@ -22,7 +22,7 @@ pub use accounts::Accounts;
 pub use archive::{Archive, ArchivePage, ArchivePrefs, ArchiveQuery, ArchiveRow, Page};
 pub use db::{Db, now_ms};
 pub use fast::FastTokens;
-pub use muc::{AffiliationRow, Muc, RoomRow};
+pub use muc::{AffiliationRow, Muc, RoomPushRow, RoomRow};
 pub use offline::{Offline, OfflineMessage};
 pub use pubsub::{ItemPage, ItemRow, Pubsub};
 pub use push::{PushRegistration, PushRegistrations};

@@ -30,6 +30,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(6, "0006_pubsub.sql"),
     migration!(7, "0007_archive_indexes.sql"),
     migration!(8, "0008_muc.sql"),
+    migration!(9, "0009_muc_push.sql"),
 ];
 
 const BOOKKEEPING: &str =

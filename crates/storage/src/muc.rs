@@ -23,6 +23,15 @@ pub struct AffiliationRow {
     pub reason: String,
 }
 
+/// A push registration with a room, by token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomPushRow {
+    pub token: String,
+    pub service: String,
+    pub occupant_id: String,
+    pub nick: String,
+}
+
 /// Repository of rooms (`db.muc()`).
 pub struct Muc<'a> {
     pub(crate) db: &'a Db,
@@ -75,11 +84,61 @@ impl Muc<'_> {
         Ok(())
     }
 
-    /// Deletes a room with its affiliations; `false` if there was none.
+    /// Deletes a room with its affiliations and push registrations; `false` if there was none.
     pub async fn delete(&self, jid: &str) -> Result<bool, StorageError> {
+        const PUSH: &str = "DELETE FROM muc_push WHERE room = $1";
+        on_pool!(self.db, |p| sqlx::query(PUSH).bind(jid).execute(p).await.map(|r| r.rows_affected()))?;
         const SQL: &str = "DELETE FROM muc_room WHERE jid = $1";
         let done = on_pool!(self.db, |p| sqlx::query(SQL).bind(jid).execute(p).await.map(|r| r.rows_affected()))?;
         Ok(done > 0)
+    }
+
+    pub async fn pushes(&self, room: &str) -> Result<Vec<RoomPushRow>, StorageError> {
+        const SQL: &str = "SELECT token, service, occupant_id, nick FROM muc_push WHERE room = $1 ORDER BY created_at";
+        let rows: Vec<(String, String, String, String)> =
+            on_pool!(self.db, |p| sqlx::query_as(SQL).bind(room).fetch_all(p).await)?;
+        Ok(rows
+            .into_iter()
+            .map(|(token, service, occupant_id, nick)| RoomPushRow { token, service, occupant_id, nick })
+            .collect())
+    }
+
+    /// Adds or replaces the registration with this token.
+    pub async fn add_push(&self, room: &str, row: &RoomPushRow) -> Result<(), StorageError> {
+        const SQL: &str = "INSERT INTO muc_push (room, token, service, occupant_id, nick, created_at)             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (room, token) DO UPDATE SET service = excluded.service,             occupant_id = excluded.occupant_id, nick = excluded.nick";
+        let now = crate::now_ms();
+        on_pool!(self.db, |p| sqlx::query(SQL)
+            .bind(room)
+            .bind(&row.token)
+            .bind(&row.service)
+            .bind(&row.occupant_id)
+            .bind(&row.nick)
+            .bind(now)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Removes a registration; `false` if there was none with this token.
+    pub async fn remove_push(&self, room: &str, token: &str) -> Result<bool, StorageError> {
+        const SQL: &str = "DELETE FROM muc_push WHERE room = $1 AND token = $2";
+        let done =
+            on_pool!(self.db, |p| sqlx::query(SQL).bind(room).bind(token).execute(p).await.map(|r| r.rows_affected()))?;
+        Ok(done > 0)
+    }
+
+    /// Follows a registrant's nickname (mentions are recognised by it).
+    pub async fn rename_push(&self, room: &str, occupant_id: &str, nick: &str) -> Result<(), StorageError> {
+        const SQL: &str = "UPDATE muc_push SET nick = $3 WHERE room = $1 AND occupant_id = $2";
+        on_pool!(self.db, |p| sqlx::query(SQL)
+            .bind(room)
+            .bind(occupant_id)
+            .bind(nick)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
     }
 
     pub async fn affiliations(&self, room: &str) -> Result<Vec<AffiliationRow>, StorageError> {

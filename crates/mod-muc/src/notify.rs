@@ -1,0 +1,192 @@
+//! Telling people who are not in the room about its messages:
+//! - push registrations by opaque token (a Rhein extension of XEP-0357 for rooms, described in
+//!   the README): every message goes to the registrant's push service while it is away,
+//!   marked when it mentions them; the room knows the registrant only by occupant id;
+//! - XEP-0452 mention notifications to registered users who are away, when the room forwards
+//!   mentions.
+
+use crate::room::Room;
+use crate::service::{Muc, Outbox};
+use rhein_module::{Ctx, storage_failure};
+use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, ns, xml};
+use rhein_storage::RoomPushRow;
+
+pub(crate) const NS_PUSH: &str = "https://rhein.chat/protocol/muc-push:0";
+const NS_MMN: &str = "urn:xmpp:mmn:0";
+const NS_REFERENCE: &str = "urn:xmpp:reference:0";
+const NS_FORWARD: &str = "urn:xmpp:forward:0";
+
+/// Registrations one user may hold in one room.
+const MAX_PER_OCCUPANT: usize = 5;
+
+/// Whether `msg` mentions the user known as `nick` (with occupant id `occupant_id`) in `room`:
+/// an XEP-0372 mention of its room JID or of its account, or else its nickname as a word.
+pub(crate) fn mentions(msg: &Element, room: &Room, nick: &str, occupant_id: &str) -> bool {
+    let references = msg.children().filter(|c| c.is("reference", NS_REFERENCE) && c.attr("type") == Some("mention"));
+    for uri in references.filter_map(|r| r.attr("uri")) {
+        let Some(Ok(jid)) = uri.strip_prefix("xmpp:").map(|u| Jid::new(u.split('?').next().unwrap_or_default())) else {
+            continue;
+        };
+        let names_nick = jid.to_bare() == room.jid && jid.resource().is_some_and(|r| r.as_str() == nick);
+        let names_account =
+            jid.node().is_some() && jid.resource().is_none() && room.occupant_id(&jid.to_bare()) == occupant_id;
+        if names_nick || names_account {
+            return true;
+        }
+    }
+    let body = msg.get_child("body", ns::CLIENT).map(Element::text).unwrap_or_default();
+    contains_word(&body, nick)
+}
+
+/// `needle` in `haystack`, case-insensitively, not inside a longer word.
+fn contains_word(haystack: &str, needle: &str) -> bool {
+    if needle.is_empty() {
+        return false;
+    }
+    let (hay, needle) = (haystack.to_lowercase(), needle.to_lowercase());
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    hay.match_indices(&needle).any(|(i, _)| {
+        let before = hay[..i].chars().next_back();
+        let after = hay[i + needle.len()..].chars().next();
+        !before.is_some_and(is_word) && !after.is_some_and(is_word)
+    })
+}
+
+fn forwarded(msg: &Element) -> Element {
+    let mut f = Element::bare("forwarded", NS_FORWARD);
+    f.append_child(msg.clone());
+    f
+}
+
+impl Muc {
+    async fn load_pushes(&self, ctx: &Ctx, room: &mut Room) -> Result<(), StanzaError> {
+        if room.pushes.is_none() {
+            room.pushes = Some(ctx.db.muc().pushes(room.jid.as_str()).await.map_err(storage_failure)?);
+        }
+        Ok(())
+    }
+
+    /// `<enable service token/>` from an occupant: stored under its occupant id.
+    pub(crate) async fn push_enable(
+        &self,
+        ctx: &Ctx,
+        room: &mut Room,
+        from: &FullJid,
+        enable: &Element,
+    ) -> Result<(), StanzaError> {
+        let occupant = room
+            .by_session(from)
+            .cloned()
+            .ok_or_else(|| StanzaError::not_acceptable().with_text("join the room first"))?;
+        let service = enable
+            .attr("service")
+            .and_then(|s| Jid::new(s).ok())
+            .ok_or_else(|| StanzaError::bad_request().with_text("a push service JID is needed"))?;
+        let token = enable
+            .attr("token")
+            .filter(|t| !t.is_empty() && t.len() <= 1024)
+            .ok_or_else(|| StanzaError::bad_request().with_text("a token is needed"))?;
+        self.load_pushes(ctx, room).await?;
+        let pushes = room.pushes.get_or_insert_with(Vec::new);
+        let own = pushes.iter().filter(|p| p.occupant_id == occupant.id && p.token != token).count();
+        if own >= MAX_PER_OCCUPANT {
+            return Err(StanzaError::resource_constraint().with_text("too many push registrations"));
+        }
+        let row = RoomPushRow {
+            token: token.to_owned(),
+            service: service.to_string(),
+            occupant_id: occupant.id.clone(),
+            nick: occupant.nick.clone(),
+        };
+        ctx.db.muc().add_push(room.jid.as_str(), &row).await.map_err(storage_failure)?;
+        pushes.retain(|p| p.token != token);
+        pushes.push(row);
+        Ok(())
+    }
+
+    /// `<disable token/>`: the token is the secret that identifies the registration.
+    pub(crate) async fn push_disable(&self, ctx: &Ctx, room: &mut Room, disable: &Element) -> Result<(), StanzaError> {
+        let token = disable.attr("token").ok_or_else(|| StanzaError::bad_request().with_text("which token?"))?;
+        self.load_pushes(ctx, room).await?;
+        if !ctx.db.muc().remove_push(room.jid.as_str(), token).await.map_err(storage_failure)? {
+            return Err(StanzaError::item_not_found().with_text("no registration with that token"));
+        }
+        if let Some(pushes) = &mut room.pushes {
+            pushes.retain(|p| p.token != token);
+        }
+        Ok(())
+    }
+
+    /// A registrant's nickname changed (or it joined under another): mentions follow it.
+    pub(crate) async fn push_rename(
+        &self,
+        ctx: &Ctx,
+        room: &mut Room,
+        occupant_id: &str,
+        nick: &str,
+    ) -> Result<(), StanzaError> {
+        self.load_pushes(ctx, room).await?;
+        let Some(pushes) = &mut room.pushes else { return Ok(()) };
+        if pushes.iter().any(|p| p.occupant_id == occupant_id && p.nick != nick) {
+            ctx.db.muc().rename_push(room.jid.as_str(), occupant_id, nick).await.map_err(storage_failure)?;
+            for p in pushes.iter_mut().filter(|p| p.occupant_id == occupant_id) {
+                p.nick = nick.to_owned();
+            }
+        }
+        Ok(())
+    }
+
+    /// A group message was sent: push services of absent registrants, and registered users
+    /// it mentions, hear of it.
+    pub(crate) async fn notify_absent(
+        &self,
+        ctx: &Ctx,
+        out: &mut Outbox,
+        room: &mut Room,
+        msg: &Element,
+    ) -> Result<(), StanzaError> {
+        self.load_pushes(ctx, room).await?;
+        let present: Vec<&str> = room.occupants.iter().map(|o| o.id.as_str()).collect();
+        for push in room.pushes.iter().flatten().filter(|p| !present.contains(&p.occupant_id.as_str())) {
+            let mut note = xml::with_attr(Element::bare("notification", NS_PUSH), "token", push.token.as_str());
+            let mentioned = mentions(msg, room, &push.nick, &push.occupant_id);
+            xml::set_attr(&mut note, "mentioned", if mentioned { "true" } else { "false" });
+            note.append_child(forwarded(msg));
+            let mut m = xml::with_attr(Element::bare("message", ns::CLIENT), "from", room.jid.as_str());
+            xml::set_attr(&mut m, "to", push.service.as_str());
+            xml::set_attr(&mut m, "id", xml::random_id());
+            m.append_child(note);
+            out.push(m);
+        }
+        if room.config.forward_mentions {
+            let present: Vec<&BareJid> = room.occupants.iter().map(|o| &o.bare).collect();
+            for (user, nick) in room.reserved.iter().filter(|(u, _)| !present.contains(u)) {
+                if mentions(msg, room, nick, &room.occupant_id(user)) {
+                    let mut mentions_el = Element::bare("mentions", NS_MMN);
+                    mentions_el.append_child(forwarded(msg));
+                    let mut m = xml::with_attr(Element::bare("message", ns::CLIENT), "from", room.jid.as_str());
+                    xml::set_attr(&mut m, "to", user.as_str());
+                    xml::set_attr(&mut m, "id", xml::random_id());
+                    m.append_child(mentions_el);
+                    out.push(m);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contains_word;
+
+    #[test]
+    fn nicknames_are_found_as_words_only() {
+        assert!(contains_word("bob: ping", "bob"));
+        assert!(contains_word("hey @Bob!", "bob"));
+        assert!(contains_word("ask Mr Smith", "mr smith"));
+        assert!(!contains_word("bobby is here", "bob"));
+        assert!(!contains_word("kebob", "bob"));
+        assert!(!contains_word("anything", ""));
+    }
+}
