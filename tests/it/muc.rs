@@ -629,3 +629,33 @@ async fn registered_users_away_get_their_mentions() {
     bob.expect_none(std::time::Duration::from_millis(200), |e| e.get_child("mentions", "urn:xmpp:mmn:0").is_some())
         .await;
 }
+
+#[tokio::test]
+async fn owners_set_a_room_avatar() {
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
+    let mut alice = server.client("alice", "pw").await;
+    create(&mut alice, ROOM, "alice", "").await;
+    let mut bob = server.client("bob", "pw").await;
+    join(&mut bob, ROOM, "bob", "").await;
+    bob.expect(|e| e.get_child("subject", ns::CLIENT).is_some()).await;
+    let card = "<vCard xmlns='vcard-temp'><PHOTO><TYPE>image/png</TYPE><BINVAL>aGVsbG8=</BINVAL></PHOTO></vCard>";
+    let set = alice.iq(&format!("<iq type='set' to='{ROOM}' id='v1'>{card}</iq>")).await;
+    assert_eq!(set.attr("type"), Some("result"));
+    let update = bob.expect(|e| e.name() == "presence" && e.attr("from") == Some(ROOM)).await;
+    let photo = update
+        .get_child("x", "vcard-temp:x:update")
+        .and_then(|x| x.get_child("photo", "vcard-temp:x:update"))
+        .map(|p| p.text());
+    assert_eq!(photo.as_deref(), Some("aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d"));
+    let info = bob.iq(&format!("<iq type='get' to='{ROOM}' id='i'><query xmlns='{}'/></iq>", ns::DISCO_INFO)).await;
+    let form = info.get_child("query", ns::DISCO_INFO).and_then(|q| q.get_child("x", "jabber:x:data")).unwrap();
+    let hash = form
+        .children()
+        .find(|f| f.attr("var") == Some("muc#roominfo_avatarhash"))
+        .map(|f| f.children().next().unwrap().text());
+    assert_eq!(hash.as_deref(), Some("aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d"));
+    let got = bob.iq(&format!("<iq type='get' to='{ROOM}' id='v2'><vCard xmlns='vcard-temp'/></iq>")).await;
+    assert!(got.get_child("vCard", "vcard-temp").and_then(|v| v.get_child("PHOTO", "vcard-temp")).is_some());
+    let denied = bob.iq(&format!("<iq type='set' to='{ROOM}' id='v3'>{card}</iq>")).await;
+    assert_eq!(error_condition(&denied).as_deref(), Some("forbidden"));
+}

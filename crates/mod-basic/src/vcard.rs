@@ -3,11 +3,10 @@
 //! its vCard photo, so contacts know when to fetch a new avatar.
 
 use crate::internal;
-use base64::Engine;
 use rhein_module::account_request;
 use rhein_module::{Ctx, Flow, IqKind, IqResult, Module, ModuleError, Registry, Stage, Targets, own_request};
+use rhein_proto::vcard::photo_hash;
 use rhein_proto::{BareJid, Element, FullJid, StanzaError, xml};
-use sha1::{Digest, Sha1};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -35,14 +34,6 @@ impl Module for Vcard {
         reg.stage(Stage::OutboundPresence, 10, move |ctx, el| self.clone().handle_presence(ctx, el));
         Ok(())
     }
-}
-
-/// SHA-1 (hex) of the decoded PHOTO/BINVAL, as XEP-0153 §3.1 defines the hash.
-fn photo_hash(vcard: &Element) -> Option<String> {
-    let binval = vcard.get_child("PHOTO", NS)?.get_child("BINVAL", NS)?.text();
-    let compact: String = binval.chars().filter(|c| !c.is_whitespace()).collect();
-    let bytes = base64::engine::general_purpose::STANDARD.decode(compact).ok()?;
-    Some(Sha1::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect())
 }
 
 async fn handle_vcard_get(ctx: Ctx, iq: Element) -> IqResult {
@@ -90,21 +81,5 @@ impl Vcard {
         });
         el.append_child(x);
         Ok(Flow::Continue(el))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn photo_hash_is_sha1_of_the_decoded_image() {
-        let v: Element =
-            "<vCard xmlns='vcard-temp'><PHOTO><TYPE>image/png</TYPE><BINVAL>aGVs\n bG8=</BINVAL></PHOTO></vCard>"
-                .parse()
-                .unwrap();
-        // SHA-1("hello")
-        assert_eq!(photo_hash(&v).as_deref(), Some("aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d"));
-        assert_eq!(photo_hash(&Element::bare("vCard", NS)), None);
     }
 }

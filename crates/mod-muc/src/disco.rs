@@ -97,6 +97,7 @@ impl Muc {
             "jabber:iq:register",
             crate::notify::NS_PUSH,
             "urn:xmpp:mmn:0",
+            rhein_proto::vcard::NS,
         ];
         for f in features {
             q.append_child(feature(f));
@@ -113,6 +114,9 @@ impl Muc {
             "boolean",
             &[if c.change_subject { "1" } else { "0" }],
         ));
+        if let Some(hash) = &room.avatar {
+            info.append_child(field("muc#roominfo_avatarhash", "text-multi", &[hash]));
+        }
         if let Some(url) = &self.config.webchat_url {
             let url = url.replace("{room}", room.jid.as_str());
             info.append_child(field("muc#roominfo_webchat_url", "text-single", &[&url]));

@@ -5,7 +5,7 @@ use crate::room::{Affiliation, Room};
 use crate::service::{Muc, Outbox};
 use crate::{NS_OWNER, NS_USER};
 use rhein_module::{Ctx, storage_failure};
-use rhein_proto::{BareJid, Element, FullJid, StanzaError, ns, xml};
+use rhein_proto::{BareJid, Element, FullJid, StanzaError, ns, vcard, xml};
 
 impl Muc {
     pub(crate) async fn room_iq(
@@ -27,6 +27,12 @@ impl Muc {
                 Some(crate::register::reserved_nick_info(&room, from))
             }
             (Some("get"), ns::DISCO_INFO, "query") => Some(self.room_info(&room)),
+            (Some("get"), vcard::NS, "vCard") => Some(self.room_vcard(ctx, &room).await?),
+            (Some("set"), vcard::NS, "vCard") => {
+                owner_only(&room, from)?;
+                self.set_room_vcard(ctx, out, &mut room, payload).await?;
+                None
+            }
             (Some("get"), crate::register::NS_REGISTER, "query") => Some(self.register_get(&room, from)?),
             (Some("set"), crate::register::NS_REGISTER, "query") => {
                 self.register_set(ctx, &mut room, from, payload).await?;
@@ -126,6 +132,33 @@ fn may_read_archive(room: &Room, from: &FullJid) -> Result<(), StanzaError> {
         return Ok(());
     }
     Err(StanzaError::forbidden().with_text("join the room to read its archive"))
+}
+
+impl Muc {
+    async fn room_vcard(&self, ctx: &Ctx, room: &Room) -> Result<Element, StanzaError> {
+        let stored = ctx.db.account_data().get(room.jid.as_str(), "vcard", "").await.map_err(storage_failure)?;
+        Ok(stored.and_then(|s| s.parse().ok()).unwrap_or_else(|| Element::bare("vCard", vcard::NS)))
+    }
+
+    /// XEP-0486: owners publish the room's avatar in its vCard (an empty vCard removes it);
+    /// occupants learn the new hash from a presence of the room itself.
+    async fn set_room_vcard(
+        &self,
+        ctx: &Ctx,
+        out: &mut Outbox,
+        room: &mut Room,
+        card: &Element,
+    ) -> Result<(), StanzaError> {
+        let data = [(String::new(), xml::to_string(card))];
+        ctx.db.account_data().put_all(room.jid.as_str(), "vcard", &data).await.map_err(storage_failure)?;
+        room.avatar = vcard::photo_hash(card);
+        let mut update = Element::bare("x", vcard::NS_UPDATE);
+        update.append_child(xml::text_el("photo", vcard::NS_UPDATE, room.avatar.clone().unwrap_or_default()));
+        let mut p = xml::with_attr(Element::bare("presence", ns::CLIENT), "from", room.jid.as_str());
+        p.append_child(update);
+        crate::occupants::to_everyone(out, room, |_| p.clone());
+        Ok(())
+    }
 }
 
 fn owner_only(room: &Room, from: &FullJid) -> Result<(), StanzaError> {

@@ -219,6 +219,8 @@ pub(crate) struct Room {
     pub subject: String,
     pub subject_by: String,
     pub affiliations: HashMap<BareJid, Affiliation>,
+    /// The SHA-1 of the room's vCard photo (XEP-0486), if it has one.
+    pub avatar: Option<String>,
     /// Push registrations by token, loaded on first use.
     pub pushes: Option<Vec<rhein_storage::RoomPushRow>>,
     /// Nicknames registered with the room (§7.10), by user.
@@ -236,6 +238,7 @@ impl Room {
             subject_by: String::new(),
             affiliations: HashMap::new(),
             pushes: None,
+            avatar: None,
             reserved: HashMap::new(),
             occupants: Vec::new(),
         }

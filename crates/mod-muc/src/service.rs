@@ -83,6 +83,8 @@ impl Muc {
         let mut room = Room::new(jid.clone(), RoomConfig::from_json(&row.config));
         room.subject = row.subject;
         room.subject_by = row.subject_by;
+        let vcard = ctx.db.account_data().get(jid.as_str(), "vcard", "").await.map_err(storage_failure)?;
+        room.avatar = vcard.and_then(|v| v.parse::<Element>().ok()).and_then(|v| rhein_proto::vcard::photo_hash(&v));
         for a in ctx.db.muc().affiliations(jid.as_str()).await.map_err(storage_failure)? {
             if let (Ok(who), Some(aff)) = (BareJid::new(&a.jid), Affiliation::parse(&a.affiliation)) {
                 if !a.nick.is_empty() {

@@ -8,6 +8,7 @@ pub mod form;
 pub mod ns;
 pub mod rsm;
 pub mod time;
+pub mod vcard;
 pub mod xml;
 
 pub use error::{ErrorType, StanzaError, StreamErrorCondition};

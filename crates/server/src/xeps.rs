@@ -19,13 +19,7 @@ pub const SUPPORTED: &[Supported] = &[
     x(4, "Data Forms", "2.13.2", "partial", "forms in MAM, push, contact addresses"),
     x(12, "Last Activity", "2.0", "complete", "server uptime and accounts"),
     x(30, "Service Discovery", "2.5.0", "complete", "server and accounts"),
-    x(
-        45,
-        "Multi-User Chat",
-        "1.35.5",
-        "partial",
-        "rooms, configuration, joins, messages, subject, history, PMs, nick changes, destroy; not yet admin lists, invitations, registration",
-    ),
+    x(45, "Multi-User Chat", "1.35.5", "complete", "every service use case; MAM, push by token and avatars on rooms"),
     x(49, "Private XML Storage", "1.2", "complete", ""),
     x(54, "vcard-temp", "1.3.0", "complete", ""),
     x(59, "Result Set Management", "1.0", "partial", "MAM and PEP paging (before/after/max/count)"),
@@ -59,9 +53,13 @@ pub const SUPPORTED: &[Supported] = &[
     x(386, "Bind 2", "1.1.0", "complete", "carbons, SM and CSI inline; MAM metadata"),
     x(388, "Extensible SASL Profile", "1.0.4", "complete", ""),
     x(402, "PEP Native Bookmarks", "1.2.0", "complete", ""),
+    x(410, "MUC Self-Ping (Schrödinger's Chat)", "1.1.0", "complete", ""),
     x(411, "Bookmarks Conversion", "1.0.0", "complete", "private XML served from the PEP node"),
+    x(421, "Occupant identifiers for semi-anonymous MUCs", "1.0.1", "complete", "salted per room"),
     x(440, "SASL Channel-Binding Type Capability", "1.0.0", "complete", ""),
+    x(452, "MUC Mention Notifications", "0.2.2", "complete", "for registered users away from the room"),
     x(484, "Fast Authentication Streamlining Tokens", "0.2.0", "complete", "HT-SHA-256-EXPR/ENDP/NONE; no 0-RTT"),
+    x(486, "MUC Avatars", "0.1.0", "complete", ""),
 ];
 
 /// The README's table of supported XEPs.
