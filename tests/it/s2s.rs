@@ -174,6 +174,36 @@ async fn a_certificate_for_the_wrong_name_is_refused() {
 }
 
 #[tokio::test]
+async fn remote_servers_are_found_by_srv_records() {
+    let dns = rhein_testkit::dns::FakeDns::start().await;
+    let beta = TestServer::builder().domain("beta.test").user("bob", "pw").federation("127.0.0.3:0").start().await;
+    // No pin for beta.test: alpha asks the (loopback) DNS server, which knows a STARTTLS SRV
+    // record at a lower priority than a dead one, and the target's address.
+    dns.srv("_xmpp-server._tcp.beta.test", 20, 0, 1, "dead.beta.test");
+    dns.srv("_xmpp-server._tcp.beta.test", 10, 0, beta.s2s_addr().port(), "xmpp.beta.test");
+    dns.a("xmpp.beta.test", std::net::Ipv4Addr::new(127, 0, 0, 3));
+    dns.a("dead.beta.test", std::net::Ipv4Addr::new(127, 0, 0, 9));
+    let alpha = TestServer::builder()
+        .domain("alpha.test")
+        .user("alice", "pw")
+        .federation("127.0.0.2:0")
+        .configure(|c| c.s2s.dns_server = Some(dns.addr))
+        .start()
+        .await;
+    beta.pin("alpha.test", alpha.s2s_addr());
+    let mut alice = alpha.client("alice", "pw").await;
+    let mut bob = beta.client("bob", "pw").await;
+    let bob_jid = bob.jid.clone().unwrap();
+    alice.send(&format!("<message to='{bob_jid}' type='chat' id='srv1'><body>found you</body></message>")).await;
+    let got = bob.expect(named("message")).await;
+    assert_eq!(got.get_child("body", ns::CLIENT).map(|b| b.text()).as_deref(), Some("found you"));
+    // A domain DNS knows nothing of bounces.
+    alice.send("<message to='x@unknown.test' id='srv2'><body>?</body></message>").await;
+    let bounce = alice.expect(|e| e.attr("id") == Some("srv2")).await;
+    assert_eq!(stanza_error(&bounce).as_deref(), Some("remote-server-not-found"));
+}
+
+#[tokio::test]
 async fn unreachable_domains_bounce_remote_server_not_found() {
     let alpha = TestServer::builder().domain("alpha.test").user("alice", "pw").federation("127.0.0.2:0").start().await;
     // A port where nothing listens: bind one, then free it.

@@ -50,6 +50,8 @@ pub struct S2sConfig {
     pub queue_size: usize,
     /// Time allowed for TCP connect plus the TLS and dialback negotiation.
     pub connect_timeout: Duration,
+    /// The DNS server to ask instead of the system's (private federations, tests).
+    pub dns_server: Option<std::net::SocketAddr>,
     /// First wait after a failed connection before the domain is tried again (doubling up to
     /// 32 times this); meanwhile its stanzas are bounced at once.
     pub retry_after: Duration,
@@ -152,7 +154,16 @@ impl Shared {
 
     pub(crate) fn resolver(&self) -> Result<&hickory_resolver::TokioResolver, String> {
         let built = self.resolver.get_or_init(|| {
-            let builder = hickory_resolver::TokioResolver::builder_tokio().map_err(|e| format!("DNS setup: {e}"))?;
+            use hickory_resolver::config::{NameServerConfigGroup, ResolverConfig};
+            use hickory_resolver::name_server::TokioConnectionProvider;
+            let builder = match self.config.dns_server {
+                Some(addr) => {
+                    let servers = NameServerConfigGroup::from_ips_clear(&[addr.ip()], addr.port(), true);
+                    let config = ResolverConfig::from_parts(None, Vec::new(), servers);
+                    hickory_resolver::TokioResolver::builder_with_config(config, TokioConnectionProvider::default())
+                }
+                None => hickory_resolver::TokioResolver::builder_tokio().map_err(|e| format!("DNS setup: {e}"))?,
+            };
             Ok(builder.build())
         });
         built.as_ref().map_err(Clone::clone)

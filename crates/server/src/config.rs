@@ -48,6 +48,8 @@ pub struct S2sSection {
     pub secure_domains: Vec<String>,
     /// Domains allowed to use dialback even with `secure_auth = true`.
     pub insecure_domains: Vec<String>,
+    /// The DNS server to resolve remote domains with (`ADDR:PORT`), instead of the system's.
+    pub dns_server: Option<SocketAddr>,
     /// Remote domains pinned to an address, bypassing DNS (tests, private federations):
     /// `"ADDR:PORT"` (STARTTLS) or `"tls:ADDR:PORT"` (direct TLS).
     pub routes: std::collections::HashMap<String, String>,
@@ -71,6 +73,7 @@ impl Default for S2sSection {
             secure_auth: false,
             secure_domains: Vec::new(),
             insecure_domains: Vec::new(),
+            dns_server: None,
             routes: Default::default(),
         }
     }

@@ -191,6 +191,7 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
             queue_size: l.session_queue,
             connect_timeout: Duration::from_secs(s.connect_timeout_secs),
             retry_after: Duration::from_secs(s.retry_after_secs),
+            dns_server: s.dns_server,
         };
         rhein_s2s::S2s::install(s2s_config, router.clone())
     });

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod client;
+pub mod dns;
 pub mod pki;
 pub mod scram;
 mod server;
