@@ -125,3 +125,48 @@ async fn offline_accounts_are_pushed_until_they_disable_it() {
     app.expect_none(Duration::from_millis(300), is_push).await;
     let _ = ns::CLIENT;
 }
+
+/// App servers elsewhere: one on another server (through federation) and one as a component.
+#[tokio::test]
+async fn pushes_reach_remote_and_component_app_servers() {
+    let alpha = TestServer::builder()
+        .domain("alpha.test")
+        .user("alice", "pw")
+        .user("carol", "pw")
+        .component("push.alpha.test", "component-secret")
+        .federation("127.0.0.2:0")
+        .start()
+        .await;
+    let beta = TestServer::builder().domain("beta.test").user("pusher", "pw").federation("127.0.0.3:0").start().await;
+    alpha.pin("beta.test", beta.s2s_addr());
+    beta.pin("alpha.test", alpha.s2s_addr());
+    let mut remote_app = beta.connect().resource("app").login("pusher", "pw").await;
+    let (mut component_app, id) = TestClient::component(alpha.component_addr(), "push.alpha.test").await;
+    component_app.component_handshake(&id, "component-secret").await.unwrap();
+
+    let mut alice = alpha.client("alice", "pw").await;
+    for (jid, node) in [("pusher@beta.test/app", "remote"), ("push.alpha.test", "component")] {
+        let enable = alice
+            .iq(&format!("<iq type='set' id='e-{node}'><enable xmlns='{PUSH}' jid='{jid}' node='{node}'/></iq>"))
+            .await;
+        assert_eq!(enable.attr("type"), Some("result"));
+    }
+    alice.close().await;
+    let mut carol = alpha.client("carol", "pw").await;
+    carol.send("<message to='alice@alpha.test' type='chat'><body>wake up</body></message>").await;
+
+    let push = remote_app.expect(is_push).await;
+    assert_eq!(push.attr("from"), Some("alpha.test"));
+    let node =
+        push.get_child("pubsub", PUBSUB).and_then(|p| p.get_child("publish", PUBSUB)).and_then(|p| p.attr("node"));
+    assert_eq!(node, Some("remote"));
+    remote_app.send(&format!("<iq type='result' id='{}' to='alpha.test'/>", push.attr("id").unwrap())).await;
+
+    let push = component_app.expect(|e| e.name() == "iq" && e.get_child("pubsub", PUBSUB).is_some()).await;
+    let node =
+        push.get_child("pubsub", PUBSUB).and_then(|p| p.get_child("publish", PUBSUB)).and_then(|p| p.attr("node"));
+    assert_eq!(node, Some("component"));
+    component_app
+        .send(&format!("<iq type='result' id='{}' from='push.alpha.test' to='alpha.test'/>", push.attr("id").unwrap()))
+        .await;
+}
