@@ -14,6 +14,7 @@ mod s2s;
 mod sasl2;
 mod sm;
 mod stream;
+mod web;
 
 use rhein_testkit::Element;
 

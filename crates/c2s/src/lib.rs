@@ -75,6 +75,18 @@ pub struct C2sShared {
     pub resumable: Arc<Resumable>,
 }
 
+/// Serves a client whose stream arrives over another transport (XMPP over WebSocket, already
+/// bridged to plain XMPP).
+pub async fn serve_bridged(shared: Arc<C2sShared>, conn: Conn, peer: SocketAddr) {
+    let span = tracing::info_span!("c2s", %peer, transport = "websocket");
+    async move {
+        let Some(bound) = negotiate::negotiate(&shared, conn, peer).await else { return };
+        session::run(&shared, bound).await;
+    }
+    .instrument(span)
+    .await
+}
+
 /// Serves one accepted TCP connection to the end. `direct_tls` for XEP-0368 ports.
 pub async fn serve(shared: Arc<C2sShared>, tcp: TcpStream, peer: SocketAddr, direct_tls: bool) {
     let _ = tcp.set_nodelay(true);

@@ -98,7 +98,7 @@ impl Negotiation {
                 Some(tls) => self.io.conn().channel_binding(tls),
                 None => ChannelBinding::default(),
             };
-            let tls_pending = !self.io.conn().is_tls() && shared.config.tls.is_some();
+            let tls_pending = self.io.conn().can_starttls() && shared.config.tls.is_some();
             let mechs = auth::offered(shared, &self.io, &cb);
             // Features for this step.
             let features = match &phase {

@@ -14,7 +14,7 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Run the server. Without options: domain localhost, SQLite in ./rhein-data, ports 5222/5223.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print the DOAP description of Rhein (the XEPs it implements).
     Doap,
     /// Manage accounts.
@@ -45,6 +45,12 @@ pub struct ServeArgs {
     /// Direct-TLS c2s address (--ephemeral only; port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:0", requires = "ephemeral")]
     pub c2s_tls: SocketAddr,
+    /// HTTP address for XMPP over WebSocket and discovery (--ephemeral only; port 0 picks one).
+    #[arg(long, default_value = "127.0.0.1:0", requires = "ephemeral")]
+    pub http: SocketAddr,
+    /// HTTPS address, with the ephemeral self-signed certificate (--ephemeral only).
+    #[arg(long, default_value = "127.0.0.1:0", requires = "ephemeral")]
+    pub https: SocketAddr,
     /// External component to accept, as DOMAIN:SECRET (repeatable; --ephemeral only).
     #[arg(long = "component", value_name = "DOMAIN:SECRET", requires = "ephemeral")]
     pub components: Vec<String>,

@@ -18,7 +18,7 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            cli::Command::Serve(args) => serve::run(args).await,
+            cli::Command::Serve(args) => serve::run(*args).await,
             cli::Command::User { command } => user::run(command).await,
             cli::Command::Doap => {
                 print!("{}", rhein_server::xeps::doap());

@@ -29,6 +29,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             "domain": domain,
             "c2s": addr(ListenerKind::C2s),
             "c2s_tls": addr(ListenerKind::C2sTls),
+            "http": addr(ListenerKind::Http),
+            "https": addr(ListenerKind::Https),
             "component": addr(ListenerKind::Component),
             "s2s": addr(ListenerKind::S2s),
         });
@@ -53,6 +55,8 @@ fn ephemeral_config(args: &ServeArgs) -> anyhow::Result<Config> {
     config.listeners = vec![
         ListenerConfig { kind: ListenerKind::C2s, address: args.c2s, allow_plaintext: args.c2s.ip().is_loopback() },
         ListenerConfig { kind: ListenerKind::C2sTls, address: args.c2s_tls, allow_plaintext: false },
+        ListenerConfig { kind: ListenerKind::Http, address: args.http, allow_plaintext: args.http.ip().is_loopback() },
+        ListenerConfig { kind: ListenerKind::Https, address: args.https, allow_plaintext: false },
     ];
     for component in &args.components {
         let Some((domain, secret)) = component.split_once(':') else {

@@ -140,6 +140,11 @@ pub enum ListenerKind {
     S2s,
     /// Other servers, direct TLS (XEP-0368, port 5270).
     S2sTls,
+    /// HTTP: XMPP over WebSocket and discovery (port 5280; plaintext WebSocket logins only on
+    /// loopback).
+    Http,
+    /// HTTPS: the same over TLS (port 5281).
+    Https,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -154,6 +159,16 @@ pub struct ListenerConfig {
 
 fn default_listeners() -> Vec<ListenerConfig> {
     vec![
+        ListenerConfig {
+            kind: ListenerKind::Http,
+            address: SocketAddr::from(([127, 0, 0, 1], 5280)),
+            allow_plaintext: true,
+        },
+        ListenerConfig {
+            kind: ListenerKind::Https,
+            address: SocketAddr::from(([0, 0, 0, 0], 5281)),
+            allow_plaintext: false,
+        },
         ListenerConfig {
             kind: ListenerKind::C2s,
             address: SocketAddr::from(([0, 0, 0, 0], 5222)),
@@ -333,7 +348,7 @@ mod tests {
         let text = include_str!("../../../deploy/rhein.toml");
         let c = Config::parse(text, "rhein.toml").unwrap();
         assert_eq!(c.hosts[0].domain, "example.org");
-        assert_eq!(c.listeners.len(), 3);
+        assert_eq!(c.listeners.len(), 5);
         assert!(c.listeners.iter().any(|l| l.kind == ListenerKind::S2s));
         assert!(c.s2s.require_tls);
     }

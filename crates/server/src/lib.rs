@@ -203,6 +203,15 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
                 Service::C2s { shared, direct_tls: lc.kind == ListenerKind::C2sTls }
             }
             ListenerKind::Component => Service::Component(component.clone()),
+            ListenerKind::Http | ListenerKind::Https => {
+                let https = lc.kind == ListenerKind::Https;
+                let c2s = if lc.allow_plaintext && !https { c2s.plaintext.clone() } else { c2s.tls_only.clone() };
+                Service::Web(Arc::new(rhein_web::WebShared {
+                    c2s,
+                    tls: https.then(|| tls.https_acceptor.clone()),
+                    max_message: l.max_stanza_size,
+                }))
+            }
             ListenerKind::S2s | ListenerKind::S2sTls => Service::S2s {
                 s2s: s2s.clone().ok_or_else(|| StartError::Config("s2s listener without federation".into()))?,
                 direct_tls: lc.kind == ListenerKind::S2sTls,

@@ -84,6 +84,7 @@ pub(crate) enum Service {
     C2s { shared: Arc<C2sShared>, direct_tls: bool },
     Component(Arc<ComponentShared>),
     S2s { s2s: rhein_s2s::S2s, direct_tls: bool },
+    Web(Arc<rhein_web::WebShared>),
 }
 
 impl Service {
@@ -92,12 +93,13 @@ impl Service {
             Service::C2s { shared, direct_tls } => rhein_c2s::serve(shared, tcp, peer, direct_tls).await,
             Service::Component(shared) => rhein_s2s::component::serve(shared, tcp, peer).await,
             Service::S2s { s2s, direct_tls } => rhein_s2s::serve(s2s, tcp, peer, direct_tls).await,
+            Service::Web(shared) => rhein_web::serve(shared, tcp, peer).await,
         }
     }
 
     /// Direct-TLS listeners cannot be told why they are refused in plaintext.
     fn speaks_plaintext_first(&self) -> bool {
-        !matches!(self, Service::C2s { direct_tls: true, .. } | Service::S2s { direct_tls: true, .. })
+        !matches!(self, Service::C2s { direct_tls: true, .. } | Service::S2s { direct_tls: true, .. } | Service::Web(_))
     }
 }
 

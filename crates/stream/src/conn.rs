@@ -15,6 +15,12 @@ use tokio_rustls::{TlsConnector, TlsStream};
 pub enum Conn {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
+    /// A stream carried by another transport (XMPP over WebSocket), translated to and from
+    /// plain XMPP by a bridge task; `secure` when that transport is encrypted (HTTPS).
+    Bridged {
+        io: tokio::io::DuplexStream,
+        secure: bool,
+    },
 }
 
 impl Conn {
@@ -28,6 +34,7 @@ impl Conn {
         match self {
             Conn::Plain(tcp) => Ok(Conn::Tls(Box::new(TlsStream::Server(acceptor.accept(tcp).await?)))),
             tls @ Conn::Tls(_) => Ok(tls),
+            Conn::Bridged { .. } => Err(no_starttls()),
         }
     }
 
@@ -38,6 +45,7 @@ impl Conn {
         match self {
             Conn::Plain(tcp) => Ok(Conn::Tls(Box::new(TlsStream::Client(connector.connect(name, tcp).await?)))),
             tls @ Conn::Tls(_) => Ok(tls),
+            Conn::Bridged { .. } => Err(no_starttls()),
         }
     }
 
@@ -66,8 +74,14 @@ impl Conn {
         certs.map(|c| c.iter().map(|c| c.clone().into_owned()).collect()).unwrap_or_default()
     }
 
+    /// Whether the connection is encrypted (TLS here, or the transport a bridge runs over).
     pub fn is_tls(&self) -> bool {
-        matches!(self, Conn::Tls(_))
+        matches!(self, Conn::Tls(_) | Conn::Bridged { secure: true, .. })
+    }
+
+    /// Whether STARTTLS can upgrade this connection (only a plain TCP one).
+    pub fn can_starttls(&self) -> bool {
+        matches!(self, Conn::Plain(_))
     }
 
     /// Channel-binding data for SCRAM-PLUS on the server side: `tls-exporter` (TLS 1.3) and
@@ -80,11 +94,16 @@ impl Conn {
     }
 }
 
+fn no_starttls() -> io::Error {
+    io::Error::new(io::ErrorKind::Unsupported, "TLS is the carrying transport's business")
+}
+
 impl AsyncRead for Conn {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Conn::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Conn::Bridged { io, .. } => Pin::new(io).poll_read(cx, buf),
         }
     }
 }
@@ -94,18 +113,21 @@ impl AsyncWrite for Conn {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Conn::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Conn::Bridged { io, .. } => Pin::new(io).poll_write(cx, buf),
         }
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_flush(cx),
             Conn::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Conn::Bridged { io, .. } => Pin::new(io).poll_flush(cx),
         }
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Conn::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Conn::Bridged { io, .. } => Pin::new(io).poll_shutdown(cx),
         }
     }
 }

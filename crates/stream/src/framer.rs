@@ -91,6 +91,10 @@ impl Framer {
         }
     }
 
+    pub fn max_element(&self) -> usize {
+        self.max_element
+    }
+
     pub fn push(&mut self, data: &[u8]) {
         self.pending.extend_from_slice(data);
     }

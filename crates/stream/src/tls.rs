@@ -88,6 +88,8 @@ impl ResolvesServerCert for SniResolver {
 #[derive(Clone)]
 pub struct TlsSettings {
     pub acceptor: TlsAcceptor,
+    /// For HTTPS (ALPN `http/1.1`).
+    pub https_acceptor: TlsAcceptor,
     /// For server-to-server streams: also asks the peer for its certificate (optional, not
     /// validated in the handshake; see [`Pkix`]).
     pub s2s_acceptor: TlsAcceptor,
@@ -120,12 +122,15 @@ impl TlsSettings {
         // XEP-0368: direct TLS clients announce "xmpp-client", servers "xmpp-server"; peers
         // without ALPN are fine too.
         config.alpn_protocols = vec![b"xmpp-client".to_vec(), b"xmpp-server".to_vec()];
+        let mut https = builder()?.with_no_client_auth().with_cert_resolver(resolver.clone());
+        https.alpn_protocols = vec![b"http/1.1".to_vec()];
         let verifier = Arc::new(AnyCertificate::new());
         let mut s2s = builder()?.with_client_cert_verifier(verifier).with_cert_resolver(resolver);
         s2s.alpn_protocols = vec![b"xmpp-server".to_vec()];
         Ok(Self {
             acceptor: TlsAcceptor::from(Arc::new(config)),
             s2s_acceptor: TlsAcceptor::from(Arc::new(s2s)),
+            https_acceptor: TlsAcceptor::from(Arc::new(https)),
             keys: Arc::new(by_name),
             end_points: Arc::new(end_points),
             default_end_point: Arc::new(default_end_point),

@@ -36,6 +36,18 @@ impl TestServerBuilder {
         self
     }
 
+    /// Serves HTTP (plaintext WebSocket logins allowed, as on loopback) and HTTPS on free ports.
+    pub fn web(mut self) -> Self {
+        for (kind, allow_plaintext) in [(ListenerKind::Http, true), (ListenerKind::Https, false)] {
+            self.config.listeners.push(ListenerConfig {
+                kind,
+                address: SocketAddr::from(([127, 0, 0, 1], 0)),
+                allow_plaintext,
+            });
+        }
+        self
+    }
+
     /// Federates: an s2s listener on `addr` (a loopback address; port 0 picks one).
     /// Peers are pinned after start with [`TestServer::pin`].
     pub fn federation(mut self, addr: &str) -> Self {
@@ -175,6 +187,14 @@ impl TestServer {
 
     pub fn component_addr(&self) -> SocketAddr {
         self.running().addr(ListenerKind::Component).expect("component listener")
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.running().addr(ListenerKind::Http).expect("http listener")
+    }
+
+    pub fn https_addr(&self) -> SocketAddr {
+        self.running().addr(ListenerKind::Https).expect("https listener")
     }
 
     pub fn s2s_addr(&self) -> SocketAddr {

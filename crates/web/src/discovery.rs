@@ -1,0 +1,59 @@
+//! XEP-0156: how a client that knows only the domain finds the WebSocket endpoint.
+
+use crate::{Body, secure_headers};
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{self, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+
+const WEBSOCKET_REL: &str = "urn:xmpp:alt-connections:websocket";
+
+/// The endpoint on the host and scheme the request came in on.
+fn websocket_href(req: &Request<Incoming>, secure: bool) -> Option<String> {
+    let host = req.headers().get(header::HOST)?.to_str().ok()?;
+    // A Host header is a host and port at most; anything else is not echoed back.
+    if host.is_empty() || !host.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c)) {
+        return None;
+    }
+    Some(format!("{}://{host}/xmpp-websocket", if secure { "wss" } else { "ws" }))
+}
+
+/// `/.well-known/host-meta` (XRD) or `host-meta.json`.
+pub(crate) fn host_meta(req: &Request<Incoming>, secure: bool, json: bool) -> Response<Body> {
+    let Some(href) = websocket_href(req, secure) else {
+        return crate::plain(StatusCode::BAD_REQUEST, "a Host header is needed");
+    };
+    let (body, kind) = if json {
+        let doc = serde_json::json!({ "links": [{ "rel": WEBSOCKET_REL, "href": href }] });
+        (doc.to_string(), "application/json")
+    } else {
+        let doc = format!(
+            "<?xml version='1.0' encoding='utf-8'?>\n<XRD xmlns='http://docs.oasis-open.org/ns/xri/xrd-1.0'>\n  \
+             <Link rel='{WEBSOCKET_REL}' href='{}'/>\n</XRD>\n",
+            rhein_proto::xml::escape(&href)
+        );
+        (doc, "application/xrd+xml")
+    };
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    secure_headers(&mut r);
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+    cors(&mut r);
+    r
+}
+
+/// CORS preflight: discovery is public, so any origin may read it.
+pub(crate) fn preflight() -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = StatusCode::NO_CONTENT;
+    secure_headers(&mut r);
+    cors(&mut r);
+    let h = r.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, OPTIONS"));
+    h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("*"));
+    h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+    r
+}
+
+fn cors(r: &mut Response<Body>) {
+    r.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+}

@@ -1,0 +1,97 @@
+//! The HTTP side of Rhein: XMPP over WebSocket (RFC 7395) at `/xmpp-websocket`, a full client
+//! session sharing c2s negotiation, SASL, limits and the router with TCP clients; and
+//! XEP-0156 discovery at `/.well-known/host-meta` and `host-meta.json`, with CORS so web
+//! clients on other origins can read it.
+
+mod discovery;
+mod websocket;
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::{Method, Request, Response, StatusCode};
+use rhein_c2s::C2sShared;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsAcceptor;
+use tracing::Instrument;
+
+pub(crate) type Body = Full<Bytes>;
+
+/// What every connection of one HTTP listener shares.
+pub struct WebShared {
+    /// The client side of the server (sessions over WebSocket are c2s sessions).
+    pub c2s: Arc<C2sShared>,
+    /// TLS for an HTTPS listener; `None` for plain HTTP.
+    pub tls: Option<TlsAcceptor>,
+    /// Largest WebSocket message (one stanza) accepted.
+    pub max_message: usize,
+}
+
+/// Serves one accepted TCP connection (HTTP/1.1, upgraded to WebSocket where asked).
+pub async fn serve(shared: Arc<WebShared>, tcp: TcpStream, peer: SocketAddr) {
+    let _ = tcp.set_nodelay(true);
+    let span = tracing::info_span!("http", %peer);
+    async move {
+        match shared.tls.clone() {
+            Some(acceptor) => match tokio::time::timeout(Duration::from_secs(15), acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => serve_http(shared, tls, peer).await,
+                _ => tracing::debug!("TLS handshake failed"),
+            },
+            None => serve_http(shared, tcp, peer).await,
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+async fn serve_http<I>(shared: Arc<WebShared>, io: I, peer: SocketAddr)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| {
+        let shared = shared.clone();
+        async move { Ok::<_, std::convert::Infallible>(route(shared, peer, req)) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        // Slow clients may not hold a connection open by dribbling headers.
+        .header_read_timeout(Duration::from_secs(10))
+        .timer(hyper_util::rt::TokioTimer::new())
+        .serve_connection(hyper_util::rt::TokioIo::new(io), service)
+        .with_upgrades();
+    if let Err(e) = conn.await {
+        tracing::debug!(error = %e, "HTTP connection ended");
+    }
+}
+
+fn route(shared: Arc<WebShared>, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
+    let secure = shared.tls.is_some();
+    match (req.method(), req.uri().path()) {
+        (&Method::GET, "/xmpp-websocket") => websocket::upgrade(shared, peer, req),
+        (&Method::GET, "/.well-known/host-meta") => discovery::host_meta(&req, secure, false),
+        (&Method::GET, "/.well-known/host-meta.json") => discovery::host_meta(&req, secure, true),
+        (&Method::OPTIONS, _) => discovery::preflight(),
+        _ => plain(StatusCode::NOT_FOUND, "not found"),
+    }
+}
+
+/// A text response with the headers every response carries.
+pub(crate) fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    *r.status_mut() = status;
+    secure_headers(&mut r);
+    r.headers_mut()
+        .insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"));
+    r
+}
+
+/// Headers that keep browsers from sniffing or framing what the server returns.
+pub(crate) fn secure_headers(r: &mut Response<Body>) {
+    use hyper::header::{HeaderName, HeaderValue};
+    let h = r.headers_mut();
+    h.insert(HeaderName::from_static("x-content-type-options"), HeaderValue::from_static("nosniff"));
+    h.insert(HeaderName::from_static("x-frame-options"), HeaderValue::from_static("DENY"));
+    h.insert(HeaderName::from_static("referrer-policy"), HeaderValue::from_static("no-referrer"));
+}
