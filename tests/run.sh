@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every Rhein test: lints, unit and integration tests on SQLite and on PostgreSQL, and
-# interop with slixmpp and Prosody. Installs what it needs (PostgreSQL and Prosody from Debian
-# packages, slixmpp from PyPI) and starts a private PostgreSQL on loopback, stopped again on
+# interop with slixmpp and Prosody, and Converse.js in headless Chromium. Installs what it needs
+# (PostgreSQL, Prosody and Chromium from Debian packages, slixmpp from PyPI, Converse.js and
+# playwright-core from npm) and starts a private PostgreSQL on loopback, stopped again on
 # exit (the Prosody test starts and stops its own Prosody).
 #
 #   bash tests/run.sh
@@ -81,5 +82,15 @@ cargo build -p rhein --locked
 for script in tests/interop/slixmpp_*.py; do
     "$venv/bin/python" "$script" "$root/target/debug/rhein"
 done
+
+step "Converse.js in headless Chromium (browser test)"
+if ! command -v chromium >/dev/null; then
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+# The test's server takes port 443 of localhost, where Converse looks for host-meta.
+as_root node tests/browser/converse.mjs "$root/target/debug/rhein" "$root/target/browser-artifacts"
+echo "screenshots in target/browser-artifacts/"
 
 step "all tests passed"

@@ -153,6 +153,15 @@ impl Session<'_> {
         if let Some(sm) = &mut self.sm {
             sm.inbound = sm.inbound.wrapping_add(1);
         }
+        if el.is("iq", ns::CLIENT) && el.attr("type") == Some("set") && el.get_child("session", ns::SESSION).is_some() {
+            // RFC 3921 session establishment, advertised as optional: clients such as Strophe
+            // still send it after binding; it is a no-op that must succeed.
+            let mut ok = xml::iq_result(&el, None);
+            xml::set_attr(&mut ok, "to", self.jid.as_str());
+            xml::remove_attr(&mut ok, "from");
+            rhein_module::RouterApi::send_to(&self.shared.router, &self.jid, ok);
+            return None;
+        }
         self.shared.router.process(&self.jid, el).await;
         None
     }
