@@ -111,3 +111,12 @@ async fn idle_streams_time_out() {
     assert_eq!(c.expect_stream_error().await, "connection-timeout");
     let _ = ns::CLIENT;
 }
+
+#[tokio::test]
+async fn the_optional_session_iq_succeeds_after_binding() {
+    // Strophe-based clients (Converse.js) send it after binding and give up on an error.
+    let server = TestServer::builder().user("alice", "pw").start().await;
+    let mut alice = server.client("alice", "pw").await;
+    let reply = alice.iq("<iq type='set' id='sess'><session xmlns='urn:ietf:params:xml:ns:xmpp-session'/></iq>").await;
+    assert_eq!(reply.attr("type"), Some("result"), "{reply:?}");
+}
