@@ -212,3 +212,80 @@ async fn clients_discover_the_websocket_endpoint() {
     assert!(status.contains("200"), "{status}");
     assert!(body.contains(&format!("wss://{https}/xmpp-websocket")), "{body}");
 }
+
+const BOSH: &str = "http://jabber.org/protocol/httpbind";
+
+/// One BOSH request over its own connection; returns the response's `<body/>`.
+async fn bosh(addr: std::net::SocketAddr, body: &str) -> Element {
+    let request = format!(
+        "POST /http-bind HTTP/1.1\r\nHost: {addr}\r\nContent-Type: text/xml; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let (status, headers, text) = http(TcpStream::connect(addr).await.unwrap(), &request).await;
+    assert!(status.contains("200"), "{status}: {text}");
+    assert_eq!(header(&headers, "access-control-allow-origin"), Some("*"));
+    let el: Element = text.parse().unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert!(el.is("body", BOSH), "{el:?}");
+    el
+}
+
+fn wrap(sid: &str, rid: u64, attrs: &str, children: &str) -> String {
+    format!("<body xmlns='{BOSH}' xmlns:xmpp='urn:xmpp:xbosh' sid='{sid}' rid='{rid}' {attrs}>{children}</body>")
+}
+
+#[tokio::test]
+async fn bosh_clients_log_in_and_chat() {
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").web().start().await;
+    let addr = server.http_addr();
+    let created = bosh(
+        addr,
+        &format!("<body xmlns='{BOSH}' xmlns:xmpp='urn:xmpp:xbosh' rid='100' to='localhost' wait='5' hold='1' ver='1.6' xmpp:version='1.0'/>"),
+    )
+    .await;
+    let sid = created.attr("sid").expect("a session id").to_owned();
+    assert!(created.attr("authid").is_some_and(|a| !a.is_empty()));
+    let features = created.get_child("features", ns::STREAM).expect("stream features in the first response");
+    assert!(features.get_child("mechanisms", ns::SASL).is_some());
+
+    let mut scram = ScramClient::new("SCRAM-SHA-256", "alice", "pw", None);
+    let auth = format!("<auth xmlns='{}' mechanism='SCRAM-SHA-256'>{}</auth>", ns::SASL, B64.encode(scram.first()));
+    let challenge = bosh(addr, &wrap(&sid, 101, "", &auth)).await;
+    let server_first = B64.decode(challenge.get_child("challenge", ns::SASL).unwrap().text()).unwrap();
+    let response = format!("<response xmlns='{}'>{}</response>", ns::SASL, B64.encode(scram.respond(&server_first)));
+    let success = bosh(addr, &wrap(&sid, 102, "", &response)).await;
+    assert!(success.get_child("success", ns::SASL).is_some(), "{success:?}");
+
+    let restarted = bosh(addr, &wrap(&sid, 103, "to='localhost' xmpp:restart='true'", "")).await;
+    assert!(restarted.get_child("features", ns::STREAM).and_then(|f| f.get_child("bind", ns::BIND)).is_some());
+    let bind = "<iq xmlns='jabber:client' type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>";
+    let bound = bosh(addr, &wrap(&sid, 104, "", bind)).await;
+    let jid = bound
+        .get_child("iq", ns::CLIENT)
+        .and_then(|iq| iq.get_child("bind", ns::BIND))
+        .and_then(|b| b.get_child("jid", ns::BIND))
+        .unwrap()
+        .text();
+    assert!(jid.starts_with("alice@localhost/"));
+    let presence = bosh(addr, &wrap(&sid, 105, "", "<presence xmlns='jabber:client'/>")).await;
+    drop(presence);
+
+    // A held request returns as soon as a message arrives for the session.
+    let mut bob = server.client("bob", "pw").await;
+    let waiting = tokio::spawn(async move { bosh(addr, &wrap(&sid, 106, "", "")).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    bob.send(&format!("<message to='{jid}' type='chat' id='h1'><body>over BOSH</body></message>")).await;
+    let delivered = waiting.await.unwrap();
+    let m = delivered.get_child("message", ns::CLIENT).expect("the message in the held response");
+    assert_eq!(m.get_child("body", ns::CLIENT).map(|b| b.text()).as_deref(), Some("over BOSH"));
+}
+
+#[tokio::test]
+async fn bosh_rejects_unknown_sessions_and_garbage() {
+    let server = TestServer::builder().web().start().await;
+    let addr = server.http_addr();
+    let unknown = bosh(addr, &wrap("nope", 1, "", "")).await;
+    assert_eq!((unknown.attr("type"), unknown.attr("condition")), (Some("terminate"), Some("item-not-found")));
+    let request = "POST /http-bind HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello";
+    let (status, _, _) = http(TcpStream::connect(addr).await.unwrap(), request).await;
+    assert!(status.contains("400"), "{status}");
+}

@@ -12,6 +12,13 @@ pub fn set_attr(el: &mut Element, name: &str, value: impl Into<String>) {
     }
 }
 
+/// Sets an attribute in a namespace (written with a prefix the serializer declares).
+pub fn set_attr_ns(el: &mut Element, ns: &str, name: &str, value: impl Into<String>) {
+    if let Ok(name) = NcName::try_from(name) {
+        el.attrs_mut().insert(Namespace::from(ns.to_owned()), name, value.into());
+    }
+}
+
 /// Removes an attribute without a namespace.
 pub fn remove_attr(el: &mut Element, name: &str) {
     el.attrs_mut().remove(&Namespace::NONE, name);

@@ -210,6 +210,7 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
                     c2s,
                     tls: https.then(|| tls.https_acceptor.clone()),
                     max_message: l.max_stanza_size,
+                    bosh: Default::default(),
                 }))
             }
             ListenerKind::S2s | ListenerKind::S2sTls => Service::S2s {

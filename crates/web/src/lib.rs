@@ -3,6 +3,8 @@
 //! XEP-0156 discovery at `/.well-known/host-meta` and `host-meta.json`, with CORS so web
 //! clients on other origins can read it.
 
+mod bosh;
+mod bridge;
 mod discovery;
 mod websocket;
 
@@ -20,14 +22,18 @@ use tracing::Instrument;
 
 pub(crate) type Body = Full<Bytes>;
 
+pub use bosh::Sessions as BoshSessions;
+
 /// What every connection of one HTTP listener shares.
 pub struct WebShared {
     /// The client side of the server (sessions over WebSocket are c2s sessions).
     pub c2s: Arc<C2sShared>,
     /// TLS for an HTTPS listener; `None` for plain HTTP.
     pub tls: Option<TlsAcceptor>,
-    /// Largest WebSocket message (one stanza) accepted.
+    /// Largest WebSocket message or BOSH request (about one stanza) accepted.
     pub max_message: usize,
+    /// BOSH sessions of this listener.
+    pub bosh: bosh::Sessions,
 }
 
 /// Serves one accepted TCP connection (HTTP/1.1, upgraded to WebSocket where asked).
@@ -53,7 +59,7 @@ where
 {
     let service = hyper::service::service_fn(move |req| {
         let shared = shared.clone();
-        async move { Ok::<_, std::convert::Infallible>(route(shared, peer, req)) }
+        async move { Ok::<_, std::convert::Infallible>(route(shared, peer, req).await) }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         // Slow clients may not hold a connection open by dribbling headers.
@@ -66,10 +72,11 @@ where
     }
 }
 
-fn route(shared: Arc<WebShared>, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
+async fn route(shared: Arc<WebShared>, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
     let secure = shared.tls.is_some();
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/xmpp-websocket") => websocket::upgrade(shared, peer, req),
+        (&Method::POST, "/http-bind") => bosh::handle(shared, peer, req).await,
         (&Method::GET, "/.well-known/host-meta") => discovery::host_meta(&req, secure, false),
         (&Method::GET, "/.well-known/host-meta.json") => discovery::host_meta(&req, secure, true),
         (&Method::OPTIONS, _) => discovery::preflight(),

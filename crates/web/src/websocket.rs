@@ -3,14 +3,14 @@
 //! The c2s side sees a plain XMPP stream (`Conn::Bridged`); `<open/>` and `<close/>` are
 //! translated to and from stream headers here.
 
+use crate::bridge::{self, Out, Output};
 use crate::{Body, WebShared, plain, secure_headers};
 use futures::{SinkExt, StreamExt};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
-use rhein_proto::{Element, ns, xml};
-use rhein_stream::{Conn, Frame, Framer};
+use rhein_proto::{Element, xml};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -70,9 +70,7 @@ async fn bridge<S>(ws: WebSocketStream<S>, shared: Arc<WebShared>, peer: SocketA
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let (ours, theirs) = tokio::io::duplex(64 * 1024);
-    let conn = Conn::Bridged { io: theirs, secure: shared.tls.is_some() };
-    let session = tokio::spawn(rhein_c2s::serve_bridged(shared.c2s.clone(), conn, peer));
+    let (ours, session) = bridge::start(&shared, peer);
     pump(ws, ours, shared.max_message).await;
     let _ = session.await;
 }
@@ -84,10 +82,9 @@ where
 {
     let (mut ws_tx, mut ws_rx) = ws.split();
     let (mut from_c2s, mut to_c2s) = tokio::io::split(ours);
-    // What the c2s engine writes is parsed back into elements, one per WebSocket message.
-    let mut outgoing = Framer::new(max.max(1024 * 1024) * 4);
+    let mut output = Output::new(max);
     let mut buf = vec![0u8; 16 * 1024];
-    loop {
+    'pump: loop {
         tokio::select! {
             msg = ws_rx.next() => {
                 let bytes = match msg {
@@ -108,14 +105,18 @@ where
                     Ok(0) | Err(_) => break,
                     Ok(n) => n,
                 };
-                let mut ended = false;
-                for message in from_stream(&mut outgoing, &buf[..n], &mut ended) {
+                for out in output.feed(&buf[..n]) {
+                    let (message, last) = match out {
+                        Out::Open(header) => (xml::to_string(&open_element(&header)), false),
+                        Out::Element(el) => (xml::to_string(&el), false),
+                        Out::Close => (xml::to_string(&Element::bare("close", FRAMING)), true),
+                    };
                     if ws_tx.send(Message::text(message)).await.is_err() {
                         return;
                     }
-                }
-                if ended {
-                    break;
+                    if last {
+                        break 'pump;
+                    }
                 }
             }
         }
@@ -134,63 +135,10 @@ fn into_stream(text: &str) -> String {
             return "</stream:stream>".into();
         }
         if el.is("open", FRAMING) {
-            let to = el.attr("to").map(|t| format!(" to='{}'", xml::escape(t))).unwrap_or_default();
-            let version = el.attr("version").map(|v| format!(" version='{}'", xml::escape(v))).unwrap_or_default();
-            return format!(
-                "<?xml version='1.0'?><stream:stream xmlns='{}' xmlns:stream='{}'{to}{version}>",
-                ns::CLIENT,
-                ns::STREAM
-            );
+            return bridge::stream_header(el.attr("to"));
         }
     }
     text.to_owned()
-}
-
-/// Stream bytes from the c2s engine as WebSocket messages. Each stream header (a new one
-/// follows SASL) starts a new document, so the parser starts over at every `<?xml` (which
-/// cannot occur unescaped anywhere else).
-fn from_stream(framer: &mut Framer, bytes: &[u8], ended: &mut bool) -> Vec<String> {
-    let mut out = Vec::new();
-    for segment in split_before_headers(bytes) {
-        if segment.starts_with(b"<?xml") {
-            *framer = Framer::new(framer.max_element());
-        }
-        framer.push(segment);
-        loop {
-            match framer.next_frame() {
-                Ok(Some(Frame::Open(header))) => out.push(xml::to_string(&open_element(&header))),
-                Ok(Some(Frame::Element(el))) => out.push(xml::to_string(&el)),
-                Ok(Some(Frame::Close)) => {
-                    out.push(xml::to_string(&Element::bare("close", FRAMING)));
-                    *ended = true;
-                    return out;
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    tracing::warn!(error = %e, "unparsable output from the c2s engine");
-                    *ended = true;
-                    return out;
-                }
-            }
-        }
-    }
-    out
-}
-
-/// `bytes` cut before each `<?xml`.
-fn split_before_headers(bytes: &[u8]) -> Vec<&[u8]> {
-    const MARK: &[u8] = b"<?xml";
-    let mut cuts: Vec<usize> =
-        bytes.windows(MARK.len()).enumerate().filter(|(_, w)| *w == MARK).map(|(i, _)| i).collect();
-    cuts.retain(|&i| i > 0);
-    let mut out = Vec::new();
-    let mut from = 0;
-    for cut in cuts {
-        out.push(&bytes[from..cut]);
-        from = cut;
-    }
-    out.push(&bytes[from..]);
-    out
 }
 
 /// The server's stream header as `<open/>` (RFC 7395 §3.4).

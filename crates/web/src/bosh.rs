@@ -1,0 +1,253 @@
+//! BOSH (XEP-0124 with XEP-0206's XMPP profile) at `/http-bind`, for clients behind proxies
+//! that break WebSockets: each session is a c2s session on a bridge; requests carry stanzas in
+//! and hold on (up to `wait` seconds) until the server has something to say.
+
+use crate::bridge::{self, Out, Output};
+use crate::{Body, WebShared};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{self, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+use rhein_proto::{Element, xml};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, WriteHalf};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+const NS: &str = "http://jabber.org/protocol/httpbind";
+const NS_XBOSH: &str = "urn:xmpp:xbosh";
+/// Longest a request is held open, and what a session may be idle for.
+const MAX_WAIT: u64 = 60;
+const INACTIVITY: u64 = 90;
+
+/// The BOSH sessions of one listener, by `sid`.
+#[derive(Default)]
+pub struct Sessions {
+    map: Mutex<HashMap<String, Arc<Session>>>,
+}
+
+struct Session {
+    to_c2s: tokio::sync::Mutex<WriteHalf<tokio::io::DuplexStream>>,
+    state: Mutex<State>,
+    arrived: Notify,
+    wait: Duration,
+}
+
+#[derive(Default)]
+struct State {
+    /// What the server wrote and no request has taken yet.
+    queue: Vec<Element>,
+    stream_id: Option<String>,
+    closed: bool,
+    last_rid: u64,
+    /// Bumped by every request, so an older held request lets go (hold = 1).
+    generation: u64,
+    last_seen: Option<Instant>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Sessions {
+    fn get(&self, sid: &str) -> Option<Arc<Session>> {
+        lock(&self.map).get(sid).cloned()
+    }
+}
+
+/// `POST /http-bind`.
+pub(crate) async fn handle(shared: Arc<WebShared>, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
+    let limit = shared.max_message + 4096;
+    let bytes = match Limited::new(req.into_body(), limit).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return crate::plain(StatusCode::PAYLOAD_TOO_LARGE, "request too large"),
+    };
+    let Ok(body) = std::str::from_utf8(&bytes).ok().and_then(|s| s.parse::<Element>().ok()).ok_or(()) else {
+        return crate::plain(StatusCode::BAD_REQUEST, "expected a BOSH <body/>");
+    };
+    if !body.is("body", NS) {
+        return crate::plain(StatusCode::BAD_REQUEST, "expected a BOSH <body/>");
+    }
+    let rid = body.attr("rid").and_then(|r| r.parse::<u64>().ok());
+    let Some(rid) = rid else { return terminate("bad-request") };
+    let reply = match body.attr("sid") {
+        None => create(&shared, peer, &body, rid).await,
+        Some(sid) => match shared.bosh.get(sid) {
+            Some(session) => exchange(&shared, sid, session, &body, rid).await,
+            None => terminate_body("item-not-found"),
+        },
+    };
+    respond(reply)
+}
+
+/// Session creation (XEP-0124 §7, XEP-0206 §4): the stream is opened and the answer carries
+/// the stream features.
+async fn create(shared: &Arc<WebShared>, peer: SocketAddr, body: &Element, rid: u64) -> Element {
+    let Some(to) = body.attr("to") else { return terminate_body("improper-addressing") };
+    let wait = body.attr("wait").and_then(|w| w.parse().ok()).unwrap_or(MAX_WAIT).clamp(1, MAX_WAIT);
+    let (ours, task) = bridge::start(shared, peer);
+    let (mut from_c2s, to_c2s) = tokio::io::split(ours);
+    let session = Arc::new(Session {
+        to_c2s: tokio::sync::Mutex::new(to_c2s),
+        state: Mutex::new(State { last_rid: rid, last_seen: Some(Instant::now()), ..State::default() }),
+        arrived: Notify::new(),
+        wait: Duration::from_secs(wait),
+    });
+    let sid = rhein_proto::xml::random_id();
+    lock(&shared.bosh.map).insert(sid.clone(), session.clone());
+    // What the session writes is parsed and queued for the next request to take.
+    let (reader, max) = (session.clone(), shared.max_message);
+    tokio::spawn(async move {
+        let mut output = Output::new(max);
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = match from_c2s.read(&mut buf).await {
+                Ok(0) | Err(_) => 0,
+                Ok(n) => n,
+            };
+            let mut state = lock(&reader.state);
+            if n == 0 {
+                state.closed = true;
+            }
+            for out in output.feed(&buf[..n]) {
+                match out {
+                    Out::Open(header) => state.stream_id = header.attr("id").map(str::to_owned),
+                    Out::Element(el) => state.queue.push(el),
+                    Out::Close => state.closed = true,
+                }
+            }
+            let closed = state.closed;
+            drop(state);
+            reader.arrived.notify_waiters();
+            if closed {
+                break;
+            }
+        }
+    });
+    tokio::spawn(reap(shared.clone(), sid.clone(), session.clone(), task));
+    if session.to_c2s.lock().await.write_all(bridge::stream_header(Some(to)).as_bytes()).await.is_err() {
+        return terminate_body("remote-connection-failed");
+    }
+    let mut reply =
+        collect(&session, u64::MAX, Duration::from_secs(10), |s| s.stream_id.is_some() && !s.queue.is_empty()).await;
+    let state = lock(&session.state);
+    for (name, value) in [
+        ("sid", sid.as_str()),
+        ("wait", &wait.to_string()),
+        ("requests", "2"),
+        ("hold", "1"),
+        ("inactivity", &INACTIVITY.to_string()),
+        ("polling", "2"),
+        ("ver", "1.11"),
+        ("from", to),
+        ("authid", state.stream_id.as_deref().unwrap_or_default()),
+    ] {
+        xml::set_attr(&mut reply, name, value);
+    }
+    xml::set_attr_ns(&mut reply, NS_XBOSH, "version", "1.0");
+    reply
+}
+
+/// A request within a session: its stanzas go in, and it returns what the server has to say.
+async fn exchange(shared: &Arc<WebShared>, sid: &str, session: Arc<Session>, body: &Element, rid: u64) -> Element {
+    let generation = {
+        let mut state = lock(&session.state);
+        // Requests may overtake each other by one (requests = 2); anything else is broken.
+        if rid <= state.last_rid.saturating_sub(2) || rid > state.last_rid + 2 {
+            drop(state);
+            lock(&shared.bosh.map).remove(sid);
+            return terminate_body("item-not-found");
+        }
+        state.last_rid = state.last_rid.max(rid);
+        state.last_seen = Some(Instant::now());
+        state.generation += 1;
+        state.generation
+    };
+    // A newer request frees the one held before it.
+    session.arrived.notify_waiters();
+    let mut bytes = Vec::new();
+    if body.attr_ns(NS_XBOSH, "restart") == Some("true") {
+        bytes.extend_from_slice(bridge::stream_header(body.attr("to")).as_bytes());
+    }
+    for child in body.children() {
+        bytes.extend_from_slice(&xml::to_bytes(child));
+    }
+    let terminating = body.attr("type") == Some("terminate");
+    if terminating {
+        bytes.extend_from_slice(b"</stream:stream>");
+    }
+    if !bytes.is_empty() && session.to_c2s.lock().await.write_all(&bytes).await.is_err() {
+        return terminate_body("remote-connection-failed");
+    }
+    if terminating {
+        lock(&shared.bosh.map).remove(sid);
+        return terminate_body("");
+    }
+    collect(&session, generation, session.wait, |s| !s.queue.is_empty()).await
+}
+
+/// Waits until `ready` (or the server closed the stream, or a newer request came, or time is
+/// up) and wraps what is queued in a `<body/>`.
+async fn collect(session: &Session, generation: u64, wait: Duration, ready: impl Fn(&State) -> bool) -> Element {
+    let deadline = Instant::now() + wait;
+    loop {
+        let notified = session.arrived.notified();
+        {
+            let mut state = lock(&session.state);
+            let superseded = generation != u64::MAX && state.generation != generation;
+            if ready(&state) || state.closed || superseded || Instant::now() >= deadline {
+                let mut reply =
+                    if state.closed && state.queue.is_empty() { terminate_body("") } else { Element::bare("body", NS) };
+                for el in state.queue.drain(..) {
+                    reply.append_child(el);
+                }
+                return reply;
+            }
+        }
+        let _ = tokio::time::timeout_at(deadline, notified).await;
+    }
+}
+
+/// Ends sessions nobody polls any more (XEP-0124 §7 `inactivity`) and forgets ended ones.
+async fn reap(shared: Arc<WebShared>, sid: String, session: Arc<Session>, task: tokio::task::JoinHandle<()>) {
+    let idle_limit = session.wait + Duration::from_secs(INACTIVITY);
+    loop {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let (closed, idle) = {
+            let state = lock(&session.state);
+            (state.closed, state.last_seen.is_some_and(|t| t.elapsed() > idle_limit))
+        };
+        if closed || idle || task.is_finished() {
+            if !closed {
+                let _ = session.to_c2s.lock().await.write_all(b"</stream:stream>").await;
+            }
+            lock(&shared.bosh.map).remove(&sid);
+            return;
+        }
+    }
+}
+
+fn terminate_body(condition: &str) -> Element {
+    let mut b = xml::with_attr(Element::bare("body", NS), "type", "terminate");
+    if !condition.is_empty() {
+        xml::set_attr(&mut b, "condition", condition);
+    }
+    b
+}
+
+fn terminate(condition: &str) -> Response<Body> {
+    respond(terminate_body(condition))
+}
+
+fn respond(body: Element) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from(xml::to_bytes(&body))));
+    crate::secure_headers(&mut r);
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml; charset=utf-8"));
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
