@@ -93,17 +93,25 @@ async function open(browser, jid) {
   return p;
 }
 
+/** Evaluates `fn(arg)` in the page until it returns something truthy (Converse's API is
+ *  asynchronous, which waitForFunction does not wait for). */
+async function poll(p, fn, arg) {
+  const deadline = Date.now() + TIMEOUT;
+  for (;;) {
+    const value = await p.evaluate(fn, arg);
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting in the page for ${fn}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 /** Waits until `jid`'s chat (or room) in page `p` has a message with `body`. */
 async function waitForMessage(p, kind, jid, body) {
-  await p.waitForFunction(
-    async ([kind, jid, body]) => {
-      const api = window.rheinTest.api;
-      const box = kind === 'room' ? await api.rooms.get(jid) : await api.chats.get(jid);
-      return !!box && (box.messages?.models ?? []).some((m) => (m.get?.('body') ?? m.body) === body);
-    },
-    [kind, jid, body],
-    { timeout: TIMEOUT, polling: 200 },
-  );
+  await poll(p, async ([kind, jid, body]) => {
+    const api = window.rheinTest.api;
+    const box = kind === 'room' ? await api.rooms.get(jid) : await api.chats.get(jid);
+    return !!box && (box.messages?.models ?? []).some((m) => m.get('body') === body);
+  }, [kind, jid, body]);
 }
 
 async function main() {
@@ -135,6 +143,20 @@ async function main() {
     });
     await waitForMessage(alice, 'chat', 'bob@localhost', 'Hi Alice! Bob here, over WebSocket too.');
     check(true, "alice's Converse shows bob's answer");
+    // A file: Converse finds upload.localhost in disco, gets a slot, PUTs, sends the link.
+    await alice.evaluate(async () => {
+      const chat = await window.rheinTest.api.chats.get('bob@localhost');
+      const file = new File(['Notes from the sprint, uploaded through Rhein.'], 'sprint-notes.txt', { type: 'text/plain' });
+      await chat.sendFiles([file]);
+    });
+    const url = await poll(bob, async () => {
+      const chat = await window.rheinTest.api.chats.get('alice@localhost');
+      const m = (chat?.messages?.models ?? []).find((m) => (m.get('oob_url') || m.get('body') || '').includes('/upload/'));
+      return m ? (m.get('oob_url') || m.get('body')) : null;
+    });
+    check(url.includes('sprint-notes.txt'), `bob receives the uploaded file's link (${url})`);
+    const fetched = await bob.evaluate(async (url) => (await fetch(url)).text(), url);
+    check(fetched === 'Notes from the sprint, uploaded through Rhein.', 'the link serves the file');
     await alice.getByText('Hi Alice! Bob here').first().waitFor({ timeout: TIMEOUT });
     await alice.screenshot({ path: join(artifacts, 'converse-alice-chat.png') });
     await bob.getByText('Hello Bob, this is Alice').first().waitFor({ timeout: TIMEOUT });
@@ -143,10 +165,10 @@ async function main() {
 
     const room = 'sprint@conference.localhost';
     await alice.evaluate(async (room) => { await window.rheinTest.api.rooms.open(room, { nick: 'alice' }, true); }, room);
-    await alice.waitForFunction(async (room) => (await window.rheinTest.api.rooms.get(room))?.session?.get('connection_status') === 5, room, { timeout: TIMEOUT });
+    await poll(alice, async (room) => (await window.rheinTest.api.rooms.get(room))?.isEntered?.(), room);
     check(true, 'alice creates and enters a room');
     await bob.evaluate(async (room) => { await window.rheinTest.api.rooms.open(room, { nick: 'bob' }, true); }, room);
-    await bob.waitForFunction(async (room) => (await window.rheinTest.api.rooms.get(room))?.session?.get('connection_status') === 5, room, { timeout: TIMEOUT });
+    await poll(bob, async (room) => (await window.rheinTest.api.rooms.get(room))?.isEntered?.(), room);
     check(true, 'bob joins the room');
     await alice.evaluate(async (room) => {
       const muc = await window.rheinTest.api.rooms.get(room);

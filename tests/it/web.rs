@@ -289,3 +289,132 @@ async fn bosh_rejects_unknown_sessions_and_garbage() {
     let (status, _, _) = http(TcpStream::connect(addr).await.unwrap(), request).await;
     assert!(status.contains("400"), "{status}");
 }
+
+const UPLOAD: &str = "urn:xmpp:http:upload:0";
+
+fn upload_server(expire: &str) -> rhein_testkit::TestServerBuilder {
+    let settings = format!("max_file_size = 1000\nquota = 1500\n{expire}");
+    TestServer::builder().user("alice", "pw").user("bob", "pw").web().configure(move |c| {
+        let t: toml::Table = toml::from_str(&settings).unwrap();
+        c.modules.settings.insert("upload".into(), toml::Value::Table(t));
+    })
+}
+
+async fn slot(c: &mut rhein_testkit::TestClient, id: &str, name: &str, size: usize) -> Element {
+    c.iq(&format!(
+        "<iq type='get' to='upload.localhost' id='{id}'><request xmlns='{UPLOAD}' filename='{name}' size='{size}' content-type='text/plain'/></iq>"
+    ))
+    .await
+}
+
+fn put_url(slot: &Element) -> String {
+    slot.get_child("slot", UPLOAD)
+        .and_then(|s| s.get_child("put", UPLOAD))
+        .and_then(|p| p.attr("url"))
+        .unwrap()
+        .to_owned()
+}
+
+/// A request over HTTPS to the server's https listener; `url` is what a slot names.
+async fn https(
+    server: &TestServer,
+    method: &str,
+    url: &str,
+    headers: &str,
+    body: &[u8],
+) -> (String, Vec<(String, String)>, String) {
+    let path = url.split_once("://").map(|(_, r)| &r[r.find('/').unwrap()..]).unwrap();
+    let tcp = TcpStream::connect(server.https_addr()).await.unwrap();
+    let name = tokio_rustls::rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut io = rhein_testkit::insecure_connector(false).connect(name, tcp).await.unwrap();
+    let head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\n{headers}Connection: close\r\n\r\n");
+    io.write_all(head.as_bytes()).await.unwrap();
+    io.write_all(body).await.unwrap();
+    http(io, "").await
+}
+
+#[tokio::test]
+async fn uploads_follow_size_quota_slot_and_cors_rules() {
+    let server = upload_server("").start().await;
+    let mut alice = server.client("alice", "pw").await;
+
+    let info = alice
+        .iq(&format!("<iq type='get' to='upload.localhost' id='i'><query xmlns='{}'/></iq>", ns::DISCO_INFO))
+        .await;
+    let q = info.get_child("query", ns::DISCO_INFO).unwrap();
+    assert!(q.children().any(|f| f.attr("var") == Some(UPLOAD)));
+    let max = q
+        .get_child("x", "jabber:x:data")
+        .unwrap()
+        .children()
+        .find(|f| f.attr("var") == Some("max-file-size"))
+        .map(|f| f.children().next().unwrap().text());
+    assert_eq!(max.as_deref(), Some("1000"));
+
+    // Too large for the service: not-acceptable with <file-too-large/>.
+    let big = slot(&mut alice, "s0", "big.txt", 1001).await;
+    let err = big.get_child("error", ns::CLIENT).unwrap();
+    assert!(err.get_child("not-acceptable", ns::STANZAS).is_some());
+    assert!(err.get_child("file-too-large", UPLOAD).is_some());
+
+    // A slot, filled once with exactly its size, then served with CORS.
+    let s1 = slot(&mut alice, "s1", "hello world.txt", 11).await;
+    let url = put_url(&s1);
+    assert!(url.contains("/upload/") && url.ends_with("hello%20world.txt"), "{url}");
+    let (status, _, _) =
+        https(&server, "PUT", &url, "Content-Length: 12\r\nContent-Type: text/plain\r\n", b"hello world!").await;
+    assert!(status.contains("413"), "oversize PUT: {status}");
+    let (status, _, _) =
+        https(&server, "PUT", &url, "Content-Length: 11\r\nContent-Type: image/png\r\n", b"hello world").await;
+    assert!(status.contains("400"), "wrong type: {status}");
+    let wrong = url.replace("hello%20world.txt", "other.txt");
+    let (status, _, _) = https(&server, "PUT", &wrong, "Content-Length: 11\r\n", b"hello world").await;
+    assert!(status.contains("404"), "wrong slot: {status}");
+    let (status, headers, _) =
+        https(&server, "PUT", &url, "Content-Length: 11\r\nContent-Type: text/plain\r\n", b"hello world").await;
+    assert!(status.contains("201"), "{status}");
+    assert_eq!(header(&headers, "access-control-allow-origin"), Some("*"));
+    let (status, _, _) =
+        https(&server, "PUT", &url, "Content-Length: 11\r\nContent-Type: text/plain\r\n", b"hello again").await;
+    assert!(status.contains("409"), "one PUT per slot: {status}");
+    let (status, headers, body) = https(&server, "GET", &url, "", b"").await;
+    assert!(status.contains("200"));
+    assert_eq!(body, "hello world");
+    assert_eq!(header(&headers, "content-type"), Some("text/plain"));
+    assert_eq!(header(&headers, "access-control-allow-origin"), Some("*"));
+    assert!(header(&headers, "content-security-policy").is_some_and(|c| c.contains("sandbox")));
+    let (status, headers, _) = https(
+        &server,
+        "OPTIONS",
+        &url,
+        "Origin: https://webchat.example\r\nAccess-Control-Request-Method: PUT\r\n",
+        b"",
+    )
+    .await;
+    assert!(status.contains("204"));
+    assert!(header(&headers, "access-control-allow-methods").is_some_and(|m| m.contains("PUT")));
+
+    // The quota counts what is held (11 of 1500 bytes used).
+    let s2 = slot(&mut alice, "s2", "b.txt", 1000).await;
+    assert_eq!(s2.attr("type"), Some("result"));
+    let over = slot(&mut alice, "s3", "c.txt", 600).await;
+    assert!(
+        over.get_child("error", ns::CLIENT).and_then(|e| e.get_child("resource-constraint", ns::STANZAS)).is_some(),
+        "{over:?}"
+    );
+    // bob's quota is his own.
+    let mut bob = server.client("bob", "pw").await;
+    assert_eq!(slot(&mut bob, "s4", "d.txt", 600).await.attr("type"), Some("result"));
+}
+
+#[tokio::test]
+async fn uploaded_files_expire() {
+    let server = upload_server("expire_after_secs = 1").start().await;
+    let mut alice = server.client("alice", "pw").await;
+    let url = put_url(&slot(&mut alice, "s1", "short.txt", 5).await);
+    let (status, _, _) = https(&server, "PUT", &url, "Content-Length: 5\r\n", b"brief").await;
+    assert!(status.contains("201") || status.contains("404"), "stored (or already expired): {status}");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (status, _, _) = https(&server, "GET", &url, "", b"").await;
+    assert!(status.contains("404"), "expired: {status}");
+}

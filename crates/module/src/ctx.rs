@@ -91,6 +91,11 @@ pub struct ServerInfo {
     pub name: &'static str,
     pub version: &'static str,
     pub started: Instant,
+    /// Where uploaded files (XEP-0363) are kept.
+    pub upload_dir: std::path::PathBuf,
+    /// The HTTPS origin web clients reach this server at (`https://example.org:5281`), known
+    /// once the listeners are bound; `None` without an https listener.
+    pub web_origin: std::sync::OnceLock<String>,
 }
 
 /// Handed to every handler: the host it serves, storage, the router and server facts.

@@ -234,9 +234,12 @@ impl Default for ModulesConfig {
 }
 
 pub fn default_modules() -> Vec<String> {
-    ["disco", "ping", "version", "last", "im", "private", "vcard", "blocking", "carbons", "mam", "push", "pep", "muc"]
-        .map(String::from)
-        .to_vec()
+    [
+        "disco", "ping", "version", "last", "im", "private", "vcard", "blocking", "carbons", "mam", "push", "pep",
+        "muc", "upload",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 /// A configuration that could not be used.

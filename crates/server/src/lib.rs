@@ -154,9 +154,25 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
         (spec.build)(&settings)?.register(&mut registry)?;
     }
     let hosts: Vec<String> = config.hosts.iter().map(|h| h.domain.to_ascii_lowercase()).collect();
-    let server = Arc::new(ServerInfo { name: "Rhein", version: env!("CARGO_PKG_VERSION"), started: Instant::now() });
-    let router =
-        Router::new(hosts.clone(), config.components.iter().map(|c| c.domain.clone()), db.clone(), server, registry);
+    let upload_dir = match persistence {
+        Persistence::Disk => config.server.data_dir.join("uploads"),
+        // Ephemeral servers keep uploads in a temporary directory of their own.
+        Persistence::Ephemeral => std::env::temp_dir().join(format!("rhein-uploads-{}", rhein_proto::xml::random_id())),
+    };
+    let server = Arc::new(ServerInfo {
+        name: "Rhein",
+        version: env!("CARGO_PKG_VERSION"),
+        started: Instant::now(),
+        upload_dir: upload_dir.clone(),
+        web_origin: Default::default(),
+    });
+    let router = Router::new(
+        hosts.clone(),
+        config.components.iter().map(|c| c.domain.clone()),
+        db.clone(),
+        server.clone(),
+        registry,
+    );
     router.start_workers();
 
     let l = &config.limits;
@@ -211,6 +227,8 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
                     tls: https.then(|| tls.https_acceptor.clone()),
                     max_message: l.max_stanza_size,
                     bosh: Default::default(),
+                    db: db.clone(),
+                    upload_dir: upload_dir.clone(),
                 }))
             }
             ListenerKind::S2s | ListenerKind::S2sTls => Service::S2s {
@@ -222,6 +240,9 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
             .await
             .map_err(|source| StartError::Listen { addr: lc.address, source })?;
         tracing::info!(kind = ?lc.kind, %addr, "listening");
+        if lc.kind == ListenerKind::Https {
+            let _ = server.web_origin.set(format!("https://{}:{}", hosts[0], addr.port()));
+        }
         bound.push((lc.kind, addr));
     }
     Ok(RunningServer { db, router, s2s, listeners: bound, stop, connections })

@@ -102,6 +102,9 @@ impl Db {
     pub fn push(&self) -> crate::PushRegistrations<'_> {
         crate::PushRegistrations { db: self }
     }
+    pub fn uploads(&self) -> crate::Uploads<'_> {
+        crate::Uploads { db: self }
+    }
     pub fn muc(&self) -> crate::Muc<'_> {
         crate::Muc { db: self }
     }

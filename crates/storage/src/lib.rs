@@ -16,6 +16,7 @@ mod offline;
 mod pubsub;
 mod push;
 mod roster;
+mod upload;
 
 pub use account_data::{AccountData, Blocklist};
 pub use accounts::Accounts;
@@ -27,6 +28,7 @@ pub use offline::{Offline, OfflineMessage};
 pub use pubsub::{ItemPage, ItemRow, Pubsub};
 pub use push::{PushRegistration, PushRegistrations};
 pub use roster::{LastActivity, Roster, RosterRow, SubscriptionRequests};
+pub use upload::{SlotRow, Uploads};
 
 /// Tables keyed by `owner` (a bare JID): emptied when the account is deleted.
 pub(crate) const OWNED_TABLES: &[&str] = &[

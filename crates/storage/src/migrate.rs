@@ -31,6 +31,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(7, "0007_archive_indexes.sql"),
     migration!(8, "0008_muc.sql"),
     migration!(9, "0009_muc_push.sql"),
+    migration!(10, "0010_upload.sql"),
 ];
 
 const BOOKKEEPING: &str =

@@ -46,14 +46,15 @@ pub(crate) fn host_meta(req: &Request<Incoming>, secure: bool, json: bool) -> Re
     r
 }
 
-/// CORS preflight: discovery is public, so any origin may read it.
+/// CORS preflight: discovery and uploaded files are public, BOSH and uploads are
+/// authorised by their session id and slot id, so any origin may use them.
 pub(crate) fn preflight() -> Response<Body> {
     let mut r = Response::new(Full::new(Bytes::new()));
     *r.status_mut() = StatusCode::NO_CONTENT;
     secure_headers(&mut r);
     cors(&mut r);
     let h = r.headers_mut();
-    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, OPTIONS"));
+    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, HEAD, POST, PUT, OPTIONS"));
     h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("*"));
     h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
     r

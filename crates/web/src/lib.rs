@@ -6,6 +6,7 @@
 mod bosh;
 mod bridge;
 mod discovery;
+mod upload;
 mod websocket;
 
 use http_body_util::Full;
@@ -34,6 +35,9 @@ pub struct WebShared {
     pub max_message: usize,
     /// BOSH sessions of this listener.
     pub bosh: bosh::Sessions,
+    /// Upload slots live in storage; their files in `upload_dir`.
+    pub db: rhein_storage::Db,
+    pub upload_dir: std::path::PathBuf,
 }
 
 /// Serves one accepted TCP connection (HTTP/1.1, upgraded to WebSocket where asked).
@@ -79,6 +83,8 @@ async fn route(shared: Arc<WebShared>, peer: SocketAddr, req: Request<Incoming>)
         (&Method::POST, "/http-bind") => bosh::handle(shared, peer, req).await,
         (&Method::GET, "/.well-known/host-meta") => discovery::host_meta(&req, secure, false),
         (&Method::GET, "/.well-known/host-meta.json") => discovery::host_meta(&req, secure, true),
+        (&Method::PUT, path) if path.starts_with("/upload/") => upload::put(shared, req).await,
+        (&Method::GET | &Method::HEAD, path) if path.starts_with("/upload/") => upload::get(shared, req).await,
         (&Method::OPTIONS, _) => discovery::preflight(),
         _ => plain(StatusCode::NOT_FOUND, "not found"),
     }

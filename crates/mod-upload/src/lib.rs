@@ -1,0 +1,205 @@
+//! XEP-0363 HTTP File Upload: `upload.<host>` hands this server's users slots (a PUT and a
+//! GET URL) for files up to a size limit and within a quota; rhein-web takes the PUT and
+//! serves the GET; slots and their files expire.
+
+use rhein_module::{Ctx, Module, ModuleError, ModuleSpec, Registry, storage_failure};
+use rhein_proto::form::{field, form};
+use rhein_proto::xml::StanzaKind;
+use rhein_proto::{Element, FullJid, StanzaError, ns, xml};
+use rhein_storage::{SlotRow, now_ms};
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const SPECS: &[ModuleSpec] = &[ModuleSpec { name: "upload", build }];
+
+pub const NS: &str = "urn:xmpp:http:upload:0";
+
+/// `[modules.upload]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UploadConfig {
+    /// The service is `<subdomain>.<host>`.
+    pub subdomain: String,
+    /// Largest file, in bytes (announced in disco).
+    pub max_file_size: i64,
+    /// Bytes one account may hold in files not yet expired.
+    pub quota: i64,
+    /// Days files are kept.
+    pub expire_days: u64,
+    /// Overrides `expire_days` with seconds (short-lived servers, tests).
+    pub expire_after_secs: Option<u64>,
+    /// Origin of the PUT and GET URLs (default: the https listener, `https://<host>:<port>`).
+    pub base_url: Option<String>,
+}
+
+impl Default for UploadConfig {
+    fn default() -> Self {
+        Self {
+            subdomain: "upload".into(),
+            max_file_size: 100 * 1024 * 1024,
+            quota: 1024 * 1024 * 1024,
+            expire_days: 30,
+            expire_after_secs: None,
+            base_url: None,
+        }
+    }
+}
+
+fn build(table: &toml::Table) -> Result<Arc<dyn Module>, ModuleError> {
+    let config = UploadConfig::deserialize(toml::Value::Table(table.clone()))
+        .map_err(|e| ModuleError::Config { module: "upload", reason: e.to_string() })?;
+    Ok(Arc::new(Upload { config }))
+}
+
+struct Upload {
+    config: UploadConfig,
+}
+
+impl Module for Upload {
+    fn name(&self) -> &'static str {
+        "upload"
+    }
+
+    fn register(self: Arc<Self>, reg: &mut Registry) -> Result<(), ModuleError> {
+        let subdomain = self.config.subdomain.clone();
+        let this = self.clone();
+        reg.service(&subdomain, move |ctx, el| this.clone().handle(ctx, el));
+        reg.worker("upload-expiry", move |ctx| self.clone().expire(ctx));
+        Ok(())
+    }
+}
+
+impl Upload {
+    async fn handle(self: Arc<Self>, ctx: Ctx, el: Element) {
+        if StanzaKind::of(&el) != Some(StanzaKind::Iq) || matches!(el.attr("type"), Some("result" | "error")) {
+            return;
+        }
+        let reply = match self.answer(&ctx, &el).await {
+            Ok(payload) => xml::iq_result(&el, Some(payload)),
+            Err(e) => e.reply_to(&el),
+        };
+        ctx.router.route(reply).await;
+    }
+
+    async fn answer(&self, ctx: &Ctx, iq: &Element) -> Result<Element, StanzaError> {
+        let payload = iq.children().next().ok_or_else(StanzaError::bad_request)?;
+        match (iq.attr("type"), payload.ns().as_str(), payload.name()) {
+            (Some("get"), ns::DISCO_INFO, "query") => Ok(self.info()),
+            (Some("get"), ns::DISCO_ITEMS, "query") => Ok(Element::bare("query", ns::DISCO_ITEMS)),
+            (Some("get"), NS, "request") => self.slot(ctx, iq, payload).await,
+            _ => Err(StanzaError::service_unavailable()),
+        }
+    }
+
+    /// Identity, feature, and the size limit (XEP-0363 §3).
+    fn info(&self) -> Element {
+        let mut q = Element::bare("query", ns::DISCO_INFO);
+        let mut identity = xml::with_attr(Element::bare("identity", ns::DISCO_INFO), "category", "store");
+        xml::set_attr(&mut identity, "type", "file");
+        xml::set_attr(&mut identity, "name", "HTTP File Upload");
+        q.append_child(identity);
+        q.append_child(xml::with_attr(Element::bare("feature", ns::DISCO_INFO), "var", NS));
+        let mut x = form("result", NS);
+        x.append_child(field("max-file-size", "text-single", &[&self.config.max_file_size.to_string()]));
+        q.append_child(x);
+        q
+    }
+
+    /// A slot for a file, if the size and the account's quota allow (§4, §5).
+    async fn slot(&self, ctx: &Ctx, iq: &Element, request: &Element) -> Result<Element, StanzaError> {
+        let from = iq.attr("from").and_then(|f| FullJid::new(f).ok()).ok_or_else(StanzaError::bad_request)?;
+        if !ctx.router.is_local_host(from.domain().as_str()) {
+            return Err(StanzaError::not_allowed().with_text("uploads are for this server's users"));
+        }
+        let filename = request.attr("filename").map(sanitize).filter(|f| !f.is_empty());
+        let filename = filename.ok_or_else(|| StanzaError::bad_request().with_text("a filename is needed"))?;
+        let size = request.attr("size").and_then(|s| s.parse::<i64>().ok()).filter(|s| *s >= 0);
+        let size = size.ok_or_else(|| StanzaError::bad_request().with_text("a size is needed"))?;
+        if size > self.config.max_file_size {
+            let mut too_large = Element::bare("file-too-large", NS);
+            too_large.append_child(xml::text_el("max-file-size", NS, self.config.max_file_size.to_string()));
+            let text = format!("files are limited to {} bytes", self.config.max_file_size);
+            return Err(StanzaError::not_acceptable().with_text(text).with_app(too_large));
+        }
+        let owner = from.to_bare().to_string();
+        let since = now_ms() - self.retention().as_millis() as i64;
+        let used = ctx.db.uploads().used(&owner, since).await.map_err(storage_failure)?;
+        if used + size > self.config.quota {
+            return Err(StanzaError::resource_constraint().with_text("your upload quota is used up"));
+        }
+        let origin = self
+            .config
+            .base_url
+            .clone()
+            .or_else(|| ctx.server.web_origin.get().cloned())
+            .ok_or_else(|| StanzaError::service_unavailable().with_text("no HTTPS listener is configured"))?;
+        let slot = SlotRow {
+            id: xml::random_id(),
+            owner,
+            filename: filename.clone(),
+            size,
+            content_type: request.attr("content-type").unwrap_or_default().to_owned(),
+            created_at: now_ms(),
+            stored: false,
+        };
+        ctx.db.uploads().create(&slot).await.map_err(storage_failure)?;
+        let url = format!("{}/upload/{}/{}", origin.trim_end_matches('/'), slot.id, percent_encode(&filename));
+        let mut answer = Element::bare("slot", NS);
+        answer.append_child(xml::with_attr(Element::bare("put", NS), "url", url.as_str()));
+        answer.append_child(xml::with_attr(Element::bare("get", NS), "url", url.as_str()));
+        Ok(answer)
+    }
+
+    fn retention(&self) -> Duration {
+        Duration::from_secs(self.config.expire_after_secs.unwrap_or(self.config.expire_days * 86_400))
+    }
+
+    /// Removes expired slots and their files, every hour (or tenth of the retention).
+    async fn expire(self: Arc<Self>, ctx: Ctx) {
+        loop {
+            let before = now_ms() - self.retention().as_millis() as i64;
+            match ctx.db.uploads().expire(before).await {
+                Ok(ids) => {
+                    for id in ids {
+                        let _ = tokio::fs::remove_dir_all(ctx.server.upload_dir.join(&id)).await;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "upload expiry failed"),
+            }
+            tokio::time::sleep((self.retention() / 10).clamp(Duration::from_secs(1), Duration::from_secs(3600))).await;
+        }
+    }
+}
+
+/// A file name safe as one path segment (no directories, no control characters).
+fn sanitize(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    base.chars().filter(|c| !c.is_control()).collect::<String>().trim().trim_start_matches('.').to_owned()
+}
+
+/// Percent-encodes a path segment (RFC 3986 unreserved characters stay).
+pub fn percent_encode(segment: &str) -> String {
+    let mut out = String::new();
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_cannot_escape_their_slot() {
+        assert_eq!(sanitize("../../etc/passwd"), "passwd");
+        assert_eq!(sanitize("C:\\\\x\\\\photo.jpg"), "photo.jpg");
+        assert_eq!(sanitize(".hidden"), "hidden");
+        assert_eq!(percent_encode("my photo.jpg"), "my%20photo.jpg");
+    }
+}
