@@ -418,3 +418,32 @@ async fn uploaded_files_expire() {
     let (status, _, _) = https(&server, "GET", &url, "", b"").await;
     assert!(status.contains("404"), "expired: {status}");
 }
+
+#[tokio::test]
+async fn sessions_can_be_limited_to_known_origins() {
+    let server = TestServer::builder()
+        .web()
+        .configure(|c| c.web.allowed_origins = vec!["https://chat.example.org".into()])
+        .start()
+        .await;
+    let addr = server.http_addr();
+    let upgrade = |origin: &str| {
+        format!(
+            "GET /xmpp-websocket HTTP/1.1\r\nHost: {addr}\r\nOrigin: {origin}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: xmpp\r\n\r\n"
+        )
+    };
+    let (status, _, _) = http(TcpStream::connect(addr).await.unwrap(), &upgrade("https://evil.example")).await;
+    assert!(status.contains("403"), "{status}");
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(upgrade("https://chat.example.org").as_bytes()).await.unwrap();
+    let mut buf = [0u8; 256];
+    let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut buf)).await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 101"), "the allowed origin upgrades");
+    // Discovery stays open to every origin.
+    let meta = format!(
+        "GET /.well-known/host-meta HTTP/1.1\r\nHost: {addr}\r\nOrigin: https://evil.example\r\nConnection: close\r\n\r\n"
+    );
+    let (status, _, _) = http(TcpStream::connect(addr).await.unwrap(), &meta).await;
+    assert!(status.contains("200"));
+}

@@ -23,9 +23,22 @@ pub struct Config {
     /// Federation; active when an `s2s` or `s2s_tls` listener is configured.
     #[serde(default)]
     pub s2s: S2sSection,
+    /// Web clients (http and https listeners).
+    #[serde(default)]
+    pub web: WebSection,
     /// External components (XEP-0114), served on `component` listeners.
     #[serde(default)]
     pub components: Vec<ComponentConfig>,
+}
+
+/// `[web]`: settings of the http and https listeners.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebSection {
+    /// Origins (`https://chat.example.org`) whose pages may open WebSocket and BOSH sessions;
+    /// empty: any (sessions still need SASL). Requests without an Origin (non-browser
+    /// clients) are always allowed.
+    pub allowed_origins: Vec<String>,
 }
 
 /// `[s2s]`: federation settings.
@@ -338,6 +351,7 @@ impl Config {
             modules: ModulesConfig::default(),
             components: Vec::new(),
             s2s: S2sSection::default(),
+            web: WebSection::default(),
         }
     }
 }

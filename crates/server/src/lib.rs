@@ -229,6 +229,7 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
                     bosh: Default::default(),
                     db: db.clone(),
                     upload_dir: upload_dir.clone(),
+                    allowed_origins: config.web.allowed_origins.clone(),
                 }))
             }
             ListenerKind::S2s | ListenerKind::S2sTls => Service::S2s {

@@ -38,6 +38,18 @@ pub struct WebShared {
     /// Upload slots live in storage; their files in `upload_dir`.
     pub db: rhein_storage::Db,
     pub upload_dir: std::path::PathBuf,
+    /// Origins allowed to open sessions (WebSocket, BOSH); empty: any.
+    pub allowed_origins: Vec<String>,
+}
+
+impl WebShared {
+    /// Whether a browser page from the request's origin may open a session here.
+    pub(crate) fn origin_allowed(&self, req: &Request<Incoming>) -> bool {
+        let Some(origin) = req.headers().get(hyper::header::ORIGIN).and_then(|o| o.to_str().ok()) else {
+            return true;
+        };
+        self.allowed_origins.is_empty() || self.allowed_origins.iter().any(|a| a.eq_ignore_ascii_case(origin))
+    }
 }
 
 /// Serves one accepted TCP connection (HTTP/1.1, upgraded to WebSocket where asked).
@@ -78,6 +90,10 @@ where
 
 async fn route(shared: Arc<WebShared>, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
     let secure = shared.tls.is_some();
+    let session_path = matches!(req.uri().path(), "/xmpp-websocket" | "/http-bind");
+    if session_path && req.method() != Method::OPTIONS && !shared.origin_allowed(&req) {
+        return plain(StatusCode::FORBIDDEN, "this origin may not open sessions here");
+    }
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/xmpp-websocket") => websocket::upgrade(shared, peer, req),
         (&Method::POST, "/http-bind") => bosh::handle(shared, peer, req).await,
