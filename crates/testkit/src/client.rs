@@ -140,11 +140,9 @@ impl TestClient {
         self.features = Some(features);
     }
 
-    /// Connects as an external component (XEP-0114) for `domain` and reads the server's
-    /// header; returns the client and the stream id the handshake digest is computed over.
-    pub async fn component(addr: SocketAddr, domain: &str) -> (TestClient, String) {
-        let tcp = TcpStream::connect(addr).await.expect("connect");
-        let mut c = TestClient {
+    /// A client on a plain connection that has not said anything yet.
+    fn raw(tcp: TcpStream, domain: &str) -> TestClient {
+        TestClient {
             conn: Some(Conn::Plain(tcp)),
             framer: Framer::new(10 * 1024 * 1024),
             backlog: VecDeque::new(),
@@ -153,7 +151,14 @@ impl TestClient {
             jid: None,
             mechanism: String::new(),
             resource: None,
-        };
+        }
+    }
+
+    /// Connects as an external component (XEP-0114) for `domain` and reads the server's
+    /// header; returns the client and the stream id the handshake digest is computed over.
+    pub async fn component(addr: SocketAddr, domain: &str) -> (TestClient, String) {
+        let tcp = TcpStream::connect(addr).await.expect("connect");
+        let mut c = TestClient::raw(tcp, domain);
         let header = format!(
             "<?xml version='1.0'?><stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams' to='{domain}'>"
         );
@@ -169,16 +174,7 @@ impl TestClient {
     /// STARTTLS, and returns the client and the stream id (what dialback keys are bound to).
     pub async fn server(addr: SocketAddr, from: &str, to: &str) -> (TestClient, String) {
         let tcp = TcpStream::connect(addr).await.expect("connect");
-        let mut c = TestClient {
-            conn: Some(Conn::Plain(tcp)),
-            framer: Framer::new(10 * 1024 * 1024),
-            backlog: VecDeque::new(),
-            domain: to.into(),
-            features: None,
-            jid: None,
-            mechanism: String::new(),
-            resource: None,
-        };
+        let mut c = TestClient::raw(tcp, to);
         let header = format!(
             "<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' \
              xmlns:db='jabber:server:dialback' from='{from}' to='{to}' version='1.0'>"
