@@ -659,3 +659,79 @@ async fn owners_set_a_room_avatar() {
     let denied = bob.iq(&format!("<iq type='set' to='{ROOM}' id='v3'>{card}</iq>")).await;
     assert_eq!(error_condition(&denied).as_deref(), Some("forbidden"));
 }
+
+#[tokio::test]
+async fn configuration_changes_are_announced_and_every_standard_field_applies() {
+    let server = TestServer::builder()
+        .user("alice", "pw")
+        .user("bob", "pw")
+        .user("carol", "pw")
+        .configure(|c| {
+            let t: toml::Table = toml::from_str("webchat_url = 'https://chat.example.org/#/room?jid={room}'").unwrap();
+            c.modules.settings.insert("muc".into(), toml::Value::Table(t));
+        })
+        .start()
+        .await;
+    let mut alice = server.client("alice", "pw").await;
+    let fields = format!(
+        "{}{}{}",
+        field("presencebroadcast", "moderator"),
+        field("lang", "de"),
+        "<field var='muc#roomconfig_roomadmins'><value>carol@localhost</value></field>"
+    );
+    create(&mut alice, ROOM, "alice", &fields).await;
+    let form = alice.iq(&format!("<iq type='get' to='{ROOM}' id='f'><query xmlns='{OWNER}'/></iq>")).await;
+    let x = form.get_child("query", OWNER).unwrap().get_child("x", "jabber:x:data").unwrap();
+    let values = |var: &str| -> Vec<String> {
+        x.children()
+            .find(|f| f.attr("var") == Some(var))
+            .map(|f| f.children().filter(|v| v.name() == "value").map(|v| v.text()).collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(values("muc#roomconfig_roomowners"), ["alice@localhost"]);
+    assert_eq!(values("muc#roomconfig_roomadmins"), ["carol@localhost"]);
+    assert_eq!(values("muc#roomconfig_presencebroadcast"), ["moderator"]);
+    for var in ["muc#roomconfig_getmemberlist", "muc#maxhistoryfetch", "muc#roomconfig_pubsub", "muc#roomconfig_lang"] {
+        assert!(x.children().any(|f| f.attr("var") == Some(var)), "{var} in the form");
+    }
+
+    // Only moderators' presence is broadcast: bob (participant) sees alice, alice does not see bob.
+    let mut bob = server.client("bob", "pw").await;
+    join(&mut bob, ROOM, "bob", "").await;
+    bob.expect(presence_from(&format!("{ROOM}/alice"))).await;
+    bob.expect(presence_from(&format!("{ROOM}/bob"))).await;
+    alice.expect_none(std::time::Duration::from_millis(300), presence_from(&format!("{ROOM}/bob"))).await;
+
+    // Room info: language and webchat URL.
+    let info = bob.iq(&format!("<iq type='get' to='{ROOM}' id='i'><query xmlns='{}'/></iq>", ns::DISCO_INFO)).await;
+    let info_form = info.get_child("query", ns::DISCO_INFO).unwrap().get_child("x", "jabber:x:data").unwrap();
+    let info_value = |var: &str| {
+        info_form.children().find(|f| f.attr("var") == Some(var)).map(|f| f.children().next().unwrap().text())
+    };
+    assert_eq!(info_value("muc#roominfo_lang").as_deref(), Some("de"));
+    assert_eq!(
+        info_value("muc#roominfo_webchat_url").as_deref(),
+        Some(format!("https://chat.example.org/#/room?jid={ROOM}").as_str())
+    );
+
+    // A change is announced (104, 172 for becoming non-anonymous); members-only removes bob (322).
+    let change = alice
+        .iq(&format!(
+            "<iq type='set' to='{ROOM}' id='c'><query xmlns='{OWNER}'><x xmlns='jabber:x:data' type='submit'>{}{}</x></query></iq>",
+            field("whois", "anyone"),
+            field("membersonly", "1")
+        ))
+        .await;
+    assert_eq!(change.attr("type"), Some("result"));
+    let notice = bob
+        .expect(|e| {
+            e.name() == "message"
+                && e.get_child("x", USER).is_some_and(|x| x.children().any(|s| s.attr("code") == Some("104")))
+        })
+        .await;
+    let codes: Vec<&str> = notice.get_child("x", USER).unwrap().children().filter_map(|s| s.attr("code")).collect();
+    assert_eq!(codes, ["104", "172"]);
+    let out =
+        bob.expect(|e| e.attr("from") == Some(&format!("{ROOM}/bob")) && e.attr("type") == Some("unavailable")).await;
+    assert!(muc_item(&out).3.contains(&"322".to_owned()));
+}

@@ -3,7 +3,7 @@
 //! owner), and the lists of each.
 
 use crate::NS_USER;
-use crate::occupants::{SELF, presence_of, to_everyone};
+use crate::occupants::{SELF, presence_of, presence_to_room, to_everyone};
 use crate::room::{Affiliation, Occupant, Role, Room};
 use crate::service::{Muc, Outbox};
 use rhein_module::Ctx;
@@ -15,6 +15,7 @@ pub(crate) const NS_ADMIN: &str = "http://jabber.org/protocol/muc#admin";
 const BANNED: &str = "301";
 const KICKED: &str = "307";
 const AFFILIATION_CHANGED: &str = "321";
+const MEMBERS_ONLY: &str = "322";
 
 fn not_allowed(text: &str) -> StanzaError {
     StanzaError::not_allowed().with_text(text.to_owned())
@@ -37,9 +38,13 @@ impl Muc {
             return Ok(out);
         }
         let wanted = item.attr("affiliation").and_then(Affiliation::parse).ok_or_else(StanzaError::bad_request)?;
-        // Members are listed to admins; admin and owner lists to owners, outcasts to admins.
+        // Admin and owner lists go to admins; the member list also to the roles the room
+        // allows (muc#roomconfig_getmemberlist); the outcast list to moderators.
         let may = match wanted {
             Affiliation::Owner | Affiliation::Admin => actor_affiliation >= Affiliation::Admin,
+            Affiliation::Member => {
+                actor_affiliation >= Affiliation::Admin || room.config.get_member_list.contains(&actor)
+            }
             _ => actor_affiliation >= Affiliation::Admin || actor == Role::Moderator,
         };
         if !may {
@@ -140,7 +145,7 @@ impl Muc {
         self.announce(out, room, nick, reason, actor);
     }
 
-    fn apply_affiliation(
+    pub(crate) fn apply_affiliation(
         &self,
         out: &mut Outbox,
         room: &mut Room,
@@ -169,10 +174,15 @@ impl Muc {
         }
     }
 
+    /// §10.2.1: a room turned members-only sends its non-members out (322).
+    pub(crate) fn remove_for_members_only(&self, out: &mut Outbox, room: &mut Room, nick: &str) {
+        self.remove_occupant(out, room, nick, MEMBERS_ONLY, "", "");
+    }
+
     /// Everyone sees an occupant's new role or affiliation.
     fn announce(&self, out: &mut Outbox, room: &Room, nick: &str, reason: &str, actor: &str) {
         let Some(occ) = room.occupant(nick).cloned() else { return };
-        to_everyone(out, room, |viewer| {
+        presence_to_room(out, room, &occ, |viewer| {
             let codes: &[&str] = if viewer.nick == occ.nick { &[SELF] } else { &[] };
             with_reason(presence_of(room, &occ, viewer, false, codes, None), reason, actor)
         });
@@ -182,6 +192,7 @@ impl Muc {
     fn remove_occupant(&self, out: &mut Outbox, room: &mut Room, nick: &str, code: &str, reason: &str, actor: &str) {
         let Some(mut occ) = room.occupant(nick).cloned() else { return };
         occ.role = Role::None;
+        // A removal is seen by everyone, whatever the role's presence broadcast.
         to_everyone(out, room, |viewer| {
             let codes: Vec<&str> = if viewer.nick == occ.nick { vec![SELF, code] } else { vec![code] };
             with_reason(presence_of(room, &occ, viewer, true, &codes, None), reason, actor)

@@ -107,6 +107,9 @@ impl Muc {
         }
         let mut info = form("result", ROOMINFO);
         info.append_child(field("muc#roominfo_description", "text-single", &[&c.description]));
+        if !c.language.is_empty() {
+            info.append_child(field("muc#roominfo_lang", "text-single", &[&c.language]));
+        }
         info.append_child(field("muc#roominfo_subject", "text-single", &[&room.subject]));
         info.append_child(field("muc#roominfo_occupants", "text-single", &[&room.occupants.len().to_string()]));
         info.append_child(field(

@@ -149,7 +149,10 @@ impl Muc {
         to: &FullJid,
         request: &HistoryRequest,
     ) -> Result<(), StanzaError> {
-        let max = request.max_stanzas.unwrap_or(self.config.history).min(self.config.history);
+        let mut max = request.max_stanzas.unwrap_or(self.config.history).min(self.config.history);
+        if room.config.max_history_fetch > 0 {
+            max = max.min(room.config.max_history_fetch);
+        }
         if max == 0 || request.max_chars == Some(0) || !room.config.logging {
             return Ok(());
         }

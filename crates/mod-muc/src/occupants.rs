@@ -89,6 +89,18 @@ pub(crate) fn to_everyone(out: &mut Outbox, room: &Room, build: impl Fn(&Occupan
     }
 }
 
+/// Sends `build(viewer)` about `occ` to everyone, or only to `occ` itself when its role's
+/// presence is not broadcast in this room (`muc#roomconfig_presencebroadcast`).
+pub(crate) fn presence_to_room(out: &mut Outbox, room: &Room, occ: &Occupant, build: impl Fn(&Occupant) -> Element) {
+    if room.broadcasts(occ) {
+        return to_everyone(out, room, build);
+    }
+    let el = build(occ);
+    for (session, _) in &occ.sessions {
+        out.push(xml::with_attr(el.clone(), "to", session.as_str()));
+    }
+}
+
 /// Codes `viewer` sees on a presence of `occ`: 110 on its own, the others as given.
 fn codes_for<'a>(occ: &Occupant, viewer: &Occupant, shared: &[&'a str]) -> Vec<&'a str> {
     let mut codes = shared.to_vec();
@@ -193,7 +205,7 @@ impl Muc {
             role: room.default_role(affiliation),
             sessions: vec![(from.clone(), el.clone())],
         };
-        for occ in room.occupants.iter().filter(|o| o.nick != nick) {
+        for occ in room.occupants.iter().filter(|o| o.nick != nick && room.broadcasts(o)) {
             let p = presence_of(room, occ, &newcomer_view, false, &[], None);
             out.push(xml::with_attr(p, "to", from.as_str()));
         }
@@ -209,7 +221,7 @@ impl Muc {
             codes.push(CREATED);
         }
         let Some(occ) = room.occupant(nick).cloned() else { return Ok(()) };
-        to_everyone(out, room, |viewer| {
+        presence_to_room(out, room, &occ, |viewer| {
             let own = viewer.nick == occ.nick;
             let shared: &[&str] = if own { &codes } else { &[] };
             presence_of(room, &occ, viewer, false, &codes_for(&occ, viewer, shared), None)
@@ -229,7 +241,9 @@ impl Muc {
             session.1 = el;
         }
         let Some(occ) = room.occupant(&nick).cloned() else { return Ok(()) };
-        to_everyone(out, room, |viewer| presence_of(room, &occ, viewer, false, &codes_for(&occ, viewer, &[]), None));
+        presence_to_room(out, room, &occ, |viewer| {
+            presence_of(room, &occ, viewer, false, &codes_for(&occ, viewer, &[]), None)
+        });
         Ok(())
     }
 
@@ -239,7 +253,7 @@ impl Muc {
             return Err(StanzaError::conflict().with_text("that nickname is taken"));
         }
         let Some(before) = room.occupant(old).cloned() else { return Ok(()) };
-        to_everyone(out, room, |viewer| {
+        presence_to_room(out, room, &before, |viewer| {
             let codes = codes_for(&before, viewer, &[NICK_CHANGED]);
             presence_of(room, &before, viewer, true, &codes, Some(new))
         });
@@ -268,7 +282,9 @@ impl Muc {
             out.push(xml::with_attr(p, "to", from.as_str()));
             return Ok(());
         }
-        to_everyone(out, &room, |viewer| presence_of(&room, &occ, viewer, true, &codes_for(&occ, viewer, &[]), None));
+        presence_to_room(out, &room, &occ, |viewer| {
+            presence_of(&room, &occ, viewer, true, &codes_for(&occ, viewer, &[]), None)
+        });
         room.occupants.retain(|o| o.nick != nick);
         if room.occupants.is_empty() && (!room.config.persistent || room.locked) {
             self.unload(room_jid);

@@ -42,7 +42,7 @@ impl Muc {
             (Some("get"), NS_OWNER, "query") => {
                 owner_only(&room, from)?;
                 let mut q = Element::bare("query", NS_OWNER);
-                q.append_child(room.config.to_form());
+                q.append_child(with_affiliation_lists(room.config.to_form(), &room));
                 Some(q)
             }
             (Some("set"), NS_OWNER, "query") => {
@@ -107,11 +107,52 @@ impl Muc {
             Some("submit") => {
                 let mut config = room.config.clone();
                 config.apply(form)?;
-                room.config = config;
-                room.locked = false;
+                self.apply_affiliation_lists(out, room, form)?;
+                let before = std::mem::replace(&mut room.config, config);
+                let was_locked = std::mem::replace(&mut room.locked, false);
+                if !was_locked {
+                    self.announce_config_change(out, room, &before);
+                }
                 self.save(ctx, room).await
             }
             _ => Err(StanzaError::bad_request().with_text("submit or cancel the form")),
+        }
+    }
+
+    /// §10.2.1: occupants learn that the configuration changed (104), and how where it
+    /// matters to their privacy (170/171 logging, 172/173 anonymity); a room turned
+    /// members-only removes non-members (322).
+    fn announce_config_change(&self, out: &mut Outbox, room: &mut Room, before: &crate::room::RoomConfig) {
+        let now = &room.config;
+        let mut codes = vec!["104"];
+        if now.logging != before.logging {
+            codes.push(if now.logging { "170" } else { "171" });
+        }
+        if now.whois != before.whois {
+            codes.push(if now.whois == crate::room::Whois::Anyone { "172" } else { "173" });
+        }
+        let mut x = Element::bare("x", NS_USER);
+        for code in codes {
+            x.append_child(xml::with_attr(Element::bare("status", NS_USER), "code", code));
+        }
+        let mut m = xml::with_attr(Element::bare("message", ns::CLIENT), "type", "groupchat");
+        xml::set_attr(&mut m, "from", room.jid.as_str());
+        m.append_child(x);
+        crate::occupants::to_everyone(out, room, |_| {
+            let mut m = m.clone();
+            xml::set_attr(&mut m, "id", xml::random_id());
+            m
+        });
+        if now.members_only && !before.members_only {
+            let outsiders: Vec<String> = room
+                .occupants
+                .iter()
+                .filter(|o| room.affiliation(&o.bare) < Affiliation::Member)
+                .map(|o| o.nick.clone())
+                .collect();
+            for nick in outsiders {
+                self.remove_for_members_only(out, room, &nick);
+            }
         }
     }
 
@@ -157,6 +198,48 @@ impl Muc {
         let mut p = xml::with_attr(Element::bare("presence", ns::CLIENT), "from", room.jid.as_str());
         p.append_child(update);
         crate::occupants::to_everyone(out, room, |_| p.clone());
+        Ok(())
+    }
+}
+
+/// The owner and admin lists, which the configuration form carries too (§10.2).
+fn with_affiliation_lists(mut form: Element, room: &Room) -> Element {
+    for (var, wanted) in
+        [("muc#roomconfig_roomowners", Affiliation::Owner), ("muc#roomconfig_roomadmins", Affiliation::Admin)]
+    {
+        let mut jids: Vec<&str> =
+            room.affiliations.iter().filter(|(_, a)| **a == wanted).map(|(j, _)| j.as_str()).collect();
+        jids.sort_unstable();
+        form.append_child(rhein_proto::form::field(var, "jid-multi", &jids));
+    }
+    form
+}
+
+impl Muc {
+    /// A submitted owner or admin list makes exactly those JIDs owners or admins (the room
+    /// keeps at least one owner).
+    fn apply_affiliation_lists(&self, out: &mut Outbox, room: &mut Room, form: &Element) -> Result<(), StanzaError> {
+        for (var, wanted) in
+            [("muc#roomconfig_roomowners", Affiliation::Owner), ("muc#roomconfig_roomadmins", Affiliation::Admin)]
+        {
+            let Some((_, values)) = rhein_proto::form::submitted(form).find(|(v, _)| *v == var) else { continue };
+            let listed = values
+                .iter()
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| rhein_proto::Jid::new(v.trim()).map(|j| j.to_bare()).map_err(|_| StanzaError::jid_malformed()))
+                .collect::<Result<Vec<BareJid>, _>>()?;
+            if wanted == Affiliation::Owner && listed.is_empty() {
+                return Err(StanzaError::not_acceptable().with_text("a room keeps at least one owner"));
+            }
+            let current: Vec<BareJid> =
+                room.affiliations.iter().filter(|(_, a)| **a == wanted).map(|(j, _)| j.clone()).collect();
+            for jid in current.iter().filter(|j| !listed.contains(j)) {
+                self.apply_affiliation(out, room, jid, Affiliation::None, "", "");
+            }
+            for jid in listed.iter().filter(|j| !current.contains(j)) {
+                self.apply_affiliation(out, room, jid, wanted, "", "");
+            }
+        }
         Ok(())
     }
 }

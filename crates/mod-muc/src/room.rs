@@ -39,6 +39,16 @@ pub(crate) struct RoomConfig {
     pub logging: bool,
     /// Mentions of registered users who are not in the room are forwarded to them (XEP-0452).
     pub forward_mentions: bool,
+    /// The room's natural language (`muc#roomconfig_lang`).
+    pub language: String,
+    /// A pubsub node associated with the room (`muc#roomconfig_pubsub`), informational.
+    pub pubsub: String,
+    /// Roles whose presence is broadcast to everyone (others are seen only by themselves).
+    pub presence_broadcast: Vec<Role>,
+    /// Roles that may retrieve the member list.
+    pub get_member_list: Vec<Role>,
+    /// Messages one history request may get at most (0: the service's limit).
+    pub max_history_fetch: usize,
     /// Salt of the room's XEP-0421 occupant ids (random per room, kept with it, so ids are
     /// stable and cannot be computed from a guessed JID).
     pub salt: String,
@@ -61,6 +71,11 @@ impl Default for RoomConfig {
             allow_pm: true,
             logging: true,
             forward_mentions: false,
+            language: String::new(),
+            pubsub: String::new(),
+            presence_broadcast: vec![Role::Moderator, Role::Participant, Role::Visitor],
+            get_member_list: vec![Role::Moderator, Role::Participant],
+            max_history_fetch: 0,
             salt: rhein_proto::xml::random_id(),
         }
     }
@@ -101,6 +116,20 @@ impl RoomConfig {
         ));
         x.append_child(field("muc#roomconfig_enablelogging", "boolean", &[bit(self.logging)]));
         x.append_child(field("muc#roomconfig_forwardmentions", "boolean", &[bit(self.forward_mentions)]));
+        x.append_child(field("muc#roomconfig_lang", "text-single", &[&self.language]));
+        x.append_child(field("muc#roomconfig_pubsub", "text-single", &[&self.pubsub]));
+        let roles = |list: &[Role]| list.iter().map(|r| r.as_str()).collect::<Vec<_>>();
+        let choices = ["moderator", "participant", "visitor"];
+        x.append_child(options(
+            field("muc#roomconfig_presencebroadcast", "list-multi", &roles(&self.presence_broadcast)),
+            &choices,
+        ));
+        x.append_child(options(
+            field("muc#roomconfig_getmemberlist", "list-multi", &roles(&self.get_member_list)),
+            &choices,
+        ));
+        let fetch = if self.max_history_fetch == 0 { String::new() } else { self.max_history_fetch.to_string() };
+        x.append_child(field("muc#maxhistoryfetch", "text-single", &[&fetch]));
         x
     }
 
@@ -136,6 +165,18 @@ impl RoomConfig {
                 "muc#roomconfig_allowpm" => self.allow_pm = one != "none",
                 "muc#roomconfig_enablelogging" => self.logging = boolean(one)?,
                 "muc#roomconfig_forwardmentions" => self.forward_mentions = boolean(one)?,
+                "muc#roomconfig_lang" => self.language = one.to_owned(),
+                "muc#roomconfig_pubsub" => self.pubsub = one.to_owned(),
+                "muc#roomconfig_presencebroadcast" => self.presence_broadcast = parse_roles(&vals)?,
+                "muc#roomconfig_getmemberlist" => self.get_member_list = parse_roles(&vals)?,
+                "muc#maxhistoryfetch" => {
+                    self.max_history_fetch = match one.trim() {
+                        "" => 0,
+                        n => n
+                            .parse()
+                            .map_err(|_| StanzaError::not_acceptable().with_text("maxhistoryfetch is a number"))?,
+                    }
+                }
                 _ => {}
             }
         }
@@ -178,7 +219,20 @@ impl Affiliation {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+fn parse_roles(values: &[String]) -> Result<Vec<Role>, StanzaError> {
+    values
+        .iter()
+        .map(|v| match v.as_str() {
+            "moderator" => Ok(Role::Moderator),
+            "participant" => Ok(Role::Participant),
+            "visitor" => Ok(Role::Visitor),
+            _ => Err(StanzaError::not_acceptable().with_text("roles are moderator, participant or visitor")),
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub(crate) enum Role {
     None,
     Visitor,
@@ -289,6 +343,11 @@ impl Room {
             .chain_update(who.as_str().as_bytes())
             .finalize();
         base64::engine::general_purpose::STANDARD_NO_PAD.encode(&digest[..18])
+    }
+
+    /// Whether everyone sees `occ`'s presence (else only its own clients do).
+    pub(crate) fn broadcasts(&self, occ: &Occupant) -> bool {
+        self.config.presence_broadcast.contains(&occ.role)
     }
 
     /// Whether `viewer` may see occupants' real JIDs.
