@@ -58,6 +58,8 @@ pub struct RunningServer {
     listeners: Vec<(ListenerKind, SocketAddr)>,
     stop: watch::Sender<bool>,
     connections: listener::Connections,
+    /// An ephemeral server's uploads, removed at shutdown.
+    scratch: Option<std::path::PathBuf>,
 }
 
 impl RunningServer {
@@ -84,6 +86,9 @@ impl RunningServer {
         self.router.shutdown();
         self.connections.drain(Duration::from_secs(3)).await;
         self.db.close().await;
+        if let Some(dir) = self.scratch {
+            let _ = tokio::fs::remove_dir_all(dir).await;
+        }
     }
 }
 
@@ -246,5 +251,6 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
         }
         bound.push((lc.kind, addr));
     }
-    Ok(RunningServer { db, router, s2s, listeners: bound, stop, connections })
+    let scratch = (persistence == Persistence::Ephemeral).then_some(upload_dir);
+    Ok(RunningServer { db, router, s2s, listeners: bound, stop, connections, scratch })
 }
