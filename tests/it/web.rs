@@ -308,11 +308,8 @@ async fn slot(c: &mut rhein_testkit::TestClient, id: &str, name: &str, size: usi
 }
 
 fn put_url(slot: &Element) -> String {
-    slot.get_child("slot", UPLOAD)
-        .and_then(|s| s.get_child("put", UPLOAD))
-        .and_then(|p| p.attr("url"))
-        .unwrap()
-        .to_owned()
+    let url = slot.get_child("slot", UPLOAD).and_then(|s| s.get_child("put", UPLOAD)).and_then(|p| p.attr("url"));
+    url.unwrap_or_else(|| panic!("no slot: {slot:?}")).to_owned()
 }
 
 /// A request over HTTPS to the server's https listener; `url` is what a slot names.

@@ -63,7 +63,9 @@ impl Uploads<'_> {
 
     /// Bytes an account holds or has reserved in slots created since `since`.
     pub async fn used(&self, owner: &str, since: i64) -> Result<i64, StorageError> {
-        const SQL: &str = "SELECT COALESCE(SUM(size), 0) FROM upload_slot WHERE owner = $1 AND created_at >= $2";
+        // SUM of a BIGINT is NUMERIC in PostgreSQL: cast back.
+        const SQL: &str =
+            "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM upload_slot WHERE owner = $1 AND created_at >= $2";
         let (n,): (i64,) = on_pool!(self.db, |p| sqlx::query_as(SQL).bind(owner).bind(since).fetch_one(p).await)?;
         Ok(n)
     }
