@@ -155,3 +155,23 @@ async fn sasl2_without_bind2_falls_back_to_legacy_binding_and_fails_cleanly() {
     assert_eq!(jid, "alice@localhost/legacy");
     c.expect_none(Duration::from_millis(100), |e| e.name() == "success").await;
 }
+
+#[tokio::test]
+async fn bind2_takes_offline_messages_from_the_archive_instead() {
+    // XEP-0386 §3: offline messages are cleared without being sent; MAM has them.
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
+    let mut bob = server.client("bob", "pw").await;
+    bob.send("<message to='alice@localhost' type='chat' id='o1'><body>while you were out</body></message>").await;
+    bob.iq("<iq type='get' id='sync' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+    let mut c = server.connect().open().await;
+    let inline = format!("{UA}<bind xmlns='{BIND2}'><tag>Phone</tag></bind>");
+    let success = c.authenticate2("SCRAM-SHA-256", "alice", "pw", &inline).await.unwrap();
+    let metadata = success.get_child("bound", BIND2).and_then(|b| b.get_child("metadata", "urn:xmpp:mam:2"));
+    assert!(metadata.and_then(|m| m.get_child("end", "urn:xmpp:mam:2")).is_some(), "the archive has it");
+    c.send("<presence/>").await;
+    c.expect_none(Duration::from_millis(400), |e| e.name() == "message" && e.attr("id") == Some("o1")).await;
+    // A legacy login afterwards finds nothing waiting either.
+    let mut legacy = server.client("alice", "pw").await;
+    legacy.send("<presence/>").await;
+    legacy.expect_none(Duration::from_millis(300), |e| e.name() == "message" && e.attr("id") == Some("o1")).await;
+}

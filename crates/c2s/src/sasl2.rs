@@ -75,6 +75,7 @@ impl Negotiation {
             };
             if let Ok(binding) = bind_resource(shared, host, localpart, &resource).await {
                 let jid = binding.jid.clone();
+                drop_archived_offline(shared, &owner).await;
                 let mut bound_el = Element::bare("bound", NS_BIND2);
                 if let Some(metadata) = archive_metadata(shared, &owner).await {
                     bound_el.append_child(metadata);
@@ -109,6 +110,22 @@ impl Negotiation {
         out.extend(xml::to_bytes(&features));
         self.io.write(&out).await.ok()?;
         Some(Sasl2Next::Authenticated)
+    }
+}
+
+/// XEP-0386 §3: a Bind2 client gets its offline messages from the archive, so those the
+/// archive holds (they carry the account's XEP-0359 stanza id) are dropped instead of sent.
+/// Messages that were not archived stay and are delivered as usual.
+async fn drop_archived_offline(shared: &C2sShared, owner: &BareJid) {
+    let offline = shared.db.offline();
+    let Ok(waiting) = offline.list(owner.as_str()).await else { return };
+    for (id, message) in waiting {
+        let archived = message.stanza.parse::<Element>().is_ok_and(|m| {
+            m.children().any(|c| c.is("stanza-id", "urn:xmpp:sid:0") && c.attr("by") == Some(owner.as_str()))
+        });
+        if archived && let Err(e) = offline.remove(owner.as_str(), id).await {
+            tracing::warn!(error = %e, "dropping an archived offline message failed");
+        }
     }
 }
 

@@ -54,6 +54,13 @@ impl Offline<'_> {
         Ok(())
     }
 
+    /// Removes one message.
+    pub async fn remove(&self, owner: &str, id: i64) -> Result<(), StorageError> {
+        const SQL: &str = "DELETE FROM offline_message WHERE owner = $1 AND id = $2";
+        on_pool!(self.db, |p| sqlx::query(SQL).bind(owner).bind(id).execute(p).await.map(|_| ()))?;
+        Ok(())
+    }
+
     pub async fn count(&self, owner: &str) -> Result<i64, StorageError> {
         const SQL: &str = "SELECT COUNT(*) FROM offline_message WHERE owner = $1";
         let (n,): (i64,) = on_pool!(self.db, |p| sqlx::query_as(SQL).bind(owner).fetch_one(p).await)?;
