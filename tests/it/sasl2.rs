@@ -175,3 +175,29 @@ async fn bind2_takes_offline_messages_from_the_archive_instead() {
     legacy.send("<presence/>").await;
     legacy.expect_none(Duration::from_millis(300), |e| e.name() == "message" && e.attr("id") == Some("o1")).await;
 }
+
+#[tokio::test]
+async fn fast_tokens_near_expiry_are_rotated() {
+    let server = TestServer::builder().user("alice", "pw").start().await;
+    // A token with an hour left (its lifetime is 30 days: due for rotation).
+    let expiry = rhein_storage::now_ms() + 3_600_000;
+    let ua_id = "d4565fa7-4d72-4749-b3d3-740edbf87770";
+    server
+        .running()
+        .db
+        .fast_tokens()
+        .issue("alice@localhost", ua_id, "HT-SHA-256-EXPR", "old-token", expiry)
+        .await
+        .unwrap();
+    let mut c = server.connect().open().await;
+    let success = c.authenticate2("HT-SHA-256-EXPR", "alice", "old-token", UA).await.unwrap();
+    let fresh = success.get_child("token", FAST).expect("a new token without asking");
+    let new_token = fresh.attr("token").unwrap().to_owned();
+    assert_ne!(new_token, "old-token");
+    let mut again = server.connect().open().await;
+    assert!(again.authenticate2("HT-SHA-256-EXPR", "alice", &new_token, UA).await.is_ok(), "the new token works");
+    // A fresh token is not rotated on use.
+    let mut third = server.connect().open().await;
+    let success = third.authenticate2("HT-SHA-256-EXPR", "alice", &new_token, UA).await.unwrap();
+    assert!(success.get_child("token", FAST).is_none(), "{success:?}");
+}

@@ -36,8 +36,9 @@ impl Profile {
 /// How an exchange ended.
 pub(crate) enum AuthOutcome {
     /// Authenticated as this (prepared) local part; `additional` is the mechanism's final
-    /// data for `<success/>`.
-    Success { localpart: String, additional: Option<Vec<u8>> },
+    /// data for `<success/>`; `rotate` names the FAST mechanism of a token due for
+    /// rotation (XEP-0484 §3.4), whose successor goes into `<success/>`.
+    Success { localpart: String, additional: Option<Vec<u8>>, rotate: Option<HtMechanism> },
     /// `<failure/>` was sent; the client may retry.
     Failed,
     /// The stream broke or misbehaved mid-exchange; it is already closed.
@@ -160,9 +161,9 @@ pub(crate) async fn authenticate(
         && let Some(ht) = HtMechanism::from_name(name).filter(|m| m.available(cb))
     {
         return match fast(shared, peer, host, auth, ht, cb).await {
-            Ok((localpart, proof)) => {
+            Ok((localpart, proof, rotate)) => {
                 shared.throttle.succeeded(&format!("{localpart}@{host}"));
-                AuthOutcome::Success { localpart, additional: Some(proof) }
+                AuthOutcome::Success { localpart, additional: Some(proof), rotate }
             }
             Err(Some((e, text))) => outcome(send_failure(io, profile, e, text).await),
             Err(None) => AuthOutcome::Broken,
@@ -202,7 +203,7 @@ pub(crate) async fn authenticate(
     match result {
         Ok((localpart, additional)) => {
             shared.throttle.succeeded(&format!("{localpart}@{host}"));
-            AuthOutcome::Success { localpart, additional }
+            AuthOutcome::Success { localpart, additional, rotate: None }
         }
         Err(Some((e, text))) => outcome(send_failure(io, profile, e, text).await),
         Err(None) => AuthOutcome::Broken,
@@ -222,7 +223,7 @@ async fn fast(
     auth: &Element,
     mech: HtMechanism,
     cb: &ChannelBinding,
-) -> Result<(String, Vec<u8>), Option<(SaslError, Option<&'static str>)>> {
+) -> Result<(String, Vec<u8>, Option<HtMechanism>), Option<(SaslError, Option<&'static str>)>> {
     let initial = auth
         .get_child("initial-response", NS_SASL2)
         .map_or(Ok(None), decode)
@@ -245,7 +246,9 @@ async fn fast(
                 .and_then(|f| f.attr("invalidate"))
                 .is_some_and(|v| v == "true" || v == "1");
             shared.db.fast_tokens().used(&owner, &client, &token, expiry, invalidate).await.map_err(storage)?;
-            return Ok((localpart, server_proof));
+            // Past half its life, a token is replaced at the next login that uses it.
+            let due = expiry - rhein_storage::now_ms() < crate::sasl2::TOKEN_LIFETIME_MS / 2;
+            return Ok((localpart, server_proof, (due && !invalidate).then_some(mech)));
         }
     }
     shared.throttle.failed(peer, &owner);

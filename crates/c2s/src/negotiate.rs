@@ -156,7 +156,7 @@ impl Negotiation {
                         match auth::authenticate(shared, &mut self.io, profile, peer.ip(), &host, &el, &mechs, &cb)
                             .await
                         {
-                            AuthOutcome::Success { localpart, additional } if profile == Profile::Legacy => {
+                            AuthOutcome::Success { localpart, additional, .. } if profile == Profile::Legacy => {
                                 tracing::debug!(%localpart, "authenticated");
                                 let success = auth::sasl_el(profile, "success", additional.as_deref());
                                 self.io.send(&success).await.ok()?;
@@ -165,9 +165,9 @@ impl Negotiation {
                                 self.header_sent = false;
                                 break;
                             }
-                            AuthOutcome::Success { localpart, additional } => {
+                            AuthOutcome::Success { localpart, additional, rotate } => {
                                 tracing::debug!(%localpart, "authenticated (SASL2)");
-                                match self.sasl2_success(shared, &host, &localpart, &el, additional).await? {
+                                match self.sasl2_success(shared, &host, &localpart, &el, additional, rotate).await? {
                                     Sasl2Next::Bound { binding, sm, resume_rx, inactive } => {
                                         let mut bound = binding.into_bound(self.io);
                                         bound.sm = sm;

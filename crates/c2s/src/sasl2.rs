@@ -17,7 +17,7 @@ pub(crate) const NS_BIND2: &str = "urn:xmpp:bind:0";
 const NS_CARBONS: &str = "urn:xmpp:carbons:2";
 
 /// How long a FAST token stays valid.
-const TOKEN_LIFETIME_MS: i64 = 30 * 24 * 3600 * 1000;
+pub(crate) const TOKEN_LIFETIME_MS: i64 = 30 * 24 * 3600 * 1000;
 
 /// Where the stream goes after `<success/>`.
 pub(crate) enum Sasl2Next {
@@ -38,13 +38,14 @@ impl Negotiation {
         localpart: &str,
         request: &Element,
         additional: Option<Vec<u8>>,
+        rotate: Option<HtMechanism>,
     ) -> Option<Sasl2Next> {
         let owner = BareJid::new(&format!("{localpart}@{host}")).ok()?;
         let mut success = Element::bare("success", NS_SASL2);
         if let Some(d) = additional {
             success.append_child(auth::additional_data(&d));
         }
-        let token = issue_token(shared, &owner, request).await;
+        let token = issue_token(shared, &owner, request, rotate).await;
         let features = authenticated_features(shared);
         let finish = |mut success: Element, identity: &str, extra: Vec<Element>| {
             success.append_child(xml::text_el("authorization-identifier", NS_SASL2, identity));
@@ -144,12 +145,17 @@ async fn archive_metadata(shared: &C2sShared, owner: &BareJid) -> Option<Element
     Some(metadata)
 }
 
-/// A new FAST token when the client asked for one (XEP-0484 §3.3), for its user-agent id.
-async fn issue_token(shared: &C2sShared, owner: &BareJid, request: &Element) -> Option<Element> {
-    let mech = request
-        .get_child("request-token", NS_FAST)
-        .and_then(|r| r.attr("mechanism"))
-        .and_then(HtMechanism::from_name)?;
+/// A new FAST token when the client asked for one (XEP-0484 §3.3) or the one it used is due
+/// for rotation (§3.4), for its user-agent id.
+async fn issue_token(
+    shared: &C2sShared,
+    owner: &BareJid,
+    request: &Element,
+    rotate: Option<HtMechanism>,
+) -> Option<Element> {
+    let requested =
+        request.get_child("request-token", NS_FAST).and_then(|r| r.attr("mechanism")).and_then(HtMechanism::from_name);
+    let mech = requested.or(rotate)?;
     let client = auth::user_agent_id(request)?;
     let mut raw = [0u8; 32];
     rand::fill(&mut raw[..]);
