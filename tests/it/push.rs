@@ -170,3 +170,30 @@ async fn pushes_reach_remote_and_component_app_servers() {
         .send(&format!("<iq type='result' id='{}' from='push.alpha.test' to='alpha.test'/>", push.attr("id").unwrap()))
         .await;
 }
+
+#[tokio::test]
+async fn inactive_clients_are_pushed_too() {
+    // XEP-0352: a client that said it is inactive is connected but nobody is looking at it.
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").user("pusher", "pw").start().await;
+    let mut app = server.connect().resource("app").login("pusher", "pw").await;
+    let mut alice = server.connect().resource("phone").login("alice", "pw").await;
+    alice.send("<presence/>").await;
+    alice
+        .iq(&format!("<iq type='set' id='e'><enable xmlns='{PUSH}' jid='pusher@localhost/app' node='n3'/></iq>"))
+        .await;
+    let mut bob = server.client("bob", "pw").await;
+    alice.send("<inactive xmlns='urn:xmpp:csi:0'/>").await;
+    bob.iq("<iq type='get' id='sync1' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+    alice.iq("<iq type='get' id='sync2' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+    bob.send("<message to='alice@localhost' type='chat'><body>are you asleep?</body></message>").await;
+    let push = app.expect(is_push).await;
+    answer(&mut app, &push, true).await;
+    alice.expect(named("message")).await;
+    alice.send("<active xmlns='urn:xmpp:csi:0'/>").await;
+    alice.iq("<iq type='get' id='sync3' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+    bob.send("<message to='alice@localhost' type='chat'><body>awake now</body></message>").await;
+    alice
+        .expect(|e| e.name() == "message" && e.get_child("body", ns::CLIENT).is_some_and(|b| b.text() == "awake now"))
+        .await;
+    app.expect_none(Duration::from_millis(300), is_push).await;
+}

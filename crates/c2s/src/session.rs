@@ -51,6 +51,9 @@ enum Wake {
 pub(crate) async fn run(shared: &C2sShared, bound: Bound) {
     let Bound { io, jid, session_id, rx, overflow, sm, resume_rx, inactive } = bound;
     let held = inactive.then(Held::default);
+    if inactive {
+        shared.router.set_inactive(&jid, true);
+    }
     let mut s = Session { shared, jid, session_id, rx, overflow, sm, resume_rx, held, out: Vec::new() };
     let mut conn = Some(io);
     loop {
@@ -200,9 +203,11 @@ impl Session<'_> {
         match el.name() {
             "inactive" => {
                 self.held.get_or_insert_with(Held::default);
+                self.shared.router.set_inactive(&self.jid, true);
                 None
             }
             "active" => {
+                self.shared.router.set_inactive(&self.jid, false);
                 let held = self.held.take().map(|mut h| h.take()).unwrap_or_default();
                 self.write_stanzas(io, held).await
             }

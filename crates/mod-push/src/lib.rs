@@ -1,6 +1,6 @@
 //! XEP-0357 Push Notifications for accounts. A client registers an app server (`jid`, `node`,
-//! optional publish-options); when a message arrives and no attached session of the account
-//! is online (all offline, or hibernating after XEP-0198), the server publishes a summary to
+//! optional publish-options); when a message arrives and nobody is looking at the account
+//! (all offline, hibernating after XEP-0198, or inactive per XEP-0352), the server publishes a summary to
 //! every registration: message count, last sender, and the body only if the operator allows
 //! it. Pushes go through the router like any IQ; an app server that keeps failing is disabled.
 
@@ -118,7 +118,8 @@ impl Push {
         let Some(owner) = el.attr("to").and_then(|t| Jid::new(t).ok()).map(|j| j.to_bare()) else {
             return Ok(Flow::Continue(el));
         };
-        if ctx.router.resources(&owner).iter().any(|r| r.is_available() && !r.detached) {
+        // Somebody is looking only at a connected client that did not say it is inactive.
+        if ctx.router.resources(&owner).iter().any(|r| r.is_available() && !r.detached && !r.inactive) {
             return Ok(Flow::Continue(el));
         }
         let registrations = ctx.db.push().list(owner.as_str()).await.map_err(storage_failure)?;

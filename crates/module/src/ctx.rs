@@ -18,6 +18,8 @@ pub struct ResourceInfo {
     /// The connection is gone and the session waits for resumption (XEP-0198): stanzas are
     /// queued for it, but nobody is looking at them.
     pub detached: bool,
+    /// The client said it is inactive (XEP-0352): connected, but nobody is looking.
+    pub inactive: bool,
 }
 
 impl ResourceInfo {

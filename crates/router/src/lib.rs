@@ -142,6 +142,11 @@ impl Router {
         self.inner.sessions.with_resource(jid, |r| r.detached = detached);
     }
 
+    /// Records a client's XEP-0352 state (modules such as push look at it).
+    pub fn set_inactive(&self, jid: &FullJid, inactive: bool) {
+        self.inner.sessions.with_resource(jid, |r| r.inactive = inactive);
+    }
+
     /// Number of bound sessions (for logs and tests).
     pub fn session_count(&self) -> usize {
         self.inner.sessions.count()

@@ -62,6 +62,7 @@ pub(crate) struct Resource {
     pub(crate) presence: Option<Element>,
     pub(crate) interests: Interests,
     pub(crate) detached: bool,
+    pub(crate) inactive: bool,
     pub(crate) handle: SessionHandle,
 }
 
@@ -96,6 +97,7 @@ impl Table {
             presence: None,
             interests: Interests::default(),
             detached: false,
+            inactive: false,
             handle,
         });
         Ok(())
@@ -127,6 +129,7 @@ impl Table {
                     presence: r.presence.clone(),
                     interests: r.interests,
                     detached: r.detached,
+                    inactive: r.inactive,
                 })
             })
             .collect()
