@@ -50,9 +50,7 @@ impl Muc {
         if !may {
             return Err(StanzaError::forbidden().with_text("not allowed to see that list"));
         }
-        let mut jids: Vec<&BareJid> = room.affiliations.iter().filter(|(_, a)| **a == wanted).map(|(j, _)| j).collect();
-        jids.sort();
-        for jid in jids {
+        for jid in room.with_affiliation(wanted) {
             let present = room.occupants.iter().find(|o| o.bare == *jid);
             out.append_child(self.list_item(room, jid, present));
         }
@@ -87,7 +85,7 @@ impl Muc {
             let reason = item.get_child("reason", NS_ADMIN).map(Element::text).unwrap_or_default();
             let change = match (item.attr("role"), item.attr("affiliation")) {
                 (Some(role), _) => {
-                    let role = parse_role(role)?;
+                    let role = Role::parse(role).ok_or_else(|| StanzaError::bad_request().with_text("unknown role"))?;
                     let nick = item
                         .attr("nick")
                         .ok_or_else(|| StanzaError::bad_request().with_text("a role change names a nick"))?;
@@ -204,16 +202,6 @@ impl Muc {
 enum Change {
     Role { nick: String, role: Role, reason: String },
     Affiliation { jid: BareJid, affiliation: Affiliation, reason: String },
-}
-
-fn parse_role(s: &str) -> Result<Role, StanzaError> {
-    match s {
-        "moderator" => Ok(Role::Moderator),
-        "participant" => Ok(Role::Participant),
-        "visitor" => Ok(Role::Visitor),
-        "none" => Ok(Role::None),
-        _ => Err(StanzaError::bad_request().with_text("unknown role")),
-    }
 }
 
 /// §8.2–§8.5, §9.6: moderators kick and (de)voice those below admins; only admins and owners

@@ -9,7 +9,8 @@ use rhein_proto::{BareJid, Element, StanzaError, ns, xml};
 
 const ROOMINFO: &str = "http://jabber.org/protocol/muc#roominfo";
 
-fn identity(name: &str) -> Element {
+/// A `conference/text` identity.
+pub(crate) fn identity(name: &str) -> Element {
     let mut i = xml::with_attr(Element::bare("identity", ns::DISCO_INFO), "category", "conference");
     xml::set_attr(&mut i, "type", "text");
     xml::set_attr(&mut i, "name", name);

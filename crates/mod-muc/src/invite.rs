@@ -89,10 +89,7 @@ impl Muc {
         if !room.config.password.is_empty() {
             x.append_child(xml::text_el("password", NS_USER, room.config.password.clone()));
         }
-        let mut m = xml::with_attr(Element::bare("message", ns::CLIENT), "from", room.jid.as_str());
-        xml::set_attr(&mut m, "to", to.as_str());
-        xml::set_attr(&mut m, "id", xml::random_id());
-        m.append_child(x);
+        let mut m = room.message_to(to.as_str(), x);
         m.append_child(xml::text_el("body", ns::CLIENT, format!("{} invites you to {}", from.to_bare(), room.jid)));
         out.push(m);
         Ok(())
@@ -107,10 +104,7 @@ impl Muc {
         }
         let mut x = Element::bare("x", NS_USER);
         x.append_child(notice);
-        let mut m = xml::with_attr(Element::bare("message", ns::CLIENT), "from", room.jid.as_str());
-        xml::set_attr(&mut m, "to", to.as_str());
-        m.append_child(x);
-        out.push(m);
+        out.push(room.message_to(to.as_str(), x));
         Ok(())
     }
 
@@ -152,11 +146,7 @@ impl Muc {
         request.append_child(field("muc#request_allow", "boolean", &["0"]));
         for moderator in room.occupants.iter().filter(|o| o.role == Role::Moderator) {
             for (session, _) in &moderator.sessions {
-                let mut m = xml::with_attr(Element::bare("message", ns::CLIENT), "from", room.jid.as_str());
-                xml::set_attr(&mut m, "to", session.as_str());
-                xml::set_attr(&mut m, "id", xml::random_id());
-                m.append_child(request.clone());
-                out.push(m);
+                out.push(room.message_to(session.as_str(), request.clone()));
             }
         }
         Ok(())

@@ -152,11 +152,7 @@ impl Muc {
             let mentioned = mentions(msg, room, &push.nick, &push.occupant_id);
             xml::set_attr(&mut note, "mentioned", if mentioned { "true" } else { "false" });
             note.append_child(forwarded(msg));
-            let mut m = xml::with_attr(Element::bare("message", ns::CLIENT), "from", room.jid.as_str());
-            xml::set_attr(&mut m, "to", push.service.as_str());
-            xml::set_attr(&mut m, "id", xml::random_id());
-            m.append_child(note);
-            out.push(m);
+            out.push(room.message_to(&push.service, note));
         }
         if room.config.forward_mentions {
             let present: Vec<&BareJid> = room.occupants.iter().map(|o| &o.bare).collect();
@@ -164,11 +160,7 @@ impl Muc {
                 if mentions(msg, room, nick, &room.occupant_id(user)) {
                     let mut mentions_el = Element::bare("mentions", NS_MMN);
                     mentions_el.append_child(forwarded(msg));
-                    let mut m = xml::with_attr(Element::bare("message", ns::CLIENT), "from", room.jid.as_str());
-                    xml::set_attr(&mut m, "to", user.as_str());
-                    xml::set_attr(&mut m, "id", xml::random_id());
-                    m.append_child(mentions_el);
-                    out.push(m);
+                    out.push(room.message_to(user.as_str(), mentions_el));
                 }
             }
         }

@@ -231,8 +231,7 @@ impl Muc {
             if wanted == Affiliation::Owner && listed.is_empty() {
                 return Err(StanzaError::not_acceptable().with_text("a room keeps at least one owner"));
             }
-            let current: Vec<BareJid> =
-                room.affiliations.iter().filter(|(_, a)| **a == wanted).map(|(j, _)| j.clone()).collect();
+            let current: Vec<BareJid> = room.with_affiliation(wanted).into_iter().cloned().collect();
             for jid in current.iter().filter(|j| !listed.contains(j)) {
                 self.apply_affiliation(out, room, jid, Affiliation::None, "", "");
             }

@@ -82,10 +82,7 @@ impl Muc {
 pub(crate) fn reserved_nick_info(room: &Room, from: &FullJid) -> Element {
     let mut q = xml::with_attr(Element::bare("query", ns::DISCO_INFO), "node", ROOMUSER_NODE);
     if let Some(nick) = room.reserved.get(&from.to_bare()) {
-        let mut identity = xml::with_attr(Element::bare("identity", ns::DISCO_INFO), "category", "conference");
-        xml::set_attr(&mut identity, "type", "text");
-        xml::set_attr(&mut identity, "name", nick.as_str());
-        q.append_child(identity);
+        q.append_child(crate::disco::identity(nick));
     }
     q
 }

@@ -1,7 +1,7 @@
 //! A room: its configuration (the XEP-0045 §15.5.3 form), affiliations, and who is in it.
 
 use rhein_proto::form::{bit, boolean, field, form, options, submitted};
-use rhein_proto::{BareJid, Element, FullJid, StanzaError};
+use rhein_proto::{BareJid, Element, FullJid, StanzaError, ns, xml};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -219,14 +219,14 @@ impl Affiliation {
     }
 }
 
+/// The roles of a list-multi field (`none` is not a role one can list).
 fn parse_roles(values: &[String]) -> Result<Vec<Role>, StanzaError> {
     values
         .iter()
-        .map(|v| match v.as_str() {
-            "moderator" => Ok(Role::Moderator),
-            "participant" => Ok(Role::Participant),
-            "visitor" => Ok(Role::Visitor),
-            _ => Err(StanzaError::not_acceptable().with_text("roles are moderator, participant or visitor")),
+        .map(|v| {
+            Role::parse(v)
+                .filter(|r| *r != Role::None)
+                .ok_or_else(|| StanzaError::not_acceptable().with_text("roles are moderator, participant or visitor"))
         })
         .collect()
 }
@@ -241,6 +241,16 @@ pub(crate) enum Role {
 }
 
 impl Role {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "moderator" => Self::Moderator,
+            "participant" => Self::Participant,
+            "visitor" => Self::Visitor,
+            "none" => Self::None,
+            _ => return None,
+        })
+    }
+
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Moderator => "moderator",
@@ -319,6 +329,24 @@ impl Room {
 
     pub(crate) fn occupant_mut(&mut self, nick: &str) -> Option<&mut Occupant> {
         self.occupants.iter_mut().find(|o| o.nick == nick)
+    }
+
+    /// A message from the room itself to `to`, carrying `payload` (invitations, declines,
+    /// voice requests, push and mention notifications).
+    pub(crate) fn message_to(&self, to: &str, payload: Element) -> Element {
+        let mut m = xml::with_attr(Element::bare("message", ns::CLIENT), "from", self.jid.as_str());
+        xml::set_attr(&mut m, "to", to);
+        xml::set_attr(&mut m, "id", xml::random_id());
+        m.append_child(payload);
+        m
+    }
+
+    /// Who holds `affiliation`, sorted.
+    pub(crate) fn with_affiliation(&self, affiliation: Affiliation) -> Vec<&BareJid> {
+        let mut jids: Vec<&BareJid> =
+            self.affiliations.iter().filter(|(_, a)| **a == affiliation).map(|(j, _)| j).collect();
+        jids.sort();
+        jids
     }
 
     /// Who registered `nick`, if anyone.
