@@ -32,7 +32,8 @@ use tokio::time::Instant;
 pub struct S2sConfig {
     /// Domains we federate as: the account hosts and component domains.
     pub local_domains: Vec<String>,
-    /// Remote domains pinned to an address instead of being looked up in DNS.
+    /// Remote domains pinned to an address instead of being looked up in DNS (the initial
+    /// pins; [`S2s::pin`] adds more).
     pub routes: HashMap<String, Route>,
     /// Refuse streams, both ways, that do not use TLS.
     pub require_tls: bool,
@@ -91,9 +92,10 @@ pub(crate) struct VerifyRequest {
 
 impl S2s {
     /// Creates the service and installs it in the router.
-    pub fn install(config: S2sConfig, router: Router) -> Self {
+    pub fn install(mut config: S2sConfig, router: Router) -> Self {
         let local = config.local_domains.iter().map(|d| d.to_ascii_lowercase()).collect();
-        let routes = RwLock::new(config.routes.clone());
+        // The pins live in one place from now on (they change with `pin`).
+        let routes = RwLock::new(std::mem::take(&mut config.routes));
         let connectors = local_connectors(&config);
         let shared = Arc::new(Shared {
             routes,

@@ -65,14 +65,12 @@ pub(crate) async fn handle(shared: Arc<WebShared>, peer: SocketAddr, req: Reques
         Ok(b) => b.to_bytes(),
         Err(_) => return crate::plain(StatusCode::PAYLOAD_TOO_LARGE, "request too large"),
     };
-    let Ok(body) = std::str::from_utf8(&bytes).ok().and_then(|s| s.parse::<Element>().ok()).ok_or(()) else {
+    let body = std::str::from_utf8(&bytes).ok().and_then(|s| s.parse::<Element>().ok()).filter(|b| b.is("body", NS));
+    let Some(body) = body else {
         return crate::plain(StatusCode::BAD_REQUEST, "expected a BOSH <body/>");
     };
-    if !body.is("body", NS) {
-        return crate::plain(StatusCode::BAD_REQUEST, "expected a BOSH <body/>");
-    }
     let rid = body.attr("rid").and_then(|r| r.parse::<u64>().ok());
-    let Some(rid) = rid else { return terminate("bad-request") };
+    let Some(rid) = rid else { return respond(terminate_body("bad-request")) };
     let reply = match body.attr("sid") {
         None => create(&shared, peer, &body, rid).await,
         Some(sid) => match shared.bosh.get(sid) {
@@ -238,16 +236,12 @@ fn terminate_body(condition: &str) -> Element {
     b
 }
 
-fn terminate(condition: &str) -> Response<Body> {
-    respond(terminate_body(condition))
-}
-
 fn respond(body: Element) -> Response<Body> {
     let mut r = Response::new(Full::new(Bytes::from(xml::to_bytes(&body))));
     crate::secure_headers(&mut r);
+    crate::cors(&mut r);
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml; charset=utf-8"));
-    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }

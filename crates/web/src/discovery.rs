@@ -1,6 +1,6 @@
 //! XEP-0156: how a client that knows only the domain finds the WebSocket endpoint.
 
-use crate::{Body, secure_headers};
+use crate::{Body, cors, secure_headers};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderValue};
@@ -58,8 +58,4 @@ pub(crate) fn preflight() -> Response<Body> {
     h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("*"));
     h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
     r
-}
-
-fn cors(r: &mut Response<Body>) {
-    r.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
 }

@@ -116,6 +116,12 @@ pub(crate) fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
     r
 }
 
+/// Lets pages of any origin read the response (discovery, uploads and BOSH are public or
+/// authorised by their own secrets; session origins are checked in `route`).
+pub(crate) fn cors(r: &mut Response<Body>) {
+    r.headers_mut().insert(hyper::header::ACCESS_CONTROL_ALLOW_ORIGIN, hyper::header::HeaderValue::from_static("*"));
+}
+
 /// Headers that keep browsers from sniffing or framing what the server returns.
 pub(crate) fn secure_headers(r: &mut Response<Body>) {
     use hyper::header::{HeaderName, HeaderValue};

@@ -1,7 +1,7 @@
 //! The HTTP half of XEP-0363: one PUT fills a slot handed out over XMPP (exactly the announced
 //! size and type, once), GET serves it to anyone with the URL.
 
-use crate::{Body, WebShared, plain, secure_headers};
+use crate::{Body, WebShared, cors, plain, secure_headers};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderValue};
@@ -33,10 +33,6 @@ fn percent_decode(s: &str) -> Option<String> {
         }
     }
     String::from_utf8(out).ok()
-}
-
-fn cors(r: &mut Response<Body>) {
-    r.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
 }
 
 fn status(code: StatusCode, text: &'static str) -> Response<Body> {
