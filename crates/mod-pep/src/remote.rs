@@ -2,8 +2,6 @@
 //! the presence they send our users: which of their full JIDs are online, with which
 //! capabilities, and which of our users' nodes each has already been brought up to date on.
 
-use crate::access::Audience;
-use crate::config::{NodeConfig, SendLast};
 use crate::service::Pep;
 use rhein_module::{Ctx, Flow, storage_failure};
 use rhein_proto::{BareJid, Element, FullJid, StanzaError};
@@ -109,22 +107,6 @@ impl Pep {
             return Ok(());
         }
         let wanted: HashSet<&str> = features.iter().filter_map(|f| f.strip_suffix("+notify")).collect();
-        let audience_cache = &mut HashMap::new();
-        for (node, json) in ctx.db.pubsub().nodes(owner.as_str()).await.map_err(storage_failure)? {
-            if !wanted.contains(node.as_str()) {
-                continue;
-            }
-            let config = NodeConfig::from_json(&node, &json);
-            if config.send_last_published_item != SendLast::OnSubAndPresence || !config.deliver_notifications {
-                continue;
-            }
-            if !audience_cache.contains_key(&node) {
-                audience_cache.insert(node.clone(), Audience::load(ctx, owner, &node).await?);
-            }
-            if audience_cache[&node].check(&config, &contact).is_ok() {
-                self.send_last(ctx, owner, &node, &config, jid.as_str()).await?;
-            }
-        }
-        Ok(())
+        self.send_last_items_of(ctx, owner, &wanted, &contact, jid).await
     }
 }

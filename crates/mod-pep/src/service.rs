@@ -316,19 +316,33 @@ impl Pep {
             }
         }
         for owner in owners {
-            for (node, json) in ctx.db.pubsub().nodes(owner.as_str()).await.map_err(storage_failure)? {
-                if !fresh.contains(node.as_str()) {
-                    continue;
-                }
-                let config = NodeConfig::from_json(&node, &json);
-                if config.send_last_published_item != SendLast::OnSubAndPresence || !config.deliver_notifications {
-                    continue;
-                }
-                if owner != me && Audience::load(ctx, &owner, &node).await?.check(&config, &me).is_err() {
-                    continue;
-                }
-                self.send_last(ctx, &owner, &node, &config, jid.as_str()).await?;
+            self.send_last_items_of(ctx, &owner, &fresh, &me, jid).await?;
+        }
+        Ok(())
+    }
+
+    /// The newest item of each of `owner`'s nodes named in `nodes` that sends its last item
+    /// on presence and that `viewer` may see, to the client `to`.
+    pub(crate) async fn send_last_items_of(
+        &self,
+        ctx: &Ctx,
+        owner: &BareJid,
+        nodes: &HashSet<&str>,
+        viewer: &BareJid,
+        to: &FullJid,
+    ) -> Result<(), StanzaError> {
+        for (node, json) in ctx.db.pubsub().nodes(owner.as_str()).await.map_err(storage_failure)? {
+            if !nodes.contains(node.as_str()) {
+                continue;
             }
+            let config = NodeConfig::from_json(&node, &json);
+            if config.send_last_published_item != SendLast::OnSubAndPresence || !config.deliver_notifications {
+                continue;
+            }
+            if owner != viewer && Audience::load(ctx, owner, &node).await?.check(&config, viewer).is_err() {
+                continue;
+            }
+            self.send_last(ctx, owner, &node, &config, to.as_str()).await?;
         }
         Ok(())
     }
