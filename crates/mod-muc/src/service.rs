@@ -2,6 +2,7 @@
 
 use crate::MucConfig;
 use crate::room::{Affiliation, Room, RoomConfig};
+pub(crate) use rhein_module::Outbox;
 use rhein_module::{Ctx, storage_failure};
 use rhein_proto::xml::StanzaKind;
 use rhein_proto::{BareJid, Element, Jid, StanzaError};
@@ -149,24 +150,6 @@ impl Muc {
             muc.set_affiliation(jid, &row).await.map_err(storage_failure)?;
         }
         Ok(())
-    }
-}
-
-/// Stanzas a room operation produces. They are sent once the room's lock is released: a
-/// delivery can come straight back to the same room (a bounce, an answer to a relayed IQ),
-/// which would otherwise wait on the lock forever.
-#[derive(Default)]
-pub(crate) struct Outbox(Vec<Element>);
-
-impl Outbox {
-    pub(crate) fn push(&mut self, el: Element) {
-        self.0.push(el);
-    }
-
-    pub(crate) async fn flush(self, ctx: &Ctx) {
-        for el in self.0 {
-            ctx.router.route(el).await;
-        }
     }
 }
 

@@ -41,6 +41,8 @@ pub enum Interest {
     Blocklist,
     /// Enabled message carbons (XEP-0280).
     Carbons,
+    /// Asked for MIX channels to be marked in its roster (XEP-0405 §5.9).
+    MixAnnotations,
 }
 
 /// A small set of [`Interest`]s.

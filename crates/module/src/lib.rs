@@ -7,9 +7,11 @@
 //! the router or the stream crates, so a module compiles and is tested on its own.
 
 mod ctx;
+mod outbox;
 mod registry;
 
 pub use ctx::{Ctx, Interest, Interests, ResourceInfo, RouterApi, ServerInfo};
+pub use outbox::Outbox;
 pub use registry::{
     BoxFuture, CAPS_NODE, Disco, Event, EventHandler, Flow, IqHandler, IqKind, IqResult, Registry, ServiceHandler,
     Stage, StageHandler, Targets, Worker, caps_ver_of,

@@ -44,6 +44,14 @@ macro_rules! conditions {
                     Self { kind: ErrorType::$kind, condition: $cond, text: None, app: None }
                 }
             )*
+
+            /// The condition called `name`, with its usual type.
+            fn by_name(name: &str) -> Option<Self> {
+                match name {
+                    $($cond => Some(Self::$fn_name()),)*
+                    _ => None,
+                }
+            }
         }
     };
 }
@@ -71,6 +79,21 @@ conditions! {
 }
 
 impl StanzaError {
+    /// The error an error stanza carries (to pass on an answer received for someone else);
+    /// `undefined-condition` when it names none we know.
+    pub fn from_reply(reply: &Element) -> Self {
+        let error =
+            reply.get_child("error", crate::ns::CLIENT).or_else(|| reply.children().find(|c| c.name() == "error"));
+        let Some(error) = error else { return Self::undefined_condition() };
+        let mut err = error
+            .children()
+            .filter(|c| c.ns() == crate::ns::STANZAS)
+            .find_map(|c| Self::by_name(c.name()))
+            .unwrap_or_else(Self::undefined_condition);
+        err.text = error.children().find(|c| c.is("text", crate::ns::STANZAS)).map(Element::text);
+        err
+    }
+
     /// Adds a human-readable explanation.
     pub fn with_text(mut self, text: impl Into<String>) -> Self {
         self.text = Some(text.into());

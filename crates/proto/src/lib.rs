@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod form;
+pub mod mix;
 pub mod ns;
 pub mod rsm;
 pub mod time;

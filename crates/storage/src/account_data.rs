@@ -16,6 +16,19 @@ impl AccountData<'_> {
         Ok(row.map(|(payload,)| payload))
     }
 
+    /// Every document of one kind, by name.
+    pub async fn list(&self, owner: &str, kind: &str) -> Result<Vec<(String, String)>, StorageError> {
+        const SQL: &str = "SELECT name, payload FROM account_data WHERE owner = $1 AND kind = $2 ORDER BY name";
+        Ok(on_pool!(self.db, |p| sqlx::query_as(SQL).bind(owner).bind(kind).fetch_all(p).await)?)
+    }
+
+    /// Removes one document; whether it existed.
+    pub async fn remove(&self, owner: &str, kind: &str, name: &str) -> Result<bool, StorageError> {
+        const SQL: &str = "DELETE FROM account_data WHERE owner = $1 AND kind = $2 AND name = $3";
+        Ok(on_pool!(self.db, |p| sqlx::query(SQL).bind(owner).bind(kind).bind(name).execute(p).await?.rows_affected())
+            > 0)
+    }
+
     /// Stores several documents of one kind in one transaction.
     pub async fn put_all(&self, owner: &str, kind: &str, docs: &[(String, String)]) -> Result<(), StorageError> {
         const SQL: &str = "INSERT INTO account_data (owner, kind, name, payload) VALUES ($1, $2, $3, $4) \

@@ -241,6 +241,12 @@ impl Archive<'_> {
         Ok(on_pool!(self.db, |p| sqlx::query(EXPIRE).bind(before).execute(p).await?.rows_affected()))
     }
 
+    /// Deletes a whole archive (a destroyed channel's); how many messages went.
+    pub async fn delete_owner(&self, owner: &str) -> Result<u64, StorageError> {
+        const SQL: &str = "DELETE FROM archive WHERE owner = $1";
+        Ok(on_pool!(self.db, |p| sqlx::query(SQL).bind(owner).execute(p).await?.rows_affected()))
+    }
+
     pub async fn prefs(&self, owner: &str) -> Result<ArchivePrefs, StorageError> {
         const SQL: &str = "SELECT default_mode, always_json, never_json FROM archive_prefs WHERE owner = $1";
         let row: Option<(String, String, String)> =

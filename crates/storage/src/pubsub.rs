@@ -48,6 +48,23 @@ impl Pubsub<'_> {
         Ok(on_pool!(self.db, |p| sqlx::query_as(SQL).bind(owner).fetch_all(p).await)?)
     }
 
+    /// Owners at `domain` (`name@domain`) that have a node called `node`: the channels of a
+    /// MIX service, say.
+    pub async fn owners_with_node(&self, domain: &str, node: &str) -> Result<Vec<String>, StorageError> {
+        const SQL: &str = "SELECT owner FROM pubsub_node WHERE node = $1 AND owner LIKE $2 ORDER BY owner";
+        // `_` and `%` in a domain only widen the match; the exact suffix is checked below.
+        let pattern = format!("%@{domain}");
+        let rows: Vec<(String,)> =
+            on_pool!(self.db, |p| sqlx::query_as(SQL).bind(node).bind(&pattern).fetch_all(p).await)?;
+        Ok(rows.into_iter().map(|(o,)| o).filter(|o| o.ends_with(&format!("@{domain}"))).collect())
+    }
+
+    /// Deletes every node of `owner` with its items, affiliations and subscriptions.
+    pub async fn delete_owner(&self, owner: &str) -> Result<u64, StorageError> {
+        const SQL: &str = "DELETE FROM pubsub_node WHERE owner = $1";
+        Ok(on_pool!(self.db, |p| sqlx::query(SQL).bind(owner).execute(p).await?.rows_affected()))
+    }
+
     /// How many nodes `owner` has.
     pub async fn node_count(&self, owner: &str) -> Result<i64, StorageError> {
         const SQL: &str = "SELECT COUNT(*) FROM pubsub_node WHERE owner = $1";
