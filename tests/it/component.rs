@@ -64,7 +64,11 @@ async fn a_component_receives_its_domain_and_sends_from_it() {
         .await;
     let jids: Vec<_> =
         items.get_child("query", ns::DISCO_ITEMS).unwrap().children().filter_map(|i| i.attr("jid")).collect();
-    assert_eq!(jids, ["conference.localhost", "echo.localhost", "upload.localhost"], "services and the component");
+    assert_eq!(
+        jids,
+        ["channels.localhost", "conference.localhost", "echo.localhost", "upload.localhost"],
+        "services and the component"
+    );
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ mod component;
 mod essentials;
 mod im;
 mod mam;
+mod mix;
 mod muc;
 mod pep;
 mod push;

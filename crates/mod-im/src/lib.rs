@@ -1,10 +1,12 @@
 //! Instant messaging and presence (RFC 6121): the roster (with XEP-0237 versioning), the
 //! subscription state machine (with pre-approval and pending requests kept for offline
-//! users), presence broadcast and probes, and XEP-0160 offline messages with XEP-0203 delay.
+//! users), presence broadcast and probes, XEP-0160 offline messages with XEP-0203 delay, and
+//! the MIX participant's server (XEP-0405).
 
 mod directed;
 mod moved;
 mod offline;
+mod pam;
 mod presence;
 mod roster;
 mod subscription;
@@ -61,6 +63,14 @@ impl Module for Im {
         if self.config.accept_moves {
             reg.stage(Stage::InboundPresence, 5, moved::handle_inbound);
         }
+        // MIX participant's server (XEP-0405): above moves (5) and the archive (10), below
+        // blocking (100).
+        reg.account_feature(rhein_proto::mix::NS_PAM);
+        reg.account_feature(pam::NS_ARCHIVE);
+        reg.iq(IqKind::Set, Targets::Account, rhein_proto::mix::NS_PAM, "client-join", pam::handle_client_join)?;
+        reg.iq(IqKind::Set, Targets::Account, rhein_proto::mix::NS_PAM, "client-leave", pam::handle_client_leave)?;
+        reg.stage(Stage::InboundMessage, 50, pam::handle_inbound_message);
+        reg.stage(Stage::InboundPresence, 20, pam::handle_inbound_presence);
         let limit = self.config.offline_limit;
         reg.stage(Stage::Undeliverable, 0, move |ctx, el| offline::handle_store_offline(ctx, el, limit));
         reg.on_event(move |ctx, ev| presence::handle_session_event(ctx, ev, directed.clone()));

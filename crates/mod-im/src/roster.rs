@@ -1,7 +1,7 @@
 //! RFC 6121 §2: roster get, set and remove, roster pushes to interested resources, and
 //! XEP-0237 versioning (a client sending the current `ver` gets an empty result).
 
-use crate::{internal, subscription};
+use crate::{internal, pam, subscription};
 use rhein_module::{Ctx, Interest, IqResult, own_request};
 use rhein_proto::{BareJid, Element, StanzaError, ns, xml};
 use rhein_storage::RosterRow;
@@ -47,12 +47,18 @@ pub(crate) async fn handle_roster_get(ctx: Ctx, iq: Element) -> IqResult {
     let version = ctx.db.roster().version(owner.as_str()).await.map_err(internal)?;
     let ver = version.to_string();
     let query = iq.get_child("query", ns::ROSTER);
+    let annotate = pam::wants_annotations(&ctx, &from, query);
     if query.and_then(|q| q.attr("ver")) == Some(ver.as_str()) {
         return Ok(None);
     }
+    let channels = if annotate { pam::channels(&ctx, &owner).await? } else { Default::default() };
     let mut q = xml::with_attr(Element::bare("query", ns::ROSTER), "ver", ver);
     for row in ctx.db.roster().items(owner.as_str()).await.map_err(internal)? {
-        q.append_child(item_element(&row));
+        let mut item = item_element(&row);
+        if let Some(channel) = pam::annotation(&channels, &row.contact) {
+            item.append_child(channel);
+        }
+        q.append_child(item);
     }
     Ok(Some(q))
 }
@@ -130,9 +136,25 @@ static PUSH_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Sends a roster push to every resource that fetched the roster (RFC 6121 §2.1.6).
 pub(crate) async fn push(ctx: &Ctx, owner: &BareJid, item: Element, version: i64) {
+    push_annotated(ctx, owner, item, version, &Default::default()).await
+}
+
+/// A roster push whose item, if it is one of `channels`, is marked as a MIX channel for the
+/// resources that asked for that (XEP-0405 §5.9).
+pub(crate) async fn push_annotated(
+    ctx: &Ctx,
+    owner: &BareJid,
+    item: Element,
+    version: i64,
+    channels: &std::collections::HashMap<String, String>,
+) {
+    let mut marked = item.clone();
+    if let Some(channel) = pam::annotation(channels, item.attr("jid").unwrap_or_default()) {
+        marked.append_child(channel);
+    }
     for r in ctx.router.resources(owner).into_iter().filter(|r| r.wants(Interest::Roster)) {
         let mut query = xml::with_attr(Element::bare("query", ns::ROSTER), "ver", version.to_string());
-        query.append_child(item.clone());
+        query.append_child(if r.wants(Interest::MixAnnotations) { marked.clone() } else { item.clone() });
         let mut iq = xml::with_attr(Element::bare("iq", ns::CLIENT), "type", "set");
         xml::set_attr(&mut iq, "id", format!("push{}", PUSH_ID.fetch_add(1, Ordering::Relaxed)));
         xml::set_attr(&mut iq, "to", r.jid.as_str());

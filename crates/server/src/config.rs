@@ -249,7 +249,7 @@ impl Default for ModulesConfig {
 pub fn default_modules() -> Vec<String> {
     [
         "disco", "ping", "version", "last", "im", "private", "vcard", "blocking", "carbons", "mam", "push", "pep",
-        "muc", "upload",
+        "muc", "mix", "upload",
     ]
     .map(String::from)
     .to_vec()

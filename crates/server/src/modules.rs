@@ -9,6 +9,7 @@ pub const SPECS: &[&[ModuleSpec]] = &[
     rhein_mod_push::SPECS,
     rhein_mod_pep::SPECS,
     rhein_mod_muc::SPECS,
+    rhein_mod_mix::SPECS,
     rhein_mod_upload::SPECS,
 ];
 

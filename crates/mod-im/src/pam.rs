@@ -1,0 +1,205 @@
+//! MIX participant's server (XEP-0405): clients join and leave channels through their own
+//! server, which keeps the channel in the roster (marked for clients that ask, §5.9), hands
+//! channel traffic addressed to the user's bare JID to every online client, and archives the
+//! channel's messages in the user's archive (`#archive`: always, online or not).
+//!
+//! Which channels an account is in, with its participant id there, is kept as account data
+//! of kind [`KIND`].
+
+use crate::{internal, roster};
+use rhein_module::{Ctx, Flow, Interest, IqResult, own_request};
+use rhein_proto::mix::{ClientJoin, ClientLeave, Join, Leave, NS_CORE, NS_PAM, NS_ROSTER, RosterChannel, nodes};
+use rhein_proto::{BareJid, Element, StanzaError, ns, xml};
+use rhein_storage::{ArchiveRow, RosterRow, now_ms};
+use std::collections::HashMap;
+use std::time::Duration;
+
+pub(crate) const KIND: &str = "mix";
+pub(crate) const NS_ARCHIVE: &str = "urn:xmpp:mix:pam:2#archive";
+const NS_SID: &str = "urn:xmpp:sid:0";
+/// How long a channel (maybe on another server) gets to answer a join or leave.
+const CHANNEL_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The channels `owner` is in, with its participant id in each.
+pub(crate) async fn channels(ctx: &Ctx, owner: &BareJid) -> Result<HashMap<String, String>, StanzaError> {
+    Ok(ctx.db.account_data().list(owner.as_str(), KIND).await.map_err(internal)?.into_iter().collect())
+}
+
+async fn participant_id(ctx: &Ctx, owner: &BareJid, channel: &BareJid) -> Result<Option<String>, StanzaError> {
+    ctx.db.account_data().get(owner.as_str(), KIND, channel.as_str()).await.map_err(internal)
+}
+
+/// `<channel participant-id/>` for a roster item, if the item is a channel.
+pub(crate) fn annotation(channels: &HashMap<String, String>, contact: &str) -> Option<Element> {
+    channels.get(contact).map(|id| RosterChannel { participant_id: id.clone() }.into())
+}
+
+/// The channel a client-join or client-leave names.
+fn channel_of(channel: Option<&str>) -> Result<BareJid, StanzaError> {
+    let channel = channel.ok_or_else(|| StanzaError::bad_request().with_text("name the channel"))?;
+    BareJid::new(channel).map_err(|_| StanzaError::jid_malformed().with_text("the channel is a bare JID"))
+}
+
+/// Sends a MIX request to the channel from the user's bare JID and returns the answer.
+async fn ask_channel(ctx: &Ctx, owner: &BareJid, channel: &BareJid, payload: Element) -> Result<Element, StanzaError> {
+    let mut iq = xml::with_attr(Element::bare("iq", ns::CLIENT), "type", "set");
+    xml::set_attr(&mut iq, "from", owner.as_str());
+    xml::set_attr(&mut iq, "to", channel.as_str());
+    iq.append_child(payload);
+    let answer = ctx.router.send_iq(iq, CHANNEL_TIMEOUT).await.ok_or_else(StanzaError::remote_server_timeout)?;
+    match answer.attr("type") {
+        Some("result") => Ok(answer),
+        _ => Err(StanzaError::from_reply(&answer)),
+    }
+}
+
+/// XEP-0405 §5.5: joins for the client, then records the channel in the roster.
+pub(crate) async fn handle_client_join(ctx: Ctx, iq: Element) -> IqResult {
+    let client = own_request(&iq)?;
+    let owner = client.to_bare();
+    let payload = iq.get_child("client-join", NS_PAM).ok_or_else(StanzaError::bad_request)?;
+    let request = ClientJoin::try_from(payload.clone()).map_err(|_| StanzaError::bad_request())?;
+    let channel = channel_of(request.channel.as_deref())?;
+    let answer = ask_channel(&ctx, &owner, &channel, request.join.into()).await?;
+    let joined = answer
+        .get_child("join", NS_CORE)
+        .and_then(|j| Join::try_from(j.clone()).ok())
+        .ok_or_else(|| StanzaError::undefined_condition().with_text("the channel answered without <join/>"))?;
+    let id = joined
+        .id
+        .clone()
+        .or_else(|| joined.jid.as_deref().and_then(|j| j.split_once('#')).map(|(id, _)| id.to_owned()))
+        .ok_or_else(|| StanzaError::undefined_condition().with_text("the channel gave no participant id"))?;
+    let shares_presence = joined.subscribe.iter().any(|s| s.node == nodes::PRESENCE);
+    ctx.db
+        .account_data()
+        .put_all(owner.as_str(), KIND, &[(channel.to_string(), id.clone())])
+        .await
+        .map_err(internal)?;
+    // Presence goes to the channel one way (subscription `from`) when shared (§5.7).
+    let mut row = RosterRow::new(channel.as_str());
+    row.subscription = if shares_presence { "from" } else { "none" }.into();
+    let version = {
+        let _roster = roster::lock(&owner).await;
+        ctx.db.roster().upsert(owner.as_str(), &row).await.map_err(internal)?
+    };
+    let marked = HashMap::from([(channel.to_string(), id)]);
+    roster::push_annotated(&ctx, &owner, roster::item_element(&row), version, &marked).await;
+    if shares_presence {
+        for r in ctx.router.resources(&owner) {
+            if let Some(mut p) = r.presence {
+                xml::set_attr(&mut p, "from", r.jid.as_str());
+                xml::set_attr(&mut p, "to", channel.as_str());
+                ctx.router.route(p).await;
+            }
+        }
+    }
+    tracing::debug!(account = %owner, %channel, "joined channel");
+    Ok(Some(ClientJoin { channel: None, join: joined }.into()))
+}
+
+/// XEP-0405 §5.6: leaves for the client, then drops the channel from the roster. A channel
+/// that no longer exists counts as left.
+pub(crate) async fn handle_client_leave(ctx: Ctx, iq: Element) -> IqResult {
+    let client = own_request(&iq)?;
+    let owner = client.to_bare();
+    let payload = iq.get_child("client-leave", NS_PAM).ok_or_else(StanzaError::bad_request)?;
+    let request = ClientLeave::try_from(payload.clone()).map_err(|_| StanzaError::bad_request())?;
+    let channel = channel_of(request.channel.as_deref())?;
+    match ask_channel(&ctx, &owner, &channel, Leave.into()).await {
+        Ok(_) => {}
+        Err(e) if e.condition == "item-not-found" => {}
+        Err(e) => return Err(e),
+    }
+    ctx.db.account_data().remove(owner.as_str(), KIND, channel.as_str()).await.map_err(internal)?;
+    let removed = {
+        let _roster = roster::lock(&owner).await;
+        ctx.db.roster().remove(owner.as_str(), channel.as_str()).await.map_err(internal)?
+    };
+    if let Some(version) = removed {
+        let mut item = xml::with_attr(Element::bare("item", ns::ROSTER), "jid", channel.as_str());
+        xml::set_attr(&mut item, "subscription", "remove");
+        roster::push(&ctx, &owner, item, version).await;
+    }
+    tracing::debug!(account = %owner, %channel, "left channel");
+    Ok(Some(ClientLeave { channel: None, leave: Leave }.into()))
+}
+
+/// Whether a message to a bare JID looks like channel traffic: a reflected message or a
+/// notification from a MIX node. Only those cost a lookup.
+fn looks_like_channel_traffic(el: &Element) -> bool {
+    el.get_child("mix", NS_CORE).is_some()
+        || el
+            .get_child("event", ns::PUBSUB_EVENT)
+            .is_some_and(|e| e.children().any(|i| i.attr("node").is_some_and(|n| n.starts_with("urn:xmpp:mix:nodes:"))))
+}
+
+/// Gives a stanza to every available resource of `owner`, each addressed to it.
+fn to_every_client(ctx: &Ctx, owner: &BareJid, el: &Element) {
+    for r in ctx.router.resources(owner).into_iter().filter(|r| r.is_available()) {
+        let mut copy = el.clone();
+        xml::set_attr(&mut copy, "to", r.jid.as_str());
+        ctx.router.send_to(&r.jid, copy);
+    }
+}
+
+/// XEP-0405 §5.2 and §5.10: traffic from a channel the user is in goes to all its online
+/// clients, and the channel's messages into its archive with our stanza id.
+pub(crate) async fn handle_inbound_message(ctx: Ctx, mut el: Element) -> Result<Flow, StanzaError> {
+    let to = el.attr("to").and_then(|t| rhein_proto::Jid::new(t).ok());
+    let from = el.attr("from").and_then(|f| rhein_proto::Jid::new(f).ok());
+    let (Some(to), Some(from)) = (to, from) else { return Ok(Flow::Continue(el)) };
+    if to.resource().is_some() || !looks_like_channel_traffic(&el) {
+        return Ok(Flow::Continue(el));
+    }
+    let (owner, channel) = (to.to_bare(), from.to_bare());
+    if participant_id(&ctx, &owner, &channel).await?.is_none() {
+        return Ok(Flow::Continue(el));
+    }
+    if el.attr("type") == Some("groupchat") && el.get_child("body", ns::CLIENT).is_some() {
+        // Ids claiming to be ours are not (XEP-0359 §5); ours is added and archived.
+        for node in el.take_nodes() {
+            let forged =
+                node.as_element().is_some_and(|c| c.is("stanza-id", NS_SID) && c.attr("by") == Some(owner.as_str()));
+            if !forged {
+                el.append_node(node);
+            }
+        }
+        let id = xml::random_id();
+        let mut sid = xml::with_attr(Element::bare("stanza-id", NS_SID), "id", id.as_str());
+        xml::set_attr(&mut sid, "by", owner.as_str());
+        el.append_child(sid);
+        let row =
+            ArchiveRow { stanza_id: id, with_jid: channel.to_string(), ts: now_ms(), stanza: xml::to_string(&el) };
+        ctx.db.archive().append(owner.as_str(), &row).await.map_err(internal)?;
+    }
+    to_every_client(&ctx, &owner, &el);
+    Ok(Flow::Handled)
+}
+
+/// XEP-0405 §5.7.2: presence from a participant's encoded JID (`<id>#<channel>/…`) of a
+/// channel the user is in goes to all its online clients.
+pub(crate) async fn handle_inbound_presence(ctx: Ctx, el: Element) -> Result<Flow, StanzaError> {
+    let from = el.attr("from").and_then(|f| rhein_proto::Jid::new(f).ok());
+    let to = el.attr("to").and_then(|t| rhein_proto::Jid::new(t).ok());
+    let (Some(from), Some(to)) = (from, to) else { return Ok(Flow::Continue(el)) };
+    let Some((_, channel_node)) =
+        from.node().and_then(|n| n.as_str().split_once('#').map(|(a, b)| (a.to_owned(), b.to_owned())))
+    else {
+        return Ok(Flow::Continue(el));
+    };
+    let Ok(channel) = BareJid::new(&format!("{channel_node}@{}", from.domain())) else { return Ok(Flow::Continue(el)) };
+    let owner = to.to_bare();
+    if to.resource().is_some() || participant_id(&ctx, &owner, &channel).await?.is_none() {
+        return Ok(Flow::Continue(el));
+    }
+    to_every_client(&ctx, &owner, &el);
+    Ok(Flow::Handled)
+}
+
+/// Whether a roster get asks for MIX annotations (XEP-0405 §5.9); remembered per session.
+pub(crate) fn wants_annotations(ctx: &Ctx, client: &rhein_proto::FullJid, query: Option<&Element>) -> bool {
+    let wants = query.is_some_and(|q| q.get_child("annotate", NS_ROSTER).is_some());
+    ctx.router.set_interest(client, Interest::MixAnnotations, wants);
+    wants
+}

@@ -1,0 +1,97 @@
+//! Messages (XEP-0369 §7.1.6): a participant's groupchat message is archived under the
+//! channel's JID — its archive id becomes the message id everyone sees — and reflected to
+//! each subscriber of the messages node from `<channel>/<participant id>`. The channel's
+//! archive is its history, queried with MAM (§7.2).
+
+use crate::channel::{Channel, Visibility};
+use crate::service::{Mix, Request};
+use rhein_module::{Ctx, Outbox, storage_failure};
+use rhein_proto::mix::{MessageSender, NS_CORE, nodes};
+use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, xml};
+use rhein_storage::{ArchiveRow, now_ms};
+
+const NS_SID: &str = "urn:xmpp:sid:0";
+
+impl Mix {
+    pub(crate) async fn message(
+        &self,
+        ctx: &Ctx,
+        out: &mut Outbox,
+        from: &Jid,
+        jid: &BareJid,
+        el: &Element,
+    ) -> Result<(), StanzaError> {
+        if el.attr("type") != Some("groupchat") {
+            return Err(StanzaError::bad_request().with_text("messages to a channel are of type groupchat"));
+        }
+        let channel = self.existing(ctx, jid).await?;
+        let c = channel.lock().await;
+        let who = from.to_bare();
+        let id = c.participant_id(&who).map(str::to_owned).ok_or_else(|| {
+            StanzaError::forbidden().with_text("only participants send to this channel; join it first")
+        })?;
+        let stanza_id = xml::random_id();
+        let with_jid = reflection(&c, &id, &stanza_id, el, true);
+        let without_jid = reflection(&c, &id, &stanza_id, el, false);
+        // Hidden channels archive the variant without JIDs (XEP-0404 §4.2), and only the
+        // participant id names the sender in the archive's `with`.
+        let (with, archived) = match c.config.jid_visibility {
+            Visibility::Visible => (who.to_string(), &with_jid),
+            Visibility::Hidden => (c.proxy_jid(&id), &without_jid),
+        };
+        let row =
+            ArchiveRow { stanza_id: stanza_id.clone(), with_jid: with, ts: now_ms(), stanza: xml::to_string(archived) };
+        ctx.db.archive().append(c.jid.as_str(), &row).await.map_err(storage_failure)?;
+        for subscriber in c.subscribers(nodes::MESSAGES) {
+            let mut copy = if c.shows_jids_to(subscriber) { with_jid.clone() } else { without_jid.clone() };
+            xml::set_attr(&mut copy, "to", subscriber.as_str());
+            out.push(copy);
+        }
+        Ok(())
+    }
+
+    /// `<query xmlns='urn:xmpp:mam:2'/>` to a channel: its history, for those who may
+    /// subscribe to its messages.
+    pub(crate) async fn archive_query(
+        &self,
+        ctx: &Ctx,
+        out: &mut Outbox,
+        c: &Channel,
+        req: &Request<'_>,
+    ) -> Result<Option<Element>, StanzaError> {
+        if !req.set {
+            return Ok(Some(rhein_mod_mam::search_form()));
+        }
+        if !c.may(&req.who, c.config.messages_subscription) {
+            return Err(StanzaError::forbidden().with_text("the history is for participants"));
+        }
+        let limits = rhein_mod_mam::MamConfig::default();
+        let (results, fin) =
+            rhein_mod_mam::query_archive(ctx, c.jid.as_str(), &req.from.to_string(), req.payload, &limits).await?;
+        for r in results {
+            out.push(r);
+        }
+        Ok(Some(fin))
+    }
+}
+
+/// The message the channel sends for `el` (without `to`): from the sender's participant
+/// address, with the archive id as id and stanza id, and `<mix/>` naming the sender.
+fn reflection(c: &Channel, id: &str, stanza_id: &str, el: &Element, with_jid: bool) -> Element {
+    let member = &c.participants[id];
+    let mut msg = xml::with_attr(Element::bare("message", ns::CLIENT), "type", "groupchat");
+    xml::set_attr(&mut msg, "from", format!("{}/{id}", c.jid));
+    xml::set_attr(&mut msg, "id", stanza_id);
+    for child in el.children() {
+        let claims_ours = child.is("stanza-id", NS_SID) && child.attr("by") == Some(c.jid.as_str());
+        if !claims_ours && !child.is("mix", NS_CORE) {
+            msg.append_child(child.clone());
+        }
+    }
+    let jid = with_jid.then(|| member.jid.to_string());
+    msg.append_child(MessageSender { nick: member.nick.clone(), jid }.into());
+    let mut sid = xml::with_attr(Element::bare("stanza-id", NS_SID), "id", stanza_id);
+    xml::set_attr(&mut sid, "by", c.jid.as_str());
+    msg.append_child(sid);
+    msg
+}

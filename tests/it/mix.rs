@@ -1,0 +1,384 @@
+//! MIX (XEP-0369 with XEP-0405 PAM, XEP-0403 presence, XEP-0404 JID hiding, XEP-0406
+//! administration): channels created and joined through the users' own server, messages
+//! reflected and archived on both sides, participants and presence, bans, allowed lists,
+//! JID-hidden channels, destruction, and channels surviving a restart.
+
+use rhein_testkit::{Element, TestClient, TestServer, ns};
+
+const CORE: &str = "urn:xmpp:mix:core:1";
+const PAM: &str = "urn:xmpp:mix:pam:2";
+const MAM: &str = "urn:xmpp:mam:2";
+const SERVICE: &str = "channels.localhost";
+const COVEN: &str = "coven@channels.localhost";
+const PARTICIPANTS: &str = "urn:xmpp:mix:nodes:participants";
+
+fn error_condition(el: &Element) -> Option<String> {
+    let err = el.get_child("error", ns::CLIENT)?;
+    err.children().find(|c| c.ns() == ns::STANZAS && c.name() != "text").map(|c| c.name().to_owned())
+}
+
+/// A client that has sent its initial presence (MIX traffic goes to available clients).
+async fn online(server: &TestServer, user: &str) -> TestClient {
+    let mut c = server.client(user, "pw").await;
+    c.send("<presence/>").await;
+    c
+}
+
+async fn create(c: &mut TestClient, name: &str) -> Element {
+    c.iq(&format!("<iq type='set' to='{SERVICE}' id='create-{name}'><create xmlns='{CORE}' channel='{name}'/></iq>"))
+        .await
+}
+
+/// Joins through the user's server (XEP-0405); returns the answer.
+async fn client_join(c: &mut TestClient, channel: &str, nick: &str) -> Element {
+    let nodes = ["messages", "presence", "participants", "info"]
+        .map(|n| format!("<subscribe node='urn:xmpp:mix:nodes:{n}'/>"))
+        .concat();
+    c.iq(&format!(
+        "<iq type='set' id='join-{nick}'><client-join xmlns='{PAM}' channel='{channel}'>\
+         <join xmlns='{CORE}'>{nodes}<nick>{nick}</nick></join></client-join></iq>"
+    ))
+    .await
+}
+
+/// The participant id in a client-join answer.
+fn participant_id(answer: &Element) -> String {
+    assert_eq!(answer.attr("type"), Some("result"), "{answer:?}");
+    let join = answer.get_child("client-join", PAM).and_then(|j| j.get_child("join", CORE)).unwrap();
+    join.attr("id").unwrap().to_owned()
+}
+
+fn pubsub_items(answer: &Element) -> Vec<Element> {
+    let list = answer.get_child("pubsub", ns::PUBSUB).and_then(|p| p.get_child("items", ns::PUBSUB));
+    list.map(|l| l.children().cloned().collect()).unwrap_or_default()
+}
+
+fn publish_form(node: &str, form_type: &str, fields: &str) -> String {
+    format!(
+        "<pubsub xmlns='{}'><publish node='{node}'><item><x xmlns='jabber:x:data' type='submit'>\
+         <field var='FORM_TYPE' type='hidden'><value>{form_type}</value></field>{fields}</x></item></publish></pubsub>",
+        ns::PUBSUB
+    )
+}
+
+fn is_mix_message(id: Option<&str>) -> impl Fn(&Element) -> bool + '_ {
+    move |e| e.name() == "message" && e.get_child("mix", CORE).is_some() && (id.is_none() || e.attr("id") == id)
+}
+
+#[tokio::test]
+async fn users_join_chat_and_leave_through_their_server() {
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
+    let mut alice = online(&server, "alice").await;
+    let mut bob = online(&server, "bob").await;
+
+    // Discovery: the server lists the service, the service says what it is.
+    let items = alice
+        .iq("<iq type='get' to='localhost' id='d1'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>")
+        .await;
+    assert!(items.get_child("query", ns::DISCO_ITEMS).unwrap().children().any(|i| i.attr("jid") == Some(SERVICE)));
+    let info =
+        alice.iq(&format!("<iq type='get' to='{SERVICE}' id='d2'><query xmlns='{}'/></iq>", ns::DISCO_INFO)).await;
+    let q = info.get_child("query", ns::DISCO_INFO).unwrap();
+    let identity = q.get_child("identity", ns::DISCO_INFO).unwrap();
+    assert_eq!((identity.attr("category"), identity.attr("type")), (Some("conference"), Some("mix")));
+    let features: Vec<&str> = q.children().filter_map(|f| f.attr("var")).collect();
+    assert!(features.contains(&CORE) && features.contains(&"urn:xmpp:mix:core:1#create-channel"), "{features:?}");
+    let account = alice.iq(&format!("<iq type='get' id='d3'><query xmlns='{}'/></iq>", ns::DISCO_INFO)).await;
+    let account_features: Vec<&str> =
+        account.get_child("query", ns::DISCO_INFO).unwrap().children().filter_map(|f| f.attr("var")).collect();
+    assert!(account_features.contains(&PAM) && account_features.contains(&"urn:xmpp:mix:pam:2#archive"));
+
+    // alice creates the channel; a second create of the same name conflicts.
+    assert_eq!(create(&mut alice, "coven").await.attr("type"), Some("result"));
+    assert_eq!(error_condition(&create(&mut bob, "coven").await).as_deref(), Some("conflict"));
+    let listed =
+        bob.iq(&format!("<iq type='get' to='{SERVICE}' id='d4'><query xmlns='{}'/></iq>", ns::DISCO_ITEMS)).await;
+    assert!(listed.get_child("query", ns::DISCO_ITEMS).unwrap().children().any(|i| i.attr("jid") == Some(COVEN)));
+
+    // Both join through their server; the channel lands in the roster, annotated on request.
+    alice.iq("<iq type='get' id='r1'><query xmlns='jabber:iq:roster'><annotate xmlns='urn:xmpp:mix:roster:0'/></query></iq>").await;
+    let alice_id = participant_id(&client_join(&mut alice, COVEN, "hecate").await);
+    let push = alice.expect(|e| e.name() == "iq" && e.get_child("query", "jabber:iq:roster").is_some()).await;
+    let item = push.get_child("query", "jabber:iq:roster").unwrap().get_child("item", "jabber:iq:roster").unwrap();
+    assert_eq!(item.attr("jid"), Some(COVEN));
+    let channel = item.get_child("channel", "urn:xmpp:mix:roster:0").expect("annotated push");
+    assert_eq!(channel.attr("participant-id"), Some(alice_id.as_str()));
+    let bob_id = participant_id(&client_join(&mut bob, COVEN, "thirdwitch").await);
+    assert_ne!(alice_id, bob_id);
+    // alice, subscribed to participants, hears of bob.
+    let news = alice
+        .expect(|e| {
+            e.get_child("event", ns::PUBSUB_EVENT)
+                .is_some_and(|ev| ev.children().any(|i| i.attr("node") == Some(PARTICIPANTS)))
+                && xml_text(e).contains(&bob_id)
+        })
+        .await;
+    let joined =
+        news.get_child("event", ns::PUBSUB_EVENT).unwrap().children().next().unwrap().children().next().unwrap();
+    assert_eq!(joined.attr("id"), Some(bob_id.as_str()));
+    assert!(xml_text(joined).contains("thirdwitch") && xml_text(joined).contains("bob@localhost"));
+    // A taken nick.
+    let taken = bob
+        .iq(&format!(
+            "<iq type='set' to='{COVEN}' id='nick'><setnick xmlns='{CORE}'><nick>hecate</nick></setnick></iq>"
+        ))
+        .await;
+    assert_eq!(error_condition(&taken).as_deref(), Some("conflict"));
+
+    // The roster without annotations does not mark channels.
+    let plain = bob.iq("<iq type='get' id='r2'><query xmlns='jabber:iq:roster'/></iq>").await;
+    let bob_item = plain
+        .get_child("query", "jabber:iq:roster")
+        .unwrap()
+        .children()
+        .find(|i| i.attr("jid") == Some(COVEN))
+        .unwrap();
+    assert!(bob_item.get_child("channel", "urn:xmpp:mix:roster:0").is_none());
+
+    // A message is reflected to both users, on every online client, from the sender's
+    // participant address, with the same id.
+    let mut bob_phone = online(&server, "bob").await;
+    bob.send(&format!("<message to='{COVEN}' type='groupchat' id='m1'><body>when shall we three meet again</body><origin-id xmlns='urn:xmpp:sid:0' id='o1'/></message>")).await;
+    let mut ids = Vec::new();
+    for c in [&mut alice, &mut bob, &mut bob_phone] {
+        let m = c.expect(is_mix_message(None)).await;
+        assert_eq!(m.attr("from"), Some(format!("{COVEN}/{bob_id}").as_str()));
+        assert_eq!(m.attr("type"), Some("groupchat"));
+        let mix = m.get_child("mix", CORE).unwrap();
+        assert_eq!(mix.get_child("nick", CORE).unwrap().text(), "thirdwitch");
+        assert_eq!(mix.get_child("jid", CORE).unwrap().text(), "bob@localhost");
+        assert!(m.get_child("origin-id", "urn:xmpp:sid:0").is_some(), "origin-id kept for correlation");
+        // The user's server stamped and archived it.
+        let own = m.children().find(|s| s.is("stanza-id", "urn:xmpp:sid:0") && s.attr("by") != Some(COVEN));
+        assert!(own.is_some(), "{m:?}");
+        ids.push(m.attr("id").unwrap().to_owned());
+    }
+    assert!(ids.iter().all(|id| *id == ids[0]));
+    // History: from the channel's archive, and from alice's own.
+    let q = alice.iq(&format!("<iq type='set' to='{COVEN}' id='h1'><query xmlns='{MAM}' queryid='q1'/></iq>")).await;
+    assert_eq!(q.attr("type"), Some("result"), "{q:?}");
+    let result = alice.expect(|e| e.get_child("result", MAM).is_some_and(|r| r.attr("queryid") == Some("q1"))).await;
+    assert_eq!(result.get_child("result", MAM).unwrap().attr("id"), Some(ids[0].as_str()));
+    let q = alice
+        .iq(&format!("<iq type='set' id='h2'><query xmlns='{MAM}' queryid='q2'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>{MAM}</value></field><field var='with'><value>{COVEN}</value></field></x></query></iq>"))
+        .await;
+    assert_eq!(q.attr("type"), Some("result"));
+    let own = alice.expect(|e| e.get_child("result", MAM).is_some_and(|r| r.attr("queryid") == Some("q2"))).await;
+    let body = own.get_child("result", MAM).unwrap().get_child("forwarded", "urn:xmpp:forward:0").unwrap();
+    assert!(xml_text(body).contains("when shall we three meet again"));
+
+    // Participants through pubsub.
+    let list = alice
+        .iq(&format!(
+            "<iq type='get' to='{COVEN}' id='p'><pubsub xmlns='{}'><items node='{PARTICIPANTS}'/></pubsub></iq>",
+            ns::PUBSUB
+        ))
+        .await;
+    let listed = pubsub_items(&list);
+    assert_eq!(listed.len(), 2);
+    assert!(listed.iter().any(|i| i.attr("id") == Some(bob_id.as_str())));
+
+    // Presence: alice's next presence goes to the channel, which passes it to bob.
+    alice.send("<presence><show>dnd</show><status>Making a Brew</status></presence>").await;
+    let p = bob
+        .expect(|e| {
+            e.name() == "presence"
+                && e.attr("from").is_some_and(|f| f.starts_with(&format!("{alice_id}#coven@")))
+                && e.get_child("show", ns::CLIENT).is_some()
+        })
+        .await;
+    let mix = p.get_child("mix", "urn:xmpp:mix:presence:0").unwrap();
+    assert_eq!(mix.get_child("nick", "urn:xmpp:mix:presence:0").unwrap().text(), "hecate");
+    assert!(mix.get_child("jid", "urn:xmpp:mix:presence:0").unwrap().text().starts_with("alice@localhost/"));
+
+    // bob leaves: alice hears of it, bob's roster loses the channel, he gets no more messages.
+    let left = bob.iq(&format!("<iq type='set' id='leave'><client-leave xmlns='{PAM}' channel='{COVEN}'><leave xmlns='{CORE}'/></client-leave></iq>")).await;
+    assert_eq!(left.attr("type"), Some("result"), "{left:?}");
+    alice
+        .expect(|e| {
+            e.get_child("event", ns::PUBSUB_EVENT).is_some_and(|ev| {
+                xml_text(ev).contains(&format!("retract id=\"{bob_id}\""))
+                    || xml_text(ev).contains(&format!("retract id='{bob_id}'"))
+            })
+        })
+        .await;
+    let roster = bob.iq("<iq type='get' id='r3'><query xmlns='jabber:iq:roster'/></iq>").await;
+    assert!(!roster.get_child("query", "jabber:iq:roster").unwrap().children().any(|i| i.attr("jid") == Some(COVEN)));
+    bob.send(&format!("<message to='{COVEN}' type='groupchat' id='m2'><body>still here?</body></message>")).await;
+    let refused = bob.expect(|e| e.attr("id") == Some("m2")).await;
+    assert_eq!(error_condition(&refused).as_deref(), Some("forbidden"));
+    alice.send(&format!("<message to='{COVEN}' type='groupchat' id='m3'><body>gone</body></message>")).await;
+    alice.expect(is_mix_message(None)).await;
+    bob.expect_none(std::time::Duration::from_millis(300), is_mix_message(None)).await;
+    bob_phone.expect_none(std::time::Duration::from_millis(50), is_mix_message(None)).await;
+}
+
+fn xml_text(el: &Element) -> String {
+    String::from(el)
+}
+
+#[tokio::test]
+async fn owners_administer_and_jid_hidden_channels_hide_jids() {
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").user("carol", "pw").start().await;
+    let mut alice = online(&server, "alice").await;
+    let mut bob = online(&server, "bob").await;
+    let mut carol = online(&server, "carol").await;
+    assert_eq!(create(&mut alice, "coven").await.attr("type"), Some("result"));
+
+    // Only owners read and change the configuration; an owner must remain.
+    let denied = bob.iq(&format!("<iq type='get' to='{COVEN}' id='c0'><pubsub xmlns='{}'><items node='urn:xmpp:mix:nodes:config'/></pubsub></iq>", ns::PUBSUB)).await;
+    assert_eq!(error_condition(&denied).as_deref(), Some("forbidden"));
+    let config = alice.iq(&format!("<iq type='get' to='{COVEN}' id='c1'><pubsub xmlns='{}'><items node='urn:xmpp:mix:nodes:config'/></pubsub></iq>", ns::PUBSUB)).await;
+    let form = pubsub_items(&config).remove(0);
+    assert!(xml_text(&form).contains("alice@localhost"), "alice owns it: {form:?}");
+    let hide = publish_form(
+        "urn:xmpp:mix:nodes:config",
+        "urn:xmpp:mix:admin:0",
+        "<field var='JID Visibility'><value>jid-hidden</value></field><field var='Administrator'><value>carol@localhost</value></field>",
+    );
+    let set = alice.iq(&format!("<iq type='set' to='{COVEN}' id='c2'>{hide}</iq>")).await;
+    assert_eq!(set.attr("type"), Some("result"), "{set:?}");
+    let no_owner = publish_form("urn:xmpp:mix:nodes:config", "urn:xmpp:mix:admin:0", "<field var='Owner'/>");
+    let refused = alice.iq(&format!("<iq type='set' to='{COVEN}' id='c3'>{no_owner}</iq>")).await;
+    assert_eq!(error_condition(&refused).as_deref(), Some("not-acceptable"));
+    let info = publish_form("urn:xmpp:mix:nodes:info", CORE, "<field var='Name'><value>Witches Coven</value></field>");
+    let by_bob = bob.iq(&format!("<iq type='set' to='{COVEN}' id='i1'>{info}</iq>")).await;
+    assert_eq!(error_condition(&by_bob).as_deref(), Some("forbidden"));
+    assert_eq!(
+        alice.iq(&format!("<iq type='set' to='{COVEN}' id='i2'>{info}</iq>")).await.attr("type"),
+        Some("result")
+    );
+
+    // In a JID-hidden channel bob sees nicks only; carol (administrator) sees JIDs.
+    participant_id(&client_join(&mut alice, COVEN, "hecate").await);
+    let bob_id = participant_id(&client_join(&mut bob, COVEN, "thirdwitch").await);
+    participant_id(&client_join(&mut carol, COVEN, "greymalkin").await);
+    alice
+        .send(&format!(
+            "<message to='{COVEN}' type='groupchat' id='h'><body>by the pricking of my thumbs</body></message>"
+        ))
+        .await;
+    let to_bob = bob.expect(is_mix_message(None)).await;
+    assert!(to_bob.get_child("mix", CORE).unwrap().get_child("jid", CORE).is_none(), "{to_bob:?}");
+    assert!(!xml_text(&to_bob).contains("alice@localhost"));
+    let to_carol = carol.expect(is_mix_message(None)).await;
+    assert_eq!(to_carol.get_child("mix", CORE).unwrap().get_child("jid", CORE).unwrap().text(), "alice@localhost");
+    let seen_by_bob = bob
+        .iq(&format!(
+            "<iq type='get' to='{COVEN}' id='p1'><pubsub xmlns='{}'><items node='{PARTICIPANTS}'/></pubsub></iq>",
+            ns::PUBSUB
+        ))
+        .await;
+    assert!(!xml_text(seen_by_bob.get_child("pubsub", ns::PUBSUB).unwrap()).contains("@localhost"), "{seen_by_bob:?}");
+    let jidmap = bob.iq(&format!("<iq type='get' to='{COVEN}' id='p2'><pubsub xmlns='{}'><items node='urn:xmpp:mix:nodes:jidmap'/></pubsub></iq>", ns::PUBSUB)).await;
+    assert_eq!(error_condition(&jidmap).as_deref(), Some("forbidden"));
+    let jidmap = carol.iq(&format!("<iq type='get' to='{COVEN}' id='p3'><pubsub xmlns='{}'><items node='urn:xmpp:mix:nodes:jidmap'/></pubsub></iq>", ns::PUBSUB)).await;
+    assert!(xml_text(&jidmap).contains("bob@localhost"));
+    // The channel's archive holds the variant without JIDs.
+    alice.iq(&format!("<iq type='set' to='{COVEN}' id='h1'><query xmlns='{MAM}' queryid='q'/></iq>")).await;
+    let archived = alice.expect(|e| e.get_child("result", MAM).is_some()).await;
+    assert!(!xml_text(archived.get_child("result", MAM).unwrap()).contains("alice@localhost"), "{archived:?}");
+
+    // carol bans bob: he is out at once, and may not come back.
+    let ban = format!(
+        "<pubsub xmlns='{}'><publish node='urn:xmpp:mix:nodes:banned'><item id='bob@localhost'/></publish></pubsub>",
+        ns::PUBSUB
+    );
+    let banned = carol.iq(&format!("<iq type='set' to='{COVEN}' id='b1'>{ban}</iq>")).await;
+    assert_eq!(banned.attr("type"), Some("result"), "{banned:?}");
+    alice
+        .expect(|e| {
+            e.get_child("event", ns::PUBSUB_EVENT)
+                .is_some_and(|ev| xml_text(ev).contains(&bob_id) && xml_text(ev).contains("retract"))
+        })
+        .await;
+    let again = client_join(&mut bob, COVEN, "thirdwitch").await;
+    assert_eq!(error_condition(&again).as_deref(), Some("forbidden"));
+    let by_bob = bob.iq(&format!("<iq type='set' to='{COVEN}' id='b2'>{}</iq>", ban.replace("bob@", "carol@"))).await;
+    assert_eq!(error_condition(&by_bob).as_deref(), Some("forbidden"));
+
+    // An allowed list keeps everyone else out.
+    let allow = format!(
+        "<pubsub xmlns='{}'><publish node='urn:xmpp:mix:nodes:allowed'><item id='alice@localhost'/></publish></pubsub>",
+        ns::PUBSUB
+    );
+    assert_eq!(
+        alice.iq(&format!("<iq type='set' to='{COVEN}' id='a1'>{allow}</iq>")).await.attr("type"),
+        Some("result")
+    );
+    assert_eq!(
+        alice
+            .iq(&format!("<iq type='set' to='{COVEN}' id='a2'>{}</iq>", ban.replace("publish", "retract")))
+            .await
+            .attr("type"),
+        Some("result")
+    );
+    let not_allowed = client_join(&mut bob, COVEN, "thirdwitch").await;
+    assert_eq!(error_condition(&not_allowed).as_deref(), Some("forbidden"));
+
+    // Ad hoc channels get a name from the service and are not listed.
+    let adhoc = bob.iq(&format!("<iq type='set' to='{SERVICE}' id='ah'><create xmlns='{CORE}'/></iq>")).await;
+    let name = adhoc.get_child("create", CORE).unwrap().attr("channel").unwrap().to_owned();
+    let listed =
+        bob.iq(&format!("<iq type='get' to='{SERVICE}' id='l'><query xmlns='{}'/></iq>", ns::DISCO_ITEMS)).await;
+    assert!(!xml_text(&listed).contains(&name));
+
+    // Only owners destroy; afterwards the channel is gone.
+    let destroy = format!("<iq type='set' to='{SERVICE}' id='x1'><destroy xmlns='{CORE}' channel='coven'/></iq>");
+    assert_eq!(error_condition(&bob.iq(&destroy).await).as_deref(), Some("forbidden"));
+    assert_eq!(alice.iq(&destroy.replace("x1", "x2")).await.attr("type"), Some("result"));
+    let gone = alice.iq(&format!("<iq type='get' to='{COVEN}' id='g'><query xmlns='{}'/></iq>", ns::DISCO_INFO)).await;
+    assert_eq!(error_condition(&gone).as_deref(), Some("item-not-found"));
+    // Leaving a destroyed channel still cleans up the roster.
+    let left = carol.iq(&format!("<iq type='set' id='cl'><client-leave xmlns='{PAM}' channel='{COVEN}'><leave xmlns='{CORE}'/></client-leave></iq>")).await;
+    assert_eq!(left.attr("type"), Some("result"), "{left:?}");
+}
+
+#[tokio::test]
+async fn channels_and_participants_survive_a_restart() {
+    let mut server = TestServer::builder().user("alice", "pw").user("bob", "pw").durable().start().await;
+    let bob_id = {
+        let mut alice = online(&server, "alice").await;
+        let mut bob = online(&server, "bob").await;
+        create(&mut alice, "coven").await;
+        client_join(&mut alice, COVEN, "hecate").await;
+        let id = participant_id(&client_join(&mut bob, COVEN, "thirdwitch").await);
+        alice
+            .send(&format!("<message to='{COVEN}' type='groupchat' id='m'><body>before the restart</body></message>"))
+            .await;
+        bob.expect(is_mix_message(None)).await;
+        id
+    };
+    server.restart().await;
+    let mut alice = online(&server, "alice").await;
+    let mut bob = online(&server, "bob").await;
+    // Still participants, still subscribed: a message reaches bob.
+    alice
+        .send(&format!("<message to='{COVEN}' type='groupchat' id='n'><body>after the restart</body></message>"))
+        .await;
+    let m = bob.expect(is_mix_message(None)).await;
+    assert_eq!(m.get_child("body", ns::CLIENT).unwrap().text(), "after the restart");
+    let list = bob
+        .iq(&format!(
+            "<iq type='get' to='{COVEN}' id='p'><pubsub xmlns='{}'><items node='{PARTICIPANTS}'/></pubsub></iq>",
+            ns::PUBSUB
+        ))
+        .await;
+    assert!(pubsub_items(&list).iter().any(|i| i.attr("id") == Some(bob_id.as_str())));
+    // The history kept both messages.
+    bob.iq(&format!("<iq type='set' to='{COVEN}' id='h'><query xmlns='{MAM}' queryid='q'/></iq>")).await;
+    let first = bob.expect(|e| e.get_child("result", MAM).is_some()).await;
+    assert!(xml_text(&first).contains("before the restart"));
+    // bob's roster still holds the channel, annotated.
+    let roster = bob.iq("<iq type='get' id='r'><query xmlns='jabber:iq:roster'><annotate xmlns='urn:xmpp:mix:roster:0'/></query></iq>").await;
+    let item = roster
+        .get_child("query", "jabber:iq:roster")
+        .unwrap()
+        .children()
+        .find(|i| i.attr("jid") == Some(COVEN))
+        .unwrap();
+    assert_eq!(
+        item.get_child("channel", "urn:xmpp:mix:roster:0").unwrap().attr("participant-id"),
+        Some(bob_id.as_str())
+    );
+}
