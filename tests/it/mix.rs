@@ -382,3 +382,91 @@ async fn channels_and_participants_survive_a_restart() {
         Some(bob_id.as_str())
     );
 }
+
+#[tokio::test]
+async fn nicks_are_registered_invitations_let_people_in_and_messages_are_retracted() {
+    const MISC: &str = "urn:xmpp:mix:misc:0";
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").user("carol", "pw").start().await;
+    let mut alice = online(&server, "alice").await;
+    let mut bob = online(&server, "bob").await;
+    let mut carol = online(&server, "carol").await;
+    create(&mut alice, "coven").await;
+    participant_id(&client_join(&mut alice, COVEN, "hecate").await);
+
+    // bob registers a nick with the service: it is his in every channel, and no one else's.
+    let register = |nick: &str| {
+        format!(
+            "<iq type='set' to='{SERVICE}' id='reg-{nick}'><register xmlns='{MISC}'><nick>{nick}</nick></register></iq>"
+        )
+    };
+    let taken = bob.iq(&register("hecate")).await;
+    assert_eq!(error_condition(&taken).as_deref(), Some("conflict"), "hecate is in use in the channel");
+    let ok = bob.iq(&register("thirdwitch")).await;
+    assert_eq!(ok.get_child("register", MISC).unwrap().get_child("nick", MISC).unwrap().text(), "thirdwitch");
+    let by_carol = carol.iq(&register("thirdwitch")).await;
+    assert_eq!(error_condition(&by_carol).as_deref(), Some("conflict"));
+    let joined = client_join(&mut bob, COVEN, "anything").await;
+    let join = joined.get_child("client-join", PAM).unwrap().get_child("join", CORE).unwrap();
+    assert_eq!(join.get_child("nick", CORE).unwrap().text(), "thirdwitch", "the registered nick wins");
+    let reserved = carol
+        .iq(&format!(
+            "<iq type='set' id='cj'><client-join xmlns='{PAM}' channel='{COVEN}'><join xmlns='{CORE}'><nick>thirdwitch</nick></join></client-join></iq>"
+        ))
+        .await;
+    assert_eq!(error_condition(&reserved).as_deref(), Some("conflict"));
+
+    // With an allowed list, carol is out, until a participant with the right invites her.
+    let allow = format!(
+        "<pubsub xmlns='{}'><publish node='urn:xmpp:mix:nodes:allowed'><item id='alice@localhost'/></publish></pubsub>",
+        ns::PUBSUB
+    );
+    alice.iq(&format!("<iq type='set' to='{COVEN}' id='a'>{allow}</iq>")).await;
+    assert_eq!(error_condition(&client_join(&mut carol, COVEN, "greymalkin").await).as_deref(), Some("forbidden"));
+    let ask = format!(
+        "<iq type='get' to='{COVEN}' id='inv'><invite xmlns='{MISC}'><invitee>carol@localhost</invitee></invite></iq>"
+    );
+    let refused = bob.iq(&ask).await;
+    assert_eq!(error_condition(&refused).as_deref(), Some("forbidden"), "participants may not invite by default");
+    let granted = alice.iq(&ask).await;
+    let invitation = granted.get_child("invite", MISC).unwrap().get_child("invitation", MISC).unwrap().clone();
+    assert_eq!(invitation.get_child("invitee", MISC).unwrap().text(), "carol@localhost");
+    let invitation = String::from(&invitation);
+    // A forged token does not work; the real one does, and puts carol on the allowed list.
+    let join_with = |inv: &str| {
+        format!(
+            "<iq type='set' id='cj2'><client-join xmlns='{PAM}' channel='{COVEN}'><join xmlns='{CORE}'>\
+             <subscribe node='urn:xmpp:mix:nodes:messages'/><nick>greymalkin</nick>{inv}</join></client-join></iq>"
+        )
+    };
+    let token_start = invitation.find("<token>").unwrap() + "<token>".len();
+    let forged = format!("{}x{}", &invitation[..token_start], &invitation[token_start..]);
+    assert_eq!(error_condition(&carol.iq(&join_with(&forged)).await).as_deref(), Some("forbidden"));
+    let joined = carol.iq(&join_with(&invitation)).await;
+    assert_eq!(joined.attr("type"), Some("result"), "{joined:?}");
+    let allowed = alice
+        .iq(&format!(
+            "<iq type='get' to='{COVEN}' id='al'><pubsub xmlns='{}'><items node='urn:xmpp:mix:nodes:allowed'/></pubsub></iq>",
+            ns::PUBSUB
+        ))
+        .await;
+    assert!(pubsub_items(&allowed).iter().any(|i| i.attr("id") == Some("carol@localhost")));
+
+    // Retraction: not by bob unless the channel allows it; the owner may; a tombstone stays.
+    bob.send(&format!(
+        "<message to='{COVEN}' type='groupchat' id='oops'><body>a message I did not mean to send</body></message>"
+    ))
+    .await;
+    let sent = alice.expect(is_mix_message(None)).await;
+    let sent_id = sent.attr("id").unwrap().to_owned();
+    carol.expect(is_mix_message(Some(&sent_id))).await;
+    bob.send(&format!("<message to='{COVEN}' id='r1'><retract xmlns='{MISC}' id='{sent_id}'/></message>")).await;
+    let refused = bob.expect(|e| e.attr("id") == Some("r1") && e.attr("type") == Some("error")).await;
+    assert_eq!(error_condition(&refused).as_deref(), Some("forbidden"));
+    alice.send(&format!("<message to='{COVEN}' id='r2'><retract xmlns='{MISC}' id='{sent_id}'/></message>")).await;
+    let note = carol.expect(|e| e.get_child("retract", MISC).is_some()).await;
+    assert_eq!(note.get_child("retract", MISC).unwrap().attr("id"), Some(sent_id.as_str()));
+    alice.iq(&format!("<iq type='set' to='{COVEN}' id='h'><query xmlns='{MAM}' queryid='q'/></iq>")).await;
+    let archived = alice.expect(|e| e.get_child("result", MAM).is_some()).await;
+    let text = xml_text(&archived);
+    assert!(text.contains("retracted") && !text.contains("did not mean"), "{text}");
+}

@@ -97,6 +97,8 @@ pub(crate) struct ChannelConfig {
     pub adhoc: bool,
     /// The id of the configuration item: when it last changed.
     pub modified: String,
+    /// Keys invitation tokens (XEP-0407 §5); never shown.
+    pub invite_secret: String,
 }
 
 impl Default for ChannelConfig {
@@ -125,6 +127,7 @@ impl Default for ChannelConfig {
             jid_visibility: Visibility::Visible,
             adhoc: false,
             modified: String::new(),
+            invite_secret: String::new(),
         }
     }
 }

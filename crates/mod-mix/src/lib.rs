@@ -10,6 +10,7 @@ mod channel;
 mod forms;
 mod membership;
 mod messages;
+mod misc;
 mod nodes;
 mod notify;
 mod presence;

@@ -6,13 +6,13 @@ use crate::service::{Mix, Request};
 use crate::{notify, presence, store};
 use rhein_module::{Ctx, Outbox};
 use rhein_proto::mix::{Join, Leave, SetNick, Subscribe, Unsubscribe, UpdateSubscription, nodes};
-use rhein_proto::{Element, StanzaError, xml};
+use rhein_proto::{BareJid, Element, StanzaError, xml};
 
 /// Nodes a join without `<subscribe/>` gets.
 const DEFAULT_NODES: &[&str] = &[nodes::MESSAGES, nodes::PARTICIPANTS, nodes::INFO, nodes::PRESENCE];
 
 /// A nick as the channel keeps it, or why not.
-fn clean_nick(nick: &str) -> Result<String, StanzaError> {
+pub(crate) fn clean_nick(nick: &str) -> Result<String, StanzaError> {
     let nick = nick.trim();
     if nick.is_empty() || nick.len() > 1023 || nick.chars().any(char::is_control) {
         return Err(StanzaError::not_acceptable().with_text("a nick is 1 to 1023 bytes of printable text"));
@@ -30,20 +30,33 @@ impl Mix {
     ) -> Result<Option<Element>, StanzaError> {
         let request = Join::try_from(req.payload.clone()).map_err(|_| StanzaError::bad_request())?;
         let who = &req.who;
+        if c.is_banned(who) {
+            return Err(StanzaError::forbidden().with_text("you are banned from this channel"));
+        }
         if !c.may_join(who) {
-            let why = if c.is_banned(who) { "you are banned from this channel" } else { "you are not allowed in" };
-            return Err(StanzaError::forbidden().with_text(why));
+            // An invitation lets the invitee in, and onto the allowed list (XEP-0407 §5).
+            match &request.invitation {
+                Some(inv) if crate::misc::invitation_valid(c, inv, who) => {
+                    store::list_entry(ctx, c, nodes::ALLOWED, who.as_str(), true).await?;
+                    c.allowed.get_or_insert_default().insert(who.to_string());
+                }
+                Some(_) => return Err(StanzaError::forbidden().with_text("that invitation is not valid (any more)")),
+                None => return Err(StanzaError::forbidden().with_text("you are not allowed in")),
+            }
         }
         let existing = c.participant_id(who).map(str::to_owned);
-        let nick = match request.nick.as_deref().map(clean_nick).transpose()? {
-            Some(nick) => Some(nick),
-            None => existing.as_ref().and_then(|id| c.participants[id].nick.clone()),
+        // A nick registered with the service is the user's everywhere (XEP-0407 §3).
+        let registered = self.registered_nick(ctx, who).await?;
+        let nick = match (registered, request.nick.as_deref().map(clean_nick).transpose()?) {
+            (Some(registered), _) => Some(registered),
+            (None, Some(nick)) => Some(nick),
+            (None, None) => existing.as_ref().and_then(|id| c.participants[id].nick.clone()),
         };
         if nick.is_none() && c.config.mandatory_nicks {
             return Err(StanzaError::not_acceptable().with_text("this channel needs a nick: send <nick/> with <join/>"));
         }
-        if nick.as_deref().is_some_and(|n| c.nick_taken(n, who)) {
-            return Err(StanzaError::conflict().with_text("that nick is taken"));
+        if let Some(n) = &nick {
+            self.check_nick_free(ctx, c, n, who).await?;
         }
         let id = existing.clone().unwrap_or_else(|| xml::random_id()[..12].to_owned());
         let member = Member { jid: who.clone(), nick: nick.clone() };
@@ -75,6 +88,7 @@ impl Mix {
             jid: Some(c.proxy_jid(&id)),
             subscribe: subscribed.into_iter().map(|node| Subscribe { node }).collect(),
             nick,
+            invitation: None,
         };
         Ok(Some(answer.into()))
     }
@@ -130,19 +144,45 @@ impl Mix {
         req: &Request<'_>,
     ) -> Result<Option<Element>, StanzaError> {
         let request = SetNick::try_from(req.payload.clone()).map_err(|_| StanzaError::bad_request())?;
-        let id = c
-            .participant_id(&req.who)
-            .map(str::to_owned)
-            .ok_or_else(|| StanzaError::forbidden().with_text("join the channel first"))?;
-        let nick = clean_nick(&request.nick)?;
-        if c.nick_taken(&nick, &req.who) {
+        if c.participant_id(&req.who).is_none() {
+            return Err(StanzaError::forbidden().with_text("join the channel first"));
+        }
+        let nick = match self.registered_nick(ctx, &req.who).await? {
+            // The registered nick is the user's; the channel answers with it (§7.1.4).
+            Some(registered) => registered,
+            None => clean_nick(&request.nick)?,
+        };
+        self.check_nick_free(ctx, c, &nick, &req.who).await?;
+        self.rename(ctx, out, c, &req.who, &nick).await?;
+        Ok(Some(SetNick { nick }.into()))
+    }
+
+    /// `conflict` when another participant uses `nick` or another user registered it.
+    async fn check_nick_free(&self, ctx: &Ctx, c: &Channel, nick: &str, who: &BareJid) -> Result<(), StanzaError> {
+        if c.nick_taken(nick, who) || self.nick_reserved(ctx, nick, who).await? {
             return Err(StanzaError::conflict().with_text("that nick is taken"));
         }
-        let member = Member { jid: req.who.clone(), nick: Some(nick.clone()) };
+        Ok(())
+    }
+
+    /// Gives participant `who` a new nick and tells the participants node's subscribers.
+    pub(crate) async fn rename(
+        &self,
+        ctx: &Ctx,
+        out: &mut Outbox,
+        c: &mut Channel,
+        who: &BareJid,
+        nick: &str,
+    ) -> Result<(), StanzaError> {
+        let Some(id) = c.participant_id(who).map(str::to_owned) else { return Ok(()) };
+        if c.participants[&id].nick.as_deref() == Some(nick) {
+            return Ok(());
+        }
+        let member = Member { jid: who.clone(), nick: Some(nick.to_owned()) };
         store::put_participant(ctx, c, &id, &member).await?;
         c.participants.insert(id.clone(), member);
         notify::participant_changed(out, c, &id);
-        Ok(Some(SetNick { nick }.into()))
+        Ok(())
     }
 
     pub(crate) async fn update_subscription(

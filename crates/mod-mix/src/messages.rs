@@ -6,7 +6,7 @@
 use crate::channel::{Channel, Visibility};
 use crate::service::{Mix, Request};
 use rhein_module::{Ctx, Outbox, storage_failure};
-use rhein_proto::mix::{MessageSender, NS_CORE, nodes};
+use rhein_proto::mix::{MessageSender, NS_CORE, NS_MISC, Retract, nodes};
 use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, xml};
 use rhein_storage::{ArchiveRow, now_ms};
 
@@ -21,12 +21,16 @@ impl Mix {
         jid: &BareJid,
         el: &Element,
     ) -> Result<(), StanzaError> {
-        if el.attr("type") != Some("groupchat") {
+        let retract = el.get_child("retract", NS_MISC).and_then(|r| Retract::try_from(r.clone()).ok());
+        if retract.is_none() && el.attr("type") != Some("groupchat") {
             return Err(StanzaError::bad_request().with_text("messages to a channel are of type groupchat"));
         }
         let channel = self.existing(ctx, jid).await?;
         let c = channel.lock().await;
         let who = from.to_bare();
+        if let Some(retract) = retract {
+            return self.retract_message(ctx, out, &c, &who, retract).await;
+        }
         let id = c.participant_id(&who).map(str::to_owned).ok_or_else(|| {
             StanzaError::forbidden().with_text("only participants send to this channel; join it first")
         })?;

@@ -3,9 +3,9 @@
 
 use crate::MixConfig;
 use crate::channel::{Channel, ChannelConfig, Info};
-use crate::store;
+use crate::{misc, store};
 use rhein_module::{Ctx, Outbox};
-use rhein_proto::mix::{Create, Destroy, NS_ADMIN, NS_CORE, nodes};
+use rhein_proto::mix::{Create, Destroy, NS_ADMIN, NS_CORE, NS_MISC, nodes};
 use rhein_proto::xml::StanzaKind;
 use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, time, xml};
 use std::collections::HashMap;
@@ -103,7 +103,13 @@ impl Mix {
             (Some("get"), ns::DISCO_INFO, "query") if payload.attr("node").is_none() => {
                 let mut q = Element::bare("query", ns::DISCO_INFO);
                 q.append_child(identity(&self.config.name));
-                let mut features = vec![ns::DISCO_INFO, ns::DISCO_ITEMS, NS_CORE, "urn:xmpp:mix:core:1#searchable"];
+                let mut features = vec![
+                    ns::DISCO_INFO,
+                    ns::DISCO_ITEMS,
+                    NS_CORE,
+                    "urn:xmpp:mix:core:1#searchable",
+                    misc::NICK_REGISTER,
+                ];
                 if self.may_create(ctx, &who) {
                     features.push("urn:xmpp:mix:core:1#create-channel");
                 }
@@ -116,6 +122,7 @@ impl Mix {
                 self.listed_channels(ctx, &who).await?
             }
             (Some("set"), NS_CORE, "create") => self.create(ctx, &who, payload).await?,
+            (Some("set"), NS_MISC, "register") => self.register(ctx, out, &who, payload).await?,
             (Some("set"), NS_CORE, "destroy") => {
                 self.destroy(ctx, out, &who, payload).await?;
                 out.push(xml::iq_result(el, None));
@@ -227,6 +234,8 @@ impl Mix {
             self.set_nick(ctx, out, &mut c, &req).await?
         } else if req.is(true, NS_CORE, "update-subscription") {
             self.update_subscription(ctx, &mut c, &req).await?
+        } else if req.is(false, NS_MISC, "invite") {
+            self.invite(ctx, &mut c, &req).await?
         } else if req.is(false, ns::DISCO_INFO, "query") {
             channel_info(&c, &req)?
         } else if req.is(false, ns::DISCO_ITEMS, "query") {
@@ -270,7 +279,8 @@ fn channel_info(c: &Channel, req: &Request<'_>) -> Result<Option<Element>, Stanz
         c.info.name.clone()
     };
     q.append_child(identity(&name));
-    for f in [ns::DISCO_INFO, ns::DISCO_ITEMS, NS_CORE, NS_ADMIN, rhein_mod_mam::NS, "urn:xmpp:mix:presence:0"] {
+    for f in [ns::DISCO_INFO, ns::DISCO_ITEMS, NS_CORE, NS_ADMIN, NS_MISC, rhein_mod_mam::NS, "urn:xmpp:mix:presence:0"]
+    {
         q.append_child(feature(f));
     }
     Ok(Some(q))

@@ -12,6 +12,7 @@ pub const NS_PRESENCE: &str = "urn:xmpp:mix:presence:0";
 pub const NS_ADMIN: &str = "urn:xmpp:mix:admin:0";
 pub const NS_ROSTER: &str = "urn:xmpp:mix:roster:0";
 pub const NS_ANON: &str = "urn:xmpp:mix:anon:0";
+pub const NS_MISC: &str = "urn:xmpp:mix:misc:0";
 
 /// The standard nodes of a channel.
 pub mod nodes {
@@ -57,6 +58,9 @@ pub struct Join {
     pub subscribe: Vec<Subscribe>,
     #[xml(extract(default, fields(text(type_ = String))))]
     pub nick: Option<String>,
+    /// An invitation (XEP-0407 §5) that lets the user in.
+    #[xml(child(default))]
+    pub invitation: Option<Invitation>,
 }
 
 /// `<leave/>`.
@@ -166,6 +170,56 @@ pub struct RosterChannel {
     pub participant_id: String,
 }
 
+/// `<register/>` (XEP-0407 §3): a nick for the user across the service.
+#[derive(FromXml, AsXml, Debug, Clone, PartialEq, Default)]
+#[xml(namespace = NS_MISC, name = "register")]
+pub struct Register {
+    #[xml(extract(default, fields(text(type_ = String))))]
+    pub nick: Option<String>,
+}
+
+/// An invitation to a channel (XEP-0407 §5): whoever holds it may join.
+#[derive(FromXml, AsXml, Debug, Clone, PartialEq)]
+#[xml(namespace = NS_MISC, name = "invitation")]
+pub struct Invitation {
+    #[xml(extract(fields(text)))]
+    pub inviter: String,
+    #[xml(extract(fields(text)))]
+    pub invitee: String,
+    #[xml(extract(fields(text)))]
+    pub channel: String,
+    #[xml(extract(fields(text)))]
+    pub token: String,
+}
+
+/// `<invite/>`: a participant asks the channel for an invitation, and gets it inside.
+#[derive(FromXml, AsXml, Debug, Clone, PartialEq, Default)]
+#[xml(namespace = NS_MISC, name = "invite")]
+pub struct Invite {
+    #[xml(extract(default, fields(text(type_ = String))))]
+    pub invitee: Option<String>,
+    #[xml(child(default))]
+    pub invitation: Option<Invitation>,
+}
+
+/// `<retract id/>` (XEP-0407 §4): withdraws a message sent to the channel.
+#[derive(FromXml, AsXml, Debug, Clone, PartialEq)]
+#[xml(namespace = NS_MISC, name = "retract")]
+pub struct Retract {
+    #[xml(attribute)]
+    pub id: String,
+}
+
+/// The tombstone a retracted message leaves in the channel's archive.
+#[derive(FromXml, AsXml, Debug, Clone, PartialEq)]
+#[xml(namespace = NS_MISC, name = "retracted")]
+pub struct Retracted {
+    #[xml(attribute)]
+    pub by: String,
+    #[xml(attribute)]
+    pub time: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,9 +241,20 @@ mod tests {
         assert_eq!(j.nick.as_deref(), Some("third witch"));
         assert_eq!(j.subscribe.len(), 2);
         assert_eq!(j.subscribe[1].node, nodes::PRESENCE);
+        assert!(j.invitation.is_none());
         let back = Element::from(Join { id: Some("123456".into()), ..j });
         assert_eq!(back.attr("id"), Some("123456"));
         assert_eq!(back.children().filter(|c| c.name() == "subscribe").count(), 2);
+    }
+
+    #[test]
+    fn join_carries_an_invitation() {
+        let j: Join = parse(
+            "<join xmlns='urn:xmpp:mix:core:1'><subscribe node='urn:xmpp:mix:nodes:messages'/>\
+             <invitation xmlns='urn:xmpp:mix:misc:0'><inviter>a@x</inviter><invitee>c@x</invitee>\
+             <channel>coven@mix.x</channel><token>T</token></invitation></join>",
+        );
+        assert_eq!(j.invitation.unwrap().token, "T");
     }
 
     #[test]

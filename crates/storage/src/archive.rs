@@ -241,6 +241,28 @@ impl Archive<'_> {
         Ok(on_pool!(self.db, |p| sqlx::query(EXPIRE).bind(before).execute(p).await?.rows_affected()))
     }
 
+    /// One archived message by its stanza id.
+    pub async fn get(&self, owner: &str, stanza_id: &str) -> Result<Option<ArchiveRow>, StorageError> {
+        const SQL: &str = "SELECT stanza_id, with_jid, ts, stanza FROM archive WHERE owner = $1 AND stanza_id = $2";
+        let row: Option<(String, String, i64, String)> =
+            on_pool!(self.db, |p| sqlx::query_as(SQL).bind(owner).bind(stanza_id).fetch_optional(p).await)?;
+        Ok(row.map(|(stanza_id, with_jid, ts, stanza)| ArchiveRow { stanza_id, with_jid, ts, stanza }))
+    }
+
+    /// Replaces an archived message's stanza (a tombstone for a retracted one), keeping its
+    /// place; whether it existed.
+    pub async fn replace_stanza(&self, owner: &str, stanza_id: &str, stanza: &str) -> Result<bool, StorageError> {
+        const SQL: &str = "UPDATE archive SET stanza = $3 WHERE owner = $1 AND stanza_id = $2";
+        Ok(on_pool!(self.db, |p| sqlx::query(SQL)
+            .bind(owner)
+            .bind(stanza_id)
+            .bind(stanza)
+            .execute(p)
+            .await?
+            .rows_affected())
+            > 0)
+    }
+
     /// Deletes a whole archive (a destroyed channel's); how many messages went.
     pub async fn delete_owner(&self, owner: &str) -> Result<u64, StorageError> {
         const SQL: &str = "DELETE FROM archive WHERE owner = $1";
