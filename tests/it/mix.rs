@@ -138,6 +138,13 @@ async fn users_join_chat_and_leave_through_their_server() {
     // A message is reflected to both users, on every online client, from the sender's
     // participant address, with the same id.
     let mut bob_phone = online(&server, "bob").await;
+    // Coming online, the new client shares its presence with the channel and learns alice's.
+    let alice_there = bob_phone
+        .expect(|e| {
+            e.name() == "presence" && e.attr("from").is_some_and(|f| f.starts_with(&format!("{alice_id}#coven@")))
+        })
+        .await;
+    assert_eq!(alice_there.attr("to"), bob_phone.jid.as_deref());
     bob.send(&format!("<message to='{COVEN}' type='groupchat' id='m1'><body>when shall we three meet again</body><origin-id xmlns='urn:xmpp:sid:0' id='o1'/></message>")).await;
     let mut ids = Vec::new();
     for c in [&mut alice, &mut bob, &mut bob_phone] {
@@ -469,4 +476,40 @@ async fn nicks_are_registered_invitations_let_people_in_and_messages_are_retract
     let archived = alice.expect(|e| e.get_child("result", MAM).is_some()).await;
     let text = xml_text(&archived);
     assert!(text.contains("retracted") && !text.contains("did not mean"), "{text}");
+}
+
+#[tokio::test]
+async fn a_user_of_another_server_joins_through_its_own_server() {
+    let (alpha, beta) = crate::s2s::pair().await;
+    let channel = "coven@channels.alpha.test";
+    let mut alice = online(&alpha, "alice").await;
+    let create = alice
+        .iq(&format!("<iq type='set' to='channels.alpha.test' id='c'><create xmlns='{CORE}' channel='coven'/></iq>"))
+        .await;
+    assert_eq!(create.attr("type"), Some("result"));
+    client_join(&mut alice, channel, "hecate").await;
+    // bob's server (beta) joins for him over federation and keeps the channel in his roster.
+    let mut bob = online(&beta, "bob").await;
+    let bob_id = participant_id(&client_join(&mut bob, channel, "thirdwitch").await);
+    let roster = bob.iq("<iq type='get' id='r'><query xmlns='jabber:iq:roster'/></iq>").await;
+    assert!(roster.get_child("query", "jabber:iq:roster").unwrap().children().any(|i| i.attr("jid") == Some(channel)));
+    // Messages both ways; bob's copy is stamped and archived by beta.
+    bob.send(&format!("<message to='{channel}' type='groupchat' id='x1'><body>hello from beta</body></message>")).await;
+    let got = alice.expect(is_mix_message(None)).await;
+    assert_eq!(got.attr("from"), Some(format!("{channel}/{bob_id}").as_str()));
+    let own = bob.expect(is_mix_message(None)).await;
+    assert!(own.children().any(|s| s.is("stanza-id", "urn:xmpp:sid:0") && s.attr("by") == Some("bob@beta.test")));
+    alice.send(&format!("<message to='{channel}' type='groupchat' id='x2'><body>welcome</body></message>")).await;
+    let welcome = bob.expect(is_mix_message(None)).await;
+    assert_eq!(welcome.get_child("body", ns::CLIENT).unwrap().text(), "welcome");
+    // Remote users cannot create channels here.
+    let refused = bob
+        .iq(&format!("<iq type='set' to='channels.alpha.test' id='c2'><create xmlns='{CORE}' channel='mine'/></iq>"))
+        .await;
+    assert_eq!(error_condition(&refused).as_deref(), Some("forbidden"));
+    // Leaving goes over federation too.
+    let left = bob
+        .iq(&format!("<iq type='set' id='l'><client-leave xmlns='{PAM}' channel='{channel}'><leave xmlns='{CORE}'/></client-leave></iq>"))
+        .await;
+    assert_eq!(left.attr("type"), Some("result"), "{left:?}");
 }

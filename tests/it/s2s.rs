@@ -8,11 +8,11 @@ use rhein_testkit::{Element, TestClient, TestServer, ns};
 pub(crate) async fn pair() -> (TestServer, TestServer) {
     let alpha = TestServer::builder().domain("alpha.test").user("alice", "pw").federation("127.0.0.2:0").start().await;
     let beta = TestServer::builder().domain("beta.test").user("bob", "pw").federation("127.0.0.3:0").start().await;
-    // Each server's group chat service federates through the same listener.
-    for domain in ["beta.test", "conference.beta.test"] {
+    // Each server's group chat services federate through the same listener.
+    for domain in ["beta.test", "conference.beta.test", "channels.beta.test"] {
         alpha.pin(domain, beta.s2s_addr());
     }
-    for domain in ["alpha.test", "conference.alpha.test"] {
+    for domain in ["alpha.test", "conference.alpha.test", "channels.alpha.test"] {
         beta.pin(domain, alpha.s2s_addr());
     }
     (alpha, beta)

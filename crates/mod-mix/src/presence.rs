@@ -44,7 +44,14 @@ impl Mix {
         };
         let entry = ClientPresence { presence: el.clone(), shown_resource };
         distribute(out, &c, &id, &client, &entry, false);
-        c.presences.insert(client, entry);
+        let arriving = c.presences.insert(client.clone(), entry).is_none();
+        // A client coming online learns who else is here, if its user follows presence.
+        let who = client.to_bare();
+        if arriving && c.subscribers(nodes::PRESENCE).any(|s| *s == who) {
+            for p in all_for(&c, &who) {
+                out.push(xml::with_attr(p, "to", client.as_str()));
+            }
+        }
         Ok(())
     }
 }
@@ -94,10 +101,16 @@ pub(crate) fn distribute(
     }
 }
 
+/// The current presence of every client as `viewer` sees it (addressed to its bare JID).
+fn all_for(c: &Channel, viewer: &BareJid) -> Vec<Element> {
+    let known =
+        c.presences.iter().filter_map(|(client, entry)| Some((c.participant_id(&client.to_bare())?, client, entry)));
+    known.map(|(id, client, entry)| view(c, id, client, entry, viewer, false)).collect()
+}
+
 /// The current presence of every client, for a user who just subscribed to it.
 pub(crate) fn send_all_to(out: &mut Outbox, c: &Channel, viewer: &BareJid) {
-    for (client, entry) in &c.presences {
-        let Some(id) = c.participant_id(&client.to_bare()) else { continue };
-        out.push(view(c, id, client, entry, viewer, false));
+    for p in all_for(c, viewer) {
+        out.push(p);
     }
 }
