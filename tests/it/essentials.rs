@@ -62,6 +62,65 @@ async fn vcards_are_public_to_read_and_private_to_write() {
 }
 
 #[tokio::test]
+async fn a_pep_avatar_becomes_the_vcard_photo_and_its_hash_goes_into_presence() {
+    const DATA: &str = "urn:xmpp:avatar:data";
+    const METADATA: &str = "urn:xmpp:avatar:metadata";
+    // "hello", and its SHA-1.
+    const IMAGE: &str = "aGVsbG8=";
+    const HASH: &str = "aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d";
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
+    let mut alice = server.client("alice", "pw").await;
+    let mut bob = server.client("bob", "pw").await;
+    let features =
+        alice.iq(&format!("<iq type='get' id='d' to='alice@localhost'><query xmlns='{}'/></iq>", ns::DISCO_INFO)).await;
+    let features = features.get_child("query", ns::DISCO_INFO).unwrap();
+    assert!(features.children().any(|f| f.attr("var") == Some("urn:xmpp:pep-vcard-conversion:0")));
+    alice.iq("<iq type='set' id='v1'><vCard xmlns='vcard-temp'><FN>Alice</FN></vCard></iq>").await;
+
+    // XEP-0084: data first, then the metadata pointing at it.
+    let data = alice
+        .iq(&format!(
+            "<iq type='set' id='p1'><pubsub xmlns='{}'><publish node='{DATA}'><item id='{HASH}'><data xmlns='{DATA}'>{IMAGE}</data></item></publish></pubsub></iq>",
+            ns::PUBSUB
+        ))
+        .await;
+    assert_eq!(data.attr("type"), Some("result"));
+    let meta = alice
+        .iq(&format!(
+            "<iq type='set' id='p2'><pubsub xmlns='{}'><publish node='{METADATA}'><item id='{HASH}'><metadata xmlns='{METADATA}'>\
+             <info id='{HASH}' type='image/png' bytes='5'/></metadata></item></publish></pubsub></iq>",
+            ns::PUBSUB
+        ))
+        .await;
+    assert_eq!(meta.attr("type"), Some("result"));
+    let vcard = bob.iq("<iq type='get' id='v2' to='alice@localhost'><vCard xmlns='vcard-temp'/></iq>").await;
+    let vcard = vcard.get_child("vCard", "vcard-temp").unwrap();
+    assert_eq!(vcard.get_child("FN", "vcard-temp").unwrap().text(), "Alice", "the rest of the vCard stays");
+    let photo = vcard.get_child("PHOTO", "vcard-temp").expect("the avatar became the photo");
+    assert_eq!(photo.get_child("BINVAL", "vcard-temp").unwrap().text(), IMAGE);
+    assert_eq!(photo.get_child("TYPE", "vcard-temp").unwrap().text(), "image/png");
+
+    // The hash goes into directed presence too (a MUC join, say).
+    alice
+        .send("<presence to='room@conference.localhost/alice'><x xmlns='http://jabber.org/protocol/muc'/></presence>")
+        .await;
+    let own =
+        alice.expect(|e| e.name() == "presence" && e.attr("from") == Some("room@conference.localhost/alice")).await;
+    let update = own.get_child("x", "vcard-temp:x:update").expect("hash injected into the MUC join");
+    assert_eq!(update.get_child("photo", "vcard-temp:x:update").unwrap().text(), HASH);
+
+    // Disabling the avatar (empty metadata) removes the photo.
+    alice
+        .iq(&format!(
+            "<iq type='set' id='p3'><pubsub xmlns='{}'><publish node='{METADATA}'><item id='off'><metadata xmlns='{METADATA}'/></item></publish></pubsub></iq>",
+            ns::PUBSUB
+        ))
+        .await;
+    let vcard = bob.iq("<iq type='get' id='v3' to='alice@localhost'><vCard xmlns='vcard-temp'/></iq>").await;
+    assert!(vcard.get_child("vCard", "vcard-temp").unwrap().get_child("PHOTO", "vcard-temp").is_none());
+}
+
+#[tokio::test]
 async fn blocking_stops_traffic_both_ways_and_pushes_changes() {
     let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
     let mut alice = server.client("alice", "pw").await;

@@ -64,7 +64,7 @@ async fn pushes_go_out_only_while_nobody_is_online_and_stop_for_failing_app_serv
     assert_eq!(publish.attr("node"), Some("n1"));
     assert_eq!(summary_field(&push, "message-count").as_deref(), Some("1"));
     assert_eq!(summary_field(&push, "last-message-sender").as_deref(), Some("bob@localhost/b"));
-    assert_eq!(summary_field(&push, "last-message-body"), None, "bodies stay out unless the operator allows them");
+    assert_eq!(summary_field(&push, "last-message-body"), None, "bodies stay out unless the user asked for them");
     let options =
         push.get_child("pubsub", PUBSUB).unwrap().get_child("publish-options", PUBSUB).expect("publish-options");
     assert!(xml_contains(options, "eruio234vzxc2kla-91"));
@@ -93,20 +93,20 @@ fn xml_contains(el: &Element, text: &str) -> bool {
 
 #[tokio::test]
 async fn offline_accounts_are_pushed_until_they_disable_it() {
-    let server = TestServer::builder()
-        .user("alice", "pw")
-        .user("bob", "pw")
-        .user("pusher", "pw")
-        .configure(|c| {
-            let t: toml::Table = toml::from_str("include_body = true").unwrap();
-            c.modules.settings.insert("push".into(), toml::Value::Table(t));
-        })
-        .start()
-        .await;
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").user("pusher", "pw").start().await;
     let mut app = server.connect().resource("app").login("pusher", "pw").await;
     let mut alice = server.client("alice", "pw").await;
+    // This client asks for bodies (the default policy lets users opt in).
+    let features = alice
+        .iq("<iq type='get' id='f' to='alice@localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
+        .await;
+    let features = features.get_child("query", "http://jabber.org/protocol/disco#info").unwrap();
+    assert!(features.children().any(|f| f.attr("var") == Some("https://rhein.chat/protocol/push:0")));
     alice
-        .iq(&format!("<iq type='set' id='e'><enable xmlns='{PUSH}' jid='pusher@localhost/app' node='n2'/></iq>"))
+        .iq(&format!(
+            "<iq type='set' id='e'><enable xmlns='{PUSH}' jid='pusher@localhost/app' node='n2'>\
+             <include-body xmlns='https://rhein.chat/protocol/push:0'/></enable></iq>"
+        ))
         .await;
     alice.close().await;
     let mut bob = server.client("bob", "pw").await;

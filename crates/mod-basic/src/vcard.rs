@@ -1,6 +1,8 @@
 //! XEP-0054: vcard-temp — each account publishes one vCard; anyone may read it, only the
-//! account may change it. XEP-0153: the account's available presence carries the SHA-1 of
-//! its vCard photo, so contacts know when to fetch a new avatar.
+//! account may change it. XEP-0153: the account's available presence (broadcast and
+//! directed, MUC joins included) carries the SHA-1 of its vCard photo, so contacts know when
+//! to fetch a new avatar. XEP-0398: an avatar published with PEP (XEP-0084) becomes the
+//! vCard photo, so clients that only read vCards see it too.
 
 use crate::internal;
 use rhein_module::account_request;
@@ -12,6 +14,9 @@ use std::sync::{Arc, Mutex};
 
 const NS: &str = "vcard-temp";
 const NS_UPDATE: &str = "vcard-temp:x:update";
+const NS_CONVERSION: &str = "urn:xmpp:pep-vcard-conversion:0";
+const AVATAR_DATA: &str = "urn:xmpp:avatar:data";
+const AVATAR_METADATA: &str = "urn:xmpp:avatar:metadata";
 
 /// The module, with each account's current photo hash (`None`: no photo).
 #[derive(Default)]
@@ -30,6 +35,10 @@ impl Module for Vcard {
         reg.iq(IqKind::Get, Targets::Account, NS, "vCard", handle_vcard_get)?;
         let this = self.clone();
         reg.iq(IqKind::Set, Targets::Account, NS, "vCard", move |ctx, iq| this.clone().handle_vcard_set(ctx, iq))?;
+        reg.account_feature(NS_CONVERSION);
+        let this = self.clone();
+        // Before PEP stores the metadata: the data item it points to is already there.
+        reg.stage(Stage::Outbound, 20, move |ctx, el| this.clone().handle_avatar_publish(ctx, el));
         // Before the presence broadcast (priority 0) so every copy carries the hash.
         reg.stage(Stage::OutboundPresence, 10, move |ctx, el| self.clone().handle_presence(ctx, el));
         Ok(())
@@ -47,13 +56,53 @@ impl Vcard {
     async fn handle_vcard_set(self: Arc<Self>, ctx: Ctx, iq: Element) -> IqResult {
         let owner = own_request(&iq)?.to_bare();
         let vcard = iq.get_child("vCard", NS).ok_or_else(StanzaError::bad_request)?;
+        self.store(&ctx, &owner, vcard).await?;
+        Ok(None)
+    }
+
+    async fn store(&self, ctx: &Ctx, owner: &BareJid, vcard: &Element) -> Result<(), StanzaError> {
         ctx.db
             .account_data()
             .put_all(owner.as_str(), "vcard", &[(String::new(), xml::to_string(vcard))])
             .await
             .map_err(internal)?;
-        self.photo_hashes.lock().unwrap_or_else(|e| e.into_inner()).insert(owner, photo_hash(vcard));
-        Ok(None)
+        self.photo_hashes.lock().unwrap_or_else(|e| e.into_inner()).insert(owner.clone(), photo_hash(vcard));
+        Ok(())
+    }
+
+    /// XEP-0398 §3.1: a publication to the avatar metadata node puts the image it points to
+    /// (the first one stored in the data node) into the vCard's PHOTO; an empty metadata item
+    /// (avatar disabled) removes the photo.
+    async fn handle_avatar_publish(self: Arc<Self>, ctx: Ctx, el: Element) -> Result<Flow, StanzaError> {
+        let Some(metadata) = avatar_metadata(&el) else { return Ok(Flow::Continue(el)) };
+        let Some(owner) = el.attr("from").and_then(|f| FullJid::new(f).ok()).map(|f| f.to_bare()) else {
+            return Ok(Flow::Continue(el));
+        };
+        if el.attr("to").is_some_and(|to| to != owner.as_str()) {
+            return Ok(Flow::Continue(el));
+        }
+        let mut photo = None;
+        for info in metadata.children().filter(|i| i.name() == "info" && i.attr("url").is_none()) {
+            let Some(id) = info.attr("id") else { continue };
+            let stored =
+                ctx.db.pubsub().items_by_id(owner.as_str(), AVATAR_DATA, &[id.to_owned()]).await.map_err(internal)?;
+            let data = stored.first().and_then(|row| row.payload.parse::<Element>().ok());
+            if let Some(data) = data.filter(|d| d.is("data", AVATAR_DATA)) {
+                photo = Some((info.attr("type").unwrap_or("image/png").to_owned(), data.text()));
+                break;
+            }
+        }
+        let stored = ctx.db.account_data().get(owner.as_str(), "vcard", "").await.map_err(internal)?;
+        let mut vcard = stored.and_then(|s| s.parse::<Element>().ok()).unwrap_or_else(|| Element::bare("vCard", NS));
+        vcard.remove_child("PHOTO", NS);
+        if let Some((kind, binval)) = photo {
+            let mut p = Element::bare("PHOTO", NS);
+            p.append_child(xml::text_el("TYPE", NS, kind));
+            p.append_child(xml::text_el("BINVAL", NS, binval));
+            vcard.append_child(p);
+        }
+        self.store(&ctx, &owner, &vcard).await?;
+        Ok(Flow::Continue(el))
     }
 
     async fn hash_of(&self, ctx: &Ctx, owner: &BareJid) -> Result<Option<String>, StanzaError> {
@@ -66,10 +115,11 @@ impl Vcard {
         Ok(hash)
     }
 
-    /// Adds `<x xmlns='vcard-temp:x:update'><photo>hash</photo></x>` to broadcast presence that
-    /// does not carry one already (clients that manage it themselves keep theirs).
+    /// Adds `<x xmlns='vcard-temp:x:update'><photo>hash</photo></x>` to available presence,
+    /// broadcast or directed (XEP-0398 §4), that does not carry one already (clients that
+    /// manage it themselves keep theirs).
     async fn handle_presence(self: Arc<Self>, ctx: Ctx, mut el: Element) -> Result<Flow, StanzaError> {
-        if el.attr("type").is_some() || el.attr("to").is_some() || el.get_child("x", NS_UPDATE).is_some() {
+        if el.attr("type").is_some() || el.get_child("x", NS_UPDATE).is_some() {
             return Ok(Flow::Continue(el));
         }
         let Some(from) = el.attr("from").and_then(|f| FullJid::new(f).ok()) else { return Ok(Flow::Continue(el)) };
@@ -82,4 +132,16 @@ impl Vcard {
         el.append_child(x);
         Ok(Flow::Continue(el))
     }
+}
+
+/// The `<metadata/>` of an IQ set publishing to the avatar metadata node, if it is one.
+fn avatar_metadata(el: &Element) -> Option<&Element> {
+    if el.name() != "iq" || el.attr("type") != Some("set") {
+        return None;
+    }
+    let publish = el.get_child("pubsub", rhein_proto::ns::PUBSUB)?.get_child("publish", rhein_proto::ns::PUBSUB)?;
+    if publish.attr("node") != Some(AVATAR_METADATA) {
+        return None;
+    }
+    publish.get_child("item", rhein_proto::ns::PUBSUB)?.get_child("metadata", AVATAR_METADATA)
 }

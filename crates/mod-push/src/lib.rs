@@ -1,8 +1,9 @@
 //! XEP-0357 Push Notifications for accounts. A client registers an app server (`jid`, `node`,
 //! optional publish-options); when a message arrives and nobody is looking at the account
 //! (all offline, hibernating after XEP-0198, or inactive per XEP-0352), the server publishes a summary to
-//! every registration: message count, last sender, and the body only if the operator allows
-//! it. Pushes go through the router like any IQ; an app server that keeps failing is disabled.
+//! every registration: message count, last sender, and the body only where the user asked for
+//! it (`<include-body/>`, a Rhein extension) and the operator allows it. Pushes go through the
+//! router like any IQ; an app server that keeps failing is disabled.
 
 use rhein_module::{
     Ctx, Event, Flow, IqKind, IqResult, Module, ModuleError, ModuleSpec, Registry, Stage, Targets, own_request,
@@ -18,6 +19,8 @@ use std::time::Duration;
 const NS: &str = "urn:xmpp:push:0";
 const NS_PUBSUB: &str = "http://jabber.org/protocol/pubsub";
 const NS_DATA: &str = "jabber:x:data";
+/// `<include-body xmlns=…/>` in `<enable/>`: this client wants message bodies in its pushes.
+pub const NS_BODY: &str = "https://rhein.chat/protocol/push:0";
 
 pub const SPECS: &[ModuleSpec] = &[ModuleSpec { name: "push", build }];
 
@@ -25,9 +28,10 @@ pub const SPECS: &[ModuleSpec] = &[ModuleSpec { name: "push", build }];
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PushConfig {
-    /// Put the message body into pushes (it then passes through the app server and the
-    /// platform's push service).
-    pub include_body: bool,
+    /// Message bodies in pushes (they then pass through the app server and the platform's
+    /// push service): `never`, `opt-in` (registrations that asked with `<include-body/>`)
+    /// or `always`.
+    pub bodies: Bodies,
     /// Attempts per push before the registration is disabled.
     pub attempts: u32,
     /// How long to wait for the app server's answer to one attempt.
@@ -36,8 +40,17 @@ pub struct PushConfig {
 
 impl Default for PushConfig {
     fn default() -> Self {
-        Self { include_body: false, attempts: 3, timeout_secs: 20 }
+        Self { bodies: Bodies::OptIn, attempts: 3, timeout_secs: 20 }
     }
+}
+
+/// Whose pushes carry message bodies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Bodies {
+    Never,
+    OptIn,
+    Always,
 }
 
 fn build(table: &toml::Table) -> Result<Arc<dyn Module>, ModuleError> {
@@ -59,6 +72,9 @@ impl Module for Push {
 
     fn register(self: Arc<Self>, reg: &mut Registry) -> Result<(), ModuleError> {
         reg.account_feature(NS);
+        if self.config.bodies == Bodies::OptIn {
+            reg.account_feature(NS_BODY);
+        }
         reg.iq(IqKind::Set, Targets::Account, NS, "enable", handle_enable)?;
         reg.iq(IqKind::Set, Targets::Account, NS, "disable", handle_disable)?;
         let this = self.clone();
@@ -86,7 +102,8 @@ async fn handle_enable(ctx: Ctx, iq: Element) -> IqResult {
         .filter(|n| !n.is_empty())
         .ok_or_else(|| StanzaError::bad_request().with_text("node required"))?;
     let options = el.get_child("x", NS_DATA).map(xml::to_string);
-    let reg = PushRegistration { service: service.to_string(), node: node.to_owned(), options };
+    let with_body = el.get_child("include-body", NS_BODY).is_some();
+    let reg = PushRegistration { service: service.to_string(), node: node.to_owned(), options, with_body };
     ctx.db.push().enable(owner.as_str(), &reg).await.map_err(storage_failure)?;
     Ok(None)
 }
@@ -134,7 +151,12 @@ impl Push {
         };
         let sender = el.attr("from").unwrap_or_default().to_owned();
         for reg in registrations {
-            let summary = self.summary(count, &sender, &body);
+            let with_body = match self.config.bodies {
+                Bodies::Never => false,
+                Bodies::OptIn => reg.with_body,
+                Bodies::Always => true,
+            };
+            let summary = summary(count, &sender, with_body.then_some(body.as_str()));
             let this = self.clone();
             let ctx = ctx.clone();
             let owner = owner.clone();
@@ -142,17 +164,6 @@ impl Push {
             tokio::spawn(async move { this.deliver(ctx, owner, reg, summary).await });
         }
         Ok(Flow::Continue(el))
-    }
-
-    fn summary(&self, count: u64, sender: &str, body: &str) -> Element {
-        let mut form = xml::with_attr(Element::bare("x", NS_DATA), "type", "submit");
-        form.append_child(field("FORM_TYPE", "urn:xmpp:push:summary"));
-        form.append_child(field("message-count", &count.to_string()));
-        form.append_child(field("last-message-sender", sender));
-        if self.config.include_body {
-            form.append_child(field("last-message-body", body));
-        }
-        form
     }
 
     /// Publishes to one registration, retrying; disables it when the app server keeps failing.
@@ -193,4 +204,16 @@ impl Push {
             tracing::error!(error = %e, "disabling push failed");
         }
     }
+}
+
+/// The XEP-0357 summary form.
+fn summary(count: u64, sender: &str, body: Option<&str>) -> Element {
+    let mut form = xml::with_attr(Element::bare("x", NS_DATA), "type", "submit");
+    form.append_child(field("FORM_TYPE", "urn:xmpp:push:summary"));
+    form.append_child(field("message-count", &count.to_string()));
+    form.append_child(field("last-message-sender", sender));
+    if let Some(body) = body {
+        form.append_child(field("last-message-body", body));
+    }
+    form
 }

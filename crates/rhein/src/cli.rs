@@ -64,6 +64,11 @@ pub struct ServeArgs {
     /// DOMAIN=tls:ADDR for direct TLS (repeatable; --ephemeral only, with --s2s).
     #[arg(long = "s2s-route", value_name = "DOMAIN=ADDR", requires = "s2s")]
     pub s2s_routes: Vec<String>,
+    /// A TOML file whose `[modules]` section (enabled list, per-module tables) replaces the
+    /// default one (--ephemeral only): to try a module with settings, or to give a test
+    /// server an abuse contact or a TURN secret.
+    #[arg(long = "modules", value_name = "FILE", requires = "ephemeral")]
+    pub modules: Option<PathBuf>,
     /// Log filter (overrides the config), e.g. "debug" or "info,rhein_c2s=trace".
     #[arg(long)]
     pub log: Option<String>,

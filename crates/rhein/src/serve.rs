@@ -80,6 +80,16 @@ fn ephemeral_config(args: &ServeArgs) -> anyhow::Result<Config> {
         };
         config.s2s.routes.insert(domain.to_ascii_lowercase(), addr.to_owned());
     }
+    if let Some(path) = &args.modules {
+        #[derive(serde::Deserialize)]
+        struct ModulesOnly {
+            modules: rhein_server::config::ModulesConfig,
+        }
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        config.modules = toml::from_str::<ModulesOnly>(&text)
+            .with_context(|| format!("{}: expected a [modules] section", path.display()))?
+            .modules;
+    }
     config.server.log_level = "warn".into();
     Ok(config)
 }

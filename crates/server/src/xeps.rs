@@ -69,6 +69,13 @@ pub const SUPPORTED: &[Supported] = &[
     ),
     x(386, "Bind 2", "1.1.0", "complete", "carbons, SM and CSI inline; MAM metadata"),
     x(388, "Extensible SASL Profile", "1.0.4", "complete", ""),
+    x(
+        398,
+        "User Avatar to vCard-Based Avatars Conversion",
+        "1.0.0",
+        "partial",
+        "PEP to vCard and hash in every available presence; not vCard to PEP",
+    ),
     x(402, "PEP Native Bookmarks", "1.2.0", "complete", ""),
     x(403, "MIX: Presence Support", "0.3.2", "complete", "encoded participant JIDs; presence node readable"),
     x(

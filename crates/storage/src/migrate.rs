@@ -32,6 +32,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(8, "0008_muc.sql"),
     migration!(9, "0009_muc_push.sql"),
     migration!(10, "0010_upload.sql"),
+    migration!(11, "0011_push_body.sql"),
 ];
 
 const BOOKKEEPING: &str =

@@ -9,6 +9,8 @@ pub struct PushRegistration {
     pub service: String,
     pub node: String,
     pub options: Option<String>,
+    /// The user asked for message bodies in the summary.
+    pub with_body: bool,
 }
 
 /// Repository of push registrations (`db.push()`).
@@ -18,14 +20,16 @@ pub struct PushRegistrations<'a> {
 
 impl PushRegistrations<'_> {
     pub async fn enable(&self, owner: &str, r: &PushRegistration) -> Result<(), StorageError> {
-        const SQL: &str = "INSERT INTO push_registration (owner, service, node, options, created_at) VALUES ($1, $2, $3, $4, $5) \
-            ON CONFLICT (owner, service, node) DO UPDATE SET options = $4";
+        const SQL: &str = "INSERT INTO push_registration (owner, service, node, options, created_at, with_body) \
+            VALUES ($1, $2, $3, $4, $5, $6) \
+            ON CONFLICT (owner, service, node) DO UPDATE SET options = $4, with_body = $6";
         on_pool!(self.db, |p| sqlx::query(SQL)
             .bind(owner)
             .bind(&r.service)
             .bind(&r.node)
             .bind(&r.options)
             .bind(crate::now_ms())
+            .bind(r.with_body)
             .execute(p)
             .await
             .map(|_| ()))?;
@@ -56,10 +60,14 @@ impl PushRegistrations<'_> {
     }
 
     pub async fn list(&self, owner: &str) -> Result<Vec<PushRegistration>, StorageError> {
-        const SQL: &str = "SELECT service, node, options FROM push_registration WHERE owner = $1 ORDER BY created_at";
-        let rows: Vec<(String, String, Option<String>)> =
+        const SQL: &str =
+            "SELECT service, node, options, with_body FROM push_registration WHERE owner = $1 ORDER BY created_at";
+        let rows: Vec<(String, String, Option<String>, bool)> =
             on_pool!(self.db, |p| sqlx::query_as(SQL).bind(owner).fetch_all(p).await)?;
-        Ok(rows.into_iter().map(|(service, node, options)| PushRegistration { service, node, options }).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(service, node, options, with_body)| PushRegistration { service, node, options, with_body })
+            .collect())
     }
 }
 
@@ -71,10 +79,20 @@ mod tests {
     async fn registrations_round_trip() {
         let db = Db::connect("sqlite::memory:").await.unwrap();
         let p = db.push();
-        let r = PushRegistration { service: "push.example".into(), node: "n1".into(), options: Some("<x/>".into()) };
+        let r = PushRegistration {
+            service: "push.example".into(),
+            node: "n1".into(),
+            options: Some("<x/>".into()),
+            with_body: false,
+        };
         p.enable("a@x", &r).await.unwrap();
-        p.enable("a@x", &PushRegistration { node: "n2".into(), options: None, ..r.clone() }).await.unwrap();
-        assert_eq!(p.list("a@x").await.unwrap().len(), 2);
+        p.enable("a@x", &PushRegistration { node: "n2".into(), options: None, with_body: true, ..r.clone() })
+            .await
+            .unwrap();
+        assert_eq!(
+            p.list("a@x").await.unwrap(),
+            [r.clone(), PushRegistration { node: "n2".into(), options: None, with_body: true, ..r.clone() }]
+        );
         assert_eq!(p.disable("a@x", "push.example", Some("n1")).await.unwrap(), 1);
         assert_eq!(p.disable("a@x", "push.example", None).await.unwrap(), 1);
         assert!(p.list("a@x").await.unwrap().is_empty());
