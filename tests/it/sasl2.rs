@@ -201,3 +201,87 @@ async fn fast_tokens_near_expiry_are_rotated() {
     let success = third.authenticate2("HT-SHA-256-EXPR", "alice", &new_token, UA).await.unwrap();
     assert!(success.get_child("token", FAST).is_none(), "{success:?}");
 }
+
+/// One direct-TLS connection that sends `payload` as early data when it can (resuming a
+/// session from `config`'s cache); returns what the server answered up to one of `until`,
+/// and whether the early data was accepted.
+async fn in_early_data(
+    config: &std::sync::Arc<tokio_rustls::rustls::ClientConfig>,
+    addr: std::net::SocketAddr,
+    payload: &str,
+    until: &[&str],
+) -> (String, bool) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let connector = tokio_rustls::TlsConnector::from(config.clone()).early_data(true);
+    let name = tokio_rustls::rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = connector.connect(name, tcp).await.unwrap();
+    tls.write_all(payload.as_bytes()).await.unwrap();
+    tls.flush().await.unwrap();
+    let mut answer = String::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !until.iter().any(|end| answer.contains(end)) {
+        let Ok(read) = tokio::time::timeout_at(deadline, tls.read(&mut buf)).await else {
+            panic!("no SASL2 outcome in time; got {answer:?}")
+        };
+        let n = read.unwrap();
+        assert!(n > 0, "closed after {answer}");
+        answer.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let accepted = tls.get_ref().1.is_early_data_accepted();
+    (answer, accepted)
+}
+
+#[tokio::test]
+async fn fast_logins_in_tls_early_data_need_a_fresh_count() {
+    use base64::Engine;
+    let server = TestServer::builder().user("alice", "pw").start().await;
+    let ua_id = "d4565fa7-4d72-4749-b3d3-740edbf87770";
+    let expiry = rhein_storage::now_ms() + 3_600_000;
+    let db = &server.running().db;
+    db.fast_tokens().issue("alice@localhost", ua_id, "HT-SHA-256-NONE", "early-token", expiry).await.unwrap();
+    let none = rhein_sasl::ChannelBinding { tls_exporter: None, tls_server_end_point: None };
+    let initial = rhein_sasl::HtMechanism::from_name("HT-SHA-256-NONE")
+        .unwrap()
+        .client_initial("alice", b"early-token", &none)
+        .unwrap();
+    let login = |fast: &str| {
+        format!(
+            "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' \
+             to='localhost' version='1.0'><authenticate xmlns='{SASL2}' mechanism='HT-SHA-256-NONE'>\
+             <initial-response>{}</initial-response><user-agent id='{ua_id}'/>{fast}</authenticate>",
+            base64::engine::general_purpose::STANDARD.encode(&initial)
+        )
+    };
+    let mut config = rhein_stream::tls::unverified_client_config(&[b"xmpp-client"]);
+    config.enable_early_data = true;
+    let config = std::sync::Arc::new(config);
+    let addr = server.c2s_tls_addr();
+    const OUTCOME: &[&str] = &["</success>", "</failure>"];
+
+    // A first, full handshake: the features say 0-RTT logins are welcome, and the session
+    // ticket that comes with them lets the next connection resume.
+    let header = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
+        xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>";
+    let (features, early) = in_early_data(&config, addr, header, &["</features>"]).await;
+    assert!(!early, "nothing to resume yet");
+    assert!(features.contains("tls-0rtt='true'") || features.contains("tls-0rtt=\"true\""), "{features}");
+
+    // The login in early data, with a count: one round trip, accepted.
+    let with_count = |n: u32| login(&format!("<fast xmlns='{FAST}' count='{n}'/>"));
+    let (answer, early) = in_early_data(&config, addr, &with_count(1), OUTCOME).await;
+    assert!(early, "the server took the early data");
+    assert!(answer.contains("<success"), "{answer}");
+    // The same login replayed: refused.
+    let (answer, early) = in_early_data(&config, addr, &with_count(1), OUTCOME).await;
+    assert!(early);
+    assert!(answer.contains("<failure") && answer.contains("not-authorized"), "{answer}");
+    // In early data without a count: refused.
+    let (answer, early) = in_early_data(&config, addr, &login(&format!("<fast xmlns='{FAST}'/>")), OUTCOME).await;
+    assert!(early);
+    assert!(answer.contains("<failure") && answer.contains("not-authorized"), "{answer}");
+    // A higher count: accepted.
+    let (answer, _) = in_early_data(&config, addr, &with_count(2), OUTCOME).await;
+    assert!(answer.contains("<success"), "{answer}");
+}

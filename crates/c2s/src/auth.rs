@@ -73,7 +73,8 @@ pub(crate) fn features(mechs: &[Mechanism], cb: &ChannelBinding) -> Vec<Element>
     }
     let mut bind = Element::bare("bind", crate::sasl2::NS_BIND2);
     bind.append_child(bind_inline);
-    let mut fast = Element::bare("fast", NS_FAST);
+    // Logins may come in TLS 0-RTT early data, with a count (XEP-0484 §3.3).
+    let mut fast = xml::with_attr(Element::bare("fast", NS_FAST), "tls-0rtt", "true");
     for ht in HtMechanism::ALL.into_iter().filter(|h| h.available(cb)) {
         fast.append_child(xml::text_el("mechanism", NS_FAST, ht.name()));
     }
@@ -160,7 +161,7 @@ pub(crate) async fn authenticate(
     if profile == Profile::Sasl2
         && let Some(ht) = HtMechanism::from_name(name).filter(|m| m.available(cb))
     {
-        return match fast(shared, peer, host, auth, ht, cb).await {
+        return match fast(shared, peer, host, auth, ht, cb, io.received_early_data()).await {
             Ok((localpart, proof, rotate)) => {
                 shared.throttle.succeeded(&format!("{localpart}@{host}"));
                 AuthOutcome::Success { localpart, additional: Some(proof), rotate }
@@ -223,6 +224,7 @@ async fn fast(
     auth: &Element,
     mech: HtMechanism,
     cb: &ChannelBinding,
+    early: bool,
 ) -> Result<(String, Vec<u8>, Option<HtMechanism>), Option<(SaslError, Option<&'static str>)>> {
     let initial = auth
         .get_child("initial-response", NS_SASL2)
@@ -231,6 +233,21 @@ async fn fast(
         .ok_or(Some((SaslError::MalformedRequest, None)))?;
     let (username, proof) = HtMechanism::parse(&initial).map_err(|e| Some((e, None)))?;
     let client = user_agent_id(auth).ok_or(Some((SaslError::MalformedRequest, Some("FAST needs a user-agent id"))))?;
+    let fast_el = auth.get_child("fast", NS_FAST);
+    let count = match fast_el.and_then(|f| f.attr("count")) {
+        Some(c) => Some(
+            c.trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|c| *c > 0)
+                .ok_or(Some((SaslError::MalformedRequest, Some("count is a positive integer"))))?,
+        ),
+        None => None,
+    };
+    // §3.3: a login in early data can be replayed by anyone who saw it; the count stops that.
+    if early && count.is_none() {
+        return Err(Some((SaslError::NotAuthorized, Some("a login in TLS early data needs a count"))));
+    }
     let localpart = admit(shared, peer, host, &username, None).map_err(Some)?;
     let owner = format!("{localpart}@{host}");
     let storage = |e: rhein_storage::StorageError| {
@@ -241,10 +258,14 @@ async fn fast(
         shared.db.fast_tokens().valid(&owner, &client, mech.name(), rhein_storage::now_ms()).await.map_err(storage)?;
     for (token, expiry) in tokens {
         if let Some(server_proof) = mech.verify(token.as_bytes(), &proof, cb) {
-            let invalidate = auth
-                .get_child("fast", NS_FAST)
-                .and_then(|f| f.attr("invalidate"))
-                .is_some_and(|v| v == "true" || v == "1");
+            if let Some(count) = count
+                && !shared.db.fast_tokens().advance_count(&owner, &client, &token, count).await.map_err(storage)?
+            {
+                tracing::warn!(account = %owner, "FAST login replayed (count not above the last one)");
+                shared.throttle.failed(peer, &owner);
+                return Err(Some((SaslError::NotAuthorized, Some("that count was used already"))));
+            }
+            let invalidate = fast_el.and_then(|f| f.attr("invalidate")).is_some_and(|v| v == "true" || v == "1");
             shared.db.fast_tokens().used(&owner, &client, &token, expiry, invalidate).await.map_err(storage)?;
             // Past half its life, a token is replaced at the next login that uses it.
             let due = expiry - rhein_storage::now_ms() < crate::sasl2::TOKEN_LIFETIME_MS / 2;

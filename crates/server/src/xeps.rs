@@ -105,7 +105,13 @@ pub const SUPPORTED: &[Supported] = &[
     x(421, "Occupant identifiers for semi-anonymous MUCs", "1.0.1", "complete", "salted per room"),
     x(440, "SASL Channel-Binding Type Capability", "1.0.0", "complete", ""),
     x(452, "MUC Mention Notifications", "0.2.2", "complete", "for registered users away from the room"),
-    x(484, "Fast Authentication Streamlining Tokens", "0.2.0", "complete", "HT-SHA-256-EXPR/ENDP/NONE; no 0-RTT"),
+    x(
+        484,
+        "Fast Authentication Streamlining Tokens",
+        "0.2.0",
+        "complete",
+        "HT-SHA-256-EXPR/ENDP/NONE; logins in TLS 0-RTT early data with replay counts",
+    ),
     x(486, "MUC Avatars", "0.1.0", "complete", ""),
 ];
 

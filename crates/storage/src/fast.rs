@@ -50,6 +50,28 @@ impl FastTokens<'_> {
             .await)?)
     }
 
+    /// Records `count` as processed for `token` if it is above every count processed
+    /// before; `false` for a replay (XEP-0484 §3.3).
+    pub async fn advance_count(
+        &self,
+        owner: &str,
+        client: &str,
+        token: &str,
+        count: i64,
+    ) -> Result<bool, StorageError> {
+        const SQL: &str = "UPDATE fast_token SET last_count = $4 \
+            WHERE owner = $1 AND client_id = $2 AND token = $3 AND last_count < $4";
+        let n = on_pool!(self.db, |p| sqlx::query(SQL)
+            .bind(owner)
+            .bind(client)
+            .bind(token)
+            .bind(count)
+            .execute(p)
+            .await?
+            .rows_affected());
+        Ok(n == 1)
+    }
+
     /// After `token` was used: drops it (`invalidate`) or the client's older tokens.
     pub async fn used(
         &self,

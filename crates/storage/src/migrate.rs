@@ -33,6 +33,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(9, "0009_muc_push.sql"),
     migration!(10, "0010_upload.sql"),
     migration!(11, "0011_push_body.sql"),
+    migration!(12, "0012_fast_count.sql"),
 ];
 
 const BOOKKEEPING: &str =

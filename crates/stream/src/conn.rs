@@ -38,6 +38,19 @@ impl Conn {
         }
     }
 
+    /// What the client sent as TLS 1.3 early data (0-RTT), which rustls holds until it is
+    /// read; empty without any.
+    pub fn take_early_data(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        if let Conn::Tls(s) = self
+            && let TlsStream::Server(s) = s.as_mut()
+            && let Some(mut early) = s.get_mut().1.early_data()
+        {
+            let _ = std::io::Read::read_to_end(&mut early, &mut out);
+        }
+        out
+    }
+
     /// Performs a client's TLS handshake towards `domain`.
     pub async fn into_client_tls(self, connector: &TlsConnector, domain: &str) -> io::Result<Conn> {
         let name =

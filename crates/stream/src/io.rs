@@ -118,18 +118,31 @@ pub struct StreamIo {
     rate: RateLimit,
     buf: Box<[u8]>,
     last_write: Instant,
+    /// The client sent TLS 0-RTT early data (replayable: see XEP-0484 §3.3).
+    early_data: bool,
 }
 
 impl StreamIo {
-    pub fn new(conn: Conn, limits: Limits) -> Self {
+    /// Frames `conn`, starting with whatever the client sent as TLS early data.
+    pub fn new(mut conn: Conn, limits: Limits) -> Self {
+        let mut framer = Framer::new(limits.max_stanza_size);
+        let early = conn.take_early_data();
+        framer.push(&early);
         Self {
             conn,
-            framer: Framer::new(limits.max_stanza_size),
+            framer,
             rate: RateLimit::new(limits.bytes_per_second),
             limits,
             buf: vec![0u8; READ_CHUNK].into_boxed_slice(),
             last_write: Instant::now(),
+            early_data: !early.is_empty(),
         }
+    }
+
+    /// Whether part of this stream came as TLS 0-RTT early data, which an attacker can
+    /// replay: what it carries must be safe to receive twice.
+    pub fn received_early_data(&self) -> bool {
+        self.early_data
     }
 
     pub fn conn(&self) -> &Conn {
@@ -233,13 +246,14 @@ impl StreamIo {
     where
         F: Future<Output = io::Result<Conn>>,
     {
-        let Self { conn, mut framer, limits, rate, buf, last_write } = self;
+        let Self { conn, mut framer, limits, rate, buf, last_write, .. } = self;
         if framer.take_pending() > 0 {
             return Err(io::Error::new(io::ErrorKind::InvalidData, "data before TLS handshake"));
         }
         framer.reset();
         let conn = handshake(conn).await?;
-        Ok(Self { conn, framer, limits, rate, buf, last_write })
+        // No early data after STARTTLS: the handshake starts after plaintext.
+        Ok(Self { conn, framer, limits, rate, buf, last_write, early_data: false })
     }
 }
 

@@ -99,6 +99,9 @@ pub struct TlsSettings {
     default_end_point: Arc<Vec<u8>>,
 }
 
+/// Early data a direct-TLS client may send: a stream header and a SASL2 login fit.
+pub const EARLY_DATA_LIMIT: u32 = 16 * 1024;
+
 impl TlsSettings {
     /// Builds settings from `(host, certificate)` pairs; the first is the default.
     pub fn new(hosts: &[(String, CertPair)]) -> Result<Self, TlsError> {
@@ -122,6 +125,9 @@ impl TlsSettings {
         // XEP-0368: direct TLS clients announce "xmpp-client", servers "xmpp-server"; peers
         // without ALPN are fine too.
         config.alpn_protocols = vec![b"xmpp-client".to_vec(), b"xmpp-server".to_vec()];
+        // XEP-0484: a resuming client may send its FAST login as TLS 1.3 early data; the
+        // c2s engine accepts it only with a fresh per-token count (replays are refused).
+        config.max_early_data_size = EARLY_DATA_LIMIT;
         let mut https = builder()?.with_no_client_auth().with_cert_resolver(resolver.clone());
         https.alpn_protocols = vec![b"http/1.1".to_vec()];
         let verifier = Arc::new(AnyCertificate::new());
@@ -245,7 +251,17 @@ pub fn unverified_connector(alpn: &[&[u8]]) -> TlsConnector {
     unverified_connector_with(alpn, None)
 }
 
+/// The client configuration behind [`unverified_connector`], for callers that tune it
+/// (a test sending TLS early data, say).
+pub fn unverified_client_config(alpn: &[&[u8]]) -> ClientConfig {
+    unverified_config(alpn, None)
+}
+
 fn unverified_connector_with(alpn: &[&[u8]], client_cert: Option<Arc<CertifiedKey>>) -> TlsConnector {
+    TlsConnector::from(Arc::new(unverified_config(alpn, client_cert)))
+}
+
+fn unverified_config(alpn: &[&[u8]], client_cert: Option<Arc<CertifiedKey>>) -> ClientConfig {
     let builder =
         ClientConfig::builder_with_provider(Arc::new(default_provider())).with_safe_default_protocol_versions();
     // The default protocol versions are always supported by the default provider.
@@ -256,7 +272,7 @@ fn unverified_connector_with(alpn: &[&[u8]], client_cert: Option<Arc<CertifiedKe
         None => builder.with_no_client_auth(),
     };
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    TlsConnector::from(Arc::new(config))
+    config
 }
 
 /// PKIX validation of a peer server's certificate chain for a domain (RFC 6125 DNS-IDs, as
