@@ -4,19 +4,18 @@
 use crate::MixConfig;
 use crate::channel::{Channel, ChannelConfig, Info};
 use crate::{misc, store};
-use rhein_module::{Ctx, Outbox};
+use rhein_module::{Ctx, Entities, Outbox, Shared};
 use rhein_proto::mix::{Create, Destroy, NS_ADMIN, NS_CORE, NS_MISC, nodes};
 use rhein_proto::xml::StanzaKind;
 use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, time, xml};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-pub(crate) type ChannelRef = Arc<tokio::sync::Mutex<Channel>>;
+pub(crate) type ChannelRef = Shared<Channel>;
 
 pub(crate) struct Mix {
     pub config: MixConfig,
     /// Channels looked at since the start; small, and every change is written through.
-    channels: Mutex<HashMap<BareJid, ChannelRef>>,
+    channels: Entities<Channel>,
 }
 
 /// The payload of an IQ get or set, and which of the two it is.
@@ -36,12 +35,7 @@ impl Request<'_> {
 
 impl Mix {
     pub(crate) fn new(config: MixConfig) -> Self {
-        Self { config, channels: Mutex::default() }
-    }
-
-    fn channels(&self) -> std::sync::MutexGuard<'_, HashMap<BareJid, ChannelRef>> {
-        // Every mutation is one insert or remove: a poisoned map is still consistent.
-        self.channels.lock().unwrap_or_else(|e| e.into_inner())
+        Self { config, channels: Entities::default() }
     }
 
     /// The service's domain for the host of `ctx`.
@@ -79,13 +73,12 @@ impl Mix {
 
     /// A channel, from memory or storage; `None` if it does not exist.
     pub(crate) async fn channel(&self, ctx: &Ctx, jid: &BareJid) -> Result<Option<ChannelRef>, StanzaError> {
-        if let Some(c) = self.channels().get(jid) {
-            return Ok(Some(c.clone()));
+        if let Some(c) = self.channels.get(jid) {
+            return Ok(Some(c));
         }
         let Some(channel) = store::load(ctx, jid).await? else { return Ok(None) };
         // Another stanza may have loaded it meanwhile: keep the first.
-        let mut channels = self.channels();
-        Ok(Some(channels.entry(jid.clone()).or_insert_with(|| Arc::new(tokio::sync::Mutex::new(channel))).clone()))
+        Ok(Some(self.channels.get_or_insert(jid, || channel).0))
     }
 
     /// The channel a stanza is for, or `item-not-found`.
@@ -182,7 +175,7 @@ impl Mix {
             return Err(StanzaError::conflict().with_text("that channel exists"));
         }
         tracing::info!(channel = %jid, by = %who, "channel created");
-        self.channels().insert(jid, Arc::new(tokio::sync::Mutex::new(channel)));
+        self.channels.get_or_insert(&jid, || channel);
         Ok(Element::from(Create { channel: Some(name) }))
     }
 
@@ -201,7 +194,7 @@ impl Mix {
             self.drop_participant(ctx, out, &mut c, &id, false).await?;
         }
         store::destroy(ctx, &jid).await?;
-        self.channels().remove(&jid);
+        self.channels.remove(&jid);
         tracing::info!(channel = %jid, by = %who, "channel destroyed");
         Ok(())
     }

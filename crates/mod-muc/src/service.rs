@@ -3,28 +3,22 @@
 use crate::MucConfig;
 use crate::room::{Affiliation, Room, RoomConfig};
 pub(crate) use rhein_module::Outbox;
-use rhein_module::{Ctx, storage_failure};
+use rhein_module::{Ctx, Entities, Shared, storage_failure};
 use rhein_proto::xml::StanzaKind;
 use rhein_proto::{BareJid, Element, Jid, StanzaError};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-pub(crate) type RoomRef = Arc<tokio::sync::Mutex<Room>>;
+pub(crate) type RoomRef = Shared<Room>;
 
 pub(crate) struct Muc {
     pub config: MucConfig,
     /// Rooms in memory: every occupied room, and persistent ones once looked at.
-    rooms: Mutex<HashMap<BareJid, RoomRef>>,
+    rooms: Entities<Room>,
 }
 
 impl Muc {
     pub(crate) fn new(config: MucConfig) -> Self {
-        Self { config, rooms: Mutex::default() }
-    }
-
-    fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<BareJid, RoomRef>> {
-        // Every mutation is one insert or remove: a poisoned map is still consistent.
-        self.rooms.lock().unwrap_or_else(|e| e.into_inner())
+        Self { config, rooms: Entities::default() }
     }
 
     /// The service's domain for the host of `ctx`.
@@ -77,8 +71,8 @@ impl Muc {
 
     /// A room, from memory or storage; `None` if it does not exist.
     pub(crate) async fn room(&self, ctx: &Ctx, jid: &BareJid) -> Result<Option<RoomRef>, StanzaError> {
-        if let Some(r) = self.rooms().get(jid) {
-            return Ok(Some(r.clone()));
+        if let Some(r) = self.rooms.get(jid) {
+            return Ok(Some(r));
         }
         let Some(row) = ctx.db.muc().room(jid.as_str()).await.map_err(storage_failure)? else { return Ok(None) };
         let mut room = Room::new(jid.clone(), RoomConfig::from_json(&row.config));
@@ -95,31 +89,27 @@ impl Muc {
             }
         }
         // Another stanza may have loaded it meanwhile: keep the first.
-        Ok(Some(self.rooms().entry(jid.clone()).or_insert_with(|| Arc::new(tokio::sync::Mutex::new(room))).clone()))
+        Ok(Some(self.rooms.get_or_insert(jid, || room).0))
     }
 
     /// Creates a room (locked, `owner` its owner), unless someone just did.
     pub(crate) fn create(&self, jid: &BareJid, owner: &BareJid) -> (RoomRef, bool) {
-        let mut rooms = self.rooms();
-        if let Some(r) = rooms.get(jid) {
-            return (r.clone(), false);
-        }
-        let mut room = Room::new(jid.clone(), RoomConfig::default());
-        room.locked = true;
-        room.affiliations.insert(owner.clone(), Affiliation::Owner);
-        let r = Arc::new(tokio::sync::Mutex::new(room));
-        rooms.insert(jid.clone(), r.clone());
-        (r, true)
+        self.rooms.get_or_insert(jid, || {
+            let mut room = Room::new(jid.clone(), RoomConfig::default());
+            room.locked = true;
+            room.affiliations.insert(owner.clone(), Affiliation::Owner);
+            room
+        })
     }
 
     /// Forgets a room from memory (it stays in storage if persistent).
     pub(crate) fn unload(&self, jid: &BareJid) {
-        self.rooms().remove(jid);
+        self.rooms.remove(jid);
     }
 
     /// Rooms in memory (for the service's items; persistent ones are also read from storage).
     pub(crate) fn loaded(&self) -> Vec<RoomRef> {
-        self.rooms().values().cloned().collect()
+        self.rooms.all()
     }
 
     /// Stores a persistent room's configuration, subject and affiliations; drops a room that

@@ -7,10 +7,12 @@
 //! the router or the stream crates, so a module compiles and is tested on its own.
 
 mod ctx;
+mod entities;
 mod outbox;
 mod registry;
 
 pub use ctx::{Ctx, Interest, Interests, ResourceInfo, RouterApi, ServerInfo};
+pub use entities::{Entities, Shared};
 pub use outbox::Outbox;
 pub use registry::{
     BoxFuture, CAPS_NODE, Disco, Event, EventHandler, Flow, IqHandler, IqKind, IqResult, Registry, ServiceHandler,
