@@ -1,10 +1,12 @@
 //! What goes into archives: chats and normal messages with a body, to and from the account,
 //! each stamped with an XEP-0359 `<stanza-id/>` the recipient's server vouches for.
 
-use crate::{NS_SID, prefs};
+use crate::NS_SID;
+use crate::prefs::{self, PrefsCache};
 use rhein_module::{Ctx, Flow, storage_failure};
 use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, xml};
 use rhein_storage::{ArchiveRow, now_ms};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Messages worth keeping (XEP-0313 §5.1.1): chat and normal messages with a body.
@@ -20,8 +22,15 @@ fn bare_attr(el: &Element, name: &str) -> Option<BareJid> {
     el.attr(name).and_then(|j| Jid::new(j).ok()).map(|j| j.to_bare())
 }
 
-async fn store(ctx: &Ctx, owner: &BareJid, with: &BareJid, stanza_id: &str, el: &Element) -> Result<(), StanzaError> {
-    if !prefs::should_archive(ctx, owner, with).await? {
+async fn store(
+    ctx: &Ctx,
+    cache: &PrefsCache,
+    owner: &BareJid,
+    with: &BareJid,
+    stanza_id: &str,
+    el: &Element,
+) -> Result<(), StanzaError> {
+    if !prefs::should_archive(ctx, cache, owner, with).await? {
         return Ok(());
     }
     let row = ArchiveRow {
@@ -36,7 +45,7 @@ async fn store(ctx: &Ctx, owner: &BareJid, with: &BareJid, stanza_id: &str, el: 
 
 /// A message for a local account: stamped with our stanza id (replacing any claiming to be
 /// from us) and archived for the recipient.
-pub(crate) async fn handle_inbound(ctx: Ctx, mut el: Element) -> Result<Flow, StanzaError> {
+pub(crate) async fn handle_inbound(ctx: Ctx, mut el: Element, cache: Arc<PrefsCache>) -> Result<Flow, StanzaError> {
     if !archivable(&el) {
         return Ok(Flow::Continue(el));
     }
@@ -49,7 +58,7 @@ pub(crate) async fn handle_inbound(ctx: Ctx, mut el: Element) -> Result<Flow, St
     let mut sid = xml::with_attr(Element::bare("stanza-id", NS_SID), "id", id.as_str());
     xml::set_attr(&mut sid, "by", owner.as_str());
     el.append_child(sid);
-    store(&ctx, &owner, &with, &id, &el).await?;
+    store(&ctx, &cache, &owner, &with, &id, &el).await?;
     Ok(Flow::Continue(el))
 }
 
@@ -63,7 +72,7 @@ fn remove_own_stanza_ids(el: &mut Element, owner: &str) {
 }
 
 /// A message sent by a local session: archived for the sender.
-pub(crate) async fn handle_outbound(ctx: Ctx, el: Element) -> Result<Flow, StanzaError> {
+pub(crate) async fn handle_outbound(ctx: Ctx, el: Element, cache: Arc<PrefsCache>) -> Result<Flow, StanzaError> {
     if !archivable(&el) {
         return Ok(Flow::Continue(el));
     }
@@ -73,7 +82,7 @@ pub(crate) async fn handle_outbound(ctx: Ctx, el: Element) -> Result<Flow, Stanz
     if owner == with {
         return Ok(Flow::Continue(el)); // archived once, on the inbound side
     }
-    store(&ctx, &owner, &with, &xml::random_id(), &el).await?;
+    store(&ctx, &cache, &owner, &with, &xml::random_id(), &el).await?;
     Ok(Flow::Continue(el))
 }
 

@@ -65,11 +65,14 @@ impl Module for Mam {
         reg.iq(IqKind::Set, Targets::Account, NS, "query", move |ctx, iq| {
             query::handle_query(ctx, iq, config.clone())
         })?;
+        let cache = Arc::new(prefs::PrefsCache::default());
         reg.iq(IqKind::Get, Targets::Account, NS, "prefs", prefs::handle_prefs_get)?;
-        reg.iq(IqKind::Set, Targets::Account, NS, "prefs", prefs::handle_prefs_set)?;
+        let c = cache.clone();
+        reg.iq(IqKind::Set, Targets::Account, NS, "prefs", move |ctx, iq| prefs::handle_prefs_set(ctx, iq, c.clone()))?;
         // Before carbons (priority 0), so copies carry the stanza id; after blocking (100).
-        reg.stage(Stage::InboundMessage, 10, archiving::handle_inbound);
-        reg.stage(Stage::Outbound, 10, archiving::handle_outbound);
+        let c = cache.clone();
+        reg.stage(Stage::InboundMessage, 10, move |ctx, el| archiving::handle_inbound(ctx, el, c.clone()));
+        reg.stage(Stage::Outbound, 10, move |ctx, el| archiving::handle_outbound(ctx, el, cache.clone()));
         if self.config.retention_days > 0 {
             let keep = Duration::from_secs(self.config.retention_days * 86_400);
             reg.worker("mam-retention", move |ctx| archiving::expire_forever(ctx, keep));

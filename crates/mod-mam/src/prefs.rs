@@ -5,10 +5,48 @@ use crate::NS;
 use rhein_module::{Ctx, IqResult, own_request, storage_failure};
 use rhein_proto::{BareJid, Element, Jid, StanzaError, xml};
 use rhein_storage::ArchivePrefs;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Accounts' preferences, read once and kept: every archived message consults them, and
+/// they change only through [`handle_prefs_set`].
+#[derive(Default)]
+pub(crate) struct PrefsCache(Mutex<HashMap<BareJid, Arc<ArchivePrefs>>>);
+
+/// Accounts whose preferences are kept at most (then the cache starts over).
+const MAX_CACHED: usize = 100_000;
+
+impl PrefsCache {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<BareJid, Arc<ArchivePrefs>>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn get(&self, ctx: &Ctx, owner: &BareJid) -> Result<Arc<ArchivePrefs>, StanzaError> {
+        if let Some(p) = self.map().get(owner) {
+            return Ok(p.clone());
+        }
+        let prefs = Arc::new(ctx.db.archive().prefs(owner.as_str()).await.map_err(storage_failure)?);
+        self.put(owner, prefs.clone());
+        Ok(prefs)
+    }
+
+    fn put(&self, owner: &BareJid, prefs: Arc<ArchivePrefs>) {
+        let mut map = self.map();
+        if map.len() >= MAX_CACHED {
+            map.clear();
+        }
+        map.insert(owner.clone(), prefs);
+    }
+}
 
 /// Whether a message with `with` goes into `owner`'s archive.
-pub(crate) async fn should_archive(ctx: &Ctx, owner: &BareJid, with: &BareJid) -> Result<bool, StanzaError> {
-    let prefs = ctx.db.archive().prefs(owner.as_str()).await.map_err(storage_failure)?;
+pub(crate) async fn should_archive(
+    ctx: &Ctx,
+    cache: &PrefsCache,
+    owner: &BareJid,
+    with: &BareJid,
+) -> Result<bool, StanzaError> {
+    let prefs = cache.get(ctx, owner).await?;
     let w = with.to_string();
     if prefs.never.contains(&w) {
         return Ok(false);
@@ -40,7 +78,7 @@ pub(crate) async fn handle_prefs_get(ctx: Ctx, iq: Element) -> IqResult {
     Ok(Some(prefs_element(&ctx.db.archive().prefs(owner.as_str()).await.map_err(storage_failure)?)))
 }
 
-pub(crate) async fn handle_prefs_set(ctx: Ctx, iq: Element) -> IqResult {
+pub(crate) async fn handle_prefs_set(ctx: Ctx, iq: Element, cache: Arc<PrefsCache>) -> IqResult {
     let owner = own_request(&iq)?.to_bare();
     let el = iq.get_child("prefs", NS).ok_or_else(StanzaError::bad_request)?;
     let default_mode = match el.attr("default") {
@@ -62,5 +100,7 @@ pub(crate) async fn handle_prefs_set(ctx: Ctx, iq: Element) -> IqResult {
     };
     let prefs = ArchivePrefs { default_mode, always: list("always")?, never: list("never")? };
     ctx.db.archive().set_prefs(owner.as_str(), &prefs).await.map_err(storage_failure)?;
-    Ok(Some(prefs_element(&prefs)))
+    let answer = prefs_element(&prefs);
+    cache.put(&owner, Arc::new(prefs));
+    Ok(Some(answer))
 }

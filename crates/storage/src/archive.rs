@@ -86,7 +86,7 @@ struct Plan {
 }
 
 const EXPIRE: &str = "DELETE FROM archive WHERE ts < $1";
-const APPEND: &str = "INSERT INTO archive (owner, stanza_id, with_jid, ts, stanza) VALUES ($1, $2, $3, $4, $5) \
+pub(crate) const APPEND: &str = "INSERT INTO archive (owner, stanza_id, with_jid, ts, stanza) VALUES ($1, $2, $3, $4, $5) \
     ON CONFLICT (owner, stanza_id) DO NOTHING";
 
 /// SQL conditions with numbered placeholders, written once for both backends.
@@ -135,8 +135,11 @@ macro_rules! append_query {
 impl Archive<'_> {
     /// Appends a message; `false` if the stanza id is already archived for this owner.
     pub async fn append(&self, owner: &str, row: &ArchiveRow) -> Result<bool, StorageError> {
-        let n = on_pool!(self.db, |p| append_query!(owner, row).execute(p).await?.rows_affected());
-        Ok(n == 1)
+        match self.db {
+            // Through the group-commit task (see `writer`).
+            Db::Sqlite(_, writer) => writer.append(owner, row).await,
+            Db::Postgres(p) => Ok(append_query!(owner, row).execute(p).await?.rows_affected() == 1),
+        }
     }
 
     /// The internal id of an archived message.
@@ -358,7 +361,7 @@ mod tests {
 
     /// SQLite's plan for a statement, one line per step.
     async fn explain(db: &Db, sql: &str, args: &[Arg]) -> Vec<String> {
-        let Db::Sqlite(p) = db else { unreachable!() };
+        let Db::Sqlite(p, _) = db else { unreachable!() };
         let explain = format!("EXPLAIN QUERY PLAN {sql}");
         let rows: Vec<(i64, i64, i64, String)> = with_args!(explain, args).fetch_all(p).await.unwrap();
         rows.into_iter().map(|r| r.3).collect()

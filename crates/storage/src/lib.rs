@@ -17,6 +17,7 @@ mod pubsub;
 mod push;
 mod roster;
 mod upload;
+mod writer;
 
 pub use account_data::{AccountData, Blocklist};
 pub use accounts::Accounts;

@@ -44,7 +44,7 @@ pub(crate) async fn run(db: &Db) -> Result<(), StorageError> {
     let applied: Vec<(i64,)> = on_pool!(db, |p| sqlx::query_as("SELECT version FROM rhein_schema").fetch_all(p).await)?;
     for m in MIGRATIONS.iter().filter(|m| !applied.iter().any(|(v,)| *v == m.version)) {
         let sql = match db {
-            Db::Sqlite(_) => m.sqlite,
+            Db::Sqlite(..) => m.sqlite,
             Db::Postgres(_) => m.postgres,
         };
         let fail = |source| StorageError::Migration { version: m.version, source };

@@ -1,0 +1,152 @@
+//! Group commit for the archive on SQLite. Every routed message is archived (twice: for
+//! sender and recipient), and SQLite has one writer at a time: concurrent single-row
+//! transactions queue on its write lock, whose busy handler sleeps. One task per database
+//! takes whatever appends are waiting and writes them with one statement (one round trip to
+//! SQLite's connection thread, one commit); each caller still returns only once its row is
+//! committed, so what was acknowledged is on disk.
+
+use crate::StorageError;
+use crate::archive::{APPEND, ArchiveRow};
+use sqlx::ConnectOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqlitePool};
+use tokio::sync::{mpsc, oneshot};
+
+/// Appends committed together at most.
+const MAX_BATCH: usize = 512;
+// 5 parameters per row: SQLite allows 32,766 per statement.
+const _: () = assert!(MAX_BATCH * 5 <= 32_766);
+
+struct Job {
+    owner: String,
+    row: ArchiveRow,
+    done: oneshot::Sender<Result<bool, StorageError>>,
+}
+
+/// The handle appends go through; the task ends with the last handle.
+#[derive(Clone, Debug)]
+pub struct ArchiveWriter {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job").field("owner", &self.owner).finish_non_exhaustive()
+    }
+}
+
+impl ArchiveWriter {
+    /// Starts the task. With `own`, it writes through a connection of its own, whose page
+    /// cache stays warm (a pooled connection's is dropped whenever another one wrote); an
+    /// in-memory database has only the pool's connection.
+    pub(crate) fn spawn(pool: SqlitePool, own: Option<SqliteConnectOptions>) -> Self {
+        let (jobs, mut queue) = mpsc::channel::<Job>(4 * MAX_BATCH);
+        tokio::spawn(async move {
+            let mut conn = match own {
+                Some(opts) => match opts.connect().await {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "archive writer uses the pool: no connection of its own");
+                        None
+                    }
+                },
+                None => None,
+            };
+            let mut batch = Vec::with_capacity(MAX_BATCH);
+            while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+                match conn.as_mut() {
+                    Some(c) => commit(c, &mut batch).await,
+                    None => match pool.acquire().await {
+                        Ok(mut c) => commit(&mut c, &mut batch).await,
+                        Err(e) => {
+                            tracing::error!(error = %e, "archive writer has no connection");
+                            for job in batch.drain(..) {
+                                let _ = job.done.send(Err(StorageError::Corrupt("no database connection".into())));
+                            }
+                        }
+                    },
+                }
+            }
+        });
+        Self { jobs }
+    }
+
+    /// Appends one message; `false` if its stanza id is archived already for `owner`.
+    pub(crate) async fn append(&self, owner: &str, row: &ArchiveRow) -> Result<bool, StorageError> {
+        let (done, answer) = oneshot::channel();
+        let job = Job { owner: owner.to_owned(), row: row.clone(), done };
+        self.jobs.send(job).await.map_err(|_| StorageError::Corrupt("archive writer stopped".into()))?;
+        answer.await.map_err(|_| StorageError::Corrupt("archive writer stopped".into()))?
+    }
+}
+
+fn insert<'q>(
+    owner: &'q str,
+    row: &'q ArchiveRow,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
+    sqlx::query(APPEND).bind(owner).bind(&row.stanza_id).bind(&row.with_jid).bind(row.ts).bind(&row.stanza)
+}
+
+/// Writes a batch as one multi-row INSERT and answers every job; the rows it returns are the
+/// ones that were new. If it fails, each row is tried on its own, so one bad row fails only
+/// its own append.
+async fn commit(conn: &mut SqliteConnection, batch: &mut Vec<Job>) {
+    let values: Vec<String> = (0..batch.len())
+        .map(|i| format!("(${}, ${}, ${}, ${}, ${})", 5 * i + 1, 5 * i + 2, 5 * i + 3, 5 * i + 4, 5 * i + 5))
+        .collect();
+    let sql = format!(
+        "INSERT INTO archive (owner, stanza_id, with_jid, ts, stanza) VALUES {} \
+         ON CONFLICT (owner, stanza_id) DO NOTHING RETURNING owner, stanza_id",
+        values.join(", ")
+    );
+    let mut q = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
+    for job in batch.iter() {
+        q = q.bind(&job.owner).bind(&job.row.stanza_id).bind(&job.row.with_jid).bind(job.row.ts).bind(&job.row.stanza);
+    }
+    match q.fetch_all(&mut *conn).await {
+        Ok(inserted) => {
+            let mut new: std::collections::HashSet<(String, String)> = inserted.into_iter().collect();
+            for job in batch.drain(..) {
+                // A stanza id twice in one batch: only its first append added it.
+                let added = new.remove(&(job.owner.clone(), job.row.stanza_id.clone()));
+                let _ = job.done.send(Ok(added));
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, rows = batch.len(), "archive batch failed; appending one by one");
+            for job in batch.drain(..) {
+                let result = insert(&job.owner, &job.row).execute(&mut *conn).await;
+                let _ = job.done.send(result.map(|r| r.rows_affected() == 1).map_err(StorageError::from));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{ArchiveQuery, ArchiveRow, Db};
+
+    fn row(id: &str) -> ArchiveRow {
+        ArchiveRow { stanza_id: id.into(), with_jid: "b@x".into(), ts: 1, stanza: format!("<m id='{id}'/>") }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_appends_are_all_committed_once() {
+        let dir = std::env::temp_dir().join(format!("rhein-writer-{}", std::process::id()));
+        let db = Db::connect(&format!("sqlite://{}/a.db", dir.display())).await.unwrap();
+        let tasks: Vec<_> = (0..300)
+            .map(|i| {
+                let db = db.clone();
+                tokio::spawn(async move { db.archive().append("a@x", &row(&format!("s{}", i % 250))).await.unwrap() })
+            })
+            .collect();
+        let mut added = 0;
+        for t in tasks {
+            added += usize::from(t.await.unwrap());
+        }
+        assert_eq!(added, 250, "each stanza id once, duplicates answered false");
+        let all = db.archive().query("a@x", &ArchiveQuery { max: 1, ..Default::default() }).await.unwrap().unwrap();
+        assert_eq!(all.count, 250);
+        db.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
