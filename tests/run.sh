@@ -83,6 +83,10 @@ for script in tests/interop/slixmpp_*.py; do
     "$venv/bin/python" "$script" "$root/target/debug/rhein"
 done
 
+step "the load generator against Rhein (a few seconds per scenario)"
+cargo build -p rhein-bench --locked
+python3 tests/bench_smoke.py "$root/target/debug/rhein" "$root/target/debug/rhein-bench"
+
 step "Converse.js in headless Chromium (browser test)"
 if ! command -v chromium >/dev/null; then
     as_root apt-get update -qq

@@ -5,6 +5,8 @@
 //! rhein-bench --addr 127.0.0.1:5222 --domain localhost --password pw idle --sessions 5000 --server-pid 1234
 //! rhein-bench ... login --concurrency 64 --duration 10
 //! rhein-bench ... messages --pairs 50 --window 64 --duration 10
+//! rhein-bench ... soak --pairs 20 --rate 50 --duration 300 --server-pid 1234
+//! rhein-bench ... storm --sessions 5000 --jitter 15
 //! ```
 //! Accounts `<prefix>0` .. `<prefix><accounts-1>` must exist with the same password.
 
@@ -76,6 +78,31 @@ enum Scenario {
         #[arg(long, default_value_t = 10)]
         duration: u64,
     },
+    /// Mixed traffic for a while: pairs chat at a steady rate with presence changes and
+    /// pings; checks every message arrives exactly once (or bounces) and samples the
+    /// server's RSS.
+    Soak {
+        #[arg(long, default_value_t = 10)]
+        pairs: usize,
+        /// Messages per second per pair.
+        #[arg(long, default_value_t = 50)]
+        rate: u64,
+        #[arg(long, default_value_t = 60)]
+        duration: u64,
+        /// PID of the server, to sample its RSS.
+        #[arg(long)]
+        server_pid: Option<u32>,
+    },
+    /// Reconnect storm: N sessions bound, all dropped at once (no closing), and all back
+    /// within `jitter` seconds.
+    Storm {
+        #[arg(long)]
+        sessions: usize,
+        #[arg(long, default_value_t = 15)]
+        jitter: u64,
+        #[arg(long, default_value_t = 200)]
+        concurrency: usize,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -115,6 +142,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Scenario::Messages { pairs, window, duration } => {
             messages(&target, &user, &source, pairs, window, duration).await?
         }
+        Scenario::Soak { pairs, rate, duration, server_pid } => {
+            soak(&target, &user, &source, pairs, rate, duration, server_pid).await?
+        }
+        Scenario::Storm { sessions, jitter, concurrency } => {
+            storm(&target, &user, &source, sessions, jitter, concurrency).await?
+        }
     };
     result["mechanism"] = mechanism.into();
     println!("{result}");
@@ -130,20 +163,15 @@ fn rss_kib(pid: u32) -> anyhow::Result<u64> {
         .context("no VmRSS")
 }
 
-async fn idle(
+/// Logs `sessions` clients in, at most `concurrency` at a time.
+async fn login_many(
     target: &Target,
     user: &dyn Fn(usize) -> String,
     source: &dyn Fn(usize) -> IpAddr,
     sessions: usize,
-    pid: u32,
     concurrency: usize,
-) -> anyhow::Result<serde_json::Value> {
-    if sessions > MAX_SESSIONS {
-        bail!("at most {MAX_SESSIONS} sessions per process");
-    }
-    let before = rss_kib(pid)?;
+) -> anyhow::Result<Vec<Client>> {
     let permits = Arc::new(Semaphore::new(concurrency.max(1)));
-    let started = Instant::now();
     let mut tasks = Vec::with_capacity(sessions);
     for i in 0..sessions {
         let (t, u, s, permits) = (target.clone(), user(i), source(i), permits.clone());
@@ -156,6 +184,23 @@ async fn idle(
     for t in tasks {
         clients.push(t.await??);
     }
+    Ok(clients)
+}
+
+async fn idle(
+    target: &Target,
+    user: &dyn Fn(usize) -> String,
+    source: &dyn Fn(usize) -> IpAddr,
+    sessions: usize,
+    pid: u32,
+    concurrency: usize,
+) -> anyhow::Result<serde_json::Value> {
+    if sessions > MAX_SESSIONS {
+        bail!("at most {MAX_SESSIONS} sessions per process");
+    }
+    let before = rss_kib(pid)?;
+    let started = Instant::now();
+    let clients = login_many(target, user, source, sessions, concurrency).await?;
     let connect_secs = started.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = rss_kib(pid)?;
@@ -296,5 +341,174 @@ async fn messages(
         "scenario": "messages", "pairs": pairs, "window": window, "sent": sent,
         "msgs_per_sec": (delivered as f64 / secs).round(),
         "latency_ms_p50": pct(0.5), "latency_ms_p99": pct(0.99),
+    }))
+}
+
+/// One pair of the soak: what was sent, received (by sequence number) and bounced.
+#[derive(Default)]
+struct Tally {
+    sent: u64,
+    received: std::collections::HashSet<u64>,
+    duplicates: u64,
+    bounced: u64,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn soak(
+    target: &Target,
+    user: &dyn Fn(usize) -> String,
+    source: &dyn Fn(usize) -> IpAddr,
+    pairs: usize,
+    rate: u64,
+    duration: u64,
+    pid: Option<u32>,
+) -> anyhow::Result<serde_json::Value> {
+    let rss = |pid: Option<u32>| pid.map(rss_kib).transpose();
+    let rss_start = rss(pid)?;
+    let stop = Instant::now() + Duration::from_secs(duration);
+    let mut tasks = Vec::new();
+    for p in 0..pairs {
+        let mut tx = Client::login(target, source(2 * p), &user(2 * p)).await?;
+        let mut rx = Client::login(target, source(2 * p + 1), &user(2 * p + 1)).await?;
+        tx.send_raw(b"<presence/>").await?;
+        rx.send_raw(b"<presence/>").await?;
+        let to = rx.jid.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tally = Tally::default();
+            let gap = Duration::from_micros(1_000_000 / rate.max(1));
+            let mut next_send = Instant::now();
+            let mut seq = 0u64;
+            loop {
+                let now = Instant::now();
+                if now >= stop {
+                    break;
+                }
+                if now >= next_send {
+                    // Mostly chats; now and then a presence change or a ping (mixed traffic).
+                    let extra = match seq % 50 {
+                        0 => "<presence><show>away</show></presence>",
+                        25 => "<presence/>",
+                        10 => "<iq type='get' id='ping' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>",
+                        _ => "",
+                    };
+                    let msg =
+                        format!("{extra}<message to='{to}' type='chat' id='s{seq}'><body>soak {seq}</body></message>");
+                    tx.send_raw(msg.as_bytes()).await?;
+                    tally.sent += 1;
+                    seq += 1;
+                    next_send += gap;
+                }
+                drain(&mut rx, &mut tally, Duration::from_millis(1)).await;
+                drain_bounces(&mut tx, &mut tally).await;
+            }
+            // Stragglers.
+            let settle = Instant::now() + Duration::from_secs(3);
+            while Instant::now() < settle && (tally.received.len() as u64 + tally.bounced) < tally.sent {
+                drain(&mut rx, &mut tally, Duration::from_millis(100)).await;
+                drain_bounces(&mut tx, &mut tally).await;
+            }
+            tx.close().await;
+            rx.close().await;
+            anyhow::Ok(tally)
+        }));
+    }
+    let mut rss_max = rss_start;
+    let mut samples = Vec::new();
+    while Instant::now() < stop {
+        tokio::time::sleep(Duration::from_secs(1).min(stop.saturating_duration_since(Instant::now()))).await;
+        if let Some(r) = rss(pid)? {
+            rss_max = rss_max.max(Some(r));
+            samples.push(r);
+        }
+    }
+    let (mut sent, mut received, mut duplicates, mut bounced) = (0, 0, 0, 0);
+    for t in tasks {
+        let tally = t.await??;
+        sent += tally.sent;
+        received += tally.received.len() as u64;
+        duplicates += tally.duplicates;
+        bounced += tally.bounced;
+    }
+    let rss_end = rss(pid)?;
+    // RSS in the second half against the first: flat means no growth under steady load.
+    let half = samples.len() / 2;
+    let avg = |s: &[u64]| if s.is_empty() { 0 } else { s.iter().sum::<u64>() / s.len() as u64 };
+    Ok(serde_json::json!({
+        "scenario": "soak", "pairs": pairs, "rate": rate, "duration": duration,
+        "sent": sent, "received": received, "duplicates": duplicates, "bounced": bounced,
+        "lost": sent.saturating_sub(received + bounced),
+        "rss_start_kib": rss_start, "rss_max_kib": rss_max, "rss_end_kib": rss_end,
+        "rss_first_half_kib": avg(&samples[..half]), "rss_second_half_kib": avg(&samples[half..]),
+    }))
+}
+
+/// Reads what arrived for the receiving side within `wait`, counting messages by sequence.
+async fn drain(rx: &mut Client, tally: &mut Tally, wait: Duration) {
+    while let Ok(Ok(el)) = tokio::time::timeout(wait, rx.next()).await {
+        if el.name() != "message" || el.attr("type") == Some("error") {
+            continue;
+        }
+        if let Some(seq) = el.attr("id").and_then(|i| i.strip_prefix('s')).and_then(|n| n.parse().ok())
+            && !tally.received.insert(seq)
+        {
+            tally.duplicates += 1;
+        }
+    }
+}
+
+/// Bounced messages come back to the sender as errors: they count as accounted for.
+async fn drain_bounces(tx: &mut Client, tally: &mut Tally) {
+    while let Ok(Ok(el)) = tokio::time::timeout(Duration::from_micros(100), tx.next()).await {
+        if el.name() == "message" && el.attr("type") == Some("error") {
+            tally.bounced += 1;
+        }
+    }
+}
+
+async fn storm(
+    target: &Target,
+    user: &dyn Fn(usize) -> String,
+    source: &dyn Fn(usize) -> IpAddr,
+    sessions: usize,
+    jitter: u64,
+    concurrency: usize,
+) -> anyhow::Result<serde_json::Value> {
+    if sessions > MAX_SESSIONS {
+        bail!("at most {MAX_SESSIONS} sessions per process");
+    }
+    let clients = login_many(target, user, source, sessions, concurrency).await?;
+    // Everyone goes at once, without closing their streams (a network blip, a restart).
+    drop(clients);
+    let started = Instant::now();
+    let failed = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::with_capacity(sessions);
+    let jitter_ms = (jitter * 1000).max(1);
+    for i in 0..sessions {
+        let (t, u, s, failed) = (target.clone(), user(i), source(i), failed.clone());
+        // Spread over the window without a random number generator: a multiplicative hash.
+        let delay = Duration::from_millis((i as u64).wrapping_mul(2_654_435_761) % jitter_ms);
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            match Client::login(&t, s, &u).await {
+                Ok(c) => Some(c),
+                Err(_) => {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                    None
+                }
+            }
+        }));
+    }
+    let mut back = Vec::with_capacity(sessions);
+    for t in tasks {
+        back.extend(t.await?);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let n = back.len();
+    for c in back {
+        c.close().await;
+    }
+    Ok(serde_json::json!({
+        "scenario": "storm", "sessions": sessions, "jitter": jitter,
+        "back": n, "failed": failed.load(Ordering::Relaxed), "all_back_secs": secs,
     }))
 }

@@ -1,0 +1,58 @@
+"""The load generator against `rhein serve --ephemeral`, a few seconds per scenario, so that
+it keeps working (the full comparison with Prosody and ejabberd is deploy/bench/compare.sh,
+run by hand).
+
+Usage: python3 tests/bench_smoke.py PATH/TO/rhein PATH/TO/rhein-bench
+
+Each scenario's JSON line is printed and checked: no failed logins, every soak message
+received exactly once, every stormed session back. Exits non-zero on the first failure.
+"""
+
+import json
+import subprocess
+import sys
+
+ACCOUNTS = 40
+
+
+def main(rhein, bench):
+    args = [rhein, "serve", "--ephemeral"]
+    for i in range(ACCOUNTS):
+        args += ["--user", f"bench{i}:bench"]
+    server = subprocess.Popen(args, stdout=subprocess.PIPE)
+    try:
+        ready = json.loads(server.stdout.readline())
+        base = [bench, "--addr", ready["c2s"], "--accounts", str(ACCOUNTS), "--password", "bench",
+                "--sources", "127.0.0.1,127.0.0.2,127.0.0.3"]
+
+        def run(*scenario):
+            out = subprocess.run(base + list(scenario), check=True, capture_output=True, text=True, timeout=120)
+            result = json.loads(out.stdout.strip().splitlines()[-1])
+            print(json.dumps(result, sort_keys=True))
+            return result
+
+        def check(ok, what):
+            if not ok:
+                raise AssertionError(what)
+            print(f"ok - {what}")
+
+        pid = str(server.pid)
+        idle = run("idle", "--sessions", "100", "--server-pid", pid)
+        check(idle["bytes_per_session"] > 0, "idle: sessions held, memory measured")
+        login = run("login", "--concurrency", "8", "--duration", "2")
+        check(login["logins"] > 0 and login["failed"] == 0, "login: logins without failures")
+        msgs = run("messages", "--pairs", "5", "--window", "16", "--duration", "2")
+        check(msgs["msgs_per_sec"] > 0, "messages: routed")
+        soak = run("soak", "--pairs", "5", "--rate", "40", "--duration", "5", "--server-pid", pid)
+        check(soak["sent"] > 0 and soak["lost"] == 0 and soak["duplicates"] == 0,
+              "soak: every message received exactly once (or bounced)")
+        storm = run("storm", "--sessions", "120", "--jitter", "2")
+        check(storm["failed"] == 0 and storm["back"] == 120, "storm: every dropped session back")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    print("bench smoke: all checks passed")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
