@@ -80,7 +80,7 @@ enum Scenario {
     },
     /// Mixed traffic for a while: pairs chat at a steady rate with presence changes and
     /// pings; checks every message arrives exactly once (or bounces) and samples the
-    /// server's RSS.
+    /// server's anonymous memory (RssAnon: RSS without mapped database pages).
     Soak {
         #[arg(long, default_value_t = 10)]
         pairs: usize,
@@ -155,12 +155,22 @@ async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    status_kib(pid, "VmRSS:")
+}
+
+/// Anonymous memory only: the heap, without the database file pages SQLite maps (which
+/// count in RSS but are the kernel's to reclaim).
+fn anon_kib(pid: u32) -> anyhow::Result<u64> {
+    status_kib(pid, "RssAnon:")
+}
+
+fn status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).context("reading the server's /proc status")?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .context("no VmRSS")
+        .with_context(|| format!("no {field}"))
 }
 
 /// Logs `sessions` clients in, at most `concurrency` at a time.
@@ -363,7 +373,7 @@ async fn soak(
     duration: u64,
     pid: Option<u32>,
 ) -> anyhow::Result<serde_json::Value> {
-    let rss = |pid: Option<u32>| pid.map(rss_kib).transpose();
+    let rss = |pid: Option<u32>| pid.map(anon_kib).transpose();
     let rss_start = rss(pid)?;
     let stop = Instant::now() + Duration::from_secs(duration);
     let mut tasks = Vec::new();
@@ -437,8 +447,8 @@ async fn soak(
         "scenario": "soak", "pairs": pairs, "rate": rate, "duration": duration,
         "sent": sent, "received": received, "duplicates": duplicates, "bounced": bounced,
         "lost": sent.saturating_sub(received + bounced),
-        "rss_start_kib": rss_start, "rss_max_kib": rss_max, "rss_end_kib": rss_end,
-        "rss_first_half_kib": avg(&samples[..half]), "rss_second_half_kib": avg(&samples[half..]),
+        "anon_start_kib": rss_start, "anon_max_kib": rss_max, "anon_end_kib": rss_end,
+        "anon_first_half_kib": avg(&samples[..half]), "anon_second_half_kib": avg(&samples[half..]),
     }))
 }
 
