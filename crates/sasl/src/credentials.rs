@@ -1,7 +1,7 @@
 //! What is stored per account: SCRAM keys for both hashes (one salt) and an argon2id hash.
 
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
@@ -33,8 +33,9 @@ impl Credentials {
     pub fn derive(password: &str) -> Self {
         let mut salt = vec![0u8; 16];
         rand::fill(&mut salt[..]);
-        let argon2 =
-            argon2::Argon2::default().hash_password(password.as_bytes()).map(|h| h.to_string()).unwrap_or_default();
+        let mut argon2_salt = [0u8; 16];
+        rand::fill(&mut argon2_salt[..]);
+        let argon2 = argon2_phc(password.as_bytes(), &argon2_salt).unwrap_or_default();
         Self::derive_scram(password, salt, SCRAM_ITERATIONS, argon2)
     }
 
@@ -51,11 +52,63 @@ impl Credentials {
 
     /// Checks a password against the argon2 hash (PLAIN). Slow by design: run it blocking.
     pub fn verify_password(&self, password: &str) -> bool {
-        match PasswordHash::new(&self.argon2) {
-            Ok(hash) => argon2::Argon2::default().verify_password(password.as_bytes(), &hash).is_ok(),
-            Err(_) => false,
-        }
+        argon2_check(password.as_bytes(), &self.argon2)
     }
+}
+
+/// argon2 work memory (19 MiB each with the default parameters), kept for the next hash.
+/// Freed, such blocks stay with the allocator anyway (glibc raises its mmap threshold after
+/// the first one and keeps them in per-thread arenas), so a server that hashed in many
+/// threads kept hundreds of MB; reused, memory is bounded by the hashes run at once.
+static WORK: std::sync::Mutex<Vec<Vec<Block>>> = std::sync::Mutex::new(Vec::new());
+
+/// Work buffers kept at most (c2s runs as many argon2 checks at once as there are cores).
+fn work_kept() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+fn with_work<R>(blocks: usize, f: impl FnOnce(&mut [Block]) -> R) -> R {
+    let lock = || WORK.lock().unwrap_or_else(|e| e.into_inner());
+    let reused = lock().pop().filter(|b| b.len() == blocks);
+    let mut work = reused.unwrap_or_else(|| vec![Block::default(); blocks]);
+    let result = f(&mut work);
+    let mut kept = lock();
+    if kept.len() < work_kept() {
+        kept.push(work);
+    }
+    result
+}
+
+/// The PHC string of an argon2id hash (default parameters) of `password` with `salt`.
+fn argon2_phc(password: &[u8], salt: &[u8]) -> Option<String> {
+    let argon = Argon2::default();
+    let params = argon.params().clone();
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    with_work(params.block_count(), |m| argon.hash_password_into_with_memory(password, salt, &mut out, m)).ok()?;
+    let hash = PasswordHash {
+        algorithm: Algorithm::default().ident(),
+        version: Some(Version::default().into()),
+        params: ParamsString::try_from(&params).ok()?,
+        salt: Some(Salt::new(salt).ok()?),
+        hash: Some(Output::new(&out).ok()?),
+    };
+    Some(hash.to_string())
+}
+
+/// Whether `password` matches a PHC argon2 string (any argon2 variant and parameters).
+fn argon2_check(password: &[u8], phc: &str) -> bool {
+    let Ok(hash) = PasswordHash::new(phc) else { return false };
+    let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else { return false };
+    let (Ok(algorithm), Ok(params)) = (Algorithm::try_from(hash.algorithm.as_str()), Params::try_from(&hash)) else {
+        return false;
+    };
+    let Ok(version) = hash.version.map_or(Ok(Version::default()), Version::try_from) else { return false };
+    let argon = Argon2::new(algorithm, version, params.clone());
+    let mut out = vec![0u8; expected.len()];
+    let computed =
+        with_work(params.block_count(), |m| argon.hash_password_into_with_memory(password, salt.as_ref(), &mut out, m));
+    // `Output` compares in constant time.
+    computed.is_ok() && Output::new(&out).is_ok_and(|o| &o == expected)
 }
 
 /// The two hash functions SCRAM is offered with.
@@ -112,5 +165,19 @@ mod tests {
         assert!(c.verify_password("pencil"));
         assert!(!c.verify_password("pen"));
         assert_ne!(c.salt, Credentials::derive("pencil").salt);
+    }
+
+    #[test]
+    fn argon2_hashes_interoperate_with_the_argon2_crate() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        // Hashes stored before the work buffers were reused still verify, and ours verify there.
+        let theirs = Argon2::default().hash_password(b"pencil").unwrap().to_string();
+        assert!(argon2_check(b"pencil", &theirs));
+        assert!(!argon2_check(b"pen", &theirs));
+        let ours = argon2_phc(b"pencil", b"0123456789abcdef").unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(Argon2::default().verify_password(b"pencil", &parsed).is_ok());
+        assert!(!argon2_check(b"pencil", "not a hash"));
+        assert!(WORK.lock().unwrap().len() <= work_kept());
     }
 }
