@@ -9,14 +9,13 @@
 use crate::{internal, roster};
 use rhein_module::{Ctx, Flow, Interest, IqResult, own_request};
 use rhein_proto::mix::{ClientJoin, ClientLeave, Join, Leave, NS_CORE, NS_PAM, NS_ROSTER, RosterChannel, nodes};
-use rhein_proto::{BareJid, Element, StanzaError, ns, xml};
+use rhein_proto::{BareJid, Element, StanzaError, ns, sid, xml};
 use rhein_storage::{ArchiveRow, RosterRow, now_ms};
 use std::collections::HashMap;
 use std::time::Duration;
 
 pub(crate) const KIND: &str = "mix";
 pub(crate) const NS_ARCHIVE: &str = "urn:xmpp:mix:pam:2#archive";
-const NS_SID: &str = "urn:xmpp:sid:0";
 /// How long a channel (maybe on another server) gets to answer a join or leave.
 const CHANNEL_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -158,17 +157,9 @@ pub(crate) async fn handle_inbound_message(ctx: Ctx, mut el: Element) -> Result<
     }
     if el.attr("type") == Some("groupchat") && el.get_child("body", ns::CLIENT).is_some() {
         // Ids claiming to be ours are not (XEP-0359 §5); ours is added and archived.
-        for node in el.take_nodes() {
-            let forged =
-                node.as_element().is_some_and(|c| c.is("stanza-id", NS_SID) && c.attr("by") == Some(owner.as_str()));
-            if !forged {
-                el.append_node(node);
-            }
-        }
+        sid::drop_claims(&mut el, owner.as_str());
         let id = xml::random_id();
-        let mut sid = xml::with_attr(Element::bare("stanza-id", NS_SID), "id", id.as_str());
-        xml::set_attr(&mut sid, "by", owner.as_str());
-        el.append_child(sid);
+        el.append_child(sid::stanza_id(&id, owner.as_str()));
         let row =
             ArchiveRow { stanza_id: id, with_jid: channel.to_string(), ts: now_ms(), stanza: xml::to_string(&el) };
         ctx.db.archive().append(owner.as_str(), &row).await.map_err(internal)?;

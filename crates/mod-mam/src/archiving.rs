@@ -1,9 +1,9 @@
 //! What goes into archives: chats and normal messages with a body, to and from the account,
 //! each stamped with an XEP-0359 `<stanza-id/>` the recipient's server vouches for.
 
-use crate::NS_SID;
 use crate::prefs::{self, PrefsCache};
 use rhein_module::{Ctx, Flow, storage_failure};
+use rhein_proto::sid;
 use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, xml};
 use rhein_storage::{ArchiveRow, now_ms};
 use std::sync::Arc;
@@ -53,22 +53,11 @@ pub(crate) async fn handle_inbound(ctx: Ctx, mut el: Element, cache: Arc<PrefsCa
         return Ok(Flow::Continue(el));
     };
     // A sender must not be able to forge ids in our name (XEP-0359 §5).
-    remove_own_stanza_ids(&mut el, owner.as_str());
+    sid::drop_claims(&mut el, owner.as_str());
     let id = xml::random_id();
-    let mut sid = xml::with_attr(Element::bare("stanza-id", NS_SID), "id", id.as_str());
-    xml::set_attr(&mut sid, "by", owner.as_str());
-    el.append_child(sid);
+    el.append_child(sid::stanza_id(&id, owner.as_str()));
     store(&ctx, &cache, &owner, &with, &id, &el).await?;
     Ok(Flow::Continue(el))
-}
-
-fn remove_own_stanza_ids(el: &mut Element, owner: &str) {
-    for node in el.take_nodes() {
-        let forged = node.as_element().is_some_and(|c| c.is("stanza-id", NS_SID) && c.attr("by") == Some(owner));
-        if !forged {
-            el.append_node(node);
-        }
-    }
 }
 
 /// A message sent by a local session: archived for the sender.

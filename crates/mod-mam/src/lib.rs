@@ -16,7 +16,6 @@ use std::time::Duration;
 
 pub const NS: &str = "urn:xmpp:mam:2";
 pub(crate) const NS_EXTENDED: &str = "urn:xmpp:mam:2#extended";
-pub(crate) const NS_SID: &str = "urn:xmpp:sid:0";
 pub(crate) const NS_FORWARD: &str = "urn:xmpp:forward:0";
 pub(crate) const NS_DATA: &str = "jabber:x:data";
 
@@ -58,8 +57,8 @@ impl Module for Mam {
     fn register(self: Arc<Self>, reg: &mut Registry) -> Result<(), ModuleError> {
         reg.account_feature(NS);
         reg.account_feature(NS_EXTENDED);
-        reg.account_feature(NS_SID);
-        reg.feature(NS_SID);
+        reg.account_feature(rhein_proto::sid::NS);
+        reg.feature(rhein_proto::sid::NS);
         reg.iq(IqKind::Get, Targets::Account, NS, "query", query::handle_form)?;
         let config = self.config.clone();
         reg.iq(IqKind::Set, Targets::Account, NS, "query", move |ctx, iq| {

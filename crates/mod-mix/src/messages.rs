@@ -7,10 +7,8 @@ use crate::channel::{Channel, Visibility};
 use crate::service::{Mix, Request};
 use rhein_module::{Ctx, Outbox, storage_failure};
 use rhein_proto::mix::{MessageSender, NS_CORE, NS_MISC, Retract, nodes};
-use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, xml};
+use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, sid, xml};
 use rhein_storage::{ArchiveRow, now_ms};
-
-const NS_SID: &str = "urn:xmpp:sid:0";
 
 impl Mix {
     pub(crate) async fn message(
@@ -86,16 +84,12 @@ fn reflection(c: &Channel, id: &str, stanza_id: &str, el: &Element, with_jid: bo
     let mut msg = xml::with_attr(Element::bare("message", ns::CLIENT), "type", "groupchat");
     xml::set_attr(&mut msg, "from", format!("{}/{id}", c.jid));
     xml::set_attr(&mut msg, "id", stanza_id);
-    for child in el.children() {
-        let claims_ours = child.is("stanza-id", NS_SID) && child.attr("by") == Some(c.jid.as_str());
-        if !claims_ours && !child.is("mix", NS_CORE) {
-            msg.append_child(child.clone());
-        }
+    for child in el.children().filter(|child| !child.is("mix", NS_CORE)) {
+        msg.append_child(child.clone());
     }
+    sid::drop_claims(&mut msg, c.jid.as_str());
     let jid = with_jid.then(|| member.jid.to_string());
     msg.append_child(MessageSender { nick: member.nick.clone(), jid }.into());
-    let mut sid = xml::with_attr(Element::bare("stanza-id", NS_SID), "id", stanza_id);
-    xml::set_attr(&mut sid, "by", c.jid.as_str());
-    msg.append_child(sid);
+    msg.append_child(sid::stanza_id(stanza_id, c.jid.as_str()));
     msg
 }

@@ -24,7 +24,6 @@ pub const SPECS: &[ModuleSpec] = &[ModuleSpec { name: "muc", build }];
 pub(crate) const NS_MUC: &str = "http://jabber.org/protocol/muc";
 pub(crate) const NS_USER: &str = "http://jabber.org/protocol/muc#user";
 pub(crate) const NS_OWNER: &str = "http://jabber.org/protocol/muc#owner";
-pub(crate) const NS_SID: &str = "urn:xmpp:sid:0";
 pub(crate) const NS_OCCUPANT_ID: &str = "urn:xmpp:occupant-id:0";
 
 /// `<occupant-id/>` (XEP-0421) for a user of a room.

@@ -4,9 +4,9 @@
 
 use crate::room::{Role, Room};
 use crate::service::{Muc, Outbox};
-use crate::{NS_OCCUPANT_ID, NS_SID, NS_USER};
+use crate::{NS_OCCUPANT_ID, NS_USER};
 use rhein_module::{Ctx, storage_failure};
-use rhein_proto::{BareJid, Element, FullJid, StanzaError, ns, time, xml};
+use rhein_proto::{BareJid, Element, FullJid, StanzaError, ns, sid, time, xml};
 use rhein_storage::{ArchiveQuery, ArchiveRow, Page, now_ms};
 
 /// `<history/>` limits a client asked for when joining.
@@ -76,12 +76,10 @@ impl Muc {
             xml::set_attr(&mut msg, "id", id);
         }
         // Whatever the client sent, except ids claiming to be the room's.
-        for child in el.children() {
-            let spoofed_id = child.is("stanza-id", NS_SID) && child.attr("by") == Some(room.jid.as_str());
-            if !spoofed_id && child.ns() != NS_OCCUPANT_ID {
-                msg.append_child(child.clone());
-            }
+        for child in el.children().filter(|child| child.ns() != NS_OCCUPANT_ID) {
+            msg.append_child(child.clone());
         }
+        sid::drop_claims(&mut msg, room.jid.as_str());
         msg.append_child(crate::occupant_id(&room, &sender.bare));
         if room.config.logging && !is_subject {
             let id = xml::random_id();
@@ -92,9 +90,7 @@ impl Muc {
                 stanza: xml::to_string(&msg),
             };
             ctx.db.archive().append(room.jid.as_str(), &row).await.map_err(storage_failure)?;
-            let mut sid = xml::with_attr(Element::bare("stanza-id", NS_SID), "id", id);
-            xml::set_attr(&mut sid, "by", room.jid.as_str());
-            msg.append_child(sid);
+            msg.append_child(sid::stanza_id(&id, room.jid.as_str()));
         }
         crate::occupants::to_everyone(out, &room, |_| msg.clone());
         if !is_subject {
@@ -172,9 +168,7 @@ impl Muc {
             let mut delay = xml::with_attr(Element::bare("delay", ns::DELAY), "from", room.jid.as_str());
             xml::set_attr(&mut delay, "stamp", time::datetime(row.ts));
             m.append_child(delay);
-            let mut sid = xml::with_attr(Element::bare("stanza-id", NS_SID), "id", row.stanza_id.as_str());
-            xml::set_attr(&mut sid, "by", room.jid.as_str());
-            m.append_child(sid);
+            m.append_child(sid::stanza_id(&row.stanza_id, room.jid.as_str()));
             messages.push(xml::with_attr(m, "to", to.as_str()));
         }
         for m in messages.into_iter().rev() {

@@ -8,6 +8,7 @@ pub mod form;
 pub mod mix;
 pub mod ns;
 pub mod rsm;
+pub mod sid;
 pub mod time;
 pub mod vcard;
 pub mod xml;
