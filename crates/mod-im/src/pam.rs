@@ -8,7 +8,7 @@
 
 use crate::{internal, roster};
 use rhein_module::{Ctx, Flow, Interest, IqResult, own_request};
-use rhein_proto::mix::{ClientJoin, ClientLeave, Join, Leave, NS_CORE, NS_PAM, NS_ROSTER, RosterChannel, nodes};
+use rhein_proto::mix::{ClientJoin, ClientLeave, Join, Leave, NS_CORE, NS_PAM, NS_ROSTER, RosterChannel, nodes, parse};
 use rhein_proto::{BareJid, Element, StanzaError, ns, sid, xml};
 use rhein_storage::{ArchiveRow, RosterRow, now_ms};
 use std::collections::HashMap;
@@ -57,7 +57,7 @@ pub(crate) async fn handle_client_join(ctx: Ctx, iq: Element) -> IqResult {
     let client = own_request(&iq)?;
     let owner = client.to_bare();
     let payload = iq.get_child("client-join", NS_PAM).ok_or_else(StanzaError::bad_request)?;
-    let request = ClientJoin::try_from(payload.clone()).map_err(|_| StanzaError::bad_request())?;
+    let request = parse::<ClientJoin>(payload)?;
     let channel = channel_of(request.channel.as_deref())?;
     let answer = ask_channel(&ctx, &owner, &channel, request.join.into()).await?;
     let joined = answer
@@ -103,7 +103,7 @@ pub(crate) async fn handle_client_leave(ctx: Ctx, iq: Element) -> IqResult {
     let client = own_request(&iq)?;
     let owner = client.to_bare();
     let payload = iq.get_child("client-leave", NS_PAM).ok_or_else(StanzaError::bad_request)?;
-    let request = ClientLeave::try_from(payload.clone()).map_err(|_| StanzaError::bad_request())?;
+    let request = parse::<ClientLeave>(payload)?;
     let channel = channel_of(request.channel.as_deref())?;
     match ask_channel(&ctx, &owner, &channel, Leave.into()).await {
         Ok(_) => {}

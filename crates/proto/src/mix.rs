@@ -28,6 +28,11 @@ pub mod nodes {
     pub const AVATAR_METADATA: &str = "urn:xmpp:avatar:metadata";
 }
 
+/// A MIX payload read from its element; `bad-request` when the element is not one.
+pub fn parse<T: TryFrom<minidom::Element>>(el: &minidom::Element) -> Result<T, crate::StanzaError> {
+    T::try_from(el.clone()).map_err(|_| crate::StanzaError::bad_request())
+}
+
 /// `<subscribe node='…'/>`.
 #[derive(FromXml, AsXml, Debug, Clone, PartialEq)]
 #[xml(namespace = NS_CORE, name = "subscribe")]
