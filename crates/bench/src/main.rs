@@ -181,6 +181,9 @@ async fn login_many(
     sessions: usize,
     concurrency: usize,
 ) -> anyhow::Result<Vec<Client>> {
+    if sessions > MAX_SESSIONS {
+        bail!("at most {MAX_SESSIONS} sessions per process");
+    }
     let permits = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut tasks = Vec::with_capacity(sessions);
     for i in 0..sessions {
@@ -205,9 +208,6 @@ async fn idle(
     pid: u32,
     concurrency: usize,
 ) -> anyhow::Result<serde_json::Value> {
-    if sessions > MAX_SESSIONS {
-        bail!("at most {MAX_SESSIONS} sessions per process");
-    }
     let before = rss_kib(pid)?;
     let started = Instant::now();
     let clients = login_many(target, user, source, sessions, concurrency).await?;
@@ -483,9 +483,6 @@ async fn storm(
     jitter: u64,
     concurrency: usize,
 ) -> anyhow::Result<serde_json::Value> {
-    if sessions > MAX_SESSIONS {
-        bail!("at most {MAX_SESSIONS} sessions per process");
-    }
     let clients = login_many(target, user, source, sessions, concurrency).await?;
     // Everyone goes at once, without closing their streams (a network blip, a restart).
     drop(clients);
