@@ -41,18 +41,19 @@ impl ArchiveWriter {
     pub(crate) fn spawn(pool: SqlitePool, own: Option<SqliteConnectOptions>) -> Self {
         let (jobs, mut queue) = mpsc::channel::<Job>(4 * MAX_BATCH);
         tokio::spawn(async move {
-            let mut conn = match own {
-                Some(opts) => match opts.connect().await {
-                    Ok(c) => Some(c),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "archive writer uses the pool: no connection of its own");
-                        None
-                    }
-                },
-                None => None,
-            };
+            let mut own = own;
+            let mut conn = None;
             let mut batch = Vec::with_capacity(MAX_BATCH);
             while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+                // Connected at the first append, not at start: a new database is still being
+                // set up (WAL mode, migrations) then, and a second connection changing its
+                // journal mode meanwhile fails with `database is locked`.
+                if let Some(opts) = own.take() {
+                    match opts.connect().await {
+                        Ok(c) => conn = Some(c),
+                        Err(e) => tracing::warn!(error = %e, "archive writer uses the pool: no connection of its own"),
+                    }
+                }
                 match conn.as_mut() {
                     Some(c) => commit(c, &mut batch).await,
                     None => match pool.acquire().await {
