@@ -80,11 +80,17 @@ pub struct C2sShared {
 pub async fn serve_bridged(shared: Arc<C2sShared>, conn: Conn, peer: SocketAddr) {
     let span = tracing::info_span!("c2s", %peer, transport = "websocket");
     async move {
-        let Some(bound) = negotiate::negotiate(&shared, conn, peer).await else { return };
+        let Some(bound) = negotiate_boxed(&shared, conn, peer).await else { return };
         session::run(&shared, bound).await;
     }
     .instrument(span)
     .await
+}
+
+/// Negotiation on the heap: its future is large (TLS handshake, SASL, storage lookups) and
+/// would otherwise stay part of every bound session's task while the session idles.
+async fn negotiate_boxed(shared: &C2sShared, conn: Conn, peer: SocketAddr) -> Option<negotiate::Bound> {
+    Box::pin(negotiate::negotiate(shared, conn, peer)).await
 }
 
 /// Serves one accepted TCP connection to the end. `direct_tls` for XEP-0368 ports.
@@ -94,7 +100,7 @@ pub async fn serve(shared: Arc<C2sShared>, tcp: TcpStream, peer: SocketAddr, dir
     async move {
         let conn = if direct_tls {
             let Some(tls) = shared.config.tls.as_ref() else { return };
-            match tokio::time::timeout(Duration::from_secs(15), Conn::Plain(tcp).into_tls(tls)).await {
+            match tokio::time::timeout(Duration::from_secs(15), Box::pin(Conn::Plain(tcp).into_tls(tls))).await {
                 Ok(Ok(conn)) => conn,
                 Ok(Err(e)) => return tracing::debug!(error = %e, "TLS handshake failed"),
                 Err(_) => return tracing::debug!("TLS handshake timed out"),
@@ -102,7 +108,7 @@ pub async fn serve(shared: Arc<C2sShared>, tcp: TcpStream, peer: SocketAddr, dir
         } else {
             Conn::Plain(tcp)
         };
-        let Some(bound) = negotiate::negotiate(&shared, conn, peer).await else { return };
+        let Some(bound) = negotiate_boxed(&shared, conn, peer).await else { return };
         session::run(&shared, bound).await;
     }
     .instrument(span)

@@ -23,7 +23,7 @@ pub(crate) struct Bound {
     pub overflow: Arc<Notify>,
     /// Set up inline by Bind2 (XEP-0386): stream management, and CSI's initial state.
     pub sm: Option<Sm>,
-    pub resume_rx: Option<mpsc::Receiver<ResumeRequest>>,
+    pub resume_rx: Option<sm::ResumeRx>,
     pub inactive: bool,
 }
 
@@ -176,7 +176,11 @@ impl Negotiation {
                                         return Some(bound);
                                     }
                                     Sasl2Next::Resume { tx, h, success, features } => {
-                                        let req = ResumeRequest { io: self.io, h, sasl2: Some((success, features)) };
+                                        let req = Box::new(ResumeRequest {
+                                            io: self.io,
+                                            h,
+                                            sasl2: Some((success, features)),
+                                        });
                                         // The session's own task carries on with this connection.
                                         let _ = tx.send(req).await;
                                         return None;
@@ -205,7 +209,7 @@ impl Negotiation {
                             let target = el.attr("previd").and_then(|id| shared.resumable.find(id, &owner));
                             match (target, sm::h_of(&el)) {
                                 (Some(tx), Some(h)) => {
-                                    match tx.send(ResumeRequest { io: self.io, h, sasl2: None }).await {
+                                    match tx.send(Box::new(ResumeRequest { io: self.io, h, sasl2: None })).await {
                                         // The session's own task carries on with this connection.
                                         Ok(()) => return None,
                                         Err(mpsc::error::SendError(req)) => self.io = req.io,

@@ -5,13 +5,12 @@
 use crate::C2sShared;
 use crate::auth::{self, NS_FAST, NS_SASL2};
 use crate::negotiate::{Binding, Negotiation, authenticated_features, bind_resource, new_id};
-use crate::sm::{self, ResumeRequest, Sm};
+use crate::sm::{self, Sm};
 use base64::Engine;
 use rhein_module::{Interest, RouterApi};
 use rhein_proto::{BareJid, Element, time, xml};
 use rhein_sasl::HtMechanism;
 use rhein_storage::{ArchiveQuery, Page, now_ms};
-use tokio::sync::mpsc;
 
 pub(crate) const NS_BIND2: &str = "urn:xmpp:bind:0";
 const NS_CARBONS: &str = "urn:xmpp:carbons:2";
@@ -22,10 +21,10 @@ pub(crate) const TOKEN_LIFETIME_MS: i64 = 30 * 24 * 3600 * 1000;
 /// Where the stream goes after `<success/>`.
 pub(crate) enum Sasl2Next {
     /// Bind2 bound a resource (with what it enabled inline): the session loop takes over.
-    Bound { binding: Binding, sm: Option<Sm>, resume_rx: Option<mpsc::Receiver<ResumeRequest>>, inactive: bool },
+    Bound { binding: Binding, sm: Option<Sm>, resume_rx: Option<sm::ResumeRx>, inactive: bool },
     /// An earlier session is to be resumed: its task takes this connection, writing
     /// `success` (with `<resumed/>` added) and `features` itself.
-    Resume { tx: mpsc::Sender<ResumeRequest>, h: u32, success: Element, features: Element },
+    Resume { tx: sm::ResumeTx, h: u32, success: Element, features: Element },
     /// Authenticated, not bound: legacy binding (or resumption) comes next.
     Authenticated,
 }

@@ -23,10 +23,9 @@ struct Session<'a> {
     rx: mpsc::Receiver<Outbound>,
     overflow: Arc<Notify>,
     sm: Option<Sm>,
-    resume_rx: Option<mpsc::Receiver<ResumeRequest>>,
+    resume_rx: Option<sm::ResumeRx>,
     /// Set while the client is inactive (XEP-0352).
     held: Option<Held>,
-    out: Vec<u8>,
 }
 
 /// How a connection ended, from the session's point of view.
@@ -54,7 +53,7 @@ pub(crate) async fn run(shared: &C2sShared, bound: Bound) {
     if inactive {
         shared.router.set_inactive(&jid, true);
     }
-    let mut s = Session { shared, jid, session_id, rx, overflow, sm, resume_rx, held, out: Vec::new() };
+    let mut s = Session { shared, jid, session_id, rx, overflow, sm, resume_rx, held };
     let mut conn = Some(io);
     loop {
         conn = match conn.take() {
@@ -62,7 +61,8 @@ pub(crate) async fn run(shared: &C2sShared, bound: Bound) {
                 Ended::Connection if s.resume_rx.is_some() => None,
                 _ => break,
             },
-            None => match s.hibernate().await {
+            // Boxed: only a hibernating session needs this future's memory.
+            None => match Box::pin(s.hibernate()).await {
                 Some(io) => Some(io),
                 None => break,
             },
@@ -80,7 +80,7 @@ impl Session<'_> {
             let wake = tokio::select! {
                 frame = io.read_frame() => Wake::Frame(frame),
                 Some(item) = self.rx.recv() => Wake::Deliver(item),
-                Some(req) = recv_opt(&mut self.resume_rx) => Wake::Resume(Box::new(req)),
+                Some(req) = recv_opt(&mut self.resume_rx) => Wake::Resume(req),
                 () = self.overflow.notified() => Wake::Overflow,
                 () = sleep_until(last_read + idle) => Wake::Idle,
                 () = sleep_until(keepalive_due.into()) => Wake::Keepalive,
@@ -116,7 +116,7 @@ impl Session<'_> {
                 Wake::Resume(req) => {
                     // The client came back on a new connection before we noticed the old one died.
                     io.fail(Cond::Conflict, Some("replaced by a resumed stream")).await;
-                    match self.resume(*req).await {
+                    match Box::pin(self.resume(*req)).await {
                         Some(new_io) => {
                             io = new_io;
                             last_read = Instant::now();
@@ -165,7 +165,8 @@ impl Session<'_> {
             rhein_module::RouterApi::send_to(&self.shared.router, &self.jid, ok);
             return None;
         }
-        self.shared.router.process(&self.jid, el).await;
+        // Boxed: routing's future is large and would otherwise sit in every idle session.
+        Box::pin(self.shared.router.process(&self.jid, el)).await;
         None
     }
 
@@ -220,19 +221,19 @@ impl Session<'_> {
 
     /// Writes stanzas now (used when CSI releases what it held).
     async fn write_stanzas(&mut self, io: &mut StreamIo, stanzas: Vec<Element>) -> Option<Ended> {
-        self.out.clear();
+        let mut out = Vec::new();
         for el in stanzas {
-            self.encode(&el);
+            self.encode(&mut out, &el);
         }
-        if !self.out.is_empty() && io.write(&self.out).await.is_err() {
+        if !out.is_empty() && io.write(&out).await.is_err() {
             return Some(Ended::Connection);
         }
         None
     }
 
-    /// Appends a stanza to the write buffer, counting it for SM.
-    fn encode(&mut self, el: &Element) {
-        self.out.extend_from_slice(&xml::to_bytes(el));
+    /// Appends a stanza to a write buffer, counting it for SM.
+    fn encode(&mut self, out: &mut Vec<u8>, el: &Element) {
+        xml::append_bytes(el, out);
         if let Some(sm) = &mut self.sm {
             sm.sent(el);
         }
@@ -243,21 +244,23 @@ impl Session<'_> {
     async fn write_batch(&mut self, io: &mut StreamIo, first: Outbound) -> Option<Ended> {
         let mut next = Some(first);
         let mut close = None;
-        self.out.clear();
+        // A fresh buffer per batch: an idle session keeps none.
+        let mut out = Vec::new();
         while let Some(item) = next.take() {
             match item {
                 Outbound::Stanza(el) => {
+                    let el = *el;
                     match &mut self.held {
                         Some(held) if !Held::is_urgent(&el) && held.len() < MAX_HELD => held.hold(el),
                         Some(held) => {
                             for h in held.take() {
-                                self.encode(&h);
+                                self.encode(&mut out, &h);
                             }
-                            self.encode(&el);
+                            self.encode(&mut out, &el);
                         }
-                        None => self.encode(&el),
+                        None => self.encode(&mut out, &el),
                     }
-                    if self.out.len() < 64 * 1024 {
+                    if out.len() < 64 * 1024 {
                         next = self.rx.try_recv().ok();
                     }
                 }
@@ -269,9 +272,9 @@ impl Session<'_> {
             && !sm.ack_requested
         {
             sm.ack_requested = true;
-            self.out.extend_from_slice(&xml::to_bytes(&sm::el("r", &[])));
+            xml::append_bytes(&sm::el("r", &[]), &mut out);
         }
-        if !self.out.is_empty() && io.write(&self.out).await.is_err() {
+        if !out.is_empty() && io.write(&out).await.is_err() {
             return Some(Ended::Connection);
         }
         if let Some(cond) = close {
@@ -289,7 +292,7 @@ impl Session<'_> {
         loop {
             tokio::select! {
                 Some(req) = recv_opt(&mut self.resume_rx) => {
-                    if let Some(io) = self.resume(req).await {
+                    if let Some(io) = Box::pin(self.resume(*req)).await {
                         return Some(io);
                     }
                 }
@@ -315,24 +318,24 @@ impl Session<'_> {
         }
         let previd = sm.resume_id.clone().unwrap_or_default();
         let resumed = sm::el("resumed", &[("previd", previd), ("h", sm.inbound.to_string())]);
-        self.out.clear();
+        let mut out = Vec::new();
         match sasl2 {
             // XEP-0388: the result goes inside <success/>, and the stream features follow.
             Some((mut success, features)) => {
                 success.append_child(resumed);
-                self.out.extend_from_slice(&xml::to_bytes(&success));
-                self.out.extend_from_slice(&xml::to_bytes(&features));
+                xml::append_bytes(&success, &mut out);
+                xml::append_bytes(&features, &mut out);
             }
-            None => self.out.extend_from_slice(&xml::to_bytes(&resumed)),
+            None => xml::append_bytes(&resumed, &mut out),
         }
         for el in sm.unacked() {
-            self.out.extend_from_slice(&xml::to_bytes(el));
+            xml::append_bytes(el, &mut out);
         }
         if sm.unacked_len() > 0 {
             sm.ack_requested = true;
-            self.out.extend_from_slice(&xml::to_bytes(&sm::el("r", &[])));
+            xml::append_bytes(&sm::el("r", &[]), &mut out);
         }
-        io.write(&self.out).await.ok()?;
+        io.write(&out).await.ok()?;
         tracing::info!(jid = %self.jid, resent = sm.unacked_len(), "session resumed");
         self.shared.router.set_detached(&self.jid, false);
         Some(io)
@@ -345,16 +348,16 @@ impl Session<'_> {
             self.shared.resumable.remove(id);
         }
         tracing::info!(jid = %self.jid, "session closed");
-        self.shared.router.unbind(&self.jid, self.session_id).await;
+        Box::pin(self.shared.router.unbind(&self.jid, self.session_id)).await;
         let mut pending: Vec<Element> = self.sm.as_mut().map(Sm::take_unacked).unwrap_or_default();
         pending.extend(self.held.take().map(|mut h| h.take()).unwrap_or_default());
         while let Ok(item) = self.rx.try_recv() {
             if let Outbound::Stanza(el) = item {
-                pending.push(el);
+                pending.push(*el);
             }
         }
         for el in pending.into_iter().filter(worth_rerouting) {
-            self.shared.router.deliver(el).await;
+            Box::pin(self.shared.router.deliver(el)).await;
         }
     }
 }

@@ -19,18 +19,23 @@ pub(crate) struct ResumeRequest {
     pub sasl2: Option<(Element, Element)>,
 }
 
+/// Resumption requests travel boxed: the request holds a whole stream, and a channel keeps a
+/// block of slots per session.
+pub(crate) type ResumeTx = mpsc::Sender<Box<ResumeRequest>>;
+pub(crate) type ResumeRx = mpsc::Receiver<Box<ResumeRequest>>;
+
 /// Sessions that may be resumed, by their (unguessable) SM id.
 #[derive(Default)]
 pub struct Resumable {
-    map: Mutex<HashMap<String, (BareJid, mpsc::Sender<ResumeRequest>)>>,
+    map: Mutex<HashMap<String, (BareJid, ResumeTx)>>,
 }
 
 impl Resumable {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, (BareJid, mpsc::Sender<ResumeRequest>)>> {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, (BareJid, ResumeTx)>> {
         self.map.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(crate) fn register(&self, owner: BareJid) -> (String, mpsc::Receiver<ResumeRequest>) {
+    pub(crate) fn register(&self, owner: BareJid) -> (String, ResumeRx) {
         let mut b = [0u8; 18];
         rand::fill(&mut b[..]);
         let id: String = b.iter().map(|x| format!("{x:02x}")).collect();
@@ -44,7 +49,7 @@ impl Resumable {
     }
 
     /// The session `id`, if it exists and belongs to `owner` (nobody resumes another's session).
-    pub(crate) fn find(&self, id: &str, owner: &BareJid) -> Option<mpsc::Sender<ResumeRequest>> {
+    pub(crate) fn find(&self, id: &str, owner: &BareJid) -> Option<ResumeTx> {
         self.map().get(id).filter(|(o, _)| o == owner).map(|(_, tx)| tx.clone())
     }
 }
@@ -73,7 +78,7 @@ impl Sm {
         owner: BareJid,
         resumable: &Resumable,
         resume_timeout: std::time::Duration,
-    ) -> (Self, Element, Option<mpsc::Receiver<ResumeRequest>>) {
+    ) -> (Self, Element, Option<ResumeRx>) {
         if !matches!(el.attr("resume"), Some("true" | "1")) {
             return (Self::new(None), self::el("enabled", &[]), None);
         }

@@ -43,12 +43,18 @@ pub fn text_el(name: &str, ns: &str, text: impl Into<String>) -> Element {
 /// Serialises an element (and its subtree) as it goes on the wire.
 pub fn to_bytes(el: &Element) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
+    append_bytes(el, &mut out);
+    out
+}
+
+/// Serialises an element onto the end of `out` (batches of stanzas share one buffer).
+pub fn append_bytes(el: &Element, out: &mut Vec<u8>) {
+    let start = out.len();
     // Writing into a Vec cannot fail for I/O reasons; an element built from parsed or
     // validated names cannot fail to encode either.
-    if el.write_to(&mut out).is_err() {
-        out.clear();
+    if el.write_to(out).is_err() {
+        out.truncate(start);
     }
-    out
 }
 
 /// Serialises an element to a `String` (for storage and logs).

@@ -90,7 +90,7 @@ impl Router {
         if self.is_component(domain) {
             let handle = self.inner.components.connected.read().unwrap_or_else(|e| e.into_inner()).get(domain).cloned();
             // Queued without waiting, as for sessions: a component that does not read is closed.
-            let delivered = handle.is_some_and(|h| h.push(Outbound::Stanza(el.clone())));
+            let delivered = handle.is_some_and(|h| h.push(Outbound::Stanza(Box::new(el.clone()))));
             if !delivered {
                 let text = format!("the component {domain} is not connected");
                 self.bounce(&el, StanzaError::service_unavailable().with_text(text)).await;

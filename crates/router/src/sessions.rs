@@ -10,7 +10,8 @@ use tokio::sync::{Notify, mpsc};
 /// What the router asks a session to do.
 #[derive(Debug)]
 pub enum Outbound {
-    Stanza(Element),
+    /// Boxed: a channel allocates its slots in blocks up front, and every session has one.
+    Stanza(Box<Element>),
     /// Close the stream with this error (e.g. `conflict` when another session takes the resource).
     Close(StreamErrorCondition),
 }
@@ -145,7 +146,7 @@ impl Table {
         let map = self.read();
         map.get(&jid.to_bare())
             .and_then(|l| l.iter().find(|r| r.name == jid.resource().as_str()))
-            .is_some_and(|r| r.handle.push(Outbound::Stanza(el)))
+            .is_some_and(|r| r.handle.push(Outbound::Stanza(Box::new(el))))
     }
 
     pub(crate) fn count(&self) -> usize {

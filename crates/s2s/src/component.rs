@@ -77,7 +77,7 @@ impl Peer for Attached<'_> {
     async fn next_local(&mut self) -> Local {
         tokio::select! {
             out = self.rx.recv() => match out {
-                Some(Outbound::Stanza(el)) => Local::Send(el),
+                Some(Outbound::Stanza(el)) => Local::Send(*el),
                 Some(Outbound::Close(cond)) => Local::Fail(Refusal::new(cond, "closed by the server")),
                 None => Local::Close,
             },

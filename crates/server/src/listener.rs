@@ -88,12 +88,14 @@ pub(crate) enum Service {
 }
 
 impl Service {
+    /// Each kind of connection on the heap at its own size: a task holding this enum's
+    /// future inline would be as large as the largest kind for every connection.
     async fn serve(self, tcp: tokio::net::TcpStream, peer: SocketAddr) {
         match self {
-            Service::C2s { shared, direct_tls } => rhein_c2s::serve(shared, tcp, peer, direct_tls).await,
-            Service::Component(shared) => rhein_s2s::component::serve(shared, tcp, peer).await,
-            Service::S2s { s2s, direct_tls } => rhein_s2s::serve(s2s, tcp, peer, direct_tls).await,
-            Service::Web(shared) => rhein_web::serve(shared, tcp, peer).await,
+            Service::C2s { shared, direct_tls } => Box::pin(rhein_c2s::serve(shared, tcp, peer, direct_tls)).await,
+            Service::Component(shared) => Box::pin(rhein_s2s::component::serve(shared, tcp, peer)).await,
+            Service::S2s { s2s, direct_tls } => Box::pin(rhein_s2s::serve(s2s, tcp, peer, direct_tls)).await,
+            Service::Web(shared) => Box::pin(rhein_web::serve(shared, tcp, peer)).await,
         }
     }
 

@@ -5,6 +5,7 @@ use minidom::Element;
 use minidom::tree_builder::TreeBuilder;
 use rhein_proto::StreamErrorCondition;
 use rxml::{Parse, RawEvent, RawParser, WithOptions};
+use std::collections::BTreeMap;
 
 /// One unit of an incoming stream.
 #[derive(Debug)]
@@ -41,10 +42,19 @@ impl FrameError {
     }
 }
 
+/// Longest name or attribute value accepted (longer text is split, not refused). The lexer
+/// reserves this much scratch space for every stream that is parsing, so it is kept well
+/// below the stanza limit.
+const MAX_TOKEN: usize = 16 * 1024;
+
 /// Sans-I/O framer: push bytes in, pull frames out.
 pub struct Framer {
     parser: RawParser,
+    /// Builds one top-level element at a time. The stream header is not kept in it (a parsed
+    /// element with its attribute and prefix maps is kilobytes, held for the stream's life);
+    /// its namespace declarations are, in `stream_prefixes`.
     builder: TreeBuilder,
+    stream_prefixes: Vec<(Option<String>, String)>,
     /// Bytes received but not yet handed to the parser (kept when a frame ends mid-buffer,
     /// so a stream restart can start exactly after it).
     pending: Vec<u8>,
@@ -57,11 +67,11 @@ pub struct Framer {
 
 impl Framer {
     pub fn new(max_element: usize) -> Self {
-        // One token (attribute value, text chunk) can never exceed the stanza limit.
-        let opts = rxml::Options { max_token_length: max_element.max(1024), ..Default::default() };
+        let opts = rxml::Options { max_token_length: MAX_TOKEN.min(max_element.max(1024)), ..Default::default() };
         Self {
             parser: RawParser::with_options(opts),
             builder: TreeBuilder::new(),
+            stream_prefixes: Vec::new(),
             pending: Vec::new(),
             depth: 0,
             element_bytes: 0,
@@ -142,25 +152,50 @@ impl Framer {
                 }
                 _ => {}
             }
+            if self.depth == 1 && matches!(event, RawEvent::ElementHeadOpen(..)) {
+                // A top-level element starts: its builder knows the stream's declarations.
+                let inherited = self.stream_prefixes.iter().cloned().collect::<BTreeMap<_, _>>();
+                self.builder = TreeBuilder::new().with_prefixes_stack(vec![inherited.into()]);
+            }
             let opens = matches!(event, RawEvent::ElementHeadClose(_));
             let closes = matches!(event, RawEvent::ElementFoot(_));
             self.builder.process_event(event).map_err(|e| FrameError::NotWellFormed(e.to_string()))?;
             if opens {
                 self.depth += 1;
                 if self.depth == 1 {
-                    let header = self.builder.top().cloned();
-                    return Ok(header.map(Frame::Open));
+                    let header = self.builder.root.take().or_else(|| self.builder.top().cloned());
+                    self.builder = TreeBuilder::new();
+                    let Some(header) = header else { return Ok(None) };
+                    self.stream_prefixes =
+                        header.prefixes.declared_prefixes().iter().map(|(p, ns)| (p.clone(), ns.clone())).collect();
+                    return Ok(Some(Frame::Open(header)));
                 }
             } else if closes {
                 self.depth -= 1;
                 if self.depth == 1 {
                     self.element_bytes = 0;
-                    if let Some(el) = self.builder.unshift_child() {
+                    if let Some(mut el) = self.builder.root.take() {
+                        self.drop_inherited_prefixes(&mut el);
                         return Ok(Some(Frame::Element(el)));
                     }
                 }
             }
         }
+    }
+}
+
+impl Framer {
+    /// The element took the stream's declarations as its own when it was built; only those
+    /// it made itself stay (serialising it elsewhere must not repeat the stream's).
+    fn drop_inherited_prefixes(&self, el: &mut Element) {
+        let own: BTreeMap<_, _> = el
+            .prefixes
+            .declared_prefixes()
+            .iter()
+            .filter(|(p, ns)| !self.stream_prefixes.iter().any(|(sp, sns)| sp == *p && sns == *ns))
+            .map(|(p, ns)| (p.clone(), ns.clone()))
+            .collect();
+        el.prefixes = own.into();
     }
 }
 
@@ -177,6 +212,8 @@ fn event_len(ev: &RawEvent) -> usize {
 
 fn classify(e: rxml::Error) -> FrameError {
     match e {
+        // rxml's word for a name or attribute value over MAX_TOKEN: a size limit, not a feature.
+        rxml::Error::RestrictedXml("long name or reference") => FrameError::TooLarge(MAX_TOKEN),
         rxml::Error::RestrictedXml(what) => FrameError::Restricted(what.to_owned()),
         rxml::Error::UndeclaredEntity => FrameError::Restricted("entity references".into()),
         // rxml rejects `<!DOCTYPE` and comments as a malformed `<!` section.
@@ -231,6 +268,41 @@ mod tests {
         assert!(matches!(f.next_frame().unwrap(), Some(Frame::Element(_))));
         f.reset();
         assert!(matches!(f.next_frame().unwrap(), Some(Frame::Open(_))));
+    }
+
+    #[test]
+    fn stanzas_know_the_stream_namespaces_but_do_not_repeat_them() {
+        let mut f = Framer::new(10_000);
+        let stanzas = "<message to='a@b'><body>1</body></message>\
+            <iq xmlns:x='urn:x' type='get' id='q'><x:query/></iq><stream:error/>";
+        f.push(format!("{HEADER}{stanzas}").as_bytes());
+        assert!(matches!(f.next_frame(), Ok(Some(Frame::Open(_)))));
+        let mut els = Vec::new();
+        while let Ok(Some(Frame::Element(el))) = f.next_frame() {
+            els.push(el);
+        }
+        assert_eq!(els.len(), 3);
+        assert!(els[0].is("message", "jabber:client") && els[0].get_child("body", "jabber:client").is_some());
+        assert!(els[1].get_child("query", "urn:x").is_some());
+        assert!(els[2].is("error", "http://etherx.jabber.org/streams"));
+        let wire = String::from(&els[0]);
+        assert!(!wire.contains("xmlns:stream"), "{wire}");
+        assert_eq!(els[1].prefixes.declared_prefixes().len(), 1, "the stanza's own declaration stays");
+    }
+
+    #[test]
+    fn long_text_is_whole_and_long_attributes_are_refused() {
+        let text = "y".repeat(3 * MAX_TOKEN);
+        let mut f = Framer::new(256 * 1024);
+        f.push(format!("{HEADER}<message><body>{text}</body></message>").as_bytes());
+        assert!(matches!(f.next_frame(), Ok(Some(Frame::Open(_)))));
+        let Ok(Some(Frame::Element(el))) = f.next_frame() else { panic!("no element") };
+        assert_eq!(el.get_child("body", "jabber:client").unwrap().text(), text);
+
+        let mut f = Framer::new(256 * 1024);
+        f.push(format!("{HEADER}<message id='{}'/>", "z".repeat(MAX_TOKEN + 1)).as_bytes());
+        assert!(matches!(f.next_frame(), Ok(Some(Frame::Open(_)))));
+        assert_eq!(f.next_frame().unwrap_err().condition(), StreamErrorCondition::PolicyViolation);
     }
 
     #[test]

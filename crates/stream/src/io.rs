@@ -6,8 +6,10 @@ use crate::{Conn, Frame, FrameError, Framer};
 use minidom::Element;
 use rhein_proto::{StreamErrorCondition, ns, xml};
 use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 
 /// Per-stream limits; every one is configurable and has a default suited to c2s.
 #[derive(Debug, Clone)]
@@ -106,17 +108,22 @@ impl RateLimit {
     }
 }
 
-/// Bytes read from the socket at a time. Every connection holds one such buffer, so it is kept
-/// small (idle memory per session matters more than syscalls per large stanza).
-const READ_CHUNK: usize = 4 * 1024;
+/// Bytes read from the socket at a time, into a buffer of the worker thread's: an idle
+/// connection holds no read buffer of its own.
+const READ_CHUNK: usize = 16 * 1024;
+
+thread_local! {
+    static READ_SCRATCH: std::cell::RefCell<Box<[u8]>> = std::cell::RefCell::new(vec![0u8; READ_CHUNK].into_boxed_slice());
+}
 
 /// A framed XML stream on a connection.
 pub struct StreamIo {
     conn: Conn,
-    framer: Framer,
+    /// Boxed: the parser state is most of a stream's size, and streams move by value through
+    /// negotiation into the session.
+    framer: Box<Framer>,
     limits: Limits,
     rate: RateLimit,
-    buf: Box<[u8]>,
     last_write: Instant,
     /// The client sent TLS 0-RTT early data (replayable: see XEP-0484 §3.3).
     early_data: bool,
@@ -125,7 +132,7 @@ pub struct StreamIo {
 impl StreamIo {
     /// Frames `conn`, starting with whatever the client sent as TLS early data.
     pub fn new(mut conn: Conn, limits: Limits) -> Self {
-        let mut framer = Framer::new(limits.max_stanza_size);
+        let mut framer = Box::new(Framer::new(limits.max_stanza_size));
         let early = conn.take_early_data();
         framer.push(&early);
         Self {
@@ -133,7 +140,6 @@ impl StreamIo {
             framer,
             rate: RateLimit::new(limits.bytes_per_second),
             limits,
-            buf: vec![0u8; READ_CHUNK].into_boxed_slice(),
             last_write: Instant::now(),
             early_data: !early.is_empty(),
         }
@@ -161,11 +167,10 @@ impl StreamIo {
                 return Ok(frame);
             }
             self.framer.release_idle_memory();
-            let n = self.conn.read(&mut self.buf).await?;
+            let n = std::future::poll_fn(|cx| poll_read_into(&mut self.conn, &mut self.framer, cx)).await?;
             if n == 0 {
                 return Err(ReadError::Closed);
             }
-            self.framer.push(&self.buf[..n]);
             if let Some(pause) = self.rate.consume(n) {
                 tokio::time::sleep(pause).await;
             }
@@ -246,15 +251,27 @@ impl StreamIo {
     where
         F: Future<Output = io::Result<Conn>>,
     {
-        let Self { conn, mut framer, limits, rate, buf, last_write, .. } = self;
+        let Self { conn, mut framer, limits, rate, last_write, .. } = self;
         if framer.take_pending() > 0 {
             return Err(io::Error::new(io::ErrorKind::InvalidData, "data before TLS handshake"));
         }
         framer.reset();
         let conn = handshake(conn).await?;
         // No early data after STARTTLS: the handshake starts after plaintext.
-        Ok(Self { conn, framer, limits, rate, buf, last_write, early_data: false })
+        Ok(Self { conn, framer, limits, rate, last_write, early_data: false })
     }
+}
+
+/// One read from `conn` through the thread's scratch buffer, appended to `framer`; the byte
+/// count (0 at end of stream). A pending poll leaves nothing in the buffer, so reusing it
+/// across tasks is sound.
+fn poll_read_into(conn: &mut Conn, framer: &mut Framer, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+    READ_SCRATCH.with_borrow_mut(|scratch| {
+        let mut buf = ReadBuf::new(scratch);
+        ready!(Pin::new(conn).poll_read(cx, &mut buf))?;
+        framer.push(buf.filled());
+        Poll::Ready(Ok(buf.filled().len()))
+    })
 }
 
 #[cfg(test)]
