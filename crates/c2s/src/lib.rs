@@ -77,14 +77,13 @@ pub struct C2sShared {
 
 /// Serves a client whose stream arrives over another transport (XMPP over WebSocket, already
 /// bridged to plain XMPP).
-pub async fn serve_bridged(shared: Arc<C2sShared>, conn: Conn, peer: SocketAddr) {
+pub fn serve_bridged(shared: Arc<C2sShared>, conn: Conn, peer: SocketAddr) -> impl Future<Output = ()> {
     let span = tracing::info_span!("c2s", %peer, transport = "websocket");
     async move {
         let Some(bound) = negotiate_boxed(&shared, conn, peer).await else { return };
         session::run(&shared, bound).await;
     }
     .instrument(span)
-    .await
 }
 
 /// Negotiation on the heap: its future is large (TLS handshake, SASL, storage lookups) and
@@ -94,7 +93,10 @@ async fn negotiate_boxed(shared: &C2sShared, conn: Conn, peer: SocketAddr) -> Op
 }
 
 /// Serves one accepted TCP connection to the end. `direct_tls` for XEP-0368 ports.
-pub async fn serve(shared: Arc<C2sShared>, tcp: TcpStream, peer: SocketAddr, direct_tls: bool) {
+///
+/// Not an `async fn`, whose future would keep its arguments beside the copies moved into
+/// the session: this future lives as long as the connection.
+pub fn serve(shared: Arc<C2sShared>, tcp: TcpStream, peer: SocketAddr, direct_tls: bool) -> impl Future<Output = ()> {
     let _ = tcp.set_nodelay(true);
     let span = tracing::info_span!("c2s", %peer);
     async move {
@@ -112,5 +114,4 @@ pub async fn serve(shared: Arc<C2sShared>, tcp: TcpStream, peer: SocketAddr, dir
         session::run(&shared, bound).await;
     }
     .instrument(span)
-    .await
 }

@@ -47,50 +47,55 @@ enum Wake {
 }
 
 /// Runs until the session ends, then unbinds it and re-routes what the client never got.
-pub(crate) async fn run(shared: &C2sShared, bound: Bound) {
+///
+/// Written to keep the session's task small, as it lives as long as the session: not an
+/// `async fn` (whose arguments would be kept beside their moved copies), `bound` taken apart
+/// before the future is built, and the session state boxed.
+pub(crate) fn run(shared: &C2sShared, bound: Bound) -> impl Future<Output = ()> + '_ {
     let Bound { io, jid, session_id, rx, overflow, sm, resume_rx, inactive } = bound;
     let held = inactive.then(Held::default);
     if inactive {
         shared.router.set_inactive(&jid, true);
     }
-    let mut s = Session { shared, jid, session_id, rx, overflow, sm, resume_rx, held };
+    let mut session = Box::new(Session { shared, jid, session_id, rx, overflow, sm, resume_rx, held });
     let mut conn = Some(io);
-    loop {
-        conn = match conn.take() {
-            Some(io) => match s.live(io).await {
-                Ended::Connection if s.resume_rx.is_some() => None,
-                _ => break,
-            },
+    async move {
+        while let Some(io) = conn.as_mut() {
+            let ended = session.live(io).await;
+            // The connection is over either way; a hibernating session holds no socket.
+            drop(conn.take());
+            if !matches!(ended, Ended::Connection) || session.resume_rx.is_none() {
+                break;
+            }
             // Boxed: only a hibernating session needs this future's memory.
-            None => match Box::pin(s.hibernate()).await {
-                Some(io) => Some(io),
-                None => break,
-            },
-        };
+            conn = Box::pin(session.hibernate()).await;
+        }
+        Box::pin(session.finish()).await;
     }
-    s.finish().await;
 }
 
 impl Session<'_> {
-    async fn live(&mut self, mut io: StreamIo) -> Ended {
+    async fn live(&mut self, io: &mut StreamIo) -> Ended {
         let idle = io.limits().idle_timeout;
         let mut last_read = Instant::now();
         loop {
-            let keepalive_due = io.keepalive_due();
+            // One timer: whichever of the idle timeout and the keepalive comes first.
+            let idle_due = last_read + idle;
+            let keepalive_due = Instant::from(io.keepalive_due());
+            let idle_first = idle_due <= keepalive_due;
             let wake = tokio::select! {
                 frame = io.read_frame() => Wake::Frame(frame),
                 Some(item) = self.rx.recv() => Wake::Deliver(item),
                 Some(req) = recv_opt(&mut self.resume_rx) => Wake::Resume(req),
                 () = self.overflow.notified() => Wake::Overflow,
-                () = sleep_until(last_read + idle) => Wake::Idle,
-                () = sleep_until(keepalive_due.into()) => Wake::Keepalive,
+                () = sleep_until(idle_due.min(keepalive_due)) => if idle_first { Wake::Idle } else { Wake::Keepalive },
             };
             match wake {
                 Wake::Frame(frame) => {
                     last_read = Instant::now();
                     match frame {
                         Ok(Frame::Element(el)) => {
-                            if let Some(ended) = self.handle_element(&mut io, el).await {
+                            if let Some(ended) = self.handle_element(io, el).await {
                                 return ended;
                             }
                         }
@@ -109,7 +114,7 @@ impl Session<'_> {
                     }
                 }
                 Wake::Deliver(first) => {
-                    if let Some(ended) = self.write_batch(&mut io, first).await {
+                    if let Some(ended) = self.write_batch(io, first).await {
                         return ended;
                     }
                 }
@@ -118,7 +123,7 @@ impl Session<'_> {
                     io.fail(Cond::Conflict, Some("replaced by a resumed stream")).await;
                     match Box::pin(self.resume(*req)).await {
                         Some(new_io) => {
-                            io = new_io;
+                            *io = new_io;
                             last_read = Instant::now();
                         }
                         None => return Ended::Connection,
@@ -343,7 +348,7 @@ impl Session<'_> {
 
     /// Unbinds, then hands messages the client never acknowledged (or never got) back to the
     /// router, which delivers them to other resources or offline storage (XEP-0198 §5).
-    async fn finish(mut self) {
+    async fn finish(&mut self) {
         if let Some(id) = self.sm.as_ref().and_then(|sm| sm.resume_id.as_ref()) {
             self.shared.resumable.remove(id);
         }
