@@ -5,7 +5,7 @@ run by hand).
 Usage: python3 tests/bench_smoke.py PATH/TO/rhein PATH/TO/rhein-bench
 
 Each scenario's JSON line is printed and checked: no failed logins, every soak message
-received exactly once, every stormed session back. Exits non-zero on the first failure.
+received exactly once, room messages fanned out, every stormed session back. Exits non-zero on the first failure.
 """
 
 import json
@@ -46,6 +46,10 @@ def main(rhein, bench):
         soak = run("soak", "--pairs", "5", "--rate", "40", "--duration", "5", "--server-pid", pid)
         check(soak["sent"] > 0 and soak["lost"] == 0 and soak["duplicates"] == 0,
               "soak: every message received exactly once (or bounced)")
+        muc = run("muc", "--occupants", "30", "--senders", "2", "--duration", "2", "--concurrency", "10",
+                  "--server-pid", pid)
+        check(muc["sent"] > 0 and muc["deliveries_per_sec"] > 0 and muc["last_join_ms"] > 0,
+              "muc: a room's messages fanned out to every occupant")
         storm = run("storm", "--sessions", "120", "--jitter", "2")
         check(storm["failed"] == 0 and storm["back"] == 120, "storm: every dropped session back")
     finally:

@@ -160,6 +160,17 @@ impl Client {
         }
     }
 
+    /// Switches to raw reading: the bytes received but not parsed yet. From here on, only
+    /// `read_raw` reads (a load generator counting stanzas need not parse them).
+    pub fn take_unparsed(&mut self) -> Vec<u8> {
+        self.framer.take_pending()
+    }
+
+    /// Raw bytes from the server; 0 at the end of the stream.
+    pub async fn read_raw(&mut self, buf: &mut [u8]) -> anyhow::Result<usize> {
+        Ok(self.io()?.read(buf).await?)
+    }
+
     pub async fn close(mut self) {
         if let Some(io) = self.conn.as_mut() {
             let _ = io.write_all(b"</stream:stream>").await;

@@ -7,10 +7,12 @@
 //! rhein-bench ... messages --pairs 50 --window 64 --duration 10
 //! rhein-bench ... soak --pairs 20 --rate 50 --duration 300 --server-pid 1234
 //! rhein-bench ... storm --sessions 5000 --jitter 15
+//! rhein-bench ... muc --occupants 1000 --senders 4 --window 8 --duration 8
 //! ```
 //! Accounts `<prefix>0` .. `<prefix><accounts-1>` must exist with the same password.
 
 mod client;
+mod muc;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
@@ -93,6 +95,26 @@ enum Scenario {
         #[arg(long)]
         server_pid: Option<u32>,
     },
+    /// MUC fan-out: N occupants in one room, `senders` of them talking with `window`
+    /// messages in flight each; deliveries per second, the last occupant's join time, and
+    /// (with --server-pid) memory per occupant.
+    Muc {
+        #[arg(long, default_value_t = 1000)]
+        occupants: usize,
+        #[arg(long, default_value_t = 4)]
+        senders: usize,
+        #[arg(long, default_value_t = 8)]
+        window: u64,
+        #[arg(long, default_value_t = 8)]
+        duration: u64,
+        /// The MUC service (default: conference.<domain>).
+        #[arg(long)]
+        service: Option<String>,
+        #[arg(long)]
+        server_pid: Option<u32>,
+        #[arg(long, default_value_t = 100)]
+        concurrency: usize,
+    },
     /// Reconnect storm: N sessions bound, all dropped at once (no closing), and all back
     /// within `jitter` seconds.
     Storm {
@@ -145,6 +167,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Scenario::Soak { pairs, rate, duration, server_pid } => {
             soak(&target, &user, &source, pairs, rate, duration, server_pid).await?
         }
+        Scenario::Muc { occupants, senders, window, duration, service, server_pid, concurrency } => {
+            let service = service.unwrap_or_else(|| format!("conference.{}", args.domain));
+            let f = muc::Fanout { occupants, senders, window, duration, service, server_pid, concurrency };
+            muc::fanout(&target, &user, &source, f).await?
+        }
         Scenario::Storm { sessions, jitter, concurrency } => {
             storm(&target, &user, &source, sessions, jitter, concurrency).await?
         }
@@ -154,7 +181,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+pub(crate) fn rss_kib(pid: u32) -> anyhow::Result<u64> {
     status_kib(pid, "VmRSS:")
 }
 
@@ -174,7 +201,7 @@ fn status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
 }
 
 /// Logs `sessions` clients in, at most `concurrency` at a time.
-async fn login_many(
+pub(crate) async fn login_many(
     target: &Target,
     user: &dyn Fn(usize) -> String,
     source: &dyn Fn(usize) -> IpAddr,

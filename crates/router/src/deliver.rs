@@ -84,7 +84,7 @@ impl Router {
             return self.deliver_remote(&domain, el).await;
         }
         if to.node().is_some() {
-            if !self.account_exists(to.to_bare().as_str()).await {
+            if !self.account_exists(&to.to_bare()).await {
                 return match kind {
                     StanzaKind::Presence => {}
                     _ => self.bounce(&el, StanzaError::service_unavailable()).await,
@@ -171,9 +171,8 @@ impl Router {
         }
     }
 
-    async fn account_exists(&self, bare: &str) -> bool {
-        let Ok(jid) = BareJid::new(bare) else { return false };
-        if !self.inner.sessions.resources(&jid).is_empty() {
+    async fn account_exists(&self, jid: &BareJid) -> bool {
+        if self.inner.sessions.has_resources(jid) {
             return true;
         }
         let (Some(node), domain) = (jid.node(), jid.domain()) else { return false };
@@ -222,10 +221,7 @@ impl Router {
 
     /// Available resources with non-negative priority; for chat and normal only the highest.
     pub fn message_targets(&self, bare: &BareJid, mtype: &str) -> Vec<FullJid> {
-        let eligible: Vec<ResourceInfo> =
-            self.inner.sessions.resources(bare).into_iter().filter(|r| r.is_available() && r.priority >= 0).collect();
-        let top = eligible.iter().map(|r| r.priority).max().unwrap_or(0);
-        eligible.into_iter().filter(|r| mtype == "headline" || r.priority == top).map(|r| r.jid).collect()
+        self.inner.sessions.message_targets(bare, mtype == "headline")
     }
 
     /// Presence for a local account: modules (subscriptions, probes) first, then delivery to
@@ -238,8 +234,8 @@ impl Router {
                 self.inner.sessions.send_to(full, el);
             }
             Err(_) => {
-                for r in self.inner.sessions.resources(&bare).into_iter().filter(ResourceInfo::is_available) {
-                    self.inner.sessions.send_to(&r.jid, el.clone());
+                for jid in self.inner.sessions.available(&bare) {
+                    self.inner.sessions.send_to(&jid, el.clone());
                 }
             }
         }

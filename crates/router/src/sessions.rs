@@ -58,13 +58,19 @@ pub enum BindError {
 }
 
 pub(crate) struct Resource {
-    pub(crate) name: String,
+    pub(crate) jid: FullJid,
     pub(crate) priority: i8,
     pub(crate) presence: Option<Element>,
     pub(crate) interests: Interests,
     pub(crate) detached: bool,
     pub(crate) inactive: bool,
     pub(crate) handle: SessionHandle,
+}
+
+impl Resource {
+    pub(crate) fn name(&self) -> &str {
+        self.jid.resource().as_str()
+    }
 }
 
 #[derive(Default)]
@@ -86,14 +92,14 @@ impl Table {
         let mut map = self.write();
         let list = map.entry(jid.to_bare()).or_default();
         let resource = jid.resource().as_str();
-        if let Some(pos) = list.iter().position(|r| r.name == resource) {
+        if let Some(pos) = list.iter().position(|r| r.name() == resource) {
             let old = list.remove(pos);
             old.handle.push(Outbound::Close(StreamErrorCondition::Conflict));
         } else if list.len() >= max {
             return Err(BindError::TooManySessions);
         }
         list.push(Resource {
-            name: resource.to_owned(),
+            jid,
             priority: 0,
             presence: None,
             interests: Interests::default(),
@@ -110,7 +116,7 @@ impl Table {
         let mut map = self.write();
         let bare = jid.to_bare();
         let list = map.get_mut(&bare)?;
-        let pos = list.iter().position(|r| r.name == jid.resource().as_str() && r.handle.id == session_id)?;
+        let pos = list.iter().position(|r| r.name() == jid.resource().as_str() && r.handle.id == session_id)?;
         let r = list.remove(pos);
         if list.is_empty() {
             map.remove(&bare);
@@ -123,29 +129,46 @@ impl Table {
         map.get(bare)
             .into_iter()
             .flatten()
-            .filter_map(|r| {
-                Some(ResourceInfo {
-                    jid: bare.with_resource_str(&r.name).ok()?,
-                    priority: r.priority,
-                    presence: r.presence.clone(),
-                    interests: r.interests,
-                    detached: r.detached,
-                    inactive: r.inactive,
-                })
+            .map(|r| ResourceInfo {
+                jid: r.jid.clone(),
+                priority: r.priority,
+                presence: r.presence.clone(),
+                interests: r.interests,
+                detached: r.detached,
+                inactive: r.inactive,
             })
             .collect()
     }
 
+    /// Whether the account has a bound resource (no copies made: asked for every delivery).
+    pub(crate) fn has_resources(&self, bare: &BareJid) -> bool {
+        self.read().get(bare).is_some_and(|l| !l.is_empty())
+    }
+
+    /// The available resources of `bare` (without copying their presence, as `resources` does).
+    pub(crate) fn available(&self, bare: &BareJid) -> Vec<FullJid> {
+        self.read().get(bare).into_iter().flatten().filter(|r| r.presence.is_some()).map(|r| r.jid.clone()).collect()
+    }
+
+    /// Available resources with non-negative priority; unless `all`, only those of the
+    /// highest priority (RFC 6121 §8.5.2.1.1).
+    pub(crate) fn message_targets(&self, bare: &BareJid, all: bool) -> Vec<FullJid> {
+        let map = self.read();
+        let eligible = map.get(bare).into_iter().flatten().filter(|r| r.presence.is_some() && r.priority >= 0);
+        let top = eligible.clone().map(|r| r.priority).max().unwrap_or(0);
+        eligible.filter(|r| all || r.priority == top).map(|r| r.jid.clone()).collect()
+    }
+
     pub(crate) fn with_resource<T>(&self, jid: &FullJid, f: impl FnOnce(&mut Resource) -> T) -> Option<T> {
         let mut map = self.write();
-        let r = map.get_mut(&jid.to_bare())?.iter_mut().find(|r| r.name == jid.resource().as_str())?;
+        let r = map.get_mut(&jid.to_bare())?.iter_mut().find(|r| r.name() == jid.resource().as_str())?;
         Some(f(r))
     }
 
     pub(crate) fn send_to(&self, jid: &FullJid, el: Element) -> bool {
         let map = self.read();
         map.get(&jid.to_bare())
-            .and_then(|l| l.iter().find(|r| r.name == jid.resource().as_str()))
+            .and_then(|l| l.iter().find(|r| r.name() == jid.resource().as_str()))
             .is_some_and(|r| r.handle.push(Outbound::Stanza(Box::new(el))))
     }
 

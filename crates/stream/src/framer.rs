@@ -86,10 +86,10 @@ impl Framer {
         self.pending = pending;
     }
 
-    /// Discards unparsed bytes; returns how many there were (data sent before a TLS handshake
-    /// completed must never be read as part of the secured stream).
-    pub fn take_pending(&mut self) -> usize {
-        std::mem::take(&mut self.pending).len()
+    /// Takes the bytes not parsed yet (data sent before a TLS handshake completed must never
+    /// be read as part of the secured stream; a load generator may count the rest raw).
+    pub fn take_pending(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.pending)
     }
 
     /// Gives back scratch memory while the stream is idle between stanzas (an idle session's

@@ -252,7 +252,7 @@ impl StreamIo {
         F: Future<Output = io::Result<Conn>>,
     {
         let Self { conn, mut framer, limits, rate, last_write, .. } = self;
-        if framer.take_pending() > 0 {
+        if !framer.take_pending().is_empty() {
             return Err(io::Error::new(io::ErrorKind::InvalidData, "data before TLS handshake"));
         }
         framer.reset();
