@@ -52,9 +52,9 @@ install_packages() {
 }
 
 wait_port() {
-    for _ in $(seq 1 600); do
+    for _ in $(seq 1 6000); do
         (echo > "/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.1
+        sleep 0.01
     done
     echo "nothing listens on $1" >&2
     return 1
@@ -82,11 +82,15 @@ key = "$work/key.pem"
 [[listeners]]
 kind = "c2s"
 address = "127.0.0.1:$port"
+# For the idle scenario without TLS (the others negotiate STARTTLS).
+allow_plaintext = true
 [limits]
-max_sessions_per_account = 1000
+max_sessions_per_account = 20000
 max_connections_per_address = 100000
+# The other servers run without inbound rate limits here.
+bytes_per_second = 1000000000
 [modules]
-enabled = ["disco", "ping", "version", "last", "im", "private", "vcard", "carbons"]
+enabled = ["disco", "ping", "version", "last", "im", "private", "vcard", "carbons", "muc"]
 TOML
     if [ ! -f "$work/rhein/users-done" ]; then
         for i in $(seq 0 $((accounts - 1))); do
@@ -115,12 +119,14 @@ c2s_direct_tls_ports = {}
 s2s_ports = {}
 http_ports = {}
 https_ports = {}
-c2s_require_encryption = true
+-- STARTTLS offered, not required: the idle scenario also runs without TLS.
+c2s_require_encryption = false
 authentication = "internal_hashed"
 storage = "internal"
 log = { warn = "$work/prosody/log" }
 VirtualHost "localhost"
     ssl = { certificate = "$work/cert.pem", key = "$work/key.pem" }
+Component "conference.localhost" "muc"
 LUA
     if [ ! -f "$work/prosody/users-done" ]; then
         for i in $(seq 0 $((accounts - 1))); do
@@ -146,7 +152,7 @@ listen:
   - port: $port
     ip: "127.0.0.1"
     module: ejabberd_c2s
-    starttls_required: true
+    starttls: true
     max_stanza_size: 262144
     backlog: 4096
 auth_method: internal
@@ -159,6 +165,11 @@ modules:
   mod_private: {}
   mod_vcard: {}
   mod_carboncopy: {}
+  mod_muc:
+    host: "conference.localhost"
+    max_users: 25000
+    default_room_options:
+      max_users: 20000
 YML
     # The package's own ejabberdctl.cfg would point back at /etc/ejabberd: bring our own, and
     # keep Erlang distribution on loopback.
@@ -203,21 +214,46 @@ ulimit -n 20000 || true
 cert
 
 declare -A result
+# record SERVER REGIME KEY JSON FIELD: appends one run's figure.
+record() { result[$1,$2,$3]+="$(echo "$4" | python3 -c "import json,sys; print(json.load(sys.stdin)['$5'])") "; }
+rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 for regime in pinned unpinned; do
     if [ $regime = pinned ]; then srv_pin="taskset -c 0"; gen_pin="taskset -c 1"; else srv_pin=""; gen_pin=""; fi
     for s in $servers; do
         for run in $(seq 1 "$runs"); do
             echo "== $s, $regime, run $run"
+            if [ $regime = pinned ]; then
+                # Idle memory: a fresh process per measurement, 19,000 sessions (the open-files
+                # limit here is 20,000 per process), without and with TLS.
+                t0=$(date +%s%N)
+                "start_$s" "$srv_pin"
+                result[$s,$regime,start]+="$(( ($(date +%s%N) - t0) / 1000000 )) "
+                result[$s,$regime,rss0]+="$(rss_mib "$server_pid") "
+                plain=$(bench --no-tls idle --sessions 19000 --server-pid "$server_pid" | tail -n 1)
+                stop_server
+                "start_$s" "$srv_pin"
+                tls=$(bench idle --sessions 19000 --server-pid "$server_pid" | tail -n 1)
+                stop_server
+                echo "$plain"; echo "$tls"
+                record "$s" $regime idle "$plain" bytes_per_session
+                record "$s" $regime idle_tls "$tls" bytes_per_session
+            fi
             "start_$s" "$srv_pin"
-            idle=$(bench idle --sessions 1000 --server-pid "$server_pid" | tail -n 1)
             login=$(bench login --concurrency 32 --duration 8 | tail -n 1)
             msgs=$(bench messages --pairs 20 --window 64 --duration 8 | tail -n 1)
+            echo "$login"; echo "$msgs"
+            record "$s" $regime login "$login" logins_per_sec
+            record "$s" $regime msgs "$msgs" msgs_per_sec
+            record "$s" $regime p99 "$msgs" latency_ms_p99
+            if [ $regime = pinned ]; then
+                # Joining 1,000 occupants is quadratic in presence: minutes for some servers,
+                # so the room is measured in one regime only.
+                muc=$(bench muc --occupants 1000 --senders 4 --window 8 --duration 8 --concurrency 50 | tail -n 1)
+                echo "$muc"
+                record "$s" $regime muc "$muc" deliveries_per_sec
+                record "$s" $regime join "$muc" last_join_ms
+            fi
             stop_server
-            echo "$idle"; echo "$login"; echo "$msgs"
-            result[$s,$regime,idle]+="$(echo "$idle" | python3 -c 'import json,sys; print(json.load(sys.stdin)["bytes_per_session"])') "
-            result[$s,$regime,login]+="$(echo "$login" | python3 -c 'import json,sys; print(json.load(sys.stdin)["logins_per_sec"])') "
-            result[$s,$regime,msgs]+="$(echo "$msgs" | python3 -c 'import json,sys; print(json.load(sys.stdin)["msgs_per_sec"])') "
-            result[$s,$regime,p99]+="$(echo "$msgs" | python3 -c 'import json,sys; print(json.load(sys.stdin)["latency_ms_p99"])') "
         done
     done
 done
@@ -225,17 +261,28 @@ done
 {
     echo "# Rhein vs Prosody vs ejabberd ($(date -u +%Y-%m-%d), $(nproc) cores, medians of $runs runs)"
     echo
-    echo "Idle: RSS growth per bound TLS session at 1,000 sessions. Login: TLS 1.3 + SCRAM-SHA-256 + bind + roster + presence, 32 at a time."
+    echo "Start: launch to accepting connections, and RSS then (100 accounts, no sessions)."
+    echo "Idle: RSS growth per bound session at 19,000 sessions, fresh process, without and with TLS."
+    echo "Login: TLS 1.3 + SCRAM-SHA-256 + bind + roster + presence, 32 at a time."
     echo "Messages: 20 pairs, 100-byte chats, 64 in flight per pair; p99 is end-to-end latency at that load."
+    echo "MUC: one room, 1,000 occupants, 4 of them talking with 8 messages in flight each; deliveries/s to"
+    echo "all occupants, and the time the 1,000th occupant needs to join (until the room's subject); pinned only."
     echo
     for regime in pinned unpinned; do
         echo "## ${regime} (server $( [ $regime = pinned ] && echo 'on core 0, generator on core 1' || echo 'and generator unpinned'))"
         echo
-        echo "| server | idle bytes/session | logins/s | msgs/s | p99 ms |"
-        echo "|---|---|---|---|---|"
+        if [ $regime = pinned ]; then
+            keys="start rss0 idle idle_tls login msgs p99 muc join"
+            echo "| server | start ms | RSS at start MiB | idle B/session | idle TLS B/session | logins/s | msgs/s | p99 ms | MUC deliveries/s | 1,000th join ms |"
+            echo "|---|---|---|---|---|---|---|---|---|---|"
+        else
+            keys="login msgs p99"
+            echo "| server | logins/s | msgs/s | p99 ms |"
+            echo "|---|---|---|---|"
+        fi
         for s in $servers; do
             row="| $s"
-            for k in idle login msgs p99; do row="$row | $(echo ${result[$s,$regime,$k]} | tr ' ' '\n' | grep -v '^$' | median)"; done
+            for k in $keys; do row="$row | $(echo ${result[$s,$regime,$k]} | tr ' ' '\n' | grep -v '^$' | median)"; done
             echo "$row |"
         done
         echo

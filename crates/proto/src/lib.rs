@@ -11,6 +11,7 @@ pub mod rsm;
 pub mod sid;
 pub mod time;
 pub mod vcard;
+mod wire;
 pub mod xml;
 
 pub use error::{ErrorType, StanzaError, StreamErrorCondition};

@@ -49,12 +49,7 @@ pub fn to_bytes(el: &Element) -> Vec<u8> {
 
 /// Serialises an element onto the end of `out` (batches of stanzas share one buffer).
 pub fn append_bytes(el: &Element, out: &mut Vec<u8>) {
-    let start = out.len();
-    // Writing into a Vec cannot fail for I/O reasons; an element built from parsed or
-    // validated names cannot fail to encode either.
-    if el.write_to(out).is_err() {
-        out.truncate(start);
-    }
+    crate::wire::append(el, out);
 }
 
 /// Serialises an element to a `String` (for storage and logs).

@@ -34,12 +34,14 @@ impl Router {
             return Some(el);
         }
         let ctx = self.ctx(host);
+        // One copy for an error reply, whichever handler refuses: the stanza as it arrived.
+        let arrived = el.clone();
         for handler in chain {
-            match handler(ctx.clone(), el.clone()).await {
+            match handler(ctx.clone(), el).await {
                 Ok(Flow::Continue(next)) => el = next,
                 Ok(Flow::Handled) => return None,
                 Err(err) => {
-                    self.bounce(&el, err).await;
+                    self.bounce(&arrived, err).await;
                     return None;
                 }
             }
@@ -59,11 +61,13 @@ impl Router {
         let reply = err.reply_to(el);
         // A server-generated error for a local session goes straight to it: recipient-side
         // stages (blocking, for one) must not swallow the server's own answer.
-        if let Some(to) = reply.attr("to").and_then(|t| FullJid::new(t).ok())
-            && self.inner.sessions.send_to(&to, reply.clone())
-        {
-            return;
-        }
+        let reply = match reply.attr("to").and_then(|t| FullJid::new(t).ok()) {
+            Some(to) => match self.inner.sessions.try_send_to(&to, reply) {
+                Ok(()) => return,
+                Err(reply) => reply,
+            },
+            None => reply,
+        };
         Box::pin(self.deliver(reply)).await
     }
 
@@ -165,7 +169,7 @@ impl Router {
     }
 
     async fn deliver_iq_to_full(&self, to: &FullJid, el: Element) {
-        if !self.inner.sessions.send_to(to, el.clone()) {
+        if let Err(el) = self.inner.sessions.try_send_to(to, el) {
             // RFC 6121 §8.5.3.2.1: no such resource → service-unavailable for get/set.
             self.bounce(&el, StanzaError::service_unavailable()).await;
         }
@@ -189,10 +193,11 @@ impl Router {
     async fn deliver_message(&self, to: &Jid, host: &str, el: Element) {
         let mtype = el.attr("type").unwrap_or("normal").to_owned();
         let bare = to.to_bare();
-        let Some(el) = self.run_stage(Stage::InboundMessage, host, el).await else { return };
+        let Some(mut el) = self.run_stage(Stage::InboundMessage, host, el).await else { return };
         if let Ok(full) = to.try_as_full() {
-            if self.inner.sessions.send_to(full, el.clone()) {
-                return;
+            match self.inner.sessions.try_send_to(full, el) {
+                Ok(()) => return,
+                Err(back) => el = back,
             }
             // No such resource: chat and normal fall back to the bare JID, the rest stops here.
             match mtype.as_str() {
@@ -205,11 +210,7 @@ impl Router {
         match mtype.as_str() {
             "error" => {}
             "groupchat" => self.bounce(&el, StanzaError::service_unavailable()).await,
-            _ if !targets.is_empty() => {
-                for t in targets {
-                    self.inner.sessions.send_to(&t, el.clone());
-                }
-            }
+            _ if !targets.is_empty() => self.send_to_each(&targets, el),
             "headline" => {}
             _ => {
                 if let Some(el) = self.run_stage(Stage::Undeliverable, host, el).await {
@@ -217,6 +218,15 @@ impl Router {
                 }
             }
         }
+    }
+
+    /// One copy per session, the last one getting the stanza itself.
+    fn send_to_each(&self, targets: &[FullJid], el: Element) {
+        let Some((last, others)) = targets.split_last() else { return };
+        for t in others {
+            self.inner.sessions.send_to(t, el.clone());
+        }
+        self.inner.sessions.send_to(last, el);
     }
 
     /// Available resources with non-negative priority; for chat and normal only the highest.
@@ -234,9 +244,7 @@ impl Router {
                 self.inner.sessions.send_to(full, el);
             }
             Err(_) => {
-                for jid in self.inner.sessions.available(&bare) {
-                    self.inner.sessions.send_to(&jid, el.clone());
-                }
+                self.send_to_each(&self.inner.sessions.available(&bare), el);
             }
         }
     }

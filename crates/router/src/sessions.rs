@@ -39,13 +39,18 @@ impl SessionHandle {
     /// Queues without waiting: a full queue is a slow consumer, which is told to go rather
     /// than allowed to block the router.
     pub fn push(&self, out: Outbound) -> bool {
+        self.offer(out).is_ok()
+    }
+
+    /// As `push`, giving back what was not queued.
+    fn offer(&self, out: Outbound) -> Result<(), Outbound> {
         match self.tx.try_send(out) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(out)) => {
                 self.overflow.notify_one();
-                false
+                Err(out)
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(mpsc::error::TrySendError::Closed(out)) => Err(out),
         }
     }
 }
@@ -166,10 +171,21 @@ impl Table {
     }
 
     pub(crate) fn send_to(&self, jid: &FullJid, el: Element) -> bool {
+        self.try_send_to(jid, el).is_ok()
+    }
+
+    /// Queues `el` for the session bound to `jid`, or gives it back (no such session, or its
+    /// queue is full), so that the caller can deliver it elsewhere without having copied it.
+    pub(crate) fn try_send_to(&self, jid: &FullJid, el: Element) -> Result<(), Element> {
         let map = self.read();
-        map.get(&jid.to_bare())
-            .and_then(|l| l.iter().find(|r| r.name() == jid.resource().as_str()))
-            .is_some_and(|r| r.handle.push(Outbound::Stanza(Box::new(el))))
+        let Some(r) = map.get(&jid.to_bare()).and_then(|l| l.iter().find(|r| r.name() == jid.resource().as_str()))
+        else {
+            return Err(el);
+        };
+        r.handle.offer(Outbound::Stanza(Box::new(el))).map_err(|out| match out {
+            Outbound::Stanza(el) => *el,
+            Outbound::Close(_) => unreachable!("a stanza was offered"),
+        })
     }
 
     pub(crate) fn count(&self) -> usize {
