@@ -4,7 +4,7 @@
 //! ```text
 //! rhein-bench --addr 127.0.0.1:5222 --domain localhost --password pw idle --sessions 5000 --server-pid 1234
 //! rhein-bench ... login --concurrency 64 --duration 10
-//! rhein-bench ... messages --pairs 50 --window 64 --duration 10
+//! rhein-bench ... messages --pairs 50 --window 64 --duration 10 [--rate 40000]
 //! rhein-bench ... soak --pairs 20 --rate 50 --duration 300 --server-pid 1234
 //! rhein-bench ... storm --sessions 5000 --jitter 15
 //! rhein-bench ... muc --occupants 1000 --senders 4 --window 8 --duration 8
@@ -79,6 +79,10 @@ enum Scenario {
         window: u64,
         #[arg(long, default_value_t = 10)]
         duration: u64,
+        /// Paced: messages per second in all (latency at a given load); default as fast as
+        /// the window allows.
+        #[arg(long)]
+        rate: Option<u64>,
     },
     /// Mixed traffic for a while: pairs chat at a steady rate with presence changes and
     /// pings; checks every message arrives exactly once (or bounces) and samples the
@@ -161,8 +165,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
             idle(&target, &user, &source, sessions, server_pid, concurrency).await?
         }
         Scenario::Login { concurrency, duration } => login(&target, &args, concurrency, duration).await?,
-        Scenario::Messages { pairs, window, duration } => {
-            messages(&target, &user, &source, pairs, window, duration).await?
+        Scenario::Messages { pairs, window, duration, rate } => {
+            let per_pair = rate.map(|r| r as f64 / pairs.max(1) as f64);
+            messages(&target, &user, &source, Load { pairs, window, duration, per_pair }).await?
         }
         Scenario::Soak { pairs, rate, duration, server_pid } => {
             soak(&target, &user, &source, pairs, rate, duration, server_pid).await?
@@ -292,14 +297,22 @@ async fn login(target: &Target, args: &Args, concurrency: usize, duration: u64) 
     }))
 }
 
+/// The shape of the messages scenario's load.
+struct Load {
+    pairs: usize,
+    window: u64,
+    duration: u64,
+    /// Messages per second per pair when paced.
+    per_pair: Option<f64>,
+}
+
 async fn messages(
     target: &Target,
     user: &dyn Fn(usize) -> String,
     source: &dyn Fn(usize) -> IpAddr,
-    pairs: usize,
-    window: u64,
-    duration: u64,
+    load: Load,
 ) -> anyhow::Result<serde_json::Value> {
+    let Load { pairs, window, duration, per_pair } = load;
     let epoch = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
     let received = Arc::new(AtomicU64::new(0));
@@ -336,14 +349,17 @@ async fn messages(
             let body = "x".repeat(100);
             let mut sent = 0u64;
             let mut batch = Vec::with_capacity(8192);
+            let started = Instant::now();
             while !stop_tx.load(Ordering::Relaxed) {
                 let inflight = sent - delivered.load(Ordering::Relaxed);
-                if inflight >= window {
+                // Paced: no more than the rate allows so far.
+                let due = per_pair.map_or(u64::MAX, |r| (started.elapsed().as_secs_f64() * r) as u64);
+                if inflight >= window || sent >= due {
                     tokio::time::sleep(Duration::from_micros(200)).await;
                     continue;
                 }
                 batch.clear();
-                for _ in 0..(window - inflight).min(16) {
+                for _ in 0..(window - inflight).min(16).min(due - sent) {
                     let stamp = epoch.elapsed().as_micros();
                     batch.extend_from_slice(
                         format!("<message to='{to}' type='chat' id='{stamp}'><body>{body}</body></message>").as_bytes(),
@@ -376,6 +392,7 @@ async fn messages(
         |p: f64| latencies.get(((latencies.len() as f64 - 1.0) * p) as usize).copied().unwrap_or(0) as f64 / 1000.0;
     Ok(serde_json::json!({
         "scenario": "messages", "pairs": pairs, "window": window, "sent": sent,
+        "rate": per_pair.map(|r| (r * pairs as f64).round()),
         "msgs_per_sec": (delivered as f64 / secs).round(),
         "latency_ms_p50": pct(0.5), "latency_ms_p99": pct(0.99),
     }))
