@@ -186,6 +186,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The `p` quantile (0..=1) of sorted latencies in microseconds, in milliseconds.
+pub(crate) fn percentile_ms(sorted_us: &[u64], p: f64) -> f64 {
+    let at = ((sorted_us.len() as f64 - 1.0) * p) as usize;
+    sorted_us.get(at).copied().unwrap_or(0) as f64 / 1000.0
+}
+
 pub(crate) fn rss_kib(pid: u32) -> anyhow::Result<u64> {
     status_kib(pid, "VmRSS:")
 }
@@ -388,8 +394,7 @@ async fn messages(
         latencies.extend(r.await?);
     }
     latencies.sort_unstable();
-    let pct =
-        |p: f64| latencies.get(((latencies.len() as f64 - 1.0) * p) as usize).copied().unwrap_or(0) as f64 / 1000.0;
+    let pct = |p: f64| percentile_ms(&latencies, p);
     Ok(serde_json::json!({
         "scenario": "messages", "pairs": pairs, "window": window, "sent": sent,
         "rate": per_pair.map(|r| (r * pairs as f64).round()),

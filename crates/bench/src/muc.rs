@@ -3,7 +3,7 @@
 //! last occupant needs to join, and the server's memory growth per occupant.
 
 use crate::client::{Client, Target};
-use crate::{login_many, rss_kib};
+use crate::{login_many, percentile_ms, rss_kib};
 use anyhow::{Context, bail};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -91,8 +91,7 @@ pub async fn fanout(
         c.close().await;
     }
     latencies.sort_unstable();
-    let pct =
-        |p: f64| latencies.get(((latencies.len() as f64 - 1.0) * p) as usize).copied().unwrap_or(0) as f64 / 1000.0;
+    let pct = |p: f64| percentile_ms(&latencies, p);
     let per_occupant = match (rss_start, rss_joined) {
         (Some(a), Some(b)) => serde_json::json!(((b.saturating_sub(a) * 1024) as f64 / f.occupants as f64).round()),
         _ => serde_json::Value::Null,
