@@ -735,3 +735,57 @@ async fn configuration_changes_are_announced_and_every_standard_field_applies() 
         bob.expect(|e| e.attr("from") == Some(&format!("{ROOM}/bob")) && e.attr("type") == Some("unavailable")).await;
     assert!(muc_item(&out).3.contains(&"322".to_owned()));
 }
+
+/// A group message is written once for all occupants (the router shares one serialisation
+/// among sessions): every copy still carries its own `to`, an occupant's blocklist still
+/// applies, and copies awaiting an ack are resent to a resumed session.
+#[tokio::test]
+async fn shared_copies_are_addressed_blocked_and_resent_per_occupant() {
+    const SM: &str = "urn:xmpp:sm:3";
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").user("carol", "pw").start().await;
+    let mut alice = server.client("alice", "pw").await;
+    create(&mut alice, ROOM, "alice", "").await;
+    let mut bob = server.client("bob", "pw").await;
+    join(&mut bob, ROOM, "bob", "").await;
+    bob.expect(|e| e.get_child("subject", ns::CLIENT).is_some()).await;
+    let mut carol = server.client("carol", "pw").await;
+    carol.send(&format!("<enable xmlns='{SM}' resume='true'/>")).await;
+    let enabled = carol.expect(|e| e.ns() == SM).await;
+    let resume_id = enabled.attr("id").unwrap().to_owned();
+    let blocked = carol
+        .iq(&format!("<iq type='set' id='blk'><block xmlns='urn:xmpp:blocking'><item jid='{ROOM}/bob'/></block></iq>"))
+        .await;
+    assert_eq!(blocked.attr("type"), Some("result"), "{blocked:?}");
+    join(&mut carol, ROOM, "carol", "").await;
+    carol.expect(|e| e.get_child("subject", ns::CLIENT).is_some()).await;
+
+    let is_msg = |id: &'static str| move |e: &Element| e.name() == "message" && e.attr("id") == Some(id);
+    bob.send(&format!("<message to='{ROOM}' type='groupchat' id='b1'><body>from bob</body></message>")).await;
+    alice.send(&format!("<message to='{ROOM}' type='groupchat' id='a1'><body>from alice</body></message>")).await;
+    for c in [&mut alice, &mut bob] {
+        let b1 = c.expect(is_msg("b1")).await;
+        assert_eq!(b1.attr("to"), c.jid.as_deref());
+        let a1 = c.expect(is_msg("a1")).await;
+        assert_eq!(a1.attr("to"), c.jid.as_deref());
+    }
+    // carol blocked bob's occupant JID: her first group message is alice's.
+    let first = carol.expect(|e| e.name() == "message" && e.attr("type") == Some("groupchat")).await;
+    assert_eq!(first.attr("id"), Some("a1"), "{first:?}");
+    assert_eq!(first.attr("to"), carol.jid.as_deref());
+
+    // carol's connection dies without acking; what she missed comes back on resumption,
+    // addressed to her.
+    let carol_jid = carol.jid.clone();
+    carol.kill();
+    alice.send(&format!("<message to='{ROOM}' type='groupchat' id='a2'><body>again</body></message>")).await;
+    alice.expect(is_msg("a2")).await;
+    let mut back = server.connect().open().await;
+    back.authenticate("SCRAM-SHA-256", "carol", "pw").await.unwrap();
+    back.send(&format!("<resume xmlns='{SM}' previd='{resume_id}' h='0'/>")).await;
+    assert_eq!(back.expect(|e| e.ns() == SM && e.name() != "r").await.name(), "resumed");
+    for id in ["a1", "a2"] {
+        let m = back.expect(is_msg(id)).await;
+        assert_eq!(m.attr("to"), carol_jid.as_deref(), "{m:?}");
+    }
+    back.expect_none(std::time::Duration::from_millis(200), is_msg("b1")).await;
+}

@@ -1,6 +1,7 @@
 //! XEP-0352 Client State Indication: while a client says it is inactive (a phone in a pocket),
 //! presence updates and chat states wait; anything that matters flushes them, in order.
 
+use crate::queued::Queued;
 use rhein_proto::Element;
 
 pub(crate) const NS: &str = "urn:xmpp:csi:0";
@@ -10,7 +11,7 @@ const HINTS: &str = "urn:xmpp:hints";
 /// Stanzas held back for an inactive client, at most one presence per sender.
 #[derive(Default)]
 pub(crate) struct Held {
-    items: Vec<Element>,
+    items: Vec<Queued>,
 }
 
 impl Held {
@@ -25,19 +26,23 @@ impl Held {
         }
     }
 
-    /// Holds `el`; a newer presence from the same sender replaces the older one.
-    pub(crate) fn hold(&mut self, el: Element) {
+    /// Holds a stanza; a newer presence from the same sender replaces the older one.
+    pub(crate) fn hold(&mut self, stanza: Queued) {
+        let el = stanza.element();
         if el.name() == "presence" {
-            self.items.retain(|h| !(h.name() == "presence" && h.attr("from") == el.attr("from")));
+            self.items.retain(|h| {
+                let h = h.element();
+                !(h.name() == "presence" && h.attr("from") == el.attr("from"))
+            });
         }
-        self.items.push(el);
+        self.items.push(stanza);
     }
 
     pub(crate) fn len(&self) -> usize {
         self.items.len()
     }
 
-    pub(crate) fn take(&mut self) -> Vec<Element> {
+    pub(crate) fn take(&mut self) -> Vec<Queued> {
         std::mem::take(&mut self.items)
     }
 }
@@ -50,13 +55,17 @@ mod tests {
         s.parse().unwrap()
     }
 
+    fn own(s: &str) -> Queued {
+        Queued::Own(el(s))
+    }
+
     #[test]
     fn presence_is_deduplicated_and_chat_states_wait() {
         let mut h = Held::default();
-        h.hold(el("<presence xmlns='jabber:client' from='a@x/1'><show>away</show></presence>"));
-        h.hold(el("<presence xmlns='jabber:client' from='b@x/1'/>"));
-        h.hold(el("<presence xmlns='jabber:client' from='a@x/1'/>"));
-        let held = h.take();
+        h.hold(own("<presence xmlns='jabber:client' from='a@x/1'><show>away</show></presence>"));
+        h.hold(own("<presence xmlns='jabber:client' from='b@x/1'/>"));
+        h.hold(own("<presence xmlns='jabber:client' from='a@x/1'/>"));
+        let held: Vec<Element> = h.take().into_iter().map(|q| q.element().clone()).collect();
         assert_eq!(held.len(), 2);
         assert_eq!(held[1].attr("from"), Some("a@x/1"));
         assert!(held[1].children().next().is_none(), "the newest presence of a@x/1 is kept");

@@ -5,6 +5,7 @@
 mod auth;
 mod csi;
 mod negotiate;
+mod queued;
 mod sasl2;
 mod session;
 mod sm;

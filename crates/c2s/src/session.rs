@@ -7,6 +7,7 @@
 use crate::C2sShared;
 use crate::csi::{self, Held};
 use crate::negotiate::Bound;
+use crate::queued::Queued;
 use crate::sm::{self, ResumeRequest, Sm};
 use rhein_proto::xml::{self, StanzaKind};
 use rhein_proto::{Element, FullJid, StreamErrorCondition as Cond, ns};
@@ -225,10 +226,10 @@ impl Session<'_> {
     }
 
     /// Writes stanzas now (used when CSI releases what it held).
-    async fn write_stanzas(&mut self, io: &mut StreamIo, stanzas: Vec<Element>) -> Option<Ended> {
+    async fn write_stanzas(&mut self, io: &mut StreamIo, stanzas: Vec<Queued>) -> Option<Ended> {
         let mut out = Vec::new();
-        for el in stanzas {
-            self.encode(&mut out, &el);
+        for stanza in stanzas {
+            self.encode(&mut out, stanza);
         }
         if !out.is_empty() && io.write(&out).await.is_err() {
             return Some(Ended::Connection);
@@ -236,11 +237,11 @@ impl Session<'_> {
         None
     }
 
-    /// Appends a stanza to a write buffer, counting it for SM.
-    fn encode(&mut self, out: &mut Vec<u8>, el: &Element) {
-        xml::append_bytes(el, out);
+    /// Appends a stanza to a write buffer, keeping it for SM until the client acks it.
+    fn encode(&mut self, out: &mut Vec<u8>, stanza: Queued) {
+        stanza.append(&self.jid, out);
         if let Some(sm) = &mut self.sm {
-            sm.sent(el);
+            sm.sent(stanza);
         }
     }
 
@@ -252,24 +253,25 @@ impl Session<'_> {
         // A fresh buffer per batch: an idle session keeps none.
         let mut out = Vec::new();
         while let Some(item) = next.take() {
-            match item {
-                Outbound::Stanza(el) => {
-                    let el = *el;
-                    match &mut self.held {
-                        Some(held) if !Held::is_urgent(&el) && held.len() < MAX_HELD => held.hold(el),
-                        Some(held) => {
-                            for h in held.take() {
-                                self.encode(&mut out, &h);
-                            }
-                            self.encode(&mut out, &el);
-                        }
-                        None => self.encode(&mut out, &el),
-                    }
-                    if out.len() < 64 * 1024 {
-                        next = self.rx.try_recv().ok();
-                    }
+            let stanza = match Queued::try_from(item) {
+                Ok(stanza) => stanza,
+                Err(cond) => {
+                    close = Some(cond);
+                    continue;
                 }
-                Outbound::Close(cond) => close = Some(cond),
+            };
+            match &mut self.held {
+                Some(held) if !Held::is_urgent(stanza.element()) && held.len() < MAX_HELD => held.hold(stanza),
+                Some(held) => {
+                    for h in held.take() {
+                        self.encode(&mut out, h);
+                    }
+                    self.encode(&mut out, stanza);
+                }
+                None => self.encode(&mut out, stanza),
+            }
+            if out.len() < 64 * 1024 {
+                next = self.rx.try_recv().ok();
             }
         }
         if let Some(sm) = &mut self.sm
@@ -301,8 +303,8 @@ impl Session<'_> {
                         return Some(io);
                     }
                 }
-                item = self.rx.recv() => match (item, &mut self.sm) {
-                    (Some(Outbound::Stanza(el)), Some(sm)) if sm.unacked_len() < self.shared.config.max_unacked => sm.sent(&el),
+                item = self.rx.recv() => match (item.map(Queued::try_from), &mut self.sm) {
+                    (Some(Ok(stanza)), Some(sm)) if sm.unacked_len() < self.shared.config.max_unacked => sm.sent(stanza),
                     _ => return None,
                 },
                 () = self.overflow.notified() => return None,
@@ -333,8 +335,8 @@ impl Session<'_> {
             }
             None => xml::append_bytes(&resumed, &mut out),
         }
-        for el in sm.unacked() {
-            xml::append_bytes(el, &mut out);
+        for stanza in sm.unacked() {
+            stanza.append(&self.jid, &mut out);
         }
         if sm.unacked_len() > 0 {
             sm.ack_requested = true;
@@ -354,15 +356,13 @@ impl Session<'_> {
         }
         tracing::info!(jid = %self.jid, "session closed");
         Box::pin(self.shared.router.unbind(&self.jid, self.session_id)).await;
-        let mut pending: Vec<Element> = self.sm.as_mut().map(Sm::take_unacked).unwrap_or_default();
+        let mut pending: Vec<Queued> = self.sm.as_mut().map(Sm::take_unacked).unwrap_or_default();
         pending.extend(self.held.take().map(|mut h| h.take()).unwrap_or_default());
         while let Ok(item) = self.rx.try_recv() {
-            if let Outbound::Stanza(el) = item {
-                pending.push(*el);
-            }
+            pending.extend(Queued::try_from(item).ok());
         }
-        for el in pending.into_iter().filter(worth_rerouting) {
-            Box::pin(self.shared.router.deliver(el)).await;
+        for stanza in pending.into_iter().filter(|q| worth_rerouting(q.element())) {
+            Box::pin(self.shared.router.deliver(stanza.into_element(&self.jid))).await;
         }
     }
 }

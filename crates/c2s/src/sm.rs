@@ -1,6 +1,7 @@
 //! XEP-0198 Stream Management: stanza counters, the queue of stanzas the client has not
 //! acknowledged, and the registry of sessions a new connection may resume.
 
+use crate::queued::Queued;
 use rhein_proto::{BareJid, Element, xml};
 use rhein_stream::StreamIo;
 use std::collections::{HashMap, VecDeque};
@@ -62,7 +63,7 @@ pub(crate) struct Sm {
     pub inbound: u32,
     /// The last `h` the client reported.
     acked: u32,
-    unacked: VecDeque<Element>,
+    unacked: VecDeque<Queued>,
     /// An `<r/>` is outstanding.
     pub ack_requested: bool,
 }
@@ -95,8 +96,8 @@ impl Sm {
     }
 
     /// Records a stanza written (or queued while hibernating).
-    pub(crate) fn sent(&mut self, el: &Element) {
-        self.unacked.push_back(el.clone());
+    pub(crate) fn sent(&mut self, stanza: Queued) {
+        self.unacked.push_back(stanza);
     }
 
     /// Applies an acknowledgement `h`.
@@ -110,7 +111,7 @@ impl Sm {
         Ok(())
     }
 
-    pub(crate) fn unacked(&self) -> impl Iterator<Item = &Element> {
+    pub(crate) fn unacked(&self) -> impl Iterator<Item = &Queued> {
         self.unacked.iter()
     }
 
@@ -118,7 +119,7 @@ impl Sm {
         self.unacked.len()
     }
 
-    pub(crate) fn take_unacked(&mut self) -> Vec<Element> {
+    pub(crate) fn take_unacked(&mut self) -> Vec<Queued> {
         self.unacked.drain(..).collect()
     }
 }
@@ -152,10 +153,10 @@ mod tests {
     fn acks_drop_exactly_the_handled_stanzas() {
         let mut sm = Sm::new(None);
         for i in 0..3 {
-            sm.sent(&xml::with_attr(Element::bare("message", "jabber:client"), "id", i.to_string()));
+            sm.sent(Queued::Own(xml::with_attr(Element::bare("message", "jabber:client"), "id", i.to_string())));
         }
         assert!(sm.ack(1).is_ok());
-        assert_eq!(sm.unacked().map(|e| e.attr("id").unwrap().to_owned()).collect::<Vec<_>>(), ["1", "2"]);
+        assert_eq!(sm.unacked().map(|q| q.element().attr("id").unwrap().to_owned()).collect::<Vec<_>>(), ["1", "2"]);
         assert!(sm.ack(1).is_ok(), "repeating an ack is harmless");
         assert!(sm.ack(4).is_err(), "more than was sent");
         assert!(sm.ack(3).is_ok());
@@ -166,7 +167,7 @@ mod tests {
     fn counters_wrap_around() {
         let mut sm = Sm::new(None);
         sm.acked = u32::MAX;
-        sm.sent(&Element::bare("message", "jabber:client"));
+        sm.sent(Queued::Own(Element::bare("message", "jabber:client")));
         assert!(sm.ack(0).is_ok());
         assert_eq!(sm.unacked_len(), 0);
     }

@@ -33,7 +33,13 @@ impl Module for Blocking {
         })?;
         let this = self.clone();
         reg.stage(Stage::Outbound, 100, move |ctx, el| this.clone().handle_outbound(ctx, el));
-        reg.stage(Stage::Inbound, 100, move |ctx, el| self.clone().handle_inbound(ctx, el));
+        let this = self.clone();
+        reg.stage_when(
+            Stage::Inbound,
+            100,
+            move |_, el, to| this.may_block(el, to),
+            move |ctx, el| self.clone().handle_inbound(ctx, el),
+        );
         Ok(())
     }
 }
@@ -149,6 +155,16 @@ impl Blocking {
             return Ok(Flow::Handled);
         }
         Err(StanzaError::not_acceptable().with_app(Element::bare("blocked", NS_ERRORS)))
+    }
+
+    /// Whether `el` may come from someone `to` blocked: yes unless the cached blocklist says
+    /// no (an uncached list is loaded by the handler).
+    fn may_block(&self, el: &Element, to: &Jid) -> bool {
+        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        match cache.get(&to.to_bare()) {
+            None => true,
+            Some(list) => !list.is_empty() && jid_attr(el, "from").is_none_or(|from| matches(list, &from)),
+        }
     }
 
     /// Stanzas for the account from someone it blocked: never delivered.

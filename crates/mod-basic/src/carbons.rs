@@ -13,7 +13,12 @@ pub(crate) fn register(reg: &mut Registry) -> Result<(), ModuleError> {
     reg.iq(IqKind::Set, Targets::Account, NS, "enable", |ctx, iq| toggle(ctx, iq, true))?;
     reg.iq(IqKind::Set, Targets::Account, NS, "disable", |ctx, iq| toggle(ctx, iq, false))?;
     reg.stage(Stage::Outbound, 0, handle_sent);
-    reg.stage(Stage::InboundMessage, 0, handle_received);
+    reg.stage_when(
+        Stage::InboundMessage,
+        0,
+        |_, el, _| eligible(el) || el.get_child("private", NS).is_some(),
+        handle_received,
+    );
     Ok(())
 }
 

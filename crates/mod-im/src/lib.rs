@@ -59,9 +59,14 @@ impl Module for Im {
         let directed = Arc::new(directed::Directed::default());
         let d = directed.clone();
         reg.stage(Stage::OutboundPresence, 0, move |ctx, el| presence::handle_outbound_presence(ctx, el, d.clone()));
-        reg.stage(Stage::InboundPresence, 0, presence::handle_inbound_presence);
+        reg.stage_when(
+            Stage::InboundPresence,
+            0,
+            |_, el, _| presence::inbound_concerns(el),
+            presence::handle_inbound_presence,
+        );
         if self.config.accept_moves {
-            reg.stage(Stage::InboundPresence, 5, moved::handle_inbound);
+            reg.stage_when(Stage::InboundPresence, 5, |_, el, _| moved::announced(el), moved::handle_inbound);
         }
         // MIX participant's server (XEP-0405): above moves (5) and the archive (10), below
         // blocking (100).
@@ -69,8 +74,18 @@ impl Module for Im {
         reg.account_feature(pam::NS_ARCHIVE);
         reg.iq(IqKind::Set, Targets::Account, rhein_proto::mix::NS_PAM, "client-join", pam::handle_client_join)?;
         reg.iq(IqKind::Set, Targets::Account, rhein_proto::mix::NS_PAM, "client-leave", pam::handle_client_leave)?;
-        reg.stage(Stage::InboundMessage, 50, pam::handle_inbound_message);
-        reg.stage(Stage::InboundPresence, 20, pam::handle_inbound_presence);
+        reg.stage_when(
+            Stage::InboundMessage,
+            50,
+            |_, el, to| to.resource().is_none() && pam::looks_like_channel_traffic(el),
+            pam::handle_inbound_message,
+        );
+        reg.stage_when(
+            Stage::InboundPresence,
+            20,
+            |_, el, to| to.resource().is_none() && pam::may_be_from_channel(el),
+            pam::handle_inbound_presence,
+        );
         let limit = self.config.offline_limit;
         reg.stage(Stage::Undeliverable, 0, move |ctx, el| offline::handle_store_offline(ctx, el, limit));
         reg.on_event(move |ctx, ev| presence::handle_session_event(ctx, ev, directed.clone()));

@@ -16,6 +16,11 @@ const NS: &str = "urn:xmpp:moved:1";
 const VERIFY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `presence/bare` before the subscription state machine.
+/// A subscription request announcing a move (the handler checks the claim).
+pub(crate) fn announced(el: &Element) -> bool {
+    el.attr("type") == Some("subscribe") && el.get_child("moved", NS).is_some()
+}
+
 pub(crate) async fn handle_inbound(ctx: Ctx, el: Element) -> Result<Flow, StanzaError> {
     let claim = el.get_child("moved", NS).and_then(|m| m.get_child("old-jid", NS)).map(Element::text);
     let parties = (el.attr("type"), el.attr("to").map(Jid::new), el.attr("from").map(Jid::new), claim);

@@ -126,7 +126,7 @@ pub(crate) async fn handle_client_leave(ctx: Ctx, iq: Element) -> IqResult {
 
 /// Whether a message to a bare JID looks like channel traffic: a reflected message or a
 /// notification from a MIX node. Only those cost a lookup.
-fn looks_like_channel_traffic(el: &Element) -> bool {
+pub(crate) fn looks_like_channel_traffic(el: &Element) -> bool {
     el.get_child("mix", NS_CORE).is_some()
         || el
             .get_child("event", ns::PUBSUB_EVENT)
@@ -170,6 +170,12 @@ pub(crate) async fn handle_inbound_message(ctx: Ctx, mut el: Element) -> Result<
 
 /// XEP-0405 §5.7.2: presence from a participant's encoded JID (`<id>#<channel>/…`) of a
 /// channel the user is in goes to all its online clients.
+/// A channel's participant JIDs are `id#channel@service` (XEP-0403 §3): a cheap look before
+/// the handler parses them.
+pub(crate) fn may_be_from_channel(el: &Element) -> bool {
+    el.attr("from").is_some_and(|from| from.split('/').next().is_some_and(|bare| bare.contains('#')))
+}
+
 pub(crate) async fn handle_inbound_presence(ctx: Ctx, el: Element) -> Result<Flow, StanzaError> {
     let from = el.attr("from").and_then(|f| rhein_proto::Jid::new(f).ok());
     let to = el.attr("to").and_then(|t| rhein_proto::Jid::new(t).ok());

@@ -156,6 +156,13 @@ async fn send_to_directed(ctx: &Ctx, directed: &Directed, from: &FullJid, unavai
 }
 
 /// `presence/bare`, `presence/full`: presence for a local account.
+/// Subscription handling and probes; presence without a (valid) sender is dropped here too.
+/// Everything else passes through this stage untouched.
+pub(crate) fn inbound_concerns(el: &Element) -> bool {
+    matches!(el.attr("type"), Some("subscribe" | "subscribed" | "unsubscribe" | "unsubscribed" | "probe"))
+        || el.attr("from").is_none_or(|f| Jid::new(f).is_err())
+}
+
 pub(crate) async fn handle_inbound_presence(ctx: Ctx, el: Element) -> Result<Flow, StanzaError> {
     let Some(owner) = el.attr("to").and_then(|t| Jid::new(t).ok()).map(|j| j.to_bare()) else {
         return Ok(Flow::Handled);

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Messages worth keeping (XEP-0313 §5.1.1): chat and normal messages with a body.
-fn archivable(el: &Element) -> bool {
+pub(crate) fn archivable(el: &Element) -> bool {
     el.name() == "message"
         && matches!(el.attr("type"), None | Some("chat" | "normal"))
         && el.get_child("body", ns::CLIENT).is_some()

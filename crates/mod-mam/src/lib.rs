@@ -70,7 +70,12 @@ impl Module for Mam {
         reg.iq(IqKind::Set, Targets::Account, NS, "prefs", move |ctx, iq| prefs::handle_prefs_set(ctx, iq, c.clone()))?;
         // Before carbons (priority 0), so copies carry the stanza id; after blocking (100).
         let c = cache.clone();
-        reg.stage(Stage::InboundMessage, 10, move |ctx, el| archiving::handle_inbound(ctx, el, c.clone()));
+        reg.stage_when(
+            Stage::InboundMessage,
+            10,
+            |_, el, _| archiving::archivable(el),
+            move |ctx, el| archiving::handle_inbound(ctx, el, c.clone()),
+        );
         reg.stage(Stage::Outbound, 10, move |ctx, el| archiving::handle_outbound(ctx, el, cache.clone()));
         if self.config.retention_days > 0 {
             let keep = Duration::from_secs(self.config.retention_days * 86_400);

@@ -92,7 +92,7 @@ impl Muc {
             ctx.db.archive().append(room.jid.as_str(), &row).await.map_err(storage_failure)?;
             msg.append_child(sid::stanza_id(&id, room.jid.as_str()));
         }
-        crate::occupants::to_everyone(out, &room, |_| msg.clone());
+        crate::occupants::to_all(out, &room, msg.clone());
         if !is_subject {
             self.notify_absent(ctx, out, &mut room, &msg).await?;
         }

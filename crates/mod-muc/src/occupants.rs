@@ -5,7 +5,7 @@ use crate::room::{Affiliation, Occupant, Room, Whois};
 use crate::service::{Muc, Outbox};
 use crate::{NS_MUC, NS_OCCUPANT_ID, NS_USER};
 use rhein_module::Ctx;
-use rhein_proto::{BareJid, Element, FullJid, StanzaError, ns, xml};
+use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, ns, xml};
 
 /// Status codes (XEP-0045 §15.6).
 pub(crate) const SELF: &str = "110";
@@ -79,14 +79,32 @@ pub(crate) fn presence_of(
     p
 }
 
-/// Sends `build(viewer)` to every session of every occupant.
+/// Sends `build(viewer)` to every session of every occupant. Occupants who see the same
+/// stanza (as most do) share one fan-out, written once for all of them.
 pub(crate) fn to_everyone(out: &mut Outbox, room: &Room, build: impl Fn(&Occupant) -> Element) {
+    // The few variants a stanza takes (the occupant's own, moderators', everyone else's)
+    // are looked for among the latest groups only, so that stanzas differing for every
+    // viewer cost no more than one comparison each.
+    const VARIANTS: usize = 4;
+    let mut groups: Vec<(Element, Vec<Jid>)> = Vec::new();
     for viewer in &room.occupants {
         let el = build(viewer);
-        for (session, _) in &viewer.sessions {
-            out.push(xml::with_attr(el.clone(), "to", session.as_str()));
+        let sessions = viewer.sessions.iter().map(|(session, _)| Jid::from(session.clone()));
+        let recent = groups.len().saturating_sub(VARIANTS);
+        match groups[recent..].iter_mut().find(|(group, _)| *group == el) {
+            Some((_, to)) => to.extend(sessions),
+            None => groups.push((el, sessions.collect())),
         }
     }
+    for (el, to) in groups {
+        out.fan_out(el, to);
+    }
+}
+
+/// Sends `el` to every session of every occupant.
+pub(crate) fn to_all(out: &mut Outbox, room: &Room, el: Element) {
+    let to = room.occupants.iter().flat_map(|o| &o.sessions).map(|(session, _)| Jid::from(session.clone()));
+    out.fan_out(el, to.collect());
 }
 
 /// Sends `build(viewer)` about `occ` to everyone, or only to `occ` itself when its role's

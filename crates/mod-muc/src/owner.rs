@@ -138,11 +138,8 @@ impl Muc {
         let mut m = xml::with_attr(Element::bare("message", ns::CLIENT), "type", "groupchat");
         xml::set_attr(&mut m, "from", room.jid.as_str());
         m.append_child(x);
-        crate::occupants::to_everyone(out, room, |_| {
-            let mut m = m.clone();
-            xml::set_attr(&mut m, "id", xml::random_id());
-            m
-        });
+        xml::set_attr(&mut m, "id", xml::random_id());
+        crate::occupants::to_all(out, room, m);
         if now.members_only && !before.members_only {
             let outsiders: Vec<String> = room
                 .occupants
@@ -197,7 +194,7 @@ impl Muc {
         update.append_child(xml::text_el("photo", vcard::NS_UPDATE, room.avatar.clone().unwrap_or_default()));
         let mut p = xml::with_attr(Element::bare("presence", ns::CLIENT), "from", room.jid.as_str());
         p.append_child(update);
-        crate::occupants::to_everyone(out, room, |_| p.clone());
+        crate::occupants::to_all(out, room, p);
         Ok(())
     }
 }

@@ -109,7 +109,12 @@ impl Module for service::Pep {
         let this = self.clone();
         reg.stage(Stage::OutboundPresence, 10, move |ctx, el| this.clone().watch_presence(ctx, el));
         let this = self.clone();
-        reg.stage(Stage::InboundPresence, 10, move |ctx, el| this.clone().watch_remote_presence(ctx, el));
+        reg.stage_when(
+            Stage::InboundPresence,
+            10,
+            |ctx, el, _| remote::from_remote_client(ctx, el),
+            move |ctx, el| this.clone().watch_remote_presence(ctx, el),
+        );
         // Before private XML storage sees the request.
         let this = self.clone();
         reg.stage(Stage::Outbound, 10, move |ctx, el| bookmarks::intercept(this.clone(), ctx, el));

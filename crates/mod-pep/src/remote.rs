@@ -54,6 +54,14 @@ impl RemoteContacts {
     }
 }
 
+/// Presence from a client on another server, whose capabilities PEP follows: a look at the
+/// address as written before the handler parses it.
+pub(crate) fn from_remote_client(ctx: &Ctx, el: &Element) -> bool {
+    let Some((bare, _)) = el.attr("from").and_then(|f| f.split_once('/')) else { return false };
+    let domain = bare.split_once('@').map_or(bare, |(_, domain)| domain);
+    !ctx.router.is_local_host(domain)
+}
+
 impl Pep {
     /// `InboundPresence` for our users: presence from a contact on another server.
     pub(crate) async fn watch_remote_presence(self: Arc<Self>, ctx: Ctx, el: Element) -> Result<Flow, StanzaError> {

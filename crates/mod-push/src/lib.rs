@@ -38,6 +38,11 @@ pub struct PushConfig {
     pub timeout_secs: u64,
 }
 
+/// Chats and normal messages with a body: what a push notification is about.
+fn may_notify(el: &Element) -> bool {
+    el.get_child("body", ns::CLIENT).is_some() && !matches!(el.attr("type"), Some("groupchat" | "error" | "headline"))
+}
+
 impl Default for PushConfig {
     fn default() -> Self {
         Self { bodies: Bodies::OptIn, attempts: 3, timeout_secs: 20 }
@@ -79,7 +84,12 @@ impl Module for Push {
         reg.iq(IqKind::Set, Targets::Account, NS, "disable", handle_disable)?;
         let this = self.clone();
         // After archiving (10) and carbons (0): it only observes.
-        reg.stage(Stage::InboundMessage, -10, move |ctx, el| this.clone().handle_message(ctx, el));
+        reg.stage_when(
+            Stage::InboundMessage,
+            -10,
+            |_, el, _| may_notify(el),
+            move |ctx, el| this.clone().handle_message(ctx, el),
+        );
         reg.on_event(move |_ctx, ev| {
             if let Event::SessionBound(jid) = ev {
                 self.unseen.lock().unwrap_or_else(|e| e.into_inner()).remove(&jid.to_bare());
@@ -129,7 +139,7 @@ impl Push {
     /// A message for the account: push if nobody is there to see it.
     async fn handle_message(self: Arc<Self>, ctx: Ctx, el: Element) -> Result<Flow, StanzaError> {
         let Some(body) = el.get_child("body", ns::CLIENT).map(Element::text) else { return Ok(Flow::Continue(el)) };
-        if matches!(el.attr("type"), Some("groupchat" | "error" | "headline")) {
+        if !may_notify(&el) {
             return Ok(Flow::Continue(el));
         }
         let Some(owner) = el.attr("to").and_then(|t| Jid::new(t).ok()).map(|j| j.to_bare()) else {

@@ -1,7 +1,7 @@
 //! What a handler gets to work with.
 
 use crate::registry::BoxFuture;
-use rhein_proto::{BareJid, Element, FullJid};
+use rhein_proto::{BareJid, Element, FullJid, Jid};
 use rhein_storage::Db;
 use std::sync::Arc;
 use std::time::Instant;
@@ -70,6 +70,9 @@ pub trait RouterApi: Send + Sync + 'static {
     /// Routes a stanza towards its `to`, as the server would route any inbound stanza
     /// (recipient-side stages and delivery rules apply; sender-side stages do not).
     fn route(&self, stanza: Element) -> BoxFuture<'_, ()>;
+    /// Routes a copy of a stanza to each of `to`, as `route` would each one, but writes it
+    /// once for every local session it reaches unchanged (no recipient-side stage wants it).
+    fn fan_out(&self, stanza: Element, to: Vec<Jid>) -> BoxFuture<'_, ()>;
     /// Hands a stanza straight to one session; `false` if it is gone.
     fn send_to(&self, jid: &FullJid, stanza: Element) -> bool;
     /// The bound resources of an account.

@@ -16,7 +16,7 @@ pub use entities::{Entities, Shared};
 pub use outbox::Outbox;
 pub use registry::{
     BoxFuture, CAPS_NODE, Disco, Event, EventHandler, Flow, IqHandler, IqKind, IqResult, Registry, ServiceHandler,
-    Stage, StageHandler, Targets, Worker, caps_ver_of,
+    Stage, StageFilter, StageHandler, StageHook, Targets, Worker, caps_ver_of,
 };
 
 use std::sync::Arc;

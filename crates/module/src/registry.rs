@@ -1,7 +1,7 @@
 //! The registry modules declare their handlers in; built once at start, then read without locks.
 
 use crate::{Ctx, ModuleError};
-use rhein_proto::{Element, FullJid, StanzaError};
+use rhein_proto::{Element, FullJid, Jid, StanzaError};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -21,6 +21,9 @@ pub enum Flow {
 
 pub type IqHandler = Arc<dyn Fn(Ctx, Element) -> BoxFuture<'static, IqResult> + Send + Sync>;
 pub type StageHandler = Arc<dyn Fn(Ctx, Element) -> BoxFuture<'static, Result<Flow, StanzaError>> + Send + Sync>;
+/// What a recipient-side stage handler looks at: whether it has anything to do with a stanza
+/// for the recipient `to` (the stanza's own `to` may be absent, as in a fan-out's template).
+pub type StageFilter = Arc<dyn Fn(&Ctx, &Element, &Jid) -> bool + Send + Sync>;
 pub type EventHandler = Arc<dyn Fn(Ctx, Event) -> BoxFuture<'static, ()> + Send + Sync>;
 /// A whole domain below each host (`conference.<host>`): every stanza addressed to it or to
 /// a JID at it. The handler routes whatever it answers itself.
@@ -159,11 +162,25 @@ fn caps_form(form: &Element) -> String {
     out
 }
 
+/// A stage handler, with what it looks at when the module said so.
+#[derive(Clone)]
+pub struct StageHook {
+    pub handler: StageHandler,
+    wants: Option<StageFilter>,
+}
+
+impl StageHook {
+    /// Whether the handler must see `el` on its way to `to`.
+    pub fn wants(&self, ctx: &Ctx, el: &Element, to: &Jid) -> bool {
+        self.wants.as_ref().is_none_or(|wants| wants(ctx, el, to))
+    }
+}
+
 /// Collects handlers from modules.
 #[derive(Default)]
 pub struct Registry {
     iqs: HashMap<(IqKind, Targets, String, String), IqHandler>,
-    stages: HashMap<Stage, Vec<(i32, StageHandler)>>,
+    stages: HashMap<Stage, Vec<(i32, StageHook)>>,
     events: Vec<EventHandler>,
     workers: Vec<(&'static str, Worker)>,
     services: Vec<(String, ServiceHandler)>,
@@ -237,9 +254,30 @@ impl Registry {
         F: Fn(Ctx, Element) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Flow, StanzaError>> + Send + 'static,
     {
-        let h: StageHandler = Arc::new(move |ctx, el| Box::pin(handler(ctx, el)));
+        self.hook(stage, priority, None, handler);
+    }
+
+    /// As `stage`, for a recipient-side stage (`Inbound…`), with what the handler looks at.
+    /// The router skips it for stanzas `wants` declines, without copying them for it, and
+    /// writes a stanza fanned out to many sessions once for all of them when no handler
+    /// wants it.
+    pub fn stage_when<W, F, Fut>(&mut self, stage: Stage, priority: i32, wants: W, handler: F)
+    where
+        W: Fn(&Ctx, &Element, &Jid) -> bool + Send + Sync + 'static,
+        F: Fn(Ctx, Element) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Flow, StanzaError>> + Send + 'static,
+    {
+        self.hook(stage, priority, Some(Arc::new(wants)), handler);
+    }
+
+    fn hook<F, Fut>(&mut self, stage: Stage, priority: i32, wants: Option<StageFilter>, handler: F)
+    where
+        F: Fn(Ctx, Element) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Flow, StanzaError>> + Send + 'static,
+    {
+        let handler: StageHandler = Arc::new(move |ctx, el| Box::pin(handler(ctx, el)));
         let chain = self.stages.entry(stage).or_default();
-        chain.push((priority, h));
+        chain.push((priority, StageHook { handler, wants }));
         chain.sort_by_key(|(p, _)| -p);
     }
 
@@ -285,7 +323,7 @@ impl Registry {
         self.iqs.get(&(kind, targets, ns.to_owned(), name.to_owned()))
     }
 
-    pub fn stage_chain(&self, stage: Stage) -> impl Iterator<Item = &StageHandler> {
+    pub fn stage_chain(&self, stage: Stage) -> impl Iterator<Item = &StageHook> {
         self.stages.get(&stage).into_iter().flatten().map(|(_, h)| h)
     }
 

@@ -17,3 +17,4 @@ pub mod xml;
 pub use error::{ErrorType, StanzaError, StreamErrorCondition};
 pub use jid::{self, BareJid, FullJid, Jid};
 pub use minidom::{self, Element};
+pub use wire::Broadcast;

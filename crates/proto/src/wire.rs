@@ -13,6 +13,48 @@ pub(crate) fn append(el: &Element, out: &mut Vec<u8>) {
     write_element(el, None, out);
 }
 
+/// A stanza for many recipients whose copies differ only in `to` (a room's message to its
+/// occupants): serialised once, each copy written as that one serialisation with its `to`.
+#[derive(Debug)]
+pub struct Broadcast {
+    /// The stanza without `to`.
+    element: Element,
+    bytes: Box<[u8]>,
+    /// Where the start tag's name ends: `to` goes right after it.
+    name_end: usize,
+}
+
+impl Broadcast {
+    /// `element`'s `to`, if it has one, is dropped: every copy gets its own.
+    pub fn new(mut element: Element) -> Self {
+        crate::xml::remove_attr(&mut element, "to");
+        let mut bytes = Vec::with_capacity(256);
+        append(&element, &mut bytes);
+        let name_end = 1 + bytes[1..].iter().position(|b| matches!(b, b' ' | b'/' | b'>')).unwrap_or(0);
+        Self { element, bytes: bytes.into_boxed_slice(), name_end }
+    }
+
+    /// The stanza as every recipient gets it, without `to`.
+    pub fn element(&self) -> &Element {
+        &self.element
+    }
+
+    /// The copy for `to`, as an element of its own.
+    pub fn to_element(&self, to: &str) -> Element {
+        crate::xml::with_attr(self.element.clone(), "to", to)
+    }
+
+    /// Appends the copy for `to`.
+    pub fn append_to(&self, to: &str, out: &mut Vec<u8>) {
+        let (start, rest) = self.bytes.split_at(self.name_end);
+        out.extend_from_slice(start);
+        out.extend_from_slice(b" to='");
+        escape(to.as_bytes(), true, out);
+        out.push(b'\'');
+        out.extend_from_slice(rest);
+    }
+}
+
 fn write_element(el: &Element, parent_ns: Option<&str>, out: &mut Vec<u8>) {
     if !simple(el) {
         let start = out.len();
@@ -93,7 +135,7 @@ fn escape(s: &[u8], attribute: bool, out: &mut Vec<u8>) {
 
 #[cfg(test)]
 mod tests {
-    use super::append;
+    use super::{Broadcast, append};
     use minidom::Element;
 
     fn wire(el: &Element) -> String {
@@ -125,5 +167,30 @@ mod tests {
         let el: Element =
             "<message xmlns='jabber:client' to='a@b'><body>hi</body><x xmlns='urn:x'/></message>".parse().unwrap();
         assert_eq!(wire(&el), "<message xmlns='jabber:client' to='a@b'><body>hi</body><x xmlns='urn:x'/></message>");
+    }
+
+    /// Each copy of a broadcast parses to the stanza with that recipient's `to`, whatever
+    /// `to` the template had and however its start tag is written.
+    #[test]
+    fn broadcast_copies_carry_their_own_to() {
+        let cases = [
+            "<message xmlns='jabber:client' to='old@x' from='r@muc/n' type='groupchat'><body>a</body></message>",
+            "<presence xmlns='jabber:client'/>",
+            "<message xmlns='jabber:client' xmlns:e='urn:e' to='a@b'><e:a/></message>",
+        ];
+        for case in cases {
+            let template: Element = case.parse().unwrap();
+            let b = Broadcast::new(template.clone());
+            assert_eq!(b.element().attr("to"), None);
+            for to in ["u@h/r", "o'dd@h/<&>"] {
+                let mut out = Vec::new();
+                b.append_to(to, &mut out);
+                let text = String::from_utf8(out).unwrap();
+                let copy: Element = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
+                let expected = crate::xml::with_attr(template.clone(), "to", to);
+                assert_eq!(copy, expected, "{text}");
+                assert_eq!(b.to_element(to), expected);
+            }
+        }
     }
 }

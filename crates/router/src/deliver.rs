@@ -2,9 +2,10 @@
 //! to modules (IQ table, stages) and sessions (RFC 6121 §8.5 delivery rules).
 
 use crate::{Router, sessions::Resource};
-use rhein_module::{BoxFuture, Flow, Interest, IqKind, ResourceInfo, RouterApi, Stage, Targets};
+use rhein_module::{BoxFuture, Ctx, Flow, Interest, IqKind, ResourceInfo, RouterApi, Stage, Targets};
 use rhein_proto::xml::{self, StanzaKind};
-use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError};
+use rhein_proto::{BareJid, Broadcast, Element, FullJid, Jid, StanzaError};
+use std::sync::Arc;
 
 impl Router {
     /// Processes a stanza sent by a bound local session. `from` is stamped here: a client
@@ -16,9 +17,9 @@ impl Router {
         if el.attr("to").is_none() && kind == StanzaKind::Message {
             xml::set_attr(&mut el, "to", from.to_bare().as_str());
         }
-        let Some(el) = self.run_stage(Stage::Outbound, from.domain().as_str(), el).await else { return };
+        let Some(el) = self.run_stage(Stage::Outbound, from.domain().as_str(), el, None).await else { return };
         if kind == StanzaKind::Presence {
-            match self.run_stage(Stage::OutboundPresence, from.domain().as_str(), el).await {
+            match self.run_stage(Stage::OutboundPresence, from.domain().as_str(), el, None).await {
                 Some(el) if el.attr("to").is_some() => self.deliver(el).await,
                 _ => {}
             }
@@ -28,25 +29,64 @@ impl Router {
     }
 
     /// Runs a stage chain; `None` when a handler took the stanza (or answered with an error).
-    async fn run_stage(&self, stage: Stage, host: &str, mut el: Element) -> Option<Element> {
-        let mut chain = self.inner.registry.stage_chain(stage).peekable();
-        if chain.peek().is_none() {
-            return Some(el);
-        }
-        let ctx = self.ctx(host);
-        // One copy for an error reply, whichever handler refuses: the stanza as it arrived.
-        let arrived = el.clone();
-        for handler in chain {
-            match handler(ctx.clone(), el).await {
+    /// `to`, on the recipient side, lets handlers that look only at some stanzas be skipped.
+    async fn run_stage(&self, stage: Stage, host: &str, mut el: Element, to: Option<&Jid>) -> Option<Element> {
+        let mut ctx = None;
+        // For an error reply, whichever handler refuses: the stanza as it arrived, copied
+        // once, when the first handler takes it.
+        let mut arrived = None;
+        for hook in self.inner.registry.stage_chain(stage) {
+            let ctx = ctx.get_or_insert_with(|| self.ctx(host));
+            if to.is_some_and(|to| !hook.wants(ctx, &el, to)) {
+                continue;
+            }
+            let arrived = arrived.get_or_insert_with(|| el.clone());
+            match (hook.handler)(ctx.clone(), el).await {
                 Ok(Flow::Continue(next)) => el = next,
                 Ok(Flow::Handled) => return None,
                 Err(err) => {
-                    self.bounce(&arrived, err).await;
+                    self.bounce(arrived, err).await;
                     return None;
                 }
             }
         }
         Some(el)
+    }
+
+    /// Whether a recipient-side handler wants `el` on its way to `to`.
+    fn stages_want(&self, stages: &[Stage], ctx: &Ctx, el: &Element, to: &Jid) -> bool {
+        let registry = &self.inner.registry;
+        stages.iter().any(|stage| registry.stage_chain(*stage).any(|hook| hook.wants(ctx, el, to)))
+    }
+
+    /// Delivers a copy of `el` to each of `recipients`. A local session whose copy no
+    /// recipient-side stage wants gets the one serialisation all such sessions share; every
+    /// other copy takes the whole way `deliver` takes.
+    pub async fn fan_out(&self, el: Element, recipients: Vec<Jid>) {
+        let stages: &[Stage] = match StanzaKind::of(&el) {
+            Some(StanzaKind::Message) => &[Stage::Inbound, Stage::InboundMessage],
+            Some(StanzaKind::Presence) => &[Stage::Inbound, Stage::InboundPresence],
+            _ => &[],
+        };
+        let shared = Arc::new(Broadcast::new(el));
+        let mut ctx: Option<Ctx> = None;
+        for to in recipients {
+            if let Ok(full) = to.try_as_full()
+                && !stages.is_empty()
+                && self.is_host(full.domain().as_str())
+            {
+                let ctx = match &ctx {
+                    Some(ctx) if *ctx.host == *full.domain().as_str() => ctx,
+                    _ => ctx.insert(self.ctx(full.domain().as_str())),
+                };
+                if !self.stages_want(stages, ctx, shared.element(), &to)
+                    && self.inner.sessions.send_shared(full, &shared)
+                {
+                    continue;
+                }
+            }
+            self.deliver(shared.to_element(to.as_str())).await;
+        }
     }
 
     /// Sends an error reply for `el`, unless `el` is itself an error or an IQ result (which
@@ -94,7 +134,7 @@ impl Router {
                     _ => self.bounce(&el, StanzaError::service_unavailable()).await,
                 };
             }
-            let Some(next) = self.run_stage(Stage::Inbound, &domain, el).await else { return };
+            let Some(next) = self.run_stage(Stage::Inbound, &domain, el, Some(&to)).await else { return };
             el = next;
         }
         match (kind, to.node().is_some()) {
@@ -193,7 +233,7 @@ impl Router {
     async fn deliver_message(&self, to: &Jid, host: &str, el: Element) {
         let mtype = el.attr("type").unwrap_or("normal").to_owned();
         let bare = to.to_bare();
-        let Some(mut el) = self.run_stage(Stage::InboundMessage, host, el).await else { return };
+        let Some(mut el) = self.run_stage(Stage::InboundMessage, host, el, Some(to)).await else { return };
         if let Ok(full) = to.try_as_full() {
             match self.inner.sessions.try_send_to(full, el) {
                 Ok(()) => return,
@@ -213,7 +253,7 @@ impl Router {
             _ if !targets.is_empty() => self.send_to_each(&targets, el),
             "headline" => {}
             _ => {
-                if let Some(el) = self.run_stage(Stage::Undeliverable, host, el).await {
+                if let Some(el) = self.run_stage(Stage::Undeliverable, host, el, None).await {
                     self.bounce(&el, StanzaError::service_unavailable()).await;
                 }
             }
@@ -238,7 +278,7 @@ impl Router {
     /// the addressed resource or to every available one.
     async fn deliver_presence(&self, to: &Jid, host: &str, el: Element) {
         let bare = to.to_bare();
-        let Some(el) = self.run_stage(Stage::InboundPresence, host, el).await else { return };
+        let Some(el) = self.run_stage(Stage::InboundPresence, host, el, Some(to)).await else { return };
         match to.try_as_full() {
             Ok(full) => {
                 self.inner.sessions.send_to(full, el);
@@ -253,6 +293,10 @@ impl Router {
 impl RouterApi for Router {
     fn route(&self, stanza: Element) -> BoxFuture<'_, ()> {
         Box::pin(self.deliver(stanza))
+    }
+
+    fn fan_out(&self, stanza: Element, to: Vec<Jid>) -> BoxFuture<'_, ()> {
+        Box::pin(Router::fan_out(self, stanza, to))
     }
 
     fn send_to(&self, jid: &FullJid, stanza: Element) -> bool {

@@ -1,7 +1,7 @@
 //! The session table: bare JID to bound resources, each with its outbound channel.
 
 use rhein_module::{Interests, ResourceInfo};
-use rhein_proto::{BareJid, Element, FullJid, StreamErrorCondition};
+use rhein_proto::{BareJid, Broadcast, Element, FullJid, StreamErrorCondition};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -12,6 +12,8 @@ use tokio::sync::{Notify, mpsc};
 pub enum Outbound {
     /// Boxed: a channel allocates its slots in blocks up front, and every session has one.
     Stanza(Box<Element>),
+    /// A copy of a stanza written once for many sessions; this one's `to` is the session's JID.
+    Shared(Arc<Broadcast>),
     /// Close the stream with this error (e.g. `conflict` when another session takes the resource).
     Close(StreamErrorCondition),
 }
@@ -178,14 +180,17 @@ impl Table {
     /// queue is full), so that the caller can deliver it elsewhere without having copied it.
     pub(crate) fn try_send_to(&self, jid: &FullJid, el: Element) -> Result<(), Element> {
         let map = self.read();
-        let Some(r) = map.get(&jid.to_bare()).and_then(|l| l.iter().find(|r| r.name() == jid.resource().as_str()))
-        else {
-            return Err(el);
-        };
+        let Some(r) = bound(&map, jid) else { return Err(el) };
         r.handle.offer(Outbound::Stanza(Box::new(el))).map_err(|out| match out {
             Outbound::Stanza(el) => *el,
-            Outbound::Close(_) => unreachable!("a stanza was offered"),
+            _ => unreachable!("a stanza was offered"),
         })
+    }
+
+    /// Queues a copy of `stanza` for the session bound to `jid`; `false` if there is none or
+    /// its queue is full.
+    pub(crate) fn send_shared(&self, jid: &FullJid, stanza: &Arc<Broadcast>) -> bool {
+        bound(&self.read(), jid).is_some_and(|r| r.handle.push(Outbound::Shared(stanza.clone())))
     }
 
     pub(crate) fn count(&self) -> usize {
@@ -197,4 +202,9 @@ impl Table {
             r.handle.push(Outbound::Close(StreamErrorCondition::SystemShutdown));
         }
     }
+}
+
+/// The resource bound to `jid`, if any.
+fn bound<'a>(map: &'a HashMap<BareJid, Vec<Resource>>, jid: &FullJid) -> Option<&'a Resource> {
+    map.get(&jid.to_bare())?.iter().find(|r| r.name() == jid.resource().as_str())
 }

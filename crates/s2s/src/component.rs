@@ -78,6 +78,8 @@ impl Peer for Attached<'_> {
         tokio::select! {
             out = self.rx.recv() => match out {
                 Some(Outbound::Stanza(el)) => Local::Send(*el),
+                // Copies of a broadcast go to bound client sessions only, never to a component.
+                Some(Outbound::Shared(b)) => Local::Send(b.element().clone()),
                 Some(Outbound::Close(cond)) => Local::Fail(Refusal::new(cond, "closed by the server")),
                 None => Local::Close,
             },
