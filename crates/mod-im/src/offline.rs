@@ -32,24 +32,33 @@ pub(crate) async fn handle_store_offline(ctx: Ctx, el: Element, limit: i64) -> R
     };
     let stored =
         ctx.db.offline().push(owner.as_str(), now_ms(), &xml::to_string(&el), limit).await.map_err(internal)?;
-    Ok(if stored { Flow::Handled } else { Flow::Continue(el) })
+    if !stored {
+        return Ok(Flow::Continue(el));
+    }
+    // The account may have come online while the message was being stored, after its
+    // initial presence took what was waiting: hand it over now.
+    if let Some(to) = ctx.router.message_targets(&owner, "chat").first() {
+        deliver_stored(&ctx, to).await?;
+    }
+    Ok(Flow::Handled)
 }
 
-/// Sends stored messages to a resource that just became available, then forgets them.
+/// Sends stored messages to a resource that just became available. What cannot be handed
+/// over (the session went away meanwhile) is stored again for the next one.
 pub(crate) async fn deliver_stored(ctx: &Ctx, to: &FullJid) -> Result<(), StanzaError> {
     let owner: BareJid = to.to_bare();
-    let stored = ctx.db.offline().list(owner.as_str()).await.map_err(internal)?;
-    let Some((last_id, _)) = stored.last() else { return Ok(()) };
-    let last_id = *last_id;
-    for (_, msg) in stored {
+    let mut stored = ctx.db.offline().take(owner.as_str()).await.map_err(internal)?.into_iter();
+    for msg in stored.by_ref() {
         let Ok(mut el) = msg.stanza.parse::<Element>() else { continue };
         let mut delay = xml::with_attr(Element::bare("delay", ns::DELAY), "from", ctx.host.as_ref());
         xml::set_attr(&mut delay, "stamp", time::datetime(msg.stamp));
         el.append_child(delay);
         if !ctx.router.send_to(to, el) {
-            // The session went away mid-delivery: keep everything for the next one.
+            for msg in std::iter::once(msg).chain(stored) {
+                ctx.db.offline().push(owner.as_str(), msg.stamp, &msg.stanza, i64::MAX).await.map_err(internal)?;
+            }
             return Ok(());
         }
     }
-    ctx.db.offline().remove_through(owner.as_str(), last_id).await.map_err(internal)
+    Ok(())
 }

@@ -1,5 +1,6 @@
 //! Accounts and their credentials.
 
+use crate::cache::Written;
 use crate::db::on_pool;
 use crate::{Db, StorageError};
 use rhein_sasl::{Credentials, ScramKeys};
@@ -54,6 +55,7 @@ impl Accounts<'_> {
     /// Deletes an account and everything stored for it; `false` if there was none.
     pub async fn delete(&self, host: &str, username: &str) -> Result<bool, StorageError> {
         let bare = format!("{username}@{host}");
+        self.db.cache.written(&bare, Written::All);
         let done = on_pool!(self.db, |p| {
             let mut tx = p.begin().await?;
             let n = sqlx::query("DELETE FROM account WHERE host = $1 AND username = $2")
@@ -69,6 +71,7 @@ impl Accounts<'_> {
             tx.commit().await?;
             n
         });
+        self.db.cache.written(&bare, Written::All);
         Ok(done == 1)
     }
 

@@ -135,10 +135,10 @@ macro_rules! append_query {
 impl Archive<'_> {
     /// Appends a message; `false` if the stanza id is already archived for this owner.
     pub async fn append(&self, owner: &str, row: &ArchiveRow) -> Result<bool, StorageError> {
-        match self.db {
+        match &self.db.pool {
             // Through the group-commit task (see `writer`).
-            Db::Sqlite(_, writer) => writer.append(owner, row).await,
-            Db::Postgres(p) => Ok(append_query!(owner, row).execute(p).await?.rows_affected() == 1),
+            crate::db::Pool::Sqlite(_, writer) => writer.append(owner, row).await,
+            crate::db::Pool::Postgres(p) => Ok(append_query!(owner, row).execute(p).await?.rows_affected() == 1),
         }
     }
 
@@ -361,7 +361,7 @@ mod tests {
 
     /// SQLite's plan for a statement, one line per step.
     async fn explain(db: &Db, sql: &str, args: &[Arg]) -> Vec<String> {
-        let Db::Sqlite(p, _) = db else { unreachable!() };
+        let crate::db::Pool::Sqlite(p, _) = &db.pool else { unreachable!() };
         let explain = format!("EXPLAIN QUERY PLAN {sql}");
         let rows: Vec<(i64, i64, i64, String)> = with_args!(explain, args).fetch_all(p).await.unwrap();
         rows.into_iter().map(|r| r.3).collect()

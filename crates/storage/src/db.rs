@@ -1,16 +1,25 @@
 //! The database handle and the macro that runs one SQL text on either pool.
 
+use crate::cache::Cache;
 use crate::writer::ArchiveWriter;
 use crate::{StorageError, migrate};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// A connection pool to the configured database. Cheap to clone. SQLite's comes with the
-/// task that batches archive appends (see `writer`).
+/// A connection pool to the configured database, with what logins read kept in memory
+/// (see `cache`). Cheap to clone.
 #[derive(Clone, Debug)]
-pub enum Db {
+pub struct Db {
+    pub(crate) pool: Pool,
+    pub(crate) cache: Arc<Cache>,
+}
+
+/// SQLite's pool comes with the task that batches archive appends (see `writer`).
+#[derive(Clone, Debug)]
+pub(crate) enum Pool {
     Sqlite(SqlitePool, ArchiveWriter),
     Postgres(PgPool),
 }
@@ -18,9 +27,9 @@ pub enum Db {
 /// Runs the same expression against whichever pool `$db` holds; `$p` names the pool.
 macro_rules! on_pool {
     ($db:expr, |$p:ident| $e:expr) => {
-        match $db {
-            $crate::Db::Sqlite($p, _) => $e,
-            $crate::Db::Postgres($p) => $e,
+        match &$db.pool {
+            $crate::db::Pool::Sqlite($p, _) => $e,
+            $crate::db::Pool::Postgres($p) => $e,
         }
     };
 }
@@ -30,7 +39,7 @@ impl Db {
     /// Connects and runs pending migrations. URLs: `sqlite://path/to/file.db`, `sqlite::memory:`,
     /// `postgres://user@host/db`.
     pub async fn connect(url: &str) -> Result<Self, StorageError> {
-        let db = if url.starts_with("sqlite:") {
+        let pool = if url.starts_with("sqlite:") {
             let memory = url.contains(":memory:") || url.contains("mode=memory");
             let mut opts = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
@@ -62,21 +71,22 @@ impl Db {
                 .await?;
             // The writer walks the archive's indexes all day: a bigger page cache keeps them.
             let writer = ArchiveWriter::spawn(pool.clone(), (!memory).then(|| opts.pragma("cache_size", "-65536")));
-            Db::Sqlite(pool, writer)
+            Pool::Sqlite(pool, writer)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            Db::Postgres(PgPoolOptions::new().max_connections(16).connect(url).await?)
+            Pool::Postgres(PgPoolOptions::new().max_connections(16).connect(url).await?)
         } else {
             return Err(StorageError::BadUrl { url: url.to_owned() });
         };
+        let db = Db { pool, cache: Arc::default() };
         migrate::run(&db).await?;
         Ok(db)
     }
 
     /// Which backend this is, for logs.
     pub fn backend(&self) -> &'static str {
-        match self {
-            Db::Sqlite(..) => "sqlite",
-            Db::Postgres(_) => "postgres",
+        match self.pool {
+            Pool::Sqlite(..) => "sqlite",
+            Pool::Postgres(_) => "postgres",
         }
     }
 

@@ -8,6 +8,7 @@
 mod account_data;
 mod accounts;
 mod archive;
+mod cache;
 mod db;
 mod fast;
 mod migrate;

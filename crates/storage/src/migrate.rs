@@ -43,9 +43,9 @@ pub(crate) async fn run(db: &Db) -> Result<(), StorageError> {
     on_pool!(db, |p| sqlx::raw_sql(BOOKKEEPING).execute(p).await.map(|_| ()))?;
     let applied: Vec<(i64,)> = on_pool!(db, |p| sqlx::query_as("SELECT version FROM rhein_schema").fetch_all(p).await)?;
     for m in MIGRATIONS.iter().filter(|m| !applied.iter().any(|(v,)| *v == m.version)) {
-        let sql = match db {
-            Db::Sqlite(..) => m.sqlite,
-            Db::Postgres(_) => m.postgres,
+        let sql = match db.pool {
+            crate::db::Pool::Sqlite(..) => m.sqlite,
+            crate::db::Pool::Postgres(_) => m.postgres,
         };
         let fail = |source| StorageError::Migration { version: m.version, source };
         on_pool!(db, |p| {

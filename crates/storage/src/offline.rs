@@ -1,5 +1,6 @@
 //! XEP-0160 offline message storage.
 
+use crate::cache::Written;
 use crate::db::on_pool;
 use crate::{Db, StorageError};
 
@@ -18,6 +19,7 @@ pub struct OfflineMessage {
 impl Offline<'_> {
     /// Stores a message; `false` when the owner already has `limit` messages waiting.
     pub async fn push(&self, owner: &str, stamp: i64, stanza: &str, limit: i64) -> Result<bool, StorageError> {
+        self.db.cache.written(owner, Written::Offline);
         let stored = on_pool!(self.db, |p| {
             let mut tx = p.begin().await?;
             let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM offline_message WHERE owner = $1")
@@ -37,21 +39,40 @@ impl Offline<'_> {
                 true
             }
         });
+        self.db.cache.written(owner, Written::Offline);
         Ok(stored)
     }
 
     /// The waiting messages in arrival order, without removing them.
     pub async fn list(&self, owner: &str) -> Result<Vec<(i64, OfflineMessage)>, StorageError> {
         const SQL: &str = "SELECT id, stamp, stanza FROM offline_message WHERE owner = $1 ORDER BY id";
+        if self.db.cache.no_offline(owner) {
+            return Ok(Vec::new());
+        }
+        let ticket = self.db.cache.ticket();
         let rows: Vec<(i64, i64, String)> = on_pool!(self.db, |p| sqlx::query_as(SQL).bind(owner).fetch_all(p).await)?;
+        if rows.is_empty() {
+            self.db.cache.fill_no_offline(ticket, owner);
+        }
         Ok(rows.into_iter().map(|(id, stamp, stanza)| (id, OfflineMessage { stamp, stanza })).collect())
     }
 
-    /// Removes messages up to and including `last_id`, once they have been handed to a session.
-    pub async fn remove_through(&self, owner: &str, last_id: i64) -> Result<(), StorageError> {
-        const SQL: &str = "DELETE FROM offline_message WHERE owner = $1 AND id <= $2";
-        on_pool!(self.db, |p| sqlx::query(SQL).bind(owner).bind(last_id).execute(p).await.map(|_| ()))?;
-        Ok(())
+    /// Removes and returns the waiting messages, in arrival order. Whoever takes a message
+    /// takes it alone: of two deliveries racing for the same account, each gets a message
+    /// once at most.
+    pub async fn take(&self, owner: &str) -> Result<Vec<OfflineMessage>, StorageError> {
+        const SQL: &str = "DELETE FROM offline_message WHERE owner = $1 RETURNING id, stamp, stanza";
+        if self.db.cache.no_offline(owner) {
+            return Ok(Vec::new());
+        }
+        let ticket = self.db.cache.ticket();
+        let mut rows: Vec<(i64, i64, String)> =
+            on_pool!(self.db, |p| sqlx::query_as(SQL).bind(owner).fetch_all(p).await)?;
+        if rows.is_empty() {
+            self.db.cache.fill_no_offline(ticket, owner);
+        }
+        rows.sort_unstable_by_key(|(id, _, _)| *id);
+        Ok(rows.into_iter().map(|(_, stamp, stanza)| OfflineMessage { stamp, stanza }).collect())
     }
 
     /// Removes one message.

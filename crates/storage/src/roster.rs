@@ -1,8 +1,10 @@
 //! RFC 6121 roster items with XEP-0237 versions, pending subscription requests, and XEP-0012
 //! last activity.
 
+use crate::cache::{CachedRoster, Written};
 use crate::db::on_pool;
 use crate::{Db, StorageError};
+use std::sync::Arc;
 
 /// One roster item as stored. `subscription` is one of `none`, `to`, `from`, `both`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,18 +50,30 @@ const BUMP: &str = "INSERT INTO roster_version (owner, version) VALUES ($1, 1) \
 
 impl Roster<'_> {
     pub async fn items(&self, owner: &str) -> Result<Vec<RosterRow>, StorageError> {
-        const SQL: &str = "SELECT contact, name, subscription, ask, approved, groups_json FROM roster_item \
-            WHERE owner = $1 ORDER BY contact";
-        let rows: Vec<Row> = on_pool!(self.db, |p| sqlx::query_as(SQL).bind(owner).fetch_all(p).await)?;
-        rows.into_iter().map(from_row).collect()
+        Ok(self.cached(owner).await?.items.clone())
     }
 
     pub async fn item(&self, owner: &str, contact: &str) -> Result<Option<RosterRow>, StorageError> {
-        const SQL: &str = "SELECT contact, name, subscription, ask, approved, groups_json FROM roster_item \
-            WHERE owner = $1 AND contact = $2";
-        let row: Option<Row> =
-            on_pool!(self.db, |p| sqlx::query_as(SQL).bind(owner).bind(contact).fetch_optional(p).await)?;
-        row.map(from_row).transpose()
+        Ok(self.cached(owner).await?.items.iter().find(|i| i.contact == contact).cloned())
+    }
+
+    /// The whole roster and its version, from memory once read (see `cache`).
+    async fn cached(&self, owner: &str) -> Result<Arc<CachedRoster>, StorageError> {
+        const ITEMS: &str = "SELECT contact, name, subscription, ask, approved, groups_json FROM roster_item \
+            WHERE owner = $1 ORDER BY contact";
+        const VERSION: &str = "SELECT version FROM roster_version WHERE owner = $1";
+        if let Some(roster) = self.db.cache.roster(owner) {
+            return Ok(roster);
+        }
+        let ticket = self.db.cache.ticket();
+        let (rows, version): (Vec<Row>, Option<(i64,)>) = on_pool!(self.db, |p| (
+            sqlx::query_as(ITEMS).bind(owner).fetch_all(p).await?,
+            sqlx::query_as(VERSION).bind(owner).fetch_optional(p).await?
+        ));
+        let items = rows.into_iter().map(from_row).collect::<Result<_, _>>()?;
+        let roster = Arc::new(CachedRoster { items, version: version.map_or(0, |(v,)| v) });
+        self.db.cache.fill_roster(ticket, owner, roster.clone());
+        Ok(roster)
     }
 
     /// Inserts or replaces an item and returns the roster's new version.
@@ -68,6 +82,7 @@ impl Roster<'_> {
             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (owner, contact) DO UPDATE SET name = $3, \
             subscription = $4, ask = $5, approved = $6, groups_json = $7";
         let groups = serde_json::to_string(&item.groups).unwrap_or_else(|_| "[]".into());
+        self.db.cache.written(owner, Written::Roster);
         let version = on_pool!(self.db, |p| {
             let mut tx = p.begin().await?;
             sqlx::query(SQL)
@@ -84,12 +99,14 @@ impl Roster<'_> {
             tx.commit().await?;
             v
         });
+        self.db.cache.written(owner, Written::Roster);
         Ok(version)
     }
 
     /// Removes an item; the new version, or `None` if there was no such item.
     pub async fn remove(&self, owner: &str, contact: &str) -> Result<Option<i64>, StorageError> {
         const SQL: &str = "DELETE FROM roster_item WHERE owner = $1 AND contact = $2";
+        self.db.cache.written(owner, Written::Roster);
         let version = on_pool!(self.db, |p| {
             let mut tx = p.begin().await?;
             let n = sqlx::query(SQL).bind(owner).bind(contact).execute(&mut *tx).await?.rows_affected();
@@ -101,14 +118,13 @@ impl Roster<'_> {
                 Some(v)
             }
         });
+        self.db.cache.written(owner, Written::Roster);
         Ok(version)
     }
 
     /// The current version (0 for a roster never written).
     pub async fn version(&self, owner: &str) -> Result<i64, StorageError> {
-        const SQL: &str = "SELECT version FROM roster_version WHERE owner = $1";
-        let row: Option<(i64,)> = on_pool!(self.db, |p| sqlx::query_as(SQL).bind(owner).fetch_optional(p).await)?;
-        Ok(row.map(|(v,)| v).unwrap_or(0))
+        Ok(self.cached(owner).await?.version)
     }
 }
 
@@ -121,7 +137,9 @@ impl SubscriptionRequests<'_> {
     pub async fn put(&self, owner: &str, contact: &str, stanza: &str) -> Result<(), StorageError> {
         const SQL: &str = "INSERT INTO subscription_request (owner, contact, stanza) VALUES ($1, $2, $3) \
             ON CONFLICT (owner, contact) DO UPDATE SET stanza = $3";
+        self.db.cache.written(owner, Written::Requests);
         on_pool!(self.db, |p| sqlx::query(SQL).bind(owner).bind(contact).bind(stanza).execute(p).await.map(|_| ()))?;
+        self.db.cache.written(owner, Written::Requests);
         Ok(())
     }
 
@@ -135,7 +153,15 @@ impl SubscriptionRequests<'_> {
     /// `(contact, stanza)` pairs, oldest contact first.
     pub async fn list(&self, owner: &str) -> Result<Vec<(String, String)>, StorageError> {
         const SQL: &str = "SELECT contact, stanza FROM subscription_request WHERE owner = $1 ORDER BY contact";
-        Ok(on_pool!(self.db, |p| sqlx::query_as(SQL).bind(owner).fetch_all(p).await)?)
+        if self.db.cache.no_requests(owner) {
+            return Ok(Vec::new());
+        }
+        let ticket = self.db.cache.ticket();
+        let list: Vec<(String, String)> = on_pool!(self.db, |p| sqlx::query_as(SQL).bind(owner).fetch_all(p).await)?;
+        if list.is_empty() {
+            self.db.cache.fill_no_requests(ticket, owner);
+        }
+        Ok(list)
     }
 }
 
@@ -189,7 +215,13 @@ mod tests {
         assert!(!o.push("a@x", 3, "<m3/>", 2).await.unwrap());
         let list = o.list("a@x").await.unwrap();
         assert_eq!(list.iter().map(|(_, m)| m.stanza.as_str()).collect::<Vec<_>>(), ["<m1/>", "<m2/>"]);
-        o.remove_through("a@x", list[0].0).await.unwrap();
+        o.remove("a@x", list[0].0).await.unwrap();
         assert_eq!(o.count("a@x").await.unwrap(), 1);
+        assert!(o.push("a@x", 4, "<m4/>", 2).await.unwrap());
+        let taken = o.take("a@x").await.unwrap();
+        assert_eq!(taken.iter().map(|m| m.stanza.as_str()).collect::<Vec<_>>(), ["<m2/>", "<m4/>"]);
+        assert!(o.take("a@x").await.unwrap().is_empty(), "taken once");
+        assert!(o.push("a@x", 5, "<m5/>", 2).await.unwrap());
+        assert_eq!(o.take("a@x").await.unwrap().len(), 1, "a known-empty store learns of new messages");
     }
 }

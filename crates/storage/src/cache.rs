@@ -1,0 +1,205 @@
+//! What every login reads and hardly anything writes, kept in memory: each account's roster
+//! (items and version), and which accounts have no offline messages and no subscription
+//! requests waiting. A login otherwise made six round trips to the database for them.
+//!
+//! Only this process writes these tables (the command line touches accounts only), and every
+//! write goes through the repositories, which call `written` before and after writing: a
+//! read fills the cache only if no write began or ended since the read started, and what
+//! was filled while a write was under way is dropped when it ends.
+
+use crate::RosterRow;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Roster items kept at most, over all accounts (some 150 bytes each).
+const MAX_ROSTER_ITEMS: usize = 200_000;
+/// Accounts remembered as having nothing waiting, per kind.
+const MAX_EMPTY: usize = 100_000;
+
+/// A roster as stored: its items (in the database's order) and version.
+#[derive(Debug)]
+pub(crate) struct CachedRoster {
+    pub items: Vec<RosterRow>,
+    pub version: i64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Cache {
+    /// Bumped by every write: a read fills the cache only if it is unchanged.
+    writes: AtomicU64,
+    rosters: Mutex<Rosters>,
+    no_offline: Mutex<HashSet<String>>,
+    no_requests: Mutex<HashSet<String>>,
+}
+
+/// Rosters by owner, dropped oldest first beyond `MAX_ROSTER_ITEMS`.
+#[derive(Debug, Default)]
+struct Rosters {
+    by_owner: HashMap<String, Arc<CachedRoster>>,
+    order: VecDeque<String>,
+    items: usize,
+}
+
+impl Rosters {
+    /// Refilling an owner again and again leaves its older places in `order` behind: keep
+    /// only the latest place of each cached owner once they pile up.
+    fn compact_order(&mut self) {
+        if self.order.len() <= 2 * self.by_owner.len() + 64 {
+            return;
+        }
+        let mut seen = HashSet::new();
+        let latest: Vec<String> =
+            self.order.drain(..).rev().filter(|o| self.by_owner.contains_key(o) && seen.insert(o.clone())).collect();
+        self.order = latest.into_iter().rev().collect();
+    }
+}
+
+/// Which of an account's data a write changed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Written {
+    Roster,
+    Offline,
+    Requests,
+    All,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section is a single map operation: a poisoned map is still consistent.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Cache {
+    /// Taken before reading the database, handed back to `fill_*`.
+    pub(crate) fn ticket(&self) -> u64 {
+        self.writes.load(Ordering::Acquire)
+    }
+
+    /// Drops what is known about `owner`'s data of that kind; called before and after
+    /// writing it.
+    pub(crate) fn written(&self, owner: &str, what: Written) {
+        self.writes.fetch_add(1, Ordering::AcqRel);
+        if matches!(what, Written::Roster | Written::All) {
+            let mut r = lock(&self.rosters);
+            if let Some(old) = r.by_owner.remove(owner) {
+                r.items -= old.items.len();
+            }
+        }
+        if matches!(what, Written::Offline | Written::All) {
+            lock(&self.no_offline).remove(owner);
+        }
+        if matches!(what, Written::Requests | Written::All) {
+            lock(&self.no_requests).remove(owner);
+        }
+    }
+
+    pub(crate) fn roster(&self, owner: &str) -> Option<Arc<CachedRoster>> {
+        lock(&self.rosters).by_owner.get(owner).cloned()
+    }
+
+    pub(crate) fn fill_roster(&self, ticket: u64, owner: &str, roster: Arc<CachedRoster>) {
+        let mut r = lock(&self.rosters);
+        if self.writes.load(Ordering::Acquire) != ticket || roster.items.len() > MAX_ROSTER_ITEMS {
+            return;
+        }
+        while r.items + roster.items.len() > MAX_ROSTER_ITEMS {
+            let Some(oldest) = r.order.pop_front() else { break };
+            if let Some(old) = r.by_owner.remove(&oldest) {
+                r.items -= old.items.len();
+            }
+        }
+        r.items += roster.items.len();
+        if let Some(old) = r.by_owner.insert(owner.to_owned(), roster) {
+            r.items -= old.items.len();
+        }
+        r.order.push_back(owner.to_owned());
+        r.compact_order();
+    }
+
+    /// Whether `owner` is known to have no offline messages.
+    pub(crate) fn no_offline(&self, owner: &str) -> bool {
+        lock(&self.no_offline).contains(owner)
+    }
+
+    pub(crate) fn fill_no_offline(&self, ticket: u64, owner: &str) {
+        fill_empty(&self.no_offline, self.writes_since(ticket), owner);
+    }
+
+    /// Whether `owner` is known to have no subscription requests waiting.
+    pub(crate) fn no_requests(&self, owner: &str) -> bool {
+        lock(&self.no_requests).contains(owner)
+    }
+
+    pub(crate) fn fill_no_requests(&self, ticket: u64, owner: &str) {
+        fill_empty(&self.no_requests, self.writes_since(ticket), owner);
+    }
+
+    fn writes_since(&self, ticket: u64) -> bool {
+        self.writes.load(Ordering::Acquire) != ticket
+    }
+}
+
+fn fill_empty(set: &Mutex<HashSet<String>>, stale: bool, owner: &str) {
+    let mut set = lock(set);
+    if stale {
+        return;
+    }
+    if set.len() >= MAX_EMPTY {
+        set.clear();
+    }
+    set.insert(owner.to_owned());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roster(n: usize) -> Arc<CachedRoster> {
+        Arc::new(CachedRoster { items: (0..n).map(|i| RosterRow::new(format!("c{i}@x"))).collect(), version: 1 })
+    }
+
+    #[test]
+    fn a_read_that_raced_a_write_is_not_kept() {
+        let cache = Cache::default();
+        let ticket = cache.ticket();
+        cache.written("a@x", Written::Roster);
+        cache.fill_roster(ticket, "a@x", roster(2));
+        assert!(cache.roster("a@x").is_none());
+        cache.fill_roster(cache.ticket(), "a@x", roster(2));
+        assert_eq!(cache.roster("a@x").unwrap().items.len(), 2);
+        cache.written("a@x", Written::All);
+        assert!(cache.roster("a@x").is_none());
+
+        let ticket = cache.ticket();
+        cache.written("b@x", Written::Offline);
+        cache.fill_no_offline(ticket, "a@x");
+        assert!(!cache.no_offline("a@x"));
+        cache.fill_no_offline(cache.ticket(), "a@x");
+        assert!(cache.no_offline("a@x"));
+        cache.written("a@x", Written::Offline);
+        assert!(!cache.no_offline("a@x"));
+    }
+
+    #[test]
+    fn rosters_are_bounded_by_items() {
+        let cache = Cache::default();
+        let per = MAX_ROSTER_ITEMS / 4;
+        for i in 0..6 {
+            cache.fill_roster(cache.ticket(), &format!("u{i}@x"), roster(per));
+        }
+        let r = lock(&cache.rosters);
+        assert!(r.items <= MAX_ROSTER_ITEMS);
+        assert_eq!(r.items, r.by_owner.values().map(|c| c.items.len()).sum::<usize>());
+        assert!(r.by_owner.contains_key("u5@x") && !r.by_owner.contains_key("u0@x"));
+    }
+
+    #[test]
+    fn refilling_one_roster_keeps_the_order_small() {
+        let cache = Cache::default();
+        for _ in 0..1000 {
+            cache.written("a@x", Written::Roster);
+            cache.fill_roster(cache.ticket(), "a@x", roster(1));
+        }
+        assert!(lock(&cache.rosters).order.len() <= 66);
+    }
+}
