@@ -120,3 +120,12 @@ async fn the_optional_session_iq_succeeds_after_binding() {
     let reply = alice.iq("<iq type='set' id='sess'><session xmlns='urn:ietf:params:xml:ns:xmpp-session'/></iq>").await;
     assert_eq!(reply.attr("type"), Some("result"), "{reply:?}");
 }
+
+/// The server picks TLS 1.3's AES-128-GCM even for a client that lists AES-256-GCM first
+/// (rustls does): its SHA-256 runs on the CPU's SHA extensions.
+#[tokio::test]
+async fn the_server_chooses_aes_128_gcm() {
+    let server = TestServer::builder().user("alice", "pw").start().await;
+    let alice = server.client("alice", "pw").await;
+    assert_eq!(alice.cipher_suite().as_deref(), Some("TLS13_AES_128_GCM_SHA256"));
+}

@@ -21,6 +21,18 @@ use tokio_rustls::rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme}
 use tokio_rustls::rustls::{DistinguishedName, RootCertStore};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
+/// ring's suites, AES-128-GCM first and chosen by the server: its SHA-256 runs on the CPU's
+/// SHA extensions where SHA-384 (AES-256-GCM's hash, which most clients list first) has
+/// none, and its strength matches the P-256 and X25519 keys of the handshake.
+fn server_provider() -> rustls::crypto::CryptoProvider {
+    let mut provider = default_provider();
+    provider.cipher_suites.sort_by_key(|suite| {
+        suite.suite() != rustls::CipherSuite::TLS13_AES_128_GCM_SHA256
+            && suite.suite() != rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+    });
+    provider
+}
+
 /// Why a certificate could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -119,19 +131,23 @@ impl TlsSettings {
             return Err(TlsError::Generate("no virtual host has a certificate".into()));
         };
         let resolver = Arc::new(SniResolver { by_name: by_name.clone(), default });
-        let builder =
-            || ServerConfig::builder_with_provider(Arc::new(default_provider())).with_safe_default_protocol_versions();
-        let mut config = builder()?.with_no_client_auth().with_cert_resolver(resolver.clone());
+        let provider = Arc::new(server_provider());
+        let builder = || ServerConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions();
+        let with_server_order = |mut config: ServerConfig| {
+            config.ignore_client_order = true;
+            config
+        };
+        let mut config = with_server_order(builder()?.with_no_client_auth().with_cert_resolver(resolver.clone()));
         // XEP-0368: direct TLS clients announce "xmpp-client", servers "xmpp-server"; peers
         // without ALPN are fine too.
         config.alpn_protocols = vec![b"xmpp-client".to_vec(), b"xmpp-server".to_vec()];
         // XEP-0484: a resuming client may send its FAST login as TLS 1.3 early data; the
         // c2s engine accepts it only with a fresh per-token count (replays are refused).
         config.max_early_data_size = EARLY_DATA_LIMIT;
-        let mut https = builder()?.with_no_client_auth().with_cert_resolver(resolver.clone());
+        let mut https = with_server_order(builder()?.with_no_client_auth().with_cert_resolver(resolver.clone()));
         https.alpn_protocols = vec![b"http/1.1".to_vec()];
         let verifier = Arc::new(AnyCertificate::new());
-        let mut s2s = builder()?.with_client_cert_verifier(verifier).with_cert_resolver(resolver);
+        let mut s2s = with_server_order(builder()?.with_client_cert_verifier(verifier).with_cert_resolver(resolver));
         s2s.alpn_protocols = vec![b"xmpp-server".to_vec()];
         Ok(Self {
             acceptor: TlsAcceptor::from(Arc::new(config)),

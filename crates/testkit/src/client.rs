@@ -352,6 +352,13 @@ impl TestClient {
         Ok(reply)
     }
 
+    /// The TLS cipher suite negotiated, if the connection is TLS.
+    pub fn cipher_suite(&self) -> Option<String> {
+        let Some(Conn::Tls(tls)) = &self.conn else { return None };
+        let tokio_rustls::TlsStream::Client(client) = tls.as_ref() else { return None };
+        client.get_ref().1.negotiated_cipher_suite().map(|s| format!("{:?}", s.suite()))
+    }
+
     /// Channel-binding data of this connection, as the server computes it.
     pub fn channel_binding(&self) -> rhein_sasl::ChannelBinding {
         rhein_sasl::ChannelBinding {
