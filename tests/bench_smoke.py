@@ -5,7 +5,8 @@ run by hand).
 Usage: python3 tests/bench_smoke.py PATH/TO/rhein PATH/TO/rhein-bench
 
 Each scenario's JSON line is printed and checked: no failed logins, every soak message
-received exactly once, room messages fanned out, every stormed session back. Exits non-zero on the first failure.
+received exactly once, room messages fanned out, a big roster with contacts online, every
+stormed session back. Exits non-zero on the first failure.
 """
 
 import json
@@ -39,7 +40,7 @@ def main(rhein, bench):
         pid = str(server.pid)
         idle = run("idle", "--sessions", "100", "--server-pid", pid)
         check(idle["bytes_per_session"] > 0, "idle: sessions held, memory measured")
-        login = run("login", "--concurrency", "8", "--duration", "2")
+        login = run("login", "--concurrency", "8", "--duration", "2", "--roster", "20")
         check(login["logins"] > 0 and login["failed"] == 0, "login: logins without failures")
         msgs = run("messages", "--pairs", "5", "--window", "16", "--duration", "2")
         check(msgs["msgs_per_sec"] > 0, "messages: routed")
@@ -50,6 +51,9 @@ def main(rhein, bench):
                   "--server-pid", pid)
         check(muc["sent"] > 0 and muc["deliveries_per_sec"] > 0 and muc["last_join_ms"] > 0,
               "muc: a room's messages fanned out to every occupant")
+        big = run("roster", "--items", "200", "--online", "50", "--logins", "5")
+        check(big["items"] == 200 and big["versioned_items_resent"] == 0,
+              "roster: a big roster fetched, and nothing resent for an unchanged version")
         storm = run("storm", "--sessions", "120", "--jitter", "2")
         check(storm["failed"] == 0 and storm["back"] == 120, "storm: every dropped session back")
     finally:

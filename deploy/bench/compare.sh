@@ -239,7 +239,7 @@ for regime in pinned unpinned; do
                 record "$s" $regime idle_tls "$tls" bytes_per_session
             fi
             "start_$s" "$srv_pin"
-            login=$(bench login --concurrency 32 --duration 8 | tail -n 1)
+            login=$(bench login --concurrency 32 --duration 8 --roster 20 | tail -n 1)
             msgs=$(bench messages --pairs 20 --window 64 --duration 8 | tail -n 1)
             echo "$login"; echo "$msgs"
             record "$s" $regime login "$login" logins_per_sec
@@ -252,6 +252,11 @@ for regime in pinned unpinned; do
                 echo "$muc"
                 record "$s" $regime muc "$muc" deliveries_per_sec
                 record "$s" $regime join "$muc" last_join_ms
+                big=$(bench roster --items 500 --online 150 --logins 30 | tail -n 1)
+                echo "$big"
+                record "$s" $regime roster "$big" roster_ms_p99
+                record "$s" $regime presence "$big" presence_ms_p99
+                record "$s" $regime versioned "$big" versioned_bytes
             fi
             stop_server
         done
@@ -263,18 +268,21 @@ done
     echo
     echo "Start: launch to accepting connections, and RSS then (100 accounts, no sessions)."
     echo "Idle: RSS growth per bound session at 19,000 sessions, fresh process, without and with TLS."
-    echo "Login: TLS 1.3 + SCRAM-SHA-256 + bind + roster + presence, 32 at a time."
+    echo "Login: TLS 1.3 + SCRAM-SHA-256 + bind + roster of 20 + presence, 32 at a time."
     echo "Messages: 20 pairs, 100-byte chats, 64 in flight per pair; p99 is end-to-end latency at that load."
     echo "MUC: one room, 1,000 occupants, 4 of them talking with 8 messages in flight each; deliveries/s to"
     echo "all occupants, and the time the 1,000th occupant needs to join (until the room's subject); pinned only."
+    echo "Big roster: one account with 500 items, 150 contact sessions online; p99 over 30 logins of the roster"
+    echo "result and of the contacts' presence after the initial presence, and the bytes of a re-fetch with the"
+    echo "version just received (an unchanged roster resends nothing); pinned only."
     echo
     for regime in pinned unpinned; do
         echo "## ${regime} (server $( [ $regime = pinned ] && echo 'on core 0, generator on core 1' || echo 'and generator unpinned'))"
         echo
         if [ $regime = pinned ]; then
-            keys="start rss0 idle idle_tls login msgs p99 muc join"
-            echo "| server | start ms | RSS at start MiB | idle B/session | idle TLS B/session | logins/s | msgs/s | p99 ms | MUC deliveries/s | 1,000th join ms |"
-            echo "|---|---|---|---|---|---|---|---|---|---|"
+            keys="start rss0 idle idle_tls login msgs p99 muc join roster presence versioned"
+            echo "| server | start ms | RSS at start MiB | idle B/session | idle TLS B/session | logins/s | msgs/s | p99 ms | MUC deliveries/s | 1,000th join ms | roster 500 p99 ms | presence 150 p99 ms | versioned re-fetch B |"
+            echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
         else
             keys="login msgs p99"
             echo "| server | logins/s | msgs/s | p99 ms |"

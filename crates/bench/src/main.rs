@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! rhein-bench --addr 127.0.0.1:5222 --domain localhost --password pw idle --sessions 5000 --server-pid 1234
-//! rhein-bench ... login --concurrency 64 --duration 10
+//! rhein-bench ... login --concurrency 64 --duration 10 --roster 20
+//! rhein-bench ... roster --items 500 --online 150 --logins 50
 //! rhein-bench ... messages --pairs 50 --window 64 --duration 10 [--rate 40000]
 //! rhein-bench ... soak --pairs 20 --rate 50 --duration 300 --server-pid 1234
 //! rhein-bench ... storm --sessions 5000 --jitter 15
@@ -13,6 +14,7 @@
 
 mod client;
 mod muc;
+mod roster;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
@@ -69,6 +71,20 @@ enum Scenario {
         concurrency: usize,
         #[arg(long, default_value_t = 10)]
         duration: u64,
+        /// Roster items every account has (added first where missing).
+        #[arg(long, default_value_t = 0)]
+        roster: usize,
+    },
+    /// One account with a big roster logs in again and again: the roster result, the
+    /// online contacts' presence after its initial presence, and a versioned re-fetch.
+    Roster {
+        #[arg(long, default_value_t = 500)]
+        items: usize,
+        /// Online sessions of contacts.
+        #[arg(long, default_value_t = 150)]
+        online: usize,
+        #[arg(long, default_value_t = 50)]
+        logins: usize,
     },
     /// Pairs of sessions exchange 100-byte chats; throughput and latency end to end.
     Messages {
@@ -164,7 +180,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Scenario::Idle { sessions, server_pid, concurrency } => {
             idle(&target, &user, &source, sessions, server_pid, concurrency).await?
         }
-        Scenario::Login { concurrency, duration } => login(&target, &args, concurrency, duration).await?,
+        Scenario::Login { concurrency, duration, roster } => {
+            roster::fill_all(&target, &user, &source, args.accounts, roster).await?;
+            let mut result = login(&target, &args, concurrency, duration).await?;
+            result["roster"] = roster.into();
+            result
+        }
+        Scenario::Roster { items, online, logins } => {
+            roster::big(&target, &user, &source, args.accounts, roster::BigRoster { items, online, logins }).await?
+        }
         Scenario::Messages { pairs, window, duration, rate } => {
             let per_pair = rate.map(|r| r as f64 / pairs.max(1) as f64);
             messages(&target, &user, &source, Load { pairs, window, duration, per_pair }).await?
