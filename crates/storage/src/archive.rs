@@ -4,6 +4,7 @@
 use crate::db::on_pool;
 use crate::{Db, StorageError};
 use sqlx::AssertSqlSafe;
+use std::collections::HashMap;
 
 /// One archived message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,12 +81,54 @@ enum Arg {
 struct Plan {
     count_sql: String,
     count_args: Vec<Arg>,
-    page_sql: String,
-    page_args: Vec<Arg>,
+    /// The page's conditions; `ORDER BY id` and `LIMIT` come with `page_sql`.
+    page: Conditions,
     descending: bool,
+    limit: i64,
+    /// A time range: its count also gives the first and last archive id in it, which then
+    /// bound the page (SQLite would otherwise walk the conversation in id order, testing
+    /// every message's time, to find the range).
+    ranged: bool,
 }
 
-const EXPIRE: &str = "DELETE FROM archive WHERE ts < $1";
+impl Plan {
+    fn page_sql(&self) -> String {
+        let order = if self.descending { "DESC" } else { "ASC" };
+        format!(
+            "SELECT id, stanza_id, with_jid, ts, stanza FROM archive WHERE {} ORDER BY id {order} LIMIT {}",
+            self.page.clause(),
+            self.limit
+        )
+    }
+}
+
+/// Retention deletes this many messages per transaction, so that appends are never held
+/// up for long and the rows it returns stay few.
+const EXPIRE_CHUNK: usize = 10_000; // EXPIRE's LIMIT
+const EXPIRE: &str = "DELETE FROM archive WHERE id IN (SELECT id FROM archive WHERE ts < $1 LIMIT 10000) \
+    RETURNING owner, with_jid";
+pub(crate) const BUMP_COUNT: &str = "INSERT INTO archive_count (owner, with_jid, n) VALUES ($1, $2, $3) \
+    ON CONFLICT (owner, with_jid) DO UPDATE SET n = archive_count.n + $3";
+const COUNT: &str = "SELECT n FROM archive_count WHERE owner = $1 AND with_jid = $2";
+
+/// Changes to archive counts (table `archive_count`): per conversation, and per archive
+/// under the conversation `''`. Written in the transaction that added or deleted the rows.
+#[derive(Default)]
+pub(crate) struct Counts(HashMap<(String, String), i64>);
+
+impl Counts {
+    pub(crate) fn add(&mut self, owner: &str, with: &str, n: i64) {
+        if !with.is_empty() {
+            *self.0.entry((owner.to_owned(), with.to_owned())).or_default() += n;
+        }
+        *self.0.entry((owner.to_owned(), String::new())).or_default() += n;
+    }
+
+    /// `(owner, conversation, change)` for each count that changes.
+    pub(crate) fn changes(&self) -> impl Iterator<Item = (&str, &str, i64)> {
+        self.0.iter().filter(|(_, n)| **n != 0).map(|((o, w), n)| (o.as_str(), w.as_str(), *n))
+    }
+}
 pub(crate) const APPEND: &str = "INSERT INTO archive (owner, stanza_id, with_jid, ts, stanza) VALUES ($1, $2, $3, $4, $5) \
     ON CONFLICT (owner, stanza_id) DO NOTHING";
 
@@ -125,6 +168,33 @@ macro_rules! with_args {
     }};
 }
 
+/// Rows in one multi-row INSERT: 5 parameters each, SQLite allows 32,766 per statement.
+pub(crate) const MAX_ROWS_PER_INSERT: usize = 512;
+const _: () = assert!(MAX_ROWS_PER_INSERT * 5 <= 32_766);
+
+/// An INSERT of `rows` messages (numbered placeholders, five per row) that skips stanza
+/// ids already archived and returns `returning` of each row it added.
+pub(crate) fn insert_rows_sql(rows: usize, returning: &str) -> String {
+    let values: Vec<String> = (0..rows)
+        .map(|i| format!("(${}, ${}, ${}, ${}, ${})", 5 * i + 1, 5 * i + 2, 5 * i + 3, 5 * i + 4, 5 * i + 5))
+        .collect();
+    format!(
+        "INSERT INTO archive (owner, stanza_id, with_jid, ts, stanza) VALUES {} \
+         ON CONFLICT (owner, stanza_id) DO NOTHING RETURNING {returning}",
+        values.join(", ")
+    )
+}
+
+/// Applies `Counts` inside a transaction, for either backend.
+macro_rules! write_counts {
+    ($counts:expr, $tx:expr) => {
+        for (owner, with, n) in $counts.changes() {
+            sqlx::query($crate::archive::BUMP_COUNT).bind(owner).bind(with).bind(n).execute(&mut *$tx).await?;
+        }
+    };
+}
+pub(crate) use write_counts;
+
 /// The INSERT of one archived message, for either backend.
 macro_rules! append_query {
     ($owner:expr, $row:expr) => {
@@ -138,7 +208,17 @@ impl Archive<'_> {
         match &self.db.pool {
             // Through the group-commit task (see `writer`).
             crate::db::Pool::Sqlite(_, writer) => writer.append(owner, row).await,
-            crate::db::Pool::Postgres(p) => Ok(append_query!(owner, row).execute(p).await?.rows_affected() == 1),
+            crate::db::Pool::Postgres(p) => {
+                let mut tx = p.begin().await?;
+                let added = append_query!(owner, row).execute(&mut *tx).await?.rows_affected() == 1;
+                if added {
+                    let mut counts = Counts::default();
+                    counts.add(owner, &row.with_jid, 1);
+                    write_counts!(counts, tx);
+                }
+                tx.commit().await?;
+                Ok(added)
+            }
         }
     }
 
@@ -152,12 +232,22 @@ impl Archive<'_> {
 
     /// Appends many messages in one transaction (imports, benchmarks); how many were new.
     pub async fn append_batch(&self, owner: &str, rows: &[ArchiveRow]) -> Result<u64, StorageError> {
+        let mut counts = Counts::default();
         let mut added = 0;
         on_pool!(self.db, |p| {
             let mut tx = p.begin().await?;
-            for row in rows {
-                added += append_query!(owner, row).execute(&mut *tx).await?.rows_affected();
+            for chunk in rows.chunks(MAX_ROWS_PER_INSERT) {
+                let sql = insert_rows_sql(chunk.len(), "with_jid");
+                let mut q = sqlx::query_as::<_, (String,)>(AssertSqlSafe(sql));
+                for row in chunk {
+                    q = q.bind(owner).bind(&row.stanza_id).bind(&row.with_jid).bind(row.ts).bind(&row.stanza);
+                }
+                for (with,) in q.fetch_all(&mut *tx).await? {
+                    counts.add(owner, &with, 1);
+                    added += 1;
+                }
             }
+            write_counts!(counts, tx);
             tx.commit().await?;
         });
         Ok(added)
@@ -165,9 +255,21 @@ impl Archive<'_> {
 
     /// Runs a query. `Ok(None)` when a referenced id (filter or page) is not in the archive.
     pub async fn query(&self, owner: &str, q: &ArchiveQuery) -> Result<Option<ArchivePage>, StorageError> {
-        let Some(plan) = self.plan(owner, q).await? else { return Ok(None) };
-        let count = self.fetch_count(&plan.count_sql, &plan.count_args).await?;
-        let mut rows = self.fetch_rows(&plan.page_sql, &plan.page_args).await?;
+        let Some(mut plan) = self.plan(owner, q).await? else { return Ok(None) };
+        let count = if plan.ranged {
+            let sql = &plan.count_sql;
+            let (n, first, last): (i64, Option<i64>, Option<i64>) =
+                on_pool!(self.db, |p| with_args!(sql, &plan.count_args).fetch_one(p).await?);
+            let (Some(first), Some(last)) = (first, last) else {
+                return Ok(Some(ArchivePage { rows: Vec::new(), complete: true, count: 0 }));
+            };
+            plan.page.push("id >= ?", Arg::Int(first));
+            plan.page.push("id <= ?", Arg::Int(last));
+            n
+        } else {
+            self.fetch_count(&plan.count_sql, &plan.count_args).await?
+        };
+        let mut rows = self.fetch_rows(&plan.page_sql(), &plan.page.args).await?;
         let complete = rows.len() as i64 <= q.max;
         rows.truncate(q.max.max(0) as usize);
         if plan.descending {
@@ -208,8 +310,18 @@ impl Archive<'_> {
             }
             c.push_raw(format!("stanza_id IN ({})", placeholders.join(", ")));
         }
-        let count_sql = format!("SELECT COUNT(*) FROM archive WHERE {}", c.clause());
-        let count_args = c.args.clone();
+        // Without a time, id or page filter, the count is the archive's or the conversation's
+        // whole count, which is kept.
+        let unfiltered = q.start.is_none() && q.end.is_none() && q.after_id.is_none() && q.before_id.is_none();
+        let ranged = q.start.is_some() || q.end.is_some();
+        let (count_sql, count_args) = if unfiltered && q.ids.is_empty() {
+            let with = q.with.clone().unwrap_or_default();
+            (COUNT.to_owned(), vec![Arg::Text(owner.to_owned()), Arg::Text(with)])
+        } else if ranged {
+            (format!("SELECT COUNT(*), MIN(id), MAX(id) FROM archive WHERE {}", c.clause()), c.args.clone())
+        } else {
+            (format!("SELECT COUNT(*) FROM archive WHERE {}", c.clause()), c.args.clone())
+        };
 
         let (descending, bound) = match &q.page {
             Page::First => (false, None),
@@ -221,18 +333,12 @@ impl Archive<'_> {
             let Some(pos) = self.position(owner, id).await? else { return Ok(None) };
             c.push(&format!("id {op} ?"), Arg::Int(pos));
         }
-        let order = if descending { "DESC" } else { "ASC" };
-        let page_sql = format!(
-            "SELECT id, stanza_id, with_jid, ts, stanza FROM archive WHERE {} ORDER BY id {order} LIMIT {}",
-            c.clause(),
-            q.max + 1
-        );
-        Ok(Some(Plan { count_sql, count_args, page_sql, page_args: c.args, descending }))
+        Ok(Some(Plan { count_sql, count_args, page: c, descending, limit: q.max + 1, ranged }))
     }
 
     async fn fetch_count(&self, sql: &str, args: &[Arg]) -> Result<i64, StorageError> {
-        let (n,): (i64,) = on_pool!(self.db, |p| with_args!(sql, args).fetch_one(p).await?);
-        Ok(n)
+        let n: Option<(i64,)> = on_pool!(self.db, |p| with_args!(sql, args).fetch_optional(p).await?);
+        Ok(n.map_or(0, |(n,)| n))
     }
 
     async fn fetch_rows(&self, sql: &str, args: &[Arg]) -> Result<Vec<Row>, StorageError> {
@@ -241,7 +347,24 @@ impl Archive<'_> {
 
     /// Deletes messages older than `before` (epoch ms) from every archive; how many went.
     pub async fn expire(&self, before: i64) -> Result<u64, StorageError> {
-        Ok(on_pool!(self.db, |p| sqlx::query(EXPIRE).bind(before).execute(p).await?.rows_affected()))
+        let mut total = 0;
+        loop {
+            let gone = on_pool!(self.db, |p| {
+                let mut tx = p.begin().await?;
+                let gone: Vec<(String, String)> = sqlx::query_as(EXPIRE).bind(before).fetch_all(&mut *tx).await?;
+                let mut counts = Counts::default();
+                for (owner, with) in &gone {
+                    counts.add(owner, with, -1);
+                }
+                write_counts!(counts, tx);
+                tx.commit().await?;
+                gone.len()
+            });
+            total += gone as u64;
+            if gone < EXPIRE_CHUNK {
+                return Ok(total);
+            }
+        }
     }
 
     /// One archived message by its stanza id.
@@ -269,7 +392,14 @@ impl Archive<'_> {
     /// Deletes a whole archive (a destroyed channel's); how many messages went.
     pub async fn delete_owner(&self, owner: &str) -> Result<u64, StorageError> {
         const SQL: &str = "DELETE FROM archive WHERE owner = $1";
-        Ok(on_pool!(self.db, |p| sqlx::query(SQL).bind(owner).execute(p).await?.rows_affected()))
+        const COUNTS: &str = "DELETE FROM archive_count WHERE owner = $1";
+        Ok(on_pool!(self.db, |p| {
+            let mut tx = p.begin().await?;
+            let n = sqlx::query(SQL).bind(owner).execute(&mut *tx).await?.rows_affected();
+            sqlx::query(COUNTS).bind(owner).execute(&mut *tx).await?;
+            tx.commit().await?;
+            n
+        }))
     }
 
     pub async fn prefs(&self, owner: &str) -> Result<ArchivePrefs, StorageError> {
@@ -359,6 +489,30 @@ mod tests {
         assert_eq!(a.expire(1005).await.unwrap(), 5);
     }
 
+    #[tokio::test]
+    async fn kept_counts_follow_appends_and_deletes() {
+        let db = filled().await;
+        let a = db.archive();
+        let count = |with: Option<&str>| {
+            let q = ArchiveQuery { with: with.map(str::to_owned), page: Page::Last, max: 1, ..Default::default() };
+            let a = db.archive();
+            async move { a.query("a@x", &q).await.unwrap().unwrap().count }
+        };
+        assert_eq!((count(None).await, count(Some("b@x")).await, count(Some("c@x")).await), (10, 5, 5));
+        let dup = ArchiveRow { stanza_id: "s0".into(), with_jid: "b@x".into(), ts: 1, stanza: "<m/>".into() };
+        assert!(!a.append("a@x", &dup).await.unwrap(), "a duplicate is not counted");
+        let more = |id: &str| ArchiveRow { stanza_id: id.into(), ..dup.clone() };
+        assert_eq!(a.append_batch("a@x", &[more("n1"), more("s1"), more("n2")]).await.unwrap(), 2);
+        assert_eq!((count(None).await, count(Some("b@x")).await), (12, 7));
+        // s0..s4 and the two batch rows (ts 1) go: b@x loses s0, s2, s4, n1, n2; c@x s1, s3.
+        assert_eq!(a.expire(1005).await.unwrap(), 7);
+        assert_eq!((count(None).await, count(Some("b@x")).await, count(Some("c@x")).await), (5, 2, 3));
+        let filtered = ArchiveQuery { start: Some(1007), max: 1, ..Default::default() };
+        assert_eq!(a.query("a@x", &filtered).await.unwrap().unwrap().count, 3, "filters count the rows");
+        assert_eq!(a.delete_owner("a@x").await.unwrap(), 5);
+        assert_eq!(count(None).await, 0);
+    }
+
     /// SQLite's plan for a statement, one line per step.
     async fn explain(db: &Db, sql: &str, args: &[Arg]) -> Vec<String> {
         let crate::db::Pool::Sqlite(p, _) = &db.pool else { unreachable!() };
@@ -399,7 +553,7 @@ mod tests {
         for (what, q) in shapes {
             let plan = a.plan("a@x", &q).await.unwrap().unwrap();
             assert_indexed(&explain(&db, &plan.count_sql, &plan.count_args).await, what);
-            assert_indexed(&explain(&db, &plan.page_sql, &plan.page_args).await, what);
+            assert_indexed(&explain(&db, &plan.page_sql(), &plan.page.args).await, what);
         }
         let expire = explain(&db, EXPIRE, &[Arg::Int(0)]).await;
         assert_indexed(&expire, "retention");

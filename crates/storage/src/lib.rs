@@ -42,6 +42,7 @@ pub(crate) const OWNED_TABLES: &[&str] = &[
     "account_data",
     "blocklist",
     "archive",
+    "archive_count",
     "archive_prefs",
     "push_registration",
     "fast_token",

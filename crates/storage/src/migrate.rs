@@ -34,6 +34,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(10, "0010_upload.sql"),
     migration!(11, "0011_push_body.sql"),
     migration!(12, "0012_fast_count.sql"),
+    migration!(13, "0013_archive_count.sql"),
 ];
 
 const BOOKKEEPING: &str =

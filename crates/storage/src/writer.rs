@@ -6,15 +6,14 @@
 //! committed, so what was acknowledged is on disk.
 
 use crate::StorageError;
-use crate::archive::{APPEND, ArchiveRow};
-use sqlx::ConnectOptions;
+use crate::archive::{APPEND, ArchiveRow, Counts, MAX_ROWS_PER_INSERT, insert_rows_sql, write_counts};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqlitePool};
+use sqlx::{ConnectOptions, Connection};
+use std::collections::HashSet;
 use tokio::sync::{mpsc, oneshot};
 
 /// Appends committed together at most.
-const MAX_BATCH: usize = 512;
-// 5 parameters per row: SQLite allows 32,766 per statement.
-const _: () = assert!(MAX_BATCH * 5 <= 32_766);
+const MAX_BATCH: usize = MAX_ROWS_PER_INSERT;
 
 struct Job {
     owner: String,
@@ -87,25 +86,12 @@ fn insert<'q>(
     sqlx::query(APPEND).bind(owner).bind(&row.stanza_id).bind(&row.with_jid).bind(row.ts).bind(&row.stanza)
 }
 
-/// Writes a batch as one multi-row INSERT and answers every job; the rows it returns are the
-/// ones that were new. If it fails, each row is tried on its own, so one bad row fails only
-/// its own append.
+/// Writes a batch as one multi-row INSERT (and the archives' new counts) in one
+/// transaction and answers every job; the rows it returns are the ones that were new. If it
+/// fails, each row is tried on its own, so one bad row fails only its own append.
 async fn commit(conn: &mut SqliteConnection, batch: &mut Vec<Job>) {
-    let values: Vec<String> = (0..batch.len())
-        .map(|i| format!("(${}, ${}, ${}, ${}, ${})", 5 * i + 1, 5 * i + 2, 5 * i + 3, 5 * i + 4, 5 * i + 5))
-        .collect();
-    let sql = format!(
-        "INSERT INTO archive (owner, stanza_id, with_jid, ts, stanza) VALUES {} \
-         ON CONFLICT (owner, stanza_id) DO NOTHING RETURNING owner, stanza_id",
-        values.join(", ")
-    );
-    let mut q = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
-    for job in batch.iter() {
-        q = q.bind(&job.owner).bind(&job.row.stanza_id).bind(&job.row.with_jid).bind(job.row.ts).bind(&job.row.stanza);
-    }
-    match q.fetch_all(&mut *conn).await {
-        Ok(inserted) => {
-            let mut new: std::collections::HashSet<(String, String)> = inserted.into_iter().collect();
+    match commit_batch(conn, batch).await {
+        Ok(mut new) => {
             for job in batch.drain(..) {
                 // A stanza id twice in one batch: only its first append added it.
                 let added = new.remove(&(job.owner.clone(), job.row.stanza_id.clone()));
@@ -115,11 +101,44 @@ async fn commit(conn: &mut SqliteConnection, batch: &mut Vec<Job>) {
         Err(e) => {
             tracing::warn!(error = %e, rows = batch.len(), "archive batch failed; appending one by one");
             for job in batch.drain(..) {
-                let result = insert(&job.owner, &job.row).execute(&mut *conn).await;
-                let _ = job.done.send(result.map(|r| r.rows_affected() == 1).map_err(StorageError::from));
+                let result = commit_one(conn, &job).await.map_err(StorageError::from);
+                let _ = job.done.send(result);
             }
         }
     }
+}
+
+async fn commit_batch(conn: &mut SqliteConnection, batch: &[Job]) -> Result<HashSet<(String, String)>, sqlx::Error> {
+    let sql = insert_rows_sql(batch.len(), "owner, stanza_id");
+    let mut q = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
+    for job in batch {
+        q = q.bind(&job.owner).bind(&job.row.stanza_id).bind(&job.row.with_jid).bind(job.row.ts).bind(&job.row.stanza);
+    }
+    let mut tx = conn.begin().await?;
+    let new: HashSet<(String, String)> = q.fetch_all(&mut *tx).await?.into_iter().collect();
+    let mut counts = Counts::default();
+    let mut counted = HashSet::new();
+    for job in batch {
+        let key = (job.owner.clone(), job.row.stanza_id.clone());
+        if new.contains(&key) && counted.insert(key) {
+            counts.add(&job.owner, &job.row.with_jid, 1);
+        }
+    }
+    write_counts!(counts, tx);
+    tx.commit().await?;
+    Ok(new)
+}
+
+async fn commit_one(conn: &mut SqliteConnection, job: &Job) -> Result<bool, sqlx::Error> {
+    let mut tx = conn.begin().await?;
+    let added = insert(&job.owner, &job.row).execute(&mut *tx).await?.rows_affected() == 1;
+    if added {
+        let mut counts = Counts::default();
+        counts.add(&job.owner, &job.row.with_jid, 1);
+        write_counts!(counts, tx);
+    }
+    tx.commit().await?;
+    Ok(added)
 }
 
 #[cfg(test)]
