@@ -56,6 +56,7 @@ impl Accounts<'_> {
     pub async fn delete(&self, host: &str, username: &str) -> Result<bool, StorageError> {
         let bare = format!("{username}@{host}");
         self.db.cache.written(&bare, Written::All);
+        self.db.last_seen.forget(&bare);
         let done = on_pool!(self.db, |p| {
             let mut tx = p.begin().await?;
             let n = sqlx::query("DELETE FROM account WHERE host = $1 AND username = $2")

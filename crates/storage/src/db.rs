@@ -1,6 +1,7 @@
 //! The database handle and the macro that runs one SQL text on either pool.
 
 use crate::cache::Cache;
+use crate::last_seen::LastSeen;
 use crate::writer::ArchiveWriter;
 use crate::{StorageError, migrate};
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -15,6 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub struct Db {
     pub(crate) pool: Pool,
     pub(crate) cache: Arc<Cache>,
+    pub(crate) last_seen: Arc<LastSeen>,
 }
 
 /// SQLite's pool comes with the task that batches archive appends (see `writer`).
@@ -24,13 +26,17 @@ pub(crate) enum Pool {
     Postgres(PgPool),
 }
 
-/// Runs the same expression against whichever pool `$db` holds; `$p` names the pool.
+/// Runs the same expression against whichever pool `$db` holds (or the `pool` given);
+/// `$p` names the pool.
 macro_rules! on_pool {
-    ($db:expr, |$p:ident| $e:expr) => {
-        match &$db.pool {
+    (pool $pool:expr, |$p:ident| $e:expr) => {
+        match $pool {
             $crate::db::Pool::Sqlite($p, _) => $e,
             $crate::db::Pool::Postgres($p) => $e,
         }
+    };
+    ($db:expr, |$p:ident| $e:expr) => {
+        on_pool!(pool & $db.pool, |$p| $e)
     };
 }
 pub(crate) use on_pool;
@@ -77,7 +83,8 @@ impl Db {
         } else {
             return Err(StorageError::BadUrl { url: url.to_owned() });
         };
-        let db = Db { pool, cache: Arc::default() };
+        let last_seen = LastSeen::spawn(pool.clone());
+        let db = Db { pool, cache: Arc::default(), last_seen };
         migrate::run(&db).await?;
         Ok(db)
     }
@@ -90,8 +97,12 @@ impl Db {
         }
     }
 
-    /// Closes all connections (waits for running queries).
+    /// Writes what is written behind, then closes all connections (waits for running
+    /// queries).
     pub async fn close(&self) {
+        if let Err(e) = self.last_seen.flush(&self.pool).await {
+            tracing::error!(error = %e, "writing last activity failed");
+        }
         on_pool!(self, |p| p.close().await)
     }
 

@@ -11,6 +11,7 @@ mod archive;
 mod cache;
 mod db;
 mod fast;
+mod last_seen;
 mod migrate;
 mod muc;
 mod offline;

@@ -171,15 +171,17 @@ pub struct LastActivity<'a> {
 }
 
 impl LastActivity<'_> {
+    /// Recorded now, written within moments (see `last_seen`).
     pub async fn set(&self, owner: &str, stamp: i64, status: &str) -> Result<(), StorageError> {
-        const SQL: &str = "INSERT INTO last_activity (owner, stamp, status) VALUES ($1, $2, $3) \
-            ON CONFLICT (owner) DO UPDATE SET stamp = $2, status = $3";
-        on_pool!(self.db, |p| sqlx::query(SQL).bind(owner).bind(stamp).bind(status).execute(p).await.map(|_| ()))?;
+        self.db.last_seen.set(owner, stamp, status);
         Ok(())
     }
 
     pub async fn get(&self, owner: &str) -> Result<Option<(i64, String)>, StorageError> {
         const SQL: &str = "SELECT stamp, status FROM last_activity WHERE owner = $1";
+        if let Some(seen) = self.db.last_seen.get(owner) {
+            return Ok(Some(seen));
+        }
         Ok(on_pool!(self.db, |p| sqlx::query_as(SQL).bind(owner).fetch_optional(p).await)?)
     }
 }
