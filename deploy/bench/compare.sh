@@ -3,7 +3,9 @@
 # accounts, one server at a time, each as a private process on its own loopback port.
 #
 #   bash deploy/bench/compare.sh [--servers "rhein prosody ejabberd"] [--runs 3] [--out FILE]
+#                                [--scenarios "idle login messages muc roster"]
 #
+# (`idle` includes start time and RSS at start; a table column left out shows "-".)
 # Installs Prosody and ejabberd from Debian packages (without starting their system services),
 # builds rhein and rhein-bench in release mode, and writes a Markdown table of medians.
 # Two regimes: the server pinned to core 0 with the load generator on core 1, and unpinned.
@@ -14,8 +16,10 @@ servers="rhein prosody ejabberd"
 runs=3
 out="$root/target/bench-results.md"
 accounts=100
+scenarios="idle login messages muc roster"
 while [ $# -gt 0 ]; do
     case "$1" in
+        --scenarios) scenarios="$2"; shift 2 ;;
         --servers) servers="$2"; shift 2 ;;
         --runs) runs="$2"; shift 2 ;;
         --out) out="$2"; shift 2 ;;
@@ -202,6 +206,7 @@ stop_server() {
     sleep 1
 }
 
+wants() { [[ " $scenarios " == *" $1 "* ]]; }
 median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print "-"; else print a[int((NR+1)/2)]}'; }
 
 # The load generator, on the generator's core when pinned.
@@ -222,7 +227,7 @@ for regime in pinned unpinned; do
     for s in $servers; do
         for run in $(seq 1 "$runs"); do
             echo "== $s, $regime, run $run"
-            if [ $regime = pinned ]; then
+            if [ $regime = pinned ] && wants idle; then
                 # Idle memory: a fresh process per measurement, 19,000 sessions (the open-files
                 # limit here is 20,000 per process), without and with TLS.
                 t0=$(date +%s%N)
@@ -239,19 +244,26 @@ for regime in pinned unpinned; do
                 record "$s" $regime idle_tls "$tls" bytes_per_session
             fi
             "start_$s" "$srv_pin"
-            login=$(bench login --concurrency 32 --duration 8 --roster 20 | tail -n 1)
-            msgs=$(bench messages --pairs 20 --window 64 --duration 8 | tail -n 1)
-            echo "$login"; echo "$msgs"
-            record "$s" $regime login "$login" logins_per_sec
-            record "$s" $regime msgs "$msgs" msgs_per_sec
-            record "$s" $regime p99 "$msgs" latency_ms_p99
-            if [ $regime = pinned ]; then
+            if wants login; then
+                login=$(bench login --concurrency 32 --duration 8 --roster 20 | tail -n 1)
+                echo "$login"
+                record "$s" $regime login "$login" logins_per_sec
+            fi
+            if wants messages; then
+                msgs=$(bench messages --pairs 20 --window 64 --duration 8 | tail -n 1)
+                echo "$msgs"
+                record "$s" $regime msgs "$msgs" msgs_per_sec
+                record "$s" $regime p99 "$msgs" latency_ms_p99
+            fi
+            if [ $regime = pinned ] && wants muc; then
                 # Joining 1,000 occupants is quadratic in presence: minutes for some servers,
                 # so the room is measured in one regime only.
                 muc=$(bench muc --occupants 1000 --senders 4 --window 8 --duration 8 --concurrency 50 | tail -n 1)
                 echo "$muc"
                 record "$s" $regime muc "$muc" deliveries_per_sec
                 record "$s" $regime join "$muc" last_join_ms
+            fi
+            if [ $regime = pinned ] && wants roster; then
                 big=$(bench roster --items 500 --online 150 --logins 30 | tail -n 1)
                 echo "$big"
                 record "$s" $regime roster "$big" roster_ms_p99
