@@ -302,7 +302,7 @@ done
         fi
         for s in $servers; do
             row="| $s"
-            for k in $keys; do row="$row | $(echo ${result[$s,$regime,$k]} | tr ' ' '\n' | grep -v '^$' | median)"; done
+            for k in $keys; do row="$row | $(echo ${result[$s,$regime,$k]:-} | tr ' ' '\n' | grep -v '^$' | median)"; done
             echo "$row |"
         done
         echo
