@@ -55,7 +55,7 @@ impl C2sConfig {
             require_tls: true,
             limits: Limits::default(),
             max_sessions_per_account: 10,
-            queue_size: 1024,
+            queue_size: 10_000,
             negotiation_timeout: Duration::from_secs(60),
             sasl_retries: 3,
             resume_timeout: Duration::from_secs(300),

@@ -221,7 +221,10 @@ impl Default for LimitsConfig {
             negotiation_timeout_secs: 60,
             max_sessions_per_account: 10,
             max_connections_per_address: 1000,
-            session_queue: 1024,
+            // A client joining a room gets every occupant's presence at once: the default
+            // must hold a full room of the default size (1,000) several times over. The
+            // queue's slots are allocated as they fill, so an idle session pays nothing.
+            session_queue: 10_000,
             auth_failures_per_account: 5,
             auth_failures_per_address: 20,
             auth_failure_window_secs: 60,
@@ -359,6 +362,14 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A newcomer to a full room gets every occupant's presence, the history and the subject
+    /// in one burst: with the default limits, that burst fits its session's queue.
+    #[test]
+    fn a_full_room_fits_a_session_queue() {
+        let muc = rhein_mod_muc::MucConfig::default();
+        assert!(LimitsConfig::default().session_queue > 2 * (muc.max_occupants + muc.history + 1));
+    }
 
     #[test]
     fn example_config_parses() {
