@@ -100,7 +100,7 @@ impl Db {
     /// Writes what is written behind, then closes all connections (waits for running
     /// queries).
     pub async fn close(&self) {
-        if let Err(e) = self.last_seen.flush(&self.pool).await {
+        if let Err(e) = self.last_seen.close(&self.pool).await {
             tracing::error!(error = %e, "writing last activity failed");
         }
         on_pool!(self, |p| p.close().await)

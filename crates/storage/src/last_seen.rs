@@ -8,6 +8,7 @@
 use crate::StorageError;
 use crate::db::{Pool, on_pool};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -19,6 +20,9 @@ const ROWS_PER_INSERT: usize = 1000;
 #[derive(Debug, Default)]
 pub(crate) struct LastSeen {
     pending: Mutex<HashMap<String, (i64, String)>>,
+    /// Set once `Db::close` wrote what was pending: later times have nowhere to go (sessions
+    /// the shutdown closes end after storage), and the task stops.
+    closed: AtomicBool,
 }
 
 impl LastSeen {
@@ -35,6 +39,9 @@ impl LastSeen {
             loop {
                 tokio::time::sleep(FLUSH_EVERY).await;
                 let Some(this) = weak.upgrade() else { return };
+                if this.closed.load(Ordering::Acquire) {
+                    return;
+                }
                 if let Err(e) = this.flush(&pool).await {
                     tracing::error!(error = %e, "writing last activity failed");
                 }
@@ -44,7 +51,17 @@ impl LastSeen {
     }
 
     pub(crate) fn set(&self, owner: &str, stamp: i64, status: &str) {
+        if self.closed.load(Ordering::Acquire) {
+            tracing::debug!(owner, "storage closed: last activity not recorded");
+            return;
+        }
         self.pending().insert(owner.to_owned(), (stamp, status.to_owned()));
+    }
+
+    /// Writes what is pending, for the last time.
+    pub(crate) async fn close(&self, pool: &Pool) -> Result<(), StorageError> {
+        self.closed.store(true, Ordering::Release);
+        self.flush(pool).await
     }
 
     pub(crate) fn get(&self, owner: &str) -> Option<(i64, String)> {
@@ -112,6 +129,8 @@ mod tests {
         assert_eq!(db.last_activity().get("a@x").await.unwrap(), Some((5, "gone".into())));
         db.last_activity().set("b@x", 7, "").await.unwrap();
         db.close().await;
+        db.last_activity().set("c@x", 9, "").await.unwrap();
+        assert!(db.last_seen.get("c@x").is_none(), "nothing recorded after close");
         let again = Db::connect(&url).await.unwrap();
         assert_eq!(again.last_activity().get("b@x").await.unwrap(), Some((7, String::new())), "written on close");
         again.close().await;
