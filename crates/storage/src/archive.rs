@@ -175,13 +175,10 @@ const _: () = assert!(MAX_ROWS_PER_INSERT * 5 <= 32_766);
 /// An INSERT of `rows` messages (numbered placeholders, five per row) that skips stanza
 /// ids already archived and returns `returning` of each row it added.
 pub(crate) fn insert_rows_sql(rows: usize, returning: &str) -> String {
-    let values: Vec<String> = (0..rows)
-        .map(|i| format!("(${}, ${}, ${}, ${}, ${})", 5 * i + 1, 5 * i + 2, 5 * i + 3, 5 * i + 4, 5 * i + 5))
-        .collect();
     format!(
         "INSERT INTO archive (owner, stanza_id, with_jid, ts, stanza) VALUES {} \
          ON CONFLICT (owner, stanza_id) DO NOTHING RETURNING {returning}",
-        values.join(", ")
+        crate::db::values(rows, 5)
     )
 }
 
@@ -198,9 +195,28 @@ pub(crate) use write_counts;
 /// The INSERT of one archived message, for either backend.
 macro_rules! append_query {
     ($owner:expr, $row:expr) => {
-        sqlx::query(APPEND).bind($owner).bind(&$row.stanza_id).bind(&$row.with_jid).bind($row.ts).bind(&$row.stanza)
+        sqlx::query($crate::archive::APPEND)
+            .bind($owner)
+            .bind(&$row.stanza_id)
+            .bind(&$row.with_jid)
+            .bind($row.ts)
+            .bind(&$row.stanza)
     };
 }
+
+/// Appends one message inside a transaction and counts it; whether it was new.
+macro_rules! append_counted {
+    ($owner:expr, $row:expr, $tx:expr) => {{
+        let added = $crate::archive::append_query!($owner, $row).execute(&mut *$tx).await?.rows_affected() == 1;
+        if added {
+            let mut counts = $crate::archive::Counts::default();
+            counts.add($owner, &$row.with_jid, 1);
+            $crate::archive::write_counts!(counts, $tx);
+        }
+        added
+    }};
+}
+pub(crate) use {append_counted, append_query};
 
 impl Archive<'_> {
     /// Appends a message; `false` if the stanza id is already archived for this owner.
@@ -210,12 +226,7 @@ impl Archive<'_> {
             crate::db::Pool::Sqlite(_, writer) => writer.append(owner, row).await,
             crate::db::Pool::Postgres(p) => {
                 let mut tx = p.begin().await?;
-                let added = append_query!(owner, row).execute(&mut *tx).await?.rows_affected() == 1;
-                if added {
-                    let mut counts = Counts::default();
-                    counts.add(owner, &row.with_jid, 1);
-                    write_counts!(counts, tx);
-                }
+                let added = append_counted!(owner, row, tx);
                 tx.commit().await?;
                 Ok(added)
             }

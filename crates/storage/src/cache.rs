@@ -7,7 +7,7 @@
 //! read fills the cache only if no write began or ended since the read started, and what
 //! was filled while a write was under way is dropped when it ends.
 
-use crate::RosterRow;
+use crate::{RosterRow, StorageError};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -29,8 +29,8 @@ pub(crate) struct Cache {
     /// Bumped by every write: a read fills the cache only if it is unchanged.
     writes: AtomicU64,
     rosters: Mutex<Rosters>,
-    no_offline: Mutex<HashSet<String>>,
-    no_requests: Mutex<HashSet<String>>,
+    /// Accounts known to have nothing waiting, per kind (see `Waiting`).
+    nothing_waiting: [Mutex<HashSet<String>>; 2],
 }
 
 /// Rosters by owner, dropped oldest first beyond `MAX_ROSTER_ITEMS`.
@@ -53,6 +53,13 @@ impl Rosters {
             self.order.drain(..).rev().filter(|o| self.by_owner.contains_key(o) && seen.insert(o.clone())).collect();
         self.order = latest.into_iter().rev().collect();
     }
+}
+
+/// What can wait for an account to come online.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Waiting {
+    Offline = 0,
+    Requests = 1,
 }
 
 /// Which of an account's data a write changed.
@@ -86,10 +93,10 @@ impl Cache {
             }
         }
         if matches!(what, Written::Offline | Written::All) {
-            lock(&self.no_offline).remove(owner);
+            lock(self.nothing(Waiting::Offline)).remove(owner);
         }
         if matches!(what, Written::Requests | Written::All) {
-            lock(&self.no_requests).remove(owner);
+            lock(self.nothing(Waiting::Requests)).remove(owner);
         }
     }
 
@@ -116,38 +123,43 @@ impl Cache {
         r.compact_order();
     }
 
-    /// Whether `owner` is known to have no offline messages.
-    pub(crate) fn no_offline(&self, owner: &str) -> bool {
-        lock(&self.no_offline).contains(owner)
+    /// What `owner` has waiting of a kind, as `read` finds it, unless the account is known
+    /// to have nothing waiting; a read that finds nothing is remembered.
+    pub(crate) async fn waiting<T>(
+        &self,
+        kind: Waiting,
+        owner: &str,
+        read: impl Future<Output = Result<Vec<T>, StorageError>>,
+    ) -> Result<Vec<T>, StorageError> {
+        if self.nothing_waiting(kind, owner) {
+            return Ok(Vec::new());
+        }
+        let ticket = self.ticket();
+        let found = read.await?;
+        if found.is_empty() {
+            self.fill_nothing_waiting(kind, ticket, owner);
+        }
+        Ok(found)
     }
 
-    pub(crate) fn fill_no_offline(&self, ticket: u64, owner: &str) {
-        fill_empty(&self.no_offline, self.writes_since(ticket), owner);
+    fn nothing(&self, kind: Waiting) -> &Mutex<HashSet<String>> {
+        &self.nothing_waiting[kind as usize]
     }
 
-    /// Whether `owner` is known to have no subscription requests waiting.
-    pub(crate) fn no_requests(&self, owner: &str) -> bool {
-        lock(&self.no_requests).contains(owner)
+    fn nothing_waiting(&self, kind: Waiting, owner: &str) -> bool {
+        lock(self.nothing(kind)).contains(owner)
     }
 
-    pub(crate) fn fill_no_requests(&self, ticket: u64, owner: &str) {
-        fill_empty(&self.no_requests, self.writes_since(ticket), owner);
+    fn fill_nothing_waiting(&self, kind: Waiting, ticket: u64, owner: &str) {
+        let mut set = lock(self.nothing(kind));
+        if self.writes.load(Ordering::Acquire) != ticket {
+            return;
+        }
+        if set.len() >= MAX_EMPTY {
+            set.clear();
+        }
+        set.insert(owner.to_owned());
     }
-
-    fn writes_since(&self, ticket: u64) -> bool {
-        self.writes.load(Ordering::Acquire) != ticket
-    }
-}
-
-fn fill_empty(set: &Mutex<HashSet<String>>, stale: bool, owner: &str) {
-    let mut set = lock(set);
-    if stale {
-        return;
-    }
-    if set.len() >= MAX_EMPTY {
-        set.clear();
-    }
-    set.insert(owner.to_owned());
 }
 
 #[cfg(test)]
@@ -172,12 +184,12 @@ mod tests {
 
         let ticket = cache.ticket();
         cache.written("b@x", Written::Offline);
-        cache.fill_no_offline(ticket, "a@x");
-        assert!(!cache.no_offline("a@x"));
-        cache.fill_no_offline(cache.ticket(), "a@x");
-        assert!(cache.no_offline("a@x"));
+        cache.fill_nothing_waiting(Waiting::Offline, ticket, "a@x");
+        assert!(!cache.nothing_waiting(Waiting::Offline, "a@x"));
+        cache.fill_nothing_waiting(Waiting::Offline, cache.ticket(), "a@x");
+        assert!(cache.nothing_waiting(Waiting::Offline, "a@x"));
         cache.written("a@x", Written::Offline);
-        assert!(!cache.no_offline("a@x"));
+        assert!(!cache.nothing_waiting(Waiting::Offline, "a@x"));
     }
 
     #[test]

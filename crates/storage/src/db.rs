@@ -147,6 +147,15 @@ impl Db {
     }
 }
 
+/// The `VALUES` list of a multi-row INSERT: `rows` tuples of `columns` numbered placeholders.
+pub(crate) fn values(rows: usize, columns: usize) -> String {
+    let tuple = |r: usize| {
+        let placeholders: Vec<String> = (1..=columns).map(|c| format!("${}", r * columns + c)).collect();
+        format!("({})", placeholders.join(", "))
+    };
+    (0..rows).map(tuple).collect::<Vec<_>>().join(", ")
+}
+
 /// Milliseconds since the Unix epoch, the time unit of every stored timestamp.
 pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)

@@ -95,12 +95,10 @@ async fn write(pool: &Pool, batch: &[(String, (i64, String))]) -> Result<(), Sto
     on_pool!(pool pool, |p| {
         let mut tx = p.begin().await?;
         for chunk in batch.chunks(ROWS_PER_INSERT) {
-            let values: Vec<String> =
-                (0..chunk.len()).map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3)).collect();
             let sql = format!(
                 "INSERT INTO last_activity (owner, stamp, status) VALUES {} \
                  ON CONFLICT (owner) DO UPDATE SET stamp = excluded.stamp, status = excluded.status",
-                values.join(", ")
+                crate::db::values(chunk.len(), 3)
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (owner, (stamp, status)) in chunk {

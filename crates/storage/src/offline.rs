@@ -1,6 +1,6 @@
 //! XEP-0160 offline message storage.
 
-use crate::cache::Written;
+use crate::cache::{Waiting, Written};
 use crate::db::on_pool;
 use crate::{Db, StorageError};
 
@@ -46,14 +46,8 @@ impl Offline<'_> {
     /// The waiting messages in arrival order, without removing them.
     pub async fn list(&self, owner: &str) -> Result<Vec<(i64, OfflineMessage)>, StorageError> {
         const SQL: &str = "SELECT id, stamp, stanza FROM offline_message WHERE owner = $1 ORDER BY id";
-        if self.db.cache.no_offline(owner) {
-            return Ok(Vec::new());
-        }
-        let ticket = self.db.cache.ticket();
-        let rows: Vec<(i64, i64, String)> = on_pool!(self.db, |p| sqlx::query_as(SQL).bind(owner).fetch_all(p).await)?;
-        if rows.is_empty() {
-            self.db.cache.fill_no_offline(ticket, owner);
-        }
+        let read = async { Ok(on_pool!(self.db, |p| sqlx::query_as(SQL).bind(owner).fetch_all(p).await)?) };
+        let rows: Vec<(i64, i64, String)> = self.db.cache.waiting(Waiting::Offline, owner, read).await?;
         Ok(rows.into_iter().map(|(id, stamp, stanza)| (id, OfflineMessage { stamp, stanza })).collect())
     }
 
@@ -62,15 +56,8 @@ impl Offline<'_> {
     /// once at most.
     pub async fn take(&self, owner: &str) -> Result<Vec<OfflineMessage>, StorageError> {
         const SQL: &str = "DELETE FROM offline_message WHERE owner = $1 RETURNING id, stamp, stanza";
-        if self.db.cache.no_offline(owner) {
-            return Ok(Vec::new());
-        }
-        let ticket = self.db.cache.ticket();
-        let mut rows: Vec<(i64, i64, String)> =
-            on_pool!(self.db, |p| sqlx::query_as(SQL).bind(owner).fetch_all(p).await)?;
-        if rows.is_empty() {
-            self.db.cache.fill_no_offline(ticket, owner);
-        }
+        let read = async { Ok(on_pool!(self.db, |p| sqlx::query_as(SQL).bind(owner).fetch_all(p).await)?) };
+        let mut rows: Vec<(i64, i64, String)> = self.db.cache.waiting(Waiting::Offline, owner, read).await?;
         rows.sort_unstable_by_key(|(id, _, _)| *id);
         Ok(rows.into_iter().map(|(_, stamp, stanza)| OfflineMessage { stamp, stanza }).collect())
     }

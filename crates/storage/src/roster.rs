@@ -1,7 +1,7 @@
 //! RFC 6121 roster items with XEP-0237 versions, pending subscription requests, and XEP-0012
 //! last activity.
 
-use crate::cache::{CachedRoster, Written};
+use crate::cache::{CachedRoster, Waiting, Written};
 use crate::db::on_pool;
 use crate::{Db, StorageError};
 use std::sync::Arc;
@@ -153,15 +153,8 @@ impl SubscriptionRequests<'_> {
     /// `(contact, stanza)` pairs, oldest contact first.
     pub async fn list(&self, owner: &str) -> Result<Vec<(String, String)>, StorageError> {
         const SQL: &str = "SELECT contact, stanza FROM subscription_request WHERE owner = $1 ORDER BY contact";
-        if self.db.cache.no_requests(owner) {
-            return Ok(Vec::new());
-        }
-        let ticket = self.db.cache.ticket();
-        let list: Vec<(String, String)> = on_pool!(self.db, |p| sqlx::query_as(SQL).bind(owner).fetch_all(p).await)?;
-        if list.is_empty() {
-            self.db.cache.fill_no_requests(ticket, owner);
-        }
-        Ok(list)
+        let read = async { Ok(on_pool!(self.db, |p| sqlx::query_as(SQL).bind(owner).fetch_all(p).await)?) };
+        self.db.cache.waiting(Waiting::Requests, owner, read).await
     }
 }
 

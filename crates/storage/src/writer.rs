@@ -6,7 +6,7 @@
 //! committed, so what was acknowledged is on disk.
 
 use crate::StorageError;
-use crate::archive::{APPEND, ArchiveRow, Counts, MAX_ROWS_PER_INSERT, insert_rows_sql, write_counts};
+use crate::archive::{ArchiveRow, Counts, MAX_ROWS_PER_INSERT, append_counted, insert_rows_sql, write_counts};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqlitePool};
 use sqlx::{ConnectOptions, Connection};
 use std::collections::HashSet;
@@ -79,13 +79,6 @@ impl ArchiveWriter {
     }
 }
 
-fn insert<'q>(
-    owner: &'q str,
-    row: &'q ArchiveRow,
-) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
-    sqlx::query(APPEND).bind(owner).bind(&row.stanza_id).bind(&row.with_jid).bind(row.ts).bind(&row.stanza)
-}
-
 /// Writes a batch as one multi-row INSERT (and the archives' new counts) in one
 /// transaction and answers every job; the rows it returns are the ones that were new. If it
 /// fails, each row is tried on its own, so one bad row fails only its own append.
@@ -131,12 +124,7 @@ async fn commit_batch(conn: &mut SqliteConnection, batch: &[Job]) -> Result<Hash
 
 async fn commit_one(conn: &mut SqliteConnection, job: &Job) -> Result<bool, sqlx::Error> {
     let mut tx = conn.begin().await?;
-    let added = insert(&job.owner, &job.row).execute(&mut *tx).await?.rows_affected() == 1;
-    if added {
-        let mut counts = Counts::default();
-        counts.add(&job.owner, &job.row.with_jid, 1);
-        write_counts!(counts, tx);
-    }
+    let added = append_counted!(&job.owner, &job.row, tx);
     tx.commit().await?;
     Ok(added)
 }
