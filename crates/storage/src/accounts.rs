@@ -55,25 +55,25 @@ impl Accounts<'_> {
     /// Deletes an account and everything stored for it; `false` if there was none.
     pub async fn delete(&self, host: &str, username: &str) -> Result<bool, StorageError> {
         let bare = format!("{username}@{host}");
-        self.db.cache.written(&bare, Written::All);
         self.db.last_seen.forget(&bare);
-        let done = on_pool!(self.db, |p| {
-            let mut tx = p.begin().await?;
-            let n = sqlx::query("DELETE FROM account WHERE host = $1 AND username = $2")
-                .bind(host)
-                .bind(username)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            for table in crate::OWNED_TABLES {
-                let sql = format!("DELETE FROM {table} WHERE owner = $1");
-                sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&bare).execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-            n
-        });
-        self.db.cache.written(&bare, Written::All);
-        Ok(done == 1)
+        let write = async {
+            Ok(on_pool!(self.db, |p| {
+                let mut tx = p.begin().await?;
+                let n = sqlx::query("DELETE FROM account WHERE host = $1 AND username = $2")
+                    .bind(host)
+                    .bind(username)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                for table in crate::OWNED_TABLES {
+                    let sql = format!("DELETE FROM {table} WHERE owner = $1");
+                    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&bare).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                n
+            }))
+        };
+        Ok(self.db.cache.writing(&bare, Written::All, write).await? == 1)
     }
 
     pub async fn credentials(&self, host: &str, username: &str) -> Result<Option<Credentials>, StorageError> {

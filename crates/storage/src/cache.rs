@@ -3,9 +3,9 @@
 //! requests waiting. A login otherwise made six round trips to the database for them.
 //!
 //! Only this process writes these tables (the command line touches accounts only), and every
-//! write goes through the repositories, which call `written` before and after writing: a
-//! read fills the cache only if no write began or ended since the read started, and what
-//! was filled while a write was under way is dropped when it ends.
+//! write goes through `Cache::writing`, which drops what is known before and after it: a read
+//! fills the cache only if no write began or ended since the read started, and what was
+//! filled while a write was under way is dropped when it ends.
 
 use crate::{RosterRow, StorageError};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -82,8 +82,22 @@ impl Cache {
         self.writes.load(Ordering::Acquire)
     }
 
-    /// Drops what is known about `owner`'s data of that kind; called before and after
-    /// writing it.
+    /// Runs a write of `owner`'s data of that kind (with the database's result), dropping
+    /// what is known of it before and after, whether the write succeeded or not.
+    pub(crate) async fn writing<T>(
+        &self,
+        owner: &str,
+        what: Written,
+        write: impl Future<Output = Result<T, StorageError>>,
+    ) -> Result<T, StorageError> {
+        self.written(owner, what);
+        let result = write.await;
+        self.written(owner, what);
+        result
+    }
+
+    /// Drops what is known about `owner`'s data of that kind (`writing` calls it before and
+    /// after each write).
     pub(crate) fn written(&self, owner: &str, what: Written) {
         self.writes.fetch_add(1, Ordering::AcqRel);
         if matches!(what, Written::Roster | Written::All) {

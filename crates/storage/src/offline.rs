@@ -19,28 +19,28 @@ pub struct OfflineMessage {
 impl Offline<'_> {
     /// Stores a message; `false` when the owner already has `limit` messages waiting.
     pub async fn push(&self, owner: &str, stamp: i64, stanza: &str, limit: i64) -> Result<bool, StorageError> {
-        self.db.cache.written(owner, Written::Offline);
-        let stored = on_pool!(self.db, |p| {
-            let mut tx = p.begin().await?;
-            let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM offline_message WHERE owner = $1")
-                .bind(owner)
-                .fetch_one(&mut *tx)
-                .await?;
-            if count >= limit {
-                false
-            } else {
-                sqlx::query("INSERT INTO offline_message (owner, stamp, stanza) VALUES ($1, $2, $3)")
+        let write = async {
+            Ok(on_pool!(self.db, |p| {
+                let mut tx = p.begin().await?;
+                let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM offline_message WHERE owner = $1")
                     .bind(owner)
-                    .bind(stamp)
-                    .bind(stanza)
-                    .execute(&mut *tx)
+                    .fetch_one(&mut *tx)
                     .await?;
-                tx.commit().await?;
-                true
-            }
-        });
-        self.db.cache.written(owner, Written::Offline);
-        Ok(stored)
+                if count >= limit {
+                    false
+                } else {
+                    sqlx::query("INSERT INTO offline_message (owner, stamp, stanza) VALUES ($1, $2, $3)")
+                        .bind(owner)
+                        .bind(stamp)
+                        .bind(stanza)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    true
+                }
+            }))
+        };
+        self.db.cache.writing(owner, Written::Offline, write).await
     }
 
     /// The waiting messages in arrival order, without removing them.

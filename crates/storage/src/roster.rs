@@ -82,44 +82,44 @@ impl Roster<'_> {
             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (owner, contact) DO UPDATE SET name = $3, \
             subscription = $4, ask = $5, approved = $6, groups_json = $7";
         let groups = serde_json::to_string(&item.groups).unwrap_or_else(|_| "[]".into());
-        self.db.cache.written(owner, Written::Roster);
-        let version = on_pool!(self.db, |p| {
-            let mut tx = p.begin().await?;
-            sqlx::query(SQL)
-                .bind(owner)
-                .bind(&item.contact)
-                .bind(&item.name)
-                .bind(&item.subscription)
-                .bind(item.ask)
-                .bind(item.approved)
-                .bind(&groups)
-                .execute(&mut *tx)
-                .await?;
-            let (v,): (i64,) = sqlx::query_as(BUMP).bind(owner).fetch_one(&mut *tx).await?;
-            tx.commit().await?;
-            v
-        });
-        self.db.cache.written(owner, Written::Roster);
-        Ok(version)
+        let write = async {
+            Ok(on_pool!(self.db, |p| {
+                let mut tx = p.begin().await?;
+                sqlx::query(SQL)
+                    .bind(owner)
+                    .bind(&item.contact)
+                    .bind(&item.name)
+                    .bind(&item.subscription)
+                    .bind(item.ask)
+                    .bind(item.approved)
+                    .bind(&groups)
+                    .execute(&mut *tx)
+                    .await?;
+                let (v,): (i64,) = sqlx::query_as(BUMP).bind(owner).fetch_one(&mut *tx).await?;
+                tx.commit().await?;
+                v
+            }))
+        };
+        self.db.cache.writing(owner, Written::Roster, write).await
     }
 
     /// Removes an item; the new version, or `None` if there was no such item.
     pub async fn remove(&self, owner: &str, contact: &str) -> Result<Option<i64>, StorageError> {
         const SQL: &str = "DELETE FROM roster_item WHERE owner = $1 AND contact = $2";
-        self.db.cache.written(owner, Written::Roster);
-        let version = on_pool!(self.db, |p| {
-            let mut tx = p.begin().await?;
-            let n = sqlx::query(SQL).bind(owner).bind(contact).execute(&mut *tx).await?.rows_affected();
-            if n == 0 {
-                None
-            } else {
-                let (v,): (i64,) = sqlx::query_as(BUMP).bind(owner).fetch_one(&mut *tx).await?;
-                tx.commit().await?;
-                Some(v)
-            }
-        });
-        self.db.cache.written(owner, Written::Roster);
-        Ok(version)
+        let write = async {
+            Ok(on_pool!(self.db, |p| {
+                let mut tx = p.begin().await?;
+                let n = sqlx::query(SQL).bind(owner).bind(contact).execute(&mut *tx).await?.rows_affected();
+                if n == 0 {
+                    None
+                } else {
+                    let (v,): (i64,) = sqlx::query_as(BUMP).bind(owner).fetch_one(&mut *tx).await?;
+                    tx.commit().await?;
+                    Some(v)
+                }
+            }))
+        };
+        self.db.cache.writing(owner, Written::Roster, write).await
     }
 
     /// The current version (0 for a roster never written).
@@ -137,10 +137,17 @@ impl SubscriptionRequests<'_> {
     pub async fn put(&self, owner: &str, contact: &str, stanza: &str) -> Result<(), StorageError> {
         const SQL: &str = "INSERT INTO subscription_request (owner, contact, stanza) VALUES ($1, $2, $3) \
             ON CONFLICT (owner, contact) DO UPDATE SET stanza = $3";
-        self.db.cache.written(owner, Written::Requests);
-        on_pool!(self.db, |p| sqlx::query(SQL).bind(owner).bind(contact).bind(stanza).execute(p).await.map(|_| ()))?;
-        self.db.cache.written(owner, Written::Requests);
-        Ok(())
+        let write = async {
+            on_pool!(self.db, |p| sqlx::query(SQL)
+                .bind(owner)
+                .bind(contact)
+                .bind(stanza)
+                .execute(p)
+                .await
+                .map(|_| ()))?;
+            Ok(())
+        };
+        self.db.cache.writing(owner, Written::Requests, write).await
     }
 
     /// Removes a request; whether there was one.
