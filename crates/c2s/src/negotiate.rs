@@ -85,7 +85,7 @@ impl Negotiation {
     /// (RFC 6120 §4.9.1.1).
     pub(crate) async fn fail(&mut self, cond: Cond, text: Option<&str>) {
         if !self.header_sent {
-            let _ = self.io.send_header("", &new_id(), None).await;
+            self.io.queue_header("", &new_id(), None);
         }
         self.io.fail(cond, text).await;
     }
@@ -292,7 +292,8 @@ impl Negotiation {
         let requested = header.attr("to").map(str::to_ascii_lowercase);
         let host = requested.clone().or_else(|| shared.config.hosts.first().cloned())?;
         let id = new_id();
-        self.io.send_header(&host, &id, None).await.ok()?;
+        // Leaves with the features or the stream error that follows.
+        self.io.queue_header(&host, &id, None);
         self.header_sent = true;
         if !header.is("stream", ns::STREAM) {
             self.fail(Cond::InvalidNamespace, None).await;
@@ -315,8 +316,7 @@ impl Negotiation {
         match self.read().await? {
             Ok(Frame::Element(el)) => Some(el),
             Ok(Frame::Close) => {
-                let _ = self.io.write(b"</stream:stream>").await;
-                self.io.close().await;
+                self.io.close_stream().await;
                 None
             }
             Ok(Frame::Open(_)) => None,

@@ -101,8 +101,7 @@ impl Session<'_> {
                             }
                         }
                         Ok(Frame::Close) => {
-                            let _ = io.write(b"</stream:stream>").await;
-                            io.close().await;
+                            io.close_stream().await;
                             return Ended::Session;
                         }
                         Ok(Frame::Open(_)) => return Ended::Session,

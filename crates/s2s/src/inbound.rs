@@ -107,7 +107,8 @@ async fn negotiate(shared: &Shared, mut io: StreamIo) -> Option<Negotiated> {
             dialback: true,
             ..StreamHeader::new(ns::SERVER)
         };
-        io.send_stream_header(&reply).await.ok()?;
+        // Leaves with the features or the stream error that follows.
+        io.queue_stream_header(&reply);
         if !shared.is_local(&to) {
             io.fail(Cond::HostUnknown, Some(&format!("{to:?} is not served here"))).await;
             return None;

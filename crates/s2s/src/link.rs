@@ -62,8 +62,7 @@ pub(crate) async fn run(io: &mut StreamIo, wire_ns: &'static str, peer: &mut imp
         let out = match wake {
             Wake::Frame(Ok(Frame::Element(el))) if el.is("error", ns::STREAM) => {
                 tracing::info!(error = %describe_stream_error(&el), "the peer ended the stream");
-                let _ = io.write(b"</stream:stream>").await;
-                return io.close().await;
+                return io.close_stream().await;
             }
             Wake::Frame(Ok(Frame::Element(el))) => {
                 last_read = Instant::now();
@@ -73,8 +72,7 @@ pub(crate) async fn run(io: &mut StreamIo, wire_ns: &'static str, peer: &mut imp
                 }
             }
             Wake::Frame(Ok(Frame::Close)) | Wake::Local(Local::Close) => {
-                let _ = io.write(b"</stream:stream>").await;
-                return io.close().await;
+                return io.close_stream().await;
             }
             Wake::Frame(Ok(Frame::Open(_))) => {
                 return fail(io, Refusal::new(Cond::BadFormat, "unexpected stream restart")).await;

@@ -87,6 +87,25 @@ impl Conn {
         certs.map(|c| c.iter().map(|c| c.clone().into_owned()).collect()).unwrap_or_default()
     }
 
+    /// Writes `last` and shuts the connection down. Over TLS the data is sealed into rustls's
+    /// buffer first, so it and the close_notify leave in one write.
+    pub async fn finish(&mut self, last: &[u8]) -> io::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        let sealed = match self {
+            Conn::Tls(s) => {
+                let mut writer = match s.as_mut() {
+                    TlsStream::Server(s) => s.get_mut().1.writer(),
+                    TlsStream::Client(c) => c.get_mut().1.writer(),
+                };
+                // rustls buffers up to its limit; whatever does not fit takes the ordinary path.
+                std::io::Write::write(&mut writer, last).unwrap_or(0)
+            }
+            _ => 0,
+        };
+        self.write_all(&last[sealed..]).await?;
+        self.shutdown().await
+    }
+
     /// Whether the connection is encrypted (TLS here, or the transport a bridge runs over).
     pub fn is_tls(&self) -> bool {
         matches!(self, Conn::Tls(_) | Conn::Bridged { secure: true, .. })

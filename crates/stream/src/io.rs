@@ -125,6 +125,9 @@ pub struct StreamIo {
     limits: Limits,
     rate: RateLimit,
     last_write: Instant,
+    /// Bytes that go out in front of the next write: a stream header waits for the features
+    /// (or the error) that always follow it, so both leave in one TLS record and one segment.
+    queued: Vec<u8>,
     /// The client sent TLS 0-RTT early data (replayable: see XEP-0484 §3.3).
     early_data: bool,
 }
@@ -141,6 +144,7 @@ impl StreamIo {
             rate: RateLimit::new(limits.bytes_per_second),
             limits,
             last_write: Instant::now(),
+            queued: Vec::new(),
             early_data: !early.is_empty(),
         }
     }
@@ -177,8 +181,16 @@ impl StreamIo {
         }
     }
 
-    /// Writes bytes, failing with `TimedOut` if the peer does not read for `write_timeout`.
+    /// Writes bytes (after any queued ones), failing with `TimedOut` if the peer does not
+    /// read for `write_timeout`.
     pub async fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        let joined;
+        let data = if self.queued.is_empty() {
+            data
+        } else {
+            joined = [std::mem::take(&mut self.queued).as_slice(), data].concat();
+            &joined
+        };
         let fut = async {
             self.conn.write_all(data).await?;
             self.conn.flush().await
@@ -201,12 +213,20 @@ impl StreamIo {
         self.last_write + self.limits.keepalive
     }
 
-    /// Writes a c2s response stream header (RFC 6120 §4.7).
-    pub async fn send_header(&mut self, from: &str, id: &str, to: Option<&str>) -> io::Result<()> {
+    /// Queues a c2s response stream header (RFC 6120 §4.7) for the next write.
+    pub fn queue_header(&mut self, from: &str, id: &str, to: Option<&str>) {
         let header = StreamHeader { from: Some(from), id: Some(id), to, ..StreamHeader::new(ns::CLIENT) };
-        self.send_stream_header(&header).await
+        self.queue_stream_header(&header);
     }
 
+    /// Queues a stream header for the next write: for a side whose features (or error)
+    /// always follow its header.
+    pub fn queue_stream_header(&mut self, header: &StreamHeader<'_>) {
+        self.queued.extend_from_slice(header.to_wire().as_bytes());
+    }
+
+    /// Writes a stream header now: for a side that waits for its peer after the header
+    /// (XEP-0114 components, outbound s2s).
     pub async fn send_stream_header(&mut self, header: &StreamHeader<'_>) -> io::Result<()> {
         self.write(header.to_wire().as_bytes()).await
     }
@@ -214,10 +234,22 @@ impl StreamIo {
     /// Sends a stream error and closes the stream (RFC 6120 §4.9.1.1). Errors while doing so
     /// are ignored: the peer is being dropped either way.
     pub async fn fail(&mut self, condition: StreamErrorCondition, text: Option<&str>) {
-        let mut out = condition.to_wire(text);
-        out.push_str("</stream:stream>");
-        let _ = self.write(out.as_bytes()).await;
-        self.close().await;
+        self.end(condition.to_wire(text).as_bytes()).await;
+    }
+
+    /// Ends our side of the stream with `</stream:stream>` and closes the connection.
+    pub async fn close_stream(&mut self) {
+        self.end(b"").await;
+    }
+
+    /// Writes `last` (after any queued bytes) and `</stream:stream>`, then closes the
+    /// connection: over TLS the close_notify leaves in the same flush.
+    async fn end(&mut self, last: &[u8]) {
+        let mut out = std::mem::take(&mut self.queued);
+        out.extend_from_slice(last);
+        out.extend_from_slice(b"</stream:stream>");
+        let _ =
+            tokio::time::timeout(self.limits.write_timeout.min(Duration::from_secs(1)), self.conn.finish(&out)).await;
     }
 
     /// Closes our side of the stream and the connection.
@@ -251,14 +283,15 @@ impl StreamIo {
     where
         F: Future<Output = io::Result<Conn>>,
     {
-        let Self { conn, mut framer, limits, rate, last_write, .. } = self;
+        let Self { conn, mut framer, limits, rate, last_write, queued, .. } = self;
+        debug_assert!(queued.is_empty(), "a queued header never meets a TLS upgrade");
         if !framer.take_pending().is_empty() {
             return Err(io::Error::new(io::ErrorKind::InvalidData, "data before TLS handshake"));
         }
         framer.reset();
         let conn = handshake(conn).await?;
         // No early data after STARTTLS: the handshake starts after plaintext.
-        Ok(Self { conn, framer, limits, rate, last_write, early_data: false })
+        Ok(Self { conn, framer, limits, rate, last_write, queued: Vec::new(), early_data: false })
     }
 }
 
