@@ -176,6 +176,17 @@ async fn user_commands_manage_accounts_in_the_configured_storage() {
     assert_eq!(c.authenticate("SCRAM-SHA-256", "alice", "first").await, Err("not-authorized".into()));
     let c = ClientBuilder::new(addr, "cli.example").mechanism("PLAIN").login("alice", "second").await;
     assert_eq!(c.jid.as_deref().map(|j| j.split('/').next().unwrap()), Some("alice@cli.example"));
+    let _ = ClientBuilder::new(addr, "cli.example").login("alice", "second").await;
+
+    // The running server keeps alice's credentials in memory: changes made by the command
+    // line are in force when the command returns.
+    assert!(run(&["user", "passwd", "alice", "--password-stdin", "--config", cfg], &dir, "third\n").0);
+    let mut c = ClientBuilder::new(addr, "cli.example").open().await;
+    assert_eq!(c.authenticate("SCRAM-SHA-256", "alice", "second").await, Err("not-authorized".into()));
+    let _ = ClientBuilder::new(addr, "cli.example").login("alice", "third").await;
+    assert!(run(&["user", "del", "alice", "--config", cfg], &dir, "").0);
+    let mut c = ClientBuilder::new(addr, "cli.example").open().await;
+    assert_eq!(c.authenticate("SCRAM-SHA-256", "alice", "third").await, Err("not-authorized".into()));
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -21,6 +21,7 @@ pub async fn run(command: UserCommand) -> anyhow::Result<()> {
             if !accounts::delete(&db, &host, &name).await? {
                 bail!("no account {name}@{host}");
             }
+            settle().await;
             println!("deleted {name}@{host}");
         }
         UserCommand::Passwd { name, password_stdin, target } => {
@@ -29,6 +30,7 @@ pub async fn run(command: UserCommand) -> anyhow::Result<()> {
             if !accounts::set_password(&db, &host, &name, &password).await? {
                 bail!("no account {name}@{host}");
             }
+            settle().await;
             println!("password changed for {name}@{host}");
         }
         UserCommand::List { target } => {
@@ -39,6 +41,12 @@ pub async fn run(command: UserCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A running server keeps credentials in memory and learns of changes made here within
+/// this time: returning only after it means the change is in force when the command ends.
+async fn settle() {
+    tokio::time::sleep(rhein_storage::ACCOUNT_CHANGES_SETTLE).await;
 }
 
 /// Storage and host named by the config (or the embedded default).

@@ -2,6 +2,7 @@
 
 use crate::cache::Written;
 use crate::db::on_pool;
+use crate::epoch;
 use crate::{Db, StorageError};
 use rhein_sasl::{Credentials, ScramKeys};
 
@@ -32,12 +33,20 @@ impl Accounts<'_> {
         const SQL: &str = "INSERT INTO account (host, username, salt, iterations, sha1_stored_key, \
             sha1_server_key, sha256_stored_key, sha256_server_key, argon2, created_at) \
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (host, username) DO NOTHING";
-        let done = on_pool!(self.db, |p| bind_credentials!(sqlx::query(SQL).bind(host).bind(username), c)
-            .bind(crate::now_ms())
-            .execute(p)
-            .await?
-            .rows_affected());
-        Ok(done == 1)
+        let write = async {
+            Ok(on_pool!(self.db, |p| {
+                let mut tx = p.begin().await?;
+                let done = bind_credentials!(sqlx::query(SQL).bind(host).bind(username), c)
+                    .bind(crate::now_ms())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                let epoch: i64 = sqlx::query_scalar(epoch::BUMP).fetch_one(&mut *tx).await?;
+                tx.commit().await?;
+                (done, epoch)
+            }))
+        };
+        self.written(&format!("{username}@{host}"), Written::Credentials, write).await
     }
 
     /// Replaces the credentials of an existing account; `false` if there is no such account.
@@ -45,11 +54,19 @@ impl Accounts<'_> {
         const SQL: &str = "UPDATE account SET salt = $3, iterations = $4, sha1_stored_key = $5, \
             sha1_server_key = $6, sha256_stored_key = $7, sha256_server_key = $8, argon2 = $9 \
             WHERE host = $1 AND username = $2";
-        let done = on_pool!(self.db, |p| bind_credentials!(sqlx::query(SQL).bind(host).bind(username), c)
-            .execute(p)
-            .await?
-            .rows_affected());
-        Ok(done == 1)
+        let write = async {
+            Ok(on_pool!(self.db, |p| {
+                let mut tx = p.begin().await?;
+                let done = bind_credentials!(sqlx::query(SQL).bind(host).bind(username), c)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                let epoch: i64 = sqlx::query_scalar(epoch::BUMP).fetch_one(&mut *tx).await?;
+                tx.commit().await?;
+                (done, epoch)
+            }))
+        };
+        self.written(&format!("{username}@{host}"), Written::Credentials, write).await
     }
 
     /// Deletes an account and everything stored for it; `false` if there was none.
@@ -69,29 +86,57 @@ impl Accounts<'_> {
                     let sql = format!("DELETE FROM {table} WHERE owner = $1");
                     sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&bare).execute(&mut *tx).await?;
                 }
+                let epoch: i64 = sqlx::query_scalar(epoch::BUMP).fetch_one(&mut *tx).await?;
                 tx.commit().await?;
-                n
+                (n, epoch)
             }))
         };
-        Ok(self.db.cache.writing(&bare, Written::All, write).await? == 1)
+        self.written(&bare, Written::All, write).await
     }
 
+    /// Runs a write of one account (which returns the rows it changed and the epoch it
+    /// bumped); whether it changed one.
+    async fn written(
+        &self,
+        account: &str,
+        what: Written,
+        write: impl Future<Output = Result<(u64, i64), StorageError>>,
+    ) -> Result<bool, StorageError> {
+        let (n, epoch) = self.db.cache.writing(account, what, write).await?;
+        self.db.epoch.bumped_here(epoch);
+        Ok(n == 1)
+    }
+
+    /// What verifies the account's password; `None` if there is no such account. Kept in
+    /// memory once read.
     pub async fn credentials(&self, host: &str, username: &str) -> Result<Option<Credentials>, StorageError> {
         const SQL: &str = "SELECT salt, iterations, sha1_stored_key, sha1_server_key, sha256_stored_key, \
             sha256_server_key, argon2 FROM account WHERE host = $1 AND username = $2";
+        let account = format!("{username}@{host}");
+        if let Some(kept) = self.db.cache.credentials(&account) {
+            return Ok(Some(kept));
+        }
+        let ticket = self.db.cache.ticket();
         let row: Option<CredRow> =
             on_pool!(self.db, |p| sqlx::query_as(SQL).bind(host).bind(username).fetch_optional(p).await)?;
-        Ok(row.map(|(salt, iterations, s1, k1, s256, k256, argon2)| Credentials {
+        let found = row.map(|(salt, iterations, s1, k1, s256, k256, argon2)| Credentials {
             salt,
             iterations: iterations as u32,
             sha1: ScramKeys { stored_key: s1, server_key: k1 },
             sha256: ScramKeys { stored_key: s256, server_key: k256 },
             argon2,
-        }))
+        });
+        if let Some(c) = &found {
+            self.db.cache.fill_credentials(ticket, &account, c);
+        }
+        Ok(found)
     }
 
     pub async fn exists(&self, host: &str, username: &str) -> Result<bool, StorageError> {
         const SQL: &str = "SELECT 1 FROM account WHERE host = $1 AND username = $2";
+        if self.db.cache.knows_account(&format!("{username}@{host}")) {
+            return Ok(true);
+        }
         let row: Option<(i32,)> =
             on_pool!(self.db, |p| sqlx::query_as(SQL).bind(host).bind(username).fetch_optional(p).await)?;
         Ok(row.is_some())

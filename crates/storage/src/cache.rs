@@ -1,13 +1,16 @@
-//! What every login reads and hardly anything writes, kept in memory: each account's roster
-//! (items and version), and which accounts have no offline messages and no subscription
-//! requests waiting. A login otherwise made six round trips to the database for them.
+//! What every login reads and hardly anything writes, kept in memory: each account's
+//! credentials and roster (items and version), and which accounts have no offline messages
+//! and no subscription requests waiting. A login otherwise made seven round trips to the
+//! database for them.
 //!
-//! Only this process writes these tables (the command line touches accounts only), and every
-//! write goes through `Cache::writing`, which drops what is known before and after it: a read
-//! fills the cache only if no write began or ended since the read started, and what was
-//! filled while a write was under way is dropped when it ends.
+//! Every write of this process goes through `Cache::writing`, which drops what is known before
+//! and after it: a read fills the cache only if no write began or ended since the read
+//! started, and what was filled while a write was under way is dropped when it ends. Of these
+//! tables only `account` is also written by another process (the command line); `epoch`
+//! notices that and drops every credential.
 
 use crate::{RosterRow, StorageError};
+use rhein_sasl::Credentials;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -16,6 +19,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 const MAX_ROSTER_ITEMS: usize = 200_000;
 /// Accounts remembered as having nothing waiting, per kind.
 const MAX_EMPTY: usize = 100_000;
+/// Accounts whose credentials are kept (some 300 bytes each).
+const MAX_CREDENTIALS: usize = 50_000;
 
 /// A roster as stored: its items (in the database's order) and version.
 #[derive(Debug)]
@@ -28,6 +33,8 @@ pub(crate) struct CachedRoster {
 pub(crate) struct Cache {
     /// Bumped by every write: a read fills the cache only if it is unchanged.
     writes: AtomicU64,
+    /// By bare JID; only accounts that exist.
+    credentials: Mutex<HashMap<String, Credentials>>,
     rosters: Mutex<Rosters>,
     /// Accounts known to have nothing waiting, per kind (see `Waiting`).
     nothing_waiting: [Mutex<HashSet<String>>; 2],
@@ -65,6 +72,7 @@ pub(crate) enum Waiting {
 /// Which of an account's data a write changed.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Written {
+    Credentials,
     Roster,
     Offline,
     Requests,
@@ -100,6 +108,9 @@ impl Cache {
     /// after each write).
     pub(crate) fn written(&self, owner: &str, what: Written) {
         self.writes.fetch_add(1, Ordering::AcqRel);
+        if matches!(what, Written::Credentials | Written::All) {
+            lock(&self.credentials).remove(owner);
+        }
         if matches!(what, Written::Roster | Written::All) {
             let mut r = lock(&self.rosters);
             if let Some(old) = r.by_owner.remove(owner) {
@@ -112,6 +123,33 @@ impl Cache {
         if matches!(what, Written::Requests | Written::All) {
             lock(self.nothing(Waiting::Requests)).remove(owner);
         }
+    }
+
+    pub(crate) fn credentials(&self, account: &str) -> Option<Credentials> {
+        lock(&self.credentials).get(account).cloned()
+    }
+
+    /// Whether the account's credentials are kept (so it exists).
+    pub(crate) fn knows_account(&self, account: &str) -> bool {
+        lock(&self.credentials).contains_key(account)
+    }
+
+    pub(crate) fn fill_credentials(&self, ticket: u64, account: &str, credentials: &Credentials) {
+        let mut kept = lock(&self.credentials);
+        if self.writes.load(Ordering::Acquire) != ticket {
+            return;
+        }
+        if kept.len() >= MAX_CREDENTIALS {
+            kept.clear();
+        }
+        kept.insert(account.to_owned(), credentials.clone());
+    }
+
+    /// Another process changed accounts: every credential is dropped, and reads under way
+    /// do not fill.
+    pub(crate) fn forget_credentials(&self) {
+        self.writes.fetch_add(1, Ordering::AcqRel);
+        lock(&self.credentials).clear();
     }
 
     pub(crate) fn roster(&self, owner: &str) -> Option<Arc<CachedRoster>> {

@@ -1,6 +1,7 @@
 //! The database handle and the macro that runs one SQL text on either pool.
 
 use crate::cache::Cache;
+use crate::epoch::Epoch;
 use crate::last_seen::LastSeen;
 use crate::writer::ArchiveWriter;
 use crate::{StorageError, migrate};
@@ -16,6 +17,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub struct Db {
     pub(crate) pool: Pool,
     pub(crate) cache: Arc<Cache>,
+    /// Tells when another process changed accounts (see `epoch`).
+    pub(crate) epoch: Arc<Epoch>,
     pub(crate) last_seen: Arc<LastSeen>,
 }
 
@@ -84,8 +87,9 @@ impl Db {
             return Err(StorageError::BadUrl { url: url.to_owned() });
         };
         let last_seen = LastSeen::spawn(pool.clone());
-        let db = Db { pool, cache: Arc::default(), last_seen };
+        let db = Db { pool, cache: Arc::default(), epoch: Arc::default(), last_seen };
         migrate::run(&db).await?;
+        Epoch::watch(&db);
         Ok(db)
     }
 

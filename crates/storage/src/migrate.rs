@@ -35,6 +35,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(11, "0011_push_body.sql"),
     migration!(12, "0012_fast_count.sql"),
     migration!(13, "0013_archive_count.sql"),
+    migration!(14, "0014_account_epoch.sql"),
 ];
 
 const BOOKKEEPING: &str =
