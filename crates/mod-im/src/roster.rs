@@ -53,8 +53,8 @@ pub(crate) async fn handle_roster_get(ctx: Ctx, iq: Element) -> IqResult {
     }
     let channels = if annotate { pam::channels(&ctx, &owner).await? } else { Default::default() };
     let mut q = xml::with_attr(Element::bare("query", ns::ROSTER), "ver", ver);
-    for row in ctx.db.roster().items(owner.as_str()).await.map_err(internal)? {
-        let mut item = item_element(&row);
+    for row in ctx.db.roster().items(owner.as_str()).await.map_err(internal)?.iter() {
+        let mut item = item_element(row);
         if let Some(channel) = pam::annotation(&channels, &row.contact) {
             item.append_child(channel);
         }

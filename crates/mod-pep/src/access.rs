@@ -24,7 +24,7 @@ impl Audience {
         let affiliations = ctx.db.pubsub().affiliations(owner.as_str(), node).await.map_err(storage_failure)?;
         Ok(Self {
             owner: owner.clone(),
-            roster: roster.into_iter().map(|r| (r.contact.clone(), r)).collect(),
+            roster: roster.iter().map(|r| (r.contact.clone(), r.clone())).collect(),
             affiliations: affiliations.into_iter().collect(),
         })
     }

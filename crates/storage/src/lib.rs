@@ -32,7 +32,7 @@ pub use muc::{AffiliationRow, Muc, RoomPushRow, RoomRow};
 pub use offline::{Offline, OfflineMessage};
 pub use pubsub::{ItemPage, ItemRow, Pubsub};
 pub use push::{PushRegistration, PushRegistrations};
-pub use roster::{LastActivity, Roster, RosterRow, SubscriptionRequests};
+pub use roster::{LastActivity, Roster, RosterItems, RosterRow, SubscriptionRequests};
 pub use upload::{SlotRow, Uploads};
 
 /// Tables keyed by `owner` (a bare JID): emptied when the account is deleted.

@@ -48,9 +48,21 @@ pub struct Roster<'a> {
 const BUMP: &str = "INSERT INTO roster_version (owner, version) VALUES ($1, 1) \
     ON CONFLICT (owner) DO UPDATE SET version = roster_version.version + 1 RETURNING version";
 
+/// A roster's items as stored (in contact order), read-only.
+#[derive(Debug, Clone)]
+pub struct RosterItems(Arc<CachedRoster>);
+
+impl std::ops::Deref for RosterItems {
+    type Target = [RosterRow];
+    fn deref(&self) -> &[RosterRow] {
+        &self.0.items
+    }
+}
+
 impl Roster<'_> {
-    pub async fn items(&self, owner: &str) -> Result<Vec<RosterRow>, StorageError> {
-        Ok(self.cached(owner).await?.items.clone())
+    /// The roster's items, shared with the cache rather than copied.
+    pub async fn items(&self, owner: &str) -> Result<RosterItems, StorageError> {
+        Ok(RosterItems(self.cached(owner).await?))
     }
 
     pub async fn item(&self, owner: &str, contact: &str) -> Result<Option<RosterRow>, StorageError> {
@@ -202,7 +214,7 @@ mod tests {
         item.subscription = "to".into();
         assert_eq!(r.upsert("a@x", &item).await.unwrap(), 2);
         assert_eq!(r.item("a@x", "b@x").await.unwrap(), Some(item.clone()));
-        assert_eq!(r.items("a@x").await.unwrap(), vec![item]);
+        assert_eq!(*r.items("a@x").await.unwrap(), [item]);
         assert_eq!(r.remove("a@x", "b@x").await.unwrap(), Some(3));
         assert_eq!(r.remove("a@x", "b@x").await.unwrap(), None);
         assert!(r.items("a@x").await.unwrap().is_empty());
