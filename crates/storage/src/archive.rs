@@ -104,8 +104,9 @@ impl Plan {
 
 /// Retention deletes this many messages per transaction, so that appends are never held
 /// up for long and the rows it returns stay few.
-const EXPIRE_CHUNK: usize = 10_000; // EXPIRE's LIMIT
-const EXPIRE: &str = "DELETE FROM archive WHERE id IN (SELECT id FROM archive WHERE ts < $1 LIMIT 10000) \
+const EXPIRE_CHUNK: usize = 10_000;
+/// `$2` is `EXPIRE_CHUNK`.
+const EXPIRE: &str = "DELETE FROM archive WHERE id IN (SELECT id FROM archive WHERE ts < $1 LIMIT $2) \
     RETURNING owner, with_jid";
 pub(crate) const BUMP_COUNT: &str = "INSERT INTO archive_count (owner, with_jid, n) VALUES ($1, $2, $3) \
     ON CONFLICT (owner, with_jid) DO UPDATE SET n = archive_count.n + $3";
@@ -362,7 +363,8 @@ impl Archive<'_> {
         loop {
             let gone = on_pool!(self.db, |p| {
                 let mut tx = p.begin().await?;
-                let gone: Vec<(String, String)> = sqlx::query_as(EXPIRE).bind(before).fetch_all(&mut *tx).await?;
+                let gone: Vec<(String, String)> =
+                    sqlx::query_as(EXPIRE).bind(before).bind(EXPIRE_CHUNK as i64).fetch_all(&mut *tx).await?;
                 let mut counts = Counts::default();
                 for (owner, with) in &gone {
                     counts.add(owner, with, -1);
@@ -566,7 +568,7 @@ mod tests {
             assert_indexed(&explain(&db, &plan.count_sql, &plan.count_args).await, what);
             assert_indexed(&explain(&db, &plan.page_sql(), &plan.page.args).await, what);
         }
-        let expire = explain(&db, EXPIRE, &[Arg::Int(0)]).await;
+        let expire = explain(&db, EXPIRE, &[Arg::Int(0), Arg::Int(EXPIRE_CHUNK as i64)]).await;
         assert_indexed(&expire, "retention");
     }
 }
