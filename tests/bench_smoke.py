@@ -5,7 +5,7 @@ run by hand).
 Usage: python3 tests/bench_smoke.py PATH/TO/rhein PATH/TO/rhein-bench
 
 Each scenario's JSON line is printed and checked: no failed logins, every soak message
-received exactly once, room messages fanned out, a big roster with contacts online, every
+received exactly once, every routed message received before the clients leave, room messages fanned out, a big roster with contacts online, every
 stormed session back. Exits non-zero on the first failure.
 """
 
@@ -42,8 +42,12 @@ def main(rhein, bench):
         check(idle["bytes_per_session"] > 0, "idle: sessions held, memory measured")
         login = run("login", "--concurrency", "8", "--duration", "2", "--roster", "20")
         check(login["logins"] > 0 and login["failed"] == 0, "login: logins without failures")
+        full = run("--full-handshakes", "login", "--concurrency", "8", "--duration", "2")
+        check(full["logins"] > 0 and full["failed"] == 0 and not full["tls_resumption"],
+              "login: logins with full TLS handshakes")
         msgs = run("messages", "--pairs", "5", "--window", "16", "--duration", "2")
-        check(msgs["msgs_per_sec"] > 0, "messages: routed")
+        check(msgs["msgs_per_sec"] > 0 and msgs["not_received"] == 0,
+              "messages: routed, and what was in flight received before the clients left")
         soak = run("soak", "--pairs", "5", "--rate", "40", "--duration", "5", "--server-pid", pid)
         check(soak["sent"] > 0 and soak["lost"] == 0 and soak["duplicates"] == 0,
               "soak: every message received exactly once (or bounced)")

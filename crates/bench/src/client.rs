@@ -29,6 +29,40 @@ pub struct Target {
     pub cache: SaltCache,
 }
 
+/// Who logs in and from where: the `i`th login of a run is account `{prefix}{i mod accounts}`
+/// from source address `i mod sources`.
+#[derive(Clone)]
+pub struct Fleet {
+    pub target: Target,
+    pub prefix: String,
+    pub accounts: usize,
+    pub sources: Vec<IpAddr>,
+}
+
+impl Fleet {
+    pub fn user(&self, i: usize) -> String {
+        format!("{}{}", self.prefix, i % self.accounts.max(1))
+    }
+
+    pub fn jid(&self, i: usize) -> String {
+        format!("{}@{}", self.user(i), self.target.domain)
+    }
+
+    pub fn source(&self, i: usize) -> IpAddr {
+        self.sources[i % self.sources.len()]
+    }
+
+    /// The `i`th login.
+    pub async fn login(&self, i: usize) -> anyhow::Result<Client> {
+        self.login_as(i, i).await
+    }
+
+    /// Account `account` from the `i`th source address.
+    pub async fn login_as(&self, i: usize, account: usize) -> anyhow::Result<Client> {
+        Client::login(&self.target, self.source(i), &self.user(account)).await
+    }
+}
+
 pub struct Client {
     /// `None` only while STARTTLS swaps the connection.
     conn: Option<Conn>,

@@ -18,7 +18,7 @@ mod roster;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use client::{Client, SaltCache, Target};
+use client::{Client, Fleet, SaltCache, Target};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -49,6 +49,11 @@ struct Args {
     /// Connect without STARTTLS (the server must allow plaintext SCRAM).
     #[arg(long)]
     no_tls: bool,
+    /// Never resume a TLS session: every handshake in full, as for a client's first
+    /// connection or after a server restart. By default the generator keeps session tickets
+    /// as clients do, and resumes where the server issues them.
+    #[arg(long)]
+    full_handshakes: bool,
     #[command(subcommand)]
     scenario: Scenario,
 }
@@ -165,53 +170,54 @@ async fn run(args: Args) -> anyhow::Result<()> {
         addr: args.addr,
         domain: args.domain.clone(),
         tls: !args.no_tls,
-        connector: rhein_testkit::insecure_connector(false),
+        connector: connector(args.full_handshakes),
         password: args.password.clone(),
         cache: SaltCache::default(),
     };
-    let user = |i: usize| format!("{}{}", args.prefix, i % args.accounts.max(1));
-    let source = |i: usize| args.sources[i % args.sources.len()];
+    let fleet = Fleet { target, prefix: args.prefix, accounts: args.accounts.max(1), sources: args.sources };
     // Warm the salted-password cache so the generator is not the bottleneck.
     let mut mechanism = "";
-    for i in 0..args.accounts.min(1000) {
-        let c = Client::login(&target, source(i), &user(i))
-            .await
-            .with_context(|| format!("warm-up login of {}", user(i)))?;
+    for i in 0..fleet.accounts.min(1000) {
+        let c = fleet.login(i).await.with_context(|| format!("warm-up login of {}", fleet.user(i)))?;
         mechanism = c.mechanism;
         c.close().await;
     }
     let mut result = match args.scenario {
-        Scenario::Idle { sessions, server_pid, concurrency } => {
-            idle(&target, &user, &source, sessions, server_pid, concurrency).await?
-        }
+        Scenario::Idle { sessions, server_pid, concurrency } => idle(&fleet, sessions, server_pid, concurrency).await?,
         Scenario::Login { concurrency, duration, roster } => {
-            roster::fill_all(&target, &user, &source, args.accounts, roster).await?;
-            let mut result = login(&target, &args, concurrency, duration).await?;
+            roster::fill_all(&fleet, roster).await?;
+            let mut result = login(&fleet, concurrency, duration).await?;
             result["roster"] = roster.into();
             result
         }
         Scenario::Roster { items, online, logins } => {
-            roster::big(&target, &user, &source, args.accounts, roster::BigRoster { items, online, logins }).await?
+            roster::big(&fleet, roster::BigRoster { items, online, logins }).await?
         }
         Scenario::Messages { pairs, window, duration, rate } => {
             let per_pair = rate.map(|r| r as f64 / pairs.max(1) as f64);
-            messages(&target, &user, &source, Load { pairs, window, duration, per_pair }).await?
+            messages(&fleet, Load { pairs, window, duration, per_pair }).await?
         }
-        Scenario::Soak { pairs, rate, duration, server_pid } => {
-            soak(&target, &user, &source, pairs, rate, duration, server_pid).await?
-        }
+        Scenario::Soak { pairs, rate, duration, server_pid } => soak(&fleet, pairs, rate, duration, server_pid).await?,
         Scenario::Muc { occupants, senders, window, duration, service, server_pid, concurrency } => {
             let service = service.unwrap_or_else(|| format!("conference.{}", args.domain));
             let f = muc::Fanout { occupants, senders, window, duration, service, server_pid, concurrency };
-            muc::fanout(&target, &user, &source, f).await?
+            muc::fanout(&fleet, f).await?
         }
-        Scenario::Storm { sessions, jitter, concurrency } => {
-            storm(&target, &user, &source, sessions, jitter, concurrency).await?
-        }
+        Scenario::Storm { sessions, jitter, concurrency } => storm(&fleet, sessions, jitter, concurrency).await?,
     };
     result["mechanism"] = mechanism.into();
+    result["tls_resumption"] = (fleet.target.tls && !args.full_handshakes).into();
     println!("{result}");
     Ok(())
+}
+
+/// A client that accepts any certificate (the servers here have self-signed ones).
+fn connector(full_handshakes: bool) -> tokio_rustls::TlsConnector {
+    let mut config = rhein_stream::tls::unverified_client_config(&[]);
+    if full_handshakes {
+        config.resumption = tokio_rustls::rustls::client::Resumption::disabled();
+    }
+    tokio_rustls::TlsConnector::from(Arc::new(config))
 }
 
 /// The `p` quantile (0..=1) of sorted latencies in microseconds, in milliseconds.
@@ -240,23 +246,17 @@ fn status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
 }
 
 /// Logs `sessions` clients in, at most `concurrency` at a time.
-pub(crate) async fn login_many(
-    target: &Target,
-    user: &dyn Fn(usize) -> String,
-    source: &dyn Fn(usize) -> IpAddr,
-    sessions: usize,
-    concurrency: usize,
-) -> anyhow::Result<Vec<Client>> {
+pub(crate) async fn login_many(fleet: &Fleet, sessions: usize, concurrency: usize) -> anyhow::Result<Vec<Client>> {
     if sessions > MAX_SESSIONS {
         bail!("at most {MAX_SESSIONS} sessions per process");
     }
     let permits = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut tasks = Vec::with_capacity(sessions);
     for i in 0..sessions {
-        let (t, u, s, permits) = (target.clone(), user(i), source(i), permits.clone());
+        let (fleet, permits) = (fleet.clone(), permits.clone());
         tasks.push(tokio::spawn(async move {
             let _p = permits.acquire_owned().await;
-            Client::login(&t, s, &u).await
+            fleet.login(i).await
         }));
     }
     let mut clients = Vec::with_capacity(sessions);
@@ -266,17 +266,10 @@ pub(crate) async fn login_many(
     Ok(clients)
 }
 
-async fn idle(
-    target: &Target,
-    user: &dyn Fn(usize) -> String,
-    source: &dyn Fn(usize) -> IpAddr,
-    sessions: usize,
-    pid: u32,
-    concurrency: usize,
-) -> anyhow::Result<serde_json::Value> {
+async fn idle(fleet: &Fleet, sessions: usize, pid: u32, concurrency: usize) -> anyhow::Result<serde_json::Value> {
     let before = rss_kib(pid)?;
     let started = Instant::now();
-    let clients = login_many(target, user, source, sessions, concurrency).await?;
+    let clients = login_many(fleet, sessions, concurrency).await?;
     let connect_secs = started.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = rss_kib(pid)?;
@@ -285,26 +278,24 @@ async fn idle(
         c.close().await;
     }
     Ok(serde_json::json!({
-        "scenario": "idle", "sessions": sessions, "tls": target.tls,
+        "scenario": "idle", "sessions": sessions, "tls": fleet.target.tls,
         "rss_before_kib": before, "rss_after_kib": after,
         "bytes_per_session": per_session.round(), "connect_secs": connect_secs,
     }))
 }
 
-async fn login(target: &Target, args: &Args, concurrency: usize, duration: u64) -> anyhow::Result<serde_json::Value> {
+async fn login(fleet: &Fleet, concurrency: usize, duration: u64) -> anyhow::Result<serde_json::Value> {
     let done = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let stop = Instant::now() + Duration::from_secs(duration);
     let mut workers = Vec::new();
     for w in 0..concurrency.max(1) {
-        let (t, done, failed) = (target.clone(), done.clone(), failed.clone());
-        let (prefix, accounts, sources) = (args.prefix.clone(), args.accounts.max(1), args.sources.clone());
+        let (fleet, done, failed) = (fleet.clone(), done.clone(), failed.clone());
         workers.push(tokio::spawn(async move {
             let mut i = w;
             while Instant::now() < stop {
-                let user = format!("{prefix}{}", i % accounts);
                 let outcome = async {
-                    let mut c = Client::login(&t, sources[i % sources.len()], &user).await?;
+                    let mut c = fleet.login(i).await?;
                     c.request("<iq type='get' id='r'><query xmlns='jabber:iq:roster'/></iq>", "r").await?;
                     c.send_raw(b"<presence/>").await?;
                     c.close().await;
@@ -340,31 +331,41 @@ struct Load {
     per_pair: Option<f64>,
 }
 
-async fn messages(
-    target: &Target,
-    user: &dyn Fn(usize) -> String,
-    source: &dyn Fn(usize) -> IpAddr,
-    load: Load,
-) -> anyhow::Result<serde_json::Value> {
+async fn messages(fleet: &Fleet, load: Load) -> anyhow::Result<serde_json::Value> {
     let Load { pairs, window, duration, per_pair } = load;
     let epoch = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
+    // Set once every sender has stopped: receivers then take what is still in flight and
+    // close, so that nothing is left in the server's offline storage for a later scenario's
+    // logins to pay for.
+    let drain = Arc::new(AtomicBool::new(false));
     let received = Arc::new(AtomicU64::new(0));
     let mut senders = Vec::new();
     let mut receivers = Vec::new();
     for p in 0..pairs {
-        let mut tx = Client::login(target, source(2 * p), &user(2 * p)).await?;
-        let mut rx = Client::login(target, source(2 * p + 1), &user(2 * p + 1)).await?;
+        let mut tx = fleet.login(2 * p).await?;
+        let mut rx = fleet.login(2 * p + 1).await?;
         // Both sessions are fully set up before the clock starts.
         tx.request("<iq type='get' id='s' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>", "s").await.ok();
         rx.request("<iq type='get' id='s' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>", "s").await.ok();
         let to = rx.jid.clone();
         let delivered = Arc::new(AtomicU64::new(0));
-        let (stop_rx, total, d2) = (stop.clone(), received.clone(), delivered.clone());
+        let sent_so_far = Arc::new(AtomicU64::new(0));
+        let (drain, total, d2, s2) = (drain.clone(), received.clone(), delivered.clone(), sent_so_far.clone());
         receivers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
-            while !stop_rx.load(Ordering::Relaxed) {
-                let Ok(Ok(el)) = tokio::time::timeout(Duration::from_millis(200), rx.next()).await else { continue };
+            loop {
+                let draining = drain.load(Ordering::Relaxed);
+                if draining && d2.load(Ordering::Relaxed) >= s2.load(Ordering::Relaxed) {
+                    break;
+                }
+                let Ok(Ok(el)) = tokio::time::timeout(Duration::from_millis(200), rx.next()).await else {
+                    // Quiet for 200 ms while draining: whatever is missing is not coming.
+                    if draining {
+                        break;
+                    }
+                    continue;
+                };
                 if el.name() != "message" {
                     continue;
                 }
@@ -376,6 +377,7 @@ async fn messages(
                     latencies.push(epoch.elapsed().as_micros() as u64 - sent);
                 }
             }
+            rx.close().await;
             latencies
         }));
         let stop_tx = stop.clone();
@@ -403,7 +405,9 @@ async fn messages(
                 if tx.send_raw(&batch).await.is_err() {
                     break;
                 }
+                sent_so_far.store(sent, Ordering::Relaxed);
             }
+            tx.close().await;
             sent
         }));
     }
@@ -417,6 +421,7 @@ async fn messages(
     for s in senders {
         sent += s.await?;
     }
+    drain.store(true, Ordering::Relaxed);
     let mut latencies = Vec::new();
     for r in receivers {
         latencies.extend(r.await?);
@@ -425,6 +430,7 @@ async fn messages(
     let pct = |p: f64| percentile_ms(&latencies, p);
     Ok(serde_json::json!({
         "scenario": "messages", "pairs": pairs, "window": window, "sent": sent,
+        "not_received": sent.saturating_sub(received.load(Ordering::Relaxed)),
         "rate": per_pair.map(|r| (r * pairs as f64).round()),
         "msgs_per_sec": (delivered as f64 / secs).round(),
         "latency_ms_p50": pct(0.5), "latency_ms_p99": pct(0.99),
@@ -440,11 +446,8 @@ struct Tally {
     bounced: u64,
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn soak(
-    target: &Target,
-    user: &dyn Fn(usize) -> String,
-    source: &dyn Fn(usize) -> IpAddr,
+    fleet: &Fleet,
     pairs: usize,
     rate: u64,
     duration: u64,
@@ -455,8 +458,8 @@ async fn soak(
     let stop = Instant::now() + Duration::from_secs(duration);
     let mut tasks = Vec::new();
     for p in 0..pairs {
-        let mut tx = Client::login(target, source(2 * p), &user(2 * p)).await?;
-        let mut rx = Client::login(target, source(2 * p + 1), &user(2 * p + 1)).await?;
+        let mut tx = fleet.login(2 * p).await?;
+        let mut rx = fleet.login(2 * p + 1).await?;
         tx.send_raw(b"<presence/>").await?;
         rx.send_raw(b"<presence/>").await?;
         let to = rx.jid.clone();
@@ -552,15 +555,8 @@ async fn drain_bounces(tx: &mut Client, tally: &mut Tally) {
     }
 }
 
-async fn storm(
-    target: &Target,
-    user: &dyn Fn(usize) -> String,
-    source: &dyn Fn(usize) -> IpAddr,
-    sessions: usize,
-    jitter: u64,
-    concurrency: usize,
-) -> anyhow::Result<serde_json::Value> {
-    let clients = login_many(target, user, source, sessions, concurrency).await?;
+async fn storm(fleet: &Fleet, sessions: usize, jitter: u64, concurrency: usize) -> anyhow::Result<serde_json::Value> {
+    let clients = login_many(fleet, sessions, concurrency).await?;
     // Everyone goes at once, without closing their streams (a network blip, a restart).
     drop(clients);
     let started = Instant::now();
@@ -568,12 +564,12 @@ async fn storm(
     let mut tasks = Vec::with_capacity(sessions);
     let jitter_ms = (jitter * 1000).max(1);
     for i in 0..sessions {
-        let (t, u, s, failed) = (target.clone(), user(i), source(i), failed.clone());
+        let (fleet, failed) = (fleet.clone(), failed.clone());
         // Spread over the window without a random number generator: a multiplicative hash.
         let delay = Duration::from_millis((i as u64).wrapping_mul(2_654_435_761) % jitter_ms);
         tasks.push(tokio::spawn(async move {
             tokio::time::sleep(delay).await;
-            match Client::login(&t, s, &u).await {
+            match fleet.login(i).await {
                 Ok(c) => Some(c),
                 Err(_) => {
                     failed.fetch_add(1, Ordering::Relaxed);

@@ -2,10 +2,9 @@
 //! message is delivered to every occupant. Reports deliveries per second, the time the
 //! last occupant needs to join, and the server's memory growth per occupant.
 
-use crate::client::{Client, Target};
+use crate::client::{Client, Fleet};
 use crate::{login_many, percentile_ms, rss_kib};
 use anyhow::{Context, bail};
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -22,18 +21,13 @@ pub struct Fanout {
     pub concurrency: usize,
 }
 
-pub async fn fanout(
-    target: &Target,
-    user: &dyn Fn(usize) -> String,
-    source: &dyn Fn(usize) -> IpAddr,
-    f: Fanout,
-) -> anyhow::Result<serde_json::Value> {
+pub async fn fanout(fleet: &Fleet, f: Fanout) -> anyhow::Result<serde_json::Value> {
     if f.occupants < 2 || f.senders == 0 || f.senders >= f.occupants {
         bail!("need at least two occupants and fewer senders than occupants");
     }
     let room = format!("fanout{}@{}", std::process::id(), f.service);
     let rss_start = f.server_pid.map(rss_kib).transpose()?;
-    let clients = login_many(target, user, source, f.occupants, f.concurrency).await?;
+    let clients = login_many(fleet, f.occupants, f.concurrency).await?;
     let mut pending = clients.into_iter();
     let epoch = Instant::now();
     let shared = Arc::new(Shared::default());

@@ -1,11 +1,10 @@
 //! Rosters: filling every account's roster before the login scenario, and the big-roster
 //! login (one account with hundreds of items, a share of them online).
 
-use crate::client::{Client, Target};
+use crate::client::{Client, Fleet};
 use crate::percentile_ms;
 use anyhow::{Context, bail};
 use rhein_proto::{Element, xml};
-use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 const NS_ROSTER: &str = "jabber:iq:roster";
@@ -40,20 +39,14 @@ async fn add_items(c: &mut Client, jids: impl Iterator<Item = String>) -> anyhow
 }
 
 /// Gives each account `items` roster items (the next accounts in line) unless it has them.
-pub(crate) async fn fill_all(
-    target: &Target,
-    user: &dyn Fn(usize) -> String,
-    source: &dyn Fn(usize) -> IpAddr,
-    accounts: usize,
-    items: usize,
-) -> anyhow::Result<()> {
+pub(crate) async fn fill_all(fleet: &Fleet, items: usize) -> anyhow::Result<()> {
     if items == 0 {
         return Ok(());
     }
-    for i in 0..accounts {
-        let mut c = Client::login(target, source(i), &user(i)).await?;
+    for i in 0..fleet.accounts {
+        let mut c = fleet.login(i).await?;
         let (have, _) = items_of(&roster(&mut c, None).await?);
-        let wanted = (1..=items).map(|k| format!("{}@{}", user(i + k), target.domain));
+        let wanted = (1..=items).map(|k| fleet.jid(i + k));
         add_items(&mut c, wanted.filter(|j| !have.iter().any(|(h, _)| h == j))).await?;
         c.close().await;
     }
@@ -71,29 +64,23 @@ pub(crate) struct BigRoster {
 /// (some contacts with two resources when there are fewer contacts than that). Each login
 /// of account 0 measures the roster result and the contacts' presence after its initial
 /// presence; a last login with the version it got measures what an unchanged roster costs.
-pub(crate) async fn big(
-    target: &Target,
-    user: &dyn Fn(usize) -> String,
-    source: &dyn Fn(usize) -> IpAddr,
-    accounts: usize,
-    b: BigRoster,
-) -> anyhow::Result<serde_json::Value> {
-    let contacts = accounts.saturating_sub(1).min(b.items);
+pub(crate) async fn big(fleet: &Fleet, b: BigRoster) -> anyhow::Result<serde_json::Value> {
+    let contacts = fleet.accounts.saturating_sub(1).min(b.items);
     if contacts == 0 || b.online == 0 {
         bail!("the big roster needs at least two accounts and one online contact");
     }
-    let jid = |i: usize| format!("{}@{}", user(i), target.domain);
+    let jid = |i: usize| fleet.jid(i);
     let owner = jid(0);
     let mut online = Vec::with_capacity(b.online);
     for n in 0..b.online {
-        let mut c = Client::login(target, source(n), &user(1 + n % contacts)).await?;
+        let mut c = fleet.login_as(n, 1 + n % contacts).await?;
         c.send_raw(b"<presence/>").await?;
         online.push(c);
     }
     // Set-up, kept across runs: the items, and a subscription to every real contact.
-    let mut me = Client::login(target, source(0), &user(0)).await?;
+    let mut me = fleet.login(0).await?;
     let (have, _) = items_of(&roster(&mut me, None).await?);
-    let ghosts = (0..b.items - contacts).map(|k| format!("nobody{k}@{}", target.domain));
+    let ghosts = (0..b.items - contacts).map(|k| format!("nobody{k}@{}", fleet.target.domain));
     let wanted = (1..=contacts).map(jid).chain(ghosts);
     add_items(&mut me, wanted.filter(|j| !have.iter().any(|(h, _)| h == j))).await?;
     let subscribed = |j: &str| have.iter().any(|(h, s)| h == j && matches!(s.as_str(), "to" | "both"));
@@ -119,7 +106,7 @@ pub(crate) async fn big(
 
     let (mut roster_us, mut presence_us, mut bytes, mut ver, mut got_items) = (Vec::new(), Vec::new(), 0, None, 0);
     for n in 0..b.logins.max(1) {
-        let mut me = Client::login(target, source(n), &user(0)).await?;
+        let mut me = fleet.login_as(n, 0).await?;
         let asked = Instant::now();
         let result = roster(&mut me, None).await?;
         roster_us.push(asked.elapsed().as_micros() as u64);
@@ -143,7 +130,7 @@ pub(crate) async fn big(
     }
     // Again with the version just received: a server that versions rosters answers with
     // an empty result (RFC 6121 §2.6.3).
-    let mut me = Client::login(target, source(0), &user(0)).await?;
+    let mut me = fleet.login(0).await?;
     let asked = Instant::now();
     let again = roster(&mut me, ver.as_deref()).await?;
     let versioned_ms = asked.elapsed().as_secs_f64() * 1000.0;
