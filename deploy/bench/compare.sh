@@ -207,7 +207,8 @@ stop_server() {
 }
 
 wants() { [[ " $scenarios " == *" $1 "* ]]; }
-median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print "-"; else print a[int((NR+1)/2)]}'; }
+# Median of the numbers on stdin, one per line (blank lines ignored); "-" for none.
+median() { awk 'NF' | sort -n | awk '{a[NR]=$1} END {if (NR==0) print "-"; else print a[int((NR+1)/2)]}'; }
 
 # The load generator, on the generator's core when pinned.
 bench() { $gen_pin "$root/target/release/rhein-bench" --addr "127.0.0.1:$port" --accounts $accounts --password bench --sources 127.0.0.1,127.0.0.2,127.0.0.3 "$@"; }
@@ -307,7 +308,7 @@ done
         fi
         for s in $servers; do
             row="| $s"
-            for k in $keys; do row="$row | $(echo ${result[$s,$regime,$k]:-} | tr ' ' '\n' | grep -v '^$' | median)"; done
+            for k in $keys; do row="$row | $(echo ${result[$s,$regime,$k]:-} | tr ' ' '\n' | median)"; done
             echo "$row |"
         done
         echo

@@ -25,6 +25,22 @@ macro_rules! bind_credentials {
     };
 }
 
+/// A write of one statement on `account` and the epoch bump, in one transaction; yields
+/// (rows changed, new epoch).
+macro_rules! bumping_epoch {
+    ($db:expr, $statement:expr) => {
+        async {
+            Ok(on_pool!($db, |p| {
+                let mut tx = p.begin().await?;
+                let done = $statement.execute(&mut *tx).await?.rows_affected();
+                let epoch: i64 = sqlx::query_scalar(epoch::BUMP).fetch_one(&mut *tx).await?;
+                tx.commit().await?;
+                (done, epoch)
+            }))
+        }
+    };
+}
+
 type CredRow = (Vec<u8>, i32, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>, String);
 
 impl Accounts<'_> {
@@ -33,19 +49,10 @@ impl Accounts<'_> {
         const SQL: &str = "INSERT INTO account (host, username, salt, iterations, sha1_stored_key, \
             sha1_server_key, sha256_stored_key, sha256_server_key, argon2, created_at) \
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (host, username) DO NOTHING";
-        let write = async {
-            Ok(on_pool!(self.db, |p| {
-                let mut tx = p.begin().await?;
-                let done = bind_credentials!(sqlx::query(SQL).bind(host).bind(username), c)
-                    .bind(crate::now_ms())
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                let epoch: i64 = sqlx::query_scalar(epoch::BUMP).fetch_one(&mut *tx).await?;
-                tx.commit().await?;
-                (done, epoch)
-            }))
-        };
+        let write = bumping_epoch!(
+            self.db,
+            bind_credentials!(sqlx::query(SQL).bind(host).bind(username), c).bind(crate::now_ms())
+        );
         self.written(&format!("{username}@{host}"), Written::Credentials, write).await
     }
 
@@ -54,18 +61,7 @@ impl Accounts<'_> {
         const SQL: &str = "UPDATE account SET salt = $3, iterations = $4, sha1_stored_key = $5, \
             sha1_server_key = $6, sha256_stored_key = $7, sha256_server_key = $8, argon2 = $9 \
             WHERE host = $1 AND username = $2";
-        let write = async {
-            Ok(on_pool!(self.db, |p| {
-                let mut tx = p.begin().await?;
-                let done = bind_credentials!(sqlx::query(SQL).bind(host).bind(username), c)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                let epoch: i64 = sqlx::query_scalar(epoch::BUMP).fetch_one(&mut *tx).await?;
-                tx.commit().await?;
-                (done, epoch)
-            }))
-        };
+        let write = bumping_epoch!(self.db, bind_credentials!(sqlx::query(SQL).bind(host).bind(username), c));
         self.written(&format!("{username}@{host}"), Written::Credentials, write).await
     }
 
