@@ -144,9 +144,6 @@ impl TlsSettings {
         // XEP-0484: a resuming client may send its FAST login as TLS 1.3 early data; the
         // c2s engine accepts it only with a fresh per-token count (replays are refused).
         config.max_early_data_size = EARLY_DATA_LIMIT;
-        // An XMPP client holds one connection at a time and gets a fresh ticket with each
-        // resumption: one ticket per handshake does (rustls sends two by default).
-        config.send_tls13_tickets = 1;
         let mut https = with_server_order(builder()?.with_no_client_auth().with_cert_resolver(resolver.clone()));
         https.alpn_protocols = vec![b"http/1.1".to_vec()];
         let verifier = Arc::new(AnyCertificate::new());
