@@ -193,15 +193,17 @@ macro_rules! write_counts {
 }
 pub(crate) use write_counts;
 
+/// Binds one message's five columns to `$q`, in the order of `APPEND` and `insert_rows_sql`.
+macro_rules! bind_row {
+    ($q:expr, $owner:expr, $row:expr) => {
+        $q.bind($owner).bind(&$row.stanza_id).bind(&$row.with_jid).bind($row.ts).bind(&$row.stanza)
+    };
+}
+
 /// The INSERT of one archived message, for either backend.
 macro_rules! append_query {
     ($owner:expr, $row:expr) => {
-        sqlx::query($crate::archive::APPEND)
-            .bind($owner)
-            .bind(&$row.stanza_id)
-            .bind(&$row.with_jid)
-            .bind($row.ts)
-            .bind(&$row.stanza)
+        $crate::archive::bind_row!(sqlx::query($crate::archive::APPEND), $owner, $row)
     };
 }
 
@@ -217,7 +219,7 @@ macro_rules! append_counted {
         added
     }};
 }
-pub(crate) use {append_counted, append_query};
+pub(crate) use {append_counted, append_query, bind_row};
 
 impl Archive<'_> {
     /// Appends a message; `false` if the stanza id is already archived for this owner.
@@ -252,7 +254,7 @@ impl Archive<'_> {
                 let sql = insert_rows_sql(chunk.len(), "with_jid");
                 let mut q = sqlx::query_as::<_, (String,)>(AssertSqlSafe(sql));
                 for row in chunk {
-                    q = q.bind(owner).bind(&row.stanza_id).bind(&row.with_jid).bind(row.ts).bind(&row.stanza);
+                    q = bind_row!(q, owner, row);
                 }
                 for (with,) in q.fetch_all(&mut *tx).await? {
                     counts.add(owner, &with, 1);

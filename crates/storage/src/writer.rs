@@ -6,7 +6,9 @@
 //! committed, so what was acknowledged is on disk.
 
 use crate::StorageError;
-use crate::archive::{ArchiveRow, Counts, MAX_ROWS_PER_INSERT, append_counted, insert_rows_sql, write_counts};
+use crate::archive::{
+    ArchiveRow, Counts, MAX_ROWS_PER_INSERT, append_counted, bind_row, insert_rows_sql, write_counts,
+};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqlitePool};
 use sqlx::{ConnectOptions, Connection};
 use std::collections::HashSet;
@@ -105,7 +107,7 @@ async fn commit_batch(conn: &mut SqliteConnection, batch: &[Job]) -> Result<Hash
     let sql = insert_rows_sql(batch.len(), "owner, stanza_id");
     let mut q = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
     for job in batch {
-        q = q.bind(&job.owner).bind(&job.row.stanza_id).bind(&job.row.with_jid).bind(job.row.ts).bind(&job.row.stanza);
+        q = bind_row!(q, &job.owner, job.row);
     }
     let mut tx = conn.begin().await?;
     let new: HashSet<(String, String)> = q.fetch_all(&mut *tx).await?.into_iter().collect();
