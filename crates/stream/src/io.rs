@@ -243,13 +243,13 @@ impl StreamIo {
     }
 
     /// Writes `last` (after any queued bytes) and `</stream:stream>`, then closes the
-    /// connection: over TLS the close_notify leaves in the same flush.
+    /// connection: over TLS the close_notify leaves in the same flush. The last bytes get
+    /// the time any write gets (`write_timeout`).
     async fn end(&mut self, last: &[u8]) {
         let mut out = std::mem::take(&mut self.queued);
         out.extend_from_slice(last);
         out.extend_from_slice(b"</stream:stream>");
-        let _ =
-            tokio::time::timeout(self.limits.write_timeout.min(Duration::from_secs(1)), self.conn.finish(&out)).await;
+        let _ = tokio::time::timeout(self.limits.write_timeout, self.conn.finish(&out)).await;
     }
 
     /// Closes our side of the stream and the connection.
