@@ -1,12 +1,13 @@
 //! A lean XMPP client for load: connect from a chosen source address, STARTTLS, SCRAM-SHA-256
 //! (SHA-1 where that is all the server has; salted passwords cached), bind; then send and
-//! receive raw stanzas.
+//! receive raw stanzas. It parses only what it must understand (see `skim`).
 
+use crate::skim::{self, Piece, Skimmer};
 use anyhow::{Context, anyhow, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use rhein_proto::{Element, ns};
-use rhein_stream::{Conn, Frame, Framer};
+use rhein_stream::Conn;
 use rhein_testkit::scram::ScramClient;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -66,7 +67,7 @@ impl Fleet {
 pub struct Client {
     /// `None` only while STARTTLS swaps the connection.
     conn: Option<Conn>,
-    framer: Framer,
+    skim: Skimmer,
     buf: Vec<u8>,
     pub jid: String,
     /// The SASL mechanism used.
@@ -82,7 +83,7 @@ impl Client {
         tcp.set_nodelay(true)?;
         let mut c = Client {
             conn: Some(Conn::Plain(tcp)),
-            framer: Framer::new(1 << 20),
+            skim: Skimmer::default(),
             buf: vec![0; 16 * 1024],
             jid: String::new(),
             mechanism: "",
@@ -137,9 +138,9 @@ impl Client {
             "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='{domain}' version='1.0'>"
         );
         self.send_raw(header.as_bytes()).await?;
-        self.framer.reset();
-        match self.frame().await? {
-            Frame::Open(_) => {}
+        self.skim.reset();
+        match self.piece().await? {
+            Piece::Open => {}
             _ => bail!("no stream header"),
         }
         let features = self.next().await?;
@@ -160,44 +161,65 @@ impl Client {
         Ok(())
     }
 
-    async fn frame(&mut self) -> anyhow::Result<Frame> {
+    async fn piece(&mut self) -> anyhow::Result<Piece> {
         loop {
-            if let Some(f) = self.framer.next_frame().map_err(|e| anyhow!("bad XML from server: {e}"))? {
-                return Ok(f);
+            if let Some(p) = self.skim.next_piece().context("bad XML from server")? {
+                return Ok(p);
             }
             let Some(io) = self.conn.as_mut() else { bail!("no connection") };
             let n = io.read(&mut self.buf).await?;
             if n == 0 {
                 bail!("server closed the connection");
             }
-            self.framer.push(&self.buf[..n]);
+            self.skim.push(&self.buf[..n]);
+        }
+    }
+
+    /// The next top-level element, unparsed.
+    async fn next_raw(&mut self) -> anyhow::Result<Vec<u8>> {
+        match self.piece().await? {
+            Piece::Element(el) => Ok(el),
+            Piece::Close => bail!("stream closed"),
+            Piece::Open => bail!("unexpected stream header"),
         }
     }
 
     /// The next top-level element.
     pub async fn next(&mut self) -> anyhow::Result<Element> {
-        match self.frame().await? {
-            Frame::Element(el) => Ok(el),
-            Frame::Close => bail!("stream closed"),
-            Frame::Open(_) => bail!("unexpected stream header"),
+        let raw = self.next_raw().await?;
+        self.skim.parse(&raw)
+    }
+
+    /// Sends a request and waits for the element with its id, skimming what comes before it.
+    async fn request_raw(&mut self, xml: &str, id: &str) -> anyhow::Result<Vec<u8>> {
+        self.send_raw(xml.as_bytes()).await?;
+        loop {
+            let el = self.next_raw().await?;
+            if skim::attribute(&el, "id") == Some(id.as_bytes()) {
+                return Ok(el);
+            }
         }
     }
 
     /// Sends a request and waits for the element with its id.
     pub async fn request(&mut self, xml: &str, id: &str) -> anyhow::Result<Element> {
-        self.send_raw(xml.as_bytes()).await?;
-        loop {
-            let el = self.next().await?;
-            if el.attr("id") == Some(id) {
-                return Ok(el);
-            }
+        let raw = self.request_raw(xml, id).await?;
+        self.skim.parse(&raw)
+    }
+
+    /// Sends an IQ request and waits for its result without parsing it; an error reply fails.
+    pub async fn request_ok(&mut self, xml: &str, id: &str) -> anyhow::Result<()> {
+        let raw = self.request_raw(xml, id).await?;
+        match skim::attribute(&raw, "type") {
+            Some(b"result") => Ok(()),
+            _ => bail!("request {id} failed: {}", String::from_utf8_lossy(&raw)),
         }
     }
 
     /// Switches to raw reading: the bytes received but not parsed yet. From here on, only
     /// `read_raw` reads (a load generator counting stanzas need not parse them).
     pub fn take_unparsed(&mut self) -> Vec<u8> {
-        self.framer.take_pending()
+        self.skim.take_pending()
     }
 
     /// Raw bytes from the server; 0 at the end of the stream.

@@ -15,6 +15,7 @@
 mod client;
 mod muc;
 mod roster;
+mod skim;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
@@ -296,7 +297,7 @@ async fn login(fleet: &Fleet, concurrency: usize, duration: u64) -> anyhow::Resu
             while Instant::now() < stop {
                 let outcome = async {
                     let mut c = fleet.login(i).await?;
-                    c.request("<iq type='get' id='r'><query xmlns='jabber:iq:roster'/></iq>", "r").await?;
+                    c.request_ok("<iq type='get' id='r'><query xmlns='jabber:iq:roster'/></iq>", "r").await?;
                     c.send_raw(b"<presence/>").await?;
                     c.close().await;
                     anyhow::Ok(())
