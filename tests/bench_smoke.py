@@ -40,8 +40,9 @@ def main(rhein, bench):
         pid = str(server.pid)
         idle = run("idle", "--sessions", "100", "--server-pid", pid)
         check(idle["bytes_per_session"] > 0, "idle: sessions held, memory measured")
-        login = run("login", "--concurrency", "8", "--duration", "2", "--roster", "20")
-        check(login["logins"] > 0 and login["failed"] == 0, "login: logins without failures")
+        login = run("login", "--concurrency", "8", "--duration", "2", "--roster", "20", "--server-pid", pid)
+        check(login["logins"] > 0 and login["failed"] == 0 and login["server_cpu_us_per_login"] > 0,
+              "login: logins without failures, the server's CPU per login measured")
         full = run("--full-handshakes", "login", "--concurrency", "8", "--duration", "2")
         check(full["logins"] > 0 and full["failed"] == 0 and not full["tls_resumption"],
               "login: logins with full TLS handshakes")

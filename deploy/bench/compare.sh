@@ -7,7 +7,8 @@
 #
 # (`idle` includes start time and RSS at start; a table column left out shows "-".)
 # Installs Prosody and ejabberd from Debian packages (without starting their system services),
-# builds rhein and rhein-bench in release mode, and writes a Markdown table of medians.
+# builds rhein and rhein-bench in release mode, and writes a Markdown table of medians and of
+# Rhein's lead over each of the others.
 # Two regimes: the server pinned to core 0 with the load generator on core 1, and unpinned.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -246,12 +247,14 @@ for regime in pinned unpinned; do
             fi
             "start_$s" "$srv_pin"
             if wants login; then
-                login=$(bench login --concurrency 32 --duration 8 --roster 20 | tail -n 1)
-                echo "$login"
-                record "$s" $regime login "$login" logins_per_sec
-                login=$(bench --full-handshakes login --concurrency 32 --duration 8 --roster 20 | tail -n 1)
-                echo "$login"
-                record "$s" $regime login_full "$login" logins_per_sec
+                for handshakes in resumed full; do
+                    key=login; opt=""
+                    [ $handshakes = full ] && key=login_full && opt=--full-handshakes
+                    login=$(bench $opt login --concurrency 32 --duration 8 --roster 20 --server-pid "$server_pid" | tail -n 1)
+                    echo "$login"
+                    record "$s" $regime $key "$login" logins_per_sec
+                    record "$s" $regime ${key}_cpu "$login" server_cpu_us_per_login
+                done
             fi
             if wants messages; then
                 msgs=$(bench messages --pairs 20 --window 64 --duration 8 | tail -n 1)
@@ -294,21 +297,43 @@ done
     echo "result and of the contacts' presence after the initial presence, and the bytes of a re-fetch with the"
     echo "version just received (an unchanged roster resends nothing); pinned only."
     echo
+    echo "Server µs/login: the server process's CPU time (user + system, all threads) per login during the"
+    echo "login run: what a login costs it, whoever else shares the cores."
+    echo "Ratios: how many times Rhein is ahead (its throughput over the other's; the other's cost, memory or"
+    echo "latency over Rhein's)."
+    echo
     for regime in pinned unpinned; do
         echo "## ${regime} (server $( [ $regime = pinned ] && echo 'on core 0, generator on core 1' || echo 'and generator unpinned'))"
         echo
+        # key:label:better (+ higher, - lower), separated by ";".
+        columns="login:logins/s:+;login_full:logins/s full:+;login_cpu:server µs/login:-;login_full_cpu:server µs/login full:-;msgs:msgs/s:+;p99:p99 ms:-"
         if [ $regime = pinned ]; then
-            keys="start rss0 idle idle_tls login login_full msgs p99 muc join roster presence versioned"
-            echo "| server | start ms | RSS at start MiB | idle B/session | idle TLS B/session | logins/s | logins/s full | msgs/s | p99 ms | MUC deliveries/s | 1,000th join ms | roster 500 p99 ms | presence 150 p99 ms | versioned re-fetch B |"
-            echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
-        else
-            keys="login login_full msgs p99"
-            echo "| server | logins/s | logins/s full | msgs/s | p99 ms |"
-            echo "|---|---|---|---|---|"
+            columns="start:start ms:-;rss0:RSS at start MiB:-;idle:idle B/session:-;idle_tls:idle TLS B/session:-;$columns"
+            columns="$columns;muc:MUC deliveries/s:+;join:1,000th join ms:-;roster:roster 500 p99 ms:-;presence:presence 150 p99 ms:-;versioned:versioned re-fetch B:-"
         fi
+        IFS=';' read -r -a cols <<< "$columns"
+        header="| server"; rule="|---"
+        for c in "${cols[@]}"; do label=${c#*:}; header="$header | ${label%:*}"; rule="$rule|---"; done
+        echo "$header |"; echo "$rule|"
+        declare -A med=()
         for s in $servers; do
             row="| $s"
-            for k in $keys; do row="$row | $(echo ${result[$s,$regime,$k]:-} | tr ' ' '\n' | median)"; done
+            for c in "${cols[@]}"; do
+                k=${c%%:*}
+                med[$s,$k]=$(echo ${result[$s,$regime,$k]:-} | tr ' ' '\n' | median)
+                row="$row | ${med[$s,$k]}"
+            done
+            echo "$row |"
+        done
+        for s in $servers; do
+            [ $s = rhein ] && continue
+            row="| Rhein's lead over $s"
+            for c in "${cols[@]}"; do
+                k=${c%%:*}; better=${c##*:}
+                row="$row | $(awk -v r="${med[rhein,$k]:--}" -v o="${med[$s,$k]:--}" -v b="$better" 'BEGIN {
+                    if (r == "-" || o == "-" || r + 0 == 0 || o + 0 == 0) { print "-"; exit }
+                    printf "%.1f×", (b == "+" ? r / o : o / r) }')"
+            done
             echo "$row |"
         done
         echo

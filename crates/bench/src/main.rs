@@ -80,6 +80,9 @@ enum Scenario {
         /// Roster items every account has (added first where missing).
         #[arg(long, default_value_t = 0)]
         roster: usize,
+        /// PID of the server, to report its CPU time per login.
+        #[arg(long)]
+        server_pid: Option<u32>,
     },
     /// One account with a big roster logs in again and again: the roster result, the
     /// online contacts' presence after its initial presence, and a versioned re-fetch.
@@ -185,9 +188,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     let mut result = match args.scenario {
         Scenario::Idle { sessions, server_pid, concurrency } => idle(&fleet, sessions, server_pid, concurrency).await?,
-        Scenario::Login { concurrency, duration, roster } => {
+        Scenario::Login { concurrency, duration, roster, server_pid } => {
             roster::fill_all(&fleet, roster).await?;
-            let mut result = login(&fleet, concurrency, duration).await?;
+            let mut result = login(&fleet, concurrency, duration, server_pid).await?;
             result["roster"] = roster.into();
             result
         }
@@ -235,6 +238,17 @@ pub(crate) fn rss_kib(pid: u32) -> anyhow::Result<u64> {
 /// count in RSS but are the kernel's to reclaim).
 fn anon_kib(pid: u32) -> anyhow::Result<u64> {
     status_kib(pid, "RssAnon:")
+}
+
+/// CPU time (user and system, all threads) the process has used, in microseconds.
+fn cpu_us(pid: u32) -> anyhow::Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).context("reading the server's /proc stat")?;
+    // Fields after the command name (which may hold spaces) start with the state, field 3;
+    // utime and stime are fields 14 and 15, in USER_HZ ticks (100 per second on Linux).
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).context("malformed /proc stat");
+    Ok((ticks(11)? + ticks(12)?) * 10_000)
 }
 
 fn status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
@@ -285,7 +299,13 @@ async fn idle(fleet: &Fleet, sessions: usize, pid: u32, concurrency: usize) -> a
     }))
 }
 
-async fn login(fleet: &Fleet, concurrency: usize, duration: u64) -> anyhow::Result<serde_json::Value> {
+async fn login(
+    fleet: &Fleet,
+    concurrency: usize,
+    duration: u64,
+    server_pid: Option<u32>,
+) -> anyhow::Result<serde_json::Value> {
+    let cpu_before = server_pid.map(cpu_us).transpose()?;
     let done = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let stop = Instant::now() + Duration::from_secs(duration);
@@ -317,10 +337,15 @@ async fn login(fleet: &Fleet, concurrency: usize, duration: u64) -> anyhow::Resu
     }
     let secs = started.elapsed().as_secs_f64();
     let n = done.load(Ordering::Relaxed);
-    Ok(serde_json::json!({
+    let mut result = serde_json::json!({
         "scenario": "login", "concurrency": concurrency, "logins": n,
         "failed": failed.load(Ordering::Relaxed), "logins_per_sec": (n as f64 / secs).round(),
-    }))
+    });
+    if let (Some(pid), Some(before)) = (server_pid, cpu_before) {
+        let spent = cpu_us(pid)?.saturating_sub(before);
+        result["server_cpu_us_per_login"] = (spent as f64 / n.max(1) as f64).round().into();
+    }
+    Ok(result)
 }
 
 /// The shape of the messages scenario's load.
