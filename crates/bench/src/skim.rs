@@ -44,10 +44,9 @@ enum Scan {
 
 impl Skimmer {
     pub fn push(&mut self, data: &[u8]) {
-        if self.pos == self.buf.len() {
-            self.buf.clear();
-            self.pos = 0;
-        }
+        // What was cut goes; only a partial piece (usually nothing) moves to the front.
+        self.buf.drain(..self.pos);
+        self.pos = 0;
         self.buf.extend_from_slice(data);
     }
 
