@@ -17,6 +17,9 @@ servers="rhein prosody ejabberd"
 runs=3
 out="$root/target/bench-results.md"
 accounts=100
+# The big roster scenario has accounts of its own: its 500-item roster and subscriptions must not
+# reach the logins of later runs.
+prefixes="bench big"
 scenarios="idle login messages muc roster"
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -28,6 +31,8 @@ while [ $# -gt 0 ]; do
     esac
 done
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+# Every account the scenarios use: bench0.. for most, big0.. for the big roster; one password.
+account_names() { for p in $prefixes; do seq -f "$p%g" 0 $((accounts - 1)); done; }
 
 work=$(mktemp -d /tmp/rhein-bench.XXXXXX)
 # Servers that drop privileges (ejabberd) must reach their files in here.
@@ -98,8 +103,8 @@ bytes_per_second = 1000000000
 enabled = ["disco", "ping", "version", "last", "im", "private", "vcard", "carbons", "muc"]
 TOML
     if [ ! -f "$work/rhein/users-done" ]; then
-        for i in $(seq 0 $((accounts - 1))); do
-            echo bench | "$root/target/release/rhein" user add "bench$i" --password-stdin --config "$work/rhein/rhein.toml" >/dev/null
+        for user in $(account_names); do
+            echo bench | "$root/target/release/rhein" user add "$user" --password-stdin --config "$work/rhein/rhein.toml" >/dev/null
         done
         touch "$work/rhein/users-done"
     fi
@@ -134,8 +139,8 @@ VirtualHost "localhost"
 Component "conference.localhost" "muc"
 LUA
     if [ ! -f "$work/prosody/users-done" ]; then
-        for i in $(seq 0 $((accounts - 1))); do
-            prosodyctl --config "$work/prosody/prosody.cfg.lua" register "bench$i" localhost bench >/dev/null 2>&1
+        for user in $(account_names); do
+            prosodyctl --config "$work/prosody/prosody.cfg.lua" register "$user" localhost bench >/dev/null 2>&1
         done
         touch "$work/prosody/users-done"
     fi
@@ -193,7 +198,7 @@ CFG
     $1 "${ctl[@]}" foreground >"$dir/console.log" 2>&1 &
     wait_port $port || { tail -n 20 "$dir/console.log" "$dir/logs/"*.log >&2; return 1; }
     if [ ! -f "$dir/users-done" ]; then
-        for i in $(seq 0 $((accounts - 1))); do "${ctl[@]}" register "bench$i" localhost bench >/dev/null; done
+        for user in $(account_names); do "${ctl[@]}" register "$user" localhost bench >/dev/null; done
         touch "$dir/users-done"
     fi
     server_pid=$(pgrep -f "beam.*bench@localhost" | head -n 1)
@@ -271,7 +276,7 @@ for regime in pinned unpinned; do
                 record "$s" $regime join "$muc" last_join_ms
             fi
             if [ $regime = pinned ] && wants roster; then
-                big=$(bench roster --items 500 --online 150 --logins 30 | tail -n 1)
+                big=$(bench --prefix big roster --items 500 --online 150 --logins 30 | tail -n 1)
                 echo "$big"
                 record "$s" $regime roster "$big" roster_ms_p99
                 record "$s" $regime presence "$big" presence_ms_p99
@@ -285,7 +290,7 @@ done
 {
     echo "# Rhein vs Prosody vs ejabberd ($(date -u +%Y-%m-%d), $(nproc) cores, medians of $runs runs)"
     echo
-    echo "Start: launch to accepting connections, and RSS then (100 accounts, no sessions)."
+    echo "Start: launch to accepting connections, and RSS then (200 accounts, no sessions)."
     echo "Idle: RSS growth per bound session at 19,000 sessions, fresh process, without and with TLS."
     echo "Login: TLS 1.3 + SCRAM-SHA-256 + bind + roster of 20 + presence, 32 at a time; the generator keeps"
     echo "session tickets as clients do and resumes TLS sessions where the server issues tickets; \"full\":"
