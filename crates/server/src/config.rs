@@ -333,6 +333,7 @@ impl Config {
         if self.limits.max_stanza_size < 10_000 {
             return Err("limits.max_stanza_size must be at least 10000 (RFC 6120 §13.12)".into());
         }
+        self.check_room_fits_queue()?;
         let known: Vec<&str> = crate::modules::SPECS.iter().flat_map(|s| s.iter()).map(|s| s.name).collect();
         for name in
             self.modules.enabled.iter().map(String::as_str).chain(self.modules.settings.keys().map(String::as_str))
@@ -340,6 +341,28 @@ impl Config {
             if !known.contains(&name) {
                 return Err(format!("modules: unknown module {name:?} (known: {})", known.join(", ")));
             }
+        }
+        Ok(())
+    }
+
+    /// A client joining a room gets every occupant's presence, the history and the subject at
+    /// once, and a session whose queue overflows is closed as a slow consumer: a room cap
+    /// raised without the queue would cut off whoever joins a full room.
+    fn check_room_fits_queue(&self) -> Result<(), String> {
+        if !self.modules.enabled.iter().any(|m| m == "muc") {
+            return Ok(());
+        }
+        let muc: rhein_mod_muc::MucConfig = match self.modules.settings.get("muc") {
+            Some(settings) => settings.clone().try_into().map_err(|e| format!("modules.muc: {e}"))?,
+            None => Default::default(),
+        };
+        let needed = 2 * (muc.max_occupants + muc.history + 1);
+        if self.limits.session_queue <= needed {
+            return Err(format!(
+                "limits.session_queue ({}) must exceed twice what joining a full room sends \
+                 (modules.muc max_occupants {} + history {} + subject): raise it above {needed}",
+                self.limits.session_queue, muc.max_occupants, muc.history
+            ));
         }
         Ok(())
     }
@@ -364,11 +387,18 @@ mod tests {
     use super::*;
 
     /// A newcomer to a full room gets every occupant's presence, the history and the subject
-    /// in one burst: with the default limits, that burst fits its session's queue.
+    /// in one burst: with the default limits, that burst fits its session's queue, and a
+    /// room cap raised alone is refused with what to raise.
     #[test]
     fn a_full_room_fits_a_session_queue() {
-        let muc = rhein_mod_muc::MucConfig::default();
-        assert!(LimitsConfig::default().session_queue > 2 * (muc.max_occupants + muc.history + 1));
+        let mut c = Config::embedded_default();
+        assert_eq!(c.validate(), Ok(()));
+        let raised = "[modules.muc]\nmax_occupants = 20000\n".parse::<toml::Table>().unwrap();
+        c.modules.settings = raised["modules"].as_table().unwrap().clone();
+        let err = c.validate().unwrap_err();
+        assert!(err.contains("limits.session_queue (10000)") && err.contains("above 40042"), "{err}");
+        c.limits.session_queue = 40_043;
+        assert_eq!(c.validate(), Ok(()));
     }
 
     #[test]
