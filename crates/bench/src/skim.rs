@@ -114,46 +114,40 @@ fn declared_prefixes(tag: &[u8]) -> BTreeMap<Option<String>, String> {
         .collect()
 }
 
-/// Scans the piece starting at `b[0] == b'<'`.
+/// Scans the piece starting at `b[0] == b'<'`: tag by tag, counting depth, until a
+/// top-level element closes (or the header, the stream's end, or markup to skip is found).
 fn scan(b: &[u8]) -> anyhow::Result<Scan> {
-    match b.get(1) {
-        None => Ok(Scan::Incomplete),
-        Some(b'?' | b'!') => Ok(special(b)?.map_or(Scan::Incomplete, Scan::Skip)),
-        Some(b'/') => Ok(find(b, b">", 0).map_or(Scan::Incomplete, |end| Scan::Close(end + 1))),
-        Some(_) => {
-            let Some((end, empty)) = tag_end(b) else { return Ok(Scan::Incomplete) };
-            let name = tag_name(b);
-            if name == b"stream:stream" || name == b"stream" {
-                return Ok(Scan::Open(end + 1));
-            }
-            if empty {
-                return Ok(Scan::Element(end + 1));
-            }
-            let mut depth = 1usize;
-            let mut i = end + 1;
-            loop {
-                let Some(lt) = find(b, b"<", i) else { return Ok(Scan::Incomplete) };
-                let tag = &b[lt..];
-                match tag.get(1) {
-                    None => return Ok(Scan::Incomplete),
-                    Some(b'?' | b'!') => match special(tag)? {
-                        Some(len) => i = lt + len,
-                        None => return Ok(Scan::Incomplete),
-                    },
-                    Some(b'/') => {
-                        let Some(gt) = find(b, b">", lt) else { return Ok(Scan::Incomplete) };
-                        depth -= 1;
-                        i = gt + 1;
-                        if depth == 0 {
-                            return Ok(Scan::Element(i));
-                        }
-                    }
-                    Some(_) => {
-                        let Some((end, empty)) = tag_end(tag) else { return Ok(Scan::Incomplete) };
-                        depth += usize::from(!empty);
-                        i = lt + end + 1;
-                    }
+    let mut depth = 0usize;
+    let mut i = 0;
+    loop {
+        let Some(lt) = find(b, b"<", i) else { return Ok(Scan::Incomplete) };
+        let tag = &b[lt..];
+        match tag.get(1) {
+            None => return Ok(Scan::Incomplete),
+            Some(b'?' | b'!') => match special(tag)? {
+                None => return Ok(Scan::Incomplete),
+                Some(len) if depth == 0 => return Ok(Scan::Skip(len)),
+                Some(len) => i = lt + len,
+            },
+            Some(b'/') => {
+                let Some(gt) = find(b, b">", lt) else { return Ok(Scan::Incomplete) };
+                i = gt + 1;
+                match depth {
+                    0 => return Ok(Scan::Close(i)),
+                    1 => return Ok(Scan::Element(i)),
+                    _ => depth -= 1,
                 }
+            }
+            Some(_) => {
+                let Some((end, empty)) = tag_end(tag) else { return Ok(Scan::Incomplete) };
+                i = lt + end + 1;
+                if depth == 0 && matches!(tag_name(tag), b"stream:stream" | b"stream") {
+                    return Ok(Scan::Open(i));
+                }
+                if depth == 0 && empty {
+                    return Ok(Scan::Element(i));
+                }
+                depth += usize::from(!empty);
             }
         }
     }
