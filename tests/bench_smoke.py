@@ -41,8 +41,9 @@ def main(rhein, bench):
         idle = run("idle", "--sessions", "100", "--server-pid", pid)
         check(idle["bytes_per_session"] > 0, "idle: sessions held, memory measured")
         login = run("login", "--concurrency", "8", "--duration", "2", "--roster", "20", "--server-pid", pid)
-        check(login["logins"] > 0 and login["failed"] == 0 and login["server_cpu_us_per_login"] > 0,
-              "login: logins without failures, the server's CPU per login measured")
+        check(login["logins"] > 0 and login["failed"] == 0 and login["server_cpu_us_per_login"] > 0
+              and login["generator_cpu_us_per_login"] > 0,
+              "login: logins without failures, the server's and the generator's CPU per login measured")
         full = run("--full-handshakes", "login", "--concurrency", "8", "--duration", "2")
         check(full["logins"] > 0 and full["failed"] == 0 and not full["tls_resumption"],
               "login: logins with full TLS handshakes")

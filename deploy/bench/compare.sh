@@ -259,6 +259,7 @@ for regime in pinned unpinned; do
                     echo "$login"
                     record "$s" $regime $key "$login" logins_per_sec
                     record "$s" $regime ${key}_cpu "$login" server_cpu_us_per_login
+                    record "$s" $regime ${key}_gen "$login" generator_cpu_us_per_login
                 done
             fi
             if wants messages; then
@@ -303,15 +304,17 @@ done
     echo "version just received (an unchanged roster resends nothing); pinned only."
     echo
     echo "Server µs/login: the server process's CPU time (user + system, all threads) per login during the"
-    echo "login run: what a login costs it, whoever else shares the cores."
+    echo "login run: what a login costs it, whoever else shares the cores. Generator µs/login: the same for"
+    echo "rhein-bench itself; unpinned, server and generator share two cores, so logins/s there stays under"
+    echo "2 s / (server + generator µs per login)."
     echo "Ratios: how many times Rhein is ahead (its throughput over the other's; the other's cost, memory or"
     echo "latency over Rhein's)."
     echo
     for regime in pinned unpinned; do
         echo "## ${regime} (server $( [ $regime = pinned ] && echo 'on core 0, generator on core 1' || echo 'and generator unpinned'))"
         echo
-        # key:label:better (+ higher, - lower), separated by ";".
-        columns="login:logins/s:+;login_full:logins/s full:+;login_cpu:server µs/login:-;login_full_cpu:server µs/login full:-;msgs:msgs/s:+;p99:p99 ms:-"
+        # key:label:better (+ higher, - lower, = no ratio), separated by ";".
+        columns="login:logins/s:+;login_full:logins/s full:+;login_cpu:server µs/login:-;login_full_cpu:server µs/login full:-;login_gen:generator µs/login:=;login_full_gen:generator µs/login full:=;msgs:msgs/s:+;p99:p99 ms:-"
         if [ $regime = pinned ]; then
             columns="start:start ms:-;rss0:RSS at start MiB:-;idle:idle B/session:-;idle_tls:idle TLS B/session:-;$columns"
             columns="$columns;muc:MUC deliveries/s:+;join:1,000th join ms:-;roster:roster 500 p99 ms:-;presence:presence 150 p99 ms:-;versioned:versioned re-fetch B:-"
@@ -336,7 +339,7 @@ done
             for c in "${cols[@]}"; do
                 k=${c%%:*}; better=${c##*:}
                 row="$row | $(awk -v r="${med[rhein,$k]:--}" -v o="${med[$s,$k]:--}" -v b="$better" 'BEGIN {
-                    if (r == "-" || o == "-" || r + 0 == 0 || o + 0 == 0) { print "-"; exit }
+                    if (b == "=" || r == "-" || o == "-" || r + 0 == 0 || o + 0 == 0) { print "-"; exit }
                     printf "%.1f×", (b == "+" ? r / o : o / r) }')"
             done
             echo "$row |"
