@@ -35,7 +35,7 @@ pub struct Skimmer {
 /// How far a scan got.
 enum Scan {
     Incomplete,
-    /// Bytes to skip: an XML declaration, comment or whitespace.
+    /// Bytes to skip: an XML declaration, processing instruction, comment or CDATA.
     Skip(usize),
     Open(usize),
     Close(usize),
@@ -69,14 +69,14 @@ impl Skimmer {
     pub fn next_piece(&mut self) -> anyhow::Result<Option<Piece>> {
         loop {
             let rest = &self.buf[self.pos..];
-            let Some(lt) = rest.iter().position(|&b| b == b'<') else {
-                self.pos = self.buf.len();
-                return Ok(None);
-            };
+            let lt = rest.iter().position(|&b| b == b'<').unwrap_or(rest.len());
             if !rest[..lt].iter().all(u8::is_ascii_whitespace) {
                 bail!("text at stream level");
             }
             self.pos += lt;
+            if self.pos == self.buf.len() {
+                return Ok(None);
+            }
             let at = &self.buf[self.pos..];
             let (len, piece) = match scan(at)? {
                 Scan::Incomplete => return Ok(None),
@@ -195,7 +195,7 @@ fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
 }
 
 /// The attributes of a start tag, values as written (not unescaped).
-pub fn attributes(tag: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+fn attributes(tag: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
     let mut rest = &tag[tag_name(tag).len() + 1..];
     std::iter::from_fn(move || {
         let start = rest.iter().position(|c| !c.is_ascii_whitespace())?;
@@ -266,6 +266,16 @@ mod tests {
         assert_eq!(attribute(iq, "id"), Some(&b"r"[..]));
         assert_eq!(attribute(iq, "type"), Some(&b"result"[..]));
         assert_eq!(attribute(iq, "from"), None);
+    }
+
+    #[test]
+    fn refuses_text_between_elements() {
+        let mut s = Skimmer::default();
+        s.push(b"<presence/> \n");
+        assert!(matches!(s.next_piece().unwrap(), Some(Piece::Element(_))));
+        assert!(s.next_piece().unwrap().is_none());
+        s.push(b"oops");
+        assert!(s.next_piece().is_err());
     }
 
     #[test]
