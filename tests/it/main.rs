@@ -6,6 +6,7 @@ mod cli;
 mod component;
 mod essentials;
 mod im;
+mod limits;
 mod mam;
 mod mix;
 mod muc;

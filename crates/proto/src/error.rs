@@ -169,6 +169,7 @@ pub enum StreamErrorCondition {
     RestrictedXml,
     SystemShutdown,
     UndefinedCondition,
+    UnsupportedEncoding,
     UnsupportedStanzaType,
     UnsupportedVersion,
 }
@@ -193,6 +194,7 @@ impl StreamErrorCondition {
             Self::RestrictedXml => "restricted-xml",
             Self::SystemShutdown => "system-shutdown",
             Self::UndefinedCondition => "undefined-condition",
+            Self::UnsupportedEncoding => "unsupported-encoding",
             Self::UnsupportedStanzaType => "unsupported-stanza-type",
             Self::UnsupportedVersion => "unsupported-version",
         }

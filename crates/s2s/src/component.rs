@@ -6,7 +6,7 @@ use crate::link::{self, Local, Peer, Refusal};
 use rhein_proto::xml::StanzaKind;
 use rhein_proto::{Element, Jid, StreamErrorCondition as Cond, ns, xml};
 use rhein_router::{AttachError, Outbound, Router, SessionHandle};
-use rhein_stream::{Conn, Frame, Limits, StreamHeader, StreamIo};
+use rhein_stream::{Conn, Frame, Limits, ReadError, StreamHeader, StreamIo};
 use sha1::{Digest, Sha1};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -98,6 +98,7 @@ impl Peer for Attached<'_> {
 async fn handshake(shared: &ComponentShared, io: &mut StreamIo) -> Result<String, Refusal> {
     let header = match io.read_frame().await {
         Ok(Frame::Open(header)) => header,
+        Err(ReadError::Frame(e)) => return Err(Refusal::new(e.condition(), e.to_string())),
         _ => return Err(Refusal::new(Cond::BadFormat, "expected a stream header")),
     };
     let domain = header.attr("to").unwrap_or_default().to_ascii_lowercase();
@@ -110,6 +111,7 @@ async fn handshake(shared: &ComponentShared, io: &mut StreamIo) -> Result<String
     };
     let proof = match io.read_frame().await {
         Ok(Frame::Element(el)) if el.is("handshake", ns::COMPONENT_ACCEPT) => el.text(),
+        Err(ReadError::Frame(e)) => return Err(Refusal::new(e.condition(), e.to_string())),
         _ => return Err(Refusal::new(Cond::NotAuthorized, "expected <handshake/>")),
     };
     let expected = handshake_digest(&id, secret);

@@ -199,6 +199,14 @@ fn default_listeners() -> Vec<ListenerConfig> {
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
     pub max_stanza_size: usize,
+    /// Nesting of one stanza (the stanza itself is level 1).
+    pub max_depth: usize,
+    /// Attributes of one element, namespace declarations included.
+    pub max_attributes: usize,
+    /// Bytes of a stream header (and of a BOSH `<body>` tag).
+    pub max_header_size: usize,
+    /// Namespace declarations on a stream header, which every stanza inherits.
+    pub max_header_namespaces: usize,
     pub bytes_per_second: u64,
     pub idle_timeout_secs: u64,
     pub negotiation_timeout_secs: u64,
@@ -216,6 +224,10 @@ impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
             max_stanza_size: 256 * 1024,
+            max_depth: 128,
+            max_attributes: 100,
+            max_header_size: 8 * 1024,
+            max_header_namespaces: 10,
             bytes_per_second: 256 * 1024,
             idle_timeout_secs: 600,
             negotiation_timeout_secs: 60,
@@ -231,6 +243,38 @@ impl Default for LimitsConfig {
             resume_timeout_secs: 300,
             max_unacked: 5000,
         }
+    }
+}
+
+impl LimitsConfig {
+    /// What the stream framer enforces on every transport.
+    pub fn frame(&self) -> rhein_stream::FrameLimits {
+        rhein_stream::FrameLimits {
+            max_element: self.max_stanza_size,
+            max_depth: self.max_depth,
+            max_attributes: self.max_attributes,
+            max_header: self.max_header_size,
+            max_header_namespaces: self.max_header_namespaces,
+        }
+    }
+
+    /// Framing limits a real client can live with, and that keep every walk over a parsed
+    /// tree within a thread's stack.
+    fn check_framing(&self) -> Result<(), String> {
+        let ceiling = rhein_stream::FrameLimits::DEPTH_CEILING;
+        if !(16..=ceiling).contains(&self.max_depth) {
+            return Err(format!("limits.max_depth must be between 16 and {ceiling}"));
+        }
+        if self.max_attributes < 16 {
+            return Err("limits.max_attributes must be at least 16".into());
+        }
+        if self.max_header_size < 1024 {
+            return Err("limits.max_header_size must be at least 1024".into());
+        }
+        if self.max_header_namespaces < 3 {
+            return Err("limits.max_header_namespaces must be at least 3 (content, stream and dialback)".into());
+        }
+        Ok(())
     }
 }
 
@@ -333,6 +377,7 @@ impl Config {
         if self.limits.max_stanza_size < 10_000 {
             return Err("limits.max_stanza_size must be at least 10000 (RFC 6120 §13.12)".into());
         }
+        self.limits.check_framing()?;
         self.check_room_fits_queue()?;
         let known: Vec<&str> = crate::modules::SPECS.iter().flat_map(|s| s.iter()).map(|s| s.name).collect();
         for name in

@@ -94,7 +94,7 @@ impl RunningServer {
 
 fn stream_limits(l: &config::LimitsConfig) -> Limits {
     Limits {
-        max_stanza_size: l.max_stanza_size,
+        frame: l.frame(),
         bytes_per_second: l.bytes_per_second,
         idle_timeout: Duration::from_secs(l.idle_timeout_secs),
         ..Limits::default()

@@ -25,10 +25,27 @@ pub enum FrameError {
     NotWellFormed(String),
     #[error("restricted XML: {0}")]
     Restricted(String),
-    #[error("stanza larger than {0} bytes")]
-    TooLarge(usize),
+    #[error("only UTF-8 streams are supported")]
+    UnsupportedEncoding,
+    #[error("{0}")]
+    Limit(Exceeded),
     #[error("text at stream level")]
     BadFormat,
+}
+
+/// Which limit a peer went past (RFC 6120 §4.9.3.14 `policy-violation`).
+#[derive(Debug, thiserror::Error, PartialEq, Eq, Clone, Copy)]
+pub enum Exceeded {
+    #[error("stanza larger than {0} bytes")]
+    Size(usize),
+    #[error("elements nested deeper than {0} levels")]
+    Depth(usize),
+    #[error("more than {0} attributes on one element")]
+    Attributes(usize),
+    #[error("stream header larger than {0} bytes")]
+    HeaderSize(usize),
+    #[error("more than {0} namespace declarations on the stream header")]
+    HeaderNamespaces(usize),
 }
 
 impl FrameError {
@@ -36,8 +53,56 @@ impl FrameError {
         match self {
             Self::NotWellFormed(_) => StreamErrorCondition::NotWellFormed,
             Self::Restricted(_) => StreamErrorCondition::RestrictedXml,
-            Self::TooLarge(_) => StreamErrorCondition::PolicyViolation,
+            Self::UnsupportedEncoding => StreamErrorCondition::UnsupportedEncoding,
+            Self::Limit(_) => StreamErrorCondition::PolicyViolation,
             Self::BadFormat => StreamErrorCondition::BadFormat,
+        }
+    }
+}
+
+/// What one stream may send, enforced while parsing so that nothing past a limit is ever
+/// built: an element tree's depth bounds every recursive walk over it (dropping, cloning,
+/// serialising), and the header's namespace declarations are inherited by every stanza.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameLimits {
+    /// Bytes of one top-level element, attributes included (RFC 6120 §13.12: at least 10,000).
+    pub max_element: usize,
+    /// Nesting of one top-level element, which is level 1.
+    pub max_depth: usize,
+    /// Attributes of one element, namespace declarations included.
+    pub max_attributes: usize,
+    /// Bytes of the stream header, XML declaration included.
+    pub max_header: usize,
+    /// Namespace declarations on the stream header.
+    pub max_header_namespaces: usize,
+}
+
+impl FrameLimits {
+    /// Deepest nesting any configuration may allow: a tree this deep is walked recursively
+    /// (dropped, cloned, serialised) well within a 2 MiB thread stack (see the tests).
+    pub const DEPTH_CEILING: usize = 1000;
+
+    /// Room for what the server itself wraps around a peer's stanza (archive results,
+    /// carbons, pubsub notifications), for parsing the server's own output.
+    pub fn for_output(self) -> Self {
+        Self {
+            max_element: self.max_element.saturating_mul(4).max(4 * 1024 * 1024),
+            max_depth: self.max_depth + 32,
+            max_attributes: self.max_attributes.max(1024),
+            max_header: self.max_header.max(16 * 1024),
+            max_header_namespaces: self.max_header_namespaces.max(64),
+        }
+    }
+}
+
+impl Default for FrameLimits {
+    fn default() -> Self {
+        Self {
+            max_element: 256 * 1024,
+            max_depth: 128,
+            max_attributes: 100,
+            max_header: 8 * 1024,
+            max_header_namespaces: 10,
         }
     }
 }
@@ -60,14 +125,32 @@ pub struct Framer {
     pending: Vec<u8>,
     /// Element depth: 0 before the header, 1 inside the stream, 2+ inside a stanza.
     depth: usize,
-    /// Bytes of the current top-level element so far.
+    /// Bytes of the header or of the current top-level element so far.
     element_bytes: usize,
-    max_element: usize,
+    /// The element head being read, if any (between `<name` and `>`).
+    head: Option<Head>,
+    /// Before the header, the lexer is between two tokens: the next non-blank byte must
+    /// open a tag (the lexer itself would wait for the end of any text first).
+    between_tokens: bool,
+    limits: FrameLimits,
+}
+
+/// What is counted of one element head while its attributes arrive.
+#[derive(Default)]
+struct Head {
+    attributes: usize,
+    /// Attributes other than namespace declarations: if the built element has fewer, two
+    /// had the same name (the tree builder keeps the last).
+    plain: usize,
+    /// Prefixes declared on this head (`None`: the default namespace), to refuse a second
+    /// declaration of one.
+    declared: Vec<Option<String>>,
 }
 
 impl Framer {
-    pub fn new(max_element: usize) -> Self {
-        let opts = rxml::Options { max_token_length: MAX_TOKEN.min(max_element.max(1024)), ..Default::default() };
+    pub fn new(limits: FrameLimits) -> Self {
+        let opts =
+            rxml::Options { max_token_length: MAX_TOKEN.min(limits.max_element.max(1024)), ..Default::default() };
         Self {
             parser: RawParser::with_options(opts),
             builder: TreeBuilder::new(),
@@ -75,14 +158,16 @@ impl Framer {
             pending: Vec::new(),
             depth: 0,
             element_bytes: 0,
-            max_element,
+            head: None,
+            between_tokens: true,
+            limits,
         }
     }
 
     /// Starts a new stream (after STARTTLS or SASL success), keeping unparsed bytes.
     pub fn reset(&mut self) {
         let pending = std::mem::take(&mut self.pending);
-        *self = Self::new(self.max_element);
+        *self = Self::new(self.limits);
         self.pending = pending;
     }
 
@@ -101,8 +186,8 @@ impl Framer {
         }
     }
 
-    pub fn max_element(&self) -> usize {
-        self.max_element
+    pub fn limits(&self) -> FrameLimits {
+        self.limits
     }
 
     pub fn push(&mut self, data: &[u8]) {
@@ -123,23 +208,24 @@ impl Framer {
 
     fn run(&mut self, input: &mut &[u8]) -> Result<Option<Frame>, FrameError> {
         loop {
+            if self.between_tokens {
+                match input.iter().find(|b| !b.is_ascii_whitespace()) {
+                    Some(b'<') => self.between_tokens = false,
+                    Some(_) => return Err(FrameError::NotWellFormed("text before the stream header".into())),
+                    None => {}
+                }
+            }
             let event = match self.parser.parse(input, false) {
                 Ok(Some(ev)) => ev,
                 Ok(None) => return Ok(None),
                 Err(rxml::error::EndOrError::NeedMoreData) => return Ok(None),
                 Err(rxml::error::EndOrError::Error(e)) => return Err(classify(e)),
             };
-            if self.depth >= 1 {
-                let len = event_len(&event);
-                if self.depth >= 2 || matches!(event, RawEvent::ElementHeadOpen(..)) {
-                    self.element_bytes += len;
-                    if self.element_bytes > self.max_element {
-                        return Err(FrameError::TooLarge(self.max_element));
-                    }
-                }
-            }
+            self.count(&event)?;
+            // After the XML declaration, the header's tag is next.
+            self.between_tokens = matches!(event, RawEvent::XmlDeclaration(..));
             match &event {
-                RawEvent::Text(_, text) if self.depth == 1 => {
+                RawEvent::Text(_, text) if self.depth <= 1 => {
                     // Whitespace between stanzas is keepalive; anything else has no place here.
                     if text.as_str().chars().all(|c| c.is_ascii_whitespace()) {
                         continue;
@@ -161,10 +247,12 @@ impl Framer {
             let closes = matches!(event, RawEvent::ElementFoot(_));
             self.builder.process_event(event).map_err(|e| FrameError::NotWellFormed(e.to_string()))?;
             if opens {
+                self.check_duplicates()?;
                 self.depth += 1;
                 if self.depth == 1 {
                     let header = self.builder.root.take().or_else(|| self.builder.top().cloned());
                     self.builder = TreeBuilder::new();
+                    self.element_bytes = 0;
                     let Some(header) = header else { return Ok(None) };
                     self.stream_prefixes =
                         header.prefixes.declared_prefixes().iter().map(|(p, ns)| (p.clone(), ns.clone())).collect();
@@ -182,9 +270,67 @@ impl Framer {
             }
         }
     }
-}
 
-impl Framer {
+    /// Holds an event against the limits before anything is built from it: bytes of the
+    /// header and of each top-level element (its attributes included), depth, attributes.
+    fn count(&mut self, event: &RawEvent) -> Result<(), FrameError> {
+        let in_header = self.depth == 0;
+        if in_header || self.depth >= 2 || self.head.is_some() || matches!(event, RawEvent::ElementHeadOpen(..)) {
+            self.element_bytes += event_len(event);
+            let (limit, exceeded) = if in_header {
+                (self.limits.max_header, Exceeded::HeaderSize(self.limits.max_header))
+            } else {
+                (self.limits.max_element, Exceeded::Size(self.limits.max_element))
+            };
+            if self.element_bytes > limit {
+                return Err(FrameError::Limit(exceeded));
+            }
+        }
+        match event {
+            RawEvent::ElementHeadOpen(..) => {
+                // The new element's level within its stanza (the header and the stanza's own
+                // head are levels 0 and 1).
+                if self.depth > self.limits.max_depth {
+                    return Err(FrameError::Limit(Exceeded::Depth(self.limits.max_depth)));
+                }
+                self.head = Some(Head::default());
+            }
+            RawEvent::Attribute(_, (prefix, name), _) => {
+                let Some(head) = self.head.as_mut() else { return Ok(()) };
+                head.attributes += 1;
+                if head.attributes > self.limits.max_attributes {
+                    return Err(FrameError::Limit(Exceeded::Attributes(self.limits.max_attributes)));
+                }
+                let declared = match (prefix, name.as_str()) {
+                    (None, "xmlns") => Some(None),
+                    (Some(p), local) if p.as_str() == "xmlns" => Some(Some(local.to_owned())),
+                    _ => None,
+                };
+                match declared {
+                    Some(_) if in_header && head.declared.len() >= self.limits.max_header_namespaces => {
+                        return Err(FrameError::Limit(Exceeded::HeaderNamespaces(self.limits.max_header_namespaces)));
+                    }
+                    Some(p) if head.declared.contains(&p) => return Err(duplicate_attribute()),
+                    Some(p) => head.declared.push(p),
+                    None => head.plain += 1,
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// After an element head: its attributes all had distinct names (XML 1.0 §3.1, "Unique
+    /// Att Spec"). Called once the builder holds the element, which keeps one value per name.
+    fn check_duplicates(&mut self) -> Result<(), FrameError> {
+        let Some(head) = self.head.take() else { return Ok(()) };
+        let kept = self.builder.top().map_or(head.plain, |el| el.attrs().len());
+        if kept < head.plain {
+            return Err(duplicate_attribute());
+        }
+        Ok(())
+    }
+
     /// The element took the stream's declarations as its own when it was built; only those
     /// it made itself stay (serialising it elsewhere must not repeat the stream's).
     fn drop_inherited_prefixes(&self, el: &mut Element) {
@@ -197,6 +343,41 @@ impl Framer {
             .collect();
         el.prefixes = own.into();
     }
+}
+
+/// Parses a whole document whose root plays the stream header's part (a BOSH `<body/>`):
+/// the root, and its children each under the limits of a stanza.
+pub fn parse_document(bytes: &[u8], limits: FrameLimits) -> Result<(Element, Vec<Element>), FrameError> {
+    let incomplete = || FrameError::NotWellFormed("the document ends early".into());
+    let mut framer = Framer::new(limits);
+    framer.push(bytes);
+    let Some(Frame::Open(root)) = framer.next_frame()? else { return Err(incomplete()) };
+    let mut children = Vec::new();
+    loop {
+        match framer.next_frame()?.ok_or_else(incomplete)? {
+            Frame::Element(el) => children.push(el),
+            Frame::Close => break,
+            Frame::Open(_) => return Err(incomplete()),
+        }
+    }
+    if !framer.pending.iter().all(u8::is_ascii_whitespace) {
+        return Err(FrameError::NotWellFormed("content after the document's end".into()));
+    }
+    Ok((root, children))
+}
+
+/// Parses one element on its own (a WebSocket message) under the limits of a stanza.
+pub fn parse_element(bytes: &[u8], limits: FrameLimits) -> Result<Element, FrameError> {
+    let (_, children) = parse_document(&[b"<x xmlns='urn:x'>", bytes, b"</x>"].concat(), limits)?;
+    let mut children = children.into_iter();
+    match (children.next(), children.next()) {
+        (Some(el), None) => Ok(el),
+        _ => Err(FrameError::NotWellFormed("expected exactly one element".into())),
+    }
+}
+
+fn duplicate_attribute() -> FrameError {
+    FrameError::NotWellFormed("an attribute appears twice on one element".into())
 }
 
 fn event_len(ev: &RawEvent) -> usize {
@@ -213,7 +394,8 @@ fn event_len(ev: &RawEvent) -> usize {
 fn classify(e: rxml::Error) -> FrameError {
     match e {
         // rxml's word for a name or attribute value over MAX_TOKEN: a size limit, not a feature.
-        rxml::Error::RestrictedXml("long name or reference") => FrameError::TooLarge(MAX_TOKEN),
+        rxml::Error::RestrictedXml("long name or reference") => FrameError::Limit(Exceeded::Size(MAX_TOKEN)),
+        rxml::Error::RestrictedXml("only utf-8 encoding is allowed") => FrameError::UnsupportedEncoding,
         rxml::Error::RestrictedXml(what) => FrameError::Restricted(what.to_owned()),
         rxml::Error::UndeclaredEntity => FrameError::Restricted("entity references".into()),
         // rxml rejects `<!DOCTYPE` and comments as a malformed `<!` section.
@@ -231,6 +413,10 @@ mod tests {
     const HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
         xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>";
 
+    fn sized(max_element: usize) -> Framer {
+        Framer::new(FrameLimits { max_element, ..FrameLimits::default() })
+    }
+
     fn frames(f: &mut Framer) -> Vec<Frame> {
         let mut out = Vec::new();
         while let Some(fr) = f.next_frame().unwrap() {
@@ -241,7 +427,7 @@ mod tests {
 
     #[test]
     fn frames_header_stanzas_and_close_byte_by_byte() {
-        let mut f = Framer::new(10_000);
+        let mut f = sized(10_000);
         let doc = format!(
             "{HEADER} <message to='a@b'><body>hi &amp; bye</body></message>\n<iq type='get' id='1'/></stream:stream>"
         );
@@ -262,7 +448,7 @@ mod tests {
 
     #[test]
     fn reset_keeps_bytes_after_the_frame() {
-        let mut f = Framer::new(10_000);
+        let mut f = sized(10_000);
         f.push(format!("{HEADER}<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>{HEADER}").as_bytes());
         assert!(matches!(f.next_frame().unwrap(), Some(Frame::Open(_))));
         assert!(matches!(f.next_frame().unwrap(), Some(Frame::Element(_))));
@@ -272,7 +458,7 @@ mod tests {
 
     #[test]
     fn stanzas_know_the_stream_namespaces_but_do_not_repeat_them() {
-        let mut f = Framer::new(10_000);
+        let mut f = sized(10_000);
         let stanzas = "<message to='a@b'><body>1</body></message>\
             <iq xmlns:x='urn:x' type='get' id='q'><x:query/></iq><stream:error/>";
         f.push(format!("{HEADER}{stanzas}").as_bytes());
@@ -293,13 +479,13 @@ mod tests {
     #[test]
     fn long_text_is_whole_and_long_attributes_are_refused() {
         let text = "y".repeat(3 * MAX_TOKEN);
-        let mut f = Framer::new(256 * 1024);
+        let mut f = sized(256 * 1024);
         f.push(format!("{HEADER}<message><body>{text}</body></message>").as_bytes());
         assert!(matches!(f.next_frame(), Ok(Some(Frame::Open(_)))));
         let Ok(Some(Frame::Element(el))) = f.next_frame() else { panic!("no element") };
         assert_eq!(el.get_child("body", "jabber:client").unwrap().text(), text);
 
-        let mut f = Framer::new(256 * 1024);
+        let mut f = sized(256 * 1024);
         f.push(format!("{HEADER}<message id='{}'/>", "z".repeat(MAX_TOKEN + 1)).as_bytes());
         assert!(matches!(f.next_frame(), Ok(Some(Frame::Open(_)))));
         assert_eq!(f.next_frame().unwrap_err().condition(), StreamErrorCondition::PolicyViolation);
@@ -307,27 +493,190 @@ mod tests {
 
     #[test]
     fn rejects_dtd_oversize_and_garbage() {
-        let mut f = Framer::new(10_000);
+        let mut f = sized(10_000);
         f.push(b"<?xml version='1.0'?><!DOCTYPE x [<!ENTITY a 'b'>]><x/>");
         let e = f.next_frame().unwrap_err();
         assert_eq!(e.condition(), StreamErrorCondition::RestrictedXml);
 
-        let mut f = Framer::new(200);
+        let mut f = sized(200);
         f.push(format!("{HEADER}<message><body>{}</body></message>", "x".repeat(300)).as_bytes());
         assert!(matches!(f.next_frame(), Ok(Some(Frame::Open(_)))));
-        assert_eq!(f.next_frame().unwrap_err(), FrameError::TooLarge(200));
+        assert_eq!(f.next_frame().unwrap_err(), FrameError::Limit(Exceeded::Size(200)));
 
-        let mut f = Framer::new(10_000);
+        let mut f = sized(10_000);
         f.push(format!("{HEADER}<a></b>").as_bytes());
         assert!(matches!(f.next_frame(), Ok(Some(Frame::Open(_)))));
         assert_eq!(f.next_frame().unwrap_err().condition(), StreamErrorCondition::NotWellFormed);
 
         for restricted in ["<?pi x?>", "<!-- c -->", "<a>&custom;</a>"] {
-            let mut f = Framer::new(10_000);
+            let mut f = sized(10_000);
             f.push(format!("{HEADER}{restricted}").as_bytes());
             assert!(matches!(f.next_frame(), Ok(Some(Frame::Open(_)))));
             let e = f.next_frame().unwrap_err();
             assert_eq!(e.condition(), StreamErrorCondition::RestrictedXml, "{restricted}");
         }
+    }
+
+    /// Frames `doc` after a header; the first error, if any.
+    fn first_error(f: &mut Framer, doc: &str) -> Option<FrameError> {
+        f.push(format!("{HEADER}{doc}").as_bytes());
+        loop {
+            match f.next_frame() {
+                Ok(Some(_)) => continue,
+                Ok(None) => return None,
+                Err(e) => return Some(e),
+            }
+        }
+    }
+
+    fn nested(levels: usize) -> String {
+        let mut doc = "<message>".to_owned();
+        doc += &"<a>".repeat(levels - 1);
+        doc += &"</a>".repeat(levels - 1);
+        doc + "</message>"
+    }
+
+    #[test]
+    fn depth_is_limited_before_the_tree_is_built() {
+        let limits = FrameLimits { max_depth: 20, ..FrameLimits::default() };
+        assert_eq!(first_error(&mut Framer::new(limits), &nested(20)), None);
+        let e = first_error(&mut Framer::new(limits), &nested(21)).unwrap();
+        assert_eq!(e, FrameError::Limit(Exceeded::Depth(20)));
+        assert_eq!(e.condition(), StreamErrorCondition::PolicyViolation);
+        // The 70 KB body of 10,000 levels that used to abort the process.
+        let e = first_error(&mut Framer::new(FrameLimits::default()), &nested(10_000)).unwrap();
+        assert_eq!(e, FrameError::Limit(Exceeded::Depth(128)));
+    }
+
+    #[test]
+    fn attribute_bytes_count_towards_the_stanza_size() {
+        let attrs: String = (0..2_000).map(|i| format!(" a{i}='xxxxxxxx'")).collect();
+        let limits = FrameLimits { max_element: 10_000, max_attributes: 10_000, ..FrameLimits::default() };
+        let e = first_error(&mut Framer::new(limits), &format!("<message{attrs}/>")).unwrap();
+        assert_eq!(e, FrameError::Limit(Exceeded::Size(10_000)));
+    }
+
+    #[test]
+    fn attributes_per_element_are_capped() {
+        let attrs = |n: usize| (0..n).map(|i| format!(" a{i}='x'")).collect::<String>();
+        let limits = FrameLimits { max_attributes: 10, ..FrameLimits::default() };
+        assert_eq!(
+            first_error(&mut Framer::new(limits), &format!("<message{}><b{}/></message>", attrs(10), attrs(10))),
+            None
+        );
+        let e = first_error(&mut Framer::new(limits), &format!("<message><b{}/></message>", attrs(11))).unwrap();
+        assert_eq!(e, FrameError::Limit(Exceeded::Attributes(10)));
+        // Namespace declarations are attributes too.
+        let decls: String = (0..11).map(|i| format!(" xmlns:p{i}='urn:{i}'")).collect();
+        let e = first_error(&mut Framer::new(limits), &format!("<message{decls}/>")).unwrap();
+        assert_eq!(e, FrameError::Limit(Exceeded::Attributes(10)));
+    }
+
+    #[test]
+    fn the_header_is_limited_like_a_stanza() {
+        let open = |extra: &str| {
+            format!("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'{extra}>")
+        };
+        let header_error = |limits: FrameLimits, header: String| {
+            let mut f = Framer::new(limits);
+            f.push(header.as_bytes());
+            f.next_frame().err()
+        };
+        let limits = FrameLimits::default();
+        assert_eq!(header_error(limits, open(" to='localhost' version='1.0'")), None);
+        let long = format!(" to='{}'", "a".repeat(limits.max_header));
+        assert_eq!(header_error(limits, open(&long)), Some(FrameError::Limit(Exceeded::HeaderSize(limits.max_header))));
+        let decls: String = (0..9).map(|i| format!(" xmlns:p{i}='urn:{i}'")).collect();
+        assert_eq!(header_error(limits, open(&decls)), Some(FrameError::Limit(Exceeded::HeaderNamespaces(10))));
+        let attrs: String = (0..200).map(|i| format!(" a{i}='x'")).collect();
+        assert_eq!(header_error(limits, open(&attrs)), Some(FrameError::Limit(Exceeded::Attributes(100))));
+        // A header that never ends is cut at the limit, not buffered.
+        let mut f = Framer::new(limits);
+        f.push(b"<stream:stream xmlns='jabber:client' ");
+        f.push(" ".repeat(limits.max_header).as_bytes());
+        f.push(b"to='x'");
+        assert_eq!(f.next_frame().err(), Some(FrameError::Limit(Exceeded::HeaderSize(limits.max_header))));
+    }
+
+    #[test]
+    fn duplicate_attributes_are_not_well_formed() {
+        for doc in [
+            "<message to='a@b' to='c@d'/>",
+            "<message><body xml:lang='en' xml:lang='de'/></message>",
+            "<message xmlns:x='urn:x' xmlns:y='urn:x'><a x:k='1' y:k='2'/></message>",
+            "<message><a xmlns='urn:a' xmlns='urn:b'/></message>",
+        ] {
+            let e = first_error(&mut sized(10_000), doc);
+            assert!(matches!(e, Some(FrameError::NotWellFormed(_))), "{doc}: {e:?}");
+        }
+        let mut f = sized(10_000);
+        f.push(b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='a' to='b'>");
+        assert!(matches!(f.next_frame(), Err(FrameError::NotWellFormed(_))));
+    }
+
+    #[test]
+    fn only_utf8_is_accepted() {
+        let mut f = sized(10_000);
+        f.push(b"<?xml version='1.0' encoding='ISO-8859-1'?><stream:stream>");
+        let e = f.next_frame().unwrap_err();
+        assert_eq!(e.condition(), StreamErrorCondition::UnsupportedEncoding);
+        let mut f = sized(10_000);
+        f.push(b"<?xml version='1.0' encoding='UTF-8'?>");
+        f.push(HEADER.trim_start_matches("<?xml version='1.0'?>").as_bytes());
+        assert!(matches!(f.next_frame(), Ok(Some(Frame::Open(_)))));
+    }
+
+    #[test]
+    fn garbage_before_the_header_fails_at_once() {
+        for garbage in ["hello", "GET / HTTP/1.1\r\n", "\u{0}", "x<stream:stream>", "]]>"] {
+            let mut f = sized(10_000);
+            f.push(garbage.as_bytes());
+            assert!(f.next_frame().is_err(), "{garbage:?} was not refused at once");
+            let mut f = sized(10_000);
+            f.push(format!("<?xml version='1.0'?>{garbage}").as_bytes());
+            assert!(f.next_frame().is_err(), "{garbage:?} after the declaration was not refused at once");
+        }
+        let mut f = sized(10_000);
+        f.push(b"  \r\n");
+        assert!(matches!(f.next_frame(), Ok(None)), "whitespace may precede the header");
+    }
+
+    #[test]
+    fn documents_and_single_elements_parse_under_stanza_limits() {
+        let limits = FrameLimits { max_depth: 5, ..FrameLimits::default() };
+        let body = "<body xmlns='http://jabber.org/protocol/httpbind' rid='1'><message xmlns='jabber:client'/><iq xmlns='jabber:client' id='x'/></body> ";
+        let (root, children) = parse_document(body.as_bytes(), limits).unwrap();
+        assert_eq!(root.attr("rid"), Some("1"));
+        assert_eq!(children.len(), 2);
+        let deep = format!("<body xmlns='http://jabber.org/protocol/httpbind'>{}</body>", nested(6));
+        assert_eq!(parse_document(deep.as_bytes(), limits).unwrap_err(), FrameError::Limit(Exceeded::Depth(5)));
+        assert!(parse_document(b"<body xmlns='urn:b'><a/>", limits).is_err(), "incomplete");
+        assert!(parse_document(b"<body xmlns='urn:b'/><more/>", limits).is_err(), "trailing content");
+
+        let open = parse_element(b"<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='a'/>", limits).unwrap();
+        assert!(open.is("open", "urn:ietf:params:xml:ns:xmpp-framing"));
+        assert!(parse_element(b"<a xmlns='urn:a'/><b xmlns='urn:a'/>", limits).is_err());
+        assert!(parse_element(b"<a xmlns='urn:a'></x><x>", limits).is_err());
+        assert_eq!(parse_element(nested(6).as_bytes(), limits).unwrap_err(), FrameError::Limit(Exceeded::Depth(5)));
+    }
+
+    /// The deepest tree any configuration admits is parsed, cloned, serialised and dropped
+    /// within the 2 MiB stack of a runtime worker thread.
+    #[test]
+    fn the_deepest_admitted_tree_is_walked_safely() {
+        let run = || {
+            let limits = FrameLimits { max_depth: FrameLimits::DEPTH_CEILING, ..FrameLimits::default() };
+            let mut f = Framer::new(limits);
+            assert_eq!(first_error(&mut f, ""), None);
+            f.push(nested(FrameLimits::DEPTH_CEILING).as_bytes());
+            let Ok(Some(Frame::Element(el))) = f.next_frame() else { panic!("not framed") };
+            let copy = el.clone();
+            let wire = String::from(&copy);
+            assert_eq!(wire.matches("<a>").count() + wire.matches("<a/>").count(), FrameLimits::DEPTH_CEILING - 1);
+            drop((el, copy));
+            let reparsed = parse_element(wire.as_bytes(), limits).unwrap();
+            drop(reparsed);
+        };
+        std::thread::Builder::new().stack_size(2 * 1024 * 1024).spawn(run).unwrap().join().unwrap();
     }
 }

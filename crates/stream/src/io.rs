@@ -2,7 +2,7 @@
 //! under a timeout, restarts after STARTTLS and SASL, and stream errors.
 
 use crate::tls::TlsSettings;
-use crate::{Conn, Frame, FrameError, Framer};
+use crate::{Conn, Frame, FrameError, FrameLimits, Framer};
 use minidom::Element;
 use rhein_proto::{StreamErrorCondition, ns, xml};
 use std::io;
@@ -14,8 +14,8 @@ use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 /// Per-stream limits; every one is configurable and has a default suited to c2s.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Largest top-level element accepted, in bytes (RFC 6120 §13.12: at least 10,000).
-    pub max_stanza_size: usize,
+    /// What one stanza and the stream header may hold (size, depth, attributes).
+    pub frame: FrameLimits,
     /// Sustained inbound bytes per second; reads pause when a client goes faster.
     pub bytes_per_second: u64,
     /// Seconds of inbound silence after which the stream is closed (`connection-timeout`).
@@ -29,7 +29,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            max_stanza_size: 256 * 1024,
+            frame: FrameLimits::default(),
             bytes_per_second: 256 * 1024,
             idle_timeout: Duration::from_secs(600),
             write_timeout: Duration::from_secs(30),
@@ -135,7 +135,7 @@ pub struct StreamIo {
 impl StreamIo {
     /// Frames `conn`, starting with whatever the client sent as TLS early data.
     pub fn new(mut conn: Conn, limits: Limits) -> Self {
-        let mut framer = Box::new(Framer::new(limits.max_stanza_size));
+        let mut framer = Box::new(Framer::new(limits.frame));
         let early = conn.take_early_data();
         framer.push(&early);
         Self {

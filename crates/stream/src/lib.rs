@@ -9,5 +9,5 @@ mod io;
 pub mod tls;
 
 pub use conn::Conn;
-pub use framer::{Frame, FrameError, Framer};
+pub use framer::{Exceeded, Frame, FrameError, FrameLimits, Framer, parse_document, parse_element};
 pub use io::{Limits, ReadError, StreamHeader, StreamIo};

@@ -4,7 +4,7 @@ use crate::scram::ScramClient;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use rhein_proto::{Element, ns};
-use rhein_stream::{Conn, Frame, Framer};
+use rhein_stream::{Conn, Frame, FrameLimits, Framer};
 use sha2::Digest;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -68,7 +68,7 @@ impl ClientBuilder {
         }
         let mut c = TestClient {
             conn: Some(conn),
-            framer: Framer::new(10 * 1024 * 1024),
+            framer: Framer::new(server_output()),
             backlog: VecDeque::new(),
             domain: self.domain,
             features: None,
@@ -144,7 +144,7 @@ impl TestClient {
     fn raw(tcp: TcpStream, domain: &str) -> TestClient {
         TestClient {
             conn: Some(Conn::Plain(tcp)),
-            framer: Framer::new(10 * 1024 * 1024),
+            framer: Framer::new(server_output()),
             backlog: VecDeque::new(),
             domain: domain.into(),
             features: None,
@@ -498,4 +498,9 @@ impl TestClient {
 
     /// Drops the TCP connection without closing the stream.
     pub fn kill(self) {}
+}
+
+/// What the test client accepts from the server: anything a default server may send.
+fn server_output() -> FrameLimits {
+    FrameLimits { max_element: 10 * 1024 * 1024, ..FrameLimits::default() }.for_output()
 }

@@ -65,10 +65,15 @@ pub(crate) async fn handle(shared: Arc<WebShared>, peer: SocketAddr, req: Reques
         Ok(b) => b.to_bytes(),
         Err(_) => return crate::plain(StatusCode::PAYLOAD_TOO_LARGE, "request too large"),
     };
-    let body = std::str::from_utf8(&bytes).ok().and_then(|s| s.parse::<Element>().ok()).filter(|b| b.is("body", NS));
-    let Some(body) = body else {
-        return crate::plain(StatusCode::BAD_REQUEST, "expected a BOSH <body/>");
+    // The body is framed like a stream: its tag under the header's limits, each stanza in it
+    // under a stanza's.
+    let body = rhein_stream::parse_document(&bytes, shared.frame_limits()).ok().filter(|(b, _)| b.is("body", NS));
+    let Some((mut body, stanzas)) = body else {
+        return crate::plain(StatusCode::BAD_REQUEST, "expected a BOSH <body/> within the server's limits");
     };
+    for stanza in stanzas {
+        body.append_child(stanza);
+    }
     let rid = body.attr("rid").and_then(|r| r.parse::<u64>().ok());
     let Some(rid) = rid else { return respond(terminate_body("bad-request")) };
     let reply = match body.attr("sid") {
@@ -97,9 +102,9 @@ async fn create(shared: &Arc<WebShared>, peer: SocketAddr, body: &Element, rid: 
     let sid = rhein_proto::xml::random_id();
     lock(&shared.bosh.map).insert(sid.clone(), session.clone());
     // What the session writes is parsed and queued for the next request to take.
-    let (reader, max) = (session.clone(), shared.max_message);
+    let (reader, limits) = (session.clone(), shared.frame_limits());
     tokio::spawn(async move {
-        let mut output = Output::new(max);
+        let mut output = Output::new(limits);
         let mut buf = vec![0u8; 16 * 1024];
         loop {
             let n = match from_c2s.read(&mut buf).await {

@@ -4,7 +4,7 @@
 
 use crate::WebShared;
 use rhein_proto::{Element, ns, xml};
-use rhein_stream::{Conn, Frame, Framer};
+use rhein_stream::{Conn, Frame, FrameLimits, Framer};
 use std::net::SocketAddr;
 use tokio::io::DuplexStream;
 use tokio::task::JoinHandle;
@@ -43,15 +43,16 @@ pub(crate) struct Output {
 }
 
 impl Output {
-    pub(crate) fn new(max: usize) -> Self {
-        Self { framer: Framer::new(max.max(1024 * 1024) * 4) }
+    /// `limits`: what clients may send; the server's own output wraps it in a few levels more.
+    pub(crate) fn new(limits: FrameLimits) -> Self {
+        Self { framer: Framer::new(limits.for_output()) }
     }
 
     pub(crate) fn feed(&mut self, bytes: &[u8]) -> Vec<Out> {
         let mut out = Vec::new();
         for segment in split_before_headers(bytes) {
             if segment.starts_with(b"<?xml") {
-                self.framer = Framer::new(self.framer.max_element());
+                self.framer = Framer::new(self.framer.limits());
             }
             self.framer.push(segment);
             loop {
@@ -96,7 +97,7 @@ mod tests {
 
     #[test]
     fn restarts_and_elements_are_recognised() {
-        let mut o = Output::new(10_000);
+        let mut o = Output::new(FrameLimits::default());
         let header = |id: &str| {
             format!(
                 "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='{id}' version='1.0'>"

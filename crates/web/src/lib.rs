@@ -43,6 +43,11 @@ pub struct WebShared {
 }
 
 impl WebShared {
+    /// What a client's stanzas may hold: the limits of its c2s stream, on every transport.
+    pub(crate) fn frame_limits(&self) -> rhein_stream::FrameLimits {
+        self.c2s.config.limits.frame
+    }
+
     /// Whether a browser page from the request's origin may open a session here.
     pub(crate) fn origin_allowed(&self, req: &Request<Incoming>) -> bool {
         let Some(origin) = req.headers().get(hyper::header::ORIGIN).and_then(|o| o.to_str().ok()) else {

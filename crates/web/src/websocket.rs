@@ -11,6 +11,7 @@ use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use rhein_proto::{Element, xml};
+use rhein_stream::FrameLimits;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -71,66 +72,73 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let (ours, session) = bridge::start(&shared, peer);
-    pump(ws, ours, shared.max_message).await;
+    pump(ws, ours, shared.frame_limits()).await;
     let _ = session.await;
 }
 
-/// Moves messages between the WebSocket and the c2s byte stream, translating framing.
-async fn pump<S>(ws: WebSocketStream<S>, ours: tokio::io::DuplexStream, max: usize)
+/// Moves messages between the WebSocket and the c2s byte stream, translating framing. The
+/// two directions run side by side: a client writing a big stanza while the server writes
+/// to it must not wait on each other, and whatever the server says last (a stream error)
+/// reaches the client even when the client's side has ended.
+async fn pump<S>(ws: WebSocketStream<S>, ours: tokio::io::DuplexStream, limits: FrameLimits)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     let (mut ws_tx, mut ws_rx) = ws.split();
     let (mut from_c2s, mut to_c2s) = tokio::io::split(ours);
-    let mut output = Output::new(max);
-    let mut buf = vec![0u8; 16 * 1024];
-    'pump: loop {
-        tokio::select! {
-            msg = ws_rx.next() => {
-                let bytes = match msg {
-                    Some(Ok(Message::Text(text))) => into_stream(text.as_str()),
-                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
-                    // Binary frames are not XMPP (RFC 7395 §3.2); the stream ends like a close.
-                    Some(Ok(Message::Binary(_) | Message::Close(_))) | Some(Err(_)) | None => {
-                        let _ = to_c2s.write_all(b"</stream:stream>").await;
-                        break;
-                    }
-                };
-                if to_c2s.write_all(bytes.as_bytes()).await.is_err() {
-                    break;
-                }
+    let inbound = async move {
+        while let Some(msg) = ws_rx.next().await {
+            let bytes = match msg {
+                Ok(Message::Text(text)) => into_stream(text.as_str(), limits),
+                Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => continue,
+                // Binary frames are not XMPP (RFC 7395 §3.2); the stream ends like a close.
+                Ok(Message::Binary(_) | Message::Close(_)) | Err(_) => break,
+            };
+            if to_c2s.write_all(bytes.as_bytes()).await.is_err() {
+                return;
             }
-            n = from_c2s.read(&mut buf) => {
-                let n = match n {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => n,
+        }
+        let _ = to_c2s.write_all(b"</stream:stream>").await;
+    };
+    let outbound = async move {
+        let mut output = Output::new(limits);
+        let mut buf = vec![0u8; 16 * 1024];
+        'stream: loop {
+            let n = match from_c2s.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            for out in output.feed(&buf[..n]) {
+                let (message, last) = match out {
+                    Out::Open(header) => (xml::to_string(&open_element(&header)), false),
+                    Out::Element(el) => (xml::to_string(&el), false),
+                    Out::Close => (xml::to_string(&Element::bare("close", FRAMING)), true),
                 };
-                for out in output.feed(&buf[..n]) {
-                    let (message, last) = match out {
-                        Out::Open(header) => (xml::to_string(&open_element(&header)), false),
-                        Out::Element(el) => (xml::to_string(&el), false),
-                        Out::Close => (xml::to_string(&Element::bare("close", FRAMING)), true),
-                    };
-                    if ws_tx.send(Message::text(message)).await.is_err() {
-                        return;
-                    }
-                    if last {
-                        break 'pump;
-                    }
+                if ws_tx.send(Message::text(message)).await.is_err() {
+                    return;
+                }
+                if last {
+                    break 'stream;
                 }
             }
         }
+        let _ = ws_tx.send(Message::Close(None)).await;
+        let _ = ws_tx.close().await;
+    };
+    tokio::pin!(outbound);
+    tokio::select! {
+        () = &mut outbound => {}
+        // The client is done: the server still has its last word.
+        () = inbound => outbound.await,
     }
-    let _ = ws_tx.send(Message::Close(None)).await;
-    let _ = ws_tx.close().await;
 }
 
 /// A client's WebSocket message as stream bytes: `<open/>` becomes a stream header,
 /// `<close/>` the stream's end, anything else passes as is (the c2s framer checks it).
-fn into_stream(text: &str) -> String {
+fn into_stream(text: &str, limits: FrameLimits) -> String {
     let trimmed = text.trim_start();
     let framing = trimmed.starts_with("<open") || trimmed.starts_with("<close");
-    if framing && let Ok(el) = trimmed.parse::<Element>() {
+    if framing && let Ok(el) = rhein_stream::parse_element(trimmed.as_bytes(), limits) {
         if el.is("close", FRAMING) {
             return "</stream:stream>".into();
         }
