@@ -78,14 +78,17 @@ async fn the_deepest_stanza_allowed_is_routed_stored_and_archived() {
     // Bob is offline: the message is stored, then delivered at his login, and archived on
     // both sides (every copy walks the whole tree).
     alice.send(&nested(128, "bob@localhost")).await;
+    // Answered once the message before it was handled: stored, not delivered live.
+    alice.iq("<iq type='get' id='sync' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>").await;
     let mut bob = server.client("bob", "pw").await;
     bob.send("<presence/>").await;
     let got = bob.expect(|e| e.attr("id") == Some("deep")).await;
-    assert!(got.get_child("delay", ns::DELAY).is_some(), "from offline storage: {got:?}");
+    assert!(got.get_child("delay", ns::DELAY).is_some(), "from offline storage");
+    assert_eq!(depth(&got), 128, "the whole tree");
     let query = "<iq type='set' id='q'><query xmlns='urn:xmpp:mam:2' queryid='f'/></iq>";
     bob.send(query).await;
     let archived = bob.expect(|e| e.name() == "message" && e.get_child("result", "urn:xmpp:mam:2").is_some()).await;
-    assert!(depth(&archived) > 128, "the archived copy holds the whole tree");
+    assert_eq!(depth(&archived), 128 + 3, "the whole tree, in result and forwarded");
     bob.expect(|e| e.attr("id") == Some("q")).await;
 }
 

@@ -4,6 +4,7 @@
 mod auth;
 mod cli;
 mod component;
+mod durability;
 mod essentials;
 mod im;
 mod limits;

@@ -158,9 +158,6 @@ impl Session<'_> {
             io.fail(cond, Some(text)).await;
             return Some(Ended::Session);
         }
-        if let Some(sm) = &mut self.sm {
-            sm.inbound = sm.inbound.wrapping_add(1);
-        }
         if el.is("iq", ns::CLIENT) && el.attr("type") == Some("set") && el.get_child("session", ns::SESSION).is_some() {
             // RFC 3921 session establishment, advertised as optional: clients such as Strophe
             // still send it after binding; it is a no-op that must succeed.
@@ -168,10 +165,15 @@ impl Session<'_> {
             xml::set_attr(&mut ok, "to", self.jid.as_str());
             xml::remove_attr(&mut ok, "from");
             rhein_module::RouterApi::send_to(&self.shared.router, &self.jid, ok);
-            return None;
+        } else {
+            // Boxed: routing's future is large and would otherwise sit in every idle session.
+            Box::pin(self.shared.router.process(&self.jid, el)).await;
         }
-        // Boxed: routing's future is large and would otherwise sit in every idle session.
-        Box::pin(self.shared.router.process(&self.jid, el)).await;
+        // Counted for XEP-0198 once handled: what a stanza made the server store is committed
+        // before any `<a/>` can cover it.
+        if let Some(sm) = &mut self.sm {
+            sm.inbound = sm.inbound.wrapping_add(1);
+        }
         None
     }
 

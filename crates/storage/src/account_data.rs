@@ -1,6 +1,6 @@
 //! Per-account documents (private XML, vCards) and XEP-0191 blocklists.
 
-use crate::db::on_pool;
+use crate::db::{BeginWrite, on_pool};
 use crate::{Db, StorageError};
 
 /// Small XML documents per account, by kind and name (`db.account_data()`).
@@ -25,16 +25,18 @@ impl AccountData<'_> {
     /// Removes one document; whether it existed.
     pub async fn remove(&self, owner: &str, kind: &str, name: &str) -> Result<bool, StorageError> {
         const SQL: &str = "DELETE FROM account_data WHERE owner = $1 AND kind = $2 AND name = $3";
-        Ok(on_pool!(self.db, |p| sqlx::query(SQL).bind(owner).bind(kind).bind(name).execute(p).await?.rows_affected())
-            > 0)
+        Ok(
+            on_pool!(write: self.db, |p| sqlx::query(SQL).bind(owner).bind(kind).bind(name).execute(p).await?.rows_affected())
+                > 0,
+        )
     }
 
     /// Stores several documents of one kind in one transaction.
     pub async fn put_all(&self, owner: &str, kind: &str, docs: &[(String, String)]) -> Result<(), StorageError> {
         const SQL: &str = "INSERT INTO account_data (owner, kind, name, payload) VALUES ($1, $2, $3, $4) \
             ON CONFLICT (owner, kind, name) DO UPDATE SET payload = $4";
-        on_pool!(self.db, |p| {
-            let mut tx = p.begin().await?;
+        on_pool!(write: self.db, |p| {
+            let mut tx = p.begin_write().await?;
             for (name, payload) in docs {
                 sqlx::query(SQL).bind(owner).bind(kind).bind(name).bind(payload).execute(&mut *tx).await?;
             }
@@ -60,8 +62,8 @@ impl Blocklist<'_> {
     pub async fn add(&self, owner: &str, jids: &[String]) -> Result<(), StorageError> {
         const SQL: &str =
             "INSERT INTO blocklist (owner, blocked) VALUES ($1, $2) ON CONFLICT (owner, blocked) DO NOTHING";
-        on_pool!(self.db, |p| {
-            let mut tx = p.begin().await?;
+        on_pool!(write: self.db, |p| {
+            let mut tx = p.begin_write().await?;
             for jid in jids {
                 sqlx::query(SQL).bind(owner).bind(jid).execute(&mut *tx).await?;
             }
@@ -72,8 +74,8 @@ impl Blocklist<'_> {
 
     /// Removes the given JIDs, or every JID when `jids` is empty.
     pub async fn remove(&self, owner: &str, jids: &[String]) -> Result<(), StorageError> {
-        on_pool!(self.db, |p| {
-            let mut tx = p.begin().await?;
+        on_pool!(write: self.db, |p| {
+            let mut tx = p.begin_write().await?;
             if jids.is_empty() {
                 sqlx::query("DELETE FROM blocklist WHERE owner = $1").bind(owner).execute(&mut *tx).await?;
             }

@@ -1,7 +1,7 @@
 //! Accounts and their credentials.
 
 use crate::cache::Written;
-use crate::db::on_pool;
+use crate::db::{BeginWrite, on_pool};
 use crate::epoch;
 use crate::{Db, StorageError};
 use rhein_sasl::{Credentials, ScramKeys};
@@ -30,8 +30,8 @@ macro_rules! bind_credentials {
 macro_rules! bumping_epoch {
     ($db:expr, $statement:expr) => {
         async {
-            Ok(on_pool!($db, |p| {
-                let mut tx = p.begin().await?;
+            Ok(on_pool!(write: $db, |p| {
+                let mut tx = p.begin_write().await?;
                 let done = $statement.execute(&mut *tx).await?.rows_affected();
                 let epoch: i64 = sqlx::query_scalar(epoch::BUMP).fetch_one(&mut *tx).await?;
                 tx.commit().await?;
@@ -70,8 +70,8 @@ impl Accounts<'_> {
         let bare = format!("{username}@{host}");
         self.db.last_seen.forget(&bare);
         let write = async {
-            Ok(on_pool!(self.db, |p| {
-                let mut tx = p.begin().await?;
+            Ok(on_pool!(write: self.db, |p| {
+                let mut tx = p.begin_write().await?;
                 let n = sqlx::query("DELETE FROM account WHERE host = $1 AND username = $2")
                     .bind(host)
                     .bind(username)

@@ -1,7 +1,7 @@
 //! XEP-0313 message archives: append, and filtered queries paged by archive id (RSM) in either
 //! direction, with the full count of matching messages.
 
-use crate::db::on_pool;
+use crate::db::{BeginWrite, on_pool};
 use crate::{Db, StorageError};
 use sqlx::AssertSqlSafe;
 use std::collections::HashMap;
@@ -226,9 +226,9 @@ impl Archive<'_> {
     pub async fn append(&self, owner: &str, row: &ArchiveRow) -> Result<bool, StorageError> {
         match &self.db.pool {
             // Through the group-commit task (see `writer`).
-            crate::db::Pool::Sqlite(_, writer) => writer.append(owner, row).await,
+            crate::db::Pool::Sqlite { archive, .. } => archive.append(owner, row).await,
             crate::db::Pool::Postgres(p) => {
-                let mut tx = p.begin().await?;
+                let mut tx = p.begin_write().await?;
                 let added = append_counted!(owner, row, tx);
                 tx.commit().await?;
                 Ok(added)
@@ -248,8 +248,8 @@ impl Archive<'_> {
     pub async fn append_batch(&self, owner: &str, rows: &[ArchiveRow]) -> Result<u64, StorageError> {
         let mut counts = Counts::default();
         let mut added = 0;
-        on_pool!(self.db, |p| {
-            let mut tx = p.begin().await?;
+        on_pool!(write: self.db, |p| {
+            let mut tx = p.begin_write().await?;
             for chunk in rows.chunks(MAX_ROWS_PER_INSERT) {
                 let sql = insert_rows_sql(chunk.len(), "with_jid");
                 let mut q = sqlx::query_as::<_, (String,)>(AssertSqlSafe(sql));
@@ -363,8 +363,8 @@ impl Archive<'_> {
     pub async fn expire(&self, before: i64) -> Result<u64, StorageError> {
         let mut total = 0;
         loop {
-            let gone = on_pool!(self.db, |p| {
-                let mut tx = p.begin().await?;
+            let gone = on_pool!(write: self.db, |p| {
+                let mut tx = p.begin_write().await?;
                 let gone: Vec<(String, String)> =
                     sqlx::query_as(EXPIRE).bind(before).bind(EXPIRE_CHUNK as i64).fetch_all(&mut *tx).await?;
                 let mut counts = Counts::default();
@@ -394,7 +394,7 @@ impl Archive<'_> {
     /// place; whether it existed.
     pub async fn replace_stanza(&self, owner: &str, stanza_id: &str, stanza: &str) -> Result<bool, StorageError> {
         const SQL: &str = "UPDATE archive SET stanza = $3 WHERE owner = $1 AND stanza_id = $2";
-        Ok(on_pool!(self.db, |p| sqlx::query(SQL)
+        Ok(on_pool!(write: self.db, |p| sqlx::query(SQL)
             .bind(owner)
             .bind(stanza_id)
             .bind(stanza)
@@ -408,8 +408,8 @@ impl Archive<'_> {
     pub async fn delete_owner(&self, owner: &str) -> Result<u64, StorageError> {
         const SQL: &str = "DELETE FROM archive WHERE owner = $1";
         const COUNTS: &str = "DELETE FROM archive_count WHERE owner = $1";
-        Ok(on_pool!(self.db, |p| {
-            let mut tx = p.begin().await?;
+        Ok(on_pool!(write: self.db, |p| {
+            let mut tx = p.begin_write().await?;
             let n = sqlx::query(SQL).bind(owner).execute(&mut *tx).await?.rows_affected();
             sqlx::query(COUNTS).bind(owner).execute(&mut *tx).await?;
             tx.commit().await?;
@@ -431,7 +431,7 @@ impl Archive<'_> {
             ON CONFLICT (owner) DO UPDATE SET default_mode = $2, always_json = $3, never_json = $4";
         let always = serde_json::to_string(&prefs.always).unwrap_or_else(|_| "[]".into());
         let never = serde_json::to_string(&prefs.never).unwrap_or_else(|_| "[]".into());
-        on_pool!(self.db, |p| sqlx::query(SQL)
+        on_pool!(write: self.db, |p| sqlx::query(SQL)
             .bind(owner)
             .bind(&prefs.default_mode)
             .bind(&always)
@@ -530,7 +530,7 @@ mod tests {
 
     /// SQLite's plan for a statement, one line per step.
     async fn explain(db: &Db, sql: &str, args: &[Arg]) -> Vec<String> {
-        let crate::db::Pool::Sqlite(p, _) = &db.pool else { unreachable!() };
+        let crate::db::Pool::Sqlite { read: p, .. } = &db.pool else { unreachable!() };
         let explain = format!("EXPLAIN QUERY PLAN {sql}");
         let rows: Vec<(i64, i64, i64, String)> = with_args!(explain, args).fetch_all(p).await.unwrap();
         rows.into_iter().map(|r| r.3).collect()

@@ -7,6 +7,7 @@ use crate::writer::ArchiveWriter;
 use crate::{StorageError, migrate};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{ConnectOptions, Connection};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -22,19 +23,36 @@ pub struct Db {
     pub(crate) last_seen: Arc<LastSeen>,
 }
 
-/// SQLite's pool comes with the task that batches archive appends (see `writer`).
+/// The connections of one database.
 #[derive(Clone, Debug)]
 pub(crate) enum Pool {
-    Sqlite(SqlitePool, ArchiveWriter),
+    /// Readers share `read`; every write goes through `write`, a pool of one connection, so
+    /// writers queue here in order instead of sleeping in SQLite's busy handler, and that
+    /// connection's page cache stays warm. The task that batches archive appends writes
+    /// through it too (see `writer`). In memory, both are the same single connection.
+    Sqlite {
+        read: SqlitePool,
+        write: SqlitePool,
+        archive: ArchiveWriter,
+    },
     Postgres(PgPool),
 }
 
 /// Runs the same expression against whichever pool `$db` holds (or the `pool` given);
-/// `$p` names the pool.
+/// `$p` names the pool. `write:` picks the pool that writes go through.
 macro_rules! on_pool {
+    (write: $db:expr, |$p:ident| $e:expr) => {
+        on_pool!(write_pool & $db.pool, |$p| $e)
+    };
+    (write_pool $pool:expr, |$p:ident| $e:expr) => {
+        match $pool {
+            $crate::db::Pool::Sqlite { write: $p, .. } => $e,
+            $crate::db::Pool::Postgres($p) => $e,
+        }
+    };
     (pool $pool:expr, |$p:ident| $e:expr) => {
         match $pool {
-            $crate::db::Pool::Sqlite($p, _) => $e,
+            $crate::db::Pool::Sqlite { read: $p, .. } => $e,
             $crate::db::Pool::Postgres($p) => $e,
         }
     };
@@ -43,6 +61,37 @@ macro_rules! on_pool {
     };
 }
 pub(crate) use on_pool;
+
+/// Starts a transaction that will write.
+///
+/// On SQLite a plain (deferred) `BEGIN` takes the write lock only at the first write, and a
+/// transaction that has read by then cannot wait for it: if another connection wrote
+/// meanwhile, SQLite answers "database is locked" at once, whatever the busy timeout, and
+/// the write is lost. `BEGIN IMMEDIATE` takes the lock first, waiting under the busy timeout.
+pub(crate) trait BeginWrite {
+    type Database: sqlx::Database;
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = Result<sqlx::Transaction<'static, Self::Database>, sqlx::Error>> + Send;
+}
+
+impl BeginWrite for SqlitePool {
+    type Database = sqlx::Sqlite;
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error>> + Send {
+        self.begin_with("BEGIN IMMEDIATE")
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Database = sqlx::Postgres;
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error>> + Send {
+        self.begin()
+    }
+}
 
 impl Db {
     /// Connects and runs pending migrations. URLs: `sqlite://path/to/file.db`, `sqlite::memory:`,
@@ -69,18 +118,24 @@ impl Db {
                 // Checkpoint less often: the archive's hot index pages are then copied back
                 // to the database once per 40 MB of log rather than once per 4 MB.
                 opts = opts.pragma("wal_autocheckpoint", "10000");
+                // A new file becomes WAL on one connection first: the pool's connections
+                // setting its journal mode at the same time fail with "database is locked".
+                opts.connect().await?.close().await?;
             }
             // An in-memory database vanishes with its last connection: keep one open for good.
-            let pool = SqlitePoolOptions::new()
-                .max_connections(if memory { 1 } else { 4 })
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
-                .connect_with(opts.clone())
-                .await?;
+            let pool = |connections: u32, opts: SqliteConnectOptions| {
+                SqlitePoolOptions::new()
+                    .max_connections(connections)
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None)
+                    .connect_with(opts)
+            };
+            let read = pool(if memory { 1 } else { 4 }, opts.clone()).await?;
             // The writer walks the archive's indexes all day: a bigger page cache keeps them.
-            let writer = ArchiveWriter::spawn(pool.clone(), (!memory).then(|| opts.pragma("cache_size", "-65536")));
-            Pool::Sqlite(pool, writer)
+            let write = if memory { read.clone() } else { pool(1, opts.pragma("cache_size", "-65536")).await? };
+            let archive = ArchiveWriter::spawn(write.clone());
+            Pool::Sqlite { read, write, archive }
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             Pool::Postgres(PgPoolOptions::new().max_connections(16).connect(url).await?)
         } else {
@@ -96,7 +151,7 @@ impl Db {
     /// Which backend this is, for logs.
     pub fn backend(&self) -> &'static str {
         match self.pool {
-            Pool::Sqlite(..) => "sqlite",
+            Pool::Sqlite { .. } => "sqlite",
             Pool::Postgres(_) => "postgres",
         }
     }
@@ -107,6 +162,7 @@ impl Db {
         if let Err(e) = self.last_seen.close(&self.pool).await {
             tracing::error!(error = %e, "writing last activity failed");
         }
+        on_pool!(write: self, |p| p.close().await);
         on_pool!(self, |p| p.close().await)
     }
 

@@ -19,7 +19,7 @@ impl FastTokens<'_> {
     ) -> Result<(), StorageError> {
         const SQL: &str =
             "INSERT INTO fast_token (owner, client_id, mechanism, token, expiry) VALUES ($1, $2, $3, $4, $5)";
-        on_pool!(self.db, |p| sqlx::query(SQL)
+        on_pool!(write: self.db, |p| sqlx::query(SQL)
             .bind(owner)
             .bind(client)
             .bind(mechanism)
@@ -61,7 +61,7 @@ impl FastTokens<'_> {
     ) -> Result<bool, StorageError> {
         const SQL: &str = "UPDATE fast_token SET last_count = $4 \
             WHERE owner = $1 AND client_id = $2 AND token = $3 AND last_count < $4";
-        let n = on_pool!(self.db, |p| sqlx::query(SQL)
+        let n = on_pool!(write: self.db, |p| sqlx::query(SQL)
             .bind(owner)
             .bind(client)
             .bind(token)
@@ -83,10 +83,10 @@ impl FastTokens<'_> {
     ) -> Result<(), StorageError> {
         if invalidate {
             const SQL: &str = "DELETE FROM fast_token WHERE owner = $1 AND client_id = $2 AND token = $3";
-            on_pool!(self.db, |p| sqlx::query(SQL).bind(owner).bind(client).bind(token).execute(p).await.map(|_| ()))?;
+            on_pool!(write: self.db, |p| sqlx::query(SQL).bind(owner).bind(client).bind(token).execute(p).await.map(|_| ()))?;
         } else {
             const SQL: &str = "DELETE FROM fast_token WHERE owner = $1 AND client_id = $2 AND expiry < $3";
-            on_pool!(self.db, |p| sqlx::query(SQL).bind(owner).bind(client).bind(expiry).execute(p).await.map(|_| ()))?;
+            on_pool!(write: self.db, |p| sqlx::query(SQL).bind(owner).bind(client).bind(expiry).execute(p).await.map(|_| ()))?;
         }
         Ok(())
     }

@@ -6,7 +6,7 @@
 //! them to anyone).
 
 use crate::StorageError;
-use crate::db::{Pool, on_pool};
+use crate::db::{BeginWrite, Pool, on_pool};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -92,8 +92,8 @@ impl LastSeen {
 }
 
 async fn write(pool: &Pool, batch: &[(String, (i64, String))]) -> Result<(), StorageError> {
-    on_pool!(pool pool, |p| {
-        let mut tx = p.begin().await?;
+    on_pool!(write_pool pool, |p| {
+        let mut tx = p.begin_write().await?;
         for chunk in batch.chunks(ROWS_PER_INSERT) {
             let sql = format!(
                 "INSERT INTO last_activity (owner, stamp, status) VALUES {} \

@@ -1,7 +1,7 @@
 //! Embedded migrations, one folder per backend with the same versions (a test checks it).
 //! Each migration runs in its own transaction together with its bookkeeping row.
 
-use crate::db::on_pool;
+use crate::db::{BeginWrite, on_pool};
 use crate::{Db, StorageError};
 use sqlx::AssertSqlSafe;
 
@@ -42,26 +42,54 @@ const BOOKKEEPING: &str =
     "CREATE TABLE IF NOT EXISTS rhein_schema (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)";
 
 pub(crate) async fn run(db: &Db) -> Result<(), StorageError> {
-    on_pool!(db, |p| sqlx::raw_sql(BOOKKEEPING).execute(p).await.map(|_| ()))?;
-    let applied: Vec<(i64,)> = on_pool!(db, |p| sqlx::query_as("SELECT version FROM rhein_schema").fetch_all(p).await)?;
+    // Serialises processes migrating at once (a server and `rhein user add`); SQLite's
+    // immediate transaction does that by itself.
+    let lock = match db.pool {
+        crate::db::Pool::Sqlite { .. } => None,
+        crate::db::Pool::Postgres(_) => Some("SELECT pg_advisory_xact_lock(7302447283)"),
+    };
+    let applied: Vec<(i64,)> = on_pool!(write: db, |p| {
+        let mut tx = p.begin_write().await?;
+        if let Some(lock) = lock {
+            sqlx::query(lock).execute(&mut *tx).await?;
+        }
+        sqlx::raw_sql(BOOKKEEPING).execute(&mut *tx).await?;
+        let applied = sqlx::query_as("SELECT version FROM rhein_schema").fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        applied
+    });
     for m in MIGRATIONS.iter().filter(|m| !applied.iter().any(|(v,)| *v == m.version)) {
         let sql = match db.pool {
-            crate::db::Pool::Sqlite(..) => m.sqlite,
+            crate::db::Pool::Sqlite { .. } => m.sqlite,
             crate::db::Pool::Postgres(_) => m.postgres,
         };
         let fail = |source| StorageError::Migration { version: m.version, source };
-        on_pool!(db, |p| {
-            let mut tx = p.begin().await.map_err(fail)?;
-            sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *tx).await.map_err(fail)?;
-            sqlx::query("INSERT INTO rhein_schema (version, applied_at) VALUES ($1, $2)")
+        let applied_now = on_pool!(write: db, |p| {
+            let mut tx = p.begin_write().await.map_err(fail)?;
+            if let Some(lock) = lock {
+                sqlx::query(lock).execute(&mut *tx).await.map_err(fail)?;
+            }
+            // Another process may have applied it while this one waited for the lock.
+            let done: Option<(i64,)> = sqlx::query_as("SELECT version FROM rhein_schema WHERE version = $1")
                 .bind(m.version)
-                .bind(crate::now_ms())
-                .execute(&mut *tx)
+                .fetch_optional(&mut *tx)
                 .await
                 .map_err(fail)?;
+            if done.is_none() {
+                sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *tx).await.map_err(fail)?;
+                sqlx::query("INSERT INTO rhein_schema (version, applied_at) VALUES ($1, $2)")
+                    .bind(m.version)
+                    .bind(crate::now_ms())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(fail)?;
+            }
             tx.commit().await.map_err(fail)?;
+            done.is_none()
         });
-        tracing::info!(version = m.version, backend = db.backend(), "applied migration");
+        if applied_now {
+            tracing::info!(version = m.version, backend = db.backend(), "applied migration");
+        }
     }
     Ok(())
 }

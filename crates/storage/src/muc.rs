@@ -62,7 +62,7 @@ impl Muc<'_> {
         const SQL: &str = "INSERT INTO muc_room (jid, config, created_at) VALUES ($1, $2, $3) \
             ON CONFLICT (jid) DO UPDATE SET config = excluded.config";
         let now = crate::now_ms();
-        on_pool!(self.db, |p| sqlx::query(SQL)
+        on_pool!(write: self.db, |p| sqlx::query(SQL)
             .bind(jid)
             .bind(config)
             .bind(now)
@@ -74,7 +74,7 @@ impl Muc<'_> {
 
     pub async fn set_subject(&self, jid: &str, subject: &str, by: &str) -> Result<(), StorageError> {
         const SQL: &str = "UPDATE muc_room SET subject = $2, subject_by = $3 WHERE jid = $1";
-        on_pool!(self.db, |p| sqlx::query(SQL)
+        on_pool!(write: self.db, |p| sqlx::query(SQL)
             .bind(jid)
             .bind(subject)
             .bind(by)
@@ -87,9 +87,10 @@ impl Muc<'_> {
     /// Deletes a room with its affiliations and push registrations; `false` if there was none.
     pub async fn delete(&self, jid: &str) -> Result<bool, StorageError> {
         const PUSH: &str = "DELETE FROM muc_push WHERE room = $1";
-        on_pool!(self.db, |p| sqlx::query(PUSH).bind(jid).execute(p).await.map(|r| r.rows_affected()))?;
+        on_pool!(write: self.db, |p| sqlx::query(PUSH).bind(jid).execute(p).await.map(|r| r.rows_affected()))?;
         const SQL: &str = "DELETE FROM muc_room WHERE jid = $1";
-        let done = on_pool!(self.db, |p| sqlx::query(SQL).bind(jid).execute(p).await.map(|r| r.rows_affected()))?;
+        let done =
+            on_pool!(write: self.db, |p| sqlx::query(SQL).bind(jid).execute(p).await.map(|r| r.rows_affected()))?;
         Ok(done > 0)
     }
 
@@ -107,7 +108,7 @@ impl Muc<'_> {
     pub async fn add_push(&self, room: &str, row: &RoomPushRow) -> Result<(), StorageError> {
         const SQL: &str = "INSERT INTO muc_push (room, token, service, occupant_id, nick, created_at)             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (room, token) DO UPDATE SET service = excluded.service,             occupant_id = excluded.occupant_id, nick = excluded.nick";
         let now = crate::now_ms();
-        on_pool!(self.db, |p| sqlx::query(SQL)
+        on_pool!(write: self.db, |p| sqlx::query(SQL)
             .bind(room)
             .bind(&row.token)
             .bind(&row.service)
@@ -123,15 +124,14 @@ impl Muc<'_> {
     /// Removes a registration; `false` if there was none with this token.
     pub async fn remove_push(&self, room: &str, token: &str) -> Result<bool, StorageError> {
         const SQL: &str = "DELETE FROM muc_push WHERE room = $1 AND token = $2";
-        let done =
-            on_pool!(self.db, |p| sqlx::query(SQL).bind(room).bind(token).execute(p).await.map(|r| r.rows_affected()))?;
+        let done = on_pool!(write: self.db, |p| sqlx::query(SQL).bind(room).bind(token).execute(p).await.map(|r| r.rows_affected()))?;
         Ok(done > 0)
     }
 
     /// Follows a registrant's nickname (mentions are recognised by it).
     pub async fn rename_push(&self, room: &str, occupant_id: &str, nick: &str) -> Result<(), StorageError> {
         const SQL: &str = "UPDATE muc_push SET nick = $3 WHERE room = $1 AND occupant_id = $2";
-        on_pool!(self.db, |p| sqlx::query(SQL)
+        on_pool!(write: self.db, |p| sqlx::query(SQL)
             .bind(room)
             .bind(occupant_id)
             .bind(nick)
@@ -155,7 +155,7 @@ impl Muc<'_> {
     pub async fn set_affiliation(&self, room: &str, row: &AffiliationRow) -> Result<(), StorageError> {
         if row.affiliation == "none" {
             const SQL: &str = "DELETE FROM muc_affiliation WHERE room = $1 AND jid = $2";
-            on_pool!(self.db, |p| sqlx::query(SQL)
+            on_pool!(write: self.db, |p| sqlx::query(SQL)
                 .bind(room)
                 .bind(&row.jid)
                 .execute(p)
@@ -166,7 +166,7 @@ impl Muc<'_> {
         const SQL: &str = "INSERT INTO muc_affiliation (room, jid, affiliation, nick, reason) VALUES ($1, $2, $3, $4, $5) \
             ON CONFLICT (room, jid) DO UPDATE SET affiliation = excluded.affiliation, nick = excluded.nick, \
             reason = excluded.reason";
-        on_pool!(self.db, |p| sqlx::query(SQL)
+        on_pool!(write: self.db, |p| sqlx::query(SQL)
             .bind(room)
             .bind(&row.jid)
             .bind(&row.affiliation)

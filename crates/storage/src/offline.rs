@@ -1,7 +1,7 @@
 //! XEP-0160 offline message storage.
 
 use crate::cache::{Waiting, Written};
-use crate::db::on_pool;
+use crate::db::{BeginWrite, on_pool};
 use crate::{Db, StorageError};
 
 /// Repository of messages waiting for an account to come online (`db.offline()`).
@@ -20,8 +20,8 @@ impl Offline<'_> {
     /// Stores a message; `false` when the owner already has `limit` messages waiting.
     pub async fn push(&self, owner: &str, stamp: i64, stanza: &str, limit: i64) -> Result<bool, StorageError> {
         let write = async {
-            Ok(on_pool!(self.db, |p| {
-                let mut tx = p.begin().await?;
+            Ok(on_pool!(write: self.db, |p| {
+                let mut tx = p.begin_write().await?;
                 let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM offline_message WHERE owner = $1")
                     .bind(owner)
                     .fetch_one(&mut *tx)
@@ -56,7 +56,7 @@ impl Offline<'_> {
     /// once at most.
     pub async fn take(&self, owner: &str) -> Result<Vec<OfflineMessage>, StorageError> {
         const SQL: &str = "DELETE FROM offline_message WHERE owner = $1 RETURNING id, stamp, stanza";
-        let read = async { Ok(on_pool!(self.db, |p| sqlx::query_as(SQL).bind(owner).fetch_all(p).await)?) };
+        let read = async { Ok(on_pool!(write: self.db, |p| sqlx::query_as(SQL).bind(owner).fetch_all(p).await)?) };
         let mut rows: Vec<(i64, i64, String)> = self.db.cache.waiting(Waiting::Offline, owner, read).await?;
         rows.sort_unstable_by_key(|(id, _, _)| *id);
         Ok(rows.into_iter().map(|(_, stamp, stanza)| OfflineMessage { stamp, stanza }).collect())
@@ -65,7 +65,7 @@ impl Offline<'_> {
     /// Removes one message.
     pub async fn remove(&self, owner: &str, id: i64) -> Result<(), StorageError> {
         const SQL: &str = "DELETE FROM offline_message WHERE owner = $1 AND id = $2";
-        on_pool!(self.db, |p| sqlx::query(SQL).bind(owner).bind(id).execute(p).await.map(|_| ()))?;
+        on_pool!(write: self.db, |p| sqlx::query(SQL).bind(owner).bind(id).execute(p).await.map(|_| ()))?;
         Ok(())
     }
 

@@ -2,7 +2,7 @@
 //! The node configuration is opaque here (the caller's JSON); storage only keeps order,
 //! enforces `max_items` and pages.
 
-use crate::db::on_pool;
+use crate::db::{BeginWrite, on_pool};
 use crate::{Db, StorageError};
 
 /// One stored item. `payload` is the serialized child of `<item/>` (empty when there is none).
@@ -62,7 +62,7 @@ impl Pubsub<'_> {
     /// Deletes every node of `owner` with its items, affiliations and subscriptions.
     pub async fn delete_owner(&self, owner: &str) -> Result<u64, StorageError> {
         const SQL: &str = "DELETE FROM pubsub_node WHERE owner = $1";
-        Ok(on_pool!(self.db, |p| sqlx::query(SQL).bind(owner).execute(p).await?.rows_affected()))
+        Ok(on_pool!(write: self.db, |p| sqlx::query(SQL).bind(owner).execute(p).await?.rows_affected()))
     }
 
     /// How many nodes `owner` has.
@@ -74,7 +74,7 @@ impl Pubsub<'_> {
 
     /// Creates a node; `false` if it already exists.
     pub async fn create(&self, owner: &str, node: &str, config: &str) -> Result<bool, StorageError> {
-        let done = on_pool!(self.db, |p| sqlx::query(CREATE_NODE)
+        let done = on_pool!(write: self.db, |p| sqlx::query(CREATE_NODE)
             .bind(owner)
             .bind(node)
             .bind(config)
@@ -94,8 +94,8 @@ impl Pubsub<'_> {
         max_items: Option<i64>,
     ) -> Result<bool, StorageError> {
         const SQL: &str = "UPDATE pubsub_node SET config = $3 WHERE owner = $1 AND node = $2";
-        let found = on_pool!(self.db, |p| {
-            let mut tx = p.begin().await?;
+        let found = on_pool!(write: self.db, |p| {
+            let mut tx = p.begin_write().await?;
             let found = sqlx::query(SQL).bind(owner).bind(node).bind(config).execute(&mut *tx).await?.rows_affected();
             if let Some(max) = max_items {
                 sqlx::query(TRIM).bind(owner).bind(node).bind(max).execute(&mut *tx).await?;
@@ -119,7 +119,7 @@ impl Pubsub<'_> {
     /// Runs a statement about one node (`$1` owner, `$2` node, then `more` as `$3`…); how many
     /// rows it touched.
     async fn on_node(&self, sql: &'static str, owner: &str, node: &str, more: &[&str]) -> Result<u64, StorageError> {
-        Ok(on_pool!(self.db, |p| {
+        Ok(on_pool!(write: self.db, |p| {
             let mut q = sqlx::query(sql).bind(owner).bind(node);
             for arg in more {
                 q = q.bind(*arg);
@@ -145,8 +145,8 @@ impl Pubsub<'_> {
             ON CONFLICT (owner, node, item_id) DO UPDATE SET seq = excluded.seq, publisher = excluded.publisher, \
             payload = excluded.payload, published_at = excluded.published_at";
         let now = crate::now_ms();
-        on_pool!(self.db, |p| {
-            let mut tx = p.begin().await?;
+        on_pool!(write: self.db, |p| {
+            let mut tx = p.begin_write().await?;
             sqlx::query(CREATE_NODE).bind(owner).bind(node).bind(config).bind(now).execute(&mut *tx).await?;
             sqlx::query(ITEM)
                 .bind(owner)

@@ -23,7 +23,7 @@ impl PushRegistrations<'_> {
         const SQL: &str = "INSERT INTO push_registration (owner, service, node, options, created_at, with_body) \
             VALUES ($1, $2, $3, $4, $5, $6) \
             ON CONFLICT (owner, service, node) DO UPDATE SET options = $4, with_body = $6";
-        on_pool!(self.db, |p| sqlx::query(SQL)
+        on_pool!(write: self.db, |p| sqlx::query(SQL)
             .bind(owner)
             .bind(&r.service)
             .bind(&r.node)
@@ -39,7 +39,7 @@ impl PushRegistrations<'_> {
     /// Removes the registration of `node` at `service`, or all at `service` when `node` is `None`.
     pub async fn disable(&self, owner: &str, service: &str, node: Option<&str>) -> Result<u64, StorageError> {
         Ok(match node {
-            Some(n) => on_pool!(self.db, |p| sqlx::query(
+            Some(n) => on_pool!(write: self.db, |p| sqlx::query(
                 "DELETE FROM push_registration WHERE owner = $1 AND service = $2 AND node = $3"
             )
             .bind(owner)
@@ -49,7 +49,7 @@ impl PushRegistrations<'_> {
             .await?
             .rows_affected()),
             None => {
-                on_pool!(self.db, |p| sqlx::query("DELETE FROM push_registration WHERE owner = $1 AND service = $2")
+                on_pool!(write: self.db, |p| sqlx::query("DELETE FROM push_registration WHERE owner = $1 AND service = $2")
                     .bind(owner)
                     .bind(service)
                     .execute(p)

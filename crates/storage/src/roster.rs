@@ -2,7 +2,7 @@
 //! last activity.
 
 use crate::cache::{CachedRoster, Waiting, Written};
-use crate::db::on_pool;
+use crate::db::{BeginWrite, on_pool};
 use crate::{Db, StorageError};
 use std::sync::Arc;
 
@@ -95,8 +95,8 @@ impl Roster<'_> {
             subscription = $4, ask = $5, approved = $6, groups_json = $7";
         let groups = serde_json::to_string(&item.groups).unwrap_or_else(|_| "[]".into());
         let write = async {
-            Ok(on_pool!(self.db, |p| {
-                let mut tx = p.begin().await?;
+            Ok(on_pool!(write: self.db, |p| {
+                let mut tx = p.begin_write().await?;
                 sqlx::query(SQL)
                     .bind(owner)
                     .bind(&item.contact)
@@ -119,8 +119,8 @@ impl Roster<'_> {
     pub async fn remove(&self, owner: &str, contact: &str) -> Result<Option<i64>, StorageError> {
         const SQL: &str = "DELETE FROM roster_item WHERE owner = $1 AND contact = $2";
         let write = async {
-            Ok(on_pool!(self.db, |p| {
-                let mut tx = p.begin().await?;
+            Ok(on_pool!(write: self.db, |p| {
+                let mut tx = p.begin_write().await?;
                 let n = sqlx::query(SQL).bind(owner).bind(contact).execute(&mut *tx).await?.rows_affected();
                 if n == 0 {
                     None
@@ -150,7 +150,7 @@ impl SubscriptionRequests<'_> {
         const SQL: &str = "INSERT INTO subscription_request (owner, contact, stanza) VALUES ($1, $2, $3) \
             ON CONFLICT (owner, contact) DO UPDATE SET stanza = $3";
         let write = async {
-            on_pool!(self.db, |p| sqlx::query(SQL)
+            on_pool!(write: self.db, |p| sqlx::query(SQL)
                 .bind(owner)
                 .bind(contact)
                 .bind(stanza)
@@ -165,7 +165,8 @@ impl SubscriptionRequests<'_> {
     /// Removes a request; whether there was one.
     pub async fn remove(&self, owner: &str, contact: &str) -> Result<bool, StorageError> {
         const SQL: &str = "DELETE FROM subscription_request WHERE owner = $1 AND contact = $2";
-        let n = on_pool!(self.db, |p| sqlx::query(SQL).bind(owner).bind(contact).execute(p).await?.rows_affected());
+        let n =
+            on_pool!(write: self.db, |p| sqlx::query(SQL).bind(owner).bind(contact).execute(p).await?.rows_affected());
         Ok(n > 0)
     }
 

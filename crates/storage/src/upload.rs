@@ -26,7 +26,7 @@ impl Uploads<'_> {
     pub async fn create(&self, slot: &SlotRow) -> Result<(), StorageError> {
         const SQL: &str = "INSERT INTO upload_slot (id, owner, filename, size, content_type, created_at, stored) \
             VALUES ($1, $2, $3, $4, $5, $6, 0)";
-        on_pool!(self.db, |p| sqlx::query(SQL)
+        on_pool!(write: self.db, |p| sqlx::query(SQL)
             .bind(&slot.id)
             .bind(&slot.owner)
             .bind(&slot.filename)
@@ -57,7 +57,7 @@ impl Uploads<'_> {
     /// Marks a slot filled; `false` if it was already (one PUT per slot).
     pub async fn mark_stored(&self, id: &str) -> Result<bool, StorageError> {
         const SQL: &str = "UPDATE upload_slot SET stored = 1 WHERE id = $1 AND stored = 0";
-        let n = on_pool!(self.db, |p| sqlx::query(SQL).bind(id).execute(p).await.map(|r| r.rows_affected()))?;
+        let n = on_pool!(write: self.db, |p| sqlx::query(SQL).bind(id).execute(p).await.map(|r| r.rows_affected()))?;
         Ok(n > 0)
     }
 
@@ -75,7 +75,7 @@ impl Uploads<'_> {
         const SELECT: &str = "SELECT id FROM upload_slot WHERE created_at < $1";
         let ids: Vec<(String,)> = on_pool!(self.db, |p| sqlx::query_as(SELECT).bind(before).fetch_all(p).await)?;
         const DELETE: &str = "DELETE FROM upload_slot WHERE created_at < $1";
-        on_pool!(self.db, |p| sqlx::query(DELETE).bind(before).execute(p).await.map(|r| r.rows_affected()))?;
+        on_pool!(write: self.db, |p| sqlx::query(DELETE).bind(before).execute(p).await.map(|r| r.rows_affected()))?;
         Ok(ids.into_iter().map(|(id,)| id).collect())
     }
 }

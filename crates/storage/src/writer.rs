@@ -9,8 +9,8 @@ use crate::StorageError;
 use crate::archive::{
     ArchiveRow, Counts, MAX_ROWS_PER_INSERT, append_counted, bind_row, insert_rows_sql, write_counts,
 };
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqlitePool};
-use sqlx::{ConnectOptions, Connection};
+use sqlx::Connection;
+use sqlx::sqlite::{SqliteConnection, SqlitePool};
 use std::collections::HashSet;
 use tokio::sync::{mpsc, oneshot};
 
@@ -36,36 +36,21 @@ impl std::fmt::Debug for Job {
 }
 
 impl ArchiveWriter {
-    /// Starts the task. With `own`, it writes through a connection of its own, whose page
-    /// cache stays warm (a pooled connection's is dropped whenever another one wrote); an
-    /// in-memory database has only the pool's connection.
-    pub(crate) fn spawn(pool: SqlitePool, own: Option<SqliteConnectOptions>) -> Self {
+    /// Starts the task, writing through `pool` (the database's one writing connection, so
+    /// batches queue with every other write instead of contending for SQLite's lock).
+    pub(crate) fn spawn(pool: SqlitePool) -> Self {
         let (jobs, mut queue) = mpsc::channel::<Job>(4 * MAX_BATCH);
         tokio::spawn(async move {
-            let mut own = own;
-            let mut conn = None;
             let mut batch = Vec::with_capacity(MAX_BATCH);
             while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-                // Connected at the first append, not at start: a new database is still being
-                // set up (WAL mode, migrations) then, and a second connection changing its
-                // journal mode meanwhile fails with `database is locked`.
-                if let Some(opts) = own.take() {
-                    match opts.connect().await {
-                        Ok(c) => conn = Some(c),
-                        Err(e) => tracing::warn!(error = %e, "archive writer uses the pool: no connection of its own"),
-                    }
-                }
-                match conn.as_mut() {
-                    Some(c) => commit(c, &mut batch).await,
-                    None => match pool.acquire().await {
-                        Ok(mut c) => commit(&mut c, &mut batch).await,
-                        Err(e) => {
-                            tracing::error!(error = %e, "archive writer has no connection");
-                            for job in batch.drain(..) {
-                                let _ = job.done.send(Err(StorageError::Corrupt("no database connection".into())));
-                            }
+                match pool.acquire().await {
+                    Ok(mut c) => commit(&mut c, &mut batch).await,
+                    Err(e) => {
+                        tracing::error!(error = %e, "archive writer has no connection");
+                        for job in batch.drain(..) {
+                            let _ = job.done.send(Err(StorageError::Corrupt("no database connection".into())));
                         }
-                    },
+                    }
                 }
             }
         });
@@ -109,7 +94,7 @@ async fn commit_batch(conn: &mut SqliteConnection, batch: &[Job]) -> Result<Hash
     for job in batch {
         q = bind_row!(q, &job.owner, job.row);
     }
-    let mut tx = conn.begin().await?;
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
     let new: HashSet<(String, String)> = q.fetch_all(&mut *tx).await?.into_iter().collect();
     let mut counts = Counts::default();
     let mut counted = HashSet::new();
@@ -125,7 +110,7 @@ async fn commit_batch(conn: &mut SqliteConnection, batch: &[Job]) -> Result<Hash
 }
 
 async fn commit_one(conn: &mut SqliteConnection, job: &Job) -> Result<bool, sqlx::Error> {
-    let mut tx = conn.begin().await?;
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
     let added = append_counted!(&job.owner, &job.row, tx);
     tx.commit().await?;
     Ok(added)
