@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
+mod chaos;
 mod cli;
 mod component;
 mod durability;

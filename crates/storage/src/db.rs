@@ -124,11 +124,20 @@ impl Db {
             }
             // An in-memory database vanishes with its last connection: keep one open for good.
             let pool = |connections: u32, opts: SqliteConnectOptions| {
-                SqlitePoolOptions::new()
+                let options = SqlitePoolOptions::new()
                     .max_connections(connections)
                     .min_connections(1)
                     .idle_timeout(None)
-                    .max_lifetime(None)
+                    .max_lifetime(None);
+                if memory {
+                    return options.connect_with(opts);
+                }
+                // After an error SQLite rolls back by itself (a full disk, an I/O error),
+                // sqlx's own ROLLBACK then fails and it counts the connection as still in a
+                // transaction: every later BEGIN on it would fail. Such a connection is
+                // replaced. (The ping before acquiring lets a pending rollback run first.)
+                options
+                    .before_acquire(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
                     .connect_with(opts)
             };
             let read = pool(if memory { 1 } else { 4 }, opts.clone()).await?;

@@ -75,6 +75,7 @@ impl ClientBuilder {
             jid: None,
             mechanism: self.mechanism,
             resource: self.resource,
+            patience: TIMEOUT,
         };
         c.open_stream().await;
         if self.tls == Tls::StartTls {
@@ -107,9 +108,17 @@ pub struct TestClient {
     pub jid: Option<String>,
     mechanism: String,
     resource: Option<String>,
+    /// How long a read waits for the server before the test fails.
+    patience: Duration,
 }
 
 impl TestClient {
+    /// Waits up to `patience` for each read from now on (a test that makes the server slow
+    /// on purpose).
+    pub fn set_patience(&mut self, patience: Duration) {
+        self.patience = patience;
+    }
+
     fn io(&mut self) -> &mut Conn {
         self.conn.as_mut().expect("connected")
     }
@@ -151,6 +160,7 @@ impl TestClient {
             jid: None,
             mechanism: String::new(),
             resource: None,
+            patience: TIMEOUT,
         }
     }
 
@@ -385,7 +395,7 @@ impl TestClient {
                 Ok(None) => {}
                 Err(e) => panic!("server sent bad XML: {e}"),
             }
-            let n = match tokio::time::timeout(TIMEOUT, self.io().read(&mut buf)).await {
+            let n = match tokio::time::timeout(self.patience, self.io().read(&mut buf)).await {
                 Ok(Ok(n)) => n,
                 Ok(Err(_)) => 0,
                 Err(_) => panic!("timed out waiting for the server"),

@@ -9,6 +9,7 @@ pub struct TestServerBuilder {
     config: Config,
     users: Vec<(String, String)>,
     durable: bool,
+    storage: Option<String>,
 }
 
 impl TestServerBuilder {
@@ -88,6 +89,13 @@ impl TestServerBuilder {
         self
     }
 
+    /// Uses this database instead of a fresh one (a test's own PostgreSQL, a file on a small
+    /// file system).
+    pub fn storage(mut self, url: &str) -> Self {
+        self.storage = Some(url.into());
+        self
+    }
+
     /// Adjusts the configuration before start.
     pub fn configure(mut self, f: impl FnOnce(&mut Config)) -> Self {
         f(&mut self.config);
@@ -99,8 +107,11 @@ impl TestServerBuilder {
         if let Ok(filter) = std::env::var("RHEIN_TEST_LOG") {
             let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
         }
-        let (mut url, pg_db) = fresh_storage().await;
-        if self.durable && pg_db.is_none() {
+        let (mut url, pg_db) = match &self.storage {
+            Some(url) => (url.clone(), None),
+            None => fresh_storage().await,
+        };
+        if self.durable && pg_db.is_none() && self.storage.is_none() {
             let mut b = [0u8; 6];
             rand::fill(&mut b[..]);
             let name: String = b.iter().map(|x| format!("{x:02x}")).collect();
@@ -170,7 +181,7 @@ impl TestServer {
                 allow_plaintext: false,
             },
         ];
-        TestServerBuilder { config, users: Vec::new(), durable: false }
+        TestServerBuilder { config, users: Vec::new(), durable: false, storage: None }
     }
 
     pub fn running(&self) -> &RunningServer {
