@@ -87,8 +87,7 @@ impl Negotiation {
                     shared.router.set_interest(&jid, Interest::Carbons, true);
                 }
                 if let Some(enable) = bind.get_child("enable", sm::NS) {
-                    let (state, enabled, rx) =
-                        Sm::enable(enable, owner.clone(), &shared.resumable, shared.config.resume_timeout);
+                    let (state, enabled, rx) = Sm::enable(enable, owner.clone(), shared);
                     bound_el.append_child(enabled);
                     sm_state = Some(state);
                     resume_rx = rx;
