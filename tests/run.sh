@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs every Rhein test: lints, unit and integration tests on SQLite and on PostgreSQL, and
-# interop with slixmpp and Prosody, and Converse.js in headless Chromium. Installs what it needs
-# (PostgreSQL, Prosody and Chromium from Debian packages, slixmpp from PyPI, Converse.js and
-# playwright-core from npm) and starts a private PostgreSQL on loopback, stopped again on
-# exit (the Prosody test starts and stops its own Prosody).
+# interop with slixmpp and Prosody, xmpp.js in node, and Converse.js in headless Chromium.
+# Installs what it needs (PostgreSQL, Prosody and Chromium from Debian packages, slixmpp from
+# PyPI, xmpp.js, Converse.js and playwright-core from npm) and starts a private PostgreSQL on
+# loopback, stopped again on exit (the Prosody test starts and stops its own Prosody).
 #
 #   bash tests/run.sh
 #
@@ -87,12 +87,15 @@ step "the load generator against Rhein (a few seconds per scenario)"
 cargo build -p rhein-bench --locked
 python3 tests/bench_smoke.py "$root/target/debug/rhein" "$root/target/debug/rhein-bench"
 
+step "xmpp.js in node: SASL2, Bind2 and inline resumption (client test)"
+(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+node tests/browser/xmppjs.mjs "$root/target/debug/rhein"
+
 step "Converse.js in headless Chromium (browser test)"
 if ! command -v chromium >/dev/null; then
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
-(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 # The test's server takes port 443 of localhost, where Converse looks for host-meta.
 as_root node tests/browser/converse.mjs "$root/target/debug/rhein" "$root/target/browser-artifacts"
 echo "screenshots in target/browser-artifacts/"

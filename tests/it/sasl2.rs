@@ -55,8 +55,7 @@ async fn one_round_trip_login_binds_enables_and_issues_a_token_then_fast_logs_in
     let token_el = success.get_child("token", FAST).expect("token");
     let token = token_el.attr("token").unwrap().to_owned();
     assert!(token_el.attr("expiry").unwrap().ends_with('Z'));
-    // The features after success are those of an authenticated stream; the session is live.
-    assert!(c.features.as_ref().unwrap().get_child("bind", ns::BIND).is_some());
+    // The session is live (features_after_success_offer_only_what_still_applies has the features).
     assert_eq!(ping(&mut c, "p1").await.attr("type"), Some("result"));
     c.send(&format!("<r xmlns='{SM}'/>")).await;
     assert_eq!(c.expect(|e| e.is("a", SM)).await.attr("h"), Some("1"));
@@ -106,6 +105,57 @@ async fn one_round_trip_login_binds_enables_and_issues_a_token_then_fast_logs_in
     last.authenticate2("HT-SHA-256-EXPR", "alice", &token, &inline).await.unwrap();
     let mut after = server.connect().open().await;
     assert_eq!(after.authenticate2("HT-SHA-256-EXPR", "alice", &token, UA).await, Err("not-authorized".into()));
+}
+
+/// The stream features last received, as "name namespace".
+fn offered(c: &TestClient) -> Vec<String> {
+    c.features.as_ref().unwrap().children().map(|f| format!("{} {}", f.name(), f.ns())).collect()
+}
+
+#[tokio::test]
+async fn features_after_success_offer_only_what_still_applies() {
+    // XEP-0388 §2.6.1: the features after <success/> are those of the stream as it now is.
+    // Clients act on them: offered <bind/> and <sm/> again, xmpp.js tried to resume the session
+    // it had just bound (unexpected-request) and to bind once more (service-unavailable).
+    let server = TestServer::builder().user("alice", "pw").start().await;
+    // CSI and the modules' features (roster versioning, pre-approval, capabilities) always apply.
+    let always = ["csi urn:xmpp:csi:0", "ver urn:xmpp:features:rosterver", "sub urn:xmpp:features:pre-approval"];
+    let always: Vec<String> =
+        always.into_iter().chain(["c http://jabber.org/protocol/caps"]).map(String::from).collect();
+    let sm = format!("sm {SM}");
+    let with = |first: &[&str]| first.iter().map(|f| f.to_string()).chain(always.clone()).collect::<Vec<_>>();
+
+    // Bound, with stream management enabled inline: neither is offered again.
+    let mut c = server.connect().open().await;
+    let inline = format!("{UA}<bind xmlns='{BIND2}'><enable xmlns='{SM}' resume='true'/></bind>");
+    let success = c.authenticate2("SCRAM-SHA-256", "alice", "pw", &inline).await.unwrap();
+    assert_eq!(offered(&c), always);
+    let id =
+        success.get_child("bound", BIND2).unwrap().get_child("enabled", SM).unwrap().attr("id").unwrap().to_owned();
+
+    // Bound without stream management: it may still be enabled (XEP-0198 §3), and it is.
+    let mut no_sm = server.connect().open().await;
+    no_sm.authenticate2("SCRAM-SHA-256", "alice", "pw", &format!("{UA}<bind xmlns='{BIND2}'/>")).await.unwrap();
+    assert_eq!(offered(&no_sm), with(&[&sm]));
+    no_sm.send(&format!("<enable xmlns='{SM}'/>")).await;
+    assert_eq!(no_sm.expect(|e| e.ns() == SM).await.name(), "enabled");
+
+    // Authenticated, not bound: legacy binding (and resumption) come next.
+    let mut unbound = server.connect().open().await;
+    unbound.authenticate2("SCRAM-SHA-256", "alice", "pw", UA).await.unwrap();
+    let session = format!("session {}", ns::SESSION);
+    assert_eq!(offered(&unbound), with(&[&format!("bind {}", ns::BIND), &session, &sm]));
+
+    // Resumed inline: bound, with stream management on.
+    let jid = c.jid.clone().unwrap();
+    c.kill();
+    server.wait_for_detached(&jid).await;
+    let mut back = server.connect().open().await;
+    let inline = format!("{UA}<resume xmlns='{SM}' previd='{id}' h='0'/>");
+    let success = back.authenticate2("SCRAM-SHA-256", "alice", "pw", &inline).await.unwrap();
+    assert!(success.get_child("resumed", SM).is_some(), "{success:?}");
+    assert_eq!(offered(&back), always);
+    assert_eq!(ping(&mut back, "p").await.attr("type"), Some("result"));
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ mod session;
 mod sm;
 mod throttle;
 
-pub use sm::Resumable;
+pub use sm::{Resumable, UnackedLimit};
 pub use throttle::{AuthThrottle, ThrottleLimits};
 
 use rhein_router::Router;
@@ -43,8 +43,13 @@ pub struct C2sConfig {
     pub sasl_retries: u32,
     /// How long a session with XEP-0198 resumption waits for its client to come back.
     pub resume_timeout: Duration,
-    /// Unacknowledged stanzas kept for a hibernating session before it is given up.
-    pub max_unacked: usize,
+    /// What a session with XEP-0198 holds for its client until acknowledged: a live session
+    /// that reaches it asks for an ack and sends nothing more until one comes; a hibernating
+    /// one is given up (its messages go to other resources or offline storage).
+    pub unacked: UnackedLimit,
+    /// How long a live session whose unacknowledged stanzas reached the limit waits for an
+    /// ack before it closes with `policy-violation`.
+    pub ack_timeout: Duration,
 }
 
 impl C2sConfig {
@@ -59,7 +64,8 @@ impl C2sConfig {
             negotiation_timeout: Duration::from_secs(60),
             sasl_retries: 3,
             resume_timeout: Duration::from_secs(300),
-            max_unacked: 5000,
+            unacked: UnackedLimit { stanzas: 5000, bytes: 4 * 1024 * 1024 },
+            ack_timeout: Duration::from_secs(60),
         }
     }
 }

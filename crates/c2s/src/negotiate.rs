@@ -65,19 +65,37 @@ pub(crate) struct Negotiation {
     deadline: Instant,
 }
 
-/// Stream features once a client is authenticated.
+/// Stream features once a client is authenticated: resource binding (with RFC 3921's optional
+/// session establishment) comes next.
 pub(crate) fn authenticated_features(shared: &C2sShared) -> Element {
     let mut features = Element::bare("features", ns::STREAM);
     features.append_child(Element::bare("bind", ns::BIND));
     let mut session = Element::bare("session", ns::SESSION);
     session.append_child(Element::bare("optional", ns::SESSION));
     features.append_child(session);
-    features.append_child(Element::bare("sm", sm::NS));
+    append_session_features(&mut features, shared, true);
+    features
+}
+
+/// Stream features once SASL2 has bound a resource inline (XEP-0388 §2.6.1: only those that
+/// still apply): no binding, and stream management only while it is off (XEP-0198 lets a
+/// bound client enable it). Clients act on what is offered: xmpp.js resumes and binds again.
+pub(crate) fn bound_features(shared: &C2sShared, sm_enabled: bool) -> Element {
+    let mut features = Element::bare("features", ns::STREAM);
+    append_session_features(&mut features, shared, !sm_enabled);
+    features
+}
+
+/// What an authenticated stream offers, bound or not: stream management, CSI, and the
+/// modules' features (capabilities, roster versioning, pre-approval).
+fn append_session_features(features: &mut Element, shared: &C2sShared, offer_sm: bool) {
+    if offer_sm {
+        features.append_child(Element::bare("sm", sm::NS));
+    }
     features.append_child(Element::bare("csi", crate::csi::NS));
     for f in shared.router.stream_features() {
         features.append_child(f.clone());
     }
-    features
 }
 
 impl Negotiation {

@@ -28,6 +28,13 @@ impl Queued {
         }
     }
 
+    /// Its size as the session at `to` writes it (for stanzas kept without being written).
+    pub(crate) fn encoded_len(&self, to: &FullJid) -> usize {
+        let mut out = Vec::new();
+        self.append(to, &mut out);
+        out.len()
+    }
+
     pub(crate) fn into_element(self, to: &FullJid) -> Element {
         match self {
             Queued::Own(el) => el,

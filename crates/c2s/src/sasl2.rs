@@ -4,7 +4,7 @@
 
 use crate::C2sShared;
 use crate::auth::{self, NS_FAST, NS_SASL2};
-use crate::negotiate::{Binding, Negotiation, authenticated_features, bind_resource, new_id};
+use crate::negotiate::{Binding, Negotiation, authenticated_features, bind_resource, bound_features, new_id};
 use crate::sm::{self, Sm};
 use base64::Engine;
 use rhein_module::{Interest, RouterApi};
@@ -45,7 +45,6 @@ impl Negotiation {
             success.append_child(auth::additional_data(&d));
         }
         let token = issue_token(shared, &owner, request, rotate).await;
-        let features = authenticated_features(shared);
         let finish = |mut success: Element, identity: &str, extra: Vec<Element>| {
             success.append_child(xml::text_el("authorization-identifier", NS_SASL2, identity));
             for e in extra.into_iter().chain(token.clone()) {
@@ -61,6 +60,8 @@ impl Negotiation {
                 && !tx.is_closed()
             {
                 let success = finish(success, owner.as_str(), Vec::new());
+                // The resumed session is bound, with stream management on.
+                let features = bound_features(shared, true);
                 return Some(Sasl2Next::Resume { tx, h, success, features });
             }
             // XEP-0386: a failed resumption is reported, then binding goes ahead.
@@ -86,8 +87,7 @@ impl Negotiation {
                     shared.router.set_interest(&jid, Interest::Carbons, true);
                 }
                 if let Some(enable) = bind.get_child("enable", sm::NS) {
-                    let (state, enabled, rx) =
-                        Sm::enable(enable, owner.clone(), &shared.resumable, shared.config.resume_timeout);
+                    let (state, enabled, rx) = Sm::enable(enable, owner.clone(), shared);
                     bound_el.append_child(enabled);
                     sm_state = Some(state);
                     resume_rx = rx;
@@ -96,7 +96,7 @@ impl Negotiation {
                 results.push(bound_el);
                 let success = finish(success, jid.as_str(), results);
                 let mut out = xml::to_bytes(&success);
-                out.extend(xml::to_bytes(&features));
+                out.extend(xml::to_bytes(&bound_features(shared, sm_state.is_some())));
                 if self.io.write(&out).await.is_err() {
                     shared.router.unbind(&jid, binding.session_id).await;
                     return None;
@@ -107,7 +107,7 @@ impl Negotiation {
 
         let success = finish(success, owner.as_str(), results);
         let mut out = xml::to_bytes(&success);
-        out.extend(xml::to_bytes(&features));
+        out.extend(xml::to_bytes(&authenticated_features(shared)));
         self.io.write(&out).await.ok()?;
         Some(Sasl2Next::Authenticated)
     }

@@ -27,6 +27,9 @@ struct Session<'a> {
     resume_rx: Option<sm::ResumeRx>,
     /// Set while the client is inactive (XEP-0352).
     held: Option<Held>,
+    /// Set while deliveries wait because the client holds all it may unacknowledged: it was
+    /// asked for an ack, and the session closes if none makes room by then.
+    ack_due: Option<Instant>,
 }
 
 /// How a connection ended, from the session's point of view.
@@ -43,8 +46,18 @@ enum Wake {
     Deliver(Outbound),
     Resume(Box<ResumeRequest>),
     Overflow,
+    Timer(Timer),
+}
+
+/// The live loop's deadlines; it sleeps until the first.
+#[derive(Clone, Copy)]
+enum Timer {
+    /// Nothing read for the idle timeout.
     Idle,
+    /// Time for a whitespace keepalive.
     Keepalive,
+    /// A full unacknowledged queue got no ack in time.
+    Ack,
 }
 
 /// Runs until the session ends, then unbinds it and re-routes what the client never got.
@@ -58,7 +71,7 @@ pub(crate) fn run(shared: &C2sShared, bound: Bound) -> impl Future<Output = ()> 
     if inactive {
         shared.router.set_inactive(&jid, true);
     }
-    let mut session = Box::new(Session { shared, jid, session_id, rx, overflow, sm, resume_rx, held });
+    let mut session = Box::new(Session { shared, jid, session_id, rx, overflow, sm, resume_rx, held, ack_due: None });
     let mut conn = Some(io);
     async move {
         while let Some(io) = conn.as_mut() {
@@ -80,16 +93,15 @@ impl Session<'_> {
         let idle = io.limits().idle_timeout;
         let mut last_read = Instant::now();
         loop {
-            // One timer: whichever of the idle timeout and the keepalive comes first.
-            let idle_due = last_read + idle;
-            let keepalive_due = Instant::from(io.keepalive_due());
-            let idle_first = idle_due <= keepalive_due;
+            let (due, timer) = first_deadline(last_read + idle, Instant::from(io.keepalive_due()), self.ack_due);
+            // While a full queue waits for an ack, deliveries wait in the router's queue.
+            let delivering = self.ack_due.is_none();
             let wake = tokio::select! {
                 frame = io.read_frame() => Wake::Frame(frame),
-                Some(item) = self.rx.recv() => Wake::Deliver(item),
+                Some(item) = self.rx.recv(), if delivering => Wake::Deliver(item),
                 Some(req) = recv_opt(&mut self.resume_rx) => Wake::Resume(req),
                 () = self.overflow.notified() => Wake::Overflow,
-                () = sleep_until(idle_due.min(keepalive_due)) => if idle_first { Wake::Idle } else { Wake::Keepalive },
+                () = sleep_until(due) => Wake::Timer(timer),
             };
             match wake {
                 Wake::Frame(frame) => {
@@ -133,14 +145,20 @@ impl Session<'_> {
                     io.fail(Cond::PolicyViolation, Some("too many stanzas queued for this session")).await;
                     return Ended::Session;
                 }
-                Wake::Idle => {
+                Wake::Timer(Timer::Idle) => {
                     io.fail(Cond::ConnectionTimeout, None).await;
                     return Ended::Connection;
                 }
-                Wake::Keepalive => {
+                Wake::Timer(Timer::Keepalive) => {
                     if io.write(b" ").await.is_err() {
                         return Ended::Connection;
                     }
+                }
+                Wake::Timer(Timer::Ack) => {
+                    // What it holds goes to other resources or offline storage (finish).
+                    tracing::info!(jid = %self.jid, "closing a session whose client does not acknowledge");
+                    io.fail(Cond::PolicyViolation, Some("too many unacknowledged stanzas")).await;
+                    return Ended::Session;
                 }
             }
         }
@@ -180,8 +198,7 @@ impl Session<'_> {
     async fn handle_sm(&mut self, io: &mut StreamIo, el: &Element) -> Option<Ended> {
         let reply = match (el.name(), &mut self.sm) {
             ("enable", None) => {
-                let (sm, enabled, resume_rx) =
-                    Sm::enable(el, self.jid.to_bare(), &self.shared.resumable, self.shared.config.resume_timeout);
+                let (sm, enabled, resume_rx) = Sm::enable(el, self.jid.to_bare(), self.shared);
                 self.sm = Some(sm);
                 self.resume_rx = resume_rx;
                 enabled
@@ -191,7 +208,12 @@ impl Session<'_> {
             ("a", Some(sm)) => {
                 sm.ack_requested = false;
                 match sm::h_of(el).map(|h| sm.ack(h)) {
-                    Some(Ok(())) => return None,
+                    Some(Ok(())) => {
+                        if !sm.is_full() {
+                            self.ack_due = None;
+                        }
+                        return None;
+                    }
                     _ => {
                         let text = "acknowledged more stanzas than were sent";
                         io.fail(Cond::UndefinedCondition, Some(text)).await;
@@ -232,6 +254,7 @@ impl Session<'_> {
         for stanza in stanzas {
             self.encode(&mut out, stanza);
         }
+        self.request_ack(&mut out);
         if !out.is_empty() && io.write(&out).await.is_err() {
             return Some(Ended::Connection);
         }
@@ -240,10 +263,25 @@ impl Session<'_> {
 
     /// Appends a stanza to a write buffer, keeping it for SM until the client acks it.
     fn encode(&mut self, out: &mut Vec<u8>, stanza: Queued) {
+        let start = out.len();
         stanza.append(&self.jid, out);
         if let Some(sm) = &mut self.sm {
-            sm.sent(stanza);
+            sm.sent(stanza, out.len() - start);
         }
+    }
+
+    /// Appends an `<r/>` when stanzas are unacknowledged and none is outstanding. When the
+    /// client holds all it may, asks again whatever is outstanding (a client that never acks
+    /// got its last `<r/>` long ago) and stops deliveries until an ack or `ack_timeout`.
+    fn request_ack(&mut self, out: &mut Vec<u8>) {
+        let Some(sm) = &mut self.sm else { return };
+        if sm.is_full() && self.ack_due.is_none() {
+            self.ack_due = Some(Instant::now() + self.shared.config.ack_timeout);
+        } else if sm.unacked_len() == 0 || sm.ack_requested {
+            return;
+        }
+        sm.ack_requested = true;
+        xml::append_bytes(&sm::el("r", &[]), out);
     }
 
     /// Writes `first` and whatever else is queued in one go, counting for SM and asking for
@@ -271,17 +309,12 @@ impl Session<'_> {
                 }
                 None => self.encode(&mut out, stanza),
             }
-            if out.len() < 64 * 1024 {
+            let full = self.sm.as_ref().is_some_and(Sm::is_full);
+            if out.len() < 64 * 1024 && !full {
                 next = self.rx.try_recv().ok();
             }
         }
-        if let Some(sm) = &mut self.sm
-            && sm.unacked_len() > 0
-            && !sm.ack_requested
-        {
-            sm.ack_requested = true;
-            xml::append_bytes(&sm::el("r", &[]), &mut out);
-        }
+        self.request_ack(&mut out);
         if !out.is_empty() && io.write(&out).await.is_err() {
             return Some(Ended::Connection);
         }
@@ -305,7 +338,14 @@ impl Session<'_> {
                     }
                 }
                 item = self.rx.recv() => match (item.map(Queued::try_from), &mut self.sm) {
-                    (Some(Ok(stanza)), Some(sm)) if sm.unacked_len() < self.shared.config.max_unacked => sm.sent(stanza),
+                    (Some(Ok(stanza)), Some(sm)) => {
+                        let bytes = stanza.encoded_len(&self.jid);
+                        sm.sent(stanza, bytes);
+                        if sm.is_full() {
+                            tracing::debug!(jid = %self.jid, "hibernating session full, given up");
+                            return None;
+                        }
+                    }
                     _ => return None,
                 },
                 () = self.overflow.notified() => return None,
@@ -339,12 +379,13 @@ impl Session<'_> {
         for stanza in sm.unacked() {
             stanza.append(&self.jid, &mut out);
         }
-        if sm.unacked_len() > 0 {
-            sm.ack_requested = true;
-            xml::append_bytes(&sm::el("r", &[]), &mut out);
-        }
+        let resent = sm.unacked_len();
+        // A new connection: an `<r/>` written before went with the old one.
+        sm.ack_requested = false;
+        self.ack_due = None;
+        self.request_ack(&mut out);
         io.write(&out).await.ok()?;
-        tracing::info!(jid = %self.jid, resent = sm.unacked_len(), "session resumed");
+        tracing::info!(jid = %self.jid, resent, "session resumed");
         self.shared.router.set_detached(&self.jid, false);
         Some(io)
     }
@@ -365,6 +406,15 @@ impl Session<'_> {
         for stanza in pending.into_iter().filter(|q| worth_rerouting(q.element())) {
             Box::pin(self.shared.router.deliver(stanza.into_element(&self.jid))).await;
         }
+    }
+}
+
+/// One timer for the live loop: whichever deadline comes first.
+fn first_deadline(idle: Instant, keepalive: Instant, ack: Option<Instant>) -> (Instant, Timer) {
+    let first = if idle <= keepalive { (idle, Timer::Idle) } else { (keepalive, Timer::Keepalive) };
+    match ack {
+        Some(ack) if ack < first.0 => (ack, Timer::Ack),
+        _ => first,
     }
 }
 

@@ -1,6 +1,7 @@
 //! XEP-0198 Stream Management: stanza counters, the queue of stanzas the client has not
 //! acknowledged, and the registry of sessions a new connection may resume.
 
+use crate::C2sShared;
 use crate::queued::Queued;
 use rhein_proto::{BareJid, Element, xml};
 use rhein_stream::StreamIo;
@@ -55,6 +56,14 @@ impl Resumable {
     }
 }
 
+/// How much a session may hold for its client before the client acknowledges it.
+#[derive(Clone, Copy, Debug)]
+pub struct UnackedLimit {
+    pub stanzas: usize,
+    /// Bytes as written: a few big stanzas weigh more than thousands of small ones.
+    pub bytes: usize,
+}
+
 /// Counters and unacknowledged stanzas of one session.
 pub(crate) struct Sm {
     /// Set when the client asked for resumption.
@@ -63,7 +72,10 @@ pub(crate) struct Sm {
     pub inbound: u32,
     /// The last `h` the client reported.
     acked: u32,
-    unacked: VecDeque<Queued>,
+    /// Each with its size as written.
+    unacked: VecDeque<(Queued, usize)>,
+    unacked_bytes: usize,
+    limit: UnackedLimit,
     /// An `<r/>` is outstanding.
     pub ack_requested: bool,
 }
@@ -74,30 +86,33 @@ pub(crate) struct TooHigh;
 impl Sm {
     /// Starts stream management on `<enable/>`; returns the state, the `<enabled/>` answer and,
     /// with resumption, the channel resumptions arrive on.
-    pub(crate) fn enable(
-        el: &Element,
-        owner: BareJid,
-        resumable: &Resumable,
-        resume_timeout: std::time::Duration,
-    ) -> (Self, Element, Option<ResumeRx>) {
+    pub(crate) fn enable(el: &Element, owner: BareJid, shared: &C2sShared) -> (Self, Element, Option<ResumeRx>) {
+        let limit = shared.config.unacked;
         if !matches!(el.attr("resume"), Some("true" | "1")) {
-            return (Self::new(None), self::el("enabled", &[]), None);
+            return (Self::new(None, limit), self::el("enabled", &[]), None);
         }
-        let (id, rx) = resumable.register(owner);
-        let enabled = self::el(
-            "enabled",
-            &[("id", id.clone()), ("resume", "true".to_owned()), ("max", resume_timeout.as_secs().to_string())],
-        );
-        (Self::new(Some(id)), enabled, Some(rx))
+        let (id, rx) = shared.resumable.register(owner);
+        let max = shared.config.resume_timeout.as_secs().to_string();
+        let enabled = self::el("enabled", &[("id", id.clone()), ("resume", "true".to_owned()), ("max", max)]);
+        (Self::new(Some(id), limit), enabled, Some(rx))
     }
 
-    pub(crate) fn new(resume_id: Option<String>) -> Self {
-        Self { resume_id, inbound: 0, acked: 0, unacked: VecDeque::new(), ack_requested: false }
+    pub(crate) fn new(resume_id: Option<String>, limit: UnackedLimit) -> Self {
+        Self {
+            resume_id,
+            inbound: 0,
+            acked: 0,
+            unacked: VecDeque::new(),
+            unacked_bytes: 0,
+            limit,
+            ack_requested: false,
+        }
     }
 
-    /// Records a stanza written (or queued while hibernating).
-    pub(crate) fn sent(&mut self, stanza: Queued) {
-        self.unacked.push_back(stanza);
+    /// Records a stanza written (or queued while hibernating) and its size as written.
+    pub(crate) fn sent(&mut self, stanza: Queued, bytes: usize) {
+        self.unacked.push_back((stanza, bytes));
+        self.unacked_bytes += bytes;
     }
 
     /// Applies an acknowledgement `h`.
@@ -106,13 +121,20 @@ impl Sm {
         if newly > self.unacked.len() {
             return Err(TooHigh);
         }
-        self.unacked.drain(..newly);
+        for (_, bytes) in self.unacked.drain(..newly) {
+            self.unacked_bytes -= bytes;
+        }
         self.acked = h;
         Ok(())
     }
 
+    /// The session holds all it may for this client: nothing more is sent until it acknowledges.
+    pub(crate) fn is_full(&self) -> bool {
+        self.unacked.len() >= self.limit.stanzas || self.unacked_bytes >= self.limit.bytes
+    }
+
     pub(crate) fn unacked(&self) -> impl Iterator<Item = &Queued> {
-        self.unacked.iter()
+        self.unacked.iter().map(|(stanza, _)| stanza)
     }
 
     pub(crate) fn unacked_len(&self) -> usize {
@@ -120,7 +142,8 @@ impl Sm {
     }
 
     pub(crate) fn take_unacked(&mut self) -> Vec<Queued> {
-        self.unacked.drain(..).collect()
+        self.unacked_bytes = 0;
+        self.unacked.drain(..).map(|(stanza, _)| stanza).collect()
     }
 }
 
@@ -149,11 +172,17 @@ pub(crate) fn h_of(e: &Element) -> Option<u32> {
 mod tests {
     use super::*;
 
+    const ROOMY: UnackedLimit = UnackedLimit { stanzas: 100, bytes: 100_000 };
+
+    fn message(id: usize) -> Queued {
+        Queued::Own(xml::with_attr(Element::bare("message", "jabber:client"), "id", id.to_string()))
+    }
+
     #[test]
     fn acks_drop_exactly_the_handled_stanzas() {
-        let mut sm = Sm::new(None);
+        let mut sm = Sm::new(None, ROOMY);
         for i in 0..3 {
-            sm.sent(Queued::Own(xml::with_attr(Element::bare("message", "jabber:client"), "id", i.to_string())));
+            sm.sent(message(i), 10);
         }
         assert!(sm.ack(1).is_ok());
         assert_eq!(sm.unacked().map(|q| q.element().attr("id").unwrap().to_owned()).collect::<Vec<_>>(), ["1", "2"]);
@@ -161,14 +190,33 @@ mod tests {
         assert!(sm.ack(4).is_err(), "more than was sent");
         assert!(sm.ack(3).is_ok());
         assert_eq!(sm.unacked_len(), 0);
+        assert_eq!(sm.unacked_bytes, 0);
     }
 
     #[test]
     fn counters_wrap_around() {
-        let mut sm = Sm::new(None);
+        let mut sm = Sm::new(None, ROOMY);
         sm.acked = u32::MAX;
-        sm.sent(Queued::Own(Element::bare("message", "jabber:client")));
+        sm.sent(message(0), 10);
         assert!(sm.ack(0).is_ok());
         assert_eq!(sm.unacked_len(), 0);
+    }
+
+    #[test]
+    fn the_queue_is_full_at_either_limit_until_acks_make_room() {
+        let mut sm = Sm::new(None, UnackedLimit { stanzas: 3, bytes: 1000 });
+        sm.sent(message(0), 10);
+        sm.sent(message(1), 10);
+        assert!(!sm.is_full());
+        sm.sent(message(2), 10);
+        assert!(sm.is_full(), "three stanzas");
+        assert!(sm.ack(1).is_ok());
+        assert!(!sm.is_full());
+        sm.sent(message(3), 990);
+        assert!(sm.is_full(), "1010 bytes in two stanzas");
+        assert!(sm.ack(3).is_ok());
+        assert!(!sm.is_full(), "the big one is still held, under the byte limit");
+        assert_eq!(sm.take_unacked().len(), 1);
+        assert_eq!(sm.unacked_bytes, 0);
     }
 }

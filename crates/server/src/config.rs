@@ -218,6 +218,8 @@ pub struct LimitsConfig {
     pub auth_failure_window_secs: u64,
     pub resume_timeout_secs: u64,
     pub max_unacked: usize,
+    pub max_unacked_bytes: usize,
+    pub ack_timeout_secs: u64,
 }
 
 impl Default for LimitsConfig {
@@ -242,6 +244,8 @@ impl Default for LimitsConfig {
             auth_failure_window_secs: 60,
             resume_timeout_secs: 300,
             max_unacked: 5000,
+            max_unacked_bytes: 4 * 1024 * 1024,
+            ack_timeout_secs: 60,
         }
     }
 }
@@ -378,6 +382,10 @@ impl Config {
             return Err("limits.max_stanza_size must be at least 10000 (RFC 6120 §13.12)".into());
         }
         self.limits.check_framing()?;
+        let l = &self.limits;
+        if l.max_unacked == 0 || l.max_unacked_bytes == 0 || l.ack_timeout_secs == 0 {
+            return Err("limits.max_unacked, max_unacked_bytes and ack_timeout_secs must be above 0".into());
+        }
         self.check_room_fits_queue()?;
         let known: Vec<&str> = crate::modules::SPECS.iter().flat_map(|s| s.iter()).map(|s| s.name).collect();
         for name in
@@ -444,6 +452,14 @@ mod tests {
         assert!(err.contains("limits.session_queue (10000)") && err.contains("above 40042"), "{err}");
         c.limits.session_queue = 40_043;
         assert_eq!(c.validate(), Ok(()));
+    }
+
+    #[test]
+    fn stream_management_bounds_must_be_positive() {
+        let mut c = Config::embedded_default();
+        assert_eq!(c.validate(), Ok(()));
+        c.limits.max_unacked_bytes = 0;
+        assert!(c.validate().unwrap_err().contains("max_unacked_bytes"));
     }
 
     #[test]

@@ -12,7 +12,7 @@ pub mod xeps;
 pub use config::{Config, ConfigError, ListenerKind};
 
 use listener::Service;
-use rhein_c2s::{AuthThrottle, C2sConfig, C2sShared, Resumable, ThrottleLimits};
+use rhein_c2s::{AuthThrottle, C2sConfig, C2sShared, Resumable, ThrottleLimits, UnackedLimit};
 use rhein_module::{Registry, ServerInfo};
 use rhein_router::Router;
 use rhein_s2s::component::ComponentShared;
@@ -116,7 +116,8 @@ fn c2s_shared(config: &Config, hosts: &[String], tls: &TlsSettings, router: &Rou
     c2s.max_sessions_per_account = l.max_sessions_per_account;
     c2s.queue_size = l.session_queue;
     c2s.resume_timeout = Duration::from_secs(l.resume_timeout_secs);
-    c2s.max_unacked = l.max_unacked;
+    c2s.unacked = UnackedLimit { stanzas: l.max_unacked, bytes: l.max_unacked_bytes };
+    c2s.ack_timeout = Duration::from_secs(l.ack_timeout_secs);
     let throttle = Arc::new(AuthThrottle::new(ThrottleLimits {
         per_address: l.auth_failures_per_address,
         per_account: l.auth_failures_per_account,
