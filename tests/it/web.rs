@@ -444,3 +444,95 @@ async fn sessions_can_be_limited_to_known_origins() {
     let (status, _, _) = http(TcpStream::connect(addr).await.unwrap(), &meta).await;
     assert!(status.contains("200"));
 }
+
+/// A WebSocket handshake for the xmpp subprotocol: the session, or the HTTP status it was
+/// refused with (0: no HTTP answer at all).
+async fn ws_connect(addr: std::net::SocketAddr) -> Result<WsClient<TcpStream>, u16> {
+    use tokio_tungstenite::tungstenite::Error;
+    let mut req = format!("ws://{addr}/xmpp-websocket").into_client_request().unwrap();
+    req.headers_mut().insert("Sec-WebSocket-Protocol", "xmpp".parse().unwrap());
+    match tokio_tungstenite::client_async(req, TcpStream::connect(addr).await.unwrap()).await {
+        Ok((ws, _)) => Ok(WsClient { ws }),
+        Err(Error::Http(resp)) => Err(resp.status().as_u16()),
+        Err(_) => Err(0),
+    }
+}
+
+fn bosh_create(wait: u32) -> String {
+    format!(
+        "<body xmlns='{BOSH}' xmlns:xmpp='urn:xmpp:xbosh' rid='1' to='localhost' wait='{wait}' hold='1' ver='1.6' xmpp:version='1.0'/>"
+    )
+}
+
+/// The condition a BOSH session creation was refused with, if it was.
+async fn bosh_refusal(addr: std::net::SocketAddr) -> Option<String> {
+    let created = bosh(addr, &bosh_create(1)).await;
+    match created.attr("type") {
+        Some("terminate") => Some(created.attr("condition").unwrap_or_default().to_owned()),
+        _ => None,
+    }
+}
+
+/// What a TCP client to `addr` is told before the server closes the connection.
+async fn tcp_refusal(addr: std::net::SocketAddr) -> String {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    let mut text = String::new();
+    tokio::time::timeout(Duration::from_secs(5), tcp.read_to_string(&mut text)).await.unwrap().unwrap();
+    text
+}
+
+/// Retries `attempt` until it yields, for at most 10 s: a slot is given back just after the
+/// client sees its session end, or once the server notices a BOSH session's inactivity.
+async fn eventually<T, F: Future<Output = Option<T>>>(what: &str, mut attempt: impl FnMut() -> F) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(done) = attempt().await {
+            return done;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{what}: not within 10 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn websocket_and_bosh_sessions_count_against_the_per_address_cap() {
+    let server = TestServer::builder()
+        .web()
+        .configure(|c| {
+            c.limits.max_connections_per_address = 2;
+            c.limits.bosh_inactivity_secs = 1;
+        })
+        .start()
+        .await;
+    let addr = server.http_addr();
+    let mut ws = ws_connect(addr).await.expect("the first session");
+    ws.open().await;
+    assert_eq!(bosh_refusal(addr).await, None, "the second session");
+
+    // A third session from this address is refused on every transport.
+    assert_eq!(bosh_refusal(addr).await.as_deref(), Some("policy-violation"));
+    assert_eq!(ws_connect(addr).await.err(), Some(429));
+    assert!(tcp_refusal(server.c2s_addr()).await.contains("<policy-violation"));
+
+    // A session that ends gives its slot back: a WebSocket closed by its client...
+    ws.send(&format!("<close xmlns='{FRAMING}'/>")).await;
+    while !ws.next().await.is("close", FRAMING) {}
+    let mut ws = eventually("a WebSocket after one closed", || async { ws_connect(addr).await.ok() }).await;
+    ws.open().await;
+    assert_eq!(bosh_refusal(addr).await.as_deref(), Some("policy-violation"));
+    // ... and a BOSH session nobody polls any more (wait 1 s + inactivity 1 s).
+    eventually("a BOSH session after one went inactive", || async { bosh_refusal(addr).await.is_none().then_some(()) })
+        .await;
+}
+
+#[tokio::test]
+async fn the_global_connection_cap_covers_every_transport() {
+    let server = TestServer::builder().web().configure(|c| c.limits.max_connections = 2).start().await;
+    let addr = server.http_addr();
+    let _c2s = server.connect().open().await;
+    let mut ws = ws_connect(addr).await.expect("the second connection");
+    ws.open().await;
+    assert_eq!(ws_connect(addr).await.err(), Some(503));
+    assert_eq!(bosh_refusal(addr).await.as_deref(), Some("policy-violation"));
+    assert!(tcp_refusal(server.c2s_addr()).await.contains("<resource-constraint"));
+}

@@ -204,6 +204,11 @@ pub struct LimitsConfig {
     pub negotiation_timeout_secs: u64,
     pub max_sessions_per_account: usize,
     pub max_connections_per_address: usize,
+    /// Connections open at once from everyone: TCP streams, WebSocket and BOSH sessions
+    /// (HTTP connections are counted apart, under the same two caps).
+    pub max_connections: usize,
+    /// A BOSH session without a request for this long (beyond its `wait`) has lost its client.
+    pub bosh_inactivity_secs: u64,
     pub session_queue: usize,
     pub auth_failures_per_account: u32,
     pub auth_failures_per_address: u32,
@@ -221,6 +226,8 @@ impl Default for LimitsConfig {
             negotiation_timeout_secs: 60,
             max_sessions_per_account: 10,
             max_connections_per_address: 1000,
+            max_connections: 50_000,
+            bosh_inactivity_secs: 90,
             // A client joining a room gets every occupant's presence at once: the default
             // must hold a full room of the default size (1,000) several times over. The
             // queue's slots are allocated as they fill, so an idle session pays nothing.

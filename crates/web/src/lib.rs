@@ -13,6 +13,7 @@ use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
 use rhein_c2s::C2sShared;
+use rhein_stream::Connections;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +41,18 @@ pub struct WebShared {
     pub upload_dir: std::path::PathBuf,
     /// Origins allowed to open sessions (WebSocket, BOSH); empty: any.
     pub allowed_origins: Vec<String>,
+    /// Connection slots of XMPP sessions, shared with the TCP listeners: a WebSocket or BOSH
+    /// session holds one for its life, refused past the per-address or global cap.
+    pub sessions: Connections,
+    pub timeouts: WebTimeouts,
+}
+
+/// How long the HTTP side waits for its clients.
+#[derive(Debug, Clone, Copy)]
+pub struct WebTimeouts {
+    /// A BOSH session without a request for this long (beyond the client's `wait`) has lost
+    /// its client.
+    pub bosh_inactivity: Duration,
 }
 
 impl WebShared {

@@ -11,6 +11,7 @@ use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use rhein_proto::{Element, xml};
+use rhein_stream::Refused;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -40,6 +41,18 @@ pub(crate) fn upgrade(shared: Arc<WebShared>, peer: SocketAddr, req: Request<Inc
     if !header_has(&req, header::SEC_WEBSOCKET_PROTOCOL, "xmpp") {
         return plain(StatusCode::BAD_REQUEST, "the WebSocket subprotocol must be xmpp");
     }
+    // Refused before the upgrade, so a refused client costs no session; every WebSocket
+    // client reports a failed handshake as a failed connection and retries later.
+    let slot = match shared.sessions.acquire(peer.ip()) {
+        Ok(slot) => slot,
+        Err(why) => {
+            tracing::warn!(%peer, "WebSocket refused: {why}");
+            return match why {
+                Refused::Address => plain(StatusCode::TOO_MANY_REQUESTS, "too many connections from your address"),
+                Refused::Full => plain(StatusCode::SERVICE_UNAVAILABLE, "the server is at its connection limit"),
+            };
+        }
+    };
     let max = shared.max_message;
     tokio::spawn(async move {
         match hyper::upgrade::on(req).await {
@@ -51,6 +64,7 @@ pub(crate) fn upgrade(shared: Arc<WebShared>, peer: SocketAddr, req: Request<Inc
             }
             Err(e) => tracing::debug!(error = %e, "WebSocket upgrade failed"),
         }
+        drop(slot);
     });
     let mut r = Response::new(Full::new(Bytes::new()));
     *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
