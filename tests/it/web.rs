@@ -312,6 +312,17 @@ fn put_url(slot: &Element) -> String {
     url.unwrap_or_else(|| panic!("no slot: {slot:?}")).to_owned()
 }
 
+/// The path of an absolute URL.
+fn url_path(url: &str) -> &str {
+    url.split_once("://").map(|(_, r)| &r[r.find('/').unwrap()..]).unwrap()
+}
+
+async fn https_connect(server: &TestServer) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let tcp = TcpStream::connect(server.https_addr()).await.unwrap();
+    let name = tokio_rustls::rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    rhein_testkit::insecure_connector(false).connect(name, tcp).await.unwrap()
+}
+
 /// A request over HTTPS to the server's https listener; `url` is what a slot names.
 async fn https(
     server: &TestServer,
@@ -320,11 +331,8 @@ async fn https(
     headers: &str,
     body: &[u8],
 ) -> (String, Vec<(String, String)>, String) {
-    let path = url.split_once("://").map(|(_, r)| &r[r.find('/').unwrap()..]).unwrap();
-    let tcp = TcpStream::connect(server.https_addr()).await.unwrap();
-    let name = tokio_rustls::rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let mut io = rhein_testkit::insecure_connector(false).connect(name, tcp).await.unwrap();
-    let head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\n{headers}Connection: close\r\n\r\n");
+    let mut io = https_connect(server).await;
+    let head = format!("{method} {} HTTP/1.1\r\nHost: localhost\r\n{headers}Connection: close\r\n\r\n", url_path(url));
     io.write_all(head.as_bytes()).await.unwrap();
     io.write_all(body).await.unwrap();
     http(io, "").await
@@ -535,4 +543,57 @@ async fn the_global_connection_cap_covers_every_transport() {
     assert_eq!(ws_connect(addr).await.err(), Some(503));
     assert_eq!(bosh_refusal(addr).await.as_deref(), Some("policy-violation"));
     assert!(tcp_refusal(server.c2s_addr()).await.contains("<resource-constraint"));
+}
+
+/// Writes `data` and returns what the server wrote before it ended the connection, which it
+/// must do within 5 s.
+async fn cut_off<S: AsyncRead + AsyncWrite + Unpin>(mut io: S, data: &[u8]) -> String {
+    io.write_all(data).await.unwrap();
+    let mut got = Vec::new();
+    let ended = tokio::time::timeout(Duration::from_secs(5), io.read_to_end(&mut got)).await;
+    let got = String::from_utf8_lossy(&got).into_owned();
+    assert!(ended.is_ok(), "the connection is still open after 5 s; got {got:?}");
+    got
+}
+
+#[tokio::test]
+async fn stalled_http_requests_are_cut_off() {
+    let server = TestServer::builder()
+        .web()
+        .configure(|c| {
+            c.limits.http_header_timeout_secs = 1;
+            c.limits.http_body_timeout_secs = 1;
+        })
+        .start()
+        .await;
+    let addr = server.http_addr();
+    let connect = || TcpStream::connect(addr);
+
+    // Headers that never end.
+    let started = tokio::time::Instant::now();
+    cut_off(connect().await.unwrap(), b"POST /http-bind HTTP/1.1\r\nHost: localhost\r\n").await;
+    assert!(started.elapsed() >= Duration::from_millis(900), "cut off by the header timeout, not at once");
+
+    // A body that stops halfway.
+    let body = bosh_create(1);
+    let head = format!("POST /http-bind HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n", body.len());
+    let reply = cut_off(connect().await.unwrap(), format!("{head}{}", &body[..body.len() / 2]).as_bytes()).await;
+    assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+
+    // A keep-alive connection that sends no next request.
+    let reply =
+        cut_off(connect().await.unwrap(), b"GET /.well-known/host-meta HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+}
+
+#[tokio::test]
+async fn a_stalled_upload_is_cut_off() {
+    let server = upload_server("").configure(|c| c.limits.http_body_timeout_secs = 1).start().await;
+    let mut alice = server.client("alice", "pw").await;
+    let url = put_url(&slot(&mut alice, "s1", "half.txt", 10).await);
+    let head = format!("PUT {} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\nhello", url_path(&url));
+    let reply = cut_off(https_connect(&server).await, head.as_bytes()).await;
+    assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+    let (status, _, _) = https(&server, "GET", &url, "", b"").await;
+    assert!(status.contains("404"), "nothing stored: {status}");
 }

@@ -243,7 +243,11 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
                     upload_dir: upload_dir.clone(),
                     allowed_origins: config.web.allowed_origins.clone(),
                     sessions: connections.clone(),
-                    timeouts: rhein_web::WebTimeouts { bosh_inactivity: Duration::from_secs(l.bosh_inactivity_secs) },
+                    timeouts: rhein_web::WebTimeouts {
+                        header: Duration::from_secs(l.http_header_timeout_secs),
+                        body: Duration::from_secs(l.http_body_timeout_secs),
+                        bosh_inactivity: Duration::from_secs(l.bosh_inactivity_secs),
+                    },
                 }))
             }
             ListenerKind::S2s | ListenerKind::S2sTls => Service::S2s {

@@ -4,7 +4,7 @@
 
 use crate::bridge::{self, Out, Output};
 use crate::{Body, WebShared};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
@@ -75,9 +75,12 @@ impl Sessions {
 /// `POST /http-bind`.
 pub(crate) async fn handle(shared: Arc<WebShared>, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
     let limit = shared.max_message + 4096;
-    let bytes = match Limited::new(req.into_body(), limit).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => return crate::plain(StatusCode::PAYLOAD_TOO_LARGE, "request too large"),
+    // A BOSH body is about one stanza: it arrives whole within the body timeout, or not at all.
+    let timeout = shared.timeouts.body;
+    let read = tokio::time::timeout(timeout, crate::read_body(req.into_body(), limit, timeout)).await;
+    let bytes = match read.unwrap_or(Err(crate::BodyError::Stalled)) {
+        Ok(b) => b,
+        Err(e) => return e.response(),
     };
     let body = std::str::from_utf8(&bytes).ok().and_then(|s| s.parse::<Element>().ok()).filter(|b| b.is("body", NS));
     let Some(body) = body else {
