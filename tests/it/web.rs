@@ -54,8 +54,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsClient<S> {
         features
     }
 
+    /// The next element matching `pred`, skipping others.
+    async fn expect(&mut self, pred: impl Fn(&Element) -> bool) -> Element {
+        loop {
+            let el = self.next().await;
+            if pred(&el) {
+                return el;
+            }
+        }
+    }
+
     /// SCRAM-SHA-256 and resource binding; returns the bound JID.
     async fn login(&mut self, user: &str, password: &str) -> String {
+        self.authenticate(user, password).await;
+        self.send("<iq xmlns='jabber:client' type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>")
+            .await;
+        let bound = self.next().await;
+        bound.get_child("bind", ns::BIND).and_then(|b| b.get_child("jid", ns::BIND)).unwrap().text()
+    }
+
+    /// Opens the stream, authenticates with SCRAM-SHA-256 and opens the new stream.
+    async fn authenticate(&mut self, user: &str, password: &str) {
         let features = self.open().await;
         assert!(features.get_child("starttls", ns::TLS).is_none(), "no STARTTLS inside a WebSocket");
         let mut scram = ScramClient::new("SCRAM-SHA-256", user, password, None);
@@ -74,10 +93,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsClient<S> {
         assert!(scram.verify(&B64.decode(success.text()).unwrap()));
         let features = self.open().await;
         assert!(features.get_child("bind", ns::BIND).is_some());
-        self.send("<iq xmlns='jabber:client' type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>")
-            .await;
-        let bound = self.next().await;
-        bound.get_child("bind", ns::BIND).and_then(|b| b.get_child("jid", ns::BIND)).unwrap().text()
     }
 }
 
@@ -596,4 +611,202 @@ async fn a_stalled_upload_is_cut_off() {
     assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
     let (status, _, _) = https(&server, "GET", &url, "", b"").await;
     assert!(status.contains("404"), "nothing stored: {status}");
+}
+
+const SM: &str = "urn:xmpp:sm:3";
+
+/// A BOSH client: one request per connection, `rid` counted up.
+struct BoshClient {
+    addr: std::net::SocketAddr,
+    sid: String,
+    rid: u64,
+    /// Elements of responses not yet looked at.
+    backlog: std::collections::VecDeque<Element>,
+}
+
+impl BoshClient {
+    /// Creates a session (`wait` seconds per held request); its stream features are in the backlog.
+    async fn create(addr: std::net::SocketAddr, wait: u32) -> Self {
+        let created = bosh(addr, &bosh_create(wait)).await;
+        assert_eq!(created.attr("type"), None, "{created:?}");
+        let sid = created.attr("sid").expect("a session id").to_owned();
+        Self { addr, sid, rid: 1, backlog: created.children().cloned().collect() }
+    }
+
+    /// One request carrying `children` (and `attrs` on its `<body/>`); what it returned joins the backlog.
+    async fn request(&mut self, attrs: &str, children: &str) {
+        self.rid += 1;
+        let reply = bosh(self.addr, &wrap(&self.sid, self.rid, attrs, children)).await;
+        assert_eq!(reply.attr("type"), None, "the session ended: {reply:?}");
+        self.backlog.extend(reply.children().cloned());
+    }
+
+    async fn send(&mut self, children: &str) {
+        self.request("", children).await;
+    }
+
+    /// The first element matching `pred`, polling for it (at most 10 s).
+    async fn expect(&mut self, pred: impl Fn(&Element) -> bool) -> Element {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(i) = self.backlog.iter().position(&pred) {
+                return self.backlog.remove(i).unwrap();
+            }
+            assert!(tokio::time::Instant::now() < deadline, "not received: {:?}", self.backlog);
+            self.request("", "").await;
+        }
+    }
+
+    /// SCRAM-SHA-256 and the stream restart; the new stream's features are returned.
+    async fn authenticate(&mut self, user: &str, password: &str) -> Element {
+        self.expect(|e| e.is("features", ns::STREAM)).await;
+        let mut scram = ScramClient::new("SCRAM-SHA-256", user, password, None);
+        self.send(&format!(
+            "<auth xmlns='{}' mechanism='SCRAM-SHA-256'>{}</auth>",
+            ns::SASL,
+            B64.encode(scram.first())
+        ))
+        .await;
+        let challenge = self.expect(|e| e.is("challenge", ns::SASL)).await;
+        let server_first = B64.decode(challenge.text()).unwrap();
+        self.send(&format!("<response xmlns='{}'>{}</response>", ns::SASL, B64.encode(scram.respond(&server_first))))
+            .await;
+        self.expect(|e| e.is("success", ns::SASL)).await;
+        self.request("to='localhost' xmpp:restart='true'", "").await;
+        self.expect(|e| e.is("features", ns::STREAM)).await
+    }
+
+    /// Authenticates and binds; returns the bound JID.
+    async fn login(&mut self, user: &str, password: &str) -> String {
+        self.authenticate(user, password).await;
+        self.send("<iq xmlns='jabber:client' type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>")
+            .await;
+        let bound = self.expect(|e| e.attr("id") == Some("b")).await;
+        bound.get_child("bind", ns::BIND).and_then(|b| b.get_child("jid", ns::BIND)).unwrap().text()
+    }
+}
+
+fn body_text(e: &Element) -> String {
+    e.get_child("body", ns::CLIENT).map(Element::text).unwrap_or_default()
+}
+
+fn message_to(jid: &str, text: &str) -> String {
+    format!("<message to='{jid}' type='chat' id='{text}'><body>{text}</body></message>")
+}
+
+/// bob, online as `bob@localhost/b`, with alice's directed presence: he learns if she logs out.
+async fn bob_watching(server: &TestServer) -> rhein_testkit::TestClient {
+    let mut bob = server.connect().resource("b").login("bob", "pw").await;
+    bob.send("<presence/>").await;
+    bob
+}
+
+fn unavailable_from(jid: &str) -> impl Fn(&Element) -> bool + '_ {
+    move |e| e.name() == "presence" && e.attr("type") == Some("unavailable") && e.attr("from") == Some(jid)
+}
+
+#[tokio::test]
+async fn a_dropped_websocket_is_a_lost_connection_and_the_session_resumes() {
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").web().start().await;
+    let addr = server.http_addr();
+    let mut bob = bob_watching(&server).await;
+    let mut alice = ws_connect(addr).await.unwrap();
+    let jid = alice.login("alice", "pw").await;
+    alice.send("<presence xmlns='jabber:client' to='bob@localhost/b'/>").await;
+    bob.expect(|e| e.name() == "presence" && e.attr("from") == Some(jid.as_str())).await;
+    alice.send(&format!("<enable xmlns='{SM}' resume='true'/>")).await;
+    let id = alice.expect(|e| e.is("enabled", SM)).await.attr("id").expect("resumable").to_owned();
+
+    // The network goes away: no <close/>, no closing handshake, just the socket gone.
+    drop(alice);
+    bob.send(&message_to(&jid, "m1")).await;
+    server.wait_for_detached(&jid).await;
+    bob.send(&message_to(&jid, "m2")).await;
+    bob.iq("<iq type='get' id='sync' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+
+    let mut back = ws_connect(addr).await.unwrap();
+    back.authenticate("alice", "pw").await;
+    back.send(&format!("<resume xmlns='{SM}' previd='{id}' h='0'/>")).await;
+    let resumed = back.expect(|e| e.ns() == SM && e.name() != "r").await;
+    assert_eq!(resumed.name(), "resumed", "{resumed:?}");
+    for text in ["m1", "m2"] {
+        assert_eq!(body_text(&back.expect(|e| e.name() == "message").await), text);
+    }
+    bob.expect_none(Duration::from_millis(300), unavailable_from(&jid)).await;
+}
+
+#[tokio::test]
+async fn an_inactive_bosh_session_is_a_lost_connection_and_the_session_resumes() {
+    let server = TestServer::builder()
+        .user("alice", "pw")
+        .user("bob", "pw")
+        .web()
+        .configure(|c| c.limits.bosh_inactivity_secs = 1)
+        .start()
+        .await;
+    let addr = server.http_addr();
+    let mut bob = bob_watching(&server).await;
+    let mut alice = BoshClient::create(addr, 1).await;
+    let jid = alice.login("alice", "pw").await;
+    alice.send("<presence xmlns='jabber:client' to='bob@localhost/b'/>").await;
+    bob.expect(|e| e.name() == "presence" && e.attr("from") == Some(jid.as_str())).await;
+    alice.send(&format!("<enable xmlns='{SM}' resume='true'/>")).await;
+    let id = alice.expect(|e| e.is("enabled", SM)).await.attr("id").expect("resumable").to_owned();
+
+    // alice stops polling: m1 waits in a session nobody asks for, until its inactivity
+    // (wait 1 s + 1 s) ends the connection.
+    bob.send(&message_to(&jid, "m1")).await;
+    server.wait_for_detached(&jid).await;
+    bob.send(&message_to(&jid, "m2")).await;
+    bob.iq("<iq type='get' id='sync' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+
+    let mut back = BoshClient::create(addr, 1).await;
+    back.authenticate("alice", "pw").await;
+    back.send(&format!("<resume xmlns='{SM}' previd='{id}' h='0'/>")).await;
+    let resumed = back.expect(|e| e.ns() == SM && e.name() != "r").await;
+    assert_eq!(resumed.name(), "resumed", "{resumed:?}");
+    for text in ["m1", "m2"] {
+        assert_eq!(body_text(&back.expect(|e| e.name() == "message").await), text);
+    }
+    bob.expect_none(Duration::from_millis(300), unavailable_from(&jid)).await;
+}
+
+#[tokio::test]
+async fn a_clients_own_close_is_a_logout_even_with_resumption() {
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").web().start().await;
+    let addr = server.http_addr();
+    let mut bob = bob_watching(&server).await;
+    let enable = format!("<enable xmlns='{SM}' resume='true'/>");
+    let directed = "<presence xmlns='jabber:client' to='bob@localhost/b'/>";
+
+    // WebSocket: <close/>.
+    let mut ws = ws_connect(addr).await.unwrap();
+    let ws_jid = ws.login("alice", "pw").await;
+    ws.send(directed).await;
+    ws.send(&enable).await;
+    let ws_id = ws.expect(|e| e.is("enabled", SM)).await.attr("id").unwrap().to_owned();
+    ws.send(&format!("<close xmlns='{FRAMING}'/>")).await;
+    ws.expect(|e| e.is("close", FRAMING)).await;
+    bob.expect(unavailable_from(&ws_jid)).await;
+
+    // BOSH: type='terminate'.
+    let mut alice = BoshClient::create(addr, 1).await;
+    let bosh_jid = alice.login("alice", "pw").await;
+    alice.send(directed).await;
+    alice.send(&enable).await;
+    let bosh_id = alice.expect(|e| e.is("enabled", SM)).await.attr("id").unwrap().to_owned();
+    let ended = bosh(addr, &wrap(&alice.sid, alice.rid + 1, "type='terminate'", "")).await;
+    assert_eq!(ended.attr("type"), Some("terminate"));
+    bob.expect(unavailable_from(&bosh_jid)).await;
+
+    // Neither session waits to be resumed.
+    server.wait_for_sessions(1).await;
+    for id in [ws_id, bosh_id] {
+        let mut again = ws_connect(addr).await.unwrap();
+        again.authenticate("alice", "pw").await;
+        again.send(&format!("<resume xmlns='{SM}' previd='{id}' h='0'/>")).await;
+        let failed = again.expect(|e| e.ns() == SM).await;
+        assert_eq!(failed.name(), "failed", "{failed:?}");
+        assert!(failed.get_child("item-not-found", ns::STANZAS).is_some());
+    }
 }

@@ -58,6 +58,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+impl Session {
+    /// Ends the stream as a lost connection, not a logout: the c2s end sees its input end, as
+    /// when a TCP client vanishes, and a session with XEP-0198 resumption hibernates.
+    async fn lose(&self) {
+        let _ = self.to_c2s.lock().await.shutdown().await;
+    }
+}
+
 impl Sessions {
     fn get(&self, sid: &str) -> Option<Arc<Session>> {
         lock(&self.map).get(sid).map(|e| e.session.clone())
@@ -188,15 +196,18 @@ async fn exchange(shared: &Arc<WebShared>, sid: &str, session: Arc<Session>, bod
     let generation = {
         let mut state = lock(&session.state);
         // Requests may overtake each other by one (requests = 2); anything else is broken.
-        if rid <= state.last_rid.saturating_sub(2) || rid > state.last_rid + 2 {
-            drop(state);
-            shared.bosh.remove(sid);
-            return terminate_body("item-not-found");
-        }
-        state.last_rid = state.last_rid.max(rid);
-        state.last_seen = Instant::now();
-        state.generation += 1;
-        state.generation
+        let in_window = rid > state.last_rid.saturating_sub(2) && rid <= state.last_rid + 2;
+        in_window.then(|| {
+            state.last_rid = state.last_rid.max(rid);
+            state.last_seen = Instant::now();
+            state.generation += 1;
+            state.generation
+        })
+    };
+    let Some(generation) = generation else {
+        shared.bosh.remove(sid);
+        session.lose().await;
+        return terminate_body("item-not-found");
     };
     // A newer request frees the one held before it.
     session.arrived.notify_waiters();
@@ -250,7 +261,7 @@ async fn collect(session: &Session, generation: u64, wait: Duration, ready: impl
 
 /// Forgets a session, giving back its connection slot, once it is over: its stream ended and
 /// a request took what the server wrote last, or nobody polled it for `inactivity` (XEP-0124
-/// §7), which ends its stream.
+/// §7): its client is gone, which is a lost connection, not a logout (only `terminate` is).
 async fn reap(shared: Arc<WebShared>, sid: String, session: Arc<Session>) {
     let idle_limit = session.wait + shared.timeouts.bosh_inactivity;
     loop {
@@ -266,7 +277,7 @@ async fn reap(shared: Arc<WebShared>, sid: String, session: Arc<Session>) {
             () = notified => {}
             () = tokio::time::sleep_until(idle_until) => {
                 if lock(&session.state).last_seen + idle_limit <= Instant::now() {
-                    let _ = session.to_c2s.lock().await.write_all(b"</stream:stream>").await;
+                    session.lose().await;
                     break;
                 }
             }

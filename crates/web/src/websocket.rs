@@ -79,17 +79,21 @@ pub(crate) fn upgrade(shared: Arc<WebShared>, peer: SocketAddr, req: Request<Inc
     r
 }
 
-/// Runs a c2s session over the WebSocket until either side ends.
+/// Runs a c2s session over the WebSocket until either side ends. The session is not awaited:
+/// after a lost connection it may hibernate (XEP-0198) long after the WebSocket is gone.
 async fn bridge<S>(ws: WebSocketStream<S>, shared: Arc<WebShared>, peer: SocketAddr)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let (ours, session) = bridge::start(&shared, peer);
+    let (ours, _) = bridge::start(&shared, peer);
     pump(ws, ours, shared.max_message).await;
-    let _ = session.await;
 }
 
 /// Moves messages between the WebSocket and the c2s byte stream, translating framing.
+///
+/// Only the client's `<close/>` ends the stream. A WebSocket that breaks or closes without it
+/// is a lost connection (RFC 7395 §3.6): the c2s end just stops getting bytes, as when a TCP
+/// client vanishes, so a session with XEP-0198 resumption hibernates instead of logging out.
 async fn pump<S>(ws: WebSocketStream<S>, ours: tokio::io::DuplexStream, max: usize)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
@@ -104,11 +108,12 @@ where
                 let bytes = match msg {
                     Some(Ok(Message::Text(text))) => into_stream(text.as_str()),
                     Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
-                    // Binary frames are not XMPP (RFC 7395 §3.2); the stream ends like a close.
-                    Some(Ok(Message::Binary(_) | Message::Close(_))) | Some(Err(_)) | None => {
+                    // Binary frames are not XMPP (RFC 7395 §3.2): the client ends its stream.
+                    Some(Ok(Message::Binary(_))) => {
                         let _ = to_c2s.write_all(b"</stream:stream>").await;
                         break;
                     }
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
                 };
                 if to_c2s.write_all(bytes.as_bytes()).await.is_err() {
                     break;
