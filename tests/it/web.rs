@@ -54,8 +54,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsClient<S> {
         features
     }
 
+    /// The next element matching `pred`, skipping others.
+    async fn expect(&mut self, pred: impl Fn(&Element) -> bool) -> Element {
+        loop {
+            let el = self.next().await;
+            if pred(&el) {
+                return el;
+            }
+        }
+    }
+
     /// SCRAM-SHA-256 and resource binding; returns the bound JID.
     async fn login(&mut self, user: &str, password: &str) -> String {
+        self.authenticate(user, password).await;
+        self.send("<iq xmlns='jabber:client' type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>")
+            .await;
+        let bound = self.next().await;
+        bound.get_child("bind", ns::BIND).and_then(|b| b.get_child("jid", ns::BIND)).unwrap().text()
+    }
+
+    /// Opens the stream, authenticates with SCRAM-SHA-256 and opens the new stream.
+    async fn authenticate(&mut self, user: &str, password: &str) {
         let features = self.open().await;
         assert!(features.get_child("starttls", ns::TLS).is_none(), "no STARTTLS inside a WebSocket");
         let mut scram = ScramClient::new("SCRAM-SHA-256", user, password, None);
@@ -74,10 +93,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsClient<S> {
         assert!(scram.verify(&B64.decode(success.text()).unwrap()));
         let features = self.open().await;
         assert!(features.get_child("bind", ns::BIND).is_some());
-        self.send("<iq xmlns='jabber:client' type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>")
-            .await;
-        let bound = self.next().await;
-        bound.get_child("bind", ns::BIND).and_then(|b| b.get_child("jid", ns::BIND)).unwrap().text()
     }
 }
 
@@ -312,6 +327,17 @@ fn put_url(slot: &Element) -> String {
     url.unwrap_or_else(|| panic!("no slot: {slot:?}")).to_owned()
 }
 
+/// The path of an absolute URL.
+fn url_path(url: &str) -> &str {
+    url.split_once("://").map(|(_, r)| &r[r.find('/').unwrap()..]).unwrap()
+}
+
+async fn https_connect(server: &TestServer) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let tcp = TcpStream::connect(server.https_addr()).await.unwrap();
+    let name = tokio_rustls::rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    rhein_testkit::insecure_connector(false).connect(name, tcp).await.unwrap()
+}
+
 /// A request over HTTPS to the server's https listener; `url` is what a slot names.
 async fn https(
     server: &TestServer,
@@ -320,11 +346,8 @@ async fn https(
     headers: &str,
     body: &[u8],
 ) -> (String, Vec<(String, String)>, String) {
-    let path = url.split_once("://").map(|(_, r)| &r[r.find('/').unwrap()..]).unwrap();
-    let tcp = TcpStream::connect(server.https_addr()).await.unwrap();
-    let name = tokio_rustls::rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let mut io = rhein_testkit::insecure_connector(false).connect(name, tcp).await.unwrap();
-    let head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\n{headers}Connection: close\r\n\r\n");
+    let mut io = https_connect(server).await;
+    let head = format!("{method} {} HTTP/1.1\r\nHost: localhost\r\n{headers}Connection: close\r\n\r\n", url_path(url));
     io.write_all(head.as_bytes()).await.unwrap();
     io.write_all(body).await.unwrap();
     http(io, "").await
@@ -443,4 +466,347 @@ async fn sessions_can_be_limited_to_known_origins() {
     );
     let (status, _, _) = http(TcpStream::connect(addr).await.unwrap(), &meta).await;
     assert!(status.contains("200"));
+}
+
+/// A WebSocket handshake for the xmpp subprotocol: the session, or the HTTP status it was
+/// refused with (0: no HTTP answer at all).
+async fn ws_connect(addr: std::net::SocketAddr) -> Result<WsClient<TcpStream>, u16> {
+    use tokio_tungstenite::tungstenite::Error;
+    let mut req = format!("ws://{addr}/xmpp-websocket").into_client_request().unwrap();
+    req.headers_mut().insert("Sec-WebSocket-Protocol", "xmpp".parse().unwrap());
+    match tokio_tungstenite::client_async(req, TcpStream::connect(addr).await.unwrap()).await {
+        Ok((ws, _)) => Ok(WsClient { ws }),
+        Err(Error::Http(resp)) => Err(resp.status().as_u16()),
+        Err(_) => Err(0),
+    }
+}
+
+fn bosh_create(wait: u32) -> String {
+    format!(
+        "<body xmlns='{BOSH}' xmlns:xmpp='urn:xmpp:xbosh' rid='1' to='localhost' wait='{wait}' hold='1' ver='1.6' xmpp:version='1.0'/>"
+    )
+}
+
+/// The condition a BOSH session creation was refused with, if it was.
+async fn bosh_refusal(addr: std::net::SocketAddr) -> Option<String> {
+    let created = bosh(addr, &bosh_create(1)).await;
+    match created.attr("type") {
+        Some("terminate") => Some(created.attr("condition").unwrap_or_default().to_owned()),
+        _ => None,
+    }
+}
+
+/// What a TCP client to `addr` is told before the server closes the connection.
+async fn tcp_refusal(addr: std::net::SocketAddr) -> String {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    let mut text = String::new();
+    tokio::time::timeout(Duration::from_secs(5), tcp.read_to_string(&mut text)).await.unwrap().unwrap();
+    text
+}
+
+/// Retries `attempt` until it yields, for at most 10 s: a slot is given back just after the
+/// client sees its session end, or once the server notices a BOSH session's inactivity.
+async fn eventually<T, F: Future<Output = Option<T>>>(what: &str, mut attempt: impl FnMut() -> F) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(done) = attempt().await {
+            return done;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{what}: not within 10 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn websocket_and_bosh_sessions_count_against_the_per_address_cap() {
+    let server = TestServer::builder()
+        .web()
+        .configure(|c| {
+            c.limits.max_connections_per_address = 2;
+            c.limits.bosh_inactivity_secs = 1;
+        })
+        .start()
+        .await;
+    let addr = server.http_addr();
+    let mut ws = ws_connect(addr).await.expect("the first session");
+    ws.open().await;
+    assert_eq!(bosh_refusal(addr).await, None, "the second session");
+
+    // A third session from this address is refused on every transport.
+    assert_eq!(bosh_refusal(addr).await.as_deref(), Some("policy-violation"));
+    assert_eq!(ws_connect(addr).await.err(), Some(429));
+    assert!(tcp_refusal(server.c2s_addr()).await.contains("<policy-violation"));
+
+    // A session that ends gives its slot back: a WebSocket closed by its client...
+    ws.send(&format!("<close xmlns='{FRAMING}'/>")).await;
+    while !ws.next().await.is("close", FRAMING) {}
+    let mut ws = eventually("a WebSocket after one closed", || async { ws_connect(addr).await.ok() }).await;
+    ws.open().await;
+    assert_eq!(bosh_refusal(addr).await.as_deref(), Some("policy-violation"));
+    // ... and a BOSH session nobody polls any more (wait 1 s + inactivity 1 s).
+    eventually("a BOSH session after one went inactive", || async { bosh_refusal(addr).await.is_none().then_some(()) })
+        .await;
+}
+
+#[tokio::test]
+async fn the_global_connection_cap_covers_every_transport() {
+    let server = TestServer::builder().web().configure(|c| c.limits.max_connections = 2).start().await;
+    let addr = server.http_addr();
+    let _c2s = server.connect().open().await;
+    let mut ws = ws_connect(addr).await.expect("the second connection");
+    ws.open().await;
+    assert_eq!(ws_connect(addr).await.err(), Some(503));
+    assert_eq!(bosh_refusal(addr).await.as_deref(), Some("policy-violation"));
+    assert!(tcp_refusal(server.c2s_addr()).await.contains("<resource-constraint"));
+}
+
+/// Writes `data` and returns what the server wrote before it ended the connection, which it
+/// must do within 5 s.
+async fn cut_off<S: AsyncRead + AsyncWrite + Unpin>(mut io: S, data: &[u8]) -> String {
+    io.write_all(data).await.unwrap();
+    let mut got = Vec::new();
+    let ended = tokio::time::timeout(Duration::from_secs(5), io.read_to_end(&mut got)).await;
+    let got = String::from_utf8_lossy(&got).into_owned();
+    assert!(ended.is_ok(), "the connection is still open after 5 s; got {got:?}");
+    got
+}
+
+#[tokio::test]
+async fn stalled_http_requests_are_cut_off() {
+    let server = TestServer::builder()
+        .web()
+        .configure(|c| {
+            c.limits.http_header_timeout_secs = 1;
+            c.limits.http_body_timeout_secs = 1;
+        })
+        .start()
+        .await;
+    let addr = server.http_addr();
+    let connect = || TcpStream::connect(addr);
+
+    // Headers that never end.
+    let started = tokio::time::Instant::now();
+    cut_off(connect().await.unwrap(), b"POST /http-bind HTTP/1.1\r\nHost: localhost\r\n").await;
+    assert!(started.elapsed() >= Duration::from_millis(900), "cut off by the header timeout, not at once");
+
+    // A body that stops halfway.
+    let body = bosh_create(1);
+    let head = format!("POST /http-bind HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n", body.len());
+    let reply = cut_off(connect().await.unwrap(), format!("{head}{}", &body[..body.len() / 2]).as_bytes()).await;
+    assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+
+    // A keep-alive connection that sends no next request.
+    let reply =
+        cut_off(connect().await.unwrap(), b"GET /.well-known/host-meta HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+}
+
+#[tokio::test]
+async fn a_stalled_upload_is_cut_off() {
+    let server = upload_server("").configure(|c| c.limits.http_body_timeout_secs = 1).start().await;
+    let mut alice = server.client("alice", "pw").await;
+    let url = put_url(&slot(&mut alice, "s1", "half.txt", 10).await);
+    let head = format!("PUT {} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\nhello", url_path(&url));
+    let reply = cut_off(https_connect(&server).await, head.as_bytes()).await;
+    assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+    let (status, _, _) = https(&server, "GET", &url, "", b"").await;
+    assert!(status.contains("404"), "nothing stored: {status}");
+}
+
+const SM: &str = "urn:xmpp:sm:3";
+
+/// A BOSH client: one request per connection, `rid` counted up.
+struct BoshClient {
+    addr: std::net::SocketAddr,
+    sid: String,
+    rid: u64,
+    /// Elements of responses not yet looked at.
+    backlog: std::collections::VecDeque<Element>,
+}
+
+impl BoshClient {
+    /// Creates a session (`wait` seconds per held request); its stream features are in the backlog.
+    async fn create(addr: std::net::SocketAddr, wait: u32) -> Self {
+        let created = bosh(addr, &bosh_create(wait)).await;
+        assert_eq!(created.attr("type"), None, "{created:?}");
+        let sid = created.attr("sid").expect("a session id").to_owned();
+        Self { addr, sid, rid: 1, backlog: created.children().cloned().collect() }
+    }
+
+    /// One request carrying `children` (and `attrs` on its `<body/>`); what it returned joins the backlog.
+    async fn request(&mut self, attrs: &str, children: &str) {
+        self.rid += 1;
+        let reply = bosh(self.addr, &wrap(&self.sid, self.rid, attrs, children)).await;
+        assert_eq!(reply.attr("type"), None, "the session ended: {reply:?}");
+        self.backlog.extend(reply.children().cloned());
+    }
+
+    async fn send(&mut self, children: &str) {
+        self.request("", children).await;
+    }
+
+    /// The first element matching `pred`, polling for it (at most 10 s).
+    async fn expect(&mut self, pred: impl Fn(&Element) -> bool) -> Element {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(i) = self.backlog.iter().position(&pred) {
+                return self.backlog.remove(i).unwrap();
+            }
+            assert!(tokio::time::Instant::now() < deadline, "not received: {:?}", self.backlog);
+            self.request("", "").await;
+        }
+    }
+
+    /// SCRAM-SHA-256 and the stream restart; the new stream's features are returned.
+    async fn authenticate(&mut self, user: &str, password: &str) -> Element {
+        self.expect(|e| e.is("features", ns::STREAM)).await;
+        let mut scram = ScramClient::new("SCRAM-SHA-256", user, password, None);
+        self.send(&format!(
+            "<auth xmlns='{}' mechanism='SCRAM-SHA-256'>{}</auth>",
+            ns::SASL,
+            B64.encode(scram.first())
+        ))
+        .await;
+        let challenge = self.expect(|e| e.is("challenge", ns::SASL)).await;
+        let server_first = B64.decode(challenge.text()).unwrap();
+        self.send(&format!("<response xmlns='{}'>{}</response>", ns::SASL, B64.encode(scram.respond(&server_first))))
+            .await;
+        self.expect(|e| e.is("success", ns::SASL)).await;
+        self.request("to='localhost' xmpp:restart='true'", "").await;
+        self.expect(|e| e.is("features", ns::STREAM)).await
+    }
+
+    /// Authenticates and binds; returns the bound JID.
+    async fn login(&mut self, user: &str, password: &str) -> String {
+        self.authenticate(user, password).await;
+        self.send("<iq xmlns='jabber:client' type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>")
+            .await;
+        let bound = self.expect(|e| e.attr("id") == Some("b")).await;
+        bound.get_child("bind", ns::BIND).and_then(|b| b.get_child("jid", ns::BIND)).unwrap().text()
+    }
+}
+
+fn body_text(e: &Element) -> String {
+    e.get_child("body", ns::CLIENT).map(Element::text).unwrap_or_default()
+}
+
+fn message_to(jid: &str, text: &str) -> String {
+    format!("<message to='{jid}' type='chat' id='{text}'><body>{text}</body></message>")
+}
+
+/// bob, online as `bob@localhost/b`, with alice's directed presence: he learns if she logs out.
+async fn bob_watching(server: &TestServer) -> rhein_testkit::TestClient {
+    let mut bob = server.connect().resource("b").login("bob", "pw").await;
+    bob.send("<presence/>").await;
+    bob
+}
+
+fn unavailable_from(jid: &str) -> impl Fn(&Element) -> bool + '_ {
+    move |e| e.name() == "presence" && e.attr("type") == Some("unavailable") && e.attr("from") == Some(jid)
+}
+
+#[tokio::test]
+async fn a_dropped_websocket_is_a_lost_connection_and_the_session_resumes() {
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").web().start().await;
+    let addr = server.http_addr();
+    let mut bob = bob_watching(&server).await;
+    let mut alice = ws_connect(addr).await.unwrap();
+    let jid = alice.login("alice", "pw").await;
+    alice.send("<presence xmlns='jabber:client' to='bob@localhost/b'/>").await;
+    bob.expect(|e| e.name() == "presence" && e.attr("from") == Some(jid.as_str())).await;
+    alice.send(&format!("<enable xmlns='{SM}' resume='true'/>")).await;
+    let id = alice.expect(|e| e.is("enabled", SM)).await.attr("id").expect("resumable").to_owned();
+
+    // The network goes away: no <close/>, no closing handshake, just the socket gone.
+    drop(alice);
+    bob.send(&message_to(&jid, "m1")).await;
+    server.wait_for_detached(&jid).await;
+    bob.send(&message_to(&jid, "m2")).await;
+    bob.iq("<iq type='get' id='sync' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+
+    let mut back = ws_connect(addr).await.unwrap();
+    back.authenticate("alice", "pw").await;
+    back.send(&format!("<resume xmlns='{SM}' previd='{id}' h='0'/>")).await;
+    let resumed = back.expect(|e| e.ns() == SM && e.name() != "r").await;
+    assert_eq!(resumed.name(), "resumed", "{resumed:?}");
+    for text in ["m1", "m2"] {
+        assert_eq!(body_text(&back.expect(|e| e.name() == "message").await), text);
+    }
+    bob.expect_none(Duration::from_millis(300), unavailable_from(&jid)).await;
+}
+
+#[tokio::test]
+async fn an_inactive_bosh_session_is_a_lost_connection_and_the_session_resumes() {
+    let server = TestServer::builder()
+        .user("alice", "pw")
+        .user("bob", "pw")
+        .web()
+        .configure(|c| c.limits.bosh_inactivity_secs = 1)
+        .start()
+        .await;
+    let addr = server.http_addr();
+    let mut bob = bob_watching(&server).await;
+    let mut alice = BoshClient::create(addr, 1).await;
+    let jid = alice.login("alice", "pw").await;
+    alice.send("<presence xmlns='jabber:client' to='bob@localhost/b'/>").await;
+    bob.expect(|e| e.name() == "presence" && e.attr("from") == Some(jid.as_str())).await;
+    alice.send(&format!("<enable xmlns='{SM}' resume='true'/>")).await;
+    let id = alice.expect(|e| e.is("enabled", SM)).await.attr("id").expect("resumable").to_owned();
+
+    // alice stops polling: m1 waits in a session nobody asks for, until its inactivity
+    // (wait 1 s + 1 s) ends the connection.
+    bob.send(&message_to(&jid, "m1")).await;
+    server.wait_for_detached(&jid).await;
+    bob.send(&message_to(&jid, "m2")).await;
+    bob.iq("<iq type='get' id='sync' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+
+    let mut back = BoshClient::create(addr, 1).await;
+    back.authenticate("alice", "pw").await;
+    back.send(&format!("<resume xmlns='{SM}' previd='{id}' h='0'/>")).await;
+    let resumed = back.expect(|e| e.ns() == SM && e.name() != "r").await;
+    assert_eq!(resumed.name(), "resumed", "{resumed:?}");
+    for text in ["m1", "m2"] {
+        assert_eq!(body_text(&back.expect(|e| e.name() == "message").await), text);
+    }
+    bob.expect_none(Duration::from_millis(300), unavailable_from(&jid)).await;
+}
+
+#[tokio::test]
+async fn a_clients_own_close_is_a_logout_even_with_resumption() {
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").web().start().await;
+    let addr = server.http_addr();
+    let mut bob = bob_watching(&server).await;
+    let enable = format!("<enable xmlns='{SM}' resume='true'/>");
+    let directed = "<presence xmlns='jabber:client' to='bob@localhost/b'/>";
+
+    // WebSocket: <close/>.
+    let mut ws = ws_connect(addr).await.unwrap();
+    let ws_jid = ws.login("alice", "pw").await;
+    ws.send(directed).await;
+    ws.send(&enable).await;
+    let ws_id = ws.expect(|e| e.is("enabled", SM)).await.attr("id").unwrap().to_owned();
+    ws.send(&format!("<close xmlns='{FRAMING}'/>")).await;
+    ws.expect(|e| e.is("close", FRAMING)).await;
+    bob.expect(unavailable_from(&ws_jid)).await;
+
+    // BOSH: type='terminate'.
+    let mut alice = BoshClient::create(addr, 1).await;
+    let bosh_jid = alice.login("alice", "pw").await;
+    alice.send(directed).await;
+    alice.send(&enable).await;
+    let bosh_id = alice.expect(|e| e.is("enabled", SM)).await.attr("id").unwrap().to_owned();
+    let ended = bosh(addr, &wrap(&alice.sid, alice.rid + 1, "type='terminate'", "")).await;
+    assert_eq!(ended.attr("type"), Some("terminate"));
+    bob.expect(unavailable_from(&bosh_jid)).await;
+
+    // Neither session waits to be resumed.
+    server.wait_for_sessions(1).await;
+    for id in [ws_id, bosh_id] {
+        let mut again = ws_connect(addr).await.unwrap();
+        again.authenticate("alice", "pw").await;
+        again.send(&format!("<resume xmlns='{SM}' previd='{id}' h='0'/>")).await;
+        let failed = again.expect(|e| e.ns() == SM).await;
+        assert_eq!(failed.name(), "failed", "{failed:?}");
+        assert!(failed.get_child("item-not-found", ns::STANZAS).is_some());
+    }
 }

@@ -212,6 +212,15 @@ pub struct LimitsConfig {
     pub negotiation_timeout_secs: u64,
     pub max_sessions_per_account: usize,
     pub max_connections_per_address: usize,
+    /// Connections open at once from everyone: TCP streams, WebSocket and BOSH sessions
+    /// (HTTP connections are counted apart, under the same two caps).
+    pub max_connections: usize,
+    /// Time allowed for an HTTP request's headers, and for an idle keep-alive connection.
+    pub http_header_timeout_secs: u64,
+    /// Longest an HTTP request body may stall; a BOSH body must arrive whole within it.
+    pub http_body_timeout_secs: u64,
+    /// A BOSH session without a request for this long (beyond its `wait`) has lost its client.
+    pub bosh_inactivity_secs: u64,
     pub session_queue: usize,
     pub auth_failures_per_account: u32,
     pub auth_failures_per_address: u32,
@@ -235,6 +244,10 @@ impl Default for LimitsConfig {
             negotiation_timeout_secs: 60,
             max_sessions_per_account: 10,
             max_connections_per_address: 1000,
+            max_connections: 50_000,
+            http_header_timeout_secs: 10,
+            http_body_timeout_secs: 30,
+            bosh_inactivity_secs: 90,
             // A client joining a room gets every occupant's presence at once: the default
             // must hold a full room of the default size (1,000) several times over. The
             // queue's slots are allocated as they fill, so an idle session pays nothing.

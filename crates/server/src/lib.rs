@@ -17,8 +17,8 @@ use rhein_module::{Registry, ServerInfo};
 use rhein_router::Router;
 use rhein_s2s::component::ComponentShared;
 use rhein_storage::Db;
-use rhein_stream::Limits;
 use rhein_stream::tls::TlsSettings;
+use rhein_stream::{Connections, Limits};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -57,7 +57,10 @@ pub struct RunningServer {
     pub s2s: Option<rhein_s2s::S2s>,
     listeners: Vec<(ListenerKind, SocketAddr)>,
     stop: watch::Sender<bool>,
-    connections: listener::Connections,
+    /// XMPP connections: TCP streams, WebSocket and BOSH sessions.
+    connections: Connections,
+    /// HTTP connections of the web listeners (a WebSocket is counted as a session once upgraded).
+    http_connections: Connections,
     /// An ephemeral server's uploads, removed at shutdown.
     scratch: Option<std::path::PathBuf>,
 }
@@ -84,7 +87,10 @@ impl RunningServer {
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         self.router.shutdown();
-        self.connections.drain(Duration::from_secs(3)).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+        for pool in [&self.connections, &self.http_connections] {
+            pool.drain(deadline.saturating_duration_since(tokio::time::Instant::now())).await;
+        }
         self.db.close().await;
         if let Some(dir) = self.scratch {
             let _ = tokio::fs::remove_dir_all(dir).await;
@@ -183,7 +189,8 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
 
     let l = &config.limits;
     let (stop, _) = watch::channel(false);
-    let connections = listener::Connections::new(l.max_connections_per_address);
+    let connections = Connections::new(l.max_connections_per_address, l.max_connections);
+    let http_connections = Connections::new(l.max_connections_per_address, l.max_connections);
     let c2s = c2s_shared(&config, &hosts, &tls, &router, &db);
     let component = Arc::new(ComponentShared {
         secrets: config.components.iter().map(|c| (c.domain.to_ascii_lowercase(), c.secret.clone())).collect(),
@@ -236,6 +243,12 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
                     db: db.clone(),
                     upload_dir: upload_dir.clone(),
                     allowed_origins: config.web.allowed_origins.clone(),
+                    sessions: connections.clone(),
+                    timeouts: rhein_web::WebTimeouts {
+                        header: Duration::from_secs(l.http_header_timeout_secs),
+                        body: Duration::from_secs(l.http_body_timeout_secs),
+                        bosh_inactivity: Duration::from_secs(l.bosh_inactivity_secs),
+                    },
                 }))
             }
             ListenerKind::S2s | ListenerKind::S2sTls => Service::S2s {
@@ -243,7 +256,8 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
                 direct_tls: lc.kind == ListenerKind::S2sTls,
             },
         };
-        let addr = listener::spawn(lc.address, service, stop.subscribe(), connections.clone())
+        let pool = if matches!(service, Service::Web(_)) { &http_connections } else { &connections };
+        let addr = listener::spawn(lc.address, service, stop.subscribe(), pool.clone())
             .await
             .map_err(|source| StartError::Listen { addr: lc.address, source })?;
         tracing::info!(kind = ?lc.kind, %addr, "listening");
@@ -253,5 +267,5 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
         bound.push((lc.kind, addr));
     }
     let scratch = (persistence == Persistence::Ephemeral).then_some(upload_dir);
-    Ok(RunningServer { db, router, s2s, listeners: bound, stop, connections, scratch })
+    Ok(RunningServer { db, router, s2s, listeners: bound, stop, connections, http_connections, scratch })
 }

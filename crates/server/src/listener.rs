@@ -1,75 +1,29 @@
 //! TCP listeners: bind with a large backlog, accept until shutdown, cap connections per
-//! address, and hand each connection to its stream kind.
+//! address and in all, and hand each connection to its stream kind.
 
 use rhein_c2s::C2sShared;
 use rhein_proto::StreamErrorCondition;
 use rhein_s2s::component::ComponentShared;
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use rhein_stream::{Connections, Refused};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpSocket;
 use tokio::sync::watch;
 
-/// Open connections per address, shared by all listeners.
-#[derive(Clone)]
-pub(crate) struct Connections {
-    max_per_address: usize,
-    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
-}
-
-/// Held for the life of a connection; gives its slot back on drop.
-struct Slot {
-    ip: IpAddr,
-    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = open.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                open.remove(&self.ip);
-            }
-        }
-    }
-}
-
-impl Connections {
-    pub(crate) fn new(max_per_address: usize) -> Self {
-        Self { max_per_address, open: Arc::default() }
-    }
-
-    fn acquire(&self, ip: IpAddr) -> Option<Slot> {
-        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        let n = open.entry(ip).or_insert(0);
-        if *n >= self.max_per_address {
-            return None;
-        }
-        *n += 1;
-        Some(Slot { ip, open: self.open.clone() })
-    }
-
-    fn total(&self) -> usize {
-        self.open.lock().unwrap_or_else(|e| e.into_inner()).values().sum()
-    }
-
-    /// Waits until every connection has ended, at most `limit`.
-    pub(crate) async fn drain(&self, limit: Duration) {
-        let deadline = tokio::time::Instant::now() + limit;
-        while self.total() > 0 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-}
-
 /// Tells a plaintext client why it is turned away (RFC 6120 §4.9.1.1: header, then the error).
-async fn refuse(mut tcp: tokio::net::TcpStream) {
+async fn refuse(mut tcp: tokio::net::TcpStream, why: Refused) {
     use tokio::io::AsyncWriteExt;
     let header = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
         xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>";
-    let error = StreamErrorCondition::PolicyViolation.to_wire(Some("too many connections from your address"));
+    let error = match why {
+        Refused::Address => {
+            StreamErrorCondition::PolicyViolation.to_wire(Some("too many connections from your address"))
+        }
+        Refused::Full => {
+            StreamErrorCondition::ResourceConstraint.to_wire(Some("the server is at its connection limit"))
+        }
+    };
     let refusal = format!("{header}{error}</stream:stream>");
     let _ = tokio::time::timeout(Duration::from_secs(2), async {
         let _ = tcp.write_all(refusal.as_bytes()).await;
@@ -123,12 +77,15 @@ pub(crate) async fn spawn(
             tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok((tcp, peer)) => {
-                        let Some(slot) = connections.acquire(peer.ip()) else {
-                            tracing::warn!(%peer, "too many connections from this address");
-                            if service.speaks_plaintext_first() {
-                                tokio::spawn(refuse(tcp));
+                        let slot = match connections.acquire(peer.ip()) {
+                            Ok(slot) => slot,
+                            Err(why) => {
+                                tracing::warn!(%peer, "connection refused: {why}");
+                                if service.speaks_plaintext_first() {
+                                    tokio::spawn(refuse(tcp, why));
+                                }
+                                continue;
                             }
-                            continue;
                         };
                         let service = service.clone();
                         tokio::spawn(async move {

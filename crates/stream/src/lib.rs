@@ -4,10 +4,12 @@
 //! components) drive it.
 
 mod conn;
+mod connections;
 mod framer;
 mod io;
 pub mod tls;
 
 pub use conn::Conn;
+pub use connections::{Connections, Refused, Slot};
 pub use framer::{Exceeded, Frame, FrameError, FrameLimits, Framer, parse_document, parse_element};
 pub use io::{Limits, ReadError, StreamHeader, StreamIo};

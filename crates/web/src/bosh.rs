@@ -4,11 +4,12 @@
 
 use crate::bridge::{self, Out, Output};
 use crate::{Body, WebShared};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use rhein_proto::{Element, xml};
+use rhein_stream::Slot;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -19,14 +20,19 @@ use tokio::time::Instant;
 
 const NS: &str = "http://jabber.org/protocol/httpbind";
 const NS_XBOSH: &str = "urn:xmpp:xbosh";
-/// Longest a request is held open, and what a session may be idle for.
+/// Longest a request is held open.
 const MAX_WAIT: u64 = 60;
-const INACTIVITY: u64 = 90;
 
 /// The BOSH sessions of one listener, by `sid`.
 #[derive(Default)]
 pub struct Sessions {
-    map: Mutex<HashMap<String, Arc<Session>>>,
+    map: Mutex<HashMap<String, Entry>>,
+}
+
+/// A session and its connection slot, given back when the session is forgotten.
+struct Entry {
+    session: Arc<Session>,
+    _slot: Slot,
 }
 
 struct Session {
@@ -36,7 +42,6 @@ struct Session {
     wait: Duration,
 }
 
-#[derive(Default)]
 struct State {
     /// What the server wrote and no request has taken yet.
     queue: Vec<Element>,
@@ -45,25 +50,45 @@ struct State {
     last_rid: u64,
     /// Bumped by every request, so an older held request lets go (hold = 1).
     generation: u64,
-    last_seen: Option<Instant>,
+    /// When the last request came.
+    last_seen: Instant,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+impl Session {
+    /// Ends the stream as a lost connection, not a logout: the c2s end sees its input end, as
+    /// when a TCP client vanishes, and a session with XEP-0198 resumption hibernates.
+    async fn lose(&self) {
+        let _ = self.to_c2s.lock().await.shutdown().await;
+    }
+}
+
 impl Sessions {
     fn get(&self, sid: &str) -> Option<Arc<Session>> {
-        lock(&self.map).get(sid).cloned()
+        lock(&self.map).get(sid).map(|e| e.session.clone())
+    }
+
+    fn insert(&self, sid: String, session: Arc<Session>, slot: Slot) {
+        lock(&self.map).insert(sid, Entry { session, _slot: slot });
+    }
+
+    fn remove(&self, sid: &str) {
+        lock(&self.map).remove(sid);
     }
 }
 
 /// `POST /http-bind`.
 pub(crate) async fn handle(shared: Arc<WebShared>, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
     let limit = shared.max_message + 4096;
-    let bytes = match Limited::new(req.into_body(), limit).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => return crate::plain(StatusCode::PAYLOAD_TOO_LARGE, "request too large"),
+    // A BOSH body is about one stanza: it arrives whole within the body timeout, or not at all.
+    let timeout = shared.timeouts.body;
+    let read = tokio::time::timeout(timeout, crate::read_body(req.into_body(), limit, timeout)).await;
+    let bytes = match read.unwrap_or(Err(crate::BodyError::Stalled)) {
+        Ok(b) => b,
+        Err(e) => return e.response(),
     };
     // The body is framed like a stream: its tag under the header's limits, each stanza in it
     // under a stanza's.
@@ -90,17 +115,34 @@ pub(crate) async fn handle(shared: Arc<WebShared>, peer: SocketAddr, req: Reques
 /// the stream features.
 async fn create(shared: &Arc<WebShared>, peer: SocketAddr, body: &Element, rid: u64) -> Element {
     let Some(to) = body.attr("to") else { return terminate_body("improper-addressing") };
+    // A session counts as a connection, like a TCP stream or a WebSocket (XEP-0124 §17).
+    let slot = match shared.sessions.acquire(peer.ip()) {
+        Ok(slot) => slot,
+        Err(why) => {
+            tracing::warn!(%peer, "BOSH session refused: {why}");
+            return terminate_body("policy-violation");
+        }
+    };
     let wait = body.attr("wait").and_then(|w| w.parse().ok()).unwrap_or(MAX_WAIT).clamp(1, MAX_WAIT);
-    let (ours, task) = bridge::start(shared, peer);
+    // The c2s task is not awaited: it ends by itself once its stream does, which shows here
+    // as `closed`.
+    let (ours, _) = bridge::start(shared, peer);
     let (mut from_c2s, to_c2s) = tokio::io::split(ours);
     let session = Arc::new(Session {
         to_c2s: tokio::sync::Mutex::new(to_c2s),
-        state: Mutex::new(State { last_rid: rid, last_seen: Some(Instant::now()), ..State::default() }),
+        state: Mutex::new(State {
+            queue: Vec::new(),
+            stream_id: None,
+            closed: false,
+            last_rid: rid,
+            generation: 0,
+            last_seen: Instant::now(),
+        }),
         arrived: Notify::new(),
         wait: Duration::from_secs(wait),
     });
     let sid = rhein_proto::xml::random_id();
-    lock(&shared.bosh.map).insert(sid.clone(), session.clone());
+    shared.bosh.insert(sid.clone(), session.clone(), slot);
     // What the session writes is parsed and queued for the next request to take.
     let (reader, limits) = (session.clone(), shared.frame_limits());
     tokio::spawn(async move {
@@ -130,7 +172,7 @@ async fn create(shared: &Arc<WebShared>, peer: SocketAddr, body: &Element, rid: 
             }
         }
     });
-    tokio::spawn(reap(shared.clone(), sid.clone(), session.clone(), task));
+    tokio::spawn(reap(shared.clone(), sid.clone(), session.clone()));
     if session.to_c2s.lock().await.write_all(bridge::stream_header(Some(to)).as_bytes()).await.is_err() {
         return terminate_body("remote-connection-failed");
     }
@@ -142,7 +184,7 @@ async fn create(shared: &Arc<WebShared>, peer: SocketAddr, body: &Element, rid: 
         ("wait", &wait.to_string()),
         ("requests", "2"),
         ("hold", "1"),
-        ("inactivity", &INACTIVITY.to_string()),
+        ("inactivity", &shared.timeouts.bosh_inactivity.as_secs().to_string()),
         ("polling", "2"),
         ("ver", "1.11"),
         ("from", to),
@@ -159,15 +201,18 @@ async fn exchange(shared: &Arc<WebShared>, sid: &str, session: Arc<Session>, bod
     let generation = {
         let mut state = lock(&session.state);
         // Requests may overtake each other by one (requests = 2); anything else is broken.
-        if rid <= state.last_rid.saturating_sub(2) || rid > state.last_rid + 2 {
-            drop(state);
-            lock(&shared.bosh.map).remove(sid);
-            return terminate_body("item-not-found");
-        }
-        state.last_rid = state.last_rid.max(rid);
-        state.last_seen = Some(Instant::now());
-        state.generation += 1;
-        state.generation
+        let in_window = rid > state.last_rid.saturating_sub(2) && rid <= state.last_rid + 2;
+        in_window.then(|| {
+            state.last_rid = state.last_rid.max(rid);
+            state.last_seen = Instant::now();
+            state.generation += 1;
+            state.generation
+        })
+    };
+    let Some(generation) = generation else {
+        shared.bosh.remove(sid);
+        session.lose().await;
+        return terminate_body("item-not-found");
     };
     // A newer request frees the one held before it.
     session.arrived.notify_waiters();
@@ -186,7 +231,7 @@ async fn exchange(shared: &Arc<WebShared>, sid: &str, session: Arc<Session>, bod
         return terminate_body("remote-connection-failed");
     }
     if terminating {
-        lock(&shared.bosh.map).remove(sid);
+        shared.bosh.remove(sid);
         return terminate_body("");
     }
     collect(&session, generation, session.wait, |s| !s.queue.is_empty()).await
@@ -207,6 +252,11 @@ async fn collect(session: &Session, generation: u64, wait: Duration, ready: impl
                 for el in state.queue.drain(..) {
                     reply.append_child(el);
                 }
+                if state.closed {
+                    // Everything is handed over: the session may be forgotten.
+                    drop(state);
+                    session.arrived.notify_waiters();
+                }
                 return reply;
             }
         }
@@ -214,23 +264,31 @@ async fn collect(session: &Session, generation: u64, wait: Duration, ready: impl
     }
 }
 
-/// Ends sessions nobody polls any more (XEP-0124 §7 `inactivity`) and forgets ended ones.
-async fn reap(shared: Arc<WebShared>, sid: String, session: Arc<Session>, task: tokio::task::JoinHandle<()>) {
-    let idle_limit = session.wait + Duration::from_secs(INACTIVITY);
+/// Forgets a session, giving back its connection slot, once it is over: its stream ended and
+/// a request took what the server wrote last, or nobody polled it for `inactivity` (XEP-0124
+/// §7): its client is gone, which is a lost connection, not a logout (only `terminate` is).
+async fn reap(shared: Arc<WebShared>, sid: String, session: Arc<Session>) {
+    let idle_limit = session.wait + shared.timeouts.bosh_inactivity;
     loop {
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        let (closed, idle) = {
+        let notified = session.arrived.notified();
+        let (over, idle_until) = {
             let state = lock(&session.state);
-            (state.closed, state.last_seen.is_some_and(|t| t.elapsed() > idle_limit))
+            (state.closed && state.queue.is_empty(), state.last_seen + idle_limit)
         };
-        if closed || idle || task.is_finished() {
-            if !closed {
-                let _ = session.to_c2s.lock().await.write_all(b"</stream:stream>").await;
+        if over {
+            break;
+        }
+        tokio::select! {
+            () = notified => {}
+            () = tokio::time::sleep_until(idle_until) => {
+                if lock(&session.state).last_seen + idle_limit <= Instant::now() {
+                    session.lose().await;
+                    break;
+                }
             }
-            lock(&shared.bosh.map).remove(&sid);
-            return;
         }
     }
+    shared.bosh.remove(&sid);
 }
 
 fn terminate_body(condition: &str) -> Element {

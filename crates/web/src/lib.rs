@@ -13,6 +13,7 @@ use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
 use rhein_c2s::C2sShared;
+use rhein_stream::Connections;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +41,22 @@ pub struct WebShared {
     pub upload_dir: std::path::PathBuf,
     /// Origins allowed to open sessions (WebSocket, BOSH); empty: any.
     pub allowed_origins: Vec<String>,
+    /// Connection slots of XMPP sessions, shared with the TCP listeners: a WebSocket or BOSH
+    /// session holds one for its life, refused past the per-address or global cap.
+    pub sessions: Connections,
+    pub timeouts: WebTimeouts,
+}
+
+/// How long the HTTP side waits for its clients.
+#[derive(Debug, Clone, Copy)]
+pub struct WebTimeouts {
+    /// For a request's headers; also how long an idle keep-alive connection stays open.
+    pub header: Duration,
+    /// Longest a request body may stall (a BOSH body must arrive whole within it).
+    pub body: Duration,
+    /// A BOSH session without a request for this long (beyond the client's `wait`) has lost
+    /// its client.
+    pub bosh_inactivity: Duration,
 }
 
 impl WebShared {
@@ -78,13 +95,15 @@ async fn serve_http<I>(shared: Arc<WebShared>, io: I, peer: SocketAddr)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let header_timeout = shared.timeouts.header;
     let service = hyper::service::service_fn(move |req| {
         let shared = shared.clone();
         async move { Ok::<_, std::convert::Infallible>(route(shared, peer, req).await) }
     });
     let conn = hyper::server::conn::http1::Builder::new()
-        // Slow clients may not hold a connection open by dribbling headers.
-        .header_read_timeout(Duration::from_secs(10))
+        // Slow clients may not hold a connection open by dribbling headers (the timer also
+        // runs while a keep-alive connection waits for its next request).
+        .header_read_timeout(header_timeout)
         .timer(hyper_util::rt::TokioTimer::new())
         .serve_connection(hyper_util::rt::TokioIo::new(io), service)
         .with_upgrades();
@@ -108,6 +127,52 @@ async fn route(shared: Arc<WebShared>, peer: SocketAddr, req: Request<Incoming>)
         (&Method::GET | &Method::HEAD, path) if path.starts_with("/upload/") => upload::get(shared, req).await,
         (&Method::OPTIONS, _) => discovery::preflight(),
         _ => plain(StatusCode::NOT_FOUND, "not found"),
+    }
+}
+
+/// Why a request body was not read.
+#[derive(Debug)]
+pub(crate) enum BodyError {
+    TooLarge,
+    /// No bytes came for the body timeout.
+    Stalled,
+    /// The connection failed mid-body.
+    Broken,
+}
+
+impl BodyError {
+    pub(crate) fn response(&self) -> Response<Body> {
+        match self {
+            BodyError::TooLarge => plain(StatusCode::PAYLOAD_TOO_LARGE, "request too large"),
+            BodyError::Stalled => {
+                let mut r = plain(StatusCode::REQUEST_TIMEOUT, "the request body stalled");
+                // The rest of the body may still come; the connection cannot be reused.
+                r.headers_mut().insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
+                r
+            }
+            BodyError::Broken => plain(StatusCode::BAD_REQUEST, "the request body broke off"),
+        }
+    }
+}
+
+/// Reads a request body of at most `max` bytes; a body that stalls for `stall` is given up, so a
+/// client cannot hold a request (and its buffer) open by sending half of it.
+pub(crate) async fn read_body(body: Incoming, max: usize, stall: Duration) -> Result<Bytes, BodyError> {
+    use http_body_util::BodyExt;
+    let mut body = http_body_util::Limited::new(body, max);
+    let mut data = Vec::new();
+    loop {
+        match tokio::time::timeout(stall, body.frame()).await {
+            Err(_) => return Err(BodyError::Stalled),
+            Ok(None) => return Ok(Bytes::from(data)),
+            Ok(Some(Ok(frame))) => {
+                if let Ok(chunk) = frame.into_data() {
+                    data.extend_from_slice(&chunk);
+                }
+            }
+            Ok(Some(Err(e))) if e.is::<http_body_util::LengthLimitError>() => return Err(BodyError::TooLarge),
+            Ok(Some(Err(_))) => return Err(BodyError::Broken),
+        }
     }
 }
 

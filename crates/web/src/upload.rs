@@ -2,7 +2,7 @@
 //! size and type, once), GET serves it to anyone with the URL.
 
 use crate::{Body, WebShared, cors, plain, secure_headers};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
@@ -65,9 +65,13 @@ pub(crate) async fn put(shared: Arc<WebShared>, req: Request<Incoming>) -> Respo
     if !slot.content_type.is_empty() && !given_type.is_empty() && given_type != slot.content_type {
         return status(StatusCode::BAD_REQUEST, "Content-Type differs from the slot's");
     }
-    let data = match Limited::new(req.into_body(), slot.size as usize).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => return status(StatusCode::PAYLOAD_TOO_LARGE, "larger than the slot"),
+    let data = match crate::read_body(req.into_body(), slot.size as usize, shared.timeouts.body).await {
+        Ok(b) => b,
+        Err(e) => {
+            let mut r = e.response();
+            cors(&mut r);
+            return r;
+        }
     };
     if data.len() as i64 != slot.size {
         return status(StatusCode::BAD_REQUEST, "the body is not the slot's size");

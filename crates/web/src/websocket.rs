@@ -11,7 +11,7 @@ use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use rhein_proto::{Element, xml};
-use rhein_stream::FrameLimits;
+use rhein_stream::{FrameLimits, Refused};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -41,6 +41,18 @@ pub(crate) fn upgrade(shared: Arc<WebShared>, peer: SocketAddr, req: Request<Inc
     if !header_has(&req, header::SEC_WEBSOCKET_PROTOCOL, "xmpp") {
         return plain(StatusCode::BAD_REQUEST, "the WebSocket subprotocol must be xmpp");
     }
+    // Refused before the upgrade, so a refused client costs no session; every WebSocket
+    // client reports a failed handshake as a failed connection and retries later.
+    let slot = match shared.sessions.acquire(peer.ip()) {
+        Ok(slot) => slot,
+        Err(why) => {
+            tracing::warn!(%peer, "WebSocket refused: {why}");
+            return match why {
+                Refused::Address => plain(StatusCode::TOO_MANY_REQUESTS, "too many connections from your address"),
+                Refused::Full => plain(StatusCode::SERVICE_UNAVAILABLE, "the server is at its connection limit"),
+            };
+        }
+    };
     let max = shared.max_message;
     tokio::spawn(async move {
         match hyper::upgrade::on(req).await {
@@ -52,6 +64,7 @@ pub(crate) fn upgrade(shared: Arc<WebShared>, peer: SocketAddr, req: Request<Inc
             }
             Err(e) => tracing::debug!(error = %e, "WebSocket upgrade failed"),
         }
+        drop(slot);
     });
     let mut r = Response::new(Full::new(Bytes::new()));
     *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -66,20 +79,25 @@ pub(crate) fn upgrade(shared: Arc<WebShared>, peer: SocketAddr, req: Request<Inc
     r
 }
 
-/// Runs a c2s session over the WebSocket until either side ends.
+/// Runs a c2s session over the WebSocket until either side ends. The session is not awaited:
+/// after a lost connection it may hibernate (XEP-0198) long after the WebSocket is gone.
 async fn bridge<S>(ws: WebSocketStream<S>, shared: Arc<WebShared>, peer: SocketAddr)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let (ours, session) = bridge::start(&shared, peer);
+    let (ours, _) = bridge::start(&shared, peer);
     pump(ws, ours, shared.frame_limits()).await;
-    let _ = session.await;
 }
 
-/// Moves messages between the WebSocket and the c2s byte stream, translating framing. The
-/// two directions run side by side: a client writing a big stanza while the server writes
-/// to it must not wait on each other, and whatever the server says last (a stream error)
-/// reaches the client even when the client's side has ended.
+/// Moves messages between the WebSocket and the c2s byte stream, translating framing.
+///
+/// The two directions run side by side: a client writing a big stanza while the server
+/// writes to it must not wait on each other, and whatever the server says last (a stream
+/// error) reaches the client even when the client's side has ended.
+///
+/// Only the client's `<close/>` ends the stream. A WebSocket that breaks or closes without it
+/// is a lost connection (RFC 7395 §3.6): the c2s end just stops getting bytes, as when a TCP
+/// client vanishes, so a session with XEP-0198 resumption hibernates instead of logging out.
 async fn pump<S>(ws: WebSocketStream<S>, ours: tokio::io::DuplexStream, limits: FrameLimits)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
@@ -91,14 +109,19 @@ where
             let bytes = match msg {
                 Ok(Message::Text(text)) => into_stream(text.as_str(), limits),
                 Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => continue,
-                // Binary frames are not XMPP (RFC 7395 §3.2); the stream ends like a close.
-                Ok(Message::Binary(_) | Message::Close(_)) | Err(_) => break,
+                // Binary frames are not XMPP (RFC 7395 §3.2): the client ends its stream.
+                Ok(Message::Binary(_)) => {
+                    let _ = to_c2s.write_all(b"</stream:stream>").await;
+                    break;
+                }
+                Ok(Message::Close(_)) | Err(_) => break,
             };
             if to_c2s.write_all(bytes.as_bytes()).await.is_err() {
-                return;
+                break;
             }
         }
-        let _ = to_c2s.write_all(b"</stream:stream>").await;
+        // End of input for c2s: a lost connection, unless the client closed its stream first.
+        let _ = to_c2s.shutdown().await;
     };
     let outbound = async move {
         let mut output = Output::new(limits);
