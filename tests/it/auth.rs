@@ -145,3 +145,80 @@ async fn shutdown_closes_sessions_with_system_shutdown() {
     assert_eq!(c.expect_stream_error().await, "system-shutdown");
     stop.await.unwrap();
 }
+
+/// One deadline from accept to a bound resource (`negotiation_timeout_secs`), whatever state
+/// the client stops in: here one second.
+async fn short_negotiation() -> TestServer {
+    TestServer::builder().user("alice", "secret").configure(|c| c.limits.negotiation_timeout_secs = 1).start().await
+}
+
+/// A SCRAM client-first-message for alice, base64.
+const CLIENT_FIRST: &str = "biwsbj1hbGljZSxyPWFiY2RlZmdo";
+
+#[tokio::test]
+async fn a_client_silent_after_the_scram_challenge_times_out() {
+    let server = short_negotiation().await;
+    let mut c = server.connect().open().await;
+    c.send(&format!("<auth xmlns='{}' mechanism='SCRAM-SHA-256'>{CLIENT_FIRST}</auth>", ns::SASL)).await;
+    assert!(c.next().await.is("challenge", ns::SASL));
+    assert_eq!(c.expect_stream_error().await, "connection-timeout");
+}
+
+#[tokio::test]
+async fn a_client_silent_after_an_empty_auth_times_out() {
+    let server = short_negotiation().await;
+    let mut c = server.connect().open().await;
+    c.send(&format!("<auth xmlns='{}' mechanism='SCRAM-SHA-256'/>", ns::SASL)).await;
+    assert!(c.next().await.is("challenge", ns::SASL));
+    assert_eq!(c.expect_stream_error().await, "connection-timeout");
+}
+
+#[tokio::test]
+async fn a_client_silent_in_a_sasl2_exchange_times_out() {
+    let server = short_negotiation().await;
+    let mut c = server.connect().open().await;
+    c.send(&format!(
+        "<authenticate xmlns='urn:xmpp:sasl:2' mechanism='SCRAM-SHA-256'><initial-response>{CLIENT_FIRST}</initial-response></authenticate>"
+    ))
+    .await;
+    assert!(c.next().await.is("challenge", "urn:xmpp:sasl:2"));
+    assert_eq!(c.expect_stream_error().await, "connection-timeout");
+}
+
+#[tokio::test]
+async fn a_client_that_never_binds_times_out() {
+    let server = short_negotiation().await;
+    let mut c = server.connect().open().await;
+    c.authenticate("SCRAM-SHA-256", "alice", "secret").await.unwrap();
+    assert_eq!(c.expect_stream_error().await, "connection-timeout");
+}
+
+#[tokio::test]
+async fn a_client_that_never_starts_tls_after_proceed_is_dropped() {
+    let server = short_negotiation().await;
+    let mut c = server.connect().tls(Tls::None).open().await;
+    c.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>").await;
+    assert!(c.next().await.is("proceed", ns::TLS));
+    // No stream is left to carry an error: the connection just ends (within the test
+    // client's five seconds).
+    c.expect_closed().await;
+}
+
+#[tokio::test]
+async fn a_direct_tls_client_that_never_says_hello_is_dropped() {
+    use tokio::io::AsyncReadExt;
+    let server = short_negotiation().await;
+    let mut tcp = tokio::net::TcpStream::connect(server.c2s_tls_addr()).await.unwrap();
+    let mut out = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), tcp.read_to_end(&mut out)).await;
+    assert!(matches!(read, Ok(Ok(0))), "closed without a word after the deadline: {read:?}");
+}
+
+#[tokio::test]
+async fn the_deadline_ends_at_binding() {
+    let server = short_negotiation().await;
+    let mut c = server.client("alice", "secret").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let reply = c.iq("<iq type='get' id='p' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+    assert_eq!(reply.attr("type"), Some("result"));
+}

@@ -3,13 +3,14 @@
 //! through its challenges; the caller sends `<success/>`, since SASL2 adds inline results to it.
 
 use crate::C2sShared;
+use crate::negotiate::next_element;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use rhein_proto::{BareJid, Element, ns, xml};
 use rhein_sasl::{
     ChannelBinding, ClientFirst, Credentials, HtMechanism, Mechanism, PlainRequest, SaslError, ScramServer,
 };
-use rhein_stream::{Frame, StreamIo};
+use rhein_stream::StreamIo;
 use std::net::IpAddr;
 
 pub(crate) const NS_SASL2: &str = "urn:xmpp:sasl:2";
@@ -127,15 +128,17 @@ fn decode(el: &Element) -> Result<Option<Vec<u8>>, SaslError> {
     }
 }
 
-/// Reads the client's next `<response/>` (or `<abort/>`).
+/// Reads the client's next `<response/>` (or `<abort/>`). `Err(None)`: the stream ended (and
+/// was answered, see [`next_element`]).
 async fn next_response(io: &mut StreamIo, profile: Profile) -> Result<Vec<u8>, Option<SaslError>> {
-    match io.read_frame().await {
-        Ok(Frame::Element(el)) if el.is("response", profile.ns()) => {
-            decode(&el).map(Option::unwrap_or_default).map_err(Some)
-        }
-        Ok(Frame::Element(el)) if el.is("abort", profile.ns()) => Err(Some(SaslError::Aborted)),
-        _ => Err(None),
+    let el = next_element(io).await.ok_or(None)?;
+    if el.is("response", profile.ns()) {
+        return decode(&el).map(Option::unwrap_or_default).map_err(Some);
     }
+    if el.is("abort", profile.ns()) {
+        return Err(Some(SaslError::Aborted));
+    }
+    Err(None)
 }
 
 /// Prepares the SASL username as an XMPP local part of `host` (RFC 6120 §6.3.7: the simple

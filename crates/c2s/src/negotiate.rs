@@ -36,7 +36,9 @@ pub(crate) struct Binding {
 }
 
 impl Binding {
-    pub(crate) fn into_bound(self, io: StreamIo) -> Bound {
+    /// The bound session's stream: no longer under the negotiation deadline.
+    pub(crate) fn into_bound(self, mut io: StreamIo) -> Bound {
+        io.set_deadline(None);
         let Binding { jid, session_id, rx, overflow } = self;
         Bound { io, jid, session_id, rx, overflow, sm: None, resume_rx: None, inactive: false }
     }
@@ -50,18 +52,20 @@ enum Phase {
     Authenticated { localpart: String },
 }
 
-/// Negotiates within the configured time; `None` if the stream ended before binding.
-pub(crate) async fn negotiate(shared: &C2sShared, conn: Conn, peer: SocketAddr) -> Option<Bound> {
-    let deadline = Instant::now() + shared.config.negotiation_timeout;
-    Negotiation { io: StreamIo::new(conn, shared.config.limits.clone()), header_sent: false, deadline }
-        .run(shared, peer)
-        .await
+/// Negotiates until `deadline` (set at accept: the TLS handshake counts too); `None` if the
+/// stream ended before binding.
+pub(crate) async fn negotiate(shared: &C2sShared, conn: Conn, peer: SocketAddr, deadline: Instant) -> Option<Bound> {
+    let mut io = StreamIo::new(conn, shared.config.limits.clone());
+    io.set_deadline(Some(deadline));
+    Negotiation { io, header_sent: false, deadline }.run(shared, peer).await
 }
 
 pub(crate) struct Negotiation {
+    /// Under the negotiation deadline until a session takes it over: every read,
+    /// write and TLS handshake past it fails, whatever state the stream is in.
     pub(crate) io: StreamIo,
     header_sent: bool,
-    /// Binding must be done by then; reads past it end the stream with `connection-timeout`.
+    /// Binding must be done by then; a stream past it ends with `connection-timeout`.
     deadline: Instant,
 }
 
@@ -124,7 +128,7 @@ impl Negotiation {
 
             // Elements until the stream restarts (STARTTLS, SASL success) or a resource is bound.
             loop {
-                let el = self.read_element().await?;
+                let el = next_element(&mut self.io).await?;
                 match &mut phase {
                     Phase::Unauthenticated { failures } => {
                         if el.is("starttls", ns::TLS) && tls_pending {
@@ -177,7 +181,7 @@ impl Negotiation {
                                     }
                                     Sasl2Next::Resume { tx, h, success, features } => {
                                         let req = Box::new(ResumeRequest {
-                                            io: self.io,
+                                            io: handed_over(self.io),
                                             h,
                                             sasl2: Some((success, features)),
                                         });
@@ -209,10 +213,16 @@ impl Negotiation {
                             let target = el.attr("previd").and_then(|id| shared.resumable.find(id, &owner));
                             match (target, sm::h_of(&el)) {
                                 (Some(tx), Some(h)) => {
-                                    match tx.send(Box::new(ResumeRequest { io: self.io, h, sasl2: None })).await {
+                                    match tx
+                                        .send(Box::new(ResumeRequest { io: handed_over(self.io), h, sasl2: None }))
+                                        .await
+                                    {
                                         // The session's own task carries on with this connection.
                                         Ok(()) => return None,
-                                        Err(mpsc::error::SendError(req)) => self.io = req.io,
+                                        Err(mpsc::error::SendError(req)) => {
+                                            self.io = req.io;
+                                            self.io.set_deadline(Some(self.deadline));
+                                        }
                                     }
                                 }
                                 (_, None) => {
@@ -265,19 +275,8 @@ impl Negotiation {
     }
 
     /// Waits for the client's stream header, answers it, and returns the host it names.
-    /// Reads a frame before the negotiation deadline.
-    async fn read(&mut self) -> Option<Result<Frame, ReadError>> {
-        match tokio::time::timeout_at(self.deadline, self.io.read_frame()).await {
-            Ok(r) => Some(r),
-            Err(_) => {
-                self.fail(Cond::ConnectionTimeout, Some("negotiation took too long")).await;
-                None
-            }
-        }
-    }
-
     async fn open_stream(&mut self, shared: &C2sShared) -> Option<String> {
-        let header = match self.read().await? {
+        let header = match self.io.read_frame().await {
             Ok(Frame::Open(h)) => h,
             Ok(_) => {
                 self.fail(Cond::NotWellFormed, None).await;
@@ -285,6 +284,10 @@ impl Negotiation {
             }
             Err(ReadError::Frame(e)) => {
                 self.fail(e.condition(), Some(&e.to_string())).await;
+                return None;
+            }
+            Err(ReadError::TimedOut) => {
+                self.fail(Cond::ConnectionTimeout, Some(TOO_LONG)).await;
                 return None;
             }
             Err(_) => return None,
@@ -310,22 +313,35 @@ impl Negotiation {
         }
         Some(host)
     }
+}
 
-    /// The next top-level element; stream errors and closes are handled here.
-    async fn read_element(&mut self) -> Option<Element> {
-        match self.read().await? {
-            Ok(Frame::Element(el)) => Some(el),
-            Ok(Frame::Close) => {
-                self.io.close_stream().await;
-                None
-            }
-            Ok(Frame::Open(_)) => None,
-            Err(ReadError::Frame(e)) => {
-                self.fail(e.condition(), Some(&e.to_string())).await;
-                None
-            }
-            Err(_) => None,
+/// A stream leaving negotiation for a session that takes it over: no longer under its deadline.
+fn handed_over(mut io: StreamIo) -> StreamIo {
+    io.set_deadline(None);
+    io
+}
+
+const TOO_LONG: &str = "negotiation took too long";
+
+/// The next top-level element of a stream under negotiation (its header was sent). Its end,
+/// bad XML and the negotiation deadline are answered here (RFC 6120 §4.9) and give `None`.
+pub(crate) async fn next_element(io: &mut StreamIo) -> Option<Element> {
+    match io.read_frame().await {
+        Ok(Frame::Element(el)) => Some(el),
+        Ok(Frame::Close) => {
+            io.close_stream().await;
+            None
         }
+        Ok(Frame::Open(_)) => None,
+        Err(ReadError::Frame(e)) => {
+            io.fail(e.condition(), Some(&e.to_string())).await;
+            None
+        }
+        Err(ReadError::TimedOut) => {
+            io.fail(Cond::ConnectionTimeout, Some(TOO_LONG)).await;
+            None
+        }
+        Err(_) => None,
     }
 }
 
