@@ -222,3 +222,45 @@ async fn the_deadline_ends_at_binding() {
     let reply = c.iq("<iq type='get' id='p' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>").await;
     assert_eq!(reply.attr("type"), Some("result"));
 }
+
+/// The server-first-message SCRAM-SHA-256 answers `user` with, split into its attributes.
+async fn server_first(server: &TestServer, user: &str) -> Vec<(String, String)> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut c = server.connect().open().await;
+    let first = b64.encode(format!("n,,n={user},r=abcdefgh"));
+    c.send(&format!("<auth xmlns='{}' mechanism='SCRAM-SHA-256'>{first}</auth>", ns::SASL)).await;
+    let challenge = c.next().await;
+    assert!(challenge.is("challenge", ns::SASL), "{challenge:?}");
+    let text = String::from_utf8(b64.decode(challenge.text().trim()).unwrap()).unwrap();
+    text.split(',').map(|a| a.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).unwrap()).collect()
+}
+
+#[tokio::test]
+async fn scram_answers_names_without_an_account_like_accounts() {
+    use base64::Engine;
+    use sha2::Digest;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let server = TestServer::builder().user("alice", "secret").start().await;
+    let alice = server_first(&server, "alice").await;
+    let nobody = server_first(&server, "nobody").await;
+    // The same form: nonce, a 16-byte salt, the iteration count of real accounts.
+    let keys = |m: &[(String, String)]| m.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+    assert_eq!(keys(&alice), ["r", "s", "i"]);
+    assert_eq!(keys(&nobody), keys(&alice));
+    let salt = |m: &[(String, String)]| b64.decode(&m[1].1).unwrap();
+    assert_eq!(salt(&nobody).len(), salt(&alice).len());
+    assert_eq!(nobody[2].1, alice[2].1, "iteration count");
+    assert_eq!(nobody[0].1.len(), alice[0].1.len(), "nonce length");
+    // Stable for one server secret...
+    assert_eq!(salt(&server_first(&server, "nobody").await), salt(&nobody));
+    // ... not computable from the name (the old salt was SHA-256("rhein-unknown-user:" + name))...
+    assert_ne!(salt(&nobody), sha2::Sha256::digest("rhein-unknown-user:nobody")[..16].to_vec());
+    // ... and another server (another secret) answers otherwise.
+    let other = TestServer::builder().start().await;
+    assert_ne!(salt(&server_first(&other, "nobody").await), salt(&nobody));
+    // The exchange goes to its end and fails like a wrong password.
+    let mut c = server.connect().open().await;
+    assert_eq!(c.authenticate("SCRAM-SHA-256", "nobody", "secret").await, Err("not-authorized".into()));
+    assert_eq!(c.authenticate("SCRAM-SHA-1", "nobody", "secret").await, Err("not-authorized".into()));
+}

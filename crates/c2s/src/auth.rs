@@ -308,30 +308,34 @@ fn admit(
     Ok(localpart)
 }
 
+/// The account's credentials, or for a name without an account (`false`) the server's decoy,
+/// which the mechanisms check the same way and refuse only at the end: no answer, and no
+/// time taken, tells which accounts exist.
 async fn credentials(
     shared: &C2sShared,
     host: &str,
     localpart: &str,
-) -> Result<Option<Credentials>, (SaslError, Option<&'static str>)> {
-    shared.db.accounts().credentials(host, localpart).await.map_err(|e| {
+) -> Result<(Credentials, bool), (SaslError, Option<&'static str>)> {
+    let found = shared.db.accounts().credentials(host, localpart).await.map_err(|e| {
         tracing::error!(error = %e, "credential lookup failed");
         (SaslError::TemporaryAuthFailure, None)
+    })?;
+    Ok(match found {
+        Some(creds) => (creds, true),
+        None => (shared.secret.decoy(localpart), false),
     })
 }
 
 async fn plain(shared: &C2sShared, peer: IpAddr, host: &str, msg: &[u8]) -> Verified {
     let req = PlainRequest::parse(msg).map_err(|e| Some((e, None)))?;
     let localpart = admit(shared, peer, host, &req.username, req.authzid.as_deref()).map_err(Some)?;
-    let creds = credentials(shared, host, &localpart).await.map_err(Some)?;
-    let ok = match creds {
-        Some(c) => {
-            let _permit = shared.hash_permits.acquire().await;
-            let password = req.password;
-            tokio::task::spawn_blocking(move || c.verify_password(&password)).await.unwrap_or(false)
-        }
-        None => false,
+    let (creds, known) = credentials(shared, host, &localpart).await.map_err(Some)?;
+    let matches = {
+        let _permit = shared.hash_permits.acquire().await;
+        let password = req.password;
+        tokio::task::spawn_blocking(move || creds.verify_password(&password)).await.unwrap_or(false)
     };
-    if !ok {
+    if !(matches && known) {
         shared.throttle.failed(peer, &format!("{localpart}@{host}"));
         return Err(Some((SaslError::NotAuthorized, None)));
     }
@@ -351,8 +355,8 @@ async fn scram(
 ) -> Verified {
     let first = ClientFirst::parse(mech, msg, cb).map_err(|e| Some((e, None)))?;
     let localpart = admit(shared, peer, host, &first.username, first.authzid.as_deref()).map_err(Some)?;
-    let creds = credentials(shared, host, &localpart).await.map_err(Some)?;
-    let (server, server_first) = ScramServer::start(first, creds.as_ref());
+    let (creds, known) = credentials(shared, host, &localpart).await.map_err(Some)?;
+    let (server, server_first) = ScramServer::start(first, &creds, known);
     io.send(&sasl_el(profile, "challenge", Some(&server_first))).await.map_err(|_| None)?;
     let client_final = match next_response(io, profile).await {
         Ok(d) => d,

@@ -76,6 +76,8 @@ pub struct C2sShared {
     pub hash_permits: Arc<tokio::sync::Semaphore>,
     /// Sessions a new connection may resume (XEP-0198).
     pub resumable: Arc<Resumable>,
+    /// What SASL answers a name without an account with (so answers do not tell which exist).
+    pub secret: rhein_sasl::ServerSecret,
 }
 
 /// Serves a client whose stream arrives over another transport (XMPP over WebSocket, already

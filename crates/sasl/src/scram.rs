@@ -4,7 +4,6 @@ use crate::credentials::Hash;
 use crate::{ChannelBinding, Credentials, Mechanism, SaslError, ScramKeys};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 /// A parsed client-first-message.
@@ -82,38 +81,31 @@ pub struct ScramServer {
     first: ClientFirst,
     nonce: String,
     server_first: String,
-    keys: Option<ScramKeys>,
+    keys: ScramKeys,
+    /// `keys` belong to an account (not a decoy).
+    known: bool,
 }
 
 impl ScramServer {
-    /// Builds the server-first-message. With `creds == None` (unknown user) the exchange goes on
-    /// with a salt derived from the name and fails at the end, so that replies do not reveal
-    /// which accounts exist.
-    pub fn start(first: ClientFirst, creds: Option<&Credentials>) -> (Self, Vec<u8>) {
+    /// Builds the server-first-message from `creds`: the account's, or for a name without one
+    /// (`known == false`) the server's decoy (`ServerSecret::decoy`). A decoy exchange takes
+    /// the same steps with the same shapes and fails only at the very end, so the replies do
+    /// not tell which accounts exist.
+    pub fn start(first: ClientFirst, creds: &Credentials, known: bool) -> (Self, Vec<u8>) {
         let mut rnd = [0u8; 18];
         rand::fill(&mut rnd[..]);
-        Self::start_with_nonce(first, creds, &B64.encode(rnd))
+        Self::start_with_nonce(first, creds, known, &B64.encode(rnd))
     }
 
-    fn start_with_nonce(first: ClientFirst, creds: Option<&Credentials>, server_nonce: &str) -> (Self, Vec<u8>) {
+    fn start_with_nonce(first: ClientFirst, creds: &Credentials, known: bool, server_nonce: &str) -> (Self, Vec<u8>) {
         let nonce = format!("{}{}", first.client_nonce, server_nonce);
-        let (salt, iterations, keys) = match creds {
-            Some(c) => {
-                let keys = match first.mechanism.hash() {
-                    Hash::Sha1 => c.sha1.clone(),
-                    Hash::Sha256 => c.sha256.clone(),
-                };
-                (c.salt.clone(), c.iterations, Some(keys))
-            }
-            None => (
-                Sha256::digest(format!("rhein-unknown-user:{}", first.username)).to_vec()[..16].to_vec(),
-                crate::SCRAM_ITERATIONS,
-                None,
-            ),
+        let keys = match first.mechanism.hash() {
+            Hash::Sha1 => creds.sha1.clone(),
+            Hash::Sha256 => creds.sha256.clone(),
         };
-        let server_first = format!("r={nonce},s={},i={iterations}", B64.encode(salt));
+        let server_first = format!("r={nonce},s={},i={}", B64.encode(&creds.salt), creds.iterations);
         let out = server_first.clone().into_bytes();
-        (Self { first, nonce, server_first, keys }, out)
+        (Self { first, nonce, server_first, keys, known }, out)
     }
 
     /// Verifies the client-final-message and returns the server-final-message (`v=...`).
@@ -135,7 +127,7 @@ impl ScramServer {
         if !bool::from(got_cb.ct_eq(&expected_cb)) {
             return Err(SaslError::NotAuthorized);
         }
-        let keys = self.keys.as_ref().ok_or(SaslError::NotAuthorized)?;
+        let keys = &self.keys;
         let auth_message = format!("{},{},{}", self.first.client_first_bare, self.server_first, without_proof);
         let hash = self.first.mechanism.hash();
         let signature = hash.hmac(&keys.stored_key, auth_message.as_bytes());
@@ -143,7 +135,8 @@ impl ScramServer {
             return Err(SaslError::NotAuthorized);
         }
         let client_key: Vec<u8> = proof.iter().zip(&signature).map(|(a, b)| a ^ b).collect();
-        if !bool::from(hash.digest(&client_key).ct_eq(&keys.stored_key)) {
+        // A decoy is checked all the same (no earlier return to time), then refused.
+        if !bool::from(hash.digest(&client_key).ct_eq(&keys.stored_key)) || !self.known {
             return Err(SaslError::NotAuthorized);
         }
         let server_signature = hash.hmac(&keys.server_key, auth_message.as_bytes());
@@ -198,7 +191,7 @@ mod tests {
     fn rfc7677_sha256_vector() {
         let cb = ChannelBinding::default();
         let first = ClientFirst::parse(Mechanism::ScramSha256, b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO", &cb).unwrap();
-        let (server, sf) = ScramServer::start_with_nonce(first, Some(&rfc_creds()), "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0");
+        let (server, sf) = ScramServer::start_with_nonce(first, &rfc_creds(), true, "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0");
         assert_eq!(
             String::from_utf8(sf).unwrap(),
             "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"
@@ -215,7 +208,7 @@ mod tests {
         let first = ClientFirst::parse(Mechanism::ScramSha1, b"n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL", &cb).unwrap();
         let mut creds = rfc_creds();
         creds.salt = B64.decode("QSXCR+Q6sek8bf92").unwrap();
-        let (server, _) = ScramServer::start_with_nonce(first, Some(&creds), "3rfcNHYJY1ZVvWVs7j");
+        let (server, _) = ScramServer::start_with_nonce(first, &creds, true, "3rfcNHYJY1ZVvWVs7j");
         let fin = server
             .finish(b"c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=", &cb)
             .unwrap();
@@ -223,10 +216,26 @@ mod tests {
     }
 
     #[test]
+    fn a_decoy_fails_only_at_the_end_even_with_the_right_proof() {
+        let cb = ChannelBinding::default();
+        let creds = rfc_creds();
+        let first = ClientFirst::parse(Mechanism::ScramSha256, b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO", &cb).unwrap();
+        let (_, known_first) = ScramServer::start(first.clone(), &creds, true);
+        let (decoy, decoy_first) = ScramServer::start(first, &creds, false);
+        let shape = |m: &[u8]| String::from_utf8_lossy(m).split(',').map(|a| a[..2].to_owned()).collect::<Vec<_>>();
+        assert_eq!(shape(&known_first), shape(&decoy_first));
+        assert_eq!(known_first.len(), decoy_first.len());
+        // The RFC 7677 proof fits these keys, but a decoy never authenticates anybody.
+        let (decoy, _) = ScramServer::start_with_nonce(decoy.first, &creds, false, "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0");
+        let fin = b"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
+        assert_eq!(decoy.finish(fin, &cb).err(), Some(SaslError::NotAuthorized));
+    }
+
+    #[test]
     fn wrong_proof_is_not_authorized() {
         let cb = ChannelBinding::default();
         let first = ClientFirst::parse(Mechanism::ScramSha256, b"n,,n=user,r=abc", &cb).unwrap();
-        let (server, _) = ScramServer::start_with_nonce(first, Some(&rfc_creds()), "def");
+        let (server, _) = ScramServer::start_with_nonce(first, &rfc_creds(), true, "def");
         let bad = format!("c=biws,r=abcdef,p={}", B64.encode([0u8; 32]));
         assert_eq!(server.finish(bad.as_bytes(), &cb).err(), Some(SaslError::NotAuthorized));
     }
