@@ -264,3 +264,27 @@ async fn scram_answers_names_without_an_account_like_accounts() {
     assert_eq!(c.authenticate("SCRAM-SHA-256", "nobody", "secret").await, Err("not-authorized".into()));
     assert_eq!(c.authenticate("SCRAM-SHA-1", "nobody", "secret").await, Err("not-authorized".into()));
 }
+
+/// A client that knows only `tls-unique` (slixmpp 1.8, older Smack, libpurple) sees -PLUS,
+/// binds with `tls-unique`, which TLS 1.3 does not have, and is refused; then it retries
+/// the plain mechanisms with the `y` flag. That is no downgrade: nothing it can bind with
+/// was offered, so it logs in.
+#[tokio::test]
+async fn a_tls_unique_only_client_logs_in_with_plain_scram() {
+    use rhein_testkit::scram::ScramClient;
+    let server = TestServer::builder().user("alice", "secret").start().await;
+    let mut c = server.connect().open().await;
+    assert!(c.mechanisms().contains(&"SCRAM-SHA-256-PLUS".to_owned()));
+    for plus in ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS"] {
+        let tls_unique = ScramClient::new(plus, "alice", "secret", Some(("tls-unique", b"finished".to_vec())));
+        assert_eq!(c.authenticate_scram(plus, tls_unique).await, Err("not-authorized".into()), "{plus}");
+    }
+    let retry = ScramClient::new("SCRAM-SHA-256", "alice", "secret", None).claiming_binding();
+    assert_eq!(c.authenticate_scram("SCRAM-SHA-256", retry).await, Ok(()));
+    assert!(c.bind(None).await.starts_with("alice@localhost/"));
+
+    // A `y` from a client that tried nothing else still means someone hid -PLUS from it.
+    let mut c = server.connect().open().await;
+    let stripped = ScramClient::new("SCRAM-SHA-256", "alice", "secret", None).claiming_binding();
+    assert_eq!(c.authenticate_scram("SCRAM-SHA-256", stripped).await, Err("not-authorized".into()));
+}

@@ -8,7 +8,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use rhein_proto::{BareJid, Element, ns, xml};
 use rhein_sasl::{
-    ChannelBinding, ClientFirst, Credentials, HtMechanism, Mechanism, PlainRequest, SaslError, ScramServer,
+    ChannelBinding, ClientBinding, ClientFirst, Credentials, HtMechanism, Mechanism, PlainRequest, SaslError,
+    ScramServer,
 };
 use rhein_stream::StreamIo;
 use std::net::IpAddr;
@@ -46,53 +47,73 @@ pub(crate) enum AuthOutcome {
     Broken,
 }
 
-/// The mechanisms this stream may use, strongest first.
-pub(crate) fn offered(shared: &C2sShared, io: &StreamIo, cb: &ChannelBinding) -> Vec<Mechanism> {
-    let tls = io.conn().is_tls();
-    Mechanism::ALL
-        .into_iter()
-        .filter(|m| match m {
-            m if m.is_plus() => cb.any(),
-            Mechanism::Plain => tls,
-            _ => tls || !shared.config.require_tls,
-        })
-        .collect()
+/// SASL on one stream: what it offers, and what the client showed so far.
+pub(crate) struct Offer {
+    /// Strongest first.
+    pub mechanisms: Vec<Mechanism>,
+    /// This connection's channel-binding data (what -PLUS and FAST bind to).
+    pub binding: ChannelBinding,
+    /// What the client's attempts on this stream showed of its channel binding.
+    pub client: ClientBinding,
 }
 
-/// `<mechanisms/>`, the SASL2 `<authentication/>` with what it can do inline (Bind2 with
-/// carbons, CSI and SM; SM resumption; FAST), and the XEP-0440 channel-binding types.
-pub(crate) fn features(mechs: &[Mechanism], cb: &ChannelBinding) -> Vec<Element> {
-    let mut m = Element::bare("mechanisms", ns::SASL);
-    let mut authentication = Element::bare("authentication", NS_SASL2);
-    for mech in mechs {
-        m.append_child(xml::text_el("mechanism", ns::SASL, mech.name()));
-        authentication.append_child(xml::text_el("mechanism", NS_SASL2, mech.name()));
+impl Offer {
+    pub(crate) fn new(shared: &C2sShared, io: &StreamIo) -> Self {
+        let binding = match &shared.config.tls {
+            Some(tls) => io.conn().channel_binding(tls),
+            None => ChannelBinding::default(),
+        };
+        let tls = io.conn().is_tls();
+        let mechanisms = Mechanism::ALL
+            .into_iter()
+            .filter(|m| match m {
+                m if m.is_plus() => binding.any(),
+                Mechanism::Plain => tls,
+                _ => tls || !shared.config.require_tls,
+            })
+            .collect();
+        Self { mechanisms, binding, client: ClientBinding::default() }
     }
-    let mut bind_inline = Element::bare("inline", crate::sasl2::NS_BIND2);
-    for var in ["urn:xmpp:carbons:2", crate::csi::NS, crate::sm::NS] {
-        bind_inline.append_child(xml::with_attr(Element::bare("feature", crate::sasl2::NS_BIND2), "var", var));
-    }
-    let mut bind = Element::bare("bind", crate::sasl2::NS_BIND2);
-    bind.append_child(bind_inline);
-    // Logins may come in TLS 0-RTT early data, with a count (XEP-0484 §3.3).
-    let mut fast = xml::with_attr(Element::bare("fast", NS_FAST), "tls-0rtt", "true");
-    for ht in HtMechanism::ALL.into_iter().filter(|h| h.available(cb)) {
-        fast.append_child(xml::text_el("mechanism", NS_FAST, ht.name()));
-    }
-    let mut inline = Element::bare("inline", NS_SASL2);
-    inline.append_child(bind);
-    inline.append_child(Element::bare("sm", crate::sm::NS));
-    inline.append_child(fast);
-    authentication.append_child(inline);
-    let mut out = vec![m, authentication];
-    if cb.any() {
-        let mut c = Element::bare("sasl-channel-binding", ns::SASL_CB);
-        for t in cb.types() {
-            c.append_child(xml::with_attr(Element::bare("channel-binding", ns::SASL_CB), "type", t));
+
+    /// `<mechanisms/>`, the SASL2 `<authentication/>` with what it can do inline (Bind2 with
+    /// carbons, CSI and SM; SM resumption; FAST), and the XEP-0440 channel-binding types;
+    /// nothing when no mechanism is offered.
+    pub(crate) fn features(&self) -> Vec<Element> {
+        if self.mechanisms.is_empty() {
+            return Vec::new();
         }
-        out.push(c);
+        let mut m = Element::bare("mechanisms", ns::SASL);
+        let mut authentication = Element::bare("authentication", NS_SASL2);
+        for mech in &self.mechanisms {
+            m.append_child(xml::text_el("mechanism", ns::SASL, mech.name()));
+            authentication.append_child(xml::text_el("mechanism", NS_SASL2, mech.name()));
+        }
+        let mut bind_inline = Element::bare("inline", crate::sasl2::NS_BIND2);
+        for var in ["urn:xmpp:carbons:2", crate::csi::NS, crate::sm::NS] {
+            bind_inline.append_child(xml::with_attr(Element::bare("feature", crate::sasl2::NS_BIND2), "var", var));
+        }
+        let mut bind = Element::bare("bind", crate::sasl2::NS_BIND2);
+        bind.append_child(bind_inline);
+        // Logins may come in TLS 0-RTT early data, with a count (XEP-0484 §3.3).
+        let mut fast = xml::with_attr(Element::bare("fast", NS_FAST), "tls-0rtt", "true");
+        for ht in HtMechanism::ALL.into_iter().filter(|h| h.available(&self.binding)) {
+            fast.append_child(xml::text_el("mechanism", NS_FAST, ht.name()));
+        }
+        let mut inline = Element::bare("inline", NS_SASL2);
+        inline.append_child(bind);
+        inline.append_child(Element::bare("sm", crate::sm::NS));
+        inline.append_child(fast);
+        authentication.append_child(inline);
+        let mut out = vec![m, authentication];
+        if self.binding.any() {
+            let mut c = Element::bare("sasl-channel-binding", ns::SASL_CB);
+            for t in self.binding.types() {
+                c.append_child(xml::with_attr(Element::bare("channel-binding", ns::SASL_CB), "type", t));
+            }
+            out.push(c);
+        }
+        out
     }
-    out
 }
 
 /// `<name>base64</name>` in the profile's namespace (`=` for empty data, RFC 6120 §6.4.2).
@@ -149,7 +170,6 @@ fn local_part(username: &str, host: &str) -> Option<String> {
 }
 
 /// Runs one SASL exchange that began with `auth` (`<auth/>` or `<authenticate/>`).
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn authenticate(
     shared: &C2sShared,
     io: &mut StreamIo,
@@ -157,9 +177,9 @@ pub(crate) async fn authenticate(
     peer: IpAddr,
     host: &str,
     auth: &Element,
-    mechs: &[Mechanism],
-    cb: &ChannelBinding,
+    offer: &mut Offer,
 ) -> AuthOutcome {
+    let cb = &offer.binding;
     let name = auth.attr("mechanism").unwrap_or_default();
     if profile == Profile::Sasl2
         && let Some(ht) = HtMechanism::from_name(name).filter(|m| m.available(cb))
@@ -173,7 +193,7 @@ pub(crate) async fn authenticate(
             Err(None) => AuthOutcome::Broken,
         };
     }
-    let Some(mech) = Mechanism::from_name(name).filter(|m| mechs.contains(m)) else {
+    let Some(mech) = Mechanism::from_name(name).filter(|m| offer.mechanisms.contains(m)) else {
         let err = if name == "PLAIN" && !io.conn().is_tls() {
             SaslError::EncryptionRequired
         } else {
@@ -202,7 +222,7 @@ pub(crate) async fn authenticate(
     };
     let result = match mech {
         Mechanism::Plain => plain(shared, peer, host, &initial).await,
-        _ => scram(shared, io, profile, peer, host, mech, &initial, cb).await,
+        _ => scram(shared, io, profile, peer, host, mech, &initial, offer).await,
     };
     match result {
         Ok((localpart, additional)) => {
@@ -351,9 +371,10 @@ async fn scram(
     host: &str,
     mech: Mechanism,
     msg: &[u8],
-    cb: &ChannelBinding,
+    offer: &mut Offer,
 ) -> Verified {
-    let first = ClientFirst::parse(mech, msg, cb).map_err(|e| Some((e, None)))?;
+    let cb = &offer.binding;
+    let first = ClientFirst::parse(mech, msg, cb, &mut offer.client).map_err(|e| Some((e, None)))?;
     let localpart = admit(shared, peer, host, &first.username, first.authzid.as_deref()).map_err(Some)?;
     let (creds, known) = credentials(shared, host, &localpart).await.map_err(Some)?;
     let (server, server_first) = ScramServer::start(first, &creds, known);

@@ -7,7 +7,6 @@ use crate::sasl2::Sasl2Next;
 use crate::sm::{self, ResumeRequest, Sm};
 use rhein_proto::{BareJid, Element, FullJid, StanzaError, StreamErrorCondition as Cond, ns, xml};
 use rhein_router::{BindError, Outbound, SessionHandle};
-use rhein_sasl::ChannelBinding;
 use rhein_stream::{Conn, Frame, ReadError, StreamIo};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -98,12 +97,8 @@ impl Negotiation {
         let mut phase = Phase::Unauthenticated { failures: 0 };
         loop {
             let host = self.open_stream(shared).await?;
-            let cb = match &shared.config.tls {
-                Some(tls) => self.io.conn().channel_binding(tls),
-                None => ChannelBinding::default(),
-            };
             let tls_pending = self.io.conn().can_starttls() && shared.config.tls.is_some();
-            let mechs = auth::offered(shared, &self.io, &cb);
+            let mut offer = auth::Offer::new(shared, &self.io);
             // Features for this step.
             let features = match &phase {
                 Phase::Unauthenticated { .. } => {
@@ -115,10 +110,8 @@ impl Negotiation {
                         }
                         features.append_child(st);
                     }
-                    if !mechs.is_empty() {
-                        for f in auth::features(&mechs, &cb) {
-                            features.append_child(f);
-                        }
+                    for f in offer.features() {
+                        features.append_child(f);
                     }
                     features
                 }
@@ -157,8 +150,7 @@ impl Negotiation {
                             self.fail(Cond::PolicyViolation, Some("STARTTLS is required before authentication")).await;
                             return None;
                         }
-                        match auth::authenticate(shared, &mut self.io, profile, peer.ip(), &host, &el, &mechs, &cb)
-                            .await
+                        match auth::authenticate(shared, &mut self.io, profile, peer.ip(), &host, &el, &mut offer).await
                         {
                             AuthOutcome::Success { localpart, additional, .. } if profile == Profile::Legacy => {
                                 tracing::debug!(%localpart, "authenticated");

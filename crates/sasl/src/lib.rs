@@ -14,7 +14,7 @@ mod secret;
 
 pub use credentials::{Credentials, SCRAM_ITERATIONS, ScramKeys};
 pub use ht::HtMechanism;
-pub use mechanism::{ChannelBinding, Mechanism};
+pub use mechanism::{ChannelBinding, ClientBinding, Mechanism};
 pub use plain::PlainRequest;
 pub use scram::{ClientFirst, ScramServer};
 pub use secret::ServerSecret;

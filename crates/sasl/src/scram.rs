@@ -1,7 +1,7 @@
 //! SCRAM server side (RFC 5802, RFC 7677), with channel binding for the -PLUS variants.
 
 use crate::credentials::Hash;
-use crate::{ChannelBinding, Credentials, Mechanism, SaslError, ScramKeys};
+use crate::{ChannelBinding, ClientBinding, Credentials, Mechanism, SaslError, ScramKeys};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use subtle::ConstantTimeEq;
@@ -22,19 +22,26 @@ pub struct ClientFirst {
 
 impl ClientFirst {
     /// Parses `gs2-header client-first-message-bare` and checks the channel-binding flag
-    /// against what this connection can offer (RFC 5802 §6: a 'y' flag when the server
-    /// offered -PLUS means a downgrade attack).
-    pub fn parse(mechanism: Mechanism, msg: &[u8], cb: &ChannelBinding) -> Result<Self, SaslError> {
+    /// against what this connection can offer and what the client showed of its own binding
+    /// earlier on this stream (`client`, updated here): a `y` flag can mean a downgrade
+    /// (RFC 5802 §6; see [`ClientBinding`] for when it does).
+    pub fn parse(
+        mechanism: Mechanism,
+        msg: &[u8],
+        cb: &ChannelBinding,
+        client: &mut ClientBinding,
+    ) -> Result<Self, SaslError> {
         let text = std::str::from_utf8(msg).map_err(|_| SaslError::MalformedRequest)?;
         let (flag, rest) = text.split_once(',').ok_or(SaslError::MalformedRequest)?;
         let (authz, bare) = rest.split_once(',').ok_or(SaslError::MalformedRequest)?;
         let cb_type = match (flag, mechanism.is_plus()) {
             ("n", false) => None,
-            ("y", false) if cb.any() => return Err(SaslError::NotAuthorized),
+            ("y", false) if cb.any() && *client != ClientBinding::Foreign => return Err(SaslError::NotAuthorized),
             ("y", false) => None,
             (p, true) if p.starts_with("p=") => {
                 let kind = &p[2..];
                 if cb.data(kind).is_none() {
+                    *client = ClientBinding::Foreign;
                     return Err(SaslError::NotAuthorized);
                 }
                 Some(kind.to_owned())
@@ -190,7 +197,13 @@ mod tests {
     #[test]
     fn rfc7677_sha256_vector() {
         let cb = ChannelBinding::default();
-        let first = ClientFirst::parse(Mechanism::ScramSha256, b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO", &cb).unwrap();
+        let first = ClientFirst::parse(
+            Mechanism::ScramSha256,
+            b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO",
+            &cb,
+            &mut ClientBinding::default(),
+        )
+        .unwrap();
         let (server, sf) = ScramServer::start_with_nonce(first, &rfc_creds(), true, "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0");
         assert_eq!(
             String::from_utf8(sf).unwrap(),
@@ -205,7 +218,13 @@ mod tests {
     #[test]
     fn rfc5802_sha1_vector() {
         let cb = ChannelBinding::default();
-        let first = ClientFirst::parse(Mechanism::ScramSha1, b"n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL", &cb).unwrap();
+        let first = ClientFirst::parse(
+            Mechanism::ScramSha1,
+            b"n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL",
+            &cb,
+            &mut ClientBinding::default(),
+        )
+        .unwrap();
         let mut creds = rfc_creds();
         creds.salt = B64.decode("QSXCR+Q6sek8bf92").unwrap();
         let (server, _) = ScramServer::start_with_nonce(first, &creds, true, "3rfcNHYJY1ZVvWVs7j");
@@ -219,7 +238,13 @@ mod tests {
     fn a_decoy_fails_only_at_the_end_even_with_the_right_proof() {
         let cb = ChannelBinding::default();
         let creds = rfc_creds();
-        let first = ClientFirst::parse(Mechanism::ScramSha256, b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO", &cb).unwrap();
+        let first = ClientFirst::parse(
+            Mechanism::ScramSha256,
+            b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO",
+            &cb,
+            &mut ClientBinding::default(),
+        )
+        .unwrap();
         let (_, known_first) = ScramServer::start(first.clone(), &creds, true);
         let (decoy, decoy_first) = ScramServer::start(first, &creds, false);
         let shape = |m: &[u8]| String::from_utf8_lossy(m).split(',').map(|a| a[..2].to_owned()).collect::<Vec<_>>();
@@ -232,9 +257,40 @@ mod tests {
     }
 
     #[test]
+    fn a_client_without_our_binding_types_may_say_y_once_it_showed_that() {
+        let tls = ChannelBinding { tls_exporter: Some(vec![1; 32]), tls_server_end_point: Some(vec![2; 32]) };
+        let parse = |mech, msg: &[u8], client: &mut ClientBinding| ClientFirst::parse(mech, msg, &tls, client).err();
+        // A tls-unique-only client (slixmpp 1.8): -PLUS with its binding, then plain with `y`.
+        let mut client = ClientBinding::default();
+        assert_eq!(
+            parse(Mechanism::ScramSha256Plus, b"p=tls-unique,,n=u,r=x", &mut client),
+            Some(SaslError::NotAuthorized)
+        );
+        assert_eq!(client, ClientBinding::Foreign);
+        assert_eq!(parse(Mechanism::ScramSha256, b"y,,n=u,r=x", &mut client), None);
+        // `y` from a client that showed nothing is a downgrade, and so is `y` from one that
+        // bound with a type we have (and failed for another reason).
+        assert_eq!(
+            parse(Mechanism::ScramSha256, b"y,,n=u,r=x", &mut ClientBinding::default()),
+            Some(SaslError::NotAuthorized)
+        );
+        let mut ours = ClientBinding::default();
+        assert_eq!(parse(Mechanism::ScramSha256Plus, b"p=tls-exporter,,n=u,r=x", &mut ours), None);
+        assert_eq!(parse(Mechanism::ScramSha256, b"y,,n=u,r=x", &mut ours), Some(SaslError::NotAuthorized));
+        // The accepted `y` exchange binds its flag: the client-final's c= must carry it.
+        let mut client = ClientBinding::Foreign;
+        let first =
+            ClientFirst::parse(Mechanism::ScramSha256, b"y,,n=user,r=rOprNGfwEbeRWgbNEkqO", &tls, &mut client).unwrap();
+        let (server, _) = ScramServer::start_with_nonce(first, &rfc_creds(), true, "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0");
+        let biws = b"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
+        assert_eq!(server.finish(biws, &tls).err(), Some(SaslError::NotAuthorized), "c= says n, the header said y");
+    }
+
+    #[test]
     fn wrong_proof_is_not_authorized() {
         let cb = ChannelBinding::default();
-        let first = ClientFirst::parse(Mechanism::ScramSha256, b"n,,n=user,r=abc", &cb).unwrap();
+        let first =
+            ClientFirst::parse(Mechanism::ScramSha256, b"n,,n=user,r=abc", &cb, &mut ClientBinding::default()).unwrap();
         let (server, _) = ScramServer::start_with_nonce(first, &rfc_creds(), true, "def");
         let bad = format!("c=biws,r=abcdef,p={}", B64.encode([0u8; 32]));
         assert_eq!(server.finish(bad.as_bytes(), &cb).err(), Some(SaslError::NotAuthorized));
@@ -244,20 +300,43 @@ mod tests {
     fn downgrade_and_binding_checks() {
         let tls = ChannelBinding { tls_exporter: Some(vec![1; 32]), tls_server_end_point: None };
         assert_eq!(
-            ClientFirst::parse(Mechanism::ScramSha256, b"y,,n=u,r=x", &tls).err(),
+            ClientFirst::parse(Mechanism::ScramSha256, b"y,,n=u,r=x", &tls, &mut ClientBinding::default()).err(),
             Some(SaslError::NotAuthorized)
         );
-        assert!(ClientFirst::parse(Mechanism::ScramSha256, b"y,,n=u,r=x", &ChannelBinding::default()).is_ok());
+        assert!(
+            ClientFirst::parse(
+                Mechanism::ScramSha256,
+                b"y,,n=u,r=x",
+                &ChannelBinding::default(),
+                &mut ClientBinding::default()
+            )
+            .is_ok()
+        );
         assert_eq!(
-            ClientFirst::parse(Mechanism::ScramSha256Plus, b"p=tls-unique,,n=u,r=x", &tls).err(),
+            ClientFirst::parse(
+                Mechanism::ScramSha256Plus,
+                b"p=tls-unique,,n=u,r=x",
+                &tls,
+                &mut ClientBinding::default()
+            )
+            .err(),
             Some(SaslError::NotAuthorized)
         );
-        assert!(ClientFirst::parse(Mechanism::ScramSha256Plus, b"p=tls-exporter,,n=u,r=x", &tls).is_ok());
+        assert!(
+            ClientFirst::parse(
+                Mechanism::ScramSha256Plus,
+                b"p=tls-exporter,,n=u,r=x",
+                &tls,
+                &mut ClientBinding::default()
+            )
+            .is_ok()
+        );
         assert_eq!(
-            ClientFirst::parse(Mechanism::ScramSha256, b"n,,n=u=2x,r=x", &tls).err(),
+            ClientFirst::parse(Mechanism::ScramSha256, b"n,,n=u=2x,r=x", &tls, &mut ClientBinding::default()).err(),
             Some(SaslError::MalformedRequest)
         );
-        let f = ClientFirst::parse(Mechanism::ScramSha1, b"n,a=a=3Db,n=u=2Cv,r=x", &tls).unwrap();
+        let f = ClientFirst::parse(Mechanism::ScramSha1, b"n,a=a=3Db,n=u=2Cv,r=x", &tls, &mut ClientBinding::default())
+            .unwrap();
         assert_eq!((f.username.as_str(), f.authzid.as_deref()), ("u,v", Some("a=b")));
     }
 }
