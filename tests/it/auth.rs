@@ -288,3 +288,29 @@ async fn a_tls_unique_only_client_logs_in_with_plain_scram() {
     let stripped = ScramClient::new("SCRAM-SHA-256", "alice", "secret", None).claiming_binding();
     assert_eq!(c.authenticate_scram("SCRAM-SHA-256", stripped).await, Err("not-authorized".into()));
 }
+
+/// A SASL exchange expects `<response/>` (or `<abort/>`): anything else fails it visibly
+/// (`malformed-request`), and the client may start again; an XML stanza, which may not come
+/// before authentication at all, also ends the stream with `not-authorized` (RFC 6120 §4.3.5).
+#[tokio::test]
+async fn something_else_than_a_sasl_response_fails_the_exchange() {
+    let server = TestServer::builder().user("alice", "secret").start().await;
+    let malformed =
+        |f: &rhein_testkit::Element| f.is("failure", ns::SASL) && f.get_child("malformed-request", ns::SASL).is_some();
+
+    let mut c = server.connect().open().await;
+    c.send(&format!("<auth xmlns='{}' mechanism='SCRAM-SHA-256'>{CLIENT_FIRST}</auth>", ns::SASL)).await;
+    assert!(c.next().await.is("challenge", ns::SASL));
+    c.send("<enable xmlns='urn:xmpp:sm:3'/>").await;
+    let failure = c.next().await;
+    assert!(malformed(&failure), "{failure:?}");
+    c.authenticate("SCRAM-SHA-256", "alice", "secret").await.unwrap();
+
+    let mut c = server.connect().open().await;
+    c.send(&format!("<auth xmlns='{}' mechanism='SCRAM-SHA-256'>{CLIENT_FIRST}</auth>", ns::SASL)).await;
+    assert!(c.next().await.is("challenge", ns::SASL));
+    c.send("<message to='bob@localhost'><body>hi</body></message>").await;
+    let failure = c.next().await;
+    assert!(malformed(&failure), "{failure:?}");
+    assert_eq!(c.expect_stream_error().await, "not-authorized");
+}

@@ -6,7 +6,8 @@ use crate::C2sShared;
 use crate::negotiate::next_element;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use rhein_proto::{BareJid, Element, ns, xml};
+use rhein_proto::xml::StanzaKind;
+use rhein_proto::{BareJid, Element, StreamErrorCondition as Cond, ns, xml};
 use rhein_sasl::{
     ChannelBinding, ClientBinding, ClientFirst, Credentials, HtMechanism, Mechanism, PlainRequest, SaslError,
     ScramServer,
@@ -149,17 +150,26 @@ fn decode(el: &Element) -> Result<Option<Vec<u8>>, SaslError> {
     }
 }
 
-/// Reads the client's next `<response/>` (or `<abort/>`). `Err(None)`: the stream ended (and
-/// was answered, see [`next_element`]).
-async fn next_response(io: &mut StreamIo, profile: Profile) -> Result<Vec<u8>, Option<SaslError>> {
+/// Reads the client's next `<response/>`. Anything else fails the exchange: `<abort/>` as
+/// aborted, any other element as a malformed request (the client may start again), and an
+/// XML stanza ends the stream too. `Err(None)`: the stream ended (and was answered).
+async fn next_response(io: &mut StreamIo, profile: Profile) -> Result<Vec<u8>, Failure> {
+    const EXPECTED: &str = "expected a SASL response";
     let el = next_element(io).await.ok_or(None)?;
     if el.is("response", profile.ns()) {
-        return decode(&el).map(Option::unwrap_or_default).map_err(Some);
+        return decode(&el).map(Option::unwrap_or_default).map_err(|e| Some((e, None)));
     }
     if el.is("abort", profile.ns()) {
-        return Err(Some(SaslError::Aborted));
+        return Err(Some((SaslError::Aborted, None)));
     }
-    Err(None)
+    if StanzaKind::of(&el).is_some() {
+        // RFC 6120 §4.3.5: a stanza before authentication ends the stream, with
+        // not-authorized; the exchange it broke into is failed first, so the client sees why.
+        send_failure(io, profile, SaslError::MalformedRequest, Some(EXPECTED)).await;
+        io.fail(Cond::NotAuthorized, Some("no stanzas before authentication")).await;
+        return Err(None);
+    }
+    Err(Some((SaslError::MalformedRequest, Some(EXPECTED))))
 }
 
 /// Prepares the SASL username as an XMPP local part of `host` (RFC 6120 §6.3.7: the simple
@@ -214,7 +224,7 @@ pub(crate) async fn authenticate(
             }
             match next_response(io, profile).await {
                 Ok(d) => d,
-                Err(Some(e)) => return outcome(send_failure(io, profile, e, None).await),
+                Err(Some((e, text))) => return outcome(send_failure(io, profile, e, text).await),
                 Err(None) => return AuthOutcome::Broken,
             }
         }
@@ -303,7 +313,10 @@ fn outcome(sent: bool) -> AuthOutcome {
     if sent { AuthOutcome::Failed } else { AuthOutcome::Broken }
 }
 
-type Verified = Result<(String, Option<Vec<u8>>), Option<(SaslError, Option<&'static str>)>>;
+/// Why an exchange failed, with a text for `<failure/>`; `None` if the stream ended.
+type Failure = Option<(SaslError, Option<&'static str>)>;
+
+type Verified = Result<(String, Option<Vec<u8>>), Failure>;
 
 const THROTTLED: &str = "Too many failed attempts; try again later";
 
@@ -379,10 +392,7 @@ async fn scram(
     let (creds, known) = credentials(shared, host, &localpart).await.map_err(Some)?;
     let (server, server_first) = ScramServer::start(first, &creds, known);
     io.send(&sasl_el(profile, "challenge", Some(&server_first))).await.map_err(|_| None)?;
-    let client_final = match next_response(io, profile).await {
-        Ok(d) => d,
-        Err(e) => return Err(e.map(|e| (e, None))),
-    };
+    let client_final = next_response(io, profile).await?;
     match server.finish(&client_final, cb) {
         Ok(server_final) => Ok((localpart, Some(server_final))),
         Err(e) => {

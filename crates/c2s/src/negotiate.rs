@@ -234,6 +234,12 @@ impl Negotiation {
                             self.fail(Cond::NotAuthorized, Some("bind a resource first")).await;
                             return None;
                         }
+                        if el.attr("id").is_none() {
+                            let mut reply = StanzaError::iq_without_id().reply_to(&el);
+                            xml::remove_attr(&mut reply, "from");
+                            self.io.send(&reply).await.ok()?;
+                            continue;
+                        }
                         if el.get_child("session", ns::SESSION).is_some() {
                             self.io.send(&xml::iq_result(&el, None)).await.ok()?;
                             continue;
@@ -290,8 +296,11 @@ impl Negotiation {
         // Leaves with the features or the stream error that follows.
         self.io.queue_header(&host, &id, None);
         self.header_sent = true;
-        if !header.is("stream", ns::STREAM) {
-            self.fail(Cond::InvalidNamespace, None).await;
+        // RFC 6120 §4.8: the stream's namespace, and `jabber:client` as the content namespace
+        // (not `jabber:server`, nor none).
+        let content_ns = header.prefixes.declared_prefixes().get(&None).map(String::as_str);
+        if !header.is("stream", ns::STREAM) || content_ns != Some(ns::CLIENT) {
+            self.fail(Cond::InvalidNamespace, Some("a client stream is in jabber:client")).await;
             return None;
         }
         if !shared.config.hosts.contains(&host) {
