@@ -82,6 +82,15 @@ cargo build -p rhein --locked
 for script in tests/interop/slixmpp_*.py; do
     "$venv/bin/python" "$script" "$root/target/debug/rhein"
 done
+# An older slixmpp, which knows no channel binding but tls-unique, in a venv of its own.
+legacy="$root/target/interop-venv-legacy"
+if [ ! -x "$legacy/bin/python" ]; then
+    python3 -m venv "$legacy"
+    "$legacy/bin/pip" install --quiet --disable-pip-version-check -r tests/interop/legacy/requirements.txt
+fi
+for script in tests/interop/legacy/slixmpp_*.py; do
+    "$legacy/bin/python" "$script" "$root/target/debug/rhein"
+done
 
 step "the load generator against Rhein (a few seconds per scenario)"
 cargo build -p rhein-bench --locked

@@ -118,3 +118,23 @@ async fn components_are_refused_precisely() {
     again.send("<message to='alice@localhost'><body>who?</body></message>").await;
     assert_eq!(again.expect_stream_error().await, "improper-addressing");
 }
+
+#[tokio::test]
+async fn a_component_must_complete_the_handshake_in_time() {
+    use tokio::io::AsyncReadExt;
+    let server = TestServer::builder()
+        .component("echo.localhost", SECRET)
+        .configure(|c| c.limits.negotiation_timeout_secs = 1)
+        .start()
+        .await;
+    // After its header, no handshake.
+    let (mut silent, _) = TestClient::component(server.component_addr(), "echo.localhost").await;
+    assert_eq!(silent.expect_stream_error().await, "connection-timeout");
+    // No header at all: the error still comes on a stream of ours.
+    let mut tcp = tokio::net::TcpStream::connect(server.component_addr()).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(5), tcp.read_to_end(&mut out)).await.unwrap().unwrap();
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("<?xml version='1.0'?><stream:stream"), "{text}");
+    assert!(text.contains("<connection-timeout"), "{text}");
+}

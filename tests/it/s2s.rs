@@ -244,3 +244,32 @@ async fn bad_peers_are_refused() {
     eager.send("<message xmlns='jabber:server' from='bob@beta.test' to='alice@alpha.test'/>").await;
     assert_eq!(eager.expect_stream_error().await, "invalid-from");
 }
+
+/// Everything a peer's connection waits for until it authenticated a domain.
+async fn silent_peer_text(addr: std::net::SocketAddr) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(5), tcp.read_to_end(&mut out))
+        .await
+        .expect("the server closes the stream")
+        .unwrap();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn an_inbound_stream_must_authenticate_in_time() {
+    let alpha = TestServer::builder()
+        .domain("alpha.test")
+        .federation("127.0.0.2:0")
+        .configure(|c| c.s2s.connect_timeout_secs = 1)
+        .start()
+        .await;
+    // Secured, but no dialback or SASL ever comes.
+    let (mut idle, _) = TestClient::server(alpha.s2s_addr(), "beta.test", "alpha.test").await;
+    assert_eq!(idle.expect_stream_error().await, "connection-timeout");
+    // Not even a stream header: the answer is still a stream, with the error on it.
+    let text = silent_peer_text(alpha.s2s_addr()).await;
+    assert!(text.starts_with("<?xml version='1.0'?><stream:stream"), "{text}");
+    assert!(text.contains("<connection-timeout"), "{text}");
+}

@@ -129,3 +129,48 @@ async fn the_server_chooses_aes_128_gcm() {
     let alice = server.client("alice", "pw").await;
     assert_eq!(alice.cipher_suite().as_deref(), Some("TLS13_AES_128_GCM_SHA256"));
 }
+
+/// RFC 6120 §4.8.2, §4.9.3.10: a client stream's content namespace is `jabber:client`.
+#[tokio::test]
+async fn another_content_namespace_is_an_invalid_namespace() {
+    let server = TestServer::builder().start().await;
+    for content in ["xmlns='jabber:server'", "xmlns='urn:example:other'", ""] {
+        let tcp = tokio::net::TcpStream::connect(server.c2s_addr()).await.unwrap();
+        let mut raw = Raw(tcp);
+        raw.send(&format!(
+            "<?xml version='1.0'?><stream:stream {content} xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>"
+        ))
+        .await;
+        let reply = raw.read_all().await;
+        assert!(reply.starts_with("<?xml version='1.0'?><stream:stream"), "{content}: {reply}");
+        assert!(reply.contains("<invalid-namespace"), "{content}: {reply}");
+    }
+}
+
+/// RFC 6120 §8.1.3: an IQ carries an id; without one it gets `bad-request`, before binding
+/// and after.
+#[tokio::test]
+async fn an_iq_without_an_id_is_a_bad_request() {
+    let is_bad_request = |e: &rhein_testkit::Element| {
+        e.name() == "iq"
+            && e.attr("type") == Some("error")
+            && e.attr("id").is_none()
+            && e.get_child("error", ns::CLIENT).is_some_and(|err| err.get_child("bad-request", ns::STANZAS).is_some())
+    };
+    let server = TestServer::builder().user("alice", "secret").start().await;
+    let mut c = server.connect().open().await;
+    c.authenticate("SCRAM-SHA-256", "alice", "secret").await.unwrap();
+    c.send("<iq type='set'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>").await;
+    c.expect(is_bad_request).await;
+    c.bind(None).await;
+    c.send("<iq type='get' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+    c.expect(is_bad_request).await;
+    // The legacy session IQ, which the session answers by itself, too.
+    c.send("<iq type='set'><session xmlns='urn:ietf:params:xml:ns:xmpp-session'/></iq>").await;
+    c.expect(is_bad_request).await;
+    // A result without an id answers nothing and is answered by nothing.
+    c.send("<iq type='result'/>").await;
+    let reply = c.iq("<iq type='get' id='p' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+    assert_eq!(reply.attr("type"), Some("result"));
+    c.expect_none(std::time::Duration::from_millis(200), |e| e.name() == "iq").await;
+}

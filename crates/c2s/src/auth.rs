@@ -3,13 +3,16 @@
 //! through its challenges; the caller sends `<success/>`, since SASL2 adds inline results to it.
 
 use crate::C2sShared;
+use crate::negotiate::next_element;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use rhein_proto::{BareJid, Element, ns, xml};
+use rhein_proto::xml::StanzaKind;
+use rhein_proto::{BareJid, Element, StreamErrorCondition as Cond, ns, xml};
 use rhein_sasl::{
-    ChannelBinding, ClientFirst, Credentials, HtMechanism, Mechanism, PlainRequest, SaslError, ScramServer,
+    ChannelBinding, ClientBinding, ClientFirst, Credentials, HtMechanism, Mechanism, PlainRequest, SaslError,
+    ScramServer,
 };
-use rhein_stream::{Frame, StreamIo};
+use rhein_stream::StreamIo;
 use std::net::IpAddr;
 
 pub(crate) const NS_SASL2: &str = "urn:xmpp:sasl:2";
@@ -45,53 +48,73 @@ pub(crate) enum AuthOutcome {
     Broken,
 }
 
-/// The mechanisms this stream may use, strongest first.
-pub(crate) fn offered(shared: &C2sShared, io: &StreamIo, cb: &ChannelBinding) -> Vec<Mechanism> {
-    let tls = io.conn().is_tls();
-    Mechanism::ALL
-        .into_iter()
-        .filter(|m| match m {
-            m if m.is_plus() => cb.any(),
-            Mechanism::Plain => tls,
-            _ => tls || !shared.config.require_tls,
-        })
-        .collect()
+/// SASL on one stream: what it offers, and what the client showed so far.
+pub(crate) struct Offer {
+    /// Strongest first.
+    pub mechanisms: Vec<Mechanism>,
+    /// This connection's channel-binding data (what -PLUS and FAST bind to).
+    pub binding: ChannelBinding,
+    /// What the client's attempts on this stream showed of its channel binding.
+    pub client: ClientBinding,
 }
 
-/// `<mechanisms/>`, the SASL2 `<authentication/>` with what it can do inline (Bind2 with
-/// carbons, CSI and SM; SM resumption; FAST), and the XEP-0440 channel-binding types.
-pub(crate) fn features(mechs: &[Mechanism], cb: &ChannelBinding) -> Vec<Element> {
-    let mut m = Element::bare("mechanisms", ns::SASL);
-    let mut authentication = Element::bare("authentication", NS_SASL2);
-    for mech in mechs {
-        m.append_child(xml::text_el("mechanism", ns::SASL, mech.name()));
-        authentication.append_child(xml::text_el("mechanism", NS_SASL2, mech.name()));
+impl Offer {
+    pub(crate) fn new(shared: &C2sShared, io: &StreamIo) -> Self {
+        let binding = match &shared.config.tls {
+            Some(tls) => io.conn().channel_binding(tls),
+            None => ChannelBinding::default(),
+        };
+        let tls = io.conn().is_tls();
+        let mechanisms = Mechanism::ALL
+            .into_iter()
+            .filter(|m| match m {
+                m if m.is_plus() => binding.any(),
+                Mechanism::Plain => tls,
+                _ => tls || !shared.config.require_tls,
+            })
+            .collect();
+        Self { mechanisms, binding, client: ClientBinding::default() }
     }
-    let mut bind_inline = Element::bare("inline", crate::sasl2::NS_BIND2);
-    for var in ["urn:xmpp:carbons:2", crate::csi::NS, crate::sm::NS] {
-        bind_inline.append_child(xml::with_attr(Element::bare("feature", crate::sasl2::NS_BIND2), "var", var));
-    }
-    let mut bind = Element::bare("bind", crate::sasl2::NS_BIND2);
-    bind.append_child(bind_inline);
-    // Logins may come in TLS 0-RTT early data, with a count (XEP-0484 §3.3).
-    let mut fast = xml::with_attr(Element::bare("fast", NS_FAST), "tls-0rtt", "true");
-    for ht in HtMechanism::ALL.into_iter().filter(|h| h.available(cb)) {
-        fast.append_child(xml::text_el("mechanism", NS_FAST, ht.name()));
-    }
-    let mut inline = Element::bare("inline", NS_SASL2);
-    inline.append_child(bind);
-    inline.append_child(Element::bare("sm", crate::sm::NS));
-    inline.append_child(fast);
-    authentication.append_child(inline);
-    let mut out = vec![m, authentication];
-    if cb.any() {
-        let mut c = Element::bare("sasl-channel-binding", ns::SASL_CB);
-        for t in cb.types() {
-            c.append_child(xml::with_attr(Element::bare("channel-binding", ns::SASL_CB), "type", t));
+
+    /// `<mechanisms/>`, the SASL2 `<authentication/>` with what it can do inline (Bind2 with
+    /// carbons, CSI and SM; SM resumption; FAST), and the XEP-0440 channel-binding types;
+    /// nothing when no mechanism is offered.
+    pub(crate) fn features(&self) -> Vec<Element> {
+        if self.mechanisms.is_empty() {
+            return Vec::new();
         }
-        out.push(c);
+        let mut m = Element::bare("mechanisms", ns::SASL);
+        let mut authentication = Element::bare("authentication", NS_SASL2);
+        for mech in &self.mechanisms {
+            m.append_child(xml::text_el("mechanism", ns::SASL, mech.name()));
+            authentication.append_child(xml::text_el("mechanism", NS_SASL2, mech.name()));
+        }
+        let mut bind_inline = Element::bare("inline", crate::sasl2::NS_BIND2);
+        for var in ["urn:xmpp:carbons:2", crate::csi::NS, crate::sm::NS] {
+            bind_inline.append_child(xml::with_attr(Element::bare("feature", crate::sasl2::NS_BIND2), "var", var));
+        }
+        let mut bind = Element::bare("bind", crate::sasl2::NS_BIND2);
+        bind.append_child(bind_inline);
+        // Logins may come in TLS 0-RTT early data, with a count (XEP-0484 §3.3).
+        let mut fast = xml::with_attr(Element::bare("fast", NS_FAST), "tls-0rtt", "true");
+        for ht in HtMechanism::ALL.into_iter().filter(|h| h.available(&self.binding)) {
+            fast.append_child(xml::text_el("mechanism", NS_FAST, ht.name()));
+        }
+        let mut inline = Element::bare("inline", NS_SASL2);
+        inline.append_child(bind);
+        inline.append_child(Element::bare("sm", crate::sm::NS));
+        inline.append_child(fast);
+        authentication.append_child(inline);
+        let mut out = vec![m, authentication];
+        if self.binding.any() {
+            let mut c = Element::bare("sasl-channel-binding", ns::SASL_CB);
+            for t in self.binding.types() {
+                c.append_child(xml::with_attr(Element::bare("channel-binding", ns::SASL_CB), "type", t));
+            }
+            out.push(c);
+        }
+        out
     }
-    out
 }
 
 /// `<name>base64</name>` in the profile's namespace (`=` for empty data, RFC 6120 §6.4.2).
@@ -127,15 +150,26 @@ fn decode(el: &Element) -> Result<Option<Vec<u8>>, SaslError> {
     }
 }
 
-/// Reads the client's next `<response/>` (or `<abort/>`).
-async fn next_response(io: &mut StreamIo, profile: Profile) -> Result<Vec<u8>, Option<SaslError>> {
-    match io.read_frame().await {
-        Ok(Frame::Element(el)) if el.is("response", profile.ns()) => {
-            decode(&el).map(Option::unwrap_or_default).map_err(Some)
-        }
-        Ok(Frame::Element(el)) if el.is("abort", profile.ns()) => Err(Some(SaslError::Aborted)),
-        _ => Err(None),
+/// Reads the client's next `<response/>`. Anything else fails the exchange: `<abort/>` as
+/// aborted, any other element as a malformed request (the client may start again), and an
+/// XML stanza ends the stream too. `Err(None)`: the stream ended (and was answered).
+async fn next_response(io: &mut StreamIo, profile: Profile) -> Result<Vec<u8>, Failure> {
+    const EXPECTED: &str = "expected a SASL response";
+    let el = next_element(io).await.ok_or(None)?;
+    if el.is("response", profile.ns()) {
+        return decode(&el).map(Option::unwrap_or_default).map_err(|e| Some((e, None)));
     }
+    if el.is("abort", profile.ns()) {
+        return Err(Some((SaslError::Aborted, None)));
+    }
+    if StanzaKind::of(&el).is_some() {
+        // RFC 6120 §4.3.5: a stanza before authentication ends the stream, with
+        // not-authorized; the exchange it broke into is failed first, so the client sees why.
+        send_failure(io, profile, SaslError::MalformedRequest, Some(EXPECTED)).await;
+        io.fail(Cond::NotAuthorized, Some("no stanzas before authentication")).await;
+        return Err(None);
+    }
+    Err(Some((SaslError::MalformedRequest, Some(EXPECTED))))
 }
 
 /// Prepares the SASL username as an XMPP local part of `host` (RFC 6120 §6.3.7: the simple
@@ -146,7 +180,6 @@ fn local_part(username: &str, host: &str) -> Option<String> {
 }
 
 /// Runs one SASL exchange that began with `auth` (`<auth/>` or `<authenticate/>`).
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn authenticate(
     shared: &C2sShared,
     io: &mut StreamIo,
@@ -154,9 +187,9 @@ pub(crate) async fn authenticate(
     peer: IpAddr,
     host: &str,
     auth: &Element,
-    mechs: &[Mechanism],
-    cb: &ChannelBinding,
+    offer: &mut Offer,
 ) -> AuthOutcome {
+    let cb = &offer.binding;
     let name = auth.attr("mechanism").unwrap_or_default();
     if profile == Profile::Sasl2
         && let Some(ht) = HtMechanism::from_name(name).filter(|m| m.available(cb))
@@ -170,7 +203,7 @@ pub(crate) async fn authenticate(
             Err(None) => AuthOutcome::Broken,
         };
     }
-    let Some(mech) = Mechanism::from_name(name).filter(|m| mechs.contains(m)) else {
+    let Some(mech) = Mechanism::from_name(name).filter(|m| offer.mechanisms.contains(m)) else {
         let err = if name == "PLAIN" && !io.conn().is_tls() {
             SaslError::EncryptionRequired
         } else {
@@ -191,7 +224,7 @@ pub(crate) async fn authenticate(
             }
             match next_response(io, profile).await {
                 Ok(d) => d,
-                Err(Some(e)) => return outcome(send_failure(io, profile, e, None).await),
+                Err(Some((e, text))) => return outcome(send_failure(io, profile, e, text).await),
                 Err(None) => return AuthOutcome::Broken,
             }
         }
@@ -199,7 +232,7 @@ pub(crate) async fn authenticate(
     };
     let result = match mech {
         Mechanism::Plain => plain(shared, peer, host, &initial).await,
-        _ => scram(shared, io, profile, peer, host, mech, &initial, cb).await,
+        _ => scram(shared, io, profile, peer, host, mech, &initial, offer).await,
     };
     match result {
         Ok((localpart, additional)) => {
@@ -280,7 +313,10 @@ fn outcome(sent: bool) -> AuthOutcome {
     if sent { AuthOutcome::Failed } else { AuthOutcome::Broken }
 }
 
-type Verified = Result<(String, Option<Vec<u8>>), Option<(SaslError, Option<&'static str>)>>;
+/// Why an exchange failed, with a text for `<failure/>`; `None` if the stream ended.
+type Failure = Option<(SaslError, Option<&'static str>)>;
+
+type Verified = Result<(String, Option<Vec<u8>>), Failure>;
 
 const THROTTLED: &str = "Too many failed attempts; try again later";
 
@@ -305,30 +341,34 @@ fn admit(
     Ok(localpart)
 }
 
+/// The account's credentials, or for a name without an account (`false`) the server's decoy,
+/// which the mechanisms check the same way and refuse only at the end: no answer, and no
+/// time taken, tells which accounts exist.
 async fn credentials(
     shared: &C2sShared,
     host: &str,
     localpart: &str,
-) -> Result<Option<Credentials>, (SaslError, Option<&'static str>)> {
-    shared.db.accounts().credentials(host, localpart).await.map_err(|e| {
+) -> Result<(Credentials, bool), (SaslError, Option<&'static str>)> {
+    let found = shared.db.accounts().credentials(host, localpart).await.map_err(|e| {
         tracing::error!(error = %e, "credential lookup failed");
         (SaslError::TemporaryAuthFailure, None)
+    })?;
+    Ok(match found {
+        Some(creds) => (creds, true),
+        None => (shared.secret.decoy(localpart), false),
     })
 }
 
 async fn plain(shared: &C2sShared, peer: IpAddr, host: &str, msg: &[u8]) -> Verified {
     let req = PlainRequest::parse(msg).map_err(|e| Some((e, None)))?;
     let localpart = admit(shared, peer, host, &req.username, req.authzid.as_deref()).map_err(Some)?;
-    let creds = credentials(shared, host, &localpart).await.map_err(Some)?;
-    let ok = match creds {
-        Some(c) => {
-            let _permit = shared.hash_permits.acquire().await;
-            let password = req.password;
-            tokio::task::spawn_blocking(move || c.verify_password(&password)).await.unwrap_or(false)
-        }
-        None => false,
+    let (creds, known) = credentials(shared, host, &localpart).await.map_err(Some)?;
+    let matches = {
+        let _permit = shared.hash_permits.acquire().await;
+        let password = req.password;
+        tokio::task::spawn_blocking(move || creds.verify_password(&password)).await.unwrap_or(false)
     };
-    if !ok {
+    if !(matches && known) {
         shared.throttle.failed(peer, &format!("{localpart}@{host}"));
         return Err(Some((SaslError::NotAuthorized, None)));
     }
@@ -344,17 +384,15 @@ async fn scram(
     host: &str,
     mech: Mechanism,
     msg: &[u8],
-    cb: &ChannelBinding,
+    offer: &mut Offer,
 ) -> Verified {
-    let first = ClientFirst::parse(mech, msg, cb).map_err(|e| Some((e, None)))?;
+    let cb = &offer.binding;
+    let first = ClientFirst::parse(mech, msg, cb, &mut offer.client).map_err(|e| Some((e, None)))?;
     let localpart = admit(shared, peer, host, &first.username, first.authzid.as_deref()).map_err(Some)?;
-    let creds = credentials(shared, host, &localpart).await.map_err(Some)?;
-    let (server, server_first) = ScramServer::start(first, creds.as_ref());
+    let (creds, known) = credentials(shared, host, &localpart).await.map_err(Some)?;
+    let (server, server_first) = ScramServer::start(first, &creds, known);
     io.send(&sasl_el(profile, "challenge", Some(&server_first))).await.map_err(|_| None)?;
-    let client_final = match next_response(io, profile).await {
-        Ok(d) => d,
-        Err(e) => return Err(e.map(|e| (e, None))),
-    };
+    let client_final = next_response(io, profile).await?;
     match server.finish(&client_final, cb) {
         Ok(server_final) => Ok((localpart, Some(server_final))),
         Err(e) => {

@@ -22,6 +22,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 use tracing::Instrument;
 
 /// Settings shared by every c2s connection of a listener.
@@ -37,7 +38,8 @@ pub struct C2sConfig {
     pub max_sessions_per_account: usize,
     /// Stanzas queued for a session before it counts as a slow consumer and is closed.
     pub queue_size: usize,
-    /// Time allowed from connect to a bound resource.
+    /// Time allowed from accepting a connection to a bound resource: TLS handshakes, SASL
+    /// and binding all count.
     pub negotiation_timeout: Duration,
     /// Failed SASL attempts allowed on one stream before it is closed.
     pub sasl_retries: u32,
@@ -80,6 +82,8 @@ pub struct C2sShared {
     pub hash_permits: Arc<tokio::sync::Semaphore>,
     /// Sessions a new connection may resume (XEP-0198).
     pub resumable: Arc<Resumable>,
+    /// What SASL answers a name without an account with (so answers do not tell which exist).
+    pub secret: rhein_sasl::ServerSecret,
 }
 
 /// Serves a client whose stream arrives over another transport (XMPP over WebSocket, already
@@ -87,7 +91,8 @@ pub struct C2sShared {
 pub fn serve_bridged(shared: Arc<C2sShared>, conn: Conn, peer: SocketAddr) -> impl Future<Output = ()> {
     let span = tracing::info_span!("c2s", %peer, transport = "websocket");
     async move {
-        let Some(bound) = negotiate_boxed(&shared, conn, peer).await else { return };
+        let deadline = Instant::now() + shared.config.negotiation_timeout;
+        let Some(bound) = negotiate_boxed(&shared, conn, peer, deadline).await else { return };
         session::run(&shared, bound).await;
     }
     .instrument(span)
@@ -95,8 +100,13 @@ pub fn serve_bridged(shared: Arc<C2sShared>, conn: Conn, peer: SocketAddr) -> im
 
 /// Negotiation on the heap: its future is large (TLS handshake, SASL, storage lookups) and
 /// would otherwise stay part of every bound session's task while the session idles.
-async fn negotiate_boxed(shared: &C2sShared, conn: Conn, peer: SocketAddr) -> Option<negotiate::Bound> {
-    Box::pin(negotiate::negotiate(shared, conn, peer)).await
+async fn negotiate_boxed(
+    shared: &C2sShared,
+    conn: Conn,
+    peer: SocketAddr,
+    deadline: Instant,
+) -> Option<negotiate::Bound> {
+    Box::pin(negotiate::negotiate(shared, conn, peer, deadline)).await
 }
 
 /// Serves one accepted TCP connection to the end. `direct_tls` for XEP-0368 ports.
@@ -107,9 +117,11 @@ pub fn serve(shared: Arc<C2sShared>, tcp: TcpStream, peer: SocketAddr, direct_tl
     let _ = tcp.set_nodelay(true);
     let span = tracing::info_span!("c2s", %peer);
     async move {
+        // One deadline from accept to a bound resource, whatever the client stops in.
+        let deadline = Instant::now() + shared.config.negotiation_timeout;
         let conn = if direct_tls {
             let Some(tls) = shared.config.tls.as_ref() else { return };
-            match tokio::time::timeout(Duration::from_secs(15), Box::pin(Conn::Plain(tcp).into_tls(tls))).await {
+            match tokio::time::timeout_at(deadline, Box::pin(Conn::Plain(tcp).into_tls(tls))).await {
                 Ok(Ok(conn)) => conn,
                 Ok(Err(e)) => return tracing::debug!(error = %e, "TLS handshake failed"),
                 Err(_) => return tracing::debug!("TLS handshake timed out"),
@@ -117,7 +129,7 @@ pub fn serve(shared: Arc<C2sShared>, tcp: TcpStream, peer: SocketAddr, direct_tl
         } else {
             Conn::Plain(tcp)
         };
-        let Some(bound) = negotiate_boxed(&shared, conn, peer).await else { return };
+        let Some(bound) = negotiate_boxed(&shared, conn, peer, deadline).await else { return };
         session::run(&shared, bound).await;
     }
     .instrument(span)

@@ -7,7 +7,6 @@ use crate::sasl2::Sasl2Next;
 use crate::sm::{self, ResumeRequest, Sm};
 use rhein_proto::{BareJid, Element, FullJid, StanzaError, StreamErrorCondition as Cond, ns, xml};
 use rhein_router::{BindError, Outbound, SessionHandle};
-use rhein_sasl::ChannelBinding;
 use rhein_stream::{Conn, Frame, ReadError, StreamIo};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -36,7 +35,9 @@ pub(crate) struct Binding {
 }
 
 impl Binding {
-    pub(crate) fn into_bound(self, io: StreamIo) -> Bound {
+    /// The bound session's stream: no longer under the negotiation deadline.
+    pub(crate) fn into_bound(self, mut io: StreamIo) -> Bound {
+        io.set_deadline(None);
         let Binding { jid, session_id, rx, overflow } = self;
         Bound { io, jid, session_id, rx, overflow, sm: None, resume_rx: None, inactive: false }
     }
@@ -50,18 +51,20 @@ enum Phase {
     Authenticated { localpart: String },
 }
 
-/// Negotiates within the configured time; `None` if the stream ended before binding.
-pub(crate) async fn negotiate(shared: &C2sShared, conn: Conn, peer: SocketAddr) -> Option<Bound> {
-    let deadline = Instant::now() + shared.config.negotiation_timeout;
-    Negotiation { io: StreamIo::new(conn, shared.config.limits.clone()), header_sent: false, deadline }
-        .run(shared, peer)
-        .await
+/// Negotiates until `deadline` (set at accept: the TLS handshake counts too); `None` if the
+/// stream ended before binding.
+pub(crate) async fn negotiate(shared: &C2sShared, conn: Conn, peer: SocketAddr, deadline: Instant) -> Option<Bound> {
+    let mut io = StreamIo::new(conn, shared.config.limits.clone());
+    io.set_deadline(Some(deadline));
+    Negotiation { io, header_sent: false, deadline }.run(shared, peer).await
 }
 
 pub(crate) struct Negotiation {
+    /// Under the negotiation deadline until a session takes it over: every read,
+    /// write and TLS handshake past it fails, whatever state the stream is in.
     pub(crate) io: StreamIo,
     header_sent: bool,
-    /// Binding must be done by then; reads past it end the stream with `connection-timeout`.
+    /// Binding must be done by then; a stream past it ends with `connection-timeout`.
     deadline: Instant,
 }
 
@@ -112,12 +115,8 @@ impl Negotiation {
         let mut phase = Phase::Unauthenticated { failures: 0 };
         loop {
             let host = self.open_stream(shared).await?;
-            let cb = match &shared.config.tls {
-                Some(tls) => self.io.conn().channel_binding(tls),
-                None => ChannelBinding::default(),
-            };
             let tls_pending = self.io.conn().can_starttls() && shared.config.tls.is_some();
-            let mechs = auth::offered(shared, &self.io, &cb);
+            let mut offer = auth::Offer::new(shared, &self.io);
             // Features for this step.
             let features = match &phase {
                 Phase::Unauthenticated { .. } => {
@@ -129,10 +128,8 @@ impl Negotiation {
                         }
                         features.append_child(st);
                     }
-                    if !mechs.is_empty() {
-                        for f in auth::features(&mechs, &cb) {
-                            features.append_child(f);
-                        }
+                    for f in offer.features() {
+                        features.append_child(f);
                     }
                     features
                 }
@@ -142,7 +139,7 @@ impl Negotiation {
 
             // Elements until the stream restarts (STARTTLS, SASL success) or a resource is bound.
             loop {
-                let el = self.read_element().await?;
+                let el = next_element(&mut self.io).await?;
                 match &mut phase {
                     Phase::Unauthenticated { failures } => {
                         if el.is("starttls", ns::TLS) && tls_pending {
@@ -171,8 +168,7 @@ impl Negotiation {
                             self.fail(Cond::PolicyViolation, Some("STARTTLS is required before authentication")).await;
                             return None;
                         }
-                        match auth::authenticate(shared, &mut self.io, profile, peer.ip(), &host, &el, &mechs, &cb)
-                            .await
+                        match auth::authenticate(shared, &mut self.io, profile, peer.ip(), &host, &el, &mut offer).await
                         {
                             AuthOutcome::Success { localpart, additional, .. } if profile == Profile::Legacy => {
                                 tracing::debug!(%localpart, "authenticated");
@@ -195,7 +191,7 @@ impl Negotiation {
                                     }
                                     Sasl2Next::Resume { tx, h, success, features } => {
                                         let req = Box::new(ResumeRequest {
-                                            io: self.io,
+                                            io: handed_over(self.io),
                                             h,
                                             sasl2: Some((success, features)),
                                         });
@@ -227,10 +223,16 @@ impl Negotiation {
                             let target = el.attr("previd").and_then(|id| shared.resumable.find(id, &owner));
                             match (target, sm::h_of(&el)) {
                                 (Some(tx), Some(h)) => {
-                                    match tx.send(Box::new(ResumeRequest { io: self.io, h, sasl2: None })).await {
+                                    match tx
+                                        .send(Box::new(ResumeRequest { io: handed_over(self.io), h, sasl2: None }))
+                                        .await
+                                    {
                                         // The session's own task carries on with this connection.
                                         Ok(()) => return None,
-                                        Err(mpsc::error::SendError(req)) => self.io = req.io,
+                                        Err(mpsc::error::SendError(req)) => {
+                                            self.io = req.io;
+                                            self.io.set_deadline(Some(self.deadline));
+                                        }
                                     }
                                 }
                                 (_, None) => {
@@ -249,6 +251,12 @@ impl Negotiation {
                         if !el.is("iq", ns::CLIENT) {
                             self.fail(Cond::NotAuthorized, Some("bind a resource first")).await;
                             return None;
+                        }
+                        if el.attr("id").is_none() {
+                            let mut reply = StanzaError::iq_without_id().reply_to(&el);
+                            xml::remove_attr(&mut reply, "from");
+                            self.io.send(&reply).await.ok()?;
+                            continue;
                         }
                         if el.get_child("session", ns::SESSION).is_some() {
                             self.io.send(&xml::iq_result(&el, None)).await.ok()?;
@@ -283,19 +291,8 @@ impl Negotiation {
     }
 
     /// Waits for the client's stream header, answers it, and returns the host it names.
-    /// Reads a frame before the negotiation deadline.
-    async fn read(&mut self) -> Option<Result<Frame, ReadError>> {
-        match tokio::time::timeout_at(self.deadline, self.io.read_frame()).await {
-            Ok(r) => Some(r),
-            Err(_) => {
-                self.fail(Cond::ConnectionTimeout, Some("negotiation took too long")).await;
-                None
-            }
-        }
-    }
-
     async fn open_stream(&mut self, shared: &C2sShared) -> Option<String> {
-        let header = match self.read().await? {
+        let header = match self.io.read_frame().await {
             Ok(Frame::Open(h)) => h,
             Ok(_) => {
                 self.fail(Cond::NotWellFormed, None).await;
@@ -303,6 +300,10 @@ impl Negotiation {
             }
             Err(ReadError::Frame(e)) => {
                 self.fail(e.condition(), Some(&e.to_string())).await;
+                return None;
+            }
+            Err(ReadError::TimedOut) => {
+                self.fail(Cond::ConnectionTimeout, Some(TOO_LONG)).await;
                 return None;
             }
             Err(_) => return None,
@@ -313,8 +314,11 @@ impl Negotiation {
         // Leaves with the features or the stream error that follows.
         self.io.queue_header(&host, &id, None);
         self.header_sent = true;
-        if !header.is("stream", ns::STREAM) {
-            self.fail(Cond::InvalidNamespace, None).await;
+        // RFC 6120 §4.8: the stream's namespace, and `jabber:client` as the content namespace
+        // (not `jabber:server`, nor none).
+        let content_ns = header.prefixes.declared_prefixes().get(&None).map(String::as_str);
+        if !header.is("stream", ns::STREAM) || content_ns != Some(ns::CLIENT) {
+            self.fail(Cond::InvalidNamespace, Some("a client stream is in jabber:client")).await;
             return None;
         }
         if !shared.config.hosts.contains(&host) {
@@ -328,22 +332,35 @@ impl Negotiation {
         }
         Some(host)
     }
+}
 
-    /// The next top-level element; stream errors and closes are handled here.
-    async fn read_element(&mut self) -> Option<Element> {
-        match self.read().await? {
-            Ok(Frame::Element(el)) => Some(el),
-            Ok(Frame::Close) => {
-                self.io.close_stream().await;
-                None
-            }
-            Ok(Frame::Open(_)) => None,
-            Err(ReadError::Frame(e)) => {
-                self.fail(e.condition(), Some(&e.to_string())).await;
-                None
-            }
-            Err(_) => None,
+/// A stream leaving negotiation for a session that takes it over: no longer under its deadline.
+fn handed_over(mut io: StreamIo) -> StreamIo {
+    io.set_deadline(None);
+    io
+}
+
+const TOO_LONG: &str = "negotiation took too long";
+
+/// The next top-level element of a stream under negotiation (its header was sent). Its end,
+/// bad XML and the negotiation deadline are answered here (RFC 6120 §4.9) and give `None`.
+pub(crate) async fn next_element(io: &mut StreamIo) -> Option<Element> {
+    match io.read_frame().await {
+        Ok(Frame::Element(el)) => Some(el),
+        Ok(Frame::Close) => {
+            io.close_stream().await;
+            None
         }
+        Ok(Frame::Open(_)) => None,
+        Err(ReadError::Frame(e)) => {
+            io.fail(e.condition(), Some(&e.to_string())).await;
+            None
+        }
+        Err(ReadError::TimedOut) => {
+            io.fail(Cond::ConnectionTimeout, Some(TOO_LONG)).await;
+            None
+        }
+        Err(_) => None,
     }
 }
 

@@ -176,7 +176,11 @@ impl Session<'_> {
             io.fail(cond, Some(text)).await;
             return Some(Ended::Session);
         }
-        if el.is("iq", ns::CLIENT) && el.attr("type") == Some("set") && el.get_child("session", ns::SESSION).is_some() {
+        let legacy_session = el.is("iq", ns::CLIENT)
+            && el.attr("type") == Some("set")
+            && el.attr("id").is_some()
+            && el.get_child("session", ns::SESSION).is_some();
+        if legacy_session {
             // RFC 3921 session establishment, advertised as optional: clients such as Strophe
             // still send it after binding; it is a no-op that must succeed.
             let mut ok = xml::iq_result(&el, None);

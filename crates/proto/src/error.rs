@@ -94,6 +94,12 @@ impl StanzaError {
         err
     }
 
+    /// What an IQ without an `id` gets: `bad-request`, since no answer to it could say what
+    /// it answers (RFC 6120 §8.1.3, §8.2.3).
+    pub fn iq_without_id() -> Self {
+        Self::bad_request().with_text("an IQ needs an id")
+    }
+
     /// Adds a human-readable explanation.
     pub fn with_text(mut self, text: impl Into<String>) -> Self {
         self.text = Some(text.into());

@@ -13,6 +13,11 @@ impl Router {
     pub async fn process(&self, from: &FullJid, mut el: Element) {
         xml::set_attr(&mut el, "from", from.as_str());
         let Some(kind) = StanzaKind::of(&el) else { return };
+        if kind == StanzaKind::Iq && el.attr("id").is_none() {
+            // Nobody could answer it usefully, so it goes nowhere (a result or error without
+            // an id is dropped: those are never answered).
+            return self.bounce(&el, StanzaError::iq_without_id()).await;
+        }
         // A message or IQ without `to` is addressed to the sender's account (RFC 6120 §10.3).
         if el.attr("to").is_none() && kind == StanzaKind::Message {
             xml::set_attr(&mut el, "to", from.to_bare().as_str());

@@ -35,14 +35,15 @@ pub async fn serve(shared: Arc<ComponentShared>, tcp: TcpStream, peer: SocketAdd
     let span = tracing::info_span!("component", %peer, domain = tracing::field::Empty);
     async move {
         let mut io = StreamIo::new(Conn::Plain(tcp), shared.limits.clone());
-        let domain = match tokio::time::timeout(shared.handshake_timeout, handshake(&shared, &mut io)).await {
-            Ok(Ok(domain)) => domain,
-            Ok(Err(refusal)) => {
+        io.set_deadline(Some(tokio::time::Instant::now() + shared.handshake_timeout));
+        let domain = match handshake(&shared, &mut io).await {
+            Ok(domain) => domain,
+            Err(refusal) => {
                 tracing::info!(condition = refusal.cond.as_str(), reason = %refusal.text, "component refused");
                 return io.fail(refusal.cond, Some(&refusal.text)).await;
             }
-            Err(_) => return io.fail(Cond::ConnectionTimeout, Some("no handshake in time")).await,
         };
+        io.set_deadline(None);
         tracing::Span::current().record("domain", domain.as_str());
         let (handle, mut rx, overflow) = SessionHandle::new(shared.queue_size);
         let session_id = handle.id;
@@ -94,12 +95,20 @@ impl Peer for Attached<'_> {
     }
 }
 
-/// The stream header and `<handshake/>`; the component's domain once it proved the secret.
+/// The stream header and `<handshake/>`, before the stream's deadline; the component's
+/// domain once it proved the secret.
 async fn handshake(shared: &ComponentShared, io: &mut StreamIo) -> Result<String, Refusal> {
     let header = match io.read_frame().await {
         Ok(Frame::Open(header)) => header,
-        Err(ReadError::Frame(e)) => return Err(Refusal::new(e.condition(), e.to_string())),
-        _ => return Err(Refusal::new(Cond::BadFormat, "expected a stream header")),
+        other => {
+            // RFC 6120 §4.9.1.1: the error goes on a stream, so ours is opened first.
+            io.queue_stream_header(&StreamHeader { version: false, ..StreamHeader::new(ns::COMPONENT_ACCEPT) });
+            return Err(match other {
+                Err(ReadError::TimedOut) => timed_out(),
+                Err(ReadError::Frame(e)) => Refusal::new(e.condition(), e.to_string()),
+                _ => Refusal::new(Cond::BadFormat, "expected a stream header"),
+            });
+        }
     };
     let domain = header.attr("to").unwrap_or_default().to_ascii_lowercase();
     let id = xml::random_id();
@@ -112,6 +121,7 @@ async fn handshake(shared: &ComponentShared, io: &mut StreamIo) -> Result<String
     let proof = match io.read_frame().await {
         Ok(Frame::Element(el)) if el.is("handshake", ns::COMPONENT_ACCEPT) => el.text(),
         Err(ReadError::Frame(e)) => return Err(Refusal::new(e.condition(), e.to_string())),
+        Err(ReadError::TimedOut) => return Err(timed_out()),
         _ => return Err(Refusal::new(Cond::NotAuthorized, "expected <handshake/>")),
     };
     let expected = handshake_digest(&id, secret);
@@ -120,6 +130,10 @@ async fn handshake(shared: &ComponentShared, io: &mut StreamIo) -> Result<String
         return Err(Refusal::new(Cond::NotAuthorized, "wrong handshake"));
     }
     Ok(domain)
+}
+
+fn timed_out() -> Refusal {
+    Refusal::new(Cond::ConnectionTimeout, "no handshake in time")
 }
 
 /// XEP-0114 §3: lowercase hex SHA-1 of the stream id followed by the secret.

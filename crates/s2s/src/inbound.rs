@@ -6,14 +6,14 @@ use crate::link::{self, Local, Peer, Refusal};
 use crate::{S2s, Shared, dialback, outbound};
 use rhein_proto::xml::{self, StanzaKind};
 use rhein_proto::{Element, Jid, StreamErrorCondition as Cond, ns};
-use rhein_stream::{Conn, Frame, StreamHeader, StreamIo};
+use rhein_stream::{Conn, Frame, ReadError, StreamHeader, StreamIo};
 use rustls_pki_types::CertificateDer;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio::time::timeout_at;
+use tokio::time::{Instant, sleep_until, timeout_at};
 use tracing::Instrument;
 
 /// Serves one accepted connection from a remote server; `direct_tls` for XEP-0368 ports.
@@ -22,7 +22,9 @@ pub async fn serve(s2s: S2s, tcp: TcpStream, peer: SocketAddr, direct_tls: bool)
     let shared = s2s.shared;
     let span = tracing::info_span!("s2s_in", %peer);
     async move {
-        let deadline = tokio::time::Instant::now() + shared.config.connect_timeout;
+        // One deadline from accept until the peer has authenticated a domain (TLS, SASL
+        // EXTERNAL or dialback); a peer that stops anywhere on the way is dropped then.
+        let deadline = Instant::now() + shared.config.connect_timeout;
         let conn = if direct_tls {
             match timeout_at(deadline, Conn::Plain(tcp).accept_tls(&shared.config.tls.s2s_acceptor)).await {
                 Ok(Ok(conn)) => conn,
@@ -31,13 +33,13 @@ pub async fn serve(s2s: S2s, tcp: TcpStream, peer: SocketAddr, direct_tls: bool)
         } else {
             Conn::Plain(tcp)
         };
-        let io = StreamIo::new(conn, shared.config.limits.clone());
-        let negotiated = match timeout_at(deadline, negotiate(&shared, io)).await {
-            Ok(Some(negotiated)) => negotiated,
-            Ok(None) => return,
-            Err(_) => return tracing::debug!("negotiation timed out"),
+        let mut io = StreamIo::new(conn, shared.config.limits.clone());
+        io.set_deadline(Some(deadline));
+        let Some(Negotiated { mut io, stream_id, first, authenticated, bidi }) = negotiate(&shared, io).await else {
+            return;
         };
-        let Negotiated { mut io, stream_id, first, authenticated, bidi } = negotiated;
+        // From here on, the dialback phase keeps the deadline (`Incoming::unauthenticated_until`).
+        io.set_deadline(None);
         let chain = io.conn().peer_certificates();
         let (verdicts_tx, verdicts) = mpsc::channel(16);
         let mut incoming = Incoming {
@@ -47,6 +49,8 @@ pub async fn serve(s2s: S2s, tcp: TcpStream, peer: SocketAddr, direct_tls: bool)
             authenticated: HashSet::new(),
             verdicts_tx,
             verdicts,
+            verifying: 0,
+            deadline: Some(deadline),
             bidi,
             reverse: None,
         };
@@ -95,6 +99,12 @@ async fn negotiate(shared: &Shared, mut io: StreamIo) -> Option<Negotiated> {
     loop {
         let header = match io.read_frame().await {
             Ok(Frame::Open(h)) => h,
+            Err(ReadError::TimedOut) => {
+                // RFC 6120 §4.9.1.1: a stream error goes on a stream, so ours is opened first.
+                io.queue_stream_header(&StreamHeader::new(ns::SERVER));
+                io.fail(Cond::ConnectionTimeout, Some(TOO_LONG)).await;
+                return None;
+            }
             _ => return None,
         };
         let to = header.attr("to").unwrap_or_default().to_ascii_lowercase();
@@ -148,16 +158,10 @@ async fn negotiate(shared: &Shared, mut io: StreamIo) -> Option<Negotiated> {
         if secured && external.is_none() {
             return Some(Negotiated { io, stream_id: id, first: None, authenticated, bidi });
         }
-        let mut el = match io.read_frame().await {
-            Ok(Frame::Element(el)) => el,
-            _ => return None,
-        };
+        let mut el = next_element(&mut io).await?;
         if secured && el.is("bidi", dialback::BIDI) {
             bidi = true;
-            el = match io.read_frame().await {
-                Ok(Frame::Element(el)) => el,
-                _ => return None,
-            };
+            el = next_element(&mut io).await?;
         }
         if el.is("starttls", ns::TLS) && !secured {
             io.send(&Element::bare("proceed", ns::TLS)).await.ok()?;
@@ -181,6 +185,29 @@ async fn negotiate(shared: &Shared, mut io: StreamIo) -> Option<Negotiated> {
             return None;
         }
         return Some(Negotiated { io, stream_id: id, first: Some(el), authenticated, bidi });
+    }
+}
+
+const TOO_LONG: &str = "the stream was not authenticated in time";
+
+/// The next element of a stream under negotiation; a stream past its deadline or with bad
+/// XML is answered with a stream error (RFC 6120 §4.9) and gives `None`.
+async fn next_element(io: &mut StreamIo) -> Option<Element> {
+    match io.read_frame().await {
+        Ok(Frame::Element(el)) => Some(el),
+        Err(ReadError::TimedOut) => {
+            io.fail(Cond::ConnectionTimeout, Some(TOO_LONG)).await;
+            None
+        }
+        Err(ReadError::Frame(e)) => {
+            io.fail(e.condition(), Some(&e.to_string())).await;
+            None
+        }
+        Ok(Frame::Close) => {
+            io.close_stream().await;
+            None
+        }
+        _ => None,
     }
 }
 
@@ -211,6 +238,11 @@ struct Incoming {
     authenticated: HashSet<(String, String)>,
     verdicts_tx: mpsc::Sender<(String, String, bool)>,
     verdicts: mpsc::Receiver<(String, String, bool)>,
+    /// Dialback verifications under way (each bounded by its own timeout).
+    verifying: usize,
+    /// Until the stream is in use, when it must be: a stream that authenticated nothing
+    /// and asked nothing by then is closed with `connection-timeout`.
+    deadline: Option<Instant>,
     /// The peer turned on XEP-0288: we may send on this stream for authenticated pairs.
     bidi: bool,
     /// What we send to the peer on this stream, if it became our way to it.
@@ -219,15 +251,24 @@ struct Incoming {
 
 impl Peer for Incoming {
     async fn next_local(&mut self) -> Local {
-        let verdict = match &mut self.reverse {
-            Some(reverse) => tokio::select! {
-                verdict = self.verdicts.recv() => verdict,
-                el = reverse.next() => return Local::Send(el),
-            },
-            None => self.verdicts.recv().await,
+        let deadline = self.unauthenticated_until();
+        let reverse = self.reverse.as_mut();
+        let reverse = async {
+            match reverse {
+                Some(reverse) => reverse.next().await,
+                None => std::future::pending().await,
+            }
+        };
+        let verdict = tokio::select! {
+            verdict = self.verdicts.recv() => verdict,
+            el = reverse => return Local::Send(el),
+            () = sleep_until_some(deadline) => {
+                return Local::Fail(Refusal::new(Cond::ConnectionTimeout, TOO_LONG));
+            }
         };
         // `verdicts_tx` lives in `self`, so the channel never closes.
         let Some((remote, local, valid)) = verdict else { return Local::Close };
+        self.verifying = self.verifying.saturating_sub(1);
         if valid {
             tracing::info!(%remote, %local, "dialback verified");
             self.authenticate(remote.clone(), local.clone());
@@ -254,7 +295,9 @@ impl Peer for Incoming {
             return Ok(Vec::new());
         }
         if el.is("verify", ns::DIALBACK) {
-            // We are the authoritative server: did we issue this key for that stream?
+            // We are the authoritative server: did we issue this key for that stream? A
+            // stream that asks is in use even if it authenticates nothing.
+            self.deadline = None;
             let (Some(id), true) = (el.attr("id"), self.shared.is_local(to)) else {
                 return Ok(vec![dialback::element("verify", to, from, el.attr("id"), None, Some(false))]);
             };
@@ -281,7 +324,21 @@ impl Peer for Incoming {
     }
 }
 
+/// Sleeps until `deadline`; never wakes without one.
+async fn sleep_until_some(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
 impl Incoming {
+    /// The negotiation deadline, while it applies: the stream has authenticated nothing and
+    /// has no verification under way (which gets its answer first).
+    fn unauthenticated_until(&self) -> Option<Instant> {
+        self.deadline.filter(|_| self.authenticated.is_empty() && self.verifying == 0)
+    }
+
     /// A (remote, local) pair is authenticated on this stream; with XEP-0288 on, the stream
     /// also becomes our way to `remote` (for the first such pair, if we have no other).
     fn authenticate(&mut self, remote: String, local: String) {
@@ -322,6 +379,7 @@ impl Incoming {
         }
         let (shared, stream_id, key, tx) =
             (self.shared.clone(), self.stream_id.clone(), key.trim().to_owned(), self.verdicts_tx.clone());
+        self.verifying += 1;
         tokio::spawn(
             async move {
                 let valid = shared.verify(&local, &remote, &stream_id, &key).await;

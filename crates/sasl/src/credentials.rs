@@ -56,6 +56,13 @@ impl Credentials {
     }
 }
 
+/// An argon2 hash with the parameters of real accounts, of a random 32-byte password nobody
+/// kept: checking a password for a name without an account costs what checking a real one
+/// costs. A constant, so no request pays for making it (a test keeps its parameters those
+/// of new accounts).
+pub(crate) const DECOY_ARGON2: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$0IygS1NXof0yfSck03DlDQ$mJcBKaquJpqlMHlELMiaQ0lsjCtUMQze94IZuXvBHhk";
+
 /// argon2 work memory (19 MiB each with the default parameters), kept for the next hash.
 /// Freed, such blocks stay with the allocator anyway (glibc raises its mmap threshold after
 /// the first one and keeps them in per-thread arenas), so a server that hashed in many

@@ -10,12 +10,14 @@ mod ht;
 mod mechanism;
 mod plain;
 mod scram;
+mod secret;
 
 pub use credentials::{Credentials, SCRAM_ITERATIONS, ScramKeys};
 pub use ht::HtMechanism;
-pub use mechanism::{ChannelBinding, Mechanism};
+pub use mechanism::{ChannelBinding, ClientBinding, Mechanism};
 pub use plain::PlainRequest;
 pub use scram::{ClientFirst, ScramServer};
+pub use secret::ServerSecret;
 
 /// SASL failure conditions (RFC 6120 §6.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -78,3 +78,34 @@ impl ChannelBinding {
         }
     }
 }
+
+/// What one stream has shown of the client's channel binding, for the downgrade check of
+/// SCRAM's `y` flag.
+///
+/// RFC 5802 §6: a client sends `y` when it can bind but believes the server cannot; if the
+/// server can, someone removed -PLUS from what the client saw (a downgrade), and the
+/// exchange must fail. "The server can" has to mean: with a binding type the client has.
+/// A client that predates XEP-0440 knows only `tls-unique`, RFC 5802 §6.1's default, which
+/// TLS 1.3 does not have (RFC 9266) and Rhein never offers. Such a client (slixmpp 1.8,
+/// older Smack, libpurple) tries `p=tls-unique` on seeing -PLUS, is refused, and retries
+/// the plain mechanism with `y`: truthfully, as Rhein has no binding it supports. So:
+///
+/// - `y` after the client asked, on this stream, for a binding type this connection does
+///   not have ([`ClientBinding::Foreign`]) is no downgrade: nothing it supports was
+///   advertised, and it cannot know another flag.
+/// - `y` otherwise, while -PLUS is offered, is refused. A client that sees -PLUS and a type
+///   it has uses `p`; one that read the XEP-0440 list and found none of its types sends `n`
+///   (XEP-0440 §3); only a client that saw no -PLUS at all sends `y` first.
+///
+/// The exception's price: an attacker who can strip -PLUS could also send a failed
+/// `p=tls-unique` attempt of its own before relaying the client's `y`. The check still
+/// stops every downgrade that does not go that far; a client that must never log in
+/// without channel binding refuses to, which is the protection that holds either way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ClientBinding {
+    /// Nothing shown yet.
+    #[default]
+    Unknown,
+    /// The client asked for a binding type this connection does not have.
+    Foreign,
+}

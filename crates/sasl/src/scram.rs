@@ -1,10 +1,9 @@
 //! SCRAM server side (RFC 5802, RFC 7677), with channel binding for the -PLUS variants.
 
 use crate::credentials::Hash;
-use crate::{ChannelBinding, Credentials, Mechanism, SaslError, ScramKeys};
+use crate::{ChannelBinding, ClientBinding, Credentials, Mechanism, SaslError, ScramKeys};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 /// A parsed client-first-message.
@@ -23,19 +22,26 @@ pub struct ClientFirst {
 
 impl ClientFirst {
     /// Parses `gs2-header client-first-message-bare` and checks the channel-binding flag
-    /// against what this connection can offer (RFC 5802 §6: a 'y' flag when the server
-    /// offered -PLUS means a downgrade attack).
-    pub fn parse(mechanism: Mechanism, msg: &[u8], cb: &ChannelBinding) -> Result<Self, SaslError> {
+    /// against what this connection can offer and what the client showed of its own binding
+    /// earlier on this stream (`client`, updated here): a `y` flag can mean a downgrade
+    /// (RFC 5802 §6; see [`ClientBinding`] for when it does).
+    pub fn parse(
+        mechanism: Mechanism,
+        msg: &[u8],
+        cb: &ChannelBinding,
+        client: &mut ClientBinding,
+    ) -> Result<Self, SaslError> {
         let text = std::str::from_utf8(msg).map_err(|_| SaslError::MalformedRequest)?;
         let (flag, rest) = text.split_once(',').ok_or(SaslError::MalformedRequest)?;
         let (authz, bare) = rest.split_once(',').ok_or(SaslError::MalformedRequest)?;
         let cb_type = match (flag, mechanism.is_plus()) {
             ("n", false) => None,
-            ("y", false) if cb.any() => return Err(SaslError::NotAuthorized),
+            ("y", false) if cb.any() && *client != ClientBinding::Foreign => return Err(SaslError::NotAuthorized),
             ("y", false) => None,
             (p, true) if p.starts_with("p=") => {
                 let kind = &p[2..];
                 if cb.data(kind).is_none() {
+                    *client = ClientBinding::Foreign;
                     return Err(SaslError::NotAuthorized);
                 }
                 Some(kind.to_owned())
@@ -82,38 +88,31 @@ pub struct ScramServer {
     first: ClientFirst,
     nonce: String,
     server_first: String,
-    keys: Option<ScramKeys>,
+    keys: ScramKeys,
+    /// `keys` belong to an account (not a decoy).
+    known: bool,
 }
 
 impl ScramServer {
-    /// Builds the server-first-message. With `creds == None` (unknown user) the exchange goes on
-    /// with a salt derived from the name and fails at the end, so that replies do not reveal
-    /// which accounts exist.
-    pub fn start(first: ClientFirst, creds: Option<&Credentials>) -> (Self, Vec<u8>) {
+    /// Builds the server-first-message from `creds`: the account's, or for a name without one
+    /// (`known == false`) the server's decoy (`ServerSecret::decoy`). A decoy exchange takes
+    /// the same steps with the same shapes and fails only at the very end, so the replies do
+    /// not tell which accounts exist.
+    pub fn start(first: ClientFirst, creds: &Credentials, known: bool) -> (Self, Vec<u8>) {
         let mut rnd = [0u8; 18];
         rand::fill(&mut rnd[..]);
-        Self::start_with_nonce(first, creds, &B64.encode(rnd))
+        Self::start_with_nonce(first, creds, known, &B64.encode(rnd))
     }
 
-    fn start_with_nonce(first: ClientFirst, creds: Option<&Credentials>, server_nonce: &str) -> (Self, Vec<u8>) {
+    fn start_with_nonce(first: ClientFirst, creds: &Credentials, known: bool, server_nonce: &str) -> (Self, Vec<u8>) {
         let nonce = format!("{}{}", first.client_nonce, server_nonce);
-        let (salt, iterations, keys) = match creds {
-            Some(c) => {
-                let keys = match first.mechanism.hash() {
-                    Hash::Sha1 => c.sha1.clone(),
-                    Hash::Sha256 => c.sha256.clone(),
-                };
-                (c.salt.clone(), c.iterations, Some(keys))
-            }
-            None => (
-                Sha256::digest(format!("rhein-unknown-user:{}", first.username)).to_vec()[..16].to_vec(),
-                crate::SCRAM_ITERATIONS,
-                None,
-            ),
+        let keys = match first.mechanism.hash() {
+            Hash::Sha1 => creds.sha1.clone(),
+            Hash::Sha256 => creds.sha256.clone(),
         };
-        let server_first = format!("r={nonce},s={},i={iterations}", B64.encode(salt));
+        let server_first = format!("r={nonce},s={},i={}", B64.encode(&creds.salt), creds.iterations);
         let out = server_first.clone().into_bytes();
-        (Self { first, nonce, server_first, keys }, out)
+        (Self { first, nonce, server_first, keys, known }, out)
     }
 
     /// Verifies the client-final-message and returns the server-final-message (`v=...`).
@@ -135,7 +134,7 @@ impl ScramServer {
         if !bool::from(got_cb.ct_eq(&expected_cb)) {
             return Err(SaslError::NotAuthorized);
         }
-        let keys = self.keys.as_ref().ok_or(SaslError::NotAuthorized)?;
+        let keys = &self.keys;
         let auth_message = format!("{},{},{}", self.first.client_first_bare, self.server_first, without_proof);
         let hash = self.first.mechanism.hash();
         let signature = hash.hmac(&keys.stored_key, auth_message.as_bytes());
@@ -143,7 +142,8 @@ impl ScramServer {
             return Err(SaslError::NotAuthorized);
         }
         let client_key: Vec<u8> = proof.iter().zip(&signature).map(|(a, b)| a ^ b).collect();
-        if !bool::from(hash.digest(&client_key).ct_eq(&keys.stored_key)) {
+        // A decoy is checked all the same (no earlier return to time), then refused.
+        if !bool::from(hash.digest(&client_key).ct_eq(&keys.stored_key)) || !self.known {
             return Err(SaslError::NotAuthorized);
         }
         let server_signature = hash.hmac(&keys.server_key, auth_message.as_bytes());
@@ -197,8 +197,14 @@ mod tests {
     #[test]
     fn rfc7677_sha256_vector() {
         let cb = ChannelBinding::default();
-        let first = ClientFirst::parse(Mechanism::ScramSha256, b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO", &cb).unwrap();
-        let (server, sf) = ScramServer::start_with_nonce(first, Some(&rfc_creds()), "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0");
+        let first = ClientFirst::parse(
+            Mechanism::ScramSha256,
+            b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO",
+            &cb,
+            &mut ClientBinding::default(),
+        )
+        .unwrap();
+        let (server, sf) = ScramServer::start_with_nonce(first, &rfc_creds(), true, "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0");
         assert_eq!(
             String::from_utf8(sf).unwrap(),
             "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"
@@ -212,10 +218,16 @@ mod tests {
     #[test]
     fn rfc5802_sha1_vector() {
         let cb = ChannelBinding::default();
-        let first = ClientFirst::parse(Mechanism::ScramSha1, b"n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL", &cb).unwrap();
+        let first = ClientFirst::parse(
+            Mechanism::ScramSha1,
+            b"n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL",
+            &cb,
+            &mut ClientBinding::default(),
+        )
+        .unwrap();
         let mut creds = rfc_creds();
         creds.salt = B64.decode("QSXCR+Q6sek8bf92").unwrap();
-        let (server, _) = ScramServer::start_with_nonce(first, Some(&creds), "3rfcNHYJY1ZVvWVs7j");
+        let (server, _) = ScramServer::start_with_nonce(first, &creds, true, "3rfcNHYJY1ZVvWVs7j");
         let fin = server
             .finish(b"c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=", &cb)
             .unwrap();
@@ -223,10 +235,63 @@ mod tests {
     }
 
     #[test]
+    fn a_decoy_fails_only_at_the_end_even_with_the_right_proof() {
+        let cb = ChannelBinding::default();
+        let creds = rfc_creds();
+        let first = ClientFirst::parse(
+            Mechanism::ScramSha256,
+            b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO",
+            &cb,
+            &mut ClientBinding::default(),
+        )
+        .unwrap();
+        let (_, known_first) = ScramServer::start(first.clone(), &creds, true);
+        let (decoy, decoy_first) = ScramServer::start(first, &creds, false);
+        let shape = |m: &[u8]| String::from_utf8_lossy(m).split(',').map(|a| a[..2].to_owned()).collect::<Vec<_>>();
+        assert_eq!(shape(&known_first), shape(&decoy_first));
+        assert_eq!(known_first.len(), decoy_first.len());
+        // The RFC 7677 proof fits these keys, but a decoy never authenticates anybody.
+        let (decoy, _) = ScramServer::start_with_nonce(decoy.first, &creds, false, "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0");
+        let fin = b"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
+        assert_eq!(decoy.finish(fin, &cb).err(), Some(SaslError::NotAuthorized));
+    }
+
+    #[test]
+    fn a_client_without_our_binding_types_may_say_y_once_it_showed_that() {
+        let tls = ChannelBinding { tls_exporter: Some(vec![1; 32]), tls_server_end_point: Some(vec![2; 32]) };
+        let parse = |mech, msg: &[u8], client: &mut ClientBinding| ClientFirst::parse(mech, msg, &tls, client).err();
+        // A tls-unique-only client (slixmpp 1.8): -PLUS with its binding, then plain with `y`.
+        let mut client = ClientBinding::default();
+        assert_eq!(
+            parse(Mechanism::ScramSha256Plus, b"p=tls-unique,,n=u,r=x", &mut client),
+            Some(SaslError::NotAuthorized)
+        );
+        assert_eq!(client, ClientBinding::Foreign);
+        assert_eq!(parse(Mechanism::ScramSha256, b"y,,n=u,r=x", &mut client), None);
+        // `y` from a client that showed nothing is a downgrade, and so is `y` from one that
+        // bound with a type we have (and failed for another reason).
+        assert_eq!(
+            parse(Mechanism::ScramSha256, b"y,,n=u,r=x", &mut ClientBinding::default()),
+            Some(SaslError::NotAuthorized)
+        );
+        let mut ours = ClientBinding::default();
+        assert_eq!(parse(Mechanism::ScramSha256Plus, b"p=tls-exporter,,n=u,r=x", &mut ours), None);
+        assert_eq!(parse(Mechanism::ScramSha256, b"y,,n=u,r=x", &mut ours), Some(SaslError::NotAuthorized));
+        // The accepted `y` exchange binds its flag: the client-final's c= must carry it.
+        let mut client = ClientBinding::Foreign;
+        let first =
+            ClientFirst::parse(Mechanism::ScramSha256, b"y,,n=user,r=rOprNGfwEbeRWgbNEkqO", &tls, &mut client).unwrap();
+        let (server, _) = ScramServer::start_with_nonce(first, &rfc_creds(), true, "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0");
+        let biws = b"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
+        assert_eq!(server.finish(biws, &tls).err(), Some(SaslError::NotAuthorized), "c= says n, the header said y");
+    }
+
+    #[test]
     fn wrong_proof_is_not_authorized() {
         let cb = ChannelBinding::default();
-        let first = ClientFirst::parse(Mechanism::ScramSha256, b"n,,n=user,r=abc", &cb).unwrap();
-        let (server, _) = ScramServer::start_with_nonce(first, Some(&rfc_creds()), "def");
+        let first =
+            ClientFirst::parse(Mechanism::ScramSha256, b"n,,n=user,r=abc", &cb, &mut ClientBinding::default()).unwrap();
+        let (server, _) = ScramServer::start_with_nonce(first, &rfc_creds(), true, "def");
         let bad = format!("c=biws,r=abcdef,p={}", B64.encode([0u8; 32]));
         assert_eq!(server.finish(bad.as_bytes(), &cb).err(), Some(SaslError::NotAuthorized));
     }
@@ -235,20 +300,43 @@ mod tests {
     fn downgrade_and_binding_checks() {
         let tls = ChannelBinding { tls_exporter: Some(vec![1; 32]), tls_server_end_point: None };
         assert_eq!(
-            ClientFirst::parse(Mechanism::ScramSha256, b"y,,n=u,r=x", &tls).err(),
+            ClientFirst::parse(Mechanism::ScramSha256, b"y,,n=u,r=x", &tls, &mut ClientBinding::default()).err(),
             Some(SaslError::NotAuthorized)
         );
-        assert!(ClientFirst::parse(Mechanism::ScramSha256, b"y,,n=u,r=x", &ChannelBinding::default()).is_ok());
+        assert!(
+            ClientFirst::parse(
+                Mechanism::ScramSha256,
+                b"y,,n=u,r=x",
+                &ChannelBinding::default(),
+                &mut ClientBinding::default()
+            )
+            .is_ok()
+        );
         assert_eq!(
-            ClientFirst::parse(Mechanism::ScramSha256Plus, b"p=tls-unique,,n=u,r=x", &tls).err(),
+            ClientFirst::parse(
+                Mechanism::ScramSha256Plus,
+                b"p=tls-unique,,n=u,r=x",
+                &tls,
+                &mut ClientBinding::default()
+            )
+            .err(),
             Some(SaslError::NotAuthorized)
         );
-        assert!(ClientFirst::parse(Mechanism::ScramSha256Plus, b"p=tls-exporter,,n=u,r=x", &tls).is_ok());
+        assert!(
+            ClientFirst::parse(
+                Mechanism::ScramSha256Plus,
+                b"p=tls-exporter,,n=u,r=x",
+                &tls,
+                &mut ClientBinding::default()
+            )
+            .is_ok()
+        );
         assert_eq!(
-            ClientFirst::parse(Mechanism::ScramSha256, b"n,,n=u=2x,r=x", &tls).err(),
+            ClientFirst::parse(Mechanism::ScramSha256, b"n,,n=u=2x,r=x", &tls, &mut ClientBinding::default()).err(),
             Some(SaslError::MalformedRequest)
         );
-        let f = ClientFirst::parse(Mechanism::ScramSha1, b"n,a=a=3Db,n=u=2Cv,r=x", &tls).unwrap();
+        let f = ClientFirst::parse(Mechanism::ScramSha1, b"n,a=a=3Db,n=u=2Cv,r=x", &tls, &mut ClientBinding::default())
+            .unwrap();
         assert_eq!((f.username.as_str(), f.authzid.as_deref()), ("u,v", Some("a=b")));
     }
 }

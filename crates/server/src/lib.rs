@@ -7,6 +7,7 @@ mod certs;
 pub mod config;
 mod listener;
 pub mod modules;
+mod secret;
 pub mod xeps;
 
 pub use config::{Config, ConfigError, ListenerKind};
@@ -16,6 +17,7 @@ use rhein_c2s::{AuthThrottle, C2sConfig, C2sShared, Resumable, ThrottleLimits, U
 use rhein_module::{Registry, ServerInfo};
 use rhein_router::Router;
 use rhein_s2s::component::ComponentShared;
+use rhein_sasl::ServerSecret;
 use rhein_storage::Db;
 use rhein_stream::tls::TlsSettings;
 use rhein_stream::{Connections, Limits};
@@ -37,14 +39,17 @@ pub enum StartError {
     Listen { addr: SocketAddr, source: std::io::Error },
     #[error("{0}")]
     Config(String),
+    #[error("server secret: {0}")]
+    Secret(#[from] secret::SecretError),
 }
 
 /// Where state goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Persistence {
-    /// Storage URL and certificates from the config; generated certificates kept in `data_dir`.
+    /// Storage URL and certificates from the config; generated certificates and the server
+    /// secret kept in `data_dir`.
     Disk,
-    /// Nothing written to disk: generated certificates stay in memory (storage should be
+    /// Nothing written to disk: generated certificates and the server secret stay in memory (storage should be
     /// `sqlite::memory:`).
     Ephemeral,
 }
@@ -114,7 +119,14 @@ struct C2sListeners {
     plaintext: Arc<C2sShared>,
 }
 
-fn c2s_shared(config: &Config, hosts: &[String], tls: &TlsSettings, router: &Router, db: &Db) -> C2sListeners {
+fn c2s_shared(
+    config: &Config,
+    hosts: &[String],
+    tls: &TlsSettings,
+    router: &Router,
+    db: &Db,
+    secret: ServerSecret,
+) -> C2sListeners {
     let l = &config.limits;
     let mut c2s = C2sConfig::new(hosts.to_vec(), Some(tls.clone()));
     c2s.limits = stream_limits(l);
@@ -143,6 +155,7 @@ fn c2s_shared(config: &Config, hosts: &[String], tls: &TlsSettings, router: &Rou
             throttle: throttle.clone(),
             hash_permits: hash_permits.clone(),
             resumable: resumable.clone(),
+            secret: secret.clone(),
         }
     };
     C2sListeners { tls_only: Arc::new(shared(true)), plaintext: Arc::new(shared(false)) }
@@ -154,6 +167,10 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
     let db = Db::connect(&config.server.storage_url()).await?;
     let data_dir = (persistence == Persistence::Disk).then_some(config.server.data_dir.as_path());
     let tls = TlsSettings::new(&certs::for_hosts(&config.hosts, data_dir)?)?;
+    let secret = match data_dir {
+        Some(dir) => secret::load_or_create(dir)?,
+        None => ServerSecret::generate(),
+    };
 
     let mut registry = Registry::new();
     for name in &config.modules.enabled {
@@ -191,7 +208,7 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
     let (stop, _) = watch::channel(false);
     let connections = Connections::new(l.max_connections_per_address, l.max_connections);
     let http_connections = Connections::new(l.max_connections_per_address, l.max_connections);
-    let c2s = c2s_shared(&config, &hosts, &tls, &router, &db);
+    let c2s = c2s_shared(&config, &hosts, &tls, &router, &db, secret);
     let component = Arc::new(ComponentShared {
         secrets: config.components.iter().map(|c| (c.domain.to_ascii_lowercase(), c.secret.clone())).collect(),
         router: router.clone(),

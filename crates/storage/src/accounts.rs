@@ -104,13 +104,13 @@ impl Accounts<'_> {
     }
 
     /// What verifies the account's password; `None` if there is no such account. Kept in
-    /// memory once read.
+    /// memory once read, and so is the absence of an account.
     pub async fn credentials(&self, host: &str, username: &str) -> Result<Option<Credentials>, StorageError> {
         const SQL: &str = "SELECT salt, iterations, sha1_stored_key, sha1_server_key, sha256_stored_key, \
             sha256_server_key, argon2 FROM account WHERE host = $1 AND username = $2";
         let account = format!("{username}@{host}");
         if let Some(kept) = self.db.cache.credentials(&account) {
-            return Ok(Some(kept));
+            return Ok(kept);
         }
         let ticket = self.db.cache.ticket();
         let row: Option<CredRow> =
@@ -122,9 +122,7 @@ impl Accounts<'_> {
             sha256: ScramKeys { stored_key: s256, server_key: k256 },
             argon2,
         });
-        if let Some(c) = &found {
-            self.db.cache.fill_credentials(ticket, &account, c);
-        }
+        self.db.cache.fill_credentials(ticket, &account, found.as_ref());
         Ok(found)
     }
 
@@ -149,5 +147,24 @@ impl Accounts<'_> {
     pub async fn count(&self) -> Result<i64, StorageError> {
         let row: (i64,) = on_pool!(self.db, |p| sqlx::query_as("SELECT COUNT(*) FROM account").fetch_one(p).await)?;
         Ok(row.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_missing_account_is_remembered_until_it_is_created() {
+        let db = Db::connect("sqlite::memory:").await.unwrap();
+        let accounts = db.accounts();
+        assert_eq!(accounts.credentials("x", "alice").await.unwrap(), None);
+        assert_eq!(db.cache.credentials("alice@x"), Some(None), "the absence is kept, to answer as fast");
+        assert!(!accounts.exists("x", "alice").await.unwrap());
+        let creds = Credentials::derive_scram("pw", vec![1; 16], 1, String::new());
+        assert!(accounts.create("x", "alice", &creds).await.unwrap());
+        assert_eq!(accounts.credentials("x", "alice").await.unwrap(), Some(creds));
+        assert!(accounts.delete("x", "alice").await.unwrap());
+        assert_eq!(accounts.credentials("x", "alice").await.unwrap(), None);
     }
 }

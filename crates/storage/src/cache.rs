@@ -33,8 +33,11 @@ pub(crate) struct CachedRoster {
 pub(crate) struct Cache {
     /// Bumped by every write: a read fills the cache only if it is unchanged.
     writes: AtomicU64,
-    /// By bare JID; only accounts that exist.
-    credentials: Mutex<HashMap<String, Credentials>>,
+    /// By bare JID: an account's credentials, or `None` for a name read to have no account,
+    /// so that a login for such a name is answered as fast as for an account (how long SASL
+    /// takes must not tell which accounts exist). One map for both: nobody without an
+    /// account's name can evict the one kind and not the other.
+    credentials: Mutex<HashMap<String, Option<Credentials>>>,
     rosters: Mutex<Rosters>,
     /// Accounts known to have nothing waiting, per kind (see `Waiting`).
     nothing_waiting: [Mutex<HashSet<String>>; 2],
@@ -125,16 +128,18 @@ impl Cache {
         }
     }
 
-    pub(crate) fn credentials(&self, account: &str) -> Option<Credentials> {
+    /// What is known of the name's credentials: `Some(None)` if it has no account.
+    pub(crate) fn credentials(&self, account: &str) -> Option<Option<Credentials>> {
         lock(&self.credentials).get(account).cloned()
     }
 
     /// Whether the account's credentials are kept (so it exists).
     pub(crate) fn knows_account(&self, account: &str) -> bool {
-        lock(&self.credentials).contains_key(account)
+        lock(&self.credentials).get(account).is_some_and(Option::is_some)
     }
 
-    pub(crate) fn fill_credentials(&self, ticket: u64, account: &str, credentials: &Credentials) {
+    /// Keeps what was read for a name: its credentials, or `None` if it has no account.
+    pub(crate) fn fill_credentials(&self, ticket: u64, account: &str, credentials: Option<&Credentials>) {
         let mut kept = lock(&self.credentials);
         if self.writes.load(Ordering::Acquire) != ticket {
             return;
@@ -142,7 +147,7 @@ impl Cache {
         if kept.len() >= MAX_CREDENTIALS {
             kept.clear();
         }
-        kept.insert(account.to_owned(), credentials.clone());
+        kept.insert(account.to_owned(), credentials.cloned());
     }
 
     /// Another process changed accounts: every credential is dropped, and reads under way

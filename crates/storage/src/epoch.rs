@@ -78,13 +78,13 @@ mod tests {
         let (epoch, cache) = (Epoch::default(), Cache::default());
         let creds = rhein_sasl::Credentials::derive_scram("pw", vec![1; 16], 1, String::new());
         epoch.saw(7, &cache);
-        cache.fill_credentials(cache.ticket(), "a@x", &creds);
+        cache.fill_credentials(cache.ticket(), "a@x", Some(&creds));
         epoch.bumped_here(8);
         epoch.saw(8, &cache);
         assert!(cache.credentials("a@x").is_some(), "our own write");
         epoch.saw(9, &cache);
         assert!(cache.credentials("a@x").is_none(), "someone else's");
-        cache.fill_credentials(cache.ticket(), "a@x", &creds);
+        cache.fill_credentials(cache.ticket(), "a@x", Some(&creds));
         epoch.bumped_here(11);
         epoch.saw(11, &cache);
         assert!(cache.credentials("a@x").is_none(), "ours and someone else's");

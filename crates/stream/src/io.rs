@@ -83,6 +83,9 @@ pub enum ReadError {
     Io(#[from] io::Error),
     #[error(transparent)]
     Frame(#[from] FrameError),
+    /// The stream's deadline passed (see [`StreamIo::set_deadline`]).
+    #[error("deadline passed")]
+    TimedOut,
 }
 
 /// Token bucket over inbound bytes; allows a burst of two seconds' worth.
@@ -130,6 +133,8 @@ pub struct StreamIo {
     queued: Vec<u8>,
     /// The client sent TLS 0-RTT early data (replayable: see XEP-0484 §3.3).
     early_data: bool,
+    /// While the stream negotiates: when it must be done (see [`StreamIo::set_deadline`]).
+    deadline: Option<tokio::time::Instant>,
 }
 
 impl StreamIo {
@@ -146,7 +151,18 @@ impl StreamIo {
             last_write: Instant::now(),
             queued: Vec::new(),
             early_data: !early.is_empty(),
+            deadline: None,
         }
+    }
+
+    /// Bounds everything the stream waits for until `deadline`: reads fail with
+    /// [`ReadError::TimedOut`], writes and a STARTTLS handshake with `TimedOut` I/O errors.
+    /// Negotiation sets it at accept, so a peer that stops in any state (mid-SASL, after
+    /// `<proceed/>`, not reading) is dropped in time; the bound session clears it. Ending
+    /// the stream (`fail`, `close_stream`) is not bounded by it, so the peer can still be
+    /// told why.
+    pub fn set_deadline(&mut self, deadline: Option<tokio::time::Instant>) {
+        self.deadline = deadline;
     }
 
     /// Whether part of this stream came as TLS 0-RTT early data, which an attacker can
@@ -166,6 +182,15 @@ impl StreamIo {
     /// The next frame. Cancel-safe: the only await points are a socket read (which loses no
     /// data when dropped) and a rate-limit pause.
     pub async fn read_frame(&mut self) -> Result<Frame, ReadError> {
+        match self.deadline {
+            Some(deadline) => {
+                tokio::time::timeout_at(deadline, self.read_frame_now()).await.unwrap_or(Err(ReadError::TimedOut))
+            }
+            None => self.read_frame_now().await,
+        }
+    }
+
+    async fn read_frame_now(&mut self) -> Result<Frame, ReadError> {
         loop {
             if let Some(frame) = self.framer.next_frame()? {
                 return Ok(frame);
@@ -191,11 +216,15 @@ impl StreamIo {
             joined = [std::mem::take(&mut self.queued).as_slice(), data].concat();
             &joined
         };
+        let mut until = tokio::time::Instant::now() + self.limits.write_timeout;
+        if let Some(deadline) = self.deadline {
+            until = until.min(deadline);
+        }
         let fut = async {
             self.conn.write_all(data).await?;
             self.conn.flush().await
         };
-        match tokio::time::timeout(self.limits.write_timeout, fut).await {
+        match tokio::time::timeout_at(until, fut).await {
             Ok(r) => {
                 self.last_write = Instant::now();
                 r
@@ -283,15 +312,20 @@ impl StreamIo {
     where
         F: Future<Output = io::Result<Conn>>,
     {
-        let Self { conn, mut framer, limits, rate, last_write, queued, .. } = self;
+        let Self { conn, mut framer, limits, rate, last_write, queued, deadline, .. } = self;
         debug_assert!(queued.is_empty(), "a queued header never meets a TLS upgrade");
         if !framer.take_pending().is_empty() {
             return Err(io::Error::new(io::ErrorKind::InvalidData, "data before TLS handshake"));
         }
         framer.reset();
-        let conn = handshake(conn).await?;
+        let conn = match deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline, handshake(conn))
+                .await
+                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake not done in time"))??,
+            None => handshake(conn).await?,
+        };
         // No early data after STARTTLS: the handshake starts after plaintext.
-        Ok(Self { conn, framer, limits, rate, last_write, queued: Vec::new(), early_data: false })
+        Ok(Self { conn, framer, limits, rate, last_write, queued: Vec::new(), early_data: false, deadline })
     }
 }
 

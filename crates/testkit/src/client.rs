@@ -283,7 +283,11 @@ impl TestClient {
             return self.finish_auth(reply, None).await;
         }
         let cb = mechanism.ends_with("-PLUS").then(|| (binding, self.binding(binding)));
-        let mut scram = ScramClient::new(mechanism, user, password, cb);
+        self.authenticate_scram(mechanism, ScramClient::new(mechanism, user, password, cb)).await
+    }
+
+    /// SCRAM with `mechanism` as `scram` says it (flag, binding); like [`TestClient::authenticate`].
+    pub async fn authenticate_scram(&mut self, mechanism: &str, mut scram: ScramClient) -> Result<(), String> {
         self.send(&format!("<auth xmlns='{}' mechanism='{mechanism}'>{}</auth>", ns::SASL, B64.encode(scram.first())))
             .await;
         let challenge = self.next().await;

@@ -50,6 +50,13 @@ impl ScramClient {
         }
     }
 
+    /// Sends the `y` flag instead of `n`: "I can bind, but I believe you cannot" (RFC 5802
+    /// §6), as a client whose only binding the server refused does.
+    pub fn claiming_binding(mut self) -> Self {
+        self.gs2 = "y,,".into();
+        self
+    }
+
     pub fn first(&self) -> Vec<u8> {
         format!("{}{}", self.gs2, self.client_first_bare).into_bytes()
     }
