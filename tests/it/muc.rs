@@ -789,3 +789,25 @@ async fn shared_copies_are_addressed_blocked_and_resent_per_occupant() {
     }
     back.expect_none(std::time::Duration::from_millis(200), is_msg("b1")).await;
 }
+
+/// A history request's `since` goes through the strict XEP-0082 parser: one it cannot read
+/// (a year of 19 digits once overflowed the date arithmetic) asks for no particular start.
+#[tokio::test]
+async fn a_malformed_history_since_is_ignored() {
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
+    let mut alice = server.client("alice", "pw").await;
+    create(&mut alice, ROOM, "alice", "").await;
+    alice.send(&format!("<message to='{ROOM}' type='groupchat' id='m'><body>hello</body></message>")).await;
+    alice.expect(|e| e.attr("id") == Some("m")).await;
+    let mut bob = server.client("bob", "pw").await;
+    for (nick, since) in [("b1", "1000000000000000000-01-01T00:00:00Z"), ("b2", "2020-01-01T00:00:00+99999:00")] {
+        join(&mut bob, ROOM, nick, &format!("<history since='{since}'/>")).await;
+        bob.expect(presence_from(&format!("{ROOM}/{nick}"))).await;
+        let history = bob.expect(|e| e.name() == "message").await;
+        assert_eq!(history.get_child("body", ns::CLIENT).map(Element::text).as_deref(), Some("hello"), "{since}");
+        bob.expect(|e| e.get_child("subject", ns::CLIENT).is_some()).await;
+        bob.send(&format!("<presence to='{ROOM}/{nick}' type='unavailable'/>")).await;
+        bob.expect(|e| e.attr("from") == Some(&format!("{ROOM}/{nick}")) && e.attr("type") == Some("unavailable"))
+            .await;
+    }
+}
