@@ -312,3 +312,56 @@ async fn two_resources_approving_at_once_leave_one_consistent_subscription() {
         assert_eq!(item.attr("subscription"), Some("from"), "{jid}: {item:?}");
     }
 }
+
+/// RFC 6121 §4.3: a client may probe a contact itself. A subscriber gets the contact's
+/// current presence (only the probed resource for a full JID, unavailable when the contact
+/// is offline); anyone else gets nothing, and no error.
+#[tokio::test]
+async fn a_clients_presence_probe_is_answered_for_subscribers_only() {
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").user("carol", "pw").start().await;
+    let mut alice = server.connect().resource("a").login("alice", "pw").await;
+    let mut bob = server.connect().resource("b").login("bob", "pw").await;
+    let mut bob2 = server.connect().resource("b2").login("bob", "pw").await;
+    let mut carol = server.client("carol", "pw").await;
+    alice.send("<presence/>").await;
+    bob.send("<presence/>").await;
+    befriend(&mut alice, &mut bob, "alice@localhost", "bob@localhost").await;
+    bob.send("<presence><show>away</show><status>lunch</status></presence>").await;
+    bob2.send("<presence><status>desk</status></presence>").await;
+    for status in ["lunch", "desk"] {
+        alice.expect(|e| e.get_child("status", ns::CLIENT).is_some_and(|s| s.text() == status)).await;
+    }
+    alice.iq("<iq type='get' id='sync' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+    alice.drain_backlog();
+
+    let from_bob =
+        |e: &Element| e.name() == "presence" && e.attr("from").is_some_and(|f| f.starts_with("bob@localhost"));
+    alice.send("<presence to='bob@localhost' type='probe' id='p1'/>").await;
+    let mut answers = [alice.expect(from_bob).await, alice.expect(from_bob).await];
+    answers.sort_by_key(|p| p.attr("from").map(str::to_owned));
+    assert_eq!(answers[0].attr("from"), Some("bob@localhost/b"));
+    assert_eq!(answers[0].get_child("status", ns::CLIENT).map(Element::text).as_deref(), Some("lunch"));
+    assert_eq!(answers[1].attr("from"), Some("bob@localhost/b2"));
+    assert!(answers.iter().all(|p| p.attr("type").is_none() && p.attr("to") == alice.jid.as_deref()));
+
+    // A full JID: that resource only, and only that it is available.
+    alice.send("<presence to='bob@localhost/b2' type='probe'/>").await;
+    let only = alice.expect(from_bob).await;
+    assert_eq!((only.attr("from"), only.attr("type")), (Some("bob@localhost/b2"), None));
+    assert!(only.get_child("status", ns::CLIENT).is_none(), "{only:?}");
+    alice.expect_none(Duration::from_millis(300), from_bob).await;
+
+    // Not subscribed: nothing, and no error either (RFC 6121 §4.3).
+    carol.send("<presence to='bob@localhost' type='probe'/>").await;
+    carol.expect_none(Duration::from_millis(300), |e| e.name() == "presence").await;
+
+    // Offline: unavailable, from the bare JID.
+    bob.kill();
+    bob2.kill();
+    for _ in 0..2 {
+        alice.expect(|e| from_bob(e) && e.attr("type") == Some("unavailable")).await;
+    }
+    alice.send("<presence to='bob@localhost' type='probe'/>").await;
+    let offline = alice.expect(from_bob).await;
+    assert_eq!((offline.attr("from"), offline.attr("type")), (Some("bob@localhost"), Some("unavailable")));
+}

@@ -51,8 +51,9 @@ pub(crate) async fn handle_outbound_presence(
             subscription::outbound(&ctx, &owner, &to.to_bare(), &kind, el).await?;
             Ok(Flow::Handled)
         }
-        // Probes are the server's business (RFC 6121 §4.3).
-        ("probe", _) => Ok(Flow::Handled),
+        // A client may probe a contact itself (RFC 6121 §4.3): routed from its full JID, so
+        // the answers reach the client that asked.
+        ("probe", Some(_)) => Ok(Flow::Continue(el)),
         // Directed presence: the router delivers it; remembered for the final unavailable.
         ("available", Some(to)) => {
             directed.record(&from, to.as_str());
@@ -164,7 +165,7 @@ pub(crate) fn inbound_concerns(el: &Element) -> bool {
 }
 
 pub(crate) async fn handle_inbound_presence(ctx: Ctx, el: Element) -> Result<Flow, StanzaError> {
-    let Some(owner) = el.attr("to").and_then(|t| Jid::new(t).ok()).map(|j| j.to_bare()) else {
+    let Some(to) = el.attr("to").and_then(|t| Jid::new(t).ok()) else {
         return Ok(Flow::Handled);
     };
     let Some(from) = el.attr("from").and_then(|f| Jid::new(f).ok()) else {
@@ -173,35 +174,46 @@ pub(crate) async fn handle_inbound_presence(ctx: Ctx, el: Element) -> Result<Flo
     let kind = el.attr("type").unwrap_or("available").to_owned();
     match kind.as_str() {
         "subscribe" | "subscribed" | "unsubscribe" | "unsubscribed" => {
-            subscription::inbound(&ctx, &owner, &from.to_bare(), &kind, el).await
+            subscription::inbound(&ctx, &to.to_bare(), &from.to_bare(), &kind, el).await
         }
         "probe" => {
-            let allowed = ctx
-                .db
-                .roster()
-                .item(owner.as_str(), from.to_bare().as_str())
-                .await
-                .map_err(internal)?
-                .is_some_and(|r| matches!(r.subscription.as_str(), "from" | "both"));
-            if allowed {
-                let available: Vec<_> = ctx.router.resources(&owner).into_iter().filter(|r| r.is_available()).collect();
-                if available.is_empty() {
-                    let mut p = xml::with_attr(Element::bare("presence", ns::CLIENT), "type", "unavailable");
-                    xml::set_attr(&mut p, "from", owner.as_str());
-                    xml::set_attr(&mut p, "to", from.as_str());
-                    ctx.router.route(p).await;
-                } else {
-                    for r in available {
-                        if let Some(p) = r.presence {
-                            ctx.router.route(addressed(p, from.as_str())).await;
-                        }
-                    }
-                }
-            }
+            answer_probe(&ctx, &to, &from).await?;
             Ok(Flow::Handled)
         }
         _ => Ok(Flow::Continue(el)),
     }
+}
+
+/// RFC 6121 §4.3.2: a subscriber probing `probed` (the bare JID or one full JID of a local
+/// account) gets the current presence of each available resource, or for a full JID only
+/// that this resource is available; unavailable when there is none. Anyone else gets
+/// nothing.
+async fn answer_probe(ctx: &Ctx, probed: &Jid, from: &Jid) -> Result<(), StanzaError> {
+    let owner = probed.to_bare();
+    let contact = ctx.db.roster().item(owner.as_str(), from.to_bare().as_str()).await.map_err(internal)?;
+    if !contact.is_some_and(|r| subscription::has_from(&r.subscription)) {
+        return Ok(());
+    }
+    let probed_resource = probed.try_as_full().ok();
+    let answers: Vec<Element> = ctx
+        .router
+        .resources(&owner)
+        .into_iter()
+        .filter(|r| probed_resource.is_none_or(|p| r.jid == *p))
+        .filter_map(|r| match (r.presence, probed_resource) {
+            (Some(_), Some(_)) => Some(xml::with_attr(Element::bare("presence", ns::CLIENT), "from", r.jid.as_str())),
+            (presence, _) => presence,
+        })
+        .collect();
+    if answers.is_empty() {
+        let mut gone = xml::with_attr(Element::bare("presence", ns::CLIENT), "type", "unavailable");
+        xml::set_attr(&mut gone, "from", probed.as_str());
+        return Ok(ctx.router.route(addressed(gone, from.as_str())).await);
+    }
+    for p in answers {
+        ctx.router.route(addressed(p, from.as_str())).await;
+    }
+    Ok(())
 }
 
 /// Session ends: an available resource goes unavailable to everyone who saw it, and the
