@@ -790,6 +790,51 @@ async fn shared_copies_are_addressed_blocked_and_resent_per_occupant() {
     back.expect_none(std::time::Duration::from_millis(200), is_msg("b1")).await;
 }
 
+/// The status codes of a configuration notice (a message from the room itself).
+async fn config_notice(c: &mut TestClient, room: &str) -> Vec<String> {
+    let notice = c.expect(is_config_notice(room)).await;
+    assert_eq!(notice.attr("type"), Some("groupchat"));
+    notice.get_child("x", USER).unwrap().children().filter_map(|s| s.attr("code")).map(str::to_owned).collect()
+}
+
+fn is_config_notice(room: &str) -> impl Fn(&Element) -> bool + '_ {
+    move |e| e.name() == "message" && e.attr("from") == Some(room) && e.get_child("x", USER).is_some()
+}
+
+/// XEP-0045 §10.2.1: every configuration change is announced, the first one (which unlocks
+/// a new room) too: 170/171 for logging, 172/173 for anonymity, 104 for anything else, and
+/// nothing when nothing changed.
+#[tokio::test]
+async fn each_configuration_change_is_announced_with_its_status_codes() {
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
+    let mut alice = server.client("alice", "pw").await;
+    create(&mut alice, ROOM, "alice", &field("whois", "anyone")).await;
+    assert_eq!(config_notice(&mut alice, ROOM).await, ["172"]);
+    let mut bob = server.client("bob", "pw").await;
+    join(&mut bob, ROOM, "bob", "").await;
+    bob.expect(|e| e.get_child("subject", ns::CLIENT).is_some()).await;
+
+    let configure = |id: &str, fields: &str| {
+        format!(
+            "<iq type='set' to='{ROOM}' id='{id}'><query xmlns='{OWNER}'><x xmlns='jabber:x:data' type='submit'>{fields}</x></query></iq>"
+        )
+    };
+    for (id, fields, codes) in [
+        ("c1", field("roomname", "Lounge"), vec!["104"]),
+        ("c2", field("enablelogging", "0"), vec!["171"]),
+        ("c3", format!("{}{}", field("enablelogging", "1"), field("whois", "moderators")), vec!["170", "173"]),
+        ("c4", format!("{}{}", field("roomdesc", "Chat"), field("whois", "anyone")), vec!["104", "172"]),
+    ] {
+        assert_eq!(alice.iq(&configure(id, &fields)).await.attr("type"), Some("result"), "{id}");
+        for c in [&mut alice, &mut bob] {
+            assert_eq!(config_notice(c, ROOM).await, codes, "{id}");
+        }
+    }
+    // The same values again: nothing changed, nothing to announce.
+    assert_eq!(alice.iq(&configure("c5", &field("roomname", "Lounge"))).await.attr("type"), Some("result"));
+    bob.expect_none(std::time::Duration::from_millis(300), is_config_notice(ROOM)).await;
+}
+
 /// A history request's `since` goes through the strict XEP-0082 parser: one it cannot read
 /// (a year of 19 digits once overflowed the date arithmetic) asks for no particular start.
 #[tokio::test]
