@@ -835,6 +835,26 @@ async fn each_configuration_change_is_announced_with_its_status_codes() {
     bob.expect_none(std::time::Duration::from_millis(300), is_config_notice(ROOM)).await;
 }
 
+/// A nickname that is not a valid resourceprep string (an emoji outside the profile, one of
+/// 5,000 characters) is refused with a presence error, not met with silence.
+#[tokio::test]
+async fn a_nickname_failing_resourceprep_gets_jid_malformed() {
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
+    let mut alice = server.client("alice", "pw").await;
+    create(&mut alice, ROOM, "alice", "").await;
+    let mut bob = server.client("bob", "pw").await;
+    let long = "n".repeat(5000);
+    for nick in ["\u{1F916}\u{FE0F}", long.as_str()] {
+        join(&mut bob, ROOM, nick, "").await;
+        let refused = bob.expect(|e| e.name() == "presence").await;
+        assert_eq!(refused.attr("type"), Some("error"), "{refused:?}");
+        assert_eq!(error_condition(&refused).as_deref(), Some("jid-malformed"));
+    }
+    alice.expect_none(std::time::Duration::from_millis(200), |e| e.name() == "presence").await;
+    join(&mut bob, ROOM, "bob", "").await;
+    bob.expect(presence_from(&format!("{ROOM}/bob"))).await;
+}
+
 /// A history request's `since` goes through the strict XEP-0082 parser: one it cannot read
 /// (a year of 19 digits once overflowed the date arithmetic) asks for no particular start.
 #[tokio::test]

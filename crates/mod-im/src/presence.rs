@@ -42,8 +42,17 @@ pub(crate) async fn handle_outbound_presence(
     let from = sender(&el)?;
     let owner = from.to_bare();
     let kind = el.attr("type").unwrap_or("available").to_owned();
-    let to = match el.attr("to") {
-        Some(t) => Some(Jid::new(t).map_err(|_| StanzaError::jid_malformed())?),
+    let to = match el.attr("to").map(Jid::new) {
+        Some(Ok(to)) => Some(to),
+        // Presence errors are not bounced on the way (no stage's error is), but a client
+        // that addressed one wrongly, such as a room nickname failing resourceprep, must
+        // learn why nothing happens (RFC 6120 §8.3.3.8).
+        Some(Err(_)) if el.attr("type") == Some("error") => return Ok(Flow::Handled),
+        Some(Err(e)) => {
+            let error = StanzaError::jid_malformed().with_text(format!("the address is not a valid JID: {e}"));
+            ctx.router.send_to(&from, error.reply_to(&el));
+            return Ok(Flow::Handled);
+        }
         None => None,
     };
     match (kind.as_str(), to) {
