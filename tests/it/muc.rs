@@ -855,6 +855,60 @@ async fn a_nickname_failing_resourceprep_gets_jid_malformed() {
     bob.expect(presence_from(&format!("{ROOM}/bob"))).await;
 }
 
+/// XEP-0045 §7.2 / §17.3: a join presence from a client that is already in the room asks for
+/// everything a join sends again (occupants, own presence, history, subject); the others
+/// hear of it only if the presence changed.
+#[tokio::test]
+async fn a_second_join_presence_resynchronises_the_client() {
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
+    let mut alice = server.client("alice", "pw").await;
+    create(&mut alice, ROOM, "alice", "").await;
+    alice.send(&format!("<message to='{ROOM}' type='groupchat' id='s'><subject>Topic</subject></message>")).await;
+    alice.send(&format!("<message to='{ROOM}' type='groupchat' id='m'><body>hello</body></message>")).await;
+    alice.expect(|e| e.attr("id") == Some("m")).await;
+    let mut bob = server.client("bob", "pw").await;
+    join(&mut bob, ROOM, "bob", "").await;
+    bob.expect(|e| e.get_child("subject", ns::CLIENT).is_some()).await;
+    alice.expect(presence_from(&format!("{ROOM}/bob"))).await;
+    bob.drain_backlog();
+
+    for round in 0..2 {
+        join(&mut bob, ROOM, "bob", "").await;
+        bob.expect(presence_from(&format!("{ROOM}/alice"))).await;
+        let own = bob.expect(presence_from(&format!("{ROOM}/bob"))).await;
+        assert!(muc_item(&own).3.contains(&"110".to_owned()), "{round}: {own:?}");
+        let history = bob.expect(|e| e.name() == "message").await;
+        assert_eq!(history.get_child("body", ns::CLIENT).map(Element::text).as_deref(), Some("hello"), "{round}");
+        assert!(history.get_child("delay", ns::DELAY).is_some());
+        let subject = bob.expect(|e| e.name() == "message").await;
+        assert_eq!(subject.get_child("subject", ns::CLIENT).map(Element::text).as_deref(), Some("Topic"));
+    }
+    alice.expect_none(std::time::Duration::from_millis(300), presence_from(&format!("{ROOM}/bob"))).await;
+    // A join presence that changes something is also an update for everyone.
+    bob.send(&format!("<presence to='{ROOM}/bob'><x xmlns='{MUC}'/><show>away</show></presence>")).await;
+    let update = alice.expect(presence_from(&format!("{ROOM}/bob"))).await;
+    assert_eq!(update.get_child("show", ns::CLIENT).map(Element::text).as_deref(), Some("away"));
+    bob.expect(|e| e.get_child("subject", ns::CLIENT).is_some()).await;
+}
+
+/// XEP-0045 §7.14: the status text of a leaving occupant reaches everyone.
+#[tokio::test]
+async fn a_leaving_occupants_status_text_reaches_the_room() {
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
+    let mut alice = server.client("alice", "pw").await;
+    create(&mut alice, ROOM, "alice", "").await;
+    let mut bob = server.client("bob", "pw").await;
+    join(&mut bob, ROOM, "bob", "").await;
+    bob.expect(|e| e.get_child("subject", ns::CLIENT).is_some()).await;
+    bob.send(&format!("<presence to='{ROOM}/bob' type='unavailable'><status>gone fishing</status></presence>")).await;
+    for c in [&mut alice, &mut bob] {
+        let left =
+            c.expect(|e| e.attr("from") == Some(&format!("{ROOM}/bob")) && e.attr("type") == Some("unavailable")).await;
+        assert_eq!(left.get_child("status", ns::CLIENT).map(Element::text).as_deref(), Some("gone fishing"));
+        assert_eq!(muc_item(&left).1, "none");
+    }
+}
+
 /// A history request's `since` goes through the strict XEP-0082 parser: one it cannot read
 /// (a year of 19 digits once overflowed the date arithmetic) asks for no particular start.
 #[tokio::test]
