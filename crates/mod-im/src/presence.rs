@@ -2,6 +2,7 @@
 //! presence, answers to probes, unavailable presence when a session goes away.
 
 use crate::directed::Directed;
+use crate::roster::RosterLimit;
 use crate::{internal, offline, subscription};
 use rhein_module::{Ctx, Event, Flow};
 use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, ns, xml};
@@ -38,26 +39,26 @@ pub(crate) async fn handle_outbound_presence(
     ctx: Ctx,
     el: Element,
     directed: Arc<Directed>,
+    limit: RosterLimit,
 ) -> Result<Flow, StanzaError> {
     let from = sender(&el)?;
     let owner = from.to_bare();
     let kind = el.attr("type").unwrap_or("available").to_owned();
     let to = match el.attr("to").map(Jid::new) {
         Some(Ok(to)) => Some(to),
-        // Presence errors are not bounced on the way (no stage's error is), but a client
-        // that addressed one wrongly, such as a room nickname failing resourceprep, must
-        // learn why nothing happens (RFC 6120 §8.3.3.8).
-        Some(Err(_)) if el.attr("type") == Some("error") => return Ok(Flow::Handled),
+        // A room nickname failing resourceprep, for one (RFC 6120 §8.3.3.8).
         Some(Err(e)) => {
             let error = StanzaError::jid_malformed().with_text(format!("the address is not a valid JID: {e}"));
-            ctx.router.send_to(&from, error.reply_to(&el));
+            refuse(&ctx, &from, &el, error);
             return Ok(Flow::Handled);
         }
         None => None,
     };
     match (kind.as_str(), to) {
         ("subscribe" | "subscribed" | "unsubscribe" | "unsubscribed", Some(to)) => {
-            subscription::outbound(&ctx, &owner, &to.to_bare(), &kind, el).await?;
+            if let Err(error) = subscription::outbound(&ctx, &owner, &to.to_bare(), &kind, el.clone(), limit).await {
+                refuse(&ctx, &from, &el, error);
+            }
             Ok(Flow::Handled)
         }
         // A client may probe a contact itself (RFC 6121 §4.3): routed from its full JID, so
@@ -84,6 +85,15 @@ pub(crate) async fn handle_outbound_presence(
             Ok(Flow::Handled)
         }
         _ => Ok(Flow::Handled),
+    }
+}
+
+/// Answers a client's presence with an error. The router bounces no presence (a stage's
+/// error included), but a client whose presence the server refused must learn why nothing
+/// happens. Never in answer to an error.
+fn refuse(ctx: &Ctx, from: &FullJid, el: &Element, error: StanzaError) {
+    if el.attr("type") != Some("error") {
+        ctx.router.send_to(from, error.reply_to(el));
     }
 }
 
@@ -173,7 +183,7 @@ pub(crate) fn inbound_concerns(el: &Element) -> bool {
         || el.attr("from").is_none_or(|f| Jid::new(f).is_err())
 }
 
-pub(crate) async fn handle_inbound_presence(ctx: Ctx, el: Element) -> Result<Flow, StanzaError> {
+pub(crate) async fn handle_inbound_presence(ctx: Ctx, el: Element, limit: RosterLimit) -> Result<Flow, StanzaError> {
     let Some(to) = el.attr("to").and_then(|t| Jid::new(t).ok()) else {
         return Ok(Flow::Handled);
     };
@@ -183,7 +193,7 @@ pub(crate) async fn handle_inbound_presence(ctx: Ctx, el: Element) -> Result<Flo
     let kind = el.attr("type").unwrap_or("available").to_owned();
     match kind.as_str() {
         "subscribe" | "subscribed" | "unsubscribe" | "unsubscribed" => {
-            subscription::inbound(&ctx, &to.to_bare(), &from.to_bare(), &kind, el).await
+            subscription::inbound(&ctx, &to.to_bare(), &from.to_bare(), &kind, el, limit).await
         }
         "probe" => {
             answer_probe(&ctx, &to, &from).await?;
@@ -217,7 +227,7 @@ async fn answer_probe(ctx: &Ctx, probed: &Jid, from: &Jid) -> Result<(), StanzaE
     if answers.is_empty() {
         let mut gone = xml::with_attr(Element::bare("presence", ns::CLIENT), "type", "unavailable");
         xml::set_attr(&mut gone, "from", probed.as_str());
-        return Ok(ctx.router.route(addressed(gone, from.as_str())).await);
+        ctx.router.route(addressed(gone, from.as_str())).await;
     }
     for p in answers {
         ctx.router.route(addressed(p, from.as_str())).await;

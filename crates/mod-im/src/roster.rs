@@ -21,6 +21,22 @@ pub(crate) async fn lock(owner: &BareJid) -> tokio::sync::MutexGuard<'static, ()
     LOCKS[(h.finish() % STRIPES as u64) as usize].lock().await
 }
 
+/// The most items a roster may hold (`[modules.im] max_roster_items`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RosterLimit(pub usize);
+
+impl RosterLimit {
+    /// Refuses to add an item to `owner`'s roster when it is full (items already in it may
+    /// always change). Cheap: the roster's size comes from the roster kept in memory.
+    pub(crate) async fn ensure_room(self, ctx: &Ctx, owner: &BareJid) -> Result<(), StanzaError> {
+        let held = ctx.db.roster().len(owner.as_str()).await.map_err(internal)?;
+        if held >= self.0 {
+            return Err(StanzaError::not_allowed().with_text(format!("the roster is full: at most {} items", self.0)));
+        }
+        Ok(())
+    }
+}
+
 /// The `<item/>` of a stored roster row.
 pub(crate) fn item_element(row: &RosterRow) -> Element {
     let mut item = xml::with_attr(Element::bare("item", ns::ROSTER), "jid", row.contact.as_str());
@@ -63,7 +79,7 @@ pub(crate) async fn handle_roster_get(ctx: Ctx, iq: Element) -> IqResult {
     Ok(Some(q))
 }
 
-pub(crate) async fn handle_roster_set(ctx: Ctx, iq: Element) -> IqResult {
+pub(crate) async fn handle_roster_set(ctx: Ctx, iq: Element, limit: RosterLimit) -> IqResult {
     let from = own_request(&iq)?;
     let owner = from.to_bare();
     let query = iq.get_child("query", ns::ROSTER).ok_or_else(StanzaError::bad_request)?;
@@ -97,13 +113,13 @@ pub(crate) async fn handle_roster_set(ctx: Ctx, iq: Element) -> IqResult {
         return Err(StanzaError::not_acceptable().with_text("name too long"));
     }
     let _roster = lock(&owner).await;
-    let mut row = ctx
-        .db
-        .roster()
-        .item(owner.as_str(), contact.as_str())
-        .await
-        .map_err(internal)?
-        .unwrap_or_else(|| RosterRow::new(contact.as_str()));
+    let mut row = match ctx.db.roster().item(owner.as_str(), contact.as_str()).await.map_err(internal)? {
+        Some(row) => row,
+        None => {
+            limit.ensure_room(&ctx, &owner).await?;
+            RosterRow::new(contact.as_str())
+        }
+    };
     // Subscription state is the server's to keep; `subscription` and `ask` from clients are ignored.
     row.name = name;
     row.groups = groups;
