@@ -59,7 +59,7 @@ async fn carry_over(
         let mutual = old_row.subscription == "both";
         let mut new_row = match roster.item(owner.as_str(), new.as_str()).await.map_err(internal)? {
             Some(row) => row,
-            None if limit.ensure_room(ctx, owner).await.is_err() => return Ok(false),
+            None if !limit.has_room(ctx, owner).await? => return Ok(false),
             None => {
                 RosterRow { name: old_row.name.clone(), groups: old_row.groups.clone(), ..RosterRow::new(new.as_str()) }
             }

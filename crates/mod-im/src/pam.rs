@@ -60,10 +60,8 @@ pub(crate) async fn handle_client_join(ctx: Ctx, iq: Element, limit: RosterLimit
     let payload = iq.get_child("client-join", NS_PAM).ok_or_else(StanzaError::bad_request)?;
     let request = parse::<ClientJoin>(payload)?;
     let channel = channel_of(request.channel.as_deref())?;
-    // Checked before joining, which cannot wait for the roster lock.
-    if ctx.db.roster().item(owner.as_str(), channel.as_str()).await.map_err(internal)?.is_none() {
-        limit.ensure_room(&ctx, &owner).await?;
-    }
+    // Checked before joining (which cannot wait under the roster lock).
+    roster::item_or_new(&ctx, &owner, &channel, limit).await?;
     let answer = ask_channel(&ctx, &owner, &channel, request.join.into()).await?;
     let joined = answer
         .get_child("join", NS_CORE)

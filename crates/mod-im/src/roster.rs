@@ -26,14 +26,30 @@ pub(crate) async fn lock(owner: &BareJid) -> tokio::sync::MutexGuard<'static, ()
 pub(crate) struct RosterLimit(pub usize);
 
 impl RosterLimit {
-    /// Refuses to add an item to `owner`'s roster when it is full (items already in it may
-    /// always change). Cheap: the roster's size comes from the roster kept in memory.
-    pub(crate) async fn ensure_room(self, ctx: &Ctx, owner: &BareJid) -> Result<(), StanzaError> {
-        let held = ctx.db.roster().len(owner.as_str()).await.map_err(internal)?;
-        if held >= self.0 {
-            return Err(StanzaError::not_allowed().with_text(format!("the roster is full: at most {} items", self.0)));
-        }
-        Ok(())
+    /// Whether `owner`'s roster can take one more item. Cheap: the size comes from the
+    /// roster kept in memory.
+    pub(crate) async fn has_room(self, ctx: &Ctx, owner: &BareJid) -> Result<bool, StanzaError> {
+        Ok(ctx.db.roster().len(owner.as_str()).await.map_err(internal)? < self.0)
+    }
+
+    /// What refuses a new item to a full roster.
+    pub(crate) fn refusal(self) -> StanzaError {
+        StanzaError::not_allowed().with_text(format!("the roster is full: at most {} items", self.0))
+    }
+}
+
+/// `contact`'s item in `owner`'s roster, or a new one if the roster has room for it (items
+/// already in it may always change).
+pub(crate) async fn item_or_new(
+    ctx: &Ctx,
+    owner: &BareJid,
+    contact: &BareJid,
+    limit: RosterLimit,
+) -> Result<RosterRow, StanzaError> {
+    match ctx.db.roster().item(owner.as_str(), contact.as_str()).await.map_err(internal)? {
+        Some(row) => Ok(row),
+        None if limit.has_room(ctx, owner).await? => Ok(RosterRow::new(contact.as_str())),
+        None => Err(limit.refusal()),
     }
 }
 
@@ -113,13 +129,7 @@ pub(crate) async fn handle_roster_set(ctx: Ctx, iq: Element, limit: RosterLimit)
         return Err(StanzaError::not_acceptable().with_text("name too long"));
     }
     let _roster = lock(&owner).await;
-    let mut row = match ctx.db.roster().item(owner.as_str(), contact.as_str()).await.map_err(internal)? {
-        Some(row) => row,
-        None => {
-            limit.ensure_room(&ctx, &owner).await?;
-            RosterRow::new(contact.as_str())
-        }
-    };
+    let mut row = item_or_new(&ctx, &owner, &contact, limit).await?;
     // Subscription state is the server's to keep; `subscription` and `ask` from clients are ignored.
     row.name = name;
     row.groups = groups;

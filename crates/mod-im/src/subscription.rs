@@ -20,22 +20,6 @@ async fn row(ctx: &Ctx, owner: &BareJid, contact: &BareJid) -> Result<Option<Ros
     ctx.db.roster().item(owner.as_str(), contact.as_str()).await.map_err(internal)
 }
 
-/// The contact's roster item, or a new one if the roster has room for it.
-async fn row_or_new(
-    ctx: &Ctx,
-    owner: &BareJid,
-    contact: &BareJid,
-    limit: RosterLimit,
-) -> Result<RosterRow, StanzaError> {
-    match row(ctx, owner, contact).await? {
-        Some(row) => Ok(row),
-        None => {
-            limit.ensure_room(ctx, owner).await?;
-            Ok(RosterRow::new(contact.as_str()))
-        }
-    }
-}
-
 pub(crate) fn has_to(sub: &str) -> bool {
     matches!(sub, "to" | "both")
 }
@@ -77,7 +61,7 @@ pub(crate) async fn outbound(
         "subscribe" => {
             {
                 let _roster = roster::lock(owner).await;
-                let mut r = row_or_new(ctx, owner, contact, limit).await?;
+                let mut r = roster::item_or_new(ctx, owner, contact, limit).await?;
                 if !has_to(&r.subscription) && !r.ask {
                     r.ask = true;
                     roster::save(ctx, owner, &r).await?;
@@ -88,7 +72,7 @@ pub(crate) async fn outbound(
         "subscribed" => {
             let approved = {
                 let _roster = roster::lock(owner).await;
-                let mut r = row_or_new(ctx, owner, contact, limit).await?;
+                let mut r = roster::item_or_new(ctx, owner, contact, limit).await?;
                 let pending =
                     ctx.db.subscription_requests().remove(owner.as_str(), contact.as_str()).await.map_err(internal)?;
                 if has_from(&r.subscription) {
@@ -181,9 +165,9 @@ pub(crate) async fn inbound(
                     true
                 }
                 _ => {
-                    if !known && let Err(refused) = limit.ensure_room(ctx, owner).await {
+                    if !known && !limit.has_room(ctx, owner).await? {
                         drop(roster_lock);
-                        ctx.router.route(refused.reply_to(&el)).await;
+                        ctx.router.route(limit.refusal().reply_to(&el)).await;
                         return Ok(Flow::Handled);
                     }
                     // Kept until answered; delivered now to available resources, later on login.
