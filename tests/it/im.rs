@@ -312,3 +312,118 @@ async fn two_resources_approving_at_once_leave_one_consistent_subscription() {
         assert_eq!(item.attr("subscription"), Some("from"), "{jid}: {item:?}");
     }
 }
+
+/// RFC 6121 §4.3: a client may probe a contact itself. A subscriber gets the contact's
+/// current presence (only the probed resource for a full JID, unavailable when the contact
+/// is offline); anyone else gets nothing, and no error.
+#[tokio::test]
+async fn a_clients_presence_probe_is_answered_for_subscribers_only() {
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").user("carol", "pw").start().await;
+    let mut alice = server.connect().resource("a").login("alice", "pw").await;
+    let mut bob = server.connect().resource("b").login("bob", "pw").await;
+    let mut bob2 = server.connect().resource("b2").login("bob", "pw").await;
+    let mut carol = server.client("carol", "pw").await;
+    alice.send("<presence/>").await;
+    bob.send("<presence/>").await;
+    befriend(&mut alice, &mut bob, "alice@localhost", "bob@localhost").await;
+    bob.send("<presence><show>away</show><status>lunch</status></presence>").await;
+    bob2.send("<presence><status>desk</status></presence>").await;
+    for status in ["lunch", "desk"] {
+        alice.expect(|e| e.get_child("status", ns::CLIENT).is_some_and(|s| s.text() == status)).await;
+    }
+    alice.iq("<iq type='get' id='sync' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+    alice.drain_backlog();
+
+    let from_bob =
+        |e: &Element| e.name() == "presence" && e.attr("from").is_some_and(|f| f.starts_with("bob@localhost"));
+    alice.send("<presence to='bob@localhost' type='probe' id='p1'/>").await;
+    let mut answers = [alice.expect(from_bob).await, alice.expect(from_bob).await];
+    answers.sort_by_key(|p| p.attr("from").map(str::to_owned));
+    assert_eq!(answers[0].attr("from"), Some("bob@localhost/b"));
+    assert_eq!(answers[0].get_child("status", ns::CLIENT).map(Element::text).as_deref(), Some("lunch"));
+    assert_eq!(answers[1].attr("from"), Some("bob@localhost/b2"));
+    assert!(answers.iter().all(|p| p.attr("type").is_none() && p.attr("to") == alice.jid.as_deref()));
+
+    // A full JID: that resource only, and only that it is available.
+    alice.send("<presence to='bob@localhost/b2' type='probe'/>").await;
+    let only = alice.expect(from_bob).await;
+    assert_eq!((only.attr("from"), only.attr("type")), (Some("bob@localhost/b2"), None));
+    assert!(only.get_child("status", ns::CLIENT).is_none(), "{only:?}");
+    alice.expect_none(Duration::from_millis(300), from_bob).await;
+
+    // Not subscribed: nothing, and no error either (RFC 6121 §4.3).
+    carol.send("<presence to='bob@localhost' type='probe'/>").await;
+    carol.expect_none(Duration::from_millis(300), |e| e.name() == "presence").await;
+
+    // Offline: unavailable, from the bare JID.
+    bob.kill();
+    bob2.kill();
+    for _ in 0..2 {
+        alice.expect(|e| from_bob(e) && e.attr("type") == Some("unavailable")).await;
+    }
+    alice.send("<presence to='bob@localhost' type='probe'/>").await;
+    let offline = alice.expect(from_bob).await;
+    assert_eq!((offline.attr("from"), offline.attr("type")), (Some("bob@localhost"), Some("unavailable")));
+}
+
+/// `[modules.im] max_roster_items`: a roster set, a subscription request or an approval that
+/// would add an item to a full roster is refused with `not-allowed` and a text naming the
+/// limit; items already in it still change, and a removal makes room again. A contact's
+/// request to a full roster is refused to the contact, not kept.
+#[tokio::test]
+async fn a_full_roster_refuses_new_items_with_not_allowed() {
+    let server = TestServer::builder()
+        .user("alice", "pw")
+        .user("carol", "pw")
+        .configure(|c| {
+            let mut im = toml_table();
+            im.insert("max_roster_items".into(), 3.into());
+            c.modules.settings.insert("im".into(), im.into());
+        })
+        .start()
+        .await;
+    let mut alice = server.client("alice", "pw").await;
+    let mut carol = server.client("carol", "pw").await;
+    alice.send("<presence/>").await;
+    carol.send("<presence/>").await;
+    let set =
+        |id: &str, item: &str| format!("<iq type='set' id='{id}'><query xmlns='jabber:iq:roster'>{item}</query></iq>");
+    let refusal = |e: &Element| -> (Option<String>, String) {
+        let error = e.get_child("error", ns::CLIENT).unwrap_or_else(|| panic!("not an error: {e:?}"));
+        let condition =
+            error.children().find(|c| c.ns() == ns::STANZAS && c.name() != "text").map(|c| c.name().to_owned());
+        (condition, error.get_child("text", ns::STANZAS).map(Element::text).unwrap_or_default())
+    };
+    for i in 1..=3 {
+        let ok = alice.iq(&set(&format!("s{i}"), &format!("<item jid='x{i}@localhost'/>"))).await;
+        assert_eq!(ok.attr("type"), Some("result"), "{ok:?}");
+    }
+    let full = alice.iq(&set("s4", "<item jid='x4@localhost'/>")).await;
+    let (condition, text) = refusal(&full);
+    assert_eq!(condition.as_deref(), Some("not-allowed"));
+    assert!(text.contains("at most 3"), "{text}");
+    let rename = alice.iq(&set("s5", "<item jid='x1@localhost' name='One'/>")).await;
+    assert_eq!(rename.attr("type"), Some("result"), "an item in the roster still changes");
+
+    // Subscribing to someone new, or approving them in advance, would add an item.
+    for kind in ["subscribe", "subscribed"] {
+        alice.send(&format!("<presence to='carol@localhost' type='{kind}' id='p-{kind}'/>")).await;
+        let refused = alice.expect(|e| e.attr("id") == Some(&format!("p-{kind}"))).await;
+        assert_eq!((refused.name(), refused.attr("type")), ("presence", Some("error")));
+        assert_eq!(refusal(&refused).0.as_deref(), Some("not-allowed"), "{kind}");
+    }
+    // carol's request could never be approved: carol is told, alice is not bothered.
+    carol.send("<presence to='alice@localhost' type='subscribe' id='c1'/>").await;
+    let refused = carol.expect(|e| e.attr("id") == Some("c1")).await;
+    assert_eq!((refused.attr("type"), refused.attr("from")), (Some("error"), Some("alice@localhost")));
+    assert_eq!(refusal(&refused).0.as_deref(), Some("not-allowed"));
+    alice.expect_none(Duration::from_millis(300), |e| e.attr("type") == Some("subscribe")).await;
+    let r = alice.iq("<iq type='get' id='g'><query xmlns='jabber:iq:roster'/></iq>").await;
+    assert_eq!(r.get_child("query", ns::ROSTER).unwrap().children().count(), 3);
+
+    // A removal makes room.
+    let removed = alice.iq(&set("s6", "<item jid='x2@localhost' subscription='remove'/>")).await;
+    assert_eq!(removed.attr("type"), Some("result"));
+    alice.send("<presence to='carol@localhost' type='subscribe'/>").await;
+    carol.expect(|e| e.attr("type") == Some("subscribe") && e.attr("from") == Some("alice@localhost")).await;
+}

@@ -175,3 +175,42 @@ async fn preferences_form_forgery_and_privacy() {
     let other = alice.iq(&format!("<iq type='set' id='o' to='bob@localhost'><query xmlns='{MAM}'/></iq>")).await;
     assert!(other.get_child("error", ns::CLIENT).unwrap().get_child("forbidden", ns::STANZAS).is_some());
 }
+
+/// XEP-0082 dates are checked strictly: a year beyond four digits, an offset beyond a day,
+/// an impossible day, or an empty value is `bad-request`, never a crash or a filter quietly
+/// dropped; the session carries on, and a date at the edge of the format still works.
+#[tokio::test]
+async fn dates_outside_xep_0082_are_bad_requests() {
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
+    let (mut alice, _bob) = chat(&server).await;
+    let bad_dates = [
+        "<value>1000000000000000000-01-01T00:00:00Z</value>",
+        "<value>2020-01-01T00:00:00+99999:00</value>",
+        "<value>2020-01-01T00:00:00-24:00</value>",
+        "<value>2021-02-29T00:00:00Z</value>",
+        "<value>+2020-01-01T00:00:00Z</value>",
+        "<value>2020-1-01T00:00:00Z</value>",
+        "<value>2020-01-01T00:00:00.Z</value>",
+        "<value></value>",
+        "",
+    ];
+    for (i, value) in bad_dates.iter().enumerate() {
+        for var in ["start", "end"] {
+            let id = format!("bad{i}{var}");
+            let answer = alice
+                .iq(&format!("<iq type='set' id='{id}'><query xmlns='{MAM}'><x xmlns='jabber:x:data' type='submit'><field var='{var}'>{value}</field></x></query></iq>"))
+                .await;
+            let error = answer.get_child("error", ns::CLIENT).unwrap_or_else(|| panic!("{var} {value}: {answer:?}"));
+            assert!(error.get_child("bad-request", ns::STANZAS).is_some(), "{var} {value}: {answer:?}");
+        }
+    }
+    let (_, bodies, _) = query(
+        &mut alice,
+        "edge",
+        "<field var='start'><value>1970-01-01T00:00:00.123456789+14:00</value></field>\
+         <field var='end'><value>9999-12-31T23:59:59-00:30</value></field>",
+        "",
+    )
+    .await;
+    assert_eq!(bodies.len(), 6, "the session survived every bad date");
+}

@@ -789,3 +789,144 @@ async fn shared_copies_are_addressed_blocked_and_resent_per_occupant() {
     }
     back.expect_none(std::time::Duration::from_millis(200), is_msg("b1")).await;
 }
+
+/// The status codes of a configuration notice (a message from the room itself).
+async fn config_notice(c: &mut TestClient, room: &str) -> Vec<String> {
+    let notice = c.expect(is_config_notice(room)).await;
+    assert_eq!(notice.attr("type"), Some("groupchat"));
+    notice.get_child("x", USER).unwrap().children().filter_map(|s| s.attr("code")).map(str::to_owned).collect()
+}
+
+fn is_config_notice(room: &str) -> impl Fn(&Element) -> bool + '_ {
+    move |e| e.name() == "message" && e.attr("from") == Some(room) && e.get_child("x", USER).is_some()
+}
+
+/// XEP-0045 §10.2.1: every configuration change is announced, the first one (which unlocks
+/// a new room) too: 170/171 for logging, 172/173 for anonymity, 104 for anything else, and
+/// nothing when nothing changed.
+#[tokio::test]
+async fn each_configuration_change_is_announced_with_its_status_codes() {
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
+    let mut alice = server.client("alice", "pw").await;
+    create(&mut alice, ROOM, "alice", &field("whois", "anyone")).await;
+    assert_eq!(config_notice(&mut alice, ROOM).await, ["172"]);
+    let mut bob = server.client("bob", "pw").await;
+    join(&mut bob, ROOM, "bob", "").await;
+    bob.expect(|e| e.get_child("subject", ns::CLIENT).is_some()).await;
+
+    let configure = |id: &str, fields: &str| {
+        format!(
+            "<iq type='set' to='{ROOM}' id='{id}'><query xmlns='{OWNER}'><x xmlns='jabber:x:data' type='submit'>{fields}</x></query></iq>"
+        )
+    };
+    for (id, fields, codes) in [
+        ("c1", field("roomname", "Lounge"), vec!["104"]),
+        ("c2", field("enablelogging", "0"), vec!["171"]),
+        ("c3", format!("{}{}", field("enablelogging", "1"), field("whois", "moderators")), vec!["170", "173"]),
+        ("c4", format!("{}{}", field("roomdesc", "Chat"), field("whois", "anyone")), vec!["104", "172"]),
+    ] {
+        assert_eq!(alice.iq(&configure(id, &fields)).await.attr("type"), Some("result"), "{id}");
+        for c in [&mut alice, &mut bob] {
+            assert_eq!(config_notice(c, ROOM).await, codes, "{id}");
+        }
+    }
+    // The same values again: nothing changed, nothing to announce.
+    assert_eq!(alice.iq(&configure("c5", &field("roomname", "Lounge"))).await.attr("type"), Some("result"));
+    bob.expect_none(std::time::Duration::from_millis(300), is_config_notice(ROOM)).await;
+}
+
+/// A nickname that is not a valid resourceprep string (an emoji outside the profile, one of
+/// 5,000 characters) is refused with a presence error, not met with silence.
+#[tokio::test]
+async fn a_nickname_failing_resourceprep_gets_jid_malformed() {
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
+    let mut alice = server.client("alice", "pw").await;
+    create(&mut alice, ROOM, "alice", "").await;
+    let mut bob = server.client("bob", "pw").await;
+    let long = "n".repeat(5000);
+    for nick in ["\u{1F916}\u{FE0F}", long.as_str()] {
+        join(&mut bob, ROOM, nick, "").await;
+        let refused = bob.expect(|e| e.name() == "presence").await;
+        assert_eq!(refused.attr("type"), Some("error"), "{refused:?}");
+        assert_eq!(error_condition(&refused).as_deref(), Some("jid-malformed"));
+    }
+    alice.expect_none(std::time::Duration::from_millis(200), |e| e.name() == "presence").await;
+    join(&mut bob, ROOM, "bob", "").await;
+    bob.expect(presence_from(&format!("{ROOM}/bob"))).await;
+}
+
+/// XEP-0045 §7.2 / §17.3: a join presence from a client that is already in the room asks for
+/// everything a join sends again (occupants, own presence, history, subject); the others
+/// hear of it only if the presence changed.
+#[tokio::test]
+async fn a_second_join_presence_resynchronises_the_client() {
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
+    let mut alice = server.client("alice", "pw").await;
+    create(&mut alice, ROOM, "alice", "").await;
+    alice.send(&format!("<message to='{ROOM}' type='groupchat' id='s'><subject>Topic</subject></message>")).await;
+    alice.send(&format!("<message to='{ROOM}' type='groupchat' id='m'><body>hello</body></message>")).await;
+    alice.expect(|e| e.attr("id") == Some("m")).await;
+    let mut bob = server.client("bob", "pw").await;
+    join(&mut bob, ROOM, "bob", "").await;
+    bob.expect(|e| e.get_child("subject", ns::CLIENT).is_some()).await;
+    alice.expect(presence_from(&format!("{ROOM}/bob"))).await;
+    bob.drain_backlog();
+
+    for round in 0..2 {
+        join(&mut bob, ROOM, "bob", "").await;
+        bob.expect(presence_from(&format!("{ROOM}/alice"))).await;
+        let own = bob.expect(presence_from(&format!("{ROOM}/bob"))).await;
+        assert!(muc_item(&own).3.contains(&"110".to_owned()), "{round}: {own:?}");
+        let history = bob.expect(|e| e.name() == "message").await;
+        assert_eq!(history.get_child("body", ns::CLIENT).map(Element::text).as_deref(), Some("hello"), "{round}");
+        assert!(history.get_child("delay", ns::DELAY).is_some());
+        let subject = bob.expect(|e| e.name() == "message").await;
+        assert_eq!(subject.get_child("subject", ns::CLIENT).map(Element::text).as_deref(), Some("Topic"));
+    }
+    alice.expect_none(std::time::Duration::from_millis(300), presence_from(&format!("{ROOM}/bob"))).await;
+    // A join presence that changes something is also an update for everyone.
+    bob.send(&format!("<presence to='{ROOM}/bob'><x xmlns='{MUC}'/><show>away</show></presence>")).await;
+    let update = alice.expect(presence_from(&format!("{ROOM}/bob"))).await;
+    assert_eq!(update.get_child("show", ns::CLIENT).map(Element::text).as_deref(), Some("away"));
+    bob.expect(|e| e.get_child("subject", ns::CLIENT).is_some()).await;
+}
+
+/// XEP-0045 §7.14: the status text of a leaving occupant reaches everyone.
+#[tokio::test]
+async fn a_leaving_occupants_status_text_reaches_the_room() {
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
+    let mut alice = server.client("alice", "pw").await;
+    create(&mut alice, ROOM, "alice", "").await;
+    let mut bob = server.client("bob", "pw").await;
+    join(&mut bob, ROOM, "bob", "").await;
+    bob.expect(|e| e.get_child("subject", ns::CLIENT).is_some()).await;
+    bob.send(&format!("<presence to='{ROOM}/bob' type='unavailable'><status>gone fishing</status></presence>")).await;
+    for c in [&mut alice, &mut bob] {
+        let left =
+            c.expect(|e| e.attr("from") == Some(&format!("{ROOM}/bob")) && e.attr("type") == Some("unavailable")).await;
+        assert_eq!(left.get_child("status", ns::CLIENT).map(Element::text).as_deref(), Some("gone fishing"));
+        assert_eq!(muc_item(&left).1, "none");
+    }
+}
+
+/// A history request's `since` goes through the strict XEP-0082 parser: one it cannot read
+/// (a year of 19 digits once overflowed the date arithmetic) asks for no particular start.
+#[tokio::test]
+async fn a_malformed_history_since_is_ignored() {
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
+    let mut alice = server.client("alice", "pw").await;
+    create(&mut alice, ROOM, "alice", "").await;
+    alice.send(&format!("<message to='{ROOM}' type='groupchat' id='m'><body>hello</body></message>")).await;
+    alice.expect(|e| e.attr("id") == Some("m")).await;
+    let mut bob = server.client("bob", "pw").await;
+    for (nick, since) in [("b1", "1000000000000000000-01-01T00:00:00Z"), ("b2", "2020-01-01T00:00:00+99999:00")] {
+        join(&mut bob, ROOM, nick, &format!("<history since='{since}'/>")).await;
+        bob.expect(presence_from(&format!("{ROOM}/{nick}"))).await;
+        let history = bob.expect(|e| e.name() == "message").await;
+        assert_eq!(history.get_child("body", ns::CLIENT).map(Element::text).as_deref(), Some("hello"), "{since}");
+        bob.expect(|e| e.get_child("subject", ns::CLIENT).is_some()).await;
+        bob.send(&format!("<presence to='{ROOM}/{nick}' type='unavailable'/>")).await;
+        bob.expect(|e| e.attr("from") == Some(&format!("{ROOM}/{nick}")) && e.attr("type") == Some("unavailable"))
+            .await;
+    }
+}

@@ -26,11 +26,14 @@ pub struct ImConfig {
     pub offline_limit: i64,
     /// Carry roster entries over when a contact announces a verified move (XEP-0283).
     pub accept_moves: bool,
+    /// Items one roster holds at most: a roster set, subscription or channel join that
+    /// would add one more is refused with `not-allowed`.
+    pub max_roster_items: usize,
 }
 
 impl Default for ImConfig {
     fn default() -> Self {
-        Self { offline_limit: 1000, accept_moves: true }
+        Self { offline_limit: 1000, accept_moves: true, max_roster_items: 1000 }
     }
 }
 
@@ -55,24 +58,36 @@ impl Module for Im {
         reg.stream_feature(Element::bare("sub", ns::PRE_APPROVAL));
         reg.feature(ns::OFFLINE);
         reg.iq(IqKind::Get, Targets::Account, ns::ROSTER, "query", roster::handle_roster_get)?;
-        reg.iq(IqKind::Set, Targets::Account, ns::ROSTER, "query", roster::handle_roster_set)?;
+        let limit = roster::RosterLimit(self.config.max_roster_items);
+        reg.iq(IqKind::Set, Targets::Account, ns::ROSTER, "query", move |ctx, iq| {
+            roster::handle_roster_set(ctx, iq, limit)
+        })?;
         let directed = Arc::new(directed::Directed::default());
         let d = directed.clone();
-        reg.stage(Stage::OutboundPresence, 0, move |ctx, el| presence::handle_outbound_presence(ctx, el, d.clone()));
+        reg.stage(Stage::OutboundPresence, 0, move |ctx, el| {
+            presence::handle_outbound_presence(ctx, el, d.clone(), limit)
+        });
         reg.stage_when(
             Stage::InboundPresence,
             0,
             |_, el, _| presence::inbound_concerns(el),
-            presence::handle_inbound_presence,
+            move |ctx, el| presence::handle_inbound_presence(ctx, el, limit),
         );
         if self.config.accept_moves {
-            reg.stage_when(Stage::InboundPresence, 5, |_, el, _| moved::announced(el), moved::handle_inbound);
+            reg.stage_when(
+                Stage::InboundPresence,
+                5,
+                |_, el, _| moved::announced(el),
+                move |ctx, el| moved::handle_inbound(ctx, el, limit),
+            );
         }
         // MIX participant's server (XEP-0405): above moves (5) and the archive (10), below
         // blocking (100).
         reg.account_feature(rhein_proto::mix::NS_PAM);
         reg.account_feature(pam::NS_ARCHIVE);
-        reg.iq(IqKind::Set, Targets::Account, rhein_proto::mix::NS_PAM, "client-join", pam::handle_client_join)?;
+        reg.iq(IqKind::Set, Targets::Account, rhein_proto::mix::NS_PAM, "client-join", move |ctx, iq| {
+            pam::handle_client_join(ctx, iq, limit)
+        })?;
         reg.iq(IqKind::Set, Targets::Account, rhein_proto::mix::NS_PAM, "client-leave", pam::handle_client_leave)?;
         reg.stage_when(
             Stage::InboundMessage,
@@ -86,8 +101,8 @@ impl Module for Im {
             |_, el, to| to.resource().is_none() && pam::may_be_from_channel(el),
             pam::handle_inbound_presence,
         );
-        let limit = self.config.offline_limit;
-        reg.stage(Stage::Undeliverable, 0, move |ctx, el| offline::handle_store_offline(ctx, el, limit));
+        let offline_limit = self.config.offline_limit;
+        reg.stage(Stage::Undeliverable, 0, move |ctx, el| offline::handle_store_offline(ctx, el, offline_limit));
         reg.on_event(move |ctx, ev| presence::handle_session_event(ctx, ev, directed.clone()));
         Ok(())
     }

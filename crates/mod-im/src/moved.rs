@@ -4,8 +4,9 @@
 //! bothering the user, and the old subscription is revoked. Anything unverifiable is an
 //! ordinary subscription request.
 
+use crate::roster::{self, RosterLimit};
 use crate::subscription::{self, has_from, with, without};
-use crate::{internal, presence, roster};
+use crate::{internal, presence};
 use rhein_module::{Ctx, Flow};
 use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, xml};
 use rhein_storage::RosterRow;
@@ -21,16 +22,24 @@ pub(crate) fn announced(el: &Element) -> bool {
     el.attr("type") == Some("subscribe") && el.get_child("moved", NS).is_some()
 }
 
-pub(crate) async fn handle_inbound(ctx: Ctx, el: Element) -> Result<Flow, StanzaError> {
+pub(crate) async fn handle_inbound(ctx: Ctx, el: Element, limit: RosterLimit) -> Result<Flow, StanzaError> {
     let claim = el.get_child("moved", NS).and_then(|m| m.get_child("old-jid", NS)).map(Element::text);
     let parties = (el.attr("type"), el.attr("to").map(Jid::new), el.attr("from").map(Jid::new), claim);
     let (Some("subscribe"), Some(Ok(to)), Some(Ok(from)), Some(old)) = parties else { return Ok(Flow::Continue(el)) };
     let Ok(old) = BareJid::new(old.trim()) else { return Ok(Flow::Continue(el)) };
     let (owner, new) = (to.to_bare(), from.to_bare());
-    if carry_over(&ctx, &owner, &old, &new).await? { Ok(Flow::Handled) } else { Ok(Flow::Continue(el)) }
+    if carry_over(&ctx, &owner, &old, &new, limit).await? { Ok(Flow::Handled) } else { Ok(Flow::Continue(el)) }
 }
 
-async fn carry_over(ctx: &Ctx, owner: &BareJid, old: &BareJid, new: &BareJid) -> Result<bool, StanzaError> {
+/// Whether the entry moved; not when the move is unverified, or the roster is full (the new
+/// JID is then an ordinary request, which a full roster refuses).
+async fn carry_over(
+    ctx: &Ctx,
+    owner: &BareJid,
+    old: &BareJid,
+    new: &BareJid,
+    limit: RosterLimit,
+) -> Result<bool, StanzaError> {
     if old == new {
         return Ok(false);
     }
@@ -48,9 +57,13 @@ async fn carry_over(ctx: &Ctx, owner: &BareJid, old: &BareJid, new: &BareJid) ->
         let old_row = roster.item(owner.as_str(), old.as_str()).await.map_err(internal)?;
         let Some(mut old_row) = old_row.filter(|r| has_from(&r.subscription)) else { return Ok(false) };
         let mutual = old_row.subscription == "both";
-        let mut new_row = roster.item(owner.as_str(), new.as_str()).await.map_err(internal)?.unwrap_or_else(|| {
-            RosterRow { name: old_row.name.clone(), groups: old_row.groups.clone(), ..RosterRow::new(new.as_str()) }
-        });
+        let mut new_row = match roster.item(owner.as_str(), new.as_str()).await.map_err(internal)? {
+            Some(row) => row,
+            None if !limit.has_room(ctx, owner).await? => return Ok(false),
+            None => {
+                RosterRow { name: old_row.name.clone(), groups: old_row.groups.clone(), ..RosterRow::new(new.as_str()) }
+            }
+        };
         new_row.subscription = with(&new_row.subscription, false, true);
         new_row.approved = false;
         roster::save(ctx, owner, &new_row).await?;
@@ -64,7 +77,7 @@ async fn carry_over(ctx: &Ctx, owner: &BareJid, old: &BareJid, new: &BareJid) ->
     subscription::send(ctx, owner, old, "unsubscribed").await;
     if mutual {
         let request = xml::with_attr(Element::bare("presence", ns::CLIENT), "type", "subscribe");
-        subscription::outbound(ctx, owner, new, "subscribe", request).await?;
+        subscription::outbound(ctx, owner, new, "subscribe", request, limit).await?;
     }
     tracing::info!(%owner, %old, %new, "contact moved");
     Ok(true)

@@ -6,7 +6,8 @@
 //! Which channels an account is in, with its participant id there, is kept as account data
 //! of kind [`KIND`].
 
-use crate::{internal, roster};
+use crate::internal;
+use crate::roster::{self, RosterLimit};
 use rhein_module::{Ctx, Flow, Interest, IqResult, own_request};
 use rhein_proto::mix::{ClientJoin, ClientLeave, Join, Leave, NS_CORE, NS_PAM, NS_ROSTER, RosterChannel, nodes, parse};
 use rhein_proto::{BareJid, Element, StanzaError, ns, sid, xml};
@@ -53,12 +54,14 @@ async fn ask_channel(ctx: &Ctx, owner: &BareJid, channel: &BareJid, payload: Ele
 }
 
 /// XEP-0405 §5.5: joins for the client, then records the channel in the roster.
-pub(crate) async fn handle_client_join(ctx: Ctx, iq: Element) -> IqResult {
+pub(crate) async fn handle_client_join(ctx: Ctx, iq: Element, limit: RosterLimit) -> IqResult {
     let client = own_request(&iq)?;
     let owner = client.to_bare();
     let payload = iq.get_child("client-join", NS_PAM).ok_or_else(StanzaError::bad_request)?;
     let request = parse::<ClientJoin>(payload)?;
     let channel = channel_of(request.channel.as_deref())?;
+    // Checked before joining (which cannot wait under the roster lock).
+    roster::item_or_new(&ctx, &owner, &channel, limit).await?;
     let answer = ask_channel(&ctx, &owner, &channel, request.join.into()).await?;
     let joined = answer
         .get_child("join", NS_CORE)

@@ -2,6 +2,7 @@
 //! presence, answers to probes, unavailable presence when a session goes away.
 
 use crate::directed::Directed;
+use crate::roster::RosterLimit;
 use crate::{internal, offline, subscription};
 use rhein_module::{Ctx, Event, Flow};
 use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, ns, xml};
@@ -38,21 +39,31 @@ pub(crate) async fn handle_outbound_presence(
     ctx: Ctx,
     el: Element,
     directed: Arc<Directed>,
+    limit: RosterLimit,
 ) -> Result<Flow, StanzaError> {
     let from = sender(&el)?;
     let owner = from.to_bare();
     let kind = el.attr("type").unwrap_or("available").to_owned();
-    let to = match el.attr("to") {
-        Some(t) => Some(Jid::new(t).map_err(|_| StanzaError::jid_malformed())?),
+    let to = match el.attr("to").map(Jid::new) {
+        Some(Ok(to)) => Some(to),
+        // A room nickname failing resourceprep, for one (RFC 6120 §8.3.3.8).
+        Some(Err(e)) => {
+            let error = StanzaError::jid_malformed().with_text(format!("the address is not a valid JID: {e}"));
+            refuse(&ctx, &from, &el, error);
+            return Ok(Flow::Handled);
+        }
         None => None,
     };
     match (kind.as_str(), to) {
         ("subscribe" | "subscribed" | "unsubscribe" | "unsubscribed", Some(to)) => {
-            subscription::outbound(&ctx, &owner, &to.to_bare(), &kind, el).await?;
+            if let Err(error) = subscription::outbound(&ctx, &owner, &to.to_bare(), &kind, el.clone(), limit).await {
+                refuse(&ctx, &from, &el, error);
+            }
             Ok(Flow::Handled)
         }
-        // Probes are the server's business (RFC 6121 §4.3).
-        ("probe", _) => Ok(Flow::Handled),
+        // A client may probe a contact itself (RFC 6121 §4.3): routed from its full JID, so
+        // the answers reach the client that asked.
+        ("probe", Some(_)) => Ok(Flow::Continue(el)),
         // Directed presence: the router delivers it; remembered for the final unavailable.
         ("available", Some(to)) => {
             directed.record(&from, to.as_str());
@@ -74,6 +85,15 @@ pub(crate) async fn handle_outbound_presence(
             Ok(Flow::Handled)
         }
         _ => Ok(Flow::Handled),
+    }
+}
+
+/// Answers a client's presence with an error. The router bounces no presence (a stage's
+/// error included), but a client whose presence the server refused must learn why nothing
+/// happens. Never in answer to an error.
+fn refuse(ctx: &Ctx, from: &FullJid, el: &Element, error: StanzaError) {
+    if el.attr("type") != Some("error") {
+        ctx.router.send_to(from, error.reply_to(el));
     }
 }
 
@@ -163,8 +183,8 @@ pub(crate) fn inbound_concerns(el: &Element) -> bool {
         || el.attr("from").is_none_or(|f| Jid::new(f).is_err())
 }
 
-pub(crate) async fn handle_inbound_presence(ctx: Ctx, el: Element) -> Result<Flow, StanzaError> {
-    let Some(owner) = el.attr("to").and_then(|t| Jid::new(t).ok()).map(|j| j.to_bare()) else {
+pub(crate) async fn handle_inbound_presence(ctx: Ctx, el: Element, limit: RosterLimit) -> Result<Flow, StanzaError> {
+    let Some(to) = el.attr("to").and_then(|t| Jid::new(t).ok()) else {
         return Ok(Flow::Handled);
     };
     let Some(from) = el.attr("from").and_then(|f| Jid::new(f).ok()) else {
@@ -173,35 +193,46 @@ pub(crate) async fn handle_inbound_presence(ctx: Ctx, el: Element) -> Result<Flo
     let kind = el.attr("type").unwrap_or("available").to_owned();
     match kind.as_str() {
         "subscribe" | "subscribed" | "unsubscribe" | "unsubscribed" => {
-            subscription::inbound(&ctx, &owner, &from.to_bare(), &kind, el).await
+            subscription::inbound(&ctx, &to.to_bare(), &from.to_bare(), &kind, el, limit).await
         }
         "probe" => {
-            let allowed = ctx
-                .db
-                .roster()
-                .item(owner.as_str(), from.to_bare().as_str())
-                .await
-                .map_err(internal)?
-                .is_some_and(|r| matches!(r.subscription.as_str(), "from" | "both"));
-            if allowed {
-                let available: Vec<_> = ctx.router.resources(&owner).into_iter().filter(|r| r.is_available()).collect();
-                if available.is_empty() {
-                    let mut p = xml::with_attr(Element::bare("presence", ns::CLIENT), "type", "unavailable");
-                    xml::set_attr(&mut p, "from", owner.as_str());
-                    xml::set_attr(&mut p, "to", from.as_str());
-                    ctx.router.route(p).await;
-                } else {
-                    for r in available {
-                        if let Some(p) = r.presence {
-                            ctx.router.route(addressed(p, from.as_str())).await;
-                        }
-                    }
-                }
-            }
+            answer_probe(&ctx, &to, &from).await?;
             Ok(Flow::Handled)
         }
         _ => Ok(Flow::Continue(el)),
     }
+}
+
+/// RFC 6121 §4.3.2: a subscriber probing `probed` (the bare JID or one full JID of a local
+/// account) gets the current presence of each available resource, or for a full JID only
+/// that this resource is available; unavailable when there is none. Anyone else gets
+/// nothing.
+async fn answer_probe(ctx: &Ctx, probed: &Jid, from: &Jid) -> Result<(), StanzaError> {
+    let owner = probed.to_bare();
+    let contact = ctx.db.roster().item(owner.as_str(), from.to_bare().as_str()).await.map_err(internal)?;
+    if !contact.is_some_and(|r| subscription::has_from(&r.subscription)) {
+        return Ok(());
+    }
+    let probed_resource = probed.try_as_full().ok();
+    let answers: Vec<Element> = ctx
+        .router
+        .resources(&owner)
+        .into_iter()
+        .filter(|r| probed_resource.is_none_or(|p| r.jid == *p))
+        .filter_map(|r| match (r.presence, probed_resource) {
+            (Some(_), Some(_)) => Some(xml::with_attr(Element::bare("presence", ns::CLIENT), "from", r.jid.as_str())),
+            (presence, _) => presence,
+        })
+        .collect();
+    if answers.is_empty() {
+        let mut gone = xml::with_attr(Element::bare("presence", ns::CLIENT), "type", "unavailable");
+        xml::set_attr(&mut gone, "from", probed.as_str());
+        ctx.router.route(addressed(gone, from.as_str())).await;
+    }
+    for p in answers {
+        ctx.router.route(addressed(p, from.as_str())).await;
+    }
+    Ok(())
 }
 
 /// Session ends: an available resource goes unavailable to everyone who saw it, and the

@@ -21,6 +21,38 @@ pub(crate) async fn lock(owner: &BareJid) -> tokio::sync::MutexGuard<'static, ()
     LOCKS[(h.finish() % STRIPES as u64) as usize].lock().await
 }
 
+/// The most items a roster may hold (`[modules.im] max_roster_items`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RosterLimit(pub usize);
+
+impl RosterLimit {
+    /// Whether `owner`'s roster can take one more item. Cheap: the size comes from the
+    /// roster kept in memory.
+    pub(crate) async fn has_room(self, ctx: &Ctx, owner: &BareJid) -> Result<bool, StanzaError> {
+        Ok(ctx.db.roster().len(owner.as_str()).await.map_err(internal)? < self.0)
+    }
+
+    /// What refuses a new item to a full roster.
+    pub(crate) fn refusal(self) -> StanzaError {
+        StanzaError::not_allowed().with_text(format!("the roster is full: at most {} items", self.0))
+    }
+}
+
+/// `contact`'s item in `owner`'s roster, or a new one if the roster has room for it (items
+/// already in it may always change).
+pub(crate) async fn item_or_new(
+    ctx: &Ctx,
+    owner: &BareJid,
+    contact: &BareJid,
+    limit: RosterLimit,
+) -> Result<RosterRow, StanzaError> {
+    match ctx.db.roster().item(owner.as_str(), contact.as_str()).await.map_err(internal)? {
+        Some(row) => Ok(row),
+        None if limit.has_room(ctx, owner).await? => Ok(RosterRow::new(contact.as_str())),
+        None => Err(limit.refusal()),
+    }
+}
+
 /// The `<item/>` of a stored roster row.
 pub(crate) fn item_element(row: &RosterRow) -> Element {
     let mut item = xml::with_attr(Element::bare("item", ns::ROSTER), "jid", row.contact.as_str());
@@ -63,7 +95,7 @@ pub(crate) async fn handle_roster_get(ctx: Ctx, iq: Element) -> IqResult {
     Ok(Some(q))
 }
 
-pub(crate) async fn handle_roster_set(ctx: Ctx, iq: Element) -> IqResult {
+pub(crate) async fn handle_roster_set(ctx: Ctx, iq: Element, limit: RosterLimit) -> IqResult {
     let from = own_request(&iq)?;
     let owner = from.to_bare();
     let query = iq.get_child("query", ns::ROSTER).ok_or_else(StanzaError::bad_request)?;
@@ -97,13 +129,7 @@ pub(crate) async fn handle_roster_set(ctx: Ctx, iq: Element) -> IqResult {
         return Err(StanzaError::not_acceptable().with_text("name too long"));
     }
     let _roster = lock(&owner).await;
-    let mut row = ctx
-        .db
-        .roster()
-        .item(owner.as_str(), contact.as_str())
-        .await
-        .map_err(internal)?
-        .unwrap_or_else(|| RosterRow::new(contact.as_str()));
+    let mut row = item_or_new(&ctx, &owner, &contact, limit).await?;
     // Subscription state is the server's to keep; `subscription` and `ask` from clients are ignored.
     row.name = name;
     row.groups = groups;

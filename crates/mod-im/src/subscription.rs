@@ -2,7 +2,8 @@
 //! answers) and on the contact's side (inbound ones), including pre-approval (§3.4) and
 //! requests kept until an offline user comes back (§3.1.3).
 
-use crate::{internal, presence, roster};
+use crate::roster::{self, RosterLimit};
+use crate::{internal, presence};
 use rhein_module::{Ctx, Flow};
 use rhein_proto::{BareJid, Element, StanzaError, ns, xml};
 use rhein_storage::RosterRow;
@@ -43,13 +44,15 @@ pub(crate) fn without(sub: &str, to: bool, from: bool) -> String {
 }
 
 /// A subscription stanza sent by the local user `owner` to `contact`. The roster changes under
-/// the account's roster lock; the stanza is routed after it is released.
+/// the account's roster lock; the stanza is routed after it is released. A request or an
+/// approval that would add an item to a full roster is refused before anything changes.
 pub(crate) async fn outbound(
     ctx: &Ctx,
     owner: &BareJid,
     contact: &BareJid,
     kind: &str,
     el: Element,
+    limit: RosterLimit,
 ) -> Result<(), StanzaError> {
     let mut el = el;
     xml::set_attr(&mut el, "from", owner.as_str());
@@ -58,7 +61,7 @@ pub(crate) async fn outbound(
         "subscribe" => {
             {
                 let _roster = roster::lock(owner).await;
-                let mut r = row(ctx, owner, contact).await?.unwrap_or_else(|| RosterRow::new(contact.as_str()));
+                let mut r = roster::item_or_new(ctx, owner, contact, limit).await?;
                 if !has_to(&r.subscription) && !r.ask {
                     r.ask = true;
                     roster::save(ctx, owner, &r).await?;
@@ -69,9 +72,9 @@ pub(crate) async fn outbound(
         "subscribed" => {
             let approved = {
                 let _roster = roster::lock(owner).await;
+                let mut r = roster::item_or_new(ctx, owner, contact, limit).await?;
                 let pending =
                     ctx.db.subscription_requests().remove(owner.as_str(), contact.as_str()).await.map_err(internal)?;
-                let mut r = row(ctx, owner, contact).await?.unwrap_or_else(|| RosterRow::new(contact.as_str()));
                 if has_from(&r.subscription) {
                     return Ok(());
                 }
@@ -133,13 +136,15 @@ pub(crate) async fn outbound(
 }
 
 /// A subscription stanza from `contact` to the local user `owner`. Returns whether it should be
-/// delivered to the user's resources.
+/// delivered to the user's resources. A request from someone who is not in a full roster
+/// could never be approved: the contact is told so (`not-allowed`) instead.
 pub(crate) async fn inbound(
     ctx: &Ctx,
     owner: &BareJid,
     contact: &BareJid,
     kind: &str,
     el: Element,
+    limit: RosterLimit,
 ) -> Result<Flow, StanzaError> {
     // Held until the roster is settled; answers are routed after it is released.
     let roster_lock = roster::lock(owner).await;
@@ -150,6 +155,7 @@ pub(crate) async fn inbound(
     xml::set_attr(&mut el, "to", owner.as_str());
     match kind {
         "subscribe" => {
+            let known = current.is_some();
             let newly_approved = match current {
                 Some(r) if has_from(&r.subscription) => false,
                 Some(mut r) if r.approved => {
@@ -159,6 +165,11 @@ pub(crate) async fn inbound(
                     true
                 }
                 _ => {
+                    if !known && !limit.has_room(ctx, owner).await? {
+                        drop(roster_lock);
+                        ctx.router.route(limit.refusal().reply_to(&el)).await;
+                        return Ok(Flow::Handled);
+                    }
                     // Kept until answered; delivered now to available resources, later on login.
                     let stanza = xml::to_string(&el);
                     ctx.db

@@ -51,14 +51,20 @@ fn single(form: Option<&Element>, var: &str) -> Option<String> {
     field(form, var).into_iter().next().filter(|v| !v.is_empty())
 }
 
+/// A date field (`start`, `end`): absent, or exactly one XEP-0082 DateTime; an empty or
+/// malformed one is refused rather than read as "no limit".
+fn date_field(form: Option<&Element>, var: &str) -> Result<Option<i64>, StanzaError> {
+    let bad = |what: String| StanzaError::bad_request().with_text(format!("{var}: {what}"));
+    let mut fields = form.into_iter().flat_map(|f| f.children()).filter(|f| f.is("field", NS_DATA));
+    let Some(field) = fields.find(|f| f.attr("var") == Some(var)) else { return Ok(None) };
+    match rhein_proto::form::values(field).as_slice() {
+        [value] => time::parse_datetime(value.trim()).map(Some).map_err(|e| bad(e.to_string())),
+        _ => Err(bad("give exactly one date".into())),
+    }
+}
+
 fn parse(query: &Element, config: &MamConfig) -> Result<ArchiveQuery, StanzaError> {
     let form = query.get_child("x", NS_DATA);
-    let bad = |what: &str| StanzaError::bad_request().with_text(what.to_owned());
-    let time_field = |var: &str| -> Result<Option<i64>, StanzaError> {
-        single(form, var)
-            .map(|v| time::parse_datetime(&v).ok_or_else(|| bad(&format!("{var} is not an XEP-0082 date"))))
-            .transpose()
-    };
     let with = single(form, "with")
         .map(|w| Jid::new(&w).map(|j| j.to_bare().to_string()).map_err(|_| StanzaError::jid_malformed()))
         .transpose()?;
@@ -72,8 +78,8 @@ fn parse(query: &Element, config: &MamConfig) -> Result<ArchiveQuery, StanzaErro
     };
     Ok(ArchiveQuery {
         with,
-        start: time_field("start")?,
-        end: time_field("end")?,
+        start: date_field(form, "start")?,
+        end: date_field(form, "end")?,
         after_id: single(form, "after-id"),
         before_id: single(form, "before-id"),
         ids: field(form, "ids"),

@@ -22,7 +22,8 @@ impl HistoryRequest {
         let Some(h) = history else { return Self::default() };
         let num = |name: &str| h.attr(name).and_then(|v| v.trim().parse::<usize>().ok());
         let seconds = num("seconds").map(|s| now_ms() - (s as i64) * 1000);
-        let since = h.attr("since").and_then(time::parse_datetime);
+        // A malformed `since` asks for no particular start: the join itself still succeeds.
+        let since = h.attr("since").and_then(|s| time::parse_datetime(s).ok());
         Self { max_stanzas: num("maxstanzas"), max_chars: num("maxchars"), since_ms: seconds.max(since) }
     }
 }

@@ -119,6 +119,28 @@ pub(crate) fn presence_to_room(out: &mut Outbox, room: &Room, occ: &Occupant, bu
     }
 }
 
+/// The presence of every other occupant whose presence the room broadcasts, for `viewer`'s
+/// client `to` (what a joining client gets before its own presence, §7.2.3).
+fn send_occupants(out: &mut Outbox, room: &Room, viewer: &Occupant, to: &FullJid) {
+    for occ in room.occupants.iter().filter(|o| o.nick != viewer.nick && room.broadcasts(o)) {
+        let p = presence_of(room, occ, viewer, false, &[], None);
+        out.push(xml::with_attr(p, "to", to.as_str()));
+    }
+}
+
+/// Codes an occupant sees on its own presence when it enters, besides 110: 100 when
+/// everyone may see real JIDs, 201 when its presence created the room.
+fn own_codes(room: &Room, created: bool) -> Vec<&'static str> {
+    let mut codes = Vec::new();
+    if room.config.whois == Whois::Anyone {
+        codes.push(NON_ANONYMOUS);
+    }
+    if created {
+        codes.push(CREATED);
+    }
+    codes
+}
+
 /// Codes `viewer` sees on a presence of `occ`: 110 on its own, the others as given.
 fn codes_for<'a>(occ: &Occupant, viewer: &Occupant, shared: &[&'a str]) -> Vec<&'a str> {
     let mut codes = shared.to_vec();
@@ -140,7 +162,11 @@ impl Muc {
     ) -> Result<(), StanzaError> {
         match el.attr("type") {
             None => self.available(ctx, out, from, room_jid, nick, el).await,
-            Some("unavailable") | Some("error") => self.leave(ctx, out, from, room_jid).await,
+            Some("unavailable") => {
+                let exit = public_children(&el);
+                self.leave(ctx, out, from, room_jid, &exit).await
+            }
+            Some("error") => self.leave(ctx, out, from, room_jid, &[]).await,
             _ => Ok(()),
         }
     }
@@ -164,6 +190,9 @@ impl Muc {
         };
         let mut room = room_ref.lock().await;
         if let Some(current) = room.by_session(from).map(|o| o.nick.clone()) {
+            if current == nick && join_request(&el).is_some() {
+                return self.resync(ctx, out, &mut room, from, el).await;
+            }
             if current == nick {
                 return self.update(out, &mut room, from, el);
             }
@@ -223,21 +252,12 @@ impl Muc {
             role: room.default_role(affiliation),
             sessions: vec![(from.clone(), el.clone())],
         };
-        for occ in room.occupants.iter().filter(|o| o.nick != nick && room.broadcasts(o)) {
-            let p = presence_of(room, occ, &newcomer_view, false, &[], None);
-            out.push(xml::with_attr(p, "to", from.as_str()));
-        }
+        send_occupants(out, room, &newcomer_view, from);
         match room.occupant_mut(nick) {
             Some(occ) => occ.sessions.push((from.clone(), el)),
             None => room.occupants.push(newcomer_view),
         }
-        let mut codes = Vec::new();
-        if room.config.whois == Whois::Anyone {
-            codes.push(NON_ANONYMOUS);
-        }
-        if created {
-            codes.push(CREATED);
-        }
+        let codes = own_codes(room, created);
         let Some(occ) = room.occupant(nick).cloned() else { return Ok(()) };
         presence_to_room(out, room, &occ, |viewer| {
             let own = viewer.nick == occ.nick;
@@ -245,6 +265,43 @@ impl Muc {
             presence_of(room, &occ, viewer, false, &codes_for(&occ, viewer, shared), None)
         });
         let history = request.map(|r| r.history).unwrap_or_default();
+        self.send_history(ctx, out, room, from, &history).await?;
+        self.send_subject(out, room, from);
+        Ok(())
+    }
+
+    /// A join presence from a client already in the room asks for everything a join sends
+    /// again: the occupants, its own presence, the history and the subject (XEP-0045 §7.2,
+    /// §17.3 "bizrules-presence"). The others hear of it only if its presence changed.
+    async fn resync(
+        &self,
+        ctx: &Ctx,
+        out: &mut Outbox,
+        room: &mut Room,
+        from: &FullJid,
+        el: Element,
+    ) -> Result<(), StanzaError> {
+        let history = join_request(&el).map(|r| r.history).unwrap_or_default();
+        let Some(nick) = room.by_session(from).map(|o| o.nick.clone()) else { return Ok(()) };
+        let mut changed = false;
+        if let Some(occ) = room.occupant_mut(&nick)
+            && let Some(session) = occ.sessions.iter_mut().find(|(s, _)| s == from)
+        {
+            changed = public_children(&session.1) != public_children(&el);
+            session.1 = el;
+        }
+        let Some(occ) = room.occupant(&nick).cloned() else { return Ok(()) };
+        send_occupants(out, room, &occ, from);
+        let codes = own_codes(room, false);
+        if changed {
+            presence_to_room(out, room, &occ, |viewer| {
+                let shared: &[&str] = if viewer.nick == occ.nick { &codes } else { &[] };
+                presence_of(room, &occ, viewer, false, &codes_for(&occ, viewer, shared), None)
+            });
+        } else {
+            let own = presence_of(room, &occ, &occ, false, &codes_for(&occ, &occ, &codes), None);
+            out.push(xml::with_attr(own, "to", from.as_str()));
+        }
         self.send_history(ctx, out, room, from, &history).await?;
         self.send_subject(out, room, from);
         Ok(())
@@ -286,23 +343,37 @@ impl Muc {
     }
 
     /// A client leaves (or its server reports it gone); the occupant goes with its last client.
-    async fn leave(&self, ctx: &Ctx, out: &mut Outbox, from: &FullJid, room_jid: &BareJid) -> Result<(), StanzaError> {
+    /// `exit` is what its unavailable presence carried for the room, such as a `<status/>`
+    /// exit message (§7.14), passed on to everyone.
+    async fn leave(
+        &self,
+        ctx: &Ctx,
+        out: &mut Outbox,
+        from: &FullJid,
+        room_jid: &BareJid,
+        exit: &[Element],
+    ) -> Result<(), StanzaError> {
         let Some(room_ref) = self.room(ctx, room_jid).await? else { return Ok(()) };
         let mut room = room_ref.lock().await;
         let Some(nick) = room.by_session(from).map(|o| o.nick.clone()) else { return Ok(()) };
         let Some(occ) = room.occupant(&nick).cloned() else { return Ok(()) };
+        let departure = |viewer: &Occupant, codes: &[&str]| {
+            let mut p = presence_of(&room, &occ, viewer, true, codes, None);
+            for child in exit {
+                p.append_child(child.clone());
+            }
+            p
+        };
         if occ.sessions.len() > 1 {
+            // That client alone is told it is out.
+            let p = departure(&occ, &[SELF]);
+            out.push(xml::with_attr(p, "to", from.as_str()));
             if let Some(o) = room.occupant_mut(&nick) {
                 o.sessions.retain(|(s, _)| s != from);
             }
-            // That client alone is told it is out.
-            let p = presence_of(&room, &occ, &occ, true, &[SELF], None);
-            out.push(xml::with_attr(p, "to", from.as_str()));
             return Ok(());
         }
-        presence_to_room(out, &room, &occ, |viewer| {
-            presence_of(&room, &occ, viewer, true, &codes_for(&occ, viewer, &[]), None)
-        });
+        presence_to_room(out, &room, &occ, |viewer| departure(viewer, &codes_for(&occ, viewer, &[])));
         room.occupants.retain(|o| o.nick != nick);
         if room.occupants.is_empty() && (!room.config.persistent || room.locked) {
             self.unload(room_jid);

@@ -109,37 +109,31 @@ impl Muc {
                 config.apply(form)?;
                 self.apply_affiliation_lists(out, room, form)?;
                 let before = std::mem::replace(&mut room.config, config);
-                let was_locked = std::mem::replace(&mut room.locked, false);
-                if !was_locked {
-                    self.announce_config_change(out, room, &before);
-                }
+                // The configuration that unlocks a new room is announced too (to its owner).
+                room.locked = false;
+                self.announce_config_change(out, room, &before);
                 self.save(ctx, room).await
             }
             _ => Err(StanzaError::bad_request().with_text("submit or cancel the form")),
         }
     }
 
-    /// §10.2.1: occupants learn that the configuration changed (104), and how where it
-    /// matters to their privacy (170/171 logging, 172/173 anonymity); a room turned
-    /// members-only removes non-members (322).
+    /// §10.2.1: occupants learn what changed (see `RoomConfig::change_codes`); a room
+    /// turned members-only removes non-members (322).
     fn announce_config_change(&self, out: &mut Outbox, room: &mut Room, before: &crate::room::RoomConfig) {
         let now = &room.config;
-        let mut codes = vec!["104"];
-        if now.logging != before.logging {
-            codes.push(if now.logging { "170" } else { "171" });
+        let codes = now.change_codes(before);
+        if !codes.is_empty() {
+            let mut x = Element::bare("x", NS_USER);
+            for code in codes {
+                x.append_child(xml::with_attr(Element::bare("status", NS_USER), "code", code));
+            }
+            let mut m = xml::with_attr(Element::bare("message", ns::CLIENT), "type", "groupchat");
+            xml::set_attr(&mut m, "from", room.jid.as_str());
+            m.append_child(x);
+            xml::set_attr(&mut m, "id", xml::random_id());
+            crate::occupants::to_all(out, room, m);
         }
-        if now.whois != before.whois {
-            codes.push(if now.whois == crate::room::Whois::Anyone { "172" } else { "173" });
-        }
-        let mut x = Element::bare("x", NS_USER);
-        for code in codes {
-            x.append_child(xml::with_attr(Element::bare("status", NS_USER), "code", code));
-        }
-        let mut m = xml::with_attr(Element::bare("message", ns::CLIENT), "type", "groupchat");
-        xml::set_attr(&mut m, "from", room.jid.as_str());
-        m.append_child(x);
-        xml::set_attr(&mut m, "id", xml::random_id());
-        crate::occupants::to_all(out, room, m);
         if now.members_only && !before.members_only {
             let outsiders: Vec<String> = room
                 .occupants

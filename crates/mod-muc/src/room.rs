@@ -133,6 +133,23 @@ impl RoomConfig {
         x
     }
 
+    /// The status codes announcing a change from `before` (XEP-0045 §10.2.1): 170/171 when
+    /// logging was turned on/off, 172/173 when the room became non-/semi-anonymous, 104 when
+    /// anything else changed; none when nothing did.
+    pub(crate) fn change_codes(&self, before: &RoomConfig) -> Vec<&'static str> {
+        let mut codes = Vec::new();
+        if *self != (RoomConfig { logging: self.logging, whois: self.whois, ..before.clone() }) {
+            codes.push("104");
+        }
+        if self.logging != before.logging {
+            codes.push(if self.logging { "170" } else { "171" });
+        }
+        if self.whois != before.whois {
+            codes.push(if self.whois == Whois::Anyone { "172" } else { "173" });
+        }
+        codes
+    }
+
     /// Applies a submitted form; unknown fields are ignored, bad values refused.
     pub(crate) fn apply(&mut self, x: &Element) -> Result<(), StanzaError> {
         let mut protected = None;

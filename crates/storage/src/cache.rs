@@ -11,7 +11,7 @@
 
 use crate::{RosterRow, StorageError};
 use rhein_sasl::Credentials;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -22,17 +22,37 @@ const MAX_EMPTY: usize = 100_000;
 /// Accounts whose credentials are kept (some 300 bytes each).
 const MAX_CREDENTIALS: usize = 50_000;
 
-/// A roster as stored: its items (in the database's order) and version.
-#[derive(Debug)]
+/// A roster as stored: its items by contact, and its version.
+#[derive(Debug, Clone)]
 pub(crate) struct CachedRoster {
-    pub items: Vec<RosterRow>,
+    pub items: BTreeMap<String, RosterRow>,
     pub version: i64,
+}
+
+/// The one item a roster write changes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum RosterChange<'a> {
+    Upsert(&'a RosterRow),
+    Remove(&'a str),
+}
+
+impl CachedRoster {
+    fn apply(&mut self, change: RosterChange<'_>, version: i64) {
+        match change {
+            RosterChange::Upsert(row) => self.items.insert(row.contact.clone(), row.clone()),
+            RosterChange::Remove(contact) => self.items.remove(contact),
+        };
+        self.version = version;
+    }
 }
 
 #[derive(Debug, Default)]
 pub(crate) struct Cache {
     /// Bumped by every write: a read fills the cache only if it is unchanged.
     writes: AtomicU64,
+    /// Rosters read from the database in full: what keeping them saves (a roster write
+    /// must not cost one).
+    pub(crate) roster_loads: AtomicU64,
     /// By bare JID: an account's credentials, or `None` for a name read to have no account,
     /// so that a login for such a name is answered as fast as for an account (how long SASL
     /// takes must not tell which accounts exist). One map for both: nobody without an
@@ -49,9 +69,41 @@ struct Rosters {
     by_owner: HashMap<String, Arc<CachedRoster>>,
     order: VecDeque<String>,
     items: usize,
+    /// Owners whose roster is being written (see `Cache::writing_roster`).
+    writing: HashMap<String, RosterWrites>,
+}
+
+/// The writes under way on one roster, and the roster as it was kept before the first began:
+/// `None` if it was not kept, or once something else changed it meanwhile.
+#[derive(Debug)]
+struct RosterWrites {
+    under_way: usize,
+    before: Option<Arc<CachedRoster>>,
 }
 
 impl Rosters {
+    fn take(&mut self, owner: &str) -> Option<Arc<CachedRoster>> {
+        let roster = self.by_owner.remove(owner)?;
+        self.items -= roster.items.len();
+        Some(roster)
+    }
+
+    /// Keeps `owner`'s roster, dropping the oldest others to stay within `MAX_ROSTER_ITEMS`.
+    fn keep(&mut self, owner: &str, roster: Arc<CachedRoster>) {
+        if roster.items.len() > MAX_ROSTER_ITEMS {
+            return;
+        }
+        self.take(owner);
+        while self.items + roster.items.len() > MAX_ROSTER_ITEMS {
+            let Some(oldest) = self.order.pop_front() else { break };
+            self.take(&oldest);
+        }
+        self.items += roster.items.len();
+        self.by_owner.insert(owner.to_owned(), roster);
+        self.order.push_back(owner.to_owned());
+        self.compact_order();
+    }
+
     /// Refilling an owner again and again leaves its older places in `order` behind: keep
     /// only the latest place of each cached owner once they pile up.
     fn compact_order(&mut self) {
@@ -72,11 +124,10 @@ pub(crate) enum Waiting {
     Requests = 1,
 }
 
-/// Which of an account's data a write changed.
+/// Which of an account's data a write changed (rosters: see `Cache::writing_roster`).
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Written {
     Credentials,
-    Roster,
     Offline,
     Requests,
     All,
@@ -114,10 +165,11 @@ impl Cache {
         if matches!(what, Written::Credentials | Written::All) {
             lock(&self.credentials).remove(owner);
         }
-        if matches!(what, Written::Roster | Written::All) {
+        if matches!(what, Written::All) {
             let mut r = lock(&self.rosters);
-            if let Some(old) = r.by_owner.remove(owner) {
-                r.items -= old.items.len();
+            r.take(owner);
+            if let Some(w) = r.writing.get_mut(owner) {
+                w.before = None;
             }
         }
         if matches!(what, Written::Offline | Written::All) {
@@ -163,21 +215,53 @@ impl Cache {
 
     pub(crate) fn fill_roster(&self, ticket: u64, owner: &str, roster: Arc<CachedRoster>) {
         let mut r = lock(&self.rosters);
-        if self.writes.load(Ordering::Acquire) != ticket || roster.items.len() > MAX_ROSTER_ITEMS {
-            return;
+        if self.writes.load(Ordering::Acquire) == ticket {
+            r.keep(owner, roster);
         }
-        while r.items + roster.items.len() > MAX_ROSTER_ITEMS {
-            let Some(oldest) = r.order.pop_front() else { break };
-            if let Some(old) = r.by_owner.remove(&oldest) {
-                r.items -= old.items.len();
+    }
+
+    /// Runs a write of one item of `owner`'s roster (with the database's result: the new
+    /// version, if anything changed). Like `writing`, the kept roster is out of the cache
+    /// while the write is under way; but once the write is committed it is put back with
+    /// the change applied, so a write costs the same at any roster size instead of a reload
+    /// of the whole roster by the next read. Unless another write of the same roster, or an
+    /// account deletion, overlapped it: then the roster stays out until read again.
+    pub(crate) async fn writing_roster<V: Copy + Into<Option<i64>>>(
+        &self,
+        owner: &str,
+        change: RosterChange<'_>,
+        write: impl Future<Output = Result<V, StorageError>>,
+    ) -> Result<V, StorageError> {
+        self.writes.fetch_add(1, Ordering::AcqRel);
+        {
+            let mut r = lock(&self.rosters);
+            let before = r.take(owner);
+            r.writing
+                .entry(owner.to_owned())
+                .and_modify(|w| {
+                    w.under_way += 1;
+                    w.before = None;
+                })
+                .or_insert(RosterWrites { under_way: 1, before });
+        }
+        let result = write.await;
+        self.writes.fetch_add(1, Ordering::AcqRel);
+        let mut r = lock(&self.rosters);
+        // What a read filled while the write was under way may predate it.
+        r.take(owner);
+        let Some(w) = r.writing.get_mut(owner) else { return result };
+        w.under_way -= 1;
+        if w.under_way > 0 {
+            return result;
+        }
+        let before = r.writing.remove(owner).and_then(|w| w.before);
+        if let (Some(mut roster), Ok(version)) = (before, &result) {
+            if let Some(version) = (*version).into() {
+                Arc::make_mut(&mut roster).apply(change, version);
             }
+            r.keep(owner, roster);
         }
-        r.items += roster.items.len();
-        if let Some(old) = r.by_owner.insert(owner.to_owned(), roster) {
-            r.items -= old.items.len();
-        }
-        r.order.push_back(owner.to_owned());
-        r.compact_order();
+        result
     }
 
     /// What `owner` has waiting of a kind, as `read` finds it, unless the account is known
@@ -224,14 +308,15 @@ mod tests {
     use super::*;
 
     fn roster(n: usize) -> Arc<CachedRoster> {
-        Arc::new(CachedRoster { items: (0..n).map(|i| RosterRow::new(format!("c{i}@x"))).collect(), version: 1 })
+        let items = (0..n).map(|i| (format!("c{i}@x"), RosterRow::new(format!("c{i}@x")))).collect();
+        Arc::new(CachedRoster { items, version: 1 })
     }
 
     #[test]
     fn a_read_that_raced_a_write_is_not_kept() {
         let cache = Cache::default();
         let ticket = cache.ticket();
-        cache.written("a@x", Written::Roster);
+        cache.written("a@x", Written::All);
         cache.fill_roster(ticket, "a@x", roster(2));
         assert!(cache.roster("a@x").is_none());
         cache.fill_roster(cache.ticket(), "a@x", roster(2));
@@ -262,11 +347,60 @@ mod tests {
         assert!(r.by_owner.contains_key("u5@x") && !r.by_owner.contains_key("u0@x"));
     }
 
+    #[tokio::test]
+    async fn a_roster_write_updates_the_kept_roster_unless_another_overlaps() {
+        let cache = Cache::default();
+        let row = RosterRow::new("new@x");
+        cache.fill_roster(cache.ticket(), "a@x", roster(2));
+        cache.writing_roster("a@x", RosterChange::Upsert(&row), async { Ok(5) }).await.unwrap();
+        let kept = cache.roster("a@x").unwrap();
+        assert_eq!((kept.items.len(), kept.version), (3, 5));
+        assert_eq!(lock(&cache.rosters).items, 3);
+        cache.writing_roster("a@x", RosterChange::Remove("c0@x"), async { Ok(Some(6)) }).await.unwrap();
+        let kept = cache.roster("a@x").unwrap();
+        assert_eq!((kept.items.len(), kept.version, kept.items.contains_key("c0@x")), (2, 6, false));
+        cache.writing_roster("a@x", RosterChange::Remove("c0@x"), async { Ok(None) }).await.unwrap();
+        assert_eq!(cache.roster("a@x").unwrap().version, 6, "nothing removed, nothing changed");
+
+        // A failed write leaves the roster to be read again.
+        let failed = cache.writing_roster("a@x", RosterChange::Upsert(&row), async {
+            Err::<i64, _>(StorageError::Corrupt("test".into()))
+        });
+        assert!(failed.await.is_err());
+        assert!(cache.roster("a@x").is_none());
+
+        // So do two writes under way at once, and a write overlapping an account deletion.
+        cache.fill_roster(cache.ticket(), "a@x", roster(2));
+        let (go, wait) = tokio::sync::oneshot::channel::<()>();
+        let first = cache.writing_roster("a@x", RosterChange::Upsert(&row), async {
+            wait.await.ok();
+            Ok(7)
+        });
+        let second = async {
+            let written = cache.writing_roster("a@x", RosterChange::Remove("c1@x"), async { Ok(Some(8)) }).await;
+            go.send(()).ok();
+            written
+        };
+        let (first, second) = tokio::join!(first, second);
+        assert!(first.is_ok() && second.is_ok());
+        assert!(cache.roster("a@x").is_none());
+        assert!(lock(&cache.rosters).writing.is_empty());
+
+        cache.fill_roster(cache.ticket(), "a@x", roster(2));
+        let write = cache.writing_roster("a@x", RosterChange::Upsert(&row), async {
+            cache.written("a@x", Written::All);
+            Ok(9)
+        });
+        write.await.unwrap();
+        assert!(cache.roster("a@x").is_none());
+        assert_eq!(lock(&cache.rosters).items, 0);
+    }
+
     #[test]
     fn refilling_one_roster_keeps_the_order_small() {
         let cache = Cache::default();
         for _ in 0..1000 {
-            cache.written("a@x", Written::Roster);
+            cache.written("a@x", Written::All);
             cache.fill_roster(cache.ticket(), "a@x", roster(1));
         }
         assert!(lock(&cache.rosters).order.len() <= 66);
