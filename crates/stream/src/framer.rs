@@ -129,8 +129,8 @@ pub struct Framer {
     element_bytes: usize,
     /// The element head being read, if any (between `<name` and `>`).
     head: Option<Head>,
-    /// Before the header, the lexer is between two tokens: the next non-blank byte must
-    /// open a tag (the lexer itself would wait for the end of any text first).
+    /// Before the header, the lexer is between two tokens: whitespace is skipped, and the
+    /// next byte must open a tag (the lexer itself would wait for the end of any text first).
     between_tokens: bool,
     limits: FrameLimits,
 }
@@ -209,10 +209,14 @@ impl Framer {
     fn run(&mut self, input: &mut &[u8]) -> Result<Option<Frame>, FrameError> {
         loop {
             if self.between_tokens {
-                match input.iter().find(|b| !b.is_ascii_whitespace()) {
+                // XML allows whitespace before the root (`Misc`, XML 1.0 §2.8); rxml takes
+                // no text at all before the first tag, so it is dropped here.
+                let blank = input.iter().take_while(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n')).count();
+                *input = &input[blank..];
+                match input.first() {
                     Some(b'<') => self.between_tokens = false,
                     Some(_) => return Err(FrameError::NotWellFormed("text before the stream header".into())),
-                    None => {}
+                    None => return Ok(None),
                 }
             }
             let event = match self.parser.parse(input, false) {
@@ -639,6 +643,16 @@ mod tests {
         let mut f = sized(10_000);
         f.push(b"  \r\n");
         assert!(matches!(f.next_frame(), Ok(None)), "whitespace may precede the header");
+        f.push(HEADER.trim_start_matches("<?xml version='1.0'?>").as_bytes());
+        assert!(matches!(f.next_frame(), Ok(Some(Frame::Open(_)))), "and the header follows");
+        for blank_first in [format!("\n{HEADER}"), HEADER.replace("?><", "?>\r\n\t <")] {
+            let mut f = sized(10_000);
+            f.push(blank_first.as_bytes());
+            assert!(matches!(f.next_frame(), Ok(Some(Frame::Open(_)))), "{blank_first:?}");
+        }
+        let mut f = sized(10_000);
+        f.push(b" \x0c<stream:stream>");
+        assert!(f.next_frame().is_err(), "form feed is not XML whitespace");
     }
 
     #[test]
