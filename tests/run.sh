@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Runs every Rhein test: lints, unit and integration tests on SQLite and on PostgreSQL, and
-# interop with slixmpp and Prosody, xmpp.js in node, and Converse.js in headless Chromium.
-# Installs what it needs (PostgreSQL, Prosody and Chromium from Debian packages, slixmpp from
-# PyPI, xmpp.js, Converse.js and playwright-core from npm) and starts a private PostgreSQL on
+# Runs every Rhein test: lints, unit and integration tests on SQLite and on PostgreSQL, a short
+# run of each AFL++ fuzz target, and interop with slixmpp and Prosody, xmpp.js in node, and
+# Converse.js in headless Chromium. Installs what it needs (PostgreSQL, AFL++, Prosody and
+# Chromium from Debian packages, cargo-afl from crates.io, slixmpp from PyPI, xmpp.js,
+# Converse.js and playwright-core from npm) and starts a private PostgreSQL on
 # loopback, stopped again on exit (the Prosody test starts and stops its own Prosody).
 #
 #   bash tests/run.sh
@@ -58,6 +59,22 @@ RHEIN_TEST_SQLITE_ONLY=1 RHEIN_TEST_POSTGRES_URL= cargo test --workspace --locke
 step "integration tests on PostgreSQL"
 if [ -z "${RHEIN_TEST_POSTGRES_URL:-}" ]; then start_postgres; fi
 cargo test -p rhein --test it --locked
+
+install_afl() {
+    if ! command -v afl-fuzz >/dev/null; then
+        step "installing AFL++ (Debian package: its tools, and the C toolchain cargo-afl builds with)"
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq afl++ >/dev/null
+    fi
+    if ! cargo afl --version >/dev/null 2>&1; then
+        step "installing cargo-afl (crates.io; builds the AFL++ runtime and afl-fuzz it runs)"
+        cargo install cargo-afl --locked --quiet
+    fi
+}
+
+step "fuzzing: each AFL++ target for 20 s (a crash fails the run)"
+install_afl
+bash tests/fuzz.sh 20
 
 install_prosody() {
     command -v prosody >/dev/null && command -v openssl >/dev/null && return

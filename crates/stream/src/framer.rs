@@ -129,8 +129,8 @@ pub struct Framer {
     element_bytes: usize,
     /// The element head being read, if any (between `<name` and `>`).
     head: Option<Head>,
-    /// Before the header, the lexer is between two tokens: the next non-blank byte must
-    /// open a tag (the lexer itself would wait for the end of any text first).
+    /// Before the header, the lexer is between two tokens: whitespace is skipped, and the
+    /// next byte must open a tag (the lexer itself would wait for the end of any text first).
     between_tokens: bool,
     limits: FrameLimits,
 }
@@ -209,10 +209,14 @@ impl Framer {
     fn run(&mut self, input: &mut &[u8]) -> Result<Option<Frame>, FrameError> {
         loop {
             if self.between_tokens {
-                match input.iter().find(|b| !b.is_ascii_whitespace()) {
+                // XML allows whitespace before the root (`Misc`, XML 1.0 §2.8); rxml takes
+                // no text at all before the first tag, so it is dropped here.
+                let blank = input.iter().take_while(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n')).count();
+                *input = &input[blank..];
+                match input.first() {
                     Some(b'<') => self.between_tokens = false,
                     Some(_) => return Err(FrameError::NotWellFormed("text before the stream header".into())),
-                    None => {}
+                    None => return Ok(None),
                 }
             }
             let event = match self.parser.parse(input, false) {
@@ -247,7 +251,7 @@ impl Framer {
             let closes = matches!(event, RawEvent::ElementFoot(_));
             self.builder.process_event(event).map_err(|e| FrameError::NotWellFormed(e.to_string()))?;
             if opens {
-                self.check_duplicates()?;
+                self.check_head()?;
                 self.depth += 1;
                 if self.depth == 1 {
                     let header = self.builder.root.take().or_else(|| self.builder.top().cloned());
@@ -295,7 +299,7 @@ impl Framer {
                 }
                 self.head = Some(Head::default());
             }
-            RawEvent::Attribute(_, (prefix, name), _) => {
+            RawEvent::Attribute(_, (prefix, name), value) => {
                 let Some(head) = self.head.as_mut() else { return Ok(()) };
                 head.attributes += 1;
                 if head.attributes > self.limits.max_attributes {
@@ -307,6 +311,8 @@ impl Framer {
                     _ => None,
                 };
                 match declared {
+                    // rxml refuses a prefix bound to the XML namespace, but not to this one.
+                    Some(_) if value == XMLNS_NAMESPACE => return Err(reserved_namespace()),
                     Some(_) if in_header && head.declared.len() >= self.limits.max_header_namespaces => {
                         return Err(FrameError::Limit(Exceeded::HeaderNamespaces(self.limits.max_header_namespaces)));
                     }
@@ -321,12 +327,17 @@ impl Framer {
     }
 
     /// After an element head: its attributes all had distinct names (XML 1.0 §3.1, "Unique
-    /// Att Spec"). Called once the builder holds the element, which keeps one value per name.
-    fn check_duplicates(&mut self) -> Result<(), FrameError> {
+    /// Att Spec"), and it is not in the XML namespace, which only the `xml` prefix may name
+    /// (no writer could write it back). Called once the builder holds the element, which
+    /// keeps one value per name.
+    fn check_head(&mut self) -> Result<(), FrameError> {
         let Some(head) = self.head.take() else { return Ok(()) };
-        let kept = self.builder.top().map_or(head.plain, |el| el.attrs().len());
-        if kept < head.plain {
+        let Some(el) = self.builder.top() else { return Ok(()) };
+        if el.attrs().len() < head.plain {
             return Err(duplicate_attribute());
+        }
+        if el.has_ns(XML_NAMESPACE) {
+            return Err(reserved_namespace());
         }
         Ok(())
     }
@@ -374,6 +385,14 @@ pub fn parse_element(bytes: &[u8], limits: FrameLimits) -> Result<Element, Frame
         (Some(el), None) => Ok(el),
         _ => Err(FrameError::NotWellFormed("expected exactly one element".into())),
     }
+}
+
+/// Namespaces in XML 1.0 §3: no prefix may be bound to this one, nor may it be the default.
+const XMLNS_NAMESPACE: &str = "http://www.w3.org/2000/xmlns/";
+const XML_NAMESPACE: &str = "http://www.w3.org/XML/1998/namespace";
+
+fn reserved_namespace() -> FrameError {
+    FrameError::NotWellFormed("reserved namespace URI".into())
 }
 
 fn duplicate_attribute() -> FrameError {
@@ -614,6 +633,25 @@ mod tests {
         assert!(matches!(f.next_frame(), Err(FrameError::NotWellFormed(_))));
     }
 
+    /// Namespaces in XML 1.0 §3: the `xmlns` namespace is bound to no prefix and is never the
+    /// default; the XML namespace belongs to the `xml` prefix, which names attributes only.
+    /// Such elements could not be written back (the writer refuses to, or panicked).
+    #[test]
+    fn reserved_namespaces_are_not_well_formed() {
+        for doc in [
+            "<message xmlns:a='http://www.w3.org/2000/xmlns/'/>",
+            "<message><a xmlns='http://www.w3.org/2000/xmlns/'/></message>",
+            "<message><xml:a xmlns:xml='http://www.w3.org/XML/1998/namespace'/></message>",
+            "<message xmlns:a='http://www.w3.org/XML/1998/namespace'/>",
+        ] {
+            let e = first_error(&mut sized(10_000), doc);
+            assert_eq!(e, Some(FrameError::NotWellFormed("reserved namespace URI".into())), "{doc}");
+        }
+        // Declaring `xml` for what it always is, and using it on attributes, is fine.
+        let doc = "<message xmlns:xml='http://www.w3.org/XML/1998/namespace' xml:lang='en'/>";
+        assert_eq!(first_error(&mut sized(10_000), doc), None);
+    }
+
     #[test]
     fn only_utf8_is_accepted() {
         let mut f = sized(10_000);
@@ -639,6 +677,16 @@ mod tests {
         let mut f = sized(10_000);
         f.push(b"  \r\n");
         assert!(matches!(f.next_frame(), Ok(None)), "whitespace may precede the header");
+        f.push(HEADER.trim_start_matches("<?xml version='1.0'?>").as_bytes());
+        assert!(matches!(f.next_frame(), Ok(Some(Frame::Open(_)))), "and the header follows");
+        for blank_first in [format!("\n{HEADER}"), HEADER.replace("?><", "?>\r\n\t <")] {
+            let mut f = sized(10_000);
+            f.push(blank_first.as_bytes());
+            assert!(matches!(f.next_frame(), Ok(Some(Frame::Open(_)))), "{blank_first:?}");
+        }
+        let mut f = sized(10_000);
+        f.push(b" \x0c<stream:stream>");
+        assert!(f.next_frame().is_err(), "form feed is not XML whitespace");
     }
 
     #[test]
