@@ -236,3 +236,24 @@ async fn duplicate_attributes_and_other_encodings_are_refused() {
     assert_eq!(alice.expect_stream_error().await, "not-well-formed");
     still_serving(&server).await;
 }
+
+#[tokio::test]
+async fn legal_prefix_declarations_reach_the_recipient_intact() {
+    let server = server().start().await;
+    let mut alice = server.client("alice", "pw").await;
+    let mut bob = server.client("bob", "pw").await;
+    let bob_jid = bob.jid.clone().unwrap();
+    // A prefix declared again on a child is legal XML; the writer once panicked on it, in the
+    // task of whoever the stanza was written for.
+    alice
+        .send(&format!(
+            "<iq type='get' id='m1' to='{bob_jid}'><x xmlns='urn:x' xmlns:a='urn:a'><a:b xmlns:a='urn:b' a:c='1'/></x></iq>"
+        ))
+        .await;
+    let got = bob.expect(|e| e.attr("id") == Some("m1")).await;
+    let x = got.get_child("x", "urn:x").expect("the payload");
+    let b = x.get_child("b", "urn:b").expect("the child in its own namespace");
+    assert_eq!(b.attr_ns("urn:b", "c"), Some("1"));
+    let pong = bob.iq("<iq type='get' id='alive' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+    assert_eq!(pong.attr("type"), Some("result"), "bob is still connected");
+}

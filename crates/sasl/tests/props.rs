@@ -11,7 +11,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use hmac::{Hmac, KeyInit, Mac};
 use proptest::prelude::*;
 use rhein_sasl::{
-    ChannelBinding, ClientFirst, Credentials, HtMechanism, Mechanism, PlainRequest, SaslError, ScramServer,
+    ChannelBinding, ClientBinding, ClientFirst, Credentials, HtMechanism, Mechanism, PlainRequest, SaslError,
+    ScramServer,
 };
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
@@ -19,11 +20,11 @@ use sha2::{Digest, Sha256};
 // The two calls into the SCRAM server, in one place.
 
 fn parse_first(mechanism: Mechanism, msg: &[u8], cb: &ChannelBinding) -> Result<ClientFirst, SaslError> {
-    ClientFirst::parse(mechanism, msg, cb)
+    ClientFirst::parse(mechanism, msg, cb, &mut ClientBinding::default())
 }
 
 fn start(first: ClientFirst, creds: &Credentials) -> (ScramServer, Vec<u8>) {
-    ScramServer::start(first, Some(creds))
+    ScramServer::start(first, creds, true)
 }
 
 /// A TLS connection offering both binding types, and a plain one.

@@ -1,6 +1,6 @@
 //! A SCRAM client-final message after a fixed client-first one. The harness writes the
 //! server's nonce wherever the input says `r=*`, so inputs get past the nonce check.
-use rhein_sasl::{ChannelBinding, ClientFirst, Credentials, Mechanism, ScramServer};
+use rhein_sasl::{ChannelBinding, ClientBinding, ClientFirst, Credentials, Mechanism, ScramServer};
 
 fn main() {
     let creds = Credentials::derive_scram("pencil", b"salt".to_vec(), 1, String::new());
@@ -12,8 +12,9 @@ fn main() {
     ];
     afl::fuzz!(|data: &[u8]| {
         for (mechanism, first) in firsts {
-            let first = ClientFirst::parse(mechanism, first, &tls).expect("a valid client-first");
-            let (server, server_first) = ScramServer::start(first, Some(&creds));
+            let first = ClientFirst::parse(mechanism, first, &tls, &mut ClientBinding::default())
+                .expect("a valid client-first");
+            let (server, server_first) = ScramServer::start(first, &creds, true);
             let nonce = server_first.split(|b| *b == b',').next().unwrap_or_default();
             let last = replace(data, b"r=*", nonce);
             assert!(server.finish(&last, &tls).is_err(), "a proof without the password");

@@ -1,6 +1,6 @@
 //! A SCRAM client-first message, for every SCRAM mechanism, with and without channel
 //! binding; when it parses, the server's first message answers it.
-use rhein_sasl::{ChannelBinding, ClientFirst, Credentials, Mechanism, ScramServer};
+use rhein_sasl::{ChannelBinding, ClientBinding, ClientFirst, Credentials, Mechanism, ScramServer};
 
 fn main() {
     let creds = Credentials::derive_scram("pencil", b"salt".to_vec(), 1, String::new());
@@ -8,9 +8,9 @@ fn main() {
     afl::fuzz!(|data: &[u8]| {
         for cb in [&tls, &ChannelBinding::default()] {
             for mechanism in Mechanism::ALL.into_iter().filter(|m| *m != Mechanism::Plain) {
-                if let Ok(first) = ClientFirst::parse(mechanism, data, cb) {
+                if let Ok(first) = ClientFirst::parse(mechanism, data, cb, &mut ClientBinding::default()) {
                     assert!(!first.username.is_empty());
-                    let (_, server_first) = ScramServer::start(first, Some(&creds));
+                    let (_, server_first) = ScramServer::start(first, &creds, true);
                     assert!(server_first.starts_with(b"r="));
                 }
             }
