@@ -26,10 +26,10 @@ pub struct Db {
 /// The connections of one database.
 #[derive(Clone, Debug)]
 pub(crate) enum Pool {
-    /// Readers share `read`; every write goes through `write`, a pool of one connection, so
-    /// writers queue here in order instead of sleeping in SQLite's busy handler, and that
-    /// connection's page cache stays warm. The task that batches archive appends writes
-    /// through it too (see `writer`). In memory, both are the same single connection.
+    /// Readers share `read`; every write but the archive's goes through `write`, a pool of
+    /// one connection, so writers queue here in order instead of sleeping in SQLite's busy
+    /// handler. The task that batches archive appends has a connection of its own (see
+    /// `writer`). In memory, all are the same single connection.
     Sqlite {
         read: SqlitePool,
         write: SqlitePool,
@@ -141,9 +141,9 @@ impl Db {
                     .connect_with(opts)
             };
             let read = pool(if memory { 1 } else { 4 }, opts.clone()).await?;
-            // The writer walks the archive's indexes all day: a bigger page cache keeps them.
-            let write = if memory { read.clone() } else { pool(1, opts.pragma("cache_size", "-65536")).await? };
-            let archive = ArchiveWriter::spawn(write.clone());
+            let write = if memory { read.clone() } else { pool(1, opts.clone()).await? };
+            // The archive's writer walks its indexes all day: a bigger page cache keeps them.
+            let archive = ArchiveWriter::spawn(write.clone(), (!memory).then(|| opts.pragma("cache_size", "-65536")));
             Pool::Sqlite { read, write, archive }
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             Pool::Postgres(PgPoolOptions::new().max_connections(16).connect(url).await?)
