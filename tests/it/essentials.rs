@@ -358,3 +358,24 @@ async fn presence_carries_the_vcard_photo_hash() {
         .await;
     assert!(p.get_child("x", "vcard-temp:x:update").unwrap().get_child("photo", "vcard-temp:x:update").is_none());
 }
+
+/// A typed payload that does not parse is refused before any handler runs, with what was
+/// wrong: `bad-request` with the parser's text, `jid-malformed` for a JID that is none.
+#[tokio::test]
+async fn payloads_that_do_not_parse_are_refused_with_the_reason() {
+    let server = TestServer::builder().user("alice", "pw").start().await;
+    let mut alice = server.client("alice", "pw").await;
+    let no_jid = alice.iq("<iq type='set' id='b1'><block xmlns='urn:xmpp:blocking'><item/></block></iq>").await;
+    assert_eq!(error_condition(&no_jid).as_deref(), Some("bad-request"));
+    let text = no_jid.get_child("error", ns::CLIENT).and_then(|e| e.get_child("text", ns::STANZAS)).map(Element::text);
+    assert!(text.is_some_and(|t| t.contains("attribute")), "{no_jid:?}");
+    let bad_jid =
+        alice.iq("<iq type='set' id='b2'><block xmlns='urn:xmpp:blocking'><item jid='@localhost'/></block></iq>").await;
+    assert_eq!(error_condition(&bad_jid).as_deref(), Some("jid-malformed"));
+    // Nothing was blocked by either.
+    let list = alice.iq("<iq type='get' id='l'><blocklist xmlns='urn:xmpp:blocking'/></iq>").await;
+    assert_eq!(list.get_child("blocklist", "urn:xmpp:blocking").unwrap().children().count(), 0);
+    // An unknown extension inside a known payload is ignored, not refused.
+    let ping = alice.iq("<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'><x xmlns='urn:example'/></ping></iq>").await;
+    assert_eq!(ping.attr("type"), Some("result"));
+}

@@ -2,13 +2,12 @@
 //! domain, matched as in XEP-0016); nothing from them reaches it, nothing it sends reaches them.
 
 use crate::internal;
-use rhein_module::{Ctx, Flow, Interest, IqKind, IqResult, Module, ModuleError, Registry, Stage, Targets, own_request};
-use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, ns, xml};
+use rhein_module::{Ctx, Flow, Interest, Iq, IqResult, Module, ModuleError, Registry, Stage, Targets};
+use rhein_proto::ns::{self, BLOCKING as NS, BLOCKING_ERRORS as NS_ERRORS};
+use rhein_proto::parsers::blocking::{Block, BlocklistRequest, BlocklistResult, Unblock};
+use rhein_proto::{BareJid, Element, Jid, StanzaError, xml};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-
-const NS: &str = "urn:xmpp:blocking";
-const NS_ERRORS: &str = "urn:xmpp:blocking:errors";
 
 /// The module, with a cache of blocklists (checked on every stanza to or from an account).
 #[derive(Default)]
@@ -24,12 +23,16 @@ impl Module for Blocking {
     fn register(self: Arc<Self>, reg: &mut Registry) -> Result<(), ModuleError> {
         reg.feature(NS);
         reg.account_feature(NS);
-        reg.iq(IqKind::Get, Targets::Account, NS, "blocklist", handle_blocklist_get)?;
+        reg.get(Targets::Account, handle_blocklist_get)?;
         let this = self.clone();
-        reg.iq(IqKind::Set, Targets::Account, NS, "block", move |ctx, iq| this.clone().handle_change(ctx, iq, true))?;
+        reg.set(Targets::Account, move |ctx, iq: Iq<Block>| {
+            let jids = iq.payload.items.clone();
+            this.clone().handle_change(ctx, iq, jids, true)
+        })?;
         let this = self.clone();
-        reg.iq(IqKind::Set, Targets::Account, NS, "unblock", move |ctx, iq| {
-            this.clone().handle_change(ctx, iq, false)
+        reg.set(Targets::Account, move |ctx, iq: Iq<Unblock>| {
+            let jids = iq.payload.items.clone();
+            this.clone().handle_change(ctx, iq, jids, false)
         })?;
         let this = self.clone();
         reg.stage(Stage::Outbound, 100, move |ctx, el| this.clone().handle_outbound(ctx, el));
@@ -54,31 +57,18 @@ fn matches(list: &HashSet<String>, jid: &Jid) -> bool {
         || list.contains(domain)
 }
 
-fn items(el: &Element) -> Result<Vec<String>, StanzaError> {
-    el.children()
-        .filter(|c| c.is("item", NS))
-        .map(|i| {
-            let jid = i.attr("jid").ok_or_else(|| StanzaError::bad_request().with_text("item without jid"))?;
-            Jid::new(jid).map(|j| j.as_str().to_owned()).map_err(|_| StanzaError::jid_malformed())
-        })
-        .collect()
+/// A `<block/>` or `<unblock/>` push of `jids`.
+fn item_list(jids: Vec<Jid>, block: bool) -> Element {
+    if block { Block { items: jids }.into() } else { Unblock { items: jids }.into() }
 }
 
-fn item_list(name: &str, jids: &[String]) -> Element {
-    let mut el = Element::bare(name, NS);
-    for j in jids {
-        el.append_child(xml::with_attr(Element::bare("item", NS), "jid", j.as_str()));
-    }
-    el
-}
-
-async fn handle_blocklist_get(ctx: Ctx, iq: Element) -> IqResult {
-    let owner = own_request(&iq)?.to_bare();
-    if let Some(from) = iq.attr("from").and_then(|f| FullJid::new(f).ok()) {
-        ctx.router.set_interest(&from, Interest::Blocklist, true);
-    }
-    let list = ctx.db.blocklist().list(owner.as_str()).await.map_err(internal)?;
-    Ok(Some(item_list("blocklist", &list)))
+async fn handle_blocklist_get(ctx: Ctx, iq: Iq<BlocklistRequest>) -> IqResult {
+    let from = iq.own()?;
+    ctx.router.set_interest(&from, Interest::Blocklist, true);
+    let list = ctx.db.blocklist().list(from.to_bare().as_str()).await.map_err(internal)?;
+    // Stored JIDs were valid when blocked.
+    let items = list.iter().filter_map(|j| Jid::new(j).ok()).collect();
+    Ok(Some(BlocklistResult { items }.into()))
 }
 
 impl Blocking {
@@ -92,10 +82,9 @@ impl Blocking {
         Ok(list)
     }
 
-    async fn handle_change(self: Arc<Self>, ctx: Ctx, iq: Element, block: bool) -> IqResult {
-        let owner = own_request(&iq)?.to_bare();
-        let payload = iq.children().next().ok_or_else(StanzaError::bad_request)?;
-        let jids = items(payload)?;
+    async fn handle_change<P>(self: Arc<Self>, ctx: Ctx, iq: Iq<P>, items: Vec<Jid>, block: bool) -> IqResult {
+        let owner = iq.own()?.to_bare();
+        let jids: Vec<String> = items.iter().map(|j| j.as_str().to_owned()).collect();
         if block && jids.is_empty() {
             return Err(StanzaError::bad_request().with_text("block at least one JID"));
         }
@@ -131,7 +120,7 @@ impl Blocking {
             }
         }
         // Pushes to every resource that fetched the blocklist.
-        let push_payload = item_list(if block { "block" } else { "unblock" }, &jids);
+        let push_payload = item_list(items, block);
         for r in ctx.router.resources(&owner).into_iter().filter(|r| r.wants(Interest::Blocklist)) {
             let mut push = xml::with_attr(Element::bare("iq", ns::CLIENT), "type", "set");
             xml::set_attr(&mut push, "id", format!("block-{}", r.jid.resource().as_str()));

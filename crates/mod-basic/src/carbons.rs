@@ -1,17 +1,15 @@
 //! XEP-0280: Message Carbons — every resource of an account that enabled carbons sees the
 //! chats its other resources send and receive.
 
-use rhein_module::{Ctx, Flow, Interest, IqKind, IqResult, ModuleError, Registry, Stage, Targets, own_request};
-use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, ns, xml};
-
-const NS: &str = "urn:xmpp:carbons:2";
-const FORWARD: &str = "urn:xmpp:forward:0";
-const HINTS: &str = "urn:xmpp:hints";
+use rhein_module::{Ctx, Flow, Interest, Iq, IqResult, ModuleError, Registry, Stage, Targets};
+use rhein_proto::ns::{self, CARBONS as NS, FORWARD, HINTS};
+use rhein_proto::parsers::carbons::{Disable, Enable};
+use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, xml};
 
 pub(crate) fn register(reg: &mut Registry) -> Result<(), ModuleError> {
     reg.feature(NS);
-    reg.iq(IqKind::Set, Targets::Account, NS, "enable", |ctx, iq| toggle(ctx, iq, true))?;
-    reg.iq(IqKind::Set, Targets::Account, NS, "disable", |ctx, iq| toggle(ctx, iq, false))?;
+    reg.set(Targets::Account, |ctx, iq: Iq<Enable>| toggle(ctx, iq, true))?;
+    reg.set(Targets::Account, |ctx, iq: Iq<Disable>| toggle(ctx, iq, false))?;
     reg.stage(Stage::Outbound, 0, handle_sent);
     reg.stage_when(
         Stage::InboundMessage,
@@ -22,8 +20,8 @@ pub(crate) fn register(reg: &mut Registry) -> Result<(), ModuleError> {
     Ok(())
 }
 
-async fn toggle(ctx: Ctx, iq: Element, on: bool) -> IqResult {
-    ctx.router.set_interest(&own_request(&iq)?, Interest::Carbons, on);
+async fn toggle<P>(ctx: Ctx, iq: Iq<P>, on: bool) -> IqResult {
+    ctx.router.set_interest(&iq.own()?, Interest::Carbons, on);
     Ok(None)
 }
 

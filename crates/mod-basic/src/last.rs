@@ -2,44 +2,37 @@
 //! online (only to the account itself and contacts allowed to see its presence).
 
 use crate::may_see;
-use rhein_module::account_request;
-use rhein_module::{Ctx, IqKind, IqResult, ModuleError, Registry, Targets};
-use rhein_proto::{Element, StanzaError, ns, xml};
+use rhein_module::{Ctx, Iq, IqResult, ModuleError, Registry, Targets};
+use rhein_proto::payload::{LastActivity, LastActivityQuery};
+use rhein_proto::{StanzaError, ns};
 use rhein_storage::now_ms;
 
 pub(crate) fn register(reg: &mut Registry) -> Result<(), ModuleError> {
     reg.feature(ns::LAST);
     reg.account_feature(ns::LAST);
-    reg.iq(IqKind::Get, Targets::Host, ns::LAST, "query", handle_uptime)?;
-    reg.iq(IqKind::Get, Targets::Account, ns::LAST, "query", handle_account_last)
+    reg.get(Targets::Host, handle_uptime)?;
+    reg.get(Targets::Account, handle_account_last)
 }
 
-fn last(seconds: u64, status: &str) -> Element {
-    let mut q = xml::with_attr(Element::bare("query", ns::LAST), "seconds", seconds.to_string());
-    if !status.is_empty() {
-        q.append_text_node(status);
-    }
-    q
+async fn handle_uptime(ctx: Ctx, _iq: Iq<LastActivityQuery>) -> IqResult {
+    Ok(Some(LastActivity { seconds: ctx.server.started.elapsed().as_secs(), status: String::new() }.into()))
 }
 
-async fn handle_uptime(ctx: Ctx, _iq: Element) -> IqResult {
-    Ok(Some(last(ctx.server.started.elapsed().as_secs(), "")))
-}
-
-async fn handle_account_last(ctx: Ctx, iq: Element) -> IqResult {
-    let (from, owner) = account_request(&iq)?;
-    let from = from.to_bare();
-    if !may_see(&ctx.db, &owner, &from).await {
+async fn handle_account_last(ctx: Ctx, iq: Iq<LastActivityQuery>) -> IqResult {
+    let owner = iq.account();
+    if !may_see(&ctx.db, &owner, &iq.from.to_bare()).await {
         return Err(StanzaError::forbidden());
     }
     if ctx.router.resources(&owner).iter().any(|r| r.is_available()) {
-        return Ok(Some(last(0, "")));
+        return Ok(Some(LastActivity::default().into()));
     }
     match ctx.db.last_activity().get(owner.as_str()).await.map_err(|e| {
         tracing::error!(error = %e, "last activity lookup failed");
         StanzaError::internal_server_error()
     })? {
-        Some((stamp, status)) => Ok(Some(last(((now_ms() - stamp).max(0) / 1000) as u64, &status))),
+        Some((stamp, status)) => {
+            Ok(Some(LastActivity { seconds: ((now_ms() - stamp).max(0) / 1000) as u64, status }.into()))
+        }
         None => Err(StanzaError::item_not_found()),
     }
 }

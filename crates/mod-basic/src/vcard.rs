@@ -5,8 +5,8 @@
 //! vCard photo, so clients that only read vCards see it too.
 
 use crate::internal;
-use rhein_module::account_request;
-use rhein_module::{Ctx, Flow, IqKind, IqResult, Module, ModuleError, Registry, Stage, Targets, own_request};
+use rhein_module::{Ctx, Flow, Iq, IqKind, IqResult, Module, ModuleError, Registry, Stage, Targets, own_request};
+use rhein_proto::parsers::vcard::VCardQuery;
 use rhein_proto::vcard::photo_hash;
 use rhein_proto::{BareJid, Element, FullJid, StanzaError, xml};
 use std::collections::HashMap;
@@ -32,7 +32,8 @@ impl Module for Vcard {
     fn register(self: Arc<Self>, reg: &mut Registry) -> Result<(), ModuleError> {
         reg.feature(NS);
         reg.account_feature(NS);
-        reg.iq(IqKind::Get, Targets::Account, NS, "vCard", handle_vcard_get)?;
+        reg.get(Targets::Account, handle_vcard_get)?;
+        // The vCard itself is kept as the account wrote it: passed through, not typed.
         let this = self.clone();
         reg.iq(IqKind::Set, Targets::Account, NS, "vCard", move |ctx, iq| this.clone().handle_vcard_set(ctx, iq))?;
         reg.account_feature(NS_CONVERSION);
@@ -45,8 +46,8 @@ impl Module for Vcard {
     }
 }
 
-async fn handle_vcard_get(ctx: Ctx, iq: Element) -> IqResult {
-    let (_, owner) = account_request(&iq)?;
+async fn handle_vcard_get(ctx: Ctx, iq: Iq<VCardQuery>) -> IqResult {
+    let owner = iq.account();
     let stored = ctx.db.account_data().get(owner.as_str(), "vcard", "").await.map_err(internal)?;
     // No vCard yet: an empty one (XEP-0054 §3.1).
     Ok(Some(stored.and_then(|s| s.parse().ok()).unwrap_or_else(|| Element::bare("vCard", NS))))

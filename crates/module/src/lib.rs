@@ -8,11 +8,13 @@
 
 mod ctx;
 mod entities;
+mod iq;
 mod outbox;
 mod registry;
 
 pub use ctx::{Ctx, Interest, Interests, ResourceInfo, RouterApi, ServerInfo};
 pub use entities::{Entities, Shared};
+pub use iq::Iq;
 pub use outbox::Outbox;
 pub use registry::{
     BoxFuture, CAPS_NODE, Disco, Event, EventHandler, Flow, IqHandler, IqKind, IqResult, Registry, ServiceHandler,

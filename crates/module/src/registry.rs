@@ -1,6 +1,7 @@
 //! The registry modules declare their handlers in; built once at start, then read without locks.
 
-use crate::{Ctx, ModuleError};
+use crate::{Ctx, Iq, ModuleError};
+use rhein_proto::payload::IqPayload;
 use rhein_proto::{Element, FullJid, Jid, StanzaError};
 use std::collections::HashMap;
 use std::future::Future;
@@ -226,7 +227,41 @@ impl Registry {
         self.stream_features.push(el);
     }
 
-    /// Answers IQs of `kind` to `targets` whose payload is `<name xmlns='ns'/>`.
+    /// Answers IQ gets to `targets` whose payload is a `P`, parsed before `handler` runs
+    /// (one that does not parse is a `bad-request` saying why).
+    pub fn get<P, F, Fut>(&mut self, targets: Targets, handler: F) -> Result<(), ModuleError>
+    where
+        P: IqPayload,
+        F: Fn(Ctx, Iq<P>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = IqResult> + Send + 'static,
+    {
+        self.typed(IqKind::Get, targets, handler)
+    }
+
+    /// As [`Registry::get`], for IQ sets.
+    pub fn set<P, F, Fut>(&mut self, targets: Targets, handler: F) -> Result<(), ModuleError>
+    where
+        P: IqPayload,
+        F: Fn(Ctx, Iq<P>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = IqResult> + Send + 'static,
+    {
+        self.typed(IqKind::Set, targets, handler)
+    }
+
+    fn typed<P, F, Fut>(&mut self, kind: IqKind, targets: Targets, handler: F) -> Result<(), ModuleError>
+    where
+        P: IqPayload,
+        F: Fn(Ctx, Iq<P>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = IqResult> + Send + 'static,
+    {
+        self.iq(kind, targets, P::NS, P::NAME, move |ctx, el| {
+            let request = Iq::<P>::parse(el).map(|iq| handler(ctx, iq));
+            async move { request?.await }
+        })
+    }
+
+    /// Answers IQs of `kind` to `targets` whose payload is `<name xmlns='ns'/>`, untyped: for
+    /// payloads passed on as they are. New handlers take a typed payload ([`Registry::get`]).
     pub fn iq<F, Fut>(
         &mut self,
         kind: IqKind,

@@ -34,3 +34,16 @@ pub const PUBSUB_ERRORS: &str = "http://jabber.org/protocol/pubsub#errors";
 pub const CAPS: &str = "http://jabber.org/protocol/caps";
 pub const DATA: &str = "jabber:x:data";
 pub const RSM: &str = "http://jabber.org/protocol/rsm";
+/// XEP-0280 Message Carbons.
+pub const CARBONS: &str = "urn:xmpp:carbons:2";
+/// XEP-0297 Stanza Forwarding.
+pub const FORWARD: &str = "urn:xmpp:forward:0";
+/// XEP-0334 Message Processing Hints.
+pub const HINTS: &str = "urn:xmpp:hints";
+/// XEP-0191 Blocking Command, and its error condition.
+pub const BLOCKING: &str = "urn:xmpp:blocking";
+pub const BLOCKING_ERRORS: &str = "urn:xmpp:blocking:errors";
+/// XEP-0049 Private XML Storage.
+pub const PRIVATE: &str = "jabber:iq:private";
+/// XEP-0054 vcard-temp.
+pub const VCARD: &str = "vcard-temp";

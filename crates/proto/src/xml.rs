@@ -137,6 +137,13 @@ pub fn reply_shell(req: &Element, kind: &str) -> Element {
     el
 }
 
+/// `el` without its children: what a reply to it needs (addresses, id, type).
+pub fn header(el: &Element) -> Element {
+    let mut header = Element::bare(el.name(), el.ns());
+    *header.attrs_mut() = el.attrs().clone();
+    header
+}
+
 /// An IQ result for `req`, optionally carrying a payload.
 pub fn iq_result(req: &Element, payload: Option<Element>) -> Element {
     let mut el = reply_shell(req, "result");

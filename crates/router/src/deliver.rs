@@ -175,16 +175,18 @@ impl Router {
         else {
             return self.bounce(&el, StanzaError::service_unavailable()).await;
         };
-        match handler(self.ctx(host), el.clone()).await {
+        // What the answer needs of the request: the handler takes the request itself.
+        let request = xml::header(&el);
+        match handler(self.ctx(host), el).await {
             Ok(payload) => {
-                let mut reply = xml::iq_result(&el, payload);
-                if el.attr("to").is_none() {
+                let mut reply = xml::iq_result(&request, payload);
+                if request.attr("to").is_none() {
                     // The request went to the account implicitly; answer from nobody (RFC 6120 §8.1.2.1).
                     xml::remove_attr(&mut reply, "from");
                 }
                 Box::pin(self.deliver(reply)).await
             }
-            Err(err) => self.bounce(&el, err).await,
+            Err(err) => self.bounce(&request, err).await,
         }
     }
 

@@ -1,0 +1,104 @@
+//! A typed IQ request: what a handler registered with `Registry::get::<P>` or `set::<P>`
+//! receives, its addresses and payload parsed before the handler runs.
+
+use rhein_proto::payload::IqPayload;
+use rhein_proto::xso::error::{Error, FromElementError};
+use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError};
+
+/// An IQ get or set with payload `P`.
+#[derive(Debug, Clone)]
+pub struct Iq<P> {
+    /// The sender, as the router stamped it.
+    pub from: Jid,
+    /// The addressee; absent for a request to the sender's own account.
+    pub to: Option<Jid>,
+    pub payload: P,
+}
+
+impl<P: IqPayload> Iq<P> {
+    /// Reads the request. A missing sender or a payload that does not parse is a
+    /// `bad-request` (with what was wrong); a bad `to` is `jid-malformed`.
+    pub fn parse(mut iq: Element) -> Result<Self, StanzaError> {
+        let from = iq.attr("from").and_then(|f| Jid::new(f).ok()).ok_or_else(StanzaError::bad_request)?;
+        let to = iq.attr("to").map(Jid::new).transpose().map_err(|_| StanzaError::jid_malformed())?;
+        let element = iq.remove_child(P::NAME, P::NS).ok_or_else(StanzaError::bad_request)?;
+        let payload = P::try_from(element).map_err(|e| match e {
+            // A JID in the payload that is none (RFC 6120 §8.3.3.8).
+            FromElementError::Invalid(Error::TextParseError(e)) if e.is::<rhein_proto::jid::Error>() => {
+                StanzaError::jid_malformed().with_text(e.to_string())
+            }
+            FromElementError::Invalid(e) => StanzaError::bad_request().with_text(e.to_string()),
+            FromElementError::Mismatch(_) => StanzaError::bad_request(),
+        })?;
+        Ok(Self { from, to, payload })
+    }
+}
+
+impl<P> Iq<P> {
+    /// The sender of a request an account may only make about itself (`to` absent or the
+    /// sender's own bare JID): its full JID; `forbidden` for another address.
+    pub fn own(&self) -> Result<FullJid, StanzaError> {
+        let from = self.from.try_as_full().map_err(|_| StanzaError::bad_request())?;
+        match &self.to {
+            Some(to) if to.to_bare() != from.to_bare() => Err(StanzaError::forbidden()),
+            _ => Ok(from.clone()),
+        }
+    }
+
+    /// The account a request is about: the addressee's, or the sender's own when absent.
+    pub fn account(&self) -> BareJid {
+        self.to.as_ref().unwrap_or(&self.from).to_bare()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rhein_proto::parsers::blocking::Block;
+    use rhein_proto::parsers::ping::Ping;
+    use rhein_proto::payload::LastActivityQuery;
+
+    fn iq<P: IqPayload>(xml: &str) -> Result<Iq<P>, StanzaError> {
+        Iq::parse(xml.parse().unwrap())
+    }
+
+    #[test]
+    fn addresses_and_payload_are_read() {
+        let r = iq::<Ping>(
+            "<iq xmlns='jabber:client' type='get' id='1' from='a@x/r' to='b@x'><ping xmlns='urn:xmpp:ping'/></iq>",
+        )
+        .unwrap();
+        assert_eq!(r.from.as_str(), "a@x/r");
+        assert_eq!(r.account().as_str(), "b@x");
+        assert_eq!(r.own().unwrap_err(), StanzaError::forbidden());
+        let mine =
+            iq::<Ping>("<iq xmlns='jabber:client' type='get' id='1' from='a@x/r'><ping xmlns='urn:xmpp:ping'/></iq>")
+                .unwrap();
+        assert_eq!(mine.own().unwrap().as_str(), "a@x/r");
+        assert_eq!(mine.account().as_str(), "a@x");
+    }
+
+    #[test]
+    fn bad_requests_say_what_is_wrong() {
+        let no_from = iq::<Ping>("<iq xmlns='jabber:client' type='get' id='1'><ping xmlns='urn:xmpp:ping'/></iq>");
+        assert_eq!(no_from.unwrap_err(), StanzaError::bad_request());
+        let bad_to = iq::<Ping>(
+            "<iq xmlns='jabber:client' type='get' id='1' from='a@x/r' to='@@'><ping xmlns='urn:xmpp:ping'/></iq>",
+        );
+        assert_eq!(bad_to.unwrap_err(), StanzaError::jid_malformed());
+        let no_jid = iq::<Block>(
+            "<iq xmlns='jabber:client' type='set' id='1' from='a@x/r'><block xmlns='urn:xmpp:blocking'><item/></block></iq>",
+        );
+        let err = no_jid.unwrap_err();
+        assert_eq!(err.condition, "bad-request");
+        assert!(err.text.as_deref().is_some_and(|t| t.contains("attribute") && t.contains("Block")), "{err}");
+        let bad_jid = iq::<Block>(
+            "<iq xmlns='jabber:client' type='set' id='1' from='a@x/r'><block xmlns='urn:xmpp:blocking'><item jid='@x'/></block></iq>",
+        );
+        assert_eq!(bad_jid.unwrap_err().condition, "jid-malformed");
+        let other = iq::<LastActivityQuery>(
+            "<iq xmlns='jabber:client' type='get' id='1' from='a@x/r'><ping xmlns='urn:xmpp:ping'/></iq>",
+        );
+        assert_eq!(other.unwrap_err(), StanzaError::bad_request());
+    }
+}
