@@ -19,8 +19,7 @@ impl<P: IqPayload> Iq<P> {
     /// Reads the request. A missing sender or a payload that does not parse is a
     /// `bad-request` (with what was wrong); a bad `to` is `jid-malformed`.
     pub fn parse(mut iq: Element) -> Result<Self, StanzaError> {
-        let from = iq.attr("from").and_then(|f| Jid::new(f).ok()).ok_or_else(StanzaError::bad_request)?;
-        let to = iq.attr("to").map(Jid::new).transpose().map_err(|_| StanzaError::jid_malformed())?;
+        let (from, to) = addresses(&iq)?;
         let element = iq.remove_child(P::NAME, P::NS).ok_or_else(StanzaError::bad_request)?;
         let payload = P::try_from(element).map_err(|e| match e {
             // A JID in the payload that is none (RFC 6120 §8.3.3.8).
@@ -38,16 +37,29 @@ impl<P> Iq<P> {
     /// The sender of a request an account may only make about itself (`to` absent or the
     /// sender's own bare JID): its full JID; `forbidden` for another address.
     pub fn own(&self) -> Result<FullJid, StanzaError> {
-        let from = self.from.try_as_full().map_err(|_| StanzaError::bad_request())?;
-        match &self.to {
-            Some(to) if to.to_bare() != from.to_bare() => Err(StanzaError::forbidden()),
-            _ => Ok(from.clone()),
-        }
+        own(&self.from, self.to.as_ref())
     }
 
     /// The account a request is about: the addressee's, or the sender's own when absent.
     pub fn account(&self) -> BareJid {
         self.to.as_ref().unwrap_or(&self.from).to_bare()
+    }
+}
+
+/// An IQ's sender and addressee: `bad-request` without a sender (the router stamps one),
+/// `jid-malformed` for a bad `to`.
+pub(crate) fn addresses(iq: &Element) -> Result<(Jid, Option<Jid>), StanzaError> {
+    let from = iq.attr("from").and_then(|f| Jid::new(f).ok()).ok_or_else(StanzaError::bad_request)?;
+    let to = iq.attr("to").map(Jid::new).transpose().map_err(|_| StanzaError::jid_malformed())?;
+    Ok((from, to))
+}
+
+/// `from`'s full JID if the request is about its own account, else `forbidden`.
+pub(crate) fn own(from: &Jid, to: Option<&Jid>) -> Result<FullJid, StanzaError> {
+    let from = from.try_as_full().map_err(|_| StanzaError::bad_request())?;
+    match to {
+        Some(to) if to.to_bare() != from.to_bare() => Err(StanzaError::forbidden()),
+        _ => Ok(from.clone()),
     }
 }
 

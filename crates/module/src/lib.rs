@@ -25,27 +25,20 @@ use std::sync::Arc;
 
 /// The sender of an IQ that an account may only make about itself (`to` absent or the sender's
 /// own bare JID): its full JID, `forbidden` for another address, `jid-malformed` for a bad one.
+/// (Typed handlers have [`Iq::own`].)
 pub fn own_request(iq: &rhein_proto::Element) -> Result<rhein_proto::FullJid, rhein_proto::StanzaError> {
-    use rhein_proto::{FullJid, Jid, StanzaError};
-    let from = iq.attr("from").and_then(|f| FullJid::new(f).ok()).ok_or_else(StanzaError::bad_request)?;
-    match iq.attr("to").map(Jid::new) {
-        Some(Ok(to)) if to.to_bare() != from.to_bare() => Err(StanzaError::forbidden()),
-        Some(Err(_)) => Err(StanzaError::jid_malformed()),
-        _ => Ok(from),
-    }
+    let (from, to) = iq::addresses(iq)?;
+    iq::own(&from, to.as_ref())
 }
 
 /// An IQ about an account: the sender and the account asked about (`to`, or the sender's own
-/// when absent); `bad-request` without a sender, `jid-malformed` for a bad `to`.
+/// when absent); `bad-request` without a sender, `jid-malformed` for a bad `to`. (Typed
+/// handlers have [`Iq::account`].)
 pub fn account_request(
     iq: &rhein_proto::Element,
 ) -> Result<(rhein_proto::Jid, rhein_proto::BareJid), rhein_proto::StanzaError> {
-    use rhein_proto::{Jid, StanzaError};
-    let from = iq.attr("from").and_then(|f| Jid::new(f).ok()).ok_or_else(StanzaError::bad_request)?;
-    let owner = match iq.attr("to") {
-        Some(to) => Jid::new(to).map_err(|_| StanzaError::jid_malformed())?.to_bare(),
-        None => from.to_bare(),
-    };
+    let (from, to) = iq::addresses(iq)?;
+    let owner = to.as_ref().unwrap_or(&from).to_bare();
     Ok((from, owner))
 }
 

@@ -55,16 +55,16 @@ impl ArchiveWriter {
                     }
                     continue;
                 };
-                if conn.is_none() {
-                    match opts.connect().await {
-                        Ok(c) => conn = Some(c),
+                let c = match &mut conn {
+                    Some(c) => c,
+                    None => match opts.connect().await {
+                        Ok(c) => conn.insert(c),
                         Err(e) => {
                             refuse(&mut batch, e.into());
                             continue;
                         }
-                    }
-                }
-                let Some(c) = conn.as_mut() else { continue };
+                    },
+                };
                 commit(c, &mut batch).await;
                 // After an error SQLite may have rolled back by itself, and sqlx then counts
                 // the connection as inside a transaction for good: the next batch gets a new one.
