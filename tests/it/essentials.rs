@@ -1,14 +1,9 @@
 //! Modern-client essentials: XEP-0049 private storage, XEP-0054 vCards, XEP-0191 blocking,
 //! XEP-0280 carbons.
 
-use crate::named;
+use crate::{error_condition, error_text, named};
 use rhein_testkit::{Element, TestServer, ns};
 use std::time::Duration;
-
-fn error_condition(reply: &Element) -> Option<String> {
-    let err = reply.get_child("error", ns::CLIENT)?;
-    err.children().find(|c| c.ns() == ns::STANZAS && c.name() != "text").map(|c| c.name().to_owned())
-}
 
 #[tokio::test]
 async fn private_xml_is_stored_per_namespace_and_private() {
@@ -367,8 +362,7 @@ async fn payloads_that_do_not_parse_are_refused_with_the_reason() {
     let mut alice = server.client("alice", "pw").await;
     let no_jid = alice.iq("<iq type='set' id='b1'><block xmlns='urn:xmpp:blocking'><item/></block></iq>").await;
     assert_eq!(error_condition(&no_jid).as_deref(), Some("bad-request"));
-    let text = no_jid.get_child("error", ns::CLIENT).and_then(|e| e.get_child("text", ns::STANZAS)).map(Element::text);
-    assert!(text.is_some_and(|t| t.contains("attribute")), "{no_jid:?}");
+    assert!(error_text(&no_jid).contains("attribute"), "{no_jid:?}");
     let bad_jid =
         alice.iq("<iq type='set' id='b2'><block xmlns='urn:xmpp:blocking'><item jid='@localhost'/></block></iq>").await;
     assert_eq!(error_condition(&bad_jid).as_deref(), Some("jid-malformed"));
@@ -378,4 +372,28 @@ async fn payloads_that_do_not_parse_are_refused_with_the_reason() {
     // An unknown extension inside a known payload is ignored, not refused.
     let ping = alice.iq("<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'><x xmlns='urn:example'/></ping></iq>").await;
     assert_eq!(ping.attr("type"), Some("result"));
+}
+
+/// Routing passes what it does not know through as it came: an unknown payload with its
+/// attributes, children, text and `xml:lang`, in a message and in an IQ and its answer.
+#[tokio::test]
+async fn unknown_payloads_survive_a_round_trip() {
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
+    let mut alice = server.client("alice", "pw").await;
+    let mut bob = server.client("bob", "pw").await;
+    let payload = "<x xmlns='urn:example:unknown' a='1' xml:lang='de'><y z='2'>Text &amp; mehr</y><w:v xmlns:w='urn:example:w'/></x>";
+    let sent: Element = payload.parse().unwrap();
+    let bob_jid = bob.jid.clone().unwrap();
+    alice.send(&format!("<message to='{bob_jid}' id='u1' xml:lang='de'><body>hallo</body>{payload}</message>")).await;
+    let got = bob.expect(|e| e.attr("id") == Some("u1")).await;
+    assert_eq!(got.get_child("x", "urn:example:unknown"), Some(&sent));
+    assert_eq!(got.attr_ns(ns::XML, "lang"), Some("de"), "{got:?}");
+
+    alice.send(&format!("<iq type='get' id='u2' to='{bob_jid}'>{payload}</iq>")).await;
+    let request = bob.expect(|e| e.attr("id") == Some("u2")).await;
+    assert_eq!(request.get_child("x", "urn:example:unknown"), Some(&sent));
+    let alice_jid = request.attr("from").unwrap().to_owned();
+    bob.send(&format!("<iq type='result' id='u2' to='{alice_jid}'>{payload}</iq>")).await;
+    let answer = alice.expect(|e| e.attr("id") == Some("u2")).await;
+    assert_eq!(answer.get_child("x", "urn:example:unknown"), Some(&sent));
 }

@@ -1,6 +1,6 @@
 //! RFC 6121: messages, roster, subscriptions, presence, offline storage; and the small XEPs.
 
-use crate::{befriend, named};
+use crate::{befriend, error_condition, error_text, named};
 use rhein_testkit::{Element, TestServer, ns};
 use std::time::Duration;
 
@@ -426,4 +426,26 @@ async fn a_full_roster_refuses_new_items_with_not_allowed() {
     assert_eq!(removed.attr("type"), Some("result"));
     alice.send("<presence to='carol@localhost' type='subscribe'/>").await;
     carol.expect(|e| e.attr("type") == Some("subscribe") && e.attr("from") == Some("alice@localhost")).await;
+}
+
+/// A roster set is read before it is handled: one that does not parse is refused with what
+/// was wrong, and changes nothing.
+#[tokio::test]
+async fn roster_sets_that_do_not_parse_are_refused_with_the_reason() {
+    let server = TestServer::builder().user("alice", "pw").start().await;
+    let mut alice = server.client("alice", "pw").await;
+    for (items, condition, says) in [
+        ("<item name='nobody'/>", "bad-request", "'jid'"),
+        ("<item jid='bob@localhost' subscription='friends'/>", "bad-request", "'subscription'"),
+        ("<item jid='@localhost'/>", "jid-malformed", "nodepart"),
+        ("<item jid='bob@localhost'/><item jid='carol@localhost'/>", "bad-request", "exactly one item"),
+        ("<item jid='bob@localhost'><group></group></item>", "not-acceptable", "group names"),
+    ] {
+        let reply =
+            alice.iq(&format!("<iq type='set' id='r'><query xmlns='jabber:iq:roster'>{items}</query></iq>")).await;
+        assert_eq!(error_condition(&reply).as_deref(), Some(condition), "{items}");
+        assert!(error_text(&reply).contains(says), "{items}: {reply:?}");
+    }
+    let roster = alice.iq("<iq type='get' id='g'><query xmlns='jabber:iq:roster'/></iq>").await;
+    assert_eq!(roster.get_child("query", ns::ROSTER).unwrap().children().count(), 0);
 }

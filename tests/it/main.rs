@@ -20,7 +20,19 @@ mod sm;
 mod stream;
 mod web;
 
-use rhein_testkit::Element;
+use rhein_testkit::{Element, ns};
+
+/// The defined condition of a stanza error reply.
+pub fn error_condition(reply: &Element) -> Option<String> {
+    let err = reply.get_child("error", ns::CLIENT)?;
+    err.children().find(|c| c.ns() == ns::STANZAS && c.name() != "text").map(|c| c.name().to_owned())
+}
+
+/// The `<text/>` of a stanza error reply, empty without one.
+pub fn error_text(reply: &Element) -> String {
+    let err = reply.get_child("error", ns::CLIENT);
+    err.and_then(|e| e.get_child("text", ns::STANZAS)).map(Element::text).unwrap_or_default()
+}
 
 /// Predicate: an element with this name.
 pub fn named(name: &'static str) -> impl Fn(&Element) -> bool {

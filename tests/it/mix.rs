@@ -3,6 +3,7 @@
 //! reflected and archived on both sides, participants and presence, bans, allowed lists,
 //! JID-hidden channels, destruction, and channels surviving a restart.
 
+use crate::error_condition;
 use rhein_testkit::{Element, TestClient, TestServer, ns};
 
 const CORE: &str = "urn:xmpp:mix:core:1";
@@ -11,11 +12,6 @@ const MAM: &str = "urn:xmpp:mam:2";
 const SERVICE: &str = "channels.localhost";
 const COVEN: &str = "coven@channels.localhost";
 const PARTICIPANTS: &str = "urn:xmpp:mix:nodes:participants";
-
-fn error_condition(el: &Element) -> Option<String> {
-    let err = el.get_child("error", ns::CLIENT)?;
-    err.children().find(|c| c.ns() == ns::STANZAS && c.name() != "text").map(|c| c.name().to_owned())
-}
 
 /// A client that has sent its initial presence (MIX traffic goes to available clients).
 async fn online(server: &TestServer, user: &str) -> TestClient {

@@ -2,6 +2,7 @@
 //! presences and status codes, messages, subject, history, private messages, nickname
 //! changes, leaving, discovery, persistence, and a user from another server in a room.
 
+use crate::error_condition;
 use rhein_testkit::{Element, TestClient, TestServer, ns};
 
 const MUC: &str = "http://jabber.org/protocol/muc";
@@ -24,11 +25,6 @@ fn muc_item(p: &Element) -> (String, String, Option<String>, Vec<String>) {
 
 fn presence_from(from: &str) -> impl Fn(&Element) -> bool + '_ {
     move |e| e.name() == "presence" && e.attr("from") == Some(from)
-}
-
-fn error_condition(el: &Element) -> Option<String> {
-    let err = el.get_child("error", ns::CLIENT)?;
-    err.children().find(|c| c.ns() == ns::STANZAS && c.name() != "text").map(|c| c.name().to_owned())
 }
 
 async fn join(c: &mut TestClient, room: &str, nick: &str, extra: &str) {

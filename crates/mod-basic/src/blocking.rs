@@ -109,7 +109,7 @@ impl Blocking {
             let unblocked: Vec<String> = if jids.is_empty() { before.iter().cloned().collect() } else { jids.clone() };
             for j in unblocked {
                 let Ok(Some(item)) = ctx.db.roster().item(owner.as_str(), &j).await else { continue };
-                if matches!(item.subscription.as_str(), "from" | "both") {
+                if item.subscription.from() {
                     for r in ctx.router.resources(&owner) {
                         if let Some(mut p) = r.presence {
                             xml::set_attr(&mut p, "to", j.as_str());

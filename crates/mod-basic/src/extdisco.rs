@@ -4,14 +4,13 @@
 
 use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};
-use rhein_module::{Ctx, IqKind, IqResult, Module, ModuleError, Registry, Targets};
-use rhein_proto::{Element, FullJid, StanzaError, time, xml};
+use rhein_module::{Iq, IqResult, Module, ModuleError, Registry, Targets};
+use rhein_proto::extdisco::{self as wire, Credentials, Restricted, Services};
+use rhein_proto::{BareJid, StanzaError, ns, time};
 use rhein_storage::now_ms;
 use serde::Deserialize;
 use sha1::Sha1;
 use std::sync::Arc;
-
-const NS: &str = "urn:xmpp:extdisco:2";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -59,73 +58,62 @@ impl Module for ExtDisco {
     }
 
     fn register(self: Arc<Self>, reg: &mut Registry) -> Result<(), ModuleError> {
-        reg.feature(NS);
+        reg.feature(ns::EXTDISCO);
         let this = self.clone();
-        reg.iq(IqKind::Get, Targets::Host, NS, "services", move |ctx, iq| this.clone().handle_services(ctx, iq))?;
-        reg.iq(IqKind::Get, Targets::Host, NS, "credentials", move |ctx, iq| self.clone().handle_credentials(ctx, iq))
+        reg.get(Targets::Host, move |_, iq: Iq<Services>| this.clone().handle_services(iq))?;
+        reg.get(Targets::Host, move |_, iq: Iq<Credentials>| self.clone().handle_credentials(iq))
     }
 }
 
 impl ExtDisco {
-    fn describe(&self, s: &Service, requester: &FullJid) -> Element {
-        let mut el = xml::with_attr(Element::bare("service", NS), "type", s.kind.as_str());
-        xml::set_attr(&mut el, "host", s.host.as_str());
-        if let Some(p) = s.port {
-            xml::set_attr(&mut el, "port", p.to_string());
-        }
-        if let Some(t) = &s.transport {
-            xml::set_attr(&mut el, "transport", t.as_str());
-        }
-        if let Some(n) = &s.name {
-            xml::set_attr(&mut el, "name", n.as_str());
-        }
+    /// `s` as the requester sees it: with fresh credentials when it is restricted.
+    fn describe(&self, s: &Service, requester: &BareJid) -> wire::Service {
+        let mut service = wire::Service {
+            kind: s.kind.clone(),
+            host: s.host.clone(),
+            port: s.port,
+            transport: s.transport.clone(),
+            name: s.name.clone(),
+            ..Default::default()
+        };
         if s.restricted {
             let expires_ms = now_ms() + (self.ttl_secs as i64) * 1000;
-            let username = format!("{}:{}", expires_ms / 1000, requester.to_bare());
+            let username = format!("{}:{requester}", expires_ms / 1000);
             let password = <Hmac<Sha1> as KeyInit>::new_from_slice(self.secret.as_bytes())
                 .map(|m| {
                     base64::engine::general_purpose::STANDARD
                         .encode(m.chain_update(username.as_bytes()).finalize().into_bytes())
                 })
                 .unwrap_or_default();
-            xml::set_attr(&mut el, "restricted", "1");
-            xml::set_attr(&mut el, "username", username);
-            xml::set_attr(&mut el, "password", password);
-            xml::set_attr(&mut el, "expires", time::datetime(expires_ms));
+            service.restricted = Some(Restricted);
+            service.username = Some(username);
+            service.password = Some(password);
+            service.expires = Some(time::datetime(expires_ms));
         }
-        el
+        service
     }
 
-    fn requester(iq: &Element) -> Result<FullJid, StanzaError> {
-        iq.attr("from").and_then(|f| FullJid::new(f).ok()).ok_or_else(StanzaError::bad_request)
+    async fn handle_services(self: Arc<Self>, iq: Iq<Services>) -> IqResult {
+        let requester = iq.from.to_bare();
+        let kind = iq.payload.kind;
+        let services = self
+            .services
+            .iter()
+            .filter(|s| kind.as_ref().is_none_or(|k| *k == s.kind))
+            .map(|s| self.describe(s, &requester))
+            .collect();
+        Ok(Some(Services { kind, services }.into()))
     }
 
-    async fn handle_services(self: Arc<Self>, _ctx: Ctx, iq: Element) -> IqResult {
-        let requester = Self::requester(&iq)?;
-        let filter = iq.get_child("services", NS).and_then(|s| s.attr("type"));
-        let mut out = Element::bare("services", NS);
-        if let Some(t) = filter {
-            xml::set_attr(&mut out, "type", t);
-        }
-        for s in self.services.iter().filter(|s| filter.is_none_or(|t| t == s.kind)) {
-            out.append_child(self.describe(s, &requester));
-        }
-        Ok(Some(out))
-    }
-
-    async fn handle_credentials(self: Arc<Self>, _ctx: Ctx, iq: Element) -> IqResult {
-        let requester = Self::requester(&iq)?;
-        let wanted = iq
-            .get_child("credentials", NS)
-            .and_then(|c| c.get_child("service", NS))
-            .ok_or_else(StanzaError::bad_request)?;
+    async fn handle_credentials(self: Arc<Self>, iq: Iq<Credentials>) -> IqResult {
+        let requester = iq.from.to_bare();
+        let wanted =
+            iq.payload.services.first().ok_or_else(|| StanzaError::bad_request().with_text("name a service"))?;
         let service = self
             .services
             .iter()
-            .find(|s| Some(s.kind.as_str()) == wanted.attr("type") && Some(s.host.as_str()) == wanted.attr("host"))
+            .find(|s| s.kind == wanted.kind && s.host == wanted.host)
             .ok_or_else(StanzaError::item_not_found)?;
-        let mut out = Element::bare("credentials", NS);
-        out.append_child(self.describe(service, &requester));
-        Ok(Some(out))
+        Ok(Some(Credentials { services: vec![self.describe(service, &requester)] }.into()))
     }
 }

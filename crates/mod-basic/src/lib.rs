@@ -53,7 +53,7 @@ pub(crate) async fn may_see(db: &Db, owner: &BareJid, requester: &BareJid) -> bo
         return true;
     }
     match db.roster().item(owner.as_str(), requester.as_str()).await {
-        Ok(Some(item)) => matches!(item.subscription.as_str(), "from" | "both"),
+        Ok(Some(item)) => item.subscription.from(),
         Ok(None) => false,
         Err(e) => {
             tracing::error!(error = %e, "roster lookup failed");

@@ -11,7 +11,7 @@ mod presence;
 mod roster;
 mod subscription;
 
-use rhein_module::{IqKind, Module, ModuleError, ModuleSpec, Registry, Stage, Targets};
+use rhein_module::{Module, ModuleError, ModuleSpec, Registry, Stage, Targets};
 use rhein_proto::{Element, ns};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -57,11 +57,9 @@ impl Module for Im {
         reg.stream_feature(Element::bare("ver", ns::ROSTER_VER));
         reg.stream_feature(Element::bare("sub", ns::PRE_APPROVAL));
         reg.feature(ns::OFFLINE);
-        reg.iq(IqKind::Get, Targets::Account, ns::ROSTER, "query", roster::handle_roster_get)?;
+        reg.get(Targets::Account, roster::handle_roster_get)?;
         let limit = roster::RosterLimit(self.config.max_roster_items);
-        reg.iq(IqKind::Set, Targets::Account, ns::ROSTER, "query", move |ctx, iq| {
-            roster::handle_roster_set(ctx, iq, limit)
-        })?;
+        reg.set(Targets::Account, move |ctx, iq| roster::handle_roster_set(ctx, iq, limit))?;
         let directed = Arc::new(directed::Directed::default());
         let d = directed.clone();
         reg.stage(Stage::OutboundPresence, 0, move |ctx, el| {
@@ -85,10 +83,8 @@ impl Module for Im {
         // blocking (100).
         reg.account_feature(rhein_proto::mix::NS_PAM);
         reg.account_feature(pam::NS_ARCHIVE);
-        reg.iq(IqKind::Set, Targets::Account, rhein_proto::mix::NS_PAM, "client-join", move |ctx, iq| {
-            pam::handle_client_join(ctx, iq, limit)
-        })?;
-        reg.iq(IqKind::Set, Targets::Account, rhein_proto::mix::NS_PAM, "client-leave", pam::handle_client_leave)?;
+        reg.set(Targets::Account, move |ctx, iq| pam::handle_client_join(ctx, iq, limit))?;
+        reg.set(Targets::Account, pam::handle_client_leave)?;
         reg.stage_when(
             Stage::InboundMessage,
             50,

@@ -5,11 +5,11 @@
 //! ordinary subscription request.
 
 use crate::roster::{self, RosterLimit};
-use crate::subscription::{self, has_from, with, without};
+use crate::subscription;
 use crate::{internal, presence};
 use rhein_module::{Ctx, Flow};
 use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, xml};
-use rhein_storage::RosterRow;
+use rhein_storage::{RosterRow, Subscription};
 use std::time::Duration;
 
 const NS: &str = "urn:xmpp:moved:1";
@@ -43,7 +43,7 @@ async fn carry_over(
     if old == new {
         return Ok(false);
     }
-    let has_old = |row: &Option<RosterRow>| row.as_ref().is_some_and(|r| has_from(&r.subscription));
+    let has_old = |row: &Option<RosterRow>| row.as_ref().is_some_and(|r| r.subscription.from());
     if !has_old(&ctx.db.roster().item(owner.as_str(), old.as_str()).await.map_err(internal)?)
         || !statement_names(ctx, owner, old, new).await
     {
@@ -55,8 +55,8 @@ async fn carry_over(
         let _roster = roster::lock(owner).await;
         let roster = ctx.db.roster();
         let old_row = roster.item(owner.as_str(), old.as_str()).await.map_err(internal)?;
-        let Some(mut old_row) = old_row.filter(|r| has_from(&r.subscription)) else { return Ok(false) };
-        let mutual = old_row.subscription == "both";
+        let Some(mut old_row) = old_row.filter(|r| r.subscription.from()) else { return Ok(false) };
+        let mutual = old_row.subscription == Subscription::Both;
         let mut new_row = match roster.item(owner.as_str(), new.as_str()).await.map_err(internal)? {
             Some(row) => row,
             None if !limit.has_room(ctx, owner).await? => return Ok(false),
@@ -64,11 +64,11 @@ async fn carry_over(
                 RosterRow { name: old_row.name.clone(), groups: old_row.groups.clone(), ..RosterRow::new(new.as_str()) }
             }
         };
-        new_row.subscription = with(&new_row.subscription, false, true);
+        new_row.subscription = new_row.subscription.with_from();
         new_row.approved = false;
         roster::save(ctx, owner, &new_row).await?;
         ctx.db.subscription_requests().remove(owner.as_str(), new.as_str()).await.map_err(internal)?;
-        old_row.subscription = without(&old_row.subscription, false, true);
+        old_row.subscription = old_row.subscription.without_from();
         roster::save(ctx, owner, &old_row).await?;
         mutual
     };

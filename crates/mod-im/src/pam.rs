@@ -8,10 +8,11 @@
 
 use crate::internal;
 use crate::roster::{self, RosterLimit};
-use rhein_module::{Ctx, Flow, Interest, IqResult, own_request};
-use rhein_proto::mix::{ClientJoin, ClientLeave, Join, Leave, NS_CORE, NS_PAM, NS_ROSTER, RosterChannel, nodes, parse};
+use rhein_module::{Ctx, Flow, Interest, Iq, IqResult};
+use rhein_proto::mix::{ClientJoin, ClientLeave, Join, Leave, NS_CORE, RosterChannel, nodes};
+use rhein_proto::roster::Item;
 use rhein_proto::{BareJid, Element, StanzaError, ns, sid, xml};
-use rhein_storage::{ArchiveRow, RosterRow, now_ms};
+use rhein_storage::{ArchiveRow, RosterRow, Subscription, now_ms};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -30,14 +31,13 @@ async fn participant_id(ctx: &Ctx, owner: &BareJid, channel: &BareJid) -> Result
 }
 
 /// `<channel participant-id/>` for a roster item, if the item is a channel.
-pub(crate) fn annotation(channels: &HashMap<String, String>, contact: &str) -> Option<Element> {
-    channels.get(contact).map(|id| RosterChannel { participant_id: id.clone() }.into())
+pub(crate) fn annotation(channels: &HashMap<String, String>, contact: &str) -> Option<RosterChannel> {
+    channels.get(contact).map(|id| RosterChannel { participant_id: id.clone() })
 }
 
 /// The channel a client-join or client-leave names.
-fn channel_of(channel: Option<&str>) -> Result<BareJid, StanzaError> {
-    let channel = channel.ok_or_else(|| StanzaError::bad_request().with_text("name the channel"))?;
-    BareJid::new(channel).map_err(|_| StanzaError::jid_malformed().with_text("the channel is a bare JID"))
+fn channel_of(channel: Option<BareJid>) -> Result<BareJid, StanzaError> {
+    channel.ok_or_else(|| StanzaError::bad_request().with_text("name the channel"))
 }
 
 /// Sends a MIX request to the channel from the user's bare JID and returns the answer.
@@ -54,12 +54,10 @@ async fn ask_channel(ctx: &Ctx, owner: &BareJid, channel: &BareJid, payload: Ele
 }
 
 /// XEP-0405 §5.5: joins for the client, then records the channel in the roster.
-pub(crate) async fn handle_client_join(ctx: Ctx, iq: Element, limit: RosterLimit) -> IqResult {
-    let client = own_request(&iq)?;
-    let owner = client.to_bare();
-    let payload = iq.get_child("client-join", NS_PAM).ok_or_else(StanzaError::bad_request)?;
-    let request = parse::<ClientJoin>(payload)?;
-    let channel = channel_of(request.channel.as_deref())?;
+pub(crate) async fn handle_client_join(ctx: Ctx, iq: Iq<ClientJoin>, limit: RosterLimit) -> IqResult {
+    let owner = iq.own()?.to_bare();
+    let request = iq.payload;
+    let channel = channel_of(request.channel)?;
     // Checked before joining (which cannot wait under the roster lock).
     roster::item_or_new(&ctx, &owner, &channel, limit).await?;
     let answer = ask_channel(&ctx, &owner, &channel, request.join.into()).await?;
@@ -80,13 +78,13 @@ pub(crate) async fn handle_client_join(ctx: Ctx, iq: Element, limit: RosterLimit
         .map_err(internal)?;
     // Presence goes to the channel one way (subscription `from`) when shared (§5.7).
     let mut row = RosterRow::new(channel.as_str());
-    row.subscription = if shares_presence { "from" } else { "none" }.into();
+    row.subscription = Subscription::of(false, shares_presence);
     let version = {
         let _roster = roster::lock(&owner).await;
         ctx.db.roster().upsert(owner.as_str(), &row).await.map_err(internal)?
     };
     let marked = HashMap::from([(channel.to_string(), id)]);
-    roster::push_annotated(&ctx, &owner, roster::item_element(&row), version, &marked).await;
+    roster::push_annotated(&ctx, &owner, roster::item(&row)?, version, &marked).await;
     if shares_presence {
         for r in ctx.router.resources(&owner) {
             if let Some(mut p) = r.presence {
@@ -102,12 +100,9 @@ pub(crate) async fn handle_client_join(ctx: Ctx, iq: Element, limit: RosterLimit
 
 /// XEP-0405 §5.6: leaves for the client, then drops the channel from the roster. A channel
 /// that no longer exists counts as left.
-pub(crate) async fn handle_client_leave(ctx: Ctx, iq: Element) -> IqResult {
-    let client = own_request(&iq)?;
-    let owner = client.to_bare();
-    let payload = iq.get_child("client-leave", NS_PAM).ok_or_else(StanzaError::bad_request)?;
-    let request = parse::<ClientLeave>(payload)?;
-    let channel = channel_of(request.channel.as_deref())?;
+pub(crate) async fn handle_client_leave(ctx: Ctx, iq: Iq<ClientLeave>) -> IqResult {
+    let owner = iq.own()?.to_bare();
+    let channel = channel_of(iq.payload.channel)?;
     match ask_channel(&ctx, &owner, &channel, Leave.into()).await {
         Ok(_) => {}
         Err(e) if e.condition == "item-not-found" => {}
@@ -119,9 +114,7 @@ pub(crate) async fn handle_client_leave(ctx: Ctx, iq: Element) -> IqResult {
         ctx.db.roster().remove(owner.as_str(), channel.as_str()).await.map_err(internal)?
     };
     if let Some(version) = removed {
-        let mut item = xml::with_attr(Element::bare("item", ns::ROSTER), "jid", channel.as_str());
-        xml::set_attr(&mut item, "subscription", "remove");
-        roster::push(&ctx, &owner, item, version).await;
+        roster::push(&ctx, &owner, Item::removed(channel.clone()), version).await;
     }
     tracing::debug!(account = %owner, %channel, "left channel");
     Ok(Some(ClientLeave { channel: None, leave: Leave }.into()))
@@ -198,8 +191,7 @@ pub(crate) async fn handle_inbound_presence(ctx: Ctx, el: Element) -> Result<Flo
 }
 
 /// Whether a roster get asks for MIX annotations (XEP-0405 §5.9); remembered per session.
-pub(crate) fn wants_annotations(ctx: &Ctx, client: &rhein_proto::FullJid, query: Option<&Element>) -> bool {
-    let wants = query.is_some_and(|q| q.get_child("annotate", NS_ROSTER).is_some());
+pub(crate) fn wants_annotations(ctx: &Ctx, client: &rhein_proto::FullJid, wants: bool) -> bool {
     ctx.router.set_interest(client, Interest::MixAnnotations, wants);
     wants
 }

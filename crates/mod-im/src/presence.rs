@@ -27,10 +27,8 @@ fn addressed(mut el: Element, to: &str) -> Element {
 /// whose presence the owner sees (`to`, `both`).
 async fn contacts(ctx: &Ctx, owner: &BareJid) -> Result<(Vec<String>, Vec<String>), StanzaError> {
     let rows = ctx.db.roster().items(owner.as_str()).await.map_err(internal)?;
-    let from =
-        rows.iter().filter(|r| matches!(r.subscription.as_str(), "from" | "both")).map(|r| r.contact.clone()).collect();
-    let to =
-        rows.iter().filter(|r| matches!(r.subscription.as_str(), "to" | "both")).map(|r| r.contact.clone()).collect();
+    let from = rows.iter().filter(|r| r.subscription.from()).map(|r| r.contact.clone()).collect();
+    let to = rows.iter().filter(|r| r.subscription.to()).map(|r| r.contact.clone()).collect();
     Ok((from, to))
 }
 
@@ -210,7 +208,7 @@ pub(crate) async fn handle_inbound_presence(ctx: Ctx, el: Element, limit: Roster
 async fn answer_probe(ctx: &Ctx, probed: &Jid, from: &Jid) -> Result<(), StanzaError> {
     let owner = probed.to_bare();
     let contact = ctx.db.roster().item(owner.as_str(), from.to_bare().as_str()).await.map_err(internal)?;
-    if !contact.is_some_and(|r| subscription::has_from(&r.subscription)) {
+    if !contact.is_some_and(|r| r.subscription.from()) {
         return Ok(());
     }
     let probed_resource = probed.try_as_full().ok();

@@ -2,9 +2,11 @@
 //! XEP-0237 versioning (a client sending the current `ver` gets an empty result).
 
 use crate::{internal, pam, subscription};
-use rhein_module::{Ctx, Interest, IqResult, own_request};
+use rhein_module::{Ctx, Interest, Iq, IqResult};
+use rhein_proto::parsers::roster::{Ask, Group};
+use rhein_proto::roster::{Item, Roster, Subscription as WireSubscription};
 use rhein_proto::{BareJid, Element, StanzaError, ns, xml};
-use rhein_storage::RosterRow;
+use rhein_storage::{RosterRow, StorageError, Subscription};
 use std::hash::{Hash, Hasher};
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -53,69 +55,61 @@ pub(crate) async fn item_or_new(
     }
 }
 
-/// The `<item/>` of a stored roster row.
-pub(crate) fn item_element(row: &RosterRow) -> Element {
-    let mut item = xml::with_attr(Element::bare("item", ns::ROSTER), "jid", row.contact.as_str());
-    xml::set_attr(&mut item, "subscription", row.subscription.as_str());
-    if let Some(name) = &row.name {
-        xml::set_attr(&mut item, "name", name.as_str());
-    }
-    if row.ask {
-        xml::set_attr(&mut item, "ask", "subscribe");
-    }
-    if row.approved {
-        xml::set_attr(&mut item, "approved", "true");
-    }
-    for g in &row.groups {
-        item.append_child(xml::text_el("group", ns::ROSTER, g.as_str()));
-    }
-    item
+/// The wire item of a stored roster row. Contacts were stored as prepared bare JIDs.
+pub(crate) fn item(row: &RosterRow) -> Result<Item, StanzaError> {
+    let jid =
+        BareJid::new(&row.contact).map_err(|e| internal(StorageError::Corrupt(format!("roster contact: {e}"))))?;
+    Ok(Item {
+        name: row.name.clone(),
+        subscription: match row.subscription {
+            Subscription::None => WireSubscription::None,
+            Subscription::To => WireSubscription::To,
+            Subscription::From => WireSubscription::From,
+            Subscription::Both => WireSubscription::Both,
+        },
+        ask: if row.ask { Ask::Subscribe } else { Ask::None },
+        approved: row.approved.then_some(true),
+        groups: row.groups.iter().cloned().map(Group).collect(),
+        ..Item::new(jid)
+    })
 }
 
-pub(crate) async fn handle_roster_get(ctx: Ctx, iq: Element) -> IqResult {
-    let from = own_request(&iq)?;
+/// RFC 6121 §2.1.3 roster get; XEP-0237: a client holding the current version gets an
+/// empty result (its pushes follow).
+pub(crate) async fn handle_roster_get(ctx: Ctx, iq: Iq<Roster>) -> IqResult {
+    let from = iq.own()?;
     let owner = from.to_bare();
     ctx.router.set_interest(&from, Interest::Roster, true);
-    let version = ctx.db.roster().version(owner.as_str()).await.map_err(internal)?;
-    let ver = version.to_string();
-    let query = iq.get_child("query", ns::ROSTER);
-    let annotate = pam::wants_annotations(&ctx, &from, query);
-    if query.and_then(|q| q.attr("ver")) == Some(ver.as_str()) {
+    let annotate = pam::wants_annotations(&ctx, &from, iq.payload.annotate.is_some());
+    let ver = ctx.db.roster().version(owner.as_str()).await.map_err(internal)?.to_string();
+    if iq.payload.ver.as_deref() == Some(ver.as_str()) {
         return Ok(None);
     }
     let channels = if annotate { pam::channels(&ctx, &owner).await? } else { Default::default() };
-    let mut q = xml::with_attr(Element::bare("query", ns::ROSTER), "ver", ver);
-    for row in ctx.db.roster().items(owner.as_str()).await.map_err(internal)?.iter() {
-        let mut item = item_element(row);
-        if let Some(channel) = pam::annotation(&channels, &row.contact) {
-            item.append_child(channel);
-        }
-        q.append_child(item);
-    }
-    Ok(Some(q))
+    let rows = ctx.db.roster().items(owner.as_str()).await.map_err(internal)?;
+    let items = rows
+        .iter()
+        .map(|row| Ok(Item { channel: pam::annotation(&channels, &row.contact), ..item(row)? }))
+        .collect::<Result<_, StanzaError>>()?;
+    Ok(Some(Roster { ver: Some(ver), items, annotate: None }.into()))
 }
 
-pub(crate) async fn handle_roster_set(ctx: Ctx, iq: Element, limit: RosterLimit) -> IqResult {
-    let from = own_request(&iq)?;
-    let owner = from.to_bare();
-    let query = iq.get_child("query", ns::ROSTER).ok_or_else(StanzaError::bad_request)?;
-    let mut items = query.children().filter(|c| c.is("item", ns::ROSTER));
+/// RFC 6121 §2.3 and §2.5: a roster set adds, changes or removes one item.
+pub(crate) async fn handle_roster_set(ctx: Ctx, iq: Iq<Roster>, limit: RosterLimit) -> IqResult {
+    let owner = iq.own()?.to_bare();
+    let mut items = iq.payload.items.into_iter();
     let (Some(item), None) = (items.next(), items.next()) else {
         return Err(StanzaError::bad_request().with_text("a roster set carries exactly one item"));
     };
-    let contact = item
-        .attr("jid")
-        .and_then(|j| BareJid::new(j).ok())
-        .ok_or_else(|| StanzaError::bad_request().with_text("the item needs a bare JID"))?;
+    let contact = item.jid;
     if contact == owner {
         return Err(StanzaError::not_allowed().with_text("an account cannot be in its own roster"));
     }
-    if item.attr("subscription") == Some("remove") {
+    if item.subscription == WireSubscription::Remove {
         return remove(&ctx, &owner, &contact).await;
     }
     let mut groups: Vec<String> = Vec::new();
-    for g in item.children().filter(|c| c.is("group", ns::ROSTER)) {
-        let name = g.text();
+    for Group(name) in item.groups {
         if name.trim().is_empty() || name.len() > 1023 {
             return Err(StanzaError::not_acceptable().with_text("group names must be 1 to 1023 bytes"));
         }
@@ -124,7 +118,7 @@ pub(crate) async fn handle_roster_set(ctx: Ctx, iq: Element, limit: RosterLimit)
         }
         groups.push(name);
     }
-    let name = item.attr("name").filter(|n| !n.is_empty()).map(str::to_owned);
+    let name = item.name.filter(|n| !n.is_empty());
     if name.as_ref().is_some_and(|n| n.len() > 1023) {
         return Err(StanzaError::not_acceptable().with_text("name too long"));
     }
@@ -133,27 +127,29 @@ pub(crate) async fn handle_roster_set(ctx: Ctx, iq: Element, limit: RosterLimit)
     // Subscription state is the server's to keep; `subscription` and `ask` from clients are ignored.
     row.name = name;
     row.groups = groups;
-    let version = ctx.db.roster().upsert(owner.as_str(), &row).await.map_err(internal)?;
-    push(&ctx, &owner, item_element(&row), version).await;
+    save(&ctx, &owner, &row).await?;
     Ok(None)
 }
 
-/// Removes an item, cancelling subscriptions both ways (RFC 6121 §2.5.2).
+/// Removes an item, cancelling subscriptions both ways (RFC 6121 §2.5.2). The roster changes
+/// under its lock; the cancellations are routed once it is released.
 async fn remove(ctx: &Ctx, owner: &BareJid, contact: &BareJid) -> IqResult {
-    let Some(row) = ctx.db.roster().item(owner.as_str(), contact.as_str()).await.map_err(internal)? else {
-        return Err(StanzaError::item_not_found());
+    let (row, version) = {
+        let _roster = lock(owner).await;
+        let Some(row) = ctx.db.roster().item(owner.as_str(), contact.as_str()).await.map_err(internal)? else {
+            return Err(StanzaError::item_not_found());
+        };
+        ctx.db.subscription_requests().remove(owner.as_str(), contact.as_str()).await.map_err(internal)?;
+        (row, ctx.db.roster().remove(owner.as_str(), contact.as_str()).await.map_err(internal)?)
     };
-    if matches!(row.subscription.as_str(), "to" | "both") || row.ask {
+    if row.subscription.to() || row.ask {
         subscription::send(ctx, owner, contact, "unsubscribe").await;
     }
-    if matches!(row.subscription.as_str(), "from" | "both") {
+    if row.subscription.from() {
         subscription::send(ctx, owner, contact, "unsubscribed").await;
     }
-    ctx.db.subscription_requests().remove(owner.as_str(), contact.as_str()).await.map_err(internal)?;
-    if let Some(version) = ctx.db.roster().remove(owner.as_str(), contact.as_str()).await.map_err(internal)? {
-        let mut item = xml::with_attr(Element::bare("item", ns::ROSTER), "jid", contact.as_str());
-        xml::set_attr(&mut item, "subscription", "remove");
-        push(ctx, owner, item, version).await;
+    if let Some(version) = version {
+        push(ctx, owner, Item::removed(contact.clone()), version).await;
     }
     Ok(None)
 }
@@ -161,7 +157,7 @@ async fn remove(ctx: &Ctx, owner: &BareJid, contact: &BareJid) -> IqResult {
 static PUSH_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Sends a roster push to every resource that fetched the roster (RFC 6121 §2.1.6).
-pub(crate) async fn push(ctx: &Ctx, owner: &BareJid, item: Element, version: i64) {
+pub(crate) async fn push(ctx: &Ctx, owner: &BareJid, item: Item, version: i64) {
     push_annotated(ctx, owner, item, version, &Default::default()).await
 }
 
@@ -170,21 +166,25 @@ pub(crate) async fn push(ctx: &Ctx, owner: &BareJid, item: Element, version: i64
 pub(crate) async fn push_annotated(
     ctx: &Ctx,
     owner: &BareJid,
-    item: Element,
+    item: Item,
     version: i64,
     channels: &std::collections::HashMap<String, String>,
 ) {
-    let mut marked = item.clone();
-    if let Some(channel) = pam::annotation(channels, item.attr("jid").unwrap_or_default()) {
-        marked.append_child(channel);
-    }
+    let channel = pam::annotation(channels, item.jid.as_str());
+    let query =
+        |item: Item| Element::from(Roster { ver: Some(version.to_string()), items: vec![item], annotate: None });
+    let (plain, marked) = match channel {
+        Some(channel) => (query(item.clone()), query(Item { channel: Some(channel), ..item })),
+        None => {
+            let plain = query(item);
+            (plain.clone(), plain)
+        }
+    };
     for r in ctx.router.resources(owner).into_iter().filter(|r| r.wants(Interest::Roster)) {
-        let mut query = xml::with_attr(Element::bare("query", ns::ROSTER), "ver", version.to_string());
-        query.append_child(if r.wants(Interest::MixAnnotations) { marked.clone() } else { item.clone() });
         let mut iq = xml::with_attr(Element::bare("iq", ns::CLIENT), "type", "set");
         xml::set_attr(&mut iq, "id", format!("push{}", PUSH_ID.fetch_add(1, Ordering::Relaxed)));
         xml::set_attr(&mut iq, "to", r.jid.as_str());
-        iq.append_child(query);
+        iq.append_child(if r.wants(Interest::MixAnnotations) { marked.clone() } else { plain.clone() });
         ctx.router.send_to(&r.jid, iq);
     }
 }
@@ -192,6 +192,6 @@ pub(crate) async fn push_annotated(
 /// Stores a changed row and pushes it.
 pub(crate) async fn save(ctx: &Ctx, owner: &BareJid, row: &RosterRow) -> Result<(), StanzaError> {
     let version = ctx.db.roster().upsert(owner.as_str(), row).await.map_err(internal)?;
-    push(ctx, owner, item_element(row), version).await;
+    push(ctx, owner, item(row)?, version).await;
     Ok(())
 }

@@ -20,29 +20,6 @@ async fn row(ctx: &Ctx, owner: &BareJid, contact: &BareJid) -> Result<Option<Ros
     ctx.db.roster().item(owner.as_str(), contact.as_str()).await.map_err(internal)
 }
 
-pub(crate) fn has_to(sub: &str) -> bool {
-    matches!(sub, "to" | "both")
-}
-pub(crate) fn has_from(sub: &str) -> bool {
-    matches!(sub, "from" | "both")
-}
-pub(crate) fn with(sub: &str, to: bool, from: bool) -> String {
-    let to = to || has_to(sub);
-    let from = from || has_from(sub);
-    match (to, from) {
-        (true, true) => "both",
-        (true, false) => "to",
-        (false, true) => "from",
-        (false, false) => "none",
-    }
-    .into()
-}
-pub(crate) fn without(sub: &str, to: bool, from: bool) -> String {
-    let keep_to = has_to(sub) && !to;
-    let keep_from = has_from(sub) && !from;
-    with("none", keep_to, keep_from)
-}
-
 /// A subscription stanza sent by the local user `owner` to `contact`. The roster changes under
 /// the account's roster lock; the stanza is routed after it is released. A request or an
 /// approval that would add an item to a full roster is refused before anything changes.
@@ -62,7 +39,7 @@ pub(crate) async fn outbound(
             {
                 let _roster = roster::lock(owner).await;
                 let mut r = roster::item_or_new(ctx, owner, contact, limit).await?;
-                if !has_to(&r.subscription) && !r.ask {
+                if !r.subscription.to() && !r.ask {
                     r.ask = true;
                     roster::save(ctx, owner, &r).await?;
                 }
@@ -75,11 +52,11 @@ pub(crate) async fn outbound(
                 let mut r = roster::item_or_new(ctx, owner, contact, limit).await?;
                 let pending =
                     ctx.db.subscription_requests().remove(owner.as_str(), contact.as_str()).await.map_err(internal)?;
-                if has_from(&r.subscription) {
+                if r.subscription.from() {
                     return Ok(());
                 }
                 if pending {
-                    r.subscription = with(&r.subscription, false, true);
+                    r.subscription = r.subscription.with_from();
                     r.approved = false;
                     roster::save(ctx, owner, &r).await?;
                 } else if !r.approved {
@@ -98,9 +75,9 @@ pub(crate) async fn outbound(
             {
                 let _roster = roster::lock(owner).await;
                 if let Some(mut r) = row(ctx, owner, contact).await?
-                    && (has_to(&r.subscription) || r.ask)
+                    && (r.subscription.to() || r.ask)
                 {
-                    r.subscription = without(&r.subscription, true, false);
+                    r.subscription = r.subscription.without_to();
                     r.ask = false;
                     roster::save(ctx, owner, &r).await?;
                 }
@@ -113,9 +90,9 @@ pub(crate) async fn outbound(
                 let pending =
                     ctx.db.subscription_requests().remove(owner.as_str(), contact.as_str()).await.map_err(internal)?;
                 match row(ctx, owner, contact).await? {
-                    Some(mut r) if has_from(&r.subscription) || r.approved => {
-                        let had_from = has_from(&r.subscription);
-                        r.subscription = without(&r.subscription, false, true);
+                    Some(mut r) if r.subscription.from() || r.approved => {
+                        let had_from = r.subscription.from();
+                        r.subscription = r.subscription.without_from();
                         r.approved = false;
                         roster::save(ctx, owner, &r).await?;
                         (true, had_from)
@@ -157,9 +134,9 @@ pub(crate) async fn inbound(
         "subscribe" => {
             let known = current.is_some();
             let newly_approved = match current {
-                Some(r) if has_from(&r.subscription) => false,
+                Some(r) if r.subscription.from() => false,
                 Some(mut r) if r.approved => {
-                    r.subscription = with(&r.subscription, false, true);
+                    r.subscription = r.subscription.with_from();
                     r.approved = false;
                     roster::save(ctx, owner, &r).await?;
                     true
@@ -189,7 +166,7 @@ pub(crate) async fn inbound(
         }
         "subscribed" => match current {
             Some(mut r) if r.ask => {
-                r.subscription = with(&r.subscription, true, false);
+                r.subscription = r.subscription.with_to();
                 r.ask = false;
                 roster::save(ctx, owner, &r).await?;
                 Ok(Flow::Continue(el))
@@ -200,8 +177,8 @@ pub(crate) async fn inbound(
             let pending =
                 ctx.db.subscription_requests().remove(owner.as_str(), contact.as_str()).await.map_err(internal)?;
             match current {
-                Some(mut r) if has_from(&r.subscription) => {
-                    r.subscription = without(&r.subscription, false, true);
+                Some(mut r) if r.subscription.from() => {
+                    r.subscription = r.subscription.without_from();
                     roster::save(ctx, owner, &r).await?;
                     Ok(Flow::Continue(el))
                 }
@@ -210,8 +187,8 @@ pub(crate) async fn inbound(
             }
         }
         "unsubscribed" => match current {
-            Some(mut r) if has_to(&r.subscription) || r.ask => {
-                r.subscription = without(&r.subscription, true, false);
+            Some(mut r) if r.subscription.to() || r.ask => {
+                r.subscription = r.subscription.without_to();
                 r.ask = false;
                 roster::save(ctx, owner, &r).await?;
                 Ok(Flow::Continue(el))
@@ -219,19 +196,5 @@ pub(crate) async fn inbound(
             _ => Ok(Flow::Handled),
         },
         _ => Ok(Flow::Continue(el)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn state_arithmetic() {
-        assert_eq!(with("none", true, false), "to");
-        assert_eq!(with("to", false, true), "both");
-        assert_eq!(without("both", true, false), "from");
-        assert_eq!(without("from", false, true), "none");
-        assert_eq!(without("to", false, true), "to");
     }
 }

@@ -7,17 +7,12 @@ mod archiving;
 mod prefs;
 mod query;
 
-pub use query::{run as query_archive, search_form};
-
-use rhein_module::{IqKind, Module, ModuleError, ModuleSpec, Registry, Stage, Targets};
+use rhein_module::archive::PageLimits;
+use rhein_module::{Module, ModuleError, ModuleSpec, Registry, Stage, Targets};
+use rhein_proto::ns;
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
-
-pub const NS: &str = "urn:xmpp:mam:2";
-pub(crate) const NS_EXTENDED: &str = "urn:xmpp:mam:2#extended";
-pub(crate) const NS_FORWARD: &str = "urn:xmpp:forward:0";
-pub(crate) const NS_DATA: &str = "jabber:x:data";
 
 pub const SPECS: &[ModuleSpec] = &[ModuleSpec { name: "mam", build }];
 
@@ -28,14 +23,15 @@ pub struct MamConfig {
     /// Days messages are kept; 0 keeps them forever.
     pub retention_days: u64,
     /// Largest page a client may ask for.
-    pub max_page: i64,
+    pub max_page: usize,
     /// Page size when the client names none.
-    pub default_page: i64,
+    pub default_page: usize,
 }
 
 impl Default for MamConfig {
     fn default() -> Self {
-        Self { retention_days: 0, max_page: 250, default_page: 50 }
+        let pages = PageLimits::default();
+        Self { retention_days: 0, max_page: pages.max, default_page: pages.default }
     }
 }
 
@@ -55,19 +51,17 @@ impl Module for Mam {
     }
 
     fn register(self: Arc<Self>, reg: &mut Registry) -> Result<(), ModuleError> {
-        reg.account_feature(NS);
-        reg.account_feature(NS_EXTENDED);
+        reg.account_feature(ns::MAM);
+        reg.account_feature(ns::MAM_EXTENDED);
         reg.account_feature(rhein_proto::sid::NS);
         reg.feature(rhein_proto::sid::NS);
-        reg.iq(IqKind::Get, Targets::Account, NS, "query", query::handle_form)?;
-        let config = self.config.clone();
-        reg.iq(IqKind::Set, Targets::Account, NS, "query", move |ctx, iq| {
-            query::handle_query(ctx, iq, config.clone())
-        })?;
+        reg.get(Targets::Account, query::handle_form)?;
+        let pages = PageLimits { max: self.config.max_page, default: self.config.default_page };
+        reg.set(Targets::Account, move |ctx, iq| query::handle_query(ctx, iq, pages))?;
         let cache = Arc::new(prefs::PrefsCache::default());
-        reg.iq(IqKind::Get, Targets::Account, NS, "prefs", prefs::handle_prefs_get)?;
+        reg.get(Targets::Account, prefs::handle_prefs_get)?;
         let c = cache.clone();
-        reg.iq(IqKind::Set, Targets::Account, NS, "prefs", move |ctx, iq| prefs::handle_prefs_set(ctx, iq, c.clone()))?;
+        reg.set(Targets::Account, move |ctx, iq| prefs::handle_prefs_set(ctx, iq, c.clone()))?;
         // Before carbons (priority 0), so copies carry the stanza id; after blocking (100).
         let c = cache.clone();
         reg.stage_when(

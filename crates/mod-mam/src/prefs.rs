@@ -1,10 +1,11 @@
 //! XEP-0313 §6 archiving preferences: a default (always, never, roster) and JIDs always or
 //! never archived.
 
-use crate::NS;
-use rhein_module::{Ctx, IqResult, own_request, storage_failure};
-use rhein_proto::{BareJid, Element, Jid, StanzaError, xml};
-use rhein_storage::ArchivePrefs;
+use rhein_module::{Ctx, Iq, IqResult, storage_failure};
+use rhein_proto::parsers::mam_prefs::{DefaultPrefs, Prefs};
+use rhein_proto::payload::MamPrefsQuery;
+use rhein_proto::{BareJid, Jid, StanzaError};
+use rhein_storage::{ArchiveDefault, ArchivePrefs};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -54,53 +55,43 @@ pub(crate) async fn should_archive(
     if prefs.always.contains(&w) {
         return Ok(true);
     }
-    Ok(match prefs.default_mode.as_str() {
-        "never" => false,
-        "roster" => ctx.db.roster().item(owner.as_str(), with.as_str()).await.map_err(storage_failure)?.is_some(),
-        _ => true,
+    Ok(match prefs.default_mode {
+        ArchiveDefault::Never => false,
+        ArchiveDefault::Roster => {
+            ctx.db.roster().item(owner.as_str(), with.as_str()).await.map_err(storage_failure)?.is_some()
+        }
+        ArchiveDefault::Always => true,
     })
 }
 
-fn prefs_element(p: &ArchivePrefs) -> Element {
-    let mut el = xml::with_attr(Element::bare("prefs", NS), "default", p.default_mode.as_str());
-    for (name, list) in [("always", &p.always), ("never", &p.never)] {
-        let mut l = Element::bare(name, NS);
-        for j in list {
-            l.append_child(xml::text_el("jid", NS, j.as_str()));
-        }
-        el.append_child(l);
-    }
-    el
+/// Stored preferences as XEP-0313 writes them. Stored JIDs were checked when they were set.
+fn to_wire(p: &ArchivePrefs) -> Prefs {
+    let jids = |list: &[String]| list.iter().filter_map(|j| Jid::new(j).ok()).collect();
+    let default_ = match p.default_mode {
+        ArchiveDefault::Always => DefaultPrefs::Always,
+        ArchiveDefault::Never => DefaultPrefs::Never,
+        ArchiveDefault::Roster => DefaultPrefs::Roster,
+    };
+    Prefs { default_, always: jids(&p.always), never: jids(&p.never) }
 }
 
-pub(crate) async fn handle_prefs_get(ctx: Ctx, iq: Element) -> IqResult {
-    let owner = own_request(&iq)?.to_bare();
-    Ok(Some(prefs_element(&ctx.db.archive().prefs(owner.as_str()).await.map_err(storage_failure)?)))
+pub(crate) async fn handle_prefs_get(ctx: Ctx, iq: Iq<MamPrefsQuery>) -> IqResult {
+    let owner = iq.own()?.to_bare();
+    Ok(Some(to_wire(&ctx.db.archive().prefs(owner.as_str()).await.map_err(storage_failure)?).into()))
 }
 
-pub(crate) async fn handle_prefs_set(ctx: Ctx, iq: Element, cache: Arc<PrefsCache>) -> IqResult {
-    let owner = own_request(&iq)?.to_bare();
-    let el = iq.get_child("prefs", NS).ok_or_else(StanzaError::bad_request)?;
-    let default_mode = match el.attr("default") {
-        Some(m @ ("always" | "never" | "roster")) => m.to_owned(),
-        _ => return Err(StanzaError::bad_request().with_text("default must be always, never or roster")),
+pub(crate) async fn handle_prefs_set(ctx: Ctx, iq: Iq<Prefs>, cache: Arc<PrefsCache>) -> IqResult {
+    let owner = iq.own()?.to_bare();
+    let Prefs { default_, always, never } = iq.payload;
+    let default_mode = match default_ {
+        DefaultPrefs::Always => ArchiveDefault::Always,
+        DefaultPrefs::Never => ArchiveDefault::Never,
+        DefaultPrefs::Roster => ArchiveDefault::Roster,
     };
-    let list = |name: &str| -> Result<Vec<String>, StanzaError> {
-        el.get_child(name, NS)
-            .map(|l| {
-                l.children()
-                    .map(|j| {
-                        Jid::new(j.text().trim())
-                            .map(|j| j.to_bare().to_string())
-                            .map_err(|_| StanzaError::jid_malformed())
-                    })
-                    .collect()
-            })
-            .unwrap_or(Ok(Vec::new()))
-    };
-    let prefs = ArchivePrefs { default_mode, always: list("always")?, never: list("never")? };
+    let bare = |list: Vec<Jid>| list.into_iter().map(|j| j.to_bare().to_string()).collect();
+    let prefs = ArchivePrefs { default_mode, always: bare(always), never: bare(never) };
     ctx.db.archive().set_prefs(owner.as_str(), &prefs).await.map_err(storage_failure)?;
-    let answer = prefs_element(&prefs);
+    let answer = to_wire(&prefs).into();
     cache.put(&owner, Arc::new(prefs));
     Ok(Some(answer))
 }

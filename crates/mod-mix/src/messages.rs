@@ -5,8 +5,10 @@
 
 use crate::channel::{Channel, Visibility};
 use crate::service::{Mix, Request};
+use rhein_module::archive::{self, PageLimits};
 use rhein_module::{Ctx, Outbox, storage_failure};
 use rhein_proto::mix::{MessageSender, NS_CORE, NS_MISC, Retract, nodes};
+use rhein_proto::parsers::mam::Query;
 use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, sid, xml};
 use rhein_storage::{ArchiveRow, now_ms};
 
@@ -62,14 +64,14 @@ impl Mix {
         req: &Request<'_>,
     ) -> Result<Option<Element>, StanzaError> {
         if !req.set {
-            return Ok(Some(rhein_mod_mam::search_form()));
+            return Ok(Some(archive::search_form()));
         }
         if !c.may(&req.who, c.config.messages_subscription) {
             return Err(StanzaError::forbidden().with_text("the history is for participants"));
         }
-        let limits = rhein_mod_mam::MamConfig::default();
+        let query = rhein_module::payload::<Query>(req.payload.clone())?;
         let (results, fin) =
-            rhein_mod_mam::query_archive(ctx, c.jid.as_str(), &req.from.to_string(), req.payload, &limits).await?;
+            archive::query(ctx, c.jid.as_str(), &req.from.to_string(), &query, PageLimits::default()).await?;
         for r in results {
             out.push(r);
         }

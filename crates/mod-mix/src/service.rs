@@ -235,7 +235,7 @@ impl Mix {
             channel_nodes(&c, &req)
         } else if payload.is("pubsub", ns::PUBSUB) {
             self.pubsub(ctx, out, &mut c, &req).await?
-        } else if payload.is("query", rhein_mod_mam::NS) {
+        } else if payload.is("query", ns::MAM) {
             self.archive_query(ctx, out, &c, &req).await?
         } else {
             return Err(StanzaError::service_unavailable());
@@ -272,8 +272,7 @@ fn channel_info(c: &Channel, req: &Request<'_>) -> Result<Option<Element>, Stanz
         c.info.name.clone()
     };
     q.append_child(identity(&name));
-    for f in [ns::DISCO_INFO, ns::DISCO_ITEMS, NS_CORE, NS_ADMIN, NS_MISC, rhein_mod_mam::NS, "urn:xmpp:mix:presence:0"]
-    {
+    for f in [ns::DISCO_INFO, ns::DISCO_ITEMS, NS_CORE, NS_ADMIN, NS_MISC, ns::MAM, "urn:xmpp:mix:presence:0"] {
         q.append_child(feature(f));
     }
     Ok(Some(q))

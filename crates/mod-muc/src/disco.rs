@@ -104,7 +104,7 @@ impl Muc {
             q.append_child(feature(f));
         }
         if c.logging {
-            q.append_child(feature(rhein_mod_mam::NS));
+            q.append_child(feature(ns::MAM));
         }
         let mut info = form("result", ROOMINFO);
         info.append_child(field("muc#roominfo_description", "text-single", &[&c.description]));

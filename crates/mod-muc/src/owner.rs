@@ -4,7 +4,9 @@
 use crate::room::{Affiliation, Room};
 use crate::service::{Muc, Outbox};
 use crate::{NS_OWNER, NS_USER};
+use rhein_module::archive::{self, PageLimits};
 use rhein_module::{Ctx, storage_failure};
+use rhein_proto::parsers::mam::Query;
 use rhein_proto::{BareJid, Element, FullJid, StanzaError, ns, vcard, xml};
 
 impl Muc {
@@ -58,12 +60,12 @@ impl Muc {
                 self.push_disable(ctx, &mut room, payload).await?;
                 None
             }
-            (Some("get"), rhein_mod_mam::NS, "query") => Some(rhein_mod_mam::search_form()),
-            (Some("set"), rhein_mod_mam::NS, "query") => {
+            (Some("get"), ns::MAM, "query") => Some(archive::search_form()),
+            (Some("set"), ns::MAM, "query") => {
                 may_read_archive(&room, from)?;
-                let limits = rhein_mod_mam::MamConfig::default();
+                let query = rhein_module::payload::<Query>(payload.clone())?;
                 let (results, fin) =
-                    rhein_mod_mam::query_archive(ctx, room.jid.as_str(), from.as_str(), payload, &limits).await?;
+                    archive::query(ctx, room.jid.as_str(), from.as_str(), &query, PageLimits::default()).await?;
                 for r in results {
                     out.push(r);
                 }

@@ -31,7 +31,7 @@ impl Audience {
 
     /// Contacts subscribed to the owner's presence: the implicit subscribers of PEP.
     pub(crate) fn presence_subscribers(&self) -> impl Iterator<Item = &str> {
-        self.roster.values().filter(|r| matches!(r.subscription.as_str(), "from" | "both")).map(|r| r.contact.as_str())
+        self.roster.values().filter(|r| r.subscription.from()).map(|r| r.contact.as_str())
     }
 
     /// Whether `who` may see the node's items, with the error XEP-0060 §6.5.9 prescribes if not.
@@ -46,7 +46,7 @@ impl Audience {
         let item = self.roster.get(who.as_str());
         match config.access_model {
             Access::Open => Ok(()),
-            Access::Presence if item.is_some_and(|r| matches!(r.subscription.as_str(), "from" | "both")) => Ok(()),
+            Access::Presence if item.is_some_and(|r| r.subscription.from()) => Ok(()),
             Access::Presence => Err(StanzaError::not_authorized().with_app(app("presence-subscription-required"))),
             Access::Roster
                 if item.is_some_and(|r| r.groups.iter().any(|g| config.roster_groups_allowed.contains(g))) =>

@@ -104,7 +104,7 @@ impl Pep {
     ) -> Result<(), StanzaError> {
         let contact = jid.to_bare();
         let item = ctx.db.roster().item(owner.as_str(), contact.as_str()).await.map_err(storage_failure)?;
-        if !item.is_some_and(|i| matches!(i.subscription.as_str(), "from" | "both")) {
+        if !item.is_some_and(|i| i.subscription.from()) {
             return Ok(());
         }
         let _ = self.caps.update(ctx, jid, presence).await;

@@ -308,7 +308,7 @@ impl Pep {
         let me = jid.to_bare();
         let mut owners = vec![me.clone()];
         for item in ctx.db.roster().items(me.as_str()).await.map_err(storage_failure)?.iter() {
-            if matches!(item.subscription.as_str(), "to" | "both")
+            if item.subscription.to()
                 && let Ok(contact) = BareJid::new(&item.contact)
                 && ctx.router.is_local_host(contact.domain().as_str())
             {

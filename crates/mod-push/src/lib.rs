@@ -6,21 +6,19 @@
 //! router like any IQ; an app server that keeps failing is disabled.
 
 use rhein_module::{
-    Ctx, Event, Flow, IqKind, IqResult, Module, ModuleError, ModuleSpec, Registry, Stage, Targets, own_request,
-    storage_failure,
+    Ctx, Event, Flow, Iq, IqResult, Module, ModuleError, ModuleSpec, Registry, Stage, Targets, storage_failure,
 };
+use rhein_proto::parsers::data_forms::{DataForm, DataFormType, Field};
+use rhein_proto::parsers::pubsub::NodeName;
+use rhein_proto::parsers::pubsub::pubsub::{self, PubSub};
+use rhein_proto::parsers::push::Notification;
+use rhein_proto::push::{Disable, Enable};
 use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, xml};
 use rhein_storage::PushRegistration;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-const NS: &str = "urn:xmpp:push:0";
-const NS_PUBSUB: &str = "http://jabber.org/protocol/pubsub";
-const NS_DATA: &str = "jabber:x:data";
-/// `<include-body xmlns=…/>` in `<enable/>`: this client wants message bodies in its pushes.
-pub const NS_BODY: &str = "https://rhein.chat/protocol/push:0";
 
 pub const SPECS: &[ModuleSpec] = &[ModuleSpec { name: "push", build }];
 
@@ -76,12 +74,12 @@ impl Module for Push {
     }
 
     fn register(self: Arc<Self>, reg: &mut Registry) -> Result<(), ModuleError> {
-        reg.account_feature(NS);
+        reg.account_feature(ns::PUSH);
         if self.config.bodies == Bodies::OptIn {
-            reg.account_feature(NS_BODY);
+            reg.account_feature(ns::PUSH_BODY);
         }
-        reg.iq(IqKind::Set, Targets::Account, NS, "enable", handle_enable)?;
-        reg.iq(IqKind::Set, Targets::Account, NS, "disable", handle_disable)?;
+        reg.set(Targets::Account, handle_enable)?;
+        reg.set(Targets::Account, handle_disable)?;
         let this = self.clone();
         // After archiving (10) and carbons (0): it only observes.
         reg.stage_when(
@@ -100,39 +98,23 @@ impl Module for Push {
     }
 }
 
-async fn handle_enable(ctx: Ctx, iq: Element) -> IqResult {
-    let owner = own_request(&iq)?.to_bare();
-    let el = iq.get_child("enable", NS).ok_or_else(StanzaError::bad_request)?;
-    let service = el
-        .attr("jid")
-        .and_then(|j| Jid::new(j).ok())
-        .ok_or_else(|| StanzaError::bad_request().with_text("jid required"))?;
-    let node = el
-        .attr("node")
-        .filter(|n| !n.is_empty())
-        .ok_or_else(|| StanzaError::bad_request().with_text("node required"))?;
-    let options = el.get_child("x", NS_DATA).map(xml::to_string);
-    let with_body = el.get_child("include-body", NS_BODY).is_some();
-    let reg = PushRegistration { service: service.to_string(), node: node.to_owned(), options, with_body };
+async fn handle_enable(ctx: Ctx, iq: Iq<Enable>) -> IqResult {
+    let owner = iq.own()?.to_bare();
+    let Enable { jid, node, options, include_body } = iq.payload;
+    if node.is_empty() {
+        return Err(StanzaError::bad_request().with_text("node required"));
+    }
+    let options = options.map(|form| xml::to_string(&form.into()));
+    let reg = PushRegistration { service: jid.to_string(), node, options, with_body: include_body.is_some() };
     ctx.db.push().enable(owner.as_str(), &reg).await.map_err(storage_failure)?;
     Ok(None)
 }
 
-async fn handle_disable(ctx: Ctx, iq: Element) -> IqResult {
-    let owner = own_request(&iq)?.to_bare();
-    let el = iq.get_child("disable", NS).ok_or_else(StanzaError::bad_request)?;
-    let service = el
-        .attr("jid")
-        .and_then(|j| Jid::new(j).ok())
-        .ok_or_else(|| StanzaError::bad_request().with_text("jid required"))?;
-    ctx.db.push().disable(owner.as_str(), service.as_str(), el.attr("node")).await.map_err(storage_failure)?;
+async fn handle_disable(ctx: Ctx, iq: Iq<Disable>) -> IqResult {
+    let owner = iq.own()?.to_bare();
+    let Disable { jid, node } = iq.payload;
+    ctx.db.push().disable(owner.as_str(), jid.as_str(), node.as_deref()).await.map_err(storage_failure)?;
     Ok(None)
-}
-
-fn field(var: &str, value: &str) -> Element {
-    let mut f = xml::with_attr(Element::bare("field", NS_DATA), "var", var);
-    f.append_child(xml::text_el("value", NS_DATA, value));
-    f
 }
 
 impl Push {
@@ -177,24 +159,18 @@ impl Push {
     }
 
     /// Publishes to one registration, retrying; disables it when the app server keeps failing.
-    async fn deliver(self: Arc<Self>, ctx: Ctx, owner: BareJid, reg: PushRegistration, summary: Element) {
-        let mut notification = Element::bare("notification", NS);
-        notification.append_child(summary);
-        let mut item = Element::bare("item", NS_PUBSUB);
-        item.append_child(notification);
-        let mut publish = xml::with_attr(Element::bare("publish", NS_PUBSUB), "node", reg.node.as_str());
-        publish.append_child(item);
-        let mut pubsub = Element::bare("pubsub", NS_PUBSUB);
-        pubsub.append_child(publish);
-        if let Some(options) = reg.options.as_ref().and_then(|o| o.parse::<Element>().ok()) {
-            let mut po = Element::bare("publish-options", NS_PUBSUB);
-            po.append_child(options);
-            pubsub.append_child(po);
-        }
+    async fn deliver(self: Arc<Self>, ctx: Ctx, owner: BareJid, reg: PushRegistration, summary: DataForm) {
+        let notification = Notification { form: Some(summary), payloads: Vec::new() };
+        let item = pubsub::Item { id: None, publisher: None, payload: Some(notification.into()) };
+        let publish = pubsub::Publish { node: NodeName(reg.node.clone()), items: vec![item] };
+        let form =
+            reg.options.as_ref().and_then(|o| o.parse::<Element>().ok()).and_then(|o| DataForm::try_from(o).ok());
+        let publish_options = form.map(|form| pubsub::PublishOptions { form: Some(form) });
+        let pubsub = PubSub::Publish { publish, publish_options };
         let mut iq = xml::with_attr(Element::bare("iq", ns::CLIENT), "type", "set");
         xml::set_attr(&mut iq, "from", ctx.host.as_ref());
         xml::set_attr(&mut iq, "to", reg.service.as_str());
-        iq.append_child(pubsub);
+        iq.append_child(pubsub.into());
 
         let timeout = Duration::from_secs(self.config.timeout_secs);
         let attempts = self.config.attempts.max(1);
@@ -217,13 +193,11 @@ impl Push {
 }
 
 /// The XEP-0357 summary form.
-fn summary(count: u64, sender: &str, body: Option<&str>) -> Element {
-    let mut form = xml::with_attr(Element::bare("x", NS_DATA), "type", "submit");
-    form.append_child(field("FORM_TYPE", "urn:xmpp:push:summary"));
-    form.append_child(field("message-count", &count.to_string()));
-    form.append_child(field("last-message-sender", sender));
-    if let Some(body) = body {
-        form.append_child(field("last-message-body", body));
-    }
-    form
+fn summary(count: u64, sender: &str, body: Option<&str>) -> DataForm {
+    let mut fields = vec![
+        Field::text_single("message-count", &count.to_string()),
+        Field::text_single("last-message-sender", sender),
+    ];
+    fields.extend(body.map(|body| Field::text_single("last-message-body", body)));
+    DataForm::new(DataFormType::Submit, ns::PUSH_SUMMARY, fields)
 }

@@ -21,16 +21,21 @@ impl<P: IqPayload> Iq<P> {
     pub fn parse(mut iq: Element) -> Result<Self, StanzaError> {
         let (from, to) = addresses(&iq)?;
         let element = iq.remove_child(P::NAME, P::NS).ok_or_else(StanzaError::bad_request)?;
-        let payload = P::try_from(element).map_err(|e| match e {
-            // A JID in the payload that is none (RFC 6120 §8.3.3.8).
-            FromElementError::Invalid(Error::TextParseError(e)) if e.is::<rhein_proto::jid::Error>() => {
-                StanzaError::jid_malformed().with_text(e.to_string())
-            }
-            FromElementError::Invalid(e) => StanzaError::bad_request().with_text(e.to_string()),
-            FromElementError::Mismatch(_) => StanzaError::bad_request(),
-        })?;
-        Ok(Self { from, to, payload })
+        Ok(Self { from, to, payload: payload(element)? })
     }
+}
+
+/// Reads an IQ's payload element as a `P`: one that does not parse is a `bad-request` saying
+/// why, or `jid-malformed` for a JID that is none (RFC 6120 §8.3.3.8). For handlers that
+/// receive a whole IQ (services) as for [`Iq::parse`].
+pub fn payload<P: IqPayload>(element: Element) -> Result<P, StanzaError> {
+    P::try_from(element).map_err(|e| match e {
+        FromElementError::Invalid(Error::TextParseError(e)) if e.is::<rhein_proto::jid::Error>() => {
+            StanzaError::jid_malformed().with_text(e.to_string())
+        }
+        FromElementError::Invalid(e) => StanzaError::bad_request().with_text(e.to_string()),
+        FromElementError::Mismatch(_) => StanzaError::bad_request(),
+    })
 }
 
 impl<P> Iq<P> {

@@ -6,6 +6,7 @@
 //! sessions and delivery through `ctx.router` (a [`RouterApi`]). This crate must never depend on
 //! the router or the stream crates, so a module compiles and is tested on its own.
 
+pub mod archive;
 mod ctx;
 mod entities;
 mod iq;
@@ -14,7 +15,7 @@ mod registry;
 
 pub use ctx::{Ctx, Interest, Interests, ResourceInfo, RouterApi, ServerInfo};
 pub use entities::{Entities, Shared};
-pub use iq::Iq;
+pub use iq::{Iq, payload};
 pub use outbox::Outbox;
 pub use registry::{
     BoxFuture, CAPS_NODE, Disco, Event, EventHandler, Flow, IqHandler, IqKind, IqResult, Registry, ServiceHandler,

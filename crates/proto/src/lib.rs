@@ -6,10 +6,13 @@
 //! routing.
 
 pub mod error;
+pub mod extdisco;
 pub mod form;
 pub mod mix;
 pub mod ns;
 pub mod payload;
+pub mod push;
+pub mod roster;
 pub mod rsm;
 pub mod sid;
 pub mod time;

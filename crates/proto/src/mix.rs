@@ -4,6 +4,7 @@
 // The derives convert extracted text into the field's own type, String to String included.
 #![allow(clippy::useless_conversion)]
 
+use jid::BareJid;
 use xso::{AsXml, FromXml};
 
 pub const NS_CORE: &str = "urn:xmpp:mix:core:1";
@@ -152,7 +153,7 @@ pub struct JidMapEntry {
 #[xml(namespace = NS_PAM, name = "client-join")]
 pub struct ClientJoin {
     #[xml(attribute(default))]
-    pub channel: Option<String>,
+    pub channel: Option<BareJid>,
     #[xml(child)]
     pub join: Join,
 }
@@ -162,7 +163,7 @@ pub struct ClientJoin {
 #[xml(namespace = NS_PAM, name = "client-leave")]
 pub struct ClientLeave {
     #[xml(attribute(default))]
-    pub channel: Option<String>,
+    pub channel: Option<BareJid>,
     #[xml(child)]
     pub leave: Leave,
 }
@@ -268,7 +269,7 @@ mod tests {
             "<client-join xmlns='urn:xmpp:mix:pam:2' channel='coven@mix.example'>\
              <join xmlns='urn:xmpp:mix:core:1'><subscribe node='urn:xmpp:mix:nodes:messages'/></join></client-join>",
         );
-        assert_eq!(cj.channel.as_deref(), Some("coven@mix.example"));
+        assert_eq!(cj.channel.as_ref().map(|c| c.as_str()), Some("coven@mix.example"));
         assert_eq!(cj.join.subscribe[0].node, nodes::MESSAGES);
         assert!(ClientJoin::try_from("<client-join xmlns='urn:xmpp:mix:pam:2'/>".parse::<Element>().unwrap()).is_err());
     }

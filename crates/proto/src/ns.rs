@@ -47,3 +47,12 @@ pub const BLOCKING_ERRORS: &str = "urn:xmpp:blocking:errors";
 pub const PRIVATE: &str = "jabber:iq:private";
 /// XEP-0054 vcard-temp.
 pub const VCARD: &str = "vcard-temp";
+/// XEP-0313 Message Archive Management, and what Rhein adds to it.
+pub const MAM: &str = "urn:xmpp:mam:2";
+pub const MAM_EXTENDED: &str = "urn:xmpp:mam:2#extended";
+/// XEP-0357 Push Notifications, and Rhein's opt-in to message bodies in them.
+pub const PUSH: &str = "urn:xmpp:push:0";
+pub const PUSH_BODY: &str = "https://rhein.chat/protocol/push:0";
+pub const PUSH_SUMMARY: &str = "urn:xmpp:push:summary";
+/// XEP-0215 External Service Discovery.
+pub const EXTDISCO: &str = "urn:xmpp:extdisco:2";

@@ -50,7 +50,23 @@ iq_payloads! {
     xp::vcard::VCardQuery => ns::VCARD, "vCard";
     LastActivityQuery => ns::LAST, "query";
     PrivateQuery => ns::PRIVATE, "query";
+    crate::roster::Roster => ns::ROSTER, "query";
+    crate::mix::ClientJoin => crate::mix::NS_PAM, "client-join";
+    crate::mix::ClientLeave => crate::mix::NS_PAM, "client-leave";
+    crate::push::Enable => ns::PUSH, "enable";
+    crate::push::Disable => ns::PUSH, "disable";
+    crate::extdisco::Services => ns::EXTDISCO, "services";
+    crate::extdisco::Credentials => ns::EXTDISCO, "credentials";
+    xp::mam::Query => ns::MAM, "query";
+    MamPrefsQuery => ns::MAM, "prefs";
+    xp::mam_prefs::Prefs => ns::MAM, "prefs";
 }
+
+/// XEP-0313 §6 preferences request, `<prefs xmlns='urn:xmpp:mam:2'/>` (xmpp-parsers' `Prefs`
+/// needs the `default` only a set or an answer carries).
+#[derive(FromXml, AsXml, Debug, Clone, PartialEq, Default)]
+#[xml(namespace = ns::MAM, name = "prefs")]
+pub struct MamPrefsQuery;
 
 /// XEP-0012 request: `<query xmlns='jabber:iq:last'/>` (xmpp-parsers has no XEP-0012).
 #[derive(FromXml, AsXml, Debug, Clone, PartialEq, Default)]

@@ -8,7 +8,9 @@
 
 use proptest::prelude::*;
 use rhein_proto::minidom::Node;
-use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, form, mix, rsm, sid, vcard, xml};
+use rhein_proto::{
+    BareJid, Element, FullJid, Jid, StanzaError, extdisco, form, mix, ns, payload, push, roster, rsm, sid, vcard, xml,
+};
 
 // ---- JIDs ----
 
@@ -115,6 +117,12 @@ const NAMESPACES: &[&str] = &[
     "jabber:x:data",
     "vcard-temp",
     "urn:xmpp:sid:0",
+    ns::ROSTER,
+    ns::PUSH,
+    ns::PUSH_BODY,
+    ns::EXTDISCO,
+    ns::LAST,
+    ns::PRIVATE,
     "",
     "urn:other",
 ];
@@ -158,11 +166,41 @@ const NAMES: &[&str] = &[
     "BINVAL",
     "stanza-id",
     "message",
+    "query",
+    "item",
+    "group",
+    "annotate",
+    "enable",
+    "disable",
+    "include-body",
+    "services",
+    "credentials",
+    "service",
     "other",
 ];
 
-const ATTRIBUTES: &[&str] =
-    &["node", "id", "jid", "channel", "participant-id", "by", "time", "var", "type", "to", "from"];
+const ATTRIBUTES: &[&str] = &[
+    "node",
+    "id",
+    "jid",
+    "channel",
+    "participant-id",
+    "by",
+    "time",
+    "var",
+    "type",
+    "to",
+    "from",
+    "ver",
+    "name",
+    "subscription",
+    "ask",
+    "approved",
+    "host",
+    "port",
+    "restricted",
+    "seconds",
+];
 
 fn text() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -255,6 +293,15 @@ const PAYLOADS: &[(&str, &str)] = &[
     (mix::NS_MISC, "invite"),
     (mix::NS_MISC, "retract"),
     (mix::NS_MISC, "retracted"),
+    (ns::ROSTER, "query"),
+    (ns::ROSTER, "item"),
+    (ns::PUSH, "enable"),
+    (ns::PUSH, "disable"),
+    (ns::EXTDISCO, "services"),
+    (ns::EXTDISCO, "credentials"),
+    (ns::EXTDISCO, "service"),
+    (ns::LAST, "query"),
+    (ns::PRIVATE, "query"),
 ];
 
 /// Elements shaped like a payload: its own name and namespace, children named like the
@@ -330,6 +377,21 @@ proptest! {
         round_trips::<mix::Retract>(&el)?;
         round_trips::<mix::Retracted>(&el)?;
         prop_assert_eq!(mix::parse::<mix::Join>(&el).is_ok(), mix::Join::try_from(el.clone()).is_ok());
+    }
+
+    /// The same for the payload types Rhein defines where xmpp-parsers has none or types
+    /// them too narrowly (roster, push, external services, last activity, private XML).
+    #[test]
+    fn rhein_payloads_convert_or_refuse(el in prop_oneof![element(), payload()]) {
+        round_trips::<roster::Roster>(&el)?;
+        round_trips::<roster::Item>(&el)?;
+        round_trips::<push::Enable>(&el)?;
+        round_trips::<push::Disable>(&el)?;
+        round_trips::<extdisco::Services>(&el)?;
+        round_trips::<extdisco::Credentials>(&el)?;
+        round_trips::<extdisco::Service>(&el)?;
+        round_trips::<payload::LastActivity>(&el)?;
+        round_trips::<payload::PrivateQuery>(&el)?;
     }
 
     /// The helpers handlers run on peer input: error replies, result sets, forms, photos,

@@ -55,14 +55,47 @@ pub struct ArchivePage {
 /// A user's archiving preferences (`db.archive().prefs()`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArchivePrefs {
-    pub default_mode: String,
+    pub default_mode: ArchiveDefault,
     pub always: Vec<String>,
     pub never: Vec<String>,
 }
 
+/// What is archived of conversations with JIDs on neither list (XEP-0313 §6), stored as
+/// its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArchiveDefault {
+    Always,
+    Never,
+    /// Only conversations with contacts in the roster.
+    Roster,
+}
+
+impl ArchiveDefault {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Always => "always",
+            Self::Never => "never",
+            Self::Roster => "roster",
+        }
+    }
+}
+
+impl std::str::FromStr for ArchiveDefault {
+    type Err = StorageError;
+
+    fn from_str(s: &str) -> Result<Self, StorageError> {
+        match s {
+            "always" => Ok(Self::Always),
+            "never" => Ok(Self::Never),
+            "roster" => Ok(Self::Roster),
+            other => Err(StorageError::Corrupt(format!("archive default {other:?}"))),
+        }
+    }
+}
+
 impl Default for ArchivePrefs {
     fn default() -> Self {
-        Self { default_mode: "always".into(), always: Vec::new(), never: Vec::new() }
+        Self { default_mode: ArchiveDefault::Always, always: Vec::new(), never: Vec::new() }
     }
 }
 
@@ -423,7 +456,7 @@ impl Archive<'_> {
             on_pool!(self.db, |p| sqlx::query_as(SQL).bind(owner).fetch_optional(p).await)?;
         let Some((default_mode, always, never)) = row else { return Ok(ArchivePrefs::default()) };
         let parse = |s: &str| serde_json::from_str(s).map_err(|e| StorageError::Corrupt(format!("archive prefs: {e}")));
-        Ok(ArchivePrefs { default_mode, always: parse(&always)?, never: parse(&never)? })
+        Ok(ArchivePrefs { default_mode: default_mode.parse()?, always: parse(&always)?, never: parse(&never)? })
     }
 
     pub async fn set_prefs(&self, owner: &str, prefs: &ArchivePrefs) -> Result<(), StorageError> {
@@ -433,7 +466,7 @@ impl Archive<'_> {
         let never = serde_json::to_string(&prefs.never).unwrap_or_else(|_| "[]".into());
         on_pool!(write: self.db, |p| sqlx::query(SQL)
             .bind(owner)
-            .bind(&prefs.default_mode)
+            .bind(prefs.default_mode.as_str())
             .bind(&always)
             .bind(&never)
             .execute(p)

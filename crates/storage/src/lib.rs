@@ -24,7 +24,7 @@ mod writer;
 
 pub use account_data::{AccountData, Blocklist};
 pub use accounts::Accounts;
-pub use archive::{Archive, ArchivePage, ArchivePrefs, ArchiveQuery, ArchiveRow, Page};
+pub use archive::{Archive, ArchiveDefault, ArchivePage, ArchivePrefs, ArchiveQuery, ArchiveRow, Page};
 pub use db::{Db, now_ms};
 pub use epoch::ACCOUNT_CHANGES_SETTLE;
 pub use fast::FastTokens;
@@ -32,7 +32,7 @@ pub use muc::{AffiliationRow, Muc, RoomPushRow, RoomRow};
 pub use offline::{Offline, OfflineMessage};
 pub use pubsub::{ItemPage, ItemRow, Pubsub};
 pub use push::{PushRegistration, PushRegistrations};
-pub use roster::{LastActivity, Roster, RosterItems, RosterRow, SubscriptionRequests};
+pub use roster::{LastActivity, Roster, RosterItems, RosterRow, Subscription, SubscriptionRequests};
 pub use upload::{SlotRow, Uploads};
 
 /// Tables keyed by `owner` (a bare JID): emptied when the account is deleted.

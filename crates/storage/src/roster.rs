@@ -6,12 +6,87 @@ use crate::db::{BeginWrite, on_pool};
 use crate::{Db, StorageError};
 use std::sync::Arc;
 
-/// One roster item as stored. `subscription` is one of `none`, `to`, `from`, `both`.
+/// Who receives whose presence (RFC 6121 §2.1.2.5), stored as its name (`none`, `to`,
+/// `from`, `both`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Subscription {
+    #[default]
+    None,
+    /// The user receives the contact's presence.
+    To,
+    /// The contact receives the user's presence.
+    From,
+    Both,
+}
+
+impl Subscription {
+    /// The state with the user receiving the contact's presence (`to`) and the contact
+    /// receiving the user's (`from`) as given.
+    pub fn of(to: bool, from: bool) -> Self {
+        match (to, from) {
+            (false, false) => Self::None,
+            (true, false) => Self::To,
+            (false, true) => Self::From,
+            (true, true) => Self::Both,
+        }
+    }
+
+    /// Whether the user receives the contact's presence.
+    pub fn to(self) -> bool {
+        matches!(self, Self::To | Self::Both)
+    }
+
+    /// Whether the contact receives the user's presence.
+    pub fn from(self) -> bool {
+        matches!(self, Self::From | Self::Both)
+    }
+
+    pub fn with_to(self) -> Self {
+        Self::of(true, self.from())
+    }
+
+    pub fn with_from(self) -> Self {
+        Self::of(self.to(), true)
+    }
+
+    pub fn without_to(self) -> Self {
+        Self::of(false, self.from())
+    }
+
+    pub fn without_from(self) -> Self {
+        Self::of(self.to(), false)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::To => "to",
+            Self::From => "from",
+            Self::Both => "both",
+        }
+    }
+}
+
+impl std::str::FromStr for Subscription {
+    type Err = StorageError;
+
+    fn from_str(s: &str) -> Result<Self, StorageError> {
+        match s {
+            "none" => Ok(Self::None),
+            "to" => Ok(Self::To),
+            "from" => Ok(Self::From),
+            "both" => Ok(Self::Both),
+            other => Err(StorageError::Corrupt(format!("roster subscription {other:?}"))),
+        }
+    }
+}
+
+/// One roster item as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RosterRow {
     pub contact: String,
     pub name: Option<String>,
-    pub subscription: String,
+    pub subscription: Subscription,
     /// An outbound subscription request is pending (`ask='subscribe'`).
     pub ask: bool,
     /// The user pre-approved the contact's subscription (RFC 6121 §3.4).
@@ -25,7 +100,7 @@ impl RosterRow {
         Self {
             contact: contact.into(),
             name: None,
-            subscription: "none".into(),
+            subscription: Subscription::None,
             ask: false,
             approved: false,
             groups: Vec::new(),
@@ -37,6 +112,7 @@ type Row = (String, Option<String>, String, bool, bool, String);
 
 fn from_row((contact, name, subscription, ask, approved, groups): Row) -> Result<RosterRow, StorageError> {
     let groups = serde_json::from_str(&groups).map_err(|e| StorageError::Corrupt(format!("roster groups: {e}")))?;
+    let subscription = subscription.parse()?;
     Ok(RosterRow { contact, name, subscription, ask, approved, groups })
 }
 
@@ -116,7 +192,7 @@ impl Roster<'_> {
                     .bind(owner)
                     .bind(&item.contact)
                     .bind(&item.name)
-                    .bind(&item.subscription)
+                    .bind(item.subscription.as_str())
                     .bind(item.ask)
                     .bind(item.approved)
                     .bind(&groups)
@@ -218,6 +294,21 @@ impl LastActivity<'_> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn subscription_states_gain_and_lose_directions() {
+        use Subscription::*;
+        assert_eq!(None.with_to(), To);
+        assert_eq!(To.with_from(), Both);
+        assert_eq!(Both.without_to(), From);
+        assert_eq!(From.without_from(), None);
+        assert_eq!(To.without_from(), To);
+        for s in [None, To, From, Both] {
+            assert_eq!(s.as_str().parse::<Subscription>().unwrap(), s);
+            assert_eq!(Subscription::of(s.to(), s.from()), s);
+        }
+        assert!(matches!("remove".parse::<Subscription>(), Err(StorageError::Corrupt(_))));
+    }
+
     #[tokio::test]
     async fn roster_versions_bump_and_rows_round_trip() {
         let db = Db::connect("sqlite::memory:").await.unwrap();
@@ -227,7 +318,7 @@ mod tests {
         item.groups = vec!["Friends".into(), "Work, \"quoted\"".into()];
         item.name = Some("Bob".into());
         assert_eq!(r.upsert("a@x", &item).await.unwrap(), 1);
-        item.subscription = "to".into();
+        item.subscription = Subscription::To;
         assert_eq!(r.upsert("a@x", &item).await.unwrap(), 2);
         assert_eq!(r.item("a@x", "b@x").await.unwrap(), Some(item.clone()));
         assert_eq!(r.items("a@x").await.unwrap().iter().collect::<Vec<_>>(), [&item]);
@@ -255,7 +346,7 @@ mod tests {
         for i in (0..600).step_by(3) {
             let contact = format!("c{i:03}@x");
             let mut row = r.item("a@x", &contact).await.unwrap().unwrap();
-            row.subscription = "both".into();
+            row.subscription = Subscription::Both;
             r.upsert("a@x", &row).await.unwrap();
             assert!(r.remove("a@x", &format!("c{:03}@x", i + 1)).await.unwrap().is_some());
         }

@@ -1,0 +1,210 @@
+//! RFC 6121 §2 roster queries as a server reads and writes them: xmpp-parsers' `Roster` with
+//! what it leaves out, the MIX annotations of XEP-0405 §5.9 (`<annotate/>` in a get,
+//! `<channel/>` on an item), and `subscription` written even when it is `none`, as clients
+//! expect of a server.
+
+// The derives convert extracted text into the field's own type, String to String included.
+#![allow(clippy::useless_conversion)]
+
+use crate::mix::{NS_ROSTER as NS_MIX_ROSTER, RosterChannel};
+use crate::ns;
+use jid::BareJid;
+use std::borrow::Cow;
+use xmpp_parsers::roster::{Ask, Group};
+use xso::error::Error;
+use xso::{AsXml, AsXmlText, FromXml, FromXmlText};
+
+/// `<query xmlns='jabber:iq:roster'/>`: a roster get (with the version the client holds), a
+/// roster set (one item), a result or a push.
+#[derive(FromXml, AsXml, Debug, Clone, PartialEq, Default)]
+#[xml(namespace = ns::ROSTER, name = "query")]
+pub struct Roster {
+    /// XEP-0237: the version a client holds (get) or the roster is at (result, push).
+    #[xml(attribute(default))]
+    pub ver: Option<String>,
+    #[xml(child(n = ..))]
+    pub items: Vec<Item>,
+    /// XEP-0405 §5.9: the client wants channel items marked.
+    #[xml(child(default))]
+    pub annotate: Option<Annotate>,
+}
+
+/// `<annotate xmlns='urn:xmpp:mix:roster:0'/>` in a roster get.
+#[derive(FromXml, AsXml, Debug, Clone, Copy, PartialEq, Default)]
+#[xml(namespace = NS_MIX_ROSTER, name = "annotate")]
+pub struct Annotate;
+
+/// One contact in a roster.
+#[derive(FromXml, AsXml, Debug, Clone, PartialEq)]
+#[xml(namespace = ns::ROSTER, name = "item")]
+pub struct Item {
+    #[xml(attribute)]
+    pub jid: BareJid,
+    #[xml(attribute(default))]
+    pub name: Option<String>,
+    #[xml(attribute(default))]
+    pub subscription: Subscription,
+    #[xml(attribute(default))]
+    pub ask: Ask,
+    /// RFC 6121 §3.4 pre-approval.
+    #[xml(attribute(default))]
+    pub approved: Option<bool>,
+    #[xml(child(n = ..))]
+    pub groups: Vec<Group>,
+    /// XEP-0405 §5.9: the contact is a MIX channel the user is in.
+    #[xml(child(default))]
+    pub channel: Option<RosterChannel>,
+}
+
+impl Item {
+    /// An item for `jid` with no name, subscription or group.
+    pub fn new(jid: BareJid) -> Self {
+        Self {
+            jid,
+            name: None,
+            subscription: Subscription::None,
+            ask: Ask::None,
+            approved: None,
+            groups: Vec::new(),
+            channel: None,
+        }
+    }
+
+    /// The item of a roster push that tells clients `jid` is gone.
+    pub fn removed(jid: BareJid) -> Self {
+        Self { subscription: Subscription::Remove, ..Self::new(jid) }
+    }
+}
+
+/// An item's `subscription`: the four states of RFC 6121 §2.1.2.5, and `remove` in a set or
+/// push. Always written, `none` included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Subscription {
+    #[default]
+    None,
+    To,
+    From,
+    Both,
+    Remove,
+}
+
+impl Subscription {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::To => "to",
+            Self::From => "from",
+            Self::Both => "both",
+            Self::Remove => "remove",
+        }
+    }
+}
+
+impl FromXmlText for Subscription {
+    fn from_xml_text(s: String) -> Result<Self, Error> {
+        Ok(match s.as_str() {
+            "none" => Self::None,
+            "to" => Self::To,
+            "from" => Self::From,
+            "both" => Self::Both,
+            "remove" => Self::Remove,
+            _ => return Err(Error::Other("Unknown value for 'subscription' attribute.")),
+        })
+    }
+}
+
+impl AsXmlText for Subscription {
+    fn as_xml_text(&self) -> Result<Cow<'_, str>, Error> {
+        Ok(Cow::Borrowed(self.as_str()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use minidom::Element;
+    use xso::error::FromElementError;
+
+    fn el(xml: &str) -> Element {
+        xml.parse().unwrap()
+    }
+
+    fn invalid(xml: &str) -> String {
+        match Roster::try_from(el(xml)) {
+            Err(FromElementError::Invalid(e)) => e.to_string(),
+            other => panic!("{xml} should be invalid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_get_with_version_and_annotate_parses() {
+        let q = Roster::try_from(el(
+            "<query xmlns='jabber:iq:roster' ver='ver7'><annotate xmlns='urn:xmpp:mix:roster:0'/></query>",
+        ))
+        .unwrap();
+        assert_eq!((q.ver.as_deref(), q.items.len(), q.annotate), (Some("ver7"), 0, Some(Annotate)));
+        let plain = Roster::try_from(el("<query xmlns='jabber:iq:roster'/>")).unwrap();
+        assert_eq!(plain, Roster::default());
+    }
+
+    #[test]
+    fn an_item_parses_with_everything_rfc_6121_and_xep_0405_put_on_it() {
+        let q = Roster::try_from(el("<query xmlns='jabber:iq:roster'>\
+             <item jid='nurse@example.com' name='Nurse' subscription='both' ask='subscribe' approved='true'>\
+             <group>Servants</group><group>Verona</group>\
+             <channel xmlns='urn:xmpp:mix:roster:0' participant-id='123'/></item></query>"))
+        .unwrap();
+        let item = &q.items[0];
+        assert_eq!(item.jid.as_str(), "nurse@example.com");
+        assert_eq!(item.name.as_deref(), Some("Nurse"));
+        assert_eq!(
+            (item.subscription, item.ask.clone(), item.approved),
+            (Subscription::Both, Ask::Subscribe, Some(true))
+        );
+        assert_eq!(item.groups, [Group("Servants".into()), Group("Verona".into())]);
+        assert_eq!(item.channel.as_ref().map(|c| c.participant_id.as_str()), Some("123"));
+        let bare = Roster::try_from(el("<query xmlns='jabber:iq:roster'><item jid='a@x'/></query>")).unwrap();
+        assert_eq!(bare.items, [Item::new(BareJid::new("a@x").unwrap())]);
+    }
+
+    #[test]
+    fn subscription_none_is_written() {
+        let q = Roster { ver: Some("3".into()), items: vec![Item::new(BareJid::new("a@x").unwrap())], annotate: None };
+        assert_eq!(
+            crate::xml::to_string(&Element::from(q)),
+            "<query xmlns='jabber:iq:roster' ver='3'><item jid='a@x' subscription='none'/></query>"
+        );
+        let gone = Element::from(Item::removed(BareJid::new("b@x").unwrap()));
+        assert_eq!(crate::xml::to_string(&gone), "<item xmlns='jabber:iq:roster' jid='b@x' subscription='remove'/>");
+    }
+
+    #[test]
+    fn a_full_item_round_trips() {
+        let item = Item {
+            name: Some("Ch".into()),
+            subscription: Subscription::From,
+            approved: Some(true),
+            groups: vec![Group("G".into())],
+            channel: Some(RosterChannel { participant_id: "p1".into() }),
+            ..Item::new(BareJid::new("coven@mix.x").unwrap())
+        };
+        assert_eq!(Item::try_from(Element::from(item.clone())).unwrap(), item);
+    }
+
+    #[test]
+    fn invalid_queries_say_why() {
+        assert_eq!(
+            invalid("<query xmlns='jabber:iq:roster'><item/></query>"),
+            "Required attribute field 'jid' on Item element missing."
+        );
+        assert!(
+            invalid("<query xmlns='jabber:iq:roster'><item jid='a@x' subscription='all'/></query>")
+                .contains("Unknown value for 'subscription' attribute.")
+        );
+        assert!(invalid("<query xmlns='jabber:iq:roster'><item jid='@x'/></query>").contains("nodepart empty"));
+        assert!(
+            invalid("<query xmlns='jabber:iq:roster'><item jid='a@x' approved='maybe'/></query>")
+                .contains("`true` or `false`")
+        );
+    }
+}
