@@ -190,6 +190,37 @@ async fn user_commands_manage_accounts_in_the_configured_storage() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// `rhein user del` on a running server ends the account's sessions, and an account created
+/// again under the same name starts empty: the roster the server kept in memory went with
+/// the old one.
+#[tokio::test]
+async fn a_deleted_account_is_gone_from_the_running_server() {
+    let dir = temp_dir("deleted");
+    let port = free_port();
+    let config = write_config(&dir, port).await;
+    let cfg = config.to_str().unwrap();
+    assert!(run(&["user", "add", "alice", "--password-stdin", "--config", cfg], &dir, "pw\n").0);
+    let _server = serve_config(&config, port);
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut alice = ClientBuilder::new(addr, "cli.example").login("alice", "pw").await;
+    let set = alice
+        .iq("<iq type='set' id='r1'><query xmlns='jabber:iq:roster'><item jid='bob@cli.example'/></query></iq>")
+        .await;
+    assert_eq!(set.attr("type"), Some("result"));
+    let roster = alice.iq("<iq type='get' id='r2'><query xmlns='jabber:iq:roster'/></iq>").await;
+    assert_eq!(roster.get_child("query", ns::ROSTER).unwrap().children().count(), 1);
+
+    assert!(run(&["user", "del", "alice", "--config", cfg], &dir, "").0);
+    assert_eq!(alice.expect_stream_error().await, "not-authorized");
+
+    assert!(run(&["user", "add", "alice", "--password-stdin", "--config", cfg], &dir, "new\n").0);
+    let mut again = ClientBuilder::new(addr, "cli.example").login("alice", "new").await;
+    let roster = again.iq("<iq type='get' id='r3'><query xmlns='jabber:iq:roster'/></iq>").await;
+    let query = roster.get_child("query", ns::ROSTER).unwrap();
+    assert_eq!((query.attr("ver"), query.children().count()), (Some("0"), 0), "{roster:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn a_bad_config_is_refused_with_file_line_and_reason() {
     let dir = temp_dir("badconfig");

@@ -449,3 +449,35 @@ async fn roster_sets_that_do_not_parse_are_refused_with_the_reason() {
     let roster = alice.iq("<iq type='get' id='g'><query xmlns='jabber:iq:roster'/></iq>").await;
     assert_eq!(roster.get_child("query", ns::ROSTER).unwrap().children().count(), 0);
 }
+
+/// An account deleted on the running server (as the admin commands will): its sessions end
+/// with `not-authorized`, it leaves nothing behind (not even the last activity its closing
+/// session would record), and an account created again under its name starts empty.
+#[tokio::test]
+async fn a_deleted_account_leaves_nothing_behind() {
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
+    let mut alice = server.client("alice", "pw").await;
+    let mut bob = server.client("bob", "pw").await;
+    alice.send("<presence/>").await;
+    bob.send("<presence/>").await;
+    befriend(&mut alice, &mut bob, "alice@localhost", "bob@localhost").await;
+    let block = alice
+        .iq("<iq type='set' id='b'><block xmlns='urn:xmpp:blocking'><item jid='eve@localhost'/></block></iq>")
+        .await;
+    assert_eq!(block.attr("type"), Some("result"));
+
+    let db = &server.running().db;
+    assert!(db.accounts().delete("localhost", "alice").await.unwrap());
+    assert_eq!(alice.expect_stream_error().await, "not-authorized");
+    server.wait_for_sessions(1).await;
+    // Nothing of alice was written back by her closing session.
+    assert_eq!(db.last_activity().get("alice@localhost").await.unwrap(), None);
+
+    let creds = rhein_sasl::Credentials::derive_scram("new", vec![7; 16], 4096, String::new());
+    assert!(db.accounts().create("localhost", "alice", &creds).await.unwrap());
+    let mut again = server.client("alice", "new").await;
+    let roster = again.iq("<iq type='get' id='r'><query xmlns='jabber:iq:roster'/></iq>").await;
+    assert_eq!(roster.get_child("query", ns::ROSTER).unwrap().children().count(), 0);
+    let list = again.iq("<iq type='get' id='l'><blocklist xmlns='urn:xmpp:blocking'/></iq>").await;
+    assert_eq!(list.get_child("blocklist", "urn:xmpp:blocking").unwrap().children().count(), 0);
+}

@@ -2,17 +2,22 @@
 //! domain, matched as in XEP-0016); nothing from them reaches it, nothing it sends reaches them.
 
 use crate::internal;
-use rhein_module::{Ctx, Flow, Interest, Iq, IqResult, Module, ModuleError, Registry, Stage, Targets};
+use rhein_module::{AccountCache, Ctx, Flow, Interest, Iq, IqResult, Module, ModuleError, Registry, Stage, Targets};
 use rhein_proto::ns::{self, BLOCKING as NS, BLOCKING_ERRORS as NS_ERRORS};
 use rhein_proto::parsers::blocking::{Block, BlocklistRequest, BlocklistResult, Unblock};
 use rhein_proto::{BareJid, Element, Jid, StanzaError, xml};
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::HashSet;
+use std::sync::Arc;
 
 /// The module, with a cache of blocklists (checked on every stanza to or from an account).
-#[derive(Default)]
 pub(crate) struct Blocking {
-    cache: Mutex<HashMap<BareJid, Arc<HashSet<String>>>>,
+    cache: Arc<AccountCache<Arc<HashSet<String>>>>,
+}
+
+impl Default for Blocking {
+    fn default() -> Self {
+        Self { cache: Arc::new(AccountCache::new(crate::CACHED_ACCOUNTS)) }
+    }
 }
 
 impl Module for Blocking {
@@ -23,6 +28,7 @@ impl Module for Blocking {
     fn register(self: Arc<Self>, reg: &mut Registry) -> Result<(), ModuleError> {
         reg.feature(NS);
         reg.account_feature(NS);
+        reg.forgets(self.cache.clone());
         reg.get(Targets::Account, handle_blocklist_get)?;
         let this = self.clone();
         reg.set(Targets::Account, move |ctx, iq: Iq<Block>| {
@@ -73,12 +79,12 @@ async fn handle_blocklist_get(ctx: Ctx, iq: Iq<BlocklistRequest>) -> IqResult {
 
 impl Blocking {
     async fn list(&self, ctx: &Ctx, owner: &BareJid) -> Result<Arc<HashSet<String>>, StanzaError> {
-        if let Some(l) = self.cache.lock().unwrap_or_else(|e| e.into_inner()).get(owner) {
-            return Ok(l.clone());
+        if let Some(l) = self.cache.get(owner) {
+            return Ok(l);
         }
         let list: Arc<HashSet<String>> =
             Arc::new(ctx.db.blocklist().list(owner.as_str()).await.map_err(internal)?.into_iter().collect());
-        self.cache.lock().unwrap_or_else(|e| e.into_inner()).insert(owner.clone(), list.clone());
+        self.cache.insert(owner.clone(), list.clone());
         Ok(list)
     }
 
@@ -103,7 +109,7 @@ impl Blocking {
         } else {
             ctx.db.blocklist().remove(owner.as_str(), &jids).await.map_err(internal)?;
         }
-        self.cache.lock().unwrap_or_else(|e| e.into_inner()).remove(&owner);
+        self.cache.remove(&owner);
         if !block {
             // Unblocked contacts that may see our presence get it again.
             let unblocked: Vec<String> = if jids.is_empty() { before.iter().cloned().collect() } else { jids.clone() };
@@ -149,11 +155,10 @@ impl Blocking {
     /// Whether `el` may come from someone `to` blocked: yes unless the cached blocklist says
     /// no (an uncached list is loaded by the handler).
     fn may_block(&self, el: &Element, to: &Jid) -> bool {
-        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        match cache.get(&to.to_bare()) {
-            None => true,
-            Some(list) => !list.is_empty() && jid_attr(el, "from").is_none_or(|from| matches(list, &from)),
-        }
+        let blocked = |list: &Arc<HashSet<String>>| {
+            !list.is_empty() && jid_attr(el, "from").is_none_or(|from| matches(list, &from))
+        };
+        self.cache.read(&to.to_bare(), blocked).unwrap_or(true)
     }
 
     /// Stanzas for the account from someone it blocked: never delivered.

@@ -18,6 +18,9 @@ use rhein_proto::BareJid;
 use rhein_storage::Db;
 use std::sync::Arc;
 
+/// Accounts whose blocklist or photo hash a module keeps in memory at most.
+const CACHED_ACCOUNTS: usize = 100_000;
+
 /// The module specs this crate provides.
 pub const SPECS: &[ModuleSpec] = &[
     ModuleSpec { name: "ping", build: |_| Ok(Arc::new(Basic("ping", ping::register))) },

@@ -5,12 +5,13 @@
 //! vCard photo, so clients that only read vCards see it too.
 
 use crate::internal;
-use rhein_module::{Ctx, Flow, Iq, IqKind, IqResult, Module, ModuleError, Registry, Stage, Targets, own_request};
+use rhein_module::{
+    AccountCache, Ctx, Flow, Iq, IqKind, IqResult, Module, ModuleError, Registry, Stage, Targets, own_request,
+};
 use rhein_proto::parsers::vcard::VCardQuery;
 use rhein_proto::vcard::photo_hash;
 use rhein_proto::{BareJid, Element, FullJid, StanzaError, xml};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 const NS: &str = "vcard-temp";
 const NS_UPDATE: &str = "vcard-temp:x:update";
@@ -19,9 +20,14 @@ const AVATAR_DATA: &str = "urn:xmpp:avatar:data";
 const AVATAR_METADATA: &str = "urn:xmpp:avatar:metadata";
 
 /// The module, with each account's current photo hash (`None`: no photo).
-#[derive(Default)]
 pub(crate) struct Vcard {
-    photo_hashes: Mutex<HashMap<BareJid, Option<String>>>,
+    photo_hashes: Arc<AccountCache<Option<String>>>,
+}
+
+impl Default for Vcard {
+    fn default() -> Self {
+        Self { photo_hashes: Arc::new(AccountCache::new(crate::CACHED_ACCOUNTS)) }
+    }
 }
 
 impl Module for Vcard {
@@ -32,6 +38,7 @@ impl Module for Vcard {
     fn register(self: Arc<Self>, reg: &mut Registry) -> Result<(), ModuleError> {
         reg.feature(NS);
         reg.account_feature(NS);
+        reg.forgets(self.photo_hashes.clone());
         reg.get(Targets::Account, handle_vcard_get)?;
         // The vCard itself is kept as the account wrote it: passed through, not typed.
         let this = self.clone();
@@ -67,7 +74,7 @@ impl Vcard {
             .put_all(owner.as_str(), "vcard", &[(String::new(), xml::to_string(vcard))])
             .await
             .map_err(internal)?;
-        self.photo_hashes.lock().unwrap_or_else(|e| e.into_inner()).insert(owner.clone(), photo_hash(vcard));
+        self.photo_hashes.insert(owner.clone(), photo_hash(vcard));
         Ok(())
     }
 
@@ -107,12 +114,12 @@ impl Vcard {
     }
 
     async fn hash_of(&self, ctx: &Ctx, owner: &BareJid) -> Result<Option<String>, StanzaError> {
-        if let Some(h) = self.photo_hashes.lock().unwrap_or_else(|e| e.into_inner()).get(owner) {
-            return Ok(h.clone());
+        if let Some(h) = self.photo_hashes.get(owner) {
+            return Ok(h);
         }
         let stored = ctx.db.account_data().get(owner.as_str(), "vcard", "").await.map_err(internal)?;
         let hash = stored.and_then(|s| s.parse::<Element>().ok()).and_then(|v| photo_hash(&v));
-        self.photo_hashes.lock().unwrap_or_else(|e| e.into_inner()).insert(owner.clone(), hash.clone());
+        self.photo_hashes.insert(owner.clone(), hash.clone());
         Ok(hash)
     }
 

@@ -247,8 +247,16 @@ pub(crate) async fn handle_session_event(ctx: Ctx, event: Event, directed: Arc<D
     }
     send_to_directed(&ctx, &directed, &jid, &p).await;
     if ctx.router.resources(&owner).is_empty()
+        && still_exists(&ctx, &owner).await
         && let Err(e) = ctx.db.last_activity().set(owner.as_str(), now_ms(), "").await
     {
         tracing::error!(error = %e, "recording last activity failed");
     }
+}
+
+/// Whether `account` was not deleted (a deleted account's sessions close after its data went:
+/// nothing may be written for it then). Answered from memory for known accounts.
+async fn still_exists(ctx: &Ctx, account: &BareJid) -> bool {
+    let Some(node) = account.node() else { return false };
+    ctx.db.accounts().credentials(account.domain().as_str(), node.as_str()).await.is_ok_and(|c| c.is_some())
 }

@@ -58,7 +58,7 @@ impl Module for Mam {
         reg.get(Targets::Account, query::handle_form)?;
         let pages = PageLimits { max: self.config.max_page, default: self.config.default_page };
         reg.set(Targets::Account, move |ctx, iq| query::handle_query(ctx, iq, pages))?;
-        let cache = Arc::new(prefs::PrefsCache::default());
+        let cache = reg.account_cache(prefs::CACHED_ACCOUNTS);
         reg.get(Targets::Account, prefs::handle_prefs_get)?;
         let c = cache.clone();
         reg.set(Targets::Account, move |ctx, iq| prefs::handle_prefs_set(ctx, iq, c.clone()))?;

@@ -1,43 +1,27 @@
 //! XEP-0313 §6 archiving preferences: a default (always, never, roster) and JIDs always or
 //! never archived.
 
-use rhein_module::{Ctx, Iq, IqResult, storage_failure};
+use rhein_module::{AccountCache, Ctx, Iq, IqResult, storage_failure};
 use rhein_proto::parsers::mam_prefs::{DefaultPrefs, Prefs};
 use rhein_proto::payload::MamPrefsQuery;
 use rhein_proto::{BareJid, Jid, StanzaError};
 use rhein_storage::{ArchiveDefault, ArchivePrefs};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// Accounts' preferences, read once and kept: every archived message consults them, and
 /// they change only through [`handle_prefs_set`].
-#[derive(Default)]
-pub(crate) struct PrefsCache(Mutex<HashMap<BareJid, Arc<ArchivePrefs>>>);
+pub(crate) type PrefsCache = AccountCache<Arc<ArchivePrefs>>;
 
-/// Accounts whose preferences are kept at most (then the cache starts over).
-const MAX_CACHED: usize = 100_000;
+/// Accounts whose preferences are kept at most.
+pub(crate) const CACHED_ACCOUNTS: usize = 100_000;
 
-impl PrefsCache {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<BareJid, Arc<ArchivePrefs>>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+async fn prefs(ctx: &Ctx, cache: &PrefsCache, owner: &BareJid) -> Result<Arc<ArchivePrefs>, StanzaError> {
+    if let Some(p) = cache.get(owner) {
+        return Ok(p);
     }
-
-    async fn get(&self, ctx: &Ctx, owner: &BareJid) -> Result<Arc<ArchivePrefs>, StanzaError> {
-        if let Some(p) = self.map().get(owner) {
-            return Ok(p.clone());
-        }
-        let prefs = Arc::new(ctx.db.archive().prefs(owner.as_str()).await.map_err(storage_failure)?);
-        self.put(owner, prefs.clone());
-        Ok(prefs)
-    }
-
-    fn put(&self, owner: &BareJid, prefs: Arc<ArchivePrefs>) {
-        let mut map = self.map();
-        if map.len() >= MAX_CACHED {
-            map.clear();
-        }
-        map.insert(owner.clone(), prefs);
-    }
+    let prefs = Arc::new(ctx.db.archive().prefs(owner.as_str()).await.map_err(storage_failure)?);
+    cache.insert(owner.clone(), prefs.clone());
+    Ok(prefs)
 }
 
 /// Whether a message with `with` goes into `owner`'s archive.
@@ -47,7 +31,7 @@ pub(crate) async fn should_archive(
     owner: &BareJid,
     with: &BareJid,
 ) -> Result<bool, StanzaError> {
-    let prefs = cache.get(ctx, owner).await?;
+    let prefs = prefs(ctx, cache, owner).await?;
     let w = with.to_string();
     if prefs.never.contains(&w) {
         return Ok(false);
@@ -92,6 +76,6 @@ pub(crate) async fn handle_prefs_set(ctx: Ctx, iq: Iq<Prefs>, cache: Arc<PrefsCa
     let prefs = ArchivePrefs { default_mode, always: bare(always), never: bare(never) };
     ctx.db.archive().set_prefs(owner.as_str(), &prefs).await.map_err(storage_failure)?;
     let answer = to_wire(&prefs).into();
-    cache.put(&owner, Arc::new(prefs));
+    cache.insert(owner, Arc::new(prefs));
     Ok(Some(answer))
 }

@@ -6,7 +6,8 @@
 //! router like any IQ; an app server that keeps failing is disabled.
 
 use rhein_module::{
-    Ctx, Event, Flow, Iq, IqResult, Module, ModuleError, ModuleSpec, Registry, Stage, Targets, storage_failure,
+    AccountCache, Ctx, Event, Flow, Iq, IqResult, Module, ModuleError, ModuleSpec, Registry, Stage, Targets,
+    storage_failure,
 };
 use rhein_proto::parsers::data_forms::{DataForm, DataFormType, Field};
 use rhein_proto::parsers::pubsub::NodeName;
@@ -16,8 +17,7 @@ use rhein_proto::push::{Disable, Enable};
 use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, xml};
 use rhein_storage::PushRegistration;
 use serde::Deserialize;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub const SPECS: &[ModuleSpec] = &[ModuleSpec { name: "push", build }];
@@ -59,13 +59,13 @@ pub enum Bodies {
 fn build(table: &toml::Table) -> Result<Arc<dyn Module>, ModuleError> {
     let config = PushConfig::deserialize(toml::Value::Table(table.clone()))
         .map_err(|e| ModuleError::Config { module: "push", reason: e.to_string() })?;
-    Ok(Arc::new(Push { config, unseen: Mutex::default() }))
+    Ok(Arc::new(Push { config, unseen: Arc::new(AccountCache::new(100_000)) }))
 }
 
 struct Push {
     config: PushConfig,
     /// Messages each account received since it was last online (the `message-count`).
-    unseen: Mutex<HashMap<BareJid, u64>>,
+    unseen: Arc<AccountCache<u64>>,
 }
 
 impl Module for Push {
@@ -80,6 +80,7 @@ impl Module for Push {
         }
         reg.set(Targets::Account, handle_enable)?;
         reg.set(Targets::Account, handle_disable)?;
+        reg.forgets(self.unseen.clone());
         let this = self.clone();
         // After archiving (10) and carbons (0): it only observes.
         reg.stage_when(
@@ -90,7 +91,7 @@ impl Module for Push {
         );
         reg.on_event(move |_ctx, ev| {
             if let Event::SessionBound(jid) = ev {
-                self.unseen.lock().unwrap_or_else(|e| e.into_inner()).remove(&jid.to_bare());
+                self.unseen.remove(&jid.to_bare());
             }
             async {}
         });
@@ -135,12 +136,10 @@ impl Push {
         if registrations.is_empty() {
             return Ok(Flow::Continue(el));
         }
-        let count = {
-            let mut unseen = self.unseen.lock().unwrap_or_else(|e| e.into_inner());
-            let n = unseen.entry(owner.clone()).or_insert(0);
+        let count = self.unseen.update(&owner, |n| {
             *n += 1;
             *n
-        };
+        });
         let sender = el.attr("from").unwrap_or_default().to_owned();
         for reg in registrations {
             let with_body = match self.config.bodies {

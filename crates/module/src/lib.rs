@@ -6,6 +6,7 @@
 //! sessions and delivery through `ctx.router` (a [`RouterApi`]). This crate must never depend on
 //! the router or the stream crates, so a module compiles and is tested on its own.
 
+mod account_cache;
 pub mod archive;
 mod ctx;
 mod entities;
@@ -13,6 +14,7 @@ mod iq;
 mod outbox;
 mod registry;
 
+pub use account_cache::AccountCache;
 pub use ctx::{Ctx, Interest, Interests, ResourceInfo, RouterApi, ServerInfo};
 pub use entities::{Entities, Shared};
 pub use iq::{Iq, payload};

@@ -1,8 +1,9 @@
 //! The registry modules declare their handlers in; built once at start, then read without locks.
 
+use crate::account_cache::{AccountCache, ForgetsAccounts};
 use crate::{Ctx, Iq, ModuleError};
 use rhein_proto::payload::IqPayload;
-use rhein_proto::{Element, FullJid, Jid, StanzaError};
+use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -71,6 +72,9 @@ pub enum Event {
     SessionBound(FullJid),
     /// A resource went away; carries its last available presence, if it had one.
     SessionClosed { jid: FullJid, presence: Option<Element> },
+    /// An account was deleted (here or by another process): its sessions are closed and
+    /// its storage emptied already; nothing kept of it may outlive it.
+    AccountRemoved(BareJid),
 }
 
 /// Service discovery data gathered from every module.
@@ -187,6 +191,7 @@ pub struct Registry {
     services: Vec<(String, ServiceHandler)>,
     stream_features: Vec<Element>,
     disco: Disco,
+    account_caches: Vec<Arc<dyn ForgetsAccounts>>,
 }
 
 impl Registry {
@@ -220,6 +225,26 @@ impl Registry {
     /// An XEP-0128 extension form in the server's disco#info.
     pub fn disco_form(&mut self, form: Element) {
         self.disco.forms.push(form);
+    }
+
+    /// A cache of per-account values, at most `capacity` of them, that forgets an account
+    /// when it is removed.
+    pub fn account_cache<V: Send + 'static>(&mut self, capacity: usize) -> Arc<AccountCache<V>> {
+        let cache = Arc::new(AccountCache::new(capacity));
+        self.forgets(cache.clone());
+        cache
+    }
+
+    /// Ties a cache the module made before registering to account removal.
+    pub fn forgets<V: Send + 'static>(&mut self, cache: Arc<AccountCache<V>>) {
+        self.account_caches.push(cache);
+    }
+
+    /// Drops `account` from every cache made with [`Registry::account_cache`].
+    pub fn forget_account(&self, account: &BareJid) {
+        for cache in &self.account_caches {
+            cache.forget(account);
+        }
     }
 
     /// An element added to the stream features once a client is authenticated.

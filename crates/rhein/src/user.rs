@@ -14,6 +14,8 @@ pub async fn run(command: UserCommand) -> anyhow::Result<()> {
             if !accounts::add(&db, &host, &name, &password).await? {
                 bail!("{name}@{host} already exists");
             }
+            // A running server may remember that there was no such account.
+            settle().await;
             println!("created {}@{host}", accounts::prepare(&name, &host)?);
         }
         UserCommand::Del { name, target } => {

@@ -10,7 +10,7 @@ pub use remote::{AttachError, Federation};
 pub use sessions::{BindError, Outbound, SessionHandle};
 
 use rhein_module::{Ctx, Disco, Event, Registry, ServerInfo};
-use rhein_proto::{Element, FullJid};
+use rhein_proto::{BareJid, Element, FullJid, StreamErrorCondition};
 use rhein_storage::Db;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -125,8 +125,25 @@ impl Router {
         }
     }
 
-    /// Starts the modules' background workers, once per host.
+    /// Starts the modules' background workers, once per host, and the task that ends the
+    /// sessions of deleted accounts.
     pub fn start_workers(&self) {
+        let mut removed = self.inner.db.removed_accounts();
+        let router = self.clone();
+        let watcher = tokio::spawn(async move {
+            use tokio::sync::broadcast::error::RecvError;
+            loop {
+                match removed.recv().await {
+                    Ok(jid) => match BareJid::new(&jid) {
+                        Ok(account) => router.remove_account(&account).await,
+                        Err(e) => tracing::error!(%jid, error = %e, "removed account with a bad JID"),
+                    },
+                    Err(RecvError::Lagged(n)) => tracing::warn!(missed = n, "account removals came too fast"),
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        });
+        self.inner.workers.lock().unwrap_or_else(|e| e.into_inner()).push(watcher.abort_handle());
         for host in &self.inner.hosts {
             for (name, worker) in self.inner.registry.workers() {
                 let task = worker(self.ctx(host));
@@ -150,6 +167,18 @@ impl Router {
     /// Number of bound sessions (for logs and tests).
     pub fn session_count(&self) -> usize {
         self.inner.sessions.count()
+    }
+
+    /// An account was deleted: its sessions end with `not-authorized` (as Prosody ends them),
+    /// modules forget it, then hear of it.
+    pub async fn remove_account(&self, account: &BareJid) {
+        if !self.is_host(account.domain().as_str()) {
+            return;
+        }
+        tracing::info!(%account, "account removed; ending its sessions");
+        self.inner.sessions.close_account(account, StreamErrorCondition::NotAuthorized);
+        self.inner.registry.forget_account(account);
+        self.emit(account.domain().as_str(), Event::AccountRemoved(account.clone())).await;
     }
 
     /// Stops the workers and closes every session with `system-shutdown`.

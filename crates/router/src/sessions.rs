@@ -197,6 +197,13 @@ impl Table {
         self.read().values().map(Vec::len).sum()
     }
 
+    /// Closes every session of `account` with `condition`; they unbind as they end.
+    pub(crate) fn close_account(&self, account: &BareJid, condition: StreamErrorCondition) {
+        for r in self.read().get(account).into_iter().flatten() {
+            r.handle.push(Outbound::Close(condition));
+        }
+    }
+
     pub(crate) fn close_all(&self) {
         for r in self.read().values().flatten() {
             r.handle.push(Outbound::Close(StreamErrorCondition::SystemShutdown));

@@ -83,11 +83,20 @@ impl Accounts<'_> {
                     sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&bare).execute(&mut *tx).await?;
                 }
                 let epoch: i64 = sqlx::query_scalar(epoch::BUMP).fetch_one(&mut *tx).await?;
+                if n == 1 {
+                    let now = crate::now_ms();
+                    sqlx::query(epoch::PRUNE_REMOVALS).bind(now).execute(&mut *tx).await?;
+                    sqlx::query(epoch::RECORD_REMOVAL).bind(epoch).bind(&bare).bind(now).execute(&mut *tx).await?;
+                }
                 tx.commit().await?;
                 (n, epoch)
             }))
         };
-        self.written(&bare, Written::All, write).await
+        let removed = self.written(&bare, Written::All, write).await?;
+        if removed {
+            self.db.epoch.removed(&bare, &self.db.cache);
+        }
+        Ok(removed)
     }
 
     /// Runs a write of one account (which returns the rows it changed and the epoch it
@@ -166,5 +175,35 @@ mod tests {
         assert_eq!(accounts.credentials("x", "alice").await.unwrap(), Some(creds));
         assert!(accounts.delete("x", "alice").await.unwrap());
         assert_eq!(accounts.credentials("x", "alice").await.unwrap(), None);
+    }
+
+    /// A deletion by another process (the command line) reaches a running server: the account
+    /// is announced, and nothing the server kept of it (its roster) survives into an account
+    /// created again under the same name.
+    #[tokio::test]
+    async fn deletions_by_another_process_are_announced_and_forgotten() {
+        let dir = std::env::temp_dir().join(format!("rhein-removed-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}", dir.join("db.sqlite").display());
+        let (server, command_line) = (Db::connect(&url).await.unwrap(), Db::connect(&url).await.unwrap());
+        let creds = Credentials::derive_scram("pw", vec![1; 16], 1, String::new());
+        assert!(server.accounts().create("x", "alice", &creds).await.unwrap());
+        server.roster().upsert("alice@x", &crate::RosterRow::new("bob@x")).await.unwrap();
+        assert_eq!(server.roster().len("alice@x").await.unwrap(), 1, "kept in memory");
+        let mut removed = server.removed_accounts();
+        tokio::time::sleep(crate::ACCOUNT_CHANGES_SETTLE).await;
+
+        assert!(command_line.accounts().delete("x", "alice").await.unwrap());
+        assert!(command_line.accounts().create("x", "alice", &creds).await.unwrap());
+        let announced = tokio::time::timeout(crate::ACCOUNT_CHANGES_SETTLE * 2, removed.recv()).await;
+        assert_eq!(announced.unwrap().unwrap(), "alice@x");
+        assert_eq!(server.roster().len("alice@x").await.unwrap(), 0, "the new alice starts empty");
+
+        // A deletion here is announced at once, and only once.
+        assert!(server.accounts().delete("x", "alice").await.unwrap());
+        assert_eq!(removed.try_recv().unwrap(), "alice@x");
+        tokio::time::sleep(crate::ACCOUNT_CHANGES_SETTLE).await;
+        assert!(removed.try_recv().is_err());
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

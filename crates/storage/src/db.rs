@@ -153,7 +153,7 @@ impl Db {
         let last_seen = LastSeen::spawn(pool.clone());
         let db = Db { pool, cache: Arc::default(), epoch: Arc::default(), last_seen };
         migrate::run(&db).await?;
-        Epoch::watch(&db);
+        Epoch::watch(&db).await?;
         Ok(db)
     }
 
@@ -173,6 +173,13 @@ impl Db {
         }
         on_pool!(write: self, |p| p.close().await);
         on_pool!(self, |p| p.close().await)
+    }
+
+    /// Bare JIDs of accounts deleted from now on, by this process or another (learnt within
+    /// [`crate::ACCOUNT_CHANGES_SETTLE`]): a running server ends their sessions. Whatever the
+    /// storage kept of them is already gone when they arrive.
+    pub fn removed_accounts(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.epoch.subscribe()
     }
 
     pub fn accounts(&self) -> crate::Accounts<'_> {

@@ -36,6 +36,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(12, "0012_fast_count.sql"),
     migration!(13, "0013_archive_count.sql"),
     migration!(14, "0014_account_epoch.sql"),
+    migration!(15, "0015_account_removed.sql"),
 ];
 
 const BOOKKEEPING: &str =
