@@ -1,6 +1,6 @@
 //! RFC 6121: messages, roster, subscriptions, presence, offline storage; and the small XEPs.
 
-use crate::{befriend, error_condition, error_text, named};
+use crate::{befriend, error_condition, error_text, named, online_friends};
 use rhein_testkit::{Element, TestServer, ns};
 use std::time::Duration;
 
@@ -456,11 +456,7 @@ async fn roster_sets_that_do_not_parse_are_refused_with_the_reason() {
 #[tokio::test]
 async fn a_deleted_account_leaves_nothing_behind() {
     let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
-    let mut alice = server.client("alice", "pw").await;
-    let mut bob = server.client("bob", "pw").await;
-    alice.send("<presence/>").await;
-    bob.send("<presence/>").await;
-    befriend(&mut alice, &mut bob, "alice@localhost", "bob@localhost").await;
+    let (mut alice, _bob) = online_friends(&server).await;
     let block = alice
         .iq("<iq type='set' id='b'><block xmlns='urn:xmpp:blocking'><item jid='eve@localhost'/></block></iq>")
         .await;

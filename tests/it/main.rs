@@ -39,6 +39,18 @@ pub fn named(name: &'static str) -> impl Fn(&Element) -> bool {
     move |e| e.name() == name
 }
 
+/// alice and bob (password `pw`), online and mutual contacts.
+pub async fn online_friends(
+    server: &rhein_testkit::TestServer,
+) -> (rhein_testkit::TestClient, rhein_testkit::TestClient) {
+    let mut alice = server.client("alice", "pw").await;
+    let mut bob = server.client("bob", "pw").await;
+    alice.send("<presence/>").await;
+    bob.send("<presence/>").await;
+    befriend(&mut alice, &mut bob, "alice@localhost", "bob@localhost").await;
+    (alice, bob)
+}
+
 /// Makes alice and bob mutual contacts through the real subscription flow.
 pub async fn befriend(
     a: &mut rhein_testkit::TestClient,

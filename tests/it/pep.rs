@@ -2,7 +2,7 @@
 //! notifications, access models, publish-options, paging, XEP-0411 bookmarks compatibility and
 //! XEP-0283 account moves.
 
-use crate::befriend;
+use crate::{befriend, online_friends};
 use rhein_testkit::{Element, TestClient, TestServer, ns};
 use std::time::Duration;
 
@@ -293,11 +293,7 @@ async fn items_come_back_by_id_newest_and_paged_in_order() {
 #[tokio::test]
 async fn a_contact_coming_online_gets_the_last_item_and_disco_announces_pep() {
     let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
-    let mut alice = server.client("alice", "pw").await;
-    let mut bob = server.client("bob", "pw").await;
-    alice.send("<presence/>").await;
-    bob.send("<presence/>").await;
-    befriend(&mut alice, &mut bob, "alice@localhost", "bob@localhost").await;
+    let (mut alice, bob) = online_friends(&server).await;
     bob.close().await;
     alice.iq(&publish("urn:example:avatar", "old", "<meta xmlns='urn:example'>1</meta>", "")).await;
     alice.iq(&publish("urn:example:avatar", "new", "<meta xmlns='urn:example'>2</meta>", "")).await;
