@@ -509,3 +509,20 @@ async fn a_user_of_another_server_joins_through_its_own_server() {
         .await;
     assert_eq!(left.attr("type"), Some("result"), "{left:?}");
 }
+
+/// A channel whose stored configuration does not read is not served with a default (open)
+/// one after a restart: joining it fails.
+#[tokio::test]
+async fn a_channel_with_a_damaged_configuration_fails_closed() {
+    let mut server = TestServer::builder().user("alice", "pw").user("bob", "pw").durable().start().await;
+    {
+        let mut alice = online(&server, "alice").await;
+        assert_eq!(create(&mut alice, "coven").await.attr("type"), Some("result"));
+    }
+    let pubsub = server.running().db.pubsub();
+    assert!(pubsub.configure(COVEN, "urn:xmpp:mix:nodes:config", "{\"messages_subscription\": ", None).await.unwrap());
+    server.restart().await;
+    let mut bob = online(&server, "bob").await;
+    let answer = client_join(&mut bob, COVEN, "thirdwitch").await;
+    assert_eq!(error_condition(&answer).as_deref(), Some("internal-server-error"), "{answer:?}");
+}

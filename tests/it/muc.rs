@@ -926,3 +926,33 @@ async fn a_malformed_history_since_is_ignored() {
             .await;
     }
 }
+
+/// A stored room whose configuration does not read is not served with a default (public,
+/// open) one: joining it fails and the service does not list it; rooms beside it are fine.
+#[tokio::test]
+async fn a_room_with_a_damaged_configuration_fails_closed() {
+    let server = TestServer::builder().user("alice", "pw").start().await;
+    let damaged = rhein_storage::RoomRow {
+        jid: "vault@conference.localhost".into(),
+        config: "{\"public\": true, \"members_only\": ".into(),
+        subject: String::new(),
+        subject_by: String::new(),
+    };
+    let owner = rhein_storage::AffiliationRow {
+        jid: "someone@localhost".into(),
+        affiliation: "owner".into(),
+        nick: String::new(),
+        reason: String::new(),
+    };
+    server.running().db.muc().save_room(&damaged, &[owner]).await.unwrap();
+    let mut alice = server.client("alice", "pw").await;
+    join(&mut alice, "vault@conference.localhost", "alice", "").await;
+    let refused = alice.expect(presence_from("vault@conference.localhost/alice")).await;
+    assert_eq!(refused.attr("type"), Some("error"));
+    assert_eq!(error_condition(&refused).as_deref(), Some("internal-server-error"));
+    let items = alice.iq("<iq type='get' id='i' to='conference.localhost'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>").await;
+    let listed: Vec<_> =
+        items.get_child("query", ns::DISCO_ITEMS).unwrap().children().filter_map(|i| i.attr("jid")).collect();
+    assert!(!listed.contains(&"vault@conference.localhost"), "{listed:?}");
+    create(&mut alice, ROOM, "alice", "").await;
+}

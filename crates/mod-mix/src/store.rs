@@ -34,7 +34,12 @@ pub(crate) async fn load(ctx: &Ctx, jid: &BareJid) -> Result<Option<Channel>, St
     let owner = jid.as_str();
     let pubsub = ctx.db.pubsub();
     let Some(config) = pubsub.node(owner, nodes::CONFIG).await.map_err(storage_failure)? else { return Ok(None) };
-    let config: ChannelConfig = serde_json::from_str(&config).unwrap_or_default();
+    // A configuration that does not read is not replaced by a default (open): the channel
+    // is not served until someone looks at it.
+    let config: ChannelConfig = serde_json::from_str(&config).map_err(|e| {
+        tracing::error!(channel = %jid, error = %e, "stored channel configuration does not parse; channel not served");
+        StanzaError::internal_server_error().with_text("the channel's configuration is damaged")
+    })?;
     let mut channel = Channel::new(jid.clone(), config);
     if let Some(row) = all_items(ctx, owner, nodes::INFO).await?.pop() {
         channel.info = row.payload.parse::<Element>().map(|form| forms::read_info(&form, &row.id)).unwrap_or_default();

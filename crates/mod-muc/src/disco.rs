@@ -54,7 +54,8 @@ impl Muc {
             }
         }
         for row in ctx.db.muc().rooms(&self.domain(ctx)).await.map_err(storage_failure)? {
-            let config = crate::room::RoomConfig::from_json(&row.config);
+            // A room whose configuration does not read is listed as nothing (fail closed).
+            let Ok(config) = crate::room::RoomConfig::from_json(&row.config) else { continue };
             if let Ok(jid) = BareJid::new(&row.jid)
                 && config.public
                 && !rooms.iter().any(|(j, _)| *j == jid)

@@ -82,8 +82,8 @@ impl Default for RoomConfig {
 }
 
 impl RoomConfig {
-    pub(crate) fn from_json(json: &str) -> Self {
-        serde_json::from_str(json).unwrap_or_default()
+    pub(crate) fn from_json(json: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(json)
     }
 
     pub(crate) fn to_json(&self) -> String {

@@ -75,18 +75,27 @@ impl Muc {
             return Ok(Some(r));
         }
         let Some(row) = ctx.db.muc().room(jid.as_str()).await.map_err(storage_failure)? else { return Ok(None) };
-        let mut room = Room::new(jid.clone(), RoomConfig::from_json(&row.config));
+        // A configuration that does not read is not replaced by a default (public, open):
+        // the room is not served until someone looks at it.
+        let config = RoomConfig::from_json(&row.config).map_err(|e| {
+            tracing::error!(room = %jid, error = %e, "stored room configuration does not parse; room not served");
+            StanzaError::internal_server_error().with_text("the room's configuration is damaged")
+        })?;
+        let mut room = Room::new(jid.clone(), config);
         room.subject = row.subject;
         room.subject_by = row.subject_by;
         let vcard = ctx.db.account_data().get(jid.as_str(), "vcard", "").await.map_err(storage_failure)?;
         room.avatar = vcard.and_then(|v| v.parse::<Element>().ok()).and_then(|v| rhein_proto::vcard::photo_hash(&v));
         for a in ctx.db.muc().affiliations(jid.as_str()).await.map_err(storage_failure)? {
-            if let (Ok(who), Some(aff)) = (BareJid::new(&a.jid), Affiliation::parse(&a.affiliation)) {
-                if !a.nick.is_empty() {
-                    room.reserved.insert(who.clone(), a.nick);
-                }
-                room.affiliations.insert(who, aff);
+            let (Ok(who), Some(aff)) = (BareJid::new(&a.jid), Affiliation::parse(&a.affiliation)) else {
+                // An unreadable affiliation could be a ban: not serving beats letting someone in.
+                tracing::error!(room = %jid, jid = %a.jid, affiliation = %a.affiliation, "stored affiliation does not parse; room not served");
+                return Err(StanzaError::internal_server_error().with_text("the room's affiliations are damaged"));
+            };
+            if !a.nick.is_empty() {
+                room.reserved.insert(who.clone(), a.nick);
             }
+            room.affiliations.insert(who, aff);
         }
         // Another stanza may have loaded it meanwhile: keep the first.
         Ok(Some(self.rooms.get_or_insert(jid, || room).0))
@@ -112,8 +121,8 @@ impl Muc {
         self.rooms.all()
     }
 
-    /// Stores a persistent room's configuration, subject and affiliations; drops a room that
-    /// stopped being persistent.
+    /// Stores a persistent room's configuration, subject and affiliations in one
+    /// transaction; drops a room that stopped being persistent.
     pub(crate) async fn save(&self, ctx: &Ctx, room: &Room) -> Result<(), StanzaError> {
         let muc = ctx.db.muc();
         let jid = room.jid.as_str();
@@ -121,25 +130,23 @@ impl Muc {
             muc.delete(jid).await.map_err(storage_failure)?;
             return Ok(());
         }
-        muc.save(jid, &room.config.to_json()).await.map_err(storage_failure)?;
-        muc.set_subject(jid, &room.subject, &room.subject_by).await.map_err(storage_failure)?;
-        let stored = muc.affiliations(jid).await.map_err(storage_failure)?;
-        for row in &stored {
-            if BareJid::new(&row.jid).map_or(true, |j| !room.affiliations.contains_key(&j)) {
-                let gone = rhein_storage::AffiliationRow { affiliation: "none".into(), ..row.clone() };
-                muc.set_affiliation(jid, &gone).await.map_err(storage_failure)?;
-            }
-        }
-        for (who, aff) in &room.affiliations {
-            let row = rhein_storage::AffiliationRow {
+        let row = rhein_storage::RoomRow {
+            jid: jid.to_owned(),
+            config: room.config.to_json(),
+            subject: room.subject.clone(),
+            subject_by: room.subject_by.clone(),
+        };
+        let affiliations: Vec<_> = room
+            .affiliations
+            .iter()
+            .map(|(who, aff)| rhein_storage::AffiliationRow {
                 jid: who.to_string(),
                 affiliation: aff.as_str().into(),
                 nick: room.reserved.get(who).cloned().unwrap_or_default(),
                 reason: String::new(),
-            };
-            muc.set_affiliation(jid, &row).await.map_err(storage_failure)?;
-        }
-        Ok(())
+            })
+            .collect();
+        muc.save_room(&row, &affiliations).await.map_err(storage_failure)
     }
 }
 

@@ -2,7 +2,7 @@
 //! and affiliations with reserved nicknames. Room history lives in the archive, owned by the
 //! room's JID.
 
-use crate::db::on_pool;
+use crate::db::{BeginWrite, on_pool};
 use crate::{Db, StorageError};
 
 /// A stored room.
@@ -57,18 +57,40 @@ impl Muc<'_> {
         Ok(rows.map(|(jid, config, subject, subject_by)| RoomRow { jid, config, subject, subject_by }).collect())
     }
 
-    /// Creates or updates a room's configuration.
-    pub async fn save(&self, jid: &str, config: &str) -> Result<(), StorageError> {
-        const SQL: &str = "INSERT INTO muc_room (jid, config, created_at) VALUES ($1, $2, $3) \
-            ON CONFLICT (jid) DO UPDATE SET config = excluded.config";
+    /// Stores a room as it is now, in one transaction: configuration, subject and the
+    /// affiliations (those not in `affiliations` are removed). A crash leaves the room as it
+    /// was before or after, never half saved.
+    pub async fn save_room(&self, room: &RoomRow, affiliations: &[AffiliationRow]) -> Result<(), StorageError> {
+        const ROOM: &str = "INSERT INTO muc_room (jid, config, subject, subject_by, created_at) \
+            VALUES ($1, $2, $3, $4, $5) ON CONFLICT (jid) DO UPDATE SET config = excluded.config, \
+            subject = excluded.subject, subject_by = excluded.subject_by";
+        const CLEAR: &str = "DELETE FROM muc_affiliation WHERE room = $1";
+        const AFFILIATION: &str =
+            "INSERT INTO muc_affiliation (room, jid, affiliation, nick, reason) VALUES ($1, $2, $3, $4, $5)";
         let now = crate::now_ms();
-        on_pool!(write: self.db, |p| sqlx::query(SQL)
-            .bind(jid)
-            .bind(config)
-            .bind(now)
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected()))?;
+        on_pool!(write: self.db, |p| {
+            let mut tx = p.begin_write().await?;
+            sqlx::query(ROOM)
+                .bind(&room.jid)
+                .bind(&room.config)
+                .bind(&room.subject)
+                .bind(&room.subject_by)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(CLEAR).bind(&room.jid).execute(&mut *tx).await?;
+            for a in affiliations.iter().filter(|a| a.affiliation != "none") {
+                sqlx::query(AFFILIATION)
+                    .bind(&room.jid)
+                    .bind(&a.jid)
+                    .bind(&a.affiliation)
+                    .bind(&a.nick)
+                    .bind(&a.reason)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?
+        });
         Ok(())
     }
 
@@ -150,31 +172,26 @@ impl Muc<'_> {
             .map(|(jid, affiliation, nick, reason)| AffiliationRow { jid, affiliation, nick, reason })
             .collect())
     }
+}
 
-    /// Sets an affiliation (`none` removes it).
-    pub async fn set_affiliation(&self, room: &str, row: &AffiliationRow) -> Result<(), StorageError> {
-        if row.affiliation == "none" {
-            const SQL: &str = "DELETE FROM muc_affiliation WHERE room = $1 AND jid = $2";
-            on_pool!(write: self.db, |p| sqlx::query(SQL)
-                .bind(room)
-                .bind(&row.jid)
-                .execute(p)
-                .await
-                .map(|r| r.rows_affected()))?;
-            return Ok(());
-        }
-        const SQL: &str = "INSERT INTO muc_affiliation (room, jid, affiliation, nick, reason) VALUES ($1, $2, $3, $4, $5) \
-            ON CONFLICT (room, jid) DO UPDATE SET affiliation = excluded.affiliation, nick = excluded.nick, \
-            reason = excluded.reason";
-        on_pool!(write: self.db, |p| sqlx::query(SQL)
-            .bind(room)
-            .bind(&row.jid)
-            .bind(&row.affiliation)
-            .bind(&row.nick)
-            .bind(&row.reason)
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected()))?;
-        Ok(())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn affiliation(jid: &str, affiliation: &str) -> AffiliationRow {
+        AffiliationRow { jid: jid.into(), affiliation: affiliation.into(), nick: String::new(), reason: String::new() }
+    }
+
+    #[tokio::test]
+    async fn a_saved_room_is_read_back_whole_and_affiliations_are_replaced() {
+        let db = Db::connect("sqlite::memory:").await.unwrap();
+        let muc = db.muc();
+        let room = RoomRow { jid: "r@muc.x".into(), config: "{}".into(), subject: "Hi".into(), subject_by: "a".into() };
+        muc.save_room(&room, &[affiliation("a@x", "owner"), affiliation("b@x", "member")]).await.unwrap();
+        assert_eq!(muc.room("r@muc.x").await.unwrap(), Some(room.clone()));
+        let changed = RoomRow { subject: "Later".into(), ..room };
+        muc.save_room(&changed, &[affiliation("a@x", "owner"), affiliation("c@x", "none")]).await.unwrap();
+        assert_eq!(muc.room("r@muc.x").await.unwrap(), Some(changed));
+        assert_eq!(muc.affiliations("r@muc.x").await.unwrap(), [affiliation("a@x", "owner")]);
     }
 }
