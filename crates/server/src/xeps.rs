@@ -9,81 +9,178 @@ pub struct Supported {
     /// `complete` or `partial` (DOAP's vocabulary).
     pub status: &'static str,
     pub note: &'static str,
+    /// Where the implementation lives (a file or a crate), from the repository root.
+    pub code: &'static str,
 }
 
-const fn x(xep: u16, name: &'static str, version: &'static str, status: &'static str, note: &'static str) -> Supported {
-    Supported { xep, name, version, status, note }
+const fn x(
+    xep: u16,
+    name: &'static str,
+    version: &'static str,
+    status: &'static str,
+    note: &'static str,
+    code: &'static str,
+) -> Supported {
+    Supported { xep, name, version, status, note, code }
 }
 
 pub const SUPPORTED: &[Supported] = &[
-    x(4, "Data Forms", "2.13.2", "partial", "forms in MAM, push, contact addresses"),
-    x(12, "Last Activity", "2.0", "complete", "server uptime and accounts"),
-    x(30, "Service Discovery", "2.5.0", "complete", "server and accounts"),
-    x(45, "Multi-User Chat", "1.35.5", "complete", "every service use case; MAM, push by token and avatars on rooms"),
-    x(49, "Private XML Storage", "1.2", "complete", ""),
-    x(54, "vcard-temp", "1.3.0", "complete", ""),
-    x(59, "Result Set Management", "1.0", "partial", "MAM and PEP paging (before/after/max/count)"),
-    x(60, "Publish-Subscribe", "1.30.0", "partial", "the subset PEP uses"),
-    x(82, "XMPP Date and Time Profiles", "1.1.1", "complete", ""),
-    x(92, "Software Version", "1.1", "complete", ""),
-    x(114, "Jabber Component Protocol", "1.6", "complete", "accept role; one connection per component domain"),
-    x(115, "Entity Capabilities", "1.6.0", "complete", "the server's own; clients' verified for PEP"),
-    x(124, "Bidirectional-streams Over Synchronous HTTP (BOSH)", "1.11.2", "complete", "hold 1, requests 2"),
-    x(153, "vCard-Based Avatars", "1.1", "complete", "photo hash added to broadcast presence"),
+    x(4, "Data Forms", "2.13.2", "partial", "forms in MAM, push, contact addresses", "crates/proto/src/form.rs"),
+    x(12, "Last Activity", "2.0", "complete", "server uptime and accounts", "crates/mod-basic/src/last.rs"),
+    x(30, "Service Discovery", "2.5.0", "complete", "server and accounts", "crates/mod-basic/src/disco.rs"),
+    x(
+        45,
+        "Multi-User Chat",
+        "1.35.5",
+        "complete",
+        "every service use case; MAM, push by token and avatars on rooms",
+        "crates/mod-muc",
+    ),
+    x(49, "Private XML Storage", "1.2", "complete", "", "crates/mod-basic/src/private.rs"),
+    x(54, "vcard-temp", "1.3.0", "complete", "", "crates/mod-basic/src/vcard.rs"),
+    x(
+        59,
+        "Result Set Management",
+        "1.0",
+        "partial",
+        "MAM and PEP paging (before/after/max/count)",
+        "crates/proto/src/rsm.rs",
+    ),
+    x(60, "Publish-Subscribe", "1.30.0", "partial", "the subset PEP uses", "crates/mod-pep"),
+    x(82, "XMPP Date and Time Profiles", "1.1.1", "complete", "", "crates/proto/src/time.rs"),
+    x(92, "Software Version", "1.1", "complete", "", "crates/mod-basic/src/version.rs"),
+    x(
+        114,
+        "Jabber Component Protocol",
+        "1.6",
+        "complete",
+        "accept role; one connection per component domain",
+        "crates/s2s/src/component.rs",
+    ),
+    x(
+        115,
+        "Entity Capabilities",
+        "1.6.0",
+        "complete",
+        "the server's own; clients' verified for PEP",
+        "crates/mod-pep/src/caps.rs",
+    ),
+    x(
+        124,
+        "Bidirectional-streams Over Synchronous HTTP (BOSH)",
+        "1.11.2",
+        "complete",
+        "hold 1, requests 2",
+        "crates/web/src/bosh.rs",
+    ),
+    x(
+        153,
+        "vCard-Based Avatars",
+        "1.1",
+        "complete",
+        "photo hash added to broadcast presence",
+        "crates/mod-basic/src/vcard.rs",
+    ),
     x(
         156,
         "Discovering Alternative XMPP Connection Methods",
         "1.4.0",
         "complete",
         "host-meta and host-meta.json, with CORS",
+        "crates/web/src/discovery.rs",
     ),
-    x(157, "Contact Addresses for XMPP Services", "1.1.1", "complete", ""),
-    x(160, "Best Practices for Handling Offline Messages", "1.0.1", "complete", ""),
-    x(163, "Personal Eventing Protocol", "1.2.2", "complete", "retraction and deletion notified by default"),
-    x(191, "Blocking Command", "1.3", "complete", ""),
-    x(198, "Stream Management", "1.6.3", "complete", "acks and resumption"),
-    x(199, "XMPP Ping", "2.0.1", "complete", ""),
-    x(203, "Delayed Delivery", "2.0", "complete", ""),
-    x(206, "XMPP Over BOSH", "1.4", "complete", ""),
-    x(215, "External Service Discovery", "1.0.0", "complete", "TURN REST credentials"),
-    x(220, "Server Dialback", "1.1.1", "complete", "with dialback errors; keys are HMAC-SHA256 (XEP-0185)"),
-    x(223, "Persistent Storage of Private Data via PubSub", "1.1.1", "complete", ""),
-    x(237, "Roster Versioning", "1.3", "complete", ""),
-    x(280, "Message Carbons", "1.0.1", "complete", ""),
-    x(283, "Moved", "0.2.0", "complete", "server-side processing of moved notifications"),
-    x(288, "Bidirectional Server-to-Server Connections", "1.0.1", "complete", ""),
-    x(297, "Stanza Forwarding", "1.0", "complete", ""),
-    x(313, "Message Archive Management", "1.1.3", "complete", "accounts and rooms"),
-    x(334, "Message Processing Hints", "1.0.0", "complete", ""),
-    x(352, "Client State Indication", "1.0.0", "complete", ""),
-    x(357, "Push Notifications", "0.4.1", "complete", "accounts; app servers local, remote or components"),
-    x(359, "Unique and Stable Stanza IDs", "0.7.0", "complete", "stanza-id"),
-    x(363, "HTTP File Upload", "1.2.0", "complete", "size limit, per-user quota, expiry"),
-    x(368, "SRV records for XMPP over TLS", "1.1.0", "complete", "c2s and s2s listeners with ALPN; s2s SRV lookups"),
+    x(157, "Contact Addresses for XMPP Services", "1.1.1", "complete", "", "crates/mod-basic/src/contact.rs"),
+    x(160, "Best Practices for Handling Offline Messages", "1.0.1", "complete", "", "crates/mod-im/src/offline.rs"),
+    x(
+        163,
+        "Personal Eventing Protocol",
+        "1.2.2",
+        "complete",
+        "retraction and deletion notified by default",
+        "crates/mod-pep",
+    ),
+    x(191, "Blocking Command", "1.3", "complete", "", "crates/mod-basic/src/blocking.rs"),
+    x(198, "Stream Management", "1.6.3", "complete", "acks and resumption", "crates/c2s/src/sm.rs"),
+    x(199, "XMPP Ping", "2.0.1", "complete", "", "crates/mod-basic/src/ping.rs"),
+    x(203, "Delayed Delivery", "2.0", "complete", "", "crates/mod-im/src/offline.rs"),
+    x(206, "XMPP Over BOSH", "1.4", "complete", "", "crates/web/src/bosh.rs"),
+    x(
+        215,
+        "External Service Discovery",
+        "1.0.0",
+        "complete",
+        "TURN REST credentials",
+        "crates/mod-basic/src/extdisco.rs",
+    ),
+    x(
+        220,
+        "Server Dialback",
+        "1.1.1",
+        "complete",
+        "with dialback errors; keys are HMAC-SHA256 (XEP-0185)",
+        "crates/s2s/src/dialback.rs",
+    ),
+    x(223, "Persistent Storage of Private Data via PubSub", "1.1.1", "complete", "", "crates/mod-pep/src/config.rs"),
+    x(237, "Roster Versioning", "1.3", "complete", "", "crates/mod-im/src/roster.rs"),
+    x(280, "Message Carbons", "1.0.1", "complete", "", "crates/mod-basic/src/carbons.rs"),
+    x(283, "Moved", "0.2.0", "complete", "server-side processing of moved notifications", "crates/mod-im/src/moved.rs"),
+    x(288, "Bidirectional Server-to-Server Connections", "1.0.1", "complete", "", "crates/s2s/src/inbound.rs"),
+    x(297, "Stanza Forwarding", "1.0", "complete", "", "crates/module/src/archive.rs"),
+    x(313, "Message Archive Management", "1.1.3", "complete", "accounts and rooms", "crates/module/src/archive.rs"),
+    x(334, "Message Processing Hints", "1.0.0", "complete", "", "crates/mod-im/src/offline.rs"),
+    x(352, "Client State Indication", "1.0.0", "complete", "", "crates/c2s/src/csi.rs"),
+    x(
+        357,
+        "Push Notifications",
+        "0.4.1",
+        "complete",
+        "accounts; app servers local, remote or components",
+        "crates/mod-push",
+    ),
+    x(359, "Unique and Stable Stanza IDs", "0.7.0", "complete", "stanza-id", "crates/proto/src/sid.rs"),
+    x(363, "HTTP File Upload", "1.2.0", "complete", "size limit, per-user quota, expiry", "crates/mod-upload"),
+    x(
+        368,
+        "SRV records for XMPP over TLS",
+        "1.1.0",
+        "complete",
+        "c2s and s2s listeners with ALPN; s2s SRV lookups",
+        "crates/s2s/src/resolve.rs",
+    ),
     x(
         369,
         "Mediated Information eXchange (MIX)",
         "0.14.6",
         "complete",
         "channels.<host>: create (named, ad hoc), join, leave, nicks, subscriptions, messages, MAM",
+        "crates/mod-mix",
     ),
-    x(386, "Bind 2", "1.1.0", "complete", "carbons, SM and CSI inline; MAM metadata"),
-    x(388, "Extensible SASL Profile", "1.0.4", "complete", ""),
+    x(386, "Bind 2", "1.1.0", "complete", "carbons, SM and CSI inline; MAM metadata", "crates/c2s/src/sasl2.rs"),
+    x(388, "Extensible SASL Profile", "1.0.4", "complete", "", "crates/c2s/src/auth.rs"),
     x(
         398,
         "User Avatar to vCard-Based Avatars Conversion",
         "1.0.0",
         "partial",
         "PEP to vCard and hash in every available presence; not vCard to PEP",
+        "crates/mod-basic/src/vcard.rs",
     ),
-    x(402, "PEP Native Bookmarks", "1.2.0", "complete", ""),
-    x(403, "MIX: Presence Support", "0.3.2", "complete", "encoded participant JIDs; presence node readable"),
+    x(402, "PEP Native Bookmarks", "1.2.0", "complete", "", "crates/mod-pep/src/bookmarks.rs"),
+    x(
+        403,
+        "MIX: Presence Support",
+        "0.3.2",
+        "complete",
+        "encoded participant JIDs; presence node readable",
+        "crates/mod-mix/src/presence.rs",
+    ),
     x(
         404,
         "MIX: JID Hidden Channels",
         "0.3.1",
         "partial",
         "visible or hidden per channel (no per-user preference); JID map",
+        "crates/mod-mix/src/channel.rs",
     ),
     x(
         405,
@@ -91,37 +188,68 @@ pub const SUPPORTED: &[Supported] = &[
         "0.5.3",
         "complete",
         "client-join/leave, roster annotation, #archive",
+        "crates/mod-im/src/pam.rs",
     ),
-    x(406, "MIX: MIX Administration", "0.3.1", "complete", "configuration, information, allowed and banned nodes"),
+    x(
+        406,
+        "MIX: MIX Administration",
+        "0.3.1",
+        "complete",
+        "configuration, information, allowed and banned nodes",
+        "crates/mod-mix/src/nodes.rs",
+    ),
     x(
         407,
         "MIX: Miscellaneous Capabilities",
         "0.1.2",
         "partial",
         "nick registration, invitations, retraction with tombstones, avatar nodes",
+        "crates/mod-mix/src/misc.rs",
     ),
-    x(410, "MUC Self-Ping (Schrödinger's Chat)", "1.1.0", "complete", ""),
-    x(411, "Bookmarks Conversion", "1.0.0", "complete", "private XML served from the PEP node"),
-    x(421, "Occupant identifiers for semi-anonymous MUCs", "1.0.1", "complete", "salted per room"),
-    x(440, "SASL Channel-Binding Type Capability", "1.0.0", "complete", ""),
-    x(452, "MUC Mention Notifications", "0.2.2", "complete", "for registered users away from the room"),
+    x(410, "MUC Self-Ping (Schrödinger's Chat)", "1.1.0", "complete", "", "crates/mod-muc/src/relay.rs"),
+    x(
+        411,
+        "Bookmarks Conversion",
+        "1.0.0",
+        "complete",
+        "private XML served from the PEP node",
+        "crates/mod-pep/src/bookmarks.rs",
+    ),
+    x(
+        421,
+        "Occupant identifiers for semi-anonymous MUCs",
+        "1.0.1",
+        "complete",
+        "salted per room",
+        "crates/mod-muc/src/room.rs",
+    ),
+    x(440, "SASL Channel-Binding Type Capability", "1.0.0", "complete", "", "crates/c2s/src/auth.rs"),
+    x(
+        452,
+        "MUC Mention Notifications",
+        "0.2.2",
+        "complete",
+        "for registered users away from the room",
+        "crates/mod-muc/src/notify.rs",
+    ),
     x(
         484,
         "Fast Authentication Streamlining Tokens",
         "0.2.0",
         "complete",
         "HT-SHA-256-EXPR/ENDP/NONE; logins in TLS 0-RTT early data with replay counts",
+        "crates/c2s/src/sasl2.rs",
     ),
-    x(486, "MUC Avatars", "0.1.0", "complete", ""),
+    x(486, "MUC Avatars", "0.1.0", "complete", "", "crates/mod-muc/src/owner.rs"),
 ];
 
 /// The README's table of supported XEPs.
 pub fn markdown() -> String {
-    let mut out = String::from("| XEP | name | version | status | notes |\n|---|---|---|---|---|\n");
+    let mut out = String::from("| XEP | name | version | status | notes | code |\n|---|---|---|---|---|---|\n");
     for s in SUPPORTED {
         out.push_str(&format!(
-            "| [XEP-{:04}](https://xmpp.org/extensions/xep-{:04}.html) | {} | {} | {} | {} |\n",
-            s.xep, s.xep, s.name, s.version, s.status, s.note
+            "| [XEP-{:04}](https://xmpp.org/extensions/xep-{:04}.html) | {} | {} | {} | {} | [{}]({}) |\n",
+            s.xep, s.xep, s.name, s.version, s.status, s.note, s.code, s.code
         ));
     }
     out
@@ -167,6 +295,14 @@ mod tests {
     fn doap_file_is_generated_from_the_list() {
         let committed = include_str!("../../../doap.xml");
         assert!(committed == doap(), "doap.xml is stale: run `cargo run -p rhein -- doap > doap.xml`");
+    }
+
+    #[test]
+    fn every_xep_names_code_that_exists() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        for s in SUPPORTED {
+            assert!(root.join(s.code).exists(), "XEP-{:04}: {} does not exist", s.xep, s.code);
+        }
     }
 
     #[test]
