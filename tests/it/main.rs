@@ -17,6 +17,7 @@ mod push;
 mod s2s;
 mod sasl2;
 mod sm;
+mod specs;
 mod stream;
 mod web;
 
