@@ -1,8 +1,7 @@
 //! RFC 6121: messages, roster, subscriptions, presence, offline storage; and the small XEPs.
 
-use crate::{befriend, error_condition, error_text, named, online_friends};
+use crate::{befriend, error_condition, error_text, named, nothing_from, online_friends};
 use rhein_testkit::{Element, TestServer, ns};
-use std::time::Duration;
 
 fn body(e: &Element) -> Option<String> {
     e.get_child("body", ns::CLIENT).map(Element::text)
@@ -54,7 +53,7 @@ async fn bare_jid_messages_go_to_the_highest_priority_resources() {
     high.expect(|e| e.name() == "presence" && e.attr("from") == Some("bob@localhost/low")).await;
     alice.send("<message to='bob@localhost' type='chat'><body>to the best</body></message>").await;
     assert_eq!(body(&high.expect(named("message")).await).as_deref(), Some("to the best"));
-    low.expect_none(Duration::from_millis(300), named("message")).await;
+    nothing_from(&mut alice, &mut low, named("message")).await;
     // A full JID reaches exactly that resource.
     alice.send("<message to='bob@localhost/low' type='chat'><body>just you</body></message>").await;
     assert_eq!(body(&low.expect(named("message")).await).as_deref(), Some("just you"));
@@ -78,11 +77,11 @@ async fn offline_messages_are_stored_and_delivered_with_delay() {
     let delay = first.get_child("delay", ns::DELAY).expect("XEP-0203 delay");
     assert_eq!(delay.attr("from"), Some("localhost"));
     assert!(delay.attr("stamp").unwrap().ends_with('Z'));
-    bob.expect_none(Duration::from_millis(300), named("message")).await;
+    bob.expect_none_now(named("message")).await;
     // Delivered once: a second login gets nothing.
     let mut again = server.client("bob", "pw").await;
     again.send("<presence/>").await;
-    again.expect_none(Duration::from_millis(300), named("message")).await;
+    again.expect_none_now(named("message")).await;
 }
 
 #[tokio::test]
@@ -130,7 +129,7 @@ async fn roster_set_get_push_versioning_and_remove() {
     assert_eq!(item.attr("jid"), Some("bob@localhost"));
     assert_eq!(item.attr("subscription"), Some("none"));
     assert_eq!(item.get_child("group", ns::ROSTER).unwrap().text(), "Friends");
-    a1.expect_none(Duration::from_millis(200), |e| e.name() == "iq" && e.attr("type") == Some("set")).await;
+    a1.expect_none_now(|e| e.name() == "iq" && e.attr("type") == Some("set")).await;
 
     // Versioning: the current version gets an empty result, an old one the full roster.
     let ver = push.get_child("query", ns::ROSTER).unwrap().attr("ver").unwrap().to_owned();
@@ -227,9 +226,7 @@ async fn subscription_requests_wait_for_offline_users_and_pre_approval_skips_the
             e.name() == "presence" && e.attr("type") == Some("subscribed") && e.attr("from") == Some("carol@localhost")
         })
         .await;
-    carol
-        .expect_none(Duration::from_millis(300), |e| e.name() == "presence" && e.attr("type") == Some("subscribe"))
-        .await;
+    nothing_from(&mut alice, &mut carol, |e| e.name() == "presence" && e.attr("type") == Some("subscribe")).await;
 }
 
 #[tokio::test]
@@ -349,11 +346,11 @@ async fn a_clients_presence_probe_is_answered_for_subscribers_only() {
     let only = alice.expect(from_bob).await;
     assert_eq!((only.attr("from"), only.attr("type")), (Some("bob@localhost/b2"), None));
     assert!(only.get_child("status", ns::CLIENT).is_none(), "{only:?}");
-    alice.expect_none(Duration::from_millis(300), from_bob).await;
+    alice.expect_none_now(from_bob).await;
 
     // Not subscribed: nothing, and no error either (RFC 6121 §4.3).
     carol.send("<presence to='bob@localhost' type='probe'/>").await;
-    carol.expect_none(Duration::from_millis(300), |e| e.name() == "presence").await;
+    carol.expect_none_now(|e| e.name() == "presence").await;
 
     // Offline: unavailable, from the bare JID.
     bob.kill();
@@ -417,7 +414,7 @@ async fn a_full_roster_refuses_new_items_with_not_allowed() {
     let refused = carol.expect(|e| e.attr("id") == Some("c1")).await;
     assert_eq!((refused.attr("type"), refused.attr("from")), (Some("error"), Some("alice@localhost")));
     assert_eq!(refusal(&refused).0.as_deref(), Some("not-allowed"));
-    alice.expect_none(Duration::from_millis(300), |e| e.attr("type") == Some("subscribe")).await;
+    nothing_from(&mut carol, &mut alice, |e| e.attr("type") == Some("subscribe")).await;
     let r = alice.iq("<iq type='get' id='g'><query xmlns='jabber:iq:roster'/></iq>").await;
     assert_eq!(r.get_child("query", ns::ROSTER).unwrap().children().count(), 3);
 

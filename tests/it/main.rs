@@ -40,6 +40,17 @@ pub fn named(name: &'static str) -> impl Fn(&Element) -> bool {
     move |e| e.name() == name
 }
 
+/// Asserts that `to` got nothing matching `pred` of what `from` sent so far (a marker from
+/// `from` arrives after all of it), without waiting for a while.
+pub async fn nothing_from(
+    from: &mut rhein_testkit::TestClient,
+    to: &mut rhein_testkit::TestClient,
+    pred: impl Fn(&Element) -> bool,
+) {
+    let id = from.barrier_to(to.jid.as_deref().expect("bound")).await;
+    to.expect_none_before(&id, pred).await;
+}
+
 /// alice and bob (password `pw`), online and mutual contacts.
 pub async fn online_friends(
     server: &rhein_testkit::TestServer,

@@ -3,7 +3,7 @@
 //! reflected and archived on both sides, participants and presence, bans, allowed lists,
 //! JID-hidden channels, destruction, and channels surviving a restart.
 
-use crate::error_condition;
+use crate::{error_condition, nothing_from};
 use rhein_testkit::{Element, TestClient, TestServer, ns};
 
 const CORE: &str = "urn:xmpp:mix:core:1";
@@ -212,8 +212,8 @@ async fn users_join_chat_and_leave_through_their_server() {
     assert_eq!(error_condition(&refused).as_deref(), Some("forbidden"));
     alice.send(&format!("<message to='{COVEN}' type='groupchat' id='m3'><body>gone</body></message>")).await;
     alice.expect(is_mix_message(None)).await;
-    bob.expect_none(std::time::Duration::from_millis(300), is_mix_message(None)).await;
-    bob_phone.expect_none(std::time::Duration::from_millis(50), is_mix_message(None)).await;
+    nothing_from(&mut alice, &mut bob, is_mix_message(None)).await;
+    nothing_from(&mut alice, &mut bob_phone, is_mix_message(None)).await;
 }
 
 fn xml_text(el: &Element) -> String {

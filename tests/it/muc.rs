@@ -2,7 +2,7 @@
 //! presences and status codes, messages, subject, history, private messages, nickname
 //! changes, leaving, discovery, persistence, and a user from another server in a room.
 
-use crate::error_condition;
+use crate::{error_condition, nothing_from};
 use rhein_testkit::{Element, TestClient, TestServer, ns};
 
 const MUC: &str = "http://jabber.org/protocol/muc";
@@ -696,7 +696,7 @@ async fn configuration_changes_are_announced_and_every_standard_field_applies() 
     join(&mut bob, ROOM, "bob", "").await;
     bob.expect(presence_from(&format!("{ROOM}/alice"))).await;
     bob.expect(presence_from(&format!("{ROOM}/bob"))).await;
-    alice.expect_none(std::time::Duration::from_millis(300), presence_from(&format!("{ROOM}/bob"))).await;
+    nothing_from(&mut bob, &mut alice, presence_from(&format!("{ROOM}/bob"))).await;
 
     // Room info: language and webchat URL.
     let info = bob.iq(&format!("<iq type='get' to='{ROOM}' id='i'><query xmlns='{}'/></iq>", ns::DISCO_INFO)).await;
@@ -828,7 +828,7 @@ async fn each_configuration_change_is_announced_with_its_status_codes() {
     }
     // The same values again: nothing changed, nothing to announce.
     assert_eq!(alice.iq(&configure("c5", &field("roomname", "Lounge"))).await.attr("type"), Some("result"));
-    bob.expect_none(std::time::Duration::from_millis(300), is_config_notice(ROOM)).await;
+    nothing_from(&mut alice, &mut bob, is_config_notice(ROOM)).await;
 }
 
 /// A nickname that is not a valid resourceprep string (an emoji outside the profile, one of
@@ -846,7 +846,7 @@ async fn a_nickname_failing_resourceprep_gets_jid_malformed() {
         assert_eq!(refused.attr("type"), Some("error"), "{refused:?}");
         assert_eq!(error_condition(&refused).as_deref(), Some("jid-malformed"));
     }
-    alice.expect_none(std::time::Duration::from_millis(200), |e| e.name() == "presence").await;
+    nothing_from(&mut bob, &mut alice, |e| e.name() == "presence").await;
     join(&mut bob, ROOM, "bob", "").await;
     bob.expect(presence_from(&format!("{ROOM}/bob"))).await;
 }
@@ -879,7 +879,7 @@ async fn a_second_join_presence_resynchronises_the_client() {
         let subject = bob.expect(|e| e.name() == "message").await;
         assert_eq!(subject.get_child("subject", ns::CLIENT).map(Element::text).as_deref(), Some("Topic"));
     }
-    alice.expect_none(std::time::Duration::from_millis(300), presence_from(&format!("{ROOM}/bob"))).await;
+    nothing_from(&mut bob, &mut alice, presence_from(&format!("{ROOM}/bob"))).await;
     // A join presence that changes something is also an update for everyone.
     bob.send(&format!("<presence to='{ROOM}/bob'><x xmlns='{MUC}'/><show>away</show></presence>")).await;
     let update = alice.expect(presence_from(&format!("{ROOM}/bob"))).await;

@@ -170,7 +170,7 @@ async fn a_certificate_for_the_wrong_name_is_refused() {
     let bounce = bob.expect(|e| e.attr("id") == Some("w2")).await;
     assert_eq!(stanza_error(&bounce).as_deref(), Some("remote-server-not-found"));
     assert!(error_text(&bounce).contains("refused"), "{bounce:?}");
-    alice.expect_none(std::time::Duration::from_millis(200), named("message")).await;
+    alice.expect_none_now(named("message")).await;
 }
 
 #[tokio::test]

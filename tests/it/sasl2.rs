@@ -203,7 +203,7 @@ async fn sasl2_without_bind2_falls_back_to_legacy_binding_and_fails_cleanly() {
     assert_eq!(success.get_child("authorization-identifier", SASL2).unwrap().text(), "alice@localhost");
     let jid = c.bind(Some("legacy")).await;
     assert_eq!(jid, "alice@localhost/legacy");
-    c.expect_none(Duration::from_millis(100), |e| e.name() == "success").await;
+    c.expect_none_now(|e| e.name() == "success").await;
 }
 
 #[tokio::test]
@@ -219,11 +219,11 @@ async fn bind2_takes_offline_messages_from_the_archive_instead() {
     let metadata = success.get_child("bound", BIND2).and_then(|b| b.get_child("metadata", "urn:xmpp:mam:2"));
     assert!(metadata.and_then(|m| m.get_child("end", "urn:xmpp:mam:2")).is_some(), "the archive has it");
     c.send("<presence/>").await;
-    c.expect_none(Duration::from_millis(400), |e| e.name() == "message" && e.attr("id") == Some("o1")).await;
+    c.expect_none_now(|e| e.name() == "message" && e.attr("id") == Some("o1")).await;
     // A legacy login afterwards finds nothing waiting either.
     let mut legacy = server.client("alice", "pw").await;
     legacy.send("<presence/>").await;
-    legacy.expect_none(Duration::from_millis(300), |e| e.name() == "message" && e.attr("id") == Some("o1")).await;
+    legacy.expect_none_now(|e| e.name() == "message" && e.attr("id") == Some("o1")).await;
 }
 
 #[tokio::test]

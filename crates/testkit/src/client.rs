@@ -436,7 +436,42 @@ impl TestClient {
         }
     }
 
-    /// Asserts that nothing matching `pred` arrives within `wait`.
+    /// Sends `to` (a full JID) a marker IQ that reaches it after everything this client sent
+    /// before: the router hands one sender's stanzas on in order. Returns the marker's id, for
+    /// [`TestClient::expect_none_before`] on the receiving client.
+    pub async fn barrier_to(&mut self, to: &str) -> String {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let id = format!("barrier-{}", NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        self.send(&format!("<iq type='get' id='{id}' to='{to}'><ping xmlns='{}'/></iq>", ns::PING)).await;
+        id
+    }
+
+    /// Reads up to the marker `id` (see [`TestClient::barrier_to`]) and asserts that nothing
+    /// matching `pred` came before it: "nothing arrives", without waiting for a while.
+    pub async fn expect_none_before(&mut self, id: &str, pred: impl Fn(&Element) -> bool) {
+        assert!(!self.backlog.iter().any(&pred), "unexpected element in backlog: {:?}", self.backlog);
+        let mut kept = Vec::new();
+        loop {
+            let el = self.next().await;
+            if el.name() == "iq" && el.attr("id") == Some(id) {
+                break;
+            }
+            assert!(!pred(&el), "unexpected element: {el:?}");
+            kept.push(el);
+        }
+        self.backlog.extend(kept);
+    }
+
+    /// Asserts that nothing matching `pred` came of what this client sent so far: a marker to
+    /// itself follows everything the server did in answer to its earlier stanzas.
+    pub async fn expect_none_now(&mut self, pred: impl Fn(&Element) -> bool) {
+        let me = self.jid.clone().expect("bound");
+        let id = self.barrier_to(&me).await;
+        self.expect_none_before(&id, pred).await;
+    }
+
+    /// Asserts that nothing matching `pred` arrives within `wait` (for what no sender's
+    /// marker can follow, such as work the server does on a timer).
     pub async fn expect_none(&mut self, wait: Duration, pred: impl Fn(&Element) -> bool) {
         assert!(!self.backlog.iter().any(&pred), "unexpected element in backlog: {:?}", self.backlog);
         let deadline = tokio::time::Instant::now() + wait;
