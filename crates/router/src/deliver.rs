@@ -37,15 +37,16 @@ impl Router {
     /// `to`, on the recipient side, lets handlers that look only at some stanzas be skipped.
     async fn run_stage(&self, stage: Stage, host: &str, mut el: Element, to: Option<&Jid>) -> Option<Element> {
         let mut ctx = None;
-        // For an error reply, whichever handler refuses: the stanza as it arrived, copied
-        // once, when the first handler takes it.
+        // For an error reply, whichever handler refuses: the stanza's addresses, id and type
+        // as it arrived (RFC 6120 §8.3.1 makes echoing its content optional, and copying
+        // every stanza a handler looks at in case one refuses it cost a whole copy each).
         let mut arrived = None;
         for hook in self.inner.registry.stage_chain(stage) {
             let ctx = ctx.get_or_insert_with(|| self.ctx(host));
             if to.is_some_and(|to| !hook.wants(ctx, &el, to)) {
                 continue;
             }
-            let arrived = arrived.get_or_insert_with(|| el.clone());
+            let arrived = arrived.get_or_insert_with(|| xml::header(&el));
             match (hook.handler)(ctx.clone(), el).await {
                 Ok(Flow::Continue(next)) => el = next,
                 Ok(Flow::Handled) => return None,
