@@ -5,6 +5,8 @@
 mod deliver;
 mod remote;
 mod sessions;
+#[cfg(test)]
+mod tests;
 
 pub use remote::{AttachError, Federation};
 pub use sessions::{BindError, Outbound, SessionHandle};
