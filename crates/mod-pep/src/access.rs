@@ -1,10 +1,10 @@
-//! Who may see a personal node (XEP-0060 §4.5 access models, XEP-0163 §4.2): the owner always;
-//! others by the node's access model, judged against the owner's roster and the node's
-//! affiliations, loaded once per operation.
+//! Who may see a personal node (XEP-0060 §4.5 access models, XEP-0163 §4.2), asked of the
+//! pubsub engine with what the owner's roster and the node's affiliations say of the viewer,
+//! loaded once per operation.
 
-use crate::config::{Access, NodeConfig};
 use rhein_module::{Ctx, storage_failure};
 use rhein_proto::{BareJid, Element, StanzaError, ns};
+use rhein_pubsub::{Action, Affiliation, Denied, NodeConfig, Relation, may};
 use rhein_storage::RosterRow;
 use std::collections::HashMap;
 
@@ -14,8 +14,17 @@ pub(crate) struct Audience {
     affiliations: HashMap<String, String>,
 }
 
-fn app(condition: &str) -> Element {
-    Element::bare(condition, ns::PUBSUB_ERRORS)
+/// The stanza error XEP-0060 §6.5.9 prescribes for a refusal.
+pub(crate) fn refusal(denied: Denied) -> StanzaError {
+    let app = |condition: &str| Element::bare(condition, ns::PUBSUB_ERRORS);
+    match denied {
+        Denied::Forbidden => StanzaError::forbidden(),
+        Denied::PresenceSubscriptionRequired => {
+            StanzaError::not_authorized().with_app(app("presence-subscription-required"))
+        }
+        Denied::NotInRosterGroup => StanzaError::not_authorized().with_app(app("not-in-roster-group")),
+        Denied::ClosedNode => StanzaError::not_allowed().with_app(app("closed-node")),
+    }
 }
 
 impl Audience {
@@ -34,28 +43,23 @@ impl Audience {
         self.roster.values().filter(|r| r.subscription.from()).map(|r| r.contact.as_str())
     }
 
-    /// Whether `who` may see the node's items, with the error XEP-0060 §6.5.9 prescribes if not.
-    pub(crate) fn check(&self, config: &NodeConfig, who: &BareJid) -> Result<(), StanzaError> {
+    /// `who`'s affiliation with the node: the owner's own account owns it.
+    fn affiliation(&self, who: &BareJid) -> Affiliation {
         if *who == self.owner {
-            return Ok(());
+            return Affiliation::Owner;
         }
-        let affiliation = self.affiliations.get(who.as_str()).map(String::as_str);
-        if affiliation == Some("outcast") {
-            return Err(StanzaError::forbidden());
-        }
+        let stored = self.affiliations.get(who.as_str());
+        stored.and_then(|a| Affiliation::parse(a)).unwrap_or_default()
+    }
+
+    /// Whether `who` may see the node's items (and so receive its notifications).
+    pub(crate) fn check(&self, config: &NodeConfig, who: &BareJid) -> Result<(), StanzaError> {
         let item = self.roster.get(who.as_str());
-        match config.access_model {
-            Access::Open => Ok(()),
-            Access::Presence if item.is_some_and(|r| r.subscription.from()) => Ok(()),
-            Access::Presence => Err(StanzaError::not_authorized().with_app(app("presence-subscription-required"))),
-            Access::Roster
-                if item.is_some_and(|r| r.groups.iter().any(|g| config.roster_groups_allowed.contains(g))) =>
-            {
-                Ok(())
-            }
-            Access::Roster => Err(StanzaError::not_authorized().with_app(app("not-in-roster-group"))),
-            Access::Whitelist if matches!(affiliation, Some("member" | "publisher" | "owner")) => Ok(()),
-            Access::Whitelist => Err(StanzaError::not_allowed().with_app(app("closed-node"))),
-        }
+        let relation = Relation {
+            sees_presence: item.is_some_and(|r| r.subscription.from()),
+            groups: item.map(|r| r.groups.clone()).unwrap_or_default(),
+            subscribed: false,
+        };
+        may(config, self.affiliation(who), &relation, Action::Retrieve).map_err(refusal)
     }
 }

@@ -1,71 +1,13 @@
-//! Node configuration (XEP-0060 §8.2): what is stored per node, the `pubsub#node_config`
-//! form it is shown and changed through, and publish-options preconditions (§7.1.5).
+//! Node configuration (XEP-0060 §8.2) as PEP shows and takes it: the defaults of the nodes
+//! clients rely on, the `pubsub#node_config` form, and publish-options preconditions (§7.1.5).
+//! The configuration itself is the engine's ([`rhein_pubsub::NodeConfig`]).
 
 use rhein_proto::form::{boolean, field, options, values};
 use rhein_proto::{Element, StanzaError, ns, xml};
-use serde::{Deserialize, Serialize};
+pub use rhein_pubsub::{AccessModel as Access, NodeConfig, SendLast};
 
 const NODE_CONFIG: &str = "http://jabber.org/protocol/pubsub#node_config";
 const PUBLISH_OPTIONS: &str = "http://jabber.org/protocol/pubsub#publish-options";
-
-/// Who may see a node's items and receive its notifications (XEP-0060 §4.5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Access {
-    Open,
-    Presence,
-    Roster,
-    Whitelist,
-}
-
-/// When subscribers get the last published item on their own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SendLast {
-    Never,
-    OnSub,
-    OnSubAndPresence,
-}
-
-/// The stored configuration of one node.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct NodeConfig {
-    pub title: String,
-    pub access_model: Access,
-    pub roster_groups_allowed: Vec<String>,
-    /// `None`: as many as the server keeps (`max`).
-    pub max_items: Option<u32>,
-    pub persist_items: bool,
-    pub send_last_published_item: SendLast,
-    pub notify_retract: bool,
-    pub notify_delete: bool,
-    pub notify_config: bool,
-    pub deliver_payloads: bool,
-    pub deliver_notifications: bool,
-    pub payload_type: String,
-}
-
-impl Default for NodeConfig {
-    /// XEP-0163 §4.1's defaults, except that retraction and deletion are notified: a client
-    /// that keeps a list in sync must hear of removals too.
-    fn default() -> Self {
-        Self {
-            title: String::new(),
-            access_model: Access::Presence,
-            roster_groups_allowed: Vec::new(),
-            max_items: Some(crate::DEFAULT_MAX_ITEMS),
-            persist_items: true,
-            send_last_published_item: SendLast::OnSubAndPresence,
-            notify_retract: true,
-            notify_delete: true,
-            notify_config: false,
-            deliver_payloads: true,
-            deliver_notifications: true,
-            payload_type: String::new(),
-        }
-    }
-}
 
 /// Nodes that are private lists by nature start out private and unbounded, whatever the
 /// client forgets to ask for.
@@ -87,38 +29,33 @@ fn bad(text: &str) -> StanzaError {
     StanzaError::not_acceptable().with_text(text.to_owned())
 }
 
-/// An option's name in forms: its serde name, so reading and writing cannot disagree.
-fn wire_name<T: Serialize>(value: &T) -> String {
-    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
-}
-
+/// An option value from its name in a form.
 fn from_wire<T: serde::de::DeserializeOwned>(name: &str, error: &str) -> Result<T, StanzaError> {
-    serde_json::from_value(name.into()).map_err(|_| bad(error))
+    NodeConfig::from_wire(name).ok_or_else(|| bad(error))
 }
 
-impl NodeConfig {
-    pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
-    }
+/// A stored configuration; a corrupt one falls back to the defaults of its node (which are
+/// private for the nodes that hold private lists).
+pub fn stored(node: &str, json: &str) -> NodeConfig {
+    NodeConfig::from_json(json).unwrap_or_else(|e| {
+        tracing::warn!(node, error = %e, "unreadable node configuration, using defaults");
+        default_for(node)
+    })
+}
 
-    /// A stored configuration; a corrupt one falls back to the defaults of its node.
-    pub fn from_json(node: &str, json: &str) -> Self {
-        serde_json::from_str(json).unwrap_or_else(|e| {
-            tracing::warn!(node, error = %e, "unreadable node configuration, using defaults");
-            default_for(node)
-        })
-    }
-
-    /// How many items storage keeps, with `max` meaning the server's limit.
-    pub fn item_limit(&self, limit: u32) -> i64 {
-        if !self.persist_items {
-            return 1;
-        }
-        i64::from(self.max_items.unwrap_or(limit).min(limit))
-    }
-
+/// The configuration as the `pubsub#node_config` and publish-options forms carry it.
+pub trait NodeForm {
     /// Sets the fields a submitted form names; unknown fields are ignored.
-    pub fn apply(&mut self, form: &Element) -> Result<(), StanzaError> {
+    fn apply(&mut self, form: &Element) -> Result<(), StanzaError>;
+    /// XEP-0060 §7.1.5: publish-options are preconditions on an existing node. Any named
+    /// option that differs from the node's configuration fails the publication.
+    fn check_preconditions(&self, options: &Element) -> Result<(), StanzaError>;
+    /// The configuration as a data form (`form` to fill in, `result` to report).
+    fn to_form(&self, form_type: &str) -> Element;
+}
+
+impl NodeForm for NodeConfig {
+    fn apply(&mut self, form: &Element) -> Result<(), StanzaError> {
         for field in form.children().filter(|c| c.is("field", ns::DATA)) {
             let vals = values(field);
             let one = vals.first().map(String::as_str).unwrap_or_default();
@@ -151,21 +88,18 @@ impl NodeConfig {
         Ok(())
     }
 
-    /// XEP-0060 §7.1.5: publish-options are preconditions on an existing node. Any named
-    /// option that differs from the node's configuration fails the publication.
-    pub fn check_preconditions(&self, options: &Element) -> Result<(), StanzaError> {
+    fn check_preconditions(&self, options: &Element) -> Result<(), StanzaError> {
         let mut wanted = self.clone();
         wanted.apply(options).map_err(|_| precondition_not_met())?;
         if wanted == *self { Ok(()) } else { Err(precondition_not_met()) }
     }
 
-    /// The configuration as a data form (`form` to fill in, `result` to report).
-    pub fn to_form(&self, form_type: &str) -> Element {
+    fn to_form(&self, form_type: &str) -> Element {
         let mut x = xml::with_attr(Element::bare("x", ns::DATA), "type", form_type);
         x.append_child(field("FORM_TYPE", "hidden", &[NODE_CONFIG]));
         let b = |v: bool| if v { "1" } else { "0" };
-        let access = wire_name(&self.access_model);
-        let send_last = wire_name(&self.send_last_published_item);
+        let access = NodeConfig::wire_name(&self.access_model);
+        let send_last = NodeConfig::wire_name(&self.send_last_published_item);
         let max = self.max_items.map_or("max".to_owned(), |n| n.to_string());
         x.append_child(field("pubsub#title", "text-single", &[&self.title]));
         x.append_child(field("pubsub#type", "text-single", &[&self.payload_type]));
@@ -233,7 +167,7 @@ mod tests {
         let mut again = NodeConfig::default();
         again.apply(&c.to_form("submit")).unwrap();
         assert_eq!(again, c);
-        assert_eq!(NodeConfig::from_json("n", &c.to_json()), c);
+        assert_eq!(stored("n", &c.to_json()), c);
     }
 
     #[test]

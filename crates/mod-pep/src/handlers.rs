@@ -2,7 +2,7 @@
 //! parsing and permission checks; the work itself is in [`crate::service`].
 
 use crate::access::Audience;
-use crate::config::{NodeConfig, SendLast, is_options_form, publish_options};
+use crate::config::{NodeConfig, NodeForm, SendLast, is_options_form, publish_options};
 use crate::service::{Pep, item_element, node_required};
 use rhein_module::{Ctx, IqResult, account_request, storage_failure};
 use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, rsm, xml};

@@ -20,8 +20,6 @@ use std::sync::Arc;
 
 pub const SPECS: &[ModuleSpec] = &[ModuleSpec { name: "pep", build }];
 
-/// `max_items` of a node created without one.
-pub(crate) const DEFAULT_MAX_ITEMS: u32 = 1000;
 /// Rhein's open-conversations list: one item per open chat (see the README).
 pub const OPEN_CONVERSATIONS: &str = "https://rhein.chat/protocol/open-conversations:0";
 /// XEP-0283's moved statement.

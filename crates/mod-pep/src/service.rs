@@ -4,7 +4,7 @@
 use crate::PepConfig;
 use crate::access::Audience;
 use crate::caps::Caps;
-use crate::config::{NodeConfig, SendLast, default_for};
+use crate::config::{self, NodeConfig, NodeForm, SendLast, default_for};
 use rhein_module::{Ctx, Flow, storage_failure};
 use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, ns, xml};
 use rhein_storage::{ItemPage, ItemRow};
@@ -62,7 +62,7 @@ impl Pep {
         node: &str,
     ) -> Result<Option<NodeConfig>, StanzaError> {
         let stored = ctx.db.pubsub().node(owner.as_str(), node).await.map_err(storage_failure)?;
-        Ok(stored.map(|json| NodeConfig::from_json(node, &json)))
+        Ok(stored.map(|json| config::stored(node, &json)))
     }
 
     /// Like [`Self::node_config`], with `item-not-found` for a missing node.
@@ -335,7 +335,7 @@ impl Pep {
             if !nodes.contains(node.as_str()) {
                 continue;
             }
-            let config = NodeConfig::from_json(&node, &json);
+            let config = config::stored(&node, &json);
             if config.send_last_published_item != SendLast::OnSubAndPresence || !config.deliver_notifications {
                 continue;
             }
