@@ -5,7 +5,8 @@ use crate::access::Audience;
 use crate::config::{NodeConfig, NodeForm, SendLast, is_options_form, publish_options};
 use crate::service::{Pep, item_element, node_required};
 use rhein_module::{Ctx, IqResult, account_request, storage_failure};
-use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, rsm, xml};
+use rhein_proto::parsers::rsm::{First, SetQuery, SetResult};
+use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, xml};
 use rhein_storage::{ItemPage, ItemRow};
 use std::sync::Arc;
 
@@ -187,9 +188,9 @@ impl Pep {
             }
             (rows, None)
         } else {
-            let rsm = rsm::Request::parse(pubsub)?;
+            let rsm = pubsub.get_child("set", ns::RSM).cloned().map(rhein_module::payload::<SetQuery>).transpose()?;
             let max = match (rsm.as_ref().and_then(|r| r.max), op.attr("max_items")) {
-                (Some(m), _) => m.clamp(0, limit),
+                (Some(m), _) => i64::try_from(m).unwrap_or(i64::MAX).min(limit),
                 (None, Some(m)) => m
                     .trim()
                     .parse::<i64>()
@@ -221,7 +222,12 @@ impl Pep {
         let mut out = wrap(ns::PUBSUB, items);
         if let Some(count) = count {
             let bounds = rows.first().zip(rows.last());
-            out.append_child(rsm::result(bounds.map(|(f, l)| (f.id.as_str(), l.id.as_str())), count));
+            let set = SetResult {
+                first: bounds.map(|(f, _)| First { index: None, item: f.id.clone() }),
+                last: bounds.map(|(_, l)| l.id.clone()),
+                count: Some(count.max(0) as usize),
+            };
+            out.append_child(set.into());
         }
         Ok(Some(out))
     }

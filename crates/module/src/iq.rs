@@ -25,10 +25,10 @@ impl<P: IqPayload> Iq<P> {
     }
 }
 
-/// Reads an IQ's payload element as a `P`: one that does not parse is a `bad-request` saying
+/// Reads an element of a request as a `P`: one that does not parse is a `bad-request` saying
 /// why, or `jid-malformed` for a JID that is none (RFC 6120 §8.3.3.8). For handlers that
-/// receive a whole IQ (services) as for [`Iq::parse`].
-pub fn payload<P: IqPayload>(element: Element) -> Result<P, StanzaError> {
+/// receive a whole IQ (services), and for parts of a payload, as for [`Iq::parse`].
+pub fn payload<P: TryFrom<Element, Error = FromElementError>>(element: Element) -> Result<P, StanzaError> {
     P::try_from(element).map_err(|e| match e {
         FromElementError::Invalid(Error::TextParseError(e)) if e.is::<rhein_proto::jid::Error>() => {
             StanzaError::jid_malformed().with_text(e.to_string())

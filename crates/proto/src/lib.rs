@@ -13,7 +13,6 @@ pub mod ns;
 pub mod payload;
 pub mod push;
 pub mod roster;
-pub mod rsm;
 pub mod sid;
 pub mod time;
 pub mod vcard;
