@@ -10,7 +10,7 @@ pub(crate) fn register(reg: &mut Registry) -> Result<(), ModuleError> {
     reg.feature(NS);
     reg.set(Targets::Account, |ctx, iq: Iq<Enable>| toggle(ctx, iq, true))?;
     reg.set(Targets::Account, |ctx, iq: Iq<Disable>| toggle(ctx, iq, false))?;
-    reg.stage(Stage::Outbound, 0, handle_sent);
+    reg.stage(Stage::OutboundMessage, 0, handle_sent);
     reg.stage_when(
         Stage::InboundMessage,
         0,
@@ -62,9 +62,6 @@ fn without_private(mut el: Element) -> Element {
 
 /// A message sent by one resource is copied to the account's other carbon-enabled resources.
 async fn handle_sent(ctx: Ctx, el: Element) -> Result<Flow, StanzaError> {
-    if el.name() != "message" {
-        return Ok(Flow::Continue(el));
-    }
     if !eligible(&el) {
         return Ok(Flow::Continue(without_private(el)));
     }

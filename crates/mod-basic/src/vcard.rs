@@ -46,7 +46,12 @@ impl Module for Vcard {
         reg.account_feature(NS_CONVERSION);
         let this = self.clone();
         // Before PEP stores the metadata: the data item it points to is already there.
-        reg.stage(Stage::Outbound, 20, move |ctx, el| this.clone().handle_avatar_publish(ctx, el));
+        reg.stage_when(
+            Stage::OutboundIq,
+            20,
+            |_, el, _| avatar_metadata(el).is_some(),
+            move |ctx, el| this.clone().handle_avatar_publish(ctx, el),
+        );
         // Before the presence broadcast (priority 0) so every copy carries the hash.
         reg.stage(Stage::OutboundPresence, 10, move |ctx, el| self.clone().handle_presence(ctx, el));
         Ok(())

@@ -70,7 +70,12 @@ impl Module for Mam {
             |_, el, _| archiving::archivable(el),
             move |ctx, el| archiving::handle_inbound(ctx, el, c.clone()),
         );
-        reg.stage(Stage::Outbound, 10, move |ctx, el| archiving::handle_outbound(ctx, el, cache.clone()));
+        reg.stage_when(
+            Stage::OutboundMessage,
+            10,
+            |_, el, _| archiving::archivable(el),
+            move |ctx, el| archiving::handle_outbound(ctx, el, cache.clone()),
+        );
         if self.config.retention_days > 0 {
             let keep = Duration::from_secs(self.config.retention_days * 86_400);
             reg.worker("mam-retention", move |ctx| archiving::expire_forever(ctx, keep));

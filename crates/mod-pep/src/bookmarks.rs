@@ -15,11 +15,15 @@ pub const NODE: &str = "urn:xmpp:bookmarks:1";
 const PRIVATE: &str = "jabber:iq:private";
 const LEGACY: &str = "storage:bookmarks";
 
+/// A private-XML get or set of `storage:bookmarks`.
+pub(crate) fn is_legacy_request(el: &Element) -> bool {
+    matches!(el.attr("type"), Some("get" | "set"))
+        && el.get_child("query", PRIVATE).is_some_and(|q| q.get_child("storage", LEGACY).is_some())
+}
+
 /// `pre-iq`: claims private-XML requests for `storage:bookmarks` before private storage does.
 pub(crate) async fn intercept(pep: Arc<Pep>, ctx: Ctx, el: Element) -> Result<Flow, StanzaError> {
-    let legacy = el.name() == "iq"
-        && matches!(el.attr("type"), Some("get" | "set"))
-        && el.get_child("query", PRIVATE).is_some_and(|q| q.get_child("storage", LEGACY).is_some());
+    let legacy = is_legacy_request(&el);
     let Some(from) = el.attr("from").and_then(|f| FullJid::new(f).ok()).filter(|_| legacy) else {
         return Ok(Flow::Continue(el));
     };

@@ -115,7 +115,12 @@ impl Module for service::Pep {
         );
         // Before private XML storage sees the request.
         let this = self.clone();
-        reg.stage(Stage::Outbound, 10, move |ctx, el| bookmarks::intercept(this.clone(), ctx, el));
+        reg.stage_when(
+            Stage::OutboundIq,
+            10,
+            |_, el, _| bookmarks::is_legacy_request(el),
+            move |ctx, el| bookmarks::intercept(this.clone(), ctx, el),
+        );
         reg.on_event(move |_ctx, ev| {
             if let Event::SessionClosed { jid, .. } = ev {
                 self.caps.forget(&jid);

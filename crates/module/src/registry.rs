@@ -51,8 +51,13 @@ pub enum Targets {
 /// Points in the stanza flow where modules hook in. Names mirror Prosody's events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Stage {
-    /// `pre-message`, `pre-presence`, `pre-iq`: any stanza sent by a local session, before routing.
+    /// Any stanza sent by a local session, before routing and before the kind-specific
+    /// stages below.
     Outbound,
+    /// `pre-message`: a message sent by a local session, before routing.
+    OutboundMessage,
+    /// `pre-iq`: an IQ sent by a local session, before routing.
+    OutboundIq,
     /// Any stanza for an existing local account, before the kind-specific stages.
     Inbound,
     /// `pre-presence`: a presence sent by a local session, before routing.

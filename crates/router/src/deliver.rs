@@ -22,15 +22,25 @@ impl Router {
         if el.attr("to").is_none() && kind == StanzaKind::Message {
             xml::set_attr(&mut el, "to", from.to_bare().as_str());
         }
-        let Some(el) = self.run_stage(Stage::Outbound, from.domain().as_str(), el, None).await else { return };
-        if kind == StanzaKind::Presence {
-            match self.run_stage(Stage::OutboundPresence, from.domain().as_str(), el, None).await {
-                Some(el) if el.attr("to").is_some() => self.deliver(el).await,
-                _ => {}
-            }
-            return;
+        // Sender-side filters see the addressee too, read once here: an IQ without `to` is
+        // for the sender's account (RFC 6120 §10.3.3); a presence without one is a broadcast.
+        let to = match el.attr("to") {
+            Some(to) => Jid::new(to).ok(),
+            None if kind == StanzaKind::Iq => Some(Jid::from(from.to_bare())),
+            None => None,
+        };
+        let host = from.domain().as_str();
+        let Some(el) = self.run_stage(Stage::Outbound, host, el, to.as_ref()).await else { return };
+        let stage = match kind {
+            StanzaKind::Message => Stage::OutboundMessage,
+            StanzaKind::Iq => Stage::OutboundIq,
+            StanzaKind::Presence => Stage::OutboundPresence,
+        };
+        let Some(el) = self.run_stage(stage, host, el, to.as_ref()).await else { return };
+        // A presence without `to` is a broadcast, handled by its stage.
+        if kind != StanzaKind::Presence || el.attr("to").is_some() {
+            self.deliver(el).await
         }
-        self.deliver(el).await
     }
 
     /// Runs a stage chain; `None` when a handler took the stanza (or answered with an error).
