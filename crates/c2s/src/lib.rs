@@ -6,6 +6,7 @@ mod auth;
 mod csi;
 mod negotiate;
 mod queued;
+mod request;
 mod sasl2;
 mod session;
 mod sm;

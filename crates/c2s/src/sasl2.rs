@@ -4,7 +4,8 @@
 
 use crate::C2sShared;
 use crate::auth::{self, NS_FAST, NS_SASL2};
-use crate::negotiate::{Binding, Negotiation, authenticated_features, bind_resource, bound_features, new_id};
+use crate::negotiate::{HandOver, Negotiation, Next, authenticated_features, bind_resource, bound_features, new_id};
+use crate::request::Resume;
 use crate::sm::{self, Sm};
 use base64::Engine;
 use rhein_module::{Interest, RouterApi};
@@ -18,17 +19,6 @@ const NS_CARBONS: &str = "urn:xmpp:carbons:2";
 /// How long a FAST token stays valid.
 pub(crate) const TOKEN_LIFETIME_MS: i64 = 30 * 24 * 3600 * 1000;
 
-/// Where the stream goes after `<success/>`.
-pub(crate) enum Sasl2Next {
-    /// Bind2 bound a resource (with what it enabled inline): the session loop takes over.
-    Bound { binding: Binding, sm: Option<Sm>, resume_rx: Option<sm::ResumeRx>, inactive: bool },
-    /// An earlier session is to be resumed: its task takes this connection, writing
-    /// `success` (with `<resumed/>` added) and `features` itself.
-    Resume { tx: sm::ResumeTx, h: u32, success: Element, features: Element },
-    /// Authenticated, not bound: legacy binding (or resumption) comes next.
-    Authenticated,
-}
-
 impl Negotiation {
     pub(crate) async fn sasl2_success(
         &mut self,
@@ -38,7 +28,7 @@ impl Negotiation {
         request: &Element,
         additional: Option<Vec<u8>>,
         rotate: Option<HtMechanism>,
-    ) -> Option<Sasl2Next> {
+    ) -> Option<Next> {
         let owner = BareJid::new(&format!("{localpart}@{host}")).ok()?;
         let mut success = Element::bare("success", NS_SASL2);
         if let Some(d) = additional {
@@ -55,14 +45,15 @@ impl Negotiation {
 
         let mut results = Vec::new();
         if let Some(resume) = request.get_child("resume", sm::NS) {
-            let target = resume.attr("previd").and_then(|id| shared.resumable.find(id, &owner));
-            if let (Some(tx), Some(h)) = (target, sm::h_of(resume))
+            let Resume { previd, h } = Resume::of(resume);
+            let target = previd.and_then(|id| shared.resumable.find(&id, &owner));
+            if let (Some(tx), Some(h)) = (target, h)
                 && !tx.is_closed()
             {
                 let success = finish(success, owner.as_str(), Vec::new());
                 // The resumed session is bound, with stream management on.
                 let features = bound_features(shared, true);
-                return Some(Sasl2Next::Resume { tx, h, success, features });
+                return Some(Next::Resume(HandOver { tx, h, sasl2: Some((success, features)) }));
             }
             // XEP-0386: a failed resumption is reported, then binding goes ahead.
             results.push(sm::failed("item-not-found", None));
@@ -74,7 +65,7 @@ impl Negotiation {
                 Some(tag) => format!("{}/{}", tag.trim(), new_id()),
                 None => new_id(),
             };
-            if let Ok(binding) = bind_resource(shared, host, localpart, &resource).await {
+            if let Ok(mut binding) = bind_resource(shared, host, localpart, &resource).await {
                 let jid = binding.jid.clone();
                 drop_archived_offline(shared, &owner).await;
                 let mut bound_el = Element::bare("bound", NS_BIND2);
@@ -101,7 +92,10 @@ impl Negotiation {
                     shared.router.unbind(&jid, binding.session_id).await;
                     return None;
                 }
-                return Some(Sasl2Next::Bound { binding, sm: sm_state, resume_rx, inactive });
+                binding.sm = sm_state;
+                binding.resume_rx = resume_rx;
+                binding.inactive = inactive;
+                return Some(Next::Bound(binding));
             }
         }
 
@@ -109,7 +103,8 @@ impl Negotiation {
         let mut out = xml::to_bytes(&success);
         out.extend(xml::to_bytes(&authenticated_features(shared)));
         self.io.write(&out).await.ok()?;
-        Some(Sasl2Next::Authenticated)
+        // Authenticated, not bound: legacy binding (or resumption) comes next.
+        Some(Next::Read)
     }
 }
 
