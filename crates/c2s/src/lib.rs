@@ -3,6 +3,7 @@
 //! the router's deliveries come back through the session's queue.
 
 mod auth;
+mod bind2;
 mod csi;
 mod negotiate;
 mod queued;

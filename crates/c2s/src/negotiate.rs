@@ -108,7 +108,7 @@ pub(crate) fn authenticated_features(shared: &C2sShared) -> Element {
 }
 
 /// Stream features before authentication: STARTTLS while it is pending, then SASL.
-fn unauthenticated_features(tls: Tls, offer: &auth::Offer) -> Element {
+fn unauthenticated_features(shared: &C2sShared, tls: Tls, offer: &auth::Offer) -> Element {
     let mut features = Element::bare("features", ns::STREAM);
     if tls.pending {
         let mut st = Element::bare("starttls", ns::TLS);
@@ -117,7 +117,7 @@ fn unauthenticated_features(tls: Tls, offer: &auth::Offer) -> Element {
         }
         features.append_child(st);
     }
-    for f in offer.features() {
+    for f in offer.features(shared) {
         features.append_child(f);
     }
     features
@@ -188,7 +188,7 @@ impl Negotiation {
         let tls = Tls { pending, required: shared.config.require_tls };
         let offer = auth::Offer::new(shared, &self.io);
         let features = match phase {
-            Phase::Unauthenticated { .. } => unauthenticated_features(tls, &offer),
+            Phase::Unauthenticated { .. } => unauthenticated_features(shared, tls, &offer),
             Phase::Authenticated { .. } => authenticated_features(shared),
         };
         self.io.send(&features).await.ok()?;

@@ -4,6 +4,7 @@
 //! Preferences (always, never, roster) decide what is kept; retention is configurable.
 
 mod archiving;
+mod catchup;
 mod prefs;
 mod query;
 
@@ -71,6 +72,7 @@ impl Module for Mam {
             move |ctx, el| archiving::handle_inbound(ctx, el, c.clone()),
         );
         reg.stage(Stage::Outbound, 10, move |ctx, el| archiving::handle_outbound(ctx, el, cache.clone()));
+        reg.on_bind2(catchup::on_bind2);
         if self.config.retention_days > 0 {
             let keep = Duration::from_secs(self.config.retention_days * 86_400);
             reg.worker("mam-retention", move |ctx| archiving::expire_forever(ctx, keep));
