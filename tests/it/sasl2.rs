@@ -16,6 +16,13 @@ async fn ping(c: &mut TestClient, id: &str) -> Element {
     c.iq(&format!("<iq type='get' id='{id}' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")).await
 }
 
+/// What Bind2 offers to enable inline, as the stream features before authentication say.
+fn bind2_inline_features(c: &TestClient) -> Vec<String> {
+    let auth = c.features.as_ref().unwrap().get_child("authentication", SASL2).expect("SASL2 offered");
+    let bind = auth.get_child("inline", SASL2).unwrap().get_child("bind", BIND2).expect("Bind2 offered");
+    bind.get_child("inline", BIND2).unwrap().children().filter_map(|f| f.attr("var")).map(str::to_owned).collect()
+}
+
 #[tokio::test]
 async fn features_announce_sasl2_bind2_sm_and_fast() {
     let server = TestServer::builder().start().await;
@@ -24,18 +31,38 @@ async fn features_announce_sasl2_bind2_sm_and_fast() {
     let mechs: Vec<String> = auth.children().filter(|m| m.name() == "mechanism").map(Element::text).collect();
     assert!(mechs.contains(&"SCRAM-SHA-256-PLUS".to_owned()) && mechs.contains(&"PLAIN".to_owned()), "{mechs:?}");
     let inline = auth.get_child("inline", SASL2).unwrap();
-    let bind_features: Vec<_> = inline
-        .get_child("bind", BIND2)
-        .unwrap()
-        .get_child("inline", BIND2)
-        .unwrap()
-        .children()
-        .filter_map(|f| f.attr("var"))
-        .collect();
-    assert_eq!(bind_features, ["urn:xmpp:carbons:2", "urn:xmpp:csi:0", SM]);
+    assert_eq!(bind2_inline_features(&c), ["urn:xmpp:carbons:2", "urn:xmpp:csi:0", SM]);
     assert!(inline.get_child("sm", SM).is_some());
     let fast: Vec<String> = inline.get_child("fast", FAST).unwrap().children().map(Element::text).collect();
     assert_eq!(fast, ["HT-SHA-256-EXPR", "HT-SHA-256-ENDP", "HT-SHA-256-NONE"]);
+}
+
+#[tokio::test]
+async fn bind2_offers_only_what_enabled_modules_do() {
+    // Carbons and the archive's catch-up are their modules' work: without those modules, Bind2
+    // neither offers carbons nor reports the archive.
+    let server = TestServer::builder()
+        .user("alice", "pw")
+        .user("bob", "pw")
+        .configure(|c| c.modules.enabled.retain(|m| m != "carbons" && m != "mam"))
+        .start()
+        .await;
+    let mut bob = server.client("bob", "pw").await;
+    bob.send("<message to='alice@localhost' type='chat' id='o1'><body>while you were out</body></message>").await;
+    bob.iq("<iq type='get' id='sync' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+
+    let mut c = server.connect().open().await;
+    assert_eq!(bind2_inline_features(&c), ["urn:xmpp:csi:0", SM]);
+    // Asked for anyway: binding and the stream's own features go ahead.
+    let inline = format!("{UA}<bind xmlns='{BIND2}'><enable xmlns='urn:xmpp:carbons:2'/><enable xmlns='{SM}'/></bind>");
+    let success = c.authenticate2("SCRAM-SHA-256", "alice", "pw", &inline).await.unwrap();
+    let bound = success.get_child("bound", BIND2).expect("bound");
+    assert!(bound.get_child("enabled", SM).is_some());
+    assert!(bound.get_child("metadata", "urn:xmpp:mam:2").is_none(), "no archive to report");
+    // Nothing archived it, so the offline message is delivered as usual.
+    c.send("<presence/>").await;
+    let message = c.expect(|e| e.name() == "message" && e.attr("id") == Some("o1")).await;
+    assert!(message.get_child("delay", "urn:xmpp:delay").is_some());
 }
 
 #[tokio::test]

@@ -77,9 +77,9 @@ impl Offer {
     }
 
     /// `<mechanisms/>`, the SASL2 `<authentication/>` with what it can do inline (Bind2 with
-    /// carbons, CSI and SM; SM resumption; FAST), and the XEP-0440 channel-binding types;
-    /// nothing when no mechanism is offered.
-    pub(crate) fn features(&self) -> Vec<Element> {
+    /// what it enables; SM resumption; FAST), and the XEP-0440 channel-binding types; nothing
+    /// when no mechanism is offered.
+    pub(crate) fn features(&self, shared: &C2sShared) -> Vec<Element> {
         if self.mechanisms.is_empty() {
             return Vec::new();
         }
@@ -89,19 +89,13 @@ impl Offer {
             m.append_child(xml::text_el("mechanism", ns::SASL, mech.name()));
             authentication.append_child(xml::text_el("mechanism", NS_SASL2, mech.name()));
         }
-        let mut bind_inline = Element::bare("inline", crate::sasl2::NS_BIND2);
-        for var in ["urn:xmpp:carbons:2", crate::csi::NS, crate::sm::NS] {
-            bind_inline.append_child(xml::with_attr(Element::bare("feature", crate::sasl2::NS_BIND2), "var", var));
-        }
-        let mut bind = Element::bare("bind", crate::sasl2::NS_BIND2);
-        bind.append_child(bind_inline);
         // Logins may come in TLS 0-RTT early data, with a count (XEP-0484 §3.3).
         let mut fast = xml::with_attr(Element::bare("fast", NS_FAST), "tls-0rtt", "true");
         for ht in HtMechanism::ALL.into_iter().filter(|h| h.available(&self.binding)) {
             fast.append_child(xml::text_el("mechanism", NS_FAST, ht.name()));
         }
         let mut inline = Element::bare("inline", NS_SASL2);
-        inline.append_child(bind);
+        inline.append_child(crate::bind2::feature(shared));
         inline.append_child(Element::bare("sm", crate::sm::NS));
         inline.append_child(fast);
         authentication.append_child(inline);

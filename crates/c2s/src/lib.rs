@@ -3,9 +3,11 @@
 //! the router's deliveries come back through the session's queue.
 
 mod auth;
+mod bind2;
 mod csi;
 mod negotiate;
 mod queued;
+mod request;
 mod sasl2;
 mod session;
 mod sm;

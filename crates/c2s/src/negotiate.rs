@@ -3,7 +3,7 @@
 
 use crate::C2sShared;
 use crate::auth::{self, AuthOutcome, Profile};
-use crate::sasl2::Sasl2Next;
+use crate::request::{Action, Phase, Refusal, Request, Resume, Tls};
 use crate::sm::{self, ResumeRequest, Sm};
 use rhein_proto::{BareJid, Element, FullJid, StanzaError, StreamErrorCondition as Cond, ns, xml};
 use rhein_router::{BindError, Outbound, SessionHandle};
@@ -32,23 +32,19 @@ pub(crate) struct Binding {
     pub session_id: u64,
     pub rx: mpsc::Receiver<Outbound>,
     pub overflow: Arc<Notify>,
+    /// What Bind2 set up inline (XEP-0386); nothing for RFC 6120 binding.
+    pub sm: Option<Sm>,
+    pub resume_rx: Option<sm::ResumeRx>,
+    pub inactive: bool,
 }
 
 impl Binding {
     /// The bound session's stream: no longer under the negotiation deadline.
     pub(crate) fn into_bound(self, mut io: StreamIo) -> Bound {
         io.set_deadline(None);
-        let Binding { jid, session_id, rx, overflow } = self;
-        Bound { io, jid, session_id, rx, overflow, sm: None, resume_rx: None, inactive: false }
+        let Binding { jid, session_id, rx, overflow, sm, resume_rx, inactive } = self;
+        Bound { io, jid, session_id, rx, overflow, sm, resume_rx, inactive }
     }
-}
-
-/// Where negotiation stands.
-enum Phase {
-    /// Before SASL (plaintext or secured).
-    Unauthenticated { failures: u32 },
-    /// SASL succeeded for this local part; binding is next.
-    Authenticated { localpart: String },
 }
 
 /// Negotiates until `deadline` (set at accept: the TLS handshake counts too); `None` if the
@@ -68,6 +64,37 @@ pub(crate) struct Negotiation {
     deadline: Instant,
 }
 
+/// One stream, from its header to its end or restart, and what it was offered.
+struct Opened {
+    host: String,
+    tls: Tls,
+    offer: auth::Offer,
+}
+
+/// Where negotiation goes after a request. The stream changes hands only in
+/// [`Negotiation::run`], which owns it.
+pub(crate) enum Next {
+    /// The next element of this stream.
+    Read,
+    /// A new stream on this connection (after legacy SASL): header and features again.
+    Restart,
+    /// `<proceed/>` was sent: the TLS handshake, then a new stream over TLS.
+    StartTls,
+    /// A resource is bound: the session loop takes the stream.
+    Bound(Binding),
+    /// An earlier session is resumed (XEP-0198): its task takes the stream.
+    Resume(HandOver),
+}
+
+/// A stream on its way to the session it resumes.
+pub(crate) struct HandOver {
+    pub tx: sm::ResumeTx,
+    /// How many stanzas the client says it handled.
+    pub h: u32,
+    /// Inside SASL2: the `<success/>` to put `<resumed/>` into, and the features after it.
+    pub sasl2: Option<(Element, Element)>,
+}
+
 /// Stream features once a client is authenticated: resource binding (with RFC 3921's optional
 /// session establishment) comes next.
 pub(crate) fn authenticated_features(shared: &C2sShared) -> Element {
@@ -77,6 +104,22 @@ pub(crate) fn authenticated_features(shared: &C2sShared) -> Element {
     session.append_child(Element::bare("optional", ns::SESSION));
     features.append_child(session);
     append_session_features(&mut features, shared, true);
+    features
+}
+
+/// Stream features before authentication: STARTTLS while it is pending, then SASL.
+fn unauthenticated_features(shared: &C2sShared, tls: Tls, offer: &auth::Offer) -> Element {
+    let mut features = Element::bare("features", ns::STREAM);
+    if tls.pending {
+        let mut st = Element::bare("starttls", ns::TLS);
+        if tls.required {
+            st.append_child(Element::bare("required", ns::TLS));
+        }
+        features.append_child(st);
+    }
+    for f in offer.features(shared) {
+        features.append_child(f);
+    }
     features
 }
 
@@ -111,181 +154,186 @@ impl Negotiation {
         self.io.fail(cond, text).await;
     }
 
+    /// Streams until a resource is bound: each element is read into a request, checked
+    /// against the phase, and handled or refused.
     async fn run(mut self, shared: &C2sShared, peer: SocketAddr) -> Option<Bound> {
         let mut phase = Phase::Unauthenticated { failures: 0 };
         loop {
-            let host = self.open_stream(shared).await?;
-            let tls_pending = self.io.conn().can_starttls() && shared.config.tls.is_some();
-            let mut offer = auth::Offer::new(shared, &self.io);
-            // Features for this step.
-            let features = match &phase {
-                Phase::Unauthenticated { .. } => {
-                    let mut features = Element::bare("features", ns::STREAM);
-                    if tls_pending {
-                        let mut st = Element::bare("starttls", ns::TLS);
-                        if shared.config.require_tls {
-                            st.append_child(Element::bare("required", ns::TLS));
-                        }
-                        features.append_child(st);
-                    }
-                    for f in offer.features() {
-                        features.append_child(f);
-                    }
-                    features
-                }
-                Phase::Authenticated { .. } => authenticated_features(shared),
-            };
-            self.io.send(&features).await.ok()?;
-
-            // Elements until the stream restarts (STARTTLS, SASL success) or a resource is bound.
+            let mut stream = self.open(shared, &phase).await?;
             loop {
-                let el = next_element(&mut self.io).await?;
-                match &mut phase {
-                    Phase::Unauthenticated { failures } => {
-                        if el.is("starttls", ns::TLS) && tls_pending {
-                            self.io.send(&Element::bare("proceed", ns::TLS)).await.ok()?;
-                            let tls = shared.config.tls.as_ref()?;
-                            match self.io.starttls(tls).await {
-                                Ok(io) => self.io = io,
-                                Err(e) => {
-                                    tracing::debug!(error = %e, "STARTTLS failed");
-                                    return None;
-                                }
-                            }
-                            self.header_sent = false;
-                            break;
-                        }
-                        let profile = if el.is("auth", ns::SASL) {
-                            Profile::Legacy
-                        } else if el.is("authenticate", auth::NS_SASL2) {
-                            Profile::Sasl2
-                        } else {
-                            // RFC 6120 §6.4: nothing else is allowed before authentication.
-                            self.fail(Cond::NotAuthorized, None).await;
-                            return None;
-                        };
-                        if tls_pending && shared.config.require_tls {
-                            self.fail(Cond::PolicyViolation, Some("STARTTLS is required before authentication")).await;
-                            return None;
-                        }
-                        match auth::authenticate(shared, &mut self.io, profile, peer.ip(), &host, &el, &mut offer).await
-                        {
-                            AuthOutcome::Success { localpart, additional, .. } if profile == Profile::Legacy => {
-                                tracing::debug!(%localpart, "authenticated");
-                                let success = auth::sasl_el(profile, "success", additional.as_deref());
-                                self.io.send(&success).await.ok()?;
-                                phase = Phase::Authenticated { localpart };
-                                self.io.restart();
-                                self.header_sent = false;
-                                break;
-                            }
-                            AuthOutcome::Success { localpart, additional, rotate } => {
-                                tracing::debug!(%localpart, "authenticated (SASL2)");
-                                match self.sasl2_success(shared, &host, &localpart, &el, additional, rotate).await? {
-                                    Sasl2Next::Bound { binding, sm, resume_rx, inactive } => {
-                                        let mut bound = binding.into_bound(self.io);
-                                        bound.sm = sm;
-                                        bound.resume_rx = resume_rx;
-                                        bound.inactive = inactive;
-                                        return Some(bound);
-                                    }
-                                    Sasl2Next::Resume { tx, h, success, features } => {
-                                        let req = Box::new(ResumeRequest {
-                                            io: handed_over(self.io),
-                                            h,
-                                            sasl2: Some((success, features)),
-                                        });
-                                        // The session's own task carries on with this connection.
-                                        let _ = tx.send(req).await;
-                                        return None;
-                                    }
-                                    Sasl2Next::Authenticated => {
-                                        phase = Phase::Authenticated { localpart };
-                                        continue;
-                                    }
-                                }
-                            }
-                            AuthOutcome::Failed => {
-                                *failures += 1;
-                                if *failures >= shared.config.sasl_retries {
-                                    self.fail(Cond::PolicyViolation, Some("too many failed authentication attempts"))
-                                        .await;
-                                    return None;
-                                }
-                            }
-                            AuthOutcome::Broken => return None,
-                        }
-                        continue;
+                let request = Request::parse(next_element(&mut self.io).await?);
+                let next = match request.check(&phase, stream.tls) {
+                    Ok(action) => self.act(shared, peer, &mut stream, &mut phase, action).await?,
+                    Err(refusal) => self.refuse(refusal).await?,
+                };
+                match next {
+                    Next::Read => {}
+                    Next::Restart => break,
+                    Next::StartTls => {
+                        self.io = upgrade(self.io, shared).await?;
+                        self.header_sent = false;
+                        break;
                     }
-                    Phase::Authenticated { localpart } => {
-                        if el.is("resume", sm::NS) {
-                            let owner = BareJid::new(&format!("{localpart}@{host}")).ok()?;
-                            let target = el.attr("previd").and_then(|id| shared.resumable.find(id, &owner));
-                            match (target, sm::h_of(&el)) {
-                                (Some(tx), Some(h)) => {
-                                    match tx
-                                        .send(Box::new(ResumeRequest { io: handed_over(self.io), h, sasl2: None }))
-                                        .await
-                                    {
-                                        // The session's own task carries on with this connection.
-                                        Ok(()) => return None,
-                                        Err(mpsc::error::SendError(req)) => {
-                                            self.io = req.io;
-                                            self.io.set_deadline(Some(self.deadline));
-                                        }
-                                    }
-                                }
-                                (_, None) => {
-                                    self.io.send(&sm::failed("bad-request", None)).await.ok()?;
-                                    continue;
-                                }
-                                (None, Some(_)) => {}
-                            }
-                            self.io.send(&sm::failed("item-not-found", None)).await.ok()?;
-                            continue;
-                        }
-                        if el.is("enable", sm::NS) {
-                            self.io.send(&sm::failed("unexpected-request", None)).await.ok()?;
-                            continue;
-                        }
-                        if !el.is("iq", ns::CLIENT) {
-                            self.fail(Cond::NotAuthorized, Some("bind a resource first")).await;
-                            return None;
-                        }
-                        if el.attr("id").is_none() {
-                            let mut reply = StanzaError::iq_without_id().reply_to(&el);
-                            xml::remove_attr(&mut reply, "from");
-                            self.io.send(&reply).await.ok()?;
-                            continue;
-                        }
-                        if el.get_child("session", ns::SESSION).is_some() {
-                            self.io.send(&xml::iq_result(&el, None)).await.ok()?;
-                            continue;
-                        }
-                        let Some(bind) = el.get_child("bind", ns::BIND).filter(|_| el.attr("type") == Some("set"))
-                        else {
-                            self.fail(Cond::NotAuthorized, Some("bind a resource first")).await;
-                            return None;
-                        };
-                        let requested =
-                            bind.get_child("resource", ns::BIND).map(|r| r.text()).filter(|r| !r.trim().is_empty());
-                        let resource = requested.unwrap_or_else(|| format!("rhein-{}", new_id()));
-                        match bind_resource(shared, &host, localpart, &resource).await {
-                            Ok(binding) => {
-                                let mut reply_bind = Element::bare("bind", ns::BIND);
-                                reply_bind.append_child(xml::text_el("jid", ns::BIND, binding.jid.as_str()));
-                                let mut reply = xml::iq_result(&el, Some(reply_bind));
-                                xml::remove_attr(&mut reply, "from");
-                                if self.io.send(&reply).await.is_err() {
-                                    shared.router.unbind(&binding.jid, binding.session_id).await;
-                                    return None;
-                                }
-                                return Some(binding.into_bound(self.io));
-                            }
-                            Err(err) => self.io.send(&err.reply_to(&el)).await.ok()?,
-                        }
-                    }
+                    Next::Bound(binding) => return Some(binding.into_bound(self.io)),
+                    Next::Resume(to) => self.io = hand_over(self.io, to, self.deadline).await?,
                 }
+            }
+        }
+    }
+
+    /// Opens a stream and offers what `phase` allows on it.
+    async fn open(&mut self, shared: &C2sShared, phase: &Phase) -> Option<Opened> {
+        let host = self.open_stream(shared).await?;
+        let pending = self.io.conn().can_starttls() && shared.config.tls.is_some();
+        let tls = Tls { pending, required: shared.config.require_tls };
+        let offer = auth::Offer::new(shared, &self.io);
+        let features = match phase {
+            Phase::Unauthenticated { .. } => unauthenticated_features(shared, tls, &offer),
+            Phase::Authenticated { .. } => authenticated_features(shared),
+        };
+        self.io.send(&features).await.ok()?;
+        Some(Opened { host, tls, offer })
+    }
+
+    /// Runs an allowed request; `None` when the stream ended.
+    async fn act(
+        &mut self,
+        shared: &C2sShared,
+        peer: SocketAddr,
+        stream: &mut Opened,
+        phase: &mut Phase,
+        action: Action,
+    ) -> Option<Next> {
+        match action {
+            Action::StartTls => self.proceed().await,
+            Action::Authenticate(profile, el) => self.authenticate(shared, peer, stream, phase, profile, &el).await,
+            Action::Resume { localpart, resume } => self.resume(shared, &stream.host, &localpart, resume).await,
+            Action::Session(iq) => self.session(&iq).await,
+            Action::Bind { localpart, iq, resource } => {
+                self.bind(shared, &stream.host, &localpart, &iq, resource).await
+            }
+        }
+    }
+
+    /// Answers a request the phase does not allow, the way [`Request::check`] decided.
+    async fn refuse(&mut self, refusal: Refusal) -> Option<Next> {
+        match refusal {
+            Refusal::Stream(cond, text) => {
+                self.fail(cond, text).await;
+                None
+            }
+            Refusal::SmFailed(condition) => {
+                self.io.send(&sm::failed(condition, None)).await.ok()?;
+                Some(Next::Read)
+            }
+            Refusal::IqWithoutId(iq) => {
+                let mut reply = StanzaError::iq_without_id().reply_to(&iq);
+                xml::remove_attr(&mut reply, "from");
+                self.io.send(&reply).await.ok()?;
+                Some(Next::Read)
+            }
+        }
+    }
+
+    /// RFC 6120 §5.4.2.3: the client may start the handshake.
+    async fn proceed(&mut self) -> Option<Next> {
+        self.io.send(&Element::bare("proceed", ns::TLS)).await.ok()?;
+        Some(Next::StartTls)
+    }
+
+    /// One SASL exchange; success moves to the authenticated phase, and failures count.
+    async fn authenticate(
+        &mut self,
+        shared: &C2sShared,
+        peer: SocketAddr,
+        stream: &mut Opened,
+        phase: &mut Phase,
+        profile: Profile,
+        el: &Element,
+    ) -> Option<Next> {
+        let host = &stream.host;
+        match auth::authenticate(shared, &mut self.io, profile, peer.ip(), host, el, &mut stream.offer).await {
+            AuthOutcome::Success { localpart, additional, rotate } => {
+                let next = match profile {
+                    Profile::Legacy => self.legacy_success(&localpart, additional).await?,
+                    Profile::Sasl2 => {
+                        tracing::debug!(%localpart, "authenticated (SASL2)");
+                        self.sasl2_success(shared, host, &localpart, el, additional, rotate).await?
+                    }
+                };
+                *phase = Phase::Authenticated { localpart };
+                Some(next)
+            }
+            AuthOutcome::Failed => self.failed_attempt(shared, phase).await,
+            AuthOutcome::Broken => None,
+        }
+    }
+
+    /// RFC 6120 §6.4.6: `<success/>`, then the stream restarts.
+    async fn legacy_success(&mut self, localpart: &str, additional: Option<Vec<u8>>) -> Option<Next> {
+        tracing::debug!(%localpart, "authenticated");
+        let success = auth::sasl_el(Profile::Legacy, "success", additional.as_deref());
+        self.io.send(&success).await.ok()?;
+        self.io.restart();
+        self.header_sent = false;
+        Some(Next::Restart)
+    }
+
+    /// Counts a failed exchange; the stream ends after `sasl_retries` of them.
+    async fn failed_attempt(&mut self, shared: &C2sShared, phase: &mut Phase) -> Option<Next> {
+        if let Phase::Unauthenticated { failures } = phase {
+            *failures += 1;
+            if *failures >= shared.config.sasl_retries {
+                self.fail(Cond::PolicyViolation, Some("too many failed authentication attempts")).await;
+                return None;
+            }
+        }
+        Some(Next::Read)
+    }
+
+    /// XEP-0198 §5: resumes one of the account's sessions, if it is waiting.
+    async fn resume(&mut self, shared: &C2sShared, host: &str, localpart: &str, resume: Resume) -> Option<Next> {
+        let owner = BareJid::new(&format!("{localpart}@{host}")).ok()?;
+        let target = resume.previd.and_then(|id| shared.resumable.find(&id, &owner));
+        match (target, resume.h) {
+            (Some(tx), Some(h)) => return Some(Next::Resume(HandOver { tx, h, sasl2: None })),
+            (_, None) => self.io.send(&sm::failed("bad-request", None)).await.ok()?,
+            (None, Some(_)) => self.io.send(&sm::failed("item-not-found", None)).await.ok()?,
+        }
+        Some(Next::Read)
+    }
+
+    /// RFC 3921 session establishment: nothing to do, and it must succeed.
+    async fn session(&mut self, iq: &Element) -> Option<Next> {
+        self.io.send(&xml::iq_result(iq, None)).await.ok()?;
+        Some(Next::Read)
+    }
+
+    /// RFC 6120 §7: binds the resource asked for, or one of the server's choice.
+    async fn bind(
+        &mut self,
+        shared: &C2sShared,
+        host: &str,
+        localpart: &str,
+        iq: &Element,
+        resource: Option<String>,
+    ) -> Option<Next> {
+        let resource = resource.unwrap_or_else(|| format!("rhein-{}", new_id()));
+        match bind_resource(shared, host, localpart, &resource).await {
+            Ok(binding) => {
+                let mut reply_bind = Element::bare("bind", ns::BIND);
+                reply_bind.append_child(xml::text_el("jid", ns::BIND, binding.jid.as_str()));
+                let mut reply = xml::iq_result(iq, Some(reply_bind));
+                xml::remove_attr(&mut reply, "from");
+                if self.io.send(&reply).await.is_err() {
+                    shared.router.unbind(&binding.jid, binding.session_id).await;
+                    return None;
+                }
+                Some(Next::Bound(binding))
+            }
+            Err(err) => {
+                self.io.send(&err.reply_to(iq)).await.ok()?;
+                Some(Next::Read)
             }
         }
     }
@@ -340,6 +388,37 @@ fn handed_over(mut io: StreamIo) -> StreamIo {
     io
 }
 
+/// The TLS handshake after `<proceed/>`; `None` if it failed.
+async fn upgrade(io: StreamIo, shared: &C2sShared) -> Option<StreamIo> {
+    let tls = shared.config.tls.as_ref()?;
+    match io.starttls(tls).await {
+        Ok(io) => Some(io),
+        Err(e) => {
+            tracing::debug!(error = %e, "STARTTLS failed");
+            None
+        }
+    }
+}
+
+/// Gives the stream to the session it resumes, whose own task carries on with it. Should that
+/// session be gone meanwhile, the stream comes back: a `<resume/>` is answered with
+/// `item-not-found` and negotiation goes on; inside SASL2, the connection ends.
+async fn hand_over(io: StreamIo, to: HandOver, deadline: Instant) -> Option<StreamIo> {
+    let HandOver { tx, h, sasl2 } = to;
+    let inline = sasl2.is_some();
+    let Err(mpsc::error::SendError(req)) = tx.send(Box::new(ResumeRequest { io: handed_over(io), h, sasl2 })).await
+    else {
+        return None;
+    };
+    if inline {
+        return None;
+    }
+    let mut io = req.io;
+    io.set_deadline(Some(deadline));
+    io.send(&sm::failed("item-not-found", None)).await.ok()?;
+    Some(io)
+}
+
 const TOO_LONG: &str = "negotiation took too long";
 
 /// The next top-level element of a stream under negotiation (its header was sent). Its end,
@@ -378,7 +457,7 @@ pub(crate) async fn bind_resource(
     match shared.router.bind(jid.clone(), handle, shared.config.max_sessions_per_account).await {
         Ok(()) => {
             tracing::info!(%jid, "session bound");
-            Ok(Binding { jid, session_id, rx, overflow })
+            Ok(Binding { jid, session_id, rx, overflow, sm: None, resume_rx: None, inactive: false })
         }
         Err(BindError::TooManySessions) => {
             Err(StanzaError::resource_constraint().with_text("too many sessions for this account"))

@@ -10,6 +10,7 @@ pub(crate) fn register(reg: &mut Registry) -> Result<(), ModuleError> {
     reg.feature(NS);
     reg.set(Targets::Account, |ctx, iq: Iq<Enable>| toggle(ctx, iq, true))?;
     reg.set(Targets::Account, |ctx, iq: Iq<Disable>| toggle(ctx, iq, false))?;
+    reg.bind2_feature(NS, enable_inline);
     reg.stage(Stage::OutboundMessage, 0, handle_sent);
     reg.stage_when(
         Stage::InboundMessage,
@@ -23,6 +24,14 @@ pub(crate) fn register(reg: &mut Registry) -> Result<(), ModuleError> {
 async fn toggle<P>(ctx: Ctx, iq: Iq<P>, on: bool) -> IqResult {
     ctx.router.set_interest(&iq.own()?, Interest::Carbons, on);
     Ok(None)
+}
+
+/// XEP-0386: carbons enabled inside Bind2, as by the IQ (only `<enable/>` asks for anything).
+async fn enable_inline(ctx: Ctx, jid: FullJid, el: Element) -> Option<Element> {
+    if Enable::try_from(el).is_ok() {
+        ctx.router.set_interest(&jid, Interest::Carbons, true);
+    }
+    None
 }
 
 /// Chats, and normal messages with a body (XEP-0280 §6), unless marked private or no-copy.

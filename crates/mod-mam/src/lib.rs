@@ -4,6 +4,7 @@
 //! Preferences (always, never, roster) decide what is kept; retention is configurable.
 
 mod archiving;
+mod catchup;
 mod prefs;
 mod query;
 
@@ -76,6 +77,7 @@ impl Module for Mam {
             |_, el, _| archiving::archivable(el),
             move |ctx, el| archiving::handle_outbound(ctx, el, cache.clone()),
         );
+        reg.on_bind2(catchup::on_bind2);
         if self.config.retention_days > 0 {
             let keep = Duration::from_secs(self.config.retention_days * 86_400);
             reg.worker("mam-retention", move |ctx| archiving::expire_forever(ctx, keep));

@@ -1,6 +1,6 @@
 //! The module API. Every XMPP feature is a [`Module`] that declares, in [`Module::register`],
 //! the IQs it answers, the stages it hooks, the events it follows and what it adds to service
-//! discovery and stream features. Nothing else of a module can be called.
+//! discovery, stream features and Bind2. Nothing else of a module can be called.
 //!
 //! Modules talk to the rest of the server only through [`Ctx`]: storage through `ctx.db`,
 //! sessions and delivery through `ctx.router` (a [`RouterApi`]). This crate must never depend on
@@ -20,8 +20,8 @@ pub use entities::{Entities, Shared};
 pub use iq::{Iq, payload};
 pub use outbox::Outbox;
 pub use registry::{
-    BoxFuture, CAPS_NODE, Disco, Event, EventHandler, Flow, IqHandler, IqKind, IqResult, Registry, ServiceHandler,
-    Stage, StageFilter, StageHandler, StageHook, Targets, Worker, caps_ver_of,
+    Bind2Feature, Bind2Handler, Bind2Hook, BoxFuture, CAPS_NODE, Disco, Event, EventHandler, Flow, IqHandler, IqKind,
+    IqResult, Registry, ServiceHandler, Stage, StageFilter, StageHandler, StageHook, Targets, Worker, caps_ver_of,
 };
 
 use std::sync::Arc;

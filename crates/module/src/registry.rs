@@ -32,6 +32,19 @@ pub type EventHandler = Arc<dyn Fn(Ctx, Event) -> BoxFuture<'static, ()> + Send 
 pub type ServiceHandler = Arc<dyn Fn(Ctx, Element) -> BoxFuture<'static, ()> + Send + Sync>;
 /// A background task, started once per host when the server starts and dropped with it.
 pub type Worker = Arc<dyn Fn(Ctx) -> BoxFuture<'static, ()> + Send + Sync>;
+/// Runs, for a session Bind2 (XEP-0386) just bound, on an element of the request in the
+/// feature's namespace; what it returns goes into `<bound/>`.
+pub type Bind2Handler = Arc<dyn Fn(Ctx, FullJid, Element) -> BoxFuture<'static, Option<Element>> + Send + Sync>;
+/// Runs for every session Bind2 binds, asked or not; what it returns goes into `<bound/>`.
+pub type Bind2Hook = Arc<dyn Fn(Ctx, FullJid) -> BoxFuture<'static, Option<Element>> + Send + Sync>;
+
+/// A feature a client can enable inside Bind2 (XEP-0386 §2.1), advertised as
+/// `<feature var='…'/>` while its module is on.
+#[derive(Clone)]
+pub struct Bind2Feature {
+    pub var: &'static str,
+    pub handler: Bind2Handler,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum IqKind {
@@ -195,6 +208,8 @@ pub struct Registry {
     workers: Vec<(&'static str, Worker)>,
     services: Vec<(String, ServiceHandler)>,
     stream_features: Vec<Element>,
+    bind2_features: Vec<Bind2Feature>,
+    bind2_hooks: Vec<Bind2Hook>,
     disco: Disco,
     account_caches: Vec<Arc<dyn ForgetsAccounts>>,
 }
@@ -255,6 +270,28 @@ impl Registry {
     /// An element added to the stream features once a client is authenticated.
     pub fn stream_feature(&mut self, el: Element) {
         self.stream_features.push(el);
+    }
+
+    /// A feature clients enable inside Bind2 (XEP-0386): offered as `var`, and `handler` runs
+    /// on each element of a Bind2 request in that namespace, once the session is bound. The
+    /// module does the enabling, so it is offered exactly while the module is on.
+    pub fn bind2_feature<F, Fut>(&mut self, var: &'static str, handler: F)
+    where
+        F: Fn(Ctx, FullJid, Element) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Option<Element>> + Send + 'static,
+    {
+        let handler: Bind2Handler = Arc::new(move |ctx, jid, el| Box::pin(handler(ctx, jid, el)));
+        self.bind2_features.push(Bind2Feature { var, handler });
+    }
+
+    /// Work for every session Bind2 binds, before its inline features (XEP-0386 §3: a Bind2
+    /// client catches up from the archive rather than from offline storage).
+    pub fn on_bind2<F, Fut>(&mut self, handler: F)
+    where
+        F: Fn(Ctx, FullJid) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Option<Element>> + Send + 'static,
+    {
+        self.bind2_hooks.push(Arc::new(move |ctx, jid| Box::pin(handler(ctx, jid))));
     }
 
     /// Answers IQ gets to `targets` whose payload is a `P`, parsed before `handler` runs
@@ -398,6 +435,14 @@ impl Registry {
 
     pub fn stream_features(&self) -> &[Element] {
         &self.stream_features
+    }
+
+    pub fn bind2_features(&self) -> &[Bind2Feature] {
+        &self.bind2_features
+    }
+
+    pub fn bind2_hooks(&self) -> &[Bind2Hook] {
+        &self.bind2_hooks
     }
 
     /// Takes the disco data out (it lives in every `Ctx` afterwards) and advertises the

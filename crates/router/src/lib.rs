@@ -11,7 +11,7 @@ mod tests;
 pub use remote::{AttachError, Federation};
 pub use sessions::{BindError, Outbound, SessionHandle};
 
-use rhein_module::{Ctx, Disco, Event, Registry, ServerInfo};
+use rhein_module::{Bind2Feature, Bind2Hook, Ctx, Disco, Event, Registry, ServerInfo};
 use rhein_proto::{BareJid, Element, FullJid, StreamErrorCondition};
 use rhein_storage::Db;
 use std::collections::HashSet;
@@ -101,6 +101,16 @@ impl Router {
     /// Extra stream features modules offer to authenticated clients.
     pub fn stream_features(&self) -> &[Element] {
         self.inner.registry.stream_features()
+    }
+
+    /// What modules let clients enable inside Bind2 (XEP-0386), in the order they registered.
+    pub fn bind2_features(&self) -> &[Bind2Feature] {
+        self.inner.registry.bind2_features()
+    }
+
+    /// What modules do for every session Bind2 binds.
+    pub fn bind2_hooks(&self) -> &[Bind2Hook] {
+        self.inner.registry.bind2_hooks()
     }
 
     /// Binds a resource (RFC 6120 §7). A session already bound to the same full JID is closed
