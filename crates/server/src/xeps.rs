@@ -44,7 +44,7 @@ pub const SUPPORTED: &[Supported] = &[
         "1.0",
         "partial",
         "MAM and PEP paging (before/after/max/count)",
-        "crates/proto/src/rsm.rs",
+        "crates/module/src/archive.rs",
     ),
     x(60, "Publish-Subscribe", "1.30.0", "partial", "the subset PEP uses", "crates/mod-pep"),
     x(82, "XMPP Date and Time Profiles", "1.1.1", "complete", "", "crates/proto/src/time.rs"),
