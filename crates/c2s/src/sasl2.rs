@@ -121,7 +121,7 @@ async fn drop_archived_offline(shared: &C2sShared, owner: &BareJid) {
     let Ok(waiting) = offline.list(owner.as_str()).await else { return };
     for (id, message) in waiting {
         let archived = message.stanza.parse::<Element>().is_ok_and(|m| {
-            m.children().any(|c| c.is("stanza-id", rhein_proto::sid::NS) && c.attr("by") == Some(owner.as_str()))
+            m.children().any(|c| c.is("stanza-id", rhein_proto::ns::STANZA_ID) && c.attr("by") == Some(owner.as_str()))
         });
         if archived && let Err(e) = offline.remove(owner.as_str(), id).await {
             tracing::warn!(error = %e, "dropping an archived offline message failed");
