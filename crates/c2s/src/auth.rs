@@ -15,9 +15,6 @@ use rhein_sasl::{
 use rhein_stream::StreamIo;
 use std::net::IpAddr;
 
-pub(crate) const NS_SASL2: &str = "urn:xmpp:sasl:2";
-pub(crate) const NS_FAST: &str = "urn:xmpp:fast:0";
-
 /// The two SASL profiles: same mechanisms, different wrapping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Profile {
@@ -31,7 +28,7 @@ impl Profile {
     fn ns(self) -> &'static str {
         match self {
             Self::Legacy => ns::SASL,
-            Self::Sasl2 => NS_SASL2,
+            Self::Sasl2 => ns::SASL2,
         }
     }
 }
@@ -84,19 +81,19 @@ impl Offer {
             return Vec::new();
         }
         let mut m = Element::bare("mechanisms", ns::SASL);
-        let mut authentication = Element::bare("authentication", NS_SASL2);
+        let mut authentication = Element::bare("authentication", ns::SASL2);
         for mech in &self.mechanisms {
             m.append_child(xml::text_el("mechanism", ns::SASL, mech.name()));
-            authentication.append_child(xml::text_el("mechanism", NS_SASL2, mech.name()));
+            authentication.append_child(xml::text_el("mechanism", ns::SASL2, mech.name()));
         }
         // Logins may come in TLS 0-RTT early data, with a count (XEP-0484 §3.3).
-        let mut fast = xml::with_attr(Element::bare("fast", NS_FAST), "tls-0rtt", "true");
+        let mut fast = xml::with_attr(Element::bare("fast", ns::FAST), "tls-0rtt", "true");
         for ht in HtMechanism::ALL.into_iter().filter(|h| h.available(&self.binding)) {
-            fast.append_child(xml::text_el("mechanism", NS_FAST, ht.name()));
+            fast.append_child(xml::text_el("mechanism", ns::FAST, ht.name()));
         }
-        let mut inline = Element::bare("inline", NS_SASL2);
+        let mut inline = Element::bare("inline", ns::SASL2);
         inline.append_child(crate::bind2::feature(shared));
-        inline.append_child(Element::bare("sm", crate::sm::NS));
+        inline.append_child(Element::bare("sm", ns::SM));
         inline.append_child(fast);
         authentication.append_child(inline);
         let mut out = vec![m, authentication];
@@ -122,7 +119,7 @@ pub(crate) fn sasl_el(profile: Profile, name: &str, data: Option<&[u8]>) -> Elem
 
 /// SASL2 `<additional-data/>` (base64 of the mechanism's final data).
 pub(crate) fn additional_data(data: &[u8]) -> Element {
-    xml::text_el("additional-data", NS_SASL2, B64.encode(data))
+    xml::text_el("additional-data", ns::SASL2, B64.encode(data))
 }
 
 async fn send_failure(io: &mut StreamIo, profile: Profile, err: SaslError, text: Option<&str>) -> bool {
@@ -207,7 +204,7 @@ pub(crate) async fn authenticate(
     };
     let initial = match profile {
         Profile::Legacy => decode(auth),
-        Profile::Sasl2 => auth.get_child("initial-response", NS_SASL2).map_or(Ok(None), decode),
+        Profile::Sasl2 => auth.get_child("initial-response", ns::SASL2).map_or(Ok(None), decode),
     };
     let initial = match initial {
         Ok(Some(d)) => d,
@@ -240,7 +237,7 @@ pub(crate) async fn authenticate(
 
 /// The SASL2 user-agent id (XEP-0388 §2.3), which FAST tokens are bound to.
 pub(crate) fn user_agent_id(auth: &Element) -> Option<String> {
-    auth.get_child("user-agent", NS_SASL2).and_then(|u| u.attr("id")).filter(|id| !id.is_empty()).map(str::to_owned)
+    auth.get_child("user-agent", ns::SASL2).and_then(|u| u.attr("id")).filter(|id| !id.is_empty()).map(str::to_owned)
 }
 
 /// XEP-0484: a login with a token from an earlier login, in one round trip.
@@ -254,13 +251,13 @@ async fn fast(
     early: bool,
 ) -> Result<(String, Vec<u8>, Option<HtMechanism>), Option<(SaslError, Option<&'static str>)>> {
     let initial = auth
-        .get_child("initial-response", NS_SASL2)
+        .get_child("initial-response", ns::SASL2)
         .map_or(Ok(None), decode)
         .map_err(|e| Some((e, None)))?
         .ok_or(Some((SaslError::MalformedRequest, None)))?;
     let (username, proof) = HtMechanism::parse(&initial).map_err(|e| Some((e, None)))?;
     let client = user_agent_id(auth).ok_or(Some((SaslError::MalformedRequest, Some("FAST needs a user-agent id"))))?;
-    let fast_el = auth.get_child("fast", NS_FAST);
+    let fast_el = auth.get_child("fast", ns::FAST);
     let count = match fast_el.and_then(|f| f.attr("count")) {
         Some(c) => Some(
             c.trim()

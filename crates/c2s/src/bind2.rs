@@ -5,11 +5,9 @@
 
 use crate::C2sShared;
 use crate::negotiate::{Binding, bind_resource, new_id};
-use crate::sm::{self, Sm};
+use crate::sm::Sm;
 use rhein_module::{Bind2Feature, Ctx};
-use rhein_proto::{Element, xml};
-
-pub(crate) const NS: &str = "urn:xmpp:bind:0";
+use rhein_proto::{Element, ns, xml};
 
 /// A feature Bind2 enables when the request has an element in its namespace.
 enum Inline<'a> {
@@ -26,8 +24,8 @@ impl Inline<'_> {
     fn var(&self) -> &'static str {
         match self {
             Self::Module(feature) => feature.var,
-            Self::Csi => crate::csi::NS,
-            Self::Sm => sm::NS,
+            Self::Csi => ns::CSI,
+            Self::Sm => ns::SM,
         }
     }
 }
@@ -40,11 +38,11 @@ fn inline_features(shared: &C2sShared) -> impl Iterator<Item = Inline<'_>> {
 
 /// SASL2's inline `<bind/>`, listing what can be enabled with it (XEP-0386 §2.1).
 pub(crate) fn feature(shared: &C2sShared) -> Element {
-    let mut inline = Element::bare("inline", NS);
+    let mut inline = Element::bare("inline", ns::BIND2);
     for f in inline_features(shared) {
-        inline.append_child(xml::with_attr(Element::bare("feature", NS), "var", f.var()));
+        inline.append_child(xml::with_attr(Element::bare("feature", ns::BIND2), "var", f.var()));
     }
-    let mut bind = Element::bare("bind", NS);
+    let mut bind = Element::bare("bind", ns::BIND2);
     bind.append_child(inline);
     bind
 }
@@ -60,7 +58,7 @@ pub(crate) async fn bind(
 ) -> Option<(Binding, Element)> {
     let mut binding = bind_resource(shared, host, localpart, &resource_for(request)).await.ok()?;
     let ctx = shared.router.ctx(binding.jid.domain().as_str());
-    let mut bound = Element::bare("bound", NS);
+    let mut bound = Element::bare("bound", ns::BIND2);
     for hook in shared.router.bind2_hooks() {
         if let Some(result) = hook(ctx.clone(), binding.jid.clone()).await {
             bound.append_child(result);
@@ -106,7 +104,7 @@ async fn enable(
 /// Read from the element: xmpp-parsers' `BindQuery` refuses a second `<tag/>` (the first is
 /// taken here) and text beside the elements.
 fn resource_for(request: &Element) -> String {
-    let tag = request.get_child("tag", NS).map(Element::text).filter(|t| !t.trim().is_empty());
+    let tag = request.get_child("tag", ns::BIND2).map(Element::text).filter(|t| !t.trim().is_empty());
     match tag {
         Some(tag) => format!("{}/{}", tag.trim(), new_id()),
         None => new_id(),

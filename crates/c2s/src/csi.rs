@@ -2,11 +2,7 @@
 //! presence updates and chat states wait; anything that matters flushes them, in order.
 
 use crate::queued::Queued;
-use rhein_proto::Element;
-
-pub(crate) const NS: &str = "urn:xmpp:csi:0";
-const CHAT_STATES: &str = "http://jabber.org/protocol/chatstates";
-const HINTS: &str = "urn:xmpp:hints";
+use rhein_proto::{Element, ns};
 
 /// Stanzas held back for an inactive client, at most one presence per sender.
 #[derive(Default)]
@@ -21,7 +17,7 @@ impl Held {
             "presence" => {
                 matches!(el.attr("type"), Some("subscribe" | "subscribed" | "unsubscribe" | "unsubscribed" | "error"))
             }
-            "message" => el.children().any(|c| c.ns() != CHAT_STATES && c.ns() != HINTS),
+            "message" => el.children().any(|c| c.ns() != ns::CHAT_STATES && c.ns() != ns::HINTS),
             _ => true,
         }
     }

@@ -136,9 +136,9 @@ pub(crate) fn bound_features(shared: &C2sShared, sm_enabled: bool) -> Element {
 /// modules' features (capabilities, roster versioning, pre-approval).
 fn append_session_features(features: &mut Element, shared: &C2sShared, offer_sm: bool) {
     if offer_sm {
-        features.append_child(Element::bare("sm", sm::NS));
+        features.append_child(Element::bare("sm", ns::SM));
     }
-    features.append_child(Element::bare("csi", crate::csi::NS));
+    features.append_child(Element::bare("csi", ns::CSI));
     for f in shared.router.stream_features() {
         features.append_child(f.clone());
     }

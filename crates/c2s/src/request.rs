@@ -2,7 +2,7 @@
 //! rules of which phase allows what (RFC 6120 §4.3, §6.4, §7; XEP-0198): negotiation reads a
 //! request, checks it here, then runs the one handler of what was allowed.
 
-use crate::auth::{NS_SASL2, Profile};
+use crate::auth::Profile;
 use crate::sm;
 use rhein_proto::{Element, StreamErrorCondition as Cond, ns};
 
@@ -71,11 +71,11 @@ impl Request {
             Self::StartTls
         } else if el.is("auth", ns::SASL) {
             Self::Auth(el)
-        } else if el.is("authenticate", NS_SASL2) {
+        } else if el.is("authenticate", ns::SASL2) {
             Self::Sasl2(el)
-        } else if el.is("resume", sm::NS) {
+        } else if el.is("resume", ns::SM) {
             Self::Resume(Resume::of(&el))
-        } else if el.is("enable", sm::NS) {
+        } else if el.is("enable", ns::SM) {
             Self::Enable
         } else if el.is("iq", ns::CLIENT) {
             Self::iq(el)

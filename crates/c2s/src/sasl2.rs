@@ -3,13 +3,13 @@
 //! XEP-0484 FAST tokens for the next login. No stream restart.
 
 use crate::C2sShared;
-use crate::auth::{self, NS_FAST, NS_SASL2};
+use crate::auth;
 use crate::bind2;
 use crate::negotiate::{HandOver, Negotiation, Next, authenticated_features, bound_features};
 use crate::request::Resume;
 use crate::sm;
 use base64::Engine;
-use rhein_proto::{BareJid, Element, time, xml};
+use rhein_proto::{BareJid, Element, ns, time, xml};
 use rhein_sasl::HtMechanism;
 use rhein_storage::now_ms;
 
@@ -27,13 +27,13 @@ impl Negotiation {
         rotate: Option<HtMechanism>,
     ) -> Option<Next> {
         let owner = BareJid::new(&format!("{localpart}@{host}")).ok()?;
-        let mut success = Element::bare("success", NS_SASL2);
+        let mut success = Element::bare("success", ns::SASL2);
         if let Some(d) = additional {
             success.append_child(auth::additional_data(&d));
         }
         let token = issue_token(shared, &owner, request, rotate).await;
         let finish = |mut success: Element, identity: &str, extra: Vec<Element>| {
-            success.append_child(xml::text_el("authorization-identifier", NS_SASL2, identity));
+            success.append_child(xml::text_el("authorization-identifier", ns::SASL2, identity));
             for e in extra.into_iter().chain(token.clone()) {
                 success.append_child(e);
             }
@@ -41,7 +41,7 @@ impl Negotiation {
         };
 
         let mut results = Vec::new();
-        if let Some(resume) = request.get_child("resume", sm::NS) {
+        if let Some(resume) = request.get_child("resume", ns::SM) {
             let Resume { previd, h } = Resume::of(resume);
             let target = previd.and_then(|id| shared.resumable.find(&id, &owner));
             if let (Some(tx), Some(h)) = (target, h)
@@ -56,7 +56,7 @@ impl Negotiation {
             results.push(sm::failed("item-not-found", None));
         }
 
-        if let Some(bind) = request.get_child("bind", bind2::NS)
+        if let Some(bind) = request.get_child("bind", ns::BIND2)
             && let Some((binding, bound)) = bind2::bind(shared, host, localpart, bind).await
         {
             results.push(bound);
@@ -88,7 +88,7 @@ async fn issue_token(
     rotate: Option<HtMechanism>,
 ) -> Option<Element> {
     let requested =
-        request.get_child("request-token", NS_FAST).and_then(|r| r.attr("mechanism")).and_then(HtMechanism::from_name);
+        request.get_child("request-token", ns::FAST).and_then(|r| r.attr("mechanism")).and_then(HtMechanism::from_name);
     let mech = requested.or(rotate)?;
     let client = auth::user_agent_id(request)?;
     let mut raw = [0u8; 32];
@@ -99,7 +99,7 @@ async fn issue_token(
         tracing::error!(error = %e, "storing a FAST token failed");
         return None;
     }
-    let mut el = xml::with_attr(Element::bare("token", NS_FAST), "token", token);
+    let mut el = xml::with_attr(Element::bare("token", ns::FAST), "token", token);
     xml::set_attr(&mut el, "expiry", time::datetime(expiry));
     Some(el)
 }

@@ -5,7 +5,7 @@
 //! queueing deliveries, until a new connection resumes it or the resume timeout passes.
 
 use crate::C2sShared;
-use crate::csi::{self, Held};
+use crate::csi::Held;
 use crate::negotiate::Bound;
 use crate::queued::Queued;
 use crate::sm::{self, ResumeRequest, Sm};
@@ -166,10 +166,10 @@ impl Session<'_> {
 
     /// A top-level element from the client: SM nonzas here, stanzas to the router.
     async fn handle_element(&mut self, io: &mut StreamIo, el: Element) -> Option<Ended> {
-        if el.ns() == sm::NS {
+        if el.ns() == ns::SM {
             return self.handle_sm(io, &el).await;
         }
-        if el.ns() == csi::NS {
+        if el.ns() == ns::CSI {
             return self.handle_csi(io, &el).await;
         }
         if let Err((cond, text)) = check_top_level(&el) {

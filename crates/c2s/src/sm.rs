@@ -3,13 +3,11 @@
 
 use crate::C2sShared;
 use crate::queued::Queued;
-use rhein_proto::{BareJid, Element, xml};
+use rhein_proto::{BareJid, Element, ns, xml};
 use rhein_stream::StreamIo;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use tokio::sync::mpsc;
-
-pub(crate) const NS: &str = "urn:xmpp:sm:3";
 
 /// A new connection asking to take over a session (sent to the session's task).
 pub(crate) struct ResumeRequest {
@@ -149,7 +147,7 @@ impl Sm {
 
 /// `<a h='N'/>`, `<r/>` and friends.
 pub(crate) fn el(name: &str, attrs: &[(&str, String)]) -> Element {
-    let mut e = Element::bare(name, NS);
+    let mut e = Element::bare(name, ns::SM);
     for (k, v) in attrs {
         xml::set_attr(&mut e, k, v.clone());
     }

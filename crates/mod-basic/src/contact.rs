@@ -2,11 +2,9 @@
 //! so on, in the server's disco#info.
 
 use rhein_module::{Module, ModuleError, Registry};
-use rhein_proto::{Element, xml};
+use rhein_proto::{Element, ns, xml};
 use serde::Deserialize;
 use std::sync::Arc;
-
-const NS_DATA: &str = "jabber:x:data";
 
 /// `[modules.contact]`: lists of URIs (`mailto:`, `xmpp:`, `https:`) per kind.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -33,10 +31,10 @@ impl Module for Contact {
     }
 
     fn register(self: Arc<Self>, reg: &mut Registry) -> Result<(), ModuleError> {
-        let mut form = xml::with_attr(Element::bare("x", NS_DATA), "type", "result");
-        let mut ft = xml::with_attr(Element::bare("field", NS_DATA), "var", "FORM_TYPE");
+        let mut form = xml::with_attr(Element::bare("x", ns::DATA), "type", "result");
+        let mut ft = xml::with_attr(Element::bare("field", ns::DATA), "var", "FORM_TYPE");
         xml::set_attr(&mut ft, "type", "hidden");
-        ft.append_child(xml::text_el("value", NS_DATA, "http://jabber.org/network/serverinfo"));
+        ft.append_child(xml::text_el("value", ns::DATA, "http://jabber.org/network/serverinfo"));
         form.append_child(ft);
         for (kind, list) in [
             ("abuse", &self.abuse),
@@ -50,9 +48,9 @@ impl Module for Contact {
             if list.is_empty() {
                 continue;
             }
-            let mut f = xml::with_attr(Element::bare("field", NS_DATA), "var", format!("{kind}-addresses"));
+            let mut f = xml::with_attr(Element::bare("field", ns::DATA), "var", format!("{kind}-addresses"));
             for uri in list {
-                f.append_child(xml::text_el("value", NS_DATA, uri.as_str()));
+                f.append_child(xml::text_el("value", ns::DATA, uri.as_str()));
             }
             form.append_child(f);
         }

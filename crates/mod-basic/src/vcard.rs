@@ -10,14 +10,8 @@ use rhein_module::{
 };
 use rhein_proto::parsers::vcard::VCardQuery;
 use rhein_proto::vcard::photo_hash;
-use rhein_proto::{BareJid, Element, FullJid, StanzaError, xml};
+use rhein_proto::{BareJid, Element, FullJid, StanzaError, ns, xml};
 use std::sync::Arc;
-
-const NS: &str = "vcard-temp";
-const NS_UPDATE: &str = "vcard-temp:x:update";
-const NS_CONVERSION: &str = "urn:xmpp:pep-vcard-conversion:0";
-const AVATAR_DATA: &str = "urn:xmpp:avatar:data";
-const AVATAR_METADATA: &str = "urn:xmpp:avatar:metadata";
 
 /// The module, with each account's current photo hash (`None`: no photo).
 pub(crate) struct Vcard {
@@ -36,14 +30,16 @@ impl Module for Vcard {
     }
 
     fn register(self: Arc<Self>, reg: &mut Registry) -> Result<(), ModuleError> {
-        reg.feature(NS);
-        reg.account_feature(NS);
+        reg.feature(ns::VCARD);
+        reg.account_feature(ns::VCARD);
         reg.forgets(self.photo_hashes.clone());
         reg.get(Targets::Account, handle_vcard_get)?;
         // The vCard itself is kept as the account wrote it: passed through, not typed.
         let this = self.clone();
-        reg.iq(IqKind::Set, Targets::Account, NS, "vCard", move |ctx, iq| this.clone().handle_vcard_set(ctx, iq))?;
-        reg.account_feature(NS_CONVERSION);
+        reg.iq(IqKind::Set, Targets::Account, ns::VCARD, "vCard", move |ctx, iq| {
+            this.clone().handle_vcard_set(ctx, iq)
+        })?;
+        reg.account_feature(ns::PEP_VCARD_CONVERSION);
         let this = self.clone();
         // Before PEP stores the metadata: the data item it points to is already there.
         reg.stage_when(
@@ -62,13 +58,13 @@ async fn handle_vcard_get(ctx: Ctx, iq: Iq<VCardQuery>) -> IqResult {
     let owner = iq.account();
     let stored = ctx.db.account_data().get(owner.as_str(), "vcard", "").await.map_err(internal)?;
     // No vCard yet: an empty one (XEP-0054 §3.1).
-    Ok(Some(stored.and_then(|s| s.parse().ok()).unwrap_or_else(|| Element::bare("vCard", NS))))
+    Ok(Some(stored.and_then(|s| s.parse().ok()).unwrap_or_else(|| Element::bare("vCard", ns::VCARD))))
 }
 
 impl Vcard {
     async fn handle_vcard_set(self: Arc<Self>, ctx: Ctx, iq: Element) -> IqResult {
         let owner = own_request(&iq)?.to_bare();
-        let vcard = iq.get_child("vCard", NS).ok_or_else(StanzaError::bad_request)?;
+        let vcard = iq.get_child("vCard", ns::VCARD).ok_or_else(StanzaError::bad_request)?;
         self.store(&ctx, &owner, vcard).await?;
         Ok(None)
     }
@@ -97,21 +93,26 @@ impl Vcard {
         let mut photo = None;
         for info in metadata.children().filter(|i| i.name() == "info" && i.attr("url").is_none()) {
             let Some(id) = info.attr("id") else { continue };
-            let stored =
-                ctx.db.pubsub().items_by_id(owner.as_str(), AVATAR_DATA, &[id.to_owned()]).await.map_err(internal)?;
+            let stored = ctx
+                .db
+                .pubsub()
+                .items_by_id(owner.as_str(), ns::AVATAR_DATA, &[id.to_owned()])
+                .await
+                .map_err(internal)?;
             let data = stored.first().and_then(|row| row.payload.parse::<Element>().ok());
-            if let Some(data) = data.filter(|d| d.is("data", AVATAR_DATA)) {
+            if let Some(data) = data.filter(|d| d.is("data", ns::AVATAR_DATA)) {
                 photo = Some((info.attr("type").unwrap_or("image/png").to_owned(), data.text()));
                 break;
             }
         }
         let stored = ctx.db.account_data().get(owner.as_str(), "vcard", "").await.map_err(internal)?;
-        let mut vcard = stored.and_then(|s| s.parse::<Element>().ok()).unwrap_or_else(|| Element::bare("vCard", NS));
-        vcard.remove_child("PHOTO", NS);
+        let mut vcard =
+            stored.and_then(|s| s.parse::<Element>().ok()).unwrap_or_else(|| Element::bare("vCard", ns::VCARD));
+        vcard.remove_child("PHOTO", ns::VCARD);
         if let Some((kind, binval)) = photo {
-            let mut p = Element::bare("PHOTO", NS);
-            p.append_child(xml::text_el("TYPE", NS, kind));
-            p.append_child(xml::text_el("BINVAL", NS, binval));
+            let mut p = Element::bare("PHOTO", ns::VCARD);
+            p.append_child(xml::text_el("TYPE", ns::VCARD, kind));
+            p.append_child(xml::text_el("BINVAL", ns::VCARD, binval));
             vcard.append_child(p);
         }
         self.store(&ctx, &owner, &vcard).await?;
@@ -132,15 +133,15 @@ impl Vcard {
     /// broadcast or directed (XEP-0398 §4), that does not carry one already (clients that
     /// manage it themselves keep theirs).
     async fn handle_presence(self: Arc<Self>, ctx: Ctx, mut el: Element) -> Result<Flow, StanzaError> {
-        if el.attr("type").is_some() || el.get_child("x", NS_UPDATE).is_some() {
+        if el.attr("type").is_some() || el.get_child("x", ns::VCARD_UPDATE).is_some() {
             return Ok(Flow::Continue(el));
         }
         let Some(from) = el.attr("from").and_then(|f| FullJid::new(f).ok()) else { return Ok(Flow::Continue(el)) };
         let hash = self.hash_of(&ctx, &from.to_bare()).await?;
-        let mut x = Element::bare("x", NS_UPDATE);
+        let mut x = Element::bare("x", ns::VCARD_UPDATE);
         x.append_child(match hash {
-            Some(h) => xml::text_el("photo", NS_UPDATE, h),
-            None => Element::bare("photo", NS_UPDATE),
+            Some(h) => xml::text_el("photo", ns::VCARD_UPDATE, h),
+            None => Element::bare("photo", ns::VCARD_UPDATE),
         });
         el.append_child(x);
         Ok(Flow::Continue(el))
@@ -152,9 +153,9 @@ fn avatar_metadata(el: &Element) -> Option<&Element> {
     if el.name() != "iq" || el.attr("type") != Some("set") {
         return None;
     }
-    let publish = el.get_child("pubsub", rhein_proto::ns::PUBSUB)?.get_child("publish", rhein_proto::ns::PUBSUB)?;
-    if publish.attr("node") != Some(AVATAR_METADATA) {
+    let publish = el.get_child("pubsub", ns::PUBSUB)?.get_child("publish", ns::PUBSUB)?;
+    if publish.attr("node") != Some(ns::AVATAR_METADATA) {
         return None;
     }
-    publish.get_child("item", rhein_proto::ns::PUBSUB)?.get_child("metadata", AVATAR_METADATA)
+    publish.get_child("item", ns::PUBSUB)?.get_child("metadata", ns::AVATAR_METADATA)
 }

@@ -81,7 +81,7 @@ impl Module for Im {
         }
         // MIX participant's server (XEP-0405): above moves (5) and the archive (10), below
         // blocking (100).
-        reg.account_feature(rhein_proto::mix::NS_PAM);
+        reg.account_feature(ns::MIX_PAM);
         reg.account_feature(pam::NS_ARCHIVE);
         reg.set(Targets::Account, move |ctx, iq| pam::handle_client_join(ctx, iq, limit))?;
         reg.set(Targets::Account, pam::handle_client_leave)?;

@@ -12,18 +12,17 @@ use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, xml};
 use rhein_storage::{RosterRow, Subscription};
 use std::time::Duration;
 
-const NS: &str = "urn:xmpp:moved:1";
 /// How long the old account's server gets to produce the statement.
 const VERIFY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `presence/bare` before the subscription state machine.
 /// A subscription request announcing a move (the handler checks the claim).
 pub(crate) fn announced(el: &Element) -> bool {
-    el.attr("type") == Some("subscribe") && el.get_child("moved", NS).is_some()
+    el.attr("type") == Some("subscribe") && el.get_child("moved", ns::MOVED).is_some()
 }
 
 pub(crate) async fn handle_inbound(ctx: Ctx, el: Element, limit: RosterLimit) -> Result<Flow, StanzaError> {
-    let claim = el.get_child("moved", NS).and_then(|m| m.get_child("old-jid", NS)).map(Element::text);
+    let claim = el.get_child("moved", ns::MOVED).and_then(|m| m.get_child("old-jid", ns::MOVED)).map(Element::text);
     let parties = (el.attr("type"), el.attr("to").map(Jid::new), el.attr("from").map(Jid::new), claim);
     let (Some("subscribe"), Some(Ok(to)), Some(Ok(from)), Some(old)) = parties else { return Ok(Flow::Continue(el)) };
     let Ok(old) = BareJid::new(old.trim()) else { return Ok(Flow::Continue(el)) };
@@ -86,7 +85,7 @@ async fn carry_over(
 /// Whether the old account's `urn:xmpp:moved:1` statement names `new` (or its server
 /// answers `<gone/>` with that address).
 async fn statement_names(ctx: &Ctx, asker: &BareJid, old: &BareJid, new: &BareJid) -> bool {
-    let mut items = xml::with_attr(Element::bare("items", ns::PUBSUB), "node", NS);
+    let mut items = xml::with_attr(Element::bare("items", ns::PUBSUB), "node", ns::MOVED);
     items.append_child(xml::with_attr(Element::bare("item", ns::PUBSUB), "id", "current"));
     let mut pubsub = Element::bare("pubsub", ns::PUBSUB);
     pubsub.append_child(items);
@@ -100,8 +99,8 @@ async fn statement_names(ctx: &Ctx, asker: &BareJid, old: &BareJid, new: &BareJi
             .get_child("pubsub", ns::PUBSUB)
             .and_then(|p| p.get_child("items", ns::PUBSUB))
             .and_then(|i| i.get_child("item", ns::PUBSUB))
-            .and_then(|i| i.get_child("moved", NS))
-            .and_then(|m| m.get_child("new-jid", NS))
+            .and_then(|i| i.get_child("moved", ns::MOVED))
+            .and_then(|m| m.get_child("new-jid", ns::MOVED))
             .map(Element::text),
         Some("error") => answer
             .get_child("error", ns::CLIENT)

@@ -6,19 +6,16 @@ use rhein_module::{Ctx, Flow};
 use rhein_proto::{BareJid, Element, FullJid, StanzaError, ns, time, xml};
 use rhein_storage::now_ms;
 
-const HINTS: &str = "urn:xmpp:hints";
-const CHAT_STATES: &str = "http://jabber.org/protocol/chatstates";
-
 /// Whether a message is worth keeping: not marked `no-store`, and carrying more than a chat
 /// state (XEP-0334, XEP-0085).
 fn worth_storing(el: &Element) -> bool {
-    if el.get_child("no-store", HINTS).is_some() {
+    if el.get_child("no-store", ns::HINTS).is_some() {
         return false;
     }
-    if el.get_child("store", HINTS).is_some() {
+    if el.get_child("store", ns::HINTS).is_some() {
         return true;
     }
-    el.children().any(|c| c.ns() != CHAT_STATES && c.ns() != HINTS)
+    el.children().any(|c| c.ns() != ns::CHAT_STATES && c.ns() != ns::HINTS)
 }
 
 /// `Undeliverable` stage: store chat and normal messages; a full store falls through, and

@@ -9,7 +9,7 @@
 use crate::internal;
 use crate::roster::{self, RosterLimit};
 use rhein_module::{Ctx, Flow, Interest, Iq, IqResult};
-use rhein_proto::mix::{ClientJoin, ClientLeave, Join, Leave, NS_CORE, RosterChannel, nodes};
+use rhein_proto::mix::{ClientJoin, ClientLeave, Join, Leave, RosterChannel, nodes};
 use rhein_proto::roster::Item;
 use rhein_proto::{BareJid, Element, StanzaError, ns, sid, xml};
 use rhein_storage::{ArchiveRow, RosterRow, Subscription, now_ms};
@@ -62,7 +62,7 @@ pub(crate) async fn handle_client_join(ctx: Ctx, iq: Iq<ClientJoin>, limit: Rost
     roster::item_or_new(&ctx, &owner, &channel, limit).await?;
     let answer = ask_channel(&ctx, &owner, &channel, request.join.into()).await?;
     let joined = answer
-        .get_child("join", NS_CORE)
+        .get_child("join", ns::MIX_CORE)
         .and_then(|j| Join::try_from(j.clone()).ok())
         .ok_or_else(|| StanzaError::undefined_condition().with_text("the channel answered without <join/>"))?;
     let id = joined
@@ -123,7 +123,7 @@ pub(crate) async fn handle_client_leave(ctx: Ctx, iq: Iq<ClientLeave>) -> IqResu
 /// Whether a message to a bare JID looks like channel traffic: a reflected message or a
 /// notification from a MIX node. Only those cost a lookup.
 pub(crate) fn looks_like_channel_traffic(el: &Element) -> bool {
-    el.get_child("mix", NS_CORE).is_some()
+    el.get_child("mix", ns::MIX_CORE).is_some()
         || el
             .get_child("event", ns::PUBSUB_EVENT)
             .is_some_and(|e| e.children().any(|i| i.attr("node").is_some_and(|n| n.starts_with("urn:xmpp:mix:nodes:"))))

@@ -14,8 +14,8 @@ pub(crate) fn archivable(el: &Element) -> bool {
     el.name() == "message"
         && matches!(el.attr("type"), None | Some("chat" | "normal"))
         && el.get_child("body", ns::CLIENT).is_some()
-        && el.get_child("no-store", "urn:xmpp:hints").is_none()
-        && el.get_child("no-permanent-store", "urn:xmpp:hints").is_none()
+        && el.get_child("no-store", ns::HINTS).is_none()
+        && el.get_child("no-permanent-store", ns::HINTS).is_none()
 }
 
 fn bare_attr(el: &Element, name: &str) -> Option<BareJid> {

@@ -4,7 +4,7 @@
 //! to fetch.
 
 use rhein_module::Ctx;
-use rhein_proto::{BareJid, Element, FullJid, ns, sid, time, xml};
+use rhein_proto::{BareJid, Element, FullJid, ns, time, xml};
 use rhein_storage::{ArchiveQuery, Page};
 
 /// Runs for every session Bind2 binds; the `<metadata/>` for `<bound/>`.
@@ -20,10 +20,9 @@ async fn drop_archived_offline(ctx: &Ctx, owner: &BareJid) {
     let offline = ctx.db.offline();
     let Ok(waiting) = offline.list(owner.as_str()).await else { return };
     for (id, message) in waiting {
-        let archived = message
-            .stanza
-            .parse::<Element>()
-            .is_ok_and(|m| m.children().any(|c| c.is("stanza-id", sid::NS) && c.attr("by") == Some(owner.as_str())));
+        let archived = message.stanza.parse::<Element>().is_ok_and(|m| {
+            m.children().any(|c| c.is("stanza-id", ns::STANZA_ID) && c.attr("by") == Some(owner.as_str()))
+        });
         if archived && let Err(e) = offline.remove(owner.as_str(), id).await {
             tracing::warn!(error = %e, "dropping an archived offline message failed");
         }

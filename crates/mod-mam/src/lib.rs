@@ -54,8 +54,8 @@ impl Module for Mam {
     fn register(self: Arc<Self>, reg: &mut Registry) -> Result<(), ModuleError> {
         reg.account_feature(ns::MAM);
         reg.account_feature(ns::MAM_EXTENDED);
-        reg.account_feature(rhein_proto::sid::NS);
-        reg.feature(rhein_proto::sid::NS);
+        reg.account_feature(ns::STANZA_ID);
+        reg.feature(ns::STANZA_ID);
         reg.get(Targets::Account, query::handle_form)?;
         let pages = PageLimits { max: self.config.max_page, default: self.config.default_page };
         reg.set(Targets::Account, move |ctx, iq| query::handle_query(ctx, iq, pages))?;

@@ -2,7 +2,7 @@
 //! participants, node subscriptions, the allowed and banned lists, and the presence of
 //! participants' clients (XEP-0403). Everything but presence is also in storage.
 
-use rhein_proto::{BareJid, Element, FullJid};
+use rhein_proto::{BareJid, Element, FullJid, ns};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -244,7 +244,7 @@ impl Channel {
             MESSAGES => c.messages_subscription,
             PRESENCE => c.presence_subscription,
             PARTICIPANTS => c.participants_subscription,
-            INFO | AVATAR_DATA | AVATAR_METADATA => c.info_subscription,
+            INFO | ns::AVATAR_DATA | ns::AVATAR_METADATA => c.info_subscription,
             ALLOWED => c.allowed_subscription,
             BANNED => c.banned_subscription,
             CONFIG => c.config_access,
@@ -259,7 +259,7 @@ impl Channel {
         use rhein_proto::mix::nodes::*;
         Some(match node {
             INFO => self.config.info_update,
-            AVATAR_DATA | AVATAR_METADATA => self.config.avatar_update,
+            ns::AVATAR_DATA | ns::AVATAR_METADATA => self.config.avatar_update,
             ALLOWED | BANNED => Level::Admins,
             CONFIG => Level::Owners,
             _ => return None,

@@ -3,12 +3,11 @@
 
 use crate::channel::{ChannelConfig, Info, Level, Visibility};
 use rhein_proto::form::{bit, boolean, field, form, options, submitted};
-use rhein_proto::mix::{NS_ADMIN, NS_CORE};
 use rhein_proto::{BareJid, Element, StanzaError, ns, xml};
 
 /// The information node's item (`result`) or the form to change it (`form`).
 pub(crate) fn info_form(info: &Info, kind: &str) -> Element {
-    let mut x = form(kind, NS_CORE);
+    let mut x = form(kind, ns::MIX_CORE);
     if kind == "form" {
         x.append_child(xml::text_el("title", ns::DATA, "Information Node Modification"));
     }
@@ -93,7 +92,7 @@ const BOOLS: &[BoolField] = &[
 /// option with its current value.
 pub(crate) fn config_form(config: &ChannelConfig, kind: &str) -> Element {
     let mut c = config.clone();
-    let mut x = form(kind, NS_ADMIN);
+    let mut x = form(kind, ns::MIX_ADMIN);
     if kind == "form" {
         x.append_child(xml::text_el("title", ns::DATA, "Configuration Node Modification"));
     }
@@ -184,10 +183,10 @@ mod tests {
         assert_eq!(config.jid_visibility, Visibility::Hidden);
         assert_eq!(config.messages_subscription, Level::Participants);
         let no_owner = field("Owner", "jid-multi", &[]);
-        let mut x = form("submit", NS_ADMIN);
+        let mut x = form("submit", ns::MIX_ADMIN);
         x.append_child(no_owner);
         assert!(apply_config(&mut config, &x).is_err());
-        let mut bad_level = form("submit", NS_ADMIN);
+        let mut bad_level = form("submit", ns::MIX_ADMIN);
         bad_level.append_child(field("Messages Node Subscription", "list-single", &["owners"]));
         assert!(apply_config(&mut config, &bad_level).is_err());
     }
@@ -195,7 +194,7 @@ mod tests {
     #[test]
     fn info_keeps_fields_not_submitted() {
         let mut info = Info { name: "Coven".into(), description: "heath".into(), ..Info::default() };
-        let mut x = form("submit", NS_CORE);
+        let mut x = form("submit", ns::MIX_CORE);
         x.append_child(field("Description", "text-single", &["cave"]));
         apply_info(&mut info, &x).unwrap();
         assert_eq!((info.name.as_str(), info.description.as_str()), ("Coven", "cave"));

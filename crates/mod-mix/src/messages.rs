@@ -7,7 +7,7 @@ use crate::channel::{Channel, Visibility};
 use crate::service::{Mix, Request};
 use rhein_module::archive::{self, PageLimits};
 use rhein_module::{Ctx, Outbox, storage_failure};
-use rhein_proto::mix::{MessageSender, NS_CORE, NS_MISC, Retract, nodes};
+use rhein_proto::mix::{MessageSender, Retract, nodes};
 use rhein_proto::parsers::mam::Query;
 use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, sid, xml};
 use rhein_storage::{ArchiveRow, now_ms};
@@ -21,7 +21,7 @@ impl Mix {
         jid: &BareJid,
         el: &Element,
     ) -> Result<(), StanzaError> {
-        let retract = el.get_child("retract", NS_MISC).and_then(|r| Retract::try_from(r.clone()).ok());
+        let retract = el.get_child("retract", ns::MIX_MISC).and_then(|r| Retract::try_from(r.clone()).ok());
         if retract.is_none() && el.attr("type") != Some("groupchat") {
             return Err(StanzaError::bad_request().with_text("messages to a channel are of type groupchat"));
         }
@@ -86,7 +86,7 @@ fn reflection(c: &Channel, id: &str, stanza_id: &str, el: &Element, with_jid: bo
     let mut msg = xml::with_attr(Element::bare("message", ns::CLIENT), "type", "groupchat");
     xml::set_attr(&mut msg, "from", format!("{}/{id}", c.jid));
     xml::set_attr(&mut msg, "id", stanza_id);
-    for child in el.children().filter(|child| !child.is("mix", NS_CORE)) {
+    for child in el.children().filter(|child| !child.is("mix", ns::MIX_CORE)) {
         msg.append_child(child.clone());
     }
     sid::drop_claims(&mut msg, c.jid.as_str());

@@ -213,7 +213,7 @@ impl Mix {
         op: &Element,
         node: &str,
     ) -> Result<(), StanzaError> {
-        if !matches!(node, nodes::ALLOWED | nodes::BANNED | nodes::AVATAR_DATA | nodes::AVATAR_METADATA) {
+        if !matches!(node, nodes::ALLOWED | nodes::BANNED | ns::AVATAR_DATA | ns::AVATAR_METADATA) {
             return Err(StanzaError::not_allowed().with_text("items of this node are not retracted"));
         }
         let level = c.write_level(node).ok_or_else(StanzaError::not_allowed)?;

@@ -5,7 +5,7 @@
 use crate::channel::{Channel, ClientPresence, Visibility};
 use crate::service::Mix;
 use rhein_module::{Ctx, Outbox};
-use rhein_proto::mix::{NS_CORE, NS_PRESENCE, PresenceSender, nodes};
+use rhein_proto::mix::{PresenceSender, nodes};
 use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, ns, xml};
 
 impl Mix {
@@ -79,7 +79,7 @@ pub(crate) fn view(
         let theirs = entry
             .presence
             .children()
-            .filter(|ch| !(ch.name() == "mix" && [NS_CORE, NS_PRESENCE].contains(&ch.ns().as_str())));
+            .filter(|ch| !(ch.name() == "mix" && [ns::MIX_CORE, ns::MIX_PRESENCE].contains(&ch.ns().as_str())));
         for child in theirs {
             p.append_child(child.clone());
         }

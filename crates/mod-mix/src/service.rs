@@ -5,7 +5,7 @@ use crate::MixConfig;
 use crate::channel::{Channel, ChannelConfig, Info};
 use crate::{misc, store};
 use rhein_module::{Ctx, Entities, Outbox, Shared};
-use rhein_proto::mix::{Create, Destroy, NS_ADMIN, NS_CORE, NS_MISC, nodes, parse};
+use rhein_proto::mix::{Create, Destroy, nodes, parse};
 use rhein_proto::xml::StanzaKind;
 use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, time, xml};
 use std::sync::Arc;
@@ -99,7 +99,7 @@ impl Mix {
                 let mut features = vec![
                     ns::DISCO_INFO,
                     ns::DISCO_ITEMS,
-                    NS_CORE,
+                    ns::MIX_CORE,
                     "urn:xmpp:mix:core:1#searchable",
                     misc::NICK_REGISTER,
                 ];
@@ -114,9 +114,9 @@ impl Mix {
             (Some("get"), ns::DISCO_ITEMS, "query") if payload.attr("node").is_none() => {
                 self.listed_channels(ctx, &who).await?
             }
-            (Some("set"), NS_CORE, "create") => self.create(ctx, &who, payload).await?,
-            (Some("set"), NS_MISC, "register") => self.register(ctx, out, &who, payload).await?,
-            (Some("set"), NS_CORE, "destroy") => {
+            (Some("set"), ns::MIX_CORE, "create") => self.create(ctx, &who, payload).await?,
+            (Some("set"), ns::MIX_MISC, "register") => self.register(ctx, out, &who, payload).await?,
+            (Some("set"), ns::MIX_CORE, "destroy") => {
                 self.destroy(ctx, out, &who, payload).await?;
                 out.push(xml::iq_result(el, None));
                 return Ok(());
@@ -219,15 +219,15 @@ impl Mix {
         let channel = self.existing(ctx, jid).await?;
         let mut c = channel.lock().await;
         let req = Request { from, who: from.to_bare(), payload, set };
-        let answer = if req.is(true, NS_CORE, "join") {
+        let answer = if req.is(true, ns::MIX_CORE, "join") {
             self.join(ctx, out, &mut c, &req).await?
-        } else if req.is(true, NS_CORE, "leave") {
+        } else if req.is(true, ns::MIX_CORE, "leave") {
             self.leave(ctx, out, &mut c, &req).await?
-        } else if req.is(true, NS_CORE, "setnick") {
+        } else if req.is(true, ns::MIX_CORE, "setnick") {
             self.set_nick(ctx, out, &mut c, &req).await?
-        } else if req.is(true, NS_CORE, "update-subscription") {
+        } else if req.is(true, ns::MIX_CORE, "update-subscription") {
             self.update_subscription(ctx, &mut c, &req).await?
-        } else if req.is(false, NS_MISC, "invite") {
+        } else if req.is(false, ns::MIX_MISC, "invite") {
             self.invite(ctx, &mut c, &req).await?
         } else if req.is(false, ns::DISCO_INFO, "query") {
             channel_info(&c, &req)?
@@ -272,7 +272,7 @@ fn channel_info(c: &Channel, req: &Request<'_>) -> Result<Option<Element>, Stanz
         c.info.name.clone()
     };
     q.append_child(identity(&name));
-    for f in [ns::DISCO_INFO, ns::DISCO_ITEMS, NS_CORE, NS_ADMIN, NS_MISC, ns::MAM, "urn:xmpp:mix:presence:0"] {
+    for f in [ns::DISCO_INFO, ns::DISCO_ITEMS, ns::MIX_CORE, ns::MIX_ADMIN, ns::MIX_MISC, ns::MAM, ns::MIX_PRESENCE] {
         q.append_child(feature(f));
     }
     Ok(Some(q))
@@ -294,8 +294,8 @@ fn channel_nodes(c: &Channel, req: &Request<'_>) -> Option<Element> {
         nodes::ALLOWED,
         nodes::BANNED,
         nodes::JIDMAP,
-        nodes::AVATAR_DATA,
-        nodes::AVATAR_METADATA,
+        ns::AVATAR_DATA,
+        ns::AVATAR_METADATA,
     ] {
         if c.subscribable(node, &req.who) {
             let mut item = xml::with_attr(Element::bare("item", ns::DISCO_ITEMS), "jid", c.jid.as_str());

@@ -7,7 +7,7 @@ use crate::channel::{Channel, ChannelConfig, Member};
 use crate::forms;
 use rhein_module::{Ctx, storage_failure};
 use rhein_proto::mix::{JidMapEntry, Participant, nodes};
-use rhein_proto::{BareJid, Element, StanzaError, xml};
+use rhein_proto::{BareJid, Element, StanzaError, ns, xml};
 use rhein_storage::{ItemPage, ItemRow};
 use std::collections::BTreeSet;
 
@@ -19,8 +19,8 @@ const STANDARD: &[&str] = &[
     nodes::PRESENCE,
     nodes::BANNED,
     nodes::JIDMAP,
-    nodes::AVATAR_DATA,
-    nodes::AVATAR_METADATA,
+    ns::AVATAR_DATA,
+    ns::AVATAR_METADATA,
 ];
 
 /// Items of a node, all of them (participants and lists are small enough to hold).

@@ -2,14 +2,11 @@
 //! role by nickname (kick, voice, moderator) or an affiliation by JID (ban, member, admin,
 //! owner), and the lists of each.
 
-use crate::NS_USER;
 use crate::occupants::{SELF, presence_of, presence_to_room, to_everyone};
 use crate::room::{Affiliation, Occupant, Role, Room};
 use crate::service::{Muc, Outbox};
 use rhein_module::Ctx;
-use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, xml};
-
-pub(crate) const NS_ADMIN: &str = "http://jabber.org/protocol/muc#admin";
+use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, ns, xml};
 
 /// Status codes of §15.6 for removals.
 const BANNED: &str = "301";
@@ -26,8 +23,8 @@ impl Muc {
     pub(crate) fn admin_get(&self, room: &Room, from: &FullJid, query: &Element) -> Result<Element, StanzaError> {
         let actor = room.by_session(from).map(|o| o.role).unwrap_or(Role::None);
         let actor_affiliation = room.affiliation(&from.to_bare());
-        let item = query.get_child("item", NS_ADMIN).ok_or_else(StanzaError::bad_request)?;
-        let mut out = Element::bare("query", NS_ADMIN);
+        let item = query.get_child("item", ns::MUC_ADMIN).ok_or_else(StanzaError::bad_request)?;
+        let mut out = Element::bare("query", ns::MUC_ADMIN);
         if let Some(role) = item.attr("role") {
             if actor != Role::Moderator {
                 return Err(StanzaError::forbidden().with_text("moderators only"));
@@ -58,7 +55,7 @@ impl Muc {
     }
 
     fn list_item(&self, room: &Room, jid: &BareJid, present: Option<&Occupant>) -> Element {
-        let mut item = xml::with_attr(Element::bare("item", NS_ADMIN), "jid", jid.as_str());
+        let mut item = xml::with_attr(Element::bare("item", ns::MUC_ADMIN), "jid", jid.as_str());
         xml::set_attr(&mut item, "affiliation", room.affiliation(jid).as_str());
         if let Some(occ) = present {
             xml::set_attr(&mut item, "role", occ.role.as_str());
@@ -81,8 +78,8 @@ impl Muc {
         let actor_affiliation = room.affiliation(&actor_bare);
         let actor_nick = room.by_session(from).map(|o| o.nick.clone());
         let mut changes = Vec::new();
-        for item in query.children().filter(|c| c.is("item", NS_ADMIN)) {
-            let reason = item.get_child("reason", NS_ADMIN).map(Element::text).unwrap_or_default();
+        for item in query.children().filter(|c| c.is("item", ns::MUC_ADMIN)) {
+            let reason = item.get_child("reason", ns::MUC_ADMIN).map(Element::text).unwrap_or_default();
             let change = match (item.attr("role"), item.attr("affiliation")) {
                 (Some(role), _) => {
                     let role = Role::parse(role).ok_or_else(|| StanzaError::bad_request().with_text("unknown role"))?;
@@ -247,12 +244,12 @@ fn check_affiliation_change(
 
 /// Adds the moderator's reason and nick to the item of a removal or change.
 fn with_reason(mut p: Element, reason: &str, actor: &str) -> Element {
-    if let Some(item) = p.get_child_mut("x", NS_USER).and_then(|x| x.get_child_mut("item", NS_USER)) {
+    if let Some(item) = p.get_child_mut("x", ns::MUC_USER).and_then(|x| x.get_child_mut("item", ns::MUC_USER)) {
         if !actor.is_empty() {
-            item.append_child(xml::with_attr(Element::bare("actor", NS_USER), "nick", actor));
+            item.append_child(xml::with_attr(Element::bare("actor", ns::MUC_USER), "nick", actor));
         }
         if !reason.is_empty() {
-            item.append_child(xml::text_el("reason", NS_USER, reason));
+            item.append_child(xml::text_el("reason", ns::MUC_USER, reason));
         }
     }
     p

@@ -1,6 +1,5 @@
 //! Service discovery of the service (its public rooms) and of rooms (XEP-0045 §6).
 
-use crate::NS_MUC;
 use crate::room::{Room, Whois};
 use crate::service::{Muc, Outbox};
 use rhein_module::{Ctx, storage_failure};
@@ -32,7 +31,7 @@ impl Muc {
             (Some("get"), ns::DISCO_INFO, "query") => {
                 let mut q = Element::bare("query", ns::DISCO_INFO);
                 q.append_child(identity(&self.config.name));
-                for f in [ns::DISCO_INFO, ns::DISCO_ITEMS, NS_MUC] {
+                for f in [ns::DISCO_INFO, ns::DISCO_ITEMS, ns::MUC] {
                     q.append_child(feature(f));
                 }
                 q
@@ -86,7 +85,7 @@ impl Muc {
         };
         q.append_child(identity(&name));
         let features = [
-            NS_MUC,
+            ns::MUC,
             if c.public { "muc_public" } else { "muc_hidden" },
             if c.persistent { "muc_persistent" } else { "muc_temporary" },
             if c.members_only { "muc_membersonly" } else { "muc_open" },
@@ -94,12 +93,12 @@ impl Muc {
             if c.whois == Whois::Anyone { "muc_nonanonymous" } else { "muc_semianonymous" },
             if c.password.is_empty() { "muc_unsecured" } else { "muc_passwordprotected" },
             "http://jabber.org/protocol/muc#stable_id",
-            crate::NS_OCCUPANT_ID,
-            "urn:xmpp:ping",
-            "jabber:iq:register",
-            crate::notify::NS_PUSH,
-            "urn:xmpp:mmn:0",
-            rhein_proto::vcard::NS,
+            ns::OCCUPANT_ID,
+            ns::PING,
+            ns::REGISTER,
+            ns::MUC_PUSH,
+            ns::MUC_MENTIONS,
+            ns::VCARD,
         ];
         for f in features {
             q.append_child(feature(f));

@@ -1,6 +1,5 @@
 //! Mediated invitations and declines (XEP-0045 §7.8.2), and voice requests (§7.13).
 
-use crate::NS_USER;
 use crate::room::{Affiliation, Role, Room};
 use crate::service::{Muc, Outbox};
 use rhein_module::Ctx;
@@ -17,11 +16,11 @@ pub(crate) enum Special<'a> {
 }
 
 pub(crate) fn special(el: &Element) -> Option<Special<'_>> {
-    if let Some(x) = el.get_child("x", NS_USER) {
-        if let Some(invite) = x.get_child("invite", NS_USER) {
+    if let Some(x) = el.get_child("x", ns::MUC_USER) {
+        if let Some(invite) = x.get_child("invite", ns::MUC_USER) {
             return Some(Special::Invite(invite));
         }
-        if let Some(decline) = x.get_child("decline", NS_USER) {
+        if let Some(decline) = x.get_child("decline", ns::MUC_USER) {
             return Some(Special::Decline(decline));
         }
     }
@@ -32,7 +31,7 @@ pub(crate) fn special(el: &Element) -> Option<Special<'_>> {
 }
 
 fn reason_of(el: &Element) -> Option<String> {
-    el.get_child("reason", NS_USER).map(Element::text)
+    el.get_child("reason", ns::MUC_USER).map(Element::text)
 }
 
 impl Muc {
@@ -80,14 +79,14 @@ impl Muc {
                 }
             }
         }
-        let mut notice = xml::with_attr(Element::bare("invite", NS_USER), "from", from.to_bare().as_str());
+        let mut notice = xml::with_attr(Element::bare("invite", ns::MUC_USER), "from", from.to_bare().as_str());
         if let Some(reason) = reason_of(invite) {
-            notice.append_child(xml::text_el("reason", NS_USER, reason));
+            notice.append_child(xml::text_el("reason", ns::MUC_USER, reason));
         }
-        let mut x = Element::bare("x", NS_USER);
+        let mut x = Element::bare("x", ns::MUC_USER);
         x.append_child(notice);
         if !room.config.password.is_empty() {
-            x.append_child(xml::text_el("password", NS_USER, room.config.password.clone()));
+            x.append_child(xml::text_el("password", ns::MUC_USER, room.config.password.clone()));
         }
         let mut m = room.message_to(to.as_str(), x);
         m.append_child(xml::text_el("body", ns::CLIENT, format!("{} invites you to {}", from.to_bare(), room.jid)));
@@ -98,11 +97,11 @@ impl Muc {
     /// An invitee declines: the inviter is told.
     fn decline(&self, out: &mut Outbox, room: &Room, from: &FullJid, decline: &Element) -> Result<(), StanzaError> {
         let to = decline.attr("to").and_then(|t| Jid::new(t).ok()).ok_or_else(StanzaError::bad_request)?;
-        let mut notice = xml::with_attr(Element::bare("decline", NS_USER), "from", from.to_bare().as_str());
+        let mut notice = xml::with_attr(Element::bare("decline", ns::MUC_USER), "from", from.to_bare().as_str());
         if let Some(reason) = reason_of(decline) {
-            notice.append_child(xml::text_el("reason", NS_USER, reason));
+            notice.append_child(xml::text_el("reason", ns::MUC_USER, reason));
         }
-        let mut x = Element::bare("x", NS_USER);
+        let mut x = Element::bare("x", ns::MUC_USER);
         x.append_child(notice);
         out.push(room.message_to(to.as_str(), x));
         Ok(())
@@ -128,9 +127,9 @@ impl Muc {
                 return Err(StanzaError::bad_request().with_text("an approval names muc#roomnick"));
             };
             if matches!(allow.as_str(), "1" | "true") {
-                let mut item = xml::with_attr(Element::bare("item", crate::admin::NS_ADMIN), "nick", nick);
+                let mut item = xml::with_attr(Element::bare("item", ns::MUC_ADMIN), "nick", nick);
                 xml::set_attr(&mut item, "role", "participant");
-                let mut q = Element::bare("query", crate::admin::NS_ADMIN);
+                let mut q = Element::bare("query", ns::MUC_ADMIN);
                 q.append_child(item);
                 self.admin_set(ctx, out, room, from, &q).await?;
             }

@@ -16,19 +16,15 @@ mod room;
 mod service;
 
 use rhein_module::{Module, ModuleError, ModuleSpec, Registry};
+use rhein_proto::ns;
 use serde::Deserialize;
 use std::sync::Arc;
 
 pub const SPECS: &[ModuleSpec] = &[ModuleSpec { name: "muc", build }];
 
-pub(crate) const NS_MUC: &str = "http://jabber.org/protocol/muc";
-pub(crate) const NS_USER: &str = "http://jabber.org/protocol/muc#user";
-pub(crate) const NS_OWNER: &str = "http://jabber.org/protocol/muc#owner";
-pub(crate) const NS_OCCUPANT_ID: &str = "urn:xmpp:occupant-id:0";
-
 /// `<occupant-id/>` (XEP-0421) for a user of a room.
 pub(crate) fn occupant_id(room: &room::Room, who: &rhein_proto::BareJid) -> rhein_proto::Element {
-    rhein_proto::xml::with_attr(rhein_proto::Element::bare("occupant-id", NS_OCCUPANT_ID), "id", room.occupant_id(who))
+    rhein_proto::xml::with_attr(rhein_proto::Element::bare("occupant-id", ns::OCCUPANT_ID), "id", room.occupant_id(who))
 }
 
 /// `[modules.muc]`.

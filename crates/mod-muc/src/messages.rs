@@ -4,7 +4,6 @@
 
 use crate::room::{Role, Room};
 use crate::service::{Muc, Outbox};
-use crate::{NS_OCCUPANT_ID, NS_USER};
 use rhein_module::{Ctx, storage_failure};
 use rhein_proto::{BareJid, Element, FullJid, StanzaError, ns, sid, time, xml};
 use rhein_storage::{ArchiveQuery, ArchiveRow, Page, now_ms};
@@ -77,7 +76,7 @@ impl Muc {
             xml::set_attr(&mut msg, "id", id);
         }
         // Whatever the client sent, except ids claiming to be the room's.
-        for child in el.children().filter(|child| child.ns() != NS_OCCUPANT_ID) {
+        for child in el.children().filter(|child| child.ns() != ns::OCCUPANT_ID) {
             msg.append_child(child.clone());
         }
         sid::drop_claims(&mut msg, room.jid.as_str());
@@ -126,9 +125,9 @@ impl Muc {
         let target = room.occupant(nick).ok_or_else(|| StanzaError::item_not_found().with_text("no such occupant"))?;
         let mut msg = el.clone();
         xml::set_attr(&mut msg, "from", format!("{}/{}", room.jid, sender.nick));
-        while msg.remove_child("occupant-id", NS_OCCUPANT_ID).is_some() {}
-        if msg.get_child("x", NS_USER).is_none() {
-            msg.append_child(Element::bare("x", NS_USER));
+        while msg.remove_child("occupant-id", ns::OCCUPANT_ID).is_some() {}
+        if msg.get_child("x", ns::MUC_USER).is_none() {
+            msg.append_child(Element::bare("x", ns::MUC_USER));
         }
         msg.append_child(crate::occupant_id(&room, &sender.bare));
         for (session, _) in &target.sessions {

@@ -11,18 +11,13 @@ use rhein_module::{Ctx, storage_failure};
 use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, ns, xml};
 use rhein_storage::RoomPushRow;
 
-pub(crate) const NS_PUSH: &str = "https://rhein.chat/protocol/muc-push:0";
-const NS_MMN: &str = "urn:xmpp:mmn:0";
-const NS_REFERENCE: &str = "urn:xmpp:reference:0";
-const NS_FORWARD: &str = "urn:xmpp:forward:0";
-
 /// Registrations one user may hold in one room.
 const MAX_PER_OCCUPANT: usize = 5;
 
 /// Whether `msg` mentions the user known as `nick` (with occupant id `occupant_id`) in `room`:
 /// an XEP-0372 mention of its room JID or of its account, or else its nickname as a word.
 pub(crate) fn mentions(msg: &Element, room: &Room, nick: &str, occupant_id: &str) -> bool {
-    let references = msg.children().filter(|c| c.is("reference", NS_REFERENCE) && c.attr("type") == Some("mention"));
+    let references = msg.children().filter(|c| c.is("reference", ns::REFERENCE) && c.attr("type") == Some("mention"));
     for uri in references.filter_map(|r| r.attr("uri")) {
         let Some(Ok(jid)) = uri.strip_prefix("xmpp:").map(|u| Jid::new(u.split('?').next().unwrap_or_default())) else {
             continue;
@@ -53,7 +48,7 @@ fn contains_word(haystack: &str, needle: &str) -> bool {
 }
 
 fn forwarded(msg: &Element) -> Element {
-    let mut f = Element::bare("forwarded", NS_FORWARD);
+    let mut f = Element::bare("forwarded", ns::FORWARD);
     f.append_child(msg.clone());
     f
 }
@@ -148,7 +143,7 @@ impl Muc {
         self.load_pushes(ctx, room).await?;
         let present: Vec<&str> = room.occupants.iter().map(|o| o.id.as_str()).collect();
         for push in room.pushes.iter().flatten().filter(|p| !present.contains(&p.occupant_id.as_str())) {
-            let mut note = xml::with_attr(Element::bare("notification", NS_PUSH), "token", push.token.as_str());
+            let mut note = xml::with_attr(Element::bare("notification", ns::MUC_PUSH), "token", push.token.as_str());
             let mentioned = mentions(msg, room, &push.nick, &push.occupant_id);
             xml::set_attr(&mut note, "mentioned", if mentioned { "true" } else { "false" });
             note.append_child(forwarded(msg));
@@ -158,7 +153,7 @@ impl Muc {
             let present: Vec<&BareJid> = room.occupants.iter().map(|o| &o.bare).collect();
             for (user, nick) in room.reserved.iter().filter(|(u, _)| !present.contains(u)) {
                 if mentions(msg, room, nick, &room.occupant_id(user)) {
-                    let mut mentions_el = Element::bare("mentions", NS_MMN);
+                    let mut mentions_el = Element::bare("mentions", ns::MUC_MENTIONS);
                     mentions_el.append_child(forwarded(msg));
                     out.push(room.message_to(user.as_str(), mentions_el));
                 }

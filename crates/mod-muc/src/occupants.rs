@@ -3,7 +3,6 @@
 
 use crate::room::{Affiliation, Occupant, Room, Whois};
 use crate::service::{Muc, Outbox};
-use crate::{NS_MUC, NS_OCCUPANT_ID, NS_USER};
 use rhein_module::Ctx;
 use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, ns, xml};
 
@@ -28,15 +27,18 @@ struct JoinRequest {
 }
 
 fn join_request(el: &Element) -> Option<JoinRequest> {
-    let x = el.get_child("x", NS_MUC)?;
-    let password = x.get_child("password", NS_MUC).map(Element::text).unwrap_or_default();
-    Some(JoinRequest { password, history: crate::messages::HistoryRequest::parse(x.get_child("history", NS_MUC)) })
+    let x = el.get_child("x", ns::MUC)?;
+    let password = x.get_child("password", ns::MUC).map(Element::text).unwrap_or_default();
+    Some(JoinRequest { password, history: crate::messages::HistoryRequest::parse(x.get_child("history", ns::MUC)) })
 }
 
 /// The client's presence as others see it: its own children but the join request (and any
 /// occupant id it made up).
 fn public_children(el: &Element) -> Vec<Element> {
-    el.children().filter(|c| !c.is("x", NS_MUC) && c.ns() != NS_USER && c.ns() != NS_OCCUPANT_ID).cloned().collect()
+    el.children()
+        .filter(|c| !c.is("x", ns::MUC) && c.ns() != ns::MUC_USER && c.ns() != ns::OCCUPANT_ID)
+        .cloned()
+        .collect()
 }
 
 /// The presence of `occ` for `viewer`, with the given status codes (and `item_extra`
@@ -58,8 +60,8 @@ pub(crate) fn presence_of(
             p.append_child(child);
         }
     }
-    let mut x = Element::bare("x", NS_USER);
-    let mut item = Element::bare("item", NS_USER);
+    let mut x = Element::bare("x", ns::MUC_USER);
+    let mut item = Element::bare("item", ns::MUC_USER);
     xml::set_attr(&mut item, "affiliation", room.affiliation(&occ.bare).as_str());
     xml::set_attr(&mut item, "role", if unavailable && new_nick.is_none() { "none" } else { occ.role.as_str() });
     if (room.shows_jids_to(viewer) || viewer.bare == occ.bare)
@@ -72,7 +74,7 @@ pub(crate) fn presence_of(
     }
     x.append_child(item);
     for code in codes {
-        x.append_child(xml::with_attr(Element::bare("status", NS_USER), "code", *code));
+        x.append_child(xml::with_attr(Element::bare("status", ns::MUC_USER), "code", *code));
     }
     p.append_child(x);
     p.append_child(crate::occupant_id(room, &occ.bare));
@@ -385,7 +387,7 @@ impl Muc {
     pub(crate) fn evict_all(&self, out: &mut Outbox, room: &mut Room, destroy: Element) {
         for occ in std::mem::take(&mut room.occupants) {
             let mut p = presence_of(room, &occ, &occ, true, &[], None);
-            if let Some(x) = p.get_child_mut("x", NS_USER) {
+            if let Some(x) = p.get_child_mut("x", ns::MUC_USER) {
                 x.append_child(destroy.clone());
             }
             for (session, _) in &occ.sessions {

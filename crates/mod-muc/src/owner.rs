@@ -3,7 +3,6 @@
 
 use crate::room::{Affiliation, Room};
 use crate::service::{Muc, Outbox};
-use crate::{NS_OWNER, NS_USER};
 use rhein_module::archive::{self, PageLimits};
 use rhein_module::{Ctx, storage_failure};
 use rhein_proto::parsers::mam::Query;
@@ -29,34 +28,34 @@ impl Muc {
                 Some(crate::register::reserved_nick_info(&room, from))
             }
             (Some("get"), ns::DISCO_INFO, "query") => Some(self.room_info(&room)),
-            (Some("get"), vcard::NS, "vCard") => Some(self.room_vcard(ctx, &room).await?),
-            (Some("set"), vcard::NS, "vCard") => {
+            (Some("get"), ns::VCARD, "vCard") => Some(self.room_vcard(ctx, &room).await?),
+            (Some("set"), ns::VCARD, "vCard") => {
                 owner_only(&room, from)?;
                 self.set_room_vcard(ctx, out, &mut room, payload).await?;
                 None
             }
-            (Some("get"), crate::register::NS_REGISTER, "query") => Some(self.register_get(&room, from)?),
-            (Some("set"), crate::register::NS_REGISTER, "query") => {
+            (Some("get"), ns::REGISTER, "query") => Some(self.register_get(&room, from)?),
+            (Some("set"), ns::REGISTER, "query") => {
                 self.register_set(ctx, &mut room, from, payload).await?;
                 None
             }
             (Some("get"), ns::DISCO_ITEMS, "query") => Some(Element::bare("query", ns::DISCO_ITEMS)),
-            (Some("get"), NS_OWNER, "query") => {
+            (Some("get"), ns::MUC_OWNER, "query") => {
                 owner_only(&room, from)?;
-                let mut q = Element::bare("query", NS_OWNER);
+                let mut q = Element::bare("query", ns::MUC_OWNER);
                 q.append_child(with_affiliation_lists(room.config.to_form(), &room));
                 Some(q)
             }
-            (Some("set"), NS_OWNER, "query") => {
+            (Some("set"), ns::MUC_OWNER, "query") => {
                 owner_only(&room, from)?;
                 self.owner_set(ctx, out, &mut room, payload).await?;
                 None
             }
-            (Some("set"), crate::notify::NS_PUSH, "enable") => {
+            (Some("set"), ns::MUC_PUSH, "enable") => {
                 self.push_enable(ctx, &mut room, from, payload).await?;
                 None
             }
-            (Some("set"), crate::notify::NS_PUSH, "disable") => {
+            (Some("set"), ns::MUC_PUSH, "disable") => {
                 self.push_disable(ctx, &mut room, payload).await?;
                 None
             }
@@ -71,8 +70,8 @@ impl Muc {
                 }
                 Some(fin)
             }
-            (Some("get"), crate::admin::NS_ADMIN, "query") => Some(self.admin_get(&room, from, payload)?),
-            (Some("set"), crate::admin::NS_ADMIN, "query") => {
+            (Some("get"), ns::MUC_ADMIN, "query") => Some(self.admin_get(&room, from, payload)?),
+            (Some("set"), ns::MUC_ADMIN, "query") => {
                 self.admin_set(ctx, out, &mut room, from, payload).await?;
                 None
             }
@@ -91,20 +90,20 @@ impl Muc {
         room: &mut Room,
         query: &Element,
     ) -> Result<(), StanzaError> {
-        if let Some(destroy) = query.get_child("destroy", NS_OWNER) {
-            let mut notice = Element::bare("destroy", NS_USER);
+        if let Some(destroy) = query.get_child("destroy", ns::MUC_OWNER) {
+            let mut notice = Element::bare("destroy", ns::MUC_USER);
             if let Some(alt) = destroy.attr("jid") {
                 xml::set_attr(&mut notice, "jid", alt);
             }
-            if let Some(reason) = destroy.get_child("reason", NS_OWNER) {
-                notice.append_child(xml::text_el("reason", NS_USER, reason.text()));
+            if let Some(reason) = destroy.get_child("reason", ns::MUC_OWNER) {
+                notice.append_child(xml::text_el("reason", ns::MUC_USER, reason.text()));
             }
             return self.destroy(ctx, out, room, notice).await;
         }
         let form =
             query.get_child("x", ns::DATA).ok_or_else(|| StanzaError::bad_request().with_text("a form is needed"))?;
         match form.attr("type") {
-            Some("cancel") if room.locked => self.destroy(ctx, out, room, Element::bare("destroy", NS_USER)).await,
+            Some("cancel") if room.locked => self.destroy(ctx, out, room, Element::bare("destroy", ns::MUC_USER)).await,
             Some("cancel") => Ok(()),
             Some("submit") => {
                 let mut config = room.config.clone();
@@ -126,9 +125,9 @@ impl Muc {
         let now = &room.config;
         let codes = now.change_codes(before);
         if !codes.is_empty() {
-            let mut x = Element::bare("x", NS_USER);
+            let mut x = Element::bare("x", ns::MUC_USER);
             for code in codes {
-                x.append_child(xml::with_attr(Element::bare("status", NS_USER), "code", code));
+                x.append_child(xml::with_attr(Element::bare("status", ns::MUC_USER), "code", code));
             }
             let mut m = xml::with_attr(Element::bare("message", ns::CLIENT), "type", "groupchat");
             xml::set_attr(&mut m, "from", room.jid.as_str());
@@ -171,7 +170,7 @@ fn may_read_archive(room: &Room, from: &FullJid) -> Result<(), StanzaError> {
 impl Muc {
     async fn room_vcard(&self, ctx: &Ctx, room: &Room) -> Result<Element, StanzaError> {
         let stored = ctx.db.account_data().get(room.jid.as_str(), "vcard", "").await.map_err(storage_failure)?;
-        Ok(stored.and_then(|s| s.parse().ok()).unwrap_or_else(|| Element::bare("vCard", vcard::NS)))
+        Ok(stored.and_then(|s| s.parse().ok()).unwrap_or_else(|| Element::bare("vCard", ns::VCARD)))
     }
 
     /// XEP-0486: owners publish the room's avatar in its vCard (an empty vCard removes it);
@@ -186,8 +185,8 @@ impl Muc {
         let data = [(String::new(), xml::to_string(card))];
         ctx.db.account_data().put_all(room.jid.as_str(), "vcard", &data).await.map_err(storage_failure)?;
         room.avatar = vcard::photo_hash(card);
-        let mut update = Element::bare("x", vcard::NS_UPDATE);
-        update.append_child(xml::text_el("photo", vcard::NS_UPDATE, room.avatar.clone().unwrap_or_default()));
+        let mut update = Element::bare("x", ns::VCARD_UPDATE);
+        update.append_child(xml::text_el("photo", ns::VCARD_UPDATE, room.avatar.clone().unwrap_or_default()));
         let mut p = xml::with_attr(Element::bare("presence", ns::CLIENT), "from", room.jid.as_str());
         p.append_child(update);
         crate::occupants::to_all(out, room, p);

@@ -7,7 +7,6 @@ use rhein_module::Ctx;
 use rhein_proto::form::{field, form, submitted};
 use rhein_proto::{Element, FullJid, StanzaError, ns, xml};
 
-pub(crate) const NS_REGISTER: &str = "jabber:iq:register";
 const MUC_REGISTER: &str = "http://jabber.org/protocol/muc#register";
 /// The disco#info node that answers with one's reserved nickname.
 pub(crate) const ROOMUSER_NODE: &str = "x-roomuser-item";
@@ -19,13 +18,13 @@ impl Muc {
         if room.affiliation(&bare) == Affiliation::Outcast {
             return Err(StanzaError::forbidden());
         }
-        let mut q = Element::bare("query", NS_REGISTER);
+        let mut q = Element::bare("query", ns::REGISTER);
         if let Some(nick) = room.reserved.get(&bare) {
-            q.append_child(Element::bare("registered", NS_REGISTER));
-            q.append_child(xml::text_el("username", NS_REGISTER, nick.clone()));
+            q.append_child(Element::bare("registered", ns::REGISTER));
+            q.append_child(xml::text_el("username", ns::REGISTER, nick.clone()));
             return Ok(q);
         }
-        q.append_child(xml::text_el("instructions", NS_REGISTER, "Choose the nickname to reserve in this room."));
+        q.append_child(xml::text_el("instructions", ns::REGISTER, "Choose the nickname to reserve in this room."));
         let mut x = form("form", MUC_REGISTER);
         let mut nick = field("muc#register_roomnick", "text-single", &[]);
         nick.append_child(Element::bare("required", ns::DATA));
@@ -47,7 +46,7 @@ impl Muc {
         if affiliation == Affiliation::Outcast {
             return Err(StanzaError::forbidden());
         }
-        if query.get_child("remove", NS_REGISTER).is_some() {
+        if query.get_child("remove", ns::REGISTER).is_some() {
             room.reserved.remove(&bare);
             if affiliation == Affiliation::Member {
                 room.affiliations.remove(&bare);

@@ -4,10 +4,7 @@
 
 use crate::service::{Muc, Outbox};
 use rhein_module::Ctx;
-use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, xml};
-
-const PING: &str = "urn:xmpp:ping";
-const VCARD: &str = "vcard-temp";
+use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, ns, xml};
 
 impl Muc {
     pub(crate) async fn occupant_iq(
@@ -26,7 +23,7 @@ impl Muc {
         };
         let is_answer = matches!(el.attr("type"), Some("result") | Some("error"));
         let payload_ns = el.children().next().map(|p| p.ns());
-        if !is_answer && sender.nick == nick && payload_ns.as_deref() == Some(PING) {
+        if !is_answer && sender.nick == nick && payload_ns.as_deref() == Some(ns::PING) {
             // XEP-0410: yes, still joined.
             out.push(xml::iq_result(&el, None));
             return Ok(());
@@ -38,7 +35,7 @@ impl Muc {
         // vCards are the account's, so they are asked of the bare JID (as clients expect of
         // avatars in rooms); anything else goes to the client that joined last.
         let to = match (is_answer, payload_ns.as_deref()) {
-            (false, Some(VCARD)) => target.bare.to_string(),
+            (false, Some(ns::VCARD)) => target.bare.to_string(),
             _ => session.to_string(),
         };
         xml::set_attr(&mut relayed, "to", to);

@@ -5,20 +5,15 @@
 
 use crate::service::Pep;
 use rhein_module::{Ctx, Flow, storage_failure};
-use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, xml};
+use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, ns, xml};
 use rhein_storage::{ItemPage, ItemRow};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// XEP-0402's node (and the namespace of its payloads).
-pub const NODE: &str = "urn:xmpp:bookmarks:1";
-const PRIVATE: &str = "jabber:iq:private";
-const LEGACY: &str = "storage:bookmarks";
-
 /// A private-XML get or set of `storage:bookmarks`.
 pub(crate) fn is_legacy_request(el: &Element) -> bool {
     matches!(el.attr("type"), Some("get" | "set"))
-        && el.get_child("query", PRIVATE).is_some_and(|q| q.get_child("storage", LEGACY).is_some())
+        && el.get_child("query", ns::PRIVATE).is_some_and(|q| q.get_child("storage", ns::BOOKMARKS_LEGACY).is_some())
 }
 
 /// `pre-iq`: claims private-XML requests for `storage:bookmarks` before private storage does.
@@ -42,29 +37,29 @@ pub(crate) async fn intercept(pep: Arc<Pep>, ctx: Ctx, el: Element) -> Result<Fl
 }
 
 fn private_doc(storage: Element) -> Element {
-    let mut query = Element::bare("query", PRIVATE);
+    let mut query = Element::bare("query", ns::PRIVATE);
     query.append_child(storage);
     query
 }
 
 async fn conferences(pep: &Pep, ctx: &Ctx, owner: &BareJid) -> Result<Vec<ItemRow>, StanzaError> {
     let page = ItemPage::First(i64::from(pep.config.max_items));
-    let found = ctx.db.pubsub().items(owner.as_str(), NODE, &page).await.map_err(storage_failure)?;
+    let found = ctx.db.pubsub().items(owner.as_str(), ns::BOOKMARKS, &page).await.map_err(storage_failure)?;
     Ok(found.map(|(rows, _)| rows).unwrap_or_default())
 }
 
 /// XEP-0402 item → legacy `<conference/>`.
 fn to_legacy(row: &ItemRow) -> Option<Element> {
     let payload: Element = row.payload.parse().ok()?;
-    let mut c = xml::with_attr(Element::bare("conference", LEGACY), "jid", row.id.as_str());
+    let mut c = xml::with_attr(Element::bare("conference", ns::BOOKMARKS_LEGACY), "jid", row.id.as_str());
     for attr in ["name", "autojoin"] {
         if let Some(v) = payload.attr(attr) {
             xml::set_attr(&mut c, attr, v);
         }
     }
     for child in ["nick", "password"] {
-        if let Some(v) = payload.get_child(child, NODE) {
-            c.append_child(xml::text_el(child, LEGACY, v.text()));
+        if let Some(v) = payload.get_child(child, ns::BOOKMARKS) {
+            c.append_child(xml::text_el(child, ns::BOOKMARKS_LEGACY, v.text()));
         }
     }
     Some(c)
@@ -73,28 +68,29 @@ fn to_legacy(row: &ItemRow) -> Option<Element> {
 /// Legacy `<conference/>` → the XEP-0402 item (id: the room's JID).
 fn from_legacy(c: &Element, publisher: &str) -> Option<ItemRow> {
     let room = Jid::new(c.attr("jid")?).ok()?.to_bare();
-    let mut payload = Element::bare("conference", NODE);
+    let mut payload = Element::bare("conference", ns::BOOKMARKS);
     if let Some(name) = c.attr("name") {
         xml::set_attr(&mut payload, "name", name);
     }
     let autojoin = matches!(c.attr("autojoin"), Some("1" | "true"));
     xml::set_attr(&mut payload, "autojoin", if autojoin { "true" } else { "false" });
     for child in ["nick", "password"] {
-        if let Some(v) = c.get_child(child, LEGACY) {
-            payload.append_child(xml::text_el(child, NODE, v.text()));
+        if let Some(v) = c.get_child(child, ns::BOOKMARKS_LEGACY) {
+            payload.append_child(xml::text_el(child, ns::BOOKMARKS, v.text()));
         }
     }
     Some(ItemRow { id: room.to_string(), publisher: publisher.to_owned(), payload: xml::to_string(&payload) })
 }
 
 async fn get(pep: &Pep, ctx: &Ctx, owner: &BareJid) -> Result<Option<Element>, StanzaError> {
-    let mut storage = Element::bare("storage", LEGACY);
+    let mut storage = Element::bare("storage", ns::BOOKMARKS_LEGACY);
     for row in conferences(pep, ctx, owner).await? {
         if let Some(c) = to_legacy(&row) {
             storage.append_child(c);
         }
     }
-    let kept = ctx.db.account_data().get(owner.as_str(), "private", LEGACY).await.map_err(storage_failure)?;
+    let kept =
+        ctx.db.account_data().get(owner.as_str(), "private", ns::BOOKMARKS_LEGACY).await.map_err(storage_failure)?;
     if let Some(kept) = kept.and_then(|k| k.parse::<Element>().ok()) {
         for other in kept.children().filter(|c| c.name() != "conference") {
             storage.append_child(other.clone());
@@ -105,8 +101,8 @@ async fn get(pep: &Pep, ctx: &Ctx, owner: &BareJid) -> Result<Option<Element>, S
 
 async fn set(pep: &Pep, ctx: &Ctx, owner: &BareJid, iq: &Element) -> Result<Option<Element>, StanzaError> {
     let storage = iq
-        .get_child("query", PRIVATE)
-        .and_then(|q| q.get_child("storage", LEGACY))
+        .get_child("query", ns::PRIVATE)
+        .and_then(|q| q.get_child("storage", ns::BOOKMARKS_LEGACY))
         .ok_or_else(StanzaError::bad_request)?;
     let wanted: Vec<ItemRow> = storage
         .children()
@@ -119,17 +115,17 @@ async fn set(pep: &Pep, ctx: &Ctx, owner: &BareJid, iq: &Element) -> Result<Opti
     let gone: Vec<String> = current.keys().filter(|id| !wanted.iter().any(|w| w.id == **id)).cloned().collect();
     for row in wanted {
         if current.get(&row.id) != Some(&row.payload) {
-            pep.publish(ctx, owner, NODE, row, None).await?;
+            pep.publish(ctx, owner, ns::BOOKMARKS, row, None).await?;
         }
     }
     if !gone.is_empty() {
-        pep.retract(ctx, owner, NODE, &gone, Some(true)).await?;
+        pep.retract(ctx, owner, ns::BOOKMARKS, &gone, Some(true)).await?;
     }
-    let mut rest = Element::bare("storage", LEGACY);
+    let mut rest = Element::bare("storage", ns::BOOKMARKS_LEGACY);
     for other in storage.children().filter(|c| c.name() != "conference") {
         rest.append_child(other.clone());
     }
-    let doc = vec![(LEGACY.to_owned(), xml::to_string(&rest))];
+    let doc = vec![(ns::BOOKMARKS_LEGACY.to_owned(), xml::to_string(&rest))];
     ctx.db.account_data().put_all(owner.as_str(), "private", &doc).await.map_err(storage_failure)?;
     Ok(None)
 }

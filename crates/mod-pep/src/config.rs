@@ -14,13 +14,13 @@ const PUBLISH_OPTIONS: &str = "http://jabber.org/protocol/pubsub#publish-options
 pub fn default_for(node: &str) -> NodeConfig {
     let base = NodeConfig::default();
     match node {
-        crate::bookmarks::NODE | crate::OPEN_CONVERSATIONS => NodeConfig {
+        ns::BOOKMARKS | ns::OPEN_CONVERSATIONS => NodeConfig {
             access_model: Access::Whitelist,
             max_items: None,
             send_last_published_item: SendLast::Never,
             ..base
         },
-        crate::MOVED => NodeConfig { access_model: Access::Open, max_items: Some(1), ..base },
+        ns::MOVED => NodeConfig { access_model: Access::Open, max_items: Some(1), ..base },
         _ => base,
     }
 }
@@ -172,7 +172,7 @@ mod tests {
 
     #[test]
     fn preconditions_compare_only_what_is_named() {
-        let c = default_for(crate::bookmarks::NODE);
+        let c = default_for(ns::BOOKMARKS);
         c.check_preconditions(&form(&[("pubsub#access_model", "whitelist"), ("pubsub#persist_items", "true")]))
             .unwrap();
         let err = c.check_preconditions(&form(&[("pubsub#access_model", "open")])).unwrap_err();

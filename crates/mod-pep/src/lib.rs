@@ -20,11 +20,6 @@ use std::sync::Arc;
 
 pub const SPECS: &[ModuleSpec] = &[ModuleSpec { name: "pep", build }];
 
-/// Rhein's open-conversations list: one item per open chat (see the README).
-pub const OPEN_CONVERSATIONS: &str = "https://rhein.chat/protocol/open-conversations:0";
-/// XEP-0283's moved statement.
-pub const MOVED: &str = "urn:xmpp:moved:1";
-
 /// `[modules.pep]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -13,8 +13,6 @@ use std::time::Duration;
 
 pub const SPECS: &[ModuleSpec] = &[ModuleSpec { name: "upload", build }];
 
-pub const NS: &str = "urn:xmpp:http:upload:0";
-
 /// `[modules.upload]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -87,7 +85,7 @@ impl Upload {
         match (iq.attr("type"), payload.ns().as_str(), payload.name()) {
             (Some("get"), ns::DISCO_INFO, "query") => Ok(self.info()),
             (Some("get"), ns::DISCO_ITEMS, "query") => Ok(Element::bare("query", ns::DISCO_ITEMS)),
-            (Some("get"), NS, "request") => self.slot(ctx, iq, payload).await,
+            (Some("get"), ns::HTTP_UPLOAD, "request") => self.slot(ctx, iq, payload).await,
             _ => Err(StanzaError::service_unavailable()),
         }
     }
@@ -99,8 +97,8 @@ impl Upload {
         xml::set_attr(&mut identity, "type", "file");
         xml::set_attr(&mut identity, "name", "HTTP File Upload");
         q.append_child(identity);
-        q.append_child(xml::with_attr(Element::bare("feature", ns::DISCO_INFO), "var", NS));
-        let mut x = form("result", NS);
+        q.append_child(xml::with_attr(Element::bare("feature", ns::DISCO_INFO), "var", ns::HTTP_UPLOAD));
+        let mut x = form("result", ns::HTTP_UPLOAD);
         x.append_child(field("max-file-size", "text-single", &[&self.config.max_file_size.to_string()]));
         q.append_child(x);
         q
@@ -117,8 +115,12 @@ impl Upload {
         let size = request.attr("size").and_then(|s| s.parse::<i64>().ok()).filter(|s| *s >= 0);
         let size = size.ok_or_else(|| StanzaError::bad_request().with_text("a size is needed"))?;
         if size > self.config.max_file_size {
-            let mut too_large = Element::bare("file-too-large", NS);
-            too_large.append_child(xml::text_el("max-file-size", NS, self.config.max_file_size.to_string()));
+            let mut too_large = Element::bare("file-too-large", ns::HTTP_UPLOAD);
+            too_large.append_child(xml::text_el(
+                "max-file-size",
+                ns::HTTP_UPLOAD,
+                self.config.max_file_size.to_string(),
+            ));
             let text = format!("files are limited to {} bytes", self.config.max_file_size);
             return Err(StanzaError::not_acceptable().with_text(text).with_app(too_large));
         }
@@ -145,9 +147,9 @@ impl Upload {
         };
         ctx.db.uploads().create(&slot).await.map_err(storage_failure)?;
         let url = format!("{}/upload/{}/{}", origin.trim_end_matches('/'), slot.id, percent_encode(&filename));
-        let mut answer = Element::bare("slot", NS);
-        answer.append_child(xml::with_attr(Element::bare("put", NS), "url", url.as_str()));
-        answer.append_child(xml::with_attr(Element::bare("get", NS), "url", url.as_str()));
+        let mut answer = Element::bare("slot", ns::HTTP_UPLOAD);
+        answer.append_child(xml::with_attr(Element::bare("put", ns::HTTP_UPLOAD), "url", url.as_str()));
+        answer.append_child(xml::with_attr(Element::bare("get", ns::HTTP_UPLOAD), "url", url.as_str()));
         Ok(answer)
     }
 

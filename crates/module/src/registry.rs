@@ -3,7 +3,7 @@
 use crate::account_cache::{AccountCache, ForgetsAccounts};
 use crate::{Ctx, Iq, ModuleError};
 use rhein_proto::payload::IqPayload;
-use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError};
+use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, ns};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -136,7 +136,7 @@ pub fn caps_ver_of(info: &Element) -> String {
         })
         .collect();
     let features = info.children().filter(|c| c.name() == "feature").filter_map(|f| f.attr("var")).map(str::to_owned);
-    let forms = info.children().filter(|c| c.is("x", "jabber:x:data")).map(caps_form).collect();
+    let forms = info.children().filter(|c| c.is("x", ns::DATA)).map(caps_form).collect();
     caps_hash(identities, features.collect(), forms)
 }
 

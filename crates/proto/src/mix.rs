@@ -4,18 +4,12 @@
 // The derives convert extracted text into the field's own type, String to String included.
 #![allow(clippy::useless_conversion)]
 
+use crate::ns;
 use jid::BareJid;
 use xso::{AsXml, FromXml};
 
-pub const NS_CORE: &str = "urn:xmpp:mix:core:1";
-pub const NS_PAM: &str = "urn:xmpp:mix:pam:2";
-pub const NS_PRESENCE: &str = "urn:xmpp:mix:presence:0";
-pub const NS_ADMIN: &str = "urn:xmpp:mix:admin:0";
-pub const NS_ROSTER: &str = "urn:xmpp:mix:roster:0";
-pub const NS_ANON: &str = "urn:xmpp:mix:anon:0";
-pub const NS_MISC: &str = "urn:xmpp:mix:misc:0";
-
-/// The standard nodes of a channel.
+/// The standard nodes of a channel, besides XEP-0084's avatar nodes, which are named after
+/// their namespaces ([`crate::ns::AVATAR_DATA`], [`crate::ns::AVATAR_METADATA`]).
 pub mod nodes {
     pub const MESSAGES: &str = "urn:xmpp:mix:nodes:messages";
     pub const PARTICIPANTS: &str = "urn:xmpp:mix:nodes:participants";
@@ -25,8 +19,6 @@ pub mod nodes {
     pub const ALLOWED: &str = "urn:xmpp:mix:nodes:allowed";
     pub const BANNED: &str = "urn:xmpp:mix:nodes:banned";
     pub const JIDMAP: &str = "urn:xmpp:mix:nodes:jidmap";
-    pub const AVATAR_DATA: &str = "urn:xmpp:avatar:data";
-    pub const AVATAR_METADATA: &str = "urn:xmpp:avatar:metadata";
 }
 
 /// A MIX payload read from its element; `bad-request` when the element is not one.
@@ -36,7 +28,7 @@ pub fn parse<T: TryFrom<minidom::Element>>(el: &minidom::Element) -> Result<T, c
 
 /// `<subscribe node='…'/>`.
 #[derive(FromXml, AsXml, Debug, Clone, PartialEq)]
-#[xml(namespace = NS_CORE, name = "subscribe")]
+#[xml(namespace = ns::MIX_CORE, name = "subscribe")]
 pub struct Subscribe {
     #[xml(attribute)]
     pub node: String,
@@ -44,7 +36,7 @@ pub struct Subscribe {
 
 /// `<unsubscribe node='…'/>`.
 #[derive(FromXml, AsXml, Debug, Clone, PartialEq)]
-#[xml(namespace = NS_CORE, name = "unsubscribe")]
+#[xml(namespace = ns::MIX_CORE, name = "unsubscribe")]
 pub struct Unsubscribe {
     #[xml(attribute)]
     pub node: String,
@@ -52,7 +44,7 @@ pub struct Unsubscribe {
 
 /// `<join/>`: the request (nodes and nick) and, with the participant id, the channel's answer.
 #[derive(FromXml, AsXml, Debug, Clone, PartialEq, Default)]
-#[xml(namespace = NS_CORE, name = "join")]
+#[xml(namespace = ns::MIX_CORE, name = "join")]
 pub struct Join {
     /// The Stable Participant ID (XEP-0369 §7.1.1).
     #[xml(attribute(default))]
@@ -71,12 +63,12 @@ pub struct Join {
 
 /// `<leave/>`.
 #[derive(FromXml, AsXml, Debug, Clone, PartialEq, Default)]
-#[xml(namespace = NS_CORE, name = "leave")]
+#[xml(namespace = ns::MIX_CORE, name = "leave")]
 pub struct Leave;
 
 /// `<update-subscription/>`.
 #[derive(FromXml, AsXml, Debug, Clone, PartialEq, Default)]
-#[xml(namespace = NS_CORE, name = "update-subscription")]
+#[xml(namespace = ns::MIX_CORE, name = "update-subscription")]
 pub struct UpdateSubscription {
     #[xml(attribute(default))]
     pub jid: Option<String>,
@@ -88,7 +80,7 @@ pub struct UpdateSubscription {
 
 /// `<setnick/>`.
 #[derive(FromXml, AsXml, Debug, Clone, PartialEq)]
-#[xml(namespace = NS_CORE, name = "setnick")]
+#[xml(namespace = ns::MIX_CORE, name = "setnick")]
 pub struct SetNick {
     #[xml(extract(fields(text)))]
     pub nick: String,
@@ -96,7 +88,7 @@ pub struct SetNick {
 
 /// `<create/>`: a named channel, or (without a name) an ad hoc one the service names.
 #[derive(FromXml, AsXml, Debug, Clone, PartialEq, Default)]
-#[xml(namespace = NS_CORE, name = "create")]
+#[xml(namespace = ns::MIX_CORE, name = "create")]
 pub struct Create {
     #[xml(attribute(default))]
     pub channel: Option<String>,
@@ -104,7 +96,7 @@ pub struct Create {
 
 /// `<destroy/>`.
 #[derive(FromXml, AsXml, Debug, Clone, PartialEq)]
-#[xml(namespace = NS_CORE, name = "destroy")]
+#[xml(namespace = ns::MIX_CORE, name = "destroy")]
 pub struct Destroy {
     #[xml(attribute)]
     pub channel: String,
@@ -112,7 +104,7 @@ pub struct Destroy {
 
 /// An item of the participants node.
 #[derive(FromXml, AsXml, Debug, Clone, PartialEq, Default)]
-#[xml(namespace = NS_CORE, name = "participant")]
+#[xml(namespace = ns::MIX_CORE, name = "participant")]
 pub struct Participant {
     #[xml(extract(default, fields(text(type_ = String))))]
     pub nick: Option<String>,
@@ -122,7 +114,7 @@ pub struct Participant {
 
 /// `<mix/>` in a reflected message: who sent it.
 #[derive(FromXml, AsXml, Debug, Clone, PartialEq, Default)]
-#[xml(namespace = NS_CORE, name = "mix")]
+#[xml(namespace = ns::MIX_CORE, name = "mix")]
 pub struct MessageSender {
     #[xml(extract(default, fields(text(type_ = String))))]
     pub nick: Option<String>,
@@ -132,7 +124,7 @@ pub struct MessageSender {
 
 /// `<mix/>` in a distributed presence (XEP-0403): whose client it is.
 #[derive(FromXml, AsXml, Debug, Clone, PartialEq, Default)]
-#[xml(namespace = NS_PRESENCE, name = "mix")]
+#[xml(namespace = ns::MIX_PRESENCE, name = "mix")]
 pub struct PresenceSender {
     #[xml(extract(default, fields(text(type_ = String))))]
     pub jid: Option<String>,
@@ -142,7 +134,7 @@ pub struct PresenceSender {
 
 /// An item of the JID map node (XEP-0404): the real JID behind a participant id.
 #[derive(FromXml, AsXml, Debug, Clone, PartialEq)]
-#[xml(namespace = NS_ANON, name = "participant")]
+#[xml(namespace = ns::MIX_ANON, name = "participant")]
 pub struct JidMapEntry {
     #[xml(extract(fields(text)))]
     pub jid: String,
@@ -150,7 +142,7 @@ pub struct JidMapEntry {
 
 /// `<client-join/>` (XEP-0405): a client asks its own server to join a channel.
 #[derive(FromXml, AsXml, Debug, Clone, PartialEq)]
-#[xml(namespace = NS_PAM, name = "client-join")]
+#[xml(namespace = ns::MIX_PAM, name = "client-join")]
 pub struct ClientJoin {
     #[xml(attribute(default))]
     pub channel: Option<BareJid>,
@@ -160,7 +152,7 @@ pub struct ClientJoin {
 
 /// `<client-leave/>` (XEP-0405).
 #[derive(FromXml, AsXml, Debug, Clone, PartialEq)]
-#[xml(namespace = NS_PAM, name = "client-leave")]
+#[xml(namespace = ns::MIX_PAM, name = "client-leave")]
 pub struct ClientLeave {
     #[xml(attribute(default))]
     pub channel: Option<BareJid>,
@@ -170,7 +162,7 @@ pub struct ClientLeave {
 
 /// `<channel participant-id='…'/>` on a roster item of a channel (XEP-0405 §5.9).
 #[derive(FromXml, AsXml, Debug, Clone, PartialEq)]
-#[xml(namespace = NS_ROSTER, name = "channel")]
+#[xml(namespace = ns::MIX_ROSTER, name = "channel")]
 pub struct RosterChannel {
     #[xml(attribute(name = "participant-id"))]
     pub participant_id: String,
@@ -178,7 +170,7 @@ pub struct RosterChannel {
 
 /// `<register/>` (XEP-0407 §3): a nick for the user across the service.
 #[derive(FromXml, AsXml, Debug, Clone, PartialEq, Default)]
-#[xml(namespace = NS_MISC, name = "register")]
+#[xml(namespace = ns::MIX_MISC, name = "register")]
 pub struct Register {
     #[xml(extract(default, fields(text(type_ = String))))]
     pub nick: Option<String>,
@@ -186,7 +178,7 @@ pub struct Register {
 
 /// An invitation to a channel (XEP-0407 §5): whoever holds it may join.
 #[derive(FromXml, AsXml, Debug, Clone, PartialEq)]
-#[xml(namespace = NS_MISC, name = "invitation")]
+#[xml(namespace = ns::MIX_MISC, name = "invitation")]
 pub struct Invitation {
     #[xml(extract(fields(text)))]
     pub inviter: String,
@@ -200,7 +192,7 @@ pub struct Invitation {
 
 /// `<invite/>`: a participant asks the channel for an invitation, and gets it inside.
 #[derive(FromXml, AsXml, Debug, Clone, PartialEq, Default)]
-#[xml(namespace = NS_MISC, name = "invite")]
+#[xml(namespace = ns::MIX_MISC, name = "invite")]
 pub struct Invite {
     #[xml(extract(default, fields(text(type_ = String))))]
     pub invitee: Option<String>,
@@ -210,7 +202,7 @@ pub struct Invite {
 
 /// `<retract id/>` (XEP-0407 §4): withdraws a message sent to the channel.
 #[derive(FromXml, AsXml, Debug, Clone, PartialEq)]
-#[xml(namespace = NS_MISC, name = "retract")]
+#[xml(namespace = ns::MIX_MISC, name = "retract")]
 pub struct Retract {
     #[xml(attribute)]
     pub id: String,
@@ -218,7 +210,7 @@ pub struct Retract {
 
 /// The tombstone a retracted message leaves in the channel's archive.
 #[derive(FromXml, AsXml, Debug, Clone, PartialEq)]
-#[xml(namespace = NS_MISC, name = "retracted")]
+#[xml(namespace = ns::MIX_MISC, name = "retracted")]
 pub struct Retracted {
     #[xml(attribute)]
     pub by: String,

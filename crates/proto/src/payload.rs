@@ -51,8 +51,8 @@ iq_payloads! {
     LastActivityQuery => ns::LAST, "query";
     PrivateQuery => ns::PRIVATE, "query";
     crate::roster::Roster => ns::ROSTER, "query";
-    crate::mix::ClientJoin => crate::mix::NS_PAM, "client-join";
-    crate::mix::ClientLeave => crate::mix::NS_PAM, "client-leave";
+    crate::mix::ClientJoin => ns::MIX_PAM, "client-join";
+    crate::mix::ClientLeave => ns::MIX_PAM, "client-leave";
     crate::push::Enable => ns::PUSH, "enable";
     crate::push::Disable => ns::PUSH, "disable";
     crate::extdisco::Services => ns::EXTDISCO, "services";

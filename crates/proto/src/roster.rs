@@ -6,7 +6,7 @@
 // The derives convert extracted text into the field's own type, String to String included.
 #![allow(clippy::useless_conversion)]
 
-use crate::mix::{NS_ROSTER as NS_MIX_ROSTER, RosterChannel};
+use crate::mix::RosterChannel;
 use crate::ns;
 use jid::BareJid;
 use std::borrow::Cow;
@@ -31,7 +31,7 @@ pub struct Roster {
 
 /// `<annotate xmlns='urn:xmpp:mix:roster:0'/>` in a roster get.
 #[derive(FromXml, AsXml, Debug, Clone, Copy, PartialEq, Default)]
-#[xml(namespace = NS_MIX_ROSTER, name = "annotate")]
+#[xml(namespace = ns::MIX_ROSTER, name = "annotate")]
 pub struct Annotate;
 
 /// One contact in a roster.

@@ -1,13 +1,11 @@
 //! XEP-0359 stanza ids: the id an archiving entity (an account's server, a room, a channel)
 //! gives a message, and the rule that only that entity may say so.
 
-use crate::{Element, xml};
-
-pub const NS: &str = "urn:xmpp:sid:0";
+use crate::{Element, ns, xml};
 
 /// `<stanza-id id by/>`.
 pub fn stanza_id(id: &str, by: &str) -> Element {
-    let mut sid = xml::with_attr(Element::bare("stanza-id", NS), "id", id);
+    let mut sid = xml::with_attr(Element::bare("stanza-id", ns::STANZA_ID), "id", id);
     xml::set_attr(&mut sid, "by", by);
     sid
 }
@@ -16,7 +14,7 @@ pub fn stanza_id(id: &str, by: &str) -> Element {
 /// in the archiving entity's name (XEP-0359 §5).
 pub fn drop_claims(el: &mut Element, by: &str) {
     for node in el.take_nodes() {
-        let forged = node.as_element().is_some_and(|c| c.is("stanza-id", NS) && c.attr("by") == Some(by));
+        let forged = node.as_element().is_some_and(|c| c.is("stanza-id", ns::STANZA_ID) && c.attr("by") == Some(by));
         if !forged {
             el.append_node(node);
         }

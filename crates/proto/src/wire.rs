@@ -6,6 +6,7 @@
 //! prefixes only serve attributes: those an element declares are kept, and an attribute in a
 //! namespace no prefix of its element names gets one declared beside it.
 
+use crate::ns;
 use minidom::{Element, Node};
 use rxml::Namespace;
 
@@ -114,14 +115,11 @@ fn write_element(el: &Element, parent_ns: Option<&str>, out: &mut Vec<u8>) {
     out.push(b'>');
 }
 
-const XML: &str = "http://www.w3.org/XML/1998/namespace";
-const XMLNS: &str = "http://www.w3.org/2000/xmlns/";
-
 /// Whether `prefix` may be declared for `uri` (Namespaces in XML 1.0 §3): `xml` is bound
 /// already and `xmlns` never is, neither namespace goes to another prefix, and no prefix is
 /// bound to no namespace.
 fn declarable(prefix: &str, uri: &str) -> bool {
-    !matches!(prefix, "xml" | "xmlns") && !uri.is_empty() && uri != XML && uri != XMLNS
+    !matches!(prefix, "xml" | "xmlns") && !uri.is_empty() && uri != ns::XML && uri != ns::XMLNS
 }
 
 fn declare(prefix: &str, uri: &str, out: &mut Vec<u8>) {

@@ -114,10 +114,6 @@ pub(crate) fn feature() -> Element {
     f
 }
 
-/// XEP-0288: the stream feature, and the element that turns bidirectionality on.
-pub(crate) const BIDI_FEATURE: &str = "urn:xmpp:features:bidi";
-pub(crate) const BIDI: &str = "urn:xmpp:bidi";
-
 #[cfg(test)]
 mod tests {
     use super::*;

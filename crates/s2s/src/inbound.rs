@@ -144,7 +144,7 @@ async fn negotiate(shared: &Shared, mut io: StreamIo) -> Option<Negotiated> {
                 features.append_child(mechanisms);
             }
             features.append_child(dialback::feature());
-            features.append_child(Element::bare("bidi", dialback::BIDI_FEATURE));
+            features.append_child(Element::bare("bidi", ns::BIDI_FEATURE));
         } else {
             let mut starttls = Element::bare("starttls", ns::TLS);
             if shared.config.require_tls {
@@ -159,7 +159,7 @@ async fn negotiate(shared: &Shared, mut io: StreamIo) -> Option<Negotiated> {
             return Some(Negotiated { io, stream_id: id, first: None, authenticated, bidi });
         }
         let mut el = next_element(&mut io).await?;
-        if secured && el.is("bidi", dialback::BIDI) {
+        if secured && el.is("bidi", ns::BIDI) {
             bidi = true;
             el = next_element(&mut io).await?;
         }
@@ -283,7 +283,7 @@ impl Peer for Incoming {
         if el.is("result", ns::DIALBACK) {
             return self.start_verification(from, to, &el.text());
         }
-        if el.is("bidi", dialback::BIDI) {
+        if el.is("bidi", ns::BIDI) {
             self.bidi = true;
             return Ok(Vec::new());
         }

@@ -174,9 +174,9 @@ impl Outgoing {
             }
             tracing::debug!(%reason, "the peer's certificate does not validate; dialback decides");
         }
-        let bidi = features.get_child("bidi", dialback::BIDI_FEATURE).is_some();
+        let bidi = features.get_child("bidi", ns::BIDI_FEATURE).is_some();
         if bidi {
-            io.send(&Element::bare("bidi", dialback::BIDI)).await.map_err(|e| e.to_string())?;
+            io.send(&Element::bare("bidi", ns::BIDI)).await.map_err(|e| e.to_string())?;
         }
         if offers_external(&features)
             && let Some(stream_id) = self.sasl_external(&mut io).await?

@@ -3,7 +3,7 @@
 
 use minidom::Element;
 use minidom::tree_builder::TreeBuilder;
-use rhein_proto::StreamErrorCondition;
+use rhein_proto::{StreamErrorCondition, ns};
 use rxml::{Parse, RawEvent, RawParser, WithOptions};
 use std::collections::BTreeMap;
 
@@ -311,8 +311,9 @@ impl Framer {
                     _ => None,
                 };
                 match declared {
-                    // rxml refuses a prefix bound to the XML namespace, but not to this one.
-                    Some(_) if value == XMLNS_NAMESPACE => return Err(reserved_namespace()),
+                    // Namespaces in XML 1.0 §3: no prefix may be bound to the xmlns namespace, nor may
+                    // it be the default. rxml refuses a prefix bound to the XML namespace, not this one.
+                    Some(_) if value == ns::XMLNS => return Err(reserved_namespace()),
                     Some(_) if in_header && head.declared.len() >= self.limits.max_header_namespaces => {
                         return Err(FrameError::Limit(Exceeded::HeaderNamespaces(self.limits.max_header_namespaces)));
                     }
@@ -336,7 +337,7 @@ impl Framer {
         if el.attrs().len() < head.plain {
             return Err(duplicate_attribute());
         }
-        if el.has_ns(XML_NAMESPACE) {
+        if el.has_ns(ns::XML) {
             return Err(reserved_namespace());
         }
         Ok(())
@@ -386,10 +387,6 @@ pub fn parse_element(bytes: &[u8], limits: FrameLimits) -> Result<Element, Frame
         _ => Err(FrameError::NotWellFormed("expected exactly one element".into())),
     }
 }
-
-/// Namespaces in XML 1.0 §3: no prefix may be bound to this one, nor may it be the default.
-const XMLNS_NAMESPACE: &str = "http://www.w3.org/2000/xmlns/";
-const XML_NAMESPACE: &str = "http://www.w3.org/XML/1998/namespace";
 
 fn reserved_namespace() -> FrameError {
     FrameError::NotWellFormed("reserved namespace URI".into())

@@ -8,7 +8,7 @@ use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
-use rhein_proto::{Element, xml};
+use rhein_proto::{Element, ns, xml};
 use rhein_stream::Slot;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -18,8 +18,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, WriteHalf};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-const NS: &str = "http://jabber.org/protocol/httpbind";
-const NS_XBOSH: &str = "urn:xmpp:xbosh";
 /// Longest a request is held open.
 const MAX_WAIT: u64 = 60;
 
@@ -92,7 +90,7 @@ pub(crate) async fn handle(shared: Arc<WebShared>, peer: SocketAddr, req: Reques
     };
     // The body is framed like a stream: its tag under the header's limits, each stanza in it
     // under a stanza's.
-    let body = rhein_stream::parse_document(&bytes, shared.frame_limits()).ok().filter(|(b, _)| b.is("body", NS));
+    let body = rhein_stream::parse_document(&bytes, shared.frame_limits()).ok().filter(|(b, _)| b.is("body", ns::BOSH));
     let Some((mut body, stanzas)) = body else {
         return crate::plain(StatusCode::BAD_REQUEST, "expected a BOSH <body/> within the server's limits");
     };
@@ -192,7 +190,7 @@ async fn create(shared: &Arc<WebShared>, peer: SocketAddr, body: &Element, rid: 
     ] {
         xml::set_attr(&mut reply, name, value);
     }
-    xml::set_attr_ns(&mut reply, NS_XBOSH, "version", "1.0");
+    xml::set_attr_ns(&mut reply, ns::XBOSH, "version", "1.0");
     reply
 }
 
@@ -217,7 +215,7 @@ async fn exchange(shared: &Arc<WebShared>, sid: &str, session: Arc<Session>, bod
     // A newer request frees the one held before it.
     session.arrived.notify_waiters();
     let mut bytes = Vec::new();
-    if body.attr_ns(NS_XBOSH, "restart") == Some("true") {
+    if body.attr_ns(ns::XBOSH, "restart") == Some("true") {
         bytes.extend_from_slice(bridge::stream_header(body.attr("to")).as_bytes());
     }
     for child in body.children() {
@@ -247,8 +245,11 @@ async fn collect(session: &Session, generation: u64, wait: Duration, ready: impl
             let mut state = lock(&session.state);
             let superseded = generation != u64::MAX && state.generation != generation;
             if ready(&state) || state.closed || superseded || Instant::now() >= deadline {
-                let mut reply =
-                    if state.closed && state.queue.is_empty() { terminate_body("") } else { Element::bare("body", NS) };
+                let mut reply = if state.closed && state.queue.is_empty() {
+                    terminate_body("")
+                } else {
+                    Element::bare("body", ns::BOSH)
+                };
                 for el in state.queue.drain(..) {
                     reply.append_child(el);
                 }
@@ -292,7 +293,7 @@ async fn reap(shared: Arc<WebShared>, sid: String, session: Arc<Session>) {
 }
 
 fn terminate_body(condition: &str) -> Element {
-    let mut b = xml::with_attr(Element::bare("body", NS), "type", "terminate");
+    let mut b = xml::with_attr(Element::bare("body", ns::BOSH), "type", "terminate");
     if !condition.is_empty() {
         xml::set_attr(&mut b, "condition", condition);
     }

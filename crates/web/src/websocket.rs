@@ -10,7 +10,7 @@ use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
-use rhein_proto::{Element, xml};
+use rhein_proto::{Element, ns, xml};
 use rhein_stream::{FrameLimits, Refused};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,8 +19,6 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
-
-pub(crate) const FRAMING: &str = "urn:ietf:params:xml:ns:xmpp-framing";
 
 fn header_has(req: &Request<Incoming>, name: header::HeaderName, token: &str) -> bool {
     req.headers()
@@ -135,7 +133,7 @@ where
                 let (message, last) = match out {
                     Out::Open(header) => (xml::to_string(&open_element(&header)), false),
                     Out::Element(el) => (xml::to_string(&el), false),
-                    Out::Close => (xml::to_string(&Element::bare("close", FRAMING)), true),
+                    Out::Close => (xml::to_string(&Element::bare("close", ns::FRAMING)), true),
                 };
                 if ws_tx.send(Message::text(message)).await.is_err() {
                     return;
@@ -162,10 +160,10 @@ fn into_stream(text: &str, limits: FrameLimits) -> String {
     let trimmed = text.trim_start();
     let framing = trimmed.starts_with("<open") || trimmed.starts_with("<close");
     if framing && let Ok(el) = rhein_stream::parse_element(trimmed.as_bytes(), limits) {
-        if el.is("close", FRAMING) {
+        if el.is("close", ns::FRAMING) {
             return "</stream:stream>".into();
         }
-        if el.is("open", FRAMING) {
+        if el.is("open", ns::FRAMING) {
             return bridge::stream_header(el.attr("to"));
         }
     }
@@ -174,7 +172,7 @@ fn into_stream(text: &str, limits: FrameLimits) -> String {
 
 /// The server's stream header as `<open/>` (RFC 7395 §3.4).
 fn open_element(header: &Element) -> Element {
-    let mut open = Element::bare("open", FRAMING);
+    let mut open = Element::bare("open", ns::FRAMING);
     for name in ["from", "to", "id", "version"] {
         if let Some(v) = header.attr(name) {
             xml::set_attr(&mut open, name, v);
