@@ -940,7 +940,7 @@ async fn a_room_with_a_damaged_configuration_fails_closed() {
     };
     let owner = rhein_storage::AffiliationRow {
         jid: "someone@localhost".into(),
-        affiliation: "owner".into(),
+        affiliation: rhein_storage::RoomAffiliation::Owner,
         nick: String::new(),
         reason: String::new(),
     };

@@ -2,6 +2,7 @@
 
 use rhein_proto::form::{bit, boolean, field, form, options, submitted};
 use rhein_proto::{BareJid, Element, FullJid, StanzaError, ns, xml};
+use rhein_storage::RoomAffiliation;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -224,6 +225,17 @@ impl Affiliation {
         }
     }
 
+    /// What storage keeps of it (`none` is no row).
+    pub(crate) fn stored(self) -> Option<RoomAffiliation> {
+        Some(match self {
+            Self::Owner => RoomAffiliation::Owner,
+            Self::Admin => RoomAffiliation::Admin,
+            Self::Member => RoomAffiliation::Member,
+            Self::Outcast => RoomAffiliation::Outcast,
+            Self::None => return None,
+        })
+    }
+
     pub(crate) fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "owner" => Self::Owner,
@@ -233,6 +245,17 @@ impl Affiliation {
             "outcast" => Self::Outcast,
             _ => return None,
         })
+    }
+}
+
+impl From<RoomAffiliation> for Affiliation {
+    fn from(stored: RoomAffiliation) -> Self {
+        match stored {
+            RoomAffiliation::Owner => Self::Owner,
+            RoomAffiliation::Admin => Self::Admin,
+            RoomAffiliation::Member => Self::Member,
+            RoomAffiliation::Outcast => Self::Outcast,
+        }
     }
 }
 

@@ -86,16 +86,18 @@ impl Muc {
         room.subject_by = row.subject_by;
         let vcard = ctx.db.account_data().get(jid.as_str(), "vcard", "").await.map_err(storage_failure)?;
         room.avatar = vcard.and_then(|v| v.parse::<Element>().ok()).and_then(|v| rhein_proto::vcard::photo_hash(&v));
+        // An unreadable affiliation could be a ban: the room is not served (storage refuses an
+        // unknown affiliation; a JID that no longer reads is refused here), rather than letting
+        // someone in.
         for a in ctx.db.muc().affiliations(jid.as_str()).await.map_err(storage_failure)? {
-            let (Ok(who), Some(aff)) = (BareJid::new(&a.jid), Affiliation::parse(&a.affiliation)) else {
-                // An unreadable affiliation could be a ban: not serving beats letting someone in.
-                tracing::error!(room = %jid, jid = %a.jid, affiliation = %a.affiliation, "stored affiliation does not parse; room not served");
+            let Ok(who) = BareJid::new(&a.jid) else {
+                tracing::error!(room = %jid, jid = %a.jid, "stored affiliation's JID does not parse; room not served");
                 return Err(StanzaError::internal_server_error().with_text("the room's affiliations are damaged"));
             };
             if !a.nick.is_empty() {
                 room.reserved.insert(who.clone(), a.nick);
             }
-            room.affiliations.insert(who, aff);
+            room.affiliations.insert(who, a.affiliation.into());
         }
         // Another stanza may have loaded it meanwhile: keep the first.
         Ok(Some(self.rooms.get_or_insert(jid, || room).0))
@@ -139,11 +141,13 @@ impl Muc {
         let affiliations: Vec<_> = room
             .affiliations
             .iter()
-            .map(|(who, aff)| rhein_storage::AffiliationRow {
-                jid: who.to_string(),
-                affiliation: aff.as_str().into(),
-                nick: room.reserved.get(who).cloned().unwrap_or_default(),
-                reason: String::new(),
+            .filter_map(|(who, aff)| {
+                Some(rhein_storage::AffiliationRow {
+                    jid: who.to_string(),
+                    affiliation: aff.stored()?,
+                    nick: room.reserved.get(who).cloned().unwrap_or_default(),
+                    reason: String::new(),
+                })
             })
             .collect();
         muc.save_room(&row, &affiliations).await.map_err(storage_failure)

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 pub(crate) struct Audience {
     owner: BareJid,
     roster: HashMap<String, RosterRow>,
-    affiliations: HashMap<String, String>,
+    affiliations: HashMap<String, Affiliation>,
 }
 
 /// The stanza error XEP-0060 §6.5.9 prescribes for a refusal.
@@ -48,8 +48,7 @@ impl Audience {
         if *who == self.owner {
             return Affiliation::Owner;
         }
-        let stored = self.affiliations.get(who.as_str());
-        stored.and_then(|a| Affiliation::parse(a)).unwrap_or_default()
+        self.affiliations.get(who.as_str()).copied().unwrap_or_default()
     }
 
     /// Whether `who` may see the node's items (and so receive its notifications).

@@ -7,6 +7,7 @@ use crate::service::{Pep, item_element, node_required};
 use rhein_module::{Ctx, IqResult, account_request, storage_failure};
 use rhein_proto::parsers::rsm::{First, SetQuery, SetResult};
 use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, xml};
+use rhein_pubsub::Affiliation;
 use rhein_storage::{ItemPage, ItemRow};
 use std::sync::Arc;
 
@@ -142,14 +143,14 @@ impl Pep {
                 let mut out = Element::bare("affiliations", ns::PUBSUB);
                 for (node, _) in ctx.db.pubsub().nodes(owner.as_str()).await.map_err(storage_failure)? {
                     let affiliation = if from.to_bare() == owner {
-                        Some("owner".to_owned())
+                        Some(Affiliation::Owner)
                     } else {
                         let all = ctx.db.pubsub().affiliations(owner.as_str(), &node).await.map_err(storage_failure)?;
                         all.into_iter().find(|(j, _)| *j == from.to_bare().as_str()).map(|(_, a)| a)
                     };
                     if let Some(a) = affiliation {
                         let mut el = xml::with_attr(Element::bare("affiliation", ns::PUBSUB), "node", node);
-                        xml::set_attr(&mut el, "affiliation", a);
+                        xml::set_attr(&mut el, "affiliation", a.as_str());
                         out.append_child(el);
                     }
                 }
@@ -258,7 +259,7 @@ impl Pep {
                 out.append_child(own);
                 for (jid, a) in ctx.db.pubsub().affiliations(owner.as_str(), &node).await.map_err(storage_failure)? {
                     let mut el = xml::with_attr(Element::bare("affiliation", ns::PUBSUB_OWNER), "jid", jid);
-                    xml::set_attr(&mut el, "affiliation", a);
+                    xml::set_attr(&mut el, "affiliation", a.as_str());
                     out.append_child(el);
                 }
                 Ok(Some(wrap(ns::PUBSUB_OWNER, out)))
@@ -304,8 +305,16 @@ impl Pep {
                 self.existing(&ctx, &owner, &node).await?;
                 for a in op.children().filter(|c| c.is("affiliation", ns::PUBSUB_OWNER)) {
                     let jid = a.attr("jid").and_then(|j| Jid::new(j).ok()).ok_or_else(StanzaError::jid_malformed)?;
-                    let affiliation = a.attr("affiliation").unwrap_or_default();
-                    if !matches!(affiliation, "member" | "publisher" | "outcast" | "none") || jid.to_bare() == owner {
+                    let affiliation = a.attr("affiliation").and_then(Affiliation::parse);
+                    let Some(affiliation) = affiliation.filter(|a| {
+                        matches!(
+                            a,
+                            Affiliation::Member | Affiliation::Publisher | Affiliation::Outcast | Affiliation::None
+                        )
+                    }) else {
+                        return Err(StanzaError::not_acceptable().with_text("unsupported affiliation change"));
+                    };
+                    if jid.to_bare() == owner {
                         return Err(StanzaError::not_acceptable().with_text("unsupported affiliation change"));
                     }
                     ctx.db

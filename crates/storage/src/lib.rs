@@ -3,7 +3,8 @@
 //!
 //! SQL is written once with `$N` placeholders, which both sqlx drivers accept. Column types are
 //! the portable subset (BIGINT epoch milliseconds, TEXT, BLOB/BYTEA, BOOLEAN). Must not depend
-//! on XMPP crates: JIDs arrive here as strings already prepared by the caller.
+//! on XMPP crates: JIDs arrive here as strings already prepared by the caller. (The pubsub
+//! engine's vocabulary, which has no XMPP in it, is how pubsub affiliations are stored.)
 
 mod account_data;
 mod accounts;
@@ -28,7 +29,7 @@ pub use archive::{Archive, ArchiveDefault, ArchivePage, ArchivePrefs, ArchiveQue
 pub use db::{Db, now_ms};
 pub use epoch::ACCOUNT_CHANGES_SETTLE;
 pub use fast::FastTokens;
-pub use muc::{AffiliationRow, Muc, RoomPushRow, RoomRow};
+pub use muc::{AffiliationRow, Muc, RoomAffiliation, RoomPushRow, RoomRow};
 pub use offline::{Offline, OfflineMessage};
 pub use pubsub::{ItemPage, ItemRow, Pubsub};
 pub use push::{PushRegistration, PushRegistrations};

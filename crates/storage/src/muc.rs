@@ -14,11 +14,46 @@ pub struct RoomRow {
     pub subject_by: String,
 }
 
+/// A lasting standing in a room (XEP-0045 §5.2), stored as its name; having none is having
+/// no row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoomAffiliation {
+    Owner,
+    Admin,
+    Member,
+    Outcast,
+}
+
+impl RoomAffiliation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Owner => "owner",
+            Self::Admin => "admin",
+            Self::Member => "member",
+            Self::Outcast => "outcast",
+        }
+    }
+}
+
+impl std::str::FromStr for RoomAffiliation {
+    type Err = StorageError;
+
+    fn from_str(s: &str) -> Result<Self, StorageError> {
+        match s {
+            "owner" => Ok(Self::Owner),
+            "admin" => Ok(Self::Admin),
+            "member" => Ok(Self::Member),
+            "outcast" => Ok(Self::Outcast),
+            other => Err(StorageError::Corrupt(format!("room affiliation {other:?}"))),
+        }
+    }
+}
+
 /// A stored affiliation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AffiliationRow {
     pub jid: String,
-    pub affiliation: String,
+    pub affiliation: RoomAffiliation,
     pub nick: String,
     pub reason: String,
 }
@@ -79,11 +114,11 @@ impl Muc<'_> {
                 .execute(&mut *tx)
                 .await?;
             sqlx::query(CLEAR).bind(&room.jid).execute(&mut *tx).await?;
-            for a in affiliations.iter().filter(|a| a.affiliation != "none") {
+            for a in affiliations {
                 sqlx::query(AFFILIATION)
                     .bind(&room.jid)
                     .bind(&a.jid)
-                    .bind(&a.affiliation)
+                    .bind(a.affiliation.as_str())
                     .bind(&a.nick)
                     .bind(&a.reason)
                     .execute(&mut *tx)
@@ -167,10 +202,11 @@ impl Muc<'_> {
         const SQL: &str = "SELECT jid, affiliation, nick, reason FROM muc_affiliation WHERE room = $1 ORDER BY jid";
         let rows: Vec<(String, String, String, String)> =
             on_pool!(self.db, |p| sqlx::query_as(SQL).bind(room).fetch_all(p).await)?;
-        Ok(rows
-            .into_iter()
-            .map(|(jid, affiliation, nick, reason)| AffiliationRow { jid, affiliation, nick, reason })
-            .collect())
+        rows.into_iter()
+            .map(|(jid, affiliation, nick, reason)| {
+                Ok(AffiliationRow { jid, affiliation: affiliation.parse()?, nick, reason })
+            })
+            .collect()
     }
 }
 
@@ -178,8 +214,8 @@ impl Muc<'_> {
 mod tests {
     use super::*;
 
-    fn affiliation(jid: &str, affiliation: &str) -> AffiliationRow {
-        AffiliationRow { jid: jid.into(), affiliation: affiliation.into(), nick: String::new(), reason: String::new() }
+    fn affiliation(jid: &str, affiliation: RoomAffiliation) -> AffiliationRow {
+        AffiliationRow { jid: jid.into(), affiliation, nick: String::new(), reason: String::new() }
     }
 
     #[tokio::test]
@@ -187,11 +223,26 @@ mod tests {
         let db = Db::connect("sqlite::memory:").await.unwrap();
         let muc = db.muc();
         let room = RoomRow { jid: "r@muc.x".into(), config: "{}".into(), subject: "Hi".into(), subject_by: "a".into() };
-        muc.save_room(&room, &[affiliation("a@x", "owner"), affiliation("b@x", "member")]).await.unwrap();
+        let (owner, member) = (affiliation("a@x", RoomAffiliation::Owner), affiliation("b@x", RoomAffiliation::Member));
+        muc.save_room(&room, &[owner.clone(), member]).await.unwrap();
         assert_eq!(muc.room("r@muc.x").await.unwrap(), Some(room.clone()));
         let changed = RoomRow { subject: "Later".into(), ..room };
-        muc.save_room(&changed, &[affiliation("a@x", "owner"), affiliation("c@x", "none")]).await.unwrap();
+        muc.save_room(&changed, std::slice::from_ref(&owner)).await.unwrap();
         assert_eq!(muc.room("r@muc.x").await.unwrap(), Some(changed));
-        assert_eq!(muc.affiliations("r@muc.x").await.unwrap(), [affiliation("a@x", "owner")]);
+        assert_eq!(muc.affiliations("r@muc.x").await.unwrap(), [owner]);
+    }
+
+    /// An affiliation that does not read may be a ban: it is a corrupt row, never `none`.
+    #[tokio::test]
+    async fn an_unknown_affiliation_is_a_corrupt_row() {
+        let db = Db::connect("sqlite::memory:").await.unwrap();
+        let room =
+            RoomRow { jid: "r@muc.x".into(), config: "{}".into(), subject: String::new(), subject_by: String::new() };
+        db.muc().save_room(&room, &[]).await.unwrap();
+        const SQL: &str =
+            "INSERT INTO muc_affiliation (room, jid, affiliation, nick, reason) VALUES ($1, $2, $3, '', '')";
+        on_pool!(write: db, |p| sqlx::query(SQL).bind("r@muc.x").bind("e@x").bind("banned").execute(p).await.map(drop))
+            .unwrap();
+        assert!(matches!(db.muc().affiliations("r@muc.x").await, Err(StorageError::Corrupt(_))));
     }
 }

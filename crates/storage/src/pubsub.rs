@@ -4,6 +4,7 @@
 
 use crate::db::{BeginWrite, on_pool};
 use crate::{Db, StorageError};
+use rhein_pubsub::Affiliation;
 
 /// One stored item. `payload` is the serialized child of `<item/>` (empty when there is none).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -226,9 +227,18 @@ impl Pubsub<'_> {
     }
 
     /// JIDs with an affiliation to a node (other than its owner), and which.
-    pub async fn affiliations(&self, owner: &str, node: &str) -> Result<Vec<(String, String)>, StorageError> {
+    /// The JIDs affiliated with a node, and how. An affiliation that does not read is a
+    /// corrupt row, never `none` (it may be a ban).
+    pub async fn affiliations(&self, owner: &str, node: &str) -> Result<Vec<(String, Affiliation)>, StorageError> {
         const SQL: &str = "SELECT jid, affiliation FROM pubsub_affiliation WHERE owner = $1 AND node = $2 ORDER BY jid";
-        Ok(on_pool!(self.db, |p| sqlx::query_as(SQL).bind(owner).bind(node).fetch_all(p).await)?)
+        let rows: Vec<(String, String)> =
+            on_pool!(self.db, |p| sqlx::query_as(SQL).bind(owner).bind(node).fetch_all(p).await)?;
+        rows.into_iter()
+            .map(|(jid, a)| match Affiliation::parse(&a) {
+                Some(a) => Ok((jid, a)),
+                None => Err(StorageError::Corrupt(format!("pubsub affiliation {a:?}"))),
+            })
+            .collect()
     }
 
     /// Sets (or with `none`, removes) a JID's affiliation to a node.
@@ -237,15 +247,15 @@ impl Pubsub<'_> {
         owner: &str,
         node: &str,
         jid: &str,
-        affiliation: &str,
+        affiliation: Affiliation,
     ) -> Result<(), StorageError> {
-        if affiliation == "none" {
+        if affiliation == Affiliation::None {
             const SQL: &str = "DELETE FROM pubsub_affiliation WHERE owner = $1 AND node = $2 AND jid = $3";
             self.on_node(SQL, owner, node, &[jid]).await?;
         } else {
             const SQL: &str = "INSERT INTO pubsub_affiliation (owner, node, jid, affiliation) VALUES ($1, $2, $3, $4) \
                 ON CONFLICT (owner, node, jid) DO UPDATE SET affiliation = excluded.affiliation";
-            self.on_node(SQL, owner, node, &[jid, affiliation]).await?;
+            self.on_node(SQL, owner, node, &[jid, affiliation.as_str()]).await?;
         }
         Ok(())
     }
@@ -326,7 +336,7 @@ mod tests {
         assert_eq!((ids(&rows), count), (vec!["b", "c"], 2));
         assert!(ps.retract("o@x", "n", "b").await.unwrap());
         assert!(!ps.retract("o@x", "n", "b").await.unwrap());
-        ps.set_affiliation("o@x", "n", "m@x", "member").await.unwrap();
+        ps.set_affiliation("o@x", "n", "m@x", Affiliation::Member).await.unwrap();
         ps.set_subscription("o@x", "n", "s@x", true).await.unwrap();
         assert_eq!(ps.purge("o@x", "n").await.unwrap(), 1);
         assert!(!ps.create("o@x", "n", "{}").await.unwrap());
