@@ -120,3 +120,30 @@ async fn archive_preferences_read_back_as_set() {
     let always = read.get_child("always", "urn:xmpp:mam:2").unwrap();
     assert_eq!(always.children().map(Element::text).collect::<Vec<_>>(), ["romeo@montague.lit"]);
 }
+
+/// XEP-0357 §7 (and Rhein's `[modules.push] attempts`): an app server that does not answer is
+/// tried `attempts` times, with growing pauses (0.2 s, 0.4 s), then the registration is
+/// disabled. (Real time: paused time would also fire the database pool's timeouts.)
+#[tokio::test]
+async fn an_app_server_that_never_answers_is_tried_then_disabled() {
+    let push = ModuleHarness::start(find("push").unwrap(), "attempts = 3").await;
+    let alice = push.account("alice").await;
+    push.iq("<iq type='set' id='e' from='alice@localhost/phone'><enable xmlns='urn:xmpp:push:0' \
+         jid='push.example' node='n1'/></iq>")
+        .await
+        .unwrap();
+    let message = "<message from='bob@localhost/b' to='alice@localhost' type='chat'><body>hi</body></message>";
+    assert!(push.stage(Stage::InboundMessage, message).await.unwrap().is_some(), "the message goes on");
+    // The pushes run beside the message; wait until they gave up.
+    for _ in 0..100 {
+        if push.db.push().list(alice.as_str()).await.unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(push.db.push().list(alice.as_str()).await.unwrap().is_empty(), "disabled");
+    let attempts: Vec<_> = push.sent().into_iter().filter(|iq| iq.attr("to") == Some("push.example")).collect();
+    assert_eq!(attempts.len(), 3, "{attempts:?}");
+    let publish = attempts[0].get_child("pubsub", ns::PUBSUB).and_then(|p| p.get_child("publish", ns::PUBSUB));
+    assert_eq!(publish.and_then(|p| p.attr("node")), Some("n1"));
+}
