@@ -145,8 +145,11 @@ impl Router {
         }
         if to.node().is_some() {
             if !self.account_exists(&to.to_bare()).await {
+                // RFC 6121 §8.5.1 and table 1 of §8.5.4: presence and headlines are ignored,
+                // other messages and IQs bounced.
                 return match kind {
                     StanzaKind::Presence => {}
+                    StanzaKind::Message if el.attr("type") == Some("headline") => {}
                     _ => self.bounce(&el, StanzaError::service_unavailable()).await,
                 };
             }
