@@ -5,7 +5,7 @@ use crate::channel::{Channel, Member};
 use crate::service::{Mix, Request};
 use crate::{notify, presence, store};
 use rhein_module::{Ctx, Outbox};
-use rhein_proto::mix::{Join, Leave, SetNick, Subscribe, Unsubscribe, UpdateSubscription, nodes, parse};
+use rhein_proto::mix::{Join, Leave, SetNick, Subscribe, Unsubscribe, UpdateSubscription, nodes};
 use rhein_proto::{BareJid, Element, StanzaError, xml};
 
 /// Nodes a join without `<subscribe/>` gets.
@@ -28,7 +28,7 @@ impl Mix {
         c: &mut Channel,
         req: &Request<'_>,
     ) -> Result<Option<Element>, StanzaError> {
-        let request = parse::<Join>(req.payload)?;
+        let request = rhein_module::payload::<Join>(req.payload.clone())?;
         let who = &req.who;
         if c.is_banned(who) {
             return Err(StanzaError::forbidden().with_text("you are banned from this channel"));
@@ -143,7 +143,7 @@ impl Mix {
         c: &mut Channel,
         req: &Request<'_>,
     ) -> Result<Option<Element>, StanzaError> {
-        let request = parse::<SetNick>(req.payload)?;
+        let request = rhein_module::payload::<SetNick>(req.payload.clone())?;
         if c.participant_id(&req.who).is_none() {
             return Err(StanzaError::forbidden().with_text("join the channel first"));
         }
@@ -191,7 +191,7 @@ impl Mix {
         c: &mut Channel,
         req: &Request<'_>,
     ) -> Result<Option<Element>, StanzaError> {
-        let request = parse::<UpdateSubscription>(req.payload)?;
+        let request = rhein_module::payload::<UpdateSubscription>(req.payload.clone())?;
         let who = &req.who;
         if c.participant_id(who).is_none() {
             return Err(StanzaError::forbidden().with_text("join the channel first"));

@@ -7,7 +7,7 @@ use crate::service::{Mix, Request};
 use crate::store;
 use hmac::{Hmac, KeyInit, Mac};
 use rhein_module::{Ctx, Outbox, storage_failure};
-use rhein_proto::mix::{Invitation, Invite, MessageSender, Register, Retract, Retracted, nodes, parse};
+use rhein_proto::mix::{Invitation, Invite, MessageSender, Register, Retract, Retracted, nodes};
 use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, time, xml};
 use rhein_storage::{ItemPage, ItemRow, now_ms};
 use sha2::Sha256;
@@ -45,7 +45,7 @@ impl Mix {
         who: &BareJid,
         payload: &Element,
     ) -> Result<Element, StanzaError> {
-        let request = parse::<Register>(payload)?;
+        let request = rhein_module::payload::<Register>(payload.clone())?;
         let nick = match request.nick {
             Some(n) => crate::membership::clean_nick(&n)?,
             None => format!("user-{}", &xml::random_id()[..12]),
@@ -81,7 +81,7 @@ impl Mix {
         c: &mut Channel,
         req: &Request<'_>,
     ) -> Result<Option<Element>, StanzaError> {
-        let request = parse::<Invite>(req.payload)?;
+        let request = rhein_module::payload::<Invite>(req.payload.clone())?;
         let invitee = request.invitee.ok_or_else(|| StanzaError::bad_request().with_text("name the <invitee/>"))?;
         let invitee = Jid::new(&invitee).map_err(|_| StanzaError::jid_malformed())?.to_bare();
         let participant_may = c.config.invitations && c.participant_id(&req.who).is_some();

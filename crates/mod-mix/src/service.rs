@@ -5,7 +5,7 @@ use crate::MixConfig;
 use crate::channel::{Channel, ChannelConfig, Info};
 use crate::{misc, store};
 use rhein_module::{Ctx, Entities, Outbox, Shared};
-use rhein_proto::mix::{Create, Destroy, nodes, parse};
+use rhein_proto::mix::{Create, Destroy, nodes};
 use rhein_proto::xml::StanzaKind;
 use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, time, xml};
 use std::sync::Arc;
@@ -155,7 +155,7 @@ impl Mix {
         if !self.may_create(ctx, who) {
             return Err(StanzaError::forbidden().with_text("only accounts of this server create channels here"));
         }
-        let request = parse::<Create>(payload)?;
+        let request = rhein_module::payload::<Create>(payload.clone())?;
         let (name, adhoc) = match request.channel {
             Some(name) => (name, false),
             None => (xml::random_id()[..12].to_owned(), true),
@@ -181,7 +181,7 @@ impl Mix {
 
     /// XEP-0369 §8.3: owners destroy their channel; participants are told they left.
     async fn destroy(&self, ctx: &Ctx, out: &mut Outbox, who: &BareJid, payload: &Element) -> Result<(), StanzaError> {
-        let request = parse::<Destroy>(payload)?;
+        let request = rhein_module::payload::<Destroy>(payload.clone())?;
         let jid = BareJid::new(&format!("{}@{}", request.channel, self.domain(ctx)))
             .map_err(|_| StanzaError::jid_malformed())?;
         let channel = self.existing(ctx, &jid).await?;

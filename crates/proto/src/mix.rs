@@ -21,11 +21,6 @@ pub mod nodes {
     pub const JIDMAP: &str = "urn:xmpp:mix:nodes:jidmap";
 }
 
-/// A MIX payload read from its element; `bad-request` when the element is not one.
-pub fn parse<T: TryFrom<minidom::Element>>(el: &minidom::Element) -> Result<T, crate::StanzaError> {
-    T::try_from(el.clone()).map_err(|_| crate::StanzaError::bad_request())
-}
-
 /// `<subscribe node='…'/>`.
 #[derive(FromXml, AsXml, Debug, Clone, PartialEq)]
 #[xml(namespace = ns::MIX_CORE, name = "subscribe")]
