@@ -70,28 +70,7 @@ pub enum ArchiveDefault {
     Roster,
 }
 
-impl ArchiveDefault {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Always => "always",
-            Self::Never => "never",
-            Self::Roster => "roster",
-        }
-    }
-}
-
-impl std::str::FromStr for ArchiveDefault {
-    type Err = StorageError;
-
-    fn from_str(s: &str) -> Result<Self, StorageError> {
-        match s {
-            "always" => Ok(Self::Always),
-            "never" => Ok(Self::Never),
-            "roster" => Ok(Self::Roster),
-            other => Err(StorageError::Corrupt(format!("archive default {other:?}"))),
-        }
-    }
-}
+stored_enum!(ArchiveDefault, "archive default", { Always => "always", Never => "never", Roster => "roster" });
 
 impl Default for ArchivePrefs {
     fn default() -> Self {

@@ -6,6 +6,31 @@
 //! on XMPP crates: JIDs arrive here as strings already prepared by the caller. (The pubsub
 //! engine's vocabulary, which has no XMPP in it, is how pubsub affiliations are stored.)
 
+/// An enum stored as TEXT, by name: `as_str`, and a `FromStr` that reads any other name as a
+/// corrupt row (never as a default: a stored state that does not read is damage, not news).
+macro_rules! stored_enum {
+    ($ty:ident, $what:literal, { $($variant:ident => $name:literal),* $(,)? }) => {
+        impl $ty {
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $name,)*
+                }
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = crate::StorageError;
+
+            fn from_str(s: &str) -> Result<Self, crate::StorageError> {
+                match s {
+                    $($name => Ok(Self::$variant),)*
+                    other => Err(crate::StorageError::Corrupt(format!(concat!($what, " {:?}"), other))),
+                }
+            }
+        }
+    };
+}
+
 mod account_data;
 mod accounts;
 mod archive;

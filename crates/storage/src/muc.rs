@@ -24,30 +24,12 @@ pub enum RoomAffiliation {
     Outcast,
 }
 
-impl RoomAffiliation {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Owner => "owner",
-            Self::Admin => "admin",
-            Self::Member => "member",
-            Self::Outcast => "outcast",
-        }
-    }
-}
-
-impl std::str::FromStr for RoomAffiliation {
-    type Err = StorageError;
-
-    fn from_str(s: &str) -> Result<Self, StorageError> {
-        match s {
-            "owner" => Ok(Self::Owner),
-            "admin" => Ok(Self::Admin),
-            "member" => Ok(Self::Member),
-            "outcast" => Ok(Self::Outcast),
-            other => Err(StorageError::Corrupt(format!("room affiliation {other:?}"))),
-        }
-    }
-}
+stored_enum!(RoomAffiliation, "room affiliation", {
+    Owner => "owner",
+    Admin => "admin",
+    Member => "member",
+    Outcast => "outcast",
+});
 
 /// A stored affiliation.
 #[derive(Debug, Clone, PartialEq, Eq)]

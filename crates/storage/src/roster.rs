@@ -56,30 +56,9 @@ impl Subscription {
     pub fn without_from(self) -> Self {
         Self::of(self.to(), false)
     }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::None => "none",
-            Self::To => "to",
-            Self::From => "from",
-            Self::Both => "both",
-        }
-    }
 }
 
-impl std::str::FromStr for Subscription {
-    type Err = StorageError;
-
-    fn from_str(s: &str) -> Result<Self, StorageError> {
-        match s {
-            "none" => Ok(Self::None),
-            "to" => Ok(Self::To),
-            "from" => Ok(Self::From),
-            "both" => Ok(Self::Both),
-            other => Err(StorageError::Corrupt(format!("roster subscription {other:?}"))),
-        }
-    }
-}
+stored_enum!(Subscription, "roster subscription", { None => "none", To => "to", From => "from", Both => "both" });
 
 /// One roster item as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
