@@ -56,7 +56,7 @@ impl Audience {
         let item = self.roster.get(who.as_str());
         let relation = Relation {
             sees_presence: item.is_some_and(|r| r.subscription.from()),
-            groups: item.map(|r| r.groups.clone()).unwrap_or_default(),
+            groups: item.map_or(&[], |r| r.groups.as_slice()),
             subscribed: false,
         };
         may(config, self.affiliation(who), &relation, Action::Retrieve).map_err(refusal)

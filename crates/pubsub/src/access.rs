@@ -60,12 +60,12 @@ pub enum Action {
 
 /// What the service knows of an actor beside its affiliation, for the access models that
 /// look at the owner's roster.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Relation {
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Relation<'a> {
     /// The actor receives the owner's presence (subscription `from` or `both`).
     pub sees_presence: bool,
     /// The owner's roster groups the actor is in.
-    pub groups: Vec<String>,
+    pub groups: &'a [String],
     /// The actor is subscribed to the node (for the `subscribers` publish model).
     pub subscribed: bool,
 }
@@ -104,7 +104,12 @@ fn capability(affiliation: Affiliation, action: Action) -> Option<bool> {
 
 /// Whether an actor with `affiliation` and `relation` may do `action` on a node configured
 /// by `config`.
-pub fn may(config: &NodeConfig, affiliation: Affiliation, relation: &Relation, action: Action) -> Result<(), Denied> {
+pub fn may(
+    config: &NodeConfig,
+    affiliation: Affiliation,
+    relation: &Relation<'_>,
+    action: Action,
+) -> Result<(), Denied> {
     match capability(affiliation, action) {
         Some(true) => Ok(()),
         Some(false) => Err(Denied::Forbidden),
@@ -135,15 +140,16 @@ mod tests {
         NodeConfig { access_model, roster_groups_allowed: vec!["Friends".into()], ..Default::default() }
     }
 
-    fn stranger() -> Relation {
+    fn stranger() -> Relation<'static> {
         Relation::default()
     }
 
     /// XEP-0060 §4.1, table 4: the owner may do everything, an outcast nothing.
     #[test]
     fn the_owner_may_do_everything_and_an_outcast_nothing() {
+        let friends = ["Friends".to_owned()];
         for access in [AccessModel::Open, AccessModel::Presence, AccessModel::Roster, AccessModel::Whitelist] {
-            let friend = Relation { sees_presence: true, groups: vec!["Friends".into()], subscribed: true };
+            let friend = Relation { sees_presence: true, groups: &friends, subscribed: true };
             for action in ALL {
                 assert_eq!(may(&node(access), Affiliation::Owner, &stranger(), action), Ok(()));
                 assert_eq!(may(&node(access), Affiliation::Outcast, &friend, action), Err(Denied::Forbidden));
@@ -174,7 +180,8 @@ mod tests {
     fn access_models_admit_the_unaffiliated_by_their_rule() {
         let none = Affiliation::None;
         let contact = Relation { sees_presence: true, ..Default::default() };
-        let friend = Relation { groups: vec!["Friends".into()], ..Default::default() };
+        let friends = ["Friends".to_owned()];
+        let friend = Relation { groups: &friends, ..Default::default() };
         assert_eq!(may(&node(AccessModel::Open), none, &stranger(), Retrieve), Ok(()));
         assert_eq!(may(&node(AccessModel::Presence), none, &contact, Retrieve), Ok(()));
         assert_eq!(
