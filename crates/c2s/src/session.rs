@@ -408,7 +408,7 @@ impl Session<'_> {
             pending.extend(Queued::try_from(item).ok());
         }
         for stanza in pending.into_iter().filter(|q| worth_rerouting(q.element())) {
-            Box::pin(self.shared.router.deliver(stanza.into_element(&self.jid))).await;
+            Box::pin(self.shared.router.route(stanza.into_element(&self.jid))).await;
         }
     }
 }

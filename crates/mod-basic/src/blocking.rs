@@ -2,10 +2,13 @@
 //! domain, matched as in XEP-0016); nothing from them reaches it, nothing it sends reaches them.
 
 use crate::internal;
-use rhein_module::{AccountCache, Ctx, Flow, Interest, Iq, IqResult, Module, ModuleError, Registry, Stage, Targets};
+use rhein_module::{
+    AccountCache, Ctx, Flow, Interest, Iq, IqResult, Module, ModuleError, Registry, Stage, Stanza, Targets,
+};
 use rhein_proto::ns::{self, BLOCKING as NS, BLOCKING_ERRORS as NS_ERRORS};
 use rhein_proto::parsers::blocking::{Block, BlocklistRequest, BlocklistResult, Unblock};
-use rhein_proto::{BareJid, Element, Jid, StanzaError, xml};
+use rhein_proto::xml::{self, StanzaKind};
+use rhein_proto::{BareJid, Element, Jid, StanzaError};
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -46,7 +49,7 @@ impl Module for Blocking {
         reg.stage_when(
             Stage::Inbound,
             100,
-            move |_, el, to| this.may_block(el, to),
+            move |_, stanza| this.may_block(stanza),
             move |ctx, el| self.clone().handle_inbound(ctx, el),
         );
         Ok(())
@@ -138,47 +141,38 @@ impl Blocking {
     }
 
     /// Stanzas from the account to someone it blocked: refused with `<blocked/>`.
-    async fn handle_outbound(self: Arc<Self>, ctx: Ctx, el: Element) -> Result<Flow, StanzaError> {
-        let (Some(from), Some(to)) = (jid_attr(&el, "from"), jid_attr(&el, "to")) else {
-            return Ok(Flow::Continue(el));
-        };
-        let list = self.list(&ctx, &from.to_bare()).await?;
-        if list.is_empty() || !matches(&list, &to) {
-            return Ok(Flow::Continue(el));
+    async fn handle_outbound(self: Arc<Self>, ctx: Ctx, stanza: Stanza) -> Result<Flow, StanzaError> {
+        if stanza.is_broadcast() {
+            return Ok(Flow::Continue(stanza));
         }
-        if el.name() == "presence" {
+        let list = self.list(&ctx, &stanza.from.to_bare()).await?;
+        if list.is_empty() || !matches(&list, &stanza.to) {
+            return Ok(Flow::Continue(stanza));
+        }
+        if stanza.kind == StanzaKind::Presence {
             return Ok(Flow::Handled);
         }
         Err(StanzaError::not_acceptable().with_app(Element::bare("blocked", NS_ERRORS)))
     }
 
-    /// Whether `el` may come from someone `to` blocked: yes unless the cached blocklist says
-    /// no (an uncached list is loaded by the handler).
-    fn may_block(&self, el: &Element, to: &Jid) -> bool {
-        let blocked = |list: &Arc<HashSet<String>>| {
-            !list.is_empty() && jid_attr(el, "from").is_none_or(|from| matches(list, &from))
-        };
-        self.cache.read(&to.to_bare(), blocked).unwrap_or(true)
+    /// Whether `stanza` may come from someone its addressee blocked: yes unless the cached
+    /// blocklist says no (an uncached list is loaded by the handler).
+    fn may_block(&self, stanza: &Stanza) -> bool {
+        let blocked = |list: &Arc<HashSet<String>>| !list.is_empty() && matches(list, &stanza.from);
+        self.cache.read(&stanza.to.to_bare(), blocked).unwrap_or(true)
     }
 
     /// Stanzas for the account from someone it blocked: never delivered.
-    async fn handle_inbound(self: Arc<Self>, ctx: Ctx, el: Element) -> Result<Flow, StanzaError> {
-        let (Some(from), Some(to)) = (jid_attr(&el, "from"), jid_attr(&el, "to")) else {
-            return Ok(Flow::Continue(el));
-        };
-        let list = self.list(&ctx, &to.to_bare()).await?;
-        if list.is_empty() || !matches(&list, &from) {
-            return Ok(Flow::Continue(el));
+    async fn handle_inbound(self: Arc<Self>, ctx: Ctx, stanza: Stanza) -> Result<Flow, StanzaError> {
+        let list = self.list(&ctx, &stanza.to.to_bare()).await?;
+        if list.is_empty() || !matches(&list, &stanza.from) {
+            return Ok(Flow::Continue(stanza));
         }
-        if el.name() == "presence" {
+        if stanza.kind == StanzaKind::Presence {
             return Ok(Flow::Handled);
         }
         Err(StanzaError::service_unavailable())
     }
-}
-
-fn jid_attr(el: &Element, name: &str) -> Option<Jid> {
-    el.attr(name).and_then(|j| Jid::new(j).ok())
 }
 
 #[cfg(test)]

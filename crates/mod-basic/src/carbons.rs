@@ -1,10 +1,10 @@
 //! XEP-0280: Message Carbons — every resource of an account that enabled carbons sees the
 //! chats its other resources send and receive.
 
-use rhein_module::{Ctx, Flow, Interest, Iq, IqResult, ModuleError, Registry, Stage, Targets};
+use rhein_module::{Ctx, Flow, Interest, Iq, IqResult, ModuleError, Registry, Stage, Stanza, Targets};
 use rhein_proto::ns::{self, CARBONS as NS, FORWARD, HINTS};
 use rhein_proto::parsers::carbons::{Disable, Enable};
-use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, xml};
+use rhein_proto::{BareJid, Element, FullJid, StanzaError, xml};
 
 pub(crate) fn register(reg: &mut Registry) -> Result<(), ModuleError> {
     reg.feature(NS);
@@ -15,7 +15,7 @@ pub(crate) fn register(reg: &mut Registry) -> Result<(), ModuleError> {
     reg.stage_when(
         Stage::InboundMessage,
         0,
-        |_, el, _| eligible(el) || el.get_child("private", NS).is_some(),
+        |_, s| eligible(&s.el) || s.el.get_child("private", NS).is_some(),
         handle_received,
     );
     Ok(())
@@ -64,42 +64,40 @@ fn carbon(wrapper: &str, owner: &BareJid, to: &FullJid, original: &Element) -> E
 }
 
 /// Strips `<private/>`: it is an instruction to this server, not to the recipient.
-fn without_private(mut el: Element) -> Element {
-    el.remove_child("private", NS);
-    el
+fn without_private(mut stanza: Stanza) -> Stanza {
+    stanza.el.remove_child("private", NS);
+    stanza
 }
 
 /// A message sent by one resource is copied to the account's other carbon-enabled resources.
-async fn handle_sent(ctx: Ctx, el: Element) -> Result<Flow, StanzaError> {
-    if !eligible(&el) {
-        return Ok(Flow::Continue(without_private(el)));
+async fn handle_sent(ctx: Ctx, stanza: Stanza) -> Result<Flow, StanzaError> {
+    if !eligible(&stanza.el) {
+        return Ok(Flow::Continue(without_private(stanza)));
     }
-    let Some(from) = el.attr("from").and_then(|f| FullJid::new(f).ok()) else { return Ok(Flow::Continue(el)) };
-    let owner = from.to_bare();
+    let owner = stanza.from.to_bare();
     for r in ctx.router.resources(&owner) {
-        if r.jid != from && r.wants(Interest::Carbons) {
-            ctx.router.send_to(&r.jid, carbon("sent", &owner, &r.jid, &el));
+        if r.jid != stanza.from && r.wants(Interest::Carbons) {
+            ctx.router.send_to(&r.jid, carbon("sent", &owner, &r.jid, &stanza.el));
         }
     }
-    Ok(Flow::Continue(el))
+    Ok(Flow::Continue(stanza))
 }
 
 /// A message to the account is copied to its carbon-enabled resources that do not get it.
-async fn handle_received(ctx: Ctx, el: Element) -> Result<Flow, StanzaError> {
-    if !eligible(&el) {
-        return Ok(Flow::Continue(without_private(el)));
+async fn handle_received(ctx: Ctx, stanza: Stanza) -> Result<Flow, StanzaError> {
+    if !eligible(&stanza.el) {
+        return Ok(Flow::Continue(without_private(stanza)));
     }
-    let Some(to) = el.attr("to").and_then(|t| Jid::new(t).ok()) else { return Ok(Flow::Continue(el)) };
-    let owner = to.to_bare();
+    let owner = stanza.to.to_bare();
     let resources = ctx.router.resources(&owner);
-    let targets: Vec<FullJid> = match to.try_as_full() {
+    let targets: Vec<FullJid> = match stanza.to.try_as_full() {
         Ok(full) if resources.iter().any(|r| r.jid == *full) => vec![full.clone()],
-        _ => ctx.router.message_targets(&owner, el.attr("type").unwrap_or("normal")),
+        _ => ctx.router.message_targets(&owner, stanza.stanza_type().unwrap_or("normal")),
     };
     for r in resources {
         if r.wants(Interest::Carbons) && !targets.contains(&r.jid) {
-            ctx.router.send_to(&r.jid, carbon("received", &owner, &r.jid, &el));
+            ctx.router.send_to(&r.jid, carbon("received", &owner, &r.jid, &stanza.el));
         }
     }
-    Ok(Flow::Continue(el))
+    Ok(Flow::Continue(stanza))
 }

@@ -6,11 +6,11 @@
 
 use crate::internal;
 use rhein_module::{
-    AccountCache, Ctx, Flow, Iq, IqKind, IqResult, Module, ModuleError, Registry, Stage, Targets, own_request,
+    AccountCache, Ctx, Flow, Iq, IqKind, IqResult, Module, ModuleError, Registry, Stage, Stanza, Targets, own_request,
 };
 use rhein_proto::parsers::vcard::VCardQuery;
 use rhein_proto::vcard::photo_hash;
-use rhein_proto::{BareJid, Element, FullJid, StanzaError, ns, xml};
+use rhein_proto::{BareJid, Element, StanzaError, ns, xml};
 use std::sync::Arc;
 
 /// The module, with each account's current photo hash (`None`: no photo).
@@ -45,7 +45,7 @@ impl Module for Vcard {
         reg.stage_when(
             Stage::OutboundIq,
             20,
-            |_, el, _| avatar_metadata(el).is_some(),
+            |_, s| avatar_metadata(&s.el).is_some(),
             move |ctx, el| this.clone().handle_avatar_publish(ctx, el),
         );
         // Before the presence broadcast (priority 0) so every copy carries the hash.
@@ -62,9 +62,9 @@ async fn handle_vcard_get(ctx: Ctx, iq: Iq<VCardQuery>) -> IqResult {
 }
 
 impl Vcard {
-    async fn handle_vcard_set(self: Arc<Self>, ctx: Ctx, iq: Element) -> IqResult {
+    async fn handle_vcard_set(self: Arc<Self>, ctx: Ctx, iq: Stanza) -> IqResult {
         let owner = own_request(&iq)?.to_bare();
-        let vcard = iq.get_child("vCard", ns::VCARD).ok_or_else(StanzaError::bad_request)?;
+        let vcard = iq.el.get_child("vCard", ns::VCARD).ok_or_else(StanzaError::bad_request)?;
         self.store(&ctx, &owner, vcard).await?;
         Ok(None)
     }
@@ -82,14 +82,11 @@ impl Vcard {
     /// XEP-0398 §3.1: a publication to the avatar metadata node puts the image it points to
     /// (the first one stored in the data node) into the vCard's PHOTO; an empty metadata item
     /// (avatar disabled) removes the photo.
-    async fn handle_avatar_publish(self: Arc<Self>, ctx: Ctx, el: Element) -> Result<Flow, StanzaError> {
-        let Some(metadata) = avatar_metadata(&el) else { return Ok(Flow::Continue(el)) };
-        let Some(owner) = el.attr("from").and_then(|f| FullJid::new(f).ok()).map(|f| f.to_bare()) else {
-            return Ok(Flow::Continue(el));
+    async fn handle_avatar_publish(self: Arc<Self>, ctx: Ctx, stanza: Stanza) -> Result<Flow, StanzaError> {
+        let owner = stanza.from.to_bare();
+        let Some(metadata) = avatar_metadata(&stanza.el).filter(|_| stanza.to.as_str() == owner.as_str()) else {
+            return Ok(Flow::Continue(stanza));
         };
-        if el.attr("to").is_some_and(|to| to != owner.as_str()) {
-            return Ok(Flow::Continue(el));
-        }
         let mut photo = None;
         for info in metadata.children().filter(|i| i.name() == "info" && i.attr("url").is_none()) {
             let Some(id) = info.attr("id") else { continue };
@@ -116,7 +113,7 @@ impl Vcard {
             vcard.append_child(p);
         }
         self.store(&ctx, &owner, &vcard).await?;
-        Ok(Flow::Continue(el))
+        Ok(Flow::Continue(stanza))
     }
 
     async fn hash_of(&self, ctx: &Ctx, owner: &BareJid) -> Result<Option<String>, StanzaError> {
@@ -132,19 +129,18 @@ impl Vcard {
     /// Adds `<x xmlns='vcard-temp:x:update'><photo>hash</photo></x>` to available presence,
     /// broadcast or directed (XEP-0398 §4), that does not carry one already (clients that
     /// manage it themselves keep theirs).
-    async fn handle_presence(self: Arc<Self>, ctx: Ctx, mut el: Element) -> Result<Flow, StanzaError> {
-        if el.attr("type").is_some() || el.get_child("x", ns::VCARD_UPDATE).is_some() {
-            return Ok(Flow::Continue(el));
+    async fn handle_presence(self: Arc<Self>, ctx: Ctx, mut stanza: Stanza) -> Result<Flow, StanzaError> {
+        if stanza.stanza_type().is_some() || stanza.el.get_child("x", ns::VCARD_UPDATE).is_some() {
+            return Ok(Flow::Continue(stanza));
         }
-        let Some(from) = el.attr("from").and_then(|f| FullJid::new(f).ok()) else { return Ok(Flow::Continue(el)) };
-        let hash = self.hash_of(&ctx, &from.to_bare()).await?;
+        let hash = self.hash_of(&ctx, &stanza.from.to_bare()).await?;
         let mut x = Element::bare("x", ns::VCARD_UPDATE);
         x.append_child(match hash {
             Some(h) => xml::text_el("photo", ns::VCARD_UPDATE, h),
             None => Element::bare("photo", ns::VCARD_UPDATE),
         });
-        el.append_child(x);
-        Ok(Flow::Continue(el))
+        stanza.el.append_child(x);
+        Ok(Flow::Continue(stanza))
     }
 }
 

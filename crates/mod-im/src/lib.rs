@@ -68,14 +68,14 @@ impl Module for Im {
         reg.stage_when(
             Stage::InboundPresence,
             0,
-            |_, el, _| presence::inbound_concerns(el),
+            |_, s| presence::inbound_concerns(&s.el),
             move |ctx, el| presence::handle_inbound_presence(ctx, el, limit),
         );
         if self.config.accept_moves {
             reg.stage_when(
                 Stage::InboundPresence,
                 5,
-                |_, el, _| moved::announced(el),
+                |_, s| moved::announced(&s.el),
                 move |ctx, el| moved::handle_inbound(ctx, el, limit),
             );
         }
@@ -88,13 +88,13 @@ impl Module for Im {
         reg.stage_when(
             Stage::InboundMessage,
             50,
-            |_, el, to| to.resource().is_none() && pam::looks_like_channel_traffic(el),
+            |_, s| s.to.resource().is_none() && pam::looks_like_channel_traffic(&s.el),
             pam::handle_inbound_message,
         );
         reg.stage_when(
             Stage::InboundPresence,
             20,
-            |_, el, to| to.resource().is_none() && pam::may_be_from_channel(el),
+            |_, s| s.to.resource().is_none() && pam::may_be_from_channel(&s.from),
             pam::handle_inbound_presence,
         );
         let offline_limit = self.config.offline_limit;

@@ -7,8 +7,8 @@
 use crate::roster::{self, RosterLimit};
 use crate::subscription;
 use crate::{internal, presence};
-use rhein_module::{Ctx, Flow};
-use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, xml};
+use rhein_module::{Ctx, Flow, Stanza};
+use rhein_proto::{BareJid, Element, StanzaError, ns, xml};
 use rhein_storage::{RosterRow, Subscription};
 use std::time::Duration;
 
@@ -21,13 +21,11 @@ pub(crate) fn announced(el: &Element) -> bool {
     el.attr("type") == Some("subscribe") && el.get_child("moved", ns::MOVED).is_some()
 }
 
-pub(crate) async fn handle_inbound(ctx: Ctx, el: Element, limit: RosterLimit) -> Result<Flow, StanzaError> {
-    let claim = el.get_child("moved", ns::MOVED).and_then(|m| m.get_child("old-jid", ns::MOVED)).map(Element::text);
-    let parties = (el.attr("type"), el.attr("to").map(Jid::new), el.attr("from").map(Jid::new), claim);
-    let (Some("subscribe"), Some(Ok(to)), Some(Ok(from)), Some(old)) = parties else { return Ok(Flow::Continue(el)) };
-    let Ok(old) = BareJid::new(old.trim()) else { return Ok(Flow::Continue(el)) };
-    let (owner, new) = (to.to_bare(), from.to_bare());
-    if carry_over(&ctx, &owner, &old, &new, limit).await? { Ok(Flow::Handled) } else { Ok(Flow::Continue(el)) }
+pub(crate) async fn handle_inbound(ctx: Ctx, stanza: Stanza, limit: RosterLimit) -> Result<Flow, StanzaError> {
+    let claim = stanza.el.get_child("moved", ns::MOVED).and_then(|m| m.get_child("old-jid", ns::MOVED));
+    let Some(Ok(old)) = claim.map(|old| BareJid::new(old.text().trim())) else { return Ok(Flow::Continue(stanza)) };
+    let (owner, new) = (stanza.to.to_bare(), stanza.from.to_bare());
+    if carry_over(&ctx, &owner, &old, &new, limit).await? { Ok(Flow::Handled) } else { Ok(Flow::Continue(stanza)) }
 }
 
 /// Whether the entry moved; not when the move is unverified, or the roster is full (the new

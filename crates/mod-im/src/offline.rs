@@ -2,7 +2,7 @@
 //! on its next initial presence with an XEP-0203 delay stamp.
 
 use crate::internal;
-use rhein_module::{Ctx, Flow};
+use rhein_module::{Ctx, Flow, Stanza};
 use rhein_proto::{BareJid, Element, FullJid, StanzaError, ns, time, xml};
 use rhein_storage::now_ms;
 
@@ -20,17 +20,15 @@ fn worth_storing(el: &Element) -> bool {
 
 /// `Undeliverable` stage: store chat and normal messages; a full store falls through, and
 /// the router then bounces the message with `service-unavailable`.
-pub(crate) async fn handle_store_offline(ctx: Ctx, el: Element, limit: i64) -> Result<Flow, StanzaError> {
-    if !worth_storing(&el) {
+pub(crate) async fn handle_store_offline(ctx: Ctx, stanza: Stanza, limit: i64) -> Result<Flow, StanzaError> {
+    if !worth_storing(&stanza.el) {
         return Ok(Flow::Handled);
     }
-    let Some(owner) = el.attr("to").and_then(|t| rhein_proto::Jid::new(t).ok()).map(|j| j.to_bare()) else {
-        return Ok(Flow::Handled);
-    };
+    let owner = stanza.to.to_bare();
     let stored =
-        ctx.db.offline().push(owner.as_str(), now_ms(), &xml::to_string(&el), limit).await.map_err(internal)?;
+        ctx.db.offline().push(owner.as_str(), now_ms(), &xml::to_string(&stanza.el), limit).await.map_err(internal)?;
     if !stored {
-        return Ok(Flow::Continue(el));
+        return Ok(Flow::Continue(stanza));
     }
     // The account may have come online while the message was being stored, after its
     // initial presence took what was waiting: hand it over now.

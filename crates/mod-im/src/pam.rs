@@ -8,10 +8,10 @@
 
 use crate::internal;
 use crate::roster::{self, RosterLimit};
-use rhein_module::{Ctx, Flow, Interest, Iq, IqResult};
+use rhein_module::{Ctx, Flow, Interest, Iq, IqResult, Stanza};
 use rhein_proto::mix::{ClientJoin, ClientLeave, Join, Leave, RosterChannel, nodes};
 use rhein_proto::roster::Item;
-use rhein_proto::{BareJid, Element, StanzaError, ns, sid, xml};
+use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, sid, xml};
 use rhein_storage::{ArchiveRow, RosterRow, Subscription, now_ms};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -140,17 +140,12 @@ fn to_every_client(ctx: &Ctx, owner: &BareJid, el: &Element) {
 
 /// XEP-0405 §5.2 and §5.10: traffic from a channel the user is in goes to all its online
 /// clients, and the channel's messages into its archive with our stanza id.
-pub(crate) async fn handle_inbound_message(ctx: Ctx, mut el: Element) -> Result<Flow, StanzaError> {
-    let to = el.attr("to").and_then(|t| rhein_proto::Jid::new(t).ok());
-    let from = el.attr("from").and_then(|f| rhein_proto::Jid::new(f).ok());
-    let (Some(to), Some(from)) = (to, from) else { return Ok(Flow::Continue(el)) };
-    if to.resource().is_some() || !looks_like_channel_traffic(&el) {
-        return Ok(Flow::Continue(el));
-    }
-    let (owner, channel) = (to.to_bare(), from.to_bare());
+pub(crate) async fn handle_inbound_message(ctx: Ctx, stanza: Stanza) -> Result<Flow, StanzaError> {
+    let (owner, channel) = (stanza.to.to_bare(), stanza.from.to_bare());
     if participant_id(&ctx, &owner, &channel).await?.is_none() {
-        return Ok(Flow::Continue(el));
+        return Ok(Flow::Continue(stanza));
     }
+    let mut el = stanza.el;
     if el.attr("type") == Some("groupchat") && el.get_child("body", ns::CLIENT).is_some() {
         // Ids claiming to be ours are not (XEP-0359 §5); ours is added and archived.
         sid::drop_claims(&mut el, owner.as_str());
@@ -168,25 +163,23 @@ pub(crate) async fn handle_inbound_message(ctx: Ctx, mut el: Element) -> Result<
 /// channel the user is in goes to all its online clients.
 /// A channel's participant JIDs are `id#channel@service` (XEP-0403 §3): a cheap look before
 /// the handler parses them.
-pub(crate) fn may_be_from_channel(el: &Element) -> bool {
-    el.attr("from").is_some_and(|from| from.split('/').next().is_some_and(|bare| bare.contains('#')))
+pub(crate) fn may_be_from_channel(from: &Jid) -> bool {
+    from.node().is_some_and(|node| node.as_str().contains('#'))
 }
 
-pub(crate) async fn handle_inbound_presence(ctx: Ctx, el: Element) -> Result<Flow, StanzaError> {
-    let from = el.attr("from").and_then(|f| rhein_proto::Jid::new(f).ok());
-    let to = el.attr("to").and_then(|t| rhein_proto::Jid::new(t).ok());
-    let (Some(from), Some(to)) = (from, to) else { return Ok(Flow::Continue(el)) };
-    let Some((_, channel_node)) =
-        from.node().and_then(|n| n.as_str().split_once('#').map(|(a, b)| (a.to_owned(), b.to_owned())))
-    else {
-        return Ok(Flow::Continue(el));
+pub(crate) async fn handle_inbound_presence(ctx: Ctx, stanza: Stanza) -> Result<Flow, StanzaError> {
+    let from = &stanza.from;
+    let Some((_, channel_node)) = from.node().and_then(|n| n.as_str().split_once('#')) else {
+        return Ok(Flow::Continue(stanza));
     };
-    let Ok(channel) = BareJid::new(&format!("{channel_node}@{}", from.domain())) else { return Ok(Flow::Continue(el)) };
-    let owner = to.to_bare();
-    if to.resource().is_some() || participant_id(&ctx, &owner, &channel).await?.is_none() {
-        return Ok(Flow::Continue(el));
+    let Ok(channel) = BareJid::new(&format!("{channel_node}@{}", from.domain())) else {
+        return Ok(Flow::Continue(stanza));
+    };
+    let owner = stanza.to.to_bare();
+    if participant_id(&ctx, &owner, &channel).await?.is_none() {
+        return Ok(Flow::Continue(stanza));
     }
-    to_every_client(&ctx, &owner, &el);
+    to_every_client(&ctx, &owner, &stanza.el);
     Ok(Flow::Handled)
 }
 

@@ -4,14 +4,10 @@
 use crate::directed::Directed;
 use crate::roster::RosterLimit;
 use crate::{internal, offline, subscription};
-use rhein_module::{Ctx, Event, Flow};
+use rhein_module::{Ctx, Event, Flow, Stanza};
 use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, ns, xml};
 use rhein_storage::now_ms;
 use std::sync::Arc;
-
-fn sender(el: &Element) -> Result<FullJid, StanzaError> {
-    el.attr("from").and_then(|f| FullJid::new(f).ok()).ok_or_else(StanzaError::bad_request)
-}
 
 /// `<priority/>` of a presence: -128..=127, 0 when absent or invalid.
 fn priority(el: &Element) -> i8 {
@@ -35,23 +31,15 @@ async fn contacts(ctx: &Ctx, owner: &BareJid) -> Result<(Vec<String>, Vec<String
 /// `pre-presence`: what a local session sends.
 pub(crate) async fn handle_outbound_presence(
     ctx: Ctx,
-    el: Element,
+    stanza: Stanza,
     directed: Arc<Directed>,
     limit: RosterLimit,
 ) -> Result<Flow, StanzaError> {
-    let from = sender(&el)?;
+    let Ok(from) = stanza.from.try_as_full().cloned() else { return Err(StanzaError::bad_request()) };
     let owner = from.to_bare();
-    let kind = el.attr("type").unwrap_or("available").to_owned();
-    let to = match el.attr("to").map(Jid::new) {
-        Some(Ok(to)) => Some(to),
-        // A room nickname failing resourceprep, for one (RFC 6120 §8.3.3.8).
-        Some(Err(e)) => {
-            let error = StanzaError::jid_malformed().with_text(format!("the address is not a valid JID: {e}"));
-            refuse(&ctx, &from, &el, error);
-            return Ok(Flow::Handled);
-        }
-        None => None,
-    };
+    let kind = stanza.stanza_type().unwrap_or("available").to_owned();
+    let to = (!stanza.is_broadcast()).then(|| stanza.to.clone());
+    let el = stanza.el;
     match (kind.as_str(), to) {
         ("subscribe" | "subscribed" | "unsubscribe" | "unsubscribed", Some(to)) => {
             if let Err(error) = subscription::outbound(&ctx, &owner, &to.to_bare(), &kind, el.clone(), limit).await {
@@ -61,17 +49,17 @@ pub(crate) async fn handle_outbound_presence(
         }
         // A client may probe a contact itself (RFC 6121 §4.3): routed from its full JID, so
         // the answers reach the client that asked.
-        ("probe", Some(_)) => Ok(Flow::Continue(el)),
+        ("probe", Some(_)) => Ok(Flow::Continue(Stanza { el, ..stanza })),
         // Directed presence: the router delivers it; remembered for the final unavailable.
         ("available", Some(to)) => {
             directed.record(&from, to.as_str());
-            Ok(Flow::Continue(el))
+            Ok(Flow::Continue(Stanza { el, ..stanza }))
         }
         ("unavailable", Some(to)) => {
             directed.forget(&from, to.as_str());
-            Ok(Flow::Continue(el))
+            Ok(Flow::Continue(Stanza { el, ..stanza }))
         }
-        (_, Some(_)) => Ok(Flow::Continue(el)),
+        (_, Some(_)) => Ok(Flow::Continue(Stanza { el, ..stanza })),
         ("available", None) => {
             broadcast_available(&ctx, &from, el).await?;
             Ok(Flow::Handled)
@@ -174,30 +162,23 @@ async fn send_to_directed(ctx: &Ctx, directed: &Directed, from: &FullJid, unavai
 }
 
 /// `presence/bare`, `presence/full`: presence for a local account.
-/// Subscription handling and probes; presence without a (valid) sender is dropped here too.
-/// Everything else passes through this stage untouched.
+/// Subscription handling and probes; everything else passes through this stage untouched.
 pub(crate) fn inbound_concerns(el: &Element) -> bool {
     matches!(el.attr("type"), Some("subscribe" | "subscribed" | "unsubscribe" | "unsubscribed" | "probe"))
-        || el.attr("from").is_none_or(|f| Jid::new(f).is_err())
 }
 
-pub(crate) async fn handle_inbound_presence(ctx: Ctx, el: Element, limit: RosterLimit) -> Result<Flow, StanzaError> {
-    let Some(to) = el.attr("to").and_then(|t| Jid::new(t).ok()) else {
-        return Ok(Flow::Handled);
-    };
-    let Some(from) = el.attr("from").and_then(|f| Jid::new(f).ok()) else {
-        return Ok(Flow::Handled);
-    };
-    let kind = el.attr("type").unwrap_or("available").to_owned();
+pub(crate) async fn handle_inbound_presence(ctx: Ctx, stanza: Stanza, limit: RosterLimit) -> Result<Flow, StanzaError> {
+    let kind = stanza.stanza_type().unwrap_or("available").to_owned();
     match kind.as_str() {
         "subscribe" | "subscribed" | "unsubscribe" | "unsubscribed" => {
-            subscription::inbound(&ctx, &to.to_bare(), &from.to_bare(), &kind, el, limit).await
+            let (owner, contact) = (stanza.to.to_bare(), stanza.from.to_bare());
+            subscription::inbound(&ctx, &owner, &contact, &kind, stanza, limit).await
         }
         "probe" => {
-            answer_probe(&ctx, &to, &from).await?;
+            answer_probe(&ctx, &stanza.to, &stanza.from).await?;
             Ok(Flow::Handled)
         }
-        _ => Ok(Flow::Continue(el)),
+        _ => Ok(Flow::Continue(stanza)),
     }
 }
 

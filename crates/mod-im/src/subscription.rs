@@ -4,8 +4,8 @@
 
 use crate::roster::{self, RosterLimit};
 use crate::{internal, presence};
-use rhein_module::{Ctx, Flow};
-use rhein_proto::{BareJid, Element, StanzaError, ns, xml};
+use rhein_module::{Ctx, Flow, Stanza};
+use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, xml};
 use rhein_storage::RosterRow;
 
 /// Routes a subscription-type presence from `from` (bare, as RFC 6121 requires) to `to`.
@@ -120,16 +120,17 @@ pub(crate) async fn inbound(
     owner: &BareJid,
     contact: &BareJid,
     kind: &str,
-    el: Element,
+    stanza: Stanza,
     limit: RosterLimit,
 ) -> Result<Flow, StanzaError> {
     // Held until the roster is settled; answers are routed after it is released.
     let roster_lock = roster::lock(owner).await;
     let current = row(ctx, owner, contact).await?;
     // Subscription stanzas are always about bare JIDs.
-    let mut el = el;
+    let mut el = stanza.el;
     xml::set_attr(&mut el, "from", contact.as_str());
     xml::set_attr(&mut el, "to", owner.as_str());
+    let bare = |el| Stanza { kind: stanza.kind, from: Jid::from(contact.clone()), to: Jid::from(owner.clone()), el };
     match kind {
         "subscribe" => {
             let known = current.is_some();
@@ -154,7 +155,7 @@ pub(crate) async fn inbound(
                         .put(owner.as_str(), contact.as_str(), &stanza)
                         .await
                         .map_err(internal)?;
-                    return Ok(Flow::Continue(el));
+                    return Ok(Flow::Continue(bare(el)));
                 }
             };
             drop(roster_lock);
@@ -169,7 +170,7 @@ pub(crate) async fn inbound(
                 r.subscription = r.subscription.with_to();
                 r.ask = false;
                 roster::save(ctx, owner, &r).await?;
-                Ok(Flow::Continue(el))
+                Ok(Flow::Continue(bare(el)))
             }
             _ => Ok(Flow::Handled),
         },
@@ -180,9 +181,9 @@ pub(crate) async fn inbound(
                 Some(mut r) if r.subscription.from() => {
                     r.subscription = r.subscription.without_from();
                     roster::save(ctx, owner, &r).await?;
-                    Ok(Flow::Continue(el))
+                    Ok(Flow::Continue(bare(el)))
                 }
-                _ if pending => Ok(Flow::Continue(el)),
+                _ if pending => Ok(Flow::Continue(bare(el))),
                 _ => Ok(Flow::Handled),
             }
         }
@@ -191,10 +192,10 @@ pub(crate) async fn inbound(
                 r.subscription = r.subscription.without_to();
                 r.ask = false;
                 roster::save(ctx, owner, &r).await?;
-                Ok(Flow::Continue(el))
+                Ok(Flow::Continue(bare(el)))
             }
             _ => Ok(Flow::Handled),
         },
-        _ => Ok(Flow::Continue(el)),
+        _ => Ok(Flow::Continue(bare(el))),
     }
 }

@@ -2,9 +2,9 @@
 //! each stamped with an XEP-0359 `<stanza-id/>` the recipient's server vouches for.
 
 use crate::prefs::{self, PrefsCache};
-use rhein_module::{Ctx, Flow, storage_failure};
+use rhein_module::{Ctx, Flow, Stanza, storage_failure};
 use rhein_proto::sid;
-use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, xml};
+use rhein_proto::{BareJid, Element, StanzaError, ns, xml};
 use rhein_storage::{ArchiveRow, now_ms};
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,10 +16,6 @@ pub(crate) fn archivable(el: &Element) -> bool {
         && el.get_child("body", ns::CLIENT).is_some()
         && el.get_child("no-store", ns::HINTS).is_none()
         && el.get_child("no-permanent-store", ns::HINTS).is_none()
-}
-
-fn bare_attr(el: &Element, name: &str) -> Option<BareJid> {
-    el.attr(name).and_then(|j| Jid::new(j).ok()).map(|j| j.to_bare())
 }
 
 async fn store(
@@ -43,36 +39,27 @@ async fn store(
     Ok(())
 }
 
-/// A message for a local account: stamped with our stanza id (replacing any claiming to be
-/// from us) and archived for the recipient.
-pub(crate) async fn handle_inbound(ctx: Ctx, mut el: Element, cache: Arc<PrefsCache>) -> Result<Flow, StanzaError> {
-    if !archivable(&el) {
-        return Ok(Flow::Continue(el));
-    }
-    let (Some(owner), Some(with)) = (bare_attr(&el, "to"), bare_attr(&el, "from")) else {
-        return Ok(Flow::Continue(el));
-    };
+/// A message for a local account (one the filter found [`archivable`]): stamped with our
+/// stanza id (replacing any claiming to be from us) and archived for the recipient.
+pub(crate) async fn handle_inbound(ctx: Ctx, mut stanza: Stanza, cache: Arc<PrefsCache>) -> Result<Flow, StanzaError> {
+    let (owner, with) = (stanza.to.to_bare(), stanza.from.to_bare());
     // A sender must not be able to forge ids in our name (XEP-0359 §5).
-    sid::drop_claims(&mut el, owner.as_str());
+    sid::drop_claims(&mut stanza.el, owner.as_str());
     let id = xml::random_id();
-    el.append_child(sid::stanza_id(&id, owner.as_str()));
-    store(&ctx, &cache, &owner, &with, &id, &el).await?;
-    Ok(Flow::Continue(el))
+    stanza.el.append_child(sid::stanza_id(&id, owner.as_str()));
+    store(&ctx, &cache, &owner, &with, &id, &stanza.el).await?;
+    Ok(Flow::Continue(stanza))
 }
 
-/// A message sent by a local session: archived for the sender.
-pub(crate) async fn handle_outbound(ctx: Ctx, el: Element, cache: Arc<PrefsCache>) -> Result<Flow, StanzaError> {
-    if !archivable(&el) {
-        return Ok(Flow::Continue(el));
+/// A message sent by a local session (one the filter found [`archivable`]): archived for the
+/// sender.
+pub(crate) async fn handle_outbound(ctx: Ctx, stanza: Stanza, cache: Arc<PrefsCache>) -> Result<Flow, StanzaError> {
+    let (owner, with) = (stanza.from.to_bare(), stanza.to.to_bare());
+    if owner != with {
+        // A message to oneself is archived once, on the inbound side.
+        store(&ctx, &cache, &owner, &with, &xml::random_id(), &stanza.el).await?;
     }
-    let (Some(owner), Some(with)) = (bare_attr(&el, "from"), bare_attr(&el, "to")) else {
-        return Ok(Flow::Continue(el));
-    };
-    if owner == with {
-        return Ok(Flow::Continue(el)); // archived once, on the inbound side
-    }
-    store(&ctx, &cache, &owner, &with, &xml::random_id(), &el).await?;
-    Ok(Flow::Continue(el))
+    Ok(Flow::Continue(stanza))
 }
 
 /// Deletes messages older than `keep`, hourly, for as long as the server runs.

@@ -68,13 +68,13 @@ impl Module for Mam {
         reg.stage_when(
             Stage::InboundMessage,
             10,
-            |_, el, _| archiving::archivable(el),
+            |_, s| archiving::archivable(&s.el),
             move |ctx, el| archiving::handle_inbound(ctx, el, c.clone()),
         );
         reg.stage_when(
             Stage::OutboundMessage,
             10,
-            |_, el, _| archiving::archivable(el),
+            |_, s| archiving::archivable(&s.el),
             move |ctx, el| archiving::handle_outbound(ctx, el, cache.clone()),
         );
         reg.on_bind2(catchup::on_bind2);

@@ -4,7 +4,7 @@
 use crate::MixConfig;
 use crate::channel::{Channel, ChannelConfig, Info};
 use crate::{misc, store};
-use rhein_module::{Ctx, Entities, Outbox, Shared};
+use rhein_module::{Ctx, Entities, Outbox, Shared, Stanza};
 use rhein_proto::mix::{Create, Destroy, nodes};
 use rhein_proto::xml::StanzaKind;
 use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, time, xml};
@@ -44,10 +44,8 @@ impl Mix {
     }
 
     /// Everything addressed to the service, a channel, or a participant's encoded JID.
-    pub(crate) async fn handle(self: Arc<Self>, ctx: Ctx, el: Element) {
-        let Some(kind) = StanzaKind::of(&el) else { return };
-        let Some(Ok(to)) = el.attr("to").map(Jid::new) else { return };
-        let Some(Ok(from)) = el.attr("from").map(Jid::new) else { return };
+    pub(crate) async fn handle(self: Arc<Self>, ctx: Ctx, stanza: Stanza) {
+        let Stanza { kind, from, to, el } = stanza;
         if matches!(el.attr("type"), Some("error")) {
             return;
         }

@@ -3,9 +3,9 @@
 use crate::MucConfig;
 use crate::room::{Affiliation, Room, RoomConfig};
 pub(crate) use rhein_module::Outbox;
-use rhein_module::{Ctx, Entities, Shared, storage_failure};
+use rhein_module::{Ctx, Entities, Shared, Stanza, storage_failure};
 use rhein_proto::xml::StanzaKind;
-use rhein_proto::{BareJid, Element, Jid, StanzaError};
+use rhein_proto::{BareJid, Element, StanzaError};
 use std::sync::Arc;
 
 pub(crate) type RoomRef = Shared<Room>;
@@ -27,10 +27,8 @@ impl Muc {
     }
 
     /// Everything addressed to the service, a room, or an occupant.
-    pub(crate) async fn handle(self: Arc<Self>, ctx: Ctx, el: Element) {
-        let Some(kind) = StanzaKind::of(&el) else { return };
-        let Some(Ok(to)) = el.attr("to").map(Jid::new) else { return };
-        let Some(Ok(from)) = el.attr("from").map(Jid::new) else { return };
+    pub(crate) async fn handle(self: Arc<Self>, ctx: Ctx, stanza: Stanza) {
+        let Stanza { kind, from, to, el } = stanza;
         let mut out = Outbox::default();
         let from = match from.try_as_full() {
             Ok(full) => full.clone(),

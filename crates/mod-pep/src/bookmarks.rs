@@ -4,8 +4,8 @@
 //! there (URL bookmarks).
 
 use crate::service::Pep;
-use rhein_module::{Ctx, Flow, storage_failure};
-use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, ns, xml};
+use rhein_module::{Ctx, Flow, Stanza, storage_failure};
+use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, xml};
 use rhein_storage::{ItemPage, ItemRow};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,22 +17,20 @@ pub(crate) fn is_legacy_request(el: &Element) -> bool {
 }
 
 /// `pre-iq`: claims private-XML requests for `storage:bookmarks` before private storage does.
-pub(crate) async fn intercept(pep: Arc<Pep>, ctx: Ctx, el: Element) -> Result<Flow, StanzaError> {
-    let legacy = is_legacy_request(&el);
-    let Some(from) = el.attr("from").and_then(|f| FullJid::new(f).ok()).filter(|_| legacy) else {
-        return Ok(Flow::Continue(el));
-    };
+pub(crate) async fn intercept(pep: Arc<Pep>, ctx: Ctx, stanza: Stanza) -> Result<Flow, StanzaError> {
+    let Ok(from) = stanza.from.try_as_full() else { return Ok(Flow::Continue(stanza)) };
     let owner = from.to_bare();
-    if el.attr("to").and_then(|t| Jid::new(t).ok()).is_some_and(|to| to != owner) {
-        return Ok(Flow::Continue(el)); // Private storage refuses requests about others.
+    if stanza.to.as_str() != owner.as_str() {
+        return Ok(Flow::Continue(stanza)); // Private storage refuses requests about others.
     }
+    let el = &stanza.el;
     let outcome =
-        if el.attr("type") == Some("get") { get(&pep, &ctx, &owner).await } else { set(&pep, &ctx, &owner, &el).await };
+        if el.attr("type") == Some("get") { get(&pep, &ctx, &owner).await } else { set(&pep, &ctx, &owner, el).await };
     let reply = match outcome {
-        Ok(payload) => xml::iq_result(&el, payload),
-        Err(e) => e.reply_to(&el),
+        Ok(payload) => xml::iq_result(el, payload),
+        Err(e) => e.reply_to(el),
     };
-    ctx.router.send_to(&from, reply);
+    ctx.router.send_to(from, reply);
     Ok(Flow::Handled)
 }
 

@@ -4,7 +4,7 @@
 use crate::access::Audience;
 use crate::config::{NodeConfig, NodeForm, SendLast, is_options_form, publish_options};
 use crate::service::{Pep, item_element, node_required};
-use rhein_module::{Ctx, IqResult, account_request, storage_failure};
+use rhein_module::{Ctx, IqResult, Stanza, storage_failure};
 use rhein_proto::parsers::rsm::{First, SetQuery, SetResult};
 use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, xml};
 use rhein_pubsub::Affiliation;
@@ -48,8 +48,8 @@ fn wrap(ns_: &str, child: Element) -> Element {
 }
 
 impl Pep {
-    pub(crate) async fn user_set(self: Arc<Self>, ctx: Ctx, iq: Element) -> IqResult {
-        let (from, owner) = account_request(&iq)?;
+    pub(crate) async fn user_set(self: Arc<Self>, ctx: Ctx, iq: Stanza) -> IqResult {
+        let (from, owner, iq) = (iq.from, iq.to.to_bare(), iq.el);
         let (pubsub, op) = operation(&iq, ns::PUBSUB)?;
         match op.name() {
             "publish" => {
@@ -134,8 +134,8 @@ impl Pep {
         }
     }
 
-    pub(crate) async fn user_get(self: Arc<Self>, ctx: Ctx, iq: Element) -> IqResult {
-        let (from, owner) = account_request(&iq)?;
+    pub(crate) async fn user_get(self: Arc<Self>, ctx: Ctx, iq: Stanza) -> IqResult {
+        let (from, owner, iq) = (iq.from, iq.to.to_bare(), iq.el);
         let (pubsub, op) = operation(&iq, ns::PUBSUB)?;
         match op.name() {
             "items" => self.items(&ctx, &from, &owner, pubsub, op).await,
@@ -233,8 +233,8 @@ impl Pep {
         Ok(Some(out))
     }
 
-    pub(crate) async fn owner_get(self: Arc<Self>, ctx: Ctx, iq: Element) -> IqResult {
-        let (from, owner) = account_request(&iq)?;
+    pub(crate) async fn owner_get(self: Arc<Self>, ctx: Ctx, iq: Stanza) -> IqResult {
+        let (from, owner, iq) = (iq.from, iq.to.to_bare(), iq.el);
         only_owner(&from, &owner)?;
         let (_, op) = operation(&iq, ns::PUBSUB_OWNER)?;
         match op.name() {
@@ -279,8 +279,8 @@ impl Pep {
         }
     }
 
-    pub(crate) async fn owner_set(self: Arc<Self>, ctx: Ctx, iq: Element) -> IqResult {
-        let (from, owner) = account_request(&iq)?;
+    pub(crate) async fn owner_set(self: Arc<Self>, ctx: Ctx, iq: Stanza) -> IqResult {
+        let (from, owner, iq) = (iq.from, iq.to.to_bare(), iq.el);
         only_owner(&from, &owner)?;
         let (_, op) = operation(&iq, ns::PUBSUB_OWNER)?;
         let node = node_of(op)?;

@@ -102,18 +102,15 @@ impl Module for service::Pep {
         let this = self.clone();
         reg.stage(Stage::OutboundPresence, 10, move |ctx, el| this.clone().watch_presence(ctx, el));
         let this = self.clone();
-        reg.stage_when(
-            Stage::InboundPresence,
-            10,
-            |ctx, el, _| remote::from_remote_client(ctx, el),
-            move |ctx, el| this.clone().watch_remote_presence(ctx, el),
-        );
+        reg.stage_when(Stage::InboundPresence, 10, remote::from_remote_client, move |ctx, el| {
+            this.clone().watch_remote_presence(ctx, el)
+        });
         // Before private XML storage sees the request.
         let this = self.clone();
         reg.stage_when(
             Stage::OutboundIq,
             10,
-            |_, el, _| bookmarks::is_legacy_request(el),
+            |_, s| bookmarks::is_legacy_request(&s.el),
             move |ctx, el| bookmarks::intercept(this.clone(), ctx, el),
         );
         reg.on_event(move |_ctx, ev| {

@@ -3,7 +3,7 @@
 //! capabilities, and which of our users' nodes each has already been brought up to date on.
 
 use crate::service::Pep;
-use rhein_module::{Ctx, Flow, storage_failure};
+use rhein_module::{Ctx, Flow, Stanza, storage_failure};
 use rhein_proto::{BareJid, Element, FullJid, StanzaError};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -54,29 +54,20 @@ impl RemoteContacts {
     }
 }
 
-/// Presence from a client on another server, whose capabilities PEP follows: a look at the
-/// address as written before the handler parses it.
-pub(crate) fn from_remote_client(ctx: &Ctx, el: &Element) -> bool {
-    let Some((bare, _)) = el.attr("from").and_then(|f| f.split_once('/')) else { return false };
-    let domain = bare.split_once('@').map_or(bare, |(_, domain)| domain);
-    !ctx.router.is_local_host(domain)
+/// Presence from a client on another server, whose capabilities PEP follows.
+pub(crate) fn from_remote_client(ctx: &Ctx, stanza: &Stanza) -> bool {
+    stanza.from.resource().is_some() && !ctx.router.is_local_host(stanza.from.domain().as_str())
 }
 
 impl Pep {
-    /// `InboundPresence` for our users: presence from a contact on another server.
-    pub(crate) async fn watch_remote_presence(self: Arc<Self>, ctx: Ctx, el: Element) -> Result<Flow, StanzaError> {
-        let (Some(from), Some(to)) = (
-            el.attr("from").and_then(|f| FullJid::new(f).ok()),
-            el.attr("to").and_then(|t| rhein_proto::Jid::new(t).ok()).map(|t| t.to_bare()),
-        ) else {
-            return Ok(Flow::Continue(el));
-        };
-        if ctx.router.is_local_host(from.domain().as_str()) {
-            return Ok(Flow::Continue(el));
-        }
-        match el.attr("type") {
+    /// `InboundPresence` for our users: presence from a contact on another server (the
+    /// filter saw to that).
+    pub(crate) async fn watch_remote_presence(self: Arc<Self>, ctx: Ctx, stanza: Stanza) -> Result<Flow, StanzaError> {
+        let Ok(from) = stanza.from.try_as_full().cloned() else { return Ok(Flow::Continue(stanza)) };
+        let to = stanza.to.to_bare();
+        match stanza.stanza_type() {
             None if self.remote.arrived(&from) => {
-                let presence = el.clone();
+                let presence = stanza.el.clone();
                 // Learning capabilities waits on the remote client; presence does not.
                 tokio::spawn(async move {
                     if let Err(e) = self.catch_up_remote(&ctx, &to, &from, &presence).await {
@@ -90,7 +81,7 @@ impl Pep {
             }
             _ => {}
         }
-        Ok(Flow::Continue(el))
+        Ok(Flow::Continue(stanza))
     }
 
     /// Sends `owner`'s last items to a remote contact's resource whose capabilities newly

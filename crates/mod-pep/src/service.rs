@@ -5,7 +5,7 @@ use crate::PepConfig;
 use crate::access::Audience;
 use crate::caps::Caps;
 use crate::config::{self, NodeConfig, NodeForm, SendLast, default_for};
-use rhein_module::{Ctx, Flow, storage_failure};
+use rhein_module::{Ctx, Flow, Stanza, storage_failure};
 use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, ns, xml};
 use rhein_storage::{ItemPage, ItemRow};
 use std::collections::HashSet;
@@ -279,12 +279,13 @@ impl Pep {
 
     /// `pre-presence`: a client's capabilities may ask for new notifications; it then gets the
     /// last item of each such node it may see (XEP-0163 §4.3.2, `on_sub_and_presence`).
-    pub(crate) async fn watch_presence(self: Arc<Self>, ctx: Ctx, el: Element) -> Result<Flow, StanzaError> {
-        let broadcast = el.attr("to").is_none() && el.attr("type").is_none();
-        if let (true, Some(from)) = (broadcast, el.attr("from").and_then(|f| FullJid::new(f).ok()))
-            && el.get_child("c", ns::CAPS).is_some()
+    pub(crate) async fn watch_presence(self: Arc<Self>, ctx: Ctx, stanza: Stanza) -> Result<Flow, StanzaError> {
+        if stanza.is_broadcast()
+            && stanza.stanza_type().is_none()
+            && stanza.el.get_child("c", ns::CAPS).is_some()
+            && let Ok(from) = stanza.from.try_as_full().cloned()
         {
-            let presence = el.clone();
+            let presence = stanza.el.clone();
             // Learning capabilities may wait on the client; presence does not.
             tokio::spawn(async move {
                 if let Err(e) = self.send_last_items(&ctx, &from, &presence).await {
@@ -292,7 +293,7 @@ impl Pep {
                 }
             });
         }
-        Ok(Flow::Continue(el))
+        Ok(Flow::Continue(stanza))
     }
 
     async fn send_last_items(&self, ctx: &Ctx, jid: &FullJid, presence: &Element) -> Result<(), StanzaError> {

@@ -6,7 +6,7 @@
 //! router like any IQ; an app server that keeps failing is disabled.
 
 use rhein_module::{
-    AccountCache, Ctx, Event, Flow, Iq, IqResult, Module, ModuleError, ModuleSpec, Registry, Stage, Targets,
+    AccountCache, Ctx, Event, Flow, Iq, IqResult, Module, ModuleError, ModuleSpec, Registry, Stage, Stanza, Targets,
     storage_failure,
 };
 use rhein_proto::parsers::data_forms::{DataForm, DataFormType, Field};
@@ -14,7 +14,7 @@ use rhein_proto::parsers::pubsub::NodeName;
 use rhein_proto::parsers::pubsub::pubsub::{self, PubSub};
 use rhein_proto::parsers::push::Notification;
 use rhein_proto::push::{Disable, Enable};
-use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, xml};
+use rhein_proto::{BareJid, Element, StanzaError, ns, xml};
 use rhein_storage::PushRegistration;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -86,7 +86,7 @@ impl Module for Push {
         reg.stage_when(
             Stage::InboundMessage,
             -10,
-            |_, el, _| may_notify(el),
+            |_, s| may_notify(&s.el),
             move |ctx, el| this.clone().handle_message(ctx, el),
         );
         reg.on_event(move |_ctx, ev| {
@@ -120,27 +120,25 @@ async fn handle_disable(ctx: Ctx, iq: Iq<Disable>) -> IqResult {
 
 impl Push {
     /// A message for the account: push if nobody is there to see it.
-    async fn handle_message(self: Arc<Self>, ctx: Ctx, el: Element) -> Result<Flow, StanzaError> {
-        let Some(body) = el.get_child("body", ns::CLIENT).map(Element::text) else { return Ok(Flow::Continue(el)) };
-        if !may_notify(&el) {
-            return Ok(Flow::Continue(el));
-        }
-        let Some(owner) = el.attr("to").and_then(|t| Jid::new(t).ok()).map(|j| j.to_bare()) else {
-            return Ok(Flow::Continue(el));
+    async fn handle_message(self: Arc<Self>, ctx: Ctx, stanza: Stanza) -> Result<Flow, StanzaError> {
+        let body = match stanza.el.get_child("body", ns::CLIENT) {
+            Some(body) if may_notify(&stanza.el) => body.text(),
+            _ => return Ok(Flow::Continue(stanza)),
         };
+        let owner = stanza.to.to_bare();
         // Somebody is looking only at a connected client that did not say it is inactive.
         if ctx.router.resources(&owner).iter().any(|r| r.is_available() && !r.detached && !r.inactive) {
-            return Ok(Flow::Continue(el));
+            return Ok(Flow::Continue(stanza));
         }
         let registrations = ctx.db.push().list(owner.as_str()).await.map_err(storage_failure)?;
         if registrations.is_empty() {
-            return Ok(Flow::Continue(el));
+            return Ok(Flow::Continue(stanza));
         }
         let count = self.unseen.update(&owner, |n| {
             *n += 1;
             *n
         });
-        let sender = el.attr("from").unwrap_or_default().to_owned();
+        let sender = stanza.from.as_str().to_owned();
         for reg in registrations {
             let with_body = match self.config.bodies {
                 Bodies::Never => false,
@@ -154,7 +152,7 @@ impl Push {
             // Pushing waits on the app server; the message does not.
             tokio::spawn(async move { this.deliver(ctx, owner, reg, summary).await });
         }
-        Ok(Flow::Continue(el))
+        Ok(Flow::Continue(stanza))
     }
 
     /// Publishes to one registration, retrying; disables it when the app server keeps failing.

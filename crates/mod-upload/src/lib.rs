@@ -2,10 +2,11 @@
 //! GET URL) for files up to a size limit and within a quota; rhein-web takes the PUT and
 //! serves the GET; slots and their files expire.
 
-use rhein_module::{Ctx, Module, ModuleError, ModuleSpec, Registry, storage_failure};
+use rhein_module::{Ctx, Module, ModuleError, ModuleSpec, Registry, Stanza, storage_failure};
 use rhein_proto::form::{field, form};
+use rhein_proto::parsers::http_upload::{Get, Put, SlotRequest, SlotResult};
 use rhein_proto::xml::StanzaKind;
-use rhein_proto::{Element, FullJid, StanzaError, ns, xml};
+use rhein_proto::{Element, Jid, StanzaError, ns, xml};
 use rhein_storage::{SlotRow, now_ms};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -69,23 +70,26 @@ impl Module for Upload {
 }
 
 impl Upload {
-    async fn handle(self: Arc<Self>, ctx: Ctx, el: Element) {
-        if StanzaKind::of(&el) != Some(StanzaKind::Iq) || matches!(el.attr("type"), Some("result" | "error")) {
+    async fn handle(self: Arc<Self>, ctx: Ctx, stanza: Stanza) {
+        if stanza.kind != StanzaKind::Iq || stanza.is_answer() {
             return;
         }
-        let reply = match self.answer(&ctx, &el).await {
-            Ok(payload) => xml::iq_result(&el, Some(payload)),
-            Err(e) => e.reply_to(&el),
+        let reply = match self.answer(&ctx, &stanza).await {
+            Ok(payload) => xml::iq_result(&stanza.el, Some(payload)),
+            Err(e) => e.reply_to(&stanza.el),
         };
         ctx.router.route(reply).await;
     }
 
-    async fn answer(&self, ctx: &Ctx, iq: &Element) -> Result<Element, StanzaError> {
-        let payload = iq.children().next().ok_or_else(StanzaError::bad_request)?;
-        match (iq.attr("type"), payload.ns().as_str(), payload.name()) {
+    async fn answer(&self, ctx: &Ctx, iq: &Stanza) -> Result<Element, StanzaError> {
+        let payload = iq.el.children().next().ok_or_else(StanzaError::bad_request)?;
+        match (iq.stanza_type(), payload.ns().as_str(), payload.name()) {
             (Some("get"), ns::DISCO_INFO, "query") => Ok(self.info()),
             (Some("get"), ns::DISCO_ITEMS, "query") => Ok(Element::bare("query", ns::DISCO_ITEMS)),
-            (Some("get"), ns::HTTP_UPLOAD, "request") => self.slot(ctx, iq, payload).await,
+            (Some("get"), ns::HTTP_UPLOAD, "request") => {
+                let request = rhein_module::payload(payload.clone())?;
+                Ok(self.slot(ctx, &iq.from, request).await?.into())
+            }
             _ => Err(StanzaError::service_unavailable()),
         }
     }
@@ -105,15 +109,14 @@ impl Upload {
     }
 
     /// A slot for a file, if the size and the account's quota allow (§4, §5).
-    async fn slot(&self, ctx: &Ctx, iq: &Element, request: &Element) -> Result<Element, StanzaError> {
-        let from = iq.attr("from").and_then(|f| FullJid::new(f).ok()).ok_or_else(StanzaError::bad_request)?;
+    async fn slot(&self, ctx: &Ctx, from: &Jid, request: SlotRequest) -> Result<SlotResult, StanzaError> {
+        let from = from.try_as_full().map_err(|_| StanzaError::bad_request().with_text("send from a full JID"))?;
         if !ctx.router.is_local_host(from.domain().as_str()) {
             return Err(StanzaError::not_allowed().with_text("uploads are for this server's users"));
         }
-        let filename = request.attr("filename").map(sanitize).filter(|f| !f.is_empty());
+        let filename = Some(sanitize(&request.filename)).filter(|f| !f.is_empty());
         let filename = filename.ok_or_else(|| StanzaError::bad_request().with_text("a filename is needed"))?;
-        let size = request.attr("size").and_then(|s| s.parse::<i64>().ok()).filter(|s| *s >= 0);
-        let size = size.ok_or_else(|| StanzaError::bad_request().with_text("a size is needed"))?;
+        let size = i64::try_from(request.size).unwrap_or(i64::MAX);
         if size > self.config.max_file_size {
             let mut too_large = Element::bare("file-too-large", ns::HTTP_UPLOAD);
             too_large.append_child(xml::text_el(
@@ -141,16 +144,13 @@ impl Upload {
             owner,
             filename: filename.clone(),
             size,
-            content_type: request.attr("content-type").unwrap_or_default().to_owned(),
+            content_type: request.content_type.unwrap_or_default(),
             created_at: now_ms(),
             stored: false,
         };
         ctx.db.uploads().create(&slot).await.map_err(storage_failure)?;
         let url = format!("{}/upload/{}/{}", origin.trim_end_matches('/'), slot.id, percent_encode(&filename));
-        let mut answer = Element::bare("slot", ns::HTTP_UPLOAD);
-        answer.append_child(xml::with_attr(Element::bare("put", ns::HTTP_UPLOAD), "url", url.as_str()));
-        answer.append_child(xml::with_attr(Element::bare("get", ns::HTTP_UPLOAD), "url", url.as_str()));
-        Ok(answer)
+        Ok(SlotResult { put: Put { url: url.clone(), headers: Vec::new() }, get: Get { url } })
     }
 
     fn retention(&self) -> Duration {

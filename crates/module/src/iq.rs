@@ -1,6 +1,7 @@
 //! A typed IQ request: what a handler registered with `Registry::get::<P>` or `set::<P>`
 //! receives, its addresses and payload parsed before the handler runs.
 
+use crate::Stanza;
 use rhein_proto::payload::IqPayload;
 use rhein_proto::xso::error::{Error, FromElementError};
 use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError};
@@ -10,17 +11,17 @@ use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError};
 pub struct Iq<P> {
     /// The sender, as the router stamped it.
     pub from: Jid,
-    /// The addressee; absent for a request to the sender's own account.
-    pub to: Option<Jid>,
+    /// The addressee: the sender's bare JID for a request to its own account without `to`.
+    pub to: Jid,
     pub payload: P,
 }
 
 impl<P: IqPayload> Iq<P> {
-    /// Reads the request. A missing sender or a payload that does not parse is a
-    /// `bad-request` (with what was wrong); a bad `to` is `jid-malformed`.
-    pub fn parse(mut iq: Element) -> Result<Self, StanzaError> {
-        let (from, to) = addresses(&iq)?;
-        let element = iq.remove_child(P::NAME, P::NS).ok_or_else(StanzaError::bad_request)?;
+    /// Reads the request's payload: one that does not parse is a `bad-request` saying what
+    /// was wrong.
+    pub fn parse(iq: Stanza) -> Result<Self, StanzaError> {
+        let Stanza { from, to, mut el, .. } = iq;
+        let element = el.remove_child(P::NAME, P::NS).ok_or_else(StanzaError::bad_request)?;
         Ok(Self { from, to, payload: payload(element)? })
     }
 }
@@ -42,30 +43,22 @@ impl<P> Iq<P> {
     /// The sender of a request an account may only make about itself (`to` absent or the
     /// sender's own bare JID): its full JID; `forbidden` for another address.
     pub fn own(&self) -> Result<FullJid, StanzaError> {
-        own(&self.from, self.to.as_ref())
+        own(&self.from, &self.to)
     }
 
-    /// The account a request is about: the addressee's, or the sender's own when absent.
+    /// The account a request is about.
     pub fn account(&self) -> BareJid {
-        self.to.as_ref().unwrap_or(&self.from).to_bare()
+        self.to.to_bare()
     }
-}
-
-/// An IQ's sender and addressee: `bad-request` without a sender (the router stamps one),
-/// `jid-malformed` for a bad `to`.
-pub(crate) fn addresses(iq: &Element) -> Result<(Jid, Option<Jid>), StanzaError> {
-    let from = iq.attr("from").and_then(|f| Jid::new(f).ok()).ok_or_else(StanzaError::bad_request)?;
-    let to = iq.attr("to").map(Jid::new).transpose().map_err(|_| StanzaError::jid_malformed())?;
-    Ok((from, to))
 }
 
 /// `from`'s full JID if the request is about its own account, else `forbidden`.
-pub(crate) fn own(from: &Jid, to: Option<&Jid>) -> Result<FullJid, StanzaError> {
+pub(crate) fn own(from: &Jid, to: &Jid) -> Result<FullJid, StanzaError> {
     let from = from.try_as_full().map_err(|_| StanzaError::bad_request())?;
-    match to {
-        Some(to) if to.to_bare() != from.to_bare() => Err(StanzaError::forbidden()),
-        _ => Ok(from.clone()),
+    if to.to_bare() != from.to_bare() {
+        return Err(StanzaError::forbidden());
     }
+    Ok(from.clone())
 }
 
 #[cfg(test)]
@@ -76,7 +69,8 @@ mod tests {
     use rhein_proto::payload::LastActivityQuery;
 
     fn iq<P: IqPayload>(xml: &str) -> Result<Iq<P>, StanzaError> {
-        Iq::parse(xml.parse().unwrap())
+        let stanza = Stanza::read(xml.parse().unwrap(), |_| None).unwrap();
+        Iq::parse(stanza)
     }
 
     #[test]
@@ -97,12 +91,6 @@ mod tests {
 
     #[test]
     fn bad_requests_say_what_is_wrong() {
-        let no_from = iq::<Ping>("<iq xmlns='jabber:client' type='get' id='1'><ping xmlns='urn:xmpp:ping'/></iq>");
-        assert_eq!(no_from.unwrap_err(), StanzaError::bad_request());
-        let bad_to = iq::<Ping>(
-            "<iq xmlns='jabber:client' type='get' id='1' from='a@x/r' to='@@'><ping xmlns='urn:xmpp:ping'/></iq>",
-        );
-        assert_eq!(bad_to.unwrap_err(), StanzaError::jid_malformed());
         let no_jid = iq::<Block>(
             "<iq xmlns='jabber:client' type='set' id='1' from='a@x/r'><block xmlns='urn:xmpp:blocking'><item/></block></iq>",
         );

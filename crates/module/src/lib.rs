@@ -13,6 +13,7 @@ mod entities;
 mod iq;
 mod outbox;
 mod registry;
+mod stanza;
 
 pub use account_cache::AccountCache;
 pub use ctx::{Ctx, Interest, Interests, ResourceInfo, RouterApi, ServerInfo};
@@ -23,26 +24,15 @@ pub use registry::{
     Bind2Feature, Bind2Handler, Bind2Hook, BoxFuture, CAPS_NODE, Disco, Event, EventHandler, Flow, IqHandler, IqKind,
     IqResult, Registry, ServiceHandler, Stage, StageFilter, StageHandler, StageHook, Targets, Worker, caps_ver_of,
 };
+pub use stanza::{Stanza, Unroutable};
 
 use std::sync::Arc;
 
 /// The sender of an IQ that an account may only make about itself (`to` absent or the sender's
-/// own bare JID): its full JID, `forbidden` for another address, `jid-malformed` for a bad one.
-/// (Typed handlers have [`Iq::own`].)
-pub fn own_request(iq: &rhein_proto::Element) -> Result<rhein_proto::FullJid, rhein_proto::StanzaError> {
-    let (from, to) = iq::addresses(iq)?;
-    iq::own(&from, to.as_ref())
-}
-
-/// An IQ about an account: the sender and the account asked about (`to`, or the sender's own
-/// when absent); `bad-request` without a sender, `jid-malformed` for a bad `to`. (Typed
-/// handlers have [`Iq::account`].)
-pub fn account_request(
-    iq: &rhein_proto::Element,
-) -> Result<(rhein_proto::Jid, rhein_proto::BareJid), rhein_proto::StanzaError> {
-    let (from, to) = iq::addresses(iq)?;
-    let owner = to.as_ref().unwrap_or(&from).to_bare();
-    Ok((from, owner))
+/// own bare JID): its full JID, `forbidden` for another address. (Typed handlers have
+/// [`Iq::own`].)
+pub fn own_request(iq: &Stanza) -> Result<rhein_proto::FullJid, rhein_proto::StanzaError> {
+    iq::own(&iq.from, &iq.to)
 }
 
 /// Storage failures become `internal-server-error` for the peer; details go to the log.

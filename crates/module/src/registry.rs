@@ -1,9 +1,9 @@
 //! The registry modules declare their handlers in; built once at start, then read without locks.
 
 use crate::account_cache::{AccountCache, ForgetsAccounts};
-use crate::{Ctx, Iq, ModuleError};
+use crate::{Ctx, Iq, ModuleError, Stanza};
 use rhein_proto::payload::IqPayload;
-use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, ns};
+use rhein_proto::{BareJid, Element, FullJid, StanzaError, ns};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -17,19 +17,19 @@ pub type IqResult = Result<Option<Element>, StanzaError>;
 
 /// What a stage handler decides: pass the (possibly rewritten) stanza on, or stop here.
 pub enum Flow {
-    Continue(Element),
+    Continue(Stanza),
     Handled,
 }
 
-pub type IqHandler = Arc<dyn Fn(Ctx, Element) -> BoxFuture<'static, IqResult> + Send + Sync>;
-pub type StageHandler = Arc<dyn Fn(Ctx, Element) -> BoxFuture<'static, Result<Flow, StanzaError>> + Send + Sync>;
-/// What a recipient-side stage handler looks at: whether it has anything to do with a stanza
-/// for the recipient `to` (the stanza's own `to` may be absent, as in a fan-out's template).
-pub type StageFilter = Arc<dyn Fn(&Ctx, &Element, &Jid) -> bool + Send + Sync>;
+pub type IqHandler = Arc<dyn Fn(Ctx, Stanza) -> BoxFuture<'static, IqResult> + Send + Sync>;
+pub type StageHandler = Arc<dyn Fn(Ctx, Stanza) -> BoxFuture<'static, Result<Flow, StanzaError>> + Send + Sync>;
+/// What a stage handler looks at: whether it has anything to do with a stanza. (In a
+/// fan-out it is asked once per recipient, of one stanza whose `to` is that recipient's.)
+pub type StageFilter = Arc<dyn Fn(&Ctx, &Stanza) -> bool + Send + Sync>;
 pub type EventHandler = Arc<dyn Fn(Ctx, Event) -> BoxFuture<'static, ()> + Send + Sync>;
 /// A whole domain below each host (`conference.<host>`): every stanza addressed to it or to
 /// a JID at it. The handler routes whatever it answers itself.
-pub type ServiceHandler = Arc<dyn Fn(Ctx, Element) -> BoxFuture<'static, ()> + Send + Sync>;
+pub type ServiceHandler = Arc<dyn Fn(Ctx, Stanza) -> BoxFuture<'static, ()> + Send + Sync>;
 /// A background task, started once per host when the server starts and dropped with it.
 pub type Worker = Arc<dyn Fn(Ctx) -> BoxFuture<'static, ()> + Send + Sync>;
 /// Runs, for a session Bind2 (XEP-0386) just bound, on an element of the request in the
@@ -193,9 +193,9 @@ pub struct StageHook {
 }
 
 impl StageHook {
-    /// Whether the handler must see `el` on its way to `to`.
-    pub fn wants(&self, ctx: &Ctx, el: &Element, to: &Jid) -> bool {
-        self.wants.as_ref().is_none_or(|wants| wants(ctx, el, to))
+    /// Whether the handler must see `stanza`.
+    pub fn wants(&self, ctx: &Ctx, stanza: &Stanza) -> bool {
+        self.wants.as_ref().is_none_or(|wants| wants(ctx, stanza))
     }
 }
 
@@ -321,8 +321,8 @@ impl Registry {
         F: Fn(Ctx, Iq<P>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = IqResult> + Send + 'static,
     {
-        self.iq(kind, targets, P::NS, P::NAME, move |ctx, el| {
-            let request = Iq::<P>::parse(el).map(|iq| handler(ctx, iq));
+        self.iq(kind, targets, P::NS, P::NAME, move |ctx, stanza| {
+            let request = Iq::<P>::parse(stanza).map(|iq| handler(ctx, iq));
             async move { request?.await }
         })
     }
@@ -338,14 +338,14 @@ impl Registry {
         handler: F,
     ) -> Result<(), ModuleError>
     where
-        F: Fn(Ctx, Element) -> Fut + Send + Sync + 'static,
+        F: Fn(Ctx, Stanza) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = IqResult> + Send + 'static,
     {
         let key = (kind, targets, ns.to_owned(), name.to_owned());
         if self.iqs.contains_key(&key) {
             return Err(ModuleError::DuplicateIq { kind, ns: ns.to_owned(), name: name.to_owned() });
         }
-        let h: IqHandler = Arc::new(move |ctx, el| Box::pin(handler(ctx, el)));
+        let h: IqHandler = Arc::new(move |ctx, stanza| Box::pin(handler(ctx, stanza)));
         self.iqs.insert(key, h);
         Ok(())
     }
@@ -353,20 +353,19 @@ impl Registry {
     /// Hooks a stage; higher priorities run first.
     pub fn stage<F, Fut>(&mut self, stage: Stage, priority: i32, handler: F)
     where
-        F: Fn(Ctx, Element) -> Fut + Send + Sync + 'static,
+        F: Fn(Ctx, Stanza) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Flow, StanzaError>> + Send + 'static,
     {
         self.hook(stage, priority, None, handler);
     }
 
-    /// As `stage`, for a recipient-side stage (`Inbound…`), with what the handler looks at.
-    /// The router skips it for stanzas `wants` declines, without copying them for it, and
-    /// writes a stanza fanned out to many sessions once for all of them when no handler
-    /// wants it.
+    /// As `stage`, with what the handler looks at. The router skips it for stanzas `wants`
+    /// declines, without copying them for it, and writes a stanza fanned out to many
+    /// sessions once for all of them when no recipient-side handler wants it.
     pub fn stage_when<W, F, Fut>(&mut self, stage: Stage, priority: i32, wants: W, handler: F)
     where
-        W: Fn(&Ctx, &Element, &Jid) -> bool + Send + Sync + 'static,
-        F: Fn(Ctx, Element) -> Fut + Send + Sync + 'static,
+        W: Fn(&Ctx, &Stanza) -> bool + Send + Sync + 'static,
+        F: Fn(Ctx, Stanza) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Flow, StanzaError>> + Send + 'static,
     {
         self.hook(stage, priority, Some(Arc::new(wants)), handler);
@@ -374,10 +373,10 @@ impl Registry {
 
     fn hook<F, Fut>(&mut self, stage: Stage, priority: i32, wants: Option<StageFilter>, handler: F)
     where
-        F: Fn(Ctx, Element) -> Fut + Send + Sync + 'static,
+        F: Fn(Ctx, Stanza) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Flow, StanzaError>> + Send + 'static,
     {
-        let handler: StageHandler = Arc::new(move |ctx, el| Box::pin(handler(ctx, el)));
+        let handler: StageHandler = Arc::new(move |ctx, stanza| Box::pin(handler(ctx, stanza)));
         let chain = self.stages.entry(stage).or_default();
         chain.push((priority, StageHook { handler, wants }));
         chain.sort_by_key(|(p, _)| -p);
@@ -405,10 +404,10 @@ impl Registry {
     /// `Ctx::host` is the parent host.
     pub fn service<F, Fut>(&mut self, prefix: &str, handler: F)
     where
-        F: Fn(Ctx, Element) -> Fut + Send + Sync + 'static,
+        F: Fn(Ctx, Stanza) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        self.services.push((prefix.to_ascii_lowercase(), Arc::new(move |ctx, el| Box::pin(handler(ctx, el)))));
+        self.services.push((prefix.to_ascii_lowercase(), Arc::new(move |ctx, s| Box::pin(handler(ctx, s)))));
     }
 
     // Read side, for the router.

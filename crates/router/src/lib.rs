@@ -9,6 +9,7 @@ mod sessions;
 mod tests;
 
 pub use remote::{AttachError, Federation};
+pub use rhein_module::Stanza;
 pub use sessions::{BindError, Outbound, SessionHandle};
 
 use rhein_module::{Bind2Feature, Bind2Hook, Ctx, Disco, Event, Registry, ServerInfo};

@@ -2,6 +2,7 @@
 //! while connected, and every other domain through federation once one is installed.
 
 use crate::{Outbound, Router, SessionHandle};
+use rhein_module::Stanza;
 use rhein_proto::{Element, StanzaError};
 use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;
@@ -83,23 +84,31 @@ impl Router {
     }
 
     /// A stanza for a domain that is not an account host.
-    pub(crate) async fn deliver_remote(&self, domain: &str, el: Element) {
+    pub(crate) async fn deliver_remote(&self, domain: &str, stanza: Stanza) {
         if let Some((host, handler)) = self.inner.services.get(domain) {
-            return handler(self.ctx(host), el).await;
+            return handler(self.ctx(host), stanza).await;
         }
         if self.is_component(domain) {
             let handle = self.inner.components.connected.read().unwrap_or_else(|e| e.into_inner()).get(domain).cloned();
             // Queued without waiting, as for sessions: a component that does not read is closed.
-            let delivered = handle.is_some_and(|h| h.push(Outbound::Stanza(Box::new(el.clone()))));
-            if !delivered {
+            let refused = match handle {
+                None => Some(stanza.el),
+                Some(h) => match h.offer(Outbound::Stanza(Box::new(stanza.el))) {
+                    Ok(()) => None,
+                    Err(Outbound::Stanza(el)) => Some(*el),
+                    Err(_) => None,
+                },
+            };
+            if let Some(el) = refused {
                 let text = format!("the component {domain} is not connected");
-                self.bounce(&el, StanzaError::service_unavailable().with_text(text)).await;
+                let stanza = Stanza { el, ..stanza };
+                self.refuse(&stanza, StanzaError::service_unavailable().with_text(text)).await;
             }
             return;
         }
         match self.inner.federation.get() {
-            Some(federation) => federation.send(domain, el),
-            None => self.bounce(&el, StanzaError::remote_server_not_found()).await,
+            Some(federation) => federation.send(domain, stanza.el),
+            None => self.refuse(&stanza, StanzaError::remote_server_not_found()).await,
         }
     }
 

@@ -45,7 +45,7 @@ impl SessionHandle {
     }
 
     /// As `push`, giving back what was not queued.
-    fn offer(&self, out: Outbound) -> Result<(), Outbound> {
+    pub(crate) fn offer(&self, out: Outbound) -> Result<(), Outbound> {
         match self.tx.try_send(out) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(out)) => {

@@ -90,7 +90,7 @@ impl Peer for Attached<'_> {
 
     async fn receive(&mut self, el: Element) -> Result<Vec<Element>, Refusal> {
         let el = check_stanza(self.domain, el)?;
-        self.router.deliver(el).await;
+        self.router.route(el).await;
         Ok(Vec::new())
     }
 }

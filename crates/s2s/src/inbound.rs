@@ -6,6 +6,7 @@ use crate::link::{self, Local, Peer, Refusal};
 use crate::{S2s, Shared, dialback, outbound};
 use rhein_proto::xml::{self, StanzaKind};
 use rhein_proto::{Element, Jid, StreamErrorCondition as Cond, ns};
+use rhein_router::Stanza;
 use rhein_stream::{Conn, Frame, ReadError, StreamHeader, StreamIo};
 use rustls_pki_types::CertificateDer;
 use std::collections::HashSet;
@@ -304,9 +305,9 @@ impl Peer for Incoming {
             let valid = self.shared.secret.check(from, to, id, &el.text());
             return Ok(vec![dialback::element("verify", to, from, Some(id), None, Some(valid))]);
         }
-        if StanzaKind::of(&el).is_none() {
+        let Some(kind) = StanzaKind::of(&el) else {
             return Err(Refusal::new(Cond::UnsupportedStanzaType, format!("<{}/> is not a stanza", el.name())));
-        }
+        };
         let (from, to) = match (Jid::new(from), Jid::new(to)) {
             (Ok(from), Ok(to)) => (from, to),
             _ => return Err(Refusal::new(Cond::ImproperAddressing, "a server's stanza needs a valid from and to")),
@@ -319,7 +320,7 @@ impl Peer for Incoming {
             return Err(Refusal::new(Cond::InvalidFrom, format!("{} is not authenticated on this stream", pair.0)));
         }
         tracing::trace!(name = el.name(), "stanza from the peer");
-        self.shared.router.deliver(el).await;
+        self.shared.router.deliver(Stanza { kind, from, to, el }).await;
         Ok(Vec::new())
     }
 }

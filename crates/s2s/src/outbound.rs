@@ -344,7 +344,7 @@ impl Peer for Outgoing {
             {
                 return Err(Refusal::new(Cond::InvalidFrom, "only stanzas between the authenticated domains"));
             }
-            self.shared.router.deliver(el).await;
+            self.shared.router.route(el).await;
             return Ok(Vec::new());
         }
         // Stanzas on our outbound stream would need XEP-0288, which we do not offer.

@@ -4,7 +4,7 @@
 
 use rhein_module::{
     BoxFuture, Ctx, Event, Flow, Interest, IqKind, Module, ModuleSpec, Registry, ResourceInfo, RouterApi, ServerInfo,
-    Stage, Targets,
+    Stage, Stanza, Targets,
 };
 use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, ns, xml};
 use rhein_storage::Db;
@@ -85,39 +85,34 @@ impl ModuleHarness {
     /// handler registered for its payload: its result payload or its error. No handler is
     /// `service-unavailable`, as the router answers.
     pub async fn iq(&self, xml: &str) -> Result<Option<Element>, StanzaError> {
-        let iq: Element = client_stanza(xml);
-        let kind = match iq.attr("type") {
+        let iq = read(xml);
+        let kind = match iq.stanza_type() {
             Some("get") => IqKind::Get,
             Some("set") => IqKind::Set,
             other => panic!("an IQ get or set, not {other:?}"),
         };
-        let to = iq.attr("to").map(|t| Jid::new(t).expect("a JID"));
-        let targets = match to {
-            Some(to) if to.node().is_none() => Targets::Host,
-            _ => Targets::Account,
-        };
-        let payload = iq.children().next().expect("a payload");
+        let targets = if iq.to.node().is_none() { Targets::Host } else { Targets::Account };
+        let payload = iq.el.children().next().expect("a payload");
         let Some(handler) = self.registry.iq_handler(kind, targets, &payload.ns(), payload.name()) else {
             return Err(StanzaError::service_unavailable());
         };
-        handler(self.ctx(), iq.clone()).await
+        handler(self.ctx(), iq).await
     }
 
     /// Runs a stanza through the module's handlers of `stage`, as the router does: what
     /// continues, or `None` when a handler took it (or refused it: the error is returned).
     pub async fn stage(&self, stage: Stage, xml: &str) -> Result<Option<Element>, StanzaError> {
-        let mut el = client_stanza(xml);
-        let to = el.attr("to").map(|t| Jid::new(t).expect("a JID"));
+        let mut stanza = read(xml);
         for hook in self.registry.stage_chain(stage) {
-            if to.as_ref().is_some_and(|to| !hook.wants(&self.ctx(), &el, to)) {
+            if !hook.wants(&self.ctx(), &stanza) {
                 continue;
             }
-            match (hook.handler)(self.ctx(), el).await? {
-                Flow::Continue(next) => el = next,
+            match (hook.handler)(self.ctx(), stanza).await? {
+                Flow::Continue(next) => stanza = next,
                 Flow::Handled => return Ok(None),
             }
         }
-        Ok(Some(el))
+        Ok(Some(stanza.el))
     }
 
     /// Tells the module of a lifecycle event.
@@ -131,6 +126,11 @@ impl ModuleHarness {
     pub fn sent(&self) -> Vec<Element> {
         std::mem::take(&mut *lock(&self.router.sent))
     }
+}
+
+/// A stanza written as a client writes it, with `from`, read as the router reads it.
+fn read(xml: &str) -> Stanza {
+    Stanza::read(client_stanza(xml), |_| None).expect("a stanza with a from and JIDs that parse")
 }
 
 /// A stanza written as a client writes it (no namespace: `jabber:client`).
