@@ -51,14 +51,18 @@ impl Audience {
         self.affiliations.get(who.as_str()).copied().unwrap_or_default()
     }
 
-    /// Whether `who` may see the node's items (and so receive its notifications).
-    pub(crate) fn check(&self, config: &NodeConfig, who: &BareJid) -> Result<(), StanzaError> {
+    /// What the owner's roster says of `who`.
+    pub(crate) fn relation(&self, who: &BareJid) -> Relation<'_> {
         let item = self.roster.get(who.as_str());
-        let relation = Relation {
+        Relation {
             sees_presence: item.is_some_and(|r| r.subscription.from()),
             groups: item.map_or(&[], |r| r.groups.as_slice()),
             subscribed: false,
-        };
-        may(config, self.affiliation(who), &relation, Action::Retrieve).map_err(refusal)
+        }
+    }
+
+    /// Whether `who` may see the node's items (and so receive its notifications).
+    pub(crate) fn check(&self, config: &NodeConfig, who: &BareJid) -> Result<(), StanzaError> {
+        may(config, self.affiliation(who), &self.relation(who), Action::Retrieve).map_err(refusal)
     }
 }

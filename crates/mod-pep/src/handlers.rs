@@ -3,11 +3,11 @@
 
 use crate::access::Audience;
 use crate::config::{NodeConfig, NodeForm, SendLast, is_options_form, publish_options};
-use crate::service::{Pep, item_element, node_required};
+use crate::service::{Pep, item_element, node_required, refusal};
 use rhein_module::{Ctx, IqResult, Stanza, storage_failure};
 use rhein_proto::parsers::rsm::{First, SetQuery, SetResult};
 use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, xml};
-use rhein_pubsub::Affiliation;
+use rhein_pubsub::{Actor, Affiliation};
 use rhein_storage::{ItemPage, ItemRow};
 use std::sync::Arc;
 
@@ -105,22 +105,12 @@ impl Pep {
                 if jid.to_bare() != from.to_bare() {
                     return Err(StanzaError::bad_request().with_app(Element::bare("invalid-jid", ns::PUBSUB_ERRORS)));
                 }
-                let config = self.existing(&ctx, &owner, &node).await?;
                 let on = op.name() == "subscribe";
-                if on {
-                    Audience::load(&ctx, &owner, &node).await?.check(&config, &from.to_bare())?;
-                }
-                let changed = ctx
-                    .db
-                    .pubsub()
-                    .set_subscription(owner.as_str(), &node, jid.as_str(), on)
-                    .await
-                    .map_err(storage_failure)?;
-                if !on && !changed {
-                    return Err(
-                        StanzaError::unexpected_request().with_app(Element::bare("not-subscribed", ns::PUBSUB_ERRORS))
-                    );
-                }
+                let audience = Audience::load(&ctx, &owner, &node).await?;
+                let who = from.to_bare();
+                let actor = Actor { jid: who.as_str(), relation: audience.relation(&who) };
+                let nodes = self.nodes(&ctx, &owner);
+                let (config, changed) = nodes.subscribe(&actor, &node, jid.as_str(), on).await.map_err(refusal)?;
                 if on && changed && config.send_last_published_item != SendLast::Never {
                     self.send_last(&ctx, &owner, &node, &config, jid.as_str()).await?;
                 }

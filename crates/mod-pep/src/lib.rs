@@ -12,6 +12,7 @@ mod config;
 mod handlers;
 mod remote;
 mod service;
+mod store;
 
 use rhein_module::{Event, IqKind, Module, ModuleError, ModuleSpec, Registry, Stage, Targets};
 use rhein_proto::ns;

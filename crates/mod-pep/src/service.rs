@@ -2,11 +2,13 @@
 //! each changes storage first and then tells whoever may and wants to know.
 
 use crate::PepConfig;
-use crate::access::Audience;
+use crate::access::{self, Audience};
 use crate::caps::Caps;
 use crate::config::{self, NodeConfig, NodeForm, SendLast, default_for};
+use crate::store::AccountNodes;
 use rhein_module::{Ctx, Flow, Stanza, storage_failure};
 use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, ns, xml};
+use rhein_pubsub::{Actor, Error, Event, Limits, Notice, Relation, Service, Store};
 use rhein_storage::{ItemPage, ItemRow};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -40,10 +42,56 @@ fn items_event(node: &str, children: impl IntoIterator<Item = Element>) -> Eleme
     event
 }
 
-fn event_of(name: &str, node: &str) -> Element {
+/// `<event><{name} node='…'>{child}</{name}></event>`.
+fn event_of(name: &str, node: &str, child: Option<Element>) -> Element {
+    let mut inner = xml::with_attr(Element::bare(name, ns::PUBSUB_EVENT), "node", node);
+    if let Some(child) = child {
+        inner.append_child(child);
+    }
     let mut event = Element::bare("event", ns::PUBSUB_EVENT);
-    event.append_child(xml::with_attr(Element::bare(name, ns::PUBSUB_EVENT), "node", node));
+    event.append_child(inner);
     event
+}
+
+/// The XEP-0060 §7 and §8 notification of an engine event.
+fn event_element(notice: &Notice) -> Element {
+    let (node, config) = (notice.node.as_str(), &notice.config);
+    match &notice.event {
+        Event::Published(item) => items_event(node, [item_element(ns::PUBSUB_EVENT, item, config.deliver_payloads)]),
+        Event::Retracted(ids) => {
+            items_event(node, ids.iter().map(|id| xml::with_attr(Element::bare("retract", ns::PUBSUB_EVENT), "id", id)))
+        }
+        Event::Purged => event_of("purge", node, None),
+        Event::Deleted { redirect } => {
+            let redirect =
+                redirect.as_ref().map(|uri| xml::with_attr(Element::bare("redirect", ns::PUBSUB_EVENT), "uri", uri));
+            event_of("delete", node, redirect)
+        }
+        Event::Configured => event_of("configuration", node, config.deliver_payloads.then(|| config.to_form("result"))),
+    }
+}
+
+/// The account acting on its own nodes.
+fn as_owner(owner: &BareJid) -> Actor<'_> {
+    Actor { jid: owner.as_str(), relation: Relation::default() }
+}
+
+/// The stanza error XEP-0060 gives for an engine's refusal.
+pub(crate) fn refusal(e: Error) -> StanzaError {
+    let app = |condition: &str| Element::bare(condition, ns::PUBSUB_ERRORS);
+    match e {
+        Error::NoSuchNode => StanzaError::item_not_found().with_text("no such node"),
+        Error::NoSuchItem => StanzaError::item_not_found().with_text("no such item"),
+        Error::NodeExists => StanzaError::conflict().with_text("the node exists"),
+        Error::TooManyNodes => StanzaError::policy_violation().with_text("too many nodes"),
+        Error::NotSubscribed => StanzaError::unexpected_request().with_app(app("not-subscribed")),
+        Error::Denied(denied) => access::refusal(denied),
+        Error::Storage(_) => StanzaError::internal_server_error(),
+        Error::Adapter(e) => match e.downcast::<StanzaError>() {
+            Ok(e) => *e,
+            Err(_) => StanzaError::internal_server_error(),
+        },
+    }
 }
 
 pub(crate) fn node_required() -> StanzaError {
@@ -55,27 +103,24 @@ impl Pep {
         Self { config, caps: Caps::default(), remote: Default::default() }
     }
 
+    /// The engine over `owner`'s nodes.
+    pub(crate) fn nodes<'a>(&self, ctx: &'a Ctx, owner: &'a BareJid) -> Service<AccountNodes<'a>> {
+        let limits = Limits { max_nodes: self.config.max_nodes, max_items: self.config.max_items };
+        Service::new(AccountNodes { db: &ctx.db, owner }, limits)
+    }
+
     pub(crate) async fn node_config(
         &self,
         ctx: &Ctx,
         owner: &BareJid,
         node: &str,
     ) -> Result<Option<NodeConfig>, StanzaError> {
-        let stored = ctx.db.pubsub().node(owner.as_str(), node).await.map_err(storage_failure)?;
-        Ok(stored.map(|json| config::stored(node, &json)))
+        self.nodes(ctx, owner).store.config(node).await.map_err(|_| StanzaError::internal_server_error())
     }
 
     /// Like [`Self::node_config`], with `item-not-found` for a missing node.
     pub(crate) async fn existing(&self, ctx: &Ctx, owner: &BareJid, node: &str) -> Result<NodeConfig, StanzaError> {
-        self.node_config(ctx, owner, node).await?.ok_or_else(|| StanzaError::item_not_found().with_text("no such node"))
-    }
-
-    async fn ensure_room_for_node(&self, ctx: &Ctx, owner: &BareJid) -> Result<(), StanzaError> {
-        let count = ctx.db.pubsub().node_count(owner.as_str()).await.map_err(storage_failure)?;
-        if count >= i64::try_from(self.config.max_nodes).unwrap_or(i64::MAX) {
-            return Err(StanzaError::policy_violation().with_text("too many nodes"));
-        }
-        Ok(())
+        self.node_config(ctx, owner, node).await?.ok_or_else(|| refusal(Error::NoSuchNode))
     }
 
     /// Creates a node (`<create/>`), configured by the defaults of its name and `form`.
@@ -90,16 +135,12 @@ impl Pep {
         if let Some(form) = form {
             config.apply(form)?;
         }
-        self.ensure_room_for_node(ctx, owner).await?;
-        let created = ctx.db.pubsub().create(owner.as_str(), node, &config.to_json()).await.map_err(storage_failure)?;
-        if !created {
-            return Err(StanzaError::conflict().with_text("the node exists"));
-        }
-        Ok(())
+        self.nodes(ctx, owner).create(node, &config).await.map_err(refusal)
     }
 
-    /// Publishes one item, creating the node on first use (XEP-0163 auto-create) with the
-    /// publish-options as its configuration, or checking them as preconditions.
+    /// Publishes one item as the account, creating the node on first use (XEP-0163
+    /// auto-create) with the publish-options as its configuration, or checking them as
+    /// preconditions.
     pub(crate) async fn publish(
         &self,
         ctx: &Ctx,
@@ -108,36 +149,22 @@ impl Pep {
         item: ItemRow,
         options: Option<&Element>,
     ) -> Result<(), StanzaError> {
-        let config = match self.node_config(ctx, owner, node).await? {
-            Some(existing) => {
-                if let Some(options) = options {
-                    existing.check_preconditions(options)?;
+        let configured = |existing: Option<NodeConfig>| {
+            let config = match (existing, options) {
+                (Some(existing), Some(options)) => existing.check_preconditions(options).map(|()| existing),
+                (Some(existing), None) => Ok(existing),
+                (None, options) => {
+                    let mut config = default_for(node);
+                    options.map_or(Ok(()), |options| config.apply(options)).map(|()| config)
                 }
-                existing
-            }
-            None => {
-                let mut config = default_for(node);
-                if let Some(options) = options {
-                    config.apply(options)?;
-                }
-                self.ensure_room_for_node(ctx, owner).await?;
-                config
-            }
+            };
+            config.map_err(|e| Error::Adapter(Box::new(e)))
         };
-        let limit = config.item_limit(self.config.max_items);
-        ctx.db
-            .pubsub()
-            .publish(owner.as_str(), node, &config.to_json(), &item, Some(limit))
-            .await
-            .map_err(storage_failure)?;
-        if config.deliver_notifications {
-            let event = items_event(node, [item_element(ns::PUBSUB_EVENT, &item, config.deliver_payloads)]);
-            self.broadcast(ctx, owner, node, &config, event).await?;
-        }
-        Ok(())
+        let notice = self.nodes(ctx, owner).publish(&as_owner(owner), node, item, configured).await;
+        self.notify(ctx, owner, notice.map_err(refusal)?).await
     }
 
-    /// Retracts items; notifies when `notify` says so, or else when the node does.
+    /// Retracts items as the account; notifies when `notify` says so, or else when the node does.
     pub(crate) async fn retract(
         &self,
         ctx: &Ctx,
@@ -146,30 +173,13 @@ impl Pep {
         ids: &[String],
         notify: Option<bool>,
     ) -> Result<(), StanzaError> {
-        let config = self.existing(ctx, owner, node).await?;
-        let mut gone = Vec::new();
-        for id in ids {
-            if ctx.db.pubsub().retract(owner.as_str(), node, id).await.map_err(storage_failure)? {
-                gone.push(id);
-            }
-        }
-        if gone.is_empty() {
-            return Err(StanzaError::item_not_found().with_text("no such item"));
-        }
-        if notify.unwrap_or(config.notify_retract) {
-            let retracts = gone.iter().map(|id| xml::with_attr(Element::bare("retract", ns::PUBSUB_EVENT), "id", *id));
-            self.broadcast(ctx, owner, node, &config, items_event(node, retracts)).await?;
-        }
-        Ok(())
+        let notice = self.nodes(ctx, owner).retract(&as_owner(owner), node, ids, notify).await;
+        self.notify(ctx, owner, notice.map_err(refusal)?).await
     }
 
     pub(crate) async fn purge(&self, ctx: &Ctx, owner: &BareJid, node: &str) -> Result<(), StanzaError> {
-        let config = self.existing(ctx, owner, node).await?;
-        ctx.db.pubsub().purge(owner.as_str(), node).await.map_err(storage_failure)?;
-        if config.notify_retract {
-            self.broadcast(ctx, owner, node, &config, event_of("purge", node)).await?;
-        }
-        Ok(())
+        let notice = self.nodes(ctx, owner).purge(&as_owner(owner), node).await;
+        self.notify(ctx, owner, notice.map_err(refusal)?).await
     }
 
     pub(crate) async fn delete(
@@ -179,21 +189,18 @@ impl Pep {
         node: &str,
         redirect: Option<&str>,
     ) -> Result<(), StanzaError> {
-        let config = self.existing(ctx, owner, node).await?;
         // The audience is judged before the node (and its affiliations) disappear.
+        let config = self.existing(ctx, owner, node).await?;
         let recipients = self.recipients(ctx, owner, node, &config).await?;
-        ctx.db.pubsub().delete(owner.as_str(), node).await.map_err(storage_failure)?;
-        if config.notify_delete {
-            let mut event = event_of("delete", node);
-            if let (Some(uri), Some(delete)) = (redirect, event.get_child_mut("delete", ns::PUBSUB_EVENT)) {
-                delete.append_child(xml::with_attr(Element::bare("redirect", ns::PUBSUB_EVENT), "uri", uri));
-            }
-            send_event(ctx, owner, &recipients, &event).await;
+        let redirect = redirect.map(str::to_owned);
+        let notice = self.nodes(ctx, owner).delete(&as_owner(owner), node, redirect).await.map_err(refusal)?;
+        if let Some(notice) = notice {
+            send_event(ctx, owner, &recipients, &event_element(&notice)).await;
         }
         Ok(())
     }
 
-    /// Applies a new configuration; `notify_config` tells subscribers.
+    /// Applies a submitted `pubsub#node_config` form.
     pub(crate) async fn configure(
         &self,
         ctx: &Ctx,
@@ -201,24 +208,15 @@ impl Pep {
         node: &str,
         form: &Element,
     ) -> Result<(), StanzaError> {
-        let mut config = self.existing(ctx, owner, node).await?;
-        config.apply(form)?;
-        let limit = config.item_limit(self.config.max_items);
-        ctx.db
-            .pubsub()
-            .configure(owner.as_str(), node, &config.to_json(), Some(limit))
-            .await
-            .map_err(storage_failure)?;
-        if config.notify_config {
-            let mut event = event_of("configuration", node);
-            if config.deliver_payloads
-                && let Some(c) = event.get_child_mut("configuration", ns::PUBSUB_EVENT)
-            {
-                c.append_child(config.to_form("result"));
-            }
-            self.broadcast(ctx, owner, node, &config, event).await?;
-        }
-        Ok(())
+        let apply = |config: &mut NodeConfig| config.apply(form).map_err(|e| Error::Adapter(Box::new(e)));
+        let notice = self.nodes(ctx, owner).configure(&as_owner(owner), node, apply).await;
+        self.notify(ctx, owner, notice.map_err(refusal)?).await
+    }
+
+    /// Sends subscribers what an operation owes them.
+    async fn notify(&self, ctx: &Ctx, owner: &BareJid, notice: Option<Notice>) -> Result<(), StanzaError> {
+        let Some(notice) = notice else { return Ok(()) };
+        self.broadcast(ctx, owner, &notice.node, &notice.config, event_element(&notice)).await
     }
 
     /// Everyone a notification of `node` goes to: the owner's resources and the resources of

@@ -6,13 +6,9 @@ use crate::db::{BeginWrite, on_pool};
 use crate::{Db, StorageError};
 use rhein_pubsub::Affiliation;
 
-/// One stored item. `payload` is the serialized child of `<item/>` (empty when there is none).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ItemRow {
-    pub id: String,
-    pub publisher: String,
-    pub payload: String,
-}
+/// One stored item: the engine's [`rhein_pubsub::Item`]. `payload` is the serialized child
+/// of `<item/>` (empty when there is none).
+pub use rhein_pubsub::Item as ItemRow;
 
 /// Which items of a node, in publication order (XEP-0059 paging by item id).
 #[derive(Debug, Clone, PartialEq, Eq)]
