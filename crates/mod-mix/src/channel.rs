@@ -3,6 +3,7 @@
 //! participants' clients (XEP-0403). Everything but presence is also in storage.
 
 use rhein_proto::{BareJid, Element, FullJid, ns};
+use rhein_pubsub::{AccessModel, Action, Affiliation, NodeConfig, PublishModel, Relation};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -266,6 +267,25 @@ impl Channel {
         })
     }
 
+    /// `who`'s affiliation with `node`, for the pubsub engine to judge: MIX gives each node a
+    /// level that may read it and one that may write it (XEP-0369 §7.3), so the affiliation
+    /// follows from the levels `who` meets, over a node that is a whitelist
+    /// ([`node_access`]).
+    fn affiliation(&self, node: &str, who: &BareJid) -> Affiliation {
+        let meets = |level: Option<Level>| level.is_some_and(|l| self.may(who, l));
+        match (meets(self.read_level(node)), meets(self.write_level(node))) {
+            (true, true) => Affiliation::Publisher,
+            (false, true) => Affiliation::PublishOnly,
+            (true, false) => Affiliation::Member,
+            (false, false) => Affiliation::None,
+        }
+    }
+
+    /// Whether `who` may do `action` on `node`, as the pubsub engine decides.
+    pub(crate) fn allows(&self, node: &str, who: &BareJid, action: Action) -> bool {
+        rhein_pubsub::may(&node_access(), self.affiliation(node, who), &Relation::default(), action).is_ok()
+    }
+
     /// Whether `who` may subscribe to `node` (which must exist: the allowed node only once
     /// it is in use).
     pub(crate) fn subscribable(&self, node: &str, who: &BareJid) -> bool {
@@ -285,6 +305,16 @@ impl Channel {
     /// The encoded JID of a client of a participant.
     pub(crate) fn proxy_full(&self, participant_id: &str, resource: &str) -> String {
         format!("{}/{resource}", self.proxy_jid(participant_id))
+    }
+}
+
+/// How every channel node admits those without an affiliation: not at all (only the levels
+/// a node names, turned into affiliations, let anyone read or write).
+fn node_access() -> NodeConfig {
+    NodeConfig {
+        access_model: AccessModel::Whitelist,
+        publish_model: PublishModel::Publishers,
+        ..NodeConfig::default()
     }
 }
 
@@ -314,5 +344,29 @@ mod tests {
         assert_eq!(c.level_of(&jid("part@a.example")), Level::Anyone);
         assert!(!c.may_join(&jid("part@a.example")));
         assert!(!c.may(&jid("own@a.example"), Level::Nobody));
+    }
+
+    #[test]
+    fn node_rights_are_the_engines_over_the_levels_each_node_names() {
+        use rhein_proto::mix::nodes::{CONFIG, INFO, JIDMAP};
+        let mut config = ChannelConfig::default();
+        config.owners.insert("own@a.example".into());
+        config.admins.insert("adm@a.example".into());
+        let mut c = Channel::new(jid("c@mix.a.example"), config);
+        c.participants.insert("p1".into(), Member { jid: jid("part@a.example"), nick: None });
+        let (own, adm, part) = (jid("own@a.example"), jid("adm@a.example"), jid("part@a.example"));
+        // Information: participants read it, admins (the default info_update) change it.
+        assert!(c.allows(INFO, &part, Action::Retrieve));
+        assert!(!c.allows(INFO, &part, Action::Publish));
+        assert!(c.allows(INFO, &adm, Action::Publish) && c.allows(INFO, &adm, Action::Retract));
+        // The configuration is the owners' to write; the JID map only admins read.
+        assert!(!c.allows(CONFIG, &adm, Action::Publish));
+        assert!(c.allows(CONFIG, &own, Action::Publish));
+        assert!(!c.allows(JIDMAP, &part, Action::Retrieve));
+        assert!(c.allows(JIDMAP, &adm, Action::Retrieve));
+        // Nobody may change what only the channel's own operations change.
+        assert!(!c.allows(JIDMAP, &own, Action::Publish));
+        // A node MIX does not know is nobody's.
+        assert!(!c.allows("urn:example:other", &own, Action::Retrieve));
     }
 }

@@ -8,6 +8,7 @@ use crate::{forms, notify, store};
 use rhein_module::{Ctx, Outbox};
 use rhein_proto::mix::{JidMapEntry, nodes};
 use rhein_proto::{Element, Jid, StanzaError, ns, time, xml};
+use rhein_pubsub::Action;
 use rhein_storage::{ItemRow, now_ms};
 
 fn item(id: &str, payload: Option<Element>) -> Element {
@@ -51,8 +52,8 @@ impl Mix {
         op: &Element,
         node: &str,
     ) -> Result<Element, StanzaError> {
-        let level = c.read_level(node).ok_or_else(|| StanzaError::item_not_found().with_text("no such node"))?;
-        if !c.may(&req.who, level) {
+        c.read_level(node).ok_or_else(|| StanzaError::item_not_found().with_text("no such node"))?;
+        if !c.allows(node, &req.who, Action::Retrieve) {
             return Err(StanzaError::forbidden().with_text("you may not read this node"));
         }
         let viewer = &req.who;
@@ -111,10 +112,10 @@ impl Mix {
         op: &Element,
         node: &str,
     ) -> Result<Element, StanzaError> {
-        let level = c.write_level(node).ok_or_else(|| {
+        c.write_level(node).ok_or_else(|| {
             StanzaError::not_allowed().with_text("this node changes only through the channel's own operations")
         })?;
-        if !c.may(&req.who, level) {
+        if !c.allows(node, &req.who, Action::Publish) {
             return Err(StanzaError::forbidden().with_text("you may not publish to this node"));
         }
         // Clients wrap the item in <items/> (as XEP-0406's examples do) or not.
@@ -216,8 +217,8 @@ impl Mix {
         if !matches!(node, nodes::ALLOWED | nodes::BANNED | ns::AVATAR_DATA | ns::AVATAR_METADATA) {
             return Err(StanzaError::not_allowed().with_text("items of this node are not retracted"));
         }
-        let level = c.write_level(node).ok_or_else(StanzaError::not_allowed)?;
-        if !c.may(&req.who, level) {
+        c.write_level(node).ok_or_else(StanzaError::not_allowed)?;
+        if !c.allows(node, &req.who, Action::Retract) {
             return Err(StanzaError::forbidden().with_text("you may not retract from this node"));
         }
         for id in op.children().filter(|i| i.name() == "item").filter_map(|i| i.attr("id")) {
