@@ -125,11 +125,6 @@ impl NodeForm for NodeConfig {
     }
 }
 
-/// The publish-options form of a `<publish-options/>`, if the client sent one.
-pub fn publish_options(pubsub: &Element) -> Option<&Element> {
-    pubsub.get_child("publish-options", ns::PUBSUB)?.get_child("x", ns::DATA)
-}
-
 /// Whether a form is of the type it claims to be (the FORM_TYPE check of XEP-0004 §3.4).
 pub fn is_options_form(form: &Element) -> bool {
     form.children().filter(|f| f.attr("var") == Some("FORM_TYPE")).flat_map(values).all(|v| v == PUBLISH_OPTIONS)

@@ -14,7 +14,7 @@ mod remote;
 mod service;
 mod store;
 
-use rhein_module::{Event, IqKind, Module, ModuleError, ModuleSpec, Registry, Stage, Targets};
+use rhein_module::{Event, Module, ModuleError, ModuleSpec, Registry, Stage, Targets};
 use rhein_proto::ns;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -88,17 +88,13 @@ impl Module for service::Pep {
             reg.account_feature(f);
         }
         let this = self.clone();
-        reg.iq(IqKind::Get, Targets::Account, ns::PUBSUB, "pubsub", move |ctx, iq| this.clone().user_get(ctx, iq))?;
+        reg.get(Targets::Account, move |ctx, iq| this.clone().user_get(ctx, iq))?;
         let this = self.clone();
-        reg.iq(IqKind::Set, Targets::Account, ns::PUBSUB, "pubsub", move |ctx, iq| this.clone().user_set(ctx, iq))?;
+        reg.set(Targets::Account, move |ctx, iq| this.clone().user_set(ctx, iq))?;
         let this = self.clone();
-        reg.iq(IqKind::Get, Targets::Account, ns::PUBSUB_OWNER, "pubsub", move |ctx, iq| {
-            this.clone().owner_get(ctx, iq)
-        })?;
+        reg.get(Targets::Account, move |ctx, iq| this.clone().owner_get(ctx, iq))?;
         let this = self.clone();
-        reg.iq(IqKind::Set, Targets::Account, ns::PUBSUB_OWNER, "pubsub", move |ctx, iq| {
-            this.clone().owner_set(ctx, iq)
-        })?;
+        reg.set(Targets::Account, move |ctx, iq| this.clone().owner_set(ctx, iq))?;
         // Before presence broadcast (0): it only watches for capabilities.
         let this = self.clone();
         reg.stage(Stage::OutboundPresence, 10, move |ctx, el| this.clone().watch_presence(ctx, el));

@@ -11,6 +11,7 @@ pub mod form;
 pub mod mix;
 pub mod ns;
 pub mod payload;
+pub mod pubsub;
 pub mod push;
 pub mod roster;
 pub mod sid;

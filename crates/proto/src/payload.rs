@@ -60,6 +60,8 @@ iq_payloads! {
     xp::mam::Query => ns::MAM, "query";
     MamPrefsQuery => ns::MAM, "prefs";
     xp::mam_prefs::Prefs => ns::MAM, "prefs";
+    crate::pubsub::Request => ns::PUBSUB, "pubsub";
+    crate::pubsub::owner::Request => ns::PUBSUB_OWNER, "pubsub";
 }
 
 /// XEP-0313 §6 preferences request, `<prefs xmlns='urn:xmpp:mam:2'/>` (xmpp-parsers' `Prefs`
