@@ -5,7 +5,9 @@
 
 use crate::service::Pep;
 use rhein_module::{Ctx, Flow, Stanza, storage_failure};
-use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, xml};
+use rhein_proto::parsers::bookmarks::{Conference, Storage, Url};
+use rhein_proto::parsers::bookmarks2;
+use rhein_proto::{BareJid, Element, StanzaError, ns, xml};
 use rhein_storage::{ItemPage, ItemRow};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -34,9 +36,9 @@ pub(crate) async fn intercept(pep: Arc<Pep>, ctx: Ctx, stanza: Stanza) -> Result
     Ok(Flow::Handled)
 }
 
-fn private_doc(storage: Element) -> Element {
+fn private_doc(storage: Storage) -> Element {
     let mut query = Element::bare("query", ns::PRIVATE);
-    query.append_child(storage);
+    query.append_child(storage.into());
     query
 }
 
@@ -46,55 +48,30 @@ async fn conferences(pep: &Pep, ctx: &Ctx, owner: &BareJid) -> Result<Vec<ItemRo
     Ok(found.map(|(rows, _)| rows).unwrap_or_default())
 }
 
-/// XEP-0402 item → legacy `<conference/>`.
-fn to_legacy(row: &ItemRow) -> Option<Element> {
-    let payload: Element = row.payload.parse().ok()?;
-    let mut c = xml::with_attr(Element::bare("conference", ns::BOOKMARKS_LEGACY), "jid", row.id.as_str());
-    for attr in ["name", "autojoin"] {
-        if let Some(v) = payload.attr(attr) {
-            xml::set_attr(&mut c, attr, v);
-        }
-    }
-    for child in ["nick", "password"] {
-        if let Some(v) = payload.get_child(child, ns::BOOKMARKS) {
-            c.append_child(xml::text_el(child, ns::BOOKMARKS_LEGACY, v.text()));
-        }
-    }
-    Some(c)
+/// XEP-0402 item → legacy `<conference/>` (an item that does not read is left out).
+fn to_legacy(row: &ItemRow) -> Option<Conference> {
+    let c = bookmarks2::Conference::try_from(row.payload.parse::<Element>().ok()?).ok()?;
+    let jid = BareJid::new(&row.id).ok()?;
+    Some(Conference { autojoin: c.autojoin, jid, name: c.name, nick: c.nick, password: c.password })
 }
 
 /// Legacy `<conference/>` → the XEP-0402 item (id: the room's JID).
-fn from_legacy(c: &Element, publisher: &str) -> Option<ItemRow> {
-    let room = Jid::new(c.attr("jid")?).ok()?.to_bare();
-    let mut payload = Element::bare("conference", ns::BOOKMARKS);
-    if let Some(name) = c.attr("name") {
-        xml::set_attr(&mut payload, "name", name);
-    }
-    let autojoin = matches!(c.attr("autojoin"), Some("1" | "true"));
-    xml::set_attr(&mut payload, "autojoin", if autojoin { "true" } else { "false" });
-    for child in ["nick", "password"] {
-        if let Some(v) = c.get_child(child, ns::BOOKMARKS_LEGACY) {
-            payload.append_child(xml::text_el(child, ns::BOOKMARKS, v.text()));
-        }
-    }
-    Some(ItemRow { id: room.to_string(), publisher: publisher.to_owned(), payload: xml::to_string(&payload) })
+fn from_legacy(c: Conference, publisher: &str) -> ItemRow {
+    let (room, conference) = c.into_bookmarks2();
+    ItemRow { id: room.to_string(), publisher: publisher.to_owned(), payload: xml::to_string(&conference.into()) }
+}
+
+/// The URL bookmarks private storage keeps (conferences live in PEP).
+async fn kept_urls(ctx: &Ctx, owner: &BareJid) -> Result<Vec<Url>, StanzaError> {
+    let kept =
+        ctx.db.account_data().get(owner.as_str(), "private", ns::BOOKMARKS_LEGACY).await.map_err(storage_failure)?;
+    let kept = kept.and_then(|k| k.parse::<Element>().ok()).and_then(|k| Storage::try_from(k).ok());
+    Ok(kept.map(|k| k.urls).unwrap_or_default())
 }
 
 async fn get(pep: &Pep, ctx: &Ctx, owner: &BareJid) -> Result<Option<Element>, StanzaError> {
-    let mut storage = Element::bare("storage", ns::BOOKMARKS_LEGACY);
-    for row in conferences(pep, ctx, owner).await? {
-        if let Some(c) = to_legacy(&row) {
-            storage.append_child(c);
-        }
-    }
-    let kept =
-        ctx.db.account_data().get(owner.as_str(), "private", ns::BOOKMARKS_LEGACY).await.map_err(storage_failure)?;
-    if let Some(kept) = kept.and_then(|k| k.parse::<Element>().ok()) {
-        for other in kept.children().filter(|c| c.name() != "conference") {
-            storage.append_child(other.clone());
-        }
-    }
-    Ok(Some(private_doc(storage)))
+    let conferences = conferences(pep, ctx, owner).await?.iter().filter_map(to_legacy).collect();
+    Ok(Some(private_doc(Storage { conferences, urls: kept_urls(ctx, owner).await? })))
 }
 
 async fn set(pep: &Pep, ctx: &Ctx, owner: &BareJid, iq: &Element) -> Result<Option<Element>, StanzaError> {
@@ -102,11 +79,8 @@ async fn set(pep: &Pep, ctx: &Ctx, owner: &BareJid, iq: &Element) -> Result<Opti
         .get_child("query", ns::PRIVATE)
         .and_then(|q| q.get_child("storage", ns::BOOKMARKS_LEGACY))
         .ok_or_else(StanzaError::bad_request)?;
-    let wanted: Vec<ItemRow> = storage
-        .children()
-        .filter(|c| c.name() == "conference")
-        .filter_map(|c| from_legacy(c, owner.as_str()))
-        .collect();
+    let Storage { conferences: wanted, urls } = rhein_module::payload(storage.clone())?;
+    let wanted: Vec<ItemRow> = wanted.into_iter().map(|c| from_legacy(c, owner.as_str())).collect();
     let current: HashMap<String, String> =
         conferences(pep, ctx, owner).await?.into_iter().map(|r| (r.id, r.payload)).collect();
     // Only what changed is published or retracted, so other devices see item-level changes.
@@ -119,10 +93,7 @@ async fn set(pep: &Pep, ctx: &Ctx, owner: &BareJid, iq: &Element) -> Result<Opti
     if !gone.is_empty() {
         pep.retract(ctx, owner, ns::BOOKMARKS, &gone, Some(true)).await?;
     }
-    let mut rest = Element::bare("storage", ns::BOOKMARKS_LEGACY);
-    for other in storage.children().filter(|c| c.name() != "conference") {
-        rest.append_child(other.clone());
-    }
+    let rest: Element = Storage { conferences: Vec::new(), urls }.into();
     let doc = vec![(ns::BOOKMARKS_LEGACY.to_owned(), xml::to_string(&rest))];
     ctx.db.account_data().put_all(owner.as_str(), "private", &doc).await.map_err(storage_failure)?;
     Ok(None)
