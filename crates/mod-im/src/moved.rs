@@ -8,6 +8,9 @@ use crate::roster::{self, RosterLimit};
 use crate::subscription;
 use crate::{internal, presence};
 use rhein_module::{Ctx, Flow, Stanza};
+use rhein_proto::moved::Moved;
+use rhein_proto::parsers::stanza_error::{DefinedCondition, StanzaError as StanzaErrorElement};
+use rhein_proto::pubsub;
 use rhein_proto::{BareJid, Element, StanzaError, ns, xml};
 use rhein_storage::{RosterRow, Subscription};
 use std::time::Duration;
@@ -22,8 +25,8 @@ pub(crate) fn announced(el: &Element) -> bool {
 }
 
 pub(crate) async fn handle_inbound(ctx: Ctx, stanza: Stanza, limit: RosterLimit) -> Result<Flow, StanzaError> {
-    let claim = stanza.el.get_child("moved", ns::MOVED).and_then(|m| m.get_child("old-jid", ns::MOVED));
-    let Some(Ok(old)) = claim.map(|old| BareJid::new(old.text().trim())) else { return Ok(Flow::Continue(stanza)) };
+    let claim = stanza.el.get_child("moved", ns::MOVED).and_then(|m| Moved::try_from(m.clone()).ok());
+    let Some(old) = claim.and_then(|m| m.old_jid) else { return Ok(Flow::Continue(stanza)) };
     let (owner, new) = (stanza.to.to_bare(), stanza.from.to_bare());
     if carry_over(&ctx, &owner, &old, &new, limit).await? { Ok(Flow::Handled) } else { Ok(Flow::Continue(stanza)) }
 }
@@ -83,28 +86,60 @@ async fn carry_over(
 /// Whether the old account's `urn:xmpp:moved:1` statement names `new` (or its server
 /// answers `<gone/>` with that address).
 async fn statement_names(ctx: &Ctx, asker: &BareJid, old: &BareJid, new: &BareJid) -> bool {
-    let mut items = xml::with_attr(Element::bare("items", ns::PUBSUB), "node", ns::MOVED);
-    items.append_child(xml::with_attr(Element::bare("item", ns::PUBSUB), "id", "current"));
-    let mut pubsub = Element::bare("pubsub", ns::PUBSUB);
-    pubsub.append_child(items);
+    let current = pubsub::Item { id: Some("current".into()), payloads: Vec::new() };
+    let items = pubsub::Items { node: Some(ns::MOVED.into()), max_items: None, items: vec![current] };
+    let request = pubsub::Request { items: Some(items), ..Default::default() };
     let mut iq = xml::with_attr(Element::bare("iq", ns::CLIENT), "type", "get");
     xml::set_attr(&mut iq, "from", asker.as_str());
     xml::set_attr(&mut iq, "to", old.as_str());
-    iq.append_child(pubsub);
+    iq.append_child(request.into());
     let Some(answer) = ctx.router.send_iq(iq, VERIFY_TIMEOUT).await else { return false };
     let named = match answer.attr("type") {
-        Some("result") => answer
-            .get_child("pubsub", ns::PUBSUB)
-            .and_then(|p| p.get_child("items", ns::PUBSUB))
-            .and_then(|i| i.get_child("item", ns::PUBSUB))
-            .and_then(|i| i.get_child("moved", ns::MOVED))
-            .and_then(|m| m.get_child("new-jid", ns::MOVED))
-            .map(Element::text),
-        Some("error") => answer
-            .get_child("error", ns::CLIENT)
-            .and_then(|e| e.get_child("gone", ns::STANZAS))
-            .and_then(|g| g.text().trim().strip_prefix("xmpp:").map(str::to_owned)),
+        Some("result") => moved_to(&answer),
+        Some("error") => gone_to(&answer),
         _ => None,
     };
-    named.and_then(|n| BareJid::new(n.trim()).ok()).is_some_and(|n| n == *new)
+    named.is_some_and(|n| n == *new)
+}
+
+/// The `<new-jid/>` of the statement in a result.
+fn moved_to(answer: &Element) -> Option<BareJid> {
+    let result = pubsub::Request::try_from(answer.get_child("pubsub", ns::PUBSUB)?.clone()).ok()?;
+    let item = result.items?.items.into_iter().next()?;
+    let statement = item.payloads.into_iter().find(|p| p.is("moved", ns::MOVED))?;
+    Moved::try_from(statement).ok()?.new_jid
+}
+
+/// The address of a `<gone/>` error (RFC 6120 §8.3.3.5), an `xmpp:` URI.
+fn gone_to(answer: &Element) -> Option<BareJid> {
+    let error = StanzaErrorElement::try_from(answer.get_child("error", ns::CLIENT)?.clone()).ok()?;
+    let DefinedCondition::Gone { new_address: Some(uri) } = error.defined_condition else { return None };
+    BareJid::new(uri.trim().strip_prefix("xmpp:")?).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn el(xml: &str) -> Element {
+        xml.parse().unwrap()
+    }
+
+    #[test]
+    fn the_new_address_comes_from_the_statement_or_a_gone_error() {
+        let result = el("<iq xmlns='jabber:client' type='result' id='1'>\
+            <pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='urn:xmpp:moved:1'><item id='current'>\
+            <moved xmlns='urn:xmpp:moved:1'><new-jid>new@b.example</new-jid></moved></item></items></pubsub></iq>");
+        assert_eq!(moved_to(&result).unwrap().as_str(), "new@b.example");
+        let gone = el("<iq xmlns='jabber:client' type='error' id='1'><error type='cancel'>\
+            <gone xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>xmpp:new@b.example</gone></error></iq>");
+        assert_eq!(gone_to(&gone).unwrap().as_str(), "new@b.example");
+        // Gone without an address, or somewhere that is no account, names nobody.
+        let nowhere = el("<iq xmlns='jabber:client' type='error' id='1'><error type='cancel'>\
+            <gone xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>");
+        assert_eq!(gone_to(&nowhere), None);
+        let web = el("<iq xmlns='jabber:client' type='error' id='1'><error type='cancel'>\
+            <gone xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>https://b.example/</gone></error></iq>");
+        assert_eq!(gone_to(&web), None);
+    }
 }

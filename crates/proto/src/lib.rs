@@ -9,6 +9,7 @@ pub mod error;
 pub mod extdisco;
 pub mod form;
 pub mod mix;
+pub mod moved;
 pub mod ns;
 pub mod payload;
 pub mod pubsub;
