@@ -6,6 +6,7 @@ use crate::channel::{Channel, ChannelConfig, Info};
 use crate::{misc, store};
 use rhein_module::{Ctx, Entities, Outbox, Shared, Stanza};
 use rhein_proto::mix::{Create, Destroy, nodes};
+use rhein_proto::parsers::disco::{self, DiscoInfoResult, DiscoItemsResult, Identity};
 use rhein_proto::xml::StanzaKind;
 use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, time, xml};
 use std::sync::Arc;
@@ -92,8 +93,6 @@ impl Mix {
         let who = from.to_bare();
         let answer = match (el.attr("type"), payload.ns().as_str(), payload.name()) {
             (Some("get"), ns::DISCO_INFO, "query") if payload.attr("node").is_none() => {
-                let mut q = Element::bare("query", ns::DISCO_INFO);
-                q.append_child(identity(&self.config.name));
                 let mut features = vec![
                     ns::DISCO_INFO,
                     ns::DISCO_ITEMS,
@@ -104,10 +103,7 @@ impl Mix {
                 if self.may_create(ctx, &who) {
                     features.push("urn:xmpp:mix:core:1#create-channel");
                 }
-                for f in features {
-                    q.append_child(feature(f));
-                }
-                q
+                disco_info(None, &self.config.name, &features).into()
             }
             (Some("get"), ns::DISCO_ITEMS, "query") if payload.attr("node").is_none() => {
                 self.listed_channels(ctx, &who).await?
@@ -132,20 +128,17 @@ impl Mix {
 
     /// Channels that are not ad hoc and that the requester may join (XEP-0369 §6.2).
     async fn listed_channels(&self, ctx: &Ctx, who: &BareJid) -> Result<Element, StanzaError> {
-        let mut q = Element::bare("query", ns::DISCO_ITEMS);
+        let mut items = Vec::new();
         for jid in store::channels(ctx, &self.domain(ctx)).await? {
             let Some(c) = self.channel(ctx, &jid).await? else { continue };
             let c = c.lock().await;
             if c.config.adhoc || !c.may_join(who) {
                 continue;
             }
-            let mut item = xml::with_attr(Element::bare("item", ns::DISCO_ITEMS), "jid", jid.as_str());
-            if !c.info.name.is_empty() {
-                xml::set_attr(&mut item, "name", c.info.name.as_str());
-            }
-            q.append_child(item);
+            let name = Some(c.info.name.clone()).filter(|n| !n.is_empty());
+            items.push(disco::Item { jid: jid.into(), node: None, name });
         }
-        Ok(q)
+        Ok(DiscoItemsResult { node: None, items, rsm: None }.into())
     }
 
     /// XEP-0369 §8.1 and §8.2: a named channel, or one the service names for ad hoc use.
@@ -243,16 +236,19 @@ impl Mix {
     }
 }
 
-/// A `conference/mix` identity.
-fn identity(name: &str) -> Element {
-    let mut i = xml::with_attr(Element::bare("identity", ns::DISCO_INFO), "category", "conference");
-    xml::set_attr(&mut i, "type", "mix");
-    xml::set_attr(&mut i, "name", name);
-    i
-}
-
-fn feature(var: &str) -> Element {
-    xml::with_attr(Element::bare("feature", ns::DISCO_INFO), "var", var)
+/// disco#info of the service or a channel: a `conference/mix` identity and `features`.
+fn disco_info(node: Option<String>, name: &str, features: &[&str]) -> DiscoInfoResult {
+    DiscoInfoResult {
+        node,
+        identities: vec![Identity {
+            category: "conference".into(),
+            type_: "mix".into(),
+            lang: None,
+            name: Some(name.to_owned()),
+        }],
+        features: features.iter().map(|f| f.to_string()).collect(),
+        extensions: Vec::new(),
+    }
 }
 
 /// disco#info of a channel, for those allowed to join it (XEP-0369 §6.3).
@@ -260,30 +256,23 @@ fn channel_info(c: &Channel, req: &Request<'_>) -> Result<Option<Element>, Stanz
     if !c.may_join(&req.who) {
         return Err(StanzaError::forbidden());
     }
-    let mut q = Element::bare("query", ns::DISCO_INFO);
-    if let Some(node) = req.payload.attr("node") {
-        xml::set_attr(&mut q, "node", node);
-    }
     let name = if c.info.name.is_empty() {
         c.jid.node().map(|n| n.to_string()).unwrap_or_default()
     } else {
         c.info.name.clone()
     };
-    q.append_child(identity(&name));
-    for f in [ns::DISCO_INFO, ns::DISCO_ITEMS, ns::MIX_CORE, ns::MIX_ADMIN, ns::MIX_MISC, ns::MAM, ns::MIX_PRESENCE] {
-        q.append_child(feature(f));
-    }
-    Ok(Some(q))
+    let features =
+        [ns::DISCO_INFO, ns::DISCO_ITEMS, ns::MIX_CORE, ns::MIX_ADMIN, ns::MIX_MISC, ns::MAM, ns::MIX_PRESENCE];
+    let node = req.payload.attr("node").map(str::to_owned);
+    Ok(Some(disco_info(node, &name, &features).into()))
 }
 
 /// The channel's nodes the requester may subscribe to (XEP-0369 §6.4, `node='mix'`).
 fn channel_nodes(c: &Channel, req: &Request<'_>) -> Option<Element> {
-    let mut q = Element::bare("query", ns::DISCO_ITEMS);
     if req.payload.attr("node") != Some("mix") {
-        return Some(q);
+        return Some(DiscoItemsResult { node: None, items: Vec::new(), rsm: None }.into());
     }
-    xml::set_attr(&mut q, "node", "mix");
-    for node in [
+    let nodes = [
         nodes::PRESENCE,
         nodes::PARTICIPANTS,
         nodes::MESSAGES,
@@ -294,12 +283,11 @@ fn channel_nodes(c: &Channel, req: &Request<'_>) -> Option<Element> {
         nodes::JIDMAP,
         ns::AVATAR_DATA,
         ns::AVATAR_METADATA,
-    ] {
-        if c.subscribable(node, &req.who) {
-            let mut item = xml::with_attr(Element::bare("item", ns::DISCO_ITEMS), "jid", c.jid.as_str());
-            xml::set_attr(&mut item, "node", node);
-            q.append_child(item);
-        }
-    }
-    Some(q)
+    ];
+    let items = nodes
+        .into_iter()
+        .filter(|node| c.subscribable(node, &req.who))
+        .map(|node| disco::Item { jid: c.jid.clone().into(), node: Some(node.to_owned()), name: None })
+        .collect();
+    Some(DiscoItemsResult { node: Some("mix".into()), items, rsm: None }.into())
 }
