@@ -281,10 +281,10 @@ pub async fn run(name: &str, text: &str) {
     let steps = parse(text).unwrap_or_else(|e| panic!("{name}.xmpp: {e}"));
     let mut accounts: Vec<&str> = Vec::new();
     for step in &steps {
-        if let Action::Account(user) | Action::Client { user, .. } = &step.action {
-            if !accounts.contains(&user.as_str()) {
-                accounts.push(user);
-            }
+        if let Action::Account(user) | Action::Client { user, .. } = &step.action
+            && !accounts.contains(&user.as_str())
+        {
+            accounts.push(user);
         }
     }
     let server = accounts.iter().fold(TestServer::builder(), |b, u| b.user(u, "pw")).start().await;
