@@ -1,39 +1,11 @@
 //! Modern-client essentials: XEP-0049 private storage, XEP-0054 vCards, XEP-0191 blocking,
 //! XEP-0280 carbons.
 
-use crate::{error_condition, error_text, named, nothing_from};
+use crate::{error_condition, error_text, named};
 use rhein_testkit::{Element, TestServer, ns};
 use std::time::Duration;
 
-#[tokio::test]
-async fn private_xml_is_stored_per_namespace_and_private() {
-    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
-    let mut alice = server.client("alice", "pw").await;
-    let empty = alice
-        .iq("<iq type='get' id='g0'><query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'/></query></iq>")
-        .await;
-    let doc = empty.get_child("query", "jabber:iq:private").unwrap().get_child("storage", "storage:bookmarks").unwrap();
-    assert_eq!(doc.children().count(), 0);
-    let set = alice
-        .iq("<iq type='set' id='s'><query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'><conference jid='room@muc.example' autojoin='true'/></storage></query></iq>")
-        .await;
-    assert_eq!(set.attr("type"), Some("result"));
-    let mut again = server.client("alice", "pw").await;
-    let got = again
-        .iq("<iq type='get' id='g1'><query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'/></query></iq>")
-        .await;
-    let doc = got.get_child("query", "jabber:iq:private").unwrap().get_child("storage", "storage:bookmarks").unwrap();
-    assert_eq!(doc.get_child("conference", "storage:bookmarks").unwrap().attr("jid"), Some("room@muc.example"));
-    let reserved = alice
-        .iq("<iq type='set' id='r'><query xmlns='jabber:iq:private'><x xmlns='jabber:iq:roster'/></query></iq>")
-        .await;
-    assert_eq!(error_condition(&reserved).as_deref(), Some("not-acceptable"));
-    let mut bob = server.client("bob", "pw").await;
-    let other = bob
-        .iq("<iq type='get' id='o' to='alice@localhost'><query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'/></query></iq>")
-        .await;
-    assert_eq!(error_condition(&other).as_deref(), Some("forbidden"));
-}
+// Private XML storage: transcripts/private_xml_storage.xmpp.
 
 #[tokio::test]
 async fn vcards_are_public_to_read_and_private_to_write() {
@@ -115,97 +87,7 @@ async fn a_pep_avatar_becomes_the_vcard_photo_and_its_hash_goes_into_presence() 
     assert!(vcard.get_child("vCard", "vcard-temp").unwrap().get_child("PHOTO", "vcard-temp").is_none());
 }
 
-#[tokio::test]
-async fn blocking_stops_traffic_both_ways_and_pushes_changes() {
-    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
-    let mut alice = server.client("alice", "pw").await;
-    let mut alice2 = server.client("alice", "pw").await;
-    let mut bob = server.client("bob", "pw").await;
-    alice.send("<presence/>").await;
-    bob.send("<presence/>").await;
-    let list = alice2.iq("<iq type='get' id='l0'><blocklist xmlns='urn:xmpp:blocking'/></iq>").await;
-    assert_eq!(list.get_child("blocklist", "urn:xmpp:blocking").unwrap().children().count(), 0);
-
-    let block = alice
-        .iq("<iq type='set' id='b1'><block xmlns='urn:xmpp:blocking'><item jid='bob@localhost'/></block></iq>")
-        .await;
-    assert_eq!(block.attr("type"), Some("result"));
-    let push = alice2.expect(|e| e.name() == "iq" && e.get_child("block", "urn:xmpp:blocking").is_some()).await;
-    assert_eq!(push.attr("type"), Some("set"));
-
-    bob.send("<message to='alice@localhost' id='m1' type='chat'><body>hello?</body></message>").await;
-    let bounced = bob.expect(|e| e.attr("id") == Some("m1")).await;
-    assert_eq!(error_condition(&bounced).as_deref(), Some("service-unavailable"));
-    // Bounced, so handled: had it been delivered, it would be queued before this marker.
-    alice.expect_none_now(named("message")).await;
-
-    alice.send("<message to='bob@localhost' id='m2' type='chat'><body>hi</body></message>").await;
-    let refused = alice.expect(|e| e.attr("id") == Some("m2")).await;
-    assert_eq!(error_condition(&refused).as_deref(), Some("not-acceptable"));
-    assert!(refused.get_child("error", ns::CLIENT).unwrap().get_child("blocked", "urn:xmpp:blocking:errors").is_some());
-
-    let list = alice2.iq("<iq type='get' id='l1'><blocklist xmlns='urn:xmpp:blocking'/></iq>").await;
-    let items: Vec<_> =
-        list.get_child("blocklist", "urn:xmpp:blocking").unwrap().children().filter_map(|i| i.attr("jid")).collect();
-    assert_eq!(items, ["bob@localhost"]);
-
-    // Unblock everything: traffic flows again.
-    alice.iq("<iq type='set' id='u'><unblock xmlns='urn:xmpp:blocking'/></iq>").await;
-    alice2.expect(|e| e.name() == "iq" && e.get_child("unblock", "urn:xmpp:blocking").is_some()).await;
-    bob.send("<message to='alice@localhost' type='chat'><body>again</body></message>").await;
-    let m = alice.expect(named("message")).await;
-    assert_eq!(m.get_child("body", ns::CLIENT).unwrap().text(), "again");
-
-    let bad = alice.iq("<iq type='set' id='b2'><block xmlns='urn:xmpp:blocking'/></iq>").await;
-    assert_eq!(error_condition(&bad).as_deref(), Some("bad-request"));
-}
-
-#[tokio::test]
-async fn carbons_copy_sent_and_received_chats_to_enabled_resources() {
-    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
-    let mut phone = server.connect().resource("phone").login("alice", "pw").await;
-    let mut laptop = server.connect().resource("laptop").login("alice", "pw").await;
-    let mut desktop = server.connect().resource("desktop").login("alice", "pw").await;
-    let mut bob = server.connect().resource("b").login("bob", "pw").await;
-    for c in [&mut phone, &mut laptop, &mut desktop, &mut bob] {
-        c.send("<presence/>").await;
-    }
-    let on = laptop.iq("<iq type='set' id='c1'><enable xmlns='urn:xmpp:carbons:2'/></iq>").await;
-    assert_eq!(on.attr("type"), Some("result"));
-    phone.iq("<iq type='set' id='c2'><enable xmlns='urn:xmpp:carbons:2'/></iq>").await;
-
-    // Bob writes to alice's phone: the laptop gets a received carbon, the desktop (carbons off) nothing.
-    bob.send("<message to='alice@localhost/phone' type='chat' id='in1'><body>to the phone</body></message>").await;
-    phone.expect(|e| e.attr("id") == Some("in1")).await;
-    let c = laptop.expect(named("message")).await;
-    assert_eq!(c.attr("from"), Some("alice@localhost"));
-    let fwd =
-        c.get_child("received", "urn:xmpp:carbons:2").unwrap().get_child("forwarded", "urn:xmpp:forward:0").unwrap();
-    let inner = fwd.get_child("message", ns::CLIENT).unwrap();
-    assert_eq!(inner.attr("from"), Some("bob@localhost/b"));
-    assert_eq!(inner.get_child("body", ns::CLIENT).unwrap().text(), "to the phone");
-    nothing_from(&mut bob, &mut desktop, named("message")).await;
-
-    // The phone writes to bob: the laptop gets a sent carbon.
-    phone.send("<message to='bob@localhost' type='chat' id='out1'><body>from the phone</body></message>").await;
-    bob.expect(|e| e.attr("id") == Some("out1")).await;
-    let c = laptop.expect(named("message")).await;
-    let inner =
-        c.get_child("sent", "urn:xmpp:carbons:2").unwrap().get_child("forwarded", "urn:xmpp:forward:0").unwrap();
-    assert_eq!(inner.get_child("message", ns::CLIENT).unwrap().attr("from"), Some("alice@localhost/phone"));
-
-    // Private messages are not copied, and the marker does not reach the recipient.
-    phone.send("<message to='bob@localhost' type='chat' id='out2'><body>secret</body><private xmlns='urn:xmpp:carbons:2'/></message>").await;
-    let m = bob.expect(|e| e.attr("id") == Some("out2")).await;
-    assert!(m.get_child("private", "urn:xmpp:carbons:2").is_none());
-    nothing_from(&mut phone, &mut laptop, named("message")).await;
-
-    // Disabled again: no more copies.
-    laptop.iq("<iq type='set' id='c3'><disable xmlns='urn:xmpp:carbons:2'/></iq>").await;
-    phone.send("<message to='bob@localhost' type='chat' id='out3'><body>later</body></message>").await;
-    bob.expect(|e| e.attr("id") == Some("out3")).await;
-    nothing_from(&mut phone, &mut laptop, named("message")).await;
-}
+// The blocking command and carbons: transcripts/blocking_command.xmpp and transcripts/carbons.xmpp.
 
 #[tokio::test]
 async fn inactive_clients_get_presence_and_chat_states_only_with_something_that_matters() {

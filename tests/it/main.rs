@@ -19,6 +19,8 @@ mod sasl2;
 mod sm;
 mod specs;
 mod stream;
+mod transcript;
+mod transcripts;
 mod web;
 
 use rhein_testkit::{Element, ns};
