@@ -2,6 +2,7 @@
 //! and checks the module's handlers against it, with a real database and no sockets.
 
 use rhein_server::modules::find;
+use rhein_storage::{RosterRow, Subscription};
 use rhein_testkit::{Element, Interest, ModuleHarness, Stage, ns};
 
 async fn module(name: &str) -> ModuleHarness {
@@ -102,6 +103,31 @@ async fn a_blocked_jid_is_pushed_and_then_refused_on_the_way_in() {
     assert_eq!(refused.condition, "service-unavailable");
     let from_bob = "<message from='bob@localhost/x' to='alice@localhost' type='chat'><body>hi</body></message>";
     assert!(blocking.stage(Stage::Inbound, from_bob).await.unwrap().is_some(), "passed on");
+}
+
+/// XEP-0191 §3.3: blocking makes the user appear unavailable to the blocked contacts that
+/// could see her presence, and to nobody else (a stranger learns nothing of the block); §3.5:
+/// what she then sends them is refused with `<blocked/>`, type `cancel`.
+#[tokio::test]
+async fn a_block_shows_unavailable_only_to_subscribers_and_refuses_outbound_with_cancel() {
+    let blocking = module("blocking").await;
+    let alice = blocking.account("alice").await;
+    let phone = blocking.connect("alice@localhost/phone", &[]);
+    let available = "<presence xmlns='jabber:client'/>".parse().unwrap();
+    blocking.ctx().router.set_presence(&phone, Some(available), 0);
+    let subscriber = RosterRow { subscription: Subscription::From, ..RosterRow::new("bob@localhost") };
+    blocking.db.roster().upsert(alice.as_str(), &subscriber).await.unwrap();
+    let block = "<iq type='set' id='b' from='alice@localhost/phone'><block xmlns='urn:xmpp:blocking'>\
+                 <item jid='bob@localhost'/><item jid='stranger@elsewhere.example'/></block></iq>";
+    assert_eq!(blocking.iq(block).await, Ok(None));
+    let unavailable: Vec<_> = blocking.sent().into_iter().filter(|p| p.name() == "presence").collect();
+    assert_eq!(unavailable.len(), 1, "{unavailable:?}");
+    assert_eq!(unavailable[0].attr("to"), Some("bob@localhost"));
+    assert_eq!(unavailable[0].attr("type"), Some("unavailable"));
+    let to_bob = "<message from='alice@localhost/phone' to='bob@localhost' type='chat'><body>hi</body></message>";
+    let refused = blocking.stage(Stage::Outbound, to_bob).await.unwrap_err();
+    assert_eq!((refused.condition, refused.kind), ("not-acceptable", rhein_proto::ErrorType::Cancel));
+    assert!(refused.app.as_ref().is_some_and(|a| a.is("blocked", "urn:xmpp:blocking:errors")));
 }
 
 /// XEP-0313 §6: preferences set are the preferences read back, JIDs as bare JIDs.

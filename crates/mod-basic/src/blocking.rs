@@ -8,7 +8,7 @@ use rhein_module::{
 use rhein_proto::ns::{self, BLOCKING as NS, BLOCKING_ERRORS as NS_ERRORS};
 use rhein_proto::parsers::blocking::{Block, BlocklistRequest, BlocklistResult, Unblock};
 use rhein_proto::xml::{self, StanzaKind};
-use rhein_proto::{BareJid, Element, Jid, StanzaError};
+use rhein_proto::{BareJid, Element, ErrorType, Jid, StanzaError};
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -99,9 +99,17 @@ impl Blocking {
         }
         let before = self.list(&ctx, &owner).await?;
         if block {
-            // Contacts that could see us stop doing so now (XEP-0191 §3.3).
+            // Contacts that could see us stop doing so now (XEP-0191 §3.3): those subscribed
+            // to our presence; nobody else learns anything of the block.
+            let mut watching = Vec::new();
+            for j in jids.iter().filter(|j| !before.contains(*j)) {
+                let item = ctx.db.roster().item(owner.as_str(), j).await.map_err(internal)?;
+                if item.is_some_and(|i| i.subscription.from()) {
+                    watching.push(j);
+                }
+            }
             for r in ctx.router.resources(&owner).into_iter().filter(|r| r.is_available()) {
-                for j in jids.iter().filter(|j| !before.contains(*j)) {
+                for j in &watching {
                     let mut p = xml::with_attr(Element::bare("presence", ns::CLIENT), "type", "unavailable");
                     xml::set_attr(&mut p, "from", r.jid.as_str());
                     xml::set_attr(&mut p, "to", j.as_str());
@@ -152,7 +160,9 @@ impl Blocking {
         if stanza.kind == StanzaKind::Presence {
             return Ok(Flow::Handled);
         }
-        Err(StanzaError::not_acceptable().with_app(Element::bare("blocked", NS_ERRORS)))
+        // XEP-0191 §3.5's example: cancel (retrying will not help while the block stands).
+        let refusal = StanzaError { kind: ErrorType::Cancel, ..StanzaError::not_acceptable() };
+        Err(refusal.with_app(Element::bare("blocked", NS_ERRORS)))
     }
 
     /// Whether `stanza` may come from someone its addressee blocked: yes unless the cached
