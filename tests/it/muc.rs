@@ -352,6 +352,65 @@ async fn moderators_kick_ban_and_give_voice() {
     assert_eq!(error_condition(&up).as_deref(), Some("not-allowed"));
 }
 
+/// XEP-0045 §7.13 and §8.5: a visitor's voice request reaches the moderators, an approval
+/// gives voice, and the participant list shows it (affiliation `none` written); admin items
+/// that do not read are refused, naming why.
+#[tokio::test]
+async fn voice_requests_approvals_role_lists_and_unreadable_admin_items() {
+    const REQUEST: &str = "http://jabber.org/protocol/muc#request";
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
+    let mut alice = server.client("alice", "pw").await;
+    create(&mut alice, ROOM, "alice", &field("moderatedroom", "1")).await;
+    let mut bob = server.client("bob", "pw").await;
+    join(&mut bob, ROOM, "bob", "").await;
+    bob.expect(presence_from(&format!("{ROOM}/bob"))).await;
+    alice.expect(presence_from(&format!("{ROOM}/bob"))).await;
+
+    let form_type = format!("<field var='FORM_TYPE'><value>{REQUEST}</value></field>");
+    bob.send(&format!(
+        "<message to='{ROOM}'><x xmlns='jabber:x:data' type='submit'>{form_type}\
+         <field var='muc#role' type='list-single'><value>participant</value></field></x></message>"
+    ))
+    .await;
+    let request = alice.expect(|e| e.name() == "message" && e.get_child("x", "jabber:x:data").is_some()).await;
+    let nick = request
+        .get_child("x", "jabber:x:data")
+        .and_then(|x| x.children().find(|f| f.attr("var") == Some("muc#roomnick")))
+        .map(|f| f.children().map(|v| v.text()).collect::<String>());
+    assert_eq!(nick.as_deref(), Some("bob"));
+
+    alice
+        .send(&format!(
+            "<message to='{ROOM}'><x xmlns='jabber:x:data' type='submit'>{form_type}\
+             <field var='muc#roomnick'><value>bob</value></field>\
+             <field var='muc#request_allow'><value>true</value></field></x></message>"
+        ))
+        .await;
+    let voiced = bob.expect(|e| e.attr("from") == Some(&format!("{ROOM}/bob")) && e.attr("type").is_none()).await;
+    assert_eq!(muc_item(&voiced).1, "participant");
+
+    let list = alice
+        .iq(&format!(
+            "<iq type='get' to='{ROOM}' id='r1'><query xmlns='{ADMIN}'><item role='participant'/></query></iq>"
+        ))
+        .await;
+    let items: Vec<_> = list
+        .get_child("query", ADMIN)
+        .unwrap()
+        .children()
+        .map(|i| (i.attr("jid"), i.attr("affiliation"), i.attr("role"), i.attr("nick")))
+        .collect();
+    assert_eq!(items, [(Some("bob@localhost"), Some("none"), Some("participant"), Some("bob"))]);
+
+    let unknown = alice.iq(&admin_set("u1", ROOM, "<item jid='bob@localhost' affiliation='king'/>")).await;
+    assert_eq!(error_condition(&unknown).as_deref(), Some("bad-request"));
+    assert_eq!(crate::error_text(&unknown), "Unknown value for 'affiliation' attribute.");
+    let malformed = alice.iq(&admin_set("u2", ROOM, "<item jid='@localhost' affiliation='member'/>")).await;
+    assert_eq!(error_condition(&malformed).as_deref(), Some("jid-malformed"));
+    let neither = alice.iq(&admin_set("u3", ROOM, "<item jid='bob@localhost'/>")).await;
+    assert_eq!(crate::error_text(&neither), "an item changes a role or an affiliation");
+}
+
 #[tokio::test]
 async fn invitations_occupant_ids_self_ping_and_relayed_iqs() {
     let server = TestServer::builder().user("alice", "pw").user("bob", "pw").user("carol", "pw").start().await;

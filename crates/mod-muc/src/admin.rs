@@ -6,6 +6,7 @@ use crate::occupants::{SELF, presence_of, presence_to_room, to_everyone};
 use crate::room::{Affiliation, Occupant, Role, Room};
 use crate::service::{Muc, Outbox};
 use rhein_module::Ctx;
+use rhein_proto::muc::{AdminItem, AdminQuery};
 use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, ns, xml};
 
 /// Status codes of §15.6 for removals.
@@ -20,48 +21,19 @@ fn not_allowed(text: &str) -> StanzaError {
 
 impl Muc {
     /// `get`: the occupants with a role, or the JIDs with an affiliation.
-    pub(crate) fn admin_get(&self, room: &Room, from: &FullJid, query: &Element) -> Result<Element, StanzaError> {
-        let actor = room.by_session(from).map(|o| o.role).unwrap_or(Role::None);
-        let actor_affiliation = room.affiliation(&from.to_bare());
-        let item = query.get_child("item", ns::MUC_ADMIN).ok_or_else(StanzaError::bad_request)?;
-        let mut out = Element::bare("query", ns::MUC_ADMIN);
-        if let Some(role) = item.attr("role") {
-            if actor != Role::Moderator {
-                return Err(StanzaError::forbidden().with_text("moderators only"));
-            }
-            for occ in room.occupants.iter().filter(|o| o.role.as_str() == role) {
-                out.append_child(self.list_item(room, &occ.bare, Some(occ)));
-            }
-            return Ok(out);
+    pub(crate) fn admin_get(&self, room: &Room, from: &FullJid, query: AdminQuery) -> Result<AdminQuery, StanzaError> {
+        let item = query.items.into_iter().next().ok_or_else(StanzaError::bad_request)?;
+        if let Some(role) = item.role {
+            return occupants_with_role(room, from, role.into());
         }
-        let wanted = item.attr("affiliation").and_then(Affiliation::parse).ok_or_else(StanzaError::bad_request)?;
-        // Admin and owner lists go to admins; the member list also to the roles the room
-        // allows (muc#roomconfig_getmemberlist); the outcast list to moderators.
-        let may = match wanted {
-            Affiliation::Owner | Affiliation::Admin => actor_affiliation >= Affiliation::Admin,
-            Affiliation::Member => {
-                actor_affiliation >= Affiliation::Admin || room.config.get_member_list.contains(&actor)
-            }
-            _ => actor_affiliation >= Affiliation::Admin || actor == Role::Moderator,
-        };
-        if !may {
-            return Err(StanzaError::forbidden().with_text("not allowed to see that list"));
-        }
-        for jid in room.with_affiliation(wanted) {
-            let present = room.occupants.iter().find(|o| o.bare == *jid);
-            out.append_child(self.list_item(room, jid, present));
-        }
-        Ok(out)
-    }
-
-    fn list_item(&self, room: &Room, jid: &BareJid, present: Option<&Occupant>) -> Element {
-        let mut item = xml::with_attr(Element::bare("item", ns::MUC_ADMIN), "jid", jid.as_str());
-        xml::set_attr(&mut item, "affiliation", room.affiliation(jid).as_str());
-        if let Some(occ) = present {
-            xml::set_attr(&mut item, "role", occ.role.as_str());
-            xml::set_attr(&mut item, "nick", occ.nick.as_str());
-        }
-        item
+        let wanted = item.affiliation.ok_or_else(StanzaError::bad_request)?.into();
+        may_see_list(room, from, wanted)?;
+        let items = room
+            .with_affiliation(wanted)
+            .into_iter()
+            .map(|jid| list_item(room, jid, room.occupants.iter().find(|o| o.bare == *jid)))
+            .collect();
+        Ok(AdminQuery { items })
     }
 
     /// `set`: every item is checked before any is applied (all or nothing, §10.5).
@@ -71,42 +43,10 @@ impl Muc {
         out: &mut Outbox,
         room: &mut Room,
         from: &FullJid,
-        query: &Element,
+        query: AdminQuery,
     ) -> Result<(), StanzaError> {
-        let actor_bare = from.to_bare();
-        let actor_role = room.by_session(from).map(|o| o.role).unwrap_or(Role::None);
-        let actor_affiliation = room.affiliation(&actor_bare);
-        let actor_nick = room.by_session(from).map(|o| o.nick.clone());
-        let mut changes = Vec::new();
-        for item in query.children().filter(|c| c.is("item", ns::MUC_ADMIN)) {
-            let reason = item.get_child("reason", ns::MUC_ADMIN).map(Element::text).unwrap_or_default();
-            let change = match (item.attr("role"), item.attr("affiliation")) {
-                (Some(role), _) => {
-                    let role = Role::parse(role).ok_or_else(|| StanzaError::bad_request().with_text("unknown role"))?;
-                    let nick = item
-                        .attr("nick")
-                        .ok_or_else(|| StanzaError::bad_request().with_text("a role change names a nick"))?;
-                    let target = room
-                        .occupant(nick)
-                        .ok_or_else(|| StanzaError::item_not_found().with_text("no such occupant"))?;
-                    check_role_change(room, actor_role, actor_affiliation, target, role)?;
-                    Change::Role { nick: nick.to_owned(), role, reason }
-                }
-                (None, Some(affiliation)) => {
-                    let affiliation = Affiliation::parse(affiliation).ok_or_else(StanzaError::bad_request)?;
-                    let jid = item
-                        .attr("jid")
-                        .ok_or_else(|| StanzaError::bad_request().with_text("an affiliation change names a JID"))?;
-                    let jid = Jid::new(jid).map_err(|_| StanzaError::jid_malformed())?.to_bare();
-                    check_affiliation_change(room, actor_affiliation, &jid, affiliation)?;
-                    Change::Affiliation { jid, affiliation, reason }
-                }
-                (None, None) => {
-                    return Err(StanzaError::bad_request().with_text("an item changes a role or an affiliation"));
-                }
-            };
-            changes.push(change);
-        }
+        let actor = Actor::of(room, from);
+        let changes = query.items.into_iter().map(|item| actor.change(room, item)).collect::<Result<Vec<_>, _>>()?;
         let owners_left = room.affiliations.values().filter(|a| **a == Affiliation::Owner).count();
         let owners_removed = changes
             .iter()
@@ -115,7 +55,7 @@ impl Muc {
         if owners_removed > 0 && owners_removed >= owners_left {
             return Err(StanzaError::conflict().with_text("a room keeps at least one owner"));
         }
-        let actor = actor_nick.unwrap_or_default();
+        let actor = actor.nick.unwrap_or_default();
         for change in changes {
             match change {
                 Change::Role { nick, role, reason } => self.apply_role(out, room, &nick, role, &reason, &actor),
@@ -199,6 +139,87 @@ impl Muc {
 enum Change {
     Role { nick: String, role: Role, reason: String },
     Affiliation { jid: BareJid, affiliation: Affiliation, reason: String },
+}
+
+/// Who asks for a change: their standing decides what they may change.
+struct Actor {
+    role: Role,
+    affiliation: Affiliation,
+    nick: Option<String>,
+}
+
+impl Actor {
+    fn of(room: &Room, from: &FullJid) -> Self {
+        let occupant = room.by_session(from);
+        Self {
+            role: occupant.map(|o| o.role).unwrap_or(Role::None),
+            affiliation: room.affiliation(&from.to_bare()),
+            nick: occupant.map(|o| o.nick.clone()),
+        }
+    }
+
+    /// What one item asks for, if this actor may ask it: a role names a nick, an affiliation
+    /// a JID.
+    fn change(&self, room: &Room, item: AdminItem) -> Result<Change, StanzaError> {
+        let reason = item.reason.unwrap_or_default();
+        match (item.role, item.affiliation) {
+            (Some(role), _) => {
+                let role = role.into();
+                let nick =
+                    item.nick.ok_or_else(|| StanzaError::bad_request().with_text("a role change names a nick"))?;
+                let target =
+                    room.occupant(&nick).ok_or_else(|| StanzaError::item_not_found().with_text("no such occupant"))?;
+                check_role_change(room, self.role, self.affiliation, target, role)?;
+                Ok(Change::Role { nick, role, reason })
+            }
+            (None, Some(affiliation)) => {
+                let affiliation = affiliation.into();
+                let jid = item
+                    .jid
+                    .ok_or_else(|| StanzaError::bad_request().with_text("an affiliation change names a JID"))?
+                    .to_bare();
+                check_affiliation_change(room, self.affiliation, &jid, affiliation)?;
+                Ok(Change::Affiliation { jid, affiliation, reason })
+            }
+            (None, None) => Err(StanzaError::bad_request().with_text("an item changes a role or an affiliation")),
+        }
+    }
+}
+
+/// §8.5: the occupants with a role, a list for moderators.
+fn occupants_with_role(room: &Room, from: &FullJid, role: Role) -> Result<AdminQuery, StanzaError> {
+    if Actor::of(room, from).role != Role::Moderator {
+        return Err(StanzaError::forbidden().with_text("moderators only"));
+    }
+    let items = room.occupants.iter().filter(|o| o.role == role).map(|o| list_item(room, &o.bare, Some(o))).collect();
+    Ok(AdminQuery { items })
+}
+
+/// Admin and owner lists go to admins; the member list also to the roles the room allows
+/// (muc#roomconfig_getmemberlist); the outcast list to moderators.
+fn may_see_list(room: &Room, from: &FullJid, list: Affiliation) -> Result<(), StanzaError> {
+    let actor = Actor::of(room, from);
+    let admin = actor.affiliation >= Affiliation::Admin;
+    let may = match list {
+        Affiliation::Owner | Affiliation::Admin => admin,
+        Affiliation::Member => admin || room.config.get_member_list.contains(&actor.role),
+        _ => admin || actor.role == Role::Moderator,
+    };
+    if !may {
+        return Err(StanzaError::forbidden().with_text("not allowed to see that list"));
+    }
+    Ok(())
+}
+
+/// A JID in a list, with its role and nick if it is in the room.
+fn list_item(room: &Room, jid: &BareJid, present: Option<&Occupant>) -> AdminItem {
+    AdminItem {
+        affiliation: Some(room.affiliation(jid).into()),
+        jid: Some(Jid::from(jid.clone())),
+        nick: present.map(|o| o.nick.clone()),
+        role: present.map(|o| o.role.into()),
+        ..AdminItem::default()
+    }
 }
 
 /// §8.2–§8.5, §9.6: moderators kick and (de)voice those below admins; only admins and owners

@@ -3,16 +3,20 @@
 use crate::room::{Affiliation, Role, Room};
 use crate::service::{Muc, Outbox};
 use rhein_module::Ctx;
-use rhein_proto::form::{field, form, submitted};
-use rhein_proto::{Element, FullJid, Jid, StanzaError, ns, xml};
+use rhein_proto::form::{field, form};
+use rhein_proto::muc::{self, AdminItem, AdminQuery};
+use rhein_proto::parsers::data_forms::DataForm;
+use rhein_proto::parsers::muc::user::{Decline, Invite, MucUser};
+use rhein_proto::{Element, FullJid, StanzaError, ns, xml};
 
 const REQUEST: &str = "http://jabber.org/protocol/muc#request";
 
-/// What a non-groupchat message to a room is about.
+/// What a non-groupchat message to a room is about. Invitations and declines are read when
+/// handled, so that one that does not parse is refused, not taken for a plain message.
 pub(crate) enum Special<'a> {
     Invite(&'a Element),
     Decline(&'a Element),
-    VoiceRequest(&'a Element),
+    VoiceRequest(DataForm),
 }
 
 pub(crate) fn special(el: &Element) -> Option<Special<'_>> {
@@ -24,14 +28,13 @@ pub(crate) fn special(el: &Element) -> Option<Special<'_>> {
             return Some(Special::Decline(decline));
         }
     }
-    let form = el.get_child("x", ns::DATA)?;
-    submitted(form)
-        .any(|(var, v)| var == "FORM_TYPE" && v.iter().any(|t| t == REQUEST))
-        .then_some(Special::VoiceRequest(form))
+    let form = DataForm::try_from(el.get_child("x", ns::DATA)?.clone()).ok()?;
+    (form.form_type() == Some(REQUEST)).then_some(Special::VoiceRequest(form))
 }
 
-fn reason_of(el: &Element) -> Option<String> {
-    el.get_child("reason", ns::MUC_USER).map(Element::text)
+/// The first value of a form's field.
+fn value(form: &DataForm, var: &str) -> Option<String> {
+    form.fields.iter().find(|f| f.var.as_deref() == Some(var)).and_then(|f| f.values.first().cloned())
 }
 
 impl Muc {
@@ -46,7 +49,7 @@ impl Muc {
         match what {
             Special::Invite(invite) => self.invite(ctx, out, room, from, invite).await,
             Special::Decline(decline) => self.decline(out, room, from, decline),
-            Special::VoiceRequest(form) => self.voice(ctx, out, room, from, form).await,
+            Special::VoiceRequest(submitted) => self.voice(ctx, out, room, from, submitted).await,
         }
     }
 
@@ -62,8 +65,8 @@ impl Muc {
     ) -> Result<(), StanzaError> {
         let inviter =
             room.by_session(from).ok_or_else(|| StanzaError::not_acceptable().with_text("join the room first"))?;
-        let to = invite.attr("to").ok_or_else(|| StanzaError::bad_request().with_text("invite whom?"))?;
-        let to = Jid::new(to).map_err(|_| StanzaError::jid_malformed())?;
+        let invite = rhein_module::payload::<Invite>(invite.clone())?;
+        let to = invite.to.ok_or_else(|| StanzaError::bad_request().with_text("invite whom?"))?;
         let inviter_affiliation = room.affiliation(&inviter.bare);
         if room.config.members_only {
             let may = inviter_affiliation >= Affiliation::Admin
@@ -79,12 +82,9 @@ impl Muc {
                 }
             }
         }
-        let mut notice = xml::with_attr(Element::bare("invite", ns::MUC_USER), "from", from.to_bare().as_str());
-        if let Some(reason) = reason_of(invite) {
-            notice.append_child(xml::text_el("reason", ns::MUC_USER, reason));
-        }
-        let mut x = Element::bare("x", ns::MUC_USER);
-        x.append_child(notice);
+        let notice = Invite { from: Some(from.to_bare().into()), to: None, reason: invite.reason };
+        let mut x = Element::from(MucUser { invite: Some(notice), ..MucUser::default() });
+        // xmpp-parsers' MucUser has no password (§7.8.2), so it is added as an element.
         if !room.config.password.is_empty() {
             x.append_child(xml::text_el("password", ns::MUC_USER, room.config.password.clone()));
         }
@@ -96,14 +96,10 @@ impl Muc {
 
     /// An invitee declines: the inviter is told.
     fn decline(&self, out: &mut Outbox, room: &Room, from: &FullJid, decline: &Element) -> Result<(), StanzaError> {
-        let to = decline.attr("to").and_then(|t| Jid::new(t).ok()).ok_or_else(StanzaError::bad_request)?;
-        let mut notice = xml::with_attr(Element::bare("decline", ns::MUC_USER), "from", from.to_bare().as_str());
-        if let Some(reason) = reason_of(decline) {
-            notice.append_child(xml::text_el("reason", ns::MUC_USER, reason));
-        }
-        let mut x = Element::bare("x", ns::MUC_USER);
-        x.append_child(notice);
-        out.push(room.message_to(to.as_str(), x));
+        let decline = rhein_module::payload::<Decline>(decline.clone())?;
+        let to = decline.to.ok_or_else(|| StanzaError::bad_request().with_text("decline to whom?"))?;
+        let notice = Decline { from: Some(from.to_bare().into()), to: None, reason: decline.reason };
+        out.push(room.message_to(to.as_str(), MucUser { decline: Some(notice), ..MucUser::default() }.into()));
         Ok(())
     }
 
@@ -115,23 +111,20 @@ impl Muc {
         out: &mut Outbox,
         room: &mut Room,
         from: &FullJid,
-        form_el: &Element,
+        submitted: DataForm,
     ) -> Result<(), StanzaError> {
         let sender = room
             .by_session(from)
             .cloned()
             .ok_or_else(|| StanzaError::not_acceptable().with_text("join the room first"))?;
-        let value = |name: &str| submitted(form_el).find(|(v, _)| *v == name).and_then(|(_, v)| v.into_iter().next());
         if sender.role == Role::Moderator {
-            let (Some(nick), Some(allow)) = (value("muc#roomnick"), value("muc#request_allow")) else {
+            let (Some(nick), Some(allow)) = (value(&submitted, "muc#roomnick"), value(&submitted, "muc#request_allow"))
+            else {
                 return Err(StanzaError::bad_request().with_text("an approval names muc#roomnick"));
             };
             if matches!(allow.as_str(), "1" | "true") {
-                let mut item = xml::with_attr(Element::bare("item", ns::MUC_ADMIN), "nick", nick);
-                xml::set_attr(&mut item, "role", "participant");
-                let mut q = Element::bare("query", ns::MUC_ADMIN);
-                q.append_child(item);
-                self.admin_set(ctx, out, room, from, &q).await?;
+                let voice = AdminItem { nick: Some(nick), role: Some(muc::Role::Participant), ..AdminItem::default() };
+                self.admin_set(ctx, out, room, from, AdminQuery { items: vec![voice] }).await?;
             }
             return Ok(());
         }

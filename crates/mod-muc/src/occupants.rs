@@ -4,6 +4,7 @@
 use crate::room::{Affiliation, Occupant, Room, Whois};
 use crate::service::{Muc, Outbox};
 use rhein_module::Ctx;
+use rhein_proto::muc::DestroyNotice;
 use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, ns, xml};
 
 /// Status codes (XEP-0045 §15.6).
@@ -384,7 +385,8 @@ impl Muc {
     }
 
     /// Everyone leaves at once (room destroyed): unavailable with `<destroy/>`.
-    pub(crate) fn evict_all(&self, out: &mut Outbox, room: &mut Room, destroy: Element) {
+    pub(crate) fn evict_all(&self, out: &mut Outbox, room: &mut Room, destroy: DestroyNotice) {
+        let destroy = Element::from(destroy);
         for occ in std::mem::take(&mut room.occupants) {
             let mut p = presence_of(room, &occ, &occ, true, &[], None);
             if let Some(x) = p.get_child_mut("x", ns::MUC_USER) {

@@ -5,6 +5,8 @@ use crate::room::{Affiliation, Room};
 use crate::service::{Muc, Outbox};
 use rhein_module::archive::{self, PageLimits};
 use rhein_module::{Ctx, storage_failure};
+use rhein_proto::muc::{AdminQuery, DestroyNotice, OwnerQuery};
+use rhein_proto::parsers::data_forms::{DataForm, DataFormType};
 use rhein_proto::parsers::mam::Query;
 use rhein_proto::{BareJid, Element, FullJid, StanzaError, ns, vcard, xml};
 
@@ -42,13 +44,12 @@ impl Muc {
             (Some("get"), ns::DISCO_ITEMS, "query") => Some(Element::bare("query", ns::DISCO_ITEMS)),
             (Some("get"), ns::MUC_OWNER, "query") => {
                 owner_only(&room, from)?;
-                let mut q = Element::bare("query", ns::MUC_OWNER);
-                q.append_child(with_affiliation_lists(room.config.to_form(), &room));
-                Some(q)
+                Some(config_form(&room))
             }
             (Some("set"), ns::MUC_OWNER, "query") => {
                 owner_only(&room, from)?;
-                self.owner_set(ctx, out, &mut room, payload).await?;
+                let query = rhein_module::payload::<OwnerQuery>(payload.clone())?;
+                self.owner_set(ctx, out, &mut room, query).await?;
                 None
             }
             (Some("set"), ns::MUC_PUSH, "enable") => {
@@ -70,9 +71,13 @@ impl Muc {
                 }
                 Some(fin)
             }
-            (Some("get"), ns::MUC_ADMIN, "query") => Some(self.admin_get(&room, from, payload)?),
+            (Some("get"), ns::MUC_ADMIN, "query") => {
+                let query = rhein_module::payload::<AdminQuery>(payload.clone())?;
+                Some(self.admin_get(&room, from, query)?.into())
+            }
             (Some("set"), ns::MUC_ADMIN, "query") => {
-                self.admin_set(ctx, out, &mut room, from, payload).await?;
+                let query = rhein_module::payload::<AdminQuery>(payload.clone())?;
+                self.admin_set(ctx, out, &mut room, from, query).await?;
                 None
             }
             _ => return Err(StanzaError::service_unavailable()),
@@ -88,27 +93,19 @@ impl Muc {
         ctx: &Ctx,
         out: &mut Outbox,
         room: &mut Room,
-        query: &Element,
+        query: OwnerQuery,
     ) -> Result<(), StanzaError> {
-        if let Some(destroy) = query.get_child("destroy", ns::MUC_OWNER) {
-            let mut notice = Element::bare("destroy", ns::MUC_USER);
-            if let Some(alt) = destroy.attr("jid") {
-                xml::set_attr(&mut notice, "jid", alt);
-            }
-            if let Some(reason) = destroy.get_child("reason", ns::MUC_OWNER) {
-                notice.append_child(xml::text_el("reason", ns::MUC_USER, reason.text()));
-            }
-            return self.destroy(ctx, out, room, notice).await;
+        if let Some(destroy) = query.destroy {
+            return self.destroy(ctx, out, room, destroy.into()).await;
         }
-        let form =
-            query.get_child("x", ns::DATA).ok_or_else(|| StanzaError::bad_request().with_text("a form is needed"))?;
-        match form.attr("type") {
-            Some("cancel") if room.locked => self.destroy(ctx, out, room, Element::bare("destroy", ns::MUC_USER)).await,
-            Some("cancel") => Ok(()),
-            Some("submit") => {
+        let form = query.form.ok_or_else(|| StanzaError::bad_request().with_text("a form is needed"))?;
+        match form.type_ {
+            DataFormType::Cancel if room.locked => self.destroy(ctx, out, room, DestroyNotice::default()).await,
+            DataFormType::Cancel => Ok(()),
+            DataFormType::Submit => {
                 let mut config = room.config.clone();
-                config.apply(form)?;
-                self.apply_affiliation_lists(out, room, form)?;
+                config.apply(&form)?;
+                self.apply_affiliation_lists(out, room, &form)?;
                 let before = std::mem::replace(&mut room.config, config);
                 // The configuration that unlocks a new room is announced too (to its owner).
                 room.locked = false;
@@ -148,7 +145,13 @@ impl Muc {
         }
     }
 
-    async fn destroy(&self, ctx: &Ctx, out: &mut Outbox, room: &mut Room, notice: Element) -> Result<(), StanzaError> {
+    async fn destroy(
+        &self,
+        ctx: &Ctx,
+        out: &mut Outbox,
+        room: &mut Room,
+        notice: DestroyNotice,
+    ) -> Result<(), StanzaError> {
         self.evict_all(out, room, notice);
         ctx.db.muc().delete(room.jid.as_str()).await.map_err(storage_failure)?;
         self.unload(&room.jid);
@@ -194,6 +197,14 @@ impl Muc {
     }
 }
 
+/// §10.1.3: the configuration form, with the owner and admin lists it carries too. (Written
+/// by hand, not as a `DataForm`, which would put a field's options before its values.)
+fn config_form(room: &Room) -> Element {
+    let mut query = Element::bare("query", ns::MUC_OWNER);
+    query.append_child(with_affiliation_lists(room.config.to_form(), room));
+    query
+}
+
 /// The owner and admin lists, which the configuration form carries too (§10.2).
 fn with_affiliation_lists(mut form: Element, room: &Room) -> Element {
     for (var, wanted) in
@@ -210,12 +221,13 @@ fn with_affiliation_lists(mut form: Element, room: &Room) -> Element {
 impl Muc {
     /// A submitted owner or admin list makes exactly those JIDs owners or admins (the room
     /// keeps at least one owner).
-    fn apply_affiliation_lists(&self, out: &mut Outbox, room: &mut Room, form: &Element) -> Result<(), StanzaError> {
+    fn apply_affiliation_lists(&self, out: &mut Outbox, room: &mut Room, form: &DataForm) -> Result<(), StanzaError> {
         for (var, wanted) in
             [("muc#roomconfig_roomowners", Affiliation::Owner), ("muc#roomconfig_roomadmins", Affiliation::Admin)]
         {
-            let Some((_, values)) = rhein_proto::form::submitted(form).find(|(v, _)| *v == var) else { continue };
-            let listed = values
+            let Some(field) = form.fields.iter().find(|f| f.var.as_deref() == Some(var)) else { continue };
+            let listed = field
+                .values
                 .iter()
                 .filter(|v| !v.trim().is_empty())
                 .map(|v| rhein_proto::Jid::new(v.trim()).map(|j| j.to_bare()).map_err(|_| StanzaError::jid_malformed()))

@@ -1,6 +1,8 @@
 //! A room: its configuration (the XEP-0045 §15.5.3 form), affiliations, and who is in it.
 
-use rhein_proto::form::{bit, boolean, field, form, options, submitted};
+use rhein_proto::form::{bit, boolean, field, form, options};
+use rhein_proto::muc as wire;
+use rhein_proto::parsers::data_forms::DataForm;
 use rhein_proto::{BareJid, Element, FullJid, StanzaError, ns, xml};
 use rhein_storage::RoomAffiliation;
 use serde::{Deserialize, Serialize};
@@ -152,9 +154,10 @@ impl RoomConfig {
     }
 
     /// Applies a submitted form; unknown fields are ignored, bad values refused.
-    pub(crate) fn apply(&mut self, x: &Element) -> Result<(), StanzaError> {
+    pub(crate) fn apply(&mut self, form: &DataForm) -> Result<(), StanzaError> {
         let mut protected = None;
-        for (var, vals) in submitted(x) {
+        for field in &form.fields {
+            let (Some(var), vals) = (field.var.as_deref(), &field.values) else { continue };
             let one = vals.first().map(String::as_str).unwrap_or_default();
             match var {
                 "muc#roomconfig_roomname" => self.name = one.to_owned(),
@@ -185,8 +188,8 @@ impl RoomConfig {
                 "muc#roomconfig_forwardmentions" => self.forward_mentions = boolean(one)?,
                 "muc#roomconfig_lang" => self.language = one.to_owned(),
                 "muc#roomconfig_pubsub" => self.pubsub = one.to_owned(),
-                "muc#roomconfig_presencebroadcast" => self.presence_broadcast = parse_roles(&vals)?,
-                "muc#roomconfig_getmemberlist" => self.get_member_list = parse_roles(&vals)?,
+                "muc#roomconfig_presencebroadcast" => self.presence_broadcast = parse_roles(vals)?,
+                "muc#roomconfig_getmemberlist" => self.get_member_list = parse_roles(vals)?,
                 "muc#maxhistoryfetch" => {
                     self.max_history_fetch = match one.trim() {
                         "" => 0,
@@ -235,16 +238,30 @@ impl Affiliation {
             Self::None => return None,
         })
     }
+}
 
-    pub(crate) fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "owner" => Self::Owner,
-            "admin" => Self::Admin,
-            "member" => Self::Member,
-            "none" => Self::None,
-            "outcast" => Self::Outcast,
-            _ => return None,
-        })
+/// The edge to the wire: requests name affiliations as `rhein_proto::muc` types them.
+impl From<wire::Affiliation> for Affiliation {
+    fn from(affiliation: wire::Affiliation) -> Self {
+        match affiliation {
+            wire::Affiliation::Owner => Self::Owner,
+            wire::Affiliation::Admin => Self::Admin,
+            wire::Affiliation::Member => Self::Member,
+            wire::Affiliation::None => Self::None,
+            wire::Affiliation::Outcast => Self::Outcast,
+        }
+    }
+}
+
+impl From<Affiliation> for wire::Affiliation {
+    fn from(affiliation: Affiliation) -> Self {
+        match affiliation {
+            Affiliation::Owner => Self::Owner,
+            Affiliation::Admin => Self::Admin,
+            Affiliation::Member => Self::Member,
+            Affiliation::None => Self::None,
+            Affiliation::Outcast => Self::Outcast,
+        }
     }
 }
 
@@ -297,6 +314,29 @@ impl Role {
             Self::Participant => "participant",
             Self::Visitor => "visitor",
             Self::None => "none",
+        }
+    }
+}
+
+/// The edge to the wire, as for [`Affiliation`].
+impl From<wire::Role> for Role {
+    fn from(role: wire::Role) -> Self {
+        match role {
+            wire::Role::Moderator => Self::Moderator,
+            wire::Role::Participant => Self::Participant,
+            wire::Role::Visitor => Self::Visitor,
+            wire::Role::None => Self::None,
+        }
+    }
+}
+
+impl From<Role> for wire::Role {
+    fn from(role: Role) -> Self {
+        match role {
+            Role::Moderator => Self::Moderator,
+            Role::Participant => Self::Participant,
+            Role::Visitor => Self::Visitor,
+            Role::None => Self::None,
         }
     }
 }
@@ -441,12 +481,17 @@ mod tests {
             ..RoomConfig::default()
         };
         let mut back = RoomConfig { salt: c.salt.clone(), ..RoomConfig::default() };
-        back.apply(&c.to_form()).unwrap();
+        back.apply(&DataForm::try_from(c.to_form()).unwrap()).unwrap();
         assert_eq!(back, c);
-        let off: Element = "<x xmlns='jabber:x:data' type='submit'><field var='muc#roomconfig_passwordprotectedroom'><value>0</value></field></x>".parse().unwrap();
+        let submitted = |xml: &str| DataForm::try_from(xml.parse::<Element>().unwrap()).unwrap();
+        let off = submitted(
+            "<x xmlns='jabber:x:data' type='submit'><field var='muc#roomconfig_passwordprotectedroom'><value>0</value></field></x>",
+        );
         c.apply(&off).unwrap();
         assert!(c.password.is_empty());
-        let bad: Element = "<x xmlns='jabber:x:data' type='submit'><field var='muc#roomconfig_whois'><value>everyone</value></field></x>".parse().unwrap();
+        let bad = submitted(
+            "<x xmlns='jabber:x:data' type='submit'><field var='muc#roomconfig_whois'><value>everyone</value></field></x>",
+        );
         assert!(c.apply(&bad).is_err());
     }
 }

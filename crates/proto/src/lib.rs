@@ -2,14 +2,15 @@
 //! `minidom::Element`, and the stanza and stream error conditions of RFC 6120.
 //!
 //! Payloads are typed: xmpp-parsers' types (re-exported as [`parsers`]) and, where it lacks
-//! one, Rhein's own with xso derives ([`payload`], [`mix`]). Never depends on I/O, storage or
-//! routing.
+//! one, Rhein's own with xso derives ([`payload`], [`mix`], [`muc`]). Never depends on I/O,
+//! storage or routing.
 
 pub mod error;
 pub mod extdisco;
 pub mod form;
 pub mod mix;
 pub mod moved;
+pub mod muc;
 pub mod ns;
 pub mod payload;
 pub mod pubsub;
