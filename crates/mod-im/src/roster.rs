@@ -4,7 +4,7 @@
 use crate::{internal, pam, subscription};
 use rhein_module::{Ctx, Interest, Iq, IqResult};
 use rhein_proto::parsers::roster::{Ask, Group};
-use rhein_proto::roster::{Item, Roster, Subscription as WireSubscription};
+use rhein_proto::roster::{Item, ResultItem, Roster, Subscription as WireSubscription};
 use rhein_proto::{BareJid, Element, StanzaError, ns, xml};
 use rhein_storage::{RosterRow, StorageError, Subscription};
 use std::hash::{Hash, Hasher};
@@ -56,17 +56,22 @@ pub(crate) async fn item_or_new(
 }
 
 /// The wire item of a stored roster row. Contacts were stored as prepared bare JIDs.
+/// A stored subscription as the wire writes it.
+fn wire_subscription(stored: Subscription) -> WireSubscription {
+    match stored {
+        Subscription::None => WireSubscription::None,
+        Subscription::To => WireSubscription::To,
+        Subscription::From => WireSubscription::From,
+        Subscription::Both => WireSubscription::Both,
+    }
+}
+
 pub(crate) fn item(row: &RosterRow) -> Result<Item, StanzaError> {
     let jid =
         BareJid::new(&row.contact).map_err(|e| internal(StorageError::Corrupt(format!("roster contact: {e}"))))?;
     Ok(Item {
         name: row.name.clone(),
-        subscription: match row.subscription {
-            Subscription::None => WireSubscription::None,
-            Subscription::To => WireSubscription::To,
-            Subscription::From => WireSubscription::From,
-            Subscription::Both => WireSubscription::Both,
-        },
+        subscription: wire_subscription(row.subscription),
         ask: if row.ask { Ask::Subscribe } else { Ask::None },
         approved: row.approved.then_some(true),
         groups: row.groups.iter().cloned().map(Group).collect(),
@@ -87,11 +92,17 @@ pub(crate) async fn handle_roster_get(ctx: Ctx, iq: Iq<Roster>) -> IqResult {
     }
     let channels = if annotate { pam::channels(&ctx, &owner).await? } else { Default::default() };
     let rows = ctx.db.roster().items(owner.as_str()).await.map_err(internal)?;
-    let items = rows
-        .iter()
-        .map(|row| Ok(Item { channel: pam::annotation(&channels, &row.contact), ..item(row)? }))
-        .collect::<Result<_, StanzaError>>()?;
-    Ok(Some(Roster { ver: Some(ver), items, annotate: None }.into()))
+    let annotations: Vec<_> = rows.iter().map(|row| pam::annotation(&channels, &row.contact)).collect();
+    let items = rows.iter().zip(&annotations).map(|(row, channel)| ResultItem {
+        jid: &row.contact,
+        name: row.name.as_deref(),
+        subscription: wire_subscription(row.subscription),
+        ask: row.ask,
+        approved: row.approved,
+        groups: &row.groups,
+        channel: channel.as_ref(),
+    });
+    Ok(Some(rhein_proto::roster::result_element(&ver, items)))
 }
 
 /// RFC 6121 §2.3 and §2.5: a roster set adds, changes or removes one item.

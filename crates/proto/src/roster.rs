@@ -119,6 +119,51 @@ impl AsXmlText for Subscription {
     }
 }
 
+/// One stored contact as a roster result shows it, borrowed from storage.
+#[derive(Debug, Clone, Copy)]
+pub struct ResultItem<'a> {
+    /// A bare JID, valid when it was stored.
+    pub jid: &'a str,
+    pub name: Option<&'a str>,
+    pub subscription: Subscription,
+    pub ask: bool,
+    pub approved: bool,
+    pub groups: &'a [String],
+    pub channel: Option<&'a RosterChannel>,
+}
+
+/// The roster result every login asks for, written straight into an element: the derive's
+/// way (events, then an element) and reading every stored contact's JID again cost about a
+/// tenth of a login's CPU with a 20-contact roster. The same element as the [`Roster`] it
+/// stands for (tested below).
+pub fn result_element<'a>(ver: &str, items: impl IntoIterator<Item = ResultItem<'a>>) -> minidom::Element {
+    use crate::xml::{set_attr, text_el};
+    let mut query = minidom::Element::bare("query", ns::ROSTER);
+    set_attr(&mut query, "ver", ver);
+    for i in items {
+        let mut item = minidom::Element::bare("item", ns::ROSTER);
+        set_attr(&mut item, "jid", i.jid);
+        if let Some(name) = i.name {
+            set_attr(&mut item, "name", name);
+        }
+        set_attr(&mut item, "subscription", i.subscription.as_str());
+        if i.ask {
+            set_attr(&mut item, "ask", "subscribe");
+        }
+        if i.approved {
+            set_attr(&mut item, "approved", "true");
+        }
+        for group in i.groups {
+            item.append_child(text_el("group", ns::ROSTER, group.as_str()));
+        }
+        if let Some(channel) = i.channel {
+            item.append_child(channel.clone().into());
+        }
+        query.append_child(item);
+    }
+    query
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,5 +251,49 @@ mod tests {
             invalid("<query xmlns='jabber:iq:roster'><item jid='a@x' approved='maybe'/></query>")
                 .contains("`true` or `false`")
         );
+    }
+
+    #[test]
+    fn the_fast_result_is_the_roster_it_stands_for() {
+        let groups = vec!["Servants".to_owned(), "Verona".to_owned()];
+        let channel = RosterChannel { participant_id: "p1".into() };
+        let plain = ResultItem {
+            jid: "nurse@example.com",
+            name: None,
+            subscription: Subscription::None,
+            ask: false,
+            approved: false,
+            groups: &[],
+            channel: None,
+        };
+        let full = ResultItem {
+            jid: "coven@mix.example",
+            name: Some("Coven & co"),
+            subscription: Subscription::Both,
+            ask: true,
+            approved: true,
+            groups: &groups,
+            channel: Some(&channel),
+        };
+        let fast = result_element("7", [plain, full]);
+        let typed = Roster {
+            ver: Some("7".into()),
+            items: vec![
+                Item::new(BareJid::new("nurse@example.com").unwrap()),
+                Item {
+                    name: Some("Coven & co".into()),
+                    subscription: Subscription::Both,
+                    ask: Ask::Subscribe,
+                    approved: Some(true),
+                    groups: groups.iter().cloned().map(Group).collect(),
+                    channel: Some(channel.clone()),
+                    ..Item::new(BareJid::new("coven@mix.example").unwrap())
+                },
+            ],
+            annotate: None,
+        };
+        assert_eq!(fast, Element::from(typed.clone()));
+        assert_eq!(Roster::try_from(fast).unwrap(), typed);
+        assert_eq!(crate::xml::to_string(&result_element("0", [])), "<query xmlns='jabber:iq:roster' ver='0'/>");
     }
 }
