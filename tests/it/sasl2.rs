@@ -362,3 +362,22 @@ async fn fast_logins_in_tls_early_data_need_a_fresh_count() {
     let (answer, _) = in_early_data(&config, addr, &with_count(2), OUTCOME).await;
     assert!(answer.contains("<success"), "{answer}");
 }
+
+/// A SASL2 login that does not read (XEP-0388 allows one `<user-agent/>`) fails as a malformed
+/// request saying why, counts as a failed attempt, and the client may try again.
+#[tokio::test]
+async fn a_login_that_does_not_read_is_refused_with_the_reason() {
+    let server = TestServer::builder().user("alice", "pw").start().await;
+    let mut c = server.connect().open().await;
+    c.send(&format!("<authenticate xmlns='{SASL2}' mechanism='PLAIN'>{UA}{UA}</authenticate>")).await;
+    let failure = c.next().await;
+    assert!(failure.is("failure", SASL2), "{failure:?}");
+    assert!(failure.get_child("malformed-request", ns::SASL).is_some(), "{failure:?}");
+    let text = failure.get_child("text", SASL2).map(Element::text).unwrap_or_default();
+    assert!(text.contains("user_agent"), "says which: {text}");
+    let success = c.authenticate2("PLAIN", "alice", "pw", UA).await.unwrap();
+    assert_eq!(
+        success.get_child("authorization-identifier", SASL2).map(Element::text).as_deref(),
+        Some("alice@localhost")
+    );
+}

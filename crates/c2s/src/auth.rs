@@ -4,8 +4,10 @@
 
 use crate::C2sShared;
 use crate::negotiate::next_element;
+use crate::request::Login;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use rhein_proto::sasl::Authenticate;
 use rhein_proto::xml::StanzaKind;
 use rhein_proto::{BareJid, Element, StreamErrorCondition as Cond, ns, xml};
 use rhein_sasl::{
@@ -122,7 +124,7 @@ pub(crate) fn additional_data(data: &[u8]) -> Element {
     xml::text_el("additional-data", ns::SASL2, B64.encode(data))
 }
 
-async fn send_failure(io: &mut StreamIo, profile: Profile, err: SaslError, text: Option<&str>) -> bool {
+pub(crate) async fn send_failure(io: &mut StreamIo, profile: Profile, err: SaslError, text: Option<&str>) -> bool {
     let mut f = Element::bare("failure", profile.ns());
     // SASL2 keeps the RFC 6120 condition elements (XEP-0388 §2.6.2).
     f.append_child(Element::bare(err.condition(), ns::SASL));
@@ -133,8 +135,8 @@ async fn send_failure(io: &mut StreamIo, profile: Profile, err: SaslError, text:
 }
 
 /// Decodes SASL payload text (`=` is an empty response, RFC 6120 §6.4.2).
-fn decode(el: &Element) -> Result<Option<Vec<u8>>, SaslError> {
-    match el.text().trim() {
+fn decode(text: &str) -> Result<Option<Vec<u8>>, SaslError> {
+    match text.trim() {
         "" => Ok(None),
         "=" => Ok(Some(Vec::new())),
         t => B64.decode(t).map(Some).map_err(|_| SaslError::IncorrectEncoding),
@@ -148,7 +150,7 @@ async fn next_response(io: &mut StreamIo, profile: Profile) -> Result<Vec<u8>, F
     const EXPECTED: &str = "expected a SASL response";
     let el = next_element(io).await.ok_or(None)?;
     if el.is("response", profile.ns()) {
-        return decode(&el).map(Option::unwrap_or_default).map_err(|e| Some((e, None)));
+        return decode(&el.text()).map(Option::unwrap_or_default).map_err(|e| Some((e, None)));
     }
     if el.is("abort", profile.ns()) {
         return Err(Some((SaslError::Aborted, None)));
@@ -170,22 +172,21 @@ fn local_part(username: &str, host: &str) -> Option<String> {
     jid.node().map(|n| n.as_str().to_owned())
 }
 
-/// Runs one SASL exchange that began with `auth` (`<auth/>` or `<authenticate/>`).
+/// Runs one SASL exchange that began with `login` (`<auth/>` or `<authenticate/>`).
 pub(crate) async fn authenticate(
     shared: &C2sShared,
     io: &mut StreamIo,
-    profile: Profile,
     peer: IpAddr,
     host: &str,
-    auth: &Element,
+    login: &Login,
     offer: &mut Offer,
 ) -> AuthOutcome {
     let cb = &offer.binding;
-    let name = auth.attr("mechanism").unwrap_or_default();
-    if profile == Profile::Sasl2
+    let (profile, name) = (login.profile(), login.mechanism());
+    if let Login::Sasl2(request) = login
         && let Some(ht) = HtMechanism::from_name(name).filter(|m| m.available(cb))
     {
-        return match fast(shared, peer, host, auth, ht, cb, io.received_early_data()).await {
+        return match fast(shared, peer, host, request, ht, cb, io.received_early_data()).await {
             Ok((localpart, proof, rotate)) => {
                 shared.throttle.succeeded(&format!("{localpart}@{host}"));
                 AuthOutcome::Success { localpart, additional: Some(proof), rotate }
@@ -202,11 +203,7 @@ pub(crate) async fn authenticate(
         };
         return outcome(send_failure(io, profile, err, None).await);
     };
-    let initial = match profile {
-        Profile::Legacy => decode(auth),
-        Profile::Sasl2 => auth.get_child("initial-response", ns::SASL2).map_or(Ok(None), decode),
-    };
-    let initial = match initial {
+    let initial = match decode(login.initial_response()) {
         Ok(Some(d)) => d,
         Ok(None) => {
             // No initial response: an empty challenge asks for it (RFC 6120 §6.4.2).
@@ -236,8 +233,8 @@ pub(crate) async fn authenticate(
 }
 
 /// The SASL2 user-agent id (XEP-0388 §2.3), which FAST tokens are bound to.
-pub(crate) fn user_agent_id(auth: &Element) -> Option<String> {
-    auth.get_child("user-agent", ns::SASL2).and_then(|u| u.attr("id")).filter(|id| !id.is_empty()).map(str::to_owned)
+pub(crate) fn user_agent_id(request: &Authenticate) -> Option<&str> {
+    request.user_agent.as_ref()?.id.as_deref().filter(|id| !id.is_empty())
 }
 
 /// XEP-0484: a login with a token from an earlier login, in one round trip.
@@ -245,20 +242,19 @@ async fn fast(
     shared: &C2sShared,
     peer: IpAddr,
     host: &str,
-    auth: &Element,
+    request: &Authenticate,
     mech: HtMechanism,
     cb: &ChannelBinding,
     early: bool,
 ) -> Result<(String, Vec<u8>, Option<HtMechanism>), Option<(SaslError, Option<&'static str>)>> {
-    let initial = auth
-        .get_child("initial-response", ns::SASL2)
-        .map_or(Ok(None), decode)
+    let initial = decode(request.initial_response.as_deref().unwrap_or_default())
         .map_err(|e| Some((e, None)))?
         .ok_or(Some((SaslError::MalformedRequest, None)))?;
     let (username, proof) = HtMechanism::parse(&initial).map_err(|e| Some((e, None)))?;
-    let client = user_agent_id(auth).ok_or(Some((SaslError::MalformedRequest, Some("FAST needs a user-agent id"))))?;
-    let fast_el = auth.get_child("fast", ns::FAST);
-    let count = match fast_el.and_then(|f| f.attr("count")) {
+    let client =
+        user_agent_id(request).ok_or(Some((SaslError::MalformedRequest, Some("FAST needs a user-agent id"))))?;
+    let fast = request.fast.as_ref();
+    let count = match fast.and_then(|f| f.count.as_deref()) {
         Some(c) => Some(
             c.trim()
                 .parse::<i64>()
@@ -279,18 +275,18 @@ async fn fast(
         Some((SaslError::TemporaryAuthFailure, None))
     };
     let tokens =
-        shared.db.fast_tokens().valid(&owner, &client, mech.name(), rhein_storage::now_ms()).await.map_err(storage)?;
+        shared.db.fast_tokens().valid(&owner, client, mech.name(), rhein_storage::now_ms()).await.map_err(storage)?;
     for (token, expiry) in tokens {
         if let Some(server_proof) = mech.verify(token.as_bytes(), &proof, cb) {
             if let Some(count) = count
-                && !shared.db.fast_tokens().advance_count(&owner, &client, &token, count).await.map_err(storage)?
+                && !shared.db.fast_tokens().advance_count(&owner, client, &token, count).await.map_err(storage)?
             {
                 tracing::warn!(account = %owner, "FAST login replayed (count not above the last one)");
                 shared.throttle.failed(peer, &owner);
                 return Err(Some((SaslError::NotAuthorized, Some("that count was used already"))));
             }
-            let invalidate = fast_el.and_then(|f| f.attr("invalidate")).is_some_and(|v| v == "true" || v == "1");
-            shared.db.fast_tokens().used(&owner, &client, &token, expiry, invalidate).await.map_err(storage)?;
+            let invalidate = fast.and_then(|f| f.invalidate.as_deref()).is_some_and(|v| v == "true" || v == "1");
+            shared.db.fast_tokens().used(&owner, client, &token, expiry, invalidate).await.map_err(storage)?;
             // Past half its life, a token is replaced at the next login that uses it.
             let due = expiry - rhein_storage::now_ms() < crate::sasl2::TOKEN_LIFETIME_MS / 2;
             return Ok((localpart, server_proof, (due && !invalidate).then_some(mech)));

@@ -7,6 +7,7 @@ use crate::C2sShared;
 use crate::negotiate::{Binding, bind_resource, new_id};
 use crate::sm::Sm;
 use rhein_module::{Bind2Feature, Ctx};
+use rhein_proto::sasl::Bind;
 use rhein_proto::{Element, ns, xml};
 
 /// A feature Bind2 enables when the request has an element in its namespace.
@@ -54,7 +55,7 @@ pub(crate) async fn bind(
     shared: &C2sShared,
     host: &str,
     localpart: &str,
-    request: &Element,
+    request: &Bind,
 ) -> Option<(Binding, Element)> {
     let mut binding = bind_resource(shared, host, localpart, &resource_for(request)).await.ok()?;
     let ctx = shared.router.ctx(binding.jid.domain().as_str());
@@ -65,7 +66,7 @@ pub(crate) async fn bind(
         }
     }
     for feature in inline_features(shared) {
-        let asked: Vec<&Element> = request.children().filter(|c| c.ns() == feature.var()).collect();
+        let asked: Vec<&Element> = request.inline.iter().filter(|c| c.ns() == feature.var()).collect();
         enable(shared, &ctx, &mut binding, &mut bound, feature, &asked).await;
     }
     Some((binding, bound))
@@ -100,11 +101,10 @@ async fn enable(
     }
 }
 
-/// XEP-0386 §2.2: the server picks the resource, after the client's `<tag/>` if it sent one.
-/// Read from the element: xmpp-parsers' `BindQuery` refuses a second `<tag/>` (the first is
-/// taken here) and text beside the elements.
-fn resource_for(request: &Element) -> String {
-    let tag = request.get_child("tag", ns::BIND2).map(Element::text).filter(|t| !t.trim().is_empty());
+/// XEP-0386 §2.2: the server picks the resource, after the client's (first) `<tag/>` if it
+/// sent one.
+fn resource_for(request: &Bind) -> String {
+    let tag = request.tags.first().filter(|t| !t.trim().is_empty());
     match tag {
         Some(tag) => format!("{}/{}", tag.trim(), new_id()),
         None => new_id(),

@@ -3,10 +3,11 @@
 
 use crate::C2sShared;
 use crate::auth::{self, AuthOutcome, Profile};
-use crate::request::{Action, Phase, Refusal, Request, Resume, Tls};
+use crate::request::{Action, Login, Phase, Refusal, Request, Resume, Tls};
 use crate::sm::{self, ResumeRequest, Sm};
 use rhein_proto::{BareJid, Element, FullJid, StanzaError, StreamErrorCondition as Cond, ns, xml};
 use rhein_router::{BindError, Outbound, SessionHandle};
+use rhein_sasl::SaslError;
 use rhein_stream::{Conn, Frame, ReadError, StreamIo};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -206,7 +207,12 @@ impl Negotiation {
     ) -> Option<Next> {
         match action {
             Action::StartTls => self.proceed().await,
-            Action::Authenticate(profile, el) => self.authenticate(shared, peer, stream, phase, profile, &el).await,
+            Action::Authenticate(login) => self.authenticate(shared, peer, stream, phase, &login).await,
+            Action::RefuseLogin(profile, why) => {
+                tracing::debug!(%why, "a login that does not read");
+                auth::send_failure(&mut self.io, profile, SaslError::MalformedRequest, Some(&why)).await;
+                self.failed_attempt(shared, phase).await
+            }
             Action::Resume { localpart, resume } => self.resume(shared, &stream.host, &localpart, resume).await,
             Action::Session(iq) => self.session(&iq).await,
             Action::Bind { localpart, iq, resource } => {
@@ -248,17 +254,16 @@ impl Negotiation {
         peer: SocketAddr,
         stream: &mut Opened,
         phase: &mut Phase,
-        profile: Profile,
-        el: &Element,
+        login: &Login,
     ) -> Option<Next> {
         let host = &stream.host;
-        match auth::authenticate(shared, &mut self.io, profile, peer.ip(), host, el, &mut stream.offer).await {
+        match auth::authenticate(shared, &mut self.io, peer.ip(), host, login, &mut stream.offer).await {
             AuthOutcome::Success { localpart, additional, rotate } => {
-                let next = match profile {
-                    Profile::Legacy => self.legacy_success(&localpart, additional).await?,
-                    Profile::Sasl2 => {
+                let next = match login {
+                    Login::Legacy(_) => self.legacy_success(&localpart, additional).await?,
+                    Login::Sasl2(request) => {
                         tracing::debug!(%localpart, "authenticated (SASL2)");
-                        self.sasl2_success(shared, host, &localpart, el, additional, rotate).await?
+                        self.sasl2_success(shared, host, &localpart, request, additional, rotate).await?
                     }
                 };
                 *phase = Phase::Authenticated { localpart };

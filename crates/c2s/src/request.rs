@@ -3,8 +3,7 @@
 //! request, checks it here, then runs the one handler of what was allowed.
 
 use crate::auth::Profile;
-use crate::sm;
-use rhein_proto::{Element, StreamErrorCondition as Cond, ns};
+use rhein_proto::{Element, StreamErrorCondition as Cond, ns, sasl};
 
 /// Where negotiation stands.
 pub(crate) enum Phase {
@@ -28,14 +27,10 @@ pub(crate) struct Tls {
 pub(crate) enum Request {
     /// `<starttls/>` (RFC 6120 §5.4.2): it has no content to read.
     StartTls,
-    /// `<auth/>` (RFC 6120 §6.4.2). An element still: xmpp-parsers' `Auth` knows only the
-    /// mechanisms it lists and decodes the payload itself, where an unknown mechanism is
-    /// answered with `invalid-mechanism` and `=` is an empty response here.
-    Auth(Element),
-    /// XEP-0388 `<authenticate/>`. An element still: xmpp-parsers' `Authenticate` requires a
-    /// `<user-agent/>` with a UUID id, which clients may leave out or spell otherwise, and the
-    /// inline requests (Bind2, resumption, FAST) are read where they are handled.
-    Sasl2(Element),
+    /// `<auth/>` (RFC 6120 §6.4.2) or XEP-0388 `<authenticate/>`.
+    Login(Login),
+    /// A login element that does not read (two `<user-agent/>`s, say): why.
+    UnreadableLogin(Profile, String),
     /// XEP-0198 `<resume/>`.
     Resume(Resume),
     /// XEP-0198 `<enable/>`: its attributes matter only to a bound stream.
@@ -51,7 +46,39 @@ pub(crate) enum Request {
     Other,
 }
 
-/// XEP-0198 `<resume/>`, as attributes: xmpp-parsers' `Resume` needs both, where a missing or
+/// A login, in either SASL profile (`rhein_proto::sasl` says why these are Rhein's types).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Login {
+    Legacy(sasl::Auth),
+    /// With what rides along: Bind2, resumption, FAST.
+    Sasl2(Box<sasl::Authenticate>),
+}
+
+impl Login {
+    pub(crate) fn profile(&self) -> Profile {
+        match self {
+            Self::Legacy(_) => Profile::Legacy,
+            Self::Sasl2(_) => Profile::Sasl2,
+        }
+    }
+
+    pub(crate) fn mechanism(&self) -> &str {
+        match self {
+            Self::Legacy(auth) => &auth.mechanism,
+            Self::Sasl2(auth) => &auth.mechanism,
+        }
+    }
+
+    /// The initial response as written (base64, `=` for an empty one); empty for none.
+    pub(crate) fn initial_response(&self) -> &str {
+        match self {
+            Self::Legacy(auth) => &auth.initial_response,
+            Self::Sasl2(auth) => auth.initial_response.as_deref().unwrap_or_default(),
+        }
+    }
+}
+
+/// XEP-0198 `<resume/>`: xmpp-parsers' `Resume` needs both attributes, where a missing or
 /// bad `h` is `bad-request` and a missing `previd` an unknown session (`item-not-found`).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Resume {
@@ -59,9 +86,9 @@ pub(crate) struct Resume {
     pub h: Option<u32>,
 }
 
-impl Resume {
-    pub(crate) fn of(el: &Element) -> Self {
-        Self { previd: el.attr("previd").map(str::to_owned), h: sm::h_of(el) }
+impl From<sasl::Resume> for Resume {
+    fn from(r: sasl::Resume) -> Self {
+        Self { previd: r.previd, h: r.h.and_then(|h| h.parse().ok()) }
     }
 }
 
@@ -70,11 +97,17 @@ impl Request {
         if el.is("starttls", ns::TLS) {
             Self::StartTls
         } else if el.is("auth", ns::SASL) {
-            Self::Auth(el)
+            match sasl::Auth::try_from(el) {
+                Ok(auth) => Self::Login(Login::Legacy(auth)),
+                Err(e) => Self::UnreadableLogin(Profile::Legacy, e.to_string()),
+            }
         } else if el.is("authenticate", ns::SASL2) {
-            Self::Sasl2(el)
+            match sasl::Authenticate::try_from(el) {
+                Ok(auth) => Self::Login(Login::Sasl2(Box::new(auth))),
+                Err(e) => Self::UnreadableLogin(Profile::Sasl2, e.to_string()),
+            }
         } else if el.is("resume", ns::SM) {
-            Self::Resume(Resume::of(&el))
+            Self::Resume(sasl::Resume::try_from(el).map(Resume::from).unwrap_or(Resume { previd: None, h: None }))
         } else if el.is("enable", ns::SM) {
             Self::Enable
         } else if el.is("iq", ns::CLIENT) {
@@ -106,11 +139,11 @@ impl Request {
         use Request as R;
         match (phase, self) {
             (Phase::Unauthenticated { .. }, R::StartTls) if tls.pending => Ok(Action::StartTls),
-            (Phase::Unauthenticated { .. }, R::Auth(_) | R::Sasl2(_)) if tls.pending && tls.required => {
+            (Phase::Unauthenticated { .. }, R::Login(_) | R::UnreadableLogin(..)) if tls.pending && tls.required => {
                 Err(Refusal::Stream(Cond::PolicyViolation, Some(TLS_FIRST)))
             }
-            (Phase::Unauthenticated { .. }, R::Auth(el)) => Ok(Action::Authenticate(Profile::Legacy, el)),
-            (Phase::Unauthenticated { .. }, R::Sasl2(el)) => Ok(Action::Authenticate(Profile::Sasl2, el)),
+            (Phase::Unauthenticated { .. }, R::Login(login)) => Ok(Action::Authenticate(login)),
+            (Phase::Unauthenticated { .. }, R::UnreadableLogin(profile, why)) => Ok(Action::RefuseLogin(profile, why)),
             // RFC 6120 §6.4: nothing else is allowed before authentication.
             (Phase::Unauthenticated { .. }, _) => Err(Refusal::Stream(Cond::NotAuthorized, None)),
             (Phase::Authenticated { localpart }, R::Resume(resume)) => {
@@ -123,7 +156,7 @@ impl Request {
             (Phase::Authenticated { localpart }, R::Bind { iq, resource }) => {
                 Ok(Action::Bind { localpart: localpart.clone(), iq, resource })
             }
-            (Phase::Authenticated { .. }, R::StartTls | R::Auth(_) | R::Sasl2(_) | R::Other) => {
+            (Phase::Authenticated { .. }, R::StartTls | R::Login(_) | R::UnreadableLogin(..) | R::Other) => {
                 Err(Refusal::Stream(Cond::NotAuthorized, Some(BIND_FIRST)))
             }
         }
@@ -134,8 +167,10 @@ impl Request {
 #[derive(Debug, PartialEq)]
 pub(crate) enum Action {
     StartTls,
-    /// A SASL exchange in either profile, beginning with this element.
-    Authenticate(Profile, Element),
+    /// A SASL exchange in either profile, beginning with this login.
+    Authenticate(Login),
+    /// A login that does not read: a failed attempt, saying why.
+    RefuseLogin(Profile, String),
     Resume {
         localpart: String,
         resume: Resume,
@@ -181,8 +216,16 @@ mod tests {
     #[test]
     fn elements_read_into_requests() {
         assert_eq!(req("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"), Request::StartTls);
-        assert!(matches!(req("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'/>"), Request::Auth(_)));
-        assert!(matches!(req("<authenticate xmlns='urn:xmpp:sasl:2' mechanism='PLAIN'/>"), Request::Sasl2(_)));
+        assert!(matches!(
+            req("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'/>"),
+            Request::Login(Login::Legacy(_))
+        ));
+        assert!(matches!(
+            req("<authenticate xmlns='urn:xmpp:sasl:2' mechanism='PLAIN'/>"),
+            Request::Login(Login::Sasl2(_))
+        ));
+        let twice = "<authenticate xmlns='urn:xmpp:sasl:2' mechanism='PLAIN'><user-agent/><user-agent/></authenticate>";
+        assert!(matches!(req(twice), Request::UnreadableLogin(Profile::Sasl2, _)));
         assert_eq!(
             req("<resume xmlns='urn:xmpp:sm:3' previd='x' h='3'/>"),
             Request::Resume(Resume { previd: Some("x".into()), h: Some(3) })

@@ -9,6 +9,7 @@ use crate::negotiate::{HandOver, Negotiation, Next, authenticated_features, boun
 use crate::request::Resume;
 use crate::sm;
 use base64::Engine;
+use rhein_proto::sasl::Authenticate;
 use rhein_proto::{BareJid, Element, ns, time, xml};
 use rhein_sasl::HtMechanism;
 use rhein_storage::now_ms;
@@ -22,7 +23,7 @@ impl Negotiation {
         shared: &C2sShared,
         host: &str,
         localpart: &str,
-        request: &Element,
+        request: &Authenticate,
         additional: Option<Vec<u8>>,
         rotate: Option<HtMechanism>,
     ) -> Option<Next> {
@@ -41,8 +42,8 @@ impl Negotiation {
         };
 
         let mut results = Vec::new();
-        if let Some(resume) = request.get_child("resume", ns::SM) {
-            let Resume { previd, h } = Resume::of(resume);
+        if let Some(resume) = request.resume.clone() {
+            let Resume { previd, h } = resume.into();
             let target = previd.and_then(|id| shared.resumable.find(&id, &owner));
             if let (Some(tx), Some(h)) = (target, h)
                 && !tx.is_closed()
@@ -56,7 +57,7 @@ impl Negotiation {
             results.push(sm::failed("item-not-found", None));
         }
 
-        if let Some(bind) = request.get_child("bind", ns::BIND2)
+        if let Some(bind) = &request.bind
             && let Some((binding, bound)) = bind2::bind(shared, host, localpart, bind).await
         {
             results.push(bound);
@@ -84,18 +85,18 @@ impl Negotiation {
 async fn issue_token(
     shared: &C2sShared,
     owner: &BareJid,
-    request: &Element,
+    request: &Authenticate,
     rotate: Option<HtMechanism>,
 ) -> Option<Element> {
     let requested =
-        request.get_child("request-token", ns::FAST).and_then(|r| r.attr("mechanism")).and_then(HtMechanism::from_name);
+        request.request_token.as_ref().and_then(|r| r.mechanism.as_deref()).and_then(HtMechanism::from_name);
     let mech = requested.or(rotate)?;
     let client = auth::user_agent_id(request)?;
     let mut raw = [0u8; 32];
     rand::fill(&mut raw[..]);
     let token = base64::engine::general_purpose::STANDARD.encode(raw);
     let expiry = now_ms() + TOKEN_LIFETIME_MS;
-    if let Err(e) = shared.db.fast_tokens().issue(owner.as_str(), &client, mech.name(), &token, expiry).await {
+    if let Err(e) = shared.db.fast_tokens().issue(owner.as_str(), client, mech.name(), &token, expiry).await {
         tracing::error!(error = %e, "storing a FAST token failed");
         return None;
     }

@@ -16,6 +16,7 @@ pub mod payload;
 pub mod pubsub;
 pub mod push;
 pub mod roster;
+pub mod sasl;
 pub mod sid;
 pub mod time;
 pub mod vcard;
