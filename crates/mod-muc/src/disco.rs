@@ -3,21 +3,22 @@
 use crate::room::{Room, Whois};
 use crate::service::{Muc, Outbox};
 use rhein_module::{Ctx, storage_failure};
-use rhein_proto::form::{field, form};
+use rhein_proto::parsers::data_forms::{DataForm, DataFormType, Field, FieldType};
+use rhein_proto::parsers::disco::{self, DiscoInfoResult, DiscoItemsResult, Identity};
 use rhein_proto::{BareJid, Element, StanzaError, ns, xml};
 
 const ROOMINFO: &str = "http://jabber.org/protocol/muc#roominfo";
 
-/// A `conference/text` identity.
-pub(crate) fn identity(name: &str) -> Element {
-    let mut i = xml::with_attr(Element::bare("identity", ns::DISCO_INFO), "category", "conference");
-    xml::set_attr(&mut i, "type", "text");
-    xml::set_attr(&mut i, "name", name);
-    i
+/// disco#info of the service or a room: a `conference/text` identity, `features` and the
+/// extension forms.
+fn disco_info(name: &str, features: &[&str], extensions: Vec<DataForm>) -> Element {
+    let features = features.iter().map(|f| f.to_string()).collect();
+    DiscoInfoResult { node: None, identities: vec![identity(name)], features, extensions }.into()
 }
 
-fn feature(var: &str) -> Element {
-    xml::with_attr(Element::bare("feature", ns::DISCO_INFO), "var", var)
+/// A `conference/text` identity named `name`.
+pub(crate) fn identity(name: &str) -> Identity {
+    Identity { category: "conference".into(), type_: "text".into(), lang: None, name: Some(name.to_owned()) }
 }
 
 impl Muc {
@@ -29,12 +30,7 @@ impl Muc {
         let payload = el.children().next().ok_or_else(StanzaError::bad_request)?;
         let answer = match (el.attr("type"), payload.ns().as_str(), payload.name()) {
             (Some("get"), ns::DISCO_INFO, "query") => {
-                let mut q = Element::bare("query", ns::DISCO_INFO);
-                q.append_child(identity(&self.config.name));
-                for f in [ns::DISCO_INFO, ns::DISCO_ITEMS, ns::MUC] {
-                    q.append_child(feature(f));
-                }
-                q
+                disco_info(&self.config.name, &[ns::DISCO_INFO, ns::DISCO_ITEMS, ns::MUC], Vec::new())
             }
             (Some("get"), ns::DISCO_ITEMS, "query") => self.public_rooms(ctx).await?,
             _ => return Err(StanzaError::service_unavailable()),
@@ -63,28 +59,22 @@ impl Muc {
             }
         }
         rooms.sort();
-        let mut q = Element::bare("query", ns::DISCO_ITEMS);
-        for (jid, name) in rooms {
-            let mut item = xml::with_attr(Element::bare("item", ns::DISCO_ITEMS), "jid", jid.as_str());
-            if !name.is_empty() {
-                xml::set_attr(&mut item, "name", name);
-            }
-            q.append_child(item);
-        }
-        Ok(q)
+        let items = rooms
+            .into_iter()
+            .map(|(jid, name)| disco::Item { jid: jid.into(), node: None, name: Some(name).filter(|n| !n.is_empty()) })
+            .collect();
+        Ok(DiscoItemsResult { node: None, items, rsm: None }.into())
     }
 
     /// A room's disco#info: what kind of room it is, and the room info form.
     pub(crate) fn room_info(&self, room: &Room) -> Element {
         let c = &room.config;
-        let mut q = Element::bare("query", ns::DISCO_INFO);
         let name = if c.name.is_empty() {
             room.jid.node().map(|n| n.as_str().to_owned()).unwrap_or_default()
         } else {
             c.name.clone()
         };
-        q.append_child(identity(&name));
-        let features = [
+        let mut features = vec![
             ns::MUC,
             if c.public { "muc_public" } else { "muc_hidden" },
             if c.persistent { "muc_persistent" } else { "muc_temporary" },
@@ -100,32 +90,24 @@ impl Muc {
             ns::MUC_MENTIONS,
             ns::VCARD,
         ];
-        for f in features {
-            q.append_child(feature(f));
-        }
         if c.logging {
-            q.append_child(feature(ns::MAM));
+            features.push(ns::MAM);
         }
-        let mut info = form("result", ROOMINFO);
-        info.append_child(field("muc#roominfo_description", "text-single", &[&c.description]));
+        let mut fields = vec![Field::text_single("muc#roominfo_description", &c.description)];
         if !c.language.is_empty() {
-            info.append_child(field("muc#roominfo_lang", "text-single", &[&c.language]));
+            fields.push(Field::text_single("muc#roominfo_lang", &c.language));
         }
-        info.append_child(field("muc#roominfo_subject", "text-single", &[&room.subject]));
-        info.append_child(field("muc#roominfo_occupants", "text-single", &[&room.occupants.len().to_string()]));
-        info.append_child(field(
-            "muc#roomconfig_changesubject",
-            "boolean",
-            &[if c.change_subject { "1" } else { "0" }],
-        ));
+        fields.push(Field::text_single("muc#roominfo_subject", &room.subject));
+        fields.push(Field::text_single("muc#roominfo_occupants", &room.occupants.len().to_string()));
+        let change_subject = if c.change_subject { "1" } else { "0" };
+        fields.push(Field::new("muc#roomconfig_changesubject", FieldType::Boolean).with_value(change_subject));
         if let Some(hash) = &room.avatar {
-            info.append_child(field("muc#roominfo_avatarhash", "text-multi", &[hash]));
+            fields.push(Field::new("muc#roominfo_avatarhash", FieldType::TextMulti).with_value(hash));
         }
         if let Some(url) = &self.config.webchat_url {
             let url = url.replace("{room}", room.jid.as_str());
-            info.append_child(field("muc#roominfo_webchat_url", "text-single", &[&url]));
+            fields.push(Field::text_single("muc#roominfo_webchat_url", &url));
         }
-        q.append_child(info);
-        q
+        disco_info(&name, &features, vec![DataForm::new(DataFormType::Result_, ROOMINFO, fields)])
     }
 }

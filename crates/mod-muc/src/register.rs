@@ -5,6 +5,7 @@ use crate::room::{Affiliation, Room};
 use crate::service::Muc;
 use rhein_module::Ctx;
 use rhein_proto::form::{field, form, submitted};
+use rhein_proto::parsers::disco::DiscoInfoResult;
 use rhein_proto::{Element, FullJid, StanzaError, ns, xml};
 
 const MUC_REGISTER: &str = "http://jabber.org/protocol/muc#register";
@@ -79,9 +80,7 @@ impl Muc {
 
 /// §7.12: the identity named after the asker's reserved nickname (none if it has none).
 pub(crate) fn reserved_nick_info(room: &Room, from: &FullJid) -> Element {
-    let mut q = xml::with_attr(Element::bare("query", ns::DISCO_INFO), "node", ROOMUSER_NODE);
-    if let Some(nick) = room.reserved.get(&from.to_bare()) {
-        q.append_child(crate::disco::identity(nick));
-    }
-    q
+    let identities = room.reserved.get(&from.to_bare()).map(|nick| crate::disco::identity(nick)).into_iter().collect();
+    let node = Some(ROOMUSER_NODE.to_owned());
+    DiscoInfoResult { node, identities, features: Default::default(), extensions: Vec::new() }.into()
 }
