@@ -5,6 +5,7 @@
 use crate::room::{Role, Room};
 use crate::service::{Muc, Outbox};
 use rhein_module::{Ctx, storage_failure};
+use rhein_proto::muc::HistoryLimits;
 use rhein_proto::{BareJid, Element, FullJid, StanzaError, ns, sid, time, xml};
 use rhein_storage::{ArchiveQuery, ArchiveRow, Page, now_ms};
 
@@ -16,14 +17,13 @@ pub(crate) struct HistoryRequest {
     pub since_ms: Option<i64>,
 }
 
-impl HistoryRequest {
-    pub(crate) fn parse(history: Option<&Element>) -> Self {
-        let Some(h) = history else { return Self::default() };
-        let num = |name: &str| h.attr(name).and_then(|v| v.trim().parse::<usize>().ok());
-        let seconds = num("seconds").map(|s| now_ms() - (s as i64) * 1000);
-        // A malformed `since` asks for no particular start: the join itself still succeeds.
-        let since = h.attr("since").and_then(|s| time::parse_datetime(s).ok());
-        Self { max_stanzas: num("maxstanzas"), max_chars: num("maxchars"), since_ms: seconds.max(since) }
+impl From<HistoryLimits> for HistoryRequest {
+    /// A limit that does not read asks for nothing in particular: the join still succeeds.
+    fn from(h: HistoryLimits) -> Self {
+        let num = |v: Option<String>| v.and_then(|v| v.trim().parse::<usize>().ok());
+        let seconds = num(h.seconds).map(|s| now_ms() - (s as i64) * 1000);
+        let since = h.since.and_then(|s| time::parse_datetime(&s).ok());
+        Self { max_stanzas: num(h.maxstanzas), max_chars: num(h.maxchars), since_ms: seconds.max(since) }
     }
 }
 

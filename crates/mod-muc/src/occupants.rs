@@ -4,7 +4,7 @@
 use crate::room::{Affiliation, Occupant, Room, Whois};
 use crate::service::{Muc, Outbox};
 use rhein_module::Ctx;
-use rhein_proto::muc::DestroyNotice;
+use rhein_proto::muc::{DestroyNotice, Join};
 use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, ns, xml};
 
 /// Status codes (XEP-0045 §15.6).
@@ -27,10 +27,13 @@ struct JoinRequest {
     history: crate::messages::HistoryRequest,
 }
 
+/// The join request, if the presence carries one; one that does not read (two passwords) asks
+/// for nothing in particular.
 fn join_request(el: &Element) -> Option<JoinRequest> {
     let x = el.get_child("x", ns::MUC)?;
-    let password = x.get_child("password", ns::MUC).map(Element::text).unwrap_or_default();
-    Some(JoinRequest { password, history: crate::messages::HistoryRequest::parse(x.get_child("history", ns::MUC)) })
+    let join = Join::try_from(x.clone()).unwrap_or_default();
+    let history = crate::messages::HistoryRequest::from(join.history.unwrap_or_default());
+    Some(JoinRequest { password: join.password.unwrap_or_default(), history })
 }
 
 /// The client's presence as others see it: its own children but the join request (and any

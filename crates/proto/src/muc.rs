@@ -146,6 +146,32 @@ impl From<Destroy> for DestroyNotice {
     }
 }
 
+/// XEP-0045 §7.2 `<x xmlns='http://jabber.org/protocol/muc'/>` of a join. xmpp-parsers'
+/// `Muc` refuses a whole join whose history limits do not read, where §7.2.15 makes them
+/// requests a join succeeds without: limits stay as written, for the room to read.
+#[derive(FromXml, AsXml, Debug, Clone, PartialEq, Default)]
+#[xml(namespace = ns::MUC, name = "x")]
+pub struct Join {
+    #[xml(extract(default, name = "password", fields(text(type_ = String))))]
+    pub password: Option<String>,
+    #[xml(child(default))]
+    pub history: Option<HistoryLimits>,
+}
+
+/// XEP-0045 §7.2.15 `<history/>`, as written.
+#[derive(FromXml, AsXml, Debug, Clone, PartialEq, Default)]
+#[xml(namespace = ns::MUC, name = "history")]
+pub struct HistoryLimits {
+    #[xml(attribute(default))]
+    pub maxchars: Option<String>,
+    #[xml(attribute(default))]
+    pub maxstanzas: Option<String>,
+    #[xml(attribute(default))]
+    pub seconds: Option<String>,
+    #[xml(attribute(default))]
+    pub since: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,5 +368,20 @@ mod tests {
             invalid::<OwnerQuery>(&query("<destroy/><destroy/>")),
             "OwnerQuery element must not have more than one child in field 'destroy'."
         );
+    }
+
+    #[test]
+    fn a_join_keeps_its_limits_as_written() {
+        let join: minidom::Element = "<x xmlns='http://jabber.org/protocol/muc'><password>cauldron</password>\
+             <history maxstanzas='20' since='yesterday'/></x>"
+            .parse()
+            .unwrap();
+        let j = Join::try_from(join).unwrap();
+        assert_eq!(j.password.as_deref(), Some("cauldron"));
+        let h = j.history.clone().unwrap();
+        assert_eq!((h.maxstanzas.as_deref(), h.since.as_deref(), h.seconds), (Some("20"), Some("yesterday"), None));
+        assert_eq!(Join::try_from(minidom::Element::from(j.clone())).unwrap(), j);
+        let bare: minidom::Element = "<x xmlns='http://jabber.org/protocol/muc'/>".parse().unwrap();
+        assert_eq!(Join::try_from(bare).unwrap(), Join::default());
     }
 }
