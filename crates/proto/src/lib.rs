@@ -18,6 +18,8 @@ pub mod push;
 pub mod roster;
 pub mod sasl;
 pub mod sid;
+#[cfg(test)]
+mod testing;
 pub mod time;
 pub mod vcard;
 mod wire;

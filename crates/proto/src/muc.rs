@@ -175,20 +175,10 @@ pub struct HistoryLimits {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{el, invalid};
     use minidom::Element;
     use xmpp_parsers::data_forms::DataFormType;
     use xso::error::FromElementError;
-
-    fn el(xml: &str) -> Element {
-        xml.parse().unwrap()
-    }
-
-    fn invalid<T: TryFrom<Element, Error = FromElementError> + std::fmt::Debug>(xml: &str) -> String {
-        match T::try_from(el(xml)) {
-            Err(FromElementError::Invalid(e)) => e.to_string(),
-            other => panic!("{xml} should be invalid, got {other:?}"),
-        }
-    }
 
     fn bare(jid: &str) -> BareJid {
         BareJid::new(jid).unwrap()

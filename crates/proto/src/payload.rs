@@ -99,19 +99,7 @@ pub struct PrivateQuery {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use xso::error::Error;
-
-    fn el(xml: &str) -> Element {
-        xml.parse().unwrap()
-    }
-
-    fn invalid<T: TryFrom<Element, Error = FromElementError> + std::fmt::Debug>(xml: &str) -> String {
-        match T::try_from(el(xml)) {
-            Err(FromElementError::Invalid(Error::Other(text))) => text.to_owned(),
-            Err(FromElementError::Invalid(e)) => e.to_string(),
-            other => panic!("{xml} should be invalid, got {other:?}"),
-        }
-    }
+    use crate::testing::{el, invalid};
 
     #[test]
     fn every_registered_name_is_its_types_element() {

@@ -265,18 +265,8 @@ pub mod owner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{el, invalid};
     use xso::error::FromElementError;
-
-    fn el(xml: &str) -> Element {
-        xml.parse().unwrap()
-    }
-
-    fn invalid<T: TryFrom<Element, Error = FromElementError> + std::fmt::Debug>(xml: &str) -> String {
-        match T::try_from(el(xml)) {
-            Err(FromElementError::Invalid(e)) => e.to_string(),
-            other => panic!("{other:?}"),
-        }
-    }
 
     const PS: &str = "xmlns='http://jabber.org/protocol/pubsub'";
 

@@ -43,12 +43,8 @@ pub struct Disable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{el, invalid};
     use minidom::Element;
-    use xso::error::FromElementError;
-
-    fn el(xml: &str) -> Element {
-        xml.parse().unwrap()
-    }
 
     #[test]
     fn enable_reads_the_xep_example_and_the_body_opt_in() {
@@ -80,10 +76,7 @@ mod tests {
 
     #[test]
     fn invalid_registrations_say_why() {
-        let invalid = |xml: &str| match Enable::try_from(el(xml)) {
-            Err(FromElementError::Invalid(e)) => e.to_string(),
-            other => panic!("{xml} should be invalid, got {other:?}"),
-        };
+        let invalid = invalid::<Enable>;
         assert_eq!(
             invalid("<enable xmlns='urn:xmpp:push:0' jid='push.x'/>"),
             "Required attribute field 'node' on Enable element missing."

@@ -167,19 +167,8 @@ pub fn result_element<'a>(ver: &str, items: impl IntoIterator<Item = ResultItem<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{el, invalid};
     use minidom::Element;
-    use xso::error::FromElementError;
-
-    fn el(xml: &str) -> Element {
-        xml.parse().unwrap()
-    }
-
-    fn invalid(xml: &str) -> String {
-        match Roster::try_from(el(xml)) {
-            Err(FromElementError::Invalid(e)) => e.to_string(),
-            other => panic!("{xml} should be invalid, got {other:?}"),
-        }
-    }
 
     #[test]
     fn a_get_with_version_and_annotate_parses() {
@@ -239,16 +228,18 @@ mod tests {
     #[test]
     fn invalid_queries_say_why() {
         assert_eq!(
-            invalid("<query xmlns='jabber:iq:roster'><item/></query>"),
+            invalid::<Roster>("<query xmlns='jabber:iq:roster'><item/></query>"),
             "Required attribute field 'jid' on Item element missing."
         );
         assert!(
-            invalid("<query xmlns='jabber:iq:roster'><item jid='a@x' subscription='all'/></query>")
+            invalid::<Roster>("<query xmlns='jabber:iq:roster'><item jid='a@x' subscription='all'/></query>")
                 .contains("Unknown value for 'subscription' attribute.")
         );
-        assert!(invalid("<query xmlns='jabber:iq:roster'><item jid='@x'/></query>").contains("nodepart empty"));
         assert!(
-            invalid("<query xmlns='jabber:iq:roster'><item jid='a@x' approved='maybe'/></query>")
+            invalid::<Roster>("<query xmlns='jabber:iq:roster'><item jid='@x'/></query>").contains("nodepart empty")
+        );
+        assert!(
+            invalid::<Roster>("<query xmlns='jabber:iq:roster'><item jid='a@x' approved='maybe'/></query>")
                 .contains("`true` or `false`")
         );
     }

@@ -107,10 +107,7 @@ pub struct Fast {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn el(xml: &str) -> Element {
-        xml.parse().unwrap()
-    }
+    use crate::testing::{el, invalid};
 
     #[test]
     fn a_full_sasl2_login_reads_with_everything_riding_along() {
@@ -157,12 +154,9 @@ mod tests {
 
     #[test]
     fn two_of_what_comes_once_are_refused_with_the_reason() {
-        let two = Authenticate::try_from(el("<authenticate xmlns='urn:xmpp:sasl:2' mechanism='PLAIN'>\
-             <user-agent/><user-agent/></authenticate>"));
-        let err = match two {
-            Err(xso::error::FromElementError::Invalid(e)) => e.to_string(),
-            other => panic!("{other:?}"),
-        };
+        let err = invalid::<Authenticate>(
+            "<authenticate xmlns='urn:xmpp:sasl:2' mechanism='PLAIN'><user-agent/><user-agent/></authenticate>",
+        );
         assert_eq!(err, "Authenticate element must not have more than one child in field 'user_agent'.");
     }
 }
