@@ -218,14 +218,9 @@ pub(crate) enum Affiliation {
 }
 
 impl Affiliation {
+    /// Its name on the wire (the wire type's, which owns the names).
     pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Self::Owner => "owner",
-            Self::Admin => "admin",
-            Self::Member => "member",
-            Self::None => "none",
-            Self::Outcast => "outcast",
-        }
+        wire::Affiliation::from(self).as_str()
     }
 
     /// What storage keeps of it (`none` is no row).
