@@ -104,10 +104,53 @@ async fn embedded_default_starts_in_the_current_directory_and_says_how_to_add_a_
     }
     assert!(dir.join("rhein-data/rhein.db").exists());
     assert!(dir.join("rhein-data/certs/localhost.crt").exists());
-    let c = ClientBuilder::new("127.0.0.1:5222".parse().unwrap(), "localhost").open().await;
+    assert!(seen.contains("https://localhost:5281/invite/"), "the first-admin link: {seen}");
+    let mut c = ClientBuilder::new("127.0.0.1:5222".parse().unwrap(), "localhost").open().await;
     assert!(c.mechanisms().contains(&"SCRAM-SHA-256-PLUS".to_owned()));
+
+    // The link makes the first administrator.
+    let token = token_in(&seen);
+    register_with(&mut c, &token, "root", "a long password").await;
+    c.authenticate("SCRAM-SHA-256", "root", "a long password").await.unwrap();
+    c.bind(None).await;
+    assert!(may_create_accounts(&mut c).await, "root is an administrator");
     drop(server);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The XEP-0445 token in the first `preauth=` of `text`.
+fn token_in(text: &str) -> String {
+    let (_, rest) = text.split_once("preauth=").unwrap_or_else(|| panic!("no token in {text:?}"));
+    rest.chars().take_while(char::is_ascii_alphanumeric).collect()
+}
+
+/// Registers `user` in-band on an unauthenticated stream with an invite token.
+async fn register_with(c: &mut rhein_testkit::TestClient, token: &str, user: &str, password: &str) {
+    let pa = c.iq(&format!("<iq type='set' id='pa'><preauth xmlns='urn:xmpp:pars:0' token='{token}'/></iq>")).await;
+    assert_eq!(pa.attr("type"), Some("result"), "{}", crate::error_text(&pa));
+    let reg = c
+        .iq(&format!(
+            "<iq type='set' id='reg'><query xmlns='jabber:iq:register'><username>{user}</username>\
+             <password>{password}</password></query></iq>"
+        ))
+        .await;
+    assert_eq!(reg.attr("type"), Some("result"), "{reg:?}");
+}
+
+/// Whether the logged-in client is offered the administrators' invite command.
+async fn may_create_accounts(c: &mut rhein_testkit::TestClient) -> bool {
+    let items = c
+        .iq(&format!(
+            "<iq type='get' id='cmds' to='{}'><query xmlns='http://jabber.org/protocol/disco#items' \
+             node='http://jabber.org/protocol/commands'/></iq>",
+            c.domain
+        ))
+        .await;
+    items
+        .get_child("query", ns::DISCO_ITEMS)
+        .unwrap()
+        .children()
+        .any(|i| i.attr("node") == Some(ns::CREATE_ACCOUNT_COMMAND))
 }
 
 /// A config for `cli.example` on `c2s`, storing in a file-backed SQLite database in `dir` (or a
@@ -219,6 +262,69 @@ async fn a_deleted_account_is_gone_from_the_running_server() {
     let query = roster.get_child("query", ns::ROSTER).unwrap();
     assert_eq!((query.attr("ver"), query.children().count()), (Some("0"), 0), "{roster:?}");
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn invite_commands_create_list_and_revoke_in_the_configured_storage() {
+    let dir = temp_dir("invites");
+    let port = free_port();
+    let config = write_config(&dir, port).await;
+    let cfg = config.to_str().unwrap();
+    let (ok, out, err) =
+        run(&["invite", "create", "--admin", "--uses", "2", "--expires", "1d", "--config", cfg], &dir, "");
+    assert!(ok, "{err}");
+    assert!(out.contains("xmpp: xmpp:cli.example?register;preauth="), "{out}");
+    assert!(!out.contains("link:"), "no https listener, no landing page: {out}");
+    let admin_token = token_in(&out);
+    let (ok, out, _) = run(&["invite", "create", "--config", cfg], &dir, "");
+    assert!(ok);
+    let revoked_id = out.split_whitespace().nth(1).unwrap().to_owned();
+    let revoked_token = token_in(&out);
+    assert!(run(&["invite", "revoke", &revoked_id, "--config", cfg], &dir, "").0);
+    let (ok, _, err) = run(&["invite", "revoke", &revoked_id, "--config", cfg], &dir, "");
+    assert!(!ok && err.contains("no usable invitation"), "{err}");
+    assert!(
+        !run(&["invite", "create", "--expires", "soon", "--config", cfg], &dir, "").0,
+        "a duration needs a unit it knows"
+    );
+
+    let _server = serve_config(&config, port);
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    for user in ["first", "second"] {
+        let mut c = ClientBuilder::new(addr, "cli.example").open().await;
+        register_with(&mut c, &admin_token, user, "a long password").await;
+    }
+    let mut admin = ClientBuilder::new(addr, "cli.example").login("second", "a long password").await;
+    assert!(may_create_accounts(&mut admin).await);
+    let mut c = ClientBuilder::new(addr, "cli.example").open().await;
+    let used =
+        c.iq(&format!("<iq type='set' id='pa'><preauth xmlns='urn:xmpp:pars:0' token='{admin_token}'/></iq>")).await;
+    assert_eq!(crate::error_text(&used), "the invitation has been used up");
+    let revoked =
+        c.iq(&format!("<iq type='set' id='pa2'><preauth xmlns='urn:xmpp:pars:0' token='{revoked_token}'/></iq>")).await;
+    assert_eq!(crate::error_text(&revoked), "the invitation has been revoked");
+
+    let (_, list, _) = run(&["invite", "list", "--config", cfg], &dir, "");
+    let lines: Vec<&str> = list.lines().collect();
+    assert_eq!(lines.len(), 3, "{list}");
+    assert!(lines.iter().any(|l| l.contains("(first administrator)")), "printed at the start without accounts: {list}");
+    assert!(lines.iter().any(|l| l.starts_with(&revoked_id) && l.contains("revoked")), "{list}");
+    assert!(lines.iter().any(|l| l.contains("used up") && l.ends_with("admin")), "{list}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn ephemeral_prints_an_invite_when_asked() {
+    let (_server, ready, _) = ephemeral(&["--invite"]);
+    let uri = ready["invite"]["uri"].as_str().unwrap();
+    assert!(uri.starts_with("xmpp:localhost?register;preauth="), "{uri}");
+    let landing = ready["invite"]["landing"].as_str().unwrap();
+    let https: std::net::SocketAddr = ready["https"].as_str().unwrap().parse().unwrap();
+    assert!(landing.starts_with(&format!("https://localhost:{}/invite/", https.port())), "{landing}");
+    let c2s = ready["c2s"].as_str().unwrap().parse().unwrap();
+    let mut c = ClientBuilder::new(c2s, "localhost").tls(rhein_testkit::Tls::None).open().await;
+    register_with(&mut c, &token_in(uri), "tester", "a long password").await;
+    c.authenticate("SCRAM-SHA-256", "tester", "a long password").await.unwrap();
 }
 
 #[test]

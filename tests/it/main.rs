@@ -8,6 +8,7 @@ mod component;
 mod durability;
 mod essentials;
 mod im;
+mod invites;
 mod limits;
 mod mam;
 mod mix;

@@ -1015,3 +1015,111 @@ async fn a_room_with_a_damaged_configuration_fails_closed() {
     assert!(!listed.contains(&"vault@conference.localhost"), "{listed:?}");
     create(&mut alice, ROOM, "alice", "").await;
 }
+
+/// The sprint's easy joining: the invite command on a room gives its link; in a members-only
+/// room its XEP-0488 token makes whoever joins with it a member, as often as it allows; the
+/// room's landing page shows what the room says of itself.
+#[tokio::test]
+async fn room_invite_links_and_tokens_let_newcomers_in() {
+    const TOKENS: &str = "urn:xmpp:muc-token-invite:0";
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").user("carol", "pw").web().start().await;
+    let room = "tea@conference.localhost";
+    let mut alice = server.client("alice", "pw").await;
+    let fields = [
+        field("membersonly", "1"),
+        field("persistentroom", "1"),
+        field("publicroom", "1"),
+        field("roomname", "Tea time"),
+    ];
+    create(&mut alice, room, "alice", &fields.concat()).await;
+    let command = |id: &str| {
+        format!(
+            "<iq type='set' id='{id}' to='{room}'><command xmlns='{}' node='{}' action='execute'/></iq>",
+            ns::COMMANDS,
+            ns::INVITE_COMMAND
+        )
+    };
+
+    let mut bob = server.client("bob", "pw").await;
+    let items = bob
+        .iq(&format!(
+            "<iq type='get' id='i' to='{room}'><query xmlns='{}' node='{}'/></iq>",
+            ns::DISCO_ITEMS,
+            ns::COMMANDS
+        ))
+        .await;
+    assert_eq!(items.get_child("query", ns::DISCO_ITEMS).unwrap().children().count(), 0, "bob may not invite");
+    assert_eq!(error_condition(&bob.iq(&command("c0")).await).as_deref(), Some("forbidden"));
+
+    let done = alice.iq(&command("c1")).await;
+    let form = done.get_child("command", ns::COMMANDS).and_then(|c| c.get_child("x", ns::DATA)).expect("a result form");
+    let value = |var: &str| {
+        form.children()
+            .find(|f| f.attr("var") == Some(var))
+            .and_then(|f| f.get_child("value", ns::DATA))
+            .map(Element::text)
+    };
+    let uri = value("uri").unwrap();
+    let token =
+        uri.strip_prefix(&format!("xmpp:{room}?join;password=")).expect("a token for a members-only room").to_owned();
+    assert!(value("landing-url").unwrap().ends_with(&format!("/join/{room}?token={token}")));
+    assert!(value("expire").is_some());
+
+    // The token makes bob a member as he joins.
+    join(&mut bob, room, "bob", &format!("<password>{token}</password>")).await;
+    let own = bob.expect(presence_from(&format!("{room}/bob"))).await;
+    assert_eq!(muc_item(&own).0, "member");
+    // Used once: carol is turned away.
+    let mut carol = server.client("carol", "pw").await;
+    join(&mut carol, room, "carol", &format!("<password>{token}</password>")).await;
+    let refused = carol.expect(|e| e.name() == "presence" && e.attr("type") == Some("error")).await;
+    assert_eq!(error_condition(&refused).as_deref(), Some("registration-required"));
+
+    // XEP-0488 by hand: a token for two, listed by id, revoked by value.
+    let made = alice
+        .iq(&format!("<iq type='set' id='t1' to='{room}'><request xmlns='{TOKENS}' counter='2' delay='3600'/></iq>"))
+        .await;
+    let made = made.get_child("token", TOKENS).expect("a token").clone();
+    assert_eq!((made.attr("counter"), made.attr("delay")), (Some("2"), Some("3600")));
+    let list = alice.iq(&format!("<iq type='get' id='t2' to='{room}'><tokens xmlns='{TOKENS}'/></iq>")).await;
+    let listed: Vec<_> =
+        list.get_child("tokens", TOKENS).unwrap().children().map(|t| t.attr("counter").map(str::to_owned)).collect();
+    assert!(listed.contains(&Some("2".into())), "{list:?}");
+    let revoke = format!("<iq type='set' id='t3' to='{room}'><revoke xmlns='{TOKENS}'>{}</revoke></iq>", made.text());
+    assert_eq!(alice.iq(&revoke).await.attr("type"), Some("result"));
+    assert_eq!(error_condition(&alice.iq(&revoke.replace("t3", "t4")).await).as_deref(), Some("item-not-found"));
+    join(&mut carol, room, "carol", &format!("<password>{}</password>", made.text())).await;
+    let refused = carol.expect(|e| e.name() == "presence" && e.attr("type") == Some("error")).await;
+    assert_eq!(error_condition(&refused).as_deref(), Some("registration-required"), "revoked");
+
+    // The landing page.
+    let (status, _, page) =
+        crate::web::https(&server, "GET", &format!("https://localhost/join/{room}?token={token}"), "", b"").await;
+    assert!(status.contains("200"), "{status}");
+    assert!(page.contains("Join the room Tea time"), "{page}");
+    assert!(page.contains("2 people are in the room now."), "a public room shows its occupants: {page}");
+    assert!(page.contains(&format!("xmpp:{room}?join;password={token}")));
+    let (status, _, _) =
+        crate::web::https(&server, "GET", "https://localhost/join/nothing@conference.localhost", "", b"").await;
+    assert!(status.contains("404"), "{status}");
+
+    // An account invite naming the room makes the new account a member.
+    let invite = rhein_storage::NewInvite {
+        rooms: vec![room.into()],
+        ..rhein_storage::NewInvite::new("localhost", rhein_storage::InviteKind::Account)
+    };
+    let (_, account_token) = server.running().db.invites().create(&invite).await.unwrap();
+    let mut dave = server.connect().open().await;
+    let pa = dave
+        .iq(&format!("<iq type='set' id='pa'><preauth xmlns='urn:xmpp:pars:0' token='{account_token}'/></iq>"))
+        .await;
+    assert_eq!(pa.attr("type"), Some("result"));
+    let reg = dave
+        .iq("<iq type='set' id='r'><query xmlns='jabber:iq:register'><username>dave</username><password>a long password</password></query></iq>")
+        .await;
+    assert_eq!(reg.attr("type"), Some("result"), "{reg:?}");
+    let mut dave = server.client("dave", "a long password").await;
+    join(&mut dave, room, "dave", "").await;
+    let own = dave.expect(presence_from(&format!("{room}/dave"))).await;
+    assert_eq!(muc_item(&own).0, "member");
+}

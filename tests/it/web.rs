@@ -177,7 +177,7 @@ async fn http<S: AsyncRead + AsyncWrite + Unpin>(mut io: S, request: &str) -> (S
     (status, headers, body.to_owned())
 }
 
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(crate) fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
@@ -339,7 +339,7 @@ async fn https_connect(server: &TestServer) -> tokio_rustls::client::TlsStream<T
 }
 
 /// A request over HTTPS to the server's https listener; `url` is what a slot names.
-async fn https(
+pub(crate) async fn https(
     server: &TestServer,
     method: &str,
     url: &str,

@@ -5,12 +5,14 @@ use crate::C2sShared;
 use crate::auth::{self, AuthOutcome, Profile};
 use crate::request::{Action, Login, Phase, Refusal, Request, Resume, Tls};
 use crate::sm::{self, ResumeRequest, Sm};
+use rhein_module::Unauthenticated;
 use rhein_proto::{BareJid, Element, FullJid, StanzaError, StreamErrorCondition as Cond, ns, xml};
 use rhein_router::{BindError, Outbound, SessionHandle};
 use rhein_sasl::SaslError;
 use rhein_stream::{Conn, Frame, ReadError, StreamIo};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 
@@ -53,7 +55,8 @@ impl Binding {
 pub(crate) async fn negotiate(shared: &C2sShared, conn: Conn, peer: SocketAddr, deadline: Instant) -> Option<Bound> {
     let mut io = StreamIo::new(conn, shared.config.limits.clone());
     io.set_deadline(Some(deadline));
-    Negotiation { io, header_sent: false, deadline }.run(shared, peer).await
+    let id = NEXT_STREAM.fetch_add(1, Ordering::Relaxed);
+    Negotiation { io, header_sent: false, deadline, id }.run(shared, peer).await
 }
 
 pub(crate) struct Negotiation {
@@ -63,7 +66,13 @@ pub(crate) struct Negotiation {
     header_sent: bool,
     /// Binding must be done by then; a stream past it ends with `connection-timeout`.
     deadline: Instant,
+    /// Tells this connection apart from every other one (what modules answering IQs before
+    /// authentication remember a stream by).
+    id: u64,
 }
+
+/// The id of the next connection to negotiate.
+static NEXT_STREAM: AtomicU64 = AtomicU64::new(1);
 
 /// One stream, from its header to its end or restart, and what it was offered.
 struct Opened {
@@ -120,6 +129,11 @@ fn unauthenticated_features(shared: &C2sShared, tls: Tls, offer: &auth::Offer) -
     }
     for f in offer.features(shared) {
         features.append_child(f);
+    }
+    if !(tls.pending && tls.required) {
+        for f in shared.router.pre_auth_features() {
+            features.append_child(f.clone());
+        }
     }
     features
 }
@@ -218,6 +232,10 @@ impl Negotiation {
             Action::Bind { localpart, iq, resource } => {
                 self.bind(shared, &stream.host, &localpart, &iq, resource).await
             }
+            Action::PreAuthIq(iq) => {
+                let id = Unauthenticated { stream: self.id, peer: peer.ip() };
+                self.pre_auth_iq(shared, &stream.host, id, iq).await
+            }
         }
     }
 
@@ -306,6 +324,27 @@ impl Negotiation {
             (None, Some(_)) => self.io.send(&sm::failed("item-not-found", None)).await.ok()?,
         }
         Some(Next::Read)
+    }
+
+    /// An IQ before authentication: a module's answer, or the end of the stream when no
+    /// module answers such IQs (RFC 6120 §6.4).
+    async fn pre_auth_iq(
+        &mut self,
+        shared: &C2sShared,
+        host: &str,
+        stream: Unauthenticated,
+        iq: Element,
+    ) -> Option<Next> {
+        match shared.router.pre_auth_iq(host, stream, iq).await {
+            Some(reply) => {
+                self.io.send(&reply).await.ok()?;
+                Some(Next::Read)
+            }
+            None => {
+                self.fail(Cond::NotAuthorized, None).await;
+                None
+            }
+        }
     }
 
     /// RFC 3921 session establishment: nothing to do, and it must succeed.

@@ -42,6 +42,9 @@ pub(crate) enum Request {
     /// RFC 6120 §7 resource binding: the IQ to answer, and the resource asked for (none when
     /// absent or blank).
     Bind { iq: Element, resource: Option<String> },
+    /// Any other IQ: before authentication, for the modules that answer some there
+    /// (XEP-0077 registration); after it, too early.
+    Iq(Element),
     /// Anything else: a stanza, a nonza of another protocol.
     Other,
 }
@@ -126,7 +129,7 @@ impl Request {
             return Self::Session(iq);
         }
         let Some(bind) = iq.get_child("bind", ns::BIND).filter(|_| iq.attr("type") == Some("set")) else {
-            return Self::Other;
+            return Self::Iq(iq);
         };
         // Read here, not with xmpp-parsers' `BindQuery`, which refuses a second `<resource/>`
         // where the first one is taken.
@@ -144,6 +147,11 @@ impl Request {
             }
             (Phase::Unauthenticated { .. }, R::Login(login)) => Ok(Action::Authenticate(login)),
             (Phase::Unauthenticated { .. }, R::UnreadableLogin(profile, why)) => Ok(Action::RefuseLogin(profile, why)),
+            // A registration carries a password: never before STARTTLS where TLS is required.
+            (Phase::Unauthenticated { .. }, R::Iq(_)) if tls.pending && tls.required => {
+                Err(Refusal::Stream(Cond::PolicyViolation, Some(TLS_FIRST)))
+            }
+            (Phase::Unauthenticated { .. }, R::Iq(iq)) => Ok(Action::PreAuthIq(iq)),
             // RFC 6120 §6.4: nothing else is allowed before authentication.
             (Phase::Unauthenticated { .. }, _) => Err(Refusal::Stream(Cond::NotAuthorized, None)),
             (Phase::Authenticated { localpart }, R::Resume(resume)) => {
@@ -156,7 +164,7 @@ impl Request {
             (Phase::Authenticated { localpart }, R::Bind { iq, resource }) => {
                 Ok(Action::Bind { localpart: localpart.clone(), iq, resource })
             }
-            (Phase::Authenticated { .. }, R::StartTls | R::Login(_) | R::UnreadableLogin(..) | R::Other) => {
+            (Phase::Authenticated { .. }, R::StartTls | R::Login(_) | R::UnreadableLogin(..) | R::Iq(_) | R::Other) => {
                 Err(Refusal::Stream(Cond::NotAuthorized, Some(BIND_FIRST)))
             }
         }
@@ -181,6 +189,8 @@ pub(crate) enum Action {
         iq: Element,
         resource: Option<String>,
     },
+    /// An IQ before authentication, for a module to answer if one does.
+    PreAuthIq(Element),
 }
 
 /// How a request the phase does not allow is answered.
@@ -258,7 +268,7 @@ mod tests {
         assert_eq!(bind("<resource>a<x/>b</resource><other xmlns='x'/>"), Some("ab".into()));
         assert_eq!(bind("<resource>first</resource><resource>second</resource>"), Some("first".into()));
         let get = "<iq xmlns='jabber:client' type='get' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>";
-        assert_eq!(req(get), Request::Other);
+        assert!(matches!(req(get), Request::Iq(_)), "any other IQ, for modules to answer before authentication");
     }
 
     #[test]
@@ -283,6 +293,10 @@ mod tests {
         ] {
             assert_eq!(check(other, SECURE), Err(Refusal::Stream(Cond::NotAuthorized, None)), "{other}");
         }
+        // Registration (XEP-0077) is for modules to answer, but never before required TLS.
+        let register = "<iq xmlns='jabber:client' type='get' id='r'><query xmlns='jabber:iq:register'/></iq>";
+        assert!(matches!(check(register, SECURE), Ok(Action::PreAuthIq(_))));
+        assert_eq!(check(register, PLAIN), Err(Refusal::Stream(Cond::PolicyViolation, Some(TLS_FIRST))));
     }
 
     #[test]

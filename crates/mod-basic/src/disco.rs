@@ -15,7 +15,8 @@ pub(crate) fn register(reg: &mut Registry) -> Result<(), ModuleError> {
     reg.get(Targets::Host, handle_host_info)?;
     reg.get(Targets::Host, handle_items)?;
     reg.get(Targets::Account, handle_account_info)?;
-    reg.get(Targets::Account, handle_account_items)
+    reg.get(Targets::Account, handle_account_items)?;
+    crate::commands::register(reg)
 }
 
 fn info(identities: &[(&str, &str, &str)], features: &[&str]) -> DiscoInfoResult {
@@ -37,6 +38,10 @@ fn info(identities: &[(&str, &str, &str)], features: &[&str]) -> DiscoInfoResult
 
 async fn handle_host_info(ctx: Ctx, iq: Iq<DiscoInfoQuery>) -> IqResult {
     let node = iq.payload.node;
+    if let Some(command) = node.as_deref().filter(|n| ctx.disco.commands.find(n).is_some()) {
+        let info = crate::commands::info(&ctx, &iq.from.to_bare(), command).await;
+        return info.map(|i| Some(i.into())).ok_or_else(StanzaError::item_not_found);
+    }
     // The XEP-0115 node answers like the server itself.
     if node.as_ref().is_some_and(|n| *n != format!("{CAPS_NODE}#{}", ctx.disco.caps_ver())) {
         return Err(StanzaError::item_not_found());
@@ -50,6 +55,9 @@ async fn handle_host_info(ctx: Ctx, iq: Iq<DiscoInfoQuery>) -> IqResult {
 
 /// The host's items are its services (components, group chat), as clients look for them there.
 async fn handle_items(ctx: Ctx, iq: Iq<DiscoItemsQuery>) -> IqResult {
+    if iq.payload.node.as_deref() == Some(ns::COMMANDS) {
+        return Ok(Some(crate::commands::list(&ctx, &iq.from.to_bare()).await.into()));
+    }
     if iq.payload.node.is_some() {
         return Err(StanzaError::item_not_found());
     }

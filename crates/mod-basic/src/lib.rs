@@ -4,6 +4,7 @@
 
 mod blocking;
 mod carbons;
+mod commands;
 mod contact;
 mod disco;
 mod extdisco;

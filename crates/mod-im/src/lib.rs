@@ -4,6 +4,7 @@
 //! the MIX participant's server (XEP-0405).
 
 mod directed;
+mod invited;
 mod moved;
 mod offline;
 mod pam;
@@ -100,6 +101,7 @@ impl Module for Im {
         let offline_limit = self.config.offline_limit;
         reg.stage(Stage::Undeliverable, 0, move |ctx, el| offline::handle_store_offline(ctx, el, offline_limit));
         reg.on_event(move |ctx, ev| presence::handle_session_event(ctx, ev, directed.clone()));
+        reg.on_event(move |ctx, ev| invited::handle_event(ctx, ev, limit));
         Ok(())
     }
 }

@@ -3,7 +3,7 @@
 //! requests kept until an offline user comes back (§3.1.3).
 
 use crate::roster::{self, RosterLimit};
-use crate::{internal, presence};
+use crate::{internal, invited, presence};
 use rhein_module::{Ctx, Flow, Stanza};
 use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, xml};
 use rhein_storage::RosterRow;
@@ -134,6 +134,11 @@ pub(crate) async fn inbound(
     match kind {
         "subscribe" => {
             let known = current.is_some();
+            let preauthorized = match (&current, invited::token(&el)) {
+                (Some(r), _) if r.subscription.from() || r.approved => false,
+                (_, Some(token)) => invited::redeem(ctx, owner, contact, &token).await?,
+                (_, None) => false,
+            };
             let newly_approved = match current {
                 Some(r) if r.subscription.from() => false,
                 Some(mut r) if r.approved => {
@@ -141,6 +146,20 @@ pub(crate) async fn inbound(
                     r.approved = false;
                     roster::save(ctx, owner, &r).await?;
                     true
+                }
+                // XEP-0379: a token of the owner's invites approves the request at once.
+                current if preauthorized => {
+                    let mut r = match current {
+                        Some(r) => r,
+                        None => roster::item_or_new(ctx, owner, contact, limit).await?,
+                    };
+                    r.subscription = r.subscription.with_from();
+                    r.approved = false;
+                    roster::save(ctx, owner, &r).await?;
+                    drop(roster_lock);
+                    send(ctx, owner, contact, "subscribed").await;
+                    invited::ask_back(ctx, owner, contact, limit).await;
+                    return Ok(Flow::Handled);
                 }
                 _ => {
                     if !known && !limit.has_room(ctx, owner).await? {

@@ -67,7 +67,7 @@ impl Muc {
     }
 
     /// A room's disco#info: what kind of room it is, and the room info form.
-    pub(crate) fn room_info(&self, room: &Room) -> Element {
+    pub(crate) fn room_info(&self, ctx: &Ctx, room: &Room) -> Element {
         let c = &room.config;
         let name = if c.name.is_empty() {
             room.jid.node().map(|n| n.as_str().to_owned()).unwrap_or_default()
@@ -89,6 +89,8 @@ impl Muc {
             ns::MUC_PUSH,
             ns::MUC_MENTIONS,
             ns::VCARD,
+            ns::COMMANDS,
+            ns::MUC_TOKEN_INVITE,
         ];
         if c.logging {
             features.push(ns::MAM);
@@ -104,8 +106,12 @@ impl Muc {
         if let Some(hash) = &room.avatar {
             fields.push(Field::new("muc#roominfo_avatarhash", FieldType::TextMulti).with_value(hash));
         }
-        if let Some(url) = &self.config.webchat_url {
-            let url = url.replace("{room}", room.jid.as_str());
+        // The configured webchat, else the server's own (which joins the room of `?room=`).
+        let webchat = match &self.config.webchat_url {
+            Some(url) => Some(url.replace("{room}", room.jid.as_str())),
+            None => ctx.server.webchat_url().map(|url| format!("{url}?room={}", room.jid)),
+        };
+        if let Some(url) = webchat {
             fields.push(Field::text_single("muc#roominfo_webchat_url", &url));
         }
         disco_info(&name, &features, vec![DataForm::new(DataFormType::Result_, ROOMINFO, fields)])

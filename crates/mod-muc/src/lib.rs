@@ -14,6 +14,7 @@ mod register;
 mod relay;
 mod room;
 mod service;
+mod tokens;
 
 use rhein_module::{Module, ModuleError, ModuleSpec, Registry};
 use rhein_proto::ns;
@@ -42,6 +43,8 @@ pub struct MucConfig {
     /// Advertised in each room's info form (`muc#roominfo_webchat_url`), with `{room}` replaced
     /// by the room's JID, e.g. `https://chat.example.org/#/guest?join={room}`.
     pub webchat_url: Option<String>,
+    /// In members-only rooms, members may invite too (by default only owners and admins).
+    pub members_may_invite: bool,
 }
 
 impl Default for MucConfig {
@@ -52,6 +55,7 @@ impl Default for MucConfig {
             history: 20,
             max_occupants: 1000,
             webchat_url: None,
+            members_may_invite: false,
         }
     }
 }
@@ -69,6 +73,8 @@ impl Module for service::Muc {
 
     fn register(self: Arc<Self>, reg: &mut Registry) -> Result<(), ModuleError> {
         let subdomain = self.config.subdomain.clone();
+        let muc = self.clone();
+        reg.on_event(move |ctx, event| muc.clone().invited(ctx, event));
         reg.service(&subdomain, move |ctx, el| self.clone().handle(ctx, el));
         Ok(())
     }

@@ -229,10 +229,15 @@ impl Muc {
         if affiliation == Affiliation::Outcast {
             return Err(StanzaError::forbidden().with_text("you are banned from this room"));
         }
+        let password = request.as_ref().map(|r| r.password.as_str()).unwrap_or_default();
+        // XEP-0488: a token of the room as the password makes a newcomer a member.
+        let affiliation = match self.redeem_token(ctx, room, &bare, password).await? {
+            true => Affiliation::Member,
+            false => affiliation,
+        };
         if room.config.members_only && affiliation < Affiliation::Member {
             return Err(StanzaError::registration_required().with_text("members only"));
         }
-        let password = request.as_ref().map(|r| r.password.as_str()).unwrap_or_default();
         if !room.config.password.is_empty() && password != room.config.password && affiliation < Affiliation::Admin {
             return Err(StanzaError::not_authorized().with_text("a password is required"));
         }

@@ -5,7 +5,8 @@ use crate::room::{Affiliation, Room};
 use crate::service::{Muc, Outbox};
 use rhein_module::archive::{self, PageLimits};
 use rhein_module::{Ctx, storage_failure};
-use rhein_proto::muc::{AdminQuery, DestroyNotice, OwnerQuery};
+use rhein_proto::commands::Command;
+use rhein_proto::muc::{AdminQuery, DestroyNotice, OwnerQuery, Revoke, TokenRequest};
 use rhein_proto::parsers::data_forms::{DataForm, DataFormType};
 use rhein_proto::parsers::mam::Query;
 use rhein_proto::{BareJid, Element, FullJid, StanzaError, ns, vcard, xml};
@@ -29,7 +30,7 @@ impl Muc {
             (Some("get"), ns::DISCO_INFO, "query") if payload.attr("node") == Some(crate::register::ROOMUSER_NODE) => {
                 Some(crate::register::reserved_nick_info(&room, from))
             }
-            (Some("get"), ns::DISCO_INFO, "query") => Some(self.room_info(&room)),
+            (Some("get"), ns::DISCO_INFO, "query") => Some(self.room_info(ctx, &room)),
             (Some("get"), ns::VCARD, "vCard") => Some(self.room_vcard(ctx, &room).await?),
             (Some("set"), ns::VCARD, "vCard") => {
                 owner_only(&room, from)?;
@@ -41,7 +42,24 @@ impl Muc {
                 self.register_set(ctx, &mut room, from, payload).await?;
                 None
             }
+            (Some("get"), ns::DISCO_ITEMS, "query") if payload.attr("node") == Some(ns::COMMANDS) => {
+                Some(self.room_commands(&room, from).into())
+            }
             (Some("get"), ns::DISCO_ITEMS, "query") => Some(Element::bare("query", ns::DISCO_ITEMS)),
+            (Some("set"), ns::COMMANDS, "command") => {
+                let command = rhein_module::payload::<Command>(payload.clone())?;
+                Some(self.invite_command(ctx, &room, from, command).await?.into())
+            }
+            (Some("set"), ns::MUC_TOKEN_INVITE, "request") => {
+                let request = rhein_module::payload::<TokenRequest>(payload.clone())?;
+                Some(self.token_request(ctx, &room, from, request).await?.into())
+            }
+            (Some("get"), ns::MUC_TOKEN_INVITE, "tokens") => Some(self.token_list(ctx, &room, from).await?.into()),
+            (Some("set"), ns::MUC_TOKEN_INVITE, "revoke") => {
+                let revoke = rhein_module::payload::<Revoke>(payload.clone())?;
+                self.token_revoke(ctx, &room, from, revoke).await?;
+                None
+            }
             (Some("get"), ns::MUC_OWNER, "query") => {
                 owner_only(&room, from)?;
                 Some(config_form(&room))

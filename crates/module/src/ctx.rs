@@ -90,6 +90,8 @@ pub trait RouterApi: Send + Sync + 'static {
     /// Sends an IQ get or set from the server and waits for the answer (result or error), at
     /// most `timeout`; `None` on timeout. The IQ's `id` is chosen here.
     fn send_iq(&self, iq: Element, timeout: std::time::Duration) -> BoxFuture<'_, Option<Element>>;
+    /// Runs every module's handler of `event` for `host`, in turn; done when they all are.
+    fn emit(&self, host: &str, event: crate::Event) -> BoxFuture<'_, ()>;
 }
 
 /// Facts about the running server.
@@ -103,6 +105,17 @@ pub struct ServerInfo {
     /// The HTTPS origin web clients reach this server at (`https://example.org:5281`), known
     /// once the listeners are bound; `None` without an https listener.
     pub web_origin: std::sync::OnceLock<String>,
+    /// Administrators named by the configuration (bare JIDs); invites can make more.
+    pub admins: Vec<String>,
+    /// The server serves a webchat at `/webchat/` of its web origin.
+    pub webchat: bool,
+}
+
+impl ServerInfo {
+    /// The address of the server's own webchat, if it serves one (and has an https origin).
+    pub fn webchat_url(&self) -> Option<String> {
+        self.webchat.then(|| self.web_origin.get().map(|origin| format!("{origin}/webchat/"))).flatten()
+    }
 }
 
 /// Handed to every handler: the host it serves, storage, the router and server facts.
@@ -113,4 +126,22 @@ pub struct Ctx {
     pub router: Arc<dyn RouterApi>,
     pub server: Arc<ServerInfo>,
     pub disco: Arc<crate::Disco>,
+}
+
+impl Ctx {
+    /// Whether `who` administers this host: named in the configuration, or made an
+    /// administrator by an invite. A storage failure answers no.
+    pub async fn is_admin(&self, who: &BareJid) -> bool {
+        if who.domain().as_str() != &*self.host {
+            return false;
+        }
+        if self.server.admins.iter().any(|a| a == who.as_str()) {
+            return true;
+        }
+        let Some(user) = who.node() else { return false };
+        self.db.accounts().is_admin(&self.host, user.as_str()).await.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "storage failure");
+            false
+        })
+    }
 }

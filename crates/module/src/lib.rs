@@ -8,12 +8,14 @@
 
 mod account_cache;
 pub mod archive;
+pub mod commands;
 mod ctx;
 mod entities;
 mod iq;
 mod outbox;
 mod registry;
 mod stanza;
+pub mod web;
 
 pub use account_cache::AccountCache;
 pub use ctx::{Ctx, Interest, Interests, ResourceInfo, RouterApi, ServerInfo};
@@ -22,7 +24,8 @@ pub use iq::{Iq, payload};
 pub use outbox::Outbox;
 pub use registry::{
     Bind2Feature, Bind2Handler, Bind2Hook, BoxFuture, CAPS_NODE, Disco, Event, EventHandler, Flow, IqHandler, IqKind,
-    IqResult, Registry, ServiceHandler, Stage, StageFilter, StageHandler, StageHook, Targets, Worker, caps_ver_of,
+    IqResult, PreAuth, PreAuthHandler, Registry, ServiceHandler, Stage, StageFilter, StageHandler, StageHook, Targets,
+    Unauthenticated, Worker, caps_ver_of,
 };
 pub use stanza::{Stanza, Unroutable};
 

@@ -1,7 +1,10 @@
 //! The registry modules declare their handlers in; built once at start, then read without locks.
 
 use crate::account_cache::{AccountCache, ForgetsAccounts};
+use crate::commands::{Allowed, CommandEntry, CommandHandler, Commands};
+use crate::web::{WebHandler, WebRequest, WebResponse};
 use crate::{Ctx, Iq, ModuleError, Stanza};
+use rhein_proto::commands::Command;
 use rhein_proto::payload::IqPayload;
 use rhein_proto::{BareJid, Element, FullJid, StanzaError, ns};
 use std::collections::HashMap;
@@ -37,6 +40,26 @@ pub type Worker = Arc<dyn Fn(Ctx) -> BoxFuture<'static, ()> + Send + Sync>;
 pub type Bind2Handler = Arc<dyn Fn(Ctx, FullJid, Element) -> BoxFuture<'static, Option<Element>> + Send + Sync>;
 /// Runs for every session Bind2 binds, asked or not; what it returns goes into `<bound/>`.
 pub type Bind2Hook = Arc<dyn Fn(Ctx, FullJid) -> BoxFuture<'static, Option<Element>> + Send + Sync>;
+
+/// Answers an IQ on a stream that has not authenticated (XEP-0077 registration, XEP-0445
+/// tokens): the stream it came on, and the IQ.
+pub type PreAuthHandler = Arc<dyn Fn(Ctx, Unauthenticated, Element) -> BoxFuture<'static, IqResult> + Send + Sync>;
+
+/// A stream before authentication, as a pre-authentication handler sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unauthenticated {
+    /// Tells this stream apart from every other one of the process, for what a module
+    /// remembers between two IQs of it.
+    pub stream: u64,
+    pub peer: std::net::IpAddr,
+}
+
+/// An IQ with payload `P` on a stream that has not authenticated.
+#[derive(Debug, Clone)]
+pub struct PreAuth<P> {
+    pub stream: Unauthenticated,
+    pub payload: P,
+}
 
 /// A feature a client can enable inside Bind2 (XEP-0386 §2.1), advertised as
 /// `<feature var='…'/>` while its module is on.
@@ -86,6 +109,10 @@ pub enum Stage {
 /// Session lifecycle events.
 #[derive(Debug, Clone)]
 pub enum Event {
+    /// An account was created through an invite: it and `inviter` (if the invite says so)
+    /// become mutual contacts, the newcomer filing the inviter under `groups`, and it is made
+    /// a member of `rooms`.
+    Invited { account: BareJid, inviter: Option<BareJid>, groups: Vec<String>, rooms: Vec<BareJid> },
     /// A resource was bound.
     SessionBound(FullJid),
     /// A resource went away; carries its last available presence, if it had one.
@@ -106,6 +133,8 @@ pub struct Disco {
     pub account_identities: Vec<(&'static str, &'static str, &'static str)>,
     /// XEP-0128 extension forms of the server (e.g. XEP-0157 contact addresses).
     pub forms: Vec<Element>,
+    /// XEP-0050 commands of the server.
+    pub commands: Commands,
 }
 
 /// The node clients see in the server's XEP-0115 capabilities.
@@ -211,6 +240,9 @@ pub struct Registry {
     bind2_features: Vec<Bind2Feature>,
     bind2_hooks: Vec<Bind2Hook>,
     disco: Disco,
+    pre_auth: HashMap<(IqKind, String, String), PreAuthHandler>,
+    pre_auth_features: Vec<Element>,
+    web: Vec<(&'static str, WebHandler)>,
     account_caches: Vec<Arc<dyn ForgetsAccounts>>,
 }
 
@@ -265,6 +297,79 @@ impl Registry {
         for cache in &self.account_caches {
             cache.forget(account);
         }
+    }
+
+    /// An XEP-0050 command of the server, listed to those `allowed` and run for them only.
+    pub fn command<F, Fut>(
+        &mut self,
+        node: &'static str,
+        name: &'static str,
+        allowed: Allowed,
+        handler: F,
+    ) -> Result<(), ModuleError>
+    where
+        F: Fn(Ctx, Iq<Command>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Command, StanzaError>> + Send + 'static,
+    {
+        let handler: CommandHandler = Arc::new(move |ctx, iq| Box::pin(handler(ctx, iq)));
+        if self.disco.commands.add(CommandEntry { node, name, allowed, handler }) {
+            Ok(())
+        } else {
+            Err(ModuleError::DuplicateIq { kind: IqKind::Set, ns: ns::COMMANDS.to_owned(), name: node.to_owned() })
+        }
+    }
+
+    /// Answers IQs of `kind` with payload `P` on streams that have not authenticated yet;
+    /// nothing else is allowed there (RFC 6120 §6.4). A payload that does not parse is a
+    /// `bad-request` saying why.
+    pub fn pre_auth<P, F, Fut>(&mut self, kind: IqKind, handler: F) -> Result<(), ModuleError>
+    where
+        P: IqPayload,
+        F: Fn(Ctx, PreAuth<P>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = IqResult> + Send + 'static,
+    {
+        let key = (kind, P::NS.to_owned(), P::NAME.to_owned());
+        if self.pre_auth.contains_key(&key) {
+            return Err(ModuleError::DuplicateIq { kind, ns: P::NS.to_owned(), name: P::NAME.to_owned() });
+        }
+        let h: PreAuthHandler = Arc::new(move |ctx, stream, mut iq: Element| {
+            let request = iq
+                .remove_child(P::NAME, P::NS)
+                .ok_or_else(StanzaError::bad_request)
+                .and_then(crate::payload::<P>)
+                .map(|payload| handler(ctx, PreAuth { stream, payload }));
+            Box::pin(async move { request?.await })
+        });
+        self.pre_auth.insert(key, h);
+        Ok(())
+    }
+
+    /// The handler of an IQ before authentication, if one was registered.
+    pub fn pre_auth_handler(&self, kind: IqKind, ns: &str, name: &str) -> Option<&PreAuthHandler> {
+        self.pre_auth.get(&(kind, ns.to_owned(), name.to_owned()))
+    }
+
+    /// Serves the web pages under `prefix` (`/invite/`) on the http and https listeners.
+    pub fn web<F, Fut>(&mut self, prefix: &'static str, handler: F)
+    where
+        F: Fn(Ctx, WebRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = WebResponse> + Send + 'static,
+    {
+        self.web.push((prefix, Arc::new(move |ctx, request| Box::pin(handler(ctx, request)))));
+    }
+
+    /// The module serving `path`, if one does (the longest prefix wins).
+    pub fn web_handler(&self, path: &str) -> Option<&WebHandler> {
+        self.web.iter().filter(|(prefix, _)| path.starts_with(prefix)).max_by_key(|(p, _)| p.len()).map(|(_, h)| h)
+    }
+
+    /// An element added to the stream features before authentication.
+    pub fn pre_auth_feature(&mut self, el: Element) {
+        self.pre_auth_features.push(el);
+    }
+
+    pub fn pre_auth_features(&self) -> &[Element] {
+        &self.pre_auth_features
     }
 
     /// An element added to the stream features once a client is authenticated.

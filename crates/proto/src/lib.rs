@@ -5,6 +5,7 @@
 //! one, Rhein's own with xso derives ([`payload`], [`mix`], [`muc`]). Never depends on I/O,
 //! storage or routing.
 
+pub mod commands;
 pub mod error;
 pub mod extdisco;
 pub mod form;
@@ -15,6 +16,7 @@ pub mod ns;
 pub mod payload;
 pub mod pubsub;
 pub mod push;
+pub mod register;
 pub mod roster;
 pub mod sasl;
 pub mod sid;

@@ -86,8 +86,22 @@ pub const PUSH_SUMMARY: &str = "urn:xmpp:push:summary";
 pub const EXTDISCO: &str = "urn:xmpp:extdisco:2";
 /// XEP-0363 HTTP File Upload.
 pub const HTTP_UPLOAD: &str = "urn:xmpp:http:upload:0";
-/// XEP-0077 In-Band Registration (of a nickname in a room).
+/// XEP-0077 In-Band Registration (of an account, or of a nickname in a room), and its stream
+/// feature.
 pub const REGISTER: &str = "jabber:iq:register";
+pub const REGISTER_FEATURE: &str = "http://jabber.org/features/iq-register";
+/// XEP-0050 Ad-Hoc Commands.
+pub const COMMANDS: &str = "http://jabber.org/protocol/commands";
+/// XEP-0379 Pre-Authenticated Roster Subscription (its `<preauth/>` also carries XEP-0445's
+/// registration token), and XEP-0445's stream feature.
+pub const PARS: &str = "urn:xmpp:pars:0";
+pub const IBR_TOKEN: &str = "urn:xmpp:ibr-token:0";
+/// XEP-0401 Easy User Onboarding: the FORM_TYPE of an invitation, and its two commands.
+pub const INVITE_FORM: &str = "urn:xmpp:invite#invitation";
+pub const INVITE_COMMAND: &str = "urn:xmpp:invite#invite";
+pub const CREATE_ACCOUNT_COMMAND: &str = "urn:xmpp:invite#create-account";
+/// XEP-0488 MUC Token Invite.
+pub const MUC_TOKEN_INVITE: &str = "urn:xmpp:muc-token-invite:0";
 /// XEP-0045 Multi-User Chat.
 pub const MUC: &str = "http://jabber.org/protocol/muc";
 pub const MUC_USER: &str = "http://jabber.org/protocol/muc#user";

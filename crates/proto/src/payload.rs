@@ -62,6 +62,12 @@ iq_payloads! {
     xp::mam_prefs::Prefs => ns::MAM, "prefs";
     crate::pubsub::Request => ns::PUBSUB, "pubsub";
     crate::pubsub::owner::Request => ns::PUBSUB_OWNER, "pubsub";
+    crate::commands::Command => ns::COMMANDS, "command";
+    crate::register::Query => ns::REGISTER, "query";
+    crate::register::Preauth => ns::PARS, "preauth";
+    crate::muc::TokenRequest => ns::MUC_TOKEN_INVITE, "request";
+    crate::muc::Tokens => ns::MUC_TOKEN_INVITE, "tokens";
+    crate::muc::Revoke => ns::MUC_TOKEN_INVITE, "revoke";
 }
 
 /// XEP-0313 §6 preferences request, `<prefs xmlns='urn:xmpp:mam:2'/>` (xmpp-parsers' `Prefs`

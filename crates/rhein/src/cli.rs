@@ -22,6 +22,72 @@ pub enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Manage invitations (they work while the server runs).
+    Invite {
+        #[command(subcommand)]
+        command: InviteCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum InviteCommand {
+    /// Create an invitation to register an account; prints its link and its xmpp: URI.
+    Create {
+        /// The account it creates is an administrator.
+        #[arg(long)]
+        admin: bool,
+        /// How many accounts it may create.
+        #[arg(long, default_value_t = 1)]
+        uses: u32,
+        /// How long it can be used: a number of days, hours or minutes (7d, 12h, 30m).
+        #[arg(long, default_value = "7d", value_parser = parse_duration_ms)]
+        expires: i64,
+        /// Roster group the new account puts its inviter in (repeatable; with --inviter).
+        #[arg(long = "group")]
+        groups: Vec<String>,
+        /// Room (bare JID) the new account becomes a member of (repeatable).
+        #[arg(long = "room")]
+        rooms: Vec<String>,
+        /// The only username it may register.
+        #[arg(long)]
+        username: Option<String>,
+        /// An account (bare JID) the new account becomes a mutual contact of.
+        #[arg(long)]
+        inviter: Option<String>,
+        /// What it is for, shown by `rhein invite list`.
+        #[arg(long)]
+        note: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// List the invitations of a host, newest first.
+    List {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Revoke an invitation by its id (from `rhein invite list`).
+    Revoke {
+        id: String,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+/// `7d`, `12h`, `30m` (or a bare number of days) in milliseconds.
+fn parse_duration_ms(s: &str) -> Result<i64, String> {
+    let (number, unit) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&s[..i], c),
+        _ => (s, 'd'),
+    };
+    let n: i64 =
+        number.parse().map_err(|_| format!("{s:?}: expected a number of days, hours or minutes (7d, 12h, 30m)"))?;
+    let unit_ms = match unit {
+        'd' => 86_400_000,
+        'h' => 3_600_000,
+        'm' => 60_000,
+        _ => return Err(format!("{s:?}: the unit is d, h or m")),
+    };
+    n.checked_mul(unit_ms).filter(|ms| *ms > 0).ok_or_else(|| format!("{s:?}: out of range"))
 }
 
 #[derive(Args)]
@@ -69,6 +135,14 @@ pub struct ServeArgs {
     /// server an abuse contact or a TURN secret.
     #[arg(long = "modules", value_name = "FILE", requires = "ephemeral")]
     pub modules: Option<PathBuf>,
+    /// Print a ready-made account invitation (its link and xmpp: URI) in the JSON ready
+    /// line, under "invite"; with a user's name, the new account and that user become
+    /// contacts (--ephemeral only).
+    #[arg(long, value_name = "INVITER", num_args = 0..=1, default_missing_value = "", requires = "ephemeral")]
+    pub invite: Option<String>,
+    /// Serve Converse.js from this npm package directory at /webchat/ (--ephemeral only).
+    #[arg(long, value_name = "DIR", requires = "ephemeral")]
+    pub webchat_dir: Option<PathBuf>,
     /// Log filter (overrides the config), e.g. "debug" or "info,rhein_c2s=trace".
     #[arg(long)]
     pub log: Option<String>,

@@ -2,6 +2,7 @@
 //! accounts (`user add|del|passwd|list`).
 
 mod cli;
+mod invite;
 mod serve;
 mod user;
 
@@ -26,6 +27,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             cli::Command::Serve(args) => serve::run(*args).await,
             cli::Command::User { command } => user::run(command).await,
+            cli::Command::Invite { command } => invite::run(command).await,
             cli::Command::Doap => {
                 print!("{}", rhein_server::xeps::doap());
                 Ok(())

@@ -3,7 +3,8 @@
 use crate::cli::ServeArgs;
 use anyhow::{Context, bail};
 use rhein_server::config::{ComponentConfig, HostConfig, ListenerConfig};
-use rhein_server::{Config, ListenerKind, Persistence, accounts};
+use rhein_server::{Config, ListenerKind, Persistence, accounts, invites};
+use rhein_storage::{InviteKind, NewInvite};
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let (config, persistence) = if args.ephemeral {
@@ -15,7 +16,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     init_logging(args.log.as_deref().unwrap_or(&config.server.log_level));
     let domain = config.hosts[0].domain.clone();
-    let server = rhein_server::start(config, persistence).await?;
+    let hosts: Vec<String> = config.hosts.iter().map(|h| h.domain.to_ascii_lowercase()).collect();
+    let server = rhein_server::start(config.clone(), persistence).await?;
 
     if args.ephemeral {
         for user in &args.users {
@@ -25,6 +27,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             accounts::add(&server.db, &domain, name, password).await.with_context(|| format!("creating {name}"))?;
         }
         let addr = |k| server.addr(k).map(|a| a.to_string());
+        let invite = match &args.invite {
+            None => None,
+            Some(inviter) => {
+                let https = server.addr(ListenerKind::Https).map(|a| a.port());
+                let creator = match inviter.as_str() {
+                    "" => None,
+                    name => Some(format!("{}@{domain}", accounts::prepare(name, &domain)?)),
+                };
+                let new =
+                    NewInvite { subscribe: creator.is_some(), creator, ..NewInvite::new(&domain, InviteKind::Account) };
+                let handout =
+                    invites::create(&server.db, &config, &new, https).await.context("creating the invitation")?;
+                Some(serde_json::json!({ "uri": handout.uri, "landing": handout.landing }))
+            }
+        };
         let ready = serde_json::json!({
             "domain": domain,
             "c2s": addr(ListenerKind::C2s),
@@ -33,12 +50,26 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             "https": addr(ListenerKind::Https),
             "component": addr(ListenerKind::Component),
             "s2s": addr(ListenerKind::S2s),
+            "invite": invite,
         });
         println!("{ready}");
-    } else if server.db.accounts().count().await? == 0 {
-        tracing::warn!("no accounts yet; create the first one with: rhein user add <name>");
+    } else if server.db.accounts().count().await? > 0 {
+        // A first-admin link from an earlier start must not outlive the server's first accounts.
+        for host in &hosts {
+            server.db.invites().revoke_first_admin(host).await?;
+        }
+    } else {
+        // The Snikket way: the operator gets a link that makes the first administrator. The
+        // token goes to the terminal (the journal under systemd), the log names only its id.
+        let https = server.addr(ListenerKind::Https).map(|a| a.port());
+        let handout = invites::first_admin(&server.db, &config, &domain, https).await?;
+        tracing::warn!(invite = %handout.invite.id, "no accounts yet; printed an invitation for the first administrator");
+        let link = handout.landing.as_deref().unwrap_or(&handout.uri);
         eprintln!(
-            "Rhein is running for {domain}. No accounts yet; create the first one with:\n    rhein user add <name>"
+            "Rhein is running for {domain}. No accounts yet: open this link to create the first \
+             administrator (valid for 7 days, once):\n    {link}\n  or in an XMPP app: {}\n  \
+             (or create an account with: rhein user add <name>)",
+            handout.uri
         );
     }
 
@@ -90,6 +121,7 @@ fn ephemeral_config(args: &ServeArgs) -> anyhow::Result<Config> {
             .with_context(|| format!("{}: expected a [modules] section", path.display()))?
             .modules;
     }
+    config.web.webchat_dir = args.webchat_dir.clone();
     config.server.log_level = "warn".into();
     Ok(config)
 }

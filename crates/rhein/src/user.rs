@@ -47,12 +47,18 @@ pub async fn run(command: UserCommand) -> anyhow::Result<()> {
 
 /// A running server keeps credentials in memory and learns of changes made here within
 /// this time: returning only after it means the change is in force when the command ends.
-async fn settle() {
+pub(crate) async fn settle() {
     tokio::time::sleep(rhein_storage::ACCOUNT_CHANGES_SETTLE).await;
 }
 
 /// Storage and host named by the config (or the embedded default).
 async fn open(target: &Target) -> anyhow::Result<(Db, String)> {
+    let (_, db, host) = open_config(target).await?;
+    Ok((db, host))
+}
+
+/// The configuration (or the embedded default), its storage, and the host named.
+pub(crate) async fn open_config(target: &Target) -> anyhow::Result<(Config, Db, String)> {
     let config = match &target.config {
         Some(path) => Config::load(path)?,
         None => Config::embedded_default(),
@@ -64,7 +70,7 @@ async fn open(target: &Target) -> anyhow::Result<(Db, String)> {
     };
     let url = config.server.storage_url();
     let db = Db::connect(&url).await.with_context(|| format!("opening storage {url}"))?;
-    Ok((db, host))
+    Ok((config, db, host))
 }
 
 /// The password from stdin, or prompted twice on a terminal without echo.

@@ -3,7 +3,7 @@
 
 use crate::{Router, sessions::Resource};
 use rhein_module::{
-    BoxFuture, Ctx, Flow, Interest, IqKind, ResourceInfo, RouterApi, Stage, Stanza, Targets, Unroutable,
+    BoxFuture, Ctx, Event, Flow, Interest, IqKind, ResourceInfo, RouterApi, Stage, Stanza, Targets, Unroutable,
 };
 use rhein_proto::xml::{self, StanzaKind};
 use rhein_proto::{BareJid, Broadcast, Element, FullJid, Jid, StanzaError};
@@ -388,5 +388,10 @@ impl RouterApi for Router {
 
     fn send_iq(&self, iq: Element, timeout: std::time::Duration) -> BoxFuture<'_, Option<Element>> {
         Box::pin(self.send_server_iq(iq, timeout))
+    }
+
+    fn emit(&self, host: &str, event: Event) -> BoxFuture<'_, ()> {
+        let host = host.to_owned();
+        Box::pin(async move { Router::emit(self, &host, event).await })
     }
 }

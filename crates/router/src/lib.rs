@@ -12,8 +12,8 @@ pub use remote::{AttachError, Federation};
 pub use rhein_module::Stanza;
 pub use sessions::{BindError, Outbound, SessionHandle};
 
-use rhein_module::{Bind2Feature, Bind2Hook, Ctx, Disco, Event, Registry, ServerInfo};
-use rhein_proto::{BareJid, Element, FullJid, StreamErrorCondition};
+use rhein_module::{Bind2Feature, Bind2Hook, Ctx, Disco, Event, IqKind, Registry, ServerInfo, Unauthenticated};
+use rhein_proto::{BareJid, Element, FullJid, StreamErrorCondition, xml};
 use rhein_storage::Db;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -102,6 +102,45 @@ impl Router {
     /// Extra stream features modules offer to authenticated clients.
     pub fn stream_features(&self) -> &[Element] {
         self.inner.registry.stream_features()
+    }
+
+    /// The module page serving `path` on the web listeners, if one does, with the context of
+    /// `host` (or of the first host, for a name that is none of ours).
+    pub fn web_page(&self, host: &str, path: &str) -> Option<(Ctx, rhein_module::web::WebHandler)> {
+        let handler = self.inner.registry.web_handler(path)?.clone();
+        let host = if self.is_host(host) { host.to_owned() } else { self.inner.hosts.iter().min()?.clone() };
+        Some((self.ctx(&host), handler))
+    }
+
+    /// Stream features modules offer before authentication (XEP-0077, XEP-0445).
+    pub fn pre_auth_features(&self) -> &[Element] {
+        self.inner.registry.pre_auth_features()
+    }
+
+    /// Answers an IQ a stream sent before authenticating, for `host`: the reply, or `None`
+    /// when no module answers such IQs there (the stream is then refused, RFC 6120 §6.4).
+    /// An error reply does not echo the request's payload, which may hold a password.
+    pub async fn pre_auth_iq(&self, host: &str, stream: Unauthenticated, iq: Element) -> Option<Element> {
+        let kind = match iq.attr("type") {
+            Some("get") => IqKind::Get,
+            Some("set") => IqKind::Set,
+            _ => return None,
+        };
+        let payload = iq.children().next()?;
+        let handler = self.inner.registry.pre_auth_handler(kind, &payload.ns(), payload.name())?.clone();
+        let mut reply = xml::reply_shell(&iq, "result");
+        xml::remove_attr(&mut reply, "to");
+        match handler(self.ctx(host), stream, iq).await {
+            Ok(Some(payload)) => {
+                reply.append_child(payload);
+            }
+            Ok(None) => {}
+            Err(error) => {
+                xml::set_attr(&mut reply, "type", "error");
+                reply.append_child(error.to_element());
+            }
+        }
+        Some(reply)
     }
 
     /// What modules let clients enable inside Bind2 (XEP-0386), in the order they registered.

@@ -32,6 +32,8 @@ async fn server() -> (Router, Session) {
         started: std::time::Instant::now(),
         upload_dir: std::env::temp_dir(),
         web_origin: Default::default(),
+        admins: Vec::new(),
+        webchat: false,
     });
     let router = Router::new([HOST.to_owned()], [], db, info, Registry::new());
     let romeo = connected(&router, "romeo@example.org/phone").await;

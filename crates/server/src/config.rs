@@ -39,6 +39,9 @@ pub struct WebSection {
     /// empty: any (sessions still need SASL). Requests without an Origin (non-browser
     /// clients) are always allowed.
     pub allowed_origins: Vec<String>,
+    /// A directory holding Converse.js's npm package (`deploy/webchat.sh` installs it):
+    /// served at `/webchat/`, and the webchat rooms and invitations point to.
+    pub webchat_dir: Option<PathBuf>,
 }
 
 /// `[s2s]`: federation settings.
@@ -116,11 +119,13 @@ pub struct ServerSection {
     pub storage: Option<String>,
     /// `error`, `warn`, `info`, `debug`, `trace`, or a tracing filter.
     pub log_level: String,
+    /// Administrators (bare JIDs), besides those an admin invite made.
+    pub admins: Vec<String>,
 }
 
 impl Default for ServerSection {
     fn default() -> Self {
-        Self { data_dir: PathBuf::from("rhein-data"), storage: None, log_level: "info".into() }
+        Self { data_dir: PathBuf::from("rhein-data"), storage: None, log_level: "info".into(), admins: Vec::new() }
     }
 }
 
@@ -313,7 +318,7 @@ impl Default for ModulesConfig {
 pub fn default_modules() -> Vec<String> {
     [
         "disco", "ping", "version", "last", "im", "private", "vcard", "blocking", "carbons", "mam", "push", "pep",
-        "muc", "mix", "upload",
+        "muc", "mix", "upload", "invites",
     ]
     .map(String::from)
     .to_vec()

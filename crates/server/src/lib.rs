@@ -5,6 +5,7 @@
 pub mod accounts;
 mod certs;
 pub mod config;
+pub mod invites;
 mod listener;
 pub mod modules;
 mod secret;
@@ -194,6 +195,8 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
         started: Instant::now(),
         upload_dir: upload_dir.clone(),
         web_origin: Default::default(),
+        admins: config.server.admins.iter().map(|a| a.to_lowercase()).collect(),
+        webchat: config.web.webchat_dir.is_some(),
     });
     let router = Router::new(
         hosts.clone(),
@@ -266,6 +269,7 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
                         body: Duration::from_secs(l.http_body_timeout_secs),
                         bosh_inactivity: Duration::from_secs(l.bosh_inactivity_secs),
                     },
+                    webchat_dir: config.web.webchat_dir.clone(),
                 }))
             }
             ListenerKind::S2s | ListenerKind::S2sTls => Service::S2s {

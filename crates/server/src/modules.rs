@@ -11,6 +11,7 @@ pub const SPECS: &[&[ModuleSpec]] = &[
     rhein_mod_muc::SPECS,
     rhein_mod_mix::SPECS,
     rhein_mod_upload::SPECS,
+    rhein_mod_invites::SPECS,
 ];
 
 /// The spec of a module by name.

@@ -37,6 +37,14 @@ pub const SUPPORTED: &[Supported] = &[
         "crates/mod-muc",
     ),
     x(49, "Private XML Storage", "1.2", "complete", "", "crates/mod-basic/src/private.rs"),
+    x(
+        50,
+        "Ad-Hoc Commands",
+        "1.3.0",
+        "partial",
+        "server commands in one or two steps (execute, complete, cancel); no prev/next",
+        "crates/mod-basic/src/commands.rs",
+    ),
     x(54, "vcard-temp", "1.3.0", "complete", "", "crates/mod-basic/src/vcard.rs"),
     x(
         59,
@@ -47,6 +55,14 @@ pub const SUPPORTED: &[Supported] = &[
         "crates/module/src/archive.rs",
     ),
     x(60, "Publish-Subscribe", "1.30.0", "partial", "the subset PEP uses", "crates/mod-pep"),
+    x(
+        77,
+        "In-Band Registration",
+        "2.4",
+        "complete",
+        "accounts: by invite (default), open (throttled) or closed; password change, removal",
+        "crates/mod-invites/src/registration.rs",
+    ),
     x(82, "XMPP Date and Time Profiles", "1.1.1", "complete", "", "crates/proto/src/time.rs"),
     x(92, "Software Version", "1.1", "complete", "", "crates/mod-basic/src/version.rs"),
     x(
@@ -155,6 +171,14 @@ pub const SUPPORTED: &[Supported] = &[
         "channels.<host>: create (named, ad hoc), join, leave, nicks, subscriptions, messages, MAM",
         "crates/mod-mix",
     ),
+    x(
+        379,
+        "Pre-Authenticated Roster Subscription",
+        "0.3.3",
+        "complete",
+        "a request with a token of the contact's invite is approved and asked back",
+        "crates/mod-im/src/invited.rs",
+    ),
     x(386, "Bind 2", "1.1.0", "complete", "carbons, SM and CSI inline; MAM metadata", "crates/c2s/src/sasl2.rs"),
     x(388, "Extensible SASL Profile", "1.0.4", "complete", "", "crates/c2s/src/auth.rs"),
     x(
@@ -164,6 +188,14 @@ pub const SUPPORTED: &[Supported] = &[
         "partial",
         "PEP to vCard and hash in every available presence; not vCard to PEP",
         "crates/mod-basic/src/vcard.rs",
+    ),
+    x(
+        401,
+        "Ad-hoc Account Invitation Generation",
+        "0.6.0",
+        "complete",
+        "invite and create-account commands; the new account and its inviter become contacts",
+        "crates/mod-invites/src/commands.rs",
     ),
     x(402, "PEP Native Bookmarks", "1.2.0", "complete", "", "crates/mod-pep/src/bookmarks.rs"),
     x(
@@ -224,6 +256,14 @@ pub const SUPPORTED: &[Supported] = &[
         "crates/mod-muc/src/room.rs",
     ),
     x(440, "SASL Channel-Binding Type Capability", "1.0.0", "complete", "", "crates/c2s/src/auth.rs"),
+    x(
+        445,
+        "Pre-Authenticated In-Band Registration",
+        "0.2.0",
+        "complete",
+        "tokens are single-use unless made reusable, checked at preauth, used at registration",
+        "crates/mod-invites/src/registration.rs",
+    ),
     x(
         452,
         "MUC Mention Notifications",

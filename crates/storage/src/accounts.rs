@@ -24,6 +24,13 @@ macro_rules! bind_credentials {
             .bind(&$c.argon2)
     };
 }
+pub(crate) use bind_credentials;
+
+/// Creates an account (binds host, username, the credentials, then the creation time); changes
+/// nothing if it exists.
+pub(crate) const INSERT: &str = "INSERT INTO account (host, username, salt, iterations, sha1_stored_key, \
+    sha1_server_key, sha256_stored_key, sha256_server_key, argon2, created_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (host, username) DO NOTHING";
 
 /// A write of one statement on `account` and the epoch bump, in one transaction; yields
 /// (rows changed, new epoch).
@@ -46,12 +53,9 @@ type CredRow = (Vec<u8>, i32, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>, String);
 impl Accounts<'_> {
     /// Creates an account; `false` if it already exists.
     pub async fn create(&self, host: &str, username: &str, c: &Credentials) -> Result<bool, StorageError> {
-        const SQL: &str = "INSERT INTO account (host, username, salt, iterations, sha1_stored_key, \
-            sha1_server_key, sha256_stored_key, sha256_server_key, argon2, created_at) \
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (host, username) DO NOTHING";
         let write = bumping_epoch!(
             self.db,
-            bind_credentials!(sqlx::query(SQL).bind(host).bind(username), c).bind(crate::now_ms())
+            bind_credentials!(sqlx::query(INSERT).bind(host).bind(username), c).bind(crate::now_ms())
         );
         self.written(&format!("{username}@{host}"), Written::Credentials, write).await
     }
@@ -78,6 +82,7 @@ impl Accounts<'_> {
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
+                sqlx::query("DELETE FROM invite WHERE creator = $1").bind(&bare).execute(&mut *tx).await?;
                 for table in crate::OWNED_TABLES {
                     let sql = format!("DELETE FROM {table} WHERE owner = $1");
                     sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&bare).execute(&mut *tx).await?;
@@ -143,6 +148,14 @@ impl Accounts<'_> {
         let row: Option<(i32,)> =
             on_pool!(self.db, |p| sqlx::query_as(SQL).bind(host).bind(username).fetch_optional(p).await)?;
         Ok(row.is_some())
+    }
+
+    /// Whether the account is a server administrator (made one by an invite or `rhein user`).
+    pub async fn is_admin(&self, host: &str, username: &str) -> Result<bool, StorageError> {
+        const SQL: &str = "SELECT admin FROM account WHERE host = $1 AND username = $2";
+        let row: Option<(bool,)> =
+            on_pool!(self.db, |p| sqlx::query_as(SQL).bind(host).bind(username).fetch_optional(p).await)?;
+        Ok(row.is_some_and(|(admin,)| admin))
     }
 
     /// Usernames of a host, sorted.

@@ -203,6 +203,9 @@ impl Db {
     pub fn blocklist(&self) -> crate::Blocklist<'_> {
         crate::Blocklist { db: self }
     }
+    pub fn invites(&self) -> crate::Invites<'_> {
+        crate::Invites { db: self }
+    }
     pub fn fast_tokens(&self) -> crate::FastTokens<'_> {
         crate::FastTokens { db: self }
     }

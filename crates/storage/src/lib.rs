@@ -38,6 +38,7 @@ mod cache;
 mod db;
 mod epoch;
 mod fast;
+mod invites;
 mod last_seen;
 mod migrate;
 mod muc;
@@ -54,6 +55,7 @@ pub use archive::{Archive, ArchiveDefault, ArchivePage, ArchivePrefs, ArchiveQue
 pub use db::{Db, now_ms};
 pub use epoch::ACCOUNT_CHANGES_SETTLE;
 pub use fast::FastTokens;
+pub use invites::{FIRST_ADMIN, Invite, InviteKind, Invites, NewInvite, NotRegistered, Refused};
 pub use muc::{AffiliationRow, Muc, RoomAffiliation, RoomPushRow, RoomRow};
 pub use offline::{Offline, OfflineMessage};
 pub use pubsub::{ItemPage, ItemRow, Pubsub};

@@ -37,6 +37,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(13, "0013_archive_count.sql"),
     migration!(14, "0014_account_epoch.sql"),
     migration!(15, "0015_account_removed.sql"),
+    migration!(16, "0016_invites.sql"),
 ];
 
 const BOOKKEEPING: &str =

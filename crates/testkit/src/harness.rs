@@ -76,6 +76,8 @@ impl ModuleHarness {
                 started: Instant::now(),
                 upload_dir: std::env::temp_dir(),
                 web_origin: Default::default(),
+                admins: Vec::new(),
+                webchat: false,
             }),
             disco: Arc::new(Default::default()),
         }
@@ -226,5 +228,10 @@ impl RouterApi for RecordingRouter {
     fn send_iq(&self, iq: Element, _timeout: std::time::Duration) -> BoxFuture<'_, Option<Element>> {
         self.record(iq);
         Box::pin(async { None })
+    }
+
+    /// Events stay inside the module under test: other modules are not there to hear them.
+    fn emit(&self, _host: &str, _event: rhein_module::Event) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
     }
 }

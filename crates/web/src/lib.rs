@@ -6,7 +6,9 @@
 mod bosh;
 mod bridge;
 mod discovery;
+mod pages;
 mod upload;
+mod webchat;
 mod websocket;
 
 use http_body_util::Full;
@@ -45,6 +47,8 @@ pub struct WebShared {
     /// session holds one for its life, refused past the per-address or global cap.
     pub sessions: Connections,
     pub timeouts: WebTimeouts,
+    /// Converse.js's npm package, served at `/webchat/` when set.
+    pub webchat_dir: Option<std::path::PathBuf>,
 }
 
 /// How long the HTTP side waits for its clients.
@@ -125,8 +129,11 @@ async fn route(shared: Arc<WebShared>, peer: SocketAddr, req: Request<Incoming>)
         (&Method::GET, "/.well-known/host-meta.json") => discovery::host_meta(&req, secure, true),
         (&Method::PUT, path) if path.starts_with("/upload/") => upload::put(shared, req).await,
         (&Method::GET | &Method::HEAD, path) if path.starts_with("/upload/") => upload::get(shared, req).await,
+        (&Method::GET | &Method::HEAD, path) if path == "/webchat" || path.starts_with("/webchat/") => {
+            webchat::serve(&shared, &req).await
+        }
         (&Method::OPTIONS, _) => discovery::preflight(),
-        _ => plain(StatusCode::NOT_FOUND, "not found"),
+        _ => pages::serve(&shared, peer, req).await.unwrap_or_else(|| plain(StatusCode::NOT_FOUND, "not found")),
     }
 }
 

@@ -1,0 +1,181 @@
+//! XEP-0077 In-Band Registration of accounts on the host: before authentication, the fields
+//! and the registration itself (with the XEP-0445 token the stream presented, or open, or
+//! not at all, as configured); after it, what is registered, password change and removal.
+
+use crate::{Invites, Registration};
+use rhein_module::{Ctx, Event, Iq, IqResult, PreAuth};
+use rhein_proto::register::{Preauth, Query};
+use rhein_proto::{BareJid, StanzaError};
+use rhein_sasl::Credentials;
+use rhein_storage::{Invite, InviteKind, NotRegistered};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// XEP-0445 §4: a token presented before registering. It is checked now (and its expiry
+/// only now) but used only by the registration that follows on this stream.
+pub(crate) async fn preauth(m: Arc<Invites>, ctx: Ctx, request: PreAuth<Preauth>) -> IqResult {
+    match ctx
+        .db
+        .invites()
+        .check(&request.payload.token, InviteKind::Account)
+        .await
+        .map_err(rhein_module::storage_failure)?
+    {
+        Ok(_) => {
+            m.tokens.put(request.stream.stream, request.payload.token);
+            Ok(None)
+        }
+        Err(refused) => Err(StanzaError::item_not_found().with_text(refused.to_string())),
+    }
+}
+
+/// §3.1: the fields to fill in, where registering is possible for this stream.
+pub(crate) async fn fields(m: Arc<Invites>, _ctx: Ctx, request: PreAuth<Query>) -> IqResult {
+    let invited = m.tokens.get(&request.stream.stream).is_some();
+    if !invited && m.config.registration != Registration::Open {
+        return Err(needs_invite());
+    }
+    let query = Query {
+        instructions: Some("Choose a username and a password.".into()),
+        username: Some(String::new()),
+        password: Some(String::new()),
+        ..Query::default()
+    };
+    Ok(Some(query.into()))
+}
+
+pub(crate) fn needs_invite() -> StanzaError {
+    StanzaError::not_allowed().with_text("registration needs an invitation (a XEP-0445 token)")
+}
+
+/// §3.1: creates the account, with the stream's token or as open registration allows.
+pub(crate) async fn register(m: Arc<Invites>, ctx: Ctx, request: PreAuth<Query>) -> IqResult {
+    let query = &request.payload;
+    if query.remove {
+        return Err(StanzaError::not_authorized().with_text("log in to remove your account"));
+    }
+    let (Some(username), Some(password)) = query.credentials() else {
+        return Err(StanzaError::not_acceptable().with_text("a username and a password are required"));
+    };
+    let token = m.tokens.get(&request.stream.stream);
+    m.create_account(&ctx, username, password, token.as_deref(), request.stream.peer).await?;
+    m.tokens.forget(&request.stream.stream);
+    Ok(None)
+}
+
+impl Invites {
+    /// Creates `username` with `password`, with an invite's token or as open registration
+    /// allows: the one path of in-band registration and of the landing page's form. The
+    /// account and what its invite gives it; a refusal says why.
+    pub(crate) async fn create_account(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        password: &str,
+        token: Option<&str>,
+        peer: IpAddr,
+    ) -> Result<(BareJid, Option<Invite>), StanzaError> {
+        match (self.config.registration, token) {
+            (Registration::Closed, _) => {
+                return Err(StanzaError::not_allowed().with_text("this server does not create accounts here"));
+            }
+            (Registration::Invite, None) => return Err(needs_invite()),
+            (Registration::Open, None) if self.registered_from.get(&peer).is_some() => {
+                let wait = self.config.open_registration_interval_secs.div_ceil(60);
+                return Err(StanzaError::resource_constraint()
+                    .with_text(format!("one new account per address every {wait} minutes: try again later")));
+            }
+            _ => {}
+        }
+        let username = localpart(ctx, username)?;
+        self.check_password(password)?;
+        let credentials = derive(password).await;
+        let outcome = ctx.db.invites().register(&ctx.host, &username, &credentials, token).await;
+        let invite = outcome.map_err(rhein_module::storage_failure)?.map_err(refusal)?;
+        if token.is_none() {
+            self.registered_from.put(peer, ());
+        }
+        let account = BareJid::new(&format!("{username}@{}", ctx.host)).map_err(|_| StanzaError::jid_malformed())?;
+        tracing::info!(%account, invited = invite.is_some(), "account registered");
+        if let Some(invite) = &invite {
+            welcome(ctx, account.clone(), invite.clone()).await;
+        }
+        Ok((account, invite))
+    }
+
+    /// Refuses a password shorter than configured.
+    fn check_password(&self, password: &str) -> Result<(), StanzaError> {
+        let min = self.config.min_password_length.max(1);
+        if password.chars().count() < min {
+            return Err(
+                StanzaError::not_acceptable().with_text(format!("the password needs at least {min} characters"))
+            );
+        }
+        Ok(())
+    }
+}
+
+/// What a new account gets from its invite, told to the modules that give it.
+async fn welcome(ctx: &Ctx, account: BareJid, invite: Invite) {
+    let inviter = invite.creator.filter(|_| invite.subscribe).and_then(|c| BareJid::new(&c).ok());
+    let rooms = invite.rooms.iter().filter_map(|r| BareJid::new(r).ok()).collect();
+    let event = Event::Invited { account, inviter, groups: invite.groups, rooms };
+    ctx.router.emit(&ctx.host, event).await;
+}
+
+/// How a registration storage refused is answered (XEP-0077 §3.1, XEP-0445 §4).
+fn refusal(refused: NotRegistered) -> StanzaError {
+    let text = refused.to_string();
+    match refused {
+        NotRegistered::Invite(_) => StanzaError::not_authorized(),
+        NotRegistered::Taken | NotRegistered::Reserved => StanzaError::conflict(),
+        NotRegistered::OtherName(_) => StanzaError::not_acceptable(),
+    }
+    .with_text(text)
+}
+
+/// `username` prepared as a local part of the host (RFC 7622), or `not-acceptable`.
+pub(crate) fn localpart(ctx: &Ctx, username: &str) -> Result<String, StanzaError> {
+    BareJid::new(&format!("{username}@{}", ctx.host))
+        .ok()
+        .and_then(|jid| jid.node().map(|n| n.as_str().to_owned()))
+        .ok_or_else(|| StanzaError::not_acceptable().with_text(format!("{username:?} is not a valid username")))
+}
+
+/// Credentials derived off the async runtime (argon2 and PBKDF2 take a while on purpose).
+async fn derive(password: &str) -> Credentials {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || Credentials::derive(&password))
+        .await
+        .unwrap_or_else(|_| Credentials::derive(""))
+}
+
+/// §3.1 for a logged-in account: registered, under this username.
+pub(crate) async fn registered(_ctx: Ctx, iq: Iq<Query>) -> IqResult {
+    let me = iq.own()?.to_bare();
+    let username = me.node().map(|n| n.as_str().to_owned());
+    Ok(Some(Query { registered: true, username, password: Some(String::new()), ..Query::default() }.into()))
+}
+
+/// §3.2 and §3.3 for a logged-in account: removal (its sessions end with `not-authorized`),
+/// or a new password for its own username.
+pub(crate) async fn change(m: Arc<Invites>, ctx: Ctx, iq: Iq<Query>) -> IqResult {
+    let me = iq.own()?.to_bare();
+    let Some(user) = me.node().map(|n| n.as_str().to_owned()) else { return Err(StanzaError::bad_request()) };
+    if iq.payload.remove {
+        ctx.db.accounts().delete(&ctx.host, &user).await.map_err(rhein_module::storage_failure)?;
+        tracing::info!(account = %me, "account removed in-band");
+        return Ok(None);
+    }
+    let (Some(username), Some(password)) = iq.payload.credentials() else {
+        return Err(StanzaError::bad_request().with_text("a username and a new password are required"));
+    };
+    if localpart(&ctx, username)? != user {
+        return Err(StanzaError::not_authorized().with_text("you can change only your own password"));
+    }
+    m.check_password(password)?;
+    let credentials = derive(password).await;
+    ctx.db.accounts().set_credentials(&ctx.host, &user, &credentials).await.map_err(rhein_module::storage_failure)?;
+    tracing::info!(account = %me, "password changed in-band");
+    Ok(None)
+}
