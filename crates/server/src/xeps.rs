@@ -280,6 +280,14 @@ pub const SUPPORTED: &[Supported] = &[
         "HT-SHA-256-EXPR/ENDP/NONE; logins in TLS 0-RTT early data with replay counts",
         "crates/c2s/src/sasl2.rs",
     ),
+    x(
+        488,
+        "MUC Token Invite",
+        "0.1.0",
+        "complete",
+        "tokens are invites in storage; a list names each by its id, which revokes too",
+        "crates/mod-muc/src/tokens.rs",
+    ),
     x(486, "MUC Avatars", "0.1.0", "complete", "", "crates/mod-muc/src/owner.rs"),
 ];
 
