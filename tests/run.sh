@@ -124,6 +124,9 @@ if ! command -v chromium >/dev/null; then
 fi
 # The test's server takes port 443 of localhost, where Converse looks for host-meta.
 as_root node tests/browser/converse.mjs "$root/target/debug/rhein" "$root/target/browser-artifacts"
+
+step "an invitation in headless Chromium: landing page, registration form, webchat, room link"
+as_root node tests/browser/invite.mjs "$root/target/debug/rhein" "$root/target/browser-artifacts"
 echo "screenshots in target/browser-artifacts/"
 
 step "all tests passed"

@@ -111,9 +111,11 @@ async fn registration_is_refused_with_the_reason() {
     let db = &server.running().db;
     let mut c = newcomer(&server).await;
     let fields = c.iq("<iq type='get' id='f'><query xmlns='jabber:iq:register'/></iq>").await;
-    assert_eq!(error_condition(&fields).as_deref(), Some("not-allowed"), "invite-only by default");
+    let instructions = fields.get_child("query", ns::REGISTER).and_then(|q| q.get_child("instructions", ns::REGISTER));
+    assert!(instructions.unwrap().text().contains("needs an invitation"), "invite-only by default: {fields:?}");
     let uninvited = register(&mut c, "eve", PW).await;
     assert_eq!(error_condition(&uninvited).as_deref(), Some("not-allowed"));
+    assert_eq!(error_text(&uninvited), "registration needs an invitation (a XEP-0445 token)");
     assert!(uninvited.get_child("query", ns::REGISTER).is_none(), "the password is not echoed");
 
     let unknown = preauth(&mut c, "0123456789abcdef").await;

@@ -1097,7 +1097,7 @@ async fn room_invite_links_and_tokens_let_newcomers_in() {
         crate::web::https(&server, "GET", &format!("https://localhost/join/{room}?token={token}"), "", b"").await;
     assert!(status.contains("200"), "{status}");
     assert!(page.contains("Join the room Tea time"), "{page}");
-    assert!(page.contains("2 people are in the room now."), "a public room shows its occupants: {page}");
+    assert!(page.contains("People in the room now: 2."), "a public room shows its occupants: {page}");
     assert!(page.contains(&format!("xmpp:{room}?join;password={token}")));
     let (status, _, _) =
         crate::web::https(&server, "GET", "https://localhost/join/nothing@conference.localhost", "", b"").await;

@@ -126,6 +126,15 @@ fn unusable(strings: &Strings, refused: Refused) -> WebResponse {
     render(status, page)
 }
 
+/// A moment as people read it: `2026-12-14 02:47 UTC`.
+fn readable_date(ms: i64) -> String {
+    let stamp = rhein_proto::time::datetime(ms);
+    match (stamp.get(..10), stamp.get(11..16)) {
+        (Some(day), Some(time)) => format!("{day} {time} UTC"),
+        _ => stamp,
+    }
+}
+
 /// An SVG drawing of a QR code of `text`, to put inline in a page.
 pub(crate) fn qr_svg(text: &str) -> String {
     match qrcode::QrCode::new(text.as_bytes()) {
@@ -195,7 +204,7 @@ impl Invites {
             clients: &self.config.clients,
             form,
             host,
-            expires: strings.get("expires", &[("date", &rhein_proto::time::datetime(invite.expires_at))]),
+            expires: strings.get("expires", &[("date", &readable_date(invite.expires_at))]),
         };
         let secure = if request.secure { "; Secure" } else { "" };
         let cookie = format!("{COOKIE}={csrf}; Path=/invite/; HttpOnly; SameSite=Strict{secure}");

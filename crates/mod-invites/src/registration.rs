@@ -29,14 +29,16 @@ pub(crate) async fn preauth(m: Arc<Invites>, ctx: Ctx, request: PreAuth<Preauth>
     }
 }
 
-/// §3.1: the fields to fill in, where registering is possible for this stream.
+/// §3.1: the fields to fill in. Asked before a token was presented, the instructions say that
+/// one is needed (clients ask for the fields first, whatever they do next).
 pub(crate) async fn fields(m: Arc<Invites>, _ctx: Ctx, request: PreAuth<Query>) -> IqResult {
     let invited = m.tokens.get(&request.stream.stream).is_some();
-    if !invited && m.config.registration != Registration::Open {
-        return Err(needs_invite());
-    }
+    let instructions = match (invited, m.config.registration) {
+        (false, Registration::Invite) => "Registration needs an invitation: present its token (XEP-0445) first.",
+        _ => "Choose a username and a password.",
+    };
     let query = Query {
-        instructions: Some("Choose a username and a password.".into()),
+        instructions: Some(instructions.into()),
         username: Some(String::new()),
         password: Some(String::new()),
         ..Query::default()

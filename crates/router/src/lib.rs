@@ -13,7 +13,7 @@ pub use rhein_module::Stanza;
 pub use sessions::{BindError, Outbound, SessionHandle};
 
 use rhein_module::{Bind2Feature, Bind2Hook, Ctx, Disco, Event, IqKind, Registry, ServerInfo, Unauthenticated};
-use rhein_proto::{BareJid, Element, FullJid, StreamErrorCondition, xml};
+use rhein_proto::{BareJid, Element, FullJid, StanzaError, StreamErrorCondition, xml};
 use rhein_storage::Db;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -130,6 +130,12 @@ impl Router {
         let handler = self.inner.registry.pre_auth_handler(kind, &payload.ns(), payload.name())?.clone();
         let mut reply = xml::reply_shell(&iq, "result");
         xml::remove_attr(&mut reply, "to");
+        if iq.children().count() != 1 {
+            xml::set_attr(&mut reply, "type", "error");
+            let error = StanzaError::bad_request().with_text("an IQ get or set carries exactly one payload");
+            reply.append_child(error.to_element());
+            return Some(reply);
+        }
         match handler(self.ctx(host), stream, iq).await {
             Ok(Some(payload)) => {
                 reply.append_child(payload);

@@ -49,6 +49,7 @@ converse.initialize({{
   locked_domain: '{host}',
   auto_reconnect: true,
   auto_join_rooms: room ? [room] : [],
+  muc_nickname_from_jid: true,
   allow_registration: false,
 }});
 </script>
