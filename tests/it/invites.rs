@@ -196,6 +196,16 @@ async fn an_account_invite_reserves_its_username_and_only_admins_make_one() {
     assert_eq!(first.attr("status"), Some("executing"), "the form comes first");
     let session = first.attr("sessionid").unwrap().to_owned();
     assert!(first.get_child("x", ns::DATA).is_some_and(|x| x.attr("type") == Some("form")));
+    let dropped = run_command(&mut alice, ns::CREATE_ACCOUNT_COMMAND, "").await;
+    let cancel = alice
+        .iq(&format!(
+            "<iq type='set' id='cancel' to='localhost'><command xmlns='{}' node='{}' sessionid='{}' action='cancel'/></iq>",
+            ns::COMMANDS,
+            ns::CREATE_ACCOUNT_COMMAND,
+            dropped.attr("sessionid").unwrap()
+        ))
+        .await;
+    assert_eq!(cancel.get_child("command", ns::COMMANDS).unwrap().attr("status"), Some("canceled"));
     let done = alice
         .iq(&format!(
             "<iq type='set' id='c2' to='localhost'><command xmlns='{}' node='{}' sessionid='{session}' action='complete'>\

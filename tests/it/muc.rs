@@ -1119,6 +1119,14 @@ async fn room_invite_links_and_tokens_let_newcomers_in() {
         .await;
     assert_eq!(reg.attr("type"), Some("result"), "{reg:?}");
     let mut dave = server.client("dave", "a long password").await;
+    // The room is bookmarked for him, to be joined automatically (XEP-0402).
+    let bookmarks = dave
+        .iq("<iq type='get' id='bm'><pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='urn:xmpp:bookmarks:1'/></pubsub></iq>")
+        .await;
+    let items = bookmarks.get_child("pubsub", ns::PUBSUB).and_then(|p| p.get_child("items", ns::PUBSUB)).unwrap();
+    let item = items.get_child("item", ns::PUBSUB).expect("a bookmark");
+    let conference = item.get_child("conference", "urn:xmpp:bookmarks:1").unwrap();
+    assert_eq!((item.attr("id"), conference.attr("autojoin")), (Some(room), Some("true")));
     join(&mut dave, room, "dave", "").await;
     let own = dave.expect(presence_from(&format!("{room}/dave"))).await;
     assert_eq!(muc_item(&own).0, "member");

@@ -4,7 +4,8 @@
 //! there (URL bookmarks).
 
 use crate::service::Pep;
-use rhein_module::{Ctx, Flow, Stanza, storage_failure};
+use rhein_module::{Ctx, Event, Flow, Stanza, storage_failure};
+use rhein_proto::jid::ResourcePart;
 use rhein_proto::parsers::bookmarks::{Conference, Storage, Url};
 use rhein_proto::parsers::bookmarks2;
 use rhein_proto::{BareJid, Element, StanzaError, ns, xml};
@@ -59,6 +60,25 @@ fn to_legacy(row: &ItemRow) -> Option<Conference> {
 fn from_legacy(c: Conference, publisher: &str) -> ItemRow {
     let (room, conference) = c.into_bookmarks2();
     ItemRow { id: room.to_string(), publisher: publisher.to_owned(), payload: xml::to_string(&conference.into()) }
+}
+
+/// `Event::Invited`: the rooms of the invite that created an account become its bookmarks,
+/// joined automatically (XEP-0402 §3), so that its first client enters them.
+pub(crate) async fn invited(pep: Arc<Pep>, ctx: Ctx, event: Event) {
+    let Event::Invited { account, rooms, .. } = event else { return };
+    let nick = account.node().and_then(|n| ResourcePart::new(n.as_str()).ok()).map(Into::into);
+    for room in rooms {
+        let conference =
+            bookmarks2::Conference { autojoin: true, name: None, nick: nick.clone(), password: None, extensions: None };
+        let row = ItemRow {
+            id: room.to_string(),
+            publisher: account.to_string(),
+            payload: xml::to_string(&conference.into()),
+        };
+        if let Err(e) = pep.publish(&ctx, &account, ns::BOOKMARKS, row, None).await {
+            tracing::warn!(%account, %room, error = ?e, "could not bookmark an invite's room");
+        }
+    }
 }
 
 /// The URL bookmarks private storage keeps (conferences live in PEP).

@@ -110,6 +110,8 @@ impl Module for service::Pep {
             |_, s| bookmarks::is_legacy_request(&s.el),
             move |ctx, el| bookmarks::intercept(this.clone(), ctx, el),
         );
+        let this = self.clone();
+        reg.on_event(move |ctx, ev| bookmarks::invited(this.clone(), ctx, ev));
         reg.on_event(move |_ctx, ev| {
             if let Event::SessionClosed { jid, .. } = ev {
                 self.caps.forget(&jid);
