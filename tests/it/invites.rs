@@ -256,7 +256,8 @@ async fn closed_registration_offers_nothing() {
 async fn a_logged_in_user_changes_the_password_and_removes_the_account() {
     let server = server_with("invite").await;
     let mut bob = server.client("bob", PW).await;
-    let info = bob.iq("<iq type='get' id='i'><query xmlns='jabber:iq:register'/></iq>").await;
+    // Clients send these to their domain (Conversations, Gajim) or to no one: both are theirs.
+    let info = bob.iq("<iq type='get' id='i' to='localhost'><query xmlns='jabber:iq:register'/></iq>").await;
     let query = info.get_child("query", ns::REGISTER).unwrap();
     assert!(query.has_child("registered", ns::REGISTER));
     assert_eq!(query.get_child("username", ns::REGISTER).map(Element::text).as_deref(), Some("bob"));
@@ -312,8 +313,8 @@ async fn a_preauthenticated_subscription_is_approved_and_asked_back() {
     for seen in bob.drain_backlog() {
         assert!(!(seen.name() == "presence" && seen.attr("type") == Some("subscribe")), "no request reached bob");
     }
-    let reused = server.running().db.invites().check(&token, InviteKind::Contact).await.unwrap();
-    assert!(reused.is_err(), "the token is spent");
+    let spent = server.running().db.invites().find(&token).await.unwrap().unwrap();
+    assert_eq!(spent.uses_left, 0, "the token is spent");
 }
 
 /// The landing page: who invites, the link and its QR code, apps, and a form that creates the
@@ -325,7 +326,7 @@ async fn the_landing_page_shows_the_invite_and_registers_through_its_form() {
     let alice_invite = NewInvite {
         creator: Some("alice@localhost".into()),
         subscribe: true,
-        ..NewInvite::new("localhost", InviteKind::Account)
+        ..NewInvite::new("localhost", InviteKind::User)
     };
     let (_, token) = server.running().db.invites().create(&alice_invite).await.unwrap();
     let url = format!("https://localhost/invite/{token}");
@@ -373,6 +374,14 @@ async fn the_landing_page_shows_the_invite_and_registers_through_its_form() {
     let roster = carol.iq("<iq type='get' id='r'><query xmlns='jabber:iq:roster'/></iq>").await;
     let item = roster.get_child("query", ns::ROSTER).and_then(|q| q.get_child("item", ns::ROSTER)).unwrap();
     assert_eq!((item.attr("jid"), item.attr("subscription")), (Some("alice@localhost"), Some("both")));
+
+    // A contact invitation (XEP-0379 only) offers apps, not an account.
+    let contact =
+        NewInvite { creator: Some("alice@localhost".into()), ..NewInvite::new("localhost", InviteKind::Contact) };
+    let (_, contact_token) = server.running().db.invites().create(&contact).await.unwrap();
+    let (status, _, page) = https(&server, "GET", &format!("https://localhost/invite/{contact_token}"), "", b"").await;
+    assert!(status.contains("200") && page.contains("xmpp:alice@localhost?roster;preauth="), "{page}");
+    assert!(!page.contains("<form"), "no account to create with a contact invitation");
 
     let (status, _, used) = https(&server, "GET", &url, "", b"").await;
     assert!(status.contains("410") && used.contains("has been used already"), "{status}: {used}");

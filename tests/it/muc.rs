@@ -1092,6 +1092,17 @@ async fn room_invite_links_and_tokens_let_newcomers_in() {
     let refused = carol.expect(|e| e.name() == "presence" && e.attr("type") == Some("error")).await;
     assert_eq!(error_condition(&refused).as_deref(), Some("registration-required"), "revoked");
 
+    // In an open room a token grants nothing: membership there would give back the voice a
+    // moderator can take away.
+    let open_room = "garden@conference.localhost";
+    create(&mut alice, open_room, "alice", "").await;
+    let open_token =
+        alice.iq(&format!("<iq type='set' id='t5' to='{open_room}'><request xmlns='{TOKENS}'/></iq>")).await;
+    let open_token = open_token.get_child("token", TOKENS).unwrap().text();
+    join(&mut carol, open_room, "carol", &format!("<password>{open_token}</password>")).await;
+    let own = carol.expect(presence_from(&format!("{open_room}/carol"))).await;
+    assert_eq!(muc_item(&own).0, "none");
+
     // The landing page.
     let (status, _, page) =
         crate::web::https(&server, "GET", &format!("https://localhost/join/{room}?token={token}"), "", b"").await;

@@ -52,7 +52,11 @@ pub(crate) fn token(el: &Element) -> Option<String> {
 pub(crate) async fn redeem(ctx: &Ctx, owner: &BareJid, contact: &BareJid, token: &str) -> Result<bool, StanzaError> {
     let owns = |invite: &Invite| {
         invite.creator.as_deref() == Some(owner.as_str())
-            && (invite.kind == InviteKind::Contact || (invite.kind == InviteKind::Account && invite.subscribe))
+            && match invite.kind {
+                InviteKind::Contact | InviteKind::User => true,
+                InviteKind::Account => invite.subscribe,
+                InviteKind::Room => false,
+            }
     };
     match ctx.db.invites().take(token, owns).await.map_err(internal)? {
         Ok(_) => {

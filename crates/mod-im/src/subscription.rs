@@ -134,10 +134,13 @@ pub(crate) async fn inbound(
     match kind {
         "subscribe" => {
             let known = current.is_some();
+            // A token is used only where it can do its work: not for a full roster.
             let preauthorized = match (&current, invited::token(&el)) {
                 (Some(r), _) if r.subscription.from() || r.approved => false,
-                (_, Some(token)) => invited::redeem(ctx, owner, contact, &token).await?,
-                (_, None) => false,
+                (_, Some(token)) if known || limit.has_room(ctx, owner).await? => {
+                    invited::redeem(ctx, owner, contact, &token).await?
+                }
+                _ => false,
             };
             let newly_approved = match current {
                 Some(r) if r.subscription.from() => false,

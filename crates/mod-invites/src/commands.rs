@@ -16,7 +16,7 @@ pub(crate) async fn invite(m: Arc<Invites>, ctx: Ctx, iq: Iq<Command>) -> Result
     let requester = iq.from.to_bare();
     let may_bring_accounts =
         m.config.registration != Registration::Closed && (m.config.users_may_invite || ctx.is_admin(&requester).await);
-    let kind = if may_bring_accounts { InviteKind::Account } else { InviteKind::Contact };
+    let kind = if may_bring_accounts { InviteKind::User } else { InviteKind::Contact };
     let new = NewInvite {
         creator: Some(requester.to_string()),
         subscribe: true,
@@ -24,7 +24,8 @@ pub(crate) async fn invite(m: Arc<Invites>, ctx: Ctx, iq: Iq<Command>) -> Result
         ..NewInvite::new(&ctx.host, kind)
     };
     let form = m.create(&ctx, &new).await?;
-    Ok(Command::completed(ns::INVITE_COMMAND, iq.payload.sessionid, Some(form)))
+    let session = iq.payload.sessionid.unwrap_or_else(session_id);
+    Ok(Command::completed(ns::INVITE_COMMAND, Some(session), Some(form)))
 }
 
 /// `urn:xmpp:invite#create-account`: the form first (§3.5), the invitation once it comes
@@ -96,10 +97,14 @@ impl Invites {
 
     /// A username an account invite may reserve: valid, and neither taken nor reserved.
     async fn available_name(&self, ctx: &Ctx, name: &str) -> Result<String, StanzaError> {
-        let user = crate::registration::localpart(ctx, name)?;
+        let user = crate::registration::localpart(&ctx.host, name)?;
         let taken = ctx.db.accounts().exists(&ctx.host, &user).await.map_err(rhein_module::storage_failure)?;
         if taken {
             return Err(StanzaError::conflict().with_text(format!("{user}@{} exists already", ctx.host)));
+        }
+        let reserved = ctx.db.invites().reserved(&ctx.host, &user).await.map_err(rhein_module::storage_failure)?;
+        if reserved {
+            return Err(StanzaError::conflict().with_text(format!("another invitation is for {user}")));
         }
         Ok(user)
     }

@@ -101,6 +101,9 @@ fn build(table: &toml::Table) -> Result<Arc<dyn Module>, ModuleError> {
     Ok(Arc::new(Invites::new(config)))
 }
 
+/// Password derivations (argon2 and PBKDF2) at once: as many as the machine's two cores take.
+const DERIVATIONS: usize = 2;
+
 /// Unauthenticated streams kept track of at most (a token each).
 const STREAMS: usize = 10_000;
 
@@ -113,6 +116,8 @@ pub struct Invites {
     registered_from: Recent<IpAddr, ()>,
     /// Landing-page forms each address submitted lately.
     page_attempts: Recent<IpAddr, u32>,
+    /// Password derivations under way at most (registrations and password changes).
+    derivations: tokio::sync::Semaphore,
 }
 
 impl Invites {
@@ -123,6 +128,7 @@ impl Invites {
             tokens: Recent::new(Duration::from_secs(600), STREAMS),
             registered_from: Recent::new(interval, STREAMS),
             page_attempts: Recent::new(Duration::from_secs(600), STREAMS),
+            derivations: tokio::sync::Semaphore::new(DERIVATIONS),
             config,
         }
     }

@@ -3,15 +3,13 @@
 
 use rhein_storage::{Invite, InviteKind};
 
-/// The `xmpp:` URI of an invite made with `token`: a contact invite names its creator
-/// (`?roster`, with `ibr=y` when it also lets the invitee register here); an account invite
-/// names the account it is for, or only the host (`?register`).
+/// The `xmpp:` URI of an invite made with `token`: a contact or user invitation names its
+/// creator (`?roster`, with `ibr=y` when it also lets the invitee register here); an account
+/// invitation names the account it is for, or only the host (`?register`, XEP-0401 §3.5).
 pub fn uri(invite: &Invite, token: &str) -> String {
     match (invite.kind, &invite.creator) {
         (InviteKind::Contact, Some(creator)) => format!("xmpp:{}?roster;preauth={token}", iri(creator)),
-        (InviteKind::Account, Some(creator)) if invite.subscribe && invite.username.is_none() => {
-            format!("xmpp:{}?roster;preauth={token};ibr=y", iri(creator))
-        }
+        (InviteKind::User, Some(creator)) => format!("xmpp:{}?roster;preauth={token};ibr=y", iri(creator)),
         (InviteKind::Room, _) => match invite.rooms.first() {
             Some(room) => format!("xmpp:{}?join;password={token}", iri(room)),
             None => format!("xmpp:{}?register;preauth={token}", iri(&invite.host)),
@@ -75,13 +73,15 @@ mod tests {
         let alice = Some("alice@example.org".to_owned());
         let contact = NewInvite { creator: alice.clone(), ..NewInvite::new("example.org", InviteKind::Contact) };
         assert_eq!(uri(&invite(contact), "T"), "xmpp:alice@example.org?roster;preauth=T");
-        let with_ibr =
-            NewInvite { creator: alice, subscribe: true, ..NewInvite::new("example.org", InviteKind::Account) };
+        let with_ibr = NewInvite { creator: alice.clone(), ..NewInvite::new("example.org", InviteKind::User) };
         assert_eq!(uri(&invite(with_ibr), "T"), "xmpp:alice@example.org?roster;preauth=T;ibr=y");
         let named = NewInvite { username: Some("juliet".into()), ..NewInvite::new("example.org", InviteKind::Account) };
         assert_eq!(uri(&invite(named), "T"), "xmpp:juliet@example.org?register;preauth=T");
         let open = NewInvite::new("example.org", InviteKind::Account);
         assert_eq!(uri(&invite(open), "T"), "xmpp:example.org?register;preauth=T");
+        let made_by_alice =
+            NewInvite { creator: alice, subscribe: true, ..NewInvite::new("example.org", InviteKind::Account) };
+        assert_eq!(uri(&invite(made_by_alice), "T"), "xmpp:example.org?register;preauth=T", "§3.5, whoever made it");
         let room = NewInvite {
             rooms: vec!["tea@conference.example.org".into()],
             ..NewInvite::new("example.org", InviteKind::Room)

@@ -163,8 +163,8 @@ impl Invites {
     /// The page, with a fresh form secret (set as a cookie too) and, after a refused
     /// submission, the username given and what was wrong.
     fn landing(&self, visit: &Visit<'_>, error: Option<(String, String)>) -> WebResponse {
-        let Visit { ctx, strings, invite, token, request } = *visit;
-        let host = &*ctx.host;
+        let Visit { strings, invite, token, request, .. } = *visit;
+        let host = invite.host.as_str();
         let uri = links::uri(invite, token);
         let inviter = invite.creator.as_deref();
         let title = match inviter {
@@ -172,7 +172,7 @@ impl Invites {
             None => strings.get("invited", &[("host", host)]),
         };
         let csrf = rhein_proto::xml::random_id();
-        let registers = invite.kind == InviteKind::Account && self.config.registration != Registration::Closed;
+        let registers = invite.kind.registers() && self.config.registration != Registration::Closed;
         let (username, error) = error.map(|(u, e)| (u, Some(e))).unwrap_or_default();
         let form = registers.then(|| {
             let min = self.config.min_password_length.max(1).to_string();
@@ -218,7 +218,7 @@ impl Invites {
         let field = |name: &str| form.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str()).unwrap_or_default();
         let username = invite.username.clone().unwrap_or_else(|| field("username").trim().to_owned());
         let again = |error: String| self.landing(visit, Some((username.clone(), error)));
-        if self.page_attempts.count(request.peer) > ATTEMPTS {
+        if self.page_attempts.count(crate::recent::address_key(request.peer)) > ATTEMPTS {
             return again(strings.get("too_many", &[]));
         }
         let secret = field("csrf");
@@ -228,14 +228,14 @@ impl Invites {
         if field("password") != field("password2") {
             return again(strings.get("passwords_differ", &[]));
         }
-        match self.create_account(ctx, &username, field("password"), Some(token), request.peer).await {
+        match self.create_account(ctx, &invite.host, &username, field("password"), Some(token), request.peer).await {
             Ok((account, used)) => {
                 let contact = used
                     .and_then(|i| i.creator.filter(|_| i.subscribe))
                     .map(|inviter| strings.get("contact_added", &[("inviter", &inviter)]));
                 let page = WelcomePage {
                     lang: strings.lang,
-                    title: strings.get("welcome_title", &[("host", &ctx.host)]),
+                    title: strings.get("welcome_title", &[("host", &invite.host)]),
                     your_address: strings.get("your_address", &[]),
                     jid: account.to_string(),
                     how_to_log_in: strings.get("how_to_log_in", &[]),

@@ -7,7 +7,7 @@ use rhein_module::{Ctx, Event, Iq, IqResult, PreAuth};
 use rhein_proto::register::{Preauth, Query};
 use rhein_proto::{BareJid, StanzaError};
 use rhein_sasl::Credentials;
-use rhein_storage::{Invite, InviteKind, NotRegistered};
+use rhein_storage::{Invite, NotRegistered};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -17,7 +17,7 @@ pub(crate) async fn preauth(m: Arc<Invites>, ctx: Ctx, request: PreAuth<Preauth>
     match ctx
         .db
         .invites()
-        .check(&request.payload.token, InviteKind::Account)
+        .check_registration(&ctx.host, &request.payload.token)
         .await
         .map_err(rhein_module::storage_failure)?
     {
@@ -60,18 +60,22 @@ pub(crate) async fn register(m: Arc<Invites>, ctx: Ctx, request: PreAuth<Query>)
         return Err(StanzaError::not_acceptable().with_text("a username and a password are required"));
     };
     let token = m.tokens.get(&request.stream.stream);
-    m.create_account(&ctx, username, password, token.as_deref(), request.stream.peer).await?;
-    m.tokens.forget(&request.stream.stream);
-    Ok(None)
+    let created = m.create_account(&ctx, &ctx.host, username, password, token.as_deref(), request.stream.peer).await;
+    // Done with, or no longer of use (XEP-0445 §4 lets the client try without it then).
+    if created.is_ok() || created.as_ref().is_err_and(|e| e.condition == "not-authorized") {
+        m.tokens.forget(&request.stream.stream);
+    }
+    created.map(|_| None)
 }
 
 impl Invites {
-    /// Creates `username` with `password`, with an invite's token or as open registration
-    /// allows: the one path of in-band registration and of the landing page's form. The
-    /// account and what its invite gives it; a refusal says why.
+    /// Creates `username` on `host` with `password`, with an invite's token or as open
+    /// registration allows: the one path of in-band registration and of the landing page's
+    /// form. The account and what its invite gives it; a refusal says why.
     pub(crate) async fn create_account(
         &self,
         ctx: &Ctx,
+        host: &str,
         username: &str,
         password: &str,
         token: Option<&str>,
@@ -82,25 +86,34 @@ impl Invites {
                 return Err(StanzaError::not_allowed().with_text("this server does not create accounts here"));
             }
             (Registration::Invite, None) => return Err(needs_invite()),
-            (Registration::Open, None) if self.registered_from.get(&peer).is_some() => {
-                let wait = self.config.open_registration_interval_secs.div_ceil(60);
-                return Err(StanzaError::resource_constraint()
-                    .with_text(format!("one new account per address every {wait} minutes: try again later")));
-            }
             _ => {}
         }
-        let username = localpart(ctx, username)?;
+        let username = localpart(host, username)?;
         self.check_password(password)?;
-        let credentials = derive(password).await;
-        let outcome = ctx.db.invites().register(&ctx.host, &username, &credentials, token).await;
-        let invite = outcome.map_err(rhein_module::storage_failure)?.map_err(refusal)?;
-        if token.is_none() {
-            self.registered_from.put(peer, ());
+        // Cheap refusals before the costly derivation.
+        let taken = ctx.db.accounts().exists(host, &username).await.map_err(rhein_module::storage_failure)?;
+        if taken {
+            return Err(refusal(NotRegistered::Taken));
         }
-        let account = BareJid::new(&format!("{username}@{}", ctx.host)).map_err(|_| StanzaError::jid_malformed())?;
+        // Open registration: the address's turn is taken before anything slow happens, so
+        // that streams in parallel cannot all pass the check.
+        let address = crate::recent::address_key(peer);
+        if token.is_none() && !self.registered_from.claim(address) {
+            let wait = self.config.open_registration_interval_secs.div_ceil(60);
+            return Err(StanzaError::resource_constraint()
+                .with_text(format!("one new account per address every {wait} minutes: try again later")));
+        }
+        let credentials = {
+            // Each derivation costs tens of MiB and a core for a while: a few at a time.
+            let _permit = self.derivations.acquire().await.map_err(|_| StanzaError::internal_server_error())?;
+            derive(password).await
+        };
+        let outcome = ctx.db.invites().register(host, &username, &credentials, token).await;
+        let invite = outcome.map_err(rhein_module::storage_failure)?.map_err(refusal)?;
+        let account = BareJid::new(&format!("{username}@{host}")).map_err(|_| StanzaError::jid_malformed())?;
         tracing::info!(%account, invited = invite.is_some(), "account registered");
         if let Some(invite) = &invite {
-            welcome(ctx, account.clone(), invite.clone()).await;
+            welcome(ctx, host, account.clone(), invite.clone()).await;
         }
         Ok((account, invite))
     }
@@ -118,11 +131,11 @@ impl Invites {
 }
 
 /// What a new account gets from its invite, told to the modules that give it.
-async fn welcome(ctx: &Ctx, account: BareJid, invite: Invite) {
+async fn welcome(ctx: &Ctx, host: &str, account: BareJid, invite: Invite) {
     let inviter = invite.creator.filter(|_| invite.subscribe).and_then(|c| BareJid::new(&c).ok());
     let rooms = invite.rooms.iter().filter_map(|r| BareJid::new(r).ok()).collect();
     let event = Event::Invited { account, inviter, groups: invite.groups, rooms };
-    ctx.router.emit(&ctx.host, event).await;
+    ctx.router.emit(host, event).await;
 }
 
 /// How a registration storage refused is answered (XEP-0077 §3.1, XEP-0445 §4).
@@ -136,9 +149,9 @@ fn refusal(refused: NotRegistered) -> StanzaError {
     .with_text(text)
 }
 
-/// `username` prepared as a local part of the host (RFC 7622), or `not-acceptable`.
-pub(crate) fn localpart(ctx: &Ctx, username: &str) -> Result<String, StanzaError> {
-    BareJid::new(&format!("{username}@{}", ctx.host))
+/// `username` prepared as a local part of `host` (RFC 7622), or `not-acceptable`.
+pub(crate) fn localpart(host: &str, username: &str) -> Result<String, StanzaError> {
+    BareJid::new(&format!("{username}@{host}"))
         .ok()
         .and_then(|jid| jid.node().map(|n| n.as_str().to_owned()))
         .ok_or_else(|| StanzaError::not_acceptable().with_text(format!("{username:?} is not a valid username")))
@@ -152,9 +165,20 @@ async fn derive(password: &str) -> Credentials {
         .unwrap_or_else(|_| Credentials::derive(""))
 }
 
+/// The account a logged-in client's request is about: its own, whether the request went to
+/// the account or to the host (clients send XEP-0077 requests to their domain).
+fn requester(ctx: &Ctx, iq: &Iq<Query>) -> Result<BareJid, StanzaError> {
+    let from = iq.from.to_bare();
+    let about_self = iq.to.to_bare() == from || (iq.to.node().is_none() && iq.to.domain().as_str() == &*ctx.host);
+    match from.node() {
+        Some(_) if about_self && from.domain().as_str() == &*ctx.host => Ok(from),
+        _ => Err(StanzaError::forbidden()),
+    }
+}
+
 /// §3.1 for a logged-in account: registered, under this username.
-pub(crate) async fn registered(_ctx: Ctx, iq: Iq<Query>) -> IqResult {
-    let me = iq.own()?.to_bare();
+pub(crate) async fn registered(ctx: Ctx, iq: Iq<Query>) -> IqResult {
+    let me = requester(&ctx, &iq)?;
     let username = me.node().map(|n| n.as_str().to_owned());
     Ok(Some(Query { registered: true, username, password: Some(String::new()), ..Query::default() }.into()))
 }
@@ -162,7 +186,7 @@ pub(crate) async fn registered(_ctx: Ctx, iq: Iq<Query>) -> IqResult {
 /// §3.2 and §3.3 for a logged-in account: removal (its sessions end with `not-authorized`),
 /// or a new password for its own username.
 pub(crate) async fn change(m: Arc<Invites>, ctx: Ctx, iq: Iq<Query>) -> IqResult {
-    let me = iq.own()?.to_bare();
+    let me = requester(&ctx, &iq)?;
     let Some(user) = me.node().map(|n| n.as_str().to_owned()) else { return Err(StanzaError::bad_request()) };
     if iq.payload.remove {
         ctx.db.accounts().delete(&ctx.host, &user).await.map_err(rhein_module::storage_failure)?;
@@ -172,11 +196,14 @@ pub(crate) async fn change(m: Arc<Invites>, ctx: Ctx, iq: Iq<Query>) -> IqResult
     let (Some(username), Some(password)) = iq.payload.credentials() else {
         return Err(StanzaError::bad_request().with_text("a username and a new password are required"));
     };
-    if localpart(&ctx, username)? != user {
+    if localpart(&ctx.host, username)? != user {
         return Err(StanzaError::not_authorized().with_text("you can change only your own password"));
     }
     m.check_password(password)?;
-    let credentials = derive(password).await;
+    let credentials = {
+        let _permit = m.derivations.acquire().await.map_err(|_| StanzaError::internal_server_error())?;
+        derive(password).await
+    };
     ctx.db.accounts().set_credentials(&ctx.host, &user, &credentials).await.map_err(rhein_module::storage_failure)?;
     tracing::info!(account = %me, "password changed in-band");
     Ok(None)

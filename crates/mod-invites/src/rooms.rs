@@ -56,8 +56,13 @@ pub(crate) async fn serve(m: Arc<Invites>, ctx: Ctx, request: WebRequest) -> Web
         .as_deref()
         .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("token=")))
         .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_hexdigit()));
+    // Only rooms here: the page must not make the server ask anyone elsewhere.
     let info = match BareJid::new(&room) {
-        Ok(jid) if jid.node().is_some() => room_info(&ctx, &jid).await,
+        Ok(jid)
+            if jid.node().is_some() && ctx.router.services(&ctx.host).iter().any(|s| s == jid.domain().as_str()) =>
+        {
+            room_info(&ctx, &jid).await
+        }
         _ => None,
     };
     let Some(info) = info else {
@@ -114,6 +119,6 @@ async fn room_info(ctx: &Ctx, room: &BareJid) -> Option<RoomInfo> {
         name: info.identities.first().and_then(|i| i.name.clone()).filter(|n| !n.is_empty()),
         description: field("muc#roominfo_description"),
         occupants: field("muc#roominfo_occupants").filter(|_| public),
-        webchat: field("muc#roominfo_webchat_url"),
+        webchat: field("muc#roominfo_webchat_url").filter(|u| u.starts_with("https://") || u.starts_with("http://")),
     })
 }

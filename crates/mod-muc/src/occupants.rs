@@ -230,15 +230,18 @@ impl Muc {
             return Err(StanzaError::forbidden().with_text("you are banned from this room"));
         }
         let password = request.as_ref().map(|r| r.password.as_str()).unwrap_or_default();
-        // XEP-0488: a token of the room as the password makes a newcomer a member.
-        let affiliation = match self.redeem_token(ctx, room, &bare, password).await? {
-            true => Affiliation::Member,
-            false => affiliation,
-        };
+        // XEP-0488: a token of the room as the password makes a newcomer a member (and stands
+        // for the room's password: whoever gave it could have given that too).
+        let redeemed = self.redeem_token(ctx, room, &bare, password).await?;
+        let affiliation = if redeemed { Affiliation::Member } else { affiliation };
         if room.config.members_only && affiliation < Affiliation::Member {
             return Err(StanzaError::registration_required().with_text("members only"));
         }
-        if !room.config.password.is_empty() && password != room.config.password && affiliation < Affiliation::Admin {
+        if !room.config.password.is_empty()
+            && password != room.config.password
+            && affiliation < Affiliation::Admin
+            && !redeemed
+        {
             return Err(StanzaError::not_authorized().with_text("a password is required"));
         }
         if room.reserved_by(nick).is_some_and(|owner| *owner != bare) {

@@ -18,6 +18,8 @@ use rhein_storage::{Invite, InviteKind, NewInvite};
 /// service enforces a reasonable maximum).
 const DEFAULT_DELAY_SECS: u32 = 7 * 24 * 3600;
 const MAX_DELAY_SECS: u32 = 365 * 24 * 3600;
+/// Usable tokens one person may have for a room at once.
+const MAX_TOKENS_EACH: usize = 50;
 /// Uses of a token without a counter: as many as it meets before it expires.
 const UNCOUNTED: u32 = i32::MAX as u32;
 
@@ -117,6 +119,18 @@ impl Muc {
         from: &FullJid,
         request: &TokenRequest,
     ) -> Result<(Invite, String), StanzaError> {
+        let mine = from.to_bare().to_string();
+        let now = rhein_storage::now_ms();
+        let outstanding = self
+            .room_tokens(ctx, room)
+            .await?
+            .iter()
+            .filter(|i| i.creator.as_deref() == Some(mine.as_str()) && i.refusal(now).is_none())
+            .count();
+        if outstanding >= MAX_TOKENS_EACH {
+            return Err(StanzaError::resource_constraint()
+                .with_text(format!("at most {MAX_TOKENS_EACH} usable tokens each: revoke some first")));
+        }
         let delay = granted_delay(request);
         let new = NewInvite {
             creator: Some(from.to_bare().to_string()),
@@ -192,9 +206,10 @@ impl Muc {
             .collect())
     }
 
-    /// XEP-0488 §2.7: someone without an affiliation joining with a token of this room as the
-    /// password becomes a member (one use of it). Affiliated users are let in as before and
-    /// use nothing (§3). Whether the join may go on as a member.
+    /// XEP-0488 §2.7: someone without an affiliation joining a members-only room with a token
+    /// of it as the password becomes a member (one use of it). Affiliated users are let in as
+    /// before and use nothing (§3); in an open room a token grants nothing (a member there
+    /// would get the voice a moderator took). Whether the join goes on as a member.
     pub(crate) async fn redeem_token(
         &self,
         ctx: &Ctx,
@@ -202,7 +217,7 @@ impl Muc {
         who: &BareJid,
         password: &str,
     ) -> Result<bool, StanzaError> {
-        if password.is_empty() || room.affiliation(who) != Affiliation::None {
+        if password.is_empty() || !room.config.members_only || room.affiliation(who) != Affiliation::None {
             return Ok(false);
         }
         let for_room = |i: &Invite| i.kind == InviteKind::Room && i.rooms.iter().any(|r| r == room.jid.as_str());

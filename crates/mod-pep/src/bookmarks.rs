@@ -68,6 +68,11 @@ pub(crate) async fn invited(pep: Arc<Pep>, ctx: Ctx, event: Event) {
     let Event::Invited { account, rooms, .. } = event else { return };
     let nick = account.node().and_then(|n| ResourcePart::new(n.as_str()).ok()).map(Into::into);
     for room in rooms {
+        // Only rooms that exist (a client joining a missing one would create it).
+        match ctx.db.muc().room(room.as_str()).await {
+            Ok(Some(_)) => {}
+            _ => continue,
+        }
         let conference =
             bookmarks2::Conference { autojoin: true, name: None, nick: nick.clone(), password: None, extensions: None };
         let row = ItemRow {

@@ -35,8 +35,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                     "" => None,
                     name => Some(format!("{}@{domain}", accounts::prepare(name, &domain)?)),
                 };
-                let new =
-                    NewInvite { subscribe: creator.is_some(), creator, ..NewInvite::new(&domain, InviteKind::Account) };
+                let kind = if creator.is_some() { InviteKind::User } else { InviteKind::Account };
+                let new = NewInvite { subscribe: creator.is_some(), creator, ..NewInvite::new(&domain, kind) };
                 let handout =
                     invites::create(&server.db, &config, &new, https).await.context("creating the invitation")?;
                 Some(serde_json::json!({ "uri": handout.uri, "landing": handout.landing }))

@@ -14,9 +14,11 @@ use sha2::{Digest, Sha256};
 /// What an invite lets its holder do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InviteKind {
-    /// Create an account on the host (XEP-0401 account creation, or a user invitation
-    /// that allows registration, `ibr=y`).
+    /// Create an account on the host (XEP-0401 account creation).
     Account,
+    /// Become the creator's contact, and register here to do so if need be (a XEP-0401 user
+    /// invitation with `ibr=y`).
+    User,
     /// Only become the creator's contact (XEP-0379).
     Contact,
     /// Join a room and become its member (XEP-0488).
@@ -25,9 +27,17 @@ pub enum InviteKind {
 
 stored_enum!(InviteKind, "invite kind", {
     Account => "account",
+    User => "user",
     Contact => "contact",
     Room => "room",
 });
+
+impl InviteKind {
+    /// Whether it lets its holder create an account.
+    pub fn registers(self) -> bool {
+        matches!(self, Self::Account | Self::User)
+    }
+}
 
 /// An invite to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -297,16 +307,30 @@ impl Invites<'_> {
         row.map(read).transpose()
     }
 
-    /// The invite a token names if it can be used now for `kind`, or why not. Uses nothing.
-    pub async fn check(&self, token: &str, kind: InviteKind) -> Result<Result<Invite, Refused>, StorageError> {
-        Ok(match self.find(token).await? {
+    /// The invite a token names on `host` if it can be used now and registers accounts, or
+    /// why not. Uses nothing. (An invite of another host is not known here.)
+    pub async fn check_registration(&self, host: &str, token: &str) -> Result<Result<Invite, Refused>, StorageError> {
+        Ok(match self.find(token).await?.filter(|i| i.host == host) {
             None => Err(Refused::Unknown),
             Some(invite) => match invite.refusal(crate::now_ms()) {
                 Some(refused) => Err(refused),
-                None if invite.kind != kind => Err(Refused::WrongKind),
+                None if !invite.kind.registers() => Err(Refused::WrongKind),
                 None => Ok(invite),
             },
         })
+    }
+
+    /// Whether `username` is reserved on `host` by an invite that can still be used.
+    pub async fn reserved(&self, host: &str, username: &str) -> Result<bool, StorageError> {
+        const SQL: &str = "SELECT 1 FROM invite WHERE host = $1 AND username = $2 \
+            AND NOT revoked AND uses_left > 0 AND expires_at > $3";
+        let row: Option<(i32,)> = on_pool!(self.db, |p| sqlx::query_as(SQL)
+            .bind(host)
+            .bind(username)
+            .bind(crate::now_ms())
+            .fetch_optional(p)
+            .await)?;
+        Ok(row.is_some())
     }
 
     /// Consumes one use of a token if the invite it names is `for_this` (a contact invite of
@@ -317,6 +341,16 @@ impl Invites<'_> {
         token: &str,
         for_this: impl Fn(&Invite) -> bool,
     ) -> Result<Result<Invite, Refused>, StorageError> {
+        // Most tokens that come here are no use (guesses, spent ones): they are turned away
+        // without the write lock.
+        match self.find(token).await? {
+            None => return Ok(Err(Refused::Unknown)),
+            Some(invite) => match invite.refusal(crate::now_ms()) {
+                Some(refused) => return Ok(Err(refused)),
+                None if !for_this(&invite) => return Ok(Err(Refused::WrongKind)),
+                None => {}
+            },
+        }
         let (hash, now) = (hash(token), crate::now_ms());
         Ok(on_pool!(write: self.db, |p| {
             let mut tx = p.begin_write().await?;
@@ -374,7 +408,11 @@ impl Invites<'_> {
                 let invite = match &hash {
                     None => None,
                     Some(hash) => match take_use!(tx, hash, now).await? {
-                        Ok(invite) if invite.kind != InviteKind::Account => {
+                        // An invite of another host is not known here.
+                        Ok(invite) if invite.host != host => {
+                            return Ok((Err(NotRegistered::Invite(Refused::Unknown)), None));
+                        }
+                        Ok(invite) if !invite.kind.registers() => {
                             return Ok((Err(NotRegistered::Invite(Refused::WrongKind)), None));
                         }
                         Ok(invite) => Some(invite),
@@ -456,6 +494,8 @@ mod tests {
             on_pool!(db, |p| sqlx::query_as("SELECT token_hash FROM invite").fetch_all(p).await).unwrap();
         assert_eq!(stored, vec![(hash(&token),)]);
 
+        let elsewhere = db.invites().register("y", "carol", &creds(), Some(&token)).await.unwrap();
+        assert_eq!(elsewhere, Err(NotRegistered::Invite(Refused::Unknown)), "an invite is for its own host");
         let used = db.invites().register("x", "carol", &creds(), Some(&token)).await.unwrap().unwrap();
         assert_eq!(used.map(|i| i.id), Some(invite.id));
         assert!(db.accounts().exists("x", "carol").await.unwrap());
