@@ -1,6 +1,7 @@
 //! Rhein integration tests: one binary, a module per feature, real sockets throughout.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin;
 mod auth;
 mod chaos;
 mod cli;

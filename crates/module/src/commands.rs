@@ -6,6 +6,7 @@ use crate::registry::BoxFuture;
 use crate::{Ctx, Iq};
 use rhein_proto::StanzaError;
 use rhein_proto::commands::Command;
+use rhein_proto::parsers::data_forms::{DataForm, DataFormType};
 use std::sync::Arc;
 
 /// Who may run a command.
@@ -61,6 +62,31 @@ impl Commands {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+}
+
+/// The form a requester submitted with a command (XEP-0050 §4.4, XEP-0004 `submit`), if any.
+pub fn submitted(command: &Command) -> Option<Submitted<'_>> {
+    command.form.as_ref().filter(|f| f.type_ == DataFormType::Submit).map(Submitted)
+}
+
+/// A submitted form, read by field.
+pub struct Submitted<'a>(&'a DataForm);
+
+impl Submitted<'_> {
+    /// Every value of a field (none when absent).
+    pub fn values(&self, var: &str) -> &[String] {
+        self.0.fields.iter().find(|f| f.var.as_deref() == Some(var)).map(|f| f.values.as_slice()).unwrap_or_default()
+    }
+
+    /// The first value of a field, if it has one that is not blank.
+    pub fn value(&self, var: &str) -> Option<&str> {
+        self.values(var).first().map(String::as_str).filter(|v| !v.trim().is_empty())
+    }
+
+    /// The value of a field the command needs: `bad-request` naming it when it is missing.
+    pub fn required(&self, var: &str) -> Result<&str, StanzaError> {
+        self.value(var).ok_or_else(|| StanzaError::bad_request().with_text(format!("the field {var} is required")))
     }
 }
 

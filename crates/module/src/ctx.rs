@@ -92,6 +92,10 @@ pub trait RouterApi: Send + Sync + 'static {
     fn send_iq(&self, iq: Element, timeout: std::time::Duration) -> BoxFuture<'_, Option<Element>>;
     /// Runs every module's handler of `event` for `host`, in turn; done when they all are.
     fn emit(&self, host: &str, event: crate::Event) -> BoxFuture<'_, ()>;
+    /// Every session bound on `host` (its full JID), sorted.
+    fn sessions_on(&self, host: &str) -> Vec<FullJid>;
+    /// Ends every session of `account` with a `policy-violation` stream error.
+    fn end_sessions(&self, account: &BareJid);
 }
 
 /// Facts about the running server.

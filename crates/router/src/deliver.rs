@@ -390,6 +390,14 @@ impl RouterApi for Router {
         Box::pin(self.send_server_iq(iq, timeout))
     }
 
+    fn sessions_on(&self, host: &str) -> Vec<FullJid> {
+        self.inner.sessions.bound_on(host)
+    }
+
+    fn end_sessions(&self, account: &BareJid) {
+        self.inner.sessions.close_account(account, rhein_proto::StreamErrorCondition::PolicyViolation);
+    }
+
     fn emit(&self, host: &str, event: Event) -> BoxFuture<'_, ()> {
         let host = host.to_owned();
         Box::pin(async move { Router::emit(self, &host, event).await })

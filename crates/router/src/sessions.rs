@@ -204,6 +204,18 @@ impl Table {
         }
     }
 
+    /// The full JIDs of every session bound on `host`, by account.
+    pub(crate) fn bound_on(&self, host: &str) -> Vec<FullJid> {
+        let map = self.read();
+        let mut jids: Vec<FullJid> = map
+            .iter()
+            .filter(|(bare, _)| bare.domain().as_str() == host)
+            .flat_map(|(_, rs)| rs.iter().map(|r| r.jid.clone()))
+            .collect();
+        jids.sort();
+        jids
+    }
+
     pub(crate) fn close_all(&self) {
         for r in self.read().values().flatten() {
             r.handle.push(Outbound::Close(StreamErrorCondition::SystemShutdown));

@@ -318,7 +318,7 @@ impl Default for ModulesConfig {
 pub fn default_modules() -> Vec<String> {
     [
         "disco", "ping", "version", "last", "im", "private", "vcard", "blocking", "carbons", "mam", "push", "pep",
-        "muc", "mix", "upload", "invites",
+        "muc", "mix", "upload", "invites", "admin",
     ]
     .map(String::from)
     .to_vec()

@@ -12,6 +12,7 @@ pub const SPECS: &[&[ModuleSpec]] = &[
     rhein_mod_mix::SPECS,
     rhein_mod_upload::SPECS,
     rhein_mod_invites::SPECS,
+    rhein_mod_admin::SPECS,
 ];
 
 /// The spec of a module by name.

@@ -105,6 +105,14 @@ pub const SUPPORTED: &[Supported] = &[
         "host-meta and host-meta.json, with CORS",
         "crates/web/src/discovery.rs",
     ),
+    x(
+        133,
+        "Service Administration",
+        "1.3.1",
+        "partial",
+        "add, delete, change password, end sessions, registered and online users, announce",
+        "crates/mod-admin",
+    ),
     x(157, "Contact Addresses for XMPP Services", "1.1.1", "complete", "", "crates/mod-basic/src/contact.rs"),
     x(160, "Best Practices for Handling Offline Messages", "1.0.1", "complete", "", "crates/mod-im/src/offline.rs"),
     x(

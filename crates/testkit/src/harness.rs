@@ -230,6 +230,12 @@ impl RouterApi for RecordingRouter {
         Box::pin(async { None })
     }
 
+    fn sessions_on(&self, _host: &str) -> Vec<rhein_proto::FullJid> {
+        Vec::new()
+    }
+
+    fn end_sessions(&self, _account: &rhein_proto::BareJid) {}
+
     /// Events stay inside the module under test: other modules are not there to hear them.
     fn emit(&self, _host: &str, _event: rhein_module::Event) -> BoxFuture<'_, ()> {
         Box::pin(async {})

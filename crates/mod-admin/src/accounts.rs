@@ -1,0 +1,116 @@
+//! XEP-0133 §4.1–§4.2, §4.7, §4.15–§4.16: adding and deleting accounts, changing a password,
+//! and the registered accounts (their number and their list).
+
+use crate::{Done, Run, field, value};
+use rhein_module::storage_failure;
+use rhein_proto::commands::Command;
+use rhein_proto::parsers::data_forms::{Field, FieldType};
+use rhein_proto::{BareJid, StanzaError};
+use rhein_sasl::Credentials;
+
+/// Credentials derived off the async runtime (argon2 and PBKDF2 take a while on purpose).
+async fn derive(password: &str) -> Credentials {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || Credentials::derive(&password))
+        .await
+        .unwrap_or_else(|_| Credentials::derive(""))
+}
+
+/// The new password of a form, given twice alike where the form asks twice.
+fn password(submitted: &rhein_module::commands::Submitted<'_>, twice: bool) -> Result<String, StanzaError> {
+    let password = submitted.required("password")?;
+    if twice && submitted.value("password-verify") != Some(password) {
+        return Err(StanzaError::bad_request().with_text("password and password-verify differ"));
+    }
+    Ok(password.to_owned())
+}
+
+/// §4.1 Add User.
+pub(crate) async fn add_user(run: Run) -> Result<Command, StanzaError> {
+    let Some(submitted) = run.submitted() else {
+        return Ok(run.ask(
+            "Adding a user",
+            vec![
+                field("accountjid", FieldType::JidSingle, "The Jabber ID for the account to be added", true),
+                field("password", FieldType::TextPrivate, "The password for this account", true),
+                field("password-verify", FieldType::TextPrivate, "Retype password", true),
+            ],
+        ));
+    };
+    let account = run.account(submitted.required("accountjid")?)?;
+    let password = password(&submitted, true)?;
+    let credentials = derive(&password).await;
+    let (host, user) = parts(&account);
+    if !run.ctx.db.accounts().create(host, user, &credentials).await.map_err(storage_failure)? {
+        return Err(StanzaError::conflict().with_text(format!("{account} exists already")));
+    }
+    tracing::info!(%account, "account added by an administrator");
+    Ok(run.done(Done::Note(format!("{account} was added"))))
+}
+
+/// §4.2 Delete User: every account named, or none if one does not exist.
+pub(crate) async fn delete_user(run: Run) -> Result<Command, StanzaError> {
+    let Some(submitted) = run.submitted() else {
+        return Ok(run.ask(
+            "Deleting users",
+            vec![field("accountjids", FieldType::JidMulti, "The Jabber ID(s) to delete", true)],
+        ));
+    };
+    let accounts = submitted.values("accountjids").iter().map(|j| run.account(j)).collect::<Result<Vec<_>, _>>()?;
+    if accounts.is_empty() {
+        return Err(StanzaError::bad_request().with_text("the field accountjids is required"));
+    }
+    for account in &accounts {
+        let (host, user) = parts(account);
+        if !run.ctx.db.accounts().exists(host, user).await.map_err(storage_failure)? {
+            return Err(StanzaError::item_not_found().with_text(format!("there is no account {account}")));
+        }
+    }
+    for account in &accounts {
+        let (host, user) = parts(account);
+        run.ctx.db.accounts().delete(host, user).await.map_err(storage_failure)?;
+        tracing::info!(%account, "account deleted by an administrator");
+    }
+    Ok(run.done(Done::Note(format!("{} deleted", crate::names(&accounts)))))
+}
+
+/// §4.7 Change User Password; the account's sessions end (they logged in with the old one).
+pub(crate) async fn change_password(run: Run) -> Result<Command, StanzaError> {
+    let Some(submitted) = run.submitted() else {
+        return Ok(run.ask(
+            "Changing a user's password",
+            vec![
+                field("accountjid", FieldType::JidSingle, "The Jabber ID for this account", true),
+                field("password", FieldType::TextPrivate, "The password for this account", true),
+            ],
+        ));
+    };
+    let account = run.account(submitted.required("accountjid")?)?;
+    let password = password(&submitted, false)?;
+    let credentials = derive(&password).await;
+    let (host, user) = parts(&account);
+    if !run.ctx.db.accounts().set_credentials(host, user, &credentials).await.map_err(storage_failure)? {
+        return Err(StanzaError::item_not_found().with_text(format!("there is no account {account}")));
+    }
+    run.ctx.router.end_sessions(&account);
+    tracing::info!(%account, "password changed by an administrator");
+    Ok(run.done(Done::Note(format!("the password of {account} was changed"))))
+}
+
+/// §4.15 Get Number of Registered Users.
+pub(crate) async fn registered_num(run: Run) -> Result<Command, StanzaError> {
+    let users = run.ctx.db.accounts().list(&run.ctx.host).await.map_err(storage_failure)?;
+    Ok(run.done(Done::Form(vec![value("registeredusersnum", FieldType::TextSingle, &users.len().to_string())])))
+}
+
+/// §4.16 Get List of Registered Users.
+pub(crate) async fn registered_list(run: Run) -> Result<Command, StanzaError> {
+    let users = run.ctx.db.accounts().list(&run.ctx.host).await.map_err(storage_failure)?;
+    let mut jids = Field::new("registereduserjids", FieldType::JidMulti);
+    jids.values = users.into_iter().map(|u| format!("{u}@{}", run.ctx.host)).collect();
+    Ok(run.done(Done::Form(vec![jids])))
+}
+
+fn parts(account: &BareJid) -> (&str, &str) {
+    (account.domain().as_str(), account.node().map(|n| n.as_str()).unwrap_or_default())
+}

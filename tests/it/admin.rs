@@ -1,0 +1,169 @@
+//! XEP-0133 service administration over XEP-0050, as an administrator's client runs it.
+
+use crate::{error_condition, error_text};
+use rhein_testkit::{Element, TestClient, TestServer, ns};
+
+const ADMIN: &str = "http://jabber.org/protocol/admin";
+
+/// alice administers localhost (named in the configuration); bob and carol do not.
+async fn server() -> TestServer {
+    TestServer::builder()
+        .user("alice", "pw")
+        .user("bob", "pw")
+        .user("carol", "pw")
+        .configure(|c| c.server.admins = vec!["alice@localhost".into()])
+        .start()
+        .await
+}
+
+/// Runs `#name` with `fields` submitted (none: its first step), returning the whole reply.
+async fn run(c: &mut TestClient, name: &str, fields: &[(&str, &[&str])]) -> Element {
+    let form = match fields {
+        [] => String::new(),
+        fields => {
+            let fields: String = fields
+                .iter()
+                .map(|(var, values)| {
+                    let values: String = values.iter().map(|v| format!("<value>{v}</value>")).collect();
+                    format!("<field var='{var}'>{values}</field>")
+                })
+                .collect();
+            format!("<x xmlns='jabber:x:data' type='submit'>{fields}</x>")
+        }
+    };
+    let action = if fields.is_empty() { "execute" } else { "complete" };
+    c.iq(&format!(
+        "<iq type='set' id='{name}' to='localhost'><command xmlns='{}' node='{ADMIN}#{name}' action='{action}'>{form}</command></iq>",
+        ns::COMMANDS
+    ))
+    .await
+}
+
+fn command(reply: &Element) -> &Element {
+    reply.get_child("command", ns::COMMANDS).unwrap_or_else(|| panic!("a command in {reply:?}"))
+}
+
+/// The values of a field of the command's form.
+fn values(reply: &Element, var: &str) -> Vec<String> {
+    let form = command(reply).get_child("x", ns::DATA).expect("a form");
+    let field = form.children().find(|f| f.attr("var") == Some(var)).expect("the field");
+    field.children().filter(|v| v.name() == "value").map(Element::text).collect()
+}
+
+fn note(reply: &Element) -> String {
+    command(reply).get_child("note", ns::COMMANDS).map(Element::text).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn only_administrators_see_and_run_the_commands() {
+    let server = server().await;
+    for (user, expected) in [("bob", 0), ("alice", 9)] {
+        let mut c = server.client(user, "pw").await;
+        let items = c
+            .iq(&format!(
+                "<iq type='get' id='i' to='localhost'><query xmlns='{}' node='{}'/></iq>",
+                ns::DISCO_ITEMS,
+                ns::COMMANDS
+            ))
+            .await;
+        let admin = items
+            .get_child("query", ns::DISCO_ITEMS)
+            .unwrap()
+            .children()
+            .filter(|i| i.attr("node").is_some_and(|n| n.starts_with(ADMIN)))
+            .count();
+        assert_eq!(admin, expected, "{user}");
+    }
+    let mut bob = server.client("bob", "pw").await;
+    let refused = run(&mut bob, "get-registered-users-num", &[]).await;
+    assert_eq!(error_condition(&refused).as_deref(), Some("forbidden"));
+}
+
+#[tokio::test]
+async fn administrators_add_list_and_delete_accounts() {
+    let server = server().await;
+    let mut alice = server.client("alice", "pw").await;
+
+    let form = run(&mut alice, "add-user", &[]).await;
+    assert_eq!(command(&form).attr("status"), Some("executing"), "the form comes first");
+    let vars: Vec<_> =
+        command(&form).get_child("x", ns::DATA).unwrap().children().filter_map(|f| f.attr("var")).collect();
+    assert!(vars.contains(&"accountjid") && vars.contains(&"password-verify"), "{vars:?}");
+    let differ = run(
+        &mut alice,
+        "add-user",
+        &[("accountjid", &["dave@localhost"]), ("password", &["a"]), ("password-verify", &["b"])],
+    )
+    .await;
+    assert_eq!(error_condition(&differ).as_deref(), Some("bad-request"));
+    let missing = run(&mut alice, "add-user", &[("password", &["a"]), ("password-verify", &["a"])]).await;
+    assert_eq!(error_text(&missing), "the field accountjid is required");
+    let added = run(
+        &mut alice,
+        "add-user",
+        &[("accountjid", &["dave@localhost"]), ("password", &["secret"]), ("password-verify", &["secret"])],
+    )
+    .await;
+    assert_eq!(command(&added).attr("status"), Some("completed"));
+    assert_eq!(note(&added), "dave@localhost was added");
+    let again = run(
+        &mut alice,
+        "add-user",
+        &[("accountjid", &["dave@localhost"]), ("password", &["secret"]), ("password-verify", &["secret"])],
+    )
+    .await;
+    assert_eq!(error_condition(&again).as_deref(), Some("conflict"));
+    let elsewhere = run(
+        &mut alice,
+        "add-user",
+        &[("accountjid", &["eve@other.example"]), ("password", &["x"]), ("password-verify", &["x"])],
+    )
+    .await;
+    assert_eq!(error_condition(&elsewhere).as_deref(), Some("bad-request"));
+    let _dave = server.client("dave", "secret").await;
+
+    assert_eq!(values(&run(&mut alice, "get-registered-users-num", &[]).await, "registeredusersnum"), ["4"]);
+    let list = values(&run(&mut alice, "get-registered-users-list", &[]).await, "registereduserjids");
+    assert_eq!(list, ["alice@localhost", "bob@localhost", "carol@localhost", "dave@localhost"]);
+
+    let unknown = run(&mut alice, "delete-user", &[("accountjids", &["dave@localhost", "nobody@localhost"])]).await;
+    assert_eq!(error_condition(&unknown).as_deref(), Some("item-not-found"));
+    assert!(server.running().db.accounts().exists("localhost", "dave").await.unwrap(), "none deleted");
+    let mut carol = server.client("carol", "pw").await;
+    let deleted = run(&mut alice, "delete-user", &[("accountjids", &["dave@localhost", "carol@localhost"])]).await;
+    assert_eq!(note(&deleted), "dave@localhost, carol@localhost deleted");
+    assert_eq!(carol.expect_stream_error().await, "not-authorized", "a deleted account's sessions end");
+    assert_eq!(values(&run(&mut alice, "get-registered-users-num", &[]).await, "registeredusersnum"), ["2"]);
+}
+
+#[tokio::test]
+async fn administrators_see_online_users_announce_end_sessions_and_change_passwords() {
+    let server = server().await;
+    let mut alice = server.client("alice", "pw").await;
+    let mut bob = server.connect().resource("phone").login("bob", "pw").await;
+
+    assert_eq!(values(&run(&mut alice, "get-online-users-num", &[]).await, "onlineusersnum"), ["2"]);
+    let online = values(&run(&mut alice, "get-online-users-list", &[]).await, "onlineuserjids");
+    assert!(online.contains(&"bob@localhost/phone".to_owned()), "{online:?}");
+
+    let sent =
+        run(&mut alice, "announce", &[("subject", &["Maintenance"]), ("announcement", &["Back at 10:00."])]).await;
+    assert_eq!(note(&sent), "sent to 2 sessions");
+    let headline = bob.expect(|e| e.name() == "message" && e.attr("type") == Some("headline")).await;
+    assert_eq!(headline.attr("from"), Some("localhost"));
+    assert_eq!(headline.get_child("body", ns::CLIENT).map(Element::text).as_deref(), Some("Back at 10:00."));
+    assert_eq!(headline.get_child("subject", ns::CLIENT).map(Element::text).as_deref(), Some("Maintenance"));
+
+    run(&mut alice, "end-user-session", &[("accountjids", &["bob@localhost"])]).await;
+    assert_eq!(bob.expect_stream_error().await, "policy-violation");
+
+    let mut bob = server.client("bob", "pw").await;
+    let changed =
+        run(&mut alice, "change-user-password", &[("accountjid", &["bob@localhost"]), ("password", &["new one"])])
+            .await;
+    assert_eq!(note(&changed), "the password of bob@localhost was changed");
+    assert_eq!(bob.expect_stream_error().await, "policy-violation", "sessions with the old password end");
+    let mut old = server.connect().open().await;
+    assert!(old.authenticate("SCRAM-SHA-256", "bob", "pw").await.is_err());
+    let _ = server.client("bob", "new one").await;
+}
