@@ -57,7 +57,7 @@ fn note(reply: &Element) -> String {
 #[tokio::test]
 async fn only_administrators_see_and_run_the_commands() {
     let server = server().await;
-    for (user, expected) in [("bob", 0), ("alice", 9)] {
+    for (user, expected) in [("bob", 0), ("alice", 13)] {
         let mut c = server.client(user, "pw").await;
         let items = c
             .iq(&format!(
@@ -166,4 +166,29 @@ async fn administrators_see_online_users_announce_end_sessions_and_change_passwo
     let mut old = server.connect().open().await;
     assert!(old.authenticate("SCRAM-SHA-256", "bob", "pw").await.is_err());
     let _ = server.client("bob", "new one").await;
+}
+
+#[tokio::test]
+async fn the_message_of_the_day_reaches_every_login_and_last_logins_are_told() {
+    let server = server().await;
+    let mut alice = server.client("alice", "pw").await;
+    let form = run(&mut alice, "set-motd", &[]).await;
+    assert_eq!(command(&form).attr("status"), Some("executing"));
+    run(&mut alice, "set-motd", &[("motd", &["Welcome to the sprint!", "Coffee at 10."])]).await;
+    let mut bob = server.client("bob", "pw").await;
+    let motd = bob.expect(|e| e.name() == "message" && e.attr("from") == Some("localhost")).await;
+    assert_eq!(
+        motd.get_child("body", ns::CLIENT).map(Element::text).as_deref(),
+        Some("Welcome to the sprint!\nCoffee at 10.")
+    );
+    let edit = run(&mut alice, "edit-motd", &[]).await;
+    assert_eq!(values(&edit, "motd"), ["Welcome to the sprint!", "Coffee at 10."], "the form shows the current one");
+    run(&mut alice, "delete-motd", &[]).await;
+    let mut carol = server.client("carol", "pw").await;
+    crate::nothing_from(&mut alice, &mut carol, |e| e.name() == "message").await;
+
+    let online = run(&mut alice, "get-user-lastlogin", &[("accountjid", &["bob@localhost"])]).await;
+    assert_eq!(values(&online, "lastlogin").len(), 1, "bob is online: now");
+    let never = run(&mut alice, "get-user-lastlogin", &[("accountjid", &["nobody@localhost"])]).await;
+    assert_eq!(error_condition(&never).as_deref(), Some("item-not-found"));
 }

@@ -314,6 +314,16 @@ async fn invite_commands_create_list_and_revoke_in_the_configured_storage() {
 }
 
 #[tokio::test]
+async fn ephemeral_makes_administrators_when_asked() {
+    let (_server, ready, _) = ephemeral(&["--user", "alice:secret", "--user", "bob:secret", "--admin", "alice"]);
+    let c2s = ready["c2s"].as_str().unwrap().parse().unwrap();
+    let mut alice = ClientBuilder::new(c2s, "localhost").tls(rhein_testkit::Tls::None).login("alice", "secret").await;
+    let mut bob = ClientBuilder::new(c2s, "localhost").tls(rhein_testkit::Tls::None).login("bob", "secret").await;
+    assert!(may_create_accounts(&mut alice).await);
+    assert!(!may_create_accounts(&mut bob).await);
+}
+
+#[tokio::test]
 async fn ephemeral_prints_an_invite_when_asked() {
     let (_server, ready, _) = ephemeral(&["--invite"]);
     let uri = ready["invite"]["uri"].as_str().unwrap();

@@ -111,6 +111,31 @@ pub(crate) async fn registered_list(run: Run) -> Result<Command, StanzaError> {
     Ok(run.done(Done::Form(vec![jids])))
 }
 
+/// §4.10 Get User Last Login Time: now for an account online, else when it was last seen.
+pub(crate) async fn last_login(run: Run) -> Result<Command, StanzaError> {
+    let Some(submitted) = run.submitted() else {
+        return Ok(run.ask(
+            "A user's last login",
+            vec![field("accountjid", FieldType::JidSingle, "The Jabber ID of the account", true)],
+        ));
+    };
+    let account = run.account(submitted.required("accountjid")?)?;
+    let (host, user) = parts(&account);
+    if !run.ctx.db.accounts().exists(host, user).await.map_err(storage_failure)? {
+        return Err(StanzaError::item_not_found().with_text(format!("there is no account {account}")));
+    }
+    let stamp = match run.ctx.router.resources(&account).is_empty() {
+        false => Some(rhein_storage::now_ms()),
+        true => run.ctx.db.last_activity().get(account.as_str()).await.map_err(storage_failure)?.map(|(at, _)| at),
+    };
+    let Some(stamp) = stamp else { return Ok(run.done(Done::Note(format!("{account} never logged in")))) };
+    let when = rhein_proto::time::datetime(stamp);
+    Ok(run.done(Done::Form(vec![
+        value("accountjid", FieldType::JidSingle, account.as_str()),
+        value("lastlogin", FieldType::TextSingle, &when),
+    ])))
+}
+
 fn parts(account: &BareJid) -> (&str, &str) {
     (account.domain().as_str(), account.node().map(|n| n.as_str()).unwrap_or_default())
 }

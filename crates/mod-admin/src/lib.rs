@@ -3,6 +3,7 @@
 //! first and acts once the form comes back filled in (or acts at once when it needs none).
 
 mod accounts;
+mod motd;
 mod sessions;
 
 use rhein_module::commands::{Allowed, Submitted, session_id, submitted};
@@ -13,7 +14,7 @@ use rhein_proto::{BareJid, StanzaError};
 use std::future::Future;
 use std::sync::Arc;
 
-pub const SPECS: &[ModuleSpec] = &[ModuleSpec { name: "admin", build: |_| Ok(Arc::new(Admin)) }];
+pub const SPECS: &[ModuleSpec] = &[ModuleSpec { name: "admin", build: |_| Ok(Arc::new(Admin::default())) }];
 
 /// The FORM_TYPE of every XEP-0133 form, which its command nodes extend.
 const ADMIN: &str = "http://jabber.org/protocol/admin";
@@ -26,7 +27,10 @@ macro_rules! node {
 }
 
 /// The administration module.
-pub struct Admin;
+#[derive(Default)]
+pub struct Admin {
+    motd: Arc<motd::Motd>,
+}
 
 impl Module for Admin {
     fn name(&self) -> &'static str {
@@ -42,7 +46,19 @@ impl Module for Admin {
         command(reg, node!("end-user-session"), "End user sessions", sessions::end_sessions)?;
         command(reg, node!("get-online-users-num"), "Number of online users", sessions::online_num)?;
         command(reg, node!("get-online-users-list"), "Online users", sessions::online_list)?;
-        command(reg, node!("announce"), "Send an announcement to online users", sessions::announce)
+        command(reg, node!("announce"), "Send an announcement to online users", sessions::announce)?;
+        command(reg, node!("get-user-lastlogin"), "A user's last login", accounts::last_login)?;
+        let motd = self.motd.clone();
+        command(reg, node!("set-motd"), "Set the message of the day", move |run| motd::set(motd.clone(), run))?;
+        let motd = self.motd.clone();
+        command(reg, node!("edit-motd"), "Edit the message of the day", move |run| motd::set(motd.clone(), run))?;
+        let motd = self.motd.clone();
+        command(reg, node!("delete-motd"), "Delete the message of the day", move |run| {
+            motd::delete(motd.clone(), run)
+        })?;
+        let motd = self.motd.clone();
+        reg.on_event(move |ctx, event| motd::on_bound(motd.clone(), ctx, event));
+        Ok(())
     }
 }
 
@@ -97,7 +113,7 @@ pub(crate) enum Done {
 /// Registers a command for the host's administrators.
 fn command<F, Fut>(reg: &mut Registry, node: &'static str, title: &'static str, step: F) -> Result<(), ModuleError>
 where
-    F: Fn(Run) -> Fut + Send + Sync + Copy + 'static,
+    F: Fn(Run) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Command, StanzaError>> + Send + 'static,
 {
     reg.command(node, title, Allowed::Admins, move |ctx: Ctx, iq: Iq<Command>| {

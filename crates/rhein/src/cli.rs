@@ -140,6 +140,9 @@ pub struct ServeArgs {
     /// contacts (--ephemeral only).
     #[arg(long, value_name = "INVITER", num_args = 0..=1, default_missing_value = "", requires = "ephemeral")]
     pub invite: Option<String>,
+    /// Make a user (one of --user) an administrator (repeatable; --ephemeral only).
+    #[arg(long = "admin", value_name = "NAME", requires = "ephemeral")]
+    pub admins: Vec<String>,
     /// Serve Converse.js from this npm package directory at /webchat/ (--ephemeral only).
     #[arg(long, value_name = "DIR", requires = "ephemeral")]
     pub webchat_dir: Option<PathBuf>,
@@ -163,6 +166,9 @@ pub enum UserCommand {
     /// Create an account.
     Add {
         name: String,
+        /// Make it an administrator of its host.
+        #[arg(long)]
+        admin: bool,
         /// Read the password from the first line of standard input instead of prompting.
         #[arg(long)]
         password_stdin: bool,

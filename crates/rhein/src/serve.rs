@@ -26,6 +26,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             };
             accounts::add(&server.db, &domain, name, password).await.with_context(|| format!("creating {name}"))?;
         }
+        for name in &args.admins {
+            let user = accounts::prepare(name, &domain)?;
+            if !server.db.accounts().set_admin(&domain, &user, true).await? {
+                bail!("--admin {name}: no such --user");
+            }
+        }
         let addr = |k| server.addr(k).map(|a| a.to_string());
         let invite = match &args.invite {
             None => None,

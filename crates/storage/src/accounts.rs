@@ -158,6 +158,19 @@ impl Accounts<'_> {
         Ok(row.is_some_and(|(admin,)| admin))
     }
 
+    /// Makes an account an administrator, or no longer one; `false` if there is no such account.
+    pub async fn set_admin(&self, host: &str, username: &str, admin: bool) -> Result<bool, StorageError> {
+        const SQL: &str = "UPDATE account SET admin = $3 WHERE host = $1 AND username = $2";
+        let n = on_pool!(write: self.db, |p| sqlx::query(SQL)
+            .bind(host)
+            .bind(username)
+            .bind(admin)
+            .execute(p)
+            .await?
+            .rows_affected());
+        Ok(n == 1)
+    }
+
     /// Usernames of a host, sorted.
     pub async fn list(&self, host: &str) -> Result<Vec<String>, StorageError> {
         const SQL: &str = "SELECT username FROM account WHERE host = $1 ORDER BY username";
