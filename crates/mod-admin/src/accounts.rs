@@ -6,15 +6,6 @@ use rhein_module::storage_failure;
 use rhein_proto::commands::Command;
 use rhein_proto::parsers::data_forms::{Field, FieldType};
 use rhein_proto::{BareJid, StanzaError};
-use rhein_sasl::Credentials;
-
-/// Credentials derived off the async runtime (argon2 and PBKDF2 take a while on purpose).
-async fn derive(password: &str) -> Credentials {
-    let password = password.to_owned();
-    tokio::task::spawn_blocking(move || Credentials::derive(&password))
-        .await
-        .unwrap_or_else(|_| Credentials::derive(""))
-}
 
 /// The new password of a form, given twice alike where the form asks twice.
 fn password(submitted: &rhein_module::commands::Submitted<'_>, twice: bool) -> Result<String, StanzaError> {
@@ -39,7 +30,7 @@ pub(crate) async fn add_user(run: Run) -> Result<Command, StanzaError> {
     };
     let account = run.account(submitted.required("accountjid")?)?;
     let password = password(&submitted, true)?;
-    let credentials = derive(&password).await;
+    let credentials = rhein_module::derive_credentials(&password).await;
     let (host, user) = parts(&account);
     if !run.ctx.db.accounts().create(host, user, &credentials).await.map_err(storage_failure)? {
         return Err(StanzaError::conflict().with_text(format!("{account} exists already")));
@@ -87,7 +78,7 @@ pub(crate) async fn change_password(run: Run) -> Result<Command, StanzaError> {
     };
     let account = run.account(submitted.required("accountjid")?)?;
     let password = password(&submitted, false)?;
-    let credentials = derive(&password).await;
+    let credentials = rhein_module::derive_credentials(&password).await;
     let (host, user) = parts(&account);
     if !run.ctx.db.accounts().set_credentials(host, user, &credentials).await.map_err(storage_failure)? {
         return Err(StanzaError::item_not_found().with_text(format!("there is no account {account}")));

@@ -6,7 +6,6 @@ use crate::{Invites, Registration};
 use rhein_module::{Ctx, Event, Iq, IqResult, PreAuth};
 use rhein_proto::register::{Preauth, Query};
 use rhein_proto::{BareJid, StanzaError};
-use rhein_sasl::Credentials;
 use rhein_storage::{Invite, NotRegistered};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -106,7 +105,7 @@ impl Invites {
         let credentials = {
             // Each derivation costs tens of MiB and a core for a while: a few at a time.
             let _permit = self.derivations.acquire().await.map_err(|_| StanzaError::internal_server_error())?;
-            derive(password).await
+            rhein_module::derive_credentials(password).await
         };
         let outcome = ctx.db.invites().register(host, &username, &credentials, token).await;
         let invite = outcome.map_err(rhein_module::storage_failure)?.map_err(refusal)?;
@@ -157,14 +156,6 @@ pub(crate) fn localpart(host: &str, username: &str) -> Result<String, StanzaErro
         .ok_or_else(|| StanzaError::not_acceptable().with_text(format!("{username:?} is not a valid username")))
 }
 
-/// Credentials derived off the async runtime (argon2 and PBKDF2 take a while on purpose).
-async fn derive(password: &str) -> Credentials {
-    let password = password.to_owned();
-    tokio::task::spawn_blocking(move || Credentials::derive(&password))
-        .await
-        .unwrap_or_else(|_| Credentials::derive(""))
-}
-
 /// The account a logged-in client's request is about: its own, whether the request went to
 /// the account or to the host (clients send XEP-0077 requests to their domain).
 fn requester(ctx: &Ctx, iq: &Iq<Query>) -> Result<BareJid, StanzaError> {
@@ -202,7 +193,7 @@ pub(crate) async fn change(m: Arc<Invites>, ctx: Ctx, iq: Iq<Query>) -> IqResult
     m.check_password(password)?;
     let credentials = {
         let _permit = m.derivations.acquire().await.map_err(|_| StanzaError::internal_server_error())?;
-        derive(password).await
+        rhein_module::derive_credentials(password).await
     };
     ctx.db.accounts().set_credentials(&ctx.host, &user, &credentials).await.map_err(rhein_module::storage_failure)?;
     tracing::info!(account = %me, "password changed in-band");

@@ -38,6 +38,15 @@ pub fn own_request(iq: &Stanza) -> Result<rhein_proto::FullJid, rhein_proto::Sta
     iq::own(&iq.from, &iq.to)
 }
 
+/// What verifies `password` (SCRAM keys and an argon2 hash), derived off the async runtime:
+/// the derivations take a while on purpose.
+pub async fn derive_credentials(password: &str) -> rhein_sasl::Credentials {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || rhein_sasl::Credentials::derive(&password))
+        .await
+        .unwrap_or_else(|_| rhein_sasl::Credentials::derive(""))
+}
+
 /// Storage failures become `internal-server-error` for the peer; details go to the log.
 pub fn storage_failure(e: rhein_storage::StorageError) -> rhein_proto::StanzaError {
     tracing::error!(error = %e, "storage failure");

@@ -28,10 +28,7 @@ async fn derive(password: &str) -> Result<Credentials, AccountError> {
     if password.is_empty() {
         return Err(AccountError::EmptyPassword);
     }
-    let password = password.to_owned();
-    Ok(tokio::task::spawn_blocking(move || Credentials::derive(&password))
-        .await
-        .unwrap_or_else(|_| Credentials::derive("")))
+    Ok(rhein_module::derive_credentials(password).await)
 }
 
 /// Creates an account; `Ok(false)` if it exists already.
