@@ -57,7 +57,7 @@ fn note(reply: &Element) -> String {
 #[tokio::test]
 async fn only_administrators_see_and_run_the_commands() {
     let server = server().await;
-    for (user, expected) in [("bob", 0), ("alice", 13)] {
+    for (user, expected) in [("bob", 0), ("alice", 14)] {
         let mut c = server.client(user, "pw").await;
         let items = c
             .iq(&format!(
@@ -186,6 +186,15 @@ async fn the_message_of_the_day_reaches_every_login_and_last_logins_are_told() {
     run(&mut alice, "delete-motd", &[]).await;
     let mut carol = server.client("carol", "pw").await;
     crate::nothing_from(&mut alice, &mut carol, |e| e.name() == "message").await;
+
+    bob.send("<presence/>").await;
+    carol.send("<presence/>").await;
+    crate::befriend(&mut bob, &mut carol, "bob@localhost", "carol@localhost").await;
+    let roster = run(&mut alice, "get-user-roster", &[("accountjid", &["bob@localhost"])]).await;
+    assert_eq!(values(&roster, "accountjid"), ["bob@localhost"]);
+    let query = command(&roster).get_child("query", ns::ROSTER).expect("the roster beside the form");
+    let item = query.get_child("item", ns::ROSTER).unwrap();
+    assert_eq!((item.attr("jid"), item.attr("subscription")), (Some("carol@localhost"), Some("both")));
 
     let online = run(&mut alice, "get-user-lastlogin", &[("accountjid", &["bob@localhost"])]).await;
     assert_eq!(values(&online, "lastlogin").len(), 1, "bob is online: now");

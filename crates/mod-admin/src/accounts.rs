@@ -127,6 +127,27 @@ pub(crate) async fn last_login(run: Run) -> Result<Command, StanzaError> {
     ])))
 }
 
+/// §4.9 Get User Roster: the account's roster beside the form that names it.
+pub(crate) async fn roster(run: Run) -> Result<Command, StanzaError> {
+    let Some(submitted) = run.submitted() else {
+        return Ok(run.ask(
+            "A user's roster",
+            vec![field("accountjid", FieldType::JidSingle, "The Jabber ID of the account", true)],
+        ));
+    };
+    let account = run.account(submitted.required("accountjid")?)?;
+    let (host, user) = parts(&account);
+    if !run.ctx.db.accounts().exists(host, user).await.map_err(storage_failure)? {
+        return Err(StanzaError::item_not_found().with_text(format!("there is no account {account}")));
+    }
+    let roster = run.ctx.db.roster();
+    let version = roster.version(account.as_str()).await.map_err(storage_failure)?.to_string();
+    let rows = roster.items(account.as_str()).await.map_err(storage_failure)?;
+    let mut answer = run.done(Done::Form(vec![value("accountjid", FieldType::JidSingle, account.as_str())]));
+    answer.payloads.push(rhein_module::roster::query(&version, rows.iter()));
+    Ok(answer)
+}
+
 fn parts(account: &BareJid) -> (&str, &str) {
     (account.domain().as_str(), account.node().map(|n| n.as_str()).unwrap_or_default())
 }

@@ -48,6 +48,7 @@ impl Module for Admin {
         command(reg, node!("get-online-users-list"), "Online users", sessions::online_list)?;
         command(reg, node!("announce"), "Send an announcement to online users", sessions::announce)?;
         command(reg, node!("get-user-lastlogin"), "A user's last login", accounts::last_login)?;
+        command(reg, node!("get-user-roster"), "A user's roster", accounts::roster)?;
         let motd = self.motd.clone();
         command(reg, node!("set-motd"), "Set the message of the day", move |run| motd::set(motd.clone(), run))?;
         let motd = self.motd.clone();

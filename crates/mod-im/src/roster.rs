@@ -2,11 +2,12 @@
 //! XEP-0237 versioning (a client sending the current `ver` gets an empty result).
 
 use crate::{internal, pam, subscription};
+use rhein_module::roster::{result_item, wire_subscription};
 use rhein_module::{Ctx, Interest, Iq, IqResult};
 use rhein_proto::parsers::roster::{Ask, Group};
-use rhein_proto::roster::{Item, ResultItem, Roster, Subscription as WireSubscription};
+use rhein_proto::roster::{Item, Roster, Subscription as WireSubscription};
 use rhein_proto::{BareJid, Element, StanzaError, ns, xml};
-use rhein_storage::{RosterRow, StorageError, Subscription};
+use rhein_storage::{RosterRow, StorageError};
 use std::hash::{Hash, Hasher};
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -56,16 +57,6 @@ pub(crate) async fn item_or_new(
 }
 
 /// The wire item of a stored roster row. Contacts were stored as prepared bare JIDs.
-/// A stored subscription as the wire writes it.
-fn wire_subscription(stored: Subscription) -> WireSubscription {
-    match stored {
-        Subscription::None => WireSubscription::None,
-        Subscription::To => WireSubscription::To,
-        Subscription::From => WireSubscription::From,
-        Subscription::Both => WireSubscription::Both,
-    }
-}
-
 pub(crate) fn item(row: &RosterRow) -> Result<Item, StanzaError> {
     let jid =
         BareJid::new(&row.contact).map_err(|e| internal(StorageError::Corrupt(format!("roster contact: {e}"))))?;
@@ -93,15 +84,7 @@ pub(crate) async fn handle_roster_get(ctx: Ctx, iq: Iq<Roster>) -> IqResult {
     let channels = if annotate { pam::channels(&ctx, &owner).await? } else { Default::default() };
     let rows = ctx.db.roster().items(owner.as_str()).await.map_err(internal)?;
     let annotations: Vec<_> = rows.iter().map(|row| pam::annotation(&channels, &row.contact)).collect();
-    let items = rows.iter().zip(&annotations).map(|(row, channel)| ResultItem {
-        jid: &row.contact,
-        name: row.name.as_deref(),
-        subscription: wire_subscription(row.subscription),
-        ask: row.ask,
-        approved: row.approved,
-        groups: &row.groups,
-        channel: channel.as_ref(),
-    });
+    let items = rows.iter().zip(&annotations).map(|(row, channel)| result_item(row, channel.as_ref()));
     Ok(Some(rhein_proto::roster::result_element(&ver, items)))
 }
 

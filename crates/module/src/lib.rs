@@ -14,6 +14,7 @@ mod entities;
 mod iq;
 mod outbox;
 mod registry;
+pub mod roster;
 mod stanza;
 pub mod web;
 

@@ -31,6 +31,9 @@ pub struct Command {
     pub notes: Vec<Note>,
     #[xml(child(default))]
     pub form: Option<DataForm>,
+    /// Payloads of other namespaces beside the form (XEP-0133 §4.9 answers with a roster).
+    #[xml(element(n = ..))]
+    pub payloads: Vec<minidom::Element>,
 }
 
 impl Command {
@@ -44,6 +47,7 @@ impl Command {
             actions: None,
             notes: Vec::new(),
             form,
+            payloads: Vec::new(),
         }
     }
 
@@ -58,6 +62,7 @@ impl Command {
             actions: Some(actions),
             notes: Vec::new(),
             form: Some(form),
+            payloads: Vec::new(),
         }
     }
 
@@ -212,6 +217,19 @@ mod tests {
         assert_eq!(written.attr("status"), Some("completed"));
         assert_eq!(written.get_child("note", ns::COMMANDS).unwrap().attr("type"), Some("info"));
         assert_eq!(Command::try_from(written).unwrap(), done);
+    }
+
+    #[test]
+    fn other_payloads_ride_beside_the_form() {
+        let c = Command::try_from(el("<command xmlns='http://jabber.org/protocol/commands' node='n' status='completed'>\
+            <x xmlns='jabber:x:data' type='result'/><query xmlns='jabber:iq:roster'><item jid='a@x'/></query></command>"))
+        .unwrap();
+        assert!(c.form.is_some(), "the form is the form");
+        assert_eq!(c.payloads.len(), 1);
+        assert!(c.payloads[0].is("query", "jabber:iq:roster"));
+        let written = Element::from(c.clone());
+        assert!(written.has_child("query", "jabber:iq:roster") && written.has_child("x", "jabber:x:data"));
+        assert_eq!(Command::try_from(written).unwrap(), c);
     }
 
     #[test]
