@@ -57,7 +57,7 @@ fn note(reply: &Element) -> String {
 #[tokio::test]
 async fn only_administrators_see_and_run_the_commands() {
     let server = server().await;
-    for (user, expected) in [("bob", 0), ("alice", 14)] {
+    for (user, expected) in [("bob", 0), ("alice", 18)] {
         let mut c = server.client(user, "pw").await;
         let items = c
             .iq(&format!(
@@ -200,4 +200,33 @@ async fn the_message_of_the_day_reaches_every_login_and_last_logins_are_told() {
     assert_eq!(values(&online, "lastlogin").len(), 1, "bob is online: now");
     let never = run(&mut alice, "get-user-lastlogin", &[("accountjid", &["nobody@localhost"])]).await;
     assert_eq!(error_condition(&never).as_deref(), Some("item-not-found"));
+}
+
+#[tokio::test]
+async fn a_disabled_account_cannot_log_in_until_enabled_again() {
+    let server = server().await;
+    let mut alice = server.client("alice", "pw").await;
+    let mut bob = server.client("bob", "pw").await;
+    let disabled = run(&mut alice, "disable-user", &[("accountjids", &["bob@localhost"])]).await;
+    assert_eq!(note(&disabled), "bob@localhost disabled");
+    assert_eq!(bob.expect_stream_error().await, "policy-violation", "its sessions end");
+    for mechanism in ["SCRAM-SHA-256", "PLAIN"] {
+        let mut c = server.connect().open().await;
+        assert_eq!(c.authenticate(mechanism, "bob", "pw").await, Err("account-disabled".into()), "{mechanism}");
+        let mut c = server.connect().open().await;
+        assert_eq!(
+            c.authenticate(mechanism, "bob", "wrong").await,
+            Err("not-authorized".into()),
+            "only the password tells"
+        );
+    }
+    assert_eq!(values(&run(&mut alice, "get-disabled-users-num", &[]).await, "disabledusersnum"), ["1"]);
+    assert_eq!(values(&run(&mut alice, "get-disabled-users-list", &[]).await, "disableduserjids"), ["bob@localhost"]);
+    let unknown = run(&mut alice, "disable-user", &[("accountjids", &["nobody@localhost"])]).await;
+    assert_eq!(error_condition(&unknown).as_deref(), Some("item-not-found"));
+
+    let enabled = run(&mut alice, "reenable-user", &[("accountjids", &["bob@localhost"])]).await;
+    assert_eq!(note(&enabled), "bob@localhost enabled again");
+    let _bob = server.client("bob", "pw").await;
+    assert_eq!(values(&run(&mut alice, "get-disabled-users-num", &[]).await, "disabledusersnum"), ["0"]);
 }

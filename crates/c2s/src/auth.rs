@@ -187,6 +187,9 @@ pub(crate) async fn authenticate(
         && let Some(ht) = HtMechanism::from_name(name).filter(|m| m.available(cb))
     {
         return match fast(shared, peer, host, request, ht, cb, io.received_early_data()).await {
+            Ok((localpart, _, _)) if disabled(shared, host, &localpart).await => {
+                outcome(send_failure(io, profile, SaslError::AccountDisabled, Some(DISABLED)).await)
+            }
             Ok((localpart, proof, rotate)) => {
                 shared.throttle.succeeded(&format!("{localpart}@{host}"));
                 AuthOutcome::Success { localpart, additional: Some(proof), rotate }
@@ -223,6 +226,9 @@ pub(crate) async fn authenticate(
         _ => scram(shared, io, profile, peer, host, mech, &initial, offer).await,
     };
     match result {
+        Ok((localpart, _)) if disabled(shared, host, &localpart).await => {
+            outcome(send_failure(io, profile, SaslError::AccountDisabled, Some(DISABLED)).await)
+        }
         Ok((localpart, additional)) => {
             shared.throttle.succeeded(&format!("{localpart}@{host}"));
             AuthOutcome::Success { localpart, additional, rotate: None }
@@ -230,6 +236,15 @@ pub(crate) async fn authenticate(
         Err(Some((e, text))) => outcome(send_failure(io, profile, e, text).await),
         Err(None) => AuthOutcome::Broken,
     }
+}
+
+const DISABLED: &str = "this account is disabled";
+
+/// Whether an account that just proved its password (or token) was disabled by an
+/// administrator (RFC 6120 §6.5.1 `account-disabled`). Only asked after the proof, so the
+/// answer tells nothing to someone without the password; its credentials are in memory.
+async fn disabled(shared: &C2sShared, host: &str, localpart: &str) -> bool {
+    matches!(shared.db.accounts().credentials(host, localpart).await, Ok(Some(c)) if c.disabled)
 }
 
 /// The SASL2 user-agent id (XEP-0388 §2.3), which FAST tokens are bound to.

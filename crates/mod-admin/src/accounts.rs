@@ -47,6 +47,21 @@ pub(crate) async fn delete_user(run: Run) -> Result<Command, StanzaError> {
             vec![field("accountjids", FieldType::JidMulti, "The Jabber ID(s) to delete", true)],
         ));
     };
+    let accounts = existing_accounts(&run, &submitted).await?;
+    for account in &accounts {
+        let (host, user) = parts(account);
+        run.ctx.db.accounts().delete(host, user).await.map_err(storage_failure)?;
+        tracing::info!(%account, "account deleted by an administrator");
+    }
+    Ok(run.done(Done::Note(format!("{} deleted", crate::names(&accounts)))))
+}
+
+/// The accounts named by a form's `accountjids`, each existing; `item-not-found` for the
+/// first that does not.
+async fn existing_accounts(
+    run: &Run,
+    submitted: &rhein_module::commands::Submitted<'_>,
+) -> Result<Vec<BareJid>, StanzaError> {
     let accounts = submitted.values("accountjids").iter().map(|j| run.account(j)).collect::<Result<Vec<_>, _>>()?;
     if accounts.is_empty() {
         return Err(StanzaError::bad_request().with_text("the field accountjids is required"));
@@ -57,12 +72,40 @@ pub(crate) async fn delete_user(run: Run) -> Result<Command, StanzaError> {
             return Err(StanzaError::item_not_found().with_text(format!("there is no account {account}")));
         }
     }
+    Ok(accounts)
+}
+
+/// §4.3 Disable a User, and §4.4 Re-Enable a User: a disabled account's sessions end and its
+/// logins are refused with `account-disabled`.
+pub(crate) async fn set_disabled(run: Run, disabled: bool) -> Result<Command, StanzaError> {
+    let Some(submitted) = run.submitted() else {
+        let title = if disabled { "Disabling users" } else { "Re-enabling users" };
+        return Ok(run.ask(title, vec![field("accountjids", FieldType::JidMulti, "The Jabber ID(s)", true)]));
+    };
+    let accounts = existing_accounts(&run, &submitted).await?;
     for account in &accounts {
         let (host, user) = parts(account);
-        run.ctx.db.accounts().delete(host, user).await.map_err(storage_failure)?;
-        tracing::info!(%account, "account deleted by an administrator");
+        run.ctx.db.accounts().set_disabled(host, user, disabled).await.map_err(storage_failure)?;
+        if disabled {
+            run.ctx.router.end_sessions(account);
+        }
+        tracing::info!(%account, disabled, "account disabled or enabled by an administrator");
     }
-    Ok(run.done(Done::Note(format!("{} deleted", crate::names(&accounts)))))
+    let what = if disabled { "disabled" } else { "enabled again" };
+    Ok(run.done(Done::Note(format!("{} {what}", crate::names(&accounts)))))
+}
+
+/// §4.17–§4.18 the disabled accounts: their number or their list.
+pub(crate) async fn disabled_users(run: Run, list: bool) -> Result<Command, StanzaError> {
+    let users = run.ctx.db.accounts().disabled(&run.ctx.host).await.map_err(storage_failure)?;
+    let field = if list {
+        let mut jids = Field::new("disableduserjids", FieldType::JidMulti);
+        jids.values = users.into_iter().map(|u| format!("{u}@{}", run.ctx.host)).collect();
+        jids
+    } else {
+        value("disabledusersnum", FieldType::TextSingle, &users.len().to_string())
+    };
+    Ok(run.done(Done::Form(vec![field])))
 }
 
 /// §4.7 Change User Password; the account's sessions end (they logged in with the old one).

@@ -49,6 +49,12 @@ impl Module for Admin {
         command(reg, node!("announce"), "Send an announcement to online users", sessions::announce)?;
         command(reg, node!("get-user-lastlogin"), "A user's last login", accounts::last_login)?;
         command(reg, node!("get-user-roster"), "A user's roster", accounts::roster)?;
+        command(reg, node!("disable-user"), "Disable users", |run| accounts::set_disabled(run, true))?;
+        command(reg, node!("reenable-user"), "Re-enable users", |run| accounts::set_disabled(run, false))?;
+        command(reg, node!("get-disabled-users-num"), "Number of disabled users", |run| {
+            accounts::disabled_users(run, false)
+        })?;
+        command(reg, node!("get-disabled-users-list"), "Disabled users", |run| accounts::disabled_users(run, true))?;
         let motd = self.motd.clone();
         command(reg, node!("set-motd"), "Set the message of the day", move |run| motd::set(motd.clone(), run))?;
         let motd = self.motd.clone();

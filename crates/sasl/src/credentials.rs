@@ -25,6 +25,9 @@ pub struct Credentials {
     pub sha256: ScramKeys,
     /// PHC string of an argon2id hash, for PLAIN and web logins.
     pub argon2: String,
+    /// An administrator disabled the account: a login that proves the password is refused
+    /// with `account-disabled` (kept with the keys, so checking costs no query).
+    pub disabled: bool,
 }
 
 impl Credentials {
@@ -47,6 +50,7 @@ impl Credentials {
             salt,
             iterations,
             argon2,
+            disabled: false,
         }
     }
 

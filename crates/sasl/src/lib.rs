@@ -40,6 +40,8 @@ pub enum SaslError {
     TemporaryAuthFailure,
     #[error("credentials-expired")]
     CredentialsExpired,
+    #[error("account-disabled")]
+    AccountDisabled,
 }
 
 impl SaslError {
@@ -55,6 +57,7 @@ impl SaslError {
             Self::NotAuthorized => "not-authorized",
             Self::TemporaryAuthFailure => "temporary-auth-failure",
             Self::CredentialsExpired => "credentials-expired",
+            Self::AccountDisabled => "account-disabled",
         }
     }
 }

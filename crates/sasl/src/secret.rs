@@ -48,6 +48,7 @@ impl ServerSecret {
             sha1: keys(Hash::Sha1, "sha1"),
             sha256: keys(Hash::Sha256, "sha256"),
             argon2: DECOY_ARGON2.to_owned(),
+            disabled: false,
         }
     }
 }

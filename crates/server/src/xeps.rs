@@ -110,7 +110,7 @@ pub const SUPPORTED: &[Supported] = &[
         "Service Administration",
         "1.3.1",
         "partial",
-        "add, delete, change password, end sessions, roster, last login, registered and online users, announce, MOTD",
+        "add, delete, disable, re-enable, change password, end sessions, roster, last login, user lists and counts, announce, MOTD",
         "crates/mod-admin",
     ),
     x(157, "Contact Addresses for XMPP Services", "1.1.1", "complete", "", "crates/mod-basic/src/contact.rs"),

@@ -48,7 +48,7 @@ macro_rules! bumping_epoch {
     };
 }
 
-type CredRow = (Vec<u8>, i32, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>, String);
+type CredRow = (Vec<u8>, i32, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>, String, bool);
 
 impl Accounts<'_> {
     /// Creates an account; `false` if it already exists.
@@ -121,7 +121,7 @@ impl Accounts<'_> {
     /// memory once read, and so is the absence of an account.
     pub async fn credentials(&self, host: &str, username: &str) -> Result<Option<Credentials>, StorageError> {
         const SQL: &str = "SELECT salt, iterations, sha1_stored_key, sha1_server_key, sha256_stored_key, \
-            sha256_server_key, argon2 FROM account WHERE host = $1 AND username = $2";
+            sha256_server_key, argon2, disabled FROM account WHERE host = $1 AND username = $2";
         let account = format!("{username}@{host}");
         if let Some(kept) = self.db.cache.credentials(&account) {
             return Ok(kept);
@@ -129,12 +129,13 @@ impl Accounts<'_> {
         let ticket = self.db.cache.ticket();
         let row: Option<CredRow> =
             on_pool!(self.db, |p| sqlx::query_as(SQL).bind(host).bind(username).fetch_optional(p).await)?;
-        let found = row.map(|(salt, iterations, s1, k1, s256, k256, argon2)| Credentials {
+        let found = row.map(|(salt, iterations, s1, k1, s256, k256, argon2, disabled)| Credentials {
             salt,
             iterations: iterations as u32,
             sha1: ScramKeys { stored_key: s1, server_key: k1 },
             sha256: ScramKeys { stored_key: s256, server_key: k256 },
             argon2,
+            disabled,
         });
         self.db.cache.fill_credentials(ticket, &account, found.as_ref());
         Ok(found)
@@ -148,6 +149,22 @@ impl Accounts<'_> {
         let row: Option<(i32,)> =
             on_pool!(self.db, |p| sqlx::query_as(SQL).bind(host).bind(username).fetch_optional(p).await)?;
         Ok(row.is_some())
+    }
+
+    /// Disables an account or enables it again; `false` if there is no such account. A running
+    /// server (this process or another) forgets the credentials it kept, so the next login
+    /// sees the change.
+    pub async fn set_disabled(&self, host: &str, username: &str, disabled: bool) -> Result<bool, StorageError> {
+        const SQL: &str = "UPDATE account SET disabled = $3 WHERE host = $1 AND username = $2";
+        let write = bumping_epoch!(self.db, sqlx::query(SQL).bind(host).bind(username).bind(disabled));
+        self.written(&format!("{username}@{host}"), Written::Credentials, write).await
+    }
+
+    /// The disabled accounts of a host (usernames), sorted.
+    pub async fn disabled(&self, host: &str) -> Result<Vec<String>, StorageError> {
+        const SQL: &str = "SELECT username FROM account WHERE host = $1 AND disabled ORDER BY username";
+        let rows: Vec<(String,)> = on_pool!(self.db, |p| sqlx::query_as(SQL).bind(host).fetch_all(p).await)?;
+        Ok(rows.into_iter().map(|(u,)| u).collect())
     }
 
     /// Whether the account is a server administrator (made one by an invite or `rhein user`).

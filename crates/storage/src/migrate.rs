@@ -38,6 +38,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(14, "0014_account_epoch.sql"),
     migration!(15, "0015_account_removed.sql"),
     migration!(16, "0016_invites.sql"),
+    migration!(17, "0017_account_disabled.sql"),
 ];
 
 const BOOKKEEPING: &str =
