@@ -4,7 +4,8 @@ Usage: python slixmpp_admin.py PATH/TO/rhein
 
 alice administers the server (`--admin alice`). With slixmpp's service administration
 commands she adds carol, sets a message of the day that carol gets as she logs in, sends an
-announcement bob gets, reads the online users, and ends bob's session. Exits non-zero on the
+announcement bob gets, reads the online users, ends bob's session, and disables carol, whose
+next login is refused. Exits non-zero on the
 first failure.
 """
 
@@ -84,8 +85,20 @@ async def main(binary):
         await asyncio.wait_for(ended, TIMEOUT)
         check(True, "alice ends bob's session (end-user-session)")
 
-        for c in (alice, carol):
-            c.disconnect()
+        gone = asyncio.get_running_loop().create_future()
+        carol.add_event_handler("disconnected", lambda _e: gone.done() or gone.set_result(True))
+        await admin(alice, "disable-user", {"accountjids": [f"carol@{domain}"]})
+        await asyncio.wait_for(gone, TIMEOUT)
+        check(True, "alice disables carol (disable-user): her session ends")
+        again = Client(f"carol@{domain}/py2", "carol pw", PLUGINS)
+        refused = asyncio.get_running_loop().create_future()
+        again.add_event_handler("failed_auth", lambda _e: refused.done() or refused.set_result(True))
+        again.connect(host, port)
+        await asyncio.wait_for(refused, TIMEOUT)
+        check(True, "and her login is refused")
+        again.disconnect()
+
+        alice.disconnect()
         await asyncio.sleep(0.1)
 
 
