@@ -1142,3 +1142,46 @@ async fn room_invite_links_and_tokens_let_newcomers_in() {
     let own = dave.expect(presence_from(&format!("{room}/dave"))).await;
     assert_eq!(muc_item(&own).0, "member");
 }
+
+/// The host's administrators own every room of its service: they see hidden rooms in the
+/// list, configure them and destroy them; anyone else is refused as before.
+#[tokio::test]
+async fn server_administrators_own_every_room() {
+    let server = TestServer::builder()
+        .user("alice", "pw")
+        .user("bob", "pw")
+        .user("carol", "pw")
+        .configure(|c| c.server.admins = vec!["bob@localhost".into()])
+        .start()
+        .await;
+    let room = "hideout@conference.localhost";
+    let mut alice = server.client("alice", "pw").await;
+    create(&mut alice, room, "alice", &[field("publicroom", "0"), field("persistentroom", "1")].concat()).await;
+    let items = |id: &str| {
+        format!("<iq type='get' id='{id}' to='conference.localhost'><query xmlns='{}'/></iq>", ns::DISCO_ITEMS)
+    };
+    let listed = |reply: &Element| {
+        reply
+            .get_child("query", ns::DISCO_ITEMS)
+            .unwrap()
+            .children()
+            .filter_map(|i| i.attr("jid").map(str::to_owned))
+            .collect::<Vec<_>>()
+    };
+    let mut carol = server.client("carol", "pw").await;
+    assert!(listed(&carol.iq(&items("l1")).await).is_empty(), "a hidden room is hidden");
+    let config = format!("<iq type='get' id='c1' to='{room}'><query xmlns='{OWNER}'/></iq>");
+    assert_eq!(error_condition(&carol.iq(&config).await).as_deref(), Some("forbidden"));
+
+    let mut bob = server.client("bob", "pw").await;
+    assert_eq!(listed(&bob.iq(&items("l2")).await), [room], "an administrator sees every room");
+    let form = bob.iq(&config).await;
+    assert!(form.get_child("query", OWNER).and_then(|q| q.get_child("x", ns::DATA)).is_some(), "{form:?}");
+    let destroy = format!(
+        "<iq type='set' id='d1' to='{room}'><query xmlns='{OWNER}'><destroy><reason>spam</reason></destroy></query></iq>"
+    );
+    assert_eq!(bob.iq(&destroy).await.attr("type"), Some("result"));
+    let gone = alice.expect(|e| e.name() == "presence" && e.attr("type") == Some("unavailable")).await;
+    assert!(gone.get_child("x", USER).and_then(|x| x.get_child("destroy", USER)).is_some(), "alice is told");
+    assert!(server.running().db.muc().room(room).await.unwrap().is_none(), "gone from storage");
+}

@@ -5,7 +5,7 @@ use crate::service::{Muc, Outbox};
 use rhein_module::{Ctx, storage_failure};
 use rhein_proto::parsers::data_forms::{DataForm, DataFormType, Field, FieldType};
 use rhein_proto::parsers::disco::{self, DiscoInfoResult, DiscoItemsResult, Identity};
-use rhein_proto::{BareJid, Element, StanzaError, ns, xml};
+use rhein_proto::{BareJid, Element, FullJid, StanzaError, ns, xml};
 
 const ROOMINFO: &str = "http://jabber.org/protocol/muc#roominfo";
 
@@ -23,7 +23,13 @@ pub(crate) fn identity(name: &str) -> Identity {
 
 impl Muc {
     /// disco#info and disco#items of the service itself.
-    pub(crate) async fn service_iq(&self, ctx: &Ctx, out: &mut Outbox, el: &Element) -> Result<(), StanzaError> {
+    pub(crate) async fn service_iq(
+        &self,
+        ctx: &Ctx,
+        out: &mut Outbox,
+        from: &FullJid,
+        el: &Element,
+    ) -> Result<(), StanzaError> {
         if matches!(el.attr("type"), Some("result") | Some("error")) {
             return Ok(());
         }
@@ -32,19 +38,23 @@ impl Muc {
             (Some("get"), ns::DISCO_INFO, "query") => {
                 disco_info(&self.config.name, &[ns::DISCO_INFO, ns::DISCO_ITEMS, ns::MUC], Vec::new())
             }
-            (Some("get"), ns::DISCO_ITEMS, "query") => self.public_rooms(ctx).await?,
+            (Some("get"), ns::DISCO_ITEMS, "query") => {
+                let hidden_too = self.server_admin(ctx, from).await;
+                self.listed_rooms(ctx, hidden_too).await?
+            }
             _ => return Err(StanzaError::service_unavailable()),
         };
         out.push(xml::iq_result(el, Some(answer)));
         Ok(())
     }
 
-    /// Public rooms: persistent ones from storage, and the temporary ones in memory.
-    async fn public_rooms(&self, ctx: &Ctx) -> Result<Element, StanzaError> {
+    /// Public rooms (every room, `hidden_too`): persistent ones from storage, and the
+    /// temporary ones in memory.
+    async fn listed_rooms(&self, ctx: &Ctx, hidden_too: bool) -> Result<Element, StanzaError> {
         let mut rooms: Vec<(BareJid, String)> = Vec::new();
         for r in self.loaded() {
             let room = r.lock().await;
-            if room.config.public && !room.locked {
+            if (room.config.public || hidden_too) && !room.locked {
                 rooms.push((room.jid.clone(), room.config.name.clone()));
             }
         }
@@ -52,7 +62,7 @@ impl Muc {
             // A room whose configuration does not read is listed as nothing (fail closed).
             let Ok(config) = crate::room::RoomConfig::from_json(&row.config) else { continue };
             if let Ok(jid) = BareJid::new(&row.jid)
-                && config.public
+                && (config.public || hidden_too)
                 && !rooms.iter().any(|(j, _)| *j == jid)
             {
                 rooms.push((jid, config.name));

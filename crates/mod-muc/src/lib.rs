@@ -45,6 +45,9 @@ pub struct MucConfig {
     pub webchat_url: Option<String>,
     /// In members-only rooms, members may invite too (by default only owners and admins).
     pub members_may_invite: bool,
+    /// The host's administrators own every room of its service: they configure and destroy
+    /// any, and see hidden ones in the room list.
+    pub admins_own_rooms: bool,
 }
 
 impl Default for MucConfig {
@@ -56,6 +59,7 @@ impl Default for MucConfig {
             max_occupants: 1000,
             webchat_url: None,
             members_may_invite: false,
+            admins_own_rooms: true,
         }
     }
 }

@@ -24,6 +24,10 @@ impl Muc {
             return Ok(());
         }
         let payload = el.children().next().ok_or_else(StanzaError::bad_request)?;
+        // Owners' requests: a server administrator may make them too (asked only for these).
+        let owners_request =
+            payload.is("query", ns::MUC_OWNER) || (payload.is("vCard", ns::VCARD) && el.attr("type") == Some("set"));
+        let server_admin = owners_request && self.server_admin(ctx, from).await;
         let room_ref = self.room(ctx, room_jid).await?.ok_or_else(StanzaError::item_not_found)?;
         let mut room = room_ref.lock().await;
         let answer = match (el.attr("type"), payload.ns().as_str(), payload.name()) {
@@ -33,7 +37,7 @@ impl Muc {
             (Some("get"), ns::DISCO_INFO, "query") => Some(self.room_info(ctx, &room)),
             (Some("get"), ns::VCARD, "vCard") => Some(self.room_vcard(ctx, &room).await?),
             (Some("set"), ns::VCARD, "vCard") => {
-                owner_only(&room, from)?;
+                owner_only(&room, from, server_admin)?;
                 self.set_room_vcard(ctx, out, &mut room, payload).await?;
                 None
             }
@@ -61,11 +65,11 @@ impl Muc {
                 None
             }
             (Some("get"), ns::MUC_OWNER, "query") => {
-                owner_only(&room, from)?;
+                owner_only(&room, from, server_admin)?;
                 Some(config_form(&room))
             }
             (Some("set"), ns::MUC_OWNER, "query") => {
-                owner_only(&room, from)?;
+                owner_only(&room, from, server_admin)?;
                 let query = rhein_module::payload::<OwnerQuery>(payload.clone())?;
                 self.owner_set(ctx, out, &mut room, query).await?;
                 None
@@ -265,9 +269,11 @@ impl Muc {
     }
 }
 
-fn owner_only(room: &Room, from: &FullJid) -> Result<(), StanzaError> {
+/// Owners only, and the host's administrators where they own every room.
+fn owner_only(room: &Room, from: &FullJid, server_admin: bool) -> Result<(), StanzaError> {
     match room.affiliation(&from.to_bare()) {
         Affiliation::Owner => Ok(()),
+        _ if server_admin => Ok(()),
         _ => Err(StanzaError::forbidden().with_text("only owners configure the room")),
     }
 }

@@ -5,7 +5,7 @@ use crate::room::{Affiliation, Room, RoomConfig};
 pub(crate) use rhein_module::Outbox;
 use rhein_module::{Ctx, Entities, Shared, Stanza, storage_failure};
 use rhein_proto::xml::StanzaKind;
-use rhein_proto::{BareJid, Element, StanzaError};
+use rhein_proto::{BareJid, Element, FullJid, StanzaError};
 use std::sync::Arc;
 
 pub(crate) type RoomRef = Shared<Room>;
@@ -41,7 +41,7 @@ impl Muc {
             Err(_) => return bounce(&ctx, &el, StanzaError::bad_request().with_text("send from a full JID")).await,
         };
         let result = match (to.node(), to.resource(), kind) {
-            (None, _, StanzaKind::Iq) => self.service_iq(&ctx, &mut out, &el).await,
+            (None, _, StanzaKind::Iq) => self.service_iq(&ctx, &mut out, &from, &el).await,
             (None, _, _) => Err(StanzaError::service_unavailable()),
             (Some(_), None, StanzaKind::Presence) => {
                 Err(StanzaError::jid_malformed().with_text("join as room@service/nick"))
@@ -119,6 +119,12 @@ impl Muc {
     /// Rooms in memory (for the service's items; persistent ones are also read from storage).
     pub(crate) fn loaded(&self) -> Vec<RoomRef> {
         self.rooms.all()
+    }
+
+    /// Whether `who` administers the service's host and so owns every room
+    /// (`admins_own_rooms`). Asked only where owning matters, never per message.
+    pub(crate) async fn server_admin(&self, ctx: &Ctx, who: &FullJid) -> bool {
+        self.config.admins_own_rooms && ctx.is_admin(&who.to_bare()).await
     }
 
     /// Stores a persistent room's configuration, subject and affiliations in one
