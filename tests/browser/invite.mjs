@@ -70,15 +70,27 @@ async function aliceMakesTheRoom(c2s) {
 }
 
 /** Logs in to the webchat page `p` shows (Converse's login form; the domain is locked), unless
- *  Converse resumed the session another page of the browser has open. */
+ *  Converse resumes the session another page of the browser has open: its login form may show
+ *  for a moment before that, so the form is filled only while it stays. */
 async function webchatLogin(p, user) {
   const form = p.locator('#converse-login-jid');
   const session = p.locator('converse-roster');
-  await form.or(session).first().waitFor({ timeout: TIMEOUT });
-  if (!(await form.isVisible())) return;
-  await form.fill(user);
-  await p.locator('#converse-login-password').fill(PASSWORD);
-  await p.getByRole('button', { name: 'Log in' }).click();
+  const deadline = Date.now() + TIMEOUT;
+  while (Date.now() < deadline) {
+    if (await session.count() > 0) return;
+    if (await form.isVisible()) {
+      try {
+        await form.fill(user, { timeout: 2_000 });
+        await p.locator('#converse-login-password').fill(PASSWORD, { timeout: 2_000 });
+        await p.getByRole('button', { name: 'Log in' }).click({ timeout: 2_000 });
+        return;
+      } catch {
+        // The form went away: the session was resumed meanwhile.
+      }
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error('neither the webchat login form nor a session appeared');
 }
 
 async function main() {

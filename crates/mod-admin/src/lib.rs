@@ -69,8 +69,8 @@ impl Module for Admin {
     }
 }
 
-/// What an administrator's command gets: the host's context, who runs it, the command's node
-/// and what was submitted with it, if anything.
+/// What an administrator's command gets (who runs it was checked already): the host's
+/// context, the command's node and session, and the request with what was submitted.
 pub(crate) struct Run {
     ctx: Ctx,
     node: &'static str,
