@@ -187,6 +187,7 @@ pub(crate) async fn authenticate(
         && let Some(ht) = HtMechanism::from_name(name).filter(|m| m.available(cb))
     {
         return match fast(shared, peer, host, request, ht, cb, io.received_early_data()).await {
+            // A token proves no password: the account's flag is read here (from memory).
             Ok((localpart, _, _)) if disabled(shared, host, &localpart).await => {
                 outcome(send_failure(io, profile, SaslError::AccountDisabled, Some(DISABLED)).await)
             }
@@ -226,9 +227,6 @@ pub(crate) async fn authenticate(
         _ => scram(shared, io, profile, peer, host, mech, &initial, offer).await,
     };
     match result {
-        Ok((localpart, _)) if disabled(shared, host, &localpart).await => {
-            outcome(send_failure(io, profile, SaslError::AccountDisabled, Some(DISABLED)).await)
-        }
         Ok((localpart, additional)) => {
             shared.throttle.succeeded(&format!("{localpart}@{host}"));
             AuthOutcome::Success { localpart, additional, rotate: None }
@@ -240,9 +238,9 @@ pub(crate) async fn authenticate(
 
 const DISABLED: &str = "this account is disabled";
 
-/// Whether an account that just proved its password (or token) was disabled by an
-/// administrator (RFC 6120 §6.5.1 `account-disabled`). Only asked after the proof, so the
-/// answer tells nothing to someone without the password; its credentials are in memory.
+/// Whether an account that just proved a FAST token was disabled by an administrator (RFC
+/// 6120 §6.5.1 `account-disabled`); password logins read the flag with the credentials they
+/// verified. Only asked after the proof, so the answer tells nothing to someone without it.
 async fn disabled(shared: &C2sShared, host: &str, localpart: &str) -> bool {
     matches!(shared.db.accounts().credentials(host, localpart).await, Ok(Some(c)) if c.disabled)
 }
@@ -365,6 +363,7 @@ async fn plain(shared: &C2sShared, peer: IpAddr, host: &str, msg: &[u8]) -> Veri
     let req = PlainRequest::parse(msg).map_err(|e| Some((e, None)))?;
     let localpart = admit(shared, peer, host, &req.username, req.authzid.as_deref()).map_err(Some)?;
     let (creds, known) = credentials(shared, host, &localpart).await.map_err(Some)?;
+    let disabled = creds.disabled;
     let matches = {
         let _permit = shared.hash_permits.acquire().await;
         let password = req.password;
@@ -373,6 +372,9 @@ async fn plain(shared: &C2sShared, peer: IpAddr, host: &str, msg: &[u8]) -> Veri
     if !(matches && known) {
         shared.throttle.failed(peer, &format!("{localpart}@{host}"));
         return Err(Some((SaslError::NotAuthorized, None)));
+    }
+    if disabled {
+        return Err(Some((SaslError::AccountDisabled, Some(DISABLED))));
     }
     Ok((localpart, None))
 }
@@ -396,6 +398,7 @@ async fn scram(
     io.send(&sasl_el(profile, "challenge", Some(&server_first))).await.map_err(|_| None)?;
     let client_final = next_response(io, profile).await?;
     match server.finish(&client_final, cb) {
+        Ok(_) if creds.disabled => Err(Some((SaslError::AccountDisabled, Some(DISABLED)))),
         Ok(server_final) => Ok((localpart, Some(server_final))),
         Err(e) => {
             if e == SaslError::NotAuthorized {
