@@ -213,6 +213,16 @@ fn read(row: InviteRow) -> Result<Invite, StorageError> {
     })
 }
 
+/// A found invite if it can be used now and is `for_this`, or why not.
+fn usable(found: Option<Invite>, for_this: impl Fn(&Invite) -> bool) -> Result<Invite, Refused> {
+    let invite = found.ok_or(Refused::Unknown)?;
+    match invite.refusal(crate::now_ms()) {
+        Some(refused) => Err(refused),
+        None if !for_this(&invite) => Err(Refused::WrongKind),
+        None => Ok(invite),
+    }
+}
+
 fn hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
@@ -310,14 +320,8 @@ impl Invites<'_> {
     /// The invite a token names on `host` if it can be used now and registers accounts, or
     /// why not. Uses nothing. (An invite of another host is not known here.)
     pub async fn check_registration(&self, host: &str, token: &str) -> Result<Result<Invite, Refused>, StorageError> {
-        Ok(match self.find(token).await?.filter(|i| i.host == host) {
-            None => Err(Refused::Unknown),
-            Some(invite) => match invite.refusal(crate::now_ms()) {
-                Some(refused) => Err(refused),
-                None if !invite.kind.registers() => Err(Refused::WrongKind),
-                None => Ok(invite),
-            },
-        })
+        let found = self.find(token).await?.filter(|i| i.host == host);
+        Ok(usable(found, |i| i.kind.registers()))
     }
 
     /// Whether `username` is reserved on `host` by an invite that can still be used.
@@ -343,13 +347,8 @@ impl Invites<'_> {
     ) -> Result<Result<Invite, Refused>, StorageError> {
         // Most tokens that come here are no use (guesses, spent ones): they are turned away
         // without the write lock.
-        match self.find(token).await? {
-            None => return Ok(Err(Refused::Unknown)),
-            Some(invite) => match invite.refusal(crate::now_ms()) {
-                Some(refused) => return Ok(Err(refused)),
-                None if !for_this(&invite) => return Ok(Err(Refused::WrongKind)),
-                None => {}
-            },
+        if let Err(refused) = usable(self.find(token).await?, &for_this) {
+            return Ok(Err(refused));
         }
         let (hash, now) = (hash(token), crate::now_ms());
         Ok(on_pool!(write: self.db, |p| {
