@@ -165,13 +165,6 @@ async fn next_response(io: &mut StreamIo, profile: Profile) -> Result<Vec<u8>, F
     Err(Some((SaslError::MalformedRequest, Some(EXPECTED))))
 }
 
-/// Prepares the SASL username as an XMPP local part of `host` (RFC 6120 §6.3.7: the simple
-/// user name is the localpart).
-fn local_part(username: &str, host: &str) -> Option<String> {
-    let jid = BareJid::new(&format!("{username}@{host}")).ok()?;
-    jid.node().map(|n| n.as_str().to_owned())
-}
-
 /// Runs one SASL exchange that began with `login` (`<auth/>` or `<authenticate/>`).
 pub(crate) async fn authenticate(
     shared: &C2sShared,
@@ -328,7 +321,8 @@ fn admit(
     username: &str,
     authzid: Option<&str>,
 ) -> Result<String, (SaslError, Option<&'static str>)> {
-    let localpart = local_part(username, host).ok_or((SaslError::NotAuthorized, None))?;
+    // RFC 6120 §6.3.7: the simple user name is the local part.
+    let localpart = rhein_proto::prepare_localpart(username, host).ok_or((SaslError::NotAuthorized, None))?;
     let bare = format!("{localpart}@{host}");
     if let Some(a) = authzid
         && BareJid::new(a).map(|j| j.as_str() != bare).unwrap_or(true)

@@ -150,9 +150,7 @@ fn refusal(refused: NotRegistered) -> StanzaError {
 
 /// `username` prepared as a local part of `host` (RFC 7622), or `not-acceptable`.
 pub(crate) fn localpart(host: &str, username: &str) -> Result<String, StanzaError> {
-    BareJid::new(&format!("{username}@{host}"))
-        .ok()
-        .and_then(|jid| jid.node().map(|n| n.as_str().to_owned()))
+    rhein_proto::prepare_localpart(username, host)
         .ok_or_else(|| StanzaError::not_acceptable().with_text(format!("{username:?} is not a valid username")))
 }
 

@@ -33,3 +33,10 @@ pub use minidom::{self, Element};
 pub use wire::Broadcast;
 pub use xmpp_parsers as parsers;
 pub use xso;
+
+/// `username` prepared as the local part of an account of `host` (RFC 7622: case-folded and
+/// normalised as a JID's local part would be), or `None` for a name that cannot be one.
+pub fn prepare_localpart(username: &str, host: &str) -> Option<String> {
+    let jid = BareJid::new(&format!("{username}@{host}")).ok()?;
+    jid.node().map(|n| n.as_str().to_owned())
+}

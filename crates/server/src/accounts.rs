@@ -1,7 +1,6 @@
 //! Account management shared by the CLI and `--ephemeral`: usernames prepared as XMPP local
 //! parts, credentials derived off the async runtime.
 
-use rhein_proto::BareJid;
 use rhein_sasl::Credentials;
 use rhein_storage::{Db, StorageError};
 
@@ -18,10 +17,7 @@ pub enum AccountError {
 
 /// Prepares `user` as a local part of `host` (lower-cased, RFC 7622).
 pub fn prepare(user: &str, host: &str) -> Result<String, AccountError> {
-    BareJid::new(&format!("{user}@{host}"))
-        .ok()
-        .and_then(|j| j.node().map(|n| n.as_str().to_owned()))
-        .ok_or_else(|| AccountError::InvalidName(user.to_owned()))
+    rhein_proto::prepare_localpart(user, host).ok_or_else(|| AccountError::InvalidName(user.to_owned()))
 }
 
 async fn derive(password: &str) -> Result<Credentials, AccountError> {
