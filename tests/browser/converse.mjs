@@ -9,8 +9,7 @@
 // browser pages, alice and bob, log in over WebSocket, exchange messages, and chat in a
 // room. Screenshots go to ARTIFACT_DIR (default target/browser-artifacts).
 
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import { check, startServer } from './common.mjs';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,22 +22,6 @@ const dist = join(here, 'node_modules', 'converse.js', 'dist');
 const TIMEOUT = 30_000;
 mkdirSync(artifacts, { recursive: true });
 
-function check(condition, what) {
-  if (!condition) throw new Error(`not ok - ${what}`);
-  console.log(`ok - ${what}`);
-}
-
-/** Starts the server; resolves with its ready line once listening. */
-function startServer() {
-  const args = ['serve', '--ephemeral', '--user', 'alice:secret', '--user', 'bob:secret', '--https', '127.0.0.1:443'];
-  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  process.on('exit', () => child.kill('SIGKILL'));
-  return new Promise((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout });
-    lines.once('line', (line) => resolve({ child, ready: JSON.parse(line) }));
-    child.once('exit', (code) => reject(new Error(`rhein exited with ${code}`)));
-  });
-}
 
 const TYPES = { '.js': 'text/javascript', '.css': 'text/css', '.json': 'application/json', '.wasm': 'application/wasm',
   '.svg': 'image/svg+xml', '.png': 'image/png', '.woff': 'font/woff', '.woff2': 'font/woff2', '.ttf': 'font/ttf', '.mp3': 'audio/mpeg', '.ogg': 'audio/ogg' };
@@ -116,7 +99,7 @@ async function waitForMessage(p, kind, jid, body) {
 
 async function main() {
   check(binary, 'usage: node converse.mjs PATH/TO/rhein');
-  const { child, ready } = await startServer();
+  const { child, ready } = await startServer(binary, ['--user', 'alice:secret', '--user', 'bob:secret', '--https', '127.0.0.1:443']);
   check(ready.https === '127.0.0.1:443', `the server listens for HTTPS on localhost:443 (${ready.https})`);
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',

@@ -9,8 +9,7 @@
 // browser" and lands in the room. alice and her room are made with xmpp.js. Screenshots go to
 // ARTIFACT_DIR (default target/browser-artifacts).
 
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import { check, startServer } from './common.mjs';
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,24 +26,6 @@ const PASSWORD = 'a long password';
 process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
 mkdirSync(artifacts, { recursive: true });
 
-function check(condition, what) {
-  if (!condition) throw new Error(`not ok - ${what}`);
-  console.log(`ok - ${what}`);
-}
-
-/** Starts the server (HTTPS on localhost:443, so pages and the webchat share the origin the
- *  invitation names); resolves with its ready line. */
-function startServer() {
-  const args = ['serve', '--ephemeral', '--user', `alice:${PASSWORD}`, '--https', '127.0.0.1:443',
-    '--invite', 'alice', '--webchat-dir', webchat];
-  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  process.on('exit', () => child.kill('SIGKILL'));
-  return new Promise((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout });
-    lines.once('line', (line) => resolve({ child, ready: JSON.parse(line) }));
-    child.once('exit', (code) => reject(new Error(`rhein exited with ${code}`)));
-  });
-}
 
 /** alice, over TCP with xmpp.js, makes a public room with a name and a description, and stays
  *  in it. */
@@ -95,7 +76,9 @@ async function webchatLogin(p, user) {
 
 async function main() {
   check(binary, 'usage: node invite.mjs PATH/TO/rhein');
-  const { child, ready } = await startServer();
+  // HTTPS on localhost:443, so pages and the webchat share the origin the invitation names.
+  const { child, ready } = await startServer(binary, ['--user', `alice:${PASSWORD}`, '--https', '127.0.0.1:443',
+    '--invite', 'alice', '--webchat-dir', webchat]);
   const landing = ready.invite?.landing;
   check(landing?.startsWith('https://localhost:443/invite/'), `the ready line has an invitation (${landing})`);
   const alice = await aliceMakesTheRoom(ready.c2s);

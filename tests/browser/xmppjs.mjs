@@ -9,8 +9,7 @@
 // drops and it resumes inline with its FAST token. Two clients, alice and bob, exchange
 // messages before and after alice's resumption.
 
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import { check, startServer } from './common.mjs';
 import { client, xml } from '@xmpp/client';
 
 const binary = process.argv[2];
@@ -18,22 +17,6 @@ const TIMEOUT = 15_000;
 // STARTTLS to the ephemeral self-signed certificate (loopback only).
 process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
 
-function check(condition, what) {
-  if (!condition) throw new Error(`not ok - ${what}`);
-  console.log(`ok - ${what}`);
-}
-
-/** Starts the server; resolves with its ready line once listening. */
-function startServer() {
-  const args = ['serve', '--ephemeral', '--user', 'alice:secret', '--user', 'bob:secret'];
-  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  process.on('exit', () => child.kill('SIGKILL'));
-  return new Promise((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout });
-    lines.once('line', (line) => resolve({ child, ready: JSON.parse(line) }));
-    child.once('exit', (code) => reject(new Error(`rhein exited with ${code}`)));
-  });
-}
 
 /** Resolves with the first `event` of `emitter` whose argument satisfies `pred`. */
 function waitFor(emitter, event, pred = () => true, what = event) {
@@ -107,7 +90,7 @@ async function exchange(from, to, body) {
 
 async function main() {
   check(binary, 'usage: node xmppjs.mjs PATH/TO/rhein');
-  const { child, ready } = await startServer();
+  const { child, ready } = await startServer(binary, ['--user', 'alice:secret', '--user', 'bob:secret']);
   const alice = login(ready.c2s, 'alice');
   const bob = login(ready.c2s, 'bob');
   try {
