@@ -57,7 +57,7 @@ fn note(reply: &Element) -> String {
 #[tokio::test]
 async fn only_administrators_see_and_run_the_commands() {
     let server = server().await;
-    for (user, expected) in [("bob", 0), ("alice", 18)] {
+    for (user, expected) in [("bob", 0), ("alice", 19)] {
         let mut c = server.client(user, "pw").await;
         let items = c
             .iq(&format!(
@@ -195,6 +195,13 @@ async fn the_message_of_the_day_reaches_every_login_and_last_logins_are_told() {
     let query = command(&roster).get_child("query", ns::ROSTER).expect("the roster beside the form");
     let item = query.get_child("item", ns::ROSTER).unwrap();
     assert_eq!((item.attr("jid"), item.attr("subscription")), (Some("carol@localhost"), Some("both")));
+
+    let stats = run(&mut alice, "user-stats", &[("accountjid", &["bob@localhost"])]).await;
+    assert_eq!(values(&stats, "rostersize"), ["1"]);
+    let bob_resource = bob.jid.as_deref().unwrap().split('/').nth(1).unwrap().to_owned();
+    assert_eq!(values(&stats, "onlineresources"), [bob_resource]);
+    let unknown = run(&mut alice, "user-stats", &[("accountjid", &["nobody@localhost"])]).await;
+    assert_eq!(error_condition(&unknown).as_deref(), Some("item-not-found"));
 
     let online = run(&mut alice, "get-user-lastlogin", &[("accountjid", &["bob@localhost"])]).await;
     assert_eq!(values(&online, "lastlogin").len(), 1, "bob is online: now");

@@ -32,7 +32,7 @@ async fn join(c: &mut TestClient, room: &str, nick: &str, extra: &str) {
 }
 
 /// Creates `room` as an instant room (optionally with config fields) and drains the join.
-async fn create(c: &mut TestClient, room: &str, nick: &str, fields: &str) {
+pub(crate) async fn create(c: &mut TestClient, room: &str, nick: &str, fields: &str) {
     join(c, room, nick, "").await;
     let own = c.expect(presence_from(&format!("{room}/{nick}"))).await;
     let (aff, role, _, codes) = muc_item(&own);

@@ -6,7 +6,18 @@ use rhein_testkit::pki::TestCa;
 use rhein_testkit::{Element, TestClient, TestServer, ns};
 
 pub(crate) async fn pair() -> (TestServer, TestServer) {
-    let alpha = TestServer::builder().domain("alpha.test").user("alice", "pw").federation("127.0.0.2:0").start().await;
+    pair_with(|_| {}).await
+}
+
+/// Two federating servers, alpha configured further by `configure`.
+pub(crate) async fn pair_with(configure: impl FnOnce(&mut rhein_server::Config)) -> (TestServer, TestServer) {
+    let alpha = TestServer::builder()
+        .domain("alpha.test")
+        .user("alice", "pw")
+        .federation("127.0.0.2:0")
+        .configure(configure)
+        .start()
+        .await;
     let beta = TestServer::builder().domain("beta.test").user("bob", "pw").federation("127.0.0.3:0").start().await;
     // Each server's group chat services federate through the same listener.
     for domain in ["beta.test", "conference.beta.test", "channels.beta.test"] {

@@ -1,8 +1,8 @@
 //! A stanza on its way to the client, kept (for acks, for an inactive client) in the form the
 //! router handed it over: the session's own element, or its copy of a broadcast.
 
-use rhein_proto::{Broadcast, Element, FullJid, StreamErrorCondition, xml};
-use rhein_router::Outbound;
+use rhein_proto::{Broadcast, Element, FullJid, xml};
+use rhein_router::{Closing, Outbound};
 use std::sync::Arc;
 
 pub(crate) enum Queued {
@@ -45,13 +45,13 @@ impl Queued {
 
 /// A delivery as a stanza, or the stream error the router closes the session with.
 impl TryFrom<Outbound> for Queued {
-    type Error = StreamErrorCondition;
+    type Error = Box<Closing>;
 
     fn try_from(out: Outbound) -> Result<Self, Self::Error> {
         match out {
             Outbound::Stanza(el) => Ok(Queued::Own(*el)),
             Outbound::Shared(b) => Ok(Queued::Shared(b)),
-            Outbound::Close(cond) => Err(cond),
+            Outbound::Close(closing) => Err(closing),
         }
     }
 }

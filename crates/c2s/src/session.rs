@@ -298,8 +298,8 @@ impl Session<'_> {
         while let Some(item) = next.take() {
             let stanza = match Queued::try_from(item) {
                 Ok(stanza) => stanza,
-                Err(cond) => {
-                    close = Some(cond);
+                Err(closing) => {
+                    close = Some(closing);
                     continue;
                 }
             };
@@ -322,8 +322,8 @@ impl Session<'_> {
         if !out.is_empty() && io.write(&out).await.is_err() {
             return Some(Ended::Connection);
         }
-        if let Some(cond) = close {
-            io.fail(cond, None).await;
+        if let Some(closing) = close {
+            io.fail(closing.condition, closing.text.as_deref()).await;
             return Some(Ended::Session);
         }
         None

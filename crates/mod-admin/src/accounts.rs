@@ -1,19 +1,26 @@
-//! XEP-0133 §4.1–§4.2, §4.7, §4.15–§4.16: adding and deleting accounts, changing a password,
-//! and the registered accounts (their number and their list).
+//! XEP-0133 §4.1–§4.4, §4.7, §4.9–§4.11, §4.15–§4.18: adding, deleting, disabling and
+//! re-enabling accounts, changing a password, an account's roster, last login and statistics,
+//! and the registered and disabled accounts (their number and their list).
 
 use crate::{Done, Run, field, value};
+use rhein_module::commands::Submitted;
 use rhein_module::storage_failure;
+use rhein_proto::StanzaError;
 use rhein_proto::commands::Command;
 use rhein_proto::parsers::data_forms::{Field, FieldType};
-use rhein_proto::{BareJid, StanzaError};
 
 /// The new password of a form, given twice alike where the form asks twice.
-fn password(submitted: &rhein_module::commands::Submitted<'_>, twice: bool) -> Result<String, StanzaError> {
+fn password<'a>(submitted: &'a Submitted<'_>, twice: bool) -> Result<&'a str, StanzaError> {
     let password = submitted.required("password")?;
     if twice && submitted.value("password-verify") != Some(password) {
         return Err(StanzaError::bad_request().with_text("password and password-verify differ"));
     }
-    Ok(password.to_owned())
+    Ok(password)
+}
+
+/// The form of a command about one account.
+fn ask_account(run: &Run, title: &str) -> Command {
+    run.ask(title, vec![field("accountjid", FieldType::JidSingle, "The Jabber ID of the account", true)])
 }
 
 /// §4.1 Add User.
@@ -29,13 +36,7 @@ pub(crate) async fn add_user(run: Run) -> Result<Command, StanzaError> {
         ));
     };
     let account = run.account(submitted.required("accountjid")?)?;
-    let password = password(&submitted, true)?;
-    let credentials = rhein_module::derive_credentials(&password).await;
-    let (host, user) = parts(&account);
-    if !run.ctx.db.accounts().create(host, user, &credentials).await.map_err(storage_failure)? {
-        return Err(StanzaError::conflict().with_text(format!("{account} exists already")));
-    }
-    tracing::info!(%account, "account added by an administrator");
+    run.service.add_user(&run.ctx, &account, password(&submitted, true)?).await?;
     Ok(run.done(Done::Note(format!("{account} was added"))))
 }
 
@@ -47,32 +48,9 @@ pub(crate) async fn delete_user(run: Run) -> Result<Command, StanzaError> {
             vec![field("accountjids", FieldType::JidMulti, "The Jabber ID(s) to delete", true)],
         ));
     };
-    let accounts = existing_accounts(&run, &submitted).await?;
-    for account in &accounts {
-        let (host, user) = parts(account);
-        run.ctx.db.accounts().delete(host, user).await.map_err(storage_failure)?;
-        tracing::info!(%account, "account deleted by an administrator");
-    }
+    let accounts = run.accounts(&submitted, "accountjids")?;
+    run.service.delete_users(&run.ctx, &accounts).await?;
     Ok(run.done(Done::Note(format!("{} deleted", crate::names(&accounts)))))
-}
-
-/// The accounts named by a form's `accountjids`, each existing; `item-not-found` for the
-/// first that does not.
-async fn existing_accounts(
-    run: &Run,
-    submitted: &rhein_module::commands::Submitted<'_>,
-) -> Result<Vec<BareJid>, StanzaError> {
-    let accounts = submitted.values("accountjids").iter().map(|j| run.account(j)).collect::<Result<Vec<_>, _>>()?;
-    if accounts.is_empty() {
-        return Err(StanzaError::bad_request().with_text("the field accountjids is required"));
-    }
-    for account in &accounts {
-        let (host, user) = parts(account);
-        if !run.ctx.db.accounts().exists(host, user).await.map_err(storage_failure)? {
-            return Err(StanzaError::item_not_found().with_text(format!("there is no account {account}")));
-        }
-    }
-    Ok(accounts)
 }
 
 /// §4.3 Disable a User, and §4.4 Re-Enable a User: a disabled account's sessions end and its
@@ -82,28 +60,18 @@ pub(crate) async fn set_disabled(run: Run, disabled: bool) -> Result<Command, St
         let title = if disabled { "Disabling users" } else { "Re-enabling users" };
         return Ok(run.ask(title, vec![field("accountjids", FieldType::JidMulti, "The Jabber ID(s)", true)]));
     };
-    let accounts = existing_accounts(&run, &submitted).await?;
-    for account in &accounts {
-        let (host, user) = parts(account);
-        run.ctx.db.accounts().set_disabled(host, user, disabled).await.map_err(storage_failure)?;
-        if disabled {
-            run.ctx.router.end_sessions(account);
-        }
-        tracing::info!(%account, disabled, "account disabled or enabled by an administrator");
-    }
+    let accounts = run.accounts(&submitted, "accountjids")?;
+    run.service.set_disabled(&run.ctx, &accounts, disabled).await?;
     let what = if disabled { "disabled" } else { "enabled again" };
     Ok(run.done(Done::Note(format!("{} {what}", crate::names(&accounts)))))
 }
 
 /// §4.17–§4.18 the disabled accounts: their number or their list.
 pub(crate) async fn disabled_users(run: Run, list: bool) -> Result<Command, StanzaError> {
-    let users = run.ctx.db.accounts().disabled(&run.ctx.host).await.map_err(storage_failure)?;
-    let field = if list {
-        let mut jids = Field::new("disableduserjids", FieldType::JidMulti);
-        jids.values = users.into_iter().map(|u| format!("{u}@{}", run.ctx.host)).collect();
-        jids
-    } else {
-        value("disabledusersnum", FieldType::TextSingle, &users.len().to_string())
+    let users = run.service.disabled(&run.ctx).await?;
+    let field = match list {
+        true => values("disableduserjids", FieldType::JidMulti, users.iter().map(|u| u.to_string())),
+        false => value("disabledusersnum", FieldType::TextSingle, &users.len().to_string()),
     };
     Ok(run.done(Done::Form(vec![field])))
 }
@@ -120,69 +88,50 @@ pub(crate) async fn change_password(run: Run) -> Result<Command, StanzaError> {
         ));
     };
     let account = run.account(submitted.required("accountjid")?)?;
-    let password = password(&submitted, false)?;
-    let credentials = rhein_module::derive_credentials(&password).await;
-    let (host, user) = parts(&account);
-    if !run.ctx.db.accounts().set_credentials(host, user, &credentials).await.map_err(storage_failure)? {
-        return Err(StanzaError::item_not_found().with_text(format!("there is no account {account}")));
-    }
-    run.ctx.router.end_sessions(&account);
-    tracing::info!(%account, "password changed by an administrator");
+    run.service.change_password(&run.ctx, &account, password(&submitted, false)?).await?;
     Ok(run.done(Done::Note(format!("the password of {account} was changed"))))
 }
 
-/// §4.15 Get Number of Registered Users.
-pub(crate) async fn registered_num(run: Run) -> Result<Command, StanzaError> {
-    let users = run.ctx.db.accounts().list(&run.ctx.host).await.map_err(storage_failure)?;
-    Ok(run.done(Done::Form(vec![value("registeredusersnum", FieldType::TextSingle, &users.len().to_string())])))
-}
-
-/// §4.16 Get List of Registered Users.
-pub(crate) async fn registered_list(run: Run) -> Result<Command, StanzaError> {
-    let users = run.ctx.db.accounts().list(&run.ctx.host).await.map_err(storage_failure)?;
-    let mut jids = Field::new("registereduserjids", FieldType::JidMulti);
-    jids.values = users.into_iter().map(|u| format!("{u}@{}", run.ctx.host)).collect();
-    Ok(run.done(Done::Form(vec![jids])))
+/// §4.15 Get Number of Registered Users, and §4.16 the list.
+pub(crate) async fn registered(run: Run, list: bool) -> Result<Command, StanzaError> {
+    let users = run.service.registered(&run.ctx).await?;
+    let field = match list {
+        true => values("registereduserjids", FieldType::JidMulti, users.iter().map(|u| u.to_string())),
+        false => value("registeredusersnum", FieldType::TextSingle, &users.len().to_string()),
+    };
+    Ok(run.done(Done::Form(vec![field])))
 }
 
 /// §4.10 Get User Last Login Time: now for an account online, else when it was last seen.
 pub(crate) async fn last_login(run: Run) -> Result<Command, StanzaError> {
-    let Some(submitted) = run.submitted() else {
-        return Ok(run.ask(
-            "A user's last login",
-            vec![field("accountjid", FieldType::JidSingle, "The Jabber ID of the account", true)],
-        ));
-    };
+    let Some(submitted) = run.submitted() else { return Ok(ask_account(&run, "A user's last login")) };
     let account = run.account(submitted.required("accountjid")?)?;
-    let (host, user) = parts(&account);
-    if !run.ctx.db.accounts().exists(host, user).await.map_err(storage_failure)? {
-        return Err(StanzaError::item_not_found().with_text(format!("there is no account {account}")));
-    }
-    let stamp = match run.ctx.router.resources(&account).is_empty() {
-        false => Some(rhein_storage::now_ms()),
-        true => run.ctx.db.last_activity().get(account.as_str()).await.map_err(storage_failure)?.map(|(at, _)| at),
+    let Some(stamp) = run.service.last_login(&run.ctx, &account).await? else {
+        return Ok(run.done(Done::Note(format!("{account} never logged in"))));
     };
-    let Some(stamp) = stamp else { return Ok(run.done(Done::Note(format!("{account} never logged in")))) };
-    let when = rhein_proto::time::datetime(stamp);
     Ok(run.done(Done::Form(vec![
         value("accountjid", FieldType::JidSingle, account.as_str()),
-        value("lastlogin", FieldType::TextSingle, &when),
+        value("lastlogin", FieldType::TextSingle, &rhein_proto::time::datetime(stamp)),
+    ])))
+}
+
+/// §4.11 Get User Statistics: roster size and the sessions online (their resources).
+pub(crate) async fn statistics(run: Run) -> Result<Command, StanzaError> {
+    let Some(submitted) = run.submitted() else { return Ok(ask_account(&run, "A user's statistics")) };
+    let account = run.account(submitted.required("accountjid")?)?;
+    let stats = run.service.user_stats(&run.ctx, &account).await?;
+    Ok(run.done(Done::Form(vec![
+        value("accountjid", FieldType::JidSingle, account.as_str()),
+        value("rostersize", FieldType::TextSingle, &stats.roster_size.to_string()),
+        values("onlineresources", FieldType::TextMulti, stats.sessions.iter().map(|s| s.jid.resource().to_string())),
     ])))
 }
 
 /// §4.9 Get User Roster: the account's roster beside the form that names it.
 pub(crate) async fn roster(run: Run) -> Result<Command, StanzaError> {
-    let Some(submitted) = run.submitted() else {
-        return Ok(run.ask(
-            "A user's roster",
-            vec![field("accountjid", FieldType::JidSingle, "The Jabber ID of the account", true)],
-        ));
-    };
+    let Some(submitted) = run.submitted() else { return Ok(ask_account(&run, "A user's roster")) };
     let account = run.account(submitted.required("accountjid")?)?;
-    let (host, user) = parts(&account);
-    if !run.ctx.db.accounts().exists(host, user).await.map_err(storage_failure)? {
-        return Err(StanzaError::item_not_found().with_text(format!("there is no account {account}")));
-    }
+    run.service.require_existing(&run.ctx, std::slice::from_ref(&account)).await?;
     let roster = run.ctx.db.roster();
     let version = roster.version(account.as_str()).await.map_err(storage_failure)?.to_string();
     let rows = roster.items(account.as_str()).await.map_err(storage_failure)?;
@@ -191,6 +140,9 @@ pub(crate) async fn roster(run: Run) -> Result<Command, StanzaError> {
     Ok(answer)
 }
 
-fn parts(account: &BareJid) -> (&str, &str) {
-    (account.domain().as_str(), account.node().map(|n| n.as_str()).unwrap_or_default())
+/// A result field of many values.
+fn values(var: &str, kind: FieldType, values: impl Iterator<Item = String>) -> Field {
+    let mut field = Field::new(var, kind);
+    field.values = values.collect();
+    field
 }

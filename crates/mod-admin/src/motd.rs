@@ -2,13 +2,14 @@
 //! administrators, and sent to every session as it binds. Kept in storage as a document of
 //! the host (owner: its domain) and in memory once read, so a login costs no query.
 
+use crate::service::AdminError;
 use crate::{Done, Run, field};
-use rhein_module::{Ctx, Event, storage_failure};
+use rhein_module::Ctx;
+use rhein_proto::StanzaError;
 use rhein_proto::commands::Command;
 use rhein_proto::parsers::data_forms::FieldType;
-use rhein_proto::{Element, StanzaError, ns, xml};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 const KIND: &str = "motd";
 
@@ -25,32 +26,31 @@ impl Motd {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(host.to_owned(), text);
     }
 
-    async fn get(&self, ctx: &Ctx) -> Result<Option<String>, StanzaError> {
+    pub(crate) async fn get(&self, ctx: &Ctx) -> Result<Option<String>, AdminError> {
         if let Some(kept) = self.kept(&ctx.host) {
             return Ok(kept);
         }
-        let text = ctx.db.account_data().get(&ctx.host, KIND, "").await.map_err(storage_failure)?;
+        let text = ctx.db.account_data().get(&ctx.host, KIND, "").await?;
         self.keep(&ctx.host, text.clone());
         Ok(text)
     }
 
-    async fn set(&self, ctx: &Ctx, text: Option<String>) -> Result<(), StanzaError> {
+    pub(crate) async fn set(&self, ctx: &Ctx, text: Option<String>) -> Result<(), AdminError> {
         let data = ctx.db.account_data();
         match &text {
-            Some(text) => data.put_all(&ctx.host, KIND, &[(String::new(), text.clone())]).await,
-            None => data.remove(&ctx.host, KIND, "").await.map(drop),
+            Some(text) => data.put_all(&ctx.host, KIND, &[(String::new(), text.clone())]).await?,
+            None => drop(data.remove(&ctx.host, KIND, "").await?),
         }
-        .map_err(storage_failure)?;
         self.keep(&ctx.host, text);
         Ok(())
     }
 }
 
 /// §4.12 Set Message of the Day, and §4.13 Edit (the same, with the current one filled in).
-pub(crate) async fn set(motd: Arc<Motd>, run: Run) -> Result<Command, StanzaError> {
+pub(crate) async fn set(run: Run) -> Result<Command, StanzaError> {
     let Some(submitted) = run.submitted() else {
         let mut text = field("motd", FieldType::TextMulti, "Message of the day", true);
-        if let Some(current) = motd.get(&run.ctx).await? {
+        if let Some(current) = run.service.motd(&run.ctx).await? {
             text.values = current.lines().map(str::to_owned).collect();
         }
         return Ok(run.ask("Setting the message of the day", vec![text]));
@@ -59,26 +59,12 @@ pub(crate) async fn set(motd: Arc<Motd>, run: Run) -> Result<Command, StanzaErro
     if text.trim().is_empty() {
         return Err(StanzaError::bad_request().with_text("the field motd is required"));
     }
-    motd.set(&run.ctx, Some(text)).await?;
+    run.service.set_motd(&run.ctx, Some(text)).await?;
     Ok(run.done(Done::Note("the message of the day is set".into())))
 }
 
 /// §4.14 Delete Message of the Day.
-pub(crate) async fn delete(motd: Arc<Motd>, run: Run) -> Result<Command, StanzaError> {
-    motd.set(&run.ctx, None).await?;
+pub(crate) async fn delete(run: Run) -> Result<Command, StanzaError> {
+    run.service.set_motd(&run.ctx, None).await?;
     Ok(run.done(Done::Note("the message of the day is deleted".into())))
-}
-
-/// A session bound: it gets the message of the day, from the host.
-pub(crate) async fn on_bound(motd: Arc<Motd>, ctx: Ctx, event: Event) {
-    let Event::SessionBound(jid) = event else { return };
-    let text = match motd.get(&ctx).await {
-        Ok(Some(text)) => text,
-        _ => return,
-    };
-    let mut message = xml::with_attr(Element::bare("message", ns::CLIENT), "from", &*ctx.host);
-    xml::set_attr(&mut message, "to", jid.as_str());
-    xml::set_attr(&mut message, "type", "headline");
-    message.append_child(xml::text_el("body", ns::CLIENT, text));
-    ctx.router.send_to(&jid, message);
 }

@@ -1,5 +1,6 @@
 //! Service discovery of the service (its public rooms) and of rooms (XEP-0045 §6).
 
+use crate::RoomSummary;
 use crate::room::{Room, Whois};
 use crate::service::{Muc, Outbox};
 use rhein_module::{Ctx, storage_failure};
@@ -48,32 +49,55 @@ impl Muc {
         Ok(())
     }
 
-    /// Public rooms (every room, `hidden_too`): persistent ones from storage, and the
-    /// temporary ones in memory.
+    /// Public rooms (every room, `hidden_too`).
     async fn listed_rooms(&self, ctx: &Ctx, hidden_too: bool) -> Result<Element, StanzaError> {
-        let mut rooms: Vec<(BareJid, String)> = Vec::new();
+        let items = self
+            .rooms_of(ctx)
+            .await?
+            .into_iter()
+            .filter(|room| room.public || hidden_too)
+            .map(|room| disco::Item {
+                jid: room.jid.into(),
+                node: None,
+                name: Some(room.name).filter(|n| !n.is_empty()),
+            })
+            .collect();
+        Ok(DiscoItemsResult { node: None, items, rsm: None }.into())
+    }
+
+    /// Every room of the service, by JID: the ones in memory (unless still locked by their
+    /// creator), and the persistent ones in storage.
+    pub(crate) async fn rooms_of(&self, ctx: &Ctx) -> Result<Vec<RoomSummary>, StanzaError> {
+        let mut rooms: Vec<RoomSummary> = Vec::new();
         for r in self.loaded() {
             let room = r.lock().await;
-            if (room.config.public || hidden_too) && !room.locked {
-                rooms.push((room.jid.clone(), room.config.name.clone()));
+            if !room.locked {
+                rooms.push(RoomSummary {
+                    jid: room.jid.clone(),
+                    name: room.config.name.clone(),
+                    public: room.config.public,
+                    persistent: room.config.persistent,
+                    occupants: room.occupants.len(),
+                });
             }
         }
         for row in ctx.db.muc().rooms(&self.domain(ctx)).await.map_err(storage_failure)? {
             // A room whose configuration does not read is listed as nothing (fail closed).
             let Ok(config) = crate::room::RoomConfig::from_json(&row.config) else { continue };
             if let Ok(jid) = BareJid::new(&row.jid)
-                && (config.public || hidden_too)
-                && !rooms.iter().any(|(j, _)| *j == jid)
+                && !rooms.iter().any(|r| r.jid == jid)
             {
-                rooms.push((jid, config.name));
+                rooms.push(RoomSummary {
+                    jid,
+                    name: config.name,
+                    public: config.public,
+                    persistent: true,
+                    occupants: 0,
+                });
             }
         }
-        rooms.sort();
-        let items = rooms
-            .into_iter()
-            .map(|(jid, name)| disco::Item { jid: jid.into(), node: None, name: Some(name).filter(|n| !n.is_empty()) })
-            .collect();
-        Ok(DiscoItemsResult { node: None, items, rsm: None }.into())
+        rooms.sort_by(|a, b| a.jid.cmp(&b.jid));
+        Ok(rooms)
     }
 
     /// A room's disco#info: what kind of room it is, and the room info form.

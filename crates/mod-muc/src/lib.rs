@@ -4,6 +4,7 @@
 //! messages go to the archive under the room's JID (history for newcomers, XEP-0359 ids).
 
 mod admin;
+mod administration;
 mod disco;
 mod invite;
 mod messages;
@@ -15,6 +16,8 @@ mod relay;
 mod room;
 mod service;
 mod tokens;
+
+pub use administration::{MucAdministration, RoomSummary};
 
 use rhein_module::{Module, ModuleError, ModuleSpec, Registry};
 use rhein_proto::ns;
@@ -79,6 +82,7 @@ impl Module for service::Muc {
         let subdomain = self.config.subdomain.clone();
         let muc = self.clone();
         reg.on_event(move |ctx, event| muc.clone().invited(ctx, event));
+        reg.provide(Arc::new(MucAdministration(self.clone())));
         reg.service(&subdomain, move |ctx, el| self.clone().handle(ctx, el));
         Ok(())
     }

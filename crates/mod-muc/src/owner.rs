@@ -167,7 +167,7 @@ impl Muc {
         }
     }
 
-    async fn destroy(
+    pub(crate) async fn destroy(
         &self,
         ctx: &Ctx,
         out: &mut Outbox,

@@ -94,8 +94,9 @@ pub trait RouterApi: Send + Sync + 'static {
     fn emit(&self, host: &str, event: crate::Event) -> BoxFuture<'_, ()>;
     /// Every session bound on `host` (its full JID), sorted.
     fn sessions_on(&self, host: &str) -> Vec<FullJid>;
-    /// Ends every session of `account` with a `policy-violation` stream error.
-    fn end_sessions(&self, account: &BareJid);
+    /// Ends the session of a full JID, or every session of a bare JID's account, with a
+    /// `policy-violation` stream error and `reason` as its text; how many there were.
+    fn end_sessions(&self, jid: &Jid, reason: Option<&str>) -> usize;
 }
 
 /// Facts about the running server.

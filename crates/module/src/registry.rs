@@ -244,6 +244,7 @@ pub struct Registry {
     pre_auth_features: Vec<Element>,
     web: Vec<(&'static str, WebHandler)>,
     account_caches: Vec<Arc<dyn ForgetsAccounts>>,
+    provided: HashMap<std::any::TypeId, Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 impl Registry {
@@ -290,6 +291,17 @@ impl Registry {
     /// Ties a cache the module made before registering to account removal.
     pub fn forgets<V: Send + 'static>(&mut self, cache: Arc<AccountCache<V>>) {
         self.account_caches.push(cache);
+    }
+
+    /// Offers a part of the module to the server itself (the admin socket calls the same
+    /// service as the module's commands); the server finds it by type with [`Registry::provided`].
+    pub fn provide<T: Send + Sync + 'static>(&mut self, part: Arc<T>) {
+        self.provided.insert(std::any::TypeId::of::<T>(), part);
+    }
+
+    /// What a module provided of type `T`, if an enabled module did.
+    pub fn provided<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        self.provided.get(&std::any::TypeId::of::<T>())?.clone().downcast().ok()
     }
 
     /// Drops `account` from every cache made with [`Registry::account_cache`].

@@ -27,6 +27,95 @@ pub enum Command {
         #[command(subcommand)]
         command: InviteCommand,
     },
+    /// Control the running server through its admin socket. Exit status: 0 done, 1 refused
+    /// or failed, 2 no server running.
+    Ctl(CtlArgs),
+}
+
+#[derive(Args)]
+pub struct CtlArgs {
+    /// The admin socket (default: the one the configuration names, or rhein-data/rhein.sock).
+    #[arg(long, global = true)]
+    pub socket: Option<PathBuf>,
+    /// Configuration file whose admin socket to use.
+    #[arg(long, global = true, conflicts_with = "socket")]
+    pub config: Option<PathBuf>,
+    /// Print the server's answer as JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: CtlCommand,
+}
+
+#[derive(Subcommand)]
+pub enum CtlCommand {
+    /// Version, uptime, sessions, links, memory and storage.
+    Status,
+    /// The sessions online, or one user's.
+    Sessions {
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// End a session (full JID) or every session of a user (bare JID or username).
+    Kick {
+        jid: String,
+        /// Told to the client in the stream error.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Disable an account: its sessions end and it cannot log in.
+    Disable { user: String },
+    /// Enable a disabled account again.
+    Enable { user: String },
+    /// Every room, hidden ones too.
+    Rooms {
+        #[arg(long)]
+        host: Option<String>,
+    },
+    /// Act on a room.
+    Room {
+        #[command(subcommand)]
+        command: RoomCommand,
+    },
+    /// Send a message to every session online.
+    Announce {
+        text: String,
+        #[arg(long)]
+        host: Option<String>,
+    },
+    /// The message of the day, sent to each session as it logs in.
+    Motd {
+        #[command(subcommand)]
+        command: MotdCommand,
+    },
+    /// Federation links; --close ends those of a remote domain.
+    S2s {
+        #[arg(long, value_name = "DOMAIN")]
+        close: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum RoomCommand {
+    /// Destroy a room: its occupants are told, it is deleted.
+    Destroy {
+        room: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum MotdCommand {
+    Set {
+        text: String,
+        #[arg(long)]
+        host: Option<String>,
+    },
+    Clear {
+        #[arg(long)]
+        host: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -143,6 +232,10 @@ pub struct ServeArgs {
     /// Make a user (one of --user) an administrator (repeatable; --ephemeral only).
     #[arg(long = "admin", value_name = "NAME", requires = "ephemeral")]
     pub admins: Vec<String>,
+    /// Open an admin socket for `rhein ctl` at this path (--ephemeral only; a server with a
+    /// data directory always has one).
+    #[arg(long, value_name = "PATH", requires = "ephemeral")]
+    pub admin_socket: Option<PathBuf>,
     /// Serve Converse.js from this npm package directory at /webchat/ (--ephemeral only).
     #[arg(long, value_name = "DIR", requires = "ephemeral")]
     pub webchat_dir: Option<PathBuf>,

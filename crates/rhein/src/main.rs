@@ -1,7 +1,8 @@
-//! `rhein`: run the server (`serve`, `serve --config`, `serve --ephemeral`) and manage
-//! accounts (`user add|del|passwd|list`).
+//! `rhein`: run the server (`serve`, `serve --config`, `serve --ephemeral`), manage accounts
+//! and invitations (`user`, `invite`), and control a running server (`ctl`).
 
 mod cli;
+mod ctl;
 mod invite;
 mod serve;
 mod user;
@@ -32,13 +33,15 @@ fn main() -> std::process::ExitCode {
                 print!("{}", rhein_server::xeps::doap());
                 Ok(())
             }
+            cli::Command::Ctl(args) => ctl::run(args),
         }
     });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("rhein: {}", describe(&e));
-            std::process::ExitCode::FAILURE
+            // `rhein ctl` tells "no server running" apart from a refusal.
+            std::process::ExitCode::from(if e.is::<ctl::NotRunning>() { 2 } else { 1 })
         }
     }
 }

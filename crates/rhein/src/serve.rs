@@ -128,6 +128,7 @@ fn ephemeral_config(args: &ServeArgs) -> anyhow::Result<Config> {
             .modules;
     }
     config.web.webchat_dir = args.webchat_dir.clone();
+    config.server.admin_socket = args.admin_socket.clone();
     config.server.log_level = "warn".into();
     Ok(config)
 }

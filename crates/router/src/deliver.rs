@@ -394,8 +394,8 @@ impl RouterApi for Router {
         self.inner.sessions.bound_on(host)
     }
 
-    fn end_sessions(&self, account: &BareJid) {
-        self.inner.sessions.close_account(account, rhein_proto::StreamErrorCondition::PolicyViolation);
+    fn end_sessions(&self, jid: &Jid, reason: Option<&str>) -> usize {
+        self.inner.sessions.close(jid, rhein_proto::StreamErrorCondition::PolicyViolation, reason)
     }
 
     fn emit(&self, host: &str, event: Event) -> BoxFuture<'_, ()> {

@@ -10,7 +10,7 @@ mod tests;
 
 pub use remote::{AttachError, Federation};
 pub use rhein_module::Stanza;
-pub use sessions::{BindError, Outbound, SessionHandle};
+pub use sessions::{BindError, Closing, Outbound, SessionHandle};
 
 use rhein_module::{Bind2Feature, Bind2Hook, Ctx, Disco, Event, IqKind, Registry, ServerInfo, Unauthenticated};
 use rhein_proto::{BareJid, Element, FullJid, StanzaError, StreamErrorCondition, xml};
@@ -75,6 +75,18 @@ impl Router {
                 pending_iqs: Default::default(),
             }),
         }
+    }
+
+    /// What an enabled module provided to the server (see [`Registry::provide`]).
+    pub fn provided<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        self.inner.registry.provided()
+    }
+
+    /// Every host served (account domains), sorted.
+    pub fn hosts(&self) -> Vec<String> {
+        let mut hosts: Vec<String> = self.inner.hosts.iter().cloned().collect();
+        hosts.sort();
+        hosts
     }
 
     /// The handler context for one of our hosts.
@@ -234,7 +246,7 @@ impl Router {
             return;
         }
         tracing::info!(%account, "account removed; ending its sessions");
-        self.inner.sessions.close_account(account, StreamErrorCondition::NotAuthorized);
+        self.inner.sessions.close(&account.clone().into(), StreamErrorCondition::NotAuthorized, None);
         self.inner.registry.forget_account(account);
         self.emit(account.domain().as_str(), Event::AccountRemoved(account.clone())).await;
     }

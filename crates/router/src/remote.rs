@@ -74,6 +74,14 @@ impl Router {
         self.inner.components.connected.read().unwrap_or_else(|e| e.into_inner()).contains_key(domain)
     }
 
+    /// The components connected now, sorted.
+    pub fn connected_components(&self) -> Vec<String> {
+        let mut domains: Vec<String> =
+            self.inner.components.connected.read().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect();
+        domains.sort();
+        domains
+    }
+
     /// Installs the server-to-server side; without one every remote domain is unreachable.
     pub fn set_federation(&self, federation: std::sync::Arc<dyn Federation>) {
         let _ = self.inner.federation.set(federation);

@@ -1,7 +1,7 @@
 //! The session table: bare JID to bound resources, each with its outbound channel.
 
 use rhein_module::{Interests, ResourceInfo};
-use rhein_proto::{BareJid, Broadcast, Element, FullJid, StreamErrorCondition};
+use rhein_proto::{BareJid, Broadcast, Element, FullJid, Jid, StreamErrorCondition};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -14,8 +14,22 @@ pub enum Outbound {
     Stanza(Box<Element>),
     /// A copy of a stanza written once for many sessions; this one's `to` is the session's JID.
     Shared(Arc<Broadcast>),
-    /// Close the stream with this error (e.g. `conflict` when another session takes the resource).
-    Close(StreamErrorCondition),
+    /// Close the stream with this error (e.g. `conflict` when another session takes the
+    /// resource); boxed, as it is rare and the text would widen every slot.
+    Close(Box<Closing>),
+}
+
+/// Why the router ends a session: the stream error, and words for the user.
+#[derive(Debug)]
+pub struct Closing {
+    pub condition: StreamErrorCondition,
+    pub text: Option<String>,
+}
+
+impl Outbound {
+    pub fn close(condition: StreamErrorCondition, text: Option<&str>) -> Self {
+        Outbound::Close(Box::new(Closing { condition, text: text.map(str::to_owned) }))
+    }
 }
 
 /// The router's end of a session.
@@ -101,7 +115,7 @@ impl Table {
         let resource = jid.resource().as_str();
         if let Some(pos) = list.iter().position(|r| r.name() == resource) {
             let old = list.remove(pos);
-            old.handle.push(Outbound::Close(StreamErrorCondition::Conflict));
+            old.handle.push(Outbound::close(StreamErrorCondition::Conflict, None));
         } else if list.len() >= max {
             return Err(BindError::TooManySessions);
         }
@@ -197,11 +211,17 @@ impl Table {
         self.read().values().map(Vec::len).sum()
     }
 
-    /// Closes every session of `account` with `condition`; they unbind as they end.
-    pub(crate) fn close_account(&self, account: &BareJid, condition: StreamErrorCondition) {
-        for r in self.read().get(account).into_iter().flatten() {
-            r.handle.push(Outbound::Close(condition));
+    /// Closes the session `jid` names, or every session of an account for a bare JID, with
+    /// `condition` and `text`; they unbind as they end. How many were told to.
+    pub(crate) fn close(&self, jid: &Jid, condition: StreamErrorCondition, text: Option<&str>) -> usize {
+        let map = self.read();
+        let sessions = map.get(&jid.to_bare()).into_iter().flatten();
+        let mut closed = 0;
+        for r in sessions.filter(|r| jid.resource().is_none_or(|res| r.name() == res.as_str())) {
+            r.handle.push(Outbound::close(condition, text));
+            closed += 1;
         }
+        closed
     }
 
     /// The full JIDs of every session bound on `host`, by account.
@@ -218,7 +238,7 @@ impl Table {
 
     pub(crate) fn close_all(&self) {
         for r in self.read().values().flatten() {
-            r.handle.push(Outbound::Close(StreamErrorCondition::SystemShutdown));
+            r.handle.push(Outbound::close(StreamErrorCondition::SystemShutdown, None));
         }
     }
 }

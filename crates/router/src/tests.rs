@@ -54,7 +54,7 @@ impl Session {
             match next {
                 Outbound::Stanza(el) => out.push(*el),
                 Outbound::Shared(copy) => out.push(copy.to_element(self.jid.as_str())),
-                Outbound::Close(condition) => panic!("{} was closed with {condition:?}", self.jid),
+                Outbound::Close(closing) => panic!("{} was closed with {:?}", self.jid, closing.condition),
             }
         }
         out

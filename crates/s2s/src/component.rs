@@ -81,7 +81,9 @@ impl Peer for Attached<'_> {
                 Some(Outbound::Stanza(el)) => Local::Send(*el),
                 // Copies of a broadcast go to bound client sessions only, never to a component.
                 Some(Outbound::Shared(b)) => Local::Send(b.element().clone()),
-                Some(Outbound::Close(cond)) => Local::Fail(Refusal::new(cond, "closed by the server")),
+                Some(Outbound::Close(closing)) => {
+                    Local::Fail(Refusal::new(closing.condition, closing.text.unwrap_or_else(|| "closed by the server".into())))
+                }
                 None => Local::Close,
             },
             () = self.overflow.notified() => Local::Fail(Refusal::new(Cond::PolicyViolation, "too many stanzas queued")),

@@ -44,6 +44,8 @@ pub async fn serve(s2s: S2s, tcp: TcpStream, peer: SocketAddr, direct_tls: bool)
         let chain = io.conn().peer_certificates();
         let (verdicts_tx, verdicts) = mpsc::channel(16);
         let mut incoming = Incoming {
+            id: NEXT_STREAM.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            closed: Arc::default(),
             shared,
             stream_id,
             chain,
@@ -230,7 +232,21 @@ fn sasl_failure() -> Element {
     failure
 }
 
+/// An inbound stream as the service lists it: the pairs it authenticated, and how to ask it
+/// to close.
+pub(crate) struct Registered {
+    /// (remote, local) domain pairs.
+    pub pairs: Vec<(String, String)>,
+    pub close: Arc<tokio::sync::Notify>,
+}
+
+static NEXT_STREAM: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 struct Incoming {
+    /// This stream's number in the service's inbound table.
+    id: u64,
+    /// Notified when an administrator closes the stream.
+    closed: Arc<tokio::sync::Notify>,
     shared: Arc<Shared>,
     stream_id: String,
     /// The peer's TLS certificate chain (empty if it presented none).
@@ -263,6 +279,7 @@ impl Peer for Incoming {
         let verdict = tokio::select! {
             verdict = self.verdicts.recv() => verdict,
             el = reverse => return Local::Send(el),
+            () = self.closed.notified() => return Local::Close,
             () = sleep_until_some(deadline) => {
                 return Local::Fail(Refusal::new(Cond::ConnectionTimeout, TOO_LONG));
             }
@@ -349,7 +366,13 @@ impl Incoming {
                 tracing::info!(%remote, %local, "bidirectional: our stanzas to the peer use this stream");
             }
         }
-        self.authenticated.insert((remote, local));
+        if !self.authenticated.insert((remote.clone(), local.clone())) {
+            return;
+        }
+        let mut table = self.shared.inbound_table();
+        let registered =
+            table.entry(self.id).or_insert_with(|| Registered { pairs: Vec::new(), close: self.closed.clone() });
+        registered.pairs.push((remote, local));
     }
 
     /// A peer presents a key for `from` → `to`: ask `from`'s authoritative server in the
@@ -389,5 +412,11 @@ impl Incoming {
             .in_current_span(),
         );
         Ok(Vec::new())
+    }
+}
+
+impl Drop for Incoming {
+    fn drop(&mut self) {
+        self.shared.inbound_table().remove(&self.id);
     }
 }

@@ -81,6 +81,17 @@ pub(crate) struct Shared {
     /// Remote domains that failed recently: until when they are not retried, and the wait
     /// that follows the next failure.
     backoff: Mutex<HashMap<String, (Instant, Duration)>>,
+    /// Inbound streams that authenticated a domain pair, by stream number.
+    inbound: Mutex<HashMap<u64, inbound::Registered>>,
+}
+
+/// A federation link as the administration sees it: one direction of one domain pair.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LinkInfo {
+    pub local: String,
+    pub remote: String,
+    /// The peer connected to us (else we connected to it).
+    pub inbound: bool,
 }
 
 /// A request to check a dialback key with the domain that supposedly issued it.
@@ -107,6 +118,7 @@ impl S2s {
             connectors,
             outbound: Mutex::default(),
             backoff: Mutex::default(),
+            inbound: Mutex::default(),
             opened: Default::default(),
         });
         let s2s = Self { shared };
@@ -128,6 +140,46 @@ impl S2s {
     pub fn outbound_count(&self) -> usize {
         self.shared.outbound_table().len()
     }
+
+    /// Every link: outbound streams by domain pair, and the pairs inbound streams
+    /// authenticated; sorted.
+    pub fn links(&self) -> Vec<LinkInfo> {
+        let mut links: Vec<LinkInfo> = self
+            .shared
+            .outbound_table()
+            .keys()
+            .map(|(local, remote)| LinkInfo { local: local.clone(), remote: remote.clone(), inbound: false })
+            .collect();
+        for registered in self.shared.inbound_table().values() {
+            links.extend(registered.pairs.iter().map(|(remote, local)| LinkInfo {
+                local: local.clone(),
+                remote: remote.clone(),
+                inbound: true,
+            }));
+        }
+        links.sort();
+        links
+    }
+
+    /// Closes every stream to and from `remote` (an administrator's decision; the next
+    /// stanza for it opens a new one). How many streams were told to close.
+    pub fn close(&self, remote: &str) -> usize {
+        let remote = remote.to_ascii_lowercase();
+        // Dropping the table's handle ends the stream once the stanzas queued are written.
+        let mut table = self.shared.outbound_table();
+        let before = table.len();
+        table.retain(|(_, r), _| *r != remote);
+        let mut closed = before - table.len();
+        drop(table);
+        for registered in self.shared.inbound_table().values() {
+            if registered.pairs.iter().any(|(r, _)| *r == remote) {
+                registered.close.notify_one();
+                closed += 1;
+            }
+        }
+        tracing::info!(%remote, closed, "s2s streams closed by an administrator");
+        closed
+    }
 }
 
 fn local_connectors(config: &S2sConfig) -> HashMap<String, tokio_rustls::TlsConnector> {
@@ -148,6 +200,10 @@ impl Shared {
     fn outbound_table(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), outbound::Handle>> {
         // Each mutation is one insert or remove: a poisoned table is still consistent.
         self.outbound.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn inbound_table(&self) -> std::sync::MutexGuard<'_, HashMap<u64, inbound::Registered>> {
+        self.inbound.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn pinned(&self, domain: &str) -> Option<Route> {

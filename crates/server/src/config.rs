@@ -121,15 +121,27 @@ pub struct ServerSection {
     pub log_level: String,
     /// Administrators (bare JIDs), besides those an admin invite made.
     pub admins: Vec<String>,
+    /// The admin socket `rhein ctl` talks to; default: `rhein.sock` in `data_dir`.
+    pub admin_socket: Option<PathBuf>,
 }
 
 impl Default for ServerSection {
     fn default() -> Self {
-        Self { data_dir: PathBuf::from("rhein-data"), storage: None, log_level: "info".into(), admins: Vec::new() }
+        Self {
+            data_dir: PathBuf::from("rhein-data"),
+            storage: None,
+            log_level: "info".into(),
+            admins: Vec::new(),
+            admin_socket: None,
+        }
     }
 }
 
 impl ServerSection {
+    pub fn admin_socket_path(&self) -> PathBuf {
+        self.admin_socket.clone().unwrap_or_else(|| self.data_dir.join("rhein.sock"))
+    }
+
     pub fn storage_url(&self) -> String {
         self.storage.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("rhein.db").display()))
     }

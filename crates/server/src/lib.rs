@@ -5,6 +5,7 @@
 pub mod accounts;
 mod certs;
 pub mod config;
+pub mod control;
 pub mod invites;
 mod listener;
 pub mod modules;
@@ -42,6 +43,8 @@ pub enum StartError {
     Config(String),
     #[error("server secret: {0}")]
     Secret(#[from] secret::SecretError),
+    #[error("{0}")]
+    Control(#[from] control::ControlError),
 }
 
 /// Where state goes.
@@ -286,6 +289,20 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
             let _ = server.web_origin.set(format!("https://{}:{}", hosts[0], addr.port()));
         }
         bound.push((lc.kind, addr));
+    }
+    // An ephemeral server has an admin socket only when asked for one.
+    let socket = match persistence {
+        Persistence::Disk => Some(config.server.admin_socket_path()),
+        Persistence::Ephemeral => config.server.admin_socket.clone(),
+    };
+    if let Some(path) = socket {
+        let ops = control::Operations {
+            router: router.clone(),
+            s2s: s2s.clone(),
+            connections: connections.clone(),
+            started: server.started,
+        };
+        control::spawn(&path, ops, stop.subscribe()).await?;
     }
     let scratch = (persistence == Persistence::Ephemeral).then_some(upload_dir);
     Ok(RunningServer { db, router, s2s, listeners: bound, stop, connections, http_connections, scratch })

@@ -165,6 +165,22 @@ impl Db {
         }
     }
 
+    /// How many bytes the database takes: SQLite's pages (0 in memory), or PostgreSQL's
+    /// database size.
+    pub async fn size(&self) -> Result<u64, StorageError> {
+        let bytes: i64 = match &self.pool {
+            Pool::Sqlite { read, .. } => {
+                sqlx::query_scalar("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()")
+                    .fetch_one(read)
+                    .await?
+            }
+            Pool::Postgres(pool) => {
+                sqlx::query_scalar("SELECT pg_database_size(current_database())").fetch_one(pool).await?
+            }
+        };
+        Ok(u64::try_from(bytes).unwrap_or(0))
+    }
+
     /// Writes what is written behind, then closes all connections (waits for running
     /// queries).
     pub async fn close(&self) {

@@ -234,7 +234,9 @@ impl RouterApi for RecordingRouter {
         Vec::new()
     }
 
-    fn end_sessions(&self, _account: &rhein_proto::BareJid) {}
+    fn end_sessions(&self, _jid: &rhein_proto::Jid, _reason: Option<&str>) -> usize {
+        0
+    }
 
     /// Events stay inside the module under test: other modules are not there to hear them.
     fn emit(&self, _host: &str, _event: rhein_module::Event) -> BoxFuture<'_, ()> {
