@@ -18,25 +18,28 @@ async fn server() -> TestServer {
 
 /// Runs `#name` with `fields` submitted (none: its first step), returning the whole reply.
 async fn run(c: &mut TestClient, name: &str, fields: &[(&str, &[&str])]) -> Element {
-    let form = match fields {
-        [] => String::new(),
-        fields => {
-            let fields: String = fields
-                .iter()
-                .map(|(var, values)| {
-                    let values: String = values.iter().map(|v| format!("<value>{v}</value>")).collect();
-                    format!("<field var='{var}'>{values}</field>")
-                })
-                .collect();
-            format!("<x xmlns='jabber:x:data' type='submit'>{fields}</x>")
-        }
-    };
+    let form = submit(fields);
     let action = if fields.is_empty() { "execute" } else { "complete" };
     c.iq(&format!(
         "<iq type='set' id='{name}' to='localhost'><command xmlns='{}' node='{ADMIN}#{name}' action='{action}'>{form}</command></iq>",
         ns::COMMANDS
     ))
     .await
+}
+
+/// A submitted form with `fields` (none: no form).
+fn submit(fields: &[(&str, &[&str])]) -> String {
+    if fields.is_empty() {
+        return String::new();
+    }
+    let fields: String = fields
+        .iter()
+        .map(|(var, values)| {
+            let values: String = values.iter().map(|v| format!("<value>{v}</value>")).collect();
+            format!("<field var='{var}'>{values}</field>")
+        })
+        .collect();
+    format!("<x xmlns='jabber:x:data' type='submit'>{fields}</x>")
 }
 
 fn command(reply: &Element) -> &Element {
@@ -236,4 +239,99 @@ async fn a_disabled_account_cannot_log_in_until_enabled_again() {
     assert_eq!(note(&enabled), "bob@localhost enabled again");
     let _bob = server.client("bob", "pw").await;
     assert_eq!(values(&run(&mut alice, "get-disabled-users-num", &[]).await, "disabledusersnum"), ["0"]);
+}
+
+/// One step of a command in stages: `action` on `node`'s session `session` (none: a new
+/// run), with `fields` submitted if any.
+async fn step(
+    c: &mut TestClient,
+    node: &str,
+    session: Option<&str>,
+    action: &str,
+    fields: &[(&str, &[&str])],
+) -> Element {
+    let form = submit(fields);
+    let session = session.map(|s| format!(" sessionid='{s}'")).unwrap_or_default();
+    c.iq(&format!(
+        "<iq type='set' id='step' to='localhost'><command xmlns='{}' node='{node}' action='{action}'{session}>{form}</command></iq>",
+        ns::COMMANDS
+    ))
+    .await
+}
+
+/// The actions a stage offers, as `prev next complete / execute`.
+fn actions(reply: &Element) -> String {
+    let actions = command(reply).get_child("actions", ns::COMMANDS).expect("actions");
+    let mut offered: Vec<&str> =
+        ["prev", "next", "complete"].into_iter().filter(|a| actions.has_child(a, ns::COMMANDS)).collect();
+    offered.push("/");
+    offered.push(actions.attr("execute").unwrap_or_default());
+    offered.join(" ")
+}
+
+fn fields_of(reply: &Element) -> Vec<String> {
+    let form = command(reply).get_child("x", ns::DATA).expect("a form");
+    form.children().filter_map(|f| f.attr("var")).filter(|v| *v != "FORM_TYPE").map(str::to_owned).collect()
+}
+
+fn app_condition(reply: &Element) -> Option<String> {
+    let error = reply.get_child("error", ns::CLIENT)?;
+    error.children().find(|c| c.ns() == ns::COMMANDS).map(|c| c.name().to_owned())
+}
+
+#[tokio::test]
+async fn a_command_in_stages_goes_next_back_and_completes_in_its_session() {
+    const NODE: &str = "urn:rhein:admin#add-users";
+    let server = server().await;
+    let mut alice = server.client("alice", "pw").await;
+
+    let first = step(&mut alice, NODE, None, "execute", &[]).await;
+    assert_eq!(command(&first).attr("status"), Some("executing"));
+    assert_eq!(actions(&first), "next / next");
+    assert_eq!(fields_of(&first), ["accountjids"]);
+    let session = command(&first).attr("sessionid").unwrap().to_owned();
+    let session = Some(session.as_str());
+
+    // Stage two is made from stage one's answer.
+    let two = ["dave@localhost", "erin@localhost"];
+    let second = step(&mut alice, NODE, session, "next", &[("accountjids", &two)]).await;
+    assert_eq!(actions(&second), "prev complete / complete");
+    assert_eq!(fields_of(&second), two);
+    // Back: stage one again, with what was answered there.
+    let back = step(&mut alice, NODE, session, "prev", &[]).await;
+    assert_eq!(values(&back, "accountjids"), two);
+    assert_eq!(actions(&back), "next / next");
+    // A refused answer leaves the session where it was.
+    let taken = step(&mut alice, NODE, session, "next", &[("accountjids", &["dave@localhost", "bob@localhost"])]).await;
+    assert_eq!(error_condition(&taken).as_deref(), Some("conflict"), "bob exists");
+    let early = step(&mut alice, NODE, session, "complete", &[("accountjids", &two)]).await;
+    assert_eq!(app_condition(&early).as_deref(), Some("bad-action"), "complete only at the last stage");
+    step(&mut alice, NODE, session, "next", &[("accountjids", &two)]).await;
+    let done = step(&mut alice, NODE, session, "complete", &[("dave@localhost", &["dave's"])]).await;
+    assert_eq!(command(&done).attr("status"), Some("completed"));
+    assert_eq!(note(&done), "2 accounts added");
+    let made_up = values(&done, "erin@localhost");
+    assert_eq!(fields_of(&done), ["erin@localhost"], "only made-up passwords are shown");
+    server.client("dave", "dave's").await;
+    server.client("erin", &made_up[0]).await;
+
+    // The session is over; a canceled one too; nobody else's session is anyone's.
+    let over = step(&mut alice, NODE, session, "complete", &[("x", &["y"])]).await;
+    assert_eq!(
+        (error_condition(&over).as_deref(), app_condition(&over).as_deref()),
+        (Some("bad-request"), Some("bad-sessionid"))
+    );
+    let started = step(&mut alice, NODE, None, "execute", &[]).await;
+    let other = command(&started).attr("sessionid").unwrap().to_owned();
+    let mut alice2 = server.connect().resource("other").login("alice", "pw").await;
+    let stolen = step(&mut alice2, NODE, Some(&other), "next", &[("accountjids", &["frank@localhost"])]).await;
+    assert_eq!(app_condition(&stolen).as_deref(), Some("bad-sessionid"), "a session is its requester's");
+    let canceled = step(&mut alice, NODE, Some(&other), "cancel", &[]).await;
+    assert_eq!(command(&canceled).attr("status"), Some("canceled"));
+    let gone = step(&mut alice, NODE, Some(&other), "next", &[("accountjids", &["frank@localhost"])]).await;
+    assert_eq!(app_condition(&gone).as_deref(), Some("bad-sessionid"));
+
+    let mut bob = server.client("bob", "pw").await;
+    let refused = step(&mut bob, NODE, None, "execute", &[]).await;
+    assert_eq!(error_condition(&refused).as_deref(), Some("forbidden"));
 }

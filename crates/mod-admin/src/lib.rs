@@ -5,6 +5,7 @@
 //! admin socket.
 
 mod accounts;
+mod bulk;
 mod motd;
 mod service;
 mod sessions;
@@ -67,6 +68,7 @@ impl Module for Admin {
         commands.add(node!("get-online-users-num"), "Number of online users", sessions::online_num)?;
         commands.add(node!("get-online-users-list"), "Online users", sessions::online_list)?;
         commands.add(node!("announce"), "Send an announcement to online users", sessions::announce)?;
+        reg.staged_command(bulk::NODE, "Add several users", Allowed::Admins, bulk::stages(&self.service))?;
         let service = self.service.clone();
         reg.on_event(move |ctx, event| greet(service.clone(), ctx, event));
         reg.provide(self.service.clone());

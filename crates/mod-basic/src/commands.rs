@@ -65,6 +65,9 @@ async fn run(ctx: Ctx, iq: Iq<Command>) -> IqResult {
         return Err(StanzaError::forbidden().with_text("you may not run this command"));
     }
     if iq.payload.action() == rhein_proto::commands::Action::Cancel {
+        if let (Some(cancel), Some(id)) = (&command.cancel, &iq.payload.sessionid) {
+            cancel(&iq.from, id);
+        }
         let mut canceled = Command::completed(command.node, iq.payload.sessionid.clone(), None);
         canceled.status = Some(Status::Canceled);
         return Ok(Some(canceled.into()));

@@ -1,7 +1,7 @@
 //! The registry modules declare their handlers in; built once at start, then read without locks.
 
 use crate::account_cache::{AccountCache, ForgetsAccounts};
-use crate::commands::{Allowed, CommandEntry, CommandHandler, Commands};
+use crate::commands::{Allowed, CancelHook, CommandEntry, CommandHandler, Commands, Staged, Stages};
 use crate::web::{WebHandler, WebRequest, WebResponse};
 use crate::{Ctx, Iq, ModuleError, Stanza};
 use rhein_proto::commands::Command;
@@ -324,7 +324,32 @@ impl Registry {
         Fut: Future<Output = Result<Command, StanzaError>> + Send + 'static,
     {
         let handler: CommandHandler = Arc::new(move |ctx, iq| Box::pin(handler(ctx, iq)));
-        if self.disco.commands.add(CommandEntry { node, name, allowed, handler }) {
+        self.add_command(CommandEntry { node, name, allowed, handler, cancel: None })
+    }
+
+    /// An XEP-0050 command in stages (XEP-0050 §3.4): the command layer keeps each session,
+    /// offers `next`, `prev` and `complete` where they apply, and runs the stages' `finish`
+    /// with every answer.
+    pub fn staged_command(
+        &mut self,
+        node: &'static str,
+        name: &'static str,
+        allowed: Allowed,
+        stages: Stages,
+    ) -> Result<(), ModuleError> {
+        if stages.forms.is_empty() {
+            return Err(ModuleError::Config { module: "commands", reason: format!("{node} has no stage") });
+        }
+        let staged = Arc::new(Staged::new(node, stages));
+        let stepper = staged.clone();
+        let handler: CommandHandler = Arc::new(move |ctx, iq| Box::pin(stepper.clone().step(ctx, iq)));
+        let cancel: CancelHook = Arc::new(move |requester, id| staged.cancel(requester, id));
+        self.add_command(CommandEntry { node, name, allowed, handler, cancel: Some(cancel) })
+    }
+
+    fn add_command(&mut self, entry: CommandEntry) -> Result<(), ModuleError> {
+        let node = entry.node;
+        if self.disco.commands.add(entry) {
             Ok(())
         } else {
             Err(ModuleError::DuplicateIq { kind: IqKind::Set, ns: ns::COMMANDS.to_owned(), name: node.to_owned() })

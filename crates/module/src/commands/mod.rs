@@ -1,12 +1,18 @@
 //! XEP-0050 Ad-Hoc Commands of the server: modules register commands by node
-//! ([`crate::Registry::command`]); the disco module lists those a requester may run and runs
-//! them. A command's handler gets the request already checked against who may run it.
+//! ([`crate::Registry::command`], or [`crate::Registry::staged_command`] for one in
+//! [`Stages`]); the disco module lists those a requester may run and runs them. A command's
+//! handler gets the request already checked against who may run it.
+
+mod staged;
+
+pub(crate) use staged::Staged;
+pub use staged::{Finish, StageForm, Stages};
 
 use crate::registry::BoxFuture;
 use crate::{Ctx, Iq};
-use rhein_proto::StanzaError;
 use rhein_proto::commands::Command;
 use rhein_proto::parsers::data_forms::{DataForm, DataFormType};
+use rhein_proto::{Jid, StanzaError};
 use std::sync::Arc;
 
 /// Who may run a command.
@@ -23,6 +29,9 @@ pub enum Allowed {
 pub type CommandHandler =
     Arc<dyn Fn(Ctx, Iq<Command>) -> BoxFuture<'static, Result<Command, StanzaError>> + Send + Sync>;
 
+/// Forgets the session (by requester and id) a requester canceled.
+pub type CancelHook = Arc<dyn Fn(&Jid, &str) + Send + Sync>;
+
 /// A command as registered.
 #[derive(Clone)]
 pub struct CommandEntry {
@@ -30,6 +39,15 @@ pub struct CommandEntry {
     pub name: &'static str,
     pub allowed: Allowed,
     pub handler: CommandHandler,
+    /// For a command that keeps sessions.
+    pub cancel: Option<CancelHook>,
+}
+
+/// How a command in stages ended: a note, a result form, or both.
+#[derive(Debug, Default)]
+pub struct Finished {
+    pub note: Option<String>,
+    pub form: Option<DataForm>,
 }
 
 /// The server's commands.
