@@ -60,7 +60,7 @@ fn note(reply: &Element) -> String {
 #[tokio::test]
 async fn only_administrators_see_and_run_the_commands() {
     let server = server().await;
-    for (user, expected) in [("bob", 0), ("alice", 19)] {
+    for (user, expected) in [("bob", 0), ("alice", 23)] {
         let mut c = server.client(user, "pw").await;
         let items = c
             .iq(&format!(
@@ -148,6 +148,16 @@ async fn administrators_see_online_users_announce_end_sessions_and_change_passwo
     assert_eq!(values(&run(&mut alice, "get-online-users-num", &[]).await, "onlineusersnum"), ["2"]);
     let online = values(&run(&mut alice, "get-online-users-list", &[]).await, "onlineuserjids");
     assert!(online.contains(&"bob@localhost/phone".to_owned()), "{online:?}");
+
+    // Active: available and looked at; alice sent no presence, so she is idle.
+    bob.send("<presence/>").await;
+    bob.barrier_to("localhost").await;
+    assert_eq!(values(&run(&mut alice, "get-active-users", &[]).await, "activeuserjids"), ["bob@localhost"]);
+    assert_eq!(values(&run(&mut alice, "get-idle-users", &[]).await, "idleuserjids"), ["alice@localhost"]);
+    bob.send("<inactive xmlns='urn:xmpp:csi:0'/>").await;
+    bob.barrier_to("localhost").await;
+    assert_eq!(values(&run(&mut alice, "get-active-users-num", &[]).await, "activeusersnum"), ["0"]);
+    assert_eq!(values(&run(&mut alice, "get-idle-users-num", &[]).await, "idleusersnum"), ["2"]);
 
     let sent =
         run(&mut alice, "announce", &[("subject", &["Maintenance"]), ("announcement", &["Back at 10:00."])]).await;

@@ -67,6 +67,12 @@ impl Module for Admin {
         commands.add(node!("get-disabled-users-list"), "Disabled users", |run| accounts::disabled_users(run, true))?;
         commands.add(node!("get-online-users-num"), "Number of online users", sessions::online_num)?;
         commands.add(node!("get-online-users-list"), "Online users", sessions::online_list)?;
+        commands
+            .add(node!("get-active-users-num"), "Number of active users", |run| sessions::activity(run, true, false))?;
+        commands.add(node!("get-active-users"), "Active users", |run| sessions::activity(run, true, true))?;
+        commands
+            .add(node!("get-idle-users-num"), "Number of idle users", |run| sessions::activity(run, false, false))?;
+        commands.add(node!("get-idle-users"), "Idle users", |run| sessions::activity(run, false, true))?;
         commands.add(node!("announce"), "Send an announcement to online users", sessions::announce)?;
         reg.staged_command(bulk::NODE, "Add several users", Allowed::Admins, bulk::stages(&self.service))?;
         let service = self.service.clone();

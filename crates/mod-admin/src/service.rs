@@ -181,6 +181,20 @@ impl AdminService {
         accounts
     }
 
+    /// The online accounts split by whether someone uses them: active with a session that is
+    /// available, attached and not inactive (XEP-0352), else idle.
+    pub fn active_and_idle(&self, ctx: &Ctx) -> (Vec<BareJid>, Vec<BareJid>) {
+        let mut active: Vec<BareJid> = self
+            .sessions(ctx, None)
+            .into_iter()
+            .filter(|s| s.available && !s.detached && !s.inactive)
+            .map(|s| s.jid.to_bare())
+            .collect();
+        active.dedup();
+        let idle = self.online_accounts(ctx).into_iter().filter(|a| !active.contains(a)).collect();
+        (active, idle)
+    }
+
     pub async fn registered(&self, ctx: &Ctx) -> Result<Vec<BareJid>, AdminError> {
         Ok(self.jids(ctx, ctx.db.accounts().list(&ctx.host).await?))
     }

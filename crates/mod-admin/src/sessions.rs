@@ -36,6 +36,22 @@ pub(crate) async fn online_list(run: Run) -> Result<Command, StanzaError> {
     Ok(run.done(Done::Form(vec![jids])))
 }
 
+/// §4.21–§4.22 and §4.26–§4.27: the active users (or the idle ones), their number or their
+/// list.
+pub(crate) async fn activity(run: Run, active: bool, list: bool) -> Result<Command, StanzaError> {
+    let (busy, idle) = run.service.active_and_idle(&run.ctx);
+    let (users, kind) = if active { (busy, "active") } else { (idle, "idle") };
+    let field = match list {
+        true => {
+            let mut jids = Field::new(&format!("{kind}userjids"), FieldType::JidMulti);
+            jids.values = users.iter().map(|u| u.to_string()).collect();
+            jids
+        }
+        false => value(&format!("{kind}usersnum"), FieldType::TextSingle, &users.len().to_string()),
+    };
+    Ok(run.done(Done::Form(vec![field])))
+}
+
 /// §4.23 Send Announcement to Online Users: a headline from the host to every session.
 pub(crate) async fn announce(run: Run) -> Result<Command, StanzaError> {
     let Some(submitted) = run.submitted() else {
