@@ -16,6 +16,7 @@ mod mam;
 mod mix;
 mod muc;
 mod pep;
+mod proxy65;
 mod push;
 mod s2s;
 mod sasl2;

@@ -5,6 +5,7 @@
 //! one, Rhein's own with xso derives ([`payload`], [`mix`], [`muc`]). Never depends on I/O,
 //! storage or routing.
 
+pub mod bytestreams;
 pub mod commands;
 pub mod error;
 pub mod extdisco;

@@ -86,6 +86,7 @@ pub const PUSH_SUMMARY: &str = "urn:xmpp:push:summary";
 pub const EXTDISCO: &str = "urn:xmpp:extdisco:2";
 /// XEP-0363 HTTP File Upload.
 pub const HTTP_UPLOAD: &str = "urn:xmpp:http:upload:0";
+pub const BYTESTREAMS: &str = "http://jabber.org/protocol/bytestreams";
 /// XEP-0077 In-Band Registration (of an account, or of a nickname in a room), and its stream
 /// feature.
 pub const REGISTER: &str = "jabber:iq:register";

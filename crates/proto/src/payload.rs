@@ -54,6 +54,7 @@ iq_payloads! {
     crate::mix::ClientJoin => ns::MIX_PAM, "client-join";
     crate::mix::ClientLeave => ns::MIX_PAM, "client-leave";
     crate::push::Enable => ns::PUSH, "enable";
+    crate::bytestreams::Query => ns::BYTESTREAMS, "query";
     crate::push::Disable => ns::PUSH, "disable";
     crate::extdisco::Services => ns::EXTDISCO, "services";
     crate::extdisco::Credentials => ns::EXTDISCO, "credentials";

@@ -317,13 +317,29 @@ impl LimitsConfig {
 pub struct ModulesConfig {
     #[serde(default = "default_modules")]
     pub enabled: Vec<String>,
+    /// Modules run besides `enabled` (so a config adds one without restating the defaults).
+    #[serde(default)]
+    pub also: Vec<String>,
     #[serde(flatten)]
     pub settings: toml::Table,
 }
 
 impl Default for ModulesConfig {
     fn default() -> Self {
-        Self { enabled: default_modules(), settings: toml::Table::new() }
+        Self { enabled: default_modules(), also: Vec::new(), settings: toml::Table::new() }
+    }
+}
+
+impl ModulesConfig {
+    /// Every module that runs, each once.
+    pub fn running(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        for name in self.enabled.iter().chain(&self.also) {
+            if !names.contains(&name.as_str()) {
+                names.push(name);
+            }
+        }
+        names
     }
 }
 
@@ -418,9 +434,7 @@ impl Config {
         }
         self.check_room_fits_queue()?;
         let known: Vec<&str> = crate::modules::SPECS.iter().flat_map(|s| s.iter()).map(|s| s.name).collect();
-        for name in
-            self.modules.enabled.iter().map(String::as_str).chain(self.modules.settings.keys().map(String::as_str))
-        {
+        for name in self.modules.running().into_iter().chain(self.modules.settings.keys().map(String::as_str)) {
             if !known.contains(&name) {
                 return Err(format!("modules: unknown module {name:?} (known: {})", known.join(", ")));
             }
@@ -432,7 +446,7 @@ impl Config {
     /// once, and a session whose queue overflows is closed as a slow consumer: a room cap
     /// raised without the queue would cut off whoever joins a full room.
     fn check_room_fits_queue(&self) -> Result<(), String> {
-        if !self.modules.enabled.iter().any(|m| m == "muc") {
+        if !self.modules.running().contains(&"muc") {
             return Ok(());
         }
         let muc: rhein_mod_muc::MucConfig = match self.modules.settings.get("muc") {

@@ -177,7 +177,7 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
     };
 
     let mut registry = Registry::new();
-    for name in &config.modules.enabled {
+    for name in config.modules.running() {
         let spec = modules::find(name).ok_or_else(|| StartError::Config(format!("unknown module {name}")))?;
         let settings = match config.modules.settings.get(name) {
             Some(toml::Value::Table(t)) => t.clone(),

@@ -13,6 +13,7 @@ pub const SPECS: &[&[ModuleSpec]] = &[
     rhein_mod_upload::SPECS,
     rhein_mod_invites::SPECS,
     rhein_mod_admin::SPECS,
+    rhein_mod_proxy65::SPECS,
 ];
 
 /// The spec of a module by name.

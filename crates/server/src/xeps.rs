@@ -56,6 +56,14 @@ pub const SUPPORTED: &[Supported] = &[
     ),
     x(60, "Publish-Subscribe", "1.30.0", "partial", "the subset PEP uses", "crates/mod-pep"),
     x(
+        65,
+        "SOCKS5 Bytestreams",
+        "1.8.2",
+        "partial",
+        "the proxy (module proxy65, opt-in): mediated TCP transfers, per-account limits; no UDP",
+        "crates/mod-proxy65",
+    ),
+    x(
         77,
         "In-Band Registration",
         "2.4",
