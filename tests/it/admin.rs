@@ -151,11 +151,11 @@ async fn administrators_see_online_users_announce_end_sessions_and_change_passwo
 
     // Active: available and looked at; alice sent no presence, so she is idle.
     bob.send("<presence/>").await;
-    bob.barrier_to("localhost").await;
+    bob.iq("<iq type='get' id='p1' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>").await;
     assert_eq!(values(&run(&mut alice, "get-active-users", &[]).await, "activeuserjids"), ["bob@localhost"]);
     assert_eq!(values(&run(&mut alice, "get-idle-users", &[]).await, "idleuserjids"), ["alice@localhost"]);
     bob.send("<inactive xmlns='urn:xmpp:csi:0'/>").await;
-    bob.barrier_to("localhost").await;
+    bob.iq("<iq type='get' id='p2' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>").await;
     assert_eq!(values(&run(&mut alice, "get-active-users-num", &[]).await, "activeusersnum"), ["0"]);
     assert_eq!(values(&run(&mut alice, "get-idle-users-num", &[]).await, "idleusersnum"), ["2"]);
 

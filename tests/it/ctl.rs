@@ -71,7 +71,7 @@ async fn ctl_commands_act_on_the_running_server() {
         .await;
     let mut alice = server.client("alice", "pw").await;
     alice.send("<presence/>").await;
-    alice.barrier_to("localhost").await;
+    alice.iq("<iq type='get' id='p' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>").await;
 
     // status, for people and as JSON.
     let status = ctl(&socket, &["status"]).await;

@@ -145,8 +145,14 @@ async fn features_after_success_offer_only_what_still_applies() {
     // Clients act on them: offered <bind/> and <sm/> again, xmpp.js tried to resume the session
     // it had just bound (unexpected-request) and to bind once more (service-unavailable).
     let server = TestServer::builder().user("alice", "pw").start().await;
-    // CSI and the modules' features (roster versioning, pre-approval, capabilities) always apply.
-    let always = ["csi urn:xmpp:csi:0", "ver urn:xmpp:features:rosterver", "sub urn:xmpp:features:pre-approval"];
+    // CSI, the stream's limits and the modules' features (roster versioning, pre-approval,
+    // capabilities) always apply.
+    let always = [
+        "csi urn:xmpp:csi:0",
+        "limits urn:xmpp:stream-limits:0",
+        "ver urn:xmpp:features:rosterver",
+        "sub urn:xmpp:features:pre-approval",
+    ];
     let always: Vec<String> =
         always.into_iter().chain(["c http://jabber.org/protocol/caps"]).map(String::from).collect();
     let sm = format!("sm {SM}");

@@ -1,6 +1,6 @@
 //! RFC 6120 §4 and §11: stream headers, stream errors for bad input, limits.
 
-use rhein_testkit::{TestServer, ns};
+use rhein_testkit::{Element, TestServer, ns};
 
 #[tokio::test]
 async fn unknown_host_and_bad_version_are_stream_errors() {
@@ -173,4 +173,28 @@ async fn an_iq_without_an_id_is_a_bad_request() {
     let reply = c.iq("<iq type='get' id='p' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>").await;
     assert_eq!(reply.attr("type"), Some("result"));
     c.expect_none_now(|e| e.name() == "iq").await;
+}
+
+/// XEP-0478: every feature list, before and after authentication, says how large a stanza
+/// may be and how long the stream may idle, as configured.
+#[tokio::test]
+async fn stream_features_advertise_the_limits() {
+    let server = TestServer::builder()
+        .user("alice", "pw")
+        .configure(|c| {
+            c.limits.max_stanza_size = 100_000;
+            c.limits.idle_timeout_secs = 900;
+        })
+        .start()
+        .await;
+    let limits = |features: &Element| {
+        let limits = features.get_child("limits", "urn:xmpp:stream-limits:0").expect("limits advertised");
+        let text = |name| limits.get_child(name, "urn:xmpp:stream-limits:0").map(Element::text);
+        (text("max-bytes"), text("idle-seconds"))
+    };
+    let expected = (Some("100000".to_owned()), Some("900".to_owned()));
+    let before = server.connect().open().await;
+    assert_eq!(limits(before.features.as_ref().unwrap()), expected, "before authentication");
+    let after = server.client("alice", "pw").await;
+    assert_eq!(limits(after.features.as_ref().unwrap()), expected, "after authentication");
 }

@@ -130,6 +130,7 @@ fn unauthenticated_features(shared: &C2sShared, tls: Tls, offer: &auth::Offer) -
     for f in offer.features(shared) {
         features.append_child(f);
     }
+    features.append_child(shared.config.limits.advertisement());
     if !(tls.pending && tls.required) {
         for f in shared.router.pre_auth_features() {
             features.append_child(f.clone());
@@ -154,6 +155,7 @@ fn append_session_features(features: &mut Element, shared: &C2sShared, offer_sm:
         features.append_child(Element::bare("sm", ns::SM));
     }
     features.append_child(Element::bare("csi", ns::CSI));
+    features.append_child(shared.config.limits.advertisement());
     for f in shared.router.stream_features() {
         features.append_child(f.clone());
     }

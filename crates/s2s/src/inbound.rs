@@ -157,6 +157,7 @@ async fn negotiate(shared: &Shared, mut io: StreamIo) -> Option<Negotiated> {
             }
             features.append_child(starttls);
         }
+        features.append_child(shared.config.limits.advertisement());
         io.send(&features).await.ok()?;
         if secured && external.is_none() {
             return Some(Negotiated { io, stream_id: id, first: None, authenticated, bidi });

@@ -176,7 +176,11 @@ impl Outgoing {
         }
         let bidi = features.get_child("bidi", ns::BIDI_FEATURE).is_some();
         if bidi {
-            io.send(&Element::bare("bidi", ns::BIDI)).await.map_err(|e| e.to_string())?;
+            // XEP-0478 §2.2: the peer sees no features from us on this stream, so the limits
+            // ride in <bidi/>.
+            let mut bidi = Element::bare("bidi", ns::BIDI);
+            bidi.append_child(self.shared.config.limits.advertisement());
+            io.send(&bidi).await.map_err(|e| e.to_string())?;
         }
         if offers_external(&features)
             && let Some(stream_id) = self.sasl_external(&mut io).await?

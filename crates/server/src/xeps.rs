@@ -289,6 +289,14 @@ pub const SUPPORTED: &[Supported] = &[
         "crates/mod-muc/src/notify.rs",
     ),
     x(
+        478,
+        "Stream Limits Advertisement",
+        "0.2.0",
+        "complete",
+        "c2s and s2s features, and in <bidi/> on outbound streams",
+        "crates/stream/src/io.rs",
+    ),
+    x(
         484,
         "Fast Authentication Streamlining Tokens",
         "0.2.0",

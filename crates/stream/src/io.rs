@@ -26,6 +26,19 @@ pub struct Limits {
     pub keepalive: Duration,
 }
 
+impl Limits {
+    /// XEP-0478 `<limits/>` for stream features: the largest stanza taken, and the silence
+    /// after which the stream is closed.
+    pub fn advertisement(&self) -> Element {
+        let clamp = |n: u64| std::num::NonZeroU32::new(u32::try_from(n).unwrap_or(u32::MAX));
+        rhein_proto::parsers::stream_limits::Limits {
+            max_bytes: clamp(self.frame.max_element as u64),
+            idle_seconds: clamp(self.idle_timeout.as_secs()),
+        }
+        .into()
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Self {
