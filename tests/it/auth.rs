@@ -236,6 +236,36 @@ async fn server_first(server: &TestServer, user: &str) -> Vec<(String, String)> 
     text.split(',').map(|a| a.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).unwrap()).collect()
 }
 
+/// XEP-0474: the server-first-message hashes the mechanisms (and XEP-0440 binding types)
+/// the stream advertised, so a client sees whether someone trimmed the list on the way.
+#[tokio::test]
+async fn scram_carries_the_downgrade_protection_hash() {
+    use base64::Engine;
+    use sha2::Digest;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let server = TestServer::builder().user("alice", "secret").start().await;
+    for tls in [rhein_testkit::Tls::StartTls, rhein_testkit::Tls::Direct] {
+        let addr = if tls == rhein_testkit::Tls::StartTls { server.c2s_addr() } else { server.c2s_tls_addr() };
+        let mut c = server.connect().addr(addr).tls(tls).open().await;
+        let features = c.features.clone().unwrap();
+        let mut mechanisms = c.mechanisms();
+        mechanisms.sort();
+        let mut advertised = mechanisms.join("\x1e");
+        if let Some(cb) = features.get_child("sasl-channel-binding", "urn:xmpp:sasl-cb:0") {
+            let mut types: Vec<String> = cb.children().filter_map(|t| t.attr("type")).map(str::to_owned).collect();
+            types.sort();
+            advertised.push('\x1f');
+            advertised.push_str(&types.join("\x1e"));
+        }
+        let expected = b64.encode(sha2::Sha256::digest(advertised.as_bytes()));
+        let first = b64.encode("n,,n=alice,r=abcdefgh");
+        c.send(&format!("<auth xmlns='{}' mechanism='SCRAM-SHA-256'>{first}</auth>", ns::SASL)).await;
+        let challenge = String::from_utf8(b64.decode(c.next().await.text().trim()).unwrap()).unwrap();
+        let h = challenge.split(',').find_map(|a| a.strip_prefix("h=")).expect("an h attribute");
+        assert_eq!(h, expected, "{tls:?}: {advertised:?}");
+    }
+}
+
 #[tokio::test]
 async fn scram_answers_names_without_an_account_like_accounts() {
     use base64::Engine;
@@ -246,7 +276,7 @@ async fn scram_answers_names_without_an_account_like_accounts() {
     let nobody = server_first(&server, "nobody").await;
     // The same form: nonce, a 16-byte salt, the iteration count of real accounts.
     let keys = |m: &[(String, String)]| m.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
-    assert_eq!(keys(&alice), ["r", "s", "i"]);
+    assert_eq!(keys(&alice), ["r", "s", "i", "h"]);
     assert_eq!(keys(&nobody), keys(&alice));
     let salt = |m: &[(String, String)]| b64.decode(&m[1].1).unwrap();
     assert_eq!(salt(&nobody).len(), salt(&alice).len());

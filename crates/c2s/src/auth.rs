@@ -11,8 +11,8 @@ use rhein_proto::sasl::Authenticate;
 use rhein_proto::xml::StanzaKind;
 use rhein_proto::{BareJid, Element, StreamErrorCondition as Cond, ns, xml};
 use rhein_sasl::{
-    ChannelBinding, ClientBinding, ClientFirst, Credentials, HtMechanism, Mechanism, PlainRequest, SaslError,
-    ScramServer,
+    Advertised, ChannelBinding, ClientBinding, ClientFirst, Credentials, HtMechanism, Mechanism, PlainRequest,
+    SaslError, ScramServer,
 };
 use rhein_stream::StreamIo;
 use std::net::IpAddr;
@@ -388,7 +388,8 @@ async fn scram(
     let first = ClientFirst::parse(mech, msg, cb, &mut offer.client).map_err(|e| Some((e, None)))?;
     let localpart = admit(shared, peer, host, &first.username, first.authzid.as_deref()).map_err(Some)?;
     let (creds, known) = credentials(shared, host, &localpart).await.map_err(Some)?;
-    let (server, server_first) = ScramServer::start(first, &creds, known);
+    let advertised = Advertised { mechanisms: &offer.mechanisms, binding: &offer.binding };
+    let (server, server_first) = ScramServer::start(first, &creds, known, Some(advertised));
     io.send(&sasl_el(profile, "challenge", Some(&server_first))).await.map_err(|_| None)?;
     let client_final = next_response(io, profile).await?;
     match server.finish(&client_final, cb) {

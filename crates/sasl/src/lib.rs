@@ -16,7 +16,7 @@ pub use credentials::{Credentials, SCRAM_ITERATIONS, ScramKeys};
 pub use ht::HtMechanism;
 pub use mechanism::{ChannelBinding, ClientBinding, Mechanism};
 pub use plain::PlainRequest;
-pub use scram::{ClientFirst, ScramServer};
+pub use scram::{Advertised, ClientFirst, ScramServer};
 pub use secret::ServerSecret;
 
 /// SASL failure conditions (RFC 6120 §6.5).

@@ -6,6 +6,32 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use subtle::ConstantTimeEq;
 
+/// What the server advertised before the exchange, which XEP-0474 lets the client check
+/// was not trimmed on the way: the mechanisms, and the channel-binding types when XEP-0440
+/// advertised them.
+#[derive(Debug, Clone, Copy)]
+pub struct Advertised<'a> {
+    pub mechanisms: &'a [Mechanism],
+    pub binding: &'a ChannelBinding,
+}
+
+impl Advertised<'_> {
+    /// XEP-0474 §3.1: the mechanisms sorted and joined by 0x1E, then 0x1F and the binding
+    /// types likewise; hashed with the exchange's hash, in base64.
+    fn hash(&self, hash: Hash) -> String {
+        let mut mechanisms: Vec<&str> = self.mechanisms.iter().map(|m| m.name()).collect();
+        mechanisms.sort_unstable();
+        let mut s = mechanisms.join("\x1e");
+        if self.binding.any() {
+            let mut types = self.binding.types();
+            types.sort_unstable();
+            s.push('\x1f');
+            s.push_str(&types.join("\x1e"));
+        }
+        B64.encode(hash.digest(s.as_bytes()))
+    }
+}
+
 /// A parsed client-first-message.
 #[derive(Debug, Clone)]
 pub struct ClientFirst {
@@ -98,19 +124,35 @@ impl ScramServer {
     /// (`known == false`) the server's decoy (`ServerSecret::decoy`). A decoy exchange takes
     /// the same steps with the same shapes and fails only at the very end, so the replies do
     /// not tell which accounts exist.
-    pub fn start(first: ClientFirst, creds: &Credentials, known: bool) -> (Self, Vec<u8>) {
+    /// With `advertised`, the message carries XEP-0474's `h` attribute.
+    pub fn start(
+        first: ClientFirst,
+        creds: &Credentials,
+        known: bool,
+        advertised: Option<Advertised<'_>>,
+    ) -> (Self, Vec<u8>) {
         let mut rnd = [0u8; 18];
         rand::fill(&mut rnd[..]);
-        Self::start_with_nonce(first, creds, known, &B64.encode(rnd))
+        Self::start_with_nonce(first, creds, known, &B64.encode(rnd), advertised)
     }
 
-    fn start_with_nonce(first: ClientFirst, creds: &Credentials, known: bool, server_nonce: &str) -> (Self, Vec<u8>) {
+    fn start_with_nonce(
+        first: ClientFirst,
+        creds: &Credentials,
+        known: bool,
+        server_nonce: &str,
+        advertised: Option<Advertised<'_>>,
+    ) -> (Self, Vec<u8>) {
         let nonce = format!("{}{}", first.client_nonce, server_nonce);
         let keys = match first.mechanism.hash() {
             Hash::Sha1 => creds.sha1.clone(),
             Hash::Sha256 => creds.sha256.clone(),
         };
-        let server_first = format!("r={nonce},s={},i={}", B64.encode(&creds.salt), creds.iterations);
+        let mut server_first = format!("r={nonce},s={},i={}", B64.encode(&creds.salt), creds.iterations);
+        if let Some(advertised) = advertised {
+            server_first.push_str(",h=");
+            server_first.push_str(&advertised.hash(first.mechanism.hash()));
+        }
         let out = server_first.clone().into_bytes();
         (Self { first, nonce, server_first, keys, known }, out)
     }
@@ -186,6 +228,19 @@ fn unescape_saslname(s: &str) -> Result<String, SaslError> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_downgrade_hash_is_the_xeps_example() {
+        // XEP-0474 §3.3: SCRAM-SHA-1 and -PLUS with both binding types, hashed with SHA-1.
+        let binding = ChannelBinding { tls_exporter: Some(vec![1; 32]), tls_server_end_point: Some(vec![2; 32]) };
+        let advertised =
+            Advertised { mechanisms: &[Mechanism::ScramSha1Plus, Mechanism::ScramSha1], binding: &binding };
+        assert_eq!(advertised.hash(Hash::Sha1), "G6k/rBLDqgOhRRaCuuatSDFkJ08=");
+        // Without XEP-0440's list, only the mechanisms count.
+        let plain = ChannelBinding::default();
+        let advertised = Advertised { mechanisms: &[Mechanism::ScramSha1], binding: &plain };
+        assert_eq!(advertised.hash(Hash::Sha1), B64.encode(Hash::Sha1.digest(b"SCRAM-SHA-1")));
+    }
+
     fn rfc_creds() -> Credentials {
         let salt = B64.decode("W22ZaJ0SNY7soEsUEjb6gQ==").unwrap();
         let mut c = Credentials::derive_scram("pencil", salt.clone(), 4096, String::new());
@@ -204,7 +259,8 @@ mod tests {
             &mut ClientBinding::default(),
         )
         .unwrap();
-        let (server, sf) = ScramServer::start_with_nonce(first, &rfc_creds(), true, "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0");
+        let (server, sf) =
+            ScramServer::start_with_nonce(first, &rfc_creds(), true, "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0", None);
         assert_eq!(
             String::from_utf8(sf).unwrap(),
             "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"
@@ -227,7 +283,7 @@ mod tests {
         .unwrap();
         let mut creds = rfc_creds();
         creds.salt = B64.decode("QSXCR+Q6sek8bf92").unwrap();
-        let (server, _) = ScramServer::start_with_nonce(first, &creds, true, "3rfcNHYJY1ZVvWVs7j");
+        let (server, _) = ScramServer::start_with_nonce(first, &creds, true, "3rfcNHYJY1ZVvWVs7j", None);
         let fin = server
             .finish(b"c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=", &cb)
             .unwrap();
@@ -245,13 +301,14 @@ mod tests {
             &mut ClientBinding::default(),
         )
         .unwrap();
-        let (_, known_first) = ScramServer::start(first.clone(), &creds, true);
-        let (decoy, decoy_first) = ScramServer::start(first, &creds, false);
+        let (_, known_first) = ScramServer::start(first.clone(), &creds, true, None);
+        let (decoy, decoy_first) = ScramServer::start(first, &creds, false, None);
         let shape = |m: &[u8]| String::from_utf8_lossy(m).split(',').map(|a| a[..2].to_owned()).collect::<Vec<_>>();
         assert_eq!(shape(&known_first), shape(&decoy_first));
         assert_eq!(known_first.len(), decoy_first.len());
         // The RFC 7677 proof fits these keys, but a decoy never authenticates anybody.
-        let (decoy, _) = ScramServer::start_with_nonce(decoy.first, &creds, false, "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0");
+        let (decoy, _) =
+            ScramServer::start_with_nonce(decoy.first, &creds, false, "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0", None);
         let fin = b"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
         assert_eq!(decoy.finish(fin, &cb).err(), Some(SaslError::NotAuthorized));
     }
@@ -281,7 +338,8 @@ mod tests {
         let mut client = ClientBinding::Foreign;
         let first =
             ClientFirst::parse(Mechanism::ScramSha256, b"y,,n=user,r=rOprNGfwEbeRWgbNEkqO", &tls, &mut client).unwrap();
-        let (server, _) = ScramServer::start_with_nonce(first, &rfc_creds(), true, "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0");
+        let (server, _) =
+            ScramServer::start_with_nonce(first, &rfc_creds(), true, "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0", None);
         let biws = b"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
         assert_eq!(server.finish(biws, &tls).err(), Some(SaslError::NotAuthorized), "c= says n, the header said y");
     }
@@ -291,7 +349,7 @@ mod tests {
         let cb = ChannelBinding::default();
         let first =
             ClientFirst::parse(Mechanism::ScramSha256, b"n,,n=user,r=abc", &cb, &mut ClientBinding::default()).unwrap();
-        let (server, _) = ScramServer::start_with_nonce(first, &rfc_creds(), true, "def");
+        let (server, _) = ScramServer::start_with_nonce(first, &rfc_creds(), true, "def", None);
         let bad = format!("c=biws,r=abcdef,p={}", B64.encode([0u8; 32]));
         assert_eq!(server.finish(bad.as_bytes(), &cb).err(), Some(SaslError::NotAuthorized));
     }

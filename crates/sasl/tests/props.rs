@@ -24,7 +24,7 @@ fn parse_first(mechanism: Mechanism, msg: &[u8], cb: &ChannelBinding) -> Result<
 }
 
 fn start(first: ClientFirst, creds: &Credentials) -> (ScramServer, Vec<u8>) {
-    ScramServer::start(first, creds, true)
+    ScramServer::start(first, creds, true, None)
 }
 
 /// A TLS connection offering both binding types, and a plain one.

@@ -288,6 +288,7 @@ pub const SUPPORTED: &[Supported] = &[
         "for registered users away from the room",
         "crates/mod-muc/src/notify.rs",
     ),
+    x(474, "SASL SCRAM Downgrade Protection", "0.5.0", "complete", "SASL and SASL2", "crates/sasl/src/scram.rs"),
     x(
         478,
         "Stream Limits Advertisement",
