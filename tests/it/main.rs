@@ -16,6 +16,7 @@ mod mix;
 mod muc;
 mod pep;
 mod push;
+mod retraction;
 mod s2s;
 mod sasl2;
 mod sm;
