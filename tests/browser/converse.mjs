@@ -7,7 +7,9 @@
 // (it follows wss:// links only); Chromium accepts the ephemeral self-signed certificate.
 // The page itself is served by Playwright from the npm package (https://localhost/webchat/). Two
 // browser pages, alice and bob, log in over WebSocket, exchange messages, and chat in a
-// room. Screenshots go to ARTIFACT_DIR (default target/browser-artifacts).
+// room; a chat message retracted by its sender (XEP-0424) and a room message moderated by
+// the room's owner (XEP-0425) show as removed. Screenshots go to ARTIFACT_DIR (default
+// target/browser-artifacts).
 
 import { check, startServer } from './common.mjs';
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -146,6 +148,25 @@ async function main() {
     await bob.screenshot({ path: join(artifacts, 'converse-bob-chat.png') });
     check(true, 'the conversation is on screen (screenshots saved)');
 
+    // XEP-0424: alice retracts a message of hers; bob's Converse shows it removed.
+    const doomed = 'This message was sent to the wrong person';
+    await alice.evaluate(async (body) => {
+      const chat = await window.rheinTest.api.chats.get('bob@localhost');
+      await chat.sendMessage({ body });
+    }, doomed);
+    await waitForMessage(bob, 'chat', 'alice@localhost', doomed);
+    await alice.evaluate(async (body) => {
+      const chat = await window.rheinTest.api.chats.get('bob@localhost');
+      chat.retractOwnMessage(chat.messages.models.find((m) => m.get('body') === body));
+    }, doomed);
+    await poll(bob, async (body) => {
+      const chat = await window.rheinTest.api.chats.get('alice@localhost');
+      return chat.messages.models.some((m) => m.get('body') === body && m.isRetracted());
+    }, doomed);
+    await bob.locator('.chat-msg--retracted').filter({ hasText: 'has removed a message' }).first().waitFor({ timeout: TIMEOUT });
+    check(await bob.getByText(doomed).count() === 0, "alice retracts a message: bob's Converse shows it removed, without its text");
+    await bob.screenshot({ path: join(artifacts, 'converse-bob-retracted.png') });
+
     const room = 'sprint@conference.localhost';
     await alice.evaluate(async (room) => { await window.rheinTest.api.rooms.open(room, { nick: 'alice' }, true); }, room);
     await poll(alice, async (room) => (await window.rheinTest.api.rooms.get(room))?.isEntered?.(), room);
@@ -161,6 +182,31 @@ async function main() {
     check(true, "bob sees alice's group message");
     await bob.getByText('Welcome to the sprint room!').first().waitFor({ timeout: TIMEOUT });
     await bob.screenshot({ path: join(artifacts, 'converse-bob-room.png') });
+
+    // XEP-0425: alice, the room's owner, moderates bob's message with a reason.
+    const spam = 'Cheap magic potions, DM me!';
+    await bob.evaluate(async ([room, body]) => {
+      const muc = await window.rheinTest.api.rooms.get(room);
+      await muc.sendMessage({ body });
+    }, [room, spam]);
+    const moderated = await poll(alice, async ([room, body]) => {
+      const muc = await window.rheinTest.api.rooms.get(room);
+      const m = muc.messages.models.find((m) => m.get('body') === body && m.get(`stanza_id ${room}`));
+      if (!m) return null;
+      const answer = await muc.retractOtherMessage(m, 'Spam');
+      return answer?.getAttribute?.('type') ?? 'no answer';
+    }, [room, spam]);
+    check(moderated === 'result', `alice moderates bob's room message (the room answers ${moderated})`);
+    await poll(bob, async ([room, body]) => {
+      const muc = await window.rheinTest.api.rooms.get(room);
+      return muc.messages.models.some((m) => m.get('body') === body && m.get('moderated') === 'retracted');
+    }, [room, spam]);
+    const removed = bob.locator('.chat-msg--retracted').filter({ hasText: 'has removed a message' }).first();
+    await removed.waitFor({ timeout: TIMEOUT });
+    const reason = await removed.locator('.chat-msg--retracted__reason').textContent();
+    check(reason === 'Spam' && await bob.getByText(spam).count() === 0,
+      "bob's Converse shows the moderated message removed, with the reason and without its text");
+    await bob.screenshot({ path: join(artifacts, 'converse-bob-moderated.png') });
   } finally {
     await browser.close();
     child.kill('SIGTERM');

@@ -18,6 +18,7 @@ mod muc;
 mod pep;
 mod proxy65;
 mod push;
+mod retraction;
 mod s2s;
 mod sasl2;
 mod sm;

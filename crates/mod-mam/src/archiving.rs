@@ -2,6 +2,7 @@
 //! each stamped with an XEP-0359 `<stanza-id/>` the recipient's server vouches for.
 
 use crate::prefs::{self, PrefsCache};
+use crate::retraction;
 use rhein_module::{Ctx, Flow, Stanza, storage_failure};
 use rhein_proto::sid;
 use rhein_proto::{BareJid, Element, StanzaError, ns, xml};
@@ -9,11 +10,12 @@ use rhein_storage::{ArchiveRow, now_ms};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Messages worth keeping (XEP-0313 §5.1.1): chat and normal messages with a body.
+/// Messages worth keeping (XEP-0313 §5.1.1): chat and normal messages with a body, and
+/// retractions, which an archive must keep even without their fallback body (XEP-0424 §7).
 pub(crate) fn archivable(el: &Element) -> bool {
     el.name() == "message"
         && matches!(el.attr("type"), None | Some("chat" | "normal"))
-        && el.get_child("body", ns::CLIENT).is_some()
+        && (el.get_child("body", ns::CLIENT).is_some() || retraction::is_retraction(el))
         && el.get_child("no-store", ns::HINTS).is_none()
         && el.get_child("no-permanent-store", ns::HINTS).is_none()
 }
@@ -48,6 +50,7 @@ pub(crate) async fn handle_inbound(ctx: Ctx, mut stanza: Stanza, cache: Arc<Pref
     let id = xml::random_id();
     stanza.el.append_child(sid::stanza_id(&id, owner.as_str()));
     store(&ctx, &cache, &owner, &with, &id, &stanza.el).await?;
+    retraction::apply(&ctx, &owner, &with, &with, &stanza.el).await?;
     Ok(Flow::Continue(stanza))
 }
 
@@ -58,6 +61,7 @@ pub(crate) async fn handle_outbound(ctx: Ctx, stanza: Stanza, cache: Arc<PrefsCa
     if owner != with {
         // A message to oneself is archived once, on the inbound side.
         store(&ctx, &cache, &owner, &with, &xml::random_id(), &stanza.el).await?;
+        retraction::apply(&ctx, &owner, &with, &owner, &stanza.el).await?;
     }
     Ok(Flow::Continue(stanza))
 }

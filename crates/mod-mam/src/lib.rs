@@ -2,11 +2,13 @@
 //! archived with an XEP-0359 stanza id, and the account queries its archive with filters
 //! (with, start, end, before-id, after-id, ids) and XEP-0059 paging in both directions.
 //! Preferences (always, never, roster) decide what is kept; retention is configurable.
+//! Chat retractions (XEP-0424) leave tombstones in both parties' archives.
 
 mod archiving;
 mod catchup;
 mod prefs;
 mod query;
+mod retraction;
 
 use rhein_module::archive::PageLimits;
 use rhein_module::{Module, ModuleError, ModuleSpec, Registry, Stage, Targets};
@@ -56,6 +58,10 @@ impl Module for Mam {
         reg.account_feature(ns::MAM_EXTENDED);
         reg.account_feature(ns::STANZA_ID);
         reg.feature(ns::STANZA_ID);
+        // Retractions are archived, and the messages they retract kept as tombstones.
+        reg.feature(ns::MESSAGE_RETRACT);
+        reg.account_feature(ns::MESSAGE_RETRACT);
+        reg.account_feature(ns::MESSAGE_RETRACT_TOMBSTONE);
         reg.get(Targets::Account, query::handle_form)?;
         let pages = PageLimits { max: self.config.max_page, default: self.config.default_page };
         reg.set(Targets::Account, move |ctx, iq| query::handle_query(ctx, iq, pages))?;

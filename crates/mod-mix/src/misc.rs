@@ -6,7 +6,7 @@ use crate::channel::Channel;
 use crate::service::{Mix, Request};
 use crate::store;
 use hmac::{Hmac, KeyInit, Mac};
-use rhein_module::{Ctx, Outbox, storage_failure};
+use rhein_module::{Ctx, Outbox, storage_failure, tombstone};
 use rhein_proto::mix::{Invitation, Invite, MessageSender, Register, Retract, Retracted, nodes};
 use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, time, xml};
 use rhein_storage::{ItemPage, ItemRow, now_ms};
@@ -113,27 +113,17 @@ impl Mix {
         who: &BareJid,
         retract: Retract,
     ) -> Result<(), StanzaError> {
-        let archive = ctx.db.archive();
-        let row = archive.get(c.jid.as_str(), &retract.id).await.map_err(storage_failure)?;
-        let row = row.ok_or_else(|| StanzaError::item_not_found().with_text("no such message"))?;
-        let original: Element = row.stanza.parse().map_err(|_| StanzaError::internal_server_error())?;
-        let sender_id = original.attr("from").and_then(|f| f.split_once('/')).map(|(_, id)| id.to_owned());
+        let owner = c.jid.as_str();
+        let archived = tombstone::by_stanza_id(ctx, owner, &retract.id).await?;
+        let archived = archived.ok_or_else(|| StanzaError::item_not_found().with_text("no such message"))?;
+        let sender_id = archived.message.attr("from").and_then(|f| f.split_once('/')).map(|(_, id)| id.to_owned());
         let own = sender_id.is_some() && sender_id.as_deref() == c.participant_id(who);
         let may = (own && c.config.user_retraction) || c.may(who, c.config.admin_retraction);
         if !may {
             return Err(StanzaError::forbidden().with_text("you may not retract this message"));
         }
-        let mut tombstone = Element::bare("message", ns::CLIENT);
-        for attr in ["from", "id", "type"] {
-            if let Some(v) = original.attr(attr) {
-                xml::set_attr(&mut tombstone, attr, v);
-            }
-        }
-        tombstone.append_child(Retracted { by: who.to_string(), time: time::datetime(now_ms()) }.into());
-        archive
-            .replace_stanza(c.jid.as_str(), &retract.id, &xml::to_string(&tombstone))
-            .await
-            .map_err(storage_failure)?;
+        let marker = Retracted { by: who.to_string(), time: time::datetime(now_ms()) };
+        tombstone::replace(ctx, owner, &archived, marker.into()).await?;
         let by = c.participant_id(who).map(str::to_owned);
         for subscriber in c.subscribers(nodes::MESSAGES) {
             let mut note = xml::with_attr(Element::bare("message", ns::CLIENT), "type", "groupchat");

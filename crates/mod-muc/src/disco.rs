@@ -125,9 +125,12 @@ impl Muc {
             ns::VCARD,
             ns::COMMANDS,
             ns::MUC_TOKEN_INVITE,
+            ns::MESSAGE_RETRACT,
+            ns::MESSAGE_MODERATE,
         ];
         if c.logging {
             features.push(ns::MAM);
+            features.push(ns::MESSAGE_RETRACT_TOMBSTONE);
         }
         let mut fields = vec![Field::text_single("muc#roominfo_description", &c.description)];
         if !c.language.is_empty() {

@@ -1,7 +1,8 @@
 //! Multi-user chat (XEP-0045): a group chat service per host (`conference.<host>` by
 //! default). Rooms are created by joining them, configured by their owners with the
 //! standard form, kept in memory while occupied and in storage when persistent; their
-//! messages go to the archive under the room's JID (history for newcomers, XEP-0359 ids).
+//! messages go to the archive under the room's JID (history for newcomers, XEP-0359 ids),
+//! where a retracted or moderated message leaves a tombstone (XEP-0424, XEP-0425).
 
 mod admin;
 mod administration;
@@ -13,6 +14,7 @@ mod occupants;
 mod owner;
 mod register;
 mod relay;
+mod retraction;
 mod room;
 mod service;
 mod tokens;

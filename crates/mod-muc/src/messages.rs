@@ -4,7 +4,7 @@
 
 use crate::room::{Role, Room};
 use crate::service::{Muc, Outbox};
-use rhein_module::{Ctx, storage_failure};
+use rhein_module::{Ctx, storage_failure, tombstone};
 use rhein_proto::muc::HistoryLimits;
 use rhein_proto::{BareJid, Element, FullJid, StanzaError, ns, sid, time, xml};
 use rhein_storage::{ArchiveQuery, ArchiveRow, Page, now_ms};
@@ -70,6 +70,7 @@ impl Muc {
         } else if sender.role < Role::Participant {
             return Err(StanzaError::forbidden().with_text("visitors need voice to speak in this room"));
         }
+        self.retract_own(ctx, &room, &sender.bare, &el).await?;
         let mut msg = xml::with_attr(Element::bare("message", ns::CLIENT), "type", "groupchat");
         xml::set_attr(&mut msg, "from", format!("{}/{}", room.jid, sender.nick));
         if let Some(id) = el.attr("id") {
@@ -136,7 +137,8 @@ impl Muc {
         Ok(())
     }
 
-    /// Recent group messages for a newcomer, oldest first, each with its delay.
+    /// Recent group messages for a newcomer, oldest first, each with its delay; retracted
+    /// ones and the retractions are left out (XEP-0424 §7), so fewer may come than asked.
     pub(crate) async fn send_history(
         &self,
         ctx: &Ctx,
@@ -161,6 +163,9 @@ impl Muc {
         let mut chars = 0;
         for row in page.rows.iter().rev() {
             let Ok(mut m) = row.stanza.parse::<Element>() else { continue };
+            if tombstone::is_tombstone(&m) || crate::retraction::is_retraction(&m) {
+                continue;
+            }
             chars += row.stanza.len();
             if request.max_chars.is_some_and(|limit| chars > limit) {
                 break;

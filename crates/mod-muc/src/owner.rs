@@ -9,6 +9,7 @@ use rhein_proto::commands::Command;
 use rhein_proto::muc::{AdminQuery, DestroyNotice, OwnerQuery, Revoke, TokenRequest};
 use rhein_proto::parsers::data_forms::{DataForm, DataFormType};
 use rhein_proto::parsers::mam::Query;
+use rhein_proto::retract::Moderate;
 use rhein_proto::{BareJid, Element, FullJid, StanzaError, ns, vcard, xml};
 
 impl Muc {
@@ -80,6 +81,11 @@ impl Muc {
             }
             (Some("set"), ns::MUC_PUSH, "disable") => {
                 self.push_disable(ctx, &mut room, payload).await?;
+                None
+            }
+            (Some("set"), ns::MESSAGE_MODERATE, "moderate") => {
+                let request = rhein_module::payload::<Moderate>(payload.clone())?;
+                self.moderate(ctx, out, &room, from, request).await?;
                 None
             }
             (Some("get"), ns::MAM, "query") => Some(archive::search_form()),

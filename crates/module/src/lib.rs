@@ -16,6 +16,7 @@ mod outbox;
 mod registry;
 pub mod roster;
 mod stanza;
+pub mod tombstone;
 pub mod web;
 
 pub use account_cache::AccountCache;

@@ -2,8 +2,8 @@
 //! `minidom::Element`, and the stanza and stream error conditions of RFC 6120.
 //!
 //! Payloads are typed: xmpp-parsers' types (re-exported as [`parsers`]) and, where it lacks
-//! one, Rhein's own with xso derives ([`payload`], [`mix`], [`muc`]). Never depends on I/O,
-//! storage or routing.
+//! one, Rhein's own with xso derives ([`payload`], [`mix`], [`muc`], [`retract`]). Never
+//! depends on I/O, storage or routing.
 
 pub mod bytestreams;
 pub mod commands;
@@ -18,6 +18,7 @@ pub mod payload;
 pub mod pubsub;
 pub mod push;
 pub mod register;
+pub mod retract;
 pub mod roster;
 pub mod sasl;
 pub mod sid;

@@ -110,6 +110,11 @@ pub const MUC_ADMIN: &str = "http://jabber.org/protocol/muc#admin";
 pub const MUC_OWNER: &str = "http://jabber.org/protocol/muc#owner";
 /// XEP-0421 Anonymous unique occupant identifiers.
 pub const OCCUPANT_ID: &str = "urn:xmpp:occupant-id:0";
+/// XEP-0424 Message Retraction, and the feature of archives that keep tombstones.
+pub const MESSAGE_RETRACT: &str = "urn:xmpp:message-retract:1";
+pub const MESSAGE_RETRACT_TOMBSTONE: &str = "urn:xmpp:message-retract:1#tombstone";
+/// XEP-0425 Moderated Message Retraction.
+pub const MESSAGE_MODERATE: &str = "urn:xmpp:message-moderate:1";
 /// XEP-0452 MUC Mention Notifications.
 pub const MUC_MENTIONS: &str = "urn:xmpp:mmn:0";
 /// Rhein's push registrations in rooms (see the README).

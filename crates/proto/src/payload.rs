@@ -69,6 +69,7 @@ iq_payloads! {
     crate::muc::TokenRequest => ns::MUC_TOKEN_INVITE, "request";
     crate::muc::Tokens => ns::MUC_TOKEN_INVITE, "tokens";
     crate::muc::Revoke => ns::MUC_TOKEN_INVITE, "revoke";
+    crate::retract::Moderate => ns::MESSAGE_MODERATE, "moderate";
 }
 
 /// XEP-0313 §6 preferences request, `<prefs xmlns='urn:xmpp:mam:2'/>` (xmpp-parsers' `Prefs`

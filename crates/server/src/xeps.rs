@@ -271,6 +271,22 @@ pub const SUPPORTED: &[Supported] = &[
         "salted per room",
         "crates/mod-muc/src/room.rs",
     ),
+    x(
+        424,
+        "Message Retraction",
+        "0.4.2",
+        "complete",
+        "tombstones in both parties' archives and in rooms; history skips retracted messages",
+        "crates/module/src/tombstone.rs",
+    ),
+    x(
+        425,
+        "Moderated Message Retraction",
+        "0.3.0",
+        "complete",
+        "message-moderate:1 in rooms, with reason; tombstones in the room archive",
+        "crates/mod-muc/src/retraction.rs",
+    ),
     x(440, "SASL Channel-Binding Type Capability", "1.0.0", "complete", "", "crates/c2s/src/auth.rs"),
     x(
         445,
