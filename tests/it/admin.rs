@@ -133,9 +133,29 @@ async fn administrators_add_list_and_delete_accounts() {
     assert_eq!(error_condition(&unknown).as_deref(), Some("item-not-found"));
     assert!(server.running().db.accounts().exists("localhost", "dave").await.unwrap(), "none deleted");
     let mut carol = server.client("carol", "pw").await;
+    // bob and carol are mutual contacts; bob has fetched his roster (he gets pushes).
+    let mut bob = server.client("bob", "pw").await;
+    bob.iq("<iq type='get' id='r'><query xmlns='jabber:iq:roster'/></iq>").await;
+    carol.iq("<iq type='get' id='r'><query xmlns='jabber:iq:roster'/></iq>").await;
+    bob.send("<presence/>").await;
+    carol.send("<presence/>").await;
+    crate::befriend(&mut bob, &mut carol, "bob@localhost", "carol@localhost").await;
+    let carol_jid = carol.jid.clone().unwrap();
+    bob.expect(|e| e.name() == "presence" && e.attr("from") == Some(&carol_jid) && e.attr("type").is_none()).await;
     let deleted = run(&mut alice, "delete-user", &[("accountjids", &["dave@localhost", "carol@localhost"])]).await;
     assert_eq!(note(&deleted), "dave@localhost, carol@localhost deleted");
     assert_eq!(carol.expect_stream_error().await, "not-authorized", "a deleted account's sessions end");
+    // Her contacts are told she is gone: offline, and no subscription either way.
+    let presence_of = |kind: &'static str, from: String| {
+        move |e: &Element| e.name() == "presence" && e.attr("type") == Some(kind) && e.attr("from") == Some(&from)
+    };
+    bob.expect(presence_of("unavailable", carol_jid.clone())).await;
+    bob.expect(presence_of("unsubscribed", "carol@localhost".into())).await;
+    let none = |e: &Element| {
+        let item = e.get_child("query", ns::ROSTER).and_then(|q| q.get_child("item", ns::ROSTER));
+        item.is_some_and(|i| i.attr("jid") == Some("carol@localhost") && i.attr("subscription") == Some("none"))
+    };
+    bob.expect(none).await;
     assert_eq!(values(&run(&mut alice, "get-registered-users-num", &[]).await, "registeredusersnum"), ["2"]);
 }
 

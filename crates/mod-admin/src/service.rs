@@ -105,8 +105,7 @@ impl AdminService {
     pub async fn delete_users(&self, ctx: &Ctx, accounts: &[BareJid]) -> Result<(), AdminError> {
         self.require_existing(ctx, accounts).await?;
         for account in accounts {
-            let (host, user) = parts(account);
-            ctx.db.accounts().delete(host, user).await?;
+            rhein_module::roster::delete_account(ctx, account).await?;
             tracing::info!(%account, "account deleted by an administrator");
         }
         Ok(())

@@ -178,7 +178,7 @@ pub(crate) async fn change(m: Arc<Invites>, ctx: Ctx, iq: Iq<Query>) -> IqResult
     let me = requester(&ctx, &iq)?;
     let Some(user) = me.node().map(|n| n.as_str().to_owned()) else { return Err(StanzaError::bad_request()) };
     if iq.payload.remove {
-        ctx.db.accounts().delete(&ctx.host, &user).await.map_err(rhein_module::storage_failure)?;
+        rhein_module::roster::delete_account(&ctx, &me).await.map_err(rhein_module::storage_failure)?;
         tracing::info!(account = %me, "account removed in-band");
         return Ok(None);
     }
