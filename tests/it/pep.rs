@@ -554,3 +554,71 @@ async fn notifications_reach_contacts_on_other_servers() {
     alice_too.iq(&publish("urn:xmpp:tune", "t3", "<tune xmlns='urn:xmpp:tune'/>", "")).await;
     drop(beta);
 }
+
+/// XEP-0490: a device publishes where it read up to, with the XEP's publish-options; the
+/// user's other devices are told and can catch up, contacts cannot look. With server assist,
+/// the displayed state rides in the chat marker sent to the contact: the server publishes it
+/// and the contact gets the marker without it.
+#[tokio::test]
+async fn displayed_states_sync_across_devices_with_and_without_server_assist() {
+    const MDS: &str = "urn:xmpp:mds:displayed:0";
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
+    let mut phone = server.connect().resource("phone").login("alice", "pw").await;
+    let mut laptop = server.connect().resource("laptop").login("alice", "pw").await;
+    let mut bob = server.client("bob", "pw").await;
+    announce(&mut phone, "p", &[MDS]).await;
+    announce(&mut laptop, "l", &[MDS]).await;
+    announce(&mut bob, "b", &[MDS]).await;
+    befriend(&mut phone, &mut bob, "alice@localhost", "bob@localhost").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let displayed = |id: &str| {
+        format!(
+            "<displayed xmlns='{MDS}'><stanza-id xmlns='urn:xmpp:sid:0' by='alice@localhost' id='{id}'/></displayed>"
+        )
+    };
+    let options = [
+        field("pubsub#persist_items", "true"),
+        field("pubsub#max_items", "max"),
+        field("pubsub#send_last_published_item", "never"),
+        field("pubsub#access_model", "whitelist"),
+    ]
+    .concat();
+    let published = phone.iq(&publish(MDS, "bob@localhost", &displayed("s-1"), &options)).await;
+    assert_eq!(published.attr("type"), Some("result"), "{published:?}");
+    let seen_id = |m: &Element| {
+        let item = event_items(m, MDS)?.get_child("item", NS_EVENT)?;
+        let sid = item.get_child("displayed", MDS)?.get_child("stanza-id", "urn:xmpp:sid:0")?;
+        Some((item.attr("id")?.to_owned(), sid.attr("id")?.to_owned()))
+    };
+    let m = laptop.expect(|m| seen_id(m).is_some()).await;
+    assert_eq!(seen_id(&m), Some(("bob@localhost".into(), "s-1".into())));
+    nothing_from(&mut phone, &mut bob, is_event(MDS, "item")).await;
+    let peek = bob
+        .iq(&format!("<iq type='get' id='peek' to='alice@localhost'><pubsub xmlns='{NS_PUBSUB}'><items node='{MDS}'/></pubsub></iq>"))
+        .await;
+    assert_eq!(peek.attr("type"), Some("error"), "whitelist: contacts cannot read it");
+
+    // Server assist: advertised, and the marker to bob carries the state for alice's devices.
+    let info = laptop
+        .iq("<iq type='get' id='d' to='alice@localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
+        .await;
+    let features: Vec<&str> =
+        info.get_child("query", ns::DISCO_INFO).unwrap().children().filter_map(|f| f.attr("var")).collect();
+    assert!(features.contains(&"urn:xmpp:mds:server-assist:0"), "{features:?}");
+    phone
+        .send(&format!(
+            "<message to='bob@localhost' id='mk'><displayed xmlns='urn:xmpp:chat-markers:0' id='the-msg-1'/>{}</message>",
+            displayed("s-2")
+        ))
+        .await;
+    let marker = bob.expect(|e| e.name() == "message" && e.attr("id") == Some("mk")).await;
+    assert!(marker.has_child("displayed", "urn:xmpp:chat-markers:0"), "{marker:?}");
+    assert!(!marker.has_child("displayed", MDS), "the state for alice's devices is taken out: {marker:?}");
+    let m = laptop.expect(|m| seen_id(m).is_some_and(|(_, sid)| sid == "s-2")).await;
+    assert_eq!(seen_id(&m).unwrap().0, "bob@localhost");
+    let catchup = laptop
+        .iq(&format!("<iq type='get' id='catchup'><pubsub xmlns='{NS_PUBSUB}'><items node='{MDS}'/></pubsub></iq>"))
+        .await;
+    assert_eq!(item_ids(&catchup), ["bob@localhost"], "one item per chat, the newest state");
+}

@@ -14,7 +14,7 @@ const PUBLISH_OPTIONS: &str = "http://jabber.org/protocol/pubsub#publish-options
 pub fn default_for(node: &str) -> NodeConfig {
     let base = NodeConfig::default();
     match node {
-        ns::BOOKMARKS | ns::OPEN_CONVERSATIONS => NodeConfig {
+        ns::BOOKMARKS | ns::OPEN_CONVERSATIONS | ns::MDS_DISPLAYED => NodeConfig {
             access_model: Access::Whitelist,
             max_items: None,
             send_last_published_item: SendLast::Never,

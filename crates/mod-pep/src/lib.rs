@@ -9,6 +9,7 @@ mod access;
 mod bookmarks;
 mod caps;
 mod config;
+mod displayed;
 mod handlers;
 mod remote;
 mod service;
@@ -110,6 +111,11 @@ impl Module for service::Pep {
             |_, s| bookmarks::is_legacy_request(&s.el),
             move |ctx, el| bookmarks::intercept(this.clone(), ctx, el),
         );
+        let this = self.clone();
+        reg.stage_when(Stage::OutboundMessage, 10, displayed::carries_displayed, move |ctx, s| {
+            displayed::assist(this.clone(), ctx, s)
+        });
+        reg.account_feature(ns::MDS_SERVER_ASSIST);
         let this = self.clone();
         reg.on_event(move |ctx, ev| bookmarks::invited(this.clone(), ctx, ev));
         reg.on_event(move |_ctx, ev| {

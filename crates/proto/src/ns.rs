@@ -132,6 +132,9 @@ pub const MIX_MISC: &str = "urn:xmpp:mix:misc:0";
 pub const MOVED: &str = "urn:xmpp:moved:1";
 /// Rhein's open-conversations list: its PEP node, and the namespace of its items (see the README).
 pub const OPEN_CONVERSATIONS: &str = "https://rhein.chat/protocol/open-conversations:0";
+/// XEP-0490: the PEP node of displayed states, and the server's assist in filling it.
+pub const MDS_DISPLAYED: &str = "urn:xmpp:mds:displayed:0";
+pub const MDS_SERVER_ASSIST: &str = "urn:xmpp:mds:server-assist:0";
 /// XEP-0388 Extensible SASL Profile, XEP-0386 Bind 2, XEP-0484 FAST.
 pub const SASL2: &str = "urn:xmpp:sasl:2";
 pub const BIND2: &str = "urn:xmpp:bind:0";

@@ -330,6 +330,14 @@ pub const SUPPORTED: &[Supported] = &[
         "crates/mod-muc/src/tokens.rs",
     ),
     x(486, "MUC Avatars", "0.1.0", "complete", "", "crates/mod-muc/src/owner.rs"),
+    x(
+        490,
+        "Message Displayed Synchronization",
+        "1.0.1",
+        "complete",
+        "private PEP node defaults, and server assist (the state taken from the chat marker and published)",
+        "crates/mod-pep/src/displayed.rs",
+    ),
 ];
 
 /// The README's table of supported XEPs.

@@ -1,0 +1,35 @@
+//! XEP-0490 §3.5 server assist: a client that marks a chat displayed tells its other devices
+//! in the same message that tells the contact, with `<displayed xmlns='urn:xmpp:mds:displayed:0'>`
+//! beside the chat marker. The server takes that element out of the message and publishes it
+//! to the account's displayed node, the chat's bare JID as the item id, one round trip saved.
+
+use crate::service::Pep;
+use rhein_module::{Ctx, Flow, Stanza};
+use rhein_proto::parsers::message_displayed::Displayed;
+use rhein_proto::{StanzaError, ns, xml};
+use rhein_storage::ItemRow;
+use std::sync::Arc;
+
+/// Whether a message carries a displayed state for the sender's devices.
+pub(crate) fn carries_displayed(_: &Ctx, stanza: &Stanza) -> bool {
+    stanza.el.has_child("displayed", ns::MDS_DISPLAYED)
+}
+
+/// Publishes the displayed state and sends the message on without it (or not at all, when
+/// nothing else was in it).
+pub(crate) async fn assist(pep: Arc<Pep>, ctx: Ctx, mut stanza: Stanza) -> Result<Flow, StanzaError> {
+    let Some(element) = stanza.el.remove_child("displayed", ns::MDS_DISPLAYED) else {
+        return Ok(Flow::Continue(stanza));
+    };
+    let displayed = Displayed::try_from(element)
+        .map_err(|e| StanzaError::bad_request().with_text(format!("the displayed state does not read: {e}")))?;
+    let owner = stanza.from.to_bare();
+    let chat = stanza.to.to_bare();
+    let item =
+        ItemRow { id: chat.to_string(), publisher: owner.to_string(), payload: xml::to_string(&displayed.into()) };
+    pep.publish(&ctx, &owner, ns::MDS_DISPLAYED, item, None).await?;
+    match stanza.el.children().next() {
+        Some(_) => Ok(Flow::Continue(stanza)),
+        None => Ok(Flow::Handled),
+    }
+}
