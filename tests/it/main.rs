@@ -6,6 +6,7 @@ mod auth;
 mod chaos;
 mod cli;
 mod component;
+mod corrections;
 mod ctl;
 mod durability;
 mod essentials;

@@ -14,19 +14,19 @@ const COVEN: &str = "coven@channels.localhost";
 const PARTICIPANTS: &str = "urn:xmpp:mix:nodes:participants";
 
 /// A client that has sent its initial presence (MIX traffic goes to available clients).
-async fn online(server: &TestServer, user: &str) -> TestClient {
+pub(crate) async fn online(server: &TestServer, user: &str) -> TestClient {
     let mut c = server.client(user, "pw").await;
     c.send("<presence/>").await;
     c
 }
 
-async fn create(c: &mut TestClient, name: &str) -> Element {
+pub(crate) async fn create(c: &mut TestClient, name: &str) -> Element {
     c.iq(&format!("<iq type='set' to='{SERVICE}' id='create-{name}'><create xmlns='{CORE}' channel='{name}'/></iq>"))
         .await
 }
 
 /// Joins through the user's server (XEP-0405); returns the answer.
-async fn client_join(c: &mut TestClient, channel: &str, nick: &str) -> Element {
+pub(crate) async fn client_join(c: &mut TestClient, channel: &str, nick: &str) -> Element {
     let nodes = ["messages", "presence", "participants", "info"]
         .map(|n| format!("<subscribe node='urn:xmpp:mix:nodes:{n}'/>"))
         .concat();
