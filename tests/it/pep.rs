@@ -622,3 +622,50 @@ async fn displayed_states_sync_across_devices_with_and_without_server_assist() {
         .await;
     assert_eq!(item_ids(&catchup), ["bob@localhost"], "one item per chat, the newest state");
 }
+
+/// XEP-0398 §3.2: a vCard published with a photo becomes the PEP avatar (data, then
+/// metadata with the photo's SHA-1 and type), which devices and contacts are told of; the
+/// same photo again publishes nothing new.
+#[tokio::test]
+async fn a_vcard_photo_becomes_the_pep_avatar() {
+    use sha1::Digest;
+    const META: &str = "urn:xmpp:avatar:metadata";
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
+    let mut phone = server.connect().resource("phone").login("alice", "pw").await;
+    let mut bob = server.client("bob", "pw").await;
+    announce(&mut phone, "p", &[META]).await;
+    announce(&mut bob, "b", &[META]).await;
+    befriend(&mut phone, &mut bob, "alice@localhost", "bob@localhost").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let image = b"\x89PNG\r\n\x1a\n not really a picture";
+    let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, image);
+    let sha1: String = sha1::Sha1::digest(image).iter().map(|b| format!("{b:02x}")).collect();
+    let set = format!(
+        "<iq type='set' id='v'><vCard xmlns='vcard-temp'><FN>Alice</FN><PHOTO><TYPE>image/png</TYPE><BINVAL>{b64}</BINVAL></PHOTO></vCard></iq>"
+    );
+    assert_eq!(phone.iq(&set).await.attr("type"), Some("result"));
+    let info_of = |m: &Element| {
+        let item = event_items(m, META)?.get_child("item", NS_EVENT)?;
+        let info = item.get_child("metadata", META)?.get_child("info", META)?;
+        Some((item.attr("id")?.to_owned(), info.attr("bytes")?.to_owned(), info.attr("type")?.to_owned()))
+    };
+    let expected = Some((sha1.clone(), image.len().to_string(), "image/png".to_owned()));
+    for c in [&mut phone, &mut bob] {
+        let m = c.expect(|m| info_of(m).is_some()).await;
+        assert_eq!(info_of(&m), expected);
+    }
+    let data = bob
+        .iq(&format!(
+            "<iq type='get' id='d' to='alice@localhost'><pubsub xmlns='{NS_PUBSUB}'><items node='urn:xmpp:avatar:data'><item id='{sha1}'/></items></pubsub></iq>"
+        ))
+        .await;
+    let item = data.get_child("pubsub", NS_PUBSUB).and_then(|p| p.get_child("items", NS_PUBSUB)).unwrap();
+    let stored = item.get_child("item", NS_PUBSUB).and_then(|i| i.get_child("data", "urn:xmpp:avatar:data")).unwrap();
+    assert_eq!(stored.text().trim(), b64);
+    // The vCard is stored as written, and the same photo again publishes nothing.
+    let vcard = phone.iq("<iq type='get' id='g'><vCard xmlns='vcard-temp'/></iq>").await;
+    assert!(vcard.get_child("vCard", "vcard-temp").unwrap().has_child("FN", "vcard-temp"));
+    assert_eq!(phone.iq(&set.replace("id='v'", "id='v2'")).await.attr("type"), Some("result"));
+    nothing_from(&mut phone, &mut bob, |m| info_of(m).is_some()).await;
+}

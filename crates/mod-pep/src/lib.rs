@@ -6,6 +6,7 @@
 //! from XEP-0402's node) and the defaults of the nodes clients rely on.
 
 mod access;
+mod avatar;
 mod bookmarks;
 mod caps;
 mod config;
@@ -116,6 +117,11 @@ impl Module for service::Pep {
             displayed::assist(this.clone(), ctx, s)
         });
         reg.account_feature(ns::MDS_SERVER_ASSIST);
+        // Before the vCard module stores the vCard (its IQ handler runs after every stage).
+        let this = self.clone();
+        reg.stage_when(Stage::OutboundIq, 10, avatar::is_vcard_set, move |ctx, s| {
+            avatar::from_vcard(this.clone(), ctx, s)
+        });
         let this = self.clone();
         reg.on_event(move |ctx, ev| bookmarks::invited(this.clone(), ctx, ev));
         reg.on_event(move |_ctx, ev| {

@@ -201,8 +201,8 @@ pub const SUPPORTED: &[Supported] = &[
         398,
         "User Avatar to vCard-Based Avatars Conversion",
         "1.0.0",
-        "partial",
-        "PEP to vCard and hash in every available presence; not vCard to PEP",
+        "complete",
+        "PEP to vCard, vCard to PEP (crates/mod-pep/src/avatar.rs), and the hash in every available presence",
         "crates/mod-basic/src/vcard.rs",
     ),
     x(
