@@ -34,7 +34,7 @@ pub(crate) async fn from_vcard(pep: Arc<Pep>, ctx: Ctx, stanza: Stanza) -> Resul
     let Some(photo) = photo else { return Ok(Flow::Continue(stanza)) };
     let bytes = photo.binval.data;
     let hex: String = sha1::Sha1::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
-    let current = ctx.db.pubsub().items_by_id(owner.as_str(), ns::AVATAR_METADATA, &[hex.clone()]).await;
+    let current = ctx.db.pubsub().items_by_id(owner.as_str(), ns::AVATAR_METADATA, std::slice::from_ref(&hex)).await;
     if !current.map_err(storage_failure)?.is_empty() {
         return Ok(Flow::Continue(stanza));
     }
