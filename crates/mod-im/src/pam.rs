@@ -129,9 +129,11 @@ pub(crate) fn looks_like_channel_traffic(el: &Element) -> bool {
             .is_some_and(|e| e.children().any(|i| i.attr("node").is_some_and(|n| n.starts_with("urn:xmpp:mix:nodes:"))))
 }
 
-/// Gives a stanza to every available resource of `owner`, each addressed to it.
+/// Gives a stanza to every available resource of `owner` that speaks MIX (XEP-0405 §4.2),
+/// each addressed to it. A client whose capabilities are not known yet gets it too.
 fn to_every_client(ctx: &Ctx, owner: &BareJid, el: &Element) {
-    for r in ctx.router.resources(owner).into_iter().filter(|r| r.is_available()) {
+    let mix_clients = ctx.router.resources(owner).into_iter().filter(|r| r.is_available());
+    for r in mix_clients.filter(|r| !ctx.caps.lacks(r, ns::MIX_CORE)) {
         let mut copy = el.clone();
         xml::set_attr(&mut copy, "to", r.jid.as_str());
         ctx.router.send_to(&r.jid, copy);

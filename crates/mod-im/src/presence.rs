@@ -66,7 +66,7 @@ pub(crate) async fn handle_outbound_presence(
         }
         ("unavailable", None) => {
             ctx.router.set_presence(&from, None, 0);
-            broadcast(&ctx, &owner, el.clone()).await?;
+            broadcast(&ctx, &from, el.clone()).await?;
             send_to_directed(&ctx, &directed, &from, &el).await;
             Ok(Flow::Handled)
         }
@@ -88,7 +88,7 @@ async fn broadcast_available(ctx: &Ctx, from: &FullJid, el: Element) -> Result<(
     let initial = !ctx.router.resources(&owner).iter().any(|r| r.jid == *from && r.is_available());
     let prio = priority(&el);
     ctx.router.set_presence(from, Some(el.clone()), prio);
-    broadcast(ctx, &owner, el).await?;
+    broadcast(ctx, from, el).await?;
     if !initial {
         return Ok(());
     }
@@ -119,10 +119,17 @@ async fn broadcast_available(ctx: &Ctx, from: &FullJid, el: Element) -> Result<(
     Ok(())
 }
 
-/// Sends `el` (from a local resource, no `to`) to every subscriber and every own available resource.
-async fn broadcast(ctx: &Ctx, owner: &BareJid, el: Element) -> Result<(), StanzaError> {
+/// Sends `el` (from the local resource `from`, no `to`) to every subscriber and every own
+/// available resource. MIX channels get only the presence of clients that speak MIX
+/// (XEP-0405 §5.6); the channel list is read only for a client known not to.
+async fn broadcast(ctx: &Ctx, from: &FullJid, el: Element) -> Result<(), StanzaError> {
+    let owner = &from.to_bare();
     let (subscribers, _) = contacts(ctx, owner).await?;
-    for contact in subscribers {
+    let channels = match ctx.caps.lacks_jid(from, ns::MIX_CORE) {
+        true => crate::pam::channels(ctx, owner).await?,
+        false => Default::default(),
+    };
+    for contact in subscribers.into_iter().filter(|c| !channels.contains_key(c)) {
         ctx.router.route(addressed(el.clone(), &contact)).await;
     }
     for r in
@@ -222,7 +229,7 @@ pub(crate) async fn handle_session_event(ctx: Ctx, event: Event, directed: Arc<D
     let mut p = xml::with_attr(Element::bare("presence", ns::CLIENT), "type", "unavailable");
     xml::set_attr(&mut p, "from", jid.as_str());
     if presence.is_some()
-        && let Err(e) = broadcast(&ctx, &owner, p.clone()).await
+        && let Err(e) = broadcast(&ctx, &jid, p.clone()).await
     {
         tracing::warn!(error = %e, "unavailable broadcast failed");
     }

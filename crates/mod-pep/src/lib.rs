@@ -8,7 +8,6 @@
 mod access;
 mod avatar;
 mod bookmarks;
-mod caps;
 mod config;
 mod displayed;
 mod handlers;
@@ -16,7 +15,7 @@ mod remote;
 mod service;
 mod store;
 
-use rhein_module::{Event, Module, ModuleError, ModuleSpec, Registry, Stage, Targets};
+use rhein_module::{Module, ModuleError, ModuleSpec, Registry, Stage, Targets};
 use rhein_proto::ns;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -122,14 +121,7 @@ impl Module for service::Pep {
         reg.stage_when(Stage::OutboundIq, 10, avatar::is_vcard_set, move |ctx, s| {
             avatar::from_vcard(this.clone(), ctx, s)
         });
-        let this = self.clone();
-        reg.on_event(move |ctx, ev| bookmarks::invited(this.clone(), ctx, ev));
-        reg.on_event(move |_ctx, ev| {
-            if let Event::SessionClosed { jid, .. } = ev {
-                self.caps.forget(&jid);
-            }
-            async {}
-        });
+        reg.on_event(move |ctx, ev| bookmarks::invited(self.clone(), ctx, ev));
         Ok(())
     }
 }

@@ -77,7 +77,7 @@ impl Pep {
             }
             Some("unavailable") => {
                 self.remote.left(&from);
-                self.caps.forget(&from);
+                ctx.caps.forget(&from);
             }
             _ => {}
         }
@@ -98,8 +98,8 @@ impl Pep {
         if !item.is_some_and(|i| i.subscription.from()) {
             return Ok(());
         }
-        let _ = self.caps.update(ctx, jid, presence).await;
-        let Some(features) = self.caps.of_jid(jid) else { return Ok(()) };
+        let _ = ctx.caps.update(ctx, jid, presence).await;
+        let Some(features) = ctx.caps.of_jid(jid) else { return Ok(()) };
         let ver = presence.get_child("c", rhein_proto::ns::CAPS).and_then(|c| c.attr("ver")).unwrap_or_default();
         let key = (owner.clone(), jid.clone());
         if lock(&self.remote.acted_on).insert(key, ver.to_owned()).as_deref() == Some(ver) {

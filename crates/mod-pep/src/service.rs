@@ -3,7 +3,6 @@
 
 use crate::PepConfig;
 use crate::access::{self, Audience};
-use crate::caps::Caps;
 use crate::config::{self, NodeConfig, NodeForm, SendLast, default_for};
 use crate::store::AccountNodes;
 use rhein_module::{Ctx, Flow, Stanza, storage_failure};
@@ -15,7 +14,6 @@ use std::sync::Arc;
 
 pub(crate) struct Pep {
     pub(crate) config: PepConfig,
-    pub(crate) caps: Caps,
     pub(crate) remote: crate::remote::RemoteContacts,
 }
 
@@ -100,7 +98,7 @@ pub(crate) fn node_required() -> StanzaError {
 
 impl Pep {
     pub(crate) fn new(config: PepConfig) -> Self {
-        Self { config, caps: Caps::default(), remote: Default::default() }
+        Self { config, remote: Default::default() }
     }
 
     /// The engine over `owner`'s nodes.
@@ -255,10 +253,10 @@ impl Pep {
     fn notified_resources(&self, ctx: &Ctx, bare: &BareJid, node: &str) -> Vec<String> {
         if ctx.router.is_local_host(bare.domain().as_str()) {
             let resources = ctx.router.resources(bare).into_iter();
-            return resources.filter(|r| self.caps.wants(r, node)).map(|r| r.jid.to_string()).collect();
+            return resources.filter(|r| ctx.caps.wants(r, node)).map(|r| r.jid.to_string()).collect();
         }
         let online = self.remote.online(bare).into_iter();
-        online.filter(|jid| self.caps.wants_jid(jid, node)).map(|jid| jid.to_string()).collect()
+        online.filter(|jid| ctx.caps.wants_jid(jid, node)).map(|jid| jid.to_string()).collect()
     }
 
     async fn broadcast(
@@ -295,7 +293,7 @@ impl Pep {
     }
 
     async fn send_last_items(&self, ctx: &Ctx, jid: &FullJid, presence: &Element) -> Result<(), StanzaError> {
-        let Some((before, now)) = self.caps.update(ctx, jid, presence).await else { return Ok(()) };
+        let Some((before, now)) = ctx.caps.update(ctx, jid, presence).await else { return Ok(()) };
         let fresh: HashSet<&str> = now
             .iter()
             .filter(|f| !before.as_ref().is_some_and(|b| b.contains(*f)))

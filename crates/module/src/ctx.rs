@@ -131,6 +131,8 @@ pub struct Ctx {
     pub router: Arc<dyn RouterApi>,
     pub server: Arc<ServerInfo>,
     pub disco: Arc<crate::Disco>,
+    /// What each online client can do, as far as it is known.
+    pub caps: Arc<crate::caps::Capabilities>,
 }
 
 impl Ctx {

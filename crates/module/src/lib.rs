@@ -8,6 +8,7 @@
 
 mod account_cache;
 pub mod archive;
+pub mod caps;
 pub mod commands;
 mod ctx;
 mod entities;

@@ -33,6 +33,8 @@ struct Inner {
     federation: std::sync::OnceLock<Arc<dyn Federation>>,
     registry: Registry,
     disco: Arc<Disco>,
+    /// The clients' capabilities, one cache for every module.
+    caps: Arc<rhein_module::caps::Capabilities>,
     db: Db,
     server: Arc<ServerInfo>,
     workers: std::sync::Mutex<Vec<tokio::task::AbortHandle>>,
@@ -69,6 +71,7 @@ impl Router {
                 federation: Default::default(),
                 registry,
                 disco,
+                caps: Default::default(),
                 db,
                 server,
                 workers: Default::default(),
@@ -97,6 +100,7 @@ impl Router {
             router: Arc::new(self.clone()),
             server: self.inner.server.clone(),
             disco: self.inner.disco.clone(),
+            caps: self.inner.caps.clone(),
         }
     }
 
@@ -183,6 +187,7 @@ impl Router {
     /// Removes a session (if `session_id` still owns the resource) and tells the modules.
     pub async fn unbind(&self, jid: &FullJid, session_id: u64) {
         if let Some(presence) = self.inner.sessions.unbind(jid, session_id) {
+            self.inner.caps.forget(jid);
             let ev = Event::SessionClosed { jid: jid.clone(), presence };
             self.emit(jid.domain().as_str(), ev).await;
         }

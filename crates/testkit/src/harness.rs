@@ -16,6 +16,7 @@ use std::time::Instant;
 pub struct ModuleHarness {
     registry: Registry,
     router: Arc<RecordingRouter>,
+    caps: Arc<rhein_module::caps::Capabilities>,
     pub db: Db,
     pub host: String,
 }
@@ -36,7 +37,7 @@ impl ModuleHarness {
         let db = Db::connect("sqlite::memory:").await.expect("in-memory database");
         let host = "localhost".to_owned();
         let router = Arc::new(RecordingRouter { host: host.clone(), ..Default::default() });
-        Self { registry, router, db, host }
+        Self { registry, router, caps: Default::default(), db, host }
     }
 
     /// Creates an account (password `pw`).
@@ -80,6 +81,7 @@ impl ModuleHarness {
                 webchat: false,
             }),
             disco: Arc::new(Default::default()),
+            caps: self.caps.clone(),
         }
     }
 

@@ -1,15 +1,16 @@
-//! What each online client wants to be notified of (XEP-0163 §4.3 "filtered notifications"):
-//! the `NODE+notify` features in its XEP-0115 capabilities. Features are learnt once per
-//! verification string by asking one client with that string, and trusted for all of them
-//! only when the hash checks out.
+//! What each online client can do (XEP-0115 capabilities), one cache for the whole server:
+//! PEP learns them from presence and filters notifications by `NODE+notify` (XEP-0163 §4.3),
+//! the MIX participant's server gives channel traffic only to clients that speak MIX
+//! (XEP-0405). Features are learnt once per verification string by asking one client with
+//! that string, and trusted for all of them only when the hash checks out.
 
-use rhein_module::{Ctx, ResourceInfo, caps_ver_of};
+use crate::{Ctx, ResourceInfo, caps_ver_of};
 use rhein_proto::{Element, FullJid, ns, xml};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub(crate) type Features = Arc<HashSet<String>>;
+pub type Features = Arc<HashSet<String>>;
 
 /// Verification strings remembered for everyone; beyond this, new ones are kept per client
 /// (and forgotten with it), so announcing endless capabilities cannot grow memory.
@@ -19,7 +20,7 @@ const MAX_SHARED: usize = 4096;
 const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Default)]
-pub(crate) struct Caps {
+pub struct Capabilities {
     /// Features by key: the `ver` for verified strings, the full JID for unverified ones.
     known: Mutex<HashMap<String, Features>>,
     /// The key each online resource was last seen with.
@@ -36,37 +37,32 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-impl Caps {
+impl Capabilities {
     /// The features of an online resource, if its capabilities are known.
-    pub(crate) fn of(&self, resource: &ResourceInfo) -> Option<Features> {
+    pub fn of(&self, resource: &ResourceInfo) -> Option<Features> {
         self.of_jid(&resource.jid)
     }
 
     /// The features last learnt for a JID (local or remote).
-    pub(crate) fn of_jid(&self, jid: &FullJid) -> Option<Features> {
+    pub fn of_jid(&self, jid: &FullJid) -> Option<Features> {
         let key = lock(&self.seen).get(jid).cloned()?;
         lock(&self.known).get(&key).cloned()
     }
 
     /// Whether a remote resource (known only from its presence) asked for notifications of `node`.
-    pub(crate) fn wants_jid(&self, jid: &FullJid, node: &str) -> bool {
+    pub fn wants_jid(&self, jid: &FullJid, node: &str) -> bool {
         self.of_jid(jid).is_some_and(|f| f.contains(&format!("{node}+notify")))
     }
 
     /// Whether an online resource asked for notifications of `node`.
-    pub(crate) fn wants(&self, resource: &ResourceInfo, node: &str) -> bool {
+    pub fn wants(&self, resource: &ResourceInfo, node: &str) -> bool {
         resource.is_available() && self.of(resource).is_some_and(|f| f.contains(&format!("{node}+notify")))
     }
 
     /// Learns the features behind a presence (asking the client if nobody with the same
     /// capabilities did before) and records them for `jid`. Returns the features it had
     /// before and has now, or `None` when nothing changed or they cannot be learnt.
-    pub(crate) async fn update(
-        &self,
-        ctx: &Ctx,
-        jid: &FullJid,
-        presence: &Element,
-    ) -> Option<(Option<Features>, Features)> {
+    pub async fn update(&self, ctx: &Ctx, jid: &FullJid, presence: &Element) -> Option<(Option<Features>, Features)> {
         let (node, ver, hash) = announced(presence)?;
         let verified_key = ver.to_owned();
         let before = lock(&self.seen).get(jid).cloned();
@@ -102,8 +98,19 @@ impl Caps {
         Some((old, features))
     }
 
+    /// Whether an online resource is known to lack `feature` (its capabilities were learnt
+    /// and do not list it); a client whose capabilities are not known is not judged.
+    pub fn lacks(&self, resource: &ResourceInfo, feature: &str) -> bool {
+        self.lacks_jid(&resource.jid, feature)
+    }
+
+    /// [`Capabilities::lacks`] by JID.
+    pub fn lacks_jid(&self, jid: &FullJid, feature: &str) -> bool {
+        self.of_jid(jid).is_some_and(|f| !f.contains(feature))
+    }
+
     /// A resource went offline.
-    pub(crate) fn forget(&self, jid: &FullJid) {
+    pub fn forget(&self, jid: &FullJid) {
         if let Some(key) = lock(&self.seen).remove(jid)
             && key == jid.to_string()
         {
