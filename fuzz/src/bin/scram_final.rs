@@ -14,7 +14,7 @@ fn main() {
         for (mechanism, first) in firsts {
             let first = ClientFirst::parse(mechanism, first, &tls, &mut ClientBinding::default())
                 .expect("a valid client-first");
-            let (server, server_first) = ScramServer::start(first, &creds, true);
+            let (server, server_first) = ScramServer::start(first, &creds, true, None);
             let nonce = server_first.split(|b| *b == b',').next().unwrap_or_default();
             let last = replace(data, b"r=*", nonce);
             assert!(server.finish(&last, &tls).is_err(), "a proof without the password");

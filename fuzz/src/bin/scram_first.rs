@@ -1,6 +1,6 @@
 //! A SCRAM client-first message, for every SCRAM mechanism, with and without channel
 //! binding; when it parses, the server's first message answers it.
-use rhein_sasl::{ChannelBinding, ClientBinding, ClientFirst, Credentials, Mechanism, ScramServer};
+use rhein_sasl::{Advertised, ChannelBinding, ClientBinding, ClientFirst, Credentials, Mechanism, ScramServer};
 
 fn main() {
     let creds = Credentials::derive_scram("pencil", b"salt".to_vec(), 1, String::new());
@@ -10,8 +10,10 @@ fn main() {
             for mechanism in Mechanism::ALL.into_iter().filter(|m| *m != Mechanism::Plain) {
                 if let Ok(first) = ClientFirst::parse(mechanism, data, cb, &mut ClientBinding::default()) {
                     assert!(!first.username.is_empty());
-                    let (_, server_first) = ScramServer::start(first, &creds, true);
+                    let advertised = Advertised { mechanisms: &Mechanism::ALL, binding: cb };
+                    let (_, server_first) = ScramServer::start(first, &creds, true, Some(advertised));
                     assert!(server_first.starts_with(b"r="));
+                    assert!(server_first.windows(3).any(|w| w == b",h="), "downgrade protection");
                 }
             }
         }
