@@ -326,10 +326,18 @@ async fn owners_administer_and_jid_hidden_channels_hide_jids() {
         bob.iq(&format!("<iq type='get' to='{SERVICE}' id='l'><query xmlns='{}'/></iq>", ns::DISCO_ITEMS)).await;
     assert!(!xml_text(&listed).contains(&name));
 
-    // Only owners destroy; afterwards the channel is gone.
+    // Only owners destroy; afterwards the channel is gone, and its participants' servers
+    // take it out of their rosters.
+    let roster = carol.iq("<iq type='get' id='r'><query xmlns='jabber:iq:roster'/></iq>").await;
+    assert!(xml_text(&roster).contains(COVEN), "carol is in the channel: {roster:?}");
     let destroy = format!("<iq type='set' to='{SERVICE}' id='x1'><destroy xmlns='{CORE}' channel='coven'/></iq>");
     assert_eq!(error_condition(&bob.iq(&destroy).await).as_deref(), Some("forbidden"));
     assert_eq!(alice.iq(&destroy.replace("x1", "x2")).await.attr("type"), Some("result"));
+    let removed = |e: &Element| {
+        let item = e.get_child("query", "jabber:iq:roster").and_then(|q| q.get_child("item", "jabber:iq:roster"));
+        item.is_some_and(|i| i.attr("jid") == Some(COVEN) && i.attr("subscription") == Some("remove"))
+    };
+    carol.expect(removed).await;
     let gone = alice.iq(&format!("<iq type='get' to='{COVEN}' id='g'><query xmlns='{}'/></iq>", ns::DISCO_INFO)).await;
     assert_eq!(error_condition(&gone).as_deref(), Some("item-not-found"));
     // Leaving a destroyed channel still cleans up the roster.

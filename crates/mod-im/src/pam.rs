@@ -108,16 +108,34 @@ pub(crate) async fn handle_client_leave(ctx: Ctx, iq: Iq<ClientLeave>) -> IqResu
         Err(e) if e.condition == "item-not-found" => {}
         Err(e) => return Err(e),
     }
+    forget_channel(&ctx, &owner, &channel).await?;
+    Ok(Some(ClientLeave { channel: None, leave: Leave }.into()))
+}
+
+/// The user is out of `channel`: its participant id goes, and the channel leaves the roster
+/// (pushed to the clients).
+async fn forget_channel(ctx: &Ctx, owner: &BareJid, channel: &BareJid) -> Result<(), StanzaError> {
     ctx.db.account_data().remove(owner.as_str(), KIND, channel.as_str()).await.map_err(internal)?;
     let removed = {
-        let _roster = roster::lock(&owner).await;
+        let _roster = roster::lock(owner).await;
         ctx.db.roster().remove(owner.as_str(), channel.as_str()).await.map_err(internal)?
     };
     if let Some(version) = removed {
-        roster::push(&ctx, &owner, Item::removed(channel.clone()), version).await;
+        roster::push(ctx, owner, Item::removed(channel.clone()), version).await;
     }
-    tracing::debug!(account = %owner, %channel, "left channel");
-    Ok(Some(ClientLeave { channel: None, leave: Leave }.into()))
+    tracing::debug!(account = %owner, %channel, "out of the channel");
+    Ok(())
+}
+
+/// Whether a channel's event retracts `participant` from its participants node: the user was
+/// removed, or the channel destroyed.
+fn removes(el: &Element, participant: &str) -> bool {
+    el.get_child("event", ns::PUBSUB_EVENT)
+        .and_then(|e| e.get_child("items", ns::PUBSUB_EVENT))
+        .filter(|items| items.attr("node") == Some(rhein_proto::mix::nodes::PARTICIPANTS))
+        .is_some_and(|items| {
+            items.children().any(|r| r.is("retract", ns::PUBSUB_EVENT) && r.attr("id") == Some(participant))
+        })
 }
 
 /// Whether a message to a bare JID looks like channel traffic: a reflected message or a
@@ -144,10 +162,13 @@ fn to_every_client(ctx: &Ctx, owner: &BareJid, el: &Element) {
 /// clients, and the channel's messages into its archive with our stanza id.
 pub(crate) async fn handle_inbound_message(ctx: Ctx, stanza: Stanza) -> Result<Flow, StanzaError> {
     let (owner, channel) = (stanza.to.to_bare(), stanza.from.to_bare());
-    if participant_id(&ctx, &owner, &channel).await?.is_none() {
+    let Some(participant) = participant_id(&ctx, &owner, &channel).await? else {
         return Ok(Flow::Continue(stanza));
-    }
+    };
     let mut el = stanza.el;
+    if removes(&el, &participant) {
+        forget_channel(&ctx, &owner, &channel).await?;
+    }
     if el.attr("type") == Some("groupchat") && el.get_child("body", ns::CLIENT).is_some() {
         // Ids claiming to be ours are not (XEP-0359 §5); ours is added and archived.
         sid::drop_claims(&mut el, owner.as_str());

@@ -46,6 +46,13 @@ pub(crate) fn published(out: &mut Outbox, c: &Channel, node: &str, item: &Elemen
     }
 }
 
+/// Tells one participant that its item of the participants node is gone: it is no longer
+/// in the channel (its server drops the channel from the roster, XEP-0405).
+pub(crate) fn removed(out: &mut Outbox, c: &Channel, participant: &BareJid, id: &str) {
+    let retract = xml::with_attr(Element::bare("retract", ns::PUBSUB), "id", id);
+    out.push(event(c, participant, nodes::PARTICIPANTS, retract));
+}
+
 /// Tells the subscribers of `node` that an item is gone.
 pub(crate) fn retracted(out: &mut Outbox, c: &Channel, node: &str, id: &str) {
     let retract = xml::with_attr(Element::bare("retract", ns::PUBSUB), "id", id);

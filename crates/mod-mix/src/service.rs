@@ -3,7 +3,7 @@
 
 use crate::MixConfig;
 use crate::channel::{Channel, ChannelConfig, Info};
-use crate::{misc, store};
+use crate::{misc, notify, store};
 use rhein_module::{Ctx, Entities, Outbox, Shared, Stanza};
 use rhein_proto::mix::{Create, Destroy, nodes};
 use rhein_proto::parsers::disco::{self, DiscoInfoResult, DiscoItemsResult, Identity};
@@ -170,7 +170,9 @@ impl Mix {
         Ok(Element::from(Create { channel: Some(name) }))
     }
 
-    /// XEP-0369 §8.3: owners destroy their channel; participants are told they left.
+    /// XEP-0369 §8.3: owners destroy their channel. Each participant's server is told that
+    /// participant's item is gone from the participants node, as for a removal, so it drops
+    /// the channel from the user's roster.
     async fn destroy(&self, ctx: &Ctx, out: &mut Outbox, who: &BareJid, payload: &Element) -> Result<(), StanzaError> {
         let request = rhein_module::payload::<Destroy>(payload.clone())?;
         let jid = BareJid::new(&format!("{}@{}", request.channel, self.domain(ctx)))
@@ -182,6 +184,9 @@ impl Mix {
         }
         let ids: Vec<String> = c.participants.keys().cloned().collect();
         for id in ids {
+            if let Some(member) = c.participants.get(&id) {
+                notify::removed(out, &c, &member.jid, &id);
+            }
             self.drop_participant(ctx, out, &mut c, &id, false).await?;
         }
         store::destroy(ctx, &jid).await?;
