@@ -9,7 +9,7 @@ const CORRECT: &str = "urn:xmpp:message-correct:0";
 const MAM: &str = "urn:xmpp:mam:2";
 
 /// The messages of an archive (`to`: the account's own when `None`), as archived.
-async fn archived(c: &mut TestClient, to: Option<&str>) -> Vec<Element> {
+pub(crate) async fn archived(c: &mut TestClient, to: Option<&str>) -> Vec<Element> {
     let to = to.map(|t| format!(" to='{t}'")).unwrap_or_default();
     c.send(&format!("<iq type='set' id='mam'{to}><query xmlns='{MAM}' queryid='q'/></iq>")).await;
     let mut messages = Vec::new();

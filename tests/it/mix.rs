@@ -576,3 +576,37 @@ async fn channel_traffic_reaches_only_the_clients_that_speak_mix() {
     assert_eq!(got.get_child("body", ns::CLIENT).map(Element::text).as_deref(), Some("hello MIX"));
     crate::nothing_from(&mut bob, &mut legacy, |e| e.name() == "message" && e.get_child("mix", CORE).is_some()).await;
 }
+
+/// XEP-0404 §7: private messages go through the channel between participants' encoded
+/// JIDs, both ways, where the channel allows them; the channel keeps no copy.
+#[tokio::test]
+async fn private_messages_pass_through_the_channel_between_encoded_jids() {
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").user("carol", "pw").start().await;
+    let mut alice = online(&server, "alice").await;
+    let mut bob = online(&server, "bob").await;
+    let mut carol = online(&server, "carol").await;
+    assert_eq!(create(&mut alice, "coven").await.attr("type"), Some("result"));
+    let alice_id = participant_id(&client_join(&mut alice, COVEN, "alice").await);
+    let bob_id = participant_id(&client_join(&mut bob, COVEN, "bob").await);
+
+    let to_bob = format!("{bob_id}#{COVEN}");
+    alice.send(&format!("<message to='{to_bob}' type='chat' id='p1'><body>psst</body></message>")).await;
+    let got = bob.expect(|e| e.name() == "message" && e.attr("id") == Some("p1")).await;
+    assert_eq!(got.get_child("body", ns::CLIENT).map(Element::text).as_deref(), Some("psst"));
+    let from = got.attr("from").unwrap().to_owned();
+    assert!(from.starts_with(&format!("{alice_id}#{COVEN}")), "from alice's encoded JID: {from}");
+    assert!(!xml_text(&got).contains("alice@localhost"), "alice's real JID stays hidden: {got:?}");
+    bob.send(&format!("<message to='{from}' type='chat' id='p2'><body>what?</body></message>")).await;
+    let back = alice.expect(|e| e.name() == "message" && e.attr("id") == Some("p2")).await;
+    assert!(back.attr("from").unwrap().starts_with(&to_bob), "{back:?}");
+
+    // Only participants, never groupchat, and not kept in the channel's archive.
+    carol.send(&format!("<message to='{to_bob}' type='chat' id='p3'><body>hi</body></message>")).await;
+    let refused = carol.expect(|e| e.attr("id") == Some("p3")).await;
+    assert_eq!(error_condition(&refused).as_deref(), Some("forbidden"));
+    alice.send(&format!("<message to='{to_bob}' type='groupchat' id='p4'><body>x</body></message>")).await;
+    let refused = alice.expect(|e| e.attr("id") == Some("p4") && e.attr("type") == Some("error")).await;
+    assert_eq!(error_condition(&refused).as_deref(), Some("bad-request"));
+    let kept = crate::corrections::archived(&mut alice, Some(COVEN)).await;
+    assert!(kept.iter().all(|m| !xml_text(m).contains("psst")), "{kept:?}");
+}

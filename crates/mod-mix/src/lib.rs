@@ -14,6 +14,7 @@ mod misc;
 mod nodes;
 mod notify;
 mod presence;
+mod private;
 mod service;
 mod store;
 

@@ -54,8 +54,11 @@ impl Mix {
         let result = match (to.node(), kind) {
             (None, StanzaKind::Iq) => self.service_iq(&ctx, &mut out, &from, &el).await,
             (None, _) => Err(StanzaError::service_unavailable()),
+            (Some(node), StanzaKind::Message) if node.as_str().contains('#') => {
+                self.private_message(&ctx, &mut out, &from, &to, &el).await
+            }
             (Some(node), _) if node.as_str().contains('#') => {
-                Err(StanzaError::service_unavailable().with_text("this service relays nothing to participants"))
+                Err(StanzaError::service_unavailable().with_text("this service relays only messages to participants"))
             }
             (Some(_), StanzaKind::Iq) => self.channel_iq(&ctx, &mut out, &from, &to.to_bare(), &el).await,
             (Some(_), StanzaKind::Message) => self.message(&ctx, &mut out, &from, &to.to_bare(), &el).await,
