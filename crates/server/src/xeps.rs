@@ -86,8 +86,8 @@ pub const SUPPORTED: &[Supported] = &[
         "Entity Capabilities",
         "1.6.0",
         "complete",
-        "the server's own; clients' verified for PEP",
-        "crates/mod-pep/src/caps.rs",
+        "the server's own; clients' verified, one cache for PEP and MIX",
+        "crates/module/src/caps.rs",
     ),
     x(
         124,
