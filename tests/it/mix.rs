@@ -600,6 +600,15 @@ async fn private_messages_pass_through_the_channel_between_encoded_jids() {
     let back = alice.expect(|e| e.name() == "message" && e.attr("id") == Some("p2")).await;
     assert!(back.attr("from").unwrap().starts_with(&to_bob), "{back:?}");
 
+    // IQs too: the answer comes back under the request's id, from the same encoded JID.
+    let alice_encoded = format!("{alice_id}#{COVEN}");
+    let card = bob.iq(&format!("<iq type='get' id='v1' to='{alice_encoded}'><vCard xmlns='vcard-temp'/></iq>")).await;
+    assert_eq!((card.attr("type"), card.attr("from")), (Some("result"), Some(alice_encoded.as_str())), "{card:?}");
+    assert!(card.get_child("vCard", "vcard-temp").is_some(), "alice's account answered: {card:?}");
+    let refused =
+        carol.iq(&format!("<iq type='get' id='v2' to='{alice_encoded}'><vCard xmlns='vcard-temp'/></iq>")).await;
+    assert_eq!(error_condition(&refused).as_deref(), Some("forbidden"));
+
     // Only participants, never groupchat, and not kept in the channel's archive.
     carol.send(&format!("<message to='{to_bob}' type='chat' id='p3'><body>hi</body></message>")).await;
     let refused = carol.expect(|e| e.attr("id") == Some("p3")).await;

@@ -17,6 +17,8 @@ pub(crate) struct Mix {
     pub config: MixConfig,
     /// Channels looked at since the start; small, and every change is written through.
     channels: Entities<Channel>,
+    /// IQs relayed between participants, waiting for their answers.
+    pub(crate) pending_iqs: crate::private::PendingIqs,
 }
 
 /// The payload of an IQ get or set, and which of the two it is.
@@ -36,7 +38,7 @@ impl Request<'_> {
 
 impl Mix {
     pub(crate) fn new(config: MixConfig) -> Self {
-        Self { config, channels: Entities::default() }
+        Self { config, channels: Entities::default(), pending_iqs: Default::default() }
     }
 
     /// The service's domain for the host of `ctx`.
@@ -47,7 +49,9 @@ impl Mix {
     /// Everything addressed to the service, a channel, or a participant's encoded JID.
     pub(crate) async fn handle(self: Arc<Self>, ctx: Ctx, stanza: Stanza) {
         let Stanza { kind, from, to, el } = stanza;
-        if matches!(el.attr("type"), Some("error")) {
+        let to_participant = to.node().is_some_and(|n| n.as_str().contains('#'));
+        // Errors are answers to no one, unless they answer a relayed IQ.
+        if matches!(el.attr("type"), Some("error")) && !(to_participant && kind == StanzaKind::Iq) {
             return;
         }
         let mut out = Outbox::default();
@@ -57,8 +61,11 @@ impl Mix {
             (Some(node), StanzaKind::Message) if node.as_str().contains('#') => {
                 self.private_message(&ctx, &mut out, &from, &to, &el).await
             }
+            (Some(node), StanzaKind::Iq) if node.as_str().contains('#') => {
+                self.relayed_iq(&ctx, &mut out, &from, &to, &el).await
+            }
             (Some(node), _) if node.as_str().contains('#') => {
-                Err(StanzaError::service_unavailable().with_text("this service relays only messages to participants"))
+                Err(StanzaError::service_unavailable().with_text("presence goes to the channel, not to a participant"))
             }
             (Some(_), StanzaKind::Iq) => self.channel_iq(&ctx, &mut out, &from, &to.to_bare(), &el).await,
             (Some(_), StanzaKind::Message) => self.message(&ctx, &mut out, &from, &to.to_bare(), &el).await,
@@ -67,7 +74,7 @@ impl Mix {
         // Every channel lock is released by now.
         out.flush(&ctx).await;
         if let Err(e) = result
-            && !matches!(el.attr("type"), Some("result"))
+            && !matches!(el.attr("type"), Some("result" | "error"))
         {
             ctx.router.route(e.reply_to(&el)).await;
         }
