@@ -233,9 +233,9 @@ async fn user_commands_manage_accounts_in_the_configured_storage() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// `rhein user del` on a running server ends the account's sessions, and an account created
-/// again under the same name starts empty: the roster the server kept in memory went with
-/// the old one.
+/// `rhein user del` on a running server has the server delete the account (through the admin
+/// socket): its sessions end, its contacts are told, and an account created again under the
+/// same name starts empty: the roster the server kept in memory went with the old one.
 #[tokio::test]
 async fn a_deleted_account_is_gone_from_the_running_server() {
     let dir = temp_dir("deleted");
@@ -243,18 +243,20 @@ async fn a_deleted_account_is_gone_from_the_running_server() {
     let config = write_config(&dir, port).await;
     let cfg = config.to_str().unwrap();
     assert!(run(&["user", "add", "alice", "--password-stdin", "--config", cfg], &dir, "pw\n").0);
+    assert!(run(&["user", "add", "bob", "--password-stdin", "--config", cfg], &dir, "pw\n").0);
     let _server = serve_config(&config, port);
     let addr = format!("127.0.0.1:{port}").parse().unwrap();
     let mut alice = ClientBuilder::new(addr, "cli.example").login("alice", "pw").await;
-    let set = alice
-        .iq("<iq type='set' id='r1'><query xmlns='jabber:iq:roster'><item jid='bob@cli.example'/></query></iq>")
-        .await;
-    assert_eq!(set.attr("type"), Some("result"));
+    let mut bob = ClientBuilder::new(addr, "cli.example").login("bob", "pw").await;
+    alice.send("<presence/>").await;
+    bob.send("<presence/>").await;
+    crate::befriend(&mut alice, &mut bob, "alice@cli.example", "bob@cli.example").await;
     let roster = alice.iq("<iq type='get' id='r2'><query xmlns='jabber:iq:roster'/></iq>").await;
     assert_eq!(roster.get_child("query", ns::ROSTER).unwrap().children().count(), 1);
 
     assert!(run(&["user", "del", "alice", "--config", cfg], &dir, "").0);
     assert_eq!(alice.expect_stream_error().await, "not-authorized");
+    bob.expect(|e| e.name() == "presence" && e.attr("type") == Some("unsubscribed")).await;
 
     assert!(run(&["user", "add", "alice", "--password-stdin", "--config", cfg], &dir, "new\n").0);
     let mut again = ClientBuilder::new(addr, "cli.example").login("alice", "new").await;

@@ -58,7 +58,7 @@ fn request(command: CtlCommand) -> Request {
 }
 
 /// Sends the request and reads the reply line.
-fn ask(path: &PathBuf, request: &Request) -> anyhow::Result<Reply> {
+pub(crate) fn ask(path: &PathBuf, request: &Request) -> anyhow::Result<Reply> {
     let mut stream = UnixStream::connect(path).map_err(|e| match e.kind() {
         ErrorKind::NotFound | ErrorKind::ConnectionRefused => anyhow::Error::new(NotRunning(path.clone())),
         ErrorKind::PermissionDenied => {

@@ -2,6 +2,7 @@
 
 use crate::cli::{Target, UserCommand};
 use anyhow::{Context, bail};
+use rhein_server::control::protocol::{Reply, Request};
 use rhein_server::{Config, accounts};
 use rhein_storage::Db;
 use std::io::{BufRead, IsTerminal, Write};
@@ -22,12 +23,17 @@ pub async fn run(command: UserCommand) -> anyhow::Result<()> {
             println!("created {}@{host}", accounts::prepare(&name, &host)?);
         }
         UserCommand::Del { name, target } => {
-            let (db, host) = open(&target).await?;
-            if !accounts::delete(&db, &host, &name).await? {
-                bail!("no account {name}@{host}");
+            let (config, db, host) = open_config(&target).await?;
+            let user = format!("{}@{host}", accounts::prepare(&name, &host)?);
+            // A running server deletes it itself, and tells the account's contacts.
+            let request = Request::DeleteUser { user: user.clone() };
+            match crate::ctl::ask(&config.server.admin_socket_path(), &request) {
+                Ok(Reply::Ok { .. }) => {}
+                Ok(Reply::Refused { reason }) => bail!("{reason}"),
+                Err(_) if !accounts::delete(&db, &host, &name).await? => bail!("no account {user}"),
+                Err(_) => settle().await,
             }
-            settle().await;
-            println!("deleted {name}@{host}");
+            println!("deleted {user}");
         }
         UserCommand::Passwd { name, password_stdin, target } => {
             let (db, host) = open(&target).await?;

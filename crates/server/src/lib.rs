@@ -302,7 +302,13 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
             connections: connections.clone(),
             started: server.started,
         };
-        control::spawn(&path, ops, stop.subscribe()).await?;
+        // Without the socket the server still serves; a second server on the same data
+        // directory is another matter.
+        match control::spawn(&path, ops, stop.subscribe()).await {
+            Err(e @ control::ControlError::InUse { .. }) => return Err(e.into()),
+            Err(e) => tracing::error!(error = %e, "no admin socket: `rhein ctl` cannot reach this server"),
+            Ok(()) => {}
+        }
     }
     let scratch = (persistence == Persistence::Ephemeral).then_some(upload_dir);
     Ok(RunningServer { db, router, s2s, listeners: bound, stop, connections, http_connections, scratch })

@@ -68,6 +68,12 @@ impl Operations {
                 }
             }
             Request::Disable { user } => self.set_disabled(&user, true).await,
+            Request::DeleteUser { user } => {
+                let admin = self.admin()?;
+                let (ctx, account) = self.account(&admin, &user)?;
+                admin.delete_users(&ctx, std::slice::from_ref(&account)).await.map_err(refusal)?;
+                Ok(done(format!("deleted {account}")))
+            }
             Request::Enable { user } => self.set_disabled(&user, false).await,
             Request::Rooms { host } => {
                 let muc = self.muc()?;

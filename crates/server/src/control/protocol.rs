@@ -20,6 +20,10 @@ pub enum Request {
     Disable {
         user: String,
     },
+    /// Deletes an account; its contacts are told (`rhein user del` asks the running server).
+    DeleteUser {
+        user: String,
+    },
     Enable {
         user: String,
     },
