@@ -1185,3 +1185,95 @@ async fn server_administrators_own_every_room() {
     assert!(gone.get_child("x", USER).and_then(|x| x.get_child("destroy", USER)).is_some(), "alice is told");
     assert!(server.running().db.muc().room(room).await.unwrap().is_none(), "gone from storage");
 }
+
+/// XEP-0317: owners define hats and give them to users, who wear them in every presence in
+/// the room; everyone in the room may list them, only owners manage them.
+#[tokio::test]
+async fn owners_give_hats_that_show_in_presence() {
+    const HATS: &str = "urn:xmpp:hats:0";
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
+    let mut alice = server.client("alice", "pw").await;
+    let mut bob = server.client("bob", "pw").await;
+    create(&mut alice, ROOM, "alice", "").await;
+    join(&mut bob, ROOM, "bob", "").await;
+    bob.expect(|e| e.name() == "message" && e.get_child("subject", ns::CLIENT).is_some()).await;
+
+    let command = |node: &str, id: &str, fields: &str| {
+        let form = match fields {
+            "" => String::new(),
+            f => format!("<x xmlns='jabber:x:data' type='submit'>{f}</x>"),
+        };
+        format!(
+            "<iq type='set' to='{ROOM}' id='{id}'><command xmlns='{}' node='urn:xmpp:hats:commands:{node}' action='execute'>{form}</command></iq>",
+            ns::COMMANDS
+        )
+    };
+    let value = |var: &str, v: &str| format!("<field var='{var}'><value>{v}</value></field>");
+    let note = |r: &Element| {
+        r.get_child("command", ns::COMMANDS).and_then(|c| c.get_child("note", ns::COMMANDS)).map(Element::text)
+    };
+
+    // What each may run: occupants list, owners manage.
+    let listed = |r: &Element| -> Vec<String> {
+        let q = r.get_child("query", ns::DISCO_ITEMS).unwrap();
+        q.children().filter_map(|i| i.attr("node")).filter(|n| n.contains("hats")).map(str::to_owned).collect()
+    };
+    let items =
+        format!("<iq type='get' to='{ROOM}' id='ci'><query xmlns='{}' node='{}'/></iq>", ns::DISCO_ITEMS, ns::COMMANDS);
+    assert_eq!(listed(&alice.iq(&items).await).len(), 6);
+    assert_eq!(listed(&bob.iq(&items).await), ["urn:xmpp:hats:commands:list", "urn:xmpp:hats:commands:list-assigned"]);
+    let info = bob.iq(&format!("<iq type='get' to='{ROOM}' id='di'><query xmlns='{}'/></iq>", ns::DISCO_INFO)).await;
+    assert!(info.get_child("query", ns::DISCO_INFO).unwrap().children().any(|f| f.attr("var") == Some(HATS)));
+
+    // Create: the form, then the hat.
+    let form = alice.iq(&command("create", "c1", "")).await;
+    assert_eq!(form.get_child("command", ns::COMMANDS).unwrap().attr("status"), Some("executing"));
+    let host =
+        [value("hats#title", "Host"), value("hats#uri", "urn:example:hats#host"), value("hats#hue", "327.25")].concat();
+    assert_eq!(
+        note(&alice.iq(&command("create", "c2", &host)).await).as_deref(),
+        Some("urn:example:hats#host created")
+    );
+    let refused = bob.iq(&command("create", "c3", &host)).await;
+    assert_eq!(error_condition(&refused).as_deref(), Some("forbidden"));
+    let bad_hue = [value("hats#title", "X"), value("hats#uri", "urn:x"), value("hats#hue", "400")].concat();
+    assert_eq!(error_condition(&alice.iq(&command("create", "c4", &bad_hue)).await).as_deref(), Some("bad-request"));
+
+    // Assign: bob's presence in the room carries it, for everyone.
+    let give = [value("hats#jid", "bob@localhost"), value("hats#uri", "urn:example:hats#host")].concat();
+    assert_eq!(alice.iq(&command("assign", "a1", &give)).await.attr("type"), Some("result"));
+    let hat_of = |p: &Element| {
+        let hat = p.get_child("hats", HATS)?.get_child("hat", HATS)?;
+        Some((hat.attr("uri")?.to_owned(), hat.attr("title")?.to_owned()))
+    };
+    let bob_in_room = format!("{ROOM}/bob");
+    for c in [&mut alice, &mut bob] {
+        let p = c.expect(|e| presence_from(&bob_in_room)(e) && hat_of(e).is_some()).await;
+        assert_eq!(hat_of(&p), Some(("urn:example:hats#host".into(), "Host".into())));
+    }
+    let unknown = [value("hats#jid", "bob@localhost"), value("hats#uri", "urn:nope")].concat();
+    assert_eq!(error_condition(&alice.iq(&command("assign", "a2", &unknown)).await).as_deref(), Some("item-not-found"));
+
+    // Lists, for anyone in the room.
+    let reported_values = |r: &Element, var: &str| -> Vec<String> {
+        let x = r.get_child("command", ns::COMMANDS).and_then(|c| c.get_child("x", ns::DATA)).unwrap();
+        x.children()
+            .filter(|i| i.name() == "item")
+            .flat_map(|i| {
+                i.children()
+                    .filter(|f| f.attr("var") == Some(var))
+                    .map(|f| f.get_child("value", ns::DATA).unwrap().text())
+            })
+            .collect()
+    };
+    assert_eq!(reported_values(&bob.iq(&command("list", "l1", "")).await, "hats#title"), ["Host"]);
+    assert_eq!(reported_values(&bob.iq(&command("list-assigned", "l2", "")).await, "hats#jid"), ["bob@localhost"]);
+
+    // Unassign and destroy: the hat is gone from bob's presence and from the lists.
+    assert_eq!(alice.iq(&command("unassign", "u1", &give)).await.attr("type"), Some("result"));
+    let p = bob.expect(|e| presence_from(&bob_in_room)(e) && e.get_child("hats", HATS).is_none()).await;
+    assert!(hat_of(&p).is_none());
+    let gone = value("hats#uri", "urn:example:hats#host");
+    assert_eq!(alice.iq(&command("destroy", "d1", &gone)).await.attr("type"), Some("result"));
+    assert!(reported_values(&bob.iq(&command("list", "l3", "")).await, "hats#title").is_empty());
+}

@@ -127,6 +127,7 @@ impl Muc {
             ns::MUC_TOKEN_INVITE,
             ns::MESSAGE_RETRACT,
             ns::MESSAGE_MODERATE,
+            ns::HATS,
         ];
         if c.logging {
             features.push(ns::MAM);

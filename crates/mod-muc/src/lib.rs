@@ -7,6 +7,7 @@
 mod admin;
 mod administration;
 mod disco;
+mod hats;
 mod invite;
 mod messages;
 mod notify;

@@ -82,6 +82,9 @@ pub(crate) fn presence_of(
     }
     p.append_child(x);
     p.append_child(crate::occupant_id(room, &occ.bare));
+    if !unavailable && let Some(hats) = crate::hats::worn(room, &occ.bare) {
+        p.append_child(hats);
+    }
     p
 }
 

@@ -48,12 +48,23 @@ impl Muc {
                 None
             }
             (Some("get"), ns::DISCO_ITEMS, "query") if payload.attr("node") == Some(ns::COMMANDS) => {
-                Some(self.room_commands(&room, from).into())
+                let owner =
+                    room.affiliation(&from.to_bare()) == Affiliation::Owner || self.server_admin(ctx, from).await;
+                let mut commands = self.room_commands(&room, from);
+                commands.items.extend(crate::hats::commands(&room, from, owner));
+                Some(commands.into())
             }
             (Some("get"), ns::DISCO_ITEMS, "query") => Some(Element::bare("query", ns::DISCO_ITEMS)),
             (Some("set"), ns::COMMANDS, "command") => {
                 let command = rhein_module::payload::<Command>(payload.clone())?;
-                Some(self.invite_command(ctx, &room, from, command).await?.into())
+                match crate::hats::is_hats_command(&command.node) {
+                    true => {
+                        let owner = room.affiliation(&from.to_bare()) == Affiliation::Owner
+                            || self.server_admin(ctx, from).await;
+                        Some(self.hats_command(ctx, out, &mut room, from, owner, command).await?.into())
+                    }
+                    false => Some(self.invite_command(ctx, &room, from, command).await?.into()),
+                }
             }
             (Some("set"), ns::MUC_TOKEN_INVITE, "request") => {
                 let request = rhein_module::payload::<TokenRequest>(payload.clone())?;

@@ -55,6 +55,9 @@ pub(crate) struct RoomConfig {
     /// Salt of the room's XEP-0421 occupant ids (random per room, kept with it, so ids are
     /// stable and cannot be computed from a guessed JID).
     pub salt: String,
+    /// The hats the room defines (XEP-0317), and who wears which (bare JID to hat URIs).
+    pub hats: Vec<crate::hats::HatDef>,
+    pub hat_wearers: std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
 }
 
 impl Default for RoomConfig {
@@ -80,6 +83,8 @@ impl Default for RoomConfig {
             get_member_list: vec![Role::Moderator, Role::Participant],
             max_history_fetch: 0,
             salt: rhein_proto::xml::random_id(),
+            hats: Vec::new(),
+            hat_wearers: Default::default(),
         }
     }
 }

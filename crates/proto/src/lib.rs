@@ -10,6 +10,7 @@ pub mod commands;
 pub mod error;
 pub mod extdisco;
 pub mod form;
+pub mod hats;
 pub mod mix;
 pub mod moved;
 pub mod muc;

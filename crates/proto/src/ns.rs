@@ -87,6 +87,9 @@ pub const EXTDISCO: &str = "urn:xmpp:extdisco:2";
 /// XEP-0363 HTTP File Upload.
 pub const HTTP_UPLOAD: &str = "urn:xmpp:http:upload:0";
 pub const BYTESTREAMS: &str = "http://jabber.org/protocol/bytestreams";
+/// XEP-0317: hats in presence, and the room commands that manage them (their FORM_TYPE too).
+pub const HATS: &str = "urn:xmpp:hats:0";
+pub const HATS_COMMANDS: &str = "urn:xmpp:hats:commands";
 /// XEP-0077 In-Band Registration (of an account, or of a nickname in a room), and its stream
 /// feature.
 pub const REGISTER: &str = "jabber:iq:register";

@@ -159,6 +159,14 @@ pub const SUPPORTED: &[Supported] = &[
     x(288, "Bidirectional Server-to-Server Connections", "1.0.1", "complete", "", "crates/s2s/src/inbound.rs"),
     x(297, "Stanza Forwarding", "1.0", "complete", "", "crates/module/src/archive.rs"),
     x(313, "Message Archive Management", "1.1.3", "complete", "accounts and rooms", "crates/module/src/archive.rs"),
+    x(
+        317,
+        "Hats",
+        "0.3.1",
+        "complete",
+        "in MUC: owners create, destroy and assign by the room's commands; worn in presence; lists for occupants",
+        "crates/mod-muc/src/hats.rs",
+    ),
     x(334, "Message Processing Hints", "1.0.0", "complete", "", "crates/mod-im/src/offline.rs"),
     x(352, "Client State Indication", "1.0.0", "complete", "", "crates/c2s/src/csi.rs"),
     x(
