@@ -87,3 +87,28 @@ pub async fn befriend(
     a.send(&format!("<presence to='{b_bare}' type='subscribed'/>")).await;
     b.expect(|e| e.name() == "presence" && e.attr("type") == Some("subscribed")).await;
 }
+
+/// Sends available presence with capabilities `ver` and answers the server's question about
+/// them with `features`.
+pub async fn with_caps(c: &mut rhein_testkit::TestClient, ver: &str, features: &[&str]) {
+    c.send(&format!(
+        "<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='https://tests' ver='{ver}'/></presence>"
+    ))
+    .await;
+    let q = c.expect(|e| e.name() == "iq" && e.get_child("query", ns::DISCO_INFO).is_some()).await;
+    let node = format!("https://tests#{ver}");
+    assert_eq!(
+        q.get_child("query", ns::DISCO_INFO).unwrap().attr("node"),
+        Some(node.as_str()),
+        "the server asks about ver"
+    );
+    let features: String = features.iter().map(|f| format!("<feature var='{f}'/>")).collect();
+    c.send(&format!(
+        "<iq type='result' id='{}' to='{}'><query xmlns='{}' node='https://tests#{ver}'>\
+         <identity category='client' type='pc'/>{features}</query></iq>",
+        q.attr("id").unwrap(),
+        q.attr("from").unwrap(),
+        ns::DISCO_INFO
+    ))
+    .await;
+}

@@ -535,25 +535,6 @@ async fn a_channel_with_a_damaged_configuration_fails_closed() {
     assert_eq!(error_condition(&answer).as_deref(), Some("internal-server-error"), "{answer:?}");
 }
 
-/// Sends available presence with capabilities `ver` and answers the server's question about
-/// them with `features`.
-async fn with_caps(c: &mut TestClient, ver: &str, features: &[&str]) {
-    c.send(&format!(
-        "<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='https://tests' ver='{ver}'/></presence>"
-    ))
-    .await;
-    let q = c.expect(|e| e.name() == "iq" && e.get_child("query", ns::DISCO_INFO).is_some()).await;
-    let features: String = features.iter().map(|f| format!("<feature var='{f}'/>")).collect();
-    c.send(&format!(
-        "<iq type='result' id='{}' to='{}'><query xmlns='{}' node='https://tests#{ver}'>\
-         <identity category='client' type='pc'/>{features}</query></iq>",
-        q.attr("id").unwrap(),
-        q.attr("from").unwrap(),
-        ns::DISCO_INFO
-    ))
-    .await;
-}
-
 /// XEP-0405 §4.2: channel traffic goes to the user's clients that speak MIX, not to one
 /// whose capabilities say it does not (nor does that client's presence reach the channel).
 #[tokio::test]
@@ -561,8 +542,8 @@ async fn channel_traffic_reaches_only_the_clients_that_speak_mix() {
     let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
     let mut modern = server.connect().resource("modern").login("alice", "pw").await;
     let mut legacy = server.connect().resource("legacy").login("alice", "pw").await;
-    with_caps(&mut modern, "m", &[CORE]).await;
-    with_caps(&mut legacy, "l", &["http://jabber.org/protocol/muc"]).await;
+    crate::with_caps(&mut modern, "m", &[CORE]).await;
+    crate::with_caps(&mut legacy, "l", &["http://jabber.org/protocol/muc"]).await;
     let mut bob = online(&server, "bob").await;
     // Learning capabilities has no observable end for the client.
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;

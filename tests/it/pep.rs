@@ -13,24 +13,8 @@ const NS_ERRORS: &str = "http://jabber.org/protocol/pubsub#errors";
 /// Sends available presence whose capabilities ask for `+notify` on `nodes`, and answers the
 /// server's disco#info question about them.
 async fn announce(c: &mut TestClient, ver: &str, nodes: &[&str]) {
-    c.send(&format!(
-        "<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='https://tests' ver='{ver}'/></presence>"
-    ))
-    .await;
-    let q = c.expect(|e| e.name() == "iq" && e.get_child("query", ns::DISCO_INFO).is_some()).await;
-    assert_eq!(
-        q.get_child("query", ns::DISCO_INFO).unwrap().attr("node"),
-        Some(format!("https://tests#{ver}").as_str())
-    );
-    let features: String = nodes.iter().map(|n| format!("<feature var='{n}+notify'/>")).collect::<Vec<_>>().join("");
-    c.send(&format!(
-        "<iq type='result' id='{}' to='{}'><query xmlns='{}' node='https://tests#{ver}'>\
-         <identity category='client' type='pc'/>{features}</query></iq>",
-        q.attr("id").unwrap(),
-        q.attr("from").unwrap(),
-        ns::DISCO_INFO
-    ))
-    .await;
+    let notify: Vec<String> = nodes.iter().map(|n| format!("{n}+notify")).collect();
+    crate::with_caps(c, ver, &notify.iter().map(String::as_str).collect::<Vec<_>>()).await;
 }
 
 fn publish(node: &str, id: &str, payload: &str, options: &str) -> String {
