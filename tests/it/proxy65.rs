@@ -12,16 +12,19 @@ use tokio::net::TcpStream;
 const BYTESTREAMS: &str = "http://jabber.org/protocol/bytestreams";
 
 async fn server() -> TestServer {
+    server_with("max_transfers_per_account = 1\nidle_timeout_secs = 1").await
+}
+
+/// A server with the proxy on loopback and `settings` for it.
+async fn server_with(settings: &str) -> TestServer {
+    let settings: toml::Table =
+        toml::from_str(&format!("listen = '127.0.0.1:0'\nhost = '127.0.0.1'\n{settings}")).unwrap();
     TestServer::builder()
         .user("alice", "pw")
         .user("bob", "pw")
         .user("carol", "pw")
         .configure(|c| {
             c.modules.enabled.push("proxy65".into());
-            let settings: toml::Table = toml::from_str(
-                "listen = '127.0.0.1:0'\nhost = '127.0.0.1'\nmax_transfers_per_account = 1\nidle_timeout_secs = 1",
-            )
-            .unwrap();
             c.modules.settings.insert("proxy65".into(), settings.into());
         })
         .start()
@@ -159,4 +162,22 @@ async fn a_transfer_is_relayed_byte_for_byte_and_only_its_requester_activates_it
         next = activate(&mut alice, "s3", &bob_jid).await;
     }
     assert_eq!(next.attr("type"), Some("result"), "{next:?}");
+}
+
+/// One address gets a few places before activation; beyond them, connections are closed at
+/// once (so one host cannot keep everyone else's transfers out).
+#[tokio::test]
+async fn one_address_cannot_take_every_place() {
+    let server = server_with("max_waiting_per_address = 2").await;
+    let mut alice = server.client("alice", "pw").await;
+    let (_, addr) = streamhost(&mut alice).await;
+    let (_a, code) = socks5(addr, &hash("w1", "a", "b")).await;
+    assert_eq!(code, 0);
+    let (_b, code) = socks5(addr, &hash("w2", "a", "b")).await;
+    assert_eq!(code, 0);
+    let mut third = TcpStream::connect(addr).await.unwrap();
+    let _ = third.write_all(&[5, 1, 0]).await;
+    let mut answer = [0u8; 2];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), third.read(&mut answer)).await;
+    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "closed without an answer: {read:?}");
 }

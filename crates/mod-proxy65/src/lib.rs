@@ -7,7 +7,7 @@
 mod relay;
 mod socks5;
 
-use relay::{Refusal, Transfers};
+use relay::{PerAddress, Refusal, Slot, Transfers};
 use rhein_module::{Ctx, Module, ModuleError, ModuleSpec, Registry, Stanza};
 use rhein_proto::bytestreams::{Query, StreamHost};
 use rhein_proto::parsers::disco::{DiscoInfoResult, DiscoItemsResult, Identity};
@@ -49,6 +49,10 @@ pub struct Proxy65Config {
     pub activation_timeout_secs: u64,
     /// Connections that may wait for activation (or be in SOCKS5 negotiation), all together.
     pub max_waiting: usize,
+    /// Of those, from one address.
+    pub max_waiting_per_address: usize,
+    /// Transfers under way at once, all accounts together.
+    pub max_transfers: usize,
 }
 
 impl Default for Proxy65Config {
@@ -65,6 +69,8 @@ impl Default for Proxy65Config {
             idle_timeout_secs: 60,
             activation_timeout_secs: 60,
             max_waiting: 1000,
+            max_waiting_per_address: 20,
+            max_transfers: 1000,
         }
     }
 }
@@ -72,13 +78,22 @@ impl Default for Proxy65Config {
 fn build(table: &toml::Table) -> Result<Arc<dyn Module>, ModuleError> {
     let config = Proxy65Config::deserialize(toml::Value::Table(table.clone()))
         .map_err(|e| ModuleError::Config { module: "proxy65", reason: e.to_string() })?;
-    let transfers = Arc::new(Transfers::new(config.max_waiting, config.max_transfers_per_account));
-    Ok(Arc::new(Proxy { config, transfers, bound: OnceLock::new(), listening: AtomicBool::new(false) }))
+    let transfers =
+        Arc::new(Transfers::new(config.max_waiting, config.max_transfers_per_account, config.max_transfers));
+    Ok(Arc::new(Proxy {
+        config,
+        transfers,
+        per_address: Default::default(),
+        bound: OnceLock::new(),
+        listening: AtomicBool::new(false),
+    }))
 }
 
 struct Proxy {
     config: Proxy65Config,
     transfers: Arc<Transfers>,
+    /// Connections negotiating or waiting, by address.
+    per_address: Arc<PerAddress>,
     /// The listener's address, once bound.
     bound: OnceLock<SocketAddr>,
     /// One host's worker runs the listener for all.
@@ -118,12 +133,23 @@ impl Proxy {
         loop {
             tokio::select! {
                 accepted = listener.accept() => {
-                    let Ok((stream, _)) = accepted else { continue };
-                    // Beyond the limit, a connection is closed at once.
+                    let (stream, peer) = match accepted {
+                        Ok(accepted) => accepted,
+                        Err(e) => {
+                            // Out of descriptors, most likely: give the others time to close.
+                            tracing::warn!(error = %e, "proxy65 accept failed");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            continue;
+                        }
+                    };
+                    // Beyond the limits, a connection is closed at once.
                     let Ok(permit) = negotiating.clone().try_acquire_owned() else { continue };
+                    let Some(slot) = self.per_address.take(peer.ip(), self.config.max_waiting_per_address) else {
+                        continue;
+                    };
                     let transfers = self.transfers.clone();
                     tokio::spawn(async move {
-                        let _ = tokio::time::timeout(activation, arrive(&transfers, stream)).await;
+                        let _ = tokio::time::timeout(HANDSHAKE, arrive(&transfers, stream, slot)).await;
                         drop(permit);
                     });
                 }
@@ -219,25 +245,24 @@ impl Proxy {
     }
 }
 
+/// How long a client has to say which transfer it is for.
+const HANDSHAKE: Duration = Duration::from_secs(10);
+
 /// A connection's SOCKS5 negotiation, and its place among those waiting.
-async fn arrive(transfers: &Transfers, mut stream: TcpStream) {
+async fn arrive(transfers: &Transfers, mut stream: TcpStream, slot: Slot) {
     let hash = match socks5::read_request(&mut stream).await {
         Ok(hash) => hash,
         Err(socks5::Refused::Told(code)) => return tracing::debug!(?code, "SOCKS5 request refused"),
         Err(socks5::Refused::Io) => return,
     };
-    if let Err(refusal) = transfers.admits(&hash) {
+    let confirm = async |stream: &mut TcpStream| socks5::reply(stream, socks5::Reply::Succeeded, &hash).await;
+    if let Err((mut stream, refusal)) = transfers.arrive(&hash, stream, slot, confirm).await {
         tracing::debug!(?refusal, "SOCKS5 connection refused");
         let code = match refusal {
             Refusal::Full => socks5::Reply::GeneralFailure,
             _ => socks5::Reply::NotAllowed,
         };
         let _ = socks5::reply(&mut stream, code, &hash).await;
-        return;
-    }
-    if socks5::reply(&mut stream, socks5::Reply::Succeeded, &hash).await.is_ok() {
-        // Taken between the check and now by a racing connection: closed then.
-        let _ = transfers.arrive(hash, stream);
     }
 }
 

@@ -4,16 +4,70 @@
 
 use rhein_proto::BareJid;
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// The two connections of one transfer, as they arrive.
+/// One side of a transfer: its place taken while the client is told it has it, then its
+/// connection (with its address's slot).
+enum Side {
+    Reserved,
+    /// The slot is held for as long as the connection waits.
+    Connected {
+        stream: TcpStream,
+        _slot: Slot,
+    },
+}
+
+impl Side {
+    fn connected(&self) -> bool {
+        matches!(self, Side::Connected { .. })
+    }
+}
+
+/// The two sides of one transfer, as they arrive: the target's first, the requester's second.
 struct Waiting {
-    target: TcpStream,
-    requester: Option<TcpStream>,
+    target: Side,
+    requester: Option<Side>,
     since: Instant,
+}
+
+/// Connections from each address that negotiate or wait for activation: an address gets a
+/// few, so that one host cannot take every place before activation.
+#[derive(Default)]
+pub(crate) struct PerAddress(Mutex<HashMap<IpAddr, usize>>);
+
+/// One connection's place among its address's; given back when dropped.
+pub(crate) struct Slot {
+    table: Arc<PerAddress>,
+    ip: IpAddr,
+}
+
+impl PerAddress {
+    /// A place for a connection from `ip`, if it has fewer than `max`.
+    pub(crate) fn take(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<Slot> {
+        let mut table = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let count = table.entry(ip).or_default();
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(Slot { table: self.clone(), ip })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut table = self.table.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = table.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                table.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// Why a connection or an activation was refused.
@@ -27,7 +81,7 @@ pub(crate) enum Refusal {
     Unknown,
     /// Only the target connected so far.
     OneSided,
-    /// The requester's account has as many transfers as it may.
+    /// The requester's account has as many transfers as it may, or the proxy has.
     TooMany,
 }
 
@@ -37,6 +91,8 @@ pub(crate) struct Transfers {
     active: Mutex<HashMap<BareJid, Account>>,
     max_waiting: usize,
     max_per_account: usize,
+    /// Transfers under way at most, all accounts together.
+    max_active: usize,
 }
 
 /// An account's transfers: how many, and the pace they share.
@@ -46,8 +102,8 @@ struct Account {
 }
 
 impl Transfers {
-    pub(crate) fn new(max_waiting: usize, max_per_account: usize) -> Self {
-        Self { waiting: Mutex::default(), active: Mutex::default(), max_waiting, max_per_account }
+    pub(crate) fn new(max_waiting: usize, max_per_account: usize, max_active: usize) -> Self {
+        Self { waiting: Mutex::default(), active: Mutex::default(), max_waiting, max_per_account, max_active }
     }
 
     fn waiting(&self) -> std::sync::MutexGuard<'_, HashMap<String, Waiting>> {
@@ -58,27 +114,42 @@ impl Transfers {
         self.active.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Whether a connection for `hash` would be taken (checked before it is told so).
-    pub(crate) fn admits(&self, hash: &str) -> Result<(), Refusal> {
-        let waiting = self.waiting();
-        match waiting.get(hash) {
-            Some(w) if w.requester.is_some() => Err(Refusal::Taken),
-            Some(_) => Ok(()),
-            None if waiting.len() >= self.max_waiting => Err(Refusal::Full),
-            None => Ok(()),
-        }
-    }
-
-    /// Keeps a connection that completed SOCKS5: the first of its hash is the target's, the
-    /// second the requester's.
-    pub(crate) fn arrive(&self, hash: String, stream: TcpStream) -> Result<(), Refusal> {
-        self.admits(&hash)?;
-        let mut waiting = self.waiting();
-        match waiting.get_mut(&hash) {
-            Some(w) => w.requester = Some(stream),
-            None => {
-                waiting.insert(hash, Waiting { target: stream, requester: None, since: Instant::now() });
+    /// Keeps a connection that completed SOCKS5 (the first of its hash is the target's, the
+    /// second the requester's). Its place is reserved before `confirm` tells the client so,
+    /// so that racing connections for one hash cannot both be told they have it; a connection
+    /// the table cannot take is handed back with the reason, for the client to be told that.
+    pub(crate) async fn arrive(
+        &self,
+        hash: &str,
+        mut stream: TcpStream,
+        slot: Slot,
+        confirm: impl AsyncFnOnce(&mut TcpStream) -> std::io::Result<()>,
+    ) -> Result<(), (TcpStream, Refusal)> {
+        let is_target = {
+            let mut waiting = self.waiting();
+            let full = waiting.len() >= self.max_waiting;
+            match waiting.get_mut(hash) {
+                Some(w) if w.requester.is_some() => return Err((stream, Refusal::Taken)),
+                Some(w) => {
+                    w.requester = Some(Side::Reserved);
+                    false
+                }
+                None if full => return Err((stream, Refusal::Full)),
+                None => {
+                    let w = Waiting { target: Side::Reserved, requester: None, since: Instant::now() };
+                    waiting.insert(hash.to_owned(), w);
+                    true
+                }
             }
+        };
+        let told = confirm(&mut stream).await.is_ok();
+        let mut waiting = self.waiting();
+        let Some(w) = waiting.get_mut(hash) else { return Ok(()) };
+        match (told, is_target) {
+            (true, true) => w.target = Side::Connected { stream, _slot: slot },
+            (true, false) => w.requester = Some(Side::Connected { stream, _slot: slot }),
+            (false, true) => drop(waiting.remove(hash)),
+            (false, false) => w.requester = None,
         }
         Ok(())
     }
@@ -99,18 +170,22 @@ impl Transfers {
     ) -> Result<(), Refusal> {
         let (target, requester, pace) = {
             let mut waiting = self.waiting();
-            let Waiting { target, requester, since } = waiting.remove(hash).ok_or(Refusal::Unknown)?;
-            let Some(requester) = requester else {
-                waiting.insert(hash.to_owned(), Waiting { target, requester: None, since });
+            let w = waiting.get(hash).ok_or(Refusal::Unknown)?;
+            if !(w.target.connected() && w.requester.as_ref().is_some_and(Side::connected)) {
+                return Err(Refusal::OneSided);
+            }
+            let pace = self.start(account, bytes_per_second)?;
+            // Both sides are connected (checked just above, under the same lock).
+            let Some(Waiting {
+                target: Side::Connected { stream: target, .. },
+                requester: Some(Side::Connected { stream: requester, .. }),
+                ..
+            }) = waiting.remove(hash)
+            else {
+                self.finished(account);
                 return Err(Refusal::OneSided);
             };
-            match self.start(account, bytes_per_second) {
-                Ok(pace) => (target, requester, pace),
-                Err(refusal) => {
-                    waiting.insert(hash.to_owned(), Waiting { target, requester: Some(requester), since });
-                    return Err(refusal);
-                }
-            }
+            (target, requester, pace)
         };
         let transfers = self.clone();
         let account = account.clone();
@@ -125,10 +200,11 @@ impl Transfers {
     /// Counts a transfer of `account`, if it may have one more; the pace its transfers share.
     fn start(&self, account: &BareJid, bytes_per_second: u64) -> Result<Arc<Pace>, Refusal> {
         let mut active = self.active();
+        let total: usize = active.values().map(|a| a.transfers).sum();
         let entry = active
             .entry(account.clone())
             .or_insert_with(|| Account { transfers: 0, pace: Arc::new(Pace::new(bytes_per_second)) });
-        if entry.transfers >= self.max_per_account {
+        if entry.transfers >= self.max_per_account || total >= self.max_active {
             return Err(Refusal::TooMany);
         }
         entry.transfers += 1;
@@ -167,8 +243,12 @@ async fn relay(a: TcpStream, b: TcpStream, pace: &Pace, idle: Duration) -> u64 {
                 if from_a { a_open = false } else { b_open = false }
             }
             Ok(n) => {
-                pace.take(n).await;
-                if to.write_all(&buf[..n]).await.is_err() {
+                // A side that stops reading is idle too: the write may wait as long.
+                let written = tokio::time::timeout(idle, async {
+                    pace.take(n).await;
+                    to.write_all(&buf[..n]).await
+                });
+                if !matches!(written.await, Ok(Ok(()))) {
                     break;
                 }
                 moved += n as u64;
