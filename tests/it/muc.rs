@@ -1213,6 +1213,15 @@ async fn owners_give_hats_that_show_in_presence() {
         r.get_child("command", ns::COMMANDS).and_then(|c| c.get_child("note", ns::COMMANDS)).map(Element::text)
     };
 
+    // A client cannot dress itself: hats it puts in its own presence are not passed on.
+    alice.expect(|e| e.name() == "presence" && e.attr("from") == Some(&format!("{ROOM}/bob"))).await;
+    bob.send(&format!(
+        "<presence to='{ROOM}/bob'><hats xmlns='{HATS}'><hat uri='urn:forged' title='Boss'/></hats></presence>"
+    ))
+    .await;
+    let seen = alice.expect(|e| e.name() == "presence" && e.attr("from") == Some(&format!("{ROOM}/bob"))).await;
+    assert!(seen.get_child("hats", HATS).is_none(), "{seen:?}");
+
     // What each may run: occupants list, owners manage.
     let listed = |r: &Element| -> Vec<String> {
         let q = r.get_child("query", ns::DISCO_ITEMS).unwrap();

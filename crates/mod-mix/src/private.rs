@@ -14,13 +14,16 @@ use std::time::{Duration, Instant};
 
 /// How long a relayed IQ waits for its answer.
 const IQ_TIMEOUT: Duration = Duration::from_secs(60);
-/// Relayed IQs waiting at most, all channels together.
+/// Relayed IQs waiting at most, all channels together, and of one requester.
 const MAX_PENDING: usize = 10_000;
+const MAX_PENDING_EACH: usize = 100;
 
 /// Where a relayed stanza goes, and the encoded JID it comes from.
 struct Route {
     to: String,
     from: String,
+    /// `to` is one of the participant's clients (a full JID), not its account.
+    to_client: bool,
 }
 
 /// A relayed IQ waiting for its answer, by the id the channel gave it.
@@ -46,7 +49,8 @@ impl PendingIqs {
     fn insert(&self, relayed_id: String, pending: Pending) -> Result<(), StanzaError> {
         let mut table = self.lock();
         table.retain(|_, p| p.since.elapsed() < IQ_TIMEOUT);
-        if table.len() >= MAX_PENDING {
+        let mine = table.values().filter(|p| p.requester == pending.requester).count();
+        if table.len() >= MAX_PENDING || mine >= MAX_PENDING_EACH {
             return Err(StanzaError::resource_constraint().with_text("too many relayed requests waiting"));
         }
         table.insert(relayed_id, pending);
@@ -92,6 +96,10 @@ impl Mix {
                 return Ok(());
             };
             let mut answer = el.clone();
+            // An error's `by` would name the real answerer.
+            for error in answer.children_mut().filter(|c| c.name() == "error") {
+                xml::remove_attr(error, "by");
+            }
             xml::set_attr(&mut answer, "id", p.id);
             xml::set_attr(&mut answer, "from", p.asked);
             xml::set_attr(&mut answer, "to", p.requester.as_str());
@@ -100,6 +108,11 @@ impl Mix {
         }
         let requester = from.try_as_full().map_err(|_| StanzaError::bad_request().with_text("send from a client"))?;
         let route = self.route(ctx, from, to).await?;
+        // A request for the account would be answered by its server, with what the account
+        // publishes (its real JID among it): only a client of the participant is asked.
+        if !route.to_client {
+            return Err(StanzaError::service_unavailable().with_text("address one of the participant's clients"));
+        }
         let relayed_id = xml::random_id();
         let answerer = Jid::new(&route.to).map_err(|_| StanzaError::internal_server_error())?.to_bare();
         let pending = Pending {
@@ -142,11 +155,12 @@ impl Mix {
             jid.to_bare() == recipient.jid && c.presences.get(jid).is_some_and(|p| p.shown_resource == resource)
         };
         let client = to.resource().and_then(|r| c.presences.keys().find(|jid| shown(jid, r.as_str())));
+        let to_client = client.is_some();
         let to = client.map(|jid| jid.to_string()).unwrap_or_else(|| recipient.jid.to_string());
         let from = match c.presences.get(from) {
             Some(p) => c.proxy_full(sender_id, &p.shown_resource),
             None => c.proxy_jid(sender_id),
         };
-        Ok(Route { to, from })
+        Ok(Route { to, from, to_client })
     }
 }

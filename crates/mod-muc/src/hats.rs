@@ -102,8 +102,20 @@ impl Muc {
             };
         };
         let note = match node.as_str() {
-            CREATE => create(room, &submitted)?,
-            DESTROY => destroy(room, uri(&submitted, room)?),
+            CREATE | DESTROY => {
+                // Whoever wears the hat shows the change.
+                let hat = submitted.required("hats#uri")?.trim().to_owned();
+                let wearers: Vec<BareJid> = (room.config.hat_wearers.iter())
+                    .filter(|(_, worn)| worn.contains(&hat))
+                    .filter_map(|(who, _)| BareJid::new(who).ok())
+                    .collect();
+                let note =
+                    if node == CREATE { create(room, &submitted)? } else { destroy(room, uri(&submitted, room)?) };
+                for who in wearers {
+                    show(out, room, &who);
+                }
+                note
+            }
             ASSIGN | UNASSIGN => {
                 let who = wearer(&submitted)?;
                 let uri = uri(&submitted, room)?;

@@ -40,7 +40,8 @@ fn join_request(el: &Element) -> Option<JoinRequest> {
 /// occupant id it made up).
 fn public_children(el: &Element) -> Vec<Element> {
     el.children()
-        .filter(|c| !c.is("x", ns::MUC) && c.ns() != ns::MUC_USER && c.ns() != ns::OCCUPANT_ID)
+        // The room's own say: its user element, occupant id and hats replace the client's.
+        .filter(|c| !c.is("x", ns::MUC) && c.ns() != ns::MUC_USER && c.ns() != ns::OCCUPANT_ID && c.ns() != ns::HATS)
         .cloned()
         .collect()
 }

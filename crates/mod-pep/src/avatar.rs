@@ -49,8 +49,17 @@ pub(crate) async fn from_vcard(pep: Arc<Pep>, ctx: Ctx, stanza: Stanza) -> Resul
     };
     let item =
         |payload: Element| ItemRow { id: hex.clone(), publisher: owner.to_string(), payload: xml::to_string(&payload) };
-    pep.publish(&ctx, &owner, ns::AVATAR_DATA, item(Data { data: bytes }.into()), None).await?;
-    pep.publish(&ctx, &owner, ns::AVATAR_METADATA, item(Metadata { infos: vec![info] }.into()), None).await?;
-    tracing::debug!(account = %owner, "vCard photo published as the PEP avatar");
+    // The vCard is stored whatever becomes of its copy as an avatar.
+    let data = pep.publish(&ctx, &owner, ns::AVATAR_DATA, item(Data { data: bytes }.into()), None).await;
+    let published = match data {
+        Ok(()) => {
+            pep.publish(&ctx, &owner, ns::AVATAR_METADATA, item(Metadata { infos: vec![info] }.into()), None).await
+        }
+        Err(e) => Err(e),
+    };
+    match published {
+        Ok(()) => tracing::debug!(account = %owner, "vCard photo published as the PEP avatar"),
+        Err(e) => tracing::warn!(account = %owner, error = ?e, "vCard photo not published as the PEP avatar"),
+    }
     Ok(Flow::Continue(stanza))
 }

@@ -15,21 +15,21 @@ pub(crate) fn carries_displayed(_: &Ctx, stanza: &Stanza) -> bool {
     stanza.el.has_child("displayed", ns::MDS_DISPLAYED)
 }
 
-/// Publishes the displayed state and sends the message on without it (or not at all, when
-/// nothing else was in it).
+/// Publishes the displayed state and sends the message on without it. The item id is the
+/// message's `to` as written (§5.1: clients address the bare JID of a chat, the room's for a
+/// group chat). A message with nothing else in it is refused rather than dropped unseen.
 pub(crate) async fn assist(pep: Arc<Pep>, ctx: Ctx, mut stanza: Stanza) -> Result<Flow, StanzaError> {
     let Some(element) = stanza.el.remove_child("displayed", ns::MDS_DISPLAYED) else {
         return Ok(Flow::Continue(stanza));
     };
     let displayed = Displayed::try_from(element)
         .map_err(|e| StanzaError::bad_request().with_text(format!("the displayed state does not read: {e}")))?;
-    let owner = stanza.from.to_bare();
-    let chat = stanza.to.to_bare();
-    let item =
-        ItemRow { id: chat.to_string(), publisher: owner.to_string(), payload: xml::to_string(&displayed.into()) };
-    pep.publish(&ctx, &owner, ns::MDS_DISPLAYED, item, None).await?;
-    match stanza.el.children().next() {
-        Some(_) => Ok(Flow::Continue(stanza)),
-        None => Ok(Flow::Handled),
+    if stanza.el.children().next().is_none() {
+        return Err(StanzaError::bad_request().with_text("nothing but the displayed state: publish it to the node"));
     }
+    let owner = stanza.from.to_bare();
+    let item =
+        ItemRow { id: stanza.to.to_string(), publisher: owner.to_string(), payload: xml::to_string(&displayed.into()) };
+    pep.publish(&ctx, &owner, ns::MDS_DISPLAYED, item, None).await?;
+    Ok(Flow::Continue(stanza))
 }

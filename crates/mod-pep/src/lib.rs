@@ -112,7 +112,8 @@ impl Module for service::Pep {
             move |ctx, el| bookmarks::intercept(this.clone(), ctx, el),
         );
         let this = self.clone();
-        reg.stage_when(Stage::OutboundMessage, 10, displayed::carries_displayed, move |ctx, s| {
+        // Before the archive (10) and carbons (0) see the message (XEP-0490 §5.2).
+        reg.stage_when(Stage::OutboundMessage, 30, displayed::carries_displayed, move |ctx, s| {
             displayed::assist(this.clone(), ctx, s)
         });
         reg.account_feature(ns::MDS_SERVER_ASSIST);

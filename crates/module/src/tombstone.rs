@@ -95,7 +95,9 @@ pub async fn by_message_id(
             return Ok(None);
         };
         let oldest = found.rows.first().map(|r| r.stanza_id.clone());
-        for archived in found.rows.into_iter().rev().filter_map(Archived::read) {
+        // Only rows that mention the id are parsed.
+        let mentioning = found.rows.into_iter().rev().filter(|row| row.stanza.contains(id));
+        for archived in mentioning.filter_map(Archived::read) {
             if has_message_id(&archived.message, id) && authored(&archived) {
                 return Ok(Some(archived));
             }

@@ -30,6 +30,8 @@ pub async fn run(command: UserCommand) -> anyhow::Result<()> {
             match crate::ctl::ask(&config.server.admin_socket_path(), &request) {
                 Ok(Reply::Ok { .. }) => {}
                 Ok(Reply::Refused { reason }) => bail!("{reason}"),
+                // Only with no server running is storage changed from here.
+                Err(e) if !e.is::<crate::ctl::NotRunning>() => return Err(e),
                 Err(_) if !accounts::delete(&db, &host, &name).await? => bail!("no account {user}"),
                 Err(_) => settle().await,
             }

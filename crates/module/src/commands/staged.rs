@@ -110,9 +110,18 @@ impl Staged {
                 session.answers.truncate(session.stage);
                 session.answers.push(submitted(request.form)?);
                 if action == Action::Complete {
-                    let finished = (self.stages.finish)(ctx, session.answers).await?;
-                    self.sessions().remove(&id);
-                    return Ok(self.completed(id, finished));
+                    // Out of the table while it runs: a second complete finds no session.
+                    let Some(taken) = self.sessions().remove(&id) else {
+                        return Err(error(StanzaError::bad_request(), "bad-sessionid", "no such session of yours"));
+                    };
+                    return match (self.stages.finish)(ctx, session.answers).await {
+                        Ok(finished) => Ok(self.completed(id, finished)),
+                        Err(e) => {
+                            // Refused: back where it was, to be answered again.
+                            self.keep(id, taken);
+                            Err(e)
+                        }
+                    };
                 }
                 session.stage += 1;
             }
@@ -120,7 +129,7 @@ impl Staged {
         }
         let form = self.show(&ctx, &session).await?;
         let stage = session.stage;
-        self.keep(id.clone(), session);
+        self.update(id.clone(), session);
         Ok(self.stage_answer(id, stage, form))
     }
 
@@ -136,6 +145,14 @@ impl Staged {
             }
         }
         Ok(form)
+    }
+
+    /// Writes a session's new state back, unless it was canceled or completed meanwhile.
+    fn update(&self, id: String, mut session: Session) {
+        session.touched = Instant::now();
+        if let Some(kept) = self.sessions().get_mut(&id) {
+            *kept = session;
+        }
     }
 
     fn keep(&self, id: String, mut session: Session) {

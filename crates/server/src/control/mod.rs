@@ -84,6 +84,15 @@ async fn serve(stream: UnixStream, owner: u32, ops: Arc<Operations>) {
     let allowed = peer.is_some_and(|uid| uid == owner || uid == 0);
     let mut lines = BufReader::new(read);
     let mut line = String::new();
+    if !allowed {
+        // Told at once; its request is read (a little of it, briefly) only so that it can
+        // read the answer instead of finding the connection gone.
+        tracing::warn!(uid = ?peer, "admin socket: connection from another user refused");
+        let _ = tokio::time::timeout(Duration::from_secs(1), (&mut lines).take(1024).read_line(&mut line)).await;
+        let reply = Reply::Refused { reason: "only the server's user may use the admin socket".into() };
+        let _ = write_reply(&mut write, &reply).await;
+        return;
+    }
     loop {
         line.clear();
         let read = tokio::time::timeout(IDLE, (&mut lines).take(MAX_REQUEST as u64 + 1).read_line(&mut line)).await;
@@ -91,12 +100,6 @@ async fn serve(stream: UnixStream, owner: u32, ops: Arc<Operations>) {
             Ok(Ok(0)) | Err(_) => return,
             Ok(Err(_)) => return,
             Ok(Ok(_)) => {}
-        }
-        if !allowed {
-            tracing::warn!(uid = ?peer, "admin socket: request from another user refused");
-            let reply = Reply::Refused { reason: "only the server's user may use the admin socket".into() };
-            let _ = write_reply(&mut write, &reply).await;
-            return;
         }
         let reply = match (line.len() > MAX_REQUEST, serde_json::from_str::<Request>(&line)) {
             (true, _) => Reply::Refused { reason: format!("a request is at most {MAX_REQUEST} bytes") },
