@@ -266,3 +266,35 @@ async fn moderators_retract_any_message_with_a_reason_and_others_may_not() {
 
     assert_eq!(history_of(&server, "dave").await, [Some("welcome".to_owned())]);
 }
+
+/// XEP-0424 §7 for MUC private messages: the room's JID is everyone's bare JID there, so a
+/// retraction counts only from the same occupant JID that sent the message.
+#[tokio::test]
+async fn in_private_room_messages_only_the_occupant_who_wrote_retracts() {
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").user("carol", "pw").start().await;
+    let (mut alice, mut bob, mut carol) = room(&server).await;
+    let to_alice = format!("{ROOM}/alice");
+    let pm = |id: &str, inner: &str| {
+        format!(
+            "<message to='{to_alice}' type='chat' id='{id}'>{inner}<x xmlns='http://jabber.org/protocol/muc#user'/></message>"
+        )
+    };
+    bob.send(&pm("pm-1", "<body>just between us</body>")).await;
+    alice.expect(|e| e.attr("id") == Some("pm-1")).await;
+    let retract = format!(
+        "<retract id='pm-1' xmlns='{RETRACT}'/><fallback xmlns='urn:xmpp:fallback:0' for='{RETRACT}'/>\
+         <body>/me retracted a message</body><store xmlns='urn:xmpp:hints'/>"
+    );
+    // carol, another occupant of the same room, names bob's message: nothing changes.
+    carol.send(&pm("c-r", &retract)).await;
+    alice.expect(|e| e.attr("id") == Some("c-r")).await;
+    let kept = archive(&mut alice, None, "a1").await;
+    let original = kept.iter().find(|(_, m)| body(m).as_deref() == Some("just between us"));
+    assert!(original.is_some_and(|(_, m)| tombstone(m).is_none()), "untouched: {kept:?}");
+    // bob himself retracts it.
+    bob.send(&pm("b-r", &retract)).await;
+    alice.expect(|e| e.attr("id") == Some("b-r")).await;
+    let after = archive(&mut alice, None, "a2").await;
+    assert!(after.iter().all(|(_, m)| body(m).as_deref() != Some("just between us")), "{after:?}");
+    assert!(after.iter().any(|(_, m)| tombstone(m).is_some()), "a tombstone: {after:?}");
+}

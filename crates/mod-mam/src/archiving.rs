@@ -50,7 +50,7 @@ pub(crate) async fn handle_inbound(ctx: Ctx, mut stanza: Stanza, cache: Arc<Pref
     let id = xml::random_id();
     stanza.el.append_child(sid::stanza_id(&id, owner.as_str()));
     store(&ctx, &cache, &owner, &with, &id, &stanza.el).await?;
-    retraction::apply(&ctx, &owner, &with, &with, &stanza.el).await?;
+    retraction::apply(&ctx, &owner, &with, &stanza.from, &stanza.el).await?;
     Ok(Flow::Continue(stanza))
 }
 
@@ -61,7 +61,7 @@ pub(crate) async fn handle_outbound(ctx: Ctx, stanza: Stanza, cache: Arc<PrefsCa
     if owner != with {
         // A message to oneself is archived once, on the inbound side.
         store(&ctx, &cache, &owner, &with, &xml::random_id(), &stanza.el).await?;
-        retraction::apply(&ctx, &owner, &with, &owner, &stanza.el).await?;
+        retraction::apply(&ctx, &owner, &with, &owner.clone().into(), &stanza.el).await?;
     }
     Ok(Flow::Continue(stanza))
 }

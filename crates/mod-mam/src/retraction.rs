@@ -7,7 +7,7 @@
 
 use rhein_module::tombstone;
 use rhein_proto::retract::{Retract, Retracted};
-use rhein_proto::{BareJid, Element, StanzaError, ns, time};
+use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, time};
 use rhein_storage::now_ms;
 
 /// Whether `el` asks to retract a message.
@@ -24,17 +24,22 @@ fn retraction(el: &Element) -> Option<Retract> {
 
 /// Applies the retraction `el`, sent by `author`, to `owner`'s conversation with `with`: the
 /// message it names becomes a tombstone if `author` sent it (XEP-0424 §7: the original and
-/// the retraction come from the same bare JID). Anything else leaves the archive as it is;
+/// the retraction come from the same bare JID; for a MUC private message, where the bare JID
+/// is the room's, from the same occupant JID). Anything else leaves the archive as it is;
 /// the retraction is still delivered, and receiving clients make the same check.
 pub(crate) async fn apply(
     ctx: &rhein_module::Ctx,
     owner: &BareJid,
     with: &BareJid,
-    author: &BareJid,
+    author: &Jid,
     el: &Element,
 ) -> Result<(), StanzaError> {
     let Some(retract) = retraction(el) else { return Ok(()) };
-    let authored = |a: &tombstone::Archived| a.sender().as_ref() == Some(author);
+    let through_room = el.get_child("x", ns::MUC_USER).is_some() && author.resource().is_some();
+    let authored = |a: &tombstone::Archived| match through_room {
+        true => a.message.attr("from") == Some(author.as_str()),
+        false => a.sender().as_ref() == Some(&author.to_bare()),
+    };
     let found = tombstone::by_message_id(ctx, owner.as_str(), with.as_str(), &retract.id, authored).await?;
     let Some(archived) = found.filter(|a| !a.is_tombstone()) else { return Ok(()) };
     let marker = Retracted {
