@@ -208,3 +208,21 @@ async fn the_admin_socket_is_the_server_users_alone() {
     assert_eq!(nobody.code, 1, "{}", nobody.stderr);
     assert!(nobody.stderr.contains("only the server's user"), "{}", nobody.stderr);
 }
+
+/// `rhein ctl` sends nothing to a socket that someone else put in a directory anyone may
+/// write to: it could answer in the server's name.
+#[tokio::test]
+async fn ctl_does_not_trust_a_stranger_s_socket() {
+    if std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m)).ok() != Some(0) {
+        eprintln!("not root: cannot give a socket to another user");
+        return;
+    }
+    let socket = socket_in("stranger");
+    let dir = socket.parent().unwrap().to_owned();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    std::os::unix::fs::chown(&socket, Some(65534), Some(65534)).unwrap();
+    let refused = ctl(&socket, &["status"]).await;
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(refused.stderr.contains("not the server's socket"), "{}", refused.stderr);
+}

@@ -59,6 +59,7 @@ fn request(command: CtlCommand) -> Request {
 
 /// Sends the request and reads the reply line.
 pub(crate) fn ask(path: &PathBuf, request: &Request) -> anyhow::Result<Reply> {
+    trust(path)?;
     let mut stream = UnixStream::connect(path).map_err(|e| match e.kind() {
         ErrorKind::NotFound | ErrorKind::ConnectionRefused => anyhow::Error::new(NotRunning(path.clone())),
         ErrorKind::PermissionDenied => {
@@ -73,6 +74,28 @@ pub(crate) fn ask(path: &PathBuf, request: &Request) -> anyhow::Result<Reply> {
     let mut answer = String::new();
     BufReader::new(stream).read_line(&mut answer).context("reading the answer")?;
     serde_json::from_str(&answer).with_context(|| format!("the server's answer does not read: {answer:?}"))
+}
+
+/// Whether the socket at `path` can be the server's: a socket owned by this user or by
+/// root, or (for root, who may talk to a server running as any user) one in a directory
+/// nobody else may write to. A socket someone else put in a shared directory gets no
+/// request (it could be answering in the server's name).
+fn trust(path: &PathBuf) -> anyhow::Result<()> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+    let Ok(socket) = std::fs::metadata(path) else { return Ok(()) }; // Not there: connecting says so.
+    if !socket.file_type().is_socket() {
+        bail!("{} is not a socket", path.display());
+    }
+    let me = std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(u32::MAX);
+    if socket.uid() == me || socket.uid() == 0 {
+        return Ok(());
+    }
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let shared = std::fs::metadata(dir).map(|d| d.permissions().mode() & 0o002 != 0).unwrap_or(true);
+    if me == 0 && !shared {
+        return Ok(());
+    }
+    bail!("{} belongs to uid {}, not to this user: not the server's socket", path.display(), socket.uid())
 }
 
 /// The outcome as lines for people.
