@@ -653,3 +653,52 @@ async fn a_vcard_photo_becomes_the_pep_avatar() {
     assert_eq!(phone.iq(&set.replace("id='v'", "id='v2'")).await.attr("type"), Some("result"));
     nothing_from(&mut phone, &mut bob, |m| info_of(m).is_some()).await;
 }
+
+/// XEP-0060 §5.2 and §5.4 on an account: its disco#items list the nodes the requester may
+/// see, and disco#info on one gives the node's metadata; a private node stays hidden.
+#[tokio::test]
+async fn an_accounts_nodes_are_discovered_by_those_who_may_see_them() {
+    const OC: &str = "https://rhein.chat/protocol/open-conversations:0";
+    const MOOD: &str = "http://jabber.org/protocol/mood";
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
+    let (mut alice, mut bob) = online_friends(&server).await;
+    let mood = format!("<mood xmlns='{MOOD}'><happy/></mood>");
+    assert_eq!(alice.iq(&publish(MOOD, "current", &mood, "")).await.attr("type"), Some("result"));
+    let chat = format!("<conversation xmlns='{OC}' jid='bob@localhost' type='chat'/>");
+    assert_eq!(alice.iq(&publish(OC, "bob@localhost", &chat, "")).await.attr("type"), Some("result"));
+
+    let items =
+        |c: &str| format!("<iq type='get' id='i-{c}' to='alice@localhost'><query xmlns='{}'/></iq>", ns::DISCO_ITEMS);
+    let nodes = |r: &Element| -> Vec<String> {
+        let mut n: Vec<String> = r
+            .get_child("query", ns::DISCO_ITEMS)
+            .unwrap()
+            .children()
+            .filter_map(|i| i.attr("node"))
+            .map(str::to_owned)
+            .collect();
+        n.sort();
+        n
+    };
+    assert_eq!(nodes(&alice.iq(&items("a")).await), [MOOD, OC], "the owner sees every node");
+    assert_eq!(nodes(&bob.iq(&items("b")).await), [MOOD], "a contact sees the presence-access node only");
+
+    let info = |node: &str| {
+        format!("<iq type='get' id='n' to='alice@localhost'><query xmlns='{}' node='{node}'/></iq>", ns::DISCO_INFO)
+    };
+    let meta = bob.iq(&info(MOOD)).await;
+    let query = meta.get_child("query", ns::DISCO_INFO).unwrap();
+    assert_eq!(query.get_child("identity", ns::DISCO_INFO).and_then(|i| i.attr("type")), Some("leaf"));
+    let form = query.get_child("x", ns::DATA).unwrap();
+    let field = |var: &str| {
+        form.children()
+            .find(|f| f.attr("var") == Some(var))
+            .and_then(|f| f.get_child("value", ns::DATA))
+            .map(Element::text)
+    };
+    assert_eq!(field("FORM_TYPE").as_deref(), Some("http://jabber.org/protocol/pubsub#meta-data"));
+    assert_eq!(field("pubsub#access_model").as_deref(), Some("presence"));
+    assert_eq!(field("pubsub#owner").as_deref(), Some("alice@localhost"));
+    let hidden = bob.iq(&info(OC)).await;
+    assert_eq!(error_of(&hidden).0, "item-not-found", "a private node is not there for others");
+}

@@ -76,17 +76,29 @@ async fn handle_account_info(ctx: Ctx, iq: Iq<DiscoInfoQuery>) -> IqResult {
     if !may_see(&ctx.db, &owner, &iq.from.to_bare()).await {
         return Err(StanzaError::service_unavailable());
     }
-    if iq.payload.node.is_some() {
-        return Err(StanzaError::item_not_found());
+    if let Some(node) = iq.payload.node {
+        // A node kept at the account (PEP): its metadata, for whoever may see it.
+        let Some(nodes) = &ctx.disco.account_nodes.0 else { return Err(StanzaError::item_not_found()) };
+        let info = nodes.info(ctx.clone(), owner, iq.from.to_bare(), node).await?;
+        return info.map(|i| Some(i.into())).ok_or_else(StanzaError::item_not_found);
     }
     let mut identities = vec![("account", "registered", "")];
     identities.extend(ctx.disco.account_identities.iter().copied());
     Ok(Some(info(&identities, &ctx.disco.account_features).into()))
 }
 
+/// An account's items are the nodes kept at it (PEP) that the requester may see.
 async fn handle_account_items(ctx: Ctx, iq: Iq<DiscoItemsQuery>) -> IqResult {
-    if !may_see(&ctx.db, &iq.account(), &iq.from.to_bare()).await {
+    let owner = iq.account();
+    if !may_see(&ctx.db, &owner, &iq.from.to_bare()).await {
         return Err(StanzaError::service_unavailable());
     }
-    Ok(Some(DiscoItemsResult { node: None, items: Vec::new(), rsm: None }.into()))
+    if iq.payload.node.is_some() {
+        return Err(StanzaError::item_not_found());
+    }
+    let items = match &ctx.disco.account_nodes.0 {
+        Some(nodes) => nodes.items(ctx.clone(), owner, iq.from.to_bare()).await?,
+        None => Vec::new(),
+    };
+    Ok(Some(DiscoItemsResult { node: None, items, rsm: None }.into()))
 }

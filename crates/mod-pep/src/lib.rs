@@ -9,6 +9,7 @@ mod access;
 mod avatar;
 mod bookmarks;
 mod config;
+mod discovery;
 mod displayed;
 mod handlers;
 mod remote;
@@ -122,6 +123,7 @@ impl Module for service::Pep {
         reg.stage_when(Stage::OutboundIq, 10, avatar::is_vcard_set, move |ctx, s| {
             avatar::from_vcard(this.clone(), ctx, s)
         });
+        reg.account_nodes(Arc::new(discovery::Discovery));
         reg.on_event(move |ctx, ev| bookmarks::invited(self.clone(), ctx, ev));
         Ok(())
     }

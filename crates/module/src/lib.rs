@@ -26,9 +26,9 @@ pub use entities::{Entities, Shared};
 pub use iq::{Iq, payload};
 pub use outbox::Outbox;
 pub use registry::{
-    Bind2Feature, Bind2Handler, Bind2Hook, BoxFuture, CAPS_NODE, Disco, Event, EventHandler, Flow, IqHandler, IqKind,
-    IqResult, PreAuth, PreAuthHandler, Registry, ServiceHandler, Stage, StageFilter, StageHandler, StageHook, Targets,
-    Unauthenticated, Worker, caps_ver_of,
+    AccountNodes, AccountNodesSlot, Bind2Feature, Bind2Handler, Bind2Hook, BoxFuture, CAPS_NODE, Disco, Event,
+    EventHandler, Flow, IqHandler, IqKind, IqResult, PreAuth, PreAuthHandler, Registry, ServiceHandler, Stage,
+    StageFilter, StageHandler, StageHook, Targets, Unauthenticated, Worker, caps_ver_of,
 };
 pub use stanza::{Stanza, Unroutable};
 

@@ -135,6 +135,37 @@ pub struct Disco {
     pub forms: Vec<Element>,
     /// XEP-0050 commands of the server.
     pub commands: Commands,
+    /// The module that keeps nodes at accounts (PEP), which answers discovery about them.
+    pub account_nodes: AccountNodesSlot,
+}
+
+/// A module that keeps nodes at accounts (PEP) answers discovery about them: the nodes of an
+/// account a requester may see (XEP-0060 §5.2, XEP-0163 §4.x), and one node's metadata (§5.4).
+pub trait AccountNodes: Send + Sync {
+    fn items(
+        &self,
+        ctx: Ctx,
+        owner: BareJid,
+        requester: BareJid,
+    ) -> BoxFuture<'static, Result<Vec<rhein_proto::parsers::disco::Item>, rhein_proto::StanzaError>>;
+    /// `None` when there is no such node, or the requester may not see it.
+    fn info(
+        &self,
+        ctx: Ctx,
+        owner: BareJid,
+        requester: BareJid,
+        node: String,
+    ) -> BoxFuture<'static, Result<Option<rhein_proto::parsers::disco::DiscoInfoResult>, rhein_proto::StanzaError>>;
+}
+
+/// The [`AccountNodes`] a module registered, if one did.
+#[derive(Default, Clone)]
+pub struct AccountNodesSlot(pub Option<Arc<dyn AccountNodes>>);
+
+impl std::fmt::Debug for AccountNodesSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "AccountNodes" } else { "none" })
+    }
 }
 
 /// The node clients see in the server's XEP-0115 capabilities.
@@ -250,6 +281,11 @@ pub struct Registry {
 impl Registry {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Discovery of the nodes modules keep at accounts (one module: PEP).
+    pub fn account_nodes(&mut self, nodes: Arc<dyn AccountNodes>) {
+        self.disco.account_nodes = AccountNodesSlot(Some(nodes));
     }
 
     /// A feature of the server (disco#info on the domain).
