@@ -702,3 +702,30 @@ async fn an_accounts_nodes_are_discovered_by_those_who_may_see_them() {
     let hidden = bob.iq(&info(OC)).await;
     assert_eq!(error_of(&hidden).0, "item-not-found", "a private node is not there for others");
 }
+
+/// XEP-0060 §7.1.2 with max_items: an item pushed out by a newer one is retracted as far as
+/// the owner's devices know, so a list kept in sync item by item stays right.
+#[tokio::test]
+async fn items_pushed_out_by_max_items_are_retracted_for_subscribers() {
+    const NODE: &str = "urn:example:recent";
+    let server = TestServer::builder().user("alice", "pw").start().await;
+    let mut phone = server.connect().resource("phone").login("alice", "pw").await;
+    let mut laptop = server.connect().resource("laptop").login("alice", "pw").await;
+    announce(&mut phone, "p", &[NODE]).await;
+    announce(&mut laptop, "l", &[NODE]).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let two = field("pubsub#max_items", "2");
+    for id in ["one", "two", "three"] {
+        let done = phone.iq(&publish(NODE, id, "<entry xmlns='urn:example'/>", &two)).await;
+        assert_eq!(done.attr("type"), Some("result"), "{done:?}");
+    }
+    let retracted = laptop.expect(is_event(NODE, "retract")).await;
+    let ids: Vec<&str> = event_items(&retracted, NODE).unwrap().children().filter_map(|r| r.attr("id")).collect();
+    assert_eq!(ids, ["one"]);
+    let left = laptop
+        .iq(&format!("<iq type='get' id='l'><pubsub xmlns='{NS_PUBSUB}'><items node='{NODE}'/></pubsub></iq>"))
+        .await;
+    let mut kept = item_ids(&left);
+    kept.sort();
+    assert_eq!(kept, ["three", "two"]);
+}

@@ -105,7 +105,7 @@ pub(crate) async fn save_info(ctx: &Ctx, channel: &Channel) -> Result<(), Stanza
         publisher: owner.to_owned(),
         payload: xml::to_string(&forms::info_form(&channel.info, "result")),
     };
-    ctx.db.pubsub().publish(owner, nodes::INFO, "{}", &item, Some(1)).await.map_err(storage_failure)
+    ctx.db.pubsub().publish(owner, nodes::INFO, "{}", &item, Some(1)).await.map_err(storage_failure).map(drop)
 }
 
 /// Stores a participant (its nick, and its JID in the JID map).
@@ -123,7 +123,7 @@ pub(crate) async fn put_participant(ctx: &Ctx, channel: &Channel, id: &str, m: &
         payload: xml::to_string(&Element::from(JidMapEntry { jid: m.jid.to_string() })),
     };
     pubsub.publish(owner, nodes::JIDMAP, "{}", &jid, None).await.map_err(storage_failure)?;
-    pubsub.publish(owner, nodes::PARTICIPANTS, "{}", &nick, None).await.map_err(storage_failure)
+    pubsub.publish(owner, nodes::PARTICIPANTS, "{}", &nick, None).await.map_err(storage_failure).map(drop)
 }
 
 /// Forgets a participant and its subscriptions.
@@ -167,7 +167,7 @@ pub(crate) async fn list_entry(
     let pubsub = ctx.db.pubsub();
     if on {
         let item = ItemRow { id: entry.to_owned(), publisher: owner.to_owned(), payload: String::new() };
-        pubsub.publish(owner, node, "{}", &item, None).await.map_err(storage_failure)
+        pubsub.publish(owner, node, "{}", &item, None).await.map_err(storage_failure).map(drop)
     } else {
         pubsub.retract(owner, node, entry).await.map_err(storage_failure).map(|_| ())
     }
@@ -198,5 +198,5 @@ pub(crate) async fn items(ctx: &Ctx, channel: &Channel, node: &str) -> Result<Ve
 
 /// Publishes to a generic node (avatars), keeping the newest item only.
 pub(crate) async fn publish(ctx: &Ctx, channel: &Channel, node: &str, item: &ItemRow) -> Result<(), StanzaError> {
-    ctx.db.pubsub().publish(channel.jid.as_str(), node, "{}", item, Some(1)).await.map_err(storage_failure)
+    ctx.db.pubsub().publish(channel.jid.as_str(), node, "{}", item, Some(1)).await.map_err(storage_failure).map(drop)
 }

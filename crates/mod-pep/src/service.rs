@@ -55,7 +55,9 @@ fn event_of(name: &str, node: &str, child: Option<Element>) -> Element {
 fn event_element(notice: &Notice) -> Element {
     let (node, config) = (notice.node.as_str(), &notice.config);
     match &notice.event {
-        Event::Published(item) => items_event(node, [item_element(ns::PUBSUB_EVENT, item, config.deliver_payloads)]),
+        Event::Published { item, .. } => {
+            items_event(node, [item_element(ns::PUBSUB_EVENT, item, config.deliver_payloads)])
+        }
         Event::Retracted(ids) => {
             items_event(node, ids.iter().map(|id| xml::with_attr(Element::bare("retract", ns::PUBSUB_EVENT), "id", id)))
         }
@@ -214,7 +216,17 @@ impl Pep {
     /// Sends subscribers what an operation owes them.
     async fn notify(&self, ctx: &Ctx, owner: &BareJid, notice: Option<Notice>) -> Result<(), StanzaError> {
         let Some(notice) = notice else { return Ok(()) };
-        self.broadcast(ctx, owner, &notice.node, &notice.config, event_element(&notice)).await
+        self.broadcast(ctx, owner, &notice.node, &notice.config, event_element(&notice)).await?;
+        // Items a publication pushed out of the node are retracted as far as subscribers
+        // know, where the node tells retractions (a list kept in sync item by item).
+        if let Event::Published { trimmed, .. } = &notice.event
+            && !trimmed.is_empty()
+            && notice.config.notify_retract
+        {
+            let gone = Notice { event: Event::Retracted(trimmed.clone()), ..notice.clone() };
+            self.broadcast(ctx, owner, &gone.node, &gone.config, event_element(&gone)).await?;
+        }
+        Ok(())
     }
 
     /// Everyone a notification of `node` goes to: the owner's resources and the resources of

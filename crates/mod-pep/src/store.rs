@@ -36,7 +36,7 @@ impl Store for AccountNodes<'_> {
         pubsub.configure(self.owner.as_str(), node, &config.to_json(), Some(keep)).await.map(drop).map_err(logged)
     }
 
-    async fn publish(&self, node: &str, config: &NodeConfig, item: &Item, keep: i64) -> Result<(), Failure> {
+    async fn publish(&self, node: &str, config: &NodeConfig, item: &Item, keep: i64) -> Result<Vec<String>, Failure> {
         let pubsub = self.db.pubsub();
         pubsub.publish(self.owner.as_str(), node, &config.to_json(), item, Some(keep)).await.map_err(logged)
     }

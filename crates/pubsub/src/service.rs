@@ -40,14 +40,14 @@ pub trait Store: Send + Sync {
     fn configure(&self, node: &str, config: &NodeConfig, keep: i64)
     -> impl Future<Output = Result<(), Failure>> + Send;
     /// Stores an item (replacing one with its id), creating the node with `config` if it is
-    /// new, keeping at most `keep` items.
+    /// new, keeping at most `keep` items; the ids of the items that made room.
     fn publish(
         &self,
         node: &str,
         config: &NodeConfig,
         item: &Item,
         keep: i64,
-    ) -> impl Future<Output = Result<(), Failure>> + Send;
+    ) -> impl Future<Output = Result<Vec<String>, Failure>> + Send;
     /// `false` when there was no such item.
     fn retract(&self, node: &str, id: &str) -> impl Future<Output = Result<bool, Failure>> + Send;
     fn purge(&self, node: &str) -> impl Future<Output = Result<(), Failure>> + Send;
@@ -97,10 +97,16 @@ pub struct Actor<'a> {
 /// What subscribers are owed after an operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    Published(Item),
+    /// An item, and the ids of the oldest items it pushed out (the node's `max_items`).
+    Published {
+        item: Item,
+        trimmed: Vec<String>,
+    },
     Retracted(Vec<String>),
     Purged,
-    Deleted { redirect: Option<String> },
+    Deleted {
+        redirect: Option<String>,
+    },
     Configured,
 }
 
@@ -176,8 +182,8 @@ impl<S: Store> Service<S> {
                 config
             }
         };
-        self.store.publish(node, &config, &item, self.keep(&config)).await?;
-        Ok(config.deliver_notifications.then(|| notice(node, config, Event::Published(item))))
+        let trimmed = self.store.publish(node, &config, &item, self.keep(&config)).await?;
+        Ok(config.deliver_notifications.then(|| notice(node, config, Event::Published { item, trimmed })))
     }
 
     /// Retracts the items that exist among `ids`; tells subscribers when `notify` says so,
@@ -297,15 +303,23 @@ mod tests {
             self.nodes.lock().unwrap().get_mut(node).ok_or(Failure)?.0 = config.clone();
             Ok(())
         }
-        async fn publish(&self, node: &str, config: &NodeConfig, item: &Item, keep: i64) -> Result<(), Failure> {
+        async fn publish(
+            &self,
+            node: &str,
+            config: &NodeConfig,
+            item: &Item,
+            keep: i64,
+        ) -> Result<Vec<String>, Failure> {
             let mut nodes = self.nodes.lock().unwrap();
             let (_, items) = nodes.entry(node.into()).or_insert_with(|| (config.clone(), BTreeMap::new()));
             items.insert(item.id.clone(), item.clone());
+            let mut trimmed = Vec::new();
             while items.len() as i64 > keep {
                 let first = items.keys().next().cloned().ok_or(Failure)?;
                 items.remove(&first);
+                trimmed.push(first);
             }
-            Ok(())
+            Ok(trimmed)
         }
         async fn retract(&self, node: &str, id: &str) -> Result<bool, Failure> {
             Ok(self.nodes.lock().unwrap().get_mut(node).is_some_and(|(_, items)| items.remove(id).is_some()))
@@ -359,7 +373,7 @@ mod tests {
     async fn publishing_creates_the_node_and_owes_subscribers_the_item() {
         let s = service();
         let notice = s.publish(&owner(), "n", item("1"), as_is).await.unwrap().unwrap();
-        assert_eq!((notice.node.as_str(), notice.event), ("n", Event::Published(item("1"))));
+        assert_eq!((notice.node.as_str(), notice.event), ("n", Event::Published { item: item("1"), trimmed: vec![] }));
         assert!(s.store.config("n").await.unwrap().is_some());
         // A node that does not deliver notifications owes nobody anything.
         let quiet = |_| Ok(NodeConfig { deliver_notifications: false, ..Default::default() });

@@ -126,8 +126,9 @@ impl Pubsub<'_> {
     }
 
     /// Stores an item (replacing one with the same id, which then counts as the newest),
-    /// creating the node with `config` if it does not exist, and keeps at most `max_items`.
-    /// One transaction: an acknowledged publication is on disk as a whole.
+    /// creating the node with `config` if it does not exist, and keeps at most `max_items`;
+    /// the ids of the items that made room. One transaction: an acknowledged publication is on
+    /// disk as a whole.
     pub async fn publish(
         &self,
         owner: &str,
@@ -135,7 +136,7 @@ impl Pubsub<'_> {
         config: &str,
         item: &ItemRow,
         max_items: Option<i64>,
-    ) -> Result<(), StorageError> {
+    ) -> Result<Vec<String>, StorageError> {
         const ITEM: &str = "INSERT INTO pubsub_item (owner, node, item_id, seq, publisher, payload, published_at) \
             VALUES ($1, $2, $3, (SELECT COALESCE(MAX(seq), 0) + 1 FROM pubsub_item WHERE owner = $1 AND node = $2), \
             $4, $5, $6) \
@@ -154,12 +155,13 @@ impl Pubsub<'_> {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-            if let Some(max) = max_items {
-                sqlx::query(TRIM).bind(owner).bind(node).bind(max).execute(&mut *tx).await?;
-            }
+            let trimmed: Vec<String> = match max_items {
+                Some(max) => sqlx::query_scalar(TRIM).bind(owner).bind(node).bind(max).fetch_all(&mut *tx).await?,
+                None => Vec::new(),
+            };
             tx.commit().await?;
-        });
-        Ok(())
+            Ok(trimmed)
+        })
     }
 
     /// Removes one item; `false` if the node has no such item.
@@ -282,7 +284,7 @@ const CREATE_NODE: &str = "INSERT INTO pubsub_node (owner, node, config, created
 
 /// Keeps the newest `$3` items of a node.
 const TRIM: &str = "DELETE FROM pubsub_item WHERE owner = $1 AND node = $2 AND item_id NOT IN \
-    (SELECT item_id FROM pubsub_item WHERE owner = $1 AND node = $2 ORDER BY seq DESC LIMIT $3)";
+    (SELECT item_id FROM pubsub_item WHERE owner = $1 AND node = $2 ORDER BY seq DESC LIMIT $3) RETURNING item_id";
 
 fn item((id, publisher, payload): Item) -> ItemRow {
     ItemRow { id, publisher, payload }
