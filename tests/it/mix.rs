@@ -610,3 +610,81 @@ async fn private_messages_pass_through_the_channel_between_encoded_jids() {
     let kept = crate::corrections::archived(&mut alice, Some(COVEN)).await;
     assert!(kept.iter().all(|m| !xml_text(m).contains("psst")), "{kept:?}");
 }
+
+/// XEP-0404 §5: a participant's preferences, given with the join or set later; a channel
+/// whose JID visibility they rule out does not keep them, and a participant who blocks
+/// private messages gets none.
+#[tokio::test]
+async fn participants_preferences_decide_visibility_and_private_messages() {
+    const ANON: &str = "urn:xmpp:mix:anon:0";
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").start().await;
+    let mut alice = online(&server, "alice").await;
+    let mut bob = online(&server, "bob").await;
+    assert_eq!(create(&mut alice, "coven").await.attr("type"), Some("result"));
+    participant_id(&client_join(&mut alice, COVEN, "alice").await);
+
+    let template = bob.iq(&format!("<iq type='get' to='{COVEN}' id='t'><user-preference xmlns='{ANON}'/></iq>")).await;
+    let form = template.get_child("user-preference", ANON).and_then(|p| p.get_child("x", ns::DATA)).unwrap();
+    let vars: Vec<&str> = form.children().filter_map(|f| f.attr("var")).filter(|v| *v != "FORM_TYPE").collect();
+    assert_eq!(vars, ["JID Visibility", "Private Messages", "vCard", "Presence"]);
+
+    let prefs = |fields: &str| {
+        format!(
+            "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>{ANON}</value></field>{fields}</x>"
+        )
+    };
+    let join_with = |fields: &str| {
+        format!(
+            "<iq type='set' id='j'><client-join xmlns='{PAM}' channel='{COVEN}'><join xmlns='{CORE}'>\
+             <subscribe node='urn:xmpp:mix:nodes:participants'/><nick>bob</nick>{}</join></client-join></iq>",
+            prefs(fields)
+        )
+    };
+    // The channel shows JIDs: 'never' rules it out.
+    let never = bob.iq(&join_with("<field var='JID Visibility'><value>never</value></field>")).await;
+    assert_eq!(error_condition(&never).as_deref(), Some("not-allowed"), "{never:?}");
+    let joined = bob.iq(&join_with("<field var='Private Messages'><value>block</value></field>")).await;
+    let bob_id = participant_id(&joined);
+    let answered = joined
+        .get_child("client-join", PAM)
+        .and_then(|j| j.get_child("join", CORE))
+        .and_then(|j| j.get_child("x", ns::DATA))
+        .unwrap();
+    let value = |var: &str| {
+        answered
+            .children()
+            .find(|f| f.attr("var") == Some(var))
+            .and_then(|f| f.get_child("value", ns::DATA))
+            .map(Element::text)
+    };
+    assert_eq!(
+        (value("Private Messages").as_deref(), value("JID Visibility").as_deref()),
+        (Some("block"), Some("default"))
+    );
+
+    // bob takes no private messages.
+    alice.send(&format!("<message to='{bob_id}#{COVEN}' type='chat' id='pm'><body>psst</body></message>")).await;
+    let refused = alice.expect(|e| e.attr("id") == Some("pm")).await;
+    assert_eq!(error_condition(&refused).as_deref(), Some("not-allowed"));
+
+    // bob wants his JID always shown; the channel then hides JIDs, and bob is out.
+    let set = bob
+        .iq(&format!(
+            "<iq type='set' to='{COVEN}' id='s'><user-preference xmlns='{ANON}'>{}</user-preference></iq>",
+            prefs("<field var='JID Visibility'><value>always</value></field>")
+        ))
+        .await;
+    assert_eq!(set.attr("type"), Some("result"), "{set:?}");
+    bob.iq("<iq type='get' id='r'><query xmlns='jabber:iq:roster'/></iq>").await;
+    let hide = publish_form(
+        "urn:xmpp:mix:nodes:config",
+        "urn:xmpp:mix:admin:0",
+        "<field var='JID Visibility'><value>jid-hidden</value></field>",
+    );
+    assert_eq!(alice.iq(&format!("<iq type='set' to='{COVEN}' id='h'>{hide}</iq>")).await.attr("type"), Some("result"));
+    let removed = |e: &Element| {
+        let item = e.get_child("query", "jabber:iq:roster").and_then(|q| q.get_child("item", "jabber:iq:roster"));
+        item.is_some_and(|i| i.attr("jid") == Some(COVEN) && i.attr("subscription") == Some("remove"))
+    };
+    bob.expect(removed).await;
+}

@@ -172,6 +172,8 @@ pub(crate) struct Channel {
     pub banned: BTreeSet<String>,
     /// Clients sharing presence, by full JID (not stored: presence ends with the process).
     pub presences: BTreeMap<FullJid, ClientPresence>,
+    /// Participants' preferences (XEP-0404 §5), for those who set any.
+    pub preferences: HashMap<BareJid, crate::preferences::Preferences>,
 }
 
 /// A JID list entry covers a bare JID when it names it or its domain (XEP-0406 §4.2).
@@ -190,6 +192,7 @@ impl Channel {
             allowed: None,
             banned: BTreeSet::new(),
             presences: BTreeMap::new(),
+            preferences: HashMap::new(),
         }
     }
 

@@ -13,6 +13,7 @@ mod messages;
 mod misc;
 mod nodes;
 mod notify;
+mod preferences;
 mod presence;
 mod private;
 mod service;

@@ -5,7 +5,7 @@ use crate::channel::{Channel, Member};
 use crate::service::{Mix, Request};
 use crate::{notify, presence, store};
 use rhein_module::{Ctx, Outbox};
-use rhein_proto::mix::{Join, Leave, SetNick, Subscribe, Unsubscribe, UpdateSubscription, nodes};
+use rhein_proto::mix::{Join, Leave, SetNick, Subscribe, Unsubscribe, UpdateSubscription, UserPreference, nodes};
 use rhein_proto::{BareJid, Element, StanzaError, xml};
 
 /// Nodes a join without `<subscribe/>` gets.
@@ -44,6 +44,15 @@ impl Mix {
                 None => return Err(StanzaError::forbidden().with_text("you are not allowed in")),
             }
         }
+        // XEP-0404 §5: the preferences it joins with, which the channel's mode must suit.
+        let current = c.preferences.get(who).cloned().unwrap_or_default();
+        let preferences = match &request.preferences {
+            Some(form) => current.with(form)?,
+            None => current,
+        };
+        if !preferences.accepts(c.config.jid_visibility) {
+            return Err(StanzaError::not_allowed().with_text("your JID Visibility preference rules this channel out"));
+        }
         let existing = c.participant_id(who).map(str::to_owned);
         // A nick registered with the service is the user's everywhere (XEP-0407 §3).
         let registered = self.registered_nick(ctx, who).await?;
@@ -63,6 +72,10 @@ impl Mix {
         let changed = existing.is_none() || c.participants.get(&id).map(|m| &m.nick) != Some(&nick);
         store::put_participant(ctx, c, &id, &member).await?;
         c.participants.insert(id.clone(), member);
+        if request.preferences.is_some() {
+            crate::preferences::save(ctx, c, who, &preferences).await?;
+            c.preferences.insert(who.clone(), preferences.clone());
+        }
         let wanted: Vec<String> = if request.subscribe.is_empty() {
             DEFAULT_NODES.iter().map(|n| n.to_string()).collect()
         } else {
@@ -89,6 +102,7 @@ impl Mix {
             subscribe: subscribed.into_iter().map(|node| Subscribe { node }).collect(),
             nick,
             invitation: None,
+            preferences: Some(preferences.to_form()),
         };
         Ok(Some(answer.into()))
     }
@@ -105,6 +119,55 @@ impl Mix {
             self.drop_participant(ctx, out, c, &id, true).await?;
         }
         Ok(Some(Leave.into()))
+    }
+
+    /// XEP-0404 §5: the template of the preferences (get), or a participant's new ones (set),
+    /// answered with all of its preferences. One the channel's mode cannot suit is refused.
+    pub(crate) async fn user_preference(
+        &self,
+        ctx: &Ctx,
+        c: &mut Channel,
+        req: &Request<'_>,
+    ) -> Result<Option<Element>, StanzaError> {
+        if !req.set {
+            return Ok(Some(UserPreference { form: Some(crate::preferences::template()) }.into()));
+        }
+        if c.participant_id(&req.who).is_none() {
+            return Err(StanzaError::forbidden().with_text("join the channel first"));
+        }
+        let request = rhein_module::payload::<UserPreference>(req.payload.clone())?;
+        let current = c.preferences.get(&req.who).cloned().unwrap_or_default();
+        let preferences = match &request.form {
+            Some(form) => current.with(form)?,
+            None => current,
+        };
+        if !preferences.accepts(c.config.jid_visibility) {
+            return Err(
+                StanzaError::not_allowed().with_text("this channel's JID visibility does not suit that preference")
+            );
+        }
+        crate::preferences::save(ctx, c, &req.who, &preferences).await?;
+        c.preferences.insert(req.who.clone(), preferences.clone());
+        Ok(Some(UserPreference { form: Some(preferences.to_form()) }.into()))
+    }
+
+    /// The channel's JID visibility changed: participants whose preference rules it out
+    /// leave it (XEP-0404 §5), as if they had left themselves.
+    pub(crate) async fn drop_unsuited(&self, ctx: &Ctx, out: &mut Outbox, c: &mut Channel) -> Result<(), StanzaError> {
+        let mode = c.config.jid_visibility;
+        let unsuited: Vec<String> = c
+            .participants
+            .iter()
+            .filter(|(_, m)| c.preferences.get(&m.jid).is_some_and(|p| !p.accepts(mode)))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in unsuited {
+            if let Some(member) = c.participants.get(&id) {
+                notify::removed(out, c, &member.jid, &id);
+            }
+            self.drop_participant(ctx, out, c, &id, true).await?;
+        }
+        Ok(())
     }
 
     /// Removes a participant (leaving, banned, or the channel going away): its clients'

@@ -142,10 +142,14 @@ impl Mix {
             nodes::CONFIG => {
                 let form =
                     payload.ok_or_else(|| StanzaError::bad_request().with_text("publish the configuration form"))?;
+                let before = c.config.jid_visibility;
                 forms::apply_config(&mut c.config, form)?;
                 c.config.modified = now;
                 c.config.last_change_by = req.who.to_string();
                 store::save_config(ctx, c).await?;
+                if c.config.jid_visibility != before {
+                    self.drop_unsuited(ctx, out, c).await?;
+                }
                 let item = item(&c.config.modified, Some(forms::config_form(&c.config, "result")));
                 notify::published(out, c, node, &item);
                 c.config.modified.clone()

@@ -151,6 +151,9 @@ impl Mix {
             c.participant_id(&sender).ok_or_else(|| StanzaError::forbidden().with_text("join the channel first"))?;
         let recipient =
             c.participants.get(id).ok_or_else(|| StanzaError::item_not_found().with_text("no such participant"))?;
+        if c.preferences.get(&recipient.jid).is_some_and(|p| p.blocks_private_messages()) {
+            return Err(StanzaError::not_allowed().with_text("this participant takes no private messages"));
+        }
         let shown = |jid: &FullJid, resource: &str| {
             jid.to_bare() == recipient.jid && c.presences.get(jid).is_some_and(|p| p.shown_resource == resource)
         };

@@ -233,6 +233,8 @@ impl Mix {
             self.set_nick(ctx, out, &mut c, &req).await?
         } else if req.is(true, ns::MIX_CORE, "update-subscription") {
             self.update_subscription(ctx, &mut c, &req).await?
+        } else if payload.is("user-preference", ns::MIX_ANON) {
+            self.user_preference(ctx, &mut c, &req).await?
         } else if req.is(false, ns::MIX_MISC, "invite") {
             self.invite(ctx, &mut c, &req).await?
         } else if req.is(false, ns::DISCO_INFO, "query") {

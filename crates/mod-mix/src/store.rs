@@ -73,6 +73,7 @@ pub(crate) async fn load(ctx: &Ctx, jid: &BareJid) -> Result<Option<Channel>, St
         }
     }
     channel.banned = all_items(ctx, owner, nodes::BANNED).await?.into_iter().map(|r| r.id).collect();
+    channel.preferences = crate::preferences::load(ctx, jid).await?.into_iter().collect();
     Ok(Some(channel))
 }
 
@@ -140,7 +141,7 @@ pub(crate) async fn remove_participant(
     for node in channel.subscriptions.keys() {
         pubsub.set_subscription(owner, node, who.as_str(), false).await.map_err(storage_failure)?;
     }
-    Ok(())
+    crate::preferences::forget(ctx, channel, who).await
 }
 
 pub(crate) async fn set_subscription(

@@ -54,6 +54,18 @@ pub struct Join {
     /// An invitation (XEP-0407 §5) that lets the user in.
     #[xml(child(default))]
     pub invitation: Option<Invitation>,
+    /// The user's preferences (XEP-0404 §5), asked with the join and answered with it.
+    #[xml(child(default))]
+    pub preferences: Option<xmpp_parsers::data_forms::DataForm>,
+}
+
+/// `<user-preference xmlns='urn:xmpp:mix:anon:0'>`: a participant's preferences (XEP-0404
+/// §5), the template asked for, the values set or reported.
+#[derive(FromXml, AsXml, Debug, Clone, PartialEq, Default)]
+#[xml(namespace = ns::MIX_ANON, name = "user-preference")]
+pub struct UserPreference {
+    #[xml(child(default))]
+    pub form: Option<xmpp_parsers::data_forms::DataForm>,
 }
 
 /// `<leave/>`.

@@ -235,7 +235,7 @@ pub const SUPPORTED: &[Supported] = &[
         "MIX: JID Hidden Channels",
         "0.3.1",
         "partial",
-        "visible or hidden per channel (no per-user preference); JID map",
+        "visible or hidden per channel; JID map; user preferences (JID visibility, private messages); private messages and IQs through encoded JIDs",
         "crates/mod-mix/src/channel.rs",
     ),
     x(
