@@ -688,3 +688,50 @@ async fn participants_preferences_decide_visibility_and_private_messages() {
     };
     bob.expect(removed).await;
 }
+
+/// XEP-0404: in a channel that may show JIDs, a participant's is shown if it asked for it
+/// (`always`), and hidden otherwise.
+#[tokio::test]
+async fn a_maybe_visible_channel_shows_the_jids_of_those_who_ask() {
+    const ANON: &str = "urn:xmpp:mix:anon:0";
+    let server = TestServer::builder().user("alice", "pw").user("bob", "pw").user("carol", "pw").start().await;
+    let mut alice = online(&server, "alice").await;
+    let mut bob = online(&server, "bob").await;
+    let mut carol = online(&server, "carol").await;
+    assert_eq!(create(&mut alice, "coven").await.attr("type"), Some("result"));
+    let maybe = publish_form(
+        "urn:xmpp:mix:nodes:config",
+        "urn:xmpp:mix:admin:0",
+        "<field var='JID Visibility'><value>jid-optionally-visible</value></field>",
+    );
+    assert_eq!(
+        alice.iq(&format!("<iq type='set' to='{COVEN}' id='m'>{maybe}</iq>")).await.attr("type"),
+        Some("result")
+    );
+    let always = format!(
+        "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>{ANON}</value></field>\
+         <field var='JID Visibility'><value>always</value></field></x>"
+    );
+    let join = |nick: &str, prefs: &str| {
+        format!(
+            "<iq type='set' id='j-{nick}'><client-join xmlns='{PAM}' channel='{COVEN}'><join xmlns='{CORE}'>\
+             <subscribe node='urn:xmpp:mix:nodes:participants'/><nick>{nick}</nick>{prefs}</join></client-join></iq>"
+        )
+    };
+    let carol_id = participant_id(&carol.iq(&join("carol", &always)).await);
+    let bob_id = participant_id(&bob.iq(&join("bob", "")).await);
+    let items = bob
+        .iq(&format!(
+            "<iq type='get' to='{COVEN}' id='p'><pubsub xmlns='{}'><items node='{PARTICIPANTS}'/></pubsub></iq>",
+            ns::PUBSUB
+        ))
+        .await;
+    let jid_of = |id: &str| {
+        pubsub_items(&items)
+            .into_iter()
+            .find(|i| i.attr("id") == Some(id))
+            .and_then(|i| i.get_child("participant", CORE).and_then(|p| p.get_child("jid", CORE)).map(Element::text))
+    };
+    assert_eq!(jid_of(&carol_id).as_deref(), Some("carol@localhost"), "carol asked for hers to be shown");
+    assert_eq!(jid_of(&bob_id), None, "bob's stays hidden");
+}

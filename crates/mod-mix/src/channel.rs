@@ -48,22 +48,26 @@ pub(crate) enum Visibility {
     Visible,
     /// Only administrators and owners see JIDs (the JID map node).
     Hidden,
+    /// Hidden, but for participants who asked for theirs to be shown (XEP-0404 §5, `always`).
+    MaybeVisible,
 }
 
 impl Visibility {
-    pub(crate) const OPTIONS: [&str; 2] = ["jid-mandatory-visible", "jid-hidden"];
+    pub(crate) const OPTIONS: [&str; 3] = ["jid-mandatory-visible", "jid-hidden", "jid-optionally-visible"];
 
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Visibility::Visible => Self::OPTIONS[0],
             Visibility::Hidden => Self::OPTIONS[1],
+            Visibility::MaybeVisible => Self::OPTIONS[2],
         }
     }
 
     pub(crate) fn parse(s: &str) -> Option<Self> {
         match s.trim() {
             "jid-mandatory-visible" | "jid-visible" => Some(Visibility::Visible),
-            "jid-hidden" | "jid-mandatory-hidden" | "jid-optionally-visible" => Some(Visibility::Hidden),
+            "jid-hidden" | "jid-mandatory-hidden" => Some(Visibility::Hidden),
+            "jid-optionally-visible" | "jid-maybe-visible" => Some(Visibility::MaybeVisible),
             _ => None,
         }
     }
@@ -235,9 +239,19 @@ impl Channel {
         self.participants.values().any(|m| m.nick.as_deref() == Some(nick) && &m.jid != by)
     }
 
-    /// Whether `viewer` gets to see participants' real JIDs.
-    pub(crate) fn shows_jids_to(&self, viewer: &BareJid) -> bool {
-        self.config.jid_visibility == Visibility::Visible || self.may(viewer, Level::Admins)
+    /// Whether everyone sees `who`'s real JID: in a channel that shows JIDs, or in one that
+    /// may, when `who` asked for it to be shown.
+    pub(crate) fn jid_public(&self, who: &BareJid) -> bool {
+        match self.config.jid_visibility {
+            Visibility::Visible => true,
+            Visibility::Hidden => false,
+            Visibility::MaybeVisible => self.preferences.get(who).is_some_and(|p| p.shows_jid()),
+        }
+    }
+
+    /// Whether `viewer` gets to see `who`'s real JID (administrators see every one).
+    pub(crate) fn shows_jid_of(&self, who: &BareJid, viewer: &BareJid) -> bool {
+        self.jid_public(who) || self.may(viewer, Level::Admins)
     }
 
     /// Who may subscribe to (and read) a node.

@@ -3,7 +3,7 @@
 //! each subscriber of the messages node from `<channel>/<participant id>`. The channel's
 //! archive is its history, queried with MAM (§7.2).
 
-use crate::channel::{Channel, Visibility};
+use crate::channel::Channel;
 use crate::service::{Mix, Request};
 use rhein_module::archive::{self, PageLimits};
 use rhein_module::{Ctx, Outbox, storage_failure};
@@ -37,17 +37,17 @@ impl Mix {
         let stanza_id = xml::random_id();
         let with_jid = reflection(&c, &id, &stanza_id, el, true);
         let without_jid = reflection(&c, &id, &stanza_id, el, false);
-        // Hidden channels archive the variant without JIDs (XEP-0404 §4.2), and only the
-        // participant id names the sender in the archive's `with`.
-        let (with, archived) = match c.config.jid_visibility {
-            Visibility::Visible => (who.to_string(), &with_jid),
-            Visibility::Hidden => (c.proxy_jid(&id), &without_jid),
+        // A sender whose JID is hidden is archived without it (XEP-0404 §4.2), and only the
+        // participant id names it in the archive's `with`.
+        let (with, archived) = match c.jid_public(&who) {
+            true => (who.to_string(), &with_jid),
+            false => (c.proxy_jid(&id), &without_jid),
         };
         let row =
             ArchiveRow { stanza_id: stanza_id.clone(), with_jid: with, ts: now_ms(), stanza: xml::to_string(archived) };
         ctx.db.archive().append(c.jid.as_str(), &row).await.map_err(storage_failure)?;
         for subscriber in c.subscribers(nodes::MESSAGES) {
-            let mut copy = if c.shows_jids_to(subscriber) { with_jid.clone() } else { without_jid.clone() };
+            let mut copy = if c.shows_jid_of(&who, subscriber) { with_jid.clone() } else { without_jid.clone() };
             xml::set_attr(&mut copy, "to", subscriber.as_str());
             out.push(copy);
         }

@@ -133,7 +133,7 @@ impl Mix {
             xml::set_attr(&mut note, "id", xml::random_id());
             note.append_child(Retract { id: retract.id.clone() }.into());
             let nick = by.as_ref().and_then(|id| c.participants[id].nick.clone());
-            let jid = c.shows_jids_to(subscriber).then(|| who.to_string());
+            let jid = c.shows_jid_of(who, subscriber).then(|| who.to_string());
             note.append_child(MessageSender { nick, jid }.into());
             out.push(note);
         }

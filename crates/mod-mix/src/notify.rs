@@ -9,7 +9,7 @@ use rhein_proto::{BareJid, Element, ns, xml};
 /// A participants node item as `viewer` may see it.
 pub(crate) fn participant_item(c: &Channel, id: &str, viewer: &BareJid) -> Option<Element> {
     let m = c.participants.get(id)?;
-    let jid = c.shows_jids_to(viewer).then(|| m.jid.to_string());
+    let jid = c.shows_jid_of(&m.jid, viewer).then(|| m.jid.to_string());
     let mut item = xml::with_attr(Element::bare("item", ns::PUBSUB), "id", id);
     item.append_child(Element::from(Participant { nick: m.nick.clone(), jid }));
     Some(item)

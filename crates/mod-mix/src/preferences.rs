@@ -72,6 +72,11 @@ impl Preferences {
         !matches!((self.jid_visibility.as_str(), mode), ("never", Visibility::Visible) | ("always", Visibility::Hidden))
     }
 
+    /// In a channel that may show JIDs, whether this participant's is shown.
+    pub(crate) fn shows_jid(&self) -> bool {
+        self.jid_visibility == "always"
+    }
+
     pub(crate) fn blocks_private_messages(&self) -> bool {
         self.private_messages == "block"
     }

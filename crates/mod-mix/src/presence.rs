@@ -2,7 +2,7 @@
 //! (their server sends it, the channel being in their roster), and the channel passes it on
 //! to presence-node subscribers from the client's encoded JID, `<id>#<channel>/<resource>`.
 
-use crate::channel::{Channel, ClientPresence, Visibility};
+use crate::channel::{Channel, ClientPresence};
 use crate::service::Mix;
 use rhein_module::{Ctx, Outbox};
 use rhein_proto::mix::{PresenceSender, nodes};
@@ -39,7 +39,7 @@ impl Mix {
         }
         let shown_resource = match c.presences.get(&client) {
             Some(known) => known.shown_resource.clone(),
-            None if c.config.jid_visibility == Visibility::Hidden => xml::random_id()[..8].to_owned(),
+            None if !c.jid_public(&client.to_bare()) => xml::random_id()[..8].to_owned(),
             None => client.resource().to_string(),
         };
         let entry = ClientPresence { presence: el.clone(), shown_resource };
@@ -73,7 +73,7 @@ pub(crate) fn view(
     if unavailable {
         xml::set_attr(&mut p, "type", "unavailable");
     }
-    let jid = c.shows_jids_to(viewer).then(|| client.to_string());
+    let jid = c.shows_jid_of(&client.to_bare(), viewer).then(|| client.to_string());
     p.append_child(PresenceSender { jid, nick: member.nick.clone() }.into());
     if !unavailable {
         let theirs = entry

@@ -234,8 +234,8 @@ pub const SUPPORTED: &[Supported] = &[
         404,
         "MIX: JID Hidden Channels",
         "0.3.1",
-        "partial",
-        "visible or hidden per channel; JID map; user preferences (JID visibility, private messages); private messages and IQs through encoded JIDs",
+        "complete",
+        "visible, hidden or maybe-visible channels; JID map; user preferences; private messages and IQs through encoded JIDs (never to an account: no vCard through the channel)",
         "crates/mod-mix/src/channel.rs",
     ),
     x(
