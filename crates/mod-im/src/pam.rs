@@ -10,6 +10,7 @@ use crate::internal;
 use crate::roster::{self, RosterLimit};
 use rhein_module::{Ctx, Flow, Interest, Iq, IqResult, Stanza};
 use rhein_proto::mix::{ClientJoin, ClientLeave, Join, Leave, RosterChannel, nodes};
+use rhein_proto::parsers::pubsub::event::{Event, Payload};
 use rhein_proto::roster::Item;
 use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, sid, xml};
 use rhein_storage::{ArchiveRow, RosterRow, Subscription, now_ms};
@@ -130,12 +131,12 @@ async fn forget_channel(ctx: &Ctx, owner: &BareJid, channel: &BareJid) -> Result
 /// Whether a channel's event retracts `participant` from its participants node: the user was
 /// removed, or the channel destroyed.
 fn removes(el: &Element, participant: &str) -> bool {
-    el.get_child("event", ns::PUBSUB_EVENT)
-        .and_then(|e| e.get_child("items", ns::PUBSUB_EVENT))
-        .filter(|items| items.attr("node") == Some(rhein_proto::mix::nodes::PARTICIPANTS))
-        .is_some_and(|items| {
-            items.children().any(|r| r.is("retract", ns::PUBSUB_EVENT) && r.attr("id") == Some(participant))
-        })
+    let event = el.get_child("event", ns::PUBSUB_EVENT).and_then(|e| Event::try_from(e.clone()).ok());
+    matches!(
+        event.map(|e| e.payload),
+        Some(Payload::Items { node, retracted, .. })
+            if node.0 == nodes::PARTICIPANTS && retracted.iter().any(|id| id.0 == participant)
+    )
 }
 
 /// Whether a message to a bare JID looks like channel traffic: a reflected message or a
