@@ -102,6 +102,11 @@ pub async fn with_caps(c: &mut rhein_testkit::TestClient, ver: &str, features: &
         Some(node.as_str()),
         "the server asks about ver"
     );
+    answer_caps_query(c, &q, ver, features).await;
+}
+
+/// Answers the server's disco#info question `q` about capabilities `ver` with `features`.
+pub async fn answer_caps_query(c: &mut rhein_testkit::TestClient, q: &Element, ver: &str, features: &[&str]) {
     let features: String = features.iter().map(|f| format!("<feature var='{f}'/>")).collect();
     c.send(&format!(
         "<iq type='result' id='{}' to='{}'><query xmlns='{}' node='https://tests#{ver}'>\

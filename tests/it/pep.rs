@@ -483,15 +483,8 @@ async fn answer_caps_queries(c: &mut TestClient, ver: &str, nodes: &[&str], n: u
     let mut askers = Vec::new();
     for _ in 0..n {
         let q = c.expect(|e| e.name() == "iq" && e.get_child("query", ns::DISCO_INFO).is_some()).await;
-        let features: String = nodes.iter().map(|n| format!("<feature var='{n}+notify'/>")).collect();
-        c.send(&format!(
-            "<iq type='result' id='{}' to='{}'><query xmlns='{}' node='https://tests#{ver}'>\
-             <identity category='client' type='pc'/>{features}</query></iq>",
-            q.attr("id").unwrap(),
-            q.attr("from").unwrap(),
-            ns::DISCO_INFO
-        ))
-        .await;
+        let notify: Vec<String> = nodes.iter().map(|n| format!("{n}+notify")).collect();
+        crate::answer_caps_query(c, &q, ver, &notify.iter().map(String::as_str).collect::<Vec<_>>()).await;
         askers.push(q.attr("from").unwrap().to_owned());
     }
     askers
