@@ -152,11 +152,7 @@ impl AdminService {
     pub fn sessions(&self, ctx: &Ctx, of: Option<&BareJid>) -> Vec<SessionInfo> {
         let accounts: Vec<BareJid> = match of {
             Some(account) => vec![account.clone()],
-            None => {
-                let mut bare: Vec<BareJid> = ctx.router.sessions_on(&ctx.host).iter().map(|j| j.to_bare()).collect();
-                bare.dedup();
-                bare
-            }
+            None => self.online_accounts(ctx),
         };
         let mut sessions: Vec<SessionInfo> = accounts
             .iter()

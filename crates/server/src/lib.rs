@@ -298,6 +298,7 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
     if let Some(path) = socket {
         let ops = control::Operations {
             router: router.clone(),
+            db: db.clone(),
             s2s: s2s.clone(),
             connections: connections.clone(),
             started: server.started,

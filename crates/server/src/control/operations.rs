@@ -14,6 +14,7 @@ use std::time::Instant;
 /// What the operations reach.
 pub(crate) struct Operations {
     pub router: Router,
+    pub db: rhein_storage::Db,
     pub s2s: Option<rhein_s2s::S2s>,
     pub connections: rhein_stream::Connections,
     pub started: Instant,
@@ -149,7 +150,6 @@ impl Operations {
         accounts.dedup();
         let sessions: Vec<_> = accounts.iter().flat_map(|a| self.router.resources(a)).collect();
         let links = self.s2s.as_ref().map(|s| s.links()).unwrap_or_default();
-        let db = self.router.ctx(&hosts[0]).db;
         Status {
             version: env!("CARGO_PKG_VERSION").into(),
             uptime_secs: self.started.elapsed().as_secs(),
@@ -161,8 +161,8 @@ impl Operations {
             s2s_outbound: links.iter().filter(|l| !l.inbound).count(),
             s2s_inbound: links.iter().filter(|l| l.inbound).count(),
             memory_bytes: resident_memory(),
-            storage_backend: db.backend().into(),
-            storage_bytes: db.size().await.ok(),
+            storage_backend: self.db.backend().into(),
+            storage_bytes: self.db.size().await.ok(),
         }
     }
 
