@@ -48,8 +48,7 @@ impl Muc {
                 None
             }
             (Some("get"), ns::DISCO_ITEMS, "query") if payload.attr("node") == Some(ns::COMMANDS) => {
-                let owner =
-                    room.affiliation(&from.to_bare()) == Affiliation::Owner || self.server_admin(ctx, from).await;
+                let owner = self.owns(ctx, &room, from).await;
                 let mut commands = self.room_commands(&room, from);
                 commands.items.extend(crate::hats::commands(&room, from, owner));
                 Some(commands.into())
@@ -59,8 +58,7 @@ impl Muc {
                 let command = rhein_module::payload::<Command>(payload.clone())?;
                 match crate::hats::is_hats_command(&command.node) {
                     true => {
-                        let owner = room.affiliation(&from.to_bare()) == Affiliation::Owner
-                            || self.server_admin(ctx, from).await;
+                        let owner = self.owns(ctx, &room, from).await;
                         Some(self.hats_command(ctx, out, &mut room, from, owner, command).await?.into())
                     }
                     false => Some(self.invite_command(ctx, &room, from, command).await?.into()),
@@ -287,6 +285,14 @@ impl Muc {
 }
 
 /// Owners only, and the host's administrators where they own every room.
+impl Muc {
+    /// Whether `from` owns the room: by affiliation, or as an administrator of the host
+    /// (`admins_own_rooms`).
+    async fn owns(&self, ctx: &Ctx, room: &Room, from: &FullJid) -> bool {
+        room.affiliation(&from.to_bare()) == Affiliation::Owner || self.server_admin(ctx, from).await
+    }
+}
+
 fn owner_only(room: &Room, from: &FullJid, server_admin: bool) -> Result<(), StanzaError> {
     match room.affiliation(&from.to_bare()) {
         Affiliation::Owner => Ok(()),
