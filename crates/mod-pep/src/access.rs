@@ -2,9 +2,10 @@
 //! pubsub engine with what the owner's roster and the node's affiliations say of the viewer,
 //! loaded once per operation.
 
+use rhein_module::pubsub::denial;
 use rhein_module::{Ctx, storage_failure};
-use rhein_proto::{BareJid, Element, StanzaError, ns};
-use rhein_pubsub::{Action, Affiliation, Denied, NodeConfig, Relation, may};
+use rhein_proto::{BareJid, StanzaError};
+use rhein_pubsub::{Action, Affiliation, NodeConfig, Relation, may};
 use rhein_storage::RosterRow;
 use std::collections::HashMap;
 
@@ -12,19 +13,6 @@ pub(crate) struct Audience {
     owner: BareJid,
     roster: HashMap<String, RosterRow>,
     affiliations: HashMap<String, Affiliation>,
-}
-
-/// The stanza error XEP-0060 §6.5.9 prescribes for a refusal.
-pub(crate) fn refusal(denied: Denied) -> StanzaError {
-    let app = |condition: &str| Element::bare(condition, ns::PUBSUB_ERRORS);
-    match denied {
-        Denied::Forbidden => StanzaError::forbidden(),
-        Denied::PresenceSubscriptionRequired => {
-            StanzaError::not_authorized().with_app(app("presence-subscription-required"))
-        }
-        Denied::NotInRosterGroup => StanzaError::not_authorized().with_app(app("not-in-roster-group")),
-        Denied::ClosedNode => StanzaError::not_allowed().with_app(app("closed-node")),
-    }
 }
 
 impl Audience {
@@ -63,6 +51,6 @@ impl Audience {
 
     /// Whether `who` may see the node's items (and so receive its notifications).
     pub(crate) fn check(&self, config: &NodeConfig, who: &BareJid) -> Result<(), StanzaError> {
-        may(config, self.affiliation(who), &self.relation(who), Action::Retrieve).map_err(refusal)
+        may(config, self.affiliation(who), &self.relation(who), Action::Retrieve).map_err(denial)
     }
 }

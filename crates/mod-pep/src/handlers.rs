@@ -1,26 +1,22 @@
 //! The `pubsub` and `pubsub#owner` IQs on an account (XEP-0060 §6–§8 as PEP uses them), read
 //! as `rhein_proto::pubsub` requests; permission checks and the work are the engine's and
-//! [`crate::service`]'s.
+//! [`crate::service`]'s, forms, errors and the items query [`rhein_module::pubsub`]'s.
 
 use crate::access::Audience;
 use crate::config::{NodeConfig, NodeForm, SendLast, is_options_form};
-use crate::service::{Pep, item_element, node_required, refusal};
+use crate::service::Pep;
+use rhein_module::pubsub::{self as shared, ItemsQuery, SubOptionsForm, node_of, pubsub_error, refusal, wrap};
 use rhein_module::{Ctx, Iq, IqResult, storage_failure};
 use rhein_proto::parsers::pubsub::{AffiliationAttribute, Subscription};
-use rhein_proto::parsers::rsm::{First, SetQuery, SetResult};
+use rhein_proto::parsers::rsm::SetQuery;
 use rhein_proto::pubsub::{self as ps, owner};
 use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, xml};
-use rhein_pubsub::{Actor, Affiliation};
-use rhein_storage::{ItemPage, ItemRow};
+use rhein_pubsub::{Actor, Affiliation, SubOptions, SubState};
+use rhein_storage::{ItemRow, new_subid};
 use std::sync::Arc;
 
 fn only_owner(from: &Jid, owner: &BareJid) -> Result<(), StanzaError> {
     if from.to_bare() == *owner { Ok(()) } else { Err(StanzaError::forbidden()) }
-}
-
-/// The node an operation names: XEP-0060 wants `<nodeid-required/>` when it names none.
-fn node_of(node: Option<String>) -> Result<String, StanzaError> {
-    node.filter(|n| !n.is_empty()).ok_or_else(node_required)
 }
 
 /// The ids of the items an operation names.
@@ -33,22 +29,22 @@ fn data_form(form: Option<Element>) -> Option<Element> {
     form.filter(|f| f.is("x", ns::DATA))
 }
 
-fn unsupported(feature: &str) -> StanzaError {
-    StanzaError::feature_not_implemented().with_app(xml::with_attr(
-        Element::bare("unsupported", ns::PUBSUB_ERRORS),
-        "feature",
-        feature,
-    ))
+/// The wire name of a subscription state.
+pub(crate) fn wire_state(state: SubState) -> Subscription {
+    match state {
+        SubState::Pending => Subscription::Pending,
+        SubState::Subscribed => Subscription::Subscribed,
+    }
 }
 
-fn pubsub_error(condition: &str) -> Element {
-    Element::bare(condition, ns::PUBSUB_ERRORS)
-}
-
-fn wrap(ns_: &str, child: Element) -> Element {
-    let mut pubsub = Element::bare("pubsub", ns_);
-    pubsub.append_child(child);
-    pubsub
+/// Whether `jid` is the requester's own address (its bare JID or one of its resources),
+/// as a subscription request must name (`invalid-jid` otherwise, §6.1.3.1).
+pub(crate) fn own_jid(from: &Jid, jid: &Jid) -> Result<(), StanzaError> {
+    if jid.to_bare() == from.to_bare() {
+        Ok(())
+    } else {
+        Err(StanzaError::bad_request().with_app(pubsub_error("invalid-jid")))
+    }
 }
 
 impl Pep {
@@ -98,43 +94,64 @@ impl Pep {
                 self.create(&ctx, &owner, &node, form.as_ref()).await?;
                 Ok(None)
             }
-            ps::Request { subscribe: Some(ps::Subscribe { node, jid }), .. } => {
-                self.subscribe(&ctx, &from, &owner, node, jid, true).await
+            ps::Request { subscribe: Some(ps::Subscribe { node, jid }), options, .. } => {
+                let mut chosen = SubOptions::default();
+                if let Some(form) = data_form(options.and_then(|o| o.form)) {
+                    chosen.apply(&form)?;
+                }
+                self.subscribe(&ctx, &from, &owner, node_of(node)?, jid, chosen).await
             }
-            ps::Request { unsubscribe: Some(ps::Unsubscribe { node, jid }), .. } => {
-                self.subscribe(&ctx, &from, &owner, node, jid, false).await
+            ps::Request { unsubscribe: Some(ps::Unsubscribe { node, jid, subid }), .. } => {
+                own_jid(&from, &jid)?;
+                let node = node_of(node)?;
+                self.nodes(&ctx, &owner).unsubscribe(&node, jid.as_str(), subid.as_deref()).await.map_err(refusal)?;
+                Ok(None)
             }
-            ps::Request { options: Some(_), .. } => Err(unsupported("subscription-options")),
+            ps::Request { options: Some(ps::Options { node, jid, subid, form }), .. } => {
+                let (node, jid) = (node_of(node)?, jid.unwrap_or_else(|| from.clone()));
+                own_jid(&from, &jid)?;
+                let form =
+                    data_form(form).ok_or_else(|| StanzaError::bad_request().with_text("options need a form"))?;
+                let service = self.nodes(&ctx, &owner);
+                let mut options =
+                    service.subscription_of(&node, jid.as_str(), subid.as_deref()).await.map_err(refusal)?.options;
+                options.apply(&form)?;
+                service.set_options(&node, jid.as_str(), subid.as_deref(), options).await.map_err(refusal)?;
+                Ok(None)
+            }
             _ => Err(StanzaError::bad_request()),
         }
     }
 
-    /// Subscribes `jid`, a JID of the requester's own, to a node, or unsubscribes it.
+    /// Subscribes `jid`, a JID of the requester's own, to a node.
     async fn subscribe(
         &self,
         ctx: &Ctx,
         from: &Jid,
         owner: &BareJid,
-        node: Option<String>,
+        node: String,
         jid: Jid,
-        on: bool,
+        options: SubOptions,
     ) -> IqResult {
-        let node = node_of(node)?;
-        if jid.to_bare() != from.to_bare() {
-            return Err(StanzaError::bad_request().with_app(pubsub_error("invalid-jid")));
-        }
+        own_jid(from, &jid)?;
         let audience = Audience::load(ctx, owner, &node).await?;
         let who = from.to_bare();
         let actor = Actor { jid: who.as_str(), relation: audience.relation(&who) };
-        let (config, changed) =
-            self.nodes(ctx, owner).subscribe(&actor, &node, jid.as_str(), on).await.map_err(refusal)?;
-        if on && changed && config.send_last_published_item != SendLast::Never {
+        let (config, subscription, new) = self
+            .nodes(ctx, owner)
+            .subscribe(&actor, &node, jid.as_str(), new_subid(), options)
+            .await
+            .map_err(refusal)?;
+        if new && config.send_last_published_item != SendLast::Never {
             self.send_last(ctx, owner, &node, &config, jid.as_str()).await?;
         }
-        let mut sub = xml::with_attr(Element::bare("subscription", ns::PUBSUB), "node", node);
-        xml::set_attr(&mut sub, "jid", jid.as_str());
-        xml::set_attr(&mut sub, "subscription", if on { "subscribed" } else { "none" });
-        Ok(on.then(|| wrap(ns::PUBSUB, sub)))
+        let answer = ps::SubscriptionOf {
+            node: Some(node),
+            jid,
+            subid: Some(subscription.subid),
+            subscription: wire_state(subscription.state),
+        };
+        Ok(Some(wrap(ns::PUBSUB, answer.into())))
     }
 
     pub(crate) async fn user_get(self: Arc<Self>, ctx: Ctx, iq: Iq<ps::Request>) -> IqResult {
@@ -142,7 +159,7 @@ impl Pep {
         match iq.payload {
             ps::Request { items: Some(items), rsm, .. } => self.items(&ctx, &from, &owner, items, rsm).await,
             ps::Request { affiliations: Some(_), .. } => {
-                let mut out = Element::bare("affiliations", ns::PUBSUB);
+                let mut out = ps::Affiliations::default();
                 for (node, _) in ctx.db.pubsub().nodes(owner.as_str()).await.map_err(storage_failure)? {
                     let affiliation = if from.to_bare() == owner {
                         Some(Affiliation::Owner)
@@ -150,36 +167,42 @@ impl Pep {
                         let all = ctx.db.pubsub().affiliations(owner.as_str(), &node).await.map_err(storage_failure)?;
                         all.into_iter().find(|(j, _)| *j == from.to_bare().as_str()).map(|(_, a)| a)
                     };
-                    if let Some(a) = affiliation {
-                        let mut el = xml::with_attr(Element::bare("affiliation", ns::PUBSUB), "node", node);
-                        xml::set_attr(&mut el, "affiliation", a.as_str());
-                        out.append_child(el);
+                    if let Some(a) = affiliation.and_then(wire_affiliation) {
+                        out.items.push(ps::AffiliationOf { node, affiliation: a });
                     }
                 }
-                Ok(Some(wrap(ns::PUBSUB, out)))
+                Ok(Some(wrap(ns::PUBSUB, out.into())))
             }
             ps::Request { subscriptions: Some(_), .. } => {
-                let mut out = Element::bare("subscriptions", ns::PUBSUB);
-                for (node, _) in ctx.db.pubsub().nodes(owner.as_str()).await.map_err(storage_failure)? {
-                    for jid in ctx.db.pubsub().subscribers(owner.as_str(), &node).await.map_err(storage_failure)? {
-                        if Jid::new(&jid).is_ok_and(|j| j.to_bare() == from.to_bare()) {
-                            let mut el = xml::with_attr(Element::bare("subscription", ns::PUBSUB), "node", &*node);
-                            xml::set_attr(&mut el, "jid", jid);
-                            xml::set_attr(&mut el, "subscription", "subscribed");
-                            out.append_child(el);
-                        }
-                    }
+                let mut out = ps::Subscriptions::default();
+                let mine = ctx.db.pubsub().subscriptions_of(owner.as_str(), from.to_bare().as_str()).await;
+                for (node, s) in mine.map_err(storage_failure)? {
+                    let Ok(jid) = Jid::new(&s.jid) else { continue };
+                    let subscription = wire_state(s.state);
+                    out.items.push(ps::SubscriptionOf { node: Some(node), jid, subid: Some(s.subid), subscription });
                 }
-                Ok(Some(wrap(ns::PUBSUB, out)))
+                Ok(Some(wrap(ns::PUBSUB, out.into())))
             }
-            ps::Request { default: Some(_), .. } | ps::Request { options: Some(_), .. } => {
-                Err(unsupported("retrieve-default-sub"))
+            ps::Request { options: Some(ps::Options { node, jid, subid, .. }), .. } => {
+                let (node, jid) = (node_of(node)?, jid.unwrap_or_else(|| from.clone()));
+                own_jid(&from, &jid)?;
+                let subscription = self
+                    .nodes(&ctx, &owner)
+                    .subscription_of(&node, jid.as_str(), subid.as_deref())
+                    .await
+                    .map_err(refusal)?;
+                Ok(Some(options_answer(node, jid, subscription.subid, &subscription.options)))
+            }
+            ps::Request { default: Some(_), .. } => {
+                let mut default = Element::bare("default", ns::PUBSUB);
+                default.append_child(SubOptionsForm::to_form(&SubOptions::default(), "form"));
+                Ok(Some(wrap(ns::PUBSUB, default)))
             }
             _ => Err(StanzaError::bad_request()),
         }
     }
 
-    /// XEP-0060 §6.5: all items, the newest `max_items`, some by id, or a page (XEP-0059).
+    /// XEP-0060 §6.5, for those the node's access model lets see it.
     async fn items(
         &self,
         ctx: &Ctx,
@@ -188,60 +211,18 @@ impl Pep {
         request: ps::Items,
         rsm: Option<SetQuery>,
     ) -> IqResult {
-        let node = node_of(request.node)?;
+        let node = node_of(request.node.clone())?;
         let config = self.existing(ctx, owner, &node).await?;
         Audience::load(ctx, owner, &node).await?.check(&config, &from.to_bare())?;
-        let limit = i64::from(self.config.max_items);
-        let ids = item_ids(&request.items);
-        let (rows, count) = if !ids.is_empty() {
-            let rows = ctx.db.pubsub().items_by_id(owner.as_str(), &node, &ids).await.map_err(storage_failure)?;
-            if rows.is_empty() {
-                return Err(StanzaError::item_not_found().with_text("no such item"));
-            }
-            (rows, None)
-        } else {
-            let max_items = request.max_items.as_deref();
-            let max = match (rsm.as_ref().and_then(|r| r.max), max_items) {
-                (Some(m), _) => i64::try_from(m).unwrap_or(i64::MAX).min(limit),
-                (None, Some(m)) => m
-                    .trim()
-                    .parse::<i64>()
-                    .map(|n| n.clamp(0, limit))
-                    .map_err(|_| StanzaError::bad_request().with_text("max_items must be a number"))?,
-                (None, None) => limit,
-            };
-            let paged = rsm.is_some();
-            let (after, before) = rsm.map(|r| (r.after, r.before)).unwrap_or_default();
-            let page = match (after, before, max_items) {
-                (Some(a), _, _) if !a.is_empty() => ItemPage::After(a, max),
-                (_, Some(b), _) if !b.is_empty() => ItemPage::Before(b, max),
-                (_, Some(_), _) | (None, None, Some(_)) => ItemPage::Last(max),
-                _ => ItemPage::First(max),
-            };
-            let (rows, count) = ctx
-                .db
-                .pubsub()
-                .items(owner.as_str(), &node, &page)
-                .await
-                .map_err(storage_failure)?
-                .ok_or_else(|| StanzaError::item_not_found().with_text("no such item to page from"))?;
-            (rows, paged.then_some(count))
+        let query = ItemsQuery {
+            service: owner.as_str(),
+            node: &node,
+            config: &config,
+            request,
+            rsm,
+            limit: self.config.max_items,
         };
-        let mut items = xml::with_attr(Element::bare("items", ns::PUBSUB), "node", node);
-        for row in &rows {
-            items.append_child(item_element(ns::PUBSUB, row, true));
-        }
-        let mut out = wrap(ns::PUBSUB, items);
-        if let Some(count) = count {
-            let bounds = rows.first().zip(rows.last());
-            let set = SetResult {
-                first: bounds.map(|(f, _)| First { index: None, item: f.id.clone() }),
-                last: bounds.map(|(_, l)| l.id.clone()),
-                count: Some(count.max(0) as usize),
-            };
-            out.append_child(set.into());
-        }
-        Ok(Some(out))
+        Ok(Some(shared::items(ctx, query).await?))
     }
 
     pub(crate) async fn owner_get(self: Arc<Self>, ctx: Ctx, iq: Iq<owner::Request>) -> IqResult {
@@ -277,13 +258,13 @@ impl Pep {
             owner::Request { subscriptions: Some(subscriptions), .. } => {
                 let node = node_of(subscriptions.node)?;
                 self.existing(&ctx, &owner, &node).await?;
-                let mut out = xml::with_attr(Element::bare("subscriptions", ns::PUBSUB_OWNER), "node", &*node);
-                for jid in ctx.db.pubsub().subscribers(owner.as_str(), &node).await.map_err(storage_failure)? {
-                    let mut el = xml::with_attr(Element::bare("subscription", ns::PUBSUB_OWNER), "jid", jid);
-                    xml::set_attr(&mut el, "subscription", "subscribed");
-                    out.append_child(el);
+                let mut out = owner::Subscriptions { node: Some(node.clone()), items: Vec::new() };
+                for s in ctx.db.pubsub().subscriptions(owner.as_str(), &node).await.map_err(storage_failure)? {
+                    let Ok(jid) = Jid::new(&s.jid) else { continue };
+                    let subscription = wire_state(s.state);
+                    out.items.push(owner::SubscriptionItem { jid, subid: Some(s.subid), subscription });
                 }
-                Ok(Some(wrap(ns::PUBSUB_OWNER, out)))
+                Ok(Some(wrap(ns::PUBSUB_OWNER, out.into())))
             }
             _ => Err(StanzaError::bad_request()),
         }
@@ -354,4 +335,27 @@ impl Pep {
             _ => Err(StanzaError::bad_request()),
         }
     }
+}
+
+/// An affiliation as XEP-0060 writes it (`none` is not listed).
+pub(crate) fn wire_affiliation(a: Affiliation) -> Option<AffiliationAttribute> {
+    Some(match a {
+        Affiliation::Owner => AffiliationAttribute::Owner,
+        Affiliation::Publisher => AffiliationAttribute::Publisher,
+        Affiliation::PublishOnly => AffiliationAttribute::PublishOnly,
+        Affiliation::Member => AffiliationAttribute::Member,
+        Affiliation::Outcast => AffiliationAttribute::Outcast,
+        Affiliation::None => return None,
+    })
+}
+
+/// `<pubsub><options node jid subid>{form}</options></pubsub>` (§6.3.2).
+pub(crate) fn options_answer(node: String, jid: Jid, subid: String, options: &SubOptions) -> Element {
+    let answer = ps::Options {
+        node: Some(node),
+        jid: Some(jid),
+        subid: Some(subid),
+        form: Some(SubOptionsForm::to_form(options, "form")),
+    };
+    wrap(ns::PUBSUB, answer.into())
 }

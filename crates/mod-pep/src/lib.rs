@@ -14,7 +14,6 @@ mod displayed;
 mod handlers;
 mod remote;
 mod service;
-mod store;
 
 use rhein_module::{Module, ModuleError, ModuleSpec, Registry, Stage, Targets};
 use rhein_proto::ns;

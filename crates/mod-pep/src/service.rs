@@ -2,11 +2,13 @@
 //! each changes storage first and then tells whoever may and wants to know.
 
 use crate::PepConfig;
-use crate::access::{self, Audience};
-use crate::config::{self, NodeConfig, NodeForm, SendLast, default_for};
-use crate::store::AccountNodes;
+use crate::access::Audience;
+use crate::config::{self, NodeConfig, NodeForm, SendLast, default_for, personal};
+use rhein_module::pubsub::{
+    Owners, StoredNodes, adapter, event_element, item_element, items_event, refusal, send_event,
+};
 use rhein_module::{Ctx, Flow, Stanza, storage_failure};
-use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, ns, xml};
+use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, ns};
 use rhein_pubsub::{Actor, Error, Event, Limits, Notice, Relation, Service, Store};
 use rhein_storage::{ItemPage, ItemRow};
 use std::collections::HashSet;
@@ -17,85 +19,9 @@ pub(crate) struct Pep {
     pub(crate) remote: crate::remote::RemoteContacts,
 }
 
-/// An `<item/>` in namespace `ns` (`pubsub` for results, `pubsub#event` for notifications).
-pub(crate) fn item_element(ns_: &str, row: &ItemRow, with_payload: bool) -> Element {
-    let mut item = xml::with_attr(Element::bare("item", ns_), "id", row.id.as_str());
-    if with_payload
-        && !row.payload.is_empty()
-        && let Ok(payload) = row.payload.parse::<Element>()
-    {
-        item.append_child(payload);
-    }
-    item
-}
-
-/// `<event><items node='…'/></event>` around `children`.
-fn items_event(node: &str, children: impl IntoIterator<Item = Element>) -> Element {
-    let mut items = xml::with_attr(Element::bare("items", ns::PUBSUB_EVENT), "node", node);
-    for c in children {
-        items.append_child(c);
-    }
-    let mut event = Element::bare("event", ns::PUBSUB_EVENT);
-    event.append_child(items);
-    event
-}
-
-/// `<event><{name} node='…'>{child}</{name}></event>`.
-fn event_of(name: &str, node: &str, child: Option<Element>) -> Element {
-    let mut inner = xml::with_attr(Element::bare(name, ns::PUBSUB_EVENT), "node", node);
-    if let Some(child) = child {
-        inner.append_child(child);
-    }
-    let mut event = Element::bare("event", ns::PUBSUB_EVENT);
-    event.append_child(inner);
-    event
-}
-
-/// The XEP-0060 §7 and §8 notification of an engine event.
-fn event_element(notice: &Notice) -> Element {
-    let (node, config) = (notice.node.as_str(), &notice.config);
-    match &notice.event {
-        Event::Published { item, .. } => {
-            items_event(node, [item_element(ns::PUBSUB_EVENT, item, config.deliver_payloads)])
-        }
-        Event::Retracted(ids) => {
-            items_event(node, ids.iter().map(|id| xml::with_attr(Element::bare("retract", ns::PUBSUB_EVENT), "id", id)))
-        }
-        Event::Purged => event_of("purge", node, None),
-        Event::Deleted { redirect } => {
-            let redirect =
-                redirect.as_ref().map(|uri| xml::with_attr(Element::bare("redirect", ns::PUBSUB_EVENT), "uri", uri));
-            event_of("delete", node, redirect)
-        }
-        Event::Configured => event_of("configuration", node, config.deliver_payloads.then(|| config.to_form("result"))),
-    }
-}
-
 /// The account acting on its own nodes.
 fn as_owner(owner: &BareJid) -> Actor<'_> {
     Actor { jid: owner.as_str(), relation: Relation::default() }
-}
-
-/// The stanza error XEP-0060 gives for an engine's refusal.
-pub(crate) fn refusal(e: Error) -> StanzaError {
-    let app = |condition: &str| Element::bare(condition, ns::PUBSUB_ERRORS);
-    match e {
-        Error::NoSuchNode => StanzaError::item_not_found().with_text("no such node"),
-        Error::NoSuchItem => StanzaError::item_not_found().with_text("no such item"),
-        Error::NodeExists => StanzaError::conflict().with_text("the node exists"),
-        Error::TooManyNodes => StanzaError::policy_violation().with_text("too many nodes"),
-        Error::NotSubscribed => StanzaError::unexpected_request().with_app(app("not-subscribed")),
-        Error::Denied(denied) => access::refusal(denied),
-        Error::Storage(_) => StanzaError::internal_server_error(),
-        Error::Adapter(e) => match e.downcast::<StanzaError>() {
-            Ok(e) => *e,
-            Err(_) => StanzaError::internal_server_error(),
-        },
-    }
-}
-
-pub(crate) fn node_required() -> StanzaError {
-    StanzaError::bad_request().with_app(Element::bare("nodeid-required", ns::PUBSUB_ERRORS))
 }
 
 impl Pep {
@@ -104,9 +30,10 @@ impl Pep {
     }
 
     /// The engine over `owner`'s nodes.
-    pub(crate) fn nodes<'a>(&self, ctx: &'a Ctx, owner: &'a BareJid) -> Service<AccountNodes<'a>> {
+    pub(crate) fn nodes<'a>(&self, ctx: &'a Ctx, owner: &'a BareJid) -> Service<StoredNodes<'a>> {
         let limits = Limits { max_nodes: self.config.max_nodes, max_items: self.config.max_items };
-        Service::new(AccountNodes { db: &ctx.db, owner }, limits)
+        let store = StoredNodes { db: &ctx.db, service: owner.as_str(), owners: Owners::Itself, read: config::stored };
+        Service::new(store, limits)
     }
 
     pub(crate) async fn node_config(
@@ -134,6 +61,7 @@ impl Pep {
         let mut config = default_for(node);
         if let Some(form) = form {
             config.apply(form)?;
+            personal(&config)?;
         }
         self.nodes(ctx, owner).create(node, &config).await.map_err(refusal)
     }
@@ -155,10 +83,13 @@ impl Pep {
                 (Some(existing), None) => Ok(existing),
                 (None, options) => {
                     let mut config = default_for(node);
-                    options.map_or(Ok(()), |options| config.apply(options)).map(|()| config)
+                    options
+                        .map_or(Ok(()), |options| config.apply(options))
+                        .and_then(|()| personal(&config))
+                        .map(|()| config)
                 }
             };
-            config.map_err(|e| Error::Adapter(Box::new(e)))
+            config.map_err(adapter)
         };
         let notice = self.nodes(ctx, owner).publish(&as_owner(owner), node, item, configured).await;
         self.notify(ctx, owner, notice.map_err(refusal)?).await
@@ -195,7 +126,7 @@ impl Pep {
         let redirect = redirect.map(str::to_owned);
         let notice = self.nodes(ctx, owner).delete(&as_owner(owner), node, redirect).await.map_err(refusal)?;
         if let Some(notice) = notice {
-            send_event(ctx, owner, &recipients, &event_element(&notice)).await;
+            send_event(ctx, owner.as_str(), &recipients, &event_element(&notice)).await;
         }
         Ok(())
     }
@@ -208,7 +139,7 @@ impl Pep {
         node: &str,
         form: &Element,
     ) -> Result<(), StanzaError> {
-        let apply = |config: &mut NodeConfig| config.apply(form).map_err(|e| Error::Adapter(Box::new(e)));
+        let apply = |config: &mut NodeConfig| config.apply(form).and_then(|()| personal(config)).map_err(adapter);
         let notice = self.nodes(ctx, owner).configure(&as_owner(owner), node, apply).await;
         self.notify(ctx, owner, notice.map_err(refusal)?).await
     }
@@ -281,7 +212,7 @@ impl Pep {
     ) -> Result<(), StanzaError> {
         let recipients = self.recipients(ctx, owner, node, config).await?;
         tracing::debug!(%owner, node, ?recipients, "pubsub notification");
-        send_event(ctx, owner, &recipients, &event).await;
+        send_event(ctx, owner.as_str(), &recipients, &event).await;
         Ok(())
     }
 
@@ -368,20 +299,8 @@ impl Pep {
         let page = ctx.db.pubsub().items(owner.as_str(), node, &ItemPage::Last(1)).await.map_err(storage_failure)?;
         if let Some(last) = page.and_then(|(rows, _)| rows.into_iter().next()) {
             let event = items_event(node, [item_element(ns::PUBSUB_EVENT, &last, config.deliver_payloads)]);
-            send_event(ctx, owner, &[to.to_owned()], &event).await;
+            send_event(ctx, owner.as_str(), &[to.to_owned()], &event).await;
         }
         Ok(())
-    }
-}
-
-/// One headline message per recipient, from the owner's bare JID (XEP-0163 §4.3.3).
-async fn send_event(ctx: &Ctx, owner: &BareJid, recipients: &[String], event: &Element) {
-    for to in recipients {
-        let mut msg = xml::with_attr(Element::bare("message", ns::CLIENT), "type", "headline");
-        xml::set_attr(&mut msg, "from", owner.as_str());
-        xml::set_attr(&mut msg, "to", to.as_str());
-        xml::set_attr(&mut msg, "id", xml::random_id());
-        msg.append_child(event.clone());
-        ctx.router.route(msg).await;
     }
 }

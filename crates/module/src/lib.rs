@@ -14,6 +14,7 @@ mod ctx;
 mod entities;
 mod iq;
 mod outbox;
+pub mod pubsub;
 mod registry;
 pub mod roster;
 mod stanza;

@@ -2,7 +2,8 @@
 //! `PubSub` has no XEP-0059 `<set/>` beside the operation, reads an absent `notify` as
 //! `false` (a node that notifies retractions must then stay silent) and requires `node` where
 //! XEP-0060 answers its absence with `<nodeid-required/>`: here `node` is optional and the
-//! service says what is missing.
+//! service says what is missing. The lists a service answers with are the same types,
+//! filled in.
 
 // The derives convert extracted text into the field's own type, String to String included.
 #![allow(clippy::useless_conversion)]
@@ -120,14 +121,23 @@ pub struct Unsubscribe {
     pub node: Option<String>,
     #[xml(attribute)]
     pub jid: Jid,
+    #[xml(attribute(default))]
+    pub subid: Option<String>,
 }
 
-/// Subscription options (XEP-0060 §6.3): recognised, to be refused as unsupported.
+/// Subscription options (XEP-0060 §6.3): asked for (no form), submitted (a form), or beside
+/// a `<subscribe/>` (subscribe and configure, §6.3.7).
 #[derive(FromXml, AsXml, Debug, Clone, PartialEq)]
 #[xml(namespace = ns::PUBSUB, name = "options")]
 pub struct Options {
     #[xml(attribute(default))]
     pub node: Option<String>,
+    #[xml(attribute(default))]
+    pub jid: Option<Jid>,
+    #[xml(attribute(default))]
+    pub subid: Option<String>,
+    #[xml(element(default))]
+    pub form: Option<Element>,
 }
 
 #[derive(FromXml, AsXml, Debug, Clone, PartialEq)]
@@ -142,18 +152,48 @@ pub struct Items {
     pub items: Vec<Item>,
 }
 
-#[derive(FromXml, AsXml, Debug, Clone, PartialEq)]
+/// Asked for (no items: the requester's affiliations, §5.7) or answered.
+#[derive(FromXml, AsXml, Debug, Clone, PartialEq, Default)]
 #[xml(namespace = ns::PUBSUB, name = "affiliations")]
 pub struct Affiliations {
     #[xml(attribute(default))]
     pub node: Option<String>,
+    #[xml(child(n = ..))]
+    pub items: Vec<AffiliationOf>,
 }
 
+/// The requester's affiliation with one node.
 #[derive(FromXml, AsXml, Debug, Clone, PartialEq)]
+#[xml(namespace = ns::PUBSUB, name = "affiliation")]
+pub struct AffiliationOf {
+    #[xml(attribute)]
+    pub node: String,
+    #[xml(attribute)]
+    pub affiliation: AffiliationAttribute,
+}
+
+/// Asked for (no items: the requester's subscriptions, §5.6) or answered.
+#[derive(FromXml, AsXml, Debug, Clone, PartialEq, Default)]
 #[xml(namespace = ns::PUBSUB, name = "subscriptions")]
 pub struct Subscriptions {
     #[xml(attribute(default))]
     pub node: Option<String>,
+    #[xml(child(n = ..))]
+    pub items: Vec<SubscriptionOf>,
+}
+
+/// A subscription as a service reports it (§6.1.2, §5.6): after subscribing, in lists.
+#[derive(FromXml, AsXml, Debug, Clone, PartialEq)]
+#[xml(namespace = ns::PUBSUB, name = "subscription")]
+pub struct SubscriptionOf {
+    #[xml(attribute(default))]
+    pub node: Option<String>,
+    #[xml(attribute)]
+    pub jid: Jid,
+    #[xml(attribute(default))]
+    pub subid: Option<String>,
+    #[xml(attribute)]
+    pub subscription: Subscription,
 }
 
 /// The default subscription options (recognised, refused as unsupported).
@@ -257,6 +297,8 @@ pub mod owner {
     pub struct SubscriptionItem {
         #[xml(attribute)]
         pub jid: Jid,
+        #[xml(attribute(default))]
+        pub subid: Option<String>,
         #[xml(attribute)]
         pub subscription: Subscription,
     }

@@ -66,7 +66,8 @@ pub struct Relation<'a> {
     pub sees_presence: bool,
     /// The owner's roster groups the actor is in.
     pub groups: &'a [String],
-    /// The actor is subscribed to the node (for the `subscribers` publish model).
+    /// The actor's subscription to the node is approved (for the `subscribers` publish model
+    /// and the `authorize` access model).
     pub subscribed: bool,
 }
 
@@ -82,6 +83,8 @@ pub enum Denied {
     NotInRosterGroup,
     /// The `whitelist` access model, and the actor is not on it.
     ClosedNode,
+    /// The `authorize` access model, and the actor's subscription is not approved (yet).
+    NotSubscribed,
 }
 
 /// What an affiliation allows on its own, whatever the node's models: `Some(true)` allowed,
@@ -125,6 +128,9 @@ pub fn may(
             AccessModel::Roster if relation.groups.iter().any(|g| config.roster_groups_allowed.contains(g)) => Ok(()),
             AccessModel::Roster => Err(Denied::NotInRosterGroup),
             AccessModel::Whitelist => Err(Denied::ClosedNode),
+            // Asking is allowed; the subscription stays pending until an owner approves it.
+            AccessModel::Authorize if action == Action::Subscribe || relation.subscribed => Ok(()),
+            AccessModel::Authorize => Err(Denied::NotSubscribed),
         },
     }
 }
@@ -148,7 +154,13 @@ mod tests {
     #[test]
     fn the_owner_may_do_everything_and_an_outcast_nothing() {
         let friends = ["Friends".to_owned()];
-        for access in [AccessModel::Open, AccessModel::Presence, AccessModel::Roster, AccessModel::Whitelist] {
+        for access in [
+            AccessModel::Open,
+            AccessModel::Presence,
+            AccessModel::Roster,
+            AccessModel::Whitelist,
+            AccessModel::Authorize,
+        ] {
             let friend = Relation { sees_presence: true, groups: &friends, subscribed: true };
             for action in ALL {
                 assert_eq!(may(&node(access), Affiliation::Owner, &stranger(), action), Ok(()));
@@ -191,6 +203,10 @@ mod tests {
         assert_eq!(may(&node(AccessModel::Roster), none, &friend, Retrieve), Ok(()));
         assert_eq!(may(&node(AccessModel::Roster), none, &contact, Retrieve), Err(Denied::NotInRosterGroup));
         assert_eq!(may(&node(AccessModel::Whitelist), none, &contact, Retrieve), Err(Denied::ClosedNode));
+        let approved = Relation { subscribed: true, ..Default::default() };
+        assert_eq!(may(&node(AccessModel::Authorize), none, &stranger(), Subscribe), Ok(()));
+        assert_eq!(may(&node(AccessModel::Authorize), none, &stranger(), Retrieve), Err(Denied::NotSubscribed));
+        assert_eq!(may(&node(AccessModel::Authorize), none, &approved, Retrieve), Ok(()));
     }
 
     /// XEP-0060 §16.4.4: the publish model decides for those whose affiliation does not.

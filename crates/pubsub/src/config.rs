@@ -15,6 +15,17 @@ pub enum AccessModel {
     Roster,
     /// Only those affiliated (member and above).
     Whitelist,
+    /// Subscribers an owner approved (§4.5: subscriptions are pending until then).
+    Authorize,
+}
+
+/// What kind of message carries notifications (`pubsub#notification_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum NotificationType {
+    #[default]
+    Headline,
+    Normal,
 }
 
 /// Who may publish (XEP-0060 §16.4.4 `pubsub#publish_model`).
@@ -59,6 +70,9 @@ pub struct NodeConfig {
     pub deliver_payloads: bool,
     pub deliver_notifications: bool,
     pub payload_type: String,
+    pub notification_type: NotificationType,
+    /// `pubsub#item_expire`: seconds after which an item is gone; `None`: never.
+    pub item_expire: Option<u64>,
 }
 
 /// `max_items` of a node created without one.
@@ -80,6 +94,8 @@ impl Default for NodeConfig {
             deliver_payloads: true,
             deliver_notifications: true,
             payload_type: String::new(),
+            notification_type: NotificationType::Headline,
+            item_expire: None,
         }
     }
 }

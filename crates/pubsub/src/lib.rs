@@ -1,7 +1,7 @@
 //! The publish-subscribe engine (XEP-0060 semantics, no XMPP inside; Prosody's
 //! util/pubsub.lua is the model): what a node's configuration is, what each affiliation may
 //! do, and how a node's access and publish models admit everyone else. The XMPP services
-//! (PEP today; MIX and a generic pubsub service next) are adapters: they parse requests, call
+//! (PEP, MIX and the generic service at `pubsub.HOST`) are adapters: they parse requests, call
 //! a [`Service`]'s operations over their [`Store`], send the [`Notice`]s the operations return
 //! to whoever may receive them, and turn [`Error`]s into stanza errors.
 //!
@@ -11,7 +11,9 @@
 mod access;
 mod config;
 mod service;
+mod subscription;
 
 pub use access::{Action, Affiliation, Denied, Relation, may};
-pub use config::{AccessModel, DEFAULT_MAX_ITEMS, NodeConfig, PublishModel, SendLast};
+pub use config::{AccessModel, DEFAULT_MAX_ITEMS, NodeConfig, NotificationType, PublishModel, SendLast};
 pub use service::{Actor, Error, Event, Failure, Item, Limits, Notice, Service, Store};
+pub use subscription::{SubOptions, SubState, Subscription};

@@ -5,7 +5,8 @@
 //! asks the roster and the clients' capabilities).
 
 use crate::access::{Action, Affiliation, Denied, Relation, may};
-use crate::config::NodeConfig;
+use crate::config::{AccessModel, NodeConfig};
+use crate::subscription::{SubOptions, SubState, Subscription};
 use std::future::Future;
 
 /// An item as the engine keeps it. The payload is opaque here (serialised XML for XMPP).
@@ -55,8 +56,16 @@ pub trait Store: Send + Sync {
     fn delete(&self, node: &str) -> impl Future<Output = Result<(), Failure>> + Send;
     /// `who`'s affiliation with the node (the service's owner owns every node).
     fn affiliation(&self, node: &str, who: &str) -> impl Future<Output = Result<Affiliation, Failure>> + Send;
-    /// `false` when nothing changed (already subscribed, or not subscribed).
-    fn set_subscription(&self, node: &str, jid: &str, on: bool) -> impl Future<Output = Result<bool, Failure>> + Send;
+    fn subscription(&self, node: &str, jid: &str)
+    -> impl Future<Output = Result<Option<Subscription>, Failure>> + Send;
+    /// Stores a subscription, replacing the JID's previous one.
+    fn put_subscription(
+        &self,
+        node: &str,
+        subscription: &Subscription,
+    ) -> impl Future<Output = Result<(), Failure>> + Send;
+    /// `false` when the JID was not subscribed.
+    fn unsubscribe(&self, node: &str, jid: &str) -> impl Future<Output = Result<bool, Failure>> + Send;
 }
 
 /// Why an operation did not happen.
@@ -66,8 +75,10 @@ pub enum Error {
     NoSuchItem,
     NodeExists,
     TooManyNodes,
-    /// Unsubscribing what one is not subscribed to.
+    /// Unsubscribing (or configuring, or approving) a subscription that does not exist.
     NotSubscribed,
+    /// A subscription id that is not the subscription's.
+    InvalidSubid,
     Denied(Denied),
     Storage(Failure),
     /// The adapter's own refusal (a form that does not apply, a precondition not met),
@@ -241,24 +252,80 @@ impl<S: Store> Service<S> {
         Ok(config.notify_config.then(|| notice(node, config, Event::Configured)))
     }
 
-    /// Subscribes `jid` (the actor's own address, or one of its resources) or unsubscribes
-    /// it; the node's configuration, and whether anything changed.
+    /// Subscribes `jid` (the actor's own address, or one of its resources) with `subid` and
+    /// `options`: on an `authorize` node the subscription of someone not affiliated waits for
+    /// an owner. An existing subscription is kept as it is. The node's configuration, the
+    /// subscription, and whether it is new.
     pub async fn subscribe(
         &self,
         actor: &Actor<'_>,
         node: &str,
         jid: &str,
-        on: bool,
-    ) -> Result<(NodeConfig, bool), Error> {
+        subid: String,
+        options: SubOptions,
+    ) -> Result<(NodeConfig, Subscription, bool), Error> {
         let config = self.store.config(node).await?.ok_or(Error::NoSuchNode)?;
-        if on {
-            self.check(actor, node, &config, Action::Subscribe).await?;
+        let affiliation = self.store.affiliation(node, actor.jid).await?;
+        may(&config, affiliation, &actor.relation, Action::Subscribe)?;
+        if let Some(existing) = self.store.subscription(node, jid).await? {
+            return Ok((config, existing, false));
         }
-        let changed = self.store.set_subscription(node, jid, on).await?;
-        if !on && !changed {
-            return Err(Error::NotSubscribed);
+        let approved = config.access_model != AccessModel::Authorize || affiliation != Affiliation::None;
+        let state = if approved { SubState::Subscribed } else { SubState::Pending };
+        let subscription = Subscription { jid: jid.to_owned(), subid, state, options };
+        self.store.put_subscription(node, &subscription).await?;
+        Ok((config, subscription, true))
+    }
+
+    /// `jid`'s subscription, checked against the `subid` the request quoted (if it quoted one).
+    pub async fn subscription_of(&self, node: &str, jid: &str, subid: Option<&str>) -> Result<Subscription, Error> {
+        self.store.config(node).await?.ok_or(Error::NoSuchNode)?;
+        let existing = self.store.subscription(node, jid).await?.ok_or(Error::NotSubscribed)?;
+        match subid {
+            Some(subid) if !subid.is_empty() && subid != existing.subid => Err(Error::InvalidSubid),
+            _ => Ok(existing),
         }
-        Ok((config, changed))
+    }
+
+    /// Ends `jid`'s subscription (who may is the adapter's call: the subscriber or an owner).
+    pub async fn unsubscribe(&self, node: &str, jid: &str, subid: Option<&str>) -> Result<(), Error> {
+        self.subscription_of(node, jid, subid).await?;
+        self.store.unsubscribe(node, jid).await?;
+        Ok(())
+    }
+
+    /// Replaces the options of `jid`'s subscription.
+    pub async fn set_options(
+        &self,
+        node: &str,
+        jid: &str,
+        subid: Option<&str>,
+        options: SubOptions,
+    ) -> Result<Subscription, Error> {
+        let subscription = Subscription { options, ..self.subscription_of(node, jid, subid).await? };
+        self.store.put_subscription(node, &subscription).await?;
+        Ok(subscription)
+    }
+
+    /// An owner approves (`allow`) or denies a pending subscription (§8.6); the subscription
+    /// approved, `None` when denied.
+    pub async fn decide(
+        &self,
+        actor: &Actor<'_>,
+        node: &str,
+        jid: &str,
+        allow: bool,
+    ) -> Result<Option<Subscription>, Error> {
+        self.node_for(actor, node, Action::Manage).await?;
+        let pending = self.store.subscription(node, jid).await?.filter(|s| s.state == SubState::Pending);
+        let pending = pending.ok_or(Error::NotSubscribed)?;
+        if !allow {
+            self.store.unsubscribe(node, jid).await?;
+            return Ok(None);
+        }
+        let approved = Subscription { state: SubState::Subscribed, ..pending };
+        self.store.put_subscription(node, &approved).await?;
+        Ok(Some(approved))
     }
 }
 
@@ -270,7 +337,7 @@ fn notice(node: &str, config: NodeConfig, event: Event) -> Notice {
 mod tests {
     use super::*;
     use crate::config::AccessModel;
-    use std::collections::{BTreeMap, HashMap, HashSet};
+    use std::collections::{BTreeMap, HashMap};
     use std::sync::Mutex;
 
     type Node = (NodeConfig, BTreeMap<String, Item>);
@@ -281,7 +348,7 @@ mod tests {
         owner: String,
         nodes: Mutex<HashMap<String, Node>>,
         affiliations: Mutex<HashMap<(String, String), Affiliation>>,
-        subscriptions: Mutex<HashSet<(String, String)>>,
+        subscriptions: Mutex<HashMap<(String, String), Subscription>>,
     }
 
     impl Store for Memory {
@@ -340,10 +407,16 @@ mod tests {
             }
             Ok(self.affiliations.lock().unwrap().get(&(node.into(), who.into())).copied().unwrap_or_default())
         }
-        async fn set_subscription(&self, node: &str, jid: &str, on: bool) -> Result<bool, Failure> {
-            let mut subs = self.subscriptions.lock().unwrap();
-            let key = (node.to_owned(), jid.to_owned());
-            Ok(if on { subs.insert(key) } else { subs.remove(&key) })
+        async fn subscription(&self, node: &str, jid: &str) -> Result<Option<Subscription>, Failure> {
+            Ok(self.subscriptions.lock().unwrap().get(&(node.to_owned(), jid.to_owned())).cloned())
+        }
+        async fn put_subscription(&self, node: &str, subscription: &Subscription) -> Result<(), Failure> {
+            let key = (node.to_owned(), subscription.jid.clone());
+            self.subscriptions.lock().unwrap().insert(key, subscription.clone());
+            Ok(())
+        }
+        async fn unsubscribe(&self, node: &str, jid: &str) -> Result<bool, Failure> {
+            Ok(self.subscriptions.lock().unwrap().remove(&(node.to_owned(), jid.to_owned())).is_some())
         }
     }
 
@@ -390,19 +463,57 @@ mod tests {
         assert!(matches!(s.node_for(&stranger(), "n", Action::Retrieve).await, Err(Error::Denied(Denied::Forbidden))));
     }
 
+    fn subscribe<'a>(
+        s: &'a Service<Memory>,
+        actor: &'a Actor<'a>,
+        jid: &'a str,
+    ) -> impl Future<Output = Result<(NodeConfig, Subscription, bool), Error>> + 'a {
+        s.subscribe(actor, "n", jid, format!("sub-{jid}"), SubOptions::default())
+    }
+
     #[tokio::test]
     async fn the_access_model_decides_who_may_subscribe() {
         let s = service();
         s.publish(&owner(), "n", item("1"), as_is).await.unwrap();
-        let refused = s.subscribe(&stranger(), "n", "stranger@y", true).await;
+        let refused = subscribe(&s, &stranger(), "stranger@y").await;
         assert!(matches!(refused, Err(Error::Denied(Denied::PresenceSubscriptionRequired))));
         let contact = Actor { jid: "friend@y", relation: Relation { sees_presence: true, ..Default::default() } };
-        let (_, changed) = s.subscribe(&contact, "n", "friend@y/phone", true).await.unwrap();
-        assert!(changed);
-        let (_, again) = s.subscribe(&contact, "n", "friend@y/phone", true).await.unwrap();
-        assert!(!again);
-        s.subscribe(&contact, "n", "friend@y/phone", false).await.unwrap();
-        assert!(matches!(s.subscribe(&contact, "n", "friend@y/phone", false).await, Err(Error::NotSubscribed)));
+        let (_, sub, new) = subscribe(&s, &contact, "friend@y/phone").await.unwrap();
+        assert!(new);
+        assert_eq!((sub.state, sub.subid.as_str()), (SubState::Subscribed, "sub-friend@y/phone"));
+        let (_, again, new) =
+            s.subscribe(&contact, "n", "friend@y/phone", "other".into(), SubOptions::default()).await.unwrap();
+        assert_eq!((again.subid.as_str(), new), ("sub-friend@y/phone", false));
+        assert!(matches!(s.unsubscribe("n", "friend@y/phone", Some("other")).await, Err(Error::InvalidSubid)));
+        s.unsubscribe("n", "friend@y/phone", None).await.unwrap();
+        assert!(matches!(s.unsubscribe("n", "friend@y/phone", None).await, Err(Error::NotSubscribed)));
+    }
+
+    #[tokio::test]
+    async fn authorize_nodes_hold_subscriptions_until_an_owner_decides() {
+        let s = service();
+        let authorize = |_| Ok(NodeConfig { access_model: AccessModel::Authorize, ..Default::default() });
+        s.publish(&owner(), "n", item("1"), authorize).await.unwrap();
+        let (_, sub, _) = subscribe(&s, &stranger(), "stranger@y").await.unwrap();
+        assert_eq!(sub.state, SubState::Pending);
+        // A pending subscriber does not see items; only an owner decides.
+        assert!(matches!(
+            s.node_for(&stranger(), "n", Action::Retrieve).await,
+            Err(Error::Denied(Denied::NotSubscribed))
+        ));
+        assert!(matches!(s.decide(&stranger(), "n", "stranger@y", true).await, Err(Error::Denied(_))));
+        let approved = s.decide(&owner(), "n", "stranger@y", true).await.unwrap().unwrap();
+        assert_eq!(approved.state, SubState::Subscribed);
+        assert!(matches!(s.decide(&owner(), "n", "stranger@y", true).await, Err(Error::NotSubscribed)));
+        // Denied, the request is gone.
+        let other = Actor { jid: "other@y", relation: Relation::default() };
+        subscribe(&s, &other, "other@y").await.unwrap();
+        assert_eq!(s.decide(&owner(), "n", "other@y", false).await.unwrap(), None);
+        assert!(s.store.subscription("n", "other@y").await.unwrap().is_none());
+        // Options change what is delivered, not the subscription.
+        let quiet = SubOptions { deliver: false, ..Default::default() };
+        let changed = s.set_options("n", "stranger@y", None, quiet.clone()).await.unwrap();
+        assert_eq!((changed.options, changed.state), (quiet, SubState::Subscribed));
     }
 
     #[tokio::test]

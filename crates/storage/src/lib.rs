@@ -58,7 +58,7 @@ pub use fast::FastTokens;
 pub use invites::{FIRST_ADMIN, Invite, InviteKind, Invites, NewInvite, NotRegistered, Refused};
 pub use muc::{AffiliationRow, Muc, RoomAffiliation, RoomPushRow, RoomRow};
 pub use offline::{Offline, OfflineMessage};
-pub use pubsub::{ItemPage, ItemRow, Pubsub};
+pub use pubsub::{ItemPage, ItemRow, Pubsub, new_subid};
 pub use push::{PushRegistration, PushRegistrations};
 pub use roster::{LastActivity, Roster, RosterItems, RosterRow, Subscription, SubscriptionRequests};
 pub use upload::{SlotRow, Uploads};

@@ -4,7 +4,7 @@
 
 use crate::db::{BeginWrite, on_pool};
 use crate::{Db, StorageError};
-use rhein_pubsub::Affiliation;
+use rhein_pubsub::{Affiliation, SubOptions, SubState, Subscription};
 
 /// One stored item: the engine's [`rhein_pubsub::Item`]. `payload` is the serialized child
 /// of `<item/>` (empty when there is none).
@@ -258,24 +258,97 @@ impl Pubsub<'_> {
         Ok(())
     }
 
-    /// JIDs explicitly subscribed to a node.
+    /// JIDs explicitly subscribed to a node (approved subscriptions only).
     pub async fn subscribers(&self, owner: &str, node: &str) -> Result<Vec<String>, StorageError> {
-        const SQL: &str = "SELECT jid FROM pubsub_subscription WHERE owner = $1 AND node = $2 ORDER BY jid";
+        const SQL: &str = "SELECT jid FROM pubsub_subscription WHERE owner = $1 AND node = $2 \
+            AND state = 'subscribed' ORDER BY jid";
         let rows: Vec<(String,)> =
             on_pool!(self.db, |p| sqlx::query_as(SQL).bind(owner).bind(node).fetch_all(p).await)?;
         Ok(rows.into_iter().map(|(j,)| j).collect())
     }
 
-    /// Subscribes (`true`) or unsubscribes a JID; whether anything changed.
-    pub async fn set_subscription(&self, owner: &str, node: &str, jid: &str, on: bool) -> Result<bool, StorageError> {
-        let sql = if on {
-            "INSERT INTO pubsub_subscription (owner, node, jid) VALUES ($1, $2, $3) \
-                ON CONFLICT (owner, node, jid) DO NOTHING"
-        } else {
-            "DELETE FROM pubsub_subscription WHERE owner = $1 AND node = $2 AND jid = $3"
-        };
-        Ok(self.on_node(sql, owner, node, &[jid]).await? == 1)
+    /// Every subscription to a node, pending ones included, by JID.
+    pub async fn subscriptions(&self, owner: &str, node: &str) -> Result<Vec<Subscription>, StorageError> {
+        const SQL: &str = "SELECT jid, subid, state, options FROM pubsub_subscription \
+            WHERE owner = $1 AND node = $2 ORDER BY jid";
+        let rows: Vec<SubscriptionCols> =
+            on_pool!(self.db, |p| sqlx::query_as(SQL).bind(owner).bind(node).fetch_all(p).await)?;
+        rows.into_iter().map(subscription).collect()
     }
+
+    /// One JID's subscription to a node.
+    pub async fn subscription(&self, owner: &str, node: &str, jid: &str) -> Result<Option<Subscription>, StorageError> {
+        const SQL: &str = "SELECT jid, subid, state, options FROM pubsub_subscription \
+            WHERE owner = $1 AND node = $2 AND jid = $3";
+        let row: Option<SubscriptionCols> =
+            on_pool!(self.db, |p| sqlx::query_as(SQL).bind(owner).bind(node).bind(jid).fetch_optional(p).await)?;
+        row.map(subscription).transpose()
+    }
+
+    /// The subscriptions of `bare` and its resources to any of `owner`'s nodes, with the node.
+    pub async fn subscriptions_of(&self, owner: &str, bare: &str) -> Result<Vec<(String, Subscription)>, StorageError> {
+        const SQL: &str = "SELECT node, jid, subid, state, options FROM pubsub_subscription \
+            WHERE owner = $1 AND (jid = $2 OR (jid >= $3 AND jid < $4)) ORDER BY node, jid";
+        // `bare/` up to `bare0` ('0' follows '/'): the full JIDs of `bare`, by index range.
+        let (from, to) = (format!("{bare}/"), format!("{bare}0"));
+        let rows: Vec<(String, String, String, String, String)> =
+            on_pool!(self.db, |p| sqlx::query_as(SQL).bind(owner).bind(bare).bind(&from).bind(&to).fetch_all(p).await)?;
+        rows.into_iter()
+            .map(|(node, jid, subid, state, options)| Ok((node, subscription((jid, subid, state, options))?)))
+            .collect()
+    }
+
+    /// Stores a subscription, replacing the JID's previous one.
+    pub async fn put_subscription(&self, owner: &str, node: &str, s: &Subscription) -> Result<(), StorageError> {
+        const SQL: &str = "INSERT INTO pubsub_subscription (owner, node, jid, subid, state, options) \
+            VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (owner, node, jid) DO UPDATE SET \
+            subid = excluded.subid, state = excluded.state, options = excluded.options";
+        let options = s.options.to_json();
+        self.on_node(SQL, owner, node, &[&s.jid, &s.subid, s.state.as_str(), &options]).await.map(drop)
+    }
+
+    /// Ends a JID's subscription; `false` if it had none.
+    pub async fn unsubscribe(&self, owner: &str, node: &str, jid: &str) -> Result<bool, StorageError> {
+        const SQL: &str = "DELETE FROM pubsub_subscription WHERE owner = $1 AND node = $2 AND jid = $3";
+        Ok(self.on_node(SQL, owner, node, &[jid]).await? == 1)
+    }
+
+    /// Subscribes (`true`, with default options) or unsubscribes a JID; whether anything
+    /// changed.
+    pub async fn set_subscription(&self, owner: &str, node: &str, jid: &str, on: bool) -> Result<bool, StorageError> {
+        if !on {
+            return self.unsubscribe(owner, node, jid).await;
+        }
+        const SQL: &str = "INSERT INTO pubsub_subscription (owner, node, jid, subid, state, options) \
+            VALUES ($1, $2, $3, $4, 'subscribed', '{}') ON CONFLICT (owner, node, jid) DO NOTHING";
+        Ok(self.on_node(SQL, owner, node, &[jid, &new_subid()]).await? == 1)
+    }
+
+    /// Drops the items of a node published before `before` (milliseconds since the epoch):
+    /// `pubsub#item_expire`.
+    pub async fn expire(&self, owner: &str, node: &str, before: i64) -> Result<u64, StorageError> {
+        const SQL: &str = "DELETE FROM pubsub_item WHERE owner = $1 AND node = $2 AND published_at < $3";
+        Ok(on_pool!(write: self.db, |p| sqlx::query(SQL)
+            .bind(owner)
+            .bind(node)
+            .bind(before)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?)
+    }
+}
+
+/// A fresh subscription id: 64 random bits in hex.
+pub fn new_subid() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+type SubscriptionCols = (String, String, String, String);
+
+fn subscription((jid, subid, state, options): SubscriptionCols) -> Result<Subscription, StorageError> {
+    let state =
+        SubState::parse(&state).ok_or_else(|| StorageError::Corrupt(format!("pubsub subscription state {state:?}")))?;
+    Ok(Subscription { jid, subid, state, options: SubOptions::from_json(&options) })
 }
 
 /// Creates a node unless it exists.
@@ -344,5 +417,33 @@ mod tests {
         assert!(ps.create("o@x", "n", "{}").await.unwrap());
         assert!(ps.affiliations("o@x", "n").await.unwrap().is_empty());
         assert!(ps.subscribers("o@x", "n").await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn subscriptions_keep_their_state_id_and_options() {
+        let db = Db::connect("sqlite::memory:").await.unwrap();
+        let ps = db.pubsub();
+        ps.create("svc", "n", "{}").await.unwrap();
+        ps.create("svc", "m", "{}").await.unwrap();
+        let pending = Subscription {
+            jid: "a@x/r".into(),
+            subid: "s1".into(),
+            state: SubState::Pending,
+            options: SubOptions { include_body: true, ..Default::default() },
+        };
+        ps.put_subscription("svc", "n", &pending).await.unwrap();
+        assert!(ps.set_subscription("svc", "m", "a@x", true).await.unwrap());
+        assert!(ps.set_subscription("svc", "m", "ab@x", true).await.unwrap());
+        assert_eq!(ps.subscription("svc", "n", "a@x/r").await.unwrap(), Some(pending.clone()));
+        // Pending subscribers are not notified.
+        assert!(ps.subscribers("svc", "n").await.unwrap().is_empty());
+        let mine: Vec<(String, String)> =
+            ps.subscriptions_of("svc", "a@x").await.unwrap().into_iter().map(|(n, s)| (n, s.jid)).collect();
+        assert_eq!(mine, vec![("m".into(), "a@x".into()), ("n".into(), "a@x/r".into())]);
+        let approved = Subscription { state: SubState::Subscribed, ..pending };
+        ps.put_subscription("svc", "n", &approved).await.unwrap();
+        assert_eq!(ps.subscriptions("svc", "n").await.unwrap(), vec![approved]);
+        assert!(ps.unsubscribe("svc", "n", "a@x/r").await.unwrap());
+        assert!(!ps.unsubscribe("svc", "n", "a@x/r").await.unwrap());
     }
 }
