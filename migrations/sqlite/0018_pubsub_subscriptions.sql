@@ -5,5 +5,7 @@ ALTER TABLE pubsub_subscription ADD COLUMN state TEXT NOT NULL DEFAULT 'subscrib
 ALTER TABLE pubsub_subscription ADD COLUMN options TEXT NOT NULL DEFAULT '{}';
 UPDATE pubsub_subscription SET subid = lower(hex(randomblob(8)));
 
--- A subscriber's subscriptions across a service's nodes (XEP-0060 §5.6).
+-- A subscriber's subscriptions and an entity's affiliations across a service's nodes
+-- (XEP-0060 §5.6, §5.7).
 CREATE INDEX pubsub_subscription_jid ON pubsub_subscription (owner, jid);
+CREATE INDEX pubsub_affiliation_jid ON pubsub_affiliation (owner, jid);

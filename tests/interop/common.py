@@ -88,3 +88,60 @@ def run(main, binary, name, limit=60):
         print(f"not ok - {type(e).__name__}: {e}")
         sys.exit(1)
     print(f"{name}: all checks passed")
+
+
+@contextlib.contextmanager
+def prosody_server(config, domain, users, c2s):
+    """Runs a private Prosody (Debian's package) for `domain` with a self-signed certificate.
+    `config(work)` gives its configuration beyond where it keeps things, with `work` its
+    directory (data, certificate `cert.pem` and `key.pem`, log); `users` (name, password) are registered first; yields once `c2s` accepts."""
+    import os
+    import shutil
+    import socket
+    import tempfile
+    import time
+
+    work = tempfile.mkdtemp(prefix="rhein-prosody-")
+    os.makedirs(f"{work}/data", exist_ok=True)
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", f"{work}/key.pem", "-out", f"{work}/cert.pem", "-days", "2", "-subj", f"/CN={domain}",
+         "-addext", f"subjectAltName=DNS:{domain}"],
+        check=True, capture_output=True)
+    with open(f"{work}/prosody.cfg.lua", "w") as f:
+        f.write(f'run_as_root = true\ndaemonize = false\npidfile = "{work}/prosody.pid"\n')
+        f.write(f'data_path = "{work}/data"\nlog = {{ debug = "{work}/prosody.log" }}\n')
+        f.write(config(work))
+    cfg = ["--config", f"{work}/prosody.cfg.lua"]
+    for name, password in users:
+        subprocess.run(["prosodyctl", *cfg, "register", name, domain, password], check=True, capture_output=True)
+    proc = subprocess.Popen(["prosody", *cfg], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 15
+        while True:
+            try:
+                socket.create_connection(c2s, timeout=0.5).close()
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise AssertionError(f"Prosody did not start; see {work}/prosody.log") from None
+                time.sleep(0.1)
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def prosody_wanted(script):
+    """Whether Prosody is here to test against (RHEIN_REQUIRE_PROSODY: it must be)."""
+    import os
+    import shutil
+
+    if shutil.which("prosody") is not None or os.environ.get("RHEIN_REQUIRE_PROSODY"):
+        return True
+    print(f"{script}: Prosody part skipped, Prosody is not installed")
+    return False

@@ -13,14 +13,9 @@ Prosody is not installed and RHEIN_REQUIRE_PROSODY is unset.
 
 import asyncio
 import os
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
-import time
 
-from common import Client, check, ephemeral_server, run, wait_for
+from common import Client, check, ephemeral_server, prosody_server, prosody_wanted, run, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # Addresses of their own and unusual ports, so a system-wide server cannot be in the way.
@@ -31,10 +26,6 @@ PROSODY_S2S = ("127.0.0.6", 25269)
 
 def prosody_config(work):
     return f"""
-run_as_root = true
-daemonize = false
-pidfile = "{work}/prosody.pid"
-data_path = "{work}/data"
 plugin_paths = {{ "{HERE}/prosody" }}
 modules_enabled = {{ "roster", "saslauth", "tls", "dialback", "s2s_bidi", "disco", "ping", "presence", "message", "pinned_routes" }}
 modules_disabled = {{ "offline" }}
@@ -51,41 +42,15 @@ c2s_require_encryption = true
 authentication = "internal_hashed"
 storage = "internal"
 pinned_routes = {{ ["rhein.test"] = {{ "{RHEIN_S2S[0]}", {RHEIN_S2S[1]} }} }}
-log = {{ debug = "{work}/prosody.log" }}
 VirtualHost "prosody.test"
     ssl = {{ certificate = "{work}/cert.pem", key = "{work}/key.pem" }}
 """
 
 
-def start_prosody(work):
-    os.makedirs(f"{work}/data", exist_ok=True)
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-         "-keyout", f"{work}/key.pem", "-out", f"{work}/cert.pem", "-days", "2", "-subj", "/CN=prosody.test",
-         "-addext", "subjectAltName=DNS:prosody.test"],
-        check=True, capture_output=True)
-    with open(f"{work}/prosody.cfg.lua", "w") as f:
-        f.write(prosody_config(work))
-    cfg = ["--config", f"{work}/prosody.cfg.lua"]
-    subprocess.run(["prosodyctl", *cfg, "register", "pat", "prosody.test", "secret"], check=True, capture_output=True)
-    proc = subprocess.Popen(["prosody", *cfg], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 15
-    while time.time() < deadline:
-        try:
-            socket.create_connection(PROSODY_C2S, timeout=0.5).close()
-            return proc
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("Prosody did not start; see " + f"{work}/prosody.log")
-
-
 async def main(binary):
-    work = tempfile.mkdtemp(prefix="rhein-prosody-")
-    prosody = start_prosody(work)
     args = ["--domain", "rhein.test", "--s2s", f"{RHEIN_S2S[0]}:{RHEIN_S2S[1]}",
             "--s2s-route", f"prosody.test={PROSODY_S2S[0]}:{PROSODY_S2S[1]}"]
-    try:
+    with prosody_server(prosody_config, "prosody.test", [("pat", "secret")], PROSODY_C2S):
         with ephemeral_server(binary, [("rita", "secret")], args) as (host, port, domain):
             rita = Client(f"rita@{domain}/py", "secret", ())
             pat = Client("pat@prosody.test/py", "secret", ())
@@ -124,17 +89,9 @@ async def main(binary):
                 "Rhein's user sees Prosody's user leave",
             )
             rita.disconnect()
-    finally:
-        prosody.terminate()
-        try:
-            prosody.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            prosody.kill()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    if shutil.which("prosody") is None and not os.environ.get("RHEIN_REQUIRE_PROSODY"):
-        print("slixmpp_prosody_s2s: skipped, Prosody is not installed")
+    if not prosody_wanted("slixmpp_prosody_s2s"):
         sys.exit(0)
     run(main, sys.argv[1], "slixmpp_prosody_s2s", limit=90)

@@ -66,7 +66,7 @@ async fn a_component_receives_its_domain_and_sends_from_it() {
         items.get_child("query", ns::DISCO_ITEMS).unwrap().children().filter_map(|i| i.attr("jid")).collect();
     assert_eq!(
         jids,
-        ["channels.localhost", "conference.localhost", "echo.localhost", "upload.localhost"],
+        ["channels.localhost", "conference.localhost", "echo.localhost", "pubsub.localhost", "upload.localhost"],
         "services and the component"
     );
 }

@@ -18,6 +18,7 @@ mod mix;
 mod muc;
 mod pep;
 mod proxy65;
+mod pubsub;
 mod push;
 mod retraction;
 mod s2s;

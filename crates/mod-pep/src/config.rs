@@ -2,7 +2,7 @@
 //! clients rely on and what a personal node may not be. The configuration is the engine's
 //! ([`rhein_pubsub::NodeConfig`]), its forms are [`rhein_module::pubsub`]'s.
 
-pub use rhein_module::pubsub::{NodeForm, is_options_form};
+pub use rhein_module::pubsub::NodeForm;
 use rhein_proto::{StanzaError, ns};
 pub use rhein_pubsub::{AccessModel as Access, NodeConfig, PublishModel, SendLast};
 

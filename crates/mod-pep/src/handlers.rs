@@ -3,15 +3,18 @@
 //! [`crate::service`]'s, forms, errors and the items query [`rhein_module::pubsub`]'s.
 
 use crate::access::Audience;
-use crate::config::{NodeConfig, NodeForm, SendLast, is_options_form};
+use crate::config::{NodeConfig, NodeForm, SendLast};
 use crate::service::Pep;
-use rhein_module::pubsub::{self as shared, ItemsQuery, SubOptionsForm, node_of, pubsub_error, refusal, wrap};
+use rhein_module::pubsub::{
+    self as shared, ItemsQuery, Publication, SubOptionsForm, data_form, node_of, options_answer, own_jid, pubsub_error,
+    refusal, subscription_answer, wire_affiliation, wire_state, wrap,
+};
 use rhein_module::{Ctx, Iq, IqResult, storage_failure};
-use rhein_proto::parsers::pubsub::{AffiliationAttribute, Subscription};
+use rhein_proto::parsers::pubsub::Subscription;
 use rhein_proto::parsers::rsm::SetQuery;
 use rhein_proto::pubsub::{self as ps, owner};
 use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, xml};
-use rhein_pubsub::{Actor, Affiliation, SubOptions, SubState};
+use rhein_pubsub::{Actor, Affiliation, SubOptions};
 use rhein_storage::{ItemRow, new_subid};
 use std::sync::Arc;
 
@@ -24,58 +27,16 @@ fn item_ids(items: &[ps::Item]) -> Vec<String> {
     items.iter().filter_map(|i| i.id.clone()).collect()
 }
 
-/// A data form among a request's children, if it carries one.
-fn data_form(form: Option<Element>) -> Option<Element> {
-    form.filter(|f| f.is("x", ns::DATA))
-}
-
-/// The wire name of a subscription state.
-pub(crate) fn wire_state(state: SubState) -> Subscription {
-    match state {
-        SubState::Pending => Subscription::Pending,
-        SubState::Subscribed => Subscription::Subscribed,
-    }
-}
-
-/// Whether `jid` is the requester's own address (its bare JID or one of its resources),
-/// as a subscription request must name (`invalid-jid` otherwise, §6.1.3.1).
-pub(crate) fn own_jid(from: &Jid, jid: &Jid) -> Result<(), StanzaError> {
-    if jid.to_bare() == from.to_bare() {
-        Ok(())
-    } else {
-        Err(StanzaError::bad_request().with_app(pubsub_error("invalid-jid")))
-    }
-}
-
 impl Pep {
     pub(crate) async fn user_set(self: Arc<Self>, ctx: Ctx, iq: Iq<ps::Request>) -> IqResult {
         let (from, owner) = (iq.from.clone(), iq.account());
         match iq.payload {
             ps::Request { publish: Some(publish), publish_options, .. } => {
                 only_owner(&from, &owner)?;
-                let node = node_of(publish.node)?;
-                let mut items = publish.items.into_iter();
-                let (Some(item), None) = (items.next(), items.next()) else {
-                    return Err(StanzaError::bad_request()
-                        .with_app(pubsub_error("invalid-payload"))
-                        .with_text("publish one item at a time"));
-                };
-                let mut payloads = item.payloads.into_iter();
-                let (Some(payload), None) = (payloads.next(), payloads.next()) else {
-                    return Err(StanzaError::bad_request()
-                        .with_app(pubsub_error("payload-required"))
-                        .with_text("an item carries exactly one payload"));
-                };
-                let options = data_form(publish_options.and_then(|o| o.form));
-                if options.as_ref().is_some_and(|o| !is_options_form(o)) {
-                    return Err(StanzaError::bad_request().with_text("publish-options must be a publish-options form"));
-                }
-                let id = item.id.filter(|id| !id.is_empty()).unwrap_or_else(xml::random_id);
+                let Publication { node, id, payload, options } = Publication::read(publish, publish_options)?;
                 let row = ItemRow { id: id.clone(), publisher: from.to_string(), payload: xml::to_string(&payload) };
                 self.publish(&ctx, &owner, &node, row, options.as_ref()).await?;
-                let mut publish = xml::with_attr(Element::bare("publish", ns::PUBSUB), "node", node);
-                publish.append_child(xml::with_attr(Element::bare("item", ns::PUBSUB), "id", id));
-                Ok(Some(wrap(ns::PUBSUB, publish)))
+                Ok(Some(Publication::answer(&node, &id)))
             }
             ps::Request { retract: Some(retract), .. } => {
                 only_owner(&from, &owner)?;
@@ -145,13 +106,7 @@ impl Pep {
         if new && config.send_last_published_item != SendLast::Never {
             self.send_last(ctx, owner, &node, &config, jid.as_str()).await?;
         }
-        let answer = ps::SubscriptionOf {
-            node: Some(node),
-            jid,
-            subid: Some(subscription.subid),
-            subscription: wire_state(subscription.state),
-        };
-        Ok(Some(wrap(ns::PUBSUB, answer.into())))
+        Ok(Some(subscription_answer(node, jid, subscription)))
     }
 
     pub(crate) async fn user_get(self: Arc<Self>, ctx: Ctx, iq: Iq<ps::Request>) -> IqResult {
@@ -193,11 +148,7 @@ impl Pep {
                     .map_err(refusal)?;
                 Ok(Some(options_answer(node, jid, subscription.subid, &subscription.options)))
             }
-            ps::Request { default: Some(_), .. } => {
-                let mut default = Element::bare("default", ns::PUBSUB);
-                default.append_child(SubOptionsForm::to_form(&SubOptions::default(), "form"));
-                Ok(Some(wrap(ns::PUBSUB, default)))
-            }
+            ps::Request { default: Some(_), .. } => Ok(Some(shared::default_options())),
             _ => Err(StanzaError::bad_request()),
         }
     }
@@ -296,13 +247,12 @@ impl Pep {
                 let node = node_of(affiliations.node)?;
                 self.existing(&ctx, &owner, &node).await?;
                 for a in affiliations.items {
-                    let affiliation = match a.affiliation {
-                        AffiliationAttribute::Member => Affiliation::Member,
-                        AffiliationAttribute::Publisher => Affiliation::Publisher,
-                        AffiliationAttribute::Outcast => Affiliation::Outcast,
-                        AffiliationAttribute::None => Affiliation::None,
+                    let affiliation = match shared::affiliation_of(&a.affiliation) {
                         // The account owns its nodes alone; publish-only is not offered.
-                        _ => return Err(StanzaError::not_acceptable().with_text("unsupported affiliation change")),
+                        Affiliation::Owner | Affiliation::PublishOnly => {
+                            return Err(StanzaError::not_acceptable().with_text("unsupported affiliation change"));
+                        }
+                        a => a,
                     };
                     if a.jid.to_bare() == owner {
                         return Err(StanzaError::not_acceptable().with_text("unsupported affiliation change"));
@@ -335,27 +285,4 @@ impl Pep {
             _ => Err(StanzaError::bad_request()),
         }
     }
-}
-
-/// An affiliation as XEP-0060 writes it (`none` is not listed).
-pub(crate) fn wire_affiliation(a: Affiliation) -> Option<AffiliationAttribute> {
-    Some(match a {
-        Affiliation::Owner => AffiliationAttribute::Owner,
-        Affiliation::Publisher => AffiliationAttribute::Publisher,
-        Affiliation::PublishOnly => AffiliationAttribute::PublishOnly,
-        Affiliation::Member => AffiliationAttribute::Member,
-        Affiliation::Outcast => AffiliationAttribute::Outcast,
-        Affiliation::None => return None,
-    })
-}
-
-/// `<pubsub><options node jid subid>{form}</options></pubsub>` (§6.3.2).
-pub(crate) fn options_answer(node: String, jid: Jid, subid: String, options: &SubOptions) -> Element {
-    let answer = ps::Options {
-        node: Some(node),
-        jid: Some(jid),
-        subid: Some(subid),
-        form: Some(SubOptionsForm::to_form(options, "form")),
-    };
-    wrap(ns::PUBSUB, answer.into())
 }

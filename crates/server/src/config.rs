@@ -346,7 +346,7 @@ impl ModulesConfig {
 pub fn default_modules() -> Vec<String> {
     [
         "disco", "ping", "version", "last", "im", "private", "vcard", "blocking", "carbons", "mam", "push", "pep",
-        "muc", "mix", "upload", "invites", "admin",
+        "muc", "mix", "pubsub", "upload", "invites", "admin",
     ]
     .map(String::from)
     .to_vec()

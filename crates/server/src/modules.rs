@@ -14,6 +14,7 @@ pub const SPECS: &[&[ModuleSpec]] = &[
     rhein_mod_invites::SPECS,
     rhein_mod_admin::SPECS,
     rhein_mod_proxy65::SPECS,
+    rhein_mod_pubsub::SPECS,
 ];
 
 /// The spec of a module by name.

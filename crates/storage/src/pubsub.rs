@@ -239,6 +239,20 @@ impl Pubsub<'_> {
             .collect()
     }
 
+    /// `jid`'s affiliations with any of `owner`'s nodes, by node.
+    pub async fn affiliations_of(&self, owner: &str, jid: &str) -> Result<Vec<(String, Affiliation)>, StorageError> {
+        const SQL: &str =
+            "SELECT node, affiliation FROM pubsub_affiliation WHERE owner = $1 AND jid = $2 ORDER BY node";
+        let rows: Vec<(String, String)> =
+            on_pool!(self.db, |p| sqlx::query_as(SQL).bind(owner).bind(jid).fetch_all(p).await)?;
+        rows.into_iter()
+            .map(|(node, a)| match Affiliation::parse(&a) {
+                Some(a) => Ok((node, a)),
+                None => Err(StorageError::Corrupt(format!("pubsub affiliation {a:?}"))),
+            })
+            .collect()
+    }
+
     /// Sets (or with `none`, removes) a JID's affiliation to a node.
     pub async fn set_affiliation(
         &self,
@@ -408,6 +422,7 @@ mod tests {
         assert!(ps.retract("o@x", "n", "b").await.unwrap());
         assert!(!ps.retract("o@x", "n", "b").await.unwrap());
         ps.set_affiliation("o@x", "n", "m@x", Affiliation::Member).await.unwrap();
+        assert_eq!(ps.affiliations_of("o@x", "m@x").await.unwrap(), vec![("n".to_owned(), Affiliation::Member)]);
         ps.set_subscription("o@x", "n", "s@x", true).await.unwrap();
         assert_eq!(ps.purge("o@x", "n").await.unwrap(), 1);
         assert!(!ps.create("o@x", "n", "{}").await.unwrap());
