@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_rhein");
 
 /// A fresh directory under the system temp dir.
-fn temp_dir(tag: &str) -> PathBuf {
+pub(crate) fn temp_dir(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "rhein-{tag}-{}-{}",
         std::process::id(),
@@ -23,7 +23,7 @@ fn temp_dir(tag: &str) -> PathBuf {
 }
 
 /// Kills the child when dropped, so a failing test leaves no server behind.
-struct Server(Child);
+pub(crate) struct Server(pub(crate) Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -32,7 +32,7 @@ impl Drop for Server {
     }
 }
 
-fn rhein(args: &[&str], cwd: &Path) -> Command {
+pub(crate) fn rhein(args: &[&str], cwd: &Path) -> Command {
     let mut c = Command::new(BIN);
     c.args(args).current_dir(cwd).env_remove("RUST_LOG");
     c
@@ -172,7 +172,7 @@ async fn write_config(dir: &Path, c2s: u16) -> PathBuf {
     path
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 

@@ -19,10 +19,10 @@ fn socket_in(tag: &str) -> PathBuf {
 }
 
 /// What one `rhein ctl` run did.
-struct Ran {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Ran {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Ran {
@@ -49,7 +49,7 @@ async fn ctl_as(socket: &Path, args: &[&str], uid: Option<u32>) -> Ran {
     }
 }
 
-async fn ctl(socket: &Path, args: &[&str]) -> Ran {
+pub(crate) async fn ctl(socket: &Path, args: &[&str]) -> Ran {
     ctl_as(socket, args, None).await
 }
 

@@ -3,6 +3,7 @@
 
 mod admin;
 mod auth;
+mod certificates;
 mod chaos;
 mod cli;
 mod component;

@@ -30,6 +30,22 @@ pub enum Command {
     /// Control the running server through its admin socket. Exit status: 0 done, 1 refused
     /// or failed, 2 no server running.
     Ctl(CtlArgs),
+    /// Certificates: which names each covers and when it expires.
+    Cert {
+        #[command(subcommand)]
+        command: CertCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum CertCommand {
+    /// Read the certificates as the server would; exit status 1 if one cannot be served,
+    /// misses its host's name or expires within 14 days.
+    Check {
+        /// Configuration file (default: the embedded default).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Args)]
@@ -88,6 +104,8 @@ pub enum CtlCommand {
         #[command(subcommand)]
         command: MotdCommand,
     },
+    /// Read certificates again (what SIGHUP does); the sessions stay.
+    Reload,
     /// Federation links; --close ends those of a remote domain.
     S2s {
         #[arg(long, value_name = "DOMAIN")]

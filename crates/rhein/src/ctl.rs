@@ -54,6 +54,7 @@ fn request(command: CtlCommand) -> Request {
         CtlCommand::Motd { command: MotdCommand::Set { text, host } } => Request::MotdSet { text, host },
         CtlCommand::Motd { command: MotdCommand::Clear { host } } => Request::MotdClear { host },
         CtlCommand::S2s { close } => Request::S2s { close },
+        CtlCommand::Reload => Request::Reload,
     }
 }
 

@@ -1,6 +1,7 @@
 //! `rhein`: run the server (`serve`, `serve --config`, `serve --ephemeral`), manage accounts
 //! and invitations (`user`, `invite`), and control a running server (`ctl`).
 
+mod cert;
 mod cli;
 mod ctl;
 mod invite;
@@ -34,6 +35,7 @@ fn main() -> std::process::ExitCode {
                 Ok(())
             }
             cli::Command::Ctl(args) => ctl::run(args),
+            cli::Command::Cert { command } => cert::run(command),
         }
     });
     match result {

@@ -3,7 +3,7 @@
 use crate::cli::ServeArgs;
 use anyhow::{Context, bail};
 use rhein_server::config::{ComponentConfig, HostConfig, ListenerConfig};
-use rhein_server::{Config, ListenerKind, Persistence, accounts, invites};
+use rhein_server::{Config, ListenerKind, Persistence, RunningServer, accounts, invites};
 use rhein_storage::{InviteKind, NewInvite};
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -79,7 +79,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
 
-    shutdown_signal().await;
+    until_shutdown(&server).await;
     tracing::info!("shutting down");
     server.shutdown().await;
     Ok(())
@@ -141,16 +141,22 @@ fn init_logging(filter: &str) {
         .try_init();
 }
 
-async fn shutdown_signal() {
+/// Serves until SIGTERM or Ctrl-C; SIGHUP reloads what can change.
+async fn until_shutdown(server: &RunningServer) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+        if let (Ok(mut term), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) {
+            loop {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => return,
+                    _ = term.recv() => return,
+                    _ = hup.recv() => {
+                        let report = server.reload();
+                        tracing::info!(%report, "SIGHUP");
+                    }
+                }
             }
-            return;
         }
     }
     let _ = tokio::signal::ctrl_c().await;

@@ -123,6 +123,12 @@ pub struct ServerSection {
     pub admins: Vec<String>,
     /// The admin socket `rhein ctl` talks to; default: `rhein.sock` in `data_dir`.
     pub admin_socket: Option<PathBuf>,
+    /// A directory of certificates laid out as certbot (`HOST/fullchain.pem` and
+    /// `privkey.pem`) or Prosody (`HOST.crt` and `HOST.key`) lays them out; default: `certs` in
+    /// `data_dir`, where generated ones go.
+    pub certificates: Option<PathBuf>,
+    /// How often certificate files are checked for changes (and expiry), in seconds.
+    pub certificate_check_secs: u64,
 }
 
 impl Default for ServerSection {
@@ -133,11 +139,17 @@ impl Default for ServerSection {
             log_level: "info".into(),
             admins: Vec::new(),
             admin_socket: None,
+            certificates: None,
+            certificate_check_secs: 300,
         }
     }
 }
 
 impl ServerSection {
+    pub fn certificates_dir(&self) -> PathBuf {
+        self.certificates.clone().unwrap_or_else(|| self.data_dir.join("certs"))
+    }
+
     pub fn admin_socket_path(&self) -> PathBuf {
         self.admin_socket.clone().unwrap_or_else(|| self.data_dir.join("rhein.sock"))
     }

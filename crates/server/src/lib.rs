@@ -3,12 +3,13 @@
 //! connect immediately.
 
 pub mod accounts;
-mod certs;
+pub mod certs;
 pub mod config;
 pub mod control;
 pub mod invites;
 mod listener;
 pub mod modules;
+pub mod reload;
 mod secret;
 pub mod xeps;
 
@@ -72,6 +73,7 @@ pub struct RunningServer {
     http_connections: Connections,
     /// An ephemeral server's uploads, removed at shutdown.
     scratch: Option<std::path::PathBuf>,
+    reloader: Arc<reload::Reloader>,
 }
 
 impl RunningServer {
@@ -83,6 +85,11 @@ impl RunningServer {
     /// The first bound address of a listener kind.
     pub fn addr(&self, kind: ListenerKind) -> Option<SocketAddr> {
         self.listeners.iter().find(|(k, _)| *k == kind).map(|(_, a)| *a)
+    }
+
+    /// Takes what changed in certificates (see [`reload`]).
+    pub fn reload(&self) -> reload::ReloadReport {
+        self.reloader.reload()
     }
 
     /// Resolves when a shutdown was requested.
@@ -170,7 +177,10 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
     config.validate().map_err(StartError::Config)?;
     let db = Db::connect(&config.server.storage_url()).await?;
     let data_dir = (persistence == Persistence::Disk).then_some(config.server.data_dir.as_path());
-    let tls = TlsSettings::new(&certs::for_hosts(&config.hosts, data_dir)?)?;
+    let cert_sources = certs::CertSources::new(&config.hosts, &config.server, persistence == Persistence::Disk);
+    let served = cert_sources.load()?;
+    let tls = TlsSettings::serving(&served)?;
+    let reloader = reload::Reloader::new(Arc::new(certs::Certificates::new(cert_sources, tls.clone(), served)));
     let secret = match data_dir {
         Some(dir) => secret::load_or_create(dir)?,
         None => ServerSecret::generate(),
@@ -302,6 +312,7 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
             s2s: s2s.clone(),
             connections: connections.clone(),
             started: server.started,
+            reloader: reloader.clone(),
         };
         // Without the socket the server still serves; a second server on the same data
         // directory is another matter.
@@ -312,5 +323,7 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
         }
     }
     let scratch = (persistence == Persistence::Ephemeral).then_some(upload_dir);
-    Ok(RunningServer { db, router, s2s, listeners: bound, stop, connections, http_connections, scratch })
+    let every = Duration::from_secs(config.server.certificate_check_secs.max(1));
+    reloader.clone().watch_certificates(every, stop.subscribe());
+    Ok(RunningServer { db, router, s2s, listeners: bound, stop, connections, http_connections, scratch, reloader })
 }

@@ -18,6 +18,7 @@ pub(crate) struct Operations {
     pub s2s: Option<rhein_s2s::S2s>,
     pub connections: rhein_stream::Connections,
     pub started: Instant,
+    pub reloader: std::sync::Arc<crate::reload::Reloader>,
 }
 
 /// A refusal's one line.
@@ -132,6 +133,11 @@ impl Operations {
                     .map(|l| Link { local: l.local, remote: l.remote, inbound: l.inbound })
                     .collect();
                 Ok(Outcome::Links { links, closed })
+            }
+            Request::Reload => {
+                let reloader = self.reloader.clone();
+                let report = tokio::task::spawn_blocking(move || reloader.reload()).await.map_err(|e| e.to_string())?;
+                Ok(done(report.to_string()))
             }
         }
     }

@@ -50,6 +50,8 @@ pub enum Request {
     S2s {
         close: Option<String>,
     },
+    /// What SIGHUP does: certificates read again.
+    Reload,
 }
 
 /// The answer: what the operation returned, or why it was refused.

@@ -2,10 +2,15 @@
 //! self-signed ECDSA P-256 certificates for the embedded default (about 3x the TLS 1.3
 //! handshakes per core of RSA), and the channel-binding data SCRAM-PLUS needs.
 
+mod info;
+mod table;
+
+pub use info::CertInfo;
+use info::wildcard_of;
+use table::{CertTable, Entry, Served};
+
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use tokio_rustls::rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -68,7 +73,8 @@ impl CertPair {
         Ok(Self { cert_pem: read(cert)?, key_pem: read(key)? })
     }
 
-    fn certified_key(&self, label: &str) -> Result<CertifiedKey, TlsError> {
+    /// The certificate chain, leaf first; `label` names it in errors (its file).
+    pub fn chain(&self, label: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
         let pem_err = |reason: String| TlsError::Pem { path: label.to_owned(), reason };
         let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(self.cert_pem.as_bytes())
             .collect::<Result<_, _>>()
@@ -76,23 +82,54 @@ impl CertPair {
         if chain.is_empty() {
             return Err(pem_err("no certificate found".into()));
         }
+        Ok(chain)
+    }
+
+    /// The leaf's names and expiry.
+    pub fn info(&self, label: &str) -> Result<CertInfo, TlsError> {
+        CertInfo::of(&self.chain(label)?[0], label)
+    }
+
+    /// Checks that the key matches the certificate and rustls can serve them.
+    fn certified_key(&self, label: &str) -> Result<CertifiedKey, TlsError> {
+        let chain = self.chain(label)?;
         let key = PrivateKeyDer::from_pem_slice(self.key_pem.as_bytes())
-            .map_err(|e| pem_err(format!("bad private key PEM: {e}")))?;
-        Ok(CertifiedKey::from_der(chain, key, &default_provider())?)
+            .map_err(|e| TlsError::Pem { path: label.to_owned(), reason: format!("bad private key PEM: {e}") })?;
+        CertifiedKey::from_der(chain, key, &default_provider())
+            .map_err(|e| TlsError::Pem { path: label.to_owned(), reason: e.to_string() })
     }
 }
 
-/// Picks the certificate of the virtual host the client named (SNI), else the first host's.
-#[derive(Debug)]
-struct SniResolver {
-    by_name: HashMap<String, Arc<CertifiedKey>>,
-    default: Arc<CertifiedKey>,
+/// A certificate to serve.
+#[derive(Clone)]
+pub struct ServeCert {
+    /// The virtual host it was configured for: that name picks it before any other.
+    pub host: Option<String>,
+    /// Where it came from (its file), for messages.
+    pub label: String,
+    pub pair: CertPair,
 }
+
+impl ServeCert {
+    /// Whether it can be served (the key matches, rustls takes both), and what it covers.
+    pub fn check(&self) -> Result<CertInfo, TlsError> {
+        self.pair.certified_key(&self.label)?;
+        self.pair.info(&self.label)
+    }
+
+    fn entry(&self) -> Result<Entry, TlsError> {
+        let served = Arc::new(Served::new(self.pair.certified_key(&self.label)?));
+        Ok(Entry { served, info: self.pair.info(&self.label)?, host: self.host.clone() })
+    }
+}
+
+/// Picks the certificate for the name a client asked for (SNI).
+#[derive(Debug)]
+struct SniResolver(Arc<CertTable>);
 
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let key = hello.server_name().and_then(|n| self.by_name.get(&n.to_ascii_lowercase()));
-        Some(key.unwrap_or(&self.default).clone())
+        Some(self.0.pick(hello.server_name()).key.clone())
     }
 }
 
@@ -105,10 +142,9 @@ pub struct TlsSettings {
     /// For server-to-server streams: also asks the peer for its certificate (optional, not
     /// validated in the handshake; see [`Pkix`]).
     pub s2s_acceptor: TlsAcceptor,
-    /// Each host's certificate, presented as a client certificate on outbound s2s streams.
-    keys: Arc<HashMap<String, Arc<CertifiedKey>>>,
-    end_points: Arc<HashMap<String, Vec<u8>>>,
-    default_end_point: Arc<Vec<u8>>,
+    /// The certificates served, by name; hosts' own ones are also presented as client
+    /// certificates on outbound s2s streams.
+    table: Arc<CertTable>,
 }
 
 /// Early data a direct-TLS client may send: a stream header and a SASL2 login fit.
@@ -117,20 +153,18 @@ pub const EARLY_DATA_LIMIT: u32 = 16 * 1024;
 impl TlsSettings {
     /// Builds settings from `(host, certificate)` pairs; the first is the default.
     pub fn new(hosts: &[(String, CertPair)]) -> Result<Self, TlsError> {
-        let mut by_name = HashMap::new();
-        let mut end_points = HashMap::new();
-        let mut default = None;
-        for (host, pair) in hosts {
-            let ck = Arc::new(pair.certified_key(host)?);
-            let end_point = ck.cert.first().map(|c| Sha256::digest(c.as_ref()).to_vec()).unwrap_or_default();
-            default.get_or_insert_with(|| (ck.clone(), end_point.clone()));
-            by_name.insert(host.to_ascii_lowercase(), ck);
-            end_points.insert(host.to_ascii_lowercase(), end_point);
-        }
-        let Some((default, default_end_point)) = default else {
-            return Err(TlsError::Generate("no virtual host has a certificate".into()));
-        };
-        let resolver = Arc::new(SniResolver { by_name: by_name.clone(), default });
+        let certs: Vec<ServeCert> = hosts
+            .iter()
+            .map(|(host, pair)| ServeCert { host: Some(host.clone()), label: host.clone(), pair: pair.clone() })
+            .collect();
+        Self::serving(&certs)
+    }
+
+    /// Builds settings serving `certs`; the first is the default for names none covers.
+    pub fn serving(certs: &[ServeCert]) -> Result<Self, TlsError> {
+        let entries = certs.iter().map(ServeCert::entry).collect::<Result<_, _>>()?;
+        let table = Arc::new(CertTable::new(entries)?);
+        let resolver = Arc::new(SniResolver(table.clone()));
         let provider = Arc::new(server_provider());
         let builder = || ServerConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions();
         let with_server_order = |mut config: ServerConfig| {
@@ -153,23 +187,27 @@ impl TlsSettings {
             acceptor: TlsAcceptor::from(Arc::new(config)),
             s2s_acceptor: TlsAcceptor::from(Arc::new(s2s)),
             https_acceptor: TlsAcceptor::from(Arc::new(https)),
-            keys: Arc::new(by_name),
-            end_points: Arc::new(end_points),
-            default_end_point: Arc::new(default_end_point),
+            table,
         })
+    }
+
+    /// Serves `certs` from the next handshake on; connections already up keep theirs. All or
+    /// nothing: one certificate that does not load leaves the current ones in place.
+    pub fn reload(&self, certs: &[ServeCert]) -> Result<(), TlsError> {
+        let entries = certs.iter().map(ServeCert::entry).collect::<Result<_, _>>()?;
+        self.table.replace(entries)
     }
 
     /// A TLS client for outbound s2s streams of `host`: presents the host's certificate (for
     /// SASL EXTERNAL), accepts any server certificate (validate it afterwards with [`Pkix`]).
     pub fn s2s_connector(&self, host: &str) -> TlsConnector {
-        let key = self.keys.get(host).cloned();
-        unverified_connector_with(&[b"xmpp-server"], key)
+        unverified_connector_with(&[b"xmpp-server"], self.table.of_host(host))
     }
 
     /// `tls-server-end-point` data (RFC 5929 §4: SHA-256 of the certificate, which is what an
     /// ECDSA-with-SHA-256 or RSA-SHA-256 certificate calls for).
     pub fn end_point(&self, sni: Option<&str>) -> Vec<u8> {
-        sni.and_then(|n| self.end_points.get(&n.to_ascii_lowercase())).unwrap_or(&self.default_end_point).clone()
+        self.table.pick(sni).end_point.clone()
     }
 }
 
