@@ -136,7 +136,8 @@ async fn sighup_reloads_the_certificates_of_the_real_binary() {
     certbot(&certs, "localhost", &["localhost"]);
     let port = free_port();
     let config = tls_config(&dir, &certs, port);
-    let server = Server(rhein(&["serve", "--config", config.to_str().unwrap()], &dir).stderr(Stdio::null()).spawn().unwrap());
+    let server =
+        Server(rhein(&["serve", "--config", config.to_str().unwrap()], &dir).stderr(Stdio::null()).spawn().unwrap());
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(addr).is_err() {
@@ -154,9 +155,8 @@ async fn sighup_reloads_the_certificates_of_the_real_binary() {
 
 /// `rhein cert check --config CONFIG`: (success, stdout).
 fn cert_check(config: &Path) -> (bool, String) {
-    let out = rhein(&["cert", "check", "--config", config.to_str().unwrap()], config.parent().unwrap())
-        .output()
-        .unwrap();
+    let out =
+        rhein(&["cert", "check", "--config", config.to_str().unwrap()], config.parent().unwrap()).output().unwrap();
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
 }
 

@@ -39,7 +39,7 @@ pub(crate) fn rhein(args: &[&str], cwd: &Path) -> Command {
 }
 
 /// Runs `rhein` to completion with `stdin`, returning (success, stdout, stderr).
-fn run(args: &[&str], cwd: &Path, stdin: &str) -> (bool, String, String) {
+pub(crate) fn run(args: &[&str], cwd: &Path, stdin: &str) -> (bool, String, String) {
     let mut child =
         rhein(args, cwd).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();

@@ -21,6 +21,7 @@ mod pep;
 mod proxy65;
 mod pubsub;
 mod push;
+mod reload;
 mod retraction;
 mod s2s;
 mod sasl2;

@@ -110,13 +110,19 @@ pub struct ServerInfo {
     /// The HTTPS origin web clients reach this server at (`https://example.org:5281`), known
     /// once the listeners are bound; `None` without an https listener.
     pub web_origin: std::sync::OnceLock<String>,
-    /// Administrators named by the configuration (bare JIDs); invites can make more.
-    pub admins: Vec<String>,
+    /// Administrators named by the configuration (bare JIDs, lowercase); invites can make
+    /// more. A reload replaces them.
+    pub admins: std::sync::RwLock<Vec<String>>,
     /// The server serves a webchat at `/webchat/` of its web origin.
     pub webchat: bool,
 }
 
 impl ServerInfo {
+    /// Whether the configuration names `who` (a bare JID) an administrator.
+    pub fn configured_admin(&self, who: &str) -> bool {
+        self.admins.read().unwrap_or_else(|p| p.into_inner()).iter().any(|a| a == who)
+    }
+
     /// The address of the server's own webchat, if it serves one (and has an https origin).
     pub fn webchat_url(&self) -> Option<String> {
         self.webchat.then(|| self.web_origin.get().map(|origin| format!("{origin}/webchat/"))).flatten()
@@ -142,7 +148,7 @@ impl Ctx {
         if who.domain().as_str() != &*self.host {
             return false;
         }
-        if self.server.admins.iter().any(|a| a == who.as_str()) {
+        if self.server.configured_admin(who.as_str()) {
             return true;
         }
         let Some(user) = who.node() else { return false };

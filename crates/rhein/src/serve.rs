@@ -14,10 +14,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         (Config::embedded_default(), Persistence::Disk)
     };
-    init_logging(args.log.as_deref().unwrap_or(&config.server.log_level));
+    let log_filter = init_logging(args.log.as_deref().unwrap_or(&config.server.log_level));
     let domain = config.hosts[0].domain.clone();
     let hosts: Vec<String> = config.hosts.iter().map(|h| h.domain.to_ascii_lowercase()).collect();
     let server = rhein_server::start(config.clone(), persistence).await?;
+    if let Some(path) = &args.config {
+        server.reloader().read_from(path.clone());
+    }
+    // `--log` and RUST_LOG win over the configuration's log level, also on reload.
+    if let (Some(hook), None) = (log_filter, &args.log) {
+        server.reloader().on_log_filter(hook);
+    }
 
     if args.ephemeral {
         for user in &args.users {
@@ -133,12 +140,22 @@ fn ephemeral_config(args: &ServeArgs) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-fn init_logging(filter: &str) {
-    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| filter.to_owned());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        .try_init();
+/// Logs to stderr through `filter` (RUST_LOG overrides it); returns how to change the
+/// filter later, unless RUST_LOG fixed it.
+fn init_logging(filter: &str) -> Option<rhein_server::reload::LogFilterHook> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, reload};
+    let from_env = std::env::var("RUST_LOG").ok();
+    let (layer, handle) = reload::Layer::new(EnvFilter::new(from_env.as_deref().unwrap_or(filter)));
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let _ = tracing_subscriber::registry().with(layer).with(fmt).try_init();
+    from_env.is_none().then(|| -> rhein_server::reload::LogFilterHook {
+        Box::new(move |filter: &str| {
+            let filter = EnvFilter::try_new(filter).map_err(|e| e.to_string())?;
+            handle.reload(filter).map_err(|e| e.to_string())
+        })
+    })
 }
 
 /// Serves until SIGTERM or Ctrl-C; SIGHUP reloads what can change.

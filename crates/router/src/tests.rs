@@ -32,7 +32,7 @@ async fn server() -> (Router, Session) {
         started: std::time::Instant::now(),
         upload_dir: std::env::temp_dir(),
         web_origin: Default::default(),
-        admins: Vec::new(),
+        admins: Default::default(),
         webchat: false,
     });
     let router = Router::new([HOST.to_owned()], [], db, info, Registry::new());

@@ -180,7 +180,7 @@ fn hosts_first(mut certs: Vec<ServeCert>, hosts: &[HostConfig]) -> Vec<ServeCert
 
 /// The certificates being served and where they came from, reloaded on request.
 pub struct Certificates {
-    sources: CertSources,
+    sources: Mutex<CertSources>,
     tls: TlsSettings,
     served: Mutex<Served>,
 }
@@ -194,20 +194,30 @@ impl Certificates {
     pub fn new(sources: CertSources, tls: TlsSettings, certs: Vec<ServeCert>) -> Self {
         let stamp = sources.stamp();
         warn_expiring(&certs, SystemTime::now());
-        Self { sources, tls, served: Mutex::new(Served { certs, stamp }) }
+        Self { sources: Mutex::new(sources), tls, served: Mutex::new(Served { certs, stamp }) }
+    }
+
+    /// Where the next reload looks (a reloaded configuration may name other files).
+    pub fn set_sources(&self, sources: CertSources) {
+        *self.sources.lock().unwrap_or_else(|p| p.into_inner()) = sources;
+    }
+
+    fn sources(&self) -> CertSources {
+        self.sources.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Reads every certificate again and serves the ones that load; the others keep serving
     /// what they served before. Returns the files that were refused, with the reason.
     pub fn reload(&self) -> Vec<String> {
+        let sources = self.sources();
         let mut served = self.served.lock().unwrap_or_else(|p| p.into_inner());
-        let (files, without) = self.sources.files();
+        let (files, without) = sources.files();
         let mut certs = Vec::new();
         let mut refused = Vec::new();
         for host in without {
             // A host whose files vanished keeps what it had; a new one gets a certificate.
             let before = served.certs.iter().find(|c| c.host.as_deref() == Some(host.domain.as_str()));
-            match before.cloned().map_or_else(|| self.sources.generate(host), Ok) {
+            match before.cloned().map_or_else(|| sources.generate(host), Ok) {
                 Ok(cert) => certs.push(cert),
                 Err(e) => refused.push(e.to_string()),
             }
@@ -223,12 +233,12 @@ impl Certificates {
                 }
             }
         }
-        let certs = hosts_first(certs, &self.sources.hosts);
+        let certs = hosts_first(certs, &sources.hosts);
         match self.tls.reload(&certs) {
             Ok(()) => {
                 tracing::info!(certificates = certs.len(), "certificates reloaded");
                 warn_expiring(&certs, SystemTime::now());
-                served.stamp = self.sources.stamp();
+                served.stamp = sources.stamp();
                 served.certs = certs;
             }
             Err(e) => {
@@ -243,7 +253,7 @@ impl Certificates {
     pub fn check(&self) {
         let changed = {
             let served = self.served.lock().unwrap_or_else(|p| p.into_inner());
-            served.stamp != self.sources.stamp()
+            served.stamp != self.sources().stamp()
         };
         if changed {
             self.reload();

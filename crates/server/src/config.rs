@@ -32,7 +32,7 @@ pub struct Config {
 }
 
 /// `[web]`: settings of the http and https listeners.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebSection {
     /// Origins (`https://chat.example.org`) whose pages may open WebSocket and BOSH sessions;
@@ -45,7 +45,7 @@ pub struct WebSection {
 }
 
 /// `[s2s]`: federation settings.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct S2sSection {
     /// Refuse server-to-server streams without TLS, both ways.
@@ -96,7 +96,7 @@ impl Default for S2sSection {
 }
 
 /// One external component: the domain it serves and the secret of its handshake.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ComponentConfig {
     pub domain: String,
@@ -110,7 +110,7 @@ impl std::fmt::Debug for ComponentConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerSection {
     /// Where generated certificates (and the default SQLite database) live.
@@ -159,7 +159,7 @@ impl ServerSection {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct HostConfig {
     pub domain: String,
@@ -189,7 +189,7 @@ pub enum ListenerKind {
     Https,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ListenerConfig {
     pub kind: ListenerKind,
@@ -224,7 +224,7 @@ fn default_listeners() -> Vec<ListenerConfig> {
     ]
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
     pub max_stanza_size: usize,
@@ -325,7 +325,7 @@ impl LimitsConfig {
 }
 
 /// `[modules]`: which modules run, and one table of settings per module (`[modules.im]`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct ModulesConfig {
     #[serde(default = "default_modules")]
     pub enabled: Vec<String>,

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod certs;
+mod clients;
 pub mod config;
 pub mod control;
 pub mod invites;
@@ -16,14 +17,13 @@ pub mod xeps;
 pub use config::{Config, ConfigError, ListenerKind};
 
 use listener::Service;
-use rhein_c2s::{AuthThrottle, C2sConfig, C2sShared, Resumable, ThrottleLimits, UnackedLimit};
 use rhein_module::{Registry, ServerInfo};
 use rhein_router::Router;
 use rhein_s2s::component::ComponentShared;
 use rhein_sasl::ServerSecret;
 use rhein_storage::Db;
+use rhein_stream::Connections;
 use rhein_stream::tls::TlsSettings;
-use rhein_stream::{Connections, Limits};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -87,9 +87,13 @@ impl RunningServer {
         self.listeners.iter().find(|(k, _)| *k == kind).map(|(_, a)| *a)
     }
 
-    /// Takes what changed in certificates (see [`reload`]).
+    /// Takes what changed in the configuration and certificates (see [`reload`]).
     pub fn reload(&self) -> reload::ReloadReport {
         self.reloader.reload()
+    }
+
+    pub fn reloader(&self) -> &reload::Reloader {
+        &self.reloader
     }
 
     /// Resolves when a shutdown was requested.
@@ -114,64 +118,6 @@ impl RunningServer {
     }
 }
 
-fn stream_limits(l: &config::LimitsConfig) -> Limits {
-    Limits {
-        frame: l.frame(),
-        bytes_per_second: l.bytes_per_second,
-        idle_timeout: Duration::from_secs(l.idle_timeout_secs),
-        ..Limits::default()
-    }
-}
-
-/// The c2s state every client listener shares (one session registry, one auth throttle),
-/// in the two variants listeners differ in: plaintext SASL allowed or not.
-struct C2sListeners {
-    tls_only: Arc<C2sShared>,
-    plaintext: Arc<C2sShared>,
-}
-
-fn c2s_shared(
-    config: &Config,
-    hosts: &[String],
-    tls: &TlsSettings,
-    router: &Router,
-    db: &Db,
-    secret: ServerSecret,
-) -> C2sListeners {
-    let l = &config.limits;
-    let mut c2s = C2sConfig::new(hosts.to_vec(), Some(tls.clone()));
-    c2s.limits = stream_limits(l);
-    c2s.negotiation_timeout = Duration::from_secs(l.negotiation_timeout_secs);
-    c2s.max_sessions_per_account = l.max_sessions_per_account;
-    c2s.queue_size = l.session_queue;
-    c2s.resume_timeout = Duration::from_secs(l.resume_timeout_secs);
-    c2s.unacked = UnackedLimit { stanzas: l.max_unacked, bytes: l.max_unacked_bytes };
-    c2s.ack_timeout = Duration::from_secs(l.ack_timeout_secs);
-    let throttle = Arc::new(AuthThrottle::new(ThrottleLimits {
-        per_address: l.auth_failures_per_address,
-        per_account: l.auth_failures_per_account,
-        window: Duration::from_secs(l.auth_failure_window_secs),
-    }));
-    let resumable = Arc::new(Resumable::default());
-    // One pool of argon2 permits for every listener.
-    let hash_permits =
-        Arc::new(tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())));
-    let shared = |require_tls: bool| {
-        let mut config = c2s.clone();
-        config.require_tls = require_tls;
-        C2sShared {
-            config,
-            router: router.clone(),
-            db: db.clone(),
-            throttle: throttle.clone(),
-            hash_permits: hash_permits.clone(),
-            resumable: resumable.clone(),
-            secret: secret.clone(),
-        }
-    };
-    C2sListeners { tls_only: Arc::new(shared(true)), plaintext: Arc::new(shared(false)) }
-}
-
 /// Starts a server.
 pub async fn start(config: Config, persistence: Persistence) -> Result<RunningServer, StartError> {
     config.validate().map_err(StartError::Config)?;
@@ -180,7 +126,7 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
     let cert_sources = certs::CertSources::new(&config.hosts, &config.server, persistence == Persistence::Disk);
     let served = cert_sources.load()?;
     let tls = TlsSettings::serving(&served)?;
-    let reloader = reload::Reloader::new(Arc::new(certs::Certificates::new(cert_sources, tls.clone(), served)));
+    let certificates = Arc::new(certs::Certificates::new(cert_sources, tls.clone(), served));
     let secret = match data_dir {
         Some(dir) => secret::load_or_create(dir)?,
         None => ServerSecret::generate(),
@@ -208,7 +154,7 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
         started: Instant::now(),
         upload_dir: upload_dir.clone(),
         web_origin: Default::default(),
-        admins: config.server.admins.iter().map(|a| a.to_lowercase()).collect(),
+        admins: std::sync::RwLock::new(config.server.admins.iter().map(|a| a.to_lowercase()).collect()),
         webchat: config.web.webchat_dir.is_some(),
     });
     let router = Router::new(
@@ -224,11 +170,24 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
     let (stop, _) = watch::channel(false);
     let connections = Connections::new(l.max_connections_per_address, l.max_connections);
     let http_connections = Connections::new(l.max_connections_per_address, l.max_connections);
-    let c2s = c2s_shared(&config, &hosts, &tls, &router, &db, secret);
+    let clients = Arc::new(clients::ClientSide::new(
+        &config,
+        clients::ClientParts {
+            router: router.clone(),
+            db: db.clone(),
+            tls: tls.clone(),
+            secret,
+            connections: connections.clone(),
+            http_connections: http_connections.clone(),
+            upload_dir: upload_dir.clone(),
+        },
+    ));
+    let persist = persistence == Persistence::Disk;
+    let reloader = reload::Reloader::new(certificates, clients.clone(), server.clone(), config.clone(), persist);
     let component = Arc::new(ComponentShared {
         secrets: config.components.iter().map(|c| (c.domain.to_ascii_lowercase(), c.secret.clone())).collect(),
         router: router.clone(),
-        limits: stream_limits(l),
+        limits: clients::stream_limits(l),
         queue_size: l.session_queue,
         handshake_timeout: Duration::from_secs(l.negotiation_timeout_secs),
     });
@@ -249,7 +208,7 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
             secure_auth: s.secure_auth,
             secure_domains: s.secure_domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
             insecure_domains: s.insecure_domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
-            limits: stream_limits(l),
+            limits: clients::stream_limits(l),
             queue_size: l.session_queue,
             connect_timeout: Duration::from_secs(s.connect_timeout_secs),
             retry_after: Duration::from_secs(s.retry_after_secs),
@@ -261,29 +220,11 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
     for lc in &config.listeners {
         let service = match lc.kind {
             ListenerKind::C2s | ListenerKind::C2sTls => {
-                let shared = if lc.allow_plaintext { c2s.plaintext.clone() } else { c2s.tls_only.clone() };
-                Service::C2s { shared, direct_tls: lc.kind == ListenerKind::C2sTls }
+                Service::C2s { shared: clients.c2s(lc.allow_plaintext), direct_tls: lc.kind == ListenerKind::C2sTls }
             }
             ListenerKind::Component => Service::Component(component.clone()),
             ListenerKind::Http | ListenerKind::Https => {
-                let https = lc.kind == ListenerKind::Https;
-                let c2s = if lc.allow_plaintext && !https { c2s.plaintext.clone() } else { c2s.tls_only.clone() };
-                Service::Web(Arc::new(rhein_web::WebShared {
-                    c2s,
-                    tls: https.then(|| tls.https_acceptor.clone()),
-                    max_message: l.max_stanza_size,
-                    bosh: Default::default(),
-                    db: db.clone(),
-                    upload_dir: upload_dir.clone(),
-                    allowed_origins: config.web.allowed_origins.clone(),
-                    sessions: connections.clone(),
-                    timeouts: rhein_web::WebTimeouts {
-                        header: Duration::from_secs(l.http_header_timeout_secs),
-                        body: Duration::from_secs(l.http_body_timeout_secs),
-                        bosh_inactivity: Duration::from_secs(l.bosh_inactivity_secs),
-                    },
-                    webchat_dir: config.web.webchat_dir.clone(),
-                }))
+                Service::Web(clients.web(&config, lc.kind == ListenerKind::Https, lc.allow_plaintext))
             }
             ListenerKind::S2s | ListenerKind::S2sTls => Service::S2s {
                 s2s: s2s.clone().ok_or_else(|| StartError::Config("s2s listener without federation".into()))?,

@@ -1,6 +1,7 @@
 //! TCP listeners: bind with a large backlog, accept until shutdown, cap connections per
 //! address and in all, and hand each connection to its stream kind.
 
+use crate::clients::Current;
 use rhein_c2s::C2sShared;
 use rhein_proto::StreamErrorCondition;
 use rhein_s2s::component::ComponentShared;
@@ -35,10 +36,10 @@ async fn refuse(mut tcp: tokio::net::TcpStream, why: Refused) {
 /// What a listener hands its connections to.
 #[derive(Clone)]
 pub(crate) enum Service {
-    C2s { shared: Arc<C2sShared>, direct_tls: bool },
+    C2s { shared: Current<C2sShared>, direct_tls: bool },
     Component(Arc<ComponentShared>),
     S2s { s2s: rhein_s2s::S2s, direct_tls: bool },
-    Web(Arc<rhein_web::WebShared>),
+    Web(Current<rhein_web::WebShared>),
 }
 
 impl Service {
@@ -46,10 +47,12 @@ impl Service {
     /// future inline would be as large as the largest kind for every connection.
     async fn serve(self, tcp: tokio::net::TcpStream, peer: SocketAddr) {
         match self {
-            Service::C2s { shared, direct_tls } => Box::pin(rhein_c2s::serve(shared, tcp, peer, direct_tls)).await,
+            Service::C2s { shared, direct_tls } => {
+                Box::pin(rhein_c2s::serve(shared.get(), tcp, peer, direct_tls)).await
+            }
             Service::Component(shared) => Box::pin(rhein_s2s::component::serve(shared, tcp, peer)).await,
             Service::S2s { s2s, direct_tls } => Box::pin(rhein_s2s::serve(s2s, tcp, peer, direct_tls)).await,
-            Service::Web(shared) => Box::pin(rhein_web::serve(shared, tcp, peer)).await,
+            Service::Web(shared) => Box::pin(rhein_web::serve(shared.get(), tcp, peer)).await,
         }
     }
 

@@ -1,41 +1,152 @@
-//! What changes while the server runs, on SIGHUP, `rhein ctl reload`, or (for certificates)
-//! when their files change: certificates are read again and served from the next handshake,
-//! and no session is dropped.
+//! What changes while the server runs, on SIGHUP or `rhein ctl reload`: the configuration
+//! file is read again and what can change at run time is taken (limits, administrators, log
+//! level, web settings, certificates); what cannot is reported as needing a restart and left
+//! as it runs. A file that does not parse or validate is refused whole. Certificates are also
+//! read again when their files change. No session is dropped.
 
-use crate::certs::Certificates;
-
-use std::sync::Arc;
+use crate::certs::{CertSources, Certificates};
+use crate::clients::ClientSide;
+use crate::config::Config;
+use rhein_module::ServerInfo;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// What a reload did not take, each with its reason; empty when everything was taken.
+/// What a reload did not take, each with its reason, and the settings that changed but need
+/// a restart.
 #[derive(Debug, Default)]
 pub struct ReloadReport {
+    /// Why the configuration file was refused whole (it does not parse or validate).
+    pub config_refused: Option<String>,
     pub refused: Vec<String>,
+    pub needs_restart: Vec<&'static str>,
 }
 
 impl std::fmt::Display for ReloadReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.refused.as_slice() {
-            [] => write!(f, "reloaded"),
-            refused => write!(f, "reloaded, but kept what was running for: {}", refused.join("; ")),
+        match &self.config_refused {
+            Some(why) => write!(f, "configuration refused, the running one stays: {why}")?,
+            None => write!(f, "reloaded")?,
         }
+        if !self.needs_restart.is_empty() {
+            write!(f, "; needs a restart to change: {}", self.needs_restart.join(", "))?;
+        }
+        if !self.refused.is_empty() {
+            write!(f, "; kept what was running for: {}", self.refused.join("; "))?;
+        }
+        Ok(())
     }
+}
+
+/// Sets the log filter (the binary owns the subscriber).
+pub type LogFilterHook = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+
+/// Whether two configurations differ in a setting.
+type Differs = fn(&Config, &Config) -> bool;
+
+/// The settings that only a restart changes, by name.
+const RESTART_ONLY: &[(&str, Differs)] = &[
+    ("listeners", |a, b| a.listeners != b.listeners),
+    ("storage", |a, b| a.server.storage_url() != b.server.storage_url()),
+    ("data_dir", |a, b| a.server.data_dir != b.server.data_dir),
+    ("admin_socket", |a, b| a.server.admin_socket_path() != b.server.admin_socket_path()),
+    ("hosts (added or removed)", |a, b| domains(a) != domains(b)),
+    ("modules", |a, b| a.modules != b.modules),
+    ("s2s", |a, b| a.s2s != b.s2s),
+    ("components", |a, b| a.components != b.components),
+    ("certificate_check_secs", |a, b| a.server.certificate_check_secs != b.server.certificate_check_secs),
+];
+
+fn domains(c: &Config) -> Vec<String> {
+    c.hosts.iter().map(|h| h.domain.to_ascii_lowercase()).collect()
 }
 
 /// Reloads the running server's parts that can change.
 pub struct Reloader {
     certificates: Arc<Certificates>,
+    clients: Arc<ClientSide>,
+    server: Arc<ServerInfo>,
+    /// The configuration in effect, and the file it is read again from (none: an ephemeral
+    /// or embedded server, whose reload reads only certificates).
+    running: Mutex<(Config, Option<PathBuf>)>,
+    persist: bool,
+    log_filter: Mutex<Option<LogFilterHook>>,
 }
 
 impl Reloader {
-    pub fn new(certificates: Arc<Certificates>) -> Arc<Self> {
-        Arc::new(Self { certificates })
+    pub(crate) fn new(
+        certificates: Arc<Certificates>,
+        clients: Arc<ClientSide>,
+        server: Arc<ServerInfo>,
+        config: Config,
+        persist: bool,
+    ) -> Arc<Self> {
+        let running = Mutex::new((config, None));
+        Arc::new(Self { certificates, clients, server, running, persist, log_filter: Mutex::new(None) })
+    }
+
+    /// Reload reads the configuration from `path` from now on.
+    pub fn read_from(&self, path: PathBuf) {
+        self.lock().1 = Some(path);
+    }
+
+    /// How a reload changes the log level.
+    pub fn on_log_filter(&self, hook: LogFilterHook) {
+        *self.log_filter.lock().unwrap_or_else(|p| p.into_inner()) = Some(hook);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (Config, Option<PathBuf>)> {
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn reload(&self) -> ReloadReport {
         tracing::info!("reloading");
-        ReloadReport { refused: self.certificates.reload() }
+        let mut report = ReloadReport::default();
+        let path = self.lock().1.clone();
+        if let Some(path) = path {
+            match Config::load(&path) {
+                Ok(config) => self.apply(config, &mut report),
+                Err(e) => {
+                    tracing::error!(error = %e, "configuration refused; the running one stays");
+                    report.config_refused = Some(e.to_string());
+                }
+            }
+        }
+        report.refused.extend(self.certificates.reload());
+        if !report.needs_restart.is_empty() {
+            tracing::warn!(settings = ?report.needs_restart, "changed settings need a restart; they keep their running values");
+        }
+        report
+    }
+
+    /// Takes from `new` what can change at run time; the rest stays as it runs.
+    fn apply(&self, new: Config, report: &mut ReloadReport) {
+        let mut running = self.lock();
+        let old = &running.0;
+        report.needs_restart = RESTART_ONLY.iter().filter(|(_, differs)| differs(old, &new)).map(|(n, _)| *n).collect();
+        let mut taken = old.clone();
+        taken.limits = new.limits.clone();
+        taken.web = new.web.clone();
+        taken.server.admins = new.server.admins.clone();
+        taken.server.log_level = new.server.log_level.clone();
+        taken.server.certificates = new.server.certificates.clone();
+        // The same hosts, maybe with other certificate files.
+        if domains(old) == domains(&new) {
+            taken.hosts = new.hosts.clone();
+        }
+        let admins = taken.server.admins.iter().map(|a| a.to_lowercase()).collect();
+        *self.server.admins.write().unwrap_or_else(|p| p.into_inner()) = admins;
+        if taken.server.log_level != old.server.log_level
+            && let Some(hook) = self.log_filter.lock().unwrap_or_else(|p| p.into_inner()).as_ref()
+            && let Err(e) = hook(&taken.server.log_level)
+        {
+            report.refused.push(format!("log_level {:?}: {e}", taken.server.log_level));
+            taken.server.log_level = old.server.log_level.clone();
+        }
+        self.certificates.set_sources(CertSources::new(&taken.hosts, &taken.server, self.persist));
+        self.clients.apply(&taken);
+        running.0 = taken;
     }
 
     /// Checks the certificate files every `every` (a change reloads them; expiry is warned

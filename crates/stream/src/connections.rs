@@ -14,15 +14,16 @@ pub struct Connections {
 }
 
 struct Inner {
-    max_per_address: usize,
-    max_total: usize,
     open: Mutex<Open>,
 }
 
+/// The counts and the caps, under one lock: a reload may change the caps.
 #[derive(Default)]
 struct Open {
     by_address: HashMap<IpAddr, usize>,
     total: usize,
+    max_per_address: usize,
+    max_total: usize,
 }
 
 /// Why a connection was not admitted.
@@ -62,17 +63,25 @@ impl Inner {
 
 impl Connections {
     pub fn new(max_per_address: usize, max_total: usize) -> Self {
-        Self { inner: Arc::new(Inner { max_per_address, max_total, open: Mutex::default() }) }
+        let open = Open { max_per_address, max_total, ..Open::default() };
+        Self { inner: Arc::new(Inner { open: Mutex::new(open) }) }
+    }
+
+    /// New caps for connections from now on; those open stay.
+    pub fn set_caps(&self, max_per_address: usize, max_total: usize) {
+        let mut open = self.inner.lock();
+        (open.max_per_address, open.max_total) = (max_per_address, max_total);
     }
 
     /// A slot for one more connection from `ip`, unless that would pass a cap.
     pub fn acquire(&self, ip: IpAddr) -> Result<Slot, Refused> {
         let mut open = self.inner.lock();
-        if open.total >= self.inner.max_total {
+        if open.total >= open.max_total {
             return Err(Refused::Full);
         }
+        let max_per_address = open.max_per_address;
         let n = open.by_address.entry(ip).or_insert(0);
-        if *n >= self.inner.max_per_address {
+        if *n >= max_per_address {
             return Err(Refused::Address);
         }
         *n += 1;

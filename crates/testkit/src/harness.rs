@@ -77,7 +77,7 @@ impl ModuleHarness {
                 started: Instant::now(),
                 upload_dir: std::env::temp_dir(),
                 web_origin: Default::default(),
-                admins: Vec::new(),
+                admins: Default::default(),
                 webchat: false,
             }),
             disco: Arc::new(Default::default()),

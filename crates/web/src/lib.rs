@@ -36,8 +36,8 @@ pub struct WebShared {
     pub tls: Option<TlsAcceptor>,
     /// Largest WebSocket message or BOSH request (about one stanza) accepted.
     pub max_message: usize,
-    /// BOSH sessions of this listener.
-    pub bosh: bosh::Sessions,
+    /// BOSH sessions of this listener (shared with the settings a reload makes).
+    pub bosh: Arc<BoshSessions>,
     /// Upload slots live in storage; their files in `upload_dir`.
     pub db: rhein_storage::Db,
     pub upload_dir: std::path::PathBuf,

@@ -137,7 +137,10 @@ impl Operations {
             Request::Reload => {
                 let reloader = self.reloader.clone();
                 let report = tokio::task::spawn_blocking(move || reloader.reload()).await.map_err(|e| e.to_string())?;
-                Ok(done(report.to_string()))
+                match report.config_refused {
+                    Some(_) => Err(report.to_string()),
+                    None => Ok(done(report.to_string())),
+                }
             }
         }
     }

@@ -1,0 +1,106 @@
+//! Reloading the configuration of the real binary (`rhein ctl reload`, SIGHUP): limits,
+//! administrators and the log level change under a running session; a listener change is
+//! reported as needing a restart; a file that does not parse is refused whole with its line
+//! and column, and the running configuration stays.
+
+use crate::cli::{Server, free_port, rhein, run, temp_dir};
+use crate::ctl::ctl;
+use crate::error_condition;
+use rhein_testkit::{ClientBuilder, TestClient, ns};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+const ADMIN: &str = "http://jabber.org/protocol/admin";
+
+/// A config for `cli.example` with a loopback c2s listener on `port` (and one more on
+/// `extra`, when given), `admins`, a cap on connections per address, and a log level.
+fn config_text(dir: &Path, port: u16, extra: Option<u16>, admins: &str, per_address: usize, log: &str) -> String {
+    let mut text = format!(
+        "[server]\ndata_dir = \"{dir}/data\"\nstorage = \"sqlite://{dir}/data/rhein.db\"\nadmin_socket = \"{dir}/rhein.sock\"\n\
+         log_level = \"{log}\"\nadmins = [{admins}]\n\n[limits]\nmax_connections_per_address = {per_address}\n\n\
+         [[hosts]]\ndomain = \"cli.example\"\n\n[[listeners]]\nkind = \"c2s\"\naddress = \"127.0.0.1:{port}\"\n",
+        dir = dir.display()
+    );
+    if let Some(extra) = extra {
+        text.push_str(&format!("\n[[listeners]]\nkind = \"c2s\"\naddress = \"127.0.0.1:{extra}\"\n"));
+    }
+    text
+}
+
+/// Runs the server online-users command as `c`: its result, or its error.
+async fn online_users(c: &mut TestClient) -> rhein_testkit::Element {
+    c.iq(&format!(
+        "<iq type='set' id='o' to='cli.example'><command xmlns='{}' node='{ADMIN}#get-online-users-num' action='execute'/></iq>",
+        ns::COMMANDS
+    ))
+    .await
+}
+
+/// Whether a fresh connection gets a stream (not the per-address refusal), and the
+/// connection, which holds its slot while it is kept.
+async fn admitted(addr: SocketAddr) -> (bool, tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let header = "<?xml version='1.0'?><stream:stream to='cli.example' xmlns='jabber:client' \
+        xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>";
+    tcp.write_all(header.as_bytes()).await.unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    while !seen.contains("</features>") && !seen.contains("</stream:stream>") {
+        match tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+            _ => break,
+        }
+    }
+    assert!(seen.contains("</features>") || seen.contains("policy-violation"), "no answer: {seen}");
+    (!seen.contains("policy-violation"), tcp)
+}
+
+#[tokio::test]
+async fn a_reload_takes_limits_admins_and_log_level_and_refuses_a_broken_file() {
+    let dir = temp_dir("reload");
+    let (port, extra) = (free_port(), free_port());
+    let config = dir.join("rhein.toml");
+    std::fs::write(&config, config_text(&dir, port, None, "", 2, "error")).unwrap();
+    let cfg = config.to_str().unwrap();
+    assert!(run(&["user", "add", "alice", "--password-stdin", "--config", cfg], &dir, "pw\n").0);
+    let log = dir.join("stderr.log");
+    let stderr = std::fs::File::create(&log).unwrap();
+    let server = Server(rhein(&["serve", "--config", cfg], &dir).stderr(Stdio::from(stderr)).spawn().unwrap());
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let socket = dir.join("rhein.sock");
+
+    let mut alice = ClientBuilder::new(addr, "cli.example").login("alice", "pw").await;
+    assert_eq!(error_condition(&online_users(&mut alice).await).as_deref(), Some("forbidden"));
+    // Alice holds one of the two connections an address may have.
+    let (second, _held) = admitted(addr).await;
+    assert!(second);
+    assert!(!admitted(addr).await.0, "the cap of 2 holds");
+
+    std::fs::write(&config, config_text(&dir, port, Some(extra), "\"alice@cli.example\"", 10, "info")).unwrap();
+    let reload = ctl(&socket, &["reload"]).await;
+    assert_eq!(reload.code, 0, "{}", reload.stderr);
+    assert!(reload.stdout.contains("needs a restart to change: listeners"), "{}", reload.stdout);
+    assert!(admitted(addr).await.0, "the new cap of 10");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", extra)).is_err(), "a new listener waits for a restart");
+    let answer = online_users(&mut alice).await;
+    assert_eq!(answer.attr("type"), Some("result"), "alice administers now: {}", String::from(&answer));
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("certificates reloaded"), "the info level is in force: {logged}");
+
+    std::fs::write(&config, "[server\nlog_level = \"debug\"\n").unwrap();
+    let refused = ctl(&socket, &["reload"]).await;
+    assert_eq!(refused.code, 1, "{}", refused.stdout);
+    assert!(refused.stderr.contains("line 1, column"), "{}", refused.stderr);
+    alice.iq("<iq type='get' id='p' to='cli.example'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+    assert_eq!(online_users(&mut alice).await.attr("type"), Some("result"), "the running configuration stays");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
