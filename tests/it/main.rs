@@ -22,6 +22,7 @@ mod push;
 mod retraction;
 mod s2s;
 mod sasl2;
+mod sasl_upgrade;
 mod sm;
 mod specs;
 mod stream;

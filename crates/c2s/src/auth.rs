@@ -12,7 +12,7 @@ use rhein_proto::xml::StanzaKind;
 use rhein_proto::{BareJid, Element, StreamErrorCondition as Cond, ns, xml};
 use rhein_sasl::{
     Advertised, ChannelBinding, ClientBinding, ClientFirst, Credentials, HtMechanism, Mechanism, PlainRequest,
-    SaslError, ScramServer,
+    SaslError, ScramHash, ScramServer,
 };
 use rhein_stream::StreamIo;
 use std::net::IpAddr;
@@ -47,6 +47,51 @@ pub(crate) enum AuthOutcome {
     Broken,
 }
 
+/// Who the stream header's `from` says is about to log in (RFC 6120 §4.7.1): the SCRAM
+/// mechanisms offered follow the key sets of that account. Only a hint: the login may be for
+/// another account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Claimed {
+    /// No `from` (or another domain's): SCRAM-SHA-1 and SCRAM-SHA-256, not SCRAM-SHA-512,
+    /// which accounts from before it lack and a client would take for a wrong password.
+    Nobody,
+    /// An account of this host, lacking the keys of these hashes; a name without an account
+    /// is offered what an account with every key set is, so the offer does not tell it exists.
+    Account { lacks: Vec<ScramHash> },
+}
+
+impl Claimed {
+    /// The SCRAM hashes whose mechanisms are not offered.
+    fn missing_hashes(&self) -> Vec<ScramHash> {
+        match self {
+            Self::Nobody => vec![ScramHash::Sha512],
+            Self::Account { lacks } => lacks.clone(),
+        }
+    }
+
+    /// What `from` (a bare JID) claims, by the account's credentials (kept in memory once
+    /// read, like a login's).
+    pub(crate) async fn of(shared: &C2sShared, host: &str, from: Option<&str>) -> Self {
+        let Some(jid) = from.and_then(|f| rhein_proto::Jid::new(f).ok()).map(|j| j.to_bare()) else {
+            return Self::Nobody;
+        };
+        let (Some(node), true) = (jid.node(), jid.domain().as_str() == host) else { return Self::Nobody };
+        match shared.db.accounts().credentials(host, node.as_str()).await {
+            Ok(Some(creds)) => Self::Account {
+                lacks: [ScramHash::Sha256, ScramHash::Sha512]
+                    .into_iter()
+                    .filter(|h| creds.keys(*h).is_none())
+                    .collect(),
+            },
+            Ok(None) => Self::Account { lacks: Vec::new() },
+            Err(e) => {
+                tracing::warn!(error = %e, "credential lookup for the stream's from failed");
+                Self::Nobody
+            }
+        }
+    }
+}
+
 /// SASL on one stream: what it offers, and what the client showed so far.
 pub(crate) struct Offer {
     /// Strongest first.
@@ -58,14 +103,16 @@ pub(crate) struct Offer {
 }
 
 impl Offer {
-    pub(crate) fn new(shared: &C2sShared, io: &StreamIo) -> Self {
+    pub(crate) fn new(shared: &C2sShared, io: &StreamIo, claimed: &Claimed) -> Self {
         let binding = match &shared.config.tls {
             Some(tls) => io.conn().channel_binding(tls),
             None => ChannelBinding::default(),
         };
         let tls = io.conn().is_tls();
+        let missing = claimed.missing_hashes();
         let mechanisms = Mechanism::ALL
             .into_iter()
+            .filter(|m| m.scram_hash().is_none_or(|h| !missing.contains(&h)))
             .filter(|m| match m {
                 m if m.is_plus() => binding.any(),
                 Mechanism::Plain => tls,

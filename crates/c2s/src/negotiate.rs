@@ -200,10 +200,17 @@ impl Negotiation {
 
     /// Opens a stream and offers what `phase` allows on it.
     async fn open(&mut self, shared: &C2sShared, phase: &Phase) -> Option<Opened> {
-        let host = self.open_stream(shared).await?;
+        let (host, from) = self.open_stream(shared).await?;
         let pending = self.io.conn().can_starttls() && shared.config.tls.is_some();
         let tls = Tls { pending, required: shared.config.require_tls };
-        let offer = auth::Offer::new(shared, &self.io);
+        let claimed = match phase {
+            // Nothing is offered before TLS where it is required: no need to look.
+            Phase::Unauthenticated { .. } if !(tls.pending && tls.required) => {
+                auth::Claimed::of(shared, &host, from.as_deref()).await
+            }
+            _ => auth::Claimed::Nobody,
+        };
+        let offer = auth::Offer::new(shared, &self.io, &claimed);
         let features = match phase {
             Phase::Unauthenticated { .. } => unauthenticated_features(shared, tls, &offer),
             Phase::Authenticated { .. } => authenticated_features(shared),
@@ -384,8 +391,9 @@ impl Negotiation {
         }
     }
 
-    /// Waits for the client's stream header, answers it, and returns the host it names.
-    async fn open_stream(&mut self, shared: &C2sShared) -> Option<String> {
+    /// Waits for the client's stream header, answers it, and returns the host it names and
+    /// its `from`, if any.
+    async fn open_stream(&mut self, shared: &C2sShared) -> Option<(String, Option<String>)> {
         let header = match self.io.read_frame().await {
             Ok(Frame::Open(h)) => h,
             Ok(_) => {
@@ -424,7 +432,7 @@ impl Negotiation {
             self.fail(Cond::UnsupportedVersion, Some("XMPP 1.0 streams only")).await;
             return None;
         }
-        Some(host)
+        Some((host, header.attr("from").map(str::to_owned)))
     }
 }
 

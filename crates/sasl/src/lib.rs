@@ -1,6 +1,7 @@
 //! SASL for XMPP (RFC 6120 §6) without I/O: the c2s session feeds it the client's messages and
-//! sends back what it returns. Mechanisms: SCRAM-SHA-1, SCRAM-SHA-256 and their -PLUS variants
-//! (RFC 5802, RFC 7677; channel bindings `tls-exporter` and `tls-server-end-point`), and PLAIN.
+//! sends back what it returns. Mechanisms: SCRAM-SHA-1, SCRAM-SHA-256, SCRAM-SHA-512 and their
+//! -PLUS variants (RFC 5802, RFC 7677; channel bindings `tls-exporter` and
+//! `tls-server-end-point`), and PLAIN.
 //!
 //! Credentials are stored as SCRAM keys (StoredKey/ServerKey, never the SaltedPassword, which
 //! would let a thief log in) plus an argon2id hash for PLAIN. Depends on nothing else in Rhein.
@@ -12,7 +13,7 @@ mod plain;
 mod scram;
 mod secret;
 
-pub use credentials::{Credentials, SCRAM_ITERATIONS, ScramKeys};
+pub use credentials::{Credentials, Hash as ScramHash, SCRAM_ITERATIONS, ScramKeys};
 pub use ht::HtMechanism;
 pub use mechanism::{ChannelBinding, ClientBinding, Mechanism};
 pub use plain::PlainRequest;

@@ -12,10 +12,10 @@ use hmac::{Hmac, KeyInit, Mac};
 use proptest::prelude::*;
 use rhein_sasl::{
     ChannelBinding, ClientBinding, ClientFirst, Credentials, HtMechanism, Mechanism, PlainRequest, SaslError,
-    ScramServer,
+    ScramHash, ScramServer,
 };
 use sha1::Sha1;
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, Sha512};
 
 // The two calls into the SCRAM server, in one place.
 
@@ -42,29 +42,34 @@ fn credentials(password: &str) -> Credentials {
 
 // ---- The client side, as RFC 5802 §3 defines it ----
 
-fn is_sha1(mechanism: Mechanism) -> bool {
-    matches!(mechanism, Mechanism::ScramSha1 | Mechanism::ScramSha1Plus)
-}
-
-fn hmac(sha1: bool, key: &[u8], data: &[u8]) -> Vec<u8> {
-    if sha1 {
-        let mac = <Hmac<Sha1> as KeyInit>::new_from_slice(key).unwrap();
-        mac.chain_update(data).finalize().into_bytes().to_vec()
-    } else {
-        let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap();
-        mac.chain_update(data).finalize().into_bytes().to_vec()
+fn hmac(hash: ScramHash, key: &[u8], data: &[u8]) -> Vec<u8> {
+    match hash {
+        ScramHash::Sha1 => {
+            <Hmac<Sha1> as KeyInit>::new_from_slice(key).unwrap().chain_update(data).finalize().into_bytes().to_vec()
+        }
+        ScramHash::Sha256 => {
+            <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap().chain_update(data).finalize().into_bytes().to_vec()
+        }
+        ScramHash::Sha512 => {
+            <Hmac<Sha512> as KeyInit>::new_from_slice(key).unwrap().chain_update(data).finalize().into_bytes().to_vec()
+        }
     }
 }
 
-fn digest(sha1: bool, data: &[u8]) -> Vec<u8> {
-    if sha1 { Sha1::digest(data).to_vec() } else { Sha256::digest(data).to_vec() }
+fn digest(hash: ScramHash, data: &[u8]) -> Vec<u8> {
+    match hash {
+        ScramHash::Sha1 => Sha1::digest(data).to_vec(),
+        ScramHash::Sha256 => Sha256::digest(data).to_vec(),
+        ScramHash::Sha512 => Sha512::digest(data).to_vec(),
+    }
 }
 
-fn salted(sha1: bool, password: &str, salt: &[u8], iterations: u32) -> Vec<u8> {
-    if sha1 {
-        pbkdf2::pbkdf2_hmac_array::<Sha1, 20>(password.as_bytes(), salt, iterations).to_vec()
-    } else {
-        pbkdf2::pbkdf2_hmac_array::<Sha256, 32>(password.as_bytes(), salt, iterations).to_vec()
+fn salted(hash: ScramHash, password: &str, salt: &[u8], iterations: u32) -> Vec<u8> {
+    let p = password.as_bytes();
+    match hash {
+        ScramHash::Sha1 => pbkdf2::pbkdf2_hmac_array::<Sha1, 20>(p, salt, iterations).to_vec(),
+        ScramHash::Sha256 => pbkdf2::pbkdf2_hmac_array::<Sha256, 32>(p, salt, iterations).to_vec(),
+        ScramHash::Sha512 => pbkdf2::pbkdf2_hmac_array::<Sha512, 64>(p, salt, iterations).to_vec(),
     }
 }
 
@@ -106,7 +111,7 @@ impl First {
 
     /// The client-final message answering `server_first`, with the proof `password` makes.
     fn last(&self, password: &str, server_first: &str, cb: &ChannelBinding) -> String {
-        let sha1 = is_sha1(self.mechanism);
+        let hash = self.mechanism.scram_hash().expect("a SCRAM mechanism");
         let field = |name: &str| {
             server_first.split(',').find_map(|a| a.strip_prefix(name)).expect("server-first has r, s and i")
         };
@@ -119,10 +124,10 @@ impl First {
             });
         }
         let without_proof = format!("c={},r={nonce}", B64.encode(binding));
-        let salted = salted(sha1, password, &salt, iterations);
-        let client_key = hmac(sha1, &salted, b"Client Key");
+        let salted = salted(hash, password, &salt, iterations);
+        let client_key = hmac(hash, &salted, b"Client Key");
         let auth_message = format!("{},{server_first},{without_proof}", self.bare());
-        let signature = hmac(sha1, &digest(sha1, &client_key), auth_message.as_bytes());
+        let signature = hmac(hash, &digest(hash, &client_key), auth_message.as_bytes());
         let proof: Vec<u8> = client_key.iter().zip(&signature).map(|(k, s)| k ^ s).collect();
         format!("{without_proof},p={}", B64.encode(proof))
     }

@@ -19,9 +19,11 @@ macro_rules! bind_credentials {
             .bind($c.iterations as i32)
             .bind(&$c.sha1.stored_key)
             .bind(&$c.sha1.server_key)
-            .bind(&$c.sha256.stored_key)
-            .bind(&$c.sha256.server_key)
+            .bind($c.sha256.as_ref().map(|k| &k.stored_key))
+            .bind($c.sha256.as_ref().map(|k| &k.server_key))
             .bind(&$c.argon2)
+            .bind($c.sha512.as_ref().map(|k| &k.stored_key))
+            .bind($c.sha512.as_ref().map(|k| &k.server_key))
     };
 }
 pub(crate) use bind_credentials;
@@ -29,8 +31,8 @@ pub(crate) use bind_credentials;
 /// Creates an account (binds host, username, the credentials, then the creation time); changes
 /// nothing if it exists.
 pub(crate) const INSERT: &str = "INSERT INTO account (host, username, salt, iterations, sha1_stored_key, \
-    sha1_server_key, sha256_stored_key, sha256_server_key, argon2, created_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (host, username) DO NOTHING";
+    sha1_server_key, sha256_stored_key, sha256_server_key, argon2, sha512_stored_key, sha512_server_key, \
+    created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (host, username) DO NOTHING";
 
 /// A write of one statement on `account` and the epoch bump, in one transaction; yields
 /// (rows changed, new epoch).
@@ -48,7 +50,14 @@ macro_rules! bumping_epoch {
     };
 }
 
-type CredRow = (Vec<u8>, i32, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>, String, bool);
+/// salt, iterations, the SHA-1 keys, the SHA-256 keys, argon2, the SHA-512 keys, disabled.
+type CredRow =
+    (Vec<u8>, i32, Vec<u8>, Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>, String, Option<Vec<u8>>, Option<Vec<u8>>, bool);
+
+/// A key set read from its two columns (both or neither, which the schema checks).
+fn key_set(stored_key: Option<Vec<u8>>, server_key: Option<Vec<u8>>) -> Option<ScramKeys> {
+    Some(ScramKeys { stored_key: stored_key?, server_key: server_key? })
+}
 
 impl Accounts<'_> {
     /// Creates an account; `false` if it already exists.
@@ -63,8 +72,8 @@ impl Accounts<'_> {
     /// Replaces the credentials of an existing account; `false` if there is no such account.
     pub async fn set_credentials(&self, host: &str, username: &str, c: &Credentials) -> Result<bool, StorageError> {
         const SQL: &str = "UPDATE account SET salt = $3, iterations = $4, sha1_stored_key = $5, \
-            sha1_server_key = $6, sha256_stored_key = $7, sha256_server_key = $8, argon2 = $9 \
-            WHERE host = $1 AND username = $2";
+            sha1_server_key = $6, sha256_stored_key = $7, sha256_server_key = $8, argon2 = $9, \
+            sha512_stored_key = $10, sha512_server_key = $11 WHERE host = $1 AND username = $2";
         let write = bumping_epoch!(self.db, bind_credentials!(sqlx::query(SQL).bind(host).bind(username), c));
         self.written(&format!("{username}@{host}"), Written::Credentials, write).await
     }
@@ -121,7 +130,8 @@ impl Accounts<'_> {
     /// memory once read, and so is the absence of an account.
     pub async fn credentials(&self, host: &str, username: &str) -> Result<Option<Credentials>, StorageError> {
         const SQL: &str = "SELECT salt, iterations, sha1_stored_key, sha1_server_key, sha256_stored_key, \
-            sha256_server_key, argon2, disabled FROM account WHERE host = $1 AND username = $2";
+            sha256_server_key, argon2, sha512_stored_key, sha512_server_key, disabled FROM account \
+            WHERE host = $1 AND username = $2";
         let account = format!("{username}@{host}");
         if let Some(kept) = self.db.cache.credentials(&account) {
             return Ok(kept);
@@ -129,11 +139,12 @@ impl Accounts<'_> {
         let ticket = self.db.cache.ticket();
         let row: Option<CredRow> =
             on_pool!(self.db, |p| sqlx::query_as(SQL).bind(host).bind(username).fetch_optional(p).await)?;
-        let found = row.map(|(salt, iterations, s1, k1, s256, k256, argon2, disabled)| Credentials {
+        let found = row.map(|(salt, iterations, s1, k1, s256, k256, argon2, s512, k512, disabled)| Credentials {
             salt,
             iterations: iterations as u32,
             sha1: ScramKeys { stored_key: s1, server_key: k1 },
-            sha256: ScramKeys { stored_key: s256, server_key: k256 },
+            sha256: key_set(s256, k256),
+            sha512: key_set(s512, k512),
             argon2,
             disabled,
         });
@@ -218,6 +229,25 @@ mod tests {
         assert_eq!(accounts.credentials("x", "alice").await.unwrap(), Some(creds));
         assert!(accounts.delete("x", "alice").await.unwrap());
         assert_eq!(accounts.credentials("x", "alice").await.unwrap(), None);
+    }
+
+    /// Accounts from before SCRAM-SHA-512 (or made from SHA-1 keys only) are stored and
+    /// read without those keys; a password set anew gives them every key set.
+    #[tokio::test]
+    async fn key_sets_may_be_missing() {
+        let db = Db::connect("sqlite::memory:").await.unwrap();
+        let accounts = db.accounts();
+        let full = Credentials::derive_scram("pw", vec![1; 16], 1, String::new());
+        let mut sha1_only = full.clone();
+        (sha1_only.sha256, sha1_only.sha512) = (None, None);
+        assert!(accounts.create("x", "old", &sha1_only).await.unwrap());
+        assert_eq!(accounts.credentials("x", "old").await.unwrap(), Some(sha1_only));
+        let mut before_512 = full.clone();
+        before_512.sha512 = None;
+        assert!(accounts.create("x", "older", &before_512).await.unwrap());
+        assert_eq!(accounts.credentials("x", "older").await.unwrap(), Some(before_512));
+        assert!(accounts.set_credentials("x", "old", &full).await.unwrap());
+        assert_eq!(accounts.credentials("x", "old").await.unwrap(), Some(full));
     }
 
     /// A deletion by another process (the command line) reaches a running server: the account

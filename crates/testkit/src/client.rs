@@ -36,11 +36,24 @@ pub struct ClientBuilder {
     tls: Tls,
     mechanism: String,
     resource: Option<String>,
+    from: Option<String>,
 }
 
 impl ClientBuilder {
     pub fn new(addr: SocketAddr, domain: &str) -> Self {
-        Self { addr, domain: domain.into(), tls: Tls::StartTls, mechanism: "SCRAM-SHA-256".into(), resource: None }
+        Self {
+            addr,
+            domain: domain.into(),
+            tls: Tls::StartTls,
+            mechanism: "SCRAM-SHA-256".into(),
+            resource: None,
+            from: None,
+        }
+    }
+    /// The stream header's `from` (RFC 6120 §4.7.1): the account about to log in.
+    pub fn from(mut self, jid: &str) -> Self {
+        self.from = Some(jid.into());
+        self
     }
     pub fn tls(mut self, tls: Tls) -> Self {
         self.tls = tls;
@@ -76,6 +89,7 @@ impl ClientBuilder {
             mechanism: self.mechanism,
             resource: self.resource,
             patience: TIMEOUT,
+            from: self.from,
         };
         c.open_stream().await;
         if self.tls == Tls::StartTls {
@@ -110,6 +124,8 @@ pub struct TestClient {
     resource: Option<String>,
     /// How long a read waits for the server before the test fails.
     patience: Duration,
+    /// Sent as the stream header's `from`.
+    from: Option<String>,
 }
 
 impl TestClient {
@@ -134,8 +150,9 @@ impl TestClient {
 
     /// Sends a stream header and reads the server's header and features.
     pub async fn open_stream(&mut self) {
+        let from = self.from.as_ref().map(|f| format!(" from='{f}'")).unwrap_or_default();
         let header = format!(
-            "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='{}' version='1.0'>",
+            "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='{}'{from} version='1.0'>",
             self.domain
         );
         self.send(&header).await;
@@ -161,6 +178,7 @@ impl TestClient {
             mechanism: String::new(),
             resource: None,
             patience: TIMEOUT,
+            from: None,
         }
     }
 
