@@ -5,6 +5,7 @@ use crate::C2sShared;
 use crate::auth::{self, AuthOutcome, Profile};
 use crate::request::{Action, Login, Phase, Refusal, Request, Resume, Tls};
 use crate::sm::{self, ResumeRequest, Sm};
+use crate::upgrade::Tasks;
 use rhein_module::Unauthenticated;
 use rhein_proto::{BareJid, Element, FullJid, StanzaError, StreamErrorCondition as Cond, ns, xml};
 use rhein_router::{BindError, Outbound, SessionHandle};
@@ -290,6 +291,10 @@ impl Negotiation {
                     Login::Legacy(_) => self.legacy_success(&localpart, additional).await?,
                     Login::Sasl2(request) => {
                         tracing::debug!(%localpart, "authenticated (SASL2)");
+                        let additional = match self.upgrade_tasks(shared, host, &localpart, request, additional).await {
+                            Tasks::Done(additional) => additional,
+                            Tasks::Ended => return None,
+                        };
                         self.sasl2_success(shared, host, &localpart, request, additional, rotate).await?
                     }
                 };

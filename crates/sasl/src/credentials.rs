@@ -23,8 +23,8 @@ pub struct ScramKeys {
 /// Every account has SCRAM-SHA-1 keys. Accounts created (or whose password was set) by
 /// Rhein have all three key sets; those from before SCRAM-SHA-512 lack its keys, and a row
 /// made from another server's SCRAM-SHA-1 keys (Rhein has no importer yet; the schema and
-/// the logins take such rows) lacks SHA-256 keys too. Such accounts log in with the
-/// mechanisms they have keys for.
+/// the logins take such rows) lacks SHA-256 keys too, until an XEP-0480 upgrade task adds
+/// them (all with this salt and iteration count).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {
     pub salt: Vec<u8>,
@@ -71,6 +71,15 @@ impl Credentials {
             Hash::Sha1 => Some(&self.sha1),
             Hash::Sha256 => self.sha256.as_ref(),
             Hash::Sha512 => self.sha512.as_ref(),
+        }
+    }
+
+    /// Sets the keys for `hash` (SHA-1's are always there and never replaced this way).
+    pub(crate) fn set_keys(&mut self, hash: Hash, keys: ScramKeys) {
+        match hash {
+            Hash::Sha1 => {}
+            Hash::Sha256 => self.sha256 = Some(keys),
+            Hash::Sha512 => self.sha512 = Some(keys),
         }
     }
 
@@ -205,8 +214,8 @@ impl Hash {
         self.keys_from_salted(&self.salted_password(password, salt, iterations))
     }
 
-    /// StoredKey and ServerKey from a SaltedPassword.
-    fn keys_from_salted(self, salted: &[u8]) -> ScramKeys {
+    /// StoredKey and ServerKey from a SaltedPassword (what an XEP-0480 upgrade sends).
+    pub(crate) fn keys_from_salted(self, salted: &[u8]) -> ScramKeys {
         ScramKeys {
             stored_key: self.digest(&self.hmac(salted, b"Client Key")),
             server_key: self.hmac(salted, b"Server Key"),

@@ -1,7 +1,7 @@
 //! Property tests of what SASL parses from a peer: SCRAM's client-first and client-final
-//! messages, PLAIN, and the hashed-token (FAST) initial response. Arbitrary bytes never
-//! panic; well-formed messages parse back to their parts, and a correct SCRAM exchange
-//! succeeds while any change to its final message fails. 256 cases a property
+//! messages, PLAIN, the hashed-token (FAST) initial response and XEP-0480 upgrade hashes.
+//! Arbitrary bytes never panic; well-formed messages parse back to their parts, and a correct
+//! SCRAM exchange succeeds while any change to its final message fails. 256 cases a property
 //! (proptest's default); `PROPTEST_CASES` raises it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -12,7 +12,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use proptest::prelude::*;
 use rhein_sasl::{
     ChannelBinding, ClientBinding, ClientFirst, Credentials, HtMechanism, Mechanism, PlainRequest, SaslError,
-    ScramHash, ScramServer,
+    ScramHash, ScramServer, Upgrade,
 };
 use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha512};
@@ -227,6 +227,46 @@ proptest! {
             String::from_utf8_lossy(&last).into_owned()
         });
         prop_assert!(changed.is_err());
+    }
+
+    /// XEP-0480: any text as an upgrade's `<hash/>` gets an answer, and changes the
+    /// credentials only when it is base64 of a SaltedPassword's length.
+    #[test]
+    fn an_upgrade_hash_changes_credentials_only_when_it_reads(text in prop_oneof![
+        "\\PC{0,100}",
+        prop::collection::vec(any::<u8>(), 0..80).prop_map(|b| B64.encode(b)),
+        prop::collection::vec(any::<u8>(), 64).prop_map(|b| format!(" \n{}\n", B64.encode(b))),
+    ], upgrade in prop::sample::select(Upgrade::ALL.to_vec())) {
+        let mut creds = credentials("pencil");
+        (creds.sha256, creds.sha512) = (None, None);
+        let before = creds.clone();
+        match upgrade.apply(&mut creds, &text) {
+            Ok(keys) => {
+                let decoded = B64.decode(text.trim()).unwrap();
+                prop_assert_eq!(decoded.len(), upgrade.hash().output_len());
+                prop_assert_eq!(creds.keys(upgrade.hash()), Some(&keys));
+                prop_assert_eq!(Upgrade::missing(&creds).len(), 1);
+            }
+            Err(_) => prop_assert_eq!(creds, before),
+        }
+    }
+
+    /// An account with SCRAM-SHA-1 keys only, upgraded with the SaltedPassword a client
+    /// computes from the salt and iteration count it was sent, logs in with every mechanism.
+    #[test]
+    fn upgraded_keys_log_in(first in first(), password in "[ -~]{1,12}") {
+        let [tls, _] = bindings();
+        let mut creds = credentials(&password);
+        (creds.sha256, creds.sha512) = (None, None);
+        for upgrade in Upgrade::missing(&creds) {
+            let hash = B64.encode(salted(upgrade.hash(), &password, &creds.salt, creds.iterations));
+            upgrade.apply(&mut creds, &hash).unwrap();
+        }
+        prop_assert_eq!(&creds, &credentials(&password));
+        let parsed = parse_first(first.mechanism, first.message().as_bytes(), &tls).unwrap();
+        let (server, server_first) = start(parsed, &creds);
+        let last = first.last(&password, &String::from_utf8(server_first).unwrap(), &tls);
+        prop_assert!(server.finish(last.as_bytes(), &tls).is_ok());
     }
 
     /// PLAIN: any bytes get an answer; `authzid NUL username NUL password` parses back.

@@ -4,7 +4,7 @@ use crate::cache::Written;
 use crate::db::{BeginWrite, on_pool};
 use crate::epoch;
 use crate::{Db, StorageError};
-use rhein_sasl::{Credentials, ScramKeys};
+use rhein_sasl::{Credentials, ScramHash, ScramKeys};
 
 /// Repository of accounts (`db.accounts()`).
 pub struct Accounts<'a> {
@@ -75,6 +75,44 @@ impl Accounts<'_> {
             sha1_server_key = $6, sha256_stored_key = $7, sha256_server_key = $8, argon2 = $9, \
             sha512_stored_key = $10, sha512_server_key = $11 WHERE host = $1 AND username = $2";
         let write = bumping_epoch!(self.db, bind_credentials!(sqlx::query(SQL).bind(host).bind(username), c));
+        self.written(&format!("{username}@{host}"), Written::Credentials, write).await
+    }
+
+    /// Adds the keys of one hash to an account that lacks them (an XEP-0480 upgrade task),
+    /// provided its password is still the one `creds` (as read before the login) has: a
+    /// password changed meanwhile has all its keys already, which these would not fit.
+    /// `false` if nothing was stored (no such account, or another password now).
+    pub async fn add_scram_keys(
+        &self,
+        host: &str,
+        username: &str,
+        creds: &Credentials,
+        hash: ScramHash,
+        keys: &ScramKeys,
+    ) -> Result<bool, StorageError> {
+        let sql = match hash {
+            // SHA-1 keys are always there.
+            ScramHash::Sha1 => return Ok(false),
+            ScramHash::Sha256 => {
+                "UPDATE account SET sha256_stored_key = $3, sha256_server_key = $4 \
+                 WHERE host = $1 AND username = $2 AND salt = $5 AND iterations = $6 AND sha1_stored_key = $7"
+            }
+            ScramHash::Sha512 => {
+                "UPDATE account SET sha512_stored_key = $3, sha512_server_key = $4 \
+                 WHERE host = $1 AND username = $2 AND salt = $5 AND iterations = $6 AND sha1_stored_key = $7"
+            }
+        };
+        let write = bumping_epoch!(
+            self.db,
+            sqlx::query(sql)
+                .bind(host)
+                .bind(username)
+                .bind(&keys.stored_key)
+                .bind(&keys.server_key)
+                .bind(&creds.salt)
+                .bind(creds.iterations as i32)
+                .bind(&creds.sha1.stored_key)
+        );
         self.written(&format!("{username}@{host}"), Written::Credentials, write).await
     }
 
@@ -232,22 +270,29 @@ mod tests {
     }
 
     /// Accounts from before SCRAM-SHA-512 (or made from SHA-1 keys only) are stored and
-    /// read without those keys; a password set anew gives them every key set.
+    /// read without those keys; an upgrade adds them, unless the password changed meanwhile.
     #[tokio::test]
-    async fn key_sets_may_be_missing() {
+    async fn key_sets_may_be_missing_until_an_upgrade_adds_them() {
         let db = Db::connect("sqlite::memory:").await.unwrap();
         let accounts = db.accounts();
         let full = Credentials::derive_scram("pw", vec![1; 16], 1, String::new());
-        let mut sha1_only = full.clone();
-        (sha1_only.sha256, sha1_only.sha512) = (None, None);
-        assert!(accounts.create("x", "old", &sha1_only).await.unwrap());
-        assert_eq!(accounts.credentials("x", "old").await.unwrap(), Some(sha1_only));
-        let mut before_512 = full.clone();
-        before_512.sha512 = None;
-        assert!(accounts.create("x", "older", &before_512).await.unwrap());
-        assert_eq!(accounts.credentials("x", "older").await.unwrap(), Some(before_512));
-        assert!(accounts.set_credentials("x", "old", &full).await.unwrap());
-        assert_eq!(accounts.credentials("x", "old").await.unwrap(), Some(full));
+        let mut imported = full.clone();
+        (imported.sha256, imported.sha512) = (None, None);
+        assert!(accounts.create("x", "old", &imported).await.unwrap());
+        assert_eq!(accounts.credentials("x", "old").await.unwrap(), Some(imported.clone()));
+        let (sha256, sha512) = (full.sha256.clone().unwrap(), full.sha512.clone().unwrap());
+        assert!(accounts.add_scram_keys("x", "old", &imported, ScramHash::Sha512, &sha512).await.unwrap());
+        assert!(accounts.add_scram_keys("x", "old", &imported, ScramHash::Sha256, &sha256).await.unwrap());
+        assert_eq!(accounts.credentials("x", "old").await.unwrap(), Some(full.clone()), "the cache was refreshed");
+
+        // A password set after the login read the credentials: the upgrade's keys are stale.
+        let mut before = full.clone();
+        before.sha512 = None;
+        let changed = Credentials::derive_scram("new", vec![2; 16], 1, String::new());
+        assert!(accounts.set_credentials("x", "old", &changed).await.unwrap());
+        assert!(!accounts.add_scram_keys("x", "old", &before, ScramHash::Sha512, &sha512).await.unwrap());
+        assert_eq!(accounts.credentials("x", "old").await.unwrap(), Some(changed));
+        assert!(!accounts.add_scram_keys("x", "nobody", &before, ScramHash::Sha512, &sha512).await.unwrap());
     }
 
     /// A deletion by another process (the command line) reaches a running server: the account

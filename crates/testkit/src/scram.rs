@@ -15,8 +15,9 @@ pub enum Hash {
 }
 
 impl Hash {
-    /// `SCRAM-SHA-1…`, `SCRAM-SHA-256…`, `SCRAM-SHA-512…`.
-    pub fn of(name: &str) -> Self {
+    /// `SCRAM-SHA-1…`, `SCRAM-SHA-256…`, `SCRAM-SHA-512…`, or an XEP-0480 task `UPGR-SCRAM-…`.
+    pub fn of(mechanism: &str) -> Self {
+        let name = mechanism.strip_prefix("UPGR-").unwrap_or(mechanism);
         if name.starts_with("SCRAM-SHA-512") {
             Self::Sha512
         } else if name.starts_with("SCRAM-SHA-256") {
@@ -26,7 +27,7 @@ impl Hash {
         }
     }
 
-    /// SaltedPassword (RFC 5802 §3).
+    /// SaltedPassword (RFC 5802 §3), what an XEP-0480 SCRAM upgrade task sends.
     pub fn salted_password(self, password: &str, salt: &[u8], iterations: u32) -> Vec<u8> {
         let p = password.as_bytes();
         match self {
