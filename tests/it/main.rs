@@ -25,6 +25,7 @@ mod reload;
 mod retraction;
 mod s2s;
 mod sasl2;
+mod sasl_upgrade;
 mod sm;
 mod specs;
 mod stream;

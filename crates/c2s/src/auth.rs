@@ -7,12 +7,12 @@ use crate::negotiate::next_element;
 use crate::request::Login;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use rhein_proto::sasl::Authenticate;
+use rhein_proto::sasl::{Authenticate, UpgradeTask};
 use rhein_proto::xml::StanzaKind;
 use rhein_proto::{BareJid, Element, StreamErrorCondition as Cond, ns, xml};
 use rhein_sasl::{
     Advertised, ChannelBinding, ClientBinding, ClientFirst, Credentials, HtMechanism, Mechanism, PlainRequest,
-    SaslError, ScramServer,
+    SaslError, ScramHash, ScramServer, Upgrade,
 };
 use rhein_stream::StreamIo;
 use std::net::IpAddr;
@@ -27,7 +27,7 @@ pub(crate) enum Profile {
 }
 
 impl Profile {
-    fn ns(self) -> &'static str {
+    pub(crate) fn ns(self) -> &'static str {
         match self {
             Self::Legacy => ns::SASL,
             Self::Sasl2 => ns::SASL2,
@@ -47,10 +47,61 @@ pub(crate) enum AuthOutcome {
     Broken,
 }
 
+/// Who the stream header's `from` says is about to log in (RFC 6120 §4.7.1; XEP-0480 §2
+/// asks clients that upgrade to send it): the SCRAM mechanisms and upgrade tasks offered
+/// follow the key sets of that account. Only a hint: the login may be for another account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Claimed {
+    /// No `from` (or another domain's): SCRAM-SHA-1 and SCRAM-SHA-256, not SCRAM-SHA-512,
+    /// which accounts from before it lack and a client would take for a wrong password; and
+    /// every upgrade task.
+    Nobody,
+    /// An account of this host, lacking these upgrades; a name without an account is offered
+    /// what an account with every key set is, so the offer does not tell it exists.
+    Account { lacks: Vec<Upgrade> },
+}
+
+impl Claimed {
+    /// The SCRAM hashes whose mechanisms are not offered.
+    fn missing_hashes(&self) -> Vec<ScramHash> {
+        match self {
+            Self::Nobody => vec![ScramHash::Sha512],
+            Self::Account { lacks } => lacks.iter().map(|u| u.hash()).collect(),
+        }
+    }
+
+    /// The upgrade tasks advertised.
+    fn upgrades(&self) -> Vec<Upgrade> {
+        match self {
+            Self::Nobody => Upgrade::ALL.to_vec(),
+            Self::Account { lacks } => lacks.clone(),
+        }
+    }
+
+    /// What `from` (a bare JID) claims, by the account's credentials (kept in memory once
+    /// read, like a login's).
+    pub(crate) async fn of(shared: &C2sShared, host: &str, from: Option<&str>) -> Self {
+        let Some(jid) = from.and_then(|f| rhein_proto::Jid::new(f).ok()).map(|j| j.to_bare()) else {
+            return Self::Nobody;
+        };
+        let (Some(node), true) = (jid.node(), jid.domain().as_str() == host) else { return Self::Nobody };
+        match shared.db.accounts().credentials(host, node.as_str()).await {
+            Ok(Some(creds)) => Self::Account { lacks: Upgrade::missing(&creds) },
+            Ok(None) => Self::Account { lacks: Vec::new() },
+            Err(e) => {
+                tracing::warn!(error = %e, "credential lookup for the stream's from failed");
+                Self::Nobody
+            }
+        }
+    }
+}
+
 /// SASL on one stream: what it offers, and what the client showed so far.
 pub(crate) struct Offer {
     /// Strongest first.
     pub mechanisms: Vec<Mechanism>,
+    /// XEP-0480 upgrade tasks advertised with SASL2.
+    pub upgrades: Vec<Upgrade>,
     /// This connection's channel-binding data (what -PLUS and FAST bind to).
     pub binding: ChannelBinding,
     /// What the client's attempts on this stream showed of its channel binding.
@@ -58,21 +109,23 @@ pub(crate) struct Offer {
 }
 
 impl Offer {
-    pub(crate) fn new(shared: &C2sShared, io: &StreamIo) -> Self {
+    pub(crate) fn new(shared: &C2sShared, io: &StreamIo, claimed: &Claimed) -> Self {
         let binding = match &shared.config.tls {
             Some(tls) => io.conn().channel_binding(tls),
             None => ChannelBinding::default(),
         };
         let tls = io.conn().is_tls();
+        let missing = claimed.missing_hashes();
         let mechanisms = Mechanism::ALL
             .into_iter()
+            .filter(|m| m.scram_hash().is_none_or(|h| !missing.contains(&h)))
             .filter(|m| match m {
                 m if m.is_plus() => binding.any(),
                 Mechanism::Plain => tls,
                 _ => tls || !shared.config.require_tls,
             })
             .collect();
-        Self { mechanisms, binding, client: ClientBinding::default() }
+        Self { mechanisms, upgrades: claimed.upgrades(), binding, client: ClientBinding::default() }
     }
 
     /// `<mechanisms/>`, the SASL2 `<authentication/>` with what it can do inline (Bind2 with
@@ -98,6 +151,9 @@ impl Offer {
         inline.append_child(Element::bare("sm", ns::SM));
         inline.append_child(fast);
         authentication.append_child(inline);
+        for upgrade in &self.upgrades {
+            authentication.append_child(UpgradeTask { name: upgrade.name().to_owned() }.into());
+        }
         let mut out = vec![m, authentication];
         if self.binding.any() {
             let mut c = Element::bare("sasl-channel-binding", ns::SASL_CB);
@@ -143,14 +199,26 @@ fn decode(text: &str) -> Result<Option<Vec<u8>>, SaslError> {
     }
 }
 
-/// Reads the client's next `<response/>`. Anything else fails the exchange: `<abort/>` as
-/// aborted, any other element as a malformed request (the client may start again), and an
-/// XML stanza ends the stream too. `Err(None)`: the stream ended (and was answered).
+/// Reads the client's next `<response/>`; see [`next_message`].
 async fn next_response(io: &mut StreamIo, profile: Profile) -> Result<Vec<u8>, Failure> {
     const EXPECTED: &str = "expected a SASL response";
+    let el = next_message(io, profile, "response", EXPECTED).await?;
+    decode(&el.text()).map(Option::unwrap_or_default).map_err(|e| Some((e, None)))
+}
+
+/// Reads the client's next message of the exchange, `<name/>` in the profile's namespace.
+/// Anything else fails the exchange: `<abort/>` as aborted, any other element as a
+/// malformed request (the client may start again) with `expected` as the text, and an XML
+/// stanza ends the stream too. `Err(None)`: the stream ended (and was answered).
+pub(crate) async fn next_message(
+    io: &mut StreamIo,
+    profile: Profile,
+    name: &str,
+    expected: &'static str,
+) -> Result<Element, Failure> {
     let el = next_element(io).await.ok_or(None)?;
-    if el.is("response", profile.ns()) {
-        return decode(&el.text()).map(Option::unwrap_or_default).map_err(|e| Some((e, None)));
+    if el.is(name, profile.ns()) {
+        return Ok(el);
     }
     if el.is("abort", profile.ns()) {
         return Err(Some((SaslError::Aborted, None)));
@@ -158,11 +226,11 @@ async fn next_response(io: &mut StreamIo, profile: Profile) -> Result<Vec<u8>, F
     if StanzaKind::of(&el).is_some() {
         // RFC 6120 §4.3.5: a stanza before authentication ends the stream, with
         // not-authorized; the exchange it broke into is failed first, so the client sees why.
-        send_failure(io, profile, SaslError::MalformedRequest, Some(EXPECTED)).await;
+        send_failure(io, profile, SaslError::MalformedRequest, Some(expected)).await;
         io.fail(Cond::NotAuthorized, Some("no stanzas before authentication")).await;
         return Err(None);
     }
-    Err(Some((SaslError::MalformedRequest, Some(EXPECTED))))
+    Err(Some((SaslError::MalformedRequest, Some(expected))))
 }
 
 /// Runs one SASL exchange that began with `login` (`<auth/>` or `<authenticate/>`).
@@ -307,7 +375,7 @@ fn outcome(sent: bool) -> AuthOutcome {
 }
 
 /// Why an exchange failed, with a text for `<failure/>`; `None` if the stream ended.
-type Failure = Option<(SaslError, Option<&'static str>)>;
+pub(crate) type Failure = Option<(SaslError, Option<&'static str>)>;
 
 type Verified = Result<(String, Option<Vec<u8>>), Failure>;
 

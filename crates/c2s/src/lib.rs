@@ -12,6 +12,7 @@ mod sasl2;
 mod session;
 mod sm;
 mod throttle;
+mod upgrade;
 
 pub use sm::{Resumable, UnackedLimit};
 pub use throttle::{AuthThrottle, ThrottleLimits};

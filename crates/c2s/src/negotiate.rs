@@ -5,6 +5,7 @@ use crate::C2sShared;
 use crate::auth::{self, AuthOutcome, Profile};
 use crate::request::{Action, Login, Phase, Refusal, Request, Resume, Tls};
 use crate::sm::{self, ResumeRequest, Sm};
+use crate::upgrade::Tasks;
 use rhein_module::Unauthenticated;
 use rhein_proto::{BareJid, Element, FullJid, StanzaError, StreamErrorCondition as Cond, ns, xml};
 use rhein_router::{BindError, Outbound, SessionHandle};
@@ -200,10 +201,17 @@ impl Negotiation {
 
     /// Opens a stream and offers what `phase` allows on it.
     async fn open(&mut self, shared: &C2sShared, phase: &Phase) -> Option<Opened> {
-        let host = self.open_stream(shared).await?;
+        let (host, from) = self.open_stream(shared).await?;
         let pending = self.io.conn().can_starttls() && shared.config.tls.is_some();
         let tls = Tls { pending, required: shared.config.require_tls };
-        let offer = auth::Offer::new(shared, &self.io);
+        let claimed = match phase {
+            // Nothing is offered before TLS where it is required: no need to look.
+            Phase::Unauthenticated { .. } if !(tls.pending && tls.required) => {
+                auth::Claimed::of(shared, &host, from.as_deref()).await
+            }
+            _ => auth::Claimed::Nobody,
+        };
+        let offer = auth::Offer::new(shared, &self.io, &claimed);
         let features = match phase {
             Phase::Unauthenticated { .. } => unauthenticated_features(shared, tls, &offer),
             Phase::Authenticated { .. } => authenticated_features(shared),
@@ -283,6 +291,10 @@ impl Negotiation {
                     Login::Legacy(_) => self.legacy_success(&localpart, additional).await?,
                     Login::Sasl2(request) => {
                         tracing::debug!(%localpart, "authenticated (SASL2)");
+                        let additional = match self.upgrade_tasks(shared, host, &localpart, request, additional).await {
+                            Tasks::Done(additional) => additional,
+                            Tasks::Ended => return None,
+                        };
                         self.sasl2_success(shared, host, &localpart, request, additional, rotate).await?
                     }
                 };
@@ -384,8 +396,9 @@ impl Negotiation {
         }
     }
 
-    /// Waits for the client's stream header, answers it, and returns the host it names.
-    async fn open_stream(&mut self, shared: &C2sShared) -> Option<String> {
+    /// Waits for the client's stream header, answers it, and returns the host it names and
+    /// its `from`, if any.
+    async fn open_stream(&mut self, shared: &C2sShared) -> Option<(String, Option<String>)> {
         let header = match self.io.read_frame().await {
             Ok(Frame::Open(h)) => h,
             Ok(_) => {
@@ -424,7 +437,7 @@ impl Negotiation {
             self.fail(Cond::UnsupportedVersion, Some("XMPP 1.0 streams only")).await;
             return None;
         }
-        Some(host)
+        Some((host, header.attr("from").map(str::to_owned)))
     }
 }
 

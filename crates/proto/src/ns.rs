@@ -142,6 +142,9 @@ pub const MDS_SERVER_ASSIST: &str = "urn:xmpp:mds:server-assist:0";
 pub const SASL2: &str = "urn:xmpp:sasl:2";
 pub const BIND2: &str = "urn:xmpp:bind:0";
 pub const FAST: &str = "urn:xmpp:fast:0";
+/// XEP-0480 SASL upgrade tasks: the tasks offered and asked for, and the SCRAM task's data.
+pub const SASL_UPGRADE: &str = "urn:xmpp:sasl:upgrade:0";
+pub const SCRAM_UPGRADE: &str = "urn:xmpp:scram-upgrade:0";
 /// XEP-0198 Stream Management.
 pub const SM: &str = "urn:xmpp:sm:3";
 /// XEP-0352 Client State Indication.

@@ -5,6 +5,11 @@
 //! response); its `Authenticate` requires a `<user-agent/>` with a UUID id, which clients
 //! leave out or spell otherwise; its Bind2 request refuses a second `<tag/>`. Responses stay
 //! base64 text: the SASL layer decodes them and says what is wrong.
+//!
+//! XEP-0480 upgrade tasks ride on SASL2's tasks: `<continue/>` (xmpp-parsers' requires
+//! `<additional-data/>`, which only the first one after a mechanism has), `<next/>` and
+//! `<task-data/>` (here with their task attribute and payloads as written, so a client that
+//! gets them wrong is told so in a SASL failure), and the SCRAM task's `<salt/>` and `<hash/>`.
 
 // The derives convert extracted text into the field's own type, String to String included.
 #![allow(clippy::useless_conversion)]
@@ -49,6 +54,69 @@ pub struct Authenticate {
     /// XEP-0484 §3.4: this login uses a token.
     #[xml(child(default))]
     pub fast: Option<Fast>,
+    /// XEP-0480: the upgrade tasks the client asks for, by name.
+    #[xml(extract(n = .., namespace = ns::SASL_UPGRADE, name = "upgrade", fields(text(type_ = String))))]
+    pub upgrades: Vec<String>,
+}
+
+/// XEP-0480 `<upgrade/>` in the SASL2 `<authentication/>` feature: a task the server offers.
+#[derive(FromXml, AsXml, Debug, Clone, PartialEq, Default)]
+#[xml(namespace = ns::SASL_UPGRADE, name = "upgrade")]
+pub struct UpgradeTask {
+    #[xml(text)]
+    pub name: String,
+}
+
+/// XEP-0388 §2.6.3 `<continue/>`: authenticated, but tasks remain.
+#[derive(FromXml, AsXml, Debug, Clone, PartialEq, Default)]
+#[xml(namespace = ns::SASL2, name = "continue")]
+pub struct Continue {
+    /// Base64 of the mechanism's final data (the first `<continue/>` after it only).
+    #[xml(extract(default, name = "additional-data", fields(text(type_ = String))))]
+    pub additional_data: Option<String>,
+    #[xml(extract(name = "tasks", fields(extract(n = .., name = "task", fields(text(type_ = String))))))]
+    pub tasks: Vec<String>,
+    #[xml(extract(default, name = "text", fields(text(type_ = String))))]
+    pub text: Option<String>,
+}
+
+/// XEP-0388 `<next task/>`: the task the client takes up.
+#[derive(FromXml, AsXml, Debug, Clone, PartialEq, Default)]
+#[xml(namespace = ns::SASL2, name = "next")]
+pub struct Next {
+    /// Empty when absent: answered as a task that was not offered.
+    #[xml(attribute(default))]
+    pub task: String,
+    #[xml(element(n = ..))]
+    pub payloads: Vec<Element>,
+}
+
+/// XEP-0388 `<task-data/>`: one message of a task, its payloads in the task's namespace.
+#[derive(FromXml, AsXml, Debug, Clone, PartialEq, Default)]
+#[xml(namespace = ns::SASL2, name = "task-data")]
+pub struct TaskData {
+    #[xml(element(n = ..))]
+    pub payloads: Vec<Element>,
+}
+
+/// XEP-0480 §3 `<salt iterations/>`: what the client needs for the SaltedPassword.
+#[derive(FromXml, AsXml, Debug, Clone, PartialEq, Default)]
+#[xml(namespace = ns::SCRAM_UPGRADE, name = "salt")]
+pub struct ScramSalt {
+    #[xml(attribute)]
+    pub iterations: u32,
+    /// Base64.
+    #[xml(text)]
+    pub salt: String,
+}
+
+/// XEP-0480 §3 `<hash/>`: the client's SaltedPassword, base64 as written (the SASL layer
+/// decodes it and says what is wrong).
+#[derive(FromXml, AsXml, Debug, Clone, PartialEq, Default)]
+#[xml(namespace = ns::SCRAM_UPGRADE, name = "hash")]
+pub struct SaltedPassword {
+    #[xml(text)]
+    pub hash: String,
 }
 
 /// XEP-0388 §2.3: who is logging in; FAST tokens are bound to its `id`.
@@ -132,6 +200,61 @@ mod tests {
         let fast = a.fast.as_ref().unwrap();
         assert_eq!((fast.count.as_deref(), fast.invalidate.as_deref()), (Some("3"), Some("true")));
         assert_eq!(Authenticate::try_from(Element::from(a.clone())).unwrap(), a);
+    }
+
+    #[test]
+    fn upgrade_tasks_read_as_the_xep_writes_them() {
+        // XEP-0480 §3's example.
+        let a = Authenticate::try_from(el("<authenticate xmlns='urn:xmpp:sasl:2' mechanism='SCRAM-SHA-1-PLUS'>\
+             <upgrade xmlns='urn:xmpp:sasl:upgrade:0'>UPGR-SCRAM-SHA-256</upgrade>\
+             <upgrade xmlns='urn:xmpp:sasl:upgrade:0'>UPGR-SCRAM-SHA-512</upgrade>\
+             <initial-response>cD10bHMtZXhwb3J0ZXIsLG49dXNlcixyPTEyQzRDRDVDLUUzOEUtNEE5OC04RjZELTE1QzM4RjUxQ0NDNg==</initial-response>\
+             </authenticate>"))
+        .unwrap();
+        assert_eq!(a.upgrades, ["UPGR-SCRAM-SHA-256", "UPGR-SCRAM-SHA-512"]);
+        let c = Continue {
+            additional_data: Some("dj1tc1ZIcy9CeklPSERxWGVWSDdFbW1EdTlpZDg9".into()),
+            tasks: vec!["UPGR-SCRAM-SHA-256".into()],
+            text: None,
+        };
+        let written = String::from(&Element::from(c.clone()));
+        assert_eq!(
+            written,
+            "<continue xmlns='urn:xmpp:sasl:2'><additional-data>dj1tc1ZIcy9CeklPSERxWGVWSDdFbW1EdTlpZDg9</additional-data>\
+             <tasks><task>UPGR-SCRAM-SHA-256</task></tasks></continue>"
+        );
+        assert_eq!(Continue::try_from(el(&written)).unwrap(), c);
+        let next = Next::try_from(el("<next xmlns='urn:xmpp:sasl:2' task='UPGR-SCRAM-SHA-256'/>")).unwrap();
+        assert_eq!((next.task.as_str(), next.payloads.len()), ("UPGR-SCRAM-SHA-256", 0));
+        let salt = ScramSalt { iterations: 4096, salt: "QV9TWENSWFE2c2VrOGJmX1o=".into() };
+        let data = TaskData { payloads: vec![salt.clone().into()] };
+        assert_eq!(
+            String::from(&Element::from(data)),
+            "<task-data xmlns='urn:xmpp:sasl:2'><salt xmlns='urn:xmpp:scram-upgrade:0' iterations='4096'>QV9TWENSWFE2c2VrOGJmX1o=</salt></task-data>"
+        );
+        let answer =
+            TaskData::try_from(el("<task-data xmlns='urn:xmpp:sasl:2'><hash xmlns='urn:xmpp:scram-upgrade:0'>\n\
+             BzOnw3Pc5H4bOLlPZ/8JAy6wnTpH05aH21KW2+Xfpaw=\n</hash></task-data>"))
+            .unwrap();
+        let hash = SaltedPassword::try_from(answer.payloads[0].clone()).unwrap();
+        assert_eq!(hash.hash.trim(), "BzOnw3Pc5H4bOLlPZ/8JAy6wnTpH05aH21KW2+Xfpaw=");
+    }
+
+    #[test]
+    fn upgrade_payloads_that_do_not_read_are_refused_with_the_reason() {
+        let errs = [
+            invalid::<Continue>("<continue xmlns='urn:xmpp:sasl:2'/>"),
+            invalid::<ScramSalt>("<salt xmlns='urn:xmpp:scram-upgrade:0'>QUFB</salt>"),
+            invalid::<ScramSalt>("<salt xmlns='urn:xmpp:scram-upgrade:0' iterations='many'>QUFB</salt>"),
+        ];
+        assert_eq!(
+            errs,
+            [
+                "Missing child field 'tasks' in Continue element.",
+                "Required attribute field 'iterations' on ScramSalt element missing.",
+                "text parse error: invalid digit found in string",
+            ]
+        );
     }
 
     #[test]

@@ -1,10 +1,12 @@
-//! What is stored per account: SCRAM keys for both hashes (one salt) and an argon2id hash.
+//! What is stored per account: SCRAM keys for each hash it has (one salt, one iteration
+//! count) and an argon2id hash.
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, Sha512};
+use subtle::ConstantTimeEq;
 
 /// PBKDF2 iterations for new credentials (RFC 7677 recommends at least 4096).
 pub const SCRAM_ITERATIONS: u32 = 4096;
@@ -17,13 +19,21 @@ pub struct ScramKeys {
 }
 
 /// Everything needed to verify a password, without the password.
+///
+/// Every account has SCRAM-SHA-1 keys. Accounts created (or whose password was set) by
+/// Rhein have all three key sets; those from before SCRAM-SHA-512 lack its keys, and a row
+/// made from another server's SCRAM-SHA-1 keys (Rhein has no importer yet; the schema and
+/// the logins take such rows) lacks SHA-256 keys too, until an XEP-0480 upgrade task adds
+/// them (all with this salt and iteration count).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {
     pub salt: Vec<u8>,
     pub iterations: u32,
     pub sha1: ScramKeys,
-    pub sha256: ScramKeys,
-    /// PHC string of an argon2id hash, for PLAIN and web logins.
+    pub sha256: Option<ScramKeys>,
+    pub sha512: Option<ScramKeys>,
+    /// PHC string of an argon2id hash, for PLAIN and web logins; empty for a row made from
+    /// SCRAM keys only (PLAIN then checks those, see `verify_password`).
     pub argon2: String,
     /// An administrator disabled the account: a login that proves the password is refused
     /// with `account-disabled` (kept with the keys, so checking costs no query).
@@ -32,7 +42,7 @@ pub struct Credentials {
 
 impl Credentials {
     /// Derives credentials from a password with a fresh random salt. Costs one argon2 hash and
-    /// two PBKDF2 runs: call it off the async runtime (`spawn_blocking`).
+    /// three PBKDF2 runs: call it off the async runtime (`spawn_blocking`).
     pub fn derive(password: &str) -> Self {
         let mut salt = vec![0u8; 16];
         rand::fill(&mut salt[..]);
@@ -46,7 +56,8 @@ impl Credentials {
     pub fn derive_scram(password: &str, salt: Vec<u8>, iterations: u32, argon2: String) -> Self {
         Self {
             sha1: Hash::Sha1.keys(password, &salt, iterations),
-            sha256: Hash::Sha256.keys(password, &salt, iterations),
+            sha256: Some(Hash::Sha256.keys(password, &salt, iterations)),
+            sha512: Some(Hash::Sha512.keys(password, &salt, iterations)),
             salt,
             iterations,
             argon2,
@@ -54,9 +65,36 @@ impl Credentials {
         }
     }
 
-    /// Checks a password against the argon2 hash (PLAIN). Slow by design: run it blocking.
+    /// The account's keys for `hash`, if it has them.
+    pub fn keys(&self, hash: Hash) -> Option<&ScramKeys> {
+        match hash {
+            Hash::Sha1 => Some(&self.sha1),
+            Hash::Sha256 => self.sha256.as_ref(),
+            Hash::Sha512 => self.sha512.as_ref(),
+        }
+    }
+
+    /// Sets the keys for `hash` (SHA-1's are always there and never replaced this way).
+    pub(crate) fn set_keys(&mut self, hash: Hash, keys: ScramKeys) {
+        match hash {
+            Hash::Sha1 => {}
+            Hash::Sha256 => self.sha256 = Some(keys),
+            Hash::Sha512 => self.sha512 = Some(keys),
+        }
+    }
+
+    /// Checks a password (PLAIN) against the argon2 hash, or for an account without one,
+    /// against its strongest SCRAM keys. Slow by design: run it blocking.
     pub fn verify_password(&self, password: &str) -> bool {
-        argon2_check(password.as_bytes(), &self.argon2)
+        if !self.argon2.is_empty() {
+            return argon2_check(password.as_bytes(), &self.argon2);
+        }
+        let (hash, keys) = [Hash::Sha512, Hash::Sha256, Hash::Sha1]
+            .into_iter()
+            .find_map(|h| self.keys(h).map(|k| (h, k)))
+            .unwrap_or((Hash::Sha1, &self.sha1));
+        let computed = hash.keys(password, &self.salt, self.iterations);
+        bool::from(computed.stored_key.ct_eq(&keys.stored_key))
     }
 }
 
@@ -122,20 +160,32 @@ fn argon2_check(password: &[u8], phc: &str) -> bool {
     computed.is_ok() && Output::new(&out).is_ok_and(|o| &o == expected)
 }
 
-/// The two hash functions SCRAM is offered with.
+/// The hash functions SCRAM is offered with (exported as `ScramHash`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Hash {
+pub enum Hash {
     Sha1,
     Sha256,
+    Sha512,
 }
 
 impl Hash {
+    /// Output length in bytes: of the keys, and of the SaltedPassword.
+    pub fn output_len(self) -> usize {
+        match self {
+            Self::Sha1 => 20,
+            Self::Sha256 => 32,
+            Self::Sha512 => 64,
+        }
+    }
+
     pub(crate) fn hmac(self, key: &[u8], data: &[u8]) -> Vec<u8> {
         // HMAC accepts keys of any length, so `new_from_slice` cannot fail.
         match self {
             Self::Sha1 => <Hmac<Sha1> as KeyInit>::new_from_slice(key)
                 .map(|m| m.chain_update(data).finalize().into_bytes().to_vec()),
             Self::Sha256 => <Hmac<Sha256> as KeyInit>::new_from_slice(key)
+                .map(|m| m.chain_update(data).finalize().into_bytes().to_vec()),
+            Self::Sha512 => <Hmac<Sha512> as KeyInit>::new_from_slice(key)
                 .map(|m| m.chain_update(data).finalize().into_bytes().to_vec()),
         }
         .unwrap_or_default()
@@ -145,22 +195,30 @@ impl Hash {
         match self {
             Self::Sha1 => Sha1::digest(data).to_vec(),
             Self::Sha256 => Sha256::digest(data).to_vec(),
+            Self::Sha512 => Sha512::digest(data).to_vec(),
         }
     }
 
-    fn salted_password(self, password: &str, salt: &[u8], iterations: u32) -> Vec<u8> {
+    /// SaltedPassword (RFC 5802 §3: PBKDF2 with this hash's HMAC).
+    pub fn salted_password(self, password: &str, salt: &[u8], iterations: u32) -> Vec<u8> {
+        let p = password.as_bytes();
         match self {
-            Self::Sha1 => pbkdf2::pbkdf2_hmac_array::<Sha1, 20>(password.as_bytes(), salt, iterations).to_vec(),
-            Self::Sha256 => pbkdf2::pbkdf2_hmac_array::<Sha256, 32>(password.as_bytes(), salt, iterations).to_vec(),
+            Self::Sha1 => pbkdf2::pbkdf2_hmac_array::<Sha1, 20>(p, salt, iterations).to_vec(),
+            Self::Sha256 => pbkdf2::pbkdf2_hmac_array::<Sha256, 32>(p, salt, iterations).to_vec(),
+            Self::Sha512 => pbkdf2::pbkdf2_hmac_array::<Sha512, 64>(p, salt, iterations).to_vec(),
         }
     }
 
     /// StoredKey and ServerKey (RFC 5802 §3) for a password.
     fn keys(self, password: &str, salt: &[u8], iterations: u32) -> ScramKeys {
-        let salted = self.salted_password(password, salt, iterations);
+        self.keys_from_salted(&self.salted_password(password, salt, iterations))
+    }
+
+    /// StoredKey and ServerKey from a SaltedPassword (what an XEP-0480 upgrade sends).
+    pub(crate) fn keys_from_salted(self, salted: &[u8]) -> ScramKeys {
         ScramKeys {
-            stored_key: self.digest(&self.hmac(&salted, b"Client Key")),
-            server_key: self.hmac(&salted, b"Server Key"),
+            stored_key: self.digest(&self.hmac(salted, b"Client Key")),
+            server_key: self.hmac(salted, b"Server Key"),
         }
     }
 }
@@ -190,5 +248,16 @@ mod tests {
         assert!(Argon2::default().verify_password(b"pencil", &parsed).is_ok());
         assert!(!argon2_check(b"pencil", "not a hash"));
         assert!(WORK.lock().unwrap().len() <= work_kept());
+    }
+
+    #[test]
+    fn an_account_imported_without_argon2_checks_plain_against_its_scram_keys() {
+        let mut imported = Credentials::derive_scram("pencil", vec![5; 16], 16, String::new());
+        imported.sha256 = None;
+        imported.sha512 = None;
+        assert!(imported.verify_password("pencil"));
+        assert!(!imported.verify_password("pen"));
+        let full = Credentials::derive_scram("pencil", vec![5; 16], 16, String::new());
+        assert!(full.verify_password("pencil") && !full.verify_password("Pencil"));
     }
 }

@@ -1,6 +1,8 @@
 //! SASL for XMPP (RFC 6120 §6) without I/O: the c2s session feeds it the client's messages and
-//! sends back what it returns. Mechanisms: SCRAM-SHA-1, SCRAM-SHA-256 and their -PLUS variants
-//! (RFC 5802, RFC 7677; channel bindings `tls-exporter` and `tls-server-end-point`), and PLAIN.
+//! sends back what it returns. Mechanisms: SCRAM-SHA-1, SCRAM-SHA-256, SCRAM-SHA-512 and their
+//! -PLUS variants (RFC 5802, RFC 7677; channel bindings `tls-exporter` and
+//! `tls-server-end-point`), and PLAIN; XEP-0480 upgrade tasks add the SCRAM keys an account
+//! lacks.
 //!
 //! Credentials are stored as SCRAM keys (StoredKey/ServerKey, never the SaltedPassword, which
 //! would let a thief log in) plus an argon2id hash for PLAIN. Depends on nothing else in Rhein.
@@ -11,13 +13,15 @@ mod mechanism;
 mod plain;
 mod scram;
 mod secret;
+mod upgrade;
 
-pub use credentials::{Credentials, SCRAM_ITERATIONS, ScramKeys};
+pub use credentials::{Credentials, Hash as ScramHash, SCRAM_ITERATIONS, ScramKeys};
 pub use ht::HtMechanism;
 pub use mechanism::{ChannelBinding, ClientBinding, Mechanism};
 pub use plain::PlainRequest;
 pub use scram::{Advertised, ClientFirst, ScramServer};
 pub use secret::ServerSecret;
+pub use upgrade::Upgrade;
 
 /// SASL failure conditions (RFC 6120 §6.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

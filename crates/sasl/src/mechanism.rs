@@ -1,10 +1,14 @@
 //! Mechanism names and the channel-binding data the TLS layer hands to SCRAM-PLUS.
 
+use crate::credentials::Hash;
+
 /// A SASL mechanism Rhein offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mechanism {
+    ScramSha512Plus,
     ScramSha256Plus,
     ScramSha1Plus,
+    ScramSha512,
     ScramSha256,
     ScramSha1,
     Plain,
@@ -12,13 +16,22 @@ pub enum Mechanism {
 
 impl Mechanism {
     /// All mechanisms, strongest first (the order they are advertised in).
-    pub const ALL: [Mechanism; 5] =
-        [Self::ScramSha256Plus, Self::ScramSha1Plus, Self::ScramSha256, Self::ScramSha1, Self::Plain];
+    pub const ALL: [Mechanism; 7] = [
+        Self::ScramSha512Plus,
+        Self::ScramSha256Plus,
+        Self::ScramSha1Plus,
+        Self::ScramSha512,
+        Self::ScramSha256,
+        Self::ScramSha1,
+        Self::Plain,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
+            Self::ScramSha512Plus => "SCRAM-SHA-512-PLUS",
             Self::ScramSha256Plus => "SCRAM-SHA-256-PLUS",
             Self::ScramSha1Plus => "SCRAM-SHA-1-PLUS",
+            Self::ScramSha512 => "SCRAM-SHA-512",
             Self::ScramSha256 => "SCRAM-SHA-256",
             Self::ScramSha1 => "SCRAM-SHA-1",
             Self::Plain => "PLAIN",
@@ -29,17 +42,25 @@ impl Mechanism {
         Self::ALL.into_iter().find(|m| m.name() == name)
     }
 
-    /// The SCRAM hash of this mechanism (PLAIN has none; it never reaches SCRAM code).
-    pub(crate) fn hash(self) -> crate::credentials::Hash {
+    /// The SCRAM hash of this mechanism; `None` for PLAIN.
+    pub fn scram_hash(self) -> Option<Hash> {
         match self {
-            Self::ScramSha1 | Self::ScramSha1Plus => crate::credentials::Hash::Sha1,
-            _ => crate::credentials::Hash::Sha256,
+            Self::ScramSha1 | Self::ScramSha1Plus => Some(Hash::Sha1),
+            Self::ScramSha256 | Self::ScramSha256Plus => Some(Hash::Sha256),
+            Self::ScramSha512 | Self::ScramSha512Plus => Some(Hash::Sha512),
+            Self::Plain => None,
         }
+    }
+
+    /// The SCRAM hash of this mechanism (PLAIN never reaches SCRAM code: `ClientFirst::parse`
+    /// refuses it).
+    pub(crate) fn hash(self) -> Hash {
+        self.scram_hash().unwrap_or(Hash::Sha256)
     }
 
     /// Whether the mechanism needs channel binding (and therefore TLS).
     pub fn is_plus(self) -> bool {
-        matches!(self, Self::ScramSha256Plus | Self::ScramSha1Plus)
+        matches!(self, Self::ScramSha512Plus | Self::ScramSha256Plus | Self::ScramSha1Plus)
     }
 }
 

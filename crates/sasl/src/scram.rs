@@ -57,6 +57,9 @@ impl ClientFirst {
         cb: &ChannelBinding,
         client: &mut ClientBinding,
     ) -> Result<Self, SaslError> {
+        if mechanism.scram_hash().is_none() {
+            return Err(SaslError::InvalidMechanism);
+        }
         let text = std::str::from_utf8(msg).map_err(|_| SaslError::MalformedRequest)?;
         let (flag, rest) = text.split_once(',').ok_or(SaslError::MalformedRequest)?;
         let (authz, bare) = rest.split_once(',').ok_or(SaslError::MalformedRequest)?;
@@ -123,7 +126,9 @@ impl ScramServer {
     /// Builds the server-first-message from `creds`: the account's, or for a name without one
     /// (`known == false`) the server's decoy (`ServerSecret::decoy`). A decoy exchange takes
     /// the same steps with the same shapes and fails only at the very end, so the replies do
-    /// not tell which accounts exist.
+    /// not tell which accounts exist. An account without keys for the mechanism's hash (one
+    /// from before SCRAM-SHA-512, which was not offered it) is answered the same way: its
+    /// salt and iteration count, random keys of the right length, and a refusal at the end.
     /// With `advertised`, the message carries XEP-0474's `h` attribute.
     pub fn start(
         first: ClientFirst,
@@ -144,9 +149,10 @@ impl ScramServer {
         advertised: Option<Advertised<'_>>,
     ) -> (Self, Vec<u8>) {
         let nonce = format!("{}{}", first.client_nonce, server_nonce);
-        let keys = match first.mechanism.hash() {
-            Hash::Sha1 => creds.sha1.clone(),
-            Hash::Sha256 => creds.sha256.clone(),
+        let hash = first.mechanism.hash();
+        let (keys, known) = match creds.keys(hash) {
+            Some(keys) => (keys.clone(), known),
+            None => (random_keys(hash), false),
         };
         let mut server_first = format!("r={nonce},s={},i={}", B64.encode(&creds.salt), creds.iterations);
         if let Some(advertised) = advertised {
@@ -201,6 +207,15 @@ impl ScramServer {
     pub fn authzid(&self) -> Option<&str> {
         self.first.authzid.as_deref()
     }
+}
+
+/// Keys nobody has a password for, shaped like `hash`'s.
+fn random_keys(hash: Hash) -> ScramKeys {
+    let mut stored_key = vec![0u8; hash.output_len()];
+    let mut server_key = vec![0u8; hash.output_len()];
+    rand::fill(&mut stored_key[..]);
+    rand::fill(&mut server_key[..]);
+    ScramKeys { stored_key, server_key }
 }
 
 fn is_printable(c: char) -> bool {
@@ -269,6 +284,76 @@ mod tests {
             .finish(b"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=", &cb)
             .unwrap();
         assert_eq!(String::from_utf8(fin).unwrap(), "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=");
+    }
+
+    /// SCRAM-SHA-512 has no RFC vector: this is RFC 7677's exchange with SHA-512, checked
+    /// against an independent computation with Python's standard library (3.11):
+    ///
+    /// ```text
+    /// salted = hashlib.pbkdf2_hmac("sha512", b"pencil", b64decode("W22ZaJ0SNY7soEsUEjb6gQ=="), 4096)
+    /// client_key = hmac.new(salted, b"Client Key", "sha512").digest()
+    /// stored_key = hashlib.sha512(client_key).digest()
+    /// server_key = hmac.new(salted, b"Server Key", "sha512").digest()
+    /// auth = b"n=user,r=rOprNGfwEbeRWgbNEkqO,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
+    ///        b"s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096,c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0"
+    /// proof = xor(client_key, hmac.new(stored_key, auth, "sha512").digest())
+    /// v = hmac.new(server_key, auth, "sha512").digest()
+    /// ```
+    #[test]
+    fn sha512_vector() {
+        let cb = ChannelBinding::default();
+        let creds = rfc_creds();
+        let salted = Hash::Sha512.salted_password("pencil", &creds.salt, 4096);
+        assert_eq!(
+            B64.encode(&salted),
+            "8W7+G+Z/HQlQLr1e2SYv3f+6Wjd6tPC2h+XtW6D1Boa4pK4WZHbairO5UdL6kji2OZj0VGG8M6RkgUlJzsljHQ=="
+        );
+        let keys = creds.sha512.as_ref().unwrap();
+        assert_eq!(
+            B64.encode(&keys.stored_key),
+            "6AAub3065EYRmyFpM2RNwqK+eGnrkYuEWbXn19LsEmBqzu8QaCXNc1FwpnX9NhH2hK/60dzj9DoO5DvVkOHbvg=="
+        );
+        assert_eq!(
+            B64.encode(&keys.server_key),
+            "jZHbYjC1aHh0/hKbxyBuGFjDrgjgKTT1esA7awWiKcRZ0o/0b1yWEebBeSVkkCFewf91nLDfKF24mvD5nmE6rA=="
+        );
+        let first = ClientFirst::parse(
+            Mechanism::ScramSha512,
+            b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO",
+            &cb,
+            &mut ClientBinding::default(),
+        )
+        .unwrap();
+        let (server, _) = ScramServer::start_with_nonce(first, &creds, true, "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0", None);
+        let fin = server
+            .finish(b"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=gMGXRcevScNtxZ6/8lQYpGtnsNAc3mGcmNomv+xnoOMw+3R2xNJdMNnzMlTN8PPC6wdp6dybEmDYXYTxwnYPJQ==", &cb)
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(fin).unwrap(),
+            "v=ZQnYEgWQMFmmsM8aQMF0nDDCy/AgCzkwk8CmMZYcMg0vSVlKDanekLtifDSeVGT4+5ZxXnJq199RVG2rR7N7Zw=="
+        );
+    }
+
+    #[test]
+    fn an_account_without_the_hashs_keys_fails_only_at_the_end() {
+        let cb = ChannelBinding::default();
+        let mut creds = rfc_creds();
+        creds.sha512 = None;
+        let first = ClientFirst::parse(
+            Mechanism::ScramSha512,
+            b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO",
+            &cb,
+            &mut ClientBinding::default(),
+        )
+        .unwrap();
+        let (server, sf) = ScramServer::start_with_nonce(first, &creds, true, "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0", None);
+        assert!(String::from_utf8(sf).unwrap().ends_with(",s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"), "its own salt");
+        let fin = b"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=gMGXRcevScNtxZ6/8lQYpGtnsNAc3mGcmNomv+xnoOMw+3R2xNJdMNnzMlTN8PPC6wdp6dybEmDYXYTxwnYPJQ==";
+        assert_eq!(server.finish(fin, &cb).err(), Some(SaslError::NotAuthorized));
+        assert_eq!(
+            ClientFirst::parse(Mechanism::Plain, b"n,,n=user,r=x", &cb, &mut ClientBinding::default()).err(),
+            Some(SaslError::InvalidMechanism)
+        );
     }
 
     #[test]

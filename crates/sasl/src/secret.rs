@@ -46,7 +46,8 @@ impl ServerSecret {
             salt,
             iterations: SCRAM_ITERATIONS,
             sha1: keys(Hash::Sha1, "sha1"),
-            sha256: keys(Hash::Sha256, "sha256"),
+            sha256: Some(keys(Hash::Sha256, "sha256")),
+            sha512: Some(keys(Hash::Sha512, "sha512")),
             argon2: DECOY_ARGON2.to_owned(),
             disabled: false,
         }
@@ -74,7 +75,8 @@ mod tests {
         let real = Credentials::derive("pencil");
         assert_eq!((a.salt.len(), a.iterations), (real.salt.len(), real.iterations));
         assert_eq!(a.sha1.stored_key.len(), real.sha1.stored_key.len());
-        assert_eq!(a.sha256.server_key.len(), real.sha256.server_key.len());
+        assert_eq!(a.sha256.as_ref().unwrap().server_key.len(), real.sha256.as_ref().unwrap().server_key.len());
+        assert_eq!(a.sha512.as_ref().unwrap().stored_key.len(), real.sha512.as_ref().unwrap().stored_key.len());
         assert_eq!(a.argon2.rsplitn(3, '$').nth(2), real.argon2.rsplitn(3, '$').nth(2), "same argon2 parameters");
         assert!(!a.verify_password("pencil") && !a.verify_password(""));
         assert_eq!(format!("{secret:?}"), "ServerSecret(..)");

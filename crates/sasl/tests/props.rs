@@ -1,7 +1,7 @@
 //! Property tests of what SASL parses from a peer: SCRAM's client-first and client-final
-//! messages, PLAIN, and the hashed-token (FAST) initial response. Arbitrary bytes never
-//! panic; well-formed messages parse back to their parts, and a correct SCRAM exchange
-//! succeeds while any change to its final message fails. 256 cases a property
+//! messages, PLAIN, the hashed-token (FAST) initial response and XEP-0480 upgrade hashes.
+//! Arbitrary bytes never panic; well-formed messages parse back to their parts, and a correct
+//! SCRAM exchange succeeds while any change to its final message fails. 256 cases a property
 //! (proptest's default); `PROPTEST_CASES` raises it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -12,10 +12,10 @@ use hmac::{Hmac, KeyInit, Mac};
 use proptest::prelude::*;
 use rhein_sasl::{
     ChannelBinding, ClientBinding, ClientFirst, Credentials, HtMechanism, Mechanism, PlainRequest, SaslError,
-    ScramServer,
+    ScramHash, ScramServer, Upgrade,
 };
 use sha1::Sha1;
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, Sha512};
 
 // The two calls into the SCRAM server, in one place.
 
@@ -42,29 +42,34 @@ fn credentials(password: &str) -> Credentials {
 
 // ---- The client side, as RFC 5802 §3 defines it ----
 
-fn is_sha1(mechanism: Mechanism) -> bool {
-    matches!(mechanism, Mechanism::ScramSha1 | Mechanism::ScramSha1Plus)
-}
-
-fn hmac(sha1: bool, key: &[u8], data: &[u8]) -> Vec<u8> {
-    if sha1 {
-        let mac = <Hmac<Sha1> as KeyInit>::new_from_slice(key).unwrap();
-        mac.chain_update(data).finalize().into_bytes().to_vec()
-    } else {
-        let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap();
-        mac.chain_update(data).finalize().into_bytes().to_vec()
+fn hmac(hash: ScramHash, key: &[u8], data: &[u8]) -> Vec<u8> {
+    match hash {
+        ScramHash::Sha1 => {
+            <Hmac<Sha1> as KeyInit>::new_from_slice(key).unwrap().chain_update(data).finalize().into_bytes().to_vec()
+        }
+        ScramHash::Sha256 => {
+            <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap().chain_update(data).finalize().into_bytes().to_vec()
+        }
+        ScramHash::Sha512 => {
+            <Hmac<Sha512> as KeyInit>::new_from_slice(key).unwrap().chain_update(data).finalize().into_bytes().to_vec()
+        }
     }
 }
 
-fn digest(sha1: bool, data: &[u8]) -> Vec<u8> {
-    if sha1 { Sha1::digest(data).to_vec() } else { Sha256::digest(data).to_vec() }
+fn digest(hash: ScramHash, data: &[u8]) -> Vec<u8> {
+    match hash {
+        ScramHash::Sha1 => Sha1::digest(data).to_vec(),
+        ScramHash::Sha256 => Sha256::digest(data).to_vec(),
+        ScramHash::Sha512 => Sha512::digest(data).to_vec(),
+    }
 }
 
-fn salted(sha1: bool, password: &str, salt: &[u8], iterations: u32) -> Vec<u8> {
-    if sha1 {
-        pbkdf2::pbkdf2_hmac_array::<Sha1, 20>(password.as_bytes(), salt, iterations).to_vec()
-    } else {
-        pbkdf2::pbkdf2_hmac_array::<Sha256, 32>(password.as_bytes(), salt, iterations).to_vec()
+fn salted(hash: ScramHash, password: &str, salt: &[u8], iterations: u32) -> Vec<u8> {
+    let p = password.as_bytes();
+    match hash {
+        ScramHash::Sha1 => pbkdf2::pbkdf2_hmac_array::<Sha1, 20>(p, salt, iterations).to_vec(),
+        ScramHash::Sha256 => pbkdf2::pbkdf2_hmac_array::<Sha256, 32>(p, salt, iterations).to_vec(),
+        ScramHash::Sha512 => pbkdf2::pbkdf2_hmac_array::<Sha512, 64>(p, salt, iterations).to_vec(),
     }
 }
 
@@ -106,7 +111,7 @@ impl First {
 
     /// The client-final message answering `server_first`, with the proof `password` makes.
     fn last(&self, password: &str, server_first: &str, cb: &ChannelBinding) -> String {
-        let sha1 = is_sha1(self.mechanism);
+        let hash = self.mechanism.scram_hash().expect("a SCRAM mechanism");
         let field = |name: &str| {
             server_first.split(',').find_map(|a| a.strip_prefix(name)).expect("server-first has r, s and i")
         };
@@ -119,10 +124,10 @@ impl First {
             });
         }
         let without_proof = format!("c={},r={nonce}", B64.encode(binding));
-        let salted = salted(sha1, password, &salt, iterations);
-        let client_key = hmac(sha1, &salted, b"Client Key");
+        let salted = salted(hash, password, &salt, iterations);
+        let client_key = hmac(hash, &salted, b"Client Key");
         let auth_message = format!("{},{server_first},{without_proof}", self.bare());
-        let signature = hmac(sha1, &digest(sha1, &client_key), auth_message.as_bytes());
+        let signature = hmac(hash, &digest(hash, &client_key), auth_message.as_bytes());
         let proof: Vec<u8> = client_key.iter().zip(&signature).map(|(k, s)| k ^ s).collect();
         format!("{without_proof},p={}", B64.encode(proof))
     }
@@ -222,6 +227,46 @@ proptest! {
             String::from_utf8_lossy(&last).into_owned()
         });
         prop_assert!(changed.is_err());
+    }
+
+    /// XEP-0480: any text as an upgrade's `<hash/>` gets an answer, and changes the
+    /// credentials only when it is base64 of a SaltedPassword's length.
+    #[test]
+    fn an_upgrade_hash_changes_credentials_only_when_it_reads(text in prop_oneof![
+        "\\PC{0,100}",
+        prop::collection::vec(any::<u8>(), 0..80).prop_map(|b| B64.encode(b)),
+        prop::collection::vec(any::<u8>(), 64).prop_map(|b| format!(" \n{}\n", B64.encode(b))),
+    ], upgrade in prop::sample::select(Upgrade::ALL.to_vec())) {
+        let mut creds = credentials("pencil");
+        (creds.sha256, creds.sha512) = (None, None);
+        let before = creds.clone();
+        match upgrade.apply(&mut creds, &text) {
+            Ok(keys) => {
+                let decoded = B64.decode(text.trim()).unwrap();
+                prop_assert_eq!(decoded.len(), upgrade.hash().output_len());
+                prop_assert_eq!(creds.keys(upgrade.hash()), Some(&keys));
+                prop_assert_eq!(Upgrade::missing(&creds).len(), 1);
+            }
+            Err(_) => prop_assert_eq!(creds, before),
+        }
+    }
+
+    /// An account with SCRAM-SHA-1 keys only, upgraded with the SaltedPassword a client
+    /// computes from the salt and iteration count it was sent, logs in with every mechanism.
+    #[test]
+    fn upgraded_keys_log_in(first in first(), password in "[ -~]{1,12}") {
+        let [tls, _] = bindings();
+        let mut creds = credentials(&password);
+        (creds.sha256, creds.sha512) = (None, None);
+        for upgrade in Upgrade::missing(&creds) {
+            let hash = B64.encode(salted(upgrade.hash(), &password, &creds.salt, creds.iterations));
+            upgrade.apply(&mut creds, &hash).unwrap();
+        }
+        prop_assert_eq!(&creds, &credentials(&password));
+        let parsed = parse_first(first.mechanism, first.message().as_bytes(), &tls).unwrap();
+        let (server, server_first) = start(parsed, &creds);
+        let last = first.last(&password, &String::from_utf8(server_first).unwrap(), &tls);
+        prop_assert!(server.finish(last.as_bytes(), &tls).is_ok());
     }
 
     /// PLAIN: any bytes get an answer; `authzid NUL username NUL password` parses back.

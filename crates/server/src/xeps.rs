@@ -329,6 +329,14 @@ pub const SUPPORTED: &[Supported] = &[
         "crates/stream/src/io.rs",
     ),
     x(
+        480,
+        "SASL Upgrade Tasks",
+        "0.2.0",
+        "complete",
+        "UPGR-SCRAM-SHA-256 and UPGR-SCRAM-SHA-512 with SASL2, offered by the stream's from; after password logins",
+        "crates/c2s/src/upgrade.rs",
+    ),
+    x(
         484,
         "Fast Authentication Streamlining Tokens",
         "0.2.0",

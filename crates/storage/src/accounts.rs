@@ -4,7 +4,7 @@ use crate::cache::Written;
 use crate::db::{BeginWrite, on_pool};
 use crate::epoch;
 use crate::{Db, StorageError};
-use rhein_sasl::{Credentials, ScramKeys};
+use rhein_sasl::{Credentials, ScramHash, ScramKeys};
 
 /// Repository of accounts (`db.accounts()`).
 pub struct Accounts<'a> {
@@ -19,9 +19,11 @@ macro_rules! bind_credentials {
             .bind($c.iterations as i32)
             .bind(&$c.sha1.stored_key)
             .bind(&$c.sha1.server_key)
-            .bind(&$c.sha256.stored_key)
-            .bind(&$c.sha256.server_key)
+            .bind($c.sha256.as_ref().map(|k| &k.stored_key))
+            .bind($c.sha256.as_ref().map(|k| &k.server_key))
             .bind(&$c.argon2)
+            .bind($c.sha512.as_ref().map(|k| &k.stored_key))
+            .bind($c.sha512.as_ref().map(|k| &k.server_key))
     };
 }
 pub(crate) use bind_credentials;
@@ -29,8 +31,8 @@ pub(crate) use bind_credentials;
 /// Creates an account (binds host, username, the credentials, then the creation time); changes
 /// nothing if it exists.
 pub(crate) const INSERT: &str = "INSERT INTO account (host, username, salt, iterations, sha1_stored_key, \
-    sha1_server_key, sha256_stored_key, sha256_server_key, argon2, created_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (host, username) DO NOTHING";
+    sha1_server_key, sha256_stored_key, sha256_server_key, argon2, sha512_stored_key, sha512_server_key, \
+    created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (host, username) DO NOTHING";
 
 /// A write of one statement on `account` and the epoch bump, in one transaction; yields
 /// (rows changed, new epoch).
@@ -48,7 +50,14 @@ macro_rules! bumping_epoch {
     };
 }
 
-type CredRow = (Vec<u8>, i32, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>, String, bool);
+/// salt, iterations, the SHA-1 keys, the SHA-256 keys, argon2, the SHA-512 keys, disabled.
+type CredRow =
+    (Vec<u8>, i32, Vec<u8>, Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>, String, Option<Vec<u8>>, Option<Vec<u8>>, bool);
+
+/// A key set read from its two columns (both or neither, which the schema checks).
+fn key_set(stored_key: Option<Vec<u8>>, server_key: Option<Vec<u8>>) -> Option<ScramKeys> {
+    Some(ScramKeys { stored_key: stored_key?, server_key: server_key? })
+}
 
 impl Accounts<'_> {
     /// Creates an account; `false` if it already exists.
@@ -63,9 +72,47 @@ impl Accounts<'_> {
     /// Replaces the credentials of an existing account; `false` if there is no such account.
     pub async fn set_credentials(&self, host: &str, username: &str, c: &Credentials) -> Result<bool, StorageError> {
         const SQL: &str = "UPDATE account SET salt = $3, iterations = $4, sha1_stored_key = $5, \
-            sha1_server_key = $6, sha256_stored_key = $7, sha256_server_key = $8, argon2 = $9 \
-            WHERE host = $1 AND username = $2";
+            sha1_server_key = $6, sha256_stored_key = $7, sha256_server_key = $8, argon2 = $9, \
+            sha512_stored_key = $10, sha512_server_key = $11 WHERE host = $1 AND username = $2";
         let write = bumping_epoch!(self.db, bind_credentials!(sqlx::query(SQL).bind(host).bind(username), c));
+        self.written(&format!("{username}@{host}"), Written::Credentials, write).await
+    }
+
+    /// Adds the keys of one hash to an account that lacks them (an XEP-0480 upgrade task),
+    /// provided its password is still the one `creds` (as read before the login) has: a
+    /// password changed meanwhile has all its keys already, which these would not fit.
+    /// `false` if nothing was stored (no such account, or another password now).
+    pub async fn add_scram_keys(
+        &self,
+        host: &str,
+        username: &str,
+        creds: &Credentials,
+        hash: ScramHash,
+        keys: &ScramKeys,
+    ) -> Result<bool, StorageError> {
+        let sql = match hash {
+            // SHA-1 keys are always there.
+            ScramHash::Sha1 => return Ok(false),
+            ScramHash::Sha256 => {
+                "UPDATE account SET sha256_stored_key = $3, sha256_server_key = $4 \
+                 WHERE host = $1 AND username = $2 AND salt = $5 AND iterations = $6 AND sha1_stored_key = $7"
+            }
+            ScramHash::Sha512 => {
+                "UPDATE account SET sha512_stored_key = $3, sha512_server_key = $4 \
+                 WHERE host = $1 AND username = $2 AND salt = $5 AND iterations = $6 AND sha1_stored_key = $7"
+            }
+        };
+        let write = bumping_epoch!(
+            self.db,
+            sqlx::query(sql)
+                .bind(host)
+                .bind(username)
+                .bind(&keys.stored_key)
+                .bind(&keys.server_key)
+                .bind(&creds.salt)
+                .bind(creds.iterations as i32)
+                .bind(&creds.sha1.stored_key)
+        );
         self.written(&format!("{username}@{host}"), Written::Credentials, write).await
     }
 
@@ -121,7 +168,8 @@ impl Accounts<'_> {
     /// memory once read, and so is the absence of an account.
     pub async fn credentials(&self, host: &str, username: &str) -> Result<Option<Credentials>, StorageError> {
         const SQL: &str = "SELECT salt, iterations, sha1_stored_key, sha1_server_key, sha256_stored_key, \
-            sha256_server_key, argon2, disabled FROM account WHERE host = $1 AND username = $2";
+            sha256_server_key, argon2, sha512_stored_key, sha512_server_key, disabled FROM account \
+            WHERE host = $1 AND username = $2";
         let account = format!("{username}@{host}");
         if let Some(kept) = self.db.cache.credentials(&account) {
             return Ok(kept);
@@ -129,11 +177,12 @@ impl Accounts<'_> {
         let ticket = self.db.cache.ticket();
         let row: Option<CredRow> =
             on_pool!(self.db, |p| sqlx::query_as(SQL).bind(host).bind(username).fetch_optional(p).await)?;
-        let found = row.map(|(salt, iterations, s1, k1, s256, k256, argon2, disabled)| Credentials {
+        let found = row.map(|(salt, iterations, s1, k1, s256, k256, argon2, s512, k512, disabled)| Credentials {
             salt,
             iterations: iterations as u32,
             sha1: ScramKeys { stored_key: s1, server_key: k1 },
-            sha256: ScramKeys { stored_key: s256, server_key: k256 },
+            sha256: key_set(s256, k256),
+            sha512: key_set(s512, k512),
             argon2,
             disabled,
         });
@@ -218,6 +267,32 @@ mod tests {
         assert_eq!(accounts.credentials("x", "alice").await.unwrap(), Some(creds));
         assert!(accounts.delete("x", "alice").await.unwrap());
         assert_eq!(accounts.credentials("x", "alice").await.unwrap(), None);
+    }
+
+    /// Accounts from before SCRAM-SHA-512 (or made from SHA-1 keys only) are stored and
+    /// read without those keys; an upgrade adds them, unless the password changed meanwhile.
+    #[tokio::test]
+    async fn key_sets_may_be_missing_until_an_upgrade_adds_them() {
+        let db = Db::connect("sqlite::memory:").await.unwrap();
+        let accounts = db.accounts();
+        let full = Credentials::derive_scram("pw", vec![1; 16], 1, String::new());
+        let mut imported = full.clone();
+        (imported.sha256, imported.sha512) = (None, None);
+        assert!(accounts.create("x", "old", &imported).await.unwrap());
+        assert_eq!(accounts.credentials("x", "old").await.unwrap(), Some(imported.clone()));
+        let (sha256, sha512) = (full.sha256.clone().unwrap(), full.sha512.clone().unwrap());
+        assert!(accounts.add_scram_keys("x", "old", &imported, ScramHash::Sha512, &sha512).await.unwrap());
+        assert!(accounts.add_scram_keys("x", "old", &imported, ScramHash::Sha256, &sha256).await.unwrap());
+        assert_eq!(accounts.credentials("x", "old").await.unwrap(), Some(full.clone()), "the cache was refreshed");
+
+        // A password set after the login read the credentials: the upgrade's keys are stale.
+        let mut before = full.clone();
+        before.sha512 = None;
+        let changed = Credentials::derive_scram("new", vec![2; 16], 1, String::new());
+        assert!(accounts.set_credentials("x", "old", &changed).await.unwrap());
+        assert!(!accounts.add_scram_keys("x", "old", &before, ScramHash::Sha512, &sha512).await.unwrap());
+        assert_eq!(accounts.credentials("x", "old").await.unwrap(), Some(changed));
+        assert!(!accounts.add_scram_keys("x", "nobody", &before, ScramHash::Sha512, &sha512).await.unwrap());
     }
 
     /// A deletion by another process (the command line) reaches a running server: the account

@@ -36,11 +36,24 @@ pub struct ClientBuilder {
     tls: Tls,
     mechanism: String,
     resource: Option<String>,
+    from: Option<String>,
 }
 
 impl ClientBuilder {
     pub fn new(addr: SocketAddr, domain: &str) -> Self {
-        Self { addr, domain: domain.into(), tls: Tls::StartTls, mechanism: "SCRAM-SHA-256".into(), resource: None }
+        Self {
+            addr,
+            domain: domain.into(),
+            tls: Tls::StartTls,
+            mechanism: "SCRAM-SHA-256".into(),
+            resource: None,
+            from: None,
+        }
+    }
+    /// The stream header's `from` (RFC 6120 §4.7.1): the account about to log in.
+    pub fn from(mut self, jid: &str) -> Self {
+        self.from = Some(jid.into());
+        self
     }
     pub fn tls(mut self, tls: Tls) -> Self {
         self.tls = tls;
@@ -76,6 +89,8 @@ impl ClientBuilder {
             mechanism: self.mechanism,
             resource: self.resource,
             patience: TIMEOUT,
+            from: self.from,
+            tasks: Vec::new(),
         };
         c.open_stream().await;
         if self.tls == Tls::StartTls {
@@ -110,7 +125,15 @@ pub struct TestClient {
     resource: Option<String>,
     /// How long a read waits for the server before the test fails.
     patience: Duration,
+    /// Sent as the stream header's `from`.
+    from: Option<String>,
+    /// The XEP-0480 tasks the server had the last SASL2 login perform, in order.
+    pub tasks: Vec<String>,
 }
+
+/// What a client answers an XEP-0480 SCRAM upgrade task (`UPGR-SCRAM-…`) with: the base64
+/// text of its `<hash/>`, given the task, the salt and the iteration count.
+pub type UpgradeAnswer<'a> = &'a dyn Fn(&str, &[u8], u32) -> String;
 
 impl TestClient {
     /// Waits up to `patience` for each read from now on (a test that makes the server slow
@@ -134,8 +157,9 @@ impl TestClient {
 
     /// Sends a stream header and reads the server's header and features.
     pub async fn open_stream(&mut self) {
+        let from = self.from.as_ref().map(|f| format!(" from='{f}'")).unwrap_or_default();
         let header = format!(
-            "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='{}' version='1.0'>",
+            "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='{}'{from} version='1.0'>",
             self.domain
         );
         self.send(&header).await;
@@ -161,6 +185,8 @@ impl TestClient {
             mechanism: String::new(),
             resource: None,
             patience: TIMEOUT,
+            from: None,
+            tasks: Vec::new(),
         }
     }
 
@@ -318,6 +344,8 @@ impl TestClient {
     /// a FAST token in place of the password. `inline` is XML added inside `<authenticate/>`
     /// (user-agent, bind, resume, request-token...). Returns `<success/>`, after which the
     /// stream features have been read (there is no restart), or the failure condition.
+    /// XEP-0480 SCRAM upgrade tasks the server asks for (after `<upgrade/>` in `inline`) are
+    /// performed with the password (`tasks` lists them).
     pub async fn authenticate2(
         &mut self,
         mechanism: &str,
@@ -325,7 +353,25 @@ impl TestClient {
         secret: &str,
         inline: &str,
     ) -> Result<Element, String> {
+        let password = secret.to_owned();
+        let answer = move |task: &str, salt: &[u8], iterations: u32| {
+            B64.encode(crate::scram::Hash::of(task).salted_password(&password, salt, iterations))
+        };
+        self.authenticate2_answering(mechanism, user, secret, inline, &answer).await
+    }
+
+    /// Like [`TestClient::authenticate2`], answering upgrade tasks with `answer`.
+    pub async fn authenticate2_answering(
+        &mut self,
+        mechanism: &str,
+        user: &str,
+        secret: &str,
+        inline: &str,
+        answer: UpgradeAnswer<'_>,
+    ) -> Result<Element, String> {
         const NS2: &str = "urn:xmpp:sasl:2";
+        const UPGRADE: &str = "urn:xmpp:scram-upgrade:0";
+        self.tasks.clear();
         let mut scram = None;
         let initial = if mechanism == "PLAIN" {
             format!("\0{user}\0{secret}").into_bytes()
@@ -350,12 +396,37 @@ impl TestClient {
             self.send(&format!("<response xmlns='{NS2}'>{}</response>", B64.encode(response))).await;
             reply = self.next().await;
         }
+        // The mechanism's final data, in the first <continue/> or in <success/>.
+        let mut server_final = None;
+        while reply.is("continue", NS2) {
+            if server_final.is_none() {
+                server_final = reply.get_child("additional-data", NS2).map(Element::text);
+            }
+            let tasks = reply.get_child("tasks", NS2).expect("<continue/> has <tasks/>");
+            let task = tasks.get_child("task", NS2).expect("a task").text();
+            self.send(&format!("<next xmlns='{NS2}' task='{task}'/>")).await;
+            let data = self.next().await;
+            if data.is("failure", NS2) {
+                reply = data;
+                break;
+            }
+            assert!(data.is("task-data", NS2), "expected the task's data, got {data:?}");
+            let salt_el = data.get_child("salt", UPGRADE).expect("a SCRAM upgrade salt");
+            let salt = B64.decode(salt_el.text().trim()).expect("base64 salt");
+            let iterations = salt_el.attr("iterations").and_then(|i| i.parse().ok()).expect("iterations");
+            let hash = answer(&task, &salt, iterations);
+            self.send(&format!("<task-data xmlns='{NS2}'><hash xmlns='{UPGRADE}'>{hash}</hash></task-data>")).await;
+            self.tasks.push(task);
+            reply = self.next().await;
+        }
         if reply.is("failure", NS2) {
             return Err(reply.children().find(|c| c.ns() == ns::SASL).map(|c| c.name().to_owned()).unwrap_or_default());
         }
         assert!(reply.is("success", NS2), "expected SASL2 success, got {reply:?}");
         if let Some(scram) = &scram {
-            let data = reply.get_child("additional-data", NS2).expect("SCRAM server-final").text();
+            let data = server_final
+                .or_else(|| reply.get_child("additional-data", NS2).map(Element::text))
+                .expect("SCRAM server-final");
             assert!(scram.verify(&B64.decode(data.trim()).unwrap()), "server signature verifies");
         }
         if let Some(identity) = reply.get_child("authorization-identifier", NS2) {

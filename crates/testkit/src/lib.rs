@@ -12,7 +12,7 @@ pub mod pki;
 pub mod scram;
 mod server;
 
-pub use client::{ClientBuilder, TestClient, Tls, insecure_connector};
+pub use client::{ClientBuilder, TestClient, Tls, UpgradeAnswer, insecure_connector};
 pub use harness::ModuleHarness;
 pub use rhein_module::{Event, Interest, Stage};
 pub use server::{TestServer, TestServerBuilder, fresh_storage};

@@ -4,11 +4,43 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, Sha512};
+
+/// The hash of a SCRAM mechanism, by its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hash {
+    Sha1,
+    Sha256,
+    Sha512,
+}
+
+impl Hash {
+    /// `SCRAM-SHA-1…`, `SCRAM-SHA-256…`, `SCRAM-SHA-512…`, or an XEP-0480 task `UPGR-SCRAM-…`.
+    pub fn of(mechanism: &str) -> Self {
+        let name = mechanism.strip_prefix("UPGR-").unwrap_or(mechanism);
+        if name.starts_with("SCRAM-SHA-512") {
+            Self::Sha512
+        } else if name.starts_with("SCRAM-SHA-256") {
+            Self::Sha256
+        } else {
+            Self::Sha1
+        }
+    }
+
+    /// SaltedPassword (RFC 5802 §3), what an XEP-0480 SCRAM upgrade task sends.
+    pub fn salted_password(self, password: &str, salt: &[u8], iterations: u32) -> Vec<u8> {
+        let p = password.as_bytes();
+        match self {
+            Self::Sha1 => pbkdf2::pbkdf2_hmac_array::<Sha1, 20>(p, salt, iterations).to_vec(),
+            Self::Sha256 => pbkdf2::pbkdf2_hmac_array::<Sha256, 32>(p, salt, iterations).to_vec(),
+            Self::Sha512 => pbkdf2::pbkdf2_hmac_array::<Sha512, 64>(p, salt, iterations).to_vec(),
+        }
+    }
+}
 
 /// One client-side SCRAM exchange.
 pub struct ScramClient {
-    sha1: bool,
+    hash: Hash,
     password: String,
     gs2: String,
     cb_data: Vec<u8>,
@@ -17,16 +49,26 @@ pub struct ScramClient {
     expected_server_signature: Option<Vec<u8>>,
 }
 
-fn hmac(sha1: bool, key: &[u8], data: &[u8]) -> Vec<u8> {
-    if sha1 {
-        <Hmac<Sha1> as KeyInit>::new_from_slice(key).unwrap().chain_update(data).finalize().into_bytes().to_vec()
-    } else {
-        <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap().chain_update(data).finalize().into_bytes().to_vec()
+fn hmac(hash: Hash, key: &[u8], data: &[u8]) -> Vec<u8> {
+    match hash {
+        Hash::Sha1 => {
+            <Hmac<Sha1> as KeyInit>::new_from_slice(key).unwrap().chain_update(data).finalize().into_bytes().to_vec()
+        }
+        Hash::Sha256 => {
+            <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap().chain_update(data).finalize().into_bytes().to_vec()
+        }
+        Hash::Sha512 => {
+            <Hmac<Sha512> as KeyInit>::new_from_slice(key).unwrap().chain_update(data).finalize().into_bytes().to_vec()
+        }
     }
 }
 
-fn h(sha1: bool, data: &[u8]) -> Vec<u8> {
-    if sha1 { Sha1::digest(data).to_vec() } else { Sha256::digest(data).to_vec() }
+fn h(hash: Hash, data: &[u8]) -> Vec<u8> {
+    match hash {
+        Hash::Sha1 => Sha1::digest(data).to_vec(),
+        Hash::Sha256 => Sha256::digest(data).to_vec(),
+        Hash::Sha512 => Sha512::digest(data).to_vec(),
+    }
 }
 
 impl ScramClient {
@@ -40,7 +82,7 @@ impl ScramClient {
             None => ("n,,".to_owned(), Vec::new()),
         };
         Self {
-            sha1: mechanism.starts_with("SCRAM-SHA-1"),
+            hash: Hash::of(mechanism),
             password: password.into(),
             client_first_bare: format!("n={},r={nonce}", user.replace('=', "=3D").replace(',', "=2C")),
             gs2,
@@ -86,27 +128,18 @@ impl ScramClient {
         }
         assert!(r.starts_with(&self.nonce), "server nonce extends ours");
         let salt = B64.decode(s).unwrap();
-        let (sha1, password) = (self.sha1, &self.password);
-        let salted = cache
-            .entry((salt.clone(), i))
-            .or_insert_with(|| {
-                if sha1 {
-                    pbkdf2::pbkdf2_hmac_array::<Sha1, 20>(password.as_bytes(), &salt, i).to_vec()
-                } else {
-                    pbkdf2::pbkdf2_hmac_array::<Sha256, 32>(password.as_bytes(), &salt, i).to_vec()
-                }
-            })
-            .clone();
+        let (hash, password) = (self.hash, &self.password);
+        let salted = cache.entry((salt.clone(), i)).or_insert_with(|| hash.salted_password(password, &salt, i)).clone();
         let mut cbind = self.gs2.as_bytes().to_vec();
         cbind.extend_from_slice(&self.cb_data);
         let without_proof = format!("c={},r={r}", B64.encode(cbind));
         let auth = format!("{},{sf},{without_proof}", self.client_first_bare);
-        let client_key = hmac(self.sha1, &salted, b"Client Key");
-        let stored = h(self.sha1, &client_key);
-        let sig = hmac(self.sha1, &stored, auth.as_bytes());
+        let client_key = hmac(self.hash, &salted, b"Client Key");
+        let stored = h(self.hash, &client_key);
+        let sig = hmac(self.hash, &stored, auth.as_bytes());
         let proof: Vec<u8> = client_key.iter().zip(sig).map(|(a, b)| a ^ b).collect();
-        let server_key = hmac(self.sha1, &salted, b"Server Key");
-        self.expected_server_signature = Some(hmac(self.sha1, &server_key, auth.as_bytes()));
+        let server_key = hmac(self.hash, &salted, b"Server Key");
+        self.expected_server_signature = Some(hmac(self.hash, &server_key, auth.as_bytes()));
         format!("{without_proof},p={}", B64.encode(proof)).into_bytes()
     }
 
