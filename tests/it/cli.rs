@@ -398,3 +398,59 @@ async fn acknowledged_state_survives_kill_9() {
     assert_eq!(m.get_child("body", ns::CLIENT).unwrap().text(), "before the crash");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// SIGTERM: sessions are told `system-shutdown`, what a client had not acknowledged goes to
+/// offline storage, archives and offline messages are written, and the process exits in
+/// bounded time; all of it is there after a restart.
+#[tokio::test]
+async fn sigterm_keeps_what_was_acknowledged_and_what_was_not_yet_acknowledged() {
+    let dir = temp_dir("sigterm");
+    let port = free_port();
+    let config = write_config(&dir, port).await;
+    let cfg = config.to_str().unwrap();
+    for user in ["alice", "bob", "carol"] {
+        assert!(run(&["user", "add", user, "--config", cfg], &dir, "pw\n").0);
+    }
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    {
+        let mut server = serve_config(&config, port);
+        let mut bob = ClientBuilder::new(addr, "cli.example").login("bob", "pw").await;
+        bob.send("<enable xmlns='urn:xmpp:sm:3' resume='true'/>").await;
+        bob.expect(named("enabled")).await;
+        bob.send("<presence/>").await;
+        let mut alice = ClientBuilder::new(addr, "cli.example").login("alice", "pw").await;
+        for n in 1..=3 {
+            alice.send(&format!("<message to='bob@cli.example' type='chat'><body>unacked {n}</body></message>")).await;
+        }
+        alice.send("<message to='carol@cli.example' type='chat'><body>for later</body></message>").await;
+        alice.iq("<iq type='get' id='p' to='cli.example'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+        // Bob reads them but acknowledges nothing.
+        for _ in 0..3 {
+            bob.expect(|e| e.name() == "message").await;
+        }
+        let started = Instant::now();
+        let term = Command::new("kill").args(["-TERM", &server.0.id().to_string()]).status().unwrap();
+        assert!(term.success());
+        assert!(bob.expect_stream_error().await.contains("system-shutdown"));
+        let status = server.0.wait().unwrap();
+        assert!(status.success(), "{status:?}");
+        assert!(started.elapsed() < Duration::from_secs(10), "exited in {:?}", started.elapsed());
+    }
+    let _server = serve_config(&config, port);
+    let mut bob = ClientBuilder::new(addr, "cli.example").login("bob", "pw").await;
+    bob.send("<presence/>").await;
+    let mut bodies = Vec::new();
+    for _ in 0..3 {
+        let m = bob.expect(named("message")).await;
+        bodies.push(m.get_child("body", ns::CLIENT).unwrap().text());
+    }
+    assert_eq!(bodies, ["unacked 1", "unacked 2", "unacked 3"]);
+    let mut carol = ClientBuilder::new(addr, "cli.example").login("carol", "pw").await;
+    carol.send("<presence/>").await;
+    let m = carol.expect(named("message")).await;
+    assert_eq!(m.get_child("body", ns::CLIENT).unwrap().text(), "for later");
+    let mut alice = ClientBuilder::new(addr, "cli.example").login("alice", "pw").await;
+    let archived = crate::corrections::archived(&mut alice, None).await;
+    assert_eq!(archived.len(), 4, "alice's archive");
+    let _ = std::fs::remove_dir_all(dir);
+}
