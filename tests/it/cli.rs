@@ -454,3 +454,24 @@ async fn sigterm_keeps_what_was_acknowledged_and_what_was_not_yet_acknowledged()
     assert_eq!(archived.len(), 4, "alice's archive");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `[log] format = "json"`: every line the server logs is one JSON object.
+#[tokio::test]
+async fn json_logs_are_one_object_per_line() {
+    let dir = temp_dir("json-logs");
+    let port = free_port();
+    let config = write_config(&dir, port).await;
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text = text.replacen("[server]\n", "[server]\nlog_level = \"info\"\n", 1) + "\n[log]\nformat = \"json\"\n";
+    std::fs::write(&config, text).unwrap();
+    let mut child =
+        rhein(&["serve", "--config", config.to_str().unwrap()], &dir).stderr(Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let server = Server(child);
+    let first = lines.next().unwrap().unwrap();
+    let event: serde_json::Value = serde_json::from_str(&first).unwrap_or_else(|e| panic!("{e}: {first}"));
+    assert_eq!(event["level"], "INFO", "{first}");
+    assert!(event["fields"]["message"].is_string(), "{first}");
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}

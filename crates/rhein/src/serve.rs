@@ -2,7 +2,7 @@
 
 use crate::cli::ServeArgs;
 use anyhow::{Context, bail};
-use rhein_server::config::{ComponentConfig, HostConfig, ListenerConfig};
+use rhein_server::config::{ComponentConfig, HostConfig, ListenerConfig, LogFormat};
 use rhein_server::{Config, ListenerKind, Persistence, RunningServer, accounts, invites};
 use rhein_storage::{InviteKind, NewInvite};
 
@@ -14,7 +14,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         (Config::embedded_default(), Persistence::Disk)
     };
-    let log_filter = init_logging(args.log.as_deref().unwrap_or(&config.server.log_level));
+    let log_filter = init_logging(args.log.as_deref().unwrap_or(&config.server.log_level), config.log.format);
     let domain = config.hosts[0].domain.clone();
     let hosts: Vec<String> = config.hosts.iter().map(|h| h.domain.to_ascii_lowercase()).collect();
     let server = rhein_server::start(config.clone(), persistence).await?;
@@ -140,15 +140,19 @@ fn ephemeral_config(args: &ServeArgs) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-/// Logs to stderr through `filter` (RUST_LOG overrides it); returns how to change the
-/// filter later, unless RUST_LOG fixed it.
-fn init_logging(filter: &str) -> Option<rhein_server::reload::LogFilterHook> {
+/// Logs to stderr through `filter` (RUST_LOG overrides it), as text or JSON lines; returns
+/// how to change the filter later, unless RUST_LOG fixed it.
+fn init_logging(filter: &str, format: LogFormat) -> Option<rhein_server::reload::LogFilterHook> {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
-    use tracing_subscriber::{EnvFilter, reload};
+    use tracing_subscriber::{EnvFilter, Layer, reload};
     let from_env = std::env::var("RUST_LOG").ok();
     let (layer, handle) = reload::Layer::new(EnvFilter::new(from_env.as_deref().unwrap_or(filter)));
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = match format {
+        LogFormat::Text => lines.boxed(),
+        LogFormat::Json => lines.json().boxed(),
+    };
     let _ = tracing_subscriber::registry().with(layer).with(fmt).try_init();
     from_env.is_none().then(|| -> rhein_server::reload::LogFilterHook {
         Box::new(move |filter: &str| {

@@ -29,6 +29,24 @@ pub struct Config {
     /// External components (XEP-0114), served on `component` listeners.
     #[serde(default)]
     pub components: Vec<ComponentConfig>,
+    #[serde(default)]
+    pub log: LogSection,
+}
+
+/// `[log]`: how log lines are written (their level is `[server] log_level`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSection {
+    pub format: LogFormat,
+}
+
+/// One line per event: for people, or one JSON object for a log collector.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 /// `[web]`: settings of the http and https listeners.
@@ -487,6 +505,7 @@ impl Config {
             components: Vec::new(),
             s2s: S2sSection::default(),
             web: WebSection::default(),
+            log: LogSection::default(),
         }
     }
 }

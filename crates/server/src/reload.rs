@@ -56,6 +56,7 @@ const RESTART_ONLY: &[(&str, Differs)] = &[
     ("s2s", |a, b| a.s2s != b.s2s),
     ("components", |a, b| a.components != b.components),
     ("certificate_check_secs", |a, b| a.server.certificate_check_secs != b.server.certificate_check_secs),
+    ("log format", |a, b| a.log != b.log),
 ];
 
 fn domains(c: &Config) -> Vec<String> {
