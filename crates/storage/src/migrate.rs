@@ -39,6 +39,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(15, "0015_account_removed.sql"),
     migration!(16, "0016_invites.sql"),
     migration!(17, "0017_account_disabled.sql"),
+    migration!(19, "0019_unread.sql"),
 ];
 
 const BOOKKEEPING: &str =
