@@ -31,6 +31,7 @@ mod specs;
 mod stream;
 mod transcript;
 mod transcripts;
+mod unread;
 mod web;
 
 use rhein_testkit::{Element, ns};

@@ -31,7 +31,10 @@ async fn features_announce_sasl2_bind2_sm_and_fast() {
     let mechs: Vec<String> = auth.children().filter(|m| m.name() == "mechanism").map(Element::text).collect();
     assert!(mechs.contains(&"SCRAM-SHA-256-PLUS".to_owned()) && mechs.contains(&"PLAIN".to_owned()), "{mechs:?}");
     let inline = auth.get_child("inline", SASL2).unwrap();
-    assert_eq!(bind2_inline_features(&c), ["urn:xmpp:carbons:2", "urn:xmpp:csi:0", SM]);
+    assert_eq!(
+        bind2_inline_features(&c),
+        ["urn:xmpp:carbons:2", "https://rhein.chat/protocol/unread:0", "urn:xmpp:csi:0", SM]
+    );
     assert!(inline.get_child("sm", SM).is_some());
     let fast: Vec<String> = inline.get_child("fast", FAST).unwrap().children().map(Element::text).collect();
     assert_eq!(fast, ["HT-SHA-256-EXPR", "HT-SHA-256-ENDP", "HT-SHA-256-NONE"]);
@@ -39,8 +42,8 @@ async fn features_announce_sasl2_bind2_sm_and_fast() {
 
 #[tokio::test]
 async fn bind2_offers_only_what_enabled_modules_do() {
-    // Carbons and the archive's catch-up are their modules' work: without those modules, Bind2
-    // neither offers carbons nor reports the archive.
+    // Carbons, the archive's catch-up and the unread overview are their modules' work: without
+    // those modules, Bind2 offers neither carbons nor the overview and reports no archive.
     let server = TestServer::builder()
         .user("alice", "pw")
         .user("bob", "pw")

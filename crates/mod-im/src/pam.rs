@@ -11,13 +11,14 @@ use crate::roster::{self, RosterLimit};
 use rhein_module::{Ctx, Flow, Interest, Iq, IqResult, Stanza};
 use rhein_proto::mix::{ClientJoin, ClientLeave, Join, Leave, RosterChannel, nodes};
 use rhein_proto::parsers::pubsub::event::{Event, Payload};
+use rhein_proto::reference::mentions_account;
 use rhein_proto::roster::Item;
 use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, sid, xml};
-use rhein_storage::{ArchiveRow, RosterRow, Subscription, now_ms};
+use rhein_storage::{ArchiveRow, Marks, RosterRow, Subscription, now_ms};
 use std::collections::HashMap;
 use std::time::Duration;
 
-pub(crate) const KIND: &str = "mix";
+pub(crate) const KIND: &str = rhein_storage::MIX_CHANNELS;
 pub(crate) const NS_ARCHIVE: &str = "urn:xmpp:mix:pam:2#archive";
 /// How long a channel (maybe on another server) gets to answer a join or leave.
 const CHANNEL_TIMEOUT: Duration = Duration::from_secs(20);
@@ -177,7 +178,14 @@ pub(crate) async fn handle_inbound_message(ctx: Ctx, stanza: Stanza) -> Result<F
         el.append_child(sid::stanza_id(&id, owner.as_str()));
         let row =
             ArchiveRow { stanza_id: id, with_jid: channel.to_string(), ts: now_ms(), stanza: xml::to_string(&el) };
-        ctx.db.archive().append(owner.as_str(), &row).await.map_err(internal)?;
+        // The unread overview: the user's own message (its participant id) reads the channel
+        // up to it; an XEP-0372 mention of the account counts.
+        let own = stanza.from.resource().is_some_and(|r| r.as_str() == participant);
+        let marks = Marks {
+            author: own.then(|| owner.to_string()),
+            mentioned: (!own && mentions_account(&el, &owner)).then(|| owner.to_string()).into_iter().collect(),
+        };
+        ctx.db.archive().append_marked(owner.as_str(), &row, Some(marks)).await.map_err(internal)?;
     }
     to_every_client(&ctx, &owner, &el);
     Ok(Flow::Handled)

@@ -3,10 +3,11 @@
 
 use crate::prefs::{self, PrefsCache};
 use crate::retraction;
+use crate::unread;
 use rhein_module::{Ctx, Flow, Stanza, storage_failure};
 use rhein_proto::sid;
 use rhein_proto::{BareJid, Element, StanzaError, ns, xml};
-use rhein_storage::{ArchiveRow, now_ms};
+use rhein_storage::{ArchiveRow, Marks, now_ms};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +28,7 @@ async fn store(
     with: &BareJid,
     stanza_id: &str,
     el: &Element,
+    marks: Option<Marks>,
 ) -> Result<(), StanzaError> {
     if !prefs::should_archive(ctx, cache, owner, with).await? {
         return Ok(());
@@ -37,7 +39,7 @@ async fn store(
         ts: now_ms(),
         stanza: xml::to_string(el),
     };
-    ctx.db.archive().append(owner.as_str(), &row).await.map_err(storage_failure)?;
+    ctx.db.archive().append_marked(owner.as_str(), &row, marks).await.map_err(storage_failure)?;
     Ok(())
 }
 
@@ -49,7 +51,8 @@ pub(crate) async fn handle_inbound(ctx: Ctx, mut stanza: Stanza, cache: Arc<Pref
     sid::drop_claims(&mut stanza.el, owner.as_str());
     let id = xml::random_id();
     stanza.el.append_child(sid::stanza_id(&id, owner.as_str()));
-    store(&ctx, &cache, &owner, &with, &id, &stanza.el).await?;
+    let marks = unread::inbound_marks(&owner, &stanza.el);
+    store(&ctx, &cache, &owner, &with, &id, &stanza.el, marks).await?;
     retraction::apply(&ctx, &owner, &with, &stanza.from, &stanza.el).await?;
     Ok(Flow::Continue(stanza))
 }
@@ -60,7 +63,7 @@ pub(crate) async fn handle_outbound(ctx: Ctx, stanza: Stanza, cache: Arc<PrefsCa
     let (owner, with) = (stanza.from.to_bare(), stanza.to.to_bare());
     if owner != with {
         // A message to oneself is archived once, on the inbound side.
-        store(&ctx, &cache, &owner, &with, &xml::random_id(), &stanza.el).await?;
+        store(&ctx, &cache, &owner, &with, &xml::random_id(), &stanza.el, unread::outbound_marks(&owner)).await?;
         retraction::apply(&ctx, &owner, &with, &owner.clone().into(), &stanza.el).await?;
     }
     Ok(Flow::Continue(stanza))

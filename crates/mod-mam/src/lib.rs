@@ -3,12 +3,15 @@
 //! (with, start, end, before-id, after-id, ids) and XEP-0059 paging in both directions.
 //! Preferences (always, never, roster) decide what is kept; retention is configurable.
 //! Chat retractions (XEP-0424) leave tombstones in both parties' archives.
+//! The unread overview (a Rhein extension) reports each open conversation's unread messages
+//! and mentions from counters storage keeps beside the archive.
 
 mod archiving;
 mod catchup;
 mod prefs;
 mod query;
 mod retraction;
+mod unread;
 
 use rhein_module::archive::PageLimits;
 use rhein_module::{Module, ModuleError, ModuleSpec, Registry, Stage, Targets};
@@ -84,6 +87,12 @@ impl Module for Mam {
             move |ctx, el| archiving::handle_outbound(ctx, el, cache.clone()),
         );
         reg.on_bind2(catchup::on_bind2);
+        // The unread overview (a Rhein extension), by IQ and inline in Bind2; read positions
+        // follow the user's XEP-0333 markers (before carbons copy them, after blocking).
+        reg.account_feature(ns::UNREAD);
+        reg.get(Targets::Account, unread::handle_query)?;
+        reg.bind2_feature(ns::UNREAD, unread::on_bind2);
+        reg.stage_when(Stage::OutboundMessage, 9, unread::carries_marker, unread::handle_marker);
         if self.config.retention_days > 0 {
             let keep = Duration::from_secs(self.config.retention_days * 86_400);
             reg.worker("mam-retention", move |ctx| archiving::expire_forever(ctx, keep));

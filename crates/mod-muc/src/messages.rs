@@ -27,6 +27,13 @@ impl From<HistoryLimits> for HistoryRequest {
     }
 }
 
+/// Whether a group message is more than a chat state or a chat marker (XEP-0313 §5.1.1:
+/// those are not kept): it would otherwise count as an unread message too.
+fn worth_archiving(msg: &Element) -> bool {
+    const SIGNALS: &[&str] = &[ns::CHATSTATES, ns::CHAT_MARKERS, ns::HINTS, ns::STANZA_ID, ns::OCCUPANT_ID];
+    msg.get_child("body", ns::CLIENT).is_some() || msg.children().any(|c| SIGNALS.iter().all(|s| c.ns() != *s))
+}
+
 impl Muc {
     /// A message to the room itself: a group message, or a subject change.
     pub(crate) async fn room_message(
@@ -82,7 +89,7 @@ impl Muc {
         }
         sid::drop_claims(&mut msg, room.jid.as_str());
         msg.append_child(crate::occupant_id(&room, &sender.bare));
-        if room.config.logging && !is_subject {
+        if room.config.logging && !is_subject && worth_archiving(&msg) {
             let id = xml::random_id();
             let row = ArchiveRow {
                 stanza_id: id.clone(),
@@ -90,7 +97,8 @@ impl Muc {
                 ts: now_ms(),
                 stanza: xml::to_string(&msg),
             };
-            ctx.db.archive().append(room.jid.as_str(), &row).await.map_err(storage_failure)?;
+            let marks = crate::notify::unread_marks(ctx, &room, &sender.bare, &msg);
+            ctx.db.archive().append_marked(room.jid.as_str(), &row, marks).await.map_err(storage_failure)?;
             msg.append_child(sid::stanza_id(&id, room.jid.as_str()));
         }
         crate::occupants::to_all(out, &room, msg.clone());

@@ -8,29 +8,91 @@
 use crate::room::Room;
 use crate::service::{Muc, Outbox};
 use rhein_module::{Ctx, storage_failure};
+use rhein_proto::reference::Reference;
 use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, ns, xml};
-use rhein_storage::RoomPushRow;
+use rhein_storage::{Marks, RoomPushRow};
+use std::collections::HashSet;
 
 /// Registrations one user may hold in one room.
 const MAX_PER_OCCUPANT: usize = 5;
 
-/// Whether `msg` mentions the user known as `nick` (with occupant id `occupant_id`) in `room`:
-/// an XEP-0372 mention of its room JID or of its account, or else its nickname as a word.
-pub(crate) fn mentions(msg: &Element, room: &Room, nick: &str, occupant_id: &str) -> bool {
-    let references = msg.children().filter(|c| c.is("reference", ns::REFERENCE) && c.attr("type") == Some("mention"));
-    for uri in references.filter_map(|r| r.attr("uri")) {
-        let Some(Ok(jid)) = uri.strip_prefix("xmpp:").map(|u| Jid::new(u.split('?').next().unwrap_or_default())) else {
-            continue;
-        };
-        let names_nick = jid.to_bare() == room.jid && jid.resource().is_some_and(|r| r.as_str() == nick);
-        let names_account =
-            jid.node().is_some() && jid.resource().is_none() && room.occupant_id(&jid.to_bare()) == occupant_id;
-        if names_nick || names_account {
+/// What in a group message can mention someone, read once for everyone it may mention.
+pub(crate) struct Mentioning {
+    /// Whom its XEP-0372 `mention` references name.
+    jids: Vec<Jid>,
+    /// Its body in lower case, and the body's words: a one-word nickname is looked up
+    /// rather than searched for, which matters in a room of thousands.
+    body: String,
+    words: HashSet<String>,
+}
+
+fn is_word(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+impl Mentioning {
+    pub(crate) fn of(msg: &Element) -> Self {
+        let references = msg.children().filter(|c| c.is("reference", ns::REFERENCE));
+        let jids = references.filter_map(|r| Reference::try_from(r.clone()).ok()).filter_map(|r| r.mentioned());
+        let body = msg.get_child("body", ns::CLIENT).map(Element::text).unwrap_or_default().to_lowercase();
+        let words = body.split(|c: char| !is_word(c)).filter(|w| !w.is_empty()).map(str::to_owned).collect();
+        Self { jids: jids.collect(), body, words }
+    }
+
+    /// Whether it can mention anyone at all.
+    fn is_empty(&self) -> bool {
+        self.jids.is_empty() && self.words.is_empty()
+    }
+
+    /// The user known as `nick` in `room`: a mention of its room JID, or else its nickname as
+    /// a word of the body.
+    fn names_nick(&self, room: &Room, nick: &str) -> bool {
+        let by_jid = |j: &Jid| j.resource().is_some_and(|r| r.as_str() == nick) && j.to_bare() == room.jid;
+        if self.jids.iter().any(by_jid) {
             return true;
         }
+        let nick = nick.to_lowercase();
+        match nick.chars().all(is_word) {
+            true => self.words.contains(&nick),
+            false => contains_word(&self.body, &nick),
+        }
     }
-    let body = msg.get_child("body", ns::CLIENT).map(Element::text).unwrap_or_default();
-    contains_word(&body, nick)
+
+    /// A mention of an account (by its bare JID) that `is` accepts.
+    fn names_account(&self, is: impl Fn(&BareJid) -> bool) -> bool {
+        self.jids.iter().any(|j| j.node().is_some() && j.resource().is_none() && is(&j.to_bare()))
+    }
+
+    /// Whether it mentions the user known as `nick` (with occupant id `occupant_id`) in
+    /// `room`: an XEP-0372 mention of its room JID or of its account, or else its nickname as
+    /// a word.
+    pub(crate) fn names(&self, room: &Room, nick: &str, occupant_id: &str) -> bool {
+        self.names_nick(room, nick) || self.names_account(|account| room.occupant_id(account) == occupant_id)
+    }
+}
+
+/// What a group message does to the unread counters of local accounts: its author has read
+/// the room up to it; occupants and registered users it mentions (as [`Mentioning`] reads it)
+/// count a mention.
+pub(crate) fn unread_marks(ctx: &Ctx, room: &Room, author: &BareJid, msg: &Element) -> Option<Marks> {
+    let local = |user: &BareJid| ctx.router.is_local_host(user.domain().as_str());
+    let mentioning = Mentioning::of(msg);
+    let mut mentioned: Vec<String> = Vec::new();
+    if !mentioning.is_empty() {
+        let present = room.occupants.iter().map(|o| (&o.bare, o.nick.as_str()));
+        let registered = room.reserved.iter().map(|(user, nick)| (user, nick.as_str()));
+        for (user, nick) in present.chain(registered) {
+            if user != author
+                && local(user)
+                && !mentioned.iter().any(|m| m == user.as_str())
+                && (mentioning.names_nick(room, nick) || mentioning.names_account(|a| a == user))
+            {
+                mentioned.push(user.to_string());
+            }
+        }
+    }
+    let author = local(author).then(|| author.to_string());
+    Some(Marks { author, mentioned }).filter(|m| !m.is_empty())
 }
 
 /// `needle` in `haystack`, case-insensitively, not inside a longer word.
@@ -39,7 +101,6 @@ fn contains_word(haystack: &str, needle: &str) -> bool {
         return false;
     }
     let (hay, needle) = (haystack.to_lowercase(), needle.to_lowercase());
-    let is_word = |c: char| c.is_alphanumeric() || c == '_';
     hay.match_indices(&needle).any(|(i, _)| {
         let before = hay[..i].chars().next_back();
         let after = hay[i + needle.len()..].chars().next();
@@ -141,10 +202,11 @@ impl Muc {
         msg: &Element,
     ) -> Result<(), StanzaError> {
         self.load_pushes(ctx, room).await?;
+        let mentioning = Mentioning::of(msg);
         let present: Vec<&str> = room.occupants.iter().map(|o| o.id.as_str()).collect();
         for push in room.pushes.iter().flatten().filter(|p| !present.contains(&p.occupant_id.as_str())) {
             let mut note = xml::with_attr(Element::bare("notification", ns::MUC_PUSH), "token", push.token.as_str());
-            let mentioned = mentions(msg, room, &push.nick, &push.occupant_id);
+            let mentioned = mentioning.names(room, &push.nick, &push.occupant_id);
             xml::set_attr(&mut note, "mentioned", if mentioned { "true" } else { "false" });
             note.append_child(forwarded(msg));
             out.push(room.message_to(&push.service, note));
@@ -152,7 +214,7 @@ impl Muc {
         if room.config.forward_mentions {
             let present: Vec<&BareJid> = room.occupants.iter().map(|o| &o.bare).collect();
             for (user, nick) in room.reserved.iter().filter(|(u, _)| !present.contains(u)) {
-                if mentions(msg, room, nick, &room.occupant_id(user)) {
+                if mentioning.names(room, nick, &room.occupant_id(user)) {
                     let mut mentions_el = Element::bare("mentions", ns::MUC_MENTIONS);
                     mentions_el.append_child(forwarded(msg));
                     out.push(room.message_to(user.as_str(), mentions_el));
@@ -165,7 +227,8 @@ impl Muc {
 
 #[cfg(test)]
 mod tests {
-    use super::contains_word;
+    use super::{Mentioning, contains_word};
+    use rhein_proto::Element;
 
     #[test]
     fn nicknames_are_found_as_words_only() {
@@ -175,5 +238,17 @@ mod tests {
         assert!(!contains_word("bobby is here", "bob"));
         assert!(!contains_word("kebob", "bob"));
         assert!(!contains_word("anything", ""));
+    }
+
+    #[test]
+    fn a_body_is_split_into_the_words_nicknames_are_looked_up_in() {
+        let msg: Element =
+            "<message xmlns='jabber:client'><body>Hey @Bob, ask Mr Smith; kebob_2!</body></message>".parse().unwrap();
+        let m = Mentioning::of(&msg);
+        for word in ["hey", "bob", "ask", "mr", "smith", "kebob_2"] {
+            assert!(m.words.contains(word), "{word}");
+        }
+        assert_eq!(m.words.len(), 6);
+        assert!(contains_word(&m.body, "mr smith"));
     }
 }

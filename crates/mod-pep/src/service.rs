@@ -91,8 +91,14 @@ impl Pep {
             };
             config.map_err(adapter)
         };
+        // The unread overview follows displayed states and counts in bookmarked rooms.
+        let read_position = [ns::MDS_DISPLAYED, ns::BOOKMARKS].contains(&node).then(|| item.clone());
         let notice = self.nodes(ctx, owner).publish(&as_owner(owner), node, item, configured).await;
-        self.notify(ctx, owner, notice.map_err(refusal)?).await
+        self.notify(ctx, owner, notice.map_err(refusal)?).await?;
+        if let Some(item) = read_position {
+            crate::displayed::move_read_position(ctx, owner, node, &item).await;
+        }
+        Ok(())
     }
 
     /// Retracts items as the account; notifies when `notify` says so, or else when the node does.

@@ -19,6 +19,7 @@ mod registry;
 pub mod roster;
 mod stanza;
 pub mod tombstone;
+pub mod unread;
 pub mod web;
 
 pub use account_cache::AccountCache;

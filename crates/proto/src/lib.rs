@@ -18,6 +18,7 @@ pub mod ns;
 pub mod payload;
 pub mod pubsub;
 pub mod push;
+pub mod reference;
 pub mod register;
 pub mod retract;
 pub mod roster;
@@ -26,6 +27,7 @@ pub mod sid;
 #[cfg(test)]
 mod testing;
 pub mod time;
+pub mod unread;
 pub mod vcard;
 mod wire;
 pub mod xml;

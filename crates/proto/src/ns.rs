@@ -138,6 +138,13 @@ pub const OPEN_CONVERSATIONS: &str = "https://rhein.chat/protocol/open-conversat
 /// XEP-0490: the PEP node of displayed states, and the server's assist in filling it.
 pub const MDS_DISPLAYED: &str = "urn:xmpp:mds:displayed:0";
 pub const MDS_SERVER_ASSIST: &str = "urn:xmpp:mds:server-assist:0";
+/// Rhein's unread overview: counts of unread messages and mentions per open conversation, by
+/// IQ and inline in Bind2 (see the README).
+pub const UNREAD: &str = "https://rhein.chat/protocol/unread:0";
+/// XEP-0333 Displayed Markers (chat markers).
+pub const CHAT_MARKERS: &str = "urn:xmpp:chat-markers:0";
+/// XEP-0085 Chat State Notifications.
+pub const CHATSTATES: &str = "http://jabber.org/protocol/chatstates";
 /// XEP-0388 Extensible SASL Profile, XEP-0386 Bind 2, XEP-0484 FAST.
 pub const SASL2: &str = "urn:xmpp:sasl:2";
 pub const BIND2: &str = "urn:xmpp:bind:0";

@@ -70,6 +70,7 @@ iq_payloads! {
     crate::muc::Tokens => ns::MUC_TOKEN_INVITE, "tokens";
     crate::muc::Revoke => ns::MUC_TOKEN_INVITE, "revoke";
     crate::retract::Moderate => ns::MESSAGE_MODERATE, "moderate";
+    crate::unread::Query => ns::UNREAD, "unread";
 }
 
 /// XEP-0313 §6 preferences request, `<prefs xmlns='urn:xmpp:mam:2'/>` (xmpp-parsers' `Prefs`

@@ -174,6 +174,14 @@ pub const SUPPORTED: &[Supported] = &[
         "in MUC: owners create, destroy and assign by the room's commands; worn in presence; lists for occupants",
         "crates/mod-muc/src/hats.rs",
     ),
+    x(
+        333,
+        "Displayed Markers",
+        "1.0.0",
+        "partial",
+        "clients exchange them; the user's own displayed markers move the unread overview's read positions",
+        "crates/module/src/unread.rs",
+    ),
     x(334, "Message Processing Hints", "1.0.0", "complete", "", "crates/mod-im/src/offline.rs"),
     x(352, "Client State Indication", "1.0.0", "complete", "", "crates/c2s/src/csi.rs"),
     x(
@@ -203,6 +211,14 @@ pub const SUPPORTED: &[Supported] = &[
         "crates/mod-mix",
     ),
     x(
+        372,
+        "References",
+        "0.5.0",
+        "partial",
+        "mentions, counted in the unread overview and in room push and mention notifications",
+        "crates/proto/src/reference.rs",
+    ),
+    x(
         379,
         "Pre-Authenticated Roster Subscription",
         "0.3.3",
@@ -210,7 +226,14 @@ pub const SUPPORTED: &[Supported] = &[
         "a request with a token of the contact's invite is approved and asked back",
         "crates/mod-im/src/invited.rs",
     ),
-    x(386, "Bind 2", "1.1.0", "complete", "carbons, SM and CSI inline; MAM metadata", "crates/c2s/src/sasl2.rs"),
+    x(
+        386,
+        "Bind 2",
+        "1.1.0",
+        "complete",
+        "carbons, SM, CSI and the unread overview inline; MAM metadata",
+        "crates/c2s/src/sasl2.rs",
+    ),
     x(388, "Extensible SASL Profile", "1.0.4", "complete", "", "crates/c2s/src/auth.rs"),
     x(
         398,
@@ -358,7 +381,7 @@ pub const SUPPORTED: &[Supported] = &[
         "Message Displayed Synchronization",
         "1.0.1",
         "complete",
-        "private PEP node defaults, and server assist (the state taken from the chat marker and published)",
+        "private PEP node defaults, server assist (the state taken from the chat marker and published); states move the unread overview's read positions",
         "crates/mod-pep/src/displayed.rs",
     ),
 ];

@@ -3,6 +3,10 @@
 use crate::db::{BeginWrite, on_pool};
 use crate::{Db, StorageError};
 
+/// The kind of the documents naming the MIX channels an account is in (XEP-0405), each with
+/// its participant id: written by PAM (mod-im), read by the unread overview too.
+pub const MIX_CHANNELS: &str = "mix";
+
 /// Small XML documents per account, by kind and name (`db.account_data()`).
 pub struct AccountData<'a> {
     pub(crate) db: &'a Db,

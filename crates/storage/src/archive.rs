@@ -2,6 +2,7 @@
 //! direction, with the full count of matching messages.
 
 use crate::db::{BeginWrite, on_pool};
+use crate::unread::Marks;
 use crate::{Db, StorageError};
 use sqlx::AssertSqlSafe;
 use std::collections::HashMap;
@@ -120,30 +121,60 @@ const EXPIRE_CHUNK: usize = 10_000;
 /// `$2` is `EXPIRE_CHUNK`.
 const EXPIRE: &str = "DELETE FROM archive WHERE id IN (SELECT id FROM archive WHERE ts < $1 LIMIT $2) \
     RETURNING owner, with_jid";
-pub(crate) const BUMP_COUNT: &str = "INSERT INTO archive_count (owner, with_jid, n) VALUES ($1, $2, $3) \
-    ON CONFLICT (owner, with_jid) DO UPDATE SET n = archive_count.n + $3";
+pub(crate) const BUMP_COUNT: &str = "INSERT INTO archive_count (owner, with_jid, n, appended, last_id) \
+    VALUES ($1, $2, $3, $4, $5) ON CONFLICT (owner, with_jid) DO UPDATE SET n = archive_count.n + $3, \
+    appended = archive_count.appended + $4, \
+    last_id = CASE WHEN archive_count.last_id < $5 THEN $5 ELSE archive_count.last_id END";
 const COUNT: &str = "SELECT n FROM archive_count WHERE owner = $1 AND with_jid = $2";
+
+/// How one archive count changes: rows added or deleted (`n`), rows appended (`appended`,
+/// which deletes never lower: read positions are measured in it) and the newest row added.
+#[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Change {
+    pub(crate) n: i64,
+    pub(crate) appended: i64,
+    pub(crate) last_id: i64,
+}
 
 /// Changes to archive counts (table `archive_count`): per conversation, and per archive
 /// under the conversation `''`. Written in the transaction that added or deleted the rows.
 #[derive(Default)]
-pub(crate) struct Counts(HashMap<(String, String), i64>);
+pub(crate) struct Counts(HashMap<(String, String), Change>);
 
 impl Counts {
+    /// `n` rows deleted (negative) from a conversation.
     pub(crate) fn add(&mut self, owner: &str, with: &str, n: i64) {
+        self.change(owner, with, |c| c.n += n);
+    }
+
+    /// The row `id` appended to a conversation.
+    pub(crate) fn appended(&mut self, owner: &str, with: &str, id: i64) {
+        self.change(owner, with, |c| {
+            c.n += 1;
+            c.appended += 1;
+            c.last_id = c.last_id.max(id);
+        });
+    }
+
+    fn change(&mut self, owner: &str, with: &str, f: impl Fn(&mut Change)) {
         if !with.is_empty() {
-            *self.0.entry((owner.to_owned(), with.to_owned())).or_default() += n;
+            f(self.0.entry((owner.to_owned(), with.to_owned())).or_default());
         }
-        *self.0.entry((owner.to_owned(), String::new())).or_default() += n;
+        f(self.0.entry((owner.to_owned(), String::new())).or_default());
+    }
+
+    /// How many rows this batch appended to a conversation (`''`: to the archive).
+    pub(crate) fn appended_to(&self, owner: &str, with: &str) -> i64 {
+        self.0.get(&(owner.to_owned(), with.to_owned())).map_or(0, |c| c.appended)
     }
 
     /// `(owner, conversation, change)` for each count that changes.
-    pub(crate) fn changes(&self) -> impl Iterator<Item = (&str, &str, i64)> {
-        self.0.iter().filter(|(_, n)| **n != 0).map(|((o, w), n)| (o.as_str(), w.as_str(), *n))
+    pub(crate) fn changes(&self) -> impl Iterator<Item = (&str, &str, Change)> {
+        self.0.iter().filter(|(_, c)| c.n != 0 || c.appended != 0).map(|((o, w), c)| (o.as_str(), w.as_str(), *c))
     }
 }
 pub(crate) const APPEND: &str = "INSERT INTO archive (owner, stanza_id, with_jid, ts, stanza) VALUES ($1, $2, $3, $4, $5) \
-    ON CONFLICT (owner, stanza_id) DO NOTHING";
+    ON CONFLICT (owner, stanza_id) DO NOTHING RETURNING id";
 
 /// SQL conditions with numbered placeholders, written once for both backends.
 #[derive(Default)]
@@ -198,8 +229,15 @@ pub(crate) fn insert_rows_sql(rows: usize, returning: &str) -> String {
 /// Applies `Counts` inside a transaction, for either backend.
 macro_rules! write_counts {
     ($counts:expr, $tx:expr) => {
-        for (owner, with, n) in $counts.changes() {
-            sqlx::query($crate::archive::BUMP_COUNT).bind(owner).bind(with).bind(n).execute(&mut *$tx).await?;
+        for (owner, with, c) in $counts.changes() {
+            sqlx::query($crate::archive::BUMP_COUNT)
+                .bind(owner)
+                .bind(with)
+                .bind(c.n)
+                .bind(c.appended)
+                .bind(c.last_id)
+                .execute(&mut *$tx)
+                .await?;
         }
     };
 }
@@ -212,23 +250,30 @@ macro_rules! bind_row {
     };
 }
 
-/// The INSERT of one archived message, for either backend.
+/// The INSERT of one archived message, for either backend; returns the new row's id.
 macro_rules! append_query {
     ($owner:expr, $row:expr) => {
-        $crate::archive::bind_row!(sqlx::query($crate::archive::APPEND), $owner, $row)
+        $crate::archive::bind_row!(sqlx::query_as::<_, (i64,)>($crate::archive::APPEND), $owner, $row)
     };
 }
 
-/// Appends one message inside a transaction and counts it; whether it was new.
+/// Appends one message inside a transaction, counts it and moves the read positions its
+/// `marks` move; whether it was new.
 macro_rules! append_counted {
-    ($owner:expr, $row:expr, $tx:expr) => {{
-        let added = $crate::archive::append_query!($owner, $row).execute(&mut *$tx).await?.rows_affected() == 1;
-        if added {
+    ($owner:expr, $row:expr, $marks:expr, $tx:expr) => {{
+        let added = $crate::archive::append_query!($owner, $row).fetch_optional(&mut *$tx).await?;
+        if let Some((id,)) = added {
             let mut counts = $crate::archive::Counts::default();
-            counts.add($owner, &$row.with_jid, 1);
+            counts.appended($owner, &$row.with_jid, id);
             $crate::archive::write_counts!(counts, $tx);
+            if let Some(marks) = $marks {
+                let mut seqs = $crate::unread::Seqs::default();
+                $crate::unread::start_seqs!(seqs, counts, $owner, $row.with_jid.as_str(), $tx);
+                let ops = seqs.next_ops($owner, &$row.with_jid, Some(marks));
+                $crate::unread::write_ops!(ops, $tx);
+            }
         }
-        added
+        added.is_some()
     }};
 }
 pub(crate) use {append_counted, append_query, bind_row};
@@ -236,12 +281,24 @@ pub(crate) use {append_counted, append_query, bind_row};
 impl Archive<'_> {
     /// Appends a message; `false` if the stanza id is already archived for this owner.
     pub async fn append(&self, owner: &str, row: &ArchiveRow) -> Result<bool, StorageError> {
+        self.append_marked(owner, row, None).await
+    }
+
+    /// Appends a message that moves accounts' unread counters (see [`Marks`]), in the
+    /// transaction that adds it; `false` if the stanza id is already archived for this owner.
+    pub async fn append_marked(
+        &self,
+        owner: &str,
+        row: &ArchiveRow,
+        marks: Option<Marks>,
+    ) -> Result<bool, StorageError> {
+        let marks = marks.filter(|m| !m.is_empty());
         match &self.db.pool {
             // Through the group-commit task (see `writer`).
-            crate::db::Pool::Sqlite { archive, .. } => archive.append(owner, row).await,
+            crate::db::Pool::Sqlite { archive, .. } => archive.append(owner, row, marks).await,
             crate::db::Pool::Postgres(p) => {
                 let mut tx = p.begin_write().await?;
-                let added = append_counted!(owner, row, tx);
+                let added = append_counted!(owner, row, marks.as_ref(), tx);
                 tx.commit().await?;
                 Ok(added)
             }
@@ -263,13 +320,13 @@ impl Archive<'_> {
         on_pool!(write: self.db, |p| {
             let mut tx = p.begin_write().await?;
             for chunk in rows.chunks(MAX_ROWS_PER_INSERT) {
-                let sql = insert_rows_sql(chunk.len(), "with_jid");
-                let mut q = sqlx::query_as::<_, (String,)>(AssertSqlSafe(sql));
+                let sql = insert_rows_sql(chunk.len(), "id, with_jid");
+                let mut q = sqlx::query_as::<_, (i64, String)>(AssertSqlSafe(sql));
                 for row in chunk {
                     q = bind_row!(q, owner, row);
                 }
-                for (with,) in q.fetch_all(&mut *tx).await? {
-                    counts.add(owner, &with, 1);
+                for (id, with) in q.fetch_all(&mut *tx).await? {
+                    counts.appended(owner, &with, id);
                     added += 1;
                 }
             }
@@ -420,10 +477,15 @@ impl Archive<'_> {
     pub async fn delete_owner(&self, owner: &str) -> Result<u64, StorageError> {
         const SQL: &str = "DELETE FROM archive WHERE owner = $1";
         const COUNTS: &str = "DELETE FROM archive_count WHERE owner = $1";
+        // Read positions in it: a channel or room made again under its JID counts afresh.
+        const MARKS: &str = "DELETE FROM unread_mark WHERE archive = $1";
+        const MENTIONS: &str = "DELETE FROM unread_mention WHERE archive = $1";
         Ok(on_pool!(write: self.db, |p| {
             let mut tx = p.begin_write().await?;
             let n = sqlx::query(SQL).bind(owner).execute(&mut *tx).await?.rows_affected();
             sqlx::query(COUNTS).bind(owner).execute(&mut *tx).await?;
+            sqlx::query(MARKS).bind(owner).execute(&mut *tx).await?;
+            sqlx::query(MENTIONS).bind(owner).execute(&mut *tx).await?;
             tx.commit().await?;
             n
         }))

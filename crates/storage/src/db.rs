@@ -216,6 +216,9 @@ impl Db {
     pub fn archive(&self) -> crate::Archive<'_> {
         crate::Archive { db: self }
     }
+    pub fn unread(&self) -> crate::Unread<'_> {
+        crate::Unread { db: self }
+    }
     pub fn blocklist(&self) -> crate::Blocklist<'_> {
         crate::Blocklist { db: self }
     }

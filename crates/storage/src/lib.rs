@@ -46,10 +46,11 @@ mod offline;
 mod pubsub;
 mod push;
 mod roster;
+mod unread;
 mod upload;
 mod writer;
 
-pub use account_data::{AccountData, Blocklist};
+pub use account_data::{AccountData, Blocklist, MIX_CHANNELS};
 pub use accounts::Accounts;
 pub use archive::{Archive, ArchiveDefault, ArchivePage, ArchivePrefs, ArchiveQuery, ArchiveRow, Page};
 pub use db::{Db, now_ms};
@@ -61,6 +62,7 @@ pub use offline::{Offline, OfflineMessage};
 pub use pubsub::{ItemPage, ItemRow, Pubsub, new_subid};
 pub use push::{PushRegistration, PushRegistrations};
 pub use roster::{LastActivity, Roster, RosterItems, RosterRow, Subscription, SubscriptionRequests};
+pub use unread::{Marks, Unread, UnreadRow};
 pub use upload::{SlotRow, Uploads};
 
 /// Tables keyed by `owner` (a bare JID): emptied when the account is deleted.
@@ -75,6 +77,8 @@ pub(crate) const OWNED_TABLES: &[&str] = &[
     "archive",
     "archive_count",
     "archive_prefs",
+    "unread_mark",
+    "unread_mention",
     "push_registration",
     "fast_token",
     "pubsub_subscription",

@@ -40,7 +40,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(16, "0016_invites.sql"),
     migration!(17, "0017_account_disabled.sql"),
     migration!(18, "0018_pubsub_subscriptions.sql"),
-    // 19 is taken by work under way elsewhere.
+    migration!(19, "0019_unread.sql"),
     migration!(20, "0020_scram_sha512.sql"),
 ];
 

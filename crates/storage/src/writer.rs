@@ -9,9 +9,10 @@ use crate::StorageError;
 use crate::archive::{
     ArchiveRow, Counts, MAX_ROWS_PER_INSERT, append_counted, bind_row, insert_rows_sql, write_counts,
 };
+use crate::unread::{Marks, Seqs, start_seqs, write_ops};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqlitePool};
 use sqlx::{ConnectOptions, Connection};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use tokio::sync::{mpsc, oneshot};
 
 /// Appends committed together at most.
@@ -20,6 +21,8 @@ const MAX_BATCH: usize = MAX_ROWS_PER_INSERT;
 struct Job {
     owner: String,
     row: ArchiveRow,
+    /// Boxed: most messages move no read position, and jobs wait in a bounded channel.
+    marks: Option<Box<Marks>>,
     done: oneshot::Sender<Result<bool, StorageError>>,
 }
 
@@ -77,9 +80,14 @@ impl ArchiveWriter {
     }
 
     /// Appends one message; `false` if its stanza id is archived already for `owner`.
-    pub(crate) async fn append(&self, owner: &str, row: &ArchiveRow) -> Result<bool, StorageError> {
+    pub(crate) async fn append(
+        &self,
+        owner: &str,
+        row: &ArchiveRow,
+        marks: Option<Marks>,
+    ) -> Result<bool, StorageError> {
         let (done, answer) = oneshot::channel();
-        let job = Job { owner: owner.to_owned(), row: row.clone(), done };
+        let job = Job { owner: owner.to_owned(), row: row.clone(), marks: marks.map(Box::new), done };
         self.jobs.send(job).await.map_err(|_| StorageError::Corrupt("archive writer stopped".into()))?;
         answer.await.map_err(|_| StorageError::Corrupt("archive writer stopped".into()))?
     }
@@ -101,7 +109,7 @@ async fn commit(conn: &mut SqliteConnection, batch: &mut Vec<Job>) {
         Ok(mut new) => {
             for job in batch.drain(..) {
                 // A stanza id twice in one batch: only its first append added it.
-                let added = new.remove(&(job.owner.clone(), job.row.stanza_id.clone()));
+                let added = new.remove(&(job.owner.clone(), job.row.stanza_id.clone())).is_some();
                 let _ = job.done.send(Ok(added));
             }
         }
@@ -115,30 +123,50 @@ async fn commit(conn: &mut SqliteConnection, batch: &mut Vec<Job>) {
     }
 }
 
-async fn commit_batch(conn: &mut SqliteConnection, batch: &[Job]) -> Result<HashSet<(String, String)>, sqlx::Error> {
-    let sql = insert_rows_sql(batch.len(), "owner, stanza_id");
-    let mut q = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
+/// The rows a batch added, by owner and stanza id, with their archive ids.
+type Added = HashMap<(String, String), i64>;
+
+async fn commit_batch(conn: &mut SqliteConnection, batch: &[Job]) -> Result<Added, sqlx::Error> {
+    let sql = insert_rows_sql(batch.len(), "id, owner, stanza_id");
+    let mut q = sqlx::query_as::<_, (i64, String, String)>(sqlx::AssertSqlSafe(sql));
     for job in batch {
         q = bind_row!(q, &job.owner, job.row);
     }
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    let new: HashSet<(String, String)> = q.fetch_all(&mut *tx).await?.into_iter().collect();
+    let new: Added = q.fetch_all(&mut *tx).await?.into_iter().map(|(id, owner, sid)| ((owner, sid), id)).collect();
     let mut counts = Counts::default();
+    // The jobs that added a row, in archive order (a stanza id twice: its first append).
+    let mut added = Vec::new();
     let mut counted = HashSet::new();
     for job in batch {
         let key = (job.owner.clone(), job.row.stanza_id.clone());
-        if new.contains(&key) && counted.insert(key) {
-            counts.add(&job.owner, &job.row.with_jid, 1);
+        if let Some(id) = new.get(&key)
+            && counted.insert(key)
+        {
+            counts.appended(&job.owner, &job.row.with_jid, *id);
+            added.push(job);
         }
     }
     write_counts!(counts, tx);
+    // Read positions and mentions, numbered in the conversations' counts just written.
+    if added.iter().any(|job| job.marks.is_some()) {
+        let mut seqs = Seqs::default();
+        for job in added.iter().filter(|job| job.marks.is_some()) {
+            start_seqs!(seqs, counts, job.owner.as_str(), job.row.with_jid.as_str(), tx);
+        }
+        let mut ops = Vec::new();
+        for job in &added {
+            ops.extend(seqs.next_ops(&job.owner, &job.row.with_jid, job.marks.as_deref()));
+        }
+        write_ops!(ops, tx);
+    }
     tx.commit().await?;
     Ok(new)
 }
 
 async fn commit_one(conn: &mut SqliteConnection, job: &Job) -> Result<bool, sqlx::Error> {
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    let added = append_counted!(&job.owner, &job.row, tx);
+    let added = append_counted!(job.owner.as_str(), &job.row, job.marks.as_deref(), tx);
     tx.commit().await?;
     Ok(added)
 }
