@@ -15,6 +15,7 @@ mod im;
 mod invites;
 mod limits;
 mod mam;
+mod metrics;
 mod mix;
 mod muc;
 mod pep;

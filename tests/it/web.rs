@@ -162,7 +162,10 @@ async fn bad_xml_over_websocket_gets_a_stream_error() {
 }
 
 /// A raw HTTP/1.1 request; returns (status line, headers lowercased, body).
-async fn http<S: AsyncRead + AsyncWrite + Unpin>(mut io: S, request: &str) -> (String, Vec<(String, String)>, String) {
+pub(crate) async fn http<S: AsyncRead + AsyncWrite + Unpin>(
+    mut io: S,
+    request: &str,
+) -> (String, Vec<(String, String)>, String) {
     io.write_all(request.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(5), io.read_to_end(&mut raw)).await;

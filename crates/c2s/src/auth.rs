@@ -247,7 +247,9 @@ pub(crate) async fn authenticate(
     if let Login::Sasl2(request) = login
         && let Some(ht) = HtMechanism::from_name(name).filter(|m| m.available(cb))
     {
-        return match fast(shared, peer, host, request, ht, cb, io.received_early_data()).await {
+        let result = fast(shared, peer, host, request, ht, cb, io.received_early_data()).await;
+        count_login(ht.name(), &result);
+        return match result {
             // A token proves no password: the account's flag is read here (from memory).
             Ok((localpart, _, _)) if disabled(shared, host, &localpart).await => {
                 outcome(send_failure(io, profile, SaslError::AccountDisabled, Some(DISABLED)).await)
@@ -287,6 +289,7 @@ pub(crate) async fn authenticate(
         Mechanism::Plain => plain(shared, peer, host, &initial).await,
         _ => scram(shared, io, profile, peer, host, mech, &initial, offer).await,
     };
+    count_login(mech.name(), &result);
     match result {
         Ok((localpart, additional)) => {
             shared.throttle.succeeded(&format!("{localpart}@{host}"));
@@ -295,6 +298,17 @@ pub(crate) async fn authenticate(
         Err(Some((e, text))) => outcome(send_failure(io, profile, e, text).await),
         Err(None) => AuthOutcome::Broken,
     }
+}
+
+/// A login that got as far as its mechanism's verdict, for the metrics.
+fn count_login<T>(mechanism: &'static str, result: &Result<T, Failure>) {
+    use rhein_metrics::{LoginLabels, Outcome, metrics};
+    let outcome = match result {
+        Ok(_) => Outcome::Ok,
+        Err(Some(_)) => Outcome::Failed,
+        Err(None) => return,
+    };
+    metrics().logins.get_or_create(&LoginLabels { mechanism, outcome }).inc();
 }
 
 const DISABLED: &str = "this account is disabled";

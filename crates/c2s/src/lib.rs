@@ -17,6 +17,8 @@ mod upgrade;
 pub use sm::{Resumable, UnackedLimit};
 pub use throttle::{AuthThrottle, ThrottleLimits};
 
+pub use rhein_metrics::Transport;
+use rhein_metrics::{TransportLabel, metrics};
 use rhein_router::Router;
 use rhein_storage::Db;
 use rhein_stream::tls::TlsSettings;
@@ -89,13 +91,19 @@ pub struct C2sShared {
     pub secret: rhein_sasl::ServerSecret,
 }
 
-/// Serves a client whose stream arrives over another transport (XMPP over WebSocket, already
-/// bridged to plain XMPP).
-pub fn serve_bridged(shared: Arc<C2sShared>, conn: Conn, peer: SocketAddr) -> impl Future<Output = ()> {
-    let span = tracing::info_span!("c2s", %peer, transport = "websocket");
+/// Serves a client whose stream arrives over another transport (XMPP over WebSocket or BOSH,
+/// already bridged to plain XMPP).
+pub fn serve_bridged(
+    shared: Arc<C2sShared>,
+    conn: Conn,
+    peer: SocketAddr,
+    transport: Transport,
+) -> impl Future<Output = ()> {
+    let span = tracing::info_span!("c2s", %peer, ?transport);
     async move {
         let deadline = Instant::now() + shared.config.negotiation_timeout;
         let Some(bound) = negotiate_boxed(&shared, conn, peer, deadline).await else { return };
+        let _counted = SessionCount::new(transport);
         session::run(&shared, bound).await;
     }
     .instrument(span)
@@ -133,7 +141,24 @@ pub fn serve(shared: Arc<C2sShared>, tcp: TcpStream, peer: SocketAddr, direct_tl
             Conn::Plain(tcp)
         };
         let Some(bound) = negotiate_boxed(&shared, conn, peer, deadline).await else { return };
+        let _counted = SessionCount::new(if direct_tls { Transport::Tls } else { Transport::Tcp });
         session::run(&shared, bound).await;
     }
     .instrument(span)
+}
+
+/// A bound client session, counted by transport in the metrics while it lasts.
+struct SessionCount(Transport);
+
+impl SessionCount {
+    fn new(transport: Transport) -> Self {
+        metrics().client_sessions.get_or_create(&TransportLabel { transport }).inc();
+        Self(transport)
+    }
+}
+
+impl Drop for SessionCount {
+    fn drop(&mut self) {
+        metrics().client_sessions.get_or_create(&TransportLabel { transport: self.0 }).dec();
+    }
 }

@@ -9,6 +9,7 @@ use crate::csi::Held;
 use crate::negotiate::Bound;
 use crate::queued::Queued;
 use crate::sm::{self, ResumeRequest, Sm};
+use rhein_metrics::{Direction, StanzaLabels, metrics};
 use rhein_proto::xml::{self, StanzaKind};
 use rhein_proto::{Element, FullJid, StreamErrorCondition as Cond, ns};
 use rhein_router::Outbound;
@@ -142,6 +143,7 @@ impl Session<'_> {
                     }
                 }
                 Wake::Overflow => {
+                    metrics().slow_consumers_cut.inc();
                     io.fail(Cond::PolicyViolation, Some("too many stanzas queued for this session")).await;
                     return Ended::Session;
                 }
@@ -176,6 +178,7 @@ impl Session<'_> {
             io.fail(cond, Some(text)).await;
             return Some(Ended::Session);
         }
+        count_stanza(Direction::In, el.name());
         let legacy_session = el.is("iq", ns::CLIENT)
             && el.attr("type") == Some("set")
             && el.attr("id").is_some()
@@ -267,6 +270,7 @@ impl Session<'_> {
 
     /// Appends a stanza to a write buffer, keeping it for SM until the client acks it.
     fn encode(&mut self, out: &mut Vec<u8>, stanza: Queued) {
+        count_stanza(Direction::Out, stanza.element().name());
         let start = out.len();
         stanza.append(&self.jid, out);
         if let Some(sm) = &mut self.sm {
@@ -390,6 +394,7 @@ impl Session<'_> {
         self.request_ack(&mut out);
         io.write(&out).await.ok()?;
         tracing::info!(jid = %self.jid, resent, "session resumed");
+        metrics().sm_resumptions.inc();
         self.shared.router.set_detached(&self.jid, false);
         Some(io)
     }
@@ -449,4 +454,16 @@ fn check_top_level(el: &Element) -> Result<(), (Cond, &'static str)> {
         return Err((Cond::InvalidNamespace, "stanzas must be in jabber:client"));
     }
     Err((Cond::UnsupportedStanzaType, "unsupported top-level element"))
+}
+
+/// A stanza read from or written to the client, by kind, for the metrics.
+fn count_stanza(direction: Direction, name: &str) {
+    use rhein_metrics::StanzaKind as Kind;
+    let kind = match name {
+        "message" => Kind::Message,
+        "presence" => Kind::Presence,
+        "iq" => Kind::Iq,
+        _ => return,
+    };
+    metrics().stanzas.get_or_create(&StanzaLabels { direction, kind }).inc();
 }

@@ -65,6 +65,8 @@ pub(crate) struct ClientParts {
     /// HTTP connection slots of the web listeners.
     pub http_connections: Connections,
     pub upload_dir: PathBuf,
+    /// Renders `/metrics`, set once the server is assembled.
+    pub metrics: rhein_web::MetricsText,
 }
 
 /// A web listener's settings in effect.
@@ -195,6 +197,7 @@ impl Kept {
                 bosh_inactivity: Duration::from_secs(l.bosh_inactivity_secs),
             },
             webchat_dir: config.web.webchat_dir.clone(),
+            metrics: self.parts.metrics.clone(),
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod control;
 pub mod invites;
 mod listener;
+mod metrics;
 pub mod modules;
 pub mod reload;
 mod secret;
@@ -170,6 +171,7 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
     let (stop, _) = watch::channel(false);
     let connections = Connections::new(l.max_connections_per_address, l.max_connections);
     let http_connections = Connections::new(l.max_connections_per_address, l.max_connections);
+    let metrics_text = rhein_web::MetricsText::default();
     let clients = Arc::new(clients::ClientSide::new(
         &config,
         clients::ClientParts {
@@ -180,10 +182,12 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
             connections: connections.clone(),
             http_connections: http_connections.clone(),
             upload_dir: upload_dir.clone(),
+            metrics: metrics_text.clone(),
         },
     ));
     let persist = persistence == Persistence::Disk;
-    let reloader = reload::Reloader::new(certificates, clients.clone(), server.clone(), config.clone(), persist);
+    let reloader =
+        reload::Reloader::new(certificates.clone(), clients.clone(), server.clone(), config.clone(), persist);
     let component = Arc::new(ComponentShared {
         secrets: config.components.iter().map(|c| (c.domain.to_ascii_lowercase(), c.secret.clone())).collect(),
         router: router.clone(),
@@ -216,6 +220,14 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
         };
         rhein_s2s::S2s::install(s2s_config, router.clone())
     });
+    let state = metrics::ServerState {
+        router: router.clone(),
+        s2s: s2s.clone(),
+        connections: connections.clone(),
+        http_connections: http_connections.clone(),
+        certificates,
+    };
+    let _ = metrics_text.set(Box::new(move || state.render()));
     let mut bound = Vec::new();
     for lc in &config.listeners {
         let service = match lc.kind {

@@ -105,7 +105,12 @@ fn refuse(batch: &mut Vec<Job>, error: StorageError) {
 /// transaction and answers every job; the rows it returns are the ones that were new. If it
 /// fails, each row is tried on its own, so one bad row fails only its own append.
 async fn commit(conn: &mut SqliteConnection, batch: &mut Vec<Job>) {
-    match commit_batch(conn, batch).await {
+    let started = std::time::Instant::now();
+    let committed = commit_batch(conn, batch).await;
+    let m = rhein_metrics::metrics();
+    m.archive_batch_size.observe(batch.len() as f64);
+    m.archive_commit_seconds.observe(started.elapsed().as_secs_f64());
+    match committed {
         Ok(mut new) => {
             for job in batch.drain(..) {
                 // A stanza id twice in one batch: only its first append added it.

@@ -124,7 +124,7 @@ async fn create(shared: &Arc<WebShared>, peer: SocketAddr, body: &Element, rid: 
     let wait = body.attr("wait").and_then(|w| w.parse().ok()).unwrap_or(MAX_WAIT).clamp(1, MAX_WAIT);
     // The c2s task is not awaited: it ends by itself once its stream does, which shows here
     // as `closed`.
-    let (ours, _) = bridge::start(shared, peer);
+    let (ours, _) = bridge::start(shared, peer, rhein_c2s::Transport::Bosh);
     let (mut from_c2s, to_c2s) = tokio::io::split(ours);
     let session = Arc::new(Session {
         to_c2s: tokio::sync::Mutex::new(to_c2s),

@@ -10,10 +10,14 @@ use tokio::io::DuplexStream;
 use tokio::task::JoinHandle;
 
 /// Starts a c2s session; returns the transport's end of its stream and the session's task.
-pub(crate) fn start(shared: &WebShared, peer: SocketAddr) -> (DuplexStream, JoinHandle<()>) {
+pub(crate) fn start(
+    shared: &WebShared,
+    peer: SocketAddr,
+    transport: rhein_c2s::Transport,
+) -> (DuplexStream, JoinHandle<()>) {
     let (ours, theirs) = tokio::io::duplex(64 * 1024);
     let conn = Conn::Bridged { io: theirs, secure: shared.tls.is_some() };
-    (ours, tokio::spawn(rhein_c2s::serve_bridged(shared.c2s.clone(), conn, peer)))
+    (ours, tokio::spawn(rhein_c2s::serve_bridged(shared.c2s.clone(), conn, peer, transport)))
 }
 
 /// The stream header a client would send, as bytes for the c2s engine.

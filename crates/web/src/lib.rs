@@ -49,7 +49,12 @@ pub struct WebShared {
     pub timeouts: WebTimeouts,
     /// Converse.js's npm package, served at `/webchat/` when set.
     pub webchat_dir: Option<std::path::PathBuf>,
+    /// Renders `/metrics` (for loopback peers), once the server has assembled its parts.
+    pub metrics: MetricsText,
 }
+
+/// What renders the OpenMetrics text, set once at start.
+pub type MetricsText = Arc<std::sync::OnceLock<Box<dyn Fn() -> String + Send + Sync>>>;
 
 /// How long the HTTP side waits for its clients.
 #[derive(Debug, Clone, Copy)]
@@ -125,6 +130,7 @@ async fn route(shared: Arc<WebShared>, peer: SocketAddr, req: Request<Incoming>)
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/xmpp-websocket") => websocket::upgrade(shared, peer, req),
         (&Method::POST, "/http-bind") => bosh::handle(shared, peer, req).await,
+        (&Method::GET, "/metrics") if peer.ip().is_loopback() => metrics(&shared),
         (&Method::GET, "/.well-known/host-meta") => discovery::host_meta(&req, secure, false),
         (&Method::GET, "/.well-known/host-meta.json") => discovery::host_meta(&req, secure, true),
         (&Method::PUT, path) if path.starts_with("/upload/") => upload::put(shared, req).await,
@@ -135,6 +141,19 @@ async fn route(shared: Arc<WebShared>, peer: SocketAddr, req: Request<Incoming>)
         (&Method::OPTIONS, _) => discovery::preflight(),
         _ => pages::serve(&shared, peer, req).await.unwrap_or_else(|| plain(StatusCode::NOT_FOUND, "not found")),
     }
+}
+
+/// OpenMetrics text of the server, for a scraper on this machine (behind a reverse proxy,
+/// requests come from loopback too: keep `/metrics` out of what it forwards).
+fn metrics(shared: &WebShared) -> Response<Body> {
+    let Some(render) = shared.metrics.get() else { return plain(StatusCode::SERVICE_UNAVAILABLE, "starting") };
+    let mut response = Response::new(Full::new(Bytes::from(render())));
+    secure_headers(&mut response);
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    response
 }
 
 /// Why a request body was not read.

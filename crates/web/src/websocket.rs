@@ -83,7 +83,7 @@ async fn bridge<S>(ws: WebSocketStream<S>, shared: Arc<WebShared>, peer: SocketA
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let (ours, _) = bridge::start(&shared, peer);
+    let (ours, _) = bridge::start(&shared, peer, rhein_c2s::Transport::Websocket);
     pump(ws, ours, shared.frame_limits()).await;
 }
 

@@ -1,0 +1,176 @@
+//! The server's metrics, rendered as OpenMetrics text at `/metrics`. Counters and histograms
+//! live in one process-wide set ([`metrics()`]) that the streams, the router and storage bump
+//! where things happen; gauges of state (sessions, rooms, certificates) are read when scraped
+//! from the parts that own it ([`Scrape`]). Labels are bounded sets (transports, mechanisms,
+//! stanza kinds): never an account or an address.
+
+mod process;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
+use std::sync::LazyLock;
+
+/// How a client session reached the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    Tcp,
+    Tls,
+    Websocket,
+    Bosh,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct TransportLabel {
+    pub transport: Transport,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    Ok,
+    Failed,
+}
+
+/// A login by SASL mechanism (the server's own names: a bounded set).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct LoginLabels {
+    pub mechanism: &'static str,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    In,
+    Out,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StanzaKind {
+    Message,
+    Presence,
+    Iq,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct StanzaLabels {
+    pub direction: Direction,
+    pub kind: StanzaKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct DirectionLabel {
+    pub direction: Direction,
+}
+
+/// Label values in lowercase, as Prometheus convention has them.
+macro_rules! lowercase_label {
+    ($($t:ty),*) => {$(
+        impl EncodeLabelValue for $t {
+            fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+                use std::fmt::Write;
+                encoder.write_str(&format!("{self:?}").to_ascii_lowercase())
+            }
+        }
+    )*};
+}
+
+lowercase_label!(Transport, Outcome, Direction, StanzaKind);
+
+/// What happens, counted where it happens.
+pub struct Metrics {
+    pub client_sessions: Family<TransportLabel, Gauge>,
+    pub logins: Family<LoginLabels, Counter>,
+    pub stanzas: Family<StanzaLabels, Counter>,
+    pub client_bytes: Family<DirectionLabel, Counter>,
+    pub slow_consumers_cut: Counter,
+    pub sm_resumptions: Counter,
+    pub archive_batch_size: Histogram,
+    pub archive_commit_seconds: Histogram,
+    pub upload_bytes: Counter,
+}
+
+impl Metrics {
+    fn new() -> Self {
+        Self {
+            client_sessions: Family::default(),
+            logins: Family::default(),
+            stanzas: Family::default(),
+            client_bytes: Family::default(),
+            slow_consumers_cut: Counter::default(),
+            sm_resumptions: Counter::default(),
+            archive_batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 10)),
+            archive_commit_seconds: Histogram::new(exponential_buckets(0.000_1, 2.0, 16)),
+            upload_bytes: Counter::default(),
+        }
+    }
+
+    fn register(&self, r: &mut Registry) {
+        r.register("client_sessions", "Client sessions by transport", self.client_sessions.clone());
+        r.register("logins", "SASL logins by mechanism and outcome", self.logins.clone());
+        r.register("stanzas", "Client stanzas by direction and kind", self.stanzas.clone());
+        r.register_with_unit("client", "Bytes of client streams", Unit::Bytes, self.client_bytes.clone());
+        r.register("slow_consumers_cut", "Sessions closed for not reading", self.slow_consumers_cut.clone());
+        r.register("sm_resumptions", "XEP-0198 sessions resumed", self.sm_resumptions.clone());
+        r.register(
+            "archive_batch_size",
+            "Messages committed together by the archive writer",
+            self.archive_batch_size.clone(),
+        );
+        r.register_with_unit(
+            "archive_commit",
+            "Time an archive batch took to commit",
+            Unit::Seconds,
+            self.archive_commit_seconds.clone(),
+        );
+        r.register_with_unit("upload", "Bytes of files uploaded", Unit::Bytes, self.upload_bytes.clone());
+    }
+}
+
+static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+
+/// The process-wide counters.
+pub fn metrics() -> &'static Metrics {
+    &METRICS
+}
+
+/// One scrape: the counters, the process's figures, and gauges of the server's state added
+/// by the parts that own it.
+pub struct Scrape {
+    registry: Registry,
+}
+
+impl Default for Scrape {
+    fn default() -> Self {
+        Self { registry: Registry::with_prefix("rhein") }
+    }
+}
+
+impl Scrape {
+    /// A gauge with one value.
+    pub fn gauge(&mut self, name: &str, help: &str, value: i64) {
+        let gauge = Gauge::<i64>::default();
+        gauge.set(value);
+        self.registry.register(name, help, gauge);
+    }
+
+    /// A gauge with a value per value of `label` (a bounded set: kinds, hosts, files).
+    pub fn gauges(&mut self, name: &str, help: &str, label: &'static str, values: &[(String, i64)]) {
+        let family = Family::<Vec<(&'static str, String)>, Gauge>::default();
+        for (value, n) in values {
+            family.get_or_create(&vec![(label, value.clone())]).set(*n);
+        }
+        self.registry.register(name, help, family);
+    }
+
+    /// Everything, as OpenMetrics text (names prefixed `rhein_`).
+    pub fn render(mut self) -> String {
+        metrics().register(&mut self.registry);
+        process::register(&mut self.registry);
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

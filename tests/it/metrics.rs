@@ -1,0 +1,34 @@
+//! `/metrics` on the HTTP listener: OpenMetrics text of counters (logins, stanzas, sessions
+//! by transport) and of the server's state, for loopback peers only.
+
+use crate::web::http;
+use rhein_testkit::TestServer;
+
+/// The value of the sample `name{labels}` (exactly as rendered), if present.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.split(' ').next()?.parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_count_logins_sessions_and_stanzas_and_show_the_state() {
+    let server = TestServer::builder().user("alice", "pw").web().start().await;
+    let mut alice = server.client("alice", "pw").await;
+    alice.iq("<iq type='get' id='p' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+    let tcp = tokio::net::TcpStream::connect(server.http_addr()).await.unwrap();
+    let (status, headers, body) =
+        http(tcp, "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await;
+    assert!(status.contains("200"), "{status}");
+    assert!(crate::web::header(&headers, "content-type").unwrap().starts_with("application/openmetrics-text"));
+    assert!(body.trim_end().ends_with("# EOF"), "{body}");
+    // Counters are the process's (other tests' servers count too): at least this one's.
+    let logins = sample(&body, "rhein_logins_total{mechanism=\"SCRAM-SHA-256\",outcome=\"ok\"}");
+    assert!(logins.is_some_and(|n| n >= 1.0), "{body}");
+    let pings = sample(&body, "rhein_stanzas_total{direction=\"in\",kind=\"iq\"}");
+    assert!(pings.is_some_and(|n| n >= 1.0), "{body}");
+    let sessions = sample(&body, "rhein_client_sessions{transport=\"tcp\"}");
+    assert!(sessions.is_some_and(|n| n >= 1.0), "{body}");
+    // The state is this server's.
+    assert_eq!(sample(&body, "rhein_bound_resources"), Some(1.0), "{body}");
+    assert!(sample(&body, "rhein_process_resident_memory_bytes").is_some_and(|n| n > 0.0), "{body}");
+    assert!(body.contains("rhein_certificate_expiry_seconds{certificate="), "{body}");
+}
