@@ -29,6 +29,12 @@ impl MucAdministration {
         self.0.domain(ctx)
     }
 
+    /// Rooms in memory on every host: occupied ones, and persistent ones looked at since
+    /// start (the metrics' figure; `rooms` lists them all from storage).
+    pub fn rooms_in_memory(&self) -> usize {
+        self.0.rooms_in_memory()
+    }
+
     /// Every room of the host's service, by JID.
     pub async fn rooms(&self, ctx: &Ctx) -> Result<Vec<RoomSummary>, StanzaError> {
         self.0.rooms_of(ctx).await

@@ -21,6 +21,11 @@ impl Muc {
         Self { config, rooms: Entities::default() }
     }
 
+    /// Rooms in memory (occupied, or persistent and looked at since start).
+    pub(crate) fn rooms_in_memory(&self) -> usize {
+        self.rooms.len()
+    }
+
     /// The service's domain for the host of `ctx`.
     pub(crate) fn domain(&self, ctx: &Ctx) -> String {
         format!("{}.{}", self.config.subdomain, ctx.host)

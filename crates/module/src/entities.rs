@@ -25,6 +25,15 @@ impl<T> Entities<T> {
         self.map.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// How many are in memory.
+    pub fn len(&self) -> usize {
+        self.map().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map().is_empty()
+    }
+
     pub fn get(&self, jid: &BareJid) -> Option<Shared<T>> {
         self.map().get(jid).cloned()
     }

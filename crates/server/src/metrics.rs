@@ -26,6 +26,9 @@ impl ServerState {
         scrape.gauge("http_connections", "Open HTTP connections", count(self.http_connections.total()));
         scrape.gauge("bound_resources", "Client resources bound", count(self.router.session_count()));
         scrape.gauge("components", "External components connected", count(self.router.connected_components().len()));
+        if let Some(muc) = self.router.provided::<rhein_mod_muc::MucAdministration>() {
+            scrape.gauge("muc_rooms_in_memory", "Group chat rooms in memory", count(muc.rooms_in_memory()));
+        }
         let links = self.s2s.as_ref().map(|s| s.links()).unwrap_or_default();
         let inbound = links.iter().filter(|l| l.inbound).count();
         let by_direction = [("in".to_owned(), count(inbound)), ("out".to_owned(), count(links.len() - inbound))];

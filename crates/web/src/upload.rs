@@ -89,7 +89,10 @@ pub(crate) async fn put(shared: Arc<WebShared>, req: Request<Incoming>) -> Respo
         return status(StatusCode::INTERNAL_SERVER_ERROR, "storage failure");
     }
     match shared.db.uploads().mark_stored(&slot.id).await {
-        Ok(true) => status(StatusCode::CREATED, "stored"),
+        Ok(true) => {
+            rhein_metrics::metrics().upload_bytes.inc_by(data.len() as u64);
+            status(StatusCode::CREATED, "stored")
+        }
         Ok(false) => status(StatusCode::CONFLICT, "this slot is already used"),
         Err(e) => {
             tracing::error!(error = %e, "upload bookkeeping failed");
