@@ -141,17 +141,26 @@ fn init_logging(filter: &str) {
         .try_init();
 }
 
+/// Serves until SIGTERM or Ctrl-C. SIGHUP (`systemctl reload`) must not end the server, as
+/// its default action would: it asks for a reload instead.
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+        if let (Ok(mut term), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) {
+            loop {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => return,
+                    _ = term.recv() => return,
+                    _ = hup.recv() => reload_requested(),
+                }
             }
-            return;
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+}
+
+/// The reload hook, a placeholder until reloading is built: logged, nothing changes.
+fn reload_requested() {
+    tracing::warn!("reload requested (SIGHUP); reloading is not implemented yet, nothing changed");
 }
