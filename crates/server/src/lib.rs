@@ -25,6 +25,7 @@ use rhein_stream::tls::TlsSettings;
 use rhein_stream::{Connections, Limits};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -72,6 +73,8 @@ pub struct RunningServer {
     http_connections: Connections,
     /// An ephemeral server's uploads, removed at shutdown.
     scratch: Option<std::path::PathBuf>,
+    /// What `/health` reports besides storage: started and not stopping.
+    ready: Arc<AtomicBool>,
 }
 
 impl RunningServer {
@@ -94,6 +97,7 @@ impl RunningServer {
     /// Stops accepting, closes every session with `system-shutdown`, waits briefly for them,
     /// and closes storage.
     pub async fn shutdown(self) {
+        self.ready.store(false, Ordering::Release);
         let _ = self.stop.send(true);
         self.router.shutdown();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
@@ -222,6 +226,7 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
         queue_size: l.session_queue,
         handshake_timeout: Duration::from_secs(l.negotiation_timeout_secs),
     });
+    let ready = Arc::new(AtomicBool::new(false));
     let federates = config.listeners.iter().any(|l| matches!(l.kind, ListenerKind::S2s | ListenerKind::S2sTls));
     let pkix = match federates {
         true => rhein_stream::tls::Pkix::from_pem_file(config.s2s.trust_anchors().as_deref())?,
@@ -273,6 +278,7 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
                         bosh_inactivity: Duration::from_secs(l.bosh_inactivity_secs),
                     },
                     webchat_dir: config.web.webchat_dir.clone(),
+                    ready: ready.clone(),
                 }))
             }
             ListenerKind::S2s | ListenerKind::S2sTls => Service::S2s {
@@ -312,5 +318,7 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
         }
     }
     let scratch = (persistence == Persistence::Ephemeral).then_some(upload_dir);
-    Ok(RunningServer { db, router, s2s, listeners: bound, stop, connections, http_connections, scratch })
+    // Every listener is bound and the admin socket open: `/health` may say so.
+    ready.store(true, Ordering::Release);
+    Ok(RunningServer { db, router, s2s, listeners: bound, stop, connections, http_connections, scratch, ready })
 }
