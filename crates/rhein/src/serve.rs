@@ -5,8 +5,12 @@ use anyhow::{Context, bail};
 use rhein_server::config::{ComponentConfig, HostConfig, ListenerConfig};
 use rhein_server::{Config, ListenerKind, Persistence, accounts, invites};
 use rhein_storage::{InviteKind, NewInvite};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    // SIGHUP's default action ends the process: from the first moment it asks for a reload
+    // instead (acted on once serving), so a `systemctl reload` during start cannot stop us.
+    let hangup = signal(SignalKind::hangup()).context("listening for SIGHUP")?;
     let (config, persistence) = if args.ephemeral {
         (ephemeral_config(&args)?, Persistence::Ephemeral)
     } else if let Some(path) = &args.config {
@@ -79,7 +83,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
 
-    shutdown_signal().await;
+    shutdown_signal(hangup).await;
     tracing::info!("shutting down");
     server.shutdown().await;
     Ok(())
@@ -141,23 +145,19 @@ fn init_logging(filter: &str) {
         .try_init();
 }
 
-/// Serves until SIGTERM or Ctrl-C. SIGHUP (`systemctl reload`) must not end the server, as
-/// its default action would: it asks for a reload instead.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let (Ok(mut term), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) {
-            loop {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => return,
-                    _ = term.recv() => return,
-                    _ = hup.recv() => reload_requested(),
-                }
-            }
+/// Serves until SIGTERM or Ctrl-C; each SIGHUP (`systemctl reload`) asks for a reload.
+async fn shutdown_signal(mut hangup: Signal) {
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return,
+            _ = term.recv() => return,
+            _ = hangup.recv() => reload_requested(),
         }
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// The reload hook, a placeholder until reloading is built: logged, nothing changes.
