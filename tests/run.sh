@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs every Rhein test: lints, unit and integration tests on SQLite and on PostgreSQL, a short
-# run of each AFL++ fuzz target, and interop with slixmpp and Prosody, xmpp.js in node, and
-# Converse.js in headless Chromium. Installs what it needs (PostgreSQL, AFL++, Prosody and
-# Chromium from Debian packages, cargo-afl from crates.io, slixmpp from PyPI, xmpp.js,
-# Converse.js and playwright-core from npm) and starts a private PostgreSQL on
+# run of each AFL++ fuzz target, interop with slixmpp and Prosody, the Debian package, xmpp.js
+# in node, and Converse.js in headless Chromium. Installs what it needs (PostgreSQL, AFL++,
+# Prosody, lintian and Chromium from Debian packages, cargo-afl from crates.io, slixmpp from
+# PyPI, xmpp.js, Converse.js and playwright-core from npm) and starts a private PostgreSQL on
 # loopback, stopped again on exit (the Prosody test starts and stops its own Prosody).
 #
 #   bash tests/run.sh
@@ -108,6 +108,9 @@ fi
 for script in tests/interop/legacy/slixmpp_*.py; do
     "$legacy/bin/python" "$script" "$root/target/debug/rhein"
 done
+
+step "the Debian package and the systemd unit (built from the debug binary; lintian, systemd-analyze)"
+bash tests/package.sh "$root/target/debug/rhein"
 
 step "the load generator against Rhein (a few seconds per scenario)"
 cargo build -p rhein-bench --locked

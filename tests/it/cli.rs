@@ -315,6 +315,20 @@ async fn invite_commands_create_list_and_revoke_in_the_configured_storage() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// `systemctl reload` sends SIGHUP: the server must not die of it (reload itself is a hook).
+#[tokio::test]
+async fn sighup_does_not_stop_the_server() {
+    let (mut server, ready, _) = ephemeral(&["--user", "alice:secret"]);
+    let c2s: std::net::SocketAddr = ready["c2s"].as_str().unwrap().parse().unwrap();
+    let pid = server.0.id().to_string();
+    for _ in 0..2 {
+        assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(server.0.try_wait().unwrap().is_none(), "the server exited on SIGHUP");
+    ClientBuilder::new(c2s, "localhost").tls(rhein_testkit::Tls::None).login("alice", "secret").await;
+}
+
 #[tokio::test]
 async fn ephemeral_makes_administrators_when_asked() {
     let (_server, ready, _) = ephemeral(&["--user", "alice:secret", "--user", "bob:secret", "--admin", "alice"]);

@@ -231,6 +231,24 @@ async fn clients_discover_the_websocket_endpoint() {
     assert!(body.contains(&format!("wss://{https}/xmpp-websocket")), "{body}");
 }
 
+/// `/health`: 200 while storage answers, 503 once it does not (here: its pool closed).
+#[tokio::test]
+async fn health_says_whether_storage_answers() {
+    let server = TestServer::builder().web().start().await;
+    let addr = server.http_addr();
+    let get = format!("GET /health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+
+    let (status, headers, body) = http(TcpStream::connect(addr).await.unwrap(), &get).await;
+    assert!(status.contains("200"), "{status}");
+    assert_eq!(body, "ok\n");
+    assert_eq!(header(&headers, "cache-control"), Some("no-store"));
+
+    server.running().db.close().await;
+    let (status, _, body) = http(TcpStream::connect(addr).await.unwrap(), &get).await;
+    assert!(status.contains("503"), "{status}");
+    assert_eq!(body, "storage unavailable\n");
+}
+
 const BOSH: &str = "http://jabber.org/protocol/httpbind";
 
 /// One BOSH request over its own connection; returns the response's `<body/>`.

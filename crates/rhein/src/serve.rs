@@ -5,8 +5,12 @@ use anyhow::{Context, bail};
 use rhein_server::config::{ComponentConfig, HostConfig, ListenerConfig, LogFormat};
 use rhein_server::{Config, ListenerKind, Persistence, RunningServer, accounts, invites};
 use rhein_storage::{InviteKind, NewInvite};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    // SIGHUP's default action ends the process: from the first moment it asks for a reload
+    // instead (acted on once serving), so a `systemctl reload` during start cannot stop us.
+    let hangup = signal(SignalKind::hangup()).context("listening for SIGHUP")?;
     let (config, persistence) = if args.ephemeral {
         (ephemeral_config(&args)?, Persistence::Ephemeral)
     } else if let Some(path) = &args.config {
@@ -86,7 +90,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
 
-    until_shutdown(&server).await;
+    until_shutdown(&server, hangup).await;
     tracing::info!("shutting down");
     server.shutdown().await;
     Ok(())
@@ -162,23 +166,20 @@ fn init_logging(filter: &str, format: LogFormat) -> Option<rhein_server::reload:
     })
 }
 
-/// Serves until SIGTERM or Ctrl-C; SIGHUP reloads what can change.
-async fn until_shutdown(server: &RunningServer) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let (Ok(mut term), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) {
-            loop {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => return,
-                    _ = term.recv() => return,
-                    _ = hup.recv() => {
-                        let report = server.reload();
-                        tracing::info!(%report, "SIGHUP");
-                    }
-                }
+/// Serves until SIGTERM or Ctrl-C; each SIGHUP (`systemctl reload`) reloads what can change.
+async fn until_shutdown(server: &RunningServer, mut hangup: Signal) {
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return,
+            _ = term.recv() => return,
+            _ = hangup.recv() => {
+                let report = server.reload();
+                tracing::info!(%report, "SIGHUP");
             }
         }
     }
-    let _ = tokio::signal::ctrl_c().await;
 }

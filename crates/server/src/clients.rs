@@ -67,6 +67,8 @@ pub(crate) struct ClientParts {
     pub upload_dir: PathBuf,
     /// Renders `/metrics`, set once the server is assembled.
     pub metrics: rhein_web::MetricsText,
+    /// Every listener bound and not stopping (`/health`).
+    pub ready: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A web listener's settings in effect.
@@ -198,6 +200,7 @@ impl Kept {
             },
             webchat_dir: config.web.webchat_dir.clone(),
             metrics: self.parts.metrics.clone(),
+            ready: self.parts.ready.clone(),
         }
     }
 }

@@ -27,6 +27,7 @@ use rhein_stream::Connections;
 use rhein_stream::tls::TlsSettings;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -75,6 +76,8 @@ pub struct RunningServer {
     /// An ephemeral server's uploads, removed at shutdown.
     scratch: Option<std::path::PathBuf>,
     reloader: Arc<reload::Reloader>,
+    /// What `/health` reports besides storage: started and not stopping.
+    ready: Arc<AtomicBool>,
 }
 
 impl RunningServer {
@@ -106,6 +109,7 @@ impl RunningServer {
     /// Stops accepting, closes every session with `system-shutdown`, waits briefly for them,
     /// and closes storage.
     pub async fn shutdown(self) {
+        self.ready.store(false, Ordering::Release);
         let _ = self.stop.send(true);
         self.router.shutdown();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
@@ -172,6 +176,7 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
     let connections = Connections::new(l.max_connections_per_address, l.max_connections);
     let http_connections = Connections::new(l.max_connections_per_address, l.max_connections);
     let metrics_text = rhein_web::MetricsText::default();
+    let ready = Arc::new(AtomicBool::new(false));
     let clients = Arc::new(clients::ClientSide::new(
         &config,
         clients::ClientParts {
@@ -183,6 +188,7 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
             http_connections: http_connections.clone(),
             upload_dir: upload_dir.clone(),
             metrics: metrics_text.clone(),
+            ready: ready.clone(),
         },
     ));
     let persist = persistence == Persistence::Disk;
@@ -278,5 +284,18 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
     let scratch = (persistence == Persistence::Ephemeral).then_some(upload_dir);
     let every = Duration::from_secs(config.server.certificate_check_secs.max(1));
     reloader.clone().watch_certificates(every, stop.subscribe());
-    Ok(RunningServer { db, router, s2s, listeners: bound, stop, connections, http_connections, scratch, reloader })
+    // Every listener is bound and the admin socket open: `/health` may say so.
+    ready.store(true, Ordering::Release);
+    Ok(RunningServer {
+        db,
+        router,
+        s2s,
+        listeners: bound,
+        stop,
+        connections,
+        http_connections,
+        scratch,
+        reloader,
+        ready,
+    })
 }

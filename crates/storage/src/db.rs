@@ -181,6 +181,13 @@ impl Db {
         Ok(u64::try_from(bytes).unwrap_or(0))
     }
 
+    /// Whether the database answers: one trivial query on a reading connection (health
+    /// checks). A closed pool, a database server that is down or refuses us, fail it.
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        on_pool!(self, |p| sqlx::query("SELECT 1").execute(p).await.map(|_| ()))?;
+        Ok(())
+    }
+
     /// Writes what is written behind, then closes all connections (waits for running
     /// queries).
     pub async fn close(&self) {

@@ -1,11 +1,12 @@
 //! The HTTP side of Rhein: XMPP over WebSocket (RFC 7395) at `/xmpp-websocket`, a full client
 //! session sharing c2s negotiation, SASL, limits and the router with TCP clients; and
 //! XEP-0156 discovery at `/.well-known/host-meta` and `host-meta.json`, with CORS so web
-//! clients on other origins can read it.
+//! clients on other origins can read it; and `/health` for whatever watches the server.
 
 mod bosh;
 mod bridge;
 mod discovery;
+mod health;
 mod pages;
 mod upload;
 mod webchat;
@@ -51,6 +52,8 @@ pub struct WebShared {
     pub webchat_dir: Option<std::path::PathBuf>,
     /// Renders `/metrics` (for loopback peers), once the server has assembled its parts.
     pub metrics: MetricsText,
+    /// Set once the server has bound every listener, cleared when it stops (`/health`).
+    pub ready: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What renders the OpenMetrics text, set once at start.
@@ -130,6 +133,7 @@ async fn route(shared: Arc<WebShared>, peer: SocketAddr, req: Request<Incoming>)
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/xmpp-websocket") => websocket::upgrade(shared, peer, req),
         (&Method::POST, "/http-bind") => bosh::handle(shared, peer, req).await,
+        (&Method::GET | &Method::HEAD, "/health") => health::check(&shared).await,
         (&Method::GET, "/metrics") if peer.ip().is_loopback() => metrics(&shared),
         (&Method::GET, "/.well-known/host-meta") => discovery::host_meta(&req, secure, false),
         (&Method::GET, "/.well-known/host-meta.json") => discovery::host_meta(&req, secure, true),
