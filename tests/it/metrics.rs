@@ -2,6 +2,7 @@
 //! by transport) and of the server's state, for loopback peers only.
 
 use crate::web::http;
+use rhein_server::ListenerKind;
 use rhein_testkit::TestServer;
 
 /// The value of the sample `name{labels}` (exactly as rendered), if present.
@@ -11,7 +12,12 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 
 #[tokio::test]
 async fn metrics_count_logins_sessions_and_stanzas_and_show_the_state() {
-    let server = TestServer::builder().user("alice", "pw").web().start().await;
+    let server = TestServer::builder()
+        .user("alice", "pw")
+        .web()
+        .configure(|c| c.metrics.listen = Some("127.0.0.1:0".parse().unwrap()))
+        .start()
+        .await;
     let mut alice = server.client("alice", "pw").await;
     alice.iq("<iq type='get' id='p' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>").await;
     let tcp = tokio::net::TcpStream::connect(server.http_addr()).await.unwrap();
@@ -31,4 +37,12 @@ async fn metrics_count_logins_sessions_and_stanzas_and_show_the_state() {
     assert_eq!(sample(&body, "rhein_bound_resources"), Some(1.0), "{body}");
     assert!(sample(&body, "rhein_process_resident_memory_bytes").is_some_and(|n| n > 0.0), "{body}");
     assert!(body.contains("rhein_certificate_expiry_seconds{certificate="), "{body}");
+
+    // `[metrics] listen`: an address of its own, serving nothing else.
+    let own = server.running().addr(ListenerKind::Metrics).unwrap();
+    let get = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    let (status, _, body) = http(tokio::net::TcpStream::connect(own).await.unwrap(), &get("/metrics")).await;
+    assert!(status.contains("200") && body.contains("rhein_bound_resources 1"), "{status}\n{body}");
+    let (status, _, _) = http(tokio::net::TcpStream::connect(own).await.unwrap(), &get("/health")).await;
+    assert!(status.contains("404"), "{status}");
 }

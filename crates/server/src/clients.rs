@@ -75,6 +75,7 @@ pub(crate) struct ClientParts {
 struct WebListener {
     https: bool,
     allow_plaintext: bool,
+    metrics_only: bool,
     current: Current<rhein_web::WebShared>,
     bosh: Arc<rhein_web::BoshSessions>,
 }
@@ -120,12 +121,18 @@ impl ClientSide {
         if allow_plaintext { self.plaintext.clone() } else { self.tls_only.clone() }
     }
 
-    /// The settings of a new web listener.
-    pub(crate) fn web(&self, config: &Config, https: bool, allow_plaintext: bool) -> Current<rhein_web::WebShared> {
+    /// The settings of a new web listener (`metrics_only`: one that serves `/metrics` alone).
+    pub(crate) fn web(
+        &self,
+        config: &Config,
+        https: bool,
+        allow_plaintext: bool,
+        metrics_only: bool,
+    ) -> Current<rhein_web::WebShared> {
         let bosh = Arc::new(rhein_web::BoshSessions::default());
         let c2s = self.c2s(allow_plaintext && !https).get();
-        let current = Current::new(self.kept.web_shared(config, https, c2s, bosh.clone()));
-        let listener = WebListener { https, allow_plaintext, current: current.clone(), bosh };
+        let current = Current::new(self.kept.web_shared(config, https, c2s, bosh.clone(), metrics_only));
+        let listener = WebListener { https, allow_plaintext, metrics_only, current: current.clone(), bosh };
         self.web.lock().unwrap_or_else(|p| p.into_inner()).push(listener);
         current
     }
@@ -147,7 +154,7 @@ impl ClientSide {
         self.plaintext.set(self.kept.c2s_shared(config, true));
         for w in self.web.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             let c2s = self.c2s(w.allow_plaintext && !w.https).get();
-            w.current.set(self.kept.web_shared(config, w.https, c2s, w.bosh.clone()));
+            w.current.set(self.kept.web_shared(config, w.https, c2s, w.bosh.clone(), w.metrics_only));
         }
     }
 }
@@ -182,6 +189,7 @@ impl Kept {
         https: bool,
         c2s: Arc<C2sShared>,
         bosh: Arc<rhein_web::BoshSessions>,
+        metrics_only: bool,
     ) -> rhein_web::WebShared {
         let l = &config.limits;
         rhein_web::WebShared {
@@ -200,6 +208,7 @@ impl Kept {
             },
             webchat_dir: config.web.webchat_dir.clone(),
             metrics: self.parts.metrics.clone(),
+            metrics_only,
             ready: self.parts.ready.clone(),
         }
     }

@@ -31,6 +31,16 @@ pub struct Config {
     pub components: Vec<ComponentConfig>,
     #[serde(default)]
     pub log: LogSection,
+    #[serde(default)]
+    pub metrics: MetricsSection,
+}
+
+/// `[metrics]`: `/metrics` is on the HTTP listeners for loopback peers; `listen` gives it an
+/// address of its own, answering whoever reaches it (keep it private).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    pub listen: Option<SocketAddr>,
 }
 
 /// `[log]`: how log lines are written (their level is `[server] log_level`).
@@ -205,6 +215,8 @@ pub enum ListenerKind {
     Http,
     /// HTTPS: the same over TLS (port 5281).
     Https,
+    /// Only `/metrics`, to any peer that reaches it (`[metrics] listen`).
+    Metrics,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -394,6 +406,16 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The listeners to bind: those configured, and `[metrics] listen`'s.
+    pub fn all_listeners(&self) -> Vec<ListenerConfig> {
+        let metrics = self.metrics.listen.map(|address| ListenerConfig {
+            kind: ListenerKind::Metrics,
+            address,
+            allow_plaintext: true,
+        });
+        self.listeners.iter().cloned().chain(metrics).collect()
+    }
+
     /// Reads and checks a config file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path)
@@ -506,6 +528,7 @@ impl Config {
             s2s: S2sSection::default(),
             web: WebSection::default(),
             log: LogSection::default(),
+            metrics: MetricsSection::default(),
         }
     }
 }

@@ -235,15 +235,16 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
     };
     let _ = metrics_text.set(Box::new(move || state.render()));
     let mut bound = Vec::new();
-    for lc in &config.listeners {
+    for lc in &config.all_listeners() {
         let service = match lc.kind {
             ListenerKind::C2s | ListenerKind::C2sTls => {
                 Service::C2s { shared: clients.c2s(lc.allow_plaintext), direct_tls: lc.kind == ListenerKind::C2sTls }
             }
             ListenerKind::Component => Service::Component(component.clone()),
             ListenerKind::Http | ListenerKind::Https => {
-                Service::Web(clients.web(&config, lc.kind == ListenerKind::Https, lc.allow_plaintext))
+                Service::Web(clients.web(&config, lc.kind == ListenerKind::Https, lc.allow_plaintext, false))
             }
+            ListenerKind::Metrics => Service::Web(clients.web(&config, false, false, true)),
             ListenerKind::S2s | ListenerKind::S2sTls => Service::S2s {
                 s2s: s2s.clone().ok_or_else(|| StartError::Config("s2s listener without federation".into()))?,
                 direct_tls: lc.kind == ListenerKind::S2sTls,

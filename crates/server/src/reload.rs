@@ -57,6 +57,7 @@ const RESTART_ONLY: &[(&str, Differs)] = &[
     ("components", |a, b| a.components != b.components),
     ("certificate_check_secs", |a, b| a.server.certificate_check_secs != b.server.certificate_check_secs),
     ("log format", |a, b| a.log != b.log),
+    ("metrics listen", |a, b| a.metrics != b.metrics),
 ];
 
 fn domains(c: &Config) -> Vec<String> {

@@ -52,6 +52,8 @@ pub struct WebShared {
     pub webchat_dir: Option<std::path::PathBuf>,
     /// Renders `/metrics` (for loopback peers), once the server has assembled its parts.
     pub metrics: MetricsText,
+    /// A listener of its own for `/metrics` (`[metrics] listen`): that alone, to any peer.
+    pub metrics_only: bool,
     /// Set once the server has bound every listener, cleared when it stops (`/health`).
     pub ready: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -125,6 +127,12 @@ where
 }
 
 async fn route(shared: Arc<WebShared>, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
+    if shared.metrics_only {
+        return match (req.method(), req.uri().path()) {
+            (&Method::GET, "/metrics") => metrics(&shared),
+            _ => plain(StatusCode::NOT_FOUND, "not found"),
+        };
+    }
     let secure = shared.tls.is_some();
     let session_path = matches!(req.uri().path(), "/xmpp-websocket" | "/http-bind");
     if session_path && req.method() != Method::OPTIONS && !shared.origin_allowed(&req) {
