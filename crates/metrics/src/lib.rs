@@ -60,6 +60,23 @@ pub struct StanzaLabels {
     pub kind: StanzaKind,
 }
 
+/// Whether a storage query went to the writing or the reading side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct AccessLabel {
+    pub access: Access,
+}
+
+/// Latency buckets from 100 µs to about 3 s.
+fn latency() -> Histogram {
+    Histogram::new(exponential_buckets(0.000_1, 2.0, 16))
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct DirectionLabel {
     pub direction: Direction,
@@ -77,7 +94,7 @@ macro_rules! lowercase_label {
     )*};
 }
 
-lowercase_label!(Transport, Outcome, Direction, StanzaKind);
+lowercase_label!(Transport, Outcome, Direction, StanzaKind, Access);
 
 /// What happens, counted where it happens.
 pub struct Metrics {
@@ -89,6 +106,7 @@ pub struct Metrics {
     pub sm_resumptions: Counter,
     pub archive_batch_size: Histogram,
     pub archive_commit_seconds: Histogram,
+    pub storage_query_seconds: Family<AccessLabel, Histogram, fn() -> Histogram>,
     pub upload_bytes: Counter,
 }
 
@@ -102,7 +120,8 @@ impl Metrics {
             slow_consumers_cut: Counter::default(),
             sm_resumptions: Counter::default(),
             archive_batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 10)),
-            archive_commit_seconds: Histogram::new(exponential_buckets(0.000_1, 2.0, 16)),
+            archive_commit_seconds: latency(),
+            storage_query_seconds: Family::new_with_constructor(latency),
             upload_bytes: Counter::default(),
         }
     }
@@ -125,11 +144,22 @@ impl Metrics {
             Unit::Seconds,
             self.archive_commit_seconds.clone(),
         );
+        r.register_with_unit(
+            "storage_query",
+            "Time storage queries took, by pool",
+            Unit::Seconds,
+            self.storage_query_seconds.clone(),
+        );
         r.register_with_unit("upload", "Bytes of files uploaded", Unit::Bytes, self.upload_bytes.clone());
     }
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+
+/// Records how long a storage query took.
+pub fn storage_query(access: Access, started: std::time::Instant) {
+    metrics().storage_query_seconds.get_or_create(&AccessLabel { access }).observe(started.elapsed().as_secs_f64());
+}
 
 /// The process-wide counters.
 pub fn metrics() -> &'static Metrics {

@@ -44,18 +44,24 @@ macro_rules! on_pool {
     (write: $db:expr, |$p:ident| $e:expr) => {
         on_pool!(write_pool & $db.pool, |$p| $e)
     };
-    (write_pool $pool:expr, |$p:ident| $e:expr) => {
-        match $pool {
+    (write_pool $pool:expr, |$p:ident| $e:expr) => {{
+        let started = std::time::Instant::now();
+        let result = match $pool {
             $crate::db::Pool::Sqlite { write: $p, .. } => $e,
             $crate::db::Pool::Postgres($p) => $e,
-        }
-    };
-    (pool $pool:expr, |$p:ident| $e:expr) => {
-        match $pool {
+        };
+        rhein_metrics::storage_query(rhein_metrics::Access::Write, started);
+        result
+    }};
+    (pool $pool:expr, |$p:ident| $e:expr) => {{
+        let started = std::time::Instant::now();
+        let result = match $pool {
             $crate::db::Pool::Sqlite { read: $p, .. } => $e,
             $crate::db::Pool::Postgres($p) => $e,
-        }
-    };
+        };
+        rhein_metrics::storage_query(rhein_metrics::Access::Read, started);
+        result
+    }};
     ($db:expr, |$p:ident| $e:expr) => {
         on_pool!(pool & $db.pool, |$p| $e)
     };
