@@ -33,6 +33,8 @@ async fn metrics_count_logins_sessions_and_stanzas_and_show_the_state() {
     assert!(pings.is_some_and(|n| n >= 1.0), "{body}");
     let sessions = sample(&body, "rhein_client_sessions{transport=\"tcp\"}");
     assert!(sessions.is_some_and(|n| n >= 1.0), "{body}");
+    let bytes_in = sample(&body, "rhein_stream_bytes_total{direction=\"in\"}");
+    assert!(bytes_in.is_some_and(|n| n > 100.0), "{body}");
     let reads = sample(&body, "rhein_storage_query_seconds_count{access=\"read\"}");
     assert!(reads.is_some_and(|n| n >= 1.0), "{body}");
     // The state is this server's.

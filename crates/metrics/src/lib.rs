@@ -101,7 +101,7 @@ pub struct Metrics {
     pub client_sessions: Family<TransportLabel, Gauge>,
     pub logins: Family<LoginLabels, Counter>,
     pub stanzas: Family<StanzaLabels, Counter>,
-    pub client_bytes: Family<DirectionLabel, Counter>,
+    pub stream_bytes: Family<DirectionLabel, Counter>,
     pub slow_consumers_cut: Counter,
     pub sm_resumptions: Counter,
     pub archive_batch_size: Histogram,
@@ -116,7 +116,7 @@ impl Metrics {
             client_sessions: Family::default(),
             logins: Family::default(),
             stanzas: Family::default(),
-            client_bytes: Family::default(),
+            stream_bytes: Family::default(),
             slow_consumers_cut: Counter::default(),
             sm_resumptions: Counter::default(),
             archive_batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 10)),
@@ -130,7 +130,12 @@ impl Metrics {
         r.register("client_sessions", "Client sessions by transport", self.client_sessions.clone());
         r.register("logins", "SASL logins by mechanism and outcome", self.logins.clone());
         r.register("stanzas", "Client stanzas by direction and kind", self.stanzas.clone());
-        r.register_with_unit("client", "Bytes of client streams", Unit::Bytes, self.client_bytes.clone());
+        r.register_with_unit(
+            "stream",
+            "Bytes of XMPP streams (clients, servers, components; WebSocket and BOSH as bridged)",
+            Unit::Bytes,
+            self.stream_bytes.clone(),
+        );
         r.register("slow_consumers_cut", "Sessions closed for not reading", self.slow_consumers_cut.clone());
         r.register("sm_resumptions", "XEP-0198 sessions resumed", self.sm_resumptions.clone());
         r.register(

@@ -4,6 +4,7 @@
 use crate::tls::TlsSettings;
 use crate::{Conn, Frame, FrameError, FrameLimits, Framer};
 use minidom::Element;
+use rhein_metrics::{Direction, DirectionLabel, metrics};
 use rhein_proto::{StreamErrorCondition, ns, xml};
 use std::io;
 use std::pin::Pin;
@@ -213,6 +214,7 @@ impl StreamIo {
             if n == 0 {
                 return Err(ReadError::Closed);
             }
+            count_bytes(Direction::In, n);
             if let Some(pause) = self.rate.consume(n) {
                 tokio::time::sleep(pause).await;
             }
@@ -240,6 +242,7 @@ impl StreamIo {
         match tokio::time::timeout_at(until, fut).await {
             Ok(r) => {
                 self.last_write = Instant::now();
+                count_bytes(Direction::Out, data.len());
                 r
             }
             Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "peer does not read")),
@@ -352,6 +355,11 @@ fn poll_read_into(conn: &mut Conn, framer: &mut Framer, cx: &mut Context<'_>) ->
         framer.push(buf.filled());
         Poll::Ready(Ok(buf.filled().len()))
     })
+}
+
+/// Bytes of XMPP streams (client, server and component), for the metrics.
+fn count_bytes(direction: Direction, n: usize) {
+    metrics().stream_bytes.get_or_create(&DirectionLabel { direction }).inc_by(n as u64);
 }
 
 #[cfg(test)]
