@@ -155,7 +155,7 @@ async fn may_create_accounts(c: &mut rhein_testkit::TestClient) -> bool {
 
 /// A config for `cli.example` on `c2s`, storing in a file-backed SQLite database in `dir` (or a
 /// fresh PostgreSQL database when the suite runs against PostgreSQL).
-async fn write_config(dir: &Path, c2s: u16) -> PathBuf {
+pub(crate) async fn write_config(dir: &Path, c2s: u16) -> PathBuf {
     let path = dir.join("rhein.toml");
     let storage = match rhein_testkit::fresh_storage().await {
         (url, Some(_)) => format!("storage = \"{url}\"\n"),
@@ -177,7 +177,7 @@ pub(crate) fn free_port() -> u16 {
 }
 
 /// Starts `rhein serve --config` and waits until it accepts connections.
-fn serve_config(config: &Path, port: u16) -> Server {
+pub(crate) fn serve_config(config: &Path, port: u16) -> Server {
     // Owned by `Server` at once, so a failing assertion below still stops it.
     let server = Server(
         rhein(&["serve", "--config", config.to_str().unwrap()], config.parent().unwrap())

@@ -30,6 +30,22 @@ pub enum Command {
     /// Control the running server through its admin socket. Exit status: 0 done, 1 refused
     /// or failed, 2 no server running.
     Ctl(CtlArgs),
+    /// Write a consistent copy of the database to FILE while the server runs (SQLite; for
+    /// PostgreSQL the command names the pg_dump invocation).
+    Backup {
+        file: PathBuf,
+        /// Configuration file whose storage to back up (default: the embedded default).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Replace the database with a backup made by `rhein backup`; the server must be stopped.
+    /// The replaced database is kept beside it as `.bak`.
+    Restore {
+        file: PathBuf,
+        /// Configuration file whose storage to replace (default: the embedded default).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Certificates: which names each covers and when it expires.
     Cert {
         #[command(subcommand)]

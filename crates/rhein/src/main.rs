@@ -1,6 +1,8 @@
 //! `rhein`: run the server (`serve`, `serve --config`, `serve --ephemeral`), manage accounts
-//! and invitations (`user`, `invite`), and control a running server (`ctl`).
+//! and invitations (`user`, `invite`), control a running server (`ctl`), and back up and
+//! restore its database (`backup`, `restore`).
 
+mod backup;
 mod cert;
 mod cli;
 mod ctl;
@@ -36,6 +38,8 @@ fn main() -> std::process::ExitCode {
             }
             cli::Command::Ctl(args) => ctl::run(args),
             cli::Command::Cert { command } => cert::run(command),
+            cli::Command::Backup { file, config } => backup::backup(&file, config.as_deref()).await,
+            cli::Command::Restore { file, config } => backup::restore(&file, config.as_deref()).await,
         }
     });
     match result {

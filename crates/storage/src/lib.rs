@@ -34,6 +34,7 @@ macro_rules! stored_enum {
 mod account_data;
 mod accounts;
 mod archive;
+mod backup;
 mod cache;
 mod db;
 mod epoch;
@@ -53,6 +54,7 @@ mod writer;
 pub use account_data::{AccountData, Blocklist, MIX_CHANNELS};
 pub use accounts::Accounts;
 pub use archive::{Archive, ArchiveDefault, ArchivePage, ArchivePrefs, ArchiveQuery, ArchiveRow, Page};
+pub use backup::{BackupError, Restored, restore_sqlite, sqlite_file};
 pub use db::{Db, now_ms};
 pub use epoch::ACCOUNT_CHANGES_SETTLE;
 pub use fast::FastTokens;

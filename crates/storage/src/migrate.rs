@@ -44,6 +44,12 @@ const MIGRATIONS: &[Migration] = &[
     migration!(20, "0020_scram_sha512.sql"),
 ];
 
+/// Whether this version of Rhein has a migration of that version (a backup from a newer one
+/// has some it does not).
+pub(crate) fn knows(version: i64) -> bool {
+    MIGRATIONS.iter().any(|m| m.version == version)
+}
+
 const BOOKKEEPING: &str =
     "CREATE TABLE IF NOT EXISTS rhein_schema (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)";
 
