@@ -235,7 +235,16 @@ mod tests {
         let live = sqlite_file(&url).unwrap();
         assert!(matches!(restore_sqlite(&live, &file).await, Err(BackupError::InUse(_))));
         db.close().await;
-        let restored = restore_sqlite(&live, &file).await.unwrap();
+        // sqlx finishes closing SQLite connections on their worker threads, just after
+        // `close` returns: in this process the file may look open for a moment longer.
+        let mut tries = 0;
+        let restored = loop {
+            match restore_sqlite(&live, &file).await {
+                Err(BackupError::InUse(_)) if tries < 50 => tries += 1,
+                other => break other.unwrap(),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
         assert_eq!(restored.previous.as_deref(), Some(d.join("db.sqlite.bak").as_path()));
 
         let db = Db::connect(&url).await.unwrap();
