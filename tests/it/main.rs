@@ -19,6 +19,7 @@ mod mam;
 mod mix;
 mod muc;
 mod pep;
+mod pie;
 mod proxy65;
 mod pubsub;
 mod push;

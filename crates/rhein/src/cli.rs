@@ -46,6 +46,30 @@ pub enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Write every account, room and channel (or one account) as an XEP-0227 document to
+    /// standard output; it holds the accounts' password hashes: keep it private.
+    Export {
+        /// Only this account: a username of the first host, or a bare JID.
+        #[arg(long)]
+        user: Option<String>,
+        /// Configuration file whose storage and hosts to export (default: the embedded default).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Import an XEP-0227 document (`rhein export`'s, or another server's). The whole input
+    /// is checked first;
+    /// each account, room and channel then replaces what was stored under its address. The
+    /// server must be stopped.
+    Import {
+        /// The XEP-0227 file.
+        path: PathBuf,
+        /// Check and count only; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Configuration file whose storage and hosts to import into (default: the embedded default).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Certificates: which names each covers and when it expires.
     Cert {
         #[command(subcommand)]

@@ -10,6 +10,7 @@ pub mod control;
 pub mod invites;
 mod listener;
 pub mod modules;
+pub mod pie;
 pub mod reload;
 mod secret;
 pub mod xeps;
