@@ -358,3 +358,34 @@ async fn import_waits_for_the_server_to_stop_and_export_takes_one_user() {
     assert!(!ok && err.contains("a server is running"), "{err}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// An account that arrives with SCRAM-SHA-1 keys only (as from Prosody) logs in with them
+/// and with PLAIN at once; that PLAIN login gives it the SCRAM-SHA-256 keys it lacked.
+#[tokio::test]
+async fn sha1_keys_alone_log_in_and_a_plain_login_completes_them() {
+    use base64::Engine;
+    let (dir, config, port) = fresh("sha1only").await;
+    let creds =
+        rhein_sasl::Credentials::derive_scram("old secret", b"a salt of Prosody's".to_vec(), 10_000, String::new());
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let doc = format!(
+        "<server-data xmlns='urn:xmpp:pie:0'><host jid='cli.example'><user name='legacy'>\
+         <scram-credentials xmlns='urn:xmpp:pie:0#scram' mechanism='SCRAM-SHA-1'><iter-count>10000</iter-count>\
+         <salt>{}</salt><server-key>{}</server-key><stored-key>{}</stored-key></scram-credentials></user></host></server-data>",
+        b64(&creds.salt),
+        b64(&creds.sha1.server_key),
+        b64(&creds.sha1.stored_key)
+    );
+    let file = dir.join("legacy.xml");
+    std::fs::write(&file, doc).unwrap();
+    let (ok, _, err) = import(&config, &file, &[]);
+    assert!(ok, "{err}");
+    let _server = serve_config(&config, port);
+    let mut early = ClientBuilder::new(addr(port), HOST).open().await;
+    assert_eq!(early.authenticate("SCRAM-SHA-256", "legacy", "old secret").await, Err("not-authorized".into()));
+    let _ = ClientBuilder::new(addr(port), HOST).mechanism("SCRAM-SHA-1").login("legacy", "old secret").await;
+    let _ = ClientBuilder::new(addr(port), HOST).mechanism("PLAIN").login("legacy", "old secret").await;
+    let _ = ClientBuilder::new(addr(port), HOST).mechanism("SCRAM-SHA-256").login("legacy", "old secret").await;
+    let _ = ClientBuilder::new(addr(port), HOST).mechanism("SCRAM-SHA-1").login("legacy", "old secret").await;
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -56,16 +56,19 @@ pub enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
-    /// Import an XEP-0227 document (`rhein export`'s, or another server's). The whole input
-    /// is checked first;
+    /// Import an XEP-0227 document (`rhein export`'s, or another server's), or Prosody's data
+    /// directory (--from-prosody). The whole input is checked first;
     /// each account, room and channel then replaces what was stored under its address. The
     /// server must be stopped.
     Import {
-        /// The XEP-0227 file.
+        /// The XEP-0227 file, or Prosody's data directory.
         path: PathBuf,
         /// Check and count only; write nothing.
         #[arg(long)]
         dry_run: bool,
+        /// The path is Prosody's data directory (file storage, as /var/lib/prosody).
+        #[arg(long)]
+        from_prosody: bool,
         /// Configuration file whose storage and hosts to import into (default: the embedded default).
         #[arg(long)]
         config: Option<PathBuf>,

@@ -40,7 +40,9 @@ fn main() -> std::process::ExitCode {
             cli::Command::Ctl(args) => ctl::run(args),
             cli::Command::Cert { command } => cert::run(command),
             cli::Command::Export { user, config } => pie::export(user.as_deref(), config.as_deref()).await,
-            cli::Command::Import { path, dry_run, config } => pie::import(&path, dry_run, config.as_deref()).await,
+            cli::Command::Import { path, dry_run, from_prosody, config } => {
+                pie::import(&path, dry_run, from_prosody, config.as_deref()).await
+            }
             cli::Command::Backup { file, config } => backup::backup(&file, config.as_deref()).await,
             cli::Command::Restore { file, config } => backup::restore(&file, config.as_deref()).await,
         }

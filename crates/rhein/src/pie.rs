@@ -44,7 +44,7 @@ pub async fn export(user: Option<&str>, config_path: Option<&Path>) -> anyhow::R
 }
 
 /// Checks, then imports; refused while a server runs on the same data directory.
-pub async fn import(path: &Path, dry_run: bool, config_path: Option<&Path>) -> anyhow::Result<()> {
+pub async fn import(path: &Path, dry_run: bool, from_prosody: bool, config_path: Option<&Path>) -> anyhow::Result<()> {
     let (config, db, hosts) = open(config_path).await?;
     if !dry_run {
         // A running server keeps rooms, rosters and credentials in memory: what is
@@ -59,7 +59,11 @@ pub async fn import(path: &Path, dry_run: bool, config_path: Option<&Path>) -> a
         }
     }
     let started = Instant::now();
-    let result = pie::import(&db, path, Source::Xep0227, &hosts, dry_run).await;
+    let result = if from_prosody {
+        rhein_server::prosody::import(&db, path, &hosts, dry_run).await
+    } else {
+        pie::import(&db, path, Source::Xep0227, &hosts, dry_run).await
+    };
     db.close().await;
     let done = result?;
     for w in &done.warnings {

@@ -11,6 +11,7 @@ pub mod invites;
 mod listener;
 pub mod modules;
 pub mod pie;
+pub mod prosody;
 pub mod reload;
 mod secret;
 pub mod xeps;

@@ -114,22 +114,30 @@ pub async fn import(
             Ok(None) => break,
             Err(error) => return Err(ImportError::Read { path: path.to_owned(), error }),
         };
-        let Ok(Some(mut c)) = convert(entry, source, hosts, &mut Vec::new()) else { continue };
-        if let (Some(password), Some(account)) = (c.password.take(), c.image.account.as_mut()) {
-            let derived = rhein_module::derive_credentials(&password).await;
-            account.credentials = Credentials { disabled: account.credentials.disabled, ..derived };
-        }
-        if let Err(error) = db.images().replace(&c.image).await {
-            failure = Some(ImportError::Storage { owner: c.image.owner, done, error });
+        let Ok(Some(c)) = convert(entry, source, hosts, &mut Vec::new()) else { continue };
+        let owner = c.image.owner.clone();
+        if let Err(error) = write(db, c).await {
+            failure = Some(ImportError::Storage { owner, done, error });
             break;
         }
-        tracing::debug!(owner = %c.image.owner, "imported");
         done += 1;
     }
     match failure {
         Some(e) => Err(e),
         None => Ok(result),
     }
+}
+
+/// Writes one owner: its credentials derived from a plain-text password first, if it came
+/// with one.
+pub(crate) async fn write(db: &Db, mut c: Converted) -> Result<(), StorageError> {
+    if let (Some(password), Some(account)) = (c.password.take(), c.image.account.as_mut()) {
+        let derived = rhein_module::derive_credentials(&password).await;
+        account.credentials = Credentials { disabled: account.credentials.disabled, ..derived };
+    }
+    db.images().replace(&c.image).await?;
+    tracing::debug!(owner = %c.image.owner, "imported");
+    Ok(())
 }
 
 fn open(path: &Path) -> Result<Reader<std::io::BufReader<std::fs::File>>, ImportError> {
@@ -319,7 +327,7 @@ fn user_image(user: pie::User, host: &str, source: Source, warn: &mut dyn FnMut(
 
 /// Credentials that no password matches, replaced by ones derived from the plain-text
 /// password before the account is written.
-fn placeholder_credentials() -> Credentials {
+pub(crate) fn placeholder_credentials() -> Credentials {
     Credentials {
         salt: vec![0; 16],
         iterations: 1,
