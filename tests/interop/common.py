@@ -16,8 +16,8 @@ class Client(slixmpp.ClientXMPP):
     """A slixmpp client that accepts the ephemeral server's self-signed certificate and queues
     what it receives."""
 
-    def __init__(self, jid, password, plugins):
-        super().__init__(jid, password)
+    def __init__(self, jid, password, plugins, sasl_mech=None):
+        super().__init__(jid, password, sasl_mech=sasl_mech)
         for plugin in plugins:
             self.register_plugin(plugin)
         self.ssl_context.check_hostname = False
@@ -91,10 +91,11 @@ def run(main, binary, name, limit=60):
 
 
 @contextlib.contextmanager
-def prosody_server(config, domain, users, c2s):
+def prosody_server(config, domain, users, c2s, data_out=None):
     """Runs a private Prosody (Debian's package) for `domain` with a self-signed certificate.
     `config(work)` gives its configuration beyond where it keeps things, with `work` its
-    directory (data, certificate `cert.pem` and `key.pem`, log); `users` (name, password) are registered first; yields once `c2s` accepts."""
+    directory (data, certificate `cert.pem` and `key.pem`, log); `users` (name, password) are registered first; yields once `c2s` accepts.
+    With `data_out`, Prosody's data directory is copied there once it has stopped."""
     import os
     import shutil
     import socket
@@ -133,6 +134,8 @@ def prosody_server(config, domain, users, c2s):
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+        if data_out is not None:
+            shutil.copytree(f"{work}/data", data_out, dirs_exist_ok=True)
         shutil.rmtree(work, ignore_errors=True)
 
 

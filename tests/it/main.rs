@@ -20,6 +20,7 @@ mod metrics;
 mod mix;
 mod muc;
 mod pep;
+mod pie;
 mod proxy65;
 mod pubsub;
 mod push;

@@ -440,10 +440,17 @@ async fn plain(shared: &C2sShared, peer: IpAddr, host: &str, msg: &[u8]) -> Veri
     let localpart = admit(shared, peer, host, &req.username, req.authzid.as_deref()).map_err(Some)?;
     let (creds, known) = credentials(shared, host, &localpart).await.map_err(Some)?;
     let disabled = creds.disabled;
-    let matches = {
+    let (matches, completed) = {
         let _permit = shared.hash_permits.acquire().await;
-        let password = req.password;
-        tokio::task::spawn_blocking(move || creds.verify_password(&password)).await.unwrap_or(false)
+        let (password, creds) = (req.password, creds.clone());
+        tokio::task::spawn_blocking(move || {
+            let matches = creds.verify_password(&password);
+            // An imported account lacking key sets or the argon2 hash gets them now,
+            // from the password it just proved.
+            (matches, matches.then(|| creds.completed(&password)).flatten())
+        })
+        .await
+        .unwrap_or((false, None))
     };
     if !(matches && known) {
         shared.throttle.failed(peer, &format!("{localpart}@{host}"));
@@ -451,6 +458,13 @@ async fn plain(shared: &C2sShared, peer: IpAddr, host: &str, msg: &[u8]) -> Veri
     }
     if disabled {
         return Err(Some((SaslError::AccountDisabled, Some(DISABLED))));
+    }
+    if let Some(completed) = completed {
+        match shared.db.accounts().complete_credentials(host, &localpart, &creds, &completed).await {
+            Ok(true) => tracing::info!("credentials completed at a PLAIN login (SCRAM-SHA-256, SCRAM-SHA-512, argon2)"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "completing credentials after a PLAIN login failed"),
+        }
     }
     Ok((localpart, None))
 }

@@ -16,6 +16,7 @@ pub mod moved;
 pub mod muc;
 pub mod ns;
 pub mod payload;
+pub mod pie;
 pub mod pubsub;
 pub mod push;
 pub mod reference;

@@ -156,3 +156,10 @@ pub const SCRAM_UPGRADE: &str = "urn:xmpp:scram-upgrade:0";
 pub const SM: &str = "urn:xmpp:sm:3";
 /// XEP-0352 Client State Indication.
 pub const CSI: &str = "urn:xmpp:csi:0";
+
+/// XEP-0227 Portable Import/Export Format, its SCRAM credentials and message archives.
+pub const PIE: &str = "urn:xmpp:pie:0";
+pub const PIE_SCRAM: &str = "urn:xmpp:pie:0#scram";
+pub const PIE_MAM: &str = "urn:xmpp:pie:0#mam";
+/// What Rhein's exports carry beyond XEP-0227 (see the README).
+pub const RHEIN_PIE: &str = "https://rhein.chat/protocol/pie:0";

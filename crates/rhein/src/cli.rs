@@ -46,6 +46,33 @@ pub enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Write every account, room and channel (or one account) as an XEP-0227 document to
+    /// standard output; it holds the accounts' password hashes: keep it private.
+    Export {
+        /// Only this account: a username of the first host, or a bare JID.
+        #[arg(long)]
+        user: Option<String>,
+        /// Configuration file whose storage and hosts to export (default: the embedded default).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Import an XEP-0227 document (`rhein export`'s, or another server's), or Prosody's data
+    /// directory (--from-prosody). The whole input is checked first;
+    /// each account, room and channel then replaces what was stored under its address. The
+    /// server must be stopped.
+    Import {
+        /// The XEP-0227 file, or Prosody's data directory.
+        path: PathBuf,
+        /// Check and count only; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// The path is Prosody's data directory (file storage, as /var/lib/prosody).
+        #[arg(long)]
+        from_prosody: bool,
+        /// Configuration file whose storage and hosts to import into (default: the embedded default).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Certificates: which names each covers and when it expires.
     Cert {
         #[command(subcommand)]

@@ -1,12 +1,13 @@
 //! `rhein`: run the server (`serve`, `serve --config`, `serve --ephemeral`), manage accounts
 //! and invitations (`user`, `invite`), control a running server (`ctl`), and back up and
-//! restore its database (`backup`, `restore`).
+//! restore its database (`backup`, `restore`), and move data in and out (`export`, `import`).
 
 mod backup;
 mod cert;
 mod cli;
 mod ctl;
 mod invite;
+mod pie;
 mod serve;
 mod user;
 
@@ -38,6 +39,10 @@ fn main() -> std::process::ExitCode {
             }
             cli::Command::Ctl(args) => ctl::run(args),
             cli::Command::Cert { command } => cert::run(command),
+            cli::Command::Export { user, config } => pie::export(user.as_deref(), config.as_deref()).await,
+            cli::Command::Import { path, dry_run, from_prosody, config } => {
+                pie::import(&path, dry_run, from_prosody, config.as_deref()).await
+            }
             cli::Command::Backup { file, config } => backup::backup(&file, config.as_deref()).await,
             cli::Command::Restore { file, config } => backup::restore(&file, config.as_deref()).await,
         }

@@ -22,8 +22,8 @@ pub struct ScramKeys {
 ///
 /// Every account has SCRAM-SHA-1 keys. Accounts created (or whose password was set) by
 /// Rhein have all three key sets; those from before SCRAM-SHA-512 lack its keys, and a row
-/// made from another server's SCRAM-SHA-1 keys (Rhein has no importer yet; the schema and
-/// the logins take such rows) lacks SHA-256 keys too, until an XEP-0480 upgrade task adds
+/// imported from another server's SCRAM-SHA-1 keys lacks SHA-256 keys and the argon2 hash
+/// too, until an XEP-0480 upgrade task or a PLAIN login ([`Credentials::completed`]) adds
 /// them (all with this salt and iteration count).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {
@@ -95,6 +95,22 @@ impl Credentials {
             .unwrap_or((Hash::Sha1, &self.sha1));
         let computed = hash.keys(password, &self.salt, self.iterations);
         bool::from(computed.stored_key.ct_eq(&keys.stored_key))
+    }
+
+    /// What an account imported from another server lacks — the key sets of other hashes,
+    /// the argon2 hash — made from its password once a PLAIN login proved it; `None` when it
+    /// lacks nothing. Every key set keeps the account's salt and iteration count (so a
+    /// client's cached SaltedPassword stays valid), and is computed afresh, SHA-1's too.
+    /// Slow (argon2 and PBKDF2): run it blocking.
+    pub fn completed(&self, password: &str) -> Option<Self> {
+        if self.sha256.is_some() && self.sha512.is_some() && !self.argon2.is_empty() {
+            return None;
+        }
+        let mut argon2_salt = [0u8; 16];
+        rand::fill(&mut argon2_salt[..]);
+        let argon2 = argon2_phc(password.as_bytes(), &argon2_salt)?;
+        let derived = Self::derive_scram(password, self.salt.clone(), self.iterations, argon2);
+        Some(Self { disabled: self.disabled, ..derived })
     }
 }
 
@@ -259,5 +275,14 @@ mod tests {
         assert!(!imported.verify_password("pen"));
         let full = Credentials::derive_scram("pencil", vec![5; 16], 16, String::new());
         assert!(full.verify_password("pencil") && !full.verify_password("Pencil"));
+
+        // Completed after a PLAIN login: every key set, with the same salt and count.
+        let completed = imported.completed("pencil").unwrap();
+        assert_eq!(
+            (completed.sha1.clone(), completed.sha256.clone(), completed.sha512.clone()),
+            (full.sha1, full.sha256, full.sha512)
+        );
+        assert!(completed.verify_password("pencil") && !completed.argon2.is_empty());
+        assert_eq!(completed.completed("pencil"), None, "nothing left to add");
     }
 }

@@ -11,6 +11,8 @@ pub mod invites;
 mod listener;
 mod metrics;
 pub mod modules;
+pub mod pie;
+pub mod prosody;
 pub mod reload;
 mod secret;
 pub mod xeps;

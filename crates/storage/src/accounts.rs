@@ -116,6 +116,33 @@ impl Accounts<'_> {
         self.written(&format!("{username}@{host}"), Written::Credentials, write).await
     }
 
+    /// Replaces an account's credentials with `completed` (the same password's, with key
+    /// sets or the argon2 hash it lacked: see `Credentials::completed`), provided they are
+    /// still `before`'s (as a login read them): a password changed meanwhile stays.
+    /// `false` if nothing was stored.
+    pub async fn complete_credentials(
+        &self,
+        host: &str,
+        username: &str,
+        before: &Credentials,
+        completed: &Credentials,
+    ) -> Result<bool, StorageError> {
+        const SQL: &str = "UPDATE account SET salt = $3, iterations = $4, sha1_stored_key = $5, \
+            sha1_server_key = $6, sha256_stored_key = $7, sha256_server_key = $8, argon2 = $9, \
+            sha512_stored_key = $10, sha512_server_key = $11 \
+            WHERE host = $1 AND username = $2 AND salt = $12 AND iterations = $13 AND sha1_stored_key = $14 \
+            AND argon2 = $15";
+        let write = bumping_epoch!(
+            self.db,
+            bind_credentials!(sqlx::query(SQL).bind(host).bind(username), completed)
+                .bind(&before.salt)
+                .bind(before.iterations as i32)
+                .bind(&before.sha1.stored_key)
+                .bind(&before.argon2)
+        );
+        self.written(&format!("{username}@{host}"), Written::Credentials, write).await
+    }
+
     /// Deletes an account and everything stored for it; `false` if there was none.
     pub async fn delete(&self, host: &str, username: &str) -> Result<bool, StorageError> {
         let bare = format!("{username}@{host}");
@@ -293,6 +320,24 @@ mod tests {
         assert!(!accounts.add_scram_keys("x", "old", &before, ScramHash::Sha512, &sha512).await.unwrap());
         assert_eq!(accounts.credentials("x", "old").await.unwrap(), Some(changed));
         assert!(!accounts.add_scram_keys("x", "nobody", &before, ScramHash::Sha512, &sha512).await.unwrap());
+    }
+
+    /// A PLAIN login completes an imported account, unless its password changed meanwhile.
+    #[tokio::test]
+    async fn imported_credentials_are_completed_once() {
+        let db = Db::connect("sqlite::memory:").await.unwrap();
+        let accounts = db.accounts();
+        let mut imported = Credentials::derive_scram("pw", vec![1; 16], 1, String::new());
+        (imported.sha256, imported.sha512) = (None, None);
+        assert!(accounts.create("x", "old", &imported).await.unwrap());
+        let completed = imported.completed("pw").unwrap();
+        assert!(accounts.complete_credentials("x", "old", &imported, &completed).await.unwrap());
+        assert_eq!(accounts.credentials("x", "old").await.unwrap(), Some(completed.clone()));
+        assert!(!accounts.complete_credentials("x", "old", &imported, &completed).await.unwrap(), "already done");
+        let changed = Credentials::derive_scram("new", vec![2; 16], 1, String::new());
+        assert!(accounts.set_credentials("x", "old", &changed).await.unwrap());
+        assert!(!accounts.complete_credentials("x", "old", &completed, &completed).await.unwrap());
+        assert_eq!(accounts.credentials("x", "old").await.unwrap(), Some(changed));
     }
 
     /// A deletion by another process (the command line) reaches a running server: the account

@@ -253,6 +253,9 @@ impl Db {
     pub fn pubsub(&self) -> crate::Pubsub<'_> {
         crate::Pubsub { db: self }
     }
+    pub fn images(&self) -> crate::Images<'_> {
+        crate::Images { db: self }
+    }
     pub fn last_activity(&self) -> crate::LastActivity<'_> {
         crate::LastActivity { db: self }
     }

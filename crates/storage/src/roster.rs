@@ -87,9 +87,9 @@ impl RosterRow {
     }
 }
 
-type Row = (String, Option<String>, String, bool, bool, String);
+pub(crate) type Row = (String, Option<String>, String, bool, bool, String);
 
-fn from_row((contact, name, subscription, ask, approved, groups): Row) -> Result<RosterRow, StorageError> {
+pub(crate) fn from_row((contact, name, subscription, ask, approved, groups): Row) -> Result<RosterRow, StorageError> {
     let groups = serde_json::from_str(&groups).map_err(|e| StorageError::Corrupt(format!("roster groups: {e}")))?;
     let subscription = subscription.parse()?;
     Ok(RosterRow { contact, name, subscription, ask, approved, groups })

@@ -1,0 +1,235 @@
+"""Migration from Prosody: Debian's Prosody, run privately with its default file storage,
+gets accounts, rosters, a vCard, private XML, PEP bookmarks, an avatar and an OMEMO device
+list, a blocklist, archived chats, an offline message and a subscription request from
+slixmpp clients. It is stopped, `rhein import --from-prosody` migrates its data directory,
+and the same clients log in to Rhein with the same passwords — SCRAM-SHA-1 (Prosody's keys),
+PLAIN (checked against them, which completes the account), then SCRAM-SHA-256 — and find
+every item. Skipped (exit 0 with a note) when Prosody is not installed and
+RHEIN_REQUIRE_PROSODY is unset.
+
+Usage: python slixmpp_prosody_migration.py PATH/TO/rhein
+"""
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from xml.etree import ElementTree as ET
+
+from slixmpp.xmlstream.handler import Callback
+from slixmpp.xmlstream.matcher import MatchXPath
+
+from common import Client, check, prosody_server, prosody_wanted, run, wait_for
+
+DOMAIN = "migrate.test"
+# Addresses of their own and unusual ports, so a system-wide server cannot be in the way.
+PROSODY_C2S = ("127.0.0.7", 25322)
+RHEIN_C2S = ("127.0.0.8", 25422)
+USERS = [("alice", "alice's secret"), ("bob", "bob's s3cret"), ("carol", "carol's secret")]
+PASSWORD = dict(USERS)
+
+
+def prosody_config(work):
+    return f"""
+modules_enabled = {{ "roster", "saslauth", "tls", "disco", "ping", "presence", "message", "private", "vcard",
+    "pep", "offline", "bookmarks", "blocklist", "mam" }}
+interfaces = {{ "{PROSODY_C2S[0]}" }}
+c2s_ports = {{ {PROSODY_C2S[1]} }}
+s2s_ports = {{}}
+c2s_direct_tls_ports = {{}}
+s2s_direct_tls_ports = {{}}
+http_ports = {{}}
+https_ports = {{}}
+c2s_require_encryption = true
+authentication = "internal_hashed"
+storage = "internal"
+archive_expires_after = "never"
+VirtualHost "{DOMAIN}"
+    ssl = {{ certificate = "{work}/cert.pem", key = "{work}/key.pem" }}
+"""
+
+
+def client(user, plugins=(), mech=None):
+    return Client(f"{user}@{DOMAIN}/py", PASSWORD[user], list(plugins), sasl_mech=mech)
+
+
+async def iq(c, kind, xml, to=None):
+    stanza = c.Iq()
+    stanza["type"] = kind
+    if to:
+        stanza["to"] = to
+    stanza.append(ET.fromstring(xml))
+    return await stanza.send(timeout=10)
+
+
+def publish(node, item, payload, access):
+    return (f"<pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='{node}'><item id='{item}'>{payload}"
+            "</item></publish><publish-options><x xmlns='jabber:x:data' type='submit'>"
+            "<field var='FORM_TYPE' type='hidden'><value>http://jabber.org/protocol/pubsub#publish-options</value></field>"
+            f"<field var='pubsub#access_model'><value>{access}</value></field>"
+            "<field var='pubsub#max_items'><value>max</value></field></x></publish-options></pubsub>")
+
+
+BOOKMARK = ("<conference xmlns='urn:xmpp:bookmarks:1' name='The Orchard' autojoin='true'>"
+            "<nick>alice</nick></conference>")
+AVATAR = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+
+
+async def populate():
+    """What the clients leave on Prosody."""
+    alice = client("alice")
+    bob = client("bob")
+    await alice.online(*PROSODY_C2S)
+    await bob.online(*PROSODY_C2S)
+    # slixmpp approves and asks back by itself: both ways at once.
+    alice.send_presence_subscription(pto=f"bob@{DOMAIN}")
+    await wait_for(alice.presences, lambda p: p["type"] == "subscribe", "Prosody: bob asks back")
+    await wait_for(alice.presences, lambda p: p["type"] == "available" and p["from"].bare == f"bob@{DOMAIN}",
+                   "Prosody: alice and bob are contacts")
+    await alice.update_roster(f"bob@{DOMAIN}", name="Bob", groups=["Friends", "Work"], subscription="both")
+    await iq(alice, "set", "<vCard xmlns='vcard-temp'><FN>Alice Liddell</FN><NICKNAME>alice</NICKNAME></vCard>")
+    await iq(alice, "set", "<query xmlns='jabber:iq:private'><prefs xmlns='urn:example:prefs'>"
+                           "<theme>dark &amp; quiet</theme></prefs></query>")
+    await iq(alice, "set", publish("urn:xmpp:bookmarks:1", f"orchard@conference.{DOMAIN}", BOOKMARK, "whitelist"))
+    await iq(alice, "set", publish("urn:xmpp:avatar:data", "d4b2", f"<data xmlns='urn:xmpp:avatar:data'>{AVATAR}</data>", "open"))
+    await iq(alice, "set", publish("urn:xmpp:avatar:metadata", "d4b2",
+                                   "<metadata xmlns='urn:xmpp:avatar:metadata'><info id='d4b2' bytes='70' type='image/png'/></metadata>",
+                                   "open"))
+    await iq(alice, "set", publish("eu.siacs.conversations.axolotl.devicelist", "current",
+                                   "<list xmlns='eu.siacs.conversations.axolotl'><device id='4711'/></list>", "open"))
+    await iq(alice, "set", "<block xmlns='urn:xmpp:blocking'><item jid='spam@elsewhere.example'/></block>")
+    alice.send_message(mto=f"bob@{DOMAIN}", mbody="an archived chat", mtype="chat")
+    await wait_for(bob.messages, lambda m: m["body"] == "an archived chat", "Prosody: a chat, archived")
+    bob.disconnect()
+    await bob.wait_until("disconnected", 10)
+    alice.send_message(mto=f"bob@{DOMAIN}", mbody="while you were out", mtype="chat")
+    carol = client("carol")
+    await carol.online(*PROSODY_C2S)
+    carol.send_presence_subscription(pto=f"bob@{DOMAIN}")
+    # Round trips: what was sent before them is stored.
+    await iq(carol, "get", "<ping xmlns='urn:xmpp:ping'/>", DOMAIN)
+    await iq(alice, "get", "<ping xmlns='urn:xmpp:ping'/>", DOMAIN)
+    check(True, "Prosody holds the data of three accounts")
+    for c in (alice, carol):
+        c.disconnect()
+        await c.wait_until("disconnected", 10)
+
+
+def rhein_config(work):
+    path = f"{work}/rhein.toml"
+    with open(path, "w") as f:
+        f.write(f'[server]\ndata_dir = "{work}/data"\n\n[[hosts]]\ndomain = "{DOMAIN}"\n\n'
+                f'[[listeners]]\nkind = "c2s"\naddress = "{RHEIN_C2S[0]}:{RHEIN_C2S[1]}"\n')
+    return path
+
+
+def rhein(binary, *args):
+    out = subprocess.run([binary, *args], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise AssertionError(f"rhein {' '.join(args)} failed: {out.stderr}")
+    return out
+
+
+def text(stanza):
+    return ET.tostring(stanza.xml, encoding="unicode")
+
+
+async def verify():
+    """alice and bob on Rhein, with the same passwords."""
+    alice = client("alice", mech="SCRAM-SHA-1")
+    await alice.online(*RHEIN_C2S)
+    check(alice.plugin["feature_mechanisms"].mech.name == "SCRAM-SHA-1", "Rhein: alice logs in with SCRAM-SHA-1 (Prosody's keys)")
+    roster = await iq(alice, "get", "<query xmlns='jabber:iq:roster'/>")
+    item = next(i for i in roster.xml.iter("{jabber:iq:roster}item") if i.get("jid") == f"bob@{DOMAIN}")
+    groups = sorted(g.text for g in item.iter("{jabber:iq:roster}group"))
+    check((item.get("name"), item.get("subscription"), groups) == ("Bob", "both", ["Friends", "Work"]),
+          "the roster: bob, with his name, groups and subscription")
+    vcard = await iq(alice, "get", "<vCard xmlns='vcard-temp'/>")
+    check("Alice Liddell" in text(vcard), "the vCard")
+    private = await iq(alice, "get", "<query xmlns='jabber:iq:private'><prefs xmlns='urn:example:prefs'/></query>")
+    check("dark &amp; quiet" in text(private), "private XML")
+    for node, what, expected in [
+        ("urn:xmpp:bookmarks:1", "bookmarks (XEP-0402)", "The Orchard"),
+        ("urn:xmpp:avatar:data", "the avatar's data", AVATAR),
+        ("urn:xmpp:avatar:metadata", "the avatar's metadata", "d4b2"),
+        ("eu.siacs.conversations.axolotl.devicelist", "the OMEMO device list", "4711"),
+    ]:
+        items = await iq(alice, "get", f"<pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='{node}'/></pubsub>")
+        check(expected in text(items), what)
+    blocked = await iq(alice, "get", "<blocklist xmlns='urn:xmpp:blocking'/>")
+    check("spam@elsewhere.example" in text(blocked), "the blocklist")
+    results = asyncio.Queue()
+    alice.register_handler(Callback("mam", MatchXPath("{jabber:client}message/{urn:xmpp:mam:2}result"),
+                                    results.put_nowait))
+    await iq(alice, "set", "<query xmlns='urn:xmpp:mam:2' queryid='m'/>")
+    await wait_for(results, lambda m: "an archived chat" in text(m), "the message archive")
+
+    bob = client("bob", mech="SCRAM-SHA-1")
+    await bob.online(*RHEIN_C2S)
+    await wait_for(bob.messages, lambda m: m["body"] == "while you were out" and "urn:xmpp:delay" in text(m),
+                   "bob's offline message, with its delay")
+    await wait_for(bob.presences, lambda p: p["type"] == "subscribe" and p["from"].bare == f"carol@{DOMAIN}",
+                   "carol's subscription request, still waiting")
+    for c in (alice, bob):
+        c.disconnect()
+        await c.wait_until("disconnected", 10)
+
+    plain = client("alice", mech="PLAIN")
+    await plain.online(*RHEIN_C2S)
+    check(plain.plugin["feature_mechanisms"].mech.name == "PLAIN", "alice logs in with PLAIN (checked against the SCRAM-SHA-1 keys)")
+    plain.disconnect()
+    await plain.wait_until("disconnected", 10)
+    strong = client("alice", mech="SCRAM-SHA-256")
+    await strong.online(*RHEIN_C2S)
+    check(strong.plugin["feature_mechanisms"].mech.name == "SCRAM-SHA-256", "then with SCRAM-SHA-256: PLAIN completed the account")
+    strong.disconnect()
+    await strong.wait_until("disconnected", 10)
+    # A client left to choose tries the strongest mechanism, which carol's keys lack, and
+    # falls back to SCRAM-SHA-1.
+    carol = client("carol")
+    await carol.online(*RHEIN_C2S)
+    check(True, f"carol logs in with what her client picks ({carol.plugin['feature_mechanisms'].mech.name})")
+    carol.disconnect()
+    await carol.wait_until("disconnected", 10)
+
+
+async def main(binary):
+    if not prosody_wanted(sys.argv[0]):
+        return
+    work = tempfile.mkdtemp(prefix="rhein-migrate-")
+    try:
+        data = f"{work}/prosody-data"
+        with prosody_server(prosody_config, DOMAIN, USERS, PROSODY_C2S, data_out=data):
+            await populate()
+        config = rhein_config(work)
+        dry = rhein(binary, "import", "--from-prosody", data, "--config", config, "--dry-run")
+        check(dry.stdout.startswith("would import 3 users"), f"dry run: {dry.stdout.strip()}")
+        for _ in range(2):
+            done = rhein(binary, "import", "--from-prosody", data, "--config", config)
+            check(done.stdout.startswith("imported 3 users"), f"import (twice): {done.stdout.strip()}")
+        with open(f"{work}/rhein.log", "w") as log:
+            server = subprocess.Popen([binary, "serve", "--config", config], stdout=log, stderr=log)
+            try:
+                deadline = time.time() + 15
+                while True:
+                    try:
+                        socket.create_connection(RHEIN_C2S, timeout=0.5).close()
+                        break
+                    except OSError:
+                        if time.time() > deadline:
+                            raise AssertionError(f"Rhein did not start; see {work}/rhein.log") from None
+                        await asyncio.sleep(0.1)
+                await verify()
+            finally:
+                server.terminate()
+                server.wait(timeout=10)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    run(main, sys.argv[1], "slixmpp_prosody_migration", limit=120)
