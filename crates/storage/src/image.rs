@@ -452,17 +452,18 @@ macro_rules! write_image_body {
         }
         let mut counts = crate::archive::Counts::default();
         for chunk in image.archive.chunks(crate::archive::MAX_ROWS_PER_INSERT) {
-            let sql = crate::archive::insert_rows_sql(chunk.len(), "with_jid");
-            let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+            let sql = crate::archive::insert_rows_sql(chunk.len(), "id, with_jid");
+            let mut q = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(sql));
             for row in chunk {
                 q = crate::archive::bind_row!(q, owner, row);
             }
-            for with in q.fetch_all(&mut **tx).await? {
-                counts.add(owner, &with, 1);
+            for (id, with) in q.fetch_all(&mut **tx).await? {
+                counts.appended(owner, &with, id);
             }
         }
-        for (owner, with, n) in counts.changes() {
-            sqlx::query(crate::archive::BUMP_COUNT).bind(owner).bind(with).bind(n).execute(&mut **tx).await?;
+        {
+            let conn = &mut **tx;
+            crate::archive::write_counts!(counts, conn);
         }
         if let Some(prefs) = &image.archive_prefs {
             let always = serde_json::to_string(&prefs.always).unwrap_or_else(|_| "[]".into());
