@@ -249,6 +249,11 @@ async fn check_data(port: u16) {
     alice.send("<iq type='set' id='q'><query xmlns='urn:xmpp:mam:2' queryid='q1'/></iq>").await;
     let first = alice.expect(|e| e.get_child("result", MAM).is_some()).await;
     assert!(rhein_proto::xml::to_string(&first).contains("chat 0"), "{first:?}");
+    // Imported history counts as read: the unread overview starts after the move.
+    let overview = alice.iq("<iq type='get' id='ov'><unread xmlns='https://rhein.chat/protocol/unread:0'/></iq>").await;
+    let unread = overview.get_child("unread", "https://rhein.chat/protocol/unread:0").expect("an overview");
+    assert!(unread.children().count() > 0, "{overview:?}");
+    assert!(unread.children().all(|c| c.attr("unread") == Some("0")), "{overview:?}");
     let affiliations = alice
         .iq(&format!(
             "<iq type='get' to='{ROOM}' id='m'><query xmlns='{MUC_ADMIN}'><item affiliation='member'/></query></iq>"

@@ -465,6 +465,16 @@ macro_rules! write_image_body {
             let conn = &mut **tx;
             crate::archive::write_counts!(counts, conn);
         }
+        // Imported history counts as read, as migration 0019 had it for the archives it found:
+        // the unread overview starts from what arrives after the move.
+        sqlx::query(
+            "INSERT INTO unread_mark (owner, archive, with_jid, seen, mentions) \
+             SELECT owner, owner, with_jid, appended, 0 FROM archive_count WHERE owner = $1 AND with_jid <> '' \
+             ON CONFLICT (owner, archive, with_jid) DO UPDATE SET seen = excluded.seen, mentions = 0",
+        )
+        .bind(owner)
+        .execute(&mut **tx)
+        .await?;
         if let Some(prefs) = &image.archive_prefs {
             let always = serde_json::to_string(&prefs.always).unwrap_or_else(|_| "[]".into());
             let never = serde_json::to_string(&prefs.never).unwrap_or_else(|_| "[]".into());
