@@ -91,11 +91,14 @@ def run(main, binary, name, limit=60):
 
 
 @contextlib.contextmanager
-def prosody_server(config, domain, users, c2s, data_out=None):
-    """Runs a private Prosody (Debian's package) for `domain` with a self-signed certificate.
-    `config(work)` gives its configuration beyond where it keeps things, with `work` its
-    directory (data, certificate `cert.pem` and `key.pem`, log); `users` (name, password) are registered first; yields once `c2s` accepts.
-    With `data_out`, Prosody's data directory is copied there once it has stopped."""
+def prosody_server(config, domain, users, c2s, data_out=None, s2s_port=None, after_host=""):
+    """Runs a private Prosody (Debian's package) for `domain` with a self-signed certificate,
+    listening for clients on `c2s` (STARTTLS required, hashed passwords, file storage) and for
+    servers on `s2s_port` of the same address when given. `config(work)` gives the rest of its
+    global settings (modules and such), with `work` its directory (data, certificate `cert.pem`
+    and `key.pem`, log); `after_host` follows the VirtualHost (components). `users` (name,
+    password) are registered first; yields once `c2s` accepts. With `data_out`, Prosody's data
+    directory is copied there once it has stopped."""
     import os
     import shutil
     import socket
@@ -113,6 +116,12 @@ def prosody_server(config, domain, users, c2s, data_out=None):
         f.write(f'run_as_root = true\ndaemonize = false\npidfile = "{work}/prosody.pid"\n')
         f.write(f'data_path = "{work}/data"\nlog = {{ debug = "{work}/prosody.log" }}\n')
         f.write(config(work))
+        s2s = f"{{ {s2s_port} }}" if s2s_port else "{}"
+        f.write(f'interfaces = {{ "{c2s[0]}" }}\nc2s_ports = {{ {c2s[1]} }}\ns2s_ports = {s2s}\n')
+        f.write("c2s_direct_tls_ports = {}\ns2s_direct_tls_ports = {}\nhttp_ports = {}\nhttps_ports = {}\n")
+        f.write('c2s_require_encryption = true\nauthentication = "internal_hashed"\nstorage = "internal"\n')
+        f.write(f'VirtualHost "{domain}"\n    ssl = {{ certificate = "{work}/cert.pem", key = "{work}/key.pem" }}\n')
+        f.write(after_host)
     cfg = ["--config", f"{work}/prosody.cfg.lua"]
     for name, password in users:
         subprocess.run(["prosodyctl", *cfg, "register", name, domain, password], check=True, capture_output=True)

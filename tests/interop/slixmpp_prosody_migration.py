@@ -37,19 +37,7 @@ def prosody_config(work):
     return f"""
 modules_enabled = {{ "roster", "saslauth", "tls", "disco", "ping", "presence", "message", "private", "vcard",
     "pep", "offline", "bookmarks", "blocklist", "mam" }}
-interfaces = {{ "{PROSODY_C2S[0]}" }}
-c2s_ports = {{ {PROSODY_C2S[1]} }}
-s2s_ports = {{}}
-c2s_direct_tls_ports = {{}}
-s2s_direct_tls_ports = {{}}
-http_ports = {{}}
-https_ports = {{}}
-c2s_require_encryption = true
-authentication = "internal_hashed"
-storage = "internal"
 archive_expires_after = "never"
-VirtualHost "{DOMAIN}"
-    ssl = {{ certificate = "{work}/cert.pem", key = "{work}/key.pem" }}
 """
 
 

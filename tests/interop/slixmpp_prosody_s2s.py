@@ -29,28 +29,16 @@ def prosody_config(work):
 plugin_paths = {{ "{HERE}/prosody" }}
 modules_enabled = {{ "roster", "saslauth", "tls", "dialback", "s2s_bidi", "disco", "ping", "presence", "message", "pinned_routes" }}
 modules_disabled = {{ "offline" }}
-interfaces = {{ "{PROSODY_C2S[0]}" }}
-c2s_ports = {{ {PROSODY_C2S[1]} }}
-s2s_ports = {{ {PROSODY_S2S[1]} }}
-c2s_direct_tls_ports = {{}}
-s2s_direct_tls_ports = {{}}
-http_ports = {{}}
-https_ports = {{}}
 s2s_require_encryption = true
 s2s_secure_auth = false
-c2s_require_encryption = true
-authentication = "internal_hashed"
-storage = "internal"
 pinned_routes = {{ ["rhein.test"] = {{ "{RHEIN_S2S[0]}", {RHEIN_S2S[1]} }} }}
-VirtualHost "prosody.test"
-    ssl = {{ certificate = "{work}/cert.pem", key = "{work}/key.pem" }}
 """
 
 
 async def main(binary):
     args = ["--domain", "rhein.test", "--s2s", f"{RHEIN_S2S[0]}:{RHEIN_S2S[1]}",
             "--s2s-route", f"prosody.test={PROSODY_S2S[0]}:{PROSODY_S2S[1]}"]
-    with prosody_server(prosody_config, "prosody.test", [("pat", "secret")], PROSODY_C2S):
+    with prosody_server(prosody_config, "prosody.test", [("pat", "secret")], PROSODY_C2S, s2s_port=PROSODY_S2S[1]):
         with ephemeral_server(binary, [("rita", "secret")], args) as (host, port, domain):
             rita = Client(f"rita@{domain}/py", "secret", ())
             pat = Client("pat@prosody.test/py", "secret", ())

@@ -386,24 +386,14 @@ async def observe(host, port, owner_jid, reader_jid, service):
         reader.disconnect()
 
 
+PUBSUB_COMPONENT = 'Component "pubsub.prosody.test" "pubsub"\n'
+
+
 def prosody_config(work):
     return f"""
 admins = {{ "owner@prosody.test" }}
 modules_enabled = {{ "roster", "saslauth", "tls", "disco", "ping", "presence", "message" }}
 modules_disabled = {{ "offline", "s2s" }}
-interfaces = {{ "{PROSODY_C2S[0]}" }}
-c2s_ports = {{ {PROSODY_C2S[1]} }}
-c2s_direct_tls_ports = {{}}
-s2s_ports = {{}}
-s2s_direct_tls_ports = {{}}
-http_ports = {{}}
-https_ports = {{}}
-c2s_require_encryption = true
-authentication = "internal_hashed"
-storage = "internal"
-VirtualHost "prosody.test"
-    ssl = {{ certificate = "{work}/cert.pem", key = "{work}/key.pem" }}
-Component "pubsub.prosody.test" "pubsub"
 """
 
 
@@ -416,7 +406,7 @@ async def main(binary):
     if not prosody_wanted("slixmpp_pubsub"):
         return
     users = [("owner", "secret"), ("reader", "secret")]
-    with prosody_server(prosody_config, "prosody.test", users, PROSODY_C2S):
+    with prosody_server(prosody_config, "prosody.test", users, PROSODY_C2S, after_host=PUBSUB_COMPONENT):
         theirs = await observe(*PROSODY_C2S, "owner@prosody.test/py", "reader@prosody.test/py", "pubsub.prosody.test")
     for step, expected in EXPECTED.items():
         got = theirs.get(step)
