@@ -180,13 +180,20 @@ impl Router {
         let mut stanza = stanza;
         let kind = stanza.kind;
         if stanza.to.node().is_some() {
-            if !self.account_exists(&stanza.to.to_bare()).await {
+            let exists = self.account_exists(&stanza.to.to_bare()).await;
+            if exists != Some(true) {
                 // RFC 6121 §8.5.1 and table 1 of §8.5.4: presence and headlines are ignored,
-                // other messages and IQs bounced.
+                // other messages and IQs bounced. Storage that cannot say is the server's
+                // failure, not a missing account.
+                let error = if exists.is_none() {
+                    StanzaError::internal_server_error()
+                } else {
+                    StanzaError::service_unavailable()
+                };
                 return match kind {
                     StanzaKind::Presence => {}
                     StanzaKind::Message if stanza.stanza_type() == Some("headline") => {}
-                    _ => self.refuse(&stanza, StanzaError::service_unavailable()).await,
+                    _ => self.refuse(&stanza, error).await,
                 };
             }
             let Some(next) = self.run_stage(Stage::Inbound, &domain, stanza).await else { return };
@@ -273,16 +280,17 @@ impl Router {
         }
     }
 
-    async fn account_exists(&self, jid: &BareJid) -> bool {
+    /// Whether the account exists; `None` when storage cannot tell.
+    async fn account_exists(&self, jid: &BareJid) -> Option<bool> {
         if self.inner.sessions.has_resources(jid) {
-            return true;
+            return Some(true);
         }
-        let (Some(node), domain) = (jid.node(), jid.domain()) else { return false };
+        let (Some(node), domain) = (jid.node(), jid.domain()) else { return Some(false) };
         match self.inner.db.accounts().exists(domain.as_str(), node.as_str()).await {
-            Ok(exists) => exists,
+            Ok(exists) => Some(exists),
             Err(e) => {
                 tracing::error!(error = %e, "account lookup failed");
-                false
+                None
             }
         }
     }
