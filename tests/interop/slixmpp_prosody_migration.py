@@ -11,19 +11,16 @@ Usage: python slixmpp_prosody_migration.py PATH/TO/rhein
 """
 
 import asyncio
-import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 from xml.etree import ElementTree as ET
 
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 
-from common import Client, check, prosody_server, prosody_wanted, run, wait_for
+from common import (Client, check, prosody_server, prosody_wanted, rhein_command, rhein_config, rhein_serving, run,
+                    wait_for)
 
 DOMAIN = "migrate.test"
 # Addresses of their own and unusual ports, so a system-wide server cannot be in the way.
@@ -119,21 +116,6 @@ async def populate():
         await c.wait_until("disconnected", 10)
 
 
-def rhein_config(work):
-    path = f"{work}/rhein.toml"
-    with open(path, "w") as f:
-        f.write(f'[server]\ndata_dir = "{work}/data"\n\n[[hosts]]\ndomain = "{DOMAIN}"\n\n'
-                f'[[listeners]]\nkind = "c2s"\naddress = "{RHEIN_C2S[0]}:{RHEIN_C2S[1]}"\n')
-    return path
-
-
-def rhein(binary, *args):
-    out = subprocess.run([binary, *args], capture_output=True, text=True)
-    if out.returncode != 0:
-        raise AssertionError(f"rhein {' '.join(args)} failed: {out.stderr}")
-    return out
-
-
 def text(stanza):
     return ET.tostring(stanza.xml, encoding="unicode")
 
@@ -205,28 +187,14 @@ async def main(binary):
         data = f"{work}/prosody-data"
         with prosody_server(prosody_config, DOMAIN, USERS, PROSODY_C2S, data_out=data):
             await populate()
-        config = rhein_config(work)
-        dry = rhein(binary, "import", "--from-prosody", data, "--config", config, "--dry-run")
+        config = rhein_config(work, DOMAIN, RHEIN_C2S)
+        dry = rhein_command(binary, "import", "--from-prosody", data, "--config", config, "--dry-run")
         check(dry.stdout.startswith("would import 3 users"), f"dry run: {dry.stdout.strip()}")
         for _ in range(2):
-            done = rhein(binary, "import", "--from-prosody", data, "--config", config)
+            done = rhein_command(binary, "import", "--from-prosody", data, "--config", config)
             check(done.stdout.startswith("imported 3 users"), f"import (twice): {done.stdout.strip()}")
-        with open(f"{work}/rhein.log", "w") as log:
-            server = subprocess.Popen([binary, "serve", "--config", config], stdout=log, stderr=log)
-            try:
-                deadline = time.time() + 15
-                while True:
-                    try:
-                        socket.create_connection(RHEIN_C2S, timeout=0.5).close()
-                        break
-                    except OSError:
-                        if time.time() > deadline:
-                            raise AssertionError(f"Rhein did not start; see {work}/rhein.log") from None
-                        await asyncio.sleep(0.1)
-                await verify()
-            finally:
-                server.terminate()
-                server.wait(timeout=10)
+        with rhein_serving(binary, config, RHEIN_C2S):
+            await verify()
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

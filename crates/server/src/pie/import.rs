@@ -5,6 +5,7 @@
 
 use super::document::{Entry, ReadError, Reader};
 use super::{Kind, classify};
+use base64::Engine;
 use rhein_module::pubsub::NodeForm;
 use rhein_proto::parsers::mam_prefs::DefaultPrefs;
 use rhein_proto::parsers::roster::Ask;
@@ -83,10 +84,10 @@ pub async fn import(
     let mut errors = Vec::new();
     let mut seen = HashSet::new();
     each_entry(path, |entry| {
-        let line = entry.line;
+        let at = entry.location();
         match convert(entry, source, hosts, &mut result.warnings) {
             Ok(Some(c)) if !seen.insert(c.image.owner.clone()) => {
-                errors.push(format!("line {line}: {} appears twice", c.image.owner));
+                errors.push(format!("{at}: {} appears twice", c.image.owner));
             }
             Ok(Some(c)) => match c.kind {
                 Entity::User => result.users += 1,
@@ -94,7 +95,7 @@ pub async fn import(
                 Entity::Other => result.entities += 1,
             },
             Ok(None) => {}
-            Err(e) => errors.push(format!("line {line}: {e}")),
+            Err(e) => errors.push(format!("{at}: {e}")),
         }
         errors.len() < MAX_ERRORS
     })?;
@@ -141,8 +142,7 @@ pub(crate) async fn write(db: &Db, mut c: Converted) -> Result<(), StorageError>
 }
 
 fn open(path: &Path) -> Result<Reader<std::io::BufReader<std::fs::File>>, ImportError> {
-    let file = std::fs::File::open(path).map_err(|error| ImportError::Open { path: path.to_owned(), error })?;
-    Ok(Reader::new(std::io::BufReader::new(file)))
+    Reader::open(path).map_err(|error| ImportError::Open { path: path.to_owned(), error })
 }
 
 /// Calls `f` with each entry until it returns `false`.
@@ -173,13 +173,13 @@ pub(crate) fn convert(
     if !hosts.contains(&host) {
         return Err(format!("host {host} is not configured here (configured: {})", hosts.join(", ")));
     }
+    let at = entry.location();
     let el = entry.element;
-    let line = entry.line;
     let typed = |e: rhein_proto::xso::error::FromElementError| e.to_string();
     if el.is("user", ns::PIE) {
         let user = pie::User::try_from(el).map_err(|e| format!("<user/>: {}", typed(e)))?;
         let label = format!("user {}", user.name);
-        let converted = user_image(user, &host, source, &mut |w| warnings.push(format!("line {line}: {w}")))
+        let converted = user_image(user, &host, source, &mut |w| warnings.push(format!("{at}: {w}")))
             .map_err(|e| format!("{label}: {e}"))?;
         return Ok(Some(converted));
     }
@@ -202,7 +202,7 @@ pub(crate) fn convert(
         generic(&mut image, entity.nodes, entity.archive, entity.data).map_err(|e| format!("{label}: {e}"))?;
         return Ok(Some(Converted { image, password: None, kind: Entity::Other }));
     }
-    warnings.push(format!("line {line}: <{}/> ({}) in host {host} is not something Rhein imports", el.name(), el.ns()));
+    warnings.push(format!("{at}: <{}/> ({}) in host {host} is not something Rhein imports", el.name(), el.ns()));
     Ok(None)
 }
 
@@ -214,7 +214,7 @@ fn user_image(user: pie::User, host: &str, source: Source, warn: &mut dyn FnMut(
     let mut image = OwnerImage::new(owner.clone());
     let account = user.account.unwrap_or_default();
     let password = user.password.filter(|p| !p.is_empty());
-    let mut credentials = match scram_credentials(&user.scram, warn)? {
+    let mut credentials = match scram_credentials(&user.scram, source, warn)? {
         Some(c) => c,
         None if password.is_some() => placeholder_credentials(),
         None => return Err("no SCRAM-SHA-1 credentials and no password: the account could not log in".into()),
@@ -295,12 +295,14 @@ fn user_image(user: pie::User, host: &str, source: Source, warn: &mut dyn FnMut(
     if let Some(archive) = user.archive {
         image.archive = archive_rows(&owner, archive)?;
     }
-    if let Some(blocklist) = user.blocklist {
-        let mut blocked: Vec<String> = blocklist.items.iter().map(Jid::to_string).collect();
-        blocked.sort();
-        blocked.dedup();
-        image.blocklist = blocked;
+    let mut blocked: Vec<String> =
+        user.blocklist.map(|b| b.items.iter().map(Jid::to_string).collect()).unwrap_or_default();
+    if let Some(privacy) = user.privacy {
+        blocked.extend(privacy_blocks(privacy, warn));
     }
+    blocked.sort();
+    blocked.dedup();
+    image.blocklist = blocked;
     if let Some(prefs) = user.archive_prefs {
         let list = |jids: Vec<Jid>| jids.iter().map(Jid::to_string).collect();
         image.archive_prefs = Some(ArchivePrefs {
@@ -315,12 +317,7 @@ fn user_image(user: pie::User, host: &str, source: Source, warn: &mut dyn FnMut(
     }
     image.last_activity = user.last.map(|l| (l.stamp.0, l.status));
     for unknown in user.unknown {
-        let what = format!("<{}/> ({})", unknown.name(), unknown.ns());
-        match (source, unknown.ns().as_str()) {
-            // Privacy lists: Rhein has XEP-0191 blocking, not XEP-0016.
-            (_, "jabber:iq:privacy") => warn(format!("user {}: privacy lists are not imported", user.name)),
-            _ => warn(format!("user {}: {what} is not imported", user.name)),
-        }
+        warn(format!("user {}: <{}/> ({}) is not imported", user.name, unknown.name(), unknown.ns()));
     }
     Ok(Converted { image, password, kind: Entity::User })
 }
@@ -339,14 +336,17 @@ pub(crate) fn placeholder_credentials() -> Credentials {
     }
 }
 
-/// The account's SCRAM keys from `<scram-credentials/>`: SCRAM-SHA-1 is required (every
-/// Rhein account has it); SHA-256 and SHA-512 keys are kept when they share its salt and
-/// iteration count (Rhein stores one of each per account).
+/// The account's SCRAM keys from `<scram-credentials/>`: SCRAM-SHA-1's, and SHA-256 and
+/// SHA-512 keys that share their salt and iteration count (Rhein stores one of each per
+/// account). An account with only stronger keys gets SHA-1 keys no password matches, until a
+/// PLAIN login (checked against the stronger keys) sets them all.
 fn scram_credentials(
     scram: &[pie::ScramCredentials],
+    source: Source,
     warn: &mut dyn FnMut(String),
 ) -> Result<Option<Credentials>, String> {
     let mut seen = HashSet::new();
+    let mut sets = Vec::new();
     for s in scram {
         if !seen.insert(s.mechanism.as_str()) {
             return Err(format!("two <scram-credentials/> for {}", s.mechanism));
@@ -363,39 +363,91 @@ fn scram_credentials(
                 continue;
             }
         };
+        let mut s = s.clone();
+        if source == Source::Ejabberd {
+            // ejabberd writes each value base64-encoded twice (its store keeps them in
+            // base64 already).
+            for value in [&mut s.salt, &mut s.server_key, &mut s.stored_key] {
+                let decoded = base64::engine::general_purpose::STANDARD.decode(&value[..]);
+                *value = decoded.map_err(|_| format!("{}: not ejabberd's twice-encoded base64", s.mechanism))?;
+            }
+        }
         if s.stored_key.len() != length || s.server_key.len() != length {
-            return Err(format!("{}: keys must be {length} bytes", s.mechanism));
+            let hint = if source == Source::Xep0227 && s.stored_key.len() == length.div_ceil(3) * 4 {
+                " (encoded twice, as ejabberd's export_piefxis writes them? import with --from-ejabberd)"
+            } else {
+                ""
+            };
+            return Err(format!("{}: keys must be {length} bytes{hint}", s.mechanism));
         }
         if s.salt.is_empty() {
             return Err(format!("{}: the salt is empty", s.mechanism));
         }
+        sets.push(s);
     }
-    let Some(sha1) = scram.iter().find(|s| s.mechanism == "SCRAM-SHA-1") else {
-        return Ok(None);
+    let keys =
+        |s: &pie::ScramCredentials| ScramKeys { stored_key: s.stored_key.clone(), server_key: s.server_key.clone() };
+    let find = |mechanism: &str| sets.iter().find(|s| s.mechanism == mechanism);
+    let (base, sha1) = match find("SCRAM-SHA-1") {
+        Some(s) => (s, keys(s)),
+        None => match find("SCRAM-SHA-256").or_else(|| find("SCRAM-SHA-512")) {
+            Some(s) => {
+                warn(format!("{} keys only: SCRAM-SHA-1 works after a first PLAIN login", s.mechanism));
+                let mut placeholder = vec![0; 20];
+                rand::fill(&mut placeholder[..]);
+                (s, ScramKeys { stored_key: placeholder.clone(), server_key: placeholder })
+            }
+            None => return Ok(None),
+        },
     };
-    let keys = |mechanism: &str| -> Option<ScramKeys> {
-        let s = scram.iter().find(|s| s.mechanism == mechanism)?;
-        Some(ScramKeys { stored_key: s.stored_key.clone(), server_key: s.server_key.clone() })
-    };
-    let shared = |mechanism: &str, warn: &mut dyn FnMut(String)| -> Option<ScramKeys> {
-        let s = scram.iter().find(|s| s.mechanism == mechanism)?;
-        if s.salt != sha1.salt || s.iterations != sha1.iterations {
+    let mut shared = |mechanism: &str| -> Option<ScramKeys> {
+        let s = find(mechanism)?;
+        if s.salt != base.salt || s.iterations != base.iterations {
             warn(format!(
-                "{mechanism} credentials have another salt or iteration count than SCRAM-SHA-1's; left out (set again at the next password login)"
+                "{mechanism} credentials have another salt or iteration count than {}'s; left out (set again at the next PLAIN login)",
+                base.mechanism
             ));
             return None;
         }
-        keys(mechanism)
+        Some(keys(s))
     };
     Ok(Some(Credentials {
-        salt: sha1.salt.clone(),
-        iterations: sha1.iterations,
-        sha1: ScramKeys { stored_key: sha1.stored_key.clone(), server_key: sha1.server_key.clone() },
-        sha256: shared("SCRAM-SHA-256", warn),
-        sha512: shared("SCRAM-SHA-512", warn),
+        salt: base.salt.clone(),
+        iterations: base.iterations,
+        sha1,
+        sha256: shared("SCRAM-SHA-256"),
+        sha512: shared("SCRAM-SHA-512"),
         argon2: String::new(),
         disabled: false,
     }))
+}
+
+/// The JIDs a privacy list blocks outright (XEP-0016 items of type `jid`, action `deny`,
+/// for every kind of stanza), which is what XEP-0191 blocking is; other rules are reported.
+fn privacy_blocks(privacy: pie::PrivacyLists, warn: &mut dyn FnMut(String)) -> Vec<String> {
+    let default = privacy.default.and_then(|d| d.name);
+    let in_force: Vec<pie::PrivacyList> = match (&default, privacy.lists.len()) {
+        (Some(name), _) => privacy.lists.into_iter().filter(|l| l.name == *name).collect(),
+        (None, 1) => privacy.lists,
+        (None, _) => {
+            warn("privacy lists without a default: none imported".into());
+            Vec::new()
+        }
+    };
+    let mut blocked = Vec::new();
+    for item in in_force.into_iter().flat_map(|l| l.items) {
+        let outright = item.kind.as_deref() == Some("jid") && item.action == "deny" && item.stanzas.is_empty();
+        match (outright, item.value.as_deref().map(Jid::new)) {
+            (true, Some(Ok(jid))) => blocked.push(jid.to_string()),
+            _ => warn(format!(
+                "privacy rule {} {} {} is not a block of a JID: left out",
+                item.action,
+                item.kind.as_deref().unwrap_or("everything"),
+                item.value.as_deref().unwrap_or("")
+            )),
+        }
+    }
+    blocked
 }
 
 fn push_document(image: &mut OwnerImage, kind: &str, name: String, payload: String) -> Result<(), String> {
