@@ -424,3 +424,30 @@ async fn ejabberds_export_imports_with_its_quirks() {
     bob.expect(|e| e.name() == "presence" && e.attr("type") == Some("subscribe")).await;
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// On either backend, an owner is written in one transaction: a write that fails part way
+/// (a duplicate roster row) leaves the account exactly as it was.
+#[tokio::test]
+async fn a_failed_write_leaves_the_account_as_it_was() {
+    use rhein_storage::{AccountImage, Db, OwnerImage, RosterRow};
+    let (url, _) = rhein_testkit::fresh_storage().await;
+    let db = Db::connect(&url).await.unwrap();
+    let mut before = OwnerImage::new("alice@cli.example");
+    before.account = Some(AccountImage {
+        host: HOST.into(),
+        username: "alice".into(),
+        credentials: rhein_sasl::Credentials::derive_scram("pw", vec![1; 16], 1, String::new()),
+        admin: false,
+        created_at: 1,
+    });
+    before.roster = vec![RosterRow::new("bob@cli.example")];
+    before.offline =
+        vec![rhein_storage::OfflineMessage { stamp: 5, stanza: "<message xmlns='jabber:client'/>".into() }];
+    db.images().replace(&before).await.unwrap();
+    let mut broken = before.clone();
+    broken.offline.clear();
+    broken.roster.push(RosterRow::new("bob@cli.example"));
+    assert!(db.images().replace(&broken).await.is_err());
+    assert_eq!(db.images().read("alice@cli.example", Some((HOST, "alice"))).await.unwrap(), before);
+    db.close().await;
+}

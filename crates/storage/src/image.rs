@@ -669,4 +669,18 @@ mod tests {
         db.images().replace(&OwnerImage::new("r@conference.x")).await.unwrap();
         assert!(db.muc().room("r@conference.x").await.unwrap().is_none());
     }
+
+    /// A write that fails part way (here on a duplicate roster row) leaves the owner as it
+    /// was: nothing of the new image, nothing of the old one deleted.
+    #[tokio::test]
+    async fn a_failed_replace_changes_nothing() {
+        let db = Db::connect("sqlite::memory:").await.unwrap();
+        let before = sample("a@x");
+        db.images().replace(&before).await.unwrap();
+        let mut broken = sample("a@x");
+        broken.documents.clear();
+        broken.roster.push(broken.roster[0].clone());
+        assert!(db.images().replace(&broken).await.is_err());
+        assert_eq!(db.images().read("a@x", Some(("x", "a"))).await.unwrap(), before);
+    }
 }
