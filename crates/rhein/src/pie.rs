@@ -67,7 +67,10 @@ pub async fn import(path: &Path, dry_run: bool, from: From, config_path: Option<
     }
     let started = Instant::now();
     let result = match from {
-        From::Prosody => rhein_server::prosody::import(&db, path, &hosts, dry_run).await,
+        From::Prosody => {
+            let muc = config.muc_subdomain();
+            rhein_server::prosody::import(&db, path, &hosts, muc.as_deref(), dry_run).await
+        }
         From::Ejabberd => pie::import(&db, path, Source::Ejabberd, &hosts, dry_run).await,
         From::Xep0227 => pie::import(&db, path, Source::Xep0227, &hosts, dry_run).await,
     };
