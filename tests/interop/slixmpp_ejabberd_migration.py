@@ -62,9 +62,15 @@ async def populate():
     await bob.online(*EJABBERD_C2S)
     # slixmpp approves and asks back by itself: both ways at once.
     alice.send_presence_subscription(pto=f"bob@{DOMAIN}")
-    await wait_for(alice.presences, lambda p: p["type"] == "subscribe", "ejabberd: bob asks back")
-    await wait_for(alice.presences, lambda p: p["type"] == "available" and p["from"].bare == f"bob@{DOMAIN}",
-                   "ejabberd: alice and bob are contacts")
+    # bob's request back and his presence arrive in either order.
+    seen = set()
+
+    def both(p):
+        if p["from"].bare == f"bob@{DOMAIN}" and p["type"] in ("subscribe", "available"):
+            seen.add(p["type"])
+        return seen == {"subscribe", "available"}
+
+    await wait_for(alice.presences, both, "ejabberd: bob asks back, and alice and bob are contacts")
     await alice.update_roster(f"bob@{DOMAIN}", name="Bob", groups=["Friends", "Work"], subscription="both")
     await iq(alice, "set", "<vCard xmlns='vcard-temp'><FN>Alice Liddell</FN><NICKNAME>alice</NICKNAME></vCard>")
     await iq(alice, "set", "<query xmlns='jabber:iq:private'><prefs xmlns='urn:example:prefs'>"

@@ -3,7 +3,8 @@
 
 use super::lua::{self, Table, Value};
 use super::stanza::element;
-use crate::pie::import::{Converted, Entity, placeholder_credentials};
+use crate::pie::import::{Converted, Entity};
+use crate::pie::to_image::placeholder_credentials;
 use rhein_module::pubsub::NodeForm;
 use rhein_proto::{BareJid, Element, Jid, ns, xml};
 use rhein_pubsub::{Affiliation, NodeConfig, SubOptions, SubState, Subscription};
