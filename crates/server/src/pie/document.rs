@@ -507,6 +507,17 @@ mod tests {
         let _ = std::fs::remove_dir_all(dir);
     }
 
+    /// A damaged file is refused, never a panic: every prefix of a real one.
+    #[test]
+    fn every_prefix_is_read_or_refused() {
+        let doc = "<?xml version='1.0'?>\n<!-- x -->\n<server-data xmlns='urn:xmpp:pie:0'><host jid='a'>\n<user name='u'>\
+            <query xmlns='jabber:iq:roster'><item jid='b@a'/></query></user></host></server-data>\n";
+        for end in 0..doc.len() {
+            let _ = entries(&doc[..end]);
+        }
+        assert_eq!(entries(doc).unwrap().len(), 1);
+    }
+
     #[test]
     fn nesting_is_bounded() {
         let deep = format!(
