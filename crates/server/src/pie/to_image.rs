@@ -504,3 +504,48 @@ pub(crate) fn room_image(room: pie::Room) -> Result<OwnerImage, String> {
     generic(&mut image, room.nodes, room.archive, room.data)?;
     Ok(image)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scram(mechanism: &str, c: &Credentials, keys: &ScramKeys) -> pie::ScramCredentials {
+        pie::ScramCredentials {
+            mechanism: mechanism.into(),
+            iterations: c.iterations,
+            salt: c.salt.clone(),
+            server_key: keys.server_key.clone(),
+            stored_key: keys.stored_key.clone(),
+        }
+    }
+
+    /// ejabberd with `auth_scram_hash: sha256` (or Prosody with `password_hash = "SHA-256"`)
+    /// exports SCRAM-SHA-256 keys only: they are kept, PLAIN is checked against them, and
+    /// that login makes the rest.
+    #[test]
+    fn sha256_keys_alone_are_kept_and_plain_completes_them() {
+        let full = Credentials::derive_scram("secret", b"salt".to_vec(), 4096, String::new());
+        let only = [scram("SCRAM-SHA-256", &full, full.sha256.as_ref().unwrap())];
+        let mut warnings = Vec::new();
+        let imported = scram_credentials(&only, Source::Xep0227, &mut |w| warnings.push(w)).unwrap().unwrap();
+        assert_eq!(imported.sha256, full.sha256);
+        assert_ne!(imported.sha1, full.sha1, "no SHA-1 keys to carry");
+        assert!(warnings[0].contains("SCRAM-SHA-1 works after a first PLAIN login"), "{warnings:?}");
+        assert!(imported.verify_password("secret") && !imported.verify_password("other"));
+        let completed = imported.completed("secret").unwrap();
+        assert_eq!((completed.sha1, completed.sha256, completed.sha512), (full.sha1, full.sha256, full.sha512));
+    }
+
+    /// Key sets with another salt than SHA-1's cannot share Rhein's one salt: left out.
+    #[test]
+    fn key_sets_of_another_salt_are_left_out() {
+        let one = Credentials::derive_scram("secret", b"salt".to_vec(), 4096, String::new());
+        let other = Credentials::derive_scram("secret", b"pepper".to_vec(), 4096, String::new());
+        let sets =
+            [scram("SCRAM-SHA-1", &one, &one.sha1), scram("SCRAM-SHA-256", &other, other.sha256.as_ref().unwrap())];
+        let mut warnings = Vec::new();
+        let imported = scram_credentials(&sets, Source::Xep0227, &mut |w| warnings.push(w)).unwrap().unwrap();
+        assert_eq!((imported.sha1, imported.sha256), (one.sha1, None));
+        assert_eq!(warnings.len(), 1);
+    }
+}
