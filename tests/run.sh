@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs every Rhein test: lints, unit and integration tests on SQLite and on PostgreSQL, a short
-# run of each AFL++ fuzz target, interop with slixmpp and Prosody, the Debian package, xmpp.js
-# in node, and Converse.js in headless Chromium. Installs what it needs (PostgreSQL, AFL++,
-# Prosody, lintian and Chromium from Debian packages, cargo-afl from crates.io, slixmpp from
-# PyPI, xmpp.js, Converse.js and playwright-core from npm) and starts a private PostgreSQL on
-# loopback, stopped again on exit (the Prosody test starts and stops its own Prosody).
+# run of each AFL++ fuzz target, interop with slixmpp, Prosody and ejabberd, the Debian
+# package, xmpp.js in node, and Converse.js in headless Chromium. Installs what it needs
+# (PostgreSQL, AFL++, Prosody, ejabberd, lintian and Chromium from Debian packages, cargo-afl
+# from crates.io, slixmpp from PyPI, xmpp.js, Converse.js and playwright-core from npm) and
+# starts a private PostgreSQL on loopback, stopped again on exit (the Prosody and ejabberd
+# tests start and stop their own).
 #
 #   bash tests/run.sh
 #
@@ -87,9 +88,21 @@ install_prosody() {
     as_root rm -f /usr/sbin/policy-rc.d
 }
 
-step "interop with slixmpp (and Prosody, for federation)"
+install_ejabberd() {
+    command -v ejabberdctl >/dev/null && return
+    step "installing ejabberd (Debian package, its service not started)"
+    printf '#!/bin/sh\nexit 101\n' | as_root tee /usr/sbin/policy-rc.d >/dev/null
+    as_root chmod +x /usr/sbin/policy-rc.d
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ejabberd >/dev/null
+    as_root rm -f /usr/sbin/policy-rc.d
+    as_root systemctl disable ejabberd >/dev/null 2>&1 || true
+}
+
+step "interop with slixmpp (and Prosody, for federation and migration; ejabberd, for migration)"
 install_prosody
-export RHEIN_REQUIRE_PROSODY=1
+install_ejabberd
+export RHEIN_REQUIRE_PROSODY=1 RHEIN_REQUIRE_EJABBERD=1
 venv="$root/target/interop-venv"
 if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"

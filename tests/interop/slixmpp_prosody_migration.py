@@ -1,31 +1,32 @@
 """Migration from Prosody: Debian's Prosody, run privately with its default file storage,
 gets accounts, rosters, a vCard, private XML, PEP bookmarks, an avatar and an OMEMO device
-list, a blocklist, archived chats, an offline message and a subscription request from
-slixmpp clients. It is stopped, `rhein import --from-prosody` migrates its data directory,
-and the same clients log in to Rhein with the same passwords — SCRAM-SHA-1 (Prosody's keys),
-PLAIN (checked against them, which completes the account), then SCRAM-SHA-256 — and find
-every item. Skipped (exit 0 with a note) when Prosody is not installed and
+list, a blocklist, archived chats, an offline message, a subscription request and a
+persistent members-only room from slixmpp clients. It is stopped, `rhein import
+--from-prosody` migrates its data directory, and the same clients log in to Rhein with the
+same passwords — SCRAM-SHA-1 (Prosody's keys), PLAIN (checked against them, which completes
+the account), then SCRAM-SHA-256 — and find every item, and the room at Rhein's MUC service. Skipped (exit 0 with a note) when Prosody is not installed and
 RHEIN_REQUIRE_PROSODY is unset.
 
 Usage: python slixmpp_prosody_migration.py PATH/TO/rhein
 """
 
 import asyncio
-import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 from xml.etree import ElementTree as ET
 
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 
-from common import Client, check, prosody_server, prosody_wanted, run, wait_for
+from common import (Client, check, prosody_server, prosody_wanted, rhein_command, rhein_config, rhein_serving, run,
+                    wait_for)
 
 DOMAIN = "migrate.test"
+# Prosody's MUC component; Rhein serves rooms at conference.DOMAIN: they move there.
+ROOMS = f"chat.{DOMAIN}"
+ROOM = f"lounge@{ROOMS}"
+RHEIN_ROOM = f"lounge@conference.{DOMAIN}"
 # Addresses of their own and unusual ports, so a system-wide server cannot be in the way.
 PROSODY_C2S = ("127.0.0.7", 25322)
 RHEIN_C2S = ("127.0.0.8", 25422)
@@ -41,8 +42,31 @@ archive_expires_after = "never"
 """
 
 
+# The rooms the migration moves: a MUC component of the host, with its archive.
+MUC_COMPONENT = f"""
+Component "{ROOMS}" "muc"
+    modules_enabled = {{ "muc_mam" }}
+"""
+
+
+ROOM_CONFIG = ("<query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'>"
+               "<field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value></field>"
+               "<field var='muc#roomconfig_persistentroom'><value>1</value></field>"
+               "<field var='muc#roomconfig_roomname'><value>The Lounge</value></field>"
+               "<field var='muc#roomconfig_roomdesc'><value>Tea and talk</value></field>"
+               "<field var='muc#roomconfig_membersonly'><value>1</value></field></x></query>")
+
+
 def client(user, plugins=(), mech=None):
     return Client(f"{user}@{DOMAIN}/py", PASSWORD[user], list(plugins), sasl_mech=mech)
+
+
+def every_message(c):
+    """A queue of every message `c` receives, groupchat ones too (which slixmpp's MUC
+    plugin would take for itself)."""
+    queue = asyncio.Queue()
+    c.register_handler(Callback(f"every-{id(queue)}", MatchXPath("{jabber:client}message"), queue.put_nowait))
+    return queue
 
 
 async def iq(c, kind, xml, to=None):
@@ -69,15 +93,21 @@ AVATAR = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhg
 
 async def populate():
     """What the clients leave on Prosody."""
-    alice = client("alice")
+    alice = client("alice", ["xep_0045"])
     bob = client("bob")
     await alice.online(*PROSODY_C2S)
     await bob.online(*PROSODY_C2S)
     # slixmpp approves and asks back by itself: both ways at once.
     alice.send_presence_subscription(pto=f"bob@{DOMAIN}")
-    await wait_for(alice.presences, lambda p: p["type"] == "subscribe", "Prosody: bob asks back")
-    await wait_for(alice.presences, lambda p: p["type"] == "available" and p["from"].bare == f"bob@{DOMAIN}",
-                   "Prosody: alice and bob are contacts")
+    # bob's request back and his presence arrive in either order.
+    seen = set()
+
+    def both(p):
+        if p["from"].bare == f"bob@{DOMAIN}" and p["type"] in ("subscribe", "available"):
+            seen.add(p["type"])
+        return seen == {"subscribe", "available"}
+
+    await wait_for(alice.presences, both, "Prosody: bob asks back, and alice and bob are contacts")
     await alice.update_roster(f"bob@{DOMAIN}", name="Bob", groups=["Friends", "Work"], subscription="both")
     await iq(alice, "set", "<vCard xmlns='vcard-temp'><FN>Alice Liddell</FN><NICKNAME>alice</NICKNAME></vCard>")
     await iq(alice, "set", "<query xmlns='jabber:iq:private'><prefs xmlns='urn:example:prefs'>"
@@ -90,6 +120,18 @@ async def populate():
     await iq(alice, "set", publish("eu.siacs.conversations.axolotl.devicelist", "current",
                                    "<list xmlns='eu.siacs.conversations.axolotl'><device id='4711'/></list>", "open"))
     await iq(alice, "set", "<block xmlns='urn:xmpp:blocking'><item jid='spam@elsewhere.example'/></block>")
+    # A persistent, members-only room: bob a member with a reserved nick, a subject, a message.
+    room_messages = every_message(alice)
+    await alice.plugin["xep_0045"].join_muc_wait(ROOM, "alice")
+    await iq(alice, "set", ROOM_CONFIG, ROOM)
+    await iq(alice, "set", "<query xmlns='http://jabber.org/protocol/muc#admin'>"
+                           f"<item jid='bob@{DOMAIN}' affiliation='member' nick='bobby'/></query>", ROOM)
+    for kind, text_ in (("subject", "Tea time"), ("body", "hello room")):
+        m = alice.Message()
+        m["to"], m["type"], m[kind] = ROOM, "groupchat", text_
+        m.send()
+        await wait_for(room_messages, lambda m, k=kind, t=text_: m["type"] == "groupchat" and m[k] == t,
+                       f"Prosody: the room's {kind}")
     alice.send_message(mto=f"bob@{DOMAIN}", mbody="an archived chat", mtype="chat")
     await wait_for(bob.messages, lambda m: m["body"] == "an archived chat", "Prosody: a chat, archived")
     bob.disconnect()
@@ -105,21 +147,6 @@ async def populate():
     for c in (alice, carol):
         c.disconnect()
         await c.wait_until("disconnected", 10)
-
-
-def rhein_config(work):
-    path = f"{work}/rhein.toml"
-    with open(path, "w") as f:
-        f.write(f'[server]\ndata_dir = "{work}/data"\n\n[[hosts]]\ndomain = "{DOMAIN}"\n\n'
-                f'[[listeners]]\nkind = "c2s"\naddress = "{RHEIN_C2S[0]}:{RHEIN_C2S[1]}"\n')
-    return path
-
-
-def rhein(binary, *args):
-    out = subprocess.run([binary, *args], capture_output=True, text=True)
-    if out.returncode != 0:
-        raise AssertionError(f"rhein {' '.join(args)} failed: {out.stderr}")
-    return out
 
 
 def text(stanza):
@@ -156,6 +183,21 @@ async def verify():
     await iq(alice, "set", "<query xmlns='urn:xmpp:mam:2' queryid='m'/>")
     await wait_for(results, lambda m: "an archived chat" in text(m), "the message archive")
 
+    # The room, moved to Rhein's MUC service: its configuration, subject and history, and
+    # who may enter.
+    info = await iq(alice, "get", "<query xmlns='http://jabber.org/protocol/disco#info'/>", RHEIN_ROOM)
+    check("The Lounge" in text(info) and "muc_membersonly" in text(info) and "muc_persistent" in text(info),
+          "the room is at Rhein's MUC service, persistent and members-only, with its name")
+    room_messages = every_message(alice)
+    alice.send_presence(pto=f"{RHEIN_ROOM}/alice")
+    await wait_for(room_messages, lambda m: m["type"] == "groupchat" and m["body"] == "hello room",
+                   "the room's history")
+    await wait_for(room_messages, lambda m: m["type"] == "groupchat" and m["subject"] == "Tea time",
+                   "the room's subject")
+    members = await iq(alice, "get", "<query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='member'/></query>",
+                       RHEIN_ROOM)
+    check(f"bob@{DOMAIN}" in text(members), "bob is still a member")
+
     bob = client("bob", mech="SCRAM-SHA-1")
     await bob.online(*RHEIN_C2S)
     await wait_for(bob.messages, lambda m: m["body"] == "while you were out" and "urn:xmpp:delay" in text(m),
@@ -181,6 +223,9 @@ async def verify():
     carol = client("carol")
     await carol.online(*RHEIN_C2S)
     check(True, f"carol logs in with what her client picks ({carol.plugin['feature_mechanisms'].mech.name})")
+    carol.send_presence(pto=f"{RHEIN_ROOM}/carol")
+    await wait_for(carol.presences, lambda p: p["type"] == "error" and p["from"].bare == RHEIN_ROOM,
+                   "the room still keeps out who is not a member")
     carol.disconnect()
     await carol.wait_until("disconnected", 10)
 
@@ -191,30 +236,16 @@ async def main(binary):
     work = tempfile.mkdtemp(prefix="rhein-migrate-")
     try:
         data = f"{work}/prosody-data"
-        with prosody_server(prosody_config, DOMAIN, USERS, PROSODY_C2S, data_out=data):
+        with prosody_server(prosody_config, DOMAIN, USERS, PROSODY_C2S, data_out=data, after_host=MUC_COMPONENT):
             await populate()
-        config = rhein_config(work)
-        dry = rhein(binary, "import", "--from-prosody", data, "--config", config, "--dry-run")
+        config = rhein_config(work, DOMAIN, RHEIN_C2S)
+        dry = rhein_command(binary, "import", "--from-prosody", data, "--config", config, "--dry-run")
         check(dry.stdout.startswith("would import 3 users"), f"dry run: {dry.stdout.strip()}")
         for _ in range(2):
-            done = rhein(binary, "import", "--from-prosody", data, "--config", config)
+            done = rhein_command(binary, "import", "--from-prosody", data, "--config", config)
             check(done.stdout.startswith("imported 3 users"), f"import (twice): {done.stdout.strip()}")
-        with open(f"{work}/rhein.log", "w") as log:
-            server = subprocess.Popen([binary, "serve", "--config", config], stdout=log, stderr=log)
-            try:
-                deadline = time.time() + 15
-                while True:
-                    try:
-                        socket.create_connection(RHEIN_C2S, timeout=0.5).close()
-                        break
-                    except OSError:
-                        if time.time() > deadline:
-                            raise AssertionError(f"Rhein did not start; see {work}/rhein.log") from None
-                        await asyncio.sleep(0.1)
-                await verify()
-            finally:
-                server.terminate()
-                server.wait(timeout=10)
+        with rhein_serving(binary, config, RHEIN_C2S):
+            await verify()
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -156,6 +156,11 @@ async fn may_create_accounts(c: &mut rhein_testkit::TestClient) -> bool {
 /// A config for `cli.example` on `c2s`, storing in a file-backed SQLite database in `dir` (or a
 /// fresh PostgreSQL database when the suite runs against PostgreSQL).
 pub(crate) async fn write_config(dir: &Path, c2s: u16) -> PathBuf {
+    write_config_for(dir, c2s, "cli.example").await
+}
+
+/// The same for another domain.
+pub(crate) async fn write_config_for(dir: &Path, c2s: u16, domain: &str) -> PathBuf {
     let path = dir.join("rhein.toml");
     let storage = match rhein_testkit::fresh_storage().await {
         (url, Some(_)) => format!("storage = \"{url}\"\n"),
@@ -164,7 +169,7 @@ pub(crate) async fn write_config(dir: &Path, c2s: u16) -> PathBuf {
     std::fs::write(
         &path,
         format!(
-            "[server]\ndata_dir = \"{}/data\"\n{storage}\n[[hosts]]\ndomain = \"cli.example\"\n\n[[listeners]]\nkind = \"c2s\"\naddress = \"127.0.0.1:{c2s}\"\n",
+            "[server]\ndata_dir = \"{}/data\"\n{storage}\n[[hosts]]\ndomain = \"{domain}\"\n\n[[listeners]]\nkind = \"c2s\"\naddress = \"127.0.0.1:{c2s}\"\n",
             dir.display()
         ),
     )

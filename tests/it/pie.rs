@@ -394,3 +394,65 @@ async fn sha1_keys_alone_log_in_and_a_plain_login_completes_them() {
     let _ = ClientBuilder::new(addr(port), HOST).mechanism("SCRAM-SHA-1").login("legacy", "old secret").await;
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// ejabberd's `export_piefxis` (a real one, from Debian's ejabberd 23.01, committed under
+/// tests/it/fixtures/ejabberd): a main file including one per host, SCRAM values encoded
+/// twice, blocking as a privacy list. Imported with --from-ejabberd, the accounts log in
+/// with their passwords and find their data.
+#[tokio::test]
+async fn ejabberds_export_imports_with_its_quirks() {
+    let dir = temp_dir("ejabberd");
+    let port = free_port();
+    let config = crate::cli::write_config_for(&dir, port, "migrate.test").await;
+    let export = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/it/fixtures/ejabberd/export.xml");
+    let (ok, _, err) = import(&config, &export, &[]);
+    assert!(!ok && err.contains("import with --from-ejabberd"), "{err}");
+    let (ok, out, err) = import(&config, &export, &["--from-ejabberd"]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("imported 3 users"), "{out}");
+    let _server = serve_config(&config, port);
+    let at = addr(port);
+    let _ = ClientBuilder::new(at, "migrate.test").mechanism("PLAIN").login("bob", "bob's secret").await;
+    let mut alice =
+        ClientBuilder::new(at, "migrate.test").mechanism("SCRAM-SHA-1").login("alice", "alice's secret").await;
+    let roster = alice.iq("<iq type='get' id='r'><query xmlns='jabber:iq:roster'/></iq>").await;
+    let text = rhein_proto::xml::to_string(&roster);
+    assert!(text.contains("name='Bob'") && text.contains("<group>Work</group>"), "{text}");
+    let vcard = alice.iq("<iq type='get' id='v'><vCard xmlns='vcard-temp'/></iq>").await;
+    assert!(rhein_proto::xml::to_string(&vcard).contains("Alice Liddell"));
+    let blocked = alice.iq("<iq type='get' id='b'><blocklist xmlns='urn:xmpp:blocking'/></iq>").await;
+    assert!(rhein_proto::xml::to_string(&blocked).contains("spam@elsewhere.example"), "the privacy list's block");
+    let mut bob = ClientBuilder::new(at, "migrate.test").mechanism("SCRAM-SHA-256").login("bob", "bob's secret").await;
+    bob.send("<presence/>").await;
+    let m = bob.expect(|e| e.name() == "message").await;
+    assert_eq!(m.get_child("body", ns::CLIENT).unwrap().text(), "while you were out");
+    bob.expect(|e| e.name() == "presence" && e.attr("type") == Some("subscribe")).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// On either backend, an owner is written in one transaction: a write that fails part way
+/// (a duplicate roster row) leaves the account exactly as it was.
+#[tokio::test]
+async fn a_failed_write_leaves_the_account_as_it_was() {
+    use rhein_storage::{AccountImage, Db, OwnerImage, RosterRow};
+    let (url, _) = rhein_testkit::fresh_storage().await;
+    let db = Db::connect(&url).await.unwrap();
+    let mut before = OwnerImage::new("alice@cli.example");
+    before.account = Some(AccountImage {
+        host: HOST.into(),
+        username: "alice".into(),
+        credentials: rhein_sasl::Credentials::derive_scram("pw", vec![1; 16], 1, String::new()),
+        admin: false,
+        created_at: 1,
+    });
+    before.roster = vec![RosterRow::new("bob@cli.example")];
+    before.offline =
+        vec![rhein_storage::OfflineMessage { stamp: 5, stanza: "<message xmlns='jabber:client'/>".into() }];
+    db.images().replace(&before).await.unwrap();
+    let mut broken = before.clone();
+    broken.offline.clear();
+    broken.roster.push(RosterRow::new("bob@cli.example"));
+    assert!(db.images().replace(&broken).await.is_err());
+    assert_eq!(db.images().read("alice@cli.example", Some((HOST, "alice"))).await.unwrap(), before);
+    db.close().await;
+}

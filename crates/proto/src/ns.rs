@@ -157,6 +157,8 @@ pub const SM: &str = "urn:xmpp:sm:3";
 /// XEP-0352 Client State Indication.
 pub const CSI: &str = "urn:xmpp:csi:0";
 
+/// XEP-0016 privacy lists (read from other servers' exports only).
+pub const PRIVACY: &str = "jabber:iq:privacy";
 /// XEP-0227 Portable Import/Export Format, its SCRAM credentials and message archives.
 pub const PIE: &str = "urn:xmpp:pie:0";
 pub const PIE_SCRAM: &str = "urn:xmpp:pie:0#scram";

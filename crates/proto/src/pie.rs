@@ -78,6 +78,10 @@ pub struct User {
     /// Rhein: XEP-0313 archiving preferences, as a preferences result shows them.
     #[xml(child(default))]
     pub archive_prefs: Option<xmpp_parsers::mam_prefs::Prefs>,
+    /// XEP-0016 privacy lists, as servers without XEP-0191 storage (ejabberd) export
+    /// blocking; Rhein reads the outright blocks from them, and never writes them.
+    #[xml(child(default))]
+    pub privacy: Option<PrivacyLists>,
     /// Rhein: XEP-0012 last logout and its status.
     #[xml(child(default))]
     pub last: Option<LastActivity>,
@@ -107,6 +111,7 @@ impl User {
             archive: None,
             blocklist: None,
             archive_prefs: None,
+            privacy: None,
             last: None,
             data: Vec::new(),
             unknown: Vec::new(),
@@ -315,6 +320,50 @@ pub struct Delay {
     pub reason: String,
 }
 
+/// XEP-0016 `<query xmlns='jabber:iq:privacy'/>` with an account's lists.
+#[derive(FromXml, AsXml, Debug, Clone, PartialEq, Default)]
+#[xml(namespace = ns::PRIVACY, name = "query")]
+pub struct PrivacyLists {
+    #[xml(child(default))]
+    pub default: Option<PrivacyDefault>,
+    #[xml(child(n = ..))]
+    pub lists: Vec<PrivacyList>,
+}
+
+/// The list in force when a session names none.
+#[derive(FromXml, AsXml, Debug, Clone, PartialEq)]
+#[xml(namespace = ns::PRIVACY, name = "default")]
+pub struct PrivacyDefault {
+    #[xml(attribute(default))]
+    pub name: Option<String>,
+}
+
+#[derive(FromXml, AsXml, Debug, Clone, PartialEq)]
+#[xml(namespace = ns::PRIVACY, name = "list")]
+pub struct PrivacyList {
+    #[xml(attribute)]
+    pub name: String,
+    #[xml(child(n = ..))]
+    pub items: Vec<PrivacyItem>,
+}
+
+/// One rule: what it matches (`type` and `value`; neither: everything), `allow` or `deny`,
+/// and the kinds of stanza it applies to (its children; none: all of them).
+#[derive(FromXml, AsXml, Debug, Clone, PartialEq)]
+#[xml(namespace = ns::PRIVACY, name = "item")]
+pub struct PrivacyItem {
+    #[xml(attribute(default, name = "type"))]
+    pub kind: Option<String>,
+    #[xml(attribute(default))]
+    pub value: Option<String>,
+    #[xml(attribute)]
+    pub action: String,
+    #[xml(attribute)]
+    pub order: u32,
+    #[xml(element(n = ..))]
+    pub stanzas: Vec<Element>,
+}
+
 /// Rhein: when the user was last seen, with the status of that logout.
 #[derive(FromXml, AsXml, Debug, Clone, PartialEq)]
 #[xml(namespace = ns::RHEIN_PIE, name = "last")]
@@ -497,7 +546,8 @@ mod tests {
         let archived = &user.archive.as_ref().unwrap().results[0];
         assert_eq!(archived.forwarded.delay.stamp, Stamp(1_278_803_305_000));
         assert_eq!(archived.forwarded.stanza.name(), "message");
-        assert_eq!(user.unknown.len(), 1, "privacy lists are not Rhein's");
+        assert_eq!(user.privacy.as_ref().unwrap().lists[0].name, "public");
+        assert!(user.unknown.is_empty());
     }
 
     /// What Rhein writes, it reads back as it was.

@@ -56,8 +56,9 @@ pub enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
-    /// Import an XEP-0227 document (`rhein export`'s, or another server's), or Prosody's data
-    /// directory (--from-prosody). The whole input is checked first;
+    /// Import an XEP-0227 document (`rhein export`'s, another server's, or ejabberd's with
+    /// --from-ejabberd), or Prosody's data directory (--from-prosody). The whole input is
+    /// checked first;
     /// each account, room and channel then replaces what was stored under its address. The
     /// server must be stopped.
     Import {
@@ -67,8 +68,11 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
         /// The path is Prosody's data directory (file storage, as /var/lib/prosody).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "from_ejabberd")]
         from_prosody: bool,
+        /// The file is ejabberd's `ejabberdctl export_piefxis` output (its main file).
+        #[arg(long)]
+        from_ejabberd: bool,
         /// Configuration file whose storage and hosts to import into (default: the embedded default).
         #[arg(long)]
         config: Option<PathBuf>,

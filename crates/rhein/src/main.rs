@@ -40,8 +40,13 @@ fn main() -> std::process::ExitCode {
             cli::Command::Ctl(args) => ctl::run(args),
             cli::Command::Cert { command } => cert::run(command),
             cli::Command::Export { user, config } => pie::export(user.as_deref(), config.as_deref()).await,
-            cli::Command::Import { path, dry_run, from_prosody, config } => {
-                pie::import(&path, dry_run, from_prosody, config.as_deref()).await
+            cli::Command::Import { path, dry_run, from_prosody, from_ejabberd, config } => {
+                let source = match (from_prosody, from_ejabberd) {
+                    (true, _) => pie::From::Prosody,
+                    (_, true) => pie::From::Ejabberd,
+                    _ => pie::From::Xep0227,
+                };
+                pie::import(&path, dry_run, source, config.as_deref()).await
             }
             cli::Command::Backup { file, config } => backup::backup(&file, config.as_deref()).await,
             cli::Command::Restore { file, config } => backup::restore(&file, config.as_deref()).await,

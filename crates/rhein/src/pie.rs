@@ -20,6 +20,13 @@ async fn open(config_path: Option<&Path>) -> anyhow::Result<(Config, Db, Vec<Str
     Ok((config, db, hosts))
 }
 
+/// What `rhein import` reads.
+pub enum From {
+    Xep0227,
+    Ejabberd,
+    Prosody,
+}
+
 /// Writes the XEP-0227 document to standard output; a summary to standard error.
 pub async fn export(user: Option<&str>, config_path: Option<&Path>) -> anyhow::Result<()> {
     let (_, db, hosts) = open(config_path).await?;
@@ -44,7 +51,7 @@ pub async fn export(user: Option<&str>, config_path: Option<&Path>) -> anyhow::R
 }
 
 /// Checks, then imports; refused while a server runs on the same data directory.
-pub async fn import(path: &Path, dry_run: bool, from_prosody: bool, config_path: Option<&Path>) -> anyhow::Result<()> {
+pub async fn import(path: &Path, dry_run: bool, from: From, config_path: Option<&Path>) -> anyhow::Result<()> {
     let (config, db, hosts) = open(config_path).await?;
     if !dry_run {
         // A running server keeps rooms, rosters and credentials in memory: what is
@@ -59,10 +66,13 @@ pub async fn import(path: &Path, dry_run: bool, from_prosody: bool, config_path:
         }
     }
     let started = Instant::now();
-    let result = if from_prosody {
-        rhein_server::prosody::import(&db, path, &hosts, dry_run).await
-    } else {
-        pie::import(&db, path, Source::Xep0227, &hosts, dry_run).await
+    let result = match from {
+        From::Prosody => {
+            let muc = config.muc_subdomain();
+            rhein_server::prosody::import(&db, path, &hosts, muc.as_deref(), dry_run).await
+        }
+        From::Ejabberd => pie::import(&db, path, Source::Ejabberd, &hosts, dry_run).await,
+        From::Xep0227 => pie::import(&db, path, Source::Xep0227, &hosts, dry_run).await,
     };
     db.close().await;
     let done = result?;

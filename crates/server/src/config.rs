@@ -494,6 +494,19 @@ impl Config {
         Ok(())
     }
 
+    /// The subdomain rooms are served at (`conference` unless `[modules.muc]` says
+    /// otherwise), or `None` without the MUC module.
+    pub fn muc_subdomain(&self) -> Option<String> {
+        if !self.modules.running().contains(&"muc") {
+            return None;
+        }
+        let muc: rhein_mod_muc::MucConfig = match self.modules.settings.get("muc") {
+            Some(settings) => settings.clone().try_into().ok()?,
+            None => Default::default(),
+        };
+        Some(muc.subdomain)
+    }
+
     /// A client joining a room gets every occupant's presence, the history and the subject at
     /// once, and a session whose queue overflows is closed as a slow consumer: a room cap
     /// raised without the queue would cut off whoever joins a full room.

@@ -165,7 +165,7 @@ pub const SUPPORTED: &[Supported] = &[
         "Portable Import/Export Format for XMPP-IM Servers",
         "1.1",
         "partial",
-        "rhein export and rhein import, with Rhein's additions (rooms, channels, argon2); no XInclude, no privacy lists",
+        "rhein export and rhein import (XInclude of hosts and users read), with Rhein's additions (rooms, channels, argon2); privacy lists read as blocks only",
         "crates/server/src/pie",
     ),
     x(237, "Roster Versioning", "1.3", "complete", "", "crates/mod-im/src/roster.rs"),

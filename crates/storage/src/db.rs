@@ -99,6 +99,32 @@ impl BeginWrite for PgPool {
     }
 }
 
+/// Starts a transaction that reads one snapshot of the database throughout: SQLite's
+/// deferred transaction (in WAL mode its snapshot is taken at the first read), PostgreSQL's
+/// repeatable read (read committed, its default, takes one per statement).
+pub(crate) trait BeginRead {
+    type Database: sqlx::Database;
+    fn begin_read(
+        &self,
+    ) -> impl Future<Output = Result<sqlx::Transaction<'static, Self::Database>, sqlx::Error>> + Send;
+}
+
+impl BeginRead for SqlitePool {
+    type Database = sqlx::Sqlite;
+    fn begin_read(&self) -> impl Future<Output = Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error>> + Send {
+        self.begin()
+    }
+}
+
+impl BeginRead for PgPool {
+    type Database = sqlx::Postgres;
+    fn begin_read(
+        &self,
+    ) -> impl Future<Output = Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error>> + Send {
+        self.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    }
+}
+
 impl Db {
     /// Connects and runs pending migrations. URLs: `sqlite://path/to/file.db`, `sqlite::memory:`,
     /// `postgres://user@host/db`.

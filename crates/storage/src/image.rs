@@ -7,7 +7,7 @@
 //! FAST tokens) goes with the rows replaced.
 
 use crate::cache::Written;
-use crate::db::{BeginWrite, on_pool};
+use crate::db::{BeginRead, BeginWrite, on_pool};
 use crate::roster::{Row as RosterCols, from_row};
 use crate::{
     AffiliationRow, ArchiveDefault, ArchivePrefs, ArchiveRow, Db, ItemRow, OfflineMessage, RoomRow, RosterRow,
@@ -194,28 +194,33 @@ impl Images<'_> {
             Option<(i64, String)>,
             NodeRows,
         ) = on_pool!(self.db, |p| {
+            // One snapshot: an export of a running server's account is consistent.
+            let mut tx = p.begin_read().await?;
             let account_row = match account {
-                Some((host, username)) => sqlx::query_as(ACCOUNT).bind(host).bind(username).fetch_optional(p).await?,
+                Some((host, username)) => {
+                    sqlx::query_as(ACCOUNT).bind(host).bind(username).fetch_optional(&mut *tx).await?
+                }
                 None => None,
             };
-            let room_row = sqlx::query_as(ROOM).bind(owner).fetch_optional(p).await?;
-            let room_affiliations = sqlx::query_as(ROOM_AFFILIATIONS).bind(owner).fetch_all(p).await?;
-            let roster = sqlx::query_as(ROSTER).bind(owner).fetch_all(p).await?;
-            let requests = sqlx::query_as(REQUESTS).bind(owner).fetch_all(p).await?;
-            let offline = sqlx::query_as(OFFLINE).bind(owner).fetch_all(p).await?;
-            let documents = sqlx::query_as(DOCUMENTS).bind(owner).fetch_all(p).await?;
-            let blocklist = sqlx::query_as(BLOCKLIST).bind(owner).fetch_all(p).await?;
-            let archive = sqlx::query_as(ARCHIVE).bind(owner).fetch_all(p).await?;
-            let prefs = sqlx::query_as(PREFS).bind(owner).fetch_optional(p).await?;
-            let last = sqlx::query_as(LAST).bind(owner).fetch_optional(p).await?;
-            let node_rows: Vec<(String, String)> = sqlx::query_as(NODES).bind(owner).fetch_all(p).await?;
+            let room_row = sqlx::query_as(ROOM).bind(owner).fetch_optional(&mut *tx).await?;
+            let room_affiliations = sqlx::query_as(ROOM_AFFILIATIONS).bind(owner).fetch_all(&mut *tx).await?;
+            let roster = sqlx::query_as(ROSTER).bind(owner).fetch_all(&mut *tx).await?;
+            let requests = sqlx::query_as(REQUESTS).bind(owner).fetch_all(&mut *tx).await?;
+            let offline = sqlx::query_as(OFFLINE).bind(owner).fetch_all(&mut *tx).await?;
+            let documents = sqlx::query_as(DOCUMENTS).bind(owner).fetch_all(&mut *tx).await?;
+            let blocklist = sqlx::query_as(BLOCKLIST).bind(owner).fetch_all(&mut *tx).await?;
+            let archive = sqlx::query_as(ARCHIVE).bind(owner).fetch_all(&mut *tx).await?;
+            let prefs = sqlx::query_as(PREFS).bind(owner).fetch_optional(&mut *tx).await?;
+            let last = sqlx::query_as(LAST).bind(owner).fetch_optional(&mut *tx).await?;
+            let node_rows: Vec<(String, String)> = sqlx::query_as(NODES).bind(owner).fetch_all(&mut *tx).await?;
             let mut nodes = Vec::with_capacity(node_rows.len());
             for (node, config) in node_rows {
-                let items = sqlx::query_as(ITEMS).bind(owner).bind(&node).fetch_all(p).await?;
-                let affiliations = sqlx::query_as(AFFILIATIONS).bind(owner).bind(&node).fetch_all(p).await?;
-                let subscriptions = sqlx::query_as(SUBSCRIPTIONS).bind(owner).bind(&node).fetch_all(p).await?;
+                let items = sqlx::query_as(ITEMS).bind(owner).bind(&node).fetch_all(&mut *tx).await?;
+                let affiliations = sqlx::query_as(AFFILIATIONS).bind(owner).bind(&node).fetch_all(&mut *tx).await?;
+                let subscriptions = sqlx::query_as(SUBSCRIPTIONS).bind(owner).bind(&node).fetch_all(&mut *tx).await?;
                 nodes.push((node, config, items, affiliations, subscriptions));
             }
+            tx.commit().await?;
             (
                 account_row,
                 room_row,
@@ -674,5 +679,19 @@ mod tests {
         assert_eq!(db.images().read("r@conference.x", None).await.unwrap(), room);
         db.images().replace(&OwnerImage::new("r@conference.x")).await.unwrap();
         assert!(db.muc().room("r@conference.x").await.unwrap().is_none());
+    }
+
+    /// A write that fails part way (here on a duplicate roster row) leaves the owner as it
+    /// was: nothing of the new image, nothing of the old one deleted.
+    #[tokio::test]
+    async fn a_failed_replace_changes_nothing() {
+        let db = Db::connect("sqlite::memory:").await.unwrap();
+        let before = sample("a@x");
+        db.images().replace(&before).await.unwrap();
+        let mut broken = sample("a@x");
+        broken.documents.clear();
+        broken.roster.push(broken.roster[0].clone());
+        assert!(db.images().replace(&broken).await.is_err());
+        assert_eq!(db.images().read("a@x", Some(("x", "a"))).await.unwrap(), before);
     }
 }

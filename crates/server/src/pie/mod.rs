@@ -9,6 +9,7 @@
 pub mod document;
 pub mod export;
 pub mod import;
+pub(crate) mod to_image;
 
 pub use document::{Entry, ReadError, Reader};
 pub use export::{ExportError, Exported, export};

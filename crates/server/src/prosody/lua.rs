@@ -472,6 +472,25 @@ line";
         assert_eq!(t.get("none"), Some(&Value::Nil));
     }
 
+    /// Damaged files are refused, never a panic: every prefix of a real file, and every
+    /// single byte of it replaced by each of a few troublesome ones.
+    #[test]
+    fn damage_is_an_error_not_a_panic() {
+        let src: &[u8] = b"return {\n\t[\"a\"] = { \"x\\195\\169\\n\"; [\"attr\"] = { [\"xmlns\"] = 'u'; }; };\n\t[false] = { 1.5e+3, -2, 0x1F, (1/0), true, nil };\n};\n";
+        assert!(parse_return(src).is_ok());
+        for end in 0..src.len() {
+            let _ = parse_return(&src[..end]);
+            let _ = parse_items(&src[..end]);
+        }
+        for at in 0..src.len() {
+            for b in [b'"', b'\\', b'{', b'}', b'[', b']', b'(', b'-', b'0', b'x', b'\n', 0, 0xff] {
+                let mut damaged = src.to_vec();
+                damaged[at] = b;
+                let _ = parse_return(&damaged);
+            }
+        }
+    }
+
     #[test]
     fn lists_are_items_in_order() {
         let src = b"item({ [\"key\"] = \"a\"; });\nitem({ [\"key\"] = \"b\"; });\n      \n";

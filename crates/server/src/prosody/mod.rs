@@ -5,11 +5,13 @@
 //!
 //! Stores read: `accounts` (SCRAM-SHA-1 keys, or a plain password), `roster` (with pending
 //! subscription requests), `vcard`, `private`, `offline`, `pep` and `pep_*` (every PEP node
-//! with its items: bookmarks, avatars, OMEMO), `blocklist`, `archive` (MAM). Like an
-//! XEP-0227 import, everything is checked first, then each account is written in one
-//! transaction that replaces what was stored for it.
+//! with its items: bookmarks, avatars, OMEMO), `blocklist`, `archive` (MAM); and from a MUC
+//! component's directory (a subdomain of a configured host), its persistent rooms
+//! ([`rooms`]). Like an XEP-0227 import, everything is checked first, then each account and
+//! room is written in one transaction that replaces what was stored for it.
 
 pub mod lua;
+mod rooms;
 pub mod stanza;
 mod user;
 
@@ -74,9 +76,27 @@ struct HostDir {
     users: Vec<String>,
 }
 
+/// A MUC component's directory: its rooms, and the domain they move to.
+struct RoomsDir {
+    path: PathBuf,
+    rooms: Vec<String>,
+    domain: String,
+}
+
+/// What of a data directory is imported.
+struct Survey {
+    hosts: Vec<HostDir>,
+    rooms: Vec<RoomsDir>,
+}
+
 /// The configured hosts found in `dir`, with their users (those with an account); what is
 /// not imported goes to `warnings`.
-fn survey(dir: &Path, hosts: &[String], warnings: &mut Vec<String>) -> Result<Vec<HostDir>, ImportError> {
+fn survey(
+    dir: &Path,
+    hosts: &[String],
+    muc_subdomain: Option<&str>,
+    warnings: &mut Vec<String>,
+) -> Result<Survey, ImportError> {
     if !dir.is_dir() {
         return Err(ImportError::Open {
             path: dir.to_owned(),
@@ -84,11 +104,23 @@ fn survey(dir: &Path, hosts: &[String], warnings: &mut Vec<String>) -> Result<Ve
         });
     }
     let mut found = Vec::new();
+    let mut rooms = Vec::new();
     let mut others = Vec::new();
     for (name, path) in entries(dir, None) {
         let host = name.to_ascii_lowercase();
         if !hosts.contains(&host) {
-            others.push(host);
+            let names: Vec<String> = entries(&path.join("config"), Some(".dat")).into_iter().map(|(r, _)| r).collect();
+            let home = hosts.iter().filter(|h| host.ends_with(&format!(".{h}"))).max_by_key(|h| h.len());
+            match (home, muc_subdomain) {
+                (Some(home), Some(sub)) if !names.is_empty() => {
+                    let domain = format!("{sub}.{home}");
+                    if domain != host {
+                        warnings.push(format!("{host}: its rooms move to {domain}, where Rhein serves rooms"));
+                    }
+                    rooms.push(RoomsDir { path, rooms: names, domain });
+                }
+                _ => others.push(host),
+            }
             continue;
         }
         let users: Vec<String> = entries(&path.join("accounts"), Some(".dat")).into_iter().map(|(u, _)| u).collect();
@@ -121,23 +153,38 @@ fn survey(dir: &Path, hosts: &[String], warnings: &mut Vec<String>) -> Result<Ve
         });
     }
     for other in others {
-        warnings.push(format!("{other}: not a configured host (a component's data, such as MUC rooms?): not imported"));
+        warnings.push(format!("{other}: neither a configured host nor MUC rooms of one: not imported"));
     }
-    Ok(found)
+    Ok(Survey { hosts: found, rooms })
 }
 
 /// Checks Prosody's data directory `dir`, then (unless `dry_run`) writes every account of
-/// the configured hosts it holds.
-pub async fn import(db: &Db, dir: &Path, hosts: &[String], dry_run: bool) -> Result<Imported, ImportError> {
+/// the configured hosts it holds, and the rooms of their MUC components (at
+/// `muc_subdomain` of their host: where Rhein serves rooms; without it, rooms are left out).
+pub async fn import(
+    db: &Db,
+    dir: &Path,
+    hosts: &[String],
+    muc_subdomain: Option<&str>,
+    dry_run: bool,
+) -> Result<Imported, ImportError> {
     let mut result = Imported::default();
-    let found = survey(dir, hosts, &mut result.warnings)?;
+    let found = survey(dir, hosts, muc_subdomain, &mut result.warnings)?;
     let mut errors = Vec::new();
-    for h in &found {
+    for h in &found.hosts {
         for username in &h.users {
             let mut warn = |w: String| result.warnings.push(format!("{}@{}: {w}", username, h.host));
             match user::read(&h.path, &h.host, username, &mut warn) {
                 Ok(_) => result.users += 1,
                 Err(e) => errors.push(format!("{username}@{}: {e}", h.host)),
+            }
+        }
+    }
+    for r in &found.rooms {
+        for room in &r.rooms {
+            match rooms::read(&r.path, room, &r.domain, &mut |w| result.warnings.push(w)) {
+                Ok(_) => result.rooms += 1,
+                Err(e) => errors.push(format!("room {room}@{}: {e}", r.domain)),
             }
         }
     }
@@ -148,9 +195,17 @@ pub async fn import(db: &Db, dir: &Path, hosts: &[String], dry_run: bool) -> Res
         return Ok(result);
     }
     let mut done = 0;
-    for h in &found {
+    for h in &found.hosts {
         for username in &h.users {
             let Ok(c) = user::read(&h.path, &h.host, username, &mut |_| {}) else { continue };
+            let owner = c.image.owner.clone();
+            write(db, c).await.map_err(|error| ImportError::Storage { owner, done, error })?;
+            done += 1;
+        }
+    }
+    for r in &found.rooms {
+        for room in &r.rooms {
+            let Ok(c) = rooms::read(&r.path, room, &r.domain, &mut |_| {}) else { continue };
             let owner = c.image.owner.clone();
             write(db, c).await.map_err(|error| ImportError::Storage { owner, done, error })?;
             done += 1;
@@ -199,13 +254,23 @@ mod tests {
         );
         write(&host, "lastlog2/alice.dat", "return {};");
         write(&host, "mystery/alice.dat", "return {};");
-        write(&dir, "conference%2eexample%2eorg/config/room.dat", "return {};");
+        write(
+            &dir,
+            "conference%2eexample%2eorg/config/room.dat",
+            "return {\n\t[\"_data\"] = { [\"subject\"] = \"Tea time\"; [\"persistent\"] = true; [\"members_only\"] = true; [\"hidden\"] = true; [\"subject_from\"] = \"room@conference.example.org/alice\"; [\"name\"] = \"The Lounge\"; };\n\
+            \t[\"alice@example.org\"] = \"owner\"; [\"bob@example.org\"] = \"member\"; [\"_jid\"] = \"room@conference.example.org\";\n\
+            \t[\"_affiliation_data\"] = { [\"bob@example.org\"] = { [\"reserved_nickname\"] = \"bobby\"; }; };\n};",
+        );
 
         let mut warnings = Vec::new();
-        let found = survey(&dir, &["example.org".to_owned()], &mut warnings).unwrap();
+        let survey = survey(&dir, &["example.org".to_owned()], Some("conference"), &mut warnings).unwrap();
+        let found = survey.hosts;
         assert_eq!(found[0].users, ["alice", "bob"]);
         assert!(warnings.iter().any(|w| w.contains("store mystery")), "{warnings:?}");
-        assert!(warnings.iter().any(|w| w.contains("conference.example.org")), "{warnings:?}");
+        assert_eq!(
+            (survey.rooms[0].rooms.as_slice(), survey.rooms[0].domain.as_str()),
+            (&["room".to_owned()][..], "conference.example.org")
+        );
 
         let alice = user::read(&found[0].path, "example.org", "alice", &mut |w| panic!("{w}")).unwrap();
         let account = alice.image.account.as_ref().unwrap();
@@ -220,6 +285,17 @@ mod tests {
         assert!(!node.items[0].payload.contains("stamp"), "{}", node.items[0].payload);
         let bob = user::read(&found[0].path, "example.org", "bob", &mut |_| {}).unwrap();
         assert_eq!(bob.password.as_deref(), Some("plain"));
+
+        let r = &survey.rooms[0];
+        let room = rooms::read(&r.path, "room", &r.domain, &mut |w| panic!("{w}")).unwrap().image.room.unwrap();
+        let config: serde_json::Value = serde_json::from_str(&room.row.config).unwrap();
+        assert_eq!(
+            (config["name"].as_str(), config["members_only"].as_bool(), config["public"].as_bool()),
+            (Some("The Lounge"), Some(true), Some(false))
+        );
+        assert_eq!((room.row.subject.as_str(), room.row.subject_by.as_str()), ("Tea time", "alice"));
+        let bob = room.affiliations.iter().find(|a| a.jid == "bob@example.org").unwrap();
+        assert_eq!((bob.affiliation, bob.nick.as_str()), (rhein_storage::RoomAffiliation::Member, "bobby"));
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -3,7 +3,8 @@
 
 use super::lua::{self, Table, Value};
 use super::stanza::element;
-use crate::pie::import::{Converted, Entity, placeholder_credentials};
+use crate::pie::import::{Converted, Entity};
+use crate::pie::to_image::placeholder_credentials;
 use rhein_module::pubsub::NodeForm;
 use rhein_proto::{BareJid, Element, Jid, ns, xml};
 use rhein_pubsub::{Affiliation, NodeConfig, SubOptions, SubState, Subscription};
@@ -13,25 +14,37 @@ use std::path::Path;
 
 /// A `.dat` file of `store`, if the user has one.
 fn dat(host_dir: &Path, store: &str, user: &str) -> Result<Option<Table>, String> {
-    let path = host_dir.join(encode_store(store)).join(format!("{}.dat", encode(user)));
-    let Ok(src) = std::fs::read(&path) else { return Ok(None) };
-    match lua::parse_return(&src).map_err(|e| format!("{store}/{}.dat: {e}", encode(user)))? {
+    dat_file(&host_dir.join(encode_store(store)), user)
+}
+
+/// `NAME.dat` in a store's directory, if there is one.
+pub(super) fn dat_file(store_dir: &Path, name: &str) -> Result<Option<Table>, String> {
+    let file = format!("{}.dat", encode(name));
+    let Ok(src) = std::fs::read(store_dir.join(&file)) else { return Ok(None) };
+    let shown = |e: &dyn std::fmt::Display| format!("{}: {e}", store_dir.join(&file).display());
+    match lua::parse_return(&src).map_err(|e| shown(&e))? {
         Value::Table(t) => Ok(Some(t)),
         Value::Nil => Ok(None),
-        _ => Err(format!("{store}/{}.dat: not a table", encode(user))),
+        _ => Err(shown(&"not a table")),
     }
 }
 
 /// The entries of a `.list` file of `store`, oldest first.
 fn list(host_dir: &Path, store: &str, user: &str) -> Result<Vec<Table>, String> {
-    let path = host_dir.join(encode_store(store)).join(format!("{}.list", encode(user)));
-    let Ok(src) = std::fs::read(&path) else { return Ok(Vec::new()) };
-    let items = lua::parse_items(&src).map_err(|e| format!("{store}/{}.list: {e}", encode(user)))?;
+    list_file(&host_dir.join(encode_store(store)), user)
+}
+
+/// The entries of `NAME.list` in a store's directory, oldest first.
+pub(super) fn list_file(store_dir: &Path, name: &str) -> Result<Vec<Table>, String> {
+    let file = format!("{}.list", encode(name));
+    let Ok(src) = std::fs::read(store_dir.join(&file)) else { return Ok(Vec::new()) };
+    let shown = |e: &dyn std::fmt::Display| format!("{}: {e}", store_dir.join(&file).display());
+    let items = lua::parse_items(&src).map_err(|e| shown(&e))?;
     items
         .into_iter()
         .map(|v| match v {
             Value::Table(t) => Ok(t),
-            _ => Err(format!("{store}/{}.list: an entry that is not a table", encode(user))),
+            _ => Err(shown(&"an entry that is not a table")),
         })
         .collect()
 }
@@ -236,16 +249,16 @@ fn read_roster(image: &mut OwnerImage, roster: &Table, warn: &mut dyn FnMut(Stri
 
 /// An entry of one of Prosody's archives: the stanza (or item payload), its key, when it
 /// was stored (milliseconds) and with whom.
-struct Entry {
-    stanza: Element,
-    key: Option<String>,
-    when: Option<i64>,
-    with: Option<String>,
+pub(super) struct Entry {
+    pub stanza: Element,
+    pub key: Option<String>,
+    pub when: Option<i64>,
+    pub with: Option<String>,
 }
 
 /// Prosody's archive entries are the stanza with `key`, `when` and `with` beside it and
 /// its time also in a `stamp` attribute: the stanza alone, and those.
-fn unwrap_entry(entry: &Table) -> Result<Entry, String> {
+pub(super) fn unwrap_entry(entry: &Table) -> Result<Entry, String> {
     let mut stanza = entry.clone();
     stanza.fields.retain(|(k, _)| !matches!(k.as_str(), Some("key" | "when" | "with")));
     let mut stamp = None;
