@@ -1,7 +1,8 @@
 //! Reloading the configuration of the real binary (`rhein ctl reload`, SIGHUP): limits,
-//! administrators and the log level change under a running session; a listener change is
-//! reported as needing a restart; a file that does not parse is refused whole with its line
-//! and column, and the running configuration stays.
+//! administrators, the log level and module settings change under a running session; a
+//! listener change, or a module setting only a restart changes, is reported as needing one;
+//! a file that does not parse is refused whole with its line and column, and the running
+//! configuration stays.
 
 use crate::cli::{Server, free_port, rhein, run, temp_dir};
 use crate::ctl::ctl;
@@ -56,6 +57,84 @@ async fn admitted(addr: SocketAddr) -> (bool, tokio::net::TcpStream) {
     }
     assert!(seen.contains("</features>") || seen.contains("policy-violation"), "no answer: {seen}");
     (!seen.contains("policy-violation"), tcp)
+}
+
+/// Starts the binary on `config` (written first) with `users` (password "pw"); the server,
+/// its c2s address and its admin socket.
+async fn serve(dir: &Path, config: &str, users: &[&str]) -> (Server, SocketAddr, std::path::PathBuf) {
+    let path = dir.join("rhein.toml");
+    std::fs::write(&path, config).unwrap();
+    let cfg = path.to_str().unwrap();
+    for user in users {
+        assert!(run(&["user", "add", user, "--password-stdin", "--config", cfg], dir, "pw\n").0);
+    }
+    let server = Server(rhein(&["serve", "--config", cfg], dir).stderr(Stdio::null()).spawn().unwrap());
+    let port = config.split("address = \"127.0.0.1:").nth(1).and_then(|r| r.split('"').next()).unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (server, addr, dir.join("rhein.sock"))
+}
+
+/// Sends bob (offline) a message; the error condition it got back, if any. A ping after it
+/// brings any error along.
+async fn message_bob(alice: &mut TestClient, id: &str) -> Option<String> {
+    alice.send(&format!("<message to='bob@cli.example' type='chat' id='{id}'><body>{id}</body></message>")).await;
+    alice.iq(&format!("<iq type='get' id='after-{id}' to='cli.example'><ping xmlns='urn:xmpp:ping'/></iq>")).await;
+    let error = alice.drain_backlog().into_iter().find(|e| e.name() == "message" && e.attr("id") == Some(id));
+    error.and_then(|e| error_condition(&e))
+}
+
+/// The name the MUC service gives itself in disco.
+async fn rooms_name(alice: &mut TestClient) -> String {
+    let info = alice
+        .iq("<iq type='get' id='d' to='conference.cli.example'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
+        .await;
+    let query = info.get_child("query", "http://jabber.org/protocol/disco#info").expect("disco#info");
+    let identity = query.get_child("identity", "http://jabber.org/protocol/disco#info").expect("an identity");
+    identity.attr("name").unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn a_reload_hands_modules_their_new_settings_and_names_what_needs_a_restart() {
+    let dir = temp_dir("reload-modules");
+    let port = free_port();
+    let base = config_text(&dir, port, None, "", 10, "info");
+    let with = |modules: &str| format!("{base}\n{modules}");
+    let first = with("[modules.im]\noffline_limit = 1\n\n[modules.muc]\nname = \"Rooms\"\n");
+    let (server, addr, socket) = serve(&dir, &first, &["alice", "bob"]).await;
+    let mut alice = ClientBuilder::new(addr, "cli.example").login("alice", "pw").await;
+    alice.send("<presence/>").await;
+    assert_eq!(message_bob(&mut alice, "m1").await, None, "stored");
+    assert_eq!(message_bob(&mut alice, "m2").await.as_deref(), Some("service-unavailable"), "one is the limit");
+    assert_eq!(rooms_name(&mut alice).await, "Rooms");
+
+    // New limits for IM, a new name for MUC, and MAM settings that do not read.
+    let second = with(
+        "[modules.im]\noffline_limit = 3\n\n[modules.muc]\nname = \"Talk\"\n\n[modules.mam]\nmax_page = \"many\"\n",
+    );
+    std::fs::write(dir.join("rhein.toml"), &second).unwrap();
+    let reload = ctl(&socket, &["reload"]).await;
+    assert_eq!(reload.code, 0, "{}", reload.stderr);
+    assert!(reload.stdout.contains("kept what was running for: module mam"), "{}", reload.stdout);
+    assert!(!reload.stdout.contains("needs a restart"), "{}", reload.stdout);
+    assert_eq!(message_bob(&mut alice, "m3").await, None, "three fit now");
+    assert_eq!(rooms_name(&mut alice).await, "Talk");
+
+    // The service's address changes only with a restart: MUC keeps all it runs with.
+    let third = with("[modules.im]\noffline_limit = 3\n\n[modules.muc]\nname = \"Elsewhere\"\nsubdomain = \"rooms\"\n");
+    std::fs::write(dir.join("rhein.toml"), &third).unwrap();
+    let reload = ctl(&socket, &["reload"]).await;
+    assert_eq!(reload.code, 0, "{}", reload.stderr);
+    assert!(reload.stdout.contains("needs a restart to change: modules.muc (subdomain)"), "{}", reload.stdout);
+    assert_eq!(rooms_name(&mut alice).await, "Talk");
+    assert_eq!(message_bob(&mut alice, "m4").await, None, "the third");
+    assert_eq!(message_bob(&mut alice, "m5").await.as_deref(), Some("service-unavailable"), "three is the limit");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]

@@ -20,8 +20,7 @@ pub(crate) struct Contact {
 }
 
 pub(crate) fn build(table: &toml::Table) -> Result<Arc<dyn Module>, ModuleError> {
-    let c = Contact::deserialize(toml::Value::Table(table.clone()))
-        .map_err(|e| ModuleError::Config { module: "contact", reason: e.to_string() })?;
+    let c = rhein_module::settings::parse::<Contact>("contact", table)?;
     Ok(Arc::new(c))
 }
 

@@ -44,8 +44,7 @@ fn default_ttl() -> u64 {
 }
 
 pub(crate) fn build(table: &toml::Table) -> Result<Arc<dyn Module>, ModuleError> {
-    let c = ExtDisco::deserialize(toml::Value::Table(table.clone()))
-        .map_err(|e| ModuleError::Config { module: "extdisco", reason: e.to_string() })?;
+    let c = rhein_module::settings::parse::<ExtDisco>("extdisco", table)?;
     if c.services.iter().any(|s| s.restricted) && c.secret.is_empty() {
         return Err(ModuleError::Config { module: "extdisco", reason: "restricted services need a secret".into() });
     }

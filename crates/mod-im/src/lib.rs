@@ -12,7 +12,7 @@ mod presence;
 mod roster;
 mod subscription;
 
-use rhein_module::{Module, ModuleError, ModuleSpec, Registry, Stage, Targets};
+use rhein_module::{Current, Module, ModuleError, ModuleSpec, Reconfigure, Registry, Stage, Targets, settings};
 use rhein_proto::{Element, ns};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -39,14 +39,20 @@ impl Default for ImConfig {
 }
 
 fn build(table: &toml::Table) -> Result<Arc<dyn Module>, ModuleError> {
-    let config = ImConfig::deserialize(toml::Value::Table(table.clone()))
-        .map_err(|e| ModuleError::Config { module: "im", reason: e.to_string() })?;
-    Ok(Arc::new(Im { config }))
+    Ok(Arc::new(Im { config: Current::new(settings::parse("im", table)?) }))
 }
 
 /// The IM module.
 pub struct Im {
-    config: ImConfig,
+    config: Current<ImConfig>,
+}
+
+impl Im {
+    /// The roster limit in effect (handlers take it per request: a reload may change it).
+    fn roster_limit(&self) -> impl Fn() -> roster::RosterLimit + Clone + Send + Sync + 'static {
+        let config = self.config.clone();
+        move || roster::RosterLimit(config.get().max_roster_items)
+    }
 }
 
 impl Module for Im {
@@ -59,32 +65,34 @@ impl Module for Im {
         reg.stream_feature(Element::bare("sub", ns::PRE_APPROVAL));
         reg.feature(ns::OFFLINE);
         reg.get(Targets::Account, roster::handle_roster_get)?;
-        let limit = roster::RosterLimit(self.config.max_roster_items);
-        reg.set(Targets::Account, move |ctx, iq| roster::handle_roster_set(ctx, iq, limit))?;
+        let limit = self.roster_limit();
+        let l = limit.clone();
+        reg.set(Targets::Account, move |ctx, iq| roster::handle_roster_set(ctx, iq, l()))?;
         let directed = Arc::new(directed::Directed::default());
-        let d = directed.clone();
+        let (d, l) = (directed.clone(), limit.clone());
         reg.stage(Stage::OutboundPresence, 0, move |ctx, el| {
-            presence::handle_outbound_presence(ctx, el, d.clone(), limit)
+            presence::handle_outbound_presence(ctx, el, d.clone(), l())
         });
+        let l = limit.clone();
         reg.stage_when(
             Stage::InboundPresence,
             0,
             |_, s| presence::inbound_concerns(&s.el),
-            move |ctx, el| presence::handle_inbound_presence(ctx, el, limit),
+            move |ctx, el| presence::handle_inbound_presence(ctx, el, l()),
         );
-        if self.config.accept_moves {
-            reg.stage_when(
-                Stage::InboundPresence,
-                5,
-                |_, s| moved::announced(&s.el),
-                move |ctx, el| moved::handle_inbound(ctx, el, limit),
-            );
-        }
+        let (config, l) = (self.config.clone(), limit.clone());
+        reg.stage_when(
+            Stage::InboundPresence,
+            5,
+            move |_, s| config.get().accept_moves && moved::announced(&s.el),
+            move |ctx, el| moved::handle_inbound(ctx, el, l()),
+        );
         // MIX participant's server (XEP-0405): above moves (5) and the archive (10), below
         // blocking (100).
         reg.account_feature(ns::MIX_PAM);
         reg.account_feature(pam::NS_ARCHIVE);
-        reg.set(Targets::Account, move |ctx, iq| pam::handle_client_join(ctx, iq, limit))?;
+        let l = limit.clone();
+        reg.set(Targets::Account, move |ctx, iq| pam::handle_client_join(ctx, iq, l()))?;
         reg.set(Targets::Account, pam::handle_client_leave)?;
         reg.stage_when(
             Stage::InboundMessage,
@@ -98,11 +106,17 @@ impl Module for Im {
             |_, s| s.to.resource().is_none() && pam::may_be_from_channel(&s.from),
             pam::handle_inbound_presence,
         );
-        let offline_limit = self.config.offline_limit;
-        reg.stage(Stage::Undeliverable, 0, move |ctx, el| offline::handle_store_offline(ctx, el, offline_limit));
+        let config = self.config.clone();
+        reg.stage(Stage::Undeliverable, 0, move |ctx, el| {
+            offline::handle_store_offline(ctx, el, config.get().offline_limit)
+        });
         reg.on_event(move |ctx, ev| presence::handle_session_event(ctx, ev, directed.clone()));
-        reg.on_event(move |ctx, ev| invited::handle_event(ctx, ev, limit));
+        reg.on_event(move |ctx, ev| invited::handle_event(ctx, ev, limit()));
         Ok(())
+    }
+
+    fn reconfigure(&self, table: &toml::Table) -> Result<(), Reconfigure> {
+        settings::reconfigure("im", &self.config, table, &[])
     }
 }
 

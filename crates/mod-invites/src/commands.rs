@@ -14,8 +14,8 @@ use std::sync::Arc;
 /// `urn:xmpp:invite#invite`: completes at once with the invitation (§3.1).
 pub(crate) async fn invite(m: Arc<Invites>, ctx: Ctx, iq: Iq<Command>) -> Result<Command, StanzaError> {
     let requester = iq.from.to_bare();
-    let may_bring_accounts =
-        m.config.registration != Registration::Closed && (m.config.users_may_invite || ctx.is_admin(&requester).await);
+    let may_bring_accounts = m.config.get().registration != Registration::Closed
+        && (m.config.get().users_may_invite || ctx.is_admin(&requester).await);
     let kind = if may_bring_accounts { InviteKind::User } else { InviteKind::Contact };
     let new = NewInvite {
         creator: Some(requester.to_string()),
@@ -92,7 +92,7 @@ impl Invites {
 
     /// Where landing pages are: configured, or the server's https listener.
     pub(crate) fn landing_origin(&self, ctx: &Ctx) -> Option<String> {
-        self.config.landing_origin.clone().or_else(|| ctx.server.web_origin.get().cloned())
+        self.config.get().landing_origin.clone().or_else(|| ctx.server.web_origin.get().cloned())
     }
 
     /// A username an account invite may reserve: valid, and neither taken nor reserved.

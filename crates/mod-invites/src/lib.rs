@@ -15,7 +15,7 @@ mod strings;
 
 use recent::Recent;
 use rhein_module::commands::Allowed;
-use rhein_module::{IqKind, Module, ModuleError, ModuleSpec, Registry, Targets};
+use rhein_module::{Current, IqKind, Module, ModuleError, ModuleSpec, Reconfigure, Registry, Targets, settings};
 use rhein_proto::{Element, ns};
 use serde::Deserialize;
 use std::net::IpAddr;
@@ -96,9 +96,7 @@ impl Default for InvitesConfig {
 }
 
 fn build(table: &toml::Table) -> Result<Arc<dyn Module>, ModuleError> {
-    let config = InvitesConfig::deserialize(toml::Value::Table(table.clone()))
-        .map_err(|e| ModuleError::Config { module: "invites", reason: e.to_string() })?;
-    Ok(Arc::new(Invites::new(config)))
+    Ok(Arc::new(Invites::new(settings::parse("invites", table)?)))
 }
 
 /// Password derivations (argon2 and PBKDF2) at once: as many as the machine's two cores take.
@@ -109,7 +107,7 @@ const STREAMS: usize = 10_000;
 
 /// The invites module.
 pub struct Invites {
-    config: InvitesConfig,
+    config: Current<InvitesConfig>,
     /// The token each unauthenticated stream presented (XEP-0445), for its registration.
     tokens: Recent<u64, String>,
     /// When each address last registered without an invite (open registration).
@@ -129,13 +127,13 @@ impl Invites {
             registered_from: Recent::new(interval, STREAMS),
             page_attempts: Recent::new(Duration::from_secs(600), STREAMS),
             derivations: tokio::sync::Semaphore::new(DERIVATIONS),
-            config,
+            config: Current::new(config),
         }
     }
 
     /// How long a new invite can be used, in milliseconds.
     fn valid_for_ms(&self) -> i64 {
-        i64::from(self.config.valid_days) * 24 * 3600 * 1000
+        i64::from(self.config.get().valid_days) * 24 * 3600 * 1000
     }
 }
 
@@ -145,7 +143,7 @@ impl Module for Invites {
     }
 
     fn register(self: Arc<Self>, reg: &mut Registry) -> Result<(), ModuleError> {
-        if self.config.registration != Registration::Closed {
+        if self.config.get().registration != Registration::Closed {
             reg.pre_auth_feature(Element::bare("register", ns::REGISTER_FEATURE));
             reg.pre_auth_feature(Element::bare("register", ns::IBR_TOKEN));
             let m = self.clone();
@@ -169,10 +167,25 @@ impl Module for Invites {
         reg.command(ns::INVITE_COMMAND, "Invite someone", Allowed::Accounts, move |ctx, iq| {
             commands::invite(m.clone(), ctx, iq)
         })?;
-        let allowed = if self.config.users_may_invite { Allowed::Accounts } else { Allowed::Admins };
+        let allowed = if self.config.get().users_may_invite { Allowed::Accounts } else { Allowed::Admins };
         let m = self;
         reg.command(ns::CREATE_ACCOUNT_COMMAND, "Create an account invitation", allowed, move |ctx, iq| {
             commands::create_account(m.clone(), ctx, iq)
         })
+    }
+
+    fn reconfigure(&self, table: &toml::Table) -> Result<(), Reconfigure> {
+        // What registration and the commands offer is announced at start.
+        let closed = |a: &InvitesConfig, b: &InvitesConfig| {
+            (a.registration == Registration::Closed) != (b.registration == Registration::Closed)
+        };
+        let fixed: &[settings::Fixed<InvitesConfig>] = &[
+            ("registration (closed or not)", closed),
+            ("users_may_invite", |a, b| a.users_may_invite != b.users_may_invite),
+            ("open_registration_interval_secs", |a, b| {
+                a.open_registration_interval_secs != b.open_registration_interval_secs
+            }),
+        ];
+        settings::reconfigure("invites", &self.config, table, fixed)
     }
 }

@@ -172,10 +172,10 @@ impl Invites {
             None => strings.get("invited", &[("host", host)]),
         };
         let csrf = rhein_proto::xml::random_id();
-        let registers = invite.kind.registers() && self.config.registration != Registration::Closed;
+        let registers = invite.kind.registers() && self.config.get().registration != Registration::Closed;
         let (username, error) = error.map(|(u, e)| (u, Some(e))).unwrap_or_default();
         let form = registers.then(|| {
-            let min = self.config.min_password_length.max(1).to_string();
+            let min = self.config.get().min_password_length.max(1).to_string();
             Form {
                 heading: strings.get("register_here", &[]),
                 csrf: csrf.clone(),
@@ -186,7 +186,7 @@ impl Invites {
                 password_label: strings.get("password", &[]),
                 password_hint: strings.get("password_hint", &[("min", &min)]),
                 password_again_label: strings.get("password_again", &[]),
-                min_password: self.config.min_password_length.max(1),
+                min_password: self.config.get().min_password_length.max(1),
                 error,
                 submit: strings.get("create_account", &[]),
             }
@@ -201,7 +201,7 @@ impl Invites {
             uri,
             scan: strings.get("scan", &[]),
             get_app: strings.get("get_app", &[]),
-            clients: &self.config.clients,
+            clients: &self.config.get().clients,
             form,
             host,
             expires: strings.get("expires", &[("date", &readable_date(invite.expires_at))]),
@@ -242,9 +242,7 @@ impl Invites {
                     contact,
                     uri: format!("xmpp:{account}"),
                     open_app: strings.get("open_app", &[]),
-                    webchat: self
-                        .config
-                        .webchat_url
+                    webchat: (self.config.get().webchat_url)
                         .clone()
                         .or_else(|| ctx.server.webchat_url())
                         .map(|url| (url, strings.get("webchat", &[]))),

@@ -32,7 +32,7 @@ pub(crate) async fn preauth(m: Arc<Invites>, ctx: Ctx, request: PreAuth<Preauth>
 /// one is needed (clients ask for the fields first, whatever they do next).
 pub(crate) async fn fields(m: Arc<Invites>, _ctx: Ctx, request: PreAuth<Query>) -> IqResult {
     let invited = m.tokens.get(&request.stream.stream).is_some();
-    let instructions = match (invited, m.config.registration) {
+    let instructions = match (invited, m.config.get().registration) {
         (false, Registration::Invite) => "Registration needs an invitation: present its token (XEP-0445) first.",
         _ => "Choose a username and a password.",
     };
@@ -80,7 +80,7 @@ impl Invites {
         token: Option<&str>,
         peer: IpAddr,
     ) -> Result<(BareJid, Option<Invite>), StanzaError> {
-        match (self.config.registration, token) {
+        match (self.config.get().registration, token) {
             (Registration::Closed, _) => {
                 return Err(StanzaError::not_allowed().with_text("this server does not create accounts here"));
             }
@@ -98,7 +98,7 @@ impl Invites {
         // that streams in parallel cannot all pass the check.
         let address = crate::recent::address_key(peer);
         if token.is_none() && !self.registered_from.claim(address) {
-            let wait = self.config.open_registration_interval_secs.div_ceil(60);
+            let wait = self.config.get().open_registration_interval_secs.div_ceil(60);
             return Err(StanzaError::resource_constraint()
                 .with_text(format!("one new account per address every {wait} minutes: try again later")));
         }
@@ -119,7 +119,7 @@ impl Invites {
 
     /// Refuses a password shorter than configured.
     fn check_password(&self, password: &str) -> Result<(), StanzaError> {
-        let min = self.config.min_password_length.max(1);
+        let min = self.config.get().min_password_length.max(1);
         if password.chars().count() < min {
             return Err(
                 StanzaError::not_acceptable().with_text(format!("the password needs at least {min} characters"))

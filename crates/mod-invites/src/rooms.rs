@@ -90,7 +90,7 @@ pub(crate) async fn serve(m: Arc<Invites>, ctx: Ctx, request: WebRequest) -> Web
         scan: strings.get("scan", &[]),
         webchat: info.webchat.map(|url| (url, strings.get("room_webchat", &[]))),
         get_app: strings.get("get_app", &[]),
-        clients: &m.config.clients,
+        clients: &m.config.get().clients,
     };
     render(200, page)
 }

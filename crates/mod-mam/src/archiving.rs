@@ -69,11 +69,13 @@ pub(crate) async fn handle_outbound(ctx: Ctx, stanza: Stanza, cache: Arc<PrefsCa
     Ok(Flow::Continue(stanza))
 }
 
-/// Deletes messages older than `keep`, hourly, for as long as the server runs.
-pub(crate) async fn expire_forever(ctx: Ctx, keep: Duration) {
+/// Deletes messages older than what `keep` says (read each hour: a reload may change it;
+/// `None` keeps everything), hourly, for as long as the server runs.
+pub(crate) async fn expire_forever(ctx: Ctx, keep: impl Fn() -> Option<Duration>) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tick.tick().await;
+        let Some(keep) = keep() else { continue };
         let cutoff = now_ms() - keep.as_millis() as i64;
         match ctx.db.archive().expire(cutoff).await {
             Ok(0) => {}

@@ -14,7 +14,7 @@ mod retraction;
 mod unread;
 
 use rhein_module::archive::PageLimits;
-use rhein_module::{Module, ModuleError, ModuleSpec, Registry, Stage, Targets};
+use rhein_module::{Current, Module, ModuleError, ModuleSpec, Reconfigure, Registry, Stage, Targets, settings};
 use rhein_proto::ns;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -42,13 +42,11 @@ impl Default for MamConfig {
 }
 
 fn build(table: &toml::Table) -> Result<Arc<dyn Module>, ModuleError> {
-    let config = MamConfig::deserialize(toml::Value::Table(table.clone()))
-        .map_err(|e| ModuleError::Config { module: "mam", reason: e.to_string() })?;
-    Ok(Arc::new(Mam { config }))
+    Ok(Arc::new(Mam { config: Current::new(settings::parse("mam", table)?) }))
 }
 
 struct Mam {
-    config: MamConfig,
+    config: Current<MamConfig>,
 }
 
 impl Module for Mam {
@@ -66,8 +64,11 @@ impl Module for Mam {
         reg.account_feature(ns::MESSAGE_RETRACT);
         reg.account_feature(ns::MESSAGE_RETRACT_TOMBSTONE);
         reg.get(Targets::Account, query::handle_form)?;
-        let pages = PageLimits { max: self.config.max_page, default: self.config.default_page };
-        reg.set(Targets::Account, move |ctx, iq| query::handle_query(ctx, iq, pages))?;
+        let config = self.config.clone();
+        reg.set(Targets::Account, move |ctx, iq| {
+            let c = config.get();
+            query::handle_query(ctx, iq, PageLimits { max: c.max_page, default: c.default_page })
+        })?;
         let cache = reg.account_cache(prefs::CACHED_ACCOUNTS);
         reg.get(Targets::Account, prefs::handle_prefs_get)?;
         let c = cache.clone();
@@ -93,10 +94,18 @@ impl Module for Mam {
         reg.get(Targets::Account, unread::handle_query)?;
         reg.bind2_feature(ns::UNREAD, unread::on_bind2);
         reg.stage_when(Stage::OutboundMessage, 9, unread::carries_marker, unread::handle_marker);
-        if self.config.retention_days > 0 {
-            let keep = Duration::from_secs(self.config.retention_days * 86_400);
-            reg.worker("mam-retention", move |ctx| archiving::expire_forever(ctx, keep));
-        }
+        let config = self.config.clone();
+        reg.worker("mam-retention", move |ctx| {
+            let config = config.clone();
+            archiving::expire_forever(ctx, move || match config.get().retention_days {
+                0 => None,
+                days => Some(Duration::from_secs(days * 86_400)),
+            })
+        });
         Ok(())
+    }
+
+    fn reconfigure(&self, table: &toml::Table) -> Result<(), Reconfigure> {
+        settings::reconfigure("mam", &self.config, table, &[])
     }
 }

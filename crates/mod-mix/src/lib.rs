@@ -19,7 +19,7 @@ mod private;
 mod service;
 mod store;
 
-use rhein_module::{Module, ModuleError, ModuleSpec, Registry};
+use rhein_module::{Module, ModuleError, ModuleSpec, Reconfigure, Registry, settings};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -44,9 +44,7 @@ impl Default for MixConfig {
 }
 
 fn build(table: &toml::Table) -> Result<Arc<dyn Module>, ModuleError> {
-    let config = MixConfig::deserialize(toml::Value::Table(table.clone()))
-        .map_err(|e| ModuleError::Config { module: "mix", reason: e.to_string() })?;
-    Ok(Arc::new(service::Mix::new(config)))
+    Ok(Arc::new(service::Mix::new(settings::parse("mix", table)?)))
 }
 
 impl Module for service::Mix {
@@ -55,8 +53,12 @@ impl Module for service::Mix {
     }
 
     fn register(self: Arc<Self>, reg: &mut Registry) -> Result<(), ModuleError> {
-        let subdomain = self.config.subdomain.clone();
+        let subdomain = self.config.get().subdomain.clone();
         reg.service(&subdomain, move |ctx, el| self.clone().handle(ctx, el));
         Ok(())
+    }
+
+    fn reconfigure(&self, table: &toml::Table) -> Result<(), Reconfigure> {
+        settings::reconfigure("mix", &self.config, table, &[("subdomain", |a, b| a.subdomain != b.subdomain)])
     }
 }

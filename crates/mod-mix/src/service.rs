@@ -4,7 +4,7 @@
 use crate::MixConfig;
 use crate::channel::{Channel, ChannelConfig, Info};
 use crate::{misc, notify, store};
-use rhein_module::{Ctx, Entities, Outbox, Shared, Stanza};
+use rhein_module::{Ctx, Current, Entities, Outbox, Shared, Stanza};
 use rhein_proto::mix::{Create, Destroy, nodes};
 use rhein_proto::parsers::disco::{self, DiscoInfoResult, DiscoItemsResult, Identity};
 use rhein_proto::xml::StanzaKind;
@@ -14,7 +14,7 @@ use std::sync::Arc;
 pub(crate) type ChannelRef = Shared<Channel>;
 
 pub(crate) struct Mix {
-    pub config: MixConfig,
+    pub config: Current<MixConfig>,
     /// Channels looked at since the start; small, and every change is written through.
     channels: Entities<Channel>,
     /// IQs relayed between participants, waiting for their answers.
@@ -38,12 +38,12 @@ impl Request<'_> {
 
 impl Mix {
     pub(crate) fn new(config: MixConfig) -> Self {
-        Self { config, channels: Entities::default(), pending_iqs: Default::default() }
+        Self { config: Current::new(config), channels: Entities::default(), pending_iqs: Default::default() }
     }
 
     /// The service's domain for the host of `ctx`.
     pub(crate) fn domain(&self, ctx: &Ctx) -> String {
-        format!("{}.{}", self.config.subdomain, ctx.host)
+        format!("{}.{}", self.config.get().subdomain, ctx.host)
     }
 
     /// Everything addressed to the service, a channel, or a participant's encoded JID.
@@ -113,7 +113,7 @@ impl Mix {
                 if self.may_create(ctx, &who) {
                     features.push("urn:xmpp:mix:core:1#create-channel");
                 }
-                disco_info(None, &self.config.name, &features).into()
+                disco_info(None, &self.config.get().name, &features).into()
             }
             (Some("get"), ns::DISCO_ITEMS, "query") if payload.attr("node").is_none() => {
                 self.listed_channels(ctx, &who).await?
@@ -133,7 +133,7 @@ impl Mix {
 
     /// Local accounts may create channels; anyone if the service is configured so.
     fn may_create(&self, ctx: &Ctx, who: &BareJid) -> bool {
-        who.node().is_some() && (self.config.anyone_creates || who.domain().as_str() == &*ctx.host)
+        who.node().is_some() && (self.config.get().anyone_creates || who.domain().as_str() == &*ctx.host)
     }
 
     /// Channels that are not ad hoc and that the requester may join (XEP-0369 §6.2).

@@ -37,7 +37,7 @@ impl Muc {
         let payload = el.children().next().ok_or_else(StanzaError::bad_request)?;
         let answer = match (el.attr("type"), payload.ns().as_str(), payload.name()) {
             (Some("get"), ns::DISCO_INFO, "query") => {
-                disco_info(&self.config.name, &[ns::DISCO_INFO, ns::DISCO_ITEMS, ns::MUC], Vec::new())
+                disco_info(&self.config.get().name, &[ns::DISCO_INFO, ns::DISCO_ITEMS, ns::MUC], Vec::new())
             }
             (Some("get"), ns::DISCO_ITEMS, "query") => {
                 let hidden_too = self.server_admin(ctx, from).await;
@@ -145,7 +145,7 @@ impl Muc {
             fields.push(Field::new("muc#roominfo_avatarhash", FieldType::TextMulti).with_value(hash));
         }
         // The configured webchat, else the server's own (which joins the room of `?room=`).
-        let webchat = match &self.config.webchat_url {
+        let webchat = match &self.config.get().webchat_url {
             Some(url) => Some(url.replace("{room}", room.jid.as_str())),
             None => ctx.server.webchat_url().map(|url| format!("{url}?room={}", room.jid)),
         };

@@ -22,7 +22,7 @@ mod tokens;
 
 pub use administration::{MucAdministration, RoomSummary};
 
-use rhein_module::{Module, ModuleError, ModuleSpec, Registry};
+use rhein_module::{Module, ModuleError, ModuleSpec, Reconfigure, Registry, settings};
 use rhein_proto::ns;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -71,9 +71,7 @@ impl Default for MucConfig {
 }
 
 fn build(table: &toml::Table) -> Result<Arc<dyn Module>, ModuleError> {
-    let config = MucConfig::deserialize(toml::Value::Table(table.clone()))
-        .map_err(|e| ModuleError::Config { module: "muc", reason: e.to_string() })?;
-    Ok(Arc::new(service::Muc::new(config)))
+    Ok(Arc::new(service::Muc::new(settings::parse("muc", table)?)))
 }
 
 impl Module for service::Muc {
@@ -82,11 +80,15 @@ impl Module for service::Muc {
     }
 
     fn register(self: Arc<Self>, reg: &mut Registry) -> Result<(), ModuleError> {
-        let subdomain = self.config.subdomain.clone();
+        let subdomain = self.config.get().subdomain.clone();
         let muc = self.clone();
         reg.on_event(move |ctx, event| muc.clone().invited(ctx, event));
         reg.provide(Arc::new(MucAdministration(self.clone())));
         reg.service(&subdomain, move |ctx, el| self.clone().handle(ctx, el));
         Ok(())
+    }
+
+    fn reconfigure(&self, table: &toml::Table) -> Result<(), Reconfigure> {
+        settings::reconfigure("muc", &self.config, table, &[("subdomain", |a, b| a.subdomain != b.subdomain)])
     }
 }

@@ -155,7 +155,8 @@ impl Muc {
         to: &FullJid,
         request: &HistoryRequest,
     ) -> Result<(), StanzaError> {
-        let mut max = request.max_stanzas.unwrap_or(self.config.history).min(self.config.history);
+        let history = self.config.get().history;
+        let mut max = request.max_stanzas.unwrap_or(history).min(history);
         if room.config.max_history_fetch > 0 {
             max = max.min(room.config.max_history_fetch);
         }

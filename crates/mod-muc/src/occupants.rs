@@ -256,8 +256,8 @@ impl Muc {
             return Err(StanzaError::conflict().with_text("that nickname is taken"));
         }
         let limit = match room.config.max_users {
-            0 => self.config.max_occupants,
-            n => n.min(self.config.max_occupants),
+            0 => self.config.get().max_occupants,
+            n => n.min(self.config.get().max_occupants),
         };
         if same_user.is_none() && room.occupants.len() >= limit && affiliation < Affiliation::Admin {
             return Err(StanzaError::service_unavailable().with_text("the room is full"));

@@ -3,7 +3,7 @@
 use crate::MucConfig;
 use crate::room::{Affiliation, Room, RoomConfig};
 pub(crate) use rhein_module::Outbox;
-use rhein_module::{Ctx, Entities, Shared, Stanza, storage_failure};
+use rhein_module::{Ctx, Current, Entities, Shared, Stanza, storage_failure};
 use rhein_proto::xml::StanzaKind;
 use rhein_proto::{BareJid, Element, FullJid, StanzaError};
 use std::sync::Arc;
@@ -11,14 +11,14 @@ use std::sync::Arc;
 pub(crate) type RoomRef = Shared<Room>;
 
 pub(crate) struct Muc {
-    pub config: MucConfig,
+    pub config: Current<MucConfig>,
     /// Rooms in memory: every occupied room, and persistent ones once looked at.
     rooms: Entities<Room>,
 }
 
 impl Muc {
     pub(crate) fn new(config: MucConfig) -> Self {
-        Self { config, rooms: Entities::default() }
+        Self { config: Current::new(config), rooms: Entities::default() }
     }
 
     /// Rooms in memory (occupied, or persistent and looked at since start).
@@ -28,7 +28,7 @@ impl Muc {
 
     /// The service's domain for the host of `ctx`.
     pub(crate) fn domain(&self, ctx: &Ctx) -> String {
-        format!("{}.{}", self.config.subdomain, ctx.host)
+        format!("{}.{}", self.config.get().subdomain, ctx.host)
     }
 
     /// Everything addressed to the service, a room, or an occupant.
@@ -129,7 +129,7 @@ impl Muc {
     /// Whether `who` administers the service's host and so owns every room
     /// (`admins_own_rooms`). Asked only where owning matters, never per message.
     pub(crate) async fn server_admin(&self, ctx: &Ctx, who: &FullJid) -> bool {
-        self.config.admins_own_rooms && ctx.is_admin(&who.to_bare()).await
+        self.config.get().admins_own_rooms && ctx.is_admin(&who.to_bare()).await
     }
 
     /// Stores a persistent room's configuration, subject and affiliations in one

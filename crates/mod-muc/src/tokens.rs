@@ -33,7 +33,7 @@ impl Muc {
             return false;
         }
         if room.config.members_only {
-            let least = if self.config.members_may_invite { Affiliation::Member } else { Affiliation::Admin };
+            let least = if self.config.get().members_may_invite { Affiliation::Member } else { Affiliation::Admin };
             affiliation >= least
         } else {
             affiliation >= Affiliation::Member || room.by_session(from).is_some()

@@ -44,7 +44,7 @@ fn private_doc(storage: Storage) -> Element {
 }
 
 async fn conferences(pep: &Pep, ctx: &Ctx, owner: &BareJid) -> Result<Vec<ItemRow>, StanzaError> {
-    let page = ItemPage::First(i64::from(pep.config.max_items));
+    let page = ItemPage::First(i64::from(pep.config.get().max_items));
     let found = ctx.db.pubsub().items(owner.as_str(), ns::BOOKMARKS, &page).await.map_err(storage_failure)?;
     Ok(found.map(|(rows, _)| rows).unwrap_or_default())
 }

@@ -171,7 +171,7 @@ impl Pep {
             config: &config,
             request,
             rsm,
-            limit: self.config.max_items,
+            limit: self.config.get().max_items,
         };
         Ok(Some(shared::items(ctx, query).await?))
     }

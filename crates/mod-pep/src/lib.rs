@@ -15,7 +15,7 @@ mod handlers;
 mod remote;
 mod service;
 
-use rhein_module::{Module, ModuleError, ModuleSpec, Registry, Stage, Targets};
+use rhein_module::{Module, ModuleError, ModuleSpec, Reconfigure, Registry, Stage, Targets, settings};
 use rhein_proto::ns;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -39,9 +39,7 @@ impl Default for PepConfig {
 }
 
 fn build(table: &toml::Table) -> Result<Arc<dyn Module>, ModuleError> {
-    let config = PepConfig::deserialize(toml::Value::Table(table.clone()))
-        .map_err(|e| ModuleError::Config { module: "pep", reason: e.to_string() })?;
-    Ok(Arc::new(service::Pep::new(config)))
+    Ok(Arc::new(service::Pep::new(settings::parse("pep", table)?)))
 }
 
 /// What accounts announce (XEP-0163 §6 and the XEP-0060 features PEP clients look for).
@@ -125,5 +123,9 @@ impl Module for service::Pep {
         reg.account_nodes(Arc::new(discovery::Discovery));
         reg.on_event(move |ctx, ev| bookmarks::invited(self.clone(), ctx, ev));
         Ok(())
+    }
+
+    fn reconfigure(&self, table: &toml::Table) -> Result<(), Reconfigure> {
+        settings::reconfigure("pep", &self.config, table, &[])
     }
 }

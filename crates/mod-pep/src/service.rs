@@ -7,7 +7,7 @@ use crate::config::{self, NodeConfig, NodeForm, SendLast, default_for, personal}
 use rhein_module::pubsub::{
     Owners, StoredNodes, adapter, event_element, item_element, items_event, refusal, send_event,
 };
-use rhein_module::{Ctx, Flow, Stanza, storage_failure};
+use rhein_module::{Ctx, Current, Flow, Stanza, storage_failure};
 use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, ns};
 use rhein_pubsub::{Actor, Error, Event, Limits, Notice, Relation, Service, Store};
 use rhein_storage::{ItemPage, ItemRow};
@@ -15,7 +15,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 pub(crate) struct Pep {
-    pub(crate) config: PepConfig,
+    pub(crate) config: Current<PepConfig>,
     pub(crate) remote: crate::remote::RemoteContacts,
 }
 
@@ -26,12 +26,13 @@ fn as_owner(owner: &BareJid) -> Actor<'_> {
 
 impl Pep {
     pub(crate) fn new(config: PepConfig) -> Self {
-        Self { config, remote: Default::default() }
+        Self { config: Current::new(config), remote: Default::default() }
     }
 
     /// The engine over `owner`'s nodes.
     pub(crate) fn nodes<'a>(&self, ctx: &'a Ctx, owner: &'a BareJid) -> Service<StoredNodes<'a>> {
-        let limits = Limits { max_nodes: self.config.max_nodes, max_items: self.config.max_items };
+        let config = self.config.get();
+        let limits = Limits { max_nodes: config.max_nodes, max_items: config.max_items };
         let store = StoredNodes { db: &ctx.db, service: owner.as_str(), owners: Owners::Itself, read: config::stored };
         Service::new(store, limits)
     }

@@ -76,8 +76,7 @@ impl Default for Proxy65Config {
 }
 
 fn build(table: &toml::Table) -> Result<Arc<dyn Module>, ModuleError> {
-    let config = Proxy65Config::deserialize(toml::Value::Table(table.clone()))
-        .map_err(|e| ModuleError::Config { module: "proxy65", reason: e.to_string() })?;
+    let config = rhein_module::settings::parse::<Proxy65Config>("proxy65", table)?;
     let transfers =
         Arc::new(Transfers::new(config.max_waiting, config.max_transfers_per_account, config.max_transfers));
     Ok(Arc::new(Proxy {

@@ -58,7 +58,7 @@ pub(crate) async fn info(service: &Pubsub, ctx: &Ctx, who: &Requester, query: Di
     let Some(node) = query.node else {
         let mut features = vec![ns::DISCO_INFO.to_owned(), ns::DISCO_ITEMS.to_owned(), ns::PUBSUB.to_owned()];
         features.extend(FEATURES.iter().map(|f| format!("{}#{f}", ns::PUBSUB)));
-        let identities = vec![identity("pubsub", "service", Some(service.config.name.clone()))];
+        let identities = vec![identity("pubsub", "service", Some(service.config.get().name.clone()))];
         return Ok(Some(
             DiscoInfoResult { node: None, identities, features: features.into_iter().collect(), extensions: vec![] }
                 .into(),
@@ -117,7 +117,7 @@ pub(crate) async fn items(service: &Pubsub, ctx: &Ctx, who: &Requester, query: D
         // §5.5: a node's items, by id.
         Some(ref node) => {
             service.allowed(ctx, &address, node, who, Action::Retrieve).await.map_err(hidden)?;
-            let page = ItemPage::First(i64::from(service.config.max_items));
+            let page = ItemPage::First(i64::from(service.config.get().max_items));
             let rows = ctx.db.pubsub().items(&address, node, &page).await.map_err(storage_failure)?;
             for row in rows.map(|(rows, _)| rows).unwrap_or_default() {
                 items.push(Item { jid: jid.clone(), node: None, name: Some(row.id) });

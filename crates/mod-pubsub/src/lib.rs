@@ -11,7 +11,7 @@ mod owner;
 mod service;
 mod user;
 
-use rhein_module::{Module, ModuleError, ModuleSpec, Registry};
+use rhein_module::{Module, ModuleError, ModuleSpec, Reconfigure, Registry, settings};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -67,9 +67,7 @@ impl Default for PubsubConfig {
 }
 
 fn build(table: &toml::Table) -> Result<Arc<dyn Module>, ModuleError> {
-    let config = PubsubConfig::deserialize(toml::Value::Table(table.clone()))
-        .map_err(|e| ModuleError::Config { module: "pubsub", reason: e.to_string() })?;
-    Ok(Arc::new(service::Pubsub::new(config)))
+    Ok(Arc::new(service::Pubsub::new(settings::parse("pubsub", table)?)))
 }
 
 impl Module for service::Pubsub {
@@ -78,8 +76,12 @@ impl Module for service::Pubsub {
     }
 
     fn register(self: Arc<Self>, reg: &mut Registry) -> Result<(), ModuleError> {
-        let subdomain = self.config.subdomain.clone();
+        let subdomain = self.config.get().subdomain.clone();
         reg.service(&subdomain, move |ctx, stanza| self.clone().handle(ctx, stanza));
         Ok(())
+    }
+
+    fn reconfigure(&self, table: &toml::Table) -> Result<(), Reconfigure> {
+        settings::reconfigure("pubsub", &self.config, table, &[("subdomain", |a, b| a.subdomain != b.subdomain)])
     }
 }

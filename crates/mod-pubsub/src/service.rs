@@ -4,7 +4,7 @@
 
 use crate::{Creators, PubsubConfig};
 use rhein_module::pubsub::{Owners, StoredNodes, event_element, item_element, items_event, notification, refusal};
-use rhein_module::{Ctx, IqResult, Stanza, payload, storage_failure};
+use rhein_module::{Ctx, Current, IqResult, Stanza, payload, storage_failure};
 use rhein_proto::pubsub::{self as ps, owner};
 use rhein_proto::xml::StanzaKind;
 use rhein_proto::{BareJid, Element, Jid, StanzaError, ns, xml};
@@ -16,7 +16,7 @@ use rhein_storage::ItemPage;
 use std::sync::Arc;
 
 pub(crate) struct Pubsub {
-    pub(crate) config: PubsubConfig,
+    pub(crate) config: Current<PubsubConfig>,
 }
 
 /// A stored configuration; an unreadable one closes the node (whitelist) rather than open it.
@@ -92,17 +92,18 @@ impl Standing {
 
 impl Pubsub {
     pub(crate) fn new(config: PubsubConfig) -> Self {
-        Self { config }
+        Self { config: Current::new(config) }
     }
 
     /// The service's address under the host a request came to.
     pub(crate) fn address(&self, ctx: &Ctx) -> String {
-        format!("{}.{}", self.config.subdomain, ctx.host)
+        format!("{}.{}", self.config.get().subdomain, ctx.host)
     }
 
     /// The engine over the service's nodes, as `who` sees them.
     pub(crate) fn engine<'a>(&self, ctx: &'a Ctx, service: &'a str, who: &'a Requester) -> Service<StoredNodes<'a>> {
-        let limits = Limits { max_nodes: self.config.max_nodes, max_items: self.config.max_items };
+        let config = self.config.get();
+        let limits = Limits { max_nodes: config.max_nodes, max_items: config.max_items };
         let owners = Owners::Listed(&who.admins);
         Service::new(StoredNodes { db: &ctx.db, service, owners, read: stored }, limits)
     }
@@ -124,14 +125,14 @@ impl Pubsub {
         NodeConfig {
             access_model: AccessModel::Open,
             send_last_published_item: SendLast::Never,
-            max_items: Some(self.config.max_items.min(rhein_pubsub::DEFAULT_MAX_ITEMS)),
+            max_items: Some(self.config.get().max_items.min(rhein_pubsub::DEFAULT_MAX_ITEMS)),
             ..NodeConfig::default()
         }
     }
 
     /// Whether `who` may create nodes.
     pub(crate) fn may_create(&self, ctx: &Ctx, who: &Requester) -> bool {
-        match self.config.creators {
+        match self.config.get().creators {
             Creators::Anyone => true,
             Creators::Local => {
                 !who.admins.is_empty()

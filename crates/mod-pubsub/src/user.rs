@@ -77,12 +77,12 @@ impl Pubsub {
         let Publication { node, id, payload, options } = publication;
         let service = self.address(ctx);
         let payload = xml::to_string(&payload);
-        if payload.len() > self.config.max_payload_bytes {
+        if payload.len() > self.config.get().max_payload_bytes {
             return Err(StanzaError::not_acceptable().with_app(pubsub_error("payload-too-big")));
         }
         let row = Item { id: id.clone(), publisher: who.jid.to_string(), payload };
         // Whether publishing may create the node, or why not (checked only when it could).
-        let creation = if self.config.autocreate_on_publish && self.may_create(ctx, who) {
+        let creation = if self.config.get().autocreate_on_publish && self.may_create(ctx, who) {
             self.within_owner_quota(ctx, &service, who).await
         } else {
             Err(StanzaError::item_not_found().with_text("no such node"))
@@ -142,7 +142,7 @@ impl Pubsub {
         }
         let held = ctx.db.pubsub().affiliations_of(service, who.bare.as_str()).await.map_err(storage_failure)?;
         let owned = held.iter().filter(|(_, a)| *a == Affiliation::Owner).count();
-        if owned >= self.config.max_nodes_per_owner {
+        if owned >= self.config.get().max_nodes_per_owner {
             return Err(StanzaError::policy_violation().with_text("you own as many nodes as one account may"));
         }
         Ok(())
@@ -180,7 +180,7 @@ impl Pubsub {
                     config: &config,
                     request: items,
                     rsm,
-                    limit: self.config.max_items,
+                    limit: self.config.get().max_items,
                 };
                 Ok(Some(shared::items(ctx, query).await?))
             }

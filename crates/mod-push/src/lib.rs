@@ -6,8 +6,8 @@
 //! router like any IQ; an app server that keeps failing is disabled.
 
 use rhein_module::{
-    AccountCache, Ctx, Event, Flow, Iq, IqResult, Module, ModuleError, ModuleSpec, Registry, Stage, Stanza, Targets,
-    storage_failure,
+    AccountCache, Ctx, Current, Event, Flow, Iq, IqResult, Module, ModuleError, ModuleSpec, Reconfigure, Registry,
+    Stage, Stanza, Targets, settings, storage_failure,
 };
 use rhein_proto::parsers::data_forms::{DataForm, DataFormType, Field};
 use rhein_proto::parsers::pubsub::NodeName;
@@ -57,13 +57,12 @@ pub enum Bodies {
 }
 
 fn build(table: &toml::Table) -> Result<Arc<dyn Module>, ModuleError> {
-    let config = PushConfig::deserialize(toml::Value::Table(table.clone()))
-        .map_err(|e| ModuleError::Config { module: "push", reason: e.to_string() })?;
+    let config = Current::new(settings::parse("push", table)?);
     Ok(Arc::new(Push { config, unseen: Arc::new(AccountCache::new(100_000)) }))
 }
 
 struct Push {
-    config: PushConfig,
+    config: Current<PushConfig>,
     /// Messages each account received since it was last online (the `message-count`).
     unseen: Arc<AccountCache<u64>>,
 }
@@ -75,7 +74,7 @@ impl Module for Push {
 
     fn register(self: Arc<Self>, reg: &mut Registry) -> Result<(), ModuleError> {
         reg.account_feature(ns::PUSH);
-        if self.config.bodies == Bodies::OptIn {
+        if self.config.get().bodies == Bodies::OptIn {
             reg.account_feature(ns::PUSH_BODY);
         }
         reg.set(Targets::Account, handle_enable)?;
@@ -96,6 +95,12 @@ impl Module for Push {
             async {}
         });
         Ok(())
+    }
+
+    fn reconfigure(&self, table: &toml::Table) -> Result<(), Reconfigure> {
+        // Opting in is announced in disco, which is set at start.
+        let opt_in = |a: &PushConfig, b: &PushConfig| (a.bodies == Bodies::OptIn) != (b.bodies == Bodies::OptIn);
+        settings::reconfigure("push", &self.config, table, &[("bodies (opt-in or not)", opt_in)])
     }
 }
 
@@ -140,7 +145,7 @@ impl Push {
         });
         let sender = stanza.from.as_str().to_owned();
         for reg in registrations {
-            let with_body = match self.config.bodies {
+            let with_body = match self.config.get().bodies {
                 Bodies::Never => false,
                 Bodies::OptIn => reg.with_body,
                 Bodies::Always => true,
@@ -169,8 +174,9 @@ impl Push {
         xml::set_attr(&mut iq, "to", reg.service.as_str());
         iq.append_child(pubsub.into());
 
-        let timeout = Duration::from_secs(self.config.timeout_secs);
-        let attempts = self.config.attempts.max(1);
+        let config = self.config.get();
+        let timeout = Duration::from_secs(config.timeout_secs);
+        let attempts = config.attempts.max(1);
         for attempt in 1..=attempts {
             match ctx.router.send_iq(iq.clone(), timeout).await {
                 Some(answer) if answer.attr("type") == Some("result") => return,

@@ -2,7 +2,9 @@
 //! GET URL) for files up to a size limit and within a quota; rhein-web takes the PUT and
 //! serves the GET; slots and their files expire.
 
-use rhein_module::{Ctx, Module, ModuleError, ModuleSpec, Registry, Stanza, storage_failure};
+use rhein_module::{
+    Ctx, Current, Module, ModuleError, ModuleSpec, Reconfigure, Registry, Stanza, settings, storage_failure,
+};
 use rhein_proto::form::{field, form};
 use rhein_proto::parsers::http_upload::{Get, Put, SlotRequest, SlotResult};
 use rhein_proto::xml::StanzaKind;
@@ -45,14 +47,17 @@ impl Default for UploadConfig {
     }
 }
 
+/// How long files are kept.
+fn retention(config: &UploadConfig) -> Duration {
+    Duration::from_secs(config.expire_after_secs.unwrap_or(config.expire_days * 86_400))
+}
+
 fn build(table: &toml::Table) -> Result<Arc<dyn Module>, ModuleError> {
-    let config = UploadConfig::deserialize(toml::Value::Table(table.clone()))
-        .map_err(|e| ModuleError::Config { module: "upload", reason: e.to_string() })?;
-    Ok(Arc::new(Upload { config }))
+    Ok(Arc::new(Upload { config: Current::new(settings::parse("upload", table)?) }))
 }
 
 struct Upload {
-    config: UploadConfig,
+    config: Current<UploadConfig>,
 }
 
 impl Module for Upload {
@@ -61,11 +66,15 @@ impl Module for Upload {
     }
 
     fn register(self: Arc<Self>, reg: &mut Registry) -> Result<(), ModuleError> {
-        let subdomain = self.config.subdomain.clone();
+        let subdomain = self.config.get().subdomain.clone();
         let this = self.clone();
         reg.service(&subdomain, move |ctx, el| this.clone().handle(ctx, el));
         reg.worker("upload-expiry", move |ctx| self.clone().expire(ctx));
         Ok(())
+    }
+
+    fn reconfigure(&self, table: &toml::Table) -> Result<(), Reconfigure> {
+        settings::reconfigure("upload", &self.config, table, &[("subdomain", |a, b| a.subdomain != b.subdomain)])
     }
 }
 
@@ -103,13 +112,14 @@ impl Upload {
         q.append_child(identity);
         q.append_child(xml::with_attr(Element::bare("feature", ns::DISCO_INFO), "var", ns::HTTP_UPLOAD));
         let mut x = form("result", ns::HTTP_UPLOAD);
-        x.append_child(field("max-file-size", "text-single", &[&self.config.max_file_size.to_string()]));
+        x.append_child(field("max-file-size", "text-single", &[&self.config.get().max_file_size.to_string()]));
         q.append_child(x);
         q
     }
 
     /// A slot for a file, if the size and the account's quota allow (§4, §5).
     async fn slot(&self, ctx: &Ctx, from: &Jid, request: SlotRequest) -> Result<SlotResult, StanzaError> {
+        let config = self.config.get();
         let from = from.try_as_full().map_err(|_| StanzaError::bad_request().with_text("send from a full JID"))?;
         if !ctx.router.is_local_host(from.domain().as_str()) {
             return Err(StanzaError::not_allowed().with_text("uploads are for this server's users"));
@@ -117,24 +127,19 @@ impl Upload {
         let filename = Some(sanitize(&request.filename)).filter(|f| !f.is_empty());
         let filename = filename.ok_or_else(|| StanzaError::bad_request().with_text("a filename is needed"))?;
         let size = i64::try_from(request.size).unwrap_or(i64::MAX);
-        if size > self.config.max_file_size {
+        if size > config.max_file_size {
             let mut too_large = Element::bare("file-too-large", ns::HTTP_UPLOAD);
-            too_large.append_child(xml::text_el(
-                "max-file-size",
-                ns::HTTP_UPLOAD,
-                self.config.max_file_size.to_string(),
-            ));
-            let text = format!("files are limited to {} bytes", self.config.max_file_size);
+            too_large.append_child(xml::text_el("max-file-size", ns::HTTP_UPLOAD, config.max_file_size.to_string()));
+            let text = format!("files are limited to {} bytes", config.max_file_size);
             return Err(StanzaError::not_acceptable().with_text(text).with_app(too_large));
         }
         let owner = from.to_bare().to_string();
-        let since = now_ms() - self.retention().as_millis() as i64;
+        let since = now_ms() - retention(&config).as_millis() as i64;
         let used = ctx.db.uploads().used(&owner, since).await.map_err(storage_failure)?;
-        if used + size > self.config.quota {
+        if used + size > config.quota {
             return Err(StanzaError::resource_constraint().with_text("your upload quota is used up"));
         }
-        let origin = self
-            .config
+        let origin = config
             .base_url
             .clone()
             .or_else(|| ctx.server.web_origin.get().cloned())
@@ -154,7 +159,7 @@ impl Upload {
     }
 
     fn retention(&self) -> Duration {
-        Duration::from_secs(self.config.expire_after_secs.unwrap_or(self.config.expire_days * 86_400))
+        retention(&self.config.get())
     }
 
     /// Removes expired slots and their files, every hour (or tenth of the retention).

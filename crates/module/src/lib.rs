@@ -17,6 +17,7 @@ mod outbox;
 pub mod pubsub;
 mod registry;
 pub mod roster;
+pub mod settings;
 mod stanza;
 pub mod tombstone;
 pub mod unread;
@@ -32,6 +33,7 @@ pub use registry::{
     EventHandler, Flow, IqHandler, IqKind, IqResult, PreAuth, PreAuthHandler, Registry, ServiceHandler, Stage,
     StageFilter, StageHandler, StageHook, Targets, Unauthenticated, Worker, caps_ver_of,
 };
+pub use settings::{Current, Reconfigure};
 pub use stanza::{Stanza, Unroutable};
 
 use std::sync::Arc;
@@ -64,6 +66,11 @@ pub trait Module: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     /// Declares everything the module handles. Called once at start.
     fn register(self: Arc<Self>, reg: &mut Registry) -> Result<(), ModuleError>;
+    /// Takes a changed `[modules.NAME]` table while the server runs (a reload). By default a
+    /// module reads its settings only at start, so a change waits for a restart.
+    fn reconfigure(&self, _settings: &toml::Table) -> Result<(), Reconfigure> {
+        Err(Reconfigure::NeedsRestart("its settings"))
+    }
 }
 
 /// How a built-in module is found by name and built from its config table.

@@ -5,37 +5,15 @@
 
 use crate::config::{Config, LimitsConfig};
 use rhein_c2s::{AuthThrottle, C2sConfig, C2sShared, Resumable, ThrottleLimits, UnackedLimit};
+use rhein_module::Current;
 use rhein_router::Router;
 use rhein_sasl::ServerSecret;
 use rhein_storage::Db;
 use rhein_stream::tls::TlsSettings;
 use rhein_stream::{Connections, Limits};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// The value in effect, replaced whole by a reload; clones share it.
-pub(crate) struct Current<T>(Arc<RwLock<Arc<T>>>);
-
-impl<T> Clone for Current<T> {
-    fn clone(&self) -> Self {
-        Self(self.0.clone())
-    }
-}
-
-impl<T> Current<T> {
-    fn new(value: T) -> Self {
-        Self(Arc::new(RwLock::new(Arc::new(value))))
-    }
-
-    pub(crate) fn get(&self) -> Arc<T> {
-        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    fn set(&self, value: T) {
-        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(value);
-    }
-}
 
 pub(crate) fn stream_limits(l: &LimitsConfig) -> Limits {
     Limits {

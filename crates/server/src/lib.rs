@@ -140,6 +140,7 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
     };
 
     let mut registry = Registry::new();
+    let mut running_modules = Vec::new();
     for name in config.modules.running() {
         let spec = modules::find(name).ok_or_else(|| StartError::Config(format!("unknown module {name}")))?;
         let settings = match config.modules.settings.get(name) {
@@ -147,7 +148,9 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
             Some(_) => return Err(StartError::Config(format!("[modules.{name}] must be a table"))),
             None => toml::Table::new(),
         };
-        (spec.build)(&settings)?.register(&mut registry)?;
+        let module = (spec.build)(&settings)?;
+        module.clone().register(&mut registry)?;
+        running_modules.push((name.to_owned(), module));
     }
     let hosts: Vec<String> = config.hosts.iter().map(|h| h.domain.to_ascii_lowercase()).collect();
     let upload_dir = match persistence {
@@ -194,8 +197,14 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
         },
     ));
     let persist = persistence == Persistence::Disk;
-    let reloader =
-        reload::Reloader::new(certificates.clone(), clients.clone(), server.clone(), config.clone(), persist);
+    let reloader = reload::Reloader::new(
+        certificates.clone(),
+        running_modules,
+        clients.clone(),
+        server.clone(),
+        config.clone(),
+        persist,
+    );
     let component = Arc::new(ComponentShared {
         secrets: config.components.iter().map(|c| (c.domain.to_ascii_lowercase(), c.secret.clone())).collect(),
         router: router.clone(),

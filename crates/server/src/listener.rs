@@ -1,8 +1,8 @@
 //! TCP listeners: bind with a large backlog, accept until shutdown, cap connections per
 //! address and in all, and hand each connection to its stream kind.
 
-use crate::clients::Current;
 use rhein_c2s::C2sShared;
+use rhein_module::Current;
 use rhein_proto::StreamErrorCondition;
 use rhein_s2s::component::ComponentShared;
 use rhein_stream::{Connections, Refused};

@@ -1,13 +1,13 @@
 //! What changes while the server runs, on SIGHUP or `rhein ctl reload`: the configuration
 //! file is read again and what can change at run time is taken (limits, administrators, log
-//! level, web settings, certificates); what cannot is reported as needing a restart and left
-//! as it runs. A file that does not parse or validate is refused whole. Certificates are also
+//! level, web settings, certificates, the settings of modules that take them while running);
+//! what cannot is reported as needing a restart and left as it runs. A file that does not parse or validate is refused whole. Certificates are also
 //! read again when their files change. No session is dropped.
 
 use crate::certs::{CertSources, Certificates};
 use crate::clients::ClientSide;
 use crate::config::Config;
-use rhein_module::ServerInfo;
+use rhein_module::{Module, Reconfigure, ServerInfo};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,7 +20,7 @@ pub struct ReloadReport {
     /// Why the configuration file was refused whole (it does not parse or validate).
     pub config_refused: Option<String>,
     pub refused: Vec<String>,
-    pub needs_restart: Vec<&'static str>,
+    pub needs_restart: Vec<String>,
 }
 
 impl std::fmt::Display for ReloadReport {
@@ -52,7 +52,7 @@ const RESTART_ONLY: &[(&str, Differs)] = &[
     ("data_dir", |a, b| a.server.data_dir != b.server.data_dir),
     ("admin_socket", |a, b| a.server.admin_socket_path() != b.server.admin_socket_path()),
     ("hosts (added or removed)", |a, b| domains(a) != domains(b)),
-    ("modules", |a, b| a.modules != b.modules),
+    ("modules (which run)", |a, b| a.modules.running() != b.modules.running()),
     ("s2s", |a, b| a.s2s != b.s2s),
     ("components", |a, b| a.components != b.components),
     ("certificate_check_secs", |a, b| a.server.certificate_check_secs != b.server.certificate_check_secs),
@@ -64,9 +64,13 @@ fn domains(c: &Config) -> Vec<String> {
     c.hosts.iter().map(|h| h.domain.to_ascii_lowercase()).collect()
 }
 
+/// The running modules, by name.
+pub(crate) type RunningModules = Vec<(String, Arc<dyn Module>)>;
+
 /// Reloads the running server's parts that can change.
 pub struct Reloader {
     certificates: Arc<Certificates>,
+    modules: RunningModules,
     clients: Arc<ClientSide>,
     server: Arc<ServerInfo>,
     /// The configuration in effect, and the file it is read again from (none: an ephemeral
@@ -79,13 +83,15 @@ pub struct Reloader {
 impl Reloader {
     pub(crate) fn new(
         certificates: Arc<Certificates>,
+        modules: RunningModules,
         clients: Arc<ClientSide>,
         server: Arc<ServerInfo>,
         config: Config,
         persist: bool,
     ) -> Arc<Self> {
         let running = Mutex::new((config, None));
-        Arc::new(Self { certificates, clients, server, running, persist, log_filter: Mutex::new(None) })
+        let log_filter = Mutex::new(None);
+        Arc::new(Self { certificates, modules, clients, server, running, persist, log_filter })
     }
 
     /// Reload reads the configuration from `path` from now on.
@@ -126,7 +132,8 @@ impl Reloader {
     fn apply(&self, new: Config, report: &mut ReloadReport) {
         let mut running = self.lock();
         let old = &running.0;
-        report.needs_restart = RESTART_ONLY.iter().filter(|(_, differs)| differs(old, &new)).map(|(n, _)| *n).collect();
+        report.needs_restart =
+            RESTART_ONLY.iter().filter(|(_, differs)| differs(old, &new)).map(|(n, _)| (*n).to_owned()).collect();
         let mut taken = old.clone();
         taken.limits = new.limits.clone();
         taken.web = new.web.clone();
@@ -148,7 +155,37 @@ impl Reloader {
         }
         self.certificates.set_sources(CertSources::new(&taken.hosts, &taken.server, self.persist));
         self.clients.apply(&taken);
+        self.reconfigure_modules(&mut taken, &new, report);
         running.0 = taken;
+    }
+
+    /// Hands each running module whose table changed its new one; what a module does not
+    /// take stays in `taken` as it runs.
+    fn reconfigure_modules(&self, taken: &mut Config, new: &Config, report: &mut ReloadReport) {
+        let table = |c: &Config, name: &str| match c.modules.settings.get(name) {
+            Some(toml::Value::Table(t)) => Ok(t.clone()),
+            Some(_) => Err(format!("[modules.{name}] must be a table")),
+            None => Ok(toml::Table::new()),
+        };
+        for (name, module) in &self.modules {
+            let (Ok(old), new) = (table(taken, name), table(new, name)) else { continue };
+            let new = match new {
+                Ok(new) if new == old => continue,
+                Ok(new) => new,
+                Err(why) => {
+                    report.refused.push(why);
+                    continue;
+                }
+            };
+            match module.reconfigure(&new) {
+                Ok(()) => {
+                    tracing::info!(module = %name, "module settings reloaded");
+                    taken.modules.settings.insert(name.clone(), toml::Value::Table(new));
+                }
+                Err(Reconfigure::NeedsRestart(what)) => report.needs_restart.push(format!("modules.{name} ({what})")),
+                Err(Reconfigure::Invalid(e)) => report.refused.push(e.to_string()),
+            }
+        }
     }
 
     /// Checks the certificate files every `every` (a change reloads them; expiry is warned
