@@ -20,6 +20,10 @@ async fn metrics_count_logins_sessions_and_stanzas_and_show_the_state() {
         .await;
     let mut alice = server.client("alice", "pw").await;
     alice.iq("<iq type='get' id='p' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+    crate::muc::create(&mut alice, "lounge@conference.localhost", "alice", "").await;
+    let channel = "<create xmlns='urn:xmpp:mix:core:1' channel='news'/>";
+    let created = alice.iq(&format!("<iq type='set' id='c' to='channels.localhost'>{channel}</iq>")).await;
+    assert_eq!(created.attr("type"), Some("result"), "{created:?}");
     let tcp = tokio::net::TcpStream::connect(server.http_addr()).await.unwrap();
     let (status, headers, body) =
         http(tcp, "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await;
@@ -41,6 +45,11 @@ async fn metrics_count_logins_sessions_and_stanzas_and_show_the_state() {
     assert_eq!(sample(&body, "rhein_bound_resources"), Some(1.0), "{body}");
     assert!(sample(&body, "rhein_process_resident_memory_bytes").is_some_and(|n| n > 0.0), "{body}");
     assert!(body.contains("rhein_certificate_expiry_seconds{certificate="), "{body}");
+    assert_eq!(sample(&body, "rhein_muc_rooms_in_memory"), Some(1.0), "{body}");
+    assert_eq!(sample(&body, "rhein_mix_channels_in_memory"), Some(1.0), "{body}");
+    assert!(sample(&body, "rhein_muc_occupants").is_some_and(|n| n >= 1.0), "{body}");
+    // Alice reads what she is sent: nothing waits for her.
+    assert_eq!(sample(&body, "rhein_session_queued_max"), Some(0.0), "{body}");
 
     // `[metrics] listen`: an address of its own, serving nothing else.
     let own = server.running().addr(ListenerKind::Metrics).unwrap();

@@ -108,6 +108,8 @@ pub struct Metrics {
     pub archive_commit_seconds: Histogram,
     pub storage_query_seconds: Family<AccessLabel, Histogram, fn() -> Histogram>,
     pub upload_bytes: Counter,
+    /// Occupants seated in group chat rooms (one per nickname, whatever its sessions).
+    pub muc_occupants: Gauge,
 }
 
 impl Metrics {
@@ -123,6 +125,7 @@ impl Metrics {
             archive_commit_seconds: latency(),
             storage_query_seconds: Family::new_with_constructor(latency),
             upload_bytes: Counter::default(),
+            muc_occupants: Gauge::default(),
         }
     }
 
@@ -156,6 +159,7 @@ impl Metrics {
             self.storage_query_seconds.clone(),
         );
         r.register_with_unit("upload", "Bytes of files uploaded", Unit::Bytes, self.upload_bytes.clone());
+        r.register("muc_occupants", "Occupants of group chat rooms", self.muc_occupants.clone());
     }
 }
 

@@ -47,6 +47,16 @@ fn build(table: &toml::Table) -> Result<Arc<dyn Module>, ModuleError> {
     Ok(Arc::new(service::Mix::new(settings::parse("mix", table)?)))
 }
 
+/// What the server's metrics read of the MIX service.
+pub struct MixStatistics(Arc<service::Mix>);
+
+impl MixStatistics {
+    /// Channels in memory on every host.
+    pub fn channels_in_memory(&self) -> usize {
+        self.0.channels_in_memory()
+    }
+}
+
 impl Module for service::Mix {
     fn name(&self) -> &'static str {
         "mix"
@@ -54,6 +64,7 @@ impl Module for service::Mix {
 
     fn register(self: Arc<Self>, reg: &mut Registry) -> Result<(), ModuleError> {
         let subdomain = self.config.get().subdomain.clone();
+        reg.provide(Arc::new(MixStatistics(self.clone())));
         reg.service(&subdomain, move |ctx, el| self.clone().handle(ctx, el));
         Ok(())
     }

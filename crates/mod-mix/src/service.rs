@@ -41,6 +41,11 @@ impl Mix {
         Self { config: Current::new(config), channels: Entities::default(), pending_iqs: Default::default() }
     }
 
+    /// Channels in memory on every host (occupied since start, or looked at).
+    pub(crate) fn channels_in_memory(&self) -> usize {
+        self.channels.len()
+    }
+
     /// The service's domain for the host of `ctx`.
     pub(crate) fn domain(&self, ctx: &Ctx) -> String {
         format!("{}.{}", self.config.get().subdomain, ctx.host)

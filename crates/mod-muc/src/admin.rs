@@ -132,7 +132,7 @@ impl Muc {
             let codes: Vec<&str> = if viewer.nick == occ.nick { vec![SELF, code] } else { vec![code] };
             with_reason(presence_of(room, &occ, viewer, true, &codes, None), reason, actor)
         });
-        room.occupants.retain(|o| o.nick != nick);
+        room.unseat(nick);
     }
 }
 

@@ -273,7 +273,7 @@ impl Muc {
         send_occupants(out, room, &newcomer_view, from);
         match room.occupant_mut(nick) {
             Some(occ) => occ.sessions.push((from.clone(), el)),
-            None => room.occupants.push(newcomer_view),
+            None => room.seat(newcomer_view),
         }
         let codes = own_codes(room, created);
         let Some(occ) = room.occupant(nick).cloned() else { return Ok(()) };
@@ -392,7 +392,7 @@ impl Muc {
             return Ok(());
         }
         presence_to_room(out, &room, &occ, |viewer| departure(viewer, &codes_for(&occ, viewer, &[])));
-        room.occupants.retain(|o| o.nick != nick);
+        room.unseat(&nick);
         if room.occupants.is_empty() && (!room.config.persistent || room.locked) {
             self.unload(room_jid);
         }

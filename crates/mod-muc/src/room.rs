@@ -372,6 +372,13 @@ pub(crate) struct Room {
     pub occupants: Vec<Occupant>,
 }
 
+/// A room leaving memory (destroyed, or unloaded) takes its occupants out of the count.
+impl Drop for Room {
+    fn drop(&mut self) {
+        rhein_metrics::metrics().muc_occupants.dec_by(self.occupants.len() as i64);
+    }
+}
+
 impl Room {
     pub(crate) fn new(jid: BareJid, config: RoomConfig) -> Self {
         Self {
@@ -386,6 +393,19 @@ impl Room {
             reserved: HashMap::new(),
             occupants: Vec::new(),
         }
+    }
+
+    /// Seats a new occupant (counted in the metrics while seated).
+    pub(crate) fn seat(&mut self, occupant: Occupant) {
+        self.occupants.push(occupant);
+        rhein_metrics::metrics().muc_occupants.inc();
+    }
+
+    /// The occupant with `nick` leaves (or is removed), if there is one.
+    pub(crate) fn unseat(&mut self, nick: &str) {
+        let before = self.occupants.len();
+        self.occupants.retain(|o| o.nick != nick);
+        rhein_metrics::metrics().muc_occupants.dec_by((before - self.occupants.len()) as i64);
     }
 
     pub(crate) fn affiliation(&self, who: &BareJid) -> Affiliation {

@@ -239,6 +239,11 @@ impl Router {
         self.inner.sessions.with_resource(jid, |r| r.inactive = inactive);
     }
 
+    /// Stanzas waiting in the sessions' queues, in all and in the fullest one (metrics).
+    pub fn queued(&self) -> (usize, usize) {
+        self.inner.sessions.queued()
+    }
+
     /// Number of bound sessions (for logs and tests).
     pub fn session_count(&self) -> usize {
         self.inner.sessions.count()

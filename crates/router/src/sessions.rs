@@ -52,6 +52,11 @@ impl SessionHandle {
         (Self { id, tx, overflow: overflow.clone() }, rx, overflow)
     }
 
+    /// Stanzas queued for the session and not yet taken by it.
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
     /// Queues without waiting: a full queue is a slow consumer, which is told to go rather
     /// than allowed to block the router.
     pub fn push(&self, out: Outbound) -> bool {
@@ -209,6 +214,12 @@ impl Table {
 
     pub(crate) fn count(&self) -> usize {
         self.read().values().map(Vec::len).sum()
+    }
+
+    /// Stanzas waiting in the sessions' queues: in all, and in the fullest one.
+    pub(crate) fn queued(&self) -> (usize, usize) {
+        let depths = self.read().values().flatten().map(|r| r.handle.queued()).collect::<Vec<_>>();
+        (depths.iter().sum(), depths.iter().copied().max().unwrap_or(0))
     }
 
     /// Closes the session `jid` names, or every session of an account for a bare JID, with

@@ -26,8 +26,14 @@ impl ServerState {
         scrape.gauge("http_connections", "Open HTTP connections", count(self.http_connections.total()));
         scrape.gauge("bound_resources", "Client resources bound", count(self.router.session_count()));
         scrape.gauge("components", "External components connected", count(self.router.connected_components().len()));
+        let (queued, fullest) = self.router.queued();
+        scrape.gauge("session_queued", "Stanzas waiting in client sessions' queues", count(queued));
+        scrape.gauge("session_queued_max", "Stanzas waiting in the fullest client session queue", count(fullest));
         if let Some(muc) = self.router.provided::<rhein_mod_muc::MucAdministration>() {
             scrape.gauge("muc_rooms_in_memory", "Group chat rooms in memory", count(muc.rooms_in_memory()));
+        }
+        if let Some(mix) = self.router.provided::<rhein_mod_mix::MixStatistics>() {
+            scrape.gauge("mix_channels_in_memory", "MIX channels in memory", count(mix.channels_in_memory()));
         }
         let links = self.s2s.as_ref().map(|s| s.links()).unwrap_or_default();
         let inbound = links.iter().filter(|l| l.inbound).count();
