@@ -1,5 +1,5 @@
 //! Reloading the configuration of the real binary (`rhein ctl reload`, SIGHUP): limits,
-//! administrators, the log level and module settings change under a running session; a
+//! administrators, the log level, module settings and hosts change under a running session; a
 //! listener change, or a module setting only a restart changes, is reported as needing one;
 //! a file that does not parse is refused whole with its line and column, and the running
 //! configuration stays.
@@ -39,13 +39,15 @@ async fn online_users(c: &mut TestClient) -> rhein_testkit::Element {
     .await
 }
 
-/// Whether a fresh connection gets a stream (not the per-address refusal), and the
-/// connection, which holds its slot while it is kept.
-async fn admitted(addr: SocketAddr) -> (bool, tokio::net::TcpStream) {
+/// What the server answers a stream header for `host`, up to its features or the end, and
+/// the connection.
+async fn stream_answer(addr: SocketAddr, host: &str) -> (String, tokio::net::TcpStream) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let header = "<?xml version='1.0'?><stream:stream to='cli.example' xmlns='jabber:client' \
-        xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>";
+    let header = format!(
+        "<?xml version='1.0'?><stream:stream to='{host}' xmlns='jabber:client' \
+         xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"
+    );
     tcp.write_all(header.as_bytes()).await.unwrap();
     let mut seen = String::new();
     let mut buf = [0u8; 4096];
@@ -55,6 +57,13 @@ async fn admitted(addr: SocketAddr) -> (bool, tokio::net::TcpStream) {
             _ => break,
         }
     }
+    (seen, tcp)
+}
+
+/// Whether a fresh connection gets a stream (not the per-address refusal), and the
+/// connection, which holds its slot while it is kept.
+async fn admitted(addr: SocketAddr) -> (bool, tokio::net::TcpStream) {
+    let (seen, tcp) = stream_answer(addr, "cli.example").await;
     assert!(seen.contains("</features>") || seen.contains("policy-violation"), "no answer: {seen}");
     (!seen.contains("policy-violation"), tcp)
 }
@@ -133,6 +142,49 @@ async fn a_reload_hands_modules_their_new_settings_and_names_what_needs_a_restar
     assert_eq!(rooms_name(&mut alice).await, "Talk");
     assert_eq!(message_bob(&mut alice, "m4").await, None, "the third");
     assert_eq!(message_bob(&mut alice, "m5").await.as_deref(), Some("service-unavailable"), "three is the limit");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_reload_adds_and_removes_hosts_with_their_services() {
+    let dir = temp_dir("reload-hosts");
+    let port = free_port();
+    let one = config_text(&dir, port, None, "", 10, "info");
+    let two = format!("{one}\n[[hosts]]\ndomain = \"second.example\"\n");
+    let (server, addr, socket) = serve(&dir, &one, &["alice"]).await;
+    let mut alice = ClientBuilder::new(addr, "cli.example").login("alice", "pw").await;
+
+    std::fs::write(dir.join("rhein.toml"), &two).unwrap();
+    let cfg = dir.join("rhein.toml");
+    let add =
+        ["user", "add", "bob", "--domain", "second.example", "--password-stdin", "--config", cfg.to_str().unwrap()];
+    assert!(run(&add, &dir, "pw\n").0);
+    let reload = ctl(&socket, &["reload"]).await;
+    assert_eq!(reload.code, 0, "{}", reload.stderr);
+    assert!(reload.stdout.contains("hosts added: second.example"), "{}", reload.stdout);
+    assert!(!reload.stdout.contains("needs a restart"), "{}", reload.stdout);
+
+    // The new host takes logins, messages and its services; alice's session lived on.
+    let mut bob = ClientBuilder::new(addr, "second.example").login("bob", "pw").await;
+    bob.send("<presence/>").await;
+    alice.send("<message to='bob@second.example' type='chat' id='hi'><body>hi</body></message>").await;
+    let got = bob.expect(|e| e.name() == "message").await;
+    assert_eq!(got.attr("from").map(|f| f.starts_with("alice@cli.example/")), Some(true), "{got:?}");
+    let info = bob
+        .iq("<iq type='get' id='d' to='conference.second.example'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
+        .await;
+    assert_eq!(info.attr("type"), Some("result"), "the MUC service of the new host: {info:?}");
+
+    // Removed again: its sessions end with host-gone, and it is unknown from then on.
+    std::fs::write(dir.join("rhein.toml"), &one).unwrap();
+    let reload = ctl(&socket, &["reload"]).await;
+    assert_eq!(reload.code, 0, "{}", reload.stderr);
+    assert!(reload.stdout.contains("hosts removed (their sessions ended): second.example"), "{}", reload.stdout);
+    assert_eq!(bob.expect_stream_error().await, "host-gone");
+    let info = alice.iq("<iq type='get' id='d2' to='cli.example'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+    assert_eq!(info.attr("type"), Some("result"), "alice stays");
+    assert!(stream_answer(addr, "second.example").await.0.contains("<host-unknown"));
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -15,7 +15,7 @@ pub use sessions::{BindError, Closing, Outbound, SessionHandle};
 use rhein_module::{Bind2Feature, Bind2Hook, Ctx, Disco, Event, IqKind, Registry, ServerInfo, Unauthenticated};
 use rhein_proto::{BareJid, Element, FullJid, StanzaError, StreamErrorCondition, xml};
 use rhein_storage::Db;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// The router. Cheap to clone; all clones share one state.
@@ -24,12 +24,34 @@ pub struct Router {
     inner: Arc<Inner>,
 }
 
+/// The domains served: account hosts, and the module services under each.
+struct Domains {
+    hosts: HashSet<String>,
+    /// Service domains (`conference.<host>`) to their host and handler.
+    services: HashMap<String, (String, rhein_module::ServiceHandler)>,
+}
+
+impl Domains {
+    fn new(hosts: impl IntoIterator<Item = String>, registry: &Registry) -> Self {
+        let hosts: HashSet<String> = hosts.into_iter().map(|h| h.to_ascii_lowercase()).collect();
+        let services = hosts
+            .iter()
+            .flat_map(|host| {
+                registry
+                    .services()
+                    .iter()
+                    .map(move |(prefix, h)| (format!("{prefix}.{host}"), (host.clone(), h.clone())))
+            })
+            .collect();
+        Self { hosts, services }
+    }
+}
+
 struct Inner {
     sessions: sessions::Table,
-    hosts: HashSet<String>,
+    /// Replaced whole when a reload adds or removes hosts.
+    domains: std::sync::RwLock<Arc<Domains>>,
     components: remote::Components,
-    /// Service domains (`conference.<host>`) to their host and handler.
-    services: std::collections::HashMap<String, (String, rhein_module::ServiceHandler)>,
     federation: std::sync::OnceLock<Arc<dyn Federation>>,
     registry: Registry,
     disco: Arc<Disco>,
@@ -37,7 +59,8 @@ struct Inner {
     caps: Arc<rhein_module::caps::Capabilities>,
     db: Db,
     server: Arc<ServerInfo>,
-    workers: std::sync::Mutex<Vec<tokio::task::AbortHandle>>,
+    /// Background tasks, each with the host it works for (`None`: the whole server).
+    workers: std::sync::Mutex<Vec<(Option<String>, tokio::task::AbortHandle)>>,
     /// Server-originated IQs waiting for their answer: id to (addressee, waiter).
     pending_iqs: std::sync::Mutex<std::collections::HashMap<String, (String, tokio::sync::oneshot::Sender<Element>)>>,
 }
@@ -52,22 +75,12 @@ impl Router {
         mut registry: Registry,
     ) -> Self {
         let disco = Arc::new(registry.take_disco());
-        let hosts: HashSet<String> = hosts.into_iter().map(|h| h.to_ascii_lowercase()).collect();
-        let services = hosts
-            .iter()
-            .flat_map(|host| {
-                registry
-                    .services()
-                    .iter()
-                    .map(move |(prefix, h)| (format!("{prefix}.{host}"), (host.clone(), h.clone())))
-            })
-            .collect();
+        let domains = std::sync::RwLock::new(Arc::new(Domains::new(hosts, &registry)));
         Self {
             inner: Arc::new(Inner {
                 sessions: sessions::Table::default(),
-                hosts,
+                domains,
                 components: remote::Components::new(components),
-                services,
                 federation: Default::default(),
                 registry,
                 disco,
@@ -85,11 +98,46 @@ impl Router {
         self.inner.registry.provided()
     }
 
+    fn domains(&self) -> Arc<Domains> {
+        // Replaced whole, never half-written: a poisoned lock still holds a whole value.
+        self.inner.domains.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// Every host served (account domains), sorted.
     pub fn hosts(&self) -> Vec<String> {
-        let mut hosts: Vec<String> = self.inner.hosts.iter().cloned().collect();
+        let mut hosts: Vec<String> = self.domains().hosts.iter().cloned().collect();
         hosts.sort();
         hosts
+    }
+
+    /// Serves `hosts` from now on (a reload): added hosts get their services and workers;
+    /// removed ones lose theirs, and their sessions end with `host-gone` (RFC 6120
+    /// §4.9.3.6). The hosts added and removed.
+    pub fn set_hosts(&self, hosts: &[String]) -> (Vec<String>, Vec<String>) {
+        let new = Arc::new(Domains::new(hosts.iter().cloned(), &self.inner.registry));
+        let old = std::mem::replace(&mut *self.inner.domains.write().unwrap_or_else(|e| e.into_inner()), new.clone());
+        let mut added: Vec<String> = new.hosts.difference(&old.hosts).cloned().collect();
+        let mut removed: Vec<String> = old.hosts.difference(&new.hosts).cloned().collect();
+        added.sort();
+        removed.sort();
+        let mut workers = self.inner.workers.lock().unwrap_or_else(|e| e.into_inner());
+        workers.retain(|(host, task)| match host {
+            Some(host) if removed.contains(host) => {
+                task.abort();
+                false
+            }
+            _ => true,
+        });
+        drop(workers);
+        for host in &removed {
+            let closed = self.inner.sessions.close_host(host, StreamErrorCondition::HostGone);
+            tracing::info!(%host, closed, "host removed; its sessions end");
+        }
+        for host in &added {
+            self.start_host_workers(host);
+            tracing::info!(%host, "host added");
+        }
+        (added, removed)
     }
 
     /// The handler context for one of our hosts.
@@ -105,14 +153,20 @@ impl Router {
     }
 
     pub fn is_host(&self, domain: &str) -> bool {
-        self.inner.hosts.contains(domain)
+        self.domains().hosts.contains(domain)
     }
 
     /// Every domain served here: hosts, module services and components (what federation
     /// sends and receives for).
     pub fn local_domains(&self) -> Vec<String> {
-        let i = &self.inner;
-        i.hosts.iter().chain(i.services.keys()).cloned().chain(self.component_domains()).collect()
+        let d = self.domains();
+        d.hosts.iter().chain(d.services.keys()).cloned().chain(self.component_domains()).collect()
+    }
+
+    /// Whether `domain` is served here: a host, a module service or a component.
+    pub fn is_local_domain(&self, domain: &str) -> bool {
+        let d = self.domains();
+        d.hosts.contains(domain) || d.services.contains_key(domain) || self.is_component(domain)
     }
 
     /// Extra stream features modules offer to authenticated clients.
@@ -124,7 +178,7 @@ impl Router {
     /// `host` (or of the first host, for a name that is none of ours).
     pub fn web_page(&self, host: &str, path: &str) -> Option<(Ctx, rhein_module::web::WebHandler)> {
         let handler = self.inner.registry.web_handler(path)?.clone();
-        let host = if self.is_host(host) { host.to_owned() } else { self.inner.hosts.iter().min()?.clone() };
+        let host = if self.is_host(host) { host.to_owned() } else { self.domains().hosts.iter().min()?.clone() };
         Some((self.ctx(&host), handler))
     }
 
@@ -218,14 +272,20 @@ impl Router {
                 }
             }
         });
-        self.inner.workers.lock().unwrap_or_else(|e| e.into_inner()).push(watcher.abort_handle());
-        for host in &self.inner.hosts {
-            for (name, worker) in self.inner.registry.workers() {
-                let task = worker(self.ctx(host));
-                let span = tracing::info_span!("worker", name, host = %host);
-                let handle = tokio::spawn(tracing::Instrument::instrument(task, span));
-                self.inner.workers.lock().unwrap_or_else(|e| e.into_inner()).push(handle.abort_handle());
-            }
+        self.inner.workers.lock().unwrap_or_else(|e| e.into_inner()).push((None, watcher.abort_handle()));
+        for host in self.hosts() {
+            self.start_host_workers(&host);
+        }
+    }
+
+    /// Starts the modules' workers for one host.
+    fn start_host_workers(&self, host: &str) {
+        for (name, worker) in self.inner.registry.workers() {
+            let task = worker(self.ctx(host));
+            let span = tracing::info_span!("worker", name, host = %host);
+            let handle = tokio::spawn(tracing::Instrument::instrument(task, span));
+            let mut workers = self.inner.workers.lock().unwrap_or_else(|e| e.into_inner());
+            workers.push((Some(host.to_owned()), handle.abort_handle()));
         }
     }
 
@@ -263,7 +323,7 @@ impl Router {
 
     /// Stops the workers and closes every session with `system-shutdown`.
     pub fn shutdown(&self) {
-        for w in self.inner.workers.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+        for (_, w) in self.inner.workers.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
             w.abort();
         }
         self.inner.sessions.close_all();

@@ -93,8 +93,9 @@ impl Router {
 
     /// A stanza for a domain that is not an account host.
     pub(crate) async fn deliver_remote(&self, domain: &str, stanza: Stanza) {
-        if let Some((host, handler)) = self.inner.services.get(domain) {
-            return handler(self.ctx(host), stanza).await;
+        let service = self.domains().services.get(domain).cloned();
+        if let Some((host, handler)) = service {
+            return handler(self.ctx(&host), stanza).await;
         }
         if self.is_component(domain) {
             let handle = self.inner.components.connected.read().unwrap_or_else(|e| e.into_inner()).get(domain).cloned();
@@ -124,7 +125,8 @@ impl Router {
     /// `example.org`), for disco#items.
     pub fn services_of(&self, host: &str) -> Vec<String> {
         let suffix = format!(".{host}");
-        let services = self.inner.services.iter().filter(|(_, (h, _))| h == host).map(|(d, _)| d.clone());
+        let domains = self.domains();
+        let services = domains.services.iter().filter(|(_, (h, _))| h == host).map(|(d, _)| d.clone());
         let components = self.inner.components.configured.iter().filter(|d| d.ends_with(&suffix)).cloned();
         let mut out: Vec<String> = services.chain(components).collect();
         out.sort();

@@ -235,6 +235,17 @@ impl Table {
         closed
     }
 
+    /// Closes every session bound on `host` with `condition`; how many were told to.
+    pub(crate) fn close_host(&self, host: &str, condition: StreamErrorCondition) -> usize {
+        let map = self.read();
+        let mut closed = 0;
+        for r in map.iter().filter(|(bare, _)| bare.domain().as_str() == host).flat_map(|(_, rs)| rs) {
+            r.handle.push(Outbound::close(condition, None));
+            closed += 1;
+        }
+        closed
+    }
+
     /// The full JIDs of every session bound on `host`, by account.
     pub(crate) fn bound_on(&self, host: &str) -> Vec<FullJid> {
         let map = self.read();

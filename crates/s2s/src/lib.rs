@@ -66,7 +66,6 @@ pub struct S2s {
 
 pub(crate) struct Shared {
     config: S2sConfig,
-    local: HashSet<String>,
     router: Router,
     secret: dialback::Secret,
     /// TLS clients per local domain (each presents that domain's certificate).
@@ -104,7 +103,6 @@ pub(crate) struct VerifyRequest {
 impl S2s {
     /// Creates the service and installs it in the router.
     pub fn install(mut config: S2sConfig, router: Router) -> Self {
-        let local = config.local_domains.iter().map(|d| d.to_ascii_lowercase()).collect();
         // The pins live in one place from now on (they change with `pin`).
         let routes = RwLock::new(std::mem::take(&mut config.routes));
         let connectors = local_connectors(&config);
@@ -112,7 +110,6 @@ impl S2s {
             routes,
             resolver: std::sync::OnceLock::new(),
             config,
-            local,
             router: router.clone(),
             secret: dialback::Secret::random(),
             connectors,
@@ -239,8 +236,9 @@ impl Shared {
         !self.config.secure_auth && !self.config.secure_domains.contains(remote)
     }
 
+    /// Whether `domain` is served here (asked of the router: a reload may add or remove hosts).
     pub(crate) fn is_local(&self, domain: &str) -> bool {
-        self.local.contains(domain)
+        self.router.is_local_domain(domain)
     }
 
     /// Queues a stanza on the stream for its domain pair, opening one if needed; gives the

@@ -199,6 +199,7 @@ pub async fn start(config: Config, persistence: Persistence) -> Result<RunningSe
     let persist = persistence == Persistence::Disk;
     let reloader = reload::Reloader::new(
         certificates.clone(),
+        router.clone(),
         running_modules,
         clients.clone(),
         server.clone(),

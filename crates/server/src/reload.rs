@@ -8,6 +8,7 @@ use crate::certs::{CertSources, Certificates};
 use crate::clients::ClientSide;
 use crate::config::Config;
 use rhein_module::{Module, Reconfigure, ServerInfo};
+use rhein_router::Router;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,6 +22,8 @@ pub struct ReloadReport {
     pub config_refused: Option<String>,
     pub refused: Vec<String>,
     pub needs_restart: Vec<String>,
+    pub hosts_added: Vec<String>,
+    pub hosts_removed: Vec<String>,
 }
 
 impl std::fmt::Display for ReloadReport {
@@ -28,6 +31,12 @@ impl std::fmt::Display for ReloadReport {
         match &self.config_refused {
             Some(why) => write!(f, "configuration refused, the running one stays: {why}")?,
             None => write!(f, "reloaded")?,
+        }
+        if !self.hosts_added.is_empty() {
+            write!(f, "; hosts added: {}", self.hosts_added.join(", "))?;
+        }
+        if !self.hosts_removed.is_empty() {
+            write!(f, "; hosts removed (their sessions ended): {}", self.hosts_removed.join(", "))?;
         }
         if !self.needs_restart.is_empty() {
             write!(f, "; needs a restart to change: {}", self.needs_restart.join(", "))?;
@@ -51,7 +60,6 @@ const RESTART_ONLY: &[(&str, Differs)] = &[
     ("storage", |a, b| a.server.storage_url() != b.server.storage_url()),
     ("data_dir", |a, b| a.server.data_dir != b.server.data_dir),
     ("admin_socket", |a, b| a.server.admin_socket_path() != b.server.admin_socket_path()),
-    ("hosts (added or removed)", |a, b| domains(a) != domains(b)),
     ("modules (which run)", |a, b| a.modules.running() != b.modules.running()),
     ("s2s", |a, b| a.s2s != b.s2s),
     ("components", |a, b| a.components != b.components),
@@ -70,6 +78,7 @@ pub(crate) type RunningModules = Vec<(String, Arc<dyn Module>)>;
 /// Reloads the running server's parts that can change.
 pub struct Reloader {
     certificates: Arc<Certificates>,
+    router: Router,
     modules: RunningModules,
     clients: Arc<ClientSide>,
     server: Arc<ServerInfo>,
@@ -83,6 +92,7 @@ pub struct Reloader {
 impl Reloader {
     pub(crate) fn new(
         certificates: Arc<Certificates>,
+        router: Router,
         modules: RunningModules,
         clients: Arc<ClientSide>,
         server: Arc<ServerInfo>,
@@ -91,7 +101,7 @@ impl Reloader {
     ) -> Arc<Self> {
         let running = Mutex::new((config, None));
         let log_filter = Mutex::new(None);
-        Arc::new(Self { certificates, modules, clients, server, running, persist, log_filter })
+        Arc::new(Self { certificates, router, modules, clients, server, running, persist, log_filter })
     }
 
     /// Reload reads the configuration from `path` from now on.
@@ -140,9 +150,11 @@ impl Reloader {
         taken.server.admins = new.server.admins.clone();
         taken.server.log_level = new.server.log_level.clone();
         taken.server.certificates = new.server.certificates.clone();
-        // The same hosts, maybe with other certificate files.
-        if domains(old) == domains(&new) {
-            taken.hosts = new.hosts.clone();
+        taken.hosts = new.hosts.clone();
+        if domains(old) != domains(&new) {
+            let (added, removed) = self.router.set_hosts(&domains(&new));
+            report.hosts_added = added;
+            report.hosts_removed = removed;
         }
         let admins = taken.server.admins.iter().map(|a| a.to_lowercase()).collect();
         *self.server.admins.write().unwrap_or_else(|p| p.into_inner()) = admins;
