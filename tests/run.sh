@@ -2,7 +2,7 @@
 # Runs every Rhein test: lints, unit and integration tests on SQLite and on PostgreSQL, a short
 # run of each AFL++ fuzz target, interop with slixmpp, Prosody and ejabberd, the Debian
 # package, xmpp.js in node, and Converse.js in headless Chromium. Installs what it needs
-# (PostgreSQL, AFL++, Prosody, ejabberd, lintian and Chromium from Debian packages, cargo-afl
+# (PostgreSQL, nginx, AFL++, Prosody, ejabberd, lintian and Chromium from Debian packages, cargo-afl
 # from crates.io, slixmpp from PyPI, xmpp.js, Converse.js and playwright-core from npm) and
 # starts a private PostgreSQL on loopback, stopped again on exit (the Prosody and ejabberd
 # tests start and stop their own).
@@ -50,10 +50,21 @@ cleanup() {
 }
 trap cleanup EXIT
 
+install_nginx() {
+    if command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; then return; fi
+    step "installing nginx (Debian package, its service not started; the reverse-proxy test runs its own)"
+    printf '#!/bin/sh\nexit 101\n' | as_root tee /usr/sbin/policy-rc.d >/dev/null
+    as_root chmod +x /usr/sbin/policy-rc.d
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null
+    as_root rm -f /usr/sbin/policy-rc.d
+}
+
 step "format and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+install_nginx
 step "tests on SQLite"
 RHEIN_TEST_SQLITE_ONLY=1 RHEIN_TEST_POSTGRES_URL= cargo test --workspace --locked
 

@@ -26,6 +26,7 @@ mod pubsub;
 mod push;
 mod reload;
 mod retraction;
+mod reverse_proxy;
 mod s2s;
 mod sasl2;
 mod sasl_upgrade;

@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 const FRAMING: &str = "urn:ietf:params:xml:ns:xmpp-framing";
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
-struct WsClient<S> {
+pub(crate) struct WsClient<S> {
     ws: WebSocketStream<S>,
 }
 
@@ -28,12 +28,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsClient<S> {
         Self { ws }
     }
 
-    async fn send(&mut self, xml: &str) {
+    pub(crate) async fn send(&mut self, xml: &str) {
         self.ws.send(Message::text(xml.to_owned())).await.unwrap();
     }
 
     /// The next message, parsed (each carries exactly one element).
-    async fn next(&mut self) -> Element {
+    pub(crate) async fn next(&mut self) -> Element {
         loop {
             let msg = tokio::time::timeout(Duration::from_secs(5), self.ws.next()).await.expect("a message in time");
             match msg {
@@ -44,7 +44,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsClient<S> {
         }
     }
 
-    async fn open(&mut self) -> Element {
+    pub(crate) async fn open(&mut self) -> Element {
         self.send(&format!("<open xmlns='{FRAMING}' to='localhost' version='1.0'/>")).await;
         let open = self.next().await;
         assert!(open.is("open", FRAMING), "{open:?}");
@@ -65,7 +65,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsClient<S> {
     }
 
     /// SCRAM-SHA-256 and resource binding; returns the bound JID.
-    async fn login(&mut self, user: &str, password: &str) -> String {
+    pub(crate) async fn login(&mut self, user: &str, password: &str) -> String {
         self.authenticate(user, password).await;
         self.send("<iq xmlns='jabber:client' type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>")
             .await;
@@ -492,10 +492,22 @@ async fn sessions_can_be_limited_to_known_origins() {
 /// A WebSocket handshake for the xmpp subprotocol: the session, or the HTTP status it was
 /// refused with (0: no HTTP answer at all).
 async fn ws_connect(addr: std::net::SocketAddr) -> Result<WsClient<TcpStream>, u16> {
+    ws_handshake(TcpStream::connect(addr).await.unwrap(), addr, &[]).await
+}
+
+/// As [`ws_connect`], over `tcp` (to `addr`), with more request headers.
+pub(crate) async fn ws_handshake(
+    tcp: TcpStream,
+    addr: std::net::SocketAddr,
+    headers: &[(&'static str, &str)],
+) -> Result<WsClient<TcpStream>, u16> {
     use tokio_tungstenite::tungstenite::Error;
     let mut req = format!("ws://{addr}/xmpp-websocket").into_client_request().unwrap();
     req.headers_mut().insert("Sec-WebSocket-Protocol", "xmpp".parse().unwrap());
-    match tokio_tungstenite::client_async(req, TcpStream::connect(addr).await.unwrap()).await {
+    for (name, value) in headers {
+        req.headers_mut().append(*name, value.parse().unwrap());
+    }
+    match tokio_tungstenite::client_async(req, tcp).await {
         Ok((ws, _)) => Ok(WsClient { ws }),
         Err(Error::Http(resp)) => Err(resp.status().as_u16()),
         Err(_) => Err(0),

@@ -89,6 +89,7 @@ impl ClientSide {
             )),
             throttle: Mutex::new((limits, throttle)),
         };
+        kept.parts.http_connections.set_uncapped(config.web.trusted_proxies.iter().copied());
         let tls_only = Current::new(kept.c2s_shared(config, false));
         let plaintext = Current::new(kept.c2s_shared(config, true));
         Self { kept, tls_only, plaintext, web: Mutex::new(Vec::new()) }
@@ -121,6 +122,7 @@ impl ClientSide {
         let parts = &self.kept.parts;
         parts.connections.set_caps(l.max_connections_per_address, l.max_connections);
         parts.http_connections.set_caps(l.max_connections_per_address, l.max_connections);
+        parts.http_connections.set_uncapped(config.web.trusted_proxies.iter().copied());
         {
             let mut throttle = self.kept.throttle.lock().unwrap_or_else(|p| p.into_inner());
             let limits = throttle_limits(l);
@@ -178,6 +180,7 @@ impl Kept {
             db: self.parts.db.clone(),
             upload_dir: self.parts.upload_dir.clone(),
             allowed_origins: config.web.allowed_origins.clone(),
+            trusted_proxies: config.web.trusted_proxies.clone(),
             sessions: self.parts.connections.clone(),
             timeouts: rhein_web::WebTimeouts {
                 header: Duration::from_secs(l.http_header_timeout_secs),

@@ -70,6 +70,11 @@ pub struct WebSection {
     /// A directory holding Converse.js's npm package (`deploy/webchat.sh` installs it):
     /// served at `/webchat/`, and the webchat rooms and invitations point to.
     pub webchat_dir: Option<PathBuf>,
+    /// Reverse proxies in front of the HTTP listeners (`["127.0.0.1", "::1"]`): their
+    /// requests are taken to come from the address their `X-Forwarded-For` names, for
+    /// per-address caps, throttles and `/metrics`; and their own connections are not capped
+    /// per address. Anyone else's `X-Forwarded-For` is ignored.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// `[s2s]`: federation settings.

@@ -2,7 +2,7 @@
 //! a [`Slot`] before it costs anything (TCP listeners on accept, WebSocket on upgrade, BOSH on
 //! session creation), so one address, or everyone together, stays within the configured caps.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -24,6 +24,9 @@ struct Open {
     total: usize,
     max_per_address: usize,
     max_total: usize,
+    /// Addresses the per-address cap does not apply to (trusted reverse proxies, which carry
+    /// many clients' connections).
+    uncapped: HashSet<IpAddr>,
 }
 
 /// Why a connection was not admitted.
@@ -73,13 +76,18 @@ impl Connections {
         (open.max_per_address, open.max_total) = (max_per_address, max_total);
     }
 
+    /// Addresses exempt from the per-address cap from now on (the total still applies).
+    pub fn set_uncapped(&self, addresses: impl IntoIterator<Item = IpAddr>) {
+        self.inner.lock().uncapped = addresses.into_iter().collect();
+    }
+
     /// A slot for one more connection from `ip`, unless that would pass a cap.
     pub fn acquire(&self, ip: IpAddr) -> Result<Slot, Refused> {
         let mut open = self.inner.lock();
         if open.total >= open.max_total {
             return Err(Refused::Full);
         }
-        let max_per_address = open.max_per_address;
+        let max_per_address = if open.uncapped.contains(&ip) { usize::MAX } else { open.max_per_address };
         let n = open.by_address.entry(ip).or_insert(0);
         if *n >= max_per_address {
             return Err(Refused::Address);

@@ -17,7 +17,7 @@ use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
 use rhein_c2s::C2sShared;
 use rhein_stream::Connections;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -44,6 +44,8 @@ pub struct WebShared {
     pub upload_dir: std::path::PathBuf,
     /// Origins allowed to open sessions (WebSocket, BOSH); empty: any.
     pub allowed_origins: Vec<String>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (see [`client_address`]).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Connection slots of XMPP sessions, shared with the TCP listeners: a WebSocket or BOSH
     /// session holds one for its life, refused past the per-address or global cap.
     pub sessions: Connections,
@@ -133,6 +135,7 @@ async fn route(shared: Arc<WebShared>, peer: SocketAddr, req: Request<Incoming>)
             _ => plain(StatusCode::NOT_FOUND, "not found"),
         };
     }
+    let peer = client_address(&shared.trusted_proxies, peer, req.headers());
     let secure = shared.tls.is_some();
     let session_path = matches!(req.uri().path(), "/xmpp-websocket" | "/http-bind");
     if session_path && req.method() != Method::OPTIONS && !shared.origin_allowed(&req) {
@@ -155,8 +158,34 @@ async fn route(shared: Arc<WebShared>, peer: SocketAddr, req: Request<Incoming>)
     }
 }
 
-/// OpenMetrics text of the server, for a scraper on this machine (behind a reverse proxy,
-/// requests come from loopback too: keep `/metrics` out of what it forwards).
+/// The client a request comes from: the peer, or for a trusted reverse proxy the address its
+/// `X-Forwarded-For` names. Read from the right, the last address not a trusted proxy is the
+/// client (what is left of it the client itself may have written); one that does not parse
+/// makes the client unknown (the unspecified address: no loopback privileges, one shared
+/// per-address count). The port is the peer's.
+pub fn client_address(trusted: &[IpAddr], peer: SocketAddr, headers: &hyper::HeaderMap) -> SocketAddr {
+    if !trusted.contains(&peer.ip()) {
+        return peer;
+    }
+    let forwarded: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .flat_map(|v| v.to_str().unwrap_or("?").split(','))
+        .map(str::trim)
+        .collect();
+    let mut client = peer.ip();
+    for hop in forwarded.iter().rev() {
+        match hop.parse::<IpAddr>() {
+            Ok(ip) if trusted.contains(&ip) => client = ip,
+            Ok(ip) => return SocketAddr::new(ip, peer.port()),
+            Err(_) => return SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), peer.port()),
+        }
+    }
+    SocketAddr::new(client, peer.port())
+}
+
+/// OpenMetrics text of the server, for a scraper on this machine (a reverse proxy on this
+/// machine must be listed in `trusted_proxies`, or kept from forwarding `/metrics`).
 fn metrics(shared: &WebShared) -> Response<Body> {
     let Some(render) = shared.metrics.get() else { return plain(StatusCode::SERVICE_UNAVAILABLE, "starting") };
     let mut response = Response::new(Full::new(Bytes::from(render())));
@@ -237,4 +266,34 @@ pub(crate) fn secure_headers(r: &mut Response<Body>) {
     h.insert(HeaderName::from_static("x-content-type-options"), HeaderValue::from_static("nosniff"));
     h.insert(HeaderName::from_static("x-frame-options"), HeaderValue::from_static("DENY"));
     h.insert(HeaderName::from_static("referrer-policy"), HeaderValue::from_static("no-referrer"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_address;
+    use std::net::{IpAddr, SocketAddr};
+
+    fn from(peer: &str, forwarded: &[&str]) -> IpAddr {
+        let trusted: Vec<IpAddr> = ["127.0.0.1", "10.0.0.2"].iter().map(|a| a.parse().unwrap()).collect();
+        let mut headers = hyper::HeaderMap::new();
+        for value in forwarded {
+            headers.append("x-forwarded-for", value.parse().unwrap());
+        }
+        let peer: SocketAddr = format!("{peer}:4000").parse().unwrap();
+        client_address(&trusted, peer, &headers).ip()
+    }
+
+    #[test]
+    fn only_trusted_proxies_name_the_client_and_from_the_right() {
+        assert_eq!(from("192.0.2.7", &["203.0.113.9"]), "192.0.2.7".parse::<IpAddr>().unwrap(), "not a proxy");
+        assert_eq!(from("127.0.0.1", &[]), "127.0.0.1".parse::<IpAddr>().unwrap(), "the proxy itself");
+        assert_eq!(from("127.0.0.1", &["203.0.113.9"]), "203.0.113.9".parse::<IpAddr>().unwrap());
+        // What the client wrote itself is left of what the proxies appended.
+        assert_eq!(from("127.0.0.1", &["1.2.3.4, 203.0.113.9"]), "203.0.113.9".parse::<IpAddr>().unwrap());
+        assert_eq!(from("127.0.0.1", &["1.2.3.4", "203.0.113.9, 10.0.0.2"]), "203.0.113.9".parse::<IpAddr>().unwrap());
+        assert_eq!(from("127.0.0.1", &["10.0.0.2"]), "10.0.0.2".parse::<IpAddr>().unwrap(), "proxies all the way");
+        assert_eq!(from("127.0.0.1", &["2001:db8::1"]), "2001:db8::1".parse::<IpAddr>().unwrap());
+        let unknown = from("127.0.0.1", &["unknown, 10.0.0.2"]);
+        assert!(unknown.is_unspecified() && !unknown.is_loopback());
+    }
 }
