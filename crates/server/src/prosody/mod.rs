@@ -373,7 +373,7 @@ mod tests {
             [h, "alice", "vcard", "name", "string", "vCard"],
             [h, "alice", "vcard", "attr", "json", r#"{"xmlns":"vcard-temp"}"#],
             [h, "alice", "vcard", "", "json", r#"[{"name":"FN","attr":{},"__array":["Alice Liddell"]}]"#],
-            [h, "alice", "blocklist", "spam@example.net", "boolean", "true"],
+            [h, "alice", "blocklist", "spam@example.net", "number", "1700000000"],
             [h, "alice", "blocklist", "", "json", r#"{"__hash":[false,{"created":1700000000}]}"#],
             [h, "alice", "lastlog2", "login", "json", "{}"],
             [h, "alice", "mystery", "x", "string", "y"],
