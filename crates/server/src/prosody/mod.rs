@@ -228,6 +228,8 @@ pub async fn import(
     done.map(|()| result)
 }
 
+/// The check of every owner, then (unless `dry_run`) the writes; the caller closes the
+/// storage whatever they end in.
 async fn check_then_write(
     db: &Db,
     storage: &Storage,
