@@ -95,7 +95,7 @@ install_prosody() {
     printf '#!/bin/sh\nexit 101\n' | as_root tee /usr/sbin/policy-rc.d >/dev/null
     as_root chmod +x /usr/sbin/policy-rc.d
     as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prosody openssl >/dev/null
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prosody lua-dbi-sqlite3 openssl >/dev/null
     as_root rm -f /usr/sbin/policy-rc.d
 }
 

@@ -91,9 +91,10 @@ def run(main, binary, name, limit=60):
 
 
 @contextlib.contextmanager
-def prosody_server(config, domain, users, c2s, data_out=None, s2s_port=None, after_host=""):
+def prosody_server(config, domain, users, c2s, data_out=None, s2s_port=None, after_host="", storage="internal"):
     """Runs a private Prosody (Debian's package) for `domain` with a self-signed certificate,
-    listening for clients on `c2s` (STARTTLS required, hashed passwords, file storage) and for
+    listening for clients on `c2s` (STARTTLS required, hashed passwords, `storage`: the file
+    storage unless told, "sql" with its `sql` settings in `config`) and for
     servers on `s2s_port` of the same address when given. `config(work)` gives the rest of its
     global settings (modules and such), with `work` its directory (data, certificate `cert.pem`
     and `key.pem`, log); `after_host` follows the VirtualHost (components). `users` (name,
@@ -119,7 +120,8 @@ def prosody_server(config, domain, users, c2s, data_out=None, s2s_port=None, aft
         s2s = f"{{ {s2s_port} }}" if s2s_port else "{}"
         f.write(f'interfaces = {{ "{c2s[0]}" }}\nc2s_ports = {{ {c2s[1]} }}\ns2s_ports = {s2s}\n')
         f.write("c2s_direct_tls_ports = {}\ns2s_direct_tls_ports = {}\nhttp_ports = {}\nhttps_ports = {}\n")
-        f.write('c2s_require_encryption = true\nauthentication = "internal_hashed"\nstorage = "internal"\n')
+        f.write('c2s_require_encryption = true\nauthentication = "internal_hashed"\n')
+        f.write(f'storage = "{storage}"\n')
         f.write(f'VirtualHost "{domain}"\n    ssl = {{ certificate = "{work}/cert.pem", key = "{work}/key.pem" }}\n')
         f.write(after_host)
     cfg = ["--config", f"{work}/prosody.cfg.lua"]

@@ -1,16 +1,18 @@
-"""Migration from Prosody: Debian's Prosody, run privately with its default file storage,
-gets accounts, rosters, a vCard, private XML, PEP bookmarks, an avatar and an OMEMO device
+"""Migration from Prosody: Debian's Prosody, run privately, gets accounts, rosters, a vCard, private XML, PEP bookmarks, an avatar and an OMEMO device
 list, a blocklist, archived chats, an offline message, a subscription request and a
 persistent members-only room from slixmpp clients. It is stopped, `rhein import
---from-prosody` migrates its data directory, and the same clients log in to Rhein with the
+--from-prosody` migrates its data, and the same clients log in to Rhein with the
 same passwords — SCRAM-SHA-1 (Prosody's keys), PLAIN (checked against them, which completes
-the account), then SCRAM-SHA-256 — and find every item, and the room at Rhein's MUC service. Skipped (exit 0 with a note) when Prosody is not installed and
+the account), then SCRAM-SHA-256 — and find every item, and the room at Rhein's MUC service. All of it twice: with Prosody's
+default file storage (the data directory imported), and with its SQL storage in SQLite
+(Debian's lua-dbi-sqlite3; the data directory, then the database file named). Skipped (exit 0 with a note) when Prosody is not installed and
 RHEIN_REQUIRE_PROSODY is unset.
 
 Usage: python slixmpp_prosody_migration.py PATH/TO/rhein
 """
 
 import asyncio
+import os
 import shutil
 import sys
 import tempfile
@@ -34,8 +36,11 @@ USERS = [("alice", "alice's secret"), ("bob", "bob's s3cret"), ("carol", "carol'
 PASSWORD = dict(USERS)
 
 
-def prosody_config(work):
-    return f"""
+def prosody_config(storage):
+    """Prosody's settings for `storage` ("internal" or "sql"), beside common.py's."""
+    sql = 'sql = { driver = "SQLite3", database = "prosody.sqlite" }' if storage == "sql" else ""
+    return lambda work: f"""
+{sql}
 modules_enabled = {{ "roster", "saslauth", "tls", "disco", "ping", "presence", "message", "private", "vcard",
     "pep", "offline", "bookmarks", "blocklist", "mam" }}
 archive_expires_after = "never"
@@ -230,25 +235,40 @@ async def verify():
     await carol.wait_until("disconnected", 10)
 
 
-async def main(binary):
-    if not prosody_wanted(sys.argv[0]):
-        return
+async def migrate(binary, storage):
+    """The whole scenario, with Prosody's `storage`."""
+    print(f"-- Prosody's storage: {storage}")
     work = tempfile.mkdtemp(prefix="rhein-migrate-")
     try:
         data = f"{work}/prosody-data"
-        with prosody_server(prosody_config, DOMAIN, USERS, PROSODY_C2S, data_out=data, after_host=MUC_COMPONENT):
+        with prosody_server(prosody_config(storage), DOMAIN, USERS, PROSODY_C2S, data_out=data,
+                            after_host=MUC_COMPONENT, storage=storage):
             await populate()
+        if storage == "sql":
+            check(os.path.isfile(f"{data}/prosody.sqlite") and not os.path.isdir(f"{data}/migrate%2etest"),
+                  "Prosody kept everything in prosody.sqlite")
         config = rhein_config(work, DOMAIN, RHEIN_C2S)
         dry = rhein_command(binary, "import", "--from-prosody", data, "--config", config, "--dry-run")
-        check(dry.stdout.startswith("would import 3 users"), f"dry run: {dry.stdout.strip()}")
+        check(dry.stdout.startswith("would import 3 users, 1 rooms"), f"dry run: {dry.stdout.strip()}")
+        for line in dry.stderr.splitlines():
+            print(f"# {line}")
+        # The database may be named itself, too.
+        source = f"{data}/prosody.sqlite" if storage == "sql" else data
         for _ in range(2):
-            done = rhein_command(binary, "import", "--from-prosody", data, "--config", config)
-            check(done.stdout.startswith("imported 3 users"), f"import (twice): {done.stdout.strip()}")
+            done = rhein_command(binary, "import", "--from-prosody", source, "--config", config)
+            check(done.stdout.startswith("imported 3 users, 1 rooms"), f"import (twice): {done.stdout.strip()}")
         with rhein_serving(binary, config, RHEIN_C2S):
             await verify()
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
+async def main(binary):
+    if not prosody_wanted(sys.argv[0]):
+        return
+    for storage in ("internal", "sql"):
+        await migrate(binary, storage)
+
+
 if __name__ == "__main__":
-    run(main, sys.argv[1], "slixmpp_prosody_migration", limit=120)
+    run(main, sys.argv[1], "slixmpp_prosody_migration", limit=240)

@@ -456,3 +456,269 @@ async fn a_failed_write_leaves_the_account_as_it_was() {
     assert_eq!(db.images().read("alice@cli.example", Some((HOST, "alice"))).await.unwrap(), before);
     db.close().await;
 }
+
+/// Prosody's SQL storage in SQLite, laid out row by row as Debian's Prosody 0.12 writes it
+/// (`storage = "sql"`): keyval stores a row per key (util.json's `__hash` for a roster's
+/// `[false]`, a vCard split into its name, attributes and children), archives a row per
+/// stanza as XML text.
+mod prosody_sqlite {
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
+    use std::path::Path;
+
+    const SCHEMA: &str = r#"
+        CREATE TABLE "prosody" ("host" TEXT NOT NULL, "user" TEXT NOT NULL, "store" TEXT NOT NULL,
+            "key" TEXT NOT NULL, "type" TEXT NOT NULL, "value" TEXT NOT NULL);
+        CREATE INDEX "prosody_index" ON "prosody" ("host", "user", "store", "key");
+        CREATE TABLE "prosodyarchive" ("sort_id" INTEGER PRIMARY KEY AUTOINCREMENT, "host" TEXT NOT NULL,
+            "user" TEXT NOT NULL, "store" TEXT NOT NULL, "key" TEXT NOT NULL, "when" INTEGER NOT NULL,
+            "with" TEXT NOT NULL, "type" TEXT NOT NULL, "value" TEXT NOT NULL);
+        CREATE UNIQUE INDEX "prosodyarchive_index" ON "prosodyarchive" ("host", "user", "store", "key");
+    "#;
+
+    pub const HOST: &str = "migrate.test";
+
+    /// An account's rows: SCRAM-SHA-1 keys of `password` as Prosody derives them (a UUID
+    /// salt, hex keys).
+    fn account(user: &str, password: &str) -> Vec<[String; 4]> {
+        let salt = format!("5c0e7adb-9642-4694-b886-{user:0>12}");
+        let keys = rhein_sasl::Credentials::derive_scram(password, salt.clone().into_bytes(), 10_000, String::new());
+        let hex = |b: &[u8]| b.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        vec![
+            ["accounts".into(), "salt".into(), "string".into(), salt],
+            ["accounts".into(), "iteration_count".into(), "number".into(), "10000".into()],
+            ["accounts".into(), "stored_key".into(), "string".into(), hex(&keys.sha1.stored_key)],
+            ["accounts".into(), "server_key".into(), "string".into(), hex(&keys.sha1.server_key)],
+        ]
+    }
+
+    pub async fn keyval(db: &SqlitePool, host: &str, user: &str, [store, key, kind, value]: [&str; 4]) {
+        sqlx::query(r#"INSERT INTO "prosody" ("host","user","store","key","type","value") VALUES (?,?,?,?,?,?)"#)
+            .bind(host)
+            .bind(user)
+            .bind(store)
+            .bind(key)
+            .bind(kind)
+            .bind(value)
+            .execute(db)
+            .await
+            .unwrap();
+    }
+
+    async fn archive(db: &SqlitePool, host: &str, user: &str, [store, key, with, xml]: [&str; 4]) {
+        sqlx::query(
+            r#"INSERT INTO "prosodyarchive" ("host","user","store","when","with","key","type","value")
+               VALUES (?,?,?,1796656744,?,?,'xml',?)"#,
+        )
+        .bind(host)
+        .bind(user)
+        .bind(store)
+        .bind(with)
+        .bind(key)
+        .bind(xml)
+        .execute(db)
+        .await
+        .unwrap();
+    }
+
+    pub async fn open(path: &Path) -> SqlitePool {
+        SqlitePool::connect_with(SqliteConnectOptions::new().filename(path).create_if_missing(true)).await.unwrap()
+    }
+
+    /// alice (contacts, vCard, private XML, bookmarks, blocklist, archive) and bob (an
+    /// offline message, a subscription request from carol), and a room of the MUC
+    /// component at chat.migrate.test.
+    pub async fn create(path: &Path) {
+        let _ = std::fs::remove_file(path);
+        let db = open(path).await;
+        sqlx::raw_sql(SCHEMA).execute(&db).await.unwrap();
+        for (user, password) in [("alice", "alice's secret"), ("bob", "bob's s3cret")] {
+            for [store, key, kind, value] in account(user, password) {
+                keyval(&db, HOST, user, [&store, &key, &kind, &value]).await;
+            }
+        }
+        for row in [
+            ["roster", "", "json", r#"{"__hash":[false,{"version":5,"pending":{}}]}"#],
+            [
+                "roster",
+                "bob@migrate.test",
+                "json",
+                r#"{"subscription":"both","name":"Bob","groups":{"Friends":true,"Work":true}}"#,
+            ],
+            ["vcard", "name", "string", "vCard"],
+            ["vcard", "attr", "json", r#"{"xmlns":"vcard-temp"}"#],
+            ["vcard", "", "json", r#"[{"attr":{"xmlns":"vcard-temp"},"name":"FN","__array":["Alice Liddell"]}]"#],
+            [
+                "private",
+                "prefs:urn:example:prefs",
+                "json",
+                r#"{"attr":{"xmlns":"urn:example:prefs"},"name":"prefs","__array":[{"attr":{"xmlns":"urn:example:prefs"},"name":"theme","__array":["dark & quiet"]}]}"#,
+            ],
+            [
+                "pep",
+                "urn:xmpp:bookmarks:1",
+                "json",
+                r#"{"config":{"max_items":"max","access_model":"whitelist"},"name":"urn:xmpp:bookmarks:1","affiliations":{},"subscribers":{}}"#,
+            ],
+            ["blocklist", "", "json", r#"{"__hash":[false,{"created":1796656743,"modified":1796656744}]}"#],
+            ["blocklist", "spam@elsewhere.example", "number", "1796656744"],
+            ["lastlog2", "login", "json", r#"{"timestamp":1796656744}"#],
+        ] {
+            keyval(&db, HOST, "alice", row).await;
+        }
+        for row in [
+            ["roster", "alice@migrate.test", "json", r#"{"groups":{},"subscription":"both"}"#],
+            [
+                "roster",
+                "",
+                "json",
+                r#"{"__hash":[false,{"version":5,"pending":{"carol@migrate.test":{"attr":{"to":"bob@migrate.test","type":"subscribe"},"name":"presence"}}}]}"#,
+            ],
+        ] {
+            keyval(&db, HOST, "bob", row).await;
+        }
+        let room = "chat.migrate.test";
+        for row in [
+            ["config", "_jid", "string", "lounge@chat.migrate.test"],
+            [
+                "config",
+                "_data",
+                "json",
+                r#"{"persistent":true,"name":"The Lounge","subject":"Tea time","subject_from":"lounge@chat.migrate.test/alice","members_only":true}"#,
+            ],
+            ["config", "alice@migrate.test", "string", "owner"],
+            ["config", "bob@migrate.test", "string", "member"],
+        ] {
+            keyval(&db, room, "lounge", row).await;
+        }
+        keyval(&db, room, "", ["persistent", "lounge@chat.migrate.test", "boolean", "true"]).await;
+        for row in [
+            [
+                "pep_urn:xmpp:bookmarks:1",
+                "orchard@conference.migrate.test",
+                "alice@migrate.test",
+                "<conference name='The Orchard' xmlns='urn:xmpp:bookmarks:1' autojoin='true'><nick>alice</nick></conference>",
+            ],
+            [
+                "archive",
+                "b82567d5-47d6-4902-b644-ae4851fd297d",
+                "bob@migrate.test",
+                "<message to='bob@migrate.test' type='chat' xml:lang='en' id='c1' from='alice@migrate.test/py'><body>an archived chat</body></message>",
+            ],
+        ] {
+            archive(&db, HOST, "alice", row).await;
+        }
+        archive(
+            &db,
+            HOST,
+            "bob",
+            [
+                "offline",
+                "3692f7f9-d7fd-4f4f-9f01-da22eb98b9dc",
+                "",
+                "<message to='bob@migrate.test' type='chat' id='off' from='alice@migrate.test/py'><body>while you were out</body></message>",
+            ],
+        )
+        .await;
+        archive(
+            &db,
+            room,
+            "lounge",
+            [
+                "muc_log",
+                "afc1e28e-dee8-4f10-bb36-be4260375026",
+                "message<groupchat",
+                "<message from='lounge@chat.migrate.test/alice' type='groupchat' to='lounge@chat.migrate.test'><body>hello room</body></message>",
+            ],
+        )
+        .await;
+        db.close().await;
+    }
+}
+
+/// `--from-prosody` with Prosody's SQLite database, found in its data directory: the
+/// accounts log in with their SCRAM-SHA-1 keys, then PLAIN, and find every item; the room
+/// moves to Rhein's MUC service. A database that is not Prosody's, or a row that does not
+/// decode, is refused with the host, user and store, and nothing is written.
+#[tokio::test]
+async fn prosodys_sqlite_storage_imports_and_logs_in() {
+    let dir = temp_dir("prosody-sql");
+    let port = free_port();
+    let config = crate::cli::write_config_for(&dir, port, prosody_sqlite::HOST).await;
+    let data = dir.join("prosody-data");
+    std::fs::create_dir_all(&data).unwrap();
+    let database = data.join("prosody.sqlite");
+    let users = || run(&["user", "list", "--config", config.to_str().unwrap()], &dir, "").1;
+
+    // Damaged input first: nothing of it is written.
+    let other = prosody_sqlite::open(&dir.join("other.sqlite")).await;
+    sqlx::raw_sql("CREATE TABLE accounts (name TEXT);").execute(&other).await.unwrap();
+    other.close().await;
+    let (ok, _, err) = import(&config, &dir.join("other.sqlite"), &["--from-prosody"]);
+    assert!(!ok && err.contains("not Prosody's SQL storage: no table prosody, prosodyarchive"), "{err}");
+    prosody_sqlite::create(&database).await;
+    let db = prosody_sqlite::open(&database).await;
+    prosody_sqlite::keyval(&db, prosody_sqlite::HOST, "bob", ["vcard", "attr", "json", "{\"xmlns\":"]).await;
+    db.close().await;
+    let (ok, _, err) = import(&config, &data, &["--from-prosody"]);
+    assert!(!ok && err.contains("bob@migrate.test: store vcard, key \"attr\": JSON that does not parse"), "{err}");
+    assert!(!err.contains("alice@"), "alice's data reads: {err}");
+    assert_eq!(users(), "", "nothing written");
+
+    prosody_sqlite::create(&database).await;
+    let before = std::fs::read(&database).unwrap();
+    let (ok, out, err) = import(&config, &data, &["--from-prosody", "--dry-run"]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("would import 2 users, 1 rooms"), "{out}");
+    assert!(err.contains("chat.migrate.test: its rooms move to conference.migrate.test"), "{err}");
+    let (ok, out, err) = import(&config, &database, &["--from-prosody"]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("imported 2 users, 1 rooms"), "{out}");
+    assert_eq!(std::fs::read(&database).unwrap(), before, "Prosody's database is only read");
+
+    let _server = serve_config(&config, port);
+    let at = addr(port);
+    let mut alice =
+        ClientBuilder::new(at, prosody_sqlite::HOST).mechanism("SCRAM-SHA-1").login("alice", "alice's secret").await;
+    alice.send("<presence/>").await;
+    let shown = |e: &Element| rhein_proto::xml::to_string(e);
+    let roster = alice.iq("<iq type='get' id='r'><query xmlns='jabber:iq:roster'/></iq>").await;
+    let item = roster.get_child("query", ns::ROSTER).unwrap().get_child("item", ns::ROSTER).unwrap();
+    assert_eq!(
+        (item.attr("jid"), item.attr("name"), item.attr("subscription")),
+        (Some("bob@migrate.test"), Some("Bob"), Some("both"))
+    );
+    assert!(shown(&roster).contains("<group>Friends</group><group>Work</group>"), "{}", shown(&roster));
+    let vcard = alice.iq("<iq type='get' id='v'><vCard xmlns='vcard-temp'/></iq>").await;
+    assert_eq!(
+        vcard.get_child("vCard", ns::VCARD).unwrap().get_child("FN", ns::VCARD).unwrap().text(),
+        "Alice Liddell"
+    );
+    let private = alice
+        .iq("<iq type='get' id='p'><query xmlns='jabber:iq:private'><prefs xmlns='urn:example:prefs'/></query></iq>")
+        .await;
+    assert!(shown(&private).contains("dark &amp; quiet"), "{}", shown(&private));
+    let bookmarks = alice
+        .iq("<iq type='get' id='bm'><pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='urn:xmpp:bookmarks:1'/></pubsub></iq>")
+        .await;
+    assert!(shown(&bookmarks).contains("The Orchard"), "{}", shown(&bookmarks));
+    let blocked = alice.iq("<iq type='get' id='bl'><blocklist xmlns='urn:xmpp:blocking'/></iq>").await;
+    assert!(shown(&blocked).contains("spam@elsewhere.example"), "{}", shown(&blocked));
+    alice.send("<iq type='set' id='q'><query xmlns='urn:xmpp:mam:2' queryid='q1'/></iq>").await;
+    let first = alice.expect(|e| e.get_child("result", MAM).is_some()).await;
+    assert!(shown(&first).contains("an archived chat"), "{}", shown(&first));
+    let room = "lounge@conference.migrate.test";
+    let members = alice
+        .iq(&format!(
+            "<iq type='get' to='{room}' id='m'><query xmlns='{MUC_ADMIN}'><item affiliation='member'/></query></iq>"
+        ))
+        .await;
+    assert!(shown(&members).contains("bob@migrate.test"), "{}", shown(&members));
+
+    let mut bob = ClientBuilder::new(at, prosody_sqlite::HOST).mechanism("PLAIN").login("bob", "bob's s3cret").await;
+    bob.send("<presence/>").await;
+    let waiting = bob.expect(|e| e.name() == "message" && e.attr("id") == Some("off")).await;
+    assert!(waiting.get_child("delay", "urn:xmpp:delay").is_some());
+    bob.expect(|e| e.name() == "presence" && e.attr("type") == Some("subscribe")).await;
+    let _ = ClientBuilder::new(at, prosody_sqlite::HOST).mechanism("SCRAM-SHA-256").login("bob", "bob's s3cret").await;
+    let _ = std::fs::remove_dir_all(dir);
+}

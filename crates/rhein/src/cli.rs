@@ -57,17 +57,20 @@ pub enum Command {
         config: Option<PathBuf>,
     },
     /// Import an XEP-0227 document (`rhein export`'s, another server's, or ejabberd's with
-    /// --from-ejabberd), or Prosody's data directory (--from-prosody). The whole input is
+    /// --from-ejabberd), or Prosody's storage (--from-prosody). The whole input is
     /// checked first;
     /// each account, room and channel then replaces what was stored under its address. The
     /// server must be stopped.
     Import {
-        /// The XEP-0227 file, or Prosody's data directory.
+        /// The XEP-0227 file; with --from-prosody, Prosody's data directory or its SQLite database.
         path: PathBuf,
         /// Check and count only; write nothing.
         #[arg(long)]
         dry_run: bool,
-        /// The path is Prosody's data directory (file storage, as /var/lib/prosody).
+        /// The path is Prosody's storage: its data directory (as /var/lib/prosody) for the file
+        /// storage (`storage = "internal"`); for the SQL storage in SQLite (`storage = "sql"`),
+        /// the database file, or a data directory holding `prosody.sqlite` and no directory of
+        /// a configured host or its subdomains. The database is opened read-only.
         #[arg(long, conflicts_with = "from_ejabberd")]
         from_prosody: bool,
         /// The file is ejabberd's `ejabberdctl export_piefxis` output (its main file).

@@ -3,17 +3,27 @@
 //! `muc_log` archive) as Rhein rooms. Rooms keep their names and move to the domain Rhein
 //! serves rooms at, if Prosody's component had another.
 
+use super::Stored;
 use super::lua::{Table, Value};
-use super::user::{Entry, dat_file, list_file, unwrap_entry};
+use super::user::{Entry, unwrap_entry};
 use crate::pie::import::{Converted, Entity};
 use rhein_proto::{BareJid, ns, xml};
 use rhein_storage::{AffiliationRow, ArchiveRow, OwnerImage, RoomAffiliation, RoomImage, RoomRow};
 use serde_json::{Value as Json, json};
-use std::path::Path;
 
-/// Reads room `name` of Prosody's component directory `dir`, as a room at `domain`.
-pub(super) fn read(dir: &Path, name: &str, domain: &str, warn: &mut dyn FnMut(String)) -> Result<Converted, String> {
-    let stored = dat_file(&dir.join("config"), name)?.ok_or("no configuration file")?;
+/// Whether a room's data in `store` is read.
+pub(super) fn wanted(store: &str) -> bool {
+    matches!(store, "config" | "muc_log")
+}
+
+/// Maps what room `name` of a Prosody MUC component has stored, as a room at `domain`.
+pub(super) fn read(
+    stores: &Stored,
+    name: &str,
+    domain: &str,
+    warn: &mut dyn FnMut(String),
+) -> Result<Converted, String> {
+    let stored = stores.keyval("config").ok_or("no configuration")?;
     let old = stored.str("_jid").map(str::to_owned);
     let jid = BareJid::new(&format!("{name}@{domain}")).map_err(|e| format!("{name}@{domain} is not a JID: {e}"))?;
     let owner = jid.to_string();
@@ -60,8 +70,8 @@ pub(super) fn read(dir: &Path, name: &str, domain: &str, warn: &mut dyn FnMut(St
         },
         affiliations,
     });
-    for entry in list_file(&dir.join("muc_log"), name)? {
-        let Entry { mut stanza, key, when, .. } = unwrap_entry(&entry).map_err(|e| format!("muc_log: {e}"))?;
+    for entry in stores.archive("muc_log") {
+        let Entry { mut stanza, key, when, .. } = unwrap_entry(entry).map_err(|e| format!("muc_log: {e}"))?;
         let Some(key) = key else { continue };
         if !stanza.is("message", ns::CLIENT) {
             continue;

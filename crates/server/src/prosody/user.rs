@@ -1,7 +1,8 @@
 //! One Prosody account, from every store that has something of it, as the image Rhein
 //! stores.
 
-use super::lua::{self, Table, Value};
+use super::Stored;
+use super::lua::{Table, Value};
 use super::stanza::element;
 use crate::pie::import::{Converted, Entity};
 use crate::pie::to_image::placeholder_credentials;
@@ -10,55 +11,10 @@ use rhein_proto::{BareJid, Element, Jid, ns, xml};
 use rhein_pubsub::{Affiliation, NodeConfig, SubOptions, SubState, Subscription};
 use rhein_sasl::{Credentials, ScramKeys};
 use rhein_storage::{AccountImage, ArchiveRow, Document, ItemRow, NodeImage, OfflineMessage, OwnerImage, RosterRow};
-use std::path::Path;
 
-/// A `.dat` file of `store`, if the user has one.
-fn dat(host_dir: &Path, store: &str, user: &str) -> Result<Option<Table>, String> {
-    dat_file(&host_dir.join(encode_store(store)), user)
-}
-
-/// `NAME.dat` in a store's directory, if there is one.
-pub(super) fn dat_file(store_dir: &Path, name: &str) -> Result<Option<Table>, String> {
-    let file = format!("{}.dat", encode(name));
-    let Ok(src) = std::fs::read(store_dir.join(&file)) else { return Ok(None) };
-    let shown = |e: &dyn std::fmt::Display| format!("{}: {e}", store_dir.join(&file).display());
-    match lua::parse_return(&src).map_err(|e| shown(&e))? {
-        Value::Table(t) => Ok(Some(t)),
-        Value::Nil => Ok(None),
-        _ => Err(shown(&"not a table")),
-    }
-}
-
-/// The entries of a `.list` file of `store`, oldest first.
-fn list(host_dir: &Path, store: &str, user: &str) -> Result<Vec<Table>, String> {
-    list_file(&host_dir.join(encode_store(store)), user)
-}
-
-/// The entries of `NAME.list` in a store's directory, oldest first.
-pub(super) fn list_file(store_dir: &Path, name: &str) -> Result<Vec<Table>, String> {
-    let file = format!("{}.list", encode(name));
-    let Ok(src) = std::fs::read(store_dir.join(&file)) else { return Ok(Vec::new()) };
-    let shown = |e: &dyn std::fmt::Display| format!("{}: {e}", store_dir.join(&file).display());
-    let items = lua::parse_items(&src).map_err(|e| shown(&e))?;
-    items
-        .into_iter()
-        .map(|v| match v {
-            Value::Table(t) => Ok(t),
-            _ => Err(shown(&"an entry that is not a table")),
-        })
-        .collect()
-}
-
-/// Prosody's file names: `%xx` for every byte that is not alphanumeric.
-fn encode(s: &str) -> String {
-    s.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02x}") }).collect()
-}
-
-/// Store directory names keep `_` too.
-fn encode_store(s: &str) -> String {
-    s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b == b'_' { (b as char).to_string() } else { format!("%{b:02x}") })
-        .collect()
+/// Whether an account's data in `store` is read.
+pub(super) fn wanted(store: &str) -> bool {
+    super::KNOWN_STORES.contains(&store) || store.starts_with("pep_")
 }
 
 fn hex(s: &str) -> Option<Vec<u8>> {
@@ -73,14 +29,14 @@ fn millis(when: &Value) -> Option<i64> {
     when.as_f64().filter(|w| w.is_finite() && *w >= 0.0).map(|w| (w * 1000.0).round() as i64)
 }
 
-/// Reads everything of `user@host` under the host's directory.
-pub(super) fn read(host_dir: &Path, host: &str, user: &str, warn: &mut dyn FnMut(String)) -> Result<Converted, String> {
+/// Maps what `user@host` has stored.
+pub(super) fn read(stored: &Stored, host: &str, user: &str, warn: &mut dyn FnMut(String)) -> Result<Converted, String> {
     let username =
         rhein_proto::prepare_localpart(user, host).ok_or_else(|| format!("{user:?} is not a valid username"))?;
     let owner = format!("{username}@{host}");
     let mut image = OwnerImage::new(owner.clone());
-    let account = dat(host_dir, "accounts", user)?.ok_or("no account file")?;
-    let (credentials, password) = credentials(&account, warn)?;
+    let account = stored.keyval("accounts").ok_or("no account data")?;
+    let (credentials, password) = credentials(account, warn)?;
     image.account = Some(AccountImage {
         host: host.to_owned(),
         username,
@@ -88,18 +44,18 @@ pub(super) fn read(host_dir: &Path, host: &str, user: &str, warn: &mut dyn FnMut
         admin: false,
         created_at: rhein_storage::now_ms(),
     });
-    if let Some(roster) = dat(host_dir, "roster", user)? {
-        read_roster(&mut image, &roster, warn)?;
+    if let Some(roster) = stored.keyval("roster") {
+        read_roster(&mut image, roster, warn)?;
     }
-    if let Some(vcard) = dat(host_dir, "vcard", user)? {
-        let el = element(&vcard, ns::VCARD).map_err(|e| format!("vcard: {e}"))?;
+    if let Some(vcard) = stored.keyval("vcard") {
+        let el = element(vcard, ns::VCARD).map_err(|e| format!("vcard: {e}"))?;
         if el.is("vCard", ns::VCARD) {
             image.documents.push(Document { kind: "vcard".into(), name: String::new(), payload: xml::to_string(&el) });
         } else {
             warn(format!("the stored vCard is <{}/> in {}: not imported", el.name(), el.ns()));
         }
     }
-    if let Some(private) = dat(host_dir, "private", user)? {
+    if let Some(private) = stored.keyval("private") {
         for (key, value) in private.string_fields() {
             let Some(t) = value.as_table() else { continue };
             let el = element(t, ns::PRIVATE).map_err(|e| format!("private {key}: {e}"))?;
@@ -112,11 +68,11 @@ pub(super) fn read(host_dir: &Path, host: &str, user: &str, warn: &mut dyn FnMut
         }
     }
     image.documents.sort_by(|a, b| (&a.kind, &a.name).cmp(&(&b.kind, &b.name)));
-    for entry in list(host_dir, "offline", user)? {
-        image.offline.push(offline(&entry).map_err(|e| format!("offline: {e}"))?);
+    for entry in stored.archive("offline") {
+        image.offline.push(offline(entry).map_err(|e| format!("offline: {e}"))?);
     }
-    read_pep(&mut image, host_dir, user, warn)?;
-    if let Some(blocklist) = dat(host_dir, "blocklist", user)? {
+    read_pep(&mut image, stored, warn)?;
+    if let Some(blocklist) = stored.keyval("blocklist") {
         let mut blocked: Vec<String> = blocklist
             .string_fields()
             .filter_map(|(jid, _)| match Jid::new(jid) {
@@ -132,8 +88,8 @@ pub(super) fn read(host_dir: &Path, host: &str, user: &str, warn: &mut dyn FnMut
         image.blocklist = blocked;
     }
     for store in ["archive2", "archive"] {
-        for entry in list(host_dir, store, user)? {
-            image.archive.push(archived(&entry).map_err(|e| format!("{store}: {e}"))?);
+        for entry in stored.archive(store) {
+            image.archive.push(archived(entry).map_err(|e| format!("{store}: {e}"))?);
         }
     }
     let mut seen = std::collections::HashSet::new();
@@ -363,15 +319,14 @@ fn node_config(stored: Option<&Table>, node: &str, warn: &mut dyn FnMut(String))
     Ok(config)
 }
 
-/// `pep/USER.dat` (each node's configuration, affiliations and subscribers) and
-/// `pep_NODE/USER.list` (its items).
-fn read_pep(image: &mut OwnerImage, host_dir: &Path, user: &str, warn: &mut dyn FnMut(String)) -> Result<(), String> {
+/// The `pep` store (each node's configuration, affiliations and subscribers) and the
+/// `pep_NODE` archives (its items).
+fn read_pep(image: &mut OwnerImage, stored: &Stored, warn: &mut dyn FnMut(String)) -> Result<(), String> {
     let owner = image.owner.clone();
-    let stored = dat(host_dir, "pep", user)?.unwrap_or_default();
-    let mut names: Vec<String> = stored.string_fields().map(|(n, _)| n.to_owned()).collect();
-    for (store, _) in super::entries(host_dir, None) {
+    let nodes = stored.keyval("pep").cloned().unwrap_or_default();
+    let mut names: Vec<String> = nodes.string_fields().map(|(n, _)| n.to_owned()).collect();
+    for store in stored.archives.keys() {
         if let Some(node) = store.strip_prefix("pep_")
-            && host_dir.join(encode_store(&store)).join(format!("{}.list", encode(user))).exists()
             && !names.iter().any(|n| n == node)
         {
             names.push(node.to_owned());
@@ -379,8 +334,8 @@ fn read_pep(image: &mut OwnerImage, host_dir: &Path, user: &str, warn: &mut dyn 
     }
     names.sort();
     for node in names {
-        let entry = stored.get(&node).and_then(Value::as_table);
-        let items = list(host_dir, &format!("pep_{node}"), user)?;
+        let entry = nodes.get(&node).and_then(Value::as_table);
+        let items = stored.archive(&format!("pep_{node}"));
         // mod_bookmarks' mirror of XEP-0402 bookmarks for old clients, which Rhein
         // answers from the bookmarks node itself (XEP-0411).
         if node == ns::BOOKMARKS_LEGACY && items.is_empty() {
@@ -419,7 +374,7 @@ fn read_pep(image: &mut OwnerImage, host_dir: &Path, user: &str, warn: &mut dyn 
         let mut rows: Vec<ItemRow> = Vec::with_capacity(items.len());
         for item in items {
             let Entry { stanza: payload, key, with, .. } =
-                unwrap_entry(&item).map_err(|e| format!("pep_{node}: {e}"))?;
+                unwrap_entry(item).map_err(|e| format!("pep_{node}: {e}"))?;
             let id = key.ok_or_else(|| format!("pep_{node}: an item without an id"))?;
             rows.retain(|r| r.id != id);
             rows.push(ItemRow {
