@@ -222,14 +222,14 @@ async fn an_export_imported_into_a_fresh_server_exports_the_same_and_logs_in() {
     let _ = std::fs::remove_dir_all(fresh_dir);
 }
 
-/// What the clients put there is served by the server the export was imported into.
-async fn check_data(port: u16) {
-    let mut alice = login(port, "alice").await;
+/// Alice's roster holds `bob` (named Bob, both ways), her vCard her name, and her private XML
+/// her preferences; her roster.
+async fn check_roster_vcard_private(alice: &mut TestClient, bob: &str) -> Element {
     let roster = alice.iq("<iq type='get' id='r'><query xmlns='jabber:iq:roster'/></iq>").await;
     let item = roster.get_child("query", ns::ROSTER).unwrap().get_child("item", ns::ROSTER).unwrap();
     assert_eq!(
         (item.attr("jid"), item.attr("name"), item.attr("subscription")),
-        (Some("bob@cli.example"), Some("Bob"), Some("both"))
+        (Some(bob), Some("Bob"), Some("both"))
     );
     let vcard = alice.iq("<iq type='get' id='v'><vCard xmlns='vcard-temp'/></iq>").await;
     assert_eq!(
@@ -240,6 +240,13 @@ async fn check_data(port: u16) {
         .iq("<iq type='get' id='p'><query xmlns='jabber:iq:private'><prefs xmlns='urn:example:prefs'/></query></iq>")
         .await;
     assert!(rhein_proto::xml::to_string(&private).contains("dark &amp; quiet"), "{private:?}");
+    roster
+}
+
+/// What the clients put there is served by the server the export was imported into.
+async fn check_data(port: u16) {
+    let mut alice = login(port, "alice").await;
+    check_roster_vcard_private(&mut alice, "bob@cli.example").await;
     let bookmarks = alice
         .iq("<iq type='get' id='bm'><pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='urn:xmpp:bookmarks:1'/></pubsub></iq>")
         .await;
@@ -465,16 +472,6 @@ mod prosody_sqlite {
     use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
     use std::path::Path;
 
-    const SCHEMA: &str = r#"
-        CREATE TABLE "prosody" ("host" TEXT NOT NULL, "user" TEXT NOT NULL, "store" TEXT NOT NULL,
-            "key" TEXT NOT NULL, "type" TEXT NOT NULL, "value" TEXT NOT NULL);
-        CREATE INDEX "prosody_index" ON "prosody" ("host", "user", "store", "key");
-        CREATE TABLE "prosodyarchive" ("sort_id" INTEGER PRIMARY KEY AUTOINCREMENT, "host" TEXT NOT NULL,
-            "user" TEXT NOT NULL, "store" TEXT NOT NULL, "key" TEXT NOT NULL, "when" INTEGER NOT NULL,
-            "with" TEXT NOT NULL, "type" TEXT NOT NULL, "value" TEXT NOT NULL);
-        CREATE UNIQUE INDEX "prosodyarchive_index" ON "prosodyarchive" ("host", "user", "store", "key");
-    "#;
-
     pub const HOST: &str = "migrate.test";
 
     /// An account's rows: SCRAM-SHA-1 keys of `password` as Prosody derives them (a UUID
@@ -530,7 +527,7 @@ mod prosody_sqlite {
     pub async fn create(path: &Path) {
         let _ = std::fs::remove_file(path);
         let db = open(path).await;
-        sqlx::raw_sql(SCHEMA).execute(&db).await.unwrap();
+        sqlx::raw_sql(rhein_server::prosody::SQL_SCHEMA).execute(&db).await.unwrap();
         for (user, password) in [("alice", "alice's secret"), ("bob", "bob's s3cret")] {
             for [store, key, kind, value] in account(user, password) {
                 keyval(&db, HOST, user, [&store, &key, &kind, &value]).await;
@@ -681,22 +678,8 @@ async fn prosodys_sqlite_storage_imports_and_logs_in() {
         ClientBuilder::new(at, prosody_sqlite::HOST).mechanism("SCRAM-SHA-1").login("alice", "alice's secret").await;
     alice.send("<presence/>").await;
     let shown = |e: &Element| rhein_proto::xml::to_string(e);
-    let roster = alice.iq("<iq type='get' id='r'><query xmlns='jabber:iq:roster'/></iq>").await;
-    let item = roster.get_child("query", ns::ROSTER).unwrap().get_child("item", ns::ROSTER).unwrap();
-    assert_eq!(
-        (item.attr("jid"), item.attr("name"), item.attr("subscription")),
-        (Some("bob@migrate.test"), Some("Bob"), Some("both"))
-    );
+    let roster = check_roster_vcard_private(&mut alice, "bob@migrate.test").await;
     assert!(shown(&roster).contains("<group>Friends</group><group>Work</group>"), "{}", shown(&roster));
-    let vcard = alice.iq("<iq type='get' id='v'><vCard xmlns='vcard-temp'/></iq>").await;
-    assert_eq!(
-        vcard.get_child("vCard", ns::VCARD).unwrap().get_child("FN", ns::VCARD).unwrap().text(),
-        "Alice Liddell"
-    );
-    let private = alice
-        .iq("<iq type='get' id='p'><query xmlns='jabber:iq:private'><prefs xmlns='urn:example:prefs'/></query></iq>")
-        .await;
-    assert!(shown(&private).contains("dark &amp; quiet"), "{}", shown(&private));
     let bookmarks = alice
         .iq("<iq type='get' id='bm'><pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='urn:xmpp:bookmarks:1'/></pubsub></iq>")
         .await;

@@ -25,6 +25,8 @@ mod sql;
 pub mod stanza;
 mod user;
 
+pub use sql::SCHEMA as SQL_SCHEMA;
+
 use crate::pie::import::{Converted, ImportError, Imported, write};
 use lua::Table;
 use rhein_storage::Db;
@@ -340,7 +342,7 @@ mod tests {
     /// what only this fixture has: a vCard (a stored stanza split into rows), an offline
     /// message and MAM entries (XML text).
     async fn sql_storage(path: &Path) {
-        let db = fixture::create(path, fixture::SCHEMA).await;
+        let db = fixture::create(path, sql::SCHEMA).await;
         let h = "example.org";
         for row in [
             [h, "alice", "accounts", "salt", "string", "073b2239"],

@@ -209,26 +209,27 @@ fn from_json(json: Json) -> Value {
     }
 }
 
+/// Prosody's two tables as Debian's Prosody 0.12 creates them in SQLite (through LuaDBI;
+/// newer versions make `prosody`'s index unique, which changes no row): what the reader
+/// expects, and what tests build their databases with.
+pub const SCHEMA: &str = r#"
+    CREATE TABLE "prosody" ("host" TEXT NOT NULL, "user" TEXT NOT NULL, "store" TEXT NOT NULL,
+        "key" TEXT NOT NULL, "type" TEXT NOT NULL, "value" TEXT NOT NULL);
+    CREATE INDEX "prosody_index" ON "prosody" ("host", "user", "store", "key");
+    CREATE TABLE "prosodyarchive" ("sort_id" INTEGER PRIMARY KEY AUTOINCREMENT, "host" TEXT NOT NULL,
+        "user" TEXT NOT NULL, "store" TEXT NOT NULL, "key" TEXT NOT NULL, "when" INTEGER NOT NULL,
+        "with" TEXT NOT NULL, "type" TEXT NOT NULL, "value" TEXT NOT NULL);
+    CREATE UNIQUE INDEX "prosodyarchive_index" ON "prosodyarchive" ("host", "user", "store", "key");
+    CREATE INDEX "prosodyarchive_with_when" ON "prosodyarchive" ("host", "user", "store", "with", "when");
+    CREATE INDEX "prosodyarchive_when" ON "prosodyarchive" ("host", "user", "store", "when");
+    CREATE INDEX "prosodyarchive_sort" ON "prosodyarchive" ("host", "user", "store", "sort_id");
+"#;
+
 /// Databases as Prosody's `mod_storage_sql` lays them out, for tests.
 #[cfg(test)]
 pub(super) mod fixture {
     use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
     use std::path::Path;
-
-    /// Prosody's two tables as Debian's Prosody 0.12 creates them in SQLite (through LuaDBI;
-    /// newer versions make `prosody`'s index unique, which changes no row).
-    pub const SCHEMA: &str = r#"
-        CREATE TABLE "prosody" ("host" TEXT NOT NULL, "user" TEXT NOT NULL, "store" TEXT NOT NULL,
-            "key" TEXT NOT NULL, "type" TEXT NOT NULL, "value" TEXT NOT NULL);
-        CREATE INDEX "prosody_index" ON "prosody" ("host", "user", "store", "key");
-        CREATE TABLE "prosodyarchive" ("sort_id" INTEGER PRIMARY KEY AUTOINCREMENT, "host" TEXT NOT NULL,
-            "user" TEXT NOT NULL, "store" TEXT NOT NULL, "key" TEXT NOT NULL, "when" INTEGER NOT NULL,
-            "with" TEXT NOT NULL, "type" TEXT NOT NULL, "value" TEXT NOT NULL);
-        CREATE UNIQUE INDEX "prosodyarchive_index" ON "prosodyarchive" ("host", "user", "store", "key");
-        CREATE INDEX "prosodyarchive_with_when" ON "prosodyarchive" ("host", "user", "store", "with", "when");
-        CREATE INDEX "prosodyarchive_when" ON "prosodyarchive" ("host", "user", "store", "when");
-        CREATE INDEX "prosodyarchive_sort" ON "prosodyarchive" ("host", "user", "store", "sort_id");
-    "#;
 
     /// A new database at `path` with `schema`.
     pub async fn create(path: &Path, schema: &'static str) -> SqlitePool {
