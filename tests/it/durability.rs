@@ -109,3 +109,53 @@ async fn acknowledged_offline_messages_are_stored_during_a_login_storm() {
         assert_eq!(stored, h, "offline{i}: stored = acked");
     }
 }
+
+/// The archive writer's batches so far, from the metrics of the server at `metrics`.
+async fn archive_batches(metrics: u16) -> f64 {
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", metrics)).await.unwrap();
+    let request = "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    let (_, _, body) = crate::web::http(tcp, request).await;
+    crate::metrics::sample(&body, "rhein_archive_batch_size_count").unwrap_or(0.0)
+}
+
+/// One client's messages share archive commits: the session reads the next message while
+/// the last one's rows are being committed, so a burst's 2 rows per message go to disk in
+/// far fewer batches than rows; still `h` covers a message only once both rows are
+/// committed, an IQ after the burst (a MAM query) sees every row, and the recipient gets the
+/// messages in order. (The server runs as its own process: the metrics are its alone.)
+#[tokio::test]
+async fn a_clients_messages_share_archive_commits_and_stay_in_order() {
+    const BURST: usize = 200;
+    let dir = crate::cli::temp_dir("pipeline");
+    let (port, metrics) = (crate::cli::free_port(), crate::cli::free_port());
+    let config = crate::reload::config_text(&dir, port, None, "", 10, "warn");
+    let config = format!("{config}\n[metrics]\nlisten = \"127.0.0.1:{metrics}\"\n");
+    let (_server, addr, _) = crate::reload::serve(&dir, &config, &["alice", "bob"]).await;
+    let mut bob = rhein_testkit::ClientBuilder::new(addr, "cli.example").login("bob", "pw").await;
+    bob.send("<presence/>").await;
+    bob.iq("<iq type='get' id='ready' to='cli.example'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+    let mut alice = rhein_testkit::ClientBuilder::new(addr, "cli.example").login("alice", "pw").await;
+    alice.send(&format!("<enable xmlns='{SM}'/>")).await;
+    alice.expect(|e| e.is("enabled", SM)).await;
+
+    let before = archive_batches(metrics).await;
+    let burst: String = (0..BURST)
+        .map(|i| format!("<message to='bob@cli.example' type='chat' id='p{i}'><body>{i}</body></message>"))
+        .collect();
+    let count = "<query xmlns='urn:xmpp:mam:2'><set xmlns='http://jabber.org/protocol/rsm'><max>0</max></set></query>";
+    alice.send(&format!("{burst}<iq type='set' id='count'>{count}</iq><r xmlns='{SM}'/>")).await;
+    let fin = alice.expect(|e| e.attr("id") == Some("count")).await;
+    let fin = rhein_proto::xml::to_string(&fin);
+    assert!(fin.contains(&format!("<count>{BURST}</count>")), "the query sees every message before it: {fin}");
+    let a = alice.expect(|e| e.is("a", SM)).await;
+    assert_eq!(a.attr("h"), Some((BURST + 1).to_string().as_str()), "the messages and the query");
+    let batches = archive_batches(metrics).await - before;
+    eprintln!("{} archive rows in {batches} commits", 2 * BURST);
+    assert!(batches <= (BURST as f64), "{} rows took {batches} commits", 2 * BURST);
+
+    for i in 0..BURST {
+        let m = bob.expect(|e| e.name() == "message").await;
+        assert_eq!(m.attr("id"), Some(format!("p{i}").as_str()), "in the order sent");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -6,7 +6,7 @@ use rhein_server::ListenerKind;
 use rhein_testkit::TestServer;
 
 /// The value of the sample `name{labels}` (exactly as rendered), if present.
-fn sample(text: &str, series: &str) -> Option<f64> {
+pub(crate) fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.split(' ').next()?.parse().ok())
 }
 

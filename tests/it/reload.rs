@@ -17,7 +17,14 @@ const ADMIN: &str = "http://jabber.org/protocol/admin";
 
 /// A config for `cli.example` with a loopback c2s listener on `port` (and one more on
 /// `extra`, when given), `admins`, a cap on connections per address, and a log level.
-fn config_text(dir: &Path, port: u16, extra: Option<u16>, admins: &str, per_address: usize, log: &str) -> String {
+pub(crate) fn config_text(
+    dir: &Path,
+    port: u16,
+    extra: Option<u16>,
+    admins: &str,
+    per_address: usize,
+    log: &str,
+) -> String {
     let mut text = format!(
         "[server]\ndata_dir = \"{dir}/data\"\nstorage = \"sqlite://{dir}/data/rhein.db\"\nadmin_socket = \"{dir}/rhein.sock\"\n\
          log_level = \"{log}\"\nadmins = [{admins}]\n\n[limits]\nmax_connections_per_address = {per_address}\n\n\
@@ -70,7 +77,7 @@ async fn admitted(addr: SocketAddr) -> (bool, tokio::net::TcpStream) {
 
 /// Starts the binary on `config` (written first) with `users` (password "pw"); the server,
 /// its c2s address and its admin socket.
-async fn serve(dir: &Path, config: &str, users: &[&str]) -> (Server, SocketAddr, std::path::PathBuf) {
+pub(crate) async fn serve(dir: &Path, config: &str, users: &[&str]) -> (Server, SocketAddr, std::path::PathBuf) {
     let path = dir.join("rhein.toml");
     std::fs::write(&path, config).unwrap();
     let cfg = path.to_str().unwrap();

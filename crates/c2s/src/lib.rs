@@ -4,6 +4,7 @@
 
 mod auth;
 mod bind2;
+mod committing;
 mod csi;
 mod negotiate;
 mod queued;

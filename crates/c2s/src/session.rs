@@ -5,6 +5,7 @@
 //! queueing deliveries, until a new connection resumes it or the resume timeout passes.
 
 use crate::C2sShared;
+use crate::committing::Committing;
 use crate::csi::Held;
 use crate::negotiate::Bound;
 use crate::queued::Queued;
@@ -31,6 +32,8 @@ struct Session<'a> {
     /// Set while deliveries wait because the client holds all it may unacknowledged: it was
     /// asked for an ack, and the session closes if none makes room by then.
     ack_due: Option<Instant>,
+    /// Stanzas handled whose writes are not yet committed.
+    committing: Committing,
 }
 
 /// How a connection ended, from the session's point of view.
@@ -44,6 +47,8 @@ enum Ended {
 /// What woke the live loop.
 enum Wake {
     Frame(Result<Frame, ReadError>),
+    /// The oldest handled stanza's writes are committed.
+    Committed,
     Deliver(Outbound),
     Resume(Box<ResumeRequest>),
     Overflow,
@@ -72,11 +77,15 @@ pub(crate) fn run(shared: &C2sShared, bound: Bound) -> impl Future<Output = ()> 
     if inactive {
         shared.router.set_inactive(&jid, true);
     }
-    let mut session = Box::new(Session { shared, jid, session_id, rx, overflow, sm, resume_rx, held, ack_due: None });
+    let committing = Committing::default();
+    let mut session =
+        Box::new(Session { shared, jid, session_id, rx, overflow, sm, resume_rx, held, ack_due: None, committing });
     let mut conn = Some(io);
     async move {
         while let Some(io) = conn.as_mut() {
             let ended = session.live(io).await;
+            // What the client sent is counted before it may resume.
+            session.settle().await;
             // The connection is over either way; a hibernating session holds no socket.
             drop(conn.take());
             if !matches!(ended, Ended::Connection) || session.resume_rx.is_none() {
@@ -99,12 +108,14 @@ impl Session<'_> {
             let delivering = self.ack_due.is_none();
             let wake = tokio::select! {
                 frame = io.read_frame() => Wake::Frame(frame),
+                () = self.committing.next(), if !self.committing.is_empty() => Wake::Committed,
                 Some(item) = self.rx.recv(), if delivering => Wake::Deliver(item),
                 Some(req) = recv_opt(&mut self.resume_rx) => Wake::Resume(req),
                 () = self.overflow.notified() => Wake::Overflow,
                 () = sleep_until(due) => Wake::Timer(timer),
             };
             match wake {
+                Wake::Committed => self.count_handled(),
                 Wake::Frame(frame) => {
                     last_read = Instant::now();
                     match frame {
@@ -134,6 +145,8 @@ impl Session<'_> {
                 Wake::Resume(req) => {
                     // The client came back on a new connection before we noticed the old one died.
                     io.fail(Cond::Conflict, Some("replaced by a resumed stream")).await;
+                    // `<resumed h>` counts every stanza the old connection brought.
+                    self.settle().await;
                     match Box::pin(self.resume(*req)).await {
                         Some(new_io) => {
                             *io = new_io;
@@ -179,30 +192,61 @@ impl Session<'_> {
             return Some(Ended::Session);
         }
         count_stanza(Direction::In, el.name());
+        if el.name() == "iq" {
+            // An IQ sees what the stanzas before it wrote (a MAM query, the message just sent).
+            self.settle().await;
+        }
         let legacy_session = el.is("iq", ns::CLIENT)
             && el.attr("type") == Some("set")
             && el.attr("id").is_some()
             && el.get_child("session", ns::SESSION).is_some();
-        if legacy_session {
+        let writes = if legacy_session {
             // RFC 3921 session establishment, advertised as optional: clients such as Strophe
             // still send it after binding; it is a no-op that must succeed.
             let mut ok = xml::iq_result(&el, None);
             xml::set_attr(&mut ok, "to", self.jid.as_str());
             xml::remove_attr(&mut ok, "from");
             rhein_module::RouterApi::send_to(&self.shared.router, &self.jid, ok);
+            Vec::new()
         } else {
             // Boxed: routing's future is large and would otherwise sit in every idle session.
-            Box::pin(self.shared.router.process(&self.jid, el)).await;
-        }
-        // Counted for XEP-0198 once handled: what a stanza made the server store is committed
-        // before any `<a/>` can cover it.
-        if let Some(sm) = &mut self.sm {
-            sm.inbound = sm.inbound.wrapping_add(1);
+            Box::pin(rhein_module::commits::collect(self.shared.router.process(&self.jid, el))).await
+        };
+        // Counted for XEP-0198 once handled and what it wrote is committed: no `<a/>` covers
+        // a stanza whose writes could still be lost.
+        if writes.is_empty() && self.committing.is_empty() {
+            self.count_handled();
+        } else {
+            self.committing.push(writes);
+            if self.committing.len() >= Committing::MAX {
+                self.committing.next().await;
+                self.count_handled();
+            }
         }
         None
     }
 
+    /// One more stanza from the client handled, for XEP-0198.
+    fn count_handled(&mut self) {
+        if let Some(sm) = &mut self.sm {
+            sm.inbound = sm.inbound.wrapping_add(1);
+        }
+    }
+
+    /// Waits until every handled stanza's writes are committed, counting them.
+    async fn settle(&mut self) {
+        while !self.committing.is_empty() {
+            self.committing.next().await;
+            self.count_handled();
+        }
+    }
+
     async fn handle_sm(&mut self, io: &mut StreamIo, el: &Element) -> Option<Ended> {
+        if el.name() != "a" {
+            // `<r/>` is answered with every stanza before it counted, and what was handled
+            // before `<enable/>` is not counted at all.
+            self.settle().await;
+        }
         let reply = match (el.name(), &mut self.sm) {
             ("enable", None) => {
                 let (sm, enabled, resume_rx) = Sm::enable(el, self.jid.to_bare(), self.shared);

@@ -4,7 +4,7 @@
 use crate::prefs::{self, PrefsCache};
 use crate::retraction;
 use crate::unread;
-use rhein_module::{Ctx, Flow, Stanza, storage_failure};
+use rhein_module::{Ctx, Flow, Stanza, commits, storage_failure};
 use rhein_proto::sid;
 use rhein_proto::{BareJid, Element, StanzaError, ns, xml};
 use rhein_storage::{ArchiveRow, Marks, now_ms};
@@ -39,7 +39,10 @@ async fn store(
         ts: now_ms(),
         stanza: xml::to_string(el),
     };
-    ctx.db.archive().append_marked(owner.as_str(), &row, marks).await.map_err(storage_failure)?;
+    // Queued for the group commit: a client's session waits for it before it counts the
+    // stanza as handled, and reads its next stanza meanwhile (see `rhein_module::commits`).
+    let committing = ctx.db.archive().queue_marked(owner.as_str(), &row, marks).await.map_err(storage_failure)?;
+    commits::leave(committing).await.map_err(storage_failure)?;
     Ok(())
 }
 

@@ -10,6 +10,7 @@ mod account_cache;
 pub mod archive;
 pub mod caps;
 pub mod commands;
+pub mod commits;
 mod ctx;
 mod entities;
 mod iq;

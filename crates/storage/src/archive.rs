@@ -278,6 +278,10 @@ macro_rules! append_counted {
 }
 pub(crate) use {append_counted, append_query, bind_row};
 
+/// An append on its way to disk: resolves once committed, `false` if the stanza id was
+/// archived already for its owner.
+pub type Committing = std::pin::Pin<Box<dyn Future<Output = Result<bool, StorageError>> + Send>>;
+
 impl Archive<'_> {
     /// Appends a message; `false` if the stanza id is already archived for this owner.
     pub async fn append(&self, owner: &str, row: &ArchiveRow) -> Result<bool, StorageError> {
@@ -292,15 +296,28 @@ impl Archive<'_> {
         row: &ArchiveRow,
         marks: Option<Marks>,
     ) -> Result<bool, StorageError> {
+        self.queue_marked(owner, row, marks).await?.await
+    }
+
+    /// As [`Archive::append_marked`], without waiting for the commit: on SQLite the append is
+    /// queued for the group-commit task (in order: what is queued later commits with it or
+    /// after it) and the returned future resolves once it is committed; on PostgreSQL it is
+    /// written before this returns.
+    pub async fn queue_marked(
+        &self,
+        owner: &str,
+        row: &ArchiveRow,
+        marks: Option<Marks>,
+    ) -> Result<Committing, StorageError> {
         let marks = marks.filter(|m| !m.is_empty());
         match &self.db.pool {
             // Through the group-commit task (see `writer`).
-            crate::db::Pool::Sqlite { archive, .. } => archive.append(owner, row, marks).await,
+            crate::db::Pool::Sqlite { archive, .. } => archive.queue(owner, row, marks).await,
             crate::db::Pool::Postgres(p) => {
                 let mut tx = p.begin_write().await?;
                 let added = append_counted!(owner, row, marks.as_ref(), tx);
                 tx.commit().await?;
-                Ok(added)
+                Ok(Box::pin(std::future::ready(Ok(added))))
             }
         }
     }

@@ -54,7 +54,7 @@ mod writer;
 
 pub use account_data::{AccountData, Blocklist, MIX_CHANNELS};
 pub use accounts::Accounts;
-pub use archive::{Archive, ArchiveDefault, ArchivePage, ArchivePrefs, ArchiveQuery, ArchiveRow, Page};
+pub use archive::{Archive, ArchiveDefault, ArchivePage, ArchivePrefs, ArchiveQuery, ArchiveRow, Committing, Page};
 pub use backup::{BackupError, Restored, restore_sqlite, sqlite_file};
 pub use db::{Db, now_ms};
 pub use epoch::ACCOUNT_CHANGES_SETTLE;

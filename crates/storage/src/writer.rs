@@ -79,17 +79,19 @@ impl ArchiveWriter {
         Self { jobs }
     }
 
-    /// Appends one message; `false` if its stanza id is archived already for `owner`.
-    pub(crate) async fn append(
+    /// Queues one message (waiting only while the queue is full); the returned future
+    /// resolves once it is committed: `false` if its stanza id is archived already for `owner`.
+    pub(crate) async fn queue(
         &self,
         owner: &str,
         row: &ArchiveRow,
         marks: Option<Marks>,
-    ) -> Result<bool, StorageError> {
+    ) -> Result<crate::archive::Committing, StorageError> {
+        let stopped = || StorageError::Corrupt("archive writer stopped".into());
         let (done, answer) = oneshot::channel();
         let job = Job { owner: owner.to_owned(), row: row.clone(), marks: marks.map(Box::new), done };
-        self.jobs.send(job).await.map_err(|_| StorageError::Corrupt("archive writer stopped".into()))?;
-        answer.await.map_err(|_| StorageError::Corrupt("archive writer stopped".into()))?
+        self.jobs.send(job).await.map_err(|_| stopped())?;
+        Ok(Box::pin(async move { answer.await.map_err(|_| stopped())? }))
     }
 }
 
