@@ -218,11 +218,11 @@ const _: () = assert!(MAX_ROWS_PER_INSERT * 5 <= 32_766);
 
 /// An INSERT of `rows` messages (numbered placeholders, five per row) that skips stanza
 /// ids already archived and returns `returning` of each row it added.
-pub(crate) fn insert_rows_sql(rows: usize, returning: &str) -> String {
+pub(crate) fn insert_rows_sql(rows: usize, returning: &str, placeholders: crate::db::Placeholders) -> String {
     format!(
         "INSERT INTO archive (owner, stanza_id, with_jid, ts, stanza) VALUES {} \
          ON CONFLICT (owner, stanza_id) DO NOTHING RETURNING {returning}",
-        crate::db::values(rows, 5)
+        crate::db::values(rows, 5, placeholders)
     )
 }
 
@@ -334,10 +334,11 @@ impl Archive<'_> {
     pub async fn append_batch(&self, owner: &str, rows: &[ArchiveRow]) -> Result<u64, StorageError> {
         let mut counts = Counts::default();
         let mut added = 0;
+        let placeholders = crate::db::Placeholders::of(&self.db.pool);
         on_pool!(write: self.db, |p| {
             let mut tx = p.begin_write().await?;
             for chunk in rows.chunks(MAX_ROWS_PER_INSERT) {
-                let sql = insert_rows_sql(chunk.len(), "id, with_jid");
+                let sql = insert_rows_sql(chunk.len(), "id, with_jid", placeholders);
                 let mut q = sqlx::query_as::<_, (i64, String)>(AssertSqlSafe(sql));
                 for row in chunk {
                     q = bind_row!(q, owner, row);

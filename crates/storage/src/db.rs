@@ -287,10 +287,35 @@ impl Db {
     }
 }
 
-/// The `VALUES` list of a multi-row INSERT: `rows` tuples of `columns` numbered placeholders.
-pub(crate) fn values(rows: usize, columns: usize) -> String {
+/// How the placeholders of a multi-row INSERT are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Placeholders {
+    /// `$1, $2, ...`: what PostgreSQL needs.
+    Numbered,
+    /// `?, ?, ...`: SQLite. sqlx asks SQLite the name of each parameter as it binds it, and
+    /// SQLite looks a name up among all the named ones: with thousands of `$n` in one
+    /// statement, binding took more time than inserting.
+    Anonymous,
+}
+
+impl Placeholders {
+    pub(crate) fn of(pool: &Pool) -> Self {
+        match pool {
+            Pool::Sqlite { .. } => Self::Anonymous,
+            Pool::Postgres(_) => Self::Numbered,
+        }
+    }
+}
+
+/// The `VALUES` list of a multi-row INSERT: `rows` tuples of `columns` placeholders.
+pub(crate) fn values(rows: usize, columns: usize, placeholders: Placeholders) -> String {
     let tuple = |r: usize| {
-        let placeholders: Vec<String> = (1..=columns).map(|c| format!("${}", r * columns + c)).collect();
+        let placeholders: Vec<String> = (1..=columns)
+            .map(|c| match placeholders {
+                Placeholders::Numbered => format!("${}", r * columns + c),
+                Placeholders::Anonymous => "?".to_owned(),
+            })
+            .collect();
         format!("({})", placeholders.join(", "))
     };
     (0..rows).map(tuple).collect::<Vec<_>>().join(", ")

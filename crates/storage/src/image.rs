@@ -345,7 +345,7 @@ impl Images<'_> {
 
 /// The statements of [`Images::replace`], inside its transaction, for either backend.
 macro_rules! write_image_body {
-    ($tx:expr, $image:expr) => {{
+    ($tx:expr, $image:expr, $placeholders:expr) => {{
         let tx = $tx;
         let image: &OwnerImage = $image;
         let owner = image.owner.as_str();
@@ -457,7 +457,7 @@ macro_rules! write_image_body {
         }
         let mut counts = crate::archive::Counts::default();
         for chunk in image.archive.chunks(crate::archive::MAX_ROWS_PER_INSERT) {
-            let sql = crate::archive::insert_rows_sql(chunk.len(), "id, with_jid");
+            let sql = crate::archive::insert_rows_sql(chunk.len(), "id, with_jid", $placeholders);
             let mut q = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(sql));
             for row in chunk {
                 q = crate::archive::bind_row!(q, owner, row);
@@ -563,13 +563,13 @@ trait WriteImage {
 
 impl WriteImage for sqlx::Transaction<'static, sqlx::Sqlite> {
     async fn write_image(&mut self, image: &OwnerImage) -> Result<(), StorageError> {
-        write_image_body!(self, image)
+        write_image_body!(self, image, crate::db::Placeholders::Anonymous)
     }
 }
 
 impl WriteImage for sqlx::Transaction<'static, sqlx::Postgres> {
     async fn write_image(&mut self, image: &OwnerImage) -> Result<(), StorageError> {
-        write_image_body!(self, image)
+        write_image_body!(self, image, crate::db::Placeholders::Numbered)
     }
 }
 

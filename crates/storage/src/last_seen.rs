@@ -98,7 +98,7 @@ async fn write(pool: &Pool, batch: &[(String, (i64, String))]) -> Result<(), Sto
             let sql = format!(
                 "INSERT INTO last_activity (owner, stamp, status) VALUES {} \
                  ON CONFLICT (owner) DO UPDATE SET stamp = excluded.stamp, status = excluded.status",
-                crate::db::values(chunk.len(), 3)
+                crate::db::values(chunk.len(), 3, crate::db::Placeholders::of(pool))
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (owner, (stamp, status)) in chunk {

@@ -134,7 +134,7 @@ async fn commit(conn: &mut SqliteConnection, batch: &mut Vec<Job>) {
 type Added = HashMap<(String, String), i64>;
 
 async fn commit_batch(conn: &mut SqliteConnection, batch: &[Job]) -> Result<Added, sqlx::Error> {
-    let sql = insert_rows_sql(batch.len(), "id, owner, stanza_id");
+    let sql = insert_rows_sql(batch.len(), "id, owner, stanza_id", crate::db::Placeholders::Anonymous);
     let mut q = sqlx::query_as::<_, (i64, String, String)>(sqlx::AssertSqlSafe(sql));
     for job in batch {
         q = bind_row!(q, &job.owner, job.row);
