@@ -60,7 +60,7 @@ pub(crate) struct Cache {
     credentials: Mutex<HashMap<String, Option<Credentials>>>,
     rosters: Mutex<Rosters>,
     /// Accounts known to have nothing waiting, per kind (see `Waiting`).
-    nothing_waiting: [Mutex<HashSet<String>>; 2],
+    nothing_waiting: [Mutex<HashSet<String>>; 3],
 }
 
 /// Rosters by owner, dropped oldest first beyond `MAX_ROSTER_ITEMS`.
@@ -122,6 +122,8 @@ impl Rosters {
 pub(crate) enum Waiting {
     Offline = 0,
     Requests = 1,
+    /// XEP-0357 registrations (read for every message to an account nobody looks at).
+    PushRegistrations = 2,
 }
 
 /// Which of an account's data a write changed (rosters: see `Cache::writing_roster`).
@@ -130,6 +132,7 @@ pub(crate) enum Written {
     Credentials,
     Offline,
     Requests,
+    PushRegistrations,
     All,
 }
 
@@ -177,6 +180,9 @@ impl Cache {
         }
         if matches!(what, Written::Requests | Written::All) {
             lock(self.nothing(Waiting::Requests)).remove(owner);
+        }
+        if matches!(what, Written::PushRegistrations | Written::All) {
+            lock(self.nothing(Waiting::PushRegistrations)).remove(owner);
         }
     }
 

@@ -1,5 +1,6 @@
 //! XEP-0357 push registrations.
 
+use crate::cache::{Waiting, Written};
 use crate::db::on_pool;
 use crate::{Db, StorageError};
 
@@ -23,23 +24,27 @@ impl PushRegistrations<'_> {
         const SQL: &str = "INSERT INTO push_registration (owner, service, node, options, created_at, with_body) \
             VALUES ($1, $2, $3, $4, $5, $6) \
             ON CONFLICT (owner, service, node) DO UPDATE SET options = $4, with_body = $6";
-        on_pool!(write: self.db, |p| sqlx::query(SQL)
-            .bind(owner)
-            .bind(&r.service)
-            .bind(&r.node)
-            .bind(&r.options)
-            .bind(crate::now_ms())
-            .bind(r.with_body)
-            .execute(p)
-            .await
-            .map(|_| ()))?;
-        Ok(())
+        let write = async {
+            on_pool!(write: self.db, |p| sqlx::query(SQL)
+                .bind(owner)
+                .bind(&r.service)
+                .bind(&r.node)
+                .bind(&r.options)
+                .bind(crate::now_ms())
+                .bind(r.with_body)
+                .execute(p)
+                .await
+                .map(|_| ()))?;
+            Ok(())
+        };
+        self.db.cache.writing(owner, Written::PushRegistrations, write).await
     }
 
     /// Removes the registration of `node` at `service`, or all at `service` when `node` is `None`.
     pub async fn disable(&self, owner: &str, service: &str, node: Option<&str>) -> Result<u64, StorageError> {
-        Ok(match node {
-            Some(n) => on_pool!(write: self.db, |p| sqlx::query(
+        let write = async {
+            Ok(match node {
+                Some(n) => on_pool!(write: self.db, |p| sqlx::query(
                 "DELETE FROM push_registration WHERE owner = $1 AND service = $2 AND node = $3"
             )
             .bind(owner)
@@ -48,22 +53,26 @@ impl PushRegistrations<'_> {
             .execute(p)
             .await?
             .rows_affected()),
-            None => {
-                on_pool!(write: self.db, |p| sqlx::query("DELETE FROM push_registration WHERE owner = $1 AND service = $2")
+                None => {
+                    on_pool!(write: self.db, |p| sqlx::query("DELETE FROM push_registration WHERE owner = $1 AND service = $2")
                     .bind(owner)
                     .bind(service)
                     .execute(p)
                     .await?
                     .rows_affected())
-            }
-        })
+                }
+            })
+        };
+        self.db.cache.writing(owner, Written::PushRegistrations, write).await
     }
 
     pub async fn list(&self, owner: &str) -> Result<Vec<PushRegistration>, StorageError> {
         const SQL: &str =
             "SELECT service, node, options, with_body FROM push_registration WHERE owner = $1 ORDER BY created_at";
+        // Most accounts have none: that is kept, and asked of the database only after a change.
+        let read = async { Ok(on_pool!(self.db, |p| sqlx::query_as(SQL).bind(owner).fetch_all(p).await)?) };
         let rows: Vec<(String, String, Option<String>, bool)> =
-            on_pool!(self.db, |p| sqlx::query_as(SQL).bind(owner).fetch_all(p).await)?;
+            self.db.cache.waiting(Waiting::PushRegistrations, owner, read).await?;
         Ok(rows
             .into_iter()
             .map(|(service, node, options, with_body)| PushRegistration { service, node, options, with_body })
