@@ -95,6 +95,12 @@ fn xml_contains(el: &Element, text: &str) -> bool {
 async fn offline_accounts_are_pushed_until_they_disable_it() {
     let server = TestServer::builder().user("alice", "pw").user("bob", "pw").user("pusher", "pw").start().await;
     let mut app = server.connect().resource("app").login("pusher", "pw").await;
+    // A message before alice registers: she is known to have no registrations from then on,
+    // until she enables one.
+    let mut bob = server.client("bob", "pw").await;
+    bob.send("<message to='alice@localhost' type='chat'><body>before</body></message>").await;
+    bob.iq("<iq type='get' id='after' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+    app.expect_none(Duration::from_millis(100), is_push).await;
     let mut alice = server.client("alice", "pw").await;
     // This client asks for bodies (the default policy lets users opt in).
     let features = alice
@@ -109,7 +115,6 @@ async fn offline_accounts_are_pushed_until_they_disable_it() {
         ))
         .await;
     alice.close().await;
-    let mut bob = server.client("bob", "pw").await;
     bob.send("<message to='alice@localhost' type='chat'><body>while you sleep</body></message>").await;
     let push = app.expect(is_push).await;
     assert_eq!(summary_field(&push, "last-message-body").as_deref(), Some("while you sleep"));
