@@ -8,7 +8,6 @@
 use crate::room::Room;
 use crate::service::{Muc, Outbox};
 use rhein_module::{Ctx, storage_failure};
-use rhein_proto::reference::Reference;
 use rhein_proto::{BareJid, Element, FullJid, Jid, StanzaError, ns, xml};
 use rhein_storage::{Marks, RoomPushRow};
 use std::collections::HashSet;
@@ -32,8 +31,7 @@ fn is_word(c: char) -> bool {
 
 impl Mentioning {
     pub(crate) fn of(msg: &Element) -> Self {
-        let references = msg.children().filter(|c| c.is("reference", ns::REFERENCE));
-        let jids = references.filter_map(|r| Reference::try_from(r.clone()).ok()).filter_map(|r| r.mentioned());
+        let jids = rhein_proto::reference::mentioned(msg);
         let body = msg.get_child("body", ns::CLIENT).map(Element::text).unwrap_or_default().to_lowercase();
         let words = body.split(|c: char| !is_word(c)).filter(|w| !w.is_empty()).map(str::to_owned).collect();
         Self { jids: jids.collect(), body, words }

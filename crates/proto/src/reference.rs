@@ -34,14 +34,19 @@ impl Reference {
     }
 }
 
-/// Whether `message` carries an XEP-0372 mention of the account `account` (its bare JID).
-pub fn mentions_account(message: &minidom::Element, account: &jid::BareJid) -> bool {
+/// The JIDs `message`'s XEP-0372 references mention (references that do not read are
+/// skipped).
+pub fn mentioned(message: &minidom::Element) -> impl Iterator<Item = jid::Jid> + '_ {
     message
         .children()
         .filter(|c| c.is("reference", ns::REFERENCE))
         .filter_map(|c| Reference::try_from(c.clone()).ok())
         .filter_map(|r| r.mentioned())
-        .any(|jid| jid.node().is_some() && jid.resource().is_none() && jid.to_bare() == *account)
+}
+
+/// Whether `message` carries an XEP-0372 mention of the account `account` (its bare JID).
+pub fn mentions_account(message: &minidom::Element, account: &jid::BareJid) -> bool {
+    mentioned(message).any(|jid| jid.node().is_some() && jid.resource().is_none() && jid.to_bare() == *account)
 }
 
 #[cfg(test)]
