@@ -213,7 +213,7 @@ macro_rules! with_args {
 }
 
 /// Rows in one multi-row INSERT: 5 parameters each, SQLite allows 32,766 per statement.
-pub(crate) const MAX_ROWS_PER_INSERT: usize = 512;
+pub(crate) const MAX_ROWS_PER_INSERT: usize = 2048;
 const _: () = assert!(MAX_ROWS_PER_INSERT * 5 <= 32_766);
 
 /// An INSERT of `rows` messages (numbered placeholders, five per row) that skips stanza
@@ -299,10 +299,9 @@ impl Archive<'_> {
         self.queue_marked(owner, row, marks).await?.await
     }
 
-    /// As [`Archive::append_marked`], without waiting for the commit: on SQLite the append is
-    /// queued for the group-commit task (in order: what is queued later commits with it or
-    /// after it) and the returned future resolves once it is committed; on PostgreSQL it is
-    /// written before this returns.
+    /// As [`Archive::append_marked`], without waiting for the commit: the append is queued
+    /// for the group-commit task (in order: what is queued later commits with it or after
+    /// it) and the returned future resolves once it is committed.
     pub async fn queue_marked(
         &self,
         owner: &str,
@@ -310,16 +309,7 @@ impl Archive<'_> {
         marks: Option<Marks>,
     ) -> Result<Committing, StorageError> {
         let marks = marks.filter(|m| !m.is_empty());
-        match &self.db.pool {
-            // Through the group-commit task (see `writer`).
-            crate::db::Pool::Sqlite { archive, .. } => archive.queue(owner, row, marks).await,
-            crate::db::Pool::Postgres(p) => {
-                let mut tx = p.begin_write().await?;
-                let added = append_counted!(owner, row, marks.as_ref(), tx);
-                tx.commit().await?;
-                Ok(Box::pin(std::future::ready(Ok(added))))
-            }
-        }
+        self.db.archive.queue(owner, row, marks).await
     }
 
     /// The internal id of an archived message.
@@ -354,8 +344,11 @@ impl Archive<'_> {
         Ok(added)
     }
 
-    /// Runs a query. `Ok(None)` when a referenced id (filter or page) is not in the archive.
+    /// Runs a query, after every append queued before it is committed (as are the other
+    /// reads here and in `Unread`: a client that was just sent a message finds it). `Ok(None)`
+    /// when a referenced id (filter or page) is not in the archive.
     pub async fn query(&self, owner: &str, q: &ArchiveQuery) -> Result<Option<ArchivePage>, StorageError> {
+        self.db.archive.settled().await?;
         let Some(mut plan) = self.plan(owner, q).await? else { return Ok(None) };
         let count = if plan.ranged {
             let sql = &plan.count_sql;
@@ -471,6 +464,7 @@ impl Archive<'_> {
 
     /// One archived message by its stanza id.
     pub async fn get(&self, owner: &str, stanza_id: &str) -> Result<Option<ArchiveRow>, StorageError> {
+        self.db.archive.settled().await?;
         const SQL: &str = "SELECT stanza_id, with_jid, ts, stanza FROM archive WHERE owner = $1 AND stanza_id = $2";
         let row: Option<(String, String, i64, String)> =
             on_pool!(self.db, |p| sqlx::query_as(SQL).bind(owner).bind(stanza_id).fetch_optional(p).await)?;
@@ -480,6 +474,7 @@ impl Archive<'_> {
     /// Replaces an archived message's stanza (a tombstone for a retracted one), keeping its
     /// place; whether it existed.
     pub async fn replace_stanza(&self, owner: &str, stanza_id: &str, stanza: &str) -> Result<bool, StorageError> {
+        self.db.archive.settled().await?;
         const SQL: &str = "UPDATE archive SET stanza = $3 WHERE owner = $1 AND stanza_id = $2";
         Ok(on_pool!(write: self.db, |p| sqlx::query(SQL)
             .bind(owner)
@@ -493,6 +488,7 @@ impl Archive<'_> {
 
     /// Deletes a whole archive (a destroyed channel's); how many messages went.
     pub async fn delete_owner(&self, owner: &str) -> Result<u64, StorageError> {
+        self.db.archive.settled().await?;
         const SQL: &str = "DELETE FROM archive WHERE owner = $1";
         const COUNTS: &str = "DELETE FROM archive_count WHERE owner = $1";
         // Read positions in it: a channel or room made again under its JID counts afresh.

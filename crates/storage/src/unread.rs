@@ -97,6 +97,45 @@ impl Seqs {
     }
 }
 
+/// A batch's changes with the same final effect in fewer statements: positions only move
+/// forward, so of the reads of one position only the furthest is written, and a mention at
+/// or before it would be forgotten by it. The reads go first, so a mention after them finds
+/// its position row and only counts.
+pub(crate) fn coalesce(ops: Vec<Op>) -> Vec<Op> {
+    let mut furthest: HashMap<(String, String, String), i64> = HashMap::new();
+    let mut mentions = Vec::new();
+    for op in ops {
+        match op {
+            Op::Read { account, archive, with, seq } => {
+                let read = furthest.entry((account, archive, with)).or_insert(seq);
+                *read = (*read).max(seq);
+            }
+            mention @ Op::Mention { .. } => mentions.push(mention),
+        }
+    }
+    let read_past = |op: &Op| match op {
+        Op::Mention { account, archive, with, seq, .. } => {
+            furthest.get(&(account.clone(), archive.clone(), with.clone())).is_some_and(|read| read >= seq)
+        }
+        Op::Read { .. } => false,
+    };
+    mentions.retain(|op| !read_past(op));
+    let mut reads: Vec<Op> =
+        furthest.into_iter().map(|((account, archive, with), seq)| Op::Read { account, archive, with, seq }).collect();
+    // A stable order, so concurrent batches on PostgreSQL lock position rows alike.
+    reads.sort_by(|a, b| position_of(a).cmp(&position_of(b)));
+    reads.extend(mentions);
+    reads
+}
+
+fn position_of(op: &Op) -> (&str, &str, &str) {
+    match op {
+        Op::Read { account, archive, with, .. } | Op::Mention { account, archive, with, .. } => {
+            (account, archive, with)
+        }
+    }
+}
+
 /// `Seqs::start` for the conversations `(owner, with)` and `(owner, '')`, reading their
 /// counts inside the transaction `$tx` (after `write_counts!`).
 macro_rules! start_seqs {
@@ -214,6 +253,7 @@ impl Unread<'_> {
         by: &str,
         stanza_id: &str,
     ) -> Result<bool, StorageError> {
+        self.db.archive.settled().await?;
         const POSITION: &str = "SELECT id, with_jid FROM archive WHERE owner = $1 AND stanza_id = $2";
         // One statement, one snapshot: the count now, less the messages after the one read.
         const CHAT_SEQ: &str = "SELECT (SELECT appended FROM archive_count WHERE owner = $1 AND with_jid = $2) \
@@ -259,6 +299,7 @@ impl Unread<'_> {
         rooms: &[String],
         limit: usize,
     ) -> Result<Vec<UnreadRow>, StorageError> {
+        self.db.archive.settled().await?;
         let mut found = self.chats(account, open, limit).await?;
         let mut unmarked = Vec::new();
         for chunk in rooms.chunks(ROOMS_PER_QUERY) {
@@ -327,6 +368,7 @@ impl Unread<'_> {
     /// Counting starts for `account` in the room `room` (bookmarked): its read position is
     /// the room's newest message, unless it has one already.
     pub async fn start_room(&self, account: &str, room: &str) -> Result<(), StorageError> {
+        self.db.archive.settled().await?;
         const SQL: &str = "INSERT INTO unread_mark (owner, archive, with_jid, seen, mentions) \
             VALUES ($1, $2, '', COALESCE((SELECT appended FROM archive_count WHERE owner = $2 AND with_jid = ''), 0), 0) \
             ON CONFLICT (owner, archive, with_jid) DO NOTHING";
@@ -474,6 +516,51 @@ mod tests {
         let mentions = after.iter().filter(|id| id[1..].parse::<usize>().unwrap() % 4 == 0).count() as i64;
         assert!(db.unread().displayed("a@x", "r@m", "r@m", &order[19].0).await.unwrap());
         assert_eq!(counts(&db, "a@x", &[], &["r@m"]).await, [("r@m".into(), 20, mentions)]);
+    }
+
+    #[tokio::test]
+    async fn reads_and_mentions_of_one_batch_end_as_if_written_one_by_one() {
+        let db = Db::connect("sqlite::memory:").await.unwrap();
+        db.unread().start_room("a@x", "r@m").await.unwrap();
+        // a@x writes every fifth message and is mentioned in every third, concurrently, so
+        // several reads and mentions of the one position meet in a batch.
+        let appends = (0..60).map(|i| {
+            let db = db.clone();
+            let marks = match i {
+                i if i % 5 == 0 => by("a@x"),
+                i if i % 3 == 0 => mentioning("a@x"),
+                _ => None,
+            };
+            tokio::spawn(async move { db.archive().append_marked("r@m", &msg(&format!("g{i}"), "b@x"), marks).await })
+        });
+        for append in appends.collect::<Vec<_>>() {
+            assert!(append.await.unwrap().unwrap());
+        }
+        let crate::db::Pool::Sqlite { read, .. } = &db.pool else { unreachable!() };
+        let order: Vec<(String,)> = sqlx::query_as("SELECT stanza_id FROM archive WHERE owner = 'r@m' ORDER BY id")
+            .fetch_all(read)
+            .await
+            .unwrap();
+        let numbers: Vec<usize> = order.iter().map(|(id,)| id[1..].parse().unwrap()).collect();
+        let last_own = numbers.iter().rposition(|i| i % 5 == 0).unwrap();
+        let after = &numbers[last_own + 1..];
+        let mentions = after.iter().filter(|i| *i % 5 != 0 && *i % 3 == 0).count() as i64;
+        assert_eq!(counts(&db, "a@x", &[], &["r@m"]).await, [("r@m".into(), after.len() as i64, mentions)]);
+    }
+
+    #[test]
+    fn a_batch_writes_the_furthest_read_then_the_mentions_after_it() {
+        let read = |seq| Op::Read { account: "a".into(), archive: "r".into(), with: String::new(), seq };
+        let mention = |seq| Op::Mention {
+            account: "a".into(),
+            archive: "r".into(),
+            with: String::new(),
+            seq,
+            first_seen: seq - 1,
+        };
+        let other = Op::Read { account: "b".into(), archive: "r".into(), with: String::new(), seq: 2 };
+        let ops = vec![mention(1), read(3), other.clone(), mention(4), read(5), mention(7)];
+        assert_eq!(coalesce(ops), [read(5), other, mention(7)]);
     }
 
     #[tokio::test]
