@@ -3,8 +3,16 @@
 # accounts, one server at a time, each as a private process on its own loopback port.
 #
 #   bash deploy/bench/compare.sh [--servers "rhein prosody ejabberd"] [--runs 3] [--out FILE]
-#                                [--scenarios "idle login messages muc roster"]
+#                                [--scenarios "idle login messages muc roster soak"]
+#                                [--profile minimal|default] [--storage sqlite|postgres]
 #
+# Profiles: `minimal` (the default) runs each server with the same few modules and no message
+# archive; `default` runs each as it is usually deployed: Rhein's default module list, Prosody's
+# Debian default modules plus mod_mam, ejabberd's usual modules with mod_mam, every archive
+# on and every server storing everything in SQLite (Rhein's own, Prosody's `storage = "sql"`,
+# ejabberd's `default_db: sql` with `sql_type: sqlite`). With `--storage postgres` (default
+# profile only) all three store everything in a private PostgreSQL on loopback instead, a
+# database each, started and stopped by this script.
 # (`idle` includes start time and RSS at start; a table column left out shows "-".)
 # Installs Prosody and ejabberd from Debian packages (without starting their system services),
 # builds rhein and rhein-bench in release mode, and writes a Markdown table of medians and of
@@ -21,15 +29,21 @@ accounts=100
 # reach the logins of later runs.
 prefixes="bench big"
 scenarios="idle login messages muc roster"
+profile=minimal
+storage=sqlite
 while [ $# -gt 0 ]; do
     case "$1" in
         --scenarios) scenarios="$2"; shift 2 ;;
         --servers) servers="$2"; shift 2 ;;
         --runs) runs="$2"; shift 2 ;;
         --out) out="$2"; shift 2 ;;
+        --profile) profile="$2"; shift 2 ;;
+        --storage) storage="$2"; shift 2 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
+case $profile in minimal | default) ;; *) echo "unknown profile $profile" >&2; exit 2 ;; esac
+case $profile,$storage in *,sqlite | default,postgres) ;; *) echo "--storage postgres needs --profile default" >&2; exit 2 ;; esac
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 # Every account the scenarios use: bench0.. for most, big0.. for the big roster; one password.
 account_names() { for p in $prefixes; do seq -f "$p%g" 0 $((accounts - 1)); done; }
@@ -38,8 +52,10 @@ work=$(mktemp -d /tmp/rhein-bench.XXXXXX)
 # Servers that drop privileges (ejabberd) must reach their files in here.
 chmod 755 "$work"
 server_pid=""
+pg_stop=()
 cleanup() {
     [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
+    [ ${#pg_stop[@]} -gt 0 ] && "${pg_stop[@]}" >/dev/null 2>&1 || true
     pkill -f "beam.*bench@localhost" 2>/dev/null || true
     epmd -kill >/dev/null 2>&1 || true
     rm -rf "$work"
@@ -51,6 +67,14 @@ install_packages() {
     for p in prosody ejabberd; do
         case " $servers " in *" $p "*) command -v "$p" >/dev/null || [ -x "/usr/sbin/$p" ] || dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p") ;; esac
     done
+    if [ $profile = default ]; then
+        # Prosody's SQL storage and ejabberd's driver for the database in use.
+        local lua=lua-dbi-sqlite3 erl=erlang-p1-sqlite3
+        [ $storage = postgres ] && lua=lua-dbi-postgresql erl=erlang-p1-pgsql
+        case " $servers " in *" prosody "*) dpkg -s $lua >/dev/null 2>&1 || missing+=($lua) ;; esac
+        case " $servers " in *" ejabberd "*) dpkg -s $erl >/dev/null 2>&1 || missing+=($erl) ;; esac
+        [ $storage = postgres ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && missing+=(postgresql)
+    fi
     [ ${#missing[@]} -eq 0 ] && return
     echo "installing ${missing[*]} (Debian packages, services not started)"
     # Keep the packages' own system services from starting on the standard ports.
@@ -99,6 +123,10 @@ max_sessions_per_account = 20000
 max_connections_per_address = 100000
 # The other servers run without inbound rate limits here.
 bytes_per_second = 1000000000
+TOML
+    [ $storage = postgres ] && sed -i "/^log_level/a storage = \"$(pg_url rhein)\"" "$work/rhein/rhein.toml"
+    # The default profile keeps Rhein's default module list (the archive among them).
+    [ $profile = minimal ] && cat >> "$work/rhein/rhein.toml" <<TOML
 [modules]
 enabled = ["disco", "ping", "version", "last", "im", "private", "vcard", "carbons", "muc"]
 TOML
@@ -115,6 +143,65 @@ TOML
     started_ms=$(( ($(date +%s%N) - launched) / 1000000 ))
 }
 
+# A private PostgreSQL on loopback for --storage postgres, a database per server; as root it
+# runs as the postgres user (it refuses root).
+pg_port=55440
+start_postgres() {
+    local bin run=()
+    bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+    mkdir -p "$work/pg"
+    if [ "$(id -u)" = 0 ]; then chown postgres "$work/pg"; run=(runuser -u postgres --); fi
+    "${run[@]}" "$bin/initdb" -D "$work/pg/data" -A trust -U postgres >/dev/null
+    "${run[@]}" "$bin/pg_ctl" -D "$work/pg/data" -l "$work/pg/log" -w \
+        -o "-p $pg_port -k $work/pg -c listen_addresses=127.0.0.1" start >/dev/null
+    pg_stop=("${run[@]}" "$bin/pg_ctl" -D "$work/pg/data" -m fast stop)
+    for db in $servers; do psql -q -h 127.0.0.1 -p $pg_port -U postgres -c "CREATE DATABASE $db" >/dev/null; done
+}
+pg_url() { echo "postgres://postgres@127.0.0.1:$pg_port/$1"; }
+
+# sqlite_wal FILE [SCHEMA]: creates a SQLite database in WAL mode (kept in the file, so the
+# server that opens it later writes through the WAL, as Rhein does), with SCHEMA's tables.
+# The other servers do not let their synchronous setting be chosen: they keep SQLite's FULL
+# (an fsync per commit), where Rhein's NORMAL survives a crash of the process, not of the
+# machine.
+sqlite_wal() {
+    python3 - "$@" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("PRAGMA journal_mode=WAL")
+if len(sys.argv) > 2:
+    db.executescript(open(sys.argv[2]).read())
+db.commit()
+PY
+}
+
+# Prosody's modules and storage for the profile: the minimal set, or Debian's default
+# configuration's modules with mod_mam (archiving every chat, as Rhein and ejabberd do here)
+# and everything in SQLite.
+prosody_modules() {
+    if [ $profile = minimal ]; then
+        cat <<'LUA'
+modules_enabled = { "roster", "saslauth", "tls", "disco", "ping", "private", "vcard_legacy", "carbons" }
+modules_disabled = { "s2s", "offline" }
+storage = "internal"
+LUA
+        return
+    fi
+    cat <<'LUA'
+modules_enabled = { "roster", "saslauth", "tls", "disco", "blocklist", "bookmarks", "carbons", "pep",
+    "private", "smacks", "vcard4", "vcard_legacy", "csi_simple", "ping", "register", "time", "uptime",
+    "version", "lastactivity", "mam" }
+modules_disabled = { "s2s" }
+default_archive_policy = true
+storage = "sql"
+LUA
+    if [ $storage = postgres ]; then
+        echo "sql = { driver = \"PostgreSQL\", database = \"prosody\", host = \"127.0.0.1\", port = $pg_port, username = \"postgres\" }"
+    else
+        echo 'sql = { driver = "SQLite3", database = "prosody.sqlite" }'
+    fi
+}
+
 start_prosody() {
     port=5622
     mkdir -p "$work/prosody/data"
@@ -124,8 +211,7 @@ daemonize = false
 pidfile = "$work/prosody/prosody.pid"
 data_path = "$work/prosody/data"
 plugin_paths = {}
-modules_enabled = { "roster", "saslauth", "tls", "disco", "ping", "private", "vcard_legacy", "carbons" }
-modules_disabled = { "s2s", "offline" }
+$(prosody_modules)
 c2s_ports = { $port }
 c2s_direct_tls_ports = {}
 s2s_ports = {}
@@ -134,12 +220,14 @@ https_ports = {}
 -- STARTTLS offered, not required: the idle scenario also runs without TLS.
 c2s_require_encryption = false
 authentication = "internal_hashed"
-storage = "internal"
 log = { warn = "$work/prosody/log" }
 VirtualHost "localhost"
     ssl = { certificate = "$work/cert.pem", key = "$work/key.pem" }
 Component "conference.localhost" "muc"
+$( [ $profile = default ] && echo '    modules_enabled = { "muc_mam" }
+Component "pubsub.localhost" "pubsub"')
 LUA
+    [ $profile,$storage = default,sqlite ] && [ ! -f "$work/prosody/data/prosody.sqlite" ] && sqlite_wal "$work/prosody/data/prosody.sqlite"
     if [ ! -f "$work/prosody/users-done" ]; then
         for user in $(account_names); do
             prosodyctl --config "$work/prosody/prosody.cfg.lua" register "$user" localhost bench >/dev/null 2>&1
@@ -151,6 +239,42 @@ LUA
     server_pid=$!
     wait_port $port
     started_ms=$(( ($(date +%s%N) - launched) / 1000000 ))
+}
+
+# ejabberd's storage and the modules beyond the minimal set: the default profile adds what
+# its example configuration enables for clients, mod_mam archiving every chat, and keeps
+# everything (accounts too) in SQLite, its schema loaded first as ejabberd 23.01 needs.
+ejabberd_modules() {
+    if [ $profile = minimal ]; then
+        printf 'auth_method: internal\nmodules:\n'
+        return
+    fi
+    if [ $storage = postgres ]; then
+        [ -f "$1/schema-done" ] || { psql -q -h 127.0.0.1 -p $pg_port -U postgres -d ejabberd -f /usr/share/ejabberd/sql/pg.sql >/dev/null; touch "$1/schema-done"; }
+        printf 'sql_type: pgsql\nsql_server: "127.0.0.1"\nsql_port: %s\nsql_database: "ejabberd"\nsql_username: "postgres"\nsql_password: ""\n' $pg_port
+    else
+        [ -f "$1/ejabberd.db" ] || sqlite_wal "$1/ejabberd.db" /usr/share/ejabberd/sql/lite.sql
+        printf 'sql_type: sqlite\nsql_database: "%s"\n' "$1/ejabberd.db"
+    fi
+    cat <<YML
+default_db: sql
+auth_method: sql
+modules:
+  mod_adhoc: {}
+  mod_blocking: {}
+  mod_caps: {}
+  mod_client_state: {}
+  mod_last: {}
+  mod_mam:
+    default: always
+  mod_offline: {}
+  mod_privacy: {}
+  mod_pubsub:
+    plugins: ["flat", "pep"]
+  mod_push: {}
+  mod_stream_mgmt: {}
+  mod_version: {}
+YML
 }
 
 start_ejabberd() {
@@ -169,10 +293,9 @@ listen:
     starttls: true
     max_stanza_size: 262144
     backlog: 4096
-auth_method: internal
 auth_password_format: scram
 auth_scram_hash: sha256
-modules:
+$(ejabberd_modules "$dir")
   mod_roster: {}
   mod_disco: {}
   mod_ping: {}
@@ -184,6 +307,7 @@ modules:
     max_users: 25000
     default_room_options:
       max_users: 20000
+$( [ $profile = default ] && echo '      mam: true')
 YML
     # The package's own ejabberdctl.cfg would point back at /etc/ejabberd: bring our own, and
     # keep Erlang distribution on loopback.
@@ -218,6 +342,19 @@ stop_server() {
     sleep 1
 }
 
+# Waits (up to 60 s) until the server is idle: less than 5% of a core over a second. What one
+# scenario left queued (ejabberd's last-activity writes after thousands of logins, with an
+# fsync each on SQLite) then does not count against the next.
+settle() {
+    local ticks; ticks=$(getconf CLK_TCK)
+    cpu() { awk '{print $14 + $15}' "/proc/$server_pid/stat" 2>/dev/null || echo 0; }
+    for _ in $(seq 60); do
+        local before; before=$(cpu); sleep 1
+        [ $(( $(cpu) - before )) -lt $(( ticks / 20 + 1 )) ] && return 0
+    done
+    echo "the server is still busy after 60 s" >&2
+}
+
 wants() { [[ " $scenarios " == *" $1 "* ]]; }
 # Median of the numbers on stdin, one per line (blank lines ignored); "-" for none.
 median() { awk 'NF' | sort -n | awk '{a[NR]=$1} END {if (NR==0) print "-"; else print a[int((NR+1)/2)]}'; }
@@ -226,6 +363,7 @@ median() { awk 'NF' | sort -n | awk '{a[NR]=$1} END {if (NR==0) print "-"; else 
 bench() { $gen_pin "$root/target/release/rhein-bench" --addr "127.0.0.1:$port" --accounts $accounts --password bench --sources 127.0.0.1,127.0.0.2,127.0.0.3 "$@"; }
 
 install_packages
+[ $storage = postgres ] && start_postgres
 cargo build --release -q -p rhein -p rhein-bench
 # Every server (and the generator) may hold ~20k sockets.
 ulimit -n 20000 || true
@@ -269,10 +407,12 @@ for regime in pinned unpinned; do
                 done
             fi
             if wants messages; then
+                settle
                 msgs=$(bench messages --pairs 20 --window 64 --duration 8 | tail -n 1)
                 echo "$msgs"
                 record "$s" $regime msgs "$msgs" msgs_per_sec
                 record "$s" $regime p99 "$msgs" latency_ms_p99
+                record "$s" $regime unreceived "$msgs" not_received
             fi
             if [ $regime = pinned ] && wants muc; then
                 # Joining 1,000 occupants is quadratic in presence: minutes for some servers,
@@ -281,6 +421,14 @@ for regime in pinned unpinned; do
                 echo "$muc"
                 record "$s" $regime muc "$muc" deliveries_per_sec
                 record "$s" $regime join "$muc" last_join_ms
+            fi
+            if [ $regime = pinned ] && wants soak; then
+                settle
+                # Steady mixed traffic below saturation: every message must arrive exactly once.
+                soak=$(bench soak --pairs 20 --rate 50 --duration 30 --server-pid "$server_pid" | tail -n 1)
+                echo "$soak"
+                record "$s" $regime soak_lost "$soak" lost
+                record "$s" $regime soak_dup "$soak" duplicates
             fi
             if [ $regime = pinned ] && wants roster; then
                 big=$(bench --prefix big roster --items 500 --online 150 --logins 30 | tail -n 1)
@@ -295,14 +443,27 @@ for regime in pinned unpinned; do
 done
 
 {
-    echo "# Rhein vs Prosody vs ejabberd ($(date -u +%Y-%m-%d), $(nproc) cores, medians of $runs runs)"
+    echo "# Rhein vs Prosody vs ejabberd ($(date -u +%Y-%m-%d), $(nproc) cores, medians of $runs runs, profile $profile, storage $storage)"
+    echo
+    if [ $profile = default ]; then
+        echo "Default profile: each server as usually deployed, the message archive on and everything in SQLite"
+        echo "(Rhein's default modules; Prosody's Debian default modules + mod_mam, storage = \"sql\"; ejabberd's"
+        echo "usual modules + mod_mam, default_db: sql, sql_type: sqlite). Archives commit before acknowledging."
+        [ $storage = postgres ] && echo "Storage: all three in one private PostgreSQL on loopback (a database each) instead of SQLite."
+    else
+        echo "Minimal profile: the same few modules on all three (roster, disco, ping, private, vCard, carbons, MUC),"
+        echo "no message archive, each server's own default storage."
+    fi
     echo
     echo "Start: launch to accepting connections, and RSS then (200 accounts, no sessions)."
     echo "Idle: RSS growth per bound session at 19,000 sessions, fresh process, without and with TLS."
     echo "Login: TLS 1.3 + SCRAM-SHA-256 + bind + roster of 20 + presence, 32 at a time; the generator keeps"
     echo "session tickets as clients do and resumes TLS sessions where the server issues tickets; \"full\":"
     echo "every handshake in full (a first connection, or after a server restart)."
-    echo "Messages: 20 pairs, 100-byte chats, 64 in flight per pair; p99 is end-to-end latency at that load."
+    echo "Messages: 20 pairs, 100-byte chats, 64 in flight per pair; p99 is end-to-end latency at that load;"
+    echo "unreceived: messages sent in the run that never arrived (the run ends by waiting for stragglers)."
+    echo "Soak: 20 pairs at 50 msgs/s each with presence changes and pings for 30 s; lost and duplicated"
+    echo "messages (each must arrive exactly once); pinned only."
     echo "MUC: one room, 1,000 occupants, 4 of them talking with 8 messages in flight each; deliveries/s to"
     echo "all occupants, and the time the 1,000th occupant needs to join (until the room's subject); pinned only."
     echo "Big roster: one account with 500 items, 150 contact sessions online; p99 over 30 logins of the roster"
@@ -320,10 +481,10 @@ done
         echo "## ${regime} (server $( [ $regime = pinned ] && echo 'on core 0, generator on core 1' || echo 'and generator unpinned'))"
         echo
         # key:label:better (+ higher, - lower, = no ratio), separated by ";".
-        columns="login:logins/s:+;login_full:logins/s full:+;login_cpu:server µs/login:-;login_full_cpu:server µs/login full:-;login_gen:generator µs/login:=;login_full_gen:generator µs/login full:=;msgs:msgs/s:+;p99:p99 ms:-"
+        columns="login:logins/s:+;login_full:logins/s full:+;login_cpu:server µs/login:-;login_full_cpu:server µs/login full:-;login_gen:generator µs/login:=;login_full_gen:generator µs/login full:=;msgs:msgs/s:+;p99:p99 ms:-;unreceived:unreceived:="
         if [ $regime = pinned ]; then
             columns="start:start ms:-;rss0:RSS at start MiB:-;idle:idle B/session:-;idle_tls:idle TLS B/session:-;$columns"
-            columns="$columns;muc:MUC deliveries/s:+;join:1,000th join ms:-;roster:roster 500 p99 ms:-;presence:presence 150 p99 ms:-;versioned:versioned re-fetch B:-"
+            columns="$columns;soak_lost:soak lost:=;soak_dup:soak duplicated:=;muc:MUC deliveries/s:+;join:1,000th join ms:-;roster:roster 500 p99 ms:-;presence:presence 150 p99 ms:-;versioned:versioned re-fetch B:-"
         fi
         IFS=';' read -r -a cols <<< "$columns"
         header="| server"; rule="|---"
