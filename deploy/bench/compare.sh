@@ -407,6 +407,12 @@ for regime in pinned unpinned; do
                 done
             fi
             if wants messages; then
+                if wants login; then
+                    # A fresh process: pinned to one core with an fsync per SQLite commit,
+                    # ejabberd was still writing the logins' last activity a minute later.
+                    stop_server
+                    "start_$s" "$srv_pin"
+                fi
                 settle
                 msgs=$(bench messages --pairs 20 --window 64 --duration 8 | tail -n 1)
                 echo "$msgs"
