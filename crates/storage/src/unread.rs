@@ -13,7 +13,7 @@ use crate::archive::{ArchiveRow, Counts};
 use crate::db::{BeginWrite, on_pool};
 use crate::{Db, StorageError};
 use sqlx::AssertSqlSafe;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// What an archived message does to accounts' read positions.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -102,7 +102,8 @@ impl Seqs {
 /// or before it would be forgotten by it. The reads go first, so a mention after them finds
 /// its position row and only counts.
 pub(crate) fn coalesce(ops: Vec<Op>) -> Vec<Op> {
-    let mut furthest: HashMap<(String, String, String), i64> = HashMap::new();
+    // Ordered, so concurrent transactions on PostgreSQL lock position rows alike.
+    let mut furthest: BTreeMap<(String, String, String), i64> = BTreeMap::new();
     let mut mentions = Vec::new();
     for op in ops {
         match op {
@@ -113,27 +114,14 @@ pub(crate) fn coalesce(ops: Vec<Op>) -> Vec<Op> {
             mention @ Op::Mention { .. } => mentions.push(mention),
         }
     }
-    let read_past = |op: &Op| match op {
+    mentions.retain(|op| match op {
         Op::Mention { account, archive, with, seq, .. } => {
-            furthest.get(&(account.clone(), archive.clone(), with.clone())).is_some_and(|read| read >= seq)
+            furthest.get(&(account.clone(), archive.clone(), with.clone())).is_none_or(|read| read < seq)
         }
-        Op::Read { .. } => false,
-    };
-    mentions.retain(|op| !read_past(op));
-    let mut reads: Vec<Op> =
-        furthest.into_iter().map(|((account, archive, with), seq)| Op::Read { account, archive, with, seq }).collect();
-    // A stable order, so concurrent batches on PostgreSQL lock position rows alike.
-    reads.sort_by(|a, b| position_of(a).cmp(&position_of(b)));
-    reads.extend(mentions);
-    reads
-}
-
-fn position_of(op: &Op) -> (&str, &str, &str) {
-    match op {
-        Op::Read { account, archive, with, .. } | Op::Mention { account, archive, with, .. } => {
-            (account, archive, with)
-        }
-    }
+        Op::Read { .. } => true,
+    });
+    let reads = furthest.into_iter().map(|((account, archive, with), seq)| Op::Read { account, archive, with, seq });
+    reads.chain(mentions).collect()
 }
 
 /// `Seqs::start` for the conversations `(owner, with)` and `(owner, '')`, reading their

@@ -160,43 +160,36 @@ fn refuse(batch: &mut Vec<Job>, error: StorageError) {
 /// transaction and answers every job; the rows it returns are the ones that were new. If it
 /// fails, each row is tried on its own, so one bad row fails only its own append (on
 /// PostgreSQL each on a connection from the pool: the batch's may be the one that broke).
-async fn commit(conn: Conn<'_>, batch: &mut Vec<Job>) {
+async fn commit(mut conn: Conn<'_>, batch: &mut Vec<Job>) {
     let started = std::time::Instant::now();
-    let (committed, conn) = match conn {
-        Conn::Sqlite(c) => (commit_sqlite(c, batch).await, Conn::Sqlite(c)),
-        Conn::Postgres(c, pool) => (commit_postgres(c, batch).await, Conn::Postgres(c, pool)),
+    let committed = match &mut conn {
+        Conn::Sqlite(c) => commit_sqlite(c, batch).await,
+        Conn::Postgres(c, _) => commit_postgres(c, batch).await,
     };
     let m = rhein_metrics::metrics();
     m.archive_batch_size.observe(batch.len() as f64);
     m.archive_commit_seconds.observe(started.elapsed().as_secs_f64());
-    match committed {
+    let e = match committed {
         Ok(mut new) => {
             for job in batch.drain(..) {
                 // A stanza id twice in one batch: only its first append added it.
                 let added = new.remove(&(job.owner.clone(), job.row.stanza_id.clone())).is_some();
                 let _ = job.done.send(Ok(added));
             }
+            return;
         }
-        Err(e) => {
-            tracing::warn!(error = %e, rows = batch.len(), "archive batch failed; appending one by one");
-            let c = match conn {
-                Conn::Sqlite(c) => c,
-                Conn::Postgres(_, pool) => {
-                    for job in batch.drain(..) {
-                        let result = match pool.acquire().await {
-                            Ok(mut c) => one_postgres(&mut c, &job).await,
-                            Err(e) => Err(e),
-                        };
-                        let _ = job.done.send(result.map_err(StorageError::from));
-                    }
-                    return;
-                }
-            };
-            for job in batch.drain(..) {
-                let result = one_sqlite(c, &job).await.map_err(StorageError::from);
-                let _ = job.done.send(result);
-            }
-        }
+        Err(e) => e,
+    };
+    tracing::warn!(error = %e, rows = batch.len(), "archive batch failed; appending one by one");
+    for job in batch.drain(..) {
+        let result = match &mut conn {
+            Conn::Sqlite(c) => one_sqlite(c, &job).await,
+            Conn::Postgres(_, pool) => match pool.acquire().await {
+                Ok(mut c) => one_postgres(&mut c, &job).await,
+                Err(e) => Err(e),
+            },
+        };
+        let _ = job.done.send(result.map_err(StorageError::from));
     }
 }
 
