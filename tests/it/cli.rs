@@ -211,10 +211,16 @@ async fn user_commands_manage_accounts_in_the_configured_storage() {
     let (ok, _, err) = run(&["user", "add", "alice", "--password-stdin", "--config", cfg], &dir, "again\n");
     assert!(!ok && err.contains("already exists"), "{err}");
     assert!(run(&["user", "add", "bob", "--config", cfg], &dir, "pw\n").0);
+    // Several at once, with one password (a test or benchmark fleet).
+    let (ok, out, err) = run(&["user", "add", "carol", "dave", "--password-stdin", "--config", cfg], &dir, "pw\n");
+    assert!(ok, "{err}");
+    assert_eq!(out, "created carol@cli.example\ncreated dave@cli.example\n");
     let (_, out, _) = run(&["user", "list", "--config", cfg], &dir, "");
-    assert_eq!(out, "alice@cli.example\nbob@cli.example\n");
+    assert_eq!(out, "alice@cli.example\nbob@cli.example\ncarol@cli.example\ndave@cli.example\n");
     assert!(run(&["user", "passwd", "alice", "--password-stdin", "--config", cfg], &dir, "second\n").0);
-    assert!(run(&["user", "del", "bob", "--config", cfg], &dir, "").0);
+    for name in ["bob", "carol", "dave"] {
+        assert!(run(&["user", "del", name, "--config", cfg], &dir, "").0);
+    }
     let (ok, _, err) = run(&["user", "del", "bob", "--config", cfg], &dir, "");
     assert!(!ok && err.contains("no account"), "{err}");
 

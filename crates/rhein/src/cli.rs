@@ -324,10 +324,11 @@ pub struct Target {
 
 #[derive(Subcommand)]
 pub enum UserCommand {
-    /// Create an account.
+    /// Create accounts: one, or several with the same password (test and benchmark fleets).
     Add {
-        name: String,
-        /// Make it an administrator of its host.
+        #[arg(required = true, value_name = "NAME")]
+        names: Vec<String>,
+        /// Make them administrators of their host.
         #[arg(long)]
         admin: bool,
         /// Read the password from the first line of standard input instead of prompting.

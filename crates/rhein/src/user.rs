@@ -9,18 +9,22 @@ use std::io::{BufRead, IsTerminal, Write};
 
 pub async fn run(command: UserCommand) -> anyhow::Result<()> {
     match command {
-        UserCommand::Add { name, admin, password_stdin, target } => {
+        UserCommand::Add { names, admin, password_stdin, target } => {
             let (db, host) = open(&target).await?;
             let password = password(password_stdin)?;
-            if !accounts::add(&db, &host, &name, &password).await? {
-                bail!("{name}@{host} already exists");
-            }
-            if admin {
-                db.accounts().set_admin(&host, &accounts::prepare(&name, &host)?, true).await?;
+            for name in &names {
+                if !accounts::add(&db, &host, name, &password).await? {
+                    bail!("{name}@{host} already exists");
+                }
+                if admin {
+                    db.accounts().set_admin(&host, &accounts::prepare(name, &host)?, true).await?;
+                }
             }
             // A running server may remember that there was no such account.
             settle().await;
-            println!("created {}@{host}", accounts::prepare(&name, &host)?);
+            for name in &names {
+                println!("created {}@{host}", accounts::prepare(name, &host)?);
+            }
         }
         UserCommand::Del { name, target } => {
             let (config, db, host) = open_config(&target).await?;
