@@ -46,11 +46,13 @@ impl Mix {
         let row =
             ArchiveRow { stanza_id: stanza_id.clone(), with_jid: with, ts: now_ms(), stanza: xml::to_string(archived) };
         ctx.db.archive().append(c.jid.as_str(), &row).await.map_err(storage_failure)?;
-        for subscriber in c.subscribers(nodes::MESSAGES) {
-            let mut copy = if c.shows_jid_of(&who, subscriber) { with_jid.clone() } else { without_jid.clone() };
-            xml::set_attr(&mut copy, "to", subscriber.as_str());
-            out.push(copy);
-        }
+        // Two copies in all, each fanned out to those who see it: the router delivers to
+        // every participant at once.
+        let (see_jid, do_not): (Vec<&BareJid>, Vec<&BareJid>) =
+            c.subscribers(nodes::MESSAGES).partition(|subscriber| c.shows_jid_of(&who, subscriber));
+        let jids = |list: Vec<&BareJid>| list.into_iter().map(|b| Jid::from(b.clone())).collect();
+        out.fan_out(with_jid, jids(see_jid));
+        out.fan_out(without_jid, jids(do_not));
         Ok(())
     }
 

@@ -86,7 +86,9 @@ impl Router {
 
     /// Delivers a copy of `el` to each of `recipients`. A local session whose copy no
     /// recipient-side stage wants gets the one serialisation all such sessions share; every
-    /// other copy takes the whole way `deliver` takes.
+    /// other copy takes the whole way `deliver` takes, all of them at once: a stage that
+    /// stores (a MIX participant's archive) then commits the copies together instead of
+    /// one after another.
     pub async fn fan_out(&self, el: Element, recipients: Vec<Jid>) {
         let Some(first) = recipients.first() else { return };
         // The filters are asked of one stanza, readdressed to each recipient in turn.
@@ -101,6 +103,7 @@ impl Router {
         };
         let shared = Arc::new(Broadcast::new(template.el.clone()));
         let mut ctx: Option<Ctx> = None;
+        let mut whole_way = Vec::new();
         for mut to in recipients {
             let local_session = to.try_as_full().is_ok_and(|full| self.is_host(full.domain().as_str()));
             if local_session && !stages.is_empty() {
@@ -119,8 +122,9 @@ impl Router {
                 }
             }
             let el = shared.to_element(to.as_str());
-            self.deliver(Stanza { kind: template.kind, from: template.from.clone(), to, el }).await;
+            whole_way.push(self.deliver(Stanza { kind: template.kind, from: template.from.clone(), to, el }));
         }
+        futures::future::join_all(whole_way).await;
     }
 
     /// Sends an error reply for a stanza that only exists as an element (federation's and

@@ -31,6 +31,12 @@ struct Job {
     done: oneshot::Sender<Result<bool, StorageError>>,
 }
 
+impl Job {
+    fn marks_something(&self) -> bool {
+        self.marks.as_deref().is_some_and(|m| !m.is_empty())
+    }
+}
+
 /// Where the writer writes.
 pub(crate) enum Target {
     /// With `own` (a file database) through a connection of its own, beside the write
@@ -220,10 +226,11 @@ macro_rules! write_batch {
             }
         }
         write_counts!(counts, tx);
-        // Read positions and mentions, numbered in the conversations' counts just written.
-        if added.iter().any(|job| job.marks.is_some()) {
+        // Read positions and mentions, numbered in the conversations' counts just written;
+        // only conversations where a message marks something are numbered at all.
+        if added.iter().any(|job| job.marks_something()) {
             let mut seqs = Seqs::default();
-            for job in added.iter().filter(|job| job.marks.is_some()) {
+            for job in added.iter().filter(|job| job.marks_something()) {
                 start_seqs!(seqs, counts, job.owner.as_str(), job.row.with_jid.as_str(), tx);
             }
             let mut ops = Vec::new();

@@ -2,7 +2,7 @@
 //! engine [`Notice`] and the message that carries it.
 
 use crate::Ctx;
-use rhein_proto::{Element, ns, xml};
+use rhein_proto::{Element, Jid, ns, xml};
 use rhein_pubsub::{Event, Item, Notice, NotificationType};
 
 /// An `<item/>` in namespace `ns_` (`pubsub` for results, `pubsub#event` for notifications),
@@ -81,9 +81,11 @@ pub fn notification(from: &str, to: &str, event: &Element, kind: NotificationTyp
     msg
 }
 
-/// One headline per recipient, from `from` (XEP-0163 §4.3.3 for PEP: the owner's bare JID).
+/// One headline per recipient, from `from` (XEP-0163 §4.3.3 for PEP: the owner's bare JID),
+/// fanned out: the router serialises it once for all the sessions it reaches as it is.
 pub async fn send_event(ctx: &Ctx, from: &str, recipients: &[String], event: &Element) {
-    for to in recipients {
-        ctx.router.route(notification(from, to, event, NotificationType::Headline, None)).await;
-    }
+    let to: Vec<Jid> = recipients.iter().filter_map(|r| Jid::new(r).ok()).collect();
+    let Some(first) = to.first() else { return };
+    let headline = notification(from, first.as_str(), event, NotificationType::Headline, None);
+    ctx.router.fan_out(headline, to).await;
 }
