@@ -5,8 +5,9 @@ run by hand).
 Usage: python3 tests/bench_smoke.py PATH/TO/rhein PATH/TO/rhein-bench
 
 Each scenario's JSON line is printed and checked: no failed logins, every soak message
-received exactly once, every routed message received before the clients leave, room messages fanned out, a big roster with contacts online, every
-stormed session back. Exits non-zero on the first failure.
+received exactly once, every routed message received before the clients leave, room and
+channel messages fanned out, PEP items notified, a big roster with contacts online, every
+stormed session back, bound anew or resumed. Exits non-zero on the first failure.
 """
 
 import json
@@ -27,7 +28,9 @@ def main(rhein, bench):
                 "--sources", "127.0.0.1,127.0.0.2,127.0.0.3"]
 
         def run(*scenario):
-            out = subprocess.run(base + list(scenario), check=True, capture_output=True, text=True, timeout=120)
+            out = subprocess.run(base + list(scenario), capture_output=True, text=True, timeout=120)
+            if out.returncode != 0:
+                raise AssertionError(f"{scenario[0]} failed: {out.stderr[-2000:]}")
             result = json.loads(out.stdout.strip().splitlines()[-1])
             print(json.dumps(result, sort_keys=True))
             return result
@@ -60,8 +63,17 @@ def main(rhein, bench):
         big = run("roster", "--items", "200", "--online", "50", "--logins", "5")
         check(big["items"] == 200 and big["versioned_items_resent"] == 0,
               "roster: a big roster fetched, and nothing resent for an unchanged version")
+        mix = run("mix", "--occupants", "30", "--senders", "2", "--duration", "2", "--concurrency", "10")
+        check(mix["sent"] > 0 and mix["deliveries_per_sec"] > 0 and mix["last_join_ms"] > 0,
+              "mix: a channel's messages fanned out to every participant")
+        pep = run("pep", "--contacts", "20", "--window", "4", "--duration", "2")
+        check(pep["published"] > 0 and pep["deliveries_per_sec"] > 0 and pep["notification_ms_p99"] > 0,
+              "pep: every contact with +notify gets the items published")
         storm = run("storm", "--sessions", "120", "--jitter", "2")
         check(storm["failed"] == 0 and storm["back"] == 120, "storm: every dropped session back")
+        resumed = run("--resumption", "storm", "--sessions", "120", "--jitter", "2")
+        check(resumed["failed"] == 0 and resumed["back"] == 120 and resumed["resumed"],
+              "storm: every dropped session resumed (XEP-0198)")
     finally:
         server.terminate()
         server.wait(timeout=10)

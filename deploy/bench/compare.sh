@@ -3,8 +3,9 @@
 # accounts, one server at a time, each as a private process on its own loopback port.
 #
 #   bash deploy/bench/compare.sh [--servers "rhein prosody ejabberd"] [--runs 3] [--out FILE]
-#                                [--scenarios "idle login messages muc roster soak"]
+#                                [--scenarios "idle login messages muc roster soak mix pep storm"]
 #                                [--profile minimal|default] [--storage sqlite|postgres]
+#                                [--flamegraphs DIR]
 #
 # Profiles: `minimal` (the default) runs each server with the same few modules and no message
 # archive; `default` runs each as it is usually deployed: Rhein's default module list, Prosody's
@@ -14,6 +15,9 @@
 # profile only) all three store everything in a private PostgreSQL on loopback instead, a
 # database each, started and stopped by this script.
 # (`idle` includes start time and RSS at start; a table column left out shows "-".)
+# `mix` runs on the servers with MIX (Rhein); `pep` and `storm` on all three.
+# With --flamegraphs DIR, Rhein's server is profiled (perf, 199 Hz, DWARF call graphs) in each
+# scenario of its first pinned run, and DIR gets one flame graph (SVG) per scenario.
 # Installs Prosody and ejabberd from Debian packages (without starting their system services),
 # builds rhein and rhein-bench in release mode, and writes a Markdown table of medians and of
 # Rhein's lead over each of the others.
@@ -25,12 +29,14 @@ servers="rhein prosody ejabberd"
 runs=3
 out="$root/target/bench-results.md"
 accounts=100
-# The big roster scenario has accounts of its own: its 500-item roster and subscriptions must not
-# reach the logins of later runs.
-prefixes="bench big"
+# Account prefixes and counts. The big roster scenario has accounts of its own: its 500-item
+# roster and subscriptions must not reach the logins of later runs; MIX's 1,000 participants
+# and PEP's 500 contacts are accounts of their own too (added below when wanted).
+prefixes="bench:$accounts big:$accounts"
 scenarios="idle login messages muc roster"
 profile=minimal
 storage=sqlite
+flame_dir=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --scenarios) scenarios="$2"; shift 2 ;;
@@ -39,14 +45,18 @@ while [ $# -gt 0 ]; do
         --out) out="$2"; shift 2 ;;
         --profile) profile="$2"; shift 2 ;;
         --storage) storage="$2"; shift 2 ;;
+        --flamegraphs) flame_dir=$(realpath -m "$2"); shift 2 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
 case $profile in minimal | default) ;; *) echo "unknown profile $profile" >&2; exit 2 ;; esac
 case $profile,$storage in *,sqlite | default,postgres) ;; *) echo "--storage postgres needs --profile default" >&2; exit 2 ;; esac
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-# Every account the scenarios use: bench0.. for most, big0.. for the big roster; one password.
-account_names() { for p in $prefixes; do seq -f "$p%g" 0 $((accounts - 1)); done; }
+[[ " $scenarios " == *" mix "* ]] && prefixes="$prefixes mix:1000"
+[[ " $scenarios " == *" pep "* ]] && prefixes="$prefixes pep:501"
+[ -n "$flame_dir" ] && mkdir -p "$flame_dir"
+# Every account the scenarios use (bench0.. for most); one password.
+account_names() { for p in $prefixes; do seq -f "${p%%:*}%g" 0 $((${p#*:} - 1)); done; }
 
 work=$(mktemp -d /tmp/rhein-bench.XXXXXX)
 # Servers that drop privileges (ejabberd) must reach their files in here.
@@ -75,6 +85,7 @@ install_packages() {
         case " $servers " in *" ejabberd "*) dpkg -s $erl >/dev/null 2>&1 || missing+=($erl) ;; esac
         [ $storage = postgres ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && missing+=(postgresql)
     fi
+    [ -n "$flame_dir" ] && ! command -v perf >/dev/null && missing+=(linux-perf)
     [ ${#missing[@]} -eq 0 ] && return
     echo "installing ${missing[*]} (Debian packages, services not started)"
     # Keep the packages' own system services from starting on the standard ports.
@@ -131,9 +142,8 @@ TOML
 enabled = ["disco", "ping", "version", "last", "im", "private", "vcard", "carbons", "muc"]
 TOML
     if [ ! -f "$work/rhein/users-done" ]; then
-        for user in $(account_names); do
-            echo bench | "$root/target/release/rhein" user add "$user" --password-stdin --config "$work/rhein/rhein.toml" >/dev/null
-        done
+        # shellcheck disable=SC2046 # one name per word
+        echo bench | "$root/target/release/rhein" user add $(account_names) --password-stdin --config "$work/rhein/rhein.toml" >/dev/null
         touch "$work/rhein/users-done"
     fi
     launched=$(date +%s%N)
@@ -359,6 +369,20 @@ wants() { [[ " $scenarios " == *" $1 "* ]]; }
 # Median of the numbers on stdin, one per line (blank lines ignored); "-" for none.
 median() { awk 'NF' | sort -n | awk '{a[NR]=$1} END {if (NR==0) print "-"; else print a[int((NR+1)/2)]}'; }
 
+# profiled NAME COMMAND...: runs the command; in Rhein's first pinned run with --flamegraphs,
+# the server's CPU profile meanwhile becomes NAME.svg in the flame graph directory.
+profiled() {
+    local name=$1; shift
+    if [ -z "$flame_dir" ] || [ "$s,$regime,$run" != rhein,pinned,1 ]; then "$@"; return; fi
+    perf record -q -F 199 --call-graph dwarf,16384 -p "$server_pid" -o "$work/$name.perf" >/dev/null 2>&1 &
+    local perf_pid=$!
+    "$@"
+    kill -INT $perf_pid; wait $perf_pid || true
+    perf script -i "$work/$name.perf" 2>/dev/null | python3 "$root/deploy/bench/flamegraph.py" \
+        --title "Rhein, $name ($profile profile, $storage, $(date -u +%Y-%m-%d))" --output "$flame_dir/$name.svg"
+    rm -f "$work/$name.perf"
+}
+
 # The load generator, on the generator's core when pinned.
 bench() { $gen_pin "$root/target/release/rhein-bench" --addr "127.0.0.1:$port" --accounts $accounts --password bench --sources 127.0.0.1,127.0.0.2,127.0.0.3 "$@"; }
 
@@ -399,7 +423,7 @@ for regime in pinned unpinned; do
                 for handshakes in resumed full; do
                     key=login; opt=""
                     [ $handshakes = full ] && key=login_full && opt=--full-handshakes
-                    login=$(bench $opt login --concurrency 32 --duration 8 --roster 20 --server-pid "$server_pid" | tail -n 1)
+                    login=$(profiled $key bench $opt login --concurrency 32 --duration 8 --roster 20 --server-pid "$server_pid" | tail -n 1)
                     echo "$login"
                     record "$s" $regime $key "$login" logins_per_sec
                     record "$s" $regime ${key}_cpu "$login" server_cpu_us_per_login
@@ -414,7 +438,7 @@ for regime in pinned unpinned; do
                     "start_$s" "$srv_pin"
                 fi
                 settle
-                msgs=$(bench messages --pairs 20 --window 64 --duration 8 | tail -n 1)
+                msgs=$(profiled messages bench messages --pairs 20 --window 64 --duration 8 | tail -n 1)
                 echo "$msgs"
                 record "$s" $regime msgs "$msgs" msgs_per_sec
                 record "$s" $regime p99 "$msgs" latency_ms_p99
@@ -423,7 +447,7 @@ for regime in pinned unpinned; do
             if [ $regime = pinned ] && wants muc; then
                 # Joining 1,000 occupants is quadratic in presence: minutes for some servers,
                 # so the room is measured in one regime only.
-                muc=$(bench muc --occupants 1000 --senders 4 --window 8 --duration 8 --concurrency 50 | tail -n 1)
+                muc=$(profiled muc bench muc --occupants 1000 --senders 4 --window 8 --duration 8 --concurrency 50 | tail -n 1)
                 echo "$muc"
                 record "$s" $regime muc "$muc" deliveries_per_sec
                 record "$s" $regime join "$muc" last_join_ms
@@ -431,17 +455,43 @@ for regime in pinned unpinned; do
             if [ $regime = pinned ] && wants soak; then
                 settle
                 # Steady mixed traffic below saturation: every message must arrive exactly once.
-                soak=$(bench soak --pairs 20 --rate 50 --duration 30 --server-pid "$server_pid" | tail -n 1)
+                soak=$(profiled soak bench soak --pairs 20 --rate 50 --duration 30 --server-pid "$server_pid" | tail -n 1)
                 echo "$soak"
                 record "$s" $regime soak_lost "$soak" lost
                 record "$s" $regime soak_dup "$soak" duplicates
             fi
             if [ $regime = pinned ] && wants roster; then
-                big=$(bench --prefix big roster --items 500 --online 150 --logins 30 | tail -n 1)
+                big=$(profiled roster bench --prefix big roster --items 500 --online 150 --logins 30 | tail -n 1)
                 echo "$big"
                 record "$s" $regime roster "$big" roster_ms_p99
                 record "$s" $regime presence "$big" presence_ms_p99
                 record "$s" $regime versioned "$big" versioned_bytes
+            fi
+            if [ $regime = pinned ] && wants mix && [ $s = rhein ]; then
+                mix=$(profiled mix bench --prefix mix --accounts 1000 mix --occupants 1000 --senders 4 --window 8 --duration 8 --concurrency 50 | tail -n 1)
+                echo "$mix"
+                record "$s" $regime mix "$mix" deliveries_per_sec
+                record "$s" $regime mix_p99 "$mix" reflection_ms_p99
+            fi
+            if [ $regime = pinned ] && wants pep; then
+                pep=$(profiled pep bench --prefix pep --accounts 501 pep --contacts 500 --window 16 --duration 8 | tail -n 1)
+                echo "$pep"
+                record "$s" $regime pep "$pep" deliveries_per_sec
+                record "$s" $regime pep_p99 "$pep" notification_ms_p99
+            fi
+            if [ $regime = pinned ] && wants storm; then
+                # 19,000 sessions dropped at once, back within 30 s: binding anew, then resuming
+                # (XEP-0198) where the server offers it; a fresh process for each.
+                for mode in bind resume; do
+                    stop_server
+                    "start_$s" "$srv_pin"
+                    opt=""; [ $mode = resume ] && opt=--resumption
+                    storm=$(profiled storm_$mode bench $opt storm --sessions 19000 --jitter 30 | tail -n 1) || storm='{"all_back_secs": "-", "back_ms_p99": "-", "failed": "-"}'
+                    echo "$storm"
+                    record "$s" $regime storm_$mode "$storm" all_back_secs
+                    record "$s" $regime storm_${mode}_p99 "$storm" back_ms_p99
+                    record "$s" $regime storm_${mode}_failed "$storm" failed
+                done
             fi
             stop_server
         done
@@ -475,6 +525,13 @@ done
     echo "Big roster: one account with 500 items, 150 contact sessions online; p99 over 30 logins of the roster"
     echo "result and of the contacts' presence after the initial presence, and the bytes of a re-fetch with the"
     echo "version just received (an unchanged roster resends nothing); pinned only."
+    echo "MIX: one channel, 1,000 participants (accounts of their own, joined through their server), 4 talking"
+    echo "with 8 messages in flight each; deliveries/s and p99 of a sender's reflection; servers with MIX only."
+    echo "PEP: one account publishes to a node of its own (16 publishes in flight); its 500 contacts share"
+    echo "presence with it and advertise +notify in their capabilities; notifications/s and their p99."
+    echo "Storm: 19,000 sessions dropped at once (no closing), coming back spread over 30 s: seconds until the"
+    echo "last is back, p99 of the time one takes to be back (connect, TLS, SCRAM, bind or resume) and failures;"
+    echo "binding new sessions, then resuming them (XEP-0198); pinned only."
     echo
     echo "Server µs/login: the server process's CPU time (user + system, all threads) per login during the"
     echo "login run: what a login costs it, whoever else shares the cores. Generator µs/login: the same for"
@@ -491,6 +548,9 @@ done
         if [ $regime = pinned ]; then
             columns="start:start ms:-;rss0:RSS at start MiB:-;idle:idle B/session:-;idle_tls:idle TLS B/session:-;$columns"
             columns="$columns;soak_lost:soak lost:=;soak_dup:soak duplicated:=;muc:MUC deliveries/s:+;join:1,000th join ms:-;roster:roster 500 p99 ms:-;presence:presence 150 p99 ms:-;versioned:versioned re-fetch B:-"
+            columns="$columns;mix:MIX deliveries/s:+;mix_p99:MIX p99 ms:-;pep:PEP deliveries/s:+;pep_p99:PEP p99 ms:-"
+            columns="$columns;storm_bind:storm s:-;storm_bind_p99:storm back p99 ms:-;storm_bind_failed:storm failed:="
+            columns="$columns;storm_resume:storm resume s:-;storm_resume_p99:storm resume back p99 ms:-;storm_resume_failed:storm resume failed:="
         fi
         IFS=';' read -r -a cols <<< "$columns"
         header="| server"; rule="|---"

@@ -16,6 +16,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpSocket;
 use tokio_rustls::TlsConnector;
 
+const SM: &str = "urn:xmpp:sm:3";
+
 /// Salted passwords by (salt, iterations); all bench accounts share one password.
 pub type SaltCache = Arc<Mutex<HashMap<(Vec<u8>, u32), Vec<u8>>>>;
 
@@ -38,6 +40,8 @@ pub struct Fleet {
     pub prefix: String,
     pub accounts: usize,
     pub sources: Vec<IpAddr>,
+    /// Every login enables stream management with resumption.
+    pub resumption: bool,
 }
 
 impl Fleet {
@@ -60,7 +64,18 @@ impl Fleet {
 
     /// Account `account` from the `i`th source address.
     pub async fn login_as(&self, i: usize, account: usize) -> anyhow::Result<Client> {
-        Client::login(&self.target, self.source(i), &self.user(account)).await
+        let mut c = Client::login(&self.target, self.source(i), &self.user(account)).await?;
+        if self.resumption {
+            c.resumption_id = Some(c.enable_resumption().await?);
+        }
+        Ok(c)
+    }
+
+    /// The `i`th login again, resuming the session it left (`previd`) instead of binding.
+    pub async fn resume(&self, i: usize, previd: &str) -> anyhow::Result<Client> {
+        let mut c = Client::authenticate(&self.target, self.source(i), &self.user(i)).await?;
+        c.resume(previd).await?;
+        Ok(c)
     }
 }
 
@@ -72,11 +87,20 @@ pub struct Client {
     pub jid: String,
     /// The SASL mechanism used.
     pub mechanism: &'static str,
+    /// Where stream management is enabled, the id to resume with.
+    pub resumption_id: Option<String>,
 }
 
 impl Client {
     /// Connects, secures, authenticates as `user` and binds.
     pub async fn login(t: &Target, source: IpAddr, user: &str) -> anyhow::Result<Client> {
+        let mut c = Client::authenticate(t, source, user).await?;
+        c.bind().await?;
+        Ok(c)
+    }
+
+    /// Connects, secures and authenticates as `user`: the stream is ready to bind or resume.
+    pub async fn authenticate(t: &Target, source: IpAddr, user: &str) -> anyhow::Result<Client> {
         let socket = if source.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
         socket.bind(SocketAddr::new(source, 0)).context("binding the source address")?;
         let tcp = socket.connect(t.addr).await.context("connecting")?;
@@ -87,6 +111,7 @@ impl Client {
             buf: vec![0; 16 * 1024],
             jid: String::new(),
             mechanism: "",
+            resumption_id: None,
         };
         let mut features = c.open(&t.domain).await?;
         if t.tls {
@@ -123,14 +148,47 @@ impl Client {
             bail!("authentication failed for {user}");
         }
         c.open(&t.domain).await?;
-        c.send_raw(b"<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>").await?;
-        let bound = c.next().await?;
-        c.jid = bound
+        Ok(c)
+    }
+
+    async fn bind(&mut self) -> anyhow::Result<()> {
+        self.send_raw(b"<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>").await?;
+        let bound = self.next().await?;
+        self.jid = bound
             .get_child("bind", ns::BIND)
             .and_then(|b| b.get_child("jid", ns::BIND))
             .map(Element::text)
             .ok_or_else(|| anyhow!("bind failed"))?;
-        Ok(c)
+        Ok(())
+    }
+
+    /// Enables stream management with resumption (XEP-0198); returns the resumption id.
+    pub async fn enable_resumption(&mut self) -> anyhow::Result<String> {
+        self.send_raw(b"<enable xmlns='urn:xmpp:sm:3' resume='true'/>").await?;
+        loop {
+            let el = self.next().await?;
+            if el.is("enabled", SM) {
+                return el.attr("id").map(str::to_owned).ok_or_else(|| anyhow!("no resumption id"));
+            }
+            if el.is("failed", SM) {
+                bail!("stream management refused");
+            }
+        }
+    }
+
+    /// Resumes the session `previd` on an authenticated stream; this client has handled
+    /// nothing of it (an idle session).
+    pub async fn resume(&mut self, previd: &str) -> anyhow::Result<()> {
+        self.send_raw(format!("<resume xmlns='{SM}' previd='{previd}' h='0'/>").as_bytes()).await?;
+        loop {
+            let el = self.next().await?;
+            if el.is("resumed", SM) {
+                return Ok(());
+            }
+            if el.is("failed", SM) {
+                bail!("resumption refused");
+            }
+        }
     }
 
     async fn open(&mut self, domain: &str) -> anyhow::Result<Element> {
@@ -176,7 +234,7 @@ impl Client {
     }
 
     /// The next top-level element, unparsed.
-    async fn next_raw(&mut self) -> anyhow::Result<Vec<u8>> {
+    pub async fn next_raw(&mut self) -> anyhow::Result<Vec<u8>> {
         match self.piece().await? {
             Piece::Element(el) => Ok(el),
             Piece::Close => bail!("stream closed"),

@@ -8,12 +8,16 @@
 //! rhein-bench ... messages --pairs 50 --window 64 --duration 10 [--rate 40000]
 //! rhein-bench ... soak --pairs 20 --rate 50 --duration 300 --server-pid 1234
 //! rhein-bench ... storm --sessions 5000 --jitter 15
+//! rhein-bench --resumption ... storm --sessions 19000 --jitter 30
 //! rhein-bench ... muc --occupants 1000 --senders 4 --window 8 --duration 8
+//! rhein-bench ... mix --occupants 1000 --senders 4 --window 8 --duration 8
+//! rhein-bench --prefix big --accounts 501 pep --contacts 500 --window 16 --duration 8
 //! ```
 //! Accounts `<prefix>0` .. `<prefix><accounts-1>` must exist with the same password.
 
 mod client;
 mod muc;
+mod pep;
 mod roster;
 mod skim;
 
@@ -55,6 +59,10 @@ struct Args {
     /// as clients do, and resumes where the server issues them.
     #[arg(long)]
     full_handshakes: bool,
+    /// Enable stream management with resumption (XEP-0198) on every login; the storm then
+    /// resumes its sessions instead of binding new ones.
+    #[arg(long)]
+    resumption: bool,
     #[command(subcommand)]
     scenario: Scenario,
 }
@@ -127,20 +135,20 @@ enum Scenario {
     /// MUC fan-out: N occupants in one room, `senders` of them talking with `window`
     /// messages in flight each; deliveries per second, the last occupant's join time, and
     /// (with --server-pid) memory per occupant.
-    Muc {
-        #[arg(long, default_value_t = 1000)]
-        occupants: usize,
-        #[arg(long, default_value_t = 4)]
-        senders: usize,
-        #[arg(long, default_value_t = 8)]
+    Muc(FanoutArgs),
+    /// MIX fan-out: the same with a channel (service default: channels.<domain>), each
+    /// participant joined through its own server.
+    Mix(FanoutArgs),
+    /// PEP fan-out: account 0 publishes to a node of its own, `window` publishes in flight;
+    /// `contacts` contacts (accounts 1..) with mutual subscriptions and `+notify` in their
+    /// capabilities get every item. Notifications per second and their latency.
+    Pep {
+        #[arg(long, default_value_t = 500)]
+        contacts: usize,
+        #[arg(long, default_value_t = 16)]
         window: u64,
         #[arg(long, default_value_t = 8)]
         duration: u64,
-        /// The MUC service (default: conference.<domain>).
-        #[arg(long)]
-        service: Option<String>,
-        #[arg(long)]
-        server_pid: Option<u32>,
         #[arg(long, default_value_t = 100)]
         concurrency: usize,
     },
@@ -154,6 +162,34 @@ enum Scenario {
         #[arg(long, default_value_t = 200)]
         concurrency: usize,
     },
+}
+
+#[derive(clap::Args)]
+struct FanoutArgs {
+    #[arg(long, default_value_t = 1000)]
+    occupants: usize,
+    #[arg(long, default_value_t = 4)]
+    senders: usize,
+    #[arg(long, default_value_t = 8)]
+    window: u64,
+    #[arg(long, default_value_t = 8)]
+    duration: u64,
+    /// The MUC or MIX service (default: conference.<domain> or channels.<domain>).
+    #[arg(long)]
+    service: Option<String>,
+    #[arg(long)]
+    server_pid: Option<u32>,
+    #[arg(long, default_value_t = 100)]
+    concurrency: usize,
+}
+
+impl FanoutArgs {
+    fn into_fanout(self, kind: muc::Kind, domain: &str) -> muc::Fanout {
+        let subdomain = if kind == muc::Kind::Muc { "conference" } else { "channels" };
+        let service = self.service.unwrap_or_else(|| format!("{subdomain}.{domain}"));
+        let FanoutArgs { occupants, senders, window, duration, server_pid, concurrency, .. } = self;
+        muc::Fanout { kind, occupants, senders, window, duration, service, server_pid, concurrency }
+    }
 }
 
 /// The generator shares the machine with the server it measures: the faster allocator.
@@ -178,7 +214,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         password: args.password.clone(),
         cache: SaltCache::default(),
     };
-    let fleet = Fleet { target, prefix: args.prefix, accounts: args.accounts.max(1), sources: args.sources };
+    let fleet = Fleet {
+        target,
+        prefix: args.prefix,
+        accounts: args.accounts.max(1),
+        sources: args.sources,
+        resumption: args.resumption,
+    };
     // Warm the salted-password cache so the generator is not the bottleneck.
     let mut mechanism = "";
     for i in 0..fleet.accounts.min(1000) {
@@ -202,10 +244,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
             messages(&fleet, Load { pairs, window, duration, per_pair }).await?
         }
         Scenario::Soak { pairs, rate, duration, server_pid } => soak(&fleet, pairs, rate, duration, server_pid).await?,
-        Scenario::Muc { occupants, senders, window, duration, service, server_pid, concurrency } => {
-            let service = service.unwrap_or_else(|| format!("conference.{}", args.domain));
-            let f = muc::Fanout { occupants, senders, window, duration, service, server_pid, concurrency };
-            muc::fanout(&fleet, f).await?
+        Scenario::Muc(f) => muc::fanout(&fleet, f.into_fanout(muc::Kind::Muc, &args.domain)).await?,
+        Scenario::Mix(f) => muc::fanout(&fleet, f.into_fanout(muc::Kind::Mix, &args.domain)).await?,
+        Scenario::Pep { contacts, window, duration, concurrency } => {
+            pep::fanout(&fleet, pep::PepFanout { contacts, window, duration, concurrency }).await?
         }
         Scenario::Storm { sessions, jitter, concurrency } => storm(&fleet, sessions, jitter, concurrency).await?,
     };
@@ -586,20 +628,26 @@ async fn drain_bounces(tx: &mut Client, tally: &mut Tally) {
 
 async fn storm(fleet: &Fleet, sessions: usize, jitter: u64, concurrency: usize) -> anyhow::Result<serde_json::Value> {
     let clients = login_many(fleet, sessions, concurrency).await?;
+    let resumption_ids: Vec<Option<String>> = clients.iter().map(|c| c.resumption_id.clone()).collect();
     // Everyone goes at once, without closing their streams (a network blip, a restart).
     drop(clients);
     let started = Instant::now();
     let failed = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::with_capacity(sessions);
     let jitter_ms = (jitter * 1000).max(1);
-    for i in 0..sessions {
+    for (i, previd) in resumption_ids.into_iter().enumerate() {
         let (fleet, failed) = (fleet.clone(), failed.clone());
         // Spread over the window without a random number generator: a multiplicative hash.
         let delay = Duration::from_millis((i as u64).wrapping_mul(2_654_435_761) % jitter_ms);
         tasks.push(tokio::spawn(async move {
             tokio::time::sleep(delay).await;
-            match fleet.login(i).await {
-                Ok(c) => Some(c),
+            let asked = Instant::now();
+            let back = match previd {
+                Some(previd) => fleet.resume(i, &previd).await,
+                None => fleet.login(i).await,
+            };
+            match back {
+                Ok(c) => Some((c, asked.elapsed().as_micros() as u64)),
                 Err(_) => {
                     failed.fetch_add(1, Ordering::Relaxed);
                     None
@@ -607,17 +655,24 @@ async fn storm(fleet: &Fleet, sessions: usize, jitter: u64, concurrency: usize) 
             }
         }));
     }
-    let mut back = Vec::with_capacity(sessions);
+    let (mut back, mut latencies) = (Vec::with_capacity(sessions), Vec::with_capacity(sessions));
     for t in tasks {
-        back.extend(t.await?);
+        if let Some((c, us)) = t.await? {
+            back.push(c);
+            latencies.push(us);
+        }
     }
     let secs = started.elapsed().as_secs_f64();
     let n = back.len();
     for c in back {
         c.close().await;
     }
+    latencies.sort_unstable();
+    // The jitter spreads the returns over its window; how long each took to be back in
+    // (connect, TLS, SCRAM, bind or resume) is what the storm does to the server.
     Ok(serde_json::json!({
-        "scenario": "storm", "sessions": sessions, "jitter": jitter,
+        "scenario": "storm", "sessions": sessions, "jitter": jitter, "resumed": fleet.resumption,
         "back": n, "failed": failed.load(Ordering::Relaxed), "all_back_secs": secs,
+        "back_ms_p50": percentile_ms(&latencies, 0.5), "back_ms_p99": percentile_ms(&latencies, 0.99),
     }))
 }

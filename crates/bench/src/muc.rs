@@ -1,6 +1,7 @@
-//! MUC fan-out: one room with many occupants, a few of them talking; every groupchat
-//! message is delivered to every occupant. Reports deliveries per second, the time the
-//! last occupant needs to join, and the server's memory growth per occupant.
+//! Group chat fan-out: one MUC room or MIX channel with many occupants, a few of them
+//! talking; every groupchat message is delivered to every occupant (the sender included:
+//! MUC reflects, MIX sends a channel's messages to all participants). Reports deliveries per
+//! second, the time the last occupant needs to join, and the server's memory growth per occupant.
 
 use crate::client::{Client, Fleet};
 use crate::{login_many, percentile_ms, rss_kib};
@@ -10,8 +11,44 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 const MUC_USER: &str = "http://jabber.org/protocol/muc#user";
+const MIX_CORE: &str = "urn:xmpp:mix:core:1";
+const MIX_PAM: &str = "urn:xmpp:mix:pam:2";
+
+/// Which kind of group chat.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Kind {
+    /// XEP-0045: joined with presence to the room, answered with the subject.
+    Muc,
+    /// XEP-0369: joined through the user's own server (XEP-0405 client-join).
+    Mix,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Muc => "muc",
+            Kind::Mix => "mix",
+        }
+    }
+
+    /// The first occupant makes the room (or channel) room enough for everyone.
+    async fn create(self, c: &mut Client, room: &str, occupants: usize) -> anyhow::Result<()> {
+        match self {
+            Kind::Muc => create_room(c, room, occupants).await,
+            Kind::Mix => create_channel(c, room).await,
+        }
+    }
+
+    async fn join(self, c: &mut Client, room: &str, nick: &str) -> anyhow::Result<()> {
+        match self {
+            Kind::Muc => join(c, room, nick).await,
+            Kind::Mix => client_join(c, room, nick).await,
+        }
+    }
+}
 
 pub struct Fanout {
+    pub kind: Kind,
     pub occupants: usize,
     pub senders: usize,
     pub window: u64,
@@ -25,7 +62,7 @@ pub async fn fanout(fleet: &Fleet, f: Fanout) -> anyhow::Result<serde_json::Valu
     if f.occupants < 2 || f.senders == 0 || f.senders >= f.occupants {
         bail!("need at least two occupants and fewer senders than occupants");
     }
-    let room = format!("fanout{}@{}", std::process::id(), f.service);
+    let (kind, room) = (f.kind, format!("fanout{}@{}", std::process::id(), f.service));
     let rss_start = f.server_pid.map(rss_kib).transpose()?;
     let clients = login_many(fleet, f.occupants, f.concurrency).await?;
     let mut pending = clients.into_iter();
@@ -43,7 +80,7 @@ pub async fn fanout(fleet: &Fleet, f: Fanout) -> anyhow::Result<serde_json::Valu
     let mut tasks = Vec::new();
     // The first occupant creates the room and makes it an instant room large enough.
     let mut first = pending.next().context("no occupants")?;
-    create_room(&mut first, &room, f.occupants).await?;
+    kind.create(&mut first, &room, f.occupants).await?;
     tasks.push(spawn_reader(first, 0));
     let mut last = pending.next_back().context("no last occupant")?;
     // The others join, a few at a time; each join ends with the room's subject.
@@ -54,7 +91,7 @@ pub async fn fanout(fleet: &Fleet, f: Fanout) -> anyhow::Result<serde_json::Valu
             let room = room.clone();
             joins.push((
                 index,
-                tokio::spawn(async move { join(&mut c, &room, &format!("o{index}")).await.map(|()| c) }),
+                tokio::spawn(async move { kind.join(&mut c, &room, &format!("o{index}")).await.map(|()| c) }),
             ));
             index += 1;
         }
@@ -63,7 +100,7 @@ pub async fn fanout(fleet: &Fleet, f: Fanout) -> anyhow::Result<serde_json::Valu
         }
     }
     let started = Instant::now();
-    join(&mut last, &room, "last").await?;
+    kind.join(&mut last, &room, "last").await?;
     let last_join_ms = started.elapsed().as_secs_f64() * 1000.0;
     tasks.push(spawn_reader(last, f.occupants - 1));
     let rss_joined = f.server_pid.map(rss_kib).transpose()?;
@@ -91,7 +128,7 @@ pub async fn fanout(fleet: &Fleet, f: Fanout) -> anyhow::Result<serde_json::Valu
         _ => serde_json::Value::Null,
     };
     Ok(serde_json::json!({
-        "scenario": "muc", "occupants": f.occupants, "senders": f.senders, "window": f.window,
+        "scenario": kind.name(), "occupants": f.occupants, "senders": f.senders, "window": f.window,
         "sent": sent, "deliveries_per_sec": (delivered as f64 / secs).round(),
         "last_join_ms": (last_join_ms * 10.0).round() / 10.0,
         "reflection_ms_p50": pct(0.5), "reflection_ms_p99": pct(0.99),
@@ -170,6 +207,34 @@ async fn join(c: &mut Client, room: &str, nick: &str) -> anyhow::Result<()> {
             return Ok(());
         }
     }
+}
+
+/// Creates a channel on the MIX service and joins it (a channel's creator is not yet a
+/// participant).
+async fn create_channel(c: &mut Client, channel: &str) -> anyhow::Result<()> {
+    let (name, service) = channel.split_once('@').context("a channel JID has a node")?;
+    let create =
+        format!("<iq type='set' to='{service}' id='create'><create xmlns='{MIX_CORE}' channel='{name}'/></iq>");
+    let reply = c.request(&create, "create").await?;
+    if reply.attr("type") != Some("result") {
+        bail!("creating {channel} failed: {}", String::from(&reply));
+    }
+    client_join(c, channel, "o0").await
+}
+
+/// Becomes available (a channel's messages go to available clients) and joins through the
+/// user's own server, subscribed to the messages node only.
+async fn client_join(c: &mut Client, channel: &str, nick: &str) -> anyhow::Result<()> {
+    c.send_raw(b"<presence/>").await?;
+    let join = format!(
+        "<iq type='set' id='join'><client-join xmlns='{MIX_PAM}' channel='{channel}'><join xmlns='{MIX_CORE}'>\
+         <subscribe node='urn:xmpp:mix:nodes:messages'/><nick>{nick}</nick></join></client-join></iq>"
+    );
+    let reply = c.request(&join, "join").await?;
+    if reply.attr("type") != Some("result") {
+        bail!("joining {channel} as {nick} failed: {}", String::from(&reply));
+    }
+    Ok(())
 }
 
 /// Enters the room first: a new room is locked until its owner accepts a configuration,
