@@ -388,8 +388,14 @@ profiled() {
     rm -f "$work/$name.perf"
 }
 
-# The load generator, on the generator's core when pinned.
-bench() { $gen_pin "$root/target/release/rhein-bench" --addr "127.0.0.1:$port" --accounts $accounts --password bench --sources 127.0.0.1,127.0.0.2,127.0.0.3 "$@"; }
+# The load generator, on the generator's core when pinned: `bench_fleet PREFIX COUNT …` on
+# accounts PREFIX0 .. PREFIX<COUNT-1>, `bench …` on the common ones.
+bench_fleet() {
+    local prefix=$1 count=$2; shift 2
+    $gen_pin "$root/target/release/rhein-bench" --addr "127.0.0.1:$port" --prefix "$prefix" --accounts "$count" \
+        --password bench --sources 127.0.0.1,127.0.0.2,127.0.0.3 "$@"
+}
+bench() { bench_fleet bench $accounts "$@"; }
 
 install_packages
 [ $storage = postgres ] && start_postgres
@@ -466,20 +472,20 @@ for regime in pinned unpinned; do
                 record "$s" $regime soak_dup "$soak" duplicates
             fi
             if [ $regime = pinned ] && wants roster; then
-                big=$(profiled roster bench --prefix big roster --items 500 --online 150 --logins 30 | tail -n 1)
+                big=$(profiled roster bench_fleet big $accounts roster --items 500 --online 150 --logins 30 | tail -n 1)
                 echo "$big"
                 record "$s" $regime roster "$big" roster_ms_p99
                 record "$s" $regime presence "$big" presence_ms_p99
                 record "$s" $regime versioned "$big" versioned_bytes
             fi
             if [ $regime = pinned ] && wants mix && [ $s = rhein ]; then
-                mix=$(profiled mix bench --prefix mix --accounts 1000 mix --occupants 1000 --senders 4 --window 8 --duration 8 --concurrency 50 | tail -n 1)
+                mix=$(profiled mix bench_fleet mix 1000 mix --occupants 1000 --senders 4 --window 8 --duration 8 --concurrency 50 | tail -n 1)
                 echo "$mix"
                 record "$s" $regime mix "$mix" deliveries_per_sec
                 record "$s" $regime mix_p99 "$mix" reflection_ms_p99
             fi
             if [ $regime = pinned ] && wants pep; then
-                pep=$(profiled pep bench --prefix pep --accounts 501 pep --contacts 500 --window 16 --duration 8 | tail -n 1)
+                pep=$(profiled pep bench_fleet pep 501 pep --contacts 500 --window 16 --duration 8 | tail -n 1)
                 echo "$pep"
                 record "$s" $regime pep "$pep" deliveries_per_sec
                 record "$s" $regime pep_p99 "$pep" notification_ms_p99
