@@ -4,6 +4,7 @@
 //! second, the time the last occupant needs to join, and the server's memory growth per occupant.
 
 use crate::client::{Client, Fleet};
+use crate::skim::{find, number_at};
 use crate::{login_many, percentile_ms, rss_kib};
 use anyhow::{Context, bail};
 use std::sync::Arc;
@@ -293,15 +294,13 @@ impl Scanner {
         self.buf.extend_from_slice(data);
         let mut stamps = Vec::new();
         let mut done = 0;
-        while let Some(end) = find(&self.buf[done..], Self::END) {
+        while let Some(end) = find(&self.buf[done..], Self::END, 0) {
             let message = &self.buf[done..done + end];
             self.count += 1;
-            if let Some(at) = find(message, &self.marker) {
-                let digits = &message[at + self.marker.len()..];
-                let len = digits.iter().take_while(|b| b.is_ascii_digit()).count();
-                if let Some(sent) = std::str::from_utf8(&digits[..len]).ok().and_then(|d| d.parse::<u64>().ok()) {
-                    stamps.push((epoch.elapsed().as_micros() as u64).saturating_sub(sent));
-                }
+            if let Some(sent) =
+                find(message, &self.marker, 0).and_then(|at| number_at(&message[at + self.marker.len()..]))
+            {
+                stamps.push((epoch.elapsed().as_micros() as u64).saturating_sub(sent));
             }
             done += end + Self::END.len();
         }
@@ -318,10 +317,6 @@ impl Scanner {
     fn take_count(&mut self) -> u64 {
         std::mem::take(&mut self.count)
     }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 fn rfind(haystack: &[u8], needle: &[u8]) -> Option<usize> {

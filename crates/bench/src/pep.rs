@@ -149,10 +149,6 @@ async fn publish(c: &mut Client, id: &str, payload: &str) -> anyhow::Result<()> 
     c.send_raw(iq.as_bytes()).await
 }
 
-fn count(haystack: &[u8], needle: &[u8]) -> u64 {
-    haystack.windows(needle.len()).filter(|w| *w == needle).count() as u64
-}
-
 #[derive(Default)]
 struct Shared {
     stop: AtomicBool,
@@ -170,7 +166,7 @@ async fn contact(mut c: Client, ver: &str, shared: Arc<Shared>, epoch: Instant) 
     let first = format!(">{}<", first_payload()).into_bytes();
     while !shared.stop.load(Ordering::Relaxed) {
         let Ok(Ok(el)) = tokio::time::timeout(Duration::from_millis(100), c.next_raw()).await else { continue };
-        if el.starts_with(b"<iq") && count(&el, DISCO_INFO.as_bytes()) > 0 {
+        if el.starts_with(b"<iq") && skim::find(&el, DISCO_INFO.as_bytes(), 0).is_some() {
             if answer_disco(&mut c, &el, ver).await.is_err() {
                 break;
             }
@@ -179,16 +175,14 @@ async fn contact(mut c: Client, ver: &str, shared: Arc<Shared>, epoch: Instant) 
         if !el.starts_with(b"<message") {
             continue;
         }
-        if count(&el, &first) > 0 {
+        if skim::find(&el, &first, 0).is_some() {
             shared.firsts.fetch_add(1, Ordering::Relaxed);
             continue;
         }
-        let Some(at) = el.windows(2).position(|w| w == b">T") else { continue };
+        let Some(at) = skim::find(&el, b">T", 0) else { continue };
         shared.received.fetch_add(1, Ordering::Relaxed);
         seen += 1;
-        let digits = &el[at + 2..];
-        let len = digits.iter().take_while(|b| b.is_ascii_digit()).count();
-        let stamp = std::str::from_utf8(&digits[..len]).ok().and_then(|d| d.parse::<u64>().ok());
+        let stamp = skim::number_at(&el[at + 2..]);
         if seen.is_multiple_of(8)
             && let Some(sent) = stamp.filter(|s| *s > 0)
         {

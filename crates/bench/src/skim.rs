@@ -190,8 +190,15 @@ fn tag_name(tag: &[u8]) -> &[u8] {
     &tag[1..end.map_or(tag.len(), |e| e + 1)]
 }
 
-fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+/// Where `needle` first occurs in `haystack` at or after `from`.
+pub fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     haystack.get(from..)?.windows(needle.len()).position(|w| w == needle).map(|at| at + from)
+}
+
+/// The decimal number `bytes` start with (the generator's send stamps in bodies and items).
+pub fn number_at(bytes: &[u8]) -> Option<u64> {
+    let len = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+    std::str::from_utf8(&bytes[..len]).ok()?.parse().ok()
 }
 
 /// The attributes of a start tag, values as written (not unescaped).
